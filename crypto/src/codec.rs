@@ -1,0 +1,267 @@
+//! The byte layout every Tern wire format and stored state is built from.
+//!
+//! Integers are unsigned and big-endian; fixed-size fields are written as they are; variable
+//! fields carry a big-endian length prefix whose width the format names (`u16` or `u32`).
+//! There is no self-description: each format in `docs/protocol/crypto.md` lists its fields in
+//! order, which is what lets an independent implementation produce the same bytes.
+//!
+//! Decoding is strict. A reader never reads past its input, never allocates more than the
+//! declared maximum of a field, and a format that has been fully read must end exactly there
+//! ([`Reader::finish`]), so one message has exactly one encoding.
+
+use thiserror::Error;
+
+/// Why untrusted bytes could not be decoded.
+///
+/// Every decoder in this crate (addresses, bundles, session messages, envelopes, stored states)
+/// returns this error, or an error that wraps it, and never panics.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended before the format did.
+    #[error("input truncated while reading {0}")]
+    Truncated(&'static str),
+    /// Bytes were left over after the last field.
+    #[error("{0} unexpected bytes after the end of the format")]
+    TrailingBytes(usize),
+    /// The version byte names a format this build does not understand (for example one
+    /// written by a newer release).
+    #[error("unsupported {what} version {found} (this build understands {supported})")]
+    UnsupportedVersion {
+        /// Which format carried the version.
+        what: &'static str,
+        /// The version found.
+        found: u8,
+        /// The newest version this build reads.
+        supported: u8,
+    },
+    /// A length field exceeds the maximum the format allows.
+    #[error("{what} is {len} bytes, more than the maximum of {max}")]
+    TooLong {
+        /// Which field.
+        what: &'static str,
+        /// The declared length.
+        len: usize,
+        /// The maximum allowed.
+        max: usize,
+    },
+    /// A field holds a value the format does not allow (an unknown tag, a point that is not a
+    /// valid key, non-zero padding).
+    #[error("invalid {0}")]
+    Invalid(&'static str),
+}
+
+/// Appends fields to a byte vector.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self { buf: Vec::with_capacity(capacity) }
+    }
+
+    pub(crate) fn u8(&mut self, value: u8) -> &mut Self {
+        self.buf.push(value);
+        self
+    }
+
+    pub(crate) fn u32(&mut self, value: u32) -> &mut Self {
+        self.buf.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    pub(crate) fn u64(&mut self, value: u64) -> &mut Self {
+        self.buf.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    pub(crate) fn bytes(&mut self, value: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(value);
+        self
+    }
+
+    /// A field with a `u16` length prefix. Callers only pass values whose maximum is known to
+    /// fit; a longer value is a bug in this crate, so it is truncated to the prefix's range
+    /// rather than producing an unreadable encoding.
+    pub(crate) fn bytes_u16(&mut self, value: &[u8]) -> &mut Self {
+        let len = value.len().min(usize::from(u16::MAX));
+        self.buf.extend_from_slice(&(len as u16).to_be_bytes());
+        self.buf.extend_from_slice(&value[..len]);
+        self
+    }
+
+    /// A field with a `u32` length prefix.
+    pub(crate) fn bytes_u32(&mut self, value: &[u8]) -> &mut Self {
+        let len = value.len().min(u32::MAX as usize);
+        self.buf.extend_from_slice(&(len as u32).to_be_bytes());
+        self.buf.extend_from_slice(&value[..len]);
+        self
+    }
+
+    /// An optional fixed-size field: a presence byte (0 or 1), then the value if present.
+    pub(crate) fn option<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) -> &mut Self {
+        match value {
+            None => {
+                self.u8(0);
+            }
+            Some(value) => {
+                self.u8(1);
+                write(self, value);
+            }
+        }
+        self
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// Reads fields from untrusted bytes, strictly.
+#[derive(Debug)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
+    pub(crate) fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < len {
+            return Err(DecodeError::Truncated(what));
+        }
+        let (head, tail) = self.buf.split_at(len);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array(what)?))
+    }
+
+    /// Reads a version byte and rejects any version other than `supported`.
+    pub(crate) fn version(&mut self, what: &'static str, supported: u8) -> Result<u8, DecodeError> {
+        let found = self.u8(what)?;
+        if found != supported {
+            return Err(DecodeError::UnsupportedVersion { what, found, supported });
+        }
+        Ok(found)
+    }
+
+    pub(crate) fn bytes_u16(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], DecodeError> {
+        let len = usize::from(self.u16(what)?);
+        if len > max {
+            return Err(DecodeError::TooLong { what, len, max });
+        }
+        self.take(len, what)
+    }
+
+    pub(crate) fn bytes_u32(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], DecodeError> {
+        let len = self.u32(what)? as usize;
+        if len > max {
+            return Err(DecodeError::TooLong { what, len, max });
+        }
+        self.take(len, what)
+    }
+
+    /// Reads a presence byte (0 or 1) and, if present, the value.
+    pub(crate) fn option<T>(
+        &mut self,
+        what: &'static str,
+        read: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, DecodeError> {
+        match self.u8(what)? {
+            0 => Ok(None),
+            1 => read(self).map(Some),
+            _ => Err(DecodeError::Invalid(what)),
+        }
+    }
+
+    /// Everything not yet read.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Ends decoding: the format is complete, so any byte left over is an error.
+    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+        match self.buf.len() {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn fields_round_trip() {
+        let mut w = Writer::default();
+        w.u8(7).u32(0xdead_beef).u64(1 << 40).bytes_u16(b"hello").bytes_u32(b"").option(Some(5u32), |w, v| {
+            w.u32(v);
+        });
+        let bytes = w.into_vec();
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.u8("a").unwrap(), 7);
+        assert_eq!(r.u32("b").unwrap(), 0xdead_beef);
+        assert_eq!(r.u64("c").unwrap(), 1 << 40);
+        assert_eq!(r.bytes_u16("d", 5).unwrap(), b"hello");
+        assert_eq!(r.bytes_u32("e", 0).unwrap(), b"");
+        assert_eq!(r.option("f", |r| r.u32("f")).unwrap(), Some(5));
+        r.finish().unwrap();
+    }
+
+    #[test]
+    fn strictness() {
+        assert_eq!(Reader::new(&[1, 2]).u32("x"), Err(DecodeError::Truncated("x")));
+        assert_eq!(Reader::new(&[0, 9, 1]).bytes_u16("x", 8), Err(DecodeError::TooLong { what: "x", len: 9, max: 8 }));
+        assert_eq!(Reader::new(&[2]).option("x", |r| r.u8("y")), Err(DecodeError::Invalid("x")));
+        assert_eq!(Reader::new(&[2]).version("v", 1).unwrap_err(), DecodeError::UnsupportedVersion {
+            what: "v",
+            found: 2,
+            supported: 1
+        });
+        assert_eq!(Reader::new(&[0]).finish(), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    proptest! {
+        #[test]
+        fn reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut r = Reader::new(&bytes);
+            let _ = r.bytes_u32("a", 16).and_then(|_| r.bytes_u16("b", 16)).and_then(|_| r.u64("c"));
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Thin wrappers over the primitive implementations, so that every protocol module and every
+//! published-vector test goes through the same calls.
+//!
+//! Nothing here is a protocol: these functions fix the algorithm choices (X25519, Ed25519 with
+//! strict verification, HKDF/HMAC-SHA256, XChaCha20-Poly1305, ML-KEM-768, HPKE base mode with
+//! DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20-Poly1305, Argon2id) and turn each
+//! library's error into one this crate can reason about. The vector tests in
+//! `primitives/vectors.rs` feed the RFC and Wycheproof vectors through exactly these functions.
+
+use chacha20poly1305::{
+    ChaCha20Poly1305, KeyInit, XChaCha20Poly1305,
+    aead::{Aead, Payload},
+};
+use curve25519_dalek::{montgomery::MontgomeryPoint, scalar::Scalar};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use libcrux_ml_kem::mlkem768;
+use rand_core::CryptoRng;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Length of every X25519 key and shared secret.
+pub(crate) const X25519_LEN: usize = 32;
+/// XChaCha20-Poly1305 nonce length: large enough to be drawn at random for every message.
+pub(crate) const XNONCE_LEN: usize = 24;
+/// Poly1305 tag length.
+pub(crate) const TAG_LEN: usize = 16;
+/// ML-KEM-768 public (encapsulation) key length (FIPS 203).
+pub(crate) const MLKEM768_PUBLIC_LEN: usize = 1184;
+/// ML-KEM-768 ciphertext length (FIPS 203).
+pub(crate) const MLKEM768_CIPHERTEXT_LEN: usize = 1088;
+/// ML-KEM-768 decapsulation key length (FIPS 203, expanded form).
+pub(crate) const MLKEM768_SECRET_LEN: usize = 2400;
+/// HPKE encapsulated key length for DHKEM(X25519).
+pub(crate) const HPKE_ENC_LEN: usize = 32;
+
+/// A primitive refused its input. Protocol modules map this to their own typed errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PrimitiveError {
+    /// An AEAD or HPKE open failed: wrong key, tampered data or wrong associated data.
+    Authentication,
+    /// An X25519 exchange produced the all-zero output: the peer's key has low order.
+    NonContributory,
+    /// An Ed25519 signature did not verify under strict rules.
+    BadSignature,
+    /// A key or ciphertext was not a valid encoding.
+    InvalidKey,
+    /// A KDF was asked for more output than it can give.
+    OutputTooLong,
+}
+
+// ---- X25519 (RFC 7748) ----
+
+/// X25519(k, u) with the contributory check RFC 7748 §6.1 recommends: an all-zero result means
+/// the peer sent a low-order point, and is refused.
+pub(crate) fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, PrimitiveError> {
+    let shared = x25519_dalek::StaticSecret::from(*secret).diffie_hellman(&x25519_dalek::PublicKey::from(*public));
+    if !shared.was_contributory() {
+        return Err(PrimitiveError::NonContributory);
+    }
+    Ok(Zeroizing::new(shared.to_bytes()))
+}
+
+/// The X25519 public key for a secret key.
+pub(crate) fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
+    x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret)).to_bytes()
+}
+
+/// A fresh X25519 secret key.
+pub(crate) fn x25519_generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Zeroizing<[u8; 32]> {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(secret.as_mut());
+    secret
+}
+
+/// True when `public` is a point of small order (on the curve or its twist, in any encoding).
+/// Such a key makes every exchange with it predictable, so received keys are checked before
+/// use, on top of the contributory check on each result.
+pub(crate) fn x25519_is_low_order(public: &[u8; 32]) -> bool {
+    // Multiplying by the cofactor 8 (unclamped) kills exactly the small-order component; the
+    // identity comes back as u = 0.
+    (MontgomeryPoint(*public) * Scalar::from(8u8)).to_bytes() == [0u8; 32]
+}
+
+// ---- Ed25519 (RFC 8032) ----
+
+pub(crate) fn ed25519_sign(key: &SigningKey, message: &[u8]) -> [u8; 64] {
+    key.sign(message).to_bytes()
+}
+
+/// Strict verification: rejects non-canonical encodings and small-order keys and R values,
+/// so one message has one valid signature per key.
+pub(crate) fn ed25519_verify(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<(), PrimitiveError> {
+    let key = VerifyingKey::from_bytes(public).map_err(|_| PrimitiveError::InvalidKey)?;
+    if key.is_weak() {
+        return Err(PrimitiveError::InvalidKey);
+    }
+    key.verify_strict(message, &Signature::from_bytes(signature)).map_err(|_| PrimitiveError::BadSignature)
+}
+
+/// Parses an Ed25519 public key, refusing encodings that are not points and small-order keys.
+pub(crate) fn ed25519_parse_public(public: &[u8; 32]) -> Result<VerifyingKey, PrimitiveError> {
+    let key = VerifyingKey::from_bytes(public).map_err(|_| PrimitiveError::InvalidKey)?;
+    if key.is_weak() {
+        return Err(PrimitiveError::InvalidKey);
+    }
+    Ok(key)
+}
+
+// ---- SHA-256, HMAC-SHA256 (RFC 4231), HKDF-SHA256 (RFC 5869) ----
+
+pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    hash.finalize().into()
+}
+
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// HKDF-SHA256 extract-then-expand into `out`. `salt = None` is the RFC's default (a string of
+/// zero bytes as long as the hash output).
+pub(crate) fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), PrimitiveError> {
+    Hkdf::<Sha256>::new(salt, ikm).expand(info, out).map_err(|_| PrimitiveError::OutputTooLong)
+}
+
+// ---- AEAD: XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) and ChaCha20-Poly1305 (RFC 8439) ----
+
+pub(crate) fn xchacha_seal(key: &[u8; 32], nonce: &[u8; XNONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    // Encryption only fails for inputs longer than the cipher's 256 GiB limit, which no caller
+    // can reach: every plaintext here is bounded by an envelope or stored-value limit.
+    cipher.encrypt(nonce.into(), Payload { msg: plaintext, aad }).unwrap_or_default()
+}
+
+pub(crate) fn xchacha_open(
+    key: &[u8; 32],
+    nonce: &[u8; XNONCE_LEN],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, PrimitiveError> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    cipher.decrypt(nonce.into(), Payload { msg: ciphertext, aad }).map_err(|_| PrimitiveError::Authentication)
+}
+
+/// The IETF ChaCha20-Poly1305 of RFC 8439, as HPKE uses it. Also the floor the benchmarks
+/// compare the ratchet against.
+pub(crate) fn chacha_seal(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let cipher = ChaCha20Poly1305::new(key.into());
+    cipher.encrypt(nonce.into(), Payload { msg: plaintext, aad }).unwrap_or_default()
+}
+
+pub(crate) fn chacha_open(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+    let cipher = ChaCha20Poly1305::new(key.into());
+    cipher.decrypt(nonce.into(), Payload { msg: ciphertext, aad }).map_err(|_| PrimitiveError::Authentication)
+}
+
+// ---- ML-KEM-768 (FIPS 203), via libcrux's formally verified implementation ----
+
+/// A key pair from the 64-byte seed `d ‖ z` of FIPS 203 `ML-KEM.KeyGen_internal`.
+pub(crate) fn mlkem768_generate(
+    seed: &[u8; 64],
+) -> (Zeroizing<[u8; MLKEM768_SECRET_LEN]>, [u8; MLKEM768_PUBLIC_LEN]) {
+    let pair = mlkem768::generate_key_pair(*seed);
+    let mut secret = Zeroizing::new([0u8; MLKEM768_SECRET_LEN]);
+    secret.copy_from_slice(pair.sk());
+    let mut public = [0u8; MLKEM768_PUBLIC_LEN];
+    public.copy_from_slice(pair.pk());
+    (secret, public)
+}
+
+/// Encapsulates to `public` with the 32-byte message `m` of FIPS 203 `ML-KEM.Encaps_internal`.
+/// Refuses a public key that fails the FIPS 203 §7.2 modulus check.
+pub(crate) fn mlkem768_encapsulate(
+    public: &[u8; MLKEM768_PUBLIC_LEN],
+    randomness: &[u8; 32],
+) -> Result<([u8; MLKEM768_CIPHERTEXT_LEN], Zeroizing<[u8; 32]>), PrimitiveError> {
+    let public = mlkem768::MlKem768PublicKey::from(*public);
+    if !mlkem768::validate_public_key(&public) {
+        return Err(PrimitiveError::InvalidKey);
+    }
+    let (ciphertext, shared) = mlkem768::encapsulate(&public, *randomness);
+    let mut out = [0u8; MLKEM768_CIPHERTEXT_LEN];
+    out.copy_from_slice(ciphertext.as_slice());
+    Ok((out, Zeroizing::new(shared)))
+}
+
+/// Decapsulates. ML-KEM decapsulation never fails: a tampered ciphertext yields an unrelated,
+/// pseudorandom secret (implicit rejection), which the AEAD that follows then refuses.
+pub(crate) fn mlkem768_decapsulate(
+    secret: &[u8; MLKEM768_SECRET_LEN],
+    ciphertext: &[u8; MLKEM768_CIPHERTEXT_LEN],
+) -> Zeroizing<[u8; 32]> {
+    let secret = mlkem768::MlKem768PrivateKey::from(*secret);
+    let ciphertext = mlkem768::MlKem768Ciphertext::from(*ciphertext);
+    Zeroizing::new(mlkem768::decapsulate(&secret, &ciphertext))
+}
+
+// ---- HPKE (RFC 9180), base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305 ----
+
+type HpkeKem = hpke::kem::X25519HkdfSha256;
+type HpkeKdf = hpke::kdf::HkdfSha256;
+type HpkeAead = hpke::aead::ChaCha20Poly1305;
+
+/// Seals `plaintext` to `recipient`. Returns `(enc, ciphertext)`.
+pub(crate) fn hpke_seal<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    recipient: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<([u8; HPKE_ENC_LEN], Vec<u8>), PrimitiveError> {
+    let recipient = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(recipient).map_err(|_| PrimitiveError::InvalidKey)?;
+    let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<HpkeAead, HpkeKdf, HpkeKem>(
+        &OpModeS::Base,
+        &recipient,
+        info,
+        plaintext,
+        aad,
+        &mut RngAdapter(rng),
+    )
+    // Sealing fails only when the DH with the recipient is non-contributory.
+    .map_err(|_| PrimitiveError::NonContributory)?;
+    let mut out = [0u8; HPKE_ENC_LEN];
+    out.copy_from_slice(&enc.to_bytes());
+    Ok((out, ciphertext))
+}
+
+pub(crate) fn hpke_open(
+    secret: &[u8; 32],
+    enc: &[u8; HPKE_ENC_LEN],
+    info: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, PrimitiveError> {
+    let secret = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(secret).map_err(|_| PrimitiveError::InvalidKey)?;
+    let enc = <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| PrimitiveError::InvalidKey)?;
+    hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(&OpModeR::Base, &secret, &enc, info, ciphertext, aad)
+        .map_err(|_| PrimitiveError::Authentication)
+}
+
+/// RFC 9180 `DeriveKeyPair(ikm)` for DHKEM(X25519, HKDF-SHA256): `(secret, public)`.
+pub(crate) fn hpke_derive_keypair(ikm: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
+    let (secret, public) = HpkeKem::derive_keypair(ikm);
+    let mut s = Zeroizing::new([0u8; 32]);
+    s.copy_from_slice(&secret.to_bytes());
+    let mut p = [0u8; 32];
+    p.copy_from_slice(&public.to_bytes());
+    (s, p)
+}
+
+/// Lets a `?Sized` RNG reference be passed where `hpke` wants a sized `impl CryptoRng`.
+struct RngAdapter<'a, R: ?Sized>(&'a mut R);
+
+impl<R: CryptoRng + ?Sized> rand_core::TryRng for RngAdapter<'_, R> {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.0.next_u32())
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.0.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+impl<R: CryptoRng + ?Sized> rand_core::TryCryptoRng for RngAdapter<'_, R> {}
+
+// ---- Argon2id (RFC 9106) ----
+
+/// Argon2id version 0x13 with the given costs, into `out`.
+pub(crate) fn argon2id(
+    password: &[u8],
+    salt: &[u8],
+    memory_kib: u32,
+    iterations: u32,
+    lanes: u32,
+    out: &mut [u8],
+) -> Result<(), PrimitiveError> {
+    argon2id_keyed(password, salt, &[], &[], memory_kib, iterations, lanes, out)
+}
+
+/// Argon2id with the optional secret `K` and associated data `X` of RFC 9106 §3.1; only the
+/// published vectors use them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn argon2id_keyed(
+    password: &[u8],
+    salt: &[u8],
+    secret: &[u8],
+    associated: &[u8],
+    memory_kib: u32,
+    iterations: u32,
+    lanes: u32,
+    out: &mut [u8],
+) -> Result<(), PrimitiveError> {
+    let mut params = argon2::ParamsBuilder::new();
+    params.m_cost(memory_kib).t_cost(iterations).p_cost(lanes).output_len(out.len());
+    if !associated.is_empty() {
+        params.data(argon2::AssociatedData::new(associated).map_err(|_| PrimitiveError::InvalidKey)?);
+    }
+    let params = params.build().map_err(|_| PrimitiveError::InvalidKey)?;
+    let hasher = if secret.is_empty() {
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+    } else {
+        argon2::Argon2::new_with_secret(secret, argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .map_err(|_| PrimitiveError::InvalidKey)?
+    };
+    hasher.hash_password_into(password, salt, out).map_err(|_| PrimitiveError::InvalidKey)
+}
+
+/// Fills a fixed array from the RNG.
+pub(crate) fn random<const N: usize, R: CryptoRng + ?Sized>(rng: &mut R) -> [u8; N] {
+    let mut out = [0u8; N];
+    rng.fill_bytes(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod vectors;

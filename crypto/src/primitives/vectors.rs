@@ -1,0 +1,1 @@
+//! Published test vectors (filled in below).
