@@ -59,11 +59,18 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Self { buf: Vec::with_capacity(capacity) }
+        Self {
+            buf: Vec::with_capacity(capacity),
+        }
     }
 
     pub(crate) fn u8(&mut self, value: u8) -> &mut Self {
         self.buf.push(value);
+        self
+    }
+
+    pub(crate) fn u16(&mut self, value: u16) -> &mut Self {
+        self.buf.extend_from_slice(&value.to_be_bytes());
         self
     }
 
@@ -101,7 +108,11 @@ impl Writer {
     }
 
     /// An optional fixed-size field: a presence byte (0 or 1), then the value if present.
-    pub(crate) fn option<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) -> &mut Self {
+    pub(crate) fn option<T>(
+        &mut self,
+        value: Option<T>,
+        write: impl FnOnce(&mut Self, T),
+    ) -> &mut Self {
         match value {
             None => {
                 self.u8(0);
@@ -143,7 +154,10 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N, what)?);
         Ok(out)
@@ -169,12 +183,20 @@ impl<'a> Reader<'a> {
     pub(crate) fn version(&mut self, what: &'static str, supported: u8) -> Result<u8, DecodeError> {
         let found = self.u8(what)?;
         if found != supported {
-            return Err(DecodeError::UnsupportedVersion { what, found, supported });
+            return Err(DecodeError::UnsupportedVersion {
+                what,
+                found,
+                supported,
+            });
         }
         Ok(found)
     }
 
-    pub(crate) fn bytes_u16(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn bytes_u16(
+        &mut self,
+        what: &'static str,
+        max: usize,
+    ) -> Result<&'a [u8], DecodeError> {
         let len = usize::from(self.u16(what)?);
         if len > max {
             return Err(DecodeError::TooLong { what, len, max });
@@ -182,7 +204,11 @@ impl<'a> Reader<'a> {
         self.take(len, what)
     }
 
-    pub(crate) fn bytes_u32(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn bytes_u32(
+        &mut self,
+        what: &'static str,
+        max: usize,
+    ) -> Result<&'a [u8], DecodeError> {
         let len = self.u32(what)? as usize;
         if len > max {
             return Err(DecodeError::TooLong { what, len, max });
@@ -230,9 +256,14 @@ mod tests {
     #[test]
     fn fields_round_trip() {
         let mut w = Writer::default();
-        w.u8(7).u32(0xdead_beef).u64(1 << 40).bytes_u16(b"hello").bytes_u32(b"").option(Some(5u32), |w, v| {
-            w.u32(v);
-        });
+        w.u8(7)
+            .u32(0xdead_beef)
+            .u64(1 << 40)
+            .bytes_u16(b"hello")
+            .bytes_u32(b"")
+            .option(Some(5u32), |w, v| {
+                w.u32(v);
+            });
         let bytes = w.into_vec();
         let mut r = Reader::new(&bytes);
         assert_eq!(r.u8("a").unwrap(), 7);
@@ -246,15 +277,34 @@ mod tests {
 
     #[test]
     fn strictness() {
-        assert_eq!(Reader::new(&[1, 2]).u32("x"), Err(DecodeError::Truncated("x")));
-        assert_eq!(Reader::new(&[0, 9, 1]).bytes_u16("x", 8), Err(DecodeError::TooLong { what: "x", len: 9, max: 8 }));
-        assert_eq!(Reader::new(&[2]).option("x", |r| r.u8("y")), Err(DecodeError::Invalid("x")));
-        assert_eq!(Reader::new(&[2]).version("v", 1).unwrap_err(), DecodeError::UnsupportedVersion {
-            what: "v",
-            found: 2,
-            supported: 1
-        });
-        assert_eq!(Reader::new(&[0]).finish(), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            Reader::new(&[1, 2]).u32("x"),
+            Err(DecodeError::Truncated("x"))
+        );
+        assert_eq!(
+            Reader::new(&[0, 9, 1]).bytes_u16("x", 8),
+            Err(DecodeError::TooLong {
+                what: "x",
+                len: 9,
+                max: 8
+            })
+        );
+        assert_eq!(
+            Reader::new(&[2]).option("x", |r| r.u8("y")),
+            Err(DecodeError::Invalid("x"))
+        );
+        assert_eq!(
+            Reader::new(&[2]).version("v", 1).unwrap_err(),
+            DecodeError::UnsupportedVersion {
+                what: "v",
+                found: 2,
+                supported: 1
+            }
+        );
+        assert_eq!(
+            Reader::new(&[0]).finish(),
+            Err(DecodeError::TrailingBytes(1))
+        );
     }
 
     proptest! {

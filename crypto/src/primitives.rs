@@ -55,8 +55,12 @@ pub(crate) enum PrimitiveError {
 
 /// X25519(k, u) with the contributory check RFC 7748 §6.1 recommends: an all-zero result means
 /// the peer sent a low-order point, and is refused.
-pub(crate) fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, PrimitiveError> {
-    let shared = x25519_dalek::StaticSecret::from(*secret).diffie_hellman(&x25519_dalek::PublicKey::from(*public));
+pub(crate) fn x25519(
+    secret: &[u8; 32],
+    public: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, PrimitiveError> {
+    let shared = x25519_dalek::StaticSecret::from(*secret)
+        .diffie_hellman(&x25519_dalek::PublicKey::from(*public));
     if !shared.was_contributory() {
         return Err(PrimitiveError::NonContributory);
     }
@@ -92,12 +96,17 @@ pub(crate) fn ed25519_sign(key: &SigningKey, message: &[u8]) -> [u8; 64] {
 
 /// Strict verification: rejects non-canonical encodings and small-order keys and R values,
 /// so one message has one valid signature per key.
-pub(crate) fn ed25519_verify(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<(), PrimitiveError> {
+pub(crate) fn ed25519_verify(
+    public: &[u8; 32],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), PrimitiveError> {
     let key = VerifyingKey::from_bytes(public).map_err(|_| PrimitiveError::InvalidKey)?;
     if key.is_weak() {
         return Err(PrimitiveError::InvalidKey);
     }
-    key.verify_strict(message, &Signature::from_bytes(signature)).map_err(|_| PrimitiveError::BadSignature)
+    key.verify_strict(message, &Signature::from_bytes(signature))
+        .map_err(|_| PrimitiveError::BadSignature)
 }
 
 /// Parses an Ed25519 public key, refusing encodings that are not points and small-order keys.
@@ -128,17 +137,37 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// HKDF-SHA256 extract-then-expand into `out`. `salt = None` is the RFC's default (a string of
 /// zero bytes as long as the hash output).
-pub(crate) fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), PrimitiveError> {
-    Hkdf::<Sha256>::new(salt, ikm).expand(info, out).map_err(|_| PrimitiveError::OutputTooLong)
+pub(crate) fn hkdf_sha256(
+    salt: Option<&[u8]>,
+    ikm: &[u8],
+    info: &[u8],
+    out: &mut [u8],
+) -> Result<(), PrimitiveError> {
+    Hkdf::<Sha256>::new(salt, ikm)
+        .expand(info, out)
+        .map_err(|_| PrimitiveError::OutputTooLong)
 }
 
 // ---- AEAD: XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) and ChaCha20-Poly1305 (RFC 8439) ----
 
-pub(crate) fn xchacha_seal(key: &[u8; 32], nonce: &[u8; XNONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn xchacha_seal(
+    key: &[u8; 32],
+    nonce: &[u8; XNONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.into());
     // Encryption only fails for inputs longer than the cipher's 256 GiB limit, which no caller
     // can reach: every plaintext here is bounded by an envelope or stored-value limit.
-    cipher.encrypt(nonce.into(), Payload { msg: plaintext, aad }).unwrap_or_default()
+    cipher
+        .encrypt(
+            nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .unwrap_or_default()
 }
 
 pub(crate) fn xchacha_open(
@@ -148,19 +177,53 @@ pub(crate) fn xchacha_open(
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, PrimitiveError> {
     let cipher = XChaCha20Poly1305::new(key.into());
-    cipher.decrypt(nonce.into(), Payload { msg: ciphertext, aad }).map_err(|_| PrimitiveError::Authentication)
+    cipher
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| PrimitiveError::Authentication)
 }
 
 /// The IETF ChaCha20-Poly1305 of RFC 8439, as HPKE uses it. Also the floor the benchmarks
 /// compare the ratchet against.
-pub(crate) fn chacha_seal(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn chacha_seal(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let cipher = ChaCha20Poly1305::new(key.into());
-    cipher.encrypt(nonce.into(), Payload { msg: plaintext, aad }).unwrap_or_default()
+    cipher
+        .encrypt(
+            nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .unwrap_or_default()
 }
 
-pub(crate) fn chacha_open(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+pub(crate) fn chacha_open(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, PrimitiveError> {
     let cipher = ChaCha20Poly1305::new(key.into());
-    cipher.decrypt(nonce.into(), Payload { msg: ciphertext, aad }).map_err(|_| PrimitiveError::Authentication)
+    cipher
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| PrimitiveError::Authentication)
 }
 
 // ---- ML-KEM-768 (FIPS 203), via libcrux's formally verified implementation ----
@@ -168,7 +231,10 @@ pub(crate) fn chacha_open(key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], cipherte
 /// A key pair from the 64-byte seed `d ‖ z` of FIPS 203 `ML-KEM.KeyGen_internal`.
 pub(crate) fn mlkem768_generate(
     seed: &[u8; 64],
-) -> (Zeroizing<[u8; MLKEM768_SECRET_LEN]>, [u8; MLKEM768_PUBLIC_LEN]) {
+) -> (
+    Zeroizing<[u8; MLKEM768_SECRET_LEN]>,
+    [u8; MLKEM768_PUBLIC_LEN],
+) {
     let pair = mlkem768::generate_key_pair(*seed);
     let mut secret = Zeroizing::new([0u8; MLKEM768_SECRET_LEN]);
     secret.copy_from_slice(pair.sk());
@@ -218,7 +284,8 @@ pub(crate) fn hpke_seal<R: CryptoRng + ?Sized>(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<([u8; HPKE_ENC_LEN], Vec<u8>), PrimitiveError> {
-    let recipient = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(recipient).map_err(|_| PrimitiveError::InvalidKey)?;
+    let recipient = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(recipient)
+        .map_err(|_| PrimitiveError::InvalidKey)?;
     let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<HpkeAead, HpkeKdf, HpkeKem>(
         &OpModeS::Base,
         &recipient,
@@ -241,10 +308,19 @@ pub(crate) fn hpke_open(
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, PrimitiveError> {
-    let secret = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(secret).map_err(|_| PrimitiveError::InvalidKey)?;
-    let enc = <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| PrimitiveError::InvalidKey)?;
-    hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(&OpModeR::Base, &secret, &enc, info, ciphertext, aad)
-        .map_err(|_| PrimitiveError::Authentication)
+    let secret = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(secret)
+        .map_err(|_| PrimitiveError::InvalidKey)?;
+    let enc = <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(enc)
+        .map_err(|_| PrimitiveError::InvalidKey)?;
+    hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
+        &OpModeR::Base,
+        &secret,
+        &enc,
+        info,
+        ciphertext,
+        aad,
+    )
+    .map_err(|_| PrimitiveError::Authentication)
 }
 
 /// RFC 9180 `DeriveKeyPair(ikm)` for DHKEM(X25519, HKDF-SHA256): `(secret, public)`.
@@ -307,18 +383,30 @@ pub(crate) fn argon2id_keyed(
     out: &mut [u8],
 ) -> Result<(), PrimitiveError> {
     let mut params = argon2::ParamsBuilder::new();
-    params.m_cost(memory_kib).t_cost(iterations).p_cost(lanes).output_len(out.len());
+    params
+        .m_cost(memory_kib)
+        .t_cost(iterations)
+        .p_cost(lanes)
+        .output_len(out.len());
     if !associated.is_empty() {
-        params.data(argon2::AssociatedData::new(associated).map_err(|_| PrimitiveError::InvalidKey)?);
+        params
+            .data(argon2::AssociatedData::new(associated).map_err(|_| PrimitiveError::InvalidKey)?);
     }
     let params = params.build().map_err(|_| PrimitiveError::InvalidKey)?;
     let hasher = if secret.is_empty() {
         argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
     } else {
-        argon2::Argon2::new_with_secret(secret, argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-            .map_err(|_| PrimitiveError::InvalidKey)?
+        argon2::Argon2::new_with_secret(
+            secret,
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        )
+        .map_err(|_| PrimitiveError::InvalidKey)?
     };
-    hasher.hash_password_into(password, salt, out).map_err(|_| PrimitiveError::InvalidKey)
+    hasher
+        .hash_password_into(password, salt, out)
+        .map_err(|_| PrimitiveError::InvalidKey)
 }
 
 /// Fills a fixed array from the RNG.

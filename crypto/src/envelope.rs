@@ -1,0 +1,335 @@
+//! Sealed envelopes: the only form in which a message leaves a device.
+//!
+//! A relay or DHT peer handling an envelope sees its length (one of a few [`BUCKETS`]), the
+//! mailbox it is addressed to and when it arrived — not the sender, not the content type, not
+//! the session state, not the real size.
+//!
+//! Three layers, outermost first:
+//!
+//! 1. **Envelope** (visible): `version u8 = 1 ‖ enc [32] ‖ HPKE ciphertext`, its total length
+//!    exactly one of [`BUCKETS`]. HPKE (RFC 9180) base mode with DHKEM(X25519, HKDF-SHA256),
+//!    HKDF-SHA256 and ChaCha20-Poly1305, to the recipient's [`MailboxPublicKey`], with
+//!    info = `"tern/envelope/v1"` and aad = the version byte.
+//! 2. **Sealed contents** (HPKE plaintext): `sender [32] ‖ length u32 ‖ session message ‖
+//!    zero padding`, where the session message is a [`SessionMessage`] encoding. The sender's
+//!    account key is here, so only the recipient learns it; the session then proves it (a
+//!    forged sender cannot produce a message that decrypts in the sender's session).
+//! 3. **Payload** (the ratchet plaintext): `content type u8 ‖ body`, see [`Payload`]. Being
+//!    inside the ratchet, the content type is authenticated end to end and hidden from relays,
+//!    so receipts and edits look like any other message.
+//!
+//! Padding to buckets hides message length to within a factor of four. Base mode gives no
+//! sender authentication at the HPKE layer by design: anyone may write to a mailbox (as anyone
+//! may send mail), and authenticity comes from the session.
+
+use std::fmt;
+
+use rand_core::CryptoRng;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::{
+    codec::{DecodeError, Reader, Writer},
+    identity::UserId,
+    primitives::{self, HPKE_ENC_LEN, TAG_LEN},
+    session::SessionMessage,
+};
+
+/// The envelope sizes, in bytes. Every envelope has exactly one of these lengths. Small steps
+/// at the low end, where most text messages and receipts fall; a factor of four above, where
+/// attachment chunks fall. The largest bounds any single message.
+pub const BUCKETS: [usize; 5] = [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024];
+/// The largest envelope.
+pub const MAX_ENVELOPE_LEN: usize = BUCKETS[BUCKETS.len() - 1];
+
+const ENVELOPE_VERSION: u8 = 1;
+const INFO: &[u8] = b"tern/envelope/v1";
+const LABEL_MAILBOX_ID: &[u8] = b"tern/mailbox-id/v1";
+/// Bytes of an envelope that are not sealed contents.
+const OVERHEAD: usize = 1 + HPKE_ENC_LEN + TAG_LEN;
+/// Bytes of sealed contents that are not the session message.
+const CONTENTS_HEADER: usize = 32 + 4;
+
+/// Why an envelope could not be sealed or opened.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The message does not fit the largest bucket.
+    #[error("message of {len} bytes does not fit the largest envelope ({max} bytes)")]
+    TooLarge {
+        /// Bytes needed.
+        len: usize,
+        /// The largest envelope.
+        max: usize,
+    },
+    /// The envelope's length is not one of [`BUCKETS`].
+    #[error("envelope length {0} is not a valid size")]
+    BadLength(usize),
+    /// The envelope or its contents do not decode.
+    #[error("malformed envelope: {0}")]
+    Decode(#[from] DecodeError),
+    /// HPKE refused it: not sealed to our mailbox key, or altered.
+    #[error("envelope is not for this mailbox or was altered")]
+    NotForUs,
+    /// The recipient's mailbox key cannot be sealed to (low-order point).
+    #[error("invalid mailbox key")]
+    InvalidKey,
+}
+
+/// The public key envelopes are sealed to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MailboxPublicKey([u8; 32]);
+
+impl MailboxPublicKey {
+    /// Wraps an X25519 public key, refusing low-order points.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, EnvelopeError> {
+        if primitives::x25519_is_low_order(&bytes) {
+            return Err(EnvelopeError::InvalidKey);
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The raw key.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The mailbox id relays file envelopes under: `SHA-256("tern/mailbox-id/v1" ‖ key)`.
+    pub fn id(&self) -> MailboxId {
+        MailboxId(primitives::sha256(&[LABEL_MAILBOX_ID, &self.0]))
+    }
+}
+
+impl fmt::Debug for MailboxPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MailboxPublicKey({})", self.id().short())
+    }
+}
+
+/// The secret half of a mailbox key. Held by [`crate::AccountKey`].
+pub struct MailboxSecret(Zeroizing<[u8; 32]>);
+
+impl MailboxSecret {
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self(primitives::x25519_generate(rng))
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The public key.
+    pub fn public(&self) -> MailboxPublicKey {
+        MailboxPublicKey(primitives::x25519_public(&self.0))
+    }
+}
+
+impl fmt::Debug for MailboxSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MailboxSecret({})", self.public().id().short())
+    }
+}
+
+/// Names a mailbox at a relay without revealing whose it is to anyone who does not already
+/// know the owner's mailbox key. Displays as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MailboxId([u8; 32]);
+
+impl MailboxId {
+    /// Wraps raw bytes (as received in a relay request).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw id.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A short form for logs.
+    pub fn short(&self) -> String {
+        self.to_string()[..12].to_owned()
+    }
+}
+
+impl fmt::Display for MailboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for MailboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MailboxId({})", self.short())
+    }
+}
+
+/// What a message is. Bodies are defined by `tern-node`; the type travels inside the ratchet,
+/// so relays never see it. Unknown types are carried unchanged, so an older node can store
+/// and acknowledge a message kind it cannot display.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ContentType(pub u8);
+
+impl ContentType {
+    /// A text message.
+    pub const TEXT: Self = Self(0x01);
+    /// A delivery or read receipt.
+    pub const RECEIPT: Self = Self(0x02);
+    /// An edit of an earlier message.
+    pub const EDIT: Self = Self(0x03);
+    /// A delete-for-everyone of an earlier message.
+    pub const DELETE: Self = Self(0x04);
+    /// A reaction to an earlier message.
+    pub const REACTION: Self = Self(0x05);
+    /// An attachment descriptor or chunk.
+    pub const ATTACHMENT: Self = Self(0x06);
+    /// A group message or group-management operation.
+    pub const GROUP: Self = Self(0x07);
+    /// Session or device control (prekey refresh, typing, presence).
+    pub const CONTROL: Self = Self(0x08);
+}
+
+/// The plaintext a session encrypts: `content type u8 ‖ body`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// What the body is.
+    pub content_type: ContentType,
+    /// The body, in the format of its content type.
+    pub body: Vec<u8>,
+}
+
+impl Payload {
+    /// A payload of the given type.
+    pub fn new(content_type: ContentType, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    /// The encoding the session encrypts.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(1 + self.body.len()));
+        out.push(self.content_type.0);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// Decodes a decrypted plaintext.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (&content_type, body) = bytes
+            .split_first()
+            .ok_or(DecodeError::Truncated("content type"))?;
+        Ok(Self {
+            content_type: ContentType(content_type),
+            body: body.to_vec(),
+        })
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payload")
+            .field("content_type", &self.content_type)
+            .field("len", &self.body.len())
+            .finish()
+    }
+}
+
+/// An opened envelope.
+#[derive(Debug)]
+pub struct Opened {
+    /// The claimed sender. Trust it only once `message` has decrypted in that sender's session.
+    pub sender: UserId,
+    /// The session message inside.
+    pub message: SessionMessage,
+}
+
+/// The bucket an envelope carrying `message_len` bytes of session message falls into.
+fn bucket_for(message_len: usize) -> Result<usize, EnvelopeError> {
+    let needed = message_len.saturating_add(OVERHEAD + CONTENTS_HEADER);
+    BUCKETS
+        .iter()
+        .copied()
+        .find(|&b| b >= needed)
+        .ok_or(EnvelopeError::TooLarge {
+            len: needed,
+            max: MAX_ENVELOPE_LEN,
+        })
+}
+
+/// Seals `message` from `sender` to the mailbox `recipient`. The result is exactly one of
+/// [`BUCKETS`] long.
+pub fn seal<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    recipient: &MailboxPublicKey,
+    sender: &UserId,
+    message: &SessionMessage,
+) -> Result<Vec<u8>, EnvelopeError> {
+    let encoded = message.to_bytes();
+    let bucket = bucket_for(encoded.len())?;
+    let mut contents = Writer::with_capacity(bucket - OVERHEAD);
+    contents
+        .bytes(sender.as_bytes())
+        .u32(encoded.len() as u32)
+        .bytes(&encoded);
+    let padding = bucket - OVERHEAD - contents.len();
+    contents.bytes(&vec![0u8; padding]);
+    let contents = Zeroizing::new(contents.into_vec());
+
+    let (enc, ciphertext) = primitives::hpke_seal(
+        rng,
+        recipient.as_bytes(),
+        INFO,
+        &[ENVELOPE_VERSION],
+        &contents,
+    )
+    .map_err(|_| EnvelopeError::InvalidKey)?;
+    let mut out = Writer::with_capacity(bucket);
+    out.u8(ENVELOPE_VERSION).bytes(&enc).bytes(&ciphertext);
+    Ok(out.into_vec())
+}
+
+/// Opens an envelope sealed to `mailbox`.
+pub fn open(mailbox: &MailboxSecret, envelope: &[u8]) -> Result<Opened, EnvelopeError> {
+    if !BUCKETS.contains(&envelope.len()) {
+        return Err(EnvelopeError::BadLength(envelope.len()));
+    }
+    let mut r = Reader::new(envelope);
+    r.version("envelope", ENVELOPE_VERSION)?;
+    let enc: [u8; HPKE_ENC_LEN] = r.array("envelope key")?;
+    let contents = Zeroizing::new(
+        primitives::hpke_open(
+            mailbox.as_bytes(),
+            &enc,
+            INFO,
+            &[ENVELOPE_VERSION],
+            r.rest(),
+        )
+        .map_err(|_| EnvelopeError::NotForUs)?,
+    );
+
+    let mut r = Reader::new(&contents);
+    let sender =
+        UserId::from_bytes(r.array("sender")?).map_err(|_| DecodeError::Invalid("sender"))?;
+    let len = r.u32("message length")? as usize;
+    let max = contents.len() - CONTENTS_HEADER;
+    if len > max {
+        return Err(DecodeError::TooLong {
+            what: "session message",
+            len,
+            max,
+        }
+        .into());
+    }
+    let message = SessionMessage::from_bytes(r.take(len, "session message")?)?;
+    // Padding must be zeros, so each envelope's contents have a single valid form.
+    if r.rest().iter().any(|&b| b != 0) {
+        return Err(DecodeError::Invalid("padding").into());
+    }
+    Ok(Opened { sender, message })
+}

@@ -1,0 +1,761 @@
+//! Prekeys: what a recipient publishes so that others can start a session while it is offline.
+//!
+//! Following Signal's PQXDH specification, a recipient (Bob) publishes:
+//!
+//! - a **signed prekey** `SPK_B` (X25519), rotated every [`ROTATION_INTERVAL_SECS`];
+//! - a **signed last-resort post-quantum prekey** `PQSPK_B` (ML-KEM-768), rotated with it;
+//! - batches of **one-time prekeys** `OPK_B` (X25519), each handed out at most once by Bob's
+//!   mailbox relays. (PQXDH also allows one-time *KEM* prekeys; Tern uses only the last-resort
+//!   KEM key, which the spec permits, and relies on the replay cache where no `OPK_B` is used.)
+//!
+//! Every key carries its own Ed25519 signature by the account, over a label naming its kind,
+//! the account key, the key's id, the key and its validity period; a [`PrekeyBundle`] groups
+//! the current signed keys with the account's identity and mailbox key under one more
+//! signature that also covers the bundle's sequence number and expiry.
+//!
+//! Bob keeps the secrets in [`PrekeySecrets`]. Retired signed and KEM prekeys stay usable for
+//! a grace period ([`RETIRED_GRACE_SECS`]) so that session starts still waiting at a relay
+//! when the key rotates can be answered.
+
+use std::{collections::BTreeMap, fmt};
+
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use crate::{
+    codec::{DecodeError, Reader, Writer},
+    envelope::MailboxPublicKey,
+    identity::{AccountKey, PublicIdentity, UserId, VerifyError, check_validity},
+    primitives::{self, MLKEM768_PUBLIC_LEN, MLKEM768_SECRET_LEN},
+};
+
+/// How often the signed and KEM prekeys are replaced. A week bounds how long a compromised
+/// prekey secret helps an attacker, without making publishers churn their DHT records.
+pub const ROTATION_INTERVAL_SECS: u64 = 7 * 24 * 60 * 60;
+/// How long a signed prekey is offered to senders. Twice the rotation interval, so a bundle
+/// fetched just before a missed rotation (device offline) still works for a while.
+pub const PREKEY_LIFETIME_SECS: u64 = 2 * ROTATION_INTERVAL_SECS;
+/// How long a retired prekey's secret is kept after its public key expires: relays hold
+/// envelopes for up to 21 days, so a session start deposited just before expiry must still be
+/// answerable when it is fetched. 28 days covers that with a margin.
+pub const RETIRED_GRACE_SECS: u64 = 28 * 24 * 60 * 60;
+/// Upper bound on stored one-time prekey secrets. Relays ask for more when they run low; the
+/// bound keeps a device that never comes online again from growing this state without end.
+pub const MAX_ONE_TIME_PREKEYS: usize = 2000;
+
+const LABEL_SIGNED_PREKEY: &[u8] = b"tern/signed-prekey/v1";
+const LABEL_KEM_PREKEY: &[u8] = b"tern/kem-prekey/v1";
+const LABEL_ONE_TIME_PREKEY: &[u8] = b"tern/one-time-prekey/v1";
+const LABEL_MAILBOX_KEY: &[u8] = b"tern/mailbox-key/v1";
+const LABEL_BUNDLE: &[u8] = b"tern/prekey-bundle/v1";
+
+const BUNDLE_VERSION: u8 = 1;
+const ONE_TIME_VERSION: u8 = 1;
+const SECRETS_STATE_VERSION: u8 = 1;
+
+/// Identifies one prekey of an account. Ids are never reused by the same account.
+pub type PrekeyId = u32;
+
+/// A signed X25519 prekey, `SPK` in PQXDH.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SignedPrekey {
+    id: PrekeyId,
+    key: [u8; 32],
+    created: u64,
+    expires: u64,
+    signature: [u8; 64],
+}
+
+impl SignedPrekey {
+    fn signed_message(
+        account: &UserId,
+        id: PrekeyId,
+        key: &[u8; 32],
+        created: u64,
+        expires: u64,
+    ) -> Vec<u8> {
+        let mut w = Writer::with_capacity(128);
+        w.bytes(LABEL_SIGNED_PREKEY)
+            .bytes(account.as_bytes())
+            .u32(id)
+            .bytes(key)
+            .u64(created)
+            .u64(expires);
+        w.into_vec()
+    }
+
+    /// The key's id.
+    pub fn id(&self) -> PrekeyId {
+        self.id
+    }
+
+    /// The X25519 public key.
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// End of the period in which senders may use it, Unix seconds.
+    pub fn expires(&self) -> u64 {
+        self.expires
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.u32(self.id)
+            .bytes(&self.key)
+            .u64(self.created)
+            .u64(self.expires)
+            .bytes(&self.signature);
+    }
+
+    fn read(r: &mut Reader<'_>, account: &UserId) -> Result<Self, VerifyError> {
+        let id = r.u32("signed prekey id")?;
+        let key: [u8; 32] = r.array("signed prekey")?;
+        let created = r.u64("signed prekey created")?;
+        let expires = r.u64("signed prekey expires")?;
+        let signature = r.array("signed prekey signature")?;
+        if primitives::x25519_is_low_order(&key) {
+            return Err(VerifyError::InvalidKey("signed prekey"));
+        }
+        account.verify(
+            &Self::signed_message(account, id, &key, created, expires),
+            &signature,
+            "signed prekey",
+        )?;
+        Ok(Self {
+            id,
+            key,
+            created,
+            expires,
+            signature,
+        })
+    }
+}
+
+/// A signed ML-KEM-768 prekey, `PQSPK` in PQXDH (the last-resort kind: reused until rotated).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KemPrekey {
+    id: PrekeyId,
+    key: Box<[u8; MLKEM768_PUBLIC_LEN]>,
+    created: u64,
+    expires: u64,
+    signature: [u8; 64],
+}
+
+impl KemPrekey {
+    /// The type byte of `EncodeKEM` for ML-KEM-768 (see `docs/protocol/crypto.md`).
+    pub(crate) const KEM_TYPE: u8 = 0x0a;
+
+    fn signed_message(
+        account: &UserId,
+        id: PrekeyId,
+        key: &[u8; MLKEM768_PUBLIC_LEN],
+        created: u64,
+        expires: u64,
+    ) -> Vec<u8> {
+        let mut w = Writer::with_capacity(1300);
+        w.bytes(LABEL_KEM_PREKEY)
+            .bytes(account.as_bytes())
+            .u32(id)
+            .u8(Self::KEM_TYPE)
+            .bytes(key)
+            .u64(created)
+            .u64(expires);
+        w.into_vec()
+    }
+
+    /// The key's id.
+    pub fn id(&self) -> PrekeyId {
+        self.id
+    }
+
+    /// The ML-KEM-768 encapsulation key.
+    pub fn key(&self) -> &[u8; MLKEM768_PUBLIC_LEN] {
+        &self.key
+    }
+
+    /// End of the period in which senders may use it, Unix seconds.
+    pub fn expires(&self) -> u64 {
+        self.expires
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.u32(self.id)
+            .u8(Self::KEM_TYPE)
+            .bytes(self.key.as_ref())
+            .u64(self.created)
+            .u64(self.expires)
+            .bytes(&self.signature);
+    }
+
+    fn read(r: &mut Reader<'_>, account: &UserId) -> Result<Self, VerifyError> {
+        let id = r.u32("kem prekey id")?;
+        if r.u8("kem type")? != Self::KEM_TYPE {
+            return Err(DecodeError::Invalid("kem type").into());
+        }
+        let key = Box::new(r.array::<MLKEM768_PUBLIC_LEN>("kem prekey")?);
+        let created = r.u64("kem prekey created")?;
+        let expires = r.u64("kem prekey expires")?;
+        let signature = r.array("kem prekey signature")?;
+        account.verify(
+            &Self::signed_message(account, id, &key, created, expires),
+            &signature,
+            "kem prekey",
+        )?;
+        Ok(Self {
+            id,
+            key,
+            created,
+            expires,
+            signature,
+        })
+    }
+}
+
+impl fmt::Debug for KemPrekey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KemPrekey")
+            .field("id", &self.id)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signed one-time X25519 prekey, `OPK` in PQXDH. Uploaded in batches to the account's
+/// mailbox relays, which hand each out at most once.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OneTimePrekey {
+    account: UserId,
+    id: PrekeyId,
+    key: [u8; 32],
+    signature: [u8; 64],
+}
+
+impl OneTimePrekey {
+    /// Encoded length: `version ‖ account [32] ‖ id u32 ‖ key [32] ‖ signature [64]`.
+    pub const LEN: usize = 1 + 32 + 4 + 32 + 64;
+
+    fn signed_message(account: &UserId, id: PrekeyId, key: &[u8; 32]) -> Vec<u8> {
+        [
+            LABEL_ONE_TIME_PREKEY,
+            account.as_bytes(),
+            &id.to_be_bytes(),
+            key,
+        ]
+        .concat()
+    }
+
+    /// The account that signed it.
+    pub fn account(&self) -> UserId {
+        self.account
+    }
+
+    /// The key's id.
+    pub fn id(&self) -> PrekeyId {
+        self.id
+    }
+
+    /// The X25519 public key.
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// The encoding relays store and hand out.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(Self::LEN);
+        w.u8(ONE_TIME_VERSION)
+            .bytes(self.account.as_bytes())
+            .u32(self.id)
+            .bytes(&self.key)
+            .bytes(&self.signature);
+        w.into_vec()
+    }
+
+    /// Decodes and verifies the signature and key.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, VerifyError> {
+        let mut r = Reader::new(bytes);
+        r.version("one-time prekey", ONE_TIME_VERSION)?;
+        let account = UserId::from_bytes(r.array("one-time prekey account")?)?;
+        let id = r.u32("one-time prekey id")?;
+        let key: [u8; 32] = r.array("one-time prekey")?;
+        let signature = r.array("one-time prekey signature")?;
+        r.finish()?;
+        if primitives::x25519_is_low_order(&key) {
+            return Err(VerifyError::InvalidKey("one-time prekey"));
+        }
+        account.verify(
+            &Self::signed_message(&account, id, &key),
+            &signature,
+            "one-time prekey",
+        )?;
+        Ok(Self {
+            account,
+            id,
+            key,
+            signature,
+        })
+    }
+}
+
+/// Everything a sender needs, besides an optional one-time prekey, to start a session with an
+/// account while it is offline. Published in the account's DHT record.
+///
+/// A bundle decoded from bytes has had every signature and key checked; its validity period
+/// is checked separately by [`PrekeyBundle::verify_at`], since that depends on the time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrekeyBundle {
+    identity: PublicIdentity,
+    seq: u64,
+    expires: u64,
+    mailbox: MailboxPublicKey,
+    mailbox_signature: [u8; 64],
+    signed_prekey: SignedPrekey,
+    kem_prekey: KemPrekey,
+    signature: [u8; 64],
+}
+
+impl PrekeyBundle {
+    /// Largest valid encoding; decoders refuse anything longer before parsing.
+    pub const MAX_LEN: usize = 1
+        + PublicIdentity::LEN
+        + 8
+        + 8
+        + 32
+        + 64
+        + (4 + 32 + 8 + 8 + 64)
+        + (4 + 1 + MLKEM768_PUBLIC_LEN + 8 + 8 + 64)
+        + 64;
+
+    /// The account this bundle belongs to.
+    pub fn identity(&self) -> &PublicIdentity {
+        &self.identity
+    }
+
+    /// The publisher's sequence number: a higher one replaces a lower one.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// End of the bundle's validity, Unix seconds.
+    pub fn expires(&self) -> u64 {
+        self.expires
+    }
+
+    /// The key envelopes to this account are sealed to.
+    pub fn mailbox(&self) -> &MailboxPublicKey {
+        &self.mailbox
+    }
+
+    /// The signed X25519 prekey.
+    pub fn signed_prekey(&self) -> &SignedPrekey {
+        &self.signed_prekey
+    }
+
+    /// The signed ML-KEM-768 prekey.
+    pub fn kem_prekey(&self) -> &KemPrekey {
+        &self.kem_prekey
+    }
+
+    fn write_unsigned(&self, w: &mut Writer) {
+        w.u8(BUNDLE_VERSION);
+        self.identity.write(w);
+        w.u64(self.seq)
+            .u64(self.expires)
+            .bytes(self.mailbox.as_bytes())
+            .bytes(&self.mailbox_signature);
+        self.signed_prekey.write(w);
+        self.kem_prekey.write(w);
+    }
+
+    fn signed_message(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(Self::MAX_LEN + LABEL_BUNDLE.len());
+        w.bytes(LABEL_BUNDLE);
+        self.write_unsigned(&mut w);
+        w.into_vec()
+    }
+
+    /// The encoding published in the DHT.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(Self::MAX_LEN);
+        self.write_unsigned(&mut w);
+        w.bytes(&self.signature);
+        w.into_vec()
+    }
+
+    /// Decodes and checks every signature and key.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, VerifyError> {
+        if bytes.len() > Self::MAX_LEN {
+            return Err(DecodeError::TooLong {
+                what: "prekey bundle",
+                len: bytes.len(),
+                max: Self::MAX_LEN,
+            }
+            .into());
+        }
+        let mut r = Reader::new(bytes);
+        r.version("prekey bundle", BUNDLE_VERSION)?;
+        let identity = PublicIdentity::read(&mut r)?;
+        let account = identity.user_id();
+        let seq = r.u64("bundle seq")?;
+        let expires = r.u64("bundle expires")?;
+        let mailbox = MailboxPublicKey::from_bytes(r.array("mailbox key")?)
+            .map_err(|_| VerifyError::InvalidKey("mailbox key"))?;
+        let mailbox_signature = r.array("mailbox key signature")?;
+        account.verify(
+            &mailbox_message(&account, &mailbox),
+            &mailbox_signature,
+            "mailbox key",
+        )?;
+        let signed_prekey = SignedPrekey::read(&mut r, &account)?;
+        let kem_prekey = KemPrekey::read(&mut r, &account)?;
+        let signature = r.array("bundle signature")?;
+        r.finish()?;
+        let bundle = Self {
+            identity,
+            seq,
+            expires,
+            mailbox,
+            mailbox_signature,
+            signed_prekey,
+            kem_prekey,
+            signature,
+        };
+        account.verify(&bundle.signed_message(), &bundle.signature, "prekey bundle")?;
+        Ok(bundle)
+    }
+
+    /// Checks that the bundle and both prekeys are valid at `now` (Unix seconds).
+    pub fn verify_at(&self, now: u64) -> Result<(), VerifyError> {
+        check_validity("prekey bundle", 0, self.expires, now)?;
+        check_validity(
+            "signed prekey",
+            self.signed_prekey.created,
+            self.signed_prekey.expires,
+            now,
+        )?;
+        check_validity(
+            "kem prekey",
+            self.kem_prekey.created,
+            self.kem_prekey.expires,
+            now,
+        )
+    }
+}
+
+impl fmt::Debug for PrekeyBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrekeyBundle")
+            .field("user", &self.identity.user_id())
+            .field("seq", &self.seq)
+            .field("expires", &self.expires)
+            .field("signed_prekey", &self.signed_prekey.id)
+            .field("kem_prekey", &self.kem_prekey.id)
+            .finish()
+    }
+}
+
+fn mailbox_message(account: &UserId, mailbox: &MailboxPublicKey) -> Vec<u8> {
+    [LABEL_MAILBOX_KEY, account.as_bytes(), mailbox.as_bytes()].concat()
+}
+
+/// A prekey's secret with its public half.
+struct Held<P, S> {
+    public: P,
+    secret: S,
+}
+
+/// The recipient's side: every prekey secret the account still honours.
+///
+/// This is state the node stores (encrypted) and updates: after [`PrekeySecrets::rotate`], after
+/// [`PrekeySecrets::generate_one_time`], and after a session is accepted (which consumes a
+/// one-time prekey). Each change must be persisted before the corresponding public keys are
+/// published or the session is acknowledged.
+pub struct PrekeySecrets {
+    account: UserId,
+    next_id: PrekeyId,
+    /// Newest last. The newest is current; older ones are retired but honoured until their
+    /// grace period ends.
+    signed: Vec<Held<SignedPrekey, Zeroizing<[u8; 32]>>>,
+    /// Same order and rule as `signed`. The secret is the 64-byte FIPS 203 key-generation seed,
+    /// from which the decapsulation key is re-derived when needed (64 bytes stored, not 2400).
+    kem: Vec<Held<KemPrekey, Zeroizing<[u8; 64]>>>,
+    one_time: BTreeMap<PrekeyId, Zeroizing<[u8; 32]>>,
+}
+
+impl PrekeySecrets {
+    /// Fresh state with a first signed prekey and KEM prekey, valid from `now`.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R, account: &AccountKey, now: u64) -> Self {
+        let mut secrets = Self {
+            account: account.user_id(),
+            next_id: 1,
+            signed: Vec::new(),
+            kem: Vec::new(),
+            one_time: BTreeMap::new(),
+        };
+        secrets.add_signed_pair(rng, account, now);
+        secrets
+    }
+
+    fn take_id(&mut self) -> PrekeyId {
+        let id = self.next_id;
+        // Ids only need to be unique per account; 2^32 keys is far beyond any device's life.
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    fn add_signed_pair<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        account: &AccountKey,
+        now: u64,
+    ) {
+        let expires = now.saturating_add(PREKEY_LIFETIME_SECS);
+        let user = account.user_id();
+
+        let id = self.take_id();
+        let secret = primitives::x25519_generate(rng);
+        let key = primitives::x25519_public(&secret);
+        let signature = account.sign(&SignedPrekey::signed_message(&user, id, &key, now, expires));
+        self.signed.push(Held {
+            public: SignedPrekey {
+                id,
+                key,
+                created: now,
+                expires,
+                signature,
+            },
+            secret,
+        });
+
+        let id = self.take_id();
+        let seed = Zeroizing::new(primitives::random::<64, _>(rng));
+        let (_, key) = primitives::mlkem768_generate(&seed);
+        let signature = account.sign(&KemPrekey::signed_message(&user, id, &key, now, expires));
+        self.kem.push(Held {
+            public: KemPrekey {
+                id,
+                key: Box::new(key),
+                created: now,
+                expires,
+                signature,
+            },
+            secret: seed,
+        });
+    }
+
+    /// Replaces the signed and KEM prekeys when the current ones are older than
+    /// [`ROTATION_INTERVAL_SECS`], and forgets retired secrets whose grace period has ended.
+    /// Returns whether the published bundle must change (republish it then).
+    pub fn rotate<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        account: &AccountKey,
+        now: u64,
+    ) -> bool {
+        let due = self
+            .signed
+            .last()
+            .is_none_or(|held| now >= held.public.created.saturating_add(ROTATION_INTERVAL_SECS));
+        if due {
+            self.add_signed_pair(rng, account, now);
+        }
+        let keep = |expires: u64| now < expires.saturating_add(RETIRED_GRACE_SECS);
+        let newest_signed = self.signed.len().saturating_sub(1);
+        let mut index = 0;
+        self.signed.retain(|held| {
+            index += 1;
+            index - 1 == newest_signed || keep(held.public.expires)
+        });
+        let newest_kem = self.kem.len().saturating_sub(1);
+        let mut index = 0;
+        self.kem.retain(|held| {
+            index += 1;
+            index - 1 == newest_kem || keep(held.public.expires)
+        });
+        due
+    }
+
+    /// The bundle to publish now, with the publisher's sequence number `seq`.
+    pub fn bundle(&self, account: &AccountKey, seq: u64) -> PrekeyBundle {
+        // `generate` always creates one of each, and `rotate` never removes the newest.
+        let signed = &self.signed[self.signed.len() - 1].public;
+        let kem = &self.kem[self.kem.len() - 1].public;
+        let mailbox = account.mailbox_public();
+        let mailbox_signature = account.sign(&mailbox_message(&account.user_id(), &mailbox));
+        let mut bundle = PrekeyBundle {
+            identity: account.public().clone(),
+            seq,
+            expires: signed.expires.min(kem.expires),
+            mailbox,
+            mailbox_signature,
+            signed_prekey: signed.clone(),
+            kem_prekey: kem.clone(),
+            signature: [0; 64],
+        };
+        bundle.signature = account.sign(&bundle.signed_message());
+        bundle
+    }
+
+    /// Makes `count` new one-time prekeys to upload. If the store would exceed
+    /// [`MAX_ONE_TIME_PREKEYS`], the oldest unused secrets are forgotten first.
+    pub fn generate_one_time<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        account: &AccountKey,
+        count: usize,
+    ) -> Vec<OneTimePrekey> {
+        let count = count.min(MAX_ONE_TIME_PREKEYS);
+        while self.one_time.len() + count > MAX_ONE_TIME_PREKEYS {
+            self.one_time.pop_first();
+        }
+        let user = account.user_id();
+        (0..count)
+            .map(|_| {
+                let id = self.take_id();
+                let secret = primitives::x25519_generate(rng);
+                let key = primitives::x25519_public(&secret);
+                let signature = account.sign(&OneTimePrekey::signed_message(&user, id, &key));
+                self.one_time.insert(id, secret);
+                OneTimePrekey {
+                    account: user,
+                    id,
+                    key,
+                    signature,
+                }
+            })
+            .collect()
+    }
+
+    /// How many one-time prekey secrets are held.
+    pub fn one_time_count(&self) -> usize {
+        self.one_time.len()
+    }
+
+    /// When the secret of signed prekey `id` will be forgotten (Unix seconds), or `None` if it
+    /// already has been. A replay cache may drop entries for session starts against that key
+    /// after this time, since such a start can no longer be accepted.
+    pub fn signed_prekey_retires_at(&self, id: PrekeyId) -> Option<u64> {
+        self.signed
+            .iter()
+            .find(|held| held.public.id == id)
+            .map(|held| held.public.expires.saturating_add(RETIRED_GRACE_SECS))
+    }
+
+    pub(crate) fn signed_secret(&self, id: PrekeyId) -> Option<&Zeroizing<[u8; 32]>> {
+        self.signed
+            .iter()
+            .find(|held| held.public.id == id)
+            .map(|held| &held.secret)
+    }
+
+    pub(crate) fn kem_secret(&self, id: PrekeyId) -> Option<Zeroizing<[u8; MLKEM768_SECRET_LEN]>> {
+        self.kem
+            .iter()
+            .find(|held| held.public.id == id)
+            .map(|held| primitives::mlkem768_generate(&held.secret).0)
+    }
+
+    pub(crate) fn one_time_secret(&self, id: PrekeyId) -> Option<&Zeroizing<[u8; 32]>> {
+        self.one_time.get(&id)
+    }
+
+    /// Forgets a one-time prekey once a session started with it has been accepted.
+    pub(crate) fn consume_one_time(&mut self, id: PrekeyId) {
+        self.one_time.remove(&id);
+    }
+
+    /// Versioned secret state; store it only encrypted.
+    ///
+    /// `version u8 = 1 ‖ account [32] ‖ next_id u32 ‖ n_signed u16 ‖ (signed prekey public
+    /// fields ‖ secret [32])* ‖ n_kem u16 ‖ (kem prekey public fields ‖ seed [64])* ‖
+    /// n_one_time u32 ‖ (id u32 ‖ secret [32])*`.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::with_capacity(64 + self.kem.len() * 1400 + self.one_time.len() * 36);
+        w.u8(SECRETS_STATE_VERSION)
+            .bytes(self.account.as_bytes())
+            .u32(self.next_id);
+        w.u16(self.signed.len() as u16);
+        for held in &self.signed {
+            held.public.write(&mut w);
+            w.bytes(held.secret.as_ref());
+        }
+        w.u16(self.kem.len() as u16);
+        for held in &self.kem {
+            held.public.write(&mut w);
+            w.bytes(held.secret.as_ref());
+        }
+        w.u32(self.one_time.len() as u32);
+        for (id, secret) in &self.one_time {
+            w.u32(*id).bytes(secret.as_ref());
+        }
+        Zeroizing::new(w.into_vec())
+    }
+
+    /// Restores the state written by [`PrekeySecrets::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        // Signatures were made by this device; a stored state that no longer verifies is corrupt.
+        let corrupt = |_| DecodeError::Invalid("stored prekey");
+        let mut r = Reader::new(bytes);
+        r.version("prekey state", SECRETS_STATE_VERSION)?;
+        let account = UserId::from_bytes(r.array("prekey state account")?).map_err(corrupt)?;
+        let next_id = r.u32("next prekey id")?;
+        let n_signed = r.u16("signed prekey count")?;
+        let mut signed = Vec::new();
+        for _ in 0..n_signed {
+            let public = SignedPrekey::read(&mut r, &account).map_err(corrupt)?;
+            signed.push(Held {
+                public,
+                secret: Zeroizing::new(r.array("signed prekey secret")?),
+            });
+        }
+        let n_kem = r.u16("kem prekey count")?;
+        let mut kem = Vec::new();
+        for _ in 0..n_kem {
+            let public = KemPrekey::read(&mut r, &account).map_err(corrupt)?;
+            kem.push(Held {
+                public,
+                secret: Zeroizing::new(r.array("kem prekey seed")?),
+            });
+        }
+        if signed.is_empty() || kem.is_empty() {
+            return Err(DecodeError::Invalid("prekey state without current prekeys"));
+        }
+        let n_one_time = r.u32("one-time prekey count")? as usize;
+        if n_one_time > MAX_ONE_TIME_PREKEYS {
+            return Err(DecodeError::TooLong {
+                what: "one-time prekeys",
+                len: n_one_time,
+                max: MAX_ONE_TIME_PREKEYS,
+            });
+        }
+        let mut one_time = BTreeMap::new();
+        for _ in 0..n_one_time {
+            let id = r.u32("one-time prekey id")?;
+            one_time.insert(id, Zeroizing::new(r.array("one-time prekey secret")?));
+        }
+        r.finish()?;
+        Ok(Self {
+            account,
+            next_id,
+            signed,
+            kem,
+            one_time,
+        })
+    }
+}
+
+impl fmt::Debug for PrekeySecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrekeySecrets")
+            .field("account", &self.account)
+            .field(
+                "signed",
+                &self.signed.iter().map(|h| h.public.id).collect::<Vec<_>>(),
+            )
+            .field(
+                "kem",
+                &self.kem.iter().map(|h| h.public.id).collect::<Vec<_>>(),
+            )
+            .field("one_time", &self.one_time.len())
+            .finish()
+    }
+}

@@ -1,0 +1,579 @@
+//! The Double Ratchet, as specified in Signal's "The Double Ratchet Algorithm" (Perrin and
+//! Marlinspike, revision 1, 2016-11-20), with the recommended cryptographic functions.
+//!
+//! State per party: `DHs` (our ratchet key pair), `DHr` (their ratchet public key), `RK` (root
+//! key), `CKs`/`CKr` (sending/receiving chain keys), `Ns`/`Nr` (message numbers), `PN` (length
+//! of our previous sending chain) and `MKSKIPPED` (keys of messages not yet received).
+//!
+//! - `KDF_RK(rk, dh_out)` = HKDF-SHA256(salt = `rk`, IKM = `dh_out`, info =
+//!   `"tern/ratchet/root/v1"`, L = 64) split into the new root key (first 32 bytes) and a new
+//!   chain key (last 32).
+//! - `KDF_CK(ck)`: message key `mk = HMAC-SHA256(ck, 0x01)`, next chain key
+//!   `ck' = HMAC-SHA256(ck, 0x02)`.
+//! - `ENCRYPT(mk, plaintext, AD ‖ header)`: key = HKDF-SHA256(salt = 32 zero bytes, IKM = `mk`,
+//!   info = `"tern/ratchet/message/v1"`, L = 32); XChaCha20-Poly1305 under that key with a fresh
+//!   random 24-byte nonce carried in the message; associated data = session AD ‖ encoded header.
+//!
+//! **Why a random nonce.** Each message key encrypts one message, so a constant nonce would
+//! suffice in an ideal run. But a node that crashes after encrypting and before persisting the
+//! advanced chain restarts from the older state and derives the *same* message key again for a
+//! different plaintext. With a fixed or counter nonce that would reuse (key, nonce) and leak
+//! the XOR of two plaintexts; with a 192-bit random nonce the two encryptions are independent.
+//! (The receiver accepts at most one of them: the key is consumed on first use.)
+//!
+//! **Transactional decryption.** The spec says that if decryption fails, all state changes are
+//! discarded. Here decryption first computes every change into a [`Staged`] value — skipped
+//! keys, a DH ratchet step, the next chain key — opens the ciphertext, and only then commits.
+//! A forged header therefore cannot advance chains or fill the skipped-key store.
+//!
+//! **Bounded skipped keys.** At most [`MAX_SKIP`] keys are skipped in one chain per message,
+//! at most [`MAX_SKIPPED_KEYS`] are stored (the oldest go first), and each is forgotten after
+//! [`SKIPPED_KEY_LIFETIME_SECS`]. A used key is deleted at once.
+
+use std::{collections::BTreeMap, fmt};
+
+use rand_core::CryptoRng;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::{
+    codec::{DecodeError, Reader, Writer},
+    primitives::{self, PrimitiveError, TAG_LEN, XNONCE_LEN},
+};
+
+/// Most message keys skipped in one chain by one incoming message. Messages lost or delayed
+/// beyond this cannot be decrypted; the bound stops a peer from making us derive millions of
+/// keys. Signal's implementations use a value of the same order.
+pub const MAX_SKIP: u32 = 1000;
+/// Most skipped message keys stored at once, across all chains of a session.
+pub const MAX_SKIPPED_KEYS: usize = 2000;
+/// How long a skipped message key is kept. Relays hold envelopes for up to 21 days, so a
+/// message delayed that long can still be read; a little more covers clock skew and retries.
+pub const SKIPPED_KEY_LIFETIME_SECS: u64 = 30 * 24 * 60 * 60;
+/// Largest plaintext one ratchet message carries (256 KiB, the largest envelope, less the
+/// session and envelope overheads rounded generously).
+pub const MAX_PLAINTEXT_LEN: usize = 256 * 1024 - 4096;
+
+const INFO_ROOT: &[u8] = b"tern/ratchet/root/v1";
+const INFO_MESSAGE: &[u8] = b"tern/ratchet/message/v1";
+const MESSAGE_VERSION: u8 = 1;
+const STATE_VERSION: u8 = 1;
+
+/// Encoded header length: `version u8 ‖ dh [32] ‖ pn u32 ‖ n u32`.
+pub(crate) const HEADER_LEN: usize = 1 + 32 + 4 + 4;
+
+/// Why an incoming message was refused. The session state is unchanged whenever this is
+/// returned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// The message does not decode.
+    #[error("malformed message: {0}")]
+    Decode(#[from] DecodeError),
+    /// Authentication failed: tampered header, ciphertext or associated data, a message for
+    /// another session, or a message whose key was already used and deleted.
+    #[error("message failed authentication")]
+    Authentication,
+    /// The message was already received (its number is behind the chain and no skipped key
+    /// remains for it).
+    #[error("message {n} of this chain was already received")]
+    Duplicate {
+        /// Its number in the chain.
+        n: u32,
+    },
+    /// Decrypting would skip more than [`MAX_SKIP`] message keys.
+    #[error("message would skip {skip} keys, more than the maximum of {MAX_SKIP}")]
+    TooManySkipped {
+        /// How many keys it would skip.
+        skip: u64,
+    },
+    /// The header's ratchet key is a low-order point or gives a non-contributory result.
+    #[error("invalid ratchet public key")]
+    InvalidKey,
+    /// A session-start message for a different session than this one.
+    #[error("message belongs to a different session")]
+    OtherSession,
+}
+
+/// Why a message could not be encrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// The plaintext exceeds [`MAX_PLAINTEXT_LEN`].
+    #[error("plaintext is {len} bytes, more than the maximum of {max}")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The sending chain has used every message number (2^32 messages without a reply).
+    #[error("sending chain exhausted")]
+    ChainExhausted,
+}
+
+/// A ratchet message header.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Header {
+    pub(crate) dh: [u8; 32],
+    pub(crate) pn: u32,
+    pub(crate) n: u32,
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[0] = MESSAGE_VERSION;
+        out[1..33].copy_from_slice(&self.dh);
+        out[33..37].copy_from_slice(&self.pn.to_be_bytes());
+        out[37..41].copy_from_slice(&self.n.to_be_bytes());
+        out
+    }
+}
+
+/// One encrypted message of an established session.
+///
+/// Encoding: `version u8 = 1 ‖ dh [32] ‖ pn u32 ‖ n u32 ‖ nonce [24] ‖ ciphertext ‖ tag [16]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RatchetMessage {
+    pub(crate) header: Header,
+    nonce: [u8; XNONCE_LEN],
+    ciphertext: Vec<u8>,
+}
+
+impl RatchetMessage {
+    /// Largest valid encoding.
+    pub const MAX_LEN: usize = HEADER_LEN + XNONCE_LEN + MAX_PLAINTEXT_LEN + TAG_LEN;
+
+    /// The encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(HEADER_LEN + XNONCE_LEN + self.ciphertext.len());
+        self.write(&mut w);
+        w.into_vec()
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.bytes(&self.header.encode())
+            .bytes(&self.nonce)
+            .bytes(&self.ciphertext);
+    }
+
+    /// Decodes (without decrypting).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let message = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(message)
+    }
+
+    /// Reads a message that extends to the end of the input.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        if r.remaining() > Self::MAX_LEN {
+            return Err(DecodeError::TooLong {
+                what: "ratchet message",
+                len: r.remaining(),
+                max: Self::MAX_LEN,
+            });
+        }
+        r.version("ratchet message", MESSAGE_VERSION)?;
+        let header = Header {
+            dh: r.array("ratchet key")?,
+            pn: r.u32("previous chain length")?,
+            n: r.u32("message number")?,
+        };
+        let nonce = r.array("nonce")?;
+        let ciphertext = r.rest().to_vec();
+        if ciphertext.len() < TAG_LEN {
+            return Err(DecodeError::Truncated("ciphertext"));
+        }
+        Ok(Self {
+            header,
+            nonce,
+            ciphertext,
+        })
+    }
+}
+
+impl fmt::Debug for RatchetMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RatchetMessage")
+            .field("pn", &self.header.pn)
+            .field("n", &self.header.n)
+            .field("len", &self.ciphertext.len())
+            .finish_non_exhaustive()
+    }
+}
+
+type Key = Zeroizing<[u8; 32]>;
+
+fn kdf_rk(rk: &[u8; 32], dh_out: &[u8; 32]) -> (Key, Key) {
+    let mut out = Zeroizing::new([0u8; 64]);
+    // 64 bytes is far below HKDF-SHA256's 8160-byte limit.
+    let _ = primitives::hkdf_sha256(Some(rk), dh_out, INFO_ROOT, out.as_mut());
+    let (mut root, mut chain) = (Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32]));
+    root.copy_from_slice(&out[..32]);
+    chain.copy_from_slice(&out[32..]);
+    (root, chain)
+}
+
+/// Returns `(next chain key, message key)`.
+fn kdf_ck(ck: &[u8; 32]) -> (Key, Key) {
+    let mk = Zeroizing::new(primitives::hmac_sha256(ck, &[0x01]));
+    let next = Zeroizing::new(primitives::hmac_sha256(ck, &[0x02]));
+    (next, mk)
+}
+
+fn aead_key(mk: &[u8; 32]) -> Key {
+    let mut key = Zeroizing::new([0u8; 32]);
+    let _ = primitives::hkdf_sha256(Some(&[0u8; 32]), mk, INFO_MESSAGE, key.as_mut());
+    key
+}
+
+fn associated_data(ad: &[u8], header: &Header) -> Vec<u8> {
+    [ad, &header.encode()].concat()
+}
+
+fn dh(secret: &[u8; 32], public: &[u8; 32]) -> Result<Key, DecryptError> {
+    primitives::x25519(secret, public).map_err(|_| DecryptError::InvalidKey)
+}
+
+struct SkippedKey {
+    mk: Key,
+    stored_at: u64,
+}
+
+/// Double Ratchet state of one party.
+pub(crate) struct Ratchet {
+    dhs_secret: Key,
+    dhs_public: [u8; 32],
+    dhr: Option<[u8; 32]>,
+    rk: Key,
+    cks: Option<Key>,
+    ckr: Option<Key>,
+    ns: u32,
+    nr: u32,
+    pn: u32,
+    skipped: BTreeMap<([u8; 32], u32), SkippedKey>,
+}
+
+/// Every change one decryption would make, held until the ciphertext authenticates.
+struct Staged {
+    ratchet: Option<DhStep>,
+    ckr: Key,
+    nr: u32,
+    new_skipped: Vec<([u8; 32], u32, Key)>,
+}
+
+struct DhStep {
+    dhr: [u8; 32],
+    rk: Key,
+    dhs_secret: Key,
+    dhs_public: [u8; 32],
+    cks: Key,
+    pn: u32,
+}
+
+impl Ratchet {
+    /// `RatchetInitAlice(SK, bob_dh_public_key)`.
+    pub(crate) fn init_alice<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        sk: &[u8; 32],
+        bob_public: &[u8; 32],
+    ) -> Result<Self, PrimitiveError> {
+        let dhs_secret = primitives::x25519_generate(rng);
+        let dhs_public = primitives::x25519_public(&dhs_secret);
+        let shared = primitives::x25519(&dhs_secret, bob_public)?;
+        let (rk, cks) = kdf_rk(sk, &shared);
+        Ok(Self {
+            dhs_secret,
+            dhs_public,
+            dhr: Some(*bob_public),
+            rk,
+            cks: Some(cks),
+            ckr: None,
+            ns: 0,
+            nr: 0,
+            pn: 0,
+            skipped: BTreeMap::new(),
+        })
+    }
+
+    /// `RatchetInitBob(SK, bob_dh_key_pair)`: Bob's first ratchet key pair is his signed prekey.
+    pub(crate) fn init_bob(sk: &[u8; 32], spk_secret: &[u8; 32]) -> Self {
+        Self {
+            dhs_secret: Zeroizing::new(*spk_secret),
+            dhs_public: primitives::x25519_public(spk_secret),
+            dhr: None,
+            rk: Zeroizing::new(*sk),
+            cks: None,
+            ckr: None,
+            ns: 0,
+            nr: 0,
+            pn: 0,
+            skipped: BTreeMap::new(),
+        }
+    }
+
+    /// `RatchetEncrypt(state, plaintext, AD)`.
+    pub(crate) fn encrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        plaintext: &[u8],
+        ad: &[u8],
+    ) -> Result<RatchetMessage, EncryptError> {
+        if plaintext.len() > MAX_PLAINTEXT_LEN {
+            return Err(EncryptError::TooLong {
+                len: plaintext.len(),
+                max: MAX_PLAINTEXT_LEN,
+            });
+        }
+        // A session only reaches callers once it can send: Alice's from initialisation, Bob's
+        // after his first successful decryption. Until then there is no chain to send on.
+        let cks = self.cks.as_ref().ok_or(EncryptError::ChainExhausted)?;
+        let next_ns = self.ns.checked_add(1).ok_or(EncryptError::ChainExhausted)?;
+        let (next, mk) = kdf_ck(cks);
+        let header = Header {
+            dh: self.dhs_public,
+            pn: self.pn,
+            n: self.ns,
+        };
+        let nonce = primitives::random::<XNONCE_LEN, _>(rng);
+        let ciphertext = primitives::xchacha_seal(
+            &aead_key(&mk),
+            &nonce,
+            &associated_data(ad, &header),
+            plaintext,
+        );
+        self.cks = Some(next);
+        self.ns = next_ns;
+        Ok(RatchetMessage {
+            header,
+            nonce,
+            ciphertext,
+        })
+    }
+
+    /// `RatchetDecrypt(state, header, ciphertext, AD)`, transactional.
+    pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        message: &RatchetMessage,
+        ad: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, DecryptError> {
+        let header = &message.header;
+        let full_ad = associated_data(ad, header);
+
+        // TrySkippedMessageKeys.
+        if let Some(skipped) = self.skipped.get(&(header.dh, header.n)) {
+            let plaintext = open(&skipped.mk, message, &full_ad)?;
+            self.skipped.remove(&(header.dh, header.n));
+            return Ok(plaintext);
+        }
+
+        let staged = self.stage(rng, header)?;
+        let (_, mk) = kdf_ck(&staged.ckr);
+        let plaintext = open(&mk, message, &full_ad)?;
+        self.commit(staged, now);
+        Ok(plaintext)
+    }
+
+    /// Computes the changes `RatchetDecrypt` makes before `DECRYPT`, without applying them.
+    fn stage<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        header: &Header,
+    ) -> Result<Staged, DecryptError> {
+        let mut new_skipped = Vec::new();
+        if self.dhr == Some(header.dh) {
+            if header.n < self.nr {
+                return Err(DecryptError::Duplicate { n: header.n });
+            }
+            let ckr = self.ckr.as_ref().ok_or(DecryptError::Authentication)?;
+            let (ckr, nr) = skip(ckr, self.nr, header.n, &header.dh, &mut new_skipped)?;
+            return Ok(Staged {
+                ratchet: None,
+                ckr,
+                nr,
+                new_skipped,
+            });
+        }
+        if primitives::x25519_is_low_order(&header.dh) {
+            return Err(DecryptError::InvalidKey);
+        }
+        // SkipMessageKeys(state, header.pn) in the current receiving chain, if there is one.
+        if let (Some(ckr), Some(dhr)) = (self.ckr.as_ref(), self.dhr.as_ref()) {
+            skip(ckr, self.nr, header.pn, dhr, &mut new_skipped)?;
+        } else if u64::from(header.pn) > u64::from(MAX_SKIP) {
+            return Err(DecryptError::TooManySkipped {
+                skip: u64::from(header.pn),
+            });
+        }
+        // DHRatchet(state, header).
+        let (rk, ckr) = kdf_rk(&self.rk, &*dh(&self.dhs_secret, &header.dh)?);
+        let dhs_secret = primitives::x25519_generate(rng);
+        let dhs_public = primitives::x25519_public(&dhs_secret);
+        let (rk, cks) = kdf_rk(&rk, &*dh(&dhs_secret, &header.dh)?);
+        // SkipMessageKeys(state, header.n) in the new chain.
+        let (ckr, nr) = skip(&ckr, 0, header.n, &header.dh, &mut new_skipped)?;
+        Ok(Staged {
+            ratchet: Some(DhStep {
+                dhr: header.dh,
+                rk,
+                dhs_secret,
+                dhs_public,
+                cks,
+                pn: self.ns,
+            }),
+            ckr,
+            nr,
+            new_skipped,
+        })
+    }
+
+    fn commit(&mut self, staged: Staged, now: u64) {
+        if let Some(step) = staged.ratchet {
+            self.pn = step.pn;
+            self.ns = 0;
+            self.dhr = Some(step.dhr);
+            self.rk = step.rk;
+            self.dhs_secret = step.dhs_secret;
+            self.dhs_public = step.dhs_public;
+            self.cks = Some(step.cks);
+        }
+        // The key just used is consumed: the chain moves one past it.
+        let (next, _) = kdf_ck(&staged.ckr);
+        self.ckr = Some(next);
+        self.nr = staged.nr.saturating_add(1);
+        for (dh, n, mk) in staged.new_skipped {
+            self.skipped
+                .insert((dh, n), SkippedKey { mk, stored_at: now });
+        }
+        self.prune(now);
+    }
+
+    /// Forgets skipped keys older than [`SKIPPED_KEY_LIFETIME_SECS`], then the oldest ones
+    /// beyond [`MAX_SKIPPED_KEYS`].
+    pub(crate) fn prune(&mut self, now: u64) {
+        self.skipped
+            .retain(|_, key| now < key.stored_at.saturating_add(SKIPPED_KEY_LIFETIME_SECS));
+        while self.skipped.len() > MAX_SKIPPED_KEYS {
+            // Oldest first; within one arrival time, the lowest message numbers of a chain,
+            // which are the likeliest to be lost for good.
+            let oldest = self
+                .skipped
+                .iter()
+                .min_by_key(|((_, n), key)| (key.stored_at, *n))
+                .map(|(id, _)| *id);
+            match oldest {
+                Some(id) => self.skipped.remove(&id),
+                None => break,
+            };
+        }
+    }
+
+    pub(crate) fn skipped_len(&self) -> usize {
+        self.skipped.len()
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u8(STATE_VERSION)
+            .bytes(self.dhs_secret.as_ref())
+            .bytes(&self.dhs_public)
+            .option(self.dhr.as_ref(), |w, dhr| {
+                w.bytes(dhr);
+            })
+            .bytes(self.rk.as_ref())
+            .option(self.cks.as_ref(), |w, ck| {
+                w.bytes(ck.as_ref());
+            })
+            .option(self.ckr.as_ref(), |w, ck| {
+                w.bytes(ck.as_ref());
+            })
+            .u32(self.ns)
+            .u32(self.nr)
+            .u32(self.pn)
+            .u32(self.skipped.len() as u32);
+        for ((dh, n), key) in &self.skipped {
+            w.bytes(dh)
+                .u32(*n)
+                .bytes(key.mk.as_ref())
+                .u64(key.stored_at);
+        }
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.version("ratchet state", STATE_VERSION)?;
+        let dhs_secret = Zeroizing::new(r.array("ratchet secret")?);
+        let dhs_public = r.array("ratchet public")?;
+        if primitives::x25519_public(&dhs_secret) != dhs_public {
+            return Err(DecodeError::Invalid("ratchet key pair"));
+        }
+        let dhr = r.option("remote ratchet key", |r| r.array("remote ratchet key"))?;
+        let rk = Zeroizing::new(r.array("root key")?);
+        let cks = r.option("sending chain", |r| {
+            r.array("sending chain").map(Zeroizing::new)
+        })?;
+        let ckr = r.option("receiving chain", |r| {
+            r.array("receiving chain").map(Zeroizing::new)
+        })?;
+        let ns = r.u32("ns")?;
+        let nr = r.u32("nr")?;
+        let pn = r.u32("pn")?;
+        let count = r.u32("skipped key count")? as usize;
+        if count > MAX_SKIPPED_KEYS {
+            return Err(DecodeError::TooLong {
+                what: "skipped keys",
+                len: count,
+                max: MAX_SKIPPED_KEYS,
+            });
+        }
+        let mut skipped = BTreeMap::new();
+        for _ in 0..count {
+            let dh = r.array("skipped key ratchet key")?;
+            let n = r.u32("skipped key number")?;
+            let mk = Zeroizing::new(r.array("skipped key")?);
+            let stored_at = r.u64("skipped key time")?;
+            skipped.insert((dh, n), SkippedKey { mk, stored_at });
+        }
+        Ok(Self {
+            dhs_secret,
+            dhs_public,
+            dhr,
+            rk,
+            cks,
+            ckr,
+            ns,
+            nr,
+            pn,
+            skipped,
+        })
+    }
+}
+
+/// `SkipMessageKeys`: advances a chain from `nr` to `until`, collecting the skipped keys.
+/// Returns the chain key at `until` and `until`.
+fn skip(
+    ck: &[u8; 32],
+    nr: u32,
+    until: u32,
+    dh: &[u8; 32],
+    out: &mut Vec<([u8; 32], u32, Key)>,
+) -> Result<(Key, u32), DecryptError> {
+    let count = u64::from(until).saturating_sub(u64::from(nr));
+    if count > u64::from(MAX_SKIP) {
+        return Err(DecryptError::TooManySkipped { skip: count });
+    }
+    let mut ck = Zeroizing::new(*ck);
+    for n in nr..until {
+        let (next, mk) = kdf_ck(&ck);
+        out.push((*dh, n, mk));
+        ck = next;
+    }
+    Ok((ck, until.max(nr)))
+}
+
+fn open(mk: &[u8; 32], message: &RatchetMessage, ad: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    primitives::xchacha_open(&aead_key(mk), &message.nonce, ad, &message.ciphertext)
+        .map_err(|_| DecryptError::Authentication)
+}

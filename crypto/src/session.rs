@@ -1,0 +1,319 @@
+//! A pairwise session: PQXDH to start it, the Double Ratchet for every message after.
+//!
+//! ```
+//! use tern_crypto::{AccountKey, PrekeySecrets, Session, SessionMessage};
+//!
+//! let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+//! let now = 1_800_000_000;
+//! let (alice, bob) = (AccountKey::generate(&mut rng), AccountKey::generate(&mut rng));
+//! let mut bob_prekeys = PrekeySecrets::generate(&mut rng, &bob, now);
+//! let bundle = bob_prekeys.bundle(&bob, 1);
+//! let one_time = bob_prekeys.generate_one_time(&mut rng, &bob, 1).pop();
+//!
+//! // Alice starts a session from Bob's published bundle and sends.
+//! let mut a = Session::initiate(&mut rng, &alice, &bundle, one_time.as_ref(), now).unwrap();
+//! let first = a.encrypt(&mut rng, b"hi Bob").unwrap();
+//! let SessionMessage::Initial(start) = &first else { unreachable!() };
+//!
+//! // Bob accepts it and replies.
+//! let (mut b, plaintext) = Session::respond(&mut rng, &bob, &mut bob_prekeys, start, now).unwrap();
+//! assert_eq!(plaintext, b"hi Bob");
+//! let reply = b.encrypt(&mut rng, b"hi Alice").unwrap();
+//! assert_eq!(a.decrypt(&mut rng, &reply, now).unwrap(), b"hi Alice");
+//! ```
+//!
+//! Until Alice has decrypted a reply, each of her messages is an [`InitialMessage`] (carrying
+//! the PQXDH header), as Signal does: if her first message is lost, a later one still starts
+//! the session. Bob routes such a message to the existing session when its
+//! [`InitialMessage::base_key`] matches [`Session::base_key`].
+
+use std::fmt;
+
+use rand_core::CryptoRng;
+use thiserror::Error;
+
+use crate::{
+    codec::{DecodeError, Reader, Writer},
+    identity::{AccountKey, PublicIdentity, VerifyError},
+    pqxdh::{self, InitialHeader, InitialMessage},
+    prekey::{OneTimePrekey, PrekeyBundle, PrekeyId, PrekeySecrets},
+    ratchet::{DecryptError, EncryptError, Ratchet, RatchetMessage},
+};
+
+const STATE_VERSION: u8 = 1;
+/// Largest associated-data value a stored session may declare.
+const MAX_AD_LEN: usize = 1024;
+
+/// Why a session could not be started or accepted. Nothing changes when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The recipient's bundle or one-time prekey failed verification or has expired.
+    #[error("invalid prekey material: {0}")]
+    Prekey(#[from] VerifyError),
+    /// A Diffie-Hellman result was all zeros: some key has low order.
+    #[error("key agreement was not contributory (low-order key)")]
+    NonContributory,
+    /// The recipient's ML-KEM key fails the FIPS 203 input check.
+    #[error("invalid ML-KEM public key")]
+    InvalidKemKey,
+    /// The session start names a prekey this account does not hold (expired, already used, or
+    /// never ours).
+    #[error("unknown {kind} prekey {id}")]
+    UnknownPrekey {
+        /// Which kind.
+        kind: &'static str,
+        /// Its id.
+        id: PrekeyId,
+    },
+    /// The first message did not decrypt.
+    #[error("first message: {0}")]
+    Decrypt(#[from] DecryptError),
+    /// The first message could not be encrypted.
+    #[error("first message: {0}")]
+    Encrypt(#[from] EncryptError),
+}
+
+/// Any message of a session, as it travels inside a sealed envelope.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum SessionMessage {
+    /// A message carrying the PQXDH header (sent until the peer has replied).
+    Initial(InitialMessage),
+    /// A message of an established session.
+    Ratchet(RatchetMessage),
+}
+
+impl SessionMessage {
+    const TAG_INITIAL: u8 = 1;
+    const TAG_RATCHET: u8 = 2;
+
+    /// `tag u8 (1 = initial, 2 = ratchet) ‖ message`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64);
+        self.write(&mut w);
+        w.into_vec()
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        match self {
+            Self::Initial(m) => {
+                w.u8(Self::TAG_INITIAL);
+                m.write(w);
+            }
+            Self::Ratchet(m) => {
+                w.u8(Self::TAG_RATCHET);
+                m.write(w);
+            }
+        }
+    }
+
+    /// Decodes (verifying an initial message's sender identity, not decrypting).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        match r.u8("session message tag")? {
+            Self::TAG_INITIAL => InitialMessage::read(&mut r).map(Self::Initial),
+            Self::TAG_RATCHET => RatchetMessage::read(&mut r).map(Self::Ratchet),
+            _ => Err(DecodeError::Invalid("session message tag")),
+        }
+    }
+}
+
+/// One end of a pairwise end-to-end encrypted session.
+///
+/// A session is state: every `encrypt` and successful `decrypt` changes it, and the caller must
+/// persist [`Session::to_bytes`] together with whatever the message did (the node commits both
+/// in one database write) before acknowledging anything.
+pub struct Session {
+    local: PublicIdentity,
+    remote: PublicIdentity,
+    ad: Vec<u8>,
+    base_key: [u8; 32],
+    /// Alice's PQXDH header, attached to outgoing messages until Bob's first reply decrypts.
+    pending: Option<InitialHeader>,
+    ratchet: Ratchet,
+}
+
+impl Session {
+    /// Starts a session with the owner of `bundle` (checked for signatures and validity at
+    /// `now`), using `one_time` if the recipient's relay handed one out.
+    pub fn initiate<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        account: &AccountKey,
+        bundle: &PrekeyBundle,
+        one_time: Option<&OneTimePrekey>,
+        now: u64,
+    ) -> Result<Self, SessionError> {
+        bundle.verify_at(now)?;
+        if let Some(opk) = one_time
+            && opk.account() != bundle.identity().user_id()
+        {
+            return Err(VerifyError::WrongAccount("one-time prekey").into());
+        }
+        let (agreement, header) = pqxdh::initiate(rng, account, bundle, one_time)?;
+        let ratchet = Ratchet::init_alice(rng, &agreement.sk, bundle.signed_prekey().key())
+            .map_err(|_| SessionError::NonContributory)?;
+        Ok(Self {
+            local: account.public().clone(),
+            remote: bundle.identity().clone(),
+            ad: agreement.ad,
+            base_key: header.ephemeral,
+            pending: Some(header),
+            ratchet,
+        })
+    }
+
+    /// Accepts a session start addressed to `account`, decrypting its message. On success the
+    /// one-time prekey it used is removed from `prekeys`; persist both the new session and
+    /// `prekeys` before acknowledging. On error nothing changes.
+    ///
+    /// The caller is responsible for the replay cache (see [`InitialMessage::replay_tag`]) and
+    /// for routing starts whose base key matches an existing session to that session instead.
+    pub fn respond<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        account: &AccountKey,
+        prekeys: &mut PrekeySecrets,
+        start: &InitialMessage,
+        now: u64,
+    ) -> Result<(Self, Vec<u8>), SessionError> {
+        let (agreement, spk) = pqxdh::respond(account, prekeys, &start.header)?;
+        let mut ratchet = Ratchet::init_bob(&agreement.sk, &spk);
+        let plaintext = ratchet.decrypt(rng, &start.message, &agreement.ad, now)?;
+        if let Some(id) = start.header.one_time_prekey_id {
+            prekeys.consume_one_time(id);
+        }
+        let session = Self {
+            local: account.public().clone(),
+            remote: start.header.identity.clone(),
+            ad: agreement.ad,
+            base_key: start.header.ephemeral,
+            pending: None,
+            ratchet,
+        };
+        Ok((session, plaintext))
+    }
+
+    /// Our identity in this session.
+    pub fn local_identity(&self) -> &PublicIdentity {
+        &self.local
+    }
+
+    /// The peer's identity in this session.
+    pub fn remote_identity(&self) -> &PublicIdentity {
+        &self.remote
+    }
+
+    /// The initiator's ephemeral key, which names this session.
+    pub fn base_key(&self) -> &[u8; 32] {
+        &self.base_key
+    }
+
+    /// Whether the peer has yet to confirm the session (we initiated and have not decrypted a
+    /// reply).
+    pub fn is_unconfirmed(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Number of skipped message keys held for delayed messages.
+    pub fn skipped_keys(&self) -> usize {
+        self.ratchet.skipped_len()
+    }
+
+    /// Encrypts `plaintext` (normally an encoded [`crate::Payload`]).
+    pub fn encrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        plaintext: &[u8],
+    ) -> Result<SessionMessage, EncryptError> {
+        let message = self.ratchet.encrypt(rng, plaintext, &self.ad)?;
+        Ok(match &self.pending {
+            Some(header) => SessionMessage::Initial(InitialMessage {
+                header: header.clone(),
+                message,
+            }),
+            None => SessionMessage::Ratchet(message),
+        })
+    }
+
+    /// Decrypts a message of this session. On error the session is unchanged.
+    ///
+    /// An [`InitialMessage`] is accepted only if it starts *this* session (same base key and
+    /// sender); otherwise [`DecryptError::OtherSession`] tells the caller to treat it as a new
+    /// session start ([`Session::respond`]).
+    pub fn decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        message: &SessionMessage,
+        now: u64,
+    ) -> Result<Vec<u8>, DecryptError> {
+        let inner = match message {
+            SessionMessage::Initial(start) => {
+                if start.header.ephemeral != self.base_key
+                    || start.header.identity != self.remote
+                    || self.pending.is_some()
+                {
+                    return Err(DecryptError::OtherSession);
+                }
+                &start.message
+            }
+            SessionMessage::Ratchet(message) => message,
+        };
+        let plaintext = self.ratchet.decrypt(rng, inner, &self.ad, now)?;
+        // The peer has the session: stop sending the PQXDH header.
+        self.pending = None;
+        Ok(plaintext)
+    }
+
+    /// Forgets skipped message keys that have outlived their lifetime at `now`.
+    pub fn prune(&mut self, now: u64) {
+        self.ratchet.prune(now);
+    }
+
+    /// Versioned secret state; store it only encrypted.
+    ///
+    /// `version u8 = 1 ‖ local identity [128] ‖ remote identity [128] ‖ AD (u16 length) ‖
+    /// base key [32] ‖ pending flag [‖ initial header] ‖ ratchet state`.
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut w = Writer::with_capacity(512 + self.ratchet.skipped_len() * 76);
+        w.u8(STATE_VERSION);
+        self.local.write(&mut w);
+        self.remote.write(&mut w);
+        w.bytes_u16(&self.ad)
+            .bytes(&self.base_key)
+            .option(self.pending.as_ref(), |w, header| header.write(w));
+        self.ratchet.write(&mut w);
+        zeroize::Zeroizing::new(w.into_vec())
+    }
+
+    /// Restores a session written by [`Session::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.version("session state", STATE_VERSION)?;
+        let local = PublicIdentity::read(&mut r)
+            .map_err(|_| DecodeError::Invalid("stored local identity"))?;
+        let remote = PublicIdentity::read(&mut r)
+            .map_err(|_| DecodeError::Invalid("stored remote identity"))?;
+        let ad = r.bytes_u16("session ad", MAX_AD_LEN)?.to_vec();
+        let base_key = r.array("base key")?;
+        let pending = r.option("pending header", InitialHeader::read)?;
+        let ratchet = Ratchet::read(&mut r)?;
+        r.finish()?;
+        Ok(Self {
+            local,
+            remote,
+            ad,
+            base_key,
+            pending,
+            ratchet,
+        })
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("local", &self.local.user_id())
+            .field("remote", &self.remote.user_id())
+            .field("unconfirmed", &self.pending.is_some())
+            .finish_non_exhaustive()
+    }
+}
