@@ -42,6 +42,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod at_rest;
 mod codec;
 pub mod envelope;
 mod identity;
