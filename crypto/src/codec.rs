@@ -99,14 +99,6 @@ impl Writer {
         self
     }
 
-    /// A field with a `u32` length prefix.
-    pub(crate) fn bytes_u32(&mut self, value: &[u8]) -> &mut Self {
-        let len = value.len().min(u32::MAX as usize);
-        self.buf.extend_from_slice(&(len as u32).to_be_bytes());
-        self.buf.extend_from_slice(&value[..len]);
-        self
-    }
-
     /// An optional fixed-size field: a presence byte (0 or 1), then the value if present.
     pub(crate) fn option<T>(
         &mut self,
@@ -204,18 +196,6 @@ impl<'a> Reader<'a> {
         self.take(len, what)
     }
 
-    pub(crate) fn bytes_u32(
-        &mut self,
-        what: &'static str,
-        max: usize,
-    ) -> Result<&'a [u8], DecodeError> {
-        let len = self.u32(what)? as usize;
-        if len > max {
-            return Err(DecodeError::TooLong { what, len, max });
-        }
-        self.take(len, what)
-    }
-
     /// Reads a presence byte (0 or 1) and, if present, the value.
     pub(crate) fn option<T>(
         &mut self,
@@ -260,7 +240,6 @@ mod tests {
             .u32(0xdead_beef)
             .u64(1 << 40)
             .bytes_u16(b"hello")
-            .bytes_u32(b"")
             .option(Some(5u32), |w, v| {
                 w.u32(v);
             });
@@ -270,7 +249,6 @@ mod tests {
         assert_eq!(r.u32("b").unwrap(), 0xdead_beef);
         assert_eq!(r.u64("c").unwrap(), 1 << 40);
         assert_eq!(r.bytes_u16("d", 5).unwrap(), b"hello");
-        assert_eq!(r.bytes_u32("e", 0).unwrap(), b"");
         assert_eq!(r.option("f", |r| r.u32("f")).unwrap(), Some(5));
         r.finish().unwrap();
     }
@@ -311,7 +289,7 @@ mod tests {
         #[test]
         fn reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut r = Reader::new(&bytes);
-            let _ = r.bytes_u32("a", 16).and_then(|_| r.bytes_u16("b", 16)).and_then(|_| r.u64("c"));
+            let _ = r.bytes_u16("a", 16).and_then(|_| r.bytes_u16("b", 16)).and_then(|_| r.u64("c"));
         }
     }
 }

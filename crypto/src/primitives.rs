@@ -8,21 +8,19 @@
 //! `primitives/vectors.rs` feed the RFC and Wycheproof vectors through exactly these functions.
 
 use chacha20poly1305::{
-    ChaCha20Poly1305, KeyInit, XChaCha20Poly1305,
+    KeyInit, XChaCha20Poly1305,
     aead::{Aead, Payload},
 };
 use curve25519_dalek::{montgomery::MontgomeryPoint, scalar::Scalar};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use libcrux_ml_kem::mlkem768;
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-/// Length of every X25519 key and shared secret.
-pub(crate) const X25519_LEN: usize = 32;
 /// XChaCha20-Poly1305 nonce length: large enough to be drawn at random for every message.
 pub(crate) const XNONCE_LEN: usize = 24;
 /// Poly1305 tag length.
@@ -190,13 +188,14 @@ pub(crate) fn xchacha_open(
 
 /// The IETF ChaCha20-Poly1305 of RFC 8439, as HPKE uses it. Also the floor the benchmarks
 /// compare the ratchet against.
+#[cfg(test)]
 pub(crate) fn chacha_seal(
     key: &[u8; 32],
     nonce: &[u8; 12],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let cipher = ChaCha20Poly1305::new(key.into());
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(key.into());
     cipher
         .encrypt(
             nonce.into(),
@@ -208,13 +207,14 @@ pub(crate) fn chacha_seal(
         .unwrap_or_default()
 }
 
+#[cfg(test)]
 pub(crate) fn chacha_open(
     key: &[u8; 32],
     nonce: &[u8; 12],
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, PrimitiveError> {
-    let cipher = ChaCha20Poly1305::new(key.into());
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(key.into());
     cipher
         .decrypt(
             nonce.into(),
@@ -324,8 +324,9 @@ pub(crate) fn hpke_open(
 }
 
 /// RFC 9180 `DeriveKeyPair(ikm)` for DHKEM(X25519, HKDF-SHA256): `(secret, public)`.
+#[cfg(test)]
 pub(crate) fn hpke_derive_keypair(ikm: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
-    let (secret, public) = HpkeKem::derive_keypair(ikm);
+    let (secret, public) = <HpkeKem as hpke::Kem>::derive_keypair(ikm);
     let mut s = Zeroizing::new([0u8; 32]);
     s.copy_from_slice(&secret.to_bytes());
     let mut p = [0u8; 32];

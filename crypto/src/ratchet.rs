@@ -577,3 +577,185 @@ fn open(mk: &[u8; 32], message: &RatchetMessage, ad: &[u8]) -> Result<Vec<u8>, D
     primitives::xchacha_open(&aead_key(mk), &message.nonce, ad, &message.ciphertext)
         .map_err(|_| DecryptError::Authentication)
 }
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    const AD: &[u8] = b"session associated data";
+    const NOW: u64 = 1_800_000_000;
+
+    fn state_bytes(r: &Ratchet) -> Vec<u8> {
+        let mut w = Writer::default();
+        r.write(&mut w);
+        w.into_vec()
+    }
+
+    /// An Alice/Bob pair as PQXDH would leave it, with Bob's first message received.
+    fn pair(seed: u8) -> (Ratchet, Ratchet, ChaCha20Rng) {
+        let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+        let sk = [7u8; 32];
+        let spk = primitives::x25519_generate(&mut rng);
+        let mut alice =
+            Ratchet::init_alice(&mut rng, &sk, &primitives::x25519_public(&spk)).unwrap();
+        let mut bob = Ratchet::init_bob(&sk, &spk);
+        let first = alice.encrypt(&mut rng, b"first", AD).unwrap();
+        assert_eq!(bob.decrypt(&mut rng, &first, AD, NOW).unwrap(), b"first");
+        (alice, bob, rng)
+    }
+
+    #[test]
+    fn kdf_ck_uses_the_spec_constants() {
+        let ck = [0x42u8; 32];
+        let (next, mk) = kdf_ck(&ck);
+        assert_eq!(*mk, primitives::hmac_sha256(&ck, &[1]));
+        assert_eq!(*next, primitives::hmac_sha256(&ck, &[2]));
+    }
+
+    #[test]
+    fn kdf_rk_is_hkdf_with_the_root_key_as_salt() {
+        let (rk, dh_out) = ([1u8; 32], [2u8; 32]);
+        let mut expected = [0u8; 64];
+        primitives::hkdf_sha256(Some(&rk), &dh_out, INFO_ROOT, &mut expected).unwrap();
+        let (root, chain) = kdf_rk(&rk, &dh_out);
+        assert_eq!(&root[..], &expected[..32]);
+        assert_eq!(&chain[..], &expected[32..]);
+    }
+
+    #[test]
+    fn forged_header_changes_nothing() {
+        let (mut alice, mut bob, mut rng) = pair(1);
+        let before = state_bytes(&bob);
+        let mut message = alice.encrypt(&mut rng, b"hello", AD).unwrap();
+        // Far ahead in the same chain, then a new ratchet key: both must fail authentication
+        // after staging hundreds of keys, and leave no skipped key behind.
+        message.header.n += 500;
+        assert_eq!(
+            bob.decrypt(&mut rng, &message, AD, NOW),
+            Err(DecryptError::Authentication)
+        );
+        message.header.n -= 500;
+        message.header.dh = primitives::x25519_public(&[9u8; 32]);
+        message.header.pn = 300;
+        assert_eq!(
+            bob.decrypt(&mut rng, &message, AD, NOW),
+            Err(DecryptError::Authentication)
+        );
+        assert_eq!(state_bytes(&bob), before);
+        assert_eq!(bob.skipped_len(), 0);
+    }
+
+    #[test]
+    fn wrong_associated_data_is_rejected_without_change() {
+        let (mut alice, mut bob, mut rng) = pair(2);
+        let before = state_bytes(&bob);
+        let message = alice.encrypt(&mut rng, b"hello", AD).unwrap();
+        assert_eq!(
+            bob.decrypt(&mut rng, &message, b"other session", NOW),
+            Err(DecryptError::Authentication)
+        );
+        assert_eq!(state_bytes(&bob), before);
+        assert_eq!(bob.decrypt(&mut rng, &message, AD, NOW).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn low_order_ratchet_key_is_rejected() {
+        let (mut alice, mut bob, mut rng) = pair(3);
+        let mut message = alice.encrypt(&mut rng, b"hello", AD).unwrap();
+        message.header.dh = [0u8; 32];
+        assert_eq!(
+            bob.decrypt(&mut rng, &message, AD, NOW),
+            Err(DecryptError::InvalidKey)
+        );
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        message.header.dh = one;
+        assert_eq!(
+            bob.decrypt(&mut rng, &message, AD, NOW),
+            Err(DecryptError::InvalidKey)
+        );
+    }
+
+    #[test]
+    fn used_message_keys_are_erased() {
+        let (mut alice, mut bob, mut rng) = pair(4);
+        let messages: Vec<_> = (0..3)
+            .map(|i| alice.encrypt(&mut rng, &[i], AD).unwrap())
+            .collect();
+        // Receive the last first: the two before it become skipped keys.
+        assert_eq!(bob.decrypt(&mut rng, &messages[2], AD, NOW).unwrap(), [2]);
+        let skipped: Vec<[u8; 32]> = bob.skipped.values().map(|k| *k.mk).collect();
+        assert_eq!(skipped.len(), 2);
+        for key in &skipped {
+            assert!(
+                contains(&state_bytes(&bob), key),
+                "skipped key must be stored until used"
+            );
+        }
+        assert_eq!(bob.decrypt(&mut rng, &messages[0], AD, NOW).unwrap(), [0]);
+        assert_eq!(bob.decrypt(&mut rng, &messages[1], AD, NOW).unwrap(), [1]);
+        let state = state_bytes(&bob);
+        for key in &skipped {
+            assert!(
+                !contains(&state, key),
+                "a used message key stayed in the state"
+            );
+        }
+        // The chain key that produced the last key is gone too: only its successor remains.
+        assert_eq!(bob.skipped_len(), 0);
+        // Replays of all three are refused.
+        for message in &messages {
+            assert!(bob.decrypt(&mut rng, message, AD, NOW).is_err());
+        }
+    }
+
+    #[test]
+    fn skipped_keys_expire_and_are_bounded() {
+        let (mut alice, mut bob, mut rng) = pair(5);
+        let late = alice.encrypt(&mut rng, b"late", AD).unwrap();
+        let on_time = alice.encrypt(&mut rng, b"on time", AD).unwrap();
+        bob.decrypt(&mut rng, &on_time, AD, NOW).unwrap();
+        assert_eq!(bob.skipped_len(), 1);
+        bob.prune(NOW + SKIPPED_KEY_LIFETIME_SECS);
+        assert_eq!(bob.skipped_len(), 0);
+        assert_eq!(
+            bob.decrypt(&mut rng, &late, AD, NOW),
+            Err(DecryptError::Duplicate { n: 1 })
+        );
+
+        // Fill beyond the global bound with several gaps of MAX_SKIP: the oldest are evicted.
+        for round in 0..3u64 {
+            for _ in 0..MAX_SKIP {
+                alice.encrypt(&mut rng, b"lost", AD).unwrap();
+            }
+            let arrives = alice.encrypt(&mut rng, b"arrives", AD).unwrap();
+            bob.decrypt(&mut rng, &arrives, AD, NOW + round).unwrap();
+        }
+        assert_eq!(bob.skipped_len(), MAX_SKIPPED_KEYS);
+        assert!(bob.skipped.values().all(|k| k.stored_at > NOW));
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let (mut alice, mut bob, mut rng) = pair(6);
+        let skipped = alice.encrypt(&mut rng, b"skipped", AD).unwrap();
+        let m = alice.encrypt(&mut rng, b"m", AD).unwrap();
+        bob.decrypt(&mut rng, &m, AD, NOW).unwrap();
+        let bytes = state_bytes(&bob);
+        let mut restored = Ratchet::read(&mut Reader::new(&bytes)).unwrap();
+        assert_eq!(state_bytes(&restored), bytes);
+        assert_eq!(
+            restored.decrypt(&mut rng, &skipped, AD, NOW).unwrap(),
+            b"skipped"
+        );
+        let reply = restored.encrypt(&mut rng, b"reply", AD).unwrap();
+        assert_eq!(alice.decrypt(&mut rng, &reply, AD, NOW).unwrap(), b"reply");
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+}

@@ -1,0 +1,212 @@
+//! Addresses, device certificates and safety numbers.
+
+use tern_crypto::{
+    AccountKey, AddressError, DeviceCertificate, DeviceId, MAX_CLOCK_SKEW_SECS, SafetyNumber,
+    UserId, VerifyError,
+};
+
+use super::support::{NOW, rng};
+
+#[test]
+fn addresses_round_trip_and_catch_typos() {
+    let mut rng = rng(20);
+    for _ in 0..20 {
+        let user = AccountKey::generate(&mut rng).user_id();
+        let text = user.to_string();
+        assert!(text.starts_with("tern1") && text.len() == 64, "{text}");
+        assert_eq!(text.parse::<UserId>().unwrap(), user);
+        assert_eq!(
+            text.to_uppercase().parse::<UserId>().unwrap(),
+            user,
+            "QR codes use upper case"
+        );
+        assert!(text.contains(&user.short()));
+
+        // Every single-character substitution after the prefix is caught.
+        let alphabet = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+        for i in 5..text.len() {
+            let original = text.as_bytes()[i] as char;
+            let replacement = alphabet.chars().find(|&c| c != original).unwrap();
+            let mut typo = text.clone();
+            typo.replace_range(i..=i, &replacement.to_string());
+            assert!(typo.parse::<UserId>().is_err(), "typo at {i} accepted");
+        }
+        // Truncation, extension and swapped neighbours are caught.
+        assert!(text[..63].parse::<UserId>().is_err());
+        assert!(format!("{text}q").parse::<UserId>().is_err());
+        let mut swapped = text.clone().into_bytes();
+        swapped.swap(20, 21);
+        if swapped[20] != swapped[21] {
+            assert!(
+                String::from_utf8(swapped)
+                    .unwrap()
+                    .parse::<UserId>()
+                    .is_err()
+            );
+        }
+    }
+}
+
+#[test]
+fn address_errors_are_specific() {
+    let user = AccountKey::generate(&mut rng(21)).user_id().to_string();
+    let mut typo = user.clone();
+    let c = if &user[30..31] == "q" { "p" } else { "q" };
+    typo.replace_range(30..31, c);
+    assert_eq!(typo.parse::<UserId>(), Err(AddressError::Checksum));
+    assert!(matches!(
+        "".parse::<UserId>(),
+        Err(AddressError::Malformed(_))
+    ));
+    assert!(matches!(
+        "hello world".parse::<UserId>(),
+        Err(AddressError::Malformed(_))
+    ));
+    // A valid bech32m string with another prefix.
+    let other = bech32_with_prefix("bc", &[1u8; 33]);
+    assert!(matches!(other.parse::<UserId>(), Err(AddressError::WrongPrefix(p)) if p == "bc"));
+    // Right prefix, wrong version or length.
+    let mut v2 = [7u8; 33];
+    v2[0] = 2;
+    assert_eq!(
+        bech32_with_prefix("tern", &v2).parse::<UserId>(),
+        Err(AddressError::UnsupportedVersion(2))
+    );
+    assert_eq!(
+        bech32_with_prefix("tern", &[1u8; 20]).parse::<UserId>(),
+        Err(AddressError::Length(19))
+    );
+    // Right shape, but the all-zero key is a small-order point.
+    let mut weak = [0u8; 33];
+    weak[0] = 1;
+    weak[1] = 1;
+    assert_eq!(
+        bech32_with_prefix("tern", &weak).parse::<UserId>(),
+        Err(AddressError::InvalidKey)
+    );
+}
+
+/// A bech32m string built independently of the crate, from BIP 350's definition.
+fn bech32_with_prefix(hrp: &str, data: &[u8]) -> String {
+    const CHARSET: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let mut values = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in data {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            values.push(((acc >> bits) & 31) as u8);
+        }
+    }
+    if bits > 0 {
+        values.push(((acc << (5 - bits)) & 31) as u8);
+    }
+    let polymod = |values: &[u8]| {
+        let generator = [
+            0x3b6a57b2u32,
+            0x26508e6d,
+            0x1ea119fa,
+            0x3d4233dd,
+            0x2a1462b3,
+        ];
+        let mut chk = 1u32;
+        for &v in values {
+            let top = chk >> 25;
+            chk = ((chk & 0x1ffffff) << 5) ^ u32::from(v);
+            for (i, g) in generator.iter().enumerate() {
+                if (top >> i) & 1 == 1 {
+                    chk ^= g;
+                }
+            }
+        }
+        chk
+    };
+    let mut expanded: Vec<u8> = hrp.bytes().map(|b| b >> 5).collect();
+    expanded.push(0);
+    expanded.extend(hrp.bytes().map(|b| b & 31));
+    expanded.extend(&values);
+    expanded.extend([0u8; 6]);
+    let checksum = polymod(&expanded) ^ 0x2bc830a3;
+    values.extend((0..6).map(|i| ((checksum >> (5 * (5 - i))) & 31) as u8));
+    format!(
+        "{hrp}1{}",
+        values
+            .iter()
+            .map(|&v| CHARSET[v as usize] as char)
+            .collect::<String>()
+    )
+}
+
+#[test]
+fn device_certificates_bind_a_device_for_a_period() {
+    let mut rng = rng(22);
+    let account = AccountKey::generate(&mut rng);
+    let device =
+        DeviceId::from_bytes(*AccountKey::generate(&mut rng).user_id().as_bytes()).unwrap();
+    let cert = account.certify_device(device, NOW, NOW + 3600);
+    cert.verify(NOW).unwrap();
+    let decoded = DeviceCertificate::from_bytes(&cert.to_bytes()).unwrap();
+    assert_eq!(decoded, cert);
+    assert_eq!(
+        (decoded.account(), decoded.device()),
+        (account.user_id(), device)
+    );
+    assert_eq!(cert.to_bytes().len(), DeviceCertificate::LEN);
+
+    assert!(matches!(
+        cert.verify(NOW + 3600),
+        Err(VerifyError::Expired { .. })
+    ));
+    assert!(
+        cert.verify(NOW - MAX_CLOCK_SKEW_SECS).is_ok(),
+        "small clock skew is tolerated"
+    );
+    assert_eq!(
+        cert.verify(NOW - MAX_CLOCK_SKEW_SECS - 1),
+        Err(VerifyError::NotYetValid("device certificate"))
+    );
+
+    // Any altered byte (another device, a longer life, a signature by someone else) fails.
+    let bytes = cert.to_bytes();
+    for i in 0..bytes.len() {
+        let mut tampered = bytes.clone();
+        tampered[i] ^= 0x80;
+        assert!(
+            DeviceCertificate::from_bytes(&tampered).is_err(),
+            "byte {i} not covered"
+        );
+    }
+    assert_eq!(device.to_string().parse::<DeviceId>().unwrap(), device);
+}
+
+#[test]
+fn safety_numbers_are_symmetric_and_distinct() {
+    let mut rng = rng(23);
+    let (a, b, c) = (
+        AccountKey::generate(&mut rng),
+        AccountKey::generate(&mut rng),
+        AccountKey::generate(&mut rng),
+    );
+    let ab = SafetyNumber::new(&a.user_id(), &b.user_id());
+    assert_eq!(ab, SafetyNumber::new(&b.user_id(), &a.user_id()));
+    assert_ne!(ab, SafetyNumber::new(&a.user_id(), &c.user_id()));
+    assert_eq!(ab.digits().len(), 60);
+    assert!(ab.digits().bytes().all(|d| d.is_ascii_digit()));
+    let text = ab.to_string();
+    let groups: Vec<&str> = text.split(' ').collect();
+    assert_eq!(groups.len(), 12);
+    assert!(groups.iter().all(|g| g.len() == 5));
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let account = AccountKey::generate(&mut rng(24));
+    let state = account.to_bytes();
+    let debug = format!("{account:?} {:?}", account.mailbox_secret());
+    for secret in state[1..].chunks(32) {
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!debug.contains(&hex));
+        assert!(!debug.contains(&format!("{secret:?}")[1..20]));
+    }
+}

@@ -1,0 +1,387 @@
+//! Session scenarios: starting, confirming, routing, replays, rotation, persistence.
+
+use tern_crypto::{
+    DecryptError, EncryptError, PrekeyBundle, PrekeySecrets, Session, SessionError, SessionMessage,
+    VerifyError,
+    envelope::{self, EnvelopeError},
+    prekeys::{PREKEY_LIFETIME_SECS, RETIRED_GRACE_SECS, ROTATION_INTERVAL_SECS},
+    ratchet_limits::MAX_PLAINTEXT_LEN,
+};
+
+use super::support::{NOW, World, initial};
+
+#[test]
+fn long_conversation_in_both_directions() {
+    let mut w = World::new(1);
+    let (mut alice, mut bob) = w.established();
+    // Irregular turns: runs in one direction (no DH step) and alternations (a DH step each).
+    let pattern = [3usize, 1, 1, 5, 2, 1, 1, 1, 4];
+    for (turn, &count) in pattern.iter().enumerate() {
+        let (from, to) = if turn % 2 == 0 {
+            (&mut alice, &mut bob)
+        } else {
+            (&mut bob, &mut alice)
+        };
+        for i in 0..count {
+            let text = format!("turn {turn} message {i}");
+            let message = from.encrypt(&mut w.rng, text.as_bytes()).unwrap();
+            assert!(matches!(message, SessionMessage::Ratchet(_)));
+            assert_eq!(
+                to.decrypt(&mut w.rng, &message, NOW).unwrap(),
+                text.as_bytes()
+            );
+        }
+    }
+}
+
+#[test]
+fn initiator_repeats_the_header_until_a_reply_arrives() {
+    let mut w = World::new(2);
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let first = initial(alice.encrypt(&mut w.rng, b"one").unwrap());
+    let second = initial(alice.encrypt(&mut w.rng, b"two").unwrap());
+    assert_eq!(first.base_key(), second.base_key());
+
+    // The first is lost; the second alone starts the session, and the first still decrypts
+    // later through the existing session (same base key), out of order.
+    let (mut bob, plaintext) =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &second, NOW).unwrap();
+    assert_eq!(plaintext, b"two");
+    assert_eq!(bob.base_key(), second.base_key());
+    assert_eq!(
+        bob.decrypt(&mut w.rng, &SessionMessage::Initial(first), NOW)
+            .unwrap(),
+        b"one"
+    );
+
+    let reply = bob.encrypt(&mut w.rng, b"ack").unwrap();
+    assert!(
+        matches!(reply, SessionMessage::Ratchet(_)),
+        "the responder never sends a header"
+    );
+    alice.decrypt(&mut w.rng, &reply, NOW).unwrap();
+    assert!(matches!(
+        alice.encrypt(&mut w.rng, b"three").unwrap(),
+        SessionMessage::Ratchet(_)
+    ));
+}
+
+#[test]
+fn a_start_for_another_session_is_routed_away() {
+    let mut w = World::new(3);
+    let (_alice, mut bob) = w.start(false, b"first session");
+    let mut again = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let other = again.encrypt(&mut w.rng, b"second session").unwrap();
+    let before = bob.to_bytes();
+    assert_eq!(
+        bob.decrypt(&mut w.rng, &other, NOW),
+        Err(DecryptError::OtherSession)
+    );
+    assert_eq!(bob.to_bytes(), before);
+    // As a new start it is accepted.
+    let (_, plaintext) =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &initial(other), NOW).unwrap();
+    assert_eq!(plaintext, b"second session");
+}
+
+#[test]
+fn one_time_prekey_is_used_once() {
+    let mut w = World::new(4);
+    let opk = w.one_time[0].clone();
+    let held = w.bob_prekeys.one_time_count();
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &w.bundle, Some(&opk), NOW).unwrap();
+    let start = initial(alice.encrypt(&mut w.rng, b"hi").unwrap());
+    assert_eq!(start.one_time_prekey_id(), Some(opk.id()));
+    Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &start, NOW).unwrap();
+    assert_eq!(w.bob_prekeys.one_time_count(), held - 1);
+
+    // A replay of the same start cannot be accepted: the prekey is gone.
+    let err = Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &start, NOW).unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::UnknownPrekey {
+            kind: "one-time",
+            id: opk.id()
+        }
+    );
+}
+
+#[test]
+fn replay_tag_identifies_a_start_without_one_time_prekey() {
+    let mut w = World::new(5);
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let first = initial(alice.encrypt(&mut w.rng, b"a").unwrap());
+    let second = initial(alice.encrypt(&mut w.rng, b"b").unwrap());
+    // Same start, same tag: a replay cache keyed by it rejects the replay.
+    assert_eq!(first.replay_tag(), second.replay_tag());
+    let mut other = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    assert_ne!(
+        initial(other.encrypt(&mut w.rng, b"c").unwrap()).replay_tag(),
+        first.replay_tag()
+    );
+    // Without the cache, the spec's warning holds: the start is accepted again. The cache can
+    // drop the tag once the signed prekey is retired.
+    let prekeys_before = w.bob_prekeys.to_bytes();
+    Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &first, NOW).unwrap();
+    Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &first, NOW).unwrap();
+    assert_eq!(
+        w.bob_prekeys.to_bytes(),
+        prekeys_before,
+        "a start without one-time prekey consumes nothing"
+    );
+    assert_eq!(
+        w.bob_prekeys
+            .signed_prekey_retires_at(first.signed_prekey_id()),
+        Some(NOW + PREKEY_LIFETIME_SECS + RETIRED_GRACE_SECS)
+    );
+}
+
+#[test]
+fn expired_bundle_is_refused() {
+    let mut w = World::new(6);
+    let late = NOW + PREKEY_LIFETIME_SECS;
+    let err = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, late).unwrap_err();
+    assert!(
+        matches!(err, SessionError::Prekey(VerifyError::Expired { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn one_time_prekey_of_another_account_is_refused() {
+    let mut w = World::new(7);
+    let mut mallory_prekeys = PrekeySecrets::generate(&mut w.rng, &w.alice, NOW);
+    let foreign = mallory_prekeys
+        .generate_one_time(&mut w.rng, &w.alice, 1)
+        .pop()
+        .unwrap();
+    let err = Session::initiate(&mut w.rng, &w.alice, &w.bundle, Some(&foreign), NOW).unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::Prekey(VerifyError::WrongAccount("one-time prekey"))
+    );
+}
+
+#[test]
+fn rotation_keeps_retired_prekeys_through_the_grace_period() {
+    let mut w = World::new(8);
+    let old_bundle = w.bundle.clone();
+    assert!(
+        !w.bob_prekeys.rotate(&mut w.rng, &w.bob, NOW + 1),
+        "not due yet"
+    );
+    let rotated_at = NOW + ROTATION_INTERVAL_SECS;
+    assert!(w.bob_prekeys.rotate(&mut w.rng, &w.bob, rotated_at));
+    let new_bundle = w.bob_prekeys.bundle(&w.bob, 2);
+    assert_ne!(
+        new_bundle.signed_prekey().id(),
+        old_bundle.signed_prekey().id()
+    );
+
+    // A start made against the old bundle before it expired, fetched from a relay late.
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &old_bundle, None, rotated_at).unwrap();
+    let start = initial(alice.encrypt(&mut w.rng, b"delayed").unwrap());
+    let fetched_at = old_bundle.signed_prekey().expires() + RETIRED_GRACE_SECS - 1;
+    w.bob_prekeys.rotate(&mut w.rng, &w.bob, fetched_at);
+    let (_, plaintext) =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &start, fetched_at).unwrap();
+    assert_eq!(plaintext, b"delayed");
+
+    // After the grace period the old secret is gone and the start is refused.
+    w.bob_prekeys.rotate(&mut w.rng, &w.bob, fetched_at + 1);
+    let err = Session::respond(
+        &mut w.rng,
+        &w.bob,
+        &mut w.bob_prekeys,
+        &start,
+        fetched_at + 1,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SessionError::UnknownPrekey { kind: "signed", .. }),
+        "{err:?}"
+    );
+    // The newest prekeys always survive, however long the device was off.
+    w.bob_prekeys
+        .rotate(&mut w.rng, &w.bob, fetched_at + 10 * RETIRED_GRACE_SECS);
+    let _ = w.bob_prekeys.bundle(&w.bob, 3);
+}
+
+#[test]
+fn states_persist_mid_conversation() {
+    let mut w = World::new(9);
+    let (mut alice, mut bob) = w.established();
+    let in_flight = alice.encrypt(&mut w.rng, b"in flight").unwrap();
+    let delivered = alice.encrypt(&mut w.rng, b"delivered").unwrap();
+    bob.decrypt(&mut w.rng, &delivered, NOW).unwrap();
+
+    // Everything a node stores, restored from bytes.
+    let alice_account = tern_crypto::AccountKey::from_bytes(&w.alice.to_bytes()).unwrap();
+    let mut bob_prekeys = PrekeySecrets::from_bytes(&w.bob_prekeys.to_bytes()).unwrap();
+    assert_eq!(bob_prekeys.to_bytes(), w.bob_prekeys.to_bytes());
+    let mut alice = Session::from_bytes(&alice.to_bytes()).unwrap();
+    let mut bob = Session::from_bytes(&bob.to_bytes()).unwrap();
+    assert_eq!(bob.skipped_keys(), 1);
+
+    assert_eq!(
+        bob.decrypt(&mut w.rng, &in_flight, NOW).unwrap(),
+        b"in flight"
+    );
+    let reply = bob.encrypt(&mut w.rng, b"after restart").unwrap();
+    assert_eq!(
+        alice.decrypt(&mut w.rng, &reply, NOW).unwrap(),
+        b"after restart"
+    );
+    // And restored keys still start new sessions.
+    let bundle = bob_prekeys.bundle(&w.bob, 2);
+    let mut fresh = Session::initiate(&mut w.rng, &alice_account, &bundle, None, NOW).unwrap();
+    let start = initial(fresh.encrypt(&mut w.rng, b"new").unwrap());
+    Session::respond(&mut w.rng, &w.bob, &mut bob_prekeys, &start, NOW).unwrap();
+}
+
+#[test]
+fn restored_sender_reencrypting_uses_fresh_nonces() {
+    // A crash after encrypting but before persisting: the restored state derives the same
+    // message key again. The random nonce keeps the two ciphertexts independent, and the
+    // receiver accepts only one of them.
+    let mut w = World::new(10);
+    let (alice, mut bob) = w.established();
+    let saved = alice.to_bytes();
+    let mut first_life = Session::from_bytes(&saved).unwrap();
+    let mut second_life = Session::from_bytes(&saved).unwrap();
+    let a = first_life.encrypt(&mut w.rng, b"same length 1").unwrap();
+    let b = second_life.encrypt(&mut w.rng, b"same length 2").unwrap();
+    let (SessionMessage::Ratchet(a), SessionMessage::Ratchet(b)) = (&a, &b) else {
+        panic!()
+    };
+    let (a, b) = (a.to_bytes(), b.to_bytes());
+    assert_eq!(a[..41], b[..41], "same header: same message key");
+    assert_ne!(a[41..65], b[41..65], "different nonces");
+    let xor: Vec<u8> = a[65..].iter().zip(&b[65..]).map(|(x, y)| x ^ y).collect();
+    let plain_xor: Vec<u8> = b"same length 1"
+        .iter()
+        .zip(b"same length 2")
+        .map(|(x, y)| x ^ y)
+        .collect();
+    assert_ne!(
+        xor[..plain_xor.len()],
+        plain_xor[..],
+        "keystream was reused"
+    );
+
+    let a = SessionMessage::from_bytes(&[&[2u8][..], &a].concat()).unwrap();
+    let b = SessionMessage::from_bytes(&[&[2u8][..], &b].concat()).unwrap();
+    assert_eq!(bob.decrypt(&mut w.rng, &b, NOW).unwrap(), b"same length 2");
+    assert!(bob.decrypt(&mut w.rng, &a, NOW).is_err());
+}
+
+#[test]
+fn envelopes_hide_everything_but_size() {
+    let mut w = World::new(11);
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let secret_text = b"meet me at the usual place";
+    let message = alice.encrypt(&mut w.rng, secret_text).unwrap();
+    let sealed =
+        envelope::seal(&mut w.rng, w.bundle.mailbox(), &w.alice.user_id(), &message).unwrap();
+    assert!(envelope::BUCKETS.contains(&sealed.len()));
+    for needle in [
+        &secret_text[..],
+        w.alice.user_id().as_bytes(),
+        w.alice.public().dh_key(),
+    ] {
+        assert!(
+            !sealed.windows(needle.len()).any(|win| win == needle),
+            "envelope leaks {needle:?}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&sealed).contains(&w.alice.user_id().to_string()));
+
+    // Only the mailbox owner opens it.
+    assert_eq!(
+        envelope::open(w.alice.mailbox_secret(), &sealed).unwrap_err(),
+        EnvelopeError::NotForUs
+    );
+    let opened = envelope::open(w.bob.mailbox_secret(), &sealed).unwrap();
+    assert_eq!(opened.sender, w.alice.user_id());
+    assert_eq!(opened.message, message);
+
+    // Sizes fall into buckets: a short message and a 3 KiB one differ only by bucket.
+    let short =
+        envelope::seal(&mut w.rng, w.bundle.mailbox(), &w.alice.user_id(), &message).unwrap();
+    assert_eq!(short.len(), sealed.len());
+    let (mut a, _) = w.established();
+    let small = a.encrypt(&mut w.rng, b"x").unwrap();
+    let big = a.encrypt(&mut w.rng, &[7u8; 3000]).unwrap();
+    let small = envelope::seal(&mut w.rng, w.bundle.mailbox(), &w.alice.user_id(), &small).unwrap();
+    let big = envelope::seal(&mut w.rng, w.bundle.mailbox(), &w.alice.user_id(), &big).unwrap();
+    assert_eq!((small.len(), big.len()), (1024, 4096));
+
+    // The largest plaintext a session encrypts fits the largest envelope, even as a session
+    // start; one byte more is refused by the session with a typed error.
+    let mut fresh = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let largest = fresh
+        .encrypt(&mut w.rng, &vec![0u8; MAX_PLAINTEXT_LEN])
+        .unwrap();
+    assert!(matches!(largest, SessionMessage::Initial(_)));
+    let sealed =
+        envelope::seal(&mut w.rng, w.bundle.mailbox(), &w.alice.user_id(), &largest).unwrap();
+    assert_eq!(sealed.len(), envelope::MAX_ENVELOPE_LEN);
+    let err = a
+        .encrypt(&mut w.rng, &vec![0u8; MAX_PLAINTEXT_LEN + 1])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EncryptError::TooLong {
+            len: MAX_PLAINTEXT_LEN + 1,
+            max: MAX_PLAINTEXT_LEN
+        }
+    );
+}
+
+#[test]
+fn a_forged_sender_cannot_speak_in_anothers_session() {
+    // Mallory seals Alice's name on an envelope, but the message inside must decrypt in
+    // Bob's session with Alice, which only Alice can produce.
+    let mut w = World::new(12);
+    let (_alice, mut bob) = w.established();
+    let mallory = tern_crypto::AccountKey::generate(&mut w.rng);
+    let mut mallory_prekeys = PrekeySecrets::generate(&mut w.rng, &mallory, NOW);
+    let mallory_bundle = mallory_prekeys.bundle(&mallory, 1);
+    let mut m = Session::initiate(&mut w.rng, &mallory, &w.bundle, None, NOW).unwrap();
+    let start = initial(m.encrypt(&mut w.rng, b"I am Alice").unwrap());
+    // Mallory's own start carries her own verified identity, not Alice's.
+    assert_eq!(start.identity().user_id(), mallory.user_id());
+    let (mut m_bob, _) =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &start, NOW).unwrap();
+    let forged = m.encrypt(&mut w.rng, b"still Alice").unwrap();
+    let sealed =
+        envelope::seal(&mut w.rng, w.bundle.mailbox(), &w.alice.user_id(), &forged).unwrap();
+    let opened = envelope::open(w.bob.mailbox_secret(), &sealed).unwrap();
+    assert_eq!(
+        opened.sender,
+        w.alice.user_id(),
+        "the claim is only a claim"
+    );
+    assert!(
+        bob.decrypt(&mut w.rng, &opened.message, NOW).is_err(),
+        "but Alice's session refuses it"
+    );
+    assert!(m_bob.decrypt(&mut w.rng, &opened.message, NOW).is_ok());
+    let _ = (&mut mallory_prekeys, mallory_bundle);
+}
+
+#[test]
+fn tampered_bundles_are_refused() {
+    let w = World::new(13);
+    let bytes = w.bundle.to_bytes();
+    assert_eq!(PrekeyBundle::from_bytes(&bytes).unwrap(), w.bundle);
+    // Every single-byte change anywhere is caught (signatures, keys, or structure).
+    for i in 0..bytes.len() {
+        let mut tampered = bytes.clone();
+        tampered[i] ^= 0x01;
+        assert!(
+            PrekeyBundle::from_bytes(&tampered).is_err(),
+            "byte {i} of the bundle is not covered"
+        );
+    }
+}
