@@ -40,6 +40,7 @@ const ADDRESS_VERSION: u8 = 1;
 
 const LABEL_IDENTITY_BINDING: &[u8] = b"tern/identity-binding/v1";
 const LABEL_DEVICE_CERTIFICATE: &[u8] = b"tern/device-certificate/v1";
+const LABEL_STATEMENT: &[u8] = b"tern/statement/v1/";
 
 /// How far in the future a certificate's creation time may lie before it is refused. Clocks of
 /// consumer machines drift by minutes; an hour absorbs that and time-zone mistakes without
@@ -144,6 +145,16 @@ impl UserId {
     pub fn short(&self) -> String {
         let full = self.to_string();
         full.get(5..17).unwrap_or(&full).to_owned()
+    }
+
+    /// Verifies a statement signed with [`AccountKey::sign_statement`] under `context`.
+    pub fn verify_statement(
+        &self,
+        context: &str,
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<(), VerifyError> {
+        self.verify(&statement_message(context, message), signature, "statement")
     }
 
     pub(crate) fn verify(
@@ -404,6 +415,16 @@ impl AccountKey {
         cert
     }
 
+    /// Signs an application statement (a DHT record, a relay request) with the account key.
+    ///
+    /// The signature covers `"tern/statement/v1/" ‖ context ‖ 0x00 ‖ message`, so a statement
+    /// signed for one context never verifies in another, nor as any of this crate's own signed
+    /// objects (whose labels do not start with that prefix). `context` must not contain a zero
+    /// byte; each protocol names its own, e.g. `"dht-record"`.
+    pub fn sign_statement(&self, context: &str, message: &[u8]) -> [u8; 64] {
+        self.sign(&statement_message(context, message))
+    }
+
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
         primitives::ed25519_sign(&self.signing, message)
     }
@@ -543,6 +564,10 @@ impl fmt::Debug for DeviceCertificate {
             .field("expires", &self.expires)
             .finish_non_exhaustive()
     }
+}
+
+fn statement_message(context: &str, message: &[u8]) -> Vec<u8> {
+    [LABEL_STATEMENT, context.as_bytes(), &[0], message].concat()
 }
 
 /// Shared rule for anything with a validity period.

@@ -210,3 +210,35 @@ fn secrets_never_show_in_debug_output() {
         assert!(!debug.contains(&format!("{secret:?}")[1..20]));
     }
 }
+
+#[test]
+fn statements_are_bound_to_their_context() {
+    let mut rng = rng(25);
+    let (alice, mallory) = (
+        AccountKey::generate(&mut rng),
+        AccountKey::generate(&mut rng),
+    );
+    let signature = alice.sign_statement("dht-record", b"record bytes");
+    let user = alice.user_id();
+    user.verify_statement("dht-record", b"record bytes", &signature)
+        .unwrap();
+    assert_eq!(
+        user.verify_statement("dht-recorD", b"record bytes", &signature),
+        Err(VerifyError::BadSignature("statement"))
+    );
+    // The context/message boundary is unambiguous.
+    assert!(
+        user.verify_statement("dht-", b"record\0record bytes", &signature)
+            .is_err()
+    );
+    assert!(
+        user.verify_statement("dht-record", b"record byte", &signature)
+            .is_err()
+    );
+    assert!(
+        mallory
+            .user_id()
+            .verify_statement("dht-record", b"record bytes", &signature)
+            .is_err()
+    );
+}
