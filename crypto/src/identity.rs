@@ -210,6 +210,32 @@ impl FromStr for UserId {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for UserId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for UserId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        if deserializer.is_human_readable() {
+            let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+            text.parse().map_err(D::Error::custom)
+        } else {
+            let bytes = <std::borrow::Cow<'de, [u8]>>::deserialize(deserializer)?;
+            let bytes: [u8; 32] = bytes.as_ref().try_into().map_err(|_| D::Error::invalid_length(bytes.len(), &"32 bytes"))?;
+            Self::from_bytes(bytes).map_err(D::Error::custom)
+        }
+    }
+}
+
 /// The identity key of a device: the Ed25519 public key behind its libp2p `PeerId`.
 ///
 /// Displays as 64 lowercase hex digits.
