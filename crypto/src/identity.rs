@@ -230,7 +230,10 @@ impl<'de> serde::Deserialize<'de> for UserId {
             text.parse().map_err(D::Error::custom)
         } else {
             let bytes = <std::borrow::Cow<'de, [u8]>>::deserialize(deserializer)?;
-            let bytes: [u8; 32] = bytes.as_ref().try_into().map_err(|_| D::Error::invalid_length(bytes.len(), &"32 bytes"))?;
+            let bytes: [u8; 32] = bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| D::Error::invalid_length(bytes.len(), &"32 bytes"))?;
             Self::from_bytes(bytes).map_err(D::Error::custom)
         }
     }
