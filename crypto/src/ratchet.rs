@@ -28,7 +28,8 @@
 //!
 //! **Bounded skipped keys.** At most [`MAX_SKIP`] keys are skipped in one chain per message,
 //! at most [`MAX_SKIPPED_KEYS`] are stored (the oldest go first), and each is forgotten after
-//! [`SKIPPED_KEY_LIFETIME_SECS`]. A used key is deleted at once.
+//! [`SKIPPED_KEY_LIFETIME_SECS`]: from then on decryption treats it as absent, whether or not
+//! [`Ratchet::prune`] has removed it yet. A used key is deleted at once.
 
 use std::{collections::BTreeMap, fmt};
 
@@ -242,6 +243,13 @@ struct SkippedKey {
     stored_at: u64,
 }
 
+impl SkippedKey {
+    /// Whether the key is still within [`SKIPPED_KEY_LIFETIME_SECS`] at `now`.
+    fn is_live(&self, now: u64) -> bool {
+        now < self.stored_at.saturating_add(SKIPPED_KEY_LIFETIME_SECS)
+    }
+}
+
 /// Double Ratchet state of one party.
 pub(crate) struct Ratchet {
     dhs_secret: Key,
@@ -364,8 +372,14 @@ impl Ratchet {
         let header = &message.header;
         let full_ad = associated_data(ad, header);
 
-        // TrySkippedMessageKeys.
-        if let Some(skipped) = self.skipped.get(&(header.dh, header.n)) {
+        // TrySkippedMessageKeys. A key past its lifetime counts as absent even before `prune`
+        // has removed it, so the lifetime holds exactly whenever the caller prunes; it is not
+        // removed here, since a refused message must leave the state unchanged.
+        if let Some(skipped) = self
+            .skipped
+            .get(&(header.dh, header.n))
+            .filter(|key| key.is_live(now))
+        {
             let plaintext = open(&skipped.mk, message, &full_ad)?;
             self.skipped.remove(&(header.dh, header.n));
             return Ok(plaintext);
@@ -455,8 +469,7 @@ impl Ratchet {
     /// Forgets skipped keys older than [`SKIPPED_KEY_LIFETIME_SECS`], then the oldest ones
     /// beyond [`MAX_SKIPPED_KEYS`].
     pub(crate) fn prune(&mut self, now: u64) {
-        self.skipped
-            .retain(|_, key| now < key.stored_at.saturating_add(SKIPPED_KEY_LIFETIME_SECS));
+        self.skipped.retain(|_, key| key.is_live(now));
         while self.skipped.len() > MAX_SKIPPED_KEYS {
             // Oldest first; within one arrival time, the lowest message numbers of a chain,
             // which are the likeliest to be lost for good.
@@ -736,6 +749,30 @@ mod tests {
         }
         assert_eq!(bob.skipped_len(), MAX_SKIPPED_KEYS);
         assert!(bob.skipped.values().all(|k| k.stored_at > NOW));
+    }
+
+    #[test]
+    fn expired_skipped_key_is_absent_before_pruning() {
+        let (mut alice, mut bob, mut rng) = pair(7);
+        let late = alice.encrypt(&mut rng, b"late", AD).unwrap();
+        let on_time = alice.encrypt(&mut rng, b"on time", AD).unwrap();
+        bob.decrypt(&mut rng, &on_time, AD, NOW).unwrap();
+        assert_eq!(bob.skipped_len(), 1);
+        // No prune in between: the key is still stored, but past its lifetime it opens nothing,
+        // and the refusal changes nothing.
+        let before = state_bytes(&bob);
+        let expired = NOW + SKIPPED_KEY_LIFETIME_SECS;
+        assert_eq!(
+            bob.decrypt(&mut rng, &late, AD, expired),
+            Err(DecryptError::Duplicate { n: 1 })
+        );
+        assert_eq!(state_bytes(&bob), before);
+        // One second earlier it is still live.
+        assert_eq!(
+            bob.decrypt(&mut rng, &late, AD, expired - 1).unwrap(),
+            b"late"
+        );
+        assert_eq!(bob.skipped_len(), 0);
     }
 
     #[test]

@@ -263,7 +263,8 @@ impl Session {
         Ok(plaintext)
     }
 
-    /// Forgets skipped message keys that have outlived their lifetime at `now`.
+    /// Forgets skipped message keys that have outlived their lifetime at `now`. Decryption
+    /// already ignores such keys; pruning removes them from memory and from the stored state.
     pub fn prune(&mut self, now: u64) {
         self.ratchet.prune(now);
     }
