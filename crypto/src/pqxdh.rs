@@ -28,7 +28,8 @@
 //! **Replays.** A start that used a one-time prekey cannot be accepted twice, because the
 //! prekey is gone after the first time. One without it can; the spec asks the responder to
 //! keep a replay cache. [`InitialMessage::replay_tag`] is the cache key, and
-//! [`crate::PrekeySecrets::signed_prekey_retires_at`] says when an entry can be dropped.
+//! [`crate::PrekeySecrets::signed_prekey_retires_at`] says when an entry can be dropped: from
+//! that time on the responder refuses any start against that signed prekey.
 
 use std::fmt;
 
@@ -258,18 +259,21 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     ))
 }
 
-/// Bob's side. Returns the agreement and the signed prekey secret (his first ratchet key).
+/// Bob's side at `now`. Returns the agreement and the signed prekey secret (his first ratchet
+/// key). A signed or KEM prekey that has retired at `now` counts as unknown, whether or not
+/// its secret has been forgotten yet.
 pub(crate) fn respond(
     bob: &AccountKey,
     prekeys: &PrekeySecrets,
     header: &InitialHeader,
+    now: u64,
 ) -> Result<(Agreement, Zeroizing<[u8; 32]>), SessionError> {
     let unknown = |kind, id| SessionError::UnknownPrekey { kind, id };
     let spk = prekeys
-        .signed_secret(header.signed_prekey_id)
+        .signed_secret(header.signed_prekey_id, now)
         .ok_or(unknown("signed", header.signed_prekey_id))?;
     let kem = prekeys
-        .kem_secret(header.kem_prekey_id)
+        .kem_secret(header.kem_prekey_id, now)
         .ok_or(unknown("kem", header.kem_prekey_id))?;
     let opk = header
         .one_time_prekey_id

@@ -15,7 +15,9 @@
 //!
 //! Bob keeps the secrets in [`PrekeySecrets`]. Retired signed and KEM prekeys stay usable for
 //! a grace period ([`RETIRED_GRACE_SECS`]) so that session starts still waiting at a relay
-//! when the key rotates can be answered.
+//! when the key rotates can be answered. At `expires + RETIRED_GRACE_SECS` a prekey retires:
+//! session starts that use it are refused from then on, even before [`PrekeySecrets::rotate`]
+//! forgets its secret, so that time is a firm bound for the replay cache.
 
 use std::{collections::BTreeMap, fmt};
 
@@ -453,6 +455,11 @@ impl fmt::Debug for PrekeyBundle {
     }
 }
 
+/// When a signed or KEM prekey that stops being offered at `expires` stops being honoured.
+fn retires_at(expires: u64) -> u64 {
+    expires.saturating_add(RETIRED_GRACE_SECS)
+}
+
 fn mailbox_message(account: &UserId, mailbox: &MailboxPublicKey) -> Vec<u8> {
     [LABEL_MAILBOX_KEY, account.as_bytes(), mailbox.as_bytes()].concat()
 }
@@ -558,7 +565,7 @@ impl PrekeySecrets {
         if due {
             self.add_signed_pair(rng, account, now);
         }
-        let keep = |expires: u64| now < expires.saturating_add(RETIRED_GRACE_SECS);
+        let keep = |expires: u64| now < retires_at(expires);
         let newest_signed = self.signed.len().saturating_sub(1);
         let mut index = 0;
         self.signed.retain(|held| {
@@ -630,27 +637,34 @@ impl PrekeySecrets {
         self.one_time.len()
     }
 
-    /// When the secret of signed prekey `id` will be forgotten (Unix seconds), or `None` if it
-    /// already has been. A replay cache may drop entries for session starts against that key
-    /// after this time, since such a start can no longer be accepted.
+    /// When signed prekey `id` retires (Unix seconds): `expires + RETIRED_GRACE_SECS`, or `None`
+    /// if its secret has already been forgotten. From this time on, [`crate::Session::respond`]
+    /// refuses every session start that uses it, whether or not [`PrekeySecrets::rotate`] has
+    /// run since, so a replay cache may drop its entries for starts against that key then.
     pub fn signed_prekey_retires_at(&self, id: PrekeyId) -> Option<u64> {
         self.signed
             .iter()
             .find(|held| held.public.id == id)
-            .map(|held| held.public.expires.saturating_add(RETIRED_GRACE_SECS))
+            .map(|held| retires_at(held.public.expires))
     }
 
-    pub(crate) fn signed_secret(&self, id: PrekeyId) -> Option<&Zeroizing<[u8; 32]>> {
+    /// The secret of signed prekey `id`, if it is held and has not retired at `now`.
+    pub(crate) fn signed_secret(&self, id: PrekeyId, now: u64) -> Option<&Zeroizing<[u8; 32]>> {
         self.signed
             .iter()
-            .find(|held| held.public.id == id)
+            .find(|held| held.public.id == id && now < retires_at(held.public.expires))
             .map(|held| &held.secret)
     }
 
-    pub(crate) fn kem_secret(&self, id: PrekeyId) -> Option<Zeroizing<[u8; MLKEM768_SECRET_LEN]>> {
+    /// The decapsulation key of KEM prekey `id`, if it is held and has not retired at `now`.
+    pub(crate) fn kem_secret(
+        &self,
+        id: PrekeyId,
+        now: u64,
+    ) -> Option<Zeroizing<[u8; MLKEM768_SECRET_LEN]>> {
         self.kem
             .iter()
-            .find(|held| held.public.id == id)
+            .find(|held| held.public.id == id && now < retires_at(held.public.expires))
             .map(|held| primitives::mlkem768_generate(&held.secret).0)
     }
 
@@ -757,5 +771,35 @@ impl fmt::Debug for PrekeySecrets {
             )
             .field("one_time", &self.one_time.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn setup(seed: u8) -> (ChaCha20Rng, AccountKey, PrekeySecrets) {
+        let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+        let account = AccountKey::generate(&mut rng);
+        let secrets = PrekeySecrets::generate(&mut rng, &account, NOW);
+        (rng, account, secrets)
+    }
+
+    #[test]
+    fn signed_and_kem_secrets_retire_at_the_end_of_the_grace_period() {
+        let (_, _, secrets) = setup(1);
+        let (signed, kem) = (&secrets.signed[0].public, &secrets.kem[0].public);
+        let retires = signed.expires + RETIRED_GRACE_SECS;
+        assert_eq!(secrets.signed_prekey_retires_at(signed.id), Some(retires));
+        assert_eq!(kem.expires + RETIRED_GRACE_SECS, retires);
+        assert!(secrets.signed_secret(signed.id, retires - 1).is_some());
+        assert!(secrets.kem_secret(kem.id, retires - 1).is_some());
+        assert!(secrets.signed_secret(signed.id, retires).is_none());
+        assert!(secrets.kem_secret(kem.id, retires).is_none());
     }
 }

@@ -57,8 +57,8 @@ pub enum SessionError {
     /// The recipient's ML-KEM key fails the FIPS 203 input check.
     #[error("invalid ML-KEM public key")]
     InvalidKemKey,
-    /// The session start names a prekey this account does not hold (expired, already used, or
-    /// never ours).
+    /// The session start names a prekey this account does not hold or no longer honours
+    /// (retired, already used, or never ours).
     #[error("unknown {kind} prekey {id}")]
     UnknownPrekey {
         /// Which kind.
@@ -166,6 +166,11 @@ impl Session {
     /// one-time prekey it used is removed from `prekeys`; persist both the new session and
     /// `prekeys` before acknowledging. On error nothing changes.
     ///
+    /// A start whose signed or KEM prekey has retired at `now` (see
+    /// [`PrekeySecrets::signed_prekey_retires_at`]) is refused with
+    /// [`SessionError::UnknownPrekey`], even if [`PrekeySecrets::rotate`] has not yet forgotten
+    /// the secret.
+    ///
     /// The caller is responsible for the replay cache (see [`InitialMessage::replay_tag`]) and
     /// for routing starts whose base key matches an existing session to that session instead.
     pub fn respond<R: CryptoRng + ?Sized>(
@@ -175,7 +180,7 @@ impl Session {
         start: &InitialMessage,
         now: u64,
     ) -> Result<(Self, Vec<u8>), SessionError> {
-        let (agreement, spk) = pqxdh::respond(account, prekeys, &start.header)?;
+        let (agreement, spk) = pqxdh::respond(account, prekeys, &start.header, now)?;
         let mut ratchet = Ratchet::init_bob(&agreement.sk, &spk);
         let plaintext = ratchet.decrypt(rng, &start.message, &agreement.ad, now)?;
         if let Some(id) = start.header.one_time_prekey_id {

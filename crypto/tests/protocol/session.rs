@@ -208,6 +208,36 @@ fn rotation_keeps_retired_prekeys_through_the_grace_period() {
 }
 
 #[test]
+fn a_retired_prekey_is_refused_even_before_rotation() {
+    let mut w = World::new(14);
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let start = initial(alice.encrypt(&mut w.rng, b"late").unwrap());
+    let retires = w
+        .bob_prekeys
+        .signed_prekey_retires_at(start.signed_prekey_id())
+        .unwrap();
+    assert_eq!(retires, NOW + PREKEY_LIFETIME_SECS + RETIRED_GRACE_SECS);
+
+    // Bob's device was off: `rotate` never ran, so the secret is still held. The start must be
+    // refused all the same, or a replay cache that dropped its tag at `retires` would let a
+    // replay through.
+    let before = w.bob_prekeys.to_bytes();
+    let err =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &start, retires).unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::UnknownPrekey {
+            kind: "signed",
+            id: start.signed_prekey_id()
+        }
+    );
+    assert_eq!(w.bob_prekeys.to_bytes(), before);
+    let (_, plaintext) =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &start, retires - 1).unwrap();
+    assert_eq!(plaintext, b"late");
+}
+
+#[test]
 fn states_persist_mid_conversation() {
     let mut w = World::new(9);
     let (mut alice, mut bob) = w.established();
