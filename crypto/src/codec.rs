@@ -9,7 +9,10 @@
 //! declared maximum of a field, and a format that has been fully read must end exactly there
 //! ([`Reader::finish`]), so one message has exactly one encoding.
 
+use std::fmt;
+
 use thiserror::Error;
+use zeroize::Zeroize;
 
 /// Why untrusted bytes could not be decoded.
 ///
@@ -51,40 +54,70 @@ pub enum DecodeError {
     Invalid(&'static str),
 }
 
-/// Appends fields to a byte vector.
-#[derive(Debug, Default)]
+/// Appends fields to a byte vector, leaving no copy of them behind in freed memory.
+///
+/// Secret state (account keys, prekey secrets, ratchet keys) is encoded through this type.
+/// `Vec`'s own growth would copy the contents to a larger allocation and free the old one as
+/// it is, leaving the secret bytes in the heap. So a writer never lets its vector grow by
+/// itself: when a field does not fit, [`Writer::reserve`] allocates the larger buffer
+/// explicitly, copies the contents, and zeroizes the old buffer before freeing it. A writer
+/// dropped without [`Writer::into_vec`] zeroizes its buffer too. The capacity passed to
+/// [`Writer::with_capacity`] is therefore only a hint that saves copies, not a safety condition.
+#[derive(Default)]
 pub(crate) struct Writer {
     buf: Vec<u8>,
+    /// How many times the buffer was replaced by a larger one.
+    #[cfg(test)]
+    grown: usize,
 }
 
 impl Writer {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             buf: Vec::with_capacity(capacity),
+            #[cfg(test)]
+            grown: 0,
+        }
+    }
+
+    /// Makes room for `additional` more bytes. If the buffer must grow, the contents move to a
+    /// new allocation of at least twice the capacity and the old one is zeroized.
+    fn reserve(&mut self, additional: usize) {
+        let needed = self.buf.len().saturating_add(additional);
+        if needed <= self.buf.capacity() {
+            return;
+        }
+        let mut grown = Vec::with_capacity(needed.max(self.buf.capacity().saturating_mul(2)));
+        // Within the capacity just allocated, so this copy does not reallocate.
+        grown.extend_from_slice(&self.buf);
+        let mut old = std::mem::replace(&mut self.buf, grown);
+        old.zeroize();
+        #[cfg(test)]
+        {
+            self.grown += 1;
         }
     }
 
     pub(crate) fn u8(&mut self, value: u8) -> &mut Self {
-        self.buf.push(value);
-        self
+        self.bytes(&[value])
     }
 
     pub(crate) fn u16(&mut self, value: u16) -> &mut Self {
-        self.buf.extend_from_slice(&value.to_be_bytes());
-        self
+        self.bytes(&value.to_be_bytes())
     }
 
     pub(crate) fn u32(&mut self, value: u32) -> &mut Self {
-        self.buf.extend_from_slice(&value.to_be_bytes());
-        self
+        self.bytes(&value.to_be_bytes())
     }
 
     pub(crate) fn u64(&mut self, value: u64) -> &mut Self {
-        self.buf.extend_from_slice(&value.to_be_bytes());
-        self
+        self.bytes(&value.to_be_bytes())
     }
 
+    /// Every write goes through here, so every write is preceded by [`Writer::reserve`] and the
+    /// vector itself never reallocates.
     pub(crate) fn bytes(&mut self, value: &[u8]) -> &mut Self {
+        self.reserve(value.len());
         self.buf.extend_from_slice(value);
         self
     }
@@ -94,9 +127,7 @@ impl Writer {
     /// rather than producing an unreadable encoding.
     pub(crate) fn bytes_u16(&mut self, value: &[u8]) -> &mut Self {
         let len = value.len().min(usize::from(u16::MAX));
-        self.buf.extend_from_slice(&(len as u16).to_be_bytes());
-        self.buf.extend_from_slice(&value[..len]);
-        self
+        self.u16(len as u16).bytes(&value[..len])
     }
 
     /// An optional fixed-size field: a presence byte (0 or 1), then the value if present.
@@ -121,8 +152,24 @@ impl Writer {
         self.buf.len()
     }
 
-    pub(crate) fn into_vec(self) -> Vec<u8> {
-        self.buf
+    /// The encoding. The caller owns it from here, and wraps it in `Zeroizing` if it is secret.
+    pub(crate) fn into_vec(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The contents may be secret.
+        f.debug_struct("Writer")
+            .field("len", &self.buf.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -285,7 +332,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn growing_moves_the_contents_to_a_new_buffer() {
+        let mut w = Writer::with_capacity(4);
+        w.u32(0x0102_0304);
+        assert_eq!(w.grown, 0, "an exact estimate never grows");
+        // One byte past the capacity, then far past it: each time a new, larger buffer.
+        w.u8(5);
+        assert_eq!(w.grown, 1);
+        assert!(w.buf.capacity() >= 8, "capacity at least doubles");
+        let long: Vec<u8> = (6..=200).collect();
+        w.bytes(&long).u16(0xc9ca).bytes_u16(b"end");
+        assert!(w.grown >= 2);
+        let mut expected: Vec<u8> = (1..=200).collect();
+        expected.extend_from_slice(&[0xc9, 0xca, 0, 3, b'e', b'n', b'd']);
+        assert_eq!(w.into_vec(), expected);
+    }
+
+    #[test]
+    fn writes_within_the_capacity_never_grow() {
+        let mut w = Writer::with_capacity(1 + 2 + 4 + 8 + 2 + 5 + 1 + 4);
+        w.u8(1)
+            .u16(2)
+            .u32(3)
+            .u64(4)
+            .bytes_u16(b"hello")
+            .option(Some(6u32), |w, v| {
+                w.u32(v);
+            });
+        assert_eq!(w.len(), 27);
+        assert_eq!(w.grown, 0);
+    }
+
+    #[test]
+    fn debug_shows_no_contents() {
+        let mut w = Writer::default();
+        w.bytes(b"secret");
+        assert!(!format!("{w:?}").contains("115"), "{w:?}");
+    }
+
     proptest! {
+        #[test]
+        fn writer_keeps_every_byte_whatever_the_capacity(
+            capacity in 0usize..64,
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8),
+        ) {
+            let mut w = Writer::with_capacity(capacity);
+            for chunk in &chunks {
+                w.bytes(chunk);
+            }
+            prop_assert_eq!(w.into_vec(), chunks.concat());
+        }
+
         #[test]
         fn reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut r = Reader::new(&bytes);

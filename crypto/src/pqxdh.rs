@@ -64,6 +64,17 @@ pub(crate) struct InitialHeader {
 }
 
 impl InitialHeader {
+    /// The exact length of what [`InitialHeader::write`] writes: 1258 bytes, or 1262 with a
+    /// one-time prekey id.
+    pub(crate) fn encoded_len(&self) -> usize {
+        let one_time = if self.one_time_prekey_id.is_some() {
+            1 + 4
+        } else {
+            1
+        };
+        1 + PublicIdentity::LEN + 32 + MLKEM768_CIPHERTEXT_LEN + 4 + 4 + one_time
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u8(INITIAL_VERSION);
         self.identity.write(w);
@@ -144,9 +155,14 @@ impl InitialMessage {
 
     /// The encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(1300 + self.message.to_bytes().len());
+        let mut w = Writer::with_capacity(self.encoded_len());
         self.write(&mut w);
         w.into_vec()
+    }
+
+    /// The exact length of [`InitialMessage::to_bytes`].
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.header.encoded_len() + self.message.encoded_len()
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {

@@ -69,6 +69,10 @@ pub struct SignedPrekey {
 }
 
 impl SignedPrekey {
+    /// Encoded length of the record: `id u32 ‖ key [32] ‖ created u64 ‖ expires u64 ‖
+    /// signature [64]`.
+    const RECORD_LEN: usize = 4 + 32 + 8 + 8 + 64;
+
     fn signed_message(
         account: &UserId,
         id: PrekeyId,
@@ -146,6 +150,9 @@ pub struct KemPrekey {
 impl KemPrekey {
     /// The type byte of `EncodeKEM` for ML-KEM-768 (see `docs/protocol/crypto.md`).
     pub(crate) const KEM_TYPE: u8 = 0x0a;
+    /// Encoded length of the record: `id u32 ‖ type u8 ‖ key [1184] ‖ created u64 ‖
+    /// expires u64 ‖ signature [64]`.
+    const RECORD_LEN: usize = 4 + 1 + MLKEM768_PUBLIC_LEN + 8 + 8 + 64;
 
     fn signed_message(
         account: &UserId,
@@ -323,8 +330,8 @@ impl PrekeyBundle {
         + 8
         + 32
         + 64
-        + (4 + 32 + 8 + 8 + 64)
-        + (4 + 1 + MLKEM768_PUBLIC_LEN + 8 + 8 + 64)
+        + SignedPrekey::RECORD_LEN
+        + KemPrekey::RECORD_LEN
         + 64;
 
     /// The account this bundle belongs to.
@@ -683,7 +690,7 @@ impl PrekeySecrets {
     /// fields ‖ secret [32])* ‖ n_kem u16 ‖ (kem prekey public fields ‖ seed [64])* ‖
     /// n_one_time u32 ‖ (id u32 ‖ secret [32])*`.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = Writer::with_capacity(64 + self.kem.len() * 1400 + self.one_time.len() * 36);
+        let mut w = Writer::with_capacity(self.encoded_len());
         w.u8(SECRETS_STATE_VERSION)
             .bytes(self.account.as_bytes())
             .u32(self.next_id);
@@ -702,6 +709,18 @@ impl PrekeySecrets {
             w.u32(*id).bytes(secret.as_ref());
         }
         Zeroizing::new(w.into_vec())
+    }
+
+    /// The exact length of [`PrekeySecrets::to_bytes`].
+    fn encoded_len(&self) -> usize {
+        1 + 32
+            + 4
+            + 2
+            + self.signed.len() * (SignedPrekey::RECORD_LEN + 32)
+            + 2
+            + self.kem.len() * (KemPrekey::RECORD_LEN + 64)
+            + 4
+            + self.one_time.len() * (4 + 32)
     }
 
     /// Restores the state written by [`PrekeySecrets::to_bytes`].
@@ -801,5 +820,17 @@ mod tests {
         assert!(secrets.kem_secret(kem.id, retires - 1).is_some());
         assert!(secrets.signed_secret(signed.id, retires).is_none());
         assert!(secrets.kem_secret(kem.id, retires).is_none());
+    }
+
+    #[test]
+    fn state_length_is_known_in_advance() {
+        let (mut rng, account, mut secrets) = setup(2);
+        assert_eq!(secrets.to_bytes().len(), secrets.encoded_len());
+        for week in 1..=6 {
+            secrets.rotate(&mut rng, &account, NOW + week * ROTATION_INTERVAL_SECS);
+        }
+        secrets.generate_one_time(&mut rng, &account, 30);
+        assert_eq!(secrets.signed.len(), 6);
+        assert_eq!(secrets.to_bytes().len(), secrets.encoded_len());
     }
 }

@@ -148,9 +148,14 @@ impl RatchetMessage {
 
     /// The encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(HEADER_LEN + XNONCE_LEN + self.ciphertext.len());
+        let mut w = Writer::with_capacity(self.encoded_len());
         self.write(&mut w);
         w.into_vec()
+    }
+
+    /// The exact length of [`RatchetMessage::to_bytes`].
+    pub(crate) fn encoded_len(&self) -> usize {
+        HEADER_LEN + XNONCE_LEN + self.ciphertext.len()
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -489,6 +494,20 @@ impl Ratchet {
         self.skipped.len()
     }
 
+    /// The exact length of what [`Ratchet::write`] writes.
+    pub(crate) fn encoded_len(&self) -> usize {
+        let option = |present: bool| if present { 1 + 32 } else { 1 };
+        1 + 32
+            + 32
+            + option(self.dhr.is_some())
+            + 32
+            + option(self.cks.is_some())
+            + option(self.ckr.is_some())
+            + 4 * 3
+            + 4
+            + self.skipped.len() * (32 + 4 + 32 + 8)
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u8(STATE_VERSION)
             .bytes(self.dhs_secret.as_ref())
@@ -604,7 +623,9 @@ mod tests {
     fn state_bytes(r: &Ratchet) -> Vec<u8> {
         let mut w = Writer::default();
         r.write(&mut w);
-        w.into_vec()
+        let bytes = w.into_vec();
+        assert_eq!(bytes.len(), r.encoded_len());
+        bytes
     }
 
     /// An Alice/Bob pair as PQXDH would leave it, with Bob's first message received.
