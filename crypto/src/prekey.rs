@@ -43,6 +43,8 @@ pub const PREKEY_LIFETIME_SECS: u64 = 2 * ROTATION_INTERVAL_SECS;
 pub const RETIRED_GRACE_SECS: u64 = 28 * 24 * 60 * 60;
 /// Upper bound on stored one-time prekey secrets. Relays ask for more when they run low; the
 /// bound keeps a device that never comes online again from growing this state without end.
+/// Once it is reached, no new one-time prekeys are made until some are used: held secrets are
+/// never evicted, because relays may still hand out their public halves.
 pub const MAX_ONE_TIME_PREKEYS: usize = 2000;
 
 const LABEL_SIGNED_PREKEY: &[u8] = b"tern/signed-prekey/v1";
@@ -609,18 +611,21 @@ impl PrekeySecrets {
         bundle
     }
 
-    /// Makes `count` new one-time prekeys to upload. If the store would exceed
-    /// [`MAX_ONE_TIME_PREKEYS`], the oldest unused secrets are forgotten first.
+    /// Makes up to `count` new one-time prekeys to upload: as many as fit under
+    /// [`MAX_ONE_TIME_PREKEYS`] with those already held, possibly none. Upload exactly the
+    /// returned keys.
+    ///
+    /// No held secret is ever forgotten to make room: a relay may still hand out its public
+    /// half, and a session start using it would then fail and its message be lost. When relays
+    /// run dry, senders start sessions with the signed prekey alone, which the replay cache
+    /// covers.
     pub fn generate_one_time<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         account: &AccountKey,
         count: usize,
     ) -> Vec<OneTimePrekey> {
-        let count = count.min(MAX_ONE_TIME_PREKEYS);
-        while self.one_time.len() + count > MAX_ONE_TIME_PREKEYS {
-            self.one_time.pop_first();
-        }
+        let count = count.min(MAX_ONE_TIME_PREKEYS.saturating_sub(self.one_time.len()));
         let user = account.user_id();
         (0..count)
             .map(|_| {

@@ -4,7 +4,9 @@ use tern_crypto::{
     DecryptError, EncryptError, PrekeyBundle, PrekeySecrets, Session, SessionError, SessionMessage,
     VerifyError,
     envelope::{self, EnvelopeError},
-    prekeys::{PREKEY_LIFETIME_SECS, RETIRED_GRACE_SECS, ROTATION_INTERVAL_SECS},
+    prekeys::{
+        MAX_ONE_TIME_PREKEYS, PREKEY_LIFETIME_SECS, RETIRED_GRACE_SECS, ROTATION_INTERVAL_SECS,
+    },
     ratchet_limits::MAX_PLAINTEXT_LEN,
 };
 
@@ -144,6 +146,36 @@ fn expired_bundle_is_refused() {
     assert!(
         matches!(err, SessionError::Prekey(VerifyError::Expired { .. })),
         "{err:?}"
+    );
+}
+
+#[test]
+fn one_time_prekeys_beyond_the_bound_are_not_made_and_none_is_evicted() {
+    let mut w = World::new(15);
+    let held = w.bob_prekeys.one_time_count();
+    let more = w
+        .bob_prekeys
+        .generate_one_time(&mut w.rng, &w.bob, MAX_ONE_TIME_PREKEYS);
+    assert_eq!(
+        more.len(),
+        MAX_ONE_TIME_PREKEYS - held,
+        "only as many as fit"
+    );
+    assert_eq!(w.bob_prekeys.one_time_count(), MAX_ONE_TIME_PREKEYS);
+    assert!(
+        w.bob_prekeys
+            .generate_one_time(&mut w.rng, &w.bob, 10)
+            .is_empty(),
+        "none while the store is full"
+    );
+    // The oldest prekey, which a relay may still hand out, still starts a session.
+    let (_alice, _bob) = w.start(true, b"still works");
+    assert_eq!(w.bob_prekeys.one_time_count(), MAX_ONE_TIME_PREKEYS - 1);
+    assert_eq!(
+        w.bob_prekeys
+            .generate_one_time(&mut w.rng, &w.bob, 10)
+            .len(),
+        1
     );
 }
 
