@@ -14,9 +14,19 @@
 //! so run several devices and stop renewing (or later revoke) one.
 //!
 //! A [`SafetyNumber`] lets two people compare, out of band, that each holds the other's real
-//! account key. It follows the construction of Signal's numeric fingerprints: per party,
-//! 5200 iterations of SHA-512 over the key, 30 bytes of output turned into six 5-digit groups;
-//! the two halves sorted and joined, so both sides see the same 60 digits.
+//! account key. It is the iteration of Signal's numeric fingerprints
+//! (`NumericFingerprintGenerator`, version 0): per party, with `key` the 32-byte Ed25519
+//! account key and the address as the stable identifier,
+//!
+//! ```text
+//! hash = 0x0000 ‖ key ‖ address              (version u16, big-endian)
+//! repeat 5200 times: hash = SHA-512(hash ‖ key)
+//! ```
+//!
+//! so the first SHA-512 runs over the raw input, and there are 5200 in all. The first 30 bytes
+//! of the result become six 5-digit groups (each 5 bytes, big-endian, mod 100000); the two
+//! halves are sorted and joined, so both sides see the same 60 digits. The numbers differ from
+//! Signal's because the key carries no type byte and the identifier is the address.
 
 use std::{fmt, str::FromStr};
 
@@ -641,12 +651,14 @@ impl SafetyNumber {
     /// The 30-digit half belonging to one account.
     fn fingerprint(user: &UserId) -> String {
         let key = user.as_bytes();
+        // Iteration 1 hashes the raw input `version ‖ key ‖ address`, followed by the key.
         let mut hash = Sha512::new()
             .chain_update(SAFETY_NUMBER_VERSION.to_be_bytes())
             .chain_update(key)
             .chain_update(user.to_string().as_bytes())
+            .chain_update(key)
             .finalize();
-        for _ in 0..SAFETY_NUMBER_ITERATIONS {
+        for _ in 1..SAFETY_NUMBER_ITERATIONS {
             hash = Sha512::new()
                 .chain_update(hash)
                 .chain_update(key)

@@ -180,6 +180,43 @@ fn device_certificates_bind_a_device_for_a_period() {
     assert_eq!(device.to_string().parse::<DeviceId>().unwrap(), device);
 }
 
+/// Signal's numeric-fingerprint iteration, written as Signal writes it: the hash starts as the
+/// raw `version ‖ key ‖ stable id`, and each of the 5200 iterations is `SHA-512(hash ‖ key)`.
+fn reference_half(user: &UserId) -> String {
+    use sha2::{Digest, Sha512};
+    let key = user.as_bytes();
+    let mut hash = [&[0u8, 0][..], key, user.to_string().as_bytes()].concat();
+    for _ in 0..5200 {
+        let mut digest = Sha512::new();
+        digest.update(&hash);
+        digest.update(key);
+        hash = digest.finalize().to_vec();
+    }
+    hash[..30]
+        .chunks(5)
+        .map(|c| {
+            let v = c.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+            format!("{:05}", v % 100_000)
+        })
+        .collect()
+}
+
+#[test]
+fn safety_numbers_follow_signals_iteration() {
+    let mut rng = rng(26);
+    let (a, b) = (
+        AccountKey::generate(&mut rng).user_id(),
+        AccountKey::generate(&mut rng).user_id(),
+    );
+    let mut halves = [reference_half(&a), reference_half(&b)];
+    halves.sort();
+    assert_eq!(
+        SafetyNumber::new(&a, &b).digits(),
+        halves.concat(),
+        "safety number differs from the reference construction"
+    );
+}
+
 #[test]
 fn safety_numbers_are_symmetric_and_distinct() {
     let mut rng = rng(23);
@@ -240,5 +277,31 @@ fn statements_are_bound_to_their_context() {
             .user_id()
             .verify_statement("dht-record", b"record bytes", &signature)
             .is_err()
+    );
+}
+
+/// The worked examples of `docs/protocol/crypto.md` sections 3 and 10, from the public keys of
+/// RFC 8032 tests 1 and 2.
+#[test]
+fn spec_examples_are_reproduced() {
+    let key = |text: &str| {
+        let bytes: [u8; 32] = hex::decode(text).unwrap().try_into().unwrap();
+        UserId::from_bytes(bytes).unwrap()
+    };
+    let one = key("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+    let two = key("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
+    assert_eq!(
+        one.to_string(),
+        "tern1q8t44xqps2cs4d74f0ld8jtyquaqactj70d2vge94upp568hqag35zwd443"
+    );
+    assert_eq!(
+        two.to_string(),
+        "tern1qy75q97rappcjk5jku92wngm067fexpveuhvf95vcrx4tuf273nqch5jcun"
+    );
+    assert_eq!(reference_half(&one), "742313771810770206026789279067");
+    assert_eq!(reference_half(&two), "126444413329601110621027074684");
+    assert_eq!(
+        SafetyNumber::new(&one, &two).to_string(),
+        "12644 44133 29601 11062 10270 74684 74231 37718 10770 20602 67892 79067"
     );
 }
