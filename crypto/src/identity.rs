@@ -117,12 +117,22 @@ pub enum AddressError {
     /// The bytes are not a usable Ed25519 public key.
     #[error("address does not hold a valid account key")]
     InvalidKey,
+    /// The string decodes to a valid key but is not that key's address: non-zero padding bits
+    /// or extra data characters, with a checksum computed to match. Every key has exactly one
+    /// address (in lower case, or all upper case).
+    #[error("address is not in canonical form")]
+    NonCanonical,
 }
 
 /// The address of an account: its Ed25519 public key.
 ///
 /// Displays as a bech32m string with prefix `tern` (BIP 350), which detects any error in up
-/// to four characters and refuses truncated or extended strings:
+/// to four characters and refuses truncated or extended strings.
+///
+/// Parsing accepts exactly one text per key: the lower-case address, or the same address in
+/// upper case (as QR codes carry it, BIP 350). Mixed case, surrounding whitespace and any
+/// other string that happens to decode to the same key (non-zero padding bits, extra data
+/// characters) are refused. Trim text typed or pasted by people before parsing it.
 ///
 /// ```
 /// # use tern_crypto::{AccountKey, UserId};
@@ -151,10 +161,12 @@ impl UserId {
         &self.0
     }
 
-    /// A short form for logs: the first 12 characters of the address after the prefix.
+    /// A short form for logs: 12 characters of the address, starting after `tern1q`. (The
+    /// first data character is always `q`, from the high bits of the version byte, so it would
+    /// tell addresses apart by nothing.)
     pub fn short(&self) -> String {
         let full = self.to_string();
-        full.get(5..17).unwrap_or(&full).to_owned()
+        full.get(6..18).unwrap_or(&full).to_owned()
     }
 
     /// Verifies a statement signed with [`AccountKey::sign_statement`] under `context`.
@@ -201,7 +213,7 @@ impl FromStr for UserId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         use bech32::primitives::decode::CheckedHrpstringError;
-        let checked = CheckedHrpstring::new::<Bech32m>(s.trim()).map_err(|e| match e {
+        let checked = CheckedHrpstring::new::<Bech32m>(s).map_err(|e| match e {
             CheckedHrpstringError::Checksum(_) => AddressError::Checksum,
             other => AddressError::Malformed(other.to_string()),
         })?;
@@ -216,7 +228,14 @@ impl FromStr for UserId {
         let key: [u8; 32] = key
             .try_into()
             .map_err(|_| AddressError::Length(key.len()))?;
-        Self::from_bytes(key).map_err(|_| AddressError::InvalidKey)
+        let user = Self::from_bytes(key).map_err(|_| AddressError::InvalidKey)?;
+        // The decoder ignores padding bits and a partial trailing byte, so several checksummed
+        // strings can decode to one key. Only the one the key displays as is its address.
+        // (Mixed case was refused above, so lowering the case only admits all-upper input.)
+        if user.to_string() != s.to_ascii_lowercase() {
+            return Err(AddressError::NonCanonical);
+        }
+        Ok(user)
     }
 }
 

@@ -20,7 +20,7 @@ fn addresses_round_trip_and_catch_typos() {
             user,
             "QR codes use upper case"
         );
-        assert!(text.contains(&user.short()));
+        assert_eq!(user.short(), text[6..18], "the short form skips `tern1q`");
 
         // Every single-character substitution after the prefix is caught.
         let alphabet = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
@@ -88,7 +88,11 @@ fn address_errors_are_specific() {
 
 /// A bech32m string built independently of the crate, from BIP 350's definition.
 fn bech32_with_prefix(hrp: &str, data: &[u8]) -> String {
-    const CHARSET: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    bech32_from_values(hrp, to_five_bit(data))
+}
+
+/// `data` as 5-bit values, the last one padded with zero bits.
+fn to_five_bit(data: &[u8]) -> Vec<u8> {
     let mut values = Vec::new();
     let (mut acc, mut bits) = (0u32, 0u32);
     for &b in data {
@@ -102,6 +106,12 @@ fn bech32_with_prefix(hrp: &str, data: &[u8]) -> String {
     if bits > 0 {
         values.push(((acc << (5 - bits)) & 31) as u8);
     }
+    values
+}
+
+/// A bech32m string of the given 5-bit data values, with a correct checksum.
+fn bech32_from_values(hrp: &str, mut values: Vec<u8>) -> String {
+    const CHARSET: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
     let polymod = |values: &[u8]| {
         let generator = [
             0x3b6a57b2u32,
@@ -136,6 +146,49 @@ fn bech32_with_prefix(hrp: &str, data: &[u8]) -> String {
             .map(|&v| CHARSET[v as usize] as char)
             .collect::<String>()
     )
+}
+
+#[test]
+fn each_account_has_exactly_one_address() {
+    let user = AccountKey::generate(&mut rng(27)).user_id();
+    let text = user.to_string();
+    let mut data = vec![1u8];
+    data.extend_from_slice(user.as_bytes());
+    let values = to_five_bit(&data);
+    assert_eq!(values.len(), 53);
+    assert_eq!(bech32_from_values("tern", values.clone()), text);
+
+    // The one padding bit set: a correct checksum, the same key, but not its address.
+    let mut padded = values.clone();
+    padded[52] |= 1;
+    let other = bech32_from_values("tern", padded);
+    assert_ne!(other, text);
+    assert_eq!(other.parse::<UserId>(), Err(AddressError::NonCanonical));
+    assert_eq!(
+        other.to_uppercase().parse::<UserId>(),
+        Err(AddressError::NonCanonical)
+    );
+    // An extra data character still yields 33 bytes (270 bits), so the same key.
+    for extra in [0u8, 17] {
+        let mut longer = values.clone();
+        longer.push(extra);
+        let other = bech32_from_values("tern", longer);
+        assert_eq!(other.parse::<UserId>(), Err(AddressError::NonCanonical));
+    }
+
+    // Upper case is the same address (QR codes); whitespace and mixed case are not.
+    assert_eq!(text.to_uppercase().parse::<UserId>(), Ok(user));
+    for bad in [
+        format!(" {text}"),
+        format!("{text}\n"),
+        format!("{}{}", &text[..10], text[10..].to_uppercase()),
+    ] {
+        assert!(
+            matches!(bad.parse::<UserId>(), Err(AddressError::Malformed(_))),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(text.trim().parse::<UserId>(), Ok(user));
 }
 
 #[test]
