@@ -270,7 +270,8 @@ impl<'de> serde::Deserialize<'de> for UserId {
 
 /// The identity key of a device: the Ed25519 public key behind its libp2p `PeerId`.
 ///
-/// Displays as 64 lowercase hex digits.
+/// Displays as 64 lowercase hex digits, and parses from exactly that form: no upper case, no
+/// sign or whitespace, so each device has one text form.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DeviceId([u8; 32]);
 
@@ -310,12 +311,18 @@ impl FromStr for DeviceId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let invalid = || VerifyError::Decode(DecodeError::Invalid("device id hex"));
-        if s.len() != 64 || !s.is_ascii() {
+        // Each digit by hand: `u8::from_str_radix` would also take upper case and a `+` sign.
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            _ => Err(invalid()),
+        };
+        if s.len() != 64 {
             return Err(invalid());
         }
         let mut bytes = [0u8; 32];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+        for (byte, pair) in bytes.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+            *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
         }
         Self::from_bytes(bytes)
     }

@@ -1,8 +1,8 @@
 //! Addresses, device certificates and safety numbers.
 
 use tern_crypto::{
-    AccountKey, AddressError, DeviceCertificate, DeviceId, MAX_CLOCK_SKEW_SECS, SafetyNumber,
-    UserId, VerifyError,
+    AccountKey, AddressError, DecodeError, DeviceCertificate, DeviceId, MAX_CLOCK_SKEW_SECS,
+    SafetyNumber, UserId, VerifyError,
 };
 
 use super::support::{NOW, rng};
@@ -231,6 +231,31 @@ fn device_certificates_bind_a_device_for_a_period() {
         );
     }
     assert_eq!(device.to_string().parse::<DeviceId>().unwrap(), device);
+}
+
+#[test]
+fn device_ids_parse_only_from_lowercase_hex() {
+    let device =
+        DeviceId::from_bytes(*AccountKey::generate(&mut rng(28)).user_id().as_bytes()).unwrap();
+    let text = device.to_string();
+    assert_eq!(text.parse::<DeviceId>(), Ok(device));
+    assert_eq!(device.short(), text[..12]);
+    let refused = |s: &str| {
+        assert_eq!(
+            s.parse::<DeviceId>(),
+            Err(VerifyError::Decode(DecodeError::Invalid("device id hex"))),
+            "{s:?}"
+        )
+    };
+    refused(&text.to_uppercase());
+    // `+f` is what `u8::from_str_radix` would read as 0x0f.
+    refused(&format!("+f{}", &text[2..]));
+    refused(&format!(" {}", &text[1..]));
+    refused(&format!("{}g", &text[..63]));
+    refused(&text[..62]);
+    refused(&format!("{text}00"));
+    // A multi-byte character where a digit should be.
+    refused(&format!("é{}", &text[2..]));
 }
 
 /// Signal's numeric-fingerprint iteration, written as Signal writes it: the hash starts as the
