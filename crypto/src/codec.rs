@@ -52,6 +52,14 @@ pub enum DecodeError {
     /// valid key, non-zero padding).
     #[error("invalid {0}")]
     Invalid(&'static str),
+    /// An entry that must be unique appears twice (a prekey id, a skipped message key).
+    #[error("duplicate {0}")]
+    Duplicate(&'static str),
+    /// Fields that are valid one by one contradict each other: a secret key that does not match
+    /// its public key, a chain that cannot exist without another field. Only stored states are
+    /// checked for this; such a state is corrupt.
+    #[error("inconsistent {0}")]
+    Inconsistent(&'static str),
 }
 
 /// Appends fields to a byte vector, leaving no copy of them behind in freed memory.

@@ -19,7 +19,10 @@
 //! session starts that use it are refused from then on, even before [`PrekeySecrets::rotate`]
 //! forgets its secret, so that time is a firm bound for the replay cache.
 
-use std::{collections::BTreeMap, fmt};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
@@ -729,9 +732,21 @@ impl PrekeySecrets {
     }
 
     /// Restores the state written by [`PrekeySecrets::to_bytes`].
+    ///
+    /// Besides the format, checks what a corrupt or tampered state could get wrong: every
+    /// signature, that no prekey id appears twice (ids come from one counter across all three
+    /// kinds), and that each signed and KEM secret belongs to its public key.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         // Signatures were made by this device; a stored state that no longer verifies is corrupt.
         let corrupt = |_| DecodeError::Invalid("stored prekey");
+        let mut ids = BTreeSet::new();
+        let mut unique = |id: PrekeyId| {
+            if ids.insert(id) {
+                Ok(())
+            } else {
+                Err(DecodeError::Duplicate("prekey id"))
+            }
+        };
         let mut r = Reader::new(bytes);
         r.version("prekey state", SECRETS_STATE_VERSION)?;
         let account = UserId::from_bytes(r.array("prekey state account")?).map_err(corrupt)?;
@@ -740,19 +755,23 @@ impl PrekeySecrets {
         let mut signed = Vec::new();
         for _ in 0..n_signed {
             let public = SignedPrekey::read(&mut r, &account).map_err(corrupt)?;
-            signed.push(Held {
-                public,
-                secret: Zeroizing::new(r.array("signed prekey secret")?),
-            });
+            unique(public.id)?;
+            let secret = Zeroizing::new(r.array("signed prekey secret")?);
+            if primitives::x25519_public(&secret) != public.key {
+                return Err(DecodeError::Inconsistent("signed prekey secret"));
+            }
+            signed.push(Held { public, secret });
         }
         let n_kem = r.u16("kem prekey count")?;
         let mut kem = Vec::new();
         for _ in 0..n_kem {
             let public = KemPrekey::read(&mut r, &account).map_err(corrupt)?;
-            kem.push(Held {
-                public,
-                secret: Zeroizing::new(r.array("kem prekey seed")?),
-            });
+            unique(public.id)?;
+            let secret = Zeroizing::new(r.array("kem prekey seed")?);
+            if primitives::mlkem768_generate(&secret).1 != *public.key {
+                return Err(DecodeError::Inconsistent("kem prekey seed"));
+            }
+            kem.push(Held { public, secret });
         }
         if signed.is_empty() || kem.is_empty() {
             return Err(DecodeError::Invalid("prekey state without current prekeys"));
@@ -768,6 +787,8 @@ impl PrekeySecrets {
         let mut one_time = BTreeMap::new();
         for _ in 0..n_one_time {
             let id = r.u32("one-time prekey id")?;
+            unique(id)?;
+            // Only the secret is stored, so there is no public key to compare it with.
             one_time.insert(id, Zeroizing::new(r.array("one-time prekey secret")?));
         }
         r.finish()?;
@@ -825,6 +846,70 @@ mod tests {
         assert!(secrets.kem_secret(kem.id, retires - 1).is_some());
         assert!(secrets.signed_secret(signed.id, retires).is_none());
         assert!(secrets.kem_secret(kem.id, retires).is_none());
+    }
+
+    fn held_copy<P: Clone, S: Clone>(held: &Held<P, S>) -> Held<P, S> {
+        Held {
+            public: held.public.clone(),
+            secret: held.secret.clone(),
+        }
+    }
+
+    #[test]
+    fn stored_state_with_a_duplicate_id_is_refused() {
+        let (mut rng, account, secrets) = setup(3);
+        let load = |s: &PrekeySecrets| PrekeySecrets::from_bytes(&s.to_bytes()).map(|_| ());
+        let duplicate = Err(DecodeError::Duplicate("prekey id"));
+
+        // The same signed (or KEM) entry twice: every signature verifies, the id repeats.
+        let mut twice = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        twice.signed.push(held_copy(&twice.signed[0]));
+        assert_eq!(load(&twice), duplicate);
+        let mut twice = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        twice.kem.push(held_copy(&twice.kem[0]));
+        assert_eq!(load(&twice), duplicate);
+
+        // A one-time id equal to the signed prekey's (ids come from one counter).
+        let mut clash = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        let id = clash.signed[0].public.id;
+        clash.one_time.insert(id, Zeroizing::new([9; 32]));
+        assert_eq!(load(&clash), duplicate);
+
+        // Two one-time entries with one id: only possible in bytes. Entries are 36 bytes at
+        // the end, in id order; give the second the first one's id.
+        let mut two = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        two.generate_one_time(&mut rng, &account, 2);
+        let mut bytes = two.to_bytes().to_vec();
+        let len = bytes.len();
+        let first_id: [u8; 4] = bytes[len - 72..len - 68].try_into().unwrap();
+        bytes[len - 36..len - 32].copy_from_slice(&first_id);
+        assert_eq!(PrekeySecrets::from_bytes(&bytes).map(|_| ()), duplicate);
+        assert!(PrekeySecrets::from_bytes(&two.to_bytes()).is_ok());
+    }
+
+    #[test]
+    fn stored_state_with_a_mismatched_secret_is_refused() {
+        let (_, _, secrets) = setup(4);
+        let load = |s: &PrekeySecrets| PrekeySecrets::from_bytes(&s.to_bytes()).map(|_| ());
+
+        let mut wrong = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        wrong.signed[0].secret = Zeroizing::new([7; 32]);
+        assert_eq!(
+            load(&wrong),
+            Err(DecodeError::Inconsistent("signed prekey secret"))
+        );
+
+        let mut wrong = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        wrong.kem[0].secret[0] ^= 1;
+        assert_eq!(
+            load(&wrong),
+            Err(DecodeError::Inconsistent("kem prekey seed"))
+        );
+        // The `z` half of the seed (bytes 32..64) does not enter the encapsulation key, only
+        // the implicit-rejection secret, so this check cannot see it altered.
+        let mut z = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        z.kem[0].secret[40] ^= 1;
+        assert!(load(&z).is_ok());
     }
 
     #[test]
