@@ -534,12 +534,20 @@ impl Ratchet {
         }
     }
 
+    /// Reads a state written by [`Ratchet::write`], refusing one that no run of the protocol
+    /// produces: a key pair that does not match, chain fields that contradict each other, or
+    /// a skipped key listed twice.
+    ///
+    /// The chain fields obey, in every reachable state: `DHr` and `CKs` are both present or
+    /// both absent (Alice gets both at initialisation, Bob both at his first DH step, and
+    /// neither is ever removed); `CKr` exists only with `DHr`; `Ns` and `PN` are zero without
+    /// `CKs`; and `Nr` is zero and no key is skipped without `CKr`.
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         r.version("ratchet state", STATE_VERSION)?;
         let dhs_secret = Zeroizing::new(r.array("ratchet secret")?);
         let dhs_public = r.array("ratchet public")?;
         if primitives::x25519_public(&dhs_secret) != dhs_public {
-            return Err(DecodeError::Invalid("ratchet key pair"));
+            return Err(DecodeError::Inconsistent("ratchet key pair"));
         }
         let dhr = r.option("remote ratchet key", |r| r.array("remote ratchet key"))?;
         let rk = Zeroizing::new(r.array("root key")?);
@@ -560,13 +568,30 @@ impl Ratchet {
                 max: MAX_SKIPPED_KEYS,
             });
         }
+        if dhr.is_some() != cks.is_some() {
+            return Err(DecodeError::Inconsistent("sending chain"));
+        }
+        if ckr.is_some() && dhr.is_none() {
+            return Err(DecodeError::Inconsistent("receiving chain"));
+        }
+        if cks.is_none() && (ns != 0 || pn != 0) {
+            return Err(DecodeError::Inconsistent("sending message numbers"));
+        }
+        if ckr.is_none() && (nr != 0 || count != 0) {
+            return Err(DecodeError::Inconsistent("receiving message numbers"));
+        }
         let mut skipped = BTreeMap::new();
         for _ in 0..count {
             let dh = r.array("skipped key ratchet key")?;
             let n = r.u32("skipped key number")?;
             let mk = Zeroizing::new(r.array("skipped key")?);
             let stored_at = r.u64("skipped key time")?;
-            skipped.insert((dh, n), SkippedKey { mk, stored_at });
+            if skipped
+                .insert((dh, n), SkippedKey { mk, stored_at })
+                .is_some()
+            {
+                return Err(DecodeError::Duplicate("skipped key"));
+            }
         }
         Ok(Self {
             dhs_secret,
@@ -811,6 +836,65 @@ mod tests {
         );
         let reply = restored.encrypt(&mut rng, b"reply", AD).unwrap();
         assert_eq!(alice.decrypt(&mut rng, &reply, AD, NOW).unwrap(), b"reply");
+    }
+
+    fn reload(r: &Ratchet) -> Result<(), DecodeError> {
+        Ratchet::read(&mut Reader::new(&state_bytes(r))).map(|_| ())
+    }
+
+    #[test]
+    fn every_state_the_protocol_reaches_loads() {
+        let mut rng = ChaCha20Rng::from_seed([8; 32]);
+        let spk = primitives::x25519_generate(&mut rng);
+        let alice = Ratchet::init_alice(&mut rng, &[7; 32], &primitives::x25519_public(&spk));
+        reload(&alice.unwrap()).unwrap();
+        reload(&Ratchet::init_bob(&[7; 32], &spk)).unwrap();
+        let (alice, bob, _) = pair(8);
+        reload(&alice).unwrap();
+        reload(&bob).unwrap();
+    }
+
+    #[test]
+    fn stored_state_with_inconsistent_chains_is_refused() {
+        let (alice, mut bob, mut rng) = pair(9);
+        let inconsistent = |what| Err(DecodeError::Inconsistent(what));
+
+        bob.dhs_public = primitives::x25519_public(&[5; 32]);
+        assert_eq!(reload(&bob), inconsistent("ratchet key pair"));
+
+        let (_, mut bob, _) = pair(9);
+        bob.dhr = None;
+        assert_eq!(reload(&bob), inconsistent("sending chain"));
+        bob.cks = None;
+        assert_eq!(reload(&bob), inconsistent("receiving chain"));
+
+        // Alice before any reply: no receiving chain, so nothing received or skipped.
+        let mut fresh = Ratchet::init_alice(&mut rng, &[7; 32], &alice.dhs_public).unwrap();
+        fresh.nr = 1;
+        assert_eq!(reload(&fresh), inconsistent("receiving message numbers"));
+        // Bob before his first message: no sending chain, so nothing sent.
+        let mut bob = Ratchet::init_bob(&[7; 32], &[6; 32]);
+        bob.ns = 1;
+        assert_eq!(reload(&bob), inconsistent("sending message numbers"));
+    }
+
+    #[test]
+    fn stored_state_with_a_duplicate_skipped_key_is_refused() {
+        let (mut alice, mut bob, mut rng) = pair(10);
+        let _lost = alice.encrypt(&mut rng, b"lost", AD).unwrap();
+        let arrives = alice.encrypt(&mut rng, b"arrives", AD).unwrap();
+        bob.decrypt(&mut rng, &arrives, AD, NOW).unwrap();
+        assert_eq!(bob.skipped_len(), 1);
+        // The one entry (76 bytes) is last, after its count; list it twice.
+        let mut bytes = state_bytes(&bob);
+        let entry = bytes[bytes.len() - 76..].to_vec();
+        let count_at = bytes.len() - 76 - 4;
+        bytes[count_at..count_at + 4].copy_from_slice(&2u32.to_be_bytes());
+        bytes.extend_from_slice(&entry);
+        assert_eq!(
+            Ratchet::read(&mut Reader::new(&bytes)).map(|_| ()),
+            Err(DecodeError::Duplicate("skipped key"))
+        );
     }
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
