@@ -90,6 +90,11 @@ pub enum VerifyError {
     /// The object's validity starts in the future, beyond the allowed clock skew.
     #[error("{0} is not valid yet")]
     NotYetValid(&'static str),
+    /// The object's validity period contradicts itself or what it contains: it ends before it
+    /// starts, or a bundle claims to be valid longer than its prekeys. Whatever the time, such
+    /// an object is never valid.
+    #[error("{0} has an inconsistent validity period")]
+    InconsistentValidity(&'static str),
     /// The object is signed by, or names, a different account than expected.
     #[error("{0} belongs to a different account")]
     WrongAccount(&'static str),
@@ -635,13 +640,18 @@ fn statement_message(context: &str, message: &[u8]) -> Vec<u8> {
     [LABEL_STATEMENT, context.as_bytes(), &[0], message].concat()
 }
 
-/// Shared rule for anything with a validity period.
+/// Shared rule for anything with a validity period: `created ≤ expires` (else
+/// [`VerifyError::InconsistentValidity`], whatever `now` is), `created ≤ now + skew` and
+/// `now < expires`.
 pub(crate) fn check_validity(
     what: &'static str,
     created: u64,
     expires: u64,
     now: u64,
 ) -> Result<(), VerifyError> {
+    if created > expires {
+        return Err(VerifyError::InconsistentValidity(what));
+    }
     if created > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
         return Err(VerifyError::NotYetValid(what));
     }

@@ -220,6 +220,14 @@ fn device_certificates_bind_a_device_for_a_period() {
         Err(VerifyError::NotYetValid("device certificate"))
     );
 
+    // A period that ends before it starts is never valid, even at a time inside both bounds'
+    // tolerances.
+    let inverted = account.certify_device(device, NOW + 100, NOW + 50);
+    assert_eq!(
+        inverted.verify(NOW),
+        Err(VerifyError::InconsistentValidity("device certificate"))
+    );
+
     // Any altered byte (another device, a longer life, a signature by someone else) fails.
     let bytes = cert.to_bytes();
     for i in 0..bytes.len() {
