@@ -395,7 +395,8 @@ impl PrekeyBundle {
         w.into_vec()
     }
 
-    /// Decodes and checks every signature and key.
+    /// Decodes and checks every signature and key, and that the bundle expires no later than
+    /// either of its prekeys.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, VerifyError> {
         if bytes.len() > Self::MAX_LEN {
             return Err(DecodeError::TooLong {
@@ -423,6 +424,10 @@ impl PrekeyBundle {
         let kem_prekey = KemPrekey::read(&mut r, &account)?;
         let signature = r.array("bundle signature")?;
         r.finish()?;
+        // A bundle is valid no longer than the prekeys it offers.
+        if expires > signed_prekey.expires.min(kem_prekey.expires) {
+            return Err(VerifyError::InconsistentValidity("prekey bundle"));
+        }
         let bundle = Self {
             identity,
             seq,
@@ -910,6 +915,29 @@ mod tests {
         let mut z = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
         z.kem[0].secret[40] ^= 1;
         assert!(load(&z).is_ok());
+    }
+
+    #[test]
+    fn a_bundle_outliving_its_prekeys_is_refused() {
+        let (_, account, secrets) = setup(5);
+        let honest = secrets.bundle(&account, 1);
+        let resigned = |expires: u64| {
+            let mut bundle = honest.clone();
+            bundle.expires = expires;
+            bundle.signature = account.sign(&bundle.signed_message());
+            PrekeyBundle::from_bytes(&bundle.to_bytes())
+        };
+        let limit = honest.signed_prekey.expires.min(honest.kem_prekey.expires);
+        assert_eq!(honest.expires, limit);
+        assert_eq!(resigned(limit).unwrap(), honest);
+        assert!(
+            resigned(limit - 1).is_ok(),
+            "a shorter life is the publisher's choice"
+        );
+        assert_eq!(
+            resigned(limit + 1),
+            Err(VerifyError::InconsistentValidity("prekey bundle"))
+        );
     }
 
     #[test]
