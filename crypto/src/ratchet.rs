@@ -475,18 +475,22 @@ impl Ratchet {
     /// beyond [`MAX_SKIPPED_KEYS`].
     pub(crate) fn prune(&mut self, now: u64) {
         self.skipped.retain(|_, key| key.is_live(now));
-        while self.skipped.len() > MAX_SKIPPED_KEYS {
-            // Oldest first; within one arrival time, the lowest message numbers of a chain,
-            // which are the likeliest to be lost for good.
-            let oldest = self
-                .skipped
-                .iter()
-                .min_by_key(|((_, n), key)| (key.stored_at, *n))
-                .map(|(id, _)| *id);
-            match oldest {
-                Some(id) => self.skipped.remove(&id),
-                None => break,
-            };
+        let excess = self.skipped.len().saturating_sub(MAX_SKIPPED_KEYS);
+        if excess == 0 {
+            return;
+        }
+        // One pass: sort once, drop the first `excess`, rather than search for the minimum once
+        // per evicted key (quadratic). Oldest first; within one arrival time, the lowest
+        // message numbers of a chain, which are the likeliest to be lost for good; then the
+        // lowest ratchet key, so the order is total.
+        let mut order: Vec<(u64, u32, [u8; 32])> = self
+            .skipped
+            .iter()
+            .map(|(&(dh, n), key)| (key.stored_at, n, dh))
+            .collect();
+        order.sort_unstable();
+        for &(_, n, dh) in &order[..excess] {
+            self.skipped.remove(&(dh, n));
         }
     }
 
@@ -836,6 +840,41 @@ mod tests {
         );
         let reply = restored.encrypt(&mut rng, b"reply", AD).unwrap();
         assert_eq!(alice.decrypt(&mut rng, &reply, AD, NOW).unwrap(), b"reply");
+    }
+
+    #[test]
+    fn pruning_evicts_in_the_specified_order() {
+        let (_, mut bob, _) = pair(11);
+        // Keys over a few arrival times, message numbers and chains, with every kind of tie,
+        // well beyond the bound.
+        let excess = 700;
+        for i in 0..MAX_SKIPPED_KEYS + excess {
+            let i = i as u32;
+            // Three chains share each message number and arrival time.
+            let dh = [(i % 3) as u8; 32];
+            let n = i / 3;
+            let stored_at = NOW + u64::from(n % 4);
+            let mk = Zeroizing::new([0; 32]);
+            bob.skipped.insert((dh, n), SkippedKey { mk, stored_at });
+        }
+        let total = bob.skipped.len();
+        assert_eq!(total, MAX_SKIPPED_KEYS + excess);
+        // The order of the spec, applied one key at a time: the smallest
+        // (stored_at, N, ratchet key) goes first.
+        let mut expected: Vec<_> = bob
+            .skipped
+            .iter()
+            .map(|(&(dh, n), key)| (key.stored_at, n, dh))
+            .collect();
+        expected.sort();
+        let expected: Vec<_> = expected[total - MAX_SKIPPED_KEYS..]
+            .iter()
+            .map(|&(_, n, dh)| (dh, n))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        bob.prune(NOW + 10);
+        assert_eq!(bob.skipped.keys().copied().collect::<Vec<_>>(), expected);
     }
 
     fn reload(r: &Ratchet) -> Result<(), DecodeError> {
