@@ -35,9 +35,10 @@ use crate::{
     session::SessionMessage,
 };
 
-/// The envelope sizes, in bytes. Every envelope has exactly one of these lengths. Small steps
-/// at the low end, where most text messages and receipts fall; a factor of four above, where
-/// attachment chunks fall. The largest bounds any single message.
+/// The envelope sizes, in bytes. Every envelope has exactly one of these lengths. Each is four
+/// times the one before, from 1 KiB (where most text messages and receipts fall) to 256 KiB
+/// (attachment chunks), so an envelope's length tells an observer its message's size only to
+/// within a factor of four. The largest bounds any single message.
 pub const BUCKETS: [usize; 5] = [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024];
 /// The largest envelope.
 pub const MAX_ENVELOPE_LEN: usize = BUCKETS[BUCKETS.len() - 1];
@@ -134,8 +135,14 @@ impl fmt::Debug for MailboxSecret {
     }
 }
 
-/// Names a mailbox at a relay without revealing whose it is to anyone who does not already
-/// know the owner's mailbox key. Displays as 64 hex digits.
+/// Names a mailbox at a relay: `SHA-256("tern/mailbox-id/v1" ‖ mailbox key)`. Displays as 64
+/// hex digits.
+///
+/// It does not hide whose mailbox it is. The mailbox key is published, signed, in the
+/// account's prekey bundle and never changes, so anyone who knows or guesses an account can
+/// fetch its bundle and compute its mailbox id; a relay that does so learns which account a
+/// mailbox belongs to, and can link every deposit to it over the account's life. What the id
+/// does not reveal is who writes to the mailbox: the sender is inside the sealed envelope.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MailboxId([u8; 32]);
 
