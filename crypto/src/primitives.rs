@@ -92,25 +92,39 @@ pub(crate) fn ed25519_sign(key: &SigningKey, message: &[u8]) -> [u8; 64] {
     key.sign(message).to_bytes()
 }
 
-/// Strict verification: rejects non-canonical encodings and small-order keys and R values,
-/// so one message has one valid signature per key.
+/// Verification under strict rules, of a key checked by [`ed25519_parse_public`].
+///
+/// `verify_strict` refuses a signature `R ‖ S` unless `S < ℓ` (otherwise `S + ℓ` would verify
+/// too), `R` decodes to a point that is not of small order, and `R` equals, byte for byte, the
+/// encoding of `[S]B − [k]A` (so only the canonical encoding of `R` verifies); the key `A` must
+/// not be of small order either. With a cofactorless equation and canonical encodings
+/// throughout, nobody but the signer can produce another valid signature for a message that
+/// already has one (no malleability), and no signature can be made without the secret key
+/// (a small-order key would let anyone sign for many messages).
+///
+/// What it does not refuse is a key whose encoding is not canonical: `verify_strict` hashes
+/// the key bytes as given, and `VerifyingKey::from_bytes` follows ZIP-215 and decodes them
+/// anyway. [`ed25519_parse_public`] refuses those.
 pub(crate) fn ed25519_verify(
     public: &[u8; 32],
     message: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), PrimitiveError> {
-    let key = VerifyingKey::from_bytes(public).map_err(|_| PrimitiveError::InvalidKey)?;
-    if key.is_weak() {
-        return Err(PrimitiveError::InvalidKey);
-    }
-    key.verify_strict(message, &Signature::from_bytes(signature))
+    ed25519_parse_public(public)?
+        .verify_strict(message, &Signature::from_bytes(signature))
         .map_err(|_| PrimitiveError::BadSignature)
 }
 
-/// Parses an Ed25519 public key, refusing encodings that are not points and small-order keys.
+/// Parses an Ed25519 public key, refusing encodings that are not points, small-order keys and
+/// non-canonical encodings.
+///
+/// `VerifyingKey::from_bytes` (ZIP-215 rules) accepts a y-coordinate `≥ p`, reducing it, and a
+/// set sign bit on `x = 0`, so several byte strings can name one point; neither `is_weak` nor
+/// `verify_strict` refuses them. The account *is* its key bytes ([`crate::UserId`]), so each
+/// key must have exactly one encoding: the point is re-encoded and must match the input.
 pub(crate) fn ed25519_parse_public(public: &[u8; 32]) -> Result<VerifyingKey, PrimitiveError> {
     let key = VerifyingKey::from_bytes(public).map_err(|_| PrimitiveError::InvalidKey)?;
-    if key.is_weak() {
+    if key.is_weak() || key.to_edwards().compress().as_bytes() != public {
         return Err(PrimitiveError::InvalidKey);
     }
     Ok(key)
@@ -419,3 +433,53 @@ pub(crate) fn random<const N: usize, R: CryptoRng + ?Sized>(rng: &mut R) -> [u8;
 
 #[cfg(test)]
 mod vectors;
+
+#[cfg(test)]
+mod tests {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+
+    use super::*;
+
+    /// The encodings `p + y` for `y` in 0..=18 (with either sign bit) still fit in 255 bits,
+    /// and `VerifyingKey::from_bytes` decodes them as `y`. Those that are points of large order
+    /// pass `is_weak`; they must be refused, while the canonical encoding of the same point is
+    /// accepted.
+    #[test]
+    fn non_canonical_key_encodings_are_refused() {
+        let mut refused = 0;
+        for y in 0u8..=18 {
+            for sign in [0u8, 0x80] {
+                let mut non_canonical = [0xffu8; 32];
+                non_canonical[0] = 0xed + y;
+                non_canonical[31] = 0x7f | sign;
+                let mut canonical = [0u8; 32];
+                canonical[0] = y;
+                canonical[31] = sign;
+                let Some(point) = CompressedEdwardsY(non_canonical).decompress() else {
+                    continue;
+                };
+                if point.is_small_order() {
+                    continue;
+                }
+                // The library alone would take it, as the same point as the canonical bytes.
+                let key = VerifyingKey::from_bytes(&non_canonical).unwrap();
+                assert!(!key.is_weak());
+                assert_eq!(point.compress().to_bytes(), canonical);
+                assert_eq!(
+                    ed25519_parse_public(&non_canonical).err(),
+                    Some(PrimitiveError::InvalidKey)
+                );
+                assert_eq!(
+                    ed25519_verify(&non_canonical, b"m", &[0; 64]),
+                    Err(PrimitiveError::InvalidKey)
+                );
+                assert!(ed25519_parse_public(&canonical).is_ok());
+                refused += 1;
+            }
+        }
+        assert!(
+            refused > 0,
+            "no non-canonical encoding of a large-order point found"
+        );
+    }
+}
