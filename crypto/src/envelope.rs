@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 use crate::{
     codec::{DecodeError, Reader, Writer},
     identity::UserId,
-    primitives::{self, HPKE_ENC_LEN, TAG_LEN},
+    primitives::{self, HPKE_ENC_LEN, PrimitiveError, TAG_LEN},
     session::SessionMessage,
 };
 
@@ -75,6 +75,10 @@ pub enum EnvelopeError {
     /// The recipient's mailbox key cannot be sealed to (low-order point).
     #[error("invalid mailbox key")]
     InvalidKey,
+    /// HPKE refused to seal for a reason other than the key. Not expected: the contents are
+    /// far below every HPKE limit.
+    #[error("envelope could not be sealed")]
+    SealFailed,
 }
 
 /// The public key envelopes are sealed to.
@@ -295,7 +299,10 @@ pub fn seal<R: CryptoRng + ?Sized>(
         &[ENVELOPE_VERSION],
         &contents,
     )
-    .map_err(|_| EnvelopeError::InvalidKey)?;
+    .map_err(|e| match e {
+        PrimitiveError::NonContributory | PrimitiveError::InvalidKey => EnvelopeError::InvalidKey,
+        _ => EnvelopeError::SealFailed,
+    })?;
     let mut out = Writer::with_capacity(bucket);
     out.u8(ENVELOPE_VERSION).bytes(&enc).bytes(&ciphertext);
     Ok(out.into_vec())

@@ -47,6 +47,9 @@ pub(crate) enum PrimitiveError {
     InvalidKey,
     /// A KDF was asked for more output than it can give.
     OutputTooLong,
+    /// Sealing failed for a reason other than the key: the AEAD refused the plaintext (beyond
+    /// its length limit) or the context's message limit was reached.
+    SealFailed,
 }
 
 // ---- X25519 (RFC 7748) ----
@@ -308,11 +311,32 @@ pub(crate) fn hpke_seal<R: CryptoRng + ?Sized>(
         aad,
         &mut RngAdapter(rng),
     )
-    // Sealing fails only when the DH with the recipient is non-contributory.
-    .map_err(|_| PrimitiveError::NonContributory)?;
+    .map_err(hpke_seal_error)?;
     let mut out = [0u8; HPKE_ENC_LEN];
     out.copy_from_slice(&enc.to_bytes());
     Ok((out, ciphertext))
+}
+
+/// What an `hpke` sealing error means here. Only `EncapError` is a non-contributory DH; the
+/// other variants keep their own meaning rather than being reported as a bad key.
+fn hpke_seal_error(error: hpke::HpkeError) -> PrimitiveError {
+    use hpke::HpkeError;
+    match error {
+        // DHKEM's encapsulation fails only when DH with the recipient's key gives all zeros.
+        HpkeError::EncapError => PrimitiveError::NonContributory,
+        HpkeError::ValidationError | HpkeError::IncorrectInputLength(..) => {
+            PrimitiveError::InvalidKey
+        }
+        HpkeError::KdfOutputTooLong => PrimitiveError::OutputTooLong,
+        // `SealError` (the AEAD refused the plaintext) and `MessageLimitReached`; the rest
+        // (`OpenError`, `DecapError`, `InvalidPskBundle`) belong to opening or PSK modes and
+        // are not expected from a base-mode seal, but are not a key problem either.
+        HpkeError::SealError
+        | HpkeError::MessageLimitReached
+        | HpkeError::OpenError
+        | HpkeError::DecapError
+        | HpkeError::InvalidPskBundle => PrimitiveError::SealFailed,
+    }
 }
 
 pub(crate) fn hpke_open(
@@ -480,6 +504,30 @@ mod tests {
         assert!(
             refused > 0,
             "no non-canonical encoding of a large-order point found"
+        );
+    }
+
+    #[test]
+    fn hpke_seal_errors_keep_their_meaning() {
+        use hpke::HpkeError;
+        for (error, expected) in [
+            (HpkeError::EncapError, PrimitiveError::NonContributory),
+            (HpkeError::ValidationError, PrimitiveError::InvalidKey),
+            (
+                HpkeError::IncorrectInputLength(32, 31),
+                PrimitiveError::InvalidKey,
+            ),
+            (HpkeError::KdfOutputTooLong, PrimitiveError::OutputTooLong),
+            (HpkeError::SealError, PrimitiveError::SealFailed),
+            (HpkeError::MessageLimitReached, PrimitiveError::SealFailed),
+        ] {
+            assert_eq!(hpke_seal_error(error), expected, "{error:?}");
+        }
+        // And through the real call: sealing to a low-order key is non-contributory.
+        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([1; 32]);
+        assert_eq!(
+            hpke_seal(&mut rng, &[0; 32], b"info", b"aad", b"text").err(),
+            Some(PrimitiveError::NonContributory)
         );
     }
 }
