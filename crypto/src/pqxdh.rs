@@ -196,7 +196,8 @@ impl fmt::Debug for InitialMessage {
     }
 }
 
-/// The agreed secrets: `SK`, `AD`, and Bob's signed prekey (his initial ratchet key).
+/// The outcome of the key agreement: the session key `SK` and the associated data `AD`.
+/// (Bob's signed prekey secret, his first ratchet key, is returned beside it by [`respond`].)
 pub(crate) struct Agreement {
     pub(crate) sk: Zeroizing<[u8; 32]>,
     pub(crate) ad: Vec<u8>,

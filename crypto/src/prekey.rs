@@ -9,9 +9,10 @@
 //!   KEM key, which the spec permits, and relies on the replay cache where no `OPK_B` is used.)
 //!
 //! Every key carries its own Ed25519 signature by the account, over a label naming its kind,
-//! the account key, the key's id, the key and its validity period; a [`PrekeyBundle`] groups
-//! the current signed keys with the account's identity and mailbox key under one more
-//! signature that also covers the bundle's sequence number and expiry.
+//! the account key, the key's id and the key; for signed and KEM prekeys it also covers their
+//! validity period (`created`, `expires`). One-time prekeys have none: they live until used.
+//! A [`PrekeyBundle`] groups the current signed keys with the account's identity and mailbox
+//! key under one more signature that also covers the bundle's sequence number and expiry.
 //!
 //! Bob keeps the secrets in [`PrekeySecrets`]. Retired signed and KEM prekeys stay usable for
 //! a grace period ([`RETIRED_GRACE_SECS`]) so that session starts still waiting at a relay
