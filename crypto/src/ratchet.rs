@@ -65,6 +65,11 @@ pub(crate) const HEADER_LEN: usize = 1 + 32 + 4 + 4;
 
 /// Why an incoming message was refused. The session state is unchanged whenever this is
 /// returned.
+///
+/// Only [`DecryptError::Authentication`] is decided by the AEAD. `Duplicate`,
+/// `TooManySkipped` and `InvalidKey` are decided from the header before anything is
+/// authenticated, so anyone can provoke them with a forged header: they are reasons to drop
+/// the message, not evidence of what the peer did.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum DecryptError {
@@ -75,20 +80,25 @@ pub enum DecryptError {
     /// another session, or a message whose key was already used and deleted.
     #[error("message failed authentication")]
     Authentication,
-    /// The message was already received (its number is behind the chain and no skipped key
-    /// remains for it).
+    /// The message's number is behind the current receiving chain and no skipped key remains
+    /// for it: a duplicate, or a message whose skipped key expired or was evicted. Decided
+    /// from the unauthenticated header. Only detected for the current receiving chain: a
+    /// replayed message of an older chain looks like a new ratchet key and fails as
+    /// [`DecryptError::Authentication`].
     #[error("message {n} of this chain was already received")]
     Duplicate {
         /// Its number in the chain.
         n: u32,
     },
-    /// Decrypting would skip more than [`MAX_SKIP`] message keys.
+    /// Decrypting would skip more than [`MAX_SKIP`] message keys. Decided from the
+    /// unauthenticated header.
     #[error("message would skip {skip} keys, more than the maximum of {MAX_SKIP}")]
     TooManySkipped {
         /// How many keys it would skip.
         skip: u64,
     },
     /// The header's ratchet key is a low-order point or gives a non-contributory result.
+    /// Decided from the unauthenticated header.
     #[error("invalid ratchet public key")]
     InvalidKey,
     /// A session-start message for a different session than this one.
