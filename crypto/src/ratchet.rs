@@ -121,6 +121,10 @@ pub enum EncryptError {
     /// The sending chain has used every message number (2^32 messages without a reply).
     #[error("sending chain exhausted")]
     ChainExhausted,
+    /// There is no sending chain yet: the responder can send only after its first successful
+    /// decryption. A [`crate::Session`] returned by `initiate` or `respond` always has one.
+    #[error("no sending chain yet")]
+    NoSendingChain,
 }
 
 /// A ratchet message header.
@@ -351,8 +355,9 @@ impl Ratchet {
             });
         }
         // A session only reaches callers once it can send: Alice's from initialisation, Bob's
-        // after his first successful decryption. Until then there is no chain to send on.
-        let cks = self.cks.as_ref().ok_or(EncryptError::ChainExhausted)?;
+        // after his first successful decryption. Until then there is no chain to send on,
+        // which is not the same as having used one up.
+        let cks = self.cks.as_ref().ok_or(EncryptError::NoSendingChain)?;
         let next_ns = self.ns.checked_add(1).ok_or(EncryptError::ChainExhausted)?;
         let (next, mk) = kdf_ck(cks);
         let header = Header {
@@ -809,6 +814,19 @@ mod tests {
         }
         assert_eq!(bob.skipped_len(), MAX_SKIPPED_KEYS);
         assert!(bob.skipped.values().all(|k| k.stored_at > NOW));
+    }
+
+    #[test]
+    fn encrypting_before_a_sending_chain_exists_is_refused() {
+        let mut rng = ChaCha20Rng::from_seed([12; 32]);
+        let spk = primitives::x25519_generate(&mut rng);
+        let mut bob = Ratchet::init_bob(&[7; 32], &spk);
+        let before = state_bytes(&bob);
+        assert_eq!(
+            bob.encrypt(&mut rng, b"too early", AD).map(|_| ()),
+            Err(EncryptError::NoSendingChain)
+        );
+        assert_eq!(state_bytes(&bob), before);
     }
 
     #[test]
