@@ -385,6 +385,20 @@ impl PublicIdentity {
         Ok(Self { user, dh, binding })
     }
 
+    /// Reads an identity from this device's own stored state. Its signature was verified when
+    /// it first arrived, and stored state is authenticated by the at-rest encryption, so the
+    /// Ed25519 verification (the bulk of loading a session) is not repeated; the keys are still
+    /// checked to be valid points.
+    pub(crate) fn read_stored(r: &mut Reader<'_>) -> Result<Self, VerifyError> {
+        let user = UserId::from_bytes(r.array("identity signing key")?)?;
+        let dh: [u8; 32] = r.array("identity dh key")?;
+        let binding = r.array("identity binding")?;
+        if primitives::x25519_is_low_order(&dh) {
+            return Err(VerifyError::InvalidKey("identity dh key"));
+        }
+        Ok(Self { user, dh, binding })
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         w.bytes(&self.to_bytes());
     }

@@ -314,9 +314,9 @@ impl Session {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.version("session state", STATE_VERSION)?;
-        let local = PublicIdentity::read(&mut r)
+        let local = PublicIdentity::read_stored(&mut r)
             .map_err(|_| DecodeError::Invalid("stored local identity"))?;
-        let remote = PublicIdentity::read(&mut r)
+        let remote = PublicIdentity::read_stored(&mut r)
             .map_err(|_| DecodeError::Invalid("stored remote identity"))?;
         let ad = r.bytes_u16("session ad", MAX_AD_LEN)?.to_vec();
         let base_key = r.array("base key")?;
