@@ -1,0 +1,110 @@
+//! A set of writes that reach the disk together or not at all.
+
+use super::{StoreError, Table, key::Key};
+
+/// Writes collected for one atomic commit: `Store::commit` turns them into a single RocksDB
+/// write batch, written with the write-ahead log synced, so after a crash either every write in
+/// it is on disk or none is.
+///
+/// A batch holds encoded but not yet sealed values; the store seals them with its own keys when
+/// it commits, so a batch belongs to no particular store. Dropping a batch writes nothing.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(super) ops: Vec<Op>,
+}
+
+/// One write of a batch.
+pub(super) enum Op {
+    /// A row of a table: the value is postcard-encoded and sealed at commit.
+    Put {
+        table: &'static str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: &'static str,
+        key: Vec<u8>,
+    },
+    /// A row of `meta`, stored as it is given.
+    PutMeta {
+        key: &'static [u8],
+        value: Vec<u8>,
+    },
+}
+
+impl Batch {
+    /// An empty batch.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes `value` under `key` in table `T`, replacing any value there.
+    ///
+    /// Fails only if `T::Value`'s `Serialize` implementation fails; the batch is then unchanged.
+    pub(crate) fn put<T: Table>(
+        &mut self,
+        key: &T::Key,
+        value: &T::Value,
+    ) -> Result<(), StoreError> {
+        super::declared::<T>();
+        let value = postcard::to_stdvec(value).map_err(|e| StoreError::Encode {
+            table: T::NAME,
+            reason: e.to_string(),
+        })?;
+        self.ops.push(Op::Put {
+            table: T::NAME,
+            key: key.encode(),
+            value,
+        });
+        Ok(())
+    }
+
+    /// Deletes the row under `key` in table `T`, if there is one.
+    pub(crate) fn delete<T: Table>(&mut self, key: &T::Key) {
+        super::declared::<T>();
+        self.ops.push(Op::Delete {
+            table: T::NAME,
+            key: key.encode(),
+        });
+    }
+
+    /// Writes a row of `meta`, which only the store itself does.
+    pub(super) fn put_meta(&mut self, key: &'static [u8], value: Vec<u8>) {
+        self.ops.push(Op::PutMeta { key, value });
+    }
+
+    /// The number of writes in the batch.
+    #[cfg_attr(not(test), allow(dead_code, reason = "used by tests"))]
+    pub(crate) fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch holds no write.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+impl Drop for Batch {
+    /// Wipes the encoded values, which are plaintext until the store seals them: a batch of
+    /// session state must not leave its keys in freed memory. Best effort, as for any plaintext
+    /// the node handles: the encoder may have left copies while it grew the buffer.
+    fn drop(&mut self) {
+        for op in &mut self.ops {
+            if let Op::Put { value, .. } = op {
+                value.fill(0);
+                // Keeps the compiler from discarding the writes as dead before the free.
+                std::hint::black_box(&value);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values are plaintext: show only how many writes there are.
+        f.debug_struct("Batch")
+            .field("len", &self.ops.len())
+            .finish_non_exhaustive()
+    }
+}
