@@ -88,7 +88,10 @@ pub(crate) fn x25519_is_low_order(public: &[u8; 32]) -> bool {
     // identity comes back as u = 0.
     // A ladder over the four bits of 8 (1000) costs four ladder steps instead of the 255 of a
     // general scalar multiplication, and gives the same point.
-    MontgomeryPoint(*public).mul_bits_be([true, false, false, false].into_iter()).to_bytes() == [0u8; 32]
+    MontgomeryPoint(*public)
+        .mul_bits_be([true, false, false, false].into_iter())
+        .to_bytes()
+        == [0u8; 32]
 }
 
 // ---- Ed25519 (RFC 8032) ----

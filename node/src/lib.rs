@@ -1,4 +1,64 @@
-//! The Tern messenger node.
+//! The Tern messenger node: the library every Tern user runs, and that developers link into
+//! their own apps and bots.
+//!
+//! A [`Node`] finds contacts through a Kademlia DHT, delivers end-to-end encrypted messages
+//! directly with acknowledgements written only once the message is durable on the recipient,
+//! never loses a message it accepted (every send is in the database before any network I/O),
+//! and keeps its history in an encrypted RocksDB database. Everything that happens is also an
+//! [`Event`] in a durable log that subscribers can resume from a [`Cursor`].
+//!
+//! No libp2p or RocksDB type appears in this API: addresses are strings (multiaddrs), accounts
+//! are [`UserId`]s.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use tern_node::{Event, Node, UserId};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = Node::builder("/var/lib/tern/alice")
+//!     .with_passphrase("correct horse battery staple")
+//!     .with_bootstrap("/dns4/relay.example.org/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN")
+//!     .create_account(true)
+//!     .spawn()
+//!     .await?;
+//! println!("share this invite: {}", node.invite());
+//!
+//! let bob: UserId = "tern1q...".parse()?;
+//! node.add_contact("bob", bob).await?;
+//! node.send(bob, "hello").await?; // durable from here on, even across a crash
+//!
+//! let mut events = node.events(None);
+//! while let Some((cursor, event)) = events.next().await {
+//!     if let Event::MessageReceived(message) = event {
+//!         println!("{cursor}: {}: {}", message.peer.short(), message.text);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod body;
+mod core;
+mod event;
+mod hlc;
+mod id;
+mod network;
+mod node;
+mod store;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+pub use body::MAX_TEXT_LEN;
+pub use core::{Chat, Contact, Error, NodeStatus, Page};
+pub use event::{Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, Message};
+pub use id::{MessageId, ParseIdError};
+pub use node::{Builder, EventStream, Node, StartError};
+pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};

@@ -1,0 +1,1363 @@
+//! The core task: the only writer of the node's state, and the message pipeline.
+//!
+//! It owns the unlocked account, the prekey secrets, the sessions (cached in memory, written
+//! through on every commit), the clock and the event counter. Requests from [`crate::Node`]
+//! handles, inbound deliveries from the network task and outcomes of outbound deliveries all
+//! arrive here and are handled one at a time, so no two writers ever race.
+//!
+//! **Nothing lost.** `send` writes the message, its outbox entry, the advanced session (if the
+//! message could be encrypted at once) and the events into one synchronous database write
+//! before anything touches the network, and only then answers with the message id. A received
+//! envelope is acknowledged (`Stored`) only after the message, the session state it advanced,
+//! the deduplication entries and the events are committed together. Received envelopes are
+//! processed in groups, one synchronous write per group, so the cost of an fsync is shared.
+//!
+//! **Exactly once.** Retries resend the identical envelope from the outbox; the recipient
+//! remembers envelopes it processed (`Seen`) and answers `Duplicate` without decrypting, and
+//! also deduplicates by `(conversation, message id)` in case a sender re-encrypted.
+//!
+//! **A failed write is fatal.** If a commit fails the store is poisoned: this task stops
+//! acknowledging anything (answers `Unavailable`) and reports the error, instead of carrying on
+//! with memory that is ahead of the disk.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use tern_crypto::{
+    AccountKey, DeviceCertificate, Payload, PrekeySecrets, Session, SessionMessage, UserId,
+    envelope, rand_core::UnwrapErr,
+};
+use tokio::{
+    sync::{broadcast, mpsc, oneshot},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::{
+    body::{Body, Receipt, ReceiptKind, Text},
+    event::{Cursor, DeliveryState, Direction, Event, Message},
+    hlc::{self, Clock, Stamp},
+    id::MessageId,
+    network::{
+        self, Inbound, Status,
+        record::{self, PeerRecord},
+    },
+    store::{Batch, Direction as ScanDirection, Store, StoreError},
+    tables::{
+        ContactRow, Contacts, Conv, ConversationRow, Conversations, Events, MessageIndex,
+        MessageRow, Messages, Outbox, OutboxRow, Replays, STATE_CLOCK, STATE_OUTBOX_SEQ,
+        STATE_PREKEYS, STATE_RECORD_SEQ, Seen, Sessions, State,
+    },
+};
+
+/// Most received envelopes committed in one write. Bounds the latency one message can add to
+/// another's acknowledgement while sharing each fsync among many messages under load.
+const INBOUND_BATCH: usize = 128;
+/// Most deliveries in flight at once.
+const MAX_IN_FLIGHT: usize = 64;
+/// Delay before the first retry; doubled per attempt up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Longest wait between retries: an offline contact is tried at least this often.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+/// How often the outbox is checked for due retries.
+const OUTBOX_TICK: Duration = Duration::from_millis(500);
+/// Sessions kept per peer (newest first); older ones are forgotten.
+const MAX_SESSIONS_PER_PEER: usize = 3;
+/// How long a processed envelope is remembered: relays keep envelopes for 21 days, so a copy
+/// may arrive that late; a week more covers retries.
+const SEEN_RETENTION_MS: u64 = 28 * 24 * 60 * 60 * 1000;
+/// Delay before retrying a failed publication of our record.
+const PUBLISH_RETRY: Duration = Duration::from_secs(5);
+/// Largest page of history or chats a caller may ask for.
+pub(crate) const MAX_PAGE: usize = 500;
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The message text is empty or too long.
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
+    /// No such contact or conversation.
+    #[error("unknown contact {0}")]
+    UnknownContact(String),
+    /// A contact with that name already exists.
+    #[error("a contact named {0:?} already exists")]
+    DuplicateName(String),
+    /// The database failed; the node no longer accepts changes.
+    #[error("storage failed: {0}")]
+    Storage(String),
+    /// The node is shutting down.
+    #[error("the node has stopped")]
+    Stopped,
+    /// A cursor or argument is malformed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+/// A contact, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Contact {
+    /// The contact's address.
+    pub user: UserId,
+    /// The name the user gave it.
+    pub name: String,
+    /// Whether the user compared safety numbers.
+    pub verified: bool,
+}
+
+/// A conversation in the chat list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Chat {
+    /// The other party.
+    pub peer: UserId,
+    /// The contact's name, if it is a contact.
+    pub name: Option<String>,
+    /// Time of the last message, milliseconds since the Unix epoch.
+    pub last_ms: u64,
+    /// The last message's text.
+    pub last_text: String,
+    /// Unread incoming messages.
+    pub unread: u32,
+}
+
+/// One page of history, oldest first, with the cursor for the page before it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Page {
+    /// The messages, oldest first.
+    pub messages: Vec<Message>,
+    /// Pass as `before` to get the previous (older) page; `None` at the beginning.
+    pub before: Option<String>,
+}
+
+/// The node's status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeStatus {
+    /// The account address.
+    pub user: UserId,
+    /// The device's libp2p peer id, as text.
+    pub peer_id: String,
+    /// Addresses the node listens on.
+    pub listen_addresses: Vec<String>,
+    /// Peers with an open connection.
+    pub connected_peers: usize,
+    /// NAT reachability as last determined.
+    pub nat: String,
+    /// Messages waiting in the outbox.
+    pub outbox: usize,
+    /// Refused inputs by reason.
+    pub rejections: std::collections::BTreeMap<String, u64>,
+}
+
+pub(crate) enum Request {
+    Send {
+        peer: UserId,
+        text: String,
+        reply: oneshot::Sender<Result<MessageId, Error>>,
+    },
+    AddContact {
+        name: String,
+        user: UserId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    RemoveContact {
+        user: UserId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    VerifyContact {
+        user: UserId,
+        verified: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Contacts {
+        reply: oneshot::Sender<Result<Vec<Contact>, Error>>,
+    },
+    Chats {
+        reply: oneshot::Sender<Result<Vec<Chat>, Error>>,
+    },
+    History {
+        peer: UserId,
+        limit: usize,
+        before: Option<String>,
+        reply: oneshot::Sender<Result<Page, Error>>,
+    },
+    MarkRead {
+        peer: UserId,
+        reply: oneshot::Sender<Result<usize, Error>>,
+    },
+    Status {
+        reply: oneshot::Sender<Result<NodeStatus, Error>>,
+    },
+}
+
+/// What came back from a delivery attempt.
+enum Outcome {
+    Delivered {
+        seq: u64,
+        status: Result<Status, network::NetError>,
+    },
+    Looked {
+        peer: UserId,
+        record: Result<Box<PeerRecord>, network::NetError>,
+    },
+    Published {
+        seq: u64,
+        result: Result<(), network::NetError>,
+    },
+}
+
+/// What the core task starts from: the unlocked state loaded at start.
+pub(crate) struct Parts {
+    pub(crate) store: Store,
+    pub(crate) account: AccountKey,
+    pub(crate) prekeys: PrekeySecrets,
+    pub(crate) certificate: DeviceCertificate,
+    pub(crate) clock: Clock,
+    pub(crate) net: network::Handle,
+    pub(crate) requests: mpsc::Receiver<Request>,
+    pub(crate) inbound: mpsc::Receiver<Inbound>,
+    pub(crate) events: broadcast::Sender<(Cursor, Event)>,
+    pub(crate) next_event: u64,
+    pub(crate) next_outbox: u64,
+    pub(crate) record_seq: u64,
+    pub(crate) cancel: CancellationToken,
+}
+
+pub(crate) struct Core {
+    store: Store,
+    account: AccountKey,
+    prekeys: PrekeySecrets,
+    certificate: DeviceCertificate,
+    clock: Clock,
+    net: network::Handle,
+    requests: mpsc::Receiver<Request>,
+    inbound: mpsc::Receiver<Inbound>,
+    events: broadcast::Sender<(Cursor, Event)>,
+    next_event: u64,
+    next_outbox: u64,
+    record_seq: u64,
+    cancel: CancellationToken,
+    sessions: HashMap<UserId, Vec<Session>>,
+    records: HashMap<UserId, PeerRecord>,
+    in_flight: JoinSet<Outcome>,
+    /// Outbox entries being delivered, so a tick does not send them twice.
+    busy: std::collections::HashSet<u64>,
+    /// Peers whose record is being looked up.
+    lookups: std::collections::HashSet<UserId>,
+    /// Whether a publication of our record is under way.
+    publishing: bool,
+    /// Set when a commit failed: nothing is acknowledged any more.
+    failed: bool,
+}
+
+/// Everything one commit changes, plus the events to publish once it is durable.
+struct Pending {
+    batch: Batch,
+    events: Vec<Event>,
+}
+
+/// What a group of received envelopes has staged so far, so that later envelopes of the same
+/// group see the effects of earlier ones before anything is committed.
+#[derive(Default)]
+struct Group {
+    seen: std::collections::HashSet<[u8; 16]>,
+    ids: std::collections::HashSet<(Conv, [u8; 16])>,
+    replays: std::collections::HashSet<[u8; 32]>,
+    summaries: HashMap<Conv, ConversationRow>,
+    touched: Vec<UserId>,
+    prekeys_changed: bool,
+}
+
+impl Core {
+    pub(crate) fn new(parts: Parts) -> Self {
+        Self {
+            store: parts.store,
+            account: parts.account,
+            prekeys: parts.prekeys,
+            certificate: parts.certificate,
+            clock: parts.clock,
+            net: parts.net,
+            requests: parts.requests,
+            inbound: parts.inbound,
+            events: parts.events,
+            next_event: parts.next_event,
+            next_outbox: parts.next_outbox,
+            record_seq: parts.record_seq,
+            cancel: parts.cancel,
+            sessions: HashMap::new(),
+            records: HashMap::new(),
+            in_flight: JoinSet::new(),
+            busy: Default::default(),
+            lookups: Default::default(),
+            publishing: false,
+            failed: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(OUTBOX_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut republish =
+            tokio::time::interval(Duration::from_secs(record::REPUBLISH_INTERVAL_SECS));
+        let mut addresses = self.net.addresses();
+        // A failed publication is retried this much later.
+        let mut retry_publish = Box::pin(tokio::time::sleep(Duration::MAX));
+        loop {
+            tokio::select! {
+                () = self.cancel.cancelled() => break,
+                Ok(()) = addresses.changed() => self.publish(),
+                _ = republish.tick() => self.publish(),
+                () = &mut retry_publish, if !self.publishing => {
+                    retry_publish.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600 * 24 * 365));
+                    self.publish();
+                }
+                Some(request) = self.requests.recv() => self.on_request(request).await,
+                Some(first) = self.inbound.recv() => {
+                    let mut group = vec![first];
+                    while group.len() < INBOUND_BATCH {
+                        match self.inbound.try_recv() {
+                            Ok(next) => group.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_inbound(group).await;
+                }
+                Some(Ok(outcome)) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    if let Outcome::Published { seq, result } = &outcome {
+                        self.publishing = false;
+                        match result {
+                            Ok(()) => info!(seq, "published our record"),
+                            Err(e) => {
+                                warn!("publishing our record failed, retrying: {e}");
+                                retry_publish.as_mut().reset(tokio::time::Instant::now() + PUBLISH_RETRY);
+                            }
+                        }
+                    }
+                    self.on_outcome(outcome).await;
+                }
+                _ = tick.tick() => self.dispatch_due().await,
+            }
+        }
+        self.in_flight.abort_all();
+        debug!("core task stopped");
+    }
+
+    /// Signs and publishes our DHT record with the current addresses and bundle.
+    fn publish(&mut self) {
+        if self.publishing {
+            return;
+        }
+        let addresses = self.net.addresses().borrow().clone();
+        if addresses.is_empty() {
+            return;
+        }
+        self.record_seq += 1;
+        let seq = self.record_seq;
+        let bundle = self.prekeys.bundle(&self.account, seq);
+        let value = record::sign(
+            &self.account,
+            &self.certificate,
+            &addresses,
+            &bundle,
+            &[],
+            seq,
+            now_secs() + record::RECORD_LIFETIME_SECS,
+        );
+        // The sequence number must never repeat, even across a crash: persist it first. A
+        // failure here only delays the publication.
+        let mut batch = Batch::new();
+        if batch
+            .put::<State>(&STATE_RECORD_SEQ.to_owned(), &seq.to_be_bytes().to_vec())
+            .is_err()
+            || self.store.commit(batch).is_err()
+        {
+            return;
+        }
+        self.publishing = true;
+        let net = self.net.clone();
+        let key = record::key_for(&self.account.user_id());
+        self.in_flight.spawn(async move {
+            Outcome::Published {
+                seq,
+                result: net.publish(key, value).await,
+            }
+        });
+    }
+
+    fn conv(&self, peer: &UserId) -> Conv {
+        self.store.index_id("conversation", peer.as_bytes())
+    }
+
+    /// Commits and publishes; on failure the node stops accepting changes.
+    async fn commit(&mut self, pending: Pending) -> Result<Vec<(Cursor, Event)>, Error> {
+        if self.failed {
+            return Err(Error::Storage(
+                "the store failed earlier; restart the node".into(),
+            ));
+        }
+        let Pending { mut batch, events } = pending;
+        let mut published = Vec::with_capacity(events.len());
+        for event in events {
+            let cursor = Cursor(self.next_event);
+            self.next_event += 1;
+            batch.put::<Events>(&cursor.0, &event)?;
+            published.push((cursor, event));
+        }
+        // Keep the log bounded: every event committed retires one past the retention.
+        if let Some(oldest) = self
+            .next_event
+            .checked_sub(crate::event::EVENT_RETENTION + published.len() as u64)
+        {
+            for seq in oldest..oldest + published.len() as u64 {
+                batch.delete::<Events>(&seq);
+            }
+        }
+        batch.put::<State>(
+            &STATE_CLOCK.to_owned(),
+            &self.clock.last().to_be_bytes().to_vec(),
+        )?;
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.commit(batch)).await;
+        match result {
+            Ok(Ok(())) => {
+                for item in &published {
+                    // No subscriber is not an error: the log keeps the events.
+                    let _ = self.events.send(item.clone());
+                }
+                Ok(published)
+            }
+            Ok(Err(e)) => {
+                self.failed = true;
+                error!("database write failed, refusing further changes: {e}");
+                Err(e.into())
+            }
+            Err(e) => {
+                self.failed = true;
+                error!("database task failed: {e}");
+                Err(Error::Storage(e.to_string()))
+            }
+        }
+    }
+
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, Error> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?
+            .map_err(Error::from)
+    }
+
+    async fn load_sessions(&mut self, peer: &UserId) -> Result<(), Error> {
+        if self.sessions.contains_key(peer) {
+            return Ok(());
+        }
+        let conv = self.conv(peer);
+        let stored = self
+            .read(move |s| s.get::<Sessions>(&conv))
+            .await?
+            .unwrap_or_default();
+        let sessions = stored
+            .iter()
+            .filter_map(|bytes| Session::from_bytes(bytes).ok())
+            .collect();
+        self.sessions.insert(*peer, sessions);
+        Ok(())
+    }
+
+    fn stage_sessions(&self, batch: &mut Batch, peer: &UserId) -> Result<(), Error> {
+        if let Some(sessions) = self.sessions.get(peer) {
+            let bytes: Vec<Vec<u8>> = sessions.iter().map(|s| s.to_bytes().to_vec()).collect();
+            batch.put::<Sessions>(&self.conv(peer), &bytes)?;
+        }
+        Ok(())
+    }
+
+    async fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Send { peer, text, reply } => {
+                let result = self.send(peer, text).await;
+                let _ = reply.send(result);
+                self.dispatch_due().await;
+            }
+            Request::AddContact { name, user, reply } => {
+                let _ = reply.send(self.add_contact(name, user).await);
+            }
+            Request::RemoveContact { user, reply } => {
+                let conv = self.conv(&user);
+                let mut batch = Batch::new();
+                batch.delete::<Contacts>(&conv);
+                let _ = reply.send(
+                    self.commit(Pending {
+                        batch,
+                        events: vec![],
+                    })
+                    .await
+                    .map(|_| ()),
+                );
+            }
+            Request::VerifyContact {
+                user,
+                verified,
+                reply,
+            } => {
+                let _ = reply.send(self.verify_contact(user, verified).await);
+            }
+            Request::Contacts { reply } => {
+                let result = self
+                    .read(|s| s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX))
+                    .await
+                    .map(|rows| {
+                        rows.into_iter()
+                            .map(|(_, r)| Contact {
+                                user: r.user,
+                                name: r.name,
+                                verified: r.verified,
+                            })
+                            .collect()
+                    });
+                let _ = reply.send(result);
+            }
+            Request::Chats { reply } => {
+                let _ = reply.send(self.chats().await);
+            }
+            Request::History {
+                peer,
+                limit,
+                before,
+                reply,
+            } => {
+                let _ = reply.send(self.history(peer, limit, before).await);
+            }
+            Request::MarkRead { peer, reply } => {
+                let result = self.mark_read(peer).await;
+                let _ = reply.send(result);
+                self.dispatch_due().await;
+            }
+            Request::Status { reply } => {
+                let _ = reply.send(self.status().await);
+            }
+        }
+    }
+
+    async fn verify_contact(&mut self, user: UserId, verified: bool) -> Result<(), Error> {
+        let conv = self.conv(&user);
+        let mut row = self
+            .read(move |s| s.get::<Contacts>(&conv))
+            .await?
+            .ok_or_else(|| Error::UnknownContact(user.to_string()))?;
+        row.verified = verified;
+        let mut batch = Batch::new();
+        batch.put::<Contacts>(&conv, &row)?;
+        self.commit(Pending {
+            batch,
+            events: vec![],
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn add_contact(&mut self, name: String, user: UserId) -> Result<(), Error> {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.len() > 64 {
+            return Err(Error::InvalidArgument(
+                "a contact name is 1 to 64 bytes".into(),
+            ));
+        }
+        let existing = self
+            .read(|s| s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        if existing
+            .iter()
+            .any(|(_, row)| row.name == name && row.user != user)
+        {
+            return Err(Error::DuplicateName(name));
+        }
+        let mut batch = Batch::new();
+        let row = ContactRow {
+            user,
+            name,
+            verified: false,
+            added_ms: now_ms(),
+        };
+        batch.put::<Contacts>(&self.conv(&user), &row)?;
+        self.commit(Pending {
+            batch,
+            events: vec![],
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn send(&mut self, peer: UserId, text: String) -> Result<MessageId, Error> {
+        if text.is_empty() || text.len() > crate::body::MAX_TEXT_LEN {
+            return Err(Error::InvalidMessage(format!(
+                "text must be 1 to {} bytes",
+                crate::body::MAX_TEXT_LEN
+            )));
+        }
+        let id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
+        let stamp = self.clock.tick(now_ms());
+        let body = Body::Text(Text {
+            id,
+            stamp,
+            text: text.clone(),
+        });
+        let conv = self.conv(&peer);
+        let mut batch = Batch::new();
+        let row = MessageRow {
+            peer,
+            direction: Direction::Outgoing,
+            text: text.clone(),
+            state: DeliveryState::Queued,
+            read: true,
+        };
+        batch.put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
+        batch.put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+        let summary = self.summary(conv, peer, stamp, &text, 0).await?;
+        batch.put::<Conversations>(&conv, &summary)?;
+        self.enqueue(&mut batch, peer, &body, true).await?;
+        let message = to_message(id, stamp, &row);
+        self.commit(Pending {
+            batch,
+            events: vec![Event::MessageSent(message)],
+        })
+        .await?;
+        Ok(id)
+    }
+
+    /// Puts a body into the outbox, encrypted at once if a session exists.
+    async fn enqueue(
+        &mut self,
+        batch: &mut Batch,
+        peer: UserId,
+        body: &Body,
+        visible: bool,
+    ) -> Result<(), Error> {
+        self.load_sessions(&peer).await?;
+        let payload = body.to_payload().to_bytes().to_vec();
+        let envelope = self.try_seal(&peer, &payload)?;
+        if envelope.is_some() {
+            self.stage_sessions(batch, &peer)?;
+        }
+        let seq = self.next_outbox;
+        self.next_outbox += 1;
+        batch.put::<State>(
+            &STATE_OUTBOX_SEQ.to_owned(),
+            &self.next_outbox.to_be_bytes().to_vec(),
+        )?;
+        let row = OutboxRow {
+            id: body.id(),
+            peer,
+            payload,
+            envelope,
+            visible,
+            attempts: 0,
+            next_attempt_ms: 0,
+        };
+        batch.put::<Outbox>(&seq, &row)?;
+        Ok(())
+    }
+
+    /// Encrypts with the newest session, or starts one from the peer's record if known.
+    fn try_seal(&mut self, peer: &UserId, payload: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let mut rng = UnwrapErr(getrandom::SysRng);
+        let record = self.records.get(peer).cloned();
+        let sessions = self.sessions.entry(*peer).or_default();
+        if sessions.is_empty() {
+            let Some(record) = &record else {
+                return Ok(None);
+            };
+            match Session::initiate(&mut rng, &self.account, &record.bundle, None, now_secs()) {
+                Ok(session) => sessions.insert(0, session),
+                Err(e) => {
+                    warn!(peer = %peer.short(), "cannot start a session: {e}");
+                    return Ok(None);
+                }
+            }
+        }
+        let Some(record) = record else {
+            // A session exists but the mailbox key comes from the record.
+            return Ok(None);
+        };
+        let session = &mut sessions[0];
+        let message = session
+            .encrypt(&mut rng, payload)
+            .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+        let sealed = envelope::seal(
+            &mut rng,
+            record.bundle.mailbox(),
+            &self.account.user_id(),
+            &message,
+        )
+        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+        Ok(Some(sealed))
+    }
+
+    async fn summary(
+        &self,
+        conv: Conv,
+        peer: UserId,
+        stamp: Stamp,
+        text: &str,
+        unread: u32,
+    ) -> Result<ConversationRow, Error> {
+        let existing = self.read(move |s| s.get::<Conversations>(&conv)).await?;
+        let mut row = existing.unwrap_or(ConversationRow {
+            peer,
+            last_stamp: 0,
+            last_text: String::new(),
+            unread: 0,
+        });
+        if stamp >= row.last_stamp {
+            row.last_stamp = stamp;
+            row.last_text = text.chars().take(100).collect();
+        }
+        row.unread += unread;
+        Ok(row)
+    }
+
+    /// Starts deliveries for due outbox entries, and lookups for recipients we cannot reach yet.
+    async fn dispatch_due(&mut self) {
+        if self.failed {
+            return;
+        }
+        let now = now_ms();
+        let due = match self
+            .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, 4 * MAX_IN_FLIGHT))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                error!("cannot read the outbox: {e}");
+                return;
+            }
+        };
+        for (seq, mut row) in due {
+            if self.in_flight.len() >= MAX_IN_FLIGHT {
+                break;
+            }
+            if row.next_attempt_ms > now || self.busy.contains(&seq) {
+                continue;
+            }
+            // A record past its expiry may name stale addresses or prekeys: look again.
+            if self
+                .records
+                .get(&row.peer)
+                .is_some_and(|r| r.expires <= now / 1000)
+            {
+                self.records.remove(&row.peer);
+            }
+            let Some(record) = self.records.get(&row.peer).cloned() else {
+                self.lookup(row.peer);
+                continue;
+            };
+            if row.envelope.is_none() {
+                // Encrypt now that the recipient's keys are known, and persist before sending.
+                if let Err(e) = self.load_sessions(&row.peer).await {
+                    error!("cannot load sessions: {e}");
+                    return;
+                }
+                match self.try_seal(&row.peer, &row.payload) {
+                    Ok(Some(envelope)) => {
+                        row.envelope = Some(envelope);
+                        if let Err(e) = self.persist_sealed(seq, &row).await {
+                            error!("cannot persist an encrypted outbox entry: {e}");
+                            return;
+                        }
+                    }
+                    Ok(None) => continue,
+                    Err(e) => {
+                        warn!("cannot encrypt outbox entry: {e}");
+                        continue;
+                    }
+                }
+            }
+            let Some(envelope) = row.envelope.clone() else {
+                continue;
+            };
+            self.busy.insert(seq);
+            let net = self.net.clone();
+            self.in_flight.spawn(async move {
+                let status = net.deliver(record.device, record.addresses, envelope).await;
+                Outcome::Delivered { seq, status }
+            });
+        }
+    }
+
+    /// Writes an outbox entry that was just encrypted, with the session it advanced.
+    async fn persist_sealed(&mut self, seq: u64, row: &OutboxRow) -> Result<(), Error> {
+        let mut batch = Batch::new();
+        self.stage_sessions(&mut batch, &row.peer)?;
+        batch.put::<Outbox>(&seq, row)?;
+        self.commit(Pending {
+            batch,
+            events: vec![],
+        })
+        .await
+        .map(|_| ())
+    }
+
+    fn lookup(&mut self, peer: UserId) {
+        if !self.lookups.insert(peer) {
+            return;
+        }
+        let net = self.net.clone();
+        self.in_flight.spawn(async move {
+            Outcome::Looked {
+                peer,
+                record: net.lookup(peer).await.map(Box::new),
+            }
+        });
+    }
+
+    async fn on_outcome(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Looked { peer, record } => {
+                self.lookups.remove(&peer);
+                match record {
+                    Ok(record) => {
+                        debug!(peer = %peer.short(), "found record");
+                        self.records.insert(peer, *record);
+                        self.dispatch_due().await;
+                    }
+                    Err(e) => {
+                        debug!(peer = %peer.short(), "lookup failed: {e}");
+                        self.postpone_peer(peer).await;
+                    }
+                }
+            }
+            Outcome::Published { .. } => {}
+            Outcome::Delivered { seq, status } => {
+                self.busy.remove(&seq);
+                let Ok(Some(row)) = self.read(move |s| s.get::<Outbox>(&seq)).await else {
+                    return;
+                };
+                let result = match status {
+                    Ok(Status::Stored | Status::Duplicate) => self.delivered(seq, row).await,
+                    Ok(Status::Rejected | Status::Undecryptable) => self.give_up(seq, row).await,
+                    Ok(Status::Busy | Status::Unavailable) | Err(_) => {
+                        if let Err(e) = &status {
+                            debug!(peer = %row.peer.short(), "delivery failed: {e}");
+                            // The addresses may be stale: look the peer up again next time.
+                            self.records.remove(&row.peer);
+                        }
+                        self.retry_later(seq, row).await
+                    }
+                };
+                if let Err(e) = result {
+                    error!("cannot record a delivery outcome: {e}");
+                }
+            }
+        }
+    }
+
+    async fn postpone_peer(&mut self, peer: UserId) {
+        let rows = match self
+            .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(_) => return,
+        };
+        for (seq, row) in rows.into_iter().filter(|(_, r)| r.peer == peer) {
+            if let Err(e) = self.retry_later(seq, row).await {
+                error!("cannot reschedule an outbox entry: {e}");
+                return;
+            }
+        }
+    }
+
+    async fn retry_later(&mut self, seq: u64, mut row: OutboxRow) -> Result<(), Error> {
+        row.attempts = row.attempts.saturating_add(1);
+        let delay = FIRST_RETRY_DELAY
+            .saturating_mul(1 << row.attempts.min(16))
+            .min(MAX_RETRY_DELAY);
+        row.next_attempt_ms = now_ms() + delay.as_millis() as u64;
+        let mut batch = Batch::new();
+        batch.put::<Outbox>(&seq, &row)?;
+        self.commit(Pending {
+            batch,
+            events: vec![],
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn delivered(&mut self, seq: u64, row: OutboxRow) -> Result<(), Error> {
+        let mut batch = Batch::new();
+        batch.delete::<Outbox>(&seq);
+        let mut events = Vec::new();
+        if row.visible
+            && let Some(event) = self
+                .advance_state(&mut batch, row.peer, row.id, DeliveryState::Delivered)
+                .await?
+        {
+            events.push(event);
+        }
+        self.commit(Pending { batch, events }).await.map(|_| ())
+    }
+
+    async fn give_up(&mut self, seq: u64, row: OutboxRow) -> Result<(), Error> {
+        let mut batch = Batch::new();
+        batch.delete::<Outbox>(&seq);
+        let mut events = vec![Event::Error {
+            peer: Some(row.peer),
+            message: format!("message {} was refused by the recipient", row.id),
+        }];
+        if row.visible
+            && let Some(event) = self
+                .advance_state(&mut batch, row.peer, row.id, DeliveryState::Failed)
+                .await?
+        {
+            events.push(event);
+        }
+        self.commit(Pending { batch, events }).await.map(|_| ())
+    }
+
+    /// Moves an outgoing message forward to `state` (never backwards).
+    async fn advance_state(
+        &mut self,
+        batch: &mut Batch,
+        peer: UserId,
+        id: MessageId,
+        state: DeliveryState,
+    ) -> Result<Option<Event>, Error> {
+        let conv = self.conv(&peer);
+        let Some(stamp) = self
+            .read(move |s| s.get::<MessageIndex>(&(conv, *id.as_bytes())))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let key = (conv, stamp, *id.as_bytes());
+        let Some(mut row) = self.read(move |s| s.get::<Messages>(&key)).await? else {
+            return Ok(None);
+        };
+        if row.direction != Direction::Outgoing || row.state >= state {
+            return Ok(None);
+        }
+        row.state = state;
+        batch.put::<Messages>(&key, &row)?;
+        Ok(Some(Event::DeliveryStateChanged { peer, id, state }))
+    }
+
+    async fn on_inbound(&mut self, group: Vec<Inbound>) {
+        if self.failed {
+            for item in group {
+                let _ = item.reply.send(Status::Unavailable);
+            }
+            return;
+        }
+        let mut pending = Pending {
+            batch: Batch::new(),
+            events: Vec::new(),
+        };
+        let mut answers = Vec::with_capacity(group.len());
+        let mut staged = Group::default();
+        for item in group {
+            let status = match self
+                .receive(&mut pending, &mut staged, &item.envelope)
+                .await
+            {
+                Ok(status) => status,
+                Err(e) => {
+                    error!(peer = %item.peer, "receiving failed: {e}");
+                    Status::Unavailable
+                }
+            };
+            answers.push((item.reply, status));
+        }
+        let committed = match self.stage_group(&mut pending, &staged) {
+            Ok(()) => self.commit(pending).await.is_ok(),
+            Err(e) => {
+                error!("cannot stage received messages: {e}");
+                false
+            }
+        };
+        for (reply, status) in answers {
+            let _ = reply.send(if committed {
+                status
+            } else {
+                Status::Unavailable
+            });
+        }
+        if committed {
+            self.dispatch_due().await;
+        }
+    }
+
+    /// Adds what a group of received envelopes changed in memory to its batch.
+    fn stage_group(&self, pending: &mut Pending, staged: &Group) -> Result<(), Error> {
+        for peer in &staged.touched {
+            self.stage_sessions(&mut pending.batch, peer)?;
+        }
+        for (conv, summary) in &staged.summaries {
+            pending.batch.put::<Conversations>(conv, summary)?;
+        }
+        if staged.prekeys_changed {
+            pending
+                .batch
+                .put::<State>(&STATE_PREKEYS.to_owned(), &self.prekeys.to_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Processes one envelope into `pending`. Returns the status to answer once committed.
+    async fn receive(
+        &mut self,
+        pending: &mut Pending,
+        staged: &mut Group,
+        bytes: &[u8],
+    ) -> Result<Status, Error> {
+        let digest = seen_key(bytes);
+        if staged.seen.contains(&digest)
+            || self.read(move |s| s.get::<Seen>(&digest)).await?.is_some()
+        {
+            return Ok(Status::Duplicate);
+        }
+        let opened = match envelope::open(self.account.mailbox_secret(), bytes) {
+            Ok(opened) => opened,
+            Err(e) => {
+                debug!("refused an envelope: {e}");
+                return Ok(Status::Rejected);
+            }
+        };
+        let sender = opened.sender;
+        self.load_sessions(&sender).await?;
+        let Some(plaintext) = self
+            .decrypt(pending, staged, sender, &opened.message)
+            .await?
+        else {
+            return Ok(Status::Undecryptable);
+        };
+        if !staged.touched.contains(&sender) {
+            staged.touched.push(sender);
+        }
+        staged.seen.insert(digest);
+        pending
+            .batch
+            .put::<Seen>(&digest, &(now_ms() + SEEN_RETENTION_MS))?;
+
+        let body = match Payload::from_bytes(&plaintext)
+            .map_err(|e| e.to_string())
+            .and_then(|p| Body::from_payload(&p).map_err(|e| e.to_string()))
+        {
+            Ok(body) => body,
+            Err(e) => {
+                // The session advanced (the sender's key is used), so the state is committed,
+                // but there is nothing to show.
+                debug!(sender = %sender.short(), "undecodable body: {e}");
+                return Ok(Status::Stored);
+            }
+        };
+        let conv = self.conv(&sender);
+        let id = body.id();
+        if staged.ids.contains(&(conv, *id.as_bytes()))
+            || self
+                .read(move |s| s.get::<MessageIndex>(&(conv, *id.as_bytes())))
+                .await?
+                .is_some()
+        {
+            return Ok(Status::Duplicate);
+        }
+        staged.ids.insert((conv, *id.as_bytes()));
+        let now = now_ms();
+        self.clock.observe(body.stamp(), now);
+        let stamp = Clock::clamp(body.stamp(), now);
+        match body {
+            Body::Text(text) => {
+                let row = MessageRow {
+                    peer: sender,
+                    direction: Direction::Incoming,
+                    text: text.text,
+                    state: DeliveryState::Delivered,
+                    read: false,
+                };
+                pending
+                    .batch
+                    .put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
+                pending
+                    .batch
+                    .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+                let mut summary = match staged.summaries.remove(&conv) {
+                    Some(row) => row,
+                    None => self.summary(conv, sender, 0, "", 0).await?,
+                };
+                if stamp >= summary.last_stamp {
+                    summary.last_stamp = stamp;
+                    summary.last_text = row.text.chars().take(100).collect();
+                }
+                summary.unread += 1;
+                staged.summaries.insert(conv, summary);
+                pending
+                    .events
+                    .push(Event::MessageReceived(to_message(id, stamp, &row)));
+            }
+            Body::Receipt(receipt) => {
+                pending
+                    .batch
+                    .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+                let state = match receipt.kind {
+                    ReceiptKind::Delivered => DeliveryState::Delivered,
+                    ReceiptKind::Read => DeliveryState::Read,
+                };
+                for message in receipt.messages {
+                    if let Some(event) = self
+                        .advance_state(&mut pending.batch, sender, message, state)
+                        .await?
+                    {
+                        pending.events.push(event);
+                    }
+                }
+            }
+        }
+        Ok(Status::Stored)
+    }
+
+    /// Decrypts with an existing session, or accepts a new session start.
+    async fn decrypt(
+        &mut self,
+        pending: &mut Pending,
+        staged: &mut Group,
+        sender: UserId,
+        message: &SessionMessage,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut rng = UnwrapErr(getrandom::SysRng);
+        let now = now_secs();
+        let sessions = self.sessions.entry(sender).or_default();
+        for (index, session) in sessions.iter_mut().enumerate() {
+            if let Ok(plaintext) = session.decrypt(&mut rng, message, now) {
+                // The session that works is the one to reply with.
+                let session = sessions.remove(index);
+                sessions.insert(0, session);
+                return Ok(Some(plaintext));
+            }
+        }
+        let SessionMessage::Initial(start) = message else {
+            return Ok(None);
+        };
+        if start.identity().user_id() != sender {
+            return Ok(None);
+        }
+        let tag = start.replay_tag();
+        if staged.replays.contains(&tag)
+            || self.read(move |s| s.get::<Replays>(&tag)).await?.is_some()
+        {
+            debug!(sender = %sender.short(), "refused a replayed session start");
+            return Ok(None);
+        }
+        match Session::respond(&mut rng, &self.account, &mut self.prekeys, start, now) {
+            Ok((session, plaintext)) => {
+                // Remember the start until its signed prekey is retired: after that it cannot
+                // be accepted anyway.
+                let retire = self
+                    .prekeys
+                    .signed_prekey_retires_at(start.signed_prekey_id())
+                    .unwrap_or(now);
+                staged.replays.insert(tag);
+                pending.batch.put::<Replays>(&tag, &(retire * 1000))?;
+                staged.prekeys_changed |= start.one_time_prekey_id().is_some();
+                let sessions = self.sessions.entry(sender).or_default();
+                sessions.insert(0, session);
+                sessions.truncate(MAX_SESSIONS_PER_PEER);
+                Ok(Some(plaintext))
+            }
+            Err(e) => {
+                debug!(sender = %sender.short(), "refused a session start: {e}");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn chats(&self) -> Result<Vec<Chat>, Error> {
+        let (rows, contacts) = self
+            .read(|s| {
+                Ok((
+                    s.scan::<Conversations>(.., ScanDirection::Forward, usize::MAX)?,
+                    s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX)?,
+                ))
+            })
+            .await?;
+        let names: HashMap<UserId, String> = contacts
+            .into_iter()
+            .map(|(_, c)| (c.user, c.name))
+            .collect();
+        let mut chats: Vec<Chat> = rows
+            .into_iter()
+            .map(|(_, row)| Chat {
+                name: names.get(&row.peer).cloned(),
+                peer: row.peer,
+                last_ms: hlc::millis(row.last_stamp),
+                last_text: row.last_text,
+                unread: row.unread,
+            })
+            .collect();
+        chats.sort_by_key(|chat| std::cmp::Reverse(chat.last_ms));
+        Ok(chats)
+    }
+
+    async fn history(
+        &self,
+        peer: UserId,
+        limit: usize,
+        before: Option<String>,
+    ) -> Result<Page, Error> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let conv = self.conv(&peer);
+        let upper = match before {
+            Some(cursor) => parse_history_cursor(&cursor)?,
+            None => (u64::MAX, [0xff; 16]),
+        };
+        let rows = self
+            .read(move |s| {
+                s.scan::<Messages>(
+                    (conv, 0, [0u8; 16])..(conv, upper.0, upper.1),
+                    ScanDirection::Reverse,
+                    limit + 1,
+                )
+            })
+            .await?;
+        let more = rows.len() > limit;
+        let rows: Vec<_> = rows.into_iter().take(limit).collect();
+        let before = if more {
+            rows.last()
+                .map(|((_, stamp, id), _)| history_cursor(*stamp, id))
+        } else {
+            None
+        };
+        let mut messages: Vec<Message> = rows
+            .into_iter()
+            .map(|((_, stamp, id), row)| to_message(MessageId::from_bytes(id), stamp, &row))
+            .collect();
+        messages.reverse();
+        Ok(Page { messages, before })
+    }
+
+    async fn mark_read(&mut self, peer: UserId) -> Result<usize, Error> {
+        let conv = self.conv(&peer);
+        let rows = self
+            .read(move |s| {
+                s.scan::<Messages>(
+                    (conv, 0, [0u8; 16])..=(conv, u64::MAX, [0xff; 16]),
+                    ScanDirection::Forward,
+                    usize::MAX,
+                )
+            })
+            .await?;
+        let mut batch = Batch::new();
+        let mut ids = Vec::new();
+        for (key, mut row) in rows {
+            if row.direction == Direction::Incoming && !row.read {
+                row.read = true;
+                batch.put::<Messages>(&key, &row)?;
+                ids.push(MessageId::from_bytes(key.2));
+            }
+        }
+        if let Some(mut summary) = self.read(move |s| s.get::<Conversations>(&conv)).await? {
+            summary.unread = 0;
+            batch.put::<Conversations>(&conv, &summary)?;
+        }
+        for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
+            let receipt = Body::Receipt(Receipt {
+                id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
+                stamp: self.clock.tick(now_ms()),
+                kind: ReceiptKind::Read,
+                messages: chunk.to_vec(),
+            });
+            self.enqueue(&mut batch, peer, &receipt, false).await?;
+        }
+        self.commit(Pending {
+            batch,
+            events: vec![],
+        })
+        .await?;
+        Ok(ids.len())
+    }
+
+    async fn status(&self) -> Result<NodeStatus, Error> {
+        let net = self.net.status().await.map_err(|_| Error::Stopped)?;
+        let outbox = self
+            .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
+            .await?
+            .len();
+        let mut rejections = std::collections::BTreeMap::new();
+        for (reason, count) in &net.counters.records_rejected {
+            rejections.insert(format!("dht_record_{reason}"), *count);
+        }
+        rejections.insert(
+            "delivery_rate_limited".into(),
+            net.counters.deliveries_rate_limited,
+        );
+        rejections.insert("delivery_busy".into(), net.counters.deliveries_busy);
+        Ok(NodeStatus {
+            user: self.account.user_id(),
+            peer_id: net.peer_id.to_string(),
+            listen_addresses: net
+                .listen_addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            connected_peers: net.connected_peers,
+            nat: net.nat,
+            outbox,
+            rejections,
+        })
+    }
+}
+
+fn seen_key(envelope: &[u8]) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(envelope);
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+fn to_message(id: MessageId, stamp: Stamp, row: &MessageRow) -> Message {
+    Message {
+        id,
+        peer: row.peer,
+        direction: row.direction,
+        text: row.text.clone(),
+        sent_at_ms: hlc::millis(stamp),
+        state: row.state,
+        read: row.read,
+    }
+}
+
+/// A history cursor names the exact key of the oldest message on a page:
+/// `<stamp, 16 hex digits>-<message id>`.
+fn history_cursor(stamp: Stamp, id: &[u8; 16]) -> String {
+    format!("{stamp:016x}-{}", MessageId::from_bytes(*id))
+}
+
+fn parse_history_cursor(cursor: &str) -> Result<(u64, [u8; 16]), Error> {
+    let invalid = || Error::InvalidArgument(format!("bad history cursor {cursor:?}"));
+    let (stamp, id) = cursor.split_once('-').ok_or_else(invalid)?;
+    let stamp = u64::from_str_radix(stamp, 16).map_err(|_| invalid())?;
+    let id: MessageId = id.parse().map_err(|_| invalid())?;
+    Ok((stamp, *id.as_bytes()))
+}

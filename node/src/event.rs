@@ -1,0 +1,116 @@
+//! What the node tells its users: messages, their delivery states, and the durable event log.
+//!
+//! Every event is appended to the event log in the same database write as the change it
+//! reports, and gets a [`Cursor`]: its position in the log. A subscriber that stops (or whose
+//! process restarts) and comes back with the last cursor it saw receives exactly the events
+//! after it, none twice and none missed. The log keeps [`EVENT_RETENTION`] events.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tern_crypto::UserId;
+
+use crate::id::MessageId;
+
+/// Events kept in the log for resuming subscribers. A subscriber further behind than this
+/// resumes from the oldest retained event and can tell from the cursor that it skipped some.
+pub const EVENT_RETENTION: u64 = 100_000;
+
+/// A position in the event log. Cursors increase by one per event.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize, Default,
+)]
+pub struct Cursor(pub u64);
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}
+
+/// Who wrote a message, from this node's point of view.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Direction {
+    /// Sent by this account.
+    Outgoing,
+    /// Received from the peer.
+    Incoming,
+}
+
+/// Where an outgoing message is on its way. States only move forward, in this order.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub enum DeliveryState {
+    /// Accepted and durable in the outbox; not yet confirmed anywhere else.
+    Queued,
+    /// Held by `stored` of the recipient's `replicas` mailbox relays (custody receipts).
+    StoredAtRelays {
+        /// Relays that confirmed custody.
+        stored: u8,
+        /// Relays it was deposited at.
+        replicas: u8,
+    },
+    /// Durable on the recipient's device.
+    Delivered,
+    /// The recipient marked it read.
+    Read,
+    /// Given up on: the recipient refused it for good (see the accompanying error event).
+    Failed,
+}
+
+/// One message of a conversation.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Message {
+    /// Its id.
+    pub id: MessageId,
+    /// The other party of the conversation.
+    pub peer: UserId,
+    /// Whether we sent it or received it.
+    pub direction: Direction,
+    /// The text.
+    pub text: String,
+    /// The sender's timestamp (hybrid logical clock, milliseconds since the Unix epoch).
+    pub sent_at_ms: u64,
+    /// Delivery state (outgoing messages); `Delivered` for incoming ones.
+    pub state: DeliveryState,
+    /// Whether we have read it (incoming messages).
+    pub read: bool,
+}
+
+/// Something that happened, in log order.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Event {
+    /// A message arrived.
+    MessageReceived(Message),
+    /// A message we sent was accepted into the outbox.
+    MessageSent(Message),
+    /// An outgoing message moved to a new delivery state.
+    DeliveryStateChanged {
+        /// The conversation.
+        peer: UserId,
+        /// The message.
+        id: MessageId,
+        /// Its new state.
+        state: DeliveryState,
+    },
+    /// A contact's device became reachable.
+    ContactOnline(UserId),
+    /// A contact's device stopped being reachable.
+    ContactOffline(UserId),
+    /// Something went wrong that the user should know about (a message given up on, a
+    /// contact's identity key changed).
+    Error {
+        /// The conversation, when the error concerns one.
+        peer: Option<UserId>,
+        /// What happened, for people.
+        message: String,
+    },
+}

@@ -1,0 +1,783 @@
+//! Networking: the libp2p swarm, owned by one task, and the protocols Tern speaks on it.
+//!
+//! One task ([`EventLoop`]) owns the [`Swarm`]. Everything else talks to it through a
+//! [`Handle`]: a bounded channel of [`Command`]s, each carrying a `oneshot` for its answer.
+//! The loop keeps the pending queries and requests in maps keyed by libp2p's ids and
+//! `select!`s over swarm events, commands, pending inbound answers and a cancellation token.
+//!
+//! Inbound deliveries go the other way, through a bounded channel of [`Inbound`]s to the
+//! message pipeline, which answers each with a [`Status`] once the message is durable. When
+//! that channel is full the loop answers [`Status::Busy`] itself: backpressure reaches the
+//! sender instead of growing a queue.
+
+pub(crate) mod codec;
+pub(crate) mod record;
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, stream::FuturesUnordered};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, autonat, connection_limits, dcutr, identify,
+    identity::Keypair,
+    kad::{
+        self, GetRecordOk, InboundRequest, QueryId, QueryResult, Quorum, RecordKey,
+        store::RecordStore,
+    },
+    mdns, memory_connection_limits, noise, ping, relay,
+    request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel},
+    swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle},
+    tcp, yamux,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+pub(crate) use self::codec::Status;
+use self::{
+    codec::Delivery,
+    record::{PeerRecord, RecordError},
+};
+use tern_crypto::UserId;
+
+/// The private Kademlia protocol name, so Tern's DHT never mixes with other libp2p networks.
+pub(crate) const KAD_PROTOCOL: libp2p::StreamProtocol =
+    libp2p::StreamProtocol::new("/tern/kad/1.0.0");
+/// Capacity of the command channel. Commands are small and answered quickly; a full channel
+/// means the loop is saturated and callers should wait rather than pile up work.
+const COMMAND_CAPACITY: usize = 256;
+/// Capacity of the inbound-delivery channel to the pipeline; beyond it senders get `Busy`.
+const INBOUND_CAPACITY: usize = 1024;
+/// How long an idle connection stays open. Chat is bursty with long pauses; a minute keeps a
+/// conversation's connection warm without holding idle connections to every peer for ever.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a direct delivery may take before the sender gives up on this attempt (and the
+/// outbox retries, or later falls back to a relay).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent inbound or outbound delivery streams per connection.
+const MAX_CONCURRENT_STREAMS: usize = 64;
+/// How long a DHT query may run.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Established connections in total and per peer: generous for a chat node, but a bound.
+const MAX_CONNECTIONS: u32 = 256;
+const MAX_CONNECTIONS_PER_PEER: u32 = 4;
+/// Refuse new connections when the process uses more than this share of system memory.
+const MAX_MEMORY_FRACTION: f64 = 0.8;
+/// Per-peer inbound delivery rate: a burst of this many...
+const RATE_BURST: f64 = 200.0;
+/// ...refilled at this many per second. Far above any human typing rate, far below a flood.
+const RATE_PER_SEC: f64 = 100.0;
+/// Peers whose rate state is remembered; the oldest is forgotten beyond this.
+const MAX_RATE_ENTRIES: usize = 4096;
+
+/// Network settings, from the node's builder.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) keypair: Keypair,
+    pub(crate) listen: Vec<Multiaddr>,
+    /// Bootstrap peers, each with a `/p2p/<peer id>` suffix.
+    pub(crate) bootstrap: Vec<Multiaddr>,
+    pub(crate) mdns: bool,
+    /// Answer DHT queries even without a confirmed public address (LANs, tests, relays).
+    pub(crate) dht_server: bool,
+}
+
+/// Why a network operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum NetError {
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error("no valid record found for {0}")]
+    NotFound(String),
+    #[error("could not publish: {0}")]
+    Publish(String),
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+    #[error("invalid address: {0}")]
+    Address(String),
+    #[error("transport setup failed: {0}")]
+    Transport(String),
+}
+
+/// Counters of what the network refused, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub(crate) records_rejected: HashMap<&'static str, u64>,
+    pub(crate) deliveries_rate_limited: u64,
+    pub(crate) deliveries_busy: u64,
+    pub(crate) inbound_failures: u64,
+}
+
+/// A snapshot of the network state.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) peer_id: PeerId,
+    pub(crate) listen_addresses: Vec<Multiaddr>,
+    pub(crate) connected_peers: usize,
+    pub(crate) nat: String,
+    pub(crate) counters: Counters,
+}
+
+/// A delivery received from a peer, waiting for the pipeline's verdict.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    pub(crate) peer: PeerId,
+    pub(crate) envelope: Vec<u8>,
+    pub(crate) reply: oneshot::Sender<Status>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Publish {
+        key: RecordKey,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Lookup {
+        user: UserId,
+        reply: oneshot::Sender<Result<PeerRecord, NetError>>,
+    },
+    Deliver {
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        envelope: Vec<u8>,
+        reply: oneshot::Sender<Result<Status, NetError>>,
+    },
+    Status {
+        reply: oneshot::Sender<Snapshot>,
+    },
+}
+
+/// A cheap, cloneable handle to the network task.
+#[derive(Debug, Clone)]
+pub(crate) struct Handle {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    addresses: watch::Receiver<Vec<Multiaddr>>,
+}
+
+impl Handle {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)
+    }
+
+    pub(crate) fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The addresses others can reach this node at (listen addresses on concrete interfaces
+    /// and confirmed external addresses); changes whenever they do.
+    pub(crate) fn addresses(&self) -> watch::Receiver<Vec<Multiaddr>> {
+        self.addresses.clone()
+    }
+
+    /// Stores `value` under `key` at the closest peers, then reads it back: a PUT
+    /// acknowledgement alone does not prove the record is retrievable.
+    pub(crate) async fn publish(&self, key: RecordKey, value: Vec<u8>) -> Result<(), NetError> {
+        self.call(|reply| Command::Publish { key, value, reply })
+            .await?
+    }
+
+    /// Finds the valid record with the highest sequence number for `user`.
+    pub(crate) async fn lookup(&self, user: UserId) -> Result<PeerRecord, NetError> {
+        self.call(|reply| Command::Lookup { user, reply }).await?
+    }
+
+    /// Sends one envelope directly to `peer` and waits for its answer.
+    pub(crate) async fn deliver(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        envelope: Vec<u8>,
+    ) -> Result<Status, NetError> {
+        self.call(|reply| Command::Deliver {
+            peer,
+            addresses,
+            envelope,
+            reply,
+        })
+        .await?
+    }
+
+    pub(crate) async fn status(&self) -> Result<Snapshot, NetError> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+}
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    limits: connection_limits::Behaviour,
+    memory: memory_connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    msg: request_response::Behaviour<codec::Codec>,
+    autonat: autonat::v2::client::Behaviour,
+    relay: relay::client::Behaviour,
+    dcutr: dcutr::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
+    let transport = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
+    let dht_server = config.dht_server;
+    let mdns_enabled = config.mdns;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| transport(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| transport(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport(&e))?
+        .with_behaviour(|key, relay| {
+            let peer_id = key.public().to_peer_id();
+            let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+            kad_config
+                .set_record_filtering(kad::StoreInserts::FilterBoth)
+                .set_query_timeout(QUERY_TIMEOUT)
+                .set_record_ttl(Some(Duration::from_secs(record::MAX_RECORD_LIFETIME_SECS)))
+                // The publisher republishes its own record; peers need not re-push ours.
+                .set_publication_interval(None)
+                .set_max_packet_size(4 * record::MAX_RECORD_LEN);
+            let store_config = kad::store::MemoryStoreConfig {
+                max_value_bytes: record::MAX_RECORD_LEN,
+                ..Default::default()
+            };
+            let store = kad::store::MemoryStore::with_config(peer_id, store_config);
+            let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+            if dht_server {
+                kad.set_mode(Some(kad::Mode::Server));
+            }
+            let mdns = if mdns_enabled {
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    peer_id,
+                )?)
+            } else {
+                None
+            };
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(MAX_CONNECTIONS))
+                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
+            Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                memory: memory_connection_limits::Behaviour::with_max_percentage(
+                    MAX_MEMORY_FRACTION,
+                ),
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/tern/id/1".into(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::default(),
+                kad,
+                msg: request_response::Behaviour::new(
+                    [(codec::PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(REQUEST_TIMEOUT)
+                        .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
+                ),
+                autonat: autonat::v2::client::Behaviour::default(),
+                relay,
+                dcutr: dcutr::Behaviour::new(peer_id),
+                mdns: Toggle::from(mdns),
+            })
+        })
+        .map_err(|e| transport(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build();
+    Ok(swarm)
+}
+
+/// Starts the network task. Returns its handle, the inbound deliveries, and the task.
+pub(crate) fn spawn(
+    config: Config,
+    clock: fn() -> u64,
+    cancel: CancellationToken,
+) -> Result<(Handle, mpsc::Receiver<Inbound>, tokio::task::JoinHandle<()>), NetError> {
+    let mut swarm = build_swarm(&config)?;
+    for address in &config.listen {
+        swarm
+            .listen_on(address.clone())
+            .map_err(|e| NetError::Address(format!("{address}: {e}")))?;
+    }
+    for address in &config.bootstrap {
+        let Some(peer) = peer_of(address) else {
+            return Err(NetError::Address(format!(
+                "{address}: bootstrap address needs a /p2p/<peer id> suffix"
+            )));
+        };
+        swarm
+            .behaviour_mut()
+            .kad
+            .add_address(&peer, address.clone());
+        let _ = swarm.dial(address.clone());
+    }
+    if !config.bootstrap.is_empty() {
+        let _ = swarm.behaviour_mut().kad.bootstrap();
+    }
+    let peer_id = *swarm.local_peer_id();
+    let (commands, command_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
+    let (addresses_tx, addresses) = watch::channel(Vec::new());
+    let event_loop = EventLoop {
+        swarm,
+        addresses: addresses_tx,
+        commands: command_rx,
+        inbound: inbound_tx,
+        clock,
+        cancel,
+        publishes: HashMap::new(),
+        verifications: HashMap::new(),
+        lookups: HashMap::new(),
+        deliveries: HashMap::new(),
+        waiting_answers: FuturesUnordered::new(),
+        rates: HashMap::new(),
+        connected: HashSet::new(),
+        counters: Counters::default(),
+    };
+    let task = tokio::spawn(event_loop.run());
+    Ok((
+        Handle {
+            commands,
+            peer_id,
+            addresses,
+        },
+        inbound_rx,
+        task,
+    ))
+}
+
+/// The peer id at the end of a `/p2p/...` address.
+pub(crate) fn peer_of(address: &Multiaddr) -> Option<PeerId> {
+    address.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}
+
+struct Lookup {
+    user: UserId,
+    best: Option<(PeerRecord, Vec<u8>)>,
+    reply: oneshot::Sender<Result<PeerRecord, NetError>>,
+}
+
+struct Publish {
+    key: RecordKey,
+    value: Vec<u8>,
+    reply: oneshot::Sender<Result<(), NetError>>,
+}
+
+struct TokenBucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+type Answer = (
+    ResponseChannel<Status>,
+    Result<Status, oneshot::error::RecvError>,
+);
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    addresses: watch::Sender<Vec<Multiaddr>>,
+    commands: mpsc::Receiver<Command>,
+    inbound: mpsc::Sender<Inbound>,
+    clock: fn() -> u64,
+    cancel: CancellationToken,
+    publishes: HashMap<QueryId, Publish>,
+    /// Read-backs after a PUT, keyed by the GET query.
+    verifications: HashMap<QueryId, Publish>,
+    lookups: HashMap<QueryId, Lookup>,
+    deliveries: HashMap<OutboundRequestId, oneshot::Sender<Result<Status, NetError>>>,
+    waiting_answers: FuturesUnordered<futures::future::BoxFuture<'static, Answer>>,
+    rates: HashMap<PeerId, TokenBucket>,
+    connected: HashSet<PeerId>,
+    counters: Counters,
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        loop {
+            tokio::select! {
+                () = self.cancel.cancelled() => break,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                Some((channel, answer)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
+                    // A dropped answer means the pipeline could not store the message.
+                    let status = answer.unwrap_or(Status::Unavailable);
+                    let _ = self.swarm.behaviour_mut().msg.send_response(channel, status);
+                }
+            }
+        }
+        debug!("network task stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { key, value, reply } => {
+                let record = kad::Record::new(key.clone(), value.clone());
+                // Keep our own copy too, so we answer GETs for it ourselves.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .put(record.clone());
+                match self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .put_record(record, Quorum::One)
+                {
+                    Ok(id) => {
+                        self.publishes.insert(id, Publish { key, value, reply });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Publish(e.to_string())));
+                    }
+                }
+            }
+            Command::Lookup { user, reply } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_record(record::key_for(&user));
+                self.lookups.insert(
+                    id,
+                    Lookup {
+                        user,
+                        best: None,
+                        reply,
+                    },
+                );
+            }
+            Command::Deliver {
+                peer,
+                addresses,
+                envelope,
+                reply,
+            } => {
+                for address in addresses {
+                    self.swarm.add_peer_address(peer, address);
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .msg
+                    .send_request(&peer, Delivery { envelope });
+                self.deliveries.insert(id, reply);
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(Snapshot {
+                    peer_id: *self.swarm.local_peer_id(),
+                    listen_addresses: self.swarm.listeners().cloned().collect(),
+                    connected_peers: self.connected.len(),
+                    nat: "unknown".into(),
+                    counters: self.counters.clone(),
+                });
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                self.publish_addresses();
+            }
+            SwarmEvent::ExpiredListenAddr { .. }
+            | SwarmEvent::ExternalAddrConfirmed { .. }
+            | SwarmEvent::ExternalAddrExpired { .. } => self.publish_addresses(),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                self.connected.insert(peer_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.connected.remove(&peer_id);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Msg(event)) => self.on_msg_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if info.protocols.contains(&KAD_PROTOCOL) => {
+                // Peers that speak our DHT protocol join the routing table under the addresses
+                // they listen on.
+                for address in info.listen_addrs {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, address);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(peers))) => {
+                for (peer, address) in peers {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, address);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Updates the address watch: concrete listen addresses, then confirmed external ones.
+    fn publish_addresses(&mut self) {
+        let mut addresses: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+        addresses.extend(self.swarm.external_addresses().cloned());
+        addresses.retain(|a| {
+            !a.iter().any(|p| {
+                matches!(p, libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified())
+                    || matches!(p, libp2p::multiaddr::Protocol::Ip6(ip) if ip.is_unspecified())
+                    || matches!(p, libp2p::multiaddr::Protocol::P2pCircuit)
+            })
+        });
+        addresses.dedup();
+        self.addresses.send_if_modified(|held| {
+            let changed = *held != addresses;
+            *held = addresses;
+            changed
+        });
+    }
+
+    fn reject_record(&mut self, error: &RecordError) {
+        *self
+            .counters
+            .records_rejected
+            .entry(error.reason())
+            .or_default() += 1;
+    }
+
+    fn on_kad_event(&mut self, event: kad::Event) {
+        let now = (self.clock)();
+        match event {
+            kad::Event::InboundRequest {
+                request:
+                    InboundRequest::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => match self.accept_put(&record, now) {
+                Ok(()) => {
+                    let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
+                }
+                Err(error) => {
+                    debug!(peer = %source, reason = error.reason(), "refused a DHT record");
+                    self.reject_record(&error);
+                }
+            },
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => match result {
+                QueryResult::PutRecord(result) => {
+                    if let Some(publish) = self.publishes.remove(&id) {
+                        match result {
+                            // Stored at one peer at least: now read it back.
+                            Ok(_) => {
+                                let get = self
+                                    .swarm
+                                    .behaviour_mut()
+                                    .kad
+                                    .get_record(publish.key.clone());
+                                self.verifications.insert(get, publish);
+                            }
+                            Err(e) => {
+                                let _ = publish.reply.send(Err(NetError::Publish(e.to_string())));
+                            }
+                        }
+                    }
+                }
+                QueryResult::GetRecord(result) => self.on_get_record(id, result, step.last, now),
+                QueryResult::Bootstrap(Err(e)) => debug!("bootstrap: {e}"),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// The PUT rule: valid, and not older than what we hold.
+    fn accept_put(&mut self, offered: &kad::Record, now: u64) -> Result<(), RecordError> {
+        let parsed = record::validate(&offered.key, &offered.value, now)?;
+        if let Some(held) = self.swarm.behaviour_mut().kad.store_mut().get(&offered.key)
+            && let Ok(held_parsed) = record::validate(&held.key, &held.value, now)
+        {
+            record::check_newer(&held_parsed, &held.value, &parsed, &offered.value)?;
+        }
+        Ok(())
+    }
+
+    fn on_get_record(
+        &mut self,
+        id: QueryId,
+        result: Result<GetRecordOk, kad::GetRecordError>,
+        last: bool,
+        now: u64,
+    ) {
+        let (found, from_peer) = match &result {
+            Ok(GetRecordOk::FoundRecord(found)) => {
+                (Some(found.record.clone()), found.peer.is_some())
+            }
+            _ => (None, false),
+        };
+        if let Some(publish) = self.verifications.get(&id) {
+            // Our own copy answers first, from the local store; only a copy returned by
+            // another peer shows the record can be found by others.
+            let matches = from_peer && found.as_ref().is_some_and(|r| r.value == publish.value);
+            if matches || last {
+                if let Some(publish) = self.verifications.remove(&id) {
+                    let answer = if matches {
+                        Ok(())
+                    } else {
+                        Err(NetError::Publish("record not readable after PUT".into()))
+                    };
+                    let _ = publish.reply.send(answer);
+                }
+                if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                    query.finish();
+                }
+            }
+            return;
+        }
+        if let Some(found) = found
+            && let Some(lookup) = self.lookups.get_mut(&id)
+        {
+            match record::validate(&found.key, &found.value, now) {
+                Ok(parsed) => {
+                    if parsed.user == lookup.user
+                        && lookup
+                            .best
+                            .as_ref()
+                            .is_none_or(|(best, _)| parsed.seq > best.seq)
+                    {
+                        lookup.best = Some((parsed, found.value));
+                    }
+                }
+                Err(error) => {
+                    debug!(reason = error.reason(), "ignored an invalid DHT record");
+                    self.reject_record(&error);
+                }
+            }
+        }
+        if last && let Some(lookup) = self.lookups.remove(&id) {
+            let answer = lookup
+                .best
+                .map(|(record, _)| record)
+                .ok_or_else(|| NetError::NotFound(lookup.user.short()));
+            let _ = lookup.reply.send(answer);
+        }
+    }
+
+    fn on_msg_event(&mut self, event: request_response::Event<Delivery, Status>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.on_delivery(peer, request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.deliveries.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.deliveries.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Delivery(error.to_string())));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                self.counters.inbound_failures += 1;
+                debug!(%peer, %error, "inbound delivery failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_delivery(&mut self, peer: PeerId, request: Delivery, channel: ResponseChannel<Status>) {
+        if !self.take_token(peer) {
+            self.counters.deliveries_rate_limited += 1;
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .msg
+                .send_response(channel, Status::Busy);
+            return;
+        }
+        let (reply, answer) = oneshot::channel();
+        match self.inbound.try_send(Inbound {
+            peer,
+            envelope: request.envelope,
+            reply,
+        }) {
+            Ok(()) => self
+                .waiting_answers
+                .push(Box::pin(async move { (channel, answer.await) })),
+            Err(_) => {
+                self.counters.deliveries_busy += 1;
+                warn!(%peer, "pipeline saturated; answering busy");
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .msg
+                    .send_response(channel, Status::Busy);
+            }
+        }
+    }
+
+    /// Per-peer token bucket. Returns whether the delivery may proceed.
+    fn take_token(&mut self, peer: PeerId) -> bool {
+        let now = Instant::now();
+        if self.rates.len() >= MAX_RATE_ENTRIES && !self.rates.contains_key(&peer) {
+            // Forget the stalest entry: it has had the most time to refill anyway.
+            if let Some(oldest) = self
+                .rates
+                .iter()
+                .min_by_key(|(_, b)| b.updated)
+                .map(|(p, _)| *p)
+            {
+                self.rates.remove(&oldest);
+            }
+        }
+        let bucket = self.rates.entry(peer).or_insert(TokenBucket {
+            tokens: RATE_BURST,
+            updated: now,
+        });
+        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * RATE_PER_SEC).min(RATE_BURST);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

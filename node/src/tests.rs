@@ -1,0 +1,390 @@
+//! Scenario tests that need the crate's internals: a raw libp2p client that speaks Tern's
+//! protocols badly on purpose, and access to a node's outbox to capture a real envelope.
+
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, kad, noise,
+    request_response::{self, ProtocolSupport},
+    swarm::SwarmEvent,
+    tcp, yamux,
+};
+use tempfile::TempDir;
+use tern_crypto::{
+    AccountKey, DeviceId, PrekeySecrets, UserId, at_rest::KdfParams, rand_core::UnwrapErr,
+};
+
+use crate::{
+    Event, Node,
+    network::{KAD_PROTOCOL, codec, record},
+    store::Direction,
+    tables::Outbox,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
+    let mut builder = Node::builder(dir)
+        .with_passphrase("test")
+        .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
+        .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+        .with_mdns(false)
+        .with_dht_server(true)
+        .create_account(true);
+    for address in bootstrap {
+        builder = builder.with_bootstrap(address.clone());
+    }
+    builder.spawn().await.unwrap()
+}
+
+/// Sends raw bytes as the whole request of a `/tern/msg/1` stream and reads whatever comes
+/// back, so that frames the real codec would never write can be tried.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        io.take(16).read_to_end(&mut out).await?;
+        Ok(out)
+    }
+
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Vec<u8>,
+    ) -> std::io::Result<()> {
+        io.write_all(&request).await?;
+        io.close().await
+    }
+
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct Client {
+    msg: request_response::Behaviour<RawCodec>,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+}
+
+fn client() -> Swarm<Client> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| {
+            let peer = key.public().to_peer_id();
+            Client {
+                msg: request_response::Behaviour::new(
+                    [(codec::PROTOCOL, ProtocolSupport::Outbound)],
+                    Default::default(),
+                ),
+                kad: kad::Behaviour::with_config(
+                    peer,
+                    kad::store::MemoryStore::new(peer),
+                    kad::Config::new(KAD_PROTOCOL),
+                ),
+            }
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+/// Sends one raw request and returns the raw response, or `None` if the stream failed.
+async fn raw_request(swarm: &mut Swarm<Client>, peer: PeerId, bytes: Vec<u8>) -> Option<Vec<u8>> {
+    let id = swarm.behaviour_mut().msg.send_request(&peer, bytes);
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(ClientEvent::Msg(request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                })) if request_id == id => return Some(response),
+                SwarmEvent::Behaviour(ClientEvent::Msg(
+                    request_response::Event::OutboundFailure { request_id, .. },
+                )) if request_id == id => {
+                    return None;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("no answer from the node")
+}
+
+fn frame(envelope: &[u8]) -> Vec<u8> {
+    let mut out = vec![1u8];
+    out.extend_from_slice(&(envelope.len() as u32).to_be_bytes());
+    out.extend_from_slice(envelope);
+    out
+}
+
+fn split(address: &str) -> (PeerId, Multiaddr) {
+    let full: Multiaddr = address.parse().unwrap();
+    let peer = crate::network::peer_of(&full).unwrap();
+    (peer, full)
+}
+
+async fn wait_received(events: &mut crate::EventStream, text: &str) {
+    tokio::time::timeout(TIMEOUT, async {
+        while let Some((_, event)) = events.next().await {
+            if matches!(&event, Event::MessageReceived(m) if m.text == text) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("message not received");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_garbage_and_oversized_frames_change_nothing() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bootstrap = start(dirs[0].path(), &[]).await;
+    let seed = bootstrap.addresses().await;
+    let alice = start(dirs[1].path(), &seed).await;
+    let bob = start(dirs[2].path(), &seed).await;
+    let bob_user = bob.user_id();
+    // Bob's record must be in the DHT before he goes away.
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if alice.inner_net().lookup(bob_user).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("bob's record never appeared");
+    bob.shutdown().await;
+
+    // Alice sends while Bob is down: the envelope waits in her outbox, encrypted.
+    alice.send(bob_user, "only once").await.unwrap();
+    let envelope = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let rows = alice
+                .inner_store()
+                .scan::<Outbox>(.., Direction::Forward, 10)
+                .unwrap();
+            if let Some(envelope) = rows.into_iter().find_map(|(_, row)| row.envelope) {
+                return envelope;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the message was never encrypted");
+    alice.shutdown().await;
+
+    let bob = start(dirs[2].path(), &seed).await;
+    let mut bob_events = bob.events(None);
+    let (peer, address) = split(&bob.addresses().await[0]);
+    let mut raw = client();
+    raw.dial(address).unwrap();
+
+    // Garbage of every kind first: each refused, with a status or a closed stream.
+    let mut tampered = envelope.clone();
+    tampered[100] ^= 1;
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(&tampered)).await,
+        Some(vec![1, 2]),
+        "altered envelope: rejected"
+    );
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(&[7u8; 1024])).await,
+        Some(vec![1, 2]),
+        "random envelope: rejected"
+    );
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(b"short")).await,
+        Some(vec![1, 2]),
+        "wrong size: rejected"
+    );
+    let mut oversized = vec![1u8];
+    oversized.extend_from_slice(&u32::MAX.to_be_bytes());
+    assert_eq!(
+        raw_request(&mut raw, peer, oversized)
+            .await
+            .unwrap_or_default(),
+        Vec::<u8>::new(),
+        "oversized frame: stream closed"
+    );
+    assert_eq!(
+        raw_request(&mut raw, peer, vec![9, 9, 9])
+            .await
+            .unwrap_or_default(),
+        Vec::<u8>::new(),
+        "unknown version: stream closed"
+    );
+
+    // The real envelope, twice: stored once, then recognised.
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(&envelope)).await,
+        Some(vec![1, 0]),
+        "first copy: stored"
+    );
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(&envelope)).await,
+        Some(vec![1, 1]),
+        "second copy: duplicate"
+    );
+    wait_received(&mut bob_events, "only once").await;
+    let alice_user = tern_node_user(&dirs[1]).await;
+    let history = bob.history(alice_user, 10, None).await.unwrap();
+    assert_eq!(
+        history
+            .messages
+            .iter()
+            .filter(|m| m.text == "only once")
+            .count(),
+        1
+    );
+
+    // Bob still serves honest peers: Alice comes back and talks to him.
+    let alice = start(dirs[1].path(), &seed).await;
+    alice.send(bob_user, "still working").await.unwrap();
+    wait_received(&mut bob_events, "still working").await;
+    let status = bob.status().await.unwrap();
+    assert_eq!(status.outbox, 0);
+
+    for node in [alice, bob, bootstrap] {
+        node.shutdown().await;
+    }
+}
+
+/// The account id stored in a node's directory, by starting it briefly.
+async fn tern_node_user(dir: &TempDir) -> UserId {
+    let node = start(dir.path(), &[]).await;
+    let user = node.user_id();
+    node.shutdown().await;
+    user
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_records_are_refused_by_honest_nodes() {
+    let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let honest = start(dirs[0].path(), &[]).await;
+    let seed = honest.addresses().await;
+    let alice = start(dirs[1].path(), &seed).await;
+    let alice_user = alice.user_id();
+    let (peer, address) = split(&seed[0]);
+
+    // Wait until Alice's genuine record is stored.
+    let genuine = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let Ok(found) = honest.inner_net().lookup(alice_user).await {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("alice's record never appeared");
+
+    // Mallory makes records under Alice's key: signed by Mallory, expired, an older sequence
+    // number, and garbage.
+    let mut rng = UnwrapErr(getrandom::SysRng);
+    let mallory = AccountKey::generate(&mut rng);
+    let now = crate::core::now_secs();
+    let device =
+        DeviceId::from_bytes(*AccountKey::generate(&mut rng).user_id().as_bytes()).unwrap();
+    let certificate = mallory.certify_device(device, now, now + 3600);
+    let bundle = PrekeySecrets::generate(&mut rng, &mallory, now).bundle(&mallory, 1);
+    let key = record::key_for(&alice_user);
+    let forged_signer = record::sign(
+        &mallory,
+        &certificate,
+        &[],
+        &bundle,
+        &[],
+        genuine.seq + 100,
+        now + 3600,
+    );
+    let expired = record::sign(&mallory, &certificate, &[], &bundle, &[], 1, now - 10);
+    let mut raw = client();
+    raw.behaviour_mut().kad.add_address(&peer, address.clone());
+    raw.dial(address).unwrap();
+    for (value, key) in [
+        (forged_signer, key.clone()),
+        (expired, record::key_for(&mallory.user_id())),
+        (vec![0xde, 0xad, 0xbe, 0xef], key.clone()),
+        (vec![0u8; 100_000], key.clone()),
+    ] {
+        raw.behaviour_mut().kad.put_record_to(
+            kad::Record::new(key, value),
+            std::iter::once(peer),
+            kad::Quorum::One,
+        );
+        tokio::time::timeout(TIMEOUT, async {
+            loop {
+                if let SwarmEvent::Behaviour(ClientEvent::Kad(
+                    kad::Event::OutboundQueryProgressed {
+                        result: kad::QueryResult::PutRecord(_),
+                        ..
+                    },
+                )) = raw.select_next_some().await
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("put did not finish");
+    }
+
+    // The honest node kept the genuine record and counted the refusals.
+    let found = honest.inner_net().lookup(alice_user).await.unwrap();
+    assert_eq!(found.seq, genuine.seq);
+    assert_eq!(found.device, genuine.device);
+    let status = honest.status().await.unwrap();
+    let refused: u64 = status
+        .rejections
+        .iter()
+        .filter(|(k, _)| k.starts_with("dht_record_"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(
+        refused >= 2,
+        "refusals not counted: {:?}",
+        status.rejections
+    );
+
+    for node in [alice, honest] {
+        node.shutdown().await;
+    }
+}

@@ -1,0 +1,75 @@
+//! Two nodes that know only a bootstrap node find each other through the DHT and exchange
+//! messages both ways, with delivery and read receipts.
+
+#[path = "support/harness.rs"]
+mod support;
+
+use support::{TestNode, wait_for};
+use tern_node::{DeliveryState, Direction, Event};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_find_each_other_through_the_dht_and_chat() {
+    let bootstrap = TestNode::start("bootstrap", &[]).await;
+    let seed = bootstrap.node.addresses().await;
+    let alice = TestNode::start("alice", &seed).await;
+    let bob = TestNode::start("bob", &seed).await;
+    let (a, b) = (alice.node.user_id(), bob.node.user_id());
+    alice.node.add_contact("bob", b).await.unwrap();
+    bob.node.add_contact("alice", a).await.unwrap();
+
+    let mut alice_events = alice.node.events(None);
+    let mut bob_events = bob.node.events(None);
+
+    let id = alice.node.send(b, "hello Bob").await.unwrap();
+    let received = wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == id => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (received.text.as_str(), received.peer, received.direction),
+        ("hello Bob", a, Direction::Incoming)
+    );
+    wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id: i,
+            state: DeliveryState::Delivered,
+            ..
+        } if *i == id => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Bob reads it: Alice sees the read receipt.
+    assert_eq!(bob.node.mark_read(a).await.unwrap(), 1);
+    wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id: i,
+            state: DeliveryState::Read,
+            ..
+        } if *i == id => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // And replies.
+    let reply = bob.node.send(a, "hi Alice").await.unwrap();
+    let got = wait_for(&mut alice_events, |e| match e {
+        Event::MessageReceived(m) if m.id == reply => Some(m.text.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, "hi Alice");
+
+    // Both histories hold both messages, in the same order.
+    let alice_history = alice.node.history(b, 10, None).await.unwrap();
+    let bob_history = bob.node.history(a, 10, None).await.unwrap();
+    let ids = |page: &tern_node::Page| page.messages.iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(&alice_history), vec![id, reply]);
+    assert_eq!(ids(&alice_history), ids(&bob_history));
+    assert_eq!(alice_history.messages[0].state, DeliveryState::Read);
+
+    for node in [alice, bob, bootstrap] {
+        node.node.shutdown().await;
+    }
+}

@@ -1,0 +1,143 @@
+//! Nothing accepted is lost: a sender killed with SIGKILL right after `send` returned
+//! delivers the message after restart, exactly once; a recipient that was down when the
+//! message was sent receives it when it comes back.
+//!
+//! The crash is real: the test binary runs itself again as a child process (the ignored test
+//! `child_sender` below, selected by name), which starts a node, sends, reports the message id
+//! on stdout and waits; the parent kills it with SIGKILL and restarts the node from the same
+//! data directory in-process.
+
+#[path = "support/harness.rs"]
+mod support;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
+
+use support::{TestNode, wait_for};
+use tern_node::{DeliveryState, Event, MessageId, UserId};
+
+const CHILD_DIR: &str = "TERN_TEST_CHILD_DIR";
+const CHILD_BOOTSTRAP: &str = "TERN_TEST_CHILD_BOOTSTRAP";
+const CHILD_PEER: &str = "TERN_TEST_CHILD_PEER";
+
+/// Runs only as the child of `sender_killed_after_send_still_delivers_exactly_once`.
+#[tokio::test]
+#[ignore = "run by its parent test as a separate process"]
+async fn child_sender() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    let bootstrap = std::env::var(CHILD_BOOTSTRAP).unwrap();
+    let peer: UserId = std::env::var(CHILD_PEER).unwrap().parse().unwrap();
+    let node = TestNode::spawn(std::path::Path::new(&dir), &[bootstrap]).await;
+    node.add_contact("peer", peer).await.unwrap();
+    let id = node.send(peer, "sent just before the crash").await.unwrap();
+    #[allow(clippy::print_stdout, reason = "the parent test reads this line")]
+    {
+        println!("SENT {id}");
+    }
+    // Wait to be killed.
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_killed_after_send_still_delivers_exactly_once() {
+    let bootstrap = TestNode::start("bootstrap", &[]).await;
+    let seed = bootstrap.node.addresses().await;
+    // The recipient is offline while the sender runs and dies.
+    let bob_dir = tempfile::tempdir().unwrap();
+    let bob = TestNode::spawn(bob_dir.path(), &seed).await;
+    let bob_user = bob.user_id();
+    bob.shutdown().await;
+    drop(bob);
+
+    let alice_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_sender",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, alice_dir.path())
+        .env(CHILD_BOOTSTRAP, &seed[0])
+        .env(CHILD_PEER, bob_user.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let line = tokio::task::spawn_blocking(move || {
+        // libtest may print its own "test child_sender ... " on the same line first.
+        stdout
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split_once("SENT ").map(|(_, id)| id.trim().to_owned()))
+            .expect("child exited without sending")
+    })
+    .await
+    .unwrap();
+    let id: MessageId = line.parse().unwrap();
+    // SIGKILL: no destructor, no flush, nothing but what was already on disk survives.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Bob comes back; then Alice's node restarts from the crashed directory.
+    let bob = TestNode::spawn(bob_dir.path(), &seed).await;
+    let mut bob_events = bob.events(None);
+    let alice = TestNode::spawn(alice_dir.path(), &seed).await;
+    let mut alice_events = alice.events(None);
+    let history = alice.history(bob_user, 10, None).await.unwrap();
+    assert_eq!(
+        history.messages.len(),
+        1,
+        "the accepted message is in the sender's history after the crash"
+    );
+    assert_eq!(history.messages[0].id, id);
+
+    let received = wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == id => Some(m.text.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(received, "sent just before the crash");
+    wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id: i,
+            state: DeliveryState::Delivered,
+            ..
+        } if *i == id => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Exactly once: one copy in Bob's history, and one MessageReceived in his whole log.
+    let bob_history = bob.history(alice.user_id(), 10, None).await.unwrap();
+    assert_eq!(
+        bob_history.messages.iter().filter(|m| m.id == id).count(),
+        1
+    );
+    bob.shutdown().await;
+    let bob = TestNode::spawn(bob_dir.path(), &seed).await;
+    // Replay the whole log up to a marker event made after the restart.
+    let mut replay = bob.events(None);
+    let marker = bob.send(alice.user_id(), "marker").await.unwrap();
+    let mut received = 0;
+    wait_for(&mut replay, |e| match e {
+        Event::MessageReceived(m) if m.id == id => {
+            received += 1;
+            None
+        }
+        Event::MessageSent(m) if m.id == marker => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(received, 1);
+
+    for node in [alice, bob, bootstrap.node] {
+        node.shutdown().await;
+    }
+}
