@@ -228,6 +228,7 @@ impl Builder {
                 user,
                 cancel,
                 tasks: std::sync::Mutex::new(vec![network_task, core_task]),
+                subscribers: tokio_util::task::TaskTracker::new(),
             }),
         })
     }
@@ -336,6 +337,9 @@ struct Inner {
     user: UserId,
     cancel: CancellationToken,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Event subscribers' tasks: each holds the database open until it notices the shutdown,
+    /// so shutting down waits for them too.
+    subscribers: tokio_util::task::TaskTracker,
 }
 
 /// A running node. Cheap to clone; every clone drives the same node.
@@ -495,7 +499,7 @@ impl Node {
             // Shut down: an empty stream.
             return EventStream { rx };
         };
-        tokio::spawn(async move {
+        self.inner.subscribers.spawn(async move {
             // Subscribed first, then read the log: nothing falls in between.
             let mut next = after.map_or(0, |c| c.0 + 1);
             loop {
@@ -564,6 +568,8 @@ impl Node {
         for task in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+        self.inner.subscribers.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.inner.subscribers.wait()).await;
     }
 }
 
