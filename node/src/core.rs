@@ -56,6 +56,9 @@ use crate::{
 /// Most received envelopes committed in one write. Bounds the latency one message can add to
 /// another's acknowledgement while sharing each fsync among many messages under load.
 const INBOUND_BATCH: usize = 128;
+/// Most sends accepted in one write: enough to share a sync among a burst of sends, few
+/// enough that the first sender of a burst is not kept waiting long.
+const SEND_BATCH: usize = 128;
 /// Most deliveries in flight at once.
 const MAX_IN_FLIGHT: usize = 64;
 /// Delay before the first retry; doubled per attempt up to [`MAX_RETRY_DELAY`].
@@ -210,6 +213,13 @@ pub(crate) enum Request {
     },
 }
 
+/// One `send` call waiting to be accepted.
+struct SendRequest {
+    peer: UserId,
+    text: String,
+    reply: oneshot::Sender<Result<MessageId, Error>>,
+}
+
 /// What came back from a delivery attempt.
 enum Outcome {
     Delivered {
@@ -260,6 +270,9 @@ pub(crate) struct Core {
     sessions: HashMap<UserId, Vec<Session>>,
     records: HashMap<UserId, PeerRecord>,
     in_flight: JoinSet<Outcome>,
+    /// The outbox in memory (sequence → what dispatching needs), loaded at start and kept
+    /// in step with every commit.
+    outbox: std::collections::BTreeMap<u64, Queued>,
     /// Outbox entries being delivered, so a tick does not send them twice.
     busy: std::collections::HashSet<u64>,
     /// Peers whose record is being looked up.
@@ -268,12 +281,50 @@ pub(crate) struct Core {
     publishing: bool,
     /// Set when a commit failed: nothing is acknowledged any more.
     failed: bool,
+    /// Entries just committed with their sealed envelope, to send without reading them back.
+    ready: Vec<(u64, Vec<u8>)>,
 }
 
 /// Everything one commit changes, plus the events to publish once it is durable.
 struct Pending {
     batch: Batch,
     events: Vec<Event>,
+    /// Outbox entries the batch adds, entered into the in-memory index once it is durable,
+    /// with their envelope when it is already sealed (sent at once, without a read).
+    queued: Vec<(u64, Queued, Option<Vec<u8>>)>,
+}
+
+impl Pending {
+    fn new(batch: Batch, events: Vec<Event>) -> Self {
+        Self {
+            batch,
+            events,
+            queued: Vec::new(),
+        }
+    }
+}
+
+/// What the core keeps in memory about each outbox entry, so that dispatching and
+/// acknowledging do not read the outbox.
+#[derive(Debug, Clone)]
+struct Queued {
+    peer: UserId,
+    id: MessageId,
+    visible: bool,
+    sealed: bool,
+    next_attempt_ms: u64,
+}
+
+impl Queued {
+    fn of(row: &OutboxRow) -> Self {
+        Self {
+            peer: row.peer,
+            id: row.id,
+            visible: row.visible,
+            sealed: row.envelope.is_some(),
+            next_attempt_ms: row.next_attempt_ms,
+        }
+    }
 }
 
 /// What a group of received envelopes has staged so far, so that later envelopes of the same
@@ -307,14 +358,31 @@ impl Core {
             sessions: HashMap::new(),
             records: HashMap::new(),
             in_flight: JoinSet::new(),
+            outbox: Default::default(),
             busy: Default::default(),
             lookups: Default::default(),
             publishing: false,
             failed: false,
+            ready: Vec::new(),
         }
     }
 
     pub(crate) async fn run(mut self) {
+        match self
+            .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
+            .await
+        {
+            Ok(rows) => {
+                self.outbox = rows
+                    .iter()
+                    .map(|(seq, row)| (*seq, Queued::of(row)))
+                    .collect();
+            }
+            Err(e) => {
+                error!("cannot read the outbox, refusing changes: {e}");
+                self.failed = true;
+            }
+        }
         let mut tick = tokio::time::interval(OUTBOX_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut republish =
@@ -331,7 +399,7 @@ impl Core {
                     retry_publish.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600 * 24 * 365));
                     self.publish();
                 }
-                Some(request) = self.requests.recv() => self.on_request(request).await,
+                Some(request) = self.requests.recv() => self.on_requests(request).await,
                 Some(first) = self.inbound.recv() => {
                     let mut group = vec![first];
                     while group.len() < INBOUND_BATCH {
@@ -342,18 +410,28 @@ impl Core {
                     }
                     self.on_inbound(group).await;
                 }
-                Some(Ok(outcome)) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
-                    if let Outcome::Published { seq, result } = &outcome {
-                        self.publishing = false;
-                        match result {
-                            Ok(()) => info!(seq, "published our record"),
-                            Err(e) => {
-                                warn!("publishing our record failed, retrying: {e}");
-                                retry_publish.as_mut().reset(tokio::time::Instant::now() + PUBLISH_RETRY);
+                Some(Ok(first)) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    let mut outcomes = vec![first];
+                    while outcomes.len() < INBOUND_BATCH {
+                        match self.in_flight.try_join_next() {
+                            Some(Ok(next)) => outcomes.push(next),
+                            Some(Err(_)) => {}
+                            None => break,
+                        }
+                    }
+                    for outcome in &outcomes {
+                        if let Outcome::Published { seq, result } = outcome {
+                            self.publishing = false;
+                            match result {
+                                Ok(()) => info!(seq, "published our record"),
+                                Err(e) => {
+                                    warn!("publishing our record failed, retrying: {e}");
+                                    retry_publish.as_mut().reset(tokio::time::Instant::now() + PUBLISH_RETRY);
+                                }
                             }
                         }
                     }
-                    self.on_outcome(outcome).await;
+                    self.on_outcomes(outcomes).await;
                 }
                 _ = tick.tick() => self.dispatch_due().await,
             }
@@ -415,7 +493,11 @@ impl Core {
                 "the store failed earlier; restart the node".into(),
             ));
         }
-        let Pending { mut batch, events } = pending;
+        let Pending {
+            mut batch,
+            events,
+            queued,
+        } = pending;
         let mut published = Vec::with_capacity(events.len());
         for event in events {
             let cursor = Cursor(self.next_event);
@@ -440,6 +522,12 @@ impl Core {
         let result = tokio::task::spawn_blocking(move || store.commit(batch)).await;
         match result {
             Ok(Ok(())) => {
+                for (seq, entry, envelope) in queued {
+                    self.outbox.insert(seq, entry);
+                    if let Some(envelope) = envelope {
+                        self.ready.push((seq, envelope));
+                    }
+                }
                 for item in &published {
                     // No subscriber is not an error: the log keeps the events.
                     let _ = self.events.send(item.clone());
@@ -495,12 +583,37 @@ impl Core {
         Ok(())
     }
 
+    /// Handles `first` and, when it is a send, the sends queued right behind it as one group.
+    async fn on_requests(&mut self, first: Request) {
+        let mut sends = Vec::new();
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Send { peer, text, reply } => {
+                    sends.push(SendRequest { peer, text, reply });
+                    if sends.len() < SEND_BATCH {
+                        next = self.requests.try_recv().ok();
+                    }
+                }
+                other => {
+                    if !sends.is_empty() {
+                        self.send_group(std::mem::take(&mut sends)).await;
+                    }
+                    self.on_request(other).await;
+                }
+            }
+        }
+        if !sends.is_empty() {
+            self.send_group(sends).await;
+        }
+        self.dispatch_due().await;
+    }
+
     async fn on_request(&mut self, request: Request) {
         match request {
             Request::Send { peer, text, reply } => {
-                let result = self.send(peer, text).await;
-                let _ = reply.send(result);
-                self.dispatch_due().await;
+                self.send_group(vec![SendRequest { peer, text, reply }])
+                    .await;
             }
             Request::AddContact { name, user, reply } => {
                 let _ = reply.send(self.add_contact(name, user).await);
@@ -509,14 +622,7 @@ impl Core {
                 let conv = self.conv(&user);
                 let mut batch = Batch::new();
                 batch.delete::<Contacts>(&conv);
-                let _ = reply.send(
-                    self.commit(Pending {
-                        batch,
-                        events: vec![],
-                    })
-                    .await
-                    .map(|_| ()),
-                );
+                let _ = reply.send(self.commit(Pending::new(batch, vec![])).await.map(|_| ()));
             }
             Request::VerifyContact {
                 user,
@@ -571,12 +677,7 @@ impl Core {
         row.verified = verified;
         let mut batch = Batch::new();
         batch.put::<Contacts>(&conv, &row)?;
-        self.commit(Pending {
-            batch,
-            events: vec![],
-        })
-        .await
-        .map(|_| ())
+        self.commit(Pending::new(batch, vec![])).await.map(|_| ())
     }
 
     async fn add_contact(&mut self, name: String, user: UserId) -> Result<(), Error> {
@@ -603,55 +704,107 @@ impl Core {
             added_ms: now_ms(),
         };
         batch.put::<Contacts>(&self.conv(&user), &row)?;
-        self.commit(Pending {
-            batch,
-            events: vec![],
-        })
-        .await
-        .map(|_| ())
+        self.commit(Pending::new(batch, vec![])).await.map(|_| ())
     }
 
-    async fn send(&mut self, peer: UserId, text: String) -> Result<MessageId, Error> {
-        if text.is_empty() || text.len() > crate::body::MAX_TEXT_LEN {
-            return Err(Error::InvalidMessage(format!(
-                "text must be 1 to {} bytes",
-                crate::body::MAX_TEXT_LEN
-            )));
+    /// Accepts a group of sends in one durable write, so that under load many messages share
+    /// one sync. Each caller gets its message id once the group is on disk.
+    async fn send_group(&mut self, sends: Vec<SendRequest>) {
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let mut summaries: HashMap<Conv, ConversationRow> = HashMap::new();
+        let mut touched = Vec::new();
+        let mut accepted = Vec::with_capacity(sends.len());
+        let mut staged = Ok(());
+        for SendRequest { peer, text, reply } in sends {
+            if text.is_empty() || text.len() > crate::body::MAX_TEXT_LEN {
+                let _ = reply.send(Err(Error::InvalidMessage(format!(
+                    "text must be 1 to {} bytes",
+                    crate::body::MAX_TEXT_LEN
+                ))));
+                continue;
+            }
+            if staged.is_ok() {
+                staged = self
+                    .stage_send(&mut pending, &mut summaries, peer, text)
+                    .await
+                    .map(|id| accepted.push((reply, id)));
+                if !touched.contains(&peer) {
+                    touched.push(peer);
+                }
+            } else {
+                let _ = reply.send(Err(Error::Storage(
+                    "a write in the same group failed".into(),
+                )));
+            }
         }
+        let result = staged.and_then(|()| {
+            for peer in &touched {
+                self.stage_sessions(&mut pending.batch, peer)?;
+            }
+            for (conv, summary) in &summaries {
+                pending.batch.put::<Conversations>(conv, summary)?;
+            }
+            Ok(())
+        });
+        let result = match result {
+            Ok(()) => self.commit(pending).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        for (reply, id) in accepted {
+            let _ = reply.send(result.clone().map(|()| id));
+        }
+    }
+
+    /// Adds one outgoing text to a group being accepted.
+    async fn stage_send(
+        &mut self,
+        pending: &mut Pending,
+        summaries: &mut HashMap<Conv, ConversationRow>,
+        peer: UserId,
+        text: String,
+    ) -> Result<MessageId, Error> {
         let id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
         let stamp = self.clock.tick(now_ms());
-        let body = Body::Text(Text {
-            id,
-            stamp,
-            text: text.clone(),
-        });
         let conv = self.conv(&peer);
-        let mut batch = Batch::new();
         let row = MessageRow {
             peer,
             direction: Direction::Outgoing,
-            text: text.clone(),
+            text,
             state: DeliveryState::Queued,
             read: true,
         };
-        batch.put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
-        batch.put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
-        let summary = self.summary(conv, peer, stamp, &text, 0).await?;
-        batch.put::<Conversations>(&conv, &summary)?;
-        self.enqueue(&mut batch, peer, &body, true).await?;
-        let message = to_message(id, stamp, &row);
-        self.commit(Pending {
-            batch,
-            events: vec![Event::MessageSent(message)],
-        })
-        .await?;
+        pending
+            .batch
+            .put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
+        pending
+            .batch
+            .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+        let mut summary = match summaries.remove(&conv) {
+            Some(summary) => summary,
+            None => self.summary(conv, peer, 0, "", 0).await?,
+        };
+        if stamp >= summary.last_stamp {
+            summary.last_stamp = stamp;
+            summary.last_text = row.text.chars().take(100).collect();
+        }
+        summaries.insert(conv, summary);
+        let body = Body::Text(Text {
+            id,
+            stamp,
+            text: row.text.clone(),
+        });
+        self.enqueue(pending, peer, &body, true).await?;
+        pending
+            .events
+            .push(Event::MessageSent(to_message(id, stamp, &row)));
         Ok(id)
     }
 
-    /// Puts a body into the outbox, encrypted at once if a session exists.
+    /// Puts a body into the outbox, encrypted at once if a session exists. The caller stages
+    /// the sessions of `peer`, which encrypting may have advanced.
     async fn enqueue(
         &mut self,
-        batch: &mut Batch,
+        pending: &mut Pending,
         peer: UserId,
         body: &Body,
         visible: bool,
@@ -659,12 +812,9 @@ impl Core {
         self.load_sessions(&peer).await?;
         let payload = body.to_payload().to_bytes().to_vec();
         let envelope = self.try_seal(&peer, &payload)?;
-        if envelope.is_some() {
-            self.stage_sessions(batch, &peer)?;
-        }
         let seq = self.next_outbox;
         self.next_outbox += 1;
-        batch.put::<State>(
+        pending.batch.put::<State>(
             &STATE_OUTBOX_SEQ.to_owned(),
             &self.next_outbox.to_be_bytes().to_vec(),
         )?;
@@ -677,7 +827,8 @@ impl Core {
             attempts: 0,
             next_attempt_ms: 0,
         };
-        batch.put::<Outbox>(&seq, &row)?;
+        pending.batch.put::<Outbox>(&seq, &row)?;
+        pending.queued.push((seq, Queued::of(&row), row.envelope));
         Ok(())
     }
 
@@ -739,14 +890,74 @@ impl Core {
         Ok(row)
     }
 
-    /// Starts deliveries for due outbox entries, and lookups for recipients we cannot reach yet.
+    /// The record of `peer` if we hold one that has not expired. A record past its expiry may
+    /// name stale addresses or prekeys, so it is dropped and looked up again.
+    fn known_record(&mut self, peer: &UserId) -> Option<PeerRecord> {
+        let now = now_secs();
+        if self.records.get(peer).is_some_and(|r| r.expires <= now) {
+            self.records.remove(peer);
+        }
+        self.records.get(peer).cloned()
+    }
+
+    fn start_delivery(&mut self, seq: u64, record: PeerRecord, envelope: Vec<u8>) {
+        self.busy.insert(seq);
+        let net = self.net.clone();
+        self.in_flight.spawn(async move {
+            let status = net.deliver(record.device, record.addresses, envelope).await;
+            Outcome::Delivered { seq, status }
+        });
+    }
+
+    /// Starts deliveries for due outbox entries (oldest first, up to [`MAX_IN_FLIGHT`]), and
+    /// lookups for recipients whose record we do not hold. Entries just accepted with their
+    /// envelope go first and need no read.
     async fn dispatch_due(&mut self) {
         if self.failed {
             return;
         }
+        for (seq, envelope) in std::mem::take(&mut self.ready) {
+            if self.in_flight.len() >= MAX_IN_FLIGHT || self.busy.contains(&seq) {
+                continue;
+            }
+            let Some(peer) = self.outbox.get(&seq).map(|e| e.peer) else {
+                continue;
+            };
+            match self.known_record(&peer) {
+                Some(record) => self.start_delivery(seq, record, envelope),
+                None => self.lookup(peer),
+            }
+        }
+
         let now = now_ms();
-        let due = match self
-            .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, 4 * MAX_IN_FLIGHT))
+        let mut wanted = Vec::new();
+        let mut unknown = Vec::new();
+        for (&seq, entry) in &self.outbox {
+            if self.in_flight.len() + wanted.len() >= MAX_IN_FLIGHT {
+                break;
+            }
+            if entry.next_attempt_ms > now || self.busy.contains(&seq) {
+                continue;
+            }
+            if self.records.contains_key(&entry.peer) {
+                wanted.push(seq);
+            } else if !unknown.contains(&entry.peer) {
+                unknown.push(entry.peer);
+            }
+        }
+        for peer in unknown {
+            self.lookup(peer);
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let rows = match self
+            .read(move |s| {
+                wanted
+                    .into_iter()
+                    .map(|seq| Ok((seq, s.get::<Outbox>(&seq)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
             .await
         {
             Ok(rows) => rows,
@@ -755,27 +966,21 @@ impl Core {
                 return;
             }
         };
-        for (seq, mut row) in due {
-            if self.in_flight.len() >= MAX_IN_FLIGHT {
-                break;
-            }
-            if row.next_attempt_ms > now || self.busy.contains(&seq) {
+        // Entries queued before we could encrypt (no session and no record yet) are sealed
+        // now, and persisted before they are sent, so that a retry resends the same bytes.
+        let mut sealed = Pending::new(Batch::new(), Vec::new());
+        let mut touched = Vec::new();
+        let mut deliveries = Vec::new();
+        for (seq, row) in rows {
+            let Some(mut row) = row else {
+                self.outbox.remove(&seq);
                 continue;
-            }
-            // A record past its expiry may name stale addresses or prekeys: look again.
-            if self
-                .records
-                .get(&row.peer)
-                .is_some_and(|r| r.expires <= now / 1000)
-            {
-                self.records.remove(&row.peer);
-            }
-            let Some(record) = self.records.get(&row.peer).cloned() else {
+            };
+            let Some(record) = self.known_record(&row.peer) else {
                 self.lookup(row.peer);
                 continue;
             };
             if row.envelope.is_none() {
-                // Encrypt now that the recipient's keys are known, and persist before sending.
                 if let Err(e) = self.load_sessions(&row.peer).await {
                     error!("cannot load sessions: {e}");
                     return;
@@ -783,9 +988,14 @@ impl Core {
                 match self.try_seal(&row.peer, &row.payload) {
                     Ok(Some(envelope)) => {
                         row.envelope = Some(envelope);
-                        if let Err(e) = self.persist_sealed(seq, &row).await {
-                            error!("cannot persist an encrypted outbox entry: {e}");
-                            return;
+                        if sealed.batch.put::<Outbox>(&seq, &row).is_err() {
+                            continue;
+                        }
+                        if !touched.contains(&row.peer) {
+                            touched.push(row.peer);
+                        }
+                        if let Some(entry) = self.outbox.get_mut(&seq) {
+                            entry.sealed = true;
                         }
                     }
                     Ok(None) => continue,
@@ -795,29 +1005,25 @@ impl Core {
                     }
                 }
             }
-            let Some(envelope) = row.envelope.clone() else {
-                continue;
-            };
-            self.busy.insert(seq);
-            let net = self.net.clone();
-            self.in_flight.spawn(async move {
-                let status = net.deliver(record.device, record.addresses, envelope).await;
-                Outcome::Delivered { seq, status }
-            });
+            if let Some(envelope) = row.envelope {
+                deliveries.push((seq, record, envelope));
+            }
         }
-    }
-
-    /// Writes an outbox entry that was just encrypted, with the session it advanced.
-    async fn persist_sealed(&mut self, seq: u64, row: &OutboxRow) -> Result<(), Error> {
-        let mut batch = Batch::new();
-        self.stage_sessions(&mut batch, &row.peer)?;
-        batch.put::<Outbox>(&seq, row)?;
-        self.commit(Pending {
-            batch,
-            events: vec![],
-        })
-        .await
-        .map(|_| ())
+        if !touched.is_empty() {
+            for peer in &touched {
+                if let Err(e) = self.stage_sessions(&mut sealed.batch, peer) {
+                    error!("cannot stage sessions: {e}");
+                    return;
+                }
+            }
+            if let Err(e) = self.commit(sealed).await {
+                error!("cannot persist encrypted outbox entries: {e}");
+                return;
+            }
+        }
+        for (seq, record, envelope) in deliveries {
+            self.start_delivery(seq, record, envelope);
+        }
     }
 
     fn lookup(&mut self, peer: UserId) {
@@ -833,108 +1039,126 @@ impl Core {
         });
     }
 
-    async fn on_outcome(&mut self, outcome: Outcome) {
-        match outcome {
-            Outcome::Looked { peer, record } => {
-                self.lookups.remove(&peer);
-                match record {
-                    Ok(record) => {
-                        debug!(peer = %peer.short(), "found record");
-                        self.records.insert(peer, *record);
-                        self.dispatch_due().await;
-                    }
-                    Err(e) => {
-                        debug!(peer = %peer.short(), "lookup failed: {e}");
-                        self.postpone_peer(peer).await;
-                    }
-                }
-            }
-            Outcome::Published { .. } => {}
-            Outcome::Delivered { seq, status } => {
-                self.busy.remove(&seq);
-                let Ok(Some(row)) = self.read(move |s| s.get::<Outbox>(&seq)).await else {
-                    return;
-                };
-                let result = match status {
-                    Ok(Status::Stored | Status::Duplicate) => self.delivered(seq, row).await,
-                    Ok(Status::Rejected | Status::Undecryptable) => self.give_up(seq, row).await,
-                    Ok(Status::Busy | Status::Unavailable) | Err(_) => {
-                        if let Err(e) = &status {
-                            debug!(peer = %row.peer.short(), "delivery failed: {e}");
-                            // The addresses may be stale: look the peer up again next time.
-                            self.records.remove(&row.peer);
+    /// Handles outcomes that completed together; delivery results share one write.
+    async fn on_outcomes(&mut self, outcomes: Vec<Outcome>) {
+        let mut deliveries = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Looked { peer, record } => {
+                    self.lookups.remove(&peer);
+                    match record {
+                        Ok(record) => {
+                            debug!(peer = %peer.short(), "found record");
+                            self.records.insert(peer, *record);
                         }
-                        self.retry_later(seq, row).await
+                        Err(e) => {
+                            debug!(peer = %peer.short(), "lookup failed: {e}");
+                            self.postpone_peer(peer).await;
+                        }
                     }
-                };
-                if let Err(e) = result {
-                    error!("cannot record a delivery outcome: {e}");
+                }
+                Outcome::Published { .. } => {}
+                Outcome::Delivered { seq, status } => {
+                    self.busy.remove(&seq);
+                    deliveries.push((seq, status));
                 }
             }
         }
+        if !deliveries.is_empty()
+            && let Err(e) = self.on_deliveries(deliveries).await
+        {
+            error!("cannot record delivery outcomes: {e}");
+        }
+        self.dispatch_due().await;
     }
 
-    async fn postpone_peer(&mut self, peer: UserId) {
-        let rows = match self
-            .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
-            .await
-        {
-            Ok(rows) => rows,
-            Err(_) => return,
-        };
-        for (seq, row) in rows.into_iter().filter(|(_, r)| r.peer == peer) {
-            if let Err(e) = self.retry_later(seq, row).await {
-                error!("cannot reschedule an outbox entry: {e}");
-                return;
+    async fn on_deliveries(
+        &mut self,
+        results: Vec<(u64, Result<Status, network::NetError>)>,
+    ) -> Result<(), Error> {
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let mut retry = Vec::new();
+        for (seq, status) in results {
+            let Some(entry) = self.outbox.get(&seq).cloned() else {
+                continue;
+            };
+            let state = match status {
+                Ok(Status::Stored | Status::Duplicate) => DeliveryState::Delivered,
+                Ok(Status::Rejected | Status::Undecryptable) => {
+                    pending.events.push(Event::Error {
+                        peer: Some(entry.peer),
+                        message: format!("message {} was refused by the recipient", entry.id),
+                    });
+                    DeliveryState::Failed
+                }
+                Ok(Status::Busy | Status::Unavailable) | Err(_) => {
+                    if let Err(e) = &status {
+                        debug!(peer = %entry.peer.short(), "delivery failed: {e}");
+                        // The addresses may be stale: look the peer up again next time.
+                        self.records.remove(&entry.peer);
+                    }
+                    retry.push(seq);
+                    continue;
+                }
+            };
+            pending.batch.delete::<Outbox>(&seq);
+            self.outbox.remove(&seq);
+            if entry.visible
+                && let Some(event) = self
+                    .advance_state(&mut pending.batch, entry.peer, entry.id, state)
+                    .await?
+            {
+                pending.events.push(event);
             }
         }
+        self.reschedule(&mut pending, retry).await?;
+        self.commit(pending).await.map(|_| ())
     }
 
-    async fn retry_later(&mut self, seq: u64, mut row: OutboxRow) -> Result<(), Error> {
-        row.attempts = row.attempts.saturating_add(1);
-        let delay = FIRST_RETRY_DELAY
-            .saturating_mul(1 << row.attempts.min(16))
-            .min(MAX_RETRY_DELAY);
-        row.next_attempt_ms = now_ms() + delay.as_millis() as u64;
-        let mut batch = Batch::new();
-        batch.put::<Outbox>(&seq, &row)?;
-        self.commit(Pending {
-            batch,
-            events: vec![],
-        })
-        .await
-        .map(|_| ())
-    }
-
-    async fn delivered(&mut self, seq: u64, row: OutboxRow) -> Result<(), Error> {
-        let mut batch = Batch::new();
-        batch.delete::<Outbox>(&seq);
-        let mut events = Vec::new();
-        if row.visible
-            && let Some(event) = self
-                .advance_state(&mut batch, row.peer, row.id, DeliveryState::Delivered)
-                .await?
-        {
-            events.push(event);
+    /// Stages a later attempt, with exponential backoff, for each of the entries `seqs`.
+    async fn reschedule(&mut self, pending: &mut Pending, seqs: Vec<u64>) -> Result<(), Error> {
+        if seqs.is_empty() {
+            return Ok(());
         }
-        self.commit(Pending { batch, events }).await.map(|_| ())
+        let rows = self
+            .read(move |s| {
+                seqs.into_iter()
+                    .map(|seq| Ok((seq, s.get::<Outbox>(&seq)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?;
+        let now = now_ms();
+        for (seq, row) in rows {
+            let Some(mut row) = row else { continue };
+            row.attempts = row.attempts.saturating_add(1);
+            let delay = FIRST_RETRY_DELAY
+                .saturating_mul(1 << row.attempts.min(16))
+                .min(MAX_RETRY_DELAY);
+            row.next_attempt_ms = now + delay.as_millis() as u64;
+            pending.batch.put::<Outbox>(&seq, &row)?;
+            if let Some(entry) = self.outbox.get_mut(&seq) {
+                entry.next_attempt_ms = row.next_attempt_ms;
+            }
+        }
+        Ok(())
     }
 
-    async fn give_up(&mut self, seq: u64, row: OutboxRow) -> Result<(), Error> {
-        let mut batch = Batch::new();
-        batch.delete::<Outbox>(&seq);
-        let mut events = vec![Event::Error {
-            peer: Some(row.peer),
-            message: format!("message {} was refused by the recipient", row.id),
-        }];
-        if row.visible
-            && let Some(event) = self
-                .advance_state(&mut batch, row.peer, row.id, DeliveryState::Failed)
-                .await?
-        {
-            events.push(event);
+    /// Backs off every waiting entry for `peer`, whose record could not be found.
+    async fn postpone_peer(&mut self, peer: UserId) {
+        let seqs: Vec<u64> = self
+            .outbox
+            .iter()
+            .filter(|(seq, e)| e.peer == peer && !self.busy.contains(seq))
+            .map(|(seq, _)| *seq)
+            .collect();
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let result = match self.reschedule(&mut pending, seqs).await {
+            Ok(()) => self.commit(pending).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            error!("cannot reschedule outbox entries: {e}");
         }
-        self.commit(Pending { batch, events }).await.map(|_| ())
     }
 
     /// Moves an outgoing message forward to `state` (never backwards).
@@ -971,10 +1195,7 @@ impl Core {
             }
             return;
         }
-        let mut pending = Pending {
-            batch: Batch::new(),
-            events: Vec::new(),
-        };
+        let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut answers = Vec::with_capacity(group.len());
         let mut staged = Group::default();
         for item in group {
@@ -1267,18 +1488,18 @@ impl Core {
                 )
             })
             .await?;
-        let mut batch = Batch::new();
+        let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut ids = Vec::new();
         for (key, mut row) in rows {
             if row.direction == Direction::Incoming && !row.read {
                 row.read = true;
-                batch.put::<Messages>(&key, &row)?;
+                pending.batch.put::<Messages>(&key, &row)?;
                 ids.push(MessageId::from_bytes(key.2));
             }
         }
         if let Some(mut summary) = self.read(move |s| s.get::<Conversations>(&conv)).await? {
             summary.unread = 0;
-            batch.put::<Conversations>(&conv, &summary)?;
+            pending.batch.put::<Conversations>(&conv, &summary)?;
         }
         for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
             let receipt = Body::Receipt(Receipt {
@@ -1287,22 +1508,17 @@ impl Core {
                 kind: ReceiptKind::Read,
                 messages: chunk.to_vec(),
             });
-            self.enqueue(&mut batch, peer, &receipt, false).await?;
+            self.enqueue(&mut pending, peer, &receipt, false).await?;
         }
-        self.commit(Pending {
-            batch,
-            events: vec![],
-        })
-        .await?;
+        self.stage_sessions(&mut pending.batch, &peer)?;
+        self.commit(pending).await?;
+        self.dispatch_due().await;
         Ok(ids.len())
     }
 
     async fn status(&self) -> Result<NodeStatus, Error> {
         let net = self.net.status().await.map_err(|_| Error::Stopped)?;
-        let outbox = self
-            .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
-            .await?
-            .len();
+        let outbox = self.outbox.len();
         let mut rejections = std::collections::BTreeMap::new();
         for (reason, count) in &net.counters.records_rejected {
             rejections.insert(format!("dht_record_{reason}"), *count);
