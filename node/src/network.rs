@@ -65,10 +65,18 @@ const MAX_CONNECTIONS: u32 = 256;
 const MAX_CONNECTIONS_PER_PEER: u32 = 4;
 /// Refuse new connections when the process uses more than this share of system memory.
 const MAX_MEMORY_FRACTION: f64 = 0.8;
-/// Per-peer inbound delivery rate: a burst of this many...
+/// Per-peer inbound delivery rate for a peer that has not yet delivered anything we could
+/// decrypt: a burst of this many...
 const RATE_BURST: f64 = 200.0;
-/// ...refilled at this many per second. Far above any human typing rate, far below a flood.
+/// ...refilled at this many per second. Far above any human typing rate, far below a flood:
+/// each refused envelope still costs an HPKE open (about 0.1 ms), so a stranger can take at
+/// most about 1% of a core.
 const RATE_PER_SEC: f64 = 100.0;
+/// The rate for a peer whose deliveries we stored (a contact's device, proven by a message
+/// that decrypted): bulk transfers between two nodes run at full speed, yet one peer still
+/// cannot occupy the pipeline alone.
+const TRUSTED_RATE_BURST: f64 = 10_000.0;
+const TRUSTED_RATE_PER_SEC: f64 = 5_000.0;
 /// Peers whose rate state is remembered; the oldest is forgotten beyond this.
 const MAX_RATE_ENTRIES: usize = 4096;
 
@@ -351,6 +359,7 @@ pub(crate) fn spawn(
         rates: HashMap::new(),
         connected: HashSet::new(),
         counters: Counters::default(),
+        nat_failures: 0,
     };
     let task = tokio::spawn(event_loop.run());
     Ok((
@@ -387,9 +396,12 @@ struct Publish {
 struct TokenBucket {
     tokens: f64,
     updated: Instant,
+    /// Whether the peer delivered something we stored, which earns it the trusted rate.
+    trusted: bool,
 }
 
 type Answer = (
+    PeerId,
     ResponseChannel<Status>,
     Result<Status, oneshot::error::RecvError>,
 );
@@ -410,6 +422,8 @@ struct EventLoop {
     rates: HashMap<PeerId, TokenBucket>,
     connected: HashSet<PeerId>,
     counters: Counters,
+    /// AutoNAT probes of our addresses that failed since one last succeeded.
+    nat_failures: u32,
 }
 
 impl EventLoop {
@@ -422,9 +436,14 @@ impl EventLoop {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
-                Some((channel, answer)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
+                Some((peer, channel, answer)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
                     // A dropped answer means the pipeline could not store the message.
                     let status = answer.unwrap_or(Status::Unavailable);
+                    if status == Status::Stored
+                        && let Some(bucket) = self.rates.get_mut(&peer)
+                    {
+                        bucket.trusted = true;
+                    }
                     let _ = self.swarm.behaviour_mut().msg.send_response(channel, status);
                 }
             }
@@ -493,7 +512,7 @@ impl EventLoop {
                     peer_id: *self.swarm.local_peer_id(),
                     listen_addresses: self.swarm.listeners().cloned().collect(),
                     connected_peers: self.connected.len(),
-                    nat: "unknown".into(),
+                    nat: self.nat_status().into(),
                     counters: self.counters.clone(),
                 });
             }
@@ -535,12 +554,39 @@ impl EventLoop {
                         .add_address(&peer_id, address);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::v2::client::Event {
+                tested_addr,
+                result,
+                ..
+            })) => match result {
+                Ok(()) => {
+                    info!(address = %tested_addr, "reachable from outside (AutoNAT)");
+                    self.nat_failures = 0;
+                }
+                Err(e) => {
+                    debug!(address = %tested_addr, "not reachable from outside (AutoNAT): {e}");
+                    self.nat_failures = self.nat_failures.saturating_add(1);
+                }
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(peers))) => {
                 for (peer, address) in peers {
                     self.swarm.behaviour_mut().kad.add_address(&peer, address);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Reachability as AutoNAT v2 found it: `public` once a server dialled one of our
+    /// addresses back (the client then confirms it as external), `private` when probes only
+    /// failed, `unknown` before any probe finished.
+    fn nat_status(&self) -> &'static str {
+        if self.swarm.external_addresses().next().is_some() {
+            "public"
+        } else if self.nat_failures > 0 {
+            "private"
+        } else {
+            "unknown"
         }
     }
 
@@ -739,7 +785,7 @@ impl EventLoop {
         }) {
             Ok(()) => self
                 .waiting_answers
-                .push(Box::pin(async move { (channel, answer.await) })),
+                .push(Box::pin(async move { (peer, channel, answer.await) })),
             Err(_) => {
                 self.counters.deliveries_busy += 1;
                 warn!(%peer, "pipeline saturated; answering busy");
@@ -769,9 +815,15 @@ impl EventLoop {
         let bucket = self.rates.entry(peer).or_insert(TokenBucket {
             tokens: RATE_BURST,
             updated: now,
+            trusted: false,
         });
+        let (burst, per_sec) = if bucket.trusted {
+            (TRUSTED_RATE_BURST, TRUSTED_RATE_PER_SEC)
+        } else {
+            (RATE_BURST, RATE_PER_SEC)
+        };
         let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * RATE_PER_SEC).min(RATE_BURST);
+        bucket.tokens = (bucket.tokens + elapsed * per_sec).min(burst);
         bucket.updated = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
