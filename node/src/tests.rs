@@ -388,3 +388,95 @@ async fn forged_records_are_refused_by_honest_nodes() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_peer_is_rate_limited_while_others_are_served() {
+    let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bob = start(dirs[0].path(), &[]).await;
+    let seed = bob.addresses().await;
+    let mut bob_events = bob.events(None);
+    let (peer, address) = split(&seed[0]);
+    let mut raw = client();
+    raw.dial(address).unwrap();
+
+    // Far more envelopes than a stranger's burst allowance, as fast as the node answers,
+    // within its limit of concurrent streams.
+    const FLOOD: usize = 600;
+    const WINDOW: usize = 32;
+    let mut sent = 0;
+    let mut waiting = std::collections::HashSet::new();
+    let mut answers = std::collections::HashMap::<Vec<u8>, usize>::new();
+    tokio::time::timeout(TIMEOUT, async {
+        while sent < FLOOD || !waiting.is_empty() {
+            while sent < FLOOD && waiting.len() < WINDOW {
+                let garbage = vec![(sent % 251) as u8; 1024];
+                waiting.insert(raw.behaviour_mut().msg.send_request(&peer, frame(&garbage)));
+                sent += 1;
+            }
+            match raw.select_next_some().await {
+                SwarmEvent::Behaviour(ClientEvent::Msg(request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                })) => {
+                    waiting.remove(&request_id);
+                    *answers.entry(response).or_default() += 1;
+                }
+                SwarmEvent::Behaviour(ClientEvent::Msg(
+                    request_response::Event::OutboundFailure { request_id, .. },
+                )) => {
+                    waiting.remove(&request_id);
+                    *answers.entry(Vec::new()).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the flood was never answered");
+    let busy = answers.get(&vec![1, 4]).copied().unwrap_or(0);
+    let rejected = answers.get(&vec![1, 2]).copied().unwrap_or(0);
+    assert!(busy > 0, "the flood was not limited: {answers:?}");
+    assert!(rejected > 0, "nothing was even looked at: {answers:?}");
+    assert_eq!(
+        answers.get(&vec![1, 0]),
+        None,
+        "garbage was stored: {answers:?}"
+    );
+    let status = bob.status().await.unwrap();
+    assert!(
+        status.rejections["delivery_rate_limited"]
+            >= busy as u64 - status.rejections["delivery_busy"]
+    );
+
+    // An honest peer is served as usual, and its burst is its own.
+    let alice = start(dirs[1].path(), &seed).await;
+    alice.add_contact("bob", bob.user_id()).await.unwrap();
+    for i in 0..3 {
+        alice
+            .send(bob.user_id(), format!("hello {i}"))
+            .await
+            .unwrap();
+    }
+    // Concurrent deliveries may arrive in any order; history orders them by send time.
+    let mut missing: std::collections::HashSet<String> =
+        (0..3).map(|i| format!("hello {i}")).collect();
+    tokio::time::timeout(TIMEOUT, async {
+        while !missing.is_empty() {
+            if let Some((_, Event::MessageReceived(m))) = bob_events.next().await {
+                missing.remove(&m.text);
+            }
+        }
+    })
+    .await
+    .expect("messages not received");
+    let history = bob.history(alice.user_id(), 10, None).await.unwrap();
+    let texts: Vec<&str> = history.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["hello 0", "hello 1", "hello 2"]);
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
