@@ -110,11 +110,17 @@ pub enum Error {
     /// A cursor or argument is malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The passphrase given as the current one is wrong.
+    #[error("wrong passphrase")]
+    WrongPassphrase,
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Self::Storage(e.to_string())
+        match e {
+            StoreError::WrongPassphrase => Self::WrongPassphrase,
+            other => Self::Storage(other.to_string()),
+        }
     }
 }
 

@@ -477,6 +477,37 @@ impl Node {
         self.call(|reply| Request::MarkRead { peer, reply }).await
     }
 
+    /// Changes the passphrase that unlocks this node's data directory. Only the small key
+    /// file is re-encrypted (with a fresh salt and `params`), so this takes one key derivation
+    /// per passphrase, whatever the size of the history; the old key file is flushed out of
+    /// the database's logs before this returns.
+    ///
+    /// ```no_run
+    /// # async fn run(node: tern_node::Node) -> Result<(), tern_node::Error> {
+    /// node.change_passphrase("old secret", "new, longer secret", Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn change_passphrase(
+        &self,
+        old: impl AsRef<[u8]>,
+        new: impl AsRef<[u8]>,
+        params: KdfParams,
+    ) -> Result<(), Error> {
+        let store = self
+            .inner
+            .store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(Error::Stopped)?;
+        let old = zeroize::Zeroizing::new(old.as_ref().to_vec());
+        let new = zeroize::Zeroizing::new(new.as_ref().to_vec());
+        tokio::task::spawn_blocking(move || store.change_passphrase(&old, &new, params))
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?
+            .map_err(Error::from)
+    }
+
     /// Peers, addresses, NAT status, outbox depth, rejection counters.
     pub async fn status(&self) -> Result<NodeStatus, Error> {
         self.call(|reply| Request::Status { reply }).await

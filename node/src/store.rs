@@ -245,10 +245,6 @@ impl Store {
     /// passphrase from its files, rather than keep it until some later compaction: someone who
     /// learns the old passphrase should find nothing it opens. (The file system may still hold
     /// the freed blocks; that is beyond what a database can erase.)
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "the node's passphrase change is not exposed yet")
-    )]
     pub(crate) fn change_passphrase(
         &self,
         old: &[u8],

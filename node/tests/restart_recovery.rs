@@ -141,3 +141,39 @@ async fn sender_killed_after_send_still_delivers_exactly_once() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_passphrase_unlocks_and_the_old_one_does_not() {
+    let alice = TestNode::start("alice", &[]).await;
+    let dir = alice.dir.path().to_owned();
+    let user = alice.node.user_id();
+    let params = tern_node::KdfParams::new(64, 1, 1).unwrap();
+    assert_eq!(
+        alice
+            .node
+            .change_passphrase("not the passphrase", "new", params)
+            .await,
+        Err(tern_node::Error::WrongPassphrase)
+    );
+    alice
+        .node
+        .change_passphrase("test passphrase", "new passphrase", params)
+        .await
+        .unwrap();
+    alice.node.shutdown().await;
+
+    let open = |passphrase: &'static str| {
+        tern_node::Node::builder(&dir)
+            .with_passphrase(passphrase)
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_mdns(false)
+            .spawn()
+    };
+    assert!(matches!(
+        open("test passphrase").await,
+        Err(tern_node::StartError::WrongPassphrase)
+    ));
+    let node = open("new passphrase").await.unwrap();
+    assert_eq!(node.user_id(), user);
+    node.shutdown().await;
+}
