@@ -28,7 +28,7 @@ use tern_node::{DeliveryState, Event, KdfParams, Node};
 /// hanging.
 const WAIT: Duration = Duration::from_secs(300);
 /// Concurrent senders in the throughput run: enough to let group commit batch writes.
-const SENDERS: usize = 16;
+const SENDERS: usize = 64;
 /// How long the idle node runs before its memory is read: past start-up and bootstrap.
 const IDLE_SETTLE: Duration = Duration::from_secs(10);
 const IDLE_CHILD_ENV: &str = "TERN_BENCH_IDLE_CHILD";

@@ -27,7 +27,8 @@ use std::{
 
 use tern_crypto::{
     AccountKey, DeviceCertificate, Payload, PrekeySecrets, Session, SessionMessage, UserId,
-    envelope, rand_core::UnwrapErr,
+    envelope::{self, MailboxPublicKey},
+    rand_core::UnwrapErr,
 };
 use tokio::{
     sync::{broadcast, mpsc, oneshot},
@@ -59,8 +60,11 @@ const INBOUND_BATCH: usize = 128;
 /// Most sends accepted in one write: enough to share a sync among a burst of sends, few
 /// enough that the first sender of a burst is not kept waiting long.
 const SEND_BATCH: usize = 128;
+/// Smallest group of received envelopes opened on two threads: below it, starting a thread
+/// costs more than it saves, and a single message should not pay for one.
+const PARALLEL_OPEN_MIN: usize = 8;
 /// Most deliveries in flight at once.
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 256;
 /// Delay before the first retry; doubled per attempt up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Longest wait between retries: an offline contact is tried at least this often.
@@ -219,6 +223,13 @@ pub(crate) enum Request {
     },
 }
 
+/// A received envelope after the stateless checks.
+struct Prepared {
+    digest: [u8; 16],
+    /// `None` when the envelope was processed before; otherwise the result of opening it.
+    opened: Option<Result<envelope::Opened, envelope::EnvelopeError>>,
+}
+
 /// One `send` call waiting to be accepted.
 struct SendRequest {
     peer: UserId,
@@ -261,7 +272,8 @@ pub(crate) struct Parts {
 
 pub(crate) struct Core {
     store: Store,
-    account: AccountKey,
+    /// Shared with blocking tasks that open envelopes in parallel.
+    account: std::sync::Arc<AccountKey>,
     prekeys: PrekeySecrets,
     certificate: DeviceCertificate,
     clock: Clock,
@@ -298,6 +310,16 @@ struct Pending {
     /// Outbox entries the batch adds, entered into the in-memory index once it is durable,
     /// with their envelope when it is already sealed (sent at once, without a read).
     queued: Vec<(u64, Queued, Option<Vec<u8>>)>,
+    /// Outbox entries encrypted but not yet sealed: sealed together just before the commit.
+    to_seal: Vec<ToSeal>,
+}
+
+/// An outbox entry whose ratchet message waits to be sealed into an envelope.
+struct ToSeal {
+    seq: u64,
+    row: OutboxRow,
+    message: SessionMessage,
+    mailbox: MailboxPublicKey,
 }
 
 impl Pending {
@@ -306,6 +328,7 @@ impl Pending {
             batch,
             events,
             queued: Vec::new(),
+            to_seal: Vec::new(),
         }
     }
 }
@@ -349,7 +372,7 @@ impl Core {
     pub(crate) fn new(parts: Parts) -> Self {
         Self {
             store: parts.store,
-            account: parts.account,
+            account: std::sync::Arc::new(parts.account),
             prekeys: parts.prekeys,
             certificate: parts.certificate,
             clock: parts.clock,
@@ -493,16 +516,18 @@ impl Core {
     }
 
     /// Commits and publishes; on failure the node stops accepting changes.
-    async fn commit(&mut self, pending: Pending) -> Result<Vec<(Cursor, Event)>, Error> {
+    async fn commit(&mut self, mut pending: Pending) -> Result<Vec<(Cursor, Event)>, Error> {
         if self.failed {
             return Err(Error::Storage(
                 "the store failed earlier; restart the node".into(),
             ));
         }
+        self.seal_pending(&mut pending).await?;
         let Pending {
             mut batch,
             events,
             queued,
+            ..
         } = pending;
         let mut published = Vec::with_capacity(events.len());
         for event in events {
@@ -817,7 +842,7 @@ impl Core {
     ) -> Result<(), Error> {
         self.load_sessions(&peer).await?;
         let payload = body.to_payload().to_bytes().to_vec();
-        let envelope = self.try_seal(&peer, &payload)?;
+        let encrypted = self.try_encrypt(&peer, &payload)?;
         let seq = self.next_outbox;
         self.next_outbox += 1;
         pending.batch.put::<State>(
@@ -828,18 +853,96 @@ impl Core {
             id: body.id(),
             peer,
             payload,
-            envelope,
+            envelope: None,
             visible,
             attempts: 0,
             next_attempt_ms: 0,
         };
-        pending.batch.put::<Outbox>(&seq, &row)?;
-        pending.queued.push((seq, Queued::of(&row), row.envelope));
+        match encrypted {
+            // Sealed (and written) at commit, together with the rest of the group.
+            Some((message, mailbox)) => pending.to_seal.push(ToSeal {
+                seq,
+                row,
+                message,
+                mailbox,
+            }),
+            None => {
+                pending.batch.put::<Outbox>(&seq, &row)?;
+                pending.queued.push((seq, Queued::of(&row), None));
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the ratchet messages of `pending` into envelopes, off the core task and on two
+    /// threads for large groups (sealing is stateless and costs two X25519 operations each),
+    /// then stages their outbox rows.
+    async fn seal_pending(&self, pending: &mut Pending) -> Result<(), Error> {
+        if pending.to_seal.is_empty() {
+            return Ok(());
+        }
+        let to_seal = std::mem::take(&mut pending.to_seal);
+        let sender = self.account.user_id();
+        let sealed = tokio::task::spawn_blocking(move || {
+            let seal = |items: &mut [ToSeal]| -> Result<(), Error> {
+                let mut rng = UnwrapErr(getrandom::SysRng);
+                for item in items {
+                    let envelope = envelope::seal(&mut rng, &item.mailbox, &sender, &item.message)
+                        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+                    item.row.envelope = Some(envelope);
+                }
+                Ok(())
+            };
+            let mut to_seal = to_seal;
+            let result = if to_seal.len() >= PARALLEL_OPEN_MIN {
+                let half = to_seal.len() / 2;
+                let (first, second) = to_seal.split_at_mut(half);
+                std::thread::scope(|scope| {
+                    let other = scope.spawn(|| seal(first));
+                    let here = seal(second);
+                    match other.join() {
+                        Ok(there) => there.and(here),
+                        Err(_) => Err(Error::Storage("a sealing thread failed".into())),
+                    }
+                })
+            } else {
+                seal(&mut to_seal)
+            };
+            result.map(|()| to_seal)
+        })
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))??;
+        for item in sealed {
+            pending.batch.put::<Outbox>(&item.seq, &item.row)?;
+            pending
+                .queued
+                .push((item.seq, Queued::of(&item.row), item.row.envelope));
+        }
         Ok(())
     }
 
     /// Encrypts with the newest session, or starts one from the peer's record if known.
     fn try_seal(&mut self, peer: &UserId, payload: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let Some((message, mailbox)) = self.try_encrypt(peer, payload)? else {
+            return Ok(None);
+        };
+        let sealed = envelope::seal(
+            &mut UnwrapErr(getrandom::SysRng),
+            &mailbox,
+            &self.account.user_id(),
+            &message,
+        )
+        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+        Ok(Some(sealed))
+    }
+
+    /// Encrypts with the newest session, or starts one from the peer's record if known;
+    /// returns the message and the mailbox key to seal it to.
+    fn try_encrypt(
+        &mut self,
+        peer: &UserId,
+        payload: &[u8],
+    ) -> Result<Option<(SessionMessage, MailboxPublicKey)>, Error> {
         let mut rng = UnwrapErr(getrandom::SysRng);
         let record = self.records.get(peer).cloned();
         let sessions = self.sessions.entry(*peer).or_default();
@@ -863,14 +966,7 @@ impl Core {
         let message = session
             .encrypt(&mut rng, payload)
             .map_err(|e| Error::InvalidMessage(e.to_string()))?;
-        let sealed = envelope::seal(
-            &mut rng,
-            record.bundle.mailbox(),
-            &self.account.user_id(),
-            &message,
-        )
-        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
-        Ok(Some(sealed))
+        Ok(Some((message, *record.bundle.mailbox())))
     }
 
     async fn summary(
@@ -1204,11 +1300,18 @@ impl Core {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut answers = Vec::with_capacity(group.len());
         let mut staged = Group::default();
-        for item in group {
-            let status = match self
-                .receive(&mut pending, &mut staged, &item.envelope)
-                .await
-            {
+        let (group, prepared) = match self.prepare(group).await {
+            Ok(prepared) => prepared,
+            Err((group, e)) => {
+                error!("cannot prepare received envelopes: {e}");
+                for item in group {
+                    let _ = item.reply.send(Status::Unavailable);
+                }
+                return;
+            }
+        };
+        for (item, prepared) in group.into_iter().zip(prepared) {
+            let status = match self.receive(&mut pending, &mut staged, prepared).await {
                 Ok(status) => status,
                 Err(e) => {
                     error!(peer = %item.peer, "receiving failed: {e}");
@@ -1252,22 +1355,81 @@ impl Core {
         Ok(())
     }
 
+    /// The stateless part of receiving a group, off the core task: which envelopes were
+    /// processed before (one read for the group), and opening the others, on every core when
+    /// the group is large enough to be worth splitting.
+    async fn prepare(
+        &self,
+        group: Vec<Inbound>,
+    ) -> Result<(Vec<Inbound>, Vec<Prepared>), (Vec<Inbound>, Error)> {
+        let store = self.store.clone();
+        let account = self.account.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let digests: Vec<[u8; 16]> = group.iter().map(|i| seen_key(&i.envelope)).collect();
+            let seen = match digests
+                .iter()
+                .map(|d| store.get::<Seen>(d).map(|v| v.is_some()))
+                .collect::<Result<Vec<bool>, StoreError>>()
+            {
+                Ok(seen) => seen,
+                Err(e) => return (group, Err(Error::from(e))),
+            };
+            let open = |items: &[Inbound], seen: &[bool]| -> Vec<_> {
+                items
+                    .iter()
+                    .zip(seen)
+                    .map(|(item, &seen)| {
+                        (!seen).then(|| envelope::open(account.mailbox_secret(), &item.envelope))
+                    })
+                    .collect()
+            };
+            let opened = if group.len() >= PARALLEL_OPEN_MIN {
+                let half = group.len() / 2;
+                std::thread::scope(|scope| {
+                    let first = scope.spawn(|| open(&group[..half], &seen[..half]));
+                    let mut second = open(&group[half..], &seen[half..]);
+                    match first.join() {
+                        Ok(mut opened) => {
+                            opened.append(&mut second);
+                            opened
+                        }
+                        // Opening does not panic; if it did, do the work again here.
+                        Err(_) => open(&group, &seen),
+                    }
+                })
+            } else {
+                open(&group, &seen)
+            };
+            let prepared = digests
+                .into_iter()
+                .zip(opened)
+                .map(|(digest, opened)| Prepared { digest, opened })
+                .collect();
+            (group, Ok(prepared))
+        })
+        .await;
+        match result {
+            Ok((group, Ok(prepared))) => Ok((group, prepared)),
+            Ok((group, Err(e))) => Err((group, e)),
+            Err(e) => Err((Vec::new(), Error::Storage(e.to_string()))),
+        }
+    }
+
     /// Processes one envelope into `pending`. Returns the status to answer once committed.
     async fn receive(
         &mut self,
         pending: &mut Pending,
         staged: &mut Group,
-        bytes: &[u8],
+        prepared: Prepared,
     ) -> Result<Status, Error> {
-        let digest = seen_key(bytes);
-        if staged.seen.contains(&digest)
-            || self.read(move |s| s.get::<Seen>(&digest)).await?.is_some()
-        {
+        let digest = prepared.digest;
+        if staged.seen.contains(&digest) {
             return Ok(Status::Duplicate);
         }
-        let opened = match envelope::open(self.account.mailbox_secret(), bytes) {
-            Ok(opened) => opened,
-            Err(e) => {
+        let opened = match prepared.opened {
+            None => return Ok(Status::Duplicate),
+            Some(Ok(opened)) => opened,
+            Some(Err(e)) => {
                 debug!("refused an envelope: {e}");
                 return Ok(Status::Rejected);
             }

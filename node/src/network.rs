@@ -57,7 +57,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// outbox retries, or later falls back to a relay).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Concurrent inbound or outbound delivery streams per connection.
-const MAX_CONCURRENT_STREAMS: usize = 64;
+const MAX_CONCURRENT_STREAMS: usize = 256;
 /// How long a DHT query may run.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Established connections in total and per peer: generous for a chat node, but a bound.
