@@ -49,6 +49,7 @@ mod core;
 mod event;
 mod hlc;
 mod id;
+pub mod mailbox;
 mod network;
 mod node;
 mod store;
