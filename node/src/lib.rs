@@ -46,6 +46,7 @@
 
 mod body;
 mod core;
+pub mod dht;
 mod event;
 mod hlc;
 mod id;

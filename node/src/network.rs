@@ -44,7 +44,7 @@ use tern_crypto::UserId;
 
 /// The private Kademlia protocol name, so Tern's DHT never mixes with other libp2p networks.
 pub(crate) const KAD_PROTOCOL: libp2p::StreamProtocol =
-    libp2p::StreamProtocol::new("/tern/kad/1.0.0");
+    libp2p::StreamProtocol::new(crate::dht::KAD_PROTOCOL);
 /// Capacity of the command channel. Commands are small and answered quickly; a full channel
 /// means the loop is saturated and callers should wait rather than pile up work.
 const COMMAND_CAPACITY: usize = 256;
