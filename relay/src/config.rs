@@ -1,0 +1,91 @@
+//! What an operator configures. The binary fills this from a TOML file, flags and the
+//! environment; library users build it with the `with_*` methods.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Limits that protect the relay and share it fairly between mailboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest envelope accepted, bytes. The largest envelope bucket by default.
+    pub max_envelope: usize,
+    /// Most messages held per mailbox.
+    pub mailbox_messages: u64,
+    /// Most bytes held per mailbox.
+    pub mailbox_bytes: u64,
+    /// Bytes of envelopes the relay holds in all, over every mailbox.
+    pub disk_budget: u64,
+    /// How long an envelope is kept if its owner never collects it, seconds.
+    pub retention_secs: u64,
+    /// Deposits a single peer may make in a burst…
+    pub deposit_burst: u32,
+    /// …refilled at this many per second.
+    pub deposits_per_sec: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_envelope: tern_crypto::envelope::MAX_ENVELOPE_LEN,
+            // A month of heavy chat for one offline user.
+            mailbox_messages: 50_000,
+            mailbox_bytes: 256 * 1024 * 1024,
+            disk_budget: 16 * 1024 * 1024 * 1024,
+            // Three weeks: long enough for a holiday offline, short enough that abandoned
+            // mailboxes do not pile up.
+            retention_secs: 21 * 24 * 60 * 60,
+            deposit_burst: 2_000,
+            deposits_per_sec: 1_000,
+        }
+    }
+}
+
+/// A relay's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) listen: Vec<String>,
+    pub(crate) bootstrap: Vec<String>,
+    pub(crate) limits: Limits,
+    pub(crate) allow: Option<Vec<[u8; 32]>>,
+}
+
+impl Config {
+    /// A relay whose identity and mailboxes live in `data_dir`, with default limits.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            limits: Limits::default(),
+            allow: None,
+        }
+    }
+
+    /// Listens on `address` (a multiaddr); by default TCP and QUIC on every interface,
+    /// port 4001.
+    pub fn with_listen_addr(mut self, address: impl Into<String>) -> Self {
+        self.listen.push(address.into());
+        self
+    }
+
+    /// Joins the DHT through `address` (a multiaddr ending in `/p2p/<peer id>`).
+    pub fn with_bootstrap(mut self, address: impl Into<String>) -> Self {
+        self.bootstrap.push(address.into());
+        self
+    }
+
+    /// Replaces the limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// A private relay: serves only these mailbox ids (64 hex digits each).
+    pub fn with_allow_list(mut self, mailboxes: Vec<[u8; 32]>) -> Self {
+        self.allow = Some(mailboxes);
+        self
+    }
+}

@@ -1,0 +1,98 @@
+//! `tern-relay`: the store-and-forward relay that operators run for others.
+//!
+//! A relay holds sealed envelopes for recipients who are offline, in mailboxes keyed by
+//! mailbox id, and hands them to their owners (`/tern/mailbox/1`, defined in
+//! [`tern_node::mailbox`]). It is also a Kademlia server and bootstrap node of Tern's DHT
+//! (applying the node's record rules on every PUT), a circuit-relay v2 server and an AutoNAT v2
+//! server. It never sees plaintext or who sent what: it stores a mailbox id, the padded sealed
+//! envelope and its arrival time, nothing else.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tern_relay::Error> {
+//! let config = tern_relay::Config::new("/var/lib/tern-relay")
+//!     .with_listen_addr("/ip4/0.0.0.0/tcp/4001");
+//! let relay = tern_relay::Relay::spawn(config).await?;
+//! println!("bootstrap address: {}", relay.addresses().await[0]);
+//! relay.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod config;
+mod service;
+mod store;
+
+pub use config::{Config, Limits};
+pub use store::StoreError;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+/// Why a relay could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database could not be opened.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// The data directory is in use or cannot be created.
+    #[error("data directory: {0}")]
+    DataDir(String),
+    /// The identity key could not be read or written.
+    #[error("identity key: {0}")]
+    Key(String),
+    /// An address is invalid or the network could not start.
+    #[error("network: {0}")]
+    Network(String),
+}
+
+/// A running relay. Dropping it does not stop it; call [`Relay::shutdown`].
+#[derive(Debug, Clone)]
+pub struct Relay {
+    inner: Arc<service::Handle>,
+}
+
+impl Relay {
+    /// Opens the data directory (creating the relay's identity on first start) and starts
+    /// serving.
+    pub async fn spawn(config: Config) -> Result<Self, Error> {
+        Ok(Self {
+            inner: Arc::new(service::spawn(config).await?),
+        })
+    }
+
+    /// The relay's libp2p peer id, as text.
+    pub fn peer_id(&self) -> String {
+        self.inner.peer_id.to_string()
+    }
+
+    /// The addresses the relay listens on, each ending in `/p2p/<peer id>` (the form nodes
+    /// take as a bootstrap or relay address). Waits until it listens somewhere.
+    pub async fn addresses(&self) -> Vec<String> {
+        let mut watch: watch::Receiver<Vec<String>> = self.inner.addresses.clone();
+        match watch.wait_for(|a| !a.is_empty()).await {
+            Ok(list) => list.clone(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// A snapshot of the relay's counters.
+    pub async fn metrics(&self) -> Metrics {
+        self.inner.metrics().await
+    }
+
+    /// Stops serving, waits for in-flight writes and closes the database.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown().await;
+    }
+}
+
+pub use service::{Codec as MailboxCodec, Metrics};

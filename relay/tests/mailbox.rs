@@ -1,0 +1,501 @@
+//! The relay as operators run it: a real `tern-relay` process on loopback, driven over
+//! `/tern/mailbox/1` by a raw libp2p client. Covers custody across a SIGKILL, owner-only
+//! fetch and ack, refusals, garbage input, limits, and what the data directory holds.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, noise,
+    request_response::{self, ProtocolSupport},
+    swarm::SwarmEvent,
+    tcp, yamux,
+};
+use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets, Session, envelope};
+use tern_node::mailbox::{Operation, OwnerProof, Refusal, Request, Response};
+use tern_relay::MailboxCodec;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const PLAINTEXT: &str = "the secret plaintext 4242";
+
+struct RelayProcess {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl RelayProcess {
+    fn start(dir: &Path) -> Self {
+        let _ = std::fs::remove_file(dir.join("relay.addr"));
+        let child = Command::new(env!("CARGO_BIN_EXE_tern-relay"))
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg("/ip4/127.0.0.1/tcp/0")
+            .arg("--log")
+            .arg("warn")
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The relay's address, once it has written it.
+    async fn address(&self) -> (PeerId, Multiaddr) {
+        let path = self.dir.join("relay.addr");
+        let text = tokio::time::timeout(TIMEOUT, async {
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&path)
+                    && text.ends_with('\n')
+                {
+                    return text;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the relay never wrote its address");
+        let address: Multiaddr = text.lines().next().unwrap().parse().unwrap();
+        let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() else {
+            panic!("no peer id in {address}");
+        };
+        (peer, address)
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Swarm<request_response::Behaviour<MailboxCodec>> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::new(
+                [(
+                    StreamProtocol::new(tern_node::mailbox::PROTOCOL),
+                    ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default().with_request_timeout(TIMEOUT),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
+        .build()
+}
+
+async fn call(
+    swarm: &mut Swarm<request_response::Behaviour<MailboxCodec>>,
+    peer: PeerId,
+    request: Request,
+) -> Option<Response> {
+    let id = swarm.behaviour_mut().send_request(&peer, request);
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                }) if request_id == id => return Some(response),
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                    request_id,
+                    ..
+                }) if request_id == id => return None,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("no answer from the relay")
+}
+
+/// Writes raw bytes as a request, so that frames the real codec never writes can be tried.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        futures::AsyncReadExt::read_to_end(io, &mut out).await?;
+        Ok(out)
+    }
+
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Vec<u8>,
+    ) -> std::io::Result<()> {
+        futures::AsyncWriteExt::write_all(io, &request).await?;
+        futures::AsyncWriteExt::close(io).await
+    }
+
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+fn raw_client() -> Swarm<request_response::Behaviour<RawCodec>> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::new(
+                [(
+                    StreamProtocol::new(tern_node::mailbox::PROTOCOL),
+                    ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default().with_request_timeout(TIMEOUT),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
+        .build()
+}
+
+struct Owner {
+    account: AccountKey,
+    bundle: PrekeyBundle,
+}
+
+fn owner(seed: u8) -> Owner {
+    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+    let account = AccountKey::generate(&mut rng);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let prekeys = PrekeySecrets::generate(&mut rng, &account, now);
+    let bundle = prekeys.bundle(&account, 1);
+    Owner { account, bundle }
+}
+
+/// Challenge, then a proof for `op`.
+async fn prove(
+    swarm: &mut Swarm<request_response::Behaviour<MailboxCodec>>,
+    relay: PeerId,
+    who: &Owner,
+    op: Operation,
+) -> OwnerProof {
+    let Some(Response::Challenge { nonce }) = call(swarm, relay, Request::Challenge).await else {
+        panic!("no challenge");
+    };
+    OwnerProof::new(&who.account, &who.bundle, &relay.to_bytes(), nonce, op)
+}
+
+async fn fetch(
+    swarm: &mut Swarm<request_response::Behaviour<MailboxCodec>>,
+    relay: PeerId,
+    who: &Owner,
+) -> Vec<tern_node::mailbox::StoredEnvelope> {
+    let proof = prove(swarm, relay, who, Operation::Fetch).await;
+    match call(
+        swarm,
+        relay,
+        Request::Fetch {
+            proof,
+            after: 0,
+            limit: 100,
+            wait_secs: 0,
+        },
+    )
+    .await
+    {
+        Some(Response::Envelopes { items, .. }) => items,
+        other => panic!("fetch failed: {other:?}"),
+    }
+}
+
+fn files_contain(dir: &Path, needle: &[u8]) -> bool {
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custody_survives_sigkill_and_only_the_owner_collects() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = owner(1);
+    let bob = owner(2);
+    let mallory = owner(3);
+    let mailbox = bob.bundle.mailbox().id();
+
+    // Alice seals a real session message to Bob's mailbox.
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let mut session = Session::initiate(
+        &mut rng,
+        &alice.account,
+        &bob.bundle,
+        None,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let message = session.encrypt(&mut rng, PLAINTEXT.as_bytes()).unwrap();
+    let sealed = envelope::seal(
+        &mut rng,
+        bob.bundle.mailbox(),
+        &alice.account.user_id(),
+        &message,
+    )
+    .unwrap();
+
+    let relay = RelayProcess::start(dir.path());
+    let (peer, address) = relay.address().await;
+    let mut swarm = client();
+    swarm.dial(address).unwrap();
+    let receipt = match call(
+        &mut swarm,
+        peer,
+        Request::Deposit {
+            mailbox: *mailbox.as_bytes(),
+            envelope: sealed.clone(),
+        },
+    )
+    .await
+    {
+        Some(Response::Stored(receipt)) => receipt,
+        other => panic!("deposit failed: {other:?}"),
+    };
+    receipt
+        .verify(&peer.to_bytes(), &mailbox, &sealed)
+        .expect("a valid custody receipt");
+
+    // The receipt promised durability: kill -9 right after it, and start again.
+    relay.kill();
+    let relay = RelayProcess::start(dir.path());
+    let (peer, address) = relay.address().await;
+    let mut swarm = client();
+    swarm.dial(address).unwrap();
+
+    // Mallory's proof only ever opens Mallory's own mailbox.
+    assert!(fetch(&mut swarm, peer, &mallory).await.is_empty());
+    // A proof that borrows Bob's bundle but carries Mallory's signature is refused.
+    let mut forged = prove(&mut swarm, peer, &mallory, Operation::Fetch).await;
+    forged.bundle = bob.bundle.to_bytes();
+    let fetch_with = |proof| Request::Fetch {
+        proof,
+        after: 0,
+        limit: 10,
+        wait_secs: 0,
+    };
+    assert_eq!(
+        call(&mut swarm, peer, fetch_with(forged.clone())).await,
+        Some(Response::Refused(Refusal::BadProof))
+    );
+    // A nonce is good once.
+    assert_eq!(
+        call(&mut swarm, peer, fetch_with(forged)).await,
+        Some(Response::Refused(Refusal::StaleChallenge))
+    );
+    // Garbage on the protocol does not stop the relay serving others.
+    let mut garbage = raw_client();
+    garbage.dial(relay.address().await.1).unwrap();
+    for bytes in [
+        vec![1, 0, 0, 0, 3, 9, 9, 9],
+        vec![7; 64],
+        vec![1, 0xff, 0xff, 0xff, 0xff],
+    ] {
+        let id = garbage.behaviour_mut().send_request(&peer, bytes);
+        tokio::time::timeout(TIMEOUT, async {
+            loop {
+                match garbage.select_next_some().await {
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { request_id, .. },
+                        ..
+                    })
+                    | SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                        request_id,
+                        ..
+                    }) if request_id == id => return,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("garbage was neither answered nor refused");
+    }
+
+    // Bob collects exactly what Alice left, acknowledges, and it is gone.
+    let items = fetch(&mut swarm, peer, &bob).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].envelope, sealed);
+    assert_eq!(items[0].id, receipt.id);
+    let proof = prove(&mut swarm, peer, &bob, Operation::Ack).await;
+    assert_eq!(
+        call(
+            &mut swarm,
+            peer,
+            Request::Ack {
+                proof,
+                ids: vec![items[0].id],
+            },
+        )
+        .await,
+        Some(Response::Acked { removed: 1 })
+    );
+    assert!(fetch(&mut swarm, peer, &bob).await.is_empty());
+
+    // What the relay's disk holds: neither the plaintext nor who sent it.
+    drop(relay);
+    assert!(!files_contain(dir.path(), PLAINTEXT.as_bytes()));
+    assert!(!files_contain(
+        dir.path(),
+        alice.account.user_id().as_bytes()
+    ));
+    assert!(!files_contain(
+        dir.path(),
+        alice.account.user_id().to_string().as_bytes()
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_give_clear_refusals_and_a_held_fetch_wakes_on_deposit() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = tern_relay::Limits {
+        mailbox_messages: 1,
+        max_envelope: 4096,
+        ..Default::default()
+    };
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.path())
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(limits),
+    )
+    .await
+    .unwrap();
+    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
+    let peer: PeerId = relay.peer_id().parse().unwrap();
+    let bob = owner(2);
+    let mailbox = *bob.bundle.mailbox().id().as_bytes();
+    let mut sender = client();
+    sender.dial(address.clone()).unwrap();
+    let mut owner_swarm = client();
+    owner_swarm.dial(address).unwrap();
+
+    // Bob waits for mail before any arrives; the deposit wakes his fetch.
+    let proof = prove(&mut owner_swarm, peer, &bob, Operation::Fetch).await;
+    let waiting = owner_swarm.behaviour_mut().send_request(
+        &peer,
+        Request::Fetch {
+            proof,
+            after: 0,
+            limit: 10,
+            wait_secs: 30,
+        },
+    );
+    let deposit = |n: u8| Request::Deposit {
+        mailbox,
+        envelope: vec![n; 1024],
+    };
+    assert!(matches!(
+        call(&mut sender, peer, deposit(1)).await,
+        Some(Response::Stored(_))
+    ));
+    let woke = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            }) = owner_swarm.select_next_some().await
+                && request_id == waiting
+            {
+                return response;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(matches!(woke, Response::Envelopes { ref items, .. } if items.len() == 1));
+
+    // The mailbox holds one message at most: the next deposit is refused, clearly.
+    assert_eq!(
+        call(&mut sender, peer, deposit(2)).await,
+        Some(Response::Refused(Refusal::QuotaExceeded))
+    );
+    assert_eq!(
+        call(
+            &mut sender,
+            peer,
+            Request::Deposit {
+                mailbox: [9; 32],
+                envelope: vec![0; 16 * 1024],
+            },
+        )
+        .await,
+        Some(Response::Refused(Refusal::TooLarge))
+    );
+    let metrics = relay.metrics().await;
+    assert_eq!(metrics.deposits, 1);
+    assert_eq!(metrics.stored_messages, 1);
+    assert_eq!(metrics.refused.get("quotaexceeded"), Some(&1));
+    assert_eq!(metrics.refused.get("toolarge"), Some(&1));
+    relay.shutdown().await;
+}
