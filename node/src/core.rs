@@ -251,6 +251,8 @@ enum Outcome {
         seq: u64,
         result: Result<(), network::NetError>,
     },
+    /// A deposit at the recipient's relays: how many signed custody of how many tried.
+    Deposited { seq: u64, stored: u8, replicas: u8 },
 }
 
 /// What the core task starts from: the unlocked state loaded at start.
@@ -268,6 +270,8 @@ pub(crate) struct Parts {
     pub(crate) next_outbox: u64,
     pub(crate) record_seq: u64,
     pub(crate) cancel: CancellationToken,
+    /// The relays that hold our mailbox (pinned in the configuration).
+    pub(crate) relays: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
 }
 
 pub(crate) struct Core {
@@ -301,6 +305,10 @@ pub(crate) struct Core {
     failed: bool,
     /// Entries just committed with their sealed envelope, to send without reading them back.
     ready: Vec<(u64, Vec<u8>)>,
+    /// The relays that hold our mailbox.
+    relays: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
+    /// One task per relay collecting our mail; aborted when the core stops.
+    fetchers: JoinSet<()>,
 }
 
 /// Everything one commit changes, plus the events to publish once it is durable.
@@ -366,6 +374,10 @@ struct Group {
     summaries: HashMap<Conv, ConversationRow>,
     touched: Vec<UserId>,
     prekeys_changed: bool,
+    /// Whether the envelope being processed came from a relay.
+    via_relay: bool,
+    /// Texts collected from relays, by sender: their senders get delivery receipts.
+    delivered: Vec<(UserId, MessageId)>,
 }
 
 impl Core {
@@ -393,10 +405,23 @@ impl Core {
             publishing: false,
             failed: false,
             ready: Vec::new(),
+            relays: parts.relays,
+            fetchers: JoinSet::new(),
         }
     }
 
     pub(crate) async fn run(mut self) {
+        let bundle = self.prekeys.bundle(&self.account, self.record_seq);
+        for (relay, addresses) in self.relays.clone() {
+            self.fetchers.spawn(crate::relay_path::collect(
+                self.net.clone(),
+                self.account.clone(),
+                bundle.clone(),
+                relay,
+                addresses,
+                self.cancel.clone(),
+            ));
+        }
         match self
             .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
             .await
@@ -486,7 +511,14 @@ impl Core {
             &self.certificate,
             &addresses,
             &bundle,
-            &[],
+            &self
+                .relays
+                .iter()
+                .map(|(peer, addresses)| record::RelayEntry {
+                    peer: peer.to_bytes(),
+                    addresses: addresses.iter().map(|a| a.to_vec()).collect(),
+                })
+                .collect::<Vec<_>>(),
             seq,
             now_secs() + record::RECORD_LIFETIME_SECS,
         );
@@ -1160,6 +1192,16 @@ impl Core {
                     }
                 }
                 Outcome::Published { .. } => {}
+                Outcome::Deposited {
+                    seq,
+                    stored,
+                    replicas,
+                } => {
+                    self.busy.remove(&seq);
+                    if let Err(e) = self.on_deposited(seq, stored, replicas).await {
+                        error!("cannot record a relay deposit: {e}");
+                    }
+                }
                 Outcome::Delivered { seq, status } => {
                     self.busy.remove(&seq);
                     deliveries.push((seq, status));
@@ -1180,6 +1222,10 @@ impl Core {
     ) -> Result<(), Error> {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut retry = Vec::new();
+        // Where each failed entry could be left instead: the recipient's relays and mailbox,
+        // taken before a failed record is dropped.
+        let mut relay_targets = HashMap::new();
+        let mut stale = Vec::new();
         for (seq, status) in results {
             let Some(entry) = self.outbox.get(&seq).cloned() else {
                 continue;
@@ -1194,10 +1240,16 @@ impl Core {
                     DeliveryState::Failed
                 }
                 Ok(Status::Busy | Status::Unavailable) | Err(_) => {
+                    if let Some(record) = self.records.get(&entry.peer)
+                        && !record.relays.is_empty()
+                    {
+                        relay_targets
+                            .insert(seq, (record.relays.clone(), record.bundle.mailbox().id()));
+                    }
                     if let Err(e) = &status {
                         debug!(peer = %entry.peer.short(), "delivery failed: {e}");
                         // The addresses may be stale: look the peer up again next time.
-                        self.records.remove(&entry.peer);
+                        stale.push(entry.peer);
                     }
                     retry.push(seq);
                     continue;
@@ -1213,14 +1265,83 @@ impl Core {
                 pending.events.push(event);
             }
         }
-        self.reschedule(&mut pending, retry).await?;
+        for peer in stale {
+            self.records.remove(&peer);
+        }
+        let rows = self.reschedule(&mut pending, retry).await?;
+        self.commit(pending).await?;
+        // Direct delivery failed: leave the envelope at the recipient's relays, if it has any.
+        for (seq, row) in rows {
+            let Some((relays, mailbox)) = relay_targets.remove(&seq) else {
+                continue;
+            };
+            if self.busy.contains(&seq) {
+                continue;
+            }
+            let Some(envelope) = row.envelope else {
+                continue;
+            };
+            debug!(
+                seq,
+                relays = relays.len(),
+                "leaving the message at the recipient's relays"
+            );
+            self.busy.insert(seq);
+            let net = self.net.clone();
+            self.in_flight.spawn(async move {
+                let (stored, replicas) =
+                    crate::relay_path::deposit(&net, &relays, mailbox, envelope).await;
+                Outcome::Deposited {
+                    seq,
+                    stored,
+                    replicas,
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a deposit: once enough relays signed custody, the relays hold the message and
+    /// it leaves the outbox; the recipient's delivery receipt completes it later.
+    async fn on_deposited(&mut self, seq: u64, stored: u8, replicas: u8) -> Result<(), Error> {
+        debug!(seq, stored, replicas, "deposit at relays finished");
+        let needed = crate::relay_path::CUSTODY_QUORUM.min(replicas).max(1);
+        if stored < needed {
+            debug!(
+                seq,
+                stored, replicas, "not enough custody receipts; will retry"
+            );
+            return Ok(());
+        }
+        let Some(entry) = self.outbox.remove(&seq) else {
+            return Ok(());
+        };
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        pending.batch.delete::<Outbox>(&seq);
+        if entry.visible
+            && let Some(event) = self
+                .advance_state(
+                    &mut pending.batch,
+                    entry.peer,
+                    entry.id,
+                    DeliveryState::StoredAtRelays { stored, replicas },
+                )
+                .await?
+        {
+            pending.events.push(event);
+        }
         self.commit(pending).await.map(|_| ())
     }
 
-    /// Stages a later attempt, with exponential backoff, for each of the entries `seqs`.
-    async fn reschedule(&mut self, pending: &mut Pending, seqs: Vec<u64>) -> Result<(), Error> {
+    /// Stages a later attempt, with exponential backoff, for each of the entries `seqs`;
+    /// returns the rows as rescheduled.
+    async fn reschedule(
+        &mut self,
+        pending: &mut Pending,
+        seqs: Vec<u64>,
+    ) -> Result<Vec<(u64, OutboxRow)>, Error> {
         if seqs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let rows = self
             .read(move |s| {
@@ -1230,6 +1351,7 @@ impl Core {
             })
             .await?;
         let now = now_ms();
+        let mut rescheduled = Vec::with_capacity(rows.len());
         for (seq, row) in rows {
             let Some(mut row) = row else { continue };
             row.attempts = row.attempts.saturating_add(1);
@@ -1241,8 +1363,9 @@ impl Core {
             if let Some(entry) = self.outbox.get_mut(&seq) {
                 entry.next_attempt_ms = row.next_attempt_ms;
             }
+            rescheduled.push((seq, row));
         }
-        Ok(())
+        Ok(rescheduled)
     }
 
     /// Backs off every waiting entry for `peer`, whose record could not be found.
@@ -1255,7 +1378,7 @@ impl Core {
             .collect();
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let result = match self.reschedule(&mut pending, seqs).await {
-            Ok(()) => self.commit(pending).await.map(|_| ()),
+            Ok(_) => self.commit(pending).await.map(|_| ()),
             Err(e) => Err(e),
         };
         if let Err(e) = result {
@@ -1311,6 +1434,7 @@ impl Core {
             }
         };
         for (item, prepared) in group.into_iter().zip(prepared) {
+            staged.via_relay = item.via_relay;
             let status = match self.receive(&mut pending, &mut staged, prepared).await {
                 Ok(status) => status,
                 Err(e) => {
@@ -1320,7 +1444,30 @@ impl Core {
             };
             answers.push((item.reply, status));
         }
-        let committed = match self.stage_group(&mut pending, &staged) {
+        // A sender whose message went through a relay learns it arrived from a receipt, in
+        // the same write as the messages.
+        let mut receipts = Ok(());
+        let mut by_sender: HashMap<UserId, Vec<MessageId>> = HashMap::new();
+        for (sender, id) in std::mem::take(&mut staged.delivered) {
+            by_sender.entry(sender).or_default().push(id);
+        }
+        for (sender, ids) in by_sender {
+            for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
+                let receipt = Body::Receipt(Receipt {
+                    id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
+                    stamp: self.clock.tick(now_ms()),
+                    kind: ReceiptKind::Delivered,
+                    messages: chunk.to_vec(),
+                });
+                if receipts.is_ok() {
+                    receipts = self.enqueue(&mut pending, sender, &receipt, false).await;
+                }
+            }
+            if !staged.touched.contains(&sender) {
+                staged.touched.push(sender);
+            }
+        }
+        let committed = match receipts.and_then(|()| self.stage_group(&mut pending, &staged)) {
             Ok(()) => self.commit(pending).await.is_ok(),
             Err(e) => {
                 error!("cannot stage received messages: {e}");
@@ -1478,6 +1625,9 @@ impl Core {
         let stamp = Clock::clamp(body.stamp(), now);
         match body {
             Body::Text(text) => {
+                if staged.via_relay {
+                    staged.delivered.push((sender, id));
+                }
                 let row = MessageRow {
                     peer: sender,
                     direction: Direction::Incoming,

@@ -53,6 +53,7 @@ mod id;
 pub mod mailbox;
 mod network;
 mod node;
+mod relay_path;
 mod store;
 mod tables;
 #[cfg(test)]

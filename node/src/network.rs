@@ -58,6 +58,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Concurrent inbound or outbound delivery streams per connection.
 const MAX_CONCURRENT_STREAMS: usize = 256;
+/// How long a mailbox request may take: a fetch may be held open by the relay for up to
+/// `mailbox::MAX_WAIT_SECS` before it answers.
+const MAILBOX_TIMEOUT: Duration = Duration::from_secs(crate::mailbox::MAX_WAIT_SECS as u64 + 30);
 /// How long a DHT query may run.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Established connections in total and per peer: generous for a chat node, but a bound.
@@ -135,6 +138,8 @@ pub(crate) struct Inbound {
     pub(crate) peer: PeerId,
     pub(crate) envelope: Vec<u8>,
     pub(crate) reply: oneshot::Sender<Status>,
+    /// Collected from a mailbox relay: the sender learns of delivery only from a receipt.
+    pub(crate) via_relay: bool,
 }
 
 #[derive(Debug)]
@@ -157,6 +162,12 @@ enum Command {
     Status {
         reply: oneshot::Sender<Snapshot>,
     },
+    Mailbox {
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: crate::mailbox::Request,
+        reply: oneshot::Sender<Result<crate::mailbox::Response, NetError>>,
+    },
 }
 
 /// A cheap, cloneable handle to the network task.
@@ -165,6 +176,8 @@ pub(crate) struct Handle {
     commands: mpsc::Sender<Command>,
     peer_id: PeerId,
     addresses: watch::Receiver<Vec<Multiaddr>>,
+    /// Into the core's inbound pipeline, for envelopes fetched from relays.
+    inbound: mpsc::Sender<Inbound>,
 }
 
 impl Handle {
@@ -221,6 +234,38 @@ impl Handle {
     pub(crate) async fn status(&self) -> Result<Snapshot, NetError> {
         self.call(|reply| Command::Status { reply }).await
     }
+
+    /// One request to a mailbox relay.
+    pub(crate) async fn mailbox(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: crate::mailbox::Request,
+    ) -> Result<crate::mailbox::Response, NetError> {
+        self.call(|reply| Command::Mailbox {
+            peer,
+            addresses,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Hands an envelope fetched from a relay to the core, like a direct delivery; the answer
+    /// says whether it may be acknowledged at the relay.
+    pub(crate) async fn submit(&self, peer: PeerId, envelope: Vec<u8>) -> Result<Status, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.inbound
+            .send(Inbound {
+                peer,
+                envelope,
+                reply,
+                via_relay: true,
+            })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)
+    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -231,6 +276,7 @@ pub(crate) struct Behaviour {
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     msg: request_response::Behaviour<codec::Codec>,
+    mailbox: request_response::Behaviour<codec::MailboxCodec>,
     autonat: autonat::v2::client::Behaviour,
     relay: relay::client::Behaviour,
     dcutr: dcutr::Behaviour,
@@ -301,6 +347,12 @@ fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
                         .with_request_timeout(REQUEST_TIMEOUT)
                         .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
                 ),
+                mailbox: request_response::Behaviour::new(
+                    [(codec::MAILBOX_PROTOCOL, ProtocolSupport::Outbound)],
+                    request_response::Config::default()
+                        .with_request_timeout(MAILBOX_TIMEOUT)
+                        .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
+                ),
                 autonat: autonat::v2::client::Behaviour::default(),
                 relay,
                 dcutr: dcutr::Behaviour::new(peer_id),
@@ -348,13 +400,14 @@ pub(crate) fn spawn(
         swarm,
         addresses: addresses_tx,
         commands: command_rx,
-        inbound: inbound_tx,
+        inbound: inbound_tx.clone(),
         clock,
         cancel,
         publishes: HashMap::new(),
         verifications: HashMap::new(),
         lookups: HashMap::new(),
         deliveries: HashMap::new(),
+        mailbox_calls: HashMap::new(),
         waiting_answers: FuturesUnordered::new(),
         rates: HashMap::new(),
         connected: HashSet::new(),
@@ -367,6 +420,7 @@ pub(crate) fn spawn(
             commands,
             peer_id,
             addresses,
+            inbound: inbound_tx,
         },
         inbound_rx,
         task,
@@ -418,6 +472,8 @@ struct EventLoop {
     verifications: HashMap<QueryId, Publish>,
     lookups: HashMap<QueryId, Lookup>,
     deliveries: HashMap<OutboundRequestId, oneshot::Sender<Result<Status, NetError>>>,
+    mailbox_calls:
+        HashMap<OutboundRequestId, oneshot::Sender<Result<crate::mailbox::Response, NetError>>>,
     waiting_answers: FuturesUnordered<futures::future::BoxFuture<'static, Answer>>,
     rates: HashMap<PeerId, TokenBucket>,
     connected: HashSet<PeerId>,
@@ -507,6 +563,22 @@ impl EventLoop {
                     .send_request(&peer, Delivery { envelope });
                 self.deliveries.insert(id, reply);
             }
+            Command::Mailbox {
+                peer,
+                addresses,
+                request,
+                reply,
+            } => {
+                for address in addresses {
+                    self.swarm.add_peer_address(peer, address);
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_request(&peer, request);
+                self.mailbox_calls.insert(id, reply);
+            }
             Command::Status { reply } => {
                 let _ = reply.send(Snapshot {
                     peer_id: *self.swarm.local_peer_id(),
@@ -540,6 +612,28 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Msg(event)) => self.on_msg_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mailbox(event)) => match event {
+                request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                } => {
+                    if let Some(reply) = self.mailbox_calls.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+                request_response::Event::OutboundFailure {
+                    request_id, error, ..
+                } => {
+                    if let Some(reply) = self.mailbox_calls.remove(&request_id) {
+                        let _ = reply.send(Err(NetError::Delivery(error.to_string())));
+                    }
+                }
+                _ => {}
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -782,6 +876,7 @@ impl EventLoop {
             peer,
             envelope: request.envelope,
             reply,
+            via_relay: false,
         }) {
             Ok(()) => self
                 .waiting_answers

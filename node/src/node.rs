@@ -94,6 +94,7 @@ pub struct Builder {
     passphrase: zeroize::Zeroizing<Vec<u8>>,
     listen: Vec<String>,
     bootstrap: Vec<String>,
+    relays: Vec<String>,
     mdns: bool,
     dht_server: bool,
     create: bool,
@@ -117,6 +118,15 @@ impl Builder {
     /// A bootstrap peer's multiaddr, ending in `/p2p/<peer id>` (repeatable).
     pub fn with_bootstrap(mut self, address: impl Into<String>) -> Self {
         self.bootstrap.push(address.into());
+        self
+    }
+
+    /// Keeps this account's mailbox at the relay at `address` (a multiaddr ending in
+    /// `/p2p/<peer id>`); repeat for replicas (three are used). The relays are listed in the
+    /// account's DHT record, so that senders leave messages there while this node is offline,
+    /// and the node collects from them while it runs. A relay is also a DHT bootstrap peer.
+    pub fn with_relay(mut self, address: impl Into<String>) -> Self {
+        self.relays.push(address.into());
         self
     }
 
@@ -167,7 +177,22 @@ impl Builder {
                     .map_err(|e: libp2p::multiaddr::Error| StartError::Network(e.to_string()))?,
             ];
         }
-        let bootstrap = parse(&self.bootstrap)?;
+        let mut bootstrap = parse(&self.bootstrap)?;
+        let relay_addresses = parse(&self.relays)?;
+        let mut relays: Vec<(libp2p::PeerId, Vec<Multiaddr>)> = Vec::new();
+        for address in &relay_addresses {
+            let Some(peer) = network::peer_of(address) else {
+                return Err(StartError::Address(
+                    address.to_string(),
+                    "needs a /p2p/<peer id> suffix".into(),
+                ));
+            };
+            match relays.iter_mut().find(|(p, _)| *p == peer) {
+                Some((_, list)) => list.push(address.clone()),
+                None => relays.push((peer, vec![address.clone()])),
+            }
+            bootstrap.push(address.clone());
+        }
         for address in &bootstrap {
             if network::peer_of(address).is_none() {
                 return Err(StartError::Address(
@@ -216,6 +241,7 @@ impl Builder {
             next_outbox: opened.next_outbox,
             record_seq: opened.record_seq,
             cancel: cancel.child_token(),
+            relays,
         });
         let core_task = tokio::spawn(core.run());
         info!(user = %user, "node started");
@@ -364,6 +390,7 @@ impl Node {
             passphrase: zeroize::Zeroizing::new(Vec::new()),
             listen: Vec::new(),
             bootstrap: Vec::new(),
+            relays: Vec::new(),
             mdns: true,
             dht_server: false,
             create: false,

@@ -219,3 +219,58 @@ mod tests {
         assert_eq!(unknown.unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 }
+
+/// The client side of `/tern/mailbox/1` (see [`crate::mailbox`]): the node deposits at and
+/// fetches from relays; it never serves the protocol.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MailboxCodec;
+
+pub(crate) const MAILBOX_PROTOCOL: StreamProtocol = StreamProtocol::new(crate::mailbox::PROTOCOL);
+
+impl libp2p::request_response::Codec for MailboxCodec {
+    type Protocol = StreamProtocol;
+    type Request = crate::mailbox::Request;
+    type Response = crate::mailbox::Response;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Self::Request>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Ok(crate::mailbox::read_frame(io, crate::mailbox::MAX_REQUEST_LEN).await?)
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Self::Response>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Ok(crate::mailbox::read_frame(io, crate::mailbox::MAX_RESPONSE_LEN).await?)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Self::Request,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        Ok(crate::mailbox::write_frame(io, &request, crate::mailbox::MAX_REQUEST_LEN).await?)
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: Self::Response,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        Ok(crate::mailbox::write_frame(io, &response, crate::mailbox::MAX_RESPONSE_LEN).await?)
+    }
+}

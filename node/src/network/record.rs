@@ -140,7 +140,6 @@ pub(crate) struct PeerRecord {
     pub(crate) certificate: DeviceCertificate,
     pub(crate) addresses: Vec<Multiaddr>,
     pub(crate) bundle: PrekeyBundle,
-    #[allow(dead_code, reason = "read by the relay path, which is not built yet")]
     pub(crate) relays: Vec<(PeerId, Vec<Multiaddr>)>,
     pub(crate) seq: u64,
     pub(crate) expires: u64,

@@ -1,0 +1,203 @@
+//! The node's side of the relay path: leaving envelopes at a recipient's mailbox relays when
+//! direct delivery fails, and collecting our own mail from our relays.
+//!
+//! Sending: the envelope already in the outbox is deposited at every relay the recipient's
+//! record lists (at most [`REPLICAS`]), concurrently; each valid custody receipt counts, and
+//! with [`CUSTODY_QUORUM`] of them (or all, if the recipient lists fewer) the message is
+//! "stored at relays" and leaves the outbox. The recipient's delivery receipt completes it.
+//!
+//! Receiving: one task per relay of ours loops: challenge, fetch (held open by the relay for
+//! up to [`WAIT_SECS`], so new mail arrives at once), hand each envelope to the core's inbound
+//! pipeline exactly as a direct delivery, and acknowledge at the relay only the envelopes the
+//! core committed (or refused for good). A copy that also came directly is a duplicate there.
+
+use std::{sync::Arc, time::Duration};
+
+use libp2p::{Multiaddr, PeerId};
+use tern_crypto::{AccountKey, MailboxId, PrekeyBundle};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::{
+    mailbox::{Operation, OwnerProof, Request, Response},
+    network::{self, Status},
+};
+
+/// Relays a message is deposited at, at most.
+pub(crate) const REPLICAS: usize = 3;
+/// Custody receipts that make a message "stored": two, so that one relay lost does not lose it.
+pub(crate) const CUSTODY_QUORUM: u8 = 2;
+/// How long a fetch asks the relay to wait for new mail before answering empty.
+const WAIT_SECS: u16 = 25;
+/// Envelopes per fetched page.
+const PAGE: u32 = 256;
+/// Backoff after a failed round with a relay: from this…
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// …doubling up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Deposits `envelope` for `mailbox` at `relays`; returns (valid custody receipts, relays tried).
+pub(crate) async fn deposit(
+    net: &network::Handle,
+    relays: &[(PeerId, Vec<Multiaddr>)],
+    mailbox: MailboxId,
+    envelope: Vec<u8>,
+) -> (u8, u8) {
+    let relays = &relays[..relays.len().min(REPLICAS)];
+    let attempts = relays.iter().map(|(relay, addresses)| {
+        let envelope = envelope.clone();
+        async move {
+            let request = Request::Deposit {
+                mailbox: *mailbox.as_bytes(),
+                envelope: envelope.clone(),
+            };
+            match net.mailbox(*relay, addresses.clone(), request).await {
+                Ok(Response::Stored(receipt)) => {
+                    match receipt.verify(&relay.to_bytes(), &mailbox, &envelope) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            warn!(%relay, "refused a custody receipt: {e}");
+                            false
+                        }
+                    }
+                }
+                Ok(Response::Refused(refusal)) => {
+                    debug!(%relay, "deposit refused: {refusal}");
+                    false
+                }
+                Ok(other) => {
+                    debug!(%relay, "unexpected answer to a deposit: {other:?}");
+                    false
+                }
+                Err(e) => {
+                    debug!(%relay, "deposit failed: {e}");
+                    false
+                }
+            }
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let stored = results.iter().filter(|ok| **ok).count();
+    (stored as u8, relays.len() as u8)
+}
+
+/// Collects our mail from `relay` until `cancel`.
+pub(crate) async fn collect(
+    net: network::Handle,
+    account: Arc<AccountKey>,
+    bundle: PrekeyBundle,
+    relay: PeerId,
+    addresses: Vec<Multiaddr>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let round = tokio::select! {
+            () = cancel.cancelled() => return,
+            round = collect_once(&net, &account, &bundle, relay, &addresses) => round,
+        };
+        let pause = match round {
+            Ok(()) => {
+                backoff = FIRST_BACKOFF;
+                continue;
+            }
+            Err(e) => {
+                debug!(%relay, "collecting mail failed: {e}");
+                let pause = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                pause
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+async fn proof(
+    net: &network::Handle,
+    account: &AccountKey,
+    bundle: &PrekeyBundle,
+    relay: PeerId,
+    addresses: &[Multiaddr],
+    op: Operation,
+) -> Result<OwnerProof, String> {
+    match net
+        .mailbox(relay, addresses.to_vec(), Request::Challenge)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Response::Challenge { nonce } => Ok(OwnerProof::new(
+            account,
+            bundle,
+            &relay.to_bytes(),
+            nonce,
+            op,
+        )),
+        other => Err(format!("unexpected answer to a challenge: {other:?}")),
+    }
+}
+
+/// One fetch (held open by the relay when empty), processing and acknowledgement.
+async fn collect_once(
+    net: &network::Handle,
+    account: &AccountKey,
+    bundle: &PrekeyBundle,
+    relay: PeerId,
+    addresses: &[Multiaddr],
+) -> Result<(), String> {
+    let fetch = Request::Fetch {
+        proof: proof(net, account, bundle, relay, addresses, Operation::Fetch).await?,
+        after: 0,
+        limit: PAGE,
+        wait_secs: WAIT_SECS,
+    };
+    let items = match net
+        .mailbox(relay, addresses.to_vec(), fetch)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Response::Envelopes { items, .. } => items,
+        Response::Refused(refusal) => return Err(refusal.to_string()),
+        other => return Err(format!("unexpected answer to a fetch: {other:?}")),
+    };
+    if items.is_empty() {
+        return Ok(());
+    }
+    let outcomes = futures::future::join_all(
+        items
+            .iter()
+            .map(|item| net.submit(relay, item.envelope.clone())),
+    )
+    .await;
+    let mut done = Vec::new();
+    let mut retry_later = false;
+    for (item, outcome) in items.iter().zip(outcomes) {
+        match outcome {
+            // Committed, seen before, or refused for good: the relay may forget it.
+            Ok(Status::Stored | Status::Duplicate | Status::Rejected | Status::Undecryptable) => {
+                done.push(item.id);
+            }
+            Ok(Status::Busy | Status::Unavailable) | Err(_) => retry_later = true,
+        }
+    }
+    if !done.is_empty() {
+        let ack = Request::Ack {
+            proof: proof(net, account, bundle, relay, addresses, Operation::Ack).await?,
+            ids: done,
+        };
+        match net
+            .mailbox(relay, addresses.to_vec(), ack)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Response::Acked { .. } => {}
+            other => return Err(format!("unexpected answer to an ack: {other:?}")),
+        }
+    }
+    if retry_later {
+        return Err("the pipeline could not take every envelope".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Messages to an offline contact wait at its relay and arrive, exactly once and in order,
+//! when it comes back; the sender sees "stored at relays", then "delivered".
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tern_node::{DeliveryState, Event, KdfParams, Node, UserId};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn start(dir: &std::path::Path, relay: &str) -> Node {
+    Node::builder(dir)
+        .with_passphrase("test")
+        .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
+        .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+        .with_mdns(false)
+        .with_dht_server(true)
+        .with_relay(relay)
+        .create_account(true)
+        .spawn()
+        .await
+        .unwrap()
+}
+
+async fn wait_for<T>(
+    events: &mut tern_node::EventStream,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(TIMEOUT, async {
+        while let Some((_, event)) = events.next().await {
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .expect("timed out waiting for an event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_to_an_offline_contact_wait_at_its_relay() {
+    if let Ok(filter) = std::env::var("TERN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .unwrap();
+    let relay_address = relay.addresses().await[0].clone();
+
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = start(alice_dir.path(), &relay_address).await;
+    let bob = start(bob_dir.path(), &relay_address).await;
+    let (a, b): (UserId, UserId) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", a).await.unwrap();
+    let mut alice_events = alice.events(None);
+
+    // While both are online, directly: this also gives Alice Bob's record, relays included.
+    let hello = alice.send(b, "hello").await.unwrap();
+    wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id,
+            state: DeliveryState::Delivered,
+            ..
+        } if *id == hello => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Bob goes offline; Alice keeps writing.
+    bob.shutdown().await;
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        sent.push(
+            alice
+                .send(b, format!("while you were away {i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    // Deposits complete in any order.
+    let mut waiting: std::collections::HashSet<_> = sent.iter().copied().collect();
+    while !waiting.is_empty() {
+        let (id, state) = wait_for(&mut alice_events, |e| match e {
+            Event::DeliveryStateChanged {
+                id,
+                state: state @ DeliveryState::StoredAtRelays { .. },
+                ..
+            } => Some((*id, *state)),
+            _ => None,
+        })
+        .await;
+        assert!(waiting.remove(&id));
+        assert_eq!(
+            state,
+            DeliveryState::StoredAtRelays {
+                stored: 1,
+                replicas: 1
+            }
+        );
+    }
+    assert_eq!(
+        alice.status().await.unwrap().outbox,
+        0,
+        "the relay holds them now"
+    );
+
+    // Bob comes back and collects them, once each; Alice learns they were delivered.
+    let bob = start(bob_dir.path(), &relay_address).await;
+    let mut bob_events = bob.events(None);
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        let message = wait_for(&mut bob_events, |e| match e {
+            Event::MessageReceived(m) if sent.contains(&m.id) => Some(m.id),
+            _ => None,
+        })
+        .await;
+        received.push(message);
+    }
+    received.sort();
+    let mut expected = sent.clone();
+    expected.sort();
+    assert_eq!(received, expected, "each message exactly once");
+    let mut waiting: std::collections::HashSet<_> = sent.iter().copied().collect();
+    while !waiting.is_empty() {
+        let id = wait_for(&mut alice_events, |e| match e {
+            Event::DeliveryStateChanged {
+                id,
+                state: DeliveryState::Delivered,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .await;
+        waiting.remove(&id);
+    }
+    let history = bob.history(a, 10, None).await.unwrap();
+    let texts: Vec<&str> = history.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "hello",
+            "while you were away 0",
+            "while you were away 1",
+            "while you were away 2"
+        ]
+    );
+
+    // Bob acknowledged them at the relay, which deleted them.
+    tokio::time::timeout(TIMEOUT, async {
+        while relay.metrics().await.stored_messages > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the relay still holds acknowledged messages");
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+    relay.shutdown().await;
+}
