@@ -166,3 +166,114 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
     bob.shutdown().await;
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_of_three_relays_dead_messages_still_arrive_once() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut relays = Vec::new();
+    for dir in &dirs {
+        relays.push(
+            tern_relay::Relay::spawn(
+                tern_relay::Config::new(dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let mut addresses = Vec::new();
+    for relay in &relays {
+        addresses.push(relay.addresses().await[0].clone());
+    }
+    let node = |dir: std::path::PathBuf, addresses: Vec<String>| async move {
+        let mut builder = Node::builder(dir)
+            .with_passphrase("test")
+            .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_mdns(false)
+            .with_dht_server(true)
+            .create_account(true);
+        for address in addresses {
+            builder = builder.with_relay(address);
+        }
+        builder.spawn().await.unwrap()
+    };
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = node(alice_dir.path().to_owned(), addresses[..1].to_vec()).await;
+    let bob = node(bob_dir.path().to_owned(), addresses.clone()).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await.unwrap();
+    let mut alice_events = alice.events(None);
+    let hello = alice.send(b, "hello").await.unwrap();
+    wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id,
+            state: DeliveryState::Delivered,
+            ..
+        } if *id == hello => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // One of Bob's three relays dies for good, and Bob goes offline.
+    relays.pop().unwrap().shutdown().await;
+    bob.shutdown().await;
+    let id = alice.send(b, "two of three is enough").await.unwrap();
+    let state = wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id: i,
+            state: state @ DeliveryState::StoredAtRelays { .. },
+            ..
+        } if *i == id => Some(*state),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        state,
+        DeliveryState::StoredAtRelays {
+            stored: 2,
+            replicas: 3
+        }
+    );
+
+    // Bob collects from both live relays; the copies are one message.
+    let bob = node(bob_dir.path().to_owned(), addresses[..2].to_vec()).await;
+    let mut bob_events = bob.events(None);
+    wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == id => Some(()),
+        _ => None,
+    })
+    .await;
+    wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id: i,
+            state: DeliveryState::Delivered,
+            ..
+        } if *i == id => Some(()),
+        _ => None,
+    })
+    .await;
+    // Both relays are emptied by Bob's acks; only then is it certain both copies were seen.
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let mut held = 0;
+            for relay in &relays {
+                held += relay.metrics().await.stored_messages;
+            }
+            if held == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the relays still hold acknowledged messages");
+    let history = bob.history(a, 10, None).await.unwrap();
+    let copies = history.messages.iter().filter(|m| m.id == id).count();
+    assert_eq!(copies, 1);
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+    for relay in relays {
+        relay.shutdown().await;
+    }
+}
