@@ -1,0 +1,346 @@
+//! Relay benchmark: a real relay on loopback TCP, real libp2p clients, durable (synced) writes,
+//! 1 KiB envelopes.
+//!
+//! Measures, in one run:
+//! - durable deposits per second from many concurrent senders (each answered with a verified
+//!   custody receipt);
+//! - bytes on disk per stored message;
+//! - fetch-and-ack throughput for the owner draining the mailbox;
+//! - end-to-end latency sender → relay → owner holding a fetch open (p50, p99);
+//! - as the baseline, one synced 1 KiB file write on the same disk.
+//!
+//! Run: `cargo bench -p tern-relay --bench deposits` (options: `-- --deposits N`).
+
+#![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
+
+use std::{
+    io::Write,
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, noise,
+    request_response::{self, ProtocolSupport},
+    swarm::SwarmEvent,
+    tcp, yamux,
+};
+use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets};
+use tern_node::mailbox::{Operation, OwnerProof, Request, Response};
+use tern_relay::MailboxCodec;
+
+const SENDERS: usize = 16;
+const IN_FLIGHT_PER_SENDER: usize = 64;
+const WAIT: Duration = Duration::from_secs(300);
+
+type Client = Swarm<request_response::Behaviour<MailboxCodec>>;
+
+fn client() -> Client {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .expect("tcp")
+        .with_behaviour(|_| {
+            request_response::Behaviour::new(
+                [(
+                    StreamProtocol::new(tern_node::mailbox::PROTOCOL),
+                    ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(WAIT)
+                    .with_max_concurrent_streams(IN_FLIGHT_PER_SENDER * 2),
+            )
+        })
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(WAIT))
+        .build()
+}
+
+/// Sends `requests` keeping `window` in flight; returns the responses in completion order
+/// with the time each took.
+async fn run_requests(
+    swarm: &mut Client,
+    peer: PeerId,
+    mut requests: Vec<Request>,
+    window: usize,
+) -> Vec<(Response, Duration)> {
+    let total = requests.len();
+    requests.reverse();
+    let mut started = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(total);
+    while out.len() < total {
+        while started.len() < window
+            && let Some(request) = requests.pop()
+        {
+            let id = swarm.behaviour_mut().send_request(&peer, request);
+            started.insert(id, Instant::now());
+        }
+        match swarm.select_next_some().await {
+            SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            }) => {
+                if let Some(at) = started.remove(&request_id) {
+                    out.push((response, at.elapsed()));
+                }
+            }
+            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
+                panic!("request failed: {error}");
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+async fn one(swarm: &mut Client, peer: PeerId, request: Request) -> Response {
+    run_requests(swarm, peer, vec![request], 1)
+        .await
+        .pop()
+        .expect("one response")
+        .0
+}
+
+fn owner() -> (AccountKey, PrekeyBundle) {
+    let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    let account = AccountKey::generate(&mut rng);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let bundle = PrekeySecrets::generate(&mut rng, &account, now).bundle(&account, 1);
+    (account, bundle)
+}
+
+async fn proof(
+    swarm: &mut Client,
+    peer: PeerId,
+    owner: &(AccountKey, PrekeyBundle),
+    op: Operation,
+) -> OwnerProof {
+    let Response::Challenge { nonce } = one(swarm, peer, Request::Challenge).await else {
+        panic!("no challenge");
+    };
+    OwnerProof::new(&owner.0, &owner.1, &peer.to_bytes(), nonce, op)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                total += entry.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    total
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
+    let deposits = args
+        .iter()
+        .position(|a| a == "--deposits")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 50_000 } else { 500 });
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run(deposits));
+}
+
+async fn run(deposits: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut file = std::fs::File::create(dir.path().join("baseline")).expect("file");
+        let mut times = Vec::new();
+        for _ in 0..500 {
+            let at = Instant::now();
+            file.write_all(&[7u8; 1024]).expect("write");
+            file.sync_data().expect("sync");
+            times.push(at.elapsed());
+        }
+        times.sort();
+        println!(
+            "baseline: synced 1 KiB file write p50 {:.3} ms ({:.0}/s one at a time)",
+            ms(percentile(&times, 0.5)),
+            1.0 / percentile(&times, 0.5).as_secs_f64()
+        );
+    }
+    let limits = tern_relay::Limits {
+        mailbox_messages: u64::MAX,
+        mailbox_bytes: u64::MAX,
+        deposit_burst: u32::MAX,
+        deposits_per_sec: u32::MAX,
+        ..Default::default()
+    };
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.path().join("relay"))
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(limits),
+    )
+    .await
+    .expect("relay");
+    let address: Multiaddr = relay.addresses().await[0].parse().expect("address");
+    let peer: PeerId = relay.peer_id().parse().expect("peer id");
+    let owner = owner();
+    let mailbox = *owner.1.mailbox().id().as_bytes();
+    let envelope = vec![0x5a; 1024];
+
+    // Durable deposits from many senders at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_sender = deposits / SENDERS;
+    let started = Instant::now();
+    for _ in 0..SENDERS {
+        let address = address.clone();
+        let envelope = envelope.clone();
+        tasks.spawn(async move {
+            let mut swarm = client();
+            swarm.dial(address).expect("dial");
+            let requests = (0..per_sender)
+                .map(|_| Request::Deposit {
+                    mailbox,
+                    envelope: envelope.clone(),
+                })
+                .collect();
+            let answers = run_requests(&mut swarm, peer, requests, IN_FLIGHT_PER_SENDER).await;
+            for (answer, _) in &answers {
+                let Response::Stored(receipt) = answer else {
+                    panic!("deposit refused: {answer:?}");
+                };
+                receipt
+                    .verify(
+                        &peer.to_bytes(),
+                        &tern_crypto::MailboxId::from_bytes(mailbox),
+                        &envelope,
+                    )
+                    .expect("valid receipt");
+            }
+            answers.len()
+        });
+    }
+    let mut stored = 0;
+    while let Some(count) = tasks.join_next().await {
+        stored += count.expect("sender");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "deposits: {stored} durable 1 KiB deposits from {SENDERS} senders in {:.2} s: {:.0}/s",
+        elapsed.as_secs_f64(),
+        stored as f64 / elapsed.as_secs_f64()
+    );
+    let metrics = relay.metrics().await;
+    let on_disk = dir_size(&dir.path().join("relay").join("db"));
+    println!(
+        "disk: {} bytes in the database for {} messages ({} envelope bytes): {:.0} bytes per message",
+        on_disk,
+        metrics.stored_messages,
+        metrics.stored_bytes,
+        on_disk as f64 / metrics.stored_messages.max(1) as f64
+    );
+
+    // The owner drains the mailbox: fetch a page, ack it, repeat.
+    let mut swarm = client();
+    swarm.dial(address.clone()).expect("dial");
+    let started = Instant::now();
+    let mut drained = 0;
+    loop {
+        let fetch = Request::Fetch {
+            proof: proof(&mut swarm, peer, &owner, Operation::Fetch).await,
+            after: 0,
+            limit: 512,
+            wait_secs: 0,
+        };
+        let Response::Envelopes { items, .. } = one(&mut swarm, peer, fetch).await else {
+            panic!("fetch refused");
+        };
+        if items.is_empty() {
+            break;
+        }
+        drained += items.len();
+        let ack = Request::Ack {
+            proof: proof(&mut swarm, peer, &owner, Operation::Ack).await,
+            ids: items.iter().map(|i| i.id).collect(),
+        };
+        one(&mut swarm, peer, ack).await;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "fetch and ack: {drained} envelopes in {:.2} s: {:.0}/s",
+        elapsed.as_secs_f64(),
+        drained as f64 / elapsed.as_secs_f64()
+    );
+
+    // Latency: the owner holds a fetch open; a sender deposits; the fetch answers.
+    let mut sender = client();
+    sender.dial(address).expect("dial");
+    let mut latencies = Vec::new();
+    for _ in 0..200 {
+        let fetch = Request::Fetch {
+            proof: proof(&mut swarm, peer, &owner, Operation::Fetch).await,
+            after: 0,
+            limit: 16,
+            wait_secs: 10,
+        };
+        let waiting = swarm.behaviour_mut().send_request(&peer, fetch);
+        // Give the relay the fetch first: wait until it is parked (it answers nothing yet).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let at = Instant::now();
+        sender.behaviour_mut().send_request(
+            &peer,
+            Request::Deposit {
+                mailbox,
+                envelope: envelope.clone(),
+            },
+        );
+        let items = loop {
+            tokio::select! {
+                event = swarm.select_next_some() => if let SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Response { request_id, response: Response::Envelopes { items, .. } },
+                    ..
+                }) = event && request_id == waiting {
+                    break items;
+                },
+                _ = sender.select_next_some() => {}
+            }
+        };
+        latencies.push(at.elapsed());
+        let ack = Request::Ack {
+            proof: proof(&mut swarm, peer, &owner, Operation::Ack).await,
+            ids: items.iter().map(|i| i.id).collect(),
+        };
+        one(&mut swarm, peer, ack).await;
+    }
+    latencies.sort();
+    println!(
+        "latency sender -> relay (durable) -> waiting owner: p50 {:.2} ms, p99 {:.2} ms",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99))
+    );
+    relay.shutdown().await;
+}
