@@ -272,6 +272,8 @@ pub(crate) struct Parts {
     pub(crate) cancel: CancellationToken,
     /// The relays that hold our mailbox (pinned in the configuration).
     pub(crate) relays: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
+    /// Whether messages may go straight to recipients (otherwise only through relays).
+    pub(crate) direct: bool,
 }
 
 pub(crate) struct Core {
@@ -309,6 +311,8 @@ pub(crate) struct Core {
     relays: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
     /// One task per relay collecting our mail; aborted when the core stops.
     fetchers: JoinSet<()>,
+    /// Whether messages may go straight to recipients.
+    direct: bool,
 }
 
 /// Everything one commit changes, plus the events to publish once it is durable.
@@ -407,6 +411,7 @@ impl Core {
             ready: Vec::new(),
             relays: parts.relays,
             fetchers: JoinSet::new(),
+            direct: parts.direct,
         }
     }
 
@@ -503,6 +508,8 @@ impl Core {
         if addresses.is_empty() {
             return;
         }
+        // Relay-only: our addresses stay out of the record, so contacts cannot learn them.
+        let addresses = if self.direct { addresses } else { Vec::new() };
         self.record_seq += 1;
         let seq = self.record_seq;
         let bundle = self.prekeys.bundle(&self.account, seq);
@@ -1037,8 +1044,16 @@ impl Core {
     fn start_delivery(&mut self, seq: u64, record: PeerRecord, envelope: Vec<u8>) {
         self.busy.insert(seq);
         let net = self.net.clone();
+        let direct = self.direct;
         self.in_flight.spawn(async move {
-            let status = net.deliver(record.device, record.addresses, envelope).await;
+            let status = if direct {
+                net.deliver(record.device, record.addresses, envelope).await
+            } else {
+                // Relay-only: never connect to the recipient; the failure sends it to relays.
+                Err(network::NetError::Delivery(
+                    "direct delivery is turned off".into(),
+                ))
+            };
             Outcome::Delivered { seq, status }
         });
     }
@@ -1246,7 +1261,9 @@ impl Core {
                         relay_targets
                             .insert(seq, (record.relays.clone(), record.bundle.mailbox().id()));
                     }
-                    if let Err(e) = &status {
+                    if let Err(e) = &status
+                        && self.direct
+                    {
                         debug!(peer = %entry.peer.short(), "delivery failed: {e}");
                         // The addresses may be stale: look the peer up again next time.
                         stale.push(entry.peer);

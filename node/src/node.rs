@@ -95,6 +95,7 @@ pub struct Builder {
     listen: Vec<String>,
     bootstrap: Vec<String>,
     relays: Vec<String>,
+    direct: bool,
     mdns: bool,
     dht_server: bool,
     create: bool,
@@ -127,6 +128,15 @@ impl Builder {
     /// and the node collects from them while it runs. A relay is also a DHT bootstrap peer.
     pub fn with_relay(mut self, address: impl Into<String>) -> Self {
         self.relays.push(address.into());
+        self
+    }
+
+    /// Sends directly to recipients (the default), or, when `false`, only through their
+    /// relays: this node then never connects to its contacts and leaves its own addresses out
+    /// of its DHT record, so contacts do not learn its IP address, at the cost of a hop. It
+    /// still receives through its own relays (see [`Builder::with_relay`]).
+    pub fn with_direct_delivery(mut self, enabled: bool) -> Self {
+        self.direct = enabled;
         self
     }
 
@@ -242,6 +252,7 @@ impl Builder {
             record_seq: opened.record_seq,
             cancel: cancel.child_token(),
             relays,
+            direct: self.direct,
         });
         let core_task = tokio::spawn(core.run());
         info!(user = %user, "node started");
@@ -391,6 +402,7 @@ impl Node {
             listen: Vec::new(),
             bootstrap: Vec::new(),
             relays: Vec::new(),
+            direct: true,
             mdns: true,
             dht_server: false,
             create: false,

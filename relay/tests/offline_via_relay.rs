@@ -277,3 +277,69 @@ async fn with_one_of_three_relays_dead_messages_still_arrive_once() {
         relay.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_never_connect_directly_chat_in_real_time_through_a_relay() {
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .unwrap();
+    let relay_address = relay.addresses().await[0].clone();
+    let relay_only = |dir: std::path::PathBuf| {
+        let relay_address = relay_address.clone();
+        async move {
+            Node::builder(dir)
+                .with_passphrase("test")
+                .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
+                .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+                .with_mdns(false)
+                .with_dht_server(true)
+                .with_relay(relay_address)
+                .with_direct_delivery(false)
+                .create_account(true)
+                .spawn()
+                .await
+                .unwrap()
+        }
+    };
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = relay_only(alice_dir.path().to_owned()).await;
+    let bob = relay_only(bob_dir.path().to_owned()).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let mut alice_events = alice.events(None);
+    let mut bob_events = bob.events(None);
+
+    // Both are online the whole time, yet every message and receipt goes through the relay,
+    // and arrives while the other waits (no restart, no polling interval to sit out).
+    for round in 0..3 {
+        let ping = alice.send(b, format!("ping {round}")).await.unwrap();
+        wait_for(&mut bob_events, |e| match e {
+            Event::MessageReceived(m) if m.id == ping => Some(()),
+            _ => None,
+        })
+        .await;
+        wait_for(&mut alice_events, |e| match e {
+            Event::DeliveryStateChanged {
+                id,
+                state: DeliveryState::Delivered,
+                ..
+            } if *id == ping => Some(()),
+            _ => None,
+        })
+        .await;
+        let pong = bob.send(a, format!("pong {round}")).await.unwrap();
+        wait_for(&mut alice_events, |e| match e {
+            Event::MessageReceived(m) if m.id == pong => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+    // Six texts and at least their delivery receipts went through the relay.
+    assert!(relay.metrics().await.deposits >= 6);
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+    relay.shutdown().await;
+}
