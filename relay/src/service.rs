@@ -329,6 +329,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         rates: HashMap::new(),
         metrics: Metrics::default(),
         providing: false,
+        deposits_committed: 0,
     };
     let task = tokio::spawn(service.run(cancel.clone()));
     info!(%peer_id, "relay started");
@@ -364,6 +365,8 @@ enum Done {
         wait: u16,
         items: Vec<StoredEnvelope>,
         more: bool,
+        /// [`Service::deposits_committed`] when the read started.
+        as_of: u64,
     },
     Acked(ResponseChannel<Response>, u32),
     Expired(u32),
@@ -389,6 +392,9 @@ struct Service {
     rates: HashMap<PeerId, Bucket>,
     metrics: Metrics,
     providing: bool,
+    /// Deposits committed so far. A fetch that read an empty mailbox parks only if no deposit
+    /// committed since its read began; otherwise the deposit's wake-up may have been missed.
+    deposits_committed: u64,
 }
 
 impl Service {
@@ -658,6 +664,7 @@ impl Service {
                 let store = self.store.clone();
                 let limit = limit.clamp(1, MAX_PAGE);
                 let wait = wait_secs.min(MAX_WAIT_SECS);
+                let as_of = self.deposits_committed;
                 self.pending.push(
                     tokio::task::spawn_blocking(move || {
                         let Some(mailbox) = proven_mailbox(&proof, &relay, Operation::Fetch) else {
@@ -672,6 +679,7 @@ impl Service {
                                 wait,
                                 items,
                                 more,
+                                as_of,
                             },
                             Err(_) => {
                                 Done::Respond(channel, Response::Refused(Refusal::Unavailable))
@@ -727,6 +735,7 @@ impl Service {
                     Response::Refused(refusal) => return self.refuse(channel, refusal),
                     response => {
                         self.metrics.deposits += 1;
+                        self.deposits_committed += 1;
                         let _ = self
                             .swarm
                             .behaviour_mut()
@@ -750,7 +759,21 @@ impl Service {
                 wait,
                 items,
                 more,
+                as_of,
             } => {
+                if items.is_empty() && wait > 0 && as_of != self.deposits_committed {
+                    // A deposit committed while we read: read again rather than risk waiting
+                    // for a wake-up that already happened.
+                    return self.refetch(
+                        mailbox,
+                        Parked {
+                            channel,
+                            after,
+                            limit,
+                            deadline: Instant::now(),
+                        },
+                    );
+                }
                 if items.is_empty() && wait > 0 && self.parked_count < MAX_PARKED {
                     self.parked_count += 1;
                     self.parked.entry(mailbox).or_default().push(Parked {
