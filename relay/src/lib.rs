@@ -26,6 +26,7 @@
 )]
 
 mod config;
+mod http;
 mod service;
 mod store;
 
@@ -82,6 +83,31 @@ impl Relay {
             Ok(list) => list.clone(),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// Whether the relay can store deposits (its database has not failed).
+    pub fn healthy(&self) -> bool {
+        self.inner.healthy()
+    }
+
+    /// Serves Prometheus metrics at `/metrics` and liveness at `/health` on `address`
+    /// (use a private one) until the relay shuts down; returns the bound address.
+    pub async fn serve_metrics(
+        &self,
+        address: std::net::SocketAddr,
+    ) -> Result<std::net::SocketAddr, Error> {
+        let listener = http::bind(address)
+            .await
+            .map_err(|e| Error::Network(format!("metrics address {address}: {e}")))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        tokio::spawn(http::serve(
+            listener,
+            self.clone(),
+            self.inner.cancel_token(),
+        ));
+        Ok(bound)
     }
 
     /// A snapshot of the relay's counters.

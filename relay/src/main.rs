@@ -30,6 +30,10 @@ struct Args {
         value_delimiter = ','
     )]
     bootstrap: Vec<String>,
+    /// Serve Prometheus metrics (/metrics) and liveness (/health) on this address, e.g.
+    /// 127.0.0.1:9464. Keep it private.
+    #[arg(long, env = "TERN_RELAY_METRICS")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Retention of uncollected envelopes, in days.
     #[arg(long, env = "TERN_RELAY_RETENTION_DAYS")]
     retention_days: Option<u64>,
@@ -46,6 +50,7 @@ struct File {
     listen: Vec<String>,
     bootstrap: Vec<String>,
     limits: Option<Limits>,
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Mailbox ids (hex) this relay serves; absent for a public relay.
     allow: Option<Vec<String>>,
 }
@@ -112,6 +117,10 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let relay = Relay::spawn(config).await.context("starting the relay")?;
+    if let Some(address) = args.metrics_addr.or(file.metrics_addr) {
+        let bound = relay.serve_metrics(address).await?;
+        tracing::info!(%bound, "serving metrics");
+    }
     let addresses = relay.addresses().await;
     // Scripts and tests read the addresses from here; written whole, then renamed.
     let path = data_dir.join("relay.addr");

@@ -158,6 +158,7 @@ pub(crate) struct Handle {
     commands: mpsc::Sender<Command>,
     cancel: CancellationToken,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    store: Store,
 }
 
 impl Handle {
@@ -167,6 +168,14 @@ impl Handle {
             return Metrics::default();
         }
         answer.await.unwrap_or_default()
+    }
+
+    pub(crate) fn healthy(&self) -> bool {
+        !self.store.poisoned()
+    }
+
+    pub(crate) fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
     }
 
     pub(crate) async fn shutdown(&self) {
@@ -331,6 +340,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         providing: false,
         deposits_committed: 0,
     };
+    let store = service.store.clone();
     let task = tokio::spawn(service.run(cancel.clone()));
     info!(%peer_id, "relay started");
     Ok(Handle {
@@ -339,6 +349,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         commands,
         cancel,
         task: std::sync::Mutex::new(Some(task)),
+        store,
     })
 }
 

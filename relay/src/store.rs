@@ -383,3 +383,11 @@ fn write_deposits(
         }
     }
 }
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("poisoned", &self.poisoned())
+            .finish_non_exhaustive()
+    }
+}

@@ -497,5 +497,36 @@ async fn quotas_give_clear_refusals_and_a_held_fetch_wakes_on_deposit() {
     assert_eq!(metrics.stored_messages, 1);
     assert_eq!(metrics.refused.get("quotaexceeded"), Some(&1));
     assert_eq!(metrics.refused.get("toolarge"), Some(&1));
+
+    // The same counters, as Prometheus scrapes them, and liveness.
+    let http = relay
+        .serve_metrics("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let get = |path: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    };
+    let scraped = get("/metrics").await;
+    assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
+    assert!(scraped.contains("tern_relay_deposits_total 1"), "{scraped}");
+    assert!(
+        scraped.contains("tern_relay_stored_messages 1"),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains("tern_relay_refused_total{reason=\"quotaexceeded\"} 1"),
+        "{scraped}"
+    );
+    assert!(get("/health").await.starts_with("HTTP/1.1 200"));
     relay.shutdown().await;
 }

@@ -1,0 +1,133 @@
+//! The operator's HTTP endpoint: Prometheus metrics at `/metrics`, liveness at `/health`.
+//! Serve it on a private address (loopback, or an interface only the monitoring system sees).
+
+use std::net::SocketAddr;
+
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::Relay;
+
+/// Serves `/metrics` and `/health` on `listener` until `cancel`.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    relay: Relay,
+    cancel: CancellationToken,
+) {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(relay);
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await;
+}
+
+/// Binds the endpoint's address.
+pub(crate) async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await
+}
+
+async fn health(State(relay): State<Relay>) -> impl IntoResponse {
+    if relay.healthy() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage failed\n")
+    }
+}
+
+async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
+    let snapshot = relay.metrics().await;
+    // A registry per scrape, filled from the relay's snapshot: the relay keeps its counters in
+    // its event loop, and this keeps the exposition format to the library.
+    let mut registry = Registry::with_prefix("tern_relay");
+    let counter = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let metric = Counter::<u64>::default();
+        metric.inc_by(value);
+        registry.register(name, help, metric);
+    };
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let metric = Gauge::<i64>::default();
+        metric.set(i64::try_from(value).unwrap_or(i64::MAX));
+        registry.register(name, help, metric);
+    };
+    counter(
+        &mut registry,
+        "deposits",
+        "Deposits stored (custody receipts issued)",
+        snapshot.deposits,
+    );
+    counter(
+        &mut registry,
+        "fetches",
+        "Fetch requests answered",
+        snapshot.fetches,
+    );
+    counter(
+        &mut registry,
+        "acked",
+        "Envelopes deleted on acknowledgement",
+        snapshot.acked,
+    );
+    counter(
+        &mut registry,
+        "expired",
+        "Envelopes deleted at the end of their retention",
+        snapshot.expired,
+    );
+    counter(
+        &mut registry,
+        "bad_streams",
+        "Malformed or failed inbound streams",
+        snapshot.bad_streams,
+    );
+    counter(
+        &mut registry,
+        "records_refused",
+        "DHT records refused on PUT",
+        snapshot.records_refused,
+    );
+    gauge(
+        &mut registry,
+        "mailboxes",
+        "Mailboxes holding at least one envelope",
+        snapshot.mailboxes,
+    );
+    gauge(
+        &mut registry,
+        "stored_messages",
+        "Envelopes held",
+        snapshot.stored_messages,
+    );
+    gauge(
+        &mut registry,
+        "stored_bytes",
+        "Bytes of envelopes held",
+        snapshot.stored_bytes,
+    );
+    let refused = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (reason, count) in &snapshot.refused {
+        refused
+            .get_or_create(&vec![("reason".to_owned(), reason.clone())])
+            .inc_by(*count);
+    }
+    registry.register("refused", "Requests refused, by reason", refused);
+    let mut text = String::new();
+    match encode(&mut text, &registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
