@@ -352,7 +352,6 @@ struct Queued {
     peer: UserId,
     id: MessageId,
     visible: bool,
-    sealed: bool,
     next_attempt_ms: u64,
 }
 
@@ -362,7 +361,6 @@ impl Queued {
             peer: row.peer,
             id: row.id,
             visible: row.visible,
-            sealed: row.envelope.is_some(),
             next_attempt_ms: row.next_attempt_ms,
         }
     }
@@ -1142,9 +1140,6 @@ impl Core {
                         }
                         if !touched.contains(&row.peer) {
                             touched.push(row.peer);
-                        }
-                        if let Some(entry) = self.outbox.get_mut(&seq) {
-                            entry.sealed = true;
                         }
                     }
                     Ok(None) => continue,
