@@ -234,11 +234,20 @@ impl OwnerProof {
         mailbox: &MailboxId,
         op: Operation,
     ) -> Result<(), ProofError> {
+        if self.mailbox(relay, op)? == *mailbox {
+            Ok(())
+        } else {
+            Err(ProofError::WrongMailbox)
+        }
+    }
+
+    /// The mailbox this proof opens at the relay `relay` for `op`: the one of the bundle, if
+    /// the account signed for it. A relay serves exactly this mailbox, so a proof can only
+    /// ever open its signer's own.
+    pub fn mailbox(&self, relay: &[u8], op: Operation) -> Result<MailboxId, ProofError> {
         let bundle = PrekeyBundle::from_bytes(&self.bundle)
             .map_err(|e| ProofError::Bundle(e.to_string()))?;
-        if bundle.mailbox().id() != *mailbox {
-            return Err(ProofError::WrongMailbox);
-        }
+        let mailbox = bundle.mailbox().id();
         let signature: [u8; 64] = self
             .signature
             .as_slice()
@@ -249,10 +258,11 @@ impl OwnerProof {
             .user_id()
             .verify_statement(
                 OWNER_CONTEXT,
-                &owner_statement(relay, mailbox, &self.nonce, op),
+                &owner_statement(relay, &mailbox, &self.nonce, op),
                 &signature,
             )
-            .map_err(|_| ProofError::BadSignature)
+            .map_err(|_| ProofError::BadSignature)?;
+        Ok(mailbox)
     }
 }
 

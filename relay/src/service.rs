@@ -18,7 +18,6 @@ use libp2p::{
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
-use tern_crypto::MailboxId;
 use tern_node::{
     dht,
     mailbox::{
@@ -617,11 +616,9 @@ impl Service {
                             stored_at,
                             reply,
                         };
-                        // The writer's queue may be full: wait off the event loop.
-                        let queued =
-                            tokio::task::spawn_blocking(move || store.deposit(deposit)).await;
-                        let response = match (queued, answer.await) {
-                            (Ok(()), Ok(Ok(id))) => match CustodyReceipt::issue(
+                        store.deposit(deposit).await;
+                        let response = match answer.await {
+                            Ok(Ok(id)) => match CustodyReceipt::issue(
                                 keypair.public().encode_protobuf(),
                                 |m| keypair.sign(m).unwrap_or_default(),
                                 mailbox,
@@ -632,8 +629,8 @@ impl Service {
                                 Ok(receipt) => Response::Stored(receipt),
                                 Err(_) => Response::Refused(Refusal::Unavailable),
                             },
-                            (_, Ok(Err(refusal))) => Response::Refused(refusal),
-                            _ => Response::Refused(Refusal::Unavailable),
+                            Ok(Err(refusal)) => Response::Refused(refusal),
+                            Err(_) => Response::Refused(Refusal::Unavailable),
                         };
                         Done::Deposited {
                             channel,
@@ -872,8 +869,5 @@ impl Service {
 
 /// The mailbox a proof is valid for, if it is.
 fn proven_mailbox(proof: &OwnerProof, relay: &[u8], op: Operation) -> Option<[u8; 32]> {
-    let bundle = tern_crypto::PrekeyBundle::from_bytes(&proof.bundle).ok()?;
-    let mailbox: MailboxId = bundle.mailbox().id();
-    proof.verify(relay, &mailbox, op).ok()?;
-    Some(*mailbox.as_bytes())
+    proof.mailbox(relay, op).ok().map(|m| *m.as_bytes())
 }

@@ -13,21 +13,21 @@
 use std::{
     collections::HashMap,
     path::Path,
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Mutex},
 };
 
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 use tern_node::mailbox::{Refusal, StoredEnvelope};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 const ENVELOPES: &str = "envelopes";
 const META: &str = "meta";
 const SCHEMA_VERSION: u32 = 1;
 /// Most deposits written in one synced batch.
 const GROUP: usize = 512;
-/// Deposits waiting for the writer; senders beyond it wait (backpressure).
+/// Deposits waiting for the writer; depositors beyond it wait, asynchronously (backpressure).
 const QUEUE: usize = 4096;
 
 /// A database failure. The relay stops accepting deposits after one (see [`Store::poisoned`]).
@@ -88,7 +88,7 @@ pub(crate) struct Totals {
 #[derive(Clone)]
 pub(crate) struct Store {
     shared: Arc<Shared>,
-    deposits: mpsc::SyncSender<Deposit>,
+    deposits: mpsc::Sender<Deposit>,
 }
 
 fn be64(bytes: &[u8]) -> Option<u64> {
@@ -158,11 +158,11 @@ impl Store {
             usage: Mutex::new((usage, total)),
             poisoned: Default::default(),
         });
-        let (deposits, queue) = mpsc::sync_channel(QUEUE);
+        let (deposits, mut queue) = mpsc::channel(QUEUE);
         let writer = shared.clone();
         std::thread::Builder::new()
             .name("relay-writer".into())
-            .spawn(move || write_deposits(&writer, &queue, next_id, quota))
+            .spawn(move || write_deposits(&writer, &mut queue, next_id, quota))
             .map_err(|_| StoreError::Corrupt("cannot start the writer thread"))?;
         Ok(Self { shared, deposits })
     }
@@ -174,9 +174,9 @@ impl Store {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Queues a deposit for the writer; blocks while the queue is full.
-    pub(crate) fn deposit(&self, deposit: Deposit) {
-        if let Err(mpsc::SendError(deposit)) = self.deposits.send(deposit) {
+    /// Queues a deposit for the writer, waiting while the queue is full.
+    pub(crate) async fn deposit(&self, deposit: Deposit) {
+        if let Err(mpsc::error::SendError(deposit)) = self.deposits.send(deposit).await {
             let _ = deposit.reply.send(Err(Refusal::Unavailable));
         }
     }
@@ -297,13 +297,13 @@ impl Store {
 /// synced write and only then answers.
 fn write_deposits(
     shared: &Shared,
-    queue: &mpsc::Receiver<Deposit>,
+    queue: &mut mpsc::Receiver<Deposit>,
     mut next_id: u64,
     quota: Quota,
 ) {
     let mut sync = WriteOptions::default();
     sync.set_sync(true);
-    while let Ok(first) = queue.recv() {
+    while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
             match queue.try_recv() {
