@@ -81,7 +81,11 @@ impl Drop for RelayProcess {
     }
 }
 
-fn client() -> Swarm<request_response::Behaviour<MailboxCodec>> {
+/// A client speaking `/tern/mailbox/1` through `C`: the real codec, or raw bytes.
+fn client_with<C>() -> Swarm<request_response::Behaviour<C>>
+where
+    C: request_response::Codec<Protocol = StreamProtocol> + Default + Clone + Send + 'static,
+{
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -102,6 +106,10 @@ fn client() -> Swarm<request_response::Behaviour<MailboxCodec>> {
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
         .build()
+}
+
+fn client() -> Swarm<request_response::Behaviour<MailboxCodec>> {
+    client_with()
 }
 
 async fn call(
@@ -181,26 +189,7 @@ impl request_response::Codec for RawCodec {
 }
 
 fn raw_client() -> Swarm<request_response::Behaviour<RawCodec>> {
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::new(
-                [(
-                    StreamProtocol::new(tern_node::mailbox::PROTOCOL),
-                    ProtocolSupport::Outbound,
-                )],
-                request_response::Config::default().with_request_timeout(TIMEOUT),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
-        .build()
+    client_with()
 }
 
 struct Owner {

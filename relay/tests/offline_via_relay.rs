@@ -8,18 +8,23 @@ use tern_node::{DeliveryState, Event, KdfParams, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
-async fn start(dir: &std::path::Path, relay: &str) -> Node {
-    Node::builder(dir)
+/// A node on loopback in `dir` that keeps its mailbox at `relays`.
+fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
+    let mut builder = Node::builder(dir)
         .with_passphrase("test")
         .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
         .with_listen_addr("/ip4/127.0.0.1/tcp/0")
         .with_mdns(false)
         .with_dht_server(true)
-        .with_relay(relay)
-        .create_account(true)
-        .spawn()
-        .await
-        .unwrap()
+        .create_account(true);
+    for relay in relays {
+        builder = builder.with_relay(relay.clone());
+    }
+    builder
+}
+
+async fn start(dir: &std::path::Path, relay: &str) -> Node {
+    builder(dir, &[relay.to_owned()]).spawn().await.unwrap()
 }
 
 async fn wait_for<T>(
@@ -185,17 +190,7 @@ async fn with_one_of_three_relays_dead_messages_still_arrive_once() {
         addresses.push(relay.addresses().await[0].clone());
     }
     let node = |dir: std::path::PathBuf, addresses: Vec<String>| async move {
-        let mut builder = Node::builder(dir)
-            .with_passphrase("test")
-            .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
-            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-            .with_mdns(false)
-            .with_dht_server(true)
-            .create_account(true);
-        for address in addresses {
-            builder = builder.with_relay(address);
-        }
-        builder.spawn().await.unwrap()
+        builder(&dir, &addresses).spawn().await.unwrap()
     };
     let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let alice = node(alice_dir.path().to_owned(), addresses[..1].to_vec()).await;
@@ -288,17 +283,10 @@ async fn nodes_that_never_connect_directly_chat_in_real_time_through_a_relay() {
     .unwrap();
     let relay_address = relay.addresses().await[0].clone();
     let relay_only = |dir: std::path::PathBuf| {
-        let relay_address = relay_address.clone();
+        let relays = vec![relay_address.clone()];
         async move {
-            Node::builder(dir)
-                .with_passphrase("test")
-                .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
-                .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-                .with_mdns(false)
-                .with_dht_server(true)
-                .with_relay(relay_address)
+            builder(&dir, &relays)
                 .with_direct_delivery(false)
-                .create_account(true)
                 .spawn()
                 .await
                 .unwrap()
