@@ -698,8 +698,9 @@ impl SafetyNumber {
         Self(first + &second)
     }
 
-    /// The 30-digit half belonging to one account.
-    fn fingerprint(user: &UserId) -> String {
+    /// The 30-digit half belonging to one account: the part of every one of its safety
+    /// numbers that it contributes, which an account can show on its own (`tern id`).
+    pub fn fingerprint(user: &UserId) -> String {
         let key = user.as_bytes();
         // Iteration 1 hashes the raw input `version ‖ key ‖ address`, followed by the key.
         let mut hash = Sha512::new()

@@ -180,6 +180,17 @@ pub struct NodeStatus {
     pub outbox: usize,
     /// Refused inputs by reason.
     pub rejections: std::collections::BTreeMap<String, u64>,
+    /// The relays holding this account's mailbox.
+    pub relays: Vec<RelayStatus>,
+}
+
+/// One of the relays holding this account's mailbox, in [`NodeStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RelayStatus {
+    /// The relay's libp2p peer id, as text.
+    pub peer_id: String,
+    /// Whether a connection to it is open (a live mailbox subscription needs one).
+    pub connected: bool,
 }
 
 pub(crate) enum Request {
@@ -380,6 +391,8 @@ struct Group {
     via_relay: bool,
     /// Texts collected from relays, by sender: their senders get delivery receipts.
     delivered: Vec<(UserId, MessageId)>,
+    /// The send stamp of each `MessageReceived` event the group adds, in event order.
+    received_stamps: Vec<Stamp>,
 }
 
 impl Core {
@@ -1479,6 +1492,7 @@ impl Core {
                 staged.touched.push(sender);
             }
         }
+        in_sent_order(&mut pending.events, &staged.received_stamps);
         let committed = match receipts.and_then(|()| self.stage_group(&mut pending, &staged)) {
             Ok(()) => self.commit(pending).await.is_ok(),
             Err(e) => {
@@ -1663,6 +1677,7 @@ impl Core {
                 }
                 summary.unread += 1;
                 staged.summaries.insert(conv, summary);
+                staged.received_stamps.push(stamp);
                 pending
                     .events
                     .push(Event::MessageReceived(to_message(id, stamp, &row)));
@@ -1870,7 +1885,40 @@ impl Core {
             nat: net.nat,
             outbox,
             rejections,
+            relays: self
+                .relays
+                .iter()
+                .map(|(peer, _)| RelayStatus {
+                    peer_id: peer.to_string(),
+                    connected: net.connected.contains(peer),
+                })
+                .collect(),
         })
+    }
+}
+
+/// Puts the messages received in one group in the order they were sent. Relays return a
+/// mailbox in arrival order, and a sender's deposits travel concurrently, so a page fetched
+/// from a relay can hold a conversation out of order; history is keyed by send time anyway,
+/// and this makes the event log agree with it. Other events keep their places.
+fn in_sent_order(events: &mut [Event], stamps: &[Stamp]) {
+    let slots: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::MessageReceived(_)))
+        .map(|(i, _)| i)
+        .collect();
+    if slots.len() != stamps.len() || stamps.is_sorted() {
+        return;
+    }
+    let mut received: Vec<(Stamp, Event)> = stamps
+        .iter()
+        .zip(&slots)
+        .map(|(&stamp, &i)| (stamp, events[i].clone()))
+        .collect();
+    received.sort_by_key(|(stamp, _)| *stamp);
+    for (slot, (_, event)) in slots.into_iter().zip(received) {
+        events[slot] = event;
     }
 }
 

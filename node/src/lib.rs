@@ -60,7 +60,7 @@ mod tables;
 mod tests;
 
 pub use body::MAX_TEXT_LEN;
-pub use core::{Chat, Contact, Error, NodeStatus, Page};
+pub use core::{Chat, Contact, Error, NodeStatus, Page, RelayStatus};
 pub use event::{Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, Message};
 pub use id::{MessageId, ParseIdError};
 pub use node::{Builder, EventStream, Node, StartError};

@@ -128,6 +128,8 @@ pub(crate) struct Snapshot {
     pub(crate) peer_id: PeerId,
     pub(crate) listen_addresses: Vec<Multiaddr>,
     pub(crate) connected_peers: usize,
+    /// The peers with an open connection.
+    pub(crate) connected: Vec<PeerId>,
     pub(crate) nat: String,
     pub(crate) counters: Counters,
 }
@@ -584,6 +586,7 @@ impl EventLoop {
                     peer_id: *self.swarm.local_peer_id(),
                     listen_addresses: self.swarm.listeners().cloned().collect(),
                     connected_peers: self.connected.len(),
+                    connected: self.connected.iter().copied().collect(),
                     nat: self.nat_status().into(),
                     counters: self.counters.clone(),
                 });

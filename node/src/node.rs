@@ -552,6 +552,25 @@ impl Node {
         self.call(|reply| Request::Status { reply }).await
     }
 
+    /// The cursor of the newest event in the log, or `None` while the log is empty. Subscribe
+    /// with it ([`Node::events`]) to follow only what happens from now on, missing nothing
+    /// that happens after this call.
+    pub async fn latest_cursor(&self) -> Result<Option<Cursor>, Error> {
+        let store = self
+            .inner
+            .store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(Error::Stopped)?;
+        let newest = tokio::task::spawn_blocking(move || {
+            store.scan::<Events>(.., ScanDirection::Reverse, 1)
+        })
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))??;
+        Ok(newest.first().map(|(seq, _)| Cursor(*seq)))
+    }
+
     /// Events after `after` (or from the oldest retained event), then live events as they
     /// happen. A subscriber that resumes with the last cursor it saw misses nothing and sees
     /// nothing twice, across restarts of the node too.
