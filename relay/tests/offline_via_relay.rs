@@ -129,10 +129,10 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
         .await;
         received.push(message);
     }
-    received.sort();
-    let mut expected = sent.clone();
-    expected.sort();
-    assert_eq!(received, expected, "each message exactly once");
+    assert_eq!(
+        received, sent,
+        "each message exactly once, in the order sent"
+    );
     let mut waiting: std::collections::HashSet<_> = sent.iter().copied().collect();
     while !waiting.is_empty() {
         let id = wait_for(&mut alice_events, |e| match e {

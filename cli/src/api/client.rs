@@ -1,0 +1,325 @@
+//! The client the commands use to talk to a running daemon.
+
+use std::time::Duration;
+
+use futures::{StreamExt, stream::BoxStream};
+use reqwest::{Method, StatusCode};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+use super::model::{
+    ApiError, ChatsPage, ContactView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
+    NewContact, NewMessage, Sent, StatusView, Verification,
+};
+use crate::profile::Profile;
+
+/// How long one API call may take. Every call is a local database operation; this only
+/// catches a daemon that hangs.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection to a daemon's local API.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// Why the daemon could not be reached at all (as opposed to answering with an error).
+#[derive(Debug, thiserror::Error)]
+#[error("the daemon at {address} is not answering: {reason}")]
+pub(crate) struct Unreachable {
+    pub(crate) address: String,
+    pub(crate) reason: String,
+}
+
+impl Client {
+    /// Connects to the daemon of `profile`, if one is running and answers.
+    pub(crate) async fn connect(profile: &Profile) -> Result<Option<Self>, Unreachable> {
+        let Some(address) = profile.api_addr() else {
+            return Ok(None);
+        };
+        let token = profile.read_token().ok().flatten().unwrap_or_default();
+        let client = Self::new(&address, token);
+        match client.identity().await {
+            Ok(_) => Ok(Some(client)),
+            // A daemon that was killed leaves its address file behind: nobody listens there.
+            Err(CallError::Unreachable(e)) if e.reason.contains("connect") => Ok(None),
+            Err(CallError::Unreachable(e)) => Err(e),
+            Err(CallError::Api(e)) => Err(Unreachable {
+                address,
+                reason: e.message,
+            }),
+        }
+    }
+
+    pub(crate) fn new(address: &str, token: String) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            base: format!("http://{address}"),
+            token,
+        }
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T, CallError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            return serde_json::from_value(serde_json::Value::Null).map_err(|e| self.bad(e));
+        }
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        if status.is_success() {
+            serde_json::from_slice(&bytes).map_err(|e| self.bad(e))
+        } else {
+            let mut error = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|b| b.error)
+                .unwrap_or_else(|_| ApiError {
+                    code: "internal".into(),
+                    message: format!("the daemon answered {status}"),
+                    status: 0,
+                });
+            error.status = status.as_u16();
+            Err(CallError::Api(error))
+        }
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> CallError {
+        let reason = if e.is_connect() {
+            format!("cannot connect: {e}")
+        } else {
+            e.to_string()
+        };
+        CallError::Unreachable(Unreachable {
+            address: self.base.clone(),
+            reason,
+        })
+    }
+
+    fn bad(&self, e: serde_json::Error) -> CallError {
+        CallError::Unreachable(Unreachable {
+            address: self.base.clone(),
+            reason: format!("unexpected answer: {e}"),
+        })
+    }
+
+    pub(crate) async fn identity(&self) -> Result<Identity, CallError> {
+        self.call::<(), _>(Method::GET, "/v1/identity", &[], None)
+            .await
+    }
+
+    pub(crate) async fn status(&self) -> Result<StatusView, CallError> {
+        self.call::<(), _>(Method::GET, "/v1/status", &[], None)
+            .await
+    }
+
+    pub(crate) async fn send(&self, to: &str, text: &str) -> Result<Sent, CallError> {
+        let body = NewMessage {
+            to: to.into(),
+            text: text.into(),
+        };
+        self.call(Method::POST, "/v1/messages", &[], Some(&body))
+            .await
+    }
+
+    pub(crate) async fn contacts(&self) -> Result<Vec<ContactView>, CallError> {
+        self.call::<(), _>(Method::GET, "/v1/contacts", &[], None)
+            .await
+    }
+
+    pub(crate) async fn contact(&self, peer: &str) -> Result<ContactView, CallError> {
+        self.call::<(), _>(
+            Method::GET,
+            &format!("/v1/contacts/{}", escape(peer)),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    pub(crate) async fn add_contact(&self, new: &NewContact) -> Result<ContactView, CallError> {
+        self.call(Method::POST, "/v1/contacts", &[], Some(new))
+            .await
+    }
+
+    pub(crate) async fn remove_contact(&self, peer: &str) -> Result<(), CallError> {
+        self.call::<(), ()>(
+            Method::DELETE,
+            &format!("/v1/contacts/{}", escape(peer)),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    pub(crate) async fn verify_contact(
+        &self,
+        peer: &str,
+        verified: bool,
+    ) -> Result<ContactView, CallError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/contacts/{}/verify", escape(peer)),
+            &[],
+            Some(&Verification { verified }),
+        )
+        .await
+    }
+
+    pub(crate) async fn chats(
+        &self,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<ChatsPage, CallError> {
+        let mut query = Vec::new();
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_owned()));
+        }
+        self.call::<(), _>(Method::GET, "/v1/chats", &query, None)
+            .await
+    }
+
+    pub(crate) async fn history(
+        &self,
+        peer: &str,
+        limit: Option<usize>,
+        before: Option<&str>,
+    ) -> Result<HistoryPage, CallError> {
+        let mut query = Vec::new();
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(before) = before {
+            query.push(("before", before.to_owned()));
+        }
+        self.call::<(), _>(
+            Method::GET,
+            &format!("/v1/chats/{}/messages", escape(peer)),
+            &query,
+            None,
+        )
+        .await
+    }
+
+    pub(crate) async fn mark_read(&self, peer: &str) -> Result<Marked, CallError> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/v1/chats/{}/read", escape(peer)),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    /// The event WebSocket, resuming after `after`.
+    pub(crate) async fn events(
+        &self,
+        after: Option<&str>,
+    ) -> Result<BoxStream<'static, Result<EventFrame, CallError>>, CallError> {
+        let mut url = format!("{}/v1/events", self.base.replacen("http", "ws", 1));
+        if let Some(after) = after {
+            url.push_str("?after=");
+            url.push_str(after);
+        }
+        let mut request = url.into_client_request().map_err(|e| self.ws_error(&e))?;
+        let value = format!("Bearer {}", self.token)
+            .parse()
+            .map_err(|_| self.bad_token())?;
+        request.headers_mut().insert("authorization", value);
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| self.ws_error(&e))?;
+        let base = self.base.clone();
+        Ok(socket
+            .filter_map(move |message| {
+                let base = base.clone();
+                async move {
+                    match message {
+                        Ok(tungstenite::Message::Text(text)) => {
+                            Some(serde_json::from_str::<EventFrame>(&text).map_err(|e| {
+                                CallError::Unreachable(Unreachable {
+                                    address: base,
+                                    reason: format!("unexpected event: {e}"),
+                                })
+                            }))
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(Err(CallError::Unreachable(Unreachable {
+                            address: base,
+                            reason: e.to_string(),
+                        }))),
+                    }
+                }
+            })
+            .boxed())
+    }
+
+    fn ws_error(&self, e: &tungstenite::Error) -> CallError {
+        CallError::Unreachable(Unreachable {
+            address: self.base.clone(),
+            reason: format!("cannot connect: {e}"),
+        })
+    }
+
+    fn bad_token(&self) -> CallError {
+        CallError::Api(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the API token is malformed",
+        ))
+    }
+}
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    /// The daemon answered with an error.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The daemon did not answer.
+    #[error(transparent)]
+    Unreachable(#[from] Unreachable),
+}
+
+impl From<CallError> for crate::error::CliError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Api(e) => e.into(),
+            CallError::Unreachable(e) => Self::Network(e.to_string()),
+        }
+    }
+}
+
+/// Percent-encodes a path segment (contact names may hold spaces or slashes).
+fn escape(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

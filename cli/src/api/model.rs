@@ -1,0 +1,453 @@
+//! The JSON shapes of the local API, which are also what `--json` prints.
+//!
+//! Addresses are bech32m `tern1…` strings, message ids 32 hex digits, times milliseconds since
+//! the Unix epoch, cursors opaque strings to hand back unchanged.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use tern_node::{Chat, Contact, DeliveryState, Direction, Event, Message, NodeStatus};
+use utoipa::{IntoParams, ToSchema};
+
+/// A failed request: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct ApiError {
+    /// Stable machine-readable reason: `bad_request`, `unauthorized`, `not_found`,
+    /// `no_such_route`, `method_not_allowed`, `conflict`, `too_large`, `unavailable`,
+    /// `internal`.
+    pub(crate) code: String,
+    /// What went wrong, for people.
+    pub(crate) message: String,
+    #[serde(skip)]
+    pub(crate) status: u16,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    pub(crate) error: ApiError,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            status: status.as_u16(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+}
+
+impl From<tern_node::Error> for ApiError {
+    fn from(e: tern_node::Error) -> Self {
+        use tern_node::Error as E;
+        let message = e.to_string();
+        match e {
+            E::InvalidMessage(_) | E::InvalidArgument(_) | E::WrongPassphrase => {
+                Self::bad_request(message)
+            }
+            E::UnknownContact(_) => Self::not_found(message),
+            E::DuplicateName(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody { error: self })).into_response()
+    }
+}
+
+/// This account.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Identity {
+    /// The account's address.
+    pub(crate) address: String,
+    /// The invite to share: `tern:<address>`.
+    pub(crate) invite: String,
+    /// This account's half of every safety number (30 digits in groups of five).
+    pub(crate) fingerprint: String,
+}
+
+/// A contact.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ContactView {
+    /// The name given to it.
+    pub(crate) name: String,
+    /// Its address.
+    pub(crate) address: String,
+    /// Whether safety numbers were compared.
+    pub(crate) verified: bool,
+    /// The safety number to compare out of band (60 digits in groups of five).
+    pub(crate) safety_number: String,
+}
+
+/// `POST /v1/contacts`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct NewContact {
+    /// The name to give it (1 to 64 bytes).
+    pub(crate) name: String,
+    /// Its address or invite (`tern1…` or `tern:tern1…`).
+    pub(crate) address: String,
+}
+
+/// `POST /v1/contacts/{peer}/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Verification {
+    /// Mark verified (after comparing safety numbers) or not.
+    pub(crate) verified: bool,
+}
+
+/// Where an outgoing message is. `stored` and `replicas` are set in state `stored`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum Delivery {
+    /// Durable in the sender's outbox.
+    Queued,
+    /// Held by `stored` of the recipient's `replicas` relays.
+    Stored {
+        /// Relays that confirmed custody.
+        stored: u8,
+        /// Relays it was deposited at.
+        replicas: u8,
+    },
+    /// Durable on the recipient's device.
+    Delivered,
+    /// Read by the recipient.
+    Read,
+    /// Given up on.
+    Failed,
+}
+
+impl From<DeliveryState> for Delivery {
+    fn from(state: DeliveryState) -> Self {
+        match state {
+            DeliveryState::Queued => Self::Queued,
+            DeliveryState::StoredAtRelays { stored, replicas } => Self::Stored { stored, replicas },
+            DeliveryState::Delivered => Self::Delivered,
+            DeliveryState::Read => Self::Read,
+            DeliveryState::Failed => Self::Failed,
+        }
+    }
+}
+
+impl Delivery {
+    /// A short mark for people: `…` queued, `⇡k/R` at relays, `✓` delivered, `✓✓` read.
+    pub(crate) fn mark(self) -> String {
+        match self {
+            Self::Queued => "…".into(),
+            Self::Stored { stored, replicas } => format!("⇡{stored}/{replicas}"),
+            Self::Delivered => "✓".into(),
+            Self::Read => "✓✓".into(),
+            Self::Failed => "✗".into(),
+        }
+    }
+}
+
+/// One message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct MessageView {
+    /// Its id.
+    pub(crate) id: String,
+    /// The other party's address.
+    pub(crate) peer: String,
+    /// `outgoing` or `incoming`.
+    pub(crate) direction: String,
+    /// The text.
+    pub(crate) text: String,
+    /// The sender's timestamp.
+    pub(crate) sent_at_ms: u64,
+    /// Delivery state (incoming messages are `delivered`).
+    pub(crate) delivery: Delivery,
+    /// Whether we read it (incoming messages).
+    pub(crate) read: bool,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            peer: m.peer.to_string(),
+            direction: match m.direction {
+                Direction::Outgoing => "outgoing",
+                Direction::Incoming => "incoming",
+            }
+            .into(),
+            text: m.text,
+            sent_at_ms: m.sent_at_ms,
+            delivery: m.state.into(),
+            read: m.read,
+        }
+    }
+}
+
+impl MessageView {
+    pub(crate) fn outgoing(&self) -> bool {
+        self.direction == "outgoing"
+    }
+}
+
+/// `POST /v1/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct NewMessage {
+    /// Contact name, address or invite.
+    pub(crate) to: String,
+    /// The text (at most 65,536 bytes of UTF-8).
+    pub(crate) text: String,
+}
+
+/// A message accepted into the outbox: durable from now on, delivered in the background.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Sent {
+    /// The message id, as later events name it.
+    pub(crate) id: String,
+    /// The recipient's address.
+    pub(crate) peer: String,
+    /// Always `queued` here; follow the events for the rest.
+    pub(crate) delivery: Delivery,
+}
+
+/// One page of a conversation, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct HistoryPage {
+    /// The messages, oldest first.
+    pub(crate) messages: Vec<MessageView>,
+    /// Pass as `before` for the older page; absent at the beginning of the conversation.
+    pub(crate) before: Option<String>,
+}
+
+/// `GET /v1/chats/{peer}/messages` parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Messages per page (1 to 500, default 50).
+    pub(crate) limit: Option<usize>,
+    /// The `before` cursor of the previous page.
+    pub(crate) before: Option<String>,
+}
+
+/// A conversation in the chat list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ChatView {
+    /// The other party's address.
+    pub(crate) peer: String,
+    /// The contact's name, when it is a contact.
+    pub(crate) name: Option<String>,
+    /// Time of the last message.
+    pub(crate) last_ms: u64,
+    /// The last message's text.
+    pub(crate) last_text: String,
+    /// Unread incoming messages.
+    pub(crate) unread: u32,
+}
+
+impl From<Chat> for ChatView {
+    fn from(c: Chat) -> Self {
+        Self {
+            peer: c.peer.to_string(),
+            name: c.name,
+            last_ms: c.last_ms,
+            last_text: c.last_text,
+            unread: c.unread,
+        }
+    }
+}
+
+/// A page of the chat list, most recent first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ChatsPage {
+    /// The chats.
+    pub(crate) chats: Vec<ChatView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub(crate) next: Option<String>,
+}
+
+/// `GET /v1/chats` parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ChatsQuery {
+    /// Chats per page (1 to 500, default 50).
+    pub(crate) limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    pub(crate) cursor: Option<String>,
+}
+
+/// `POST /v1/chats/{peer}/read`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Marked {
+    /// Messages newly marked read (read receipts were queued for them).
+    pub(crate) marked: usize,
+}
+
+/// The node's state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct StatusView {
+    /// The account's address.
+    pub(crate) address: String,
+    /// This device's libp2p peer id.
+    pub(crate) peer_id: String,
+    /// Addresses the node listens on.
+    pub(crate) listen_addresses: Vec<String>,
+    /// Peers with an open connection.
+    pub(crate) connected_peers: usize,
+    /// NAT reachability: `public`, `private` or `unknown`.
+    pub(crate) nat: String,
+    /// Messages waiting in the outbox.
+    pub(crate) outbox: usize,
+    /// The mailbox relays and whether each is connected.
+    pub(crate) relays: Vec<RelayView>,
+    /// Refused inputs by reason.
+    pub(crate) rejections: std::collections::BTreeMap<String, u64>,
+}
+
+/// One of this account's mailbox relays.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct RelayView {
+    /// Its peer id.
+    pub(crate) peer_id: String,
+    /// Whether a connection to it is open.
+    pub(crate) connected: bool,
+}
+
+impl From<NodeStatus> for StatusView {
+    fn from(s: NodeStatus) -> Self {
+        Self {
+            address: s.user.to_string(),
+            peer_id: s.peer_id,
+            listen_addresses: s.listen_addresses,
+            connected_peers: s.connected_peers,
+            nat: s.nat,
+            outbox: s.outbox,
+            relays: s
+                .relays
+                .into_iter()
+                .map(|r| RelayView {
+                    peer_id: r.peer_id,
+                    connected: r.connected,
+                })
+                .collect(),
+            rejections: s.rejections,
+        }
+    }
+}
+
+/// One frame of the event WebSocket.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct EventFrame {
+    /// Its position in the log: reconnect with `?after=<cursor>` to resume after it.
+    pub(crate) cursor: String,
+    /// What happened.
+    pub(crate) event: EventView,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum EventView {
+    /// A message arrived.
+    MessageReceived {
+        /// The message.
+        message: MessageView,
+    },
+    /// A message was accepted into the outbox.
+    MessageSent {
+        /// The message.
+        message: MessageView,
+    },
+    /// An outgoing message moved on.
+    DeliveryChanged {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+        /// Its new state.
+        delivery: Delivery,
+    },
+    /// A contact became reachable.
+    ContactOnline {
+        /// Its address.
+        peer: String,
+    },
+    /// A contact stopped being reachable.
+    ContactOffline {
+        /// Its address.
+        peer: String,
+    },
+    /// Something the user should know about.
+    Error {
+        /// The conversation, if any.
+        peer: Option<String>,
+        /// What happened.
+        message: String,
+    },
+    /// An event this version does not describe yet.
+    Other {
+        /// A description.
+        description: String,
+    },
+}
+
+impl From<Event> for EventView {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::MessageReceived(m) => Self::MessageReceived { message: m.into() },
+            Event::MessageSent(m) => Self::MessageSent { message: m.into() },
+            Event::DeliveryStateChanged { peer, id, state } => Self::DeliveryChanged {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                delivery: state.into(),
+            },
+            Event::ContactOnline(peer) => Self::ContactOnline {
+                peer: peer.to_string(),
+            },
+            Event::ContactOffline(peer) => Self::ContactOffline {
+                peer: peer.to_string(),
+            },
+            Event::Error { peer, message } => Self::Error {
+                peer: peer.map(|p| p.to_string()),
+                message,
+            },
+            other => Self::Other {
+                description: format!("{other:?}"),
+            },
+        }
+    }
+}
+
+/// `GET /v1/events` parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// Resume after this cursor (the last one received); `latest`: only events from now on;
+    /// absent: from the oldest retained event.
+    pub(crate) after: Option<String>,
+}
+
+/// Converts a contact for the API.
+pub(crate) fn contact_view(me: &tern_node::UserId, contact: Contact) -> ContactView {
+    ContactView {
+        safety_number: tern_node::SafetyNumber::new(me, &contact.user).to_string(),
+        name: contact.name,
+        address: contact.user.to_string(),
+        verified: contact.verified,
+    }
+}

@@ -1,0 +1,184 @@
+//! What each API operation does on a node. The HTTP handlers and the commands that open the
+//! account themselves (no daemon running) both call these, so the two paths cannot drift.
+
+use tern_node::{MAX_TEXT_LEN, Node, SafetyNumber, UserId};
+
+use super::model::{
+    ApiError, ChatsPage, ContactView, Delivery, HistoryPage, Identity, Marked, NewContact,
+    NewMessage, Sent, StatusView, contact_view,
+};
+
+/// Default and largest page sizes: a screenful, and enough for scripts without letting one
+/// request hold the node's core for long.
+pub(crate) const DEFAULT_PAGE: usize = 50;
+pub(crate) const MAX_PAGE: usize = 500;
+
+pub(crate) fn identity(node: &Node) -> Identity {
+    let user = node.user_id();
+    Identity {
+        address: user.to_string(),
+        invite: node.invite(),
+        fingerprint: group_digits(&SafetyNumber::fingerprint(&user)),
+    }
+}
+
+fn group_digits(digits: &str) -> String {
+    digits
+        .as_bytes()
+        .chunks(5)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parses an address or an invite (`tern:<address>`).
+pub(crate) fn parse_address(text: &str) -> Option<UserId> {
+    let text = text.trim();
+    text.strip_prefix("tern:").unwrap_or(text).parse().ok()
+}
+
+/// A contact name, an address or an invite, to the account it names.
+pub(crate) async fn resolve(node: &Node, peer: &str) -> Result<UserId, ApiError> {
+    if let Some(user) = parse_address(peer) {
+        return Ok(user);
+    }
+    node.contacts()
+        .await?
+        .into_iter()
+        .find(|c| c.name == peer)
+        .map(|c| c.user)
+        .ok_or_else(|| ApiError::not_found(format!("unknown contact {peer:?}")))
+}
+
+pub(crate) async fn contacts(node: &Node) -> Result<Vec<ContactView>, ApiError> {
+    let me = node.user_id();
+    Ok(node
+        .contacts()
+        .await?
+        .into_iter()
+        .map(|c| contact_view(&me, c))
+        .collect())
+}
+
+pub(crate) async fn contact(node: &Node, peer: &str) -> Result<ContactView, ApiError> {
+    let user = resolve(node, peer).await?;
+    let me = node.user_id();
+    node.contacts()
+        .await?
+        .into_iter()
+        .find(|c| c.user == user)
+        .map(|c| contact_view(&me, c))
+        .ok_or_else(|| ApiError::not_found(format!("{peer:?} is not a contact")))
+}
+
+pub(crate) async fn add_contact(node: &Node, new: NewContact) -> Result<ContactView, ApiError> {
+    let user = parse_address(&new.address).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{:?} is neither an address (tern1…) nor an invite (tern:tern1…)",
+            new.address
+        ))
+    })?;
+    if user == node.user_id() {
+        return Err(ApiError::bad_request("that is this account's own address"));
+    }
+    if parse_address(&new.name).is_some() {
+        return Err(ApiError::bad_request(
+            "a contact name cannot itself be an address",
+        ));
+    }
+    node.add_contact(new.name.clone(), user).await?;
+    contact(node, &user.to_string()).await
+}
+
+pub(crate) async fn remove_contact(node: &Node, peer: &str) -> Result<(), ApiError> {
+    let contact = contact(node, peer).await?;
+    let user = parse_address(&contact.address)
+        .ok_or_else(|| ApiError::bad_request("stored contact address is malformed"))?;
+    Ok(node.remove_contact(user).await?)
+}
+
+pub(crate) async fn verify_contact(
+    node: &Node,
+    peer: &str,
+    verified: bool,
+) -> Result<ContactView, ApiError> {
+    let user = resolve(node, peer).await?;
+    node.verify_contact(user, verified).await?;
+    contact(node, &user.to_string()).await
+}
+
+pub(crate) async fn chats(
+    node: &Node,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> Result<ChatsPage, ApiError> {
+    let limit = page_size(limit)?;
+    let start = match cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("malformed cursor {c:?}")))?,
+    };
+    let all = node.chats().await?;
+    let end = (start + limit).min(all.len());
+    let next = (end < all.len()).then(|| end.to_string());
+    let chats = all
+        .into_iter()
+        .skip(start)
+        .take(limit)
+        .map(Into::into)
+        .collect();
+    Ok(ChatsPage { chats, next })
+}
+
+pub(crate) async fn history(
+    node: &Node,
+    peer: &str,
+    limit: Option<usize>,
+    before: Option<String>,
+) -> Result<HistoryPage, ApiError> {
+    let limit = page_size(limit)?;
+    let user = resolve(node, peer).await?;
+    let page = node.history(user, limit, before).await?;
+    Ok(HistoryPage {
+        messages: page.messages.into_iter().map(Into::into).collect(),
+        before: page.before,
+    })
+}
+
+pub(crate) async fn mark_read(node: &Node, peer: &str) -> Result<Marked, ApiError> {
+    let user = resolve(node, peer).await?;
+    Ok(Marked {
+        marked: node.mark_read(user).await?,
+    })
+}
+
+pub(crate) async fn send(node: &Node, message: NewMessage) -> Result<Sent, ApiError> {
+    if message.text.len() > MAX_TEXT_LEN {
+        return Err(ApiError::too_large(format!(
+            "the text is {} bytes; the most a message holds is {MAX_TEXT_LEN}",
+            message.text.len()
+        )));
+    }
+    let user = resolve(node, &message.to).await?;
+    let id = node.send(user, message.text).await?;
+    Ok(Sent {
+        id: id.to_string(),
+        peer: user.to_string(),
+        delivery: Delivery::Queued,
+    })
+}
+
+pub(crate) async fn status(node: &Node) -> Result<StatusView, ApiError> {
+    Ok(node.status().await?.into())
+}
+
+fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        0 => Err(ApiError::bad_request("limit must be at least 1")),
+        n if n > MAX_PAGE => Err(ApiError::bad_request(format!(
+            "limit must be at most {MAX_PAGE}"
+        ))),
+        n => Ok(n),
+    }
+}

@@ -1,0 +1,184 @@
+//! Where a command's work happens: in the running daemon (through its local API), or, for
+//! commands that only touch this account's own data (contacts, history, chats, `read`, `id`),
+//! in a short-lived node opened by the command itself when no daemon runs. Commands that need
+//! the network (`send`, `chat`, `status`) require the daemon.
+//!
+//! Both paths return the same [`crate::api::model`] types, so `--json` output is identical.
+
+use tern_node::Node;
+
+use crate::{
+    api::{
+        Client,
+        model::{
+            ChatsPage, ContactView, HistoryPage, Identity, Marked, NewContact, Sent, StatusView,
+        },
+        service,
+    },
+    command::Context,
+    error::CliError,
+    profile,
+};
+
+pub(crate) enum Backend {
+    Daemon(Client),
+    Local(Node),
+}
+
+/// Whether a command can do without a daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Only this account's data: open it here if no daemon runs.
+    Data,
+    /// The network: a daemon must run.
+    Network,
+}
+
+impl Backend {
+    pub(crate) async fn open(context: &Context, need: Need) -> Result<Self, CliError> {
+        let profile = &context.profile;
+        if let Some(client) = Client::connect(profile)
+            .await
+            .map_err(|e| CliError::Network(e.to_string()))?
+        {
+            return Ok(Self::Daemon(client));
+        }
+        if !profile.has_account() {
+            return Err(CliError::NoAccount(profile.home().to_path_buf()));
+        }
+        if need == Need::Network {
+            return Err(CliError::NoDaemon(profile.home().to_path_buf()));
+        }
+        let passphrase = profile::passphrase(&context.global, false)?;
+        // Loopback only, no discovery, no bootstrap: this node exists for a moment to read
+        // or change local data. Messages it queues (read receipts) leave with the daemon.
+        let node = Node::builder(profile.node_dir())
+            .with_passphrase(passphrase.as_slice())
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_mdns(false)
+            .spawn()
+            .await
+            .map_err(|e| match e {
+                tern_node::StartError::Locked => CliError::Locked(profile.home().to_path_buf()),
+                other => other.into(),
+            })?;
+        Ok(Self::Local(node))
+    }
+
+    pub(crate) async fn close(self) {
+        if let Self::Local(node) = self {
+            node.shutdown().await;
+        }
+    }
+
+    pub(crate) async fn identity(&self) -> Result<Identity, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.identity().await?),
+            Self::Local(n) => Ok(service::identity(n)),
+        }
+    }
+
+    pub(crate) async fn status(&self) -> Result<StatusView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.status().await?),
+            Self::Local(n) => Ok(service::status(n).await?),
+        }
+    }
+
+    pub(crate) async fn send(&self, to: &str, text: &str) -> Result<Sent, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.send(to, text).await?),
+            Self::Local(n) => Ok(service::send(
+                n,
+                crate::api::model::NewMessage {
+                    to: to.into(),
+                    text: text.into(),
+                },
+            )
+            .await?),
+        }
+    }
+
+    pub(crate) async fn contacts(&self) -> Result<Vec<ContactView>, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.contacts().await?),
+            Self::Local(n) => Ok(service::contacts(n).await?),
+        }
+    }
+
+    pub(crate) async fn contact(&self, peer: &str) -> Result<ContactView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.contact(peer).await?),
+            Self::Local(n) => Ok(service::contact(n, peer).await?),
+        }
+    }
+
+    pub(crate) async fn add_contact(&self, new: NewContact) -> Result<ContactView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.add_contact(&new).await?),
+            Self::Local(n) => Ok(service::add_contact(n, new).await?),
+        }
+    }
+
+    pub(crate) async fn remove_contact(&self, peer: &str) -> Result<(), CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.remove_contact(peer).await?),
+            Self::Local(n) => Ok(service::remove_contact(n, peer).await?),
+        }
+    }
+
+    pub(crate) async fn verify_contact(
+        &self,
+        peer: &str,
+        verified: bool,
+    ) -> Result<ContactView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.verify_contact(peer, verified).await?),
+            Self::Local(n) => Ok(service::verify_contact(n, peer, verified).await?),
+        }
+    }
+
+    pub(crate) async fn chats(
+        &self,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<ChatsPage, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.chats(limit, cursor).await?),
+            Self::Local(n) => Ok(service::chats(n, limit, cursor).await?),
+        }
+    }
+
+    pub(crate) async fn history(
+        &self,
+        peer: &str,
+        limit: Option<usize>,
+        before: Option<&str>,
+    ) -> Result<HistoryPage, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.history(peer, limit, before).await?),
+            Self::Local(n) => {
+                Ok(service::history(n, peer, limit, before.map(str::to_owned)).await?)
+            }
+        }
+    }
+
+    pub(crate) async fn mark_read(&self, peer: &str) -> Result<Marked, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.mark_read(peer).await?),
+            Self::Local(n) => Ok(service::mark_read(n, peer).await?),
+        }
+    }
+}
+
+/// Runs `work` on a backend and closes it, also when `work` fails.
+pub(crate) async fn with<T>(
+    context: &Context,
+    need: Need,
+    work: impl AsyncFnOnce(&Backend) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let backend = Backend::open(context, need).await?;
+    let outcome = work(&backend).await;
+    backend.close().await;
+    outcome
+}

@@ -1,0 +1,152 @@
+//! `tern chat NAME`: a full-screen conversation.
+//!
+//! Three parts: [`link`] keeps a connection to the daemon (history, the event WebSocket
+//! resumed by cursor across daemon restarts, a status poll) and reports to the screen through
+//! a channel; [`input`] is the line editor; [`screen`] holds what is shown and draws it. The
+//! loop here feeds keys and link reports to the screen and redraws.
+
+mod input;
+mod link;
+mod screen;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use tokio::sync::mpsc;
+
+use super::Context;
+use crate::{api::Client, error::CliError};
+
+/// Chat with a contact in a full-screen view: scrollback from history, live messages, delivery
+/// marks (… queued, ⇡k/R stored at relays, ✓ delivered, ✓✓ read), connection status. Keeps
+/// working across daemon restarts. Needs `tern daemon` running to start.
+///
+/// Keys: Enter sends; ←/→, Home/End, Backspace/Delete, Ctrl-U, Ctrl-W edit; PgUp/PgDn and
+/// ↑/↓ scroll; Esc or Ctrl-C quits.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:
+  tern chat bob")]
+pub(crate) struct Chat {
+    /// Contact name or address.
+    peer: String,
+}
+
+impl Chat {
+    pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        let profile = context.profile.clone();
+        let client = Client::connect(&profile)
+            .await
+            .map_err(|e| CliError::Network(e.to_string()))?
+            .ok_or_else(|| CliError::NoDaemon(profile.home().to_path_buf()))?;
+        let contact = client.contact(&self.peer).await?;
+        let mut screen = screen::Screen::new(contact.clone());
+
+        let (reports_tx, mut reports) = mpsc::channel(256);
+        let link = tokio::spawn(link::run(
+            profile,
+            contact.address.clone(),
+            reports_tx.clone(),
+        ));
+        let (keys_tx, mut keys) = mpsc::channel(64);
+        let stop_keys = Arc::new(AtomicBool::new(false));
+        let reader = std::thread::spawn({
+            let stop = stop_keys.clone();
+            move || read_terminal(&keys_tx, &stop)
+        });
+
+        let mut terminal = ratatui::init();
+        let mut outcome = Ok(());
+        let mut sender: Option<Client> = Some(client);
+        loop {
+            if let Err(e) = terminal.draw(|frame| screen.draw(frame)) {
+                outcome = Err(CliError::from(e));
+                break;
+            }
+            tokio::select! {
+                input = keys.recv() => {
+                    let Some(input) = input else { break };
+                    let TermEvent::Key(key) = input else {
+                        // A resize: the next draw fits the new size.
+                        continue;
+                    };
+                    match screen.on_key(key) {
+                        screen::Action::None => {}
+                        screen::Action::Quit => break,
+                        screen::Action::Send(text) => {
+                            let Some(client) = sender.clone() else {
+                                screen.on_report(link::Report::SendFailed(
+                                    text,
+                                    "the daemon is not running".into(),
+                                ));
+                                continue;
+                            };
+                            let to = contact.address.clone();
+                            let reports = reports_tx.clone();
+                            // The message shows up through its MessageSent event; only a
+                            // failure needs reporting here.
+                            tokio::spawn(async move {
+                                if let Err(e) = client.send(&to, &text).await {
+                                    let _ = reports
+                                        .send(link::Report::SendFailed(text, e.to_string()))
+                                        .await;
+                                }
+                            });
+                        }
+                    }
+                }
+                report = reports.recv() => {
+                    let Some(report) = report else { break };
+                    match &report {
+                        link::Report::Connected(client) => sender = Some(client.clone()),
+                        link::Report::Disconnected(_) => sender = None,
+                        _ => {}
+                    }
+                    screen.on_report(report);
+                    // Whatever arrived is on screen now: mark it read, which sends the
+                    // sender its read receipts.
+                    if screen.take_unread()
+                        && let Some(client) = sender.clone()
+                    {
+                        let peer = contact.address.clone();
+                        tokio::spawn(async move {
+                            let _ = client.mark_read(&peer).await;
+                        });
+                    }
+                }
+            }
+        }
+        ratatui::restore();
+        stop_keys.store(true, Ordering::Relaxed);
+        link.abort();
+        let _ = reader.join();
+        outcome
+    }
+}
+
+/// Forwards key presses and resizes from the terminal (a blocking read) to the async loop.
+fn read_terminal(events: &mpsc::Sender<TermEvent>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        // Polling with a timeout lets the thread notice the stop flag.
+        match event::poll(Duration::from_millis(100)) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(_) => return,
+        }
+        match event::read() {
+            Ok(TermEvent::Key(key)) if key.kind == KeyEventKind::Release => {}
+            Ok(e @ (TermEvent::Key(_) | TermEvent::Resize(..))) => {
+                if events.blocking_send(e).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The chat screen's input line: a small line editor over a `String`, with the cursor kept as
+//! a char index so multi-byte text edits correctly.
+
+#[derive(Debug, Default)]
+pub(crate) struct Input {
+    text: String,
+    /// Cursor position in chars.
+    cursor: usize,
+}
+
+impl Input {
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub(crate) fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    fn byte(&self, chars: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(chars)
+            .map_or(self.text.len(), |(i, _)| i)
+    }
+
+    fn len(&self) -> usize {
+        self.text.chars().count()
+    }
+
+    pub(crate) fn insert(&mut self, c: char) {
+        let at = self.byte(self.cursor);
+        self.text.insert(at, c);
+        self.cursor += 1;
+    }
+
+    pub(crate) fn backspace(&mut self) {
+        if self.cursor > 0 {
+            self.cursor -= 1;
+            let at = self.byte(self.cursor);
+            self.text.remove(at);
+        }
+    }
+
+    pub(crate) fn delete(&mut self) {
+        if self.cursor < self.len() {
+            let at = self.byte(self.cursor);
+            self.text.remove(at);
+        }
+    }
+
+    pub(crate) fn left(&mut self) {
+        self.cursor = self.cursor.saturating_sub(1);
+    }
+
+    pub(crate) fn right(&mut self) {
+        self.cursor = (self.cursor + 1).min(self.len());
+    }
+
+    pub(crate) fn home(&mut self) {
+        self.cursor = 0;
+    }
+
+    pub(crate) fn end(&mut self) {
+        self.cursor = self.len();
+    }
+
+    /// Ctrl-U: deletes everything before the cursor.
+    pub(crate) fn kill_to_start(&mut self) {
+        let at = self.byte(self.cursor);
+        self.text.drain(..at);
+        self.cursor = 0;
+    }
+
+    /// Ctrl-W: deletes the word before the cursor (and the spaces after it).
+    pub(crate) fn kill_word(&mut self) {
+        let chars: Vec<char> = self.text.chars().collect();
+        let mut start = self.cursor;
+        while start > 0 && chars[start - 1].is_whitespace() {
+            start -= 1;
+        }
+        while start > 0 && !chars[start - 1].is_whitespace() {
+            start -= 1;
+        }
+        let (from, to) = (self.byte(start), self.byte(self.cursor));
+        self.text.drain(from..to);
+        self.cursor = start;
+    }
+
+    /// Empties the line and returns what it held.
+    pub(crate) fn take(&mut self) -> String {
+        self.cursor = 0;
+        std::mem::take(&mut self.text)
+    }
+
+    /// Puts text back (after a failed send).
+    pub(crate) fn restore(&mut self, text: String) {
+        if self.text.is_empty() {
+            self.cursor = text.chars().count();
+            self.text = text;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Input;
+
+    fn typed(s: &str) -> Input {
+        let mut input = Input::default();
+        s.chars().for_each(|c| input.insert(c));
+        input
+    }
+
+    #[test]
+    fn edits_multibyte_text_at_the_cursor() {
+        let mut input = typed("héllo wörld");
+        input.left();
+        input.left();
+        input.backspace();
+        assert_eq!(input.text(), "héllo wöld");
+        input.home();
+        input.delete();
+        input.insert('H');
+        assert_eq!(input.text(), "Héllo wöld");
+        input.end();
+        input.kill_word();
+        assert_eq!(input.text(), "Héllo ");
+        input.left();
+        input.kill_to_start();
+        assert_eq!((input.text(), input.cursor()), (" ", 0));
+        assert_eq!(input.take(), " ");
+        assert_eq!(input.text(), "");
+    }
+
+    #[test]
+    fn restore_never_overwrites_new_typing() {
+        let mut input = typed("new");
+        input.restore("old".into());
+        assert_eq!(input.text(), "new");
+        let mut empty = Input::default();
+        empty.restore("old".into());
+        assert_eq!((empty.text(), empty.cursor()), ("old", 3));
+    }
+}

@@ -1,0 +1,127 @@
+//! The chat screen's connection to the daemon. It survives daemon restarts: it reconnects
+//! (re-reading the profile's api.addr, since a restarted daemon may listen elsewhere) and
+//! resumes the event WebSocket after the last cursor it saw, so no event is missed or repeated.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::{
+    api::{
+        Client,
+        model::{EventView, HistoryPage, StatusView},
+    },
+    profile::Profile,
+};
+
+/// How much scrollback the screen loads when it opens.
+const SCROLLBACK: usize = 200;
+/// How often the status line's peer and relay information is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(3);
+/// Reconnection backoff bounds: quick enough to notice a restarted daemon at once, slow
+/// enough not to spin while none runs.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(3);
+
+/// What the link tells the screen.
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// Connected (again) to a daemon.
+    Connected(Client),
+    /// The daemon went away; the link keeps trying.
+    Disconnected(String),
+    /// The conversation's newest messages, on the first connection.
+    History(HistoryPage),
+    /// An event.
+    Event(EventView),
+    /// Fresh status.
+    Status(StatusView),
+    /// Sending a message failed; the text goes back into the input line.
+    SendFailed(String, String),
+}
+
+pub(crate) async fn run(profile: Profile, peer: String, reports: mpsc::Sender<Report>) {
+    let mut cursor: Option<String> = None;
+    let mut retry = RETRY_MIN;
+    let mut loaded = false;
+    loop {
+        let client = match Client::connect(&profile).await {
+            Ok(Some(client)) => client,
+            Ok(None) => {
+                let _ = reports
+                    .send(Report::Disconnected("the daemon is not running".into()))
+                    .await;
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(RETRY_MAX);
+                continue;
+            }
+            Err(e) => {
+                let _ = reports.send(Report::Disconnected(e.to_string())).await;
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(RETRY_MAX);
+                continue;
+            }
+        };
+        // Subscribe first, then read history: whatever happens in between arrives as events
+        // (the screen ignores messages it already has).
+        let after = cursor.clone().unwrap_or_else(|| "latest".into());
+        let mut events = match client.events(Some(&after)).await {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = reports.send(Report::Disconnected(e.to_string())).await;
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(RETRY_MAX);
+                continue;
+            }
+        };
+        retry = RETRY_MIN;
+        if reports
+            .send(Report::Connected(client.clone()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if !loaded {
+            match client.history(&peer, Some(SCROLLBACK), None).await {
+                Ok(page) => {
+                    loaded = true;
+                    if reports.send(Report::History(page)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = reports.send(Report::Disconnected(e.to_string())).await;
+                    continue;
+                }
+            }
+        }
+        let mut status_every = tokio::time::interval(STATUS_EVERY);
+        let reason = loop {
+            tokio::select! {
+                frame = events.next() => match frame {
+                    Some(Ok(frame)) => {
+                        cursor = Some(frame.cursor);
+                        if reports.send(Report::Event(frame.event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => break e.to_string(),
+                    None => break "the daemon closed the connection".to_owned(),
+                },
+                _ = status_every.tick() => match client.status().await {
+                    Ok(status) => {
+                        if reports.send(Report::Status(status)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => break e.to_string(),
+                },
+            }
+        };
+        if reports.send(Report::Disconnected(reason)).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! `tern contact …`: the address book.
+
+mod add;
+mod list;
+mod remove;
+mod verify;
+
+use super::Context;
+use crate::error::CliError;
+
+/// Manage contacts: add, list, remove, verify.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Contact {
+    Add(add::Add),
+    List(list::List),
+    Remove(remove::Remove),
+    Verify(verify::Verify),
+}
+
+impl Contact {
+    pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        match self {
+            Self::Add(c) => c.run(context).await,
+            Self::List(c) => c.run(context).await,
+            Self::Remove(c) => c.run(context).await,
+            Self::Verify(c) => c.run(context).await,
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `tern contact list`.
+
+use super::Context;
+use crate::{
+    backend::{self, Need},
+    error::CliError,
+};
+
+/// List contacts.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  tern contact list
+  tern contact list --json | jq -r '.[].name'")]
+pub(crate) struct List {}
+
+impl List {
+    pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        let contacts = backend::with(context, Need::Data, async |b| b.contacts().await).await?;
+        context.out.emit(&contacts, |out| {
+            if contacts.is_empty() {
+                return writeln!(
+                    out,
+                    "No contacts yet: add one with `tern contact add NAME INVITE`."
+                );
+            }
+            let width = contacts
+                .iter()
+                .map(|c| c.name.chars().count())
+                .max()
+                .unwrap_or(0);
+            for c in &contacts {
+                let mark = if c.verified {
+                    "verified"
+                } else {
+                    "not verified"
+                };
+                writeln!(out, "{:width$}  {}  {mark}", c.name, c.address)?;
+            }
+            Ok(())
+        })
+    }
+}

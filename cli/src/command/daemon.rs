@@ -1,0 +1,164 @@
+//! `tern daemon`: the node in the foreground, serving the local API.
+
+use std::net::SocketAddr;
+
+use tern_node::Node;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::Context;
+use crate::{
+    api::{self, Client},
+    error::CliError,
+    profile,
+};
+
+/// Run the node in the foreground: deliver and receive messages, and serve the local API
+/// that the other commands, UIs and bots use.
+///
+/// On start it writes the API address to <data dir>/api.addr and keeps a bearer token in
+/// <data dir>/api.token (mode 0600). Stop it with Ctrl-C or SIGTERM; nothing accepted is
+/// lost even on a crash.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  tern daemon
+  tern daemon -v --relay /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...
+  TERN_PASSPHRASE_FILE=... tern daemon --api-addr 127.0.0.1:7450")]
+pub(crate) struct Daemon {
+    /// Listen on this multiaddr (repeatable; default: every interface, random ports).
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<String>,
+    /// A bootstrap peer, added to those in config.toml (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// A mailbox relay, added to those in config.toml (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    relay: Vec<String>,
+    /// Reach contacts only through relays.
+    #[arg(long)]
+    relay_only: bool,
+    /// Do not look for peers on the local network.
+    #[arg(long)]
+    no_mdns: bool,
+    /// Where the local API listens. Loopback addresses only: the API is for this machine.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
+    api_addr: SocketAddr,
+}
+
+#[derive(serde::Serialize)]
+struct Ready {
+    address: String,
+    api: String,
+    listen: Vec<String>,
+}
+
+impl Daemon {
+    pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        let profile = &context.profile;
+        if !self.api_addr.ip().is_loopback() {
+            return Err(CliError::Usage(format!(
+                "--api-addr {} is not a loopback address; the local API must not be reachable \
+                 from other machines",
+                self.api_addr
+            )));
+        }
+        if !profile.has_account() {
+            return Err(CliError::NoAccount(profile.home().to_path_buf()));
+        }
+        if let Ok(Some(_)) = Client::connect(profile).await {
+            return Err(CliError::Usage(format!(
+                "a daemon is already running for {} (API at {})",
+                profile.home().display(),
+                profile.api_addr().unwrap_or_default()
+            )));
+        }
+        let config = profile.config()?;
+        let passphrase = profile::passphrase(&context.global, false)?;
+        let mut builder = Node::builder(profile.node_dir())
+            .with_passphrase(passphrase.as_slice())
+            .with_direct_delivery(!(config.relay_only || self.relay_only))
+            .with_mdns(!self.no_mdns && config.mdns.unwrap_or(true));
+        let listen = if self.listen.is_empty() {
+            config.listen
+        } else {
+            self.listen
+        };
+        for address in listen {
+            builder = builder.with_listen_addr(address);
+        }
+        for address in config.bootstrap.into_iter().chain(self.bootstrap) {
+            builder = builder.with_bootstrap(address);
+        }
+        for address in config.relays.into_iter().chain(self.relay) {
+            builder = builder.with_relay(address);
+        }
+        drop(passphrase);
+        let node = builder.spawn().await.map_err(|e| match e {
+            tern_node::StartError::Locked => CliError::Locked(profile.home().to_path_buf()),
+            other => other.into(),
+        })?;
+
+        let listener = match tokio::net::TcpListener::bind(self.api_addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                node.shutdown().await;
+                return Err(CliError::Usage(format!(
+                    "cannot listen on {}: {e}",
+                    self.api_addr
+                )));
+            }
+        };
+        let api_addr = listener.local_addr()?;
+        let token = profile.token()?;
+        profile.write_api_addr(&api_addr.to_string())?;
+
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(api::server::serve(
+            listener,
+            node.clone(),
+            token,
+            shutdown.clone(),
+        ));
+        let ready = Ready {
+            address: node.user_id().to_string(),
+            api: format!("http://{api_addr}"),
+            listen: node.addresses().await,
+        };
+        info!(address = %ready.address, api = %ready.api, "daemon ready");
+        context.out.emit(&ready, |out| {
+            writeln!(out, "tern daemon for {}", ready.address)?;
+            writeln!(out, "local API at {} (token in api.token)", ready.api)?;
+            for address in &ready.listen {
+                writeln!(out, "reachable at {address}")?;
+            }
+            writeln!(out, "Ctrl-C stops it.")
+        })?;
+
+        stop_signal().await;
+        info!("stopping");
+        shutdown.cancel();
+        match server.await {
+            Ok(Err(e)) => warn!(error = %e, "the API server failed"),
+            Err(e) => warn!(error = %e, "the API server panicked"),
+            Ok(Ok(())) => {}
+        }
+        profile.remove_api_addr();
+        node.shutdown().await;
+        info!("stopped");
+        Ok(())
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM (what systemd and `kill` send).
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match term.as_mut() {
+                Some(term) => { term.recv().await; }
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+}

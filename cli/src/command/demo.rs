@@ -1,0 +1,342 @@
+//! `tern demo`: a whole Tern network on this machine, in one command.
+//!
+//! A relay and two users, Alice and Bob, each a real node (real libp2p over loopback TCP,
+//! real RocksDB databases) in a temporary directory that is removed at the end. The script
+//! shows direct delivery with receipts, Bob going offline, Alice's messages waiting sealed at
+//! the relay, Bob coming back and receiving each exactly once, and the read receipts flowing
+//! back.
+
+use std::{
+    collections::HashSet,
+    io::Write,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, anyhow, bail};
+use futures::StreamExt;
+use serde::Serialize;
+use tern_node::{DeliveryState, Event, EventStream, KdfParams, MessageId, Node};
+
+use super::Context;
+use crate::error::CliError;
+
+/// How long any one step may take before the demo gives up. Every step is local; this only
+/// stops a broken build from hanging forever.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Run a complete Tern network on this machine and show what it does: a relay and two users
+/// chatting, one going offline and getting its messages later, exactly once.
+///
+/// Everything runs on 127.0.0.1 in a temporary directory, removed at the end. Nothing to set
+/// up, nothing left behind.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  tern demo
+  tern demo --json | jq '.[] | .actor + \": \" + .text'")]
+pub(crate) struct Demo {}
+
+/// One line of the transcript.
+#[derive(Debug, Clone, Serialize)]
+struct Step {
+    /// Milliseconds since the demo started.
+    at_ms: u64,
+    /// Who acts: relay, alice, bob, or demo.
+    actor: &'static str,
+    /// What happened.
+    text: String,
+}
+
+struct Transcript {
+    start: Instant,
+    steps: Vec<Step>,
+    live: bool,
+}
+
+impl Transcript {
+    fn say(&mut self, actor: &'static str, text: impl Into<String>) -> std::io::Result<()> {
+        let step = Step {
+            at_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            actor,
+            text: text.into(),
+        };
+        if self.live {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "[{:6.2}s] {:6} {}",
+                step.at_ms as f64 / 1000.0,
+                step.actor,
+                step.text
+            )?;
+            out.flush()?;
+        }
+        self.steps.push(step);
+        Ok(())
+    }
+}
+
+impl Demo {
+    pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        let dir = tempfile::Builder::new()
+            .prefix("tern-demo-")
+            .tempdir()
+            .context("creating a temporary directory")?;
+        let mut transcript = Transcript {
+            start: Instant::now(),
+            steps: Vec::new(),
+            live: !context.out.is_json(),
+        };
+        if transcript.live {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "Tern demo: a relay and two users, each a real node, on 127.0.0.1 in {}\n",
+                dir.path().display()
+            )?;
+        }
+        let outcome = script(dir.path(), &mut transcript).await;
+        let location = dir.path().display().to_string();
+        // Remove everything, also after a failure.
+        remove(dir.keep()).await?;
+        outcome?;
+        let total = transcript.start.elapsed();
+        context.out.emit(&transcript.steps, |out| {
+            writeln!(
+                out,
+                "\nDone in {:.1} s. Removed {location}.",
+                total.as_secs_f64()
+            )?;
+            writeln!(
+                out,
+                "Next: `tern init` to create your own account, then `tern daemon`."
+            )
+        })
+    }
+}
+
+/// Removes the demo's directory. The databases' last background writes (RocksDB finishing
+/// its close on a blocking thread) can land just after the nodes report they stopped, so a
+/// removal that races one is tried again for a short while.
+async fn remove(dir: std::path::PathBuf) -> anyhow::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if attempts < 50 => {
+                attempts += 1;
+                tracing::debug!(error = %e, "retrying the removal of {}", dir.display());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {}", dir.display()));
+            }
+        }
+    }
+}
+
+async fn script(dir: &Path, t: &mut Transcript) -> anyhow::Result<()> {
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.join("relay")).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .context("starting the relay")?;
+    let relay_address = relay
+        .addresses()
+        .await
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("the relay has no address"))?;
+    t.say("relay", format!("listening at {relay_address}"))?;
+
+    let mut nodes = Vec::new();
+    let result = chat(dir, &relay, &relay_address, &mut nodes, t).await;
+    // Stop everything, also after a failure, so the directory can be removed.
+    for node in nodes {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+    result
+}
+
+async fn chat(
+    dir: &Path,
+    relay: &tern_relay::Relay,
+    relay_address: &str,
+    nodes: &mut Vec<Node>,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let alice = user(&dir.join("alice"), relay_address, true).await?;
+    nodes.push(alice.clone());
+    t.say("alice", format!("created account {}", alice.user_id()))?;
+    let bob = user(&dir.join("bob"), relay_address, true).await?;
+    nodes.push(bob.clone());
+    t.say("bob", format!("created account {}", bob.user_id()))?;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await?;
+    bob.add_contact("alice", a).await?;
+    t.say(
+        "demo",
+        "alice and bob swap invites and add each other; their relay is the one above",
+    )?;
+    let mut alice_events = alice.events(None);
+    let mut bob_events = bob.events(None);
+
+    // Online: direct delivery, with receipts.
+    let text = "Hi Bob! Trying out Tern.";
+    let hello = alice.send(b, text).await?;
+    t.say("alice", format!("→ bob: {text:?} (queued, safe on disk)"))?;
+    let got = received(&mut bob_events, &[hello]).await?;
+    t.say("bob", format!("← alice: {:?}", got[0]))?;
+    reached(&mut alice_events, &[hello], DeliveryState::Delivered).await?;
+    t.say("alice", "✓ delivered (bob's node has it on disk)")?;
+    let text = "Hi Alice, loud and clear.";
+    let reply = bob.send(a, text).await?;
+    t.say("bob", format!("→ alice: {text:?}"))?;
+    let got = received(&mut alice_events, &[reply]).await?;
+    t.say("alice", format!("← bob: {:?}", got[0]))?;
+    reached(&mut bob_events, &[reply], DeliveryState::Delivered).await?;
+    t.say("bob", "✓ delivered")?;
+
+    // Bob goes offline; Alice's messages wait, sealed, at the relay.
+    drop(bob_events);
+    bob.shutdown().await;
+    t.say("bob", "goes offline")?;
+    let texts = [
+        "Are you still there?",
+        "The meeting moved to 3 pm.",
+        "Bring the slides, please.",
+    ];
+    let mut ids = Vec::new();
+    for text in texts {
+        ids.push(alice.send(b, text).await?);
+        t.say("alice", format!("→ bob: {text:?}"))?;
+    }
+    stored(&mut alice_events, &ids).await?;
+    t.say(
+        "alice",
+        "⇡ bob is unreachable: each message is now stored at his relay (custody receipts in)",
+    )?;
+    let metrics = relay.metrics().await;
+    t.say(
+        "relay",
+        format!(
+            "holds {} sealed envelope(s), {} bytes: no text and no sender visible to it",
+            metrics.stored_messages, metrics.stored_bytes
+        ),
+    )?;
+
+    // Bob comes back: his node collects from the relay, once each, in order.
+    let bob = user(&dir.join("bob"), relay_address, false).await?;
+    nodes.push(bob.clone());
+    t.say("bob", "comes back online and collects his mailbox")?;
+    let mut bob_events = bob.events(None);
+    let got = received(&mut bob_events, &ids).await?;
+    for text in &got {
+        t.say("bob", format!("← alice: {text:?}"))?;
+    }
+    if got != texts {
+        bail!("bob received {got:?}, expected {texts:?}");
+    }
+    t.say("bob", "received 3 of 3, each exactly once, in order")?;
+    reached(&mut alice_events, &ids, DeliveryState::Delivered).await?;
+    t.say("alice", "✓ delivered ×3")?;
+    let marked = bob.mark_read(a).await?;
+    t.say("bob", format!("reads the conversation ({marked} messages)"))?;
+    reached(&mut alice_events, &ids, DeliveryState::Read).await?;
+    t.say("alice", "✓✓ read ×3")?;
+    let left = relay.metrics().await;
+    t.say(
+        "relay",
+        format!(
+            "holds {} envelope(s): bob acknowledged them and the relay deleted its copies",
+            left.stored_messages
+        ),
+    )?;
+
+    Ok(())
+}
+
+/// A user's node on loopback, with its mailbox at the relay.
+async fn user(dir: &Path, relay: &str, create: bool) -> anyhow::Result<Node> {
+    Node::builder(dir)
+        .with_passphrase("demo")
+        // A throw-away account in a temporary directory: a light key derivation keeps the
+        // demo quick. Real accounts use the default, deliberately slow one.
+        .with_kdf_params(KdfParams::new(1024, 1, 1).map_err(|e| anyhow!("{e}"))?)
+        .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+        .with_mdns(false)
+        .with_dht_server(true)
+        .with_relay(relay)
+        .create_account(create)
+        .spawn()
+        .await
+        .context("starting a node")
+}
+
+async fn next_event(events: &mut EventStream) -> anyhow::Result<Event> {
+    match tokio::time::timeout(STEP_TIMEOUT, events.next()).await {
+        Ok(Some((_, event))) => Ok(event),
+        Ok(None) => bail!("a node stopped unexpectedly"),
+        Err(_) => bail!("nothing happened for {} s", STEP_TIMEOUT.as_secs()),
+    }
+}
+
+/// Waits until the messages `ids` arrived; returns their texts in arrival order. Fails on a
+/// duplicate.
+async fn received(events: &mut EventStream, ids: &[MessageId]) -> anyhow::Result<Vec<String>> {
+    let mut texts = Vec::new();
+    let mut seen = HashSet::new();
+    while seen.len() < ids.len() {
+        if let Event::MessageReceived(m) = next_event(events).await?
+            && ids.contains(&m.id)
+        {
+            if !seen.insert(m.id) {
+                bail!("message {} arrived twice", m.id);
+            }
+            texts.push(m.text);
+        }
+    }
+    Ok(texts)
+}
+
+/// Waits until every message in `ids` reached `state` (or beyond).
+async fn reached(
+    events: &mut EventStream,
+    ids: &[MessageId],
+    state: DeliveryState,
+) -> anyhow::Result<()> {
+    let mut waiting: HashSet<MessageId> = ids.iter().copied().collect();
+    while !waiting.is_empty() {
+        if let Event::DeliveryStateChanged { id, state: now, .. } = next_event(events).await?
+            && now >= state
+            && now != DeliveryState::Failed
+        {
+            waiting.remove(&id);
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every message in `ids` is held by relays.
+async fn stored(events: &mut EventStream, ids: &[MessageId]) -> anyhow::Result<()> {
+    let mut waiting: HashSet<MessageId> = ids.iter().copied().collect();
+    while !waiting.is_empty() {
+        match next_event(events).await? {
+            Event::DeliveryStateChanged {
+                id,
+                state: DeliveryState::StoredAtRelays { .. },
+                ..
+            } => {
+                waiting.remove(&id);
+            }
+            Event::DeliveryStateChanged {
+                state: DeliveryState::Failed,
+                ..
+            } => bail!("a message failed"),
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! `tern id`: this account's address, invite and fingerprint.
+
+use super::Context;
+use crate::{
+    backend::{self, Need},
+    error::CliError,
+};
+
+/// Show this account's address, invite link, fingerprint, and the invite as a QR code.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  tern id
+  tern id --no-qr
+  tern id --json | jq -r .invite")]
+pub(crate) struct Id {
+    /// Leave out the QR code.
+    #[arg(long)]
+    no_qr: bool,
+}
+
+impl Id {
+    pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        let identity = backend::with(context, Need::Data, async |b| b.identity().await).await?;
+        let qr = if self.no_qr {
+            None
+        } else {
+            qrcode::QrCode::new(identity.invite.as_bytes())
+                .ok()
+                .map(|code| {
+                    code.render::<qrcode::render::unicode::Dense1x2>()
+                        .quiet_zone(true)
+                        .build()
+                })
+        };
+        context.out.emit(&identity, |out| {
+            writeln!(out, "address:     {}", identity.address)?;
+            writeln!(out, "invite:      {}", identity.invite)?;
+            writeln!(out, "fingerprint: {}", identity.fingerprint)?;
+            if let Some(qr) = qr {
+                writeln!(out)?;
+                writeln!(out, "{qr}")?;
+            }
+            Ok(())
+        })
+    }
+}

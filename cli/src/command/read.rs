@@ -1,0 +1,26 @@
+//! `tern read NAME`.
+
+use super::Context;
+use crate::{
+    backend::{self, Need},
+    error::CliError,
+};
+
+/// Mark a conversation read. The sender sees read marks (receipts leave with the daemon).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:
+  tern read bob")]
+pub(crate) struct Read {
+    /// Contact name or address.
+    peer: String,
+}
+
+impl Read {
+    pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        let peer = self.peer;
+        let marked = backend::with(context, Need::Data, async |b| b.mark_read(&peer).await).await?;
+        context.out.emit(&marked, |out| {
+            writeln!(out, "Marked {} message(s) from {peer} read", marked.marked)
+        })
+    }
+}

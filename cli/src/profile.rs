@@ -1,0 +1,212 @@
+//! One account's files on this machine (a *profile*):
+//!
+//! ```text
+//! <data dir>/
+//!   node/         the node's encrypted RocksDB database and key file
+//!   config.toml   network settings: bootstrap peers, relays, listen addresses
+//!   api.token     the local API's bearer token (mode 0600, kept across daemon restarts)
+//!   api.addr      the running daemon's API address (removed when it stops)
+//! ```
+
+use std::{
+    fs,
+    io::{self, Write},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::{cli::Global, error::CliError};
+
+/// A passphrase, wiped from memory when dropped.
+pub(crate) type Secret = Zeroizing<Vec<u8>>;
+
+/// Bytes of randomness in an API token.
+const TOKEN_BYTES: usize = 32;
+
+/// Network settings kept in `config.toml`, written by `tern init` and read by `tern daemon`
+/// (whose flags add to them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Multiaddrs to listen on; empty means all interfaces, random ports.
+    pub(crate) listen: Vec<String>,
+    /// Bootstrap peers (multiaddrs ending in /p2p/<peer id>).
+    pub(crate) bootstrap: Vec<String>,
+    /// Mailbox relays (multiaddrs ending in /p2p/<peer id>).
+    pub(crate) relays: Vec<String>,
+    /// Only ever talk to contacts through relays (hides this machine's IP from them).
+    pub(crate) relay_only: bool,
+    /// Find peers on the local network with mDNS.
+    pub(crate) mdns: Option<bool>,
+}
+
+/// The files of one profile.
+#[derive(Debug, Clone)]
+pub(crate) struct Profile {
+    home: PathBuf,
+}
+
+impl Profile {
+    pub(crate) fn new(data_dir: Option<PathBuf>) -> Result<Self, CliError> {
+        let home = match data_dir {
+            Some(dir) => dir,
+            None => default_home().ok_or_else(|| {
+                CliError::Usage(
+                    "cannot find a home directory: pass --data-dir or set TERN_HOME".into(),
+                )
+            })?,
+        };
+        Ok(Self { home })
+    }
+
+    pub(crate) fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub(crate) fn node_dir(&self) -> PathBuf {
+        self.home.join("node")
+    }
+
+    pub(crate) fn has_account(&self) -> bool {
+        self.node_dir().exists()
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.home.join("config.toml")
+    }
+
+    fn token_path(&self) -> PathBuf {
+        self.home.join("api.token")
+    }
+
+    pub(crate) fn api_addr_path(&self) -> PathBuf {
+        self.home.join("api.addr")
+    }
+
+    pub(crate) fn config(&self) -> Result<Config, CliError> {
+        match fs::read_to_string(self.config_path()) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", self.config_path().display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn save_config(&self, config: &Config) -> Result<(), CliError> {
+        let text = toml::to_string(config).context("encoding config.toml")?;
+        write_private(&self.config_path(), text.as_bytes())?;
+        Ok(())
+    }
+
+    /// The API token, created on first use. It survives daemon restarts so that bots and open
+    /// chat screens keep working.
+    pub(crate) fn token(&self) -> Result<String, CliError> {
+        match self.read_token()? {
+            Some(token) => Ok(token),
+            None => {
+                let mut bytes = [0u8; TOKEN_BYTES];
+                getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                let token = hex::encode(bytes);
+                write_private(&self.token_path(), token.as_bytes())?;
+                Ok(token)
+            }
+        }
+    }
+
+    pub(crate) fn read_token(&self) -> Result<Option<String>, CliError> {
+        match fs::read_to_string(self.token_path()) {
+            Ok(token) => Ok(Some(token.trim().to_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Where the running daemon's API listens, if one announced itself.
+    pub(crate) fn api_addr(&self) -> Option<String> {
+        fs::read_to_string(self.api_addr_path())
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+
+    pub(crate) fn write_api_addr(&self, addr: &str) -> Result<(), CliError> {
+        write_private(&self.api_addr_path(), addr.as_bytes())?;
+        Ok(())
+    }
+
+    pub(crate) fn remove_api_addr(&self) {
+        let _ = fs::remove_file(self.api_addr_path());
+    }
+}
+
+fn default_home() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("tern"));
+    }
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|home| PathBuf::from(home).join(".local/share/tern"))
+}
+
+/// Writes a file readable only by its owner, atomically (a reader never sees half of it).
+fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+        fs::set_permissions(parent, fs::Permissions::from_mode(0o700))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+/// Where the passphrase comes from, in order: `--insecure-no-passphrase`, `--passphrase-file`,
+/// `TERN_PASSPHRASE`, then a prompt on the terminal.
+pub(crate) fn passphrase(global: &Global, confirm: bool) -> Result<Secret, CliError> {
+    if global.insecure_no_passphrase {
+        return Ok(Secret::default());
+    }
+    if let Some(file) = &global.passphrase_file {
+        let text = fs::read_to_string(file)
+            .with_context(|| format!("reading the passphrase file {}", file.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        return non_empty(Secret::new(line.as_bytes().to_vec()));
+    }
+    if let Some(value) = std::env::var_os("TERN_PASSPHRASE") {
+        return non_empty(Secret::new(value.to_string_lossy().as_bytes().to_vec()));
+    }
+    if !io::IsTerminal::is_terminal(&io::stdin()) {
+        return Err(CliError::Usage(
+            "a passphrase is needed and there is no terminal to ask on: use --passphrase-file \
+             or TERN_PASSPHRASE"
+                .into(),
+        ));
+    }
+    let first = Secret::new(rpassword::prompt_password("passphrase: ")?.into_bytes());
+    if confirm {
+        let second = Secret::new(rpassword::prompt_password("passphrase again: ")?.into_bytes());
+        if *first != *second {
+            return Err(CliError::Usage("the two passphrases differ".into()));
+        }
+    }
+    non_empty(first)
+}
+
+fn non_empty(secret: Secret) -> Result<Secret, CliError> {
+    if secret.is_empty() {
+        return Err(CliError::Usage(
+            "the passphrase is empty; use --insecure-no-passphrase to really have none".into(),
+        ));
+    }
+    Ok(secret)
+}

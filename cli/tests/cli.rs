@@ -1,0 +1,11 @@
+//! `tern` as people and scripts use it: the real binary in its own processes, real daemons,
+//! a real relay, temporary profiles, loopback only.
+
+mod cli {
+    pub(crate) mod harness;
+
+    mod api;
+    mod chat_screen;
+    mod commands;
+    mod demo;
+}

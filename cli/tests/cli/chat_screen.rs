@@ -1,0 +1,154 @@
+//! The full-screen chat, driven through a real terminal: tmux runs `tern chat` in a detached
+//! session; `send-keys` types, `capture-pane` reads the screen as a person would see it.
+
+use std::process::Command;
+
+use super::harness::{Pair, TERN, eventually};
+
+/// A detached tmux session on a private server socket, killed when dropped.
+struct Tmux {
+    socket: tempfile::TempDir,
+    session: &'static str,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Self {
+        let socket = tempfile::tempdir().unwrap();
+        let tmux = Self {
+            socket,
+            session: "tern",
+        };
+        let status = tmux
+            .command()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                tmux.session,
+                "-x",
+                "120",
+                "-y",
+                "30",
+            ])
+            .arg(command)
+            .status()
+            .expect("tmux is needed for this test (apt-get install tmux)");
+        assert!(status.success());
+        tmux
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command
+            .arg("-S")
+            .arg(self.socket.path().join("socket"))
+            .env("TERM", "xterm-256color");
+        command
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p", "-t", self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    async fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        eventually(what, || async {
+            let screen = self.screen();
+            check(&screen).then_some(screen)
+        })
+        .await
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+/// The screen line holding `text`.
+fn line_with<'s>(screen: &'s str, text: &str) -> Option<&'s str> {
+    screen.lines().find(|line| line.contains(text))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_in_the_chat_screen_sends_and_shows_delivery_across_daemon_restarts() {
+    let mut pair = Pair::start().await;
+    let bob_says = pair
+        .bob
+        .tern(&["send", "alice", "hello from bob's script"])
+        .await;
+    assert_eq!(bob_says.code, 0, "{bob_says:?}");
+
+    let command = format!(
+        "{TERN} --data-dir {} --insecure-no-passphrase chat bob",
+        pair.alice.path().display()
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("the chat screen with bob's message", |s| {
+        s.contains("bob") && s.contains("hello from bob's script") && s.contains("● daemon")
+    })
+    .await;
+
+    tmux.keys(&["typed in the chat screen"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the typed message, delivered", |s| {
+        line_with(s, "me: typed in the chat screen").is_some_and(|l| l.contains('✓'))
+    })
+    .await;
+    eventually("bob to receive the typed message", || async {
+        let page = pair.bob.tern(&["history", "alice", "--json"]).await.json();
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "typed in the chat screen")
+            .then_some(())
+    })
+    .await;
+    // Opening the screen marked bob's message read: bob sees the read mark.
+    eventually("bob to see his message read", || async {
+        let page = pair.bob.tern(&["history", "alice", "--json"]).await.json();
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "hello from bob's script" && m["delivery"]["state"] == "read")
+            .then_some(())
+    })
+    .await;
+
+    // Alice's daemon restarts under the open screen: it notices, reconnects, and carries on.
+    pair.alice_daemon.take().unwrap().stop().await;
+    tmux.wait_for("the screen to notice the daemon left", |s| {
+        s.contains("daemon offline")
+    })
+    .await;
+    pair.alice_daemon = Some(pair.alice.daemon().await);
+    tmux.wait_for("the screen to reconnect", |s| {
+        s.contains("● daemon") && !s.contains("daemon offline")
+    })
+    .await;
+    let run = pair.bob.tern(&["send", "alice", "after the restart"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    tmux.wait_for("bob's new message on screen", |s| {
+        s.contains("after the restart")
+    })
+    .await;
+
+    tmux.keys(&["Escape"]);
+}

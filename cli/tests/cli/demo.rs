@@ -1,0 +1,44 @@
+//! `tern demo`, the README's first command, runs to completion.
+
+use super::harness::{Profile, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_to_completion_and_cleans_up() {
+    let scratch = tempfile::tempdir().unwrap();
+    let profile = Profile::new();
+    let mut command = profile.command(&["demo"]);
+    command.env("TMPDIR", scratch.path());
+    let demo = run(command).await;
+    assert_eq!(demo.code, 0, "{demo:?}");
+    for line in [
+        "alice  ✓ delivered",
+        "bob    goes offline",
+        "stored at his relay",
+        "received 3 of 3, each exactly once, in order",
+        "alice  ✓✓ read ×3",
+        "relay  holds 0 envelope(s)",
+        "Removed",
+    ] {
+        assert!(
+            demo.stdout.contains(line),
+            "missing {line:?} in:\n{}",
+            demo.stdout
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(scratch.path()).unwrap().count(),
+        0,
+        "the demo leaves nothing behind"
+    );
+
+    let mut command = profile.command(&["demo", "--json"]);
+    command.env("TMPDIR", scratch.path());
+    let steps = run(command).await.json();
+    let steps = steps.as_array().unwrap();
+    assert!(steps.len() > 10);
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["actor"].is_string() && s["at_ms"].is_u64())
+    );
+}
