@@ -112,10 +112,11 @@ async fn throughput(api: &str, token: &str, total: usize, send: bool) -> f64 {
         clients.spawn(async move {
             for i in 0..count {
                 let request = if send {
-                    http.post(format!("{api}/v1/messages")).json(&serde_json::json!({
-                        "to": "bob",
-                        "text": format!("api bench {client}/{i}"),
-                    }))
+                    http.post(format!("{api}/v1/messages"))
+                        .json(&serde_json::json!({
+                            "to": "bob",
+                            "text": format!("api bench {client}/{i}"),
+                        }))
                 } else {
                     http.get(format!("{api}/v1/identity"))
                 };

@@ -23,9 +23,10 @@ use tokio::sync::mpsc;
 use super::Context;
 use crate::{api::Client, error::CliError};
 
-/// Chat with a contact in a full-screen view: scrollback from history, live messages, delivery
-/// marks (… queued, ⇡k/R stored at relays, ✓ delivered, ✓✓ read), connection status. Keeps
-/// working across daemon restarts. Needs `tern daemon` running to start.
+/// Chat with a contact, full screen (needs `tern daemon` running).
+///
+/// Scrollback from history, live messages, delivery marks (… queued, ⇡k/R stored at relays,
+/// ✓ delivered, ✓✓ read), connection status. Keeps working across daemon restarts.
 ///
 /// Keys: Enter sends; ←/→, Home/End, Backspace/Delete, Ctrl-U, Ctrl-W edit; PgUp/PgDn and
 /// ↑/↓ scroll; Esc or Ctrl-C quits.

@@ -10,6 +10,11 @@ use crate::error::CliError;
 
 /// Manage contacts: add, list, remove, verify.
 #[derive(Debug, clap::Subcommand)]
+#[command(after_help = "Examples:
+  tern contact add bob tern:tern1qz...
+  tern contact list
+  tern contact verify bob
+  tern contact remove bob")]
 pub(crate) enum Contact {
     Add(add::Add),
     List(list::List),

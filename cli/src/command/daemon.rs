@@ -13,8 +13,10 @@ use crate::{
     profile,
 };
 
-/// Run the node in the foreground: deliver and receive messages, and serve the local API
-/// that the other commands, UIs and bots use.
+/// Run the node in the foreground, serving the local API.
+///
+/// The daemon delivers and receives messages, and serves the local API that the other
+/// commands, UIs and bots use.
 ///
 /// On start it writes the API address to <data dir>/api.addr and keeps a bearer token in
 /// <data dir>/api.token (mode 0600). Stop it with Ctrl-C or SIGTERM; nothing accepted is

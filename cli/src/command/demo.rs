@@ -25,8 +25,9 @@ use crate::error::CliError;
 /// stops a broken build from hanging forever.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Run a complete Tern network on this machine and show what it does: a relay and two users
-/// chatting, one going offline and getting its messages later, exactly once.
+/// Run a whole Tern network on this machine and watch it work.
+///
+/// A relay and two users chat; one goes offline and gets its messages later, exactly once.
 ///
 /// Everything runs on 127.0.0.1 in a temporary directory, removed at the end. Nothing to set
 /// up, nothing left behind.

@@ -7,7 +7,9 @@ use crate::{
     output,
 };
 
-/// Show a conversation, oldest first. Pages go back in time with --before.
+/// Show a conversation, oldest first.
+///
+/// Pages go back in time with --before.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern history bob

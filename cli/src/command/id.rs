@@ -6,7 +6,7 @@ use crate::{
     error::CliError,
 };
 
-/// Show this account's address, invite link, fingerprint, and the invite as a QR code.
+/// Show this account's address, invite, fingerprint and QR code.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern id

@@ -5,7 +5,7 @@ use tern_node::Node;
 use super::Context;
 use crate::{api::service, error::CliError, profile};
 
-/// Create an account: a new address, its keys encrypted with a passphrase.
+/// Create an account, its keys encrypted with a passphrase.
 ///
 /// The passphrase is asked on the terminal (twice), or read from --passphrase-file or the
 /// TERN_PASSPHRASE environment variable. Network settings given here are saved in the

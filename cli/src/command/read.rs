@@ -6,7 +6,9 @@ use crate::{
     error::CliError,
 };
 
-/// Mark a conversation read. The sender sees read marks (receipts leave with the daemon).
+/// Mark a conversation read.
+///
+/// The sender sees read marks (the receipts leave with the daemon).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:
   tern read bob")]

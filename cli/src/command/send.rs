@@ -8,8 +8,10 @@ use crate::{
     error::CliError,
 };
 
-/// Send a message. It is safe on disk when this returns; the daemon delivers it (directly, or
-/// through the recipient's relays while it is offline). Needs `tern daemon` running.
+/// Send a message (needs `tern daemon` running).
+///
+/// The message is safe on disk when this returns; the daemon delivers it, directly or through
+/// the recipient's relays while it is offline.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern send bob 'see you at 8'

@@ -267,3 +267,41 @@ async fn history_pages_back_through_a_conversation() {
     let status = child.wait().await.unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_explains_itself_with_an_example() {
+    let profile = Profile::new();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["init"],
+        &["id"],
+        &["daemon"],
+        &["contact"],
+        &["contact", "add"],
+        &["contact", "list"],
+        &["contact", "remove"],
+        &["contact", "verify"],
+        &["send"],
+        &["chats"],
+        &["history"],
+        &["read"],
+        &["chat"],
+        &["status"],
+        &["completions"],
+        &["demo"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = profile.tern(&args).await;
+        assert_eq!(help.code, 0, "{command:?}: {help:?}");
+        assert!(
+            help.stdout.contains("Example"),
+            "{command:?} has no example:\n{}",
+            help.stdout
+        );
+    }
+    let completions = profile.tern(&["completions", "bash"]).await;
+    assert_eq!(completions.code, 0);
+    assert!(completions.stdout.contains("tern"), "{completions:?}");
+}

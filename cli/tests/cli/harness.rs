@@ -1,5 +1,8 @@
 //! Starting profiles, daemons and a relay, and waiting for things with timeouts.
-#![allow(clippy::print_stderr, reason = "tests show a daemon's log when TERN_TEST_LOG is set")]
+#![allow(
+    clippy::print_stderr,
+    reason = "tests show a daemon's log when TERN_TEST_LOG is set"
+)]
 
 use std::{
     path::{Path, PathBuf},
