@@ -263,7 +263,10 @@ enum Outcome {
         result: Result<(), network::NetError>,
     },
     /// A deposit at the recipient's relays: how many signed custody of how many tried.
-    Deposited { seq: u64, stored: u8, replicas: u8 },
+    Deposited {
+        seq: u64,
+        deposit: crate::relay_path::Deposit,
+    },
 }
 
 /// What the core task starts from: the unlocked state loaded at start.
@@ -289,6 +292,8 @@ pub(crate) struct Parts {
 
 pub(crate) struct Core {
     store: Store,
+    /// Deposits the recipients' relays refused, by reason (shown in the status).
+    deposits_refused: std::collections::BTreeMap<&'static str, u64>,
     /// Shared with blocking tasks that open envelopes in parallel.
     account: std::sync::Arc<AccountKey>,
     prekeys: PrekeySecrets,
@@ -399,6 +404,7 @@ impl Core {
     pub(crate) fn new(parts: Parts) -> Self {
         Self {
             store: parts.store,
+            deposits_refused: std::collections::BTreeMap::new(),
             account: std::sync::Arc::new(parts.account),
             prekeys: parts.prekeys,
             certificate: parts.certificate,
@@ -1215,13 +1221,15 @@ impl Core {
                     }
                 }
                 Outcome::Published { .. } => {}
-                Outcome::Deposited {
-                    seq,
-                    stored,
-                    replicas,
-                } => {
+                Outcome::Deposited { seq, deposit } => {
                     self.busy.remove(&seq);
-                    if let Err(e) = self.on_deposited(seq, stored, replicas).await {
+                    for refusal in &deposit.refused {
+                        *self.deposits_refused.entry(refusal.code()).or_default() += 1;
+                    }
+                    if let Err(e) = self
+                        .on_deposited(seq, deposit.stored, deposit.replicas)
+                        .await
+                    {
                         error!("cannot record a relay deposit: {e}");
                     }
                 }
@@ -1314,13 +1322,8 @@ impl Core {
             self.busy.insert(seq);
             let net = self.net.clone();
             self.in_flight.spawn(async move {
-                let (stored, replicas) =
-                    crate::relay_path::deposit(&net, &relays, mailbox, envelope).await;
-                Outcome::Deposited {
-                    seq,
-                    stored,
-                    replicas,
-                }
+                let deposit = crate::relay_path::deposit(&net, &relays, mailbox, envelope).await;
+                Outcome::Deposited { seq, deposit }
             });
         }
         Ok(())
@@ -1873,6 +1876,9 @@ impl Core {
             net.counters.deliveries_rate_limited,
         );
         rejections.insert("delivery_busy".into(), net.counters.deliveries_busy);
+        for (code, count) in &self.deposits_refused {
+            rejections.insert(format!("relay_refused_{code}"), *count);
+        }
         Ok(NodeStatus {
             user: self.account.user_id(),
             peer_id: net.peer_id.to_string(),

@@ -143,6 +143,22 @@ pub enum Refusal {
     Unavailable,
 }
 
+impl Refusal {
+    /// A stable snake_case name, for counters and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::StorageFull => "storage_full",
+            Self::RateLimited => "rate_limited",
+            Self::NotAllowed => "not_allowed",
+            Self::BadProof => "bad_proof",
+            Self::StaleChallenge => "stale_challenge",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// One envelope held for the owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEnvelope {

@@ -16,10 +16,10 @@ use std::{sync::Arc, time::Duration};
 use libp2p::{Multiaddr, PeerId};
 use tern_crypto::{AccountKey, MailboxId, PrekeyBundle};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
-    mailbox::{Operation, OwnerProof, Request, Response},
+    mailbox::{Operation, OwnerProof, Refusal, Request, Response},
     network::{self, Status},
 };
 
@@ -36,13 +36,24 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// …doubling up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Deposits `envelope` for `mailbox` at `relays`; returns (valid custody receipts, relays tried).
+/// How a deposit at a recipient's relays went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Deposit {
+    /// Valid custody receipts.
+    pub(crate) stored: u8,
+    /// Relays tried.
+    pub(crate) replicas: u8,
+    /// The refusals relays answered with (a full mailbox, a rate limit…).
+    pub(crate) refused: Vec<Refusal>,
+}
+
+/// Deposits `envelope` for `mailbox` at `relays`.
 pub(crate) async fn deposit(
     net: &network::Handle,
     relays: &[(PeerId, Vec<Multiaddr>)],
     mailbox: MailboxId,
     envelope: Vec<u8>,
-) -> (u8, u8) {
+) -> Deposit {
     let relays = &relays[..relays.len().min(REPLICAS)];
     let attempts = relays.iter().map(|(relay, addresses)| {
         let envelope = envelope.clone();
@@ -54,31 +65,37 @@ pub(crate) async fn deposit(
             match net.mailbox(*relay, addresses.clone(), request).await {
                 Ok(Response::Stored(receipt)) => {
                     match receipt.verify(&relay.to_bytes(), &mailbox, &envelope) {
-                        Ok(()) => true,
+                        Ok(()) => Ok(()),
                         Err(e) => {
                             warn!(%relay, "refused a custody receipt: {e}");
-                            false
+                            Err(None)
                         }
                     }
                 }
                 Ok(Response::Refused(refusal)) => {
-                    debug!(%relay, "deposit refused: {refusal}");
-                    false
+                    info!(%relay, "the recipient's relay refused a deposit: {refusal}");
+                    Err(Some(refusal))
                 }
                 Ok(other) => {
                     debug!(%relay, "unexpected answer to a deposit: {other:?}");
-                    false
+                    Err(None)
                 }
                 Err(e) => {
                     debug!(%relay, "deposit failed: {e}");
-                    false
+                    Err(None)
                 }
             }
         }
     });
     let results = futures::future::join_all(attempts).await;
-    let stored = results.iter().filter(|ok| **ok).count();
-    (stored as u8, relays.len() as u8)
+    Deposit {
+        stored: results.iter().filter(|r| r.is_ok()).count() as u8,
+        replicas: relays.len() as u8,
+        refused: results
+            .into_iter()
+            .filter_map(|r| r.err().flatten())
+            .collect(),
+    }
 }
 
 /// Collects our mail from `relay` until `cancel`.

@@ -274,6 +274,120 @@ async fn with_one_of_three_relays_dead_messages_still_arrive_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_relay_refuses_clearly_and_the_message_still_arrives_through_another() {
+    // Bob's first relay holds one message per mailbox; his second has room.
+    let (full_dir, roomy_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let full = tern_relay::Relay::spawn(
+        tern_relay::Config::new(full_dir.path())
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(tern_relay::Limits {
+                mailbox_messages: 1,
+                ..Default::default()
+            }),
+    )
+    .await
+    .unwrap();
+    let roomy = tern_relay::Relay::spawn(
+        tern_relay::Config::new(roomy_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .unwrap();
+    let relays = vec![
+        full.addresses().await[0].clone(),
+        roomy.addresses().await[0].clone(),
+    ];
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = builder(alice_dir.path(), &relays).spawn().await.unwrap();
+    let bob = builder(bob_dir.path(), &relays).spawn().await.unwrap();
+    let (a, b) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", a).await.unwrap();
+    let mut alice_events = alice.events(None);
+    let hello = alice.send(b, "hello").await.unwrap();
+    wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id,
+            state: DeliveryState::Delivered,
+            ..
+        } if *id == hello => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Bob is away; two messages: the full relay takes one and refuses the other.
+    bob.shutdown().await;
+    let sent = [
+        alice.send(b, "first while away").await.unwrap(),
+        alice.send(b, "second while away").await.unwrap(),
+    ];
+    let stored_at_both = wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id,
+            state: DeliveryState::StoredAtRelays { stored, replicas },
+            ..
+        } if sent.contains(id) => Some((*stored, *replicas)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(stored_at_both, (2, 2));
+    // The refusal is explicit at the relay and visible to the sender, who keeps the message.
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let status = alice.status().await.unwrap();
+            if status.rejections.get("relay_refused_quota_exceeded") >= Some(&1) {
+                assert!(
+                    status.outbox >= 1,
+                    "the refused message stays in the outbox"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the sender never saw the refusal");
+    assert!(full.metrics().await.refused.values().sum::<u64>() >= 1);
+
+    // Bob comes back: both arrive, once each, in order (the refused one from the roomy relay).
+    let bob = builder(bob_dir.path(), &relays)
+        .create_account(false)
+        .spawn()
+        .await
+        .unwrap();
+    let mut bob_events = bob.events(None);
+    let mut received = Vec::new();
+    while received.len() < 2 {
+        let id = wait_for(&mut bob_events, |e| match e {
+            Event::MessageReceived(m) if sent.contains(&m.id) => Some(m.id),
+            _ => None,
+        })
+        .await;
+        assert!(!received.contains(&id), "a message arrived twice");
+        received.push(id);
+    }
+    let history = bob.history(a, 10, None).await.unwrap();
+    let texts: Vec<&str> = history.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["hello", "first while away", "second while away"]);
+    let mut waiting: std::collections::HashSet<_> = sent.iter().copied().collect();
+    while !waiting.is_empty() {
+        let id = wait_for(&mut alice_events, |e| match e {
+            Event::DeliveryStateChanged {
+                id,
+                state: DeliveryState::Delivered,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .await;
+        waiting.remove(&id);
+    }
+    alice.shutdown().await;
+    bob.shutdown().await;
+    full.shutdown().await;
+    roomy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_that_never_connect_directly_chat_in_real_time_through_a_relay() {
     let relay_dir = tempfile::tempdir().unwrap();
     let relay = tern_relay::Relay::spawn(
