@@ -309,6 +309,10 @@ pub(crate) struct Core {
     cancel: CancellationToken,
     sessions: HashMap<UserId, Vec<Session>>,
     records: HashMap<UserId, PeerRecord>,
+    /// Records whose addresses failed, kept for their relays and mailbox until a fresh lookup
+    /// replaces them: every message that failed to the same peer, not only the first one
+    /// noticed, can then go to its relays at once.
+    stale_records: HashMap<UserId, PeerRecord>,
     in_flight: JoinSet<Outcome>,
     /// The outbox in memory (sequence → what dispatching needs), loaded at start and kept
     /// in step with every commit.
@@ -419,6 +423,7 @@ impl Core {
             cancel: parts.cancel,
             sessions: HashMap::new(),
             records: HashMap::new(),
+            stale_records: HashMap::new(),
             in_flight: JoinSet::new(),
             outbox: Default::default(),
             busy: Default::default(),
@@ -1212,6 +1217,7 @@ impl Core {
                     match record {
                         Ok(record) => {
                             debug!(peer = %peer.short(), "found record");
+                            self.stale_records.remove(&peer);
                             self.records.insert(peer, *record);
                         }
                         Err(e) => {
@@ -1271,7 +1277,10 @@ impl Core {
                     DeliveryState::Failed
                 }
                 Ok(Status::Busy | Status::Unavailable) | Err(_) => {
-                    if let Some(record) = self.records.get(&entry.peer)
+                    if let Some(record) = self
+                        .records
+                        .get(&entry.peer)
+                        .or_else(|| self.stale_records.get(&entry.peer))
                         && !record.relays.is_empty()
                     {
                         relay_targets
@@ -1299,7 +1308,9 @@ impl Core {
             }
         }
         for peer in stale {
-            self.records.remove(&peer);
+            if let Some(record) = self.records.remove(&peer) {
+                self.stale_records.insert(peer, record);
+            }
         }
         let rows = self.reschedule(&mut pending, retry).await?;
         self.commit(pending).await?;
