@@ -70,10 +70,12 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
 fn init_logging(cli: &Cli) {
     // The chat screen owns the terminal; logs would tear it. The daemon and the demo log at
     // info by default, other commands only show warnings unless asked.
+    // Short-lived commands open a node only to read or change local data; its network
+    // warnings (no peers to publish to) would only confuse.
     let default = match (cli.global.verbose, &cli.command) {
         (0, Command::Chat(_)) => "off",
         (0, Command::Daemon(_)) => "info,libp2p=warn",
-        (0, _) => "warn",
+        (0, _) => "error",
         (1, _) => "info",
         (2, _) => "debug",
         _ => "trace",
@@ -83,5 +85,6 @@ fn init_logging(cli: &Cli) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -323,6 +323,8 @@ pub(crate) struct Core {
     lookups: std::collections::HashSet<UserId>,
     /// Whether a publication of our record is under way.
     publishing: bool,
+    /// Failed publications in a row, so that an offline node warns once, not every retry.
+    publish_failures: u32,
     /// Set when a commit failed: nothing is acknowledged any more.
     failed: bool,
     /// Entries just committed with their sealed envelope, to send without reading them back.
@@ -429,6 +431,7 @@ impl Core {
             busy: Default::default(),
             lookups: Default::default(),
             publishing: false,
+            publish_failures: 0,
             failed: false,
             ready: Vec::new(),
             relays: parts.relays,
@@ -504,9 +507,19 @@ impl Core {
                         if let Outcome::Published { seq, result } = outcome {
                             self.publishing = false;
                             match result {
-                                Ok(()) => info!(seq, "published our record"),
+                                Ok(()) => {
+                                    self.publish_failures = 0;
+                                    info!(seq, "published our record");
+                                }
                                 Err(e) => {
-                                    warn!("publishing our record failed, retrying: {e}");
+                                    // A node without peers (offline, or before its first
+                                    // bootstrap) fails every few seconds: say it once.
+                                    if self.publish_failures == 0 {
+                                        warn!("publishing our record failed, retrying every {} s: {e}", PUBLISH_RETRY.as_secs());
+                                    } else {
+                                        debug!("publishing our record failed again: {e}");
+                                    }
+                                    self.publish_failures += 1;
                                     retry_publish.as_mut().reset(tokio::time::Instant::now() + PUBLISH_RETRY);
                                 }
                             }
