@@ -232,6 +232,11 @@ pub(crate) enum Request {
     Status {
         reply: oneshot::Sender<Result<NodeStatus, Error>>,
     },
+    /// New one-time prekeys for a relay of ours, their secrets durable before the reply.
+    OneTimePrekeys {
+        count: usize,
+        reply: oneshot::Sender<Result<Vec<tern_crypto::OneTimePrekey>, Error>>,
+    },
 }
 
 /// A received envelope after the stateless checks.
@@ -257,6 +262,8 @@ enum Outcome {
     Looked {
         peer: UserId,
         record: Result<Box<PeerRecord>, network::NetError>,
+        /// A one-time prekey from one of the peer's relays, when a session must be started.
+        one_time: Option<tern_crypto::OneTimePrekey>,
     },
     Published {
         seq: u64,
@@ -278,6 +285,8 @@ pub(crate) struct Parts {
     pub(crate) clock: Clock,
     pub(crate) net: network::Handle,
     pub(crate) requests: mpsc::Receiver<Request>,
+    /// The sending side of `requests`.
+    pub(crate) requests_tx: mpsc::Sender<Request>,
     pub(crate) inbound: mpsc::Receiver<Inbound>,
     pub(crate) events: broadcast::Sender<(Cursor, Event)>,
     pub(crate) next_event: u64,
@@ -321,6 +330,11 @@ pub(crate) struct Core {
     busy: std::collections::HashSet<u64>,
     /// Peers whose record is being looked up.
     lookups: std::collections::HashSet<UserId>,
+    /// One-time prekeys taken from peers' relays, each for the next session started with
+    /// that peer.
+    one_time: HashMap<UserId, tern_crypto::OneTimePrekey>,
+    /// A handle on our own request queue, for the relay collectors (one-time prekeys).
+    requests_tx: mpsc::Sender<Request>,
     /// Whether a publication of our record is under way.
     publishing: bool,
     /// Failed publications in a row, so that an offline node warns once, not every retry.
@@ -430,6 +444,8 @@ impl Core {
             outbox: Default::default(),
             busy: Default::default(),
             lookups: Default::default(),
+            one_time: HashMap::new(),
+            requests_tx: parts.requests_tx,
             publishing: false,
             publish_failures: 0,
             failed: false,
@@ -444,11 +460,14 @@ impl Core {
         let bundle = self.prekeys.bundle(&self.account, self.record_seq);
         for (relay, addresses) in self.relays.clone() {
             self.fetchers.spawn(crate::relay_path::collect(
-                self.net.clone(),
-                self.account.clone(),
-                bundle.clone(),
-                relay,
-                addresses,
+                crate::relay_path::Collector {
+                    net: self.net.clone(),
+                    account: self.account.clone(),
+                    bundle: bundle.clone(),
+                    relay,
+                    addresses,
+                    core: self.requests_tx.clone(),
+                },
                 self.cancel.clone(),
             ));
         }
@@ -770,7 +789,30 @@ impl Core {
             Request::Status { reply } => {
                 let _ = reply.send(self.status().await);
             }
+            Request::OneTimePrekeys { count, reply } => {
+                let _ = reply.send(self.one_time_prekeys(count).await);
+            }
         }
+    }
+
+    /// Makes up to `count` one-time prekeys (fewer near the cap on held secrets) and stores
+    /// their secrets before the public halves leave for a relay.
+    async fn one_time_prekeys(
+        &mut self,
+        count: usize,
+    ) -> Result<Vec<tern_crypto::OneTimePrekey>, Error> {
+        let prekeys =
+            self.prekeys
+                .generate_one_time(&mut UnwrapErr(getrandom::SysRng), &self.account, count);
+        if prekeys.is_empty() {
+            return Ok(prekeys);
+        }
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        pending
+            .batch
+            .put::<State>(&STATE_PREKEYS.to_owned(), &self.prekeys.to_bytes())?;
+        self.commit(pending).await?;
+        Ok(prekeys)
     }
 
     async fn verify_contact(&mut self, user: UserId, verified: bool) -> Result<(), Error> {
@@ -1024,7 +1066,14 @@ impl Core {
             let Some(record) = &record else {
                 return Ok(None);
             };
-            match Session::initiate(&mut rng, &self.account, &record.bundle, None, now_secs()) {
+            let one_time = self.one_time.remove(peer);
+            match Session::initiate(
+                &mut rng,
+                &self.account,
+                &record.bundle,
+                one_time.as_ref(),
+                now_secs(),
+            ) {
                 Ok(session) => sessions.insert(0, session),
                 Err(e) => {
                     warn!(peer = %peer.short(), "cannot start a session: {e}");
@@ -1211,11 +1260,28 @@ impl Core {
         if !self.lookups.insert(peer) {
             return;
         }
+        // Starting a session: take one of the peer's one-time prekeys from its relays too.
+        let needs_prekey = self.sessions.get(&peer).is_none_or(Vec::is_empty)
+            && !self.one_time.contains_key(&peer);
         let net = self.net.clone();
         self.in_flight.spawn(async move {
+            let record = net.lookup(peer).await.map(Box::new);
+            let one_time = match &record {
+                Ok(record) if needs_prekey && !record.relays.is_empty() => {
+                    crate::relay_path::take_prekey(
+                        &net,
+                        &record.relays,
+                        peer,
+                        record.bundle.mailbox().id(),
+                    )
+                    .await
+                }
+                _ => None,
+            };
             Outcome::Looked {
                 peer,
-                record: net.lookup(peer).await.map(Box::new),
+                record,
+                one_time,
             }
         });
     }
@@ -1225,8 +1291,15 @@ impl Core {
         let mut deliveries = Vec::new();
         for outcome in outcomes {
             match outcome {
-                Outcome::Looked { peer, record } => {
+                Outcome::Looked {
+                    peer,
+                    record,
+                    one_time,
+                } => {
                     self.lookups.remove(&peer);
+                    if let Some(prekey) = one_time {
+                        self.one_time.insert(peer, prekey);
+                    }
                     match record {
                         Ok(record) => {
                             debug!(peer = %peer.short(), "found record");

@@ -20,6 +20,19 @@
 //!   │                      │ ──▶ Acked(removed)        (deleted from disk)
 //! ```
 //!
+//! One-time prekeys (PQXDH's `OPK`) also live at the relays:
+//!
+//! ```text
+//! owner ── Challenge … UploadPrekeys(proof, [opk…]) ──▶ relay ──▶ PrekeysHeld(count)
+//! sender ── TakePrekey(mailbox id) ──▶ relay ──▶ Prekey(opk)   (deleted durably first)
+//!                                            └─▶ PrekeysExhausted  (use the signed prekey)
+//! ```
+//!
+//! The relay checks that every uploaded prekey is signed by the account that proved ownership,
+//! holds at most [`MAX_PREKEYS_HELD`] per mailbox, and hands each out at most once. A sender
+//! verifies the prekey's signature and account itself; an owner uploads different prekeys to
+//! each of its relays, so that no two senders can be handed the same one.
+//!
 //! Anyone may deposit (as anyone may send mail); only the owner may fetch or acknowledge. The
 //! owner proves ownership of a mailbox id with an [`OwnerProof`]: its prekey bundle (which
 //! carries the account key and the account's signature binding the mailbox key) and an account
@@ -37,7 +50,7 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{PeerId, identity::PublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tern_crypto::{AccountKey, MailboxId, PrekeyBundle, envelope::MAX_ENVELOPE_LEN};
+use tern_crypto::{AccountKey, MailboxId, PrekeyBundle, UserId, envelope::MAX_ENVELOPE_LEN};
 
 /// The protocol name.
 pub const PROTOCOL: &str = "/tern/mailbox/1";
@@ -48,6 +61,10 @@ pub const MAX_REQUEST_LEN: usize = MAX_ENVELOPE_LEN + 4096;
 pub const MAX_RESPONSE_LEN: usize = 4 * 1024 * 1024;
 /// Longest a fetch may ask the relay to hold an empty answer open, waiting for a deposit.
 pub const MAX_WAIT_SECS: u16 = 30;
+/// Most one-time prekeys in one upload.
+pub const MAX_PREKEY_BATCH: usize = 100;
+/// Most one-time prekeys a relay holds per mailbox; an upload beyond it stores what fits.
+pub const MAX_PREKEYS_HELD: u32 = 200;
 
 const FRAME_VERSION: u8 = 1;
 const CUSTODY_LABEL: &[u8] = b"tern/custody/v1";
@@ -84,6 +101,20 @@ pub enum Request {
         /// Ids from fetched pages.
         ids: Vec<u64>,
     },
+    /// The owner leaves one-time prekeys (each `OneTimePrekey::to_bytes`, signed by the
+    /// owner's account) for senders starting a session; at most [`MAX_PREKEY_BATCH`]. An empty
+    /// batch only asks how many the relay holds.
+    UploadPrekeys {
+        /// Proof of ownership, for [`Operation::UploadPrekeys`].
+        proof: OwnerProof,
+        /// The prekeys.
+        prekeys: Vec<Vec<u8>>,
+    },
+    /// A sender starting a session asks for one of the owner's one-time prekeys.
+    TakePrekey {
+        /// The recipient's mailbox id.
+        mailbox: [u8; 32],
+    },
 }
 
 /// A relay's answer.
@@ -110,6 +141,17 @@ pub enum Response {
     },
     /// The request was not carried out.
     Refused(Refusal),
+    /// One-time prekeys the relay holds for the mailbox, after an upload.
+    PrekeysHeld {
+        /// How many.
+        count: u32,
+    },
+    /// One of the owner's one-time prekeys (`OneTimePrekey::to_bytes`). The relay deleted it
+    /// durably before answering: nobody else gets it.
+    Prekey(Vec<u8>),
+    /// The relay holds no one-time prekey for the mailbox: start the session with the signed
+    /// prekey alone.
+    PrekeysExhausted,
 }
 
 /// Why a relay refused a request. The sender of a refused deposit keeps the message and tries
@@ -141,6 +183,10 @@ pub enum Refusal {
     /// The relay cannot store or read right now (its database failed).
     #[error("the relay is unavailable")]
     Unavailable,
+    /// An uploaded one-time prekey does not decode, is not signed by the mailbox's owner, or
+    /// the batch is larger than [`MAX_PREKEY_BATCH`].
+    #[error("invalid one-time prekeys")]
+    BadPrekey,
 }
 
 impl Refusal {
@@ -155,6 +201,7 @@ impl Refusal {
             Self::BadProof => "bad_proof",
             Self::StaleChallenge => "stale_challenge",
             Self::Unavailable => "unavailable",
+            Self::BadPrekey => "bad_prekey",
         }
     }
 }
@@ -177,6 +224,8 @@ pub enum Operation {
     Fetch,
     /// [`Request::Ack`].
     Ack,
+    /// [`Request::UploadPrekeys`].
+    UploadPrekeys,
 }
 
 impl Operation {
@@ -184,6 +233,7 @@ impl Operation {
         match self {
             Self::Fetch => 1,
             Self::Ack => 2,
+            Self::UploadPrekeys => 3,
         }
     }
 }
@@ -261,6 +311,12 @@ impl OwnerProof {
     /// the account signed for it. A relay serves exactly this mailbox, so a proof can only
     /// ever open its signer's own.
     pub fn mailbox(&self, relay: &[u8], op: Operation) -> Result<MailboxId, ProofError> {
+        self.owner(relay, op).map(|(mailbox, _)| mailbox)
+    }
+
+    /// The mailbox this proof opens, with the account that owns it (which signs the one-time
+    /// prekeys it uploads).
+    pub fn owner(&self, relay: &[u8], op: Operation) -> Result<(MailboxId, UserId), ProofError> {
         let bundle = PrekeyBundle::from_bytes(&self.bundle)
             .map_err(|e| ProofError::Bundle(e.to_string()))?;
         let mailbox = bundle.mailbox().id();
@@ -278,7 +334,7 @@ impl OwnerProof {
                 &signature,
             )
             .map_err(|_| ProofError::BadSignature)?;
-        Ok(mailbox)
+        Ok((mailbox, bundle.identity().user_id()))
     }
 }
 

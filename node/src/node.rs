@@ -245,6 +245,7 @@ impl Builder {
             clock: opened.clock,
             net: net.clone(),
             requests: request_rx,
+            requests_tx: requests.clone(),
             inbound,
             events: events.clone(),
             next_event: opened.next_event,

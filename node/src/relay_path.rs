@@ -6,6 +6,10 @@
 //! with [`CUSTODY_QUORUM`] of them (or all, if the recipient lists fewer) the message is
 //! "stored at relays" and leaves the outbox. The recipient's delivery receipt completes it.
 //!
+//! Session starts: a sender takes one of the recipient's one-time prekeys from its relays
+//! before its first message ([`take_prekey`]); each collector keeps its relay stocked with our
+//! own ([`PREKEYS_STOCK`], topped up below [`PREKEYS_LOW`]).
+//!
 //! Receiving: one task per relay of ours loops: challenge, fetch (held open by the relay for
 //! up to [`WAIT_SECS`], so new mail arrives at once), hand each envelope to the core's inbound
 //! pipeline exactly as a direct delivery, and acknowledge at the relay only the envelopes the
@@ -14,11 +18,13 @@
 use std::{sync::Arc, time::Duration};
 
 use libp2p::{Multiaddr, PeerId};
-use tern_crypto::{AccountKey, MailboxId, PrekeyBundle};
+use tern_crypto::{AccountKey, MailboxId, OneTimePrekey, PrekeyBundle, UserId};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::{
+    core,
     mailbox::{Operation, OwnerProof, Refusal, Request, Response},
     network::{self, Status},
 };
@@ -35,6 +41,16 @@ const PAGE: u32 = 256;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// …doubling up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// One-time prekeys we keep at each relay: enough for a burst of new contacts while we are
+/// offline, few enough that the secrets held (three relays' worth) stay small.
+const PREKEYS_STOCK: u32 = 50;
+/// Below this, a relay is topped up.
+const PREKEYS_LOW: u32 = 20;
+/// How often a collector checks its relay's stock (also at every start).
+const RESTOCK_EVERY: Duration = Duration::from_secs(600);
+/// How long a sender waits for one relay's prekey before trying the next (or going without):
+/// a session start should not wait on a dead relay.
+const PREKEY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a deposit at a recipient's relays went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,17 +114,42 @@ pub(crate) async fn deposit(
     }
 }
 
-/// Collects our mail from `relay` until `cancel`.
-pub(crate) async fn collect(
-    net: network::Handle,
-    account: Arc<AccountKey>,
-    bundle: PrekeyBundle,
-    relay: PeerId,
-    addresses: Vec<Multiaddr>,
-    cancel: CancellationToken,
-) {
+/// What a collector needs to serve one of our relays.
+pub(crate) struct Collector {
+    pub(crate) net: network::Handle,
+    pub(crate) account: Arc<AccountKey>,
+    pub(crate) bundle: PrekeyBundle,
+    pub(crate) relay: PeerId,
+    pub(crate) addresses: Vec<Multiaddr>,
+    /// The core's request queue, for new one-time prekeys.
+    pub(crate) core: mpsc::Sender<core::Request>,
+}
+
+/// Collects our mail from the relay until `cancel`, and keeps it stocked with one-time
+/// prekeys for senders.
+pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
+    let Collector {
+        net,
+        account,
+        bundle,
+        relay,
+        addresses,
+        core,
+    } = collector;
     let mut backoff = FIRST_BACKOFF;
+    let mut stocked: Option<tokio::time::Instant> = None;
     loop {
+        if stocked.is_none_or(|at| at.elapsed() >= RESTOCK_EVERY) {
+            let restock = replenish(&net, &account, &bundle, relay, &addresses, &core);
+            let outcome = tokio::select! {
+                () = cancel.cancelled() => return,
+                outcome = restock => outcome,
+            };
+            match outcome {
+                Ok(()) => stocked = Some(tokio::time::Instant::now()),
+                Err(e) => debug!(%relay, "stocking one-time prekeys failed: {e}"),
+            }
+        }
         let round = tokio::select! {
             () = cancel.cancelled() => return,
             round = collect_once(&net, &account, &bundle, relay, &addresses) => round,
@@ -130,6 +171,115 @@ pub(crate) async fn collect(
             () = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+/// Tops the relay's stock of our one-time prekeys up to [`PREKEYS_STOCK`] when it has fallen
+/// below [`PREKEYS_LOW`]. Each relay gets keys of its own, so no two senders can be handed
+/// the same one.
+async fn replenish(
+    net: &network::Handle,
+    account: &AccountKey,
+    bundle: &PrekeyBundle,
+    relay: PeerId,
+    addresses: &[Multiaddr],
+    core: &mpsc::Sender<core::Request>,
+) -> Result<(), String> {
+    let held = upload(net, account, bundle, relay, addresses, Vec::new()).await?;
+    if held >= PREKEYS_LOW {
+        return Ok(());
+    }
+    let (reply, answer) = oneshot::channel();
+    core.send(core::Request::OneTimePrekeys {
+        count: (PREKEYS_STOCK - held) as usize,
+        reply,
+    })
+    .await
+    .map_err(|_| "the node stopped".to_owned())?;
+    let prekeys = answer
+        .await
+        .map_err(|_| "the node stopped".to_owned())?
+        .map_err(|e| e.to_string())?;
+    if prekeys.is_empty() {
+        // Every secret we may hold is out at a relay already.
+        return Ok(());
+    }
+    let count = prekeys.len();
+    let held = upload(
+        net,
+        account,
+        bundle,
+        relay,
+        addresses,
+        prekeys.iter().map(OneTimePrekey::to_bytes).collect(),
+    )
+    .await?;
+    debug!(%relay, uploaded = count, held, "stocked one-time prekeys");
+    Ok(())
+}
+
+/// Uploads `prekeys` (possibly none) to the relay; returns how many it holds.
+async fn upload(
+    net: &network::Handle,
+    account: &AccountKey,
+    bundle: &PrekeyBundle,
+    relay: PeerId,
+    addresses: &[Multiaddr],
+    prekeys: Vec<Vec<u8>>,
+) -> Result<u32, String> {
+    let request = Request::UploadPrekeys {
+        proof: proof(
+            net,
+            account,
+            bundle,
+            relay,
+            addresses,
+            Operation::UploadPrekeys,
+        )
+        .await?,
+        prekeys,
+    };
+    match net
+        .mailbox(relay, addresses.to_vec(), request)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Response::PrekeysHeld { count } => Ok(count),
+        Response::Refused(refusal) => Err(refusal.to_string()),
+        other => Err(format!("unexpected answer to a prekey upload: {other:?}")),
+    }
+}
+
+/// Takes one of `owner`'s one-time prekeys from its relays, trying them in order; `None`
+/// when all are out (or unreachable): the session then starts with the signed prekey.
+pub(crate) async fn take_prekey(
+    net: &network::Handle,
+    relays: &[(PeerId, Vec<Multiaddr>)],
+    owner: UserId,
+    mailbox: MailboxId,
+) -> Option<OneTimePrekey> {
+    for (relay, addresses) in relays.iter().take(REPLICAS) {
+        let request = Request::TakePrekey {
+            mailbox: *mailbox.as_bytes(),
+        };
+        let answer = tokio::time::timeout(
+            PREKEY_TIMEOUT,
+            net.mailbox(*relay, addresses.clone(), request),
+        )
+        .await;
+        match answer {
+            Ok(Ok(Response::Prekey(bytes))) => match OneTimePrekey::from_bytes(&bytes) {
+                Ok(prekey) if prekey.account() == owner => return Some(prekey),
+                _ => warn!(%relay, "a relay handed out a one-time prekey that is not the owner's"),
+            },
+            Ok(Ok(Response::PrekeysExhausted)) => {
+                debug!(%relay, "the relay has no one-time prekey left");
+            }
+            Ok(Ok(other)) => debug!(%relay, "unexpected answer to a prekey request: {other:?}"),
+            Ok(Err(e)) => debug!(%relay, "prekey request failed: {e}"),
+            Err(_) => debug!(%relay, "prekey request timed out"),
+        }
+    }
+    None
 }
 
 async fn proof(

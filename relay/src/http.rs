@@ -92,6 +92,24 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         "DHT records refused on PUT",
         snapshot.records_refused,
     );
+    counter(
+        &mut registry,
+        "prekeys_uploaded",
+        "One-time prekeys stored from owners' uploads",
+        snapshot.prekeys_uploaded,
+    );
+    counter(
+        &mut registry,
+        "prekeys_taken",
+        "One-time prekeys handed out to senders, each once",
+        snapshot.prekeys_taken,
+    );
+    counter(
+        &mut registry,
+        "prekeys_exhausted",
+        "Prekey requests answered with none left",
+        snapshot.prekeys_exhausted,
+    );
     gauge(
         &mut registry,
         "mailboxes",

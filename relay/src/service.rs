@@ -18,11 +18,13 @@ use libp2p::{
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
+use tern_crypto::OneTimePrekey;
 use tern_node::{
     dht,
     mailbox::{
-        self, CustodyReceipt, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation,
-        OwnerProof, Refusal, Request, Response, StoredEnvelope,
+        self, CustodyReceipt, MAX_PREKEY_BATCH, MAX_PREKEYS_HELD, MAX_REQUEST_LEN,
+        MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, OwnerProof, Refusal, Request, Response,
+        StoredEnvelope,
     },
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -83,6 +85,12 @@ pub struct Metrics {
     pub stored_bytes: u64,
     /// DHT records refused on PUT.
     pub records_refused: u64,
+    /// One-time prekeys stored from owners' uploads.
+    pub prekeys_uploaded: u64,
+    /// One-time prekeys handed out to senders (each once).
+    pub prekeys_taken: u64,
+    /// Prekey requests answered "exhausted".
+    pub prekeys_exhausted: u64,
 }
 
 /// The libp2p request-response codec of `/tern/mailbox/1`, framing as
@@ -380,6 +388,13 @@ enum Done {
     },
     Acked(ResponseChannel<Response>, u32),
     Expired(u32),
+    /// A prekey request finished: its answer, and whether a prekey was uploaded (how many) or
+    /// handed out.
+    Prekeys {
+        channel: ResponseChannel<Response>,
+        response: Response,
+        uploaded: u64,
+    },
 }
 
 struct Bucket {
@@ -450,7 +465,7 @@ impl Service {
         *self
             .metrics
             .refused
-            .entry(format!("{refusal:?}").to_lowercase())
+            .entry(refusal.code().to_owned())
             .or_default() += 1;
         let _ = self
             .swarm
@@ -698,6 +713,81 @@ impl Service {
                     .boxed(),
                 );
             }
+            Request::UploadPrekeys { proof, prekeys } => {
+                if !self.take_nonce(&proof.nonce) {
+                    return self.refuse(channel, Refusal::StaleChallenge);
+                }
+                if prekeys.len() > MAX_PREKEY_BATCH {
+                    return self.refuse(channel, Refusal::BadPrekey);
+                }
+                let store = self.store.clone();
+                let allow = self.allow.clone();
+                self.pending.push(
+                    tokio::task::spawn_blocking(move || {
+                        let outcome = (|| {
+                            let (mailbox, owner) = proof
+                                .owner(&relay, Operation::UploadPrekeys)
+                                .map_err(|_| Refusal::BadProof)?;
+                            let mailbox = *mailbox.as_bytes();
+                            if allow.as_ref().is_some_and(|a| !a.contains(&mailbox)) {
+                                return Err(Refusal::NotAllowed);
+                            }
+                            // Every key must be the owner's: a relay must never hand a sender
+                            // a key that the recipient cannot use, or that someone else made.
+                            let mut verified = Vec::with_capacity(prekeys.len());
+                            for bytes in prekeys {
+                                match OneTimePrekey::from_bytes(&bytes) {
+                                    Ok(prekey) if prekey.account() == owner => {
+                                        verified.push((prekey.id(), bytes));
+                                    }
+                                    _ => return Err(Refusal::BadPrekey),
+                                }
+                            }
+                            let count = store
+                                .upload_prekeys(&mailbox, &verified, MAX_PREKEYS_HELD)
+                                .map_err(|_| Refusal::Unavailable)?;
+                            Ok((count, verified.len() as u64))
+                        })();
+                        match outcome {
+                            Ok((count, uploaded)) => Done::Prekeys {
+                                channel,
+                                response: Response::PrekeysHeld { count },
+                                uploaded,
+                            },
+                            Err(refusal) => Done::Respond(channel, Response::Refused(refusal)),
+                        }
+                    })
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .boxed(),
+                );
+            }
+            Request::TakePrekey { mailbox } => {
+                if self.allow.as_ref().is_some_and(|a| !a.contains(&mailbox)) {
+                    return self.refuse(channel, Refusal::NotAllowed);
+                }
+                // Taking a prekey costs a token like a deposit: a stranger draining an
+                // account's prekeys is slowed to the deposit rate.
+                if !self.take_token(peer) {
+                    return self.refuse(channel, Refusal::RateLimited);
+                }
+                let store = self.store.clone();
+                self.pending.push(
+                    tokio::task::spawn_blocking(move || {
+                        let response = match store.take_prekey(&mailbox) {
+                            Ok(Some(prekey)) => Response::Prekey(prekey),
+                            Ok(None) => Response::PrekeysExhausted,
+                            Err(_) => Response::Refused(Refusal::Unavailable),
+                        };
+                        Done::Prekeys {
+                            channel,
+                            response,
+                            uploaded: 0,
+                        }
+                    })
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .boxed(),
+                );
+            }
             Request::Ack { proof, ids } => {
                 if !self.take_nonce(&proof.nonce) {
                     return self.refuse(channel, Refusal::StaleChallenge);
@@ -724,6 +814,23 @@ impl Service {
 
     fn on_done(&mut self, done: Done) {
         match done {
+            Done::Prekeys {
+                channel,
+                response,
+                uploaded,
+            } => {
+                match &response {
+                    Response::Refused(refusal) => return self.refuse(channel, *refusal),
+                    Response::Prekey(_) => self.metrics.prekeys_taken += 1,
+                    Response::PrekeysExhausted => self.metrics.prekeys_exhausted += 1,
+                    _ => self.metrics.prekeys_uploaded += uploaded,
+                }
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_response(channel, response);
+            }
             Done::Respond(channel, response) => {
                 if let Response::Refused(refusal) = response {
                     return self.refuse(channel, refusal);

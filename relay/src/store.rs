@@ -4,6 +4,9 @@
 //! - `envelopes`: `mailbox id [32] ‖ envelope id u64 BE` → `stored_at u64 BE ‖ envelope`. Big-
 //!   endian ids make a mailbox one contiguous range, oldest first.
 //! - `meta`: `"schema"` → `u32 BE`, `"next_id"` → `u64 BE`.
+//! - `prekeys`: `mailbox id [32] ‖ prekey id u32 BE` → the owner's signed one-time prekey
+//!   (`OneTimePrekey::to_bytes`). Public keys the owner published for senders; taking one
+//!   deletes it in a synced write before it is handed out.
 //!
 //! Nothing else is stored: no sender, no peer id, no address. Per-mailbox usage (messages and
 //! bytes) is rebuilt in memory from the keys at start. Deposits are written in groups by one
@@ -24,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 const ENVELOPES: &str = "envelopes";
 const META: &str = "meta";
+const PREKEYS: &str = "prekeys";
 const SCHEMA_VERSION: u32 = 1;
 /// Most deposits written in one synced batch.
 const GROUP: usize = 512;
@@ -66,6 +70,9 @@ struct Shared {
     db: DB,
     usage: Mutex<(HashMap<[u8; 32], Usage>, u64)>,
     poisoned: std::sync::atomic::AtomicBool,
+    /// Serialises uploads and takes of one-time prekeys: two senders must never be handed
+    /// the same one.
+    prekeys: Mutex<()>,
 }
 
 /// A deposit waiting for the writer.
@@ -88,11 +95,36 @@ pub(crate) struct Totals {
 #[derive(Clone)]
 pub(crate) struct Store {
     shared: Arc<Shared>,
-    deposits: mpsc::Sender<Deposit>,
+    writer: Arc<Writer>,
+}
+
+/// The writer thread and its queue. When the last handle goes, the queue closes and the
+/// thread is joined, so the database is closed when the store is gone: a process that exits
+/// right after (a test, `tern demo`) never races RocksDB's shutdown, and the data directory
+/// can be reopened or removed at once.
+struct Writer {
+    deposits: Option<mpsc::Sender<Deposit>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.deposits.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn be64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+fn prekey_key(mailbox: &[u8; 32], id: u32) -> [u8; 36] {
+    let mut key = [0u8; 36];
+    key[..32].copy_from_slice(mailbox);
+    key[32..].copy_from_slice(&id.to_be_bytes());
+    key
 }
 
 fn key(mailbox: &[u8; 32], id: u64) -> [u8; 40] {
@@ -108,7 +140,7 @@ impl Store {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families = [ENVELOPES, META]
+        let families = [ENVELOPES, META, PREKEYS]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, dir, families)?;
@@ -157,14 +189,21 @@ impl Store {
             db,
             usage: Mutex::new((usage, total)),
             poisoned: Default::default(),
+            prekeys: Mutex::new(()),
         });
         let (deposits, mut queue) = mpsc::channel(QUEUE);
         let writer = shared.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("relay-writer".into())
             .spawn(move || write_deposits(&writer, &mut queue, next_id, quota))
             .map_err(|_| StoreError::Corrupt("cannot start the writer thread"))?;
-        Ok(Self { shared, deposits })
+        Ok(Self {
+            shared,
+            writer: Arc::new(Writer {
+                deposits: Some(deposits),
+                thread: Some(thread),
+            }),
+        })
     }
 
     /// Whether a write has failed (the relay then refuses deposits).
@@ -176,7 +215,11 @@ impl Store {
 
     /// Queues a deposit for the writer, waiting while the queue is full.
     pub(crate) async fn deposit(&self, deposit: Deposit) {
-        if let Err(mpsc::error::SendError(deposit)) = self.deposits.send(deposit).await {
+        let Some(queue) = &self.writer.deposits else {
+            let _ = deposit.reply.send(Err(Refusal::Unavailable));
+            return;
+        };
+        if let Err(mpsc::error::SendError(deposit)) = queue.send(deposit).await {
             let _ = deposit.reply.send(Err(Refusal::Unavailable));
         }
     }
@@ -215,6 +258,99 @@ impl Store {
             });
         }
         Ok((items, false))
+    }
+
+    /// The one-time prekeys held for `mailbox`, at most `cap` (a mailbox never holds more).
+    fn prekey_count(&self, mailbox: &[u8; 32]) -> Result<u32, StoreError> {
+        let db = &self.shared.db;
+        let cf = db
+            .cf_handle(PREKEYS)
+            .ok_or(StoreError::Corrupt("prekeys"))?;
+        let mut count = 0;
+        for item in db.iterator_cf(cf, IteratorMode::From(mailbox, Direction::Forward)) {
+            let (k, _) = item?;
+            if k.get(..32) != Some(mailbox.as_slice()) {
+                break;
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Stores `prekeys` (id, encoding) for `mailbox` up to `cap` held, in one synced write;
+    /// returns how many are held afterwards. The caller has verified them.
+    pub(crate) fn upload_prekeys(
+        &self,
+        mailbox: &[u8; 32],
+        prekeys: &[(u32, Vec<u8>)],
+        cap: u32,
+    ) -> Result<u32, StoreError> {
+        let _guard = self
+            .shared
+            .prekeys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let db = &self.shared.db;
+        let cf = db
+            .cf_handle(PREKEYS)
+            .ok_or(StoreError::Corrupt("prekeys"))?;
+        let mut held = self.prekey_count(mailbox)?;
+        let mut batch = WriteBatch::default();
+        for (id, prekey) in prekeys {
+            if held >= cap {
+                break;
+            }
+            let key = prekey_key(mailbox, *id);
+            if db.get_pinned_cf(cf, key)?.is_none() {
+                held += 1;
+            }
+            batch.put_cf(cf, key, prekey);
+        }
+        if !batch.is_empty() {
+            self.write_synced(batch)?;
+        }
+        Ok(held)
+    }
+
+    /// Removes and returns one one-time prekey of `mailbox`, durably deleted first.
+    pub(crate) fn take_prekey(&self, mailbox: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let _guard = self
+            .shared
+            .prekeys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let db = &self.shared.db;
+        let cf = db
+            .cf_handle(PREKEYS)
+            .ok_or(StoreError::Corrupt("prekeys"))?;
+        let first = db
+            .iterator_cf(cf, IteratorMode::From(mailbox, Direction::Forward))
+            .next()
+            .transpose()?;
+        let Some((k, v)) = first else {
+            return Ok(None);
+        };
+        if k.get(..32) != Some(mailbox.as_slice()) {
+            return Ok(None);
+        }
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(cf, &k);
+        self.write_synced(batch)?;
+        Ok(Some(v.to_vec()))
+    }
+
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        if self.poisoned() {
+            return Err(StoreError::Poisoned);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.shared.db.write_opt(batch, &options).map_err(|e| {
+            self.shared
+                .poisoned
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            StoreError::Db(e)
+        })
     }
 
     /// Deletes `ids` of `mailbox` in one synced write; returns how many existed.

@@ -195,6 +195,7 @@ fn raw_client() -> Swarm<request_response::Behaviour<RawCodec>> {
 struct Owner {
     account: AccountKey,
     bundle: PrekeyBundle,
+    prekeys: PrekeySecrets,
 }
 
 fn owner(seed: u8) -> Owner {
@@ -206,7 +207,11 @@ fn owner(seed: u8) -> Owner {
         .as_secs();
     let prekeys = PrekeySecrets::generate(&mut rng, &account, now);
     let bundle = prekeys.bundle(&account, 1);
-    Owner { account, bundle }
+    Owner {
+        account,
+        bundle,
+        prekeys,
+    }
 }
 
 /// Challenge, then a proof for `op`.
@@ -484,8 +489,8 @@ async fn quotas_give_clear_refusals_and_a_held_fetch_wakes_on_deposit() {
     let metrics = relay.metrics().await;
     assert_eq!(metrics.deposits, 1);
     assert_eq!(metrics.stored_messages, 1);
-    assert_eq!(metrics.refused.get("quotaexceeded"), Some(&1));
-    assert_eq!(metrics.refused.get("toolarge"), Some(&1));
+    assert_eq!(metrics.refused.get("quota_exceeded"), Some(&1));
+    assert_eq!(metrics.refused.get("too_large"), Some(&1));
 
     // The same counters, as Prometheus scrapes them, and liveness.
     let http = relay
@@ -513,9 +518,102 @@ async fn quotas_give_clear_refusals_and_a_held_fetch_wakes_on_deposit() {
         "{scraped}"
     );
     assert!(
-        scraped.contains("tern_relay_refused_total{reason=\"quotaexceeded\"} 1"),
+        scraped.contains("tern_relay_refused_total{reason=\"quota_exceeded\"} 1"),
         "{scraped}"
     );
     assert!(get("/health").await.starts_with("HTTP/1.1 200"));
     relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_prekeys_go_out_once_each_even_across_a_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bob = owner(2);
+    let mallory = owner(3);
+    let mailbox = *bob.bundle.mailbox().id().as_bytes();
+    let mut rng = ChaCha20Rng::from_seed([9; 32]);
+    let uploaded: Vec<Vec<u8>> = bob
+        .prekeys
+        .generate_one_time(&mut rng, &bob.account, 5)
+        .iter()
+        .map(tern_crypto::OneTimePrekey::to_bytes)
+        .collect();
+
+    let relay = RelayProcess::start(dir.path());
+    let (peer, address) = relay.address().await;
+    let mut swarm = client();
+    swarm.dial(address).unwrap();
+
+    // Nothing yet: a sender falls back to the signed prekey.
+    let take = Request::TakePrekey { mailbox };
+    assert_eq!(
+        call(&mut swarm, peer, take.clone()).await,
+        Some(Response::PrekeysExhausted)
+    );
+
+    // Only the owner uploads, only its own keys, only well-formed ones, only with a proof for
+    // this operation.
+    let upload = |proof, prekeys| Request::UploadPrekeys { proof, prekeys };
+    let proof = prove(&mut swarm, peer, &mallory, Operation::UploadPrekeys).await;
+    assert_eq!(
+        call(&mut swarm, peer, upload(proof, uploaded.clone())).await,
+        Some(Response::Refused(Refusal::BadPrekey)),
+        "bob's keys under mallory's proof"
+    );
+    let proof = prove(&mut swarm, peer, &bob, Operation::Fetch).await;
+    assert_eq!(
+        call(&mut swarm, peer, upload(proof, uploaded.clone())).await,
+        Some(Response::Refused(Refusal::BadProof)),
+        "a proof for another operation"
+    );
+    let proof = prove(&mut swarm, peer, &bob, Operation::UploadPrekeys).await;
+    assert_eq!(
+        call(&mut swarm, peer, upload(proof, vec![vec![1, 2, 3]])).await,
+        Some(Response::Refused(Refusal::BadPrekey)),
+        "garbage"
+    );
+    let proof = prove(&mut swarm, peer, &bob, Operation::UploadPrekeys).await;
+    let too_many = vec![uploaded[0].clone(); tern_node::mailbox::MAX_PREKEY_BATCH + 1];
+    assert_eq!(
+        call(&mut swarm, peer, upload(proof, too_many)).await,
+        Some(Response::Refused(Refusal::BadPrekey)),
+        "an oversized batch"
+    );
+    assert_eq!(
+        call(&mut swarm, peer, take.clone()).await,
+        Some(Response::PrekeysExhausted),
+        "refused uploads stored nothing"
+    );
+    let proof = prove(&mut swarm, peer, &bob, Operation::UploadPrekeys).await;
+    assert_eq!(
+        call(&mut swarm, peer, upload(proof, uploaded.clone())).await,
+        Some(Response::PrekeysHeld { count: 5 })
+    );
+
+    // One goes out; the relay is killed; the rest go out after the restart, none twice.
+    let Some(Response::Prekey(first)) = call(&mut swarm, peer, take.clone()).await else {
+        panic!("no prekey");
+    };
+    relay.kill();
+    let relay = RelayProcess::start(dir.path());
+    let (peer, address) = relay.address().await;
+    let mut swarm = client();
+    swarm.dial(address).unwrap();
+    let mut handed = vec![first];
+    loop {
+        match call(&mut swarm, peer, take.clone()).await {
+            Some(Response::Prekey(prekey)) => handed.push(prekey),
+            Some(Response::PrekeysExhausted) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut expected = uploaded.clone();
+    expected.sort();
+    handed.sort();
+    assert_eq!(handed, expected, "each uploaded key exactly once");
+    // Every key handed out verifies as Bob's.
+    for prekey in &handed {
+        let prekey = tern_crypto::OneTimePrekey::from_bytes(prekey).unwrap();
+        assert_eq!(prekey.account(), bob.account.user_id());
+    }
 }

@@ -66,8 +66,17 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
     alice.add_contact("bob", b).await.unwrap();
     bob.add_contact("alice", a).await.unwrap();
     let mut alice_events = alice.events(None);
+    // Each node keeps its relay stocked with one-time prekeys for senders.
+    tokio::time::timeout(TIMEOUT, async {
+        while relay.metrics().await.prekeys_uploaded < 100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the nodes never stocked their relay with one-time prekeys");
 
     // While both are online, directly: this also gives Alice Bob's record, relays included.
+    // The session starts with one of Bob's one-time prekeys, taken from his relay.
     let hello = alice.send(b, "hello").await.unwrap();
     wait_for(&mut alice_events, |e| match e {
         Event::DeliveryStateChanged {
@@ -78,6 +87,7 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
         _ => None,
     })
     .await;
+    assert_eq!(relay.metrics().await.prekeys_taken, 1);
 
     // Bob goes offline; Alice keeps writing.
     bob.shutdown().await;
