@@ -7,7 +7,7 @@ use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, rou
 use prometheus_client::{
     encoding::text::encode,
     metrics::{counter::Counter, family::Family, gauge::Gauge},
-    registry::Registry,
+    registry::{Registry, Unit},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -127,6 +127,30 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         "stored_bytes",
         "Bytes of envelopes held",
         snapshot.stored_bytes,
+    );
+    let timings = relay.timings();
+    registry.register_with_unit(
+        "deposit_duration",
+        "Deposit received to custody receipt ready, including the synced write",
+        Unit::Seconds,
+        timings.deposit,
+    );
+    registry.register_with_unit(
+        "fetch_duration",
+        "Fetch received to answer ready, for fetches not held open",
+        Unit::Seconds,
+        timings.fetch,
+    );
+    registry.register_with_unit(
+        "write_sync_duration",
+        "One synced group commit of deposits",
+        Unit::Seconds,
+        timings.sync,
+    );
+    registry.register(
+        "write_batch_deposits",
+        "Deposits per synced group commit",
+        timings.batch,
     );
     let refused = Family::<Vec<(String, String)>, Counter<u64>>::default();
     for (reason, count) in &snapshot.refused {

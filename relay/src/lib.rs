@@ -29,6 +29,7 @@ mod config;
 mod http;
 mod service;
 mod store;
+mod timing;
 
 pub use config::{Config, Limits};
 pub use store::StoreError;
@@ -108,6 +109,11 @@ impl Relay {
             self.inner.cancel_token(),
         ));
         Ok(bound)
+    }
+
+    /// The latency histograms, shared with the event loop (for the metrics endpoint).
+    pub(crate) fn timings(&self) -> timing::Timings {
+        self.inner.timings.clone()
     }
 
     /// A snapshot of the relay's counters.

@@ -34,6 +34,7 @@ use tracing::{debug, info, warn};
 use crate::{
     Config, Error,
     store::{Deposit, Quota, Store},
+    timing::Timings,
 };
 
 const PROTOCOL: StreamProtocol = StreamProtocol::new(mailbox::PROTOCOL);
@@ -166,6 +167,7 @@ pub(crate) struct Handle {
     cancel: CancellationToken,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     store: Store,
+    pub(crate) timings: Timings,
 }
 
 impl Handle {
@@ -239,7 +241,9 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         disk_budget: limits.disk_budget,
     };
     let db_dir = config.data_dir.join("db");
-    let store = tokio::task::spawn_blocking(move || Store::open(&db_dir, quota))
+    let timings = Timings::new();
+    let store_timings = timings.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&db_dir, quota, store_timings))
         .await
         .map_err(|e| Error::DataDir(e.to_string()))??;
 
@@ -334,6 +338,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         swarm,
         keypair,
         store,
+        timings: timings.clone(),
         limits,
         allow: config.allow.map(|list| list.into_iter().collect()),
         addresses: addresses_tx,
@@ -357,6 +362,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         cancel,
         task: std::sync::Mutex::new(Some(task)),
         store,
+        timings,
     })
 }
 
@@ -374,6 +380,7 @@ enum Done {
         channel: ResponseChannel<Response>,
         mailbox: [u8; 32],
         response: Response,
+        started: Instant,
     },
     Fetched {
         channel: ResponseChannel<Response>,
@@ -385,6 +392,7 @@ enum Done {
         more: bool,
         /// [`Service::deposits_committed`] when the read started.
         as_of: u64,
+        started: Instant,
     },
     Acked(ResponseChannel<Response>, u32),
     Expired(u32),
@@ -406,6 +414,7 @@ struct Service {
     swarm: Swarm<Behaviour>,
     keypair: Keypair,
     store: Store,
+    timings: Timings,
     limits: crate::Limits,
     allow: Option<HashSet<[u8; 32]>>,
     addresses: watch::Sender<Vec<String>>,
@@ -621,6 +630,7 @@ impl Service {
                 }
                 let store = self.store.clone();
                 let keypair = self.keypair.clone();
+                let started = Instant::now();
                 self.pending.push(
                     async move {
                         let (reply, answer) = oneshot::channel();
@@ -651,6 +661,7 @@ impl Service {
                             channel,
                             mailbox,
                             response,
+                            started,
                         }
                     }
                     .boxed(),
@@ -688,6 +699,7 @@ impl Service {
                 let limit = limit.clamp(1, MAX_PAGE);
                 let wait = wait_secs.min(MAX_WAIT_SECS);
                 let as_of = self.deposits_committed;
+                let started = Instant::now();
                 self.pending.push(
                     tokio::task::spawn_blocking(move || {
                         let Some(mailbox) = proven_mailbox(&proof, &relay, Operation::Fetch) else {
@@ -703,6 +715,7 @@ impl Service {
                                 items,
                                 more,
                                 as_of,
+                                started,
                             },
                             Err(_) => {
                                 Done::Respond(channel, Response::Refused(Refusal::Unavailable))
@@ -845,10 +858,14 @@ impl Service {
                 channel,
                 mailbox,
                 response,
+                started,
             } => {
                 match response {
                     Response::Refused(refusal) => return self.refuse(channel, refusal),
                     response => {
+                        self.timings
+                            .deposit
+                            .observe(started.elapsed().as_secs_f64());
                         self.metrics.deposits += 1;
                         self.deposits_committed += 1;
                         let _ = self
@@ -875,6 +892,7 @@ impl Service {
                 items,
                 more,
                 as_of,
+                started,
             } => {
                 if items.is_empty() && wait > 0 && as_of != self.deposits_committed {
                     // A deposit committed while we read: read again rather than risk waiting
@@ -899,6 +917,7 @@ impl Service {
                     });
                     return;
                 }
+                self.timings.fetch.observe(started.elapsed().as_secs_f64());
                 let _ = self
                     .swarm
                     .behaviour_mut()

@@ -25,6 +25,8 @@ use rocksdb::{
 use tern_node::mailbox::{Refusal, StoredEnvelope};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::timing::Timings;
+
 const ENVELOPES: &str = "envelopes";
 const META: &str = "meta";
 const PREKEYS: &str = "prekeys";
@@ -136,7 +138,7 @@ fn key(mailbox: &[u8; 32], id: u64) -> [u8; 40] {
 
 impl Store {
     /// Opens (or creates) the database in `dir` and starts the writer thread with `quota`.
-    pub(crate) fn open(dir: &Path, quota: Quota) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path, quota: Quota, timings: Timings) -> Result<Self, StoreError> {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
@@ -195,7 +197,7 @@ impl Store {
         let writer = shared.clone();
         let thread = std::thread::Builder::new()
             .name("relay-writer".into())
-            .spawn(move || write_deposits(&writer, &mut queue, next_id, quota))
+            .spawn(move || write_deposits(&writer, &mut queue, next_id, quota, &timings))
             .map_err(|_| StoreError::Corrupt("cannot start the writer thread"))?;
         Ok(Self {
             shared,
@@ -436,6 +438,7 @@ fn write_deposits(
     queue: &mut mpsc::Receiver<Deposit>,
     mut next_id: u64,
     quota: Quota,
+    timings: &Timings,
 ) {
     let mut sync = WriteOptions::default();
     sync.set_sync(true);
@@ -495,7 +498,12 @@ fn write_deposits(
             answers.push((deposit.reply, Ok(id)));
         }
         batch.put_cf(meta, b"next_id", next_id.to_be_bytes());
+        let started = std::time::Instant::now();
         let written = added.is_empty() || shared.db.write_opt(batch, &sync).is_ok();
+        if !added.is_empty() {
+            timings.sync.observe(started.elapsed().as_secs_f64());
+            timings.batch.observe(added.len() as f64);
+        }
         if written {
             for (mailbox, size) in added {
                 let entry = usage.0.entry(mailbox).or_default();

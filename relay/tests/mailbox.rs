@@ -521,6 +521,16 @@ async fn quotas_give_clear_refusals_and_a_held_fetch_wakes_on_deposit() {
         scraped.contains("tern_relay_refused_total{reason=\"quota_exceeded\"} 1"),
         "{scraped}"
     );
+    // Latency histograms counted the one durable deposit and its group commit.
+    for line in [
+        "tern_relay_deposit_duration_seconds_count 1",
+        "tern_relay_write_sync_duration_seconds_count 1",
+        "tern_relay_write_batch_deposits_count 1",
+        "tern_relay_write_batch_deposits_sum 1.0",
+        "# TYPE tern_relay_fetch_duration_seconds histogram",
+    ] {
+        assert!(scraped.contains(line), "missing {line:?} in {scraped}");
+    }
     assert!(get("/health").await.starts_with("HTTP/1.1 200"));
     relay.shutdown().await;
 }
