@@ -50,7 +50,7 @@ use crate::{
     tables::{
         ContactRow, Contacts, Conv, ConversationRow, Conversations, Events, MessageIndex,
         MessageRow, Messages, Outbox, OutboxRow, Replays, STATE_CLOCK, STATE_OUTBOX_SEQ,
-        STATE_PREKEYS, STATE_RECORD_SEQ, Seen, Sessions, State,
+        STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen, Sessions, State,
     },
 };
 
@@ -77,6 +77,12 @@ const MAX_SESSIONS_PER_PEER: usize = 3;
 /// may arrive that late; a week more covers retries.
 const SEEN_RETENTION_MS: u64 = 28 * 24 * 60 * 60 * 1000;
 /// Delay before retrying a failed publication of our record.
+/// How often our relays' health is checked (a cheap look at a map).
+const RELAY_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Asking the DHT for relays again after finding none: from this…
+const FIRST_DISCOVERY_BACKOFF: Duration = Duration::from_secs(2);
+/// …doubling up to this.
+const MAX_DISCOVERY_BACKOFF: Duration = Duration::from_secs(300);
 const PUBLISH_RETRY: Duration = Duration::from_secs(5);
 /// Largest page of history or chats a caller may ask for.
 pub(crate) const MAX_PAGE: usize = 500;
@@ -265,6 +271,8 @@ enum Outcome {
         /// A one-time prekey from one of the peer's relays, when a session must be started.
         one_time: Option<tern_crypto::OneTimePrekey>,
     },
+    /// Relays found in the DHT that answered, to add to ours.
+    RelaysFound(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
     Published {
         seq: u64,
         result: Result<(), network::NetError>,
@@ -287,6 +295,10 @@ pub(crate) struct Parts {
     pub(crate) requests: mpsc::Receiver<Request>,
     /// The sending side of `requests`.
     pub(crate) requests_tx: mpsc::Sender<Request>,
+    /// Whether to pick relays from the DHT while fewer than three work.
+    pub(crate) discovery: bool,
+    /// How long a relay picked from the DHT may fail before it is replaced.
+    pub(crate) failover_after: Duration,
     pub(crate) inbound: mpsc::Receiver<Inbound>,
     pub(crate) events: broadcast::Sender<(Cursor, Event)>,
     pub(crate) next_event: u64,
@@ -335,6 +347,21 @@ pub(crate) struct Core {
     one_time: HashMap<UserId, tern_crypto::OneTimePrekey>,
     /// A handle on our own request queue, for the relay collectors (one-time prekeys).
     requests_tx: mpsc::Sender<Request>,
+    /// Relays from the configuration: never replaced.
+    pinned: std::collections::HashSet<libp2p::PeerId>,
+    /// Since when each of our relays has been failing (absent: working), kept by collectors.
+    relay_health: crate::relay_path::Health,
+    /// Each collector's stop switch.
+    collectors: HashMap<libp2p::PeerId, CancellationToken>,
+    /// Whether to pick relays from the DHT.
+    discovery: bool,
+    /// How long a picked relay may fail before it is replaced.
+    failover_after: Duration,
+    discovering: bool,
+    next_discovery: std::time::Instant,
+    discovery_backoff: Duration,
+    /// The record no longer says what it should (relays changed): publish again.
+    record_stale: bool,
     /// Whether a publication of our record is under way.
     publishing: bool,
     /// Failed publications in a row, so that an offline node warns once, not every retry.
@@ -446,6 +473,15 @@ impl Core {
             lookups: Default::default(),
             one_time: HashMap::new(),
             requests_tx: parts.requests_tx,
+            pinned: parts.relays.iter().map(|(peer, _)| *peer).collect(),
+            relay_health: Default::default(),
+            collectors: HashMap::new(),
+            discovery: parts.discovery,
+            failover_after: parts.failover_after,
+            discovering: false,
+            next_discovery: std::time::Instant::now(),
+            discovery_backoff: FIRST_DISCOVERY_BACKOFF,
+            record_stale: false,
             publishing: false,
             publish_failures: 0,
             failed: false,
@@ -457,19 +493,24 @@ impl Core {
     }
 
     pub(crate) async fn run(mut self) {
-        let bundle = self.prekeys.bundle(&self.account, self.record_seq);
+        // Relays picked from the DHT earlier stay ours across restarts: senders were told
+        // about them in our record.
+        match self
+            .read(|s| s.get::<State>(&STATE_RELAYS.to_owned()))
+            .await
+        {
+            Ok(Some(bytes)) => {
+                for (peer, addresses) in crate::relay_path::decode_relays(&bytes) {
+                    if !self.relays.iter().any(|(p, _)| *p == peer) {
+                        self.relays.push((peer, addresses));
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn!("cannot read the relays picked earlier: {e}"),
+        }
         for (relay, addresses) in self.relays.clone() {
-            self.fetchers.spawn(crate::relay_path::collect(
-                crate::relay_path::Collector {
-                    net: self.net.clone(),
-                    account: self.account.clone(),
-                    bundle: bundle.clone(),
-                    relay,
-                    addresses,
-                    core: self.requests_tx.clone(),
-                },
-                self.cancel.clone(),
-            ));
+            self.start_collector(relay, addresses);
         }
         match self
             .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
@@ -490,6 +531,8 @@ impl Core {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut republish =
             tokio::time::interval(Duration::from_secs(record::REPUBLISH_INTERVAL_SECS));
+        let mut relay_check = tokio::time::interval(RELAY_CHECK_EVERY);
+        relay_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut addresses = self.net.addresses();
         // A failed publication is retried this much later.
         let mut retry_publish = Box::pin(tokio::time::sleep(Duration::MAX));
@@ -547,17 +590,157 @@ impl Core {
                     self.on_outcomes(outcomes).await;
                 }
                 _ = tick.tick() => self.dispatch_due().await,
+                _ = relay_check.tick() => self.check_relays(),
+            }
+            if self.record_stale && !self.publishing {
+                self.publish();
             }
         }
         self.in_flight.abort_all();
         debug!("core task stopped");
     }
 
+    /// Starts collecting mail from `relay` (and stocking it with one-time prekeys).
+    fn start_collector(&mut self, relay: libp2p::PeerId, addresses: Vec<libp2p::Multiaddr>) {
+        let cancel = self.cancel.child_token();
+        if let Some(old) = self.collectors.insert(relay, cancel.clone()) {
+            old.cancel();
+        }
+        let bundle = self.prekeys.bundle(&self.account, self.record_seq);
+        self.fetchers.spawn(crate::relay_path::collect(
+            crate::relay_path::Collector {
+                net: self.net.clone(),
+                account: self.account.clone(),
+                bundle,
+                relay,
+                addresses,
+                core: self.requests_tx.clone(),
+                health: self.relay_health.clone(),
+            },
+            cancel,
+        ));
+    }
+
+    /// Replaces relays picked from the DHT that have failed for longer than the failover
+    /// delay, and looks for more while fewer than [`crate::relay_path::REPLICAS`] work.
+    /// Pinned relays are the operator's choice: never dropped, but a failing one does not
+    /// count as working, so a picked relay is added beside it.
+    fn check_relays(&mut self) {
+        if !self.discovery {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let failing = self
+            .relay_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let down = |peer: &libp2p::PeerId| {
+            failing
+                .get(peer)
+                .is_some_and(|since| now.duration_since(*since) >= self.failover_after)
+        };
+        let dead: Vec<libp2p::PeerId> = self
+            .relays
+            .iter()
+            .map(|(peer, _)| *peer)
+            .filter(|peer| !self.pinned.contains(peer) && down(peer))
+            .collect();
+        if !dead.is_empty() {
+            for peer in &dead {
+                info!(%peer, "a relay of ours has been unreachable too long; replacing it");
+                if let Some(token) = self.collectors.remove(peer) {
+                    token.cancel();
+                }
+            }
+            self.relays.retain(|(peer, _)| !dead.contains(peer));
+            self.relay_health
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|peer, _| !dead.contains(peer));
+            self.save_relays();
+            self.record_stale = true;
+            self.next_discovery = now;
+        }
+        let working = self.relays.iter().filter(|(peer, _)| !down(peer)).count();
+        if self.discovering || now < self.next_discovery || working >= crate::relay_path::REPLICAS {
+            return;
+        }
+        self.discovering = true;
+        let exclude: std::collections::HashSet<libp2p::PeerId> =
+            self.relays.iter().map(|(peer, _)| *peer).collect();
+        let need = crate::relay_path::REPLICAS - working;
+        let net = self.net.clone();
+        self.in_flight.spawn(async move {
+            Outcome::RelaysFound(crate::relay_path::discover(&net, &exclude, need).await)
+        });
+    }
+
+    /// Takes relays found in the DHT into our set, record and collectors.
+    fn add_relays(&mut self, found: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>) {
+        self.discovering = false;
+        let now = std::time::Instant::now();
+        if found.is_empty() {
+            // None (more) in the DHT yet, or the DHT not joined: ask again later, less often.
+            self.discovery_backoff = (self.discovery_backoff * 2).min(MAX_DISCOVERY_BACKOFF);
+            self.next_discovery = now + self.discovery_backoff;
+            return;
+        }
+        self.discovery_backoff = FIRST_DISCOVERY_BACKOFF;
+        self.next_discovery = now;
+        for (peer, addresses) in found {
+            if self.relays.iter().any(|(p, _)| *p == peer) {
+                continue;
+            }
+            info!(%peer, "picked a mailbox relay from the DHT");
+            self.relays.push((peer, addresses.clone()));
+            self.start_collector(peer, addresses);
+        }
+        self.save_relays();
+        self.record_stale = true;
+    }
+
+    /// Our relays, working ones first: senders deposit at the first three listed.
+    fn relays_in_order(&self) -> Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)> {
+        let failing = self
+            .relay_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut relays = self.relays.clone();
+        relays.sort_by_key(|(peer, _)| failing.contains_key(peer));
+        relays
+    }
+
+    /// Persists the relays picked from the DHT (pinned ones come from the configuration).
+    fn save_relays(&self) {
+        let picked: Vec<_> = self
+            .relays
+            .iter()
+            .filter(|(peer, _)| !self.pinned.contains(peer))
+            .cloned()
+            .collect();
+        let mut batch = Batch::new();
+        if batch
+            .put::<State>(
+                &STATE_RELAYS.to_owned(),
+                &crate::relay_path::encode_relays(&picked),
+            )
+            .is_err()
+            || self.store.commit(batch).is_err()
+        {
+            warn!("cannot store the relays picked from the DHT");
+        }
+    }
+
     /// Signs and publishes our DHT record with the current addresses and bundle.
     fn publish(&mut self) {
         if self.publishing {
+            // Published again when this one finishes.
+            self.record_stale = true;
             return;
         }
+        self.record_stale = false;
         let addresses = self.net.addresses().borrow().clone();
         if addresses.is_empty() {
             return;
@@ -573,7 +756,7 @@ impl Core {
             &addresses,
             &bundle,
             &self
-                .relays
+                .relays_in_order()
                 .iter()
                 .map(|(peer, addresses)| record::RelayEntry {
                     peer: peer.to_bytes(),
@@ -1313,6 +1496,7 @@ impl Core {
                     }
                 }
                 Outcome::Published { .. } => {}
+                Outcome::RelaysFound(found) => self.add_relays(found),
                 Outcome::Deposited { seq, deposit } => {
                     self.busy.remove(&seq);
                     for refusal in &deposit.refused {

@@ -63,5 +63,5 @@ pub use body::MAX_TEXT_LEN;
 pub use core::{Chat, Contact, Error, NodeStatus, Page, RelayStatus};
 pub use event::{Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, Message};
 pub use id::{MessageId, ParseIdError};
-pub use node::{Builder, EventStream, Node, StartError};
+pub use node::{Builder, EventStream, Node, RELAY_FAILOVER_AFTER, StartError};
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};

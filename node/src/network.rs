@@ -62,6 +62,9 @@ const MAX_CONCURRENT_STREAMS: usize = 256;
 /// `mailbox::MAX_WAIT_SECS` before it answers.
 const MAILBOX_TIMEOUT: Duration = Duration::from_secs(crate::mailbox::MAX_WAIT_SECS as u64 + 30);
 /// How long a DHT query may run.
+/// DHT peers whose announced addresses are remembered; beyond it the map starts over (it
+/// only serves picking relays, which are re-announced on every connection).
+const MAX_ANNOUNCED: usize = 4096;
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Established connections in total and per peer: generous for a chat node, but a bound.
 const MAX_CONNECTIONS: u32 = 256;
@@ -170,6 +173,14 @@ enum Command {
         request: crate::mailbox::Request,
         reply: oneshot::Sender<Result<crate::mailbox::Response, NetError>>,
     },
+    Providers {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    PeerAddresses {
+        peer: PeerId,
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
 }
 
 /// A cheap, cloneable handle to the network task.
@@ -231,6 +242,19 @@ impl Handle {
             reply,
         })
         .await?
+    }
+
+    /// The peers providing `key` in the DHT (relays provide `dht::RELAYS_KEY`).
+    pub(crate) async fn providers(&self, key: &[u8]) -> Result<Vec<PeerId>, NetError> {
+        let key = key.to_vec();
+        self.call(|reply| Command::Providers { key, reply }).await
+    }
+
+    /// Where `peer` can be dialled: the addresses it announced (identify), else the one we
+    /// reached it at.
+    pub(crate) async fn peer_addresses(&self, peer: PeerId) -> Result<Vec<Multiaddr>, NetError> {
+        self.call(|reply| Command::PeerAddresses { peer, reply })
+            .await
     }
 
     pub(crate) async fn status(&self) -> Result<Snapshot, NetError> {
@@ -413,6 +437,9 @@ pub(crate) fn spawn(
         waiting_answers: FuturesUnordered::new(),
         rates: HashMap::new(),
         connected: HashSet::new(),
+        announced: HashMap::new(),
+        dialled: HashMap::new(),
+        provider_queries: HashMap::new(),
         counters: Counters::default(),
         nat_failures: 0,
     };
@@ -479,6 +506,12 @@ struct EventLoop {
     waiting_answers: FuturesUnordered<futures::future::BoxFuture<'static, Answer>>,
     rates: HashMap<PeerId, TokenBucket>,
     connected: HashSet<PeerId>,
+    /// Listen addresses DHT peers announced (identify), for relays we pick from the DHT.
+    announced: HashMap<PeerId, Vec<Multiaddr>>,
+    /// The address each connected peer was dialled at, when we dialled.
+    dialled: HashMap<PeerId, Multiaddr>,
+    /// Provider lookups in progress: the providers found so far.
+    provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     counters: Counters,
     /// AutoNAT probes of our addresses that failed since one last succeeded.
     nat_failures: u32,
@@ -581,6 +614,21 @@ impl EventLoop {
                     .send_request(&peer, request);
                 self.mailbox_calls.insert(id, reply);
             }
+            Command::Providers { key, reply } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(RecordKey::new(&key));
+                self.provider_queries.insert(id, (HashSet::new(), reply));
+            }
+            Command::PeerAddresses { peer, reply } => {
+                let addresses = match self.announced.get(&peer) {
+                    Some(announced) if !announced.is_empty() => announced.clone(),
+                    _ => self.dialled.get(&peer).cloned().into_iter().collect(),
+                };
+                let _ = reply.send(addresses);
+            }
             Command::Status { reply } => {
                 let _ = reply.send(Snapshot {
                     peer_id: *self.swarm.local_peer_id(),
@@ -603,8 +651,14 @@ impl EventLoop {
             SwarmEvent::ExpiredListenAddr { .. }
             | SwarmEvent::ExternalAddrConfirmed { .. }
             | SwarmEvent::ExternalAddrExpired { .. } => self.publish_addresses(),
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
                 self.connected.insert(peer_id);
+                if endpoint.is_dialer() {
+                    self.dialled
+                        .insert(peer_id, endpoint.get_remote_address().clone());
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -612,6 +666,7 @@ impl EventLoop {
                 ..
             } => {
                 self.connected.remove(&peer_id);
+                self.dialled.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Msg(event)) => self.on_msg_event(event),
@@ -644,6 +699,10 @@ impl EventLoop {
             })) if info.protocols.contains(&KAD_PROTOCOL) => {
                 // Peers that speak our DHT protocol join the routing table under the addresses
                 // they listen on.
+                if self.announced.len() >= MAX_ANNOUNCED {
+                    self.announced.clear();
+                }
+                self.announced.insert(peer_id, info.listen_addrs.clone());
                 for address in info.listen_addrs {
                     self.swarm
                         .behaviour_mut()
@@ -755,6 +814,24 @@ impl EventLoop {
                     }
                 }
                 QueryResult::GetRecord(result) => self.on_get_record(id, result, step.last, now),
+                QueryResult::GetProviders(result) => {
+                    let done = match result {
+                        Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
+                            if let Some((found, _)) = self.provider_queries.get_mut(&id) {
+                                found.extend(providers);
+                            }
+                            step.last
+                        }
+                        Ok(_) => true,
+                        Err(e) => {
+                            debug!("provider lookup: {e}");
+                            true
+                        }
+                    };
+                    if done && let Some((found, reply)) = self.provider_queries.remove(&id) {
+                        let _ = reply.send(found.into_iter().collect());
+                    }
+                }
                 QueryResult::Bootstrap(Err(e)) => debug!("bootstrap: {e}"),
                 _ => {}
             },

@@ -100,7 +100,15 @@ pub struct Builder {
     dht_server: bool,
     create: bool,
     kdf: KdfParams,
+    relay_discovery: bool,
+    relay_failover_after: Duration,
 }
+
+/// How long a relay picked from the DHT may be unreachable before the node replaces it: long
+/// enough to ride out a restart or an upgrade, short enough that mail does not wait on a relay
+/// that is gone. Senders count a message stored at two of three relays, so one relay down for
+/// this long loses nothing.
+pub const RELAY_FAILOVER_AFTER: Duration = Duration::from_secs(3600);
 
 impl Builder {
     /// The passphrase that protects the account and history.
@@ -128,6 +136,21 @@ impl Builder {
     /// and the node collects from them while it runs. A relay is also a DHT bootstrap peer.
     pub fn with_relay(mut self, address: impl Into<String>) -> Self {
         self.relays.push(address.into());
+        self
+    }
+
+    /// Whether to pick mailbox relays from the DHT (relays advertise themselves there) while
+    /// fewer than three work, and replace picked relays that stay unreachable (default: yes).
+    /// Relays given with [`Builder::with_relay`] are always kept.
+    pub fn with_relay_discovery(mut self, enabled: bool) -> Self {
+        self.relay_discovery = enabled;
+        self
+    }
+
+    /// How long a relay picked from the DHT may fail before it is replaced (default
+    /// [`RELAY_FAILOVER_AFTER`]).
+    pub fn with_relay_failover_after(mut self, after: Duration) -> Self {
+        self.relay_failover_after = after;
         self
     }
 
@@ -246,6 +269,8 @@ impl Builder {
             net: net.clone(),
             requests: request_rx,
             requests_tx: requests.clone(),
+            discovery: self.relay_discovery,
+            failover_after: self.relay_failover_after,
             inbound,
             events: events.clone(),
             next_event: opened.next_event,
@@ -408,6 +433,8 @@ impl Node {
             dht_server: false,
             create: false,
             kdf: KdfParams::default(),
+            relay_discovery: true,
+            relay_failover_after: RELAY_FAILOVER_AFTER,
         }
     }
 

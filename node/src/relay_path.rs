@@ -15,7 +15,11 @@
 //! pipeline exactly as a direct delivery, and acknowledge at the relay only the envelopes the
 //! core committed (or refused for good). A copy that also came directly is a duplicate there.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use libp2p::{Multiaddr, PeerId};
 use tern_crypto::{AccountKey, MailboxId, OneTimePrekey, PrekeyBundle, UserId};
@@ -26,7 +30,7 @@ use tracing::{debug, info, warn};
 use crate::{
     core,
     mailbox::{Operation, OwnerProof, Refusal, Request, Response},
-    network::{self, Status},
+    network::{self, Status, record::RelayEntry},
 };
 
 /// Relays a message is deposited at, at most.
@@ -123,6 +127,21 @@ pub(crate) struct Collector {
     pub(crate) addresses: Vec<Multiaddr>,
     /// The core's request queue, for new one-time prekeys.
     pub(crate) core: mpsc::Sender<core::Request>,
+    /// Where the collector records whether its relay works.
+    pub(crate) health: Health,
+}
+
+/// Since when each relay has been failing; a relay that answers is removed. Shared by the
+/// collectors (which know) and the core (which replaces relays that fail too long).
+pub(crate) type Health = Arc<std::sync::Mutex<HashMap<PeerId, std::time::Instant>>>;
+
+fn record_health(health: &Health, relay: PeerId, working: bool) {
+    let mut failing = health.lock().unwrap_or_else(|e| e.into_inner());
+    if working {
+        failing.remove(&relay);
+    } else {
+        failing.entry(relay).or_insert_with(std::time::Instant::now);
+    }
 }
 
 /// Collects our mail from the relay until `cancel`, and keeps it stocked with one-time
@@ -135,6 +154,7 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
         relay,
         addresses,
         core,
+        health,
     } = collector;
     let mut backoff = FIRST_BACKOFF;
     let mut stocked: Option<tokio::time::Instant> = None;
@@ -146,20 +166,25 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
                 outcome = restock => outcome,
             };
             match outcome {
-                Ok(()) => stocked = Some(tokio::time::Instant::now()),
+                Ok(()) => {
+                    stocked = Some(tokio::time::Instant::now());
+                    record_health(&health, relay, true);
+                }
                 Err(e) => debug!(%relay, "stocking one-time prekeys failed: {e}"),
             }
         }
         let round = tokio::select! {
             () = cancel.cancelled() => return,
-            round = collect_once(&net, &account, &bundle, relay, &addresses) => round,
+            round = collect_once(&net, &account, &bundle, relay, &addresses, &health) => round,
         };
         let pause = match round {
             Ok(()) => {
+                record_health(&health, relay, true);
                 backoff = FIRST_BACKOFF;
                 continue;
             }
             Err(e) => {
+                record_health(&health, relay, false);
                 debug!(%relay, "collecting mail failed: {e}");
                 let pause = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -249,6 +274,74 @@ async fn upload(
     }
 }
 
+/// Finds up to `need` relays in the DHT, other than `exclude`, that answer a challenge now;
+/// returns them with the addresses to list in our record.
+pub(crate) async fn discover(
+    net: &network::Handle,
+    exclude: &HashSet<PeerId>,
+    need: usize,
+) -> Vec<(PeerId, Vec<Multiaddr>)> {
+    let providers = match net.providers(crate::dht::RELAYS_KEY).await {
+        Ok(providers) => providers,
+        Err(e) => {
+            debug!("looking for relays failed: {e}");
+            return Vec::new();
+        }
+    };
+    let mut found = Vec::new();
+    for relay in providers {
+        if found.len() >= need {
+            break;
+        }
+        if exclude.contains(&relay) || relay == net.peer_id() {
+            continue;
+        }
+        let probe = tokio::time::timeout(
+            PREKEY_TIMEOUT,
+            net.mailbox(relay, Vec::new(), Request::Challenge),
+        )
+        .await;
+        if !matches!(probe, Ok(Ok(Response::Challenge { .. }))) {
+            debug!(%relay, "a relay in the DHT did not answer");
+            continue;
+        }
+        match net.peer_addresses(relay).await {
+            Ok(addresses) if !addresses.is_empty() => found.push((relay, addresses)),
+            _ => debug!(%relay, "no address to list for a relay"),
+        }
+    }
+    found
+}
+
+/// Relays as stored in the database: postcard `Vec<RelayEntry>`, as in the DHT record.
+pub(crate) fn encode_relays(relays: &[(PeerId, Vec<Multiaddr>)]) -> Vec<u8> {
+    let entries: Vec<RelayEntry> = relays
+        .iter()
+        .map(|(peer, addresses)| RelayEntry {
+            peer: peer.to_bytes(),
+            addresses: addresses.iter().map(|a| a.to_vec()).collect(),
+        })
+        .collect();
+    postcard::to_allocvec(&entries).unwrap_or_default()
+}
+
+/// The inverse of [`encode_relays`]; entries that do not decode are skipped.
+pub(crate) fn decode_relays(bytes: &[u8]) -> Vec<(PeerId, Vec<Multiaddr>)> {
+    let entries: Vec<RelayEntry> = postcard::from_bytes(bytes).unwrap_or_default();
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let peer = PeerId::from_bytes(&entry.peer).ok()?;
+            let addresses = entry
+                .addresses
+                .into_iter()
+                .filter_map(|a| Multiaddr::try_from(a).ok())
+                .collect();
+            Some((peer, addresses))
+        })
+        .collect()
+}
+
 /// Takes one of `owner`'s one-time prekeys from its relays, trying them in order; `None`
 /// when all are out (or unreachable): the session then starts with the signed prekey.
 pub(crate) async fn take_prekey(
@@ -313,9 +406,13 @@ async fn collect_once(
     bundle: &PrekeyBundle,
     relay: PeerId,
     addresses: &[Multiaddr],
+    health: &Health,
 ) -> Result<(), String> {
+    let fetch_proof = proof(net, account, bundle, relay, addresses, Operation::Fetch).await?;
+    // It answered: working, though the fetch may now be held open for a while.
+    record_health(health, relay, true);
     let fetch = Request::Fetch {
-        proof: proof(net, account, bundle, relay, addresses, Operation::Fetch).await?,
+        proof: fetch_proof,
         after: 0,
         limit: PAGE,
         wait_secs: WAIT_SECS,

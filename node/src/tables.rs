@@ -34,6 +34,8 @@ pub(crate) const STATE_PREKEYS: &str = "prekeys";
 pub(crate) const STATE_CLOCK: &str = "clock";
 pub(crate) const STATE_RECORD_SEQ: &str = "record_seq";
 pub(crate) const STATE_OUTBOX_SEQ: &str = "outbox_seq";
+/// The mailbox relays picked from the DHT: postcard `Vec<RelayEntry>`.
+pub(crate) const STATE_RELAYS: &str = "relays";
 
 /// A contact the user added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,6 +25,12 @@ use crate::{
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
+    if let Ok(filter) = std::env::var("TERN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     let mut builder = Node::builder(dir)
         .with_passphrase("test")
         .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())

@@ -350,6 +350,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         rates: HashMap::new(),
         metrics: Metrics::default(),
         providing: false,
+        announced: false,
         deposits_committed: 0,
     };
     let store = service.store.clone();
@@ -426,6 +427,8 @@ struct Service {
     rates: HashMap<PeerId, Bucket>,
     metrics: Metrics,
     providing: bool,
+    /// Whether the relay announced itself to at least one DHT peer.
+    announced: bool,
     /// Deposits committed so far. A fetch that read an empty mailbox parks only if no deposit
     /// committed since its read began; otherwise the deposit's wake-up may have been missed.
     deposits_committed: u64,
@@ -525,6 +528,20 @@ impl Service {
             },
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::InboundRequest { request })) => {
                 self.on_kad_request(request);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                is_new_peer: true,
+                ..
+            })) if !self.announced => {
+                // Providing started at the first listen address, usually before any DHT peer
+                // was known, so the announcement reached nobody: announce again now that
+                // someone will hear it (Kademlia itself would only in 12 hours).
+                self.announced = true;
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(RecordKey::new(&dht::RELAYS_KEY));
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
