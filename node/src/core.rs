@@ -188,6 +188,9 @@ pub struct NodeStatus {
     pub rejections: std::collections::BTreeMap<String, u64>,
     /// The relays holding this account's mailbox.
     pub relays: Vec<RelayStatus>,
+    /// The sequence number of our DHT record as last confirmed readable by another peer;
+    /// `None` until a publish succeeds (until then, contacts cannot find this node).
+    pub record_published: Option<u64>,
 }
 
 /// One of the relays holding this account's mailbox, in [`NodeStatus`].
@@ -364,6 +367,8 @@ pub(crate) struct Core {
     record_stale: bool,
     /// Whether a publication of our record is under way.
     publishing: bool,
+    /// The sequence number of the record last published with success.
+    published_seq: Option<u64>,
     /// Failed publications in a row, so that an offline node warns once, not every retry.
     publish_failures: u32,
     /// Set when a commit failed: nothing is acknowledged any more.
@@ -483,6 +488,7 @@ impl Core {
             discovery_backoff: FIRST_DISCOVERY_BACKOFF,
             record_stale: false,
             publishing: false,
+            published_seq: None,
             publish_failures: 0,
             failed: false,
             ready: Vec::new(),
@@ -571,6 +577,7 @@ impl Core {
                             match result {
                                 Ok(()) => {
                                     self.publish_failures = 0;
+                                    self.published_seq = Some(*seq);
                                     info!(seq, "published our record");
                                 }
                                 Err(e) => {
@@ -2180,6 +2187,7 @@ impl Core {
                     connected: net.connected.contains(peer),
                 })
                 .collect(),
+            record_published: self.published_seq,
         })
     }
 }
