@@ -317,6 +317,9 @@ pub(crate) struct StatusView {
     pub(crate) relays: Vec<RelayView>,
     /// Refused inputs by reason.
     pub(crate) rejections: std::collections::BTreeMap<String, u64>,
+    /// The sequence number of this node's DHT record as last confirmed readable by another
+    /// peer; `null` until a publish succeeds (until then, contacts cannot find this node).
+    pub(crate) record_published: Option<u64>,
 }
 
 /// One of this account's mailbox relays.
@@ -346,6 +349,7 @@ impl From<NodeStatus> for StatusView {
                 })
                 .collect(),
             rejections: s.rejections,
+            record_published: s.record_published,
         }
     }
 }

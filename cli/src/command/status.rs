@@ -21,6 +21,13 @@ impl Status {
             writeln!(out, "device:    {}", status.peer_id)?;
             writeln!(out, "peers:     {} connected", status.connected_peers)?;
             writeln!(out, "NAT:       {}", status.nat)?;
+            match status.record_published {
+                Some(seq) => writeln!(out, "record:    published in the DHT (version {seq})")?,
+                None => writeln!(
+                    out,
+                    "record:    not yet published in the DHT (contacts cannot find you yet)"
+                )?,
+            }
             writeln!(out, "outbox:    {} waiting", status.outbox)?;
             if status.relays.is_empty() {
                 writeln!(

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
-use super::harness::{Pair, TIMEOUT};
+use super::harness::{Pair, TIMEOUT, eventually};
 
 struct Api {
     http: reqwest::Client,
@@ -110,6 +110,11 @@ async fn every_endpoint_works_and_refuses_bad_requests() {
     let (status, node) = api.get("/v1/status").await;
     assert_eq!(status, StatusCode::OK, "{node}");
     assert_eq!(node["relays"].as_array().unwrap().len(), 1);
+    // The record is published once another peer can read it; the status says which version.
+    eventually("the record to be published", async || {
+        api.get("/v1/status").await.1["record_published"].as_u64()
+    })
+    .await;
 
     // Contacts: list, one, add, verify, remove.
     let (status, contacts) = api.get("/v1/contacts").await;
