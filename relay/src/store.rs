@@ -142,9 +142,16 @@ impl Store {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families = [ENVELOPES, META, PREKEYS]
-            .into_iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        // Envelopes are deleted as soon as they are acknowledged, so their column fills with
+        // tombstones; a table file where deletes dominate is compacted away early rather than
+        // slowing every scan that crosses it.
+        let mut envelope_options = Options::default();
+        envelope_options.add_compact_on_deletion_collector_factory(128, 64, 0.5);
+        let families = [
+            ColumnFamilyDescriptor::new(ENVELOPES, envelope_options),
+            ColumnFamilyDescriptor::new(META, Options::default()),
+            ColumnFamilyDescriptor::new(PREKEYS, Options::default()),
+        ];
         let db = DB::open_cf_descriptors(&options, dir, families)?;
         let meta = db.cf_handle(META).ok_or(StoreError::Corrupt("meta"))?;
         match db.get_cf(meta, b"schema")? {
@@ -240,9 +247,14 @@ impl Store {
             .cf_handle(ENVELOPES)
             .ok_or(StoreError::Corrupt("envelopes"))?;
         let start = key(mailbox, after.saturating_add(1));
+        // The bound stops the scan at the mailbox's end instead of walking on through the
+        // tombstones of acknowledged envelopes to the next live key.
+        let mut bounded = rocksdb::ReadOptions::default();
+        bounded.set_iterate_upper_bound(key(mailbox, u64::MAX));
         let mut items = Vec::new();
         let mut bytes = 0usize;
-        for item in db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
+        for item in db.iterator_cf_opt(cf, bounded, IteratorMode::From(&start, Direction::Forward))
+        {
             let (k, v) = item?;
             if k.get(..32) != Some(mailbox.as_slice()) {
                 break;
