@@ -158,6 +158,10 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
     } = collector;
     let mut backoff = FIRST_BACKOFF;
     let mut stocked: Option<tokio::time::Instant> = None;
+    // Everything up to this id has been taken and acknowledged: the next fetch starts after
+    // it, so the relay seeks past the tombstones of acknowledged envelopes instead of walking
+    // them on every fetch.
+    let mut cursor = 0;
     loop {
         if stocked.is_none_or(|at| at.elapsed() >= RESTOCK_EVERY) {
             let restock = replenish(&net, &account, &bundle, relay, &addresses, &core);
@@ -175,10 +179,16 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
         }
         let round = tokio::select! {
             () = cancel.cancelled() => return,
-            round = collect_once(&net, &account, &bundle, relay, &addresses, &health) => round,
+            round = collect_once(&net, &account, &bundle, relay, &addresses, &health, cursor) => round,
+        };
+        // After an idle wait or a failure, start over from the beginning once: nothing is
+        // skipped even if the relay lost its database and numbers envelopes from 1 again.
+        cursor = match &round {
+            Ok(Some(next)) => *next,
+            Ok(None) | Err(_) => 0,
         };
         let pause = match round {
-            Ok(()) => {
+            Ok(_) => {
                 record_health(&health, relay, true);
                 backoff = FIRST_BACKOFF;
                 continue;
@@ -399,7 +409,9 @@ async fn proof(
     }
 }
 
-/// One fetch (held open by the relay when empty), processing and acknowledgement.
+/// One fetch after `after` (held open by the relay when empty), processing and
+/// acknowledgement. Returns the id up to which everything is now acknowledged, or `None`
+/// when the fetch came back empty.
 async fn collect_once(
     net: &network::Handle,
     account: &AccountKey,
@@ -407,13 +419,14 @@ async fn collect_once(
     relay: PeerId,
     addresses: &[Multiaddr],
     health: &Health,
-) -> Result<(), String> {
+    after: u64,
+) -> Result<Option<u64>, String> {
     let fetch_proof = proof(net, account, bundle, relay, addresses, Operation::Fetch).await?;
     // It answered: working, though the fetch may now be held open for a while.
     record_health(health, relay, true);
     let fetch = Request::Fetch {
         proof: fetch_proof,
-        after: 0,
+        after,
         limit: PAGE,
         wait_secs: WAIT_SECS,
     };
@@ -427,7 +440,7 @@ async fn collect_once(
         other => return Err(format!("unexpected answer to a fetch: {other:?}")),
     };
     if items.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let outcomes = futures::future::join_all(
         items
@@ -437,11 +450,16 @@ async fn collect_once(
     .await;
     let mut done = Vec::new();
     let mut retry_later = false;
+    // Items come in id order; the cursor stops before the first one that must be fetched again.
+    let mut acknowledged_to = after;
     for (item, outcome) in items.iter().zip(outcomes) {
         match outcome {
             // Committed, seen before, or refused for good: the relay may forget it.
             Ok(Status::Stored | Status::Duplicate | Status::Rejected | Status::Undecryptable) => {
                 done.push(item.id);
+                if !retry_later {
+                    acknowledged_to = acknowledged_to.max(item.id);
+                }
             }
             Ok(Status::Busy | Status::Unavailable) | Err(_) => retry_later = true,
         }
@@ -463,5 +481,5 @@ async fn collect_once(
     if retry_later {
         return Err("the pipeline could not take every envelope".into());
     }
-    Ok(())
+    Ok(Some(acknowledged_to))
 }
