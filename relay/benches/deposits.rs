@@ -7,9 +7,12 @@
 //! - bytes on disk per stored message;
 //! - fetch-and-ack throughput for the owner draining the mailbox;
 //! - end-to-end latency sender → relay → owner holding a fetch open (p50, p99);
-//! - as the baseline, one synced 1 KiB file write on the same disk.
+//! - as baselines, one synced 1 KiB file write on the same disk, and Mosquitto (an MQTT broker)
+//!   doing the same store-and-forward job in the same run (see [`mosquitto`] for its durability,
+//!   which is weaker); the relay's results are printed as ratios against it.
 //!
-//! Run: `cargo bench -p tern-relay --bench deposits` (options: `-- --deposits N`).
+//! Run: `cargo bench -p tern-relay --bench deposits` (options: `-- --deposits N`). Without
+//! Mosquitto installed (`apt-get install mosquitto`) the broker baseline is skipped.
 
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 
@@ -30,7 +33,11 @@ use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets};
 use tern_node::mailbox::{Operation, OwnerProof, Request, Response};
 use tern_relay::MailboxCodec;
 
+#[path = "deposits/mosquitto.rs"]
+mod mosquitto;
+
 const SENDERS: usize = 16;
+const ENVELOPE: usize = 1024;
 const IN_FLIGHT_PER_SENDER: usize = 64;
 const WAIT: Duration = Duration::from_secs(300);
 
@@ -133,6 +140,31 @@ async fn proof(
     OwnerProof::new(&owner.0, &owner.1, &peer.to_bytes(), nonce, op)
 }
 
+/// What one store-and-forward system achieved in the run.
+#[derive(Debug)]
+struct Measured {
+    deposits_per_sec: f64,
+    bytes_per_message: f64,
+    drained_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl std::fmt::Display for Measured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0} deposits/s, {:.0} bytes on disk per message, {:.0} fetched+acked/s, \
+             latency p50 {:.2} ms p99 {:.2} ms",
+            self.deposits_per_sec,
+            self.bytes_per_message,
+            self.drained_per_sec,
+            ms(self.p50),
+            ms(self.p99)
+        )
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -171,13 +203,33 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(run(deposits));
+        .block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            baseline_file_sync(dir.path());
+            let relay = run(dir.path(), deposits).await;
+            println!("relay: {relay}");
+            match mosquitto::Broker::start(&dir.path().join("mosquitto")) {
+                Err(why) => println!("mosquitto baseline skipped: {why}"),
+                Ok(broker) => {
+                    let broker = mosquitto::run(&broker, SENDERS, deposits / SENDERS, ENVELOPE).await;
+                    println!("mosquitto (QoS 1, persistent session, snapshot every 1 s): {broker}");
+                    println!(
+                        "relay / mosquitto: deposits {:.2}x, fetch+ack {:.2}x, bytes per message {:.2}x, \
+                         latency p50 {:.2}x, p99 {:.2}x",
+                        relay.deposits_per_sec / broker.deposits_per_sec,
+                        relay.drained_per_sec / broker.drained_per_sec,
+                        relay.bytes_per_message / broker.bytes_per_message,
+                        relay.p50.as_secs_f64() / broker.p50.as_secs_f64(),
+                        relay.p99.as_secs_f64() / broker.p99.as_secs_f64(),
+                    );
+                }
+            }
+        });
 }
 
-async fn run(deposits: usize) {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn baseline_file_sync(dir: &std::path::Path) {
     {
-        let mut file = std::fs::File::create(dir.path().join("baseline")).expect("file");
+        let mut file = std::fs::File::create(dir.join("baseline")).expect("file");
         let mut times = Vec::new();
         for _ in 0..500 {
             let at = Instant::now();
@@ -192,6 +244,9 @@ async fn run(deposits: usize) {
             1.0 / percentile(&times, 0.5).as_secs_f64()
         );
     }
+}
+
+async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
     let limits = tern_relay::Limits {
         mailbox_messages: u64::MAX,
         mailbox_bytes: u64::MAX,
@@ -200,7 +255,7 @@ async fn run(deposits: usize) {
         ..Default::default()
     };
     let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(dir.path().join("relay"))
+        tern_relay::Config::new(dir.join("relay"))
             .with_listen_addr("/ip4/127.0.0.1/tcp/0")
             .with_limits(limits),
     )
@@ -210,7 +265,7 @@ async fn run(deposits: usize) {
     let peer: PeerId = relay.peer_id().parse().expect("peer id");
     let owner = owner();
     let mailbox = *owner.1.mailbox().id().as_bytes();
-    let envelope = vec![0x5a; 1024];
+    let envelope = vec![0x5a; ENVELOPE];
 
     // Durable deposits from many senders at once.
     let mut tasks = tokio::task::JoinSet::new();
@@ -248,14 +303,14 @@ async fn run(deposits: usize) {
     while let Some(count) = tasks.join_next().await {
         stored += count.expect("sender");
     }
-    let elapsed = started.elapsed();
+    let deposit_time = started.elapsed();
     println!(
         "deposits: {stored} durable 1 KiB deposits from {SENDERS} senders in {:.2} s: {:.0}/s",
-        elapsed.as_secs_f64(),
-        stored as f64 / elapsed.as_secs_f64()
+        deposit_time.as_secs_f64(),
+        stored as f64 / deposit_time.as_secs_f64()
     );
     let metrics = relay.metrics().await;
-    let on_disk = dir_size(&dir.path().join("relay").join("db"));
+    let on_disk = dir_size(&dir.join("relay").join("db"));
     println!(
         "disk: {} bytes in the database for {} messages ({} envelope bytes): {:.0} bytes per message",
         on_disk,
@@ -264,15 +319,16 @@ async fn run(deposits: usize) {
         on_disk as f64 / metrics.stored_messages.max(1) as f64
     );
 
-    // The owner drains the mailbox: fetch a page, ack it, repeat.
+    // The owner drains the mailbox: fetch a page after the last one, ack it, repeat.
     let mut swarm = client();
     swarm.dial(address.clone()).expect("dial");
     let started = Instant::now();
     let mut drained = 0;
+    let mut cursor = 0;
     loop {
         let fetch = Request::Fetch {
             proof: proof(&mut swarm, peer, &owner, Operation::Fetch).await,
-            after: 0,
+            after: cursor,
             limit: 512,
             wait_secs: 0,
         };
@@ -283,17 +339,18 @@ async fn run(deposits: usize) {
             break;
         }
         drained += items.len();
+        cursor = items.iter().map(|i| i.id).max().unwrap_or(cursor);
         let ack = Request::Ack {
             proof: proof(&mut swarm, peer, &owner, Operation::Ack).await,
             ids: items.iter().map(|i| i.id).collect(),
         };
         one(&mut swarm, peer, ack).await;
     }
-    let elapsed = started.elapsed();
+    let drain_time = started.elapsed();
     println!(
         "fetch and ack: {drained} envelopes in {:.2} s: {:.0}/s",
-        elapsed.as_secs_f64(),
-        drained as f64 / elapsed.as_secs_f64()
+        drain_time.as_secs_f64(),
+        drained as f64 / drain_time.as_secs_f64()
     );
 
     // Latency: the owner holds a fetch open; a sender deposits; the fetch answers.
@@ -303,7 +360,7 @@ async fn run(deposits: usize) {
     for _ in 0..200 {
         let fetch = Request::Fetch {
             proof: proof(&mut swarm, peer, &owner, Operation::Fetch).await,
-            after: 0,
+            after: cursor,
             limit: 16,
             wait_secs: 10,
         };
@@ -330,6 +387,7 @@ async fn run(deposits: usize) {
             }
         };
         latencies.push(at.elapsed());
+        cursor = items.iter().map(|i| i.id).max().unwrap_or(cursor);
         let ack = Request::Ack {
             proof: proof(&mut swarm, peer, &owner, Operation::Ack).await,
             ids: items.iter().map(|i| i.id).collect(),
@@ -343,4 +401,11 @@ async fn run(deposits: usize) {
         ms(percentile(&latencies, 0.99))
     );
     relay.shutdown().await;
+    Measured {
+        deposits_per_sec: stored as f64 / deposit_time.as_secs_f64(),
+        bytes_per_message: on_disk as f64 / metrics.stored_messages.max(1) as f64,
+        drained_per_sec: drained as f64 / drain_time.as_secs_f64(),
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+    }
 }
