@@ -73,7 +73,17 @@ impl From<tern_node::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(ErrorBody { error: self })).into_response()
+        let mut response = (status, Json(ErrorBody { error: self })).into_response();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of an oversized body is never read, so the server closes the connection
+            // after answering; saying so keeps keep-alive clients from sending their next
+            // request down a connection that is about to close.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 

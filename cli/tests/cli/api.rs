@@ -208,6 +208,18 @@ async fn every_endpoint_works_and_refuses_bad_requests() {
         .call(Method::POST, "/v1/messages", Some(&"x".repeat(1024 * 1024)))
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // The unread rest of such a body ends the connection; the answer says so, so that a
+    // keep-alive client does not send its next request down it.
+    let oversized = api
+        .http
+        .post(format!("{}/v1/messages", api.base))
+        .bearer_auth(&api.token)
+        .body("x".repeat(1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(oversized.headers()["connection"], "close");
     let (status, body) = api.get("/v1/chats/nobody/messages").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     let (status, body) = api
