@@ -13,7 +13,11 @@
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 
 #[path = "../tests/cli/harness.rs"]
-#[allow(dead_code, reason = "shared with the tests, which use more of it")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "shared with the tests, which use more of it"
+)]
 mod harness;
 
 use std::time::{Duration, Instant};

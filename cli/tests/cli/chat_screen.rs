@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::harness::{Pair, TERN, eventually};
+use super::harness::{Pair, eventually, tern};
 
 /// A detached tmux session on a private server socket, killed when dropped.
 struct Tmux {
@@ -95,7 +95,8 @@ async fn typing_in_the_chat_screen_sends_and_shows_delivery_across_daemon_restar
     assert_eq!(bob_says.code, 0, "{bob_says:?}");
 
     let command = format!(
-        "{TERN} --data-dir {} --insecure-no-passphrase chat bob",
+        "{} --data-dir {} --insecure-no-passphrase chat bob",
+        tern().display(),
         pair.alice.path().display()
     );
     let tmux = Tmux::start(&command);

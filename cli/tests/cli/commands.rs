@@ -62,7 +62,7 @@ async fn exit_codes_tell_failures_apart() {
     assert_eq!(no_account.code, 2, "{no_account:?}");
     assert!(no_account.stderr.contains("tern init"), "{no_account:?}");
 
-    let profile = Profile::init(None).await;
+    let profile = Profile::init(&[]).await;
     // No daemon: `send` needs the network and says so.
     let send = profile.tern(&["send", "bob", "hi", "--json"]).await;
     assert_eq!(send.code, 4, "{send:?}");
@@ -82,14 +82,14 @@ async fn exit_codes_tell_failures_apart() {
     let locked = Profile::new();
     let pass = locked.path().join("pass");
     std::fs::write(&pass, "right horse\n").unwrap();
-    let mut init = tokio::process::Command::new(super::harness::TERN);
+    let mut init = tokio::process::Command::new(super::harness::tern());
     init.arg("--data-dir")
         .arg(locked.path())
         .arg("init")
         .env("TERN_PASSPHRASE", "right horse");
     let init = super::harness::run(init).await;
     assert_eq!(init.code, 0, "{init:?}");
-    let mut wrong = tokio::process::Command::new(super::harness::TERN);
+    let mut wrong = tokio::process::Command::new(super::harness::tern());
     wrong
         .arg("--data-dir")
         .arg(locked.path())
@@ -98,7 +98,7 @@ async fn exit_codes_tell_failures_apart() {
     let wrong = super::harness::run(wrong).await;
     assert_eq!(wrong.code, 3, "{wrong:?}");
     assert!(wrong.stderr.contains("wrong passphrase"), "{wrong:?}");
-    let mut right = tokio::process::Command::new(super::harness::TERN);
+    let mut right = tokio::process::Command::new(super::harness::tern());
     right
         .arg("--data-dir")
         .arg(locked.path())

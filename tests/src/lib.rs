@@ -1,0 +1,441 @@
+//! Running Tern the way its users do, for tests: the real `tern` and `tern-relay` binaries in
+//! their own processes, temporary profiles and data directories, loopback addresses only.
+//!
+//! The crate's own suite (`tests/tests/`) runs whole-network scenarios with nothing in
+//! process; the `tern-cli` tests use the same harness for the command-line tool.
+//!
+//! The binaries are found beside the test executable (`target/<profile>/`): `cargo test
+//! --workspace` builds them with the tests.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use tern_tests::{Profile, RelayProcess};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let relay = RelayProcess::start(dir.path(), &[]);
+//! let (address, _peer) = relay.address().await;
+//! let alice = Profile::init(&[address.as_str()]).await;
+//! let daemon = alice.daemon().await;
+//! println!("Alice's API listens at {}", daemon.api);
+//! daemon.stop().await;
+//! # }
+//! ```
+#![allow(
+    clippy::print_stderr,
+    reason = "the harness shows a process's log when TERN_TEST_LOG is set"
+)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// Generous: a loaded 2-core machine can be slow, and nothing here depends on speed.
+pub const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The path of the workspace binary `name`, built beside the running test executable.
+///
+/// # Panics
+///
+/// If it has not been built: run the tests with `cargo test --workspace`.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test executable under target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built; run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// The `tern` binary.
+pub fn tern() -> PathBuf {
+    binary("tern")
+}
+
+/// The output of one finished process.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Everything it printed on stdout.
+    pub stdout: String,
+    /// Everything it printed on stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// The stdout as JSON.
+    ///
+    /// # Panics
+    ///
+    /// With both streams, if the process failed or printed something else.
+    pub fn json(&self) -> Value {
+        assert_eq!(self.code, 0, "tern failed: {self:?}");
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
+
+/// Runs `command` to completion (within [`TIMEOUT`]).
+///
+/// # Panics
+///
+/// If it does not finish in time or cannot start.
+pub async fn run(mut command: Command) -> Run {
+    let output = tokio::time::timeout(TIMEOUT, command.output())
+        .await
+        .expect("the process did not finish")
+        .expect("the process did not start");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Waits until `check` gives a value, polling every 50 ms.
+///
+/// # Panics
+///
+/// After [`TIMEOUT`], naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Forwards a child's stream line by line to the test's stderr when `TERN_TEST_LOG` is set,
+/// and otherwise drains it so the child never blocks on a full pipe.
+fn drain<R>(label: String, stream: R)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if std::env::var_os("TERN_TEST_LOG").is_some() {
+                eprintln!("{label}: {line}");
+            }
+        }
+    });
+}
+
+fn signal(child: &Child, signal: rustix::process::Signal) {
+    if let Some(pid) = child.id()
+        && let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+/// A profile directory of its own (`tern --data-dir`).
+#[derive(Debug)]
+pub struct Profile {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Profile {
+    /// An empty profile directory, without an account.
+    ///
+    /// # Panics
+    ///
+    /// If no temporary directory can be made.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// A profile with an account created by `tern init` (no passphrase), its mailbox at
+    /// `relays` (which are also its bootstrap peers).
+    ///
+    /// # Panics
+    ///
+    /// If `tern init` fails.
+    pub async fn init(relays: &[&str]) -> Self {
+        let profile = Self::new();
+        let mut args = vec!["init"];
+        for relay in relays {
+            args.extend(["--relay", relay]);
+        }
+        let run = profile.tern(&args).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        profile
+    }
+
+    /// The profile directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `tern --data-dir <this> --insecure-no-passphrase ARGS…`, not yet started, with no
+    /// profile or passphrase inherited from the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(tern());
+        command
+            .arg("--data-dir")
+            .arg(self.path())
+            .arg("--insecure-no-passphrase")
+            .args(args)
+            .env_remove("TERN_HOME")
+            .env_remove("TERN_PASSPHRASE")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `tern ARGS…` on this profile to completion.
+    pub async fn tern(&self, args: &[&str]) -> Run {
+        run(self.command(args)).await
+    }
+
+    /// The account's address, from `tern id`.
+    ///
+    /// # Panics
+    ///
+    /// If `tern id` fails.
+    pub async fn address(&self) -> String {
+        self.id_field("address").await
+    }
+
+    /// The account's invite, from `tern id`.
+    ///
+    /// # Panics
+    ///
+    /// If `tern id` fails.
+    pub async fn invite(&self) -> String {
+        self.id_field("invite").await
+    }
+
+    async fn id_field(&self, field: &str) -> String {
+        self.tern(&["id", "--json"]).await.json()[field]
+            .as_str()
+            .expect("a text field")
+            .to_owned()
+    }
+
+    /// The local API's bearer token, once a daemon has written it.
+    ///
+    /// # Panics
+    ///
+    /// If there is none.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.path().join("api.token"))
+            .expect("api.token")
+            .trim()
+            .to_owned()
+    }
+
+    /// Starts `tern daemon` on a loopback port and waits until its API answers.
+    ///
+    /// # Panics
+    ///
+    /// If it exits or does not get ready within [`TIMEOUT`].
+    pub async fn daemon(&self) -> Daemon {
+        let mut child = self
+            .command(&[
+                "daemon",
+                "--json",
+                "--no-mdns",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tern daemon starts");
+        // The daemon prints one JSON document once its API listens.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut text = String::new();
+        let ready = tokio::time::timeout(TIMEOUT, async {
+            while let Some(line) = lines.next_line().await.expect("daemon output") {
+                text.push_str(&line);
+                if let Ok(value) = serde_json::from_str::<Value>(&text) {
+                    return value;
+                }
+            }
+            panic!("the daemon exited before it was ready: {text}");
+        })
+        .await
+        .expect("the daemon did not start");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        drain("daemon".into(), child.stderr.take().expect("piped stderr"));
+        Daemon {
+            child,
+            api: ready["api"].as_str().expect("the API address").to_owned(),
+            home: self.path().to_path_buf(),
+        }
+    }
+}
+
+/// A running `tern daemon`, sent SIGTERM when dropped.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub api: String,
+    /// Its profile directory.
+    pub home: PathBuf,
+}
+
+impl Daemon {
+    /// Stops it the way systemd does (SIGTERM) and waits for a clean exit.
+    ///
+    /// # Panics
+    ///
+    /// If it does not exit cleanly, or leaves its API address file behind.
+    pub async fn stop(mut self) {
+        signal(&self.child, rustix::process::Signal::TERM);
+        let status = tokio::time::timeout(TIMEOUT, self.child.wait())
+            .await
+            .expect("the daemon did not stop")
+            .expect("the daemon's exit status");
+        assert!(status.success(), "the daemon exited with {status}");
+        assert!(
+            !self.home.join("api.addr").exists(),
+            "a stopped daemon removes its address file"
+        );
+    }
+
+    /// Kills it with SIGKILL: no shutdown, nothing but what is on disk survives.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be waited for.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child.wait().await.expect("the daemon's exit status");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        signal(&self.child, rustix::process::Signal::TERM);
+    }
+}
+
+/// A running `tern-relay` process with its data directory, killed when dropped.
+#[derive(Debug)]
+pub struct RelayProcess {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl RelayProcess {
+    /// Starts `tern-relay` on a loopback port with its data in `dir` (kept across restarts),
+    /// joining the DHT through `bootstrap`.
+    ///
+    /// # Panics
+    ///
+    /// If the binary cannot start.
+    pub fn start(dir: &Path, bootstrap: &[&str]) -> Self {
+        let _ = std::fs::remove_file(dir.join("relay.addr"));
+        let mut command = Command::new(binary("tern-relay"));
+        command
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg("/ip4/127.0.0.1/tcp/0")
+            .arg("--log")
+            .arg("warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for address in bootstrap {
+            command.arg("--bootstrap").arg(address);
+        }
+        let mut child = command.spawn().expect("tern-relay starts");
+        drain("relay".into(), child.stderr.take().expect("piped stderr"));
+        Self {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Its address (ending in `/p2p/<peer id>`) and peer id, once it has written them.
+    ///
+    /// # Panics
+    ///
+    /// If it does not within [`TIMEOUT`].
+    pub async fn address(&self) -> (String, String) {
+        let path = self.dir.join("relay.addr");
+        let text = eventually("the relay to write its address", || async {
+            std::fs::read_to_string(&path)
+                .ok()
+                .filter(|text| text.ends_with('\n'))
+        })
+        .await;
+        let address = text.lines().next().expect("an address line").to_owned();
+        let peer = address
+            .rsplit_once("/p2p/")
+            .expect("an address ending in /p2p/<peer id>")
+            .1
+            .to_owned();
+        (address, peer)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Kills it with SIGKILL.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be waited for.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child.wait().await.expect("the relay's exit status");
+    }
+
+    /// Stops it with SIGTERM and waits for a clean exit.
+    ///
+    /// # Panics
+    ///
+    /// If it does not exit cleanly within [`TIMEOUT`].
+    pub async fn stop(mut self) {
+        signal(&self.child, rustix::process::Signal::TERM);
+        let status = tokio::time::timeout(TIMEOUT, self.child.wait())
+            .await
+            .expect("the relay did not stop")
+            .expect("the relay's exit status");
+        assert!(status.success(), "the relay exited with {status}");
+    }
+}

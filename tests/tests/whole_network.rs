@@ -1,0 +1,205 @@
+//! The whole network as its users run it: three `tern-relay` processes, two `tern daemon`
+//! processes, everything driven through the `tern` command, loopback only, nothing in process.
+
+use serde_json::Value;
+use tern_tests::{Profile, RelayProcess, eventually};
+
+/// The messages of a conversation as `tern history --json` shows them, oldest first.
+async fn history(profile: &Profile, peer: &str) -> Vec<Value> {
+    let page = profile
+        .tern(&["history", peer, "--limit", "500", "--json"])
+        .await
+        .json();
+    page["messages"].as_array().expect("messages").clone()
+}
+
+async fn texts(profile: &Profile, peer: &str, direction: &str) -> Vec<String> {
+    history(profile, peer)
+        .await
+        .iter()
+        .filter(|m| m["direction"] == direction)
+        .map(|m| m["text"].as_str().expect("text").to_owned())
+        .collect()
+}
+
+/// Waits until the daemon of `profile` has published its record and holds a connection to
+/// each of its `relays` relays.
+async fn online(profile: &Profile, relays: usize) {
+    eventually(
+        "the daemon to be published and connected to its relays",
+        || async {
+            let status = profile.tern(&["status", "--json"]).await.json();
+            let connected = status["relays"]
+                .as_array()?
+                .iter()
+                .filter(|r| r["connected"] == true)
+                .count();
+            (status["record_published"].is_u64() && connected == relays).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Every file under `dir`, read whole.
+fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("a readable directory")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_survive_a_killed_recipient_and_a_killed_relay_and_arrive_once_in_order() {
+    // Six relays: three hold Bob's mailbox, three Alice's; the first is everyone's way into
+    // the DHT. Keeping the two sets apart lets the end of the test tell a sender's traces from
+    // an owner's (a relay knows whose mailbox it keeps: the owner proves it).
+    let relay_dirs: Vec<tempfile::TempDir> = (0..6)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let first = RelayProcess::start(relay_dirs[0].path(), &[]);
+    let (first_address, _) = first.address().await;
+    let mut relays = vec![first];
+    for dir in &relay_dirs[1..] {
+        relays.push(RelayProcess::start(dir.path(), &[&first_address]));
+    }
+    let mut addresses = Vec::new();
+    for relay in &relays {
+        addresses.push(relay.address().await.0);
+    }
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+
+    // Two people, each with a mailbox at three relays, who exchange invites.
+    let bob = Profile::init(&addresses[..3]).await;
+    let alice = Profile::init(&addresses[3..]).await;
+    let (alice_address, bob_address) = (alice.address().await, bob.address().await);
+    let run = alice
+        .tern(&["contact", "add", "bob", &bob.invite().await])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = bob
+        .tern(&["contact", "add", "alice", &alice.invite().await])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let alice_daemon = alice.daemon().await;
+    let bob_daemon = bob.daemon().await;
+    online(&alice, 3).await;
+    online(&bob, 3).await;
+
+    let run = alice.tern(&["send", "bob", "hello bob"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to receive the first message", || async {
+        (texts(&bob, "alice", "incoming").await == ["hello bob"]).then_some(())
+    })
+    .await;
+
+    // Bob's daemon dies without a chance to shut down; Alice keeps writing. Each message is
+    // stored once custody receipts from at least two relays are in.
+    bob_daemon.kill().await;
+    let away: Vec<String> = (1..=10)
+        .map(|i| format!("while you were away #{i}"))
+        .collect();
+    for text in &away {
+        let run = alice.tern(&["send", "bob", text]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    eventually(
+        "every message to be held by at least two relays",
+        || async {
+            let outgoing = history(&alice, "bob").await;
+            outgoing
+                .iter()
+                .filter(|m| m["direction"] == "outgoing" && m["text"] != "hello bob")
+                .all(|m| {
+                    m["delivery"]["state"] == "stored"
+                        && m["delivery"]["stored"].as_u64() >= Some(2)
+                })
+                .then_some(())
+        },
+    )
+    .await;
+
+    // One of Bob's relays is killed after issuing its receipts and comes back from its data
+    // directory.
+    relays.remove(2).kill().await;
+    relays.insert(
+        2,
+        RelayProcess::start(relay_dirs[2].path(), &[addresses[0]]),
+    );
+    relays[2].address().await;
+
+    // Bob comes back: everything arrives exactly once, in the order it was written, and Alice
+    // sees it delivered.
+    let bob_daemon = bob.daemon().await;
+    let expected: Vec<String> = std::iter::once("hello bob".to_owned())
+        .chain(away.iter().cloned())
+        .collect();
+    let received = eventually("bob to collect his mailboxes", || async {
+        let received = texts(&bob, "alice", "incoming").await;
+        (received.len() >= expected.len()).then_some(received)
+    })
+    .await;
+    assert_eq!(received, expected, "each message exactly once, in order");
+    eventually("alice to see every message delivered", || async {
+        history(&alice, "bob")
+            .await
+            .iter()
+            .filter(|m| m["direction"] == "outgoing")
+            .all(|m| m["delivery"]["state"] == "delivered")
+            .then_some(())
+    })
+    .await;
+    // Later rounds of collection find nothing new.
+    online(&bob, 3).await;
+    assert_eq!(texts(&bob, "alice", "incoming").await, expected);
+
+    alice_daemon.stop().await;
+    bob_daemon.stop().await;
+    for relay in relays {
+        relay.stop().await;
+    }
+
+    // No relay's disk holds any text. Bob's relays hold nothing of Alice, the sender, in any
+    // form; Alice's relays nothing of Bob, who sent her the receipts.
+    let alice_id: tern_crypto::UserId = alice_address.parse().expect("an address");
+    let bob_id: tern_crypto::UserId = bob_address.parse().expect("an address");
+    let mut texts: Vec<Vec<u8>> = expected.iter().map(|t| t.as_bytes().to_vec()).collect();
+    texts.push(b"while you were away".to_vec());
+    for (i, dir) in relay_dirs.iter().enumerate() {
+        let (sender_address, sender_id) = if i < 3 {
+            (&alice_address, &alice_id)
+        } else {
+            (&bob_address, &bob_id)
+        };
+        let mut needles = texts.clone();
+        needles.push(sender_address.as_bytes().to_vec());
+        needles.push(sender_id.as_bytes().to_vec());
+        let files = files(dir.path());
+        assert!(!files.is_empty());
+        for (path, bytes) in &files {
+            for needle in &needles {
+                assert!(
+                    !contains(bytes, needle),
+                    "{} holds {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    }
+}
