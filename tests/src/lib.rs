@@ -357,20 +357,30 @@ pub struct RelayProcess {
 }
 
 impl RelayProcess {
-    /// Starts `tern-relay` on a loopback port with its data in `dir` (kept across restarts),
-    /// joining the DHT through `bootstrap`.
+    /// Starts `tern-relay` on a free loopback port with its data in `dir` (kept across
+    /// restarts), joining the DHT through `bootstrap`.
     ///
     /// # Panics
     ///
     /// If the binary cannot start.
     pub fn start(dir: &Path, bootstrap: &[&str]) -> Self {
+        Self::start_at(dir, "/ip4/127.0.0.1/tcp/0", bootstrap)
+    }
+
+    /// Starts `tern-relay` listening on `listen`, as an operator restarts one with its fixed
+    /// address: `start_at(dir, listen_address, …)` after a kill brings back the same relay.
+    ///
+    /// # Panics
+    ///
+    /// If the binary cannot start.
+    pub fn start_at(dir: &Path, listen: &str, bootstrap: &[&str]) -> Self {
         let _ = std::fs::remove_file(dir.join("relay.addr"));
         let mut command = Command::new(binary("tern-relay"));
         command
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
-            .arg("/ip4/127.0.0.1/tcp/0")
+            .arg(listen)
             .arg("--log")
             .arg("warn")
             .stdin(Stdio::null())
@@ -408,6 +418,15 @@ impl RelayProcess {
             .1
             .to_owned();
         (address, peer)
+    }
+
+    /// Its listen address without the peer id (for [`RelayProcess::start_at`]).
+    pub async fn listen_address(&self) -> String {
+        let (address, peer) = self.address().await;
+        address
+            .strip_suffix(&format!("/p2p/{peer}"))
+            .unwrap_or(&address)
+            .to_owned()
     }
 
     /// The data directory.

@@ -134,14 +134,20 @@ async fn messages_survive_a_killed_recipient_and_a_killed_relay_and_arrive_once_
     )
     .await;
 
-    // One of Bob's relays is killed after issuing its receipts and comes back from its data
-    // directory.
-    relays.remove(2).kill().await;
+    // One of Bob's relays is killed after issuing its receipts and comes back at its address
+    // from its data directory.
+    let killed = relays.remove(2);
+    let listen = killed.listen_address().await;
+    killed.kill().await;
     relays.insert(
         2,
-        RelayProcess::start(relay_dirs[2].path(), &[addresses[0]]),
+        RelayProcess::start_at(relay_dirs[2].path(), &listen, &[addresses[0]]),
     );
-    relays[2].address().await;
+    assert_eq!(
+        relays[2].address().await.0,
+        addresses[2],
+        "the same relay is back"
+    );
 
     // Bob comes back: everything arrives exactly once, in the order it was written, and Alice
     // sees it delivered.
