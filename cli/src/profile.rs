@@ -42,6 +42,9 @@ pub(crate) struct Config {
     pub(crate) relay_only: bool,
     /// Find peers on the local network with mDNS.
     pub(crate) mdns: Option<bool>,
+    /// Pick further mailbox relays from those advertised in the DHT while fewer than three
+    /// work (default yes); `false` keeps to `relays` alone, as for private relays.
+    pub(crate) relay_discovery: Option<bool>,
 }
 
 /// The files of one profile.

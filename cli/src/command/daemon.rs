@@ -42,6 +42,9 @@ pub(crate) struct Daemon {
     /// Do not look for peers on the local network.
     #[arg(long)]
     no_mdns: bool,
+    /// Keep the mailbox at the configured relays only; never add relays found in the DHT.
+    #[arg(long)]
+    no_relay_discovery: bool,
     /// Where the local API listens. Loopback addresses only: the API is for this machine.
     #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
     api_addr: SocketAddr,
@@ -79,7 +82,10 @@ impl Daemon {
         let mut builder = Node::builder(profile.node_dir())
             .with_passphrase(passphrase.as_slice())
             .with_direct_delivery(!(config.relay_only || self.relay_only))
-            .with_mdns(!self.no_mdns && config.mdns.unwrap_or(true));
+            .with_mdns(!self.no_mdns && config.mdns.unwrap_or(true))
+            .with_relay_discovery(
+                !self.no_relay_discovery && config.relay_discovery.unwrap_or(true),
+            );
         let listen = if self.listen.is_empty() {
             config.listen
         } else {

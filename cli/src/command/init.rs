@@ -27,6 +27,10 @@ pub(crate) struct Init {
     /// from them, at some latency).
     #[arg(long)]
     relay_only: bool,
+    /// Keep the mailbox at the relays given with --relay only; never add relays found in the
+    /// DHT (for private relays).
+    #[arg(long)]
+    no_relay_discovery: bool,
 }
 
 impl Init {
@@ -61,6 +65,9 @@ impl Init {
         config.bootstrap.extend(self.bootstrap);
         config.relays.extend(self.relay);
         config.relay_only |= self.relay_only;
+        if self.no_relay_discovery {
+            config.relay_discovery = Some(false);
+        }
         profile.save_config(&config)?;
         let home = profile.home().display().to_string();
         context.out.emit(&identity, |out| {
