@@ -411,7 +411,7 @@ async fn proof(
 
 /// One fetch after `after` (held open by the relay when empty), processing and
 /// acknowledgement. Returns the id up to which everything is now acknowledged, or `None`
-/// when the fetch came back empty.
+/// when the fetch came back empty; an error when any envelope must be fetched again.
 async fn collect_once(
     net: &network::Handle,
     account: &AccountKey,
@@ -450,16 +450,11 @@ async fn collect_once(
     .await;
     let mut done = Vec::new();
     let mut retry_later = false;
-    // Items come in id order; the cursor stops before the first one that must be fetched again.
-    let mut acknowledged_to = after;
     for (item, outcome) in items.iter().zip(outcomes) {
         match outcome {
             // Committed, seen before, or refused for good: the relay may forget it.
             Ok(Status::Stored | Status::Duplicate | Status::Rejected | Status::Undecryptable) => {
                 done.push(item.id);
-                if !retry_later {
-                    acknowledged_to = acknowledged_to.max(item.id);
-                }
             }
             Ok(Status::Busy | Status::Unavailable) | Err(_) => retry_later = true,
         }
@@ -481,5 +476,7 @@ async fn collect_once(
     if retry_later {
         return Err("the pipeline could not take every envelope".into());
     }
-    Ok(Some(acknowledged_to))
+    // Every item is acknowledged, and they come in id order: the next fetch starts after the
+    // last.
+    Ok(items.last().map(|item| item.id))
 }
