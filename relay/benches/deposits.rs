@@ -227,23 +227,23 @@ fn main() {
         });
 }
 
+/// One synced write of an envelope's size at a time, on the same disk: the floor a durable
+/// store is measured against.
 fn baseline_file_sync(dir: &std::path::Path) {
-    {
-        let mut file = std::fs::File::create(dir.join("baseline")).expect("file");
-        let mut times = Vec::new();
-        for _ in 0..500 {
-            let at = Instant::now();
-            file.write_all(&[7u8; 1024]).expect("write");
-            file.sync_data().expect("sync");
-            times.push(at.elapsed());
-        }
-        times.sort();
-        println!(
-            "baseline: synced 1 KiB file write p50 {:.3} ms ({:.0}/s one at a time)",
-            ms(percentile(&times, 0.5)),
-            1.0 / percentile(&times, 0.5).as_secs_f64()
-        );
+    let mut file = std::fs::File::create(dir.join("baseline")).expect("file");
+    let mut times = Vec::new();
+    for _ in 0..500 {
+        let at = Instant::now();
+        file.write_all(&[7u8; ENVELOPE]).expect("write");
+        file.sync_data().expect("sync");
+        times.push(at.elapsed());
     }
+    times.sort();
+    println!(
+        "baseline: synced 1 KiB file write p50 {:.3} ms ({:.0}/s one at a time)",
+        ms(percentile(&times, 0.5)),
+        1.0 / percentile(&times, 0.5).as_secs_f64()
+    );
 }
 
 async fn run(dir: &std::path::Path, deposits: usize) -> Measured {

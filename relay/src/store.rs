@@ -247,8 +247,9 @@ impl Store {
             .cf_handle(ENVELOPES)
             .ok_or(StoreError::Corrupt("envelopes"))?;
         let start = key(mailbox, after.saturating_add(1));
-        // The bound stops the scan at the mailbox's end instead of walking on through the
-        // tombstones of acknowledged envelopes to the next live key.
+        // The bound keeps the scan inside the mailbox (ids never reach u64::MAX), so it stops
+        // at the mailbox's end instead of walking on through the tombstones of acknowledged
+        // envelopes to the next live key.
         let mut bounded = rocksdb::ReadOptions::default();
         bounded.set_iterate_upper_bound(key(mailbox, u64::MAX));
         let mut items = Vec::new();
@@ -256,9 +257,6 @@ impl Store {
         for item in db.iterator_cf_opt(cf, bounded, IteratorMode::From(&start, Direction::Forward))
         {
             let (k, v) = item?;
-            if k.get(..32) != Some(mailbox.as_slice()) {
-                break;
-            }
             if items.len() >= limit || (bytes + v.len() > max_bytes && !items.is_empty()) {
                 return Ok((items, true));
             }
