@@ -145,6 +145,27 @@ where
     });
 }
 
+/// Sends SIGTERM and waits for a clean exit, as systemd stops a service.
+async fn terminate(child: &mut Child, what: &str) {
+    signal(child, rustix::process::Signal::TERM);
+    let status = tokio::time::timeout(TIMEOUT, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("the {what} did not stop"))
+        .unwrap_or_else(|e| panic!("the {what}'s exit status: {e}"));
+    assert!(status.success(), "the {what} exited with {status}");
+}
+
+/// Sends SIGKILL and waits until the process is gone.
+async fn kill(child: &mut Child, what: &str) {
+    child
+        .start_kill()
+        .unwrap_or_else(|e| panic!("SIGKILL to the {what}: {e}"));
+    child
+        .wait()
+        .await
+        .unwrap_or_else(|e| panic!("the {what}'s exit status: {e}"));
+}
+
 fn signal(child: &Child, signal: rustix::process::Signal) {
     if let Some(pid) = child.id()
         && let Some(pid) = i32::try_from(pid)
@@ -248,6 +269,32 @@ impl Profile {
             .to_owned()
     }
 
+    /// The conversation with `peer` as `tern history --json` shows it, oldest first.
+    ///
+    /// # Panics
+    ///
+    /// If `tern history` fails.
+    pub async fn history(&self, peer: &str) -> Vec<Value> {
+        let page = self
+            .tern(&["history", peer, "--limit", "500", "--json"])
+            .await
+            .json();
+        page["messages"].as_array().expect("messages").clone()
+    }
+
+    /// Whether every message sent to `peer` is marked delivered.
+    ///
+    /// # Panics
+    ///
+    /// If `tern history` fails.
+    pub async fn all_sent_delivered(&self, peer: &str) -> bool {
+        self.history(peer)
+            .await
+            .iter()
+            .filter(|m| m["direction"] == "outgoing")
+            .all(|m| m["delivery"]["state"] == "delivered")
+    }
+
     /// The local API's bearer token, once a daemon has written it.
     ///
     /// # Panics
@@ -320,12 +367,7 @@ impl Daemon {
     ///
     /// If it does not exit cleanly, or leaves its API address file behind.
     pub async fn stop(mut self) {
-        signal(&self.child, rustix::process::Signal::TERM);
-        let status = tokio::time::timeout(TIMEOUT, self.child.wait())
-            .await
-            .expect("the daemon did not stop")
-            .expect("the daemon's exit status");
-        assert!(status.success(), "the daemon exited with {status}");
+        terminate(&mut self.child, "daemon").await;
         assert!(
             !self.home.join("api.addr").exists(),
             "a stopped daemon removes its address file"
@@ -338,8 +380,7 @@ impl Daemon {
     ///
     /// If it cannot be waited for.
     pub async fn kill(mut self) {
-        self.child.start_kill().expect("SIGKILL");
-        self.child.wait().await.expect("the daemon's exit status");
+        kill(&mut self.child, "daemon").await;
     }
 }
 
@@ -440,8 +481,7 @@ impl RelayProcess {
     ///
     /// If it cannot be waited for.
     pub async fn kill(mut self) {
-        self.child.start_kill().expect("SIGKILL");
-        self.child.wait().await.expect("the relay's exit status");
+        kill(&mut self.child, "relay").await;
     }
 
     /// Stops it with SIGTERM and waits for a clean exit.
@@ -450,11 +490,6 @@ impl RelayProcess {
     ///
     /// If it does not exit cleanly within [`TIMEOUT`].
     pub async fn stop(mut self) {
-        signal(&self.child, rustix::process::Signal::TERM);
-        let status = tokio::time::timeout(TIMEOUT, self.child.wait())
-            .await
-            .expect("the relay did not stop")
-            .expect("the relay's exit status");
-        assert!(status.success(), "the relay exited with {status}");
+        terminate(&mut self.child, "relay").await;
     }
 }

@@ -1,20 +1,12 @@
 //! The whole network as its users run it: three `tern-relay` processes, two `tern daemon`
 //! processes, everything driven through the `tern` command, loopback only, nothing in process.
 
-use serde_json::Value;
 use tern_tests::{Profile, RelayProcess, eventually};
 
-/// The messages of a conversation as `tern history --json` shows them, oldest first.
-async fn history(profile: &Profile, peer: &str) -> Vec<Value> {
-    let page = profile
-        .tern(&["history", peer, "--limit", "500", "--json"])
-        .await
-        .json();
-    page["messages"].as_array().expect("messages").clone()
-}
-
+/// The texts of a conversation in one direction, oldest first.
 async fn texts(profile: &Profile, peer: &str, direction: &str) -> Vec<String> {
-    history(profile, peer)
+    profile
+        .history(peer)
         .await
         .iter()
         .filter(|m| m["direction"] == direction)
@@ -121,7 +113,7 @@ async fn messages_survive_a_killed_recipient_and_a_killed_relay_and_arrive_once_
     eventually(
         "every message to be held by at least two relays",
         || async {
-            let outgoing = history(&alice, "bob").await;
+            let outgoing = alice.history("bob").await;
             outgoing
                 .iter()
                 .filter(|m| m["direction"] == "outgoing" && m["text"] != "hello bob")
@@ -162,12 +154,7 @@ async fn messages_survive_a_killed_recipient_and_a_killed_relay_and_arrive_once_
     .await;
     assert_eq!(received, expected, "each message exactly once, in order");
     eventually("alice to see every message delivered", || async {
-        history(&alice, "bob")
-            .await
-            .iter()
-            .filter(|m| m["direction"] == "outgoing")
-            .all(|m| m["delivery"]["state"] == "delivered")
-            .then_some(())
+        alice.all_sent_delivered("bob").await.then_some(())
     })
     .await;
     // Later rounds of collection find nothing new.

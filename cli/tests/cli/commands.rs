@@ -6,19 +6,12 @@ use super::harness::{Pair, Profile, eventually};
 
 /// The texts of a conversation as `tern history --json` shows it, oldest first.
 async fn texts(profile: &Profile, peer: &str) -> Vec<String> {
-    history(profile, peer)
+    profile
+        .history(peer)
         .await
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect()
-}
-
-async fn history(profile: &Profile, peer: &str) -> Vec<Value> {
-    let page = profile
-        .tern(&["history", peer, "--limit", "500", "--json"])
-        .await
-        .json();
-    page["messages"].as_array().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +129,7 @@ async fn two_users_chat_and_an_offline_one_gets_its_mail_later() {
     })
     .await;
     eventually("alice to see it delivered", || async {
-        let messages = history(alice, "bob").await;
+        let messages = alice.history("bob").await;
         (messages[0]["id"] == id.as_str() && messages[0]["delivery"]["state"] == "delivered")
             .then_some(())
     })
@@ -181,7 +174,8 @@ async fn two_users_chat_and_an_offline_one_gets_its_mail_later() {
         .map(str::to_owned)
         .collect();
     eventually("bob to collect his mailbox", || async {
-        let received: Vec<String> = history(bob, "alice")
+        let received: Vec<String> = bob
+            .history("alice")
             .await
             .iter()
             .filter(|m| m["direction"] == "incoming")
@@ -193,19 +187,15 @@ async fn two_users_chat_and_an_offline_one_gets_its_mail_later() {
     .iter()
     .zip(&expected)
     .for_each(|(got, want)| assert_eq!(got, want));
-    let incoming = history(bob, "alice")
+    let incoming = bob
+        .history("alice")
         .await
         .iter()
         .filter(|m| m["direction"] == "incoming")
         .count();
     assert_eq!(incoming, 4, "each message exactly once");
     eventually("alice to see all delivered", || async {
-        history(alice, "bob")
-            .await
-            .iter()
-            .filter(|m| m["direction"] == "outgoing")
-            .all(|m| m["delivery"]["state"] == "delivered")
-            .then_some(())
+        alice.all_sent_delivered("bob").await.then_some(())
     })
     .await;
 
