@@ -568,18 +568,22 @@ impl PrekeySecrets {
     }
 
     /// Replaces the signed and KEM prekeys when the current ones are older than
-    /// [`ROTATION_INTERVAL_SECS`], and forgets retired secrets whose grace period has ended.
-    /// Returns whether the published bundle must change (republish it then).
+    /// [`ROTATION_INTERVAL_SECS`], or dated more than half of [`MAX_CLOCK_SKEW_SECS`] in the
+    /// future (they were made while the clock was ahead, and peers would refuse them as not
+    /// yet valid), and forgets retired secrets whose grace period has ended. Returns whether
+    /// the published bundle must change (republish it then).
+    ///
+    /// [`MAX_CLOCK_SKEW_SECS`]: crate::MAX_CLOCK_SKEW_SECS
     pub fn rotate<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         account: &AccountKey,
         now: u64,
     ) -> bool {
-        let due = self
-            .signed
-            .last()
-            .is_none_or(|held| now >= held.public.created.saturating_add(ROTATION_INTERVAL_SECS));
+        let due = self.signed.last().is_none_or(|held| {
+            now >= held.public.created.saturating_add(ROTATION_INTERVAL_SECS)
+                || held.public.created > now.saturating_add(crate::MAX_CLOCK_SKEW_SECS / 2)
+        });
         if due {
             self.add_signed_pair(rng, account, now);
         }
@@ -839,6 +843,24 @@ mod tests {
         let account = AccountKey::generate(&mut rng);
         let secrets = PrekeySecrets::generate(&mut rng, &account, NOW);
         (rng, account, secrets)
+    }
+
+    #[test]
+    fn prekeys_made_while_the_clock_was_ahead_are_replaced_once_it_is_corrected() {
+        let (mut rng, account, mut secrets) = setup(9);
+        // Made at NOW while the clock ran a month ahead; the real time is a month earlier.
+        let corrected = NOW - 30 * 24 * 3600;
+        assert!(
+            secrets
+                .bundle(&account, 1)
+                .verify_at(corrected)
+                .is_err_and(|e| matches!(e, VerifyError::NotYetValid(_)))
+        );
+        assert!(secrets.rotate(&mut rng, &account, corrected));
+        secrets.bundle(&account, 2).verify_at(corrected).unwrap();
+        // A clock a little behind the prekey's date (within the skew peers allow) is no reason.
+        let (mut rng, account, mut secrets) = setup(10);
+        assert!(!secrets.rotate(&mut rng, &account, NOW - 60));
     }
 
     #[test]
