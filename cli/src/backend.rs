@@ -52,8 +52,7 @@ impl Backend {
         let passphrase = profile::passphrase(&context.global, false)?;
         // Loopback only, no discovery, no bootstrap: this node exists for a moment to read
         // or change local data. Messages it queues (read receipts) leave with the daemon.
-        let node = Node::builder(profile.node_dir())
-            .with_passphrase(passphrase.as_slice())
+        let node = profile::unlock(Node::builder(profile.node_dir()), &passphrase)
             .with_listen_addr("/ip4/127.0.0.1/tcp/0")
             .with_mdns(false)
             .spawn()

@@ -205,6 +205,16 @@ pub(crate) fn passphrase(global: &Global, confirm: bool) -> Result<Secret, CliEr
     non_empty(first)
 }
 
+/// Hands `passphrase` to a node builder. It is empty only when the user chose
+/// `--insecure-no-passphrase`, which the node must be told in so many words.
+pub(crate) fn unlock(builder: tern_node::Builder, passphrase: &Secret) -> tern_node::Builder {
+    if passphrase.is_empty() {
+        builder.insecure_no_passphrase()
+    } else {
+        builder.with_passphrase(passphrase.as_slice())
+    }
+}
+
 fn non_empty(secret: Secret) -> Result<Secret, CliError> {
     if secret.is_empty() {
         return Err(CliError::Usage(

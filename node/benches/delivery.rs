@@ -22,7 +22,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use tern_node::{DeliveryState, Event, KdfParams, Node};
+use tern_node::{DeliveryState, Event, Node};
 
 /// Upper bound for anything the benchmark waits for, so a broken build fails instead of
 /// hanging.
@@ -64,13 +64,7 @@ fn main() {
 }
 
 async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
-    let mut builder = Node::builder(dir)
-        .with_passphrase("bench")
-        .with_kdf_params(KdfParams::new(64, 1, 1).expect("kdf params"))
-        .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-        .with_mdns(false)
-        .with_dht_server(true)
-        .create_account(true);
+    let mut builder = tern_node::test_utils::builder(dir);
     for address in bootstrap {
         builder = builder.with_bootstrap(address.clone());
     }
@@ -103,8 +97,8 @@ async fn run(latency_messages: usize, throughput_messages: usize) {
     );
 
     // Warm up: the first message sets up the session (a DHT lookup and PQXDH).
-    let mut bob_events = bob.events(None);
-    let mut alice_events = alice.events(None);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+    let mut alice_events = alice.events(tern_node::From::Oldest);
     let started = Instant::now();
     let first = alice.send(b, text.clone()).await.unwrap();
     wait(

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use tern_node::{DeliveryState, Event, EventStream, KdfParams, Node};
+use tern_node::{DeliveryState, Event, EventStream, From, KdfParams, Node};
 
 async fn start(
     name: &str,
@@ -32,9 +32,13 @@ async fn start(
     Ok(builder.spawn().await?)
 }
 
-/// Prints events until `done` says stop (or a minute passes).
-async fn watch(name: &str, events: &mut EventStream, mut done: impl FnMut(&Event) -> bool) {
-    let _ = tokio::time::timeout(Duration::from_secs(60), async {
+/// Prints events until `done` says stop; fails if that takes over a minute.
+async fn watch(
+    name: &str,
+    events: &mut EventStream,
+    mut done: impl FnMut(&Event) -> bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    tokio::time::timeout(Duration::from_secs(60), async {
         while let Some((cursor, event)) = events.next().await {
             match &event {
                 Event::MessageReceived(m) => println!(
@@ -53,7 +57,8 @@ async fn watch(name: &str, events: &mut EventStream, mut done: impl FnMut(&Event
             }
         }
     })
-    .await;
+    .await
+    .map_err(|_| format!("{name} waited a minute in vain").into())
 }
 
 #[tokio::main]
@@ -67,14 +72,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     alice.add_contact("bob", bob.user_id()).await?;
     bob.add_contact("alice", alice.user_id()).await?;
 
-    let (mut alice_events, mut bob_events) = (alice.events(None), bob.events(None));
+    let (mut alice_events, mut bob_events) = (alice.events(From::Now), bob.events(From::Now));
     let id = alice
         .send(bob.user_id(), "Hello Bob! Found you through the DHT.")
         .await?;
     watch("bob", &mut bob_events, |e| {
         matches!(e, Event::MessageReceived(_))
     })
-    .await;
+    .await?;
     bob.mark_read(alice.user_id()).await?;
     bob.send(alice.user_id(), "Hi Alice, read you loud and clear.")
         .await?;
@@ -85,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         replied |= matches!(e, Event::MessageReceived(_));
         read && replied
     })
-    .await;
+    .await?;
 
     for node in [alice, bob, bootstrap] {
         node.shutdown().await;

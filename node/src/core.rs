@@ -20,16 +20,14 @@
 //! acknowledging anything (answers `Unavailable`) and reports the error, instead of carrying on
 //! with memory that is ahead of the disk.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{collections::HashMap, time::Duration};
 
 use tern_crypto::{
     AccountKey, DeviceCertificate, Payload, PrekeySecrets, Session, SessionMessage, UserId,
     envelope::{self, MailboxPublicKey},
     rand_core::UnwrapErr,
 };
+use tern_proto::record::{self, PeerRecord};
 use tokio::{
     sync::{broadcast, mpsc, oneshot},
     task::JoinSet,
@@ -40,18 +38,17 @@ use tracing::{debug, error, info, warn};
 use crate::{
     body::{Body, Receipt, ReceiptKind, Text},
     event::{Cursor, DeliveryState, Direction, Event, Message},
-    hlc::{self, Clock, Stamp},
+    hlc::{self, Hlc, Stamp},
     id::MessageId,
-    network::{
-        self, Inbound, Status,
-        record::{self, PeerRecord},
-    },
+    network::{self, Inbound, Status},
     store::{Batch, Direction as ScanDirection, Store, StoreError},
     tables::{
         ContactRow, Contacts, Conv, ConversationRow, Conversations, Events, MessageIndex,
         MessageRow, Messages, Outbox, OutboxRow, Replays, STATE_CLOCK, STATE_OUTBOX_SEQ,
         STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen, Sessions, State,
     },
+    upkeep::{self, Upkeep, certificate_due},
+    view::{Chat, Contact, HistoryCursor, NodeStatus, Page, RelayStatus},
 };
 
 /// Most received envelopes committed in one write. Bounds the latency one message can add to
@@ -71,12 +68,17 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 /// How often the outbox is checked for due retries.
 const OUTBOX_TICK: Duration = Duration::from_millis(500);
+/// Peers whose sessions, records and one-time prekeys are cached: a few thousand active
+/// contacts fit, and a stranger flooding session starts cannot grow the cache past it.
+const MAX_CACHED_PEERS: usize = 4096;
 /// Sessions kept per peer (newest first); older ones are forgotten.
 const MAX_SESSIONS_PER_PEER: usize = 3;
 /// How long a processed envelope is remembered: relays keep envelopes for 21 days, so a copy
 /// may arrive that late; a week more covers retries.
 const SEEN_RETENTION_MS: u64 = 28 * 24 * 60 * 60 * 1000;
 /// Delay before retrying a failed publication of our record.
+/// Relay health reports queued from collectors: they report only changes, so a few per relay.
+const HEALTH_CAPACITY: usize = 64;
 /// How often our relays' health is checked (a cheap look at a map).
 const RELAY_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Asking the DHT for relays again after finding none: from this…
@@ -86,17 +88,6 @@ const MAX_DISCOVERY_BACKOFF: Duration = Duration::from_secs(300);
 const PUBLISH_RETRY: Duration = Duration::from_secs(5);
 /// Largest page of history or chats a caller may ask for.
 pub(crate) const MAX_PAGE: usize = 500;
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-pub(crate) fn now_secs() -> u64 {
-    now_ms() / 1000
-}
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,74 +125,6 @@ impl From<StoreError> for Error {
     }
 }
 
-/// A contact, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Contact {
-    /// The contact's address.
-    pub user: UserId,
-    /// The name the user gave it.
-    pub name: String,
-    /// Whether the user compared safety numbers.
-    pub verified: bool,
-}
-
-/// A conversation in the chat list.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Chat {
-    /// The other party.
-    pub peer: UserId,
-    /// The contact's name, if it is a contact.
-    pub name: Option<String>,
-    /// Time of the last message, milliseconds since the Unix epoch.
-    pub last_ms: u64,
-    /// The last message's text.
-    pub last_text: String,
-    /// Unread incoming messages.
-    pub unread: u32,
-}
-
-/// One page of history, oldest first, with the cursor for the page before it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Page {
-    /// The messages, oldest first.
-    pub messages: Vec<Message>,
-    /// Pass as `before` to get the previous (older) page; `None` at the beginning.
-    pub before: Option<String>,
-}
-
-/// The node's status.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NodeStatus {
-    /// The account address.
-    pub user: UserId,
-    /// The device's libp2p peer id, as text.
-    pub peer_id: String,
-    /// Addresses the node listens on.
-    pub listen_addresses: Vec<String>,
-    /// Peers with an open connection.
-    pub connected_peers: usize,
-    /// NAT reachability as last determined.
-    pub nat: String,
-    /// Messages waiting in the outbox.
-    pub outbox: usize,
-    /// Refused inputs by reason.
-    pub rejections: std::collections::BTreeMap<String, u64>,
-    /// The relays holding this account's mailbox.
-    pub relays: Vec<RelayStatus>,
-    /// The sequence number of our DHT record as last confirmed readable by another peer;
-    /// `None` until a publish succeeds (until then, contacts cannot find this node).
-    pub record_published: Option<u64>,
-}
-
-/// One of the relays holding this account's mailbox, in [`NodeStatus`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RelayStatus {
-    /// The relay's libp2p peer id, as text.
-    pub peer_id: String,
-    /// Whether a connection to it is open (a live mailbox subscription needs one).
-    pub connected: bool,
-}
-
 pub(crate) enum Request {
     Send {
         peer: UserId,
@@ -231,7 +154,7 @@ pub(crate) enum Request {
     History {
         peer: UserId,
         limit: usize,
-        before: Option<String>,
+        before: Option<HistoryCursor>,
         reply: oneshot::Sender<Result<Page, Error>>,
     },
     MarkRead {
@@ -293,7 +216,9 @@ pub(crate) struct Parts {
     pub(crate) account: AccountKey,
     pub(crate) prekeys: PrekeySecrets,
     pub(crate) certificate: DeviceCertificate,
-    pub(crate) clock: Clock,
+    pub(crate) clock: Hlc,
+    /// The time of day.
+    pub(crate) time: crate::Clock,
     pub(crate) net: network::Handle,
     pub(crate) requests: mpsc::Receiver<Request>,
     /// The sending side of `requests`.
@@ -305,6 +230,8 @@ pub(crate) struct Parts {
     pub(crate) inbound: mpsc::Receiver<Inbound>,
     pub(crate) events: broadcast::Sender<(Cursor, Event)>,
     pub(crate) next_event: u64,
+    /// Shared with the handles: the cursor the next committed event will get.
+    pub(crate) committed_events: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub(crate) next_outbox: u64,
     pub(crate) record_seq: u64,
     pub(crate) cancel: CancellationToken,
@@ -322,12 +249,14 @@ pub(crate) struct Core {
     account: std::sync::Arc<AccountKey>,
     prekeys: PrekeySecrets,
     certificate: DeviceCertificate,
-    clock: Clock,
+    clock: Hlc,
+    time: crate::Clock,
     net: network::Handle,
     requests: mpsc::Receiver<Request>,
     inbound: mpsc::Receiver<Inbound>,
     events: broadcast::Sender<(Cursor, Event)>,
     next_event: u64,
+    committed_events: std::sync::Arc<std::sync::atomic::AtomicU64>,
     next_outbox: u64,
     record_seq: u64,
     cancel: CancellationToken,
@@ -352,8 +281,12 @@ pub(crate) struct Core {
     requests_tx: mpsc::Sender<Request>,
     /// Relays from the configuration: never replaced.
     pinned: std::collections::HashSet<libp2p::PeerId>,
-    /// Since when each of our relays has been failing (absent: working), kept by collectors.
-    relay_health: crate::relay_path::Health,
+    /// Since when each of our relays has been failing (absent: working), from the reports
+    /// of its collector.
+    relay_health: HashMap<libp2p::PeerId, std::time::Instant>,
+    /// Collectors' reports on their relays, and the sending side handed to each.
+    health_rx: mpsc::Receiver<crate::relay_path::HealthReport>,
+    health_tx: mpsc::Sender<crate::relay_path::HealthReport>,
     /// Each collector's stop switch.
     collectors: HashMap<libp2p::PeerId, CancellationToken>,
     /// Whether to pick relays from the DHT.
@@ -367,6 +300,9 @@ pub(crate) struct Core {
     record_stale: bool,
     /// Whether a publication of our record is under way.
     publishing: bool,
+    /// When our record must be published again (Unix seconds): halfway through the lifetime
+    /// of the one last signed.
+    republish_at: u64,
     /// The sequence number of the record last published with success.
     published_seq: Option<u64>,
     /// Failed publications in a row, so that an offline node warns once, not every retry.
@@ -381,6 +317,10 @@ pub(crate) struct Core {
     fetchers: JoinSet<()>,
     /// Whether messages may go straight to recipients.
     direct: bool,
+    /// What to restore if a received envelope or group fails before its commit.
+    undo: Undo,
+    /// When to rotate keys and prune, and the pruning pass in progress.
+    upkeep: Upkeep,
 }
 
 /// Everything one commit changes, plus the events to publish once it is durable.
@@ -436,7 +376,7 @@ impl Queued {
 
 /// What a group of received envelopes has staged so far, so that later envelopes of the same
 /// group see the effects of earlier ones before anything is committed.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Group {
     seen: std::collections::HashSet<[u8; 16]>,
     ids: std::collections::HashSet<(Conv, [u8; 16])>,
@@ -452,8 +392,78 @@ struct Group {
     received_stamps: Vec<Stamp>,
 }
 
+/// Everything one received envelope may change before its group commits, taken before it is
+/// processed: if processing fails half-way, restoring it undoes the envelope's effects (in
+/// memory and in the batch) and leaves those of the envelopes before it.
+struct Savepoint {
+    sender: Option<UserId>,
+    /// The sender's sessions as they were (`None`: not cached).
+    sessions: Option<Vec<zeroize::Zeroizing<Vec<u8>>>>,
+    clock: Hlc,
+    staged: Group,
+    batch_len: usize,
+    events_len: usize,
+}
+
+/// Prekey secrets as they were before a received group, and before its current envelope,
+/// consumed a one-time prekey; kept only while a group is processed.
+#[derive(Default)]
+struct Undo {
+    group_prekeys: Option<zeroize::Zeroizing<Vec<u8>>>,
+    envelope_prekeys: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+impl Savepoint {
+    fn take(core: &mut Core, pending: &Pending, staged: &Group, prepared: &Prepared) -> Self {
+        core.undo.envelope_prekeys = None;
+        let opened = match &prepared.opened {
+            Some(Ok(opened)) => Some(opened),
+            _ => None,
+        };
+        let sender = opened.map(|o| o.sender);
+        Self {
+            sender,
+            sessions: sender.and_then(|sender| {
+                core.sessions
+                    .get(&sender)
+                    .map(|sessions| sessions.iter().map(Session::to_bytes).collect())
+            }),
+            clock: core.clock,
+            staged: staged.clone(),
+            batch_len: pending.batch.len(),
+            events_len: pending.events.len(),
+        }
+    }
+
+    fn restore(self, core: &mut Core, pending: &mut Pending, staged: &mut Group) {
+        if let Some(sender) = self.sender {
+            match self.sessions {
+                Some(saved) => {
+                    let sessions = saved
+                        .iter()
+                        .filter_map(|bytes| Session::from_bytes(bytes).ok())
+                        .collect();
+                    core.sessions.insert(sender, sessions);
+                }
+                // Reloaded from the store, which holds no effect of this group yet.
+                None => {
+                    core.sessions.remove(&sender);
+                }
+            }
+        }
+        if let Some(bytes) = core.undo.envelope_prekeys.take() {
+            core.restore_prekeys(&bytes);
+        }
+        core.clock = self.clock;
+        *staged = self.staged;
+        pending.batch.truncate(self.batch_len);
+        pending.events.truncate(self.events_len);
+    }
+}
+
 impl Core {
     pub(crate) fn new(parts: Parts) -> Self {
+        let (health_tx, health_rx) = mpsc::channel(HEALTH_CAPACITY);
         Self {
             store: parts.store,
             deposits_refused: std::collections::BTreeMap::new(),
@@ -461,11 +471,13 @@ impl Core {
             prekeys: parts.prekeys,
             certificate: parts.certificate,
             clock: parts.clock,
+            time: parts.time.clone(),
             net: parts.net,
             requests: parts.requests,
             inbound: parts.inbound,
             events: parts.events,
             next_event: parts.next_event,
+            committed_events: parts.committed_events,
             next_outbox: parts.next_outbox,
             record_seq: parts.record_seq,
             cancel: parts.cancel,
@@ -479,7 +491,9 @@ impl Core {
             one_time: HashMap::new(),
             requests_tx: parts.requests_tx,
             pinned: parts.relays.iter().map(|(peer, _)| *peer).collect(),
-            relay_health: Default::default(),
+            relay_health: HashMap::new(),
+            health_rx,
+            health_tx,
             collectors: HashMap::new(),
             discovery: parts.discovery,
             failover_after: parts.failover_after,
@@ -488,6 +502,7 @@ impl Core {
             discovery_backoff: FIRST_DISCOVERY_BACKOFF,
             record_stale: false,
             publishing: false,
+            republish_at: 0,
             published_seq: None,
             publish_failures: 0,
             failed: false,
@@ -495,6 +510,8 @@ impl Core {
             relays: parts.relays,
             fetchers: JoinSet::new(),
             direct: parts.direct,
+            undo: Undo::default(),
+            upkeep: Upkeep::new(parts.time.now_ms()),
         }
     }
 
@@ -535,8 +552,6 @@ impl Core {
         }
         let mut tick = tokio::time::interval(OUTBOX_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut republish =
-            tokio::time::interval(Duration::from_secs(record::REPUBLISH_INTERVAL_SECS));
         let mut relay_check = tokio::time::interval(RELAY_CHECK_EVERY);
         relay_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut addresses = self.net.addresses();
@@ -545,11 +560,10 @@ impl Core {
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => break,
-                Ok(()) = addresses.changed() => self.publish(),
-                _ = republish.tick() => self.publish(),
+                Ok(()) = addresses.changed() => self.publish().await,
                 () = &mut retry_publish, if !self.publishing => {
                     retry_publish.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600 * 24 * 365));
-                    self.publish();
+                    self.publish().await;
                 }
                 Some(request) = self.requests.recv() => self.on_requests(request).await,
                 Some(first) = self.inbound.recv() => {
@@ -596,15 +610,157 @@ impl Core {
                     }
                     self.on_outcomes(outcomes).await;
                 }
-                _ = tick.tick() => self.dispatch_due().await,
-                _ = relay_check.tick() => self.check_relays(),
+                _ = tick.tick() => {
+                    self.upkeep().await;
+                    self.dispatch_due().await;
+                }
+                _ = relay_check.tick() => self.check_relays().await,
+                Some((relay, working)) = self.health_rx.recv() => {
+                    if working {
+                        self.relay_health.remove(&relay);
+                    } else if self.relays.iter().any(|(peer, _)| *peer == relay) {
+                        self.relay_health.entry(relay).or_insert_with(std::time::Instant::now);
+                    }
+                }
             }
             if self.record_stale && !self.publishing {
-                self.publish();
+                self.publish().await;
             }
         }
         self.in_flight.abort_all();
         debug!("core task stopped");
+    }
+
+    /// The chores of a node that runs for months, as [`Upkeep`] schedules them: rotating
+    /// prekeys, renewing the device certificate (both republished, the bundle handed to the
+    /// collectors), bounding the caches, and one page of pruning per call while a pass runs.
+    async fn upkeep(&mut self) {
+        let now_ms = self.time.now_ms();
+        if self.upkeep.due(now_ms) {
+            let now = now_ms / 1000;
+            let rotated =
+                self.prekeys
+                    .rotate(&mut UnwrapErr(getrandom::SysRng), &self.account, now);
+            // Also persists the retirement of old secrets, which `rotate` does silently. The
+            // new secrets are durable before their public halves are published.
+            let mut pending = Pending::new(Batch::new(), Vec::new());
+            let saved = match pending
+                .batch
+                .put::<State>(&STATE_PREKEYS.to_owned(), &self.prekeys.to_bytes())
+            {
+                Ok(()) => self.commit(pending).await.map(|_| ()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = saved {
+                error!("cannot store rotated prekeys: {e}");
+                return;
+            }
+            let certificate = &self.certificate;
+            if certificate_due(certificate.created(), certificate.expires(), now) {
+                info!("renewing the device certificate");
+                self.certificate = self.account.certify_device(
+                    certificate.device(),
+                    now,
+                    now + upkeep::CERTIFICATE_LIFETIME_SECS,
+                );
+                self.record_stale = true;
+            }
+            if rotated {
+                info!("rotated the signed prekeys");
+                self.record_stale = true;
+                // Collectors prove mailbox ownership with the current bundle.
+                for (relay, addresses) in self.relays.clone() {
+                    self.start_collector(relay, addresses);
+                }
+            }
+            self.forget_expired_records(now);
+        }
+        // Republished by the date, not by a timer: a machine that slept, or a clock that
+        // jumped, would otherwise let the record expire in the DHT while the node runs.
+        if now_ms / 1000 >= self.republish_at && !self.publishing {
+            self.record_stale = true;
+        }
+        self.bound_caches();
+        if let Some(page) = self.upkeep.next_page() {
+            match self.prune(page, now_ms).await {
+                Ok(last) => self.upkeep.page_done(last),
+                Err(e) => warn!("pruning the deduplication tables failed: {e}"),
+            }
+        }
+    }
+
+    /// Deletes the expired rows of one page of a deduplication table; returns the key of the
+    /// last row examined, or `None` when the table has no more.
+    async fn prune(&mut self, page: upkeep::Page, now_ms: u64) -> Result<Option<Vec<u8>>, Error> {
+        fn page_of<T>(
+            store: &Store,
+            after: Option<Vec<u8>>,
+            now_ms: u64,
+        ) -> Result<(Batch, Option<Vec<u8>>), StoreError>
+        where
+            T: crate::store::Table<Value = u64>,
+            T::Key: for<'a> TryFrom<&'a [u8]> + AsRef<[u8]>,
+        {
+            use std::ops::Bound;
+            let lower = match after.as_deref().map(T::Key::try_from) {
+                Some(Ok(key)) => Bound::Excluded(key),
+                _ => Bound::Unbounded,
+            };
+            let rows = store.scan::<T>(
+                (lower, Bound::Unbounded),
+                ScanDirection::Forward,
+                upkeep::PRUNE_PAGE,
+            )?;
+            let mut batch = Batch::new();
+            for (key, expires) in &rows {
+                if *expires <= now_ms {
+                    batch.delete::<T>(key);
+                }
+            }
+            let last = (rows.len() == upkeep::PRUNE_PAGE)
+                .then(|| rows.last().map(|(key, _)| key.as_ref().to_vec()))
+                .flatten();
+            Ok((batch, last))
+        }
+        let (batch, last) = self
+            .read(move |store| match page.table {
+                upkeep::Table::Seen => page_of::<Seen>(store, page.after, now_ms),
+                upkeep::Table::Replays => page_of::<Replays>(store, page.after, now_ms),
+            })
+            .await?;
+        if !batch.is_empty() {
+            debug!(
+                deleted = batch.len(),
+                "pruned expired deduplication entries"
+            );
+            self.commit(Pending::new(batch, Vec::new())).await?;
+        }
+        Ok(last)
+    }
+
+    /// Drops looked-up records past their expiry (they are looked up again when needed).
+    fn forget_expired_records(&mut self, now: u64) {
+        self.records.retain(|_, record| record.expires > now);
+        self.stale_records.retain(|_, record| record.expires > now);
+    }
+
+    /// Keeps the in-memory caches within their bounds. Sessions are written through and
+    /// records can be looked up again, so an evicted entry costs only a read or a lookup.
+    /// Runs only between operations, never while a group holds staged sessions.
+    fn bound_caches(&mut self) {
+        fn bound<V>(map: &mut HashMap<UserId, V>, max: usize) {
+            if map.len() > max {
+                let excess: Vec<UserId> =
+                    map.keys().take(map.len() - max * 3 / 4).copied().collect();
+                for key in excess {
+                    map.remove(&key);
+                }
+            }
+        }
+        bound(&mut self.sessions, MAX_CACHED_PEERS);
+        bound(&mut self.records, MAX_CACHED_PEERS);
+        bound(&mut self.stale_records, MAX_CACHED_PEERS);
+        bound(&mut self.one_time, MAX_CACHED_PEERS);
     }
 
     /// Starts collecting mail from `relay` (and stocking it with one-time prekeys).
@@ -622,7 +778,7 @@ impl Core {
                 relay,
                 addresses,
                 core: self.requests_tx.clone(),
-                health: self.relay_health.clone(),
+                health: self.health_tx.clone(),
             },
             cancel,
         ));
@@ -632,20 +788,17 @@ impl Core {
     /// delay, and looks for more while fewer than [`crate::relay_path::REPLICAS`] work.
     /// Pinned relays are the operator's choice: never dropped, but a failing one does not
     /// count as working, so a picked relay is added beside it.
-    fn check_relays(&mut self) {
+    async fn check_relays(&mut self) {
         if !self.discovery {
             return;
         }
         let now = std::time::Instant::now();
-        let failing = self
-            .relay_health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let failing = self.relay_health.clone();
+        let failover_after = self.failover_after;
         let down = |peer: &libp2p::PeerId| {
             failing
                 .get(peer)
-                .is_some_and(|since| now.duration_since(*since) >= self.failover_after)
+                .is_some_and(|since| now.duration_since(*since) >= failover_after)
         };
         let dead: Vec<libp2p::PeerId> = self
             .relays
@@ -661,11 +814,8 @@ impl Core {
                 }
             }
             self.relays.retain(|(peer, _)| !dead.contains(peer));
-            self.relay_health
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|peer, _| !dead.contains(peer));
-            self.save_relays();
+            self.relay_health.retain(|peer, _| !dead.contains(peer));
+            self.save_relays().await;
             self.record_stale = true;
             self.next_discovery = now;
         }
@@ -684,7 +834,7 @@ impl Core {
     }
 
     /// Takes relays found in the DHT into our set, record and collectors.
-    fn add_relays(&mut self, found: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>) {
+    async fn add_relays(&mut self, found: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>) {
         self.discovering = false;
         let now = std::time::Instant::now();
         if found.is_empty() {
@@ -703,24 +853,19 @@ impl Core {
             self.relays.push((peer, addresses.clone()));
             self.start_collector(peer, addresses);
         }
-        self.save_relays();
+        self.save_relays().await;
         self.record_stale = true;
     }
 
     /// Our relays, working ones first: senders deposit at the first three listed.
     fn relays_in_order(&self) -> Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)> {
-        let failing = self
-            .relay_health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         let mut relays = self.relays.clone();
-        relays.sort_by_key(|(peer, _)| failing.contains_key(peer));
+        relays.sort_by_key(|(peer, _)| self.relay_health.contains_key(peer));
         relays
     }
 
     /// Persists the relays picked from the DHT (pinned ones come from the configuration).
-    fn save_relays(&self) {
+    async fn save_relays(&mut self) {
         let picked: Vec<_> = self
             .relays
             .iter()
@@ -728,20 +873,23 @@ impl Core {
             .cloned()
             .collect();
         let mut batch = Batch::new();
-        if batch
-            .put::<State>(
-                &STATE_RELAYS.to_owned(),
-                &crate::relay_path::encode_relays(&picked),
-            )
-            .is_err()
-            || self.store.commit(batch).is_err()
-        {
-            warn!("cannot store the relays picked from the DHT");
+        let saved = match batch.put::<State>(
+            &STATE_RELAYS.to_owned(),
+            &crate::relay_path::encode_relays(&picked),
+        ) {
+            Ok(()) => self
+                .commit(Pending::new(batch, Vec::new()))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = saved {
+            warn!("cannot store the relays picked from the DHT: {e}");
         }
     }
 
     /// Signs and publishes our DHT record with the current addresses and bundle.
-    fn publish(&mut self) {
+    async fn publish(&mut self) {
         if self.publishing {
             // Published again when this one finishes.
             self.record_stale = true;
@@ -756,6 +904,8 @@ impl Core {
         let addresses = if self.direct { addresses } else { Vec::new() };
         self.record_seq += 1;
         let seq = self.record_seq;
+        let now = self.time.now_secs();
+        self.republish_at = now + record::REPUBLISH_INTERVAL_SECS;
         let bundle = self.prekeys.bundle(&self.account, seq);
         let value = record::sign(
             &self.account,
@@ -771,7 +921,7 @@ impl Core {
                 })
                 .collect::<Vec<_>>(),
             seq,
-            now_secs() + record::RECORD_LIFETIME_SECS,
+            now + record::RECORD_LIFETIME_SECS,
         );
         // The sequence number must never repeat, even across a crash: persist it first. A
         // failure here only delays the publication.
@@ -779,7 +929,7 @@ impl Core {
         if batch
             .put::<State>(&STATE_RECORD_SEQ.to_owned(), &seq.to_be_bytes().to_vec())
             .is_err()
-            || self.store.commit(batch).is_err()
+            || self.commit(Pending::new(batch, Vec::new())).await.is_err()
         {
             return;
         }
@@ -842,6 +992,8 @@ impl Core {
                         self.ready.push((seq, envelope));
                     }
                 }
+                self.committed_events
+                    .store(self.next_event, std::sync::atomic::Ordering::SeqCst);
                 for item in &published {
                     // No subscriber is not an error: the log keeps the events.
                     let _ = self.events.send(item.clone());
@@ -1038,7 +1190,7 @@ impl Core {
             user,
             name,
             verified: false,
-            added_ms: now_ms(),
+            added_ms: self.time.now_ms(),
         };
         batch.put::<Contacts>(&self.conv(&user), &row)?;
         self.commit(Pending::new(batch, vec![])).await.map(|_| ())
@@ -1101,7 +1253,7 @@ impl Core {
         text: String,
     ) -> Result<MessageId, Error> {
         let id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
-        let stamp = self.clock.tick(now_ms());
+        let stamp = self.clock.tick(self.time.now_ms());
         let conv = self.conv(&peer);
         let row = MessageRow {
             peer,
@@ -1262,7 +1414,7 @@ impl Core {
                 &self.account,
                 &record.bundle,
                 one_time.as_ref(),
-                now_secs(),
+                self.time.now_secs(),
             ) {
                 Ok(session) => sessions.insert(0, session),
                 Err(e) => {
@@ -1308,11 +1460,32 @@ impl Core {
     /// The record of `peer` if we hold one that has not expired. A record past its expiry may
     /// name stale addresses or prekeys, so it is dropped and looked up again.
     fn known_record(&mut self, peer: &UserId) -> Option<PeerRecord> {
-        let now = now_secs();
+        let now = self.time.now_secs();
         if self.records.get(peer).is_some_and(|r| r.expires <= now) {
             self.records.remove(peer);
         }
         self.records.get(peer).cloned()
+    }
+
+    /// Takes a looked-up record unless it is older than one already held: a peer that answers
+    /// a lookup with a replayed record (still signed, not yet expired) must not roll back a
+    /// contact's prekeys, relays or addresses.
+    fn learn_record(&mut self, peer: UserId, record: PeerRecord) -> bool {
+        let newest_known = self
+            .records
+            .get(&peer)
+            .into_iter()
+            .chain(self.stale_records.get(&peer))
+            .map(|r| r.seq)
+            .max();
+        if newest_known.is_some_and(|seq| record.seq < seq) {
+            debug!(peer = %peer.short(), seq = record.seq, "ignored an older record");
+            return false;
+        }
+        debug!(peer = %peer.short(), seq = record.seq, "found record");
+        self.stale_records.remove(&peer);
+        self.records.insert(peer, record);
+        true
     }
 
     fn start_delivery(&mut self, seq: u64, record: PeerRecord, envelope: Vec<u8>) {
@@ -1352,7 +1525,7 @@ impl Core {
             }
         }
 
-        let now = now_ms();
+        let now = self.time.now_ms();
         let mut wanted = Vec::new();
         let mut unknown = Vec::new();
         for (&seq, entry) in &self.outbox {
@@ -1492,9 +1665,9 @@ impl Core {
                     }
                     match record {
                         Ok(record) => {
-                            debug!(peer = %peer.short(), "found record");
-                            self.stale_records.remove(&peer);
-                            self.records.insert(peer, *record);
+                            if !self.learn_record(peer, *record) {
+                                self.postpone_peer(peer).await;
+                            }
                         }
                         Err(e) => {
                             debug!(peer = %peer.short(), "lookup failed: {e}");
@@ -1503,7 +1676,7 @@ impl Core {
                     }
                 }
                 Outcome::Published { .. } => {}
-                Outcome::RelaysFound(found) => self.add_relays(found),
+                Outcome::RelaysFound(found) => self.add_relays(found).await,
                 Outcome::Deposited { seq, deposit } => {
                     self.busy.remove(&seq);
                     for refusal in &deposit.refused {
@@ -1666,7 +1839,7 @@ impl Core {
                     .collect::<Result<Vec<_>, StoreError>>()
             })
             .await?;
-        let now = now_ms();
+        let now = self.time.now_ms();
         let mut rescheduled = Vec::with_capacity(rows.len());
         for (seq, row) in rows {
             let Some(mut row) = row else { continue };
@@ -1749,12 +1922,17 @@ impl Core {
                 return;
             }
         };
+        self.undo = Undo::default();
         for (item, prepared) in group.into_iter().zip(prepared) {
             staged.via_relay = item.via_relay;
+            let savepoint = Savepoint::take(self, &pending, &staged, &prepared);
             let status = match self.receive(&mut pending, &mut staged, prepared).await {
                 Ok(status) => status,
                 Err(e) => {
+                    // Nothing of this envelope is committed: the sender's retry is processed
+                    // afresh, so the message is not lost.
                     error!(peer = %item.peer, "receiving failed: {e}");
+                    savepoint.restore(self, &mut pending, &mut staged);
                     Status::Unavailable
                 }
             };
@@ -1771,7 +1949,7 @@ impl Core {
             for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
                 let receipt = Body::Receipt(Receipt {
                     id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
-                    stamp: self.clock.tick(now_ms()),
+                    stamp: self.clock.tick(self.time.now_ms()),
                     kind: ReceiptKind::Delivered,
                     messages: chunk.to_vec(),
                 });
@@ -1791,6 +1969,17 @@ impl Core {
                 false
             }
         };
+        if !committed {
+            // The sessions the group advanced are read again from the store, which holds
+            // none of its effects.
+            for peer in &staged.touched {
+                self.sessions.remove(peer);
+            }
+            if let Some(bytes) = self.undo.group_prekeys.take() {
+                self.restore_prekeys(&bytes);
+            }
+        }
+        self.undo = Undo::default();
         for (reply, status) in answers {
             let _ = reply.send(if committed {
                 status
@@ -1800,6 +1989,13 @@ impl Core {
         }
         if committed {
             self.dispatch_due().await;
+        }
+    }
+
+    fn restore_prekeys(&mut self, bytes: &[u8]) {
+        match PrekeySecrets::from_bytes(bytes) {
+            Ok(prekeys) => self.prekeys = prekeys,
+            Err(e) => error!("cannot restore prekey secrets: {e}"),
         }
     }
 
@@ -1912,7 +2108,7 @@ impl Core {
         staged.seen.insert(digest);
         pending
             .batch
-            .put::<Seen>(&digest, &(now_ms() + SEEN_RETENTION_MS))?;
+            .put::<Seen>(&digest, &(self.time.now_ms() + SEEN_RETENTION_MS))?;
 
         let body = match Payload::from_bytes(&plaintext)
             .map_err(|e| e.to_string())
@@ -1937,9 +2133,9 @@ impl Core {
             return Ok(Status::Duplicate);
         }
         staged.ids.insert((conv, *id.as_bytes()));
-        let now = now_ms();
+        let now = self.time.now_ms();
         self.clock.observe(body.stamp(), now);
-        let stamp = Clock::clamp(body.stamp(), now);
+        let stamp = Hlc::clamp(body.stamp(), now);
         match body {
             Body::Text(text) => {
                 if staged.via_relay {
@@ -2003,7 +2199,7 @@ impl Core {
         message: &SessionMessage,
     ) -> Result<Option<Vec<u8>>, Error> {
         let mut rng = UnwrapErr(getrandom::SysRng);
-        let now = now_secs();
+        let now = self.time.now_secs();
         let sessions = self.sessions.entry(sender).or_default();
         for (index, session) in sessions.iter_mut().enumerate() {
             if let Ok(plaintext) = session.decrypt(&mut rng, message, now) {
@@ -2025,6 +2221,15 @@ impl Core {
         {
             debug!(sender = %sender.short(), "refused a replayed session start");
             return Ok(None);
+        }
+        if start.one_time_prekey_id().is_some() {
+            // Accepting consumes a one-time prekey: keep what to restore if the envelope or
+            // its group is not committed after all.
+            let before = self.prekeys.to_bytes();
+            if self.undo.group_prekeys.is_none() {
+                self.undo.group_prekeys = Some(before.clone());
+            }
+            self.undo.envelope_prekeys = Some(before);
         }
         match Session::respond(&mut rng, &self.account, &mut self.prekeys, start, now) {
             Ok((session, plaintext)) => {
@@ -2080,12 +2285,12 @@ impl Core {
         &self,
         peer: UserId,
         limit: usize,
-        before: Option<String>,
+        before: Option<HistoryCursor>,
     ) -> Result<Page, Error> {
         let limit = limit.clamp(1, MAX_PAGE);
         let conv = self.conv(&peer);
         let upper = match before {
-            Some(cursor) => parse_history_cursor(&cursor)?,
+            Some(cursor) => (cursor.stamp, cursor.id),
             None => (u64::MAX, [0xff; 16]),
         };
         let rows = self
@@ -2100,8 +2305,10 @@ impl Core {
         let more = rows.len() > limit;
         let rows: Vec<_> = rows.into_iter().take(limit).collect();
         let before = if more {
-            rows.last()
-                .map(|((_, stamp, id), _)| history_cursor(*stamp, id))
+            rows.last().map(|((_, stamp, id), _)| HistoryCursor {
+                stamp: *stamp,
+                id: *id,
+            })
         } else {
             None
         };
@@ -2140,7 +2347,7 @@ impl Core {
         for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
             let receipt = Body::Receipt(Receipt {
                 id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
-                stamp: self.clock.tick(now_ms()),
+                stamp: self.clock.tick(self.time.now_ms()),
                 kind: ReceiptKind::Read,
                 messages: chunk.to_vec(),
             });
@@ -2235,18 +2442,4 @@ fn to_message(id: MessageId, stamp: Stamp, row: &MessageRow) -> Message {
         state: row.state,
         read: row.read,
     }
-}
-
-/// A history cursor names the exact key of the oldest message on a page:
-/// `<stamp, 16 hex digits>-<message id>`.
-fn history_cursor(stamp: Stamp, id: &[u8; 16]) -> String {
-    format!("{stamp:016x}-{}", MessageId::from_bytes(*id))
-}
-
-fn parse_history_cursor(cursor: &str) -> Result<(u64, [u8; 16]), Error> {
-    let invalid = || Error::InvalidArgument(format!("bad history cursor {cursor:?}"));
-    let (stamp, id) = cursor.split_once('-').ok_or_else(invalid)?;
-    let stamp = u64::from_str_radix(stamp, 16).map_err(|_| invalid())?;
-    let id: MessageId = id.parse().map_err(|_| invalid())?;
-    Ok((stamp, *id.as_bytes()))
 }

@@ -36,6 +36,23 @@ impl std::str::FromStr for Cursor {
     }
 }
 
+/// Where a subscription to the event log ([`crate::Node::events`]) starts. Write it qualified
+/// (`tern_node::From::Now`): the name is the word a reader expects, but it is not the
+/// `From` of the standard prelude.
+///
+/// A program that handles each event once, across restarts too, stores the cursor of every
+/// event it has handled and subscribes with [`From::After`] that cursor; one that only cares
+/// about what happens while it runs subscribes with [`From::Now`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum From {
+    /// Only events that happen after the call.
+    Now,
+    /// The events after this cursor (the last one handled), then live ones.
+    After(Cursor),
+    /// Every event the log still holds (at most [`EVENT_RETENTION`]), then live ones.
+    Oldest,
+}
+
 /// Who wrote a message, from this node's point of view.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Direction {

@@ -31,11 +31,11 @@ pub(crate) fn millis(stamp: Stamp) -> u64 {
 /// The clock. Its state is the last stamp it issued; the node persists that with each message
 /// so the clock never goes backwards across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Clock {
+pub(crate) struct Hlc {
     last: Stamp,
 }
 
-impl Clock {
+impl Hlc {
     pub(crate) fn new(last: Stamp) -> Self {
         Self { last }
     }
@@ -60,7 +60,7 @@ impl Clock {
         self.last
     }
 
-    /// Clamps a remote stamp the way [`Clock::observe`] does, for ordering the message itself.
+    /// Clamps a remote stamp the way [`Hlc::observe`] does, for ordering the message itself.
     pub(crate) fn clamp(remote: Stamp, now_ms: u64) -> Stamp {
         remote.min(now_ms.saturating_add(MAX_DRIFT_MS) << COUNTER_BITS)
     }
@@ -74,8 +74,8 @@ mod tests {
 
     #[test]
     fn a_reply_orders_after_the_message_despite_a_slow_clock() {
-        let mut fast = Clock::new(0);
-        let mut slow = Clock::new(0);
+        let mut fast = Hlc::new(0);
+        let mut slow = Hlc::new(0);
         let sent = fast.tick(1_000_000);
         // The replier's clock is 10 minutes behind.
         let received = slow.observe(sent, 1_000_000 - 600_000);
@@ -86,21 +86,18 @@ mod tests {
 
     #[test]
     fn far_future_stamps_are_clamped() {
-        let mut clock = Clock::new(0);
+        let mut clock = Hlc::new(0);
         let now = 5_000_000;
         let evil = u64::MAX - 1;
         let merged = clock.observe(evil, now);
         assert!(millis(merged) <= now + MAX_DRIFT_MS);
-        assert_eq!(
-            Clock::clamp(evil, now),
-            (now + MAX_DRIFT_MS) << COUNTER_BITS
-        );
+        assert_eq!(Hlc::clamp(evil, now), (now + MAX_DRIFT_MS) << COUNTER_BITS);
     }
 
     proptest! {
         #[test]
         fn stamps_strictly_increase(events in prop::collection::vec((any::<bool>(), 0u64..1 << 40, any::<u64>()), 1..100)) {
-            let mut clock = Clock::new(0);
+            let mut clock = Hlc::new(0);
             let mut last = 0;
             for (local, now, remote) in events {
                 let stamp = if local { clock.tick(now) } else { clock.observe(remote, now) };

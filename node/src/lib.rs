@@ -14,7 +14,7 @@
 //!
 //! ```no_run
 //! use futures::StreamExt;
-//! use tern_node::{Event, Node, UserId};
+//! use tern_node::{Event, From, Node, UserId};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let node = Node::builder("/var/lib/tern/alice")
@@ -29,7 +29,7 @@
 //! node.add_contact("bob", bob).await?;
 //! node.send(bob, "hello").await?; // durable from here on, even across a crash
 //!
-//! let mut events = node.events(None);
+//! let mut events = node.events(From::Now);
 //! while let Some((cursor, event)) = events.next().await {
 //!     if let Event::MessageReceived(message) = event {
 //!         println!("{cursor}: {}: {}", message.peer.short(), message.text);
@@ -46,22 +46,29 @@
 
 mod body;
 mod core;
-pub mod dht;
 mod event;
 mod hlc;
 mod id;
-pub mod mailbox;
 mod network;
 mod node;
 mod relay_path;
 mod store;
 mod tables;
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 #[cfg(test)]
 mod tests;
+mod time;
+mod upkeep;
+mod view;
 
 pub use body::MAX_TEXT_LEN;
-pub use core::{Chat, Contact, Error, NodeStatus, Page, RelayStatus};
-pub use event::{Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, Message};
+pub use core::Error;
+pub use event::{Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message};
 pub use id::{MessageId, ParseIdError};
 pub use node::{Builder, EventStream, Node, RELAY_FAILOVER_AFTER, StartError};
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
+pub use time::Clock;
+pub use view::{
+    Chat, Contact, HistoryCursor, Nat, NodeStatus, Page, ParseCursorError, RelayStatus,
+};

@@ -10,9 +10,6 @@
 //! that channel is full the loop answers [`Status::Busy`] itself: backpressure reaches the
 //! sender instead of growing a queue.
 
-pub(crate) mod codec;
-pub(crate) mod record;
-
 use std::{
     collections::{HashMap, HashSet},
     time::{Duration, Instant},
@@ -26,25 +23,23 @@ use libp2p::{
         self, GetRecordOk, InboundRequest, QueryId, QueryResult, Quorum, RecordKey,
         store::RecordStore,
     },
-    mdns, memory_connection_limits, noise, ping, relay,
+    mdns, memory_connection_limits, ping, relay,
     request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel},
     swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle},
-    tcp, yamux,
+};
+use tern_proto::{
+    dht, mailbox,
+    msg::{self as codec, Delivery},
+    rate::{Rate, RateLimiter},
+    record::{self, PeerRecord, RecordError},
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-pub(crate) use self::codec::Status;
-use self::{
-    codec::Delivery,
-    record::{PeerRecord, RecordError},
-};
 use tern_crypto::UserId;
+pub(crate) use tern_proto::msg::Status;
 
-/// The private Kademlia protocol name, so Tern's DHT never mixes with other libp2p networks.
-pub(crate) const KAD_PROTOCOL: libp2p::StreamProtocol =
-    libp2p::StreamProtocol::new(crate::dht::KAD_PROTOCOL);
 /// Capacity of the command channel. Commands are small and answered quickly; a full channel
 /// means the loop is saturated and callers should wait rather than pile up work.
 const COMMAND_CAPACITY: usize = 256;
@@ -60,29 +55,30 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONCURRENT_STREAMS: usize = 256;
 /// How long a mailbox request may take: a fetch may be held open by the relay for up to
 /// `mailbox::MAX_WAIT_SECS` before it answers.
-const MAILBOX_TIMEOUT: Duration = Duration::from_secs(crate::mailbox::MAX_WAIT_SECS as u64 + 30);
-/// How long a DHT query may run.
+const MAILBOX_TIMEOUT: Duration = Duration::from_secs(mailbox::MAX_WAIT_SECS as u64 + 30);
 /// DHT peers whose announced addresses are remembered; beyond it the map starts over (it
 /// only serves picking relays, which are re-announced on every connection).
 const MAX_ANNOUNCED: usize = 4096;
-const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Established connections in total and per peer: generous for a chat node, but a bound.
 const MAX_CONNECTIONS: u32 = 256;
 const MAX_CONNECTIONS_PER_PEER: u32 = 4;
 /// Refuse new connections when the process uses more than this share of system memory.
 const MAX_MEMORY_FRACTION: f64 = 0.8;
 /// Per-peer inbound delivery rate for a peer that has not yet delivered anything we could
-/// decrypt: a burst of this many...
-const RATE_BURST: f64 = 200.0;
-/// ...refilled at this many per second. Far above any human typing rate, far below a flood:
-/// each refused envelope still costs an HPKE open (about 0.1 ms), so a stranger can take at
-/// most about 1% of a core.
-const RATE_PER_SEC: f64 = 100.0;
+/// decrypt: a burst of 200, refilled at 100 a second. Far above any human typing rate, far
+/// below a flood: each refused envelope still costs an HPKE open (about 0.1 ms), so a
+/// stranger can take at most about 1% of a core.
+const STRANGER_RATE: Rate = Rate {
+    burst: 200.0,
+    per_sec: 100.0,
+};
 /// The rate for a peer whose deliveries we stored (a contact's device, proven by a message
 /// that decrypted): bulk transfers between two nodes run at full speed, yet one peer still
 /// cannot occupy the pipeline alone.
-const TRUSTED_RATE_BURST: f64 = 10_000.0;
-const TRUSTED_RATE_PER_SEC: f64 = 5_000.0;
+const TRUSTED_RATE: Rate = Rate {
+    burst: 10_000.0,
+    per_sec: 5_000.0,
+};
 /// Peers whose rate state is remembered; the oldest is forgotten beyond this.
 const MAX_RATE_ENTRIES: usize = 4096;
 
@@ -133,7 +129,7 @@ pub(crate) struct Snapshot {
     pub(crate) connected_peers: usize,
     /// The peers with an open connection.
     pub(crate) connected: Vec<PeerId>,
-    pub(crate) nat: String,
+    pub(crate) nat: crate::Nat,
     pub(crate) counters: Counters,
 }
 
@@ -170,8 +166,8 @@ enum Command {
     Mailbox {
         peer: PeerId,
         addresses: Vec<Multiaddr>,
-        request: crate::mailbox::Request,
-        reply: oneshot::Sender<Result<crate::mailbox::Response, NetError>>,
+        request: mailbox::Request,
+        reply: oneshot::Sender<Result<mailbox::Response, NetError>>,
     },
     Providers {
         key: Vec<u8>,
@@ -266,8 +262,8 @@ impl Handle {
         &self,
         peer: PeerId,
         addresses: Vec<Multiaddr>,
-        request: crate::mailbox::Request,
-    ) -> Result<crate::mailbox::Response, NetError> {
+        request: mailbox::Request,
+    ) -> Result<mailbox::Response, NetError> {
         self.call(|reply| Command::Mailbox {
             peer,
             addresses,
@@ -302,7 +298,7 @@ pub(crate) struct Behaviour {
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     msg: request_response::Behaviour<codec::Codec>,
-    mailbox: request_response::Behaviour<codec::MailboxCodec>,
+    mailbox: request_response::Behaviour<mailbox::Codec>,
     autonat: autonat::v2::client::Behaviour,
     relay: relay::client::Behaviour,
     dcutr: dcutr::Behaviour,
@@ -310,38 +306,14 @@ pub(crate) struct Behaviour {
 }
 
 fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
-    let transport = |e: &dyn std::fmt::Display| NetError::Transport(e.to_string());
     let dht_server = config.dht_server;
     let mdns_enabled = config.mdns;
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| transport(&e))?
-        .with_quic()
-        .with_dns()
-        .map_err(|e| transport(&e))?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| transport(&e))?
-        .with_behaviour(|key, relay| {
+    tern_proto::swarm::build_with_relay_client(
+        config.keypair.clone(),
+        IDLE_TIMEOUT,
+        |key, relay| {
             let peer_id = key.public().to_peer_id();
-            let mut kad_config = kad::Config::new(KAD_PROTOCOL);
-            kad_config
-                .set_record_filtering(kad::StoreInserts::FilterBoth)
-                .set_query_timeout(QUERY_TIMEOUT)
-                .set_record_ttl(Some(Duration::from_secs(record::MAX_RECORD_LIFETIME_SECS)))
-                // The publisher republishes its own record; peers need not re-push ours.
-                .set_publication_interval(None)
-                .set_max_packet_size(4 * record::MAX_RECORD_LEN);
-            let store_config = kad::store::MemoryStoreConfig {
-                max_value_bytes: record::MAX_RECORD_LEN,
-                ..Default::default()
-            };
-            let store = kad::store::MemoryStore::with_config(peer_id, store_config);
-            let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+            let mut kad = dht::behaviour(peer_id, dht::Role::Node);
             if dht_server {
                 kad.set_mode(Some(kad::Mode::Server));
             }
@@ -353,18 +325,15 @@ fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
             } else {
                 None
             };
-            let limits = connection_limits::ConnectionLimits::default()
-                .with_max_established(Some(MAX_CONNECTIONS))
-                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
             Ok(Behaviour {
-                limits: connection_limits::Behaviour::new(limits),
+                limits: tern_proto::swarm::connection_limits(
+                    MAX_CONNECTIONS,
+                    MAX_CONNECTIONS_PER_PEER,
+                ),
                 memory: memory_connection_limits::Behaviour::with_max_percentage(
                     MAX_MEMORY_FRACTION,
                 ),
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/tern/id/1".into(),
-                    key.public(),
-                )),
+                identify: tern_proto::swarm::identify(key.public()),
                 ping: ping::Behaviour::default(),
                 kad,
                 msg: request_response::Behaviour::new(
@@ -374,7 +343,7 @@ fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
                         .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
                 ),
                 mailbox: request_response::Behaviour::new(
-                    [(codec::MAILBOX_PROTOCOL, ProtocolSupport::Outbound)],
+                    [(mailbox::PROTOCOL, ProtocolSupport::Outbound)],
                     request_response::Config::default()
                         .with_request_timeout(MAILBOX_TIMEOUT)
                         .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
@@ -384,17 +353,15 @@ fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
                 dcutr: dcutr::Behaviour::new(peer_id),
                 mdns: Toggle::from(mdns),
             })
-        })
-        .map_err(|e| transport(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-        .build();
-    Ok(swarm)
+        },
+    )
+    .map_err(|e| NetError::Transport(e.to_string()))
 }
 
 /// Starts the network task. Returns its handle, the inbound deliveries, and the task.
 pub(crate) fn spawn(
     config: Config,
-    clock: fn() -> u64,
+    clock: crate::Clock,
     cancel: CancellationToken,
 ) -> Result<(Handle, mpsc::Receiver<Inbound>, tokio::task::JoinHandle<()>), NetError> {
     let mut swarm = build_swarm(&config)?;
@@ -435,7 +402,7 @@ pub(crate) fn spawn(
         deliveries: HashMap::new(),
         mailbox_calls: HashMap::new(),
         waiting_answers: FuturesUnordered::new(),
-        rates: HashMap::new(),
+        rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, STRANGER_RATE, TRUSTED_RATE),
         connected: HashSet::new(),
         announced: HashMap::new(),
         dialled: HashMap::new(),
@@ -476,13 +443,6 @@ struct Publish {
     reply: oneshot::Sender<Result<(), NetError>>,
 }
 
-struct TokenBucket {
-    tokens: f64,
-    updated: Instant,
-    /// Whether the peer delivered something we stored, which earns it the trusted rate.
-    trusted: bool,
-}
-
 type Answer = (
     PeerId,
     ResponseChannel<Status>,
@@ -494,17 +454,18 @@ struct EventLoop {
     addresses: watch::Sender<Vec<Multiaddr>>,
     commands: mpsc::Receiver<Command>,
     inbound: mpsc::Sender<Inbound>,
-    clock: fn() -> u64,
+    clock: crate::Clock,
     cancel: CancellationToken,
     publishes: HashMap<QueryId, Publish>,
     /// Read-backs after a PUT, keyed by the GET query.
     verifications: HashMap<QueryId, Publish>,
     lookups: HashMap<QueryId, Lookup>,
     deliveries: HashMap<OutboundRequestId, oneshot::Sender<Result<Status, NetError>>>,
-    mailbox_calls:
-        HashMap<OutboundRequestId, oneshot::Sender<Result<crate::mailbox::Response, NetError>>>,
+    mailbox_calls: HashMap<OutboundRequestId, oneshot::Sender<Result<mailbox::Response, NetError>>>,
     waiting_answers: FuturesUnordered<futures::future::BoxFuture<'static, Answer>>,
-    rates: HashMap<PeerId, TokenBucket>,
+    /// Per-peer delivery rates; a peer whose delivery was stored is promoted to the trusted
+    /// rate.
+    rates: RateLimiter<PeerId>,
     connected: HashSet<PeerId>,
     /// Listen addresses DHT peers announced (identify), for relays we pick from the DHT.
     announced: HashMap<PeerId, Vec<Multiaddr>>,
@@ -530,10 +491,8 @@ impl EventLoop {
                 Some((peer, channel, answer)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
                     // A dropped answer means the pipeline could not store the message.
                     let status = answer.unwrap_or(Status::Unavailable);
-                    if status == Status::Stored
-                        && let Some(bucket) = self.rates.get_mut(&peer)
-                    {
-                        bucket.trusted = true;
+                    if status == Status::Stored {
+                        self.rates.promote(&peer);
                     }
                     let _ = self.swarm.behaviour_mut().msg.send_response(channel, status);
                 }
@@ -635,7 +594,7 @@ impl EventLoop {
                     listen_addresses: self.swarm.listeners().cloned().collect(),
                     connected_peers: self.connected.len(),
                     connected: self.connected.iter().copied().collect(),
-                    nat: self.nat_status().into(),
+                    nat: self.nat_status(),
                     counters: self.counters.clone(),
                 });
             }
@@ -696,7 +655,7 @@ impl EventLoop {
                 peer_id,
                 info,
                 ..
-            })) if info.protocols.contains(&KAD_PROTOCOL) => {
+            })) if info.protocols.contains(&dht::KAD_PROTOCOL) => {
                 // Peers that speak our DHT protocol join the routing table under the addresses
                 // they listen on.
                 if self.announced.len() >= MAX_ANNOUNCED {
@@ -736,13 +695,13 @@ impl EventLoop {
     /// Reachability as AutoNAT v2 found it: `public` once a server dialled one of our
     /// addresses back (the client then confirms it as external), `private` when probes only
     /// failed, `unknown` before any probe finished.
-    fn nat_status(&self) -> &'static str {
+    fn nat_status(&self) -> crate::Nat {
         if self.swarm.external_addresses().next().is_some() {
-            "public"
+            crate::Nat::Public
         } else if self.nat_failures > 0 {
-            "private"
+            crate::Nat::Private
         } else {
-            "unknown"
+            crate::Nat::Unknown
         }
     }
 
@@ -774,7 +733,7 @@ impl EventLoop {
     }
 
     fn on_kad_event(&mut self, event: kad::Event) {
-        let now = (self.clock)();
+        let now = self.clock.now_secs();
         match event {
             kad::Event::InboundRequest {
                 request:
@@ -975,36 +934,6 @@ impl EventLoop {
 
     /// Per-peer token bucket. Returns whether the delivery may proceed.
     fn take_token(&mut self, peer: PeerId) -> bool {
-        let now = Instant::now();
-        if self.rates.len() >= MAX_RATE_ENTRIES && !self.rates.contains_key(&peer) {
-            // Forget the stalest entry: it has had the most time to refill anyway.
-            if let Some(oldest) = self
-                .rates
-                .iter()
-                .min_by_key(|(_, b)| b.updated)
-                .map(|(p, _)| *p)
-            {
-                self.rates.remove(&oldest);
-            }
-        }
-        let bucket = self.rates.entry(peer).or_insert(TokenBucket {
-            tokens: RATE_BURST,
-            updated: now,
-            trusted: false,
-        });
-        let (burst, per_sec) = if bucket.trusted {
-            (TRUSTED_RATE_BURST, TRUSTED_RATE_PER_SEC)
-        } else {
-            (RATE_BURST, RATE_PER_SEC)
-        };
-        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_sec).min(burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.rates.try_take(&peer, Instant::now())
     }
 }

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::{
-    core::{self, Chat, Contact, Core, Error, NodeStatus, Page, Parts, Request},
-    event::{Cursor, Event},
-    hlc::Clock,
+    core::{Core, Error, Parts, Request},
+    event::{self, Cursor, Event},
+    hlc::Hlc,
     id::MessageId,
     network,
     store::{Direction as ScanDirection, Store, StoreError},
@@ -27,15 +27,13 @@ use crate::{
         Events, STATE_ACCOUNT, STATE_CLOCK, STATE_DEVICE_KEY, STATE_OUTBOX_SEQ, STATE_PREKEYS,
         State,
     },
+    view::{Chat, Contact, HistoryCursor, NodeStatus, Page},
 };
 
 /// Capacity of the request channel from handles to the core task.
 const REQUEST_CAPACITY: usize = 256;
 /// Live events buffered per subscriber before it falls back to reading the log.
 const EVENT_BUFFER: usize = 1024;
-/// Lifetime of the device certificate a node issues itself at start. Renewed at every start,
-/// so a device that stops running stops being certified within this time.
-const CERTIFICATE_LIFETIME_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +48,12 @@ pub enum StartError {
     /// The passphrase does not unlock the account.
     #[error("wrong passphrase")]
     WrongPassphrase,
+    /// Neither [`Builder::with_passphrase`] nor [`Builder::insecure_no_passphrase`] was called.
+    #[error("no passphrase given; use insecure_no_passphrase() to have none")]
+    NoPassphrase,
+    /// [`Builder::with_passphrase`] was given an empty passphrase.
+    #[error("the passphrase is empty; use insecure_no_passphrase() to have none")]
+    EmptyPassphrase,
     /// Another process is using the data directory.
     #[error("the data directory is in use by another process")]
     Locked,
@@ -91,7 +95,7 @@ impl From<StoreError> for StartError {
 #[derive(Debug)]
 pub struct Builder {
     data_dir: PathBuf,
-    passphrase: zeroize::Zeroizing<Vec<u8>>,
+    passphrase: Passphrase,
     listen: Vec<String>,
     bootstrap: Vec<String>,
     relays: Vec<String>,
@@ -102,6 +106,25 @@ pub struct Builder {
     kdf: KdfParams,
     relay_discovery: bool,
     relay_failover_after: Duration,
+    clock: crate::Clock,
+}
+
+/// What the builder was told about the passphrase.
+enum Passphrase {
+    Unset,
+    Given(zeroize::Zeroizing<Vec<u8>>),
+    Insecure,
+}
+
+impl std::fmt::Debug for Passphrase {
+    /// Never the passphrase itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unset => "Unset",
+            Self::Given(_) => "Given(..)",
+            Self::Insecure => "Insecure",
+        })
+    }
 }
 
 /// How long a relay picked from the DHT may be unreachable before the node replaces it: long
@@ -112,8 +135,19 @@ pub const RELAY_FAILOVER_AFTER: Duration = Duration::from_secs(3600);
 
 impl Builder {
     /// The passphrase that protects the account and history.
+    /// Required, unless [`Builder::insecure_no_passphrase`] is called instead: an empty
+    /// passphrase here fails [`Builder::spawn`] with [`StartError::EmptyPassphrase`], since it
+    /// is more often an unset variable than a choice.
     pub fn with_passphrase(mut self, passphrase: impl AsRef<[u8]>) -> Self {
-        self.passphrase = zeroize::Zeroizing::new(passphrase.as_ref().to_vec());
+        self.passphrase = Passphrase::Given(zeroize::Zeroizing::new(passphrase.as_ref().to_vec()));
+        self
+    }
+
+    /// Protects the account with no passphrase at all: anyone who can read the data
+    /// directory can read the keys and the history. For throwaway nodes and devices whose
+    /// disk is encrypted by other means.
+    pub fn insecure_no_passphrase(mut self) -> Self {
+        self.passphrase = Passphrase::Insecure;
         self
     }
 
@@ -189,6 +223,14 @@ impl Builder {
         self
     }
 
+    /// The clock the node goes by (default: the system's). A [`crate::Clock::manual`] clock
+    /// lets a simulation run a node, or a network of nodes sharing the clock, through
+    /// months of rotations and expiries in minutes.
+    pub fn with_clock(mut self, clock: crate::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Opens (or creates) the account and starts the node.
     pub async fn spawn(self) -> Result<Node, StartError> {
         let parse = |list: &[String]| {
@@ -235,11 +277,17 @@ impl Builder {
             }
         }
 
+        let passphrase = match &self.passphrase {
+            Passphrase::Unset => return Err(StartError::NoPassphrase),
+            Passphrase::Given(p) if p.is_empty() => return Err(StartError::EmptyPassphrase),
+            Passphrase::Given(p) => p.clone(),
+            Passphrase::Insecure => zeroize::Zeroizing::new(Vec::new()),
+        };
         let dir = self.data_dir.clone();
-        let passphrase = self.passphrase.clone();
         let (create, kdf) = (self.create, self.kdf);
+        let now = self.clock.now_secs();
         let opened =
-            tokio::task::spawn_blocking(move || open_account(&dir, &passphrase, create, kdf))
+            tokio::task::spawn_blocking(move || open_account(&dir, &passphrase, create, kdf, now))
                 .await
                 .map_err(|e| StartError::Storage(e.to_string()))??;
 
@@ -252,7 +300,7 @@ impl Builder {
                 mdns: self.mdns,
                 dht_server: self.dht_server,
             },
-            core::now_secs,
+            self.clock.clone(),
             cancel.child_token(),
         )
         .map_err(|e| StartError::Network(e.to_string()))?;
@@ -260,12 +308,14 @@ impl Builder {
         let user = opened.account.user_id();
         let (requests, request_rx) = mpsc::channel(REQUEST_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let next_event = Arc::new(std::sync::atomic::AtomicU64::new(opened.next_event));
         let core = Core::new(Parts {
             store: opened.store.clone(),
             account: opened.account,
             prekeys: opened.prekeys,
             certificate: opened.certificate,
             clock: opened.clock,
+            time: self.clock.clone(),
             net: net.clone(),
             requests: request_rx,
             requests_tx: requests.clone(),
@@ -274,6 +324,7 @@ impl Builder {
             inbound,
             events: events.clone(),
             next_event: opened.next_event,
+            committed_events: next_event.clone(),
             next_outbox: opened.next_outbox,
             record_seq: opened.record_seq,
             cancel: cancel.child_token(),
@@ -292,6 +343,7 @@ impl Builder {
                 cancel,
                 tasks: std::sync::Mutex::new(vec![network_task, core_task]),
                 subscribers: tokio_util::task::TaskTracker::new(),
+                next_event,
             }),
         })
     }
@@ -303,7 +355,7 @@ struct Opened {
     device: Keypair,
     certificate: tern_crypto::DeviceCertificate,
     prekeys: PrekeySecrets,
-    clock: Clock,
+    clock: Hlc,
     next_event: u64,
     next_outbox: u64,
     record_seq: u64,
@@ -315,6 +367,7 @@ fn open_account(
     passphrase: &[u8],
     create: bool,
     kdf: KdfParams,
+    now: u64,
 ) -> Result<Opened, StartError> {
     let mut rng = UnwrapErr(getrandom::SysRng);
     let store = match Store::open(dir, passphrase) {
@@ -325,7 +378,6 @@ fn open_account(
     };
     let state = |name: &str| store.get::<State>(&name.to_owned());
     let corrupt = |what: &str| StartError::Storage(format!("stored {what} is damaged"));
-    let now = core::now_secs();
     let mut batch = crate::store::Batch::new();
 
     let account = match state(STATE_ACCOUNT)? {
@@ -362,7 +414,11 @@ fn open_account(
         .map_err(|_| corrupt("device key"))?
         .to_bytes();
     let device_id = DeviceId::from_bytes(device_key).map_err(|_| corrupt("device key"))?;
-    let certificate = account.certify_device(device_id, now, now + CERTIFICATE_LIFETIME_SECS);
+    let certificate = account.certify_device(
+        device_id,
+        now,
+        now + crate::upkeep::CERTIFICATE_LIFETIME_SECS,
+    );
 
     let number = |name: &str| -> Result<u64, StartError> {
         Ok(state(name)?
@@ -370,7 +426,7 @@ fn open_account(
             .map(u64::from_be_bytes)
             .unwrap_or(0))
     };
-    let clock = Clock::new(number(STATE_CLOCK)?);
+    let clock = Hlc::new(number(STATE_CLOCK)?);
     let next_outbox = number(STATE_OUTBOX_SEQ)?;
     let record_seq = number(crate::tables::STATE_RECORD_SEQ)?;
     let next_event = store
@@ -403,6 +459,17 @@ struct Inner {
     /// Event subscribers' tasks: each holds the database open until it notices the shutdown,
     /// so shutting down waits for them too.
     subscribers: tokio_util::task::TaskTracker,
+    /// The cursor the next committed event will get, kept by the core task.
+    next_event: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: stop the node. Its tasks finish in the background and the
+    /// database closes (releasing the data directory) once they have; call
+    /// [`Node::shutdown`] instead to wait for that.
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
 }
 
 /// A running node. Cheap to clone; every clone drives the same node.
@@ -424,7 +491,7 @@ impl Node {
     pub fn builder(data_dir: impl Into<PathBuf>) -> Builder {
         Builder {
             data_dir: data_dir.into(),
-            passphrase: zeroize::Zeroizing::new(Vec::new()),
+            passphrase: Passphrase::Unset,
             listen: Vec::new(),
             bootstrap: Vec::new(),
             relays: Vec::new(),
@@ -435,6 +502,7 @@ impl Node {
             kdf: KdfParams::default(),
             relay_discovery: true,
             relay_failover_after: RELAY_FAILOVER_AFTER,
+            clock: crate::Clock::system(),
         }
     }
 
@@ -527,7 +595,7 @@ impl Node {
         &self,
         peer: UserId,
         limit: usize,
-        before: Option<String>,
+        before: Option<HistoryCursor>,
     ) -> Result<Page, Error> {
         self.call(|reply| Request::History {
             peer,
@@ -599,10 +667,38 @@ impl Node {
         Ok(newest.first().map(|(seq, _)| Cursor(*seq)))
     }
 
-    /// Events after `after` (or from the oldest retained event), then live events as they
-    /// happen. A subscriber that resumes with the last cursor it saw misses nothing and sees
+    /// The event log from `from`, then live events as they happen. A subscriber that
+    /// resumes with [`From::After`](event::From::After) the last cursor it handled misses nothing and sees
     /// nothing twice, across restarts of the node too.
-    pub fn events(&self, after: Option<Cursor>) -> EventStream {
+    ///
+    /// ```no_run
+    /// # async fn run(node: tern_node::Node, saved: Option<tern_node::Cursor>) {
+    /// use futures::StreamExt;
+    /// use tern_node::{Event, From};
+    ///
+    /// let from = saved.map_or(From::Oldest, From::After);
+    /// let mut events = node.events(from);
+    /// while let Some((cursor, event)) = events.next().await {
+    ///     if let Event::MessageReceived(message) = event {
+    ///         println!("{}: {}", message.peer.short(), message.text);
+    ///     }
+    ///     // Store `cursor` durably here to resume after it next time.
+    /// #   let _ = cursor;
+    /// }
+    /// # }
+    /// ```
+    pub fn events(&self, from: event::From) -> EventStream {
+        let after = match from {
+            event::From::Oldest => None,
+            event::From::After(cursor) => Some(cursor),
+            // Every event committed from here on has a cursor at least this.
+            event::From::Now => self
+                .inner
+                .next_event
+                .load(std::sync::atomic::Ordering::SeqCst)
+                .checked_sub(1)
+                .map(Cursor),
+        };
         let store = self
             .inner
             .store

@@ -15,22 +15,21 @@
 //! pipeline exactly as a direct delivery, and acknowledge at the relay only the envelopes the
 //! core committed (or refused for good). A copy that also came directly is a duplicate there.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use libp2p::{Multiaddr, PeerId};
 use tern_crypto::{AccountKey, MailboxId, OneTimePrekey, PrekeyBundle, UserId};
+use tern_proto::{
+    mailbox::{Operation, OwnerProof, Refusal, Request, Response},
+    record::RelayEntry,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::{
     core,
-    mailbox::{Operation, OwnerProof, Refusal, Request, Response},
-    network::{self, Status, record::RelayEntry},
+    network::{self, Status},
 };
 
 /// Relays a message is deposited at, at most.
@@ -127,20 +126,29 @@ pub(crate) struct Collector {
     pub(crate) addresses: Vec<Multiaddr>,
     /// The core's request queue, for new one-time prekeys.
     pub(crate) core: mpsc::Sender<core::Request>,
-    /// Where the collector records whether its relay works.
-    pub(crate) health: Health,
+    /// Where the collector reports whether its relay works.
+    pub(crate) health: mpsc::Sender<HealthReport>,
 }
 
-/// Since when each relay has been failing; a relay that answers is removed. Shared by the
-/// collectors (which know) and the core (which replaces relays that fail too long).
-pub(crate) type Health = Arc<std::sync::Mutex<HashMap<PeerId, std::time::Instant>>>;
+/// A collector's word on its relay: whether it now works, sent when that changes.
+pub(crate) type HealthReport = (PeerId, bool);
 
-fn record_health(health: &Health, relay: PeerId, working: bool) {
-    let mut failing = health.lock().unwrap_or_else(|e| e.into_inner());
-    if working {
-        failing.remove(&relay);
-    } else {
-        failing.entry(relay).or_insert_with(std::time::Instant::now);
+/// What a collector last told the core about its relay, so it speaks only on a change.
+struct Health {
+    sender: mpsc::Sender<HealthReport>,
+    relay: PeerId,
+    reported: Option<bool>,
+}
+
+impl Health {
+    async fn report(&mut self, working: bool) {
+        if self.reported == Some(working) {
+            return;
+        }
+        // A core that has stopped has no use for the report.
+        if self.sender.send((self.relay, working)).await.is_ok() {
+            self.reported = Some(working);
+        }
     }
 }
 
@@ -156,6 +164,11 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
         core,
         health,
     } = collector;
+    let mut health = Health {
+        sender: health,
+        relay,
+        reported: None,
+    };
     let mut backoff = FIRST_BACKOFF;
     let mut stocked: Option<tokio::time::Instant> = None;
     // Everything up to this id has been taken and acknowledged: the next fetch starts after
@@ -172,14 +185,14 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
             match outcome {
                 Ok(()) => {
                     stocked = Some(tokio::time::Instant::now());
-                    record_health(&health, relay, true);
+                    health.report(true).await;
                 }
                 Err(e) => debug!(%relay, "stocking one-time prekeys failed: {e}"),
             }
         }
         let round = tokio::select! {
             () = cancel.cancelled() => return,
-            round = collect_once(&net, &account, &bundle, relay, &addresses, &health, cursor) => round,
+            round = collect_once(&net, &account, &bundle, relay, &addresses, &mut health, cursor) => round,
         };
         // After an idle wait or a failure, start over from the beginning once: nothing is
         // skipped even if the relay lost its database and numbers envelopes from 1 again.
@@ -189,12 +202,12 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
         };
         let pause = match round {
             Ok(_) => {
-                record_health(&health, relay, true);
+                health.report(true).await;
                 backoff = FIRST_BACKOFF;
                 continue;
             }
             Err(e) => {
-                record_health(&health, relay, false);
+                health.report(false).await;
                 debug!(%relay, "collecting mail failed: {e}");
                 let pause = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -291,7 +304,7 @@ pub(crate) async fn discover(
     exclude: &HashSet<PeerId>,
     need: usize,
 ) -> Vec<(PeerId, Vec<Multiaddr>)> {
-    let providers = match net.providers(crate::dht::RELAYS_KEY).await {
+    let providers = match net.providers(tern_proto::dht::RELAYS_KEY).await {
         Ok(providers) => providers,
         Err(e) => {
             debug!("looking for relays failed: {e}");
@@ -418,12 +431,12 @@ async fn collect_once(
     bundle: &PrekeyBundle,
     relay: PeerId,
     addresses: &[Multiaddr],
-    health: &Health,
+    health: &mut Health,
     after: u64,
 ) -> Result<Option<u64>, String> {
     let fetch_proof = proof(net, account, bundle, relay, addresses, Operation::Fetch).await?;
     // It answered: working, though the fetch may now be held open for a while.
-    record_health(health, relay, true);
+    health.report(true).await;
     let fetch = Request::Fetch {
         proof: fetch_proof,
         after,

@@ -120,6 +120,9 @@ struct Inner {
     /// Fault injection: makes the next commit fail as a failing disk would.
     #[cfg(test)]
     fail_next_commit: AtomicBool,
+    /// Fault injection: makes the next read of the named table fail, as a damaged file would.
+    #[cfg(test)]
+    fail_next_get: std::sync::Mutex<Option<&'static str>>,
 }
 
 impl Store {
@@ -210,6 +213,8 @@ impl Store {
                 poisoned: AtomicBool::new(false),
                 #[cfg(test)]
                 fail_next_commit: AtomicBool::new(false),
+                #[cfg(test)]
+                fail_next_get: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -273,6 +278,18 @@ impl Store {
     /// The value under `key` in table `T`.
     pub(crate) fn get<T: Table>(&self, key: &T::Key) -> Result<Option<T::Value>, StoreError> {
         declared::<T>();
+        #[cfg(test)]
+        {
+            let mut fail = self
+                .inner
+                .fail_next_get
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if *fail == Some(T::NAME) {
+                *fail = None;
+                return Err(corrupt(T::NAME, "injected read failure".into()));
+            }
+        }
         let key = key.encode();
         match self.inner.db.get_pinned_cf(self.cf(T::NAME)?, &key)? {
             None => Ok(None),
@@ -387,6 +404,16 @@ impl Store {
             return Err(error);
         }
         Ok(())
+    }
+
+    /// Makes the next [`Store::get`] on table `table` fail (tests only).
+    #[cfg(test)]
+    pub(crate) fn fail_next_get(&self, table: &'static str) {
+        *self
+            .inner
+            .fail_next_get
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(table);
     }
 
     /// Whether a failed commit has poisoned the store.

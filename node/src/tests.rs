@@ -11,37 +11,18 @@ use libp2p::{
     tcp, yamux,
 };
 use tempfile::TempDir;
-use tern_crypto::{
-    AccountKey, DeviceId, PrekeySecrets, UserId, at_rest::KdfParams, rand_core::UnwrapErr,
-};
+use tern_crypto::{AccountKey, DeviceId, PrekeySecrets, UserId, rand_core::UnwrapErr};
 
-use crate::{
-    Event, Node,
-    network::{KAD_PROTOCOL, codec, record},
-    store::Direction,
-    tables::Outbox,
-};
+use tern_proto::{dht::KAD_PROTOCOL, msg as codec, record};
+
+use crate::{Event, Node, store::Direction, tables::Outbox};
+
+mod months;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
-    if let Ok(filter) = std::env::var("TERN_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_test_writer()
-            .try_init();
-    }
-    let mut builder = Node::builder(dir)
-        .with_passphrase("test")
-        .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
-        .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-        .with_mdns(false)
-        .with_dht_server(true)
-        .create_account(true);
-    for address in bootstrap {
-        builder = builder.with_bootstrap(address.clone());
-    }
-    builder.spawn().await.unwrap()
+    crate::test_utils::TestNode::spawn(dir, bootstrap).await
 }
 
 /// Sends raw bytes as the whole request of a `/tern/msg/1` stream and reads whatever comes
@@ -166,21 +147,12 @@ fn split(address: &str) -> (PeerId, Multiaddr) {
     (peer, full)
 }
 
-async fn wait_received(events: &mut crate::EventStream, text: &str) {
-    tokio::time::timeout(TIMEOUT, async {
-        while let Some((_, event)) = events.next().await {
-            if matches!(&event, Event::MessageReceived(m) if m.text == text) {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("message not received");
-}
+use crate::test_utils::wait_received;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_garbage_and_oversized_frames_change_nothing() {
-    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+/// Three nodes (a bootstrap, Alice and Bob) where Alice has encrypted "only once" for Bob
+/// while Bob was down: returns the bootstrap node, its address and the captured envelope,
+/// with Alice and Bob stopped.
+async fn envelope_for_bob(dirs: &[TempDir]) -> (Node, Vec<String>, Vec<u8>) {
     let bootstrap = start(dirs[0].path(), &[]).await;
     let seed = bootstrap.addresses().await;
     let alice = start(dirs[1].path(), &seed).await;
@@ -214,9 +186,17 @@ async fn duplicates_garbage_and_oversized_frames_change_nothing() {
     .await
     .expect("the message was never encrypted");
     alice.shutdown().await;
+    (bootstrap, seed, envelope)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_garbage_and_oversized_frames_change_nothing() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (bootstrap, seed, envelope) = envelope_for_bob(&dirs).await;
+    let bob_user = tern_node_user(&dirs[2]).await;
 
     let bob = start(dirs[2].path(), &seed).await;
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(crate::From::Oldest);
     let (peer, address) = split(&bob.addresses().await[0]);
     let mut raw = client();
     raw.dial(address).unwrap();
@@ -324,7 +304,7 @@ async fn forged_records_are_refused_by_honest_nodes() {
     // number, and garbage.
     let mut rng = UnwrapErr(getrandom::SysRng);
     let mallory = AccountKey::generate(&mut rng);
-    let now = crate::core::now_secs();
+    let now = crate::Clock::system().now_secs();
     let device =
         DeviceId::from_bytes(*AccountKey::generate(&mut rng).user_id().as_bytes()).unwrap();
     let certificate = mallory.certify_device(device, now, now + 3600);
@@ -398,7 +378,7 @@ async fn a_flooding_peer_is_rate_limited_while_others_are_served() {
     let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let bob = start(dirs[0].path(), &[]).await;
     let seed = bob.addresses().await;
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(crate::From::Oldest);
     let (peer, address) = split(&seed[0]);
     let mut raw = client();
     raw.dial(address).unwrap();
@@ -487,4 +467,53 @@ async fn a_flooding_peer_is_rate_limited_while_others_are_served() {
 
     alice.shutdown().await;
     bob.shutdown().await;
+}
+
+/// Regression: a receive that failed half-way (here a damaged read after the envelope was
+/// decrypted) committed the envelope's `Seen` entry and advanced session anyway while
+/// answering `Unavailable`; the sender's retry was then answered `Duplicate` and the message
+/// was lost, marked delivered at the sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_that_fails_half_way_commits_nothing_and_the_retry_is_stored() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (bootstrap, seed, envelope) = envelope_for_bob(&dirs).await;
+    let alice_user = tern_node_user(&dirs[1]).await;
+
+    let bob = start(dirs[2].path(), &seed).await;
+    let mut bob_events = bob.events(crate::From::Oldest);
+    let (peer, address) = split(&bob.addresses().await[0]);
+    let mut raw = client();
+    raw.dial(address).unwrap();
+
+    // The conversation summary is read after the message is decrypted and deduplicated.
+    bob.inner_store().fail_next_get("conversations");
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(&envelope)).await,
+        Some(vec![1, 5]),
+        "a failed receive is answered unavailable"
+    );
+    assert!(
+        bob.history(alice_user, 10, None)
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(&envelope)).await,
+        Some(vec![1, 0]),
+        "the retry is stored, not taken for a duplicate"
+    );
+    wait_received(&mut bob_events, "only once").await;
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(&envelope)).await,
+        Some(vec![1, 1]),
+        "and only then is a copy a duplicate"
+    );
+    let history = bob.history(alice_user, 10, None).await.unwrap();
+    assert_eq!(history.messages.len(), 1);
+
+    for node in [bob, bootstrap] {
+        node.shutdown().await;
+    }
 }

@@ -17,8 +17,8 @@ async fn nodes_find_each_other_through_the_dht_and_chat() {
     alice.node.add_contact("bob", b).await.unwrap();
     bob.node.add_contact("alice", a).await.unwrap();
 
-    let mut alice_events = alice.node.events(None);
-    let mut bob_events = bob.node.events(None);
+    let mut alice_events = alice.node.events(tern_node::From::Oldest);
+    let mut bob_events = bob.node.events(tern_node::From::Oldest);
 
     let id = alice.node.send(b, "hello Bob").await.unwrap();
     let received = wait_for(&mut bob_events, |e| match e {

@@ -87,9 +87,9 @@ async fn sender_killed_after_send_still_delivers_exactly_once() {
 
     // Bob comes back; then Alice's node restarts from the crashed directory.
     let bob = TestNode::spawn(bob_dir.path(), &seed).await;
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
     let alice = TestNode::spawn(alice_dir.path(), &seed).await;
-    let mut alice_events = alice.events(None);
+    let mut alice_events = alice.events(tern_node::From::Oldest);
     let history = alice.history(bob_user, 10, None).await.unwrap();
     assert_eq!(
         history.messages.len(),
@@ -123,7 +123,7 @@ async fn sender_killed_after_send_still_delivers_exactly_once() {
     bob.shutdown().await;
     let bob = TestNode::spawn(bob_dir.path(), &seed).await;
     // Replay the whole log up to a marker event made after the restart.
-    let mut replay = bob.events(None);
+    let mut replay = bob.events(tern_node::From::Oldest);
     let marker = bob.send(alice.user_id(), "marker").await.unwrap();
     let mut received = 0;
     wait_for(&mut replay, |e| match e {

@@ -23,14 +23,14 @@ use std::{
 
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, noise,
+    Multiaddr, PeerId, Swarm, noise,
     request_response::{self, ProtocolSupport},
     swarm::SwarmEvent,
     tcp, yamux,
 };
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets};
-use tern_node::mailbox::{Operation, OwnerProof, Request, Response};
+use tern_proto::mailbox::{Operation, OwnerProof, Request, Response};
 use tern_relay::MailboxCodec;
 
 #[path = "deposits/mosquitto.rs"]
@@ -54,10 +54,7 @@ fn client() -> Client {
         .expect("tcp")
         .with_behaviour(|_| {
             request_response::Behaviour::new(
-                [(
-                    StreamProtocol::new(tern_node::mailbox::PROTOCOL),
-                    ProtocolSupport::Outbound,
-                )],
+                [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Outbound)],
                 request_response::Config::default()
                     .with_request_timeout(WAIT)
                     .with_max_concurrent_streams(IN_FLIGHT_PER_SENDER * 2),

@@ -2,7 +2,7 @@
 //!
 //! A relay holds sealed envelopes for recipients who are offline, in mailboxes keyed by
 //! mailbox id, and hands them to their owners (`/tern/mailbox/1`, defined in
-//! [`tern_node::mailbox`]). It is also a Kademlia server and bootstrap node of Tern's DHT
+//! [`tern_proto::mailbox`]). It is also a Kademlia server and bootstrap node of Tern's DHT
 //! (applying the node's record rules on every PUT), a circuit-relay v2 server and an AutoNAT v2
 //! server. It never sees plaintext or who sent what: it stores a mailbox id, the padded sealed
 //! envelope and its arrival time, nothing else.
@@ -127,4 +127,5 @@ impl Relay {
     }
 }
 
-pub use service::{Codec as MailboxCodec, Metrics};
+pub use service::Metrics;
+pub use tern_proto::mailbox::Codec as MailboxCodec;

@@ -10,22 +10,21 @@ use std::{
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, connection_limits, identify,
+    Multiaddr, PeerId, Swarm, autonat, connection_limits, identify,
     identity::Keypair,
     kad::{self, RecordKey},
-    noise, ping, relay,
+    ping, relay,
     request_response::{self, ProtocolSupport, ResponseChannel},
     swarm::{NetworkBehaviour, SwarmEvent},
-    tcp, yamux,
 };
 use tern_crypto::OneTimePrekey;
-use tern_node::{
-    dht,
+use tern_proto::{
+    dht::{self, KAD_PROTOCOL},
     mailbox::{
-        self, CustodyReceipt, MAX_PREKEY_BATCH, MAX_PREKEYS_HELD, MAX_REQUEST_LEN,
-        MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, OwnerProof, Refusal, Request, Response,
-        StoredEnvelope,
+        self, Codec, CustodyReceipt, MAX_PREKEY_BATCH, MAX_PREKEYS_HELD, MAX_RESPONSE_LEN,
+        MAX_WAIT_SECS, Operation, OwnerProof, Refusal, Request, Response, StoredEnvelope,
     },
+    rate::{Rate, RateLimiter},
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -37,8 +36,6 @@ use crate::{
     timing::Timings,
 };
 
-const PROTOCOL: StreamProtocol = StreamProtocol::new(mailbox::PROTOCOL);
-const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new(dht::KAD_PROTOCOL);
 /// How long a challenge nonce stays valid: long enough for a slow link, short enough that a
 /// captured proof is soon useless (it is single use anyway).
 const NONCE_LIFETIME: Duration = Duration::from_secs(60);
@@ -92,55 +89,6 @@ pub struct Metrics {
     pub prekeys_taken: u64,
     /// Prekey requests answered "exhausted".
     pub prekeys_exhausted: u64,
-}
-
-/// The libp2p request-response codec of `/tern/mailbox/1`, framing as
-/// [`tern_node::mailbox`] defines it. Public for clients and tests written against the relay.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Codec;
-
-impl request_response::Codec for Codec {
-    type Protocol = StreamProtocol;
-    type Request = Request;
-    type Response = Response;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        Ok(mailbox::read_frame(io, MAX_REQUEST_LEN).await?)
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        Ok(mailbox::read_frame(io, MAX_RESPONSE_LEN).await?)
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        r: Request,
-    ) -> io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        Ok(mailbox::write_frame(io, &r, MAX_REQUEST_LEN).await?)
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        r: Response,
-    ) -> io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        Ok(mailbox::write_frame(io, &r, MAX_RESPONSE_LEN).await?)
-    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -269,47 +217,26 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         .collect::<Result<Vec<_>, _>>()?;
 
     let peer_id = keypair.public().to_peer_id();
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair.clone())
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| Error::Network(e.to_string()))?
-        .with_quic()
-        .with_behaviour(|key| {
-            let peer = key.public().to_peer_id();
-            let mut kad_config = kad::Config::new(KAD_PROTOCOL);
-            kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
-            let mut kad =
-                kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
-            kad.set_mode(Some(kad::Mode::Server));
-            Behaviour {
-                limits: connection_limits::Behaviour::new(
-                    connection_limits::ConnectionLimits::default()
-                        .with_max_established(Some(MAX_CONNECTIONS))
-                        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER)),
-                ),
-                mailbox: request_response::Behaviour::new(
-                    [(PROTOCOL, ProtocolSupport::Inbound)],
-                    request_response::Config::default()
-                        .with_request_timeout(REQUEST_TIMEOUT)
-                        .with_max_concurrent_streams(MAX_STREAMS),
-                ),
-                kad,
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/tern/id/1".into(),
-                    key.public(),
-                )),
-                ping: ping::Behaviour::default(),
-                relay: relay::Behaviour::new(peer, relay::Config::default()),
-                autonat: autonat::v2::server::Behaviour::default(),
-            }
+    let mut swarm = tern_proto::swarm::build(keypair.clone(), IDLE_TIMEOUT, |key| {
+        let peer = key.public().to_peer_id();
+        let mut kad = dht::behaviour(peer, dht::Role::Server);
+        kad.set_mode(Some(kad::Mode::Server));
+        Ok(Behaviour {
+            limits: tern_proto::swarm::connection_limits(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER),
+            mailbox: request_response::Behaviour::new(
+                [(mailbox::PROTOCOL, ProtocolSupport::Inbound)],
+                request_response::Config::default()
+                    .with_request_timeout(REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(MAX_STREAMS),
+            ),
+            kad,
+            identify: tern_proto::swarm::identify(key.public()),
+            ping: ping::Behaviour::default(),
+            relay: relay::Behaviour::new(peer, relay::Config::default()),
+            autonat: autonat::v2::server::Behaviour::default(),
         })
-        .map_err(|e| Error::Network(e.to_string()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-        .build();
+    })
+    .map_err(|e| Error::Network(e.to_string()))?;
     for address in listen {
         swarm
             .listen_on(address.clone())
@@ -334,6 +261,13 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     let (addresses_tx, addresses) = watch::channel(Vec::new());
     let (commands, command_rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
+    let rates = RateLimiter::new(
+        MAX_RATE_ENTRIES,
+        Rate {
+            burst: f64::from(limits.deposit_burst),
+            per_sec: f64::from(limits.deposits_per_sec),
+        },
+    );
     let service = Service {
         swarm,
         keypair,
@@ -347,7 +281,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         parked: HashMap::new(),
         parked_count: 0,
         pending: FuturesUnordered::new(),
-        rates: HashMap::new(),
+        rates,
         metrics: Metrics::default(),
         providing: false,
         announced: false,
@@ -406,11 +340,6 @@ enum Done {
     },
 }
 
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
-
 struct Service {
     swarm: Swarm<Behaviour>,
     keypair: Keypair,
@@ -424,7 +353,7 @@ struct Service {
     parked: HashMap<[u8; 32], Vec<Parked>>,
     parked_count: usize,
     pending: FuturesUnordered<BoxFuture<'static, Done>>,
-    rates: HashMap<PeerId, Bucket>,
+    rates: RateLimiter<PeerId>,
     metrics: Metrics,
     providing: bool,
     /// Whether the relay announced itself to at least one DHT peer.
@@ -595,31 +524,7 @@ impl Service {
 
     /// Per-peer token bucket for deposits.
     fn take_token(&mut self, peer: PeerId) -> bool {
-        let now = Instant::now();
-        if self.rates.len() >= MAX_RATE_ENTRIES && !self.rates.contains_key(&peer) {
-            self.rates
-                .retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(60));
-            if self.rates.len() >= MAX_RATE_ENTRIES {
-                return false;
-            }
-        }
-        let (burst, rate) = (
-            f64::from(self.limits.deposit_burst),
-            f64::from(self.limits.deposits_per_sec),
-        );
-        let bucket = self.rates.entry(peer).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
-        bucket.tokens =
-            (bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * rate).min(burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.rates.try_take(&peer, Instant::now())
     }
 
     /// Takes a nonce: true if it was issued and is still fresh.

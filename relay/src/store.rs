@@ -22,7 +22,7 @@ use std::{
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
-use tern_node::mailbox::{Refusal, StoredEnvelope};
+use tern_proto::mailbox::{Refusal, StoredEnvelope};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::timing::Timings;

@@ -17,7 +17,7 @@ use libp2p::{
 };
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets, Session, envelope};
-use tern_node::mailbox::{Operation, OwnerProof, Refusal, Request, Response};
+use tern_proto::mailbox::{Operation, OwnerProof, Refusal, Request, Response};
 use tern_relay::MailboxCodec;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -96,10 +96,7 @@ where
         .unwrap()
         .with_behaviour(|_| {
             request_response::Behaviour::new(
-                [(
-                    StreamProtocol::new(tern_node::mailbox::PROTOCOL),
-                    ProtocolSupport::Outbound,
-                )],
+                [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Outbound)],
                 request_response::Config::default().with_request_timeout(TIMEOUT),
             )
         })
@@ -231,7 +228,7 @@ async fn fetch(
     swarm: &mut Swarm<request_response::Behaviour<MailboxCodec>>,
     relay: PeerId,
     who: &Owner,
-) -> Vec<tern_node::mailbox::StoredEnvelope> {
+) -> Vec<tern_proto::mailbox::StoredEnvelope> {
     let proof = prove(swarm, relay, who, Operation::Fetch).await;
     match call(
         swarm,
@@ -583,7 +580,7 @@ async fn one_time_prekeys_go_out_once_each_even_across_a_sigkill() {
         "garbage"
     );
     let proof = prove(&mut swarm, peer, &bob, Operation::UploadPrekeys).await;
-    let too_many = vec![uploaded[0].clone(); tern_node::mailbox::MAX_PREKEY_BATCH + 1];
+    let too_many = vec![uploaded[0].clone(); tern_proto::mailbox::MAX_PREKEY_BATCH + 1];
     assert_eq!(
         call(&mut swarm, peer, upload(proof, too_many)).await,
         Some(Response::Refused(Refusal::BadPrekey)),

@@ -4,19 +4,13 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use tern_node::{DeliveryState, Event, KdfParams, Node, UserId};
+use tern_node::{DeliveryState, Event, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A node on loopback in `dir` that keeps its mailbox at `relays`.
 fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
-    let mut builder = Node::builder(dir)
-        .with_passphrase("test")
-        .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
-        .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-        .with_mdns(false)
-        .with_dht_server(true)
-        .create_account(true);
+    let mut builder = tern_node::test_utils::builder(dir);
     for relay in relays {
         builder = builder.with_relay(relay.clone());
     }
@@ -65,7 +59,7 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
     let (a, b): (UserId, UserId) = (alice.user_id(), bob.user_id());
     alice.add_contact("bob", b).await.unwrap();
     bob.add_contact("alice", a).await.unwrap();
-    let mut alice_events = alice.events(None);
+    let mut alice_events = alice.events(tern_node::From::Oldest);
     // Each node keeps its relay stocked with one-time prekeys for senders.
     tokio::time::timeout(TIMEOUT, async {
         while relay.metrics().await.prekeys_uploaded < 100 {
@@ -129,7 +123,7 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
 
     // Bob comes back and collects them, once each; Alice learns they were delivered.
     let bob = start(bob_dir.path(), &relay_address).await;
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
     let mut received = Vec::new();
     while received.len() < 3 {
         let message = wait_for(&mut bob_events, |e| match e {
@@ -207,7 +201,7 @@ async fn with_one_of_three_relays_dead_messages_still_arrive_once() {
     let bob = node(bob_dir.path().to_owned(), addresses.clone()).await;
     let (a, b) = (alice.user_id(), bob.user_id());
     alice.add_contact("bob", b).await.unwrap();
-    let mut alice_events = alice.events(None);
+    let mut alice_events = alice.events(tern_node::From::Oldest);
     let hello = alice.send(b, "hello").await.unwrap();
     wait_for(&mut alice_events, |e| match e {
         Event::DeliveryStateChanged {
@@ -242,7 +236,7 @@ async fn with_one_of_three_relays_dead_messages_still_arrive_once() {
 
     // Bob collects from both live relays; the copies are one message.
     let bob = node(bob_dir.path().to_owned(), addresses[..2].to_vec()).await;
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
     wait_for(&mut bob_events, |e| match e {
         Event::MessageReceived(m) if m.id == id => Some(()),
         _ => None,
@@ -312,7 +306,7 @@ async fn a_full_relay_refuses_clearly_and_the_message_still_arrives_through_anot
     let (a, b) = (alice.user_id(), bob.user_id());
     alice.add_contact("bob", b).await.unwrap();
     bob.add_contact("alice", a).await.unwrap();
-    let mut alice_events = alice.events(None);
+    let mut alice_events = alice.events(tern_node::From::Oldest);
     let hello = alice.send(b, "hello").await.unwrap();
     wait_for(&mut alice_events, |e| match e {
         Event::DeliveryStateChanged {
@@ -364,7 +358,7 @@ async fn a_full_relay_refuses_clearly_and_the_message_still_arrives_through_anot
         .spawn()
         .await
         .unwrap();
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
     let mut received = Vec::new();
     while received.len() < 2 {
         let id = wait_for(&mut bob_events, |e| match e {
@@ -420,8 +414,8 @@ async fn nodes_that_never_connect_directly_chat_in_real_time_through_a_relay() {
     let alice = relay_only(alice_dir.path().to_owned()).await;
     let bob = relay_only(bob_dir.path().to_owned()).await;
     let (a, b) = (alice.user_id(), bob.user_id());
-    let mut alice_events = alice.events(None);
-    let mut bob_events = bob.events(None);
+    let mut alice_events = alice.events(tern_node::From::Oldest);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
 
     // Both are online the whole time, yet every message and receipt goes through the relay,
     // and arrives while the other waits (no restart, no polling interval to sit out).

@@ -4,7 +4,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use futures::StreamExt;
-use tern_node::{DeliveryState, Event, KdfParams, Node};
+use tern_node::{DeliveryState, Event, Node};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -18,11 +18,8 @@ async fn relay(dir: &std::path::Path, bootstrap: Option<&str>) -> tern_relay::Re
 
 /// A node that knows one bootstrap relay and picks its mailbox relays from the DHT.
 async fn node(dir: &std::path::Path, bootstrap: &str, create: bool) -> Node {
-    Node::builder(dir)
-        .with_passphrase("test")
-        .with_kdf_params(KdfParams::new(64, 1, 1).unwrap())
-        .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-        .with_mdns(false)
+    tern_node::test_utils::builder(dir)
+        .with_dht_server(false)
         .with_bootstrap(bootstrap)
         // Long enough for a held fetch (25 s) never to look like a failure, short enough for
         // a test.
@@ -72,7 +69,7 @@ async fn nodes_pick_relays_from_the_dht_and_replace_one_that_dies() {
     let b = bob.user_id();
     alice.add_contact("bob", b).await.unwrap();
     bob.shutdown().await;
-    let mut alice_events = alice.events(None);
+    let mut alice_events = alice.events(tern_node::From::Oldest);
     let id = alice.send(b, "found you through the DHT").await.unwrap();
     let state = tokio::time::timeout(TIMEOUT, async {
         while let Some((_, event)) = alice_events.next().await {
@@ -105,7 +102,7 @@ async fn nodes_pick_relays_from_the_dht_and_replace_one_that_dies() {
         picked,
         "relays survive a restart"
     );
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
     tokio::time::timeout(TIMEOUT, async {
         while let Some((_, event)) = bob_events.next().await {
             if matches!(&event, Event::MessageReceived(m) if m.id == id) {
@@ -156,7 +153,7 @@ async fn nodes_pick_relays_from_the_dht_and_replace_one_that_dies() {
         replaced,
         "the replacement is remembered"
     );
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
     tokio::time::timeout(TIMEOUT, async {
         while let Some((_, event)) = bob_events.next().await {
             if matches!(&event, Event::MessageReceived(m) if m.id == id) {

@@ -348,7 +348,7 @@ impl From<NodeStatus> for StatusView {
             peer_id: s.peer_id,
             listen_addresses: s.listen_addresses,
             connected_peers: s.connected_peers,
-            nat: s.nat,
+            nat: s.nat.to_string(),
             outbox: s.outbox,
             relays: s
                 .relays

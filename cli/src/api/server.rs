@@ -24,7 +24,7 @@ use axum::{
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
-use tern_node::{Cursor, MAX_TEXT_LEN, Node};
+use tern_node::{Cursor, From as EventsFrom, MAX_TEXT_LEN, Node};
 use tokio_util::sync::CancellationToken;
 use utoipa::{
     Modify, OpenApi,
@@ -398,20 +398,20 @@ async fn events(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let params = query(params)?;
-    let after = match params.after.as_deref() {
-        None => None,
-        Some("latest") => state.node.latest_cursor().await?,
-        Some(text) => Some(
+    let from = match params.after.as_deref() {
+        None => EventsFrom::Oldest,
+        Some("latest") => EventsFrom::Now,
+        Some(text) => EventsFrom::After(
             text.parse::<Cursor>()
                 .map_err(|_| ApiError::bad_request(format!("malformed cursor {text:?}")))?,
         ),
     };
     let upgrade = upgrade.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    Ok(upgrade.on_upgrade(move |socket| stream_events(socket, state, after)))
+    Ok(upgrade.on_upgrade(move |socket| stream_events(socket, state, from)))
 }
 
-async fn stream_events(mut socket: WebSocket, state: AppState, after: Option<Cursor>) {
-    let mut events = state.node.events(after);
+async fn stream_events(mut socket: WebSocket, state: AppState, from: EventsFrom) {
+    let mut events = state.node.events(from);
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => {

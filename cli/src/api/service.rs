@@ -139,10 +139,14 @@ pub(crate) async fn history(
 ) -> Result<HistoryPage, ApiError> {
     let limit = page_size(limit)?;
     let user = resolve(node, peer).await?;
+    let before = before
+        .map(|text| text.parse::<tern_node::HistoryCursor>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let page = node.history(user, limit, before).await?;
     Ok(HistoryPage {
         messages: page.messages.into_iter().map(Into::into).collect(),
-        before: page.before,
+        before: page.before.map(|cursor| cursor.to_string()),
     })
 }
 

@@ -79,8 +79,7 @@ impl Daemon {
         }
         let config = profile.config()?;
         let passphrase = profile::passphrase(&context.global, false)?;
-        let mut builder = Node::builder(profile.node_dir())
-            .with_passphrase(passphrase.as_slice())
+        let mut builder = profile::unlock(Node::builder(profile.node_dir()), &passphrase)
             .with_direct_delivery(!(config.relay_only || self.relay_only))
             .with_mdns(!self.no_mdns && config.mdns.unwrap_or(true))
             .with_relay_discovery(

@@ -181,8 +181,8 @@ async fn chat(
         "demo",
         "alice and bob swap invites and add each other; their relay is the one above",
     )?;
-    let mut alice_events = alice.events(None);
-    let mut bob_events = bob.events(None);
+    let mut alice_events = alice.events(tern_node::From::Oldest);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
 
     // Online: direct delivery, with receipts.
     let text = "Hi Bob! Trying out Tern.";
@@ -232,7 +232,7 @@ async fn chat(
     let bob = user(&dir.join("bob"), relay_address, false).await?;
     nodes.push(bob.clone());
     t.say("bob", "comes back online and collects his mailbox")?;
-    let mut bob_events = bob.events(None);
+    let mut bob_events = bob.events(tern_node::From::Oldest);
     let got = received(&mut bob_events, &ids).await?;
     for text in &got {
         t.say("bob", format!("← alice: {text:?}"))?;

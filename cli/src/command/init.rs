@@ -52,8 +52,7 @@ impl Init {
         let passphrase = profile::passphrase(&context.global, true)?;
         std::fs::create_dir_all(profile.home())?;
         // The account is created offline: nothing is announced until the daemon runs.
-        let node = Node::builder(profile.node_dir())
-            .with_passphrase(passphrase.as_slice())
+        let node = profile::unlock(Node::builder(profile.node_dir()), &passphrase)
             .with_listen_addr("/ip4/127.0.0.1/tcp/0")
             .with_mdns(false)
             .create_account(true)

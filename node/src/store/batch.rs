@@ -74,9 +74,23 @@ impl Batch {
     }
 
     /// The number of writes in the batch.
-    #[cfg_attr(not(test), allow(dead_code, reason = "used by tests"))]
     pub(crate) fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// Forgets every write after the first `len`, wiping their values: what a step staged
+    /// before it failed must not reach the disk with the steps that succeeded.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len >= self.ops.len() {
+            return;
+        }
+        for op in &mut self.ops[len..] {
+            if let Op::Put { value, .. } = op {
+                value.fill(0);
+                std::hint::black_box(&value);
+            }
+        }
+        self.ops.truncate(len);
     }
 
     /// Whether the batch holds no write.

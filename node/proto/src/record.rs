@@ -27,19 +27,19 @@ use tern_crypto::{AccountKey, DeviceCertificate, PrekeyBundle, UserId, VerifyErr
 /// Largest record value accepted. A record holds a prekey bundle (about 1.7 KiB with its
 /// ML-KEM key), a certificate and a few addresses; 8 KiB leaves room without letting a peer
 /// use our DHT storage as a file store.
-pub(crate) const MAX_RECORD_LEN: usize = 8 * 1024;
+pub const MAX_RECORD_LEN: usize = 8 * 1024;
 /// Longest validity a record may claim. Publishers republish well before this (see
 /// [`REPUBLISH_INTERVAL_SECS`]); the bound ensures an abandoned record disappears.
-pub(crate) const MAX_RECORD_LIFETIME_SECS: u64 = 48 * 60 * 60;
+pub const MAX_RECORD_LIFETIME_SECS: u64 = 48 * 60 * 60;
 /// How long a freshly published record is valid.
-pub(crate) const RECORD_LIFETIME_SECS: u64 = 24 * 60 * 60;
+pub const RECORD_LIFETIME_SECS: u64 = 24 * 60 * 60;
 /// How often a node republishes its record even when nothing changed: half the lifetime,
 /// so one missed republication does not make the node unreachable.
-pub(crate) const REPUBLISH_INTERVAL_SECS: u64 = RECORD_LIFETIME_SECS / 2;
+pub const REPUBLISH_INTERVAL_SECS: u64 = RECORD_LIFETIME_SECS / 2;
 /// Most listen addresses a record may carry.
-pub(crate) const MAX_ADDRESSES: usize = 16;
+pub const MAX_ADDRESSES: usize = 16;
 /// Most mailbox relays a record may name.
-pub(crate) const MAX_RELAYS: usize = 8;
+pub const MAX_RELAYS: usize = 8;
 /// Longest encoded multiaddr accepted.
 const MAX_ADDRESS_LEN: usize = 256;
 
@@ -50,34 +50,50 @@ const KEY_PREFIX: &str = "/tern/user/";
 /// Why a record was refused. Each variant is a counter label.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum RecordError {
+pub enum RecordError {
+    /// Longer than [`MAX_RECORD_LEN`] (the length given).
     #[error("record of {0} bytes exceeds the maximum")]
     Oversized(usize),
+    /// The value does not decode.
     #[error("record does not decode: {0}")]
     Malformed(String),
+    /// A version this implementation does not know.
     #[error("unsupported record version {0}")]
     UnsupportedVersion(u8),
+    /// The key is not `/tern/user/<address of the record's account>`.
     #[error("record stored under the wrong key")]
     WrongKey,
+    /// The account's signature does not verify.
     #[error("record signature does not verify")]
     BadSignature,
+    /// Past its expiry.
     #[error("record expired")]
     Expired,
+    /// Expires later than [`MAX_RECORD_LIFETIME_SECS`] from now.
     #[error("record claims a lifetime beyond the maximum")]
     TooLongLived,
+    /// The device certificate is not the account's or not valid now.
     #[error("invalid device certificate: {0}")]
     Certificate(VerifyError),
+    /// The prekey bundle is not the account's or not valid now.
     #[error("invalid prekey bundle: {0}")]
     Bundle(VerifyError),
+    /// Addresses or relays beyond their bounds, or that do not parse.
     #[error("too many or invalid addresses")]
     Addresses,
+    /// Older than the record held for the key (or as old, with other content).
     #[error("record is older than the one held (seq {held} ≥ {offered})")]
-    Stale { held: u64, offered: u64 },
+    Stale {
+        /// The sequence number held.
+        held: u64,
+        /// The sequence number offered.
+        offered: u64,
+    },
 }
 
 impl RecordError {
     /// A short, stable label for counters and logs.
-    pub(crate) fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         match self {
             Self::Oversized(_) => "oversized",
             Self::Malformed(_) => "malformed",
@@ -96,30 +112,32 @@ impl RecordError {
 
 /// A relay that holds the publisher's mailbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RelayEntry {
+pub struct RelayEntry {
     /// The relay's libp2p peer id, as bytes.
-    pub(crate) peer: Vec<u8>,
+    pub peer: Vec<u8>,
     /// Addresses to reach it, as multiaddr bytes.
-    pub(crate) addresses: Vec<Vec<u8>>,
+    pub addresses: Vec<Vec<u8>>,
 }
 
 /// What a record says. Field order is the encoding order (postcard).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RecordBody {
-    pub(crate) version: u8,
+pub struct RecordBody {
+    /// The record format's version (1).
+    pub version: u8,
     /// The account's Ed25519 key.
-    pub(crate) user: [u8; 32],
+    pub user: [u8; 32],
     /// `DeviceCertificate::to_bytes` for the publishing device.
-    pub(crate) device_certificate: Vec<u8>,
+    pub device_certificate: Vec<u8>,
     /// The device's listen addresses (multiaddr bytes, without the `/p2p` suffix).
-    pub(crate) addresses: Vec<Vec<u8>>,
+    pub addresses: Vec<Vec<u8>>,
     /// `PrekeyBundle::to_bytes`.
-    pub(crate) bundle: Vec<u8>,
+    pub bundle: Vec<u8>,
     /// The relays that hold the mailbox (empty until relays exist).
-    pub(crate) relays: Vec<RelayEntry>,
-    pub(crate) seq: u64,
+    pub relays: Vec<RelayEntry>,
+    /// The publisher's sequence number: the highest valid one wins.
+    pub seq: u64,
     /// Unix seconds.
-    pub(crate) expires: u64,
+    pub expires: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -130,28 +148,32 @@ struct SignedRecord {
 
 /// A record that passed every check, with its parts decoded.
 #[derive(Debug, Clone)]
-pub(crate) struct PeerRecord {
-    pub(crate) user: UserId,
-    pub(crate) device: PeerId,
-    #[allow(
-        dead_code,
-        reason = "checked here; kept for the relay path and device listings"
-    )]
-    pub(crate) certificate: DeviceCertificate,
-    pub(crate) addresses: Vec<Multiaddr>,
-    pub(crate) bundle: PrekeyBundle,
-    pub(crate) relays: Vec<(PeerId, Vec<Multiaddr>)>,
-    pub(crate) seq: u64,
-    pub(crate) expires: u64,
+pub struct PeerRecord {
+    /// The account that published it.
+    pub user: UserId,
+    /// The publishing device's libp2p peer id (from its certificate).
+    pub device: PeerId,
+    /// The device certificate, checked.
+    pub certificate: DeviceCertificate,
+    /// Where the device listens (empty for a relay-only node).
+    pub addresses: Vec<Multiaddr>,
+    /// The prekey bundle to start sessions with, checked.
+    pub bundle: PrekeyBundle,
+    /// The relays holding the account's mailbox, with their addresses.
+    pub relays: Vec<(PeerId, Vec<Multiaddr>)>,
+    /// The publisher's sequence number.
+    pub seq: u64,
+    /// Unix seconds.
+    pub expires: u64,
 }
 
 /// The DHT key of an account's record.
-pub(crate) fn key_for(user: &UserId) -> RecordKey {
+pub fn key_for(user: &UserId) -> RecordKey {
     RecordKey::new(&format!("{KEY_PREFIX}{user}"))
 }
 
 /// Builds and signs the record a node publishes.
-pub(crate) fn sign(
+pub fn sign(
     account: &AccountKey,
     certificate: &DeviceCertificate,
     addresses: &[Multiaddr],
@@ -181,7 +203,7 @@ pub(crate) fn sign(
 }
 
 /// Checks a record found under `key` at time `now` (Unix seconds).
-pub(crate) fn validate(key: &RecordKey, value: &[u8], now: u64) -> Result<PeerRecord, RecordError> {
+pub fn validate(key: &RecordKey, value: &[u8], now: u64) -> Result<PeerRecord, RecordError> {
     if value.len() > MAX_RECORD_LEN {
         return Err(RecordError::Oversized(value.len()));
     }
@@ -266,7 +288,7 @@ pub(crate) fn validate(key: &RecordKey, value: &[u8], now: u64) -> Result<PeerRe
 }
 
 /// The rule for replacing a held record with an offered one for the same key.
-pub(crate) fn check_newer(
+pub fn check_newer(
     held: &PeerRecord,
     held_value: &[u8],
     offered: &PeerRecord,
@@ -282,7 +304,7 @@ pub(crate) fn check_newer(
 }
 
 /// The libp2p peer id of a certified device key.
-pub(crate) fn device_peer_id(certificate: &DeviceCertificate) -> Option<PeerId> {
+pub fn device_peer_id(certificate: &DeviceCertificate) -> Option<PeerId> {
     let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(certificate.device().as_bytes())
         .ok()?;
     Some(PeerId::from_public_key(&libp2p::identity::PublicKey::from(

@@ -18,19 +18,20 @@ use libp2p::StreamProtocol;
 use tern_crypto::envelope::MAX_ENVELOPE_LEN;
 
 /// The protocol name.
-pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/msg/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/msg/1");
 
 const FRAME_VERSION: u8 = 1;
 
 /// A delivery: one sealed envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Delivery {
-    pub(crate) envelope: Vec<u8>,
+pub struct Delivery {
+    /// The sealed envelope, at most `MAX_ENVELOPE_LEN` bytes.
+    pub envelope: Vec<u8>,
 }
 
 /// The recipient's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
+pub enum Status {
     /// Stored durably, with the session state it advanced.
     Stored,
     /// Already stored before; nothing changed.
@@ -72,7 +73,7 @@ impl Status {
 
 /// The codec. Stateless.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Codec;
+pub struct Codec;
 
 fn invalid(message: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.into())
@@ -217,60 +218,5 @@ mod tests {
             Codec.read_response(&PROTOCOL, &mut Cursor::new(vec![1, 77])),
         );
         assert_eq!(unknown.unwrap_err().kind(), io::ErrorKind::InvalidData);
-    }
-}
-
-/// The client side of `/tern/mailbox/1` (see [`crate::mailbox`]): the node deposits at and
-/// fetches from relays; it never serves the protocol.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct MailboxCodec;
-
-pub(crate) const MAILBOX_PROTOCOL: StreamProtocol = StreamProtocol::new(crate::mailbox::PROTOCOL);
-
-impl libp2p::request_response::Codec for MailboxCodec {
-    type Protocol = StreamProtocol;
-    type Request = crate::mailbox::Request;
-    type Response = crate::mailbox::Response;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Self::Request>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        Ok(crate::mailbox::read_frame(io, crate::mailbox::MAX_REQUEST_LEN).await?)
-    }
-
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Self::Response>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        Ok(crate::mailbox::read_frame(io, crate::mailbox::MAX_RESPONSE_LEN).await?)
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        request: Self::Request,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        Ok(crate::mailbox::write_frame(io, &request, crate::mailbox::MAX_REQUEST_LEN).await?)
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        response: Self::Response,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        Ok(crate::mailbox::write_frame(io, &response, crate::mailbox::MAX_RESPONSE_LEN).await?)
     }
 }

@@ -47,13 +47,13 @@
 use std::io;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use libp2p::{PeerId, identity::PublicKey};
+use libp2p::{PeerId, StreamProtocol, identity::PublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tern_crypto::{AccountKey, MailboxId, PrekeyBundle, UserId, envelope::MAX_ENVELOPE_LEN};
 
 /// The protocol name.
-pub const PROTOCOL: &str = "/tern/mailbox/1";
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/mailbox/1");
 /// Largest request body: a deposit of the largest envelope, with room for the framing of the
 /// other fields.
 pub const MAX_REQUEST_LEN: usize = MAX_ENVELOPE_LEN + 4096;
@@ -523,6 +523,55 @@ where
     io.write_all(&body).await?;
     io.close().await?;
     Ok(())
+}
+
+/// The libp2p request-response codec of `/tern/mailbox/1`, for both sides: nodes deposit
+/// and fetch with it, relays serve with it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Codec;
+
+impl libp2p::request_response::Codec for Codec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Ok(read_frame(io, MAX_REQUEST_LEN).await?)
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Ok(read_frame(io, MAX_RESPONSE_LEN).await?)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Request,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        Ok(write_frame(io, &request, MAX_REQUEST_LEN).await?)
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: Response,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        Ok(write_frame(io, &response, MAX_RESPONSE_LEN).await?)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,107 @@
+//! The rules of Tern's DHT, for other Kademlia servers (relays, bootstrap nodes) that must
+//! apply exactly what every node applies: records are validated on PUT and on GET (see
+//! `docs/protocol/node.md`).
+
+use std::time::Duration;
+
+use libp2p::{PeerId, StreamProtocol, kad};
+
+use crate::record;
+
+/// The Kademlia protocol name of Tern's private DHT, so it never mixes with other libp2p
+/// networks.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/kad/1.0.0");
+/// How long a DHT query may run before it ends with what it found.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Records a node stores for others. A record is at most [`record::MAX_RECORD_LEN`] (8 KiB)
+/// and typically 2–3 KiB, so a node gives the DHT at most 32 MiB.
+pub const NODE_MAX_RECORDS: usize = 4096;
+/// Records a relay (a DHT server on a public address, holding a larger share of the keys)
+/// stores for others: at most 512 MiB, typically a quarter of that.
+pub const SERVER_MAX_RECORDS: usize = 65_536;
+/// Providers kept per key (relays announce themselves under [`RELAYS_KEY`]).
+pub const MAX_PROVIDERS_PER_KEY: usize = 64;
+
+/// What part a peer takes in the DHT, which sizes its record store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A user's node.
+    Node,
+    /// A relay or bootstrap node.
+    Server,
+}
+
+/// The Kademlia settings every Tern peer runs with, node or relay: Tern's protocol name,
+/// records validated by the application before they are stored (`FilterBoth`), no
+/// re-publication of others' records (each publisher republishes its own, signed and
+/// sequence-numbered), and packets sized for the largest record.
+pub fn kad_config() -> kad::Config {
+    let mut config = kad::Config::new(KAD_PROTOCOL);
+    config
+        .set_record_filtering(kad::StoreInserts::FilterBoth)
+        .set_query_timeout(QUERY_TIMEOUT)
+        .set_record_ttl(Some(Duration::from_secs(record::MAX_RECORD_LIFETIME_SECS)))
+        .set_publication_interval(None)
+        .set_max_packet_size(4 * record::MAX_RECORD_LEN);
+    config
+}
+
+/// The record store for `peer` in `role`, explicitly sized: when it is full, new records are
+/// refused rather than memory growing without bound.
+pub fn record_store(peer: PeerId, role: Role) -> kad::store::MemoryStore {
+    let max_records = match role {
+        Role::Node => NODE_MAX_RECORDS,
+        Role::Server => SERVER_MAX_RECORDS,
+    };
+    kad::store::MemoryStore::with_config(
+        peer,
+        kad::store::MemoryStoreConfig {
+            max_records,
+            max_value_bytes: record::MAX_RECORD_LEN,
+            max_providers_per_key: MAX_PROVIDERS_PER_KEY,
+            max_provided_keys: 16,
+        },
+    )
+}
+
+/// A Kademlia behaviour with [`kad_config`] and [`record_store`].
+pub fn behaviour(peer: PeerId, role: Role) -> kad::Behaviour<kad::store::MemoryStore> {
+    kad::Behaviour::with_config(peer, record_store(peer, role), kad_config())
+}
+
+/// The DHT key under which relays advertise themselves as providers, so that nodes can find
+/// relays to hold their mailboxes.
+pub const RELAYS_KEY: &[u8] = b"/tern/relays/1";
+
+/// Why a record offered for storage was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidRecord {
+    /// A short, stable label for counters (`"bad_signature"`, `"stale"`, …).
+    pub reason: &'static str,
+    /// What was wrong, for logs.
+    pub message: String,
+}
+
+/// Whether a server may store the record `value` under `key` at time `now` (Unix seconds),
+/// given the record `held` under that key, if any: the record must be valid and not older
+/// than the one held.
+pub fn accept_put(
+    key: &[u8],
+    value: &[u8],
+    held: Option<&[u8]>,
+    now: u64,
+) -> Result<(), InvalidRecord> {
+    let key = kad::RecordKey::new(&key);
+    let invalid = |e: record::RecordError| InvalidRecord {
+        reason: e.reason(),
+        message: e.to_string(),
+    };
+    let offered = record::validate(&key, value, now).map_err(invalid)?;
+    if let Some(held) = held
+        && let Ok(held_parsed) = record::validate(&key, held, now)
+    {
+        record::check_newer(&held_parsed, held, &offered, value).map_err(invalid)?;
+    }
+    Ok(())
+}

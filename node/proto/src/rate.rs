@@ -1,0 +1,159 @@
+//! Per-peer token buckets, bounded: how nodes meter deliveries and relays meter deposits.
+//!
+//! A bucket holds up to `burst` tokens and refills at `per_sec`; each request takes one. The
+//! table remembers at most `max_entries` peers. When it is full, the half that was idle the
+//! longest is forgotten at once (they start again with a full bucket, which costs nothing an
+//! honest peer would notice), so admitting a new peer never fails and costs amortised
+//! `O(log n)`.
+
+use std::{collections::HashMap, hash::Hash, time::Instant};
+
+/// A rate: a burst of `burst` requests, refilled at `per_sec` a second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Requests allowed at once from a full bucket.
+    pub burst: f64,
+    /// Tokens added per second.
+    pub per_sec: f64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+    promoted: bool,
+}
+
+/// Token buckets keyed by peer, with two rates: the base rate every peer starts at, and a
+/// promoted rate for peers that earned it (a node promotes a peer whose delivery it stored).
+#[derive(Debug)]
+pub struct RateLimiter<K> {
+    buckets: HashMap<K, Bucket>,
+    max_entries: usize,
+    base: Rate,
+    promoted: Rate,
+}
+
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
+    /// A limiter remembering at most `max_entries` peers (at least two), all at `base`.
+    pub fn new(max_entries: usize, base: Rate) -> Self {
+        Self::with_promoted(max_entries, base, base)
+    }
+
+    /// A limiter whose promoted peers get `promoted` instead of `base`.
+    pub fn with_promoted(max_entries: usize, base: Rate, promoted: Rate) -> Self {
+        Self {
+            buckets: HashMap::new(),
+            max_entries: max_entries.max(2),
+            base,
+            promoted,
+        }
+    }
+
+    /// Takes a token for `key` at `now`: whether the request may go ahead.
+    pub fn try_take(&mut self, key: &K, now: Instant) -> bool {
+        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_entries {
+            self.forget_idle_half();
+        }
+        let bucket = self.buckets.entry(key.clone()).or_insert(Bucket {
+            tokens: self.base.burst,
+            updated: now,
+            promoted: false,
+        });
+        let rate = if bucket.promoted {
+            self.promoted
+        } else {
+            self.base
+        };
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate.per_sec).min(rate.burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Moves `key` to the promoted rate (if it is remembered).
+    pub fn promote(&mut self, key: &K) {
+        if let Some(bucket) = self.buckets.get_mut(key) {
+            bucket.promoted = true;
+        }
+    }
+
+    /// Peers remembered.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether no peer is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    fn forget_idle_half(&mut self) {
+        let mut updated: Vec<Instant> = self.buckets.values().map(|b| b.updated).collect();
+        let middle = updated.len() / 2;
+        let (_, cut, _) = updated.select_nth_unstable(middle);
+        let cut = *cut;
+        self.buckets.retain(|_, bucket| bucket.updated > cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const BASE: Rate = Rate {
+        burst: 3.0,
+        per_sec: 1.0,
+    };
+
+    #[test]
+    fn a_burst_then_the_refill_rate() {
+        let mut limiter = RateLimiter::new(16, BASE);
+        let t0 = Instant::now();
+        assert!((0..3).all(|_| limiter.try_take(&1, t0)));
+        assert!(!limiter.try_take(&1, t0));
+        assert!(limiter.try_take(&1, t0 + Duration::from_secs(1)));
+        assert!(!limiter.try_take(&1, t0 + Duration::from_secs(1)));
+        // Another peer has its own bucket.
+        assert!(limiter.try_take(&2, t0));
+    }
+
+    #[test]
+    fn promoted_peers_get_the_promoted_rate() {
+        let promoted = Rate {
+            burst: 10.0,
+            per_sec: 10.0,
+        };
+        let mut limiter = RateLimiter::with_promoted(16, BASE, promoted);
+        let t0 = Instant::now();
+        assert!(limiter.try_take(&1, t0));
+        limiter.promote(&1);
+        assert!((0..9).all(|_| limiter.try_take(&1, t0 + Duration::from_secs(1))));
+    }
+
+    #[test]
+    fn a_full_table_forgets_the_idle_half_and_admits_newcomers() {
+        let mut limiter = RateLimiter::new(100, BASE);
+        let t0 = Instant::now();
+        for peer in 0..100u32 {
+            assert!(limiter.try_take(&peer, t0 + Duration::from_millis(u64::from(peer))));
+        }
+        // Peer 99 is recent: it keeps its (emptied) state; a newcomer is admitted.
+        let later = t0 + Duration::from_millis(100);
+        assert!(limiter.try_take(&1000, later));
+        assert!(limiter.len() <= 51);
+        assert!(limiter.try_take(&99, later));
+        assert!(limiter.try_take(&99, later));
+        assert!(
+            !limiter.try_take(&99, later),
+            "its bucket was kept, not reset"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! The libp2p stack every Tern peer runs, node or relay: TCP (no Nagle delay) and QUIC,
+//! Noise, Yamux with its auto-tuned window, DNS, and `identify` under Tern's name. Each side
+//! adds its own behaviours on top.
+
+use std::{error::Error, time::Duration};
+
+use libp2p::{
+    Swarm, connection_limits, identify,
+    identity::{Keypair, PublicKey},
+    noise, relay,
+    swarm::NetworkBehaviour,
+    tcp, yamux,
+};
+
+/// The `identify` protocol name of Tern peers.
+pub const IDENTIFY_PROTOCOL: &str = "/tern/id/1";
+
+/// Why the stack could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("transport setup failed: {0}")]
+pub struct SwarmError(String);
+
+fn failed(e: impl std::fmt::Display) -> SwarmError {
+    SwarmError(e.to_string())
+}
+
+/// What a behaviour constructor may fail with.
+pub type BehaviourError = Box<dyn Error + Send + Sync>;
+
+/// TCP as Tern uses it: `TCP_NODELAY`, since every frame is a small request or answer that
+/// should leave at once.
+pub fn tcp() -> tcp::Config {
+    tcp::Config::default().nodelay(true)
+}
+
+/// The `identify` behaviour under [`IDENTIFY_PROTOCOL`].
+pub fn identify(key: PublicKey) -> identify::Behaviour {
+    identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key))
+}
+
+/// Connection limits: `total` established connections, `per_peer` to one peer.
+pub fn connection_limits(total: u32, per_peer: u32) -> connection_limits::Behaviour {
+    connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(total))
+            .with_max_established_per_peer(Some(per_peer)),
+    )
+}
+
+/// A swarm on the Tern stack whose behaviour `make` builds, closing connections idle for
+/// `idle`.
+pub fn build<B: NetworkBehaviour>(
+    keypair: Keypair,
+    idle: Duration,
+    make: impl FnOnce(&Keypair) -> Result<B, BehaviourError>,
+) -> Result<Swarm<B>, SwarmError> {
+    Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp(), noise::Config::new, yamux::Config::default)
+        .map_err(failed)?
+        .with_quic()
+        .with_dns()
+        .map_err(failed)?
+        .with_behaviour(make)
+        .map_err(failed)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build())
+}
+
+/// Like [`build`], with a circuit-relay client transport, whose behaviour `make` is given to
+/// place in its own.
+pub fn build_with_relay_client<B: NetworkBehaviour>(
+    keypair: Keypair,
+    idle: Duration,
+    make: impl FnOnce(&Keypair, relay::client::Behaviour) -> Result<B, BehaviourError>,
+) -> Result<Swarm<B>, SwarmError> {
+    Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp(), noise::Config::new, yamux::Config::default)
+        .map_err(failed)?
+        .with_quic()
+        .with_dns()
+        .map_err(failed)?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(failed)?
+        .with_behaviour(make)
+        .map_err(failed)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build())
+}

@@ -1,0 +1,120 @@
+//! Helpers for tests of programs built on `tern-node` (enable the `test-utils` feature): nodes
+//! on loopback in temporary directories, and waiting for events with a timeout, never
+//! sleeping in the hope that something happened.
+//!
+//! ```no_run
+//! # async fn run() {
+//! use tern_node::{From, Event, test_utils::{TestNode, wait_for}};
+//!
+//! let bootstrap = TestNode::start("bootstrap", &[]).await;
+//! let seed = bootstrap.node.addresses().await;
+//! let (alice, bob) = (TestNode::start("alice", &seed).await, TestNode::start("bob", &seed).await);
+//! let mut events = bob.node.events(From::Now);
+//! alice.node.send(bob.node.user_id(), "hi").await.unwrap();
+//! wait_for(&mut events, |e| matches!(e, Event::MessageReceived(_)).then_some(())).await;
+//! # }
+//! ```
+
+use std::{path::Path, time::Duration};
+
+use futures::{Stream, StreamExt};
+use tempfile::TempDir;
+
+use crate::{Builder, Cursor, Event, KdfParams, Node};
+
+/// How long a test waits for one expected event. Generous: a loaded 2-core machine running
+/// several test binaries at once can be slow, and a passing test never waits this long.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The passphrase of every test node.
+pub const PASSPHRASE: &str = "test passphrase";
+
+/// A builder for a test node in `dir`: loopback TCP only, no mDNS, serving the DHT, a cheap
+/// key derivation, creating the account if needed. Add bootstrap peers, relays or a clock.
+pub fn builder(dir: &Path) -> Builder {
+    if let Ok(filter) = std::env::var("TERN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+    let kdf = KdfParams::new(64, 1, 1).unwrap_or_default();
+    Node::builder(dir)
+        .with_passphrase(PASSPHRASE)
+        .with_kdf_params(kdf)
+        .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+        .with_mdns(false)
+        .with_dht_server(true)
+        .create_account(true)
+}
+
+/// A running test node and the temporary directory that holds its data (removed on drop).
+#[derive(Debug)]
+pub struct TestNode {
+    /// The node.
+    pub node: Node,
+    /// Its data directory.
+    pub dir: TempDir,
+}
+
+impl TestNode {
+    /// Starts a node named `name` (for the directory's name) that knows `bootstrap`.
+    ///
+    /// # Panics
+    ///
+    /// If the node cannot start: this is for tests.
+    pub async fn start(name: &str, bootstrap: &[String]) -> Self {
+        #[allow(clippy::expect_used, reason = "a test helper")]
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("tern-{name}-"))
+            .tempdir()
+            .expect("cannot make a temporary directory");
+        let node = Self::spawn(dir.path(), bootstrap).await;
+        Self { node, dir }
+    }
+
+    /// Starts (or restarts) a node in `path` that knows `bootstrap`.
+    ///
+    /// # Panics
+    ///
+    /// If the node cannot start.
+    pub async fn spawn(path: &Path, bootstrap: &[String]) -> Node {
+        let mut builder = builder(path);
+        for address in bootstrap {
+            builder = builder.with_bootstrap(address.clone());
+        }
+        #[allow(clippy::expect_used, reason = "a test helper")]
+        builder.spawn().await.expect("the test node did not start")
+    }
+}
+
+/// Waits for the first event for which `pick` returns `Some`, with [`EVENT_TIMEOUT`].
+///
+/// # Panics
+///
+/// If no such event comes in time, or the stream ends.
+#[allow(clippy::panic, reason = "a test helper")]
+pub async fn wait_for<T>(
+    events: &mut (impl Stream<Item = (Cursor, Event)> + Unpin),
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(EVENT_TIMEOUT, async {
+        while let Some((_, event)) = events.next().await {
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for an event"))
+}
+
+/// Waits until a message with `text` is received.
+pub async fn wait_received(events: &mut (impl Stream<Item = (Cursor, Event)> + Unpin), text: &str) {
+    wait_for(events, |event| match event {
+        Event::MessageReceived(m) if m.text == text => Some(()),
+        _ => None,
+    })
+    .await;
+}

@@ -1,0 +1,121 @@
+//! A node that runs for months: three nodes share a manual clock and live through 120 days
+//! in about a minute, with contacts writing every day. Without upkeep on a timer, the record
+//! of a node that never restarts expires with its prekeys (14 days) and its device
+//! certificate (30 days), and honest peers can no longer reach it.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tempfile::TempDir;
+
+use crate::{
+    Clock, Event, Node,
+    store::Direction,
+    tables::{Replays, Seen},
+};
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+const DAYS: u32 = 120;
+/// How long one simulated day may take in real time before the test fails.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn start(dir: &std::path::Path, clock: &Clock, bootstrap: &[String]) -> Node {
+    let mut builder = crate::test_utils::builder(dir)
+        .with_relay_discovery(false)
+        .with_clock(clock.clone());
+    for address in bootstrap {
+        builder = builder.with_bootstrap(address.clone());
+    }
+    builder.spawn().await.unwrap()
+}
+
+/// Waits for `text` to arrive, letting simulated time run (two seconds per real 20 ms) so
+/// that retries and republications scheduled by the clock come due.
+async fn arrives(events: &mut crate::EventStream, clock: &Clock, text: &str) {
+    tokio::time::timeout(STEP_TIMEOUT, async {
+        loop {
+            tokio::select! {
+                next = events.next() => match next {
+                    Some((_, Event::MessageReceived(m))) if m.text == text => return,
+                    Some(_) => {}
+                    None => panic!("event stream ended"),
+                },
+                () = tokio::time::sleep(Duration::from_millis(20)) => {
+                    clock.advance(Duration::from_secs(2));
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{text:?} did not arrive"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stays_reachable_through_120_simulated_days() {
+    let clock = Clock::manual(Clock::system().now_ms());
+    let dirs: Vec<TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bootstrap = start(dirs[0].path(), &clock, &[]).await;
+    let seed = bootstrap.addresses().await;
+    let alice = start(dirs[1].path(), &clock, &seed).await;
+    let bob = start(dirs[2].path(), &clock, &seed).await;
+    let (alice_id, bob_id) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", bob_id).await.unwrap();
+    bob.add_contact("alice", alice_id).await.unwrap();
+    let mut alice_events = alice.events(crate::From::Oldest);
+    let mut bob_events = bob.events(crate::From::Oldest);
+
+    let mut seen_rows = Vec::new();
+    for day in 0..DAYS {
+        clock.advance(DAY);
+        let text = format!("day {day} from alice");
+        alice.send(bob_id, &text).await.unwrap();
+        arrives(&mut bob_events, &clock, &text).await;
+        let reply = format!("day {day} from bob");
+        bob.send(alice_id, &reply).await.unwrap();
+        arrives(&mut alice_events, &clock, &reply).await;
+        if day % 10 == 9 {
+            seen_rows.push(
+                bob.inner_store()
+                    .scan::<Seen>(.., Direction::Forward, usize::MAX)
+                    .unwrap()
+                    .len(),
+            );
+        }
+    }
+
+    // A stranger who first writes on day 120 needs Bob's current prekeys and certificate.
+    let carol = start(dirs[3].path(), &clock, &seed).await;
+    carol
+        .send(bob_id, "hello from a new contact")
+        .await
+        .unwrap();
+    arrives(&mut bob_events, &clock, "hello from a new contact").await;
+
+    // Nothing lost, nothing twice, in order.
+    let history = bob.history(alice_id, 500, None).await.unwrap().messages;
+    let from_alice: Vec<&str> = history
+        .iter()
+        .filter(|m| m.direction == crate::Direction::Incoming)
+        .map(|m| m.text.as_str())
+        .collect();
+    let expected: Vec<String> = (0..DAYS).map(|d| format!("day {d} from alice")).collect();
+    assert_eq!(from_alice, expected);
+
+    // The deduplication tables stay flat: entries older than their retention (28 days) are
+    // pruned, so the last ninety days hold no more than the first thirty.
+    let settled = seen_rows[3..].iter().max().copied().unwrap();
+    assert!(
+        settled <= seen_rows[2] + 4,
+        "seen table grows: {seen_rows:?}"
+    );
+    let replays = bob
+        .inner_store()
+        .scan::<Replays>(.., Direction::Forward, usize::MAX)
+        .unwrap()
+        .len();
+    assert!(replays <= 2, "{replays} replay entries kept");
+
+    for node in [carol, alice, bob, bootstrap] {
+        node.shutdown().await;
+    }
+}

@@ -1,0 +1,177 @@
+//! What the node's queries answer: contacts, the chat list, pages of history and their
+//! cursors, and the node's status. Plain values, independent of how they are stored.
+
+use tern_crypto::UserId;
+
+use crate::{event::Message, id::MessageId};
+
+/// A contact, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Contact {
+    /// The contact's address.
+    pub user: UserId,
+    /// The name the user gave it.
+    pub name: String,
+    /// Whether the user compared safety numbers.
+    pub verified: bool,
+}
+
+/// A conversation in the chat list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Chat {
+    /// The other party.
+    pub peer: UserId,
+    /// The contact's name, if it is a contact.
+    pub name: Option<String>,
+    /// Time of the last message, milliseconds since the Unix epoch.
+    pub last_ms: u64,
+    /// The last message's text.
+    pub last_text: String,
+    /// Unread incoming messages.
+    pub unread: u32,
+}
+
+/// One page of history, oldest first, with the cursor for the page before it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Page {
+    /// The messages, oldest first.
+    pub messages: Vec<Message>,
+    /// Pass as `before` to get the previous (older) page; `None` at the beginning.
+    pub before: Option<HistoryCursor>,
+}
+
+/// A position in a conversation's history: the exact key of the oldest message on a page.
+/// Its text form, `<stamp as 16 hex digits>-<message id>`, round-trips through
+/// [`std::str::FromStr`], so a UI can hand it back and forth as a string.
+///
+/// ```
+/// let cursor: tern_node::HistoryCursor =
+///     "0000018c3f2a0000-00112233445566778899aabbccddeeff".parse().unwrap();
+/// assert_eq!(cursor.to_string().parse::<tern_node::HistoryCursor>().unwrap(), cursor);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct HistoryCursor {
+    pub(crate) stamp: u64,
+    pub(crate) id: [u8; 16],
+}
+
+impl std::fmt::Display for HistoryCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}-{}", self.stamp, MessageId::from_bytes(self.id))
+    }
+}
+
+/// A history cursor that is not of the form `<16 hex digits>-<message id>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad history cursor {0:?}")]
+pub struct ParseCursorError(String);
+
+impl std::str::FromStr for HistoryCursor {
+    type Err = ParseCursorError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || ParseCursorError(s.chars().take(64).collect());
+        let (stamp, id) = s.split_once('-').ok_or_else(invalid)?;
+        if stamp.len() != 16 {
+            return Err(invalid());
+        }
+        let stamp = u64::from_str_radix(stamp, 16).map_err(|_| invalid())?;
+        let id: MessageId = id.parse().map_err(|_| invalid())?;
+        Ok(Self {
+            stamp,
+            id: *id.as_bytes(),
+        })
+    }
+}
+
+/// The node's status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeStatus {
+    /// The account address.
+    pub user: UserId,
+    /// The device's libp2p peer id, as text.
+    pub peer_id: String,
+    /// Addresses the node listens on.
+    pub listen_addresses: Vec<String>,
+    /// Peers with an open connection.
+    pub connected_peers: usize,
+    /// NAT reachability as last determined.
+    pub nat: Nat,
+    /// Messages waiting in the outbox.
+    pub outbox: usize,
+    /// Refused inputs by reason.
+    pub rejections: std::collections::BTreeMap<String, u64>,
+    /// The relays holding this account's mailbox.
+    pub relays: Vec<RelayStatus>,
+    /// The sequence number of our DHT record as last confirmed readable by another peer;
+    /// `None` until a publish succeeds (until then, contacts cannot find this node).
+    pub record_published: Option<u64>,
+}
+
+/// Whether this node can be reached from the internet, as AutoNAT v2 probes by other peers
+/// last found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Nat {
+    /// Not determined yet (no peer has probed an address of ours).
+    Unknown,
+    /// A peer confirmed that one of our addresses is reachable.
+    Public,
+    /// Probes of our addresses only failed: we are behind a NAT or firewall, and contacts
+    /// reach us through relays.
+    Private,
+}
+
+impl std::fmt::Display for Nat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unknown => "unknown",
+            Self::Public => "public",
+            Self::Private => "private",
+        })
+    }
+}
+
+/// One of the relays holding this account's mailbox, in [`NodeStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RelayStatus {
+    /// The relay's libp2p peer id, as text.
+    pub peer_id: String,
+    /// Whether a connection to it is open (a live mailbox subscription needs one).
+    pub connected: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn history_cursors_round_trip(stamp in any::<u64>(), id in any::<[u8; 16]>()) {
+            let cursor = HistoryCursor { stamp, id };
+            prop_assert_eq!(cursor.to_string().parse::<HistoryCursor>().unwrap(), cursor);
+        }
+
+        #[test]
+        fn garbage_cursors_are_refused_not_panicked_on(text in ".{0,80}") {
+            let _ = text.parse::<HistoryCursor>();
+        }
+    }
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        for bad in [
+            "",
+            "-",
+            "zz-00",
+            "0000018c3f2a0000",
+            "0000018c3f2a0000-xyz",
+            "18c3f2a0000-00112233445566778899aabbccddeeff",
+        ] {
+            assert!(bad.parse::<HistoryCursor>().is_err(), "{bad:?}");
+        }
+    }
+}
