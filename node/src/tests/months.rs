@@ -102,10 +102,12 @@ async fn a_node_stays_reachable_through_120_simulated_days() {
     assert_eq!(from_alice, expected);
 
     // The deduplication tables stay flat: entries older than their retention (28 days) are
-    // pruned, so the last ninety days hold no more than the first thirty.
+    // pruned, so the last ninety days hold about as many as the first thirty (120 without
+    // pruning). Pruning runs on the node's half-second tick, and a simulated day can pass
+    // faster than that, so it may lag a few simulated days behind.
     let settled = seen_rows[3..].iter().max().copied().unwrap();
     assert!(
-        settled <= seen_rows[2] + 4,
+        settled <= seen_rows[2] + 10,
         "seen table grows: {seen_rows:?}"
     );
     let replays = bob

@@ -1,0 +1,347 @@
+//! Delivering the outbox: looking recipients up, direct delivery, deposits at the
+//! recipient's relays, retries with backoff, and delivery states.
+
+use super::*;
+
+impl Core {
+    /// The record of `peer` if we hold one that has not expired.
+    pub(super) fn known_record(&mut self, peer: &UserId) -> Option<PeerRecord> {
+        let now = self.time.now_secs();
+        self.records.known(peer, now)
+    }
+
+    pub(super) fn start_delivery(&mut self, seq: u64, record: PeerRecord, envelope: Vec<u8>) {
+        self.queue.begin(seq);
+        let net = self.net.clone();
+        let direct = self.direct;
+        self.in_flight.spawn(async move {
+            let status = if direct {
+                net.deliver(record.device, record.addresses, envelope).await
+            } else {
+                // Relay-only: never connect to the recipient; the failure sends it to relays.
+                Err(network::NetError::Delivery(
+                    "direct delivery is turned off".into(),
+                ))
+            };
+            Outcome::Delivered { seq, status }
+        });
+    }
+
+    /// Starts deliveries for due outbox entries (oldest first, up to [`MAX_IN_FLIGHT`]), and
+    /// lookups for recipients whose record we do not hold. Entries just accepted with their
+    /// envelope go first and need no read.
+    pub(super) async fn dispatch_due(&mut self) {
+        if self.failed {
+            return;
+        }
+        for (seq, envelope) in self.queue.take_ready() {
+            // Beyond the bound, the entry waits for the scan below, which reads it back.
+            if self.in_flight.len() >= MAX_IN_FLIGHT {
+                continue;
+            }
+            let Some(peer) = self.queue.get(seq).map(|e| e.peer) else {
+                continue;
+            };
+            match self.known_record(&peer) {
+                Some(record) => self.start_delivery(seq, record, envelope),
+                None => self.lookup(peer),
+            }
+        }
+
+        let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight.len());
+        let due = self
+            .queue
+            .due(self.time.now_ms(), room, |peer| self.records.has(peer));
+        for peer in due.look_up {
+            self.lookup(peer);
+        }
+        let wanted = due.send;
+        if wanted.is_empty() {
+            return;
+        }
+        let rows = match self
+            .read(move |s| {
+                wanted
+                    .into_iter()
+                    .map(|seq| Ok((seq, s.get::<Outbox>(&seq)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                error!("cannot read the outbox: {e}");
+                return;
+            }
+        };
+        // Entries queued before we could encrypt (no session and no record yet) are sealed
+        // now, and persisted before they are sent, so that a retry resends the same bytes.
+        let mut sealed = Pending::new(Batch::new(), Vec::new());
+        let mut touched = Vec::new();
+        let mut deliveries = Vec::new();
+        for (seq, row) in rows {
+            let Some(mut row) = row else {
+                self.queue.remove(seq);
+                continue;
+            };
+            let Some(record) = self.known_record(&row.peer) else {
+                self.lookup(row.peer);
+                continue;
+            };
+            if row.envelope.is_none() {
+                if let Err(e) = self.load_sessions(&row.peer).await {
+                    error!("cannot load sessions: {e}");
+                    return;
+                }
+                match self.try_seal(&row.peer, &row.payload) {
+                    Ok(Some(envelope)) => {
+                        row.envelope = Some(envelope);
+                        if sealed.batch.put::<Outbox>(&seq, &row).is_err() {
+                            continue;
+                        }
+                        if !touched.contains(&row.peer) {
+                            touched.push(row.peer);
+                        }
+                    }
+                    Ok(None) => continue,
+                    Err(e) => {
+                        warn!("cannot encrypt outbox entry: {e}");
+                        continue;
+                    }
+                }
+            }
+            if let Some(envelope) = row.envelope {
+                deliveries.push((seq, record, envelope));
+            }
+        }
+        if !touched.is_empty() {
+            for peer in &touched {
+                if let Err(e) = self.stage_sessions(&mut sealed.batch, peer) {
+                    error!("cannot stage sessions: {e}");
+                    return;
+                }
+            }
+            if let Err(e) = self.commit(sealed).await {
+                error!("cannot persist encrypted outbox entries: {e}");
+                return;
+            }
+        }
+        for (seq, record, envelope) in deliveries {
+            self.start_delivery(seq, record, envelope);
+        }
+    }
+
+    pub(super) fn lookup(&mut self, peer: UserId) {
+        if !self.records.start_lookup(peer) {
+            return;
+        }
+        // Starting a session: take one of the peer's one-time prekeys from its relays too.
+        let needs_prekey =
+            self.sessions.get(&peer).is_none_or(Vec::is_empty) && !self.records.has_one_time(&peer);
+        let net = self.net.clone();
+        self.in_flight.spawn(async move {
+            let record = net.lookup(peer).await.map(Box::new);
+            let one_time = match &record {
+                Ok(record) if needs_prekey && !record.relays.is_empty() => {
+                    crate::relay_path::take_prekey(
+                        &net,
+                        &record.relays,
+                        peer,
+                        record.bundle.mailbox().id(),
+                    )
+                    .await
+                }
+                _ => None,
+            };
+            Outcome::Looked {
+                peer,
+                record,
+                one_time,
+            }
+        });
+    }
+
+    pub(super) async fn on_deliveries(
+        &mut self,
+        results: Vec<(u64, Result<Status, network::NetError>)>,
+    ) -> Result<(), Error> {
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let mut retry = Vec::new();
+        // Where each failed entry could be left instead: the recipient's relays and mailbox,
+        // taken before a failed record is dropped.
+        let mut relay_targets = HashMap::new();
+        let mut stale = Vec::new();
+        for (seq, status) in results {
+            let Some(entry) = self.queue.get(seq).cloned() else {
+                continue;
+            };
+            let state = match status {
+                Ok(Status::Stored | Status::Duplicate) => DeliveryState::Delivered,
+                Ok(Status::Rejected | Status::Undecryptable) => {
+                    pending.events.push(Event::Error {
+                        peer: Some(entry.peer),
+                        message: format!("message {} was refused by the recipient", entry.id),
+                    });
+                    DeliveryState::Failed
+                }
+                Ok(Status::Busy | Status::Unavailable) | Err(_) => {
+                    if let Some(target) = self.records.relay_target(&entry.peer) {
+                        relay_targets.insert(seq, target);
+                    }
+                    if let Err(e) = &status
+                        && self.direct
+                    {
+                        debug!(peer = %entry.peer.short(), "delivery failed: {e}");
+                        // The addresses may be stale: look the peer up again next time.
+                        stale.push(entry.peer);
+                    }
+                    retry.push(seq);
+                    continue;
+                }
+            };
+            pending.batch.delete::<Outbox>(&seq);
+            self.queue.remove(seq);
+            if entry.visible
+                && let Some(event) = self
+                    .advance_state(&mut pending.batch, entry.peer, entry.id, state)
+                    .await?
+            {
+                pending.events.push(event);
+            }
+        }
+        for peer in stale {
+            self.records.addresses_failed(&peer);
+        }
+        let rows = self.reschedule(&mut pending, retry).await?;
+        self.commit(pending).await?;
+        // Direct delivery failed: leave the envelope at the recipient's relays, if it has any.
+        for (seq, row) in rows {
+            let Some((relays, mailbox)) = relay_targets.remove(&seq) else {
+                continue;
+            };
+            if self.queue.is_busy(seq) {
+                continue;
+            }
+            let Some(envelope) = row.envelope else {
+                continue;
+            };
+            debug!(
+                seq,
+                relays = relays.len(),
+                "leaving the message at the recipient's relays"
+            );
+            self.queue.begin(seq);
+            let net = self.net.clone();
+            self.in_flight.spawn(async move {
+                let deposit = crate::relay_path::deposit(&net, &relays, mailbox, envelope).await;
+                Outcome::Deposited { seq, deposit }
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a deposit: once enough relays signed custody, the relays hold the message and
+    /// it leaves the outbox; the recipient's delivery receipt completes it later.
+    pub(super) async fn on_deposited(
+        &mut self,
+        seq: u64,
+        stored: u8,
+        replicas: u8,
+    ) -> Result<(), Error> {
+        debug!(seq, stored, replicas, "deposit at relays finished");
+        let needed = crate::relay_path::CUSTODY_QUORUM.min(replicas).max(1);
+        if stored < needed {
+            debug!(
+                seq,
+                stored, replicas, "not enough custody receipts; will retry"
+            );
+            return Ok(());
+        }
+        let Some(entry) = self.queue.remove(seq) else {
+            return Ok(());
+        };
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        pending.batch.delete::<Outbox>(&seq);
+        if entry.visible
+            && let Some(event) = self
+                .advance_state(
+                    &mut pending.batch,
+                    entry.peer,
+                    entry.id,
+                    DeliveryState::StoredAtRelays { stored, replicas },
+                )
+                .await?
+        {
+            pending.events.push(event);
+        }
+        self.commit(pending).await.map(|_| ())
+    }
+
+    /// Stages a later attempt, with exponential backoff, for each of the entries `seqs`;
+    /// returns the rows as rescheduled.
+    pub(super) async fn reschedule(
+        &mut self,
+        pending: &mut Pending,
+        seqs: Vec<u64>,
+    ) -> Result<Vec<(u64, OutboxRow)>, Error> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .read(move |s| {
+                seqs.into_iter()
+                    .map(|seq| Ok((seq, s.get::<Outbox>(&seq)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?;
+        let now = self.time.now_ms();
+        let mut rescheduled = Vec::with_capacity(rows.len());
+        for (seq, row) in rows {
+            let Some(mut row) = row else { continue };
+            self.queue.reschedule(seq, &mut row, now);
+            pending.batch.put::<Outbox>(&seq, &row)?;
+            rescheduled.push((seq, row));
+        }
+        Ok(rescheduled)
+    }
+
+    /// Backs off every waiting entry for `peer`, whose record could not be found.
+    pub(super) async fn postpone_peer(&mut self, peer: UserId) {
+        let seqs = self.queue.waiting_for(&peer);
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let result = match self.reschedule(&mut pending, seqs).await {
+            Ok(_) => self.commit(pending).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            error!("cannot reschedule outbox entries: {e}");
+        }
+    }
+
+    /// Moves an outgoing message forward to `state` (never backwards).
+    pub(super) async fn advance_state(
+        &mut self,
+        batch: &mut Batch,
+        peer: UserId,
+        id: MessageId,
+        state: DeliveryState,
+    ) -> Result<Option<Event>, Error> {
+        let conv = self.conv(&peer);
+        let Some(stamp) = self
+            .read(move |s| s.get::<MessageIndex>(&(conv, *id.as_bytes())))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let key = (conv, stamp, *id.as_bytes());
+        let Some(mut row) = self.read(move |s| s.get::<Messages>(&key)).await? else {
+            return Ok(None);
+        };
+        if row.direction != Direction::Outgoing || row.state >= state {
+            return Ok(None);
+        }
+        row.state = state;
+        batch.put::<Messages>(&key, &row)?;
+        Ok(Some(Event::DeliveryStateChanged { peer, id, state }))
+    }
+}

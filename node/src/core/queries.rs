@@ -1,0 +1,193 @@
+//! Contacts and the read side: chat list, history pages, read marks, status.
+
+use super::*;
+
+impl Core {
+    pub(super) async fn verify_contact(
+        &mut self,
+        user: UserId,
+        verified: bool,
+    ) -> Result<(), Error> {
+        let conv = self.conv(&user);
+        let mut row = self
+            .read(move |s| s.get::<Contacts>(&conv))
+            .await?
+            .ok_or_else(|| Error::UnknownContact(user.to_string()))?;
+        row.verified = verified;
+        let mut batch = Batch::new();
+        batch.put::<Contacts>(&conv, &row)?;
+        self.commit(Pending::new(batch, vec![])).await.map(|_| ())
+    }
+
+    pub(super) async fn add_contact(&mut self, name: String, user: UserId) -> Result<(), Error> {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.len() > 64 {
+            return Err(Error::InvalidArgument(
+                "a contact name is 1 to 64 bytes".into(),
+            ));
+        }
+        let existing = self
+            .read(|s| s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        if existing
+            .iter()
+            .any(|(_, row)| row.name == name && row.user != user)
+        {
+            return Err(Error::DuplicateName(name));
+        }
+        let mut batch = Batch::new();
+        let row = ContactRow {
+            user,
+            name,
+            verified: false,
+            added_ms: self.time.now_ms(),
+        };
+        batch.put::<Contacts>(&self.conv(&user), &row)?;
+        self.commit(Pending::new(batch, vec![])).await.map(|_| ())
+    }
+
+    pub(super) async fn chats(&self) -> Result<Vec<Chat>, Error> {
+        let (rows, contacts) = self
+            .read(|s| {
+                Ok((
+                    s.scan::<Conversations>(.., ScanDirection::Forward, usize::MAX)?,
+                    s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX)?,
+                ))
+            })
+            .await?;
+        let names: HashMap<UserId, String> = contacts
+            .into_iter()
+            .map(|(_, c)| (c.user, c.name))
+            .collect();
+        let mut chats: Vec<Chat> = rows
+            .into_iter()
+            .map(|(_, row)| Chat {
+                name: names.get(&row.peer).cloned(),
+                peer: row.peer,
+                last_ms: hlc::millis(row.last_stamp),
+                last_text: row.last_text,
+                unread: row.unread,
+            })
+            .collect();
+        chats.sort_by_key(|chat| std::cmp::Reverse(chat.last_ms));
+        Ok(chats)
+    }
+
+    pub(super) async fn history(
+        &self,
+        peer: UserId,
+        limit: usize,
+        before: Option<HistoryCursor>,
+    ) -> Result<Page, Error> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let conv = self.conv(&peer);
+        let upper = match before {
+            Some(cursor) => (cursor.stamp, cursor.id),
+            None => (u64::MAX, [0xff; 16]),
+        };
+        let rows = self
+            .read(move |s| {
+                s.scan::<Messages>(
+                    (conv, 0, [0u8; 16])..(conv, upper.0, upper.1),
+                    ScanDirection::Reverse,
+                    limit + 1,
+                )
+            })
+            .await?;
+        let more = rows.len() > limit;
+        let rows: Vec<_> = rows.into_iter().take(limit).collect();
+        let before = if more {
+            rows.last().map(|((_, stamp, id), _)| HistoryCursor {
+                stamp: *stamp,
+                id: *id,
+            })
+        } else {
+            None
+        };
+        let mut messages: Vec<Message> = rows
+            .into_iter()
+            .map(|((_, stamp, id), row)| to_message(MessageId::from_bytes(id), stamp, &row))
+            .collect();
+        messages.reverse();
+        Ok(Page { messages, before })
+    }
+
+    pub(super) async fn mark_read(&mut self, peer: UserId) -> Result<usize, Error> {
+        let conv = self.conv(&peer);
+        let rows = self
+            .read(move |s| {
+                s.scan::<Messages>(
+                    (conv, 0, [0u8; 16])..=(conv, u64::MAX, [0xff; 16]),
+                    ScanDirection::Forward,
+                    usize::MAX,
+                )
+            })
+            .await?;
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let mut ids = Vec::new();
+        for (key, mut row) in rows {
+            if row.direction == Direction::Incoming && !row.read {
+                row.read = true;
+                pending.batch.put::<Messages>(&key, &row)?;
+                ids.push(MessageId::from_bytes(key.2));
+            }
+        }
+        if let Some(mut summary) = self.read(move |s| s.get::<Conversations>(&conv)).await? {
+            summary.unread = 0;
+            pending.batch.put::<Conversations>(&conv, &summary)?;
+        }
+        for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
+            let receipt = Body::Receipt(Receipt {
+                id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
+                stamp: self.clock.tick(self.time.now_ms()),
+                kind: ReceiptKind::Read,
+                messages: chunk.to_vec(),
+            });
+            self.enqueue(&mut pending, peer, &receipt, false).await?;
+        }
+        self.stage_sessions(&mut pending.batch, &peer)?;
+        self.commit(pending).await?;
+        self.dispatch_due().await;
+        Ok(ids.len())
+    }
+
+    pub(super) async fn status(&self) -> Result<NodeStatus, Error> {
+        let net = self.net.status().await.map_err(|_| Error::Stopped)?;
+        let outbox = self.queue.len();
+        let mut rejections = std::collections::BTreeMap::new();
+        for (reason, count) in &net.counters.records_rejected {
+            rejections.insert(format!("dht_record_{reason}"), *count);
+        }
+        rejections.insert(
+            "delivery_rate_limited".into(),
+            net.counters.deliveries_rate_limited,
+        );
+        rejections.insert("delivery_busy".into(), net.counters.deliveries_busy);
+        for (code, count) in &self.deposits_refused {
+            rejections.insert(format!("relay_refused_{code}"), *count);
+        }
+        Ok(NodeStatus {
+            user: self.account.user_id(),
+            peer_id: net.peer_id.to_string(),
+            listen_addresses: net
+                .listen_addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            connected_peers: net.connected_peers,
+            nat: net.nat,
+            outbox,
+            rejections,
+            relays: self
+                .relays
+                .all()
+                .iter()
+                .map(|(peer, _)| RelayStatus {
+                    peer_id: peer.to_string(),
+                    connected: net.connected.contains(peer),
+                })
+                .collect(),
+            record_published: self.publication.published(),
+        })
+    }
+}

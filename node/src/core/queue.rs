@@ -1,0 +1,235 @@
+//! The outbox as the core keeps it in memory, decided without I/O: what each entry needs for
+//! dispatching (peer, message id, next attempt), which entries are being delivered, and which
+//! were just committed with their envelope and can be sent without reading them back. Loaded
+//! at start and kept in step with every commit, so dispatching and acknowledging never scan
+//! the table.
+
+use std::collections::{BTreeMap, HashSet};
+
+use tern_crypto::UserId;
+
+use crate::{id::MessageId, tables::OutboxRow};
+
+/// Delay before the first retry; doubled per attempt up to [`MAX_RETRY_DELAY_MS`].
+const FIRST_RETRY_DELAY_MS: u64 = 1_000;
+/// Longest wait between retries: an offline contact is tried at least this often.
+const MAX_RETRY_DELAY_MS: u64 = 300_000;
+
+/// What the core keeps in memory about one outbox entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Queued {
+    pub(super) peer: UserId,
+    pub(super) id: MessageId,
+    /// A message whose delivery state the user sees (receipts are not).
+    pub(super) visible: bool,
+    pub(super) next_attempt_ms: u64,
+}
+
+impl Queued {
+    pub(super) fn of(row: &OutboxRow) -> Self {
+        Self {
+            peer: row.peer,
+            id: row.id,
+            visible: row.visible,
+            next_attempt_ms: row.next_attempt_ms,
+        }
+    }
+}
+
+/// The due entries of one dispatch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Due {
+    /// Entries to send now (their recipient's record is known).
+    pub(super) send: Vec<u64>,
+    /// Recipients to look up first.
+    pub(super) look_up: Vec<UserId>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    entries: BTreeMap<u64, Queued>,
+    busy: HashSet<u64>,
+    ready: Vec<(u64, Vec<u8>)>,
+}
+
+impl Queue {
+    /// The outbox as read at start.
+    pub(super) fn load(rows: &[(u64, OutboxRow)]) -> Self {
+        Self {
+            entries: rows
+                .iter()
+                .map(|(seq, row)| (*seq, Queued::of(row)))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    /// An entry just committed; with its envelope when it was sealed, so that it is sent at
+    /// once without a read.
+    pub(super) fn committed(&mut self, seq: u64, entry: Queued, envelope: Option<Vec<u8>>) {
+        self.entries.insert(seq, entry);
+        if let Some(envelope) = envelope {
+            self.ready.push((seq, envelope));
+        }
+    }
+
+    pub(super) fn get(&self, seq: u64) -> Option<&Queued> {
+        self.entries.get(&seq)
+    }
+
+    /// Removes an entry that left the outbox.
+    pub(super) fn remove(&mut self, seq: u64) -> Option<Queued> {
+        self.ready.retain(|(s, _)| *s != seq);
+        self.entries.remove(&seq)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Entries committed with their envelope since the last call, not being delivered.
+    pub(super) fn take_ready(&mut self) -> Vec<(u64, Vec<u8>)> {
+        let busy = &self.busy;
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.retain(|(seq, _)| !busy.contains(seq));
+        ready
+    }
+
+    /// What is due at `now_ms`, oldest first, at most `room` entries to send; `known` says
+    /// whether a recipient's record is held.
+    pub(super) fn due(&self, now_ms: u64, room: usize, known: impl Fn(&UserId) -> bool) -> Due {
+        let mut due = Due::default();
+        for (&seq, entry) in &self.entries {
+            if due.send.len() >= room {
+                break;
+            }
+            if entry.next_attempt_ms > now_ms || self.busy.contains(&seq) {
+                continue;
+            }
+            if known(&entry.peer) {
+                due.send.push(seq);
+            } else if !due.look_up.contains(&entry.peer) {
+                due.look_up.push(entry.peer);
+            }
+        }
+        due
+    }
+
+    /// Entries for `peer` not being delivered.
+    pub(super) fn waiting_for(&self, peer: &UserId) -> Vec<u64> {
+        self.entries
+            .iter()
+            .filter(|(seq, entry)| entry.peer == *peer && !self.busy.contains(seq))
+            .map(|(seq, _)| *seq)
+            .collect()
+    }
+
+    /// Marks an entry as being delivered; false if it already is.
+    pub(super) fn begin(&mut self, seq: u64) -> bool {
+        self.busy.insert(seq)
+    }
+
+    /// A delivery attempt of an entry ended.
+    pub(super) fn end(&mut self, seq: u64) {
+        self.busy.remove(&seq);
+    }
+
+    pub(super) fn is_busy(&self, seq: u64) -> bool {
+        self.busy.contains(&seq)
+    }
+
+    /// Schedules the next attempt of `row` (which failed at `now_ms`) with exponential
+    /// backoff, in the row and in memory.
+    pub(super) fn reschedule(&mut self, seq: u64, row: &mut OutboxRow, now_ms: u64) {
+        row.attempts = row.attempts.saturating_add(1);
+        row.next_attempt_ms = now_ms + backoff_ms(row.attempts);
+        if let Some(entry) = self.entries.get_mut(&seq) {
+            entry.next_attempt_ms = row.next_attempt_ms;
+        }
+    }
+}
+
+/// The wait after `attempts` failed attempts.
+pub(super) fn backoff_ms(attempts: u32) -> u64 {
+    FIRST_RETRY_DELAY_MS
+        .saturating_mul(1 << attempts.min(16))
+        .min(MAX_RETRY_DELAY_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+    use tern_crypto::AccountKey;
+
+    use super::*;
+
+    fn user(seed: u8) -> UserId {
+        AccountKey::generate(&mut ChaCha20Rng::from_seed([seed; 32])).user_id()
+    }
+
+    fn row(peer: UserId, next_attempt_ms: u64) -> OutboxRow {
+        OutboxRow {
+            id: MessageId::from_bytes([next_attempt_ms as u8; 16]),
+            peer,
+            payload: Vec::new(),
+            envelope: None,
+            visible: true,
+            attempts: 0,
+            next_attempt_ms,
+        }
+    }
+
+    #[test]
+    fn due_entries_oldest_first_with_lookups_for_unknown_recipients() {
+        let (known, unknown) = (user(1), user(2));
+        let rows = vec![
+            (1, row(known, 0)),
+            (2, row(unknown, 0)),
+            (3, row(unknown, 0)),
+            (4, row(known, 5_000)),
+            (5, row(known, 0)),
+        ];
+        let mut queue = Queue::load(&rows);
+        let due = queue.due(1_000, 10, |peer| *peer == known);
+        assert_eq!(due.send, vec![1, 5]);
+        assert_eq!(due.look_up, vec![unknown], "one lookup per recipient");
+        assert!(queue.begin(1));
+        assert!(!queue.begin(1), "not sent twice");
+        assert_eq!(queue.due(6_000, 10, |_| true).send, vec![2, 3, 4, 5]);
+        assert_eq!(queue.due(6_000, 2, |_| true).send, vec![2, 3], "bounded");
+        queue.end(1);
+        assert_eq!(queue.waiting_for(&known), vec![1, 4, 5]);
+    }
+
+    #[test]
+    fn entries_committed_with_an_envelope_are_ready_once() {
+        let peer = user(3);
+        let mut queue = Queue::default();
+        queue.committed(7, Queued::of(&row(peer, 0)), Some(vec![1, 2]));
+        queue.committed(8, Queued::of(&row(peer, 0)), None);
+        assert_eq!(queue.take_ready(), vec![(7, vec![1, 2])]);
+        assert!(queue.take_ready().is_empty());
+        assert_eq!(queue.len(), 2);
+        assert!(queue.remove(7).is_some());
+        assert!(queue.get(7).is_none());
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_five_minutes() {
+        let peer = user(4);
+        let mut queue = Queue::load(&[(1, row(peer, 0))]);
+        let mut stored = row(peer, 0);
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            queue.reschedule(1, &mut stored, 0);
+            waits.push(stored.next_attempt_ms);
+            assert_eq!(
+                queue.get(1).unwrap().next_attempt_ms,
+                stored.next_attempt_ms
+            );
+        }
+        assert_eq!(&waits[..4], &[2_000, 4_000, 8_000, 16_000]);
+        assert!(waits.iter().all(|w| *w <= 300_000));
+        assert_eq!(waits[11], 300_000);
+    }
+}

@@ -1,0 +1,491 @@
+//! Receiving: groups of envelopes, each staged against a savepoint so that one failure
+//! commits nothing of it, deduplicated, decrypted and committed with the session state it
+//! advanced.
+
+use super::*;
+
+/// A received envelope after the stateless checks.
+pub(super) struct Prepared {
+    pub(super) digest: [u8; 16],
+    /// `None` when the envelope was processed before; otherwise the result of opening it.
+    pub(super) opened: Option<Result<envelope::Opened, envelope::EnvelopeError>>,
+}
+
+/// What a group of received envelopes has staged so far, so that later envelopes of the same
+/// group see the effects of earlier ones before anything is committed.
+#[derive(Default, Clone)]
+pub(super) struct Group {
+    pub(super) seen: std::collections::HashSet<[u8; 16]>,
+    pub(super) ids: std::collections::HashSet<(Conv, [u8; 16])>,
+    pub(super) replays: std::collections::HashSet<[u8; 32]>,
+    pub(super) summaries: HashMap<Conv, ConversationRow>,
+    pub(super) touched: Vec<UserId>,
+    pub(super) prekeys_changed: bool,
+    /// Whether the envelope being processed came from a relay.
+    pub(super) via_relay: bool,
+    /// Texts collected from relays, by sender: their senders get delivery receipts.
+    pub(super) delivered: Vec<(UserId, MessageId)>,
+    /// The send stamp of each `MessageReceived` event the group adds, in event order.
+    pub(super) received_stamps: Vec<Stamp>,
+}
+
+/// Everything one received envelope may change before its group commits, taken before it is
+/// processed: if processing fails half-way, restoring it undoes the envelope's effects (in
+/// memory and in the batch) and leaves those of the envelopes before it.
+pub(super) struct Savepoint {
+    pub(super) sender: Option<UserId>,
+    /// The sender's sessions as they were (`None`: not cached).
+    pub(super) sessions: Option<Vec<zeroize::Zeroizing<Vec<u8>>>>,
+    pub(super) clock: Hlc,
+    pub(super) staged: Group,
+    pub(super) batch_len: usize,
+    pub(super) events_len: usize,
+}
+
+/// Prekey secrets as they were before a received group, and before its current envelope,
+/// consumed a one-time prekey; kept only while a group is processed.
+#[derive(Default)]
+pub(super) struct Undo {
+    pub(super) group_prekeys: Option<zeroize::Zeroizing<Vec<u8>>>,
+    pub(super) envelope_prekeys: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+impl Savepoint {
+    pub(super) fn take(
+        core: &mut Core,
+        pending: &Pending,
+        staged: &Group,
+        prepared: &Prepared,
+    ) -> Self {
+        core.undo.envelope_prekeys = None;
+        let opened = match &prepared.opened {
+            Some(Ok(opened)) => Some(opened),
+            _ => None,
+        };
+        let sender = opened.map(|o| o.sender);
+        Self {
+            sender,
+            sessions: sender.and_then(|sender| {
+                core.sessions
+                    .get(&sender)
+                    .map(|sessions| sessions.iter().map(Session::to_bytes).collect())
+            }),
+            clock: core.clock,
+            staged: staged.clone(),
+            batch_len: pending.batch.len(),
+            events_len: pending.events.len(),
+        }
+    }
+
+    pub(super) fn restore(self, core: &mut Core, pending: &mut Pending, staged: &mut Group) {
+        if let Some(sender) = self.sender {
+            match self.sessions {
+                Some(saved) => {
+                    let sessions = saved
+                        .iter()
+                        .filter_map(|bytes| Session::from_bytes(bytes).ok())
+                        .collect();
+                    core.sessions.insert(sender, sessions);
+                }
+                // Reloaded from the store, which holds no effect of this group yet.
+                None => {
+                    core.sessions.remove(&sender);
+                }
+            }
+        }
+        if let Some(bytes) = core.undo.envelope_prekeys.take() {
+            core.restore_prekeys(&bytes);
+        }
+        core.clock = self.clock;
+        *staged = self.staged;
+        pending.batch.truncate(self.batch_len);
+        pending.events.truncate(self.events_len);
+    }
+}
+
+impl Core {
+    pub(super) async fn on_inbound(&mut self, group: Vec<Inbound>) {
+        if self.failed {
+            for item in group {
+                let _ = item.reply.send(Status::Unavailable);
+            }
+            return;
+        }
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let mut answers = Vec::with_capacity(group.len());
+        let mut staged = Group::default();
+        let (group, prepared) = match self.prepare(group).await {
+            Ok(prepared) => prepared,
+            Err((group, e)) => {
+                error!("cannot prepare received envelopes: {e}");
+                for item in group {
+                    let _ = item.reply.send(Status::Unavailable);
+                }
+                return;
+            }
+        };
+        self.undo = Undo::default();
+        for (item, prepared) in group.into_iter().zip(prepared) {
+            staged.via_relay = item.via_relay;
+            let savepoint = Savepoint::take(self, &pending, &staged, &prepared);
+            let status = match self.receive(&mut pending, &mut staged, prepared).await {
+                Ok(status) => status,
+                Err(e) => {
+                    // Nothing of this envelope is committed: the sender's retry is processed
+                    // afresh, so the message is not lost.
+                    error!(peer = %item.peer, "receiving failed: {e}");
+                    savepoint.restore(self, &mut pending, &mut staged);
+                    Status::Unavailable
+                }
+            };
+            answers.push((item.reply, status));
+        }
+        // A sender whose message went through a relay learns it arrived from a receipt, in
+        // the same write as the messages.
+        let mut receipts = Ok(());
+        let mut by_sender: HashMap<UserId, Vec<MessageId>> = HashMap::new();
+        for (sender, id) in std::mem::take(&mut staged.delivered) {
+            by_sender.entry(sender).or_default().push(id);
+        }
+        for (sender, ids) in by_sender {
+            for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
+                let receipt = Body::Receipt(Receipt {
+                    id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
+                    stamp: self.clock.tick(self.time.now_ms()),
+                    kind: ReceiptKind::Delivered,
+                    messages: chunk.to_vec(),
+                });
+                if receipts.is_ok() {
+                    receipts = self.enqueue(&mut pending, sender, &receipt, false).await;
+                }
+            }
+            if !staged.touched.contains(&sender) {
+                staged.touched.push(sender);
+            }
+        }
+        in_sent_order(&mut pending.events, &staged.received_stamps);
+        let committed = match receipts.and_then(|()| self.stage_group(&mut pending, &staged)) {
+            Ok(()) => self.commit(pending).await.is_ok(),
+            Err(e) => {
+                error!("cannot stage received messages: {e}");
+                false
+            }
+        };
+        if !committed {
+            // The sessions the group advanced are read again from the store, which holds
+            // none of its effects.
+            for peer in &staged.touched {
+                self.sessions.remove(peer);
+            }
+            if let Some(bytes) = self.undo.group_prekeys.take() {
+                self.restore_prekeys(&bytes);
+            }
+        }
+        self.undo = Undo::default();
+        for (reply, status) in answers {
+            let _ = reply.send(if committed {
+                status
+            } else {
+                Status::Unavailable
+            });
+        }
+        if committed {
+            self.dispatch_due().await;
+        }
+    }
+
+    pub(super) fn restore_prekeys(&mut self, bytes: &[u8]) {
+        match PrekeySecrets::from_bytes(bytes) {
+            Ok(prekeys) => self.prekeys = prekeys,
+            Err(e) => error!("cannot restore prekey secrets: {e}"),
+        }
+    }
+
+    /// Adds what a group of received envelopes changed in memory to its batch.
+    pub(super) fn stage_group(&self, pending: &mut Pending, staged: &Group) -> Result<(), Error> {
+        for peer in &staged.touched {
+            self.stage_sessions(&mut pending.batch, peer)?;
+        }
+        for (conv, summary) in &staged.summaries {
+            pending.batch.put::<Conversations>(conv, summary)?;
+        }
+        if staged.prekeys_changed {
+            pending
+                .batch
+                .put::<State>(&STATE_PREKEYS.to_owned(), &self.prekeys.to_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The stateless part of receiving a group, off the core task: which envelopes were
+    /// processed before (one read for the group), and opening the others, on every core when
+    /// the group is large enough to be worth splitting.
+    pub(super) async fn prepare(
+        &self,
+        group: Vec<Inbound>,
+    ) -> Result<(Vec<Inbound>, Vec<Prepared>), (Vec<Inbound>, Error)> {
+        let store = self.store.clone();
+        let account = self.account.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let digests: Vec<[u8; 16]> = group.iter().map(|i| seen_key(&i.envelope)).collect();
+            let seen = match digests
+                .iter()
+                .map(|d| store.get::<Seen>(d).map(|v| v.is_some()))
+                .collect::<Result<Vec<bool>, StoreError>>()
+            {
+                Ok(seen) => seen,
+                Err(e) => return (group, Err(Error::from(e))),
+            };
+            let open = |items: &[Inbound], seen: &[bool]| -> Vec<_> {
+                items
+                    .iter()
+                    .zip(seen)
+                    .map(|(item, &seen)| {
+                        (!seen).then(|| envelope::open(account.mailbox_secret(), &item.envelope))
+                    })
+                    .collect()
+            };
+            let opened = if group.len() >= PARALLEL_OPEN_MIN {
+                let half = group.len() / 2;
+                std::thread::scope(|scope| {
+                    let first = scope.spawn(|| open(&group[..half], &seen[..half]));
+                    let mut second = open(&group[half..], &seen[half..]);
+                    match first.join() {
+                        Ok(mut opened) => {
+                            opened.append(&mut second);
+                            opened
+                        }
+                        // Opening does not panic; if it did, do the work again here.
+                        Err(_) => open(&group, &seen),
+                    }
+                })
+            } else {
+                open(&group, &seen)
+            };
+            let prepared = digests
+                .into_iter()
+                .zip(opened)
+                .map(|(digest, opened)| Prepared { digest, opened })
+                .collect();
+            (group, Ok(prepared))
+        })
+        .await;
+        match result {
+            Ok((group, Ok(prepared))) => Ok((group, prepared)),
+            Ok((group, Err(e))) => Err((group, e)),
+            Err(e) => Err((Vec::new(), Error::Storage(e.to_string()))),
+        }
+    }
+
+    /// Processes one envelope into `pending`. Returns the status to answer once committed.
+    pub(super) async fn receive(
+        &mut self,
+        pending: &mut Pending,
+        staged: &mut Group,
+        prepared: Prepared,
+    ) -> Result<Status, Error> {
+        let digest = prepared.digest;
+        if staged.seen.contains(&digest) {
+            return Ok(Status::Duplicate);
+        }
+        let opened = match prepared.opened {
+            None => return Ok(Status::Duplicate),
+            Some(Ok(opened)) => opened,
+            Some(Err(e)) => {
+                debug!("refused an envelope: {e}");
+                return Ok(Status::Rejected);
+            }
+        };
+        let sender = opened.sender;
+        self.load_sessions(&sender).await?;
+        let Some(plaintext) = self
+            .decrypt(pending, staged, sender, &opened.message)
+            .await?
+        else {
+            return Ok(Status::Undecryptable);
+        };
+        if !staged.touched.contains(&sender) {
+            staged.touched.push(sender);
+        }
+        staged.seen.insert(digest);
+        pending
+            .batch
+            .put::<Seen>(&digest, &(self.time.now_ms() + SEEN_RETENTION_MS))?;
+
+        let body = match Payload::from_bytes(&plaintext)
+            .map_err(|e| e.to_string())
+            .and_then(|p| Body::from_payload(&p).map_err(|e| e.to_string()))
+        {
+            Ok(body) => body,
+            Err(e) => {
+                // The session advanced (the sender's key is used), so the state is committed,
+                // but there is nothing to show.
+                debug!(sender = %sender.short(), "undecodable body: {e}");
+                return Ok(Status::Stored);
+            }
+        };
+        let conv = self.conv(&sender);
+        let id = body.id();
+        if staged.ids.contains(&(conv, *id.as_bytes()))
+            || self
+                .read(move |s| s.get::<MessageIndex>(&(conv, *id.as_bytes())))
+                .await?
+                .is_some()
+        {
+            return Ok(Status::Duplicate);
+        }
+        staged.ids.insert((conv, *id.as_bytes()));
+        let now = self.time.now_ms();
+        self.clock.observe(body.stamp(), now);
+        let stamp = Hlc::clamp(body.stamp(), now);
+        match body {
+            Body::Text(text) => {
+                if staged.via_relay {
+                    staged.delivered.push((sender, id));
+                }
+                let row = MessageRow {
+                    peer: sender,
+                    direction: Direction::Incoming,
+                    text: text.text,
+                    state: DeliveryState::Delivered,
+                    read: false,
+                };
+                pending
+                    .batch
+                    .put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
+                pending
+                    .batch
+                    .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+                let mut summary = match staged.summaries.remove(&conv) {
+                    Some(row) => row,
+                    None => self.summary(conv, sender, 0, "", 0).await?,
+                };
+                if stamp >= summary.last_stamp {
+                    summary.last_stamp = stamp;
+                    summary.last_text = row.text.chars().take(100).collect();
+                }
+                summary.unread += 1;
+                staged.summaries.insert(conv, summary);
+                staged.received_stamps.push(stamp);
+                pending
+                    .events
+                    .push(Event::MessageReceived(to_message(id, stamp, &row)));
+            }
+            Body::Receipt(receipt) => {
+                pending
+                    .batch
+                    .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+                let state = match receipt.kind {
+                    ReceiptKind::Delivered => DeliveryState::Delivered,
+                    ReceiptKind::Read => DeliveryState::Read,
+                };
+                for message in receipt.messages {
+                    if let Some(event) = self
+                        .advance_state(&mut pending.batch, sender, message, state)
+                        .await?
+                    {
+                        pending.events.push(event);
+                    }
+                }
+            }
+        }
+        Ok(Status::Stored)
+    }
+
+    /// Decrypts with an existing session, or accepts a new session start.
+    pub(super) async fn decrypt(
+        &mut self,
+        pending: &mut Pending,
+        staged: &mut Group,
+        sender: UserId,
+        message: &SessionMessage,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut rng = UnwrapErr(getrandom::SysRng);
+        let now = self.time.now_secs();
+        let sessions = self.sessions.entry(sender).or_default();
+        for (index, session) in sessions.iter_mut().enumerate() {
+            if let Ok(plaintext) = session.decrypt(&mut rng, message, now) {
+                // The session that works is the one to reply with.
+                let session = sessions.remove(index);
+                sessions.insert(0, session);
+                return Ok(Some(plaintext));
+            }
+        }
+        let SessionMessage::Initial(start) = message else {
+            return Ok(None);
+        };
+        if start.identity().user_id() != sender {
+            return Ok(None);
+        }
+        let tag = start.replay_tag();
+        if staged.replays.contains(&tag)
+            || self.read(move |s| s.get::<Replays>(&tag)).await?.is_some()
+        {
+            debug!(sender = %sender.short(), "refused a replayed session start");
+            return Ok(None);
+        }
+        if start.one_time_prekey_id().is_some() {
+            // Accepting consumes a one-time prekey: keep what to restore if the envelope or
+            // its group is not committed after all.
+            let before = self.prekeys.to_bytes();
+            if self.undo.group_prekeys.is_none() {
+                self.undo.group_prekeys = Some(before.clone());
+            }
+            self.undo.envelope_prekeys = Some(before);
+        }
+        match Session::respond(&mut rng, &self.account, &mut self.prekeys, start, now) {
+            Ok((session, plaintext)) => {
+                // Remember the start until its signed prekey is retired: after that it cannot
+                // be accepted anyway.
+                let retire = self
+                    .prekeys
+                    .signed_prekey_retires_at(start.signed_prekey_id())
+                    .unwrap_or(now);
+                staged.replays.insert(tag);
+                pending.batch.put::<Replays>(&tag, &(retire * 1000))?;
+                staged.prekeys_changed |= start.one_time_prekey_id().is_some();
+                let sessions = self.sessions.entry(sender).or_default();
+                sessions.insert(0, session);
+                sessions.truncate(MAX_SESSIONS_PER_PEER);
+                Ok(Some(plaintext))
+            }
+            Err(e) => {
+                debug!(sender = %sender.short(), "refused a session start: {e}");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Puts the messages received in one group in the order they were sent. Relays return a
+/// mailbox in arrival order, and a sender's deposits travel concurrently, so a page fetched
+/// from a relay can hold a conversation out of order; history is keyed by send time anyway,
+/// and this makes the event log agree with it. Other events keep their places.
+pub(super) fn in_sent_order(events: &mut [Event], stamps: &[Stamp]) {
+    let slots: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::MessageReceived(_)))
+        .map(|(i, _)| i)
+        .collect();
+    if slots.len() != stamps.len() || stamps.is_sorted() {
+        return;
+    }
+    let mut received: Vec<(Stamp, Event)> = stamps
+        .iter()
+        .zip(&slots)
+        .map(|(&stamp, &i)| (stamp, events[i].clone()))
+        .collect();
+    received.sort_by_key(|(stamp, _)| *stamp);
+    for (slot, (_, event)) in slots.into_iter().zip(received) {
+        events[slot] = event;
+    }
+}
+
+pub(super) fn seen_key(envelope: &[u8]) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(envelope);
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}

@@ -1,0 +1,336 @@
+//! Our mailbox relays: [`Relays`] decides (without I/O) which relays hold our mailbox, which
+//! have failed too long, and when to look for more; the core runs a collector per relay and
+//! the DHT searches.
+//!
+//! Relays from the configuration are pinned: never dropped, but a failing one does not count
+//! as working, so a picked relay is added beside it. Relays picked from the DHT are replaced
+//! once they have failed for longer than the failover delay. While fewer than
+//! [`REPLICAS`] work, the DHT is searched for more, backing off from
+//! [`FIRST_DISCOVERY_BACKOFF`] to [`MAX_DISCOVERY_BACKOFF`] while it finds none.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Instant,
+};
+
+use libp2p::{Multiaddr, PeerId};
+
+use super::*;
+use crate::relay_path::REPLICAS;
+
+/// A relay and the addresses to reach it at.
+pub(super) type Relay = (PeerId, Vec<Multiaddr>);
+
+/// What a check of our relays decided.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Check {
+    /// Picked relays dropped for failing too long: stop their collectors.
+    pub(super) dropped: Vec<PeerId>,
+    /// Search the DHT for this many more relays, none of these.
+    pub(super) discover: Option<(usize, HashSet<PeerId>)>,
+}
+
+/// The relays that hold our mailbox, and their health.
+#[derive(Debug)]
+pub(super) struct Relays {
+    list: Vec<Relay>,
+    pinned: HashSet<PeerId>,
+    /// Since when each relay has been failing (absent: working), from its collector's reports.
+    failing: HashMap<PeerId, Instant>,
+    discovery: bool,
+    failover_after: Duration,
+    searching: bool,
+    next_search: Instant,
+    backoff: Duration,
+}
+
+impl Relays {
+    /// Our relays at start: the `pinned` ones from the configuration; `discovery` says whether
+    /// to pick more from the DHT.
+    pub(super) fn new(
+        pinned: Vec<Relay>,
+        discovery: bool,
+        failover_after: Duration,
+        now: Instant,
+    ) -> Self {
+        Self {
+            pinned: pinned.iter().map(|(peer, _)| *peer).collect(),
+            list: pinned,
+            failing: HashMap::new(),
+            discovery,
+            failover_after,
+            searching: false,
+            next_search: now,
+            backoff: FIRST_DISCOVERY_BACKOFF,
+        }
+    }
+
+    /// Takes back relays picked in an earlier run (senders were told about them).
+    pub(super) fn restore(&mut self, picked: Vec<Relay>) {
+        for (peer, addresses) in picked {
+            if !self.contains(&peer) {
+                self.list.push((peer, addresses));
+            }
+        }
+    }
+
+    fn contains(&self, peer: &PeerId) -> bool {
+        self.list.iter().any(|(p, _)| p == peer)
+    }
+
+    /// Every relay of ours.
+    pub(super) fn all(&self) -> &[Relay] {
+        &self.list
+    }
+
+    /// The relays picked from the DHT (the configuration holds the pinned ones).
+    pub(super) fn picked(&self) -> Vec<Relay> {
+        self.list
+            .iter()
+            .filter(|(peer, _)| !self.pinned.contains(peer))
+            .cloned()
+            .collect()
+    }
+
+    /// Our relays, working ones first: senders deposit at the first three listed.
+    pub(super) fn in_order(&self) -> Vec<Relay> {
+        let mut relays = self.list.clone();
+        relays.sort_by_key(|(peer, _)| self.failing.contains_key(peer));
+        relays
+    }
+
+    /// A collector's report that `relay` works, or fails, as of `now`.
+    pub(super) fn report(&mut self, relay: PeerId, working: bool, now: Instant) {
+        if working {
+            self.failing.remove(&relay);
+        } else if self.contains(&relay) {
+            self.failing.entry(relay).or_insert(now);
+        }
+    }
+
+    fn down(&self, peer: &PeerId, now: Instant) -> bool {
+        self.failing
+            .get(peer)
+            .is_some_and(|since| now.saturating_duration_since(*since) >= self.failover_after)
+    }
+
+    /// Drops picked relays that failed too long and decides whether to search for more.
+    pub(super) fn check(&mut self, now: Instant) -> Check {
+        let mut check = Check::default();
+        if !self.discovery {
+            return check;
+        }
+        check.dropped = self
+            .list
+            .iter()
+            .map(|(peer, _)| *peer)
+            .filter(|peer| !self.pinned.contains(peer) && self.down(peer, now))
+            .collect();
+        if !check.dropped.is_empty() {
+            self.list.retain(|(peer, _)| !check.dropped.contains(peer));
+            self.failing.retain(|peer, _| !check.dropped.contains(peer));
+            self.next_search = now;
+        }
+        let working = self
+            .list
+            .iter()
+            .filter(|(peer, _)| !self.down(peer, now))
+            .count();
+        if !self.searching && now >= self.next_search && working < REPLICAS {
+            self.searching = true;
+            let exclude = self.list.iter().map(|(peer, _)| *peer).collect();
+            check.discover = Some((REPLICAS - working, exclude));
+        }
+        check
+    }
+
+    /// Takes relays a DHT search found; returns those that are new to us.
+    pub(super) fn found(&mut self, found: Vec<Relay>, now: Instant) -> Vec<Relay> {
+        self.searching = false;
+        if found.is_empty() {
+            // None (more) in the DHT yet, or the DHT not joined: ask again later, less often.
+            self.backoff = (self.backoff * 2).min(MAX_DISCOVERY_BACKOFF);
+            self.next_search = now + self.backoff;
+            return Vec::new();
+        }
+        self.backoff = FIRST_DISCOVERY_BACKOFF;
+        self.next_search = now;
+        let mut added = Vec::new();
+        for relay in found {
+            if !self.contains(&relay.0) {
+                self.list.push(relay.clone());
+                added.push(relay);
+            }
+        }
+        added
+    }
+}
+
+impl Core {
+    /// Starts collecting mail from `relay` (and stocking it with one-time prekeys).
+    pub(super) fn start_collector(&mut self, relay: PeerId, addresses: Vec<Multiaddr>) {
+        let cancel = self.cancel.child_token();
+        if let Some(old) = self.collectors.insert(relay, cancel.clone()) {
+            old.cancel();
+        }
+        let bundle = self.prekeys.bundle(&self.account, self.record_seq);
+        self.fetchers.spawn(crate::relay_path::collect(
+            crate::relay_path::Collector {
+                net: self.net.clone(),
+                account: self.account.clone(),
+                bundle,
+                relay,
+                addresses,
+                core: self.requests_tx.clone(),
+                health: self.health_tx.clone(),
+            },
+            cancel,
+        ));
+    }
+
+    /// Carries out a check of our relays: stops the collectors of dropped relays and starts
+    /// a DHT search when more are needed.
+    pub(super) async fn check_relays(&mut self) {
+        let check = self.relays.check(Instant::now());
+        if !check.dropped.is_empty() {
+            for peer in &check.dropped {
+                info!(%peer, "a relay of ours has been unreachable too long; replacing it");
+                if let Some(token) = self.collectors.remove(peer) {
+                    token.cancel();
+                }
+            }
+            self.save_relays().await;
+            self.publication.invalidate();
+        }
+        if let Some((need, exclude)) = check.discover {
+            let net = self.net.clone();
+            self.in_flight.spawn(async move {
+                Outcome::RelaysFound(crate::relay_path::discover(&net, &exclude, need).await)
+            });
+        }
+    }
+
+    /// Takes relays found in the DHT into our set, record and collectors.
+    pub(super) async fn add_relays(&mut self, found: Vec<Relay>) {
+        let added = self.relays.found(found, Instant::now());
+        if added.is_empty() {
+            return;
+        }
+        for (peer, addresses) in added {
+            info!(%peer, "picked a mailbox relay from the DHT");
+            self.start_collector(peer, addresses);
+        }
+        self.save_relays().await;
+        self.publication.invalidate();
+    }
+
+    /// Persists the relays picked from the DHT (pinned ones come from the configuration).
+    pub(super) async fn save_relays(&mut self) {
+        let picked = self.relays.picked();
+        let mut batch = Batch::new();
+        let saved = match batch.put::<State>(
+            &STATE_RELAYS.to_owned(),
+            &crate::relay_path::encode_relays(&picked),
+        ) {
+            Ok(()) => self
+                .commit(Pending::new(batch, Vec::new()))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = saved {
+            warn!("cannot store the relays picked from the DHT: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAILOVER: Duration = Duration::from_secs(3600);
+
+    fn relay() -> Relay {
+        (PeerId::random(), Vec::new())
+    }
+
+    #[test]
+    fn searches_until_three_work_backing_off_while_it_finds_none() {
+        let t0 = Instant::now();
+        let mut relays = Relays::new(vec![relay()], true, FAILOVER, t0);
+        let check = relays.check(t0);
+        assert_eq!(check.discover.as_ref().map(|(need, _)| *need), Some(2));
+        assert!(relays.check(t0).discover.is_none(), "one search at a time");
+        assert!(relays.found(Vec::new(), t0).is_empty());
+        assert!(
+            relays
+                .check(t0 + FIRST_DISCOVERY_BACKOFF)
+                .discover
+                .is_none()
+        );
+        assert!(
+            relays
+                .check(t0 + 2 * FIRST_DISCOVERY_BACKOFF)
+                .discover
+                .is_some()
+        );
+        let added = relays.found(vec![relay(), relay()], t0 + 2 * FIRST_DISCOVERY_BACKOFF);
+        assert_eq!(added.len(), 2);
+        assert_eq!(relays.all().len(), 3);
+        assert_eq!(
+            relays.check(t0 + 3 * FIRST_DISCOVERY_BACKOFF),
+            Check::default()
+        );
+    }
+
+    #[test]
+    fn a_picked_relay_failing_past_the_failover_delay_is_replaced_a_pinned_one_is_kept() {
+        let t0 = Instant::now();
+        let pinned = relay();
+        let mut relays = Relays::new(vec![pinned.clone()], true, FAILOVER, t0);
+        relays.check(t0);
+        let (picked, other) = (relay(), relay());
+        relays.found(vec![picked.clone(), other.clone()], t0);
+        relays.report(pinned.0, false, t0);
+        relays.report(picked.0, false, t0);
+        assert_eq!(
+            relays.in_order()[0].0,
+            other.0,
+            "working relays are listed first"
+        );
+        assert!(relays.check(t0 + FAILOVER / 2).dropped.is_empty());
+        let check = relays.check(t0 + FAILOVER);
+        assert_eq!(check.dropped, vec![picked.0]);
+        assert_eq!(
+            check.discover.map(|(need, _)| need),
+            Some(2),
+            "the pinned one counts as down"
+        );
+        assert!(relays.all().iter().any(|(peer, _)| *peer == pinned.0));
+        assert_eq!(relays.picked(), vec![other]);
+    }
+
+    #[test]
+    fn a_relay_that_recovers_is_not_replaced() {
+        let t0 = Instant::now();
+        let mut relays = Relays::new(Vec::new(), true, FAILOVER, t0);
+        relays.check(t0);
+        let picked = relay();
+        relays.found(vec![picked.clone()], t0);
+        relays.report(picked.0, false, t0);
+        relays.report(picked.0, true, t0 + FAILOVER / 2);
+        assert!(relays.check(t0 + 2 * FAILOVER).dropped.is_empty());
+    }
+
+    #[test]
+    fn without_discovery_nothing_is_dropped_or_searched() {
+        let t0 = Instant::now();
+        let pinned = relay();
+        let mut relays = Relays::new(vec![pinned.clone()], false, FAILOVER, t0);
+        relays.report(pinned.0, false, t0);
+        assert_eq!(relays.check(t0 + 10 * FAILOVER), Check::default());
+        // Reports about a relay that is not ours are ignored.
+        relays.report(PeerId::random(), false, t0);
+        assert_eq!(relays.in_order(), vec![pinned]);
+    }
+}

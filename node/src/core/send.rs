@@ -1,0 +1,298 @@
+//! Accepting sends: staging messages and receipts into the outbox, encrypting with the
+//! newest session (or starting one), and sealing envelopes off the core task.
+
+use super::*;
+
+/// One `send` call waiting to be accepted.
+pub(super) struct SendRequest {
+    pub(super) peer: UserId,
+    pub(super) text: String,
+    pub(super) reply: oneshot::Sender<Result<MessageId, Error>>,
+}
+
+impl Core {
+    /// Makes up to `count` one-time prekeys (fewer near the cap on held secrets) and stores
+    /// their secrets before the public halves leave for a relay.
+    pub(super) async fn one_time_prekeys(
+        &mut self,
+        count: usize,
+    ) -> Result<Vec<tern_crypto::OneTimePrekey>, Error> {
+        let prekeys =
+            self.prekeys
+                .generate_one_time(&mut UnwrapErr(getrandom::SysRng), &self.account, count);
+        if prekeys.is_empty() {
+            return Ok(prekeys);
+        }
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        pending
+            .batch
+            .put::<State>(&STATE_PREKEYS.to_owned(), &self.prekeys.to_bytes())?;
+        self.commit(pending).await?;
+        Ok(prekeys)
+    }
+
+    /// Accepts a group of sends in one durable write, so that under load many messages share
+    /// one sync. Each caller gets its message id once the group is on disk.
+    pub(super) async fn send_group(&mut self, sends: Vec<SendRequest>) {
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let mut summaries: HashMap<Conv, ConversationRow> = HashMap::new();
+        let mut touched = Vec::new();
+        let mut accepted = Vec::with_capacity(sends.len());
+        let mut staged = Ok(());
+        for SendRequest { peer, text, reply } in sends {
+            if text.is_empty() || text.len() > crate::body::MAX_TEXT_LEN {
+                let _ = reply.send(Err(Error::InvalidMessage(format!(
+                    "text must be 1 to {} bytes",
+                    crate::body::MAX_TEXT_LEN
+                ))));
+                continue;
+            }
+            if staged.is_ok() {
+                staged = self
+                    .stage_send(&mut pending, &mut summaries, peer, text)
+                    .await
+                    .map(|id| accepted.push((reply, id)));
+                if !touched.contains(&peer) {
+                    touched.push(peer);
+                }
+            } else {
+                let _ = reply.send(Err(Error::Storage(
+                    "a write in the same group failed".into(),
+                )));
+            }
+        }
+        let result = staged.and_then(|()| {
+            for peer in &touched {
+                self.stage_sessions(&mut pending.batch, peer)?;
+            }
+            for (conv, summary) in &summaries {
+                pending.batch.put::<Conversations>(conv, summary)?;
+            }
+            Ok(())
+        });
+        let result = match result {
+            Ok(()) => self.commit(pending).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        for (reply, id) in accepted {
+            let _ = reply.send(result.clone().map(|()| id));
+        }
+    }
+
+    /// Adds one outgoing text to a group being accepted.
+    pub(super) async fn stage_send(
+        &mut self,
+        pending: &mut Pending,
+        summaries: &mut HashMap<Conv, ConversationRow>,
+        peer: UserId,
+        text: String,
+    ) -> Result<MessageId, Error> {
+        let id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
+        let stamp = self.clock.tick(self.time.now_ms());
+        let conv = self.conv(&peer);
+        let row = MessageRow {
+            peer,
+            direction: Direction::Outgoing,
+            text,
+            state: DeliveryState::Queued,
+            read: true,
+        };
+        pending
+            .batch
+            .put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
+        pending
+            .batch
+            .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+        let mut summary = match summaries.remove(&conv) {
+            Some(summary) => summary,
+            None => self.summary(conv, peer, 0, "", 0).await?,
+        };
+        if stamp >= summary.last_stamp {
+            summary.last_stamp = stamp;
+            summary.last_text = row.text.chars().take(100).collect();
+        }
+        summaries.insert(conv, summary);
+        let body = Body::Text(Text {
+            id,
+            stamp,
+            text: row.text.clone(),
+        });
+        self.enqueue(pending, peer, &body, true).await?;
+        pending
+            .events
+            .push(Event::MessageSent(to_message(id, stamp, &row)));
+        Ok(id)
+    }
+
+    /// Puts a body into the outbox, encrypted at once if a session exists. The caller stages
+    /// the sessions of `peer`, which encrypting may have advanced.
+    pub(super) async fn enqueue(
+        &mut self,
+        pending: &mut Pending,
+        peer: UserId,
+        body: &Body,
+        visible: bool,
+    ) -> Result<(), Error> {
+        self.load_sessions(&peer).await?;
+        let payload = body.to_payload().to_bytes().to_vec();
+        let encrypted = self.try_encrypt(&peer, &payload)?;
+        let seq = self.next_outbox;
+        self.next_outbox += 1;
+        pending.batch.put::<State>(
+            &STATE_OUTBOX_SEQ.to_owned(),
+            &self.next_outbox.to_be_bytes().to_vec(),
+        )?;
+        let row = OutboxRow {
+            id: body.id(),
+            peer,
+            payload,
+            envelope: None,
+            visible,
+            attempts: 0,
+            next_attempt_ms: 0,
+        };
+        match encrypted {
+            // Sealed (and written) at commit, together with the rest of the group.
+            Some((message, mailbox)) => pending.to_seal.push(ToSeal {
+                seq,
+                row,
+                message,
+                mailbox,
+            }),
+            None => {
+                pending.batch.put::<Outbox>(&seq, &row)?;
+                pending.queued.push((seq, Queued::of(&row), None));
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the ratchet messages of `pending` into envelopes, off the core task and on two
+    /// threads for large groups (sealing is stateless and costs two X25519 operations each),
+    /// then stages their outbox rows.
+    pub(super) async fn seal_pending(&self, pending: &mut Pending) -> Result<(), Error> {
+        if pending.to_seal.is_empty() {
+            return Ok(());
+        }
+        let to_seal = std::mem::take(&mut pending.to_seal);
+        let sender = self.account.user_id();
+        let sealed = tokio::task::spawn_blocking(move || {
+            let seal = |items: &mut [ToSeal]| -> Result<(), Error> {
+                let mut rng = UnwrapErr(getrandom::SysRng);
+                for item in items {
+                    let envelope = envelope::seal(&mut rng, &item.mailbox, &sender, &item.message)
+                        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+                    item.row.envelope = Some(envelope);
+                }
+                Ok(())
+            };
+            let mut to_seal = to_seal;
+            let result = if to_seal.len() >= PARALLEL_OPEN_MIN {
+                let half = to_seal.len() / 2;
+                let (first, second) = to_seal.split_at_mut(half);
+                std::thread::scope(|scope| {
+                    let other = scope.spawn(|| seal(first));
+                    let here = seal(second);
+                    match other.join() {
+                        Ok(there) => there.and(here),
+                        Err(_) => Err(Error::Storage("a sealing thread failed".into())),
+                    }
+                })
+            } else {
+                seal(&mut to_seal)
+            };
+            result.map(|()| to_seal)
+        })
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))??;
+        for item in sealed {
+            pending.batch.put::<Outbox>(&item.seq, &item.row)?;
+            pending
+                .queued
+                .push((item.seq, Queued::of(&item.row), item.row.envelope));
+        }
+        Ok(())
+    }
+
+    /// Encrypts with the newest session, or starts one from the peer's record if known.
+    pub(super) fn try_seal(
+        &mut self,
+        peer: &UserId,
+        payload: &[u8],
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let Some((message, mailbox)) = self.try_encrypt(peer, payload)? else {
+            return Ok(None);
+        };
+        let sealed = envelope::seal(
+            &mut UnwrapErr(getrandom::SysRng),
+            &mailbox,
+            &self.account.user_id(),
+            &message,
+        )
+        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+        Ok(Some(sealed))
+    }
+
+    /// Encrypts with the newest session, or starts one from the peer's record if known;
+    /// returns the message and the mailbox key to seal it to.
+    pub(super) fn try_encrypt(
+        &mut self,
+        peer: &UserId,
+        payload: &[u8],
+    ) -> Result<Option<(SessionMessage, MailboxPublicKey)>, Error> {
+        let mut rng = UnwrapErr(getrandom::SysRng);
+        let record = self.records.known(peer, self.time.now_secs());
+        let sessions = self.sessions.entry(*peer).or_default();
+        if sessions.is_empty() {
+            let Some(record) = &record else {
+                return Ok(None);
+            };
+            let one_time = self.records.take_one_time(peer);
+            match Session::initiate(
+                &mut rng,
+                &self.account,
+                &record.bundle,
+                one_time.as_ref(),
+                self.time.now_secs(),
+            ) {
+                Ok(session) => sessions.insert(0, session),
+                Err(e) => {
+                    warn!(peer = %peer.short(), "cannot start a session: {e}");
+                    return Ok(None);
+                }
+            }
+        }
+        let Some(record) = record else {
+            // A session exists but the mailbox key comes from the record.
+            return Ok(None);
+        };
+        let session = &mut sessions[0];
+        let message = session
+            .encrypt(&mut rng, payload)
+            .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+        Ok(Some((message, *record.bundle.mailbox())))
+    }
+
+    pub(super) async fn summary(
+        &self,
+        conv: Conv,
+        peer: UserId,
+        stamp: Stamp,
+        text: &str,
+        unread: u32,
+    ) -> Result<ConversationRow, Error> {
+        let existing = self.read(move |s| s.get::<Conversations>(&conv)).await?;
+        let mut row = existing.unwrap_or(ConversationRow {
+            peer,
+            last_stamp: 0,
+            last_text: String::new(),
+            unread: 0,
+        });
+        if stamp >= row.last_stamp {
+            row.last_stamp = stamp;
+            row.last_text = text.chars().take(100).collect();
+        }
+        row.unread += unread;
+        Ok(row)
+    }
+}
