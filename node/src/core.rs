@@ -43,7 +43,7 @@ use crate::{
     network::{self, Inbound, Status},
     store::{Batch, Direction as ScanDirection, Store, StoreError},
     tables::{
-        ContactRow, Contacts, Conv, ConversationRow, Conversations, Events, MessageIndex,
+        ContactRow, Contacts, Conv, ConversationRow, Conversations, EventRow, Events, MessageIndex,
         MessageRow, Messages, Outbox, OutboxRow, Replays, STATE_CLOCK, STATE_OUTBOX_SEQ,
         STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen, Sessions, State,
     },
@@ -450,8 +450,9 @@ impl Core {
         for event in events {
             let cursor = Cursor(self.next_event);
             self.next_event += 1;
-            batch.put::<Events>(&cursor.0, &event)?;
-            published.push((cursor, event));
+            let row = EventRow(event);
+            batch.put::<Events>(&cursor.0, &row)?;
+            published.push((cursor, row.0));
         }
         // Keep the log bounded: every event committed retires one past the retention.
         if let Some(oldest) = self

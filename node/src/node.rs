@@ -633,7 +633,7 @@ impl Node {
                     if page.is_empty() {
                         break;
                     }
-                    for (seq, event) in page {
+                    for (seq, crate::tables::EventRow(event)) in page {
                         // A subscriber that stops reading must not keep the database open
                         // after shutdown.
                         tokio::select! {

@@ -1,6 +1,14 @@
 //! The node's tables: one column family each, with the key and value types and the key
 //! encoding documented once here.
 //!
+//! **Rows are private and versioned.** Every value type here is private to the crate, and
+//! where a row holds one of the public types ([`Direction`], [`DeliveryState`], [`Event`]),
+//! its encoding goes through a private mirror of that type (`*V1` below), so that changing a
+//! public type (reordering its fields or variants) never changes the disk format. The rows
+//! are the rows of schema version 1 (`store::SCHEMA_VERSION`); a change to any of them is a
+//! new version with a migration step, and `node/tests/fixtures/node-v1/` holds a database
+//! with a row in every table that each later build must read back.
+//!
 //! Row keys never contain a user id in clear: conversations and contacts are keyed by
 //! `Conv`, a keyed hash of the peer's account key (see `Store::index_id`), so the database
 //! files do not reveal who the user talks to. Stamps and sequence numbers are big-endian, so
@@ -10,11 +18,16 @@ use serde::{Deserialize, Serialize};
 use tern_crypto::UserId;
 
 use crate::{
-    event::{DeliveryState, Direction, Event},
+    event::{DeliveryState, Direction, Event, Message},
     hlc::Stamp,
     id::MessageId,
     store::Table,
 };
+
+// The rows below are schema version 1. Raising the schema version means deciding, row by
+// row, whether its encoding changes (then it gets a V2 and a migration): this stops the
+// build until someone has.
+const _: () = assert!(crate::store::SCHEMA_VERSION == 1);
 
 /// A pseudonymous conversation key: `index_id("conversation", peer account key)`.
 pub(crate) type Conv = [u8; 16];
@@ -67,8 +80,10 @@ impl Table for Sessions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct MessageRow {
     pub(crate) peer: UserId,
+    #[serde(with = "direction_v1")]
     pub(crate) direction: Direction,
     pub(crate) text: String,
+    #[serde(with = "state_v1")]
     pub(crate) state: DeliveryState,
     pub(crate) read: bool,
 }
@@ -154,5 +169,193 @@ pub(crate) struct Events;
 impl Table for Events {
     const NAME: &'static str = "events";
     type Key = u64;
-    type Value = Event;
+    type Value = EventRow;
 }
+
+/// An event as the log stores it (through [`EventV1`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventRow(pub(crate) Event);
+
+impl Serialize for EventRow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EventV1::from(&self.0).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventRow {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        EventV1::deserialize(deserializer).map(|row| Self(row.into()))
+    }
+}
+
+/// The stored form of [`Direction`], version 1. Variant order is the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum DirectionV1 {
+    Outgoing,
+    Incoming,
+}
+
+/// The stored form of [`DeliveryState`], version 1. Variant order is the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum StateV1 {
+    Queued,
+    StoredAtRelays { stored: u8, replicas: u8 },
+    Delivered,
+    Read,
+    Failed,
+}
+
+/// The stored form of [`Message`] inside an event, version 1. Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MessageV1 {
+    id: MessageId,
+    peer: UserId,
+    #[serde(with = "direction_v1")]
+    direction: Direction,
+    text: String,
+    sent_at_ms: u64,
+    #[serde(with = "state_v1")]
+    state: DeliveryState,
+    read: bool,
+}
+
+/// The stored form of [`Event`], version 1. Variant order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum EventV1 {
+    MessageReceived(MessageV1),
+    MessageSent(MessageV1),
+    DeliveryStateChanged {
+        peer: UserId,
+        id: MessageId,
+        #[serde(with = "state_v1")]
+        state: DeliveryState,
+    },
+    ContactOnline(UserId),
+    ContactOffline(UserId),
+    Error {
+        peer: Option<UserId>,
+        message: String,
+    },
+}
+
+impl From<&Message> for MessageV1 {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id,
+            peer: m.peer,
+            direction: m.direction,
+            text: m.text.clone(),
+            sent_at_ms: m.sent_at_ms,
+            state: m.state,
+            read: m.read,
+        }
+    }
+}
+
+impl From<MessageV1> for Message {
+    fn from(m: MessageV1) -> Self {
+        Self {
+            id: m.id,
+            peer: m.peer,
+            direction: m.direction,
+            text: m.text,
+            sent_at_ms: m.sent_at_ms,
+            state: m.state,
+            read: m.read,
+        }
+    }
+}
+
+impl From<&Event> for EventV1 {
+    fn from(event: &Event) -> Self {
+        match event {
+            Event::MessageReceived(m) => Self::MessageReceived(m.into()),
+            Event::MessageSent(m) => Self::MessageSent(m.into()),
+            Event::DeliveryStateChanged { peer, id, state } => Self::DeliveryStateChanged {
+                peer: *peer,
+                id: *id,
+                state: *state,
+            },
+            Event::ContactOnline(user) => Self::ContactOnline(*user),
+            Event::ContactOffline(user) => Self::ContactOffline(*user),
+            Event::Error { peer, message } => Self::Error {
+                peer: *peer,
+                message: message.clone(),
+            },
+        }
+    }
+}
+
+impl From<EventV1> for Event {
+    fn from(row: EventV1) -> Self {
+        match row {
+            EventV1::MessageReceived(m) => Self::MessageReceived(m.into()),
+            EventV1::MessageSent(m) => Self::MessageSent(m.into()),
+            EventV1::DeliveryStateChanged { peer, id, state } => {
+                Self::DeliveryStateChanged { peer, id, state }
+            }
+            EventV1::ContactOnline(user) => Self::ContactOnline(user),
+            EventV1::ContactOffline(user) => Self::ContactOffline(user),
+            EventV1::Error { peer, message } => Self::Error { peer, message },
+        }
+    }
+}
+
+/// `#[serde(with)]` for a [`Direction`] stored as [`DirectionV1`].
+mod direction_v1 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::DirectionV1;
+    use crate::event::Direction;
+
+    pub(super) fn serialize<S: Serializer>(d: &Direction, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Direction::Outgoing => DirectionV1::Outgoing,
+            Direction::Incoming => DirectionV1::Incoming,
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Direction, D::Error> {
+        Ok(match DirectionV1::deserialize(d)? {
+            DirectionV1::Outgoing => Direction::Outgoing,
+            DirectionV1::Incoming => Direction::Incoming,
+        })
+    }
+}
+
+/// `#[serde(with)]` for a [`DeliveryState`] stored as [`StateV1`].
+mod state_v1 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::StateV1;
+    use crate::event::DeliveryState;
+
+    pub(super) fn serialize<S: Serializer>(state: &DeliveryState, s: S) -> Result<S::Ok, S::Error> {
+        match *state {
+            DeliveryState::Queued => StateV1::Queued,
+            DeliveryState::StoredAtRelays { stored, replicas } => {
+                StateV1::StoredAtRelays { stored, replicas }
+            }
+            DeliveryState::Delivered => StateV1::Delivered,
+            DeliveryState::Read => StateV1::Read,
+            DeliveryState::Failed => StateV1::Failed,
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeliveryState, D::Error> {
+        Ok(match StateV1::deserialize(d)? {
+            StateV1::Queued => DeliveryState::Queued,
+            StateV1::StoredAtRelays { stored, replicas } => {
+                DeliveryState::StoredAtRelays { stored, replicas }
+            }
+            StateV1::Delivered => DeliveryState::Delivered,
+            StateV1::Read => DeliveryState::Read,
+            StateV1::Failed => DeliveryState::Failed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
