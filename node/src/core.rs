@@ -95,41 +95,8 @@ const MAX_DISCOVERY_BACKOFF: Duration = Duration::from_secs(300);
 /// Largest page of history or chats a caller may ask for.
 pub(crate) const MAX_PAGE: usize = 500;
 
-/// Why a request failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The message text is empty or too long.
-    #[error("invalid message: {0}")]
-    InvalidMessage(String),
-    /// No such contact or conversation.
-    #[error("unknown contact {0}")]
-    UnknownContact(String),
-    /// A contact with that name already exists.
-    #[error("a contact named {0:?} already exists")]
-    DuplicateName(String),
-    /// The database failed; the node no longer accepts changes.
-    #[error("storage failed: {0}")]
-    Storage(String),
-    /// The node is shutting down.
-    #[error("the node has stopped")]
-    Stopped,
-    /// A cursor or argument is malformed.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    /// The passphrase given as the current one is wrong.
-    #[error("wrong passphrase")]
-    WrongPassphrase,
-}
-
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::WrongPassphrase => Self::WrongPassphrase,
-            other => Self::Storage(other.to_string()),
-        }
-    }
-}
+pub(crate) use crate::error::Error;
+use crate::error::StorageError;
 
 pub(crate) enum Request {
     Send {
@@ -435,9 +402,9 @@ impl Core {
     /// Commits and publishes; on failure the node stops accepting changes.
     async fn commit(&mut self, mut pending: Pending) -> Result<Vec<(Cursor, Event)>, Error> {
         if self.failed {
-            return Err(Error::Storage(
-                "the store failed earlier; restart the node".into(),
-            ));
+            return Err(Error::Storage(StorageError::other(
+                "the store failed earlier; restart the node",
+            )));
         }
         self.seal_pending(&mut pending).await?;
         let Pending {
@@ -490,7 +457,7 @@ impl Core {
             Err(e) => {
                 self.failed = true;
                 error!("database task failed: {e}");
-                Err(Error::Storage(e.to_string()))
+                Err(Error::Storage(StorageError::other(e.to_string())))
             }
         }
     }
@@ -502,7 +469,7 @@ impl Core {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| Error::Storage(e.to_string()))?
+            .map_err(|e| Error::Storage(StorageError::other(e.to_string())))?
             .map_err(Error::from)
     }
 

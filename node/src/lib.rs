@@ -46,6 +46,7 @@
 
 mod body;
 mod core;
+mod error;
 mod event;
 mod hlc;
 mod id;
@@ -63,7 +64,7 @@ mod upkeep;
 mod view;
 
 pub use body::MAX_TEXT_LEN;
-pub use core::Error;
+pub use error::{ContactError, PassphraseError, QueryError, SendError, StorageError};
 pub use event::{Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message};
 pub use id::{MessageId, ParseIdError};
 pub use node::{Builder, EventStream, Node, RELAY_FAILOVER_AFTER, StartError};

@@ -21,6 +21,7 @@ mod open;
 use self::open::open_account;
 use crate::{
     core::{Core, Error, Parts, Request},
+    error::{ContactError, PassphraseError, QueryError, SendError, StorageError},
     event::{self, Cursor, Event},
     hlc::Hlc,
     id::MessageId,
@@ -436,41 +437,49 @@ impl Node {
         format!("tern:{}", self.inner.user)
     }
 
-    async fn call<T>(
+    async fn call<T, E: From<Error>>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Request,
-    ) -> Result<T, Error> {
+    ) -> Result<T, E> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .requests
             .send(make(reply))
             .await
             .map_err(|_| Error::Stopped)?;
-        answer.await.map_err(|_| Error::Stopped)?
+        Ok(answer.await.map_err(|_| Error::Stopped)??)
     }
 
     /// Sends `text` to `peer`. Returns once the message is durable in the outbox (it survives
     /// a crash from then on); delivery continues in the background, reported by events.
-    pub async fn send(&self, peer: UserId, text: impl Into<String>) -> Result<MessageId, Error> {
+    pub async fn send(
+        &self,
+        peer: UserId,
+        text: impl Into<String>,
+    ) -> Result<MessageId, SendError> {
         let text = text.into();
         self.call(|reply| Request::Send { peer, text, reply }).await
     }
 
     /// Adds (or renames) a contact.
-    pub async fn add_contact(&self, name: impl Into<String>, user: UserId) -> Result<(), Error> {
+    pub async fn add_contact(
+        &self,
+        name: impl Into<String>,
+        user: UserId,
+    ) -> Result<(), ContactError> {
         let name = name.into();
         self.call(|reply| Request::AddContact { name, user, reply })
             .await
     }
 
     /// Removes a contact (its conversation stays).
-    pub async fn remove_contact(&self, user: UserId) -> Result<(), Error> {
+    pub async fn remove_contact(&self, user: UserId) -> Result<(), ContactError> {
         self.call(|reply| Request::RemoveContact { user, reply })
             .await
     }
 
     /// Marks a contact verified (after comparing [`Node::safety_number`]) or not.
-    pub async fn verify_contact(&self, user: UserId, verified: bool) -> Result<(), Error> {
+    pub async fn verify_contact(&self, user: UserId, verified: bool) -> Result<(), ContactError> {
         self.call(|reply| Request::VerifyContact {
             user,
             verified,
@@ -485,12 +494,12 @@ impl Node {
     }
 
     /// All contacts.
-    pub async fn contacts(&self) -> Result<Vec<Contact>, Error> {
+    pub async fn contacts(&self) -> Result<Vec<Contact>, QueryError> {
         self.call(|reply| Request::Contacts { reply }).await
     }
 
     /// The chat list, most recent first.
-    pub async fn chats(&self) -> Result<Vec<Chat>, Error> {
+    pub async fn chats(&self) -> Result<Vec<Chat>, QueryError> {
         self.call(|reply| Request::Chats { reply }).await
     }
 
@@ -501,7 +510,7 @@ impl Node {
         peer: UserId,
         limit: usize,
         before: Option<HistoryCursor>,
-    ) -> Result<Page, Error> {
+    ) -> Result<Page, QueryError> {
         self.call(|reply| Request::History {
             peer,
             limit,
@@ -513,7 +522,7 @@ impl Node {
 
     /// Marks the conversation with `peer` read and sends read receipts. Returns how many
     /// messages were newly marked.
-    pub async fn mark_read(&self, peer: UserId) -> Result<usize, Error> {
+    pub async fn mark_read(&self, peer: UserId) -> Result<usize, QueryError> {
         self.call(|reply| Request::MarkRead { peer, reply }).await
     }
 
@@ -523,7 +532,7 @@ impl Node {
     /// the database's logs before this returns.
     ///
     /// ```no_run
-    /// # async fn run(node: tern_node::Node) -> Result<(), tern_node::Error> {
+    /// # async fn run(node: tern_node::Node) -> Result<(), tern_node::PassphraseError> {
     /// node.change_passphrase("old secret", "new, longer secret", Default::default()).await?;
     /// # Ok(()) }
     /// ```
@@ -532,7 +541,7 @@ impl Node {
         old: impl AsRef<[u8]>,
         new: impl AsRef<[u8]>,
         params: KdfParams,
-    ) -> Result<(), Error> {
+    ) -> Result<(), PassphraseError> {
         let store = self
             .inner
             .store
@@ -544,19 +553,19 @@ impl Node {
         let new = zeroize::Zeroizing::new(new.as_ref().to_vec());
         tokio::task::spawn_blocking(move || store.change_passphrase(&old, &new, params))
             .await
-            .map_err(|e| Error::Storage(e.to_string()))?
-            .map_err(Error::from)
+            .map_err(|e| Error::Storage(StorageError::other(e.to_string())))?
+            .map_err(|e| Error::from(e).into())
     }
 
     /// Peers, addresses, NAT status, outbox depth, rejection counters.
-    pub async fn status(&self) -> Result<NodeStatus, Error> {
+    pub async fn status(&self) -> Result<NodeStatus, QueryError> {
         self.call(|reply| Request::Status { reply }).await
     }
 
     /// The cursor of the newest event in the log, or `None` while the log is empty. Subscribe
     /// with it ([`Node::events`]) to follow only what happens from now on, missing nothing
     /// that happens after this call.
-    pub async fn latest_cursor(&self) -> Result<Option<Cursor>, Error> {
+    pub async fn latest_cursor(&self) -> Result<Option<Cursor>, QueryError> {
         let store = self
             .inner
             .store
@@ -568,7 +577,8 @@ impl Node {
             store.scan::<Events>(.., ScanDirection::Reverse, 1)
         })
         .await
-        .map_err(|e| Error::Storage(e.to_string()))??;
+        .map_err(|e| Error::Storage(StorageError::other(e.to_string())))?
+        .map_err(Error::from)?;
         Ok(newest.first().map(|(seq, _)| Cursor(*seq)))
     }
 

@@ -54,18 +54,61 @@ impl ApiError {
     }
 }
 
-impl From<tern_node::Error> for ApiError {
-    fn from(e: tern_node::Error) -> Self {
-        use tern_node::Error as E;
+impl ApiError {
+    fn stopped(message: String) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    fn internal(message: String) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl From<tern_node::SendError> for ApiError {
+    fn from(e: tern_node::SendError) -> Self {
+        use tern_node::SendError as E;
         let message = e.to_string();
         match e {
-            E::InvalidMessage(_) | E::InvalidArgument(_) | E::WrongPassphrase => {
-                Self::bad_request(message)
-            }
-            E::UnknownContact(_) => Self::not_found(message),
+            E::Empty | E::Encryption(_) => Self::bad_request(message),
+            E::TooLong { .. } => Self::too_large(message),
+            E::Stopped => Self::stopped(message),
+            _ => Self::internal(message),
+        }
+    }
+}
+
+impl From<tern_node::ContactError> for ApiError {
+    fn from(e: tern_node::ContactError) -> Self {
+        use tern_node::ContactError as E;
+        let message = e.to_string();
+        match e {
+            E::InvalidName => Self::bad_request(message),
+            E::Unknown(_) => Self::not_found(message),
             E::DuplicateName(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
-            E::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
-            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
+            E::Stopped => Self::stopped(message),
+            _ => Self::internal(message),
+        }
+    }
+}
+
+impl From<tern_node::QueryError> for ApiError {
+    fn from(e: tern_node::QueryError) -> Self {
+        let message = e.to_string();
+        match e {
+            tern_node::QueryError::Stopped => Self::stopped(message),
+            _ => Self::internal(message),
+        }
+    }
+}
+
+impl From<tern_node::PassphraseError> for ApiError {
+    fn from(e: tern_node::PassphraseError) -> Self {
+        use tern_node::PassphraseError as E;
+        let message = e.to_string();
+        match e {
+            E::Wrong => Self::bad_request(message),
+            E::Stopped => Self::stopped(message),
+            _ => Self::internal(message),
         }
     }
 }

@@ -12,7 +12,7 @@ impl Core {
         let mut row = self
             .read(move |s| s.get::<Contacts>(&conv))
             .await?
-            .ok_or_else(|| Error::UnknownContact(user.to_string()))?;
+            .ok_or(Error::UnknownContact(user))?;
         row.verified = verified;
         let mut batch = Batch::new();
         batch.put::<Contacts>(&conv, &row)?;
@@ -22,9 +22,7 @@ impl Core {
     pub(super) async fn add_contact(&mut self, name: String, user: UserId) -> Result<(), Error> {
         let name = name.trim().to_owned();
         if name.is_empty() || name.len() > 64 {
-            return Err(Error::InvalidArgument(
-                "a contact name is 1 to 64 bytes".into(),
-            ));
+            return Err(Error::InvalidName);
         }
         let existing = self
             .read(|s| s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX))

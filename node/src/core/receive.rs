@@ -273,7 +273,10 @@ impl Core {
         match result {
             Ok((group, Ok(prepared))) => Ok((group, prepared)),
             Ok((group, Err(e))) => Err((group, e)),
-            Err(e) => Err((Vec::new(), Error::Storage(e.to_string()))),
+            Err(e) => Err((
+                Vec::new(),
+                Error::Storage(StorageError::other(e.to_string())),
+            )),
         }
     }
 

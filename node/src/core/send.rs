@@ -40,11 +40,15 @@ impl Core {
         let mut accepted = Vec::with_capacity(sends.len());
         let mut staged = Ok(());
         for SendRequest { peer, text, reply } in sends {
-            if text.is_empty() || text.len() > crate::body::MAX_TEXT_LEN {
-                let _ = reply.send(Err(Error::InvalidMessage(format!(
-                    "text must be 1 to {} bytes",
-                    crate::body::MAX_TEXT_LEN
-                ))));
+            if text.is_empty() {
+                let _ = reply.send(Err(Error::Empty));
+                continue;
+            }
+            if text.len() > crate::body::MAX_TEXT_LEN {
+                let _ = reply.send(Err(Error::TooLong {
+                    len: text.len(),
+                    max: crate::body::MAX_TEXT_LEN,
+                }));
                 continue;
             }
             if staged.is_ok() {
@@ -56,9 +60,9 @@ impl Core {
                     touched.push(peer);
                 }
             } else {
-                let _ = reply.send(Err(Error::Storage(
-                    "a write in the same group failed".into(),
-                )));
+                let _ = reply.send(Err(Error::Storage(StorageError::other(
+                    "a write in the same group failed",
+                ))));
             }
         }
         let result = staged.and_then(|()| {
@@ -181,7 +185,7 @@ impl Core {
                 let mut rng = UnwrapErr(getrandom::SysRng);
                 for item in items {
                     let envelope = envelope::seal(&mut rng, &item.mailbox, &sender, &item.message)
-                        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+                        .map_err(|e| Error::Encryption(e.to_string()))?;
                     item.row.envelope = Some(envelope);
                 }
                 Ok(())
@@ -195,7 +199,7 @@ impl Core {
                     let here = seal(second);
                     match other.join() {
                         Ok(there) => there.and(here),
-                        Err(_) => Err(Error::Storage("a sealing thread failed".into())),
+                        Err(_) => Err(Error::Encryption("a sealing thread failed".into())),
                     }
                 })
             } else {
@@ -204,7 +208,7 @@ impl Core {
             result.map(|()| to_seal)
         })
         .await
-        .map_err(|e| Error::Storage(e.to_string()))??;
+        .map_err(|e| Error::Storage(StorageError::other(e.to_string())))??;
         for item in sealed {
             pending.batch.put::<Outbox>(&item.seq, &item.row)?;
             pending
@@ -229,7 +233,7 @@ impl Core {
             &self.account.user_id(),
             &message,
         )
-        .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+        .map_err(|e| Error::Encryption(e.to_string()))?;
         Ok(Some(sealed))
     }
 
@@ -269,7 +273,7 @@ impl Core {
         let session = &mut sessions[0];
         let message = session
             .encrypt(&mut rng, payload)
-            .map_err(|e| Error::InvalidMessage(e.to_string()))?;
+            .map_err(|e| Error::Encryption(e.to_string()))?;
         Ok(Some((message, *record.bundle.mailbox())))
     }
 

@@ -1,0 +1,238 @@
+//! What can go wrong with each operation of a [`crate::Node`]: one error type per kind of
+//! operation, each saying only what that operation can fail with, with the underlying cause
+//! as its `source()`.
+
+use std::sync::Arc;
+
+use tern_crypto::UserId;
+
+use crate::store::StoreError;
+
+/// The node's database failed. The node then stops accepting changes (nothing it
+/// acknowledged is lost); restart it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the database failed: {what}")]
+pub struct StorageError {
+    what: String,
+    #[source]
+    source: Option<Arc<StoreError>>,
+}
+
+impl StorageError {
+    pub(crate) fn other(what: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            source: None,
+        }
+    }
+}
+
+impl From<StoreError> for StorageError {
+    fn from(e: StoreError) -> Self {
+        Self {
+            what: e.to_string(),
+            source: Some(Arc::new(e)),
+        }
+    }
+}
+
+/// Why [`crate::Node::send`] failed. Nothing was queued.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The text is empty.
+    #[error("the message is empty")]
+    Empty,
+    /// The text is longer than [`crate::MAX_TEXT_LEN`].
+    #[error("the message is {len} bytes; at most {max} fit")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The message could not be encrypted for the recipient (its published keys are
+    /// unusable).
+    #[error("the message could not be encrypted: {0}")]
+    Encryption(String),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// Why a change to the contact list failed. Nothing changed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContactError {
+    /// A contact's name must be 1 to 64 bytes after trimming.
+    #[error("a contact name is 1 to 64 bytes")]
+    InvalidName,
+    /// No contact with this address.
+    #[error("unknown contact {}", .0.short())]
+    Unknown(UserId),
+    /// Another contact already has this name.
+    #[error("a contact named {0:?} already exists")]
+    DuplicateName(String),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// Why a query (history, chats, contacts, status, read marks) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// Why [`crate::Node::change_passphrase`] failed. The old passphrase still unlocks the node.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PassphraseError {
+    /// The passphrase given as the current one is wrong.
+    #[error("wrong passphrase")]
+    Wrong,
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// What went wrong inside the core task, before it is told to the caller as the error of the
+/// operation that asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("the message is empty")]
+    Empty,
+    #[error("the message is {len} bytes; at most {max} fit")]
+    TooLong { len: usize, max: usize },
+    #[error("encryption failed: {0}")]
+    Encryption(String),
+    #[error("a contact name is 1 to 64 bytes")]
+    InvalidName,
+    #[error("unknown contact")]
+    UnknownContact(UserId),
+    #[error("a contact named {0:?} already exists")]
+    DuplicateName(String),
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::WrongPassphrase => Self::WrongPassphrase,
+            other => Self::Storage(other.into()),
+        }
+    }
+}
+
+/// An internal error that an operation cannot produce, reported as a storage failure with
+/// what it was (it would be a bug).
+fn unexpected(e: &Error) -> StorageError {
+    StorageError::other(format!("unexpected: {e}"))
+}
+
+impl From<Error> for SendError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Empty => Self::Empty,
+            Error::TooLong { len, max } => Self::TooLong { len, max },
+            Error::Encryption(why) => Self::Encryption(why),
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Storage(unexpected(&other)),
+        }
+    }
+}
+
+impl From<Error> for ContactError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidName => Self::InvalidName,
+            Error::UnknownContact(user) => Self::Unknown(user),
+            Error::DuplicateName(name) => Self::DuplicateName(name),
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Storage(unexpected(&other)),
+        }
+    }
+}
+
+impl From<Error> for QueryError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Storage(unexpected(&other)),
+        }
+    }
+}
+
+impl From<Error> for PassphraseError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::WrongPassphrase => Self::Wrong,
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Storage(unexpected(&other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn storage_failures_keep_their_cause() {
+        let error = QueryError::from(Error::from(StoreError::Poisoned));
+        let QueryError::Storage(storage) = &error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            storage.source().is_some(),
+            "the store's error is the source"
+        );
+        assert!(error.to_string().starts_with("the database failed"));
+    }
+
+    #[test]
+    fn each_operation_reports_its_own_errors() {
+        assert!(matches!(
+            SendError::from(Error::TooLong { len: 9, max: 8 }),
+            SendError::TooLong { len: 9, max: 8 }
+        ));
+        assert!(matches!(
+            PassphraseError::from(Error::from(StoreError::WrongPassphrase)),
+            PassphraseError::Wrong
+        ));
+        assert!(matches!(
+            ContactError::from(Error::DuplicateName("bob".into())),
+            ContactError::DuplicateName(_)
+        ));
+        assert!(matches!(
+            QueryError::from(Error::Stopped),
+            QueryError::Stopped
+        ));
+    }
+}
