@@ -2,7 +2,7 @@
 //! records it stores (on PUT) and uses (on GET).
 //!
 //! Key: `/tern/user/<address>` (the libp2p record-key convention of namespaced paths), where
-//! `<address>` is the account's bech32m address. Value: a [`SignedRecord`] — the postcard
+//! `<address>` is the account's bech32m address. Value: a `SignedRecord` — the postcard
 //! encoding of [`RecordBody`] and an Ed25519 signature by the *account* key over it, as a
 //! statement with context `"dht-record"` (see `tern_crypto::AccountKey::sign_statement`).
 //!
