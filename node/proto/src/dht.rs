@@ -32,9 +32,11 @@ pub enum Role {
 }
 
 /// The Kademlia settings every Tern peer runs with, node or relay: Tern's protocol name,
-/// records validated by the application before they are stored (`FilterBoth`), no
-/// re-publication of others' records (each publisher republishes its own, signed and
-/// sequence-numbered), and packets sized for the largest record.
+/// records validated by the application before they are stored (`FilterBoth`), no periodic
+/// re-publication by Kademlia of records this peer published (each publisher republishes its
+/// own record, signed and sequence-numbered, on its own schedule), and packets sized for the
+/// largest record. Kademlia still replicates stored records to the closest peers, which
+/// validate them like any PUT.
 pub fn kad_config() -> kad::Config {
     let mut config = kad::Config::new(KAD_PROTOCOL);
     config
@@ -57,7 +59,9 @@ pub fn record_store(peer: PeerId, role: Role) -> kad::store::MemoryStore {
         peer,
         kad::store::MemoryStoreConfig {
             max_records,
-            max_value_bytes: record::MAX_RECORD_LEN,
+            // The store refuses values of `max_value_bytes` or more; validation allows
+            // exactly `MAX_RECORD_LEN`.
+            max_value_bytes: record::MAX_RECORD_LEN + 1,
             max_providers_per_key: MAX_PROVIDERS_PER_KEY,
             max_provided_keys: 16,
         },
