@@ -1,0 +1,473 @@
+//! Mailbox requests: deposits, challenges, fetches (held open until an envelope arrives or the
+//! wait ends), acknowledgements and one-time prekeys. Each handler checks what it can on the
+//! event loop and sends the database work to the blocking pool or the store's writer thread;
+//! [`Service::on_done`] answers when that work comes back.
+
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use libp2p::{PeerId, request_response::ResponseChannel};
+use tern_crypto::OneTimePrekey;
+use tern_proto::mailbox::{
+    CustodyReceipt, MAX_PREKEY_BATCH, MAX_PREKEYS_HELD, MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation,
+    OwnerProof, Refusal, Request, Response, StoredEnvelope,
+};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::{Service, now_secs};
+use crate::store::Deposit;
+
+/// How long a challenge nonce stays valid: long enough for a slow link, short enough that a
+/// captured proof is soon useless (it is single use anyway).
+const NONCE_LIFETIME: Duration = Duration::from_secs(60);
+/// Outstanding nonces; beyond it the oldest are dropped (a peer asking for many only hurts
+/// itself).
+const MAX_NONCES: usize = 10_000;
+/// Most envelopes in one fetched page.
+const MAX_PAGE: u32 = 512;
+/// Fetches held open waiting for deposits, in all.
+const MAX_PARKED: usize = 10_000;
+
+pub(super) struct Parked {
+    channel: ResponseChannel<Response>,
+    after: u64,
+    limit: u32,
+    deadline: Instant,
+}
+
+/// What a piece of background work came back with.
+pub(super) enum Done {
+    Respond(ResponseChannel<Response>, Response),
+    Deposited {
+        channel: ResponseChannel<Response>,
+        mailbox: [u8; 32],
+        response: Response,
+        started: Instant,
+    },
+    Fetched {
+        channel: ResponseChannel<Response>,
+        mailbox: [u8; 32],
+        after: u64,
+        limit: u32,
+        wait: u16,
+        items: Vec<StoredEnvelope>,
+        more: bool,
+        /// [`Service::deposits_committed`] when the read started.
+        as_of: u64,
+        started: Instant,
+    },
+    Acked(ResponseChannel<Response>, u32),
+    Expired(u32),
+    /// A prekey request finished: its answer, and whether a prekey was uploaded (how many) or
+    /// handed out.
+    Prekeys {
+        channel: ResponseChannel<Response>,
+        response: Response,
+        uploaded: u64,
+    },
+}
+
+impl Service {
+    /// Per-peer token bucket for deposits.
+    fn take_token(&mut self, peer: PeerId) -> bool {
+        self.rates.try_take(&peer, Instant::now())
+    }
+
+    /// Takes a nonce: true if it was issued and is still fresh.
+    fn take_nonce(&mut self, nonce: &[u8; 32]) -> bool {
+        self.nonces
+            .remove(nonce)
+            .is_some_and(|issued| issued.elapsed() < NONCE_LIFETIME)
+    }
+
+    pub(super) fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        channel: ResponseChannel<Response>,
+    ) {
+        let relay = self.swarm.local_peer_id().to_bytes();
+        match request {
+            Request::Deposit { mailbox, envelope } => {
+                if envelope.len() > self.limits.max_envelope {
+                    return self.refuse(channel, Refusal::TooLarge);
+                }
+                if self.allow.as_ref().is_some_and(|a| !a.contains(&mailbox)) {
+                    return self.refuse(channel, Refusal::NotAllowed);
+                }
+                if !self.take_token(peer) {
+                    return self.refuse(channel, Refusal::RateLimited);
+                }
+                if self.store.poisoned() {
+                    return self.refuse(channel, Refusal::Unavailable);
+                }
+                let store = self.store.clone();
+                let keypair = self.keypair.clone();
+                let started = Instant::now();
+                self.pending.push(
+                    async move {
+                        let (reply, answer) = oneshot::channel();
+                        let stored_at = now_secs();
+                        let deposit = Deposit {
+                            mailbox,
+                            envelope: envelope.clone(),
+                            stored_at,
+                            reply,
+                        };
+                        store.deposit(deposit).await;
+                        let response = match answer.await {
+                            Ok(Ok(id)) => match CustodyReceipt::issue(
+                                keypair.public().encode_protobuf(),
+                                |m| keypair.sign(m).unwrap_or_default(),
+                                mailbox,
+                                &envelope,
+                                id,
+                                stored_at,
+                            ) {
+                                Ok(receipt) => Response::Stored(receipt),
+                                Err(_) => Response::Refused(Refusal::Unavailable),
+                            },
+                            Ok(Err(refusal)) => Response::Refused(refusal),
+                            Err(_) => Response::Refused(Refusal::Unavailable),
+                        };
+                        Done::Deposited {
+                            channel,
+                            mailbox,
+                            response,
+                            started,
+                        }
+                    }
+                    .boxed(),
+                );
+            }
+            Request::Challenge => {
+                if self.nonces.len() >= MAX_NONCES {
+                    self.nonces.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
+                    if self.nonces.len() >= MAX_NONCES {
+                        return self.refuse(channel, Refusal::RateLimited);
+                    }
+                }
+                let mut nonce = [0u8; 32];
+                if getrandom::fill(&mut nonce).is_err() {
+                    return self.refuse(channel, Refusal::Unavailable);
+                }
+                self.nonces.insert(nonce, Instant::now());
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_response(channel, Response::Challenge { nonce });
+            }
+            Request::Fetch {
+                proof,
+                after,
+                limit,
+                wait_secs,
+            } => {
+                if !self.take_nonce(&proof.nonce) {
+                    return self.refuse(channel, Refusal::StaleChallenge);
+                }
+                self.metrics.fetches += 1;
+                let store = self.store.clone();
+                let limit = limit.clamp(1, MAX_PAGE);
+                let wait = wait_secs.min(MAX_WAIT_SECS);
+                let as_of = self.deposits_committed;
+                let started = Instant::now();
+                self.pending.push(
+                    tokio::task::spawn_blocking(move || {
+                        let Some(mailbox) = proven_mailbox(&proof, &relay, Operation::Fetch) else {
+                            return Done::Respond(channel, Response::Refused(Refusal::BadProof));
+                        };
+                        match store.fetch(&mailbox, after, limit as usize, MAX_RESPONSE_LEN / 2) {
+                            Ok((items, more)) => Done::Fetched {
+                                channel,
+                                mailbox,
+                                after,
+                                limit,
+                                wait,
+                                items,
+                                more,
+                                as_of,
+                                started,
+                            },
+                            Err(_) => {
+                                Done::Respond(channel, Response::Refused(Refusal::Unavailable))
+                            }
+                        }
+                    })
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .boxed(),
+                );
+            }
+            Request::UploadPrekeys { proof, prekeys } => {
+                if !self.take_nonce(&proof.nonce) {
+                    return self.refuse(channel, Refusal::StaleChallenge);
+                }
+                if prekeys.len() > MAX_PREKEY_BATCH {
+                    return self.refuse(channel, Refusal::BadPrekey);
+                }
+                let store = self.store.clone();
+                let allow = self.allow.clone();
+                self.pending.push(
+                    tokio::task::spawn_blocking(move || {
+                        let outcome = (|| {
+                            let (mailbox, owner) = proof
+                                .owner(&relay, Operation::UploadPrekeys)
+                                .map_err(|_| Refusal::BadProof)?;
+                            let mailbox = *mailbox.as_bytes();
+                            if allow.as_ref().is_some_and(|a| !a.contains(&mailbox)) {
+                                return Err(Refusal::NotAllowed);
+                            }
+                            // Every key must be the owner's: a relay must never hand a sender
+                            // a key that the recipient cannot use, or that someone else made.
+                            let mut verified = Vec::with_capacity(prekeys.len());
+                            for bytes in prekeys {
+                                match OneTimePrekey::from_bytes(&bytes) {
+                                    Ok(prekey) if prekey.account() == owner => {
+                                        verified.push((prekey.id(), bytes));
+                                    }
+                                    _ => return Err(Refusal::BadPrekey),
+                                }
+                            }
+                            let count = store
+                                .upload_prekeys(&mailbox, &verified, MAX_PREKEYS_HELD)
+                                .map_err(|_| Refusal::Unavailable)?;
+                            Ok((count, verified.len() as u64))
+                        })();
+                        match outcome {
+                            Ok((count, uploaded)) => Done::Prekeys {
+                                channel,
+                                response: Response::PrekeysHeld { count },
+                                uploaded,
+                            },
+                            Err(refusal) => Done::Respond(channel, Response::Refused(refusal)),
+                        }
+                    })
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .boxed(),
+                );
+            }
+            Request::TakePrekey { mailbox } => {
+                if self.allow.as_ref().is_some_and(|a| !a.contains(&mailbox)) {
+                    return self.refuse(channel, Refusal::NotAllowed);
+                }
+                // Taking a prekey costs a token like a deposit: a stranger draining an
+                // account's prekeys is slowed to the deposit rate.
+                if !self.take_token(peer) {
+                    return self.refuse(channel, Refusal::RateLimited);
+                }
+                let store = self.store.clone();
+                self.pending.push(
+                    tokio::task::spawn_blocking(move || {
+                        let response = match store.take_prekey(&mailbox) {
+                            Ok(Some(prekey)) => Response::Prekey(prekey),
+                            Ok(None) => Response::PrekeysExhausted,
+                            Err(_) => Response::Refused(Refusal::Unavailable),
+                        };
+                        Done::Prekeys {
+                            channel,
+                            response,
+                            uploaded: 0,
+                        }
+                    })
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .boxed(),
+                );
+            }
+            Request::Ack { proof, ids } => {
+                if !self.take_nonce(&proof.nonce) {
+                    return self.refuse(channel, Refusal::StaleChallenge);
+                }
+                let store = self.store.clone();
+                self.pending.push(
+                    tokio::task::spawn_blocking(move || {
+                        let Some(mailbox) = proven_mailbox(&proof, &relay, Operation::Ack) else {
+                            return Done::Respond(channel, Response::Refused(Refusal::BadProof));
+                        };
+                        match store.ack(&mailbox, &ids) {
+                            Ok(removed) => Done::Acked(channel, removed),
+                            Err(_) => {
+                                Done::Respond(channel, Response::Refused(Refusal::Unavailable))
+                            }
+                        }
+                    })
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .boxed(),
+                );
+            }
+        }
+    }
+
+    pub(super) fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Prekeys {
+                channel,
+                response,
+                uploaded,
+            } => {
+                match &response {
+                    Response::Refused(refusal) => return self.refuse(channel, *refusal),
+                    Response::Prekey(_) => self.metrics.prekeys_taken += 1,
+                    Response::PrekeysExhausted => self.metrics.prekeys_exhausted += 1,
+                    _ => self.metrics.prekeys_uploaded += uploaded,
+                }
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_response(channel, response);
+            }
+            Done::Respond(channel, response) => {
+                if let Response::Refused(refusal) = response {
+                    return self.refuse(channel, refusal);
+                }
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_response(channel, response);
+            }
+            Done::Deposited {
+                channel,
+                mailbox,
+                response,
+                started,
+            } => {
+                match response {
+                    Response::Refused(refusal) => return self.refuse(channel, refusal),
+                    response => {
+                        self.timings
+                            .deposit
+                            .observe(started.elapsed().as_secs_f64());
+                        self.metrics.deposits += 1;
+                        self.deposits_committed += 1;
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .mailbox
+                            .send_response(channel, response);
+                    }
+                }
+                // Owners waiting on this mailbox get the new envelope at once.
+                if let Some(waiting) = self.parked.remove(&mailbox) {
+                    self.parked_count -= waiting.len();
+                    for parked in waiting {
+                        self.refetch(mailbox, parked);
+                    }
+                }
+            }
+            Done::Fetched {
+                channel,
+                mailbox,
+                after,
+                limit,
+                wait,
+                items,
+                more,
+                as_of,
+                started,
+            } => {
+                if items.is_empty() && wait > 0 && as_of != self.deposits_committed {
+                    // A deposit committed while we read: read again rather than risk waiting
+                    // for a wake-up that already happened.
+                    return self.refetch(
+                        mailbox,
+                        Parked {
+                            channel,
+                            after,
+                            limit,
+                            deadline: Instant::now(),
+                        },
+                    );
+                }
+                if items.is_empty() && wait > 0 && self.parked_count < MAX_PARKED {
+                    self.parked_count += 1;
+                    self.parked.entry(mailbox).or_default().push(Parked {
+                        channel,
+                        after,
+                        limit,
+                        deadline: Instant::now() + Duration::from_secs(u64::from(wait)),
+                    });
+                    return;
+                }
+                self.timings.fetch.observe(started.elapsed().as_secs_f64());
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_response(channel, Response::Envelopes { items, more });
+            }
+            Done::Acked(channel, removed) => {
+                self.metrics.acked += u64::from(removed);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_response(channel, Response::Acked { removed });
+            }
+            Done::Expired(removed) => {
+                if removed > 0 {
+                    info!(removed, "deleted envelopes past their retention");
+                }
+                self.metrics.expired += u64::from(removed);
+            }
+        }
+    }
+
+    fn refetch(&mut self, mailbox: [u8; 32], parked: Parked) {
+        let store = self.store.clone();
+        self.pending.push(
+            tokio::task::spawn_blocking(move || {
+                match store.fetch(
+                    &mailbox,
+                    parked.after,
+                    parked.limit as usize,
+                    MAX_RESPONSE_LEN / 2,
+                ) {
+                    Ok((items, more)) => {
+                        Done::Respond(parked.channel, Response::Envelopes { items, more })
+                    }
+                    Err(_) => {
+                        Done::Respond(parked.channel, Response::Refused(Refusal::Unavailable))
+                    }
+                }
+            })
+            .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+            .boxed(),
+        );
+    }
+
+    /// Answers held fetches whose wait is over, and forgets expired nonces.
+    pub(super) fn sweep(&mut self) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        for waiting in self.parked.values_mut() {
+            let (due, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
+            *waiting = keep;
+            expired.extend(due);
+        }
+        self.parked.retain(|_, w| !w.is_empty());
+        self.parked_count -= expired.len();
+        for parked in expired {
+            let _ = self.swarm.behaviour_mut().mailbox.send_response(
+                parked.channel,
+                Response::Envelopes {
+                    items: Vec::new(),
+                    more: false,
+                },
+            );
+        }
+        if self.nonces.len() > MAX_NONCES / 2 {
+            self.nonces.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
+        }
+        if self.store.poisoned() {
+            warn!("the store failed; deposits are refused until the relay restarts");
+        }
+    }
+}
+
+/// The mailbox a proof is valid for, if it is.
+fn proven_mailbox(proof: &OwnerProof, relay: &[u8], op: Operation) -> Option<[u8; 32]> {
+    proof.mailbox(relay, op).ok().map(|m| *m.as_bytes())
+}
