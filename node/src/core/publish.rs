@@ -9,6 +9,9 @@
 
 use super::*;
 
+/// How far in the future a record may have been signed before it is signed again: within
+/// the clock skew peers tolerate (an hour), a step back of the clock is no reason.
+const CLOCK_SLACK_MS: u64 = 30 * 60 * 1000;
 /// Delay before retrying a failed publication of our record.
 const PUBLISH_RETRY_MS: u64 = 5_000;
 
@@ -45,11 +48,16 @@ impl Publication {
         self.stale = true;
     }
 
-    /// Whether a publication should start at `now_ms`.
+    /// Whether a publication should start at `now_ms`. A record signed in what is now the
+    /// future (the clock went back) is republished at once: peers refuse a record whose
+    /// expiry lies further ahead than a record may live.
     pub(super) fn due(&self, now_ms: u64) -> bool {
+        let signed_in_the_future = self.republish_at_ms
+            > now_ms.saturating_add(record::REPUBLISH_INTERVAL_SECS * 1000 + CLOCK_SLACK_MS);
         !self.publishing
             && (self.stale
                 || now_ms >= self.republish_at_ms
+                || signed_in_the_future
                 || self.retry_at_ms.is_some_and(|at| now_ms >= at))
     }
 
@@ -219,6 +227,15 @@ mod tests {
             Ended::Published
         );
         assert_eq!(publication.published(), Some(3));
+    }
+
+    #[test]
+    fn a_clock_that_went_back_republishes_at_once() {
+        let mut publication = Publication::default();
+        publication.started(T0);
+        publication.finished(1, true, T0);
+        assert!(!publication.due(T0 - 60_000), "a minute back is no reason");
+        assert!(publication.due(T0 - 2 * 24 * 3600 * 1000));
     }
 
     #[test]

@@ -96,14 +96,17 @@ impl Queue {
     }
 
     /// What is due at `now_ms`, oldest first, at most `room` entries to send; `known` says
-    /// whether a recipient's record is held.
+    /// whether a recipient's record is held. An attempt scheduled further ahead than the
+    /// longest backoff was scheduled before the clock went back: it is due now.
     pub(super) fn due(&self, now_ms: u64, room: usize, known: impl Fn(&UserId) -> bool) -> Due {
         let mut due = Due::default();
         for (&seq, entry) in &self.entries {
             if due.send.len() >= room {
                 break;
             }
-            if entry.next_attempt_ms > now_ms || self.busy.contains(&seq) {
+            let waiting = entry.next_attempt_ms > now_ms
+                && entry.next_attempt_ms <= now_ms.saturating_add(MAX_RETRY_DELAY_MS);
+            if waiting || self.busy.contains(&seq) {
                 continue;
             }
             if known(&entry.peer) {
@@ -199,6 +202,16 @@ mod tests {
         assert_eq!(queue.due(6_000, 2, |_| true).send, vec![2, 3], "bounded");
         queue.end(1);
         assert_eq!(queue.waiting_for(&known), vec![1, 4, 5]);
+    }
+
+    #[test]
+    fn a_retry_scheduled_before_the_clock_went_back_is_not_delayed_by_the_jump() {
+        let peer = user(5);
+        let queue = Queue::load(&[
+            (1, row(peer, 10 * 24 * 3600 * 1000)),
+            (2, row(peer, 60_000)),
+        ]);
+        assert_eq!(queue.due(0, 10, |_| true).send, vec![1]);
     }
 
     #[test]
