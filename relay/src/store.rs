@@ -36,7 +36,8 @@ const GROUP: usize = 512;
 /// Deposits waiting for the writer; depositors beyond it wait, asynchronously (backpressure).
 const QUEUE: usize = 4096;
 
-/// A database failure. The relay stops accepting deposits after one (see [`Store::poisoned`]).
+/// A database failure. The relay stops accepting deposits after one (the store is then
+/// poisoned and the relay reports itself unhealthy).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
