@@ -53,13 +53,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e) => return Err(e.into()),
     };
     let mut events = node.events(from);
+    // One future for the whole run: a Ctrl-C that arrives while an answer is being sent is
+    // still seen at the next turn of the loop.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         let (cursor, event) = tokio::select! {
             next = events.next() => match next {
                 Some(next) => next,
                 None => break,
             },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupted => break,
         };
         if let Event::MessageReceived(message) = event {
             node.send(message.peer, format!("echo: {}", message.text))
