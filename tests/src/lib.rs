@@ -31,9 +31,10 @@ use std::{
     time::Duration,
 };
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader},
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::TcpStream,
     process::{Child, Command},
 };
 
@@ -361,6 +362,45 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Its process id, for reading `/proc/<pid>/…`.
+    ///
+    /// # Panics
+    ///
+    /// If it has already been waited for.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("a running daemon")
+    }
+
+    /// A new connection to its local API, authenticated with the profile's token.
+    ///
+    /// # Panics
+    ///
+    /// If the API is not on a loopback address or does not accept the connection.
+    pub async fn connect(&self) -> Api {
+        let address = self
+            .api
+            .strip_prefix("http://")
+            .expect("an http:// API address")
+            .to_owned();
+        assert!(
+            address.starts_with("127.0.0.1:"),
+            "the API listens on loopback only: {address}"
+        );
+        let token = std::fs::read_to_string(self.home.join("api.token"))
+            .expect("api.token")
+            .trim()
+            .to_owned();
+        let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&address))
+            .await
+            .expect("the API did not accept in time")
+            .expect("a connection to the API");
+        Api {
+            stream: BufReader::new(stream),
+            address,
+            token,
+        }
+    }
+
     /// Stops it the way systemd does (SIGTERM) and waits for a clean exit.
     ///
     /// # Panics
@@ -381,6 +421,146 @@ impl Daemon {
     /// If it cannot be waited for.
     pub async fn kill(mut self) {
         kill(&mut self.child, "daemon").await;
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection to a daemon's local API: a message costs one request on
+/// an open connection, where `tern send` costs a process. It speaks just enough HTTP for the
+/// API's JSON answers (which always carry a `Content-Length`), and never retries: a request
+/// that may have reached the daemon is not sent twice.
+#[derive(Debug)]
+pub struct Api {
+    stream: BufReader<TcpStream>,
+    address: String,
+    token: String,
+}
+
+impl Api {
+    /// `METHOD path` with an optional JSON body; the status and the JSON answer (`null` when
+    /// the body is empty).
+    ///
+    /// # Panics
+    ///
+    /// If the daemon does not answer within [`TIMEOUT`], closes the connection or answers
+    /// something that is not JSON.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let body = body
+            .map(|b| serde_json::to_vec(b).expect("a JSON body"))
+            .unwrap_or_default();
+        let (status, bytes) = tokio::time::timeout(TIMEOUT, self.exchange(method, path, &body))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}: no answer in time"))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        if bytes.is_empty() {
+            return (status, Value::Null);
+        }
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, value)
+    }
+
+    /// One request and its answer's status and body.
+    async fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        let malformed = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.address,
+            self.token,
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        self.stream.get_mut().write_all(&request).await?;
+
+        let mut line = String::new();
+        if self.stream.read_line(&mut line).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| malformed(format!("not an HTTP status line: {line:?}")))?;
+        let mut length = None;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse::<usize>().ok();
+            }
+        }
+        let length = length.ok_or_else(|| malformed("an answer without Content-Length".into()))?;
+        let mut bytes = vec![0; length];
+        self.stream.read_exact(&mut bytes).await?;
+        Ok((status, bytes))
+    }
+
+    /// `POST /v1/messages`: queues `text` to `to` (a contact name or address).
+    ///
+    /// # Panics
+    ///
+    /// Unless the daemon accepts it (201).
+    pub async fn send(&mut self, to: &str, text: &str) -> Value {
+        let (status, sent) = self
+            .request(
+                "POST",
+                "/v1/messages",
+                Some(&json!({ "to": to, "text": text })),
+            )
+            .await;
+        assert_eq!(status, 201, "sending to {to}: {sent}");
+        sent
+    }
+
+    /// The whole conversation with `peer` (a contact name or address), oldest first, read page
+    /// by page.
+    ///
+    /// # Panics
+    ///
+    /// If a page cannot be read.
+    pub async fn history(&mut self, peer: &str) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let path = match &before {
+                Some(cursor) => format!("/v1/chats/{peer}/messages?limit=500&before={cursor}"),
+                None => format!("/v1/chats/{peer}/messages?limit=500"),
+            };
+            let (status, mut page) = self.request("GET", &path, None).await;
+            assert_eq!(status, 200, "history with {peer}: {page}");
+            let messages = page["messages"].take();
+            let Value::Array(messages) = messages else {
+                panic!("history with {peer}: no messages in {page}");
+            };
+            let empty = messages.is_empty();
+            pages.push(messages);
+            match page["before"].as_str() {
+                Some(cursor) if !empty => before = Some(cursor.to_owned()),
+                _ => break,
+            }
+        }
+        pages.into_iter().rev().flatten().collect()
     }
 }
 
@@ -468,6 +648,15 @@ impl RelayProcess {
             .strip_suffix(&format!("/p2p/{peer}"))
             .unwrap_or(&address)
             .to_owned()
+    }
+
+    /// Its process id, for reading `/proc/<pid>/…`.
+    ///
+    /// # Panics
+    ///
+    /// If it has already been waited for.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("a running relay")
     }
 
     /// The data directory.
