@@ -4,7 +4,7 @@
 //! The crate's own suite (`tests/tests/`) runs whole-network scenarios with nothing in
 //! process; the `tern-cli` tests use the same harness for the command-line tool.
 //!
-//! The binaries are found beside the test executable (`target/<profile>/`): `cargo test
+//! The binaries are found beside the test executable (`.target/<profile>/`): `cargo test
 //! --workspace` builds them with the tests.
 //!
 //! ```no_run
@@ -48,11 +48,11 @@ pub const TIMEOUT: Duration = Duration::from_secs(90);
 /// If it has not been built: run the tests with `cargo test --workspace`.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
-    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    // .target/<profile>/deps/<test>-<hash> → .target/<profile>/<name>
     let dir = exe
         .parent()
         .and_then(Path::parent)
-        .expect("a test executable under target/<profile>/deps");
+        .expect("a test executable under <target dir>/<profile>/deps");
     let path = dir.join(name);
     assert!(
         path.is_file(),
