@@ -20,15 +20,17 @@ async fn next_sent(events: &mut EventStream) -> (Cursor, MessageId) {
     }
 }
 
+/// A peer that never comes online: messages to it stay queued, which is all these tests need.
+async fn offline_peer() -> tern_node::UserId {
+    let other = TestNode::start("offline", &[]).await;
+    let user = other.node.user_id();
+    other.node.shutdown().await;
+    user
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_from_a_cursor_yields_exactly_the_missed_events() {
-    // A peer that never comes online: its messages stay queued, which is all this test needs.
-    let offline: tern_node::UserId = {
-        let other = TestNode::start("offline", &[]).await;
-        let user = other.node.user_id();
-        other.node.shutdown().await;
-        user
-    };
+    let offline = offline_peer().await;
     let alice = TestNode::start("alice", &[]).await;
     let mut first = alice.node.events(tern_node::From::Oldest);
     let mut sent = Vec::new();
@@ -89,12 +91,7 @@ async fn resuming_from_a_cursor_yields_exactly_the_missed_events() {
 /// subscribes with it never answers an old message again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribing_from_now_skips_what_the_log_holds() {
-    let offline: tern_node::UserId = {
-        let other = TestNode::start("offline", &[]).await;
-        let user = other.node.user_id();
-        other.node.shutdown().await;
-        user
-    };
+    let offline = offline_peer().await;
     let alice = TestNode::start("alice", &[]).await;
     alice.node.send(offline, "old").await.unwrap();
     let dir = alice.dir.path().to_owned();

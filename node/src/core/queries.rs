@@ -134,15 +134,8 @@ impl Core {
             summary.unread = 0;
             pending.batch.put::<Conversations>(&conv, &summary)?;
         }
-        for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
-            let receipt = Body::Receipt(Receipt {
-                id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
-                stamp: self.clock.tick(self.time.now_ms()),
-                kind: ReceiptKind::Read,
-                messages: chunk.to_vec(),
-            });
-            self.enqueue(&mut pending, peer, &receipt, false).await?;
-        }
+        self.enqueue_receipts(&mut pending, peer, ReceiptKind::Read, &ids)
+            .await?;
         self.stage_sessions(&mut pending.batch, &peer)?;
         self.commit(pending).await?;
         self.dispatch_due().await;

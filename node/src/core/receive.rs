@@ -148,16 +148,10 @@ impl Core {
             by_sender.entry(sender).or_default().push(id);
         }
         for (sender, ids) in by_sender {
-            for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
-                let receipt = Body::Receipt(Receipt {
-                    id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
-                    stamp: self.clock.tick(self.time.now_ms()),
-                    kind: ReceiptKind::Delivered,
-                    messages: chunk.to_vec(),
-                });
-                if receipts.is_ok() {
-                    receipts = self.enqueue(&mut pending, sender, &receipt, false).await;
-                }
+            if receipts.is_ok() {
+                receipts = self
+                    .enqueue_receipts(&mut pending, sender, ReceiptKind::Delivered, &ids)
+                    .await;
             }
             if !staged.touched.contains(&sender) {
                 staged.touched.push(sender);
@@ -353,22 +347,15 @@ impl Core {
                     state: DeliveryState::Delivered,
                     read: false,
                 };
-                pending
-                    .batch
-                    .put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
-                pending
-                    .batch
-                    .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
-                let mut summary = match staged.summaries.remove(&conv) {
-                    Some(row) => row,
-                    None => self.summary(conv, sender, 0, "", 0).await?,
-                };
-                if stamp >= summary.last_stamp {
-                    summary.last_stamp = stamp;
-                    summary.last_text = row.text.chars().take(100).collect();
-                }
-                summary.unread += 1;
-                staged.summaries.insert(conv, summary);
+                self.stage_message(
+                    &mut pending.batch,
+                    &mut staged.summaries,
+                    conv,
+                    stamp,
+                    id,
+                    &row,
+                )
+                .await?;
                 staged.received_stamps.push(stamp);
                 pending
                     .events

@@ -101,21 +101,8 @@ impl Core {
             state: DeliveryState::Queued,
             read: true,
         };
-        pending
-            .batch
-            .put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
-        pending
-            .batch
-            .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
-        let mut summary = match summaries.remove(&conv) {
-            Some(summary) => summary,
-            None => self.summary(conv, peer, 0, "", 0).await?,
-        };
-        if stamp >= summary.last_stamp {
-            summary.last_stamp = stamp;
-            summary.last_text = row.text.chars().take(100).collect();
-        }
-        summaries.insert(conv, summary);
+        self.stage_message(&mut pending.batch, summaries, conv, stamp, id, &row)
+            .await?;
         let body = Body::Text(Text {
             id,
             stamp,
@@ -277,26 +264,61 @@ impl Core {
         Ok(Some((message, *record.bundle.mailbox())))
     }
 
-    pub(super) async fn summary(
+    /// Stages a message of conversation `conv` in history (its row and the index by id) and
+    /// in the conversation's chat-list summary, which a group keeps in `summaries` so that it
+    /// is read from the store once.
+    pub(super) async fn stage_message(
         &self,
+        batch: &mut Batch,
+        summaries: &mut HashMap<Conv, ConversationRow>,
         conv: Conv,
-        peer: UserId,
         stamp: Stamp,
-        text: &str,
-        unread: u32,
-    ) -> Result<ConversationRow, Error> {
-        let existing = self.read(move |s| s.get::<Conversations>(&conv)).await?;
-        let mut row = existing.unwrap_or(ConversationRow {
-            peer,
-            last_stamp: 0,
-            last_text: String::new(),
-            unread: 0,
-        });
-        if stamp >= row.last_stamp {
-            row.last_stamp = stamp;
-            row.last_text = text.chars().take(100).collect();
+        id: MessageId,
+        row: &MessageRow,
+    ) -> Result<(), Error> {
+        batch.put::<Messages>(&(conv, stamp, *id.as_bytes()), row)?;
+        batch.put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+        let mut summary = match summaries.remove(&conv) {
+            Some(summary) => summary,
+            None => self
+                .read(move |s| s.get::<Conversations>(&conv))
+                .await?
+                .unwrap_or(ConversationRow {
+                    peer: row.peer,
+                    last_stamp: 0,
+                    last_text: String::new(),
+                    unread: 0,
+                }),
+        };
+        if stamp >= summary.last_stamp {
+            summary.last_stamp = stamp;
+            summary.last_text = row.text.chars().take(100).collect();
         }
-        row.unread += unread;
-        Ok(row)
+        if row.direction == Direction::Incoming && !row.read {
+            summary.unread += 1;
+        }
+        summaries.insert(conv, summary);
+        Ok(())
+    }
+
+    /// Queues receipts of `kind` for `ids` to `peer`, as many as the body's limit needs. The
+    /// caller stages `peer`'s sessions, which encrypting may have advanced.
+    pub(super) async fn enqueue_receipts(
+        &mut self,
+        pending: &mut Pending,
+        peer: UserId,
+        kind: ReceiptKind,
+        ids: &[MessageId],
+    ) -> Result<(), Error> {
+        for chunk in ids.chunks(crate::body::MAX_RECEIPT_IDS) {
+            let receipt = Body::Receipt(Receipt {
+                id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
+                stamp: self.clock.tick(self.time.now_ms()),
+                kind,
+                messages: chunk.to_vec(),
+            });
+            self.enqueue(pending, peer, &receipt, false).await?;
+        }
+        Ok(())
     }
 }
