@@ -44,6 +44,9 @@ const PAGE: u32 = 256;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// …doubling up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// An empty fetch answered sooner than this was not held open by the relay: the next one
+/// waits a backoff.
+const HELD_AT_LEAST: Duration = Duration::from_secs(1);
 /// One-time prekeys we keep at each relay: enough for a burst of new contacts while we are
 /// offline, few enough that the secrets held (three relays' worth) stay small.
 const PREKEYS_STOCK: u32 = 50;
@@ -190,33 +193,66 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
                 Err(e) => debug!(%relay, "stocking one-time prekeys failed: {e}"),
             }
         }
+        let started = tokio::time::Instant::now();
         let round = tokio::select! {
             () = cancel.cancelled() => return,
             round = collect_once(&net, &account, &bundle, relay, &addresses, &mut health, cursor) => round,
         };
+        let elapsed = started.elapsed();
         // After an idle wait or a failure, start over from the beginning once: nothing is
         // skipped even if the relay lost its database and numbers envelopes from 1 again.
         cursor = match &round {
             Ok(Some(next)) => *next,
             Ok(None) | Err(_) => 0,
         };
-        let pause = match round {
-            Ok(_) => {
-                health.report(true).await;
-                backoff = FIRST_BACKOFF;
-                continue;
-            }
+        health.report(round.is_ok()).await;
+        let outcome = match round {
+            Ok(Some(_)) => Round::Mail,
+            Ok(None) => Round::Empty(elapsed),
             Err(e) => {
-                health.report(false).await;
                 debug!(%relay, "collecting mail failed: {e}");
-                let pause = backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                pause
+                Round::Failed
             }
+        };
+        let Some(pause) = pause_after(outcome, &mut backoff) else {
+            continue;
         };
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// How a collection round ended.
+#[derive(Debug, Clone, Copy)]
+enum Round {
+    /// Mail came and was acknowledged.
+    Mail,
+    /// The fetch came back empty after this long.
+    Empty(Duration),
+    /// Something failed; the mail stays at the relay.
+    Failed,
+}
+
+/// How long to wait before the next round, if at all; doubles `backoff` on each pause and
+/// resets it after a good round. An empty answer that came back sooner than
+/// [`HELD_AT_LEAST`] was not held open by the relay (it was full, evicted ours, or
+/// restarted): asking again at once would spin.
+fn pause_after(round: Round, backoff: &mut Duration) -> Option<Duration> {
+    match round {
+        Round::Mail => {
+            *backoff = FIRST_BACKOFF;
+            None
+        }
+        Round::Empty(waited) if waited >= HELD_AT_LEAST => {
+            *backoff = FIRST_BACKOFF;
+            None
+        }
+        Round::Empty(_) | Round::Failed => {
+            let pause = *backoff;
+            *backoff = (*backoff * 2).min(MAX_BACKOFF);
+            Some(pause)
         }
     }
 }
@@ -492,4 +528,32 @@ async fn collect_once(
     // Every item is acknowledged, and they come in id order: the next fetch starts after the
     // last.
     Ok(items.last().map(|item| item.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_collector_pauses_after_an_empty_answer_the_relay_did_not_hold() {
+        // Before the fix an empty answer looped straight back: a relay that could not hold
+        // the fetch (full, or evicting) made every honest collector spin.
+        let mut backoff = FIRST_BACKOFF;
+        let early = Round::Empty(Duration::from_millis(3));
+        assert_eq!(pause_after(early, &mut backoff), Some(FIRST_BACKOFF));
+        assert_eq!(pause_after(early, &mut backoff), Some(FIRST_BACKOFF * 2));
+        let held = Round::Empty(Duration::from_secs(WAIT_SECS.into()));
+        assert_eq!(
+            pause_after(held, &mut backoff),
+            None,
+            "a held fetch: ask again"
+        );
+        assert_eq!(backoff, FIRST_BACKOFF);
+        for _ in 0..20 {
+            pause_after(Round::Failed, &mut backoff);
+        }
+        assert_eq!(backoff, MAX_BACKOFF);
+        assert_eq!(pause_after(Round::Mail, &mut backoff), None);
+        assert_eq!(backoff, FIRST_BACKOFF);
+    }
 }
