@@ -249,6 +249,8 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
         mailbox_bytes: u64::MAX,
         deposit_burst: u32::MAX,
         deposits_per_sec: u32::MAX,
+        deposit_bytes_burst: u64::MAX,
+        deposit_bytes_per_sec: u64::MAX,
         ..Default::default()
     };
     let relay = tern_relay::Relay::spawn(

@@ -23,6 +23,26 @@ pub struct Limits {
     pub deposit_burst: u32,
     /// …refilled at this many per second.
     pub deposits_per_sec: u32,
+    /// Bytes of envelopes a single peer may deposit in a burst…
+    pub deposit_bytes_burst: u64,
+    /// …refilled at this many bytes per second.
+    pub deposit_bytes_per_sec: u64,
+    /// Bytes of the filesystem the relay always leaves free. Deposits that would eat into
+    /// it are refused (`storage_full`), so acknowledgements always have room to free space.
+    pub min_free_disk: u64,
+    /// Circuit relay v2: reservations held at once, in all…
+    pub max_reservations: usize,
+    /// …and per peer.
+    pub max_reservations_per_peer: usize,
+    /// Circuit relay v2: circuits open at once, in all…
+    pub max_circuits: usize,
+    /// …and per peer.
+    pub max_circuits_per_peer: usize,
+    /// Bytes one circuit may carry in each direction before it is closed. The default
+    /// carries the largest envelope several times over.
+    pub max_circuit_bytes: u64,
+    /// How long one circuit may stay open, seconds.
+    pub max_circuit_secs: u64,
 }
 
 impl Default for Limits {
@@ -38,6 +58,18 @@ impl Default for Limits {
             retention_secs: 21 * 24 * 60 * 60,
             deposit_burst: 2_000,
             deposits_per_sec: 1_000,
+            // 32 of the largest envelopes at once, then four a second: a thousand small
+            // messages a second, as the count allows, but a single peer needs hours, not a
+            // minute, to fill the disk budget.
+            deposit_bytes_burst: 8 * 1024 * 1024,
+            deposit_bytes_per_sec: 1024 * 1024,
+            min_free_disk: 256 * 1024 * 1024,
+            max_reservations: 1024,
+            max_reservations_per_peer: 4,
+            max_circuits: 256,
+            max_circuits_per_peer: 8,
+            max_circuit_bytes: 4 * 1024 * 1024,
+            max_circuit_secs: 10 * 60,
         }
     }
 }

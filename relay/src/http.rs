@@ -128,6 +128,18 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         "Bytes of envelopes held",
         snapshot.stored_bytes,
     );
+    gauge(
+        &mut registry,
+        "held_fetches",
+        "Fetches held open waiting for mail",
+        snapshot.held_fetches,
+    );
+    gauge(
+        &mut registry,
+        "challenges_outstanding",
+        "Challenge nonces handed out and not yet used or expired",
+        snapshot.challenges_outstanding,
+    );
     let timings = relay.timings();
     registry.register_with_unit(
         "deposit_duration",
@@ -159,6 +171,17 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
             .inc_by(*count);
     }
     registry.register("refused", "Requests refused, by reason", refused);
+    let evicted = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (table, count) in &snapshot.evicted {
+        evicted
+            .get_or_create(&vec![("table".to_owned(), table.clone())])
+            .inc_by(*count);
+    }
+    registry.register(
+        "evicted",
+        "Entries evicted from a bounded table to admit new ones, by table",
+        evicted,
+    );
     let mut text = String::new();
     match encode(&mut text, &registry) {
         Ok(()) => (

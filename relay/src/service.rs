@@ -1,14 +1,11 @@
 //! The relay's event loop: one task owns the libp2p `Swarm` and answers mailbox requests;
 //! database work runs on the blocking pool and the store's writer thread.
 
+mod challenges;
+mod held;
 mod mailbox;
 
-use std::{
-    collections::{HashMap, HashSet},
-    io,
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{collections::HashSet, io, path::Path, time::Duration};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use libp2p::{
@@ -28,7 +25,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use self::mailbox::{Done, Parked};
+use self::{
+    challenges::Challenges,
+    held::Held,
+    mailbox::{Done, Parked},
+};
 use crate::{
     Config, Error,
     store::{Quota, Store},
@@ -45,6 +46,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(600);
 const MAX_CONNECTIONS: u32 = 4096;
 const MAX_CONNECTIONS_PER_PEER: u32 = 8;
+/// Outstanding challenge nonces, in all; beyond it the oldest is forgotten.
+const MAX_CHALLENGES: usize = 65_536;
+/// Fetches held open, in all; beyond it the oldest is answered.
+const MAX_HELD: usize = 10_000;
 /// Peers whose deposit rate is tracked; the stalest is forgotten beyond this.
 const MAX_RATE_ENTRIES: usize = 65_536;
 
@@ -62,6 +67,9 @@ pub struct Metrics {
     pub expired: u64,
     /// Requests refused, by reason.
     pub refused: std::collections::BTreeMap<String, u64>,
+    /// Entries a bounded table evicted to admit new ones, by table: `challenges` (nonces
+    /// never used) and `held_fetches` (answered early, empty).
+    pub evicted: std::collections::BTreeMap<String, u64>,
     /// Malformed or failed inbound streams.
     pub bad_streams: u64,
     /// Mailboxes holding at least one envelope.
@@ -70,6 +78,10 @@ pub struct Metrics {
     pub stored_messages: u64,
     /// Bytes held.
     pub stored_bytes: u64,
+    /// Fetches held open now.
+    pub held_fetches: u64,
+    /// Challenge nonces handed out and not yet used or expired.
+    pub challenges_outstanding: u64,
     /// DHT records refused on PUT.
     pub records_refused: u64,
     /// One-time prekeys stored from owners' uploads.
@@ -117,7 +129,7 @@ impl Handle {
     }
 
     pub(crate) fn healthy(&self) -> bool {
-        !self.store.poisoned()
+        !self.store.failing()
     }
 
     pub(crate) fn cancel_token(&self) -> CancellationToken {
@@ -163,7 +175,22 @@ fn load_identity(dir: &Path) -> Result<Keypair, Error> {
     }
 }
 
-fn now_secs() -> u64 {
+/// Circuit relay v2 as the operator's limits say. libp2p's defaults (128 KiB and two minutes
+/// per circuit, 16 circuits) cut off a relayed delivery of a large envelope and help very few
+/// NATed users; its default rate limiters (per peer and per IP) stay.
+fn circuit_config(limits: &crate::Limits) -> relay::Config {
+    relay::Config {
+        max_reservations: limits.max_reservations,
+        max_reservations_per_peer: limits.max_reservations_per_peer,
+        max_circuits: limits.max_circuits,
+        max_circuits_per_peer: limits.max_circuits_per_peer,
+        max_circuit_bytes: limits.max_circuit_bytes,
+        max_circuit_duration: Duration::from_secs(limits.max_circuit_secs),
+        ..relay::Config::default()
+    }
+}
+
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -176,6 +203,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         max_messages: limits.mailbox_messages,
         max_bytes: limits.mailbox_bytes,
         disk_budget: limits.disk_budget,
+        min_free: limits.min_free_disk,
     };
     let db_dir = config.data_dir.join("db");
     let timings = Timings::new();
@@ -221,7 +249,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
             kad,
             identify: tern_proto::swarm::identify(key.public()),
             ping: ping::Behaviour::default(),
-            relay: relay::Behaviour::new(peer, relay::Config::default()),
+            relay: relay::Behaviour::new(peer, circuit_config(&limits)),
             autonat: autonat::v2::server::Behaviour::default(),
         })
     })
@@ -257,6 +285,13 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
             per_sec: f64::from(limits.deposits_per_sec),
         },
     );
+    let byte_rates = RateLimiter::new(
+        MAX_RATE_ENTRIES,
+        Rate {
+            burst: limits.deposit_bytes_burst as f64,
+            per_sec: limits.deposit_bytes_per_sec as f64,
+        },
+    );
     let service = Service {
         swarm,
         keypair,
@@ -266,11 +301,11 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         allow: config.allow.map(|list| list.into_iter().collect()),
         addresses: addresses_tx,
         commands: command_rx,
-        nonces: HashMap::new(),
-        parked: HashMap::new(),
-        parked_count: 0,
+        challenges: Challenges::new(MAX_CHALLENGES),
+        held: Held::new(MAX_HELD),
         pending: FuturesUnordered::new(),
         rates,
+        byte_rates,
         metrics: Metrics::default(),
         providing: false,
         announced: false,
@@ -299,11 +334,12 @@ struct Service {
     allow: Option<HashSet<[u8; 32]>>,
     addresses: watch::Sender<Vec<String>>,
     commands: mpsc::Receiver<Command>,
-    nonces: HashMap<[u8; 32], Instant>,
-    parked: HashMap<[u8; 32], Vec<Parked>>,
-    parked_count: usize,
+    challenges: Challenges<PeerId>,
+    held: Held<PeerId, Parked>,
     pending: FuturesUnordered<BoxFuture<'static, Done>>,
     rates: RateLimiter<PeerId>,
+    /// Deposited bytes per peer: a stranger is metered in bytes as well as in requests.
+    byte_rates: RateLimiter<PeerId>,
     metrics: Metrics,
     providing: bool,
     /// Whether the relay announced itself to at least one DHT peer.
@@ -329,6 +365,14 @@ impl Service {
                         metrics.mailboxes = totals.mailboxes;
                         metrics.stored_messages = totals.messages;
                         metrics.stored_bytes = totals.bytes;
+                        metrics.held_fetches = self.held.len() as u64;
+                        metrics.challenges_outstanding = self.challenges.len() as u64;
+                        metrics
+                            .evicted
+                            .insert("challenges".into(), self.challenges.evicted());
+                        metrics
+                            .evicted
+                            .insert("held_fetches".into(), self.held.evicted());
                         let _ = reply.send(metrics);
                     }
                 },

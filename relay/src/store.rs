@@ -4,19 +4,31 @@
 //! - `envelopes`: `mailbox id [32] ‖ envelope id u64 BE` → `stored_at u64 BE ‖ envelope`. Big-
 //!   endian ids make a mailbox one contiguous range, oldest first.
 //! - `meta`: `"schema"` → `u32 BE`, `"next_id"` → `u64 BE`.
-//! - `prekeys`: `mailbox id [32] ‖ prekey id u32 BE` → the owner's signed one-time prekey
-//!   (`OneTimePrekey::to_bytes`). Public keys the owner published for senders; taking one
-//!   deletes it in a synced write before it is handed out.
+//! - `prekeys`: `mailbox id [32] ‖ prekey id u32 BE` → `stored_at u64 BE ‖` the owner's
+//!   signed one-time prekey (`OneTimePrekey::to_bytes`). Public keys the owner published for
+//!   senders; taking one deletes it in a synced write before it is handed out. They count
+//!   against the mailbox's byte quota and the disk budget, and expire like envelopes.
+//!   (Schema 1 stored the prekey alone; opening such a store dates them to the upgrade.)
 //!
 //! Nothing else is stored: no sender, no peer id, no address. Per-mailbox usage (messages and
 //! bytes) is rebuilt in memory from the keys at start. Deposits are written in groups by one
 //! writer thread, each group one synced write, so that custody receipts (sent only after the
 //! write returns) are true and many deposits share one sync.
+//!
+//! A full disk is an ordinary condition, not a failure: the writer keeps `min_free` bytes of
+//! the filesystem free and refuses deposits that would eat into it, so acknowledgements (which
+//! write tombstones) always have room, and a deposit is accepted again as soon as space is
+//! back. A write that fails anyway leaves nothing half-done (a RocksDB batch is atomic), marks
+//! the store unhealthy until a write succeeds, and never stops fetches and acknowledgements.
 
 use std::{
     collections::HashMap,
-    path::Path,
-    sync::{Arc, Mutex},
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use rocksdb::{
@@ -30,14 +42,13 @@ use crate::timing::Timings;
 const ENVELOPES: &str = "envelopes";
 const META: &str = "meta";
 const PREKEYS: &str = "prekeys";
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 /// Most deposits written in one synced batch.
 const GROUP: usize = 512;
 /// Deposits waiting for the writer; depositors beyond it wait, asynchronously (backpressure).
 const QUEUE: usize = 4096;
 
-/// A database failure. The relay stops accepting deposits after one (the store is then
-/// poisoned and the relay reports itself unhealthy).
+/// A database failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -50,32 +61,197 @@ pub enum StoreError {
     /// A stored value is damaged.
     #[error("damaged data: {0}")]
     Corrupt(&'static str),
-    /// An earlier write failed.
-    #[error("the store failed earlier")]
-    Poisoned,
 }
 
-/// Limits applied to deposits.
+/// Limits applied to deposits and prekey uploads.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Quota {
     pub(crate) max_messages: u64,
     pub(crate) max_bytes: u64,
     pub(crate) disk_budget: u64,
+    /// Bytes of the filesystem always left free.
+    pub(crate) min_free: u64,
 }
 
+/// What one mailbox holds: envelopes, and bytes of envelopes and prekeys.
 #[derive(Default, Clone, Copy)]
 struct Usage {
     messages: u64,
     bytes: u64,
 }
 
+impl Usage {
+    /// Whether `extra` more bytes (and a message, if `message`) fit in `quota`.
+    fn admits(&self, quota: &Quota, bytes: u64, message: bool) -> bool {
+        (!message || self.messages < quota.max_messages) && self.bytes + bytes <= quota.max_bytes
+    }
+}
+
+/// Usage by mailbox, and bytes held in all.
+#[derive(Default)]
+struct Ledger {
+    mailboxes: HashMap<[u8; 32], Usage>,
+    total: u64,
+}
+
+impl Ledger {
+    fn add(&mut self, mailbox: [u8; 32], messages: u64, bytes: u64) {
+        let entry = self.mailboxes.entry(mailbox).or_default();
+        entry.messages += messages;
+        entry.bytes += bytes;
+        self.total += bytes;
+    }
+
+    fn remove(&mut self, mailbox: &[u8; 32], messages: u64, bytes: u64) {
+        if let Some(entry) = self.mailboxes.get_mut(mailbox) {
+            entry.messages = entry.messages.saturating_sub(messages);
+            entry.bytes = entry.bytes.saturating_sub(bytes);
+            if entry.messages == 0 && entry.bytes == 0 {
+                self.mailboxes.remove(mailbox);
+            }
+        }
+        self.total = self.total.saturating_sub(bytes);
+    }
+
+    fn of(&self, mailbox: &[u8; 32]) -> Usage {
+        self.mailboxes.get(mailbox).copied().unwrap_or_default()
+    }
+}
+
 struct Shared {
     db: DB,
-    usage: Mutex<(HashMap<[u8; 32], Usage>, u64)>,
-    poisoned: std::sync::atomic::AtomicBool,
+    dir: PathBuf,
+    quota: Quota,
+    usage: Mutex<Ledger>,
+    /// The last write failed; cleared by the next one that succeeds.
+    failing: AtomicBool,
+    /// When the store last compacted to give deleted bytes back to a filesystem short of
+    /// space, and whether anything was deleted since.
+    reclaimed: Mutex<Option<Instant>>,
+    deleted: AtomicBool,
     /// Serialises uploads and takes of one-time prekeys: two senders must never be handed
     /// the same one.
     prekeys: Mutex<()>,
+}
+
+/// How often, at most, the store compacts to hand deleted bytes back to a full filesystem.
+const RECLAIM_EVERY: Duration = Duration::from_secs(5);
+
+impl Shared {
+    /// Bytes the filesystem holding the database can still give us, if it says.
+    fn free_space(&self) -> Option<u64> {
+        let stat = rustix::fs::statvfs(&self.dir).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
+    /// Whether `bytes` more can be written without eating into the free-space reserve.
+    fn room_for(&self, free: Option<u64>, bytes: u64) -> bool {
+        free.is_none_or(|free| free.saturating_sub(bytes) >= self.quota.min_free)
+    }
+
+    /// Writes `batch` synced, recording whether the store is healthy.
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        let result = self.db.write_opt(batch, &options);
+        self.failing.store(result.is_err(), Ordering::Relaxed);
+        if let Err(e) = &result {
+            tracing::error!("a write failed: {e}");
+        }
+        result
+    }
+
+    /// After deletes on a filesystem short of space: flushes and compacts so the deleted
+    /// bytes really go back to the filesystem, at most every [`RECLAIM_EVERY`].
+    fn reclaim_if_short(&self) {
+        if !self.deleted.load(Ordering::Relaxed)
+            || self.room_for(self.free_space(), self.quota.min_free)
+        {
+            return;
+        }
+        {
+            let mut last = self.reclaimed.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < RECLAIM_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.deleted.store(false, Ordering::Relaxed);
+        for name in [ENVELOPES, PREKEYS] {
+            if let Some(cf) = self.db.cf_handle(name) {
+                let _ = self.db.flush_cf(cf);
+            }
+        }
+        let dropped = self.drop_dead_files().unwrap_or_else(|e| {
+            tracing::warn!("dropping dead table files failed: {e}");
+            0
+        });
+        // What is left of the deletes goes by compaction, if there is room for it (RocksDB
+        // skips a compaction that would not fit, and never stops writes for it).
+        for name in [ENVELOPES, PREKEYS] {
+            if let Some(cf) = self.db.cf_handle(name) {
+                self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+            }
+        }
+        tracing::info!(dropped, free = ?self.free_space(), "gave deleted bytes back");
+    }
+
+    /// Deletes whole envelope table files that hold nothing live, without rewriting
+    /// anything: a compaction needs room for its output, which a full filesystem does not
+    /// have, while dropping a file needs none. Returns how many files went.
+    ///
+    /// A file qualifies if it sits in the bottommost level (so no older version of its keys
+    /// exists anywhere), no file of a level between overlaps its key range (so no put there
+    /// relies on a tombstone that goes with it), and no live key lies in its range. The check
+    /// and the drop happen under the usage lock, which every deposit holds while it writes,
+    /// so nothing new appears in the range between them.
+    fn drop_dead_files(&self) -> Result<usize, rocksdb::Error> {
+        let Some(cf) = self.db.cf_handle(ENVELOPES) else {
+            return Ok(0);
+        };
+        let files: Vec<_> = self
+            .db
+            .live_files()?
+            .into_iter()
+            .filter(|f| f.column_family_name == ENVELOPES && f.level > 0)
+            .filter_map(|f| Some((f.level, f.start_key?, f.end_key?)))
+            .collect();
+        let Some(bottom) = files.iter().map(|(level, ..)| *level).max() else {
+            return Ok(0);
+        };
+        let _usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dropped = 0;
+        for (_, start, end) in files.iter().filter(|(level, ..)| *level == bottom) {
+            let overlapped = files.iter().any(|(level, s, e)| {
+                *level < bottom
+                    && s.as_slice() <= end.as_slice()
+                    && e.as_slice() >= start.as_slice()
+            });
+            if overlapped {
+                continue;
+            }
+            let mut bounded = rocksdb::ReadOptions::default();
+            let mut upper = end.clone();
+            upper.push(0);
+            bounded.set_iterate_upper_bound(upper);
+            let live = self
+                .db
+                .iterator_cf_opt(cf, bounded, IteratorMode::From(start, Direction::Forward))
+                .next()
+                .transpose()?
+                .is_some();
+            if !live {
+                self.db.delete_file_in_range_cf(cf, start, end)?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+/// Whether a RocksDB error is the filesystem being full.
+fn is_no_space(e: &rocksdb::Error) -> bool {
+    e.to_string().contains("No space left")
 }
 
 /// A deposit waiting for the writer.
@@ -143,69 +319,69 @@ impl Store {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        // The free-space reserve must always hold what RocksDB writes on its own: flushing
+        // every memtable (three families, two memtables each, an eighth of the reserve
+        // apiece) and the write-ahead log they cover. A flush that fails for want of space
+        // stops every write, acknowledgements included, which is what the reserve prevents.
+        let memtable = usize::try_from(quota.min_free / 8)
+            .unwrap_or(usize::MAX)
+            .clamp(1 << 20, 64 << 20);
+        options.set_max_total_wal_size(quota.min_free / 4);
+        let family = || {
+            let mut options = Options::default();
+            options.set_write_buffer_size(memtable);
+            options.set_max_write_buffer_number(2);
+            options
+        };
         // Envelopes are deleted as soon as they are acknowledged, so their column fills with
         // tombstones; a table file where deletes dominate is compacted away early rather than
         // slowing every scan that crosses it.
-        let mut envelope_options = Options::default();
+        let mut envelope_options = family();
         envelope_options.add_compact_on_deletion_collector_factory(128, 64, 0.5);
         let families = [
             ColumnFamilyDescriptor::new(ENVELOPES, envelope_options),
-            ColumnFamilyDescriptor::new(META, Options::default()),
-            ColumnFamilyDescriptor::new(PREKEYS, Options::default()),
+            ColumnFamilyDescriptor::new(META, family()),
+            ColumnFamilyDescriptor::new(PREKEYS, family()),
         ];
         let db = DB::open_cf_descriptors(&options, dir, families)?;
+        migrate(&db)?;
         let meta = db.cf_handle(META).ok_or(StoreError::Corrupt("meta"))?;
-        match db.get_cf(meta, b"schema")? {
-            None => {
-                db.put_cf(meta, b"schema", SCHEMA_VERSION.to_be_bytes())?;
-            }
-            Some(v) => {
-                let version = u32::from_be_bytes(
-                    v.as_slice()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("schema"))?,
-                );
-                if version > SCHEMA_VERSION {
-                    return Err(StoreError::Schema(version));
-                }
-            }
-        }
         let mut next_id = db
             .get_cf(meta, b"next_id")?
             .as_deref()
             .and_then(be64)
             .unwrap_or(1);
-        let mut usage: HashMap<[u8; 32], Usage> = HashMap::new();
-        let mut total = 0u64;
-        {
-            let envelopes = db
-                .cf_handle(ENVELOPES)
-                .ok_or(StoreError::Corrupt("envelopes"))?;
-            for item in db.iterator_cf(envelopes, IteratorMode::Start) {
+        let mut usage = Ledger::default();
+        for (name, is_message) in [(ENVELOPES, true), (PREKEYS, false)] {
+            let cf = db.cf_handle(name).ok_or(StoreError::Corrupt("family"))?;
+            for item in db.iterator_cf(cf, IteratorMode::Start) {
                 let (k, v) = item?;
                 let mailbox: [u8; 32] = k
                     .get(..32)
                     .and_then(|m| m.try_into().ok())
                     .ok_or(StoreError::Corrupt("key"))?;
-                let id = be64(&k[32..]).ok_or(StoreError::Corrupt("key"))?;
-                next_id = next_id.max(id + 1);
-                let entry = usage.entry(mailbox).or_default();
-                entry.messages += 1;
-                entry.bytes += v.len() as u64;
-                total += v.len() as u64;
+                if is_message {
+                    let id = be64(&k[32..]).ok_or(StoreError::Corrupt("key"))?;
+                    next_id = next_id.max(id + 1);
+                }
+                usage.add(mailbox, u64::from(is_message), v.len() as u64);
             }
         }
         let shared = Arc::new(Shared {
             db,
-            usage: Mutex::new((usage, total)),
-            poisoned: Default::default(),
+            dir: dir.to_owned(),
+            quota,
+            usage: Mutex::new(usage),
+            failing: AtomicBool::new(false),
+            reclaimed: Mutex::new(None),
+            deleted: AtomicBool::new(false),
             prekeys: Mutex::new(()),
         });
         let (deposits, mut queue) = mpsc::channel(QUEUE);
         let writer = shared.clone();
         let thread = std::thread::Builder::new()
             .name("relay-writer".into())
-            .spawn(move || write_deposits(&writer, &mut queue, next_id, quota, &timings))
+            .spawn(move || write_deposits(&writer, &mut queue, next_id, &timings))
             .map_err(|_| StoreError::Corrupt("cannot start the writer thread"))?;
         Ok(Self {
             shared,
@@ -216,11 +392,10 @@ impl Store {
         })
     }
 
-    /// Whether a write has failed (the relay then refuses deposits).
-    pub(crate) fn poisoned(&self) -> bool {
-        self.shared
-            .poisoned
-            .load(std::sync::atomic::Ordering::Relaxed)
+    /// Whether the last write failed (the relay then reports itself unhealthy; it keeps
+    /// trying).
+    pub(crate) fn failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Relaxed)
     }
 
     /// Queues a deposit for the writer, waiting while the queue is full.
@@ -290,38 +465,68 @@ impl Store {
         Ok(count)
     }
 
-    /// Stores `prekeys` (id, encoding) for `mailbox` up to `cap` held, in one synced write;
-    /// returns how many are held afterwards. The caller has verified them.
+    /// Stores `prekeys` (id, encoding) for `mailbox` up to `cap` held, dated `now`, in one
+    /// synced write; returns how many are held afterwards. The caller has verified them.
+    /// They count against the mailbox's byte quota and the disk budget like envelopes.
     pub(crate) fn upload_prekeys(
         &self,
         mailbox: &[u8; 32],
         prekeys: &[(u32, Vec<u8>)],
         cap: u32,
-    ) -> Result<u32, StoreError> {
+        now: u64,
+    ) -> Result<u32, Refusal> {
         let _guard = self
             .shared
             .prekeys
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let db = &self.shared.db;
-        let cf = db
-            .cf_handle(PREKEYS)
-            .ok_or(StoreError::Corrupt("prekeys"))?;
-        let mut held = self.prekey_count(mailbox)?;
+        let cf = db.cf_handle(PREKEYS).ok_or(Refusal::Unavailable)?;
+        let mut held = self
+            .prekey_count(mailbox)
+            .map_err(|_| Refusal::Unavailable)?;
         let mut batch = WriteBatch::default();
+        let mut added = 0u64;
         for (id, prekey) in prekeys {
             if held >= cap {
                 break;
             }
             let key = prekey_key(mailbox, *id);
-            if db.get_pinned_cf(cf, key)?.is_none() {
-                held += 1;
+            if db
+                .get_pinned_cf(cf, key)
+                .map_err(|_| Refusal::Unavailable)?
+                .is_some()
+            {
+                continue;
             }
-            batch.put_cf(cf, key, prekey);
+            held += 1;
+            let mut value = Vec::with_capacity(8 + prekey.len());
+            value.extend_from_slice(&now.to_be_bytes());
+            value.extend_from_slice(prekey);
+            added += value.len() as u64;
+            batch.put_cf(cf, key, value);
         }
-        if !batch.is_empty() {
-            self.write_synced(batch)?;
+        if batch.is_empty() {
+            return Ok(held);
         }
+        let shared = &self.shared;
+        let mut usage = shared.usage.lock().unwrap_or_else(|e| e.into_inner());
+        if usage.total + added > shared.quota.disk_budget
+            || !shared.room_for(shared.free_space(), added)
+        {
+            return Err(Refusal::StorageFull);
+        }
+        if !usage.of(mailbox).admits(&shared.quota, added, false) {
+            return Err(Refusal::QuotaExceeded);
+        }
+        shared.write_synced(batch).map_err(|e| {
+            if is_no_space(&e) {
+                Refusal::StorageFull
+            } else {
+                Refusal::Unavailable
+            }
+        })?;
+        usage.add(*mailbox, 0, added);
         Ok(held)
     }
 
@@ -346,55 +551,57 @@ impl Store {
         if k.get(..32) != Some(mailbox.as_slice()) {
             return Ok(None);
         }
+        let prekey = v.get(8..).ok_or(StoreError::Corrupt("prekey"))?.to_vec();
         let mut batch = WriteBatch::default();
         batch.delete_cf(cf, &k);
-        self.write_synced(batch)?;
-        Ok(Some(v.to_vec()))
-    }
-
-    fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        if self.poisoned() {
-            return Err(StoreError::Poisoned);
-        }
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.shared.db.write_opt(batch, &options).map_err(|e| {
-            self.shared
-                .poisoned
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            StoreError::Db(e)
-        })
+        self.shared.write_synced(batch)?;
+        let mut usage = self.shared.usage.lock().unwrap_or_else(|e| e.into_inner());
+        usage.remove(mailbox, 0, v.len() as u64);
+        Ok(Some(prekey))
     }
 
     /// Deletes `ids` of `mailbox` in one synced write; returns how many existed.
     pub(crate) fn ack(&self, mailbox: &[u8; 32], ids: &[u64]) -> Result<u32, StoreError> {
-        self.delete(ids.iter().map(|id| key(mailbox, *id)))
+        self.delete(ENVELOPES, ids.iter().map(|id| key(mailbox, *id)))
     }
 
-    /// Deletes every envelope stored before `cutoff` (Unix seconds); returns how many.
+    /// Deletes every envelope and one-time prekey stored before `cutoff` (Unix seconds);
+    /// returns how many envelopes.
     pub(crate) fn expire(&self, cutoff: u64) -> Result<u32, StoreError> {
-        let db = &self.shared.db;
-        let cf = db
-            .cf_handle(ENVELOPES)
-            .ok_or(StoreError::Corrupt("envelopes"))?;
-        let mut old = Vec::new();
-        for item in db.iterator_cf(cf, IteratorMode::Start) {
-            let (k, v) = item?;
-            if be64(&v).is_some_and(|at| at < cutoff) {
-                old.push(k.to_vec());
+        let mut envelopes = 0;
+        for name in [ENVELOPES, PREKEYS] {
+            let db = &self.shared.db;
+            let cf = db.cf_handle(name).ok_or(StoreError::Corrupt("family"))?;
+            let mut old = Vec::new();
+            for item in db.iterator_cf(cf, IteratorMode::Start) {
+                let (k, v) = item?;
+                if be64(&v).is_some_and(|at| at < cutoff) {
+                    old.push(k.to_vec());
+                }
+            }
+            let _guard = (name == PREKEYS).then(|| {
+                self.shared
+                    .prekeys
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+            });
+            let removed = self.delete(name, old.into_iter())?;
+            if name == ENVELOPES {
+                envelopes = removed;
             }
         }
-        self.delete(old.into_iter())
+        Ok(envelopes)
     }
 
-    fn delete<K: AsRef<[u8]>>(&self, keys: impl Iterator<Item = K>) -> Result<u32, StoreError> {
-        if self.poisoned() {
-            return Err(StoreError::Poisoned);
-        }
+    /// Deletes `keys` from the family `name` (envelopes or prekeys) in one synced write, and
+    /// takes them off the usage ledger; returns how many existed.
+    fn delete<K: AsRef<[u8]>>(
+        &self,
+        name: &str,
+        keys: impl Iterator<Item = K>,
+    ) -> Result<u32, StoreError> {
         let db = &self.shared.db;
-        let cf = db
-            .cf_handle(ENVELOPES)
-            .ok_or(StoreError::Corrupt("envelopes"))?;
+        let cf = db.cf_handle(name).ok_or(StoreError::Corrupt("family"))?;
         let mut batch = WriteBatch::default();
         let mut freed = Vec::new();
         for k in keys {
@@ -409,50 +616,89 @@ impl Store {
         if freed.is_empty() {
             return Ok(0);
         }
-        let mut sync = WriteOptions::default();
-        sync.set_sync(true);
-        let mut usage = self.shared.usage.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = db.write_opt(batch, &sync) {
-            self.shared
-                .poisoned
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            return Err(e.into());
-        }
-        for (mailbox, bytes) in &freed {
-            if let Some(entry) = usage.0.get_mut(mailbox) {
-                entry.messages = entry.messages.saturating_sub(1);
-                entry.bytes = entry.bytes.saturating_sub(*bytes);
-                if entry.messages == 0 {
-                    usage.0.remove(mailbox);
-                }
+        let messages = u64::from(name == ENVELOPES);
+        {
+            let mut usage = self.shared.usage.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.write_synced(batch)?;
+            for (mailbox, bytes) in &freed {
+                usage.remove(mailbox, messages, *bytes);
             }
-            usage.1 = usage.1.saturating_sub(*bytes);
         }
+        self.shared.deleted.store(true, Ordering::Relaxed);
+        self.shared.reclaim_if_short();
         Ok(freed.len() as u32)
+    }
+
+    /// Whether something was deleted since the last [`Store::reclaim`] did its work.
+    pub(crate) fn deleted_since_reclaim(&self) -> bool {
+        self.shared.deleted.load(Ordering::Relaxed)
+    }
+
+    /// If the filesystem is short of space and something was deleted since the last try,
+    /// flushes and compacts so the deleted bytes return to it. Blocking; cheap otherwise.
+    pub(crate) fn reclaim(&self) {
+        self.shared.reclaim_if_short();
     }
 
     /// Mailboxes, messages and bytes held.
     pub(crate) fn totals(&self) -> Totals {
         let usage = self.shared.usage.lock().unwrap_or_else(|e| e.into_inner());
         Totals {
-            mailboxes: usage.0.len() as u64,
-            messages: usage.0.values().map(|u| u.messages).sum(),
-            bytes: usage.1,
+            mailboxes: usage.mailboxes.len() as u64,
+            messages: usage.mailboxes.values().map(|u| u.messages).sum(),
+            bytes: usage.total,
         }
     }
 }
 
-/// The writer thread: takes deposits in groups, checks quotas, writes each group with one
-/// synced write and only then answers.
+/// Brings a database of an older schema up to [`SCHEMA_VERSION`], or refuses a newer one.
+fn migrate(db: &DB) -> Result<(), StoreError> {
+    let meta = db.cf_handle(META).ok_or(StoreError::Corrupt("meta"))?;
+    let version = match db.get_cf(meta, b"schema")? {
+        None => {
+            db.put_cf(meta, b"schema", SCHEMA_VERSION.to_be_bytes())?;
+            return Ok(());
+        }
+        Some(v) => u32::from_be_bytes(
+            v.as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("schema"))?,
+        ),
+    };
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Schema(version));
+    }
+    if version == 1 {
+        // Schema 1 kept prekeys undated: date them now, so they expire a retention from
+        // the upgrade.
+        let prekeys = db
+            .cf_handle(PREKEYS)
+            .ok_or(StoreError::Corrupt("prekeys"))?;
+        let now = crate::service::now_secs().to_be_bytes();
+        let mut batch = WriteBatch::default();
+        for item in db.iterator_cf(prekeys, IteratorMode::Start) {
+            let (k, v) = item?;
+            let mut value = now.to_vec();
+            value.extend_from_slice(&v);
+            batch.put_cf(prekeys, k, value);
+        }
+        batch.put_cf(meta, b"schema", SCHEMA_VERSION.to_be_bytes());
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        db.write_opt(batch, &sync)?;
+    }
+    Ok(())
+}
+
+/// The writer thread: takes deposits in groups, checks quotas and free space, writes each
+/// group with one synced write and only then answers.
 fn write_deposits(
     shared: &Shared,
     queue: &mut mpsc::Receiver<Deposit>,
     mut next_id: u64,
-    quota: Quota,
     timings: &Timings,
 ) {
-    let mut sync = WriteOptions::default();
-    sync.set_sync(true);
+    let quota = shared.quota;
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -461,32 +707,31 @@ fn write_deposits(
                 Err(_) => break,
             }
         }
-        if shared.poisoned.load(std::sync::atomic::Ordering::Relaxed) {
-            for deposit in group {
-                let _ = deposit.reply.send(Err(Refusal::Unavailable));
-            }
-            continue;
-        }
         let (Some(envelopes), Some(meta)) =
             (shared.db.cf_handle(ENVELOPES), shared.db.cf_handle(META))
         else {
             return;
         };
+        let free = shared.free_space();
         let mut usage = shared.usage.lock().unwrap_or_else(|e| e.into_inner());
         let mut batch = WriteBatch::default();
         let mut answers = Vec::with_capacity(group.len());
         let mut added: Vec<([u8; 32], u64)> = Vec::new();
         let mut pending_total = 0u64;
-        let mut pending: HashMap<[u8; 32], Usage> = HashMap::new();
+        let mut pending = Ledger::default();
         for deposit in group {
             let size = 8 + deposit.envelope.len() as u64;
-            let held = usage.0.get(&deposit.mailbox).copied().unwrap_or_default();
-            let extra = pending.get(&deposit.mailbox).copied().unwrap_or_default();
-            let refusal = if usage.1 + pending_total + size > quota.disk_budget {
-                Some(Refusal::StorageFull)
-            } else if held.messages + extra.messages >= quota.max_messages
-                || held.bytes + extra.bytes + size > quota.max_bytes
+            let held = usage.of(&deposit.mailbox);
+            let extra = pending.of(&deposit.mailbox);
+            let with_pending = Usage {
+                messages: held.messages + extra.messages,
+                bytes: held.bytes + extra.bytes,
+            };
+            let refusal = if usage.total + pending_total + size > quota.disk_budget
+                || !shared.room_for(free, pending_total + size)
             {
+                Some(Refusal::StorageFull)
+            } else if !with_pending.admits(&quota, size, true) {
                 Some(Refusal::QuotaExceeded)
             } else {
                 None
@@ -501,39 +746,40 @@ fn write_deposits(
             value.extend_from_slice(&deposit.stored_at.to_be_bytes());
             value.extend_from_slice(&deposit.envelope);
             batch.put_cf(envelopes, key(&deposit.mailbox, id), value);
-            let entry = pending.entry(deposit.mailbox).or_default();
-            entry.messages += 1;
-            entry.bytes += size;
+            pending.add(deposit.mailbox, 1, size);
             pending_total += size;
             added.push((deposit.mailbox, size));
             answers.push((deposit.reply, Ok(id)));
         }
         batch.put_cf(meta, b"next_id", next_id.to_be_bytes());
-        let started = std::time::Instant::now();
-        let written = added.is_empty() || shared.db.write_opt(batch, &sync).is_ok();
+        let started = Instant::now();
+        // A failed batch wrote nothing (RocksDB batches are atomic): its deposits are
+        // refused, typed by the cause, and the next group tries again.
+        let failure = if added.is_empty() {
+            None
+        } else {
+            shared.write_synced(batch).err().map(|e| {
+                if is_no_space(&e) {
+                    Refusal::StorageFull
+                } else {
+                    Refusal::Unavailable
+                }
+            })
+        };
         if !added.is_empty() {
             timings.sync.observe(started.elapsed().as_secs_f64());
             timings.batch.observe(added.len() as f64);
         }
-        if written {
+        if failure.is_none() {
             for (mailbox, size) in added {
-                let entry = usage.0.entry(mailbox).or_default();
-                entry.messages += 1;
-                entry.bytes += size;
-                usage.1 += size;
+                usage.add(mailbox, 1, size);
             }
-        } else {
-            shared
-                .poisoned
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!("a deposit write failed; refusing further deposits");
         }
         drop(usage);
         for (reply, answer) in answers {
-            let _ = reply.send(if written {
-                answer
-            } else {
-                Err(Refusal::Unavailable)
+            let _ = reply.send(match failure {
+                Some(refusal) => Err(refusal),
+                None => answer,
             });
         }
     }
@@ -542,7 +788,7 @@ fn write_deposits(
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("poisoned", &self.poisoned())
+            .field("failing", &self.failing())
             .finish_non_exhaustive()
     }
 }

@@ -52,6 +52,12 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Takes a token for `key` at `now`: whether the request may go ahead.
     pub fn try_take(&mut self, key: &K, now: Instant) -> bool {
+        self.try_take_n(key, now, 1.0)
+    }
+
+    /// Takes `cost` tokens for `key` at `now` (a meter of bytes takes one per byte): whether
+    /// the request may go ahead. A cost above the burst never goes ahead.
+    pub fn try_take_n(&mut self, key: &K, now: Instant, cost: f64) -> bool {
         if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_entries {
             self.forget_idle_half();
         }
@@ -68,8 +74,8 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate.per_sec).min(rate.burst);
         bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
             true
         } else {
             false
@@ -123,6 +129,21 @@ mod tests {
         assert!(!limiter.try_take(&1, t0 + Duration::from_secs(1)));
         // Another peer has its own bucket.
         assert!(limiter.try_take(&2, t0));
+    }
+
+    #[test]
+    fn a_byte_meter_takes_the_cost_of_each_request() {
+        let bytes = Rate {
+            burst: 1000.0,
+            per_sec: 100.0,
+        };
+        let mut limiter = RateLimiter::new(16, bytes);
+        let t0 = Instant::now();
+        assert!(limiter.try_take_n(&1, t0, 600.0));
+        assert!(!limiter.try_take_n(&1, t0, 600.0), "only 400 left");
+        assert!(limiter.try_take_n(&1, t0, 400.0));
+        assert!(limiter.try_take_n(&1, t0 + Duration::from_secs(2), 200.0));
+        assert!(!limiter.try_take_n(&2, t0, 1001.0), "above the burst");
     }
 
     #[test]

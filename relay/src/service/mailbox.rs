@@ -18,22 +18,14 @@ use tracing::{info, warn};
 use super::{Service, now_secs};
 use crate::store::Deposit;
 
-/// How long a challenge nonce stays valid: long enough for a slow link, short enough that a
-/// captured proof is soon useless (it is single use anyway).
-const NONCE_LIFETIME: Duration = Duration::from_secs(60);
-/// Outstanding nonces; beyond it the oldest are dropped (a peer asking for many only hurts
-/// itself).
-const MAX_NONCES: usize = 10_000;
 /// Most envelopes in one fetched page.
 const MAX_PAGE: u32 = 512;
-/// Fetches held open waiting for deposits, in all.
-const MAX_PARKED: usize = 10_000;
 
+/// A fetch held open: where to answer, and what it asked for.
 pub(super) struct Parked {
     channel: ResponseChannel<Response>,
     after: u64,
     limit: u32,
-    deadline: Instant,
 }
 
 /// What a piece of background work came back with.
@@ -47,6 +39,7 @@ pub(super) enum Done {
     },
     Fetched {
         channel: ResponseChannel<Response>,
+        peer: PeerId,
         mailbox: [u8; 32],
         after: u64,
         limit: u32,
@@ -74,11 +67,9 @@ impl Service {
         self.rates.try_take(&peer, Instant::now())
     }
 
-    /// Takes a nonce: true if it was issued and is still fresh.
-    fn take_nonce(&mut self, nonce: &[u8; 32]) -> bool {
-        self.nonces
-            .remove(nonce)
-            .is_some_and(|issued| issued.elapsed() < NONCE_LIFETIME)
+    /// Takes a nonce: true if it was issued to `peer` and is still fresh.
+    fn take_nonce(&mut self, peer: PeerId, nonce: &[u8; 32]) -> bool {
+        self.challenges.take(&peer, nonce, Instant::now())
     }
 
     pub(super) fn on_request(
@@ -96,11 +87,12 @@ impl Service {
                 if self.allow.as_ref().is_some_and(|a| !a.contains(&mailbox)) {
                     return self.refuse(channel, Refusal::NotAllowed);
                 }
-                if !self.take_token(peer) {
+                if !self.take_token(peer)
+                    || !self
+                        .byte_rates
+                        .try_take_n(&peer, Instant::now(), envelope.len() as f64)
+                {
                     return self.refuse(channel, Refusal::RateLimited);
-                }
-                if self.store.poisoned() {
-                    return self.refuse(channel, Refusal::Unavailable);
                 }
                 let store = self.store.clone();
                 let keypair = self.keypair.clone();
@@ -142,17 +134,11 @@ impl Service {
                 );
             }
             Request::Challenge => {
-                if self.nonces.len() >= MAX_NONCES {
-                    self.nonces.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
-                    if self.nonces.len() >= MAX_NONCES {
-                        return self.refuse(channel, Refusal::RateLimited);
-                    }
-                }
                 let mut nonce = [0u8; 32];
                 if getrandom::fill(&mut nonce).is_err() {
                     return self.refuse(channel, Refusal::Unavailable);
                 }
-                self.nonces.insert(nonce, Instant::now());
+                self.challenges.issue(peer, nonce, Instant::now());
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -165,7 +151,7 @@ impl Service {
                 limit,
                 wait_secs,
             } => {
-                if !self.take_nonce(&proof.nonce) {
+                if !self.take_nonce(peer, &proof.nonce) {
                     return self.refuse(channel, Refusal::StaleChallenge);
                 }
                 self.metrics.fetches += 1;
@@ -182,6 +168,7 @@ impl Service {
                         match store.fetch(&mailbox, after, limit as usize, MAX_RESPONSE_LEN / 2) {
                             Ok((items, more)) => Done::Fetched {
                                 channel,
+                                peer,
                                 mailbox,
                                 after,
                                 limit,
@@ -201,7 +188,7 @@ impl Service {
                 );
             }
             Request::UploadPrekeys { proof, prekeys } => {
-                if !self.take_nonce(&proof.nonce) {
+                if !self.take_nonce(peer, &proof.nonce) {
                     return self.refuse(channel, Refusal::StaleChallenge);
                 }
                 if prekeys.len() > MAX_PREKEY_BATCH {
@@ -230,9 +217,12 @@ impl Service {
                                     _ => return Err(Refusal::BadPrekey),
                                 }
                             }
-                            let count = store
-                                .upload_prekeys(&mailbox, &verified, MAX_PREKEYS_HELD)
-                                .map_err(|_| Refusal::Unavailable)?;
+                            let count = store.upload_prekeys(
+                                &mailbox,
+                                &verified,
+                                MAX_PREKEYS_HELD,
+                                now_secs(),
+                            )?;
                             Ok((count, verified.len() as u64))
                         })();
                         match outcome {
@@ -276,7 +266,7 @@ impl Service {
                 );
             }
             Request::Ack { proof, ids } => {
-                if !self.take_nonce(&proof.nonce) {
+                if !self.take_nonce(peer, &proof.nonce) {
                     return self.refuse(channel, Refusal::StaleChallenge);
                 }
                 let store = self.store.clone();
@@ -350,15 +340,13 @@ impl Service {
                     }
                 }
                 // Owners waiting on this mailbox get the new envelope at once.
-                if let Some(waiting) = self.parked.remove(&mailbox) {
-                    self.parked_count -= waiting.len();
-                    for parked in waiting {
-                        self.refetch(mailbox, parked);
-                    }
+                for parked in self.held.wake(&mailbox) {
+                    self.refetch(mailbox, parked);
                 }
             }
             Done::Fetched {
                 channel,
+                peer,
                 mailbox,
                 after,
                 limit,
@@ -377,18 +365,19 @@ impl Service {
                             channel,
                             after,
                             limit,
-                            deadline: Instant::now(),
                         },
                     );
                 }
-                if items.is_empty() && wait > 0 && self.parked_count < MAX_PARKED {
-                    self.parked_count += 1;
-                    self.parked.entry(mailbox).or_default().push(Parked {
+                if items.is_empty() && wait > 0 {
+                    let deadline = Instant::now() + Duration::from_secs(u64::from(wait));
+                    let parked = Parked {
                         channel,
                         after,
                         limit,
-                        deadline: Instant::now() + Duration::from_secs(u64::from(wait)),
-                    });
+                    };
+                    for evicted in self.held.hold(mailbox, peer, deadline, parked) {
+                        self.answer_empty(evicted);
+                    }
                     return;
                 }
                 self.timings.fetch.observe(started.elapsed().as_secs_f64());
@@ -438,31 +427,38 @@ impl Service {
         );
     }
 
-    /// Answers held fetches whose wait is over, and forgets expired nonces.
+    /// Answers a held fetch with an empty page.
+    fn answer_empty(&mut self, parked: Parked) {
+        let _ = self.swarm.behaviour_mut().mailbox.send_response(
+            parked.channel,
+            Response::Envelopes {
+                items: Vec::new(),
+                more: false,
+            },
+        );
+    }
+
+    /// Answers held fetches whose wait is over (and forgets those whose connection closed),
+    /// and forgets expired nonces.
     pub(super) fn sweep(&mut self) {
         let now = Instant::now();
-        let mut expired = Vec::new();
-        for waiting in self.parked.values_mut() {
-            let (due, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
-            *waiting = keep;
-            expired.extend(due);
+        for parked in self.held.release(now, |p| p.channel.is_open()) {
+            self.answer_empty(parked);
         }
-        self.parked.retain(|_, w| !w.is_empty());
-        self.parked_count -= expired.len();
-        for parked in expired {
-            let _ = self.swarm.behaviour_mut().mailbox.send_response(
-                parked.channel,
-                Response::Envelopes {
-                    items: Vec::new(),
-                    more: false,
-                },
+        self.challenges.expire(now);
+        if self.store.deleted_since_reclaim() {
+            let store = self.store.clone();
+            self.pending.push(
+                tokio::task::spawn_blocking(move || {
+                    store.reclaim();
+                    Done::Expired(0)
+                })
+                .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                .boxed(),
             );
         }
-        if self.nonces.len() > MAX_NONCES / 2 {
-            self.nonces.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
-        }
-        if self.store.poisoned() {
-            warn!("the store failed; deposits are refused until the relay restarts");
+        if self.store.failing() {
+            warn!("the last write failed; the relay keeps trying");
         }
     }
 }

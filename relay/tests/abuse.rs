@@ -1,0 +1,348 @@
+//! A relay under attack: an attacker written here with raw libp2p floods the tables a stranger
+//! can grow, while an honest owner keeps collecting mail through the same relay. The
+//! attacker's excess is evicted and counted; the owner is served throughout.
+
+mod support;
+
+use std::collections::HashSet;
+
+use futures::StreamExt;
+use libp2p::{Multiaddr, PeerId, Swarm, request_response, swarm::SwarmEvent};
+use tern_proto::mailbox::{Operation, Refusal, Request, Response};
+use tern_relay::MailboxCodec;
+
+use self::support::*;
+
+async fn spawn_relay(dir: &std::path::Path) -> (tern_relay::Relay, PeerId, Multiaddr) {
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .unwrap();
+    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
+    let peer: PeerId = relay.peer_id().parse().unwrap();
+    (relay, peer, address)
+}
+
+/// Sends `total` requests made by `make`, at most `window` in flight, and returns the
+/// answers that came back (failed streams are left out).
+async fn flood(
+    swarm: &mut Swarm<request_response::Behaviour<MailboxCodec>>,
+    relay: PeerId,
+    total: usize,
+    window: usize,
+    mut make: impl FnMut(usize) -> Request,
+) -> Vec<Response> {
+    let mut sent = 0;
+    let mut in_flight = HashSet::new();
+    let mut answers = Vec::new();
+    tokio::time::timeout(TIMEOUT * 3, async {
+        loop {
+            while sent < total && in_flight.len() < window {
+                in_flight.insert(swarm.behaviour_mut().send_request(&relay, make(sent)));
+                sent += 1;
+            }
+            if in_flight.is_empty() {
+                return;
+            }
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                }) => {
+                    if in_flight.remove(&request_id) {
+                        answers.push(response);
+                    }
+                }
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                    request_id,
+                    ..
+                }) => {
+                    in_flight.remove(&request_id);
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the flood did not finish");
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_flood_does_not_lock_owners_out() {
+    // Before the fix the relay refused every challenge once it held 10,000 unused nonces, so
+    // one connection asking ~170 a second blocked every owner's fetch, ack and prekey upload.
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, peer, address) = spawn_relay(dir.path()).await;
+    let mut attacker = client();
+    attacker.dial(address.clone()).unwrap();
+    let answers = flood(&mut attacker, peer, 12_000, 128, |_| Request::Challenge).await;
+    let challenges = answers
+        .iter()
+        .filter(|a| matches!(a, Response::Challenge { .. }))
+        .count();
+    assert!(
+        challenges > 10_000,
+        "the flood itself must get through to fill the table; got {challenges} challenges"
+    );
+
+    let bob = owner(2);
+    let mut owner_swarm = client();
+    owner_swarm.dial(address).unwrap();
+    assert!(fetch(&mut owner_swarm, peer, &bob).await.is_empty());
+
+    let metrics = relay.metrics().await;
+    assert!(
+        metrics.evicted.get("challenges").copied().unwrap_or(0) >= 11_000,
+        "the attacker's nonces are evicted and counted: {metrics:?}"
+    );
+    assert!(metrics.challenges_outstanding <= 32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_holding_many_fetches_does_not_crowd_out_an_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, peer, address) = spawn_relay(dir.path()).await;
+
+    // The attacker proves ownership of its own mailbox and holds fetches open on it, many
+    // more than its share; each one past the share answers its oldest at once.
+    let mallory = owner(66);
+    let mut attacker = client();
+    attacker.dial(address.clone()).unwrap();
+    for _ in 0..40 {
+        let proof = prove(&mut attacker, peer, &mallory, Operation::Fetch).await;
+        attacker.behaviour_mut().send_request(
+            &peer,
+            Request::Fetch {
+                proof,
+                after: 0,
+                limit: 10,
+                wait_secs: 60,
+            },
+        );
+    }
+    let evicted = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let metrics = relay.metrics().await;
+            if metrics.evicted.get("held_fetches") == Some(&36) {
+                return metrics;
+            }
+            // Keep the attacker's connection serviced while the relay works through it.
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(50),
+                attacker.select_next_some(),
+            )
+            .await;
+        }
+    })
+    .await
+    .expect("the attacker's excess fetches were not evicted");
+    assert_eq!(
+        evicted.held_fetches, 4,
+        "the attacker keeps its share, no more"
+    );
+
+    // Bob's fetch is held, and wakes with his mail.
+    let bob = owner(2);
+    let mailbox = *bob.bundle.mailbox().id().as_bytes();
+    let mut owner_swarm = client();
+    owner_swarm.dial(address.clone()).unwrap();
+    let proof = prove(&mut owner_swarm, peer, &bob, Operation::Fetch).await;
+    let waiting = owner_swarm.behaviour_mut().send_request(
+        &peer,
+        Request::Fetch {
+            proof,
+            after: 0,
+            limit: 10,
+            wait_secs: 60,
+        },
+    );
+    let mut sender = client();
+    sender.dial(address).unwrap();
+    let deposit = call(
+        &mut sender,
+        peer,
+        Request::Deposit {
+            mailbox,
+            envelope: vec![7; 300],
+        },
+    )
+    .await;
+    assert!(matches!(deposit, Some(Response::Stored(_))), "{deposit:?}");
+    let woke = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            }) = owner_swarm.select_next_some().await
+                && request_id == waiting
+            {
+                return response;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(woke, Response::Envelopes { ref items, .. } if items.len() == 1),
+        "{woke:?}"
+    );
+    drop(attacker);
+}
+
+/// A tmpfs of `size` mounted on a fresh directory for as long as it lives.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts it, or says loudly why it cannot: under CI (`TERN_PRIVILEGED_TESTS=1`, set by
+    /// `.ci/run`, which runs as root) that is a failure.
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        if matches!(status, Ok(s) if s.success()) {
+            return Some(Self { dir });
+        }
+        let why = format!("cannot mount a tmpfs ({status:?}): this test needs root");
+        assert!(
+            std::env::var_os("TERN_PRIVILEGED_TESTS").is_none(),
+            "{why}, and TERN_PRIVILEGED_TESTS is set"
+        );
+        eprintln!("SKIPPED: {why}");
+        None
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_deposits_serves_acks_and_recovers_without_a_restart() {
+    // Before the fix the first ENOSPC poisoned the store: every later deposit, fetch
+    // acknowledgement and prekey upload failed until the operator restarted the relay.
+    let Some(disk) = SmallDisk::mount("48m") else {
+        return;
+    };
+    let limits = tern_relay::Limits {
+        min_free_disk: 8 * 1024 * 1024,
+        deposit_burst: 100_000,
+        deposits_per_sec: 100_000,
+        deposit_bytes_burst: 1 << 40,
+        deposit_bytes_per_sec: 1 << 40,
+        ..Default::default()
+    };
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(disk.dir.path().join("relay"))
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(limits),
+    )
+    .await
+    .unwrap();
+    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
+    let peer: PeerId = relay.peer_id().parse().unwrap();
+    let bob = owner(2);
+    let mailbox = *bob.bundle.mailbox().id().as_bytes();
+    let mut sender = client();
+    sender.dial(address.clone()).unwrap();
+    let mut owner_swarm = client();
+    owner_swarm.dial(address).unwrap();
+
+    // Incompressible envelopes, so the bytes on disk are the bytes deposited.
+    let mut seed = 1u64;
+    let mut envelope = move || {
+        (0..64 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect::<Vec<u8>>()
+    };
+    let mut stored = 0;
+    let refusal = loop {
+        let answer = call(
+            &mut sender,
+            peer,
+            Request::Deposit {
+                mailbox,
+                envelope: envelope(),
+            },
+        )
+        .await;
+        match answer {
+            Some(Response::Stored(_)) => stored += 1,
+            other => break other,
+        }
+        assert!(stored < 1_000, "48 MiB never filled");
+    };
+    assert!(stored > 100, "only {stored} deposits fit");
+    assert!(
+        matches!(refusal, Some(Response::Refused(Refusal::StorageFull))),
+        "a full disk refuses with a typed answer: {refusal:?}"
+    );
+    assert!(relay.healthy(), "a full disk is not a failure");
+
+    // The owner collects and acknowledges everything.
+    let mut collected = 0;
+    loop {
+        let items = fetch(&mut owner_swarm, peer, &bob).await;
+        if items.is_empty() {
+            break;
+        }
+        collected += items.len();
+        let proof = prove(&mut owner_swarm, peer, &bob, Operation::Ack).await;
+        let ids = items.iter().map(|i| i.id).collect();
+        let acked = call(&mut owner_swarm, peer, Request::Ack { proof, ids }).await;
+        assert!(matches!(acked, Some(Response::Acked { .. })), "{acked:?}");
+    }
+    assert_eq!(collected, stored, "nothing accepted was lost");
+
+    // The space comes back without a restart: deposits are accepted again.
+    let accepted = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let answer = call(
+                &mut sender,
+                peer,
+                Request::Deposit {
+                    mailbox,
+                    envelope: envelope(),
+                },
+            )
+            .await;
+            match answer {
+                Some(Response::Stored(_)) => return,
+                Some(Response::Refused(Refusal::StorageFull)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                other => panic!("unexpected answer while recovering: {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(accepted.is_ok(), "the relay never accepted a deposit again");
+    assert_eq!(fetch(&mut owner_swarm, peer, &bob).await.len(), 1);
+    assert!(relay.healthy());
+    let metrics = relay.metrics().await;
+    assert!(metrics.refused.get("storage_full").copied().unwrap_or(0) >= 1);
+    relay.shutdown().await;
+}

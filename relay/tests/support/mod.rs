@@ -1,0 +1,265 @@
+//! What the relay's scenario tests share: a real `tern-relay` process, raw libp2p clients
+//! speaking `/tern/mailbox/1`, owners with fresh keys, and a look at the files on disk.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, noise,
+    request_response::{self, ProtocolSupport},
+    swarm::SwarmEvent,
+    tcp, yamux,
+};
+use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets};
+use tern_proto::mailbox::{Operation, OwnerProof, Request, Response};
+use tern_relay::MailboxCodec;
+
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(crate) struct RelayProcess {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl RelayProcess {
+    pub(crate) fn start(dir: &Path) -> Self {
+        let _ = std::fs::remove_file(dir.join("relay.addr"));
+        let child = Command::new(env!("CARGO_BIN_EXE_tern-relay"))
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg("/ip4/127.0.0.1/tcp/0")
+            .arg("--log")
+            .arg("warn")
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The relay's address, once it has written it.
+    pub(crate) async fn address(&self) -> (PeerId, Multiaddr) {
+        let path = self.dir.join("relay.addr");
+        let text = tokio::time::timeout(TIMEOUT, async {
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&path)
+                    && text.ends_with('\n')
+                {
+                    return text;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the relay never wrote its address");
+        let address: Multiaddr = text.lines().next().unwrap().parse().unwrap();
+        let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() else {
+            panic!("no peer id in {address}");
+        };
+        (peer, address)
+    }
+
+    pub(crate) fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client speaking `/tern/mailbox/1` through `C`: the real codec, or raw bytes.
+pub(crate) fn client_with<C>() -> Swarm<request_response::Behaviour<C>>
+where
+    C: request_response::Codec<Protocol = StreamProtocol> + Default + Clone + Send + 'static,
+{
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::new(
+                [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Outbound)],
+                request_response::Config::default().with_request_timeout(TIMEOUT),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
+        .build()
+}
+
+pub(crate) fn client() -> Swarm<request_response::Behaviour<MailboxCodec>> {
+    client_with()
+}
+
+pub(crate) async fn call(
+    swarm: &mut Swarm<request_response::Behaviour<MailboxCodec>>,
+    peer: PeerId,
+    request: Request,
+) -> Option<Response> {
+    let id = swarm.behaviour_mut().send_request(&peer, request);
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                }) if request_id == id => return Some(response),
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                    request_id,
+                    ..
+                }) if request_id == id => return None,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("no answer from the relay")
+}
+
+/// Writes raw bytes as a request, so that frames the real codec never writes can be tried.
+#[derive(Clone, Default)]
+pub(crate) struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        futures::AsyncReadExt::read_to_end(io, &mut out).await?;
+        Ok(out)
+    }
+
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Vec<u8>,
+    ) -> std::io::Result<()> {
+        futures::AsyncWriteExt::write_all(io, &request).await?;
+        futures::AsyncWriteExt::close(io).await
+    }
+
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+pub(crate) fn raw_client() -> Swarm<request_response::Behaviour<RawCodec>> {
+    client_with()
+}
+
+pub(crate) struct Owner {
+    pub(crate) account: AccountKey,
+    pub(crate) bundle: PrekeyBundle,
+    pub(crate) prekeys: PrekeySecrets,
+}
+
+pub(crate) fn owner(seed: u8) -> Owner {
+    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+    let account = AccountKey::generate(&mut rng);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let prekeys = PrekeySecrets::generate(&mut rng, &account, now);
+    let bundle = prekeys.bundle(&account, 1);
+    Owner {
+        account,
+        bundle,
+        prekeys,
+    }
+}
+
+/// Challenge, then a proof for `op`.
+pub(crate) async fn prove(
+    swarm: &mut Swarm<request_response::Behaviour<MailboxCodec>>,
+    relay: PeerId,
+    who: &Owner,
+    op: Operation,
+) -> OwnerProof {
+    let Some(Response::Challenge { nonce }) = call(swarm, relay, Request::Challenge).await else {
+        panic!("no challenge");
+    };
+    OwnerProof::new(&who.account, &who.bundle, &relay.to_bytes(), nonce, op)
+}
+
+pub(crate) async fn fetch(
+    swarm: &mut Swarm<request_response::Behaviour<MailboxCodec>>,
+    relay: PeerId,
+    who: &Owner,
+) -> Vec<tern_proto::mailbox::StoredEnvelope> {
+    let proof = prove(swarm, relay, who, Operation::Fetch).await;
+    match call(
+        swarm,
+        relay,
+        Request::Fetch {
+            proof,
+            after: 0,
+            limit: 100,
+            wait_secs: 0,
+        },
+    )
+    .await
+    {
+        Some(Response::Envelopes { items, .. }) => items,
+        other => panic!("fetch failed: {other:?}"),
+    }
+}
+
+pub(crate) fn files_contain(dir: &Path, needle: &[u8]) -> bool {
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
