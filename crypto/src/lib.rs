@@ -56,8 +56,9 @@ pub use codec::DecodeError;
 pub use envelope::{ContentType, EnvelopeError, MailboxId, MailboxPublicKey, Payload};
 pub use identity::{
     AccountKey, AddressError, DeviceCertificate, DeviceId, MAX_CLOCK_SKEW_SECS, PublicIdentity,
-    SafetyNumber, UserId, VerifyError,
+    SafetyNumber, SigningContext, UserId, VerifyError,
 };
+pub use plaintext::Plaintext;
 pub use pqxdh::InitialMessage;
 pub use prekey::{KemPrekey, OneTimePrekey, PrekeyBundle, PrekeyId, PrekeySecrets, SignedPrekey};
 /// Tunables of prekey rotation and retention.
