@@ -46,6 +46,7 @@ pub mod at_rest;
 mod codec;
 pub mod envelope;
 mod identity;
+mod plaintext;
 mod pqxdh;
 mod prekey;
 mod primitives;
