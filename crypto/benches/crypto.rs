@@ -35,8 +35,8 @@ use hmac::{Hmac, Mac};
 use rand_chacha::ChaCha20Rng;
 use sha2::Sha256;
 use tern_crypto::{
-    AccountKey, ContentType, Payload, PrekeyBundle, PrekeySecrets, PublicIdentity, Session,
-    SessionMessage, envelope,
+    AccountKey, ContentType, Payload, Plaintext, PrekeyBundle, PrekeySecrets, PublicIdentity,
+    Session, SessionMessage, envelope,
     rand_core::{Rng, SeedableRng},
 };
 
@@ -103,7 +103,7 @@ fn send(
     sender: &mut Session,
     receiver: &mut Session,
     plaintext: &[u8],
-) -> Vec<u8> {
+) -> Plaintext {
     let message = sender.encrypt(rng, plaintext).expect("a 1 KiB message");
     receiver
         .decrypt(rng, &message, NOW)
@@ -205,7 +205,7 @@ fn start_session(
     rng: &mut ChaCha20Rng,
     parties: &mut Parties,
     one_time: Option<&tern_crypto::OneTimePrekey>,
-) -> (Session, Vec<u8>) {
+) -> (Session, Plaintext) {
     let mut alice = Session::initiate(rng, &parties.alice, &parties.bundle, one_time, NOW)
         .expect("the bundle is valid at NOW");
     let first = alice.encrypt(rng, b"hello").expect("a short message");

@@ -59,7 +59,7 @@
 //! // Later, when the user unlocks the node:
 //! let master = KeyFile::from_bytes(&stored)?.unlock(b"correct horse")?;
 //! let history = master.subkey("history");
-//! let sealed = history.seal(&mut rng, "messages", b"row 1", b"hello");
+//! let sealed = history.seal(&mut rng, "messages", b"row 1", b"hello")?;
 //! assert_eq!(history.open("messages", b"row 1", &sealed)?.as_slice(), b"hello");
 //! // A value copied to another row does not open there.
 //! assert!(matches!(history.open("messages", b"row 2", &sealed), Err(OpenError::Authentication)));
@@ -244,6 +244,24 @@ pub enum UnlockError {
     Kdf,
 }
 
+/// Longest table name [`StorageKey::seal`] and [`StorageKey::open`] accept: the associated
+/// data gives its length in two bytes.
+pub const MAX_TABLE_NAME_LEN: usize = u16::MAX as usize;
+
+/// Why [`StorageKey::seal`] refused a value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The table name is longer than [`MAX_TABLE_NAME_LEN`] bytes.
+    #[error("table name is {len} bytes, more than the maximum of {max}")]
+    TableNameTooLong {
+        /// Its length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+}
+
 /// Why [`StorageKey::open`] refused a sealed value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -255,6 +273,14 @@ pub enum OpenError {
     /// The bytes are not a sealed value this build can read.
     #[error("malformed sealed value: {0}")]
     Corrupt(#[from] DecodeError),
+    /// The table name is longer than [`MAX_TABLE_NAME_LEN`] bytes: no value was sealed for it.
+    #[error("table name is {len} bytes, more than the maximum of {max}")]
+    TableNameTooLong {
+        /// Its length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
 }
 
 /// The master key wrapped by the passphrase, as stored beside the database.
@@ -293,10 +319,8 @@ impl KeyFile {
     pub fn unlock(&self, passphrase: &[u8]) -> Result<MasterKey, UnlockError> {
         let kek = derive_kek(passphrase, &self.salt, &self.params).map_err(|_| UnlockError::Kdf)?;
         let header = encode_header(&self.params, &self.salt).into_vec();
-        let plaintext = Zeroizing::new(
-            primitives::xchacha_open(&kek, &self.nonce, &header, &self.wrapped)
-                .map_err(|_| UnlockError::WrongPassphrase)?,
-        );
+        let plaintext = primitives::xchacha_open(&kek, &self.nonce, &header, &self.wrapped)
+            .map_err(|_| UnlockError::WrongPassphrase)?;
         let mut key = new_secret_key();
         // An authenticated 48-byte ciphertext always opens to 32 bytes; checking anyway keeps
         // the copy below from ever panicking.
@@ -467,23 +491,27 @@ pub struct StorageKey {
 impl StorageKey {
     /// Encrypts `value`, to be stored in `table` under the row key `key`.
     ///
-    /// `table` is a short name fixed by the node (a column family); only its first 65535
-    /// bytes are authenticated. The sealed value is `1 + 24 + value.len() + 16` bytes long.
+    /// `table` is a short name fixed by the node (a column family), at most
+    /// [`MAX_TABLE_NAME_LEN`] bytes. The sealed value is `1 + 24 + value.len() + 16` bytes long.
     pub fn seal<R: CryptoRng + ?Sized>(
         &self,
         rng: &mut R,
         table: &str,
         key: &[u8],
         value: &[u8],
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>, SealError> {
+        let ad = value_ad(table, key).map_err(|len| SealError::TableNameTooLong {
+            len,
+            max: MAX_TABLE_NAME_LEN,
+        })?;
         // A random nonce rather than a counter: the database can be restored from a backup, or
         // a crash can roll its state back, and a counter kept in it would then hand out the same
         // nonce again under the same key. 24 random bytes never repeat in practice.
         let nonce = primitives::random::<XNONCE_LEN, _>(rng);
-        let ciphertext = primitives::xchacha_seal(&self.key, &nonce, &value_ad(table, key), value);
+        let ciphertext = primitives::xchacha_seal(&self.key, &nonce, &ad, value);
         let mut w = Writer::with_capacity(1 + XNONCE_LEN + ciphertext.len());
         w.u8(SEALED_VERSION).bytes(&nonce).bytes(&ciphertext);
-        w.into_vec()
+        Ok(w.into_vec())
     }
 
     /// Decrypts a value sealed by [`StorageKey::seal`] for the same `table` and row `key`.
@@ -493,6 +521,10 @@ impl StorageKey {
         key: &[u8],
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        let ad = value_ad(table, key).map_err(|len| OpenError::TableNameTooLong {
+            len,
+            max: MAX_TABLE_NAME_LEN,
+        })?;
         let mut r = Reader::new(sealed);
         r.version("sealed value", SEALED_VERSION)?;
         let nonce = r.array::<XNONCE_LEN>("sealed value nonce")?;
@@ -500,8 +532,7 @@ impl StorageKey {
         if ciphertext.len() < TAG_LEN {
             return Err(DecodeError::Truncated("sealed value tag").into());
         }
-        primitives::xchacha_open(&self.key, &nonce, &value_ad(table, key), ciphertext)
-            .map(Zeroizing::new)
+        primitives::xchacha_open(&self.key, &nonce, &ad, ciphertext)
             .map_err(|_| OpenError::Authentication)
     }
 
@@ -527,12 +558,15 @@ impl fmt::Debug for StorageKey {
 
 /// `"tern/at-rest/value/v1" ‖ u16(len(table)) ‖ table ‖ key`. The table is length-prefixed
 /// so that no (table, key) pair can produce another pair's bytes; the key, last, needs none.
-fn value_ad(table: &str, key: &[u8]) -> Vec<u8> {
+/// A table name too long for its prefix is refused (the error is its length): truncated,
+/// two tables would share one AD.
+fn value_ad(table: &str, key: &[u8]) -> Result<Vec<u8>, usize> {
     let mut w = Writer::with_capacity(VALUE_AD_LABEL.len() + 2 + table.len() + key.len());
     w.bytes(VALUE_AD_LABEL)
-        .bytes_u16(table.as_bytes())
+        .bytes_u16("table name", table.as_bytes())
+        .map_err(|_| table.len())?
         .bytes(key);
-    w.into_vec()
+    Ok(w.into_vec())
 }
 
 #[cfg(test)]
@@ -570,7 +604,8 @@ mod tests {
 
         let sealed = created
             .subkey("history")
-            .seal(&mut rng, "messages", b"row 1", b"hello");
+            .seal(&mut rng, "messages", b"row 1", b"hello")
+            .unwrap();
         assert_eq!(sealed.len(), 1 + XNONCE_LEN + 5 + TAG_LEN);
         let opened = unlocked
             .subkey("history")
@@ -578,13 +613,47 @@ mod tests {
             .unwrap();
         assert_eq!(opened.as_slice(), b"hello");
 
-        let empty = created.subkey("history").seal(&mut rng, "", b"", b"");
+        let empty = created
+            .subkey("history")
+            .seal(&mut rng, "", b"", b"")
+            .unwrap();
         assert!(
             unlocked
                 .subkey("history")
                 .open("", b"", &empty)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    /// The AD gives the table name's length in two bytes. A longer name used to be cut to
+    /// its first 65,535 bytes, so a value sealed for one table opened for another; it is
+    /// refused now, on both sides.
+    #[test]
+    fn a_table_name_too_long_for_the_ad_is_refused() {
+        let mut rng = rng(40);
+        let (_, master) = KeyFile::create(&mut rng, PASSPHRASE, cheap()).unwrap();
+        let key = master.subkey("history");
+        let longest = "t".repeat(MAX_TABLE_NAME_LEN);
+        let sealed = key.seal(&mut rng, &longest, b"row", b"v").unwrap();
+        assert_eq!(
+            key.open(&longest, b"row", &sealed).unwrap().as_slice(),
+            b"v"
+        );
+        let too_long = "t".repeat(MAX_TABLE_NAME_LEN + 1);
+        assert_eq!(
+            key.seal(&mut rng, &too_long, b"row", b"v"),
+            Err(SealError::TableNameTooLong {
+                len: 65_536,
+                max: 65_535
+            })
+        );
+        assert_eq!(
+            key.open(&too_long, b"row", &sealed).map(|_| ()),
+            Err(OpenError::TableNameTooLong {
+                len: 65_536,
+                max: 65_535
+            })
         );
     }
 
@@ -620,7 +689,8 @@ mod tests {
 
         let sealed = before
             .subkey("sessions")
-            .seal(&mut rng, "sessions", b"alice", b"state");
+            .seal(&mut rng, "sessions", b"alice", b"state")
+            .unwrap();
         assert_eq!(
             after
                 .subkey("sessions")
@@ -631,7 +701,8 @@ mod tests {
         );
         let sealed = after
             .subkey("sessions")
-            .seal(&mut rng, "sessions", b"bob", b"state");
+            .seal(&mut rng, "sessions", b"bob", b"state")
+            .unwrap();
         assert_eq!(
             before
                 .subkey("sessions")
@@ -832,7 +903,7 @@ mod tests {
             key: Box::new(Zeroizing::new([7; KEY_LEN])),
         }
         .subkey("history");
-        let sealed = key.seal(&mut rng, "messages", b"row", b"hi!");
+        let sealed = key.seal(&mut rng, "messages", b"row", b"hi!").unwrap();
         for i in 0..sealed.len() {
             for delta in 1..=u8::MAX {
                 let mut altered = sealed.clone();
@@ -860,7 +931,7 @@ mod tests {
             key: Box::new(Zeroizing::new([7; KEY_LEN])),
         }
         .subkey("history");
-        let sealed = key.seal(&mut rng, "messages", b"row", b"hi!");
+        let sealed = key.seal(&mut rng, "messages", b"row", b"hi!").unwrap();
         for len in 0..sealed.len() {
             let err = key.open("messages", b"row", &sealed[..len]).unwrap_err();
             if len < 1 + XNONCE_LEN + TAG_LEN {
@@ -887,7 +958,7 @@ mod tests {
             key: Box::new(Zeroizing::new([7; KEY_LEN])),
         }
         .subkey("history");
-        let sealed = key.seal(&mut rng, "messages", b"row", b"hello");
+        let sealed = key.seal(&mut rng, "messages", b"row", b"hello").unwrap();
         assert_eq!(
             key.open("messages", b"row", &sealed).unwrap().as_slice(),
             b"hello"
@@ -921,7 +992,7 @@ mod tests {
         let purposes = ["history", "sessions", "identity", "", "history/"];
         let keys: Vec<StorageKey> = purposes.iter().map(|p| master.subkey(p)).collect();
         for (i, sealer) in keys.iter().enumerate() {
-            let sealed = sealer.seal(&mut rng, "t", b"k", b"secret");
+            let sealed = sealer.seal(&mut rng, "t", b"k", b"secret").unwrap();
             for (j, opener) in keys.iter().enumerate() {
                 let opened = opener.open("t", b"k", &sealed);
                 if i == j {
@@ -1037,7 +1108,9 @@ mod tests {
             hex::encode(history.key.as_slice()),
             "45f48ba0e3985ccb989a491790655e7d4f5c61231e56d62827ba5522782d9f99"
         );
-        let sealed = history.seal(&mut rng, "messages", b"row 1", b"hello");
+        let sealed = history
+            .seal(&mut rng, "messages", b"row 1", b"hello")
+            .unwrap();
         assert_eq!(
             hex::encode(&sealed),
             concat!(
@@ -1115,7 +1188,7 @@ mod tests {
             value in proptest::collection::vec(any::<u8>(), 0..256),
         ) {
             let key = MasterKey { key: Box::new(Zeroizing::new([9; KEY_LEN])) }.subkey("p");
-            let sealed = key.seal(&mut rng(seed), &table, &row, &value);
+            let sealed = key.seal(&mut rng(seed), &table, &row, &value).unwrap();
             prop_assert_eq!(sealed.len(), 1 + XNONCE_LEN + value.len() + TAG_LEN);
             let opened = key.open(&table, &row, &sealed).unwrap();
             prop_assert_eq!(opened.as_slice(), value.as_slice());

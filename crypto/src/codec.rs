@@ -130,12 +130,19 @@ impl Writer {
         self
     }
 
-    /// A field with a `u16` length prefix. Callers only pass values whose maximum is known to
-    /// fit; a longer value is a bug in this crate, so it is truncated to the prefix's range
-    /// rather than producing an unreadable encoding.
-    pub(crate) fn bytes_u16(&mut self, value: &[u8]) -> &mut Self {
-        let len = value.len().min(usize::from(u16::MAX));
-        self.u16(len as u16).bytes(&value[..len])
+    /// A field with a `u16` length prefix. A longer value is refused, never truncated: a
+    /// truncated field would let two different values encode (and authenticate) alike.
+    pub(crate) fn bytes_u16(
+        &mut self,
+        what: &'static str,
+        value: &[u8],
+    ) -> Result<&mut Self, DecodeError> {
+        let len = u16::try_from(value.len()).map_err(|_| DecodeError::TooLong {
+            what,
+            len: value.len(),
+            max: usize::from(u16::MAX),
+        })?;
+        Ok(self.u16(len).bytes(value))
     }
 
     /// An optional fixed-size field: a presence byte (0 or 1), then the value if present.
@@ -294,7 +301,8 @@ mod tests {
         w.u8(7)
             .u32(0xdead_beef)
             .u64(1 << 40)
-            .bytes_u16(b"hello")
+            .bytes_u16("d", b"hello")
+            .unwrap()
             .option(Some(5u32), |w, v| {
                 w.u32(v);
             });
@@ -340,6 +348,26 @@ mod tests {
         );
     }
 
+    /// A length-prefixed field too long for its prefix is refused, and nothing is written:
+    /// truncating it would give two different values the same encoding.
+    #[test]
+    fn a_field_too_long_for_its_length_prefix_is_refused() {
+        let mut w = Writer::default();
+        let longest = vec![1u8; usize::from(u16::MAX)];
+        w.bytes_u16("field", &longest).unwrap();
+        assert_eq!(w.len(), 2 + longest.len());
+        let mut w = Writer::default();
+        assert_eq!(
+            w.bytes_u16("field", &[1u8; 65_536]).map(|_| ()),
+            Err(DecodeError::TooLong {
+                what: "field",
+                len: 65_536,
+                max: 65_535
+            })
+        );
+        assert_eq!(w.len(), 0);
+    }
+
     #[test]
     fn growing_moves_the_contents_to_a_new_buffer() {
         let mut w = Writer::with_capacity(4);
@@ -350,7 +378,7 @@ mod tests {
         assert_eq!(w.grown, 1);
         assert!(w.buf.capacity() >= 8, "capacity at least doubles");
         let long: Vec<u8> = (6..=200).collect();
-        w.bytes(&long).u16(0xc9ca).bytes_u16(b"end");
+        w.bytes(&long).u16(0xc9ca).bytes_u16("end", b"end").unwrap();
         assert!(w.grown >= 2);
         let mut expected: Vec<u8> = (1..=200).collect();
         expected.extend_from_slice(&[0xc9, 0xca, 0, 3, b'e', b'n', b'd']);
@@ -364,7 +392,8 @@ mod tests {
             .u16(2)
             .u32(3)
             .u64(4)
-            .bytes_u16(b"hello")
+            .bytes_u16("d", b"hello")
+            .unwrap()
             .option(Some(6u32), |w, v| {
                 w.u32(v);
             });

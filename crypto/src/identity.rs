@@ -177,7 +177,7 @@ impl UserId {
     /// Verifies a statement signed with [`AccountKey::sign_statement`] under `context`.
     pub fn verify_statement(
         &self,
-        context: &str,
+        context: SigningContext,
         message: &[u8],
         signature: &[u8; 64],
     ) -> Result<(), VerifyError> {
@@ -503,9 +503,10 @@ impl AccountKey {
     ///
     /// The signature covers `"tern/statement/v1/" ‖ context ‖ 0x00 ‖ message`, so a statement
     /// signed for one context never verifies in another, nor as any of this crate's own signed
-    /// objects (whose labels do not start with that prefix). `context` must not contain a zero
-    /// byte; each protocol names its own, e.g. `"dht-record"`.
-    pub fn sign_statement(&self, context: &str, message: &[u8]) -> [u8; 64] {
+    /// objects (whose labels do not start with that prefix). Each protocol names its own
+    /// context, e.g. `"dht-record"`; [`SigningContext`] keeps zero bytes out of it, which would
+    /// make the boundary between context and message ambiguous.
+    pub fn sign_statement(&self, context: SigningContext, message: &[u8]) -> [u8; 64] {
         self.sign(&statement_message(context, message))
     }
 
@@ -650,8 +651,62 @@ impl fmt::Debug for DeviceCertificate {
     }
 }
 
-fn statement_message(context: &str, message: &[u8]) -> Vec<u8> {
-    [LABEL_STATEMENT, context.as_bytes(), &[0], message].concat()
+/// The context of an application statement ([`AccountKey::sign_statement`]): a name no other
+/// use of the account key shares, without zero bytes.
+///
+/// The signed bytes are `context ‖ 0x00 ‖ message`, so a context with a zero byte would sign
+/// the same bytes as a shorter context with a message that starts with the rest:
+/// `"a\0b"` with `m` is `"a"` with `"b\0" ‖ m`. Define each context as a constant, and a zero
+/// byte in it stops the build:
+///
+/// ```
+/// use tern_crypto::SigningContext;
+/// const DHT_RECORD: SigningContext = SigningContext::new("dht-record");
+/// assert_eq!(DHT_RECORD.as_str(), "dht-record");
+/// ```
+///
+/// ```compile_fail
+/// use tern_crypto::SigningContext;
+/// const BROKEN: SigningContext = SigningContext::new("dht\0record");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct SigningContext(&'static str);
+
+impl SigningContext {
+    /// A context, checked at compile time when used to define a constant. Outside a constant
+    /// a zero byte panics; use [`SigningContext::try_new`] for contexts chosen at run time.
+    #[allow(
+        clippy::panic,
+        reason = "evaluated in a constant, the panic is a compile error, which is the point"
+    )]
+    pub const fn new(context: &'static str) -> Self {
+        match Self::try_new(context) {
+            Some(context) => context,
+            None => panic!("a signing context must not contain a zero byte"),
+        }
+    }
+
+    /// A context, or `None` if it contains a zero byte.
+    pub const fn try_new(context: &'static str) -> Option<Self> {
+        let bytes = context.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == 0 {
+                return None;
+            }
+            i += 1;
+        }
+        Some(Self(context))
+    }
+
+    /// The context's text.
+    pub const fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+fn statement_message(context: SigningContext, message: &[u8]) -> Vec<u8> {
+    [LABEL_STATEMENT, context.0.as_bytes(), &[0], message].concat()
 }
 
 /// Shared rule for anything with a validity period: `created ≤ expires` (else

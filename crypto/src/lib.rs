@@ -46,6 +46,7 @@ pub mod at_rest;
 mod codec;
 pub mod envelope;
 mod identity;
+mod plaintext;
 mod pqxdh;
 mod prekey;
 mod primitives;
@@ -56,8 +57,9 @@ pub use codec::DecodeError;
 pub use envelope::{ContentType, EnvelopeError, MailboxId, MailboxPublicKey, Payload};
 pub use identity::{
     AccountKey, AddressError, DeviceCertificate, DeviceId, MAX_CLOCK_SKEW_SECS, PublicIdentity,
-    SafetyNumber, UserId, VerifyError,
+    SafetyNumber, SigningContext, UserId, VerifyError,
 };
+pub use plaintext::Plaintext;
 pub use pqxdh::InitialMessage;
 pub use prekey::{KemPrekey, OneTimePrekey, PrekeyBundle, PrekeyId, PrekeySecrets, SignedPrekey};
 /// Tunables of prekey rotation and retention.

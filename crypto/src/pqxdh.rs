@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     codec::{DecodeError, Reader, Writer},
-    identity::{AccountKey, PublicIdentity},
+    identity::{AccountKey, PublicIdentity, VerifyError},
     prekey::{OneTimePrekey, PrekeyBundle, PrekeyId, PrekeySecrets},
     primitives::{self, MLKEM768_CIPHERTEXT_LEN, PrimitiveError},
     ratchet::RatchetMessage,
@@ -285,6 +285,9 @@ pub(crate) fn respond(
     header: &InitialHeader,
     now: u64,
 ) -> Result<(Agreement, Zeroizing<[u8; 32]>), SessionError> {
+    if *prekeys.account() != bob.user_id() {
+        return Err(VerifyError::WrongAccount("prekey secrets").into());
+    }
     let unknown = |kind, id| SessionError::UnknownPrekey { kind, id };
     let spk = prekeys
         .signed_secret(header.signed_prekey_id, now)

@@ -29,7 +29,7 @@ use crate::{
     codec::{DecodeError, Reader, Writer},
     envelope::MailboxPublicKey,
     identity::{AccountKey, PublicIdentity, UserId, VerifyError, check_validity},
-    primitives::{self, MLKEM768_PUBLIC_LEN, MLKEM768_SECRET_LEN},
+    primitives::{self, MLKEM768_PUBLIC_LEN, SecretBox},
 };
 
 /// How often the signed and KEM prekeys are replaced. A week bounds how long a compromised
@@ -490,8 +490,6 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
-    use zeroize::Zeroizing;
-
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
@@ -558,7 +556,7 @@ mod tests {
         // A one-time id equal to the signed prekey's (ids come from one counter).
         let mut clash = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
         let id = clash.signed[0].public.id;
-        clash.one_time.insert(id, Zeroizing::new([9; 32]));
+        clash.one_time.insert(id, primitives::secret_box(&[9; 32]));
         assert_eq!(load(&clash), duplicate);
 
         // Two one-time entries with one id: only possible in bytes. Entries are 36 bytes at
@@ -579,7 +577,7 @@ mod tests {
         let load = |s: &PrekeySecrets| PrekeySecrets::from_bytes(&s.to_bytes()).map(|_| ());
 
         let mut wrong = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
-        wrong.signed[0].secret = Zeroizing::new([7; 32]);
+        wrong.signed[0].secret = primitives::secret_box(&[7; 32]);
         assert_eq!(
             load(&wrong),
             Err(DecodeError::Inconsistent("signed prekey secret"))
@@ -596,6 +594,70 @@ mod tests {
         let mut z = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
         z.kem[0].secret[40] ^= 1;
         assert!(load(&z).is_ok());
+    }
+
+    /// Prekey secrets must not leave copies behind as the state changes: making and
+    /// consuming one-time prekeys (map insertions, removals, node splits and merges) and
+    /// rotating (vector growth and `retain`) leave every held secret where it was.
+    #[test]
+    fn prekey_secrets_never_move_in_memory() {
+        let (mut rng, account, mut secrets) = setup(6);
+        let at = |secret: &[u8; 32]| secret.as_ptr() as usize;
+        secrets.generate_one_time(&mut rng, &account, 20);
+        let one_time: Vec<_> = secrets
+            .one_time
+            .iter()
+            .map(|(&id, secret)| (id, at(secret)))
+            .collect();
+        let signed = at(&secrets.signed[0].secret);
+        let kem = secrets.kem[0].secret.as_ptr() as usize;
+
+        secrets.generate_one_time(&mut rng, &account, 500);
+        for &(id, _) in one_time.iter().step_by(2) {
+            secrets.consume_one_time(id);
+        }
+        // Five more pairs: the vectors outgrow their first allocation.
+        for week in 1..=5 {
+            secrets.rotate(&mut rng, &account, NOW + week * ROTATION_INTERVAL_SECS);
+        }
+        assert_eq!(secrets.signed.len(), 6);
+        for &(id, address) in one_time.iter().skip(1).step_by(2) {
+            assert_eq!(at(&secrets.one_time[&id]), address);
+        }
+        assert_eq!(at(&secrets.signed[0].secret), signed);
+        assert_eq!(secrets.kem[0].secret.as_ptr() as usize, kem);
+    }
+
+    /// Ids come from one counter and must never be handed out twice: a stored state whose
+    /// counter is at or below an id it holds (tampered, or restored inconsistently) is refused,
+    /// and a counter that reaches held ids (as after wrapping) skips them instead of reusing
+    /// one, which would overwrite a held one-time secret.
+    #[test]
+    fn prekey_ids_are_never_handed_out_twice() {
+        let (mut rng, account, mut secrets) = setup(7);
+        let first = secrets.generate_one_time(&mut rng, &account, 3);
+        let load = |s: &PrekeySecrets| PrekeySecrets::from_bytes(&s.to_bytes()).map(|_| ());
+        let inconsistent = Err(DecodeError::Inconsistent("next prekey id"));
+        let mut behind = PrekeySecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        for next_id in [0, 1, first[0].id(), first[2].id()] {
+            behind.next_id = next_id;
+            assert_eq!(load(&behind), inconsistent, "next id {next_id}");
+        }
+        behind.next_id = first[2].id() + 1;
+        assert_eq!(load(&behind), Ok(()));
+
+        let mut held: Vec<PrekeyId> = first.iter().map(OneTimePrekey::id).collect();
+        held.push(secrets.signed[0].public.id);
+        held.push(secrets.kem[0].public.id);
+        let secret = |s: &PrekeySecrets, id| **s.one_time_secret(id).unwrap();
+        let kept = secret(&secrets, first[0].id());
+        secrets.next_id = 1;
+        let more = secrets.generate_one_time(&mut rng, &account, 3);
+        for opk in &more {
+            assert!(!held.contains(&opk.id()), "id {} reused", opk.id());
+        }
+        assert_eq!(secrets.one_time_count(), 6);
+        assert_eq!(secret(&secrets, first[0].id()), kept);
     }
 
     #[test]

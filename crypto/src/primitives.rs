@@ -19,7 +19,7 @@ use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use libcrux_ml_kem::mlkem768;
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// XChaCha20-Poly1305 nonce length: large enough to be drawn at random for every message.
 pub(crate) const XNONCE_LEN: usize = 24;
@@ -195,8 +195,10 @@ pub(crate) fn xchacha_open(
     nonce: &[u8; XNONCE_LEN],
     aad: &[u8],
     ciphertext: &[u8],
-) -> Result<Vec<u8>, PrimitiveError> {
+) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
     let cipher = XChaCha20Poly1305::new(key.into());
+    // The AEAD decrypts in a buffer allocated once at the ciphertext's length and truncated,
+    // never grown, so this buffer is the only copy of the plaintext.
     cipher
         .decrypt(
             nonce.into(),
@@ -205,6 +207,7 @@ pub(crate) fn xchacha_open(
                 aad,
             },
         )
+        .map(Zeroizing::new)
         .map_err(|_| PrimitiveError::Authentication)
 }
 
@@ -250,18 +253,53 @@ pub(crate) fn chacha_open(
 
 // ---- ML-KEM-768 (FIPS 203), via libcrux's formally verified implementation ----
 
+/// An ML-KEM-768 decapsulation key (2,400 bytes, FIPS 203 expanded form), on the heap and
+/// wiped when dropped.
+///
+/// libcrux's key type neither zeroizes itself nor lends out its array mutably, except by index
+/// range, which is enough to wipe it. Keeping it boxed means moving the key moves a pointer, so
+/// the only copy of the secret is the one this type wipes. (What libcrux copies onto its own
+/// stack while generating or decapsulating is out of reach.)
+pub(crate) struct MlKemSecret(Box<mlkem768::MlKem768PrivateKey>);
+
+impl MlKemSecret {
+    /// Copies `bytes` into a fresh heap key.
+    pub(crate) fn from_bytes(bytes: &[u8; MLKEM768_SECRET_LEN]) -> Self {
+        let mut key = Self(Box::default());
+        key.0[..MLKEM768_SECRET_LEN].copy_from_slice(bytes);
+        key
+    }
+
+    /// The encoded decapsulation key.
+    #[cfg(test)]
+    pub(crate) fn as_bytes(&self) -> &[u8; MLKEM768_SECRET_LEN] {
+        self.0.as_slice()
+    }
+}
+
+impl Zeroize for MlKemSecret {
+    fn zeroize(&mut self) {
+        self.0[..MLKEM768_SECRET_LEN].zeroize();
+    }
+}
+
+impl Drop for MlKemSecret {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for MlKemSecret {}
+
 /// A key pair from the 64-byte seed `d ‖ z` of FIPS 203 `ML-KEM.KeyGen_internal`.
-pub(crate) fn mlkem768_generate(
-    seed: &[u8; 64],
-) -> (
-    Zeroizing<[u8; MLKEM768_SECRET_LEN]>,
-    [u8; MLKEM768_PUBLIC_LEN],
-) {
-    let pair = mlkem768::generate_key_pair(*seed);
-    let mut secret = Zeroizing::new([0u8; MLKEM768_SECRET_LEN]);
-    secret.copy_from_slice(pair.sk());
+pub(crate) fn mlkem768_generate(seed: &[u8; 64]) -> (MlKemSecret, [u8; MLKEM768_PUBLIC_LEN]) {
+    // libcrux returns the pair by value: copy the secret into the heap key, then wipe the
+    // returned one.
+    let (mut private, public_key) = mlkem768::generate_key_pair(*seed).into_parts();
+    let secret = MlKemSecret::from_bytes(private.as_slice());
+    private[..MLKEM768_SECRET_LEN].zeroize();
     let mut public = [0u8; MLKEM768_PUBLIC_LEN];
-    public.copy_from_slice(pair.pk());
+    public.copy_from_slice(public_key.as_slice());
     (secret, public)
 }
 
@@ -284,12 +322,11 @@ pub(crate) fn mlkem768_encapsulate(
 /// Decapsulates. ML-KEM decapsulation never fails: a tampered ciphertext yields an unrelated,
 /// pseudorandom secret (implicit rejection), which the AEAD that follows then refuses.
 pub(crate) fn mlkem768_decapsulate(
-    secret: &[u8; MLKEM768_SECRET_LEN],
+    secret: &MlKemSecret,
     ciphertext: &[u8; MLKEM768_CIPHERTEXT_LEN],
 ) -> Zeroizing<[u8; 32]> {
-    let secret = mlkem768::MlKem768PrivateKey::from(*secret);
-    let ciphertext = mlkem768::MlKem768Ciphertext::from(*ciphertext);
-    Zeroizing::new(mlkem768::decapsulate(&secret, &ciphertext))
+    let ciphertext = mlkem768::MlKem768Ciphertext::from(ciphertext);
+    Zeroizing::new(mlkem768::decapsulate(&secret.0, &ciphertext))
 }
 
 // ---- HPKE (RFC 9180), base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305 ----
@@ -453,6 +490,20 @@ pub(crate) fn argon2id_keyed(
         .map_err(|_| PrimitiveError::InvalidKey)
 }
 
+/// A secret on the heap, wiped when dropped. Collections of secrets hold these rather than
+/// the arrays themselves: a growing `Vec`, a `Vec::retain` or a `BTreeMap` insertion, removal
+/// or node split moves its elements with plain copies and frees or abandons the old slots
+/// unwiped, but moving a box copies only its pointer, and the secret stays where it is.
+pub(crate) type SecretBox<const N: usize> = Box<Zeroizing<[u8; N]>>;
+
+/// Copies `secret` into a new [`SecretBox`]. The box is allocated zeroed and filled in place,
+/// so no unwiped temporary holds the secret on the way.
+pub(crate) fn secret_box<const N: usize>(secret: &[u8; N]) -> SecretBox<N> {
+    let mut boxed: SecretBox<N> = Box::new(Zeroizing::new([0u8; N]));
+    boxed.copy_from_slice(secret);
+    boxed
+}
+
 /// Fills a fixed array from the RNG.
 pub(crate) fn random<const N: usize, R: CryptoRng + ?Sized>(rng: &mut R) -> [u8; N] {
     let mut out = [0u8; N];
@@ -510,6 +561,29 @@ mod tests {
             refused > 0,
             "no non-canonical encoding of a large-order point found"
         );
+    }
+
+    fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+
+    /// HMAC's state is two SHA-256 states that have absorbed `key ⊕ ipad` and `key ⊕ opad`,
+    /// as good as the key itself, and HKDF keeps such an HMAC for its pseudorandom key. They
+    /// are wiped on drop only with sha2's `zeroize` feature (hkdf has none of its own); the
+    /// MAC output type with hmac's. This only compiles when both are on.
+    #[test]
+    fn hash_and_mac_state_is_wiped_on_drop() {
+        wiped_on_drop::<Sha256>();
+        wiped_on_drop::<sha2::block_api::Sha256VarCore>();
+        wiped_on_drop::<hmac::digest::CtOutput<Hmac<Sha256>>>();
+    }
+
+    #[test]
+    fn mlkem_decapsulation_key_is_wiped() {
+        wiped_on_drop::<MlKemSecret>();
+        let (mut secret, _) = mlkem768_generate(&[5; 64]);
+        assert!(secret.as_bytes().iter().any(|&b| b != 0));
+        // What `Drop` runs.
+        secret.zeroize();
+        assert!(secret.as_bytes().iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -38,8 +38,9 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::{
+    Plaintext,
     codec::{DecodeError, Reader, Writer},
-    primitives::{self, PrimitiveError, TAG_LEN, XNONCE_LEN},
+    primitives::{self, PrimitiveError, SecretBox, TAG_LEN, XNONCE_LEN},
 };
 
 /// Most message keys skipped in one chain by one incoming message. Messages lost or delayed
@@ -257,8 +258,10 @@ fn dh(secret: &[u8; 32], public: &[u8; 32]) -> Result<Key, DecryptError> {
     primitives::x25519(secret, public).map_err(|_| DecryptError::InvalidKey)
 }
 
+/// A skipped message key. The key is boxed so that the map's node shifts and splits move a
+/// pointer, never the key (see [`primitives::SecretBox`]).
 struct SkippedKey {
-    mk: Key,
+    mk: SecretBox<32>,
     stored_at: u64,
 }
 
@@ -288,7 +291,8 @@ struct Staged {
     ratchet: Option<DhStep>,
     ckr: Key,
     nr: u32,
-    new_skipped: Vec<([u8; 32], u32, Key)>,
+    /// Boxed, so that the vector's growth copies pointers, not keys.
+    new_skipped: Vec<([u8; 32], u32, SecretBox<32>)>,
 }
 
 struct DhStep {
@@ -388,7 +392,7 @@ impl Ratchet {
         message: &RatchetMessage,
         ad: &[u8],
         now: u64,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Plaintext, DecryptError> {
         let header = &message.header;
         let full_ad = associated_data(ad, header);
 
@@ -546,10 +550,7 @@ impl Ratchet {
             .u32(self.pn)
             .u32(self.skipped.len() as u32);
         for ((dh, n), key) in &self.skipped {
-            w.bytes(dh)
-                .u32(*n)
-                .bytes(key.mk.as_ref())
-                .u64(key.stored_at);
+            w.bytes(dh).u32(*n).bytes(&key.mk[..]).u64(key.stored_at);
         }
     }
 
@@ -603,7 +604,7 @@ impl Ratchet {
         for _ in 0..count {
             let dh = r.array("skipped key ratchet key")?;
             let n = r.u32("skipped key number")?;
-            let mk = Zeroizing::new(r.array("skipped key")?);
+            let mk = primitives::secret_box(&Zeroizing::new(r.array("skipped key")?));
             let stored_at = r.u64("skipped key time")?;
             if skipped
                 .insert((dh, n), SkippedKey { mk, stored_at })
@@ -634,7 +635,7 @@ fn skip(
     nr: u32,
     until: u32,
     dh: &[u8; 32],
-    out: &mut Vec<([u8; 32], u32, Key)>,
+    out: &mut Vec<([u8; 32], u32, SecretBox<32>)>,
 ) -> Result<(Key, u32), DecryptError> {
     let count = u64::from(until).saturating_sub(u64::from(nr));
     if count > u64::from(MAX_SKIP) {
@@ -643,14 +644,15 @@ fn skip(
     let mut ck = Zeroizing::new(*ck);
     for n in nr..until {
         let (next, mk) = kdf_ck(&ck);
-        out.push((*dh, n, mk));
+        out.push((*dh, n, primitives::secret_box(&mk)));
         ck = next;
     }
     Ok((ck, until.max(nr)))
 }
 
-fn open(mk: &[u8; 32], message: &RatchetMessage, ad: &[u8]) -> Result<Vec<u8>, DecryptError> {
+fn open(mk: &[u8; 32], message: &RatchetMessage, ad: &[u8]) -> Result<Plaintext, DecryptError> {
     primitives::xchacha_open(&aead_key(mk), &message.nonce, ad, &message.ciphertext)
+        .map(Plaintext::new)
         .map_err(|_| DecryptError::Authentication)
 }
 
@@ -765,7 +767,7 @@ mod tests {
             .collect();
         // Receive the last first: the two before it become skipped keys.
         assert_eq!(bob.decrypt(&mut rng, &messages[2], AD, NOW).unwrap(), [2]);
-        let skipped: Vec<[u8; 32]> = bob.skipped.values().map(|k| *k.mk).collect();
+        let skipped: Vec<[u8; 32]> = bob.skipped.values().map(|k| **k.mk).collect();
         assert_eq!(skipped.len(), 2);
         for key in &skipped {
             assert!(
@@ -870,6 +872,57 @@ mod tests {
         assert_eq!(alice.decrypt(&mut rng, &reply, AD, NOW).unwrap(), b"reply");
     }
 
+    fn address(key: &SecretBox<32>) -> usize {
+        key.as_ptr() as usize
+    }
+
+    /// Skipped keys must not leave copies behind as the store changes. A key staged in the
+    /// vector is committed to the map without moving, and later insertions before and after
+    /// it (which shift it within its map node and split nodes) leave it where it is. With the
+    /// keys held inline, each of these moves would copy the key and abandon the old bytes.
+    #[test]
+    fn skipped_keys_never_move_in_memory() {
+        let (mut alice, mut bob, mut rng) = pair(13);
+        let lost: Vec<_> = (0..3)
+            .map(|_| alice.encrypt(&mut rng, b"lost", AD).unwrap())
+            .collect();
+        let last = alice.encrypt(&mut rng, b"last", AD).unwrap();
+        let staged = bob.stage(&mut rng, &last.header).unwrap();
+        let mut staged_at: Vec<usize> = staged
+            .new_skipped
+            .iter()
+            .map(|(_, _, mk)| address(mk))
+            .collect();
+        bob.commit(staged, NOW);
+        let mut committed: Vec<usize> = bob.skipped.values().map(|k| address(&k.mk)).collect();
+        staged_at.sort_unstable();
+        committed.sort_unstable();
+        assert_eq!(staged_at.len(), 3);
+        assert_eq!(staged_at, committed);
+
+        let tracked: Vec<_> = bob
+            .skipped
+            .iter()
+            .map(|(&at, key)| (at, address(&key.mk)))
+            .collect();
+        for n in 0..500 {
+            for dh in [[0x00; 32], [0xff; 32]] {
+                let mk = primitives::secret_box(&[1; 32]);
+                bob.skipped
+                    .insert((dh, n), SkippedKey { mk, stored_at: NOW });
+            }
+        }
+        for n in 0..250 {
+            bob.skipped.remove(&([0x00; 32], n));
+        }
+        for (at, address_before) in &tracked {
+            assert_eq!(address(&bob.skipped[at].mk), *address_before);
+        }
+        for message in &lost {
+            assert_eq!(bob.decrypt(&mut rng, message, AD, NOW).unwrap(), b"lost");
+        }
+    }
+
     #[test]
     fn pruning_evicts_in_the_specified_order() {
         let (_, mut bob, _) = pair(11);
@@ -882,7 +935,7 @@ mod tests {
             let dh = [(i % 3) as u8; 32];
             let n = i / 3;
             let stored_at = NOW + u64::from(n % 4);
-            let mk = Zeroizing::new([0; 32]);
+            let mk = primitives::secret_box(&[0; 32]);
             bob.skipped.insert((dh, n), SkippedKey { mk, stored_at });
         }
         let total = bob.skipped.len();

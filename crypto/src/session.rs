@@ -33,14 +33,19 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 
 use crate::{
+    Plaintext,
     codec::{DecodeError, Reader, Writer},
     identity::{AccountKey, PublicIdentity, VerifyError},
     pqxdh::{self, InitialHeader, InitialMessage},
     prekey::{OneTimePrekey, PrekeyBundle, PrekeyId, PrekeySecrets},
+    primitives,
     ratchet::{DecryptError, EncryptError, Ratchet, RatchetMessage},
 };
 
-const STATE_VERSION: u8 = 1;
+/// Version 2 added the responder's start digest; version 1 states still load (without it).
+const STATE_VERSION: u8 = 2;
+const STATE_VERSION_1: u8 = 1;
+const LABEL_START: &[u8] = b"tern/session/start/v1";
 /// Largest associated-data value a stored session may declare.
 const MAX_AD_LEN: usize = 1024;
 
@@ -138,6 +143,9 @@ pub struct Session {
     base_key: [u8; 32],
     /// Alice's PQXDH header, attached to outgoing messages until Bob's first reply decrypts.
     pending: Option<InitialHeader>,
+    /// On the responder's side, [`start_digest`] of the header that started the session: a
+    /// late initial message belongs to this session only if it carries that very header.
+    start: Option<[u8; 32]>,
     ratchet: Ratchet,
 }
 
@@ -166,11 +174,13 @@ impl Session {
             ad: agreement.ad,
             base_key: header.ephemeral,
             pending: Some(header),
+            start: None,
             ratchet,
         })
     }
 
-    /// Accepts a session start addressed to `account`, decrypting its message. On success the
+    /// Accepts a session start addressed to `account`, decrypting its message. `prekeys` must be
+    /// `account`'s ([`VerifyError::WrongAccount`] otherwise). On success the
     /// one-time prekey it used is removed from `prekeys`; persist both the new session and
     /// `prekeys` before acknowledging. On error nothing changes.
     ///
@@ -187,7 +197,7 @@ impl Session {
         prekeys: &mut PrekeySecrets,
         start: &InitialMessage,
         now: u64,
-    ) -> Result<(Self, Vec<u8>), SessionError> {
+    ) -> Result<(Self, Plaintext), SessionError> {
         let (agreement, spk) = pqxdh::respond(account, prekeys, &start.header, now)?;
         let mut ratchet = Ratchet::init_bob(&agreement.sk, &spk);
         let plaintext = ratchet.decrypt(rng, &start.message, &agreement.ad, now)?;
@@ -200,6 +210,7 @@ impl Session {
             ad: agreement.ad,
             base_key: start.header.ephemeral,
             pending: None,
+            start: Some(start_digest(&start.header)),
             ratchet,
         };
         Ok((session, plaintext))
@@ -249,20 +260,22 @@ impl Session {
 
     /// Decrypts a message of this session. On error the session is unchanged.
     ///
-    /// An [`InitialMessage`] is accepted only if it starts *this* session (same base key and
-    /// sender); otherwise [`DecryptError::OtherSession`] tells the caller to treat it as a new
-    /// session start ([`Session::respond`]).
+    /// An [`InitialMessage`] is accepted only by the responder, and only if it carries the very
+    /// header that started *this* session (same sender, base key, KEM ciphertext and prekey
+    /// ids); otherwise [`DecryptError::OtherSession`] tells the caller to treat it as a new
+    /// session start ([`Session::respond`]). A responder's session stored by an older version
+    /// (state version 1) did not keep that header, and refuses every initial message.
     pub fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         message: &SessionMessage,
         now: u64,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Plaintext, DecryptError> {
         let inner = match message {
             SessionMessage::Initial(start) => {
                 if start.header.ephemeral != self.base_key
                     || start.header.identity != self.remote
-                    || self.pending.is_some()
+                    || self.start != Some(start_digest(&start.header))
                 {
                     return Err(DecryptError::OtherSession);
                 }
@@ -284,22 +297,29 @@ impl Session {
 
     /// Versioned secret state; store it only encrypted.
     ///
-    /// `version u8 = 1 ‖ local identity [128] ‖ remote identity [128] ‖ AD (u16 length) ‖
-    /// base key [32] ‖ pending flag [‖ initial header] ‖ ratchet state`.
+    /// `version u8 = 2 ‖ local identity [128] ‖ remote identity [128] ‖ AD (u16 length) ‖
+    /// base key [32] ‖ pending flag [‖ initial header] ‖ start flag [‖ start digest [32]] ‖
+    /// ratchet state`. (Version 1 lacks the start digest.)
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let mut w = Writer::with_capacity(self.encoded_len());
         w.u8(STATE_VERSION);
         self.local.write(&mut w);
         self.remote.write(&mut w);
-        w.bytes_u16(&self.ad)
+        // The AD is 130 bytes when made and at most `MAX_AD_LEN` when loaded: it always fits.
+        w.bytes_u16("session ad", &self.ad)
+            .unwrap_or_else(|_| unreachable!("session ad over {MAX_AD_LEN} bytes"))
             .bytes(&self.base_key)
-            .option(self.pending.as_ref(), |w, header| header.write(w));
+            .option(self.pending.as_ref(), |w, header| header.write(w))
+            .option(self.start.as_ref(), |w, digest| {
+                w.bytes(digest);
+            });
         self.ratchet.write(&mut w);
         zeroize::Zeroizing::new(w.into_vec())
     }
 
-    /// The exact length of [`Session::to_bytes`]: 634 bytes plus 76 per skipped key for an
-    /// established session, 1258 or 1262 more while a PQXDH header is pending.
+    /// The exact length of [`Session::to_bytes`]: 635 bytes plus 76 per skipped key for an
+    /// initiator's established session, 32 more for a responder's, 1258 or 1262 more while a
+    /// PQXDH header is pending.
     fn encoded_len(&self) -> usize {
         1 + 2 * PublicIdentity::LEN
             + 2
@@ -307,13 +327,22 @@ impl Session {
             + 32
             + 1
             + self.pending.as_ref().map_or(0, InitialHeader::encoded_len)
+            + 1
+            + self.start.map_or(0, |digest| digest.len())
             + self.ratchet.encoded_len()
     }
 
     /// Restores a session written by [`Session::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.version("session state", STATE_VERSION)?;
+        let version = r.u8("session state")?;
+        if version != STATE_VERSION && version != STATE_VERSION_1 {
+            return Err(DecodeError::UnsupportedVersion {
+                what: "session state",
+                found: version,
+                supported: STATE_VERSION,
+            });
+        }
         let local = PublicIdentity::read_stored(&mut r)
             .map_err(|_| DecodeError::Invalid("stored local identity"))?;
         let remote = PublicIdentity::read_stored(&mut r)
@@ -321,6 +350,14 @@ impl Session {
         let ad = r.bytes_u16("session ad", MAX_AD_LEN)?.to_vec();
         let base_key = r.array("base key")?;
         let pending = r.option("pending header", InitialHeader::read)?;
+        let start = if version == STATE_VERSION {
+            r.option("start digest", |r| r.array("start digest"))?
+        } else {
+            None
+        };
+        if pending.is_some() && start.is_some() {
+            return Err(DecodeError::Inconsistent("session role"));
+        }
         let ratchet = Ratchet::read(&mut r)?;
         r.finish()?;
         Ok(Self {
@@ -329,9 +366,18 @@ impl Session {
             ad,
             base_key,
             pending,
+            start,
             ratchet,
         })
     }
+}
+
+/// `SHA-256("tern/session/start/v1" ‖ initial header)`: names the exact header (sender,
+/// `EK_A`, `CT` and prekey ids) a responder's session was started with.
+fn start_digest(header: &InitialHeader) -> [u8; 32] {
+    let mut w = Writer::with_capacity(header.encoded_len());
+    header.write(&mut w);
+    primitives::sha256(&[LABEL_START, &w.into_vec()])
 }
 
 impl fmt::Debug for Session {
@@ -387,7 +433,7 @@ mod tests {
             assert_eq!(reply.to_bytes().len(), reply.encoded_len());
             a.decrypt(&mut rng, &reply, NOW).unwrap();
             check(&a);
-            assert_eq!(b.to_bytes().len(), 634 + 76);
+            assert_eq!(b.to_bytes().len(), 635 + 32 + 76);
         }
     }
 }

@@ -23,7 +23,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use tern_crypto::{
-    AccountKey, DeviceCertificate, Payload, PrekeySecrets, Session, SessionMessage, UserId,
+    AccountKey, DeviceCertificate, Payload, Plaintext, PrekeySecrets, Session, SessionMessage,
+    UserId,
     envelope::{self, MailboxPublicKey},
     rand_core::UnwrapErr,
 };

@@ -514,7 +514,13 @@ impl Store {
         for op in &batch.ops {
             match op {
                 Op::Put { table, key, value } => {
-                    let sealed = self.table_key(table)?.seal(&mut rng, table, key, value);
+                    let sealed = self
+                        .table_key(table)?
+                        .seal(&mut rng, table, key, value)
+                        .map_err(|e| StoreError::Seal {
+                            table,
+                            reason: e.to_string(),
+                        })?;
                     write.put_cf(self.cf(table)?, key, sealed);
                 }
                 Op::Delete { table, key } => write.delete_cf(self.cf(table)?, key),

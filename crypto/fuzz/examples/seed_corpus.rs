@@ -78,6 +78,18 @@ fn main() -> io::Result<()> {
         seeds.push(("envelope_open", contents));
     }
 
+    for start in &fixture.starts {
+        seeds.push(("session_respond", start.clone()));
+    }
+    seeds.push(("session_respond", initial.to_bytes()));
+    seeds.push(("key_file", fixture.key_file.to_bytes()));
+    let sealed = fixture
+        .storage_key
+        .seal(&mut rng, "table", b"row", b"value")
+        .expect("a short table name");
+    seeds.push(("sealed_value", [&[0][..], &sealed].concat()));
+    seeds.push(("sealed_value", b"\x01messages\0row 1\0hello".to_vec()));
+
     for (index, (target, seed)) in seeds.iter().enumerate() {
         let dir = Path::new("corpus").join(target);
         fs::create_dir_all(&dir)?;

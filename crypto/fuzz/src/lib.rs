@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 
 use rand_chacha::ChaCha20Rng;
 use tern_crypto::{
-    AccountKey, PrekeyBundle, PrekeySecrets, Session, SessionMessage, rand_core::SeedableRng,
+    AccountKey, PrekeyBundle, PrekeySecrets, Session, SessionMessage,
+    at_rest::{KdfParams, KeyFile, StorageKey},
+    rand_core::SeedableRng,
 };
 
 /// A fixed "now" inside every fixture key's validity period.
@@ -54,6 +56,13 @@ pub struct Fixture {
     pub in_flight: Vec<Vec<u8>>,
     /// Alice's first message, as Bob received it: an initial message.
     pub initial: Vec<u8>,
+    /// Encoded initial messages of new sessions that Bob's prekeys (`bob_prekeys`) accept:
+    /// one with the one-time prekey he still holds, one without any.
+    pub starts: Vec<Vec<u8>>,
+    /// A key file made with the cheapest Argon2 parameters.
+    pub key_file: KeyFile,
+    /// A storage key from that key file's master key.
+    pub storage_key: StorageKey,
 }
 
 /// The fixture, built once per process.
@@ -68,7 +77,9 @@ fn build() -> Fixture {
     let bob = AccountKey::generate(&mut rng);
     let mut bob_prekeys = PrekeySecrets::generate(&mut rng, &bob, NOW);
     let bundle = bob_prekeys.bundle(&bob, 1);
-    let one_time = bob_prekeys.generate_one_time(&mut rng, &bob, 2).pop();
+    let mut one_time = bob_prekeys.generate_one_time(&mut rng, &bob, 2);
+    let spare_one_time = one_time.remove(0);
+    let one_time = one_time.pop();
 
     let mut a = Session::initiate(&mut rng, &alice, &bundle, one_time.as_ref(), NOW)
         .expect("fixture bundle is valid");
@@ -101,6 +112,23 @@ fn build() -> Fixture {
         .into_iter()
         .map(SessionMessage::to_bytes)
         .collect();
+    let starts = [Some(&spare_one_time), None]
+        .into_iter()
+        .map(|opk| {
+            let mut session = Session::initiate(&mut rng, &alice, &bundle, opk, NOW)
+                .expect("fixture bundle is valid");
+            match session
+                .encrypt(&mut rng, b"new start")
+                .expect("short message")
+            {
+                SessionMessage::Initial(start) => start.to_bytes(),
+                SessionMessage::Ratchet(_) => panic!("a new session sends initial messages"),
+            }
+        })
+        .collect();
+    let params = KdfParams::new(8, 1, 1).expect("the cheapest parameters are valid");
+    let (key_file, master) =
+        KeyFile::create(&mut rng, b"fuzz", params).expect("argon2 runs with 8 KiB");
     Fixture {
         alice_session: a.to_bytes().to_vec(),
         bob_session: b.to_bytes().to_vec(),
@@ -110,6 +138,9 @@ fn build() -> Fixture {
         bob,
         bob_prekeys,
         bundle,
+        starts,
+        key_file,
+        storage_key: master.subkey("fuzz"),
     }
 }
 

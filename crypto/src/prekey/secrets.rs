@@ -26,11 +26,14 @@ pub struct PrekeySecrets {
     pub(super) next_id: PrekeyId,
     /// Newest last. The newest is current; older ones are retired but honoured until their
     /// grace period ends.
-    pub(super) signed: Vec<Held<SignedPrekey, Zeroizing<[u8; 32]>>>,
+    ///
+    /// Every secret here is boxed, so that `push`, `retain` and the map's node changes move
+    /// pointers and leave no copies of secrets behind (see [`primitives::SecretBox`]).
+    pub(super) signed: Vec<Held<SignedPrekey, SecretBox<32>>>,
     /// Same order and rule as `signed`. The secret is the 64-byte FIPS 203 key-generation seed,
     /// from which the decapsulation key is re-derived when needed (64 bytes stored, not 2400).
-    pub(super) kem: Vec<Held<KemPrekey, Zeroizing<[u8; 64]>>>,
-    pub(super) one_time: BTreeMap<PrekeyId, Zeroizing<[u8; 32]>>,
+    pub(super) kem: Vec<Held<KemPrekey, SecretBox<64>>>,
+    pub(super) one_time: BTreeMap<PrekeyId, SecretBox<32>>,
 }
 
 impl PrekeySecrets {
@@ -47,11 +50,29 @@ impl PrekeySecrets {
         secrets
     }
 
+    /// The next unused id. Ids only need to be unique per account, and 2^32 keys is far
+    /// beyond any device's life; still, should the counter ever wrap, an id that is held is
+    /// skipped rather than handed out twice (at most a few thousand are held).
     fn take_id(&mut self) -> PrekeyId {
-        let id = self.next_id;
-        // Ids only need to be unique per account; 2^32 keys is far beyond any device's life.
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        id
+        loop {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            if !self.holds(id) {
+                return id;
+            }
+        }
+    }
+
+    /// Whether any held prekey, of any kind, has id `id`.
+    fn holds(&self, id: PrekeyId) -> bool {
+        self.one_time.contains_key(&id)
+            || self.signed.iter().any(|held| held.public.id == id)
+            || self.kem.iter().any(|held| held.public.id == id)
+    }
+
+    /// The account these prekeys belong to.
+    pub(crate) fn account(&self) -> &UserId {
+        &self.account
     }
 
     fn add_signed_pair<R: CryptoRng + ?Sized>(
@@ -75,7 +96,7 @@ impl PrekeySecrets {
                 expires,
                 signature,
             },
-            secret,
+            secret: primitives::secret_box(&secret),
         });
 
         let id = self.take_id();
@@ -90,7 +111,7 @@ impl PrekeySecrets {
                 expires,
                 signature,
             },
-            secret: seed,
+            secret: primitives::secret_box(&seed),
         });
     }
 
@@ -173,7 +194,7 @@ impl PrekeySecrets {
                 let secret = primitives::x25519_generate(rng);
                 let key = primitives::x25519_public(&secret);
                 let signature = account.sign(&OneTimePrekey::signed_message(&user, id, &key));
-                self.one_time.insert(id, secret);
+                self.one_time.insert(id, primitives::secret_box(&secret));
                 OneTimePrekey {
                     account: user,
                     id,
@@ -205,15 +226,11 @@ impl PrekeySecrets {
         self.signed
             .iter()
             .find(|held| held.public.id == id && now < retires_at(held.public.expires))
-            .map(|held| &held.secret)
+            .map(|held| &*held.secret)
     }
 
     /// The decapsulation key of KEM prekey `id`, if it is held and has not retired at `now`.
-    pub(crate) fn kem_secret(
-        &self,
-        id: PrekeyId,
-        now: u64,
-    ) -> Option<Zeroizing<[u8; MLKEM768_SECRET_LEN]>> {
+    pub(crate) fn kem_secret(&self, id: PrekeyId, now: u64) -> Option<primitives::MlKemSecret> {
         self.kem
             .iter()
             .find(|held| held.public.id == id && now < retires_at(held.public.expires))
@@ -221,7 +238,7 @@ impl PrekeySecrets {
     }
 
     pub(crate) fn one_time_secret(&self, id: PrekeyId) -> Option<&Zeroizing<[u8; 32]>> {
-        self.one_time.get(&id)
+        self.one_time.get(&id).map(|secret| &**secret)
     }
 
     /// Forgets a one-time prekey once a session started with it has been accepted.
@@ -242,16 +259,16 @@ impl PrekeySecrets {
         w.u16(self.signed.len() as u16);
         for held in &self.signed {
             held.public.write(&mut w);
-            w.bytes(held.secret.as_ref());
+            w.bytes(&held.secret[..]);
         }
         w.u16(self.kem.len() as u16);
         for held in &self.kem {
             held.public.write(&mut w);
-            w.bytes(held.secret.as_ref());
+            w.bytes(&held.secret[..]);
         }
         w.u32(self.one_time.len() as u32);
         for (id, secret) in &self.one_time {
-            w.u32(*id).bytes(secret.as_ref());
+            w.u32(*id).bytes(&secret[..]);
         }
         Zeroizing::new(w.into_vec())
     }
@@ -272,7 +289,8 @@ impl PrekeySecrets {
     ///
     /// Besides the format, checks what a corrupt or tampered state could get wrong: every
     /// signature, that no prekey id appears twice (ids come from one counter across all three
-    /// kinds), and that each signed and KEM secret belongs to its public key.
+    /// kinds), that the id counter is past every held id (a counter at or below one would hand
+    /// that id out again), and that each signed and KEM secret belongs to its public key.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         // Signatures were made by this device; a stored state that no longer verifies is corrupt.
         let corrupt = |_| DecodeError::Invalid("stored prekey");
@@ -297,7 +315,10 @@ impl PrekeySecrets {
             if primitives::x25519_public(&secret) != public.key {
                 return Err(DecodeError::Inconsistent("signed prekey secret"));
             }
-            signed.push(Held { public, secret });
+            signed.push(Held {
+                public,
+                secret: primitives::secret_box(&secret),
+            });
         }
         let n_kem = r.u16("kem prekey count")?;
         let mut kem = Vec::new();
@@ -308,7 +329,10 @@ impl PrekeySecrets {
             if primitives::mlkem768_generate(&secret).1 != *public.key {
                 return Err(DecodeError::Inconsistent("kem prekey seed"));
             }
-            kem.push(Held { public, secret });
+            kem.push(Held {
+                public,
+                secret: primitives::secret_box(&secret),
+            });
         }
         if signed.is_empty() || kem.is_empty() {
             return Err(DecodeError::Invalid("prekey state without current prekeys"));
@@ -326,9 +350,16 @@ impl PrekeySecrets {
             let id = r.u32("one-time prekey id")?;
             unique(id)?;
             // Only the secret is stored, so there is no public key to compare it with.
-            one_time.insert(id, Zeroizing::new(r.array("one-time prekey secret")?));
+            let secret = Zeroizing::new(r.array("one-time prekey secret")?);
+            one_time.insert(id, primitives::secret_box(&secret));
         }
         r.finish()?;
+        // The counter only moves forward and every id came from it, so a counter at or below
+        // a held id means a tampered or inconsistently restored state. (Only wrapping past
+        // 2^32 ids could produce it honestly.)
+        if next_id == 0 || ids.last().is_some_and(|&max| next_id <= max) {
+            return Err(DecodeError::Inconsistent("next prekey id"));
+        }
         Ok(Self {
             account,
             next_id,

@@ -2,7 +2,7 @@
 
 use tern_crypto::{
     AccountKey, AddressError, DecodeError, DeviceCertificate, DeviceId, MAX_CLOCK_SKEW_SECS,
-    SafetyNumber, UserId, VerifyError,
+    SafetyNumber, SigningContext, UserId, VerifyError,
 };
 
 use super::support::{NOW, rng};
@@ -341,29 +341,52 @@ fn statements_are_bound_to_their_context() {
         AccountKey::generate(&mut rng),
         AccountKey::generate(&mut rng),
     );
-    let signature = alice.sign_statement("dht-record", b"record bytes");
+    const DHT_RECORD: SigningContext = SigningContext::new("dht-record");
+    let signature = alice.sign_statement(DHT_RECORD, b"record bytes");
     let user = alice.user_id();
-    user.verify_statement("dht-record", b"record bytes", &signature)
+    user.verify_statement(DHT_RECORD, b"record bytes", &signature)
         .unwrap();
     assert_eq!(
-        user.verify_statement("dht-recorD", b"record bytes", &signature),
+        user.verify_statement(
+            SigningContext::new("dht-recorD"),
+            b"record bytes",
+            &signature
+        ),
         Err(VerifyError::BadSignature("statement"))
     );
     // The context/message boundary is unambiguous.
     assert!(
-        user.verify_statement("dht-", b"record\0record bytes", &signature)
-            .is_err()
+        user.verify_statement(
+            SigningContext::new("dht-"),
+            b"record\0record bytes",
+            &signature
+        )
+        .is_err()
     );
     assert!(
-        user.verify_statement("dht-record", b"record byte", &signature)
+        user.verify_statement(DHT_RECORD, b"record byte", &signature)
             .is_err()
     );
     assert!(
         mallory
             .user_id()
-            .verify_statement("dht-record", b"record bytes", &signature)
+            .verify_statement(DHT_RECORD, b"record bytes", &signature)
             .is_err()
     );
+}
+
+/// A zero byte would move the context/message boundary (`"a\0b"` with `m` signs what `"a"`
+/// with `"b\0" ‖ m` signs), so no context may contain one. As a constant, such a context does
+/// not compile (the `compile_fail` example on `SigningContext`).
+#[test]
+fn signing_contexts_with_a_zero_byte_are_refused() {
+    assert_eq!(SigningContext::try_new("dht\0record"), None);
+    assert_eq!(SigningContext::try_new("\0"), None);
+    assert_eq!(
+        SigningContext::try_new("dht-record").map(|c| c.as_str()),
+        Some("dht-record")
+    );
+    assert!(std::panic::catch_unwind(|| SigningContext::new("dht\0record")).is_err());
 }
 
 /// The worked examples of `docs/protocol/crypto.md` sections 3 and 10, from the public keys of

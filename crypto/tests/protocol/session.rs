@@ -1,8 +1,8 @@
 //! Session scenarios: starting, confirming, routing, replays, rotation, persistence.
 
 use tern_crypto::{
-    DecryptError, EncryptError, PrekeyBundle, PrekeySecrets, Session, SessionError, SessionMessage,
-    VerifyError,
+    DecryptError, EncryptError, InitialMessage, PrekeyBundle, PrekeySecrets, Session, SessionError,
+    SessionMessage, VerifyError,
     envelope::{self, EnvelopeError},
     prekeys::{
         MAX_ONE_TIME_PREKEYS, PREKEY_LIFETIME_SECS, RETIRED_GRACE_SECS, ROTATION_INTERVAL_SECS,
@@ -66,6 +66,60 @@ fn initiator_repeats_the_header_until_a_reply_arrives() {
         alice.encrypt(&mut w.rng, b"three").unwrap(),
         SessionMessage::Ratchet(_)
     ));
+}
+
+/// A late initial message reaches the session its header started, and only with that very
+/// header: one with the session's base key and sender but another KEM ciphertext or other
+/// prekey ids (bytes its ratchet message does not authenticate) is refused, changing nothing.
+#[test]
+fn a_late_initial_message_must_carry_the_header_that_started_the_session() {
+    let mut w = World::new(21);
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let first = initial(alice.encrypt(&mut w.rng, b"one").unwrap());
+    let second = initial(alice.encrypt(&mut w.rng, b"two").unwrap());
+    let (mut bob, _) =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &second, NOW).unwrap();
+
+    // version ‖ identity [128] ‖ EK_A [32] ‖ CT [1088] ‖ spk_id u32 ‖ kem_id u32 ‖ ...
+    let ct = 1 + 128 + 32;
+    let ids = ct + 1088;
+    let altered = |at: usize| {
+        let mut bytes = first.to_bytes();
+        bytes[at] ^= 1;
+        SessionMessage::Initial(InitialMessage::from_bytes(&bytes).unwrap())
+    };
+    let before = bob.to_bytes();
+    for at in [ct, ct + 1087, ids + 3, ids + 7] {
+        assert_eq!(
+            bob.decrypt(&mut w.rng, &altered(at), NOW),
+            Err(DecryptError::OtherSession),
+            "byte {at} altered"
+        );
+        assert_eq!(bob.to_bytes(), before);
+    }
+    // The genuine late message still decrypts, also after a reload.
+    let mut bob = Session::from_bytes(&bob.to_bytes()).unwrap();
+    assert_eq!(
+        bob.decrypt(&mut w.rng, &SessionMessage::Initial(first), NOW)
+            .unwrap(),
+        b"one"
+    );
+}
+
+/// The responder's prekeys must be the responding account's: a start is answered only with
+/// the secrets of the account it was addressed to.
+#[test]
+fn respond_refuses_prekeys_of_another_account() {
+    let mut w = World::new(22);
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let start = initial(alice.encrypt(&mut w.rng, b"hi").unwrap());
+    let before = w.bob_prekeys.to_bytes();
+    let err = Session::respond(&mut w.rng, &w.alice, &mut w.bob_prekeys, &start, NOW).unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::Prekey(VerifyError::WrongAccount("prekey secrets"))
+    );
+    assert_eq!(w.bob_prekeys.to_bytes(), before);
 }
 
 #[test]

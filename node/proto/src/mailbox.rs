@@ -50,7 +50,9 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{PeerId, StreamProtocol, identity::PublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tern_crypto::{AccountKey, MailboxId, PrekeyBundle, UserId, envelope::MAX_ENVELOPE_LEN};
+use tern_crypto::{
+    AccountKey, MailboxId, PrekeyBundle, SigningContext, UserId, envelope::MAX_ENVELOPE_LEN,
+};
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/mailbox/1");
@@ -68,7 +70,7 @@ pub const MAX_PREKEYS_HELD: u32 = 200;
 
 const FRAME_VERSION: u8 = 1;
 const CUSTODY_LABEL: &[u8] = b"tern/custody/v1";
-const OWNER_CONTEXT: &str = "mailbox-auth";
+const OWNER_CONTEXT: SigningContext = SigningContext::new("mailbox-auth");
 
 /// A request to a relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,7 +22,9 @@
 
 use libp2p::{Multiaddr, PeerId, kad::RecordKey};
 use serde::{Deserialize, Serialize};
-use tern_crypto::{AccountKey, DeviceCertificate, PrekeyBundle, UserId, VerifyError};
+use tern_crypto::{
+    AccountKey, DeviceCertificate, PrekeyBundle, SigningContext, UserId, VerifyError,
+};
 
 /// Largest record value accepted. A record holds a prekey bundle (about 1.7 KiB with its
 /// ML-KEM key), a certificate and a few addresses; 8 KiB leaves room without letting a peer
@@ -44,7 +46,7 @@ pub const MAX_RELAYS: usize = 8;
 const MAX_ADDRESS_LEN: usize = 256;
 
 const RECORD_VERSION: u8 = 1;
-const SIGNING_CONTEXT: &str = "dht-record";
+const SIGNING_CONTEXT: SigningContext = SigningContext::new("dht-record");
 const KEY_PREFIX: &str = "/tern/user/";
 
 /// Why a record was refused. Each variant is a counter label.

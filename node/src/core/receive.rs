@@ -389,7 +389,7 @@ impl Core {
         staged: &mut Group,
         sender: UserId,
         message: &SessionMessage,
-    ) -> Result<Option<Vec<u8>>, Error> {
+    ) -> Result<Option<Plaintext>, Error> {
         let mut rng = UnwrapErr(getrandom::SysRng);
         let now = self.time.now_secs();
         let sessions = self.sessions.entry(sender).or_default();

@@ -35,6 +35,15 @@ pub(crate) enum StoreError {
     },
     /// A stored row key or value, or the key file or schema version, is not what this build
     /// wrote: the files were damaged or altered, or a value was moved to another row.
+    /// A value could not be sealed (a table name too long for the associated data: a bug,
+    /// refused rather than stored with a truncated name).
+    #[error("cannot seal a value for table {table}: {reason}")]
+    Seal {
+        /// The table the value was for.
+        table: &'static str,
+        /// Why it could not be sealed.
+        reason: String,
+    },
     #[error("corrupt data in table {table}: {reason}")]
     Corrupt {
         /// The table the data was read from.

@@ -521,12 +521,14 @@ fn damaged_values_and_keys_are_corrupt_not_panics() {
         );
     }
     // Authentic, but not a `Row`: an invalid string, then a valid row with bytes after it.
-    let sealed = key.seal(
-        &mut rng,
-        Rows::NAME,
-        &10u64.encode(),
-        &[3, 0xff, 0xfe, 0xfd],
-    );
+    let sealed = key
+        .seal(
+            &mut rng,
+            Rows::NAME,
+            &10u64.encode(),
+            &[3, 0xff, 0xfe, 0xfd],
+        )
+        .unwrap();
     raw_put(&store, Rows::NAME, &10u64.encode(), &sealed);
     let err = store.get::<Rows>(&10).unwrap_err();
     assert!(
@@ -535,7 +537,9 @@ fn damaged_values_and_keys_are_corrupt_not_panics() {
     );
     let mut encoded = postcard::to_stdvec(&row("x", 1)).unwrap();
     encoded.push(0);
-    let sealed = key.seal(&mut rng, Rows::NAME, &11u64.encode(), &encoded);
+    let sealed = key
+        .seal(&mut rng, Rows::NAME, &11u64.encode(), &encoded)
+        .unwrap();
     raw_put(&store, Rows::NAME, &11u64.encode(), &sealed);
     let err = store.get::<Rows>(&11).unwrap_err();
     assert!(
@@ -546,7 +550,7 @@ fn damaged_values_and_keys_are_corrupt_not_panics() {
     let (_dir, store) = new_store();
     let key = store.table_key(Rows::NAME).unwrap();
     let encoded = postcard::to_stdvec(&row("x", 1)).unwrap();
-    let sealed = key.seal(&mut rng, Rows::NAME, b"abc", &encoded);
+    let sealed = key.seal(&mut rng, Rows::NAME, b"abc", &encoded).unwrap();
     raw_put(&store, Rows::NAME, b"abc", &sealed);
     let err = store.scan::<Rows>(.., Direction::Reverse, 5).unwrap_err();
     assert!(

@@ -401,7 +401,7 @@ fn xchacha20poly1305_draft_irtf_cfrg_xchacha_a_3_1() {
 
     assert_eq!(xchacha_seal(&key, &nonce, &aad, &plaintext), sealed);
     assert_eq!(
-        xchacha_open(&key, &nonce, &aad, &sealed).unwrap(),
+        *xchacha_open(&key, &nonce, &aad, &sealed).unwrap(),
         plaintext
     );
 
