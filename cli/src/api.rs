@@ -8,6 +8,7 @@
 //!   same route table, and the event WebSocket;
 //! - [`client`]: the HTTP + WebSocket client the commands use to talk to a daemon.
 
+pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod model;
 pub(crate) mod server;

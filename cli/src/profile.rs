@@ -105,19 +105,14 @@ impl Profile {
         Ok(())
     }
 
-    /// The API token, created on first use. It survives daemon restarts so that bots and open
-    /// chat screens keep working.
-    pub(crate) fn token(&self) -> Result<String, CliError> {
-        match self.read_token()? {
-            Some(token) => Ok(token),
-            None => {
-                let mut bytes = [0u8; TOKEN_BYTES];
-                getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-                let token = hex::encode(bytes);
-                write_private(&self.token_path(), token.as_bytes())?;
-                Ok(token)
-            }
-        }
+    /// A new API token, replacing the old one: the daemon makes one at every start, so a
+    /// token that leaked from an earlier run is worth nothing.
+    pub(crate) fn new_token(&self) -> Result<String, CliError> {
+        let mut bytes = [0u8; TOKEN_BYTES];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let token = hex::encode(bytes);
+        write_private(&self.token_path(), token.as_bytes())?;
+        Ok(token)
     }
 
     pub(crate) fn read_token(&self) -> Result<Option<String>, CliError> {

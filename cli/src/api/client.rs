@@ -7,9 +7,12 @@ use reqwest::{Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
-use super::model::{
-    ApiError, ChatsPage, ContactView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
-    NewContact, NewMessage, Sent, StatusView, Verification,
+use super::{
+    auth,
+    model::{
+        ApiError, ChatsPage, ContactView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
+        NewContact, NewMessage, Sent, StatusView, Verification,
+    },
 };
 use crate::profile::Profile;
 
@@ -17,10 +20,13 @@ use crate::profile::Profile;
 /// catches a daemon that hangs.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A connection to a daemon's local API.
+/// A connection to a daemon's local API. It never sends the token: each request carries a
+/// MAC bound to the daemon's address ([`super::auth`]), so whoever answers on a stale
+/// `api.addr` learns nothing it can use.
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
     http: reqwest::Client,
+    address: String,
     base: String,
     token: String,
 }
@@ -61,9 +67,28 @@ impl Client {
             .unwrap_or_default();
         Self {
             http,
+            address: address.to_owned(),
             base: format!("http://{address}"),
             token,
         }
+    }
+
+    /// The `Authorization` value for `method` on `url`.
+    fn authorization(&self, method: &str, url: &reqwest::Url) -> String {
+        let mut path_and_query = url.path().to_owned();
+        if let Some(query) = url.query() {
+            path_and_query.push('?');
+            path_and_query.push_str(query);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let request = auth::Request {
+            address: &self.address,
+            method,
+            path_and_query: &path_and_query,
+        };
+        auth::authorization(&self.token, &request, now)
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
@@ -73,11 +98,16 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<T, CallError> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| self.bad_url(&e))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let authorization = self.authorization(method.as_str(), &url);
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .query(query);
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, authorization);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -242,10 +272,12 @@ impl Client {
             url.push_str("?after=");
             url.push_str(after);
         }
-        let mut request = url.into_client_request().map_err(|e| self.ws_error(&e))?;
-        let value = format!("Bearer {}", self.token)
+        let parsed = reqwest::Url::parse(&url).map_err(|e| self.bad_url(&e))?;
+        let value = self
+            .authorization("GET", &parsed)
             .parse()
             .map_err(|_| self.bad_token())?;
+        let mut request = url.into_client_request().map_err(|e| self.ws_error(&e))?;
         request.headers_mut().insert("authorization", value);
         let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
@@ -273,6 +305,13 @@ impl Client {
                 }
             })
             .boxed())
+    }
+
+    fn bad_url(&self, e: &dyn std::fmt::Display) -> CallError {
+        CallError::Unreachable(Unreachable {
+            address: self.base.clone(),
+            reason: format!("not a usable address: {e}"),
+        })
     }
 
     fn ws_error(&self, e: &tungstenite::Error) -> CallError {

@@ -1,7 +1,9 @@
 //! The HTTP server of the local API.
 //!
-//! Every `/v1` route requires `Authorization: Bearer <token>` (the token is in the profile's
-//! `api.token`, mode 0600). `/openapi.json` is public: it holds nothing secret. The OpenAPI
+//! Every `/v1` route requires an `Authorization` that proves knowledge of the token in the
+//! profile's `api.token` (mode 0600, new at every start): a `Tern-Mac` (see [`super::auth`]),
+//! which Tern's own clients send, or the bearer token itself. `/openapi.json` is public: it
+//! holds nothing secret. The OpenAPI
 //! document is generated from the very route table the server serves, so the two cannot
 //! disagree. Request bodies are parsed by hand so that every malformed one gets a JSON 400
 //! (or 413 when too large) instead of the framework's plain-text answers.
@@ -23,7 +25,6 @@ use axum::{
 };
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use subtle::ConstantTimeEq;
 use tern_node::{Cursor, From as EventsFrom, MAX_TEXT_LEN, Node};
 use tokio_util::sync::CancellationToken;
 use utoipa::{
@@ -33,6 +34,7 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
+    auth,
     model::{
         ApiError, ChatsPage, ChatsQuery, ContactView, ErrorBody, EventFrame, EventView,
         EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact, NewMessage, Sent,
@@ -49,6 +51,8 @@ const MAX_BODY: usize = MAX_TEXT_LEN * 6 + 4096;
 struct AppState {
     node: Node,
     token: std::sync::Arc<str>,
+    /// The listening address, as written to `api.addr`: request MACs are bound to it.
+    address: std::sync::Arc<str>,
     shutdown: CancellationToken,
 }
 
@@ -74,16 +78,32 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token in the profile's api.token, new at every daemon start. \
+                         Tern's own clients send `Tern-Mac <secs>.<hmac>` instead, which never \
+                         reveals the token (docs/api.md).",
+                    ))
+                    .build(),
+            ),
         );
     }
 }
 
-/// The router with its OpenAPI document. `shutdown` ends open WebSockets.
-pub(crate) fn router(node: Node, token: String, shutdown: CancellationToken) -> Router {
+/// The router with its OpenAPI document, for a server listening on `address`. `shutdown`
+/// ends open WebSockets.
+pub(crate) fn router(
+    node: Node,
+    token: String,
+    address: SocketAddr,
+    shutdown: CancellationToken,
+) -> Router {
     let state = AppState {
         node,
         token: token.into(),
+        address: address.to_string().into(),
         shutdown,
     };
     let (v1, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -120,7 +140,7 @@ pub(crate) async fn serve(
     token: String,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(node, token, shutdown.clone());
+    let app = router(node, token, listener.local_addr()?, shutdown.clone());
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -134,19 +154,34 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    // Constant time: the token must not leak a byte at a time through response timing.
-    if bool::from(presented.as_bytes().ct_eq(state.token.as_bytes())) {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or_default();
+    let what = auth::Request {
+        address: &state.address,
+        method: request.method().as_str(),
+        path_and_query,
+    };
+    if auth::verify(&state.token, presented, &what, unix_now()) {
         next.run(request).await
     } else {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "missing or wrong bearer token (see the profile's api.token)",
+            "missing or wrong credentials (a Tern-Mac or the bearer token from the profile's \
+             api.token, which changes at every daemon start)",
         )
         .into_response()
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 async fn no_such_route() -> ApiError {

@@ -18,7 +18,7 @@ use crate::{
 /// The daemon delivers and receives messages, and serves the local API that the other
 /// commands, UIs and bots use.
 ///
-/// On start it writes the API address to <data dir>/api.addr and keeps a bearer token in
+/// On start it writes the API address to <data dir>/api.addr and a new token to
 /// <data dir>/api.token (mode 0600). Stop it with Ctrl-C or SIGTERM; nothing accepted is
 /// lost even on a crash.
 #[derive(Debug, clap::Args)]
@@ -116,7 +116,7 @@ impl Daemon {
             }
         };
         let api_addr = listener.local_addr()?;
-        let token = profile.token()?;
+        let token = profile.new_token()?;
         profile.write_api_addr(&api_addr.to_string())?;
 
         let shutdown = CancellationToken::new();
