@@ -9,7 +9,9 @@
 //! - end-to-end latency sender → relay → owner holding a fetch open (p50, p99);
 //! - as baselines, one synced 1 KiB file write on the same disk, and Mosquitto (an MQTT broker)
 //!   doing the same store-and-forward job in the same run (see [`mosquitto`] for its durability,
-//!   which is weaker); the relay's results are printed as ratios against it.
+//!   which is weaker); the relay's results are printed as ratios against it;
+//! - under attack ([`flood`]): one honest sender's deposit latency on a relay with default
+//!   limits, alone and while an attacker connection floods it, as a ratio.
 //!
 //! Run: `cargo bench -p tern-relay --bench deposits` (options: `-- --deposits N`). Without
 //! Mosquitto installed (`apt-get install mosquitto`) the broker baseline is skipped.
@@ -33,6 +35,8 @@ use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets};
 use tern_proto::mailbox::{Operation, OwnerProof, Request, Response};
 use tern_relay::MailboxCodec;
 
+#[path = "deposits/flood.rs"]
+mod flood;
 #[path = "deposits/mosquitto.rs"]
 mod mosquitto;
 
@@ -221,6 +225,7 @@ fn main() {
                     );
                 }
             }
+            flood::run(dir.path()).await;
         });
 }
 
