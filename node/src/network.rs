@@ -118,6 +118,8 @@ pub(crate) enum NetError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Counters {
     pub(crate) records_rejected: HashMap<&'static str, u64>,
+    /// Records stored for others that were evicted to make room for others.
+    pub(crate) records_evicted: u64,
     pub(crate) deliveries_rate_limited: u64,
     pub(crate) deliveries_busy: u64,
     pub(crate) inbound_failures: u64,
@@ -315,7 +317,7 @@ fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
         IDLE_TIMEOUT,
         |key, relay| {
             let peer_id = key.public().to_peer_id();
-            let mut kad = dht::behaviour(peer_id, dht::Role::Node);
+            let mut kad = dht::behaviour(peer_id, dht::Role::Node.capacity());
             if dht_server {
                 kad.set_mode(Some(kad::Mode::Server));
             }
@@ -410,6 +412,7 @@ pub(crate) fn spawn(
         dialled: HashMap::new(),
         provider_queries: HashMap::new(),
         counters: Counters::default(),
+        ledger: dht::ledger(dht::Role::Node.capacity()),
         nat_failures: 0,
     };
     let task = tokio::spawn(event_loop.run());
@@ -476,6 +479,8 @@ struct EventLoop {
     /// Provider lookups in progress: the providers found so far.
     provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     counters: Counters,
+    /// Who put the records we store for others, so a full store makes room fairly.
+    ledger: dht::Ledger,
     /// AutoNAT probes of our addresses that failed since one last succeeded.
     nat_failures: u32,
 }

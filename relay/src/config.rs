@@ -43,6 +43,9 @@ pub struct Limits {
     pub max_circuit_bytes: u64,
     /// How long one circuit may stay open, seconds.
     pub max_circuit_secs: u64,
+    /// DHT records the relay stores for others. When full, the oldest record of the peer
+    /// that put the most goes; one peer holds at most an eighth.
+    pub dht_max_records: usize,
 }
 
 impl Default for Limits {
@@ -70,6 +73,7 @@ impl Default for Limits {
             max_circuits_per_peer: 8,
             max_circuit_bytes: 4 * 1024 * 1024,
             max_circuit_secs: 10 * 60,
+            dht_max_records: tern_proto::dht::SERVER_MAX_RECORDS,
         }
     }
 }

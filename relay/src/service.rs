@@ -236,7 +236,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     let peer_id = keypair.public().to_peer_id();
     let mut swarm = tern_proto::swarm::build(keypair.clone(), IDLE_TIMEOUT, |key| {
         let peer = key.public().to_peer_id();
-        let mut kad = dht::behaviour(peer, dht::Role::Server);
+        let mut kad = dht::behaviour(peer, limits.dht_max_records);
         kad.set_mode(Some(kad::Mode::Server));
         Ok(Behaviour {
             limits: tern_proto::swarm::connection_limits(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER),
@@ -306,6 +306,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         pending: FuturesUnordered::new(),
         rates,
         byte_rates,
+        dht_ledger: dht::ledger(limits.dht_max_records),
         metrics: Metrics::default(),
         providing: false,
         announced: false,
@@ -338,6 +339,8 @@ struct Service {
     held: Held<PeerId, Parked>,
     pending: FuturesUnordered<BoxFuture<'static, Done>>,
     rates: RateLimiter<PeerId>,
+    /// Who put the DHT records the relay stores, so a full store makes room fairly.
+    dht_ledger: dht::Ledger,
     /// Deposited bytes per peer: a stranger is metered in bytes as well as in requests.
     byte_rates: RateLimiter<PeerId>,
     metrics: Metrics,
@@ -373,6 +376,9 @@ impl Service {
                         metrics
                             .evicted
                             .insert("held_fetches".into(), self.held.evicted());
+                        metrics
+                            .evicted
+                            .insert("dht_records".into(), self.dht_ledger.evicted());
                         let _ = reply.send(metrics);
                     }
                 },
@@ -485,6 +491,7 @@ impl Service {
     fn on_kad_request(&mut self, request: kad::InboundRequest) {
         match request {
             kad::InboundRequest::PutRecord {
+                source,
                 record: Some(record),
                 ..
             } => {
@@ -498,7 +505,7 @@ impl Service {
                     now_secs(),
                 ) {
                     Ok(()) => {
-                        let _ = kad::store::RecordStore::put(store, record);
+                        let _ = dht::store_fairly(store, &mut self.dht_ledger, source, record);
                     }
                     Err(e) => {
                         self.metrics.records_refused += 1;

@@ -6,6 +6,8 @@ mod support;
 
 use std::collections::HashSet;
 
+use rand_chacha::rand_core::SeedableRng;
+
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, Swarm, request_response, swarm::SwarmEvent};
 use tern_proto::mailbox::{Operation, Refusal, Request, Response};
@@ -344,4 +346,137 @@ async fn a_full_disk_refuses_deposits_serves_acks_and_recovers_without_a_restart
     let metrics = relay.metrics().await;
     assert!(metrics.refused.get("storage_full").copied().unwrap_or(0) >= 1);
     relay.shutdown().await;
+}
+
+/// A client holding only a Kademlia behaviour with Tern's settings, knowing the relay.
+fn kad_client(
+    relay: PeerId,
+    address: &Multiaddr,
+) -> Swarm<libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>> {
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| tern_proto::dht::behaviour(key.public().to_peer_id(), 16))
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
+        .build();
+    swarm.behaviour_mut().add_address(&relay, address.clone());
+    swarm
+}
+
+/// A valid record for a fresh account, as a node publishes it.
+fn fresh_record(seed: u32) -> libp2p::kad::Record {
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed({
+        let mut seed_bytes = [0u8; 32];
+        seed_bytes[..4].copy_from_slice(&seed.to_be_bytes());
+        seed_bytes
+    });
+    let account = tern_crypto::AccountKey::generate(&mut rng);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let device = libp2p::identity::Keypair::generate_ed25519();
+    let device_key: [u8; 32] = device.public().try_into_ed25519().unwrap().to_bytes();
+    let certificate = account.certify_device(
+        tern_crypto::DeviceId::from_bytes(device_key).unwrap(),
+        now,
+        now + 86_400,
+    );
+    let bundle = tern_crypto::PrekeySecrets::generate(&mut rng, &account, now).bundle(&account, 1);
+    let value = tern_proto::record::sign(&account, &certificate, &[], &bundle, &[], 1, now + 3600);
+    libp2p::kad::Record::new(tern_proto::record::key_for(&account.user_id()), value)
+}
+
+/// Puts each record at the relay; returns how many it acknowledged.
+async fn put_all(
+    swarm: &mut Swarm<libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>>,
+    relay: PeerId,
+    records: Vec<libp2p::kad::Record>,
+) -> usize {
+    let mut waiting = HashSet::new();
+    for record in records {
+        waiting.insert(swarm.behaviour_mut().put_record_to(
+            record,
+            std::iter::once(relay),
+            libp2p::kad::Quorum::One,
+        ));
+    }
+    let mut stored = 0;
+    tokio::time::timeout(TIMEOUT, async {
+        while !waiting.is_empty() {
+            if let SwarmEvent::Behaviour(libp2p::kad::Event::OutboundQueryProgressed {
+                id,
+                result: libp2p::kad::QueryResult::PutRecord(result),
+                ..
+            }) = swarm.select_next_some().await
+                && waiting.remove(&id)
+            {
+                stored += usize::from(result.is_ok());
+            }
+        }
+    })
+    .await
+    .expect("the puts did not finish");
+    stored
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throwaway_records_cannot_push_a_real_users_record_out_of_a_relay() {
+    // Before the fix a full store (65,536 records on a relay) refused every new record, so
+    // accounts minted to fill it locked real users out, and their records vanished as they
+    // expired. The store is sized by configuration; here it is small so the test fills it.
+    let dir = tempfile::tempdir().unwrap();
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.path())
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(tern_relay::Limits {
+                dht_max_records: 32,
+                ..Default::default()
+            }),
+    )
+    .await
+    .unwrap();
+    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
+    let peer: PeerId = relay.peer_id().parse().unwrap();
+
+    let mut mallory = kad_client(peer, &address);
+    let junk: Vec<_> = (1_000..1_200).map(fresh_record).collect();
+    assert_eq!(
+        put_all(&mut mallory, peer, junk).await,
+        200,
+        "valid records are taken"
+    );
+
+    // A real user publishes after the store filled up.
+    let honest = fresh_record(1);
+    let mut alice = kad_client(peer, &address);
+    assert_eq!(put_all(&mut alice, peer, vec![honest.clone()]).await, 1);
+
+    let mut reader = kad_client(peer, &address);
+    reader.behaviour_mut().get_record(honest.key.clone());
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let SwarmEvent::Behaviour(libp2p::kad::Event::OutboundQueryProgressed {
+                result: libp2p::kad::QueryResult::GetRecord(result),
+                ..
+            }) = reader.select_next_some().await
+            {
+                return result;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let Ok(libp2p::kad::GetRecordOk::FoundRecord(found)) = found else {
+        panic!("the honest record is gone: {found:?}");
+    };
+    assert_eq!(found.record.value, honest.value);
+    let metrics = relay.metrics().await;
+    assert!(metrics.evicted.get("dht_records").copied().unwrap_or(0) >= 200 - 32);
 }

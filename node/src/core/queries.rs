@@ -154,6 +154,7 @@ impl Core {
             net.counters.deliveries_rate_limited,
         );
         rejections.insert("delivery_busy".into(), net.counters.deliveries_busy);
+        rejections.insert("dht_record_evicted".into(), net.counters.records_evicted);
         for (code, count) in &self.deposits_refused {
             rejections.insert(format!("relay_refused_{code}"), *count);
         }

@@ -24,7 +24,9 @@ impl EventLoop {
                     },
             } => match self.accept_put(&record, now) {
                 Ok(()) => {
-                    let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
+                    let store = self.swarm.behaviour_mut().kad.store_mut();
+                    let _ = dht::store_fairly(store, &mut self.ledger, source, record);
+                    self.counters.records_evicted = self.ledger.evicted();
                 }
                 Err(error) => {
                     debug!(peer = %source, reason = error.reason(), "refused a DHT record");
