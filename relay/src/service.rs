@@ -5,13 +5,14 @@ mod challenges;
 mod held;
 mod mailbox;
 
-use std::{collections::HashSet, io, path::Path, time::Duration};
+use std::{collections::HashSet, io, path::Path, sync::Arc, time::Duration};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use libp2p::{
     Multiaddr, PeerId, Swarm, autonat, connection_limits, identify,
     identity::Keypair,
     kad::{self, RecordKey},
+    metrics::{Recorder, Registry},
     ping, relay,
     request_response::{self, ProtocolSupport, ResponseChannel},
     swarm::{NetworkBehaviour, SwarmEvent},
@@ -72,12 +73,16 @@ pub struct Metrics {
     pub evicted: std::collections::BTreeMap<String, u64>,
     /// Malformed or failed inbound streams.
     pub bad_streams: u64,
+    /// Connections open now.
+    pub connections: u64,
     /// Mailboxes holding at least one envelope.
     pub mailboxes: u64,
     /// Envelopes held.
     pub stored_messages: u64,
     /// Bytes held.
     pub stored_bytes: u64,
+    /// The most bytes the relay holds in all ([`crate::Limits::disk_budget`]).
+    pub disk_budget: u64,
     /// Fetches held open now.
     pub held_fetches: u64,
     /// Challenge nonces handed out and not yet used or expired.
@@ -117,6 +122,10 @@ pub(crate) struct Handle {
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     store: Store,
     pub(crate) timings: Timings,
+    /// libp2p's own metrics (connections, bandwidth, Kademlia, identify, ping, circuit relay):
+    /// registered once at start and updated by libp2p as events and bytes pass, so the
+    /// endpoint encodes this registry as it stands rather than building it per scrape.
+    pub(crate) network_registry: Arc<Registry>,
 }
 
 impl Handle {
@@ -234,25 +243,37 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         .collect::<Result<Vec<_>, _>>()?;
 
     let peer_id = keypair.public().to_peer_id();
-    let mut swarm = tern_proto::swarm::build(keypair.clone(), IDLE_TIMEOUT, |key| {
-        let peer = key.public().to_peer_id();
-        let mut kad = dht::behaviour(peer, dht::Role::Server);
-        kad.set_mode(Some(kad::Mode::Server));
-        Ok(Behaviour {
-            limits: tern_proto::swarm::connection_limits(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER),
-            mailbox: request_response::Behaviour::new(
-                [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Inbound)],
-                request_response::Config::default()
-                    .with_request_timeout(REQUEST_TIMEOUT)
-                    .with_max_concurrent_streams(MAX_STREAMS),
-            ),
-            kad,
-            identify: tern_proto::swarm::identify(key.public()),
-            ping: ping::Behaviour::default(),
-            relay: relay::Behaviour::new(peer, circuit_config(&limits)),
-            autonat: autonat::v2::server::Behaviour::default(),
-        })
-    })
+    // libp2p registers its families under `libp2p_`, so they read `tern_relay_libp2p_…`, next
+    // to the relay's own `tern_relay_…` counters.
+    let mut network_registry = Registry::with_prefix("tern_relay");
+    let network_metrics = libp2p::metrics::Metrics::new(&mut network_registry);
+    let mut swarm = tern_proto::swarm::build_metered(
+        keypair.clone(),
+        IDLE_TIMEOUT,
+        &mut network_registry,
+        |key| {
+            let peer = key.public().to_peer_id();
+            let mut kad = dht::behaviour(peer, dht::Role::Server);
+            kad.set_mode(Some(kad::Mode::Server));
+            Ok(Behaviour {
+                limits: tern_proto::swarm::connection_limits(
+                    MAX_CONNECTIONS,
+                    MAX_CONNECTIONS_PER_PEER,
+                ),
+                mailbox: request_response::Behaviour::new(
+                    [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Inbound)],
+                    request_response::Config::default()
+                        .with_request_timeout(REQUEST_TIMEOUT)
+                        .with_max_concurrent_streams(MAX_STREAMS),
+                ),
+                kad,
+                identify: tern_proto::swarm::identify(key.public()),
+                ping: ping::Behaviour::default(),
+                relay: relay::Behaviour::new(peer, circuit_config(&limits)),
+                autonat: autonat::v2::server::Behaviour::default(),
+            })
+        },
+    )
     .map_err(|e| Error::Network(e.to_string()))?;
     for address in listen {
         swarm
@@ -307,6 +328,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         rates,
         byte_rates,
         metrics: Metrics::default(),
+        network_metrics,
         providing: false,
         announced: false,
         deposits_committed: 0,
@@ -322,6 +344,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         task: std::sync::Mutex::new(Some(task)),
         store,
         timings,
+        network_registry: Arc::new(network_registry),
     })
 }
 
@@ -341,6 +364,8 @@ struct Service {
     /// Deposited bytes per peer: a stranger is metered in bytes as well as in requests.
     byte_rates: RateLimiter<PeerId>,
     metrics: Metrics,
+    /// libp2p's recorders, fed every swarm event.
+    network_metrics: libp2p::metrics::Metrics,
     providing: bool,
     /// Whether the relay announced itself to at least one DHT peer.
     announced: bool,
@@ -365,6 +390,10 @@ impl Service {
                         metrics.mailboxes = totals.mailboxes;
                         metrics.stored_messages = totals.messages;
                         metrics.stored_bytes = totals.bytes;
+                        metrics.disk_budget = self.limits.disk_budget;
+                        metrics.connections = u64::from(
+                            self.swarm.network_info().connection_counters().num_established(),
+                        );
                         metrics.held_fetches = self.held.len() as u64;
                         metrics.challenges_outstanding = self.challenges.len() as u64;
                         metrics
@@ -409,7 +438,27 @@ impl Service {
             .send_response(channel, Response::Refused(refusal));
     }
 
+    /// Hands `event` to libp2p's recorders: the swarm's own, and the one for the behaviour
+    /// that emitted it.
+    fn record(&self, event: &SwarmEvent<BehaviourEvent>) {
+        self.network_metrics.record(event);
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.network_metrics.record(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
+                self.network_metrics.record(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
+                self.network_metrics.record(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => {
+                self.network_metrics.record(event);
+            }
+            _ => {}
+        }
+    }
+
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.record(&event);
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
