@@ -195,6 +195,17 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         "Entries evicted from a bounded table to admit new ones, by table",
         evicted,
     );
+    let stream_failures = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (kind, count) in &snapshot.stream_failures {
+        stream_failures
+            .get_or_create(&vec![("kind".to_owned(), kind.clone())])
+            .inc_by(*count);
+    }
+    registry.register(
+        "stream_failures",
+        "Malformed or failed inbound mailbox streams, by kind",
+        stream_failures,
+    );
     let mut text = String::new();
     let encoded = encode_registry(&mut text, &registry)
         .and_then(|()| encode_registry(&mut text, &relay.network_registry()))

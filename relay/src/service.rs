@@ -2,6 +2,7 @@
 //! database work runs on the blocking pool and the store's writer thread.
 
 mod challenges;
+mod codec;
 mod held;
 mod mailbox;
 
@@ -14,12 +15,12 @@ use libp2p::{
     kad::{self, RecordKey},
     metrics::{Recorder, Registry},
     ping, relay,
-    request_response::{self, ProtocolSupport, ResponseChannel},
-    swarm::{NetworkBehaviour, SwarmEvent},
+    request_response::{self, InboundFailure, ProtocolSupport, ResponseChannel},
+    swarm::{ListenError, NetworkBehaviour, SwarmEvent},
 };
 use tern_proto::{
     dht::{self, KAD_PROTOCOL},
-    mailbox::{Codec, MAX_WAIT_SECS, Refusal, Response},
+    mailbox::{MAX_WAIT_SECS, Refusal, Response},
     rate::{Rate, RateLimiter},
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -28,6 +29,7 @@ use tracing::{debug, info};
 
 use self::{
     challenges::Challenges,
+    codec::{Counting, Unreadable},
     held::Held,
     mailbox::{Done, Parked},
 };
@@ -66,13 +68,18 @@ pub struct Metrics {
     pub acked: u64,
     /// Envelopes deleted at the end of their retention.
     pub expired: u64,
-    /// Requests refused, by reason.
+    /// Requests refused, by reason: the mailbox's refusals, and `connection_limit` for
+    /// connections the relay closed at once because it or the peer already had too many.
     pub refused: std::collections::BTreeMap<String, u64>,
     /// Entries a bounded table evicted to admit new ones, by table: `challenges` (nonces
     /// never used) and `held_fetches` (answered early, empty).
     pub evicted: std::collections::BTreeMap<String, u64>,
     /// Malformed or failed inbound streams.
     pub bad_streams: u64,
+    /// The same streams by how they failed: `malformed` and `too_large` (requests that could
+    /// not be read), `io`, `timeout`, `connection_closed`, `unsupported_protocols` and
+    /// `response_omission`.
+    pub stream_failures: std::collections::BTreeMap<String, u64>,
     /// Connections open now.
     pub connections: u64,
     /// Mailboxes holding at least one envelope.
@@ -100,7 +107,7 @@ pub struct Metrics {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     limits: connection_limits::Behaviour,
-    mailbox: request_response::Behaviour<Codec>,
+    mailbox: request_response::Behaviour<Counting>,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -247,6 +254,8 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     // to the relay's own `tern_relay_…` counters.
     let mut network_registry = Registry::with_prefix("tern_relay");
     let network_metrics = libp2p::metrics::Metrics::new(&mut network_registry);
+    let unreadable = Arc::new(Unreadable::default());
+    let codec = Counting::new(unreadable.clone());
     let mut swarm = tern_proto::swarm::build_metered(
         keypair.clone(),
         IDLE_TIMEOUT,
@@ -260,7 +269,8 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
                     MAX_CONNECTIONS,
                     MAX_CONNECTIONS_PER_PEER,
                 ),
-                mailbox: request_response::Behaviour::new(
+                mailbox: request_response::Behaviour::with_codec(
+                    codec,
                     [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Inbound)],
                     request_response::Config::default()
                         .with_request_timeout(REQUEST_TIMEOUT)
@@ -329,6 +339,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         byte_rates,
         metrics: Metrics::default(),
         network_metrics,
+        unreadable,
         providing: false,
         announced: false,
         deposits_committed: 0,
@@ -366,6 +377,8 @@ struct Service {
     metrics: Metrics,
     /// libp2p's recorders, fed every swarm event.
     network_metrics: libp2p::metrics::Metrics,
+    /// Requests the codec could not read, which no event reports.
+    unreadable: Arc<Unreadable>,
     providing: bool,
     /// Whether the relay announced itself to at least one DHT peer.
     announced: bool,
@@ -391,6 +404,11 @@ impl Service {
                         metrics.stored_messages = totals.messages;
                         metrics.stored_bytes = totals.bytes;
                         metrics.disk_budget = self.limits.disk_budget;
+                        for (kind, count) in self.unreadable.counts() {
+                            metrics.bad_streams += count;
+                            *metrics.stream_failures.entry(kind.to_owned()).or_default() +=
+                                count;
+                        }
                         metrics.connections = u64::from(
                             self.swarm.network_info().connection_counters().num_established(),
                         );
@@ -426,11 +444,7 @@ impl Service {
     }
 
     fn refuse(&mut self, channel: ResponseChannel<Response>, refusal: Refusal) {
-        *self
-            .metrics
-            .refused
-            .entry(refusal.code().to_owned())
-            .or_default() += 1;
+        self.count_refusal(refusal.code());
         let _ = self
             .swarm
             .behaviour_mut()
@@ -455,6 +469,10 @@ impl Service {
             }
             _ => {}
         }
+    }
+
+    fn count_refusal(&mut self, reason: &str) {
+        *self.metrics.refused.entry(reason.to_owned()).or_default() += 1;
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -494,10 +512,34 @@ impl Service {
                 } => self.on_request(peer, request, channel),
                 request_response::Event::InboundFailure { peer, error, .. } => {
                     self.metrics.bad_streams += 1;
+                    let kind = match error {
+                        InboundFailure::Timeout => "timeout",
+                        InboundFailure::ConnectionClosed => "connection_closed",
+                        InboundFailure::UnsupportedProtocols => "unsupported_protocols",
+                        InboundFailure::ResponseOmission => "response_omission",
+                        InboundFailure::Io(_) => "io",
+                    };
+                    *self
+                        .metrics
+                        .stream_failures
+                        .entry(kind.to_owned())
+                        .or_default() += 1;
                     debug!(%peer, "mailbox stream failed: {error}");
                 }
                 _ => {}
             },
+            // The connection limits deny a connection once it is established, before any
+            // behaviour sees it; this is the only place such a refusal shows.
+            SwarmEvent::IncomingConnectionError {
+                error: ListenError::Denied { cause },
+                send_back_addr,
+                ..
+            } => {
+                if let Some(exceeded) = cause.downcast_ref::<connection_limits::Exceeded>() {
+                    self.count_refusal("connection_limit");
+                    debug!(%send_back_addr, "refused a connection: {exceeded}");
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::InboundRequest { request })) => {
                 self.on_kad_request(request);
             }
