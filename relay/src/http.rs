@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use prometheus_client::{
-    encoding::text::encode,
+    encoding::text::{encode_eof, encode_registry},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::{Registry, Unit},
 };
@@ -44,7 +44,8 @@ async fn health(State(relay): State<Relay>) -> impl IntoResponse {
 async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
     let snapshot = relay.metrics().await;
     // A registry per scrape, filled from the relay's snapshot: the relay keeps its counters in
-    // its event loop, and this keeps the exposition format to the library.
+    // its event loop, and this keeps the exposition format to the library. libp2p's metrics
+    // follow from the registry they live in for the relay's lifetime.
     let mut registry = Registry::with_prefix("tern_relay");
     let counter = |registry: &mut Registry, name: &str, help: &str, value: u64| {
         let metric = Counter::<u64>::default();
@@ -130,6 +131,18 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
     );
     gauge(
         &mut registry,
+        "disk_budget_bytes",
+        "The most bytes of envelopes and prekeys the relay holds in all",
+        snapshot.disk_budget,
+    );
+    gauge(
+        &mut registry,
+        "connections",
+        "Connections open now",
+        snapshot.connections,
+    );
+    gauge(
+        &mut registry,
         "held_fetches",
         "Fetches held open waiting for mail",
         snapshot.held_fetches,
@@ -182,8 +195,22 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         "Entries evicted from a bounded table to admit new ones, by table",
         evicted,
     );
+    let stream_failures = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (kind, count) in &snapshot.stream_failures {
+        stream_failures
+            .get_or_create(&vec![("kind".to_owned(), kind.clone())])
+            .inc_by(*count);
+    }
+    registry.register(
+        "stream_failures",
+        "Malformed or failed inbound mailbox streams, by kind",
+        stream_failures,
+    );
     let mut text = String::new();
-    match encode(&mut text, &registry) {
+    let encoded = encode_registry(&mut text, &registry)
+        .and_then(|()| encode_registry(&mut text, &relay.network_registry()))
+        .and_then(|()| encode_eof(&mut text));
+    match encoded {
         Ok(()) => (
             StatusCode::OK,
             [(

@@ -116,6 +116,11 @@ impl Relay {
         self.inner.timings.clone()
     }
 
+    /// libp2p's metrics, registered for the relay's lifetime (for the metrics endpoint).
+    pub(crate) fn network_registry(&self) -> Arc<prometheus_client::registry::Registry> {
+        self.inner.network_registry.clone()
+    }
+
     /// A snapshot of the relay's counters.
     pub async fn metrics(&self) -> Metrics {
         self.inner.metrics().await

@@ -2,23 +2,25 @@
 //! database work runs on the blocking pool and the store's writer thread.
 
 mod challenges;
+mod codec;
 mod held;
 mod mailbox;
 
-use std::{collections::HashSet, io, path::Path, time::Duration};
+use std::{collections::HashSet, io, path::Path, sync::Arc, time::Duration};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use libp2p::{
     Multiaddr, PeerId, Swarm, autonat, connection_limits, identify,
     identity::Keypair,
     kad::{self, RecordKey},
+    metrics::{Recorder, Registry},
     ping, relay,
-    request_response::{self, ProtocolSupport, ResponseChannel},
-    swarm::{NetworkBehaviour, SwarmEvent},
+    request_response::{self, InboundFailure, ProtocolSupport, ResponseChannel},
+    swarm::{ListenError, NetworkBehaviour, SwarmEvent},
 };
 use tern_proto::{
     dht::{self, KAD_PROTOCOL},
-    mailbox::{Codec, MAX_WAIT_SECS, Refusal, Response},
+    mailbox::{MAX_WAIT_SECS, Refusal, Response},
     rate::{Rate, RateLimiter},
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,6 +29,7 @@ use tracing::{debug, info};
 
 use self::{
     challenges::Challenges,
+    codec::{Counting, Unreadable},
     held::Held,
     mailbox::{Done, Parked},
 };
@@ -65,19 +68,28 @@ pub struct Metrics {
     pub acked: u64,
     /// Envelopes deleted at the end of their retention.
     pub expired: u64,
-    /// Requests refused, by reason.
+    /// Requests refused, by reason: the mailbox's refusals, and `connection_limit` for
+    /// connections the relay closed at once because it or the peer already had too many.
     pub refused: std::collections::BTreeMap<String, u64>,
     /// Entries a bounded table evicted to admit new ones, by table: `challenges` (nonces
     /// never used) and `held_fetches` (answered early, empty).
     pub evicted: std::collections::BTreeMap<String, u64>,
     /// Malformed or failed inbound streams.
     pub bad_streams: u64,
+    /// The same streams by how they failed: `malformed` and `too_large` (requests that could
+    /// not be read), `io`, `timeout`, `connection_closed`, `unsupported_protocols` and
+    /// `response_omission`.
+    pub stream_failures: std::collections::BTreeMap<String, u64>,
+    /// Connections open now.
+    pub connections: u64,
     /// Mailboxes holding at least one envelope.
     pub mailboxes: u64,
     /// Envelopes held.
     pub stored_messages: u64,
     /// Bytes held.
     pub stored_bytes: u64,
+    /// The most bytes the relay holds in all ([`crate::Limits::disk_budget`]).
+    pub disk_budget: u64,
     /// Fetches held open now.
     pub held_fetches: u64,
     /// Challenge nonces handed out and not yet used or expired.
@@ -95,7 +107,7 @@ pub struct Metrics {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     limits: connection_limits::Behaviour,
-    mailbox: request_response::Behaviour<Codec>,
+    mailbox: request_response::Behaviour<Counting>,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -117,6 +129,10 @@ pub(crate) struct Handle {
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     store: Store,
     pub(crate) timings: Timings,
+    /// libp2p's own metrics (connections, bandwidth, Kademlia, identify, ping, circuit relay):
+    /// registered once at start and updated by libp2p as events and bytes pass, so the
+    /// endpoint encodes this registry as it stands rather than building it per scrape.
+    pub(crate) network_registry: Arc<Registry>,
 }
 
 impl Handle {
@@ -234,25 +250,40 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         .collect::<Result<Vec<_>, _>>()?;
 
     let peer_id = keypair.public().to_peer_id();
-    let mut swarm = tern_proto::swarm::build(keypair.clone(), IDLE_TIMEOUT, |key| {
-        let peer = key.public().to_peer_id();
-        let mut kad = dht::behaviour(peer, limits.dht_max_records);
-        kad.set_mode(Some(kad::Mode::Server));
-        Ok(Behaviour {
-            limits: tern_proto::swarm::connection_limits(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER),
-            mailbox: request_response::Behaviour::new(
-                [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Inbound)],
-                request_response::Config::default()
-                    .with_request_timeout(REQUEST_TIMEOUT)
-                    .with_max_concurrent_streams(MAX_STREAMS),
-            ),
-            kad,
-            identify: tern_proto::swarm::identify(key.public()),
-            ping: ping::Behaviour::default(),
-            relay: relay::Behaviour::new(peer, circuit_config(&limits)),
-            autonat: autonat::v2::server::Behaviour::default(),
-        })
-    })
+    // libp2p registers its families under `libp2p_`, so they read `tern_relay_libp2p_…`, next
+    // to the relay's own `tern_relay_…` counters.
+    let mut network_registry = Registry::with_prefix("tern_relay");
+    let network_metrics = libp2p::metrics::Metrics::new(&mut network_registry);
+    let unreadable = Arc::new(Unreadable::default());
+    let codec = Counting::new(unreadable.clone());
+    let mut swarm = tern_proto::swarm::build_metered(
+        keypair.clone(),
+        IDLE_TIMEOUT,
+        &mut network_registry,
+        |key| {
+            let peer = key.public().to_peer_id();
+            let mut kad = dht::behaviour(peer, limits.dht_max_records);
+            kad.set_mode(Some(kad::Mode::Server));
+            Ok(Behaviour {
+                limits: tern_proto::swarm::connection_limits(
+                    MAX_CONNECTIONS,
+                    MAX_CONNECTIONS_PER_PEER,
+                ),
+                mailbox: request_response::Behaviour::with_codec(
+                    codec,
+                    [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Inbound)],
+                    request_response::Config::default()
+                        .with_request_timeout(REQUEST_TIMEOUT)
+                        .with_max_concurrent_streams(MAX_STREAMS),
+                ),
+                kad,
+                identify: tern_proto::swarm::identify(key.public()),
+                ping: ping::Behaviour::default(),
+                relay: relay::Behaviour::new(peer, circuit_config(&limits)),
+                autonat: autonat::v2::server::Behaviour::default(),
+            })
+        },
+    )
     .map_err(|e| Error::Network(e.to_string()))?;
     for address in listen {
         swarm
@@ -308,6 +339,8 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         byte_rates,
         dht_ledger: dht::ledger(limits.dht_max_records),
         metrics: Metrics::default(),
+        network_metrics,
+        unreadable,
         providing: false,
         announced: false,
         deposits_committed: 0,
@@ -323,6 +356,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         task: std::sync::Mutex::new(Some(task)),
         store,
         timings,
+        network_registry: Arc::new(network_registry),
     })
 }
 
@@ -344,6 +378,10 @@ struct Service {
     /// Deposited bytes per peer: a stranger is metered in bytes as well as in requests.
     byte_rates: RateLimiter<PeerId>,
     metrics: Metrics,
+    /// libp2p's recorders, fed every swarm event.
+    network_metrics: libp2p::metrics::Metrics,
+    /// Requests the codec could not read, which no event reports.
+    unreadable: Arc<Unreadable>,
     providing: bool,
     /// Whether the relay announced itself to at least one DHT peer.
     announced: bool,
@@ -368,6 +406,15 @@ impl Service {
                         metrics.mailboxes = totals.mailboxes;
                         metrics.stored_messages = totals.messages;
                         metrics.stored_bytes = totals.bytes;
+                        metrics.disk_budget = self.limits.disk_budget;
+                        for (kind, count) in self.unreadable.counts() {
+                            metrics.bad_streams += count;
+                            *metrics.stream_failures.entry(kind.to_owned()).or_default() +=
+                                count;
+                        }
+                        metrics.connections = u64::from(
+                            self.swarm.network_info().connection_counters().num_established(),
+                        );
                         metrics.held_fetches = self.held.len() as u64;
                         metrics.challenges_outstanding = self.challenges.len() as u64;
                         metrics
@@ -403,11 +450,7 @@ impl Service {
     }
 
     fn refuse(&mut self, channel: ResponseChannel<Response>, refusal: Refusal) {
-        *self
-            .metrics
-            .refused
-            .entry(refusal.code().to_owned())
-            .or_default() += 1;
+        self.count_refusal(refusal.code());
         let _ = self
             .swarm
             .behaviour_mut()
@@ -415,7 +458,31 @@ impl Service {
             .send_response(channel, Response::Refused(refusal));
     }
 
+    /// Hands `event` to libp2p's recorders: the swarm's own, and the one for the behaviour
+    /// that emitted it.
+    fn record(&self, event: &SwarmEvent<BehaviourEvent>) {
+        self.network_metrics.record(event);
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.network_metrics.record(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
+                self.network_metrics.record(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
+                self.network_metrics.record(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => {
+                self.network_metrics.record(event);
+            }
+            _ => {}
+        }
+    }
+
+    fn count_refusal(&mut self, reason: &str) {
+        *self.metrics.refused.entry(reason.to_owned()).or_default() += 1;
+    }
+
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.record(&event);
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
@@ -451,10 +518,34 @@ impl Service {
                 } => self.on_request(peer, request, channel),
                 request_response::Event::InboundFailure { peer, error, .. } => {
                     self.metrics.bad_streams += 1;
+                    let kind = match error {
+                        InboundFailure::Timeout => "timeout",
+                        InboundFailure::ConnectionClosed => "connection_closed",
+                        InboundFailure::UnsupportedProtocols => "unsupported_protocols",
+                        InboundFailure::ResponseOmission => "response_omission",
+                        InboundFailure::Io(_) => "io",
+                    };
+                    *self
+                        .metrics
+                        .stream_failures
+                        .entry(kind.to_owned())
+                        .or_default() += 1;
                     debug!(%peer, "mailbox stream failed: {error}");
                 }
                 _ => {}
             },
+            // The connection limits deny a connection once it is established, before any
+            // behaviour sees it; this is the only place such a refusal shows.
+            SwarmEvent::IncomingConnectionError {
+                error: ListenError::Denied { cause },
+                send_back_addr,
+                ..
+            } => {
+                if let Some(exceeded) = cause.downcast_ref::<connection_limits::Exceeded>() {
+                    self.count_refusal("connection_limit");
+                    debug!(%send_back_addr, "refused a connection: {exceeded}");
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::InboundRequest { request })) => {
                 self.on_kad_request(request);
             }

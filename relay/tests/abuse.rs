@@ -6,10 +6,9 @@ mod support;
 
 use std::collections::HashSet;
 
-use rand_chacha::rand_core::SeedableRng;
-
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, Swarm, request_response, swarm::SwarmEvent};
+use rand_chacha::rand_core::SeedableRng;
 use tern_proto::mailbox::{Operation, Refusal, Request, Response};
 use tern_relay::MailboxCodec;
 
@@ -479,4 +478,60 @@ async fn throwaway_records_cannot_push_a_real_users_record_out_of_a_relay() {
     assert_eq!(found.record.value, honest.value);
     let metrics = relay.metrics().await;
     assert!(metrics.evicted.get("dht_records").copied().unwrap_or(0) >= 200 - 32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_per_peer_limit_are_refused_and_counted() {
+    use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, peer, address) = spawn_relay(dir.path()).await;
+
+    // One peer opens a connection more than the relay allows it (8).
+    let mut attacker = client();
+    for _ in 0..9 {
+        attacker
+            .dial(
+                DialOpts::peer_id(peer)
+                    .addresses(vec![address.clone()])
+                    .condition(PeerCondition::Always)
+                    .build(),
+            )
+            .unwrap();
+    }
+    let attacking = tokio::spawn(async move {
+        loop {
+            attacker.select_next_some().await;
+        }
+    });
+    let metrics = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let metrics = relay.metrics().await;
+            if metrics.refused.contains_key("connection_limit") && metrics.connections == 8 {
+                return metrics;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the ninth connection was never refused");
+    assert_eq!(metrics.refused.get("connection_limit"), Some(&1));
+
+    // Someone else still gets in and is served.
+    let mut honest = client();
+    honest.dial(address).unwrap();
+    assert!(matches!(
+        call(
+            &mut honest,
+            peer,
+            Request::Deposit {
+                mailbox: [7; 32],
+                envelope: vec![7; 1024],
+            },
+        )
+        .await,
+        Some(Response::Stored(_))
+    ));
+    attacking.abort();
+    relay.shutdown().await;
 }

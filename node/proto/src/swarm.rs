@@ -67,6 +67,29 @@ pub fn build<B: NetworkBehaviour>(
         .build())
 }
 
+/// Like [`build`], recording every connection's bytes in and out, by direction and transport,
+/// into `registry` (libp2p's `libp2p_bandwidth_bytes` family). A relay serves these to its
+/// operator; the counters are libp2p's own, updated as bytes pass.
+pub fn build_metered<B: NetworkBehaviour>(
+    keypair: Keypair,
+    idle: Duration,
+    registry: &mut libp2p::metrics::Registry,
+    make: impl FnOnce(&Keypair) -> Result<B, BehaviourError>,
+) -> Result<Swarm<B>, SwarmError> {
+    Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp(), noise::Config::new, yamux::Config::default)
+        .map_err(failed)?
+        .with_quic()
+        .with_dns()
+        .map_err(failed)?
+        .with_bandwidth_metrics(registry)
+        .with_behaviour(make)
+        .map_err(failed)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build())
+}
+
 /// Like [`build`], with a circuit-relay client transport, whose behaviour `make` is given to
 /// place in its own.
 pub fn build_with_relay_client<B: NetworkBehaviour>(
