@@ -285,6 +285,13 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         },
     )
     .map_err(|e| Error::Network(e.to_string()))?;
+    // A relay is a public server: it serves circuits from the start. libp2p's circuit relay
+    // server otherwise waits for a confirmed external address, which nothing here confirms
+    // (the relay runs no AutoNAT client), and refused every reservation as unsupported.
+    swarm
+        .behaviour_mut()
+        .relay
+        .set_status(Some(relay::Status::Enable));
     for address in listen {
         swarm
             .listen_on(address.clone())
@@ -486,6 +493,9 @@ impl Service {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
+                // What a relay listens on is where others reach it: circuit reservations
+                // carry these addresses, and a reservation without one is refused.
+                self.swarm.add_external_address(address.clone());
                 let peer = *self.swarm.local_peer_id();
                 let list: Vec<String> = self
                     .swarm
