@@ -80,6 +80,7 @@ pub enum Request {
         /// The recipient's mailbox id.
         mailbox: [u8; 32],
         /// A sealed, padded envelope.
+        #[serde(with = "serde_bytes")]
         envelope: Vec<u8>,
     },
     /// Ask for a fresh nonce to sign in an [`OwnerProof`].
@@ -150,7 +151,7 @@ pub enum Response {
     },
     /// One of the owner's one-time prekeys (`OneTimePrekey::to_bytes`). The relay deleted it
     /// durably before answering: nobody else gets it.
-    Prekey(Vec<u8>),
+    Prekey(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The relay holds no one-time prekey for the mailbox: start the session with the signed
     /// prekey alone.
     PrekeysExhausted,
@@ -214,6 +215,7 @@ pub struct StoredEnvelope {
     /// The relay's id for it, increasing in arrival order within the mailbox.
     pub id: u64,
     /// The sealed envelope.
+    #[serde(with = "serde_bytes")]
     pub envelope: Vec<u8>,
     /// When the relay stored it, Unix seconds.
     pub stored_at: u64,
@@ -244,11 +246,13 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnerProof {
     /// `PrekeyBundle::to_bytes` of the owner: binds the mailbox key to the account.
+    #[serde(with = "serde_bytes")]
     pub bundle: Vec<u8>,
     /// The relay's nonce.
     pub nonce: [u8; 32],
     /// The account's statement signature (context `"mailbox-auth"`) over
     /// `relay peer id ‖ mailbox id ‖ nonce ‖ operation`.
+    #[serde(with = "serde_bytes")]
     pub signature: Vec<u8>,
 }
 
@@ -344,6 +348,7 @@ impl OwnerProof {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustodyReceipt {
     /// The relay's public key, in libp2p's protobuf encoding (Ed25519).
+    #[serde(with = "serde_bytes")]
     pub relay_key: Vec<u8>,
     /// The mailbox it was deposited for.
     pub mailbox: [u8; 32],
@@ -354,6 +359,7 @@ pub struct CustodyReceipt {
     /// When it was stored, Unix seconds.
     pub stored_at: u64,
     /// The relay's signature over the statement in the module documentation.
+    #[serde(with = "serde_bytes")]
     pub signature: Vec<u8>,
 }
 

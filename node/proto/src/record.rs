@@ -129,10 +129,12 @@ pub struct RecordBody {
     /// The account's Ed25519 key.
     pub user: [u8; 32],
     /// `DeviceCertificate::to_bytes` for the publishing device.
+    #[serde(with = "serde_bytes")]
     pub device_certificate: Vec<u8>,
     /// The device's listen addresses (multiaddr bytes, without the `/p2p` suffix).
     pub addresses: Vec<Vec<u8>>,
     /// `PrekeyBundle::to_bytes`.
+    #[serde(with = "serde_bytes")]
     pub bundle: Vec<u8>,
     /// The relays that hold the mailbox (empty until relays exist).
     pub relays: Vec<RelayEntry>,
@@ -144,7 +146,9 @@ pub struct RecordBody {
 
 #[derive(Serialize, Deserialize)]
 struct SignedRecord {
+    #[serde(with = "serde_bytes")]
     body: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     signature: Vec<u8>,
 }
 
