@@ -51,6 +51,8 @@ const MAX_CONNECTIONS: u32 = 4096;
 const MAX_CONNECTIONS_PER_PEER: u32 = 8;
 /// Outstanding challenge nonces, in all; beyond it the oldest is forgotten.
 const MAX_CHALLENGES: usize = 65_536;
+/// DHT records being validated at once; offers beyond it are refused.
+const MAX_VALIDATING: usize = 256;
 /// Fetches held open, in all; beyond it the oldest is answered.
 const MAX_HELD: usize = 10_000;
 /// Peers whose deposit rate is tracked; the stalest is forgotten beyond this.
@@ -345,6 +347,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         rates,
         byte_rates,
         dht_ledger: dht::ledger(limits.dht_max_records),
+        validating: 0,
         metrics: Metrics::default(),
         network_metrics,
         unreadable,
@@ -382,6 +385,8 @@ struct Service {
     rates: RateLimiter<PeerId>,
     /// Who put the DHT records the relay stores, so a full store makes room fairly.
     dht_ledger: dht::Ledger,
+    /// DHT records on the blocking pool for validation.
+    validating: usize,
     /// Deposited bytes per peer: a stranger is metered in bytes as well as in requests.
     byte_rates: RateLimiter<PeerId>,
     metrics: Metrics,
@@ -589,31 +594,74 @@ impl Service {
         }
     }
 
+    /// Validates a record offered for storage on the blocking pool (a signature check and a
+    /// bundle parse each: too much for the event loop under a flood), at most
+    /// [`MAX_VALIDATING`] at once; beyond that the offer is refused (`dht_record_busy`).
+    fn check_record(&mut self, source: PeerId, record: kad::Record) {
+        if self.validating >= MAX_VALIDATING {
+            return self.refuse_record("busy");
+        }
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        let held = kad::store::RecordStore::get(store, &record.key).map(|r| r.value.clone());
+        self.validating += 1;
+        self.pending.push(
+            tokio::task::spawn_blocking(move || {
+                let result = dht::accept_put(
+                    record.key.as_ref(),
+                    &record.value,
+                    held.as_deref(),
+                    now_secs(),
+                );
+                Done::RecordChecked {
+                    source,
+                    record,
+                    held,
+                    result,
+                }
+            })
+            .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+            .boxed(),
+        );
+    }
+
+    /// Stores a record that passed validation, unless the record it was checked against
+    /// changed meanwhile (then it is checked again).
+    pub(super) fn on_record_checked(
+        &mut self,
+        source: PeerId,
+        record: kad::Record,
+        held: Option<Vec<u8>>,
+        result: Result<(), dht::InvalidRecord>,
+    ) {
+        self.validating -= 1;
+        if let Err(e) = result {
+            debug!(reason = e.reason, "refused a DHT record: {e}");
+            return self.refuse_record(e.reason);
+        }
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        let now_held = kad::store::RecordStore::get(store, &record.key).map(|r| r.value.clone());
+        if now_held != held {
+            return self.check_record(source, record);
+        }
+        let _ = dht::store_fairly(store, &mut self.dht_ledger, source, record);
+    }
+
+    fn refuse_record(&mut self, reason: &str) {
+        self.metrics.records_refused += 1;
+        *self
+            .metrics
+            .refused
+            .entry(format!("dht_record_{reason}"))
+            .or_default() += 1;
+    }
+
     fn on_kad_request(&mut self, request: kad::InboundRequest) {
         match request {
             kad::InboundRequest::PutRecord {
                 source,
                 record: Some(record),
                 ..
-            } => {
-                let store = self.swarm.behaviour_mut().kad.store_mut();
-                let held =
-                    kad::store::RecordStore::get(store, &record.key).map(|r| r.value.clone());
-                match dht::accept_put(
-                    record.key.as_ref(),
-                    &record.value,
-                    held.as_deref(),
-                    now_secs(),
-                ) {
-                    Ok(()) => {
-                        let _ = dht::store_fairly(store, &mut self.dht_ledger, source, record);
-                    }
-                    Err(e) => {
-                        self.metrics.records_refused += 1;
-                        debug!(reason = e.reason, "refused a DHT record: {e}");
-                    }
-                }
-            }
+            } => self.check_record(source, record),
             kad::InboundRequest::AddProvider {
                 record: Some(record),
             } if record.key.as_ref() == dht::RELAYS_KEY => {

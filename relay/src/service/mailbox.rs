@@ -52,6 +52,13 @@ pub(super) enum Done {
     },
     Acked(ResponseChannel<Response>, u32),
     Expired(u32),
+    /// A DHT record offered for storage was validated against the record then held.
+    RecordChecked {
+        source: PeerId,
+        record: libp2p::kad::Record,
+        held: Option<Vec<u8>>,
+        result: Result<(), tern_proto::dht::InvalidRecord>,
+    },
     /// A prekey request finished: its answer, and whether a prekey was uploaded (how many) or
     /// handed out.
     Prekeys {
@@ -395,6 +402,12 @@ impl Service {
                     .mailbox
                     .send_response(channel, Response::Acked { removed });
             }
+            Done::RecordChecked {
+                source,
+                record,
+                held,
+                result,
+            } => self.on_record_checked(source, record, held, result),
             Done::Expired(removed) => {
                 if removed > 0 {
                     info!(removed, "deleted envelopes past their retention");
