@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{StreamExt, stream::FuturesUnordered};
+use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use libp2p::{
     Multiaddr, PeerId, Swarm, autonat, connection_limits, dcutr, identify,
     identity::Keypair,
@@ -406,6 +406,7 @@ pub(crate) fn spawn(
         deliveries: HashMap::new(),
         mailbox_calls: HashMap::new(),
         waiting_answers: FuturesUnordered::new(),
+        checking: FuturesUnordered::new(),
         rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, STRANGER_RATE, TRUSTED_RATE),
         connected: HashSet::new(),
         announced: HashMap::new(),
@@ -468,6 +469,8 @@ struct EventLoop {
     deliveries: HashMap<OutboundRequestId, oneshot::Sender<Result<Status, NetError>>>,
     mailbox_calls: HashMap<OutboundRequestId, oneshot::Sender<Result<mailbox::Response, NetError>>>,
     waiting_answers: FuturesUnordered<futures::future::BoxFuture<'static, Answer>>,
+    /// DHT records being validated on the blocking pool (`None`: the task failed).
+    checking: FuturesUnordered<futures::future::BoxFuture<'static, Option<records::Checked>>>,
     /// Per-peer delivery rates; a peer whose delivery was stored is promoted to the trusted
     /// rate.
     rates: RateLimiter<PeerId>,
@@ -495,6 +498,11 @@ impl EventLoop {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
+                Some(checked) = self.checking.next(), if !self.checking.is_empty() => {
+                    if let Some(checked) = checked {
+                        self.on_checked(checked);
+                    }
+                }
                 Some((peer, channel, answer)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
                     // A dropped answer means the pipeline could not store the message.
                     let status = answer.unwrap_or(Status::Unavailable);

@@ -22,17 +22,7 @@ impl EventLoop {
                         record: Some(record),
                         ..
                     },
-            } => match self.accept_put(&record, now) {
-                Ok(()) => {
-                    let store = self.swarm.behaviour_mut().kad.store_mut();
-                    let _ = dht::store_fairly(store, &mut self.ledger, source, record);
-                    self.counters.records_evicted = self.ledger.evicted();
-                }
-                Err(error) => {
-                    debug!(peer = %source, reason = error.reason(), "refused a DHT record");
-                    self.reject_record(&error);
-                }
-            },
+            } => self.check_record(source, record, now),
             kad::Event::OutboundQueryProgressed {
                 id, result, step, ..
             } => match result {
@@ -81,18 +71,57 @@ impl EventLoop {
     }
 
     /// The PUT rule: valid, and not older than what we hold.
-    pub(super) fn accept_put(
-        &mut self,
-        offered: &kad::Record,
-        now: u64,
-    ) -> Result<(), RecordError> {
-        let parsed = record::validate(&offered.key, &offered.value, now)?;
-        if let Some(held) = self.swarm.behaviour_mut().kad.store_mut().get(&offered.key)
-            && let Ok(held_parsed) = record::validate(&held.key, &held.value, now)
-        {
-            record::check_newer(&held_parsed, &held.value, &parsed, &offered.value)?;
+    /// Validates a record offered for storage on the blocking pool (a signature check and a
+    /// bundle parse: too much for this loop under a flood), at most [`MAX_CHECKING`] at once;
+    /// beyond that the offer is refused (counted as `busy`).
+    fn check_record(&mut self, source: PeerId, record: kad::Record, now: u64) {
+        if self.checking.len() >= MAX_CHECKING {
+            *self.counters.records_rejected.entry("busy").or_default() += 1;
+            return;
         }
-        Ok(())
+        let held = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .store_mut()
+            .get(&record.key)
+            .map(|r| r.value.clone());
+        self.checking.push(
+            tokio::task::spawn_blocking(move || {
+                let result = check_put(&record, held.as_deref(), now);
+                Checked {
+                    source,
+                    record,
+                    held,
+                    now,
+                    result,
+                }
+            })
+            .map(|done| done.ok())
+            .boxed(),
+        );
+    }
+
+    /// Stores a record that passed validation, unless the record it was checked against
+    /// changed meanwhile (then it is checked again).
+    pub(super) fn on_checked(&mut self, checked: Checked) {
+        let Checked {
+            source,
+            record,
+            held,
+            now,
+            result,
+        } = checked;
+        if let Err(error) = result {
+            debug!(peer = %source, reason = error.reason(), "refused a DHT record");
+            return self.reject_record(&error);
+        }
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        if store.get(&record.key).map(|r| r.value.clone()) != held {
+            return self.check_record(source, record, now);
+        }
+        let _ = dht::store_fairly(store, &mut self.ledger, source, record);
+        self.counters.records_evicted = self.ledger.evicted();
     }
 
     pub(super) fn on_get_record(
@@ -155,4 +184,28 @@ impl EventLoop {
             let _ = lookup.reply.send(answer);
         }
     }
+}
+
+/// Records validated at once, off the event loop; offers beyond it are refused.
+pub(super) const MAX_CHECKING: usize = 64;
+
+/// A record offered for storage, with the verdict of its validation against `held`.
+pub(super) struct Checked {
+    source: PeerId,
+    record: kad::Record,
+    held: Option<Vec<u8>>,
+    now: u64,
+    result: Result<(), RecordError>,
+}
+
+/// Whether `offered` may be stored at `now` over `held` (the value stored under its key, if
+/// any): valid, and not older than a valid held record.
+fn check_put(offered: &kad::Record, held: Option<&[u8]>, now: u64) -> Result<(), RecordError> {
+    let parsed = record::validate(&offered.key, &offered.value, now)?;
+    if let Some(held) = held
+        && let Ok(held_parsed) = record::validate(&offered.key, held, now)
+    {
+        record::check_newer(&held_parsed, held, &parsed, &offered.value)?;
+    }
+    Ok(())
 }
