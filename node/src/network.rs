@@ -38,7 +38,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use tern_crypto::UserId;
+mod behaviour;
 mod records;
+
+use self::behaviour::{Behaviour, BehaviourEvent, build_swarm};
 
 pub(crate) use tern_proto::msg::Status;
 
@@ -292,74 +295,6 @@ impl Handle {
             .map_err(|_| NetError::Stopped)?;
         answer.await.map_err(|_| NetError::Stopped)
     }
-}
-
-#[derive(NetworkBehaviour)]
-pub(crate) struct Behaviour {
-    limits: connection_limits::Behaviour,
-    memory: memory_connection_limits::Behaviour,
-    identify: identify::Behaviour,
-    ping: ping::Behaviour,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
-    msg: request_response::Behaviour<codec::Codec>,
-    mailbox: request_response::Behaviour<mailbox::Codec>,
-    autonat: autonat::v2::client::Behaviour,
-    relay: relay::client::Behaviour,
-    dcutr: dcutr::Behaviour,
-    mdns: Toggle<mdns::tokio::Behaviour>,
-}
-
-fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
-    let dht_server = config.dht_server;
-    let mdns_enabled = config.mdns;
-    tern_proto::swarm::build_with_relay_client(
-        config.keypair.clone(),
-        IDLE_TIMEOUT,
-        |key, relay| {
-            let peer_id = key.public().to_peer_id();
-            let mut kad = dht::behaviour(peer_id, dht::Role::Node.capacity());
-            if dht_server {
-                kad.set_mode(Some(kad::Mode::Server));
-            }
-            let mdns = if mdns_enabled {
-                Some(mdns::tokio::Behaviour::new(
-                    mdns::Config::default(),
-                    peer_id,
-                )?)
-            } else {
-                None
-            };
-            Ok(Behaviour {
-                limits: tern_proto::swarm::connection_limits(
-                    MAX_CONNECTIONS,
-                    MAX_CONNECTIONS_PER_PEER,
-                ),
-                memory: memory_connection_limits::Behaviour::with_max_percentage(
-                    MAX_MEMORY_FRACTION,
-                ),
-                identify: tern_proto::swarm::identify(key.public()),
-                ping: ping::Behaviour::default(),
-                kad,
-                msg: request_response::Behaviour::new(
-                    [(codec::PROTOCOL, ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(REQUEST_TIMEOUT)
-                        .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
-                ),
-                mailbox: request_response::Behaviour::new(
-                    [(mailbox::PROTOCOL, ProtocolSupport::Outbound)],
-                    request_response::Config::default()
-                        .with_request_timeout(MAILBOX_TIMEOUT)
-                        .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
-                ),
-                autonat: autonat::v2::client::Behaviour::default(),
-                relay,
-                dcutr: dcutr::Behaviour::new(peer_id),
-                mdns: Toggle::from(mdns),
-            })
-        },
-    )
-    .map_err(|e| NetError::Transport(e.to_string()))
 }
 
 /// Starts the network task. Returns its handle, the inbound deliveries, and the task.
