@@ -466,14 +466,63 @@ impl Store {
     /// Writes every table's memtable to SST files and waits for it. Commits are durable
     /// without this (they are in the write-ahead log); it makes the files on disk current,
     /// which shortens recovery after a crash.
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "used by tests that inspect files on disk")
-    )]
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         for name in tables::opened_tables() {
             self.inner.db.flush_cf(self.cf(name)?)?;
         }
+        Ok(())
+    }
+
+    /// Bytes the filesystem holding the database can still give this process, if it says.
+    pub(crate) fn free_space(&self) -> Option<u64> {
+        let stat = rustix::fs::statvfs(self.inner.db.path()).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
+    /// How many rows table `T` holds with keys in `first..=last`, without opening their values.
+    pub(crate) fn count<T: Table>(
+        &self,
+        first: &T::Key,
+        last: &T::Key,
+    ) -> Result<usize, StoreError> {
+        declared::<T>();
+        let (from, mut to) = (first.encode(), last.encode());
+        to.push(0);
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(from.clone());
+        options.set_iterate_upper_bound(to);
+        let mut iter = self
+            .inner
+            .db
+            .raw_iterator_cf_opt(self.cf(T::NAME)?, options);
+        iter.seek(&from);
+        let mut count = 0;
+        while iter.valid() {
+            count += 1;
+            iter.next();
+        }
+        iter.status()?;
+        Ok(count)
+    }
+
+    /// Makes rows deleted from table `T` in `first..=last` leave the files: flushes every
+    /// table (so the write-ahead log that still holds them can go) and compacts the range to
+    /// the bottom level, where RocksDB drops deleted rows instead of keeping tombstones over
+    /// them. Slow (it rewrites the files overlapping the range); for deletions the user asks
+    /// for, such as a whole conversation.
+    pub(crate) fn erase<T: Table>(&self, first: &T::Key, last: &T::Key) -> Result<(), StoreError> {
+        declared::<T>();
+        self.flush()?;
+        let mut to = last.encode();
+        to.push(0);
+        let mut options = rocksdb::CompactOptions::default();
+        options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        self.inner.db.compact_range_cf_opt(
+            self.cf(T::NAME)?,
+            Some(first.encode()),
+            Some(to),
+            &options,
+        );
         Ok(())
     }
 
@@ -524,6 +573,9 @@ impl Store {
                     write.put_cf(self.cf(table)?, key, sealed);
                 }
                 Op::Delete { table, key } => write.delete_cf(self.cf(table)?, key),
+                Op::DeleteRange { table, from, to } => {
+                    write.delete_range_cf(self.cf(table)?, from, to);
+                }
                 Op::PutMeta { key, value } => write.put_cf(self.cf(META)?, key, value),
             }
         }

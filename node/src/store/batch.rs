@@ -25,6 +25,12 @@ pub(super) enum Op {
         table: &'static str,
         key: Vec<u8>,
     },
+    /// Every row with `from <= key < to`.
+    DeleteRange {
+        table: &'static str,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
     /// A row of `meta`, stored as it is given.
     PutMeta {
         key: &'static [u8],
@@ -65,6 +71,20 @@ impl Batch {
         self.ops.push(Op::Delete {
             table: T::NAME,
             key: key.encode(),
+        });
+    }
+
+    /// Deletes every row of table `T` whose key lies in `first..=last`, with one range
+    /// tombstone however many rows there are.
+    pub(crate) fn delete_range<T: Table>(&mut self, first: &T::Key, last: &T::Key) {
+        super::declared::<T>();
+        // The first byte string after `last` is `last ‖ 0x00`: the exclusive end.
+        let mut to = last.encode();
+        to.push(0);
+        self.ops.push(Op::DeleteRange {
+            table: T::NAME,
+            from: first.encode(),
+            to,
         });
     }
 
