@@ -63,6 +63,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some((_, Event::MessageReceived(message))) if message.peer == contact => {
                     println!("{}", message.text);
                 }
+                // The bridge's one contact writing first is a message request: accept it.
+                Some((_, Event::RequestReceived(message))) if message.peer == contact => {
+                    node.accept_request(contact).await?;
+                    println!("{}", message.text);
+                }
                 Some((_, Event::DeliveryStateChanged { id, state, .. })) => {
                     if matches!(
                         state,

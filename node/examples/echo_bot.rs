@@ -65,7 +65,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             _ = &mut interrupted => break,
         };
-        if let Event::MessageReceived(message) = event {
+        // A bot answers everyone: a stranger's first message is a message request, and
+        // answering it accepts it.
+        if let Event::MessageReceived(message) | Event::RequestReceived(message) = event {
             node.send(message.peer, format!("echo: {}", message.text))
                 .await?;
         }

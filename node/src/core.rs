@@ -38,7 +38,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::{
     body::{Body, Receipt, ReceiptKind, Text},
-    event::{Cursor, DeliveryState, Direction, Event, Message},
+    event::{ChatChange, Cursor, DeliveryState, Direction, Event, Message},
     hlc::{self, Hlc, Stamp},
     id::MessageId,
     network::{self, Inbound, Status},
@@ -49,7 +49,7 @@ use crate::{
         STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen, Sessions, State,
     },
     upkeep::{self, Upkeep, certificate_due},
-    view::{Chat, Contact, HistoryCursor, NodeStatus, Page, RelayStatus},
+    view::{Chat, Contact, HistoryCursor, MessageRequest, NodeStatus, Page, RelayStatus},
 };
 
 mod deliver;
@@ -60,7 +60,10 @@ mod queue;
 mod receive;
 mod records;
 mod relays;
+mod requests;
 mod send;
+
+pub use self::requests::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
 
 use self::queue::Queued;
 
@@ -138,6 +141,25 @@ pub(crate) enum Request {
     Status {
         reply: oneshot::Sender<Result<NodeStatus, Error>>,
     },
+    Requests {
+        reply: oneshot::Sender<Result<Vec<MessageRequest>, Error>>,
+    },
+    Accept {
+        peer: UserId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    DeleteChat {
+        peer: UserId,
+        reply: oneshot::Sender<Result<usize, Error>>,
+    },
+    Block {
+        peer: UserId,
+        blocked: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Blocked {
+        reply: oneshot::Sender<Result<Vec<UserId>, Error>>,
+    },
     /// New one-time prekeys for a relay of ours, their secrets durable before the reply.
     OneTimePrekeys {
         count: usize,
@@ -199,6 +221,8 @@ pub(crate) struct Parts {
     pub(crate) relays: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
     /// Whether messages may go straight to recipients (otherwise only through relays).
     pub(crate) direct: bool,
+    /// The free space to leave on the database's disk.
+    pub(crate) min_free_disk: u64,
 }
 
 pub(crate) struct Core {
@@ -247,6 +271,27 @@ pub(crate) struct Core {
     undo: receive::Undo,
     /// When to rotate keys and prune, and the pruning pass in progress.
     upkeep: Upkeep,
+    /// The message requests.
+    area: requests::Area,
+    /// Where senders stand, cached; every change of standing removes the peer's entry.
+    standing: HashMap<UserId, requests::Standing>,
+    /// Request messages dropped to stay within the caps, since start.
+    requests_dropped: u64,
+    /// The free space to leave on the database's disk.
+    min_free_disk: u64,
+    /// Deliveries and sends refused for want of disk space, since start.
+    storage_full: u64,
+}
+
+/// How much the disk still takes, against the reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// More than twice the reserve is free.
+    Plenty,
+    /// Less than twice the reserve: strangers' messages wait.
+    Short,
+    /// Less than the reserve: nothing new is taken in.
+    Full,
 }
 
 /// Everything one commit changes, plus the events to publish once it is durable.
@@ -319,6 +364,11 @@ impl Core {
             direct: parts.direct,
             undo: receive::Undo::default(),
             upkeep: Upkeep::new(parts.time.now_ms()),
+            area: requests::Area::default(),
+            standing: HashMap::new(),
+            requests_dropped: 0,
+            min_free_disk: parts.min_free_disk,
+            storage_full: 0,
         }
     }
 
@@ -345,6 +395,16 @@ impl Core {
             Ok(rows) => self.queue = queue::Queue::load(&rows),
             Err(e) => {
                 error!("cannot read the outbox, refusing changes: {e}");
+                self.failed = true;
+            }
+        }
+        match self
+            .read(|s| s.scan::<crate::tables::Requests>(.., ScanDirection::Forward, usize::MAX))
+            .await
+        {
+            Ok(rows) => self.area = requests::Area::load(rows),
+            Err(e) => {
+                error!("cannot read the message requests, refusing changes: {e}");
                 self.failed = true;
             }
         }
@@ -394,6 +454,16 @@ impl Core {
         }
         self.in_flight.abort_all();
         debug!("core task stopped");
+    }
+
+    /// How much room the disk has, against the reserve (plenty if the filesystem does not
+    /// say).
+    fn room(&self) -> Room {
+        match self.store.free_space() {
+            Some(free) if free < self.min_free_disk => Room::Full,
+            Some(free) if free < self.min_free_disk.saturating_mul(2) => Room::Short,
+            _ => Room::Plenty,
+        }
     }
 
     fn conv(&self, peer: &UserId) -> Conv {
@@ -538,6 +608,7 @@ impl Core {
                 let conv = self.conv(&user);
                 let mut batch = Batch::new();
                 batch.delete::<Contacts>(&conv);
+                self.standing.remove(&user);
                 let _ = reply.send(self.commit(Pending::new(batch, vec![])).await.map(|_| ()));
             }
             Request::VerifyContact {
@@ -580,6 +651,33 @@ impl Core {
             }
             Request::Status { reply } => {
                 let _ = reply.send(self.status().await);
+            }
+            Request::Requests { reply } => {
+                let _ = reply.send(Ok(self.requests()));
+            }
+            Request::Accept { peer, reply } => {
+                let _ = reply.send(self.accept_request(peer).await);
+            }
+            Request::DeleteChat { peer, reply } => {
+                let _ = reply.send(self.delete_chat(peer).await);
+            }
+            Request::Block {
+                peer,
+                blocked,
+                reply,
+            } => {
+                let result = if blocked {
+                    self.block(peer).await
+                } else {
+                    self.unblock(peer).await
+                };
+                if !blocked && result.is_ok() {
+                    self.net.forget_refused();
+                }
+                let _ = reply.send(result);
+            }
+            Request::Blocked { reply } => {
+                let _ = reply.send(self.blocked().await);
             }
             Request::OneTimePrekeys { count, reply } => {
                 let _ = reply.send(self.one_time_prekeys(count).await);

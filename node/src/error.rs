@@ -55,6 +55,33 @@ pub enum SendError {
     /// unusable).
     #[error("the message could not be encrypted: {0}")]
     Encryption(String),
+    /// The disk holding the database is nearly full (below the reserve set with
+    /// [`crate::Builder::with_min_free_disk`]): free space, for example by deleting a
+    /// conversation, and send again.
+    #[error("the disk is full: free some space (delete a conversation, say) and send again")]
+    StorageFull,
+    /// The recipient is blocked: unblock them ([`crate::Node::unblock`]) to write to them.
+    #[error("{} is blocked", .0.short())]
+    Blocked(UserId),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// Why a change to a conversation (accepting a request, deleting a chat, blocking) failed.
+/// Nothing changed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChatError {
+    /// There is no message request from this account.
+    #[error("no message request from {}", .0.short())]
+    NoRequest(UserId),
+    /// There is no conversation (chat or request) with this account.
+    #[error("no conversation with {}", .0.short())]
+    NoChat(UserId),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -129,6 +156,14 @@ pub(crate) enum Error {
     DuplicateName(String),
     #[error("wrong passphrase")]
     WrongPassphrase,
+    #[error("the peer is blocked")]
+    Blocked(UserId),
+    #[error("the disk is full")]
+    StorageFull,
+    #[error("no message request")]
+    NoRequest(UserId),
+    #[error("no conversation")]
+    NoChat(UserId),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("the node has stopped")]
@@ -156,6 +191,8 @@ impl From<Error> for SendError {
             Error::Empty => Self::Empty,
             Error::TooLong { len, max } => Self::TooLong { len, max },
             Error::Encryption(why) => Self::Encryption(why),
+            Error::Blocked(user) => Self::Blocked(user),
+            Error::StorageFull => Self::StorageFull,
             Error::Storage(e) => Self::Storage(e),
             Error::Stopped => Self::Stopped,
             other => Self::Storage(unexpected(&other)),
@@ -169,6 +206,18 @@ impl From<Error> for ContactError {
             Error::InvalidName => Self::InvalidName,
             Error::UnknownContact(user) => Self::Unknown(user),
             Error::DuplicateName(name) => Self::DuplicateName(name),
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Storage(unexpected(&other)),
+        }
+    }
+}
+
+impl From<Error> for ChatError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NoRequest(user) => Self::NoRequest(user),
+            Error::NoChat(user) => Self::NoChat(user),
             Error::Storage(e) => Self::Storage(e),
             Error::Stopped => Self::Stopped,
             other => Self::Storage(unexpected(&other)),

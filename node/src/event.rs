@@ -130,4 +130,30 @@ pub enum Event {
         /// What happened, for people.
         message: String,
     },
+    /// A message arrived from someone who is neither a contact nor in the chat list: it is
+    /// held as a message request ([`crate::Node::requests`]) until the user accepts it
+    /// ([`crate::Node::accept_request`]), deletes it or blocks the sender.
+    RequestReceived(Message),
+    /// The user changed a conversation: accepted its request, deleted it, blocked or
+    /// unblocked its peer (from any client of the node).
+    ChatChanged {
+        /// The conversation.
+        peer: UserId,
+        /// What changed.
+        change: ChatChange,
+    },
+}
+
+/// How the user changed a conversation, in [`Event::ChatChanged`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ChatChange {
+    /// Its message request was accepted: it is a chat now, and its sender is trusted.
+    Accepted,
+    /// It was deleted, with every message stored for it.
+    Deleted,
+    /// Its peer was blocked.
+    Blocked,
+    /// Its peer was unblocked.
+    Unblocked,
 }

@@ -63,13 +63,19 @@ mod time;
 mod upkeep;
 mod view;
 
+pub use crate::core::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
 pub use body::MAX_TEXT_LEN;
-pub use error::{ContactError, PassphraseError, QueryError, SendError, StorageError};
-pub use event::{Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message};
+pub use error::{ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError};
+pub use event::{
+    ChatChange, Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message,
+};
 pub use id::{MessageId, ParseIdError};
-pub use node::{Builder, EventStream, Node, RELAY_FAILOVER_AFTER, StartError};
+pub use node::{
+    Builder, DEFAULT_MIN_FREE_DISK, EventStream, Node, RELAY_FAILOVER_AFTER, StartError,
+};
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
 pub use time::Clock;
 pub use view::{
-    Chat, Contact, HistoryCursor, Nat, NodeStatus, Page, ParseCursorError, RelayStatus,
+    Chat, Contact, HistoryCursor, MessageRequest, Nat, NodeStatus, Page, ParseCursorError,
+    RelayStatus,
 };

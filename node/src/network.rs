@@ -69,16 +69,16 @@ const MAX_CONNECTIONS: u32 = 256;
 const MAX_CONNECTIONS_PER_PEER: u32 = 4;
 /// Refuse new connections when the process uses more than this share of system memory.
 const MAX_MEMORY_FRACTION: f64 = 0.8;
-/// Per-peer inbound delivery rate for a peer that has not yet delivered anything we could
-/// decrypt: a burst of 200, refilled at 100 a second. Far above any human typing rate, far
+/// Per-peer inbound delivery rate for a peer whose account the user has not accepted
+/// (a stranger, or a peer not heard from yet): a burst of 200, refilled at 100 a second. Far above any human typing rate, far
 /// below a flood: each refused envelope still costs an HPKE open (about 0.1 ms), so a
 /// stranger can take at most about 1% of a core.
 const STRANGER_RATE: Rate = Rate {
     burst: 200.0,
     per_sec: 100.0,
 };
-/// The rate for a peer whose deliveries we stored (a contact's device, proven by a message
-/// that decrypted): bulk transfers between two nodes run at full speed, yet one peer still
+/// The rate for the device of an accepted account (a contact or a chat, proven by a message
+/// from it that decrypted; see `core::requests`): bulk transfers between two nodes run at full speed, yet one peer still
 /// cannot occupy the pipeline alone.
 const TRUSTED_RATE: Rate = Rate {
     burst: 10_000.0,
@@ -125,7 +125,20 @@ pub(crate) struct Counters {
     pub(crate) records_evicted: u64,
     pub(crate) deliveries_rate_limited: u64,
     pub(crate) deliveries_busy: u64,
+    /// Direct deliveries refused without opening: the peer's device belongs to a blocked
+    /// account.
+    pub(crate) deliveries_blocked: u64,
     pub(crate) inbound_failures: u64,
+}
+
+/// How the network task treats a peer's direct deliveries, as the core decided from who the
+/// envelopes turned out to be from (only the core can open them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerStanding {
+    /// An accepted sender's device: the trusted rate.
+    Trusted,
+    /// A blocked account's device: refused before opening.
+    Refused,
 }
 
 /// A snapshot of the network state.
@@ -152,6 +165,13 @@ pub(crate) struct Inbound {
 
 #[derive(Debug)]
 enum Command {
+    Standing {
+        peer: PeerId,
+        standing: PeerStanding,
+    },
+    /// Forget every refused peer (an account was unblocked; blocked ones are found again
+    /// from their next delivery).
+    ForgetRefused,
     Publish {
         key: RecordKey,
         value: Vec<u8>,
@@ -211,6 +231,17 @@ impl Handle {
 
     pub(crate) fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Sets how `peer`'s direct deliveries are treated. Best effort: when the command queue
+    /// is full the change is dropped, and made again after the peer's next delivery.
+    pub(crate) fn set_standing(&self, peer: PeerId, standing: PeerStanding) {
+        let _ = self.commands.try_send(Command::Standing { peer, standing });
+    }
+
+    /// Lets every refused peer deliver again (at the stranger rate).
+    pub(crate) fn forget_refused(&self) {
+        let _ = self.commands.try_send(Command::ForgetRefused);
     }
 
     /// The addresses others can reach this node at (listen addresses on concrete interfaces
@@ -343,6 +374,7 @@ pub(crate) fn spawn(
         waiting_answers: FuturesUnordered::new(),
         checking: FuturesUnordered::new(),
         rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, STRANGER_RATE, TRUSTED_RATE),
+        refused: HashSet::new(),
         connected: HashSet::new(),
         announced: HashMap::new(),
         dialled: HashMap::new(),
@@ -385,7 +417,6 @@ struct Publish {
 }
 
 type Answer = (
-    PeerId,
     ResponseChannel<Status>,
     Result<Status, oneshot::error::RecvError>,
 );
@@ -406,9 +437,11 @@ struct EventLoop {
     waiting_answers: FuturesUnordered<futures::future::BoxFuture<'static, Answer>>,
     /// DHT records being validated on the blocking pool (`None`: the task failed).
     checking: FuturesUnordered<futures::future::BoxFuture<'static, Option<records::Checked>>>,
-    /// Per-peer delivery rates; a peer whose delivery was stored is promoted to the trusted
+    /// Per-peer delivery rates; the core promotes an accepted sender's peer to the trusted
     /// rate.
     rates: RateLimiter<PeerId>,
+    /// Peers of blocked accounts, refused before opening (at most `MAX_RATE_ENTRIES`).
+    refused: HashSet<PeerId>,
     connected: HashSet<PeerId>,
     /// Listen addresses DHT peers announced (identify), for relays we pick from the DHT.
     announced: HashMap<PeerId, Vec<Multiaddr>>,
@@ -438,12 +471,9 @@ impl EventLoop {
                         self.on_checked(checked);
                     }
                 }
-                Some((peer, channel, answer)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
+                Some((channel, answer)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
                     // A dropped answer means the pipeline could not store the message.
                     let status = answer.unwrap_or(Status::Unavailable);
-                    if status == Status::Stored {
-                        self.rates.promote(&peer);
-                    }
                     let _ = self.swarm.behaviour_mut().msg.send_response(channel, status);
                 }
             }
@@ -453,6 +483,19 @@ impl EventLoop {
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::Standing { peer, standing } => match standing {
+                PeerStanding::Trusted => {
+                    self.refused.remove(&peer);
+                    self.rates.promote(&peer);
+                }
+                PeerStanding::Refused => {
+                    if self.refused.len() >= MAX_RATE_ENTRIES {
+                        self.refused.clear();
+                    }
+                    self.refused.insert(peer);
+                }
+            },
+            Command::ForgetRefused => self.refused.clear(),
             Command::Publish { key, value, reply } => {
                 let record = kad::Record::new(key.clone(), value.clone());
                 // Keep our own copy too, so we answer GETs for it ourselves.
@@ -705,6 +748,15 @@ impl EventLoop {
     }
 
     fn on_delivery(&mut self, peer: PeerId, request: Delivery, channel: ResponseChannel<Status>) {
+        if self.refused.contains(&peer) {
+            self.counters.deliveries_blocked += 1;
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .msg
+                .send_response(channel, Status::Rejected);
+            return;
+        }
         if !self.take_token(peer) {
             self.counters.deliveries_rate_limited += 1;
             let _ = self
@@ -723,7 +775,7 @@ impl EventLoop {
         }) {
             Ok(()) => self
                 .waiting_answers
-                .push(Box::pin(async move { (peer, channel, answer.await) })),
+                .push(Box::pin(async move { (channel, answer.await) })),
             Err(_) => {
                 self.counters.deliveries_busy += 1;
                 warn!(%peer, "pipeline saturated; answering busy");

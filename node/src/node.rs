@@ -21,7 +21,7 @@ mod open;
 use self::open::open_account;
 use crate::{
     core::{Core, Error, Parts, Request},
-    error::{ContactError, PassphraseError, QueryError, SendError, StorageError},
+    error::{ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError},
     event::{self, Cursor, Event},
     hlc::Hlc,
     id::MessageId,
@@ -31,7 +31,7 @@ use crate::{
         Events, STATE_ACCOUNT, STATE_CLOCK, STATE_DEVICE_KEY, STATE_OUTBOX_SEQ, STATE_PREKEYS,
         State,
     },
-    view::{Chat, Contact, HistoryCursor, NodeStatus, Page},
+    view::{Chat, Contact, HistoryCursor, MessageRequest, NodeStatus, Page},
 };
 
 /// Capacity of the request channel from handles to the core task.
@@ -111,7 +111,12 @@ pub struct Builder {
     relay_discovery: bool,
     relay_failover_after: Duration,
     clock: crate::Clock,
+    min_free_disk: u64,
 }
+
+/// Free space the node leaves on the disk that holds its database by default: 64 MiB. See
+/// [`Builder::with_min_free_disk`].
+pub const DEFAULT_MIN_FREE_DISK: u64 = 64 << 20;
 
 /// What the builder was told about the passphrase.
 enum Passphrase {
@@ -198,6 +203,18 @@ impl Builder {
     /// still receives through its own relays (see [`Builder::with_relay`]).
     pub fn with_direct_delivery(mut self, enabled: bool) -> Self {
         self.direct = enabled;
+        self
+    }
+
+    /// The free space to leave on the disk that holds the database (default
+    /// [`DEFAULT_MIN_FREE_DISK`]). Below twice this, messages from strangers (message
+    /// requests) are refused with `Busy`; below it, every delivery is, and sends fail with
+    /// [`SendError::StorageFull`](crate::SendError::StorageFull). Senders retry and relays
+    /// keep the mail, so nothing is lost, and the node accepts again by itself once space is
+    /// freed (by [`Node::delete_chat`], say), without a restart. The reserve is what lets
+    /// RocksDB flush, compact and carry out deletions on a nearly full disk.
+    pub fn with_min_free_disk(mut self, bytes: u64) -> Self {
+        self.min_free_disk = bytes;
         self
     }
 
@@ -334,6 +351,7 @@ impl Builder {
             cancel: cancel.child_token(),
             relays,
             direct: self.direct,
+            min_free_disk: self.min_free_disk,
         });
         let core_task = tokio::spawn(core.run());
         info!(user = %user, "node started");
@@ -409,6 +427,7 @@ impl Node {
             relay_discovery: true,
             relay_failover_after: RELAY_FAILOVER_AFTER,
             clock: crate::Clock::system(),
+            min_free_disk: DEFAULT_MIN_FREE_DISK,
         }
     }
 
@@ -518,6 +537,71 @@ impl Node {
             reply,
         })
         .await
+    }
+
+    /// Message requests: messages from accounts that are neither contacts nor in the chat
+    /// list, newest first. They are not in [`Node::chats`]; read their messages with
+    /// [`Node::history`], and answer with [`Node::accept_request`], [`Node::delete_chat`] or
+    /// [`Node::block`]. Writing to the sender or adding them as a contact accepts too.
+    ///
+    /// ```no_run
+    /// # async fn run(node: tern_node::Node) -> Result<(), Box<dyn std::error::Error>> {
+    /// for request in node.requests().await? {
+    ///     let page = node.history(request.peer, 20, None).await?;
+    ///     if page.messages.iter().any(|m| m.text.contains("lottery")) {
+    ///         node.block(request.peer).await?;
+    ///     } else {
+    ///         node.accept_request(request.peer).await?;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn requests(&self) -> Result<Vec<MessageRequest>, QueryError> {
+        self.call(|reply| Request::Requests { reply }).await
+    }
+
+    /// Accepts `peer`'s message request: it moves to the chat list, `peer`'s devices are
+    /// delivered to at the trusted rate, and `peer` gets the delivery receipts held back.
+    pub async fn accept_request(&self, peer: UserId) -> Result<(), ChatError> {
+        self.call(|reply| Request::Accept { peer, reply })
+            .await
+    }
+
+    /// Deletes the conversation with `peer`, chat or message request: every message stored
+    /// for it (and the logged events that carry them), and the messages to `peer` still
+    /// waiting to be delivered, which are not sent.
+    /// The deleted rows are erased from the database files before this returns. Returns how
+    /// many messages were deleted. A later message from `peer` starts a new conversation (a
+    /// request, unless `peer` is a contact).
+    pub async fn delete_chat(&self, peer: UserId) -> Result<usize, ChatError> {
+        self.call(|reply| Request::DeleteChat { peer, reply }).await
+    }
+
+    /// Blocks `peer`: its direct deliveries are refused and its mail through relays dropped
+    /// (acknowledged at the relay, so it is not kept there). Its message request, if any, is
+    /// deleted; a chat's history stays. Sending to `peer` fails until [`Node::unblock`].
+    pub async fn block(&self, peer: UserId) -> Result<(), ChatError> {
+        self.call(|reply| Request::Block {
+            peer,
+            blocked: true,
+            reply,
+        })
+        .await
+    }
+
+    /// Unblocks `peer`. Nothing it sent while blocked comes back.
+    pub async fn unblock(&self, peer: UserId) -> Result<(), ChatError> {
+        self.call(|reply| Request::Block {
+            peer,
+            blocked: false,
+            reply,
+        })
+        .await
+    }
+
+    /// The blocked accounts, in the order they were blocked.
+    pub async fn blocked(&self) -> Result<Vec<UserId>, QueryError> {
+        self.call(|reply| Request::Blocked { reply }).await
     }
 
     /// Marks the conversation with `peer` read and sends read receipts. Returns how many

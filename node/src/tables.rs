@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tern_crypto::UserId;
 
 use crate::{
-    event::{DeliveryState, Direction, Event, Message},
+    event::{ChatChange, DeliveryState, Direction, Event, Message},
     hlc::Stamp,
     id::MessageId,
     store::Table,
@@ -120,6 +120,43 @@ impl Table for Conversations {
     const NAME: &'static str = "conversations";
     type Key = Conv;
     type Value = ConversationRow;
+}
+
+/// A message request: the messages of a sender who is neither a contact nor in the chat
+/// list, kept apart until the user accepts, deletes or blocks them. The messages themselves
+/// are ordinary [`Messages`] rows of the conversation; this row lists their keys, oldest
+/// first, so that the oldest can be dropped when a cap is reached without a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RequestRow {
+    pub(crate) peer: UserId,
+    /// `(stamp, message id)` of each message held, oldest first.
+    pub(crate) messages: Vec<(Stamp, [u8; 16])>,
+    pub(crate) last_text: String,
+    /// Messages of this sender dropped to stay within the caps.
+    pub(crate) dropped: u32,
+}
+
+/// Message requests, keyed by `Conv`.
+pub(crate) struct Requests;
+impl Table for Requests {
+    const NAME: &'static str = "requests";
+    type Key = Conv;
+    type Value = RequestRow;
+}
+
+/// A blocked account: its direct deliveries are refused and its relay mail dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BlockedRow {
+    pub(crate) peer: UserId,
+    pub(crate) since_ms: u64,
+}
+
+/// Blocked accounts, keyed by `Conv`.
+pub(crate) struct Blocked;
+impl Table for Blocked {
+    const NAME: &'static str = "blocked";
+    type Key = Conv;
+    type Value = BlockedRow;
 }
 
 /// A message waiting for the recipient's acknowledgement.
@@ -236,6 +273,44 @@ enum EventV1 {
         peer: Option<UserId>,
         message: String,
     },
+    // Appended after version 1 shipped: the rows above keep their encoding, so no
+    // migration is needed; a build older than these variants cannot read logs holding them.
+    RequestReceived(MessageV1),
+    ChatChanged {
+        peer: UserId,
+        change: ChatChangeV1,
+    },
+}
+
+/// The stored form of [`ChatChange`]. Variant order is the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum ChatChangeV1 {
+    Accepted,
+    Deleted,
+    Blocked,
+    Unblocked,
+}
+
+impl From<ChatChange> for ChatChangeV1 {
+    fn from(change: ChatChange) -> Self {
+        match change {
+            ChatChange::Accepted => Self::Accepted,
+            ChatChange::Deleted => Self::Deleted,
+            ChatChange::Blocked => Self::Blocked,
+            ChatChange::Unblocked => Self::Unblocked,
+        }
+    }
+}
+
+impl From<ChatChangeV1> for ChatChange {
+    fn from(change: ChatChangeV1) -> Self {
+        match change {
+            ChatChangeV1::Accepted => Self::Accepted,
+            ChatChangeV1::Deleted => Self::Deleted,
+            ChatChangeV1::Blocked => Self::Blocked,
+            ChatChangeV1::Unblocked => Self::Unblocked,
+        }
+    }
 }
 
 impl From<&Message> for MessageV1 {
@@ -282,6 +357,11 @@ impl From<&Event> for EventV1 {
                 peer: *peer,
                 message: message.clone(),
             },
+            Event::RequestReceived(m) => Self::RequestReceived(m.into()),
+            Event::ChatChanged { peer, change } => Self::ChatChanged {
+                peer: *peer,
+                change: (*change).into(),
+            },
         }
     }
 }
@@ -297,6 +377,11 @@ impl From<EventV1> for Event {
             EventV1::ContactOnline(user) => Self::ContactOnline(user),
             EventV1::ContactOffline(user) => Self::ContactOffline(user),
             EventV1::Error { peer, message } => Self::Error { peer, message },
+            EventV1::RequestReceived(m) => Self::RequestReceived(m.into()),
+            EventV1::ChatChanged { peer, change } => Self::ChatChanged {
+                peer,
+                change: change.into(),
+            },
         }
     }
 }

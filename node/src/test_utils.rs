@@ -118,3 +118,55 @@ pub async fn wait_received(events: &mut (impl Stream<Item = (Cursor, Event)> + U
     })
     .await;
 }
+
+/// A small filesystem (a tmpfs) mounted on a fresh directory for as long as it lives, for
+/// tests of what happens when a disk fills up. Mounting needs root.
+#[derive(Debug)]
+pub struct SmallDisk {
+    dir: TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` (`mount -o size=`, e.g. `"48m"`), or says loudly why it
+    /// cannot and returns `None`, for the test to end there.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot mount while `TERN_PRIVILEGED_TESTS` is set (CI sets it when it runs as
+    /// root): there a skipped test would hide a failure.
+    #[allow(clippy::expect_used, clippy::panic, reason = "a test helper")]
+    pub fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("cannot make a temporary directory");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        if matches!(status, Ok(s) if s.success()) {
+            return Some(Self { dir });
+        }
+        let why = format!("cannot mount a tmpfs ({status:?}): this test needs root");
+        assert!(
+            std::env::var_os("TERN_PRIVILEGED_TESTS").is_none(),
+            "{why}, and TERN_PRIVILEGED_TESTS is set"
+        );
+        #[allow(clippy::print_stderr, reason = "a skipped test must say so loudly")]
+        {
+            eprintln!("SKIPPED: {why}");
+        }
+        None
+    }
+
+    /// The mounted directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}

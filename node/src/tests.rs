@@ -158,6 +158,7 @@ async fn envelope_for_bob(dirs: &[TempDir]) -> (Node, Vec<String>, Vec<u8>) {
     let alice = start(dirs[1].path(), &seed).await;
     let bob = start(dirs[2].path(), &seed).await;
     let bob_user = bob.user_id();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
     // Bob's record must be held by other peers before he goes away: a lookup alone could be
     // answered by Bob himself, from his own store.
     tokio::time::timeout(TIMEOUT, async {
@@ -443,6 +444,7 @@ async fn a_flooding_peer_is_rate_limited_while_others_are_served() {
     // An honest peer is served as usual, and its burst is its own.
     let alice = start(dirs[1].path(), &seed).await;
     alice.add_contact("bob", bob.user_id()).await.unwrap();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
     for i in 0..3 {
         alice
             .send(bob.user_id(), format!("hello {i}"))
@@ -514,6 +516,85 @@ async fn a_receive_that_fails_half_way_commits_nothing_and_the_retry_is_stored()
     assert_eq!(history.messages.len(), 1);
 
     for node in [bob, bootstrap] {
+        node.shutdown().await;
+    }
+}
+
+/// Every file of a database directory whose name ends in one of `suffixes`, read whole.
+fn database_files(dir: &std::path::Path, suffixes: &[&str]) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir.join("db"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            suffixes.iter().any(|suffix| name.ends_with(suffix))
+        })
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            (path.display().to_string(), bytes)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_conversation_leaves_the_database_files() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bootstrap = start(dirs[0].path(), &[]).await;
+    let seed = bootstrap.addresses().await;
+    let alice = start(dirs[1].path(), &seed).await;
+    let bob = start(dirs[2].path(), &seed).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", a).await.unwrap();
+    let mut bob_events = bob.events(crate::From::Oldest);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(alice.send(b, format!("note {i}")).await.unwrap());
+    }
+    let mut waiting: std::collections::HashSet<_> = ids.iter().copied().collect();
+    crate::test_utils::wait_for(&mut bob_events, |e| {
+        if let Event::MessageReceived(m) = e {
+            waiting.remove(&m.id);
+        }
+        waiting.is_empty().then_some(())
+    })
+    .await;
+
+    // Message ids are in the row keys of `messages` and `message_index`, and nowhere else in
+    // clear (values are sealed): once on disk, the files show them.
+    bob.inner_store().flush().unwrap();
+    let holds = |files: &[(String, Vec<u8>)], id: &crate::MessageId| {
+        files
+            .iter()
+            .find(|(_, bytes)| bytes.windows(16).any(|w| w == id.as_bytes()))
+            .map(|(name, _)| name.clone())
+    };
+    let before = database_files(dirs[2].path(), &[".sst"]);
+    assert!(
+        ids.iter().all(|id| holds(&before, id).is_some()),
+        "the test does not look for what the files hold"
+    );
+
+    assert_eq!(bob.delete_chat(a).await.unwrap(), ids.len());
+    assert!(bob.history(a, 50, None).await.unwrap().messages.is_empty());
+    assert!(bob.chats().await.unwrap().is_empty());
+    let after = database_files(dirs[2].path(), &[".sst", ".log"]);
+    for id in &ids {
+        assert_eq!(holds(&after, id), None, "message {id} is still on disk");
+    }
+    assert!(
+        matches!(bob.delete_chat(a).await, Err(crate::ChatError::NoChat(_))),
+        "nothing is left to delete"
+    );
+
+    // The contact stays, and the conversation starts again from the next message.
+    let again = alice.send(b, "still there?").await.unwrap();
+    crate::test_utils::wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == again => Some(()),
+        _ => None,
+    })
+    .await;
+    for node in [alice, bob, bootstrap] {
         node.shutdown().await;
     }
 }

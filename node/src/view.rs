@@ -31,6 +31,26 @@ pub struct Chat {
     pub unread: u32,
 }
 
+/// A message request: messages from someone who is neither a contact nor in the chat list,
+/// held apart until the user accepts them ([`crate::Node::accept_request`]), deletes them
+/// ([`crate::Node::delete_chat`]) or blocks the sender ([`crate::Node::block`]). Its
+/// messages are read with [`crate::Node::history`], like a chat's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageRequest {
+    /// The sender.
+    pub peer: UserId,
+    /// Time of the first message held, milliseconds since the Unix epoch.
+    pub first_ms: u64,
+    /// Time of the last message held.
+    pub last_ms: u64,
+    /// The last message's text, cut to 100 characters.
+    pub last_text: String,
+    /// Messages held (at most [`crate::MAX_REQUEST_MESSAGES_PER_SENDER`]).
+    pub messages: u32,
+    /// Messages of this sender dropped, oldest first, to stay within the caps.
+    pub dropped: u32,
+}
+
 /// One page of history, oldest first, with the cursor for the page before it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Page {

@@ -164,6 +164,7 @@ async fn the_bridge_carries_lines_both_ways() {
 
     let mut bridge = Process::start("bridge", &bridge_args);
     let bridge_user = bridge.user().await;
+    alice.node.add_contact("bridge", bridge_user).await.unwrap();
     let mut stdin = bridge.child.stdin.take().unwrap();
     stdin.write_all(b"hello from a pipe\n").await.unwrap();
     echo(&mut events, "hello from a pipe").await;

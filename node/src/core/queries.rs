@@ -40,8 +40,25 @@ impl Core {
             verified: false,
             added_ms: self.time.now_ms(),
         };
-        batch.put::<Contacts>(&self.conv(&user), &row)?;
-        self.commit(Pending::new(batch, vec![])).await.map(|_| ())
+        let conv = self.conv(&user);
+        batch.put::<Contacts>(&conv, &row)?;
+        // A contact is accepted: a request from them becomes their chat.
+        let mut summaries = HashMap::new();
+        let request = self.stage_accept(&mut batch, &mut summaries, user);
+        for (conv, summary) in &summaries {
+            batch.put::<Conversations>(conv, summary)?;
+        }
+        let mut events = Vec::new();
+        if request.is_some() {
+            events.push(Event::ChatChanged {
+                peer: user,
+                change: ChatChange::Accepted,
+            });
+        }
+        self.standing.remove(&user);
+        self.commit(Pending::new(batch, events)).await?;
+        self.area.remove(&conv);
+        Ok(())
     }
 
     pub(super) async fn chats(&self) -> Result<Vec<Chat>, Error> {
@@ -112,6 +129,10 @@ impl Core {
 
     pub(super) async fn mark_read(&mut self, peer: UserId) -> Result<usize, Error> {
         let conv = self.conv(&peer);
+        if self.area.get(&conv).is_some() {
+            // A request's sender learns nothing, read receipts included, until accepted.
+            return Ok(0);
+        }
         let rows = self
             .read(move |s| {
                 s.scan::<Messages>(
@@ -154,6 +175,9 @@ impl Core {
             net.counters.deliveries_rate_limited,
         );
         rejections.insert("delivery_busy".into(), net.counters.deliveries_busy);
+        rejections.insert("delivery_blocked".into(), net.counters.deliveries_blocked);
+        rejections.insert("request_dropped".into(), self.requests_dropped);
+        rejections.insert("storage_full".into(), self.storage_full);
         rejections.insert("dht_record_evicted".into(), net.counters.records_evicted);
         for (code, count) in &self.deposits_refused {
             rejections.insert(format!("relay_refused_{code}"), *count);

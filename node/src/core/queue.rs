@@ -118,6 +118,15 @@ impl Queue {
         due
     }
 
+    /// Every entry for `peer`, being delivered or not.
+    pub(super) fn entries_for(&self, peer: &UserId) -> Vec<u64> {
+        self.entries
+            .iter()
+            .filter(|(_, entry)| entry.peer == *peer)
+            .map(|(seq, _)| *seq)
+            .collect()
+    }
+
     /// Entries for `peer` not being delivered.
     pub(super) fn waiting_for(&self, peer: &UserId) -> Vec<u64> {
         self.entries

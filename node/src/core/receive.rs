@@ -2,7 +2,8 @@
 //! commits nothing of it, deduplicated, decrypted and committed with the session state it
 //! advanced.
 
-use super::*;
+use super::{requests::Standing, *};
+use crate::network::PeerStanding;
 
 /// A received envelope after the stateless checks.
 pub(super) struct Prepared {
@@ -27,6 +28,14 @@ pub(super) struct Group {
     pub(super) delivered: Vec<(UserId, MessageId)>,
     /// The send stamp of each `MessageReceived` event the group adds, in event order.
     pub(super) received_stamps: Vec<Stamp>,
+    /// Message requests the group changed (over the committed area).
+    pub(super) requests: HashMap<Conv, crate::tables::RequestRow>,
+    /// Request messages the group dropped to stay within the caps.
+    pub(super) dropped: u64,
+    /// Where the sender of the envelope being processed stands, once it is known.
+    pub(super) standing: Option<Standing>,
+    /// The disk is short of space: strangers' messages wait (`Busy`).
+    pub(super) short: bool,
 }
 
 /// Everything one received envelope may change before its group commits, taken before it is
@@ -111,9 +120,21 @@ impl Core {
             }
             return;
         }
+        let room = self.room();
+        if room == Room::Full {
+            // Senders retry, and relays keep the mail: nothing is lost while space is freed.
+            self.storage_full += group.len() as u64;
+            for item in group {
+                let _ = item.reply.send(Status::Busy);
+            }
+            return;
+        }
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut answers = Vec::with_capacity(group.len());
-        let mut staged = Group::default();
+        let mut staged = Group {
+            short: room == Room::Short,
+            ..Group::default()
+        };
         let (group, prepared) = match self.prepare(group).await {
             Ok(prepared) => prepared,
             Err((group, e)) => {
@@ -125,8 +146,11 @@ impl Core {
             }
         };
         self.undo = Undo::default();
+        // What to tell the network task about the peers that delivered directly.
+        let mut standings: HashMap<libp2p::PeerId, PeerStanding> = HashMap::new();
         for (item, prepared) in group.into_iter().zip(prepared) {
             staged.via_relay = item.via_relay;
+            staged.standing = None;
             let savepoint = Savepoint::take(self, &pending, &staged, &prepared);
             let status = match self.receive(&mut pending, &mut staged, prepared).await {
                 Ok(status) => status,
@@ -138,6 +162,17 @@ impl Core {
                     Status::Unavailable
                 }
             };
+            if !item.via_relay {
+                match (staged.standing, status) {
+                    (Some(Standing::Blocked), _) => {
+                        standings.insert(item.peer, PeerStanding::Refused);
+                    }
+                    (Some(Standing::Accepted), Status::Stored) => {
+                        standings.insert(item.peer, PeerStanding::Trusted);
+                    }
+                    _ => {}
+                }
+            }
             answers.push((item.reply, status));
         }
         // A sender whose message went through a relay learns it arrived from a receipt, in
@@ -176,6 +211,19 @@ impl Core {
             }
         }
         self.undo = Undo::default();
+        if committed {
+            for (conv, row) in &staged.requests {
+                if row.messages.is_empty() {
+                    self.sessions.remove(&row.peer);
+                    debug!(conv = ?&conv[..4], "a message request lost its last message");
+                }
+            }
+            self.area.apply(std::mem::take(&mut staged.requests));
+            self.requests_dropped += staged.dropped;
+            for (peer, standing) in standings {
+                self.net.set_standing(peer, standing);
+            }
+        }
         for (reply, status) in answers {
             let _ = reply.send(if committed {
                 status
@@ -203,6 +251,7 @@ impl Core {
         for (conv, summary) in &staged.summaries {
             pending.batch.put::<Conversations>(conv, summary)?;
         }
+        self.stage_emptied_requests(&mut pending.batch, &staged.requests)?;
         if staged.prekeys_changed {
             pending
                 .batch
@@ -294,6 +343,17 @@ impl Core {
             }
         };
         let sender = opened.sender;
+        let standing = self.standing(&sender).await?;
+        staged.standing = Some(standing);
+        if standing == Standing::Blocked {
+            debug!(sender = %sender.short(), "refused an envelope from a blocked account");
+            return Ok(Status::Rejected);
+        }
+        if standing == Standing::Stranger && staged.short {
+            // The disk's last room is kept for contacts: a stranger's message waits.
+            self.storage_full += 1;
+            return Ok(Status::Busy);
+        }
         self.load_sessions(&sender).await?;
         let Some(plaintext) = self
             .decrypt(pending, staged, sender, &opened.message)
@@ -336,6 +396,37 @@ impl Core {
         self.clock.observe(body.stamp(), now);
         let stamp = Hlc::clamp(body.stamp(), now);
         match body {
+            Body::Text(text) if standing == Standing::Stranger => {
+                // A message request: stored, but no receipt goes back until the user
+                // accepts, and it is not a chat message.
+                let row = MessageRow {
+                    peer: sender,
+                    direction: Direction::Incoming,
+                    text: text.text,
+                    state: DeliveryState::Delivered,
+                    read: false,
+                };
+                pending
+                    .batch
+                    .put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
+                pending
+                    .batch
+                    .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+                staged.dropped += requests::stage_request_message(
+                    &self.area,
+                    &mut staged.requests,
+                    &mut pending.batch,
+                    conv,
+                    sender,
+                    (stamp, *id.as_bytes()),
+                    &row.text,
+                );
+                pending
+                    .events
+                    .push(Event::RequestReceived(to_message(id, stamp, &row)));
+            }
+            // Receipts only concern messages we sent, which made their sender accepted.
+            Body::Receipt(_) if standing != Standing::Accepted => {}
             Body::Text(text) => {
                 if staged.via_relay {
                     staged.delivered.push((sender, id));

@@ -34,10 +34,19 @@ impl Core {
     /// Accepts a group of sends in one durable write, so that under load many messages share
     /// one sync. Each caller gets its message id once the group is on disk.
     pub(super) async fn send_group(&mut self, sends: Vec<SendRequest>) {
+        if self.room() == Room::Full {
+            self.storage_full += sends.len() as u64;
+            for send in sends {
+                let _ = send.reply.send(Err(Error::StorageFull));
+            }
+            return;
+        }
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut summaries: HashMap<Conv, ConversationRow> = HashMap::new();
         let mut touched = Vec::new();
         let mut accepted = Vec::with_capacity(sends.len());
+        // Requests that writing to their sender accepts.
+        let mut requests_accepted = Vec::new();
         let mut staged = Ok(());
         for SendRequest { peer, text, reply } in sends {
             if text.is_empty() {
@@ -50,6 +59,27 @@ impl Core {
                     max: crate::body::MAX_TEXT_LEN,
                 }));
                 continue;
+            }
+            match self.standing(&peer).await {
+                Ok(requests::Standing::Blocked) => {
+                    let _ = reply.send(Err(Error::Blocked(peer)));
+                    continue;
+                }
+                Ok(requests::Standing::Stranger) => {
+                    // Writing to someone accepts them, and their request becomes the chat.
+                    self.standing.remove(&peer);
+                    if self
+                        .stage_accept(&mut pending.batch, &mut summaries, peer)
+                        .is_some()
+                    {
+                        requests_accepted.push(self.conv(&peer));
+                    }
+                }
+                Ok(requests::Standing::Accepted) => {}
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    continue;
+                }
             }
             if staged.is_ok() {
                 staged = self
@@ -78,6 +108,11 @@ impl Core {
             Ok(()) => self.commit(pending).await.map(|_| ()),
             Err(e) => Err(e),
         };
+        if result.is_ok() {
+            for conv in requests_accepted {
+                self.area.remove(&conv);
+            }
+        }
         for (reply, id) in accepted {
             let _ = reply.send(result.clone().map(|()| id));
         }

@@ -285,3 +285,30 @@ fn generate_the_node_v1_fixture() {
     copy_dir(&tmp.path().join("db"), &target);
     writeln!(std::io::stderr(), "wrote {}", target.display()).unwrap();
 }
+
+#[test]
+fn events_added_after_version_1_round_trip() {
+    let carol = user(3);
+    let mut events = vec![Event::RequestReceived(message(
+        7,
+        carol,
+        Direction::Incoming,
+        DeliveryState::Delivered,
+    ))];
+    for change in [
+        ChatChange::Accepted,
+        ChatChange::Deleted,
+        ChatChange::Blocked,
+        ChatChange::Unblocked,
+    ] {
+        events.push(Event::ChatChanged {
+            peer: carol,
+            change,
+        });
+    }
+    for event in events {
+        let bytes = postcard::to_allocvec(&EventRow(event.clone())).unwrap();
+        let back: EventRow = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.0, event);
+    }
+}
