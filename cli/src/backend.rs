@@ -11,7 +11,8 @@ use crate::{
     api::{
         Client,
         model::{
-            ChatsPage, ContactView, HistoryPage, Identity, Marked, NewContact, Sent, StatusView,
+            BlockedView, ChatsPage, ContactView, Deleted, HistoryPage, Identity, Marked,
+            NewContact, RequestView, Sent, StatusView,
         },
         service,
     },
@@ -166,6 +167,43 @@ impl Backend {
         match self {
             Self::Daemon(c) => Ok(c.mark_read(peer).await?),
             Self::Local(n) => Ok(service::mark_read(n, peer).await?),
+        }
+    }
+}
+
+impl Backend {
+    pub(crate) async fn requests(&self) -> Result<Vec<RequestView>, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.requests().await?),
+            Self::Local(n) => Ok(service::requests(n).await?),
+        }
+    }
+
+    pub(crate) async fn accept_request(&self, peer: &str) -> Result<(), CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.accept_request(peer).await?),
+            Self::Local(n) => Ok(service::accept_request(n, peer).await?),
+        }
+    }
+
+    pub(crate) async fn delete_chat(&self, peer: &str) -> Result<Deleted, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.delete_chat(peer).await?),
+            Self::Local(n) => Ok(service::delete_chat(n, peer).await?),
+        }
+    }
+
+    pub(crate) async fn blocked(&self) -> Result<Vec<BlockedView>, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.blocked().await?),
+            Self::Local(n) => Ok(service::blocked(n).await?),
+        }
+    }
+
+    pub(crate) async fn block(&self, peer: &str, blocked: bool) -> Result<(), CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.block(peer, blocked).await?),
+            Self::Local(n) => Ok(service::block(n, peer, blocked).await?),
         }
     }
 }

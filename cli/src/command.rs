@@ -1,6 +1,7 @@
 //! The commands, one module each, mirroring the command tree (`tern contact add` lives in
 //! `command/contact/add.rs`). Each is a clap struct with a `run`.
 
+mod block;
 mod chat;
 mod chats;
 mod completions;
@@ -11,6 +12,7 @@ mod history;
 mod id;
 mod init;
 mod read;
+mod requests;
 mod send;
 mod status;
 
@@ -27,6 +29,9 @@ pub(crate) enum Command {
     Contact(contact::Contact),
     Send(send::Send),
     Chats(chats::Chats),
+    Requests(requests::Requests),
+    Block(block::Block),
+    Unblock(block::Unblock),
     History(history::History),
     Read(read::Read),
     Chat(chat::Chat),
@@ -58,6 +63,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Contact(c) => c.run(&context).await,
         Command::Send(c) => c.run(&context).await,
         Command::Chats(c) => c.run(&context).await,
+        Command::Requests(c) => c.run(&context).await,
+        Command::Block(c) => c.run(&context).await,
+        Command::Unblock(c) => c.run(&context).await,
         Command::History(c) => c.run(&context).await,
         Command::Read(c) => c.run(&context).await,
         Command::Chat(c) => c.run(&context).await,

@@ -8,4 +8,5 @@ mod cli {
     mod chat_screen;
     mod commands;
     mod demo;
+    mod requests;
 }

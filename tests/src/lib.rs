@@ -426,7 +426,8 @@ impl Daemon {
 
 /// One keep-alive HTTP/1.1 connection to a daemon's local API: a message costs one request on
 /// an open connection, where `tern send` costs a process. It speaks just enough HTTP for the
-/// API's JSON answers (which always carry a `Content-Length`), and never retries: a request
+/// API's answers (JSON with a `Content-Length`, or `204 No Content` without a body), and
+/// never retries: a request
 /// that may have reached the daemon is not sent twice.
 #[derive(Debug)]
 pub struct Api {
@@ -510,7 +511,12 @@ impl Api {
                 length = value.trim().parse::<usize>().ok();
             }
         }
-        let length = length.ok_or_else(|| malformed("an answer without Content-Length".into()))?;
+        // A 204 has no body, and says so by sending no length.
+        let length = match (length, status) {
+            (Some(length), _) => length,
+            (None, 204) => 0,
+            (None, _) => return Err(malformed("an answer without Content-Length".into())),
+        };
         let mut bytes = vec![0; length];
         self.stream.read_exact(&mut bytes).await?;
         Ok((status, bytes))

@@ -10,8 +10,8 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use super::{
     auth,
     model::{
-        ApiError, ChatsPage, ContactView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
-        NewContact, NewMessage, Sent, StatusView, Verification,
+        ApiError, BlockedView, ChatsPage, ContactView, Deleted, ErrorBody, EventFrame, HistoryPage,
+        Identity, Marked, NewContact, NewMessage, RequestView, Sent, StatusView, Verification,
     },
 };
 use crate::profile::Profile;
@@ -252,6 +252,33 @@ impl Client {
         .await
     }
 
+    pub(crate) async fn delete_chat(&self, peer: &str) -> Result<Deleted, CallError> {
+        let path = format!("/v1/chats/{}", escape(peer));
+        self.call::<(), _>(Method::DELETE, &path, &[], None).await
+    }
+
+    pub(crate) async fn requests(&self) -> Result<Vec<RequestView>, CallError> {
+        self.call::<(), _>(Method::GET, "/v1/requests", &[], None)
+            .await
+    }
+
+    pub(crate) async fn accept_request(&self, peer: &str) -> Result<(), CallError> {
+        let path = format!("/v1/requests/{}/accept", escape(peer));
+        self.call::<(), ()>(Method::POST, &path, &[], None).await
+    }
+
+    pub(crate) async fn blocked(&self) -> Result<Vec<BlockedView>, CallError> {
+        self.call::<(), _>(Method::GET, "/v1/blocked", &[], None)
+            .await
+    }
+
+    /// Blocks (`blocked`) or unblocks `peer`.
+    pub(crate) async fn block(&self, peer: &str, blocked: bool) -> Result<(), CallError> {
+        let method = if blocked { Method::PUT } else { Method::DELETE };
+        let path = format!("/v1/blocked/{}", escape(peer));
+        self.call::<(), ()>(method, &path, &[], None).await
+    }
+
     pub(crate) async fn mark_read(&self, peer: &str) -> Result<Marked, CallError> {
         self.call::<(), _>(
             Method::POST,
@@ -339,6 +366,13 @@ pub(crate) enum CallError {
     /// The daemon did not answer.
     #[error(transparent)]
     Unreachable(#[from] Unreachable),
+}
+
+impl CallError {
+    /// Whether the daemon answered 404 (an unknown contact, say).
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api(e) if e.status == 404)
+    }
 }
 
 impl From<CallError> for crate::error::CliError {

@@ -17,8 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 #[error("{message}")]
 pub(crate) struct ApiError {
     /// Stable machine-readable reason: `bad_request`, `unauthorized`, `not_found`,
-    /// `no_such_route`, `method_not_allowed`, `conflict`, `too_large`, `unavailable`,
-    /// `internal`.
+    /// `no_such_route`, `method_not_allowed`, `conflict`, `too_large`, `storage_full`,
+    /// `unavailable`, `internal`.
     pub(crate) code: String,
     /// What went wrong, for people.
     pub(crate) message: String,
@@ -71,6 +71,8 @@ impl From<tern_node::SendError> for ApiError {
         match e {
             E::Empty | E::Encryption(_) => Self::bad_request(message),
             E::TooLong { .. } => Self::too_large(message),
+            E::Blocked(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::StorageFull => Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message),
             E::Stopped => Self::stopped(message),
             _ => Self::internal(message),
         }
@@ -85,6 +87,18 @@ impl From<tern_node::ContactError> for ApiError {
             E::InvalidName => Self::bad_request(message),
             E::Unknown(_) => Self::not_found(message),
             E::DuplicateName(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::Stopped => Self::stopped(message),
+            _ => Self::internal(message),
+        }
+    }
+}
+
+impl From<tern_node::ChatError> for ApiError {
+    fn from(e: tern_node::ChatError) -> Self {
+        use tern_node::ChatError as E;
+        let message = e.to_string();
+        match e {
+            E::NoRequest(_) | E::NoChat(_) => Self::not_found(message),
             E::Stopped => Self::stopped(message),
             _ => Self::internal(message),
         }
@@ -344,6 +358,67 @@ pub(crate) struct ChatsQuery {
     pub(crate) cursor: Option<String>,
 }
 
+/// A message request: messages from someone who is neither a contact nor in the chat list,
+/// held apart until accepted, deleted or blocked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct RequestView {
+    /// The sender's address.
+    pub(crate) peer: String,
+    /// Time of the first message held.
+    pub(crate) first_ms: u64,
+    /// Time of the last message held.
+    pub(crate) last_ms: u64,
+    /// The last message's text (at most 100 characters).
+    pub(crate) last_text: String,
+    /// Messages held (at most 20 per sender, 1,000 in all requests).
+    pub(crate) messages: u32,
+    /// Messages of this sender dropped, oldest first, to stay within those caps.
+    pub(crate) dropped: u32,
+}
+
+impl From<tern_node::MessageRequest> for RequestView {
+    fn from(r: tern_node::MessageRequest) -> Self {
+        Self {
+            peer: r.peer.to_string(),
+            first_ms: r.first_ms,
+            last_ms: r.last_ms,
+            last_text: r.last_text,
+            messages: r.messages,
+            dropped: r.dropped,
+        }
+    }
+}
+
+/// `DELETE /v1/chats/{peer}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Deleted {
+    /// Messages deleted (and erased from the database files).
+    pub(crate) deleted: usize,
+}
+
+/// A blocked account.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct BlockedView {
+    /// Its address.
+    pub(crate) address: String,
+}
+
+/// How the user changed a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ChatChangeView {
+    /// Its message request was accepted.
+    Accepted,
+    /// It was deleted.
+    Deleted,
+    /// Its peer was blocked.
+    Blocked,
+    /// Its peer was unblocked.
+    Unblocked,
+    /// A change this version does not describe.
+    Other,
+}
+
 /// `POST /v1/chats/{peer}/read`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub(crate) struct Marked {
@@ -456,6 +531,19 @@ pub(crate) enum EventView {
         /// What happened.
         message: String,
     },
+    /// A message arrived from someone who is neither a contact nor in the chat list: a
+    /// message request (`GET /v1/requests`).
+    RequestReceived {
+        /// The message.
+        message: MessageView,
+    },
+    /// The user accepted a request, deleted a chat, blocked or unblocked someone.
+    ChatChanged {
+        /// The conversation.
+        peer: String,
+        /// What changed.
+        change: ChatChangeView,
+    },
     /// An event this version does not describe yet.
     Other {
         /// A description.
@@ -482,6 +570,17 @@ impl From<Event> for EventView {
             Event::Error { peer, message } => Self::Error {
                 peer: peer.map(|p| p.to_string()),
                 message,
+            },
+            Event::RequestReceived(m) => Self::RequestReceived { message: m.into() },
+            Event::ChatChanged { peer, change } => Self::ChatChanged {
+                peer: peer.to_string(),
+                change: match change {
+                    tern_node::ChatChange::Accepted => ChatChangeView::Accepted,
+                    tern_node::ChatChange::Deleted => ChatChangeView::Deleted,
+                    tern_node::ChatChange::Blocked => ChatChangeView::Blocked,
+                    tern_node::ChatChange::Unblocked => ChatChangeView::Unblocked,
+                    _ => ChatChangeView::Other,
+                },
             },
             other => Self::Other {
                 description: format!("{other:?}"),

@@ -36,9 +36,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     auth,
     model::{
-        ApiError, ChatsPage, ChatsQuery, ContactView, ErrorBody, EventFrame, EventView,
-        EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact, NewMessage, Sent,
-        StatusView, Verification,
+        ApiError, BlockedView, ChatsPage, ChatsQuery, ContactView, Deleted, ErrorBody, EventFrame,
+        EventView, EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact,
+        NewMessage, RequestView, Sent, StatusView, Verification,
     },
     service,
 };
@@ -110,7 +110,12 @@ pub(crate) fn router(
         .routes(routes!(send_message))
         .routes(routes!(list_chats))
         .routes(routes!(chat_messages))
+        .routes(routes!(delete_chat))
         .routes(routes!(mark_read))
+        .routes(routes!(list_requests))
+        .routes(routes!(accept_request))
+        .routes(routes!(list_blocked))
+        .routes(routes!(block, unblock))
         .routes(routes!(list_contacts, add_contact))
         .routes(routes!(get_contact, remove_contact))
         .routes(routes!(verify_contact))
@@ -300,6 +305,108 @@ async fn mark_read(
     Path(peer): Path<String>,
 ) -> Result<Json<Marked>, ApiError> {
     Ok(Json(service::mark_read(&state.node, &peer).await?))
+}
+
+/// Delete a conversation (chat or message request) and every message stored for it; messages
+/// to the peer still waiting to go out are not sent. The rows are erased from the database
+/// files before the answer. The contact, if any, stays.
+#[utoipa::path(
+    delete, path = "/v1/chats/{peer}", tag = "chats",
+    params(("peer" = String, Path, description = "Contact name or address")),
+    responses(
+        (status = 200, description = "How many messages were deleted", body = Deleted),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact, or no conversation", body = ErrorBody),
+    )
+)]
+async fn delete_chat(
+    State(state): State<AppState>,
+    Path(peer): Path<String>,
+) -> Result<Json<Deleted>, ApiError> {
+    Ok(Json(service::delete_chat(&state.node, &peer).await?))
+}
+
+/// Message requests, newest first: messages from accounts that are neither contacts nor in
+/// the chat list. Read one with `GET /v1/chats/{peer}/messages`; its sender gets no receipt
+/// until it is accepted.
+#[utoipa::path(
+    get, path = "/v1/requests", tag = "requests",
+    responses(
+        (status = 200, description = "The message requests", body = Vec<RequestView>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+async fn list_requests(State(state): State<AppState>) -> Result<Json<Vec<RequestView>>, ApiError> {
+    Ok(Json(service::requests(&state.node).await?))
+}
+
+/// Accept a message request: it becomes a chat, and its sender is trusted.
+#[utoipa::path(
+    post, path = "/v1/requests/{peer}/accept", tag = "requests",
+    params(("peer" = String, Path, description = "The sender's address")),
+    responses(
+        (status = 204, description = "Accepted"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No request from this account", body = ErrorBody),
+    )
+)]
+async fn accept_request(
+    State(state): State<AppState>,
+    Path(peer): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::accept_request(&state.node, &peer).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The blocked accounts, in the order they were blocked.
+#[utoipa::path(
+    get, path = "/v1/blocked", tag = "requests",
+    responses(
+        (status = 200, description = "The blocked accounts", body = Vec<BlockedView>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+async fn list_blocked(State(state): State<AppState>) -> Result<Json<Vec<BlockedView>>, ApiError> {
+    Ok(Json(service::blocked(&state.node).await?))
+}
+
+/// Block an account: its deliveries are refused, its relay mail dropped, its message request
+/// deleted; sending to it fails until it is unblocked. Blocking twice is not an error.
+#[utoipa::path(
+    put, path = "/v1/blocked/{peer}", tag = "requests",
+    params(("peer" = String, Path, description = "Contact name or address")),
+    responses(
+        (status = 204, description = "Blocked"),
+        (status = 400, description = "This account's own address", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact", body = ErrorBody),
+    )
+)]
+async fn block(
+    State(state): State<AppState>,
+    Path(peer): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::block(&state.node, &peer, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unblock an account. Unblocking one that is not blocked is not an error.
+#[utoipa::path(
+    delete, path = "/v1/blocked/{peer}", tag = "requests",
+    params(("peer" = String, Path, description = "Contact name or address")),
+    responses(
+        (status = 204, description = "Unblocked"),
+        (status = 400, description = "This account's own address", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact", body = ErrorBody),
+    )
+)]
+async fn unblock(
+    State(state): State<AppState>,
+    Path(peer): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::block(&state.node, &peer, false).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// All contacts.

@@ -4,8 +4,8 @@
 use tern_node::{MAX_TEXT_LEN, Node, SafetyNumber, UserId};
 
 use super::model::{
-    ApiError, ChatsPage, ContactView, Delivery, HistoryPage, Identity, Marked, NewContact,
-    NewMessage, Sent, StatusView, contact_view,
+    ApiError, BlockedView, ChatsPage, ContactView, Deleted, Delivery, HistoryPage, Identity,
+    Marked, NewContact, NewMessage, RequestView, Sent, StatusView, contact_view,
 };
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
@@ -171,6 +171,46 @@ pub(crate) async fn send(node: &Node, message: NewMessage) -> Result<Sent, ApiEr
         peer: user.to_string(),
         delivery: Delivery::Queued,
     })
+}
+
+pub(crate) async fn requests(node: &Node) -> Result<Vec<RequestView>, ApiError> {
+    Ok(node.requests().await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn accept_request(node: &Node, peer: &str) -> Result<(), ApiError> {
+    let user = resolve(node, peer).await?;
+    Ok(node.accept_request(user).await?)
+}
+
+pub(crate) async fn delete_chat(node: &Node, peer: &str) -> Result<Deleted, ApiError> {
+    let user = resolve(node, peer).await?;
+    Ok(Deleted {
+        deleted: node.delete_chat(user).await?,
+    })
+}
+
+pub(crate) async fn blocked(node: &Node) -> Result<Vec<BlockedView>, ApiError> {
+    Ok(node
+        .blocked()
+        .await?
+        .into_iter()
+        .map(|user| BlockedView {
+            address: user.to_string(),
+        })
+        .collect())
+}
+
+/// Blocks (`blocked`) or unblocks the account `peer` names.
+pub(crate) async fn block(node: &Node, peer: &str, blocked: bool) -> Result<(), ApiError> {
+    let user = resolve(node, peer).await?;
+    if user == node.user_id() {
+        return Err(ApiError::bad_request("that is this account's own address"));
+    }
+    if blocked {
+        Ok(node.block(user).await?)
+    } else {
+        Ok(node.unblock(user).await?)
+    }
 }
 
 pub(crate) async fn status(node: &Node) -> Result<StatusView, ApiError> {

@@ -20,19 +20,21 @@ use std::{
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
-use super::Context;
+use super::{Context, chats};
 use crate::{api::Client, error::CliError};
 
-/// Chat with a contact, full screen (needs `tern daemon` running).
+/// Chat with a contact, or read a message request, full screen (needs `tern daemon`).
 ///
 /// Scrollback from history, live messages, delivery marks (… queued, ⇡k/R stored at relays,
 /// ✓ delivered, ✓✓ read), connection status. Keeps working across daemon restarts.
 ///
 /// Keys: Enter sends; ←/→, Home/End, Backspace/Delete, Ctrl-U, Ctrl-W edit; PgUp/PgDn and
-/// ↑/↓ scroll; Esc or Ctrl-C quits.
+/// ↑/↓ scroll; Esc or Ctrl-C quits. Commands typed in the input line: /accept (a message
+/// request), /block, /unblock, /delete (the conversation and its messages, then quit).
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:
-  tern chat bob")]
+#[command(after_help = "Examples:
+  tern chat bob
+  tern chat tern1qz...      (a message request: /accept, /block or /delete it)")]
 pub(crate) struct Chat {
     /// Contact name or address.
     peer: String,
@@ -45,8 +47,29 @@ impl Chat {
             .await
             .map_err(|e| CliError::Network(e.to_string()))?
             .ok_or_else(|| CliError::NoDaemon(profile.home().to_path_buf()))?;
-        let contact = client.contact(&self.peer).await?;
-        let mut screen = screen::Screen::new(contact.clone());
+        let contact = match client.contact(&self.peer).await {
+            Ok(contact) => contact,
+            // Not a contact: an address (a message request, or someone to write to).
+            Err(e) if e.is_not_found() => {
+                let Some(user) = crate::api::service::parse_address(&self.peer) else {
+                    return Err(e.into());
+                };
+                let address = user.to_string();
+                crate::api::model::ContactView {
+                    name: chats::short(&address),
+                    safety_number: String::new(),
+                    address,
+                    verified: false,
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let request = client
+            .requests()
+            .await?
+            .iter()
+            .any(|r| r.peer == contact.address);
+        let mut screen = screen::Screen::new(contact.clone(), request);
 
         let (reports_tx, mut reports) = mpsc::channel(256);
         let link = tokio::spawn(link::run(
@@ -79,6 +102,28 @@ impl Chat {
                     match screen.on_key(key) {
                         screen::Action::None => {}
                         screen::Action::Quit => break,
+                        screen::Action::Command(command) => {
+                            let Some(client) = sender.clone() else {
+                                screen.on_report(link::Report::Notice(
+                                    "the daemon is not running".into(),
+                                ));
+                                continue;
+                            };
+                            let peer = contact.address.clone();
+                            let outcome = match command {
+                                screen::Command::Accept => client.accept_request(&peer).await,
+                                screen::Command::Block => client.block(&peer, true).await,
+                                screen::Command::Unblock => client.block(&peer, false).await,
+                                screen::Command::Delete => {
+                                    client.delete_chat(&peer).await.map(|_| ())
+                                }
+                            };
+                            match outcome {
+                                Ok(()) if command == screen::Command::Delete => break,
+                                Ok(()) => {}
+                                Err(e) => screen.on_report(link::Report::Notice(e.to_string())),
+                            }
+                        }
                         screen::Action::Send(text) => {
                             let Some(client) = sender.clone() else {
                                 screen.on_report(link::Report::SendFailed(

@@ -7,12 +7,16 @@ use crate::{
     output,
 };
 
-/// List conversations, most recent first, with unread counts.
+/// List conversations, most recent first, with unread counts; or delete one. Message
+/// requests from people who are not contacts are listed by `tern requests`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern chats
-  tern chats --json | jq '.chats[] | select(.unread > 0)'")]
+  tern chats --json | jq '.chats[] | select(.unread > 0)'
+  tern chats delete bob")]
 pub(crate) struct Chats {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// Chats per page.
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -21,8 +25,30 @@ pub(crate) struct Chats {
     cursor: Option<String>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Delete a conversation and every message stored for it (erased from the database
+    /// files); messages to the peer not yet delivered are not sent. The contact stays.
+    Delete {
+        /// A contact's name or an address.
+        peer: String,
+    },
+}
+
 impl Chats {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        if let Some(Action::Delete { peer }) = self.action {
+            let deleted =
+                backend::with(context, Need::Data, async |b| b.delete_chat(&peer).await).await?;
+            return context.out.emit(&deleted, |out| {
+                writeln!(
+                    out,
+                    "Deleted the conversation with {} ({} messages)",
+                    short(&peer),
+                    deleted.deleted
+                )
+            });
+        }
         let (limit, cursor) = (self.limit, self.cursor);
         let page = backend::with(context, Need::Data, async |b| {
             b.chats(Some(limit), cursor.as_deref()).await

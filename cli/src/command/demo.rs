@@ -4,7 +4,8 @@
 //! real RocksDB databases) in a temporary directory that is removed at the end. The script
 //! shows direct delivery with receipts, Bob going offline, Alice's messages waiting sealed at
 //! the relay, Bob coming back and receiving each exactly once, and the read receipts flowing
-//! back.
+//! back. Then a stranger writes to Bob: the message lands in his message requests, not his
+//! chats, and once Bob blocks the stranger, the next message is refused.
 
 use std::{
     collections::HashSet,
@@ -27,7 +28,8 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Run a whole Tern network on this machine and watch it work.
 ///
-/// A relay and two users chat; one goes offline and gets its messages later, exactly once.
+/// A relay and two users chat; one goes offline and gets its messages later, exactly once; a
+/// stranger's message is a request, and a blocked stranger is refused.
 ///
 /// Everything runs on 127.0.0.1 in a temporary directory, removed at the end. Nothing to set
 /// up, nothing left behind.
@@ -255,7 +257,64 @@ async fn chat(
             left.stored_messages
         ),
     )?;
+    stranger(dir, relay_address, &bob, nodes, t).await
+}
 
+/// A stranger writes to Bob: a message request, which Bob answers by blocking.
+async fn stranger(
+    dir: &Path,
+    relay_address: &str,
+    bob: &Node,
+    nodes: &mut Vec<Node>,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let mallory = user(&dir.join("mallory"), relay_address, true).await?;
+    nodes.push(mallory.clone());
+    let (m, b) = (mallory.user_id(), bob.user_id());
+    t.say("mallory", format!("a stranger, created account {m}"))?;
+    let mut bob_events = bob.events(tern_node::From::Now);
+    let mut mallory_events = mallory.events(tern_node::From::Oldest);
+    let text = "You won a prize! Reply to claim it.";
+    mallory.send(b, text).await?;
+    t.say("mallory", format!("→ bob: {text:?}"))?;
+    loop {
+        match next_event(&mut bob_events).await? {
+            Event::RequestReceived(message) if message.peer == m => break,
+            Event::MessageReceived(message) if message.peer == m => {
+                bail!("a stranger's message reached bob's chats")
+            }
+            _ => {}
+        }
+    }
+    let requests = bob.requests().await?;
+    t.say(
+        "bob",
+        format!(
+            "← a message request ({} in all): not in his chats, and mallory gets no receipt",
+            requests.len()
+        ),
+    )?;
+    bob.block(m).await?;
+    t.say("bob", "blocks mallory: the request is deleted")?;
+    let again = mallory.send(b, "Last chance!").await?;
+    loop {
+        if let Event::DeliveryStateChanged { id, state, .. } =
+            next_event(&mut mallory_events).await?
+            && id == again
+        {
+            match state {
+                DeliveryState::Failed => break,
+                DeliveryState::Delivered | DeliveryState::Read => {
+                    bail!("a blocked stranger's message was accepted")
+                }
+                _ => {}
+            }
+        }
+    }
+    t.say(
+        "mallory",
+        "✗ \"Last chance!\" refused: bob blocked this account",
+    )?;
     Ok(())
 }
 

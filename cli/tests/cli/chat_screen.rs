@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::harness::{Pair, eventually, tern};
+use super::harness::{Pair, eventually, stranger, tern};
 
 /// A detached tmux session on a private server socket, killed when dropped.
 struct Tmux {
@@ -152,4 +152,54 @@ async fn typing_in_the_chat_screen_sends_and_shows_delivery_across_daemon_restar
     .await;
 
     tmux.keys(&["Escape"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_request_is_answered_from_the_chat_screen() {
+    let pair = Pair::start().await;
+    let relay = pair.relay.addresses().await[0].clone();
+    let (carol, _carol_daemon) = stranger(&relay, "alice", &pair.alice.invite().await).await;
+    let carol_address = carol.address().await;
+    assert_eq!(carol.tern(&["send", "alice", "hi from a stranger"]).await.code, 0);
+    eventually("the request to reach alice", || async {
+        let requests = pair.alice.tern(&["requests", "--json"]).await.json();
+        requests[0].is_object().then_some(())
+    })
+    .await;
+
+    let command = format!(
+        "{} --data-dir {} --insecure-no-passphrase chat {carol_address}",
+        tern().display(),
+        pair.alice.path().display()
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("the request on screen", |s| {
+        s.contains("message request") && s.contains("hi from a stranger")
+    })
+    .await;
+    tmux.keys(&["/accept", "Enter"]);
+    tmux.wait_for("the request accepted", |s| !s.contains("message request"))
+        .await;
+    let chats = pair.alice.tern(&["chats", "--json"]).await.json();
+    assert_eq!(chats["chats"][0]["peer"], carol_address.as_str());
+
+    tmux.keys(&["/nonsense", "Enter"]);
+    tmux.wait_for("an unknown command explained", |s| {
+        s.contains("unknown command /nonsense")
+    })
+    .await;
+    tmux.keys(&["/block", "Enter"]);
+    tmux.wait_for("the peer shown blocked", |s| s.contains(" blocked "))
+        .await;
+    let blocked = pair.alice.tern(&["block", "--json"]).await.json();
+    assert_eq!(blocked[0]["address"], carol_address.as_str());
+
+    // /delete removes the conversation and closes the screen.
+    tmux.keys(&["/delete", "Enter"]);
+    eventually("the conversation to be gone", || async {
+        let chats = pair.alice.tern(&["chats", "--json"]).await.json();
+        chats["chats"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+    assert!(pair.alice.history(&carol_address).await.is_empty());
 }

@@ -17,6 +17,8 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "received 3 of 3, each exactly once, in order",
         "alice  ✓✓ read ×3",
         "relay  holds 0 envelope(s)",
+        "← a message request",
+        "refused: bob blocked this account",
         "Removed",
     ] {
         assert!(

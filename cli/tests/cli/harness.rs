@@ -51,6 +51,16 @@ impl Pair {
     }
 }
 
+/// A profile on `relay` with its daemon running, that has `peer` (an invite) as a contact
+/// named `name`, while `peer` does not know it: a stranger to `peer`.
+pub(crate) async fn stranger(relay: &str, name: &str, peer_invite: &str) -> (Profile, Daemon) {
+    let profile = Profile::init(&[relay]).await;
+    let run = profile.tern(&["contact", "add", name, peer_invite]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let daemon = profile.daemon().await;
+    (profile, daemon)
+}
+
 impl Pair {
     /// The base URL of Alice's daemon's API.
     pub(crate) fn alice_api(&self) -> &str {

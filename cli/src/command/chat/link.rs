@@ -39,6 +39,8 @@ pub(crate) enum Report {
     Status(StatusView),
     /// Sending a message failed; the text goes back into the input line.
     SendFailed(String, String),
+    /// Something to tell the user on the status line (a command's outcome).
+    Notice(String),
 }
 
 pub(crate) async fn run(profile: Profile, peer: String, reports: mpsc::Sender<Report>) {

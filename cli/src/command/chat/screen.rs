@@ -11,7 +11,7 @@ use ratatui::{
 
 use super::{input::Input, link::Report};
 use crate::{
-    api::model::{ContactView, Delivery, EventView, MessageView, StatusView},
+    api::model::{ChatChangeView, ContactView, Delivery, EventView, MessageView, StatusView},
     output,
 };
 
@@ -20,6 +20,36 @@ pub(crate) enum Action {
     None,
     Quit,
     Send(String),
+    /// A slash command typed in the input line.
+    Command(Command),
+}
+
+/// The slash commands of the input line, which act on the open conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// `/accept`: accept its message request.
+    Accept,
+    /// `/block`.
+    Block,
+    /// `/unblock`.
+    Unblock,
+    /// `/delete`: delete the conversation and its messages, then quit.
+    Delete,
+}
+
+impl Command {
+    fn parse(line: &str) -> Option<Result<Self, String>> {
+        let word = line.trim().strip_prefix('/')?;
+        Some(match word {
+            "accept" => Ok(Self::Accept),
+            "block" => Ok(Self::Block),
+            "unblock" => Ok(Self::Unblock),
+            "delete" => Ok(Self::Delete),
+            other => Err(format!(
+                "unknown command /{other}; try /accept, /block, /unblock or /delete"
+            )),
+        })
+    }
 }
 
 pub(crate) struct Screen {
@@ -34,11 +64,20 @@ pub(crate) struct Screen {
     peer_online: Option<bool>,
     /// Incoming messages shown but not yet marked read.
     unread: bool,
+    /// The conversation is a message request: the peer is not a contact and not accepted.
+    request: bool,
+    blocked: bool,
+    /// Message requests from others that arrived while the screen is open.
+    new_requests: usize,
 }
 
 impl Screen {
-    pub(crate) fn new(contact: ContactView) -> Self {
+    /// The screen for `contact`; `request` when the conversation is a message request.
+    pub(crate) fn new(contact: ContactView, request: bool) -> Self {
         Self {
+            request,
+            blocked: false,
+            new_requests: 0,
             contact,
             messages: Vec::new(),
             input: Input::default(),
@@ -81,7 +120,15 @@ impl Screen {
                     return Action::None;
                 }
                 self.scroll = 0;
-                return Action::Send(self.input.take());
+                let line = self.input.take();
+                return match Command::parse(&line) {
+                    Some(Ok(command)) => Action::Command(command),
+                    Some(Err(problem)) => {
+                        self.problem = Some(problem);
+                        Action::None
+                    }
+                    None => Action::Send(line),
+                };
             }
             _ => {}
         }
@@ -110,6 +157,7 @@ impl Screen {
                 self.input.restore(text);
                 self.problem = Some(format!("not sent: {reason}"));
             }
+            Report::Notice(notice) => self.problem = Some(notice),
         }
     }
 
@@ -138,6 +186,28 @@ impl Screen {
                 peer: Some(peer),
                 message,
             } if peer == self.contact.address => self.problem = Some(message),
+            EventView::RequestReceived { message } => {
+                if message.peer == self.contact.address {
+                    self.request = true;
+                    self.upsert(message);
+                } else {
+                    self.new_requests += 1;
+                }
+            }
+            EventView::ChatChanged { peer, change } if peer == self.contact.address => match change
+            {
+                ChatChangeView::Accepted => self.request = false,
+                ChatChangeView::Blocked => {
+                    self.blocked = true;
+                    self.request = false;
+                }
+                ChatChangeView::Unblocked => self.blocked = false,
+                ChatChangeView::Deleted => {
+                    self.messages.clear();
+                    self.request = false;
+                }
+                ChatChangeView::Other => {}
+            },
             _ => {}
         }
     }
@@ -165,7 +235,14 @@ impl Screen {
         ])
         .areas(frame.area());
 
-        let verified = if self.contact.verified {
+        let verified = if self.blocked {
+            Span::styled(" blocked ", Style::new().fg(Color::Red))
+        } else if self.request {
+            Span::styled(
+                " message request: /accept /block /delete ",
+                Style::new().fg(Color::Yellow),
+            )
+        } else if self.contact.verified {
             Span::styled(" ✓ verified ", Style::new().fg(Color::Green))
         } else {
             Span::styled(" not verified ", Style::new().fg(Color::Yellow))
@@ -196,7 +273,7 @@ impl Screen {
         let editor = Paragraph::new(self.input.text()).block(
             Block::new()
                 .borders(Borders::ALL)
-                .title(" message · Enter send · Esc quit · PgUp/PgDn scroll "),
+                .title(" message · Enter send · /block /delete · Esc quit · PgUp/PgDn scroll "),
         );
         frame.render_widget(editor, input);
         let column = u16::try_from(self.input.cursor()).unwrap_or(u16::MAX);
@@ -292,6 +369,15 @@ impl Screen {
                 status.connected_peers,
                 status.outbox
             )));
+        }
+        if self.new_requests > 0 {
+            spans.push(Span::styled(
+                format!(
+                    " · {} new message request(s): tern requests",
+                    self.new_requests
+                ),
+                Style::new().fg(Color::Yellow),
+            ));
         }
         if let Some(problem) = &self.problem {
             spans.push(Span::styled(
