@@ -196,50 +196,11 @@ async fn one_account_holding_many_fetches_does_not_crowd_out_an_owner() {
     drop(attacker);
 }
 
-/// A tmpfs of `size` mounted on a fresh directory for as long as it lives.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    /// Mounts it, or says loudly why it cannot: under CI (`TERN_PRIVILEGED_TESTS=1`, set by
-    /// `.ci/run`, which runs as root) that is a failure.
-    fn mount(size: &str) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status();
-        if matches!(status, Ok(s) if s.success()) {
-            return Some(Self { dir });
-        }
-        let why = format!("cannot mount a tmpfs ({status:?}): this test needs root");
-        assert!(
-            std::env::var_os("TERN_PRIVILEGED_TESTS").is_none(),
-            "{why}, and TERN_PRIVILEGED_TESTS is set"
-        );
-        #[expect(clippy::print_stderr, reason = "a skipped test must say so loudly")]
-        {
-            eprintln!("SKIPPED: {why}");
-        }
-        None
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_deposits_serves_acks_and_recovers_without_a_restart() {
     // Before the fix the first ENOSPC poisoned the store: every later deposit, fetch
     // acknowledgement and prekey upload failed until the operator restarted the relay.
-    let Some(disk) = SmallDisk::mount("48m") else {
+    let Some(disk) = tern_node::test_utils::SmallDisk::mount("48m") else {
         return;
     };
     let limits = tern_relay::Limits {
@@ -251,7 +212,7 @@ async fn a_full_disk_refuses_deposits_serves_acks_and_recovers_without_a_restart
         ..Default::default()
     };
     let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(disk.dir.path().join("relay"))
+        tern_relay::Config::new(disk.path().join("relay"))
             .with_listen_addr("/ip4/127.0.0.1/tcp/0")
             .with_limits(limits),
     )

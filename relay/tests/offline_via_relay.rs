@@ -201,6 +201,7 @@ async fn with_one_of_three_relays_dead_messages_still_arrive_once() {
     let bob = node(bob_dir.path().to_owned(), addresses.clone()).await;
     let (a, b) = (alice.user_id(), bob.user_id());
     alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", a).await.unwrap();
     let mut alice_events = alice.events(tern_node::From::Oldest);
     let hello = alice.send(b, "hello").await.unwrap();
     wait_for(&mut alice_events, |e| match e {
@@ -414,6 +415,8 @@ async fn nodes_that_never_connect_directly_chat_in_real_time_through_a_relay() {
     let alice = relay_only(alice_dir.path().to_owned()).await;
     let bob = relay_only(bob_dir.path().to_owned()).await;
     let (a, b) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", a).await.unwrap();
     let mut alice_events = alice.events(tern_node::From::Oldest);
     let mut bob_events = bob.events(tern_node::From::Oldest);
 

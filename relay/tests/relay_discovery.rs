@@ -68,6 +68,7 @@ async fn nodes_pick_relays_from_the_dht_and_replace_one_that_dies() {
     let alice = node(alice_dir.path(), &seed_address, true).await;
     let b = bob.user_id();
     alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
     bob.shutdown().await;
     let mut alice_events = alice.events(tern_node::From::Oldest);
     let id = alice.send(b, "found you through the DHT").await.unwrap();
