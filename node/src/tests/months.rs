@@ -29,14 +29,15 @@ async fn start(dir: &std::path::Path, clock: &Clock, bootstrap: &[String]) -> No
     builder.spawn().await.unwrap()
 }
 
-/// Waits for `text` to arrive, letting simulated time run (two seconds per real 20 ms) so
+/// Waits for `text` to arrive (in a chat or a message request), letting simulated time run (two seconds per real 20 ms) so
 /// that retries and republications scheduled by the clock come due.
 async fn arrives(events: &mut crate::EventStream, clock: &Clock, text: &str) {
     tokio::time::timeout(STEP_TIMEOUT, async {
         loop {
             tokio::select! {
                 next = events.next() => match next {
-                    Some((_, Event::MessageReceived(m))) if m.text == text => return,
+                    Some((_, Event::MessageReceived(m) | Event::RequestReceived(m)))
+                        if m.text == text => return,
                     Some(_) => {}
                     None => panic!("event stream ended"),
                 },
@@ -91,7 +92,7 @@ async fn a_node_stays_reachable_through_120_simulated_days() {
     }
 
     // A stranger who first writes at the end needs Bob's current prekeys, certificate and
-    // record, all made valid again after the clock went back.
+    // record, all made valid again after the clock went back. Its message is a request.
     let carol = start(dirs[3].path(), &clock, &seed).await;
     carol
         .send(bob_id, "hello from a new contact")
