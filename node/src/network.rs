@@ -9,6 +9,9 @@
 //! message pipeline, which answers each with a [`Status`] once the message is durable. When
 //! that channel is full the loop answers [`Status::Busy`] itself: backpressure reaches the
 //! sender instead of growing a queue.
+//!
+//! Mailbox requests never go out on this swarm, whose identity is in our DHT record: they go
+//! out under identities that appear in no record ([`unlinked`]).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -25,7 +28,11 @@ use libp2p::{
     },
     mdns, memory_connection_limits, ping, relay,
     request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel},
-    swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle},
+    swarm::{
+        NetworkBehaviour, SwarmEvent,
+        behaviour::toggle::Toggle,
+        dial_opts::{DialOpts, PeerCondition},
+    },
 };
 use tern_proto::{
     dht, mailbox,
@@ -40,8 +47,12 @@ use tracing::{debug, info, warn};
 use tern_crypto::UserId;
 mod behaviour;
 mod records;
+mod unlinked;
 
-use self::behaviour::{Behaviour, BehaviourEvent, build_swarm};
+use self::{
+    behaviour::{Behaviour, BehaviourEvent, build_swarm},
+    unlinked::{Call, Persona, Route, Unlinked},
+};
 
 pub(crate) use tern_proto::msg::Status;
 
@@ -191,6 +202,7 @@ enum Command {
         reply: oneshot::Sender<Snapshot>,
     },
     Mailbox {
+        persona: Persona,
         peer: PeerId,
         addresses: Vec<Multiaddr>,
         request: mailbox::Request,
@@ -295,7 +307,9 @@ impl Handle {
         self.call(|reply| Command::Status { reply }).await
     }
 
-    /// One request to a mailbox relay.
+    /// One request to a mailbox relay about someone else's mailbox (a deposit, a prekey
+    /// take) or none (a probe), under an anonymous identity that appears in no record. With
+    /// no `addresses`, the relay is dialled where the DHT knows it.
     pub(crate) async fn mailbox(
         &self,
         peer: PeerId,
@@ -303,7 +317,27 @@ impl Handle {
         request: mailbox::Request,
     ) -> Result<mailbox::Response, NetError> {
         self.call(|reply| Command::Mailbox {
+            persona: Persona::Anonymous,
             peer,
+            addresses,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// One request about our own mailbox at `relay` (a challenge and the fetch, ack or prekey
+    /// upload it proves), under this relay's own identity for us: it appears in no record,
+    /// and is not the one our deposits go out under.
+    pub(crate) async fn own_mailbox(
+        &self,
+        relay: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: mailbox::Request,
+    ) -> Result<mailbox::Response, NetError> {
+        self.call(|reply| Command::Mailbox {
+            persona: Persona::Owner,
+            peer: relay,
             addresses,
             request,
             reply,
@@ -365,12 +399,12 @@ pub(crate) fn spawn(
         commands: command_rx,
         inbound: inbound_tx.clone(),
         clock,
-        cancel,
+        cancel: cancel.clone(),
         publishes: HashMap::new(),
         verifications: HashMap::new(),
         lookups: HashMap::new(),
         deliveries: HashMap::new(),
-        mailbox_calls: HashMap::new(),
+        unlinked: Unlinked::new(cancel.clone()),
         waiting_answers: FuturesUnordered::new(),
         checking: FuturesUnordered::new(),
         rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, STRANGER_RATE, TRUSTED_RATE),
@@ -433,7 +467,8 @@ struct EventLoop {
     verifications: HashMap<QueryId, Publish>,
     lookups: HashMap<QueryId, Lookup>,
     deliveries: HashMap<OutboundRequestId, oneshot::Sender<Result<Status, NetError>>>,
-    mailbox_calls: HashMap<OutboundRequestId, oneshot::Sender<Result<mailbox::Response, NetError>>>,
+    /// The clients that send mailbox requests under unlinked identities.
+    unlinked: Unlinked,
     waiting_answers: FuturesUnordered<futures::future::BoxFuture<'static, Answer>>,
     /// DHT records being validated on the blocking pool (`None`: the task failed).
     checking: FuturesUnordered<futures::future::BoxFuture<'static, Option<records::Checked>>>,
@@ -551,20 +586,31 @@ impl EventLoop {
                 self.deliveries.insert(id, reply);
             }
             Command::Mailbox {
+                persona,
                 peer,
-                addresses,
+                mut addresses,
                 request,
                 reply,
             } => {
-                for address in addresses {
-                    self.swarm.add_peer_address(peer, address);
+                if addresses.is_empty() {
+                    addresses = self.known_addresses(peer);
                 }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .mailbox
-                    .send_request(&peer, request);
-                self.mailbox_calls.insert(id, reply);
+                let call = Call {
+                    persona,
+                    peer,
+                    addresses,
+                    request,
+                    reply,
+                };
+                if let Route::Dial(peer) = self.unlinked.route(call, Instant::now()) {
+                    // Only to learn where the relay listens; the request does not go here.
+                    let dial = DialOpts::peer_id(peer)
+                        .condition(PeerCondition::Always)
+                        .build();
+                    if let Err(e) = self.swarm.dial(dial) {
+                        self.unlinked.unreachable(peer, &e.to_string());
+                    }
+                }
             }
             Command::Providers { key, reply } => {
                 let id = self
@@ -575,11 +621,7 @@ impl EventLoop {
                 self.provider_queries.insert(id, (HashSet::new(), reply));
             }
             Command::PeerAddresses { peer, reply } => {
-                let addresses = match self.announced.get(&peer) {
-                    Some(announced) if !announced.is_empty() => announced.clone(),
-                    _ => self.dialled.get(&peer).cloned().into_iter().collect(),
-                };
-                let _ = reply.send(addresses);
+                let _ = reply.send(self.known_addresses(peer));
             }
             Command::Status { reply } => {
                 let _ = reply.send(Snapshot {
@@ -608,10 +650,17 @@ impl EventLoop {
             } => {
                 self.connected.insert(peer_id);
                 if endpoint.is_dialer() {
-                    self.dialled
-                        .insert(peer_id, endpoint.get_remote_address().clone());
+                    let address = endpoint.get_remote_address().clone();
+                    self.unlinked
+                        .found(peer_id, std::slice::from_ref(&address), Instant::now());
+                    self.dialled.insert(peer_id, address);
                 }
             }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => self.unlinked.unreachable(peer, &error.to_string()),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
@@ -622,28 +671,6 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Msg(event)) => self.on_msg_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Mailbox(event)) => match event {
-                request_response::Event::Message {
-                    message:
-                        request_response::Message::Response {
-                            request_id,
-                            response,
-                        },
-                    ..
-                } => {
-                    if let Some(reply) = self.mailbox_calls.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-                request_response::Event::OutboundFailure {
-                    request_id, error, ..
-                } => {
-                    if let Some(reply) = self.mailbox_calls.remove(&request_id) {
-                        let _ = reply.send(Err(NetError::Delivery(error.to_string())));
-                    }
-                }
-                _ => {}
-            },
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -654,6 +681,8 @@ impl EventLoop {
                 if self.announced.len() >= MAX_ANNOUNCED {
                     self.announced.clear();
                 }
+                self.unlinked
+                    .found(peer_id, &info.listen_addrs, Instant::now());
                 self.announced.insert(peer_id, info.listen_addrs.clone());
                 for address in info.listen_addrs {
                     self.swarm
@@ -682,6 +711,15 @@ impl EventLoop {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Where `peer` can be dialled: the addresses it announced (identify), else the one we
+    /// reached it at.
+    fn known_addresses(&self, peer: PeerId) -> Vec<Multiaddr> {
+        match self.announced.get(&peer) {
+            Some(announced) if !announced.is_empty() => announced.clone(),
+            _ => self.dialled.get(&peer).cloned().into_iter().collect(),
         }
     }
 

@@ -323,7 +323,7 @@ async fn upload(
         prekeys,
     };
     match net
-        .mailbox(relay, addresses.to_vec(), request)
+        .own_mailbox(relay, addresses.to_vec(), request)
         .await
         .map_err(|e| e.to_string())?
     {
@@ -443,7 +443,7 @@ async fn proof(
     op: Operation,
 ) -> Result<OwnerProof, String> {
     match net
-        .mailbox(relay, addresses.to_vec(), Request::Challenge)
+        .own_mailbox(relay, addresses.to_vec(), Request::Challenge)
         .await
         .map_err(|e| e.to_string())?
     {
@@ -480,7 +480,7 @@ async fn collect_once(
         wait_secs: WAIT_SECS,
     };
     let items = match net
-        .mailbox(relay, addresses.to_vec(), fetch)
+        .own_mailbox(relay, addresses.to_vec(), fetch)
         .await
         .map_err(|e| e.to_string())?
     {
@@ -514,7 +514,7 @@ async fn collect_once(
             ids: done,
         };
         match net
-            .mailbox(relay, addresses.to_vec(), ack)
+            .own_mailbox(relay, addresses.to_vec(), ack)
             .await
             .map_err(|e| e.to_string())?
         {

@@ -126,6 +126,13 @@ impl Relay {
         self.inner.metrics().await
     }
 
+    /// What the relay saw: the peer behind every mailbox request, and the DHT records it
+    /// holds (the `test-utils` feature, for tests that prove what an operator could link).
+    #[cfg(feature = "test-utils")]
+    pub async fn observed(&self) -> Observed {
+        self.inner.observed().await
+    }
+
     /// Stops serving, waits for in-flight writes and closes the database.
     pub async fn shutdown(&self) {
         self.inner.shutdown().await;
@@ -133,4 +140,6 @@ impl Relay {
 }
 
 pub use service::Metrics;
+#[cfg(feature = "test-utils")]
+pub use service::Observed;
 pub use tern_proto::mailbox::Codec as MailboxCodec;

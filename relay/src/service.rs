@@ -5,6 +5,10 @@ mod challenges;
 mod codec;
 mod held;
 mod mailbox;
+#[cfg(feature = "test-utils")]
+mod observe;
+#[cfg(feature = "test-utils")]
+pub use self::observe::Observed;
 
 use std::{collections::HashSet, io, path::Path, sync::Arc, time::Duration};
 
@@ -119,6 +123,8 @@ struct Behaviour {
 
 enum Command {
     Metrics(oneshot::Sender<Metrics>),
+    #[cfg(feature = "test-utils")]
+    Observed(oneshot::Sender<Observed>),
 }
 
 /// The running service, behind [`crate::Relay`].
@@ -354,6 +360,8 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         providing: false,
         announced: false,
         deposits_committed: 0,
+        #[cfg(feature = "test-utils")]
+        requesters: HashSet::new(),
     };
     let store = service.store.clone();
     let task = tokio::spawn(service.run(cancel.clone()));
@@ -400,6 +408,10 @@ struct Service {
     /// Deposits committed so far. A fetch that read an empty mailbox parks only if no deposit
     /// committed since its read began; otherwise the deposit's wake-up may have been missed.
     deposits_committed: u64,
+    /// Every peer that made a mailbox request (tests only: a relay in service keeps no such
+    /// list).
+    #[cfg(feature = "test-utils")]
+    requesters: HashSet<PeerId>,
 }
 
 impl Service {
@@ -439,6 +451,10 @@ impl Service {
                             .evicted
                             .insert("dht_records".into(), self.dht_ledger.evicted());
                         let _ = reply.send(metrics);
+                    }
+                    #[cfg(feature = "test-utils")]
+                    Command::Observed(reply) => {
+                        let _ = reply.send(self.observed());
                     }
                 },
                 _ = sweep.tick() => self.sweep(),
@@ -530,7 +546,11 @@ impl Service {
                             request, channel, ..
                         },
                     ..
-                } => self.on_request(peer, request, channel),
+                } => {
+                    #[cfg(feature = "test-utils")]
+                    self.requesters.insert(peer);
+                    self.on_request(peer, request, channel);
+                }
                 request_response::Event::InboundFailure { peer, error, .. } => {
                     self.metrics.bad_streams += 1;
                     let kind = match error {

@@ -11,7 +11,6 @@ pub(crate) struct Behaviour {
     pub(super) ping: ping::Behaviour,
     pub(super) kad: kad::Behaviour<kad::store::MemoryStore>,
     pub(super) msg: request_response::Behaviour<codec::Codec>,
-    pub(super) mailbox: request_response::Behaviour<mailbox::Codec>,
     pub(super) autonat: autonat::v2::client::Behaviour,
     pub(super) relay: relay::client::Behaviour,
     pub(super) dcutr: dcutr::Behaviour,
@@ -53,12 +52,6 @@ pub(super) fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError>
                     [(codec::PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(REQUEST_TIMEOUT)
-                        .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
-                ),
-                mailbox: request_response::Behaviour::new(
-                    [(mailbox::PROTOCOL, ProtocolSupport::Outbound)],
-                    request_response::Config::default()
-                        .with_request_timeout(MAILBOX_TIMEOUT)
                         .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
                 ),
                 autonat: autonat::v2::client::Behaviour::default(),

@@ -1,0 +1,420 @@
+//! Mailbox requests under connection identities that appear in no record.
+//!
+//! The node's own libp2p identity (its device key) is in its DHT record and device
+//! certificate, and every relay is a DHT server that reads those records. A deposit sent on
+//! the main swarm would therefore tell the recipient's relay who sent it. So the main swarm
+//! does not speak `/tern/mailbox/1` at all: every mailbox request goes out on a small
+//! client-only swarm of its own (TCP or QUIC, Noise, Yamux, the circuit-relay transport and
+//! the mailbox protocol; no Kademlia, no identify, no listening), under a fresh random
+//! Ed25519 key that is written nowhere:
+//!
+//! - [`Persona::Anonymous`]: deposits, one-time prekey takes and relay probes, for anyone's
+//!   mailbox. One identity serves them all for [`ROTATE_AFTER`], then a new one takes over
+//!   (the old one finishes its requests in flight and closes); a restart also starts a new
+//!   one.
+//! - [`Persona::Owner`]: challenges, fetches, acknowledgements and prekey uploads for our own
+//!   mailbox, one identity per relay for the life of the process. The owner proof names our
+//!   account to that relay anyway; a separate identity keeps that relay from linking our
+//!   deposits (to anyone) to us, and keeps one relay's view apart from another's.
+//!
+//! What stays linkable is written in `docs/threat-model.md`: the IP address and timing, and
+//! a sender's deposits to each other within one rotation period.
+//!
+//! The main loop routes each call ([`Unlinked::route`]). A call without addresses (a relay
+//! found in the DHT) waits until the main swarm has connected to the relay and learnt where
+//! it listens: the main swarm only dials it, the request itself never goes there.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, Swarm,
+    identity::Keypair,
+    relay,
+    request_response::{self, OutboundRequestId, ProtocolSupport},
+    swarm::{NetworkBehaviour, SwarmEvent},
+};
+use tern_proto::mailbox;
+use tokio::{sync::mpsc, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::{MAILBOX_TIMEOUT, MAX_CONCURRENT_STREAMS, NetError};
+
+/// How long one anonymous identity serves deposits and prekey takes before a new one takes
+/// over. Within this time a relay can tell that the same (unnamed) sender wrote to several of
+/// its mailboxes; a new identity costs one TCP and Noise handshake per relay (about a
+/// millisecond on a LAN, a round trip or two further away). Ten minutes covers a
+/// conversation's burst on one connection without one identity outliving it by much.
+pub(super) const ROTATE_AFTER: Duration = Duration::from_secs(600);
+/// Relays we keep an owner identity for: ours (three) and the ones discovery tries and
+/// replaces, with room to spare; beyond it the oldest is dropped (a later call makes a new
+/// one).
+const MAX_OWNERS: usize = 16;
+/// Calls queued to one client. The caller waits for each answer, so this only bounds a
+/// burst; beyond it a call fails at once rather than grow a queue.
+const CALL_CAPACITY: usize = 256;
+/// Calls waiting for the main swarm to learn a relay's address, in total.
+const MAX_AWAITING: usize = 64;
+/// How long a client keeps an idle connection to a relay: as the main swarm.
+const IDLE_TIMEOUT: Duration = super::IDLE_TIMEOUT;
+
+/// Which identity a mailbox request goes out under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Persona {
+    /// Anyone's mailbox: deposits, prekey takes, probes.
+    Anonymous,
+    /// Our own mailbox at this relay.
+    Owner,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<mailbox::Response, NetError>>;
+
+/// One mailbox request and where its answer goes.
+pub(super) struct Call {
+    pub(super) persona: Persona,
+    pub(super) peer: PeerId,
+    pub(super) addresses: Vec<Multiaddr>,
+    pub(super) request: mailbox::Request,
+    pub(super) reply: Reply,
+}
+
+/// A client task's queue, its identity, and when that was made.
+struct Client {
+    calls: mpsc::Sender<Call>,
+    peer_id: PeerId,
+    born: Instant,
+}
+
+/// The mailbox clients the main loop routes calls to.
+pub(super) struct Unlinked {
+    anonymous: Option<Client>,
+    owners: HashMap<PeerId, Client>,
+    /// Calls for relays whose address the main swarm is finding out.
+    awaiting: HashMap<PeerId, Vec<Call>>,
+    tasks: JoinSet<()>,
+    cancel: CancellationToken,
+}
+
+impl Unlinked {
+    pub(super) fn new(cancel: CancellationToken) -> Self {
+        Self {
+            anonymous: None,
+            owners: HashMap::new(),
+            awaiting: HashMap::new(),
+            tasks: JoinSet::new(),
+            cancel,
+        }
+    }
+
+    /// Sends `call` on the client of its persona at `now`, making one if needed. A call
+    /// without addresses is held until [`Unlinked::found`]; the answer says whether the main
+    /// swarm should dial the relay to find it.
+    pub(super) fn route(&mut self, call: Call, now: Instant) -> Route {
+        if call.addresses.is_empty() {
+            let waiting: usize = self.awaiting.values().map(Vec::len).sum();
+            if waiting >= MAX_AWAITING {
+                let _ = call.reply.send(Err(NetError::Delivery(
+                    "too many relays being looked up".into(),
+                )));
+                return Route::Sent;
+            }
+            let first = !self.awaiting.contains_key(&call.peer);
+            let peer = call.peer;
+            self.awaiting.entry(peer).or_default().push(call);
+            return if first {
+                Route::Dial(peer)
+            } else {
+                Route::Sent
+            };
+        }
+        while self.tasks.try_join_next().is_some() {}
+        let fresh = |client: &Client| !client.calls.is_closed();
+        let client = match call.persona {
+            Persona::Anonymous => {
+                if self
+                    .anonymous
+                    .as_ref()
+                    .is_none_or(|c| !fresh(c) || now.duration_since(c.born) >= ROTATE_AFTER)
+                {
+                    // Dropping the old queue lets its task finish what is in flight and end.
+                    if let Some(old) = self.anonymous.take() {
+                        debug!(peer_id = %old.peer_id, "retiring an anonymous mailbox identity");
+                    }
+                    self.anonymous = self.spawn_client(now);
+                }
+                self.anonymous.as_ref()
+            }
+            Persona::Owner => {
+                if self.owners.get(&call.peer).is_none_or(|c| !fresh(c)) {
+                    if self.owners.len() >= MAX_OWNERS
+                        && let Some(oldest) = self
+                            .owners
+                            .iter()
+                            .min_by_key(|(_, c)| c.born)
+                            .map(|(peer, _)| *peer)
+                    {
+                        self.owners.remove(&oldest);
+                    }
+                    if let Some(client) = self.spawn_client(now) {
+                        self.owners.insert(call.peer, client);
+                    }
+                }
+                self.owners.get(&call.peer)
+            }
+        };
+        let Some(client) = client else {
+            let _ = call
+                .reply
+                .send(Err(NetError::Transport("no mailbox client".into())));
+            return Route::Sent;
+        };
+        if let Err(e) = client.calls.try_send(call) {
+            let (reason, call) = match e {
+                mpsc::error::TrySendError::Full(call) => ("mailbox client saturated", call),
+                mpsc::error::TrySendError::Closed(call) => ("mailbox client stopped", call),
+            };
+            let _ = call.reply.send(Err(NetError::Delivery(reason.into())));
+        }
+        Route::Sent
+    }
+
+    /// The main swarm learnt where `peer` can be dialled: the calls held for it go out.
+    pub(super) fn found(&mut self, peer: PeerId, addresses: &[Multiaddr], now: Instant) {
+        if addresses.is_empty() {
+            return;
+        }
+        for mut call in self.awaiting.remove(&peer).unwrap_or_default() {
+            call.addresses = addresses.to_vec();
+            self.route(call, now);
+        }
+    }
+
+    /// The main swarm could not reach `peer`: the calls held for it fail.
+    pub(super) fn unreachable(&mut self, peer: PeerId, why: &str) {
+        for call in self.awaiting.remove(&peer).unwrap_or_default() {
+            let _ = call.reply.send(Err(NetError::Delivery(why.to_owned())));
+        }
+    }
+
+    /// A client on a new identity, or `None` if its swarm could not be built.
+    fn spawn_client(&mut self, now: Instant) -> Option<Client> {
+        let keypair = Keypair::generate_ed25519();
+        let peer_id = keypair.public().to_peer_id();
+        let swarm = match build_client(keypair) {
+            Ok(swarm) => swarm,
+            Err(e) => {
+                debug!("mailbox client failed to start: {e}");
+                return None;
+            }
+        };
+        let (calls, queue) = mpsc::channel(CALL_CAPACITY);
+        self.tasks
+            .spawn(serve(swarm, queue, self.cancel.child_token()));
+        debug!(%peer_id, "new mailbox identity");
+        Some(Client {
+            calls,
+            peer_id,
+            born: now,
+        })
+    }
+
+    /// The identity a call of `persona` (to `relay`, for an owner) went out under last.
+    #[cfg(test)]
+    fn identity(&self, persona: Persona, relay: PeerId) -> Option<PeerId> {
+        match persona {
+            Persona::Anonymous => self.anonymous.as_ref(),
+            Persona::Owner => self.owners.get(&relay),
+        }
+        .map(|c| c.peer_id)
+    }
+}
+
+/// What [`Unlinked::route`] asks of the main loop.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Route {
+    /// Nothing more.
+    Sent,
+    /// Dial this relay on the main swarm to learn its address.
+    Dial(PeerId),
+}
+
+#[derive(NetworkBehaviour)]
+struct ClientBehaviour {
+    relay: relay::client::Behaviour,
+    mailbox: request_response::Behaviour<mailbox::Codec>,
+}
+
+fn build_client(keypair: Keypair) -> Result<Swarm<ClientBehaviour>, NetError> {
+    tern_proto::swarm::build_with_relay_client(keypair, IDLE_TIMEOUT, |_, relay| {
+        Ok(ClientBehaviour {
+            relay,
+            mailbox: request_response::Behaviour::new(
+                [(mailbox::PROTOCOL, ProtocolSupport::Outbound)],
+                request_response::Config::default()
+                    .with_request_timeout(MAILBOX_TIMEOUT)
+                    .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
+            ),
+        })
+    })
+    .map_err(|e| NetError::Transport(e.to_string()))
+}
+
+/// One client: sends each queued call, answers it, and ends once its queue is closed and
+/// nothing is in flight (or at cancellation).
+async fn serve(
+    mut swarm: Swarm<ClientBehaviour>,
+    mut queue: mpsc::Receiver<Call>,
+    cancel: CancellationToken,
+) {
+    let mut calls: HashMap<OutboundRequestId, Reply> = HashMap::new();
+    let mut open = true;
+    while open || !calls.is_empty() {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            call = queue.recv(), if open => match call {
+                Some(call) => {
+                    for address in call.addresses {
+                        swarm.add_peer_address(call.peer, address);
+                    }
+                    let id = swarm
+                        .behaviour_mut()
+                        .mailbox
+                        .send_request(&call.peer, call.request);
+                    calls.insert(id, call.reply);
+                }
+                None => open = false,
+            },
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(ClientBehaviourEvent::Mailbox(
+                    request_response::Event::Message {
+                        message: request_response::Message::Response { request_id, response },
+                        ..
+                    },
+                )) => {
+                    if let Some(reply) = calls.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+                SwarmEvent::Behaviour(ClientBehaviourEvent::Mailbox(
+                    request_response::Event::OutboundFailure { request_id, error, .. },
+                )) => {
+                    if let Some(reply) = calls.remove(&request_id) {
+                        let _ = reply.send(Err(NetError::Delivery(error.to_string())));
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call to `relay` at a loopback port nothing listens on: it fails, which is all these
+    /// tests need of it.
+    fn call(
+        persona: Persona,
+        relay: PeerId,
+    ) -> (
+        Call,
+        tokio::sync::oneshot::Receiver<Result<mailbox::Response, NetError>>,
+    ) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let call = Call {
+            persona,
+            peer: relay,
+            addresses: vec!["/ip4/127.0.0.1/tcp/1".parse().unwrap()],
+            request: mailbox::Request::Challenge,
+            reply,
+        };
+        (call, answer)
+    }
+
+    #[tokio::test]
+    async fn deposits_share_an_identity_until_it_rotates_and_owners_get_their_own() {
+        let mut unlinked = Unlinked::new(CancellationToken::new());
+        let (r1, r2) = (PeerId::random(), PeerId::random());
+        let t0 = Instant::now();
+        let mut answers = Vec::new();
+        for (persona, relay, at) in [
+            (Persona::Anonymous, r1, t0),
+            (Persona::Anonymous, r2, t0 + ROTATE_AFTER / 2),
+            (Persona::Owner, r1, t0),
+            (Persona::Owner, r2, t0),
+        ] {
+            let (call, answer) = call(persona, relay);
+            assert_eq!(unlinked.route(call, at), Route::Sent);
+            answers.push(answer);
+        }
+        let anonymous = unlinked.identity(Persona::Anonymous, r1).unwrap();
+        let own1 = unlinked.identity(Persona::Owner, r1).unwrap();
+        let own2 = unlinked.identity(Persona::Owner, r2).unwrap();
+        let all = [anonymous, own1, own2];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b, "identities are never shared between roles or relays");
+            }
+        }
+
+        // Past the rotation period, a new anonymous identity; the owners' stay.
+        let (next, answer) = call(Persona::Anonymous, r1);
+        unlinked.route(next, t0 + ROTATE_AFTER);
+        answers.push(answer);
+        let rotated = unlinked.identity(Persona::Anonymous, r1).unwrap();
+        assert_ne!(rotated, anonymous);
+        assert!(!all.contains(&rotated));
+        let (again, answer) = call(Persona::Owner, r1);
+        unlinked.route(again, t0 + ROTATE_AFTER);
+        answers.push(answer);
+        assert_eq!(unlinked.identity(Persona::Owner, r1), Some(own1));
+
+        // Every call is answered (here: refused, nothing listens), by the old clients too.
+        for answer in answers {
+            let answer = tokio::time::timeout(Duration::from_secs(60), answer).await;
+            assert!(matches!(answer, Ok(Ok(Err(_)))), "{answer:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_without_an_address_waits_for_one_and_fails_with_its_relay() {
+        let mut unlinked = Unlinked::new(CancellationToken::new());
+        let relay = PeerId::random();
+        let now = Instant::now();
+        let (mut first, answer) = call(Persona::Anonymous, relay);
+        first.addresses.clear();
+        assert_eq!(unlinked.route(first, now), Route::Dial(relay));
+        let (mut second, second_answer) = call(Persona::Anonymous, relay);
+        second.addresses.clear();
+        assert_eq!(
+            unlinked.route(second, now),
+            Route::Sent,
+            "one dial per relay"
+        );
+        assert!(
+            unlinked.identity(Persona::Anonymous, relay).is_none(),
+            "nothing sent yet"
+        );
+        unlinked.unreachable(relay, "no route");
+        for answer in [answer, second_answer] {
+            assert!(matches!(answer.await, Ok(Err(NetError::Delivery(_)))));
+        }
+        // Bounded: beyond MAX_AWAITING calls fail at once.
+        let mut answers = Vec::new();
+        for _ in 0..MAX_AWAITING {
+            let (mut held, answer) = call(Persona::Anonymous, PeerId::random());
+            held.addresses.clear();
+            unlinked.route(held, now);
+            answers.push(answer);
+        }
+        let (mut over, mut answer) = call(Persona::Anonymous, relay);
+        over.addresses.clear();
+        assert_eq!(unlinked.route(over, now), Route::Sent);
+        assert!(matches!(answer.try_recv(), Ok(Err(NetError::Delivery(_)))));
+    }
+}
