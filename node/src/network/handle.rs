@@ -1,0 +1,138 @@
+//! The handle the core task and the collectors drive the network task with: each call sends
+//! a [`Command`] and waits for its answer.
+
+use super::*;
+
+impl Handle {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)
+    }
+
+    pub(crate) fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Sets how `peer`'s direct deliveries are treated. Best effort: when the command queue
+    /// is full the change is dropped, and made again after the peer's next delivery.
+    pub(crate) fn set_standing(&self, peer: PeerId, standing: PeerStanding) {
+        let _ = self.commands.try_send(Command::Standing { peer, standing });
+    }
+
+    /// Lets every refused peer deliver again (at the stranger rate).
+    pub(crate) fn forget_refused(&self) {
+        let _ = self.commands.try_send(Command::ForgetRefused);
+    }
+
+    /// The addresses others can reach this node at (listen addresses on concrete interfaces
+    /// and confirmed external addresses); changes whenever they do.
+    pub(crate) fn addresses(&self) -> watch::Receiver<Vec<Multiaddr>> {
+        self.addresses.clone()
+    }
+
+    /// Stores `value` under `key` at the closest peers, then reads it back: a PUT
+    /// acknowledgement alone does not prove the record is retrievable.
+    pub(crate) async fn publish(&self, key: RecordKey, value: Vec<u8>) -> Result<(), NetError> {
+        self.call(|reply| Command::Publish { key, value, reply })
+            .await?
+    }
+
+    /// Finds the valid record with the highest sequence number for `user`.
+    pub(crate) async fn lookup(&self, user: UserId) -> Result<PeerRecord, NetError> {
+        self.call(|reply| Command::Lookup { user, reply }).await?
+    }
+
+    /// Sends one envelope directly to `peer` and waits for its answer.
+    pub(crate) async fn deliver(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        envelope: Vec<u8>,
+    ) -> Result<Status, NetError> {
+        self.call(|reply| Command::Deliver {
+            peer,
+            addresses,
+            envelope,
+            reply,
+        })
+        .await?
+    }
+
+    /// The peers providing `key` in the DHT (relays provide `dht::RELAYS_KEY`).
+    pub(crate) async fn providers(&self, key: &[u8]) -> Result<Vec<PeerId>, NetError> {
+        let key = key.to_vec();
+        self.call(|reply| Command::Providers { key, reply }).await
+    }
+
+    /// Where `peer` can be dialled: the addresses it announced (identify), else the one we
+    /// reached it at.
+    pub(crate) async fn peer_addresses(&self, peer: PeerId) -> Result<Vec<Multiaddr>, NetError> {
+        self.call(|reply| Command::PeerAddresses { peer, reply })
+            .await
+    }
+
+    pub(crate) async fn status(&self) -> Result<Snapshot, NetError> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// One request to a mailbox relay about someone else's mailbox (a deposit, a prekey
+    /// take) or none (a probe), under an anonymous identity that appears in no record. With
+    /// no `addresses`, the relay is dialled where the DHT knows it.
+    pub(crate) async fn mailbox(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: mailbox::Request,
+    ) -> Result<mailbox::Response, NetError> {
+        self.call(|reply| Command::Mailbox {
+            persona: Persona::Anonymous,
+            peer,
+            addresses,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// One request about our own mailbox at `relay` (a challenge and the fetch, ack or prekey
+    /// upload it proves), under this relay's own identity for us: it appears in no record,
+    /// and is not the one our deposits go out under.
+    pub(crate) async fn own_mailbox(
+        &self,
+        relay: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: mailbox::Request,
+    ) -> Result<mailbox::Response, NetError> {
+        self.call(|reply| Command::Mailbox {
+            persona: Persona::Owner,
+            peer: relay,
+            addresses,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Hands an envelope fetched from a relay to the core, like a direct delivery; the answer
+    /// says whether it may be acknowledged at the relay.
+    pub(crate) async fn submit(&self, peer: PeerId, envelope: Vec<u8>) -> Result<Status, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.inbound
+            .send(Inbound {
+                peer,
+                envelope,
+                reply,
+                via_relay: true,
+            })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)
+    }
+}
