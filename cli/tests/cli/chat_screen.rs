@@ -160,7 +160,13 @@ async fn a_message_request_is_answered_from_the_chat_screen() {
     let relay = pair.relay.addresses().await[0].clone();
     let (carol, _carol_daemon) = stranger(&relay, "alice", &pair.alice.invite().await).await;
     let carol_address = carol.address().await;
-    assert_eq!(carol.tern(&["send", "alice", "hi from a stranger"]).await.code, 0);
+    assert_eq!(
+        carol
+            .tern(&["send", "alice", "hi from a stranger"])
+            .await
+            .code,
+        0
+    );
     eventually("the request to reach alice", || async {
         let requests = pair.alice.tern(&["requests", "--json"]).await.json();
         requests[0].is_object().then_some(())
