@@ -1,7 +1,8 @@
-//! Honest users keep writing through relays that an attacker floods: real `tern-relay` and
-//! `tern daemon` processes, and an attacker written here with raw libp2p that asks every relay
-//! for challenges and pushes junk deposits into random mailboxes as fast as they answer. Every
-//! message the honest users send arrives exactly once, in order.
+//! Honest users keep writing while attackers flood: real `tern-relay` and `tern daemon`
+//! processes. One attacker, written here with raw libp2p, asks every relay for challenges and
+//! pushes junk deposits into random mailboxes as fast as they answer; others are throwaway
+//! accounts writing to a daemon that never heard of them. Every message the honest users send
+//! arrives exactly once, in order.
 
 use std::sync::{
     Arc,
@@ -185,4 +186,100 @@ async fn messages_through_flooded_relays_arrive_exactly_once() {
     for relay in relays {
         relay.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throwaway_accounts_flooding_a_daemon_stay_in_capped_requests() {
+    const ATTACKERS: usize = 6;
+    const EACH: usize = 60;
+    let relay_dir = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProcess::start(relay_dir.path(), &[]);
+    let (relay_address, _) = relay.address().await;
+    let alice = Profile::init(&[&relay_address]).await;
+    let bob = Profile::init(&[&relay_address]).await;
+    let run = alice
+        .tern(&["contact", "add", "bob", &bob.invite().await])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = bob
+        .tern(&["contact", "add", "alice", &alice.invite().await])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let alice_daemon = alice.daemon().await;
+    let bob_daemon = bob.daemon().await;
+    let bob_user: tern_node::UserId = bob.address().await.parse().expect("an address");
+
+    // Throwaway accounts, each writing far more than a request holds, all at once.
+    let mut attackers = Vec::new();
+    for _ in 0..ATTACKERS {
+        attackers.push(
+            tern_node::test_utils::TestNode::start("attacker", &[relay_address.clone()]).await,
+        );
+    }
+    let floods: Vec<_> = attackers
+        .iter()
+        .map(|attacker| {
+            let node = attacker.node.clone();
+            tokio::spawn(async move {
+                let sends = (0..EACH).map(|i| node.send(bob_user, format!("spam {i}")));
+                futures::future::join_all(sends).await
+            })
+        })
+        .collect();
+
+    // Meanwhile Alice writes to Bob: every message arrives, once, in order.
+    let expected: Vec<String> = (1..=10).map(|i| format!("while they spam #{i}")).collect();
+    for text in &expected {
+        let run = alice.tern(&["send", "bob", text]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let got = eventually("bob to receive alice's messages", || async {
+        let got = received(&bob).await;
+        (got.len() >= expected.len()).then_some(got)
+    })
+    .await;
+    assert_eq!(got, expected, "each message exactly once, in order");
+    for flood in floods {
+        for sent in flood.await.expect("a flood task") {
+            sent.expect("the attacker's node accepted its send");
+        }
+    }
+
+    // The attackers fill requests, never the chats: at most 20 each, the rest dropped and
+    // counted.
+    let dropped = (EACH - 20) as u64;
+    eventually(
+        "every attacker's request to be full, the rest dropped",
+        || async {
+            let requests = bob.tern(&["requests", "--json"]).await.json();
+            let done = requests
+                .as_array()?
+                .iter()
+                .filter(|r| r["messages"] == 20 && r["dropped"].as_u64() == Some(dropped))
+                .count();
+            (done == ATTACKERS).then_some(())
+        },
+    )
+    .await;
+    let chats = bob.tern(&["chats", "--json"]).await.json();
+    let peers: Vec<&str> = chats["chats"]
+        .as_array()
+        .expect("chats")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(peers, ["alice"], "only the contact is in the chats");
+    let status = bob.tern(&["status", "--json"]).await.json();
+    assert_eq!(
+        status["rejections"]["request_dropped"].as_u64(),
+        Some(ATTACKERS as u64 * dropped),
+        "every dropped message is counted"
+    );
+
+    for attacker in attackers {
+        attacker.node.shutdown().await;
+    }
+    alice_daemon.stop().await;
+    bob_daemon.stop().await;
+    relay.stop().await;
 }
