@@ -213,7 +213,11 @@ async fn throwaway_accounts_flooding_a_daemon_stay_in_capped_requests() {
     let mut attackers = Vec::new();
     for _ in 0..ATTACKERS {
         attackers.push(
-            tern_node::test_utils::TestNode::start("attacker", &[relay_address.clone()]).await,
+            tern_node::test_utils::TestNode::start(
+                "attacker",
+                std::slice::from_ref(&relay_address),
+            )
+            .await,
         );
     }
     let floods: Vec<_> = attackers
