@@ -53,6 +53,7 @@ use crate::{
 };
 
 mod deliver;
+mod discovery;
 mod maintain;
 mod publish;
 mod queries;
@@ -157,7 +158,7 @@ enum Outcome {
         /// A one-time prekey from one of the peer's relays, when a session must be started.
         one_time: Option<tern_crypto::OneTimePrekey>,
     },
-    /// Relays found in the DHT that answered, to add to ours.
+    /// Relays found in the DHT (or seen before) that answered a probe, to choose from.
     RelaysFound(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
     Published {
         seq: u64,
@@ -239,6 +240,8 @@ pub(crate) struct Core {
     failed: bool,
     /// The relays that hold our mailbox, and their health.
     relays: relays::Relays,
+    /// The relays we have seen answer probes, and since when.
+    sightings: discovery::Sightings,
     /// One task per relay collecting our mail; aborted when the core stops.
     fetchers: JoinSet<()>,
     /// Whether messages may go straight to recipients.
@@ -315,6 +318,7 @@ impl Core {
                 parts.failover_after,
                 std::time::Instant::now(),
             ),
+            sightings: discovery::Sightings::default(),
             fetchers: JoinSet::new(),
             direct: parts.direct,
             undo: receive::Undo::default(),
@@ -335,6 +339,7 @@ impl Core {
             Ok(None) => {}
             Err(e) => warn!("cannot read the relays picked earlier: {e}"),
         }
+        self.load_sightings().await;
         for (relay, addresses) in self.relays.all().to_vec() {
             self.start_collector(relay, addresses);
         }

@@ -209,3 +209,82 @@ async fn a_relay_announced_after_a_sybil_flood_is_still_listed() {
     }
     seed.shutdown().await;
 }
+
+async fn relay(dir: &std::path::Path, ip: &str, bootstrap: Option<&str>) -> tern_relay::Relay {
+    let mut config = tern_relay::Config::new(dir).with_listen_addr(format!("/ip4/{ip}/tcp/0"));
+    if let Some(bootstrap) = bootstrap {
+        config = config.with_bootstrap(bootstrap);
+    }
+    tern_relay::Relay::spawn(config).await.unwrap()
+}
+
+/// Sybils that answer a node's probe, and Sybils that do not.
+const SYBILS_ANSWERING: usize = 16;
+const SYBILS_SILENT: usize = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_picks_honest_relays_past_twenty_four_sybil_providers() {
+    // Three honest relays, each on a network of its own (127.1/16, 127.2/16, 127.3/16: still
+    // loopback); the first is the seed everyone joins through.
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let seed = relay(dirs[0].path(), "127.3.0.1", None).await;
+    let seed_address = seed.addresses().await[0].clone();
+    let seed_at = (
+        seed.peer_id().parse::<PeerId>().unwrap(),
+        seed_address.parse::<Multiaddr>().unwrap(),
+    );
+    let mut honest = vec![seed];
+    for (dir, ip) in dirs[1..].iter().zip(["127.1.0.1", "127.2.0.1"]) {
+        honest.push(relay(dir.path(), ip, Some(&seed_address)).await);
+    }
+    let honest_ids: HashSet<String> = honest.iter().map(tern_relay::Relay::peer_id).collect();
+
+    // Twenty-four Sybils on one host announce themselves; two thirds answer probes.
+    let mut running = Vec::new();
+    for n in 0..SYBILS_ANSWERING + SYBILS_SILENT {
+        let sybil = peer("127.0.0.1", n < SYBILS_ANSWERING).await;
+        running.push(announce(sybil, seed_at.clone()).await);
+    }
+
+    // Every honest relay has joined the DHT and is listed before the node looks.
+    let ids: HashSet<PeerId> = honest_ids.iter().map(|id| id.parse().unwrap()).collect();
+    tokio::time::timeout(TIMEOUT, async {
+        while !listed(seed_at.clone()).await.is_superset(&ids) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the honest relays were never listed");
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = tern_node::test_utils::builder(dir.path())
+        .with_dht_server(false)
+        .with_bootstrap(&seed_address)
+        .create_account(true)
+        .spawn()
+        .await
+        .unwrap();
+    let picked = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let status = node.status().await.unwrap();
+            let relays: HashSet<String> = status.relays.iter().map(|r| r.peer_id.clone()).collect();
+            if relays.len() >= 3 {
+                return relays;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the node never found three relays");
+    // Before the fix, the node took the first three providers that answered: almost always
+    // Sybils.
+    assert_eq!(picked, honest_ids, "the Sybils took slots");
+
+    node.shutdown().await;
+    for task in running {
+        task.abort();
+    }
+    for relay in &honest {
+        relay.shutdown().await;
+    }
+}

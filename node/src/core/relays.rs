@@ -15,8 +15,11 @@ use std::{
 
 use libp2p::{Multiaddr, PeerId};
 
+use tern_crypto::rand_core::UnwrapErr;
+use tern_proto::dht::NetGroup;
+
 use super::*;
-use crate::relay_path::REPLICAS;
+use crate::{relay_path::REPLICAS, tables::RelaySightings};
 
 /// A relay and the addresses to reach it at.
 pub(super) type Relay = (PeerId, Vec<Multiaddr>);
@@ -131,17 +134,23 @@ impl Relays {
             self.failing.retain(|peer, _| !check.dropped.contains(peer));
             self.next_search = now;
         }
+        let wanted = self.wanted(now);
+        if !self.searching && now >= self.next_search && wanted > 0 {
+            self.searching = true;
+            let exclude = self.list.iter().map(|(peer, _)| *peer).collect();
+            check.discover = Some((wanted, exclude));
+        }
+        check
+    }
+
+    /// How many more relays we need: [`REPLICAS`] less those not down.
+    pub(super) fn wanted(&self, now: Instant) -> usize {
         let working = self
             .list
             .iter()
             .filter(|(peer, _)| !self.down(peer, now))
             .count();
-        if !self.searching && now >= self.next_search && working < REPLICAS {
-            self.searching = true;
-            let exclude = self.list.iter().map(|(peer, _)| *peer).collect();
-            check.discover = Some((REPLICAS - working, exclude));
-        }
-        check
+        REPLICAS.saturating_sub(working)
     }
 
     /// Takes relays a DHT search found; returns those that are new to us.
@@ -202,16 +211,43 @@ impl Core {
             self.save_relays().await;
             self.publication.invalidate();
         }
-        if let Some((need, exclude)) = check.discover {
+        if let Some((_, exclude)) = check.discover {
             let net = self.net.clone();
+            let mut random = UnwrapErr(getrandom::SysRng);
+            let known = self.sightings.to_recheck(self.time.now_secs(), &mut random);
             self.in_flight.spawn(async move {
-                Outcome::RelaysFound(crate::relay_path::discover(&net, &exclude, need).await)
+                let answered = discovery::discover(&net, &exclude, known, &mut random).await;
+                Outcome::RelaysFound(answered)
             });
         }
     }
 
-    /// Takes relays found in the DHT into our set, record and collectors.
-    pub(super) async fn add_relays(&mut self, found: Vec<Relay>) {
+    /// Takes relays that answered a discovery probe: remembers them, and chooses among them
+    /// (see [`discovery::choose`]) the ones to add to our set, record and collectors.
+    pub(super) async fn add_relays(&mut self, answered: Vec<Relay>) {
+        let now = self.time.now_secs();
+        self.remember(&answered, now).await;
+        let candidates: Vec<discovery::Candidate> = answered
+            .iter()
+            .filter(|(peer, _)| !self.relays.all().iter().any(|(p, _)| p == peer))
+            .map(|(peer, addresses)| discovery::Candidate {
+                peer: *peer,
+                group: NetGroup::of(addresses),
+                seasoned: self.sightings.get(peer).is_some_and(|s| s.seasoned(now)),
+            })
+            .collect();
+        let held: Vec<NetGroup> = self
+            .relays
+            .all()
+            .iter()
+            .map(|(_, addresses)| NetGroup::of(addresses))
+            .collect();
+        let need = self.relays.wanted(Instant::now());
+        let picked = discovery::choose(&candidates, &held, need, &mut UnwrapErr(getrandom::SysRng));
+        let found: Vec<Relay> = picked
+            .iter()
+            .filter_map(|peer| answered.iter().find(|(p, _)| p == peer).cloned())
+            .collect();
         let added = self.relays.found(found, Instant::now());
         if added.is_empty() {
             return;
@@ -222,6 +258,50 @@ impl Core {
         }
         self.save_relays().await;
         self.publication.invalidate();
+    }
+
+    /// Reads the relays seen in earlier runs.
+    pub(super) async fn load_sightings(&mut self) {
+        let rows = self
+            .read(|s| {
+                s.scan::<RelaySightings>(.., ScanDirection::Forward, discovery::MAX_SIGHTINGS)
+            })
+            .await;
+        match rows {
+            Ok(rows) => {
+                self.sightings =
+                    discovery::Sightings::from_rows(rows.into_iter().map(|(_, row)| row));
+            }
+            Err(e) => warn!("cannot read the relays seen earlier: {e}"),
+        }
+    }
+
+    /// Notes that `answered` answered a probe at `now`, in memory and in the database.
+    async fn remember(&mut self, answered: &[Relay], now: u64) {
+        if answered.is_empty() {
+            return;
+        }
+        let mut batch = Batch::new();
+        let mut result = Ok(());
+        for (peer, addresses) in answered {
+            for gone in self.sightings.seen(*peer, addresses.clone(), now) {
+                batch.delete::<RelaySightings>(&self.store.index_id("relay", &gone.to_bytes()));
+            }
+            if let Some(row) = self.sightings.row(peer) {
+                let key = self.store.index_id("relay", &peer.to_bytes());
+                result = result.and(batch.put::<RelaySightings>(&key, &row));
+            }
+        }
+        let saved = match result {
+            Ok(()) => self
+                .commit(Pending::new(batch, Vec::new()))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = saved {
+            warn!("cannot store the relays seen answering: {e}");
+        }
     }
 
     /// Persists the relays picked from the DHT (pinned ones come from the configuration).

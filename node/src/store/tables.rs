@@ -47,6 +47,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::Seen::NAME,
     crate::tables::Replays::NAME,
     crate::tables::Events::NAME,
+    crate::tables::RelaySightings::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column
