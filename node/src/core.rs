@@ -94,6 +94,10 @@ const RELAY_CHECK_EVERY: Duration = Duration::from_secs(1);
 const FIRST_DISCOVERY_BACKOFF: Duration = Duration::from_secs(2);
 /// …doubling up to this.
 const MAX_DISCOVERY_BACKOFF: Duration = Duration::from_secs(300);
+/// How often the DHT's relays are probed while we have enough, so that relays answering over
+/// days are known as such when we need a new one (see `core::discovery`): four times a day
+/// gives a relay the three separate answers that season it within its first day.
+const SURVEY_EVERY: Duration = Duration::from_secs(6 * 3600);
 /// Largest page of history or chats a caller may ask for.
 pub(crate) const MAX_PAGE: usize = 500;
 
@@ -160,6 +164,8 @@ enum Outcome {
     },
     /// Relays found in the DHT (or seen before) that answered a probe, to choose from.
     RelaysFound(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
+    /// Relays that answered a survey, only to remember.
+    RelaysSurveyed(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
     Published {
         seq: u64,
         result: Result<(), network::NetError>,
@@ -621,6 +627,7 @@ impl Core {
                 }
                 Outcome::Published { seq, result } => self.published(seq, &result),
                 Outcome::RelaysFound(found) => self.add_relays(found).await,
+                Outcome::RelaysSurveyed(answered) => self.note_relays(answered).await,
                 Outcome::Deposited { seq, deposit } => {
                     self.queue.end(seq);
                     for refusal in &deposit.refused {

@@ -6,7 +6,9 @@
 //! as working, so a picked relay is added beside it. Relays picked from the DHT are replaced
 //! once they have failed for longer than the failover delay. While fewer than
 //! [`REPLICAS`] work, the DHT is searched for more, backing off from
-//! [`FIRST_DISCOVERY_BACKOFF`] to [`MAX_DISCOVERY_BACKOFF`] while it finds none.
+//! [`FIRST_DISCOVERY_BACKOFF`] to [`MAX_DISCOVERY_BACKOFF`] while it finds none; which of the
+//! relays that answer are taken is `discovery::choose`'s decision. While enough work, the
+//! DHT's relays are still probed every [`SURVEY_EVERY`], only to remember which answer.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -31,6 +33,9 @@ pub(super) struct Check {
     pub(super) dropped: Vec<PeerId>,
     /// Search the DHT for this many more relays, none of these.
     pub(super) discover: Option<(usize, HashSet<PeerId>)>,
+    /// Probe relays in the DHT, none of these, only to remember which answer (so that
+    /// relays seen over days are known when a search comes).
+    pub(super) survey: Option<HashSet<PeerId>>,
 }
 
 /// The relays that hold our mailbox, and their health.
@@ -45,6 +50,7 @@ pub(super) struct Relays {
     searching: bool,
     next_search: Instant,
     backoff: Duration,
+    next_survey: Instant,
 }
 
 impl Relays {
@@ -65,6 +71,7 @@ impl Relays {
             searching: false,
             next_search: now,
             backoff: FIRST_DISCOVERY_BACKOFF,
+            next_survey: now + SURVEY_EVERY,
         }
     }
 
@@ -139,6 +146,12 @@ impl Relays {
             self.searching = true;
             let exclude = self.list.iter().map(|(peer, _)| *peer).collect();
             check.discover = Some((wanted, exclude));
+        } else if !self.searching && now >= self.next_survey {
+            check.survey = Some(self.list.iter().map(|(peer, _)| *peer).collect());
+        }
+        if check.discover.is_some() || check.survey.is_some() {
+            // A search probes too: either resets the survey clock.
+            self.next_survey = now + SURVEY_EVERY;
         }
         check
     }
@@ -211,15 +224,26 @@ impl Core {
             self.save_relays().await;
             self.publication.invalidate();
         }
-        if let Some((_, exclude)) = check.discover {
+        let survey = check.survey.is_some();
+        if let Some(exclude) = check.discover.map(|(_, e)| e).or(check.survey) {
             let net = self.net.clone();
             let mut random = UnwrapErr(getrandom::SysRng);
             let known = self.sightings.to_recheck(self.time.now_secs(), &mut random);
             self.in_flight.spawn(async move {
                 let answered = discovery::discover(&net, &exclude, known, &mut random).await;
-                Outcome::RelaysFound(answered)
+                if survey {
+                    Outcome::RelaysSurveyed(answered)
+                } else {
+                    Outcome::RelaysFound(answered)
+                }
             });
         }
+    }
+
+    /// Takes relays that answered a survey: remembers them, picks none.
+    pub(super) async fn note_relays(&mut self, answered: Vec<Relay>) {
+        let now = self.time.now_secs();
+        self.remember(&answered, now).await;
     }
 
     /// Takes relays that answered a discovery probe: remembers them, and chooses among them
@@ -388,6 +412,20 @@ mod tests {
         );
         assert!(relays.all().iter().any(|(peer, _)| *peer == pinned.0));
         assert_eq!(relays.picked(), vec![other]);
+    }
+
+    #[test]
+    fn with_enough_relays_the_dht_is_surveyed_now_and_then() {
+        let t0 = Instant::now();
+        let mut relays = Relays::new(vec![relay(), relay(), relay()], true, FAILOVER, t0);
+        assert_eq!(relays.check(t0), Check::default());
+        let check = relays.check(t0 + SURVEY_EVERY);
+        assert_eq!(check.survey.map(|exclude| exclude.len()), Some(3));
+        assert!(check.discover.is_none());
+        assert_eq!(relays.check(t0 + SURVEY_EVERY), Check::default());
+        assert!(relays.check(t0 + 2 * SURVEY_EVERY).survey.is_some());
+        let mut off = Relays::new(Vec::new(), false, FAILOVER, t0);
+        assert_eq!(off.check(t0 + 2 * SURVEY_EVERY), Check::default());
     }
 
     #[test]
