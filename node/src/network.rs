@@ -184,6 +184,10 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    DialledAt {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<Multiaddr>>,
+    },
 }
 
 /// A cheap, cloneable handle to the network task.
@@ -258,6 +262,12 @@ impl Handle {
     pub(crate) async fn peer_addresses(&self, peer: PeerId) -> Result<Vec<Multiaddr>, NetError> {
         self.call(|reply| Command::PeerAddresses { peer, reply })
             .await
+    }
+
+    /// The address we dialled `peer` at, while connected through a dial of ours: one where it
+    /// certainly is (the connection was made there), unlike the addresses it announces.
+    pub(crate) async fn dialled_at(&self, peer: PeerId) -> Result<Option<Multiaddr>, NetError> {
+        self.call(|reply| Command::DialledAt { peer, reply }).await
     }
 
     pub(crate) async fn status(&self) -> Result<Snapshot, NetError> {
@@ -530,6 +540,9 @@ impl EventLoop {
                     .kad
                     .get_providers(RecordKey::new(&key));
                 self.provider_queries.insert(id, (HashSet::new(), reply));
+            }
+            Command::DialledAt { peer, reply } => {
+                let _ = reply.send(self.dialled.get(&peer).cloned());
             }
             Command::PeerAddresses { peer, reply } => {
                 let addresses = match self.announced.get(&peer) {

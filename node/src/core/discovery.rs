@@ -270,7 +270,9 @@ fn shuffle<T>(items: &mut [T], random: &mut impl Rng) {
 
 /// Probes a random sample of the relays the DHT lists, and `known` (relays seen before, with
 /// the addresses they were reached at), other than `exclude`; returns those that answered,
-/// with the addresses to list for them.
+/// with the addresses to list for them, the one we dialled first (the rest as announced).
+/// Network groups are taken from that first address: what a relay announces (identify, its
+/// provider record) it can make up; where a dial of ours reached it, it cannot.
 pub(crate) async fn discover(
     net: &network::Handle,
     exclude: &HashSet<PeerId>,
@@ -311,14 +313,21 @@ pub(crate) async fn discover(
             debug!(%relay, "a relay in the DHT did not answer");
             return None;
         }
-        match net.peer_addresses(relay).await {
-            Ok(reached) if !reached.is_empty() => Some((relay, reached)),
-            _ if !addresses.is_empty() => Some((relay, addresses)),
-            _ => {
-                debug!(%relay, "no address to list for a relay");
-                None
-            }
+        let mut listed = match net.peer_addresses(relay).await {
+            Ok(announced) if !announced.is_empty() => announced,
+            _ => addresses,
+        };
+        // The address the probe's connection was made to goes first: the relay's network
+        // group is taken from the first address, and this one it cannot make up.
+        if let Ok(Some(dialled)) = net.dialled_at(relay).await {
+            listed.retain(|a| *a != dialled);
+            listed.insert(0, dialled);
         }
+        if listed.is_empty() {
+            debug!(%relay, "no address to list for a relay");
+            return None;
+        }
+        Some((relay, listed))
     });
     futures::future::join_all(probes)
         .await
