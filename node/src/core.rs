@@ -53,6 +53,7 @@ use crate::{
 };
 
 mod deliver;
+mod discovery;
 mod maintain;
 mod publish;
 mod queries;
@@ -96,6 +97,10 @@ const RELAY_CHECK_EVERY: Duration = Duration::from_secs(1);
 const FIRST_DISCOVERY_BACKOFF: Duration = Duration::from_secs(2);
 /// …doubling up to this.
 const MAX_DISCOVERY_BACKOFF: Duration = Duration::from_secs(300);
+/// How often the DHT's relays are probed while we have enough, so that relays answering over
+/// days are known as such when we need a new one (see `core::discovery`): four times a day
+/// gives a relay the three separate answers that season it within its first day.
+const SURVEY_EVERY: Duration = Duration::from_secs(6 * 3600);
 /// Largest page of history or chats a caller may ask for.
 pub(crate) const MAX_PAGE: usize = 500;
 
@@ -179,8 +184,10 @@ enum Outcome {
         /// A one-time prekey from one of the peer's relays, when a session must be started.
         one_time: Option<tern_crypto::OneTimePrekey>,
     },
-    /// Relays found in the DHT that answered, to add to ours.
+    /// Relays found in the DHT (or seen before) that answered a probe, to choose from.
     RelaysFound(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
+    /// Relays that answered a survey, only to remember.
+    RelaysSurveyed(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
     Published {
         seq: u64,
         result: Result<(), network::NetError>,
@@ -263,6 +270,8 @@ pub(crate) struct Core {
     failed: bool,
     /// The relays that hold our mailbox, and their health.
     relays: relays::Relays,
+    /// The relays we have seen answer probes, and since when.
+    sightings: discovery::Sightings,
     /// One task per relay collecting our mail; aborted when the core stops.
     fetchers: JoinSet<()>,
     /// Whether messages may go straight to recipients.
@@ -360,6 +369,7 @@ impl Core {
                 parts.failover_after,
                 std::time::Instant::now(),
             ),
+            sightings: discovery::Sightings::default(),
             fetchers: JoinSet::new(),
             direct: parts.direct,
             undo: receive::Undo::default(),
@@ -385,6 +395,7 @@ impl Core {
             Ok(None) => {}
             Err(e) => warn!("cannot read the relays picked earlier: {e}"),
         }
+        self.load_sightings().await;
         for (relay, addresses) in self.relays.all().to_vec() {
             self.start_collector(relay, addresses);
         }
@@ -714,6 +725,7 @@ impl Core {
                 }
                 Outcome::Published { seq, result } => self.published(seq, &result),
                 Outcome::RelaysFound(found) => self.add_relays(found).await,
+                Outcome::RelaysSurveyed(answered) => self.note_relays(answered).await,
                 Outcome::Deposited { seq, deposit } => {
                     self.queue.end(seq);
                     for refusal in &deposit.refused {

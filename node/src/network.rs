@@ -217,6 +217,10 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    DialledAt {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<Multiaddr>>,
+    },
 }
 
 /// A cheap, cloneable handle to the network task.
@@ -486,6 +490,9 @@ impl EventLoop {
                     .kad
                     .get_providers(RecordKey::new(&key));
                 self.provider_queries.insert(id, (HashSet::new(), reply));
+            }
+            Command::DialledAt { peer, reply } => {
+                let _ = reply.send(self.dialled.get(&peer).cloned());
             }
             Command::PeerAddresses { peer, reply } => {
                 let _ = reply.send(self.known_addresses(peer));

@@ -15,7 +15,7 @@
 //! pipeline exactly as a direct delivery, and acknowledge at the relay only the envelopes the
 //! core committed (or refused for good). A copy that also came directly is a duplicate there.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use libp2p::{Multiaddr, PeerId};
 use tern_crypto::{AccountKey, MailboxId, OneTimePrekey, PrekeyBundle, UserId};
@@ -331,45 +331,6 @@ async fn upload(
         Response::Refused(refusal) => Err(refusal.to_string()),
         other => Err(format!("unexpected answer to a prekey upload: {other:?}")),
     }
-}
-
-/// Finds up to `need` relays in the DHT, other than `exclude`, that answer a challenge now;
-/// returns them with the addresses to list in our record.
-pub(crate) async fn discover(
-    net: &network::Handle,
-    exclude: &HashSet<PeerId>,
-    need: usize,
-) -> Vec<(PeerId, Vec<Multiaddr>)> {
-    let providers = match net.providers(tern_proto::dht::RELAYS_KEY).await {
-        Ok(providers) => providers,
-        Err(e) => {
-            debug!("looking for relays failed: {e}");
-            return Vec::new();
-        }
-    };
-    let mut found = Vec::new();
-    for relay in providers {
-        if found.len() >= need {
-            break;
-        }
-        if exclude.contains(&relay) || relay == net.peer_id() {
-            continue;
-        }
-        let probe = tokio::time::timeout(
-            PREKEY_TIMEOUT,
-            net.mailbox(relay, Vec::new(), Request::Challenge),
-        )
-        .await;
-        if !matches!(probe, Ok(Ok(Response::Challenge { .. }))) {
-            debug!(%relay, "a relay in the DHT did not answer");
-            continue;
-        }
-        match net.peer_addresses(relay).await {
-            Ok(addresses) if !addresses.is_empty() => found.push((relay, addresses)),
-            _ => debug!(%relay, "no address to list for a relay"),
-        }
-    }
-    found
 }
 
 /// Relays as stored in the database: postcard `Vec<RelayEntry>`, as in the DHT record.

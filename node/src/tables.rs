@@ -442,5 +442,26 @@ mod state_v1 {
     }
 }
 
+/// A relay this node has seen answer a discovery probe: its peer id (`PeerId::to_bytes`),
+/// where it was reached last (multiaddr bytes), when it first and last answered (Unix
+/// seconds), and in how many separate hours it answered (see `core::discovery`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RelaySightingRow {
+    pub(crate) peer: Vec<u8>,
+    pub(crate) addresses: Vec<Vec<u8>>,
+    pub(crate) first_seen_secs: u64,
+    pub(crate) last_seen_secs: u64,
+    pub(crate) probes: u32,
+}
+
+/// Relays seen answering discovery probes, keyed by `index_id("relay", peer id bytes)` so the
+/// keys do not show which relays; at most `core::discovery::MAX_SIGHTINGS` rows.
+pub(crate) struct RelaySightings;
+impl Table for RelaySightings {
+    const NAME: &'static str = "relay_sightings";
+    type Key = [u8; 16];
+    type Value = RelaySightingRow;
+}
+
 #[cfg(test)]
 mod tests;

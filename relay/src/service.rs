@@ -353,6 +353,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         rates,
         byte_rates,
         dht_ledger: dht::ledger(limits.dht_max_records),
+        providers_evicted: 0,
         validating: 0,
         metrics: Metrics::default(),
         network_metrics,
@@ -393,6 +394,8 @@ struct Service {
     rates: RateLimiter<PeerId>,
     /// Who put the DHT records the relay stores, so a full store makes room fairly.
     dht_ledger: dht::Ledger,
+    /// Relays evicted from the full provider list of `dht::RELAYS_KEY` to admit newcomers.
+    providers_evicted: u64,
     /// DHT records on the blocking pool for validation.
     validating: usize,
     /// Deposited bytes per peer: a stranger is metered in bytes as well as in requests.
@@ -450,6 +453,9 @@ impl Service {
                         metrics
                             .evicted
                             .insert("dht_records".into(), self.dht_ledger.evicted());
+                        metrics
+                            .evicted
+                            .insert("relay_providers".into(), self.providers_evicted);
                         let _ = reply.send(metrics);
                     }
                     #[cfg(feature = "test-utils")]
@@ -684,9 +690,17 @@ impl Service {
             } => self.check_record(source, record),
             kad::InboundRequest::AddProvider {
                 record: Some(record),
-            } if record.key.as_ref() == dht::RELAYS_KEY => {
+            } => {
+                // A full list admits the newcomer and evicts from the most crowded network
+                // group, instead of keeping whoever announced first (see `dht::providers`).
+                let local = *self.swarm.local_peer_id();
                 let store = self.swarm.behaviour_mut().kad.store_mut();
-                let _ = kad::store::RecordStore::add_provider(store, record);
+                let mut random = tern_crypto::rand_core::UnwrapErr(getrandom::SysRng);
+                match dht::add_provider_fairly(store, local, record, &mut random) {
+                    dht::Admitted::Evicted(_) => self.providers_evicted += 1,
+                    dht::Admitted::Refused => self.count_refusal("dht_provider"),
+                    dht::Admitted::Stored => {}
+                }
             }
             _ => {}
         }

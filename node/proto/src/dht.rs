@@ -9,8 +9,10 @@ use libp2p::{PeerId, StreamProtocol, kad};
 use crate::record;
 
 mod ledger;
+mod providers;
 
 pub use ledger::Ledger;
+pub use providers::{Admitted, NetGroup, add_provider_fairly, victim};
 
 /// The Kademlia protocol name of Tern's private DHT, so it never mixes with other libp2p
 /// networks.
@@ -23,8 +25,13 @@ pub const NODE_MAX_RECORDS: usize = 4096;
 /// Records a relay (a DHT server on a public address, holding a larger share of the keys)
 /// stores for others: at most 512 MiB, typically a quarter of that.
 pub const SERVER_MAX_RECORDS: usize = 65_536;
-/// Providers kept per key (relays announce themselves under [`RELAYS_KEY`]).
+/// Providers kept per key (relays announce themselves under [`RELAYS_KEY`]); a full list
+/// makes room for a newcomer (see [`add_provider_fairly`]).
 pub const MAX_PROVIDERS_PER_KEY: usize = 64;
+/// How often a relay announces itself again. A full provider list evicts to admit newcomers,
+/// so an honest relay evicted by a flood is back within this; an announcement costs one small
+/// request to each of the 20 peers closest to [`RELAYS_KEY`]. (Kademlia's default is 12 h.)
+pub const PROVIDER_REPUBLISH: Duration = Duration::from_secs(3600);
 
 /// What part a peer takes in the DHT, which sizes its record store by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +64,8 @@ const RECONCILE_EVERY: u64 = 1024;
 /// re-publication by Kademlia of records this peer published (each publisher republishes its
 /// own record, signed and sequence-numbered, on its own schedule), and packets sized for the
 /// largest record. Kademlia still replicates stored records to the closest peers, which
-/// validate them like any PUT.
+/// validate them like any PUT. Relays re-announce themselves as providers every
+/// [`PROVIDER_REPUBLISH`].
 pub fn kad_config() -> kad::Config {
     let mut config = kad::Config::new(KAD_PROTOCOL);
     config
@@ -65,6 +73,7 @@ pub fn kad_config() -> kad::Config {
         .set_query_timeout(QUERY_TIMEOUT)
         .set_record_ttl(Some(Duration::from_secs(record::MAX_RECORD_LIFETIME_SECS)))
         .set_publication_interval(None)
+        .set_provider_publication_interval(Some(PROVIDER_REPUBLISH))
         .set_max_packet_size(4 * record::MAX_RECORD_LEN);
     config
 }

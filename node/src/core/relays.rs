@@ -6,7 +6,9 @@
 //! as working, so a picked relay is added beside it. Relays picked from the DHT are replaced
 //! once they have failed for longer than the failover delay. While fewer than
 //! [`REPLICAS`] work, the DHT is searched for more, backing off from
-//! [`FIRST_DISCOVERY_BACKOFF`] to [`MAX_DISCOVERY_BACKOFF`] while it finds none.
+//! [`FIRST_DISCOVERY_BACKOFF`] to [`MAX_DISCOVERY_BACKOFF`] while it finds none; which of the
+//! relays that answer are taken is `discovery::choose`'s decision. While enough work, the
+//! DHT's relays are still probed every [`SURVEY_EVERY`], only to remember which answer.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -15,8 +17,11 @@ use std::{
 
 use libp2p::{Multiaddr, PeerId};
 
+use tern_crypto::rand_core::UnwrapErr;
+use tern_proto::dht::NetGroup;
+
 use super::*;
-use crate::relay_path::REPLICAS;
+use crate::{relay_path::REPLICAS, tables::RelaySightings};
 
 /// A relay and the addresses to reach it at.
 pub(super) type Relay = (PeerId, Vec<Multiaddr>);
@@ -28,6 +33,9 @@ pub(super) struct Check {
     pub(super) dropped: Vec<PeerId>,
     /// Search the DHT for this many more relays, none of these.
     pub(super) discover: Option<(usize, HashSet<PeerId>)>,
+    /// Probe relays in the DHT, none of these, only to remember which answer (so that
+    /// relays seen over days are known when a search comes).
+    pub(super) survey: Option<HashSet<PeerId>>,
 }
 
 /// The relays that hold our mailbox, and their health.
@@ -42,6 +50,7 @@ pub(super) struct Relays {
     searching: bool,
     next_search: Instant,
     backoff: Duration,
+    next_survey: Instant,
 }
 
 impl Relays {
@@ -62,6 +71,7 @@ impl Relays {
             searching: false,
             next_search: now,
             backoff: FIRST_DISCOVERY_BACKOFF,
+            next_survey: now + SURVEY_EVERY,
         }
     }
 
@@ -131,17 +141,29 @@ impl Relays {
             self.failing.retain(|peer, _| !check.dropped.contains(peer));
             self.next_search = now;
         }
+        let wanted = self.wanted(now);
+        if !self.searching && now >= self.next_search && wanted > 0 {
+            self.searching = true;
+            let exclude = self.list.iter().map(|(peer, _)| *peer).collect();
+            check.discover = Some((wanted, exclude));
+        } else if !self.searching && now >= self.next_survey {
+            check.survey = Some(self.list.iter().map(|(peer, _)| *peer).collect());
+        }
+        if check.discover.is_some() || check.survey.is_some() {
+            // A search probes too: either resets the survey clock.
+            self.next_survey = now + SURVEY_EVERY;
+        }
+        check
+    }
+
+    /// How many more relays we need: [`REPLICAS`] less those not down.
+    pub(super) fn wanted(&self, now: Instant) -> usize {
         let working = self
             .list
             .iter()
             .filter(|(peer, _)| !self.down(peer, now))
             .count();
-        if !self.searching && now >= self.next_search && working < REPLICAS {
-            self.searching = true;
-            let exclude = self.list.iter().map(|(peer, _)| *peer).collect();
-            check.discover = Some((REPLICAS - working, exclude));
-        }
-        check
+        REPLICAS.saturating_sub(working)
     }
 
     /// Takes relays a DHT search found; returns those that are new to us.
@@ -202,16 +224,54 @@ impl Core {
             self.save_relays().await;
             self.publication.invalidate();
         }
-        if let Some((need, exclude)) = check.discover {
+        let survey = check.survey.is_some();
+        if let Some(exclude) = check.discover.map(|(_, e)| e).or(check.survey) {
             let net = self.net.clone();
+            let mut random = UnwrapErr(getrandom::SysRng);
+            let known = self.sightings.to_recheck(self.time.now_secs(), &mut random);
             self.in_flight.spawn(async move {
-                Outcome::RelaysFound(crate::relay_path::discover(&net, &exclude, need).await)
+                let answered = discovery::discover(&net, &exclude, known, &mut random).await;
+                if survey {
+                    Outcome::RelaysSurveyed(answered)
+                } else {
+                    Outcome::RelaysFound(answered)
+                }
             });
         }
     }
 
-    /// Takes relays found in the DHT into our set, record and collectors.
-    pub(super) async fn add_relays(&mut self, found: Vec<Relay>) {
+    /// Takes relays that answered a survey: remembers them, picks none.
+    pub(super) async fn note_relays(&mut self, answered: Vec<Relay>) {
+        let now = self.time.now_secs();
+        self.remember(&answered, now).await;
+    }
+
+    /// Takes relays that answered a discovery probe: remembers them, and chooses among them
+    /// (see [`discovery::choose`]) the ones to add to our set, record and collectors.
+    pub(super) async fn add_relays(&mut self, answered: Vec<Relay>) {
+        let now = self.time.now_secs();
+        self.remember(&answered, now).await;
+        let candidates: Vec<discovery::Candidate> = answered
+            .iter()
+            .filter(|(peer, _)| !self.relays.all().iter().any(|(p, _)| p == peer))
+            .map(|(peer, addresses)| discovery::Candidate {
+                peer: *peer,
+                group: NetGroup::of(addresses),
+                seasoned: self.sightings.get(peer).is_some_and(|s| s.seasoned(now)),
+            })
+            .collect();
+        let held: Vec<NetGroup> = self
+            .relays
+            .all()
+            .iter()
+            .map(|(_, addresses)| NetGroup::of(addresses))
+            .collect();
+        let need = self.relays.wanted(Instant::now());
+        let picked = discovery::choose(&candidates, &held, need, &mut UnwrapErr(getrandom::SysRng));
+        let found: Vec<Relay> = picked
+            .iter()
+            .filter_map(|peer| answered.iter().find(|(p, _)| p == peer).cloned())
+            .collect();
         let added = self.relays.found(found, Instant::now());
         if added.is_empty() {
             return;
@@ -222,6 +282,50 @@ impl Core {
         }
         self.save_relays().await;
         self.publication.invalidate();
+    }
+
+    /// Reads the relays seen in earlier runs.
+    pub(super) async fn load_sightings(&mut self) {
+        let rows = self
+            .read(|s| {
+                s.scan::<RelaySightings>(.., ScanDirection::Forward, discovery::MAX_SIGHTINGS)
+            })
+            .await;
+        match rows {
+            Ok(rows) => {
+                self.sightings =
+                    discovery::Sightings::from_rows(rows.into_iter().map(|(_, row)| row));
+            }
+            Err(e) => warn!("cannot read the relays seen earlier: {e}"),
+        }
+    }
+
+    /// Notes that `answered` answered a probe at `now`, in memory and in the database.
+    async fn remember(&mut self, answered: &[Relay], now: u64) {
+        if answered.is_empty() {
+            return;
+        }
+        let mut batch = Batch::new();
+        let mut result = Ok(());
+        for (peer, addresses) in answered {
+            for gone in self.sightings.seen(*peer, addresses.clone(), now) {
+                batch.delete::<RelaySightings>(&self.store.index_id("relay", &gone.to_bytes()));
+            }
+            if let Some(row) = self.sightings.row(peer) {
+                let key = self.store.index_id("relay", &peer.to_bytes());
+                result = result.and(batch.put::<RelaySightings>(&key, &row));
+            }
+        }
+        let saved = match result {
+            Ok(()) => self
+                .commit(Pending::new(batch, Vec::new()))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = saved {
+            warn!("cannot store the relays seen answering: {e}");
+        }
     }
 
     /// Persists the relays picked from the DHT (pinned ones come from the configuration).
@@ -308,6 +412,20 @@ mod tests {
         );
         assert!(relays.all().iter().any(|(peer, _)| *peer == pinned.0));
         assert_eq!(relays.picked(), vec![other]);
+    }
+
+    #[test]
+    fn with_enough_relays_the_dht_is_surveyed_now_and_then() {
+        let t0 = Instant::now();
+        let mut relays = Relays::new(vec![relay(), relay(), relay()], true, FAILOVER, t0);
+        assert_eq!(relays.check(t0), Check::default());
+        let check = relays.check(t0 + SURVEY_EVERY);
+        assert_eq!(check.survey.map(|exclude| exclude.len()), Some(3));
+        assert!(check.discover.is_none());
+        assert_eq!(relays.check(t0 + SURVEY_EVERY), Check::default());
+        assert!(relays.check(t0 + 2 * SURVEY_EVERY).survey.is_some());
+        let mut off = Relays::new(Vec::new(), false, FAILOVER, t0);
+        assert_eq!(off.check(t0 + 2 * SURVEY_EVERY), Check::default());
     }
 
     #[test]

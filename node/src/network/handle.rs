@@ -78,6 +78,12 @@ impl Handle {
             .await
     }
 
+    /// The address we dialled `peer` at, while connected through a dial of ours: one where it
+    /// certainly is (the connection was made there), unlike the addresses it announces.
+    pub(crate) async fn dialled_at(&self, peer: PeerId) -> Result<Option<Multiaddr>, NetError> {
+        self.call(|reply| Command::DialledAt { peer, reply }).await
+    }
+
     pub(crate) async fn status(&self) -> Result<Snapshot, NetError> {
         self.call(|reply| Command::Status { reply }).await
     }

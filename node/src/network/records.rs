@@ -23,6 +23,19 @@ impl EventLoop {
                         ..
                     },
             } => self.check_record(source, record, now),
+            // Relays announce themselves under `dht::RELAYS_KEY`; a node serving the DHT keeps
+            // that list too, making room fairly when it is full. Other keys are not stored.
+            kad::Event::InboundRequest {
+                request:
+                    InboundRequest::AddProvider {
+                        record: Some(record),
+                    },
+            } => {
+                let local = *self.swarm.local_peer_id();
+                let store = self.swarm.behaviour_mut().kad.store_mut();
+                let mut random = tern_crypto::rand_core::UnwrapErr(getrandom::SysRng);
+                let _ = dht::add_provider_fairly(store, local, record, &mut random);
+            }
             kad::Event::OutboundQueryProgressed {
                 id, result, step, ..
             } => match result {

@@ -49,6 +49,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::Events::NAME,
     crate::tables::Requests::NAME,
     crate::tables::Blocked::NAME,
+    crate::tables::RelaySightings::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column
