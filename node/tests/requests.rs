@@ -25,12 +25,18 @@ async fn until_status(node: &tern_node::Node, check: impl Fn(&tern_node::NodeSta
     .expect("the status never got there");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_strangers_messages_are_a_request_until_accepted() {
+/// A bootstrap node, and Alice and Bob, who have not added each other.
+async fn strangers() -> (TestNode, TestNode, TestNode) {
     let bootstrap = TestNode::start("bootstrap", &[]).await;
     let seed = bootstrap.node.addresses().await;
     let alice = TestNode::start("alice", &seed).await;
     let bob = TestNode::start("bob", &seed).await;
+    (bootstrap, alice, bob)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_messages_are_a_request_until_accepted() {
+    let (_bootstrap, alice, bob) = strangers().await;
     let (a, b) = (alice.node.user_id(), bob.node.user_id());
     let mut bob_events = bob.node.events(tern_node::From::Oldest);
 
@@ -98,10 +104,7 @@ async fn a_strangers_messages_are_a_request_until_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_is_capped_and_writing_back_accepts_them() {
-    let bootstrap = TestNode::start("bootstrap", &[]).await;
-    let seed = bootstrap.node.addresses().await;
-    let alice = TestNode::start("alice", &seed).await;
-    let bob = TestNode::start("bob", &seed).await;
+    let (_bootstrap, alice, bob) = strangers().await;
     let (a, b) = (alice.node.user_id(), bob.node.user_id());
     let mut alice_events = alice.node.events(tern_node::From::Oldest);
 
@@ -152,10 +155,7 @@ async fn a_stranger_is_capped_and_writing_back_accepts_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_sender_is_refused_until_unblocked() {
-    let bootstrap = TestNode::start("bootstrap", &[]).await;
-    let seed = bootstrap.node.addresses().await;
-    let alice = TestNode::start("alice", &seed).await;
-    let bob = TestNode::start("bob", &seed).await;
+    let (_bootstrap, alice, bob) = strangers().await;
     let (a, b) = (alice.node.user_id(), bob.node.user_id());
     let mut alice_events = alice.node.events(tern_node::From::Oldest);
     let mut bob_events = bob.node.events(tern_node::From::Oldest);
@@ -222,10 +222,7 @@ async fn a_blocked_sender_is_refused_until_unblocked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_stays_at_the_stranger_rate_until_accepted() {
-    let bootstrap = TestNode::start("bootstrap", &[]).await;
-    let seed = bootstrap.node.addresses().await;
-    let alice = TestNode::start("alice", &seed).await;
-    let bob = TestNode::start("bob", &seed).await;
+    let (_bootstrap, alice, bob) = strangers().await;
     let (a, b) = (alice.node.user_id(), bob.node.user_id());
     let mut bob_events = bob.node.events(tern_node::From::Oldest);
 

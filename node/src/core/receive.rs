@@ -396,41 +396,9 @@ impl Core {
         self.clock.observe(body.stamp(), now);
         let stamp = Hlc::clamp(body.stamp(), now);
         match body {
-            Body::Text(text) if standing == Standing::Stranger => {
-                // A message request: stored, but no receipt goes back until the user
-                // accepts, and it is not a chat message.
-                let row = MessageRow {
-                    peer: sender,
-                    direction: Direction::Incoming,
-                    text: text.text,
-                    state: DeliveryState::Delivered,
-                    read: false,
-                };
-                pending
-                    .batch
-                    .put::<Messages>(&(conv, stamp, *id.as_bytes()), &row)?;
-                pending
-                    .batch
-                    .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
-                staged.dropped += requests::stage_request_message(
-                    &self.area,
-                    &mut staged.requests,
-                    &mut pending.batch,
-                    conv,
-                    sender,
-                    (stamp, *id.as_bytes()),
-                    &row.text,
-                );
-                pending
-                    .events
-                    .push(Event::RequestReceived(to_message(id, stamp, &row)));
-            }
             // Receipts only concern messages we sent, which made their sender accepted.
             Body::Receipt(_) if standing != Standing::Accepted => {}
             Body::Text(text) => {
-                if staged.via_relay {
-                    staged.delivered.push((sender, id));
-                }
                 let row = MessageRow {
                     peer: sender,
                     direction: Direction::Incoming,
@@ -438,19 +406,41 @@ impl Core {
                     state: DeliveryState::Delivered,
                     read: false,
                 };
-                self.stage_message(
-                    &mut pending.batch,
-                    &mut staged.summaries,
-                    conv,
-                    stamp,
-                    id,
-                    &row,
-                )
-                .await?;
-                staged.received_stamps.push(stamp);
-                pending
-                    .events
-                    .push(Event::MessageReceived(to_message(id, stamp, &row)));
+                let message = to_message(id, stamp, &row);
+                if standing == Standing::Stranger {
+                    // A message request: stored, but not a chat message, and no receipt goes
+                    // back until the user accepts.
+                    let key = (conv, stamp, *id.as_bytes());
+                    pending.batch.put::<Messages>(&key, &row)?;
+                    pending
+                        .batch
+                        .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+                    staged.dropped += requests::stage_request_message(
+                        &self.area,
+                        &mut staged.requests,
+                        &mut pending.batch,
+                        conv,
+                        sender,
+                        (stamp, *id.as_bytes()),
+                        &row.text,
+                    );
+                    pending.events.push(Event::RequestReceived(message));
+                } else {
+                    if staged.via_relay {
+                        staged.delivered.push((sender, id));
+                    }
+                    self.stage_message(
+                        &mut pending.batch,
+                        &mut staged.summaries,
+                        conv,
+                        stamp,
+                        id,
+                        &row,
+                    )
+                    .await?;
+                    staged.received_stamps.push(stamp);
+                    pending.events.push(Event::MessageReceived(message));
+                }
             }
             Body::Receipt(receipt) => {
                 pending
