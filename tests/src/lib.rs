@@ -254,6 +254,18 @@ impl Profile {
         self.id_field("address").await
     }
 
+    /// Adds `other` as a contact named `name`, from its invite, with `tern contact add`.
+    ///
+    /// # Panics
+    ///
+    /// If either command fails.
+    pub async fn add_contact(&self, name: &str, other: &Profile) {
+        let run = self
+            .tern(&["contact", "add", name, &other.invite().await])
+            .await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+
     /// The account's invite, from `tern id`.
     ///
     /// # Panics

@@ -121,14 +121,8 @@ async fn messages_through_flooded_relays_arrive_exactly_once() {
 
     let alice = Profile::init(&addresses).await;
     let bob = Profile::init(&addresses).await;
-    let run = alice
-        .tern(&["contact", "add", "bob", &bob.invite().await])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
-    let run = bob
-        .tern(&["contact", "add", "alice", &alice.invite().await])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
+    alice.add_contact("bob", &bob).await;
+    bob.add_contact("alice", &alice).await;
     let alice_daemon = alice.daemon().await;
     let bob_daemon = bob.daemon().await;
     online(&alice).await;
@@ -197,14 +191,8 @@ async fn throwaway_accounts_flooding_a_daemon_stay_in_capped_requests() {
     let (relay_address, _) = relay.address().await;
     let alice = Profile::init(&[&relay_address]).await;
     let bob = Profile::init(&[&relay_address]).await;
-    let run = alice
-        .tern(&["contact", "add", "bob", &bob.invite().await])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
-    let run = bob
-        .tern(&["contact", "add", "alice", &alice.invite().await])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
+    alice.add_contact("bob", &bob).await;
+    bob.add_contact("alice", &alice).await;
     let alice_daemon = alice.daemon().await;
     let bob_daemon = bob.daemon().await;
     let bob_user: tern_node::UserId = bob.address().await.parse().expect("an address");

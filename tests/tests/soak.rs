@@ -317,14 +317,8 @@ async fn two_daemons_and_a_relay_stay_flat_under_steady_traffic() {
     let (relay_address, _) = relay.address().await;
     let alice = Profile::init(&[&relay_address]).await;
     let bob = Profile::init(&[&relay_address]).await;
-    let run = alice
-        .tern(&["contact", "add", "bob", &bob.invite().await])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
-    let run = bob
-        .tern(&["contact", "add", "alice", &alice.invite().await])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
+    alice.add_contact("bob", &bob).await;
+    bob.add_contact("alice", &alice).await;
     let alice_daemon = alice.daemon().await;
     let bob_daemon = bob.daemon().await;
     online(&alice).await;

@@ -80,14 +80,8 @@ async fn messages_survive_a_killed_recipient_and_a_killed_relay_and_arrive_once_
     let bob = Profile::init(&addresses[..3]).await;
     let alice = Profile::init(&addresses[3..]).await;
     let (alice_address, bob_address) = (alice.address().await, bob.address().await);
-    let run = alice
-        .tern(&["contact", "add", "bob", &bob.invite().await])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
-    let run = bob
-        .tern(&["contact", "add", "alice", &alice.invite().await])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
+    alice.add_contact("bob", &bob).await;
+    bob.add_contact("alice", &alice).await;
     let alice_daemon = alice.daemon().await;
     let bob_daemon = bob.daemon().await;
     online(&alice, 3).await;
