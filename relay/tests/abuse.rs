@@ -78,7 +78,8 @@ async fn a_challenge_flood_does_not_lock_owners_out() {
     let (relay, peer, address) = spawn_relay(dir.path()).await;
     let mut attacker = client();
     attacker.dial(address.clone()).unwrap();
-    let answers = flood(&mut attacker, peer, 12_000, 128, |_| Request::Challenge).await;
+    // More than the old table held, with room for streams a loaded machine fails.
+    let answers = flood(&mut attacker, peer, 14_000, 128, |_| Request::Challenge).await;
     let challenges = answers
         .iter()
         .filter(|a| matches!(a, Response::Challenge { .. }))
@@ -95,8 +96,8 @@ async fn a_challenge_flood_does_not_lock_owners_out() {
 
     let metrics = relay.metrics().await;
     assert!(
-        metrics.evicted.get("challenges").copied().unwrap_or(0) >= 11_000,
-        "the attacker's nonces are evicted and counted: {metrics:?}"
+        metrics.evicted.get("challenges").copied().unwrap_or(0) >= challenges as u64 - 16,
+        "every nonce of the attacker's beyond its 16 is evicted and counted: {metrics:?}"
     );
     assert!(metrics.challenges_outstanding <= 32);
 }
