@@ -313,18 +313,13 @@ impl Store {
         // and the first byte string after `k` is `k ‖ 0x00`, so an exclusive lower bound `k`
         // is the inclusive bound `k ‖ 0x00`, and an inclusive upper bound `k` the exclusive
         // bound `k ‖ 0x00`.
-        let successor = |key: &T::Key| {
-            let mut bytes = key.encode();
-            bytes.push(0);
-            bytes
-        };
         let from = match range.start_bound() {
             Bound::Included(key) => Some(key.encode()),
-            Bound::Excluded(key) => Some(successor(key)),
+            Bound::Excluded(key) => Some(key.successor()),
             Bound::Unbounded => None,
         };
         let to = match range.end_bound() {
-            Bound::Included(key) => Some(successor(key)),
+            Bound::Included(key) => Some(key.successor()),
             Bound::Excluded(key) => Some(key.encode()),
             Bound::Unbounded => None,
         };
@@ -486,11 +481,10 @@ impl Store {
         last: &T::Key,
     ) -> Result<usize, StoreError> {
         declared::<T>();
-        let (from, mut to) = (first.encode(), last.encode());
-        to.push(0);
+        let from = first.encode();
         let mut options = ReadOptions::default();
         options.set_iterate_lower_bound(from.clone());
-        options.set_iterate_upper_bound(to);
+        options.set_iterate_upper_bound(last.successor());
         let mut iter = self
             .inner
             .db
@@ -505,22 +499,20 @@ impl Store {
         Ok(count)
     }
 
-    /// Makes rows deleted from table `T` in `first..=last` leave the files: flushes every
-    /// table (so the write-ahead log that still holds them can go) and compacts the range to
-    /// the bottom level, where RocksDB drops deleted rows instead of keeping tombstones over
-    /// them. Slow (it rewrites the files overlapping the range); for deletions the user asks
-    /// for, such as a whole conversation.
+    /// Makes rows deleted from table `T` in `first..=last` leave the files: compacts the range
+    /// to the bottom level, where RocksDB drops deleted rows instead of keeping tombstones
+    /// over them. Call [`Store::flush`] first, once for all the ranges erased together, so
+    /// that the deletions are in the files and the write-ahead log that still holds the rows
+    /// can go. Slow (it rewrites the files overlapping the range); for deletions the user
+    /// asks for, such as a whole conversation.
     pub(crate) fn erase<T: Table>(&self, first: &T::Key, last: &T::Key) -> Result<(), StoreError> {
         declared::<T>();
-        self.flush()?;
-        let mut to = last.encode();
-        to.push(0);
         let mut options = rocksdb::CompactOptions::default();
         options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
         self.inner.db.compact_range_cf_opt(
             self.cf(T::NAME)?,
             Some(first.encode()),
-            Some(to),
+            Some(last.successor()),
             &options,
         );
         Ok(())

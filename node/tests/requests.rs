@@ -237,33 +237,25 @@ async fn a_stranger_stays_at_the_stranger_rate_until_accepted() {
     bob.node.accept_request(a).await.unwrap();
     // Once a delivery of the accepted sender is stored, its peer has the trusted rate
     // (a burst of 10,000): a second thousand goes through without one refusal.
-    let burst = |from: usize| {
+    // A thousand chat messages, sent at once, until Bob has every one.
+    let chat = async |from: usize, events: &mut tern_node::EventStream| {
         let sends = (from..from + 1000).map(|i| alice.node.send(b, format!("chat {i}")));
-        async move {
-            futures::future::join_all(sends)
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .collect::<std::collections::HashSet<_>>()
-        }
+        let mut waiting: std::collections::HashSet<_> = futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        wait_for(events, |e| {
+            if let Event::MessageReceived(m) = e {
+                waiting.remove(&m.id);
+            }
+            waiting.is_empty().then_some(())
+        })
+        .await;
     };
-    let mut waiting = burst(0).await;
-    wait_for(&mut bob_events, |e| {
-        if let Event::MessageReceived(m) = e {
-            waiting.remove(&m.id);
-        }
-        waiting.is_empty().then_some(())
-    })
-    .await;
+    chat(0, &mut bob_events).await;
     let limited = bob.node.status().await.unwrap().rejections["delivery_rate_limited"];
-    let mut waiting = burst(1000).await;
-    wait_for(&mut bob_events, |e| {
-        if let Event::MessageReceived(m) = e {
-            waiting.remove(&m.id);
-        }
-        waiting.is_empty().then_some(())
-    })
-    .await;
+    chat(1000, &mut bob_events).await;
     assert_eq!(
         bob.node.status().await.unwrap().rejections["delivery_rate_limited"],
         limited,

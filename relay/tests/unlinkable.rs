@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use libp2p::PeerId;
-use tern_node::{DeliveryState, Event, Node, UserId};
+use tern_node::{DeliveryState, Event, Node, UserId, test_utils::wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -19,22 +18,6 @@ async fn start(dir: &std::path::Path, relay: &str) -> Node {
         .spawn()
         .await
         .unwrap()
-}
-
-async fn wait_for<T>(
-    events: &mut tern_node::EventStream,
-    mut pick: impl FnMut(&Event) -> Option<T>,
-) -> T {
-    tokio::time::timeout(TIMEOUT, async {
-        while let Some((_, event)) = events.next().await {
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-        panic!("event stream ended");
-    })
-    .await
-    .expect("timed out waiting for an event")
 }
 
 /// Waits until `message` from the sender of `events` is delivered (the recipient's receipt

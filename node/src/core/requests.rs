@@ -308,6 +308,7 @@ impl Core {
         self.area.remove(&conv);
         let erased = self
             .read(move |s| {
+                s.flush()?;
                 s.erase::<Messages>(&(conv, 0, [0; 16]), &(conv, u64::MAX, [0xff; 16]))?;
                 s.erase::<MessageIndex>(&(conv, [0; 16]), &(conv, [0xff; 16]))?;
                 s.erase::<Events>(&0, &u64::MAX)

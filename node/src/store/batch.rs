@@ -78,13 +78,10 @@ impl Batch {
     /// tombstone however many rows there are.
     pub(crate) fn delete_range<T: Table>(&mut self, first: &T::Key, last: &T::Key) {
         super::declared::<T>();
-        // The first byte string after `last` is `last ‖ 0x00`: the exclusive end.
-        let mut to = last.encode();
-        to.push(0);
         self.ops.push(Op::DeleteRange {
             table: T::NAME,
             from: first.encode(),
-            to,
+            to: last.successor(),
         });
     }
 

@@ -31,6 +31,14 @@ pub(crate) trait Key: Sized {
     fn encode(&self) -> Vec<u8>;
     /// The key stored as `bytes`.
     fn decode(bytes: &[u8]) -> Result<Self, KeyError>;
+
+    /// The first byte string after this key's encoding (`encode() ‖ 0x00`): the exclusive
+    /// bound that ends a range including this key, or begins one excluding it.
+    fn successor(&self) -> Vec<u8> {
+        let mut bytes = self.encode();
+        bytes.push(0);
+        bytes
+    }
 }
 
 /// A key whose encoding always has the same length, so that it can precede other parts of a
