@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use tern_node::Node;
+use tokio::signal::unix::SignalKind;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -119,6 +120,10 @@ impl Daemon {
         let token = profile.new_token()?;
         profile.write_api_addr(&api_addr.to_string())?;
 
+        // Listen for SIGTERM and SIGINT before saying ready: a supervisor that stops the
+        // daemon as soon as it is up must not find the default action (die at once) in place.
+        let signals = [SignalKind::terminate(), SignalKind::interrupt()]
+            .map(|kind| tokio::signal::unix::signal(kind).ok());
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(api::server::serve(
             listener,
@@ -141,7 +146,7 @@ impl Daemon {
             writeln!(out, "Ctrl-C stops it.")
         })?;
 
-        stop_signal().await;
+        stop_signal(signals).await;
         info!("stopping");
         shutdown.cancel();
         match server.await {
@@ -156,16 +161,17 @@ impl Daemon {
     }
 }
 
-/// Waits for Ctrl-C or SIGTERM (what systemd and `kill` send).
-async fn stop_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = async {
-            match term.as_mut() {
-                Some(term) => { term.recv().await; }
-                None => std::future::pending().await,
-            }
-        } => {}
+/// Waits for SIGTERM (what systemd and `kill` send) or SIGINT (Ctrl-C), through listeners
+/// installed before the daemon said it was ready.
+async fn stop_signal(signals: [Option<tokio::signal::unix::Signal>; 2]) {
+    let waits = signals.into_iter().flatten().map(|mut signal| {
+        Box::pin(async move {
+            signal.recv().await;
+        })
+    });
+    let waits: Vec<_> = waits.collect();
+    if waits.is_empty() {
+        std::future::pending::<()>().await;
     }
+    futures::future::select_all(waits).await;
 }
