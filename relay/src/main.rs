@@ -72,6 +72,8 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: journald and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let file: File = match &args.config {
         Some(path) => toml::from_str(
@@ -117,17 +119,18 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let relay = Relay::spawn(config).await.context("starting the relay")?;
+    // Scripts and tests read the addresses from these files: the metrics address first (a
+    // port of 0 picks a free one), then the relay's own, which says the relay is ready.
+    let metrics_path = data_dir.join("metrics.addr");
+    let _ = std::fs::remove_file(&metrics_path);
     if let Some(address) = args.metrics_addr.or(file.metrics_addr) {
         let bound = relay.serve_metrics(address).await?;
         tracing::info!(%bound, "serving metrics");
+        write_whole(&metrics_path, &format!("{bound}\n"))?;
     }
     let addresses = relay.addresses().await;
-    // Scripts and tests read the addresses from here; written whole, then renamed.
     let path = data_dir.join("relay.addr");
-    let temporary = data_dir.join("relay.addr.tmp");
-    std::fs::write(&temporary, addresses.join("\n") + "\n")
-        .and_then(|()| std::fs::rename(&temporary, &path))
-        .with_context(|| format!("writing {}", path.display()))?;
+    write_whole(&path, &(addresses.join("\n") + "\n"))?;
     for address in &addresses {
         tracing::info!(%address, "relay address");
     }
@@ -140,5 +143,15 @@ async fn main() -> anyhow::Result<()> {
     }
     relay.shutdown().await;
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&metrics_path);
     Ok(())
+}
+
+/// Writes `text` to `path` whole: to a temporary file first, then renamed, so that a reader
+/// never sees half of it.
+fn write_whole(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -555,6 +555,9 @@ impl Service {
                 } => {
                     #[cfg(feature = "test-utils")]
                     self.requesters.insert(peer);
+                    // What an operator who logs at debug sees of who asks: senders appear
+                    // under throwaway identities only.
+                    debug!(%peer, "mailbox request");
                     self.on_request(peer, request, channel);
                 }
                 request_response::Event::InboundFailure { peer, error, .. } => {
