@@ -28,10 +28,19 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
+mod events;
+mod relay;
+
 use serde_json::{Value, json};
+
+pub use self::{
+    events::Events,
+    relay::{Metrics, RelayProcess},
+};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::TcpStream,
@@ -136,11 +145,22 @@ fn drain<R>(label: String, stream: R)
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
+    drain_into(label, stream, None);
+}
+
+/// [`drain`], keeping every line in `kept` as well.
+fn drain_into<R>(label: String, stream: R, kept: Option<Arc<Mutex<Vec<String>>>>)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if std::env::var_os("TERN_TEST_LOG").is_some() {
                 eprintln!("{label}: {line}");
+            }
+            if let Some(kept) = &kept {
+                kept.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         }
     });
@@ -585,118 +605,5 @@ impl Api {
 impl Drop for Daemon {
     fn drop(&mut self) {
         signal(&self.child, rustix::process::Signal::TERM);
-    }
-}
-
-/// A running `tern-relay` process with its data directory, killed when dropped.
-#[derive(Debug)]
-pub struct RelayProcess {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl RelayProcess {
-    /// Starts `tern-relay` on a free loopback port with its data in `dir` (kept across
-    /// restarts), joining the DHT through `bootstrap`.
-    ///
-    /// # Panics
-    ///
-    /// If the binary cannot start.
-    pub fn start(dir: &Path, bootstrap: &[&str]) -> Self {
-        Self::start_at(dir, "/ip4/127.0.0.1/tcp/0", bootstrap)
-    }
-
-    /// Starts `tern-relay` listening on `listen`, as an operator restarts one with its fixed
-    /// address: `start_at(dir, listen_address, …)` after a kill brings back the same relay.
-    ///
-    /// # Panics
-    ///
-    /// If the binary cannot start.
-    pub fn start_at(dir: &Path, listen: &str, bootstrap: &[&str]) -> Self {
-        let _ = std::fs::remove_file(dir.join("relay.addr"));
-        let mut command = Command::new(binary("tern-relay"));
-        command
-            .arg("--data-dir")
-            .arg(dir)
-            .arg("--listen")
-            .arg(listen)
-            .arg("--log")
-            .arg("warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for address in bootstrap {
-            command.arg("--bootstrap").arg(address);
-        }
-        let mut child = command.spawn().expect("tern-relay starts");
-        drain("relay".into(), child.stderr.take().expect("piped stderr"));
-        Self {
-            child,
-            dir: dir.to_owned(),
-        }
-    }
-
-    /// Its address (ending in `/p2p/<peer id>`) and peer id, once it has written them.
-    ///
-    /// # Panics
-    ///
-    /// If it does not within [`TIMEOUT`].
-    pub async fn address(&self) -> (String, String) {
-        let path = self.dir.join("relay.addr");
-        let text = eventually("the relay to write its address", || async {
-            std::fs::read_to_string(&path)
-                .ok()
-                .filter(|text| text.ends_with('\n'))
-        })
-        .await;
-        let address = text.lines().next().expect("an address line").to_owned();
-        let peer = address
-            .rsplit_once("/p2p/")
-            .expect("an address ending in /p2p/<peer id>")
-            .1
-            .to_owned();
-        (address, peer)
-    }
-
-    /// Its listen address without the peer id (for [`RelayProcess::start_at`]).
-    pub async fn listen_address(&self) -> String {
-        let (address, peer) = self.address().await;
-        address
-            .strip_suffix(&format!("/p2p/{peer}"))
-            .unwrap_or(&address)
-            .to_owned()
-    }
-
-    /// Its process id, for reading `/proc/<pid>/…`.
-    ///
-    /// # Panics
-    ///
-    /// If it has already been waited for.
-    pub fn pid(&self) -> u32 {
-        self.child.id().expect("a running relay")
-    }
-
-    /// The data directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Kills it with SIGKILL.
-    ///
-    /// # Panics
-    ///
-    /// If it cannot be waited for.
-    pub async fn kill(mut self) {
-        kill(&mut self.child, "relay").await;
-    }
-
-    /// Stops it with SIGTERM and waits for a clean exit.
-    ///
-    /// # Panics
-    ///
-    /// If it does not exit cleanly within [`TIMEOUT`].
-    pub async fn stop(mut self) {
-        terminate(&mut self.child, "relay").await;
     }
 }
