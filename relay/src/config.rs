@@ -27,6 +27,15 @@ pub struct Limits {
     pub deposit_bytes_burst: u64,
     /// …refilled at this many bytes per second.
     pub deposit_bytes_per_sec: u64,
+    /// Challenges a single peer may ask for in a burst…
+    pub challenge_burst: u32,
+    /// …refilled at this many per second. An owner needs one per fetch, acknowledgement and
+    /// prekey upload.
+    pub challenges_per_sec: u32,
+    /// How long a peer over its deposit or challenge budget waits for its `rate_limited`
+    /// refusal, milliseconds. A flooder's requests in flight then sit in the relay's queue
+    /// instead of coming back at once, so one connection cannot keep it busy answering.
+    pub refusal_delay_ms: u64,
     /// Bytes of the filesystem the relay always leaves free. Deposits that would eat into
     /// it are refused (`storage_full`), so acknowledgements always have room to free space.
     pub min_free_disk: u64,
@@ -66,6 +75,11 @@ impl Default for Limits {
             // minute, to fill the disk budget.
             deposit_bytes_burst: 8 * 1024 * 1024,
             deposit_bytes_per_sec: 1024 * 1024,
+            // An owner asks for two per round (fetch, then ack); a busy inbox wakes a held
+            // fetch for every deposit, so this allows 256 rounds a second.
+            challenge_burst: 1_024,
+            challenges_per_sec: 512,
+            refusal_delay_ms: 1_000,
             min_free_disk: 256 * 1024 * 1024,
             max_reservations: 1024,
             max_reservations_per_peer: 4,

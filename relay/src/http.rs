@@ -149,6 +149,12 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
     );
     gauge(
         &mut registry,
+        "held_refusals",
+        "Refusals of over-budget peers waiting out the refusal delay",
+        snapshot.held_refusals,
+    );
+    gauge(
+        &mut registry,
         "challenges_outstanding",
         "Challenge nonces handed out and not yet used or expired",
         snapshot.challenges_outstanding,

@@ -61,6 +61,8 @@ const MAX_VALIDATING: usize = 256;
 const MAX_HELD: usize = 10_000;
 /// Peers whose deposit rate is tracked; the stalest is forgotten beyond this.
 const MAX_RATE_ENTRIES: usize = 65_536;
+/// Refusals held back from over-budget peers at once, in all; beyond it they go at once.
+const MAX_HELD_REFUSALS: usize = 16_384;
 
 /// Counters, as the metrics endpoint and [`crate::Relay::metrics`] report them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,6 +102,8 @@ pub struct Metrics {
     pub held_fetches: u64,
     /// Challenge nonces handed out and not yet used or expired.
     pub challenges_outstanding: u64,
+    /// `rate_limited` refusals waiting out [`crate::Limits::refusal_delay_ms`] now.
+    pub held_refusals: u64,
     /// DHT records refused on PUT.
     pub records_refused: u64,
     /// One-time prekeys stored from owners' uploads.
@@ -338,6 +342,13 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
             per_sec: limits.deposit_bytes_per_sec as f64,
         },
     );
+    let challenge_rates = RateLimiter::new(
+        MAX_RATE_ENTRIES,
+        Rate {
+            burst: f64::from(limits.challenge_burst),
+            per_sec: f64::from(limits.challenges_per_sec),
+        },
+    );
     let service = Service {
         swarm,
         keypair,
@@ -352,6 +363,8 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         pending: FuturesUnordered::new(),
         rates,
         byte_rates,
+        challenge_rates,
+        held_refusals: 0,
         dht_ledger: dht::ledger(limits.dht_max_records),
         providers_evicted: 0,
         validating: 0,
@@ -400,6 +413,10 @@ struct Service {
     validating: usize,
     /// Deposited bytes per peer: a stranger is metered in bytes as well as in requests.
     byte_rates: RateLimiter<PeerId>,
+    /// Challenges per peer.
+    challenge_rates: RateLimiter<PeerId>,
+    /// `rate_limited` refusals waiting out [`crate::Limits::refusal_delay_ms`].
+    held_refusals: usize,
     metrics: Metrics,
     /// libp2p's recorders, fed every swarm event.
     network_metrics: libp2p::metrics::Metrics,
@@ -444,6 +461,7 @@ impl Service {
                         );
                         metrics.held_fetches = self.held.len() as u64;
                         metrics.challenges_outstanding = self.challenges.len() as u64;
+                        metrics.held_refusals = self.held_refusals as u64;
                         metrics
                             .evicted
                             .insert("challenges".into(), self.challenges.evicted());
@@ -509,6 +527,25 @@ impl Service {
             }
             _ => {}
         }
+    }
+
+    /// Refuses an over-budget peer, after [`crate::Limits::refusal_delay_ms`]: its requests
+    /// wait in the relay's queue rather than coming straight back, so a flooder with a window
+    /// of requests in flight gets a window a second, not as many as the relay can answer.
+    fn refuse_late(&mut self, channel: ResponseChannel<Response>, refusal: Refusal) {
+        if self.held_refusals >= MAX_HELD_REFUSALS || self.limits.refusal_delay_ms == 0 {
+            return self.refuse(channel, refusal);
+        }
+        self.count_refusal(refusal.code());
+        self.held_refusals += 1;
+        let delay = Duration::from_millis(self.limits.refusal_delay_ms);
+        self.pending.push(
+            async move {
+                tokio::time::sleep(delay).await;
+                Done::HeldRefusal(channel, refusal)
+            }
+            .boxed(),
+        );
     }
 
     fn count_refusal(&mut self, reason: &str) {

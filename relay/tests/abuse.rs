@@ -73,22 +73,51 @@ async fn flood(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_challenge_flood_does_not_lock_owners_out() {
     // Before the fix the relay refused every challenge once it held 10,000 unused nonces, so
-    // one connection asking ~170 a second blocked every owner's fetch, ack and prekey upload.
+    // one connection asking ~170 a second blocked every owner's fetch, ack and prekey upload;
+    // and challenges had no meter, so a flooder kept the relay answering as fast as it could.
     let dir = tempfile::tempdir().unwrap();
-    let (relay, peer, address) = spawn_relay(dir.path()).await;
+    let limits = tern_relay::Limits {
+        challenge_burst: 1_024,
+        challenges_per_sec: 1,
+        ..Default::default()
+    };
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.path())
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(limits),
+    )
+    .await
+    .unwrap();
+    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
+    let peer: PeerId = relay.peer_id().parse().unwrap();
     let mut attacker = client();
     attacker.dial(address.clone()).unwrap();
-    // More than the old table held, with room for streams a loaded machine fails.
-    let answers = flood(&mut attacker, peer, 14_000, 128, |_| Request::Challenge).await;
+    let started = std::time::Instant::now();
+    let answers = flood(&mut attacker, peer, 1_500, 64, |_| Request::Challenge).await;
     let challenges = answers
         .iter()
         .filter(|a| matches!(a, Response::Challenge { .. }))
         .count();
+    let refused = answers
+        .iter()
+        .filter(|a| matches!(a, Response::Refused(Refusal::RateLimited)))
+        .count();
+    let allowed = 1_024 + started.elapsed().as_secs() as usize + 1;
     assert!(
-        challenges > 10_000,
-        "the flood itself must get through to fill the table; got {challenges} challenges"
+        (1_000..=allowed).contains(&challenges),
+        "the burst is answered, then the meter: {challenges} challenges (at most {allowed})"
     );
+    assert!(refused >= 1_500 - allowed - 16, "only {refused} refused");
 
+    // The refusal of an over-budget peer waits out the delay (a lower bound: a timer never
+    // fires early).
+    let asked = std::time::Instant::now();
+    let answer = call(&mut attacker, peer, Request::Challenge).await;
+    if matches!(answer, Some(Response::Refused(Refusal::RateLimited))) {
+        assert!(asked.elapsed() >= std::time::Duration::from_millis(1_000));
+    }
+
+    // The owner, another peer, is served at once.
     let bob = owner(2);
     let mut owner_swarm = client();
     owner_swarm.dial(address).unwrap();
@@ -99,6 +128,7 @@ async fn a_challenge_flood_does_not_lock_owners_out() {
         metrics.evicted.get("challenges").copied().unwrap_or(0) >= challenges as u64 - 16,
         "every nonce of the attacker's beyond its 16 is evicted and counted: {metrics:?}"
     );
+    assert!(metrics.refused.get("rate_limited").copied().unwrap_or(0) >= refused as u64);
     assert!(metrics.challenges_outstanding <= 32);
 }
 

@@ -31,6 +31,8 @@ pub(super) struct Parked {
 /// What a piece of background work came back with.
 pub(super) enum Done {
     Respond(ResponseChannel<Response>, Response),
+    /// A refusal held back from an over-budget peer, already counted.
+    HeldRefusal(ResponseChannel<Response>, Refusal),
     Deposited {
         channel: ResponseChannel<Response>,
         mailbox: [u8; 32],
@@ -99,7 +101,7 @@ impl Service {
                         .byte_rates
                         .try_take_n(&peer, Instant::now(), envelope.len() as f64)
                 {
-                    return self.refuse(channel, Refusal::RateLimited);
+                    return self.refuse_late(channel, Refusal::RateLimited);
                 }
                 let store = self.store.clone();
                 let keypair = self.keypair.clone();
@@ -141,6 +143,9 @@ impl Service {
                 );
             }
             Request::Challenge => {
+                if !self.challenge_rates.try_take(&peer, Instant::now()) {
+                    return self.refuse_late(channel, Refusal::RateLimited);
+                }
                 let mut nonce = [0u8; 32];
                 if getrandom::fill(&mut nonce).is_err() {
                     return self.refuse(channel, Refusal::Unavailable);
@@ -314,6 +319,14 @@ impl Service {
                     .behaviour_mut()
                     .mailbox
                     .send_response(channel, response);
+            }
+            Done::HeldRefusal(channel, refusal) => {
+                self.held_refusals -= 1;
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .mailbox
+                    .send_response(channel, Response::Refused(refusal));
             }
             Done::Respond(channel, response) => {
                 if let Response::Refused(refusal) = response {
