@@ -62,6 +62,12 @@ pub(crate) use tern_proto::msg::Status;
 const COMMAND_CAPACITY: usize = 256;
 /// Capacity of the inbound-delivery channel to the pipeline; beyond it senders get `Busy`.
 const INBOUND_CAPACITY: usize = 1024;
+/// How long a peer over its delivery rate, or blocked, waits for its answer: its requests in
+/// flight sit here instead of coming straight back, so a flooder gets its window back once a
+/// second rather than as fast as the node can refuse.
+const REFUSAL_DELAY: Duration = Duration::from_secs(1);
+/// Answers waiting at once (held refusals and the pipeline's); beyond it refusals go at once.
+const MAX_WAITING_ANSWERS: usize = 4 * INBOUND_CAPACITY;
 /// How long an idle connection stays open. Chat is bursty with long pauses; a minute keeps a
 /// conversation's connection warm without holding idle connections to every peer for ever.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -662,21 +668,11 @@ impl EventLoop {
     fn on_delivery(&mut self, peer: PeerId, request: Delivery, channel: ResponseChannel<Status>) {
         if self.refused.contains(&peer) {
             self.counters.deliveries_blocked += 1;
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .msg
-                .send_response(channel, Status::Rejected);
-            return;
+            return self.refuse_late(channel, Status::Rejected);
         }
         if !self.take_token(peer) {
             self.counters.deliveries_rate_limited += 1;
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .msg
-                .send_response(channel, Status::Busy);
-            return;
+            return self.refuse_late(channel, Status::Busy);
         }
         let (reply, answer) = oneshot::channel();
         match self.inbound.try_send(Inbound {
@@ -698,6 +694,22 @@ impl EventLoop {
                     .send_response(channel, Status::Busy);
             }
         }
+    }
+
+    /// Answers a refused delivery after [`REFUSAL_DELAY`] (at once when too many wait).
+    fn refuse_late(&mut self, channel: ResponseChannel<Status>, status: Status) {
+        if self.waiting_answers.len() >= MAX_WAITING_ANSWERS {
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .msg
+                .send_response(channel, status);
+            return;
+        }
+        self.waiting_answers.push(Box::pin(async move {
+            tokio::time::sleep(REFUSAL_DELAY).await;
+            (channel, Ok(status))
+        }));
     }
 
     /// Per-peer token bucket. Returns whether the delivery may proceed.

@@ -10,7 +10,13 @@ mod observe;
 #[cfg(feature = "test-utils")]
 pub use self::observe::Observed;
 
-use std::{collections::HashSet, io, path::Path, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    io,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use libp2p::{
@@ -57,6 +63,13 @@ const MAX_CONNECTIONS_PER_PEER: u32 = 8;
 const MAX_CHALLENGES: usize = 65_536;
 /// DHT records being validated at once; offers beyond it are refused.
 const MAX_VALIDATING: usize = 256;
+/// DHT records one peer may offer for validation: a burst, then a rate. Kademlia's hourly
+/// replication of a full store (65,536 records) from one neighbour fits in 17 minutes; a
+/// flooder's offers beyond it are refused before they cost a signature check.
+const DHT_PUT_RATE: Rate = Rate {
+    burst: 1_024.0,
+    per_sec: 64.0,
+};
 /// Fetches held open, in all; beyond it the oldest is answered.
 const MAX_HELD: usize = 10_000;
 /// Peers whose deposit rate is tracked; the stalest is forgotten beyond this.
@@ -365,6 +378,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         byte_rates,
         challenge_rates,
         held_refusals: 0,
+        record_rates: RateLimiter::new(MAX_RATE_ENTRIES, DHT_PUT_RATE),
         dht_ledger: dht::ledger(limits.dht_max_records),
         providers_evicted: 0,
         validating: 0,
@@ -417,6 +431,8 @@ struct Service {
     challenge_rates: RateLimiter<PeerId>,
     /// `rate_limited` refusals waiting out [`crate::Limits::refusal_delay_ms`].
     held_refusals: usize,
+    /// DHT records offered per peer.
+    record_rates: RateLimiter<PeerId>,
     metrics: Metrics,
     /// libp2p's recorders, fed every swarm event.
     network_metrics: libp2p::metrics::Metrics,
@@ -662,8 +678,12 @@ impl Service {
 
     /// Validates a record offered for storage on the blocking pool (a signature check and a
     /// bundle parse each: too much for the event loop under a flood), at most
-    /// [`MAX_VALIDATING`] at once; beyond that the offer is refused (`dht_record_busy`).
+    /// [`MAX_VALIDATING`] at once; beyond that the offer is refused (`dht_record_busy`), as
+    /// are offers from a peer beyond [`DHT_PUT_RATE`] (`dht_record_rate_limited`).
     fn check_record(&mut self, source: PeerId, record: kad::Record) {
+        if !self.record_rates.try_take(&source, Instant::now()) {
+            return self.refuse_record("rate_limited");
+        }
         if self.validating >= MAX_VALIDATING {
             return self.refuse_record("busy");
         }

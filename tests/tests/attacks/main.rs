@@ -14,6 +14,7 @@ mod attacker;
 mod dht;
 mod dht_floods;
 mod honest;
+mod local_api;
 mod network;
 mod node_floods;
 mod relay_floods;
