@@ -328,6 +328,28 @@ impl Profile {
             .all(|m| m["delivery"]["state"] == "delivered")
     }
 
+    /// Waits until this profile's daemon has published its record and holds a connection to
+    /// at least `relays` of its relays.
+    ///
+    /// # Panics
+    ///
+    /// If it does not within [`TIMEOUT`].
+    pub async fn wait_online(&self, relays: usize) {
+        eventually(
+            "the daemon to be published and connected to its relays",
+            || async {
+                let status = self.tern(&["status", "--json"]).await.json();
+                let connected = status["relays"]
+                    .as_array()?
+                    .iter()
+                    .filter(|r| r["connected"] == true)
+                    .count();
+                (status["record_published"].is_u64() && connected >= relays).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// The local API's bearer token, once a daemon has written it.
     ///
     /// # Panics

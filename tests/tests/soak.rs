@@ -147,22 +147,6 @@ async fn all_delivered(sender: &Daemon, to: &str) -> bool {
         .all(|m| m["delivery"]["state"] == "delivered")
 }
 
-/// Waits until the daemon of `profile` has published its record and is connected to its relay.
-async fn online(profile: &Profile) {
-    eventually(
-        "the daemon to be published and connected to its relay",
-        || async {
-            let status = profile.tern(&["status", "--json"]).await.json();
-            let connected = status["relays"]
-                .as_array()?
-                .iter()
-                .any(|r| r["connected"] == true);
-            (status["record_published"].is_u64() && connected).then_some(())
-        },
-    )
-    .await;
-}
-
 /// Sends message after message from `from` to `to` through `api`, one every
 /// [`SEND_INTERVAL`] (a late tick delays the next rather than bunching up), until `stop`
 /// changes. `sent` counts the messages the API accepted; the task returns the final count.
@@ -321,8 +305,8 @@ async fn two_daemons_and_a_relay_stay_flat_under_steady_traffic() {
     bob.add_contact("alice", &alice).await;
     let alice_daemon = alice.daemon().await;
     let bob_daemon = bob.daemon().await;
-    online(&alice).await;
-    online(&bob).await;
+    alice.wait_online(1).await;
+    bob.wait_online(1).await;
 
     // Sessions in both directions before the steady traffic starts.
     alice_daemon.connect().await.send("bob", "hello bob").await;

@@ -14,24 +14,6 @@ async fn texts(profile: &Profile, peer: &str, direction: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits until the daemon of `profile` has published its record and holds a connection to
-/// each of its `relays` relays.
-async fn online(profile: &Profile, relays: usize) {
-    eventually(
-        "the daemon to be published and connected to its relays",
-        || async {
-            let status = profile.tern(&["status", "--json"]).await.json();
-            let connected = status["relays"]
-                .as_array()?
-                .iter()
-                .filter(|r| r["connected"] == true)
-                .count();
-            (status["record_published"].is_u64() && connected == relays).then_some(())
-        },
-    )
-    .await;
-}
-
 /// Every file under `dir`, read whole.
 fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -84,8 +66,8 @@ async fn messages_survive_a_killed_recipient_and_a_killed_relay_and_arrive_once_
     bob.add_contact("alice", &alice).await;
     let alice_daemon = alice.daemon().await;
     let bob_daemon = bob.daemon().await;
-    online(&alice, 3).await;
-    online(&bob, 3).await;
+    alice.wait_online(3).await;
+    bob.wait_online(3).await;
 
     let run = alice.tern(&["send", "bob", "hello bob"]).await;
     assert_eq!(run.code, 0, "{run:?}");
@@ -152,7 +134,7 @@ async fn messages_survive_a_killed_recipient_and_a_killed_relay_and_arrive_once_
     })
     .await;
     // Later rounds of collection find nothing new.
-    online(&bob, 3).await;
+    bob.wait_online(3).await;
     assert_eq!(texts(&bob, "alice", "incoming").await, expected);
 
     alice_daemon.stop().await;

@@ -14,7 +14,7 @@ use tern_tests::{Profile, RelayProcess, TIMEOUT, eventually};
 use crate::{
     attacker::{Attack, peer_of},
     dht::{kad_client, put_all, throwaway_record},
-    honest::{Chat, assert_within_bound, online},
+    honest::{Chat, assert_within_bound},
 };
 
 /// Messages per latency run.
@@ -121,7 +121,7 @@ async fn throwaway_records_and_sybil_relays_leave_real_users_findable() {
     // their address.
     let carol = Profile::init(&[&seed_address]).await;
     let carol_daemon = carol.daemon().await;
-    online(&carol, 1).await;
+    carol.wait_online(1).await;
     chat.alice.add_contact("carol", &carol).await;
     carol.add_contact("alice", &chat.alice).await;
     let run = chat.alice.tern(&["send", "carol", "welcome"]).await;

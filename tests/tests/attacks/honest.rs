@@ -32,8 +32,8 @@ impl Chat {
         bob.add_contact("alice", &alice).await;
         let alice_daemon = alice.daemon().await;
         let bob_daemon = bob.daemon().await;
-        online(&alice, relays.len()).await;
-        online(&bob, relays.len()).await;
+        alice.wait_online(relays.len()).await;
+        bob.wait_online(relays.len()).await;
         bob_daemon.stop().await;
         let alice_api = alice_daemon.connect().await;
         let alice_events = Events::open(&alice_daemon).await;
@@ -131,24 +131,6 @@ impl Chat {
         drop(self.alice_api);
         self.alice_daemon.stop().await;
     }
-}
-
-/// Waits until `profile`'s daemon has published its record and reaches at least `relays`
-/// relays.
-pub(crate) async fn online(profile: &Profile, relays: usize) {
-    eventually(
-        "the daemon to be published and reach its relays",
-        || async {
-            let status = profile.tern(&["status", "--json"]).await.json();
-            let connected = status["relays"]
-                .as_array()?
-                .iter()
-                .filter(|r| r["connected"] == true)
-                .count();
-            (status["record_published"].is_u64() && connected >= relays).then_some(())
-        },
-    )
-    .await;
 }
 
 /// Latencies of one run, sorted.
