@@ -114,13 +114,11 @@ pub(crate) struct Tally {
     pub(crate) answered: AtomicU64,
     /// Answers that refused the request.
     pub(crate) refused: AtomicU64,
-    /// Requests whose stream failed (dropped, reset, timed out).
-    pub(crate) failed: AtomicU64,
 }
 
 /// An attack running on its own thread until [`Attack::stop`].
 pub(crate) struct Attack {
-    pub(crate) tally: Arc<Tally>,
+    tally: Arc<Tally>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -213,8 +211,8 @@ impl Attack {
                     SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
                         request_id,
                         ..
-                    }) if in_flight.remove(&request_id) => {
-                        tally.failed.fetch_add(1, Ordering::Relaxed);
+                    }) => {
+                        in_flight.remove(&request_id);
                     }
                     SwarmEvent::ConnectionClosed { .. } => {
                         // Refused outright: come back, as an attacker would.

@@ -14,11 +14,9 @@ use tern_tests::{Profile, RelayProcess, TIMEOUT, eventually};
 use crate::{
     attacker::{Attack, peer_of},
     dht::{kad_client, put_all, throwaway_record},
-    honest::{Chat, assert_within_bound},
+    honest::{Chat, RUN, assert_within_bound},
 };
 
-/// Messages per latency run.
-const RUN: usize = 20;
 /// Records the attacked relay keeps for others: small, so the flood fills it many times.
 const STORE: usize = 64;
 /// Throwaway "relays" announcing themselves.

@@ -8,6 +8,8 @@ use tern_tests::{Api, Daemon, Events, Profile, eventually};
 /// How many times slower an honest message may be while the relay is under attack than in
 /// the unflooded run before it (the bound).
 pub(crate) const SLOWDOWN: f64 = 3.0;
+/// Messages in each timed run.
+pub(crate) const RUN: usize = 20;
 
 /// Alice and Bob with each other as contacts, both published; Bob offline unless he
 /// collects, so that Alice's messages go through the relays' mailboxes.

@@ -8,11 +8,8 @@ use tern_tests::eventually;
 use crate::{
     attacker::{Attack, noise_bytes},
     dht::find_record,
-    honest::{Chat, assert_within_bound},
+    honest::{Chat, RUN, assert_within_bound},
 };
-
-/// Messages per latency run.
-const RUN: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throwaway_accounts_and_junk_deliveries_flood_a_daemon() {

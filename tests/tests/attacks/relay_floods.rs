@@ -11,11 +11,8 @@ use tern_tests::{RelayProcess, eventually};
 use crate::{
     attacker::{Attack, Owner, call, mailbox_client, noise_bytes, peer_of},
     dht::find_record,
-    honest::{Chat, assert_within_bound},
+    honest::{Chat, RUN, assert_within_bound},
 };
-
-/// Messages per latency run.
-const RUN: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn challenges_and_junk_deposits_from_one_connection() {
