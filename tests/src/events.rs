@@ -22,7 +22,7 @@ impl Events {
     ///
     /// If the daemon refuses the upgrade.
     pub async fn open(daemon: &Daemon) -> Self {
-        let token = std::fs::read_to_string(daemon.home.join("api.token")).expect("api.token");
+        let token = daemon.token();
         let url = format!(
             "{}/v1/events?after=latest",
             daemon.api.replacen("http", "ws", 1)
@@ -30,9 +30,7 @@ impl Events {
         let mut request = url.into_client_request().expect("an events URL");
         request.headers_mut().insert(
             "authorization",
-            format!("Bearer {}", token.trim())
-                .parse()
-                .expect("a header value"),
+            format!("Bearer {token}").parse().expect("a header value"),
         );
         let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
             .await

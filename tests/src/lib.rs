@@ -425,6 +425,18 @@ impl Daemon {
         self.child.id().expect("a running daemon")
     }
 
+    /// The API token this daemon wrote at its start.
+    ///
+    /// # Panics
+    ///
+    /// If there is none.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.home.join("api.token"))
+            .expect("api.token")
+            .trim()
+            .to_owned()
+    }
+
     /// A new connection to its local API, authenticated with the profile's token.
     ///
     /// # Panics
@@ -440,10 +452,7 @@ impl Daemon {
             address.starts_with("127.0.0.1:"),
             "the API listens on loopback only: {address}"
         );
-        let token = std::fs::read_to_string(self.home.join("api.token"))
-            .expect("api.token")
-            .trim()
-            .to_owned();
+        let token = self.token();
         let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&address))
             .await
             .expect("the API did not accept in time")
