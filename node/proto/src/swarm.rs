@@ -5,7 +5,9 @@
 use std::{error::Error, time::Duration};
 
 use libp2p::{
-    Swarm, connection_limits, identify,
+    PeerId, Swarm, Transport, connection_limits,
+    core::{muxing::StreamMuxerBox, transport::Boxed, upgrade},
+    identify,
     identity::{Keypair, PublicKey},
     noise, relay,
     swarm::NetworkBehaviour,
@@ -33,6 +35,23 @@ pub fn tcp() -> tcp::Config {
     tcp::Config::default().nodelay(true)
 }
 
+/// How long a TCP connection may take to open and finish its Noise and Yamux handshakes, in
+/// either direction. Without it a dial to an address that drops packets (a NAT, a firewall)
+/// waits for the kernel to give up, minutes later: an AutoNAT server dialling a NATed node
+/// back over TCP would then never answer, and the node would never learn it is private.
+pub const TCP_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// TCP ([`tcp`]), Noise and Yamux, within [`TCP_HANDSHAKE_TIMEOUT`].
+fn tcp_transport(key: &Keypair) -> Result<Boxed<(PeerId, StreamMuxerBox)>, BehaviourError> {
+    Ok(tcp::tokio::Transport::new(tcp())
+        .upgrade(upgrade::Version::V1Lazy)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .timeout(TCP_HANDSHAKE_TIMEOUT)
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
 /// The `identify` behaviour under [`IDENTIFY_PROTOCOL`].
 pub fn identify(key: PublicKey) -> identify::Behaviour {
     identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key))
@@ -56,9 +75,9 @@ pub fn build<B: NetworkBehaviour>(
 ) -> Result<Swarm<B>, SwarmError> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp(), noise::Config::new, yamux::Config::default)
-        .map_err(failed)?
         .with_quic()
+        .with_other_transport(tcp_transport)
+        .map_err(failed)?
         .with_dns()
         .map_err(failed)?
         .with_behaviour(make)
@@ -78,9 +97,9 @@ pub fn build_metered<B: NetworkBehaviour>(
 ) -> Result<Swarm<B>, SwarmError> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp(), noise::Config::new, yamux::Config::default)
-        .map_err(failed)?
         .with_quic()
+        .with_other_transport(tcp_transport)
+        .map_err(failed)?
         .with_dns()
         .map_err(failed)?
         .with_bandwidth_metrics(registry)
@@ -99,9 +118,9 @@ pub fn build_with_relay_client<B: NetworkBehaviour>(
 ) -> Result<Swarm<B>, SwarmError> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp(), noise::Config::new, yamux::Config::default)
-        .map_err(failed)?
         .with_quic()
+        .with_other_transport(tcp_transport)
+        .map_err(failed)?
         .with_dns()
         .map_err(failed)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
