@@ -47,6 +47,7 @@ use tracing::{debug, info, warn};
 use tern_crypto::UserId;
 mod behaviour;
 mod handle;
+mod nat;
 mod records;
 mod unlinked;
 
@@ -55,6 +56,7 @@ use self::{
     unlinked::{Call, Persona, Route, Unlinked},
 };
 
+pub(crate) use self::nat::{Link, Punches};
 pub(crate) use tern_proto::msg::Status;
 
 /// Capacity of the command channel. Commands are small and answered quickly; a full channel
@@ -168,6 +170,11 @@ pub(crate) struct Snapshot {
     /// The peers with an open connection.
     pub(crate) connected: Vec<PeerId>,
     pub(crate) nat: crate::Nat,
+    /// The kind of connection each connected peer is on.
+    pub(crate) links: HashMap<PeerId, Link>,
+    /// The relays we hold (or are asking for) a circuit reservation at.
+    pub(crate) reserved_at: Vec<PeerId>,
+    pub(crate) punches: Punches,
     pub(crate) counters: Counters,
 }
 
@@ -190,6 +197,8 @@ enum Command {
     /// Forget every refused peer (an account was unblocked; blocked ones are found again
     /// from their next delivery).
     ForgetRefused,
+    /// Our mailbox relays changed: where circuits are reserved when we are private.
+    Relays(Vec<(PeerId, Vec<Multiaddr>)>),
     Publish {
         key: RecordKey,
         value: Vec<u8>,
@@ -293,6 +302,8 @@ pub(crate) fn spawn(
         counters: Counters::default(),
         ledger: dht::ledger(dht::Role::Node.capacity()),
         nat_failures: 0,
+        nat: nat::Nat::default(),
+        dht_server: config.dht_server,
     };
     let task = tokio::spawn(event_loop.run());
     Ok((
@@ -305,6 +316,15 @@ pub(crate) fn spawn(
         inbound_rx,
         task,
     ))
+}
+
+/// Whether `address` is on a loopback interface.
+fn is_loopback(address: &Multiaddr) -> bool {
+    address.iter().any(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_loopback(),
+        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }
 
 /// The peer id at the end of a `/p2p/...` address.
@@ -366,13 +386,20 @@ struct EventLoop {
     ledger: dht::Ledger,
     /// AutoNAT probes of our addresses that failed since one last succeeded.
     nat_failures: u32,
+    /// Circuit reservations, and the kind of connection each peer is on.
+    nat: nat::Nat,
+    /// Serve the DHT whatever AutoNAT finds (the configuration asked for it).
+    dht_server: bool,
 }
 
 impl EventLoop {
     async fn run(mut self) {
+        let mut reserve = tokio::time::interval(nat::RESERVE_EVERY);
+        reserve.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => break,
+                _ = reserve.tick() => self.reserve_circuits(),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command),
@@ -408,6 +435,10 @@ impl EventLoop {
                 }
             },
             Command::ForgetRefused => self.refused.clear(),
+            Command::Relays(relays) => {
+                self.nat.set_relays(relays);
+                self.reserve_circuits();
+            }
             Command::Publish { key, value, reply } => {
                 let record = kad::Record::new(key.clone(), value.clone());
                 // Keep our own copy too, so we answer GETs for it ourselves.
@@ -510,6 +541,9 @@ impl EventLoop {
                     connected_peers: self.connected.len(),
                     connected: self.connected.iter().copied().collect(),
                     nat: self.nat_status(),
+                    links: self.nat.links(),
+                    reserved_at: self.nat.reserved_at().copied().collect(),
+                    punches: self.nat.punches,
                     counters: self.counters.clone(),
                 });
             }
@@ -518,17 +552,31 @@ impl EventLoop {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
                 info!(%address, "listening");
+                self.nat.listening(listener_id);
                 self.publish_addresses();
             }
-            SwarmEvent::ExpiredListenAddr { .. }
-            | SwarmEvent::ExternalAddrConfirmed { .. }
-            | SwarmEvent::ExternalAddrExpired { .. } => self.publish_addresses(),
+            SwarmEvent::ExpiredListenAddr { .. } => self.publish_addresses(),
+            SwarmEvent::ExternalAddrConfirmed { .. } | SwarmEvent::ExternalAddrExpired { .. } => {
+                self.set_dht_mode();
+                self.publish_addresses();
+            }
+            SwarmEvent::ListenerClosed { listener_id, .. } => {
+                self.nat_listener_closed(listener_id);
+                self.publish_addresses();
+            }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
             } => {
                 self.connected.insert(peer_id);
+                self.nat.opened(peer_id, connection_id, &endpoint);
                 if endpoint.is_dialer() {
                     let address = endpoint.get_remote_address().clone();
                     self.unlinked
@@ -543,12 +591,18 @@ impl EventLoop {
             } => self.unlinked.unreachable(peer, &error.to_string()),
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                self.connected.remove(&peer_id);
-                self.dialled.remove(&peer_id);
+                self.nat.closed(peer_id, connection_id);
+                if num_established == 0 {
+                    self.connected.remove(&peer_id);
+                    self.dialled.remove(&peer_id);
+                }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.on_hole_punch(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => self.on_ping(event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Msg(event)) => self.on_msg_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
@@ -583,6 +637,7 @@ impl EventLoop {
                 Err(e) => {
                     debug!(address = %tested_addr, "not reachable from outside (AutoNAT): {e}");
                     self.nat_failures = self.nat_failures.saturating_add(1);
+                    self.reserve_circuits();
                 }
             },
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(peers))) => {
@@ -607,7 +662,9 @@ impl EventLoop {
     /// addresses back (the client then confirms it as external), `private` when probes only
     /// failed, `unknown` before any probe finished.
     fn nat_status(&self) -> crate::Nat {
-        if self.swarm.external_addresses().next().is_some() {
+        // A circuit reserved at a relay counts as an external address to libp2p; it says
+        // nothing about our own reachability.
+        if self.swarm.external_addresses().any(|a| !nat::is_circuit(a)) {
             crate::Nat::Public
         } else if self.nat_failures > 0 {
             crate::Nat::Private
@@ -616,18 +673,32 @@ impl EventLoop {
         }
     }
 
-    /// Updates the address watch: concrete listen addresses, then confirmed external ones.
+    /// Updates the address watch: confirmed external addresses, then one circuit per relay
+    /// that holds a reservation of ours, then concrete listen addresses (a record keeps the
+    /// first [`record::MAX_ADDRESSES`]).
     fn publish_addresses(&mut self) {
-        let mut addresses: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
-        addresses.extend(self.swarm.external_addresses().cloned());
+        let is_circuit = nat::is_circuit;
+        let mut addresses: Vec<Multiaddr> = self
+            .swarm
+            .external_addresses()
+            .filter(|a| !is_circuit(a))
+            .cloned()
+            .collect();
+        addresses.extend(nat::one_circuit_per_relay(self.swarm.listeners()));
+        addresses.extend(self.swarm.listeners().filter(|a| !is_circuit(a)).cloned());
         addresses.retain(|a| {
             !a.iter().any(|p| {
                 matches!(p, libp2p::multiaddr::Protocol::Ip4(ip) if ip.is_unspecified())
                     || matches!(p, libp2p::multiaddr::Protocol::Ip6(ip) if ip.is_unspecified())
-                    || matches!(p, libp2p::multiaddr::Protocol::P2pCircuit)
             })
         });
-        addresses.dedup();
+        // Loopback addresses reach a peer on this machine only: published beside others,
+        // they send every contact's dial to whatever listens on its own loopback.
+        if addresses.iter().any(|a| !is_loopback(a)) {
+            addresses.retain(|a| !is_loopback(a));
+        }
+        let mut seen = HashSet::new();
+        addresses.retain(|a| seen.insert(a.clone()));
         self.addresses.send_if_modified(|held| {
             let changed = *held != addresses;
             *held = addresses;

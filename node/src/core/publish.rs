@@ -92,6 +92,12 @@ impl Publication {
         }
     }
 
+    /// Whether the record last published with success still says what it should: nothing
+    /// changed since, and no publication is under way or waiting for a retry.
+    pub(super) fn current(&self) -> bool {
+        self.published.is_some() && !self.stale && !self.publishing && self.retry_at_ms.is_none()
+    }
+
     /// The sequence number of the record last published with success.
     pub(super) fn published(&self) -> Option<u64> {
         self.published
@@ -112,6 +118,7 @@ impl Core {
         let seq = self.record_seq + 1;
         let now = now_ms / 1000;
         let bundle = self.prekeys.bundle(&self.account, seq);
+        self.net.set_relays(self.relays.in_order().to_vec());
         let relays: Vec<record::RelayEntry> = self
             .relays
             .in_order()

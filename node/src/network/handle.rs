@@ -26,6 +26,13 @@ impl Handle {
         let _ = self.commands.try_send(Command::Standing { peer, standing });
     }
 
+    /// Tells the network which relays hold our mailbox: where it reserves circuits while
+    /// AutoNAT finds us private. Best effort, like [`Handle::set_standing`]: every
+    /// publication of our record says it again.
+    pub(crate) fn set_relays(&self, relays: Vec<(PeerId, Vec<Multiaddr>)>) {
+        let _ = self.commands.try_send(Command::Relays(relays));
+    }
+
     /// Lets every refused peer deliver again (at the stranger rate).
     pub(crate) fn forget_refused(&self) {
         let _ = self.commands.try_send(Command::ForgetRefused);
