@@ -49,7 +49,10 @@ use crate::{
         STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen, Sessions, State,
     },
     upkeep::{self, Upkeep, certificate_due},
-    view::{Chat, Contact, HistoryCursor, MessageRequest, NodeStatus, Page, RelayStatus},
+    view::{
+        Chat, Contact, ContactPath, HistoryCursor, HolePunches, MessageRequest, NodeStatus, Page,
+        Path, RelayStatus,
+    },
 };
 
 mod deliver;

@@ -76,6 +76,6 @@ pub use node::{
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
 pub use time::Clock;
 pub use view::{
-    Chat, Contact, HistoryCursor, MessageRequest, Nat, NodeStatus, Page, ParseCursorError,
-    RelayStatus,
+    Chat, Contact, ContactPath, HistoryCursor, HolePunches, MessageRequest, Nat, NodeStatus, Page,
+    ParseCursorError, Path, RelayStatus,
 };

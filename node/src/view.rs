@@ -126,6 +126,61 @@ pub struct NodeStatus {
     /// The sequence number of our DHT record as last confirmed readable by another peer;
     /// `None` until a publish succeeds (until then, contacts cannot find this node).
     pub record_published: Option<u64>,
+    /// Whether that record still says what it should (addresses, circuits, relays, prekeys):
+    /// `false` while a changed one waits to be published.
+    pub record_current: bool,
+    /// The relays we hold a circuit reservation at (only while [`Nat::Private`]): contacts
+    /// reach this node through them until a hole punch connects them directly.
+    pub circuits: Vec<String>,
+    /// Hole punches (DCUtR) since the start.
+    pub hole_punches: HolePunches,
+    /// Which path each contact is on.
+    pub contacts: Vec<ContactPath>,
+}
+
+/// Hole punches since the node started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HolePunches {
+    /// Relayed connections upgraded to direct ones.
+    pub succeeded: u64,
+    /// Attempts that failed (behind a symmetric NAT, say): those contacts stay on the
+    /// circuit.
+    pub failed: u64,
+}
+
+/// The path a contact is on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContactPath {
+    /// The contact's address.
+    pub user: UserId,
+    /// The name the user gave it.
+    pub name: String,
+    /// How messages reach it now.
+    pub path: Path,
+}
+
+/// How messages reach a contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Path {
+    /// A connection straight to its device is open (hole-punched, if both are behind NATs).
+    Direct,
+    /// Only a connection through a relay's circuit is open.
+    Circuit,
+    /// No connection is open: the next message dials the addresses in its record (circuits
+    /// included) and, if none answers, is left at its mailbox relays.
+    Mailbox,
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Direct => "direct",
+            Self::Circuit => "circuit",
+            Self::Mailbox => "mailbox",
+        })
+    }
 }
 
 /// Whether this node can be reached from the internet, as AutoNAT v2 probes by other peers

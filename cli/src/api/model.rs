@@ -448,6 +448,31 @@ pub(crate) struct StatusView {
     /// The sequence number of this node's DHT record as last confirmed readable by another
     /// peer; `null` until a publish succeeds (until then, contacts cannot find this node).
     pub(crate) record_published: Option<u64>,
+    /// Whether that record still says what it should (addresses, circuits, relays, prekeys):
+    /// `false` while a changed one waits to be published.
+    pub(crate) record_current: bool,
+    /// The relays this node holds a circuit reservation at (while `nat` is `private`):
+    /// contacts reach it through them until a hole punch connects them directly.
+    pub(crate) circuits: Vec<String>,
+    /// Relayed connections upgraded to direct ones by hole punching since the start.
+    pub(crate) hole_punches_succeeded: u64,
+    /// Hole punches that failed (behind a symmetric NAT, say) since the start.
+    pub(crate) hole_punches_failed: u64,
+    /// The path each contact is on.
+    pub(crate) contacts: Vec<ContactPathView>,
+}
+
+/// The path a contact is on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ContactPathView {
+    /// The contact's address.
+    pub(crate) address: String,
+    /// Its name.
+    pub(crate) name: String,
+    /// `direct` (a connection straight to its device is open, hole-punched or not),
+    /// `circuit` (only a connection through a relay's circuit is open) or `mailbox` (no
+    /// connection is open: the next message dials it and otherwise goes to its relays).
+    pub(crate) path: String,
 }
 
 /// One of this account's mailbox relays.
@@ -478,6 +503,19 @@ impl From<NodeStatus> for StatusView {
                 .collect(),
             rejections: s.rejections,
             record_published: s.record_published,
+            record_current: s.record_current,
+            circuits: s.circuits,
+            hole_punches_succeeded: s.hole_punches.succeeded,
+            hole_punches_failed: s.hole_punches.failed,
+            contacts: s
+                .contacts
+                .into_iter()
+                .map(|c| ContactPathView {
+                    address: c.user.to_string(),
+                    name: c.name,
+                    path: c.path.to_string(),
+                })
+                .collect(),
         }
     }
 }

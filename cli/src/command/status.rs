@@ -6,7 +6,8 @@ use crate::{
     error::CliError,
 };
 
-/// Show the daemon's state: peers, addresses, NAT status, relays, outbox depth.
+/// Show the daemon's state: peers, addresses, NAT status, circuits, the path to each
+/// contact, relays, outbox depth.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern status
@@ -21,8 +22,27 @@ impl Status {
             writeln!(out, "device:    {}", status.peer_id)?;
             writeln!(out, "peers:     {} connected", status.connected_peers)?;
             writeln!(out, "NAT:       {}", status.nat)?;
+            for relay in &status.circuits {
+                writeln!(out, "circuit:   reserved at relay {relay}")?;
+            }
+            if status.hole_punches_succeeded + status.hole_punches_failed > 0 {
+                writeln!(
+                    out,
+                    "punches:   {} succeeded, {} failed",
+                    status.hole_punches_succeeded, status.hole_punches_failed
+                )?;
+            }
+            for contact in &status.contacts {
+                writeln!(out, "contact:   {} via {}", contact.name, contact.path)?;
+            }
             match status.record_published {
-                Some(seq) => writeln!(out, "record:    published in the DHT (version {seq})")?,
+                Some(seq) if status.record_current => {
+                    writeln!(out, "record:    published in the DHT (version {seq})")?;
+                }
+                Some(seq) => writeln!(
+                    out,
+                    "record:    published in the DHT (version {seq}); a newer one is on its way"
+                )?,
                 None => writeln!(
                     out,
                     "record:    not yet published in the DHT (contacts cannot find you yet)"

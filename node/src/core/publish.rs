@@ -216,6 +216,24 @@ mod tests {
     }
 
     #[test]
+    fn the_record_is_current_only_once_published_with_nothing_changed_since() {
+        let mut publication = Publication::default();
+        assert!(!publication.current(), "nothing published yet");
+        publication.started(T0);
+        assert!(!publication.current(), "under way");
+        publication.finished(1, true, T0 + 1);
+        assert!(publication.current());
+        publication.invalidate();
+        assert!(!publication.current(), "the addresses changed");
+        publication.started(T0 + 2);
+        publication.finished(2, false, T0 + 3);
+        assert!(!publication.current(), "the newer one failed");
+        publication.started(T0 + 3 + PUBLISH_RETRY_MS);
+        publication.finished(3, true, T0 + 4 + PUBLISH_RETRY_MS);
+        assert!(publication.current());
+    }
+
+    #[test]
     fn failures_are_retried_after_a_delay_and_warned_about_once() {
         let mut publication = Publication::default();
         publication.started(T0);

@@ -204,6 +204,41 @@ impl Core {
                 })
                 .collect(),
             record_published: self.publication.published(),
+            record_current: self.publication.current(),
+            circuits: net.reserved_at.iter().map(ToString::to_string).collect(),
+            hole_punches: HolePunches {
+                succeeded: net.punches.succeeded,
+                failed: net.punches.failed,
+            },
+            contacts: self.contact_paths(&net.links).await?,
         })
+    }
+
+    /// Each contact's path: the kind of connection open to its device, if any.
+    async fn contact_paths(
+        &self,
+        links: &HashMap<libp2p::PeerId, network::Link>,
+    ) -> Result<Vec<ContactPath>, Error> {
+        let rows = self
+            .read(|s| s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(_, row)| {
+                let link = self
+                    .records
+                    .device_of(&row.user)
+                    .and_then(|device| links.get(&device));
+                ContactPath {
+                    user: row.user,
+                    name: row.name,
+                    path: match link {
+                        Some(network::Link::Direct) => Path::Direct,
+                        Some(network::Link::Circuit) => Path::Circuit,
+                        None => Path::Mailbox,
+                    },
+                }
+            })
+            .collect())
     }
 }

@@ -33,6 +33,14 @@ impl Records {
         self.fresh.get(peer).cloned()
     }
 
+    /// The device `peer`'s newest record we hold names, expired or stale ones included.
+    pub(super) fn device_of(&self, peer: &UserId) -> Option<PeerId> {
+        self.fresh
+            .get(peer)
+            .or_else(|| self.stale.get(peer))
+            .map(|r| r.device)
+    }
+
     /// Whether we hold a (not yet dropped) record of `peer`.
     pub(super) fn has(&self, peer: &UserId) -> bool {
         self.fresh.contains_key(peer)
