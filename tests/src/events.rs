@@ -32,10 +32,12 @@ impl Events {
             "authorization",
             format!("Bearer {token}").parse().expect("a header value"),
         );
-        let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
-            .await
-            .expect("the events upgrade in time")
-            .expect("the events upgrade");
+        let stream = MaybeTlsStream::Plain(daemon.tcp().await);
+        let (socket, _) =
+            tokio::time::timeout(TIMEOUT, tokio_tungstenite::client_async(request, stream))
+                .await
+                .expect("the events upgrade in time")
+                .expect("the events upgrade");
         Self { socket }
     }
 

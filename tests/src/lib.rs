@@ -33,6 +33,7 @@ use std::{
 };
 
 mod events;
+pub mod netns;
 mod relay;
 
 use serde_json::{Value, json};
@@ -201,6 +202,8 @@ fn signal(child: &Child, signal: rustix::process::Signal) {
 #[derive(Debug)]
 pub struct Profile {
     dir: tempfile::TempDir,
+    /// The network namespace its commands and daemon run in, if not this process's.
+    netns: Option<String>,
 }
 
 impl Default for Profile {
@@ -218,7 +221,14 @@ impl Profile {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("a temporary directory"),
+            netns: None,
         }
+    }
+
+    /// Runs its commands and daemon inside the network namespace `ns` from now on (see
+    /// [`netns::Lab`]).
+    pub fn set_netns(&mut self, ns: &str) {
+        self.netns = Some(ns.to_owned());
     }
 
     /// A profile with an account created by `tern init` (no passphrase), its mailbox at
@@ -246,7 +256,7 @@ impl Profile {
     /// `tern --data-dir <this> --insecure-no-passphrase ARGS…`, not yet started, with no
     /// profile or passphrase inherited from the environment.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(tern());
+        let mut command = netns::command(self.netns.as_deref(), tern());
         command
             .arg("--data-dir")
             .arg(self.path())
@@ -368,18 +378,32 @@ impl Profile {
     ///
     /// If it exits or does not get ready within [`TIMEOUT`].
     pub async fn daemon(&self) -> Daemon {
+        self.daemon_with(&["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .await
+    }
+
+    /// Starts `tern daemon ARGS…` (`--listen` addresses, `--relay-only`…) and waits until
+    /// its API answers.
+    ///
+    /// # Panics
+    ///
+    /// If it exits or does not get ready within [`TIMEOUT`].
+    pub async fn daemon_with(&self, args: &[&str]) -> Daemon {
+        let mut all = vec!["daemon", "--json", "--no-mdns"];
+        all.extend(args);
         let mut child = self
-            .command(&[
-                "daemon",
-                "--json",
-                "--no-mdns",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-            ])
+            .command(&all)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("tern daemon starts");
+        // Drained from the start: a daemon that logs much before it is ready would otherwise
+        // block on a full pipe.
+        let label = match &self.netns {
+            Some(ns) => format!("daemon in {ns}"),
+            None => "daemon".into(),
+        };
+        drain(label, child.stderr.take().expect("piped stderr"));
         // The daemon prints one JSON document once its API listens.
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -396,11 +420,11 @@ impl Profile {
         .await
         .expect("the daemon did not start");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        drain("daemon".into(), child.stderr.take().expect("piped stderr"));
         Daemon {
             child,
             api: ready["api"].as_str().expect("the API address").to_owned(),
             home: self.path().to_path_buf(),
+            netns: self.netns.clone(),
         }
     }
 }
@@ -413,6 +437,8 @@ pub struct Daemon {
     pub api: String,
     /// Its profile directory.
     pub home: PathBuf,
+    /// The network namespace it runs in, if not this process's.
+    netns: Option<String>,
 }
 
 impl Daemon {
@@ -453,15 +479,32 @@ impl Daemon {
             "the API listens on loopback only: {address}"
         );
         let token = self.token();
-        let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&address))
-            .await
-            .expect("the API did not accept in time")
-            .expect("a connection to the API");
+        let stream = self.tcp().await;
         Api {
             stream: BufReader::new(stream),
             address,
             token,
         }
+    }
+
+    /// A TCP connection to its API's address (made inside its network namespace, if it
+    /// runs in one).
+    ///
+    /// # Panics
+    ///
+    /// If the API does not accept the connection in time.
+    pub async fn tcp(&self) -> TcpStream {
+        let address = self.api.strip_prefix("http://").unwrap_or(&self.api);
+        let connecting = async {
+            match &self.netns {
+                Some(ns) => netns::connect(ns, address).await,
+                None => TcpStream::connect(address).await,
+            }
+        };
+        tokio::time::timeout(TIMEOUT, connecting)
+            .await
+            .expect("the API did not accept in time")
+            .expect("a connection to the API")
     }
 
     /// Stops it the way systemd does (SIGTERM) and waits for a clean exit.

@@ -11,7 +11,7 @@ use std::{
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    process::{Child, Command},
+    process::Child,
 };
 
 use crate::{binary, drain_into, eventually, kill, terminate};
@@ -23,6 +23,8 @@ pub struct RelayProcess {
     dir: PathBuf,
     /// Everything it has logged so far.
     log: Arc<Mutex<Vec<String>>>,
+    /// The network namespace it runs in, if not this process's.
+    netns: Option<String>,
 }
 
 impl RelayProcess {
@@ -43,7 +45,17 @@ impl RelayProcess {
     ///
     /// If the binary cannot start.
     pub fn start_at(dir: &Path, listen: &str, bootstrap: &[&str]) -> Self {
-        Self::spawn(dir, listen, bootstrap, None, "warn")
+        Self::spawn(None, dir, listen, bootstrap, None, "warn")
+    }
+
+    /// Starts `tern-relay` inside the network namespace `ns` (see [`crate::netns::Lab`]),
+    /// listening on each of `listen`; the first is the address it writes to `relay.addr`.
+    ///
+    /// # Panics
+    ///
+    /// If the binary cannot start.
+    pub fn start_in(ns: &str, dir: &Path, listen: &[&str], bootstrap: &[&str]) -> Self {
+        Self::spawn(Some(ns), dir, &listen.join(","), bootstrap, None, "info")
     }
 
     /// Starts `tern-relay` as [`RelayProcess::start`] does, with `config` (TOML, as in
@@ -53,7 +65,14 @@ impl RelayProcess {
     ///
     /// If the file cannot be written or the binary cannot start.
     pub fn start_with_config(dir: &Path, bootstrap: &[&str], config: &str) -> Self {
-        Self::spawn(dir, "/ip4/127.0.0.1/tcp/0", bootstrap, Some(config), "warn")
+        Self::spawn(
+            None,
+            dir,
+            "/ip4/127.0.0.1/tcp/0",
+            bootstrap,
+            Some(config),
+            "warn",
+        )
     }
 
     /// Starts `tern-relay` as [`RelayProcess::start`] does, logging by `filter` (tracing
@@ -63,10 +82,11 @@ impl RelayProcess {
     ///
     /// If the binary cannot start.
     pub fn start_logging(dir: &Path, bootstrap: &[&str], filter: &str) -> Self {
-        Self::spawn(dir, "/ip4/127.0.0.1/tcp/0", bootstrap, None, filter)
+        Self::spawn(None, dir, "/ip4/127.0.0.1/tcp/0", bootstrap, None, filter)
     }
 
     fn spawn(
+        ns: Option<&str>,
         dir: &Path,
         listen: &str,
         bootstrap: &[&str],
@@ -74,7 +94,7 @@ impl RelayProcess {
         log: &str,
     ) -> Self {
         let _ = std::fs::remove_file(dir.join("relay.addr"));
-        let mut command = Command::new(binary("tern-relay"));
+        let mut command = crate::netns::command(ns, binary("tern-relay"));
         if let Some(config) = config {
             let path = dir.join("relay.toml");
             std::fs::write(&path, config).expect("the relay's configuration file");
@@ -107,6 +127,7 @@ impl RelayProcess {
             child,
             dir: dir.to_owned(),
             log: kept,
+            netns: ns.map(str::to_owned),
         }
     }
 
@@ -168,10 +189,13 @@ impl RelayProcess {
                 .filter(|text| text.ends_with('\n'))
         })
         .await;
-        let text = tokio::time::timeout(crate::TIMEOUT, get(address.trim(), "/metrics"))
-            .await
-            .expect("the metrics endpoint answers in time")
-            .expect("the metrics endpoint answers");
+        let text = tokio::time::timeout(
+            crate::TIMEOUT,
+            get(self.netns.as_deref(), address.trim(), "/metrics"),
+        )
+        .await
+        .expect("the metrics endpoint answers in time")
+        .expect("the metrics endpoint answers");
         Metrics::parse(&text)
     }
 
@@ -200,8 +224,11 @@ impl RelayProcess {
 }
 
 /// A GET over HTTP/1.0 (the connection closes after the answer): the body of a 200.
-async fn get(address: &str, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(address).await?;
+async fn get(ns: Option<&str>, address: &str, path: &str) -> std::io::Result<String> {
+    let mut stream = match ns {
+        Some(ns) => crate::netns::connect(ns, address).await?,
+        None => TcpStream::connect(address).await?,
+    };
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
         .await?;
