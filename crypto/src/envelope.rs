@@ -322,18 +322,12 @@ pub fn open(mailbox: &MailboxSecret, envelope: &[u8]) -> Result<Opened, Envelope
     let mut r = Reader::new(envelope);
     r.version("envelope", ENVELOPE_VERSION)?;
     let enc: [u8; HPKE_ENC_LEN] = r.array("envelope key")?;
-    // Every bucket is far longer than the tag.
-    let body = r.rest();
-    let (sealed, tag) = body.split_at(body.len() - TAG_LEN);
-    let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| EnvelopeError::NotForUs)?;
-    let mut contents = Zeroizing::new(sealed.to_vec());
-    primitives::hpke_open_in_place(
+    let contents = primitives::hpke_open_wiped(
         mailbox.as_bytes(),
         &enc,
         INFO,
         &[ENVELOPE_VERSION],
-        &mut contents,
-        &tag,
+        r.rest(),
     )
     .map_err(|_| EnvelopeError::NotForUs)?;
 

@@ -68,22 +68,10 @@ pub(crate) fn x25519(
     x25519_agree(&x25519_key(secret)?, public)
 }
 
-/// Loads an X25519 secret key into AWS-LC, which computes its public key on the way (read it
-/// with [`x25519_key_public`]). AWS-LC wipes the key when it is dropped.
+/// Loads an X25519 secret key into AWS-LC, which wipes it when it is dropped.
 fn x25519_key(secret: &[u8; 32]) -> Result<agreement::PrivateKey, PrimitiveError> {
     // With a 32-byte key this fails only if AWS-LC cannot allocate.
     agreement::PrivateKey::from_private_key(&agreement::X25519, secret)
-        .map_err(|_| PrimitiveError::InvalidKey)
-}
-
-/// The public key AWS-LC computed when the secret key was loaded.
-fn x25519_key_public(secret: &agreement::PrivateKey) -> Result<[u8; 32], PrimitiveError> {
-    let public = secret
-        .compute_public_key()
-        .map_err(|_| PrimitiveError::InvalidKey)?;
-    public
-        .as_ref()
-        .try_into()
         .map_err(|_| PrimitiveError::InvalidKey)
 }
 
@@ -108,8 +96,7 @@ fn x25519_agree(
 /// The X25519 public key for a secret key.
 ///
 /// This stays on x25519-dalek: its fixed-base multiplication (precomputed tables) cannot fail,
-/// where AWS-LC's goes through an allocation that can. Callers that also need a Diffie-Hellman
-/// with the same key get the public key from AWS-LC for free instead ([`x25519_key_public`]).
+/// where AWS-LC's goes through an allocation that can.
 pub(crate) fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
     x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret)).to_bytes()
 }
@@ -376,7 +363,7 @@ mod hpke;
 
 #[cfg(test)]
 pub(crate) use hpke::{hpke_derive_keypair, hpke_open, hpke_seal};
-pub(crate) use hpke::{hpke_open_in_place, hpke_seal_in_place};
+pub(crate) use hpke::{hpke_open_wiped, hpke_seal_in_place};
 
 // ---- Argon2id (RFC 9106) ----
 

@@ -1,10 +1,8 @@
 //! HPKE (RFC 9180) in base mode, single shot, for the one suite Tern uses:
 //! DHKEM(X25519, HKDF-SHA256) (KEM 0x0020), HKDF-SHA256 (KDF 0x0001), ChaCha20-Poly1305
-//! (AEAD 0x0003).
+//! (AEAD 0x0003), through the `hpke` crate.
 //!
-//! Only the key schedule is written here; the X25519 arithmetic is AWS-LC's (see
-//! [`super::x25519`]) and the KDF and AEAD are the `hkdf` and `chacha20poly1305` crates. The
-//! flow, with `Extract`/`Expand` being HKDF-SHA256's:
+//! What the crate computes, with `Extract`/`Expand` being HKDF-SHA256's:
 //!
 //! ```text
 //! LabeledExtract(salt, label, ikm)     = Extract(salt, "HPKE-v1" ‖ suite ‖ label ‖ ikm)
@@ -26,134 +24,114 @@
 //! Seal: ChaCha20-Poly1305(key, nonce, aad, plaintext); Open: the inverse.
 //! ```
 //!
-//! Why not the `hpke` crate, which this replaced: its DHKEM runs on x25519-dalek, and it
-//! derives public keys it is not given, so an envelope cost three fixed-base and two
-//! variable-base multiplications at dalek's speed. Here sealing costs one of each and opening
-//! one Diffie-Hellman plus the public key AWS-LC computes when loading the secret. Ephemeral
-//! keys are still made as `DeriveKeyPair(32 random bytes)`, as that crate made them, so a
-//! seeded RNG gives the same envelope bytes as before (the golden transcript checks this),
-//! and the RFC's §A.2.1 vector can be reproduced exactly. The tests below also check this
-//! implementation against the `hpke` crate in both directions.
+//! The ephemeral key is `DeriveKeyPair(32 random bytes)`, so a seeded RNG gives the same
+//! envelope bytes every time (the golden transcript pins them) and the RFC's §A.2.1 vector is
+//! reproduced byte for byte. The crate seals in place with a detached tag and opens from one
+//! buffer into another, so the envelope is sealed where it is laid out and opened straight into
+//! a buffer wiped on drop; the property test below checks these in-place paths against the
+//! crate's allocating single-shot API.
+//!
+//! Why this crate: the key schedule is not ours to write, and of the maintained HPKE crates
+//! this one was the fastest for this suite in the benchmark's `envelope/seal_open_1k`, which
+//! it passes with the wire format unchanged. `hpke-rs` with its libcrux provider was slower
+//! (HACL*'s portable X25519 ladder, four of them per seal + open, and a new vector per
+//! operation), and its RustCrypto provider draws from an RNG it seeds itself, so a seeded
+//! envelope cannot be reproduced. The figures are in `docs/benchmarks.md`.
 
-use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit};
-use hkdf::{Hkdf, HkdfExtract};
+use hpke::{
+    Deserializable, HpkeError, OpModeR, OpModeS, Serializable,
+    aead::{AeadTag, ChaCha20Poly1305},
+    inout::InOutBuf,
+    kdf::HkdfSha256,
+    kem::X25519HkdfSha256,
+};
 use rand_core::CryptoRng;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::{HPKE_ENC_LEN, PrimitiveError, TAG_LEN, x25519_agree, x25519_key, x25519_key_public};
+use super::{HPKE_ENC_LEN, PrimitiveError, TAG_LEN};
 
-const VERSION_LABEL: &[u8] = b"HPKE-v1";
-/// `"KEM" ‖ I2OSP(kem_id, 2)` for DHKEM(X25519, HKDF-SHA256).
-const KEM_SUITE: &[u8] = b"KEM\x00\x20";
-/// `"HPKE" ‖ I2OSP(kem_id, 2) ‖ I2OSP(kdf_id, 2) ‖ I2OSP(aead_id, 2)`.
-const HPKE_SUITE: &[u8] = b"HPKE\x00\x20\x00\x01\x00\x03";
-/// The base mode (no PSK, no sender authentication).
-const MODE_BASE: u8 = 0x00;
-/// ChaCha20-Poly1305's nonce length, `Nn`.
-const NONCE_LEN: usize = 12;
+type Kem = X25519HkdfSha256;
+type Kdf = HkdfSha256;
+type Aead = ChaCha20Poly1305;
 
-/// `LabeledExtract(salt, label, ikm)`, returned ready to expand.
-fn labeled_extract(suite: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Hkdf<Sha256> {
-    extractor(suite, salt, label, ikm).finalize().1
-}
-
-/// `LabeledExtract("", label, ikm)` as bytes, the way the key schedule hashes its inputs.
-fn labeled_hash(label: &[u8], ikm: &[u8]) -> [u8; 32] {
-    extractor(HPKE_SUITE, b"", label, ikm).finalize().0.into()
-}
-
-fn extractor(suite: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> HkdfExtract<Sha256> {
-    let mut extract = HkdfExtract::<Sha256>::new(Some(salt));
-    for part in [VERSION_LABEL, suite, label, ikm] {
-        extract.input_ikm(part);
-    }
-    extract
-}
-
-/// `LabeledExpand(prk, label, info, L)` with `L = out.len()`, which here is always 32 or 12.
-fn labeled_expand(prk: &Hkdf<Sha256>, suite: &[u8], label: &[u8], info: &[u8], out: &mut [u8]) {
-    let len = (out.len() as u16).to_be_bytes();
-    // HKDF-Expand fails only for more than 255 blocks of output.
-    prk.expand_multi_info(&[&len, VERSION_LABEL, suite, label, info], out)
-        .unwrap_or_else(|_| unreachable!("HPKE asks for at most 32 bytes"));
-}
-
-/// `DeriveKeyPair(ikm)`'s secret key, unclamped (X25519 clamps it when used).
-fn derive_secret(ikm: &[u8]) -> Zeroizing<[u8; 32]> {
-    let prk = labeled_extract(KEM_SUITE, b"", b"dkp_prk", ikm);
-    let mut secret = Zeroizing::new([0u8; 32]);
-    labeled_expand(&prk, KEM_SUITE, b"sk", b"", secret.as_mut());
-    secret
-}
-
-/// DHKEM's `ExtractAndExpand(dh, enc ‖ pkR)`.
-fn shared_secret(dh: &[u8; 32], enc: &[u8; 32], recipient: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-    let prk = labeled_extract(KEM_SUITE, b"", b"eae_prk", dh);
-    let mut context = [0u8; 2 * HPKE_ENC_LEN];
-    context[..HPKE_ENC_LEN].copy_from_slice(enc);
-    context[HPKE_ENC_LEN..].copy_from_slice(recipient);
-    let mut shared = Zeroizing::new([0u8; 32]);
-    labeled_expand(&prk, KEM_SUITE, b"shared_secret", &context, shared.as_mut());
-    shared
-}
-
-/// The base-mode key schedule: the AEAD key and the nonce of sequence number 0.
-fn key_schedule(shared: &[u8; 32], info: &[u8]) -> (ChaCha20Poly1305, [u8; NONCE_LEN]) {
-    let mut context = [0u8; 1 + 32 + 32];
-    context[0] = MODE_BASE;
-    // The empty PSK id's hash is a constant; hashing it costs one HMAC and keeps to the RFC.
-    context[1..33].copy_from_slice(&labeled_hash(b"psk_id_hash", b""));
-    context[33..].copy_from_slice(&labeled_hash(b"info_hash", info));
-    let secret = labeled_extract(HPKE_SUITE, shared, b"secret", b"");
-    let mut key = Zeroizing::new([0u8; 32]);
-    labeled_expand(&secret, HPKE_SUITE, b"key", &context, key.as_mut());
-    let mut nonce = [0u8; NONCE_LEN];
-    labeled_expand(&secret, HPKE_SUITE, b"base_nonce", &context, &mut nonce);
-    (ChaCha20Poly1305::new((&*key).into()), nonce)
-}
-
-/// Seals `buffer` in place to `recipient`. Returns `enc` and the AEAD tag; the ciphertext is
-/// `buffer` followed by the tag.
+/// Seals `buffer` in place to `recipient`. Returns `enc` and the AEAD tag; the HPKE
+/// ciphertext is `buffer` followed by the tag.
 ///
 /// Draws exactly 32 bytes from `rng`, the ephemeral key's `ikm`.
 pub(crate) fn hpke_seal_in_place<R: CryptoRng + ?Sized>(
-    rng: &mut R,
+    mut rng: &mut R,
     recipient: &[u8; 32],
     info: &[u8],
     aad: &[u8],
     buffer: &mut [u8],
 ) -> Result<([u8; HPKE_ENC_LEN], [u8; TAG_LEN]), PrimitiveError> {
-    let mut ikm = Zeroizing::new([0u8; 32]);
-    rng.fill_bytes(ikm.as_mut());
-    let ephemeral = x25519_key(&derive_secret(ikm.as_ref()))?;
-    let enc = x25519_key_public(&ephemeral)?;
-    let dh = x25519_agree(&ephemeral, recipient)?;
-    let (cipher, nonce) = key_schedule(&shared_secret(&dh, &enc, recipient), info);
-    let tag = cipher
-        .encrypt_inout_detached(&nonce.into(), aad, buffer.into())
-        .map_err(|_| PrimitiveError::SealFailed)?;
-    Ok((enc, tag.into()))
+    let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient)
+        .map_err(|_| PrimitiveError::InvalidKey)?;
+    let (enc, tag) = hpke::single_shot_seal_inout_detached_with_rng::<Aead, Kdf, Kem>(
+        &OpModeS::Base,
+        &recipient,
+        info,
+        buffer.into(),
+        aad,
+        &mut rng,
+    )
+    .map_err(seal_error)?;
+    Ok((enc.to_bytes().into(), tag.to_bytes().into()))
 }
 
-/// Opens in place what [`hpke_seal_in_place`] sealed to the public key of `secret`. Every
-/// failure is reported as [`PrimitiveError::Authentication`]; `buffer` is then garbage.
-pub(crate) fn hpke_open_in_place(
+/// What an `hpke` sealing error means here. Only `EncapError` is a non-contributory DH; the
+/// other variants keep their own meaning rather than being reported as a bad key.
+fn seal_error(error: HpkeError) -> PrimitiveError {
+    match error {
+        // DHKEM's encapsulation fails only when DH with the recipient's key gives all zeros.
+        HpkeError::EncapError => PrimitiveError::NonContributory,
+        HpkeError::ValidationError | HpkeError::IncorrectInputLength(..) => {
+            PrimitiveError::InvalidKey
+        }
+        HpkeError::KdfOutputTooLong => PrimitiveError::OutputTooLong,
+        // `SealError` (the AEAD refused the plaintext) and `MessageLimitReached`; the rest
+        // (`OpenError`, `DecapError`, `InvalidPskBundle`) belong to opening or PSK modes and
+        // are not expected from a base-mode seal, but are not a key problem either.
+        HpkeError::SealError
+        | HpkeError::MessageLimitReached
+        | HpkeError::OpenError
+        | HpkeError::DecapError
+        | HpkeError::InvalidPskBundle => PrimitiveError::SealFailed,
+    }
+}
+
+/// Opens `ciphertext ‖ tag`, sealed by [`hpke_seal_in_place`] to the public key of `secret`.
+/// The AEAD decrypts straight into the returned buffer, which is wiped on drop and is the only
+/// copy of the plaintext. Every failure is reported as [`PrimitiveError::Authentication`].
+pub(crate) fn hpke_open_wiped(
     secret: &[u8; 32],
     enc: &[u8; HPKE_ENC_LEN],
     info: &[u8],
     aad: &[u8],
-    buffer: &mut [u8],
-    tag: &[u8; TAG_LEN],
-) -> Result<(), PrimitiveError> {
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
     let refused = |_| PrimitiveError::Authentication;
-    let secret = x25519_key(secret).map_err(refused)?;
-    let recipient = x25519_key_public(&secret).map_err(refused)?;
-    let dh = x25519_agree(&secret, enc).map_err(refused)?;
-    let (cipher, nonce) = key_schedule(&shared_secret(&dh, enc, &recipient), info);
-    cipher
-        .decrypt_inout_detached(&nonce.into(), aad, buffer.into(), tag.into())
-        .map_err(|_| PrimitiveError::Authentication)
+    let split = ciphertext
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(PrimitiveError::Authentication)?;
+    let (sealed, tag) = ciphertext.split_at(split);
+    let tag = AeadTag::<Aead>::from_bytes(tag).map_err(refused)?;
+    let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret).map_err(refused)?;
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(refused)?;
+    let mut opened = Zeroizing::new(vec![0u8; sealed.len()]);
+    let buffer = InOutBuf::new(sealed, &mut opened).map_err(|_| PrimitiveError::Authentication)?;
+    hpke::single_shot_open_inout_detached::<Aead, Kdf, Kem>(
+        &OpModeR::Base,
+        &secret,
+        &enc,
+        info,
+        buffer,
+        aad,
+        &tag,
+    )
+    .map_err(refused)?;
+    Ok(opened)
 }
 
 /// [`hpke_seal_in_place`] into a new `ciphertext ‖ tag` vector.
@@ -171,7 +149,7 @@ pub(crate) fn hpke_seal<R: CryptoRng + ?Sized>(
     Ok((enc, sealed))
 }
 
-/// [`hpke_open_in_place`] of a `ciphertext ‖ tag` vector.
+/// [`hpke_open_wiped`] into a plain vector.
 #[cfg(test)]
 pub(crate) fn hpke_open(
     secret: &[u8; 32],
@@ -180,27 +158,18 @@ pub(crate) fn hpke_open(
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, PrimitiveError> {
-    let split = ciphertext
-        .len()
-        .checked_sub(TAG_LEN)
-        .ok_or(PrimitiveError::Authentication)?;
-    let (body, tag) = ciphertext.split_at(split);
-    let mut opened = body.to_vec();
-    let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| PrimitiveError::Authentication)?;
-    hpke_open_in_place(secret, enc, info, aad, &mut opened, &tag)?;
-    Ok(opened)
+    hpke_open_wiped(secret, enc, info, aad, ciphertext).map(|opened| opened.to_vec())
 }
 
 /// RFC 9180 `DeriveKeyPair(ikm)` for DHKEM(X25519, HKDF-SHA256): `(secret, public)`, the
-/// secret clamped as `SerializePrivateKey` requires (§7.1.2).
+/// secret clamped as `SerializePrivateKey` requires (§7.1.2), as the `hpke` crate returns it.
 #[cfg(test)]
 pub(crate) fn hpke_derive_keypair(ikm: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
-    let mut secret = derive_secret(ikm);
-    let public = super::x25519_public(&secret);
-    secret[0] &= 248;
-    secret[31] &= 127;
-    secret[31] |= 64;
-    (secret, public)
+    let (secret, public) = <Kem as hpke::Kem>::derive_keypair(ikm);
+    (
+        Zeroizing::new(secret.to_bytes().into()),
+        public.to_bytes().into(),
+    )
 }
 
 #[cfg(test)]
