@@ -130,6 +130,13 @@ impl Writer {
         self
     }
 
+    /// `len` zero bytes (padding).
+    pub(crate) fn zeros(&mut self, len: usize) -> &mut Self {
+        self.reserve(len);
+        self.buf.resize(self.buf.len() + len, 0);
+        self
+    }
+
     /// A field with a `u16` length prefix. A longer value is refused, never truncated: a
     /// truncated field would let two different values encode (and authenticate) alike.
     pub(crate) fn bytes_u16(

@@ -281,31 +281,37 @@ pub fn seal<R: CryptoRng + ?Sized>(
     sender: &UserId,
     message: &SessionMessage,
 ) -> Result<Vec<u8>, EnvelopeError> {
-    let encoded = message.to_bytes();
-    let bucket = bucket_for(encoded.len())?;
-    let mut contents = Writer::with_capacity(bucket - OVERHEAD);
-    contents
+    let message_len = message.encoded_len();
+    let bucket = bucket_for(message_len)?;
+    // The envelope is laid out in one buffer and the contents sealed where they lie, so the
+    // only copy of them is the one encrypted. `enc` and the tag are filled in afterwards.
+    let mut envelope = Writer::with_capacity(bucket);
+    envelope
+        .u8(ENVELOPE_VERSION)
+        .zeros(HPKE_ENC_LEN)
         .bytes(sender.as_bytes())
-        .u32(encoded.len() as u32)
-        .bytes(&encoded);
-    let padding = bucket - OVERHEAD - contents.len();
-    contents.bytes(&vec![0u8; padding]);
-    let contents = Zeroizing::new(contents.into_vec());
+        .u32(message_len as u32);
+    message.write(&mut envelope);
+    envelope.zeros(bucket - envelope.len());
+    // Until it is sealed the buffer holds the sender's identity: wipe it if sealing fails.
+    let mut envelope = Zeroizing::new(envelope.into_vec());
 
-    let (enc, ciphertext) = primitives::hpke_seal(
+    let (header, rest) = envelope.split_at_mut(1 + HPKE_ENC_LEN);
+    let (contents, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+    let (enc, sealed_tag) = primitives::hpke_seal_in_place(
         rng,
         recipient.as_bytes(),
         INFO,
         &[ENVELOPE_VERSION],
-        &contents,
+        contents,
     )
     .map_err(|e| match e {
         PrimitiveError::NonContributory | PrimitiveError::InvalidKey => EnvelopeError::InvalidKey,
         _ => EnvelopeError::SealFailed,
     })?;
-    let mut out = Writer::with_capacity(bucket);
-    out.u8(ENVELOPE_VERSION).bytes(&enc).bytes(&ciphertext);
-    Ok(out.into_vec())
+    header[1..].copy_from_slice(&enc);
+    tag.copy_from_slice(&sealed_tag);
+    Ok(std::mem::take(&mut *envelope))
 }
 
 /// Opens an envelope sealed to `mailbox`.
@@ -316,16 +322,14 @@ pub fn open(mailbox: &MailboxSecret, envelope: &[u8]) -> Result<Opened, Envelope
     let mut r = Reader::new(envelope);
     r.version("envelope", ENVELOPE_VERSION)?;
     let enc: [u8; HPKE_ENC_LEN] = r.array("envelope key")?;
-    let contents = Zeroizing::new(
-        primitives::hpke_open(
-            mailbox.as_bytes(),
-            &enc,
-            INFO,
-            &[ENVELOPE_VERSION],
-            r.rest(),
-        )
-        .map_err(|_| EnvelopeError::NotForUs)?,
-    );
+    let contents = primitives::hpke_open_wiped(
+        mailbox.as_bytes(),
+        &enc,
+        INFO,
+        &[ENVELOPE_VERSION],
+        r.rest(),
+    )
+    .map_err(|_| EnvelopeError::NotForUs)?;
 
     let mut r = Reader::new(&contents);
     let sender =

@@ -7,6 +7,7 @@
 //! library's error into one this crate can reason about. The vector tests in
 //! `primitives/vectors.rs` feed the RFC and Wycheproof vectors through exactly these functions.
 
+use aws_lc_rs::agreement;
 use chacha20poly1305::{
     KeyInit, XChaCha20Poly1305,
     aead::{Aead, Payload},
@@ -15,7 +16,6 @@ use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use libcrux_ml_kem::mlkem768;
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
@@ -56,19 +56,47 @@ pub(crate) enum PrimitiveError {
 
 /// X25519(k, u) with the contributory check RFC 7748 §6.1 recommends: an all-zero result means
 /// the peer sent a low-order point, and is refused.
+///
+/// The arithmetic is AWS-LC's, whose X25519 is s2n-bignum's formally verified code and picks
+/// its MULX/ADX path at run time. x25519-dalek's ladder is portable 51-bit-limb code that
+/// cannot use those instructions, and took 1.6× OpenSSL's time per operation on the benchmark
+/// machine; AWS-LC takes about OpenSSL's (see `docs/benchmarks.md`).
 pub(crate) fn x25519(
     secret: &[u8; 32],
     public: &[u8; 32],
 ) -> Result<Zeroizing<[u8; 32]>, PrimitiveError> {
-    let shared = x25519_dalek::StaticSecret::from(*secret)
-        .diffie_hellman(&x25519_dalek::PublicKey::from(*public));
-    if !shared.was_contributory() {
-        return Err(PrimitiveError::NonContributory);
-    }
-    Ok(Zeroizing::new(shared.to_bytes()))
+    x25519_agree(&x25519_key(secret)?, public)
+}
+
+/// Loads an X25519 secret key into AWS-LC, which wipes it when it is dropped.
+fn x25519_key(secret: &[u8; 32]) -> Result<agreement::PrivateKey, PrimitiveError> {
+    // With a 32-byte key this fails only if AWS-LC cannot allocate.
+    agreement::PrivateKey::from_private_key(&agreement::X25519, secret)
+        .map_err(|_| PrimitiveError::InvalidKey)
+}
+
+/// X25519 of a loaded secret key with `public`, refusing an all-zero result.
+fn x25519_agree(
+    secret: &agreement::PrivateKey,
+    public: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, PrimitiveError> {
+    // AWS-LC's X25519 fails on an all-zero result, and parsing a 32-byte public key cannot
+    // fail, so every error here is the non-contributory one.
+    let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, public);
+    agreement::agree(secret, peer, PrimitiveError::NonContributory, |shared| {
+        let mut out = Zeroizing::new([0u8; 32]);
+        if shared.len() != out.len() {
+            return Err(PrimitiveError::NonContributory);
+        }
+        out.copy_from_slice(shared);
+        Ok(out)
+    })
 }
 
 /// The X25519 public key for a secret key.
+///
+/// This stays on x25519-dalek: its fixed-base multiplication (precomputed tables) cannot fail,
+/// where AWS-LC's goes through an allocation that can.
 pub(crate) fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
     x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret)).to_bytes()
 }
@@ -331,110 +359,11 @@ pub(crate) fn mlkem768_decapsulate(
 
 // ---- HPKE (RFC 9180), base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305 ----
 
-type HpkeKem = hpke::kem::X25519HkdfSha256;
-type HpkeKdf = hpke::kdf::HkdfSha256;
-type HpkeAead = hpke::aead::ChaCha20Poly1305;
+mod hpke;
 
-/// Seals `plaintext` to `recipient`. Returns `(enc, ciphertext)`.
-pub(crate) fn hpke_seal<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    recipient: &[u8; 32],
-    info: &[u8],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<([u8; HPKE_ENC_LEN], Vec<u8>), PrimitiveError> {
-    let recipient = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(recipient)
-        .map_err(|_| PrimitiveError::InvalidKey)?;
-    let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<HpkeAead, HpkeKdf, HpkeKem>(
-        &OpModeS::Base,
-        &recipient,
-        info,
-        plaintext,
-        aad,
-        &mut RngAdapter(rng),
-    )
-    .map_err(hpke_seal_error)?;
-    let mut out = [0u8; HPKE_ENC_LEN];
-    out.copy_from_slice(&enc.to_bytes());
-    Ok((out, ciphertext))
-}
-
-/// What an `hpke` sealing error means here. Only `EncapError` is a non-contributory DH; the
-/// other variants keep their own meaning rather than being reported as a bad key.
-fn hpke_seal_error(error: hpke::HpkeError) -> PrimitiveError {
-    use hpke::HpkeError;
-    match error {
-        // DHKEM's encapsulation fails only when DH with the recipient's key gives all zeros.
-        HpkeError::EncapError => PrimitiveError::NonContributory,
-        HpkeError::ValidationError | HpkeError::IncorrectInputLength(..) => {
-            PrimitiveError::InvalidKey
-        }
-        HpkeError::KdfOutputTooLong => PrimitiveError::OutputTooLong,
-        // `SealError` (the AEAD refused the plaintext) and `MessageLimitReached`; the rest
-        // (`OpenError`, `DecapError`, `InvalidPskBundle`) belong to opening or PSK modes and
-        // are not expected from a base-mode seal, but are not a key problem either.
-        HpkeError::SealError
-        | HpkeError::MessageLimitReached
-        | HpkeError::OpenError
-        | HpkeError::DecapError
-        | HpkeError::InvalidPskBundle => PrimitiveError::SealFailed,
-    }
-}
-
-pub(crate) fn hpke_open(
-    secret: &[u8; 32],
-    enc: &[u8; HPKE_ENC_LEN],
-    info: &[u8],
-    aad: &[u8],
-    ciphertext: &[u8],
-) -> Result<Vec<u8>, PrimitiveError> {
-    let secret = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(secret)
-        .map_err(|_| PrimitiveError::InvalidKey)?;
-    let enc = <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(enc)
-        .map_err(|_| PrimitiveError::InvalidKey)?;
-    hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
-        &OpModeR::Base,
-        &secret,
-        &enc,
-        info,
-        ciphertext,
-        aad,
-    )
-    .map_err(|_| PrimitiveError::Authentication)
-}
-
-/// RFC 9180 `DeriveKeyPair(ikm)` for DHKEM(X25519, HKDF-SHA256): `(secret, public)`.
 #[cfg(test)]
-pub(crate) fn hpke_derive_keypair(ikm: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
-    let (secret, public) = <HpkeKem as hpke::Kem>::derive_keypair(ikm);
-    let mut s = Zeroizing::new([0u8; 32]);
-    s.copy_from_slice(&secret.to_bytes());
-    let mut p = [0u8; 32];
-    p.copy_from_slice(&public.to_bytes());
-    (s, p)
-}
-
-/// Lets a `?Sized` RNG reference be passed where `hpke` wants a sized `impl CryptoRng`.
-struct RngAdapter<'a, R: ?Sized>(&'a mut R);
-
-impl<R: CryptoRng + ?Sized> rand_core::TryRng for RngAdapter<'_, R> {
-    type Error = core::convert::Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.0.next_u32())
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        Ok(self.0.next_u64())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.fill_bytes(dst);
-        Ok(())
-    }
-}
-
-impl<R: CryptoRng + ?Sized> rand_core::TryCryptoRng for RngAdapter<'_, R> {}
+pub(crate) use hpke::{hpke_derive_keypair, hpke_open, hpke_seal};
+pub(crate) use hpke::{hpke_open_wiped, hpke_seal_in_place};
 
 // ---- Argon2id (RFC 9106) ----
 
@@ -584,29 +513,5 @@ mod tests {
         // What `Drop` runs.
         secret.zeroize();
         assert!(secret.as_bytes().iter().all(|&b| b == 0));
-    }
-
-    #[test]
-    fn hpke_seal_errors_keep_their_meaning() {
-        use hpke::HpkeError;
-        for (error, expected) in [
-            (HpkeError::EncapError, PrimitiveError::NonContributory),
-            (HpkeError::ValidationError, PrimitiveError::InvalidKey),
-            (
-                HpkeError::IncorrectInputLength(32, 31),
-                PrimitiveError::InvalidKey,
-            ),
-            (HpkeError::KdfOutputTooLong, PrimitiveError::OutputTooLong),
-            (HpkeError::SealError, PrimitiveError::SealFailed),
-            (HpkeError::MessageLimitReached, PrimitiveError::SealFailed),
-        ] {
-            assert_eq!(hpke_seal_error(error), expected, "{error:?}");
-        }
-        // And through the real call: sealing to a low-order key is non-contributory.
-        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([1; 32]);
-        assert_eq!(
-            hpke_seal(&mut rng, &[0; 32], b"info", b"aad", b"text").err(),
-            Some(PrimitiveError::NonContributory)
-        );
     }
 }
