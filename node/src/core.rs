@@ -44,9 +44,9 @@ use crate::{
     network::{self, Inbound, Status},
     store::{Batch, Direction as ScanDirection, Store, StoreError},
     tables::{
-        ContactRow, Contacts, Conv, ConversationRow, Conversations, EventRow, Events, MessageIndex,
-        MessageRow, Messages, Outbox, OutboxRow, Replays, STATE_CLOCK, STATE_OUTBOX_SEQ,
-        STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen, Sessions, State,
+        AckRow, Acks, ContactRow, Contacts, Conv, ConversationRow, Conversations, EventRow, Events,
+        MessageIndex, MessageRow, Messages, Outbox, OutboxRow, Replays, STATE_CLOCK,
+        STATE_OUTBOX_SEQ, STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen, Sessions, State,
     },
     upkeep::{self, Upkeep, certificate_due},
     view::{

@@ -193,6 +193,25 @@ impl Table for Seen {
     type Value = u64;
 }
 
+/// Messages that arrived directly, by envelope (the [`Seen`] key) → who sent which message.
+/// A direct answer can be lost on its way back (the link drops just after we stored the
+/// message); the sender then leaves the same envelope at our relays, and when we collect it
+/// there this row lets us answer the duplicate with the delivery receipt the sender still
+/// lacks. Pruned with the `seen` row of the same key.
+pub(crate) struct Acks;
+impl Table for Acks {
+    const NAME: &'static str = "acks";
+    type Key = [u8; 16];
+    type Value = AckRow;
+}
+
+/// A row of [`Acks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AckRow {
+    pub(crate) sender: UserId,
+    pub(crate) id: [u8; 16],
+}
+
 /// Session starts accepted without a one-time prekey (replay tags) → when the entry may go.
 pub(crate) struct Replays;
 impl Table for Replays {

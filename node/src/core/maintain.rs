@@ -68,6 +68,7 @@ impl Core {
             store: &Store,
             after: Option<Vec<u8>>,
             now_ms: u64,
+            also: fn(&mut Batch, &T::Key),
         ) -> Result<(Batch, Option<Vec<u8>>), StoreError>
         where
             T: crate::store::Table<Value = u64>,
@@ -87,6 +88,7 @@ impl Core {
             for (key, expires) in &rows {
                 if *expires <= now_ms {
                     batch.delete::<T>(key);
+                    also(&mut batch, key);
                 }
             }
             let last = (rows.len() == upkeep::PRUNE_PAGE)
@@ -96,8 +98,11 @@ impl Core {
         }
         let (batch, last) = self
             .read(move |store| match page.table {
-                upkeep::Table::Seen => page_of::<Seen>(store, page.after, now_ms),
-                upkeep::Table::Replays => page_of::<Replays>(store, page.after, now_ms),
+                // An envelope's ack row goes with its seen row.
+                upkeep::Table::Seen => page_of::<Seen>(store, page.after, now_ms, |batch, key| {
+                    batch.delete::<Acks>(key);
+                }),
+                upkeep::Table::Replays => page_of::<Replays>(store, page.after, now_ms, |_, _| {}),
             })
             .await?;
         if !batch.is_empty() {

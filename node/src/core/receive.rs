@@ -335,7 +335,18 @@ impl Core {
             return Ok(Status::Duplicate);
         }
         let opened = match prepared.opened {
-            None => return Ok(Status::Duplicate),
+            None => {
+                // Collected from a relay although it came directly before: the sender did not
+                // get our answer, and still waits for a receipt.
+                if staged.via_relay
+                    && let Some(ack) = self.read(move |s| s.get::<Acks>(&digest)).await?
+                {
+                    staged
+                        .delivered
+                        .push((ack.sender, MessageId::from_bytes(ack.id)));
+                }
+                return Ok(Status::Duplicate);
+            }
             Some(Ok(opened)) => opened,
             Some(Err(e)) => {
                 debug!("refused an envelope: {e}");
@@ -428,6 +439,12 @@ impl Core {
                 } else {
                     if staged.via_relay {
                         staged.delivered.push((sender, id));
+                    } else {
+                        let ack = AckRow {
+                            sender,
+                            id: *id.as_bytes(),
+                        };
+                        pending.batch.put::<Acks>(&digest, &ack)?;
                     }
                     self.stage_message(
                         &mut pending.batch,

@@ -45,6 +45,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::Conversations::NAME,
     crate::tables::Outbox::NAME,
     crate::tables::Seen::NAME,
+    crate::tables::Acks::NAME,
     crate::tables::Replays::NAME,
     crate::tables::Events::NAME,
     crate::tables::Requests::NAME,
