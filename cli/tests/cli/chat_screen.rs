@@ -111,6 +111,9 @@ async fn typing_in_the_chat_screen_sends_and_shows_delivery_across_daemon_restar
         line_with(s, "me: typed in the chat screen").is_some_and(|l| l.contains('✓'))
     })
     .await;
+    // The status line says which way messages reach bob: straight to his daemon here.
+    tmux.wait_for("the path to bob", |s| s.contains("via direct"))
+        .await;
     eventually("bob to receive the typed message", || async {
         let page = pair.bob.tern(&["history", "alice", "--json"]).await.json();
         page["messages"]

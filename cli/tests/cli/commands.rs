@@ -202,6 +202,14 @@ async fn two_users_chat_and_an_offline_one_gets_its_mail_later() {
     let status = alice.tern(&["status", "--json"]).await.json();
     assert_eq!(status["relays"].as_array().unwrap().len(), 1);
     assert_eq!(status["outbox"], 0);
+    // Each contact with the path its messages take now.
+    let contacts = status["contacts"].as_array().unwrap();
+    assert_eq!(contacts.len(), 1, "{status}");
+    assert_eq!(contacts[0]["name"], "bob");
+    let path = contacts[0]["path"].as_str().unwrap();
+    assert!(["direct", "circuit", "mailbox"].contains(&path), "{path}");
+    let shown = alice.tern(&["status"]).await;
+    assert!(shown.stdout.contains("contact:   bob via "), "{shown:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

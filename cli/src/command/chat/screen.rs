@@ -362,6 +362,15 @@ impl Screen {
             None => {}
         }
         if let Some(status) = &self.status {
+            // Which way messages reach this contact now: a direct connection, a relay's
+            // circuit, or (no connection open) its mailbox.
+            if let Some(contact) = status
+                .contacts
+                .iter()
+                .find(|c| c.address == self.contact.address)
+            {
+                spans.push(Span::raw(format!(" · via {}", contact.path)));
+            }
             let up = status.relays.iter().filter(|r| r.connected).count();
             spans.push(Span::raw(format!(
                 " · relays {up}/{} · peers {} · outbox {}",
