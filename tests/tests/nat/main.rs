@@ -85,8 +85,8 @@ async fn messages_cross_home_routers_and_carrier_grade_nat() {
     // 4: Alice and Carol: Carol's NAT gives every destination another port, so the punch
     // fails; both ways, messages still arrive, over the circuit or the mailbox.
     let [alice, bob, carol] = [&world.homes[0], &world.homes[1], &world.homes[2]];
-    let to_carol = conversation(alice, carol, "carol", "alice", "to-carol", 20).await;
-    let to_alice = conversation(carol, alice, "alice", "carol", "from-carol", 20).await;
+    let to_carol = conversation(alice, carol, "carol", "alice", "to-carol", 20, 0).await;
+    let to_alice = conversation(carol, alice, "alice", "carol", "from-carol", 20, 0).await;
     // DCUtR tries three times before it gives up; Carol's node counts the failure.
     let failed = eventually("Carol's node to give up a hole punch", || async {
         let failed = carol.status().await["hole_punches_failed"].as_u64()?;
@@ -102,7 +102,7 @@ async fn messages_cross_home_routers_and_carrier_grade_nat() {
 
     // 7: the circuit carries the largest messages: five of 64 KiB, 320 KiB in all, through
     // one circuit.
-    let large = conversation_of(alice, carol, "carol", "alice", "large", 5, MAX_TEXT).await;
+    let large = conversation(alice, carol, "carol", "alice", "large", 5, MAX_TEXT).await;
     report.push(format!(
         "A-C five 64 KiB messages through the circuit: {large}; path {}",
         contact_path(&alice.status().await, "carol")
@@ -121,14 +121,14 @@ async fn messages_cross_home_routers_and_carrier_grade_nat() {
         .collect();
     go_direct(&mut world.homes[0], "bob").await;
     let [alice, bob, carol] = [&world.homes[0], &world.homes[1], &world.homes[2]];
-    let direct = conversation(alice, bob, "bob", "alice", "direct", CONVERSATION).await;
+    let direct = conversation(alice, bob, "bob", "alice", "direct", CONVERSATION, 0).await;
     let direct_path = contact_path(&alice.status().await, "bob");
-    let circuit = conversation(alice, carol, "carol", "alice", "circuit", CONVERSATION).await;
+    let circuit = conversation(alice, carol, "carol", "alice", "circuit", CONVERSATION, 0).await;
     let circuit_path = contact_path(&alice.status().await, "carol");
     world.homes[0].stop().await;
     world.homes[0].start(&["--relay-only"]).await;
     let [alice, bob] = [&world.homes[0], &world.homes[1]];
-    let mailbox = conversation(alice, bob, "bob", "alice", "mailbox", CONVERSATION).await;
+    let mailbox = conversation(alice, bob, "bob", "alice", "mailbox", CONVERSATION, 0).await;
     let mailbox_path = contact_path(&alice.status().await, "bob");
     report.push(format!(
         "home links at 150 ms RTT and 2 % loss each way, {CONVERSATION} messages each, exactly \
@@ -196,22 +196,11 @@ fn contact_path(status: &serde_json::Value, name: &str) -> String {
         .to_owned()
 }
 
-async fn conversation(
-    from: &Home,
-    to: &Home,
-    to_name: &str,
-    from_name: &str,
-    label: &str,
-    count: usize,
-) -> Latencies {
-    conversation_of(from, to, to_name, from_name, label, count, 0).await
-}
-
 /// `count` messages from `from` to `to` (named `to_name` at `from`, `from_name` at `to`),
 /// one every [`TYPING_GAP`], each padded to `size` bytes: the time from the sender's API
 /// accepting each to the recipient's API announcing it. Checks that each arrived exactly
 /// once, in order, and that the sender sees every one delivered.
-async fn conversation_of(
+async fn conversation(
     from: &Home,
     to: &Home,
     to_name: &str,
