@@ -50,8 +50,8 @@ use crate::{
     },
     upkeep::{self, Upkeep, certificate_due},
     view::{
-        Chat, Contact, ContactPath, HistoryCursor, HolePunches, MessageRequest, NodeStatus, Page,
-        Path, RelayStatus,
+        Chat, Contact, ContactPath, HistoryCursor, MessageRequest, NodeStatus, Page, Path,
+        RelayStatus,
     },
 };
 

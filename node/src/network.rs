@@ -56,7 +56,6 @@ use self::{
     unlinked::{Call, Persona, Route, Unlinked},
 };
 
-pub(crate) use self::nat::{Link, Punches};
 pub(crate) use tern_proto::msg::Status;
 
 /// Capacity of the command channel. Commands are small and answered quickly; a full channel
@@ -170,11 +169,11 @@ pub(crate) struct Snapshot {
     /// The peers with an open connection.
     pub(crate) connected: Vec<PeerId>,
     pub(crate) nat: crate::Nat,
-    /// The kind of connection each connected peer is on.
-    pub(crate) links: HashMap<PeerId, Link>,
-    /// The relays we hold (or are asking for) a circuit reservation at.
+    /// The path to each connected peer (direct or circuit).
+    pub(crate) paths: HashMap<PeerId, crate::Path>,
+    /// The relays that accepted a circuit reservation of ours.
     pub(crate) reserved_at: Vec<PeerId>,
-    pub(crate) punches: Punches,
+    pub(crate) punches: crate::HolePunches,
     pub(crate) counters: Counters,
 }
 
@@ -295,7 +294,6 @@ pub(crate) fn spawn(
         checking: FuturesUnordered::new(),
         rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, STRANGER_RATE, TRUSTED_RATE),
         refused: HashSet::new(),
-        connected: HashSet::new(),
         announced: HashMap::new(),
         dialled: HashMap::new(),
         provider_queries: HashMap::new(),
@@ -374,7 +372,6 @@ struct EventLoop {
     rates: RateLimiter<PeerId>,
     /// Peers of blocked accounts, refused before opening (at most `MAX_RATE_ENTRIES`).
     refused: HashSet<PeerId>,
-    connected: HashSet<PeerId>,
     /// Listen addresses DHT peers announced (identify), for relays we pick from the DHT.
     announced: HashMap<PeerId, Vec<Multiaddr>>,
     /// The address each connected peer was dialled at, when we dialled.
@@ -538,10 +535,10 @@ impl EventLoop {
                 let _ = reply.send(Snapshot {
                     peer_id: *self.swarm.local_peer_id(),
                     listen_addresses: self.swarm.listeners().cloned().collect(),
-                    connected_peers: self.connected.len(),
-                    connected: self.connected.iter().copied().collect(),
+                    connected_peers: self.nat.connected().count(),
+                    connected: self.nat.connected().copied().collect(),
                     nat: self.nat_status(),
-                    links: self.nat.links(),
+                    paths: self.nat.paths(),
                     reserved_at: self.nat.reserved_at().copied().collect(),
                     punches: self.nat.punches,
                     counters: self.counters.clone(),
@@ -575,7 +572,6 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                self.connected.insert(peer_id);
                 self.nat.opened(peer_id, connection_id, &endpoint);
                 if endpoint.is_dialer() {
                     let address = endpoint.get_remote_address().clone();
@@ -597,7 +593,6 @@ impl EventLoop {
             } => {
                 self.nat.closed(peer_id, connection_id);
                 if num_established == 0 {
-                    self.connected.remove(&peer_id);
                     self.dialled.remove(&peer_id);
                 }
             }

@@ -366,10 +366,7 @@ impl Profile {
     ///
     /// If there is none.
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.path().join("api.token"))
-            .expect("api.token")
-            .trim()
-            .to_owned()
+        api_token(self.path())
     }
 
     /// Starts `tern daemon` on a loopback port and waits until its API answers.
@@ -429,6 +426,14 @@ impl Profile {
     }
 }
 
+/// The API token a daemon wrote to the profile directory `home`.
+fn api_token(home: &Path) -> String {
+    std::fs::read_to_string(home.join("api.token"))
+        .expect("api.token")
+        .trim()
+        .to_owned()
+}
+
 /// A running `tern daemon`, sent SIGTERM when dropped.
 #[derive(Debug)]
 pub struct Daemon {
@@ -457,10 +462,7 @@ impl Daemon {
     ///
     /// If there is none.
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.home.join("api.token"))
-            .expect("api.token")
-            .trim()
-            .to_owned()
+        api_token(&self.home)
     }
 
     /// A new connection to its local API, authenticated with the profile's token.

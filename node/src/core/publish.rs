@@ -118,16 +118,16 @@ impl Core {
         let seq = self.record_seq + 1;
         let now = now_ms / 1000;
         let bundle = self.prekeys.bundle(&self.account, seq);
-        self.net.set_relays(self.relays.in_order().to_vec());
-        let relays: Vec<record::RelayEntry> = self
-            .relays
-            .in_order()
+        let in_order = self.relays.in_order();
+        let relays: Vec<record::RelayEntry> = in_order
             .iter()
             .map(|(peer, addresses)| record::RelayEntry {
                 peer: peer.to_bytes(),
                 addresses: addresses.iter().map(|a| a.to_vec()).collect(),
             })
             .collect();
+        // Where the network reserves circuits while we are private.
+        self.net.set_relays(in_order);
         let value = record::sign(
             &self.account,
             &self.certificate,

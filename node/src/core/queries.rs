@@ -206,38 +206,29 @@ impl Core {
             record_published: self.publication.published(),
             record_current: self.publication.current(),
             circuits: net.reserved_at.iter().map(ToString::to_string).collect(),
-            hole_punches: HolePunches {
-                succeeded: net.punches.succeeded,
-                failed: net.punches.failed,
-            },
-            contacts: self.contact_paths(&net.links).await?,
+            hole_punches: net.punches,
+            contacts: self.contact_paths(&net.paths).await?,
         })
     }
 
-    /// Each contact's path: the kind of connection open to its device, if any.
+    /// Each contact's path: the kind of connection open to its device, else its mailbox.
     async fn contact_paths(
         &self,
-        links: &HashMap<libp2p::PeerId, network::Link>,
+        paths: &HashMap<libp2p::PeerId, Path>,
     ) -> Result<Vec<ContactPath>, Error> {
         let rows = self
             .read(|s| s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX))
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(_, row)| {
-                let link = self
+            .map(|(_, row)| ContactPath {
+                path: self
                     .records
                     .device_of(&row.user)
-                    .and_then(|device| links.get(&device));
-                ContactPath {
-                    user: row.user,
-                    name: row.name,
-                    path: match link {
-                        Some(network::Link::Direct) => Path::Direct,
-                        Some(network::Link::Circuit) => Path::Circuit,
-                        None => Path::Mailbox,
-                    },
-                }
+                    .and_then(|device| paths.get(&device).copied())
+                    .unwrap_or(Path::Mailbox),
+                user: row.user,
+                name: row.name,
             })
             .collect())
     }

@@ -13,10 +13,7 @@
 //! A reservation that ends (the relay restarted, our uplink went down) is made again at the
 //! next [`RESERVE_EVERY`] tick while we are still private.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, time::Duration};
 
 use libp2p::{
     Multiaddr, PeerId,
@@ -28,27 +25,13 @@ use libp2p::{
 };
 use tracing::{debug, info};
 
+use crate::view::{HolePunches, Path};
+
 /// Relays we hold a circuit reservation at, at most: two, so that one relay lost leaves us
 /// reachable while the other is replaced.
 pub(super) const CIRCUIT_RELAYS: usize = 2;
 /// How often missing reservations are made again.
 pub(super) const RESERVE_EVERY: Duration = Duration::from_secs(5);
-
-/// The kind of connection a peer is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Link {
-    /// At least one connection that goes straight to the peer (maybe hole-punched).
-    Direct,
-    /// Only connections through a relay's circuit.
-    Circuit,
-}
-
-/// Counts of hole punches (DCUtR) since the start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Punches {
-    pub(crate) succeeded: u64,
-    pub(crate) failed: u64,
-}
 
 /// Circuit reservations and the kinds of open connections.
 #[derive(Debug, Default)]
@@ -58,11 +41,10 @@ pub(super) struct Nat {
     /// Circuit listeners asked for: the relay each is at, and whether the relay accepted
     /// it (it reported a circuit address).
     reservations: HashMap<ListenerId, (PeerId, bool)>,
-    /// Open connections per peer, and whether each goes through a relay.
+    /// Open connections per peer (a peer is here exactly while one is open), and whether
+    /// each goes through a relay.
     connections: HashMap<PeerId, HashMap<ConnectionId, bool>>,
-    /// When the first relayed connection to a peer opened, for the time a punch took.
-    relayed_since: HashMap<PeerId, Instant>,
-    pub(super) punches: Punches,
+    pub(super) punches: HolePunches,
 }
 
 impl Nat {
@@ -110,35 +92,30 @@ impl Nat {
     }
 
     pub(super) fn opened(&mut self, peer: PeerId, connection: ConnectionId, at: &ConnectedPoint) {
-        let relayed = at.is_relayed();
-        if relayed {
-            self.relayed_since.entry(peer).or_insert_with(Instant::now);
-        }
         self.connections
             .entry(peer)
             .or_default()
-            .insert(connection, relayed);
+            .insert(connection, at.is_relayed());
     }
 
     pub(super) fn closed(&mut self, peer: PeerId, connection: ConnectionId) {
         if let Some(open) = self.connections.get_mut(&peer) {
             open.remove(&connection);
-            if !open.values().any(|relayed| *relayed) {
-                self.relayed_since.remove(&peer);
-            }
             if open.is_empty() {
                 self.connections.remove(&peer);
             }
         }
     }
 
-    /// A hole punch to `peer` succeeded: the relayed connections to close now, and how long
-    /// the peer had been on a circuit.
-    pub(super) fn punched(&mut self, peer: PeerId) -> (Vec<ConnectionId>, Option<Duration>) {
+    /// The peers with at least one open connection.
+    pub(super) fn connected(&self) -> impl Iterator<Item = &PeerId> {
+        self.connections.keys()
+    }
+
+    /// A hole punch to `peer` succeeded: the relayed connections to close now.
+    pub(super) fn punched(&mut self, peer: PeerId) -> Vec<ConnectionId> {
         self.punches.succeeded += 1;
-        let waited = self.relayed_since.remove(&peer).map(|t| t.elapsed());
-        let relayed = self
-            .connections
+        self.connections
             .get(&peer)
             .map(|open| {
                 open.iter()
@@ -146,22 +123,21 @@ impl Nat {
                     .map(|(id, _)| *id)
                     .collect()
             })
-            .unwrap_or_default();
-        (relayed, waited)
+            .unwrap_or_default()
     }
 
-    /// The kind of connection each connected peer is on.
-    pub(super) fn links(&self) -> HashMap<PeerId, Link> {
+    /// The path to each connected peer: [`Path::Direct`] if any of its connections goes
+    /// straight to it, else [`Path::Circuit`].
+    pub(super) fn paths(&self) -> HashMap<PeerId, Path> {
         self.connections
             .iter()
-            .filter(|(_, open)| !open.is_empty())
             .map(|(peer, open)| {
-                let link = if open.values().any(|relayed| !relayed) {
-                    Link::Direct
+                let path = if open.values().any(|relayed| !relayed) {
+                    Path::Direct
                 } else {
-                    Link::Circuit
+                    Path::Circuit
                 };
-                (*peer, link)
+                (*peer, path)
             })
             .collect()
     }
@@ -191,8 +167,7 @@ impl super::EventLoop {
         if self.dht_server {
             return;
         }
-        let public = self.swarm.external_addresses().any(|a| !is_circuit(a));
-        let mode = if public {
+        let mode = if self.nat_status() == crate::Nat::Public {
             kad::Mode::Server
         } else {
             kad::Mode::Client
@@ -224,9 +199,8 @@ impl super::EventLoop {
         let peer = event.remote_peer_id;
         match event.result {
             Ok(_) => {
-                let (relayed, waited) = self.nat.punched(peer);
-                info!(%peer, ?waited, "hole punched: a direct connection replaces the circuit");
-                for connection in relayed {
+                info!(%peer, "hole punched: a direct connection replaces the circuit");
+                for connection in self.nat.punched(peer) {
                     self.swarm.close_connection(connection);
                 }
             }
@@ -251,10 +225,8 @@ pub(super) fn one_circuit_per_relay<'a>(
 ) -> Vec<Multiaddr> {
     let mut chosen: Vec<(PeerId, Multiaddr)> = Vec::new();
     for address in addresses.filter(|a| is_circuit(a)) {
-        let Some(relay) = address.iter().find_map(|p| match p {
-            Protocol::P2p(peer) => Some(peer),
-            _ => None,
-        }) else {
+        // The first `/p2p` of a circuit address is the relay's.
+        let Some(relay) = super::peer_of(address) else {
             continue;
         };
         let quic = address.iter().any(|p| p == Protocol::QuicV1);
@@ -373,16 +345,16 @@ mod tests {
         };
         let relayed = ConnectionId::new_unchecked(1);
         nat.opened(peer, relayed, &relayed_at);
-        assert_eq!(nat.links()[&peer], Link::Circuit);
+        assert_eq!(nat.paths()[&peer], Path::Circuit);
 
         let direct = ConnectionId::new_unchecked(2);
         nat.opened(peer, direct, &direct_at);
-        let (to_close, waited) = nat.punched(peer);
-        assert_eq!(to_close, vec![relayed]);
-        assert!(waited.is_some());
-        assert_eq!(nat.links()[&peer], Link::Direct);
+        assert_eq!(nat.punched(peer), vec![relayed]);
+        assert_eq!(nat.punches.succeeded, 1);
+        assert_eq!(nat.paths()[&peer], Path::Direct);
         nat.closed(peer, relayed);
         nat.closed(peer, direct);
-        assert!(nat.links().is_empty());
+        assert!(nat.paths().is_empty());
+        assert_eq!(nat.connected().count(), 0);
     }
 }

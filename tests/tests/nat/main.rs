@@ -135,6 +135,9 @@ async fn messages_cross_home_routers_and_carrier_grade_nat() {
          once and in order:\n  direct ({direct_path}): {direct}\n  circuit ({circuit_path}): \
          {circuit}\n  mailbox ({mailbox_path}): {mailbox}"
     ));
+    // Each conversation measured the path it is labelled with.
+    assert_eq!(direct_path, "direct", "the punched connection to Bob went");
+    assert_eq!(circuit_path, "circuit", "Carol's circuit went");
     assert_eq!(mailbox_path, "mailbox", "relay-only Alice connected to Bob");
 
     // 6: Bob's uplink goes down for 30 s in the middle of a burst. Nothing is lost, and his
