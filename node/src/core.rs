@@ -186,6 +186,13 @@ enum Outcome {
         record: Result<Box<PeerRecord>, network::NetError>,
         /// A one-time prekey from one of the peer's relays, when a session must be started.
         one_time: Option<tern_crypto::OneTimePrekey>,
+        /// A newer record, if the rest of the lookup's query finds one.
+        newer: Option<oneshot::Receiver<PeerRecord>>,
+    },
+    /// The rest of a lookup's query found a newer record than the one it answered with.
+    Refreshed {
+        peer: UserId,
+        record: Option<Box<PeerRecord>>,
     },
     /// Relays found in the DHT (or seen before) that answered a probe, to choose from.
     RelaysFound(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
@@ -708,8 +715,15 @@ impl Core {
                     peer,
                     record,
                     one_time,
+                    newer,
                 } => {
                     self.records.lookup_done(peer, one_time);
+                    if let Some(newer) = newer {
+                        self.in_flight.spawn(async move {
+                            let record = newer.await.ok().map(Box::new);
+                            Outcome::Refreshed { peer, record }
+                        });
+                    }
                     match record {
                         Ok(record) => {
                             let seq = record.seq;
@@ -726,6 +740,16 @@ impl Core {
                         }
                     }
                 }
+                Outcome::Refreshed {
+                    peer,
+                    record: Some(record),
+                } => {
+                    let seq = record.seq;
+                    if self.records.learn(peer, *record) {
+                        debug!(peer = %peer.short(), seq, "a newer record replaced the one found");
+                    }
+                }
+                Outcome::Refreshed { record: None, .. } => {}
                 Outcome::Published { seq, result } => self.published(seq, &result),
                 Outcome::RelaysFound(found) => self.add_relays(found).await,
                 Outcome::RelaysSurveyed(answered) => self.note_relays(answered).await,

@@ -71,7 +71,8 @@ pub use event::{
 };
 pub use id::{MessageId, ParseIdError};
 pub use node::{
-    Builder, DEFAULT_MIN_FREE_DISK, EventStream, Node, RELAY_FAILOVER_AFTER, StartError,
+    Builder, DEFAULT_LOOKUP_GRACE, DEFAULT_MIN_FREE_DISK, EventStream, Node, RELAY_FAILOVER_AFTER,
+    StartError,
 };
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
 pub use time::Clock;

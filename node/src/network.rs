@@ -58,6 +58,8 @@ use self::{
 
 pub(crate) use tern_proto::msg::Status;
 
+pub(crate) use self::records::Found;
+
 /// Capacity of the command channel. Commands are small and answered quickly; a full channel
 /// means the loop is saturated and callers should wait rather than pile up work.
 const COMMAND_CAPACITY: usize = 256;
@@ -116,6 +118,8 @@ pub(crate) struct Config {
     pub(crate) mdns: bool,
     /// Answer DHT queries even without a confirmed public address (LANs, tests, relays).
     pub(crate) dht_server: bool,
+    /// How long a record lookup waits for a newer record after the first valid one.
+    pub(crate) lookup_grace: Duration,
 }
 
 /// Why a network operation failed.
@@ -205,7 +209,7 @@ enum Command {
     },
     Lookup {
         user: UserId,
-        reply: oneshot::Sender<Result<PeerRecord, NetError>>,
+        reply: oneshot::Sender<Result<Found, NetError>>,
     },
     Deliver {
         peer: PeerId,
@@ -288,6 +292,8 @@ pub(crate) fn spawn(
         publishes: HashMap::new(),
         verifications: HashMap::new(),
         lookups: HashMap::new(),
+        lookup_grace: config.lookup_grace,
+        graces: FuturesUnordered::new(),
         deliveries: HashMap::new(),
         unlinked: Unlinked::new(cancel.clone()),
         waiting_answers: FuturesUnordered::new(),
@@ -333,12 +339,6 @@ pub(crate) fn peer_of(address: &Multiaddr) -> Option<PeerId> {
     })
 }
 
-struct Lookup {
-    user: UserId,
-    best: Option<(PeerRecord, Vec<u8>)>,
-    reply: oneshot::Sender<Result<PeerRecord, NetError>>,
-}
-
 struct Publish {
     key: RecordKey,
     value: Vec<u8>,
@@ -360,7 +360,11 @@ struct EventLoop {
     publishes: HashMap<QueryId, Publish>,
     /// Read-backs after a PUT, keyed by the GET query.
     verifications: HashMap<QueryId, Publish>,
-    lookups: HashMap<QueryId, Lookup>,
+    lookups: HashMap<QueryId, records::Lookup>,
+    /// How long a lookup waits after its first valid record (see [`Config::lookup_grace`]).
+    lookup_grace: Duration,
+    /// Lookups whose grace period is running, each ending with its query's id.
+    graces: FuturesUnordered<futures::future::BoxFuture<'static, QueryId>>,
     deliveries: HashMap<OutboundRequestId, oneshot::Sender<Result<Status, NetError>>>,
     /// The clients that send mailbox requests under unlinked identities.
     unlinked: Unlinked,
@@ -402,6 +406,7 @@ impl EventLoop {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
+                Some(id) = self.graces.next(), if !self.graces.is_empty() => self.answer_lookup(id),
                 Some(checked) = self.checking.next(), if !self.checking.is_empty() => {
                     if let Some(checked) = checked {
                         self.on_checked(checked);
@@ -459,21 +464,7 @@ impl EventLoop {
                     }
                 }
             }
-            Command::Lookup { user, reply } => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_record(record::key_for(&user));
-                self.lookups.insert(
-                    id,
-                    Lookup {
-                        user,
-                        best: None,
-                        reply,
-                    },
-                );
-            }
+            Command::Lookup { user, reply } => self.start_lookup(user, reply),
             Command::Deliver {
                 peer,
                 addresses,

@@ -19,7 +19,9 @@ use tracing::info;
 mod builder;
 mod open;
 
-pub use self::builder::{Builder, DEFAULT_MIN_FREE_DISK, RELAY_FAILOVER_AFTER};
+pub use self::builder::{
+    Builder, DEFAULT_LOOKUP_GRACE, DEFAULT_MIN_FREE_DISK, RELAY_FAILOVER_AFTER,
+};
 use self::open::open_account;
 use crate::{
     core::{Core, Error, Parts, Request},

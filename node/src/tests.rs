@@ -17,6 +17,7 @@ use tern_proto::{dht::KAD_PROTOCOL, msg as codec, record};
 
 use crate::{Event, Node, store::Direction, tables::Outbox};
 
+mod lookup;
 mod months;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -292,7 +293,12 @@ async fn forged_records_are_refused_by_honest_nodes() {
     // Wait until Alice's genuine record is stored.
     let genuine = tokio::time::timeout(TIMEOUT, async {
         loop {
-            if let Ok(found) = honest.inner_net().lookup(alice_user).await {
+            if let Ok(found) = honest
+                .inner_net()
+                .lookup(alice_user)
+                .await
+                .map(|f| f.record)
+            {
                 return found;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -353,7 +359,7 @@ async fn forged_records_are_refused_by_honest_nodes() {
     }
 
     // The honest node kept the genuine record and counted the refusals.
-    let found = honest.inner_net().lookup(alice_user).await.unwrap();
+    let found = honest.inner_net().lookup(alice_user).await.unwrap().record;
     assert_eq!(found.seq, genuine.seq);
     assert_eq!(found.device, genuine.device);
     let status = honest.status().await.unwrap();

@@ -140,7 +140,10 @@ impl Core {
             self.sessions.get(&peer).is_none_or(Vec::is_empty) && !self.records.has_one_time(&peer);
         let net = self.net.clone();
         self.in_flight.spawn(async move {
-            let record = net.lookup(peer).await.map(Box::new);
+            let (record, newer) = match net.lookup(peer).await {
+                Ok(found) => (Ok(Box::new(found.record)), Some(found.newer)),
+                Err(e) => (Err(e), None),
+            };
             let one_time = match &record {
                 Ok(record) if needs_prekey && !record.relays.is_empty() => {
                     crate::relay_path::take_prekey(
@@ -157,6 +160,7 @@ impl Core {
                 peer,
                 record,
                 one_time,
+                newer,
             }
         });
     }

@@ -51,8 +51,9 @@ impl Handle {
             .await?
     }
 
-    /// Finds the valid record with the highest sequence number for `user`.
-    pub(crate) async fn lookup(&self, user: UserId) -> Result<PeerRecord, NetError> {
+    /// Finds the valid record with the highest sequence number for `user`: the newest found
+    /// within the grace period after the first, and a newer one later if the query finds it.
+    pub(crate) async fn lookup(&self, user: UserId) -> Result<Found, NetError> {
         self.call(|reply| Command::Lookup { user, reply }).await?
     }
 

@@ -1,5 +1,12 @@
 //! The DHT side of the network task: Kademlia events, records refused on PUT, and reading
-//! back the records we look up (the valid one with the highest sequence number wins).
+//! back the records we look up.
+//!
+//! A lookup prefers the valid record with the highest sequence number, without waiting for
+//! the whole query: one unresponsive peer among the closest would hold the answer until its
+//! request times out. It answers [`Config::lookup_grace`] after the first valid record (or
+//! when the query ends, if sooner) with the newest record seen by then, and the query goes
+//! on in the background: a newer record it finds afterwards is handed on through
+//! [`Found::newer`].
 
 use super::*;
 
@@ -178,9 +185,16 @@ impl EventLoop {
                         && lookup
                             .best
                             .as_ref()
-                            .is_none_or(|(best, _)| parsed.seq > best.seq)
+                            .is_none_or(|best| parsed.seq > best.seq)
                     {
-                        lookup.best = Some((parsed, found.value));
+                        let first = lookup.best.is_none();
+                        lookup.best = Some(parsed);
+                        if first && lookup.reply.is_some() && self.lookup_grace < dht::QUERY_TIMEOUT
+                        {
+                            let grace = self.lookup_grace;
+                            self.graces
+                                .push(tokio::time::sleep(grace).map(move |()| id).boxed());
+                        }
                     }
                 }
                 Err(error) => {
@@ -189,14 +203,82 @@ impl EventLoop {
                 }
             }
         }
-        if last && let Some(lookup) = self.lookups.remove(&id) {
-            let answer = lookup
-                .best
-                .map(|(record, _)| record)
-                .ok_or_else(|| NetError::NotFound(lookup.user.short()));
-            let _ = lookup.reply.send(answer);
+        if last {
+            self.answer_lookup(id);
+            if let Some(lookup) = self.lookups.remove(&id)
+                && let (Some(best), Some((answered, newer))) = (lookup.best, lookup.answered)
+                && best.seq > answered
+            {
+                debug!(user = %lookup.user.short(), seq = best.seq, "found a newer record after answering");
+                let _ = newer.send(best);
+            }
         }
     }
+
+    /// Starts a lookup of `user`'s record.
+    pub(super) fn start_lookup(
+        &mut self,
+        user: UserId,
+        reply: oneshot::Sender<Result<Found, NetError>>,
+    ) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_record(record::key_for(&user));
+        self.lookups.insert(
+            id,
+            Lookup {
+                user,
+                best: None,
+                reply: Some(reply),
+                answered: None,
+            },
+        );
+    }
+
+    /// Answers lookup `id`, if it still waits, with the newest record found so far (or not
+    /// found); its query goes on.
+    pub(super) fn answer_lookup(&mut self, id: QueryId) {
+        let Some(lookup) = self.lookups.get_mut(&id) else {
+            return;
+        };
+        let Some(reply) = lookup.reply.take() else {
+            return;
+        };
+        let answer = match &lookup.best {
+            Some(record) => {
+                let (newer, later) = oneshot::channel();
+                lookup.answered = Some((record.seq, newer));
+                Ok(Found {
+                    record: record.clone(),
+                    newer: later,
+                })
+            }
+            None => Err(NetError::NotFound(lookup.user.short())),
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+/// A record lookup under way.
+pub(super) struct Lookup {
+    user: UserId,
+    /// The valid record with the highest sequence number found so far.
+    best: Option<PeerRecord>,
+    /// Where the answer goes, until it is given.
+    reply: Option<oneshot::Sender<Result<Found, NetError>>>,
+    /// Once answered: the sequence number given, and where a newer record goes.
+    answered: Option<(u64, oneshot::Sender<PeerRecord>)>,
+}
+
+/// The answer to a record lookup.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// The newest valid record found within the grace period.
+    pub(crate) record: PeerRecord,
+    /// A newer record, if the rest of the query finds one; closed when it ends without.
+    pub(crate) newer: oneshot::Receiver<PeerRecord>,
 }
 
 /// Records validated at once, off the event loop; offers beyond it are refused.

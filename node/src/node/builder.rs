@@ -32,11 +32,16 @@ pub struct Builder {
     relay_failover_after: Duration,
     clock: crate::Clock,
     min_free_disk: u64,
+    lookup_grace: Duration,
 }
 
 /// Free space the node leaves on the disk that holds its database by default: 64 MiB. See
 /// [`Builder::with_min_free_disk`].
 pub const DEFAULT_MIN_FREE_DISK: u64 = 64 << 20;
+
+/// How long a record lookup waits for a newer record after the first valid one, by default:
+/// 100 ms. See [`Builder::with_lookup_grace`].
+pub const DEFAULT_LOOKUP_GRACE: Duration = Duration::from_millis(100);
 
 /// What the builder was told about the passphrase.
 enum Passphrase {
@@ -80,6 +85,7 @@ impl Builder {
             relay_failover_after: RELAY_FAILOVER_AFTER,
             clock: crate::Clock::system(),
             min_free_disk: DEFAULT_MIN_FREE_DISK,
+            lookup_grace: DEFAULT_LOOKUP_GRACE,
         }
     }
 
@@ -155,6 +161,17 @@ impl Builder {
     /// RocksDB flush, compact and carry out deletions on a nearly full disk.
     pub fn with_min_free_disk(mut self, bytes: u64) -> Self {
         self.min_free_disk = bytes;
+        self
+    }
+
+    /// How long a lookup of a contact's DHT record waits, after the first valid record
+    /// arrives, for a newer one from other peers (default: [`DEFAULT_LOOKUP_GRACE`]). The
+    /// newest record seen by then is used, and the query goes on in the background: a newer
+    /// record it finds later replaces the one in use. A long grace (30 s, the query timeout,
+    /// or more) waits for the whole query, as nodes did before; one unresponsive DHT peer then
+    /// holds every first message to a new contact until its request times out.
+    pub fn with_lookup_grace(mut self, grace: Duration) -> Self {
+        self.lookup_grace = grace;
         self
     }
 
@@ -260,6 +277,7 @@ impl Builder {
                 bootstrap,
                 mdns: self.mdns,
                 dht_server: self.dht_server,
+                lookup_grace: self.lookup_grace,
             },
             self.clock.clone(),
             cancel.child_token(),
