@@ -61,7 +61,7 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use self::provider::{AwsLc, Ikm, KeyScope};
-use super::{HPKE_ENC_LEN, PrimitiveError, TAG_LEN, x25519_is_low_order};
+use super::{HPKE_ENC_LEN, PrimitiveError, TAG_LEN, X25519StaticSecret, x25519_is_low_order};
 
 /// The suite, in base mode, with the given randomness.
 fn suite(ikm: Ikm) -> Hpke<AwsLc> {
@@ -122,15 +122,22 @@ pub(crate) fn hpke_seal_in_place<R: CryptoRng + ?Sized>(
 /// Opens `ciphertext ‖ tag`, sealed by [`hpke_seal_in_place`] to the public key of `secret`.
 /// The AEAD decrypts straight into the returned buffer, which is wiped on drop and is the only
 /// copy of the plaintext. Every failure is reported as [`PrimitiveError::Authentication`].
+///
+/// `secret` is the recipient's long-lived key: AWS-LC's copy of it is made on the first open
+/// and reused, so opening does no fixed-base multiplication (`pk(skR)` reads the public key
+/// AWS-LC computed then).
 pub(crate) fn hpke_open_wiped(
-    secret: &[u8; 32],
+    secret: &X25519StaticSecret,
     enc: &[u8; HPKE_ENC_LEN],
     info: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
-    let secret = HpkePrivateKey::new(secret.to_vec());
-    let _scope = KeyScope::enter();
+    let _scope = match secret.loaded() {
+        Some(key) => KeyScope::enter_with(secret.as_bytes(), key),
+        None => KeyScope::enter(),
+    };
+    let secret = HpkePrivateKey::new(secret.as_bytes().to_vec());
     suite(Ikm::none())
         .open(enc, &secret, info, aad, ciphertext, None, None, None)
         .map(Zeroizing::new)
@@ -161,7 +168,8 @@ pub(crate) fn hpke_open(
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, PrimitiveError> {
-    hpke_open_wiped(secret, enc, info, aad, ciphertext).map(|opened| opened.to_vec())
+    let secret = X25519StaticSecret::new(Zeroizing::new(*secret));
+    hpke_open_wiped(&secret, enc, info, aad, ciphertext).map(|opened| opened.to_vec())
 }
 
 /// RFC 9180 `DeriveKeyPair(ikm)` for DHKEM(X25519, HKDF-SHA256): `(secret, public)`, the
@@ -230,6 +238,20 @@ mod tests {
             hpke_seal(&mut rng, &[0; 32], b"info", b"aad", b"text").err(),
             Some(PrimitiveError::NonContributory)
         );
+    }
+
+    #[test]
+    fn a_static_secret_is_loaded_once_and_opens_every_time() {
+        let mut rng = ChaCha20Rng::from_seed([4; 32]);
+        let (secret, public) = hpke_derive_keypair(&[5; 32]);
+        let secret = X25519StaticSecret::new(secret);
+        for text in [&b"one"[..], b"two"] {
+            let (enc, sealed) = hpke_seal(&mut rng, &public, b"info", b"aad", text).unwrap();
+            let opened = hpke_open_wiped(&secret, &enc, b"info", b"aad", &sealed).unwrap();
+            assert_eq!(opened.as_slice(), text);
+        }
+        let (first, second) = (secret.loaded().unwrap(), secret.loaded().unwrap());
+        assert!(std::sync::Arc::ptr_eq(&first, &second));
     }
 
     #[test]

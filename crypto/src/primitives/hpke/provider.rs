@@ -7,7 +7,7 @@
 //! this provider only for `DH`, `pk(sk)`, `Extract`, `Expand`, `Seal` and `Open`, which is what
 //! its `HpkeCrypto` trait is for. Every other algorithm is refused.
 
-use std::cell::RefCell;
+use std::{cell::RefCell, sync::Arc};
 
 use aws_lc_rs::{
     aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey},
@@ -83,7 +83,7 @@ thread_local! {
 /// A secret key loaded into AWS-LC, with the bytes it was loaded from.
 struct Loaded {
     secret: Zeroizing<[u8; 32]>,
-    key: agreement::PrivateKey,
+    key: Arc<agreement::PrivateKey>,
 }
 
 /// While one of these lives, the provider keeps the last X25519 secret key it loaded, and
@@ -99,6 +99,17 @@ pub(super) struct KeyScope(());
 impl KeyScope {
     pub(super) fn enter() -> Self {
         LOADED.with_borrow_mut(|slot| *slot = Some(None));
+        Self(())
+    }
+
+    /// A scope that starts with `key`, already loaded from `secret` (a long-lived key, loaded
+    /// once: see [`super::super::X25519StaticSecret`]).
+    pub(super) fn enter_with(secret: &[u8; 32], key: Arc<agreement::PrivateKey>) -> Self {
+        let loaded = Loaded {
+            secret: Zeroizing::new(*secret),
+            key,
+        };
+        LOADED.with_borrow_mut(|slot| *slot = Some(Some(loaded)));
         Self(())
     }
 }
@@ -118,7 +129,7 @@ fn with_key<T>(
     LOADED.with_borrow_mut(|slot| match slot {
         Some(Some(loaded)) if bool::from(loaded.secret.ct_eq(secret)) => f(&loaded.key),
         Some(kept) => {
-            let key = x25519_key(secret)?;
+            let key = Arc::new(x25519_key(secret)?);
             let result = f(&key);
             *kept = Some(Loaded {
                 secret: Zeroizing::new(*secret),
