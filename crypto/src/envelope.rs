@@ -112,24 +112,29 @@ impl fmt::Debug for MailboxPublicKey {
 }
 
 /// The secret half of a mailbox key. Held by [`crate::AccountKey`].
-pub struct MailboxSecret(Zeroizing<[u8; 32]>);
+///
+/// It opens every envelope the account receives, so AWS-LC's copy of it is made once, on the
+/// first open, and kept (see `primitives::X25519StaticSecret`).
+pub struct MailboxSecret(primitives::X25519StaticSecret);
 
 impl MailboxSecret {
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self(primitives::x25519_generate(rng))
+        Self(primitives::X25519StaticSecret::new(
+            primitives::x25519_generate(rng),
+        ))
     }
 
     pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Zeroizing::new(bytes))
+        Self(primitives::X25519StaticSecret::new(Zeroizing::new(bytes)))
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        self.0.as_bytes()
     }
 
     /// The public key.
     pub fn public(&self) -> MailboxPublicKey {
-        MailboxPublicKey(primitives::x25519_public(&self.0))
+        MailboxPublicKey(primitives::x25519_public(self.0.as_bytes()))
     }
 }
 
@@ -322,14 +327,9 @@ pub fn open(mailbox: &MailboxSecret, envelope: &[u8]) -> Result<Opened, Envelope
     let mut r = Reader::new(envelope);
     r.version("envelope", ENVELOPE_VERSION)?;
     let enc: [u8; HPKE_ENC_LEN] = r.array("envelope key")?;
-    let contents = primitives::hpke_open_wiped(
-        mailbox.as_bytes(),
-        &enc,
-        INFO,
-        &[ENVELOPE_VERSION],
-        r.rest(),
-    )
-    .map_err(|_| EnvelopeError::NotForUs)?;
+    let contents =
+        primitives::hpke_open_wiped(&mailbox.0, &enc, INFO, &[ENVELOPE_VERSION], r.rest())
+            .map_err(|_| EnvelopeError::NotForUs)?;
 
     let mut r = Reader::new(&contents);
     let sender =

@@ -7,6 +7,8 @@
 //! library's error into one this crate can reason about. The vector tests in
 //! `primitives/vectors.rs` feed the RFC and Wycheproof vectors through exactly these functions.
 
+use std::sync::{Arc, OnceLock};
+
 use aws_lc_rs::agreement;
 use chacha20poly1305::{
     KeyInit, XChaCha20Poly1305,
@@ -91,6 +93,40 @@ fn x25519_agree(
         out.copy_from_slice(shared);
         Ok(out)
     })
+}
+
+/// An X25519 secret key used for many exchanges (the mailbox key), with AWS-LC's copy of it
+/// made on first use and kept.
+///
+/// Loading a secret into AWS-LC computes its public key, a fixed-base multiplication (about a
+/// quarter of a Diffie-Hellman); a key that opens every envelope the account receives pays it
+/// once instead of once per envelope. AWS-LC wipes its copy when the last reference goes.
+pub(crate) struct X25519StaticSecret {
+    secret: Zeroizing<[u8; 32]>,
+    loaded: OnceLock<Arc<agreement::PrivateKey>>,
+}
+
+impl X25519StaticSecret {
+    pub(crate) fn new(secret: Zeroizing<[u8; 32]>) -> Self {
+        Self {
+            secret,
+            loaded: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
+    /// AWS-LC's copy of the key, made now if this is its first use. `None` only if AWS-LC
+    /// cannot allocate, in which case the caller loads the key as it would any other.
+    fn loaded(&self) -> Option<Arc<agreement::PrivateKey>> {
+        if let Some(key) = self.loaded.get() {
+            return Some(Arc::clone(key));
+        }
+        let key = Arc::new(x25519_key(&self.secret).ok()?);
+        Some(Arc::clone(self.loaded.get_or_init(|| key)))
+    }
 }
 
 /// The X25519 public key for a secret key.

@@ -1,8 +1,8 @@
 //! HPKE (RFC 9180) in base mode, single shot, for the one suite Tern uses:
 //! DHKEM(X25519, HKDF-SHA256) (KEM 0x0020), HKDF-SHA256 (KDF 0x0001), ChaCha20-Poly1305
-//! (AEAD 0x0003), through the `hpke` crate.
+//! (AEAD 0x0003), through the `hpke-rs` crate with a crypto provider over AWS-LC.
 //!
-//! What the crate computes, with `Extract`/`Expand` being HKDF-SHA256's:
+//! What `hpke-rs` computes, with `Extract`/`Expand` being HKDF-SHA256's:
 //!
 //! ```text
 //! LabeledExtract(salt, label, ikm)     = Extract(salt, "HPKE-v1" ‖ suite ‖ label ‖ ikm)
@@ -26,112 +26,122 @@
 //!
 //! The ephemeral key is `DeriveKeyPair(32 random bytes)`, so a seeded RNG gives the same
 //! envelope bytes every time (the golden transcript pins them) and the RFC's §A.2.1 vector is
-//! reproduced byte for byte. The crate seals in place with a detached tag and opens from one
-//! buffer into another, so the envelope is sealed where it is laid out and opened straight into
-//! a buffer wiped on drop; the property test below checks these in-place paths against the
-//! crate's allocating single-shot API.
+//! reproduced byte for byte. The property test below checks sealing and opening against the
+//! `hpke` crate, an independent implementation of the same suite: same RNG, same bytes.
 //!
-//! Why this crate: the key schedule is not ours to write, and of the maintained HPKE crates
-//! this one was the fastest for this suite in the benchmark's `envelope/seal_open_1k`, which
-//! it passes with the wire format unchanged. `hpke-rs` with its libcrux provider was slower
-//! (HACL*'s portable X25519 ladder, four of them per seal + open, and a new vector per
-//! operation), and its RustCrypto provider draws from an RNG it seeds itself, so a seeded
-//! envelope cannot be reproduced. The figures are in `docs/benchmarks.md`.
+//! Who does what: `hpke-rs` computes all of RFC 9180 above (DHKEM, the labels, the key
+//! schedule, the nonce); it asks its crypto provider, through its `HpkeCrypto` trait, only for
+//! the primitives `DH`, `pk(sk)`, `Extract`, `Expand`, `Seal` and `Open`. The provider in
+//! `hpke/provider.rs` hands it the crate's usual libraries: AWS-LC's X25519 (as everywhere
+//! else in the crate) and ChaCha20-Poly1305, and `hkdf`. The key schedule is not ours to
+//! write, and none of it is written here.
+//!
+//! Why this crate and this provider, which took `envelope/seal_open_1k` from about 200 µs to
+//! under 100 µs (figures in `docs/benchmarks.md`): the `hpke` crate runs its DHKEM on
+//! x25519-dalek's portable ladder (1.6× AWS-LC's time), and the only way to give it another
+//! X25519 is to implement its `Kem` trait, whose required methods are DHKEM's `Encap` and
+//! `Decap` themselves, to be written from KDF functions and a shared-secret type it keeps
+//! `#[doc(hidden)]`. `hpke-rs`'s provider trait is its documented extension point and leaves
+//! all of RFC 9180 to the crate; its own libcrux provider (HACL*'s portable X25519) was slower
+//! than the `hpke` crate. The price: `hpke-rs` does not wipe the intermediate secrets it keeps
+//! in plain vectors (the DH output, the PRKs, the KEM shared secret); the context's key and
+//! nonce, the private key, `ikmE` and the plaintext are wiped.
+//!
+//! `hpke-rs` seals and opens from one buffer into a new one. Sealing copies the ciphertext
+//! back into the envelope, where the contents were laid out; opening decrypts straight into
+//! the buffer returned, the only copy of the plaintext, wiped on drop.
 
-use hpke::{
-    Deserializable, HpkeError, OpModeR, OpModeS, Serializable,
-    aead::{AeadTag, ChaCha20Poly1305},
-    inout::InOutBuf,
-    kdf::HkdfSha256,
-    kem::X25519HkdfSha256,
+mod provider;
+
+use hpke_rs::{
+    Hpke, HpkePrivateKey, HpkePublicKey, Mode,
+    hpke_types::{AeadAlgorithm, KdfAlgorithm, KemAlgorithm},
 };
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::{HPKE_ENC_LEN, PrimitiveError, TAG_LEN};
+use self::provider::{AwsLc, Ikm, KeyScope};
+use super::{HPKE_ENC_LEN, PrimitiveError, TAG_LEN, X25519StaticSecret, x25519_is_low_order};
 
-type Kem = X25519HkdfSha256;
-type Kdf = HkdfSha256;
-type Aead = ChaCha20Poly1305;
+/// The suite, in base mode, with the given randomness.
+fn suite(ikm: Ikm) -> Hpke<AwsLc> {
+    Hpke::new_with_rng(
+        Mode::Base,
+        KemAlgorithm::DhKem25519,
+        KdfAlgorithm::HkdfSha256,
+        AeadAlgorithm::ChaCha20Poly1305,
+        ikm,
+    )
+}
 
 /// Seals `buffer` in place to `recipient`. Returns `enc` and the AEAD tag; the HPKE
 /// ciphertext is `buffer` followed by the tag.
 ///
 /// Draws exactly 32 bytes from `rng`, the ephemeral key's `ikm`.
 pub(crate) fn hpke_seal_in_place<R: CryptoRng + ?Sized>(
-    mut rng: &mut R,
+    rng: &mut R,
     recipient: &[u8; 32],
     info: &[u8],
     aad: &[u8],
     buffer: &mut [u8],
 ) -> Result<([u8; HPKE_ENC_LEN], [u8; TAG_LEN]), PrimitiveError> {
-    let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient)
-        .map_err(|_| PrimitiveError::InvalidKey)?;
-    let (enc, tag) = hpke::single_shot_seal_inout_detached_with_rng::<Aead, Kdf, Kem>(
-        &OpModeS::Base,
-        &recipient,
-        info,
-        buffer.into(),
-        aad,
-        &mut rng,
-    )
-    .map_err(seal_error)?;
-    Ok((enc.to_bytes().into(), tag.to_bytes().into()))
-}
-
-/// What an `hpke` sealing error means here. Only `EncapError` is a non-contributory DH; the
-/// other variants keep their own meaning rather than being reported as a bad key.
-fn seal_error(error: HpkeError) -> PrimitiveError {
-    match error {
-        // DHKEM's encapsulation fails only when DH with the recipient's key gives all zeros.
-        HpkeError::EncapError => PrimitiveError::NonContributory,
-        HpkeError::ValidationError | HpkeError::IncorrectInputLength(..) => {
-            PrimitiveError::InvalidKey
-        }
-        HpkeError::KdfOutputTooLong => PrimitiveError::OutputTooLong,
-        // `SealError` (the AEAD refused the plaintext) and `MessageLimitReached`; the rest
-        // (`OpenError`, `DecapError`, `InvalidPskBundle`) belong to opening or PSK modes and
-        // are not expected from a base-mode seal, but are not a key problem either.
-        HpkeError::SealError
-        | HpkeError::MessageLimitReached
-        | HpkeError::OpenError
-        | HpkeError::DecapError
-        | HpkeError::InvalidPskBundle => PrimitiveError::SealFailed,
-    }
+    let mut ikm = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(ikm.as_mut());
+    let _scope = KeyScope::enter();
+    let (enc, sealed) = suite(Ikm::new(ikm))
+        .seal(
+            &HpkePublicKey::new(recipient.to_vec()),
+            info,
+            aad,
+            buffer,
+            None,
+            None,
+            None,
+        )
+        .map_err(|_| {
+            // DHKEM's encapsulation fails when DH with the recipient's key gives all zeros,
+            // which happens exactly when that key has small order (the ephemeral scalar is
+            // a multiple of the cofactor). `hpke-rs` reports it as a generic crypto error,
+            // so the key is checked here, on the failure path only.
+            if x25519_is_low_order(recipient) {
+                PrimitiveError::NonContributory
+            } else {
+                PrimitiveError::SealFailed
+            }
+        })?;
+    let enc =
+        <[u8; HPKE_ENC_LEN]>::try_from(enc.as_slice()).map_err(|_| PrimitiveError::SealFailed)?;
+    // `sealed` is the ciphertext, as long as `buffer`, then the tag; the tag's length check
+    // also makes sure the ciphertext fits the buffer before it is copied back.
+    let (ciphertext, tag) = sealed.split_at(buffer.len().min(sealed.len()));
+    let tag = <[u8; TAG_LEN]>::try_from(tag).map_err(|_| PrimitiveError::SealFailed)?;
+    buffer.copy_from_slice(ciphertext);
+    Ok((enc, tag))
 }
 
 /// Opens `ciphertext ‖ tag`, sealed by [`hpke_seal_in_place`] to the public key of `secret`.
 /// The AEAD decrypts straight into the returned buffer, which is wiped on drop and is the only
 /// copy of the plaintext. Every failure is reported as [`PrimitiveError::Authentication`].
+///
+/// `secret` is the recipient's long-lived key: AWS-LC's copy of it is made on the first open
+/// and reused, so opening does no fixed-base multiplication (`pk(skR)` reads the public key
+/// AWS-LC computed then).
 pub(crate) fn hpke_open_wiped(
-    secret: &[u8; 32],
+    secret: &X25519StaticSecret,
     enc: &[u8; HPKE_ENC_LEN],
     info: &[u8],
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
-    let refused = |_| PrimitiveError::Authentication;
-    let split = ciphertext
-        .len()
-        .checked_sub(TAG_LEN)
-        .ok_or(PrimitiveError::Authentication)?;
-    let (sealed, tag) = ciphertext.split_at(split);
-    let tag = AeadTag::<Aead>::from_bytes(tag).map_err(refused)?;
-    let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret).map_err(refused)?;
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(refused)?;
-    let mut opened = Zeroizing::new(vec![0u8; sealed.len()]);
-    let buffer = InOutBuf::new(sealed, &mut opened).map_err(|_| PrimitiveError::Authentication)?;
-    hpke::single_shot_open_inout_detached::<Aead, Kdf, Kem>(
-        &OpModeR::Base,
-        &secret,
-        &enc,
-        info,
-        buffer,
-        aad,
-        &tag,
-    )
-    .map_err(refused)?;
-    Ok(opened)
+    let _scope = match secret.loaded() {
+        Some(key) => KeyScope::enter_with(secret.as_bytes(), key),
+        None => KeyScope::enter(),
+    };
+    let secret = HpkePrivateKey::new(secret.as_bytes().to_vec());
+    suite(Ikm::none())
+        .open(enc, &secret, info, aad, ciphertext, None, None, None)
+        .map(Zeroizing::new)
+        .map_err(|_| PrimitiveError::Authentication)
 }
 
 /// [`hpke_seal_in_place`] into a new `ciphertext ‖ tag` vector.
@@ -158,14 +168,16 @@ pub(crate) fn hpke_open(
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, PrimitiveError> {
-    hpke_open_wiped(secret, enc, info, aad, ciphertext).map(|opened| opened.to_vec())
+    let secret = X25519StaticSecret::new(Zeroizing::new(*secret));
+    hpke_open_wiped(&secret, enc, info, aad, ciphertext).map(|opened| opened.to_vec())
 }
 
 /// RFC 9180 `DeriveKeyPair(ikm)` for DHKEM(X25519, HKDF-SHA256): `(secret, public)`, the
 /// secret clamped as `SerializePrivateKey` requires (§7.1.2), as the `hpke` crate returns it.
 #[cfg(test)]
 pub(crate) fn hpke_derive_keypair(ikm: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
-    let (secret, public) = <Kem as hpke::Kem>::derive_keypair(ikm);
+    use ::hpke::{Kem as _, Serializable as _};
+    let (secret, public) = ::hpke::kem::X25519HkdfSha256::derive_keypair(ikm);
     (
         Zeroizing::new(secret.to_bytes().into()),
         public.to_bytes().into(),
@@ -226,6 +238,20 @@ mod tests {
             hpke_seal(&mut rng, &[0; 32], b"info", b"aad", b"text").err(),
             Some(PrimitiveError::NonContributory)
         );
+    }
+
+    #[test]
+    fn a_static_secret_is_loaded_once_and_opens_every_time() {
+        let mut rng = ChaCha20Rng::from_seed([4; 32]);
+        let (secret, public) = hpke_derive_keypair(&[5; 32]);
+        let secret = X25519StaticSecret::new(secret);
+        for text in [&b"one"[..], b"two"] {
+            let (enc, sealed) = hpke_seal(&mut rng, &public, b"info", b"aad", text).unwrap();
+            let opened = hpke_open_wiped(&secret, &enc, b"info", b"aad", &sealed).unwrap();
+            assert_eq!(opened.as_slice(), text);
+        }
+        let (first, second) = (secret.loaded().unwrap(), secret.loaded().unwrap());
+        assert!(std::sync::Arc::ptr_eq(&first, &second));
     }
 
     #[test]

@@ -421,7 +421,7 @@ fn xchacha20poly1305_draft_irtf_cfrg_xchacha_a_3_1() {
 /// Three checks: `DeriveKeyPair` on both published IKMs gives the published key pairs; the
 /// recipient opens the sequence-number-0 ciphertext; and sealing with an RNG that supplies
 /// exactly `ikmE` reproduces `enc` and the ciphertext byte for byte. The last one works because
-/// the `hpke` crate makes its ephemeral key as `DeriveKeyPair(32 random bytes)`, the same
+/// `hpke-rs` makes its ephemeral key as `DeriveKeyPair(32 random bytes)`, the same
 /// derivation the RFC used to produce the vector from `ikmE`.
 #[test]
 fn hpke_rfc9180_a_2_1_base() {
