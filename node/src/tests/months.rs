@@ -18,6 +18,8 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 const DAYS: u32 = 120;
 /// How long one simulated day may take in real time before the test fails.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a count of the deduplication table waits for pruning to catch up with the clock.
+const PRUNE_CATCH_UP: Duration = Duration::from_secs(10);
 
 async fn start(dir: &std::path::Path, clock: &Clock, bootstrap: &[String]) -> Node {
     let mut builder = crate::test_utils::builder(dir)
@@ -82,12 +84,27 @@ async fn a_node_stays_reachable_through_120_simulated_days() {
         bob.send(alice_id, &reply).await.unwrap();
         arrives(&mut alice_events, &clock, &reply).await;
         if day % 10 == 9 {
-            seen_rows.push(
+            // Pruning runs on the node's half-second tick, while a simulated day can pass
+            // faster: give it time to catch up with the clock before counting, up to the
+            // bound asserted below (a table that does not shrink stays over it).
+            let bound = match seen_rows.len() {
+                3..=8 => Some(seen_rows[2] + 10),
+                11 => Some(seen_rows[2] + 24),
+                _ => None,
+            };
+            let count = || {
                 bob.inner_store()
                     .scan::<Seen>(.., Direction::Forward, usize::MAX)
                     .unwrap()
-                    .len(),
-            );
+                    .len()
+            };
+            let _ = tokio::time::timeout(PRUNE_CATCH_UP, async {
+                while bound.is_some_and(|bound| count() > bound) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await;
+            seen_rows.push(count());
         }
     }
 
@@ -122,7 +139,7 @@ async fn a_node_stays_reachable_through_120_simulated_days() {
     // The deduplication tables stay flat: entries older than their retention (28 days) are
     // pruned, so days 40 to 90 hold about as many as the first thirty (90 without pruning).
     // Pruning runs on the node's half-second tick, and a simulated day can pass faster than
-    // that, so it may lag a few simulated days behind. After the clock went back, entries
+    // that, so it may lag a few simulated days behind (each count above waits for it). After the clock went back, entries
     // made in what is now the future live that much longer, and still go.
     let settled = seen_rows[3..9].iter().max().copied().unwrap();
     assert!(
