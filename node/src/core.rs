@@ -58,6 +58,7 @@ use crate::{
 mod deliver;
 mod discovery;
 mod maintain;
+mod outcomes;
 mod publish;
 mod queries;
 mod queue;
@@ -69,7 +70,7 @@ mod send;
 
 pub use self::requests::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
 
-use self::queue::Queued;
+use self::{outcomes::Outcome, queue::Queued};
 
 /// Most received envelopes committed in one write. Bounds the latency one message can add to
 /// another's acknowledgement while sharing each fsync among many messages under load.
@@ -172,40 +173,6 @@ pub(crate) enum Request {
     OneTimePrekeys {
         count: usize,
         reply: oneshot::Sender<Result<Vec<tern_crypto::OneTimePrekey>, Error>>,
-    },
-}
-
-/// What came back from a delivery attempt.
-enum Outcome {
-    Delivered {
-        seq: u64,
-        status: Result<Status, network::NetError>,
-    },
-    Looked {
-        peer: UserId,
-        record: Result<Box<PeerRecord>, network::NetError>,
-        /// A one-time prekey from one of the peer's relays, when a session must be started.
-        one_time: Option<tern_crypto::OneTimePrekey>,
-        /// A newer record, if the rest of the lookup's query finds one.
-        newer: Option<oneshot::Receiver<PeerRecord>>,
-    },
-    /// The rest of a lookup's query found a newer record than the one it answered with.
-    Refreshed {
-        peer: UserId,
-        record: Option<Box<PeerRecord>>,
-    },
-    /// Relays found in the DHT (or seen before) that answered a probe, to choose from.
-    RelaysFound(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
-    /// Relays that answered a survey, only to remember.
-    RelaysSurveyed(Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>),
-    Published {
-        seq: u64,
-        result: Result<(), network::NetError>,
-    },
-    /// A deposit at the recipient's relays: how many signed custody of how many tried.
-    Deposited {
-        seq: u64,
-        deposit: crate::relay_path::Deposit,
     },
 }
 
@@ -704,79 +671,6 @@ impl Core {
                 let _ = reply.send(self.one_time_prekeys(count).await);
             }
         }
-    }
-
-    /// Handles outcomes that completed together; delivery results share one write.
-    async fn on_outcomes(&mut self, outcomes: Vec<Outcome>) {
-        let mut deliveries = Vec::new();
-        for outcome in outcomes {
-            match outcome {
-                Outcome::Looked {
-                    peer,
-                    record,
-                    one_time,
-                    newer,
-                } => {
-                    self.records.lookup_done(peer, one_time);
-                    if let Some(newer) = newer {
-                        self.in_flight.spawn(async move {
-                            let record = newer.await.ok().map(Box::new);
-                            Outcome::Refreshed { peer, record }
-                        });
-                    }
-                    match record {
-                        Ok(record) => {
-                            let seq = record.seq;
-                            if self.records.learn(peer, *record) {
-                                debug!(peer = %peer.short(), seq, "found record");
-                            } else {
-                                debug!(peer = %peer.short(), seq, "ignored an older record");
-                                self.postpone_peer(peer).await;
-                            }
-                        }
-                        Err(e) => {
-                            debug!(peer = %peer.short(), "lookup failed: {e}");
-                            self.postpone_peer(peer).await;
-                        }
-                    }
-                }
-                Outcome::Refreshed {
-                    peer,
-                    record: Some(record),
-                } => {
-                    let seq = record.seq;
-                    if self.records.learn(peer, *record) {
-                        debug!(peer = %peer.short(), seq, "a newer record replaced the one found");
-                    }
-                }
-                Outcome::Refreshed { record: None, .. } => {}
-                Outcome::Published { seq, result } => self.published(seq, &result),
-                Outcome::RelaysFound(found) => self.add_relays(found).await,
-                Outcome::RelaysSurveyed(answered) => self.note_relays(answered).await,
-                Outcome::Deposited { seq, deposit } => {
-                    self.queue.end(seq);
-                    for refusal in &deposit.refused {
-                        *self.deposits_refused.entry(refusal.code()).or_default() += 1;
-                    }
-                    if let Err(e) = self
-                        .on_deposited(seq, deposit.stored, deposit.replicas)
-                        .await
-                    {
-                        error!("cannot record a relay deposit: {e}");
-                    }
-                }
-                Outcome::Delivered { seq, status } => {
-                    self.queue.end(seq);
-                    deliveries.push((seq, status));
-                }
-            }
-        }
-        if !deliveries.is_empty()
-            && let Err(e) = self.on_deliveries(deliveries).await
-        {
-            error!("cannot record delivery outcomes: {e}");
-        }
-        self.dispatch_due().await;
     }
 }
 

@@ -81,6 +81,26 @@ struct Client {
 }
 
 fn client() -> Swarm<Client> {
+    raw_swarm(|key| {
+        let peer = key.public().to_peer_id();
+        Client {
+            msg: request_response::Behaviour::new(
+                [(codec::PROTOCOL, ProtocolSupport::Outbound)],
+                Default::default(),
+            ),
+            kad: kad::Behaviour::with_config(
+                peer,
+                kad::store::MemoryStore::new(peer),
+                kad::Config::new(KAD_PROTOCOL),
+            ),
+        }
+    })
+}
+
+/// A bare swarm on a fresh key over TCP, Noise and Yamux, running `behaviour`.
+fn raw_swarm<B: libp2p::swarm::NetworkBehaviour>(
+    behaviour: impl FnOnce(&libp2p::identity::Keypair) -> B,
+) -> Swarm<B> {
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -89,20 +109,7 @@ fn client() -> Swarm<Client> {
             yamux::Config::default,
         )
         .unwrap()
-        .with_behaviour(|key| {
-            let peer = key.public().to_peer_id();
-            Client {
-                msg: request_response::Behaviour::new(
-                    [(codec::PROTOCOL, ProtocolSupport::Outbound)],
-                    Default::default(),
-                ),
-                kad: kad::Behaviour::with_config(
-                    peer,
-                    kad::store::MemoryStore::new(peer),
-                    kad::Config::new(KAD_PROTOCOL),
-                ),
-            }
-        })
+        .with_behaviour(|key| behaviour(key))
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build()

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::{Multiaddr, Swarm, kad, noise, swarm::SwarmEvent, tcp, yamux};
+use libp2p::{Multiaddr, kad, swarm::SwarmEvent};
 use tern_crypto::{AccountKey, DeviceId, PrekeySecrets, UserId, rand_core::UnwrapErr};
 use tern_proto::{dht, record};
 use tokio::sync::{mpsc, watch};
 
-use super::TIMEOUT;
+use super::{TIMEOUT, raw_swarm};
 
 /// A bare Kademlia server holding one record, which the test can freeze: while frozen its
 /// swarm is not polled, so requests to it go unanswered, as with a peer whose link stalls.
@@ -23,26 +23,10 @@ struct RawPeer {
 
 impl RawPeer {
     async fn start(record: kad::Record) -> Self {
-        let mut swarm: Swarm<kad::Behaviour<kad::store::MemoryStore>> =
-            libp2p::SwarmBuilder::with_new_identity()
-                .with_tokio()
-                .with_tcp(
-                    tcp::Config::default(),
-                    noise::Config::new,
-                    yamux::Config::default,
-                )
-                .unwrap()
-                .with_behaviour(|key| {
-                    let peer = key.public().to_peer_id();
-                    kad::Behaviour::with_config(
-                        peer,
-                        kad::store::MemoryStore::new(peer),
-                        dht::kad_config(),
-                    )
-                })
-                .unwrap()
-                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-                .build();
+        let mut swarm = raw_swarm(|key| {
+            let peer = key.public().to_peer_id();
+            kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), dht::kad_config())
+        });
         swarm.behaviour_mut().set_mode(Some(kad::Mode::Server));
         use kad::store::RecordStore;
         swarm.behaviour_mut().store_mut().put(record).unwrap();
