@@ -4,8 +4,14 @@
 //! encoding of one of the structs here, chosen by the content type. Every body starts with the
 //! same two fields — the sender's message id and its clock stamp — so that deduplication and
 //! ordering work the same way for text, receipts and every later kind (edits, reactions,
-//! attachments, group operations). Bodies are refused when they exceed their size bounds or
-//! carry trailing bytes.
+//! attachments, group operations). Bodies are refused when they exceed their size bounds.
+//!
+//! **Versioning.** A later version adds fields only at the end of a body, and a decoder reads
+//! the fields it knows and skips whatever follows them, so older nodes read newer bodies. An
+//! encoder leaves out a trailing run of absent optional fields, so a body that uses no new
+//! field is byte-for-byte what the older version wrote. A content type a node does not know
+//! still starts with the id and stamp: it is stored and shown as an unsupported message (or,
+//! for control types, only acknowledged), never dropped unseen.
 
 use serde::{Deserialize, Serialize};
 use tern_crypto::{ContentType, Payload};
@@ -17,25 +23,51 @@ use crate::{hlc::Stamp, id::MessageId};
 pub const MAX_TEXT_LEN: usize = 64 * 1024;
 /// Most message ids one receipt may acknowledge.
 pub(crate) const MAX_RECEIPT_IDS: usize = 256;
+/// Longest reaction, in bytes of UTF-8: one emoji, which may be a sequence of several code
+/// points (a family joined by zero-width joiners is up to 35 bytes; flags with tags more).
+pub const MAX_REACTION_LEN: usize = 64;
 
 /// Why a body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum BodyError {
-    #[error("unsupported content type {0}")]
-    UnsupportedType(u8),
     #[error("malformed body: {0}")]
     Malformed(String),
     #[error("body exceeds its size bound")]
     TooLarge,
+    #[error("a reaction is one emoji")]
+    NotAnEmoji,
 }
 
-/// A text message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The fields every body starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Head {
+    id: MessageId,
+    stamp: Stamp,
+}
+
+/// A text message, perhaps a reply to an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Text {
     pub(crate) id: MessageId,
     pub(crate) stamp: Stamp,
     pub(crate) text: String,
+    /// The message it answers, in the same conversation.
+    pub(crate) reply_to: Option<MessageId>,
+}
+
+/// The first version's text body.
+#[derive(Serialize, Deserialize)]
+struct TextV1 {
+    id: MessageId,
+    stamp: Stamp,
+    text: String,
+}
+
+/// Fields added to a text after version 1, appended (see the module's versioning rule).
+#[derive(Serialize, Deserialize)]
+struct TextTail {
+    reply_to: Option<MessageId>,
 }
 
 /// What a receipt acknowledges.
@@ -56,71 +88,228 @@ pub(crate) struct Receipt {
     pub(crate) messages: Vec<MessageId>,
 }
 
+/// A new text for one of the sender's own messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Edit {
+    pub(crate) id: MessageId,
+    pub(crate) stamp: Stamp,
+    pub(crate) target: MessageId,
+    pub(crate) text: String,
+}
+
+/// Delete-for-everyone of one of the sender's own messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Delete {
+    pub(crate) id: MessageId,
+    pub(crate) stamp: Stamp,
+    pub(crate) target: MessageId,
+}
+
+/// The sender's reaction to a message: one emoji, or empty to take the reaction back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Reaction {
+    pub(crate) id: MessageId,
+    pub(crate) stamp: Stamp,
+    pub(crate) target: MessageId,
+    pub(crate) emoji: String,
+}
+
 /// Any body this node understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Body {
     Text(Text),
     Receipt(Receipt),
+    Edit(Edit),
+    Delete(Delete),
+    Reaction(Reaction),
+    /// A content type this version does not know, that people should see: shown as an
+    /// unsupported message, so that nothing a newer sender sends disappears unseen.
+    Unsupported {
+        id: MessageId,
+        stamp: Stamp,
+        content_type: u8,
+    },
+    /// A content type this version does not know and that carries nothing to show (control
+    /// messages): the session advances, nothing is stored.
+    Silent {
+        id: MessageId,
+        stamp: Stamp,
+    },
+}
+
+/// Whether an unknown content type is one people would have seen: receipts, control
+/// messages and the range `0x80..=0xff` carry nothing to show.
+fn shown(content_type: ContentType) -> bool {
+    content_type != ContentType::RECEIPT
+        && content_type != ContentType::CONTROL
+        && content_type.0 < 0x80
 }
 
 impl Body {
     pub(crate) fn id(&self) -> MessageId {
         match self {
-            Self::Text(t) => t.id,
-            Self::Receipt(r) => r.id,
+            Self::Text(Text { id, .. })
+            | Self::Receipt(Receipt { id, .. })
+            | Self::Edit(Edit { id, .. })
+            | Self::Delete(Delete { id, .. })
+            | Self::Reaction(Reaction { id, .. })
+            | Self::Unsupported { id, .. }
+            | Self::Silent { id, .. } => *id,
         }
     }
 
     pub(crate) fn stamp(&self) -> Stamp {
         match self {
-            Self::Text(t) => t.stamp,
-            Self::Receipt(r) => r.stamp,
+            Self::Text(Text { stamp, .. })
+            | Self::Receipt(Receipt { stamp, .. })
+            | Self::Edit(Edit { stamp, .. })
+            | Self::Delete(Delete { stamp, .. })
+            | Self::Reaction(Reaction { stamp, .. })
+            | Self::Unsupported { stamp, .. }
+            | Self::Silent { stamp, .. } => *stamp,
         }
     }
 
     /// The payload the session encrypts.
     pub(crate) fn to_payload(&self) -> Payload {
         // Encoding plain structs into a Vec cannot fail.
-        match self {
-            Self::Text(t) => Payload::new(
-                ContentType::TEXT,
-                postcard::to_stdvec(t).unwrap_or_default(),
+        let (content_type, body) = match self {
+            Self::Text(t) => {
+                let mut body = encode(&TextV1 {
+                    id: t.id,
+                    stamp: t.stamp,
+                    text: t.text.clone(),
+                });
+                // The tail is left out while it holds nothing, so a plain text is what a
+                // version-1 node reads.
+                if t.reply_to.is_some() {
+                    body.extend(encode(&TextTail {
+                        reply_to: t.reply_to,
+                    }));
+                }
+                (ContentType::TEXT, body)
+            }
+            Self::Receipt(r) => (ContentType::RECEIPT, encode(r)),
+            Self::Edit(e) => (ContentType::EDIT, encode(e)),
+            Self::Delete(d) => (ContentType::DELETE, encode(d)),
+            Self::Reaction(r) => (ContentType::REACTION, encode(r)),
+            Self::Unsupported {
+                id,
+                stamp,
+                content_type,
+            } => (
+                ContentType(*content_type),
+                encode(&Head {
+                    id: *id,
+                    stamp: *stamp,
+                }),
             ),
-            Self::Receipt(r) => Payload::new(
-                ContentType::RECEIPT,
-                postcard::to_stdvec(r).unwrap_or_default(),
+            Self::Silent { id, stamp } => (
+                ContentType::CONTROL,
+                encode(&Head {
+                    id: *id,
+                    stamp: *stamp,
+                }),
             ),
-        }
+        };
+        Payload::new(content_type, body)
     }
 
     pub(crate) fn from_payload(payload: &Payload) -> Result<Self, BodyError> {
+        let bytes = &payload.body[..];
         match payload.content_type {
             ContentType::TEXT => {
-                let text: Text = decode(&payload.body)?;
-                if text.text.len() > MAX_TEXT_LEN {
-                    return Err(BodyError::TooLarge);
-                }
-                Ok(Self::Text(text))
+                let (v1, rest): (TextV1, _) = decode(bytes)?;
+                let reply_to = if rest.is_empty() {
+                    None
+                } else {
+                    decode::<TextTail>(rest)?.0.reply_to
+                };
+                check_text(&v1.text)?;
+                Ok(Self::Text(Text {
+                    id: v1.id,
+                    stamp: v1.stamp,
+                    text: v1.text,
+                    reply_to,
+                }))
             }
             ContentType::RECEIPT => {
-                let receipt: Receipt = decode(&payload.body)?;
+                let receipt: Receipt = decode(bytes)?.0;
                 if receipt.messages.len() > MAX_RECEIPT_IDS {
                     return Err(BodyError::TooLarge);
                 }
                 Ok(Self::Receipt(receipt))
             }
-            other => Err(BodyError::UnsupportedType(other.0)),
+            ContentType::EDIT => {
+                let edit: Edit = decode(bytes)?.0;
+                check_text(&edit.text)?;
+                Ok(Self::Edit(edit))
+            }
+            ContentType::DELETE => Ok(Self::Delete(decode(bytes)?.0)),
+            ContentType::REACTION => {
+                let reaction: Reaction = decode(bytes)?.0;
+                check_reaction(&reaction.emoji)?;
+                Ok(Self::Reaction(reaction))
+            }
+            other => {
+                let head: Head = decode(bytes)?.0;
+                Ok(if shown(other) {
+                    Self::Unsupported {
+                        id: head.id,
+                        stamp: head.stamp,
+                        content_type: other.0,
+                    }
+                } else {
+                    Self::Silent {
+                        id: head.id,
+                        stamp: head.stamp,
+                    }
+                })
+            }
         }
     }
 }
 
-fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, BodyError> {
-    let (value, rest) =
-        postcard::take_from_bytes(bytes).map_err(|e| BodyError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(BodyError::Malformed("trailing bytes".into()));
+/// A text body's text must be non-empty and within [`MAX_TEXT_LEN`].
+fn check_text(text: &str) -> Result<(), BodyError> {
+    if text.len() > MAX_TEXT_LEN {
+        return Err(BodyError::TooLarge);
     }
-    Ok(value)
+    if text.is_empty() {
+        return Err(BodyError::Malformed("empty text".into()));
+    }
+    Ok(())
+}
+
+/// A reaction is empty (taken back) or exactly one extended grapheme cluster with no
+/// letters, digits, spaces or controls in it: one emoji as people type it.
+pub(crate) fn check_reaction(emoji: &str) -> Result<(), BodyError> {
+    use unicode_segmentation::UnicodeSegmentation;
+    if emoji.is_empty() {
+        return Ok(());
+    }
+    if emoji.len() > MAX_REACTION_LEN {
+        return Err(BodyError::TooLarge);
+    }
+    let one = emoji.graphemes(true).count() == 1;
+    let symbols = emoji
+        .chars()
+        .all(|c| !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control());
+    if one && symbols && !emoji.is_ascii() {
+        Ok(())
+    } else {
+        Err(BodyError::NotAnEmoji)
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+/// Decodes the fields a version knows from the front of `bytes`, returning the rest: the
+/// fields a later version appended, which this one skips.
+fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), BodyError> {
+    postcard::take_from_bytes(bytes).map_err(|e| BodyError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]
@@ -129,54 +318,153 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn bodies_round_trip() {
-        let text = Body::Text(Text {
-            id: MessageId::from_bytes([1; 16]),
+    fn id(byte: u8) -> MessageId {
+        MessageId::from_bytes([byte; 16])
+    }
+
+    fn text(reply_to: Option<MessageId>) -> Body {
+        Body::Text(Text {
+            id: id(1),
             stamp: 42 << 16,
             text: "hello".into(),
+            reply_to,
+        })
+    }
+
+    #[test]
+    fn bodies_round_trip() {
+        let bodies = [
+            text(None),
+            text(Some(id(7))),
+            Body::Receipt(Receipt {
+                id: id(2),
+                stamp: 43 << 16,
+                kind: ReceiptKind::Read,
+                messages: vec![id(1)],
+            }),
+            Body::Edit(Edit {
+                id: id(3),
+                stamp: 44 << 16,
+                target: id(1),
+                text: "hello, world".into(),
+            }),
+            Body::Delete(Delete {
+                id: id(4),
+                stamp: 45 << 16,
+                target: id(1),
+            }),
+            Body::Reaction(Reaction {
+                id: id(5),
+                stamp: 46 << 16,
+                target: id(1),
+                emoji: "👍🏽".into(),
+            }),
+            Body::Reaction(Reaction {
+                id: id(6),
+                stamp: 47 << 16,
+                target: id(1),
+                emoji: String::new(),
+            }),
+        ];
+        for body in bodies {
+            assert_eq!(Body::from_payload(&body.to_payload()).unwrap(), body);
+        }
+    }
+
+    /// The wire form is pinned: these bytes are what other implementations exchange.
+    #[test]
+    fn encodings_are_pinned() {
+        let plain = text(None).to_payload();
+        assert_eq!(plain.content_type, ContentType::TEXT);
+        let mut expected = vec![1; 16];
+        expected.extend([0x80, 0x80, 0xa8, 0x01, 5]);
+        expected.extend(b"hello");
+        assert_eq!(plain.body, expected, "a plain text is the version-1 body");
+        let reply = text(Some(id(7))).to_payload();
+        expected.push(1);
+        expected.extend([7; 16]);
+        assert_eq!(reply.body, expected, "a reply appends its tail");
+    }
+
+    #[test]
+    fn fields_a_later_version_appends_are_skipped() {
+        let mut payload = text(Some(id(7))).to_payload();
+        payload.body.extend([1, 2, 3]);
+        assert_eq!(Body::from_payload(&payload).unwrap(), text(Some(id(7))));
+    }
+
+    #[test]
+    fn unknown_types_are_kept_or_silent() {
+        let head = encode(&Head {
+            id: id(9),
+            stamp: 5,
         });
-        assert_eq!(Body::from_payload(&text.to_payload()).unwrap(), text);
-        let receipt = Body::Receipt(Receipt {
-            id: MessageId::from_bytes([2; 16]),
-            stamp: 43 << 16,
-            kind: ReceiptKind::Read,
-            messages: vec![MessageId::from_bytes([1; 16])],
-        });
-        assert_eq!(Body::from_payload(&receipt.to_payload()).unwrap(), receipt);
+        let shown = Body::from_payload(&Payload::new(ContentType::ATTACHMENT, head.clone()));
+        assert_eq!(
+            shown,
+            Ok(Body::Unsupported {
+                id: id(9),
+                stamp: 5,
+                content_type: 6
+            })
+        );
+        for silent in [ContentType::CONTROL, ContentType(0x90)] {
+            assert_eq!(
+                Body::from_payload(&Payload::new(silent, head.clone())),
+                Ok(Body::Silent {
+                    id: id(9),
+                    stamp: 5
+                })
+            );
+        }
+        assert!(matches!(
+            Body::from_payload(&Payload::new(ContentType(0x33), vec![1, 2])),
+            Err(BodyError::Malformed(_))
+        ));
     }
 
     #[test]
     fn bad_bodies_are_refused() {
-        assert_eq!(
-            Body::from_payload(&Payload::new(ContentType::EDIT, vec![])),
-            Err(BodyError::UnsupportedType(3))
-        );
         let huge = Body::Text(Text {
-            id: MessageId::from_bytes([1; 16]),
+            id: id(1),
             stamp: 1,
             text: "x".repeat(MAX_TEXT_LEN + 1),
+            reply_to: None,
         });
         assert_eq!(
             Body::from_payload(&huge.to_payload()),
             Err(BodyError::TooLarge)
         );
-        let mut trailing = Body::Text(Text {
-            id: MessageId::from_bytes([1; 16]),
+        let empty_edit = Body::Edit(Edit {
+            id: id(1),
             stamp: 1,
-            text: "x".into(),
-        })
-        .to_payload();
-        trailing.body.push(0);
+            target: id(2),
+            text: String::new(),
+        });
         assert!(matches!(
-            Body::from_payload(&trailing),
+            Body::from_payload(&empty_edit.to_payload()),
             Err(BodyError::Malformed(_))
         ));
+        for word in ["ok", "a", " ", "👍👍", "1️⃣x", "\u{7}"] {
+            let reaction = Body::Reaction(Reaction {
+                id: id(1),
+                stamp: 1,
+                target: id(2),
+                emoji: word.into(),
+            });
+            assert!(
+                Body::from_payload(&reaction.to_payload()).is_err(),
+                "{word:?} is not one emoji"
+            );
+        }
+        for emoji in ["❤️", "👨‍👩‍👧‍👦", "🇳🇱", "🎉"] {
+            assert_eq!(check_reaction(emoji), Ok(()), "{emoji}");
+        }
     }
 
     proptest! {
         #[test]
-        fn random_bodies_never_panic(kind in 0u8..4, bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        fn random_bodies_never_panic(kind in any::<u8>(), bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             let _ = Body::from_payload(&Payload::new(ContentType(kind), bytes));
         }
     }

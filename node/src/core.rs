@@ -55,6 +55,7 @@ use crate::{
     },
 };
 
+mod changes;
 mod deliver;
 mod discovery;
 mod maintain;
@@ -68,9 +69,13 @@ mod relays;
 mod requests;
 mod send;
 
-pub use self::requests::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
+pub use self::{
+    changes::EDIT_WINDOW,
+    requests::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER},
+};
 
-use self::{outcomes::Outcome, queue::Queued};
+pub(crate) use self::changes::Change;
+use self::{changes::to_message, outcomes::Outcome, queue::Queued};
 
 /// Most received envelopes committed in one write. Bounds the latency one message can add to
 /// another's acknowledgement while sharing each fsync among many messages under load.
@@ -111,11 +116,33 @@ pub(crate) const MAX_PAGE: usize = 500;
 pub(crate) use crate::error::Error;
 use crate::error::StorageError;
 
+/// What a send puts in a conversation.
+#[derive(Debug, Clone)]
+pub(crate) enum Compose {
+    /// A text, perhaps a reply to an earlier message.
+    Text {
+        text: String,
+        reply_to: Option<MessageId>,
+    },
+    /// A change to an earlier message.
+    Change { target: MessageId, change: Change },
+}
+
 pub(crate) enum Request {
     Send {
         peer: UserId,
-        text: String,
+        compose: Compose,
         reply: oneshot::Sender<Result<MessageId, Error>>,
+    },
+    DeleteForMe {
+        peer: UserId,
+        id: MessageId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    EditHistory {
+        peer: UserId,
+        id: MessageId,
+        reply: oneshot::Sender<Result<Vec<crate::view::Edit>, Error>>,
     },
     AddContact {
         name: String,
@@ -168,6 +195,13 @@ pub(crate) enum Request {
     },
     Blocked {
         reply: oneshot::Sender<Result<Vec<UserId>, Error>>,
+    },
+    /// Tests: queues any body, as a misbehaving or newer peer would send it.
+    #[cfg(test)]
+    SendBody {
+        peer: UserId,
+        body: Body,
+        reply: oneshot::Sender<Result<(), Error>>,
     },
     /// New one-time prekeys for a relay of ours, their secrets durable before the reply.
     OneTimePrekeys {
@@ -267,6 +301,10 @@ pub(crate) struct Core {
     min_free_disk: u64,
     /// Deliveries and sends refused for want of disk space, since start.
     storage_full: u64,
+    /// Received changes (edits, deletes) refused, by reason, since start.
+    changes_refused: std::collections::BTreeMap<&'static str, u64>,
+    /// Conversations holding changes that wait for their targets.
+    orphan_convs: std::collections::HashSet<Conv>,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -289,6 +327,8 @@ struct Pending {
     queued: Vec<(u64, Queued, Option<Vec<u8>>)>,
     /// Outbox entries encrypted but not yet sealed: sealed together just before the commit.
     to_seal: Vec<ToSeal>,
+    /// Messages the batch deletes, to be erased from the files once it is durable.
+    erase: Vec<(Conv, Stamp, [u8; 16])>,
 }
 
 /// An outbox entry whose ratchet message waits to be sealed into an envelope.
@@ -306,6 +346,7 @@ impl Pending {
             events,
             queued: Vec::new(),
             to_seal: Vec::new(),
+            erase: Vec::new(),
         }
     }
 }
@@ -356,6 +397,8 @@ impl Core {
             requests_dropped: 0,
             min_free_disk: parts.min_free_disk,
             storage_full: 0,
+            changes_refused: std::collections::BTreeMap::new(),
+            orphan_convs: std::collections::HashSet::new(),
         }
     }
 
@@ -373,6 +416,10 @@ impl Core {
             Err(e) => warn!("cannot read the relays picked earlier: {e}"),
         }
         self.load_sightings().await;
+        if let Err(e) = self.load_orphans().await {
+            error!("cannot read the changes waiting for their messages, refusing changes: {e}");
+            self.failed = true;
+        }
         for (relay, addresses) in self.relays.all().to_vec() {
             self.start_collector(relay, addresses);
         }
@@ -470,12 +517,19 @@ impl Core {
             mut batch,
             events,
             queued,
+            erase,
             ..
         } = pending;
         let mut published = Vec::with_capacity(events.len());
         for event in events {
             let cursor = Cursor(self.next_event);
             self.next_event += 1;
+            if let Some((peer, id)) = changes::carried(&event) {
+                batch.put::<crate::tables::EventIndex>(
+                    &(self.conv(&peer), *id.as_bytes(), cursor.0),
+                    &(),
+                )?;
+            }
             let row = EventRow(event);
             batch.put::<Events>(&cursor.0, &row)?;
             published.push((cursor, row.0));
@@ -506,6 +560,7 @@ impl Core {
                     // No subscriber is not an error: the log keeps the events.
                     let _ = self.events.send(item.clone());
                 }
+                self.erase_later(erase);
                 Ok(published)
             }
             Ok(Err(e)) => {
@@ -563,8 +618,16 @@ impl Core {
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
-                Request::Send { peer, text, reply } => {
-                    sends.push(send::SendRequest { peer, text, reply });
+                Request::Send {
+                    peer,
+                    compose,
+                    reply,
+                } => {
+                    sends.push(send::SendRequest {
+                        peer,
+                        compose,
+                        reply,
+                    });
                     if sends.len() < SEND_BATCH {
                         next = self.requests.try_recv().ok();
                     }
@@ -585,9 +648,23 @@ impl Core {
 
     async fn on_request(&mut self, request: Request) {
         match request {
-            Request::Send { peer, text, reply } => {
-                self.send_group(vec![send::SendRequest { peer, text, reply }])
-                    .await;
+            Request::Send {
+                peer,
+                compose,
+                reply,
+            } => {
+                self.send_group(vec![send::SendRequest {
+                    peer,
+                    compose,
+                    reply,
+                }])
+                .await;
+            }
+            Request::DeleteForMe { peer, id, reply } => {
+                let _ = reply.send(self.delete_for_me(peer, id).await);
+            }
+            Request::EditHistory { peer, id, reply } => {
+                let _ = reply.send(self.edit_history(peer, id).await);
             }
             Request::AddContact { name, user, reply } => {
                 let _ = reply.send(self.add_contact(name, user).await);
@@ -670,19 +747,20 @@ impl Core {
             Request::OneTimePrekeys { count, reply } => {
                 let _ = reply.send(self.one_time_prekeys(count).await);
             }
+            #[cfg(test)]
+            Request::SendBody { peer, body, reply } => {
+                let mut pending = Pending::new(Batch::new(), Vec::new());
+                let mut result = self.enqueue(&mut pending, peer, &body, false).await;
+                if result.is_ok() {
+                    result = self.stage_sessions(&mut pending.batch, &peer);
+                }
+                if result.is_ok() {
+                    result = self.commit(pending).await.map(|_| ());
+                }
+                let _ = reply.send(result);
+                self.dispatch_due().await;
+            }
         }
-    }
-}
-
-fn to_message(id: MessageId, stamp: Stamp, row: &MessageRow) -> Message {
-    Message {
-        id,
-        peer: row.peer,
-        direction: row.direction,
-        text: row.text.clone(),
-        sent_at_ms: hlc::millis(stamp),
-        state: row.state,
-        read: row.read,
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tern_crypto::UserId;
 
-use crate::store::StoreError;
+use crate::{id::MessageId, store::StoreError};
 
 /// The node's database failed. The node then stops accepting changes (nothing it
 /// acknowledged is lost); restart it.
@@ -63,6 +63,57 @@ pub enum SendError {
     /// The recipient is blocked: unblock them ([`crate::Node::unblock`]) to write to them.
     #[error("{} is blocked", .0.short())]
     Blocked(UserId),
+    /// The message replied to is not in this conversation.
+    #[error("no message {} in this conversation", .0.short())]
+    NoMessage(MessageId),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// Why an edit, a delete or a reaction ([`crate::Node::edit`], [`crate::Node::delete`],
+/// [`crate::Node::react`]) failed. Nothing changed and nothing was sent.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// The message is not in this conversation.
+    #[error("no message {} in this conversation", .0.short())]
+    NoMessage(MessageId),
+    /// Only a message's author may edit it or delete it for everyone.
+    #[error("only its author can edit or delete a message for everyone")]
+    NotAuthor,
+    /// Edits and deletes for everyone are made within [`crate::EDIT_WINDOW`] of sending.
+    #[error("a message can be edited or deleted for everyone only within 24 hours of sending")]
+    WindowClosed,
+    /// The message was deleted; it can no longer be edited or reacted to.
+    #[error("the message was deleted")]
+    Deleted,
+    /// The message is of a kind that cannot be edited (not a text).
+    #[error("only texts can be edited")]
+    NotText,
+    /// A reaction is one emoji.
+    #[error("a reaction is one emoji")]
+    NotAnEmoji,
+    /// The new text is empty.
+    #[error("the message is empty")]
+    Empty,
+    /// The new text is longer than [`crate::MAX_TEXT_LEN`].
+    #[error("the message is {len} bytes; at most {max} fit")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The peer is blocked.
+    #[error("{} is blocked", .0.short())]
+    Blocked(UserId),
+    /// The disk holding the database is nearly full.
+    #[error("the disk is full: free some space and try again")]
+    StorageFull,
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -164,6 +215,18 @@ pub(crate) enum Error {
     NoRequest(UserId),
     #[error("no conversation")]
     NoChat(UserId),
+    #[error("no such message")]
+    NoMessage(MessageId),
+    #[error("not the author")]
+    NotAuthor,
+    #[error("the edit window has closed")]
+    WindowClosed,
+    #[error("the message was deleted")]
+    Deleted,
+    #[error("not a text")]
+    NotText,
+    #[error("not an emoji")]
+    NotAnEmoji,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("the node has stopped")]
@@ -191,6 +254,27 @@ impl From<Error> for SendError {
             Error::Empty => Self::Empty,
             Error::TooLong { len, max } => Self::TooLong { len, max },
             Error::Encryption(why) => Self::Encryption(why),
+            Error::Blocked(user) => Self::Blocked(user),
+            Error::StorageFull => Self::StorageFull,
+            Error::NoMessage(id) => Self::NoMessage(id),
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Storage(unexpected(&other)),
+        }
+    }
+}
+
+impl From<Error> for ChangeError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NoMessage(id) => Self::NoMessage(id),
+            Error::NotAuthor => Self::NotAuthor,
+            Error::WindowClosed => Self::WindowClosed,
+            Error::Deleted => Self::Deleted,
+            Error::NotText => Self::NotText,
+            Error::NotAnEmoji => Self::NotAnEmoji,
+            Error::Empty => Self::Empty,
+            Error::TooLong { len, max } => Self::TooLong { len, max },
             Error::Blocked(user) => Self::Blocked(user),
             Error::StorageFull => Self::StorageFull,
             Error::Storage(e) => Self::Storage(e),

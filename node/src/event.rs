@@ -91,14 +91,48 @@ pub struct Message {
     pub peer: UserId,
     /// Whether we sent it or received it.
     pub direction: Direction,
-    /// The text.
+    /// What it is; its text is in [`Message::text`].
+    pub kind: MessageKind,
+    /// The text: the newest edit's when it was edited, empty when it was deleted or its kind
+    /// is unsupported.
     pub text: String,
+    /// The message it replies to, in the same conversation.
+    pub reply_to: Option<MessageId>,
+    /// When it was last edited (the sender's clock, milliseconds since the Unix epoch).
+    pub edited_at_ms: Option<u64>,
+    /// The reactions to it, one per person.
+    pub reactions: Vec<Reaction>,
     /// The sender's timestamp (hybrid logical clock, milliseconds since the Unix epoch).
     pub sent_at_ms: u64,
     /// Delivery state (outgoing messages); `Delivered` for incoming ones.
     pub state: DeliveryState,
     /// Whether we have read it (incoming messages).
     pub read: bool,
+}
+
+/// What kind of message a [`Message`] is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MessageKind {
+    /// A text message.
+    Text,
+    /// Deleted for everyone by its author: a tombstone, its text erased.
+    Deleted,
+    /// A kind of message this version of Tern cannot show (sent by a newer version): shown
+    /// as "unsupported message" rather than dropped.
+    Unsupported {
+        /// Its content type on the wire.
+        content_type: u8,
+    },
+}
+
+/// One person's reaction to a message.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Reaction {
+    /// Who reacted.
+    pub by: UserId,
+    /// The emoji.
+    pub emoji: String,
 }
 
 /// Something that happened, in log order.
@@ -141,6 +175,49 @@ pub enum Event {
         peer: UserId,
         /// What changed.
         change: ChatChange,
+    },
+    /// A message's author gave it a new text (we did, or the peer did).
+    MessageEdited {
+        /// The conversation.
+        peer: UserId,
+        /// The message.
+        id: MessageId,
+        /// Its text now.
+        text: String,
+        /// When the edit was made (the author's clock).
+        edited_at_ms: u64,
+    },
+    /// A message was deleted: for everyone by its author (it stays as a tombstone), or for
+    /// us only (it is gone from this device's history).
+    MessageDeleted {
+        /// The conversation.
+        peer: UserId,
+        /// The message.
+        id: MessageId,
+        /// Whether it was deleted for everyone (a tombstone remains) or only here.
+        for_everyone: bool,
+    },
+    /// Someone reacted to a message, changed their reaction or took it back.
+    ReactionChanged {
+        /// The conversation.
+        peer: UserId,
+        /// The message.
+        id: MessageId,
+        /// Who reacted.
+        by: UserId,
+        /// The reaction now; `None` when it was taken back.
+        emoji: Option<String>,
+    },
+    /// A message arrived that changes another one (an edit, delete or reaction) but does not
+    /// agree with it: it names a message its sender did not write, or comes after the
+    /// window for edits. It changed nothing, and is counted in the status's rejections.
+    ChangeRefused {
+        /// The conversation.
+        peer: UserId,
+        /// The message it named.
+        id: MessageId,
+        /// Why it was refused.
+        reason: String,
     },
 }
 

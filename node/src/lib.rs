@@ -63,11 +63,14 @@ mod time;
 mod upkeep;
 mod view;
 
-pub use crate::core::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
-pub use body::MAX_TEXT_LEN;
-pub use error::{ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError};
+pub use crate::core::{EDIT_WINDOW, MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
+pub use body::{MAX_REACTION_LEN, MAX_TEXT_LEN};
+pub use error::{
+    ChangeError, ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError,
+};
 pub use event::{
     ChatChange, Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message,
+    MessageKind, Reaction,
 };
 pub use id::{MessageId, ParseIdError};
 pub use node::{
@@ -77,6 +80,6 @@ pub use node::{
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
 pub use time::Clock;
 pub use view::{
-    Chat, Contact, ContactPath, HistoryCursor, HolePunches, MessageRequest, Nat, NodeStatus, Page,
-    ParseCursorError, Path, RelayStatus,
+    Chat, Contact, ContactPath, Edit, HistoryCursor, HolePunches, MessageRequest, Nat, NodeStatus,
+    Page, ParseCursorError, Path, RelayStatus,
 };

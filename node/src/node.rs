@@ -24,8 +24,10 @@ pub use self::builder::{
 };
 use self::open::open_account;
 use crate::{
-    core::{Core, Error, Parts, Request},
-    error::{ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError},
+    core::{Change, Compose, Core, Error, Parts, Request},
+    error::{
+        ChangeError, ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError,
+    },
     event::{self, Cursor, Event},
     hlc::Hlc,
     id::MessageId,
@@ -35,7 +37,7 @@ use crate::{
         Events, STATE_ACCOUNT, STATE_CLOCK, STATE_DEVICE_KEY, STATE_OUTBOX_SEQ, STATE_PREKEYS,
         State,
     },
-    view::{Chat, Contact, HistoryCursor, MessageRequest, NodeStatus, Page},
+    view::{Chat, Contact, Edit, HistoryCursor, MessageRequest, NodeStatus, Page},
 };
 
 /// Capacity of the request channel from handles to the core task.
@@ -176,8 +178,105 @@ impl Node {
         peer: UserId,
         text: impl Into<String>,
     ) -> Result<MessageId, SendError> {
-        let text = text.into();
-        self.call(|reply| Request::Send { peer, text, reply }).await
+        let compose = Compose::Text {
+            text: text.into(),
+            reply_to: None,
+        };
+        self.call(|reply| Request::Send {
+            peer,
+            compose,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends `text` to `peer` as a reply to message `to` of the same conversation, which the
+    /// recipient shows quoted. Fails with [`SendError::NoMessage`] if `to` is not in it.
+    pub async fn reply(
+        &self,
+        peer: UserId,
+        to: MessageId,
+        text: impl Into<String>,
+    ) -> Result<MessageId, SendError> {
+        let compose = Compose::Text {
+            text: text.into(),
+            reply_to: Some(to),
+        };
+        self.call(|reply| Request::Send {
+            peer,
+            compose,
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces the text of our message `id` for everyone, within [`crate::EDIT_WINDOW`] of
+    /// sending it. Every version stays in [`Node::edit_history`]. Returns the edit's own id.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, bob: tern_node::UserId) -> anyhow::Result<()> {
+    /// let id = node.send(bob, "see you at 5").await?;
+    /// node.edit(bob, id, "see you at 6").await?;
+    /// node.react(bob, id, "👍").await?;
+    /// node.delete(bob, id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn edit(
+        &self,
+        peer: UserId,
+        id: MessageId,
+        text: impl Into<String>,
+    ) -> Result<MessageId, ChangeError> {
+        self.change(peer, id, Change::Edit(text.into())).await
+    }
+
+    /// Deletes our message `id` for everyone, within [`crate::EDIT_WINDOW`] of sending it:
+    /// every copy becomes a tombstone and its text is erased. Returns the delete's own id.
+    pub async fn delete(&self, peer: UserId, id: MessageId) -> Result<MessageId, ChangeError> {
+        self.change(peer, id, Change::Delete).await
+    }
+
+    /// Reacts to message `id` with one emoji, replacing our earlier reaction; an empty
+    /// `emoji` takes our reaction back. Returns the reaction's own id.
+    pub async fn react(
+        &self,
+        peer: UserId,
+        id: MessageId,
+        emoji: impl Into<String>,
+    ) -> Result<MessageId, ChangeError> {
+        self.change(peer, id, Change::React(emoji.into())).await
+    }
+
+    async fn change(
+        &self,
+        peer: UserId,
+        target: MessageId,
+        change: Change,
+    ) -> Result<MessageId, ChangeError> {
+        let compose = Compose::Change { target, change };
+        self.call(|reply| Request::Send {
+            peer,
+            compose,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes message `id` (anyone's, at any time) from this device only: it leaves the
+    /// history and the database files; the peer keeps its copy.
+    pub async fn delete_for_me(&self, peer: UserId, id: MessageId) -> Result<(), ChangeError> {
+        self.call(|reply| Request::DeleteForMe { peer, id, reply })
+            .await
+    }
+
+    /// Every text message `id` has had, oldest first (just one for a message never edited).
+    pub async fn edit_history(
+        &self,
+        peer: UserId,
+        id: MessageId,
+    ) -> Result<Vec<Edit>, ChangeError> {
+        self.call(|reply| Request::EditHistory { peer, id, reply })
+            .await
     }
 
     /// Adds (or renames) a contact.
@@ -510,5 +609,13 @@ impl Node {
 
     pub(crate) fn inner_store(&self) -> Store {
         self.inner.store.lock().unwrap().clone().unwrap()
+    }
+
+    /// Sends any body, as a misbehaving or newer peer would.
+    pub(crate) async fn send_body(&self, peer: UserId, body: crate::body::Body) {
+        let result: Result<(), SendError> = self
+            .call(|reply| Request::SendBody { peer, body, reply })
+            .await;
+        result.unwrap();
     }
 }

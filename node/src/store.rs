@@ -468,6 +468,17 @@ impl Store {
         Ok(())
     }
 
+    /// The sealed bytes of a row as RocksDB holds them, for tests that look for them in the
+    /// files.
+    #[cfg(test)]
+    pub(crate) fn raw_value<T: Table>(&self, key: &T::Key) -> Option<Vec<u8>> {
+        self.inner
+            .db
+            .get_cf(self.cf(T::NAME).ok()?, key.encode())
+            .ok()
+            .flatten()
+    }
+
     /// Bytes the filesystem holding the database can still give this process, if it says.
     pub(crate) fn free_space(&self) -> Option<u64> {
         let stat = rustix::fs::statvfs(self.inner.db.path()).ok()?;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tern_crypto::UserId;
 
 use crate::{
-    event::{ChatChange, DeliveryState, Direction, Event, Message},
+    event::{ChatChange, DeliveryState, Direction, Event, Message, MessageKind, Reaction},
     hlc::Stamp,
     id::MessageId,
     store::Table,
@@ -104,6 +104,85 @@ impl Table for MessageIndex {
     const NAME: &'static str = "message_index";
     type Key = (Conv, [u8; 16]);
     type Value = Stamp;
+}
+
+/// What a message has beyond its [`Messages`] row: the message it replies to, edits,
+/// deletion, reactions, an unsupported kind. Keyed exactly like [`Messages`], so a page of
+/// history reads its meta rows with one scan of the same range; most messages have none.
+/// Added after schema version 1 shipped, as a new table (no migration).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MetaRow {
+    pub(crate) reply_to: Option<[u8; 16]>,
+    /// The stamp of the edit whose text the message row holds.
+    pub(crate) edited: Option<Stamp>,
+    /// Deleted for everyone: the message row's text is erased.
+    pub(crate) deleted: bool,
+    /// The content type of a message this version cannot show.
+    pub(crate) unsupported: Option<u8>,
+    /// One per person: the newest reaction by stamp (an empty emoji is a reaction taken
+    /// back, kept so that an older reaction arriving late does not come back).
+    pub(crate) reactions: Vec<ReactionRow>,
+}
+
+/// A reaction in a [`MetaRow`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReactionRow {
+    pub(crate) by: UserId,
+    pub(crate) emoji: String,
+    pub(crate) stamp: Stamp,
+}
+
+pub(crate) struct MessageMeta;
+impl Table for MessageMeta {
+    const NAME: &'static str = "message_meta";
+    type Key = (Conv, u64, [u8; 16]);
+    type Value = MetaRow;
+}
+
+/// Every text an edited message has had, the original included:
+/// `(conversation, message id, stamp of the version)` → its text. Erased when the message is
+/// deleted.
+pub(crate) struct EditHistory;
+impl Table for EditHistory {
+    const NAME: &'static str = "edit_history";
+    type Key = (Conv, [u8; 16], u64);
+    type Value = String;
+}
+
+/// A change (edit, delete, reaction) that arrived before the message it names, held until
+/// that message arrives: `(conversation, target id, (stamp, id of the change))`.
+pub(crate) struct Orphans;
+impl Table for Orphans {
+    const NAME: &'static str = "orphans";
+    type Key = (Conv, [u8; 16], (u64, [u8; 16]));
+    type Value = OrphanRow;
+}
+
+/// A row of [`Orphans`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OrphanRow {
+    pub(crate) by: UserId,
+    pub(crate) change: OrphanChange,
+    /// When the row may go (Unix milliseconds): the target will not come after that.
+    pub(crate) expires_ms: u64,
+}
+
+/// What an orphaned change does. Variant order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum OrphanChange {
+    Edit(String),
+    Delete,
+    React(String),
+}
+
+/// The events that carry a message's text (its arrival or sending, its edits):
+/// `(conversation, message id, event sequence number)` → nothing, so that deleting the
+/// message rewrites them without walking the log, and indexing an event is a blind write.
+pub(crate) struct EventIndex;
+impl Table for EventIndex {
+    const NAME: &'static str = "event_index";
+    type Key = (Conv, [u8; 16], u64);
+    type Value = ();
 }
 
 /// The chat list entry of a conversation.
@@ -299,6 +378,92 @@ enum EventV1 {
         peer: UserId,
         change: ChatChangeV1,
     },
+    // Appended with replies, edits, deletes and reactions: message events are written in
+    // the `*2` forms from then on, and the version-1 forms still read.
+    MessageReceived2(MessageV2),
+    MessageSent2(MessageV2),
+    RequestReceived2(MessageV2),
+    MessageEdited {
+        peer: UserId,
+        id: MessageId,
+        text: String,
+        edited_at_ms: u64,
+    },
+    MessageDeleted {
+        peer: UserId,
+        id: MessageId,
+        for_everyone: bool,
+    },
+    ReactionChanged {
+        peer: UserId,
+        id: MessageId,
+        by: UserId,
+        emoji: Option<String>,
+    },
+    ChangeRefused {
+        peer: UserId,
+        id: MessageId,
+        reason: String,
+    },
+}
+
+/// The stored form of [`Message`] inside an event, version 2: version 1's fields, then the
+/// ones replies, edits, deletes and reactions added. Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MessageV2 {
+    base: MessageV1,
+    kind: KindV1,
+    reply_to: Option<MessageId>,
+    edited_at_ms: Option<u64>,
+    reactions: Vec<(UserId, String)>,
+}
+
+/// The stored form of [`MessageKind`]. Variant order is the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum KindV1 {
+    Text,
+    Deleted,
+    Unsupported(u8),
+}
+
+impl From<&Message> for MessageV2 {
+    fn from(m: &Message) -> Self {
+        Self {
+            base: m.into(),
+            kind: match m.kind {
+                MessageKind::Text => KindV1::Text,
+                MessageKind::Deleted => KindV1::Deleted,
+                MessageKind::Unsupported { content_type } => KindV1::Unsupported(content_type),
+            },
+            reply_to: m.reply_to,
+            edited_at_ms: m.edited_at_ms,
+            reactions: m
+                .reactions
+                .iter()
+                .map(|r| (r.by, r.emoji.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl From<MessageV2> for Message {
+    fn from(m: MessageV2) -> Self {
+        Self {
+            kind: match m.kind {
+                KindV1::Text => MessageKind::Text,
+                KindV1::Deleted => MessageKind::Deleted,
+                KindV1::Unsupported(content_type) => MessageKind::Unsupported { content_type },
+            },
+            reply_to: m.reply_to,
+            edited_at_ms: m.edited_at_ms,
+            reactions: m
+                .reactions
+                .into_iter()
+                .map(|(by, emoji)| Reaction { by, emoji })
+                .collect(),
+            ..m.base.into()
+        }
+    }
 }
 
 /// The stored form of [`ChatChange`]. Variant order is the encoding.
@@ -352,7 +517,11 @@ impl From<MessageV1> for Message {
             id: m.id,
             peer: m.peer,
             direction: m.direction,
+            kind: MessageKind::Text,
             text: m.text,
+            reply_to: None,
+            edited_at_ms: None,
+            reactions: Vec::new(),
             sent_at_ms: m.sent_at_ms,
             state: m.state,
             read: m.read,
@@ -363,8 +532,8 @@ impl From<MessageV1> for Message {
 impl From<&Event> for EventV1 {
     fn from(event: &Event) -> Self {
         match event {
-            Event::MessageReceived(m) => Self::MessageReceived(m.into()),
-            Event::MessageSent(m) => Self::MessageSent(m.into()),
+            Event::MessageReceived(m) => Self::MessageReceived2(m.into()),
+            Event::MessageSent(m) => Self::MessageSent2(m.into()),
             Event::DeliveryStateChanged { peer, id, state } => Self::DeliveryStateChanged {
                 peer: *peer,
                 id: *id,
@@ -376,10 +545,46 @@ impl From<&Event> for EventV1 {
                 peer: *peer,
                 message: message.clone(),
             },
-            Event::RequestReceived(m) => Self::RequestReceived(m.into()),
+            Event::RequestReceived(m) => Self::RequestReceived2(m.into()),
             Event::ChatChanged { peer, change } => Self::ChatChanged {
                 peer: *peer,
                 change: (*change).into(),
+            },
+            Event::MessageEdited {
+                peer,
+                id,
+                text,
+                edited_at_ms,
+            } => Self::MessageEdited {
+                peer: *peer,
+                id: *id,
+                text: text.clone(),
+                edited_at_ms: *edited_at_ms,
+            },
+            Event::MessageDeleted {
+                peer,
+                id,
+                for_everyone,
+            } => Self::MessageDeleted {
+                peer: *peer,
+                id: *id,
+                for_everyone: *for_everyone,
+            },
+            Event::ReactionChanged {
+                peer,
+                id,
+                by,
+                emoji,
+            } => Self::ReactionChanged {
+                peer: *peer,
+                id: *id,
+                by: *by,
+                emoji: emoji.clone(),
+            },
+            Event::ChangeRefused { peer, id, reason } => Self::ChangeRefused {
+                peer: *peer,
+                id: *id,
+                reason: reason.clone(),
             },
         }
     }
@@ -401,6 +606,41 @@ impl From<EventV1> for Event {
                 peer,
                 change: change.into(),
             },
+            EventV1::MessageReceived2(m) => Self::MessageReceived(m.into()),
+            EventV1::MessageSent2(m) => Self::MessageSent(m.into()),
+            EventV1::RequestReceived2(m) => Self::RequestReceived(m.into()),
+            EventV1::MessageEdited {
+                peer,
+                id,
+                text,
+                edited_at_ms,
+            } => Self::MessageEdited {
+                peer,
+                id,
+                text,
+                edited_at_ms,
+            },
+            EventV1::MessageDeleted {
+                peer,
+                id,
+                for_everyone,
+            } => Self::MessageDeleted {
+                peer,
+                id,
+                for_everyone,
+            },
+            EventV1::ReactionChanged {
+                peer,
+                id,
+                by,
+                emoji,
+            } => Self::ReactionChanged {
+                peer,
+                id,
+                by,
+                emoji,
+            },
+            EventV1::ChangeRefused { peer, id, reason } => Self::ChangeRefused { peer, id, reason },
         }
     }
 }

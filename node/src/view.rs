@@ -104,6 +104,15 @@ impl std::str::FromStr for HistoryCursor {
     }
 }
 
+/// One version of an edited message ([`crate::Node::edit_history`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Edit {
+    /// The text of this version.
+    pub text: String,
+    /// When it was written (the author's clock, milliseconds since the Unix epoch).
+    pub at_ms: u64,
+}
+
 /// The node's status.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeStatus {

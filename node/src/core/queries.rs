@@ -119,9 +119,35 @@ impl Core {
         } else {
             None
         };
+        // The meta rows of the page: one scan of the same key range.
+        let metas: HashMap<(u64, [u8; 16]), crate::tables::MetaRow> =
+            match (rows.last(), rows.first()) {
+                (Some((oldest, _)), Some((newest, _))) => {
+                    let range = *oldest..=*newest;
+                    self.read(move |s| {
+                        s.scan::<crate::tables::MessageMeta>(
+                            range,
+                            ScanDirection::Forward,
+                            usize::MAX,
+                        )
+                    })
+                    .await?
+                    .into_iter()
+                    .map(|((_, stamp, id), meta)| ((stamp, id), meta))
+                    .collect()
+                }
+                _ => HashMap::new(),
+            };
         let mut messages: Vec<Message> = rows
             .into_iter()
-            .map(|((_, stamp, id), row)| to_message(MessageId::from_bytes(id), stamp, &row))
+            .map(|((_, stamp, id), row)| {
+                to_message(
+                    MessageId::from_bytes(id),
+                    stamp,
+                    &row,
+                    metas.get(&(stamp, id)),
+                )
+            })
             .collect();
         messages.reverse();
         Ok(Page { messages, before })
@@ -178,6 +204,10 @@ impl Core {
         rejections.insert("delivery_blocked".into(), net.counters.deliveries_blocked);
         rejections.insert("request_dropped".into(), self.requests_dropped);
         rejections.insert("storage_full".into(), self.storage_full);
+        for reason in ["forged_change", "edit_window"] {
+            let count = self.changes_refused.get(reason).copied().unwrap_or(0);
+            rejections.insert(reason.into(), count);
+        }
         rejections.insert("dht_record_evicted".into(), net.counters.records_evicted);
         for (code, count) in &self.deposits_refused {
             rejections.insert(format!("relay_refused_{code}"), *count);

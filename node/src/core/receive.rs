@@ -36,6 +36,13 @@ pub(super) struct Group {
     pub(super) standing: Option<Standing>,
     /// The disk is short of space: strangers' messages wait (`Busy`).
     pub(super) short: bool,
+    /// Messages the group stored or changed, for changes later in the group.
+    pub(super) targets: HashMap<(Conv, [u8; 16]), changes::Target>,
+    /// Changes the group holds for targets not yet arrived.
+    pub(super) orphans: Vec<(
+        <crate::tables::Orphans as crate::store::Table>::Key,
+        crate::tables::OrphanRow,
+    )>,
 }
 
 /// Everything one received envelope may change before its group commits, taken before it is
@@ -406,59 +413,48 @@ impl Core {
         let now = self.time.now_ms();
         self.clock.observe(body.stamp(), now);
         let stamp = Hlc::clamp(body.stamp(), now);
-        match body {
+        let change = match body {
             // Receipts only concern messages we sent, which made their sender accepted.
-            Body::Receipt(_) if standing != Standing::Accepted => {}
+            Body::Receipt(_) if standing != Standing::Accepted => None,
+            Body::Silent { .. } => None,
             Body::Text(text) => {
-                let row = MessageRow {
-                    peer: sender,
-                    direction: Direction::Incoming,
-                    text: text.text,
-                    state: DeliveryState::Delivered,
-                    read: false,
+                let meta = crate::tables::MetaRow {
+                    reply_to: text.reply_to.map(|m| *m.as_bytes()),
+                    ..Default::default()
                 };
-                let message = to_message(id, stamp, &row);
-                if standing == Standing::Stranger {
-                    // A message request: stored, but not a chat message, and no receipt goes
-                    // back until the user accepts.
-                    let key = (conv, stamp, *id.as_bytes());
-                    pending.batch.put::<Messages>(&key, &row)?;
-                    pending
-                        .batch
-                        .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
-                    staged.dropped += requests::stage_request_message(
-                        &self.area,
-                        &mut staged.requests,
-                        &mut pending.batch,
-                        conv,
-                        sender,
-                        (stamp, *id.as_bytes()),
-                        &row.text,
-                    );
-                    pending.events.push(Event::RequestReceived(message));
-                } else {
-                    if staged.via_relay {
-                        staged.delivered.push((sender, id));
-                    } else {
-                        let ack = AckRow {
-                            sender,
-                            id: *id.as_bytes(),
-                        };
-                        pending.batch.put::<Acks>(&digest, &ack)?;
-                    }
-                    self.stage_message(
-                        &mut pending.batch,
-                        &mut staged.summaries,
-                        conv,
-                        stamp,
-                        id,
-                        &row,
-                    )
-                    .await?;
-                    staged.received_stamps.push(stamp);
-                    pending.events.push(Event::MessageReceived(message));
-                }
+                self.receive_message(
+                    pending,
+                    staged,
+                    (sender, standing),
+                    (id, stamp, digest),
+                    text.text,
+                    meta,
+                )
+                .await?;
+                None
             }
+            Body::Unsupported { content_type, .. } => {
+                let meta = crate::tables::MetaRow {
+                    unsupported: Some(content_type),
+                    ..Default::default()
+                };
+                self.receive_message(
+                    pending,
+                    staged,
+                    (sender, standing),
+                    (id, stamp, digest),
+                    String::new(),
+                    meta,
+                )
+                .await?;
+                None
+            }
+            Body::Edit(edit) => Some((edit.target, Change::Edit(edit.text))),
+            Body::Delete(delete) => Some((delete.target, Change::Delete)),
+            Body::Reaction(reaction) if standing == Standing::Accepted => {
+                Some((reaction.target, Change::React(reaction.emoji)))
+            }
+            Body::Reaction(_) => None,
             Body::Receipt(receipt) => {
                 pending
                     .batch
@@ -475,9 +471,96 @@ impl Core {
                         pending.events.push(event);
                     }
                 }
+                None
             }
+        };
+        if let Some((target, change)) = change {
+            // Indexed like a message, so that a re-encrypted copy is a duplicate.
+            pending
+                .batch
+                .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+            let accepted = standing == Standing::Accepted;
+            self.receive_change(pending, staged, sender, accepted, (target, stamp, change))
+                .await?;
         }
         Ok(Status::Stored)
+    }
+
+    /// Stores a received message (a text, or a kind this version cannot show) with the
+    /// changes that arrived before it.
+    async fn receive_message(
+        &mut self,
+        pending: &mut Pending,
+        staged: &mut Group,
+        (sender, standing): (UserId, Standing),
+        (id, stamp, digest): (MessageId, Stamp, [u8; 16]),
+        text: String,
+        meta: crate::tables::MetaRow,
+    ) -> Result<(), Error> {
+        let conv = self.conv(&sender);
+        let mut target = changes::Target {
+            conv,
+            stamp,
+            id,
+            row: MessageRow {
+                peer: sender,
+                direction: Direction::Incoming,
+                text,
+                state: DeliveryState::Delivered,
+                read: false,
+            },
+            meta,
+        };
+        self.adopt_orphans(pending, staged, &mut target).await?;
+        let message = target.message();
+        if target.meta != crate::tables::MetaRow::default() {
+            pending
+                .batch
+                .put::<crate::tables::MessageMeta>(&(conv, stamp, *id.as_bytes()), &target.meta)?;
+        }
+        let row = target.row.clone();
+        staged.targets.insert((conv, *id.as_bytes()), target);
+        if standing == Standing::Stranger {
+            // A message request: stored, but not a chat message, and no receipt goes
+            // back until the user accepts.
+            let key = (conv, stamp, *id.as_bytes());
+            pending.batch.put::<Messages>(&key, &row)?;
+            pending
+                .batch
+                .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+            staged.dropped += requests::stage_request_message(
+                &self.area,
+                &mut staged.requests,
+                &mut pending.batch,
+                conv,
+                sender,
+                (stamp, *id.as_bytes()),
+                &row.text,
+            );
+            pending.events.push(Event::RequestReceived(message));
+        } else {
+            if staged.via_relay {
+                staged.delivered.push((sender, id));
+            } else {
+                let ack = AckRow {
+                    sender,
+                    id: *id.as_bytes(),
+                };
+                pending.batch.put::<Acks>(&digest, &ack)?;
+            }
+            self.stage_message(
+                &mut pending.batch,
+                &mut staged.summaries,
+                conv,
+                stamp,
+                id,
+                &row,
+            )
+            .await?;
+            staged.received_stamps.push(stamp);
+            pending.events.push(Event::MessageReceived(message));
+        }
+        Ok(())
     }
 
     /// Decrypts with an existing session, or accepts a new session start.

@@ -287,6 +287,22 @@ impl Core {
         let batch = &mut pending.batch;
         batch.delete_range::<Messages>(&(conv, 0, [0; 16]), &(conv, u64::MAX, [0xff; 16]));
         batch.delete_range::<MessageIndex>(&(conv, [0; 16]), &(conv, [0xff; 16]));
+        batch.delete_range::<crate::tables::MessageMeta>(
+            &(conv, 0, [0; 16]),
+            &(conv, u64::MAX, [0xff; 16]),
+        );
+        batch.delete_range::<crate::tables::EditHistory>(
+            &(conv, [0; 16], 0),
+            &(conv, [0xff; 16], u64::MAX),
+        );
+        batch.delete_range::<crate::tables::EventIndex>(
+            &(conv, [0; 16], 0),
+            &(conv, [0xff; 16], u64::MAX),
+        );
+        batch.delete_range::<crate::tables::Orphans>(
+            &(conv, [0; 16], (0, [0; 16])),
+            &(conv, [0xff; 16], (u64::MAX, [0xff; 16])),
+        );
         batch.delete::<Conversations>(&conv);
         batch.delete::<Requests>(&conv);
         for seq in &events {
@@ -311,6 +327,18 @@ impl Core {
                 s.flush()?;
                 s.erase::<Messages>(&(conv, 0, [0; 16]), &(conv, u64::MAX, [0xff; 16]))?;
                 s.erase::<MessageIndex>(&(conv, [0; 16]), &(conv, [0xff; 16]))?;
+                s.erase::<crate::tables::MessageMeta>(
+                    &(conv, 0, [0; 16]),
+                    &(conv, u64::MAX, [0xff; 16]),
+                )?;
+                s.erase::<crate::tables::EditHistory>(
+                    &(conv, [0; 16], 0),
+                    &(conv, [0xff; 16], u64::MAX),
+                )?;
+                s.erase::<crate::tables::EventIndex>(
+                    &(conv, [0; 16], 0),
+                    &(conv, [0xff; 16], u64::MAX),
+                )?;
                 s.erase::<Events>(&0, &u64::MAX)
             })
             .await;

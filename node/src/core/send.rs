@@ -6,7 +6,7 @@ use super::*;
 /// One `send` call waiting to be accepted.
 pub(super) struct SendRequest {
     pub(super) peer: UserId,
-    pub(super) text: String,
+    pub(super) compose: Compose,
     pub(super) reply: oneshot::Sender<Result<MessageId, Error>>,
 }
 
@@ -48,17 +48,26 @@ impl Core {
         // Requests that writing to their sender accepts.
         let mut requests_accepted = Vec::new();
         let mut staged = Ok(());
-        for SendRequest { peer, text, reply } in sends {
-            if text.is_empty() {
-                let _ = reply.send(Err(Error::Empty));
-                continue;
-            }
-            if text.len() > crate::body::MAX_TEXT_LEN {
-                let _ = reply.send(Err(Error::TooLong {
-                    len: text.len(),
-                    max: crate::body::MAX_TEXT_LEN,
-                }));
-                continue;
+        // Messages this group changed, so that a later change in it sees the earlier ones.
+        let mut targets = HashMap::new();
+        for SendRequest {
+            peer,
+            compose,
+            reply,
+        } in sends
+        {
+            if let Compose::Text { text, .. } = &compose {
+                if text.is_empty() {
+                    let _ = reply.send(Err(Error::Empty));
+                    continue;
+                }
+                if text.len() > crate::body::MAX_TEXT_LEN {
+                    let _ = reply.send(Err(Error::TooLong {
+                        len: text.len(),
+                        max: crate::body::MAX_TEXT_LEN,
+                    }));
+                    continue;
+                }
             }
             match self.standing(&peer).await {
                 Ok(requests::Standing::Blocked) => {
@@ -82,10 +91,40 @@ impl Core {
                 }
             }
             if staged.is_ok() {
-                staged = self
-                    .stage_send(&mut pending, &mut summaries, peer, text)
-                    .await
-                    .map(|id| accepted.push((reply, id)));
+                let savepoint = (pending.batch.len(), pending.events.len(), self.clock);
+                let result = match compose {
+                    Compose::Text { text, reply_to } => {
+                        self.stage_send(&mut pending, &mut summaries, peer, text, reply_to)
+                            .await
+                    }
+                    Compose::Change { target, change } => {
+                        self.stage_change_out(&mut pending, &mut targets, peer, target, change)
+                            .await
+                    }
+                };
+                match result {
+                    Ok(id) => accepted.push((reply, id)),
+                    // Refused by the rules before anything was staged: only this send fails.
+                    Err(
+                        e @ (Error::NoMessage(_)
+                        | Error::NotAuthor
+                        | Error::WindowClosed
+                        | Error::Deleted
+                        | Error::NotText
+                        | Error::NotAnEmoji
+                        | Error::Empty
+                        | Error::TooLong { .. }),
+                    ) => {
+                        pending.batch.truncate(savepoint.0);
+                        pending.events.truncate(savepoint.1);
+                        self.clock = savepoint.2;
+                        let _ = reply.send(Err(e));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.clone()));
+                        staged = Err(e);
+                    }
+                }
                 if !touched.contains(&peer) {
                     touched.push(peer);
                 }
@@ -125,10 +164,21 @@ impl Core {
         summaries: &mut HashMap<Conv, ConversationRow>,
         peer: UserId,
         text: String,
+        reply_to: Option<MessageId>,
     ) -> Result<MessageId, Error> {
+        let conv = self.conv(&peer);
+        if let Some(quoted) = reply_to {
+            let key = (conv, *quoted.as_bytes());
+            if self
+                .read(move |s| s.get::<MessageIndex>(&key))
+                .await?
+                .is_none()
+            {
+                return Err(Error::NoMessage(quoted));
+            }
+        }
         let id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
         let stamp = self.clock.tick(self.time.now_ms());
-        let conv = self.conv(&peer);
         let row = MessageRow {
             peer,
             direction: Direction::Outgoing,
@@ -138,15 +188,25 @@ impl Core {
         };
         self.stage_message(&mut pending.batch, summaries, conv, stamp, id, &row)
             .await?;
+        let meta = crate::tables::MetaRow {
+            reply_to: reply_to.map(|m| *m.as_bytes()),
+            ..Default::default()
+        };
+        if reply_to.is_some() {
+            pending
+                .batch
+                .put::<crate::tables::MessageMeta>(&(conv, stamp, *id.as_bytes()), &meta)?;
+        }
         let body = Body::Text(Text {
             id,
             stamp,
             text: row.text.clone(),
+            reply_to,
         });
         self.enqueue(pending, peer, &body, true).await?;
         pending
             .events
-            .push(Event::MessageSent(to_message(id, stamp, &row)));
+            .push(Event::MessageSent(to_message(id, stamp, &row, Some(&meta))));
         Ok(id)
     }
 

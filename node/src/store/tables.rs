@@ -51,6 +51,10 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::Requests::NAME,
     crate::tables::Blocked::NAME,
     crate::tables::RelaySightings::NAME,
+    crate::tables::MessageMeta::NAME,
+    crate::tables::EditHistory::NAME,
+    crate::tables::Orphans::NAME,
+    crate::tables::EventIndex::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column
