@@ -11,8 +11,8 @@ use crate::{
     api::{
         Client,
         model::{
-            BlockedView, ChatsPage, ContactView, Deleted, HistoryPage, Identity, Marked,
-            NewContact, RequestView, Sent, StatusView,
+            BlockedView, Changed, ChatsPage, ContactView, Deleted, EditView, HistoryPage, Identity,
+            Marked, NewContact, RequestView, Sent, StatusView,
         },
         service,
     },
@@ -85,17 +85,65 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn send(&self, to: &str, text: &str) -> Result<Sent, CliError> {
+    pub(crate) async fn send(
+        &self,
+        to: &str,
+        reply_to: Option<&str>,
+        text: &str,
+    ) -> Result<Sent, CliError> {
         match self {
-            Self::Daemon(c) => Ok(c.send(to, text).await?),
+            Self::Daemon(c) => Ok(c.reply(to, reply_to, text).await?),
             Self::Local(n) => Ok(service::send(
                 n,
                 crate::api::model::NewMessage {
                     to: to.into(),
                     text: text.into(),
+                    reply_to: reply_to.map(str::to_owned),
                 },
             )
             .await?),
+        }
+    }
+
+    pub(crate) async fn edit(&self, peer: &str, id: &str, text: &str) -> Result<Changed, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.edit(peer, id, text).await?),
+            Self::Local(n) => Ok(service::edit(n, peer, id, text.into()).await?),
+        }
+    }
+
+    pub(crate) async fn delete_message(
+        &self,
+        peer: &str,
+        id: &str,
+        for_everyone: bool,
+    ) -> Result<Changed, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.delete_message(peer, id, for_everyone).await?),
+            Self::Local(n) => Ok(service::delete_message(n, peer, id, for_everyone).await?),
+        }
+    }
+
+    pub(crate) async fn react(
+        &self,
+        peer: &str,
+        id: &str,
+        emoji: &str,
+    ) -> Result<Changed, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.react(peer, id, emoji).await?),
+            Self::Local(n) => Ok(service::react(n, peer, id, emoji.into()).await?),
+        }
+    }
+
+    pub(crate) async fn edit_history(
+        &self,
+        peer: &str,
+        id: &str,
+    ) -> Result<Vec<EditView>, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.edit_history(peer, id).await?),
+            Self::Local(n) => Ok(service::edit_history(n, peer, id).await?),
         }
     }
 

@@ -2,6 +2,7 @@
 //! `command/contact/add.rs`). Each is a clap struct with a `run`.
 
 mod block;
+mod change;
 mod chat;
 mod chats;
 mod completions;
@@ -28,6 +29,11 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Contact(contact::Contact),
     Send(send::Send),
+    Reply(change::Reply),
+    React(change::React),
+    Edit(change::Edit),
+    Delete(change::Delete),
+    Edits(change::Edits),
     Chats(chats::Chats),
     Requests(requests::Requests),
     Block(block::Block),
@@ -62,6 +68,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Daemon(c) => c.run(&context).await,
         Command::Contact(c) => c.run(&context).await,
         Command::Send(c) => c.run(&context).await,
+        Command::Reply(c) => c.run(&context).await,
+        Command::React(c) => c.run(&context).await,
+        Command::Edit(c) => c.run(&context).await,
+        Command::Delete(c) => c.run(&context).await,
+        Command::Edits(c) => c.run(&context).await,
         Command::Chats(c) => c.run(&context).await,
         Command::Requests(c) => c.run(&context).await,
         Command::Block(c) => c.run(&context).await,

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::error::CliError;
+use crate::{api::model::MessageView, error::CliError};
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {
@@ -48,4 +48,47 @@ pub(crate) fn time(ms: u64) -> String {
         .to_zoned(jiff::tz::TimeZone::system())
         .strftime("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+/// What a message shows as its text: the text, marked when edited; a tombstone when deleted;
+/// a notice for a kind this version cannot show.
+pub(crate) fn body(m: &MessageView) -> String {
+    match m.kind.as_str() {
+        "deleted" => "🚫 message deleted".into(),
+        "unsupported" => "⚠ unsupported message (a newer version of Tern can show it)".into(),
+        _ if m.edited_at_ms.is_some() => format!("{} (edited)", m.text),
+        _ => m.text.clone(),
+    }
+}
+
+/// `↪ 1a2b3c4d ` before a reply: the short id of the message it answers.
+pub(crate) fn reply_mark(m: &MessageView) -> String {
+    m.reply_to
+        .as_deref()
+        .map(|id| format!("↪ {} ", id.get(..8).unwrap_or(id)))
+        .unwrap_or_default()
+}
+
+/// The reactions to a message, counted by emoji (`👍 2  🎉 1`), if any.
+pub(crate) fn reactions(m: &MessageView) -> Option<String> {
+    if m.reactions.is_empty() {
+        return None;
+    }
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for reaction in &m.reactions {
+        match counted
+            .iter_mut()
+            .find(|(emoji, _)| *emoji == reaction.emoji)
+        {
+            Some((_, n)) => *n += 1,
+            None => counted.push((&reaction.emoji, 1)),
+        }
+    }
+    Some(
+        counted
+            .iter()
+            .map(|(emoji, n)| format!("{emoji} {n}"))
+            .collect::<Vec<_>>()
+            .join("  "),
+    )
 }

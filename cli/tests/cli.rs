@@ -5,6 +5,7 @@ mod cli {
     pub(crate) mod harness;
 
     mod api;
+    mod changes;
     mod chat_screen;
     mod commands;
     mod demo;

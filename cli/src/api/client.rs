@@ -10,8 +10,9 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use super::{
     auth,
     model::{
-        ApiError, BlockedView, ChatsPage, ContactView, Deleted, ErrorBody, EventFrame, HistoryPage,
-        Identity, Marked, NewContact, NewMessage, RequestView, Sent, StatusView, Verification,
+        ApiError, BlockedView, Changed, ChatsPage, ContactView, Deleted, EditRequest, EditView,
+        ErrorBody, EventFrame, HistoryPage, Identity, Marked, NewContact, NewMessage,
+        ReactionRequest, RequestView, Sent, StatusView, Verification,
     },
 };
 use crate::profile::Profile;
@@ -161,13 +162,82 @@ impl Client {
             .await
     }
 
-    pub(crate) async fn send(&self, to: &str, text: &str) -> Result<Sent, CallError> {
+    /// Sends `text` to `to`, as a reply to message `reply_to` when given.
+    pub(crate) async fn reply(
+        &self,
+        to: &str,
+        reply_to: Option<&str>,
+        text: &str,
+    ) -> Result<Sent, CallError> {
         let body = NewMessage {
             to: to.into(),
             text: text.into(),
+            reply_to: reply_to.map(str::to_owned),
         };
         self.call(Method::POST, "/v1/messages", &[], Some(&body))
             .await
+    }
+
+    fn message_path(peer: &str, id: &str) -> String {
+        format!("/v1/chats/{}/messages/{}", escape(peer), escape(id))
+    }
+
+    pub(crate) async fn edit(
+        &self,
+        peer: &str,
+        id: &str,
+        text: &str,
+    ) -> Result<Changed, CallError> {
+        let body = EditRequest { text: text.into() };
+        self.call(
+            Method::PATCH,
+            &Self::message_path(peer, id),
+            &[],
+            Some(&body),
+        )
+        .await
+    }
+
+    pub(crate) async fn delete_message(
+        &self,
+        peer: &str,
+        id: &str,
+        for_everyone: bool,
+    ) -> Result<Changed, CallError> {
+        let scope = if for_everyone { "everyone" } else { "me" };
+        self.call::<(), _>(
+            Method::DELETE,
+            &Self::message_path(peer, id),
+            &[("for", scope.to_owned())],
+            None,
+        )
+        .await
+    }
+
+    /// Sets our reaction to message `id`; an empty `emoji` takes it back.
+    pub(crate) async fn react(
+        &self,
+        peer: &str,
+        id: &str,
+        emoji: &str,
+    ) -> Result<Changed, CallError> {
+        let path = format!("{}/reaction", Self::message_path(peer, id));
+        if emoji.is_empty() {
+            return self.call::<(), _>(Method::DELETE, &path, &[], None).await;
+        }
+        let body = ReactionRequest {
+            emoji: emoji.into(),
+        };
+        self.call(Method::PUT, &path, &[], Some(&body)).await
+    }
+
+    pub(crate) async fn edit_history(
+        &self,
+        peer: &str,
+        id: &str,
+    ) -> Result<Vec<EditView>, CallError> {
+        let path = format!("{}/edits", Self::message_path(peer, id));
+        self.call::<(), _>(Method::GET, &path, &[], None).await
     }
 
     pub(crate) async fn contacts(&self) -> Result<Vec<ContactView>, CallError> {

@@ -9,8 +9,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use tern_node::{Chat, Contact, DeliveryState, Direction, Event, Message, NodeStatus};
+use tern_node::{Chat, Contact, DeliveryState, Direction, Event, Message, MessageKind, NodeStatus};
 use utoipa::{IntoParams, ToSchema};
+
+mod changes;
+
+pub(crate) use changes::{
+    Changed, DeleteQuery, EditRequest, EditView, ReactionRequest, ReactionView,
+};
 
 /// A failed request: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, thiserror::Error)]
@@ -72,6 +78,7 @@ impl From<tern_node::SendError> for ApiError {
             E::Empty | E::Encryption(_) => Self::bad_request(message),
             E::TooLong { .. } => Self::too_large(message),
             E::Blocked(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::NoMessage(_) => Self::not_found(message),
             E::StorageFull => Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message),
             E::Stopped => Self::stopped(message),
             _ => Self::internal(message),
@@ -239,8 +246,21 @@ pub(crate) struct MessageView {
     pub(crate) peer: String,
     /// `outgoing` or `incoming`.
     pub(crate) direction: String,
-    /// The text.
+    /// `text`; `deleted` (deleted for everyone by its author: a tombstone with an empty
+    /// text); `unsupported` (a kind of message this version cannot show, sent by a newer one).
+    #[serde(default = "text_kind")]
+    pub(crate) kind: String,
+    /// The text: the newest edit's when edited, empty when deleted or unsupported.
     pub(crate) text: String,
+    /// The message it replies to.
+    #[serde(default)]
+    pub(crate) reply_to: Option<String>,
+    /// When it was last edited; absent if never.
+    #[serde(default)]
+    pub(crate) edited_at_ms: Option<u64>,
+    /// Reactions, one per person.
+    #[serde(default)]
+    pub(crate) reactions: Vec<ReactionView>,
     /// The sender's timestamp.
     pub(crate) sent_at_ms: u64,
     /// Delivery state (incoming messages are `delivered`).
@@ -259,12 +279,32 @@ impl From<Message> for MessageView {
                 Direction::Incoming => "incoming",
             }
             .into(),
+            kind: match m.kind {
+                MessageKind::Deleted => "deleted",
+                MessageKind::Unsupported { .. } => "unsupported",
+                _ => "text",
+            }
+            .into(),
             text: m.text,
+            reply_to: m.reply_to.map(|id| id.to_string()),
+            edited_at_ms: m.edited_at_ms,
+            reactions: m
+                .reactions
+                .into_iter()
+                .map(|r| ReactionView {
+                    by: r.by.to_string(),
+                    emoji: r.emoji,
+                })
+                .collect(),
             sent_at_ms: m.sent_at_ms,
             delivery: m.state.into(),
             read: m.read,
         }
     }
+}
+
+fn text_kind() -> String {
+    "text".into()
 }
 
 impl MessageView {
@@ -280,6 +320,9 @@ pub(crate) struct NewMessage {
     pub(crate) to: String,
     /// The text (at most 65,536 bytes of UTF-8).
     pub(crate) text: String,
+    /// The id of the message this one replies to, in the same conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reply_to: Option<String>,
 }
 
 /// A message accepted into the outbox: durable from now on, delivered in the background.
@@ -582,6 +625,47 @@ pub(crate) enum EventView {
         /// What changed.
         change: ChatChangeView,
     },
+    /// A message's author gave it a new text.
+    MessageEdited {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+        /// Its text now.
+        text: String,
+        /// When the edit was made (the author's clock).
+        edited_at_ms: u64,
+    },
+    /// A message was deleted: for everyone by its author (a tombstone stays) or for us only.
+    MessageDeleted {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+        /// Whether for everyone.
+        for_everyone: bool,
+    },
+    /// Someone reacted to a message, changed their reaction or took it back.
+    ReactionChanged {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+        /// Who (an address).
+        by: String,
+        /// The reaction now; absent when taken back.
+        emoji: Option<String>,
+    },
+    /// A received edit, delete or reaction was refused: it named a message its sender did
+    /// not write (`forged_change`), or came after the 24-hour window (`edit_window`).
+    ChangeRefused {
+        /// The conversation.
+        peer: String,
+        /// The message it named.
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// An event this version does not describe yet.
     Other {
         /// A description.
@@ -619,6 +703,42 @@ impl From<Event> for EventView {
                     tern_node::ChatChange::Unblocked => ChatChangeView::Unblocked,
                     _ => ChatChangeView::Other,
                 },
+            },
+            Event::MessageEdited {
+                peer,
+                id,
+                text,
+                edited_at_ms,
+            } => Self::MessageEdited {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                text,
+                edited_at_ms,
+            },
+            Event::MessageDeleted {
+                peer,
+                id,
+                for_everyone,
+            } => Self::MessageDeleted {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                for_everyone,
+            },
+            Event::ReactionChanged {
+                peer,
+                id,
+                by,
+                emoji,
+            } => Self::ReactionChanged {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                by: by.to_string(),
+                emoji,
+            },
+            Event::ChangeRefused { peer, id, reason } => Self::ChangeRefused {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                reason,
             },
             other => Self::Other {
                 description: format!("{other:?}"),

@@ -36,9 +36,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     auth,
     model::{
-        ApiError, BlockedView, ChatsPage, ChatsQuery, ContactView, Deleted, ErrorBody, EventFrame,
-        EventView, EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact,
-        NewMessage, RequestView, Sent, StatusView, Verification,
+        ApiError, BlockedView, Changed, ChatsPage, ChatsQuery, ContactView, DeleteQuery, Deleted,
+        EditRequest, EditView, ErrorBody, EventFrame, EventView, EventsQuery, HistoryPage,
+        HistoryQuery, Identity, Marked, NewContact, NewMessage, ReactionRequest, RequestView, Sent,
+        StatusView, Verification,
     },
     service,
 };
@@ -111,6 +112,9 @@ pub(crate) fn router(
         .routes(routes!(list_chats))
         .routes(routes!(chat_messages))
         .routes(routes!(delete_chat))
+        .routes(routes!(edit_message, delete_message))
+        .routes(routes!(set_reaction, remove_reaction))
+        .routes(routes!(edit_history))
         .routes(routes!(mark_read))
         .routes(routes!(list_requests))
         .routes(routes!(accept_request))
@@ -288,6 +292,148 @@ async fn chat_messages(
     let params = query(params)?;
     let page = service::history(&state.node, &peer, params.limit, params.before).await?;
     Ok(Json(page))
+}
+
+/// Edit one of our messages, within 24 hours of sending it. `{id}` is the message id, a
+/// unique prefix of at least 4 hex digits, or `last` (our newest message).
+#[utoipa::path(
+    patch, path = "/v1/chats/{peer}/messages/{id}", tag = "messages",
+    params(
+        ("peer" = String, Path, description = "Contact name or address"),
+        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
+    ),
+    request_body = EditRequest,
+    responses(
+        (status = 200, description = "The edit is durable and on its way", body = Changed),
+        (status = 400, description = "Malformed JSON, empty text or id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not our message", body = ErrorBody),
+        (status = 404, description = "Unknown contact or message", body = ErrorBody),
+        (status = 409, description = "Past the 24-hour window, or deleted", body = ErrorBody),
+        (status = 413, description = "Text too large", body = ErrorBody),
+    )
+)]
+async fn edit_message(
+    State(state): State<AppState>,
+    Path((peer, id)): Path<(String, String)>,
+    body: Body,
+) -> Result<Json<Changed>, ApiError> {
+    let edit: EditRequest = parse_json(body)?;
+    Ok(Json(
+        service::edit(&state.node, &peer, &id, edit.text).await?,
+    ))
+}
+
+/// Delete a message: `?for=everyone` (the default; our own message within 24 hours becomes
+/// a tombstone on every device) or `?for=me` (any message, from this device only). The text
+/// is erased from the database files.
+#[utoipa::path(
+    delete, path = "/v1/chats/{peer}/messages/{id}", tag = "messages",
+    params(
+        ("peer" = String, Path, description = "Contact name or address"),
+        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
+        DeleteQuery,
+    ),
+    responses(
+        (status = 200, description = "Deleted", body = Changed),
+        (status = 400, description = "Malformed id or `for`", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not our message (for everyone)", body = ErrorBody),
+        (status = 404, description = "Unknown contact or message", body = ErrorBody),
+        (status = 409, description = "Past the 24-hour window, or deleted", body = ErrorBody),
+    )
+)]
+async fn delete_message(
+    State(state): State<AppState>,
+    Path((peer, id)): Path<(String, String)>,
+    params: Result<Query<DeleteQuery>, QueryRejection>,
+) -> Result<Json<Changed>, ApiError> {
+    let for_everyone = match query(params)?.scope.as_deref() {
+        None | Some("everyone") => true,
+        Some("me") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`for` is `everyone` or `me`, not {other:?}"
+            )));
+        }
+    };
+    Ok(Json(
+        service::delete_message(&state.node, &peer, &id, for_everyone).await?,
+    ))
+}
+
+/// React to a message with one emoji, replacing our earlier reaction.
+#[utoipa::path(
+    put, path = "/v1/chats/{peer}/messages/{id}/reaction", tag = "messages",
+    params(
+        ("peer" = String, Path, description = "Contact name or address"),
+        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
+    ),
+    request_body = ReactionRequest,
+    responses(
+        (status = 200, description = "The reaction is durable and on its way", body = Changed),
+        (status = 400, description = "Malformed JSON, or not one emoji", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact or message", body = ErrorBody),
+        (status = 409, description = "The message was deleted", body = ErrorBody),
+    )
+)]
+async fn set_reaction(
+    State(state): State<AppState>,
+    Path((peer, id)): Path<(String, String)>,
+    body: Body,
+) -> Result<Json<Changed>, ApiError> {
+    let reaction: ReactionRequest = parse_json(body)?;
+    if reaction.emoji.is_empty() {
+        return Err(ApiError::bad_request(
+            "an empty emoji: DELETE the reaction to take it back",
+        ));
+    }
+    Ok(Json(
+        service::react(&state.node, &peer, &id, reaction.emoji).await?,
+    ))
+}
+
+/// Take back our reaction to a message.
+#[utoipa::path(
+    delete, path = "/v1/chats/{peer}/messages/{id}/reaction", tag = "messages",
+    params(
+        ("peer" = String, Path, description = "Contact name or address"),
+        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
+    ),
+    responses(
+        (status = 200, description = "Taken back", body = Changed),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact or message", body = ErrorBody),
+    )
+)]
+async fn remove_reaction(
+    State(state): State<AppState>,
+    Path((peer, id)): Path<(String, String)>,
+) -> Result<Json<Changed>, ApiError> {
+    Ok(Json(
+        service::react(&state.node, &peer, &id, String::new()).await?,
+    ))
+}
+
+/// Every version of a message, oldest first (one for a message never edited).
+#[utoipa::path(
+    get, path = "/v1/chats/{peer}/messages/{id}/edits", tag = "messages",
+    params(
+        ("peer" = String, Path, description = "Contact name or address"),
+        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
+    ),
+    responses(
+        (status = 200, description = "The versions", body = Vec<EditView>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact or message", body = ErrorBody),
+    )
+)]
+async fn edit_history(
+    State(state): State<AppState>,
+    Path((peer, id)): Path<(String, String)>,
+) -> Result<Json<Vec<EditView>>, ApiError> {
+    Ok(Json(service::edit_history(&state.node, &peer, &id).await?))
 }
 
 /// Mark a conversation read; read receipts go to the peer.

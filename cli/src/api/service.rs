@@ -1,11 +1,12 @@
 //! What each API operation does on a node. The HTTP handlers and the commands that open the
 //! account themselves (no daemon running) both call these, so the two paths cannot drift.
 
-use tern_node::{MAX_TEXT_LEN, Node, SafetyNumber, UserId};
+use tern_node::{MAX_TEXT_LEN, MessageId, Node, SafetyNumber, UserId};
 
 use super::model::{
-    ApiError, BlockedView, ChatsPage, ContactView, Deleted, Delivery, HistoryPage, Identity,
-    Marked, NewContact, NewMessage, RequestView, Sent, StatusView, contact_view,
+    ApiError, BlockedView, Changed, ChatsPage, ContactView, Deleted, Delivery, EditView,
+    HistoryPage, Identity, Marked, NewContact, NewMessage, RequestView, Sent, StatusView,
+    contact_view,
 };
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
@@ -165,7 +166,13 @@ pub(crate) async fn send(node: &Node, message: NewMessage) -> Result<Sent, ApiEr
         )));
     }
     let user = resolve(node, &message.to).await?;
-    let id = node.send(user, message.text).await?;
+    let id = match message.reply_to {
+        Some(quoted) => {
+            let quoted = message_id(node, user, &quoted, Pick::Any).await?;
+            node.reply(user, quoted, message.text).await?
+        }
+        None => node.send(user, message.text).await?,
+    };
     Ok(Sent {
         id: id.to_string(),
         peer: user.to_string(),
@@ -215,6 +222,135 @@ pub(crate) async fn block(node: &Node, peer: &str, blocked: bool) -> Result<(), 
 
 pub(crate) async fn status(node: &Node) -> Result<StatusView, ApiError> {
     Ok(node.status().await?.into())
+}
+
+/// Which message `last` stands for in [`message_id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pick {
+    /// The newest message of the conversation (to reply or react to).
+    Any,
+    /// Our newest message (to edit or delete).
+    Mine,
+}
+
+/// How far back a short id or `last` is looked up.
+const LOOKUP_DEPTH: usize = 500;
+
+/// A message of the conversation with `user` from its full id, a unique prefix of it (as
+/// `tern history` prints, at least 4 hex digits) among the last 500 messages, or `last`.
+pub(crate) async fn message_id(
+    node: &Node,
+    user: UserId,
+    text: &str,
+    pick: Pick,
+) -> Result<MessageId, ApiError> {
+    if let Ok(id) = text.parse::<MessageId>() {
+        return Ok(id);
+    }
+    let is_last = text == "last";
+    if !is_last && (text.len() < 4 || !text.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(ApiError::bad_request(format!(
+            "{text:?} is not a message id (32 hex digits, a prefix of at least 4, or `last`)"
+        )));
+    }
+    let page = node.history(user, LOOKUP_DEPTH, None).await?;
+    let prefix = text.to_ascii_lowercase();
+    let mut found: Vec<MessageId> = page
+        .messages
+        .iter()
+        .rev()
+        .filter(|m| {
+            if is_last {
+                pick == Pick::Any || m.direction == tern_node::Direction::Outgoing
+            } else {
+                m.id.to_string().starts_with(&prefix)
+            }
+        })
+        .map(|m| m.id)
+        .collect();
+    if is_last {
+        found.truncate(1);
+    }
+    match found.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(ApiError::not_found(format!(
+            "no message {text:?} in this conversation"
+        ))),
+        _ => Err(ApiError::bad_request(format!(
+            "{text:?} matches several messages; give more digits"
+        ))),
+    }
+}
+
+/// Edits our message `id` of the conversation with `peer`.
+pub(crate) async fn edit(
+    node: &Node,
+    peer: &str,
+    id: &str,
+    text: String,
+) -> Result<Changed, ApiError> {
+    let user = resolve(node, peer).await?;
+    let target = message_id(node, user, id, Pick::Mine).await?;
+    let change = node.edit(user, target, text).await?;
+    Ok(changed(target, Some(change)))
+}
+
+/// Deletes message `id` for everyone (`for_everyone`, our own within the window) or for us.
+pub(crate) async fn delete_message(
+    node: &Node,
+    peer: &str,
+    id: &str,
+    for_everyone: bool,
+) -> Result<Changed, ApiError> {
+    let user = resolve(node, peer).await?;
+    if for_everyone {
+        let target = message_id(node, user, id, Pick::Mine).await?;
+        let change = node.delete(user, target).await?;
+        Ok(changed(target, Some(change)))
+    } else {
+        let target = message_id(node, user, id, Pick::Any).await?;
+        node.delete_for_me(user, target).await?;
+        Ok(changed(target, None))
+    }
+}
+
+/// Sets (or, with an empty `emoji`, takes back) our reaction to message `id`.
+pub(crate) async fn react(
+    node: &Node,
+    peer: &str,
+    id: &str,
+    emoji: String,
+) -> Result<Changed, ApiError> {
+    let user = resolve(node, peer).await?;
+    let target = message_id(node, user, id, Pick::Any).await?;
+    let change = node.react(user, target, emoji).await?;
+    Ok(changed(target, Some(change)))
+}
+
+/// Every version of message `id`, oldest first.
+pub(crate) async fn edit_history(
+    node: &Node,
+    peer: &str,
+    id: &str,
+) -> Result<Vec<EditView>, ApiError> {
+    let user = resolve(node, peer).await?;
+    let target = message_id(node, user, id, Pick::Any).await?;
+    Ok(node
+        .edit_history(user, target)
+        .await?
+        .into_iter()
+        .map(|e| EditView {
+            text: e.text,
+            at_ms: e.at_ms,
+        })
+        .collect())
+}
+
+fn changed(target: MessageId, id: Option<MessageId>) -> Changed {
+    Changed {
+        target: target.to_string(),
+        id: id.map(|id| id.to_string()),
+    }
 }
 
 fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {

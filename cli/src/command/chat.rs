@@ -29,7 +29,9 @@ use crate::{api::Client, error::CliError};
 /// ✓ delivered, ✓✓ read), connection status. Keeps working across daemon restarts.
 ///
 /// Keys: Enter sends; ←/→, Home/End, Backspace/Delete, Ctrl-U, Ctrl-W edit; PgUp/PgDn and
-/// ↑/↓ scroll; Esc or Ctrl-C quits. Commands typed in the input line: /accept (a message
+/// ↑/↓ scroll; Esc or Ctrl-C quits. Alt-↑/↓ select a message; then Alt-r replies to it,
+/// Alt-e edits it, Alt-d deletes it for everyone (your own), Alt-x deletes it for you,
+/// Alt-1…5 react (👍 ❤️ 😂 🎉 😮) and Alt-0 takes your reaction back. Commands typed in the input line: /accept (a message
 /// request), /block, /unblock, /delete (the conversation and its messages, then quit).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -124,7 +126,7 @@ impl Chat {
                                 Err(e) => screen.on_report(link::Report::Notice(e.to_string())),
                             }
                         }
-                        screen::Action::Send(text) => {
+                        screen::Action::Send(text, reply_to) => {
                             let Some(client) = sender.clone() else {
                                 screen.on_report(link::Report::SendFailed(
                                     text,
@@ -137,10 +139,34 @@ impl Chat {
                             // The message shows up through its MessageSent event; only a
                             // failure needs reporting here.
                             tokio::spawn(async move {
-                                if let Err(e) = client.send(&to, &text).await {
+                                if let Err(e) = client.reply(&to, reply_to.as_deref(), &text).await {
                                     let _ = reports
                                         .send(link::Report::SendFailed(text, e.to_string()))
                                         .await;
+                                }
+                            });
+                        }
+                        screen::Action::Change(id, change) => {
+                            let Some(client) = sender.clone() else {
+                                screen.on_report(link::Report::Notice(
+                                    "the daemon is not running".into(),
+                                ));
+                                continue;
+                            };
+                            let peer = contact.address.clone();
+                            let reports = reports_tx.clone();
+                            // The change shows up through its event; only a failure is
+                            // reported here.
+                            tokio::spawn(async move {
+                                let outcome = match change {
+                                    screen::Change::Edit(text) => client.edit(&peer, &id, &text).await,
+                                    screen::Change::Delete(everyone) => {
+                                        client.delete_message(&peer, &id, everyone).await
+                                    }
+                                    screen::Change::React(emoji) => client.react(&peer, &id, &emoji).await,
+                                };
+                                if let Err(e) = outcome {
+                                    let _ = reports.send(link::Report::Notice(e.to_string())).await;
                                 }
                             });
                         }

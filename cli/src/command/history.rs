@@ -14,7 +14,9 @@ use crate::{
 #[command(after_help = "Examples:
   tern history bob
   tern history bob --limit 20 --before 0000018c3f...
-  tern history bob --json | jq -r '.messages[].text'")]
+  tern history bob --json | jq -r '.messages[].text'
+
+Each line starts with the message's short id, for tern reply, react, edit and delete.")]
 pub(crate) struct History {
     /// Contact name or address.
     peer: String,
@@ -43,10 +45,15 @@ impl History {
                 };
                 writeln!(
                     out,
-                    "{} {who}: {} {mark}",
+                    "{} {} {who}: {}{} {mark}",
+                    super::change::short(&m.id),
                     output::time(m.sent_at_ms),
-                    m.text
+                    output::reply_mark(m),
+                    output::body(m),
                 )?;
+                if let Some(reactions) = output::reactions(m) {
+                    writeln!(out, "         {reactions}")?;
+                }
             }
             if let Some(before) = &page.before {
                 writeln!(out, "older: tern history {peer} --before {before}")?;

@@ -42,8 +42,10 @@ impl Send {
             Some(text) => text.to_owned(),
         };
         let to = self.to;
-        let sent =
-            backend::with(context, Need::Network, async |b| b.send(&to, &text).await).await?;
+        let sent = backend::with(context, Need::Network, async |b| {
+            b.send(&to, None, &text).await
+        })
+        .await?;
         context
             .out
             .emit(&sent, |out| writeln!(out, "queued {}", sent.id))

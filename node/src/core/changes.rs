@@ -329,9 +329,11 @@ impl Core {
         &self,
         pending: &mut Pending,
         cache: &mut HashMap<(Conv, [u8; 16]), Target>,
+        summaries: &mut HashMap<Conv, ConversationRow>,
         target: Target,
     ) -> Result<(), Error> {
         target.stage(&mut pending.batch)?;
+        self.stage_preview(summaries, &target).await?;
         if target.meta.deleted {
             self.scrub_events(pending, target.conv, target.id).await?;
             pending
@@ -339,6 +341,27 @@ impl Core {
                 .push((target.conv, target.stamp, *target.id.as_bytes()));
         }
         cache.insert((target.conv, *target.id.as_bytes()), target);
+        Ok(())
+    }
+
+    /// Keeps the chat list's preview in step when the message it shows was edited or
+    /// deleted: a deleted text must not live on there.
+    async fn stage_preview(
+        &self,
+        summaries: &mut HashMap<Conv, ConversationRow>,
+        target: &Target,
+    ) -> Result<(), Error> {
+        let conv = target.conv;
+        let summary = match summaries.remove(&conv) {
+            Some(summary) => Some(summary),
+            None => self.read(move |s| s.get::<Conversations>(&conv)).await?,
+        };
+        if let Some(mut summary) = summary {
+            if summary.last_stamp == target.stamp {
+                summary.last_text = target.row.text.chars().take(100).collect();
+            }
+            summaries.insert(conv, summary);
+        }
         Ok(())
     }
 
@@ -399,7 +422,7 @@ impl Core {
         match target.apply(&mut pending.batch, &me, sender, stamp, &change) {
             Ok(Some(event)) => {
                 pending.events.push(event);
-                self.stage_changed(pending, &mut staged.targets, target)
+                self.stage_changed(pending, &mut staged.targets, &mut staged.summaries, target)
                     .await?;
             }
             Ok(None) => {}
@@ -511,7 +534,10 @@ impl Core {
     pub(super) async fn stage_change_out(
         &mut self,
         pending: &mut Pending,
-        cache: &mut HashMap<(Conv, [u8; 16]), Target>,
+        (cache, summaries): (
+            &mut HashMap<(Conv, [u8; 16]), Target>,
+            &mut HashMap<Conv, ConversationRow>,
+        ),
         peer: UserId,
         target_id: MessageId,
         change: Change,
@@ -567,7 +593,8 @@ impl Core {
                 emoji,
             }),
         };
-        self.stage_changed(pending, cache, target).await?;
+        self.stage_changed(pending, cache, summaries, target)
+            .await?;
         self.enqueue(pending, peer, &body, false).await?;
         Ok(id)
     }
@@ -580,6 +607,11 @@ impl Core {
         };
         let mut pending = Pending::new(Batch::new(), Vec::new());
         target.tombstone(&mut pending.batch);
+        let mut summaries = HashMap::new();
+        self.stage_preview(&mut summaries, &target).await?;
+        for (conv, summary) in &summaries {
+            pending.batch.put::<Conversations>(conv, summary)?;
+        }
         let key = (conv, target.stamp, *id.as_bytes());
         // The index by id stays (it holds only the stamp): a copy of the message still on
         // its way is recognised as a duplicate instead of coming back.

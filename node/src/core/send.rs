@@ -98,8 +98,14 @@ impl Core {
                             .await
                     }
                     Compose::Change { target, change } => {
-                        self.stage_change_out(&mut pending, &mut targets, peer, target, change)
-                            .await
+                        self.stage_change_out(
+                            &mut pending,
+                            (&mut targets, &mut summaries),
+                            peer,
+                            target,
+                            change,
+                        )
+                        .await
                     }
                 };
                 match result {

@@ -202,6 +202,9 @@ async fn replies_edits_reactions_and_deletes_reach_the_peer() {
     ));
     let versions = pair.bob.edit_history(a, first).await.unwrap();
     assert_eq!(versions.len(), 1, "only the tombstone's empty text is left");
+    for chat in pair.bob.chats().await.unwrap() {
+        assert!(!chat.last_text.contains("lunch"), "{chat:?}");
+    }
     // The event log no longer carries the text either.
     let mut replay = pair.bob.events(crate::From::Oldest);
     let latest = pair.bob.latest_cursor().await.unwrap().unwrap();

@@ -11,7 +11,9 @@ use ratatui::{
 
 use super::{input::Input, link::Report};
 use crate::{
-    api::model::{ChatChangeView, ContactView, Delivery, EventView, MessageView, StatusView},
+    api::model::{
+        ChatChangeView, ContactView, Delivery, EventView, MessageView, ReactionView, StatusView,
+    },
     output,
 };
 
@@ -19,9 +21,37 @@ use crate::{
 pub(crate) enum Action {
     None,
     Quit,
-    Send(String),
+    /// Send a text, as a reply to the message with this id when given.
+    Send(String, Option<String>),
     /// A slash command typed in the input line.
     Command(Command),
+    /// Change the message with this id.
+    Change(String, Change),
+}
+
+/// A change to the selected message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// A new text for our own message.
+    Edit(String),
+    /// Delete it for everyone (`true`) or for me.
+    Delete(bool),
+    /// React with this emoji; empty takes the reaction back.
+    React(String),
+}
+
+/// Quick reactions on Alt-1 … Alt-5.
+const QUICK_REACTIONS: [&str; 5] = ["👍", "❤️", "😂", "🎉", "😮"];
+
+/// What Enter does with the input line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Compose {
+    /// Send a new message.
+    New,
+    /// Send a reply to the message with this id.
+    Reply(String),
+    /// Replace the text of our message with this id.
+    Edit(String),
 }
 
 /// The slash commands of the input line, which act on the open conversation.
@@ -69,6 +99,10 @@ pub(crate) struct Screen {
     blocked: bool,
     /// Message requests from others that arrived while the screen is open.
     new_requests: usize,
+    /// The selected message (Alt-↑/↓), by index into `messages`.
+    selected: Option<usize>,
+    /// What Enter does.
+    compose: Compose,
 }
 
 impl Screen {
@@ -87,7 +121,58 @@ impl Screen {
             status: None,
             peer_online: None,
             unread: false,
+            selected: None,
+            compose: Compose::New,
         }
+    }
+
+    /// Keys that act on the selected message (with Alt).
+    fn on_alt_key(&mut self, code: KeyCode) -> Action {
+        match code {
+            KeyCode::Up => {
+                let last = self.messages.len().checked_sub(1);
+                self.selected = match self.selected {
+                    Some(i) => Some(i.saturating_sub(1)),
+                    None => last,
+                };
+                return Action::None;
+            }
+            KeyCode::Down => {
+                self.selected = match self.selected {
+                    Some(i) if i + 1 < self.messages.len() => Some(i + 1),
+                    _ => None,
+                };
+                return Action::None;
+            }
+            _ => {}
+        }
+        let Some(index) = self.selected else {
+            self.problem = Some("select a message first with Alt-↑".into());
+            return Action::None;
+        };
+        let Some(message) = self.messages.get(index) else {
+            return Action::None;
+        };
+        let (id, mine, text) = (message.id.clone(), message.outgoing(), message.text.clone());
+        match code {
+            KeyCode::Char('r') => self.compose = Compose::Reply(id),
+            KeyCode::Char('e') if mine => {
+                self.input.restore(text);
+                self.compose = Compose::Edit(id);
+            }
+            KeyCode::Char('d') if mine => return Action::Change(id, Change::Delete(true)),
+            KeyCode::Char('e' | 'd') => {
+                self.problem = Some("only your own messages can be edited or deleted".into());
+            }
+            KeyCode::Char('x') => return Action::Change(id, Change::Delete(false)),
+            KeyCode::Char('0') => return Action::Change(id, Change::React(String::new())),
+            KeyCode::Char(c @ '1'..='5') => {
+                let emoji = QUICK_REACTIONS[usize::from(c as u8 - b'1')];
+                return Action::Change(id, Change::React(emoji.into()));
+            }
+            _ => {}
+        }
+        Action::None
     }
 
     /// Whether messages arrived that the user has now seen: the loop marks them read.
@@ -97,7 +182,17 @@ impl Screen {
 
     pub(crate) fn on_key(&mut self, key: KeyEvent) -> Action {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if key.modifiers.contains(KeyModifiers::ALT) {
+            return self.on_alt_key(key.code);
+        }
         match key.code {
+            KeyCode::Esc if self.selected.is_some() || self.compose != Compose::New => {
+                self.selected = None;
+                if self.compose != Compose::New {
+                    self.compose = Compose::New;
+                    self.input.take();
+                }
+            }
             KeyCode::Esc => return Action::Quit,
             KeyCode::Char('c' | 'd') if ctrl => return Action::Quit,
             KeyCode::Char('a') if ctrl => self.input.home(),
@@ -121,13 +216,19 @@ impl Screen {
                 }
                 self.scroll = 0;
                 let line = self.input.take();
-                return match Command::parse(&line) {
-                    Some(Ok(command)) => Action::Command(command),
-                    Some(Err(problem)) => {
+                self.selected = None;
+                return match (
+                    std::mem::replace(&mut self.compose, Compose::New),
+                    Command::parse(&line),
+                ) {
+                    (Compose::Edit(id), _) => Action::Change(id, Change::Edit(line)),
+                    (Compose::Reply(id), _) => Action::Send(line, Some(id)),
+                    (Compose::New, Some(Ok(command))) => Action::Command(command),
+                    (Compose::New, Some(Err(problem))) => {
                         self.problem = Some(problem);
                         Action::None
                     }
-                    None => Action::Send(line),
+                    (Compose::New, None) => Action::Send(line, None),
                 };
             }
             _ => {}
@@ -170,6 +271,46 @@ impl Screen {
             EventView::MessageSent { message } if message.peer == self.contact.address => {
                 self.problem = None;
                 self.upsert(message);
+            }
+            EventView::MessageEdited {
+                peer,
+                id,
+                text,
+                edited_at_ms,
+            } if peer == self.contact.address => {
+                if let Some(m) = self.messages.iter_mut().find(|m| m.id == id) {
+                    m.text = text;
+                    m.edited_at_ms = Some(edited_at_ms);
+                }
+            }
+            EventView::MessageDeleted {
+                peer,
+                id,
+                for_everyone,
+            } if peer == self.contact.address => {
+                if for_everyone {
+                    if let Some(m) = self.messages.iter_mut().find(|m| m.id == id) {
+                        m.kind = "deleted".into();
+                        m.text.clear();
+                        m.reactions.clear();
+                    }
+                } else {
+                    self.messages.retain(|m| m.id != id);
+                    self.selected = None;
+                }
+            }
+            EventView::ReactionChanged {
+                peer,
+                id,
+                by,
+                emoji,
+            } if peer == self.contact.address => {
+                if let Some(m) = self.messages.iter_mut().find(|m| m.id == id) {
+                    m.reactions.retain(|r| r.by != by);
+                    if let Some(emoji) = emoji {
+                        m.reactions.push(ReactionView { by, emoji });
+                    }
+                }
             }
             EventView::DeliveryChanged { peer, id, delivery } if peer == self.contact.address => {
                 if let Some(m) = self.messages.iter_mut().find(|m| m.id == id) {
@@ -270,11 +411,8 @@ impl Screen {
 
         frame.render_widget(Paragraph::new(self.status_line()), status);
 
-        let editor = Paragraph::new(self.input.text()).block(
-            Block::new()
-                .borders(Borders::ALL)
-                .title(" message · Enter send · /block /delete · Esc quit · PgUp/PgDn scroll "),
-        );
+        let editor = Paragraph::new(self.input.text())
+            .block(Block::new().borders(Borders::ALL).title(self.input_title()));
         frame.render_widget(editor, input);
         let column = u16::try_from(self.input.cursor()).unwrap_or(u16::MAX);
         frame.set_cursor_position(Position::new(
@@ -291,7 +429,8 @@ impl Screen {
                 Style::new().fg(Color::DarkGray),
             ));
         }
-        for m in &self.messages {
+        for (index, m) in self.messages.iter().enumerate() {
+            let selected = self.selected == Some(index);
             let (who, color) = if m.outgoing() {
                 ("me".to_owned(), Color::Cyan)
             } else {
@@ -307,9 +446,10 @@ impl Screen {
             };
             let indent = head.chars().count();
             let room = width.saturating_sub(indent).max(8);
-            let text: Vec<char> = m.text.chars().collect();
+            let shown = format!("{}{}", output::reply_mark(m), output::body(m));
+            let text: Vec<char> = shown.chars().collect();
             let mut chunks: Vec<String> = Vec::new();
-            for line in m.text.lines() {
+            for line in shown.lines() {
                 let chars: Vec<char> = line.chars().collect();
                 if chars.is_empty() {
                     chunks.push(String::new());
@@ -324,8 +464,13 @@ impl Screen {
             let last = chunks.len() - 1;
             for (i, chunk) in chunks.into_iter().enumerate() {
                 let mut spans = if i == 0 {
+                    let clock_style = if selected {
+                        Style::new().add_modifier(Modifier::REVERSED)
+                    } else {
+                        Style::new().fg(Color::DarkGray)
+                    };
                     vec![
-                        Span::styled(clock.clone(), Style::new().fg(Color::DarkGray)),
+                        Span::styled(clock.clone(), clock_style),
                         Span::styled(format!(" {who}: "), Style::new().fg(color)),
                     ]
                 } else {
@@ -342,8 +487,28 @@ impl Screen {
                 }
                 lines.push(Line::from(spans));
             }
+            if let Some(reactions) = output::reactions(m) {
+                lines.push(Line::from(vec![
+                    Span::raw(" ".repeat(indent)),
+                    Span::styled(reactions, Style::new().fg(Color::Yellow)),
+                ]));
+            }
         }
         lines
+    }
+
+    fn input_title(&self) -> String {
+        match (&self.compose, self.selected) {
+            (Compose::Reply(id), _) => format!(" reply to {} · Enter send · Esc cancel ", &id[..8.min(id.len())]),
+            (Compose::Edit(id), _) => format!(" edit {} · Enter save · Esc cancel ", &id[..8.min(id.len())]),
+            (Compose::New, Some(_)) => {
+                " Alt-r reply · Alt-e edit · Alt-d delete · Alt-x delete for me · Alt-1…5 react · Alt-0 unreact · Esc "
+                    .into()
+            }
+            (Compose::New, None) => {
+                " message · Enter send · Alt-↑ select · /block /delete · Esc quit · PgUp/PgDn scroll ".into()
+            }
+        }
     }
 
     fn status_line(&self) -> Line<'static> {

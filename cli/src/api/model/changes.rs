@@ -1,0 +1,77 @@
+//! The JSON shapes of replies, edits, deletes and reactions.
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::ApiError;
+
+/// `PATCH /v1/chats/{peer}/messages/{id}`: a new text for one of our messages.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct EditRequest {
+    /// The new text (at most 65,536 bytes of UTF-8).
+    pub(crate) text: String,
+}
+
+/// `PUT /v1/chats/{peer}/messages/{id}/reaction`: our reaction, replacing the earlier one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ReactionRequest {
+    /// One emoji.
+    pub(crate) emoji: String,
+}
+
+/// `DELETE /v1/chats/{peer}/messages/{id}` parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteQuery {
+    /// `everyone` (the default: our own message, within 24 hours of sending it, becomes a
+    /// tombstone everywhere) or `me` (any message, from this device only).
+    #[serde(rename = "for")]
+    pub(crate) scope: Option<String>,
+}
+
+/// A change accepted: durable here, on its way to the peer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Changed {
+    /// The message changed.
+    pub(crate) target: String,
+    /// The change's own message id (absent for a delete for me, which sends nothing).
+    pub(crate) id: Option<String>,
+}
+
+/// One version of an edited message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct EditView {
+    /// Its text.
+    pub(crate) text: String,
+    /// When it was written (the author's clock).
+    pub(crate) at_ms: u64,
+}
+
+/// One person's reaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ReactionView {
+    /// Who reacted (an address).
+    pub(crate) by: String,
+    /// The emoji.
+    pub(crate) emoji: String,
+}
+
+impl From<tern_node::ChangeError> for ApiError {
+    fn from(e: tern_node::ChangeError) -> Self {
+        use tern_node::ChangeError as E;
+        let message = e.to_string();
+        match e {
+            E::NoMessage(_) => Self::not_found(message),
+            E::NotAuthor => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::WindowClosed | E::Deleted | E::Blocked(_) => {
+                Self::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            E::NotText | E::NotAnEmoji | E::Empty => Self::bad_request(message),
+            E::TooLong { .. } => Self::too_large(message),
+            E::StorageFull => Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message),
+            E::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Replies, reactions, edits and deletes as people make them with `tern` commands, between
+//! two real daemons: directly, then through the relay while the recipient's daemon is down.
+
+use serde_json::Value;
+
+use super::harness::{Pair, eventually};
+
+/// The message of `history` with `id`.
+fn find<'a>(history: &'a [Value], id: &str) -> Option<&'a Value> {
+    history.iter().find(|m| m["id"] == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_reactions_edits_and_deletes_between_two_daemons() {
+    let mut pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+
+    let sent = alice.tern(&["send", "bob", "lunch at 12?", "--json"]).await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let lunch = sent.json()["id"].as_str().unwrap().to_owned();
+    eventually("bob to get the message", || async {
+        find(&bob.history("alice").await, &lunch).map(|_| ())
+    })
+    .await;
+
+    // Bob replies to it by its short id, as `tern history` prints it, and reacts.
+    let listing = bob.tern(&["history", "alice"]).await;
+    assert!(listing.stdout.contains(&lunch[..8]), "{listing:?}");
+    let run = bob
+        .tern(&["reply", "alice", &lunch[..8], "yes!", "--json"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let yes = run.json()["id"].as_str().unwrap().to_owned();
+    let run = bob.tern(&["react", "alice", "last", "👍"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let reply = eventually("alice to get the reply", || async {
+        find(&alice.history("bob").await, &yes).cloned()
+    })
+    .await;
+    assert_eq!(reply["reply_to"], lunch.as_str());
+    // `last` is the newest message of the chat, Bob's reply itself: react to the first.
+    let run = bob.tern(&["react", "alice", &lunch, "🎉"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("alice to see bob's reaction", || async {
+        let history = alice.history("bob").await;
+        let m = find(&history, &lunch)?;
+        (m["reactions"][0]["emoji"] == "🎉").then_some(())
+    })
+    .await;
+    let refused = bob.tern(&["react", "alice", &lunch, "nice"]).await;
+    assert_ne!(refused.code, 0, "a word is not a reaction: {refused:?}");
+
+    // Alice edits; Bob sees the new text, marked edited, and both versions.
+    let run = alice.tern(&["edit", "bob", "last", "lunch at 1?"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to see the edit", || async {
+        let history = bob.history("alice").await;
+        let m = find(&history, &lunch)?;
+        (m["text"] == "lunch at 1?" && m["edited_at_ms"].is_u64()).then_some(())
+    })
+    .await;
+    let human = bob.tern(&["history", "alice"]).await;
+    assert!(human.stdout.contains("lunch at 1? (edited)"), "{human:?}");
+    let versions = bob.tern(&["edits", "alice", &lunch, "--json"]).await.json();
+    assert_eq!(versions.as_array().unwrap().len(), 2, "{versions}");
+    let forged = bob.tern(&["edit", "alice", &lunch, "mine now"]).await;
+    assert_ne!(forged.code, 0, "only the author edits: {forged:?}");
+
+    // Through the relay, while Bob's daemon is down: a new message, an edit and a delete.
+    pair.bob_daemon.take().unwrap().stop().await;
+    let sent = alice
+        .tern(&["send", "bob", "wrong chat, sorry", "--json"])
+        .await;
+    let oops = sent.json()["id"].as_str().unwrap().to_owned();
+    let run = alice.tern(&["edit", "bob", &oops, "wrong chat!"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = alice.tern(&["delete", "bob", &oops]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = alice.tern(&["delete", "bob", &lunch]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let bob = &pair.bob;
+    pair.bob_daemon = Some(bob.daemon().await);
+    let history = eventually("bob to collect the changes from the relay", || async {
+        let history = bob.history("alice").await;
+        let (oops, lunch) = (find(&history, &oops)?, find(&history, &lunch)?);
+        (oops["kind"] == "deleted" && lunch["kind"] == "deleted").then(|| history.clone())
+    })
+    .await;
+    for m in &history {
+        let text = m["text"].as_str().unwrap();
+        assert!(
+            !text.contains("lunch") && !text.contains("wrong chat"),
+            "{m}"
+        );
+    }
+    let human = bob.tern(&["history", "alice"]).await;
+    assert!(human.stdout.contains("message deleted"), "{human:?}");
+
+    // Delete for me: gone from Bob's history only.
+    let run = bob.tern(&["delete", "alice", &yes, "--for-me"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(find(&bob.history("alice").await, &yes).is_none());
+    assert!(find(&pair.alice.history("bob").await, &yes).is_some());
+}
