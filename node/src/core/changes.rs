@@ -93,6 +93,9 @@ impl From<Refusal> for Error {
     }
 }
 
+/// Messages a write has loaded or changed so far, by conversation and id.
+pub(super) type Targets = HashMap<(Conv, [u8; 16]), Target>;
+
 /// A stored message loaded for a change: its keys, row and meta row.
 #[derive(Debug, Clone)]
 pub(super) struct Target {
@@ -292,7 +295,7 @@ impl Core {
     /// else from the store. `None` if there is no such message (or it was deleted for me).
     pub(super) async fn target(
         &self,
-        cache: &HashMap<(Conv, [u8; 16]), Target>,
+        cache: &Targets,
         conv: Conv,
         id: MessageId,
     ) -> Result<Option<Target>, Error> {
@@ -328,7 +331,7 @@ impl Core {
     pub(super) async fn stage_changed(
         &self,
         pending: &mut Pending,
-        cache: &mut HashMap<(Conv, [u8; 16]), Target>,
+        cache: &mut Targets,
         summaries: &mut HashMap<Conv, ConversationRow>,
         target: Target,
     ) -> Result<(), Error> {
@@ -534,10 +537,7 @@ impl Core {
     pub(super) async fn stage_change_out(
         &mut self,
         pending: &mut Pending,
-        (cache, summaries): (
-            &mut HashMap<(Conv, [u8; 16]), Target>,
-            &mut HashMap<Conv, ConversationRow>,
-        ),
+        (cache, summaries): (&mut Targets, &mut HashMap<Conv, ConversationRow>),
         peer: UserId,
         target_id: MessageId,
         change: Change,
