@@ -1,0 +1,12 @@
+//! Tern's attachments: the format and the local storage of encrypted, content-addressed blobs.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod pad;
+pub mod stream;
+
+pub use stream::{FileKey, Lengths};
