@@ -8,5 +8,7 @@
 
 pub mod pad;
 pub mod stream;
+pub mod verify;
 
 pub use stream::{FileKey, Lengths};
+pub use verify::{GroupSet, Root};
