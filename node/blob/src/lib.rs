@@ -7,6 +7,7 @@
 )]
 
 pub mod pad;
+pub mod store;
 pub mod stream;
 pub mod verify;
 

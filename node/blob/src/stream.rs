@@ -44,6 +44,7 @@ use crate::pad::{self, TooLarge};
 mod read;
 
 pub use read::{DecryptReader, EncryptReader};
+pub(crate) use read::{open_error, seal_error};
 
 /// Plaintext bytes per chunk.
 ///
@@ -74,6 +75,20 @@ pub const fn chunk_count(padded_len: u64) -> u64 {
     } else {
         padded_len.div_ceil(CHUNK_LEN)
     }
+}
+
+/// Whether `len` is the ciphertext length of some attachment (of a padded plaintext that is a
+/// bucket): the check a relay applies to an announced upload.
+pub fn is_ciphertext_len(len: u64) -> bool {
+    let mut padded = pad::MIN_BUCKET;
+    while padded <= pad::MAX_PADDED_LEN {
+        let ciphertext = ciphertext_len_of(padded);
+        if ciphertext >= len {
+            return ciphertext == len;
+        }
+        padded = pad::next_bucket(padded);
+    }
+    false
 }
 
 /// The three lengths of one attachment, consistent by construction: plaintext `L`, padded
@@ -315,7 +330,7 @@ pub fn encrypt(key: &FileKey, plaintext: &[u8]) -> Result<(Vec<u8>, Lengths), Se
     let lengths = Lengths::for_plaintext(plaintext.len() as u64)?;
     let mut reader = EncryptReader::new(key, plaintext);
     let mut out = Vec::with_capacity(usize::try_from(lengths.ciphertext()).unwrap_or(0));
-    io::copy(&mut reader, &mut out).map_err(read::seal_error)?;
+    io::copy(&mut reader, &mut out).map_err(seal_error)?;
     Ok((out, lengths))
 }
 
@@ -326,7 +341,7 @@ pub fn decrypt(key: &FileKey, lengths: &Lengths, ciphertext: &[u8]) -> Result<Ve
     }
     let mut reader = DecryptReader::new(key, *lengths, ciphertext);
     let mut out = Vec::with_capacity(usize::try_from(lengths.plaintext()).unwrap_or(0));
-    io::copy(&mut reader, &mut out).map_err(read::open_error)?;
+    io::copy(&mut reader, &mut out).map_err(open_error)?;
     Ok(out)
 }
 

@@ -107,14 +107,14 @@ fn a_declared_length_is_enforced() {
         .read_to_end(&mut out)
         .unwrap_err();
     assert!(matches!(
-        read::seal_error(err),
+        seal_error(err),
         SealError::LengthMismatch { declared: 4, .. }
     ));
     let err = EncryptReader::with_declared_len(&key, &b"123"[..], 4)
         .read_to_end(&mut out)
         .unwrap_err();
     assert!(matches!(
-        read::seal_error(err),
+        seal_error(err),
         SealError::LengthMismatch {
             declared: 4,
             actual: 3
@@ -173,10 +173,7 @@ fn the_end_is_reported_only_after_the_final_chunk_verifies() {
     reader.read_exact(&mut out).unwrap();
     assert_eq!(out, file);
     let err = reader.read(&mut [0; 16]).unwrap_err();
-    assert!(matches!(
-        read::open_error(err),
-        OpenError::Chunk { index: 1 }
-    ));
+    assert!(matches!(open_error(err), OpenError::Chunk { index: 1 }));
 }
 
 #[test]
