@@ -6,6 +6,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod descriptor;
 pub mod pad;
 pub mod store;
 pub mod stream;
