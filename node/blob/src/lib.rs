@@ -11,6 +11,7 @@ pub mod pad;
 pub mod store;
 pub mod stream;
 pub mod verify;
+pub mod wire;
 
 pub use stream::{FileKey, Lengths};
 pub use verify::{GroupSet, Root};
