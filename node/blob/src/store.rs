@@ -219,15 +219,7 @@ impl Store {
             let mut out = BufWriter::with_capacity(WRITE_BUFFER, &file);
             out.seek(SeekFrom::Start(HEADER_LEN))
                 .map_err(SealError::Io)?;
-            let encrypt = EncryptReader::with_declared_len(&key, plaintext, plaintext_len);
-            let outboard = Outboard::compute(
-                Tee {
-                    inner: encrypt,
-                    out: &mut out,
-                },
-                lengths.ciphertext(),
-            )
-            .map_err(stream::seal_error)?;
+            let (outboard, _) = crate::seal(&key, plaintext, plaintext_len, &mut out)?;
             out.flush().map_err(SealError::Io)?;
             Ok::<_, ImportError>(outboard)
         })();
@@ -461,20 +453,6 @@ impl Drop for Claim<'_> {
         {
             open.remove(&self.root);
         }
-    }
-}
-
-/// Reads from `inner` and copies everything read to `out`.
-struct Tee<R, W> {
-    inner: R,
-    out: W,
-}
-
-impl<R: Read, W: Write> Read for Tee<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
     }
 }
 

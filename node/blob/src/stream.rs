@@ -143,6 +143,31 @@ impl Lengths {
     pub fn chunks(&self) -> u64 {
         chunk_count(self.padded)
     }
+
+    /// Where plaintext bytes `plaintext` lie in the ciphertext: the index of the first sealed
+    /// chunk holding them and the ciphertext bytes of all the sealed chunks that do. Fetch
+    /// those bytes (for example the groups [`crate::GroupSet::covering_bytes`] gives) and
+    /// decrypt them with [`DecryptReader::starting_at`]: what a range request or a player
+    /// starting mid-file needs.
+    ///
+    /// ```
+    /// let lengths = tern_blob::Lengths::for_plaintext(1_000_000).unwrap();
+    /// let (chunk, bytes) = lengths.chunks_for(70_000..70_001);
+    /// assert_eq!((chunk, bytes), (1, 65_552..131_104));
+    /// ```
+    pub fn chunks_for(&self, plaintext: std::ops::Range<u64>) -> (u64, std::ops::Range<u64>) {
+        let start = plaintext.start.min(self.plaintext);
+        let end = plaintext.end.clamp(start, self.plaintext);
+        let first = start / CHUNK_LEN;
+        let last = if end > start {
+            end.div_ceil(CHUNK_LEN)
+        } else {
+            first
+        };
+        let bytes_start = (first * SEALED_CHUNK_LEN).min(self.ciphertext);
+        let bytes_end = (last * SEALED_CHUNK_LEN).min(self.ciphertext);
+        (first, bytes_start..bytes_end)
+    }
 }
 
 /// A file key: 32 random bytes that encrypt exactly one file. Wiped when dropped; its `Debug`
