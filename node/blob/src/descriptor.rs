@@ -347,12 +347,12 @@ impl Descriptor {
                     return Err(DescriptorError::Thumbnail);
                 }
             }
-            Some(Thumbnail::Blurhash(hash)) => {
-                if hash.len() > MAX_BLURHASH_LEN || !hash.is_ascii() {
-                    return Err(DescriptorError::Thumbnail);
-                }
+            Some(Thumbnail::Blurhash(hash))
+                if hash.len() > MAX_BLURHASH_LEN || !hash.is_ascii() =>
+            {
+                return Err(DescriptorError::Thumbnail);
             }
-            None => {}
+            Some(Thumbnail::Blurhash(_)) | None => {}
         }
         if let Some(waveform) = &self.waveform
             && waveform.samples.len() > MAX_WAVEFORM_SAMPLES

@@ -171,8 +171,8 @@ impl Lengths {
 }
 
 /// A file key: 32 random bytes that encrypt exactly one file. Wiped when dropped; its `Debug`
-/// prints nothing of it. Serialized as 32 raw bytes (inside the end-to-end encrypted descriptor
-/// only).
+/// prints nothing of it. Serialized as a 32-byte array (postcard: 32 raw bytes), inside the
+/// end-to-end encrypted descriptor only.
 #[derive(Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
 pub struct FileKey(Box<[u8; 32]>);
 
@@ -210,18 +210,14 @@ impl fmt::Debug for FileKey {
 
 impl Serialize for FileKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serde_bytes::Bytes::new(self.0.as_slice()).serialize(serializer)
+        self.0.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for FileKey {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bytes = Zeroizing::new(serde_bytes::ByteBuf::deserialize(deserializer)?.into_vec());
-        let array: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| serde::de::Error::invalid_length(bytes.len(), &"32 bytes"))?;
-        Ok(FileKey::from_bytes(array))
+        let bytes = Zeroizing::new(<[u8; 32]>::deserialize(deserializer)?);
+        Ok(FileKey::from_bytes(*bytes))
     }
 }
 

@@ -269,3 +269,34 @@ proptest! {
         let _ = Descriptor::from_bytes(&bytes);
     }
 }
+
+#[test]
+fn a_blob_descriptor_encoding_is_pinned() {
+    // Key and capability are 32 raw bytes, like the root; lengths are varints.
+    let mut descriptor = blob_descriptor(1_000_000);
+    descriptor.thumbnail = None;
+    blob(&mut descriptor).locations.truncate(1);
+    let bytes = descriptor.to_bytes().unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let want = [
+        "01",                       // version
+        "01",                       // kind: Video
+        "09766964656f2f6d7034",     // mime: "video/mp4"
+        "0b686f6c696461792e6d7034", // name: "holiday.mp4"
+        "00",                       // thumbnail: None
+        "00",                       // waveform: None
+        "01",                       // body: Blob
+        &"03".repeat(32),           // root
+        "c0843d",                   // plaintext_len 1,000,000
+        "eaa43d",                   // padded_len 1,004,138
+        "eaa63d",                   // ciphertext_len 1,004,394
+        &"09".repeat(32),           // key
+        "01",                       // one location
+        "00",                       // Device
+        "26",                       // peer id: 38 bytes
+        &"01".repeat(38),
+        &"01".repeat(32), // capability
+    ]
+    .concat();
+    assert_eq!(hex, want);
+}

@@ -126,7 +126,7 @@ impl GroupSet {
         for range in &self.ranges {
             let chunks = ChunkNum(range.start.saturating_mul(CHUNKS_PER_GROUP))
                 ..ChunkNum(range.end.saturating_mul(CHUNKS_PER_GROUP));
-            out = out | ChunkRanges::from(chunks);
+            out |= ChunkRanges::from(chunks);
         }
         out
     }
@@ -182,7 +182,10 @@ mod tests {
 
     #[test]
     fn covering_bytes_rounds_out_to_groups() {
-        assert_eq!(GroupSet::covering_bytes(1..GROUP_LEN + 1).ranges(), &[0..2]);
+        assert_eq!(
+            GroupSet::covering_bytes(1..GROUP_LEN + 1),
+            GroupSet::from(0..2)
+        );
         assert!(GroupSet::covering_bytes(5..5).is_empty());
     }
 
