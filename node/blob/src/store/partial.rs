@@ -253,6 +253,31 @@ impl Partial {
         self.missing().is_empty()
     }
 
+    /// A reader over ciphertext bytes `bytes` of this download, once every group holding
+    /// them has verified: for a player or a range request to start before the rest arrives
+    /// (pair it with [`crate::Lengths::chunks_for`] and
+    /// [`crate::stream::DecryptReader::starting_at`], which checks every chunk's tag again).
+    /// `None` while a group under the range is missing.
+    pub fn verified_ciphertext(
+        &self,
+        bytes: std::ops::Range<u64>,
+    ) -> Result<Option<CiphertextReader>, StoreError> {
+        let end = bytes.end.min(self.ciphertext_len);
+        let start = bytes.start.min(end);
+        if !self
+            .verified()
+            .contains_all(&GroupSet::covering_bytes(start..end))
+        {
+            return Ok(None);
+        }
+        let file = Arc::new(self.file.try_clone().map_err(StoreError::Io)?);
+        Ok(Some(CiphertextReader::new(Window {
+            file,
+            start: HEADER_LEN + start,
+            len: end - start,
+        })))
+    }
+
     /// Writes one verified item (from [`verify::decode_ranges`], possibly run elsewhere for
     /// another source). Groups already held are skipped. Commits once [`COMMIT_BYTES`] are
     /// pending.

@@ -331,3 +331,33 @@ fn a_plaintext_reader_needs_the_right_length() {
         Err(PlaintextError::Lengths)
     ));
 }
+
+#[test]
+fn a_player_can_start_on_verified_groups_before_the_rest_arrives() {
+    let sent = send(1_000_000);
+    let root = sent.imported.blob.root();
+    let lengths = sent.imported.lengths;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut partial = store.begin(&root, lengths.ciphertext()).unwrap();
+    // The player wants plaintext 300,000..400,000 first.
+    let (chunk, bytes) = lengths.chunks_for(300_000..400_000);
+    assert!(
+        partial
+            .verified_ciphertext(bytes.clone())
+            .unwrap()
+            .is_none()
+    );
+    let groups = GroupSet::covering_bytes(bytes.clone());
+    partial
+        .receive(&groups, &stream(&sent.imported.blob, &groups)[..])
+        .unwrap();
+    assert!(!partial.is_complete());
+    let ciphertext = partial.verified_ciphertext(bytes).unwrap().unwrap();
+    let mut reader =
+        stream::DecryptReader::starting_at(&sent.imported.key, lengths, ciphertext, chunk);
+    let skip = 300_000 - chunk as usize * 65_536;
+    let mut out = vec![0u8; skip + 100_000];
+    reader.read_exact(&mut out).unwrap();
+    assert_eq!(&out[skip..], &sent.file[300_000..400_000]);
+}
