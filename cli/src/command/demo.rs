@@ -257,6 +257,7 @@ async fn chat(
             left.stored_messages
         ),
     )?;
+    conversation(&alice, &bob, &ids, &mut alice_events, &mut bob_events, t).await?;
     stranger(dir, relay_address, &bob, nodes, t).await
 }
 
@@ -345,6 +346,73 @@ async fn next_event(events: &mut EventStream) -> anyhow::Result<Event> {
 
 /// Waits until the messages `ids` arrived; returns their texts in arrival order. Fails on a
 /// duplicate.
+/// A reply, a reaction, an edit and a delete for everyone, each as the other side sees it.
+async fn conversation(
+    alice: &Node,
+    bob: &Node,
+    ids: &[MessageId],
+    alice_events: &mut EventStream,
+    bob_events: &mut EventStream,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let (meeting, slides) = (ids[1], ids[2]);
+    let text = "3 works for me.";
+    let answer = bob.reply(a, meeting, text).await?;
+    t.say(
+        "bob",
+        format!("↪ replies to \"The meeting moved to 3 pm.\": {text:?}"),
+    )?;
+    received(alice_events, &[answer]).await?;
+    let page = alice.history(b, 1, None).await?;
+    if page.messages.last().and_then(|m| m.reply_to) != Some(meeting) {
+        bail!("alice does not see bob's message as a reply");
+    }
+    t.say("alice", "← bob's reply, quoting her message")?;
+    alice.react(b, answer, "👍").await?;
+    t.say("alice", "reacts 👍 to bob's reply")?;
+    until(
+        bob_events,
+        |e| matches!(e, Event::ReactionChanged { id, emoji: Some(_), .. } if *id == answer),
+    )
+    .await?;
+    t.say("bob", "sees alice's 👍 under his reply")?;
+    let text = "The meeting moved to 4 pm.";
+    alice.edit(b, meeting, text).await?;
+    t.say("alice", format!("edits her message to {text:?}"))?;
+    until(
+        bob_events,
+        |e| matches!(e, Event::MessageEdited { id, .. } if *id == meeting),
+    )
+    .await?;
+    let versions = bob.edit_history(a, meeting).await?;
+    t.say(
+        "bob",
+        format!("sees {text:?} (edited); {} versions kept", versions.len()),
+    )?;
+    alice.delete(b, slides).await?;
+    t.say(
+        "alice",
+        "deletes \"Bring the slides, please.\" for everyone",
+    )?;
+    until(
+        bob_events,
+        |e| matches!(e, Event::MessageDeleted { id, for_everyone: true, .. } if *id == slides),
+    )
+    .await?;
+    t.say(
+        "bob",
+        "sees a tombstone: the text is erased from his database and event log",
+    )?;
+    Ok(())
+}
+
+/// Waits for the first event `pick` accepts.
+async fn until(events: &mut EventStream, pick: impl Fn(&Event) -> bool) -> anyhow::Result<()> {
+    while !pick(&next_event(events).await?) {}
+    Ok(())
+}
+
 async fn received(events: &mut EventStream, ids: &[MessageId]) -> anyhow::Result<Vec<String>> {
     let mut texts = Vec::new();
     let mut seen = HashSet::new();
