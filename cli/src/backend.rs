@@ -11,8 +11,8 @@ use crate::{
     api::{
         Client,
         model::{
-            BlockedView, Changed, ChatsPage, ContactView, Deleted, EditView, HistoryPage, Identity,
-            Marked, NewContact, RequestView, Sent, StatusView,
+            BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
+            EditView, HistoryPage, Identity, Marked, NewContact, RequestView, Sent, StatusView,
         },
         service,
     },
@@ -190,10 +190,22 @@ impl Backend {
         &self,
         limit: Option<usize>,
         cursor: Option<&str>,
+        archived: bool,
     ) -> Result<ChatsPage, CliError> {
         match self {
-            Self::Daemon(c) => Ok(c.chats(limit, cursor).await?),
-            Self::Local(n) => Ok(service::chats(n, limit, cursor).await?),
+            Self::Daemon(c) => Ok(c.chats(limit, cursor, archived).await?),
+            Self::Local(n) => Ok(service::chats(n, limit, cursor, archived).await?),
+        }
+    }
+
+    pub(crate) async fn set_chat(
+        &self,
+        peer: &str,
+        settings: ChatSettingsRequest,
+    ) -> Result<ChatView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.set_chat(peer, &settings).await?),
+            Self::Local(n) => Ok(service::set_chat(n, peer, settings).await?),
         }
     }
 

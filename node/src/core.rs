@@ -68,13 +68,14 @@ mod records;
 mod relays;
 mod requests;
 mod send;
+mod settings;
 
 pub use self::{
     changes::EDIT_WINDOW,
     requests::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER},
 };
 
-pub(crate) use self::changes::Change;
+pub(crate) use self::{changes::Change, settings::Setting};
 use self::{changes::to_message, outcomes::Outcome, queue::Queued};
 
 /// Most received envelopes committed in one write. Bounds the latency one message can add to
@@ -133,6 +134,11 @@ pub(crate) enum Request {
         peer: UserId,
         compose: Compose,
         reply: oneshot::Sender<Result<MessageId, Error>>,
+    },
+    SetChat {
+        peer: UserId,
+        setting: Setting,
+        reply: oneshot::Sender<Result<(), Error>>,
     },
     DeleteForMe {
         peer: UserId,
@@ -305,6 +311,8 @@ pub(crate) struct Core {
     changes_refused: std::collections::BTreeMap<&'static str, u64>,
     /// Conversations holding changes that wait for their targets.
     orphan_convs: std::collections::HashSet<Conv>,
+    /// The settings of every conversation that has any (mute, archive, pin).
+    settings: HashMap<Conv, crate::tables::ChatSettingsRow>,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -399,6 +407,7 @@ impl Core {
             storage_full: 0,
             changes_refused: std::collections::BTreeMap::new(),
             orphan_convs: std::collections::HashSet::new(),
+            settings: HashMap::new(),
         }
     }
 
@@ -416,6 +425,10 @@ impl Core {
             Err(e) => warn!("cannot read the relays picked earlier: {e}"),
         }
         self.load_sightings().await;
+        if let Err(e) = self.load_settings().await {
+            error!("cannot read the chat settings, refusing changes: {e}");
+            self.failed = true;
+        }
         if let Err(e) = self.load_orphans().await {
             error!("cannot read the changes waiting for their messages, refusing changes: {e}");
             self.failed = true;
@@ -659,6 +672,13 @@ impl Core {
                     reply,
                 }])
                 .await;
+            }
+            Request::SetChat {
+                peer,
+                setting,
+                reply,
+            } => {
+                let _ = reply.send(self.set_chat(peer, setting).await);
             }
             Request::DeleteForMe { peer, id, reply } => {
                 let _ = reply.send(self.delete_for_me(peer, id).await);

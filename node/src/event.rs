@@ -233,4 +233,18 @@ pub enum ChatChange {
     Blocked,
     /// Its peer was unblocked.
     Unblocked,
+    /// It was muted: its messages still arrive and count as unread, but a client does not
+    /// notify about them, and they do not count in the total of unread chats.
+    Muted,
+    /// It was unmuted, or its mute ran out.
+    Unmuted,
+    /// It was archived: out of the main chat list until unarchived, or until a message
+    /// arrives while it is not muted.
+    Archived,
+    /// It left the archive.
+    Unarchived,
+    /// It was pinned to the top of the chat list.
+    Pinned,
+    /// It was unpinned.
+    Unpinned,
 }

@@ -24,7 +24,7 @@ pub use self::builder::{
 };
 use self::open::open_account;
 use crate::{
-    core::{Change, Compose, Core, Error, Parts, Request},
+    core::{Change, Compose, Core, Error, Parts, Request, Setting},
     error::{
         ChangeError, ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError,
     },
@@ -257,6 +257,33 @@ impl Node {
         self.call(|reply| Request::Send {
             peer,
             compose,
+            reply,
+        })
+        .await
+    }
+
+    /// Mutes the conversation with `peer` until `until_ms` (milliseconds since the Unix
+    /// epoch; `u64::MAX` until unmuted), or unmutes it (`None`). Its messages still arrive
+    /// and count as unread; [`Chat::muted_until_ms`] tells clients not to notify.
+    pub async fn mute_chat(&self, peer: UserId, until_ms: Option<u64>) -> Result<(), ChatError> {
+        self.set_chat(peer, Setting::Mute(until_ms)).await
+    }
+
+    /// Archives the conversation with `peer` (or takes it out of the archive). A message
+    /// arriving in an archived chat that is not muted brings it back.
+    pub async fn archive_chat(&self, peer: UserId, archived: bool) -> Result<(), ChatError> {
+        self.set_chat(peer, Setting::Archive(archived)).await
+    }
+
+    /// Pins the conversation with `peer` to the top of [`Node::chats`] (or unpins it).
+    pub async fn pin_chat(&self, peer: UserId, pinned: bool) -> Result<(), ChatError> {
+        self.set_chat(peer, Setting::Pin(pinned)).await
+    }
+
+    async fn set_chat(&self, peer: UserId, setting: Setting) -> Result<(), ChatError> {
+        self.call(|reply| Request::SetChat {
+            peer,
+            setting,
             reply,
         })
         .await

@@ -185,6 +185,24 @@ impl Table for EventIndex {
     type Value = ();
 }
 
+/// What the user set for a conversation. Added after schema version 1 as a table of its own;
+/// a conversation without a row has every setting off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChatSettingsRow {
+    /// Muted until this time (Unix milliseconds; `u64::MAX`: until unmuted); 0: not muted.
+    pub(crate) muted_until_ms: u64,
+    pub(crate) archived: bool,
+    pub(crate) pinned: bool,
+}
+
+/// Chat settings, keyed by `Conv`.
+pub(crate) struct ChatSettings;
+impl Table for ChatSettings {
+    const NAME: &'static str = "chat_settings";
+    type Key = Conv;
+    type Value = ChatSettingsRow;
+}
+
 /// The chat list entry of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ConversationRow {
@@ -473,6 +491,13 @@ enum ChatChangeV1 {
     Deleted,
     Blocked,
     Unblocked,
+    // Appended with chat settings.
+    Muted,
+    Unmuted,
+    Archived,
+    Unarchived,
+    Pinned,
+    Unpinned,
 }
 
 impl From<ChatChange> for ChatChangeV1 {
@@ -482,6 +507,12 @@ impl From<ChatChange> for ChatChangeV1 {
             ChatChange::Deleted => Self::Deleted,
             ChatChange::Blocked => Self::Blocked,
             ChatChange::Unblocked => Self::Unblocked,
+            ChatChange::Muted => Self::Muted,
+            ChatChange::Unmuted => Self::Unmuted,
+            ChatChange::Archived => Self::Archived,
+            ChatChange::Unarchived => Self::Unarchived,
+            ChatChange::Pinned => Self::Pinned,
+            ChatChange::Unpinned => Self::Unpinned,
         }
     }
 }
@@ -493,6 +524,12 @@ impl From<ChatChangeV1> for ChatChange {
             ChatChangeV1::Deleted => Self::Deleted,
             ChatChangeV1::Blocked => Self::Blocked,
             ChatChangeV1::Unblocked => Self::Unblocked,
+            ChatChangeV1::Muted => Self::Muted,
+            ChatChangeV1::Unmuted => Self::Unmuted,
+            ChatChangeV1::Archived => Self::Archived,
+            ChatChangeV1::Unarchived => Self::Unarchived,
+            ChatChangeV1::Pinned => Self::Pinned,
+            ChatChangeV1::Unpinned => Self::Unpinned,
         }
     }
 }

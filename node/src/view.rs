@@ -29,6 +29,13 @@ pub struct Chat {
     pub last_text: String,
     /// Unread incoming messages.
     pub unread: u32,
+    /// Muted until this time (milliseconds since the Unix epoch; `u64::MAX` until unmuted);
+    /// `None` when not muted.
+    pub muted_until_ms: Option<u64>,
+    /// Archived: listed apart from the main chat list.
+    pub archived: bool,
+    /// Pinned to the top of the chat list.
+    pub pinned: bool,
 }
 
 /// A message request: messages from someone who is neither a contact nor in the chat list,

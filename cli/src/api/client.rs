@@ -10,9 +10,9 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use super::{
     auth,
     model::{
-        ApiError, BlockedView, Changed, ChatsPage, ContactView, Deleted, EditRequest, EditView,
-        ErrorBody, EventFrame, HistoryPage, Identity, Marked, NewContact, NewMessage,
-        ReactionRequest, RequestView, Sent, StatusView, Verification,
+        ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView,
+        Deleted, EditRequest, EditView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
+        NewContact, NewMessage, ReactionRequest, RequestView, Sent, StatusView, Verification,
     },
 };
 use crate::profile::Profile;
@@ -288,8 +288,12 @@ impl Client {
         &self,
         limit: Option<usize>,
         cursor: Option<&str>,
+        archived: bool,
     ) -> Result<ChatsPage, CallError> {
         let mut query = Vec::new();
+        if archived {
+            query.push(("archived", "true".to_owned()));
+        }
         if let Some(limit) = limit {
             query.push(("limit", limit.to_string()));
         }
@@ -298,6 +302,20 @@ impl Client {
         }
         self.call::<(), _>(Method::GET, "/v1/chats", &query, None)
             .await
+    }
+
+    pub(crate) async fn set_chat(
+        &self,
+        peer: &str,
+        settings: &ChatSettingsRequest,
+    ) -> Result<ChatView, CallError> {
+        self.call(
+            Method::PATCH,
+            &format!("/v1/chats/{}", escape(peer)),
+            &[],
+            Some(settings),
+        )
+        .await
     }
 
     pub(crate) async fn history(

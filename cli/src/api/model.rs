@@ -9,14 +9,16 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use tern_node::{Chat, Contact, DeliveryState, Direction, Event, Message, MessageKind, NodeStatus};
+use tern_node::{Chat, Contact, DeliveryState, Direction, Message, MessageKind, NodeStatus};
 use utoipa::{IntoParams, ToSchema};
 
 mod changes;
+mod events;
 
 pub(crate) use changes::{
-    Changed, DeleteQuery, EditRequest, EditView, ReactionRequest, ReactionView,
+    Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, ReactionRequest, ReactionView,
 };
+pub(crate) use events::{EventFrame, EventView};
 
 /// A failed request: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, thiserror::Error)]
@@ -368,6 +370,16 @@ pub(crate) struct ChatView {
     pub(crate) last_text: String,
     /// Unread incoming messages.
     pub(crate) unread: u32,
+    /// Muted until this time (milliseconds; 18446744073709551615: until unmuted); absent when
+    /// not muted. Clients do not notify about a muted chat's messages.
+    #[serde(default)]
+    pub(crate) muted_until_ms: Option<u64>,
+    /// Archived (listed with `?archived=true`).
+    #[serde(default)]
+    pub(crate) archived: bool,
+    /// Pinned to the top of the list.
+    #[serde(default)]
+    pub(crate) pinned: bool,
 }
 
 impl From<Chat> for ChatView {
@@ -378,6 +390,9 @@ impl From<Chat> for ChatView {
             last_ms: c.last_ms,
             last_text: c.last_text,
             unread: c.unread,
+            muted_until_ms: c.muted_until_ms,
+            archived: c.archived,
+            pinned: c.pinned,
         }
     }
 }
@@ -399,6 +414,8 @@ pub(crate) struct ChatsQuery {
     pub(crate) limit: Option<usize>,
     /// The `next` cursor of the previous page.
     pub(crate) cursor: Option<String>,
+    /// `true`: only archived chats; absent or `false`: the main list, without them.
+    pub(crate) archived: Option<bool>,
 }
 
 /// A message request: messages from someone who is neither a contact nor in the chat list,
@@ -458,6 +475,18 @@ pub(crate) enum ChatChangeView {
     Blocked,
     /// Its peer was unblocked.
     Unblocked,
+    /// It was muted.
+    Muted,
+    /// It was unmuted.
+    Unmuted,
+    /// It was archived.
+    Archived,
+    /// It left the archive (by hand, or because a message arrived while not muted).
+    Unarchived,
+    /// It was pinned.
+    Pinned,
+    /// It was unpinned.
+    Unpinned,
     /// A change this version does not describe.
     Other,
 }
@@ -559,190 +588,6 @@ impl From<NodeStatus> for StatusView {
                     path: c.path.to_string(),
                 })
                 .collect(),
-        }
-    }
-}
-
-/// One frame of the event WebSocket.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct EventFrame {
-    /// Its position in the log: reconnect with `?after=<cursor>` to resume after it.
-    pub(crate) cursor: String,
-    /// What happened.
-    pub(crate) event: EventView,
-}
-
-/// Something that happened.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum EventView {
-    /// A message arrived.
-    MessageReceived {
-        /// The message.
-        message: MessageView,
-    },
-    /// A message was accepted into the outbox.
-    MessageSent {
-        /// The message.
-        message: MessageView,
-    },
-    /// An outgoing message moved on.
-    DeliveryChanged {
-        /// The conversation.
-        peer: String,
-        /// The message.
-        id: String,
-        /// Its new state.
-        delivery: Delivery,
-    },
-    /// A contact became reachable.
-    ContactOnline {
-        /// Its address.
-        peer: String,
-    },
-    /// A contact stopped being reachable.
-    ContactOffline {
-        /// Its address.
-        peer: String,
-    },
-    /// Something the user should know about.
-    Error {
-        /// The conversation, if any.
-        peer: Option<String>,
-        /// What happened.
-        message: String,
-    },
-    /// A message arrived from someone who is neither a contact nor in the chat list: a
-    /// message request (`GET /v1/requests`).
-    RequestReceived {
-        /// The message.
-        message: MessageView,
-    },
-    /// The user accepted a request, deleted a chat, blocked or unblocked someone.
-    ChatChanged {
-        /// The conversation.
-        peer: String,
-        /// What changed.
-        change: ChatChangeView,
-    },
-    /// A message's author gave it a new text.
-    MessageEdited {
-        /// The conversation.
-        peer: String,
-        /// The message.
-        id: String,
-        /// Its text now.
-        text: String,
-        /// When the edit was made (the author's clock).
-        edited_at_ms: u64,
-    },
-    /// A message was deleted: for everyone by its author (a tombstone stays) or for us only.
-    MessageDeleted {
-        /// The conversation.
-        peer: String,
-        /// The message.
-        id: String,
-        /// Whether for everyone.
-        for_everyone: bool,
-    },
-    /// Someone reacted to a message, changed their reaction or took it back.
-    ReactionChanged {
-        /// The conversation.
-        peer: String,
-        /// The message.
-        id: String,
-        /// Who (an address).
-        by: String,
-        /// The reaction now; absent when taken back.
-        emoji: Option<String>,
-    },
-    /// A received edit, delete or reaction was refused: it named a message its sender did
-    /// not write (`forged_change`), or came after the 24-hour window (`edit_window`).
-    ChangeRefused {
-        /// The conversation.
-        peer: String,
-        /// The message it named.
-        id: String,
-        /// Why.
-        reason: String,
-    },
-    /// An event this version does not describe yet.
-    Other {
-        /// A description.
-        description: String,
-    },
-}
-
-impl From<Event> for EventView {
-    fn from(event: Event) -> Self {
-        match event {
-            Event::MessageReceived(m) => Self::MessageReceived { message: m.into() },
-            Event::MessageSent(m) => Self::MessageSent { message: m.into() },
-            Event::DeliveryStateChanged { peer, id, state } => Self::DeliveryChanged {
-                peer: peer.to_string(),
-                id: id.to_string(),
-                delivery: state.into(),
-            },
-            Event::ContactOnline(peer) => Self::ContactOnline {
-                peer: peer.to_string(),
-            },
-            Event::ContactOffline(peer) => Self::ContactOffline {
-                peer: peer.to_string(),
-            },
-            Event::Error { peer, message } => Self::Error {
-                peer: peer.map(|p| p.to_string()),
-                message,
-            },
-            Event::RequestReceived(m) => Self::RequestReceived { message: m.into() },
-            Event::ChatChanged { peer, change } => Self::ChatChanged {
-                peer: peer.to_string(),
-                change: match change {
-                    tern_node::ChatChange::Accepted => ChatChangeView::Accepted,
-                    tern_node::ChatChange::Deleted => ChatChangeView::Deleted,
-                    tern_node::ChatChange::Blocked => ChatChangeView::Blocked,
-                    tern_node::ChatChange::Unblocked => ChatChangeView::Unblocked,
-                    _ => ChatChangeView::Other,
-                },
-            },
-            Event::MessageEdited {
-                peer,
-                id,
-                text,
-                edited_at_ms,
-            } => Self::MessageEdited {
-                peer: peer.to_string(),
-                id: id.to_string(),
-                text,
-                edited_at_ms,
-            },
-            Event::MessageDeleted {
-                peer,
-                id,
-                for_everyone,
-            } => Self::MessageDeleted {
-                peer: peer.to_string(),
-                id: id.to_string(),
-                for_everyone,
-            },
-            Event::ReactionChanged {
-                peer,
-                id,
-                by,
-                emoji,
-            } => Self::ReactionChanged {
-                peer: peer.to_string(),
-                id: id.to_string(),
-                by: by.to_string(),
-                emoji,
-            },
-            Event::ChangeRefused { peer, id, reason } => Self::ChangeRefused {
-                peer: peer.to_string(),
-                id: id.to_string(),
-                reason,
-            },
-            other => Self::Other {
-                description: format!("{other:?}"),
-            },
         }
     }
 }

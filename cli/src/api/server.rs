@@ -36,10 +36,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     auth,
     model::{
-        ApiError, BlockedView, Changed, ChatsPage, ChatsQuery, ContactView, DeleteQuery, Deleted,
-        EditRequest, EditView, ErrorBody, EventFrame, EventView, EventsQuery, HistoryPage,
-        HistoryQuery, Identity, Marked, NewContact, NewMessage, ReactionRequest, RequestView, Sent,
-        StatusView, Verification,
+        ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ChatsQuery,
+        ContactView, DeleteQuery, Deleted, EditRequest, EditView, ErrorBody, EventFrame, EventView,
+        EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact, NewMessage,
+        ReactionRequest, RequestView, Sent, StatusView, Verification,
     },
     service,
 };
@@ -111,7 +111,7 @@ pub(crate) fn router(
         .routes(routes!(send_message))
         .routes(routes!(list_chats))
         .routes(routes!(chat_messages))
-        .routes(routes!(delete_chat))
+        .routes(routes!(delete_chat, set_chat))
         .routes(routes!(edit_message, delete_message))
         .routes(routes!(set_reaction, remove_reaction))
         .routes(routes!(edit_history))
@@ -266,7 +266,14 @@ async fn list_chats(
     params: Result<Query<ChatsQuery>, QueryRejection>,
 ) -> Result<Json<ChatsPage>, ApiError> {
     let params = query(params)?;
-    let page = service::chats(&state.node, params.limit, params.cursor.as_deref()).await?;
+    let archived = params.archived.unwrap_or(false);
+    let page = service::chats(
+        &state.node,
+        params.limit,
+        params.cursor.as_deref(),
+        archived,
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -470,6 +477,27 @@ async fn delete_chat(
     Path(peer): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     Ok(Json(service::delete_chat(&state.node, &peer).await?))
+}
+
+/// Mute, archive or pin a conversation (or undo it); absent fields stay as they are.
+#[utoipa::path(
+    patch, path = "/v1/chats/{peer}", tag = "chats",
+    params(("peer" = String, Path, description = "Contact name or address")),
+    request_body = ChatSettingsRequest,
+    responses(
+        (status = 200, description = "The chat with its settings", body = ChatView),
+        (status = 400, description = "Malformed JSON or fields", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact, or no conversation", body = ErrorBody),
+    )
+)]
+async fn set_chat(
+    State(state): State<AppState>,
+    Path(peer): Path<String>,
+    body: Body,
+) -> Result<Json<ChatView>, ApiError> {
+    let settings: ChatSettingsRequest = parse_json(body)?;
+    Ok(Json(service::set_chat(&state.node, &peer, settings).await?))
 }
 
 /// Message requests, newest first: messages from accounts that are neither contacts nor in

@@ -4,9 +4,9 @@
 use tern_node::{MAX_TEXT_LEN, MessageId, Node, SafetyNumber, UserId};
 
 use super::model::{
-    ApiError, BlockedView, Changed, ChatsPage, ContactView, Deleted, Delivery, EditView,
-    HistoryPage, Identity, Marked, NewContact, NewMessage, RequestView, Sent, StatusView,
-    contact_view,
+    ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
+    Delivery, EditView, HistoryPage, Identity, Marked, NewContact, NewMessage, RequestView, Sent,
+    StatusView, contact_view,
 };
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
@@ -108,10 +108,53 @@ pub(crate) async fn verify_contact(
     contact(node, &user.to_string()).await
 }
 
+/// Changes the settings of the conversation with `peer` and returns it.
+pub(crate) async fn set_chat(
+    node: &Node,
+    peer: &str,
+    settings: ChatSettingsRequest,
+) -> Result<ChatView, ApiError> {
+    let user = resolve(node, peer).await?;
+    if settings.muted_for_secs.is_some() && settings.muted != Some(true) {
+        return Err(ApiError::bad_request("muted_for_secs needs muted: true"));
+    }
+    match settings.muted {
+        Some(true) => {
+            let until = match settings.muted_for_secs {
+                Some(secs) => now_ms().saturating_add(secs.saturating_mul(1000)),
+                None => u64::MAX,
+            };
+            node.mute_chat(user, Some(until)).await?;
+        }
+        Some(false) => node.mute_chat(user, None).await?,
+        None => {}
+    }
+    if let Some(archived) = settings.archived {
+        node.archive_chat(user, archived).await?;
+    }
+    if let Some(pinned) = settings.pinned {
+        node.pin_chat(user, pinned).await?;
+    }
+    node.chats()
+        .await?
+        .into_iter()
+        .find(|c| c.peer == user)
+        .map(Into::into)
+        .ok_or_else(|| ApiError::not_found(format!("no conversation with {peer:?}")))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A page of the chat list: the main list, or with `archived` only the archived chats.
 pub(crate) async fn chats(
     node: &Node,
     limit: Option<usize>,
     cursor: Option<&str>,
+    archived: bool,
 ) -> Result<ChatsPage, ApiError> {
     let limit = page_size(limit)?;
     let start = match cursor {
@@ -120,7 +163,12 @@ pub(crate) async fn chats(
             .parse::<usize>()
             .map_err(|_| ApiError::bad_request(format!("malformed cursor {c:?}")))?,
     };
-    let all = node.chats().await?;
+    let all: Vec<_> = node
+        .chats()
+        .await?
+        .into_iter()
+        .filter(|c| c.archived == archived)
+        .collect();
     let end = (start + limit).min(all.len());
     let next = (end < all.len()).then(|| end.to_string());
     let chats = all

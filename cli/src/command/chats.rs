@@ -2,21 +2,30 @@
 
 use super::Context;
 use crate::{
+    api::model::ChatSettingsRequest,
     backend::{self, Need},
     error::CliError,
     output,
 };
 
-/// List conversations, most recent first, with unread counts; or delete one. Message
-/// requests from people who are not contacts are listed by `tern requests`.
+/// List conversations, pinned first then most recent, with unread counts; mute, archive,
+/// pin or delete one. Message requests from people who are not contacts are listed by
+/// `tern requests`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern chats
+  tern chats --archived
   tern chats --json | jq '.chats[] | select(.unread > 0)'
+  tern chats mute bob --for 8h
+  tern chats pin alice
+  tern chats archive carol
   tern chats delete bob")]
 pub(crate) struct Chats {
     #[command(subcommand)]
     action: Option<Action>,
+    /// List the archived chats instead.
+    #[arg(long)]
+    archived: bool,
     /// Chats per page.
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -27,6 +36,40 @@ pub(crate) struct Chats {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
+    /// Mute a chat: its messages arrive and count as unread, without notifications.
+    Mute {
+        /// A contact's name or an address.
+        peer: String,
+        /// For how long: a number with s, m, h, d or w (`8h`, `1w`); until unmuted if absent.
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Option<u64>,
+    },
+    /// Unmute a chat.
+    Unmute {
+        /// A contact's name or an address.
+        peer: String,
+    },
+    /// Move a chat to the archive (`tern chats --archived`); a message arriving while it is
+    /// not muted brings it back.
+    Archive {
+        /// A contact's name or an address.
+        peer: String,
+    },
+    /// Take a chat out of the archive.
+    Unarchive {
+        /// A contact's name or an address.
+        peer: String,
+    },
+    /// Pin a chat to the top of the list.
+    Pin {
+        /// A contact's name or an address.
+        peer: String,
+    },
+    /// Unpin a chat.
+    Unpin {
+        /// A contact's name or an address.
+        peer: String,
+    },
     /// Delete a conversation and every message stored for it (erased from the database
     /// files); messages to the peer not yet delivered are not sent. The contact stays.
     Delete {
@@ -37,6 +80,67 @@ enum Action {
 
 impl Chats {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        let setting = match &self.action {
+            Some(Action::Mute { peer, duration }) => Some((
+                peer,
+                ChatSettingsRequest {
+                    muted: Some(true),
+                    muted_for_secs: *duration,
+                    ..Default::default()
+                },
+                "muted",
+            )),
+            Some(Action::Unmute { peer }) => Some((
+                peer,
+                ChatSettingsRequest {
+                    muted: Some(false),
+                    ..Default::default()
+                },
+                "unmuted",
+            )),
+            Some(Action::Archive { peer }) => Some((
+                peer,
+                ChatSettingsRequest {
+                    archived: Some(true),
+                    ..Default::default()
+                },
+                "archived",
+            )),
+            Some(Action::Unarchive { peer }) => Some((
+                peer,
+                ChatSettingsRequest {
+                    archived: Some(false),
+                    ..Default::default()
+                },
+                "unarchived",
+            )),
+            Some(Action::Pin { peer }) => Some((
+                peer,
+                ChatSettingsRequest {
+                    pinned: Some(true),
+                    ..Default::default()
+                },
+                "pinned",
+            )),
+            Some(Action::Unpin { peer }) => Some((
+                peer,
+                ChatSettingsRequest {
+                    pinned: Some(false),
+                    ..Default::default()
+                },
+                "unpinned",
+            )),
+            _ => None,
+        };
+        if let Some((peer, settings, done)) = setting {
+            let chat = backend::with(context, Need::Data, async |b| {
+                b.set_chat(peer, settings).await
+            })
+            .await?;
+            return context
+                .out
+                .emit(&chat, |out| writeln!(out, "{done} {}", short(peer)));
+        }
         if let Some(Action::Delete { peer }) = self.action {
             let deleted =
                 backend::with(context, Need::Data, async |b| b.delete_chat(&peer).await).await?;
@@ -49,9 +153,9 @@ impl Chats {
                 )
             });
         }
-        let (limit, cursor) = (self.limit, self.cursor);
+        let (limit, cursor, archived) = (self.limit, self.cursor, self.archived);
         let page = backend::with(context, Need::Data, async |b| {
-            b.chats(Some(limit), cursor.as_deref()).await
+            b.chats(Some(limit), cursor.as_deref(), archived).await
         })
         .await?;
         context.out.emit(&page, |out| {
@@ -65,9 +169,18 @@ impl Chats {
                 } else {
                     String::new()
                 };
+                let marks = format!(
+                    "{}{}",
+                    if chat.pinned { "📌" } else { "" },
+                    if chat.muted_until_ms.is_some() {
+                        "🔇"
+                    } else {
+                        ""
+                    }
+                );
                 writeln!(
                     out,
-                    "{name:16} {:11} {}  {}",
+                    "{name:16} {marks:4} {:11} {}  {}",
                     unread,
                     output::time(chat.last_ms),
                     preview(&chat.last_text)
@@ -98,4 +211,24 @@ fn preview(text: &str) -> String {
     } else {
         line.to_owned()
     }
+}
+
+/// A duration such as `90s`, `30m`, `8h`, `2d` or `1w`, in seconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 8h or 1w"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("{text:?}: the unit is s, m, h, d or w")),
+    };
+    Ok(number.saturating_mul(unit))
 }

@@ -366,6 +366,12 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "GET /v1/chats/{peer}/messages",
         "POST /v1/chats/{peer}/read",
         "DELETE /v1/chats/{peer}",
+        "PATCH /v1/chats/{peer}",
+        "PATCH /v1/chats/{peer}/messages/{id}",
+        "DELETE /v1/chats/{peer}/messages/{id}",
+        "PUT /v1/chats/{peer}/messages/{id}/reaction",
+        "DELETE /v1/chats/{peer}/messages/{id}/reaction",
+        "GET /v1/chats/{peer}/messages/{id}/edits",
         "GET /v1/requests",
         "POST /v1/requests/{peer}/accept",
         "GET /v1/blocked",
@@ -387,9 +393,11 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
     // "no such route" or "method not allowed").
     for route in &documented {
         let (method, path) = route.split_once(' ').unwrap();
-        let path = path.replace("{peer}", "bob");
+        let path = path.replace("{peer}", "bob").replace("{id}", "last");
         let method: Method = method.parse().unwrap();
-        let body = (method == Method::POST).then_some("{}");
+        let body = [Method::POST, Method::PATCH, Method::PUT]
+            .contains(&method)
+            .then_some("{}");
         let (status, body) = api.call(method, &path, body).await;
         assert_ne!(
             body["error"]["code"], "no_such_route",

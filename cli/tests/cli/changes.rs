@@ -101,4 +101,22 @@ async fn replies_reactions_edits_and_deletes_between_two_daemons() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(find(&bob.history("alice").await, &yes).is_none());
     assert!(find(&pair.alice.history("bob").await, &yes).is_some());
+
+    // Mute, pin and archive from the chat list.
+    let alice = &pair.alice;
+    let run = alice.tern(&["chats", "mute", "bob", "--for", "8h"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(alice.tern(&["chats", "pin", "bob"]).await.code, 0);
+    let chats = alice.tern(&["chats", "--json"]).await.json();
+    assert_eq!(chats["chats"][0]["pinned"], true, "{chats}");
+    assert!(chats["chats"][0]["muted_until_ms"].is_u64(), "{chats}");
+    let human = alice.tern(&["chats"]).await;
+    assert!(human.stdout.contains("📌🔇"), "{human:?}");
+    assert_eq!(alice.tern(&["chats", "archive", "bob"]).await.code, 0);
+    let chats = alice.tern(&["chats", "--json"]).await.json();
+    assert!(chats["chats"].as_array().unwrap().is_empty(), "{chats}");
+    let archived = alice.tern(&["chats", "--archived", "--json"]).await.json();
+    assert_eq!(archived["chats"].as_array().unwrap().len(), 1, "{archived}");
+    let bad = alice.tern(&["chats", "mute", "bob", "--for", "soon"]).await;
+    assert_ne!(bad.code, 0, "{bad:?}");
 }

@@ -74,17 +74,26 @@ impl Core {
             .into_iter()
             .map(|(_, c)| (c.user, c.name))
             .collect();
+        let now = self.time.now_ms();
         let mut chats: Vec<Chat> = rows
             .into_iter()
-            .map(|(_, row)| Chat {
-                name: names.get(&row.peer).cloned(),
-                peer: row.peer,
-                last_ms: hlc::millis(row.last_stamp),
-                last_text: row.last_text,
-                unread: row.unread,
+            .map(|(conv, row)| {
+                let settings = self.settings.get(&conv).copied().unwrap_or_default();
+                Chat {
+                    name: names.get(&row.peer).cloned(),
+                    peer: row.peer,
+                    last_ms: hlc::millis(row.last_stamp),
+                    last_text: row.last_text,
+                    unread: row.unread,
+                    muted_until_ms: (settings.muted_until_ms > now)
+                        .then_some(settings.muted_until_ms),
+                    archived: settings.archived,
+                    pinned: settings.pinned,
+                }
             })
             .collect();
-        chats.sort_by_key(|chat| std::cmp::Reverse(chat.last_ms));
+        // Pinned chats first, then the most recent.
+        chats.sort_by_key(|chat| (!chat.pinned, std::cmp::Reverse(chat.last_ms)));
         Ok(chats)
     }
 

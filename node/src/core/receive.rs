@@ -559,6 +559,7 @@ impl Core {
             .await?;
             staged.received_stamps.push(stamp);
             pending.events.push(Event::MessageReceived(message));
+            self.on_message_arrived(pending, sender)?;
         }
         Ok(())
     }

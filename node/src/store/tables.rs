@@ -55,6 +55,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::EditHistory::NAME,
     crate::tables::Orphans::NAME,
     crate::tables::EventIndex::NAME,
+    crate::tables::ChatSettings::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

@@ -30,6 +30,23 @@ pub(crate) struct DeleteQuery {
     pub(crate) scope: Option<String>,
 }
 
+/// `PATCH /v1/chats/{peer}`: change a conversation's settings; absent fields stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ChatSettingsRequest {
+    /// Mute (`true`) or unmute (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) muted: Option<bool>,
+    /// With `muted: true`: for how long, in seconds; absent: until unmuted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) muted_for_secs: Option<u64>,
+    /// Archive or unarchive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) archived: Option<bool>,
+    /// Pin or unpin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pinned: Option<bool>,
+}
+
 /// A change accepted: durable here, on its way to the peer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub(crate) struct Changed {

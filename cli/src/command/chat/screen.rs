@@ -347,7 +347,7 @@ impl Screen {
                     self.messages.clear();
                     self.request = false;
                 }
-                ChatChangeView::Other => {}
+                _ => {}
             },
             _ => {}
         }

@@ -1,0 +1,197 @@
+//! The frames of the event WebSocket.
+
+use serde::{Deserialize, Serialize};
+use tern_node::Event;
+use utoipa::ToSchema;
+
+use super::{ChatChangeView, Delivery, MessageView};
+
+/// One frame of the event WebSocket.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct EventFrame {
+    /// Its position in the log: reconnect with `?after=<cursor>` to resume after it.
+    pub(crate) cursor: String,
+    /// What happened.
+    pub(crate) event: EventView,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum EventView {
+    /// A message arrived.
+    MessageReceived {
+        /// The message.
+        message: MessageView,
+    },
+    /// A message was accepted into the outbox.
+    MessageSent {
+        /// The message.
+        message: MessageView,
+    },
+    /// An outgoing message moved on.
+    DeliveryChanged {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+        /// Its new state.
+        delivery: Delivery,
+    },
+    /// A contact became reachable.
+    ContactOnline {
+        /// Its address.
+        peer: String,
+    },
+    /// A contact stopped being reachable.
+    ContactOffline {
+        /// Its address.
+        peer: String,
+    },
+    /// Something the user should know about.
+    Error {
+        /// The conversation, if any.
+        peer: Option<String>,
+        /// What happened.
+        message: String,
+    },
+    /// A message arrived from someone who is neither a contact nor in the chat list: a
+    /// message request (`GET /v1/requests`).
+    RequestReceived {
+        /// The message.
+        message: MessageView,
+    },
+    /// The user accepted a request, deleted a chat, blocked or unblocked someone.
+    ChatChanged {
+        /// The conversation.
+        peer: String,
+        /// What changed.
+        change: ChatChangeView,
+    },
+    /// A message's author gave it a new text.
+    MessageEdited {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+        /// Its text now.
+        text: String,
+        /// When the edit was made (the author's clock).
+        edited_at_ms: u64,
+    },
+    /// A message was deleted: for everyone by its author (a tombstone stays) or for us only.
+    MessageDeleted {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+        /// Whether for everyone.
+        for_everyone: bool,
+    },
+    /// Someone reacted to a message, changed their reaction or took it back.
+    ReactionChanged {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+        /// Who (an address).
+        by: String,
+        /// The reaction now; absent when taken back.
+        emoji: Option<String>,
+    },
+    /// A received edit, delete or reaction was refused: it named a message its sender did
+    /// not write (`forged_change`), or came after the 24-hour window (`edit_window`).
+    ChangeRefused {
+        /// The conversation.
+        peer: String,
+        /// The message it named.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// An event this version does not describe yet.
+    Other {
+        /// A description.
+        description: String,
+    },
+}
+
+impl From<Event> for EventView {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::MessageReceived(m) => Self::MessageReceived { message: m.into() },
+            Event::MessageSent(m) => Self::MessageSent { message: m.into() },
+            Event::DeliveryStateChanged { peer, id, state } => Self::DeliveryChanged {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                delivery: state.into(),
+            },
+            Event::ContactOnline(peer) => Self::ContactOnline {
+                peer: peer.to_string(),
+            },
+            Event::ContactOffline(peer) => Self::ContactOffline {
+                peer: peer.to_string(),
+            },
+            Event::Error { peer, message } => Self::Error {
+                peer: peer.map(|p| p.to_string()),
+                message,
+            },
+            Event::RequestReceived(m) => Self::RequestReceived { message: m.into() },
+            Event::ChatChanged { peer, change } => Self::ChatChanged {
+                peer: peer.to_string(),
+                change: match change {
+                    tern_node::ChatChange::Accepted => ChatChangeView::Accepted,
+                    tern_node::ChatChange::Deleted => ChatChangeView::Deleted,
+                    tern_node::ChatChange::Blocked => ChatChangeView::Blocked,
+                    tern_node::ChatChange::Unblocked => ChatChangeView::Unblocked,
+                    tern_node::ChatChange::Muted => ChatChangeView::Muted,
+                    tern_node::ChatChange::Unmuted => ChatChangeView::Unmuted,
+                    tern_node::ChatChange::Archived => ChatChangeView::Archived,
+                    tern_node::ChatChange::Unarchived => ChatChangeView::Unarchived,
+                    tern_node::ChatChange::Pinned => ChatChangeView::Pinned,
+                    tern_node::ChatChange::Unpinned => ChatChangeView::Unpinned,
+                    _ => ChatChangeView::Other,
+                },
+            },
+            Event::MessageEdited {
+                peer,
+                id,
+                text,
+                edited_at_ms,
+            } => Self::MessageEdited {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                text,
+                edited_at_ms,
+            },
+            Event::MessageDeleted {
+                peer,
+                id,
+                for_everyone,
+            } => Self::MessageDeleted {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                for_everyone,
+            },
+            Event::ReactionChanged {
+                peer,
+                id,
+                by,
+                emoji,
+            } => Self::ReactionChanged {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                by: by.to_string(),
+                emoji,
+            },
+            Event::ChangeRefused { peer, id, reason } => Self::ChangeRefused {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                reason,
+            },
+            other => Self::Other {
+                description: format!("{other:?}"),
+            },
+        }
+    }
+}
