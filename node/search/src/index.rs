@@ -1,0 +1,451 @@
+//! The inverted index: for every term, the documents holding it; for every document, its
+//! key and its terms. Held in memory only, and built again from history at unlock
+//! (`docs/search.md` gives the measurements behind that choice).
+//!
+//! # Structure
+//!
+//! - Each indexed message gets a *slot*, a `u32` handed out in increasing order. A slot is
+//!   never reused until the index is renumbered, so a new message's slot is larger than
+//!   every slot in every posting list, and indexing it only appends.
+//! - `dictionary` maps each term to its id, in term order, so that a prefix is a range.
+//! - `terms[id]` holds the term and its posting list: the slots of the documents holding it
+//!   ([`List`], delta-compressed).
+//! - `docs[slot]` holds the document's [`DocKey`] and the sorted ids of its terms, so that
+//!   removing it needs no text and misses no posting.
+//!
+//! # Erasure
+//!
+//! Removing a document removes its slot from the posting list of each of its terms. A term
+//! left with no document leaves the dictionary, and its text is overwritten with zeros
+//! before its memory is freed, as are the encodings of the lists that held the slot. After
+//! a removal nothing in the index tells what the message said, and a search for any of its
+//! words no longer finds it.
+//!
+//! # Renumbering
+//!
+//! Removed messages leave empty slots. When they outnumber the live ones (and at least
+//! [`MIN_RENUMBER_SLOTS`] are empty), or the slots run out, the live documents are renumbered
+//! from zero in key order and the posting lists rebuilt from their term lists: O(postings),
+//! amortised over at least as many removals.
+//!
+//! # Search
+//!
+//! Each query term gives a set of slots: an exact term its posting list, a prefix the union
+//! of the lists of the terms in its range of the dictionary. The sets are intersected
+//! smallest first. The slots left are filtered by conversation and cursor, and the newest
+//! `limit + 1` kept in a heap (one more than the page, to know whether another page
+//! follows). Cost: linear in the postings of the query's terms, with no per-result
+//! allocation beyond the page.
+
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap, HashMap},
+    ops::Bound,
+};
+
+use zeroize::Zeroize;
+
+use crate::{
+    key::{Cursor, DocKey, Page},
+    postings::List,
+    query::Query,
+    text::{self, Mode},
+};
+
+/// The most results one page holds; a larger `limit` is cut to this. History pages are
+/// capped the same way, and a screen shows far fewer.
+pub const MAX_PAGE: usize = 500;
+
+/// Empty slots below which the index is never renumbered: renumbering a small index to
+/// save a few slots would cost more than the slots.
+pub const MIN_RENUMBER_SLOTS: usize = 4096;
+
+type TermId = u32;
+type Slot = u32;
+
+/// An in-memory full-text index of messages, keyed by [`DocKey`].
+///
+/// ```
+/// use tern_search::{DocKey, Index, Query};
+///
+/// let chat = [7u8; 16];
+/// let mut index = Index::new();
+/// index.insert(DocKey::new(chat, 1, [1; 16]), "See you at the station")?;
+/// index.insert(DocKey::new(chat, 2, [2; 16]), "Which station?")?;
+///
+/// let page = index.search(&Query::parse("stat"), None, 20, None);
+/// assert_eq!(page.hits, [DocKey::new(chat, 2, [2; 16]), DocKey::new(chat, 1, [1; 16])]);
+///
+/// index.remove(&DocKey::new(chat, 2, [2; 16]));
+/// assert_eq!(index.search(&Query::parse("which"), None, 20, None).hits, []);
+/// # Ok::<(), tern_search::InsertError>(())
+/// ```
+#[derive(Default)]
+pub struct Index {
+    dictionary: BTreeMap<Box<str>, TermId>,
+    terms: Vec<TermEntry>,
+    free_terms: Vec<TermId>,
+    docs: Vec<Option<Doc>>,
+    by_key: HashMap<DocKey, Slot>,
+    postings: usize,
+}
+
+#[derive(Default)]
+struct TermEntry {
+    /// The term; empty while the entry is free.
+    term: Box<str>,
+    postings: List,
+}
+
+struct Doc {
+    key: DocKey,
+    /// The ids of the document's distinct terms.
+    terms: List,
+}
+
+/// Sizes of an index, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages indexed.
+    pub documents: usize,
+    /// Distinct terms.
+    pub terms: usize,
+    /// (term, message) pairs: the entries of all posting lists.
+    pub postings: usize,
+}
+
+/// Why a message could not be indexed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InsertError {
+    /// The index holds as many messages as it can number (over four billion).
+    #[error("the search index is full")]
+    Full,
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    /// Indexes `text` under `key`, replacing what was indexed under `key` before (an edit).
+    pub fn insert(&mut self, key: DocKey, text: &str) -> Result<(), InsertError> {
+        self.remove(&key);
+        if self.docs.len() >= Slot::MAX as usize {
+            self.renumber();
+            if self.docs.len() >= Slot::MAX as usize {
+                return Err(InsertError::Full);
+            }
+        }
+        // Cannot truncate: checked against Slot::MAX above.
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = self.docs.len() as Slot;
+        let mut ids = Vec::new();
+        text::for_each_term(text, Mode::Index, |term| ids.push(self.term_id(term.text)));
+        ids.sort_unstable();
+        ids.dedup();
+        for &id in &ids {
+            if let Some(entry) = self.terms.get_mut(id as usize) {
+                entry.postings.push(slot);
+            }
+        }
+        self.postings += ids.len();
+        self.docs.push(Some(Doc {
+            key,
+            terms: List::from_sorted(ids),
+        }));
+        self.by_key.insert(key, slot);
+        Ok(())
+    }
+
+    /// Removes the message under `key`; returns whether it was indexed.
+    pub fn remove(&mut self, key: &DocKey) -> bool {
+        self.remove_many(std::slice::from_ref(key)) == 1
+    }
+
+    /// Removes the messages under `keys` in one pass over the posting lists they touch (for
+    /// expired messages, say); returns how many were indexed.
+    pub fn remove_many<'a>(&mut self, keys: impl IntoIterator<Item = &'a DocKey>) -> usize {
+        let slots: Vec<Slot> = keys
+            .into_iter()
+            .filter_map(|key| self.by_key.remove(key))
+            .collect();
+        self.remove_slots(slots)
+    }
+
+    /// Removes every message of `conversation` (a deleted chat); returns how many there were.
+    pub fn remove_conversation(&mut self, conversation: &[u8; 16]) -> usize {
+        let keys: Vec<DocKey> = self
+            .docs
+            .iter()
+            .flatten()
+            .filter(|doc| doc.key.conversation == *conversation)
+            .map(|doc| doc.key)
+            .collect();
+        self.remove_many(&keys)
+    }
+
+    /// Whether a message is indexed under `key`.
+    pub fn contains(&self, key: &DocKey) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    /// How many messages are indexed.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether no message is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Sizes of the index.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            documents: self.by_key.len(),
+            terms: self.dictionary.len(),
+            postings: self.postings,
+        }
+    }
+
+    /// One page of the messages matching `query`, newest first: at most `limit` (at least
+    /// one, at most [`MAX_PAGE`]), only of `conversation` if given, and only older than
+    /// `after` if given. An empty query finds nothing.
+    pub fn search(
+        &self,
+        query: &Query,
+        conversation: Option<&[u8; 16]>,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> Page {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let Some(slots) = self.matching_slots(query) else {
+            return Page::default();
+        };
+        // The newest `limit + 1` matches, in a min-heap so that the oldest kept is on top.
+        let mut newest: BinaryHeap<Reverse<DocKey>> = BinaryHeap::with_capacity(limit + 2);
+        for slot in slots {
+            let Some(Some(doc)) = self.docs.get(slot as usize) else {
+                continue;
+            };
+            let key = doc.key;
+            if conversation.is_some_and(|c| key.conversation != *c)
+                || after.is_some_and(|cursor| key >= cursor.0)
+            {
+                continue;
+            }
+            if newest.len() <= limit {
+                newest.push(Reverse(key));
+            } else if newest.peek().is_some_and(|Reverse(oldest)| key > *oldest) {
+                newest.pop();
+                newest.push(Reverse(key));
+            }
+        }
+        let more = newest.len() > limit;
+        // Ascending Reverse order is descending key order: newest first.
+        let mut hits: Vec<DocKey> = newest
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(key)| key)
+            .collect();
+        hits.truncate(limit);
+        let next = if more {
+            hits.last().copied().map(Cursor)
+        } else {
+            None
+        };
+        Page { hits, next }
+    }
+
+    /// The slots holding every term of `query`, increasing; `None` if none can.
+    fn matching_slots(&self, query: &Query) -> Option<Vec<Slot>> {
+        if query.is_empty() {
+            return None;
+        }
+        // Each query term as the ids of the dictionary terms it matches, with their postings.
+        let mut sets: Vec<(usize, Vec<TermId>)> = Vec::with_capacity(query.terms().len());
+        for term in query.terms() {
+            let ids: Vec<TermId> = if term.prefix {
+                self.dictionary
+                    .range::<str, _>((Bound::Included(term.text.as_str()), Bound::Unbounded))
+                    .take_while(|(t, _)| t.starts_with(term.text.as_str()))
+                    .map(|(_, &id)| id)
+                    .collect()
+            } else {
+                self.dictionary
+                    .get(term.text.as_str())
+                    .copied()
+                    .into_iter()
+                    .collect()
+            };
+            let postings = ids.iter().map(|&id| self.list(id).len()).sum();
+            if postings == 0 {
+                return None;
+            }
+            sets.push((postings, ids));
+        }
+        sets.sort_unstable_by_key(|(postings, _)| *postings);
+        let mut sets = sets.into_iter();
+        let (_, first) = sets.next()?;
+        let mut slots: Vec<Slot> = first.iter().flat_map(|&id| self.list(id).iter()).collect();
+        if first.len() > 1 {
+            slots.sort_unstable();
+            slots.dedup();
+        }
+        for (_, ids) in sets {
+            if slots.is_empty() {
+                break;
+            }
+            if let [id] = ids.as_slice() {
+                slots = intersect(&slots, self.list(*id).iter());
+            } else {
+                let mut member = vec![0u64; self.docs.len().div_ceil(64)];
+                for slot in ids.iter().flat_map(|&id| self.list(id).iter()) {
+                    if let Some(word) = member.get_mut(slot as usize / 64) {
+                        *word |= 1 << (slot % 64);
+                    }
+                }
+                slots.retain(|&slot| {
+                    member
+                        .get(slot as usize / 64)
+                        .is_some_and(|word| word & (1 << (slot % 64)) != 0)
+                });
+            }
+        }
+        Some(slots)
+    }
+
+    fn list(&self, id: TermId) -> &List {
+        static EMPTY: List = List::new_empty();
+        self.terms.get(id as usize).map_or(&EMPTY, |e| &e.postings)
+    }
+
+    /// The id of `term`, adding it to the dictionary if new.
+    fn term_id(&mut self, term: &str) -> TermId {
+        if let Some(&id) = self.dictionary.get(term) {
+            return id;
+        }
+        let entry = TermEntry {
+            term: term.into(),
+            postings: List::default(),
+        };
+        let id = match self.free_terms.pop() {
+            Some(id) => {
+                if let Some(slot) = self.terms.get_mut(id as usize) {
+                    *slot = entry;
+                }
+                id
+            }
+            None => {
+                // Term ids never outnumber slots times terms per message, far below 2^32;
+                // saturating keeps this total.
+                let id = TermId::try_from(self.terms.len()).unwrap_or(TermId::MAX);
+                self.terms.push(entry);
+                id
+            }
+        };
+        self.dictionary.insert(term.into(), id);
+        id
+    }
+
+    /// Removes the documents in `slots` (already taken out of `by_key`).
+    fn remove_slots(&mut self, mut slots: Vec<Slot>) -> usize {
+        slots.sort_unstable();
+        slots.dedup();
+        // (term, slot) pairs, sorted, so that each posting list is rewritten once.
+        let mut pairs: Vec<(TermId, Slot)> = Vec::new();
+        let mut removed = 0;
+        for &slot in &slots {
+            if let Some(mut doc) = self.docs.get_mut(slot as usize).and_then(Option::take) {
+                pairs.extend(doc.terms.iter().map(|id| (id, slot)));
+                doc.terms.wipe();
+                removed += 1;
+            }
+        }
+        pairs.sort_unstable();
+        let mut rest = pairs.as_slice();
+        while let Some(&(id, _)) = rest.first() {
+            let end = rest
+                .iter()
+                .position(|&(t, _)| t != id)
+                .unwrap_or(rest.len());
+            let (group, tail) = rest.split_at(end);
+            rest = tail;
+            let group: Vec<Slot> = group.iter().map(|&(_, slot)| slot).collect();
+            let Some(entry) = self.terms.get_mut(id as usize) else {
+                continue;
+            };
+            self.postings -= entry.postings.remove_sorted(&group);
+            if entry.postings.is_empty() {
+                self.dictionary.remove(&entry.term);
+                let mut term = std::mem::take(&mut entry.term).into_string();
+                term.zeroize();
+                self.free_terms.push(id);
+            }
+        }
+        let empty = self.docs.len() - self.by_key.len();
+        if empty >= MIN_RENUMBER_SLOTS && empty > self.by_key.len() {
+            self.renumber();
+        }
+        removed
+    }
+
+    /// Gives the live documents the slots `0..len` in key order and rebuilds every posting
+    /// list (see the module documentation).
+    fn renumber(&mut self) {
+        let mut docs: Vec<Doc> = std::mem::take(&mut self.docs)
+            .into_iter()
+            .flatten()
+            .collect();
+        docs.sort_unstable_by_key(|doc| doc.key);
+        let mut lists: Vec<Vec<Slot>> = vec![Vec::new(); self.terms.len()];
+        self.by_key.clear();
+        for (slot, doc) in docs.iter().enumerate() {
+            // Cannot truncate: there were fewer documents than Slot::MAX slots.
+            #[allow(clippy::cast_possible_truncation)]
+            let slot = slot as Slot;
+            for id in doc.terms.iter() {
+                if let Some(list) = lists.get_mut(id as usize) {
+                    list.push(slot);
+                }
+            }
+            self.by_key.insert(doc.key, slot);
+        }
+        for (entry, slots) in self.terms.iter_mut().zip(lists) {
+            entry.postings.wipe();
+            entry.postings = List::from_sorted(slots);
+        }
+        self.docs = docs.into_iter().map(Some).collect();
+        self.by_key.shrink_to_fit();
+    }
+}
+
+impl std::fmt::Debug for Index {
+    /// Sizes only: the index is derived from private messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The entries of `slots` (increasing) that `list` (increasing) also yields.
+fn intersect(slots: &[Slot], list: impl Iterator<Item = Slot>) -> Vec<Slot> {
+    let mut out = Vec::with_capacity(slots.len());
+    let mut list = list.peekable();
+    for &slot in slots {
+        while list.next_if(|&s| s < slot).is_some() {}
+        match list.peek() {
+            Some(&s) if s == slot => out.push(slot),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
