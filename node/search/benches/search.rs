@@ -177,7 +177,11 @@ fn rebuild_sealed(history: &History) {
         .iter()
         .map(|(k, t)| {
             let row = k.to_bytes();
-            (row, key.seal(&mut rng, "messages", &row, t.as_bytes()).expect("seal"))
+            (
+                row,
+                key.seal(&mut rng, "messages", &row, t.as_bytes())
+                    .expect("seal"),
+            )
         })
         .collect();
     let started = Instant::now();
@@ -190,7 +194,9 @@ fn rebuild_sealed(history: &History) {
     for (row, sealed) in &rows {
         let text = key.open("messages", row, sealed).expect("open");
         let text = std::str::from_utf8(&text).expect("utf-8");
-        index.insert(DocKey::from_bytes(row), text).expect("index has room");
+        index
+            .insert(DocKey::from_bytes(row), text)
+            .expect("index has room");
     }
     let took = started.elapsed() - open;
     black_box(opened);
@@ -274,7 +280,10 @@ impl Queries {
 }
 
 fn latencies(index: &Index, queries: &Queries) {
-    println!("query latency, first page of {PAGE}, {} messages:", index.len());
+    println!(
+        "query latency, first page of {PAGE}, {} messages:",
+        index.len()
+    );
     for (name, _) in &queries.classes {
         let list = queries.class(name);
         let mut hits = 0usize;
@@ -335,7 +344,10 @@ fn updates(mut index: Index) -> Index {
 
 fn at_rest(history: &History, text: usize, queries: &Queries) {
     let key = at_rest::storage_key();
-    println!("at-rest prototypes (bench only), {} messages:", history.len());
+    println!(
+        "at-rest prototypes (bench only), {} messages:",
+        history.len()
+    );
 
     let started = Instant::now();
     let snapshot = at_rest::Snapshot::write(&key, history);

@@ -7,11 +7,16 @@
 //! - Each indexed message gets a *slot*, a `u32` handed out in increasing order. A slot is
 //!   never reused until the index is renumbered, so a new message's slot is larger than
 //!   every slot in every posting list, and indexing it only appends.
-//! - `dictionary` maps each term to its id, in term order, so that a prefix is a range.
-//! - `terms[id]` holds the term and its posting list: the slots of the documents holding it
-//!   ([`List`], delta-compressed).
-//! - `docs[slot]` holds the document's [`DocKey`] and the sorted ids of its terms, so that
-//!   removing it needs no text and misses no posting.
+//! - `terms[id]` holds a term and its posting list: the slots of the documents holding it
+//!   ([`List`], delta-compressed). `by_term` finds a term's id from the term's hash (the
+//!   table holds only ids), and `ordered` maps each term to its id in term order, so that a
+//!   prefix is a range.
+//! - `docs[slot]` holds the document's [`DocKey`] and the sorted ids of its terms (packed as
+//!   a list is), so that removing it needs no text and misses no posting. `by_key` finds a
+//!   slot from the key's hash.
+//!
+//! The hashes are SipHash under keys drawn at random for each index (std's `RandomState`):
+//! the words come from other people's messages, and must not be able to pick collisions.
 //!
 //! # Erasure
 //!
@@ -39,15 +44,17 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap},
+    hash::{BuildHasher, RandomState},
     ops::Bound,
 };
 
+use hashbrown::HashTable;
 use zeroize::Zeroize;
 
 use crate::{
     key::{Cursor, DocKey, Page},
-    postings::List,
+    postings::{self, List},
     query::Query,
     text::{self, Mode},
 };
@@ -82,11 +89,13 @@ type Slot = u32;
 /// ```
 #[derive(Default)]
 pub struct Index {
-    dictionary: BTreeMap<Box<str>, TermId>,
     terms: Vec<TermEntry>,
+    by_term: HashTable<TermId>,
+    ordered: BTreeMap<Box<str>, TermId>,
     free_terms: Vec<TermId>,
     docs: Vec<Option<Doc>>,
-    by_key: HashMap<DocKey, Slot>,
+    by_key: HashTable<Slot>,
+    hasher: RandomState,
     postings: usize,
 }
 
@@ -99,8 +108,8 @@ struct TermEntry {
 
 struct Doc {
     key: DocKey,
-    /// The ids of the document's distinct terms.
-    terms: List,
+    /// The ids of the document's distinct terms, increasing, packed.
+    terms: Box<[u8]>,
 }
 
 /// Sizes of an index, for metrics.
@@ -154,9 +163,15 @@ impl Index {
         self.postings += ids.len();
         self.docs.push(Some(Doc {
             key,
-            terms: List::from_sorted(ids),
+            terms: postings::pack(&ids),
         }));
-        self.by_key.insert(key, slot);
+        let Index {
+            docs,
+            by_key,
+            hasher,
+            ..
+        } = self;
+        by_key.insert_unique(hasher.hash_one(key), slot, |&s| slot_hash(docs, hasher, s));
         Ok(())
     }
 
@@ -168,9 +183,22 @@ impl Index {
     /// Removes the messages under `keys` in one pass over the posting lists they touch (for
     /// expired messages, say); returns how many were indexed.
     pub fn remove_many<'a>(&mut self, keys: impl IntoIterator<Item = &'a DocKey>) -> usize {
+        let Index {
+            docs,
+            by_key,
+            hasher,
+            ..
+        } = self;
         let slots: Vec<Slot> = keys
             .into_iter()
-            .filter_map(|key| self.by_key.remove(key))
+            .filter_map(|key| {
+                let found = by_key.find_entry(hasher.hash_one(key), |&s| {
+                    docs.get(s as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|doc| doc.key == *key)
+                });
+                found.ok().map(|entry| entry.remove().0)
+            })
             .collect();
         self.remove_slots(slots)
     }
@@ -189,7 +217,9 @@ impl Index {
 
     /// Whether a message is indexed under `key`.
     pub fn contains(&self, key: &DocKey) -> bool {
-        self.by_key.contains_key(key)
+        self.by_key
+            .find(self.hasher.hash_one(key), |&s| self.key_at(s) == Some(*key))
+            .is_some()
     }
 
     /// How many messages are indexed.
@@ -206,7 +236,7 @@ impl Index {
     pub fn stats(&self) -> Stats {
         Stats {
             documents: self.by_key.len(),
-            terms: self.dictionary.len(),
+            terms: self.ordered.len(),
             postings: self.postings,
         }
     }
@@ -269,17 +299,13 @@ impl Index {
         let mut sets: Vec<(usize, Vec<TermId>)> = Vec::with_capacity(query.terms().len());
         for term in query.terms() {
             let ids: Vec<TermId> = if term.prefix {
-                self.dictionary
+                self.ordered
                     .range::<str, _>((Bound::Included(term.text.as_str()), Bound::Unbounded))
                     .take_while(|(t, _)| t.starts_with(term.text.as_str()))
                     .map(|(_, &id)| id)
                     .collect()
             } else {
-                self.dictionary
-                    .get(term.text.as_str())
-                    .copied()
-                    .into_iter()
-                    .collect()
+                self.find_term(&term.text).into_iter().collect()
             };
             let postings = ids.iter().map(|&id| self.list(id).len()).sum();
             if postings == 0 {
@@ -323,9 +349,22 @@ impl Index {
         self.terms.get(id as usize).map_or(&EMPTY, |e| &e.postings)
     }
 
+    fn key_at(&self, slot: Slot) -> Option<DocKey> {
+        self.docs.get(slot as usize)?.as_ref().map(|doc| doc.key)
+    }
+
+    fn find_term(&self, term: &str) -> Option<TermId> {
+        let terms = &self.terms;
+        self.by_term
+            .find(self.hasher.hash_one(term), |&id| {
+                terms.get(id as usize).is_some_and(|e| &*e.term == term)
+            })
+            .copied()
+    }
+
     /// The id of `term`, adding it to the dictionary if new.
     fn term_id(&mut self, term: &str) -> TermId {
-        if let Some(&id) = self.dictionary.get(term) {
+        if let Some(id) = self.find_term(term) {
             return id;
         }
         let entry = TermEntry {
@@ -347,8 +386,36 @@ impl Index {
                 id
             }
         };
-        self.dictionary.insert(term.into(), id);
+        let Index {
+            terms,
+            by_term,
+            hasher,
+            ..
+        } = self;
+        by_term.insert_unique(hasher.hash_one(term), id, |&id| {
+            term_hash(terms, hasher, id)
+        });
+        self.ordered.insert(term.into(), id);
         id
+    }
+
+    /// Takes the emptied term `id` out of the dictionary, wiping its text.
+    fn drop_term(&mut self, id: TermId) {
+        let Some(entry) = self.terms.get_mut(id as usize) else {
+            return;
+        };
+        let mut term = std::mem::take(&mut entry.term).into_string();
+        if let Ok(found) = self
+            .by_term
+            .find_entry(self.hasher.hash_one(term.as_str()), |&t| t == id)
+        {
+            found.remove();
+        }
+        if let Some((mut ordered, _)) = self.ordered.remove_entry(term.as_str()) {
+            ordered.zeroize();
+        }
+        term.zeroize();
+        self.free_terms.push(id);
     }
 
     /// Removes the documents in `slots` (already taken out of `by_key`).
@@ -360,8 +427,8 @@ impl Index {
         let mut removed = 0;
         for &slot in &slots {
             if let Some(mut doc) = self.docs.get_mut(slot as usize).and_then(Option::take) {
-                pairs.extend(doc.terms.iter().map(|id| (id, slot)));
-                doc.terms.wipe();
+                pairs.extend(postings::unpack(&doc.terms).map(|id| (id, slot)));
+                doc.terms.zeroize();
                 removed += 1;
             }
         }
@@ -374,16 +441,18 @@ impl Index {
                 .unwrap_or(rest.len());
             let (group, tail) = rest.split_at(end);
             rest = tail;
-            let group: Vec<Slot> = group.iter().map(|&(_, slot)| slot).collect();
             let Some(entry) = self.terms.get_mut(id as usize) else {
                 continue;
             };
-            self.postings -= entry.postings.remove_sorted(&group);
+            self.postings -= match group {
+                [(_, slot)] => usize::from(entry.postings.remove(*slot)),
+                _ => {
+                    let group: Vec<Slot> = group.iter().map(|&(_, slot)| slot).collect();
+                    entry.postings.remove_sorted(&group)
+                }
+            };
             if entry.postings.is_empty() {
-                self.dictionary.remove(&entry.term);
-                let mut term = std::mem::take(&mut entry.term).into_string();
-                term.zeroize();
-                self.free_terms.push(id);
+                self.drop_term(id);
             }
         }
         let empty = self.docs.len() - self.by_key.len();
@@ -402,25 +471,52 @@ impl Index {
             .collect();
         docs.sort_unstable_by_key(|doc| doc.key);
         let mut lists: Vec<Vec<Slot>> = vec![Vec::new(); self.terms.len()];
-        self.by_key.clear();
         for (slot, doc) in docs.iter().enumerate() {
             // Cannot truncate: there were fewer documents than Slot::MAX slots.
             #[allow(clippy::cast_possible_truncation)]
             let slot = slot as Slot;
-            for id in doc.terms.iter() {
+            for id in postings::unpack(&doc.terms) {
                 if let Some(list) = lists.get_mut(id as usize) {
                     list.push(slot);
                 }
             }
-            self.by_key.insert(doc.key, slot);
         }
         for (entry, slots) in self.terms.iter_mut().zip(lists) {
             entry.postings.wipe();
             entry.postings = List::from_sorted(slots);
         }
         self.docs = docs.into_iter().map(Some).collect();
-        self.by_key.shrink_to_fit();
+        let Index {
+            docs,
+            by_key,
+            hasher,
+            ..
+        } = self;
+        by_key.clear();
+        by_key.shrink_to_fit(|&s| slot_hash(docs, hasher, s));
+        for slot in 0..docs.len() {
+            // As above.
+            #[allow(clippy::cast_possible_truncation)]
+            let slot = slot as Slot;
+            let hash = slot_hash(docs, hasher, slot);
+            by_key.insert_unique(hash, slot, |&s| slot_hash(docs, hasher, s));
+        }
     }
+}
+
+/// The hash of the key in `slot` (of an empty slot: of nothing; `by_key` holds none).
+fn slot_hash(docs: &[Option<Doc>], hasher: &RandomState, slot: Slot) -> u64 {
+    match docs.get(slot as usize) {
+        Some(Some(doc)) => hasher.hash_one(doc.key),
+        _ => 0,
+    }
+}
+
+/// The hash of term `id`'s text.
+fn term_hash(terms: &[TermEntry], hasher: &RandomState, id: TermId) -> u64 {
+    terms
+        .get(id as usize)
+        .map_or(0, |entry| hasher.hash_one(&*entry.term))
 }
 
 impl std::fmt::Debug for Index {

@@ -10,8 +10,14 @@
 //! byte; the list also keeps its length and last entry, so that appending a larger number
 //! (the common case: a new message) costs no decoding.
 //!
-//! Removing an entry decodes and re-encodes the list; [`List::remove_sorted`] removes many
-//! in one pass, which is how a conversation or a batch of expired messages leaves the index.
+//! Removing one entry ([`List::remove`]) decodes up to it and rewrites only the gap after it
+//! (the two gaps around it become one), moving the rest of the bytes down;
+//! [`List::remove_sorted`] removes many in one pass of decoding and re-encoding, which is how
+//! a conversation or a batch of expired messages leaves the index. Bytes left behind in the
+//! buffer are overwritten with zeros.
+//!
+//! A document's term ids are the same encoding without the bookkeeping ([`pack`],
+//! [`unpack`]): written once, read when the document is removed.
 
 /// A compressed, strictly increasing list of `u32`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,11 +71,60 @@ impl List {
 
     /// The entries, in increasing order.
     pub(crate) fn iter(&self) -> Iter<'_> {
-        Iter {
-            bytes: &self.bytes,
-            next: 0,
-            first: true,
+        unpack(&self.bytes)
+    }
+
+    /// Removes `value`; returns whether the list held it.
+    pub(crate) fn remove(&mut self, value: u32) -> bool {
+        let bytes = self.bytes.as_slice();
+        let mut at = 0;
+        let mut previous: Option<u32> = None;
+        let mut next = 0u32;
+        while at < bytes.len() {
+            let start = at;
+            let Some(gap) = read_varint_at(bytes, &mut at) else {
+                return false;
+            };
+            let current = if previous.is_none() && start == 0 {
+                gap
+            } else {
+                next.wrapping_add(gap)
+            };
+            if current > value {
+                return false;
+            }
+            if current < value {
+                previous = Some(current);
+                next = current.wrapping_add(1);
+                continue;
+            }
+            // Found at bytes[start..at]. The entry after it, if any, takes a gap measured
+            // from the entry before.
+            let mut end = at;
+            let replacement = match read_varint_at(bytes, &mut end) {
+                Some(after_gap) => {
+                    let after = current.wrapping_add(1).wrapping_add(after_gap);
+                    let gap = previous.map_or(after, |p| after.wrapping_sub(p).wrapping_sub(1));
+                    let mut out = Vec::with_capacity(5);
+                    write_varint(&mut out, gap);
+                    out
+                }
+                None => {
+                    end = at;
+                    self.last = previous.unwrap_or(0);
+                    Vec::new()
+                }
+            };
+            let old_len = self.bytes.len();
+            self.bytes.splice(start..end, replacement);
+            // Zero the bytes the splice moved out of the list but left in its buffer.
+            let stale = old_len - self.bytes.len();
+            self.bytes.resize(old_len, 0);
+            self.bytes.truncate(old_len - stale);
+            self.len -= 1;
+            return true;
         }
+        false
     }
 
     /// Removes every entry that is in `remove` (strictly increasing); returns how many it
@@ -96,6 +151,22 @@ impl List {
     pub(crate) fn wipe(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.bytes);
         *self = List::default();
+    }
+}
+
+/// `values` (strictly increasing) in the encoding of a [`List`], without its bookkeeping.
+pub(crate) fn pack(values: &[u32]) -> Box<[u8]> {
+    List::from_sorted(values.iter().copied())
+        .bytes
+        .into_boxed_slice()
+}
+
+/// The entries of an encoding made by [`pack`] (or held by a [`List`]).
+pub(crate) fn unpack(bytes: &[u8]) -> Iter<'_> {
+    Iter {
+        bytes,
+        next: 0,
+        first: true,
     }
 }
 
@@ -134,6 +205,14 @@ fn write_varint(out: &mut Vec<u8>, mut value: u32) {
     }
     #[allow(clippy::cast_possible_truncation)]
     out.push(value as u8);
+}
+
+fn read_varint_at(bytes: &[u8], at: &mut usize) -> Option<u32> {
+    let mut rest = bytes.get(*at..)?;
+    let before = rest.len();
+    let value = read_varint(&mut rest)?;
+    *at += before - rest.len();
+    Some(value)
 }
 
 fn read_varint(bytes: &mut &[u8]) -> Option<u32> {
@@ -201,6 +280,28 @@ mod tests {
             if let Some(&last) = kept.last() {
                 prop_assert!(!list.push(last));
                 prop_assert!(last == u32::MAX || list.push(last + 1));
+            }
+        }
+
+        #[test]
+        fn single_removals_keep_the_rest(
+            values in proptest::collection::btree_set(0u32..3000, 0..200),
+            remove in proptest::collection::vec(0u32..3000, 0..60),
+        ) {
+            let mut want: std::collections::BTreeSet<u32> = values.clone();
+            let mut list = List::from_sorted(values);
+            for value in remove.into_iter().chain(want.clone().into_iter().step_by(2)) {
+                prop_assert_eq!(list.remove(value), want.remove(&value));
+                prop_assert_eq!(list.iter().collect::<Vec<_>>(), want.iter().copied().collect::<Vec<_>>());
+                prop_assert_eq!(list.len(), want.len());
+                // The encoding is the one a fresh list of the same entries has.
+                prop_assert_eq!(&list.bytes, &List::from_sorted(want.iter().copied()).bytes);
+                let next = want.last().map_or(0, |l| l + 1);
+                let mut grown = list.clone();
+                prop_assert!(grown.push(next));
+                let mut all: Vec<u32> = want.iter().copied().collect();
+                all.push(next);
+                prop_assert_eq!(grown.iter().collect::<Vec<_>>(), all);
             }
         }
 

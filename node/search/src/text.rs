@@ -59,7 +59,8 @@ use icu_normalizer::{ComposingNormalizerBorrowed, DecomposingNormalizerBorrowed}
 use icu_properties::{
     CodePointMapData, CodePointMapDataBorrowed, CodePointSetData, CodePointSetDataBorrowed,
     props::{
-        DefaultIgnorableCodePoint, ExtendedPictographic, GeneralCategory, RegionalIndicator, Script,
+        DefaultIgnorableCodePoint, ExtendedPictographic, GeneralCategory, GeneralCategoryGroup,
+        RegionalIndicator, Script,
     },
 };
 use unicode_segmentation::UnicodeSegmentation;
@@ -197,9 +198,11 @@ pub(crate) fn for_each_term(text: &str, mode: Mode, mut emit: impl FnMut(Term<'_
             }
         } else {
             run.flush(mode, &mut emit);
-            if segment
-                .chars()
-                .any(|c| TABLES.pictographic.contains(c) || TABLES.regional.contains(c))
+            // Every emoji is outside ASCII; most segments here are a space.
+            if !segment.is_ascii()
+                && segment
+                    .chars()
+                    .any(|c| TABLES.pictographic.contains(c) || TABLES.regional.contains(c))
             {
                 normalized.clear();
                 normalized.extend(segment.chars().filter(|&c| !is_emoji_modifier(c)));
@@ -280,8 +283,10 @@ fn normalize_word(word: &str, out: &mut String, scratch: &mut String) {
         if is_dropped(c) {
             continue;
         }
-        if TABLES.category.get(c) == GeneralCategory::NonspacingMark {
-            if folds_marks {
+        let category = TABLES.category.get(c);
+        if GeneralCategoryGroup::Mark.contains(category) {
+            // A mark belongs to the letter before it, whatever marks stand between them.
+            if category == GeneralCategory::NonspacingMark && folds_marks {
                 continue;
             }
         } else {

@@ -76,6 +76,13 @@ fn assert_same_pages(
     }
 }
 
+/// Whether the index's dictionary holds `term` (both of its maps must agree).
+fn holds(index: &Index, term: &str) -> bool {
+    let ordered = index.ordered.contains_key(term);
+    assert_eq!(index.find_term(term).is_some(), ordered, "{term}");
+    ordered
+}
+
 fn key(conversation: u8, stamp: u64, id: u8) -> DocKey {
     DocKey::new([conversation; 16], stamp, [id; 16])
 }
@@ -142,8 +149,8 @@ fn edits_replace_and_deletes_erase() {
             .hits
             .is_empty()
     );
-    assert!(!index.dictionary.contains_key("zanzibar"));
-    assert!(!index.dictionary.contains_key("secret"));
+    assert!(!holds(&index, "zanzibar"));
+    assert!(!holds(&index, "secret"));
     assert_eq!(
         index.search(&Query::parse("gone"), None, 10, None).hits,
         [key(1, 1, 1)]
@@ -152,10 +159,10 @@ fn edits_replace_and_deletes_erase() {
     assert!(index.remove(&key(1, 1, 1)));
     assert!(!index.remove(&key(1, 1, 1)));
     assert!(!index.contains(&key(1, 1, 1)));
-    assert!(!index.dictionary.contains_key("gone"));
-    assert!(!index.dictionary.contains_key("word"));
+    assert!(!holds(&index, "gone"));
+    assert!(!holds(&index, "word"));
     // Terms still used by the other message stay.
-    assert!(index.dictionary.contains_key("weather"));
+    assert!(holds(&index, "weather"));
     assert_eq!(
         index.search(&Query::parse("is"), None, 10, None).hits,
         [key(1, 2, 2)]
@@ -286,7 +293,7 @@ fn a_year_of_history_finds_an_old_word_until_it_is_deleted() {
             .hits
             .is_empty()
     );
-    assert!(!index.dictionary.contains_key("quetzalcoatl"));
+    assert!(!holds(&index, "quetzalcoatl"));
 }
 
 /// Operations on an index, drawn at random.
@@ -383,7 +390,11 @@ proptest! {
         }
         // Only the terms of live messages are left.
         let live: BTreeSet<&str> = oracle.docs.values().flatten().map(String::as_str).collect();
-        let held: BTreeSet<&str> = index.dictionary.keys().map(|t| &**t).collect();
+        let held: BTreeSet<&str> = index.ordered.keys().map(|t| &**t).collect();
+        prop_assert_eq!(index.by_term.len(), held.len());
+        for term in &held {
+            prop_assert!(holds(&index, term));
+        }
         prop_assert_eq!(held, live);
         let postings: usize = oracle.docs.values().map(BTreeSet::len).sum();
         prop_assert_eq!(index.stats().postings, postings);
