@@ -4,13 +4,15 @@
 //! chosen over (`search/at_rest.rs`, prototypes measured here only).
 //!
 //! Reports, in one run:
-//! - rebuild: indexing every message, from plaintext and from rows sealed as the node seals
-//!   them (each opened first, as unlock would), for 100,000 and (with `--bench`) 1,000,000
-//!   messages; the index's heap, counted by this program's allocator, and its ratio to the
-//!   history's text;
+//! - rebuild: indexing every message one conversation after another (the order of the
+//!   node's history table) and compacting, from plaintext and from rows sealed as the node
+//!   seals them (each opened first, as unlock would), for 100,000 and (with `--bench`)
+//!   1,000,000 messages; the index's heap, counted by this program's allocator, and its ratio
+//!   to the history's text;
 //! - query latency, p50 / p99 / max of single searches (first page of 20), one-word queries
 //!   that are common, medium, rare and prefixes, two-word AND queries, a common word in one
-//!   conversation and a common word's tenth page;
+//!   conversation and a common word's first ten pages; at 100,000 messages and (with
+//!   `--bench`) at 1,000,000;
 //! - the cost of keeping the index current: one insert, one remove;
 //! - the at-rest prototypes: a sealed snapshot (size, write time, load time against the
 //!   rebuild) and sealed posting blocks in a key-value store (bytes written per insert and
@@ -107,7 +109,9 @@ fn main() {
     if full {
         let large = Corpus::new(43).history(1_000_000, CONVERSATIONS, START_MS, 365 * DAY_MS);
         let text: usize = large.iter().map(|(_, t)| t.len()).sum();
-        drop(rebuild(&large, text));
+        let large_index = rebuild(&large, text);
+        latencies(&large_index, &Queries::pick(&large));
+        drop(large_index);
         drop(large);
 
         let mut criterion = Criterion::default()
@@ -143,23 +147,30 @@ fn report(what: &str, mut times: Vec<Duration>, extra: &str) {
     );
 }
 
-/// Builds the index from plaintext; reports time and heap.
+/// Builds the index from plaintext, reading history as the node's table holds it (one
+/// conversation after another), then compacts it; reports time and heap.
 fn rebuild(history: &History, text: usize) -> Index {
+    let mut order: Vec<&(DocKey, String)> = history.iter().collect();
+    order.sort_unstable_by_key(|(key, _)| (key.conversation, key.stamp, key.id));
     let heap_before = HEAP.load(Ordering::Relaxed);
     let started = Instant::now();
     let mut index = Index::new();
-    for (key, text) in history {
+    for (key, text) in order {
         index.insert(*key, text).expect("index has room");
     }
+    let inserted = started.elapsed();
+    index.compact();
     let took = started.elapsed();
     let heap = HEAP.load(Ordering::Relaxed).saturating_sub(heap_before);
     let stats = index.stats();
     println!(
-        "in-memory rebuild, {} messages: {:.2} s ({:.1} µs a message); heap {:.1} MiB = \
-         {:.2}× the text; {} terms, {} postings ({:.1} bytes a message of heap)",
+        "in-memory rebuild, {} messages by conversation: {:.2} s ({:.1} µs a message; \
+         compacting {:.2} s of it); heap {:.1} MiB = {:.2}× the text; {} terms, {} postings \
+         ({:.1} bytes a message of heap)",
         history.len(),
         took.as_secs_f64(),
         us(took) / history.len() as f64,
+        (took - inserted).as_secs_f64(),
         mib(heap),
         heap as f64 / text as f64,
         stats.terms,
@@ -173,8 +184,10 @@ fn rebuild(history: &History, text: usize) -> Index {
 fn rebuild_sealed(history: &History) {
     let key = at_rest::storage_key();
     let mut rng = ChaCha20Rng::seed_from_u64(9);
-    let rows: Vec<([u8; 40], Vec<u8>)> = history
-        .iter()
+    let mut order: Vec<&(DocKey, String)> = history.iter().collect();
+    order.sort_unstable_by_key(|(key, _)| (key.conversation, key.stamp, key.id));
+    let rows: Vec<([u8; 40], Vec<u8>)> = order
+        .into_iter()
         .map(|(k, t)| {
             let row = k.to_bytes();
             (
@@ -198,6 +211,7 @@ fn rebuild_sealed(history: &History) {
             .insert(DocKey::from_bytes(row), text)
             .expect("index has room");
     }
+    index.compact();
     let took = started.elapsed() - open;
     black_box(opened);
     println!(

@@ -29,18 +29,29 @@
 //! # Renumbering
 //!
 //! Removed messages leave empty slots. When they outnumber the live ones (and at least
-//! [`MIN_RENUMBER_SLOTS`] are empty), or the slots run out, the live documents are renumbered
-//! from zero in key order and the posting lists rebuilt from their term lists: O(postings),
-//! amortised over at least as many removals.
+//! [`MIN_RENUMBER_SLOTS`] are empty), when stragglers do (see below), or when the slots run
+//! out, the live documents are renumbered from zero in key order and the posting lists
+//! rebuilt from their term lists: O(postings), amortised over at least as many removals or
+//! insertions.
 //!
 //! # Search
 //!
 //! Each query term gives a set of slots: an exact term its posting list, a prefix the union
 //! of the lists of the terms in its range of the dictionary. The sets are intersected
-//! smallest first. The slots left are filtered by conversation and cursor, and the newest
-//! `limit + 1` kept in a heap (one more than the page, to know whether another page
-//! follows). Cost: linear in the postings of the query's terms, with no per-result
-//! allocation beyond the page.
+//! smallest first. The slots left are walked from the largest, filtered by conversation and
+//! cursor, and the newest `limit + 1` kept in a heap (one more than the page, to know
+//! whether another page follows).
+//!
+//! The walk stops early thanks to the order of slots. A message indexed with a key larger
+//! than every key indexed before it is *in order*; any other is a *straggler* (a late
+//! delivery, or history loaded one conversation at a time), and `stragglers` lists them.
+//! An in-order slot's key is larger than the key of every smaller slot, straggler or not.
+//! So when the walk meets an in-order slot older than the oldest of a full heap, no slot
+//! below it can enter the page, and the walk ends: a common word costs the decoding of its
+//! list and a page's worth of keys, not a key per match. Renumbering puts every slot in
+//! order; the index renumbers itself when stragglers are over half of its messages (and at
+//! least [`MIN_RENUMBER_SLOTS`]), and [`Index::compact`] does it on request, after a bulk
+//! load.
 
 use std::{
     cmp::Reverse,
@@ -97,6 +108,10 @@ pub struct Index {
     by_key: HashTable<Slot>,
     hasher: RandomState,
     postings: usize,
+    /// The largest key indexed since the last renumbering.
+    newest: Option<DocKey>,
+    /// Slots whose key was not larger than `newest` when indexed, increasing.
+    stragglers: Vec<Slot>,
 }
 
 #[derive(Default)]
@@ -161,6 +176,11 @@ impl Index {
             }
         }
         self.postings += ids.len();
+        if self.newest.is_none_or(|newest| key > newest) {
+            self.newest = Some(key);
+        } else {
+            self.stragglers.push(slot);
+        }
         self.docs.push(Some(Doc {
             key,
             terms: postings::pack(&ids),
@@ -172,6 +192,9 @@ impl Index {
             ..
         } = self;
         by_key.insert_unique(hasher.hash_one(key), slot, |&s| slot_hash(docs, hasher, s));
+        if self.stragglers.len() >= MIN_RENUMBER_SLOTS && self.stragglers.len() > self.len() / 2 {
+            self.renumber();
+        }
         Ok(())
     }
 
@@ -241,6 +264,17 @@ impl Index {
         }
     }
 
+    /// Renumbers the index in key order if messages were indexed out of order. Searches
+    /// read matches newest first and stop at a full page, which needs messages indexed in
+    /// key order; call this after indexing history in another order (one conversation after
+    /// another, say, at unlock). Messages indexed later out of order (a late delivery) are
+    /// handled without it, and the index renumbers itself once they are many.
+    pub fn compact(&mut self) {
+        if !self.stragglers.is_empty() || self.docs.len() > self.len() {
+            self.renumber();
+        }
+    }
+
     /// One page of the messages matching `query`, newest first: at most `limit` (at least
     /// one, at most [`MAX_PAGE`]), only of `conversation` if given, and only older than
     /// `after` if given. An empty query finds nothing.
@@ -256,18 +290,27 @@ impl Index {
             return Page::default();
         };
         // The newest `limit + 1` matches, in a min-heap so that the oldest kept is on top.
+        // Slots are walked from the newest; an in-order slot's key is larger than every key
+        // in a smaller slot, so once one is older than everything kept, the walk is done.
         let mut newest: BinaryHeap<Reverse<DocKey>> = BinaryHeap::with_capacity(limit + 2);
-        for slot in slots {
+        let mut stragglers = self.stragglers.iter().rev().peekable();
+        for slot in slots.into_iter().rev() {
             let Some(Some(doc)) = self.docs.get(slot as usize) else {
                 continue;
             };
             let key = doc.key;
+            while stragglers.next_if(|&&s| s > slot).is_some() {}
+            let in_order = stragglers.peek() != Some(&&slot);
+            let full = newest.len() > limit;
+            if in_order && full && newest.peek().is_some_and(|Reverse(oldest)| key < *oldest) {
+                break;
+            }
             if conversation.is_some_and(|c| key.conversation != *c)
                 || after.is_some_and(|cursor| key >= cursor.0)
             {
                 continue;
             }
-            if newest.len() <= limit {
+            if !full {
                 newest.push(Reverse(key));
             } else if newest.peek().is_some_and(|Reverse(oldest)| key > *oldest) {
                 newest.pop();
@@ -485,6 +528,8 @@ impl Index {
             entry.postings.wipe();
             entry.postings = List::from_sorted(slots);
         }
+        self.newest = docs.last().map(|doc| doc.key);
+        self.stragglers = Vec::new();
         self.docs = docs.into_iter().map(Some).collect();
         let Index {
             docs,

@@ -76,55 +76,94 @@ impl List {
 
     /// Removes `value`; returns whether the list held it.
     pub(crate) fn remove(&mut self, value: u32) -> bool {
+        if self.len == 0 || value > self.last {
+            return false;
+        }
+        // Messages removed singly (deleted, expired, edited) are mostly recent ones, whose
+        // slots are near the end: walk from the nearer end.
+        let found = if self.last - value < value {
+            self.locate_backward(value)
+        } else {
+            self.locate_forward(value)
+        };
+        let Some((start, at, previous)) = found else {
+            return false;
+        };
+        // The entry is bytes[start..at]. The entry after it, if any, takes a gap measured
+        // from the entry before it.
+        let mut end = at;
+        let replacement = match read_varint_at(&self.bytes, &mut end) {
+            Some(after_gap) => {
+                let after = value.wrapping_add(1).wrapping_add(after_gap);
+                let gap = previous.map_or(after, |p| after.wrapping_sub(p).wrapping_sub(1));
+                let mut out = Vec::with_capacity(5);
+                write_varint(&mut out, gap);
+                out
+            }
+            None => {
+                end = at;
+                self.last = previous.unwrap_or(0);
+                Vec::new()
+            }
+        };
+        let old_len = self.bytes.len();
+        self.bytes.splice(start..end, replacement);
+        // Zero the bytes the splice moved out of the list but left in its buffer.
+        let stale = old_len - self.bytes.len();
+        self.bytes.resize(old_len, 0);
+        self.bytes.truncate(old_len - stale);
+        self.len -= 1;
+        true
+    }
+
+    /// Where `value` is encoded, `(start, end)`, and the entry before it, decoding from the
+    /// front.
+    fn locate_forward(&self, value: u32) -> Option<(usize, usize, Option<u32>)> {
         let bytes = self.bytes.as_slice();
         let mut at = 0;
         let mut previous: Option<u32> = None;
-        let mut next = 0u32;
         while at < bytes.len() {
             let start = at;
-            let Some(gap) = read_varint_at(bytes, &mut at) else {
-                return false;
+            let gap = read_varint_at(bytes, &mut at)?;
+            let current = match previous {
+                None => gap,
+                Some(p) => p.wrapping_add(1).wrapping_add(gap),
             };
-            let current = if previous.is_none() && start == 0 {
-                gap
-            } else {
-                next.wrapping_add(gap)
-            };
+            if current == value {
+                return Some((start, at, previous));
+            }
             if current > value {
-                return false;
+                return None;
+            }
+            previous = Some(current);
+        }
+        None
+    }
+
+    /// As [`List::locate_forward`], decoding from the back: a number's last byte is the one
+    /// without the high bit, so the numbers can be found from the end, and the entries are
+    /// known from the last one by subtracting the gaps.
+    fn locate_backward(&self, value: u32) -> Option<(usize, usize, Option<u32>)> {
+        let bytes = self.bytes.as_slice();
+        let mut end = bytes.len();
+        let mut current = self.last;
+        while end > 0 {
+            let start = bytes[..end - 1]
+                .iter()
+                .rposition(|b| b & 0x80 == 0)
+                .map_or(0, |i| i + 1);
+            let gap = read_varint_at(bytes, &mut start.clone())?;
+            let previous = (start > 0).then(|| current.wrapping_sub(gap).wrapping_sub(1));
+            if current == value {
+                return Some((start, end, previous));
             }
             if current < value {
-                previous = Some(current);
-                next = current.wrapping_add(1);
-                continue;
+                return None;
             }
-            // Found at bytes[start..at]. The entry after it, if any, takes a gap measured
-            // from the entry before.
-            let mut end = at;
-            let replacement = match read_varint_at(bytes, &mut end) {
-                Some(after_gap) => {
-                    let after = current.wrapping_add(1).wrapping_add(after_gap);
-                    let gap = previous.map_or(after, |p| after.wrapping_sub(p).wrapping_sub(1));
-                    let mut out = Vec::with_capacity(5);
-                    write_varint(&mut out, gap);
-                    out
-                }
-                None => {
-                    end = at;
-                    self.last = previous.unwrap_or(0);
-                    Vec::new()
-                }
-            };
-            let old_len = self.bytes.len();
-            self.bytes.splice(start..end, replacement);
-            // Zero the bytes the splice moved out of the list but left in its buffer.
-            let stale = old_len - self.bytes.len();
-            self.bytes.resize(old_len, 0);
-            self.bytes.truncate(old_len - stale);
-            self.len -= 1;
-            return true;
+            current = previous?;
+            end = start;
         }
-        false
+        None
     }
 
     /// Removes every entry that is in `remove` (strictly increasing); returns how many it

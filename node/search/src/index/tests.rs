@@ -247,6 +247,41 @@ fn many_removals_renumber_and_keep_every_answer() {
 }
 
 #[test]
+fn history_loaded_one_conversation_at_a_time_answers_the_same() {
+    let mut history = Corpus::new(11).history(20_000, 8, 0, 10_000_000);
+    // As the node reads its table: by conversation, then time.
+    history.sort_by_key(|(key, _)| (key.conversation, key.stamp));
+    let mut index = Index::new();
+    let mut oracle = Oracle::default();
+    for (key, text) in &history {
+        index.insert(*key, text).unwrap();
+        oracle.insert(*key, text);
+    }
+    let queries = ["the", "i yo", "de", "я", "的", "🎉"];
+    for q in queries {
+        assert_same_pages(&index, &oracle, &Query::parse(q), None, 50);
+    }
+    index.compact();
+    assert!(index.stragglers.is_empty());
+    for q in queries {
+        assert_same_pages(&index, &oracle, &Query::parse(q), None, 50);
+        assert_same_pages(
+            &index,
+            &oracle,
+            &Query::parse(q),
+            Some(&history[0].0.conversation),
+            50,
+        );
+    }
+    // A late message, older than the rest, is found in its place.
+    let late = DocKey::new([3; 16], 5, [3; 16]);
+    index.insert(late, "the late one").unwrap();
+    oracle.insert(late, "the late one");
+    assert_eq!(index.stragglers.len(), 1);
+    assert_same_pages(&index, &oracle, &Query::parse("the"), None, 500);
+}
+
+#[test]
 fn a_year_of_history_finds_an_old_word_until_it_is_deleted() {
     const DAY_MS: u64 = 24 * 60 * 60 * 1000;
     let start_ms = 1_700_000_000_000;
@@ -303,6 +338,7 @@ enum Op {
     Remove(DocKey),
     RemoveConversation(u8),
     Search(String, Option<u8>, usize),
+    Compact,
 }
 
 const WORDS: &[&str] = &[
@@ -337,6 +373,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (doc_key(), text()).prop_map(|(k, t)| Op::Insert(k, t)),
         2 => doc_key().prop_map(Op::Remove),
         1 => (0u8..3).prop_map(Op::RemoveConversation),
+        1 => Just(Op::Compact),
         3 => (
             proptest::collection::vec(
                 (proptest::sample::select(WORDS), 1usize..4, any::<bool>()),
@@ -378,6 +415,11 @@ proptest! {
                     let before = oracle.docs.len();
                     oracle.docs.retain(|k, _| k.conversation != [c; 16]);
                     prop_assert_eq!(index.remove_conversation(&[c; 16]), before - oracle.docs.len());
+                }
+                Op::Compact => {
+                    index.compact();
+                    prop_assert!(index.stragglers.is_empty());
+                    prop_assert_eq!(index.docs.len(), index.len());
                 }
                 Op::Search(text, conversation, limit) => {
                     let conversation = conversation.map(|c| [c; 16]);
