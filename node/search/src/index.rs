@@ -154,8 +154,40 @@ impl Index {
         Index::default()
     }
 
+    /// An index of `docs`, a whole history, in any order (as the node reads it at unlock,
+    /// one conversation after another): [`Index::insert`] for each, then one
+    /// [`Index::compact`], rather than renumbering as it goes.
+    ///
+    /// ```
+    /// let history = [
+    ///     (tern_search::DocKey::new([1; 16], 2, [2; 16]), "second"),
+    ///     (tern_search::DocKey::new([2; 16], 1, [1; 16]), "first"),
+    /// ];
+    /// let index = tern_search::Index::build(history)?;
+    /// assert_eq!(index.len(), 2);
+    /// # Ok::<(), tern_search::InsertError>(())
+    /// ```
+    pub fn build<S: AsRef<str>>(
+        docs: impl IntoIterator<Item = (DocKey, S)>,
+    ) -> Result<Index, InsertError> {
+        let mut index = Index::new();
+        for (key, text) in docs {
+            index.index(key, text.as_ref())?;
+        }
+        index.compact();
+        Ok(index)
+    }
+
     /// Indexes `text` under `key`, replacing what was indexed under `key` before (an edit).
     pub fn insert(&mut self, key: DocKey, text: &str) -> Result<(), InsertError> {
+        self.index(key, text)?;
+        if self.stragglers.len() >= MIN_RENUMBER_SLOTS && self.stragglers.len() > self.len() / 2 {
+            self.renumber();
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, key: DocKey, text: &str) -> Result<(), InsertError> {
         self.remove(&key);
         if self.docs.len() >= Slot::MAX as usize {
             self.renumber();
@@ -264,11 +296,10 @@ impl Index {
         }
     }
 
-    /// Renumbers the index in key order if messages were indexed out of order. Searches
-    /// read matches newest first and stop at a full page, which needs messages indexed in
-    /// key order; call this after indexing history in another order (one conversation after
-    /// another, say, at unlock). Messages indexed later out of order (a late delivery) are
-    /// handled without it, and the index renumbers itself once they are many.
+    /// Renumbers the index in key order if messages were indexed out of order or removed.
+    /// Searches read matches newest first and stop at a full page, which needs messages
+    /// indexed in key order; [`Index::build`] ends with this, and [`Index::insert`] does it
+    /// when messages indexed out of order (late deliveries) are over half of the index.
     pub fn compact(&mut self) {
         if !self.stragglers.is_empty() || self.docs.len() > self.len() {
             self.renumber();
@@ -359,11 +390,25 @@ impl Index {
         sets.sort_unstable_by_key(|(postings, _)| *postings);
         let mut sets = sets.into_iter();
         let (_, first) = sets.next()?;
-        let mut slots: Vec<Slot> = first.iter().flat_map(|&id| self.list(id).iter()).collect();
-        if first.len() > 1 {
-            slots.sort_unstable();
-            slots.dedup();
-        }
+        let mut slots: Vec<Slot> = match first.as_slice() {
+            [id] => self.list(*id).iter().collect(),
+            // A union: marked in a bitmap and read back in order, which is linear where
+            // sorting the lists' concatenation is not.
+            ids => {
+                let member = self.bitmap(ids);
+                let mut slots = Vec::new();
+                for (i, &word) in member.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        // i < docs.len() / 64 + 1 and a u64 has 64 bits: the slot fits.
+                        #[allow(clippy::cast_possible_truncation)]
+                        slots.push((i * 64) as Slot + word.trailing_zeros());
+                        word &= word - 1;
+                    }
+                }
+                slots
+            }
+        };
         for (_, ids) in sets {
             if slots.is_empty() {
                 break;
@@ -371,12 +416,7 @@ impl Index {
             if let [id] = ids.as_slice() {
                 slots = intersect(&slots, self.list(*id).iter());
             } else {
-                let mut member = vec![0u64; self.docs.len().div_ceil(64)];
-                for slot in ids.iter().flat_map(|&id| self.list(id).iter()) {
-                    if let Some(word) = member.get_mut(slot as usize / 64) {
-                        *word |= 1 << (slot % 64);
-                    }
-                }
+                let member = self.bitmap(&ids);
                 slots.retain(|&slot| {
                     member
                         .get(slot as usize / 64)
@@ -385,6 +425,17 @@ impl Index {
             }
         }
         Some(slots)
+    }
+
+    /// The slots in the posting lists of `ids`, as a bitmap (bit `s % 64` of word `s / 64`).
+    fn bitmap(&self, ids: &[TermId]) -> Vec<u64> {
+        let mut member = vec![0u64; self.docs.len().div_ceil(64)];
+        for slot in ids.iter().flat_map(|&id| self.list(id).iter()) {
+            if let Some(word) = member.get_mut(slot as usize / 64) {
+                *word |= 1 << (slot % 64);
+            }
+        }
+        member
     }
 
     fn list(&self, id: TermId) -> &List {
@@ -513,20 +564,35 @@ impl Index {
             .flatten()
             .collect();
         docs.sort_unstable_by_key(|doc| doc.key);
-        let mut lists: Vec<Vec<Slot>> = vec![Vec::new(); self.terms.len()];
+        // Every list at once in one buffer: term `id`'s new list fills
+        // flat[start[id]..start[id + 1]], in slot order since documents are taken in order.
+        let mut start: Vec<usize> = Vec::with_capacity(self.terms.len() + 1);
+        let mut total = 0;
+        for entry in &self.terms {
+            start.push(total);
+            total += entry.postings.len();
+        }
+        start.push(total);
+        let mut fill = start.clone();
+        let mut flat: Vec<Slot> = vec![0; total];
         for (slot, doc) in docs.iter().enumerate() {
             // Cannot truncate: there were fewer documents than Slot::MAX slots.
             #[allow(clippy::cast_possible_truncation)]
             let slot = slot as Slot;
             for id in postings::unpack(&doc.terms) {
-                if let Some(list) = lists.get_mut(id as usize) {
-                    list.push(slot);
+                if let Some(at) = fill.get_mut(id as usize) {
+                    if let Some(place) = flat.get_mut(*at) {
+                        *place = slot;
+                    }
+                    *at += 1;
                 }
             }
         }
-        for (entry, slots) in self.terms.iter_mut().zip(lists) {
+        for (entry, bounds) in self.terms.iter_mut().zip(start.windows(2)) {
+            let &[from, to] = bounds else { continue };
+            let slots = flat.get(from..to).unwrap_or_default();
             entry.postings.wipe();
-            entry.postings = List::from_sorted(slots);
+            entry.postings = List::from_sorted(slots.iter().copied());
         }
         self.newest = docs.last().map(|doc| doc.key);
         self.stragglers = Vec::new();

@@ -22,10 +22,12 @@
 //!
 //! let alice = [1u8; 16];
 //! let bob = [2u8; 16];
-//! let mut index = Index::new();
-//! // At unlock, for every stored message; then for every message sent or received.
-//! index.insert(DocKey::new(alice, 10, [10; 16]), "Dinner on Friday?")?;
-//! index.insert(DocKey::new(bob, 11, [11; 16]), "Friday works for me")?;
+//! // At unlock, from every stored message, in any order.
+//! let mut index = Index::build([
+//!     (DocKey::new(bob, 11, [11; 16]), "Friday works for me"),
+//!     (DocKey::new(alice, 10, [10; 16]), "Dinner on Friday?"),
+//! ])?;
+//! // Then for every message sent or received.
 //! index.insert(DocKey::new(alice, 12, [12; 16]), "friday it is 🎉")?;
 //! // An edit replaces the text; a delete or expiry removes it.
 //! index.insert(DocKey::new(bob, 11, [11; 16]), "Saturday works for me")?;

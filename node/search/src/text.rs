@@ -52,7 +52,7 @@
 //! No stemming and no stop words: chat text is short and in many languages, and a word
 //! typed in a query should find that word.
 
-use std::ops::Range;
+use std::{borrow::Cow, ops::Range};
 
 use icu_casemap::{CaseMapper, CaseMapperBorrowed};
 use icu_normalizer::{ComposingNormalizerBorrowed, DecomposingNormalizerBorrowed};
@@ -64,6 +64,7 @@ use icu_properties::{
     },
 };
 use unicode_segmentation::UnicodeSegmentation;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The longest term kept, in bytes: no word in any language is longer, and a longer token
 /// is a link or a key pasted into the chat, which is found by its first 64 bytes as well.
@@ -166,9 +167,10 @@ pub fn highlight(text: &str, query: &crate::Query) -> Vec<Range<usize>> {
 
 /// Calls `emit` with every term of `text`, in order, repeats included.
 pub(crate) fn for_each_term(text: &str, mode: Mode, mut emit: impl FnMut(Term<'_>)) {
+    // The buffers hold the words of a message: wiped when dropped, like the index's terms.
     let mut run = Run::default();
-    let mut normalized = String::new();
-    let mut scratch = String::new();
+    let mut normalized = Zeroizing::new(String::new());
+    let mut scratch = Zeroizing::new(String::new());
     for (start, segment) in text.split_word_bound_indices() {
         let span = (start, start + segment.len());
         if segment.chars().any(char::is_alphanumeric) {
@@ -218,7 +220,7 @@ pub(crate) fn for_each_term(text: &str, mode: Mode, mut emit: impl FnMut(Term<'_
 /// after the other in `text`, so that two adjacent units are one slice of it.
 #[derive(Default)]
 struct Run {
-    text: String,
+    text: Zeroizing<String>,
     /// `(start, end)` of each unit in `text`, and its span in the original text.
     units: Vec<(usize, usize, (usize, usize))>,
 }
@@ -274,9 +276,9 @@ fn normalize_word(word: &str, out: &mut String, scratch: &mut String) {
         );
         return;
     }
-    let compatible = TABLES.nfkc.normalize(word);
-    let folded = TABLES.case.fold_string(&compatible);
-    let decomposed = TABLES.nfd.normalize(&folded);
+    let compatible = wiped(TABLES.nfkc.normalize(word));
+    let folded = wiped(TABLES.case.fold_string(&compatible));
+    let decomposed = wiped(TABLES.nfd.normalize(&folded));
     scratch.clear();
     let mut folds_marks = false;
     for c in decomposed.chars() {
@@ -294,7 +296,30 @@ fn normalize_word(word: &str, out: &mut String, scratch: &mut String) {
         }
         scratch.push(c);
     }
-    out.push_str(&TABLES.nfc.normalize(scratch));
+    out.push_str(&wiped(TABLES.nfc.normalize(scratch)));
+}
+
+/// A normalizer's output, wiped when dropped if it is a new string.
+fn wiped(text: Cow<'_, str>) -> Wiped<'_> {
+    Wiped(text)
+}
+
+struct Wiped<'a>(Cow<'a, str>);
+
+impl Drop for Wiped<'_> {
+    fn drop(&mut self) {
+        if let Cow::Owned(text) = &mut self.0 {
+            text.zeroize();
+        }
+    }
+}
+
+impl std::ops::Deref for Wiped<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Whether marks on letters of `script` are dropped.

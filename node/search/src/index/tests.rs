@@ -257,7 +257,13 @@ fn history_loaded_one_conversation_at_a_time_answers_the_same() {
         index.insert(*key, text).unwrap();
         oracle.insert(*key, text);
     }
+    let built = Index::build(history.iter().map(|(k, t)| (*k, t.as_str()))).unwrap();
+    assert!(built.stragglers.is_empty());
+    assert_eq!(built.docs.len(), history.len());
     let queries = ["the", "i yo", "de", "я", "的", "🎉"];
+    for q in queries {
+        assert_same_pages(&built, &oracle, &Query::parse(q), None, 50);
+    }
     for q in queries {
         assert_same_pages(&index, &oracle, &Query::parse(q), None, 50);
     }
