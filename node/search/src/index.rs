@@ -24,7 +24,7 @@
 //! left with no document leaves the dictionary, and its text is overwritten with zeros
 //! before its memory is freed, as are the encodings of the lists that held the slot. After
 //! a removal nothing in the index tells what the message said, and a search for any of its
-//! words no longer finds it.
+//! words no longer finds it. Dropping the index (when the node locks) wipes every term.
 //!
 //! # Renumbering
 //!
@@ -628,6 +628,19 @@ fn term_hash(terms: &[TermEntry], hasher: &RandomState, id: TermId) -> u64 {
     terms
         .get(id as usize)
         .map_or(0, |entry| hasher.hash_one(&*entry.term))
+}
+
+impl Drop for Index {
+    /// Wipes every term, so that a dropped index (the node locked) leaves no words behind
+    /// in freed memory.
+    fn drop(&mut self) {
+        for entry in &mut self.terms {
+            std::mem::take(&mut entry.term).into_string().zeroize();
+        }
+        for (term, _) in std::mem::take(&mut self.ordered) {
+            term.into_string().zeroize();
+        }
+    }
 }
 
 impl std::fmt::Debug for Index {
