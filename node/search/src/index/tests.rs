@@ -88,6 +88,12 @@ fn key(conversation: u8, stamp: u64, id: u8) -> DocKey {
 }
 
 #[test]
+fn the_index_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Index>();
+}
+
+#[test]
 fn finds_newest_first_and_pages() {
     let mut index = Index::new();
     for i in 0..10u8 {
