@@ -138,6 +138,53 @@ fn all_terms_must_match_and_the_last_may_be_a_prefix() {
 }
 
 #[test]
+fn multilingual_messages_are_found_the_ways_people_type() {
+    let messages = [
+        (1, "مَرْحَبًا يا أحمد، كيف حالك؟"),
+        (2, "שָׁלוֹם, נתראה מחר"),
+        (3, "我们明天在北京见面"),
+        (4, "東京タワーに行きましょう"),
+        (5, "서울에서 만나요"),
+        (6, "Встретимся ЗАВТРА в кафе"),
+        (7, "Das Café an der Straße 🎉👍🏽"),
+        (8, "नमस्ते दुनिया"),
+        (9, "พรุ่งนี้เจอกันนะ"),
+    ];
+    let mut index = Index::new();
+    for (i, text) in messages {
+        index.insert(key(1, i, i as u8), text).unwrap();
+    }
+    let found = |q: &str| -> Vec<u64> {
+        index
+            .search(&Query::parse(q), None, 20, None)
+            .hits
+            .iter()
+            .map(|k| k.stamp)
+            .collect()
+    };
+    // Arabic without harakat, hamza folded; Hebrew without niqqud.
+    assert_eq!(found("مرحبا"), [1]);
+    assert_eq!(found("احمد"), [1]);
+    assert_eq!(found("שלום"), [2]);
+    // Chinese and Japanese by adjacent characters; a single character; Korean stems.
+    assert_eq!(found("北京"), [3]);
+    assert_eq!(found("京北"), Vec::<u64>::new());
+    assert_eq!(found("明天 见面"), [3]);
+    assert_eq!(found("東京タワー"), [4]);
+    assert_eq!(found("京"), [4, 3]);
+    assert_eq!(found("서울"), [5]);
+    // Case and accents, as typed, and emoji without their skin tone.
+    assert_eq!(found("завтра"), [6]);
+    assert_eq!(found("cafe strasse"), [7]);
+    assert_eq!(found("caf"), [7]);
+    assert_eq!(found("👍"), [7]);
+    assert_eq!(found("🎉 café"), [7]);
+    // Devanagari keeps its marks; Thai by clusters.
+    assert_eq!(found("नमस्ते"), [8]);
+    assert_eq!(found("เจอกัน"), [9]);
+}
+
+#[test]
 fn edits_replace_and_deletes_erase() {
     let mut index = Index::new();
     index
