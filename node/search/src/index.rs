@@ -112,6 +112,9 @@ pub struct Index {
     newest: Option<DocKey>,
     /// Slots whose key was not larger than `newest` when indexed, increasing.
     stragglers: Vec<Slot>,
+    /// How often the index was renumbered (tests only).
+    #[cfg(test)]
+    renumbered: usize,
 }
 
 #[derive(Default)]
@@ -224,9 +227,6 @@ impl Index {
             ..
         } = self;
         by_key.insert_unique(hasher.hash_one(key), slot, |&s| slot_hash(docs, hasher, s));
-        if self.stragglers.len() >= MIN_RENUMBER_SLOTS && self.stragglers.len() > self.len() / 2 {
-            self.renumber();
-        }
         Ok(())
     }
 
@@ -559,6 +559,10 @@ impl Index {
     /// Gives the live documents the slots `0..len` in key order and rebuilds every posting
     /// list (see the module documentation).
     fn renumber(&mut self) {
+        #[cfg(test)]
+        {
+            self.renumbered += 1;
+        }
         let mut docs: Vec<Doc> = std::mem::take(&mut self.docs)
             .into_iter()
             .flatten()

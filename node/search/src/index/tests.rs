@@ -310,7 +310,11 @@ fn history_loaded_one_conversation_at_a_time_answers_the_same() {
         index.insert(*key, text).unwrap();
         oracle.insert(*key, text);
     }
+    // Inserted one by one, the index renumbered itself on the way; built, it renumbers once,
+    // at the end.
+    assert!(index.renumbered > 1);
     let built = Index::build(history.iter().map(|(k, t)| (*k, t.as_str()))).unwrap();
+    assert_eq!(built.renumbered, 1);
     assert!(built.stragglers.is_empty());
     assert_eq!(built.docs.len(), history.len());
     let queries = ["the", "i yo", "de", "я", "的", "🎉"];
