@@ -12,7 +12,8 @@ use crate::{
         Client,
         model::{
             BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
-            EditView, HistoryPage, Identity, Marked, NewContact, RequestView, Sent, StatusView,
+            EditView, HistoryPage, Identity, Marked, NewContact, RequestView, SearchQuery,
+            SearchResults, Sent, StatusView,
         },
         service,
     },
@@ -195,6 +196,13 @@ impl Backend {
         match self {
             Self::Daemon(c) => Ok(c.chats(limit, cursor, archived).await?),
             Self::Local(n) => Ok(service::chats(n, limit, cursor, archived).await?),
+        }
+    }
+
+    pub(crate) async fn search(&self, query: SearchQuery) -> Result<SearchResults, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.search(&query).await?),
+            Self::Local(n) => Ok(service::search(n, query).await?),
         }
     }
 

@@ -14,6 +14,7 @@ mod id;
 mod init;
 mod read;
 mod requests;
+mod search;
 mod send;
 mod status;
 
@@ -34,6 +35,7 @@ pub(crate) enum Command {
     Edit(change::Edit),
     Delete(change::Delete),
     Edits(change::Edits),
+    Search(search::Search),
     Chats(chats::Chats),
     Requests(requests::Requests),
     Block(block::Block),
@@ -73,6 +75,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Edit(c) => c.run(&context).await,
         Command::Delete(c) => c.run(&context).await,
         Command::Edits(c) => c.run(&context).await,
+        Command::Search(c) => c.run(&context).await,
         Command::Chats(c) => c.run(&context).await,
         Command::Requests(c) => c.run(&context).await,
         Command::Block(c) => c.run(&context).await,

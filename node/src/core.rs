@@ -67,6 +67,7 @@ mod receive;
 mod records;
 mod relays;
 mod requests;
+mod search;
 mod send;
 mod settings;
 
@@ -134,6 +135,13 @@ pub(crate) enum Request {
         peer: UserId,
         compose: Compose,
         reply: oneshot::Sender<Result<MessageId, Error>>,
+    },
+    Search {
+        query: String,
+        peer: Option<UserId>,
+        limit: usize,
+        after: Option<tern_search::Cursor>,
+        reply: oneshot::Sender<Result<crate::view::SearchPage, Error>>,
     },
     SetChat {
         peer: UserId,
@@ -313,6 +321,10 @@ pub(crate) struct Core {
     orphan_convs: std::collections::HashSet<Conv>,
     /// The settings of every conversation that has any (mute, archive, pin).
     settings: HashMap<Conv, crate::tables::ChatSettingsRow>,
+    /// The full-text index of history, or its build in progress.
+    search: search::Search,
+    /// Deleted messages being erased from the files (see `changes`).
+    erasing: JoinSet<()>,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -337,6 +349,8 @@ struct Pending {
     to_seal: Vec<ToSeal>,
     /// Messages the batch deletes, to be erased from the files once it is durable.
     erase: Vec<(Conv, Stamp, [u8; 16])>,
+    /// What the batch changes in the search index, applied once it is durable.
+    search: Vec<search::SearchOp>,
 }
 
 /// An outbox entry whose ratchet message waits to be sealed into an envelope.
@@ -355,6 +369,7 @@ impl Pending {
             queued: Vec::new(),
             to_seal: Vec::new(),
             erase: Vec::new(),
+            search: Vec::new(),
         }
     }
 }
@@ -408,6 +423,8 @@ impl Core {
             changes_refused: std::collections::BTreeMap::new(),
             orphan_convs: std::collections::HashSet::new(),
             settings: HashMap::new(),
+            search: search::Search::default(),
+            erasing: JoinSet::new(),
         }
     }
 
@@ -456,6 +473,7 @@ impl Core {
                 self.failed = true;
             }
         }
+        let mut search_built = Some(self.start_search_build());
         let mut tick = tokio::time::interval(OUTBOX_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut relay_check = tokio::time::interval(RELAY_CHECK_EVERY);
@@ -466,6 +484,12 @@ impl Core {
                 () = self.cancel.cancelled() => break,
                 Ok(()) = addresses.changed() => self.publication.invalidate(),
                 Some(request) = self.requests.recv() => self.on_requests(request).await,
+                Some(built) = futures::future::OptionFuture::from(search_built.as_mut()),
+                    if search_built.is_some() =>
+                {
+                    search_built = None;
+                    self.on_search_built(built).await;
+                }
                 Some(first) = self.inbound.recv() => {
                     let mut group = vec![first];
                     while group.len() < INBOUND_BATCH {
@@ -501,6 +525,8 @@ impl Core {
             }
         }
         self.in_flight.abort_all();
+        // Erasures hold the database open; the node's shutdown waits for this task.
+        while self.erasing.join_next().await.is_some() {}
         debug!("core task stopped");
     }
 
@@ -531,6 +557,7 @@ impl Core {
             events,
             queued,
             erase,
+            search,
             ..
         } = pending;
         let mut published = Vec::with_capacity(events.len());
@@ -574,6 +601,7 @@ impl Core {
                     let _ = self.events.send(item.clone());
                 }
                 self.erase_later(erase);
+                self.on_search_ops(search);
                 Ok(published)
             }
             Ok(Err(e)) => {
@@ -671,6 +699,22 @@ impl Core {
                     compose,
                     reply,
                 }])
+                .await;
+            }
+            Request::Search {
+                query,
+                peer,
+                limit,
+                after,
+                reply,
+            } => {
+                self.search(search::Waiting {
+                    query,
+                    peer,
+                    limit,
+                    after,
+                    reply,
+                })
                 .await;
             }
             Request::SetChat {

@@ -174,6 +174,31 @@ pub enum QueryError {
     Stopped,
 }
 
+/// Why [`crate::Node::search`] failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SearchError {
+    /// The `after` cursor is not one a search page gave.
+    #[error("bad search cursor {0:?}")]
+    BadCursor(String),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl From<Error> for SearchError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Storage(unexpected(&other)),
+        }
+    }
+}
+
 /// Why [`crate::Node::change_passphrase`] failed. The old passphrase still unlocks the node.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]

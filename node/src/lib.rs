@@ -66,7 +66,8 @@ mod view;
 pub use crate::core::{EDIT_WINDOW, MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
 pub use body::{MAX_REACTION_LEN, MAX_TEXT_LEN};
 pub use error::{
-    ChangeError, ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError,
+    ChangeError, ChatError, ContactError, PassphraseError, QueryError, SearchError, SendError,
+    StorageError,
 };
 pub use event::{
     ChatChange, Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message,

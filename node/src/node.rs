@@ -26,7 +26,8 @@ use self::open::open_account;
 use crate::{
     core::{Change, Compose, Core, Error, Parts, Request, Setting},
     error::{
-        ChangeError, ChatError, ContactError, PassphraseError, QueryError, SendError, StorageError,
+        ChangeError, ChatError, ContactError, PassphraseError, QueryError, SearchError, SendError,
+        StorageError,
     },
     event::{self, Cursor, Event},
     hlc::Hlc,
@@ -37,7 +38,7 @@ use crate::{
         Events, STATE_ACCOUNT, STATE_CLOCK, STATE_DEVICE_KEY, STATE_OUTBOX_SEQ, STATE_PREKEYS,
         State,
     },
-    view::{Chat, Contact, Edit, HistoryCursor, MessageRequest, NodeStatus, Page},
+    view::{Chat, Contact, Edit, HistoryCursor, MessageRequest, NodeStatus, Page, SearchPage},
 };
 
 /// Capacity of the request channel from handles to the core task.
@@ -257,6 +258,46 @@ impl Node {
         self.call(|reply| Request::Send {
             peer,
             compose,
+            reply,
+        })
+        .await
+    }
+
+    /// Searches this device's history: the messages whose text holds every word of `query`
+    /// (the last word may be the start of one), newest first, in every conversation or only
+    /// the one with `peer`; `after` is the `next` of the previous page. Words are matched
+    /// without regard to case and accents, in any language.
+    ///
+    /// The index lives in memory and is built from history when the node starts; a search
+    /// made before it is ready waits for it.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node) -> anyhow::Result<()> {
+    /// let page = node.search("dinner fri", None, 20, None).await?;
+    /// for message in &page.messages {
+    ///     println!("{}: {}", message.peer.short(), message.text);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn search(
+        &self,
+        query: &str,
+        peer: Option<UserId>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<SearchPage, SearchError> {
+        let after = after
+            .map(|text| {
+                text.parse::<tern_search::Cursor>()
+                    .map_err(|_| SearchError::BadCursor(text.chars().take(96).collect()))
+            })
+            .transpose()?;
+        let query = query.to_owned();
+        self.call(|reply| Request::Search {
+            query,
+            peer,
+            limit,
+            after,
             reply,
         })
         .await

@@ -20,6 +20,7 @@ use crate::{Event, Node, store::Direction, tables::Outbox};
 mod changes;
 mod lookup;
 mod months;
+mod search;
 mod settings;
 
 const TIMEOUT: Duration = Duration::from_secs(60);

@@ -111,6 +111,15 @@ impl std::str::FromStr for HistoryCursor {
     }
 }
 
+/// One page of search results ([`crate::Node::search`]), newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SearchPage {
+    /// The messages found, newest first, from every conversation searched.
+    pub messages: Vec<Message>,
+    /// Pass as `after` for the next (older) page; `None` on the last page.
+    pub next: Option<String>,
+}
+
 /// One version of an edited message ([`crate::Node::edit_history`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Edit {

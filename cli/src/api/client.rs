@@ -12,7 +12,8 @@ use super::{
     model::{
         ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView,
         Deleted, EditRequest, EditView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
-        NewContact, NewMessage, ReactionRequest, RequestView, Sent, StatusView, Verification,
+        NewContact, NewMessage, ReactionRequest, RequestView, SearchQuery, SearchResults, Sent,
+        StatusView, Verification,
     },
 };
 use crate::profile::Profile;
@@ -301,6 +302,20 @@ impl Client {
             query.push(("cursor", cursor.to_owned()));
         }
         self.call::<(), _>(Method::GET, "/v1/chats", &query, None)
+            .await
+    }
+
+    pub(crate) async fn search(&self, query: &SearchQuery) -> Result<SearchResults, CallError> {
+        let mut params = vec![("q", query.q.clone())];
+        for (name, value) in [("peer", &query.peer), ("after", &query.after)] {
+            if let Some(value) = value {
+                params.push((name, value.clone()));
+            }
+        }
+        if let Some(limit) = query.limit {
+            params.push(("limit", limit.to_string()));
+        }
+        self.call::<(), _>(Method::GET, "/v1/search", &params, None)
             .await
     }
 

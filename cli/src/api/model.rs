@@ -16,7 +16,8 @@ mod changes;
 mod events;
 
 pub(crate) use changes::{
-    Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, ReactionRequest, ReactionView,
+    Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, ReactionRequest,
+    ReactionView, SearchQuery, SearchResults,
 };
 pub(crate) use events::{EventFrame, EventView};
 

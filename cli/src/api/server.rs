@@ -39,7 +39,7 @@ use super::{
         ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ChatsQuery,
         ContactView, DeleteQuery, Deleted, EditRequest, EditView, ErrorBody, EventFrame, EventView,
         EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact, NewMessage,
-        ReactionRequest, RequestView, Sent, StatusView, Verification,
+        ReactionRequest, RequestView, SearchQuery, SearchResults, Sent, StatusView, Verification,
     },
     service,
 };
@@ -115,6 +115,7 @@ pub(crate) fn router(
         .routes(routes!(edit_message, delete_message))
         .routes(routes!(set_reaction, remove_reaction))
         .routes(routes!(edit_history))
+        .routes(routes!(search))
         .routes(routes!(mark_read))
         .routes(routes!(list_requests))
         .routes(routes!(accept_request))
@@ -477,6 +478,25 @@ async fn delete_chat(
     Path(peer): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     Ok(Json(service::delete_chat(&state.node, &peer).await?))
+}
+
+/// Search this device's history: messages holding every word of `q` (the last may be the
+/// start of a word; case and accents do not matter), newest first, paged with `after`.
+#[utoipa::path(
+    get, path = "/v1/search", tag = "messages",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "A page of results", body = SearchResults),
+        (status = 400, description = "Malformed parameters or cursor", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact", body = ErrorBody),
+    )
+)]
+async fn search(
+    State(state): State<AppState>,
+    params: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<SearchResults>, ApiError> {
+    Ok(Json(service::search(&state.node, query(params)?).await?))
 }
 
 /// Mute, archive or pin a conversation (or undo it); absent fields stay as they are.

@@ -5,8 +5,8 @@ use tern_node::{MAX_TEXT_LEN, MessageId, Node, SafetyNumber, UserId};
 
 use super::model::{
     ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
-    Delivery, EditView, HistoryPage, Identity, Marked, NewContact, NewMessage, RequestView, Sent,
-    StatusView, contact_view,
+    Delivery, EditView, HistoryPage, Identity, Marked, NewContact, NewMessage, RequestView,
+    SearchQuery, SearchResults, Sent, StatusView, contact_view,
 };
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
@@ -106,6 +106,27 @@ pub(crate) async fn verify_contact(
     let user = resolve(node, peer).await?;
     node.verify_contact(user, verified).await?;
     contact(node, &user.to_string()).await
+}
+
+/// Searches history: a page of the messages holding every word of `query`, newest first.
+pub(crate) async fn search(node: &Node, query: SearchQuery) -> Result<SearchResults, ApiError> {
+    let limit = page_size(query.limit)?;
+    if query.q.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "give at least one word to search for",
+        ));
+    }
+    let peer = match &query.peer {
+        Some(peer) => Some(resolve(node, peer).await?),
+        None => None,
+    };
+    let page = node
+        .search(&query.q, peer, limit, query.after.as_deref())
+        .await?;
+    Ok(SearchResults {
+        messages: page.messages.into_iter().map(Into::into).collect(),
+        next: page.next,
+    })
 }
 
 /// Changes the settings of the conversation with `peer` and returns it.

@@ -372,6 +372,7 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "PUT /v1/chats/{peer}/messages/{id}/reaction",
         "DELETE /v1/chats/{peer}/messages/{id}/reaction",
         "GET /v1/chats/{peer}/messages/{id}/edits",
+        "GET /v1/search",
         "GET /v1/requests",
         "POST /v1/requests/{peer}/accept",
         "GET /v1/blocked",

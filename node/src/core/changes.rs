@@ -337,6 +337,12 @@ impl Core {
     ) -> Result<(), Error> {
         target.stage(&mut pending.batch)?;
         self.stage_preview(summaries, &target).await?;
+        let (conv, stamp, id) = (target.conv, target.stamp, *target.id.as_bytes());
+        pending.search.push(if target.meta.deleted {
+            search::SearchOp::Remove(conv, stamp, id)
+        } else {
+            search::SearchOp::Put(conv, stamp, id, target.row.text.clone())
+        });
         if target.meta.deleted {
             self.scrub_events(pending, target.conv, target.id).await?;
             pending
@@ -617,6 +623,9 @@ impl Core {
         // its way is recognised as a duplicate instead of coming back.
         pending.batch.delete::<Messages>(&key);
         pending.batch.delete::<MessageMeta>(&key);
+        pending
+            .search
+            .push(search::SearchOp::Remove(key.0, key.1, key.2));
         self.scrub_events(&mut pending, conv, id).await?;
         pending.erase.push(key);
         pending.events.push(Event::MessageDeleted {
@@ -665,12 +674,14 @@ impl Core {
 
     /// Makes deleted messages leave the database files, after the commit that deleted them:
     /// flushes, then compacts their rows' ranges, off the core task.
-    pub(super) fn erase_later(&self, erased: Vec<(Conv, Stamp, [u8; 16])>) {
+    pub(super) fn erase_later(&mut self, erased: Vec<(Conv, Stamp, [u8; 16])>) {
         if erased.is_empty() {
             return;
         }
+        while self.erasing.try_join_next().is_some() {}
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
+        // Tracked, so that the core waits for it before the database closes.
+        self.erasing.spawn_blocking(move || {
             let result = (|| {
                 store.flush()?;
                 for (conv, stamp, id) in &erased {

@@ -520,6 +520,12 @@ impl Core {
         }
         let row = target.row.clone();
         staged.targets.insert((conv, *id.as_bytes()), target);
+        pending.search.push(search::SearchOp::Put(
+            conv,
+            stamp,
+            *id.as_bytes(),
+            row.text.clone(),
+        ));
         if standing == Standing::Stranger {
             // A message request: stored, but not a chat message, and no receipt goes
             // back until the user accepts.

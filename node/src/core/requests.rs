@@ -316,6 +316,9 @@ impl Core {
             peer,
             change: ChatChange::Deleted,
         });
+        pending
+            .search
+            .push(search::SearchOp::RemoveConversation(conv));
         self.standing.remove(&peer);
         self.commit(pending).await?;
         for seq in cancelled {

@@ -194,6 +194,12 @@ impl Core {
         };
         self.stage_message(&mut pending.batch, summaries, conv, stamp, id, &row)
             .await?;
+        pending.search.push(search::SearchOp::Put(
+            conv,
+            stamp,
+            *id.as_bytes(),
+            row.text.clone(),
+        ));
         let meta = crate::tables::MetaRow {
             reply_to: reply_to.map(|m| *m.as_bytes()),
             ..Default::default()

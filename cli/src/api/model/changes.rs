@@ -47,6 +47,42 @@ pub(crate) struct ChatSettingsRequest {
     pub(crate) pinned: Option<bool>,
 }
 
+/// `GET /v1/search` parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchQuery {
+    /// The words to find (all of them; the last may be the start of a word).
+    pub(crate) q: String,
+    /// Only this conversation (a contact name or an address).
+    pub(crate) peer: Option<String>,
+    /// Results per page (1 to 500, default 50).
+    pub(crate) limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    pub(crate) after: Option<String>,
+}
+
+/// A page of search results, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct SearchResults {
+    /// The messages found, newest first.
+    pub(crate) messages: Vec<super::MessageView>,
+    /// Pass as `after` for older results; absent on the last page.
+    pub(crate) next: Option<String>,
+}
+
+impl From<tern_node::SearchError> for ApiError {
+    fn from(e: tern_node::SearchError) -> Self {
+        let message = e.to_string();
+        match e {
+            tern_node::SearchError::BadCursor(_) => Self::bad_request(message),
+            tern_node::SearchError::Stopped => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            }
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
+        }
+    }
+}
+
 /// A change accepted: durable here, on its way to the peer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub(crate) struct Changed {
