@@ -1,0 +1,8 @@
+//! Tern's groups at the MLS level (RFC 9420, through `openmls`).
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod provider;
+
+pub use provider::{CIPHERSUITE, Crypto, RandError};
