@@ -4,5 +4,9 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod provider;
+mod storage;
+#[cfg(test)]
+mod vectors;
 
-pub use provider::{CIPHERSUITE, Crypto, RandError};
+pub use provider::{CIPHERSUITE, Crypto, Provider, RandError};
+pub use storage::{Backing, Batch, MemoryBacking, Overlay, ROW_FORMAT, StorageError, StorageKey};

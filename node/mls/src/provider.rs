@@ -31,6 +31,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use openmls::prelude::tls_codec::SecretVLBytes;
 use openmls_traits::{
+    OpenMlsProvider,
     crypto::OpenMlsCrypto,
     random::OpenMlsRand,
     types::{
@@ -42,6 +43,8 @@ use openmls_traits::{
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 use tern_crypto::hpke;
+
+use crate::storage::{Backing, Batch, Overlay, StorageKey};
 use zeroize::Zeroizing;
 
 /// The one ciphersuite Tern's groups use.
@@ -426,6 +429,61 @@ impl OpenMlsCrypto for Crypto {
             private: HpkePrivateKey::from(secret.as_slice()),
             public: public.to_vec(),
         })
+    }
+}
+
+/// What openmls is handed for one operation: the profile's [`Crypto`] and a fresh storage
+/// [`Overlay`] over the node's store.
+///
+/// Create one per operation (processing one message, creating one commit), take the writes
+/// out with [`Provider::take_batch`] and commit them with the message in one write batch;
+/// dropping it instead rolls the operation's storage writes back.
+#[derive(Debug)]
+pub struct Provider<'c, B> {
+    crypto: &'c Crypto,
+    storage: Overlay<B>,
+}
+
+impl<'c, B: Backing> Provider<'c, B> {
+    /// A provider over `backing`, hiding row keys with `key`.
+    pub fn new(crypto: &'c Crypto, backing: B, key: &StorageKey) -> Self {
+        Self {
+            crypto,
+            storage: Overlay::new(backing, key),
+        }
+    }
+
+    /// The storage writes of the operation so far (see [`Overlay::take_batch`]).
+    pub fn take_batch(&self) -> Batch {
+        self.storage.take_batch()
+    }
+
+    /// Forgets the storage writes of the operation so far.
+    pub fn discard(&self) {
+        self.storage.discard();
+    }
+
+    /// The storage overlay.
+    pub fn overlay(&self) -> &Overlay<B> {
+        &self.storage
+    }
+}
+
+impl<B: Backing> OpenMlsProvider for Provider<'_, B> {
+    type CryptoProvider = Crypto;
+    type RandProvider = Crypto;
+    type StorageProvider = Overlay<B>;
+
+    fn storage(&self) -> &Self::StorageProvider {
+        &self.storage
+    }
+
+    fn crypto(&self) -> &Self::CryptoProvider {
+        self.crypto
+    }
+
+    fn rand(&self) -> &Self::RandProvider {
+        self.crypto
     }
 }
 
