@@ -29,7 +29,9 @@
 //!
 //! Values are openmls's own serde types encoded as JSON (the encoding openmls's own storage
 //! providers use, and the one its storage-stability tests pin), and are opaque here: the node
-//! seals them with its at-rest keys. Lists (own leaf nodes, queued proposal references) are
+//! seals them with its at-rest keys. The format must be self-describing: openmls migrates its
+//! stored types with `#[serde(default)]` fields and untagged enums, which a compact
+//! non-self-describing codec (postcard was tried) cannot decode. Lists (own leaf nodes, queued proposal references) are
 //! stored as one JSON array per key. A fixture test (`tests/storage_fixture.rs`) pins the
 //! format: an openmls upgrade that changes it fails that test before it reaches users.
 

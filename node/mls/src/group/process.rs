@@ -153,21 +153,47 @@ impl Group {
                 current,
             });
         }
+        let past_application = epoch < current;
         let result = self.process_verified(provider, verifier, message);
         if result.is_err() {
             self.restore(provider, verifier);
         }
-        result
+        match result {
+            // An application message from a past epoch this member holds no keys for (it
+            // joined later, or the epoch's secrets are gone): too old, not forged.
+            Err(ProcessError::Forged(reason))
+                if past_application && reason.starts_with("UnableToDecrypt(SecretTreeError(") =>
+            {
+                Err(ProcessError::WrongEpoch {
+                    side: EpochSide::Past,
+                    message: epoch,
+                    current,
+                })
+            }
+            other => other,
+        }
     }
 
-    fn member(&self, sender: &Sender) -> Result<Member, ProcessError> {
+    /// The sender as it was in the message's epoch: its leaf and the credential openmls
+    /// authenticated (for a message from a past epoch the leaf may since have been emptied
+    /// or reused).
+    fn sender(
+        &self,
+        verifier: &dyn CredentialVerifier,
+        sender: &Sender,
+        credential: &Credential,
+    ) -> Result<Member, ProcessError> {
         let Sender::Member(leaf) = sender else {
             return Err(ProcessError::NonMember);
         };
-        self.members()
-            .into_iter()
-            .find(|m| m.leaf == leaf.u32())
-            .ok_or(ProcessError::NonMember)
+        let credential = credential.serialized_content().to_vec();
+        let identity = verifier.identity(&credential)?;
+        Ok(Member {
+            leaf: leaf.u32(),
+            admin: self.roles.admins.contains(&identity),
+            identity,
+            credential,
+        })
     }
 
     fn process_verified<B: Backing>(
@@ -180,7 +206,7 @@ impl Group {
             .mls
             .process_message(provider, message)
             .map_err(classify)?;
-        let sender = self.member(processed.sender())?;
+        let sender = self.sender(verifier, processed.sender(), processed.credential())?;
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(message) => Ok(Processed::Application {
                 sender,
