@@ -89,6 +89,9 @@ fn setup(crypto: &Crypto, n: usize, warm: bool) -> Setup {
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
@@ -219,6 +222,10 @@ fn case(c: &mut Criterion, crypto: &Crypto, n: usize, warm: bool) {
 
 fn benches(c: &mut Criterion) {
     let crypto = Crypto::new();
+    // `TERN_MLS_BENCH_N=300` runs only the cases of that size.
+    let only: Option<usize> = std::env::var("TERN_MLS_BENCH_N")
+        .ok()
+        .and_then(|n| n.parse().ok());
     for (n, warm) in [
         (100, true),
         (300, true),
@@ -226,7 +233,9 @@ fn benches(c: &mut Criterion) {
         (300, false),
         (1000, false),
     ] {
-        case(c, &crypto, n, warm);
+        if only.is_none_or(|only| only == n) {
+            case(c, &crypto, n, warm);
+        }
     }
 }
 

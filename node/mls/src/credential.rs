@@ -61,12 +61,29 @@ impl CredentialError {
 /// The node's check of device certificates (see the module documentation).
 pub trait CredentialVerifier {
     /// Verifies `credential` (the device certificate) for the leaf signature key
-    /// `signature_key`, and returns the member's identity.
+    /// `signature_key`, and returns the member's identity (at most [`MAX_IDENTITY_LEN`]
+    /// bytes; a longer one is refused).
     fn verify(&self, credential: &[u8], signature_key: &[u8]) -> Result<Identity, CredentialError>;
 
     /// The identity of a credential already verified by [`CredentialVerifier::verify`]. Must
     /// return what `verify` returned for it.
     fn identity(&self, credential: &[u8]) -> Result<Identity, CredentialError>;
+}
+
+/// Longest identity the roles extension can hold (its length is one byte).
+pub const MAX_IDENTITY_LEN: usize = 255;
+
+/// `verifier.verify`, refusing identities longer than [`MAX_IDENTITY_LEN`].
+pub(crate) fn verify(
+    verifier: &dyn CredentialVerifier,
+    credential: &[u8],
+    signature_key: &[u8],
+) -> Result<Identity, CredentialError> {
+    let identity = verifier.verify(credential, signature_key)?;
+    if identity.0.len() > MAX_IDENTITY_LEN {
+        return Err(CredentialError::new("identity longer than 255 bytes"));
+    }
+    Ok(identity)
 }
 
 /// The device's signing key, as openmls's [`Signer`]. Wiped on drop; `Debug` shows only the

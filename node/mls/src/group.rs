@@ -177,7 +177,7 @@ impl Group {
         verifier: &dyn CredentialVerifier,
         name: &str,
     ) -> Result<Self, GroupError> {
-        let identity = verifier.verify(&certificate, &signer.public())?;
+        let identity = crate::credential::verify(verifier, &certificate, &signer.public())?;
         let roles = Roles {
             name: name.chars().take(crate::policy::MAX_NAME_LEN).collect(),
             admins: BTreeSet::from([identity]),
@@ -256,7 +256,8 @@ impl Group {
         let staged = StagedWelcome::new_from_welcome(provider, &join_config(), welcome, None)
             .map_err(mls)?;
         for member in staged.members() {
-            verifier.verify(
+            crate::credential::verify(
+                verifier,
                 member.credential.serialized_content(),
                 &member.signature_key,
             )?;

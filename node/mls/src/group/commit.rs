@@ -64,7 +64,8 @@ impl Group {
                 .validate(provider.crypto(), ProtocolVersion::Mls10)
                 .map_err(|e| GroupError::Invalid(format!("key package: {e:?}")))?;
             let leaf = key_package.leaf_node();
-            let identity = verifier.verify(
+            let identity = crate::credential::verify(
+                verifier,
                 leaf.credential().serialized_content(),
                 leaf.signature_key().as_slice(),
             )?;

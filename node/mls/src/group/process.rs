@@ -250,7 +250,8 @@ impl Group {
             match queued.proposal() {
                 Proposal::Add(add) => {
                     let leaf = add.key_package().leaf_node();
-                    let identity = verifier.verify(
+                    let identity = crate::credential::verify(
+                        verifier,
                         leaf.credential().serialized_content(),
                         leaf.signature_key().as_slice(),
                     )?;
@@ -261,7 +262,8 @@ impl Group {
                 }
                 Proposal::Update(update) => {
                     let leaf = update.leaf_node();
-                    let identity = verifier.verify(
+                    let identity = crate::credential::verify(
+                        verifier,
                         leaf.credential().serialized_content(),
                         leaf.signature_key().as_slice(),
                     )?;
@@ -272,7 +274,8 @@ impl Group {
             }
         }
         if let Some(leaf) = staged.update_path_leaf_node() {
-            let identity = verifier.verify(
+            let identity = crate::credential::verify(
+                verifier,
                 leaf.credential().serialized_content(),
                 leaf.signature_key().as_slice(),
             )?;
