@@ -49,9 +49,6 @@ pub enum ProcessError {
     /// A credential entering the tree was refused by the node's verifier.
     #[error(transparent)]
     Credential(#[from] CredentialError),
-    /// Our own message, which the sender does not process (see [`crate::Group::merge_own_commit`]).
-    #[error("this member's own message")]
-    OwnMessage,
     /// Any other refusal by the MLS protocol rules (duplicate keys, invalid proposals, …).
     #[error("refused by MLS: {0}")]
     Invalid(String),
