@@ -45,6 +45,7 @@
 pub mod at_rest;
 mod codec;
 pub mod envelope;
+pub mod hpke;
 mod identity;
 mod plaintext;
 mod pqxdh;

@@ -397,9 +397,12 @@ pub(crate) fn mlkem768_decapsulate(
 
 mod hpke;
 
+pub(crate) use hpke::{
+    hpke_derive_key_pair, hpke_open_wiped, hpke_receiver_export, hpke_seal_in_place,
+    hpke_send_export,
+};
 #[cfg(test)]
 pub(crate) use hpke::{hpke_derive_keypair, hpke_open, hpke_seal};
-pub(crate) use hpke::{hpke_open_wiped, hpke_seal_in_place};
 
 // ---- Argon2id (RFC 9106) ----
 

@@ -53,11 +53,13 @@
 
 mod provider;
 
+use hkdf::Hkdf;
 use hpke_rs::{
     Hpke, HpkePrivateKey, HpkePublicKey, Mode,
     hpke_types::{AeadAlgorithm, KdfAlgorithm, KemAlgorithm},
 };
 use rand_core::CryptoRng;
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use self::provider::{AwsLc, Ikm, KeyScope};
@@ -142,6 +144,108 @@ pub(crate) fn hpke_open_wiped(
         .open(enc, &secret, info, aad, ciphertext, None, None, None)
         .map(Zeroizing::new)
         .map_err(|_| PrimitiveError::Authentication)
+}
+
+/// RFC 9180 §6.2 `SendExport`: sets up a sender context to `recipient` and exports
+/// `length` bytes under `exporter_context`. Returns `enc` and the exported secret.
+///
+/// Draws exactly 32 bytes from `rng`, the ephemeral key's `ikm`.
+pub(crate) fn hpke_send_export<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    recipient: &[u8; 32],
+    info: &[u8],
+    exporter_context: &[u8],
+    length: usize,
+) -> Result<([u8; HPKE_ENC_LEN], Zeroizing<Vec<u8>>), PrimitiveError> {
+    let mut ikm = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(ikm.as_mut());
+    let _scope = KeyScope::enter();
+    let (enc, secret) = suite(Ikm::new(ikm))
+        .send_export(
+            &HpkePublicKey::new(recipient.to_vec()),
+            info,
+            None,
+            None,
+            None,
+            exporter_context,
+            length,
+        )
+        .map_err(|_| {
+            if x25519_is_low_order(recipient) {
+                PrimitiveError::NonContributory
+            } else {
+                PrimitiveError::OutputTooLong
+            }
+        })?;
+    let enc =
+        <[u8; HPKE_ENC_LEN]>::try_from(enc.as_slice()).map_err(|_| PrimitiveError::SealFailed)?;
+    Ok((enc, Zeroizing::new(secret)))
+}
+
+/// RFC 9180 §6.2 `ReceiveExport`: the receiver's side of [`hpke_send_export`].
+pub(crate) fn hpke_receiver_export(
+    secret: &[u8; 32],
+    enc: &[u8; HPKE_ENC_LEN],
+    info: &[u8],
+    exporter_context: &[u8],
+    length: usize,
+) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
+    let _scope = KeyScope::enter();
+    let secret = HpkePrivateKey::new(secret.to_vec());
+    suite(Ikm::none())
+        .receiver_export(
+            enc,
+            &secret,
+            info,
+            None,
+            None,
+            None,
+            exporter_context,
+            length,
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            if x25519_is_low_order(enc) {
+                PrimitiveError::NonContributory
+            } else {
+                PrimitiveError::OutputTooLong
+            }
+        })
+}
+
+/// RFC 9180 §7.1.3 `DeriveKeyPair(ikm)` for DHKEM(X25519, HKDF-SHA256): `(secret, public)`,
+/// the secret as the KDF outputs it (X25519 clamps it when it is used), which is what MLS
+/// derives its tree keys from:
+///
+/// ```text
+/// suite   = "KEM" ‖ I2OSP(0x0020, 2)
+/// dkp_prk = Extract("", "HPKE-v1" ‖ suite ‖ "dkp_prk" ‖ ikm)
+/// sk      = Expand(dkp_prk, I2OSP(32, 2) ‖ "HPKE-v1" ‖ suite ‖ "sk", 32)
+/// pk      = X25519(sk, 9)
+/// ```
+///
+/// Written here rather than asked of `hpke-rs`, whose key-pair type hands its secret out only
+/// under a feature that also makes its `Debug` print the secret.
+pub(crate) fn hpke_derive_key_pair(
+    ikm: &[u8],
+) -> Result<(Zeroizing<[u8; 32]>, [u8; 32]), PrimitiveError> {
+    const SUITE: &[u8] = b"KEM\x00\x20";
+    let mut labeled_ikm = Zeroizing::new(Vec::with_capacity(7 + SUITE.len() + 7 + ikm.len()));
+    labeled_ikm.extend_from_slice(b"HPKE-v1");
+    labeled_ikm.extend_from_slice(SUITE);
+    labeled_ikm.extend_from_slice(b"dkp_prk");
+    labeled_ikm.extend_from_slice(ikm);
+    let (_, prk) = Hkdf::<Sha256>::extract(Some(&[]), &labeled_ikm);
+    let mut info = Vec::with_capacity(2 + 7 + SUITE.len() + 2);
+    info.extend_from_slice(&32u16.to_be_bytes());
+    info.extend_from_slice(b"HPKE-v1");
+    info.extend_from_slice(SUITE);
+    info.extend_from_slice(b"sk");
+    let mut secret = Zeroizing::new([0u8; 32]);
+    prk.expand(&info, secret.as_mut())
+        .map_err(|_| PrimitiveError::OutputTooLong)?;
+    let public = super::x25519_public(&secret);
+    Ok((secret, public))
 }
 
 /// [`hpke_seal_in_place`] into a new `ciphertext ‖ tag` vector.

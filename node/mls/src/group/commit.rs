@@ -1,0 +1,358 @@
+//! What a member sends: commits (add, remove, self-update, rename, admin changes, pending
+//! proposals), the leave proposal, and application messages.
+//!
+//! Every commit is built with the roles extension the policy requires (`policy.rs`): the new
+//! seniority order when members are added, admins who left dropped and, if none is left, the
+//! longest-standing member promoted. The commit is checked against the same policy as a
+//! receiver would, before it is sent. It stays pending until the node learns from the
+//! sequencer log whether it won its epoch: then [`Group::merge_own_commit`], or, if another
+//! commit won, processing that one discards it.
+
+use openmls::prelude::{
+    tls_codec::{Deserialize as _, Serialize as _},
+    *,
+};
+use sha2::{Digest, Sha256};
+
+use super::{Group, GroupError, error::mls, with_roles};
+use crate::{
+    Provider,
+    credential::{CredentialVerifier, DeviceSigner, Identity},
+    policy::{self, CommitSummary, PolicyError, Roles},
+    storage::Backing,
+};
+
+/// A commit to upload to the group's log, and the Welcome for the members it adds (to send
+/// to each of them over the 1:1 path).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The commit (an MLS `PrivateMessage`).
+    pub commit: Vec<u8>,
+    /// The Welcome, if the commit adds members.
+    pub welcome: Option<Vec<u8>>,
+}
+
+/// What a commit this member makes will change.
+#[derive(Default)]
+struct Plan {
+    adds: Vec<(KeyPackage, Identity)>,
+    removes: Vec<u32>,
+    /// Removals proposed by others and already queued (a member's leave).
+    queued_removes: Vec<(u32, u32)>,
+    name: Option<String>,
+    admin: Option<(Identity, bool)>,
+    update: bool,
+}
+
+impl Group {
+    /// Adds the devices whose key packages (serialized `MLSMessage`s) are given. Admins only.
+    pub fn add_members<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+        key_packages: &[Vec<u8>],
+    ) -> Result<Outgoing, GroupError> {
+        let mut adds = Vec::with_capacity(key_packages.len());
+        for bytes in key_packages {
+            let message = MlsMessageIn::tls_deserialize_exact(bytes.as_slice())
+                .map_err(|_| GroupError::Invalid("not an MLS message".into()))?;
+            let MlsMessageBodyIn::KeyPackage(key_package) = message.extract() else {
+                return Err(GroupError::Invalid("not a key package".into()));
+            };
+            let key_package = key_package
+                .validate(provider.crypto(), ProtocolVersion::Mls10)
+                .map_err(|e| GroupError::Invalid(format!("key package: {e:?}")))?;
+            let leaf = key_package.leaf_node();
+            let identity = crate::credential::verify(
+                verifier,
+                leaf.credential().serialized_content(),
+                leaf.signature_key().as_slice(),
+            )?;
+            adds.push((key_package, identity));
+        }
+        let plan = Plan {
+            adds,
+            ..Plan::default()
+        };
+        self.commit(provider, signer, verifier, plan)
+    }
+
+    /// Removes the members at `leaves`. Admins only; to remove itself a member leaves.
+    pub fn remove_members<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+        leaves: &[u32],
+    ) -> Result<Outgoing, GroupError> {
+        if leaves.contains(&self.own_leaf()) {
+            return Err(GroupError::Invalid(
+                "a member leaves rather than removes itself".into(),
+            ));
+        }
+        if let Some(leaf) = leaves.iter().find(|l| !self.members.contains_key(l)) {
+            return Err(GroupError::Invalid(format!("no member at leaf {leaf}")));
+        }
+        let plan = Plan {
+            removes: leaves.to_vec(),
+            ..Plan::default()
+        };
+        self.commit(provider, signer, verifier, plan)
+    }
+
+    /// Updates this device's leaf (fresh HPKE key: post-compromise security).
+    pub fn self_update<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+    ) -> Result<Outgoing, GroupError> {
+        let plan = Plan {
+            update: true,
+            ..Plan::default()
+        };
+        self.commit(provider, signer, verifier, plan)
+    }
+
+    /// Renames the group. Admins only.
+    pub fn rename<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+        name: &str,
+    ) -> Result<Outgoing, GroupError> {
+        let plan = Plan {
+            name: Some(name.chars().take(policy::MAX_NAME_LEN).collect()),
+            ..Plan::default()
+        };
+        self.commit(provider, signer, verifier, plan)
+    }
+
+    /// Promotes (`true`) or demotes (`false`) the member identity `identity`. Admins only; the
+    /// group keeps at least one admin.
+    pub fn set_admin<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+        identity: &Identity,
+        admin: bool,
+    ) -> Result<Outgoing, GroupError> {
+        let plan = Plan {
+            admin: Some((identity.clone(), admin)),
+            ..Plan::default()
+        };
+        self.commit(provider, signer, verifier, plan)
+    }
+
+    /// Commits the proposals received and stored (members' leaves), with the roles change
+    /// they force. Any member may.
+    pub fn commit_pending<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+    ) -> Result<Outgoing, GroupError> {
+        let mut queued_removes = Vec::new();
+        for proposal in self.mls.pending_proposals() {
+            let (Proposal::Remove(remove), Sender::Member(sender)) =
+                (proposal.proposal(), proposal.sender())
+            else {
+                return Err(PolicyError::ProposalNotAllowed.into());
+            };
+            queued_removes.push((remove.removed().u32(), sender.u32()));
+        }
+        let plan = Plan {
+            queued_removes,
+            ..Plan::default()
+        };
+        self.commit(provider, signer, verifier, plan)
+    }
+
+    /// Whether proposals are waiting to be committed.
+    pub fn has_pending_proposals(&self) -> bool {
+        self.mls.has_pending_proposals()
+    }
+
+    /// Asks the group to remove this device: a Remove proposal for its own leaf, which any
+    /// member then commits ([`Group::commit_pending`]). Returns the proposal to upload.
+    pub fn leave<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+    ) -> Result<Vec<u8>, GroupError> {
+        let result = self
+            .mls
+            .leave_group(provider, signer)
+            .map_err(mls)
+            .and_then(|m| m.tls_serialize_detached().map_err(mls));
+        if result.is_err() {
+            self.restore(provider, verifier);
+        }
+        result
+    }
+
+    /// Encrypts an application message for the group.
+    pub fn send<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
+        let result = self
+            .mls
+            .create_message(provider, signer, plaintext)
+            .map_err(mls)
+            .and_then(|m| m.tls_serialize_detached().map_err(mls));
+        if result.is_err() {
+            self.restore(provider, verifier);
+        }
+        result
+    }
+
+    /// Applies this member's pending commit once the log shows it won its epoch.
+    pub fn merge_own_commit<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        verifier: &dyn CredentialVerifier,
+    ) -> Result<(), GroupError> {
+        if self.mls.pending_commit().is_none() {
+            return Err(GroupError::State("no pending commit".into()));
+        }
+        let result = self
+            .mls
+            .merge_pending_commit(provider)
+            .map_err(mls)
+            .and_then(|()| self.refresh(verifier));
+        self.own_commit = None;
+        if result.is_err() {
+            self.restore(provider, verifier);
+        }
+        result
+    }
+
+    /// Drops this member's pending commit (it lost its epoch, or will never be sent).
+    pub fn discard_own_commit<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+    ) -> Result<(), GroupError> {
+        self.own_commit = None;
+        self.mls.clear_pending_commit(provider.storage())?;
+        Ok(())
+    }
+
+    /// Whether this member has a commit waiting for the log's verdict.
+    pub fn has_pending_commit(&self) -> bool {
+        self.mls.pending_commit().is_some()
+    }
+
+    fn commit<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+        plan: Plan,
+    ) -> Result<Outgoing, GroupError> {
+        if self.mls.pending_commit().is_some() {
+            return Err(GroupError::State("a commit is already pending".into()));
+        }
+        let result = self.commit_inner(provider, signer, plan);
+        if result.is_err() {
+            self.restore(provider, verifier);
+        }
+        result
+    }
+
+    fn commit_inner<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        plan: Plan,
+    ) -> Result<Outgoing, GroupError> {
+        let before = self.identities();
+        let me = self.own_leaf();
+        let mut summary = CommitSummary {
+            committer: me,
+            adds: plan.adds.iter().map(|(_, id)| (id.clone(), me)).collect(),
+            removes: plan.removes.iter().map(|&l| (l, me)).collect(),
+            ..CommitSummary::default()
+        };
+        summary.removes.extend(plan.queued_removes.iter().copied());
+        let removed: Vec<u32> = summary.removes.iter().map(|(l, _)| *l).collect();
+        let added: Vec<Identity> = plan.adds.iter().map(|(_, id)| id.clone()).collect();
+        let (after, new_leaves) = policy::members_after(&before, &removed, &added);
+        let order = policy::expected_order(&self.roles.order, &before, &removed, &new_leaves);
+
+        let mut roles = Roles {
+            order: if added.is_empty() {
+                self.roles.order.clone()
+            } else {
+                order.clone()
+            },
+            ..self.roles.clone()
+        };
+        if let Some(name) = plan.name {
+            roles.name = name;
+        }
+        let changes_admins = plan.admin.is_some();
+        if let Some((identity, admin)) = plan.admin {
+            if !self.is_admin() {
+                return Err(PolicyError::NotAdmin("promote or demote").into());
+            }
+            if admin {
+                if !after.values().any(|id| *id == identity) {
+                    return Err(GroupError::Invalid("not a member".into()));
+                }
+                roles.admins.insert(identity);
+            } else {
+                roles.admins.remove(&identity);
+            }
+        }
+        // Admins who leave are dropped; if none is left, the longest-standing member is
+        // promoted. Demoting the last admin explicitly is refused instead.
+        if roles.admins.is_empty() && changes_admins {
+            return Err(PolicyError::Roles("the group would have no admin").into());
+        }
+        roles.admins = policy::forced_admins(&roles.admins, &after, &order);
+        if roles != self.roles {
+            summary.new_roles = Some(roles.clone());
+        }
+        // Check as every receiver will.
+        policy::check(&self.roles, &before, &summary)?;
+
+        let extensions = match &summary.new_roles {
+            Some(roles) => Some(with_roles(self.mls.extensions(), roles)?),
+            None => None,
+        };
+        let mut builder = self
+            .mls
+            .commit_builder()
+            .consume_proposal_store(!plan.queued_removes.is_empty())
+            .force_self_update(plan.update)
+            .propose_adds(plan.adds.into_iter().map(|(kp, _)| kp))
+            .propose_removals(plan.removes.into_iter().map(LeafNodeIndex::new));
+        if let Some(extensions) = extensions {
+            builder = builder
+                .propose_group_context_extensions(extensions)
+                .map_err(mls)?;
+        }
+        let bundle = builder
+            .load_psks(provider.storage())
+            .map_err(mls)?
+            .build(provider.rand(), provider.crypto(), signer, |_| true)
+            .map_err(mls)?
+            .stage_commit(provider)
+            .map_err(mls)?;
+        let (commit, welcome, _) = bundle.into_messages();
+        let commit = commit.tls_serialize_detached().map_err(mls)?;
+        let welcome = welcome
+            .map(|w| w.tls_serialize_detached().map_err(mls))
+            .transpose()?;
+        self.own_commit = Some(Sha256::digest(&commit).into());
+        Ok(Outgoing { commit, welcome })
+    }
+}

@@ -1,0 +1,327 @@
+//! Group behaviour with in-memory stores: roles, the policy as receivers apply it, typed
+//! refusals that change nothing, and state that survives a reload.
+
+use openmls::prelude::{tls_codec::Serialize as _, *};
+
+use super::*;
+use crate::{Crypto, InsecureTestVerifier, MemoryBacking, StorageKey, policy::PolicyError};
+
+const V: InsecureTestVerifier = InsecureTestVerifier;
+
+struct Device {
+    signer: DeviceSigner,
+    certificate: Vec<u8>,
+    store: MemoryBacking,
+    key: StorageKey,
+    group: Option<Group>,
+}
+
+impl Device {
+    fn new(crypto: &Crypto, name: &str) -> Self {
+        let signer = DeviceSigner::generate(crypto).unwrap();
+        let certificate = InsecureTestVerifier::credential(name.as_bytes(), &signer);
+        Self {
+            signer,
+            certificate,
+            store: MemoryBacking::new(),
+            key: StorageKey::new([9; 32]),
+            group: None,
+        }
+    }
+
+    /// Runs one operation and commits its batch, as the node does.
+    fn run<T>(
+        &mut self,
+        crypto: &Crypto,
+        f: impl FnOnce(&Provider<'_, &MemoryBacking>, &mut Option<Group>, &DeviceSigner, &[u8]) -> T,
+    ) -> T {
+        let provider = Provider::new(crypto, &self.store, &self.key);
+        let out = f(&provider, &mut self.group, &self.signer, &self.certificate);
+        let batch = provider.take_batch();
+        drop(provider);
+        self.store.commit(batch);
+        out
+    }
+
+    fn g(&mut self) -> &mut Group {
+        self.group.as_mut().unwrap()
+    }
+
+    fn key_package(&mut self, crypto: &Crypto) -> Vec<u8> {
+        self.run(crypto, |p, _, s, c| key_package(p, s, c.to_vec()).unwrap())
+    }
+
+    fn process(&mut self, crypto: &Crypto, bytes: &[u8]) -> Result<Processed, ProcessError> {
+        self.run(crypto, |p, g, _, _| {
+            g.as_mut().unwrap().process(p, &V, bytes)
+        })
+    }
+
+    fn state(&self) -> (u64, Vec<u8>) {
+        let g = self.group.as_ref().unwrap();
+        (g.epoch(), g.tree_hash().to_vec())
+    }
+}
+
+/// Alice creates a group and adds `others`; returns all devices, converged.
+fn group_of(crypto: &Crypto, names: &[&str]) -> Vec<Device> {
+    let mut devices: Vec<Device> = names.iter().map(|n| Device::new(crypto, n)).collect();
+    devices[0].run(crypto, |p, g, s, c| {
+        *g = Some(Group::create(p, s, c.to_vec(), &V, "family").unwrap());
+    });
+    let kps: Vec<Vec<u8>> = devices[1..]
+        .iter_mut()
+        .map(|d| d.key_package(crypto))
+        .collect();
+    let out = devices[0].run(crypto, |p, g, s, _| {
+        g.as_mut().unwrap().add_members(p, s, &V, &kps).unwrap()
+    });
+    assert_eq!(
+        devices[0].process(crypto, &out.commit).unwrap(),
+        Processed::OwnCommit
+    );
+    let welcome = out.welcome.unwrap();
+    for d in &mut devices[1..] {
+        d.run(crypto, |p, g, _, _| {
+            *g = Some(Group::join(p, &welcome, &V).unwrap())
+        });
+    }
+    let state = devices[0].state();
+    assert!(devices.iter().all(|d| d.state() == state));
+    devices
+}
+
+#[test]
+fn members_exchange_messages_and_a_removed_member_reads_nothing_new() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    let hello = d[1].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"hi").unwrap()
+    });
+    for i in [0, 2] {
+        let Processed::Application { sender, plaintext } = d[i].process(&crypto, &hello).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (sender.identity.0.as_slice(), plaintext.as_slice()),
+            (&b"bob"[..], &b"hi"[..])
+        );
+    }
+    // Bob is not an admin: his removal of Carol is refused before anything is sent.
+    let refused = d[1].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().remove_members(p, s, &V, &[2])
+    });
+    assert!(matches!(
+        refused,
+        Err(GroupError::Policy(PolicyError::NotAdmin(_)))
+    ));
+    let out = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().remove_members(p, s, &V, &[2]).unwrap()
+    });
+    d[0].process(&crypto, &out.commit).unwrap();
+    d[1].process(&crypto, &out.commit).unwrap();
+    let Processed::Commit { changes, .. } = d[2].process(&crypto, &out.commit).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(&changes[0], Change::Removed(m) if m.leaf == 2));
+    assert!(!d[2].g().is_active());
+    let secret = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"after").unwrap()
+    });
+    assert!(matches!(
+        d[1].process(&crypto, &secret),
+        Ok(Processed::Application { .. })
+    ));
+    assert!(d[2].process(&crypto, &secret).is_err());
+}
+
+#[test]
+fn the_last_admin_leaving_promotes_the_longest_standing_member() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    let leave = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().leave(p, s, &V).unwrap()
+    });
+    for x in &mut d[1..3] {
+        assert!(matches!(
+            x.process(&crypto, &leave).unwrap(),
+            Processed::Proposal { .. }
+        ));
+    }
+    // Carol (not an admin) commits Alice's leave; the policy makes her promote Bob, the
+    // longest-standing remaining member.
+    let out = d[2].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().commit_pending(p, s, &V).unwrap()
+    });
+    d[2].process(&crypto, &out.commit).unwrap();
+    let Processed::Commit { changes, .. } = d[1].process(&crypto, &out.commit).unwrap() else {
+        panic!()
+    };
+    assert!(changes.contains(&Change::Promoted(Identity(b"bob".to_vec()))));
+    assert!(d[1].g().is_admin() && !d[2].g().is_admin());
+    d[0].process(&crypto, &out.commit).unwrap();
+    assert!(!d[0].g().is_active());
+    assert_eq!(d[1].state(), d[2].state());
+}
+
+#[test]
+fn receivers_refuse_a_commit_the_policy_forbids() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    // Bob bypasses the API's own check and commits a rename through openmls directly.
+    let forged_roles = Roles {
+        name: "bob's".into(),
+        ..d[1].g().roles.clone()
+    };
+    let commit = d[1].run(&crypto, |p, g, s, _| {
+        let g = g.as_mut().unwrap();
+        let ext = with_roles(g.mls.extensions(), &forged_roles).unwrap();
+        let bundle = g
+            .mls
+            .commit_builder()
+            .propose_group_context_extensions(ext)
+            .unwrap()
+            .load_psks(p.storage())
+            .unwrap()
+            .build(p.rand(), p.crypto(), s, |_| true)
+            .unwrap()
+            .stage_commit(p)
+            .unwrap();
+        bundle.into_commit().tls_serialize_detached().unwrap()
+    });
+    let before = d[0].state();
+    let rows = d[0].store.rows().clone();
+    let refused = d[0].process(&crypto, &commit);
+    assert!(
+        matches!(refused, Err(ProcessError::Policy(PolicyError::NotAdmin(_)))),
+        "{refused:?}"
+    );
+    assert_eq!(d[0].state(), before);
+    assert_eq!(
+        d[0].store.rows(),
+        &rows,
+        "a refused commit changes nothing on disk"
+    );
+    // The group goes on.
+    let hi = d[2].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"still here").unwrap()
+    });
+    assert!(d[0].process(&crypto, &hi).is_ok());
+}
+
+#[test]
+fn bad_input_is_refused_with_a_typed_reason() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob"]);
+    assert!(matches!(
+        d[1].process(&crypto, b"garbage"),
+        Err(ProcessError::Malformed)
+    ));
+    assert!(matches!(
+        d[1].process(&crypto, &vec![0; MAX_MESSAGE_LEN + 1]),
+        Err(ProcessError::TooLarge(_))
+    ));
+    let msg = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"x").unwrap()
+    });
+    let mut tampered = msg.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(matches!(
+        d[1].process(&crypto, &tampered),
+        Err(ProcessError::Forged(_))
+    ));
+    assert!(d[1].process(&crypto, &msg).is_ok());
+    // A replay is refused (its key is used up).
+    assert!(matches!(
+        d[1].process(&crypto, &msg),
+        Err(ProcessError::Forged(_))
+    ));
+
+    // Epochs: a commit Bob has not applied makes Alice's next message a future one for him,
+    // and the commit itself, replayed after he applied it, a past one.
+    let out = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().self_update(p, s, &V).unwrap()
+    });
+    d[0].process(&crypto, &out.commit).unwrap();
+    let next = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"y").unwrap()
+    });
+    assert!(matches!(
+        d[1].process(&crypto, &next),
+        Err(ProcessError::WrongEpoch {
+            side: EpochSide::Future,
+            ..
+        })
+    ));
+    d[1].process(&crypto, &out.commit).unwrap();
+    assert!(matches!(
+        d[1].process(&crypto, &out.commit),
+        Err(ProcessError::WrongEpoch {
+            side: EpochSide::Past,
+            ..
+        })
+    ));
+    assert!(d[1].process(&crypto, &next).is_ok());
+}
+
+#[test]
+fn a_lost_commit_is_discarded_and_the_winner_applied() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    // Both commit in the same epoch; the log orders Bob's first.
+    let alice = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().self_update(p, s, &V).unwrap()
+    });
+    let bob = d[1].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().self_update(p, s, &V).unwrap()
+    });
+    let Processed::Commit {
+        own_commit_lost, ..
+    } = d[0].process(&crypto, &bob.commit).unwrap()
+    else {
+        panic!()
+    };
+    assert!(own_commit_lost);
+    assert_eq!(
+        d[1].process(&crypto, &bob.commit).unwrap(),
+        Processed::OwnCommit
+    );
+    d[2].process(&crypto, &bob.commit).unwrap();
+    for x in &mut d[1..3] {
+        assert!(matches!(
+            x.process(&crypto, &alice.commit),
+            Err(ProcessError::WrongEpoch {
+                side: EpochSide::Past,
+                ..
+            })
+        ));
+    }
+    assert!(d.iter().all(|x| x.state() == d[0].state()));
+}
+
+#[test]
+fn the_group_reloads_from_the_committed_store() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob"]);
+    let id = d[1].g().id().to_vec();
+    let state = d[1].state();
+    let members = d[1].g().members();
+    let provider = Provider::new(&crypto, &d[1].store, &d[1].key);
+    let loaded = Group::load(&provider, &id, &V).unwrap().unwrap();
+    assert_eq!((loaded.epoch(), loaded.tree_hash().to_vec()), state);
+    assert_eq!(loaded.members(), members);
+    assert!(
+        Group::load(&provider, b"no such group", &V)
+            .unwrap()
+            .is_none()
+    );
+    // No row key contains the group id.
+    assert!(
+        d[1].store
+            .rows()
+            .keys()
+            .all(|k| !k.windows(8).any(|w| id.windows(8).any(|i| i == w)))
+    );
+}

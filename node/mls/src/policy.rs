@@ -1,0 +1,461 @@
+//! The group's roles, kept in the MLS group context, and the authorization policy every
+//! member applies to every commit before merging it.
+//!
+//! # The roles extension
+//!
+//! A group-context extension of type [`EXTENSION_TYPE`] (from RFC 9420's private-use range)
+//! holds the group's name, its admins and the members' seniority:
+//!
+//! ```text
+//! struct {
+//!     uint8  version = 1;
+//!     uint16 name_length;   opaque name[name_length];          // UTF-8, ≤ 256 bytes
+//!     uint16 admin_count;   { uint8 length; opaque identity[length]; } admins[admin_count];
+//!                                                             // sorted, no duplicates
+//!     uint32 order_count;   uint32 order[order_count];        // leaf indices, oldest first
+//! } TernRoles;
+//! ```
+//!
+//! Admins are [`Identity`]s (accounts), so every device of an admin account is an admin.
+//! `order` lists leaf indices by when their member was added, oldest first; it may hold
+//! indices whose member has since been removed (a removal does not rewrite it), which every
+//! reader skips, and it is rewritten by every commit that adds members.
+//!
+//! # The policy (checked by every member, for every commit)
+//!
+//! Let `admin(x)` be "x's identity is in `admins` before the commit".
+//!
+//! 1. Only Add, Remove, Update and GroupContextExtensions proposals are allowed.
+//! 2. An Add must be proposed by an admin (an inline proposal is proposed by the committer).
+//! 3. A Remove must be proposed by an admin, or by the removed member itself (leaving).
+//! 4. An update (proposal or commit path) must keep the leaf's identity.
+//! 5. The leaves after the commit are: the leaves before, less those removed, plus one per
+//!    Add at the lowest unoccupied indices, in order (RFC 9420 §12.1.1, §7.8).
+//! 6. If the commit adds members, it must carry the roles extension with
+//!    `order = [l in old order, still a member, not removed] ++ [added leaves, ascending]`.
+//! 7. After the commit every admin is a member, and a non-empty group has an admin.
+//! 8. A committer who is not an admin may change the extension only as rule 7 forces:
+//!    dropping admins who left, and, if none is left, promoting the longest-standing member
+//!    (the first leaf in `order` that is still a member). An admin may also rename, promote
+//!    and demote.
+//!
+//! A commit that breaks a rule is refused with a [`PolicyError`] before it is merged; the
+//! group stays in its epoch.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::credential::Identity;
+
+/// The roles extension's type: in RFC 9420's private-use range (0xF000–0xFFFF).
+pub const EXTENSION_TYPE: u16 = 0xF7A1;
+
+/// Longest group name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+const VERSION: u8 = 1;
+
+/// The roles extension's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    /// The group's name.
+    pub name: String,
+    /// The admins, sorted.
+    pub admins: BTreeSet<Identity>,
+    /// Leaf indices by seniority, oldest first (may name departed leaves).
+    pub order: Vec<u32>,
+}
+
+/// The roles extension could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the group's roles extension is malformed")]
+pub struct RolesDecodeError;
+
+impl Roles {
+    /// The extension's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![VERSION];
+        let name = &self.name.as_bytes()[..self.name.len().min(MAX_NAME_LEN)];
+        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        out.extend_from_slice(name);
+        out.extend_from_slice(&(self.admins.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+        for admin in self.admins.iter().take(usize::from(u16::MAX)) {
+            let id = &admin.0[..admin.0.len().min(255)];
+            out.push(id.len() as u8);
+            out.extend_from_slice(id);
+        }
+        out.extend_from_slice(&(self.order.len() as u32).to_be_bytes());
+        for leaf in &self.order {
+            out.extend_from_slice(&leaf.to_be_bytes());
+        }
+        out
+    }
+
+    /// Reads the extension's bytes, strictly (no trailing bytes, sorted unique admins).
+    pub fn decode(bytes: &[u8]) -> Result<Self, RolesDecodeError> {
+        let mut r = Reader(bytes);
+        if r.u8()? != VERSION {
+            return Err(RolesDecodeError);
+        }
+        let name_len = usize::from(r.u16()?);
+        if name_len > MAX_NAME_LEN {
+            return Err(RolesDecodeError);
+        }
+        let name = String::from_utf8(r.take(name_len)?.to_vec()).map_err(|_| RolesDecodeError)?;
+        let mut admins = BTreeSet::new();
+        let mut last: Option<Identity> = None;
+        for _ in 0..r.u16()? {
+            let len = usize::from(r.u8()?);
+            let id = Identity(r.take(len)?.to_vec());
+            if last.as_ref().is_some_and(|l| *l >= id) {
+                return Err(RolesDecodeError);
+            }
+            last = Some(id.clone());
+            admins.insert(id);
+        }
+        let count = usize::try_from(r.u32()?).map_err(|_| RolesDecodeError)?;
+        if count > r.0.len() / 4 {
+            return Err(RolesDecodeError);
+        }
+        let order = (0..count).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+        if !r.0.is_empty() {
+            return Err(RolesDecodeError);
+        }
+        Ok(Self {
+            name,
+            admins,
+            order,
+        })
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RolesDecodeError> {
+        if self.0.len() < n {
+            return Err(RolesDecodeError);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, RolesDecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, RolesDecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, RolesDecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// Why a commit (or a commit this member wanted to make) breaks the policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A change only admins may make, by a member who is not one.
+    #[error("only an admin may {0}")]
+    NotAdmin(&'static str),
+    /// A proposal type Tern's groups do not use.
+    #[error("proposal type not allowed in Tern groups")]
+    ProposalNotAllowed,
+    /// An update that would change the member's identity.
+    #[error("an update may not change the member's identity")]
+    IdentityChanged,
+    /// The commit leaves the roles extension inconsistent with the membership.
+    #[error("the roles extension does not match the membership: {0}")]
+    Roles(&'static str),
+    /// The group context lacks the roles extension or it is malformed.
+    #[error("the group's roles extension is missing or malformed")]
+    MissingRoles,
+}
+
+/// A commit, reduced to what the policy looks at.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CommitSummary {
+    /// The committer's leaf.
+    pub(crate) committer: u32,
+    /// Added identities, in proposal order, each with its proposer's leaf.
+    pub(crate) adds: Vec<(Identity, u32)>,
+    /// Removed leaves, each with its proposer's leaf.
+    pub(crate) removes: Vec<(u32, u32)>,
+    /// Updated leaves (proposals and the commit's path) with their new identity.
+    pub(crate) updates: Vec<(u32, Identity)>,
+    /// The roles extension after the commit, if the commit changes the group context.
+    pub(crate) new_roles: Option<Roles>,
+    /// Whether the commit carries a proposal type outside the four allowed.
+    pub(crate) other_proposals: bool,
+}
+
+/// The leaves after a commit that removes `removed` and adds `added` members (rule 5):
+/// `(members after, the added leaves in order)`.
+pub(crate) fn members_after(
+    before: &BTreeMap<u32, Identity>,
+    removed: &[u32],
+    added: &[Identity],
+) -> (BTreeMap<u32, Identity>, Vec<u32>) {
+    let mut after = before.clone();
+    for leaf in removed {
+        after.remove(leaf);
+    }
+    let mut new_leaves = Vec::with_capacity(added.len());
+    let mut candidate = 0u32;
+    for identity in added {
+        while after.contains_key(&candidate) {
+            candidate += 1;
+        }
+        after.insert(candidate, identity.clone());
+        new_leaves.push(candidate);
+    }
+    (after, new_leaves)
+}
+
+/// Rule 6's order: the old order's surviving members, then the added leaves.
+pub(crate) fn expected_order(
+    old: &[u32],
+    before: &BTreeMap<u32, Identity>,
+    removed: &[u32],
+    new_leaves: &[u32],
+) -> Vec<u32> {
+    let mut seen = BTreeSet::new();
+    let mut order: Vec<u32> = old
+        .iter()
+        .copied()
+        .filter(|l| before.contains_key(l) && !removed.contains(l) && seen.insert(*l))
+        .collect();
+    let mut added = new_leaves.to_vec();
+    added.sort_unstable();
+    order.extend(added);
+    order
+}
+
+/// Rule 7 and 8's forced change: admins that are still members, or if none, the
+/// longest-standing member.
+pub(crate) fn forced_admins(
+    admins: &BTreeSet<Identity>,
+    after: &BTreeMap<u32, Identity>,
+    order: &[u32],
+) -> BTreeSet<Identity> {
+    let present: BTreeSet<&Identity> = after.values().collect();
+    let kept: BTreeSet<Identity> = admins
+        .iter()
+        .filter(|a| present.contains(a))
+        .cloned()
+        .collect();
+    if !kept.is_empty() || after.is_empty() {
+        return kept;
+    }
+    let senior = order
+        .iter()
+        .find_map(|l| after.get(l))
+        // An order that misses members (it never should) falls back to the lowest leaf.
+        .or_else(|| after.values().next());
+    senior.into_iter().cloned().collect()
+}
+
+/// Checks a commit against the policy (module documentation) and returns the roles after it.
+pub(crate) fn check(
+    roles: &Roles,
+    before: &BTreeMap<u32, Identity>,
+    commit: &CommitSummary,
+) -> Result<Roles, PolicyError> {
+    let is_admin = |leaf: u32| {
+        before
+            .get(&leaf)
+            .is_some_and(|id| roles.admins.contains(id))
+    };
+    if commit.other_proposals {
+        return Err(PolicyError::ProposalNotAllowed);
+    }
+    if commit.adds.iter().any(|(_, proposer)| !is_admin(*proposer)) {
+        return Err(PolicyError::NotAdmin("add members"));
+    }
+    if commit
+        .removes
+        .iter()
+        .any(|(removed, proposer)| removed != proposer && !is_admin(*proposer))
+    {
+        return Err(PolicyError::NotAdmin("remove other members"));
+    }
+    if commit
+        .updates
+        .iter()
+        .any(|(leaf, identity)| before.get(leaf) != Some(identity))
+    {
+        return Err(PolicyError::IdentityChanged);
+    }
+    let removed: Vec<u32> = commit.removes.iter().map(|(leaf, _)| *leaf).collect();
+    let added: Vec<Identity> = commit.adds.iter().map(|(id, _)| id.clone()).collect();
+    let (after, new_leaves) = members_after(before, &removed, &added);
+    let order = expected_order(&roles.order, before, &removed, &new_leaves);
+
+    let new = commit.new_roles.clone().unwrap_or_else(|| roles.clone());
+    // Rule 6 (an order that was not rewritten is fine only without adds).
+    if (!added.is_empty() || commit.new_roles.is_some())
+        && new.order != order
+        && !(added.is_empty() && new.order == roles.order)
+    {
+        return Err(PolicyError::Roles(
+            "the seniority order is not the expected one",
+        ));
+    }
+    // Rule 7.
+    let present: BTreeSet<&Identity> = after.values().collect();
+    if new.admins.iter().any(|a| !present.contains(a)) {
+        return Err(PolicyError::Roles("an admin is not a member"));
+    }
+    if new.admins.is_empty() && !after.is_empty() {
+        return Err(PolicyError::Roles("the group would have no admin"));
+    }
+    // Rule 8.
+    if commit.new_roles.is_some() && !is_admin(commit.committer) {
+        let forced = forced_admins(&roles.admins, &after, &order);
+        if new.name != roles.name || new.admins != forced {
+            return Err(PolicyError::NotAdmin("change the group's name or admins"));
+        }
+    }
+    Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> Identity {
+        Identity(vec![n])
+    }
+
+    fn group(n: u8) -> (Roles, BTreeMap<u32, Identity>) {
+        let members = (0..n).map(|i| (u32::from(i), id(i))).collect();
+        let roles = Roles {
+            name: "g".into(),
+            admins: [id(0)].into(),
+            order: (0..u32::from(n)).collect(),
+        };
+        (roles, members)
+    }
+
+    #[test]
+    fn roles_round_trip_and_refuse_garbage() {
+        let (roles, _) = group(3);
+        let bytes = roles.encode();
+        assert_eq!(Roles::decode(&bytes).unwrap(), roles);
+        assert!(Roles::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(Roles::decode(&[bytes.as_slice(), &[0]].concat()).is_err());
+        assert!(Roles::decode(&[2]).is_err());
+        assert!(Roles::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn only_admins_add_and_remove_others() {
+        let (roles, members) = group(3);
+        let add = |proposer| CommitSummary {
+            committer: proposer,
+            adds: vec![(id(9), proposer)],
+            new_roles: Some(Roles {
+                order: vec![0, 1, 2, 3],
+                ..roles.clone()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&roles, &members, &add(1)),
+            Err(PolicyError::NotAdmin("add members"))
+        );
+        assert_eq!(
+            check(&roles, &members, &add(0)).unwrap().order,
+            [0, 1, 2, 3]
+        );
+        // An add without the new order is refused.
+        let mut bare = add(0);
+        bare.new_roles = None;
+        assert!(matches!(
+            check(&roles, &members, &bare),
+            Err(PolicyError::Roles(_))
+        ));
+
+        let remove = |removed, proposer, committer| CommitSummary {
+            committer,
+            removes: vec![(removed, proposer)],
+            ..Default::default()
+        };
+        assert!(check(&roles, &members, &remove(2, 1, 1)).is_err());
+        assert!(check(&roles, &members, &remove(2, 0, 1)).is_ok());
+        // Leaving: a member's own Remove, committed by anyone.
+        assert!(check(&roles, &members, &remove(2, 2, 1)).is_ok());
+    }
+
+    #[test]
+    fn the_last_admin_leaving_promotes_the_longest_standing_member() {
+        let (mut roles, members) = group(4);
+        roles.order = vec![3, 1, 0, 2];
+        let leave = |new_admins: &[u8]| CommitSummary {
+            committer: 2,
+            removes: vec![(0, 0)],
+            new_roles: Some(Roles {
+                admins: new_admins.iter().map(|&n| id(n)).collect(),
+                order: vec![3, 1, 2],
+                ..roles.clone()
+            }),
+            ..Default::default()
+        };
+        assert!(check(&roles, &members, &leave(&[3])).is_ok());
+        assert!(check(&roles, &members, &leave(&[2])).is_err());
+        let mut no_change = leave(&[]);
+        no_change.new_roles = None;
+        assert!(matches!(
+            check(&roles, &members, &no_change),
+            Err(PolicyError::Roles(_))
+        ));
+    }
+
+    #[test]
+    fn non_admins_cannot_rename_or_promote_and_updates_keep_identity() {
+        let (roles, members) = group(3);
+        let rename = CommitSummary {
+            committer: 1,
+            new_roles: Some(Roles {
+                name: "mine".into(),
+                ..roles.clone()
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(
+            check(&roles, &members, &rename),
+            Err(PolicyError::NotAdmin(_))
+        ));
+        let promote = CommitSummary {
+            committer: 1,
+            new_roles: Some(Roles {
+                admins: [id(0), id(1)].into(),
+                ..roles.clone()
+            }),
+            ..Default::default()
+        };
+        assert!(check(&roles, &members, &promote).is_err());
+        let mut by_admin = promote.clone();
+        by_admin.committer = 0;
+        assert!(check(&roles, &members, &by_admin).is_ok());
+        let update = CommitSummary {
+            committer: 1,
+            updates: vec![(1, id(7))],
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&roles, &members, &update),
+            Err(PolicyError::IdentityChanged)
+        );
+    }
+
+    #[test]
+    fn added_leaves_fill_the_lowest_free_indices() {
+        let (_, mut members) = group(5);
+        members.remove(&1);
+        let (after, new) = members_after(&members, &[3], &[id(8), id(9), id(10)]);
+        assert_eq!(new, [1, 3, 5]);
+        assert_eq!(after.len(), 6);
+    }
+}
