@@ -215,7 +215,10 @@ impl Node {
     /// sending it. Every version stays in [`Node::edit_history`]. Returns the edit's own id.
     ///
     /// ```no_run
-    /// # async fn f(node: tern_node::Node, bob: tern_node::UserId) -> anyhow::Result<()> {
+    /// # async fn f(
+    /// #     node: tern_node::Node,
+    /// #     bob: tern_node::UserId,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
     /// let id = node.send(bob, "see you at 5").await?;
     /// node.edit(bob, id, "see you at 6").await?;
     /// node.react(bob, id, "👍").await?;
@@ -272,7 +275,7 @@ impl Node {
     /// made before it is ready waits for it.
     ///
     /// ```no_run
-    /// # async fn f(node: tern_node::Node) -> anyhow::Result<()> {
+    /// # async fn f(node: tern_node::Node) -> Result<(), Box<dyn std::error::Error>> {
     /// let page = node.search("dinner fri", None, 20, None).await?;
     /// for message in &page.messages {
     ///     println!("{}: {}", message.peer.short(), message.text);
