@@ -525,7 +525,11 @@ impl Core {
             }
         }
         self.in_flight.abort_all();
-        // Erasures hold the database open; the node's shutdown waits for this task.
+        // The index build and erasures hold the database open; the node's shutdown waits
+        // for this task, and the build stops early once cancelled.
+        if let Some(built) = search_built {
+            let _ = built.await;
+        }
         while self.erasing.join_next().await.is_some() {}
         debug!("core task stopped");
     }

@@ -682,11 +682,20 @@ impl Node {
         self.inner.store.lock().unwrap().clone().unwrap()
     }
 
-    /// Sends any body, as a misbehaving or newer peer would.
+    /// Sends any body, as a misbehaving or newer peer would, and waits until the outbox is
+    /// empty again: deliveries run concurrently, so this is what keeps the bodies of a test
+    /// arriving in the order it sends them.
     pub(crate) async fn send_body(&self, peer: UserId, body: crate::body::Body) {
         let result: Result<(), SendError> = self
             .call(|reply| Request::SendBody { peer, body, reply })
             .await;
         result.unwrap();
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while self.status().await.unwrap().outbox > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the body was not delivered");
     }
 }

@@ -81,8 +81,9 @@ impl Core {
     pub(super) fn start_search_build(&mut self) -> Built {
         let (tx, done) = oneshot::channel();
         let store = self.store.clone();
+        let cancel = self.cancel.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = tx.send(build(&store));
+            let _ = tx.send(build(&store, &cancel));
         });
         self.search = Search::Building {
             queued: Vec::new(),
@@ -182,11 +183,15 @@ impl Core {
     }
 }
 
-/// Builds the index from every message with text, a batch of rows at a time.
-fn build(store: &Store) -> Result<Index, Error> {
+/// Builds the index from every message with text, a batch of rows at a time. Stops early
+/// when the node stops: the build holds the database open, and the core waits for it.
+fn build(store: &Store, cancel: &CancellationToken) -> Result<Index, Error> {
     let mut from: Option<(Conv, u64, [u8; 16])> = None;
     let mut docs = Vec::new();
     loop {
+        if cancel.is_cancelled() {
+            return Err(Error::Stopped);
+        }
         let rows = match from {
             None => store.scan::<Messages>(.., ScanDirection::Forward, BUILD_BATCH)?,
             Some(after) => store.scan::<Messages>(
