@@ -66,6 +66,7 @@ mod queue;
 mod receive;
 mod records;
 mod relays;
+mod request;
 mod requests;
 mod search;
 mod send;
@@ -76,7 +77,11 @@ pub use self::{
     requests::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER},
 };
 
-pub(crate) use self::{changes::Change, settings::Setting};
+pub(crate) use self::{
+    changes::Change,
+    request::{Compose, Request},
+    settings::Setting,
+};
 use self::{changes::to_message, outcomes::Outcome, queue::Queued};
 
 /// Most received envelopes committed in one write. Bounds the latency one message can add to
@@ -117,112 +122,6 @@ pub(crate) const MAX_PAGE: usize = 500;
 
 pub(crate) use crate::error::Error;
 use crate::error::StorageError;
-
-/// What a send puts in a conversation.
-#[derive(Debug, Clone)]
-pub(crate) enum Compose {
-    /// A text, perhaps a reply to an earlier message.
-    Text {
-        text: String,
-        reply_to: Option<MessageId>,
-    },
-    /// A change to an earlier message.
-    Change { target: MessageId, change: Change },
-}
-
-pub(crate) enum Request {
-    Send {
-        peer: UserId,
-        compose: Compose,
-        reply: oneshot::Sender<Result<MessageId, Error>>,
-    },
-    Search {
-        query: String,
-        peer: Option<UserId>,
-        limit: usize,
-        after: Option<tern_search::Cursor>,
-        reply: oneshot::Sender<Result<crate::view::SearchPage, Error>>,
-    },
-    SetChat {
-        peer: UserId,
-        setting: Setting,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    DeleteForMe {
-        peer: UserId,
-        id: MessageId,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    EditHistory {
-        peer: UserId,
-        id: MessageId,
-        reply: oneshot::Sender<Result<Vec<crate::view::Edit>, Error>>,
-    },
-    AddContact {
-        name: String,
-        user: UserId,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    RemoveContact {
-        user: UserId,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    VerifyContact {
-        user: UserId,
-        verified: bool,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    Contacts {
-        reply: oneshot::Sender<Result<Vec<Contact>, Error>>,
-    },
-    Chats {
-        reply: oneshot::Sender<Result<Vec<Chat>, Error>>,
-    },
-    History {
-        peer: UserId,
-        limit: usize,
-        before: Option<HistoryCursor>,
-        reply: oneshot::Sender<Result<Page, Error>>,
-    },
-    MarkRead {
-        peer: UserId,
-        reply: oneshot::Sender<Result<usize, Error>>,
-    },
-    Status {
-        reply: oneshot::Sender<Result<NodeStatus, Error>>,
-    },
-    Requests {
-        reply: oneshot::Sender<Result<Vec<MessageRequest>, Error>>,
-    },
-    Accept {
-        peer: UserId,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    DeleteChat {
-        peer: UserId,
-        reply: oneshot::Sender<Result<usize, Error>>,
-    },
-    Block {
-        peer: UserId,
-        blocked: bool,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    Blocked {
-        reply: oneshot::Sender<Result<Vec<UserId>, Error>>,
-    },
-    /// Tests: queues any body, as a misbehaving or newer peer would send it.
-    #[cfg(test)]
-    SendBody {
-        peer: UserId,
-        body: Body,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// New one-time prekeys for a relay of ours, their secrets durable before the reply.
-    OneTimePrekeys {
-        count: usize,
-        reply: oneshot::Sender<Result<Vec<tern_crypto::OneTimePrekey>, Error>>,
-    },
-}
 
 /// What the core task starts from: the unlocked state loaded at start.
 pub(crate) struct Parts {

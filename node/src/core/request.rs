@@ -1,0 +1,119 @@
+//! What [`crate::Node`] handles ask of the core task: one variant per operation, each with
+//! the `oneshot` its answer goes back on.
+
+use tern_crypto::UserId;
+use tokio::sync::oneshot;
+
+#[cfg(test)]
+use super::Body;
+use super::{Change, Error, Setting};
+use crate::{
+    id::MessageId,
+    view::{Chat, Contact, HistoryCursor, MessageRequest, NodeStatus, Page},
+};
+
+/// What a send puts in a conversation.
+#[derive(Debug, Clone)]
+pub(crate) enum Compose {
+    /// A text, perhaps a reply to an earlier message.
+    Text {
+        text: String,
+        reply_to: Option<MessageId>,
+    },
+    /// A change to an earlier message.
+    Change { target: MessageId, change: Change },
+}
+
+pub(crate) enum Request {
+    Send {
+        peer: UserId,
+        compose: Compose,
+        reply: oneshot::Sender<Result<MessageId, Error>>,
+    },
+    Search {
+        query: String,
+        peer: Option<UserId>,
+        limit: usize,
+        after: Option<tern_search::Cursor>,
+        reply: oneshot::Sender<Result<crate::view::SearchPage, Error>>,
+    },
+    SetChat {
+        peer: UserId,
+        setting: Setting,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    DeleteForMe {
+        peer: UserId,
+        id: MessageId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    EditHistory {
+        peer: UserId,
+        id: MessageId,
+        reply: oneshot::Sender<Result<Vec<crate::view::Edit>, Error>>,
+    },
+    AddContact {
+        name: String,
+        user: UserId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    RemoveContact {
+        user: UserId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    VerifyContact {
+        user: UserId,
+        verified: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Contacts {
+        reply: oneshot::Sender<Result<Vec<Contact>, Error>>,
+    },
+    Chats {
+        reply: oneshot::Sender<Result<Vec<Chat>, Error>>,
+    },
+    History {
+        peer: UserId,
+        limit: usize,
+        before: Option<HistoryCursor>,
+        reply: oneshot::Sender<Result<Page, Error>>,
+    },
+    MarkRead {
+        peer: UserId,
+        reply: oneshot::Sender<Result<usize, Error>>,
+    },
+    Status {
+        reply: oneshot::Sender<Result<NodeStatus, Error>>,
+    },
+    Requests {
+        reply: oneshot::Sender<Result<Vec<MessageRequest>, Error>>,
+    },
+    Accept {
+        peer: UserId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    DeleteChat {
+        peer: UserId,
+        reply: oneshot::Sender<Result<usize, Error>>,
+    },
+    Block {
+        peer: UserId,
+        blocked: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Blocked {
+        reply: oneshot::Sender<Result<Vec<UserId>, Error>>,
+    },
+    /// Tests: queues any body, as a misbehaving or newer peer would send it.
+    #[cfg(test)]
+    SendBody {
+        peer: UserId,
+        body: Body,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// New one-time prekeys for a relay of ours, their secrets durable before the reply.
+    OneTimePrekeys {
+        count: usize,
+        reply: oneshot::Sender<Result<Vec<tern_crypto::OneTimePrekey>, Error>>,
+    },
+}
