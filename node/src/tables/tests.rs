@@ -12,7 +12,10 @@ use tempfile::TempDir;
 use tern_crypto::{AccountKey, at_rest::KdfParams};
 
 use super::*;
-use crate::store::{Batch, Direction as ScanDirection, Store};
+use crate::{
+    event::{ChatChange, Event, Message, MessageKind},
+    store::{Batch, Direction as ScanDirection, Store},
+};
 
 const PASSPHRASE: &[u8] = b"tern node fixture v1";
 
