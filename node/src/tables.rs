@@ -49,6 +49,8 @@ pub(crate) const STATE_RECORD_SEQ: &str = "record_seq";
 pub(crate) const STATE_OUTBOX_SEQ: &str = "outbox_seq";
 /// The mailbox relays picked from the DHT: postcard `Vec<RelayEntry>`.
 pub(crate) const STATE_RELAYS: &str = "relays";
+/// Our own profile: a [`ProfileRow`].
+pub(crate) const STATE_PROFILE: &str = "profile";
 
 /// A contact the user added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +203,81 @@ impl Table for ChatSettings {
     const NAME: &'static str = "chat_settings";
     type Key = Conv;
     type Value = ChatSettingsRow;
+}
+
+/// A conversation's disappearing-message timer, keyed by `Conv`: the newest change by stamp
+/// (from either side). No row: off.
+pub(crate) struct Timers;
+impl Table for Timers {
+    const NAME: &'static str = "timers";
+    type Key = Conv;
+    type Value = TimerRow;
+}
+
+/// A row of [`Timers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TimerRow {
+    /// Seconds; 0: off.
+    pub(crate) secs: u32,
+    pub(crate) stamp: Stamp,
+}
+
+/// What a message that is not a text says (a timer change, and later notices), keyed exactly
+/// like [`Messages`]; its [`Messages`] row holds no text.
+pub(crate) struct Notices;
+impl Table for Notices {
+    const NAME: &'static str = "notices";
+    type Key = (Conv, u64, [u8; 16]);
+    type Value = NoticeRow;
+}
+
+/// A row of [`Notices`]. Variant order is the encoding; variants are only appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum NoticeRow {
+    /// The disappearing-message timer was set to this many seconds (0: off).
+    Timer(u32),
+}
+
+/// A disappearing message's timer, keyed exactly like [`Messages`]: its length, and when it
+/// runs out once it has started (sent, or read by us).
+pub(crate) struct Expiries;
+impl Table for Expiries {
+    const NAME: &'static str = "expiries";
+    type Key = (Conv, u64, [u8; 16]);
+    type Value = ExpiryRow;
+}
+
+/// A row of [`Expiries`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ExpiryRow {
+    pub(crate) secs: u32,
+    /// When it is erased (Unix milliseconds); `None` until an incoming message is read.
+    pub(crate) at_ms: Option<u64>,
+}
+
+/// The running timers in the order they run out: `(Unix milliseconds, the message's key in
+/// [`Messages`])` → nothing. The core erases what is due from the front.
+pub(crate) struct ExpiryQueue;
+impl Table for ExpiryQueue {
+    const NAME: &'static str = "expiry_queue";
+    type Key = (u64, (Conv, u64, [u8; 16]));
+    type Value = ();
+}
+
+/// The profiles contacts shared with us, keyed by `Conv`: the newest by the sender's stamp.
+pub(crate) struct Profiles;
+impl Table for Profiles {
+    const NAME: &'static str = "profiles";
+    type Key = Conv;
+    type Value = ProfileRow;
+}
+
+/// A row of [`Profiles`], and our own profile in [`State`] under `STATE_PROFILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProfileRow {
+    pub(crate) name: String,
+    pub(crate) status: String,
+    pub(crate) stamp: Stamp,
 }
 
 /// The chat list entry of a conversation.

@@ -108,6 +108,49 @@ enum EventV1 {
         id: MessageId,
         reason: String,
     },
+    // Appended with disappearing messages and profiles: message events are written in the
+    // `*3` forms from then on.
+    MessageReceived3(MessageV3),
+    MessageSent3(MessageV3),
+    RequestReceived3(MessageV3),
+    MessageExpired {
+        peer: UserId,
+        id: MessageId,
+    },
+    ProfileChanged {
+        peer: UserId,
+        name: String,
+        status: String,
+    },
+}
+
+/// The stored form of [`Message`] inside an event, version 3: version 2, then the
+/// disappearing-message fields. Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MessageV3 {
+    base: MessageV2,
+    disappear_secs: Option<u32>,
+    expires_at_ms: Option<u64>,
+}
+
+impl From<&Message> for MessageV3 {
+    fn from(m: &Message) -> Self {
+        Self {
+            base: m.into(),
+            disappear_secs: m.disappear_secs,
+            expires_at_ms: m.expires_at_ms,
+        }
+    }
+}
+
+impl From<MessageV3> for Message {
+    fn from(m: MessageV3) -> Self {
+        Self {
+            disappear_secs: m.disappear_secs,
+            expires_at_ms: m.expires_at_ms,
+            ..m.base.into()
+        }
+    }
 }
 
 /// The stored form of [`Message`] inside an event, version 2: version 1's fields, then the
@@ -127,6 +170,7 @@ enum KindV1 {
     Text,
     Deleted,
     Unsupported(u8),
+    Timer(u32),
 }
 
 impl From<&Message> for MessageV2 {
@@ -137,6 +181,7 @@ impl From<&Message> for MessageV2 {
                 MessageKind::Text => KindV1::Text,
                 MessageKind::Deleted => KindV1::Deleted,
                 MessageKind::Unsupported { content_type } => KindV1::Unsupported(content_type),
+                MessageKind::Timer { secs } => KindV1::Timer(secs),
             },
             reply_to: m.reply_to,
             edited_at_ms: m.edited_at_ms,
@@ -156,6 +201,7 @@ impl From<MessageV2> for Message {
                 KindV1::Text => MessageKind::Text,
                 KindV1::Deleted => MessageKind::Deleted,
                 KindV1::Unsupported(content_type) => MessageKind::Unsupported { content_type },
+                KindV1::Timer(secs) => MessageKind::Timer { secs },
             },
             reply_to: m.reply_to,
             edited_at_ms: m.edited_at_ms,
@@ -247,6 +293,8 @@ impl From<MessageV1> for Message {
             sent_at_ms: m.sent_at_ms,
             state: m.state,
             read: m.read,
+            disappear_secs: None,
+            expires_at_ms: None,
         }
     }
 }
@@ -254,8 +302,8 @@ impl From<MessageV1> for Message {
 impl From<&Event> for EventV1 {
     fn from(event: &Event) -> Self {
         match event {
-            Event::MessageReceived(m) => Self::MessageReceived2(m.into()),
-            Event::MessageSent(m) => Self::MessageSent2(m.into()),
+            Event::MessageReceived(m) => Self::MessageReceived3(m.into()),
+            Event::MessageSent(m) => Self::MessageSent3(m.into()),
             Event::DeliveryStateChanged { peer, id, state } => Self::DeliveryStateChanged {
                 peer: *peer,
                 id: *id,
@@ -267,7 +315,7 @@ impl From<&Event> for EventV1 {
                 peer: *peer,
                 message: message.clone(),
             },
-            Event::RequestReceived(m) => Self::RequestReceived2(m.into()),
+            Event::RequestReceived(m) => Self::RequestReceived3(m.into()),
             Event::ChatChanged { peer, change } => Self::ChatChanged {
                 peer: *peer,
                 change: (*change).into(),
@@ -307,6 +355,15 @@ impl From<&Event> for EventV1 {
                 peer: *peer,
                 id: *id,
                 reason: reason.clone(),
+            },
+            Event::MessageExpired { peer, id } => Self::MessageExpired {
+                peer: *peer,
+                id: *id,
+            },
+            Event::ProfileChanged { peer, name, status } => Self::ProfileChanged {
+                peer: *peer,
+                name: name.clone(),
+                status: status.clone(),
             },
         }
     }
@@ -363,6 +420,13 @@ impl From<EventV1> for Event {
                 emoji,
             },
             EventV1::ChangeRefused { peer, id, reason } => Self::ChangeRefused { peer, id, reason },
+            EventV1::MessageReceived3(m) => Self::MessageReceived(m.into()),
+            EventV1::MessageSent3(m) => Self::MessageSent(m.into()),
+            EventV1::RequestReceived3(m) => Self::RequestReceived(m.into()),
+            EventV1::MessageExpired { peer, id } => Self::MessageExpired { peer, id },
+            EventV1::ProfileChanged { peer, name, status } => {
+                Self::ProfileChanged { peer, name, status }
+            }
         }
     }
 }
