@@ -56,8 +56,26 @@ pub(crate) fn body(m: &MessageView) -> String {
     match m.kind.as_str() {
         "deleted" => "🚫 message deleted".into(),
         "unsupported" => "⚠ unsupported message (a newer version of Tern can show it)".into(),
-        _ if m.edited_at_ms.is_some() => format!("{} (edited)", m.text),
-        _ => m.text.clone(),
+        "timer" => match m.timer_secs.unwrap_or(0) {
+            0 => "⏱ disappearing messages turned off".into(),
+            secs => format!(
+                "⏱ disappearing messages: {}",
+                crate::command::timer_words(secs)
+            ),
+        },
+        _ => {
+            let timer = if m.disappear_secs.is_some() {
+                "⏱ "
+            } else {
+                ""
+            };
+            let edited = if m.edited_at_ms.is_some() {
+                " (edited)"
+            } else {
+                ""
+            };
+            format!("{timer}{}{edited}", m.text)
+        }
     }
 }
 

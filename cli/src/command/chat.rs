@@ -62,6 +62,7 @@ impl Chat {
                     safety_number: String::new(),
                     address,
                     verified: false,
+                    profile: None,
                 }
             }
             Err(e) => return Err(e.into()),
