@@ -54,9 +54,9 @@ pub(crate) fn time(ms: u64) -> String {
 /// a notice for a kind this version cannot show.
 pub(crate) fn body(m: &MessageView) -> String {
     match m.kind.as_str() {
-        "deleted" => "🚫 message deleted".into(),
-        "unsupported" => "⚠ unsupported message (a newer version of Tern can show it)".into(),
-        _ if m.edited_at_ms.is_some() => format!("{} (edited)", m.text),
+        "deleted" => t!("message-deleted"),
+        "unsupported" => t!("message-unsupported"),
+        _ if m.edited_at_ms.is_some() => t!("message-edited", text = m.text.as_str()),
         _ => m.text.clone(),
     }
 }

@@ -106,9 +106,7 @@ impl Chat {
                         screen::Action::Quit => break,
                         screen::Action::Command(command) => {
                             let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::Notice(
-                                    "the daemon is not running".into(),
-                                ));
+                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
                                 continue;
                             };
                             let peer = contact.address.clone();
@@ -128,10 +126,7 @@ impl Chat {
                         }
                         screen::Action::Send(text, reply_to) => {
                             let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::SendFailed(
-                                    text,
-                                    "the daemon is not running".into(),
-                                ));
+                                screen.on_report(link::Report::SendFailed(text, t!("chat-no-daemon")));
                                 continue;
                             };
                             let to = contact.address.clone();
@@ -148,9 +143,7 @@ impl Chat {
                         }
                         screen::Action::Change(id, change) => {
                             let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::Notice(
-                                    "the daemon is not running".into(),
-                                ));
+                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
                                 continue;
                             };
                             let peer = contact.address.clone();

@@ -75,9 +75,7 @@ impl Command {
             "block" => Ok(Self::Block),
             "unblock" => Ok(Self::Unblock),
             "delete" => Ok(Self::Delete),
-            other => Err(format!(
-                "unknown command /{other}; try /accept, /block, /unblock or /delete"
-            )),
+            other => Err(t!("chat-unknown-command", command = format!("/{other}"))),
         })
     }
 }
@@ -147,7 +145,7 @@ impl Screen {
             _ => {}
         }
         let Some(index) = self.selected else {
-            self.problem = Some("select a message first with Alt-↑".into());
+            self.problem = Some(t!("chat-select-first"));
             return Action::None;
         };
         let Some(message) = self.messages.get(index) else {
@@ -162,7 +160,7 @@ impl Screen {
             }
             KeyCode::Char('d') if mine => return Action::Change(id, Change::Delete(true)),
             KeyCode::Char('e' | 'd') => {
-                self.problem = Some("only your own messages can be edited or deleted".into());
+                self.problem = Some(t!("chat-only-own"));
             }
             KeyCode::Char('x') => return Action::Change(id, Change::Delete(false)),
             KeyCode::Char('0') => return Action::Change(id, Change::React(String::new())),
@@ -256,7 +254,7 @@ impl Screen {
             Report::Status(status) => self.status = Some(status),
             Report::SendFailed(text, reason) => {
                 self.input.restore(text);
-                self.problem = Some(format!("not sent: {reason}"));
+                self.problem = Some(t!("chat-not-sent", reason = reason));
             }
             Report::Notice(notice) => self.problem = Some(notice),
         }
@@ -377,16 +375,25 @@ impl Screen {
         .areas(frame.area());
 
         let verified = if self.blocked {
-            Span::styled(" blocked ", Style::new().fg(Color::Red))
+            Span::styled(
+                format!(" {} ", t!("chat-blocked")),
+                Style::new().fg(Color::Red),
+            )
         } else if self.request {
             Span::styled(
-                " message request: /accept /block /delete ",
+                format!(" {} ", t!("chat-request")),
                 Style::new().fg(Color::Yellow),
             )
         } else if self.contact.verified {
-            Span::styled(" ✓ verified ", Style::new().fg(Color::Green))
+            Span::styled(
+                format!(" ✓ {} ", t!("chat-verified")),
+                Style::new().fg(Color::Green),
+            )
         } else {
-            Span::styled(" not verified ", Style::new().fg(Color::Yellow))
+            Span::styled(
+                format!(" {} ", t!("chat-not-verified")),
+                Style::new().fg(Color::Yellow),
+            )
         };
         let title = Line::from(vec![
             Span::styled(
@@ -425,14 +432,14 @@ impl Screen {
         let mut lines = Vec::new();
         if self.messages.is_empty() {
             lines.push(Line::styled(
-                "No messages yet. Say hello.",
+                t!("chat-empty"),
                 Style::new().fg(Color::DarkGray),
             ));
         }
         for (index, m) in self.messages.iter().enumerate() {
             let selected = self.selected == Some(index);
             let (who, color) = if m.outgoing() {
-                ("me".to_owned(), Color::Cyan)
+                (t!("me"), Color::Cyan)
             } else {
                 (self.contact.name.clone(), Color::Magenta)
             };
@@ -499,31 +506,39 @@ impl Screen {
 
     fn input_title(&self) -> String {
         match (&self.compose, self.selected) {
-            (Compose::Reply(id), _) => format!(" reply to {} · Enter send · Esc cancel ", &id[..8.min(id.len())]),
-            (Compose::Edit(id), _) => format!(" edit {} · Enter save · Esc cancel ", &id[..8.min(id.len())]),
-            (Compose::New, Some(_)) => {
-                " Alt-r reply · Alt-e edit · Alt-d delete · Alt-x delete for me · Alt-1…5 react · Alt-0 unreact · Esc "
-                    .into()
+            (Compose::Reply(id), _) => {
+                format!(" {} ", t!("chat-keys-reply", id = &id[..8.min(id.len())]))
             }
-            (Compose::New, None) => {
-                " message · Enter send · Alt-↑ select · /block /delete · Esc quit · PgUp/PgDn scroll ".into()
+            (Compose::Edit(id), _) => {
+                format!(" {} ", t!("chat-keys-edit", id = &id[..8.min(id.len())]))
             }
+            (Compose::New, Some(_)) => format!(" {} ", t!("chat-keys-selected")),
+            (Compose::New, None) => format!(" {} ", t!("chat-keys")),
         }
     }
 
     fn status_line(&self) -> Line<'static> {
         let mut spans = Vec::new();
         if self.connected {
-            spans.push(Span::styled("● daemon", Style::new().fg(Color::Green)));
+            spans.push(Span::styled(
+                format!("● {}", t!("chat-daemon")),
+                Style::new().fg(Color::Green),
+            ));
         } else {
             spans.push(Span::styled(
-                "○ daemon offline, reconnecting",
+                format!("○ {}", t!("chat-daemon-offline")),
                 Style::new().fg(Color::Red),
             ));
         }
         match self.peer_online {
-            Some(true) => spans.push(Span::raw(format!(" · {} online", self.contact.name))),
-            Some(false) => spans.push(Span::raw(format!(" · {} offline", self.contact.name))),
+            Some(true) => spans.push(Span::raw(format!(
+                " · {}",
+                t!("chat-peer-online", name = self.contact.name.as_str())
+            ))),
+            Some(false) => spans.push(Span::raw(format!(
+                " · {}",
+                t!("chat-peer-offline", name = self.contact.name.as_str())
+            ))),
             None => {}
         }
         if let Some(status) = &self.status {
@@ -534,22 +549,26 @@ impl Screen {
                 .iter()
                 .find(|c| c.address == self.contact.address)
             {
-                spans.push(Span::raw(format!(" · via {}", contact.path)));
+                spans.push(Span::raw(format!(
+                    " · {}",
+                    t!("chat-via", path = contact.path.as_str())
+                )));
             }
             let up = status.relays.iter().filter(|r| r.connected).count();
             spans.push(Span::raw(format!(
-                " · relays {up}/{} · peers {} · outbox {}",
-                status.relays.len(),
-                status.connected_peers,
-                status.outbox
+                " · {}",
+                t!(
+                    "chat-network",
+                    up = up,
+                    relays = status.relays.len(),
+                    peers = status.connected_peers,
+                    outbox = status.outbox
+                )
             )));
         }
         if self.new_requests > 0 {
             spans.push(Span::styled(
-                format!(
-                    " · {} new message request(s): tern requests",
-                    self.new_requests
-                ),
+                format!(" · {}", t!("chat-new-requests", count = self.new_requests)),
                 Style::new().fg(Color::Yellow),
             ));
         }

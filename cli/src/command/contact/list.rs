@@ -18,10 +18,7 @@ impl List {
         let contacts = backend::with(context, Need::Data, async |b| b.contacts().await).await?;
         context.out.emit(&contacts, |out| {
             if contacts.is_empty() {
-                return writeln!(
-                    out,
-                    "No contacts yet: add one with `tern contact add NAME INVITE`."
-                );
+                return writeln!(out, "{}", t!("contact-list-empty"));
             }
             let width = contacts
                 .iter()
@@ -30,9 +27,9 @@ impl List {
                 .unwrap_or(0);
             for c in &contacts {
                 let mark = if c.verified {
-                    "verified"
+                    t!("contact-verified-mark")
                 } else {
-                    "not verified"
+                    t!("contact-not-verified-mark")
                 };
                 writeln!(out, "{:width$}  {}  {mark}", c.name, c.address)?;
             }
