@@ -84,6 +84,7 @@ read-marked = { $count ->
 message-deleted = 🚫 Nachricht gelöscht
 message-unsupported = ⚠ nicht unterstützte Nachricht (eine neuere Version von Tern kann sie zeigen)
 message-edited = { $text } (bearbeitet)
+message-edited-mark = (bearbeitet)
 
 ## tern search, requests, block, chats
 

@@ -82,6 +82,7 @@ read-marked = Marked { $count } message(s) from { $peer } read
 message-deleted = 🚫 message deleted
 message-unsupported = ⚠ unsupported message (a newer version of Tern can show it)
 message-edited = { $text } (edited)
+message-edited-mark = (edited)
 
 ## tern search, requests, block, chats
 

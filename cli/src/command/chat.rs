@@ -6,6 +6,7 @@
 //! loop here feeds keys and link reports to the screen and redraws.
 
 mod input;
+mod layout;
 mod link;
 mod screen;
 

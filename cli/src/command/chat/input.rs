@@ -17,6 +17,12 @@ impl Input {
         self.cursor
     }
 
+    /// The cursor's column: the display width of the text before it (CJK and emoji take
+    /// two columns).
+    pub(crate) fn column(&self) -> usize {
+        unicode_width::UnicodeWidthStr::width(&self.text[..self.byte(self.cursor)])
+    }
+
     fn byte(&self, chars: usize) -> usize {
         self.text
             .char_indices()
@@ -129,6 +135,8 @@ mod tests {
         input.left();
         input.kill_to_start();
         assert_eq!((input.text(), input.cursor()), (" ", 0));
+        let wide = typed("日本x");
+        assert_eq!((wide.cursor(), wide.column()), (3, 5));
         assert_eq!(input.take(), " ");
         assert_eq!(input.text(), "");
     }

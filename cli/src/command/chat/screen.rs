@@ -9,7 +9,9 @@ use ratatui::{
     widgets::{Block, Borders, Paragraph},
 };
 
-use super::{input::Input, link::Report};
+use unicode_width::UnicodeWidthStr;
+
+use super::{input::Input, layout, link::Report};
 use crate::{
     api::model::{
         ChatChangeView, ContactView, Delivery, EventView, MessageView, ReactionView, StatusView,
@@ -421,7 +423,7 @@ impl Screen {
         let editor = Paragraph::new(self.input.text())
             .block(Block::new().borders(Borders::ALL).title(self.input_title()));
         frame.render_widget(editor, input);
-        let column = u16::try_from(self.input.cursor()).unwrap_or(u16::MAX);
+        let column = u16::try_from(self.input.column()).unwrap_or(u16::MAX);
         frame.set_cursor_position(Position::new(
             (input.x + 1 + column).min(input.right().saturating_sub(2)),
             input.y + 1,
@@ -446,30 +448,40 @@ impl Screen {
             let time = output::time(m.sent_at_ms);
             let clock = time.get(11..).unwrap_or(&time).to_owned();
             let head = format!("{clock} {who}: ");
-            let mark = if m.outgoing() {
-                format!(" {}", m.delivery.mark())
-            } else {
-                String::new()
-            };
-            let indent = head.chars().count();
+            let indent = head.width();
             let room = width.saturating_sub(indent).max(8);
-            let shown = format!("{}{}", output::reply_mark(m), output::body(m));
-            let text: Vec<char> = shown.chars().collect();
-            let mut chunks: Vec<String> = Vec::new();
-            for line in shown.lines() {
-                let chars: Vec<char> = line.chars().collect();
-                if chars.is_empty() {
-                    chunks.push(String::new());
-                }
-                for chunk in chars.chunks(room) {
-                    chunks.push(chunk.iter().collect());
-                }
+            let reply = output::reply_mark(m);
+            let (text, edited) = match m.kind.as_str() {
+                "deleted" | "unsupported" => (output::body(m), None),
+                _ => (
+                    m.text.clone(),
+                    m.edited_at_ms.map(|_| t!("message-edited-mark")),
+                ),
+            };
+            // The text alone is laid out (and reordered, if right to left); the reply mark
+            // before it and the marks after it keep their places.
+            let rows = layout::rows(&text, room.saturating_sub(reply.width()).max(1), room);
+            let mut marks = Vec::new();
+            if let Some(edited) = edited {
+                marks.push(Span::styled(
+                    format!(" {edited}"),
+                    Style::new().fg(Color::DarkGray),
+                ));
             }
-            if text.is_empty() {
-                chunks.push(String::new());
+            if m.outgoing() {
+                let style = match m.delivery {
+                    Delivery::Read => Style::new().fg(Color::Green),
+                    Delivery::Failed => Style::new().fg(Color::Red),
+                    _ => Style::new().fg(Color::DarkGray),
+                };
+                marks.push(Span::styled(format!(" {}", m.delivery.mark()), style));
             }
-            let last = chunks.len() - 1;
-            for (i, chunk) in chunks.into_iter().enumerate() {
+            let marks_width: usize = marks.iter().map(Span::width).sum();
+            let last = rows.len() - 1;
+            let last_width = rows[last].width + if last == 0 { reply.width() } else { 0 };
+            // Marks that do not fit after the last row get a row of their own.
+            let own_row = marks_width > 0 && last_width + marks_width > room;
+            for (i, row) in rows.into_iter().enumerate() {
                 let mut spans = if i == 0 {
                     let clock_style = if selected {
                         Style::new().add_modifier(Modifier::REVERSED)
@@ -479,19 +491,20 @@ impl Screen {
                     vec![
                         Span::styled(clock.clone(), clock_style),
                         Span::styled(format!(" {who}: "), Style::new().fg(color)),
+                        Span::raw(reply.clone()),
                     ]
                 } else {
                     vec![Span::raw(" ".repeat(indent))]
                 };
-                spans.push(Span::raw(chunk));
-                if i == last && !mark.is_empty() {
-                    let style = match m.delivery {
-                        Delivery::Read => Style::new().fg(Color::Green),
-                        Delivery::Failed => Style::new().fg(Color::Red),
-                        _ => Style::new().fg(Color::DarkGray),
-                    };
-                    spans.push(Span::styled(mark.clone(), style));
+                spans.push(Span::raw(row.text));
+                if i == last && !own_row {
+                    spans.extend(marks.iter().cloned());
                 }
+                lines.push(Line::from(spans));
+            }
+            if own_row {
+                let mut spans = vec![Span::raw(" ".repeat(indent))];
+                spans.extend(marks);
                 lines.push(Line::from(spans));
             }
             if let Some(reactions) = output::reactions(m) {
