@@ -13,6 +13,8 @@ impl Input {
         &self.text
     }
 
+    /// The cursor position in chars; the screen draws it at [`Self::column`].
+    #[cfg(test)]
     pub(crate) fn cursor(&self) -> usize {
         self.cursor
     }
