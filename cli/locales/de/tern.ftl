@@ -219,3 +219,14 @@ demo-edit = ändert ihre Nachricht zu { $text }
 demo-edit-seen = sieht { $text } (bearbeitet); { $count } Versionen aufbewahrt
 demo-delete = löscht { $text } für alle
 demo-tombstone = sieht einen Grabstein: der Text ist aus seiner Datenbank und seinem Ereignisprotokoll gelöscht
+
+# Was alice, bob und mallory einander in der Demo schreiben.
+demo-text-hello = Hallo Bob! Ich probiere gerade Tern aus.
+demo-text-answer = Hallo Alice, ich höre dich laut und deutlich.
+demo-text-there = Bist du noch da?
+demo-text-meeting = Das Treffen ist auf 15 Uhr verschoben.
+demo-text-slides = Bring bitte die Folien mit.
+demo-text-works = 15 Uhr passt mir.
+demo-text-meeting-edited = Das Treffen ist auf 16 Uhr verschoben.
+demo-text-prize = Du hast einen Preis gewonnen! Antworte, um ihn abzuholen.
+demo-text-last = Letzte Chance!

@@ -193,3 +193,14 @@ demo-edit = edits her message to { $text }
 demo-edit-seen = sees { $text } (edited); { $count } versions kept
 demo-delete = deletes { $text } for everyone
 demo-tombstone = sees a tombstone: the text is erased from his database and event log
+
+# What alice, bob and mallory write to each other in the demo.
+demo-text-hello = Hi Bob! Trying out Tern.
+demo-text-answer = Hi Alice, loud and clear.
+demo-text-there = Are you still there?
+demo-text-meeting = The meeting moved to 3 pm.
+demo-text-slides = Bring the slides, please.
+demo-text-works = 3 works for me.
+demo-text-meeting-edited = The meeting moved to 4 pm.
+demo-text-prize = You won a prize! Reply to claim it.
+demo-text-last = Last chance!

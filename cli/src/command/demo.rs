@@ -185,8 +185,8 @@ async fn chat(
     let mut bob_events = bob.events(tern_node::From::Oldest);
 
     // Online: direct delivery, with receipts.
-    let text = "Hi Bob! Trying out Tern.";
-    let hello = alice.send(b, text).await?;
+    let text = t!("demo-text-hello");
+    let hello = alice.send(b, &text).await?;
     t.say(
         "alice",
         t!("demo-send-queued", to = "bob", text = format!("{text:?}")),
@@ -202,8 +202,8 @@ async fn chat(
     )?;
     reached(&mut alice_events, &[hello], DeliveryState::Delivered).await?;
     t.say("alice", t!("demo-delivered-first"))?;
-    let text = "Hi Alice, loud and clear.";
-    let reply = bob.send(a, text).await?;
+    let text = t!("demo-text-answer");
+    let reply = bob.send(a, &text).await?;
     t.say(
         "bob",
         t!("demo-send", to = "alice", text = format!("{text:?}")),
@@ -225,12 +225,12 @@ async fn chat(
     bob.shutdown().await;
     t.say("bob", t!("demo-offline"))?;
     let texts = [
-        "Are you still there?",
-        "The meeting moved to 3 pm.",
-        "Bring the slides, please.",
+        t!("demo-text-there"),
+        t!("demo-text-meeting"),
+        t!("demo-text-slides"),
     ];
     let mut ids = Vec::new();
-    for text in texts {
+    for text in &texts {
         ids.push(alice.send(b, text).await?);
         t.say(
             "alice",
@@ -294,8 +294,8 @@ async fn stranger(
     t.say("mallory", t!("demo-stranger", address = m.to_string()))?;
     let mut bob_events = bob.events(tern_node::From::Now);
     let mut mallory_events = mallory.events(tern_node::From::Oldest);
-    let text = "You won a prize! Reply to claim it.";
-    mallory.send(b, text).await?;
+    let text = t!("demo-text-prize");
+    mallory.send(b, &text).await?;
     t.say(
         "mallory",
         t!("demo-send", to = "bob", text = format!("{text:?}")),
@@ -313,7 +313,8 @@ async fn stranger(
     t.say("bob", t!("demo-request", count = requests.len()))?;
     bob.block(m).await?;
     t.say("bob", t!("demo-blocks"))?;
-    let again = mallory.send(b, "Last chance!").await?;
+    let last = t!("demo-text-last");
+    let again = mallory.send(b, &last).await?;
     loop {
         if let Event::DeliveryStateChanged { id, state, .. } =
             next_event(&mut mallory_events).await?
@@ -328,7 +329,7 @@ async fn stranger(
             }
         }
     }
-    t.say("mallory", t!("demo-refused", text = "\"Last chance!\""))?;
+    t.say("mallory", t!("demo-refused", text = format!("{last:?}")))?;
     Ok(())
 }
 
@@ -370,13 +371,13 @@ async fn conversation(
 ) -> anyhow::Result<()> {
     let (a, b) = (alice.user_id(), bob.user_id());
     let (meeting, slides) = (ids[1], ids[2]);
-    let text = "3 works for me.";
-    let answer = bob.reply(a, meeting, text).await?;
+    let text = t!("demo-text-works");
+    let answer = bob.reply(a, meeting, &text).await?;
     t.say(
         "bob",
         t!(
             "demo-reply",
-            original = "\"The meeting moved to 3 pm.\"",
+            original = format!("{:?}", t!("demo-text-meeting")),
             text = format!("{text:?}")
         ),
     )?;
@@ -394,8 +395,8 @@ async fn conversation(
     )
     .await?;
     t.say("bob", t!("demo-react-seen", emoji = "👍"))?;
-    let text = "The meeting moved to 4 pm.";
-    alice.edit(b, meeting, text).await?;
+    let text = t!("demo-text-meeting-edited");
+    alice.edit(b, meeting, &text).await?;
     t.say("alice", t!("demo-edit", text = format!("{text:?}")))?;
     until(
         bob_events,
@@ -414,7 +415,10 @@ async fn conversation(
     alice.delete(b, slides).await?;
     t.say(
         "alice",
-        t!("demo-delete", text = "\"Bring the slides, please.\""),
+        t!(
+            "demo-delete",
+            text = format!("{:?}", t!("demo-text-slides"))
+        ),
     )?;
     until(
         bob_events,
