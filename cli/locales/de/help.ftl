@@ -163,3 +163,14 @@ cli-demo = Ein ganzes Tern-Netz auf diesem Rechner starten und ihm bei der Arbei
         Ein Relay und zwei Nutzer chatten; einer geht offline und bekommt seine Nachrichten später, genau einmal; die Nachricht einer Fremden ist eine Anfrage, und eine blockierte Fremde wird abgewiesen.
 
         Alles läuft auf 127.0.0.1 in einem temporären Verzeichnis, das am Ende entfernt wird. Nichts einzurichten, nichts bleibt zurück.
+
+# Was clap selbst schreibt.
+heading-usage = Aufruf:
+heading-commands = Befehle
+heading-arguments = Argumente
+heading-options = Optionen
+clap-help = Hilfe ausgeben
+clap-help-more = Hilfe ausgeben (mehr mit „--help“)
+clap-help-summary = Hilfe ausgeben (eine Übersicht mit „-h“)
+clap-version = Version ausgeben
+clap-help-command = Diese Hilfe oder die Hilfe der angegebenen Unterbefehle ausgeben

@@ -15,8 +15,9 @@
 //! The value is the command's one-line about; `.arg-<id>` is the help of its argument with
 //! that clap id (`data_dir` for `--data-dir`). A unit test walks the tree and requires a
 //! message for every command and an attribute for every argument, and nothing else, so a
-//! new command cannot ship with English help in a German screen. The headings clap prints
-//! itself (`Usage:`, `Options:`, `-h, --help`) stay English, as do clap's parse errors.
+//! new command cannot ship with English help in a German screen. What clap writes itself,
+//! its headings (`Usage:`, `Options:`), `-h`, `-V` and `tern help`, comes from fixed
+//! messages (`heading-usage`, `clap-help` …) after clap has built the tree; clap's parse errors stay English.
 
 use clap::Command;
 use fluent_bundle::{FluentResource, concurrent::FluentBundle};
@@ -30,7 +31,84 @@ pub(crate) fn localize(command: Command, language: Language) -> Command {
     };
     let bundle = super::bundle(language, source);
     let examples = text(&bundle, "examples", None);
-    walk(command, "cli", &bundle, examples.as_deref())
+    let mut command = walk(command, "cli", &bundle, examples.as_deref());
+    // clap adds -h, -V and `tern help` while it builds the tree: build it now to reach them.
+    command.build();
+    clap_own(&mut command, &bundle);
+    command
+}
+
+/// Messages of a help catalog for what clap writes itself rather than a command (the
+/// completeness test leaves them out of its comparison).
+#[cfg(test)]
+const CLAP_KEYS: [&str; 10] = [
+    "examples",
+    "heading-usage",
+    "heading-commands",
+    "heading-arguments",
+    "heading-options",
+    "clap-help",
+    "clap-help-more",
+    "clap-help-summary",
+    "clap-version",
+    "clap-help-command",
+];
+
+/// Translates clap's headings, its -h/--help and -V/--version flags and its `help`
+/// subcommand, through the whole built tree.
+fn clap_own(command: &mut Command, bundle: &FluentBundle<FluentResource>) {
+    let get = |key: &str| text(bundle, key, None).unwrap_or_default();
+    // clap's default template, with the usage heading in words of this language.
+    let template = format!(
+        "{{before-help}}{{about-with-newline}}\n{} {{usage}}\n\n{{all-args}}{{after-help}}",
+        get("heading-usage")
+    );
+    let (arguments, options) = (get("heading-arguments"), get("heading-options"));
+    let mut translated = std::mem::take(command)
+        .help_template(template)
+        .subcommand_help_heading(get("heading-commands"));
+    let args: Vec<(String, Option<usize>, bool)> = translated
+        .get_arguments()
+        .map(|arg| {
+            let id = arg.get_id().to_string();
+            (id, arg.get_index(), arg.get_long_help().is_some())
+        })
+        .collect();
+    for (id, position, has_long) in args {
+        if let Some(position) = position {
+            // Under a named heading clap sorts by display order, then name: keep the
+            // positionals in the order they are typed.
+            translated = translated.mut_arg(&id, |arg| {
+                arg.help_heading(arguments.clone()).display_order(position)
+            });
+            continue;
+        }
+        let heading = &options;
+        let (help, long) = match id.as_str() {
+            "help" if has_long => (get("clap-help-more"), Some(get("clap-help-summary"))),
+            "help" => (get("clap-help"), None),
+            "version" => (get("clap-version"), None),
+            _ => {
+                translated = translated.mut_arg(id, |arg| arg.help_heading(heading.clone()));
+                continue;
+            }
+        };
+        translated = translated.mut_arg(id, |arg| {
+            let arg = arg.help(help).help_heading(heading.clone());
+            match long {
+                Some(long) => arg.long_help(long),
+                None => arg,
+            }
+        });
+    }
+    if translated.find_subcommand("help").is_some() {
+        let about = get("clap-help-command");
+        translated = translated.mut_subcommand("help", |help| help.about(about));
+    }
+    *command = translated;
+    for sub in command.get_subcommands_mut() {
+        clap_own(sub, bundle);
+    }
 }
 
 fn walk(
@@ -129,7 +207,7 @@ mod tests {
         for entry in resource.body {
             if let ast::Entry::Message(message) = entry {
                 let id = message.id.name;
-                if id == "examples" {
+                if super::CLAP_KEYS.contains(&id) {
                     continue;
                 }
                 keys.insert(id.to_owned());
@@ -167,12 +245,27 @@ mod tests {
     fn german_help_replaces_the_english() {
         let mut command = localize(Cli::command(), Language::German);
         let help = command.render_long_help().to_string();
-        assert!(help.contains("Beispiele:"), "{help}");
+        for german in [
+            "Beispiele:",
+            "Aufruf: tern",
+            "Befehle:",
+            "Optionen:",
+            "Hilfe ausgeben",
+        ] {
+            assert!(help.contains(german), "{german:?} in {help}");
+        }
+        assert!(
+            !help.contains("Usage:") && !help.contains("Print help"),
+            "{help}"
+        );
         let send = command
             .find_subcommand_mut("send")
             .expect("tern send exists");
         let help = send.render_help().to_string();
         assert!(help.contains("Nachricht"), "{help}");
+        // The positionals keep the order they are typed in.
+        let (to, text) = (help.rfind("<TO>").unwrap(), help.rfind("[TEXT]").unwrap());
+        assert!(help.contains("Argumente:") && to < text, "{help}");
         assert!(!help.contains("Contact name or address"), "{help}");
     }
 }
