@@ -39,6 +39,27 @@ impl Output {
     }
 }
 
+/// A route or NAT state as the API names it (`direct`, `private`…), in words of the chosen
+/// language. A value this version does not know is shown as it is.
+pub(crate) fn term(value: &str) -> String {
+    match value {
+        "direct" => t!("term-direct"),
+        "circuit" => t!("term-circuit"),
+        "mailbox" => t!("term-mailbox"),
+        "public" => t!("term-public"),
+        "private" => t!("term-private"),
+        "unknown" => t!("term-unknown"),
+        other => other.to_owned(),
+    }
+}
+
+/// `text` padded with spaces to `columns` display columns: CJK and emoji take two, so a
+/// column of names lines up whatever script they are in.
+pub(crate) fn pad(text: &str, columns: usize) -> String {
+    let width = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(columns.saturating_sub(width)))
+}
+
 /// A time for people, in the machine's time zone: `2026-11-22 14:05`.
 pub(crate) fn time(ms: u64) -> String {
     let Ok(stamp) = jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX)) else {

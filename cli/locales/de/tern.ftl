@@ -148,6 +148,15 @@ status-relay-connected = verbunden
 status-relay-not-connected = nicht verbunden
 status-refused-count = { $count } fehlerhafte Eingaben
 
+## Wege und NAT-Zustände, wie Statuszeilen sie zeigen
+
+term-direct = direkt
+term-circuit = Relay-Circuit
+term-mailbox = Postfach
+term-public = öffentlich
+term-private = privat
+term-unknown = unbekannt
+
 ## tern chat: der Vollbild-Chat
 
 chat-no-daemon = der Daemon läuft nicht

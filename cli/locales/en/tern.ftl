@@ -134,6 +134,15 @@ status-relay-connected = connected
 status-relay-not-connected = not connected
 status-refused-count = { $count } bad inputs
 
+## Routes and NAT states, as status lines show them
+
+term-direct = direct
+term-circuit = circuit
+term-mailbox = mailbox
+term-public = public
+term-private = private
+term-unknown = unknown
+
 ## tern chat: the full screen
 
 chat-no-daemon = the daemon is not running

@@ -180,8 +180,10 @@ impl Chats {
                 );
                 writeln!(
                     out,
-                    "{name:16} {marks:4} {:11} {}  {}",
-                    unread,
+                    "{} {} {} {}  {}",
+                    output::pad(&name, 16),
+                    output::pad(&marks, 4),
+                    output::pad(&unread, 11),
                     output::time(chat.last_ms),
                     preview(&chat.last_text)
                 )?;

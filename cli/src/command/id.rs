@@ -49,10 +49,16 @@ pub(super) fn identity_lines(
     identity: &crate::api::model::Identity,
 ) -> std::io::Result<()> {
     let labels = [t!("id-address"), t!("id-invite"), t!("id-fingerprint")];
-    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 1;
+    let width = labels
+        .iter()
+        .map(|l| unicode_width::UnicodeWidthStr::width(l.as_str()))
+        .max()
+        .unwrap_or(0)
+        + 1;
     let values = [&identity.address, &identity.invite, &identity.fingerprint];
     for (label, value) in labels.iter().zip(values) {
-        writeln!(out, "{:width$} {value}", format!("{label}:"))?;
+        let label = crate::output::pad(&format!("{label}:"), width);
+        writeln!(out, "{label} {value}")?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use super::Context;
 use crate::{
     backend::{self, Need},
     error::CliError,
+    output,
 };
 
 /// Show the daemon's state: peers, addresses, NAT status, circuits, the path to each
@@ -34,7 +35,12 @@ impl Status {
                 t!("status-listening"),
                 t!("status-refused"),
             ];
-            let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 2;
+            let width = labels
+                .iter()
+                .map(|l| unicode_width::UnicodeWidthStr::width(l.as_str()))
+                .max()
+                .unwrap_or(0)
+                + 2;
             let [
                 address,
                 device,
@@ -49,12 +55,12 @@ impl Status {
                 relay_label,
                 listening,
                 refused_label,
-            ] = labels.map(|label| format!("{:width$}", format!("{label}:")));
+            ] = labels.map(|label| output::pad(&format!("{label}:"), width));
             writeln!(out, "{address}{}", status.address)?;
             writeln!(out, "{device}{}", status.peer_id)?;
             let connected = t!("status-peers-connected", count = status.connected_peers);
             writeln!(out, "{peers}{connected}")?;
-            writeln!(out, "{nat}{}", status.nat)?;
+            writeln!(out, "{nat}{}", output::term(&status.nat))?;
             for relay in &status.circuits {
                 let reserved = t!("status-circuit-reserved", relay = relay.as_str());
                 writeln!(out, "{circuit}{reserved}")?;
@@ -71,7 +77,7 @@ impl Status {
                 let via = t!(
                     "status-contact-via",
                     name = contact.name.as_str(),
-                    path = contact.path.as_str()
+                    path = output::term(&contact.path)
                 );
                 writeln!(out, "{contact_label}{via}")?;
             }
@@ -104,7 +110,7 @@ impl Status {
                 let bad = t!("status-refused-count", count = refused);
                 writeln!(out, "{refused_label}{bad}")?;
                 for (reason, count) in status.rejections.iter().filter(|(_, c)| **c > 0) {
-                    writeln!(out, "{:width$}{reason}: {count}", "")?;
+                    writeln!(out, "{}{reason}: {count}", output::pad("", width))?;
                 }
             }
             Ok(())

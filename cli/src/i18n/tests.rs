@@ -1,3 +1,6 @@
+//! The catalogs and the choice of language: parsing tags and locale names, the order of
+//! `--lang` and the environment, and catalogs that agree with English key for key.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use fluent_bundle::FluentArgs;

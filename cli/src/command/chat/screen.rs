@@ -564,7 +564,7 @@ impl Screen {
             {
                 spans.push(Span::raw(format!(
                     " · {}",
-                    t!("chat-via", path = contact.path.as_str())
+                    t!("chat-via", path = output::term(&contact.path))
                 )));
             }
             let up = status.relays.iter().filter(|r| r.connected).count();

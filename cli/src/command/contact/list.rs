@@ -4,6 +4,7 @@ use super::Context;
 use crate::{
     backend::{self, Need},
     error::CliError,
+    output,
 };
 
 /// List contacts.
@@ -22,7 +23,7 @@ impl List {
             }
             let width = contacts
                 .iter()
-                .map(|c| c.name.chars().count())
+                .map(|c| unicode_width::UnicodeWidthStr::width(c.name.as_str()))
                 .max()
                 .unwrap_or(0);
             for c in &contacts {
@@ -31,7 +32,8 @@ impl List {
                 } else {
                     t!("contact-not-verified-mark")
                 };
-                writeln!(out, "{:width$}  {}  {mark}", c.name, c.address)?;
+                let name = output::pad(&c.name, width);
+                writeln!(out, "{name}  {}  {mark}", c.address)?;
             }
             Ok(())
         })
