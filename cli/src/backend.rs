@@ -12,8 +12,8 @@ use crate::{
         Client,
         model::{
             BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
-            EditView, HistoryPage, Identity, Marked, NewContact, RequestView, SearchQuery,
-            SearchResults, Sent, StatusView,
+            EditView, HistoryPage, Identity, Marked, NewContact, ProfileSet, ProfileView,
+            RequestView, SearchQuery, SearchResults, Sent, StatusView,
         },
         service,
     },
@@ -203,6 +203,20 @@ impl Backend {
         match self {
             Self::Daemon(c) => Ok(c.search(&query).await?),
             Self::Local(n) => Ok(service::search(n, query).await?),
+        }
+    }
+
+    pub(crate) async fn profile(&self) -> Result<ProfileView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.profile().await?),
+            Self::Local(n) => Ok(service::profile(n).await?),
+        }
+    }
+
+    pub(crate) async fn set_profile(&self, profile: ProfileView) -> Result<ProfileSet, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.set_profile(&profile).await?),
+            Self::Local(n) => Ok(service::set_profile(n, profile).await?),
         }
     }
 

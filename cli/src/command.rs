@@ -9,9 +9,11 @@ mod completions;
 mod contact;
 mod daemon;
 mod demo;
+mod disappear;
 mod history;
 mod id;
 mod init;
+mod profile;
 mod read;
 mod requests;
 mod search;
@@ -19,6 +21,8 @@ mod send;
 mod status;
 
 use clap::Subcommand;
+
+pub(crate) use disappear::timer_words;
 
 use crate::{cli::Cli, error::CliError, output::Output, profile::Profile};
 
@@ -36,6 +40,8 @@ pub(crate) enum Command {
     Delete(change::Delete),
     Edits(change::Edits),
     Search(search::Search),
+    Disappear(disappear::Disappear),
+    Profile(profile::Profile),
     Chats(chats::Chats),
     Requests(requests::Requests),
     Block(block::Block),
@@ -76,6 +82,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Delete(c) => c.run(&context).await,
         Command::Edits(c) => c.run(&context).await,
         Command::Search(c) => c.run(&context).await,
+        Command::Disappear(c) => c.run(&context).await,
+        Command::Profile(c) => c.run(&context).await,
         Command::Chats(c) => c.run(&context).await,
         Command::Requests(c) => c.run(&context).await,
         Command::Block(c) => c.run(&context).await,

@@ -77,8 +77,22 @@ pub(crate) fn body(m: &MessageView) -> String {
     match m.kind.as_str() {
         "deleted" => t!("message-deleted"),
         "unsupported" => t!("message-unsupported"),
-        _ if m.edited_at_ms.is_some() => t!("message-edited", text = m.text.as_str()),
-        _ => m.text.clone(),
+        "timer" => match m.timer_secs.unwrap_or(0) {
+            0 => t!("message-timer-off"),
+            secs => t!("message-timer", timer = crate::command::timer_words(secs)),
+        },
+        _ => {
+            let timer = if m.disappear_secs.is_some() {
+                "⏱ "
+            } else {
+                ""
+            };
+            if m.edited_at_ms.is_some() {
+                format!("{timer}{}", t!("message-edited", text = m.text.as_str()))
+            } else {
+                format!("{timer}{}", m.text)
+            }
+        }
     }
 }
 

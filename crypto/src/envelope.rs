@@ -205,8 +205,12 @@ impl ContentType {
     pub const ATTACHMENT: Self = Self(0x06);
     /// A group message or group-management operation.
     pub const GROUP: Self = Self(0x07);
-    /// Session or device control (prekey refresh, typing, presence).
+    /// Ephemeral signals between online devices (typing, presence) and session control.
     pub const CONTROL: Self = Self(0x08);
+    /// A change of a conversation's disappearing-message timer.
+    pub const TIMER: Self = Self(0x09);
+    /// The sender's profile (display name and status); carries nothing to show in a chat.
+    pub const PROFILE: Self = Self(0x80);
 }
 
 /// The plaintext a session encrypts: `content type u8 ‖ body`.

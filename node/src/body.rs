@@ -54,6 +54,10 @@ pub(crate) struct Text {
     pub(crate) text: String,
     /// The message it answers, in the same conversation.
     pub(crate) reply_to: Option<MessageId>,
+    /// The conversation's disappearing-message timer when it was sent, in seconds: the
+    /// message is erased that long after it is read (by the recipient) or sent (by the
+    /// sender).
+    pub(crate) expire_secs: Option<u32>,
 }
 
 /// The first version's text body.
@@ -64,10 +68,45 @@ struct TextV1 {
     text: String,
 }
 
-/// Fields added to a text after version 1, appended (see the module's versioning rule).
-#[derive(Serialize, Deserialize)]
-struct TextTail {
-    reply_to: Option<MessageId>,
+/// Fields added to a text after version 1, appended in this order (see the module's
+/// versioning rule): `reply_to: Option<[u8; 16]>`, then `expire_secs: Option<u32>`. Each is
+/// read only if bytes remain, so a tail written before a field existed still reads.
+fn decode_text_tail(mut rest: &[u8]) -> Result<(Option<MessageId>, Option<u32>), BodyError> {
+    let mut reply_to = None;
+    let mut expire_secs = None;
+    if !rest.is_empty() {
+        (reply_to, rest) = decode(rest)?;
+    }
+    if !rest.is_empty() {
+        (expire_secs, _) = decode(rest)?;
+    }
+    Ok((reply_to, expire_secs))
+}
+
+/// Longest display name in a profile, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 128;
+/// Longest status line in a profile, in bytes of UTF-8.
+pub const MAX_STATUS_LEN: usize = 512;
+/// The disappearing-message timers people can choose, in seconds: 5 minutes, an hour, a
+/// day, a week. A timer of 0 turns disappearing messages off.
+pub const DISAPPEAR_CHOICES: [u32; 4] = [300, 3600, 86_400, 604_800];
+
+/// A change of the conversation's disappearing-message timer (0: off). The newest by stamp
+/// wins when both sides change it at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Timer {
+    pub(crate) id: MessageId,
+    pub(crate) stamp: Stamp,
+    pub(crate) secs: u32,
+}
+
+/// The sender's profile, as shared with its contacts: the newest by stamp wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Profile {
+    pub(crate) id: MessageId,
+    pub(crate) stamp: Stamp,
+    pub(crate) name: String,
+    pub(crate) status: String,
 }
 
 /// What a receipt acknowledges.
@@ -122,6 +161,8 @@ pub(crate) enum Body {
     Edit(Edit),
     Delete(Delete),
     Reaction(Reaction),
+    Timer(Timer),
+    Profile(Profile),
     /// A content type this version does not know, that people should see: shown as an
     /// unsupported message, so that nothing a newer sender sends disappears unseen.
     Unsupported {
@@ -153,6 +194,8 @@ impl Body {
             | Self::Edit(Edit { id, .. })
             | Self::Delete(Delete { id, .. })
             | Self::Reaction(Reaction { id, .. })
+            | Self::Timer(Timer { id, .. })
+            | Self::Profile(Profile { id, .. })
             | Self::Unsupported { id, .. }
             | Self::Silent { id, .. } => *id,
         }
@@ -165,6 +208,8 @@ impl Body {
             | Self::Edit(Edit { stamp, .. })
             | Self::Delete(Delete { stamp, .. })
             | Self::Reaction(Reaction { stamp, .. })
+            | Self::Timer(Timer { stamp, .. })
+            | Self::Profile(Profile { stamp, .. })
             | Self::Unsupported { stamp, .. }
             | Self::Silent { stamp, .. } => *stamp,
         }
@@ -182,10 +227,11 @@ impl Body {
                 });
                 // The tail is left out while it holds nothing, so a plain text is what a
                 // version-1 node reads.
-                if t.reply_to.is_some() {
-                    body.extend(encode(&TextTail {
-                        reply_to: t.reply_to,
-                    }));
+                if t.reply_to.is_some() || t.expire_secs.is_some() {
+                    body.extend(encode(&t.reply_to));
+                }
+                if t.expire_secs.is_some() {
+                    body.extend(encode(&t.expire_secs));
                 }
                 (ContentType::TEXT, body)
             }
@@ -193,6 +239,8 @@ impl Body {
             Self::Edit(e) => (ContentType::EDIT, encode(e)),
             Self::Delete(d) => (ContentType::DELETE, encode(d)),
             Self::Reaction(r) => (ContentType::REACTION, encode(r)),
+            Self::Timer(t) => (ContentType::TIMER, encode(t)),
+            Self::Profile(p) => (ContentType::PROFILE, encode(p)),
             Self::Unsupported {
                 id,
                 stamp,
@@ -220,17 +268,14 @@ impl Body {
         match payload.content_type {
             ContentType::TEXT => {
                 let (v1, rest): (TextV1, _) = decode(bytes)?;
-                let reply_to = if rest.is_empty() {
-                    None
-                } else {
-                    decode::<TextTail>(rest)?.0.reply_to
-                };
+                let (reply_to, expire_secs) = decode_text_tail(rest)?;
                 check_text(&v1.text)?;
                 Ok(Self::Text(Text {
                     id: v1.id,
                     stamp: v1.stamp,
                     text: v1.text,
                     reply_to,
+                    expire_secs,
                 }))
             }
             ContentType::RECEIPT => {
@@ -250,6 +295,18 @@ impl Body {
                 let reaction: Reaction = decode(bytes)?.0;
                 check_reaction(&reaction.emoji)?;
                 Ok(Self::Reaction(reaction))
+            }
+            ContentType::TIMER => {
+                let timer: Timer = decode(bytes)?.0;
+                if timer.secs != 0 && !DISAPPEAR_CHOICES.contains(&timer.secs) {
+                    return Err(BodyError::Malformed(format!("timer of {} s", timer.secs)));
+                }
+                Ok(Self::Timer(timer))
+            }
+            ContentType::PROFILE => {
+                let profile: Profile = decode(bytes)?.0;
+                check_profile(&profile.name, &profile.status)?;
+                Ok(Self::Profile(profile))
             }
             other => {
                 let head: Head = decode(bytes)?.0;
@@ -277,6 +334,23 @@ fn check_text(text: &str) -> Result<(), BodyError> {
     }
     if text.is_empty() {
         return Err(BodyError::Malformed("empty text".into()));
+    }
+    Ok(())
+}
+
+/// A profile's name and status must fit their bounds; the name must not be empty and neither
+/// may hold control characters (they would garble terminals).
+pub(crate) fn check_profile(name: &str, status: &str) -> Result<(), BodyError> {
+    if name.len() > MAX_NAME_LEN || status.len() > MAX_STATUS_LEN {
+        return Err(BodyError::TooLarge);
+    }
+    if name.trim().is_empty() {
+        return Err(BodyError::Malformed("empty name".into()));
+    }
+    if name.chars().chain(status.chars()).any(char::is_control) {
+        return Err(BodyError::Malformed(
+            "control character in a profile".into(),
+        ));
     }
     Ok(())
 }
@@ -328,6 +402,7 @@ mod tests {
             stamp: 42 << 16,
             text: "hello".into(),
             reply_to,
+            expire_secs: None,
         })
     }
 
@@ -359,6 +434,24 @@ mod tests {
                 target: id(1),
                 emoji: "👍🏽".into(),
             }),
+            Body::Text(Text {
+                id: id(8),
+                stamp: 48 << 16,
+                text: "gone soon".into(),
+                reply_to: None,
+                expire_secs: Some(300),
+            }),
+            Body::Timer(Timer {
+                id: id(10),
+                stamp: 49 << 16,
+                secs: 3600,
+            }),
+            Body::Profile(Profile {
+                id: id(11),
+                stamp: 50 << 16,
+                name: "Alice Ø".into(),
+                status: "in Lisbon".into(),
+            }),
             Body::Reaction(Reaction {
                 id: id(6),
                 stamp: 47 << 16,
@@ -384,13 +477,28 @@ mod tests {
         expected.push(1);
         expected.extend([7; 16]);
         assert_eq!(reply.body, expected, "a reply appends its tail");
+        let mut timed = text(None);
+        if let Body::Text(t) = &mut timed {
+            t.expire_secs = Some(300);
+        }
+        let timed = timed.to_payload();
+        expected.truncate(expected.len() - 17);
+        expected.extend([0, 1, 0xac, 0x02]);
+        assert_eq!(
+            timed.body, expected,
+            "a timer writes an absent reply_to first"
+        );
     }
 
     #[test]
     fn fields_a_later_version_appends_are_skipped() {
-        let mut payload = text(Some(id(7))).to_payload();
+        let mut full = text(Some(id(7)));
+        if let Body::Text(t) = &mut full {
+            t.expire_secs = Some(86_400);
+        }
+        let mut payload = full.to_payload();
         payload.body.extend([1, 2, 3]);
-        assert_eq!(Body::from_payload(&payload).unwrap(), text(Some(id(7))));
+        assert_eq!(Body::from_payload(&payload).unwrap(), full);
     }
 
     #[test]
@@ -430,6 +538,7 @@ mod tests {
             stamp: 1,
             text: "x".repeat(MAX_TEXT_LEN + 1),
             reply_to: None,
+            expire_secs: None,
         });
         assert_eq!(
             Body::from_payload(&huge.to_payload()),
@@ -455,6 +564,28 @@ mod tests {
             assert!(
                 Body::from_payload(&reaction.to_payload()).is_err(),
                 "{word:?} is not one emoji"
+            );
+        }
+        let odd_timer = Body::Timer(Timer {
+            id: id(1),
+            stamp: 1,
+            secs: 7,
+        });
+        assert!(Body::from_payload(&odd_timer.to_payload()).is_err());
+        for (name, status) in [
+            ("", "x"),
+            ("a\u{1b}[2J", ""),
+            (&*"n".repeat(MAX_NAME_LEN + 1), ""),
+        ] {
+            let profile = Body::Profile(Profile {
+                id: id(1),
+                stamp: 1,
+                name: name.into(),
+                status: status.into(),
+            });
+            assert!(
+                Body::from_payload(&profile.to_payload()).is_err(),
+                "{name:?}"
             );
         }
         for emoji in ["❤️", "👨‍👩‍👧‍👦", "🇳🇱", "🎉"] {

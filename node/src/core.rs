@@ -57,9 +57,11 @@ use crate::{
 
 mod changes;
 mod deliver;
+mod disappear;
 mod discovery;
 mod maintain;
 mod outcomes;
+mod profile;
 mod publish;
 mod queries;
 mod queue;
@@ -224,6 +226,10 @@ pub(crate) struct Core {
     search: search::Search,
     /// Deleted messages being erased from the files (see `changes`).
     erasing: JoinSet<()>,
+    /// Every conversation's disappearing-message timer that was ever set.
+    timers: HashMap<Conv, crate::tables::TimerRow>,
+    /// When the first running timer runs out (Unix milliseconds).
+    next_expiry: Option<u64>,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -324,6 +330,8 @@ impl Core {
             settings: HashMap::new(),
             search: search::Search::default(),
             erasing: JoinSet::new(),
+            timers: HashMap::new(),
+            next_expiry: None,
         }
     }
 
@@ -345,6 +353,12 @@ impl Core {
             error!("cannot read the chat settings, refusing changes: {e}");
             self.failed = true;
         }
+        if let Err(e) = self.load_timers().await {
+            error!("cannot read the disappearing-message timers, refusing changes: {e}");
+            self.failed = true;
+        }
+        // Messages whose time ran out while the node was stopped go before anything is served.
+        self.expire_due().await;
         if let Err(e) = self.load_orphans().await {
             error!("cannot read the changes waiting for their messages, refusing changes: {e}");
             self.failed = true;
@@ -412,6 +426,7 @@ impl Core {
                 }
                 _ = tick.tick() => {
                     self.upkeep().await;
+                    self.expire_due().await;
                     self.dispatch_due().await;
                 }
                 _ = relay_check.tick() => self.check_relays().await,
@@ -634,7 +649,12 @@ impl Core {
                 let _ = reply.send(self.edit_history(peer, id).await);
             }
             Request::AddContact { name, user, reply } => {
-                let _ = reply.send(self.add_contact(name, user).await);
+                let result = self.add_contact(name, user).await;
+                let added = result.is_ok();
+                let _ = reply.send(result);
+                if added && let Err(e) = self.share_profile_with(user).await {
+                    warn!("cannot send our profile to a new contact: {e}");
+                }
             }
             Request::RemoveContact { user, reply } => {
                 let conv = self.conv(&user);
@@ -651,18 +671,22 @@ impl Core {
                 let _ = reply.send(self.verify_contact(user, verified).await);
             }
             Request::Contacts { reply } => {
-                let result = self
-                    .read(|s| s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX))
-                    .await
-                    .map(|rows| {
-                        rows.into_iter()
-                            .map(|(_, r)| Contact {
-                                user: r.user,
-                                name: r.name,
-                                verified: r.verified,
-                            })
-                            .collect()
-                    });
+                let _ = reply.send(self.contacts().await);
+            }
+            Request::SetProfile {
+                name,
+                status,
+                reply,
+            } => {
+                let _ = reply.send(self.set_profile(name, status).await);
+            }
+            Request::OwnProfile { reply } => {
+                let result = self.own_profile().await.map(|row| {
+                    row.map(|row| crate::view::Profile {
+                        name: row.name,
+                        status: row.status,
+                    })
+                });
                 let _ = reply.send(result);
             }
             Request::Chats { reply } => {
@@ -688,7 +712,12 @@ impl Core {
                 let _ = reply.send(Ok(self.requests()));
             }
             Request::Accept { peer, reply } => {
-                let _ = reply.send(self.accept_request(peer).await);
+                let result = self.accept_request(peer).await;
+                let accepted = result.is_ok();
+                let _ = reply.send(result);
+                if accepted && let Err(e) = self.share_profile_with(peer).await {
+                    warn!("cannot send our profile to an accepted sender: {e}");
+                }
             }
             Request::DeleteChat { peer, reply } => {
                 let _ = reply.send(self.delete_chat(peer).await);

@@ -66,6 +66,15 @@ pub enum SendError {
     /// The message replied to is not in this conversation.
     #[error("no message {} in this conversation", .0.short())]
     NoMessage(MessageId),
+    /// A disappearing-message timer is off or one of [`crate::DISAPPEAR_CHOICES`].
+    #[error("a disappearing-message timer is off, 5 minutes, 1 hour, 1 day or 1 week, not {0} s")]
+    BadTimer(u32),
+    /// A profile's name is 1 to [`crate::MAX_NAME_LEN`] bytes and its status at most
+    /// [`crate::MAX_STATUS_LEN`], without control characters.
+    #[error(
+        "a profile name is 1 to 128 bytes and a status at most 512, without control characters"
+    )]
+    BadProfile,
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -252,6 +261,10 @@ pub(crate) enum Error {
     NotText,
     #[error("not an emoji")]
     NotAnEmoji,
+    #[error("bad timer")]
+    BadTimer(u32),
+    #[error("bad profile")]
+    BadProfile,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("the node has stopped")]
@@ -282,6 +295,8 @@ impl From<Error> for SendError {
             Error::Blocked(user) => Self::Blocked(user),
             Error::StorageFull => Self::StorageFull,
             Error::NoMessage(id) => Self::NoMessage(id),
+            Error::BadTimer(secs) => Self::BadTimer(secs),
+            Error::BadProfile => Self::BadProfile,
             Error::Storage(e) => Self::Storage(e),
             Error::Stopped => Self::Stopped,
             other => Self::Storage(unexpected(&other)),

@@ -108,6 +108,12 @@ pub struct Message {
     pub state: DeliveryState,
     /// Whether we have read it (incoming messages).
     pub read: bool,
+    /// A disappearing message: it is erased this many seconds after it is read (incoming)
+    /// or sent (outgoing).
+    pub disappear_secs: Option<u32>,
+    /// When a disappearing message is erased (milliseconds since the Unix epoch), once its
+    /// timer runs: `None` for an incoming one not yet read.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// What kind of message a [`Message`] is.
@@ -123,6 +129,12 @@ pub enum MessageKind {
     Unsupported {
         /// Its content type on the wire.
         content_type: u8,
+    },
+    /// A notice in the chat: the disappearing-message timer was set (by the message's
+    /// author) to this many seconds; 0 turned it off.
+    Timer {
+        /// The new timer, in seconds.
+        secs: u32,
     },
 }
 
@@ -218,6 +230,22 @@ pub enum Event {
         id: MessageId,
         /// Why it was refused.
         reason: String,
+    },
+    /// A disappearing message's time ran out: it is erased from this device.
+    MessageExpired {
+        /// The conversation.
+        peer: UserId,
+        /// The message.
+        id: MessageId,
+    },
+    /// A contact shared a new profile.
+    ProfileChanged {
+        /// The contact.
+        peer: UserId,
+        /// Their display name now.
+        name: String,
+        /// Their status line now.
+        status: String,
     },
 }
 

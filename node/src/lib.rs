@@ -64,7 +64,7 @@ mod upkeep;
 mod view;
 
 pub use crate::core::{EDIT_WINDOW, MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
-pub use body::{MAX_REACTION_LEN, MAX_TEXT_LEN};
+pub use body::{DISAPPEAR_CHOICES, MAX_NAME_LEN, MAX_REACTION_LEN, MAX_STATUS_LEN, MAX_TEXT_LEN};
 pub use error::{
     ChangeError, ChatError, ContactError, PassphraseError, QueryError, SearchError, SendError,
     StorageError,
@@ -82,5 +82,5 @@ pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
 pub use time::Clock;
 pub use view::{
     Chat, Contact, ContactPath, Edit, HistoryCursor, HolePunches, MessageRequest, Nat, NodeStatus,
-    Page, ParseCursorError, Path, RelayStatus,
+    Page, ParseCursorError, Path, Profile, RelayStatus,
 };

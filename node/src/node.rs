@@ -324,6 +324,70 @@ impl Node {
         self.set_chat(peer, Setting::Pin(pinned)).await
     }
 
+    /// Turns disappearing messages on in the conversation with `peer` (`after` one of
+    /// [`crate::DISAPPEAR_CHOICES`], in seconds: 5 minutes, an hour, a day or a week), or off
+    /// (`None`). Both sides see the change as a notice in the chat, and the newest change wins.
+    /// From then on, each message sent is erased that long after it is sent (here) or read
+    /// (there). Returns the notice's message id.
+    ///
+    /// ```no_run
+    /// # async fn f(
+    /// #     node: tern_node::Node,
+    /// #     bob: tern_node::UserId,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// node.set_disappearing(bob, Some(Duration::from_secs(3600))).await?;
+    /// node.send(bob, "gone an hour after Bob reads it").await?;
+    /// node.set_disappearing(bob, None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_disappearing(
+        &self,
+        peer: UserId,
+        after: Option<Duration>,
+    ) -> Result<MessageId, SendError> {
+        let secs = match after {
+            None => 0,
+            // Whole seconds only; the core checks the value against the choices.
+            Some(after) if after.subsec_nanos() == 0 && after.as_secs() != 0 => {
+                u32::try_from(after.as_secs()).unwrap_or(u32::MAX)
+            }
+            Some(after) => {
+                return Err(SendError::BadTimer(
+                    u32::try_from(after.as_secs()).unwrap_or(u32::MAX),
+                ));
+            }
+        };
+        self.call(|reply| Request::Send {
+            peer,
+            compose: Compose::Timer { secs },
+            reply,
+        })
+        .await
+    }
+
+    /// Sets the profile this account shares with its contacts (a display name and a short
+    /// status, which may be empty), and sends it to every contact and accepted chat,
+    /// end to end encrypted, through relays to those offline. Returns how many it went to.
+    pub async fn set_profile(
+        &self,
+        name: impl Into<String>,
+        status: impl Into<String>,
+    ) -> Result<usize, SendError> {
+        let (name, status) = (name.into(), status.into());
+        self.call(|reply| Request::SetProfile {
+            name,
+            status,
+            reply,
+        })
+        .await
+    }
+
+    /// The profile this account shares, if one was set.
+    pub async fn profile(&self) -> Result<Option<crate::view::Profile>, QueryError> {
+        self.call(|reply| Request::OwnProfile { reply }).await
+    }
+
     async fn set_chat(&self, peer: UserId, setting: Setting) -> Result<(), ChatError> {
         self.call(|reply| Request::SetChat {
             peer,

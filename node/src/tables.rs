@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tern_crypto::UserId;
 
 use crate::{
-    event::{ChatChange, DeliveryState, Direction, Event, Message, MessageKind, Reaction},
+    event::{DeliveryState, Direction},
     hlc::Stamp,
     id::MessageId,
     store::Table,
@@ -49,6 +49,8 @@ pub(crate) const STATE_RECORD_SEQ: &str = "record_seq";
 pub(crate) const STATE_OUTBOX_SEQ: &str = "outbox_seq";
 /// The mailbox relays picked from the DHT: postcard `Vec<RelayEntry>`.
 pub(crate) const STATE_RELAYS: &str = "relays";
+/// Our own profile: a [`ProfileRow`].
+pub(crate) const STATE_PROFILE: &str = "profile";
 
 /// A contact the user added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,10 +82,10 @@ impl Table for Sessions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct MessageRow {
     pub(crate) peer: UserId,
-    #[serde(with = "direction_v1")]
+    #[serde(with = "event_row::direction_v1")]
     pub(crate) direction: Direction,
     pub(crate) text: String,
-    #[serde(with = "state_v1")]
+    #[serde(with = "event_row::state_v1")]
     pub(crate) state: DeliveryState,
     pub(crate) read: bool,
 }
@@ -201,6 +203,81 @@ impl Table for ChatSettings {
     const NAME: &'static str = "chat_settings";
     type Key = Conv;
     type Value = ChatSettingsRow;
+}
+
+/// A conversation's disappearing-message timer, keyed by `Conv`: the newest change by stamp
+/// (from either side). No row: off.
+pub(crate) struct Timers;
+impl Table for Timers {
+    const NAME: &'static str = "timers";
+    type Key = Conv;
+    type Value = TimerRow;
+}
+
+/// A row of [`Timers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TimerRow {
+    /// Seconds; 0: off.
+    pub(crate) secs: u32,
+    pub(crate) stamp: Stamp,
+}
+
+/// What a message that is not a text says (a timer change, and later notices), keyed exactly
+/// like [`Messages`]; its [`Messages`] row holds no text.
+pub(crate) struct Notices;
+impl Table for Notices {
+    const NAME: &'static str = "notices";
+    type Key = (Conv, u64, [u8; 16]);
+    type Value = NoticeRow;
+}
+
+/// A row of [`Notices`]. Variant order is the encoding; variants are only appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum NoticeRow {
+    /// The disappearing-message timer was set to this many seconds (0: off).
+    Timer(u32),
+}
+
+/// A disappearing message's timer, keyed exactly like [`Messages`]: its length, and when it
+/// runs out once it has started (sent, or read by us).
+pub(crate) struct Expiries;
+impl Table for Expiries {
+    const NAME: &'static str = "expiries";
+    type Key = (Conv, u64, [u8; 16]);
+    type Value = ExpiryRow;
+}
+
+/// A row of [`Expiries`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ExpiryRow {
+    pub(crate) secs: u32,
+    /// When it is erased (Unix milliseconds); `None` until an incoming message is read.
+    pub(crate) at_ms: Option<u64>,
+}
+
+/// The running timers in the order they run out: `(Unix milliseconds, the message's key in
+/// [`Messages`])` → nothing. The core erases what is due from the front.
+pub(crate) struct ExpiryQueue;
+impl Table for ExpiryQueue {
+    const NAME: &'static str = "expiry_queue";
+    type Key = (u64, (Conv, u64, [u8; 16]));
+    type Value = ();
+}
+
+/// The profiles contacts shared with us, keyed by `Conv`: the newest by the sender's stamp.
+pub(crate) struct Profiles;
+impl Table for Profiles {
+    const NAME: &'static str = "profiles";
+    type Key = Conv;
+    type Value = ProfileRow;
+}
+
+/// A row of [`Profiles`], and our own profile in [`State`] under `STATE_PROFILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProfileRow {
+    pub(crate) name: String,
+    pub(crate) status: String,
+    pub(crate) stamp: Stamp,
 }
 
 /// The chat list entry of a conversation.
@@ -325,419 +402,6 @@ impl Table for Events {
     type Value = EventRow;
 }
 
-/// An event as the log stores it (through [`EventV1`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct EventRow(pub(crate) Event);
-
-impl Serialize for EventRow {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        EventV1::from(&self.0).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for EventRow {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        EventV1::deserialize(deserializer).map(|row| Self(row.into()))
-    }
-}
-
-/// The stored form of [`Direction`], version 1. Variant order is the encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum DirectionV1 {
-    Outgoing,
-    Incoming,
-}
-
-/// The stored form of [`DeliveryState`], version 1. Variant order is the encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum StateV1 {
-    Queued,
-    StoredAtRelays { stored: u8, replicas: u8 },
-    Delivered,
-    Read,
-    Failed,
-}
-
-/// The stored form of [`Message`] inside an event, version 1. Field order is the encoding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct MessageV1 {
-    id: MessageId,
-    peer: UserId,
-    #[serde(with = "direction_v1")]
-    direction: Direction,
-    text: String,
-    sent_at_ms: u64,
-    #[serde(with = "state_v1")]
-    state: DeliveryState,
-    read: bool,
-}
-
-/// The stored form of [`Event`], version 1. Variant order is the encoding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum EventV1 {
-    MessageReceived(MessageV1),
-    MessageSent(MessageV1),
-    DeliveryStateChanged {
-        peer: UserId,
-        id: MessageId,
-        #[serde(with = "state_v1")]
-        state: DeliveryState,
-    },
-    ContactOnline(UserId),
-    ContactOffline(UserId),
-    Error {
-        peer: Option<UserId>,
-        message: String,
-    },
-    // Appended after version 1 shipped: the rows above keep their encoding, so no
-    // migration is needed; a build older than these variants cannot read logs holding them.
-    RequestReceived(MessageV1),
-    ChatChanged {
-        peer: UserId,
-        change: ChatChangeV1,
-    },
-    // Appended with replies, edits, deletes and reactions: message events are written in
-    // the `*2` forms from then on, and the version-1 forms still read.
-    MessageReceived2(MessageV2),
-    MessageSent2(MessageV2),
-    RequestReceived2(MessageV2),
-    MessageEdited {
-        peer: UserId,
-        id: MessageId,
-        text: String,
-        edited_at_ms: u64,
-    },
-    MessageDeleted {
-        peer: UserId,
-        id: MessageId,
-        for_everyone: bool,
-    },
-    ReactionChanged {
-        peer: UserId,
-        id: MessageId,
-        by: UserId,
-        emoji: Option<String>,
-    },
-    ChangeRefused {
-        peer: UserId,
-        id: MessageId,
-        reason: String,
-    },
-}
-
-/// The stored form of [`Message`] inside an event, version 2: version 1's fields, then the
-/// ones replies, edits, deletes and reactions added. Field order is the encoding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct MessageV2 {
-    base: MessageV1,
-    kind: KindV1,
-    reply_to: Option<MessageId>,
-    edited_at_ms: Option<u64>,
-    reactions: Vec<(UserId, String)>,
-}
-
-/// The stored form of [`MessageKind`]. Variant order is the encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum KindV1 {
-    Text,
-    Deleted,
-    Unsupported(u8),
-}
-
-impl From<&Message> for MessageV2 {
-    fn from(m: &Message) -> Self {
-        Self {
-            base: m.into(),
-            kind: match m.kind {
-                MessageKind::Text => KindV1::Text,
-                MessageKind::Deleted => KindV1::Deleted,
-                MessageKind::Unsupported { content_type } => KindV1::Unsupported(content_type),
-            },
-            reply_to: m.reply_to,
-            edited_at_ms: m.edited_at_ms,
-            reactions: m
-                .reactions
-                .iter()
-                .map(|r| (r.by, r.emoji.clone()))
-                .collect(),
-        }
-    }
-}
-
-impl From<MessageV2> for Message {
-    fn from(m: MessageV2) -> Self {
-        Self {
-            kind: match m.kind {
-                KindV1::Text => MessageKind::Text,
-                KindV1::Deleted => MessageKind::Deleted,
-                KindV1::Unsupported(content_type) => MessageKind::Unsupported { content_type },
-            },
-            reply_to: m.reply_to,
-            edited_at_ms: m.edited_at_ms,
-            reactions: m
-                .reactions
-                .into_iter()
-                .map(|(by, emoji)| Reaction { by, emoji })
-                .collect(),
-            ..m.base.into()
-        }
-    }
-}
-
-/// The stored form of [`ChatChange`]. Variant order is the encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum ChatChangeV1 {
-    Accepted,
-    Deleted,
-    Blocked,
-    Unblocked,
-    // Appended with chat settings.
-    Muted,
-    Unmuted,
-    Archived,
-    Unarchived,
-    Pinned,
-    Unpinned,
-}
-
-impl From<ChatChange> for ChatChangeV1 {
-    fn from(change: ChatChange) -> Self {
-        match change {
-            ChatChange::Accepted => Self::Accepted,
-            ChatChange::Deleted => Self::Deleted,
-            ChatChange::Blocked => Self::Blocked,
-            ChatChange::Unblocked => Self::Unblocked,
-            ChatChange::Muted => Self::Muted,
-            ChatChange::Unmuted => Self::Unmuted,
-            ChatChange::Archived => Self::Archived,
-            ChatChange::Unarchived => Self::Unarchived,
-            ChatChange::Pinned => Self::Pinned,
-            ChatChange::Unpinned => Self::Unpinned,
-        }
-    }
-}
-
-impl From<ChatChangeV1> for ChatChange {
-    fn from(change: ChatChangeV1) -> Self {
-        match change {
-            ChatChangeV1::Accepted => Self::Accepted,
-            ChatChangeV1::Deleted => Self::Deleted,
-            ChatChangeV1::Blocked => Self::Blocked,
-            ChatChangeV1::Unblocked => Self::Unblocked,
-            ChatChangeV1::Muted => Self::Muted,
-            ChatChangeV1::Unmuted => Self::Unmuted,
-            ChatChangeV1::Archived => Self::Archived,
-            ChatChangeV1::Unarchived => Self::Unarchived,
-            ChatChangeV1::Pinned => Self::Pinned,
-            ChatChangeV1::Unpinned => Self::Unpinned,
-        }
-    }
-}
-
-impl From<&Message> for MessageV1 {
-    fn from(m: &Message) -> Self {
-        Self {
-            id: m.id,
-            peer: m.peer,
-            direction: m.direction,
-            text: m.text.clone(),
-            sent_at_ms: m.sent_at_ms,
-            state: m.state,
-            read: m.read,
-        }
-    }
-}
-
-impl From<MessageV1> for Message {
-    fn from(m: MessageV1) -> Self {
-        Self {
-            id: m.id,
-            peer: m.peer,
-            direction: m.direction,
-            kind: MessageKind::Text,
-            text: m.text,
-            reply_to: None,
-            edited_at_ms: None,
-            reactions: Vec::new(),
-            sent_at_ms: m.sent_at_ms,
-            state: m.state,
-            read: m.read,
-        }
-    }
-}
-
-impl From<&Event> for EventV1 {
-    fn from(event: &Event) -> Self {
-        match event {
-            Event::MessageReceived(m) => Self::MessageReceived2(m.into()),
-            Event::MessageSent(m) => Self::MessageSent2(m.into()),
-            Event::DeliveryStateChanged { peer, id, state } => Self::DeliveryStateChanged {
-                peer: *peer,
-                id: *id,
-                state: *state,
-            },
-            Event::ContactOnline(user) => Self::ContactOnline(*user),
-            Event::ContactOffline(user) => Self::ContactOffline(*user),
-            Event::Error { peer, message } => Self::Error {
-                peer: *peer,
-                message: message.clone(),
-            },
-            Event::RequestReceived(m) => Self::RequestReceived2(m.into()),
-            Event::ChatChanged { peer, change } => Self::ChatChanged {
-                peer: *peer,
-                change: (*change).into(),
-            },
-            Event::MessageEdited {
-                peer,
-                id,
-                text,
-                edited_at_ms,
-            } => Self::MessageEdited {
-                peer: *peer,
-                id: *id,
-                text: text.clone(),
-                edited_at_ms: *edited_at_ms,
-            },
-            Event::MessageDeleted {
-                peer,
-                id,
-                for_everyone,
-            } => Self::MessageDeleted {
-                peer: *peer,
-                id: *id,
-                for_everyone: *for_everyone,
-            },
-            Event::ReactionChanged {
-                peer,
-                id,
-                by,
-                emoji,
-            } => Self::ReactionChanged {
-                peer: *peer,
-                id: *id,
-                by: *by,
-                emoji: emoji.clone(),
-            },
-            Event::ChangeRefused { peer, id, reason } => Self::ChangeRefused {
-                peer: *peer,
-                id: *id,
-                reason: reason.clone(),
-            },
-        }
-    }
-}
-
-impl From<EventV1> for Event {
-    fn from(row: EventV1) -> Self {
-        match row {
-            EventV1::MessageReceived(m) => Self::MessageReceived(m.into()),
-            EventV1::MessageSent(m) => Self::MessageSent(m.into()),
-            EventV1::DeliveryStateChanged { peer, id, state } => {
-                Self::DeliveryStateChanged { peer, id, state }
-            }
-            EventV1::ContactOnline(user) => Self::ContactOnline(user),
-            EventV1::ContactOffline(user) => Self::ContactOffline(user),
-            EventV1::Error { peer, message } => Self::Error { peer, message },
-            EventV1::RequestReceived(m) => Self::RequestReceived(m.into()),
-            EventV1::ChatChanged { peer, change } => Self::ChatChanged {
-                peer,
-                change: change.into(),
-            },
-            EventV1::MessageReceived2(m) => Self::MessageReceived(m.into()),
-            EventV1::MessageSent2(m) => Self::MessageSent(m.into()),
-            EventV1::RequestReceived2(m) => Self::RequestReceived(m.into()),
-            EventV1::MessageEdited {
-                peer,
-                id,
-                text,
-                edited_at_ms,
-            } => Self::MessageEdited {
-                peer,
-                id,
-                text,
-                edited_at_ms,
-            },
-            EventV1::MessageDeleted {
-                peer,
-                id,
-                for_everyone,
-            } => Self::MessageDeleted {
-                peer,
-                id,
-                for_everyone,
-            },
-            EventV1::ReactionChanged {
-                peer,
-                id,
-                by,
-                emoji,
-            } => Self::ReactionChanged {
-                peer,
-                id,
-                by,
-                emoji,
-            },
-            EventV1::ChangeRefused { peer, id, reason } => Self::ChangeRefused { peer, id, reason },
-        }
-    }
-}
-
-/// `#[serde(with)]` for a [`Direction`] stored as [`DirectionV1`].
-mod direction_v1 {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use super::DirectionV1;
-    use crate::event::Direction;
-
-    pub(super) fn serialize<S: Serializer>(d: &Direction, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Direction::Outgoing => DirectionV1::Outgoing,
-            Direction::Incoming => DirectionV1::Incoming,
-        }
-        .serialize(s)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Direction, D::Error> {
-        Ok(match DirectionV1::deserialize(d)? {
-            DirectionV1::Outgoing => Direction::Outgoing,
-            DirectionV1::Incoming => Direction::Incoming,
-        })
-    }
-}
-
-/// `#[serde(with)]` for a [`DeliveryState`] stored as [`StateV1`].
-mod state_v1 {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use super::StateV1;
-    use crate::event::DeliveryState;
-
-    pub(super) fn serialize<S: Serializer>(state: &DeliveryState, s: S) -> Result<S::Ok, S::Error> {
-        match *state {
-            DeliveryState::Queued => StateV1::Queued,
-            DeliveryState::StoredAtRelays { stored, replicas } => {
-                StateV1::StoredAtRelays { stored, replicas }
-            }
-            DeliveryState::Delivered => StateV1::Delivered,
-            DeliveryState::Read => StateV1::Read,
-            DeliveryState::Failed => StateV1::Failed,
-        }
-        .serialize(s)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeliveryState, D::Error> {
-        Ok(match StateV1::deserialize(d)? {
-            StateV1::Queued => DeliveryState::Queued,
-            StateV1::StoredAtRelays { stored, replicas } => {
-                DeliveryState::StoredAtRelays { stored, replicas }
-            }
-            StateV1::Delivered => DeliveryState::Delivered,
-            StateV1::Read => DeliveryState::Read,
-            StateV1::Failed => DeliveryState::Failed,
-        })
-    }
-}
-
 /// A relay this node has seen answer a discovery probe: its peer id (`PeerId::to_bytes`),
 /// where it was reached last (multiaddr bytes), when it first and last answered (Unix
 /// seconds), and in how many separate hours it answered (see `core::discovery`).
@@ -758,6 +422,9 @@ impl Table for RelaySightings {
     type Key = [u8; 16];
     type Value = RelaySightingRow;
 }
+
+mod event_row;
+pub(crate) use event_row::EventRow;
 
 #[cfg(test)]
 mod tests;

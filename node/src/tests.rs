@@ -18,6 +18,7 @@ use tern_proto::{dht::KAD_PROTOCOL, msg as codec, record};
 use crate::{Event, Node, store::Direction, tables::Outbox};
 
 mod changes;
+mod disappear;
 mod lookup;
 mod months;
 mod search;

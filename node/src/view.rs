@@ -14,6 +14,17 @@ pub struct Contact {
     pub name: String,
     /// Whether the user compared safety numbers.
     pub verified: bool,
+    /// The profile the contact shared, if any. The name the user gave comes first.
+    pub profile: Option<Profile>,
+}
+
+/// A profile: the name and status an account shares with its contacts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    /// The display name.
+    pub name: String,
+    /// A short status line; may be empty.
+    pub status: String,
 }
 
 /// A conversation in the chat list.
@@ -36,6 +47,10 @@ pub struct Chat {
     pub archived: bool,
     /// Pinned to the top of the chat list.
     pub pinned: bool,
+    /// The profile the peer shared, if any (shown when the user gave no name).
+    pub profile: Option<Profile>,
+    /// The disappearing-message timer, in seconds, when it is on.
+    pub disappear_secs: Option<u32>,
 }
 
 /// A message request: messages from someone who is neither a contact nor in the chat list,

@@ -85,6 +85,8 @@ message-deleted = 🚫 Nachricht gelöscht
 message-unsupported = ⚠ nicht unterstützte Nachricht (eine neuere Version von Tern kann sie zeigen)
 message-edited = { $text } (bearbeitet)
 message-edited-mark = (bearbeitet)
+message-timer-off = ⏱ verschwindende Nachrichten ausgeschaltet
+message-timer = ⏱ verschwindende Nachrichten: { $timer }
 
 ## tern search, requests, block, chats
 
@@ -147,6 +149,34 @@ status-relays-none = keine (Nachrichten warten im Ausgang des Absenders, solange
 status-relay-connected = verbunden
 status-relay-not-connected = nicht verbunden
 status-refused-count = { $count } fehlerhafte Eingaben
+
+## tern disappear, tern profile
+
+disappear-on = Nachrichten mit { $peer } verschwinden jetzt { $timer } nach dem Lesen
+disappear-off = Nachrichten mit { $peer } verschwinden nicht mehr
+disappear-bad-timer = { $text }: ein Timer ist 5m, 1h, 1d, 1w oder off
+timer-off = aus
+timer-seconds = { $count } s
+timer-minutes = { $count ->
+    [one] { $count } Minute
+   *[other] { $count } Minuten
+}
+timer-hours = { $count ->
+    [one] { $count } Stunde
+   *[other] { $count } Stunden
+}
+timer-days = { $count ->
+    [one] { $count } Tag
+   *[other] { $count } Tage
+}
+timer-weeks = { $count ->
+    [one] { $count } Woche
+   *[other] { $count } Wochen
+}
+profile-set = Profil gesetzt: { $profile }; an { $count ->
+    [one] { $count } Kontakt
+   *[other] { $count } Kontakte
+} gesendet
 
 ## Wege und NAT-Zustände, wie Statuszeilen sie zeigen
 

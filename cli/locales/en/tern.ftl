@@ -83,6 +83,8 @@ message-deleted = 🚫 message deleted
 message-unsupported = ⚠ unsupported message (a newer version of Tern can show it)
 message-edited = { $text } (edited)
 message-edited-mark = (edited)
+message-timer-off = ⏱ disappearing messages turned off
+message-timer = ⏱ disappearing messages: { $timer }
 
 ## tern search, requests, block, chats
 
@@ -133,6 +135,31 @@ status-relays-none = none (messages wait in the sender's outbox while you are of
 status-relay-connected = connected
 status-relay-not-connected = not connected
 status-refused-count = { $count } bad inputs
+
+## tern disappear, tern profile
+
+disappear-on = Messages with { $peer } now disappear { $timer } after they are read
+disappear-off = Messages with { $peer } no longer disappear
+disappear-bad-timer = { $text }: a timer is 5m, 1h, 1d, 1w or off
+timer-off = off
+timer-seconds = { $count } s
+timer-minutes = { $count ->
+    [one] { $count } minute
+   *[other] { $count } minutes
+}
+timer-hours = { $count ->
+    [one] { $count } hour
+   *[other] { $count } hours
+}
+timer-days = { $count ->
+    [one] { $count } day
+   *[other] { $count } days
+}
+timer-weeks = { $count ->
+    [one] { $count } week
+   *[other] { $count } weeks
+}
+profile-set = Profile set: { $profile }; sent to { $count } contacts
 
 ## Routes and NAT states, as status lines show them
 

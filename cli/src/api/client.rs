@@ -12,8 +12,8 @@ use super::{
     model::{
         ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView,
         Deleted, EditRequest, EditView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
-        NewContact, NewMessage, ReactionRequest, RequestView, SearchQuery, SearchResults, Sent,
-        StatusView, Verification,
+        NewContact, NewMessage, ProfileSet, ProfileView, ReactionRequest, RequestView, SearchQuery,
+        SearchResults, Sent, StatusView, Verification,
     },
 };
 use crate::profile::Profile;
@@ -155,6 +155,16 @@ impl Client {
 
     pub(crate) async fn identity(&self) -> Result<Identity, CallError> {
         self.call::<(), _>(Method::GET, "/v1/identity", &[], None)
+            .await
+    }
+
+    pub(crate) async fn profile(&self) -> Result<ProfileView, CallError> {
+        self.call::<(), _>(Method::GET, "/v1/profile", &[], None)
+            .await
+    }
+
+    pub(crate) async fn set_profile(&self, profile: &ProfileView) -> Result<ProfileSet, CallError> {
+        self.call(Method::PUT, "/v1/profile", &[], Some(profile))
             .await
     }
 

@@ -16,8 +16,8 @@ mod changes;
 mod events;
 
 pub(crate) use changes::{
-    Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, ReactionRequest,
-    ReactionView, SearchQuery, SearchResults,
+    Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, ProfileSet, ProfileView,
+    ReactionRequest, ReactionView, SearchQuery, SearchResults,
 };
 pub(crate) use events::{EventFrame, EventView};
 
@@ -82,6 +82,7 @@ impl From<tern_node::SendError> for ApiError {
             E::TooLong { .. } => Self::too_large(message),
             E::Blocked(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
             E::NoMessage(_) => Self::not_found(message),
+            E::BadTimer(_) | E::BadProfile => Self::bad_request(message),
             E::StorageFull => Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message),
             E::Stopped => Self::stopped(message),
             _ => Self::internal(message),
@@ -176,6 +177,9 @@ pub(crate) struct ContactView {
     pub(crate) verified: bool,
     /// The safety number to compare out of band (60 digits in groups of five).
     pub(crate) safety_number: String,
+    /// The profile the contact shared; absent until they share one.
+    #[serde(default)]
+    pub(crate) profile: Option<ProfileView>,
 }
 
 /// `POST /v1/contacts`.
@@ -250,7 +254,8 @@ pub(crate) struct MessageView {
     /// `outgoing` or `incoming`.
     pub(crate) direction: String,
     /// `text`; `deleted` (deleted for everyone by its author: a tombstone with an empty
-    /// text); `unsupported` (a kind of message this version cannot show, sent by a newer one).
+    /// text); `unsupported` (a kind of message this version cannot show, sent by a newer one);
+    /// `timer` (a notice: its author set the disappearing-message timer to `timer_secs`).
     #[serde(default = "text_kind")]
     pub(crate) kind: String,
     /// The text: the newest edit's when edited, empty when deleted or unsupported.
@@ -270,6 +275,15 @@ pub(crate) struct MessageView {
     pub(crate) delivery: Delivery,
     /// Whether we read it (incoming messages).
     pub(crate) read: bool,
+    /// For a `timer` notice: the timer set, in seconds (0: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) timer_secs: Option<u32>,
+    /// A disappearing message: erased this many seconds after it is read (incoming) or sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) disappear_secs: Option<u32>,
+    /// When a disappearing message is erased, once its timer runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at_ms: Option<u64>,
 }
 
 impl From<Message> for MessageView {
@@ -285,9 +299,16 @@ impl From<Message> for MessageView {
             kind: match m.kind {
                 MessageKind::Deleted => "deleted",
                 MessageKind::Unsupported { .. } => "unsupported",
+                MessageKind::Timer { .. } => "timer",
                 _ => "text",
             }
             .into(),
+            timer_secs: match m.kind {
+                MessageKind::Timer { secs } => Some(secs),
+                _ => None,
+            },
+            disappear_secs: m.disappear_secs,
+            expires_at_ms: m.expires_at_ms,
             text: m.text,
             reply_to: m.reply_to.map(|id| id.to_string()),
             edited_at_ms: m.edited_at_ms,
@@ -381,6 +402,12 @@ pub(crate) struct ChatView {
     /// Pinned to the top of the list.
     #[serde(default)]
     pub(crate) pinned: bool,
+    /// The disappearing-message timer in seconds; absent when off.
+    #[serde(default)]
+    pub(crate) disappear_secs: Option<u32>,
+    /// The profile the peer shared; absent until they share one.
+    #[serde(default)]
+    pub(crate) profile: Option<ProfileView>,
 }
 
 impl From<Chat> for ChatView {
@@ -394,6 +421,8 @@ impl From<Chat> for ChatView {
             muted_until_ms: c.muted_until_ms,
             archived: c.archived,
             pinned: c.pinned,
+            disappear_secs: c.disappear_secs,
+            profile: c.profile.map(Into::into),
         }
     }
 }
@@ -609,5 +638,6 @@ pub(crate) fn contact_view(me: &tern_node::UserId, contact: Contact) -> ContactV
         name: contact.name,
         address: contact.user.to_string(),
         verified: contact.verified,
+        profile: contact.profile.map(Into::into),
     }
 }

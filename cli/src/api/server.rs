@@ -33,13 +33,16 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+mod changes;
+
+use changes::*;
+
 use super::{
     auth,
     model::{
-        ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ChatsQuery,
-        ContactView, DeleteQuery, Deleted, EditRequest, EditView, ErrorBody, EventFrame, EventView,
-        EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact, NewMessage,
-        ReactionRequest, RequestView, SearchQuery, SearchResults, Sent, StatusView, Verification,
+        ApiError, BlockedView, ChatsPage, ChatsQuery, ContactView, Deleted, ErrorBody, EventFrame,
+        EventView, EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact,
+        NewMessage, RequestView, Sent, StatusView, Verification,
     },
     service,
 };
@@ -125,6 +128,7 @@ pub(crate) fn router(
         .routes(routes!(get_contact, remove_contact))
         .routes(routes!(verify_contact))
         .routes(routes!(identity))
+        .routes(routes!(get_profile, set_profile))
         .routes(routes!(status))
         .routes(routes!(events))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -211,7 +215,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// A request body as `T`, or the JSON error to answer with.
-type Body = Result<Bytes, BytesRejection>;
+pub(super) type Body = Result<Bytes, BytesRejection>;
 
 fn parse_json<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = body.map_err(|e| {
@@ -302,148 +306,6 @@ async fn chat_messages(
     Ok(Json(page))
 }
 
-/// Edit one of our messages, within 24 hours of sending it. `{id}` is the message id, a
-/// unique prefix of at least 4 hex digits, or `last` (our newest message).
-#[utoipa::path(
-    patch, path = "/v1/chats/{peer}/messages/{id}", tag = "messages",
-    params(
-        ("peer" = String, Path, description = "Contact name or address"),
-        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
-    ),
-    request_body = EditRequest,
-    responses(
-        (status = 200, description = "The edit is durable and on its way", body = Changed),
-        (status = 400, description = "Malformed JSON, empty text or id", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not our message", body = ErrorBody),
-        (status = 404, description = "Unknown contact or message", body = ErrorBody),
-        (status = 409, description = "Past the 24-hour window, or deleted", body = ErrorBody),
-        (status = 413, description = "Text too large", body = ErrorBody),
-    )
-)]
-async fn edit_message(
-    State(state): State<AppState>,
-    Path((peer, id)): Path<(String, String)>,
-    body: Body,
-) -> Result<Json<Changed>, ApiError> {
-    let edit: EditRequest = parse_json(body)?;
-    Ok(Json(
-        service::edit(&state.node, &peer, &id, edit.text).await?,
-    ))
-}
-
-/// Delete a message: `?for=everyone` (the default; our own message within 24 hours becomes
-/// a tombstone on every device) or `?for=me` (any message, from this device only). The text
-/// is erased from the database files.
-#[utoipa::path(
-    delete, path = "/v1/chats/{peer}/messages/{id}", tag = "messages",
-    params(
-        ("peer" = String, Path, description = "Contact name or address"),
-        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
-        DeleteQuery,
-    ),
-    responses(
-        (status = 200, description = "Deleted", body = Changed),
-        (status = 400, description = "Malformed id or `for`", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not our message (for everyone)", body = ErrorBody),
-        (status = 404, description = "Unknown contact or message", body = ErrorBody),
-        (status = 409, description = "Past the 24-hour window, or deleted", body = ErrorBody),
-    )
-)]
-async fn delete_message(
-    State(state): State<AppState>,
-    Path((peer, id)): Path<(String, String)>,
-    params: Result<Query<DeleteQuery>, QueryRejection>,
-) -> Result<Json<Changed>, ApiError> {
-    let for_everyone = match query(params)?.scope.as_deref() {
-        None | Some("everyone") => true,
-        Some("me") => false,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "`for` is `everyone` or `me`, not {other:?}"
-            )));
-        }
-    };
-    Ok(Json(
-        service::delete_message(&state.node, &peer, &id, for_everyone).await?,
-    ))
-}
-
-/// React to a message with one emoji, replacing our earlier reaction.
-#[utoipa::path(
-    put, path = "/v1/chats/{peer}/messages/{id}/reaction", tag = "messages",
-    params(
-        ("peer" = String, Path, description = "Contact name or address"),
-        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
-    ),
-    request_body = ReactionRequest,
-    responses(
-        (status = 200, description = "The reaction is durable and on its way", body = Changed),
-        (status = 400, description = "Malformed JSON, or not one emoji", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact or message", body = ErrorBody),
-        (status = 409, description = "The message was deleted", body = ErrorBody),
-    )
-)]
-async fn set_reaction(
-    State(state): State<AppState>,
-    Path((peer, id)): Path<(String, String)>,
-    body: Body,
-) -> Result<Json<Changed>, ApiError> {
-    let reaction: ReactionRequest = parse_json(body)?;
-    if reaction.emoji.is_empty() {
-        return Err(ApiError::bad_request(
-            "an empty emoji: DELETE the reaction to take it back",
-        ));
-    }
-    Ok(Json(
-        service::react(&state.node, &peer, &id, reaction.emoji).await?,
-    ))
-}
-
-/// Take back our reaction to a message.
-#[utoipa::path(
-    delete, path = "/v1/chats/{peer}/messages/{id}/reaction", tag = "messages",
-    params(
-        ("peer" = String, Path, description = "Contact name or address"),
-        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
-    ),
-    responses(
-        (status = 200, description = "Taken back", body = Changed),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact or message", body = ErrorBody),
-    )
-)]
-async fn remove_reaction(
-    State(state): State<AppState>,
-    Path((peer, id)): Path<(String, String)>,
-) -> Result<Json<Changed>, ApiError> {
-    Ok(Json(
-        service::react(&state.node, &peer, &id, String::new()).await?,
-    ))
-}
-
-/// Every version of a message, oldest first (one for a message never edited).
-#[utoipa::path(
-    get, path = "/v1/chats/{peer}/messages/{id}/edits", tag = "messages",
-    params(
-        ("peer" = String, Path, description = "Contact name or address"),
-        ("id" = String, Path, description = "Message id, unique prefix, or `last`"),
-    ),
-    responses(
-        (status = 200, description = "The versions", body = Vec<EditView>),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact or message", body = ErrorBody),
-    )
-)]
-async fn edit_history(
-    State(state): State<AppState>,
-    Path((peer, id)): Path<(String, String)>,
-) -> Result<Json<Vec<EditView>>, ApiError> {
-    Ok(Json(service::edit_history(&state.node, &peer, &id).await?))
-}
-
 /// Mark a conversation read; read receipts go to the peer.
 #[utoipa::path(
     post, path = "/v1/chats/{peer}/read", tag = "chats",
@@ -478,46 +340,6 @@ async fn delete_chat(
     Path(peer): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     Ok(Json(service::delete_chat(&state.node, &peer).await?))
-}
-
-/// Search this device's history: messages holding every word of `q` (the last may be the
-/// start of a word; case and accents do not matter), newest first, paged with `after`.
-#[utoipa::path(
-    get, path = "/v1/search", tag = "messages",
-    params(SearchQuery),
-    responses(
-        (status = 200, description = "A page of results", body = SearchResults),
-        (status = 400, description = "Malformed parameters or cursor", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact", body = ErrorBody),
-    )
-)]
-async fn search(
-    State(state): State<AppState>,
-    params: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Json<SearchResults>, ApiError> {
-    Ok(Json(service::search(&state.node, query(params)?).await?))
-}
-
-/// Mute, archive or pin a conversation (or undo it); absent fields stay as they are.
-#[utoipa::path(
-    patch, path = "/v1/chats/{peer}", tag = "chats",
-    params(("peer" = String, Path, description = "Contact name or address")),
-    request_body = ChatSettingsRequest,
-    responses(
-        (status = 200, description = "The chat with its settings", body = ChatView),
-        (status = 400, description = "Malformed JSON or fields", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact, or no conversation", body = ErrorBody),
-    )
-)]
-async fn set_chat(
-    State(state): State<AppState>,
-    Path(peer): Path<String>,
-    body: Body,
-) -> Result<Json<ChatView>, ApiError> {
-    let settings: ChatSettingsRequest = parse_json(body)?;
-    Ok(Json(service::set_chat(&state.node, &peer, settings).await?))
 }
 
 /// Message requests, newest first: messages from accounts that are neither contacts nor in

@@ -5,8 +5,8 @@ use tern_node::{MAX_TEXT_LEN, MessageId, Node, SafetyNumber, UserId};
 
 use super::model::{
     ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
-    Delivery, EditView, HistoryPage, Identity, Marked, NewContact, NewMessage, RequestView,
-    SearchQuery, SearchResults, Sent, StatusView, contact_view,
+    Delivery, EditView, HistoryPage, Identity, Marked, NewContact, NewMessage, ProfileSet,
+    ProfileView, RequestView, SearchQuery, SearchResults, Sent, StatusView, contact_view,
 };
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
@@ -156,12 +156,33 @@ pub(crate) async fn set_chat(
     if let Some(pinned) = settings.pinned {
         node.pin_chat(user, pinned).await?;
     }
+    if let Some(secs) = settings.disappear_secs {
+        let after = (secs != 0).then(|| std::time::Duration::from_secs(u64::from(secs)));
+        node.set_disappearing(user, after).await?;
+    }
     node.chats()
         .await?
         .into_iter()
         .find(|c| c.peer == user)
         .map(Into::into)
         .ok_or_else(|| ApiError::not_found(format!("no conversation with {peer:?}")))
+}
+
+/// Our profile, or 404 when none is set.
+pub(crate) async fn profile(node: &Node) -> Result<ProfileView, ApiError> {
+    node.profile()
+        .await?
+        .map(Into::into)
+        .ok_or_else(|| ApiError::not_found("no profile set yet"))
+}
+
+/// Sets our profile and sends it to our contacts.
+pub(crate) async fn set_profile(node: &Node, profile: ProfileView) -> Result<ProfileSet, ApiError> {
+    let sent_to = node.set_profile(profile.name, profile.status).await?;
+    Ok(ProfileSet {
+        profile: self::profile(node).await?,
+        sent_to,
+    })
 }
 
 fn now_ms() -> u64 {

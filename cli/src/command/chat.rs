@@ -63,6 +63,7 @@ impl Chat {
                     safety_number: String::new(),
                     address,
                     verified: false,
+                    profile: None,
                 }
             }
             Err(e) => return Err(e.into()),

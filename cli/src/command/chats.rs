@@ -163,15 +163,24 @@ impl Chats {
                 return writeln!(out, "{}", t!("chats-none"));
             }
             for chat in &page.chats {
-                let name = chat.name.clone().unwrap_or_else(|| short(&chat.peer));
+                let name = chat
+                    .name
+                    .clone()
+                    .or_else(|| chat.profile.as_ref().map(|p| p.name.clone()))
+                    .unwrap_or_else(|| short(&chat.peer));
                 let unread = if chat.unread > 0 {
                     t!("chats-unread", count = chat.unread)
                 } else {
                     String::new()
                 };
                 let marks = format!(
-                    "{}{}",
+                    "{}{}{}",
                     if chat.pinned { "📌" } else { "" },
+                    if chat.disappear_secs.is_some() {
+                        "⏱"
+                    } else {
+                        ""
+                    },
                     if chat.muted_until_ms.is_some() {
                         "🔇"
                     } else {
@@ -217,7 +226,7 @@ fn preview(text: &str) -> String {
 }
 
 /// A duration such as `90s`, `30m`, `8h`, `2d` or `1w`, in seconds.
-fn parse_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());

@@ -384,6 +384,8 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "DELETE /v1/contacts/{peer}",
         "POST /v1/contacts/{peer}/verify",
         "GET /v1/identity",
+        "GET /v1/profile",
+        "PUT /v1/profile",
         "GET /v1/status",
         "GET /v1/events",
     ];

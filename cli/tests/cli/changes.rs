@@ -126,3 +126,98 @@ async fn replies_reactions_edits_and_deletes_between_two_daemons() {
     let bad = alice.tern(&["chats", "mute", "bob", "--for", "soon"]).await;
     assert_ne!(bad.code, 0, "{bad:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disappearing_timers_and_profiles_between_two_daemons() {
+    let mut pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+
+    // Alice's profile reaches Bob; the name he gave her stays first.
+    let set = alice
+        .tern(&[
+            "profile",
+            "set",
+            "Alice Liddell",
+            "--status",
+            "tea time",
+            "--json",
+        ])
+        .await;
+    assert_eq!(set.code, 0, "{set:?}");
+    assert_eq!(set.json()["sent_to"], 1, "{set:?}");
+    let shown = alice.tern(&["profile"]).await;
+    assert!(
+        shown.stdout.contains("Alice Liddell — tea time"),
+        "{shown:?}"
+    );
+    eventually("bob to get alice's profile", || async {
+        let contacts = bob.tern(&["contact", "list", "--json"]).await.json();
+        let alice = contacts.as_array()?.first()?.clone();
+        (alice["profile"]["name"] == "Alice Liddell").then_some(alice)
+    })
+    .await;
+    let bad = alice.tern(&["profile", "set", ""]).await;
+    assert_ne!(bad.code, 0, "a name is needed: {bad:?}");
+
+    // With Bob's daemon down, Alice turns on a one-hour timer and writes: both travel
+    // through the relay, and Bob's copy keeps the timer it was sent under.
+    pair.bob_daemon.take().unwrap().stop().await;
+    let refused = alice.tern(&["disappear", "bob", "2h"]).await;
+    assert_ne!(refused.code, 0, "2h is not a timer: {refused:?}");
+    let run = alice.tern(&["disappear", "bob", "1h"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("1 hour"), "{run:?}");
+    let sent = alice
+        .tern(&["send", "bob", "this note self-destructs", "--json"])
+        .await;
+    let note = sent.json()["id"].as_str().unwrap().to_owned();
+    let mine = find(&alice.history("bob").await, &note).cloned().unwrap();
+    assert_eq!(mine["disappear_secs"], 3600, "{mine}");
+    assert!(
+        mine["expires_at_ms"].is_u64(),
+        "Alice's clock runs from sending: {mine}"
+    );
+    let bob = &pair.bob;
+    pair.bob_daemon = Some(bob.daemon().await);
+    let history = eventually("bob to collect the timer and the note", || async {
+        let history = bob.history("alice").await;
+        find(&history, &note)?;
+        Some(history)
+    })
+    .await;
+    let timer = history.iter().find(|m| m["kind"] == "timer").unwrap();
+    assert_eq!(timer["timer_secs"], 3600, "{timer}");
+    let received = find(&history, &note).unwrap();
+    assert_eq!(received["disappear_secs"], 3600, "{received}");
+    assert!(
+        received.get("expires_at_ms").is_none(),
+        "Bob's clock starts when he reads it: {received}"
+    );
+    let human = bob.tern(&["history", "alice"]).await;
+    assert!(
+        human.stdout.contains("⏱ disappearing messages: 1 hour"),
+        "{human:?}"
+    );
+    assert!(
+        human.stdout.contains("⏱ this note self-destructs"),
+        "{human:?}"
+    );
+    let chats = bob.tern(&["chats", "--json"]).await.json();
+    assert_eq!(chats["chats"][0]["disappear_secs"], 3600, "{chats}");
+    let run = bob.tern(&["read", "alice"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let read = find(&bob.history("alice").await, &note).cloned().unwrap();
+    assert!(
+        read["expires_at_ms"].is_u64(),
+        "read: the clock runs: {read}"
+    );
+
+    // Bob turns it off; Alice sees the notice.
+    let run = bob.tern(&["disappear", "alice", "off"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("alice to see the timer turned off", || async {
+        let chats = pair.alice.tern(&["chats", "--json"]).await.json();
+        chats["chats"][0]["disappear_secs"].is_null().then_some(())
+    })
+    .await;
+}

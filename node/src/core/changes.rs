@@ -196,7 +196,7 @@ impl Target {
     }
 
     /// Turns the message into a tombstone: no text, no edit history, no reactions.
-    fn tombstone(&mut self, batch: &mut Batch) {
+    pub(super) fn tombstone(&mut self, batch: &mut Batch) {
         self.meta.deleted = true;
         self.meta.edited = None;
         self.meta.reactions.clear();
@@ -258,6 +258,8 @@ pub(super) fn to_message(
         sent_at_ms: hlc::millis(stamp),
         state: row.state,
         read: row.read,
+        disappear_secs: None,
+        expires_at_ms: None,
     }
 }
 
@@ -608,32 +610,48 @@ impl Core {
     /// Deletes message `id` of the conversation with `peer` from this device only.
     pub(super) async fn delete_for_me(&mut self, peer: UserId, id: MessageId) -> Result<(), Error> {
         let conv = self.conv(&peer);
-        let Some(mut target) = self.target(&HashMap::new(), conv, id).await? else {
+        let Some(target) = self.target(&HashMap::new(), conv, id).await? else {
             return Err(Error::NoMessage(id));
         };
         let mut pending = Pending::new(Batch::new(), Vec::new());
-        target.tombstone(&mut pending.batch);
         let mut summaries = HashMap::new();
-        self.stage_preview(&mut summaries, &target).await?;
+        self.stage_erase(&mut pending, &mut summaries, target)
+            .await?;
         for (conv, summary) in &summaries {
             pending.batch.put::<Conversations>(conv, summary)?;
         }
-        let key = (conv, target.stamp, *id.as_bytes());
-        // The index by id stays (it holds only the stamp): a copy of the message still on
-        // its way is recognised as a duplicate instead of coming back.
-        pending.batch.delete::<Messages>(&key);
-        pending.batch.delete::<MessageMeta>(&key);
-        pending
-            .search
-            .push(search::SearchOp::Remove(key.0, key.1, key.2));
-        self.scrub_events(&mut pending, conv, id).await?;
-        pending.erase.push(key);
         pending.events.push(Event::MessageDeleted {
             peer,
             id,
             for_everyone: false,
         });
         self.commit(pending).await?;
+        Ok(())
+    }
+
+    /// Stages taking `target` off this device: its rows, its text in the event log and the
+    /// search index, the chat-list preview (in `summaries`, which the caller stages); the files
+    /// are compacted once the write is durable. Used by delete-for-me and by expiry.
+    pub(super) async fn stage_erase(
+        &self,
+        pending: &mut Pending,
+        summaries: &mut HashMap<Conv, ConversationRow>,
+        mut target: Target,
+    ) -> Result<(), Error> {
+        target.tombstone(&mut pending.batch);
+        self.stage_preview(summaries, &target).await?;
+        let key = (target.conv, target.stamp, *target.id.as_bytes());
+        // The index by id stays (it holds only the stamp): a copy of the message still on
+        // its way is recognised as a duplicate instead of coming back.
+        pending.batch.delete::<Messages>(&key);
+        pending.batch.delete::<MessageMeta>(&key);
+        pending.batch.delete::<crate::tables::Notices>(&key);
+        pending.batch.delete::<crate::tables::Expiries>(&key);
+        pending
+            .search
+            .push(search::SearchOp::Remove(key.0, key.1, key.2));
+        self.scrub_events(pending, target.conv, target.id).await?;
+        pending.erase.push(key);
         Ok(())
     }
 
@@ -688,6 +706,7 @@ impl Core {
                     let key = (*conv, *stamp, *id);
                     store.erase::<Messages>(&key, &key)?;
                     store.erase::<MessageMeta>(&key, &key)?;
+                    store.erase::<crate::tables::Expiries>(&key, &key)?;
                     store.erase::<EditHistory>(&(*conv, *id, 0), &(*conv, *id, u64::MAX))?;
                     store.erase::<EventIndex>(&(*conv, *id, 0), &(*conv, *id, u64::MAX))?;
                 }

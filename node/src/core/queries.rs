@@ -61,6 +61,22 @@ impl Core {
         Ok(())
     }
 
+    pub(super) async fn contacts(&self) -> Result<Vec<Contact>, Error> {
+        let rows = self
+            .read(|s| s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        let mut profiles = self.profiles().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(_, r)| Contact {
+                user: r.user,
+                name: r.name,
+                verified: r.verified,
+                profile: profiles.remove(&r.user),
+            })
+            .collect())
+    }
+
     pub(super) async fn chats(&self) -> Result<Vec<Chat>, Error> {
         let (rows, contacts) = self
             .read(|s| {
@@ -75,6 +91,7 @@ impl Core {
             .map(|(_, c)| (c.user, c.name))
             .collect();
         let now = self.time.now_ms();
+        let mut profiles = self.profiles().await?;
         let mut chats: Vec<Chat> = rows
             .into_iter()
             .map(|(conv, row)| {
@@ -89,6 +106,8 @@ impl Core {
                         .then_some(settings.muted_until_ms),
                     archived: settings.archived,
                     pinned: settings.pinned,
+                    profile: profiles.remove(&row.peer),
+                    disappear_secs: self.timer(&conv),
                 }
             })
             .collect();
@@ -128,33 +147,59 @@ impl Core {
         } else {
             None
         };
-        // The meta rows of the page: one scan of the same key range.
-        let metas: HashMap<(u64, [u8; 16]), crate::tables::MetaRow> =
-            match (rows.last(), rows.first()) {
-                (Some((oldest, _)), Some((newest, _))) => {
-                    let range = *oldest..=*newest;
-                    self.read(move |s| {
+        // The meta, notice and timer rows of the page: one scan each of the same key range.
+        let (metas, notices, expiries) = match (rows.last(), rows.first()) {
+            (Some((oldest, _)), Some((newest, _))) => {
+                let range = *oldest..=*newest;
+                self.read(move |s| {
+                    let by_message = |key: (Conv, u64, [u8; 16])| (key.1, key.2);
+                    Ok((
                         s.scan::<crate::tables::MessageMeta>(
+                            range.clone(),
+                            ScanDirection::Forward,
+                            usize::MAX,
+                        )?
+                        .into_iter()
+                        .map(|(k, v)| (by_message(k), v))
+                        .collect::<HashMap<_, _>>(),
+                        s.scan::<crate::tables::Notices>(
+                            range.clone(),
+                            ScanDirection::Forward,
+                            usize::MAX,
+                        )?
+                        .into_iter()
+                        .map(|(k, v)| (by_message(k), v))
+                        .collect::<HashMap<_, _>>(),
+                        s.scan::<crate::tables::Expiries>(
                             range,
                             ScanDirection::Forward,
                             usize::MAX,
-                        )
-                    })
-                    .await?
-                    .into_iter()
-                    .map(|((_, stamp, id), meta)| ((stamp, id), meta))
-                    .collect()
-                }
-                _ => HashMap::new(),
-            };
+                        )?
+                        .into_iter()
+                        .map(|(k, v)| (by_message(k), v))
+                        .collect::<HashMap<_, _>>(),
+                    ))
+                })
+                .await?
+            }
+            _ => Default::default(),
+        };
+        let now = self.time.now_ms();
         let mut messages: Vec<Message> = rows
             .into_iter()
+            .filter(|((_, stamp, id), _)| {
+                // Run out, and erased within the next tick: already gone for the reader.
+                expiries
+                    .get(&(*stamp, *id))
+                    .and_then(|e| e.at_ms)
+                    .is_none_or(|at| at > now)
+            })
             .map(|((_, stamp, id), row)| {
-                to_message(
-                    MessageId::from_bytes(id),
-                    stamp,
-                    &row,
-                    metas.get(&(stamp, id)),
+                let key = (stamp, id);
+                disappear::with_extras(
+                    to_message(MessageId::from_bytes(id), stamp, &row, metas.get(&key)),
+                    notices.get(&key),
+                    expiries.get(&key),
                 )
             })
             .collect();
@@ -179,13 +224,16 @@ impl Core {
             .await?;
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut ids = Vec::new();
+        let mut read = Vec::new();
         for (key, mut row) in rows {
             if row.direction == Direction::Incoming && !row.read {
                 row.read = true;
                 pending.batch.put::<Messages>(&key, &row)?;
                 ids.push(MessageId::from_bytes(key.2));
+                read.push(key);
             }
         }
+        self.start_timers(&mut pending.batch, read).await?;
         if let Some(mut summary) = self.read(move |s| s.get::<Conversations>(&conv)).await? {
             summary.unread = 0;
             pending.batch.put::<Conversations>(&conv, &summary)?;

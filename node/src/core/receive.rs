@@ -45,6 +45,15 @@ pub(super) struct Group {
     )>,
 }
 
+/// What a received message has beyond its text and meta row.
+#[derive(Debug, Default)]
+pub(super) struct Extras {
+    /// What it shows when it is a notice (a timer change) rather than a text.
+    pub(super) notice: Option<crate::tables::NoticeRow>,
+    /// Its disappearing-message timer, in seconds.
+    pub(super) expire_secs: Option<u32>,
+}
+
 /// Everything one received envelope may change before its group commits, taken before it is
 /// processed: if processing fails half-way, restoring it undoes the envelope's effects (in
 /// memory and in the batch) and leaves those of the envelopes before it.
@@ -427,10 +436,42 @@ impl Core {
                     staged,
                     (sender, standing),
                     (id, stamp, digest),
-                    text.text,
-                    meta,
+                    (text.text, meta),
+                    Extras {
+                        notice: None,
+                        expire_secs: text.expire_secs,
+                    },
                 )
                 .await?;
+                None
+            }
+            Body::Timer(timer) => {
+                self.receive_message(
+                    pending,
+                    staged,
+                    (sender, standing),
+                    (id, stamp, digest),
+                    (String::new(), crate::tables::MetaRow::default()),
+                    Extras {
+                        notice: Some(crate::tables::NoticeRow::Timer(timer.secs)),
+                        expire_secs: None,
+                    },
+                )
+                .await?;
+                // A stranger does not set our timers.
+                if standing == Standing::Accepted {
+                    self.receive_timer(&mut pending.batch, conv, stamp, timer.secs)?;
+                }
+                None
+            }
+            Body::Profile(profile) => {
+                if standing == Standing::Accepted {
+                    pending
+                        .batch
+                        .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+                    self.receive_profile(pending, sender, conv, stamp, profile)
+                        .await?;
+                }
                 None
             }
             Body::Unsupported { content_type, .. } => {
@@ -443,8 +484,8 @@ impl Core {
                     staged,
                     (sender, standing),
                     (id, stamp, digest),
-                    String::new(),
-                    meta,
+                    (String::new(), meta),
+                    Extras::default(),
                 )
                 .await?;
                 None
@@ -494,8 +535,8 @@ impl Core {
         staged: &mut Group,
         (sender, standing): (UserId, Standing),
         (id, stamp, digest): (MessageId, Stamp, [u8; 16]),
-        text: String,
-        meta: crate::tables::MetaRow,
+        (text, meta): (String, crate::tables::MetaRow),
+        extras: Extras,
     ) -> Result<(), Error> {
         let conv = self.conv(&sender);
         let mut target = changes::Target {
@@ -512,7 +553,19 @@ impl Core {
             meta,
         };
         self.adopt_orphans(pending, staged, &mut target).await?;
-        let message = target.message();
+        let key = (conv, stamp, *id.as_bytes());
+        if let Some(notice) = &extras.notice {
+            pending.batch.put::<crate::tables::Notices>(&key, notice)?;
+        }
+        let expiry = match extras.expire_secs {
+            // The clock starts when we read it.
+            Some(secs) if !target.meta.deleted => {
+                Some(self.stage_expiry(&mut pending.batch, key, secs, false)?)
+            }
+            _ => None,
+        };
+        let message =
+            disappear::with_extras(target.message(), extras.notice.as_ref(), expiry.as_ref());
         if target.meta != crate::tables::MetaRow::default() {
             pending
                 .batch

@@ -22,6 +22,8 @@ pub(crate) enum Compose {
     },
     /// A change to an earlier message.
     Change { target: MessageId, change: Change },
+    /// A new disappearing-message timer for the conversation, in seconds (0: off).
+    Timer { secs: u32 },
 }
 
 pub(crate) enum Request {
@@ -68,6 +70,14 @@ pub(crate) enum Request {
     },
     Contacts {
         reply: oneshot::Sender<Result<Vec<Contact>, Error>>,
+    },
+    SetProfile {
+        name: String,
+        status: String,
+        reply: oneshot::Sender<Result<usize, Error>>,
+    },
+    OwnProfile {
+        reply: oneshot::Sender<Result<Option<crate::view::Profile>, Error>>,
     },
     Chats {
         reply: oneshot::Sender<Result<Vec<Chat>, Error>>,

@@ -303,6 +303,16 @@ impl Core {
             &(conv, [0; 16], (0, [0; 16])),
             &(conv, [0xff; 16], (u64::MAX, [0xff; 16])),
         );
+        batch.delete_range::<crate::tables::Notices>(
+            &(conv, 0, [0; 16]),
+            &(conv, u64::MAX, [0xff; 16]),
+        );
+        // Queue entries of its timers find no message when they come due, and go then.
+        batch.delete_range::<crate::tables::Expiries>(
+            &(conv, 0, [0; 16]),
+            &(conv, u64::MAX, [0xff; 16]),
+        );
+        batch.delete::<crate::tables::Timers>(&conv);
         batch.delete::<Conversations>(&conv);
         batch.delete::<Requests>(&conv);
         for seq in &events {
@@ -321,6 +331,7 @@ impl Core {
             .push(search::SearchOp::RemoveConversation(conv));
         self.standing.remove(&peer);
         self.commit(pending).await?;
+        self.timers.remove(&conv);
         for seq in cancelled {
             self.queue.remove(seq);
         }

@@ -107,6 +107,10 @@ impl Core {
                         )
                         .await
                     }
+                    Compose::Timer { secs } => {
+                        self.stage_timer(&mut pending, &mut summaries, peer, secs)
+                            .await
+                    }
                 };
                 match result {
                     Ok(id) => accepted.push((reply, id)),
@@ -118,6 +122,7 @@ impl Core {
                         | Error::Deleted
                         | Error::NotText
                         | Error::NotAnEmoji
+                        | Error::BadTimer(_)
                         | Error::Empty
                         | Error::TooLong { .. }),
                     ) => {
@@ -209,16 +214,32 @@ impl Core {
                 .batch
                 .put::<crate::tables::MessageMeta>(&(conv, stamp, *id.as_bytes()), &meta)?;
         }
+        let expire_secs = self.timer(&conv);
+        let expiry = match expire_secs {
+            Some(secs) => Some(self.stage_expiry(
+                &mut pending.batch,
+                (conv, stamp, *id.as_bytes()),
+                secs,
+                true,
+            )?),
+            None => None,
+        };
         let body = Body::Text(Text {
             id,
             stamp,
             text: row.text.clone(),
             reply_to,
+            expire_secs,
         });
         self.enqueue(pending, peer, &body, true).await?;
+        let message = to_message(id, stamp, &row, Some(&meta));
         pending
             .events
-            .push(Event::MessageSent(to_message(id, stamp, &row, Some(&meta))));
+            .push(Event::MessageSent(disappear::with_extras(
+                message,
+                None,
+                expiry.as_ref(),
+            )));
         Ok(id)
     }
 

@@ -56,6 +56,11 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::Orphans::NAME,
     crate::tables::EventIndex::NAME,
     crate::tables::ChatSettings::NAME,
+    crate::tables::Timers::NAME,
+    crate::tables::Notices::NAME,
+    crate::tables::Expiries::NAME,
+    crate::tables::ExpiryQueue::NAME,
+    crate::tables::Profiles::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

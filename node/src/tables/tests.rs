@@ -12,7 +12,10 @@ use tempfile::TempDir;
 use tern_crypto::{AccountKey, at_rest::KdfParams};
 
 use super::*;
-use crate::store::{Batch, Direction as ScanDirection, Store};
+use crate::{
+    event::{ChatChange, Event, Message, MessageKind},
+    store::{Batch, Direction as ScanDirection, Store},
+};
 
 const PASSPHRASE: &[u8] = b"tern node fixture v1";
 
@@ -37,6 +40,8 @@ fn message(id: u8, peer: UserId, direction: Direction, state: DeliveryState) -> 
         sent_at_ms: 1_800_000_000_000 + u64::from(id),
         state,
         read: id.is_multiple_of(2),
+        disappear_secs: None,
+        expires_at_ms: None,
     }
 }
 
@@ -310,6 +315,25 @@ fn events_added_after_version_1_round_trip() {
             change,
         });
     }
+    let mut timed = message(8, carol, Direction::Outgoing, DeliveryState::Queued);
+    timed.disappear_secs = Some(300);
+    timed.expires_at_ms = Some(1_800_000_300_000);
+    let mut notice = message(9, carol, Direction::Incoming, DeliveryState::Delivered);
+    notice.kind = MessageKind::Timer { secs: 3600 };
+    notice.text.clear();
+    events.extend([
+        Event::MessageSent(timed),
+        Event::MessageReceived(notice),
+        Event::MessageExpired {
+            peer: carol,
+            id: MessageId::from_bytes([8; 16]),
+        },
+        Event::ProfileChanged {
+            peer: carol,
+            name: "Carol".into(),
+            status: "away".into(),
+        },
+    ]);
     for event in events {
         let bytes = postcard::to_allocvec(&EventRow(event.clone())).unwrap();
         let back: EventRow = postcard::from_bytes(&bytes).unwrap();

@@ -259,6 +259,7 @@ async fn changes_that_arrive_before_their_message_apply_when_it_comes() {
             stamp,
             text: text.into(),
             reply_to: None,
+            expire_secs: None,
         })
     };
 
@@ -405,6 +406,7 @@ async fn forged_and_late_changes_are_refused_and_counted() {
                 stamp: stamp_in(-26),
                 text: "old".into(),
                 reply_to: None,
+                expire_secs: None,
             }),
         )
         .await;

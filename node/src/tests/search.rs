@@ -49,6 +49,7 @@ async fn a_word_from_a_year_ago_is_found_until_its_message_is_deleted() {
                     stamp,
                     text,
                     reply_to: None,
+                    expire_secs: None,
                 }),
             )
             .await;

@@ -1,4 +1,4 @@
-//! The JSON shapes of replies, edits, deletes and reactions.
+//! The JSON shapes of replies, edits, deletes, reactions, chat settings and profiles.
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,38 @@ pub(crate) struct ChatSettingsRequest {
     /// Pin or unpin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) pinned: Option<bool>,
+    /// The disappearing-message timer in seconds: 300, 3600, 86400 or 604800, or 0 to turn
+    /// it off. Both sides see the change as a `timer` message in the chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) disappear_secs: Option<u32>,
+}
+
+/// `PUT /v1/profile`: the profile this account shares with its contacts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ProfileView {
+    /// The display name (1 to 128 bytes).
+    pub(crate) name: String,
+    /// A short status line (at most 512 bytes; may be empty).
+    #[serde(default)]
+    pub(crate) status: String,
+}
+
+impl From<tern_node::Profile> for ProfileView {
+    fn from(p: tern_node::Profile) -> Self {
+        Self {
+            name: p.name,
+            status: p.status,
+        }
+    }
+}
+
+/// `PUT /v1/profile`'s answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ProfileSet {
+    /// The profile now.
+    pub(crate) profile: ProfileView,
+    /// How many contacts and chats it was sent to (end to end encrypted).
+    pub(crate) sent_to: usize,
 }
 
 /// `GET /v1/search` parameters.

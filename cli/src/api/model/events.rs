@@ -109,6 +109,22 @@ pub(crate) enum EventView {
         /// Why.
         reason: String,
     },
+    /// A disappearing message's time ran out: it is erased from this device.
+    MessageExpired {
+        /// The conversation.
+        peer: String,
+        /// The message.
+        id: String,
+    },
+    /// A contact shared a new profile.
+    ProfileChanged {
+        /// The contact's address.
+        peer: String,
+        /// Their display name now.
+        name: String,
+        /// Their status line now.
+        status: String,
+    },
     /// An event this version does not describe yet.
     Other {
         /// A description.
@@ -188,6 +204,15 @@ impl From<Event> for EventView {
                 peer: peer.to_string(),
                 id: id.to_string(),
                 reason,
+            },
+            Event::MessageExpired { peer, id } => Self::MessageExpired {
+                peer: peer.to_string(),
+                id: id.to_string(),
+            },
+            Event::ProfileChanged { peer, name, status } => Self::ProfileChanged {
+                peer: peer.to_string(),
+                name,
+                status,
             },
             other => Self::Other {
                 description: format!("{other:?}"),

@@ -450,13 +450,21 @@ impl Screen {
             let head = format!("{clock} {who}: ");
             let indent = head.width();
             let room = width.saturating_sub(indent).max(8);
-            let reply = output::reply_mark(m);
-            let (text, edited) = match m.kind.as_str() {
-                "deleted" | "unsupported" => (output::body(m), None),
-                _ => (
+            let notice = matches!(m.kind.as_str(), "deleted" | "unsupported" | "timer");
+            // A disappearing message wears a timer before its text, as in `tern history`.
+            let timer = if !notice && m.disappear_secs.is_some() {
+                "⏱ "
+            } else {
+                ""
+            };
+            let reply = format!("{}{timer}", output::reply_mark(m));
+            let (text, edited) = if notice {
+                (output::body(m), None)
+            } else {
+                (
                     m.text.clone(),
                     m.edited_at_ms.map(|_| t!("message-edited-mark")),
-                ),
+                )
             };
             // The text alone is laid out (and reordered, if right to left); the reply mark
             // before it and the marks after it keep their places.
