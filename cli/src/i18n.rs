@@ -28,6 +28,14 @@
 //! and `LANG`, as POSIX orders them (`de_DE.UTF-8` → German). `C`, `POSIX` and languages
 //! without a catalog mean English. With `--json` the language is always English: that
 //! output (error messages included) is for programs, and stays the same everywhere.
+//!
+//! # Adding a message, or a language
+//!
+//! A message: `key = English text` in `locales/en/tern.ftl`, the same key with the same
+//! `{ $variables }` in every other `tern.ftl`, then `t!("key", variable = value)` where it is
+//! printed. A command or flag: its help in every `locales/<tag>/help.ftl` but English's (the
+//! rustdoc comment is the English). A language: a [`Language`] variant with its tag and
+//! catalogs; the tests then hold it to English's keys and the command tree.
 
 /// A message from the catalogs: `t!("key")` or `t!("key", name = value, …)`, where each
 /// value is a string or a number.
