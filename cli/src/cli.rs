@@ -45,6 +45,14 @@ pub(crate) struct Global {
     /// environment variable TERN_PASSPHRASE works too.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
+    /// The language of the output: en or de. Default: from LC_ALL, LC_MESSAGES or LANG;
+    /// English with --json.
+    #[arg(long, global = true, value_name = "TAG", value_parser = crate::i18n::parse_lang)]
+    #[allow(
+        dead_code,
+        reason = "main reads --lang before clap parses, since --help depends on it; clap checks it"
+    )]
+    pub(crate) lang: Option<crate::i18n::Language>,
     /// Use no passphrase at all: anyone who can read the data directory can read the
     /// account. Only for tests and throw-away profiles.
     #[arg(long, global = true)]

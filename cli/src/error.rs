@@ -74,6 +74,22 @@ impl CliError {
         }
     }
 
+    /// The message for people, in the chosen language. The `Display` text stays English:
+    /// it is what `--json` reports, and what logs show.
+    fn localized(&self) -> String {
+        match self {
+            Self::WrongPassphrase => t!("error-wrong-passphrase"),
+            Self::Locked(dir) => t!("error-locked", dir = dir.display().to_string()),
+            Self::NoDaemon(dir) => t!("error-no-daemon", dir = dir.display().to_string()),
+            Self::NoAccount(dir) => t!("error-no-account", dir = dir.display().to_string()),
+            // Texts made where the failure happened: already in the chosen language, or
+            // the daemon's own (the local API speaks English).
+            Self::Usage(_) | Self::Network(_) | Self::NotFound(_) | Self::Other(_) => {
+                self.to_string()
+            }
+        }
+    }
+
     /// Whether this is our stdout being closed by the reader (`tern history | head`).
     pub(crate) fn is_broken_pipe(&self) -> bool {
         match self {
@@ -130,10 +146,10 @@ pub(crate) fn report(error: &CliError, json: bool) -> ExitCode {
         });
         eprintln!("{body}");
     } else {
-        eprintln!("tern: {error}");
+        eprintln!("tern: {}", error.localized());
         if let CliError::Other(e) = error {
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  {}", t!("error-caused-by", cause = cause.to_string()));
             }
         }
     }

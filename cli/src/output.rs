@@ -39,6 +39,27 @@ impl Output {
     }
 }
 
+/// A route or NAT state as the API names it (`direct`, `private`…), in words of the chosen
+/// language. A value this version does not know is shown as it is.
+pub(crate) fn term(value: &str) -> String {
+    match value {
+        "direct" => t!("term-direct"),
+        "circuit" => t!("term-circuit"),
+        "mailbox" => t!("term-mailbox"),
+        "public" => t!("term-public"),
+        "private" => t!("term-private"),
+        "unknown" => t!("term-unknown"),
+        other => other.to_owned(),
+    }
+}
+
+/// `text` padded with spaces to `columns` display columns: CJK and emoji take two, so a
+/// column of names lines up whatever script they are in.
+pub(crate) fn pad(text: &str, columns: usize) -> String {
+    let width = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(columns.saturating_sub(width)))
+}
+
 /// A time for people, in the machine's time zone: `2026-11-22 14:05`.
 pub(crate) fn time(ms: u64) -> String {
     let Ok(stamp) = jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX)) else {
@@ -54,14 +75,11 @@ pub(crate) fn time(ms: u64) -> String {
 /// a notice for a kind this version cannot show.
 pub(crate) fn body(m: &MessageView) -> String {
     match m.kind.as_str() {
-        "deleted" => "🚫 message deleted".into(),
-        "unsupported" => "⚠ unsupported message (a newer version of Tern can show it)".into(),
+        "deleted" => t!("message-deleted"),
+        "unsupported" => t!("message-unsupported"),
         "timer" => match m.timer_secs.unwrap_or(0) {
-            0 => "⏱ disappearing messages turned off".into(),
-            secs => format!(
-                "⏱ disappearing messages: {}",
-                crate::command::timer_words(secs)
-            ),
+            0 => t!("message-timer-off"),
+            secs => t!("message-timer", timer = crate::command::timer_words(secs)),
         },
         _ => {
             let timer = if m.disappear_secs.is_some() {
@@ -69,12 +87,11 @@ pub(crate) fn body(m: &MessageView) -> String {
             } else {
                 ""
             };
-            let edited = if m.edited_at_ms.is_some() {
-                " (edited)"
+            if m.edited_at_ms.is_some() {
+                format!("{timer}{}", t!("message-edited", text = m.text.as_str()))
             } else {
-                ""
-            };
-            format!("{timer}{}{edited}", m.text)
+                format!("{timer}{}", m.text)
+            }
         }
     }
 }

@@ -57,11 +57,7 @@ impl Profile {
     pub(crate) fn new(data_dir: Option<PathBuf>) -> Result<Self, CliError> {
         let home = match data_dir {
             Some(dir) => dir,
-            None => default_home().ok_or_else(|| {
-                CliError::Usage(
-                    "cannot find a home directory: pass --data-dir or set TERN_HOME".into(),
-                )
-            })?,
+            None => default_home().ok_or_else(|| CliError::Usage(t!("profile-no-home")))?,
         };
         Ok(Self { home })
     }
@@ -176,7 +172,7 @@ pub(crate) fn passphrase(global: &Global, confirm: bool) -> Result<Secret, CliEr
     }
     if let Some(file) = &global.passphrase_file {
         let text = fs::read_to_string(file)
-            .with_context(|| format!("reading the passphrase file {}", file.display()))?;
+            .with_context(|| t!("profile-passphrase-file", file = file.display().to_string()))?;
         let line = text.lines().next().unwrap_or_default();
         return non_empty(Secret::new(line.as_bytes().to_vec()));
     }
@@ -184,17 +180,18 @@ pub(crate) fn passphrase(global: &Global, confirm: bool) -> Result<Secret, CliEr
         return non_empty(Secret::new(value.to_string_lossy().as_bytes().to_vec()));
     }
     if !io::IsTerminal::is_terminal(&io::stdin()) {
-        return Err(CliError::Usage(
-            "a passphrase is needed and there is no terminal to ask on: use --passphrase-file \
-             or TERN_PASSPHRASE"
-                .into(),
-        ));
+        return Err(CliError::Usage(t!("profile-passphrase-no-terminal")));
     }
-    let first = Secret::new(rpassword::prompt_password("passphrase: ")?.into_bytes());
+    let first = Secret::new(
+        rpassword::prompt_password(format!("{} ", t!("profile-passphrase-prompt")))?.into_bytes(),
+    );
     if confirm {
-        let second = Secret::new(rpassword::prompt_password("passphrase again: ")?.into_bytes());
+        let second = Secret::new(
+            rpassword::prompt_password(format!("{} ", t!("profile-passphrase-again")))?
+                .into_bytes(),
+        );
         if *first != *second {
-            return Err(CliError::Usage("the two passphrases differ".into()));
+            return Err(CliError::Usage(t!("profile-passphrases-differ")));
         }
     }
     non_empty(first)
@@ -212,9 +209,7 @@ pub(crate) fn unlock(builder: tern_node::Builder, passphrase: &Secret) -> tern_n
 
 fn non_empty(secret: Secret) -> Result<Secret, CliError> {
     if secret.is_empty() {
-        return Err(CliError::Usage(
-            "the passphrase is empty; use --insecure-no-passphrase to really have none".into(),
-        ));
+        return Err(CliError::Usage(t!("profile-passphrase-empty")));
     }
     Ok(secret)
 }

@@ -9,5 +9,6 @@ mod cli {
     mod chat_screen;
     mod commands;
     mod demo;
+    mod languages;
     mod requests;
 }

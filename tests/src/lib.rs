@@ -265,6 +265,8 @@ impl Profile {
             .env_remove("TERN_HOME")
             .env_remove("TERN_PASSPHRASE")
             .env_remove("RUST_LOG")
+            // The tests read the CLI's English texts, whatever language the machine speaks.
+            .env("LC_ALL", "C.UTF-8")
             .stdin(Stdio::null())
             .kill_on_drop(true);
         command

@@ -34,7 +34,7 @@ impl Block {
             let blocked = backend::with(context, Need::Data, async |b| b.blocked().await).await?;
             return context.out.emit(&blocked, |out| {
                 if blocked.is_empty() {
-                    return writeln!(out, "Nobody is blocked.");
+                    return writeln!(out, "{}", t!("block-none"));
                 }
                 for account in &blocked {
                     writeln!(out, "{}", account.address)?;
@@ -46,7 +46,7 @@ impl Block {
         context
             .out
             .emit(&serde_json::json!({ "blocked": peer }), |out| {
-                writeln!(out, "Blocked {}", short(&peer))
+                writeln!(out, "{}", t!("block-blocked", peer = short(&peer)))
             })
     }
 }
@@ -58,7 +58,7 @@ impl Unblock {
         context
             .out
             .emit(&serde_json::json!({ "unblocked": peer }), |out| {
-                writeln!(out, "Unblocked {}", short(&peer))
+                writeln!(out, "{}", t!("block-unblocked", peer = short(&peer)))
             })
     }
 }

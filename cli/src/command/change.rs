@@ -29,9 +29,9 @@ impl Reply {
             b.send(&self.peer, Some(&self.message), &self.text).await
         })
         .await?;
-        context
-            .out
-            .emit(&sent, |out| writeln!(out, "queued {}", sent.id))
+        context.out.emit(&sent, |out| {
+            writeln!(out, "{}", t!("send-queued", id = sent.id.as_str()))
+        })
     }
 }
 
@@ -61,12 +61,12 @@ impl React {
         })
         .await?;
         context.out.emit(&changed, |out| {
-            let what = if emoji.is_empty() {
-                "removed"
+            let id = short(&changed.target);
+            if emoji.is_empty() {
+                writeln!(out, "{}", t!("react-removed", id = id))
             } else {
-                "reacted"
-            };
-            writeln!(out, "{what} ({})", short(&changed.target))
+                writeln!(out, "{}", t!("react-reacted", id = id))
+            }
         })
     }
 }
@@ -93,7 +93,7 @@ impl Edit {
         })
         .await?;
         context.out.emit(&changed, |out| {
-            writeln!(out, "edited {}", short(&changed.target))
+            writeln!(out, "{}", t!("edit-edited", id = short(&changed.target)))
         })
     }
 }
@@ -127,12 +127,12 @@ impl Delete {
         })
         .await?;
         context.out.emit(&changed, |out| {
-            let scope = if self.for_me {
-                "for me"
+            let id = short(&changed.target);
+            if self.for_me {
+                writeln!(out, "{}", t!("delete-for-me", id = id))
             } else {
-                "for everyone"
-            };
-            writeln!(out, "deleted {} {scope}", short(&changed.target))
+                writeln!(out, "{}", t!("delete-for-everyone", id = id))
+            }
         })
     }
 }

@@ -6,6 +6,7 @@
 //! loop here feeds keys and link reports to the screen and redraws.
 
 mod input;
+mod layout;
 mod link;
 mod screen;
 
@@ -107,9 +108,7 @@ impl Chat {
                         screen::Action::Quit => break,
                         screen::Action::Command(command) => {
                             let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::Notice(
-                                    "the daemon is not running".into(),
-                                ));
+                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
                                 continue;
                             };
                             let peer = contact.address.clone();
@@ -129,10 +128,7 @@ impl Chat {
                         }
                         screen::Action::Send(text, reply_to) => {
                             let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::SendFailed(
-                                    text,
-                                    "the daemon is not running".into(),
-                                ));
+                                screen.on_report(link::Report::SendFailed(text, t!("chat-no-daemon")));
                                 continue;
                             };
                             let to = contact.address.clone();
@@ -149,9 +145,7 @@ impl Chat {
                         }
                         screen::Action::Change(id, change) => {
                             let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::Notice(
-                                    "the daemon is not running".into(),
-                                ));
+                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
                                 continue;
                             };
                             let peer = contact.address.clone();

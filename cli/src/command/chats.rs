@@ -88,7 +88,7 @@ impl Chats {
                     muted_for_secs: *duration,
                     ..Default::default()
                 },
-                "muted",
+                t!("chats-muted"),
             )),
             Some(Action::Unmute { peer }) => Some((
                 peer,
@@ -96,7 +96,7 @@ impl Chats {
                     muted: Some(false),
                     ..Default::default()
                 },
-                "unmuted",
+                t!("chats-unmuted"),
             )),
             Some(Action::Archive { peer }) => Some((
                 peer,
@@ -104,7 +104,7 @@ impl Chats {
                     archived: Some(true),
                     ..Default::default()
                 },
-                "archived",
+                t!("chats-archived"),
             )),
             Some(Action::Unarchive { peer }) => Some((
                 peer,
@@ -112,7 +112,7 @@ impl Chats {
                     archived: Some(false),
                     ..Default::default()
                 },
-                "unarchived",
+                t!("chats-unarchived"),
             )),
             Some(Action::Pin { peer }) => Some((
                 peer,
@@ -120,7 +120,7 @@ impl Chats {
                     pinned: Some(true),
                     ..Default::default()
                 },
-                "pinned",
+                t!("chats-pinned"),
             )),
             Some(Action::Unpin { peer }) => Some((
                 peer,
@@ -128,7 +128,7 @@ impl Chats {
                     pinned: Some(false),
                     ..Default::default()
                 },
-                "unpinned",
+                t!("chats-unpinned"),
             )),
             _ => None,
         };
@@ -145,12 +145,12 @@ impl Chats {
             let deleted =
                 backend::with(context, Need::Data, async |b| b.delete_chat(&peer).await).await?;
             return context.out.emit(&deleted, |out| {
-                writeln!(
-                    out,
-                    "Deleted the conversation with {} ({} messages)",
-                    short(&peer),
-                    deleted.deleted
-                )
+                let line = t!(
+                    "chats-deleted",
+                    peer = short(&peer),
+                    count = deleted.deleted
+                );
+                writeln!(out, "{line}")
             });
         }
         let (limit, cursor, archived) = (self.limit, self.cursor, self.archived);
@@ -160,7 +160,7 @@ impl Chats {
         .await?;
         context.out.emit(&page, |out| {
             if page.chats.is_empty() {
-                return writeln!(out, "No conversations yet.");
+                return writeln!(out, "{}", t!("chats-none"));
             }
             for chat in &page.chats {
                 let name = chat
@@ -169,7 +169,7 @@ impl Chats {
                     .or_else(|| chat.profile.as_ref().map(|p| p.name.clone()))
                     .unwrap_or_else(|| short(&chat.peer));
                 let unread = if chat.unread > 0 {
-                    format!("({} unread)", chat.unread)
+                    t!("chats-unread", count = chat.unread)
                 } else {
                     String::new()
                 };
@@ -189,14 +189,17 @@ impl Chats {
                 );
                 writeln!(
                     out,
-                    "{name:16} {marks:4} {:11} {}  {}",
-                    unread,
+                    "{} {} {} {}  {}",
+                    output::pad(&name, 16),
+                    output::pad(&marks, 4),
+                    output::pad(&unread, 11),
                     output::time(chat.last_ms),
                     preview(&chat.last_text)
                 )?;
             }
             if let Some(next) = &page.next {
-                writeln!(out, "more: tern chats --cursor {next}")?;
+                let command = format!("tern chats --cursor {next}");
+                writeln!(out, "{}", t!("page-more", command = command))?;
             }
             Ok(())
         })
@@ -230,14 +233,14 @@ pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 8h or 1w"))?;
+        .map_err(|_| t!("duration-bad", text = format!("{text:?}")))?;
     let unit = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 604_800,
-        _ => return Err(format!("{text:?}: the unit is s, m, h, d or w")),
+        _ => return Err(t!("duration-unit", text = format!("{text:?}"))),
     };
     Ok(number.saturating_mul(unit))
 }

@@ -62,20 +62,19 @@ impl Daemon {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
         let profile = &context.profile;
         if !self.api_addr.ip().is_loopback() {
-            return Err(CliError::Usage(format!(
-                "--api-addr {} is not a loopback address; the local API must not be reachable \
-                 from other machines",
-                self.api_addr
+            return Err(CliError::Usage(t!(
+                "daemon-not-loopback",
+                address = self.api_addr.to_string()
             )));
         }
         if !profile.has_account() {
             return Err(CliError::NoAccount(profile.home().to_path_buf()));
         }
         if let Ok(Some(_)) = Client::connect(profile).await {
-            return Err(CliError::Usage(format!(
-                "a daemon is already running for {} (API at {})",
-                profile.home().display(),
-                profile.api_addr().unwrap_or_default()
+            return Err(CliError::Usage(t!(
+                "daemon-running",
+                dir = profile.home().display().to_string(),
+                api = profile.api_addr().unwrap_or_default()
             )));
         }
         let config = profile.config()?;
@@ -110,9 +109,10 @@ impl Daemon {
             Ok(listener) => listener,
             Err(e) => {
                 node.shutdown().await;
-                return Err(CliError::Usage(format!(
-                    "cannot listen on {}: {e}",
-                    self.api_addr
+                return Err(CliError::Usage(t!(
+                    "daemon-cannot-listen",
+                    address = self.api_addr.to_string(),
+                    error = e.to_string()
                 )));
             }
         };
@@ -138,12 +138,17 @@ impl Daemon {
         };
         info!(address = %ready.address, api = %ready.api, "daemon ready");
         context.out.emit(&ready, |out| {
-            writeln!(out, "tern daemon for {}", ready.address)?;
-            writeln!(out, "local API at {} (token in api.token)", ready.api)?;
+            let address = ready.address.as_str();
+            writeln!(out, "{}", t!("daemon-for", address = address))?;
+            writeln!(out, "{}", t!("daemon-api", api = ready.api.as_str()))?;
             for address in &ready.listen {
-                writeln!(out, "reachable at {address}")?;
+                writeln!(
+                    out,
+                    "{}",
+                    t!("daemon-reachable", address = address.as_str())
+                )?;
             }
-            writeln!(out, "Ctrl-C stops it.")
+            writeln!(out, "{}", t!("daemon-stop"))
         })?;
 
         stop_signal(signals).await;

@@ -92,11 +92,8 @@ impl Demo {
         };
         if transcript.live {
             let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "Tern demo: a relay and two users, each a real node, on 127.0.0.1 in {}\n",
-                dir.path().display()
-            )?;
+            let dir = dir.path().display().to_string();
+            writeln!(out, "{}\n", t!("demo-intro", dir = dir))?;
         }
         let outcome = script(dir.path(), &mut transcript).await;
         let location = dir.path().display().to_string();
@@ -105,15 +102,10 @@ impl Demo {
         outcome?;
         let total = transcript.start.elapsed();
         context.out.emit(&transcript.steps, |out| {
-            writeln!(
-                out,
-                "\nDone in {:.1} s. Removed {location}.",
-                total.as_secs_f64()
-            )?;
-            writeln!(
-                out,
-                "Next: `tern init` to create your own account, then `tern daemon`."
-            )
+            let seconds = format!("{:.1}", total.as_secs_f64());
+            let done = t!("demo-done", seconds = seconds, dir = location.as_str());
+            writeln!(out, "\n{done}")?;
+            writeln!(out, "{}", t!("demo-next"))
         })
     }
 }
@@ -151,7 +143,10 @@ async fn script(dir: &Path, t: &mut Transcript) -> anyhow::Result<()> {
         .into_iter()
         .next()
         .ok_or_else(|| anyhow!("the relay has no address"))?;
-    t.say("relay", format!("listening at {relay_address}"))?;
+    t.say(
+        "relay",
+        t!("demo-relay-listening", address = relay_address.as_str()),
+    )?;
 
     let mut nodes = Vec::new();
     let result = chat(dir, &relay, &relay_address, &mut nodes, t).await;
@@ -172,90 +167,114 @@ async fn chat(
 ) -> anyhow::Result<()> {
     let alice = user(&dir.join("alice"), relay_address, true).await?;
     nodes.push(alice.clone());
-    t.say("alice", format!("created account {}", alice.user_id()))?;
+    t.say(
+        "alice",
+        t!("demo-created", address = alice.user_id().to_string()),
+    )?;
     let bob = user(&dir.join("bob"), relay_address, true).await?;
     nodes.push(bob.clone());
-    t.say("bob", format!("created account {}", bob.user_id()))?;
+    t.say(
+        "bob",
+        t!("demo-created", address = bob.user_id().to_string()),
+    )?;
     let (a, b) = (alice.user_id(), bob.user_id());
     alice.add_contact("bob", b).await?;
     bob.add_contact("alice", a).await?;
-    t.say(
-        "demo",
-        "alice and bob swap invites and add each other; their relay is the one above",
-    )?;
+    t.say("demo", t!("demo-swap"))?;
     let mut alice_events = alice.events(tern_node::From::Oldest);
     let mut bob_events = bob.events(tern_node::From::Oldest);
 
     // Online: direct delivery, with receipts.
-    let text = "Hi Bob! Trying out Tern.";
-    let hello = alice.send(b, text).await?;
-    t.say("alice", format!("→ bob: {text:?} (queued, safe on disk)"))?;
+    let text = t!("demo-text-hello");
+    let hello = alice.send(b, &text).await?;
+    t.say(
+        "alice",
+        t!("demo-send-queued", to = "bob", text = format!("{text:?}")),
+    )?;
     let got = received(&mut bob_events, &[hello]).await?;
-    t.say("bob", format!("← alice: {:?}", got[0]))?;
+    t.say(
+        "bob",
+        t!(
+            "demo-received",
+            from = "alice",
+            text = format!("{:?}", got[0])
+        ),
+    )?;
     reached(&mut alice_events, &[hello], DeliveryState::Delivered).await?;
-    t.say("alice", "✓ delivered (bob's node has it on disk)")?;
-    let text = "Hi Alice, loud and clear.";
-    let reply = bob.send(a, text).await?;
-    t.say("bob", format!("→ alice: {text:?}"))?;
+    t.say("alice", t!("demo-delivered-first"))?;
+    let text = t!("demo-text-answer");
+    let reply = bob.send(a, &text).await?;
+    t.say(
+        "bob",
+        t!("demo-send", to = "alice", text = format!("{text:?}")),
+    )?;
     let got = received(&mut alice_events, &[reply]).await?;
-    t.say("alice", format!("← bob: {:?}", got[0]))?;
+    t.say(
+        "alice",
+        t!(
+            "demo-received",
+            from = "bob",
+            text = format!("{:?}", got[0])
+        ),
+    )?;
     reached(&mut bob_events, &[reply], DeliveryState::Delivered).await?;
-    t.say("bob", "✓ delivered")?;
+    t.say("bob", t!("demo-delivered"))?;
 
     // Bob goes offline; Alice's messages wait, sealed, at the relay.
     drop(bob_events);
     bob.shutdown().await;
-    t.say("bob", "goes offline")?;
+    t.say("bob", t!("demo-offline"))?;
     let texts = [
-        "Are you still there?",
-        "The meeting moved to 3 pm.",
-        "Bring the slides, please.",
+        t!("demo-text-there"),
+        t!("demo-text-meeting"),
+        t!("demo-text-slides"),
     ];
     let mut ids = Vec::new();
-    for text in texts {
+    for text in &texts {
         ids.push(alice.send(b, text).await?);
-        t.say("alice", format!("→ bob: {text:?}"))?;
+        t.say(
+            "alice",
+            t!("demo-send", to = "bob", text = format!("{text:?}")),
+        )?;
     }
     stored(&mut alice_events, &ids).await?;
-    t.say(
-        "alice",
-        "⇡ bob is unreachable: each message is now stored at his relay (custody receipts in)",
-    )?;
+    t.say("alice", t!("demo-stored"))?;
     let metrics = relay.metrics().await;
     t.say(
         "relay",
-        format!(
-            "holds {} sealed envelope(s), {} bytes: no text and no sender visible to it",
-            metrics.stored_messages, metrics.stored_bytes
+        t!(
+            "demo-relay-holds",
+            count = metrics.stored_messages,
+            bytes = metrics.stored_bytes
         ),
     )?;
 
     // Bob comes back: his node collects from the relay, once each, in order.
     let bob = user(&dir.join("bob"), relay_address, false).await?;
     nodes.push(bob.clone());
-    t.say("bob", "comes back online and collects his mailbox")?;
+    t.say("bob", t!("demo-back"))?;
     let mut bob_events = bob.events(tern_node::From::Oldest);
     let got = received(&mut bob_events, &ids).await?;
     for text in &got {
-        t.say("bob", format!("← alice: {text:?}"))?;
+        t.say(
+            "bob",
+            t!("demo-received", from = "alice", text = format!("{text:?}")),
+        )?;
     }
     if got != texts {
         bail!("bob received {got:?}, expected {texts:?}");
     }
-    t.say("bob", "received 3 of 3, each exactly once, in order")?;
+    t.say("bob", t!("demo-received-all", count = 3))?;
     reached(&mut alice_events, &ids, DeliveryState::Delivered).await?;
-    t.say("alice", "✓ delivered ×3")?;
+    t.say("alice", t!("demo-delivered-times", count = 3))?;
     let marked = bob.mark_read(a).await?;
-    t.say("bob", format!("reads the conversation ({marked} messages)"))?;
+    t.say("bob", t!("demo-reads", count = marked))?;
     reached(&mut alice_events, &ids, DeliveryState::Read).await?;
-    t.say("alice", "✓✓ read ×3")?;
+    t.say("alice", t!("demo-read-times", count = 3))?;
     let left = relay.metrics().await;
     t.say(
         "relay",
-        format!(
-            "holds {} envelope(s): bob acknowledged them and the relay deleted its copies",
-            left.stored_messages
-        ),
+        t!("demo-relay-emptied", count = left.stored_messages),
     )?;
     conversation(&alice, &bob, &ids, &mut alice_events, &mut bob_events, t).await?;
     stranger(dir, relay_address, &bob, nodes, t).await
@@ -272,12 +291,15 @@ async fn stranger(
     let mallory = user(&dir.join("mallory"), relay_address, true).await?;
     nodes.push(mallory.clone());
     let (m, b) = (mallory.user_id(), bob.user_id());
-    t.say("mallory", format!("a stranger, created account {m}"))?;
+    t.say("mallory", t!("demo-stranger", address = m.to_string()))?;
     let mut bob_events = bob.events(tern_node::From::Now);
     let mut mallory_events = mallory.events(tern_node::From::Oldest);
-    let text = "You won a prize! Reply to claim it.";
-    mallory.send(b, text).await?;
-    t.say("mallory", format!("→ bob: {text:?}"))?;
+    let text = t!("demo-text-prize");
+    mallory.send(b, &text).await?;
+    t.say(
+        "mallory",
+        t!("demo-send", to = "bob", text = format!("{text:?}")),
+    )?;
     loop {
         match next_event(&mut bob_events).await? {
             Event::RequestReceived(message) if message.peer == m => break,
@@ -288,16 +310,11 @@ async fn stranger(
         }
     }
     let requests = bob.requests().await?;
-    t.say(
-        "bob",
-        format!(
-            "← a message request ({} in all): not in his chats, and mallory gets no receipt",
-            requests.len()
-        ),
-    )?;
+    t.say("bob", t!("demo-request", count = requests.len()))?;
     bob.block(m).await?;
-    t.say("bob", "blocks mallory: the request is deleted")?;
-    let again = mallory.send(b, "Last chance!").await?;
+    t.say("bob", t!("demo-blocks"))?;
+    let last = t!("demo-text-last");
+    let again = mallory.send(b, &last).await?;
     loop {
         if let Event::DeliveryStateChanged { id, state, .. } =
             next_event(&mut mallory_events).await?
@@ -312,10 +329,7 @@ async fn stranger(
             }
         }
     }
-    t.say(
-        "mallory",
-        "✗ \"Last chance!\" refused: bob blocked this account",
-    )?;
+    t.say("mallory", t!("demo-refused", text = format!("{last:?}")))?;
     Ok(())
 }
 
@@ -357,29 +371,33 @@ async fn conversation(
 ) -> anyhow::Result<()> {
     let (a, b) = (alice.user_id(), bob.user_id());
     let (meeting, slides) = (ids[1], ids[2]);
-    let text = "3 works for me.";
-    let answer = bob.reply(a, meeting, text).await?;
+    let text = t!("demo-text-works");
+    let answer = bob.reply(a, meeting, &text).await?;
     t.say(
         "bob",
-        format!("↪ replies to \"The meeting moved to 3 pm.\": {text:?}"),
+        t!(
+            "demo-reply",
+            original = format!("{:?}", t!("demo-text-meeting")),
+            text = format!("{text:?}")
+        ),
     )?;
     received(alice_events, &[answer]).await?;
     let page = alice.history(b, 1, None).await?;
     if page.messages.last().and_then(|m| m.reply_to) != Some(meeting) {
         bail!("alice does not see bob's message as a reply");
     }
-    t.say("alice", "← bob's reply, quoting her message")?;
+    t.say("alice", t!("demo-reply-seen"))?;
     alice.react(b, answer, "👍").await?;
-    t.say("alice", "reacts 👍 to bob's reply")?;
+    t.say("alice", t!("demo-react", emoji = "👍"))?;
     until(
         bob_events,
         |e| matches!(e, Event::ReactionChanged { id, emoji: Some(_), .. } if *id == answer),
     )
     .await?;
-    t.say("bob", "sees alice's 👍 under his reply")?;
-    let text = "The meeting moved to 4 pm.";
-    alice.edit(b, meeting, text).await?;
-    t.say("alice", format!("edits her message to {text:?}"))?;
+    t.say("bob", t!("demo-react-seen", emoji = "👍"))?;
+    let text = t!("demo-text-meeting-edited");
+    alice.edit(b, meeting, &text).await?;
+    t.say("alice", t!("demo-edit", text = format!("{text:?}")))?;
     until(
         bob_events,
         |e| matches!(e, Event::MessageEdited { id, .. } if *id == meeting),
@@ -388,22 +406,26 @@ async fn conversation(
     let versions = bob.edit_history(a, meeting).await?;
     t.say(
         "bob",
-        format!("sees {text:?} (edited); {} versions kept", versions.len()),
+        t!(
+            "demo-edit-seen",
+            text = format!("{text:?}"),
+            count = versions.len()
+        ),
     )?;
     alice.delete(b, slides).await?;
     t.say(
         "alice",
-        "deletes \"Bring the slides, please.\" for everyone",
+        t!(
+            "demo-delete",
+            text = format!("{:?}", t!("demo-text-slides"))
+        ),
     )?;
     until(
         bob_events,
         |e| matches!(e, Event::MessageDeleted { id, for_everyone: true, .. } if *id == slides),
     )
     .await?;
-    t.say(
-        "bob",
-        "sees a tombstone: the text is erased from his database and event log",
-    )?;
+    t.say("bob", t!("demo-tombstone"))?;
     Ok(())
 }
 

@@ -35,14 +35,16 @@ impl Disappear {
             b.set_chat(&peer, settings).await
         })
         .await?;
-        context.out.emit(&chat, |out| match chat.disappear_secs {
-            Some(secs) => writeln!(
-                out,
-                "Messages with {} now disappear {} after they are read",
-                short(&peer),
-                timer_words(secs)
-            ),
-            None => writeln!(out, "Messages with {} no longer disappear", short(&peer)),
+        context.out.emit(&chat, |out| {
+            let line = match chat.disappear_secs {
+                Some(secs) => t!(
+                    "disappear-on",
+                    peer = short(&peer),
+                    timer = timer_words(secs)
+                ),
+                None => t!("disappear-off", peer = short(&peer)),
+            };
+            writeln!(out, "{line}")
         })
     }
 }
@@ -55,18 +57,18 @@ fn parse_timer(text: &str) -> Result<u32, String> {
     let secs = parse_duration(text)?;
     match u32::try_from(secs) {
         Ok(secs) if tern_node::DISAPPEAR_CHOICES.contains(&secs) => Ok(secs),
-        _ => Err(format!("{text:?}: a timer is 5m, 1h, 1d, 1w or off")),
+        _ => Err(t!("disappear-bad-timer", text = format!("{text:?}"))),
     }
 }
 
 /// A timer for people: `5 minutes`, `1 hour`, `1 day`, `1 week`.
 pub(crate) fn timer_words(secs: u32) -> String {
     match secs {
-        0 => "off".into(),
-        300 => "5 minutes".into(),
-        3600 => "1 hour".into(),
-        86_400 => "1 day".into(),
-        604_800 => "1 week".into(),
-        other => format!("{other} s"),
+        0 => t!("timer-off"),
+        300 => t!("timer-minutes", count = 5),
+        3600 => t!("timer-hours", count = 1),
+        86_400 => t!("timer-days", count = 1),
+        604_800 => t!("timer-weeks", count = 1),
+        other => t!("timer-seconds", count = other),
     }
 }

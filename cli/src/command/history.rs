@@ -36,8 +36,13 @@ impl History {
         })
         .await?;
         context.out.emit(&page, |out| {
+            let me = t!("me");
             for m in &page.messages {
-                let who = if m.outgoing() { "me" } else { peer.as_str() };
+                let who = if m.outgoing() {
+                    me.as_str()
+                } else {
+                    peer.as_str()
+                };
                 let mark = if m.outgoing() {
                     m.delivery.mark()
                 } else {
@@ -56,7 +61,8 @@ impl History {
                 }
             }
             if let Some(before) = &page.before {
-                writeln!(out, "older: tern history {peer} --before {before}")?;
+                let command = format!("tern history {peer} --before {before}");
+                writeln!(out, "{}", t!("page-older", command = command))?;
             }
             Ok(())
         })

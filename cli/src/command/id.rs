@@ -33,9 +33,7 @@ impl Id {
                 })
         };
         context.out.emit(&identity, |out| {
-            writeln!(out, "address:     {}", identity.address)?;
-            writeln!(out, "invite:      {}", identity.invite)?;
-            writeln!(out, "fingerprint: {}", identity.fingerprint)?;
+            identity_lines(out, &identity)?;
             if let Some(qr) = qr {
                 writeln!(out)?;
                 writeln!(out, "{qr}")?;
@@ -43,4 +41,24 @@ impl Id {
             Ok(())
         })
     }
+}
+
+/// An account's address, invite and fingerprint, one labelled line each.
+pub(super) fn identity_lines(
+    out: &mut dyn std::io::Write,
+    identity: &crate::api::model::Identity,
+) -> std::io::Result<()> {
+    let labels = [t!("id-address"), t!("id-invite"), t!("id-fingerprint")];
+    let width = labels
+        .iter()
+        .map(|l| unicode_width::UnicodeWidthStr::width(l.as_str()))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let values = [&identity.address, &identity.invite, &identity.fingerprint];
+    for (label, value) in labels.iter().zip(values) {
+        let label = crate::output::pad(&format!("{label}:"), width);
+        writeln!(out, "{label} {value}")?;
+    }
+    Ok(())
 }

@@ -37,15 +37,16 @@ impl Init {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
         let profile = &context.profile;
         if profile.has_account() {
-            return Err(CliError::Usage(format!(
-                "an account already exists in {}; use another --data-dir for a second one",
-                profile.home().display()
+            return Err(CliError::Usage(t!(
+                "init-exists",
+                dir = profile.home().display().to_string()
             )));
         }
         for address in self.bootstrap.iter().chain(&self.relay) {
             if !address.contains("/p2p/") {
-                return Err(CliError::Usage(format!(
-                    "{address:?} must end in /p2p/<peer id> so the peer can be authenticated"
+                return Err(CliError::Usage(t!(
+                    "init-bad-address",
+                    address = format!("{address:?}")
                 )));
             }
         }
@@ -70,12 +71,10 @@ impl Init {
         profile.save_config(&config)?;
         let home = profile.home().display().to_string();
         context.out.emit(&identity, |out| {
-            writeln!(out, "Created an account in {home}")?;
-            writeln!(out, "address:     {}", identity.address)?;
-            writeln!(out, "invite:      {}", identity.invite)?;
-            writeln!(out, "fingerprint: {}", identity.fingerprint)?;
+            writeln!(out, "{}", t!("init-created", dir = home))?;
+            super::id::identity_lines(out, &identity)?;
             writeln!(out)?;
-            writeln!(out, "Next: run `tern daemon`, and share your invite.")
+            writeln!(out, "{}", t!("init-next"))
         })
     }
 }

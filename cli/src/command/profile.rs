@@ -40,12 +40,12 @@ impl Profile {
                 })
                 .await?;
                 context.out.emit(&set, |out| {
-                    writeln!(
-                        out,
-                        "Profile set: {}; sent to {} contacts",
-                        shown(&set.profile),
-                        set.sent_to
-                    )
+                    let line = t!(
+                        "profile-set",
+                        profile = shown(&set.profile),
+                        count = set.sent_to
+                    );
+                    writeln!(out, "{line}")
                 })
             }
             None => {

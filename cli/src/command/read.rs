@@ -22,7 +22,11 @@ impl Read {
         let peer = self.peer;
         let marked = backend::with(context, Need::Data, async |b| b.mark_read(&peer).await).await?;
         context.out.emit(&marked, |out| {
-            writeln!(out, "Marked {} message(s) from {peer} read", marked.marked)
+            writeln!(
+                out,
+                "{}",
+                t!("read-marked", count = marked.marked, peer = peer.as_str())
+            )
         })
     }
 }

@@ -45,7 +45,7 @@ impl Requests {
                 context
                     .out
                     .emit(&serde_json::json!({ "accepted": peer }), |out| {
-                        writeln!(out, "Accepted {}: it is in your chats now", short(&peer))
+                        writeln!(out, "{}", t!("requests-accepted", peer = short(&peer)))
                     })
             }
             Some(Action::Delete { peer }) => {
@@ -53,12 +53,12 @@ impl Requests {
                     backend::with(context, Need::Data, async |b| b.delete_chat(&peer).await)
                         .await?;
                 context.out.emit(&deleted, |out| {
-                    writeln!(
-                        out,
-                        "Deleted the request from {} ({} messages)",
-                        short(&peer),
-                        deleted.deleted
-                    )
+                    let line = t!(
+                        "requests-deleted",
+                        peer = short(&peer),
+                        count = deleted.deleted
+                    );
+                    writeln!(out, "{line}")
                 })
             }
         }
@@ -69,26 +69,26 @@ async fn list(context: &Context) -> Result<(), CliError> {
     let requests = backend::with(context, Need::Data, async |b| b.requests().await).await?;
     context.out.emit(&requests, |out| {
         if requests.is_empty() {
-            return writeln!(out, "No message requests.");
+            return writeln!(out, "{}", t!("requests-none"));
         }
         for request in &requests {
-            let dropped = if request.dropped > 0 {
-                format!(", {} dropped", request.dropped)
+            let count = if request.dropped > 0 {
+                t!(
+                    "requests-count-dropped",
+                    count = request.messages,
+                    dropped = request.dropped
+                )
             } else {
-                String::new()
+                t!("requests-count", count = request.messages)
             };
             writeln!(
                 out,
-                "{}  {} message(s){dropped}  {}  {}",
+                "{}  {count}  {}  {}",
                 request.peer,
-                request.messages,
                 output::time(request.last_ms),
                 request.last_text.lines().next().unwrap_or_default()
             )?;
         }
-        writeln!(
-            out,
-            "read: tern history ADDRESS · answer: tern requests accept|delete ADDRESS, tern block ADDRESS"
-        )
+        writeln!(out, "{}", t!("requests-hint"))
     })
 }

@@ -45,11 +45,11 @@ impl Search {
         let results = backend::with(context, Need::Data, async |b| b.search(query).await).await?;
         context.out.emit(&results, |out| {
             if results.messages.is_empty() {
-                return writeln!(out, "Nothing found for {words:?}.");
+                return writeln!(out, "{}", t!("search-nothing", words = words.as_str()));
             }
             for m in &results.messages {
                 let who = if m.outgoing() {
-                    "me".to_owned()
+                    t!("me")
                 } else {
                     super::chats::short(&m.peer)
                 };
@@ -62,7 +62,8 @@ impl Search {
                 )?;
             }
             if let Some(after) = &results.next {
-                writeln!(out, "older: tern search {words} --after {after}")?;
+                let command = format!("tern search {words} --after {after}");
+                writeln!(out, "{}", t!("page-older", command = command))?;
             }
             Ok(())
         })

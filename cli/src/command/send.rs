@@ -29,14 +29,12 @@ impl Send {
         let text = match self.text.as_deref() {
             Some("-") | None => {
                 if io::stdin().is_terminal() {
-                    return Err(CliError::Usage(
-                        "no text: give it as an argument or pipe it in".into(),
-                    ));
+                    return Err(CliError::Usage(t!("send-no-text")));
                 }
                 let mut text = String::new();
                 io::stdin()
                     .read_to_string(&mut text)
-                    .map_err(|e| CliError::Usage(format!("reading standard input: {e}")))?;
+                    .map_err(|e| CliError::Usage(t!("send-stdin", error = e.to_string())))?;
                 text.trim_end_matches('\n').to_owned()
             }
             Some(text) => text.to_owned(),
@@ -46,8 +44,8 @@ impl Send {
             b.send(&to, None, &text).await
         })
         .await?;
-        context
-            .out
-            .emit(&sent, |out| writeln!(out, "queued {}", sent.id))
+        context.out.emit(&sent, |out| {
+            writeln!(out, "{}", t!("send-queued", id = sent.id.as_str()))
+        })
     }
 }

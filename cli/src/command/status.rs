@@ -4,6 +4,7 @@ use super::Context;
 use crate::{
     backend::{self, Need},
     error::CliError,
+    output,
 };
 
 /// Show the daemon's state: peers, addresses, NAT status, circuits, the path to each
@@ -18,59 +19,98 @@ impl Status {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
         let status = backend::with(context, Need::Network, async |b| b.status().await).await?;
         context.out.emit(&status, |out| {
-            writeln!(out, "address:   {}", status.address)?;
-            writeln!(out, "device:    {}", status.peer_id)?;
-            writeln!(out, "peers:     {} connected", status.connected_peers)?;
-            writeln!(out, "NAT:       {}", status.nat)?;
+            // Labels are as wide as the widest in this language, so the values line up.
+            let labels = [
+                t!("status-address"),
+                t!("status-device"),
+                t!("status-peers"),
+                t!("status-nat"),
+                t!("status-circuit"),
+                t!("status-punches"),
+                t!("status-contact"),
+                t!("status-record"),
+                t!("status-outbox"),
+                t!("status-relays"),
+                t!("status-relay"),
+                t!("status-listening"),
+                t!("status-refused"),
+            ];
+            let width = labels
+                .iter()
+                .map(|l| unicode_width::UnicodeWidthStr::width(l.as_str()))
+                .max()
+                .unwrap_or(0)
+                + 2;
+            let [
+                address,
+                device,
+                peers,
+                nat,
+                circuit,
+                punches,
+                contact_label,
+                record,
+                outbox,
+                relays,
+                relay_label,
+                listening,
+                refused_label,
+            ] = labels.map(|label| output::pad(&format!("{label}:"), width));
+            writeln!(out, "{address}{}", status.address)?;
+            writeln!(out, "{device}{}", status.peer_id)?;
+            let connected = t!("status-peers-connected", count = status.connected_peers);
+            writeln!(out, "{peers}{connected}")?;
+            writeln!(out, "{nat}{}", output::term(&status.nat))?;
             for relay in &status.circuits {
-                writeln!(out, "circuit:   reserved at relay {relay}")?;
+                let reserved = t!("status-circuit-reserved", relay = relay.as_str());
+                writeln!(out, "{circuit}{reserved}")?;
             }
             if status.hole_punches_succeeded + status.hole_punches_failed > 0 {
-                writeln!(
-                    out,
-                    "punches:   {} succeeded, {} failed",
-                    status.hole_punches_succeeded, status.hole_punches_failed
-                )?;
+                let counts = t!(
+                    "status-punches-counts",
+                    succeeded = status.hole_punches_succeeded,
+                    failed = status.hole_punches_failed
+                );
+                writeln!(out, "{punches}{counts}")?;
             }
             for contact in &status.contacts {
-                writeln!(out, "contact:   {} via {}", contact.name, contact.path)?;
+                let via = t!(
+                    "status-contact-via",
+                    name = contact.name.as_str(),
+                    path = output::term(&contact.path)
+                );
+                writeln!(out, "{contact_label}{via}")?;
             }
-            match status.record_published {
+            let published = match status.record_published {
                 Some(seq) if status.record_current => {
-                    writeln!(out, "record:    published in the DHT (version {seq})")?;
+                    t!("status-record-published", version = seq)
                 }
-                Some(seq) => writeln!(
-                    out,
-                    "record:    published in the DHT (version {seq}); a newer one is on its way"
-                )?,
-                None => writeln!(
-                    out,
-                    "record:    not yet published in the DHT (contacts cannot find you yet)"
-                )?,
-            }
-            writeln!(out, "outbox:    {} waiting", status.outbox)?;
+                Some(seq) => t!("status-record-updating", version = seq),
+                None => t!("status-record-unpublished"),
+            };
+            writeln!(out, "{record}{published}")?;
+            let waiting = t!("status-outbox-waiting", count = status.outbox);
+            writeln!(out, "{outbox}{waiting}")?;
             if status.relays.is_empty() {
-                writeln!(
-                    out,
-                    "relays:    none (messages wait in the sender's outbox while you are offline)"
-                )?;
+                writeln!(out, "{relays}{}", t!("status-relays-none"))?;
             }
             for relay in &status.relays {
                 let state = if relay.connected {
-                    "connected"
+                    t!("status-relay-connected")
                 } else {
-                    "not connected"
+                    t!("status-relay-not-connected")
                 };
-                writeln!(out, "relay:     {} {state}", relay.peer_id)?;
+                writeln!(out, "{relay_label}{} {state}", relay.peer_id)?;
             }
             for address in &status.listen_addresses {
-                writeln!(out, "listening: {address}")?;
+                writeln!(out, "{listening}{address}")?;
             }
             let refused: u64 = status.rejections.values().sum();
             if refused > 0 {
-                writeln!(out, "refused:   {refused} bad inputs")?;
+                let bad = t!("status-refused-count", count = refused);
+                writeln!(out, "{refused_label}{bad}")?;
                 for (reason, count) in status.rejections.iter().filter(|(_, c)| **c > 0) {
-                    writeln!(out, "           {reason}: {count}")?;
+                    writeln!(out, "{}{reason}: {count}", output::pad("", width))?;
                 }
             }
             Ok(())

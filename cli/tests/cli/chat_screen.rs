@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use unicode_width::UnicodeWidthStr;
+
 use super::harness::{Pair, eventually, stranger, tern};
 
 /// A detached tmux session on a private server socket, killed when dropped.
@@ -95,7 +97,7 @@ async fn typing_in_the_chat_screen_sends_and_shows_delivery_across_daemon_restar
     assert_eq!(bob_says.code, 0, "{bob_says:?}");
 
     let command = format!(
-        "{} --data-dir {} --insecure-no-passphrase chat bob",
+        "{} --lang en --data-dir {} --insecure-no-passphrase chat bob",
         tern().display(),
         pair.alice.path().display()
     );
@@ -177,7 +179,7 @@ async fn a_message_request_is_answered_from_the_chat_screen() {
     .await;
 
     let command = format!(
-        "{} --data-dir {} --insecure-no-passphrase chat {carol_address}",
+        "{} --lang en --data-dir {} --insecure-no-passphrase chat {carol_address}",
         tern().display(),
         pair.alice.path().display()
     );
@@ -211,4 +213,115 @@ async fn a_message_request_is_answered_from_the_chat_screen() {
     })
     .await;
     assert!(pair.alice.history(&carol_address).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_screen_speaks_the_language_of_the_locale() {
+    let pair = Pair::start().await;
+    // A German desktop's locale, and no --lang.
+    let command = format!(
+        "env -u LC_ALL -u LC_MESSAGES LANG=de_DE.UTF-8 {} --data-dir {} \
+         --insecure-no-passphrase chat bob",
+        tern().display(),
+        pair.alice.path().display()
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("the German chat screen", |s| {
+        s.contains("● Daemon")
+            && s.contains("nicht verifiziert")
+            && s.contains("Enter senden")
+            && s.contains("Noch keine Nachrichten")
+    })
+    .await;
+    let run = pair.alice.tern(&["send", "bob", "guten Tag"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    tmux.wait_for("our message, as ours in German", |s| {
+        s.contains("ich: guten Tag")
+    })
+    .await;
+    tmux.keys(&["/nonsense", "Enter"]);
+    tmux.wait_for("an unknown command explained in German", |s| {
+        s.contains("unbekannter Befehl /nonsense")
+    })
+    .await;
+    tmux.keys(&["Escape"]);
+}
+
+/// Every row of the pane is exactly as wide as the pane: nothing drawn overlaps or is
+/// pushed past the border, as it would be if the screen and the terminal measured a
+/// character differently.
+fn assert_aligned(screen: &str, width: usize) {
+    for line in screen.lines().filter(|l| !l.trim().is_empty()) {
+        if line.starts_with('│') {
+            assert_eq!(line.width(), width, "{line:?} in\n{screen}");
+            assert!(line.ends_with('│'), "{line:?} in\n{screen}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_and_right_to_left_text_line_up_in_the_chat_screen() {
+    let pair = Pair::start().await;
+    // 120 CJK characters: 240 columns, so the message wraps over three rows.
+    let cjk = "一二三四五六七八九十".repeat(12);
+    let mixed = "emoji 😀🎉 and שלום עולם (Hebrew)";
+    let hebrew = "שלום עולם, מה שלומך?";
+    for text in [cjk.as_str(), mixed, hebrew] {
+        let run = pair.bob.tern(&["send", "alice", text]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let command = format!(
+        "{} --lang en --data-dir {} --insecure-no-passphrase chat bob",
+        tern().display(),
+        pair.alice.path().display()
+    );
+    let tmux = Tmux::start(&command);
+    let screen = tmux
+        .wait_for("bob's three messages", |s| {
+            s.contains("(Hebrew)") && s.contains('?')
+        })
+        .await;
+    assert_aligned(&screen, 120);
+
+    // The CJK text wrapped whole: every character on screen, in order, none cut off at
+    // the border.
+    let digits = "一二三四五六七八九十";
+    let shown: String = screen
+        .lines()
+        .flat_map(|l| l.chars().filter(|c| digits.contains(*c)))
+        .collect();
+    assert_eq!(shown, cjk, "{screen}");
+    let rows = screen
+        .lines()
+        .filter(|l| l.contains(|c| digits.contains(c)))
+        .count();
+    assert_eq!(rows, 3, "{screen}");
+
+    // Right-to-left words in visual order: a terminal without bidi shows them as written
+    // here, reversed. In a left-to-right sentence only the Hebrew run turns; a Hebrew
+    // sentence turns whole, its question mark at the left.
+    assert!(
+        screen.contains("emoji 😀🎉 and םלוע םולש (Hebrew)"),
+        "{screen}"
+    );
+    assert!(screen.contains("?ךמולש המ ,םלוע םולש"), "{screen}");
+    assert!(!screen.contains("שלום"), "{screen}");
+
+    // A mark after wide text sits where display width puts it: the delivery mark of our
+    // own message, one space after the text.
+    let run = pair.alice.tern(&["send", "bob", "我 😀 ok"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let screen = tmux
+        .wait_for("our message delivered", |s| {
+            line_with(s, "me: 我 😀 ok").is_some_and(|l| l.contains('✓'))
+        })
+        .await;
+    assert_aligned(&screen, 120);
+    let line = line_with(&screen, "me: 我 😀 ok").unwrap();
+    let text_end = line.find("me: 我 😀 ok").unwrap() + "me: 我 😀 ok".len();
+    let mark = line.find('✓').unwrap();
+    assert_eq!(&line[text_end..mark], " ", "{line:?}");
+    // `│HH:MM me: ` is 11 columns, the text 8 (我 and 😀 take two each).
+    assert_eq!(line[..mark].width(), 1 + 10 + 8 + 1, "{line:?}");
+    tmux.keys(&["Escape"]);
 }

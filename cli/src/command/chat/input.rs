@@ -13,8 +13,16 @@ impl Input {
         &self.text
     }
 
+    /// The cursor position in chars; the screen draws it at [`Self::column`].
+    #[cfg(test)]
     pub(crate) fn cursor(&self) -> usize {
         self.cursor
+    }
+
+    /// The cursor's column: the display width of the text before it (CJK and emoji take
+    /// two columns).
+    pub(crate) fn column(&self) -> usize {
+        unicode_width::UnicodeWidthStr::width(&self.text[..self.byte(self.cursor)])
     }
 
     fn byte(&self, chars: usize) -> usize {
@@ -129,6 +137,8 @@ mod tests {
         input.left();
         input.kill_to_start();
         assert_eq!((input.text(), input.cursor()), (" ", 0));
+        let wide = typed("日本x");
+        assert_eq!((wide.cursor(), wide.column()), (3, 5));
         assert_eq!(input.take(), " ");
         assert_eq!(input.text(), "");
     }

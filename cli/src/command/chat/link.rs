@@ -52,7 +52,7 @@ pub(crate) async fn run(profile: Profile, peer: String, reports: mpsc::Sender<Re
             Ok(Some(client)) => client,
             Ok(None) => {
                 let _ = reports
-                    .send(Report::Disconnected("the daemon is not running".into()))
+                    .send(Report::Disconnected(t!("chat-no-daemon")))
                     .await;
                 tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(RETRY_MAX);
@@ -110,7 +110,7 @@ pub(crate) async fn run(profile: Profile, peer: String, reports: mpsc::Sender<Re
                         }
                     }
                     Some(Err(e)) => break e.to_string(),
-                    None => break "the daemon closed the connection".to_owned(),
+                    None => break t!("chat-daemon-closed"),
                 },
                 _ = status_every.tick() => match client.status().await {
                     Ok(status) => {

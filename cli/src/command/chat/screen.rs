@@ -9,7 +9,9 @@ use ratatui::{
     widgets::{Block, Borders, Paragraph},
 };
 
-use super::{input::Input, link::Report};
+use unicode_width::UnicodeWidthStr;
+
+use super::{input::Input, layout, link::Report};
 use crate::{
     api::model::{
         ChatChangeView, ContactView, Delivery, EventView, MessageView, ReactionView, StatusView,
@@ -75,9 +77,7 @@ impl Command {
             "block" => Ok(Self::Block),
             "unblock" => Ok(Self::Unblock),
             "delete" => Ok(Self::Delete),
-            other => Err(format!(
-                "unknown command /{other}; try /accept, /block, /unblock or /delete"
-            )),
+            other => Err(t!("chat-unknown-command", command = format!("/{other}"))),
         })
     }
 }
@@ -147,7 +147,7 @@ impl Screen {
             _ => {}
         }
         let Some(index) = self.selected else {
-            self.problem = Some("select a message first with Alt-↑".into());
+            self.problem = Some(t!("chat-select-first"));
             return Action::None;
         };
         let Some(message) = self.messages.get(index) else {
@@ -162,7 +162,7 @@ impl Screen {
             }
             KeyCode::Char('d') if mine => return Action::Change(id, Change::Delete(true)),
             KeyCode::Char('e' | 'd') => {
-                self.problem = Some("only your own messages can be edited or deleted".into());
+                self.problem = Some(t!("chat-only-own"));
             }
             KeyCode::Char('x') => return Action::Change(id, Change::Delete(false)),
             KeyCode::Char('0') => return Action::Change(id, Change::React(String::new())),
@@ -256,7 +256,7 @@ impl Screen {
             Report::Status(status) => self.status = Some(status),
             Report::SendFailed(text, reason) => {
                 self.input.restore(text);
-                self.problem = Some(format!("not sent: {reason}"));
+                self.problem = Some(t!("chat-not-sent", reason = reason));
             }
             Report::Notice(notice) => self.problem = Some(notice),
         }
@@ -377,16 +377,25 @@ impl Screen {
         .areas(frame.area());
 
         let verified = if self.blocked {
-            Span::styled(" blocked ", Style::new().fg(Color::Red))
+            Span::styled(
+                format!(" {} ", t!("chat-blocked")),
+                Style::new().fg(Color::Red),
+            )
         } else if self.request {
             Span::styled(
-                " message request: /accept /block /delete ",
+                format!(" {} ", t!("chat-request")),
                 Style::new().fg(Color::Yellow),
             )
         } else if self.contact.verified {
-            Span::styled(" ✓ verified ", Style::new().fg(Color::Green))
+            Span::styled(
+                format!(" ✓ {} ", t!("chat-verified")),
+                Style::new().fg(Color::Green),
+            )
         } else {
-            Span::styled(" not verified ", Style::new().fg(Color::Yellow))
+            Span::styled(
+                format!(" {} ", t!("chat-not-verified")),
+                Style::new().fg(Color::Yellow),
+            )
         };
         let title = Line::from(vec![
             Span::styled(
@@ -414,7 +423,7 @@ impl Screen {
         let editor = Paragraph::new(self.input.text())
             .block(Block::new().borders(Borders::ALL).title(self.input_title()));
         frame.render_widget(editor, input);
-        let column = u16::try_from(self.input.cursor()).unwrap_or(u16::MAX);
+        let column = u16::try_from(self.input.column()).unwrap_or(u16::MAX);
         frame.set_cursor_position(Position::new(
             (input.x + 1 + column).min(input.right().saturating_sub(2)),
             input.y + 1,
@@ -425,44 +434,62 @@ impl Screen {
         let mut lines = Vec::new();
         if self.messages.is_empty() {
             lines.push(Line::styled(
-                "No messages yet. Say hello.",
+                t!("chat-empty"),
                 Style::new().fg(Color::DarkGray),
             ));
         }
         for (index, m) in self.messages.iter().enumerate() {
             let selected = self.selected == Some(index);
             let (who, color) = if m.outgoing() {
-                ("me".to_owned(), Color::Cyan)
+                (t!("me"), Color::Cyan)
             } else {
                 (self.contact.name.clone(), Color::Magenta)
             };
             let time = output::time(m.sent_at_ms);
             let clock = time.get(11..).unwrap_or(&time).to_owned();
             let head = format!("{clock} {who}: ");
-            let mark = if m.outgoing() {
-                format!(" {}", m.delivery.mark())
-            } else {
-                String::new()
-            };
-            let indent = head.chars().count();
+            let indent = head.width();
             let room = width.saturating_sub(indent).max(8);
-            let shown = format!("{}{}", output::reply_mark(m), output::body(m));
-            let text: Vec<char> = shown.chars().collect();
-            let mut chunks: Vec<String> = Vec::new();
-            for line in shown.lines() {
-                let chars: Vec<char> = line.chars().collect();
-                if chars.is_empty() {
-                    chunks.push(String::new());
-                }
-                for chunk in chars.chunks(room) {
-                    chunks.push(chunk.iter().collect());
-                }
+            let notice = matches!(m.kind.as_str(), "deleted" | "unsupported" | "timer");
+            // A disappearing message wears a timer before its text, as in `tern history`.
+            let timer = if !notice && m.disappear_secs.is_some() {
+                "⏱ "
+            } else {
+                ""
+            };
+            let reply = format!("{}{timer}", output::reply_mark(m));
+            let (text, edited) = if notice {
+                (output::body(m), None)
+            } else {
+                (
+                    m.text.clone(),
+                    m.edited_at_ms.map(|_| t!("message-edited-mark")),
+                )
+            };
+            // The text alone is laid out (and reordered, if right to left); the reply mark
+            // before it and the marks after it keep their places.
+            let rows = layout::rows(&text, room.saturating_sub(reply.width()).max(1), room);
+            let mut marks = Vec::new();
+            if let Some(edited) = edited {
+                marks.push(Span::styled(
+                    format!(" {edited}"),
+                    Style::new().fg(Color::DarkGray),
+                ));
             }
-            if text.is_empty() {
-                chunks.push(String::new());
+            if m.outgoing() {
+                let style = match m.delivery {
+                    Delivery::Read => Style::new().fg(Color::Green),
+                    Delivery::Failed => Style::new().fg(Color::Red),
+                    _ => Style::new().fg(Color::DarkGray),
+                };
+                marks.push(Span::styled(format!(" {}", m.delivery.mark()), style));
             }
-            let last = chunks.len() - 1;
-            for (i, chunk) in chunks.into_iter().enumerate() {
+            let marks_width: usize = marks.iter().map(Span::width).sum();
+            let last = rows.len() - 1;
+            let last_width = rows[last].width + if last == 0 { reply.width() } else { 0 };
+            // Marks that do not fit after the last row get a row of their own.
+            let own_row = marks_width > 0 && last_width + marks_width > room;
+            for (i, row) in rows.into_iter().enumerate() {
                 let mut spans = if i == 0 {
                     let clock_style = if selected {
                         Style::new().add_modifier(Modifier::REVERSED)
@@ -472,19 +499,20 @@ impl Screen {
                     vec![
                         Span::styled(clock.clone(), clock_style),
                         Span::styled(format!(" {who}: "), Style::new().fg(color)),
+                        Span::raw(reply.clone()),
                     ]
                 } else {
                     vec![Span::raw(" ".repeat(indent))]
                 };
-                spans.push(Span::raw(chunk));
-                if i == last && !mark.is_empty() {
-                    let style = match m.delivery {
-                        Delivery::Read => Style::new().fg(Color::Green),
-                        Delivery::Failed => Style::new().fg(Color::Red),
-                        _ => Style::new().fg(Color::DarkGray),
-                    };
-                    spans.push(Span::styled(mark.clone(), style));
+                spans.push(Span::raw(row.text));
+                if i == last && !own_row {
+                    spans.extend(marks.iter().cloned());
                 }
+                lines.push(Line::from(spans));
+            }
+            if own_row {
+                let mut spans = vec![Span::raw(" ".repeat(indent))];
+                spans.extend(marks);
                 lines.push(Line::from(spans));
             }
             if let Some(reactions) = output::reactions(m) {
@@ -499,31 +527,39 @@ impl Screen {
 
     fn input_title(&self) -> String {
         match (&self.compose, self.selected) {
-            (Compose::Reply(id), _) => format!(" reply to {} · Enter send · Esc cancel ", &id[..8.min(id.len())]),
-            (Compose::Edit(id), _) => format!(" edit {} · Enter save · Esc cancel ", &id[..8.min(id.len())]),
-            (Compose::New, Some(_)) => {
-                " Alt-r reply · Alt-e edit · Alt-d delete · Alt-x delete for me · Alt-1…5 react · Alt-0 unreact · Esc "
-                    .into()
+            (Compose::Reply(id), _) => {
+                format!(" {} ", t!("chat-keys-reply", id = &id[..8.min(id.len())]))
             }
-            (Compose::New, None) => {
-                " message · Enter send · Alt-↑ select · /block /delete · Esc quit · PgUp/PgDn scroll ".into()
+            (Compose::Edit(id), _) => {
+                format!(" {} ", t!("chat-keys-edit", id = &id[..8.min(id.len())]))
             }
+            (Compose::New, Some(_)) => format!(" {} ", t!("chat-keys-selected")),
+            (Compose::New, None) => format!(" {} ", t!("chat-keys")),
         }
     }
 
     fn status_line(&self) -> Line<'static> {
         let mut spans = Vec::new();
         if self.connected {
-            spans.push(Span::styled("● daemon", Style::new().fg(Color::Green)));
+            spans.push(Span::styled(
+                format!("● {}", t!("chat-daemon")),
+                Style::new().fg(Color::Green),
+            ));
         } else {
             spans.push(Span::styled(
-                "○ daemon offline, reconnecting",
+                format!("○ {}", t!("chat-daemon-offline")),
                 Style::new().fg(Color::Red),
             ));
         }
         match self.peer_online {
-            Some(true) => spans.push(Span::raw(format!(" · {} online", self.contact.name))),
-            Some(false) => spans.push(Span::raw(format!(" · {} offline", self.contact.name))),
+            Some(true) => spans.push(Span::raw(format!(
+                " · {}",
+                t!("chat-peer-online", name = self.contact.name.as_str())
+            ))),
+            Some(false) => spans.push(Span::raw(format!(
+                " · {}",
+                t!("chat-peer-offline", name = self.contact.name.as_str())
+            ))),
             None => {}
         }
         if let Some(status) = &self.status {
@@ -534,22 +570,26 @@ impl Screen {
                 .iter()
                 .find(|c| c.address == self.contact.address)
             {
-                spans.push(Span::raw(format!(" · via {}", contact.path)));
+                spans.push(Span::raw(format!(
+                    " · {}",
+                    t!("chat-via", path = output::term(&contact.path))
+                )));
             }
             let up = status.relays.iter().filter(|r| r.connected).count();
             spans.push(Span::raw(format!(
-                " · relays {up}/{} · peers {} · outbox {}",
-                status.relays.len(),
-                status.connected_peers,
-                status.outbox
+                " · {}",
+                t!(
+                    "chat-network",
+                    up = up,
+                    relays = status.relays.len(),
+                    peers = status.connected_peers,
+                    outbox = status.outbox
+                )
             )));
         }
         if self.new_requests > 0 {
             spans.push(Span::styled(
-                format!(
-                    " · {} new message request(s): tern requests",
-                    self.new_requests
-                ),
+                format!(" · {}", t!("chat-new-requests", count = self.new_requests)),
                 Style::new().fg(Color::Yellow),
             ));
         }

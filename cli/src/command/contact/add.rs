@@ -28,12 +28,13 @@ impl Add {
         let contact =
             backend::with(context, Need::Data, async |b| b.add_contact(new).await).await?;
         context.out.emit(&contact, |out| {
-            writeln!(out, "Added {} ({})", contact.name, contact.address)?;
+            let (name, address) = (contact.name.as_str(), contact.address.as_str());
             writeln!(
                 out,
-                "Compare safety numbers with `tern contact verify {}`.",
-                contact.name
-            )
+                "{}",
+                t!("contact-added", name = name, address = address)
+            )?;
+            writeln!(out, "{}", t!("contact-added-verify", name = name))
         })
     }
 }

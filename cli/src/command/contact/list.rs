@@ -4,6 +4,7 @@ use super::Context;
 use crate::{
     backend::{self, Need},
     error::CliError,
+    output,
 };
 
 /// List contacts.
@@ -18,23 +19,21 @@ impl List {
         let contacts = backend::with(context, Need::Data, async |b| b.contacts().await).await?;
         context.out.emit(&contacts, |out| {
             if contacts.is_empty() {
-                return writeln!(
-                    out,
-                    "No contacts yet: add one with `tern contact add NAME INVITE`."
-                );
+                return writeln!(out, "{}", t!("contact-list-empty"));
             }
             let width = contacts
                 .iter()
-                .map(|c| c.name.chars().count())
+                .map(|c| unicode_width::UnicodeWidthStr::width(c.name.as_str()))
                 .max()
                 .unwrap_or(0);
             for c in &contacts {
                 let mark = if c.verified {
-                    "verified"
+                    t!("contact-verified-mark")
                 } else {
-                    "not verified"
+                    t!("contact-not-verified-mark")
                 };
-                writeln!(out, "{:width$}  {}  {mark}", c.name, c.address)?;
+                let name = output::pad(&c.name, width);
+                writeln!(out, "{name}  {}  {mark}", c.address)?;
             }
             Ok(())
         })

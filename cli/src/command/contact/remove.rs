@@ -22,7 +22,7 @@ impl Remove {
         context
             .out
             .emit(&serde_json::json!({ "removed": name }), |out| {
-                writeln!(out, "Removed {name}")
+                writeln!(out, "{}", t!("contact-removed", name = name.as_str()))
             })
     }
 }

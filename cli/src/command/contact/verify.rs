@@ -46,10 +46,11 @@ impl Verify {
         })
         .await?;
         out.emit(&contact, |out| {
+            let name = contact.name.as_str();
             if contact.verified {
-                writeln!(out, "{} is verified.", contact.name)
+                writeln!(out, "{}", t!("contact-is-verified", name = name))
             } else {
-                writeln!(out, "{} is not verified.", contact.name)
+                writeln!(out, "{}", t!("contact-is-not-verified", name = name))
             }
         })
     }
@@ -57,19 +58,19 @@ impl Verify {
 
 fn confirm(name: &str, safety_number: &str, json: bool) -> Result<bool, CliError> {
     if json || !io::stdin().is_terminal() {
-        return Err(CliError::Usage(
-            "no terminal to ask on: pass --yes after comparing the safety numbers, or --clear"
-                .into(),
-        ));
+        return Err(CliError::Usage(t!("verify-no-terminal")));
     }
     let mut err = io::stderr().lock();
-    writeln!(err, "Safety number with {name}:\n")?;
+    writeln!(err, "{}\n", t!("verify-safety-number", name = name))?;
     for line in safety_number.split(' ').collect::<Vec<_>>().chunks(4) {
         writeln!(err, "    {}", line.join(" "))?;
     }
-    write!(err, "\nDoes {name} see the same numbers? [y/N] ")?;
+    write!(err, "\n{} ", t!("verify-ask", name = name))?;
     err.flush()?;
     let mut answer = String::new();
     io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+    // English answers always count, whatever the language of the question.
+    let yes = t!("verify-yes");
+    let answer = answer.trim().to_lowercase();
+    Ok(answer == "y" || answer == "yes" || yes.split('|').any(|word| word == answer))
 }

@@ -1,0 +1,271 @@
+# Die Texte der CLI auf Deutsch. Dieselben Nachrichten mit denselben Variablen wie der
+# englische Katalog (ein Unit-Test prüft das). Anrede: du, wie in verbreiteten Messengern.
+
+## Allgemein
+
+me = ich
+lang-unknown = unbekannte Sprache „{ $tag }“; verfügbar: { $known }
+page-older = ältere: { $command }
+page-more = weitere: { $command }
+duration-bad = { $text } ist keine Dauer wie 8h oder 1w
+duration-unit = { $text }: die Einheit ist s, m, h, d oder w
+
+## Fehler (ausgegeben als „tern: <Meldung>“)
+
+error-wrong-passphrase = falsche Passphrase
+error-locked = das Konto in { $dir } wird von einem anderen Prozess benutzt; läuft `tern daemon`, dann hält er es, und die Befehle sprechen von selbst mit ihm
+error-no-daemon = für { $dir } läuft kein Daemon; starte einen mit `tern daemon` (siehe `tern daemon --help`)
+error-no-account = kein Konto in { $dir }; lege eines mit `tern init` an
+error-caused-by = verursacht durch: { $cause }
+
+## Profil und Passphrase
+
+profile-no-home = kein Home-Verzeichnis gefunden: gib --data-dir an oder setze TERN_HOME
+profile-passphrase-file = beim Lesen der Passphrase-Datei { $file }
+profile-passphrase-no-terminal = eine Passphrase wird gebraucht, aber es gibt kein Terminal, um danach zu fragen: nimm --passphrase-file oder TERN_PASSPHRASE
+profile-passphrase-prompt = Passphrase:
+profile-passphrase-again = Passphrase wiederholen:
+profile-passphrases-differ = die beiden Passphrasen sind verschieden
+profile-passphrase-empty = die Passphrase ist leer; mit --insecure-no-passphrase gibt es wirklich keine
+
+## tern init, tern id
+
+init-exists = in { $dir } gibt es schon ein Konto; nimm für ein zweites ein anderes --data-dir
+init-bad-address = { $address } muss auf /p2p/<Peer-ID> enden, damit der Peer authentifiziert werden kann
+init-created = Konto in { $dir } angelegt
+init-next = Weiter: starte `tern daemon` und teile deine Einladung.
+id-address = Adresse
+id-invite = Einladung
+id-fingerprint = Fingerabdruck
+
+## tern daemon
+
+daemon-not-loopback = --api-addr { $address } ist keine Loopback-Adresse; die lokale API darf von anderen Rechnern aus nicht erreichbar sein
+daemon-running = für { $dir } läuft schon ein Daemon (API unter { $api })
+daemon-cannot-listen = kann nicht auf { $address } lauschen: { $error }
+daemon-for = tern-Daemon für { $address }
+daemon-api = lokale API unter { $api } (Token in api.token)
+daemon-reachable = erreichbar unter { $address }
+daemon-stop = Strg-C beendet ihn.
+
+## tern contact
+
+contact-added = { $name } hinzugefügt ({ $address })
+contact-added-verify = Vergleicht eure Sicherheitsnummern mit `tern contact verify { $name }`.
+contact-list-empty = Noch keine Kontakte: füge einen mit `tern contact add NAME EINLADUNG` hinzu.
+contact-verified-mark = verifiziert
+contact-not-verified-mark = nicht verifiziert
+contact-removed = { $name } entfernt
+contact-is-verified = { $name } ist verifiziert.
+contact-is-not-verified = { $name } ist nicht verifiziert.
+verify-no-terminal = kein Terminal zum Fragen: gib --yes an, nachdem ihr die Sicherheitsnummern verglichen habt, oder --clear
+verify-safety-number = Sicherheitsnummer mit { $name }:
+verify-ask = Sieht { $name } dieselben Zahlen? [j/N]
+# Die Antworten, die ja bedeuten, durch | getrennt, kleingeschrieben („y“ und „yes“ gelten immer).
+verify-yes = j|ja
+
+## tern send, reply, react, edit, delete, read
+
+send-no-text = kein Text: gib ihn als Argument an oder leite ihn über eine Pipe ein
+send-stdin = beim Lesen der Standardeingabe: { $error }
+send-queued = eingereiht { $id }
+react-reacted = reagiert ({ $id })
+react-removed = Reaktion entfernt ({ $id })
+edit-edited = bearbeitet { $id }
+delete-for-me = { $id } für mich gelöscht
+delete-for-everyone = { $id } für alle gelöscht
+read-marked = { $count ->
+    [one] { $count } Nachricht
+   *[other] { $count } Nachrichten
+} von { $peer } als gelesen markiert
+
+## Nachrichten, wie Listen und der Chat-Bildschirm sie zeigen
+
+message-deleted = 🚫 Nachricht gelöscht
+message-unsupported = ⚠ nicht unterstützte Nachricht (eine neuere Version von Tern kann sie zeigen)
+message-edited = { $text } (bearbeitet)
+message-edited-mark = (bearbeitet)
+message-timer-off = ⏱ verschwindende Nachrichten ausgeschaltet
+message-timer = ⏱ verschwindende Nachrichten: { $timer }
+
+## tern search, requests, block, chats
+
+search-nothing = Nichts gefunden für „{ $words }“.
+requests-accepted = { $peer } angenommen: steht jetzt in deinen Chats
+requests-deleted = Anfrage von { $peer } gelöscht ({ $count ->
+    [one] { $count } Nachricht
+   *[other] { $count } Nachrichten
+})
+requests-none = Keine Nachrichtenanfragen.
+requests-count = { $count ->
+    [one] { $count } Nachricht
+   *[other] { $count } Nachrichten
+}
+requests-count-dropped = { $count ->
+    [one] { $count } Nachricht
+   *[other] { $count } Nachrichten
+}, { $dropped } verworfen
+requests-hint = lesen: tern history ADRESSE · antworten: tern requests accept|delete ADRESSE, tern block ADRESSE
+block-none = Niemand ist blockiert.
+block-blocked = { $peer } blockiert
+block-unblocked = { $peer } nicht mehr blockiert
+chats-muted = stummgeschaltet
+chats-unmuted = Stummschaltung aufgehoben
+chats-archived = archiviert
+chats-unarchived = aus dem Archiv geholt
+chats-pinned = angeheftet
+chats-unpinned = losgelöst
+chats-deleted = Unterhaltung mit { $peer } gelöscht ({ $count ->
+    [one] { $count } Nachricht
+   *[other] { $count } Nachrichten
+})
+chats-none = Noch keine Unterhaltungen.
+chats-unread = ({ $count } ungelesen)
+
+## tern status (die Beschriftungen werden bündig aufgefüllt)
+
+status-address = Adresse
+status-device = Gerät
+status-peers = Peers
+status-nat = NAT
+status-circuit = Circuit
+status-punches = Hole-Punching
+status-contact = Kontakt
+status-record = Eintrag
+status-outbox = Ausgang
+status-relays = Relays
+status-relay = Relay
+status-listening = lauscht
+status-refused = abgewiesen
+status-peers-connected = { $count } verbunden
+status-circuit-reserved = reserviert bei Relay { $relay }
+status-punches-counts = { $succeeded } gelungen, { $failed } fehlgeschlagen
+status-contact-via = { $name } über { $path }
+status-record-published = in der DHT veröffentlicht (Version { $version })
+status-record-updating = in der DHT veröffentlicht (Version { $version }); eine neuere ist unterwegs
+status-record-unpublished = noch nicht in der DHT veröffentlicht (Kontakte finden dich noch nicht)
+status-outbox-waiting = { $count } wartend
+status-relays-none = keine (Nachrichten warten im Ausgang des Absenders, solange du offline bist)
+status-relay-connected = verbunden
+status-relay-not-connected = nicht verbunden
+status-refused-count = { $count } fehlerhafte Eingaben
+
+## tern disappear, tern profile
+
+disappear-on = Nachrichten mit { $peer } verschwinden jetzt { $timer } nach dem Lesen
+disappear-off = Nachrichten mit { $peer } verschwinden nicht mehr
+disappear-bad-timer = { $text }: ein Timer ist 5m, 1h, 1d, 1w oder off
+timer-off = aus
+timer-seconds = { $count } s
+timer-minutes = { $count ->
+    [one] { $count } Minute
+   *[other] { $count } Minuten
+}
+timer-hours = { $count ->
+    [one] { $count } Stunde
+   *[other] { $count } Stunden
+}
+timer-days = { $count ->
+    [one] { $count } Tag
+   *[other] { $count } Tage
+}
+timer-weeks = { $count ->
+    [one] { $count } Woche
+   *[other] { $count } Wochen
+}
+profile-set = Profil gesetzt: { $profile }; an { $count ->
+    [one] { $count } Kontakt
+   *[other] { $count } Kontakte
+} gesendet
+
+## Wege und NAT-Zustände, wie Statuszeilen sie zeigen
+
+term-direct = direkt
+term-circuit = Relay-Circuit
+term-mailbox = Postfach
+term-public = öffentlich
+term-private = privat
+term-unknown = unbekannt
+
+## tern chat: der Vollbild-Chat
+
+chat-no-daemon = der Daemon läuft nicht
+chat-daemon-closed = der Daemon hat die Verbindung geschlossen
+chat-unknown-command = unbekannter Befehl { $command }; versuche /accept, /block, /unblock oder /delete
+chat-select-first = wähle zuerst mit Alt-↑ eine Nachricht aus
+chat-only-own = nur eigene Nachrichten lassen sich bearbeiten oder löschen
+chat-not-sent = nicht gesendet: { $reason }
+chat-blocked = blockiert
+chat-request = Nachrichtenanfrage: /accept /block /delete
+chat-verified = verifiziert
+chat-not-verified = nicht verifiziert
+chat-empty = Noch keine Nachrichten. Sag hallo.
+chat-keys-reply = Antwort auf { $id } · Enter senden · Esc abbrechen
+chat-keys-edit = { $id } bearbeiten · Enter speichern · Esc abbrechen
+chat-keys-selected = Alt-r antworten · Alt-e bearbeiten · Alt-d löschen · Alt-x für mich löschen · Alt-1…5 reagieren · Alt-0 Reaktion weg · Esc
+chat-keys = Nachricht · Enter senden · Alt-↑ auswählen · /block /delete · Esc beenden · Bild↑/Bild↓ blättern
+chat-daemon = Daemon
+chat-daemon-offline = Daemon offline, verbinde neu
+chat-peer-online = { $name } online
+chat-peer-offline = { $name } offline
+chat-via = über { $path }
+chat-network = Relays { $up }/{ $relays } · Peers { $peers } · Ausgang { $outbox }
+chat-new-requests = { $count ->
+    [one] { $count } neue Nachrichtenanfrage
+   *[other] { $count } neue Nachrichtenanfragen
+}: tern requests
+
+## tern demo: die Erzählung
+
+demo-intro = Tern-Demo: ein Relay und zwei Nutzer, jeder ein echter Knoten, auf 127.0.0.1 in { $dir }
+demo-done = Fertig in { $seconds } s. { $dir } entfernt.
+demo-next = Weiter: `tern init` legt dein eigenes Konto an, danach `tern daemon`.
+demo-relay-listening = lauscht auf { $address }
+demo-created = hat das Konto { $address } angelegt
+demo-swap = alice und bob tauschen Einladungen und fügen einander hinzu; ihr Relay ist das obige
+demo-send-queued = → { $to }: { $text } (eingereiht, sicher auf der Platte)
+demo-send = → { $to }: { $text }
+demo-received = ← { $from }: { $text }
+demo-delivered-first = ✓ zugestellt (bobs Knoten hat sie auf der Platte)
+demo-delivered = ✓ zugestellt
+demo-offline = geht offline
+demo-stored = ⇡ bob ist nicht erreichbar: jede Nachricht liegt jetzt bei seinem Relay (Verwahrungsbestätigungen da)
+demo-relay-holds = hält { $count ->
+    [one] { $count } versiegelten Umschlag
+   *[other] { $count } versiegelte Umschläge
+}, { $bytes } Bytes: es sieht weder Text noch Absender
+demo-back = ist wieder online und holt sein Postfach ab
+demo-received-all = { $count } von { $count } empfangen, jede genau einmal, in Reihenfolge
+demo-delivered-times = ✓ zugestellt ×{ $count }
+demo-reads = liest die Unterhaltung ({ $count ->
+    [one] { $count } Nachricht
+   *[other] { $count } Nachrichten
+})
+demo-read-times = ✓✓ gelesen ×{ $count }
+demo-relay-emptied = hält { $count ->
+    [one] { $count } Umschlag
+   *[other] { $count } Umschläge
+}: bob hat sie bestätigt, und das Relay hat seine Kopien gelöscht
+demo-stranger = eine Fremde, hat das Konto { $address } angelegt
+demo-request = ← eine Nachrichtenanfrage ({ $count } insgesamt): nicht in seinen Chats, und mallory bekommt keine Bestätigung
+demo-blocks = blockiert mallory: die Anfrage ist gelöscht
+demo-refused = ✗ { $text } abgewiesen: bob hat dieses Konto blockiert
+demo-reply = ↪ antwortet auf { $original }: { $text }
+demo-reply-seen = ← bobs Antwort, die ihre Nachricht zitiert
+demo-react = reagiert mit { $emoji } auf bobs Antwort
+demo-react-seen = sieht alices { $emoji } unter seiner Antwort
+demo-edit = ändert ihre Nachricht zu { $text }
+demo-edit-seen = sieht { $text } (bearbeitet); { $count } Versionen aufbewahrt
+demo-delete = löscht { $text } für alle
+demo-tombstone = sieht einen Grabstein: der Text ist aus seiner Datenbank und seinem Ereignisprotokoll gelöscht
+
+# Was alice, bob und mallory einander in der Demo schreiben.
+demo-text-hello = Hallo Bob! Ich probiere gerade Tern aus.
+demo-text-answer = Hallo Alice, ich höre dich laut und deutlich.
+demo-text-there = Bist du noch da?
+demo-text-meeting = Das Treffen ist auf 15 Uhr verschoben.
+demo-text-slides = Bring bitte die Folien mit.
+demo-text-works = 15 Uhr passt mir.
+demo-text-meeting-edited = Das Treffen ist auf 16 Uhr verschoben.
+demo-text-prize = Du hast einen Preis gewonnen! Antworte, um ihn abzuholen.
+demo-text-last = Letzte Chance!

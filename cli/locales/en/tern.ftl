@@ -1,0 +1,242 @@
+# The CLI's texts in English: the reference catalog. Every other catalog has exactly these
+# messages with exactly these variables (a unit test checks it). Keys are grouped by the
+# command or screen that prints them. Plain text; no Unicode isolation marks.
+
+## Shared
+
+me = me
+lang-unknown = unknown language "{ $tag }"; available: { $known }
+page-older = older: { $command }
+page-more = more: { $command }
+duration-bad = { $text } is not a duration like 8h or 1w
+duration-unit = { $text }: the unit is s, m, h, d or w
+
+## Errors (printed as "tern: <message>")
+
+error-wrong-passphrase = wrong passphrase
+error-locked = the account in { $dir } is in use by another process; if `tern daemon` is running, it is the one holding it, and commands talk to it automatically
+error-no-daemon = no daemon is running for { $dir }; start one with `tern daemon` (see `tern daemon --help`)
+error-no-account = no account in { $dir }; create one with `tern init`
+error-caused-by = caused by: { $cause }
+
+## Profile and passphrase
+
+profile-no-home = cannot find a home directory: pass --data-dir or set TERN_HOME
+profile-passphrase-file = reading the passphrase file { $file }
+profile-passphrase-no-terminal = a passphrase is needed and there is no terminal to ask on: use --passphrase-file or TERN_PASSPHRASE
+profile-passphrase-prompt = passphrase:
+profile-passphrase-again = passphrase again:
+profile-passphrases-differ = the two passphrases differ
+profile-passphrase-empty = the passphrase is empty; use --insecure-no-passphrase to really have none
+
+## tern init, tern id
+
+init-exists = an account already exists in { $dir }; use another --data-dir for a second one
+init-bad-address = { $address } must end in /p2p/<peer id> so the peer can be authenticated
+init-created = Created an account in { $dir }
+init-next = Next: run `tern daemon`, and share your invite.
+id-address = address
+id-invite = invite
+id-fingerprint = fingerprint
+
+## tern daemon
+
+daemon-not-loopback = --api-addr { $address } is not a loopback address; the local API must not be reachable from other machines
+daemon-running = a daemon is already running for { $dir } (API at { $api })
+daemon-cannot-listen = cannot listen on { $address }: { $error }
+daemon-for = tern daemon for { $address }
+daemon-api = local API at { $api } (token in api.token)
+daemon-reachable = reachable at { $address }
+daemon-stop = Ctrl-C stops it.
+
+## tern contact
+
+contact-added = Added { $name } ({ $address })
+contact-added-verify = Compare safety numbers with `tern contact verify { $name }`.
+contact-list-empty = No contacts yet: add one with `tern contact add NAME INVITE`.
+contact-verified-mark = verified
+contact-not-verified-mark = not verified
+contact-removed = Removed { $name }
+contact-is-verified = { $name } is verified.
+contact-is-not-verified = { $name } is not verified.
+verify-no-terminal = no terminal to ask on: pass --yes after comparing the safety numbers, or --clear
+verify-safety-number = Safety number with { $name }:
+verify-ask = Does { $name } see the same numbers? [y/N]
+# The answers that mean yes, separated by |, in lower case ("y" and "yes" always count).
+verify-yes = y|yes
+
+## tern send, reply, react, edit, delete, read
+
+send-no-text = no text: give it as an argument or pipe it in
+send-stdin = reading standard input: { $error }
+send-queued = queued { $id }
+react-reacted = reacted ({ $id })
+react-removed = removed ({ $id })
+edit-edited = edited { $id }
+delete-for-me = deleted { $id } for me
+delete-for-everyone = deleted { $id } for everyone
+read-marked = Marked { $count } message(s) from { $peer } read
+
+## Messages as lists and the chat screen show them
+
+message-deleted = 🚫 message deleted
+message-unsupported = ⚠ unsupported message (a newer version of Tern can show it)
+message-edited = { $text } (edited)
+message-edited-mark = (edited)
+message-timer-off = ⏱ disappearing messages turned off
+message-timer = ⏱ disappearing messages: { $timer }
+
+## tern search, requests, block, chats
+
+search-nothing = Nothing found for "{ $words }".
+requests-accepted = Accepted { $peer }: it is in your chats now
+requests-deleted = Deleted the request from { $peer } ({ $count } messages)
+requests-none = No message requests.
+requests-count = { $count } message(s)
+requests-count-dropped = { $count } message(s), { $dropped } dropped
+requests-hint = read: tern history ADDRESS · answer: tern requests accept|delete ADDRESS, tern block ADDRESS
+block-none = Nobody is blocked.
+block-blocked = Blocked { $peer }
+block-unblocked = Unblocked { $peer }
+chats-muted = muted
+chats-unmuted = unmuted
+chats-archived = archived
+chats-unarchived = unarchived
+chats-pinned = pinned
+chats-unpinned = unpinned
+chats-deleted = Deleted the conversation with { $peer } ({ $count } messages)
+chats-none = No conversations yet.
+chats-unread = ({ $count } unread)
+
+## tern status (labels are padded to line up)
+
+status-address = address
+status-device = device
+status-peers = peers
+status-nat = NAT
+status-circuit = circuit
+status-punches = punches
+status-contact = contact
+status-record = record
+status-outbox = outbox
+status-relays = relays
+status-relay = relay
+status-listening = listening
+status-refused = refused
+status-peers-connected = { $count } connected
+status-circuit-reserved = reserved at relay { $relay }
+status-punches-counts = { $succeeded } succeeded, { $failed } failed
+status-contact-via = { $name } via { $path }
+status-record-published = published in the DHT (version { $version })
+status-record-updating = published in the DHT (version { $version }); a newer one is on its way
+status-record-unpublished = not yet published in the DHT (contacts cannot find you yet)
+status-outbox-waiting = { $count } waiting
+status-relays-none = none (messages wait in the sender's outbox while you are offline)
+status-relay-connected = connected
+status-relay-not-connected = not connected
+status-refused-count = { $count } bad inputs
+
+## tern disappear, tern profile
+
+disappear-on = Messages with { $peer } now disappear { $timer } after they are read
+disappear-off = Messages with { $peer } no longer disappear
+disappear-bad-timer = { $text }: a timer is 5m, 1h, 1d, 1w or off
+timer-off = off
+timer-seconds = { $count } s
+timer-minutes = { $count ->
+    [one] { $count } minute
+   *[other] { $count } minutes
+}
+timer-hours = { $count ->
+    [one] { $count } hour
+   *[other] { $count } hours
+}
+timer-days = { $count ->
+    [one] { $count } day
+   *[other] { $count } days
+}
+timer-weeks = { $count ->
+    [one] { $count } week
+   *[other] { $count } weeks
+}
+profile-set = Profile set: { $profile }; sent to { $count } contacts
+
+## Routes and NAT states, as status lines show them
+
+term-direct = direct
+term-circuit = circuit
+term-mailbox = mailbox
+term-public = public
+term-private = private
+term-unknown = unknown
+
+## tern chat: the full screen
+
+chat-no-daemon = the daemon is not running
+chat-daemon-closed = the daemon closed the connection
+chat-unknown-command = unknown command { $command }; try /accept, /block, /unblock or /delete
+chat-select-first = select a message first with Alt-↑
+chat-only-own = only your own messages can be edited or deleted
+chat-not-sent = not sent: { $reason }
+chat-blocked = blocked
+chat-request = message request: /accept /block /delete
+chat-verified = verified
+chat-not-verified = not verified
+chat-empty = No messages yet. Say hello.
+chat-keys-reply = reply to { $id } · Enter send · Esc cancel
+chat-keys-edit = edit { $id } · Enter save · Esc cancel
+chat-keys-selected = Alt-r reply · Alt-e edit · Alt-d delete · Alt-x delete for me · Alt-1…5 react · Alt-0 unreact · Esc
+chat-keys = message · Enter send · Alt-↑ select · /block /delete · Esc quit · PgUp/PgDn scroll
+chat-daemon = daemon
+chat-daemon-offline = daemon offline, reconnecting
+chat-peer-online = { $name } online
+chat-peer-offline = { $name } offline
+chat-via = via { $path }
+chat-network = relays { $up }/{ $relays } · peers { $peers } · outbox { $outbox }
+chat-new-requests = { $count } new message request(s): tern requests
+
+## tern demo: the narration
+
+demo-intro = Tern demo: a relay and two users, each a real node, on 127.0.0.1 in { $dir }
+demo-done = Done in { $seconds } s. Removed { $dir }.
+demo-next = Next: `tern init` to create your own account, then `tern daemon`.
+demo-relay-listening = listening at { $address }
+demo-created = created account { $address }
+demo-swap = alice and bob swap invites and add each other; their relay is the one above
+demo-send-queued = → { $to }: { $text } (queued, safe on disk)
+demo-send = → { $to }: { $text }
+demo-received = ← { $from }: { $text }
+demo-delivered-first = ✓ delivered (bob's node has it on disk)
+demo-delivered = ✓ delivered
+demo-offline = goes offline
+demo-stored = ⇡ bob is unreachable: each message is now stored at his relay (custody receipts in)
+demo-relay-holds = holds { $count } sealed envelope(s), { $bytes } bytes: no text and no sender visible to it
+demo-back = comes back online and collects his mailbox
+demo-received-all = received { $count } of { $count }, each exactly once, in order
+demo-delivered-times = ✓ delivered ×{ $count }
+demo-reads = reads the conversation ({ $count } messages)
+demo-read-times = ✓✓ read ×{ $count }
+demo-relay-emptied = holds { $count } envelope(s): bob acknowledged them and the relay deleted its copies
+demo-stranger = a stranger, created account { $address }
+demo-request = ← a message request ({ $count } in all): not in his chats, and mallory gets no receipt
+demo-blocks = blocks mallory: the request is deleted
+demo-refused = ✗ { $text } refused: bob blocked this account
+demo-reply = ↪ replies to { $original }: { $text }
+demo-reply-seen = ← bob's reply, quoting her message
+demo-react = reacts { $emoji } to bob's reply
+demo-react-seen = sees alice's { $emoji } under his reply
+demo-edit = edits her message to { $text }
+demo-edit-seen = sees { $text } (edited); { $count } versions kept
+demo-delete = deletes { $text } for everyone
+demo-tombstone = sees a tombstone: the text is erased from his database and event log
+
+# What alice, bob and mallory write to each other in the demo.
+demo-text-hello = Hi Bob! Trying out Tern.
+demo-text-answer = Hi Alice, loud and clear.
+demo-text-there = Are you still there?
+demo-text-meeting = The meeting moved to 3 pm.
+demo-text-slides = Bring the slides, please.
+demo-text-works = 3 works for me.
+demo-text-meeting-edited = The meeting moved to 4 pm.
+demo-text-prize = You won a prize! Reply to claim it.
+demo-text-last = Last chance!
