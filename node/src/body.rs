@@ -153,6 +153,24 @@ pub(crate) struct Reaction {
     pub(crate) emoji: String,
 }
 
+/// What an ephemeral signal says. Variant order is the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Signal {
+    /// The sender is typing in the conversation (`true`), or stopped (`false`).
+    Typing(bool),
+    /// The sender is online (`true`), or going offline (`false`).
+    Presence(bool),
+}
+
+/// An ephemeral signal between two online devices (content type `CONTROL`): sent only over
+/// an open direct connection, never queued, never through relays, never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Control {
+    pub(crate) id: MessageId,
+    pub(crate) stamp: Stamp,
+    pub(crate) signal: Signal,
+}
+
 /// Any body this node understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Body {
@@ -163,6 +181,7 @@ pub(crate) enum Body {
     Reaction(Reaction),
     Timer(Timer),
     Profile(Profile),
+    Control(Control),
     /// A content type this version does not know, that people should see: shown as an
     /// unsupported message, so that nothing a newer sender sends disappears unseen.
     Unsupported {
@@ -196,6 +215,7 @@ impl Body {
             | Self::Reaction(Reaction { id, .. })
             | Self::Timer(Timer { id, .. })
             | Self::Profile(Profile { id, .. })
+            | Self::Control(Control { id, .. })
             | Self::Unsupported { id, .. }
             | Self::Silent { id, .. } => *id,
         }
@@ -210,6 +230,7 @@ impl Body {
             | Self::Reaction(Reaction { stamp, .. })
             | Self::Timer(Timer { stamp, .. })
             | Self::Profile(Profile { stamp, .. })
+            | Self::Control(Control { stamp, .. })
             | Self::Unsupported { stamp, .. }
             | Self::Silent { stamp, .. } => *stamp,
         }
@@ -241,6 +262,7 @@ impl Body {
             Self::Reaction(r) => (ContentType::REACTION, encode(r)),
             Self::Timer(t) => (ContentType::TIMER, encode(t)),
             Self::Profile(p) => (ContentType::PROFILE, encode(p)),
+            Self::Control(c) => (ContentType::CONTROL, encode(c)),
             Self::Unsupported {
                 id,
                 stamp,
@@ -303,6 +325,17 @@ impl Body {
                 }
                 Ok(Self::Timer(timer))
             }
+            // A control body with a signal this version does not know stays silent.
+            ContentType::CONTROL => match decode::<Control>(bytes) {
+                Ok((control, _)) => Ok(Self::Control(control)),
+                Err(_) => {
+                    let head: Head = decode(bytes)?.0;
+                    Ok(Self::Silent {
+                        id: head.id,
+                        stamp: head.stamp,
+                    })
+                }
+            },
             ContentType::PROFILE => {
                 let profile: Profile = decode(bytes)?.0;
                 check_profile(&profile.name, &profile.status)?;
@@ -446,6 +479,16 @@ mod tests {
                 stamp: 49 << 16,
                 secs: 3600,
             }),
+            Body::Control(Control {
+                id: id(12),
+                stamp: 51 << 16,
+                signal: Signal::Typing(true),
+            }),
+            Body::Control(Control {
+                id: id(13),
+                stamp: 52 << 16,
+                signal: Signal::Presence(false),
+            }),
             Body::Profile(Profile {
                 id: id(11),
                 stamp: 50 << 16,
@@ -517,6 +560,7 @@ mod tests {
             })
         );
         for silent in [ContentType::CONTROL, ContentType(0x90)] {
+            // A control body whose signal is unknown (here: none at all) is silent.
             assert_eq!(
                 Body::from_payload(&Payload::new(silent, head.clone())),
                 Ok(Body::Silent {

@@ -59,6 +59,7 @@ mod changes;
 mod deliver;
 mod disappear;
 mod discovery;
+mod dispatch;
 mod maintain;
 mod outcomes;
 mod profile;
@@ -73,10 +74,12 @@ mod requests;
 mod search;
 mod send;
 mod settings;
+mod signals;
 
 pub use self::{
     changes::EDIT_WINDOW,
     requests::{MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER},
+    signals::{Presence, Sharing, TYPING_REFRESH, TYPING_TIMEOUT},
 };
 
 pub(crate) use self::{
@@ -230,6 +233,8 @@ pub(crate) struct Core {
     timers: HashMap<Conv, crate::tables::TimerRow>,
     /// When the first running timer runs out (Unix milliseconds).
     next_expiry: Option<u64>,
+    /// Typing and presence.
+    signals: signals::Signals,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -332,6 +337,7 @@ impl Core {
             erasing: JoinSet::new(),
             timers: HashMap::new(),
             next_expiry: None,
+            signals: signals::Signals::default(),
         }
     }
 
@@ -356,6 +362,9 @@ impl Core {
         if let Err(e) = self.load_timers().await {
             error!("cannot read the disappearing-message timers, refusing changes: {e}");
             self.failed = true;
+        }
+        if let Err(e) = self.load_sharing().await {
+            warn!("cannot read what this account shares, sharing nothing: {e}");
         }
         // Messages whose time ran out while the node was stopped go before anything is served.
         self.expire_due().await;
@@ -427,6 +436,7 @@ impl Core {
                 _ = tick.tick() => {
                     self.upkeep().await;
                     self.expire_due().await;
+                    self.signals_tick().await;
                     self.dispatch_due().await;
                 }
                 _ = relay_check.tick() => self.check_relays().await,
@@ -603,160 +613,6 @@ impl Core {
             self.send_group(sends).await;
         }
         self.dispatch_due().await;
-    }
-
-    async fn on_request(&mut self, request: Request) {
-        match request {
-            Request::Send {
-                peer,
-                compose,
-                reply,
-            } => {
-                self.send_group(vec![send::SendRequest {
-                    peer,
-                    compose,
-                    reply,
-                }])
-                .await;
-            }
-            Request::Search {
-                query,
-                peer,
-                limit,
-                after,
-                reply,
-            } => {
-                self.search(search::Waiting {
-                    query,
-                    peer,
-                    limit,
-                    after,
-                    reply,
-                })
-                .await;
-            }
-            Request::SetChat {
-                peer,
-                setting,
-                reply,
-            } => {
-                let _ = reply.send(self.set_chat(peer, setting).await);
-            }
-            Request::DeleteForMe { peer, id, reply } => {
-                let _ = reply.send(self.delete_for_me(peer, id).await);
-            }
-            Request::EditHistory { peer, id, reply } => {
-                let _ = reply.send(self.edit_history(peer, id).await);
-            }
-            Request::AddContact { name, user, reply } => {
-                let result = self.add_contact(name, user).await;
-                let added = result.is_ok();
-                let _ = reply.send(result);
-                if added && let Err(e) = self.share_profile_with(user).await {
-                    warn!("cannot send our profile to a new contact: {e}");
-                }
-            }
-            Request::RemoveContact { user, reply } => {
-                let conv = self.conv(&user);
-                let mut batch = Batch::new();
-                batch.delete::<Contacts>(&conv);
-                self.standing.remove(&user);
-                let _ = reply.send(self.commit(Pending::new(batch, vec![])).await.map(|_| ()));
-            }
-            Request::VerifyContact {
-                user,
-                verified,
-                reply,
-            } => {
-                let _ = reply.send(self.verify_contact(user, verified).await);
-            }
-            Request::Contacts { reply } => {
-                let _ = reply.send(self.contacts().await);
-            }
-            Request::SetProfile {
-                name,
-                status,
-                reply,
-            } => {
-                let _ = reply.send(self.set_profile(name, status).await);
-            }
-            Request::OwnProfile { reply } => {
-                let result = self.own_profile().await.map(|row| {
-                    row.map(|row| crate::view::Profile {
-                        name: row.name,
-                        status: row.status,
-                    })
-                });
-                let _ = reply.send(result);
-            }
-            Request::Chats { reply } => {
-                let _ = reply.send(self.chats().await);
-            }
-            Request::History {
-                peer,
-                limit,
-                before,
-                reply,
-            } => {
-                let _ = reply.send(self.history(peer, limit, before).await);
-            }
-            Request::MarkRead { peer, reply } => {
-                let result = self.mark_read(peer).await;
-                let _ = reply.send(result);
-                self.dispatch_due().await;
-            }
-            Request::Status { reply } => {
-                let _ = reply.send(self.status().await);
-            }
-            Request::Requests { reply } => {
-                let _ = reply.send(Ok(self.requests()));
-            }
-            Request::Accept { peer, reply } => {
-                let result = self.accept_request(peer).await;
-                let accepted = result.is_ok();
-                let _ = reply.send(result);
-                if accepted && let Err(e) = self.share_profile_with(peer).await {
-                    warn!("cannot send our profile to an accepted sender: {e}");
-                }
-            }
-            Request::DeleteChat { peer, reply } => {
-                let _ = reply.send(self.delete_chat(peer).await);
-            }
-            Request::Block {
-                peer,
-                blocked,
-                reply,
-            } => {
-                let result = if blocked {
-                    self.block(peer).await
-                } else {
-                    self.unblock(peer).await
-                };
-                if !blocked && result.is_ok() {
-                    self.net.forget_refused();
-                }
-                let _ = reply.send(result);
-            }
-            Request::Blocked { reply } => {
-                let _ = reply.send(self.blocked().await);
-            }
-            Request::OneTimePrekeys { count, reply } => {
-                let _ = reply.send(self.one_time_prekeys(count).await);
-            }
-            #[cfg(test)]
-            Request::SendBody { peer, body, reply } => {
-                let mut pending = Pending::new(Batch::new(), Vec::new());
-                let mut result = self.enqueue(&mut pending, peer, &body, false).await;
-                if result.is_ok() {
-                    result = self.stage_sessions(&mut pending.batch, &peer);
-                }
-                if result.is_ok() {
-                    result = self.commit(pending).await.map(|_| ());
-                }
-                let _ = reply.send(result);
-                self.dispatch_due().await;
-            }
-        }
     }
 }
 

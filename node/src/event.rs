@@ -238,6 +238,25 @@ pub enum Event {
         /// The message.
         id: MessageId,
     },
+    /// Ephemeral, never in the log: a contact started or stopped typing in our chat. A
+    /// typing contact repeats it every few seconds; without a repeat for
+    /// [`crate::TYPING_TIMEOUT`] the node reports that it stopped.
+    Typing {
+        /// The contact.
+        peer: UserId,
+        /// Typing now, or stopped.
+        active: bool,
+    },
+    /// Ephemeral, never in the log: a contact who shares presence came online or went
+    /// offline.
+    Presence {
+        /// The contact.
+        peer: UserId,
+        /// Online now.
+        online: bool,
+        /// When it was last seen online (milliseconds since the Unix epoch).
+        last_seen_ms: u64,
+    },
     /// A contact shared a new profile.
     ProfileChanged {
         /// The contact.
@@ -247,6 +266,15 @@ pub enum Event {
         /// Their status line now.
         status: String,
     },
+}
+
+impl Event {
+    /// Whether the event is ephemeral: published live to subscribers only, never written to
+    /// the log. It carries the cursor of the last event in the log, which it does not advance:
+    /// resuming after it misses nothing.
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Self::Typing { .. } | Self::Presence { .. })
+    }
 }
 
 /// How the user changed a conversation, in [`Event::ChatChanged`].

@@ -63,7 +63,10 @@ mod time;
 mod upkeep;
 mod view;
 
-pub use crate::core::{EDIT_WINDOW, MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER};
+pub use crate::core::{
+    EDIT_WINDOW, MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER, Presence, Sharing,
+    TYPING_REFRESH, TYPING_TIMEOUT,
+};
 pub use body::{DISAPPEAR_CHOICES, MAX_NAME_LEN, MAX_REACTION_LEN, MAX_STATUS_LEN, MAX_TEXT_LEN};
 pub use error::{
     ChangeError, ChatError, ContactError, PassphraseError, QueryError, SearchError, SendError,

@@ -215,6 +215,8 @@ enum Command {
         peer: PeerId,
         addresses: Vec<Multiaddr>,
         envelope: Vec<u8>,
+        /// Dial the peer if no connection is open (else fail at once: ephemeral signals).
+        dial: bool,
         reply: oneshot::Sender<Result<Status, NetError>>,
     },
     Status {
@@ -469,8 +471,13 @@ impl EventLoop {
                 peer,
                 addresses,
                 envelope,
+                dial,
                 reply,
             } => {
+                if !dial && !self.swarm.is_connected(&peer) {
+                    let _ = reply.send(Err(NetError::Delivery("not connected".into())));
+                    return;
+                }
                 for address in addresses {
                     self.swarm.add_peer_address(peer, address);
                 }

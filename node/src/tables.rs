@@ -49,6 +49,8 @@ pub(crate) const STATE_RECORD_SEQ: &str = "record_seq";
 pub(crate) const STATE_OUTBOX_SEQ: &str = "outbox_seq";
 /// The mailbox relays picked from the DHT: postcard `Vec<RelayEntry>`.
 pub(crate) const STATE_RELAYS: &str = "relays";
+/// What this account shares while online: postcard `Sharing { typing: bool, presence: bool }`.
+pub(crate) const STATE_SHARING: &str = "sharing";
 /// Our own profile: a [`ProfileRow`].
 pub(crate) const STATE_PROFILE: &str = "profile";
 

@@ -23,8 +23,33 @@ mod lookup;
 mod months;
 mod search;
 mod settings;
+mod signals;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits for the first event `pick` accepts while letting simulated time run on `clock`
+/// (100 ms per real 20 ms), so that retries a manual clock schedules come due.
+async fn wait_driving<T>(
+    events: &mut crate::EventStream,
+    clock: &crate::Clock,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            tokio::select! {
+                next = events.next() => match next {
+                    Some((_, event)) => if let Some(found) = pick(&event) { return found },
+                    None => panic!("event stream ended"),
+                },
+                () = tokio::time::sleep(Duration::from_millis(20)) => {
+                    clock.advance(Duration::from_millis(100));
+                }
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for an event")
+}
 
 async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
     crate::test_utils::TestNode::spawn(dir, bootstrap).await

@@ -51,6 +51,10 @@ pub struct Chat {
     pub profile: Option<Profile>,
     /// The disappearing-message timer, in seconds, when it is on.
     pub disappear_secs: Option<u32>,
+    /// Whether the peer is typing in this chat now (when both share typing).
+    pub typing: bool,
+    /// The peer's presence, when both share it and it was heard from since the node started.
+    pub presence: Option<crate::Presence>,
 }
 
 /// A message request: messages from someone who is neither a contact nor in the chat list,

@@ -88,7 +88,7 @@ impl Core {
 
     /// Everyone our profile goes to: contacts, and conversations that are not requests or
     /// blocked.
-    async fn profile_audience(&mut self) -> Result<Vec<UserId>, Error> {
+    pub(super) async fn profile_audience(&mut self) -> Result<Vec<UserId>, Error> {
         let (chats, contacts) = self
             .read(|s| {
                 Ok((

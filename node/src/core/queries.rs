@@ -108,6 +108,8 @@ impl Core {
                     pinned: settings.pinned,
                     profile: profiles.remove(&row.peer),
                     disappear_secs: self.timer(&conv),
+                    typing: self.signals.typing(&row.peer),
+                    presence: self.signals.presence(&row.peer),
                 }
             })
             .collect();

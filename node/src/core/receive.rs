@@ -464,6 +464,11 @@ impl Core {
                 }
                 None
             }
+            Body::Control(control) => {
+                let accepted = standing == Standing::Accepted;
+                self.receive_signal(sender, accepted, staged.via_relay, stamp, control.signal);
+                None
+            }
             Body::Profile(profile) => {
                 if standing == Standing::Accepted {
                     pending

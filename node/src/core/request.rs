@@ -76,6 +76,18 @@ pub(crate) enum Request {
         status: String,
         reply: oneshot::Sender<Result<usize, Error>>,
     },
+    Typing {
+        peer: UserId,
+        active: bool,
+        reply: oneshot::Sender<Result<bool, Error>>,
+    },
+    GetSharing {
+        reply: oneshot::Sender<Result<super::Sharing, Error>>,
+    },
+    SetSharing {
+        sharing: super::Sharing,
+        reply: oneshot::Sender<Result<super::Sharing, Error>>,
+    },
     OwnProfile {
         reply: oneshot::Sender<Result<Option<crate::view::Profile>, Error>>,
     },

@@ -68,6 +68,20 @@ impl Handle {
             peer,
             addresses,
             envelope,
+            dial: true,
+            reply,
+        })
+        .await?
+    }
+
+    /// Sends one envelope to `peer` only if a connection to it is open (never dials, never
+    /// falls back to relays): typing and presence signals.
+    pub(crate) async fn signal(&self, peer: PeerId, envelope: Vec<u8>) -> Result<Status, NetError> {
+        self.call(|reply| Command::Deliver {
+            peer,
+            addresses: Vec::new(),
+            envelope,
+            dial: false,
             reply,
         })
         .await?

@@ -365,6 +365,12 @@ impl From<&Event> for EventV1 {
                 name: name.clone(),
                 status: status.clone(),
             },
+            // Ephemeral events are published live and never committed; should one reach the
+            // log, it reads back as a described error rather than failing the whole write.
+            Event::Typing { peer, .. } | Event::Presence { peer, .. } => Self::Error {
+                peer: Some(*peer),
+                message: format!("ephemeral event logged: {event:?}"),
+            },
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{TIMEOUT, database_files};
+use super::{TIMEOUT, database_files, wait_driving};
 use crate::{Clock, Event, MessageKind, Node, SendError, tables::Messages, test_utils::wait_for};
 
 async fn start(dir: &std::path::Path, clock: &Clock, bootstrap: &[String]) -> Node {
@@ -49,7 +49,8 @@ async fn disappearing_messages_are_erased_after_sending_and_after_reading() {
     ));
     let five_minutes = Duration::from_secs(300);
     let notice = alice.set_disappearing(b, Some(five_minutes)).await.unwrap();
-    let shown = wait_for(&mut bob_events, |e| match e {
+    // The first delivery may need a retry, which only simulated time brings.
+    let shown = wait_driving(&mut bob_events, &clock, |e| match e {
         Event::MessageReceived(m) if m.id == notice => Some(m.clone()),
         _ => None,
     })
@@ -70,7 +71,7 @@ async fn disappearing_messages_are_erased_after_sending_and_after_reading() {
     .await;
     assert_eq!(sent.disappear_secs, Some(300));
     assert_eq!(sent.expires_at_ms, Some(clock.now_ms() + 300_000));
-    let received = wait_for(&mut bob_events, |e| match e {
+    let received = wait_driving(&mut bob_events, &clock, |e| match e {
         Event::MessageReceived(m) if m.id == secret => Some(m.clone()),
         _ => None,
     })

@@ -1,0 +1,273 @@
+//! The conversation features of [`Node`]: replies, edits, deletes, reactions, search, chat
+//! settings, disappearing messages, profiles, typing and presence.
+
+use std::time::Duration;
+
+use tern_crypto::UserId;
+
+use super::Node;
+use crate::{
+    core::{Change, Compose, Request, Setting},
+    error::{ChangeError, ChatError, QueryError, SearchError, SendError},
+    id::MessageId,
+    view::{Edit, SearchPage},
+};
+
+impl Node {
+    /// Sends `text` to `peer` as a reply to message `to` of the same conversation, which the
+    /// recipient shows quoted. Fails with [`SendError::NoMessage`] if `to` is not in it.
+    pub async fn reply(
+        &self,
+        peer: UserId,
+        to: MessageId,
+        text: impl Into<String>,
+    ) -> Result<MessageId, SendError> {
+        let compose = Compose::Text {
+            text: text.into(),
+            reply_to: Some(to),
+        };
+        self.call(|reply| Request::Send {
+            peer,
+            compose,
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces the text of our message `id` for everyone, within [`crate::EDIT_WINDOW`] of
+    /// sending it. Every version stays in [`Node::edit_history`]. Returns the edit's own id.
+    ///
+    /// ```no_run
+    /// # async fn f(
+    /// #     node: tern_node::Node,
+    /// #     bob: tern_node::UserId,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// let id = node.send(bob, "see you at 5").await?;
+    /// node.edit(bob, id, "see you at 6").await?;
+    /// node.react(bob, id, "👍").await?;
+    /// node.delete(bob, id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn edit(
+        &self,
+        peer: UserId,
+        id: MessageId,
+        text: impl Into<String>,
+    ) -> Result<MessageId, ChangeError> {
+        self.change(peer, id, Change::Edit(text.into())).await
+    }
+
+    /// Deletes our message `id` for everyone, within [`crate::EDIT_WINDOW`] of sending it:
+    /// every copy becomes a tombstone and its text is erased. Returns the delete's own id.
+    pub async fn delete(&self, peer: UserId, id: MessageId) -> Result<MessageId, ChangeError> {
+        self.change(peer, id, Change::Delete).await
+    }
+
+    /// Reacts to message `id` with one emoji, replacing our earlier reaction; an empty
+    /// `emoji` takes our reaction back. Returns the reaction's own id.
+    pub async fn react(
+        &self,
+        peer: UserId,
+        id: MessageId,
+        emoji: impl Into<String>,
+    ) -> Result<MessageId, ChangeError> {
+        self.change(peer, id, Change::React(emoji.into())).await
+    }
+
+    async fn change(
+        &self,
+        peer: UserId,
+        target: MessageId,
+        change: Change,
+    ) -> Result<MessageId, ChangeError> {
+        let compose = Compose::Change { target, change };
+        self.call(|reply| Request::Send {
+            peer,
+            compose,
+            reply,
+        })
+        .await
+    }
+
+    /// Searches this device's history: the messages whose text holds every word of `query`
+    /// (the last word may be the start of one), newest first, in every conversation or only
+    /// the one with `peer`; `after` is the `next` of the previous page. Words are matched
+    /// without regard to case and accents, in any language.
+    ///
+    /// The index lives in memory and is built from history when the node starts; a search
+    /// made before it is ready waits for it.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node) -> Result<(), Box<dyn std::error::Error>> {
+    /// let page = node.search("dinner fri", None, 20, None).await?;
+    /// for message in &page.messages {
+    ///     println!("{}: {}", message.peer.short(), message.text);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn search(
+        &self,
+        query: &str,
+        peer: Option<UserId>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<SearchPage, SearchError> {
+        let after = after
+            .map(|text| {
+                text.parse::<tern_search::Cursor>()
+                    .map_err(|_| SearchError::BadCursor(text.chars().take(96).collect()))
+            })
+            .transpose()?;
+        let query = query.to_owned();
+        self.call(|reply| Request::Search {
+            query,
+            peer,
+            limit,
+            after,
+            reply,
+        })
+        .await
+    }
+
+    /// Mutes the conversation with `peer` until `until_ms` (milliseconds since the Unix
+    /// epoch; `u64::MAX` until unmuted), or unmutes it (`None`). Its messages still arrive
+    /// and count as unread; [`Chat::muted_until_ms`] tells clients not to notify.
+    pub async fn mute_chat(&self, peer: UserId, until_ms: Option<u64>) -> Result<(), ChatError> {
+        self.set_chat(peer, Setting::Mute(until_ms)).await
+    }
+
+    /// Archives the conversation with `peer` (or takes it out of the archive). A message
+    /// arriving in an archived chat that is not muted brings it back.
+    pub async fn archive_chat(&self, peer: UserId, archived: bool) -> Result<(), ChatError> {
+        self.set_chat(peer, Setting::Archive(archived)).await
+    }
+
+    /// Pins the conversation with `peer` to the top of [`Node::chats`] (or unpins it).
+    pub async fn pin_chat(&self, peer: UserId, pinned: bool) -> Result<(), ChatError> {
+        self.set_chat(peer, Setting::Pin(pinned)).await
+    }
+
+    /// Turns disappearing messages on in the conversation with `peer` (`after` one of
+    /// [`crate::DISAPPEAR_CHOICES`], in seconds: 5 minutes, an hour, a day or a week), or off
+    /// (`None`). Both sides see the change as a notice in the chat, and the newest change wins.
+    /// From then on, each message sent is erased that long after it is sent (here) or read
+    /// (there). Returns the notice's message id.
+    ///
+    /// ```no_run
+    /// # async fn f(
+    /// #     node: tern_node::Node,
+    /// #     bob: tern_node::UserId,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// node.set_disappearing(bob, Some(Duration::from_secs(3600))).await?;
+    /// node.send(bob, "gone an hour after Bob reads it").await?;
+    /// node.set_disappearing(bob, None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_disappearing(
+        &self,
+        peer: UserId,
+        after: Option<Duration>,
+    ) -> Result<MessageId, SendError> {
+        let secs = match after {
+            None => 0,
+            // Whole seconds only; the core checks the value against the choices.
+            Some(after) if after.subsec_nanos() == 0 && after.as_secs() != 0 => {
+                u32::try_from(after.as_secs()).unwrap_or(u32::MAX)
+            }
+            Some(after) => {
+                return Err(SendError::BadTimer(
+                    u32::try_from(after.as_secs()).unwrap_or(u32::MAX),
+                ));
+            }
+        };
+        self.call(|reply| Request::Send {
+            peer,
+            compose: Compose::Timer { secs },
+            reply,
+        })
+        .await
+    }
+
+    /// Sets the profile this account shares with its contacts (a display name and a short
+    /// status, which may be empty), and sends it to every contact and accepted chat,
+    /// end to end encrypted, through relays to those offline. Returns how many it went to.
+    pub async fn set_profile(
+        &self,
+        name: impl Into<String>,
+        status: impl Into<String>,
+    ) -> Result<usize, SendError> {
+        let (name, status) = (name.into(), status.into());
+        self.call(|reply| Request::SetProfile {
+            name,
+            status,
+            reply,
+        })
+        .await
+    }
+
+    /// Reports that the user is typing in the chat with `peer` (`active`), or stopped. Call it
+    /// on every key press in the open chat; the node sends at most one signal per
+    /// [`crate::TYPING_REFRESH`], only when typing is shared ([`Node::set_sharing`]), and only
+    /// over an open direct connection: never through relays, never stored. Returns whether a
+    /// signal went out.
+    pub async fn typing(&self, peer: UserId, active: bool) -> Result<bool, SendError> {
+        self.call(|reply| Request::Typing {
+            peer,
+            active,
+            reply,
+        })
+        .await
+    }
+
+    /// Chooses what this account shares with its contacts while online: typing indicators and
+    /// presence (online, last seen). Both are off until turned on, and reciprocal: turning one
+    /// off also hides the contacts'. Returns the setting now.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, bob: tern_node::UserId) -> Result<(), Box<dyn std::error::Error>> {
+    /// node.set_sharing(tern_node::Sharing { typing: true, presence: true }).await?;
+    /// node.typing(bob, true).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_sharing(&self, sharing: crate::Sharing) -> Result<crate::Sharing, QueryError> {
+        self.call(|reply| Request::SetSharing { sharing, reply })
+            .await
+    }
+
+    /// What this account shares with its contacts while online.
+    pub async fn sharing(&self) -> Result<crate::Sharing, QueryError> {
+        self.call(|reply| Request::GetSharing { reply }).await
+    }
+
+    /// The profile this account shares, if one was set.
+    pub async fn profile(&self) -> Result<Option<crate::view::Profile>, QueryError> {
+        self.call(|reply| Request::OwnProfile { reply }).await
+    }
+
+    async fn set_chat(&self, peer: UserId, setting: Setting) -> Result<(), ChatError> {
+        self.call(|reply| Request::SetChat {
+            peer,
+            setting,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes message `id` (anyone's, at any time) from this device only: it leaves the
+    /// history and the database files; the peer keeps its copy.
+    pub async fn delete_for_me(&self, peer: UserId, id: MessageId) -> Result<(), ChangeError> {
+        self.call(|reply| Request::DeleteForMe { peer, id, reply })
+            .await
+    }
+
+    /// Every text message `id` has had, oldest first (just one for a message never edited).
+    pub async fn edit_history(
+        &self,
+        peer: UserId,
+        id: MessageId,
+    ) -> Result<Vec<Edit>, ChangeError> {
+        self.call(|reply| Request::EditHistory { peer, id, reply })
+            .await
+    }
+}
