@@ -13,7 +13,7 @@ use crate::{
         model::{
             BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
             EditView, HistoryPage, Identity, Marked, NewContact, ProfileSet, ProfileView,
-            RequestView, SearchQuery, SearchResults, Sent, StatusView,
+            RequestView, SearchQuery, SearchResults, Sent, SharingView, StatusView,
         },
         service,
     },
@@ -217,6 +217,28 @@ impl Backend {
         match self {
             Self::Daemon(c) => Ok(c.set_profile(&profile).await?),
             Self::Local(n) => Ok(service::set_profile(n, profile).await?),
+        }
+    }
+
+    pub(crate) async fn sharing(&self) -> Result<SharingView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.sharing().await?),
+            Self::Local(n) => Ok(n
+                .sharing()
+                .await
+                .map_err(crate::api::model::ApiError::from)?
+                .into()),
+        }
+    }
+
+    pub(crate) async fn set_sharing(&self, sharing: SharingView) -> Result<SharingView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.set_sharing(&sharing).await?),
+            Self::Local(n) => Ok(n
+                .set_sharing(sharing.into())
+                .await
+                .map_err(crate::api::model::ApiError::from)?
+                .into()),
         }
     }
 

@@ -18,6 +18,7 @@ mod read;
 mod requests;
 mod search;
 mod send;
+mod share;
 mod status;
 
 use clap::Subcommand;
@@ -42,6 +43,7 @@ pub(crate) enum Command {
     Search(search::Search),
     Disappear(disappear::Disappear),
     Profile(profile::Profile),
+    Share(share::Share),
     Chats(chats::Chats),
     Requests(requests::Requests),
     Block(block::Block),
@@ -84,6 +86,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Search(c) => c.run(&context).await,
         Command::Disappear(c) => c.run(&context).await,
         Command::Profile(c) => c.run(&context).await,
+        Command::Share(c) => c.run(&context).await,
         Command::Chats(c) => c.run(&context).await,
         Command::Requests(c) => c.run(&context).await,
         Command::Block(c) => c.run(&context).await,

@@ -136,6 +136,10 @@ cli-profile-set = Anzeigenamen und Status setzen und an die Kontakte senden
     .arg-name = Der Anzeigename (1 bis 128 Bytes)
     .arg-status = Eine kurze Statuszeile (höchstens 512 Bytes)
 
+cli-share = Zeigen oder ändern, was du mit Kontakten teilst, solange du online bist: Tippanzeige und Anwesenheit (online, zuletzt gesehen). Beides ist aus, bis du es einschaltest, und gegenseitig: ist eines aus, siehst du es auch von niemandem. Beides wird nie gespeichert und nie über Relays gesendet
+    .arg-what = `typing` oder `presence`
+    .arg-state = `on` oder `off`
+
 cli-history = Eine Unterhaltung zeigen, die älteste Nachricht zuerst
     .long = Mit --before geht es seitenweise zurück in der Zeit.
     .after =

@@ -208,6 +208,8 @@ chat-daemon = Daemon
 chat-daemon-offline = Daemon offline, verbinde neu
 chat-peer-online = { $name } online
 chat-peer-offline = { $name } offline
+chat-peer-typing = { $name } tippt…
+chat-peer-last-seen = { $name } zuletzt gesehen { $time }
 chat-via = über { $path }
 chat-network = Relays { $up }/{ $relays } · Peers { $peers } · Ausgang { $outbox }
 chat-new-requests = { $count ->
@@ -269,3 +271,10 @@ demo-text-works = 15 Uhr passt mir.
 demo-text-meeting-edited = Das Treffen ist auf 16 Uhr verschoben.
 demo-text-prize = Du hast einen Preis gewonnen! Antworte, um ihn abzuholen.
 demo-text-last = Letzte Chance!
+
+## tern share
+
+share-on = an
+share-off = aus
+share-typing = Tippanzeige: { $state }
+share-presence = Anwesenheit (online, zuletzt gesehen): { $state }

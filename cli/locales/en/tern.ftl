@@ -191,6 +191,8 @@ chat-daemon = daemon
 chat-daemon-offline = daemon offline, reconnecting
 chat-peer-online = { $name } online
 chat-peer-offline = { $name } offline
+chat-peer-typing = { $name } is typing…
+chat-peer-last-seen = { $name } last seen { $time }
 chat-via = via { $path }
 chat-network = relays { $up }/{ $relays } · peers { $peers } · outbox { $outbox }
 chat-new-requests = { $count } new message request(s): tern requests
@@ -240,3 +242,10 @@ demo-text-works = 3 works for me.
 demo-text-meeting-edited = The meeting moved to 4 pm.
 demo-text-prize = You won a prize! Reply to claim it.
 demo-text-last = Last chance!
+
+## tern share
+
+share-on = on
+share-off = off
+share-typing = typing indicators: { $state }
+share-presence = presence (online, last seen): { $state }

@@ -13,7 +13,7 @@ use super::{
         ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView,
         Deleted, EditRequest, EditView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
         NewContact, NewMessage, ProfileSet, ProfileView, ReactionRequest, RequestView, SearchQuery,
-        SearchResults, Sent, StatusView, Verification,
+        SearchResults, Sent, SharingView, StatusView, TypingRequest, TypingSent, Verification,
     },
 };
 use crate::profile::Profile;
@@ -166,6 +166,29 @@ impl Client {
     pub(crate) async fn set_profile(&self, profile: &ProfileView) -> Result<ProfileSet, CallError> {
         self.call(Method::PUT, "/v1/profile", &[], Some(profile))
             .await
+    }
+
+    pub(crate) async fn sharing(&self) -> Result<SharingView, CallError> {
+        self.call::<(), _>(Method::GET, "/v1/sharing", &[], None)
+            .await
+    }
+
+    pub(crate) async fn set_sharing(
+        &self,
+        sharing: &SharingView,
+    ) -> Result<SharingView, CallError> {
+        self.call(Method::PUT, "/v1/sharing", &[], Some(sharing))
+            .await
+    }
+
+    pub(crate) async fn typing(&self, peer: &str, active: bool) -> Result<TypingSent, CallError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/chats/{}/typing", escape(peer)),
+            &[],
+            Some(&TypingRequest { active }),
+        )
+        .await
     }
 
     pub(crate) async fn status(&self) -> Result<StatusView, CallError> {

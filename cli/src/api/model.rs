@@ -16,8 +16,9 @@ mod changes;
 mod events;
 
 pub(crate) use changes::{
-    Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, ProfileSet, ProfileView,
-    ReactionRequest, ReactionView, SearchQuery, SearchResults,
+    Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, PresenceView, ProfileSet,
+    ProfileView, ReactionRequest, ReactionView, SearchQuery, SearchResults, SharingView,
+    TypingRequest, TypingSent,
 };
 pub(crate) use events::{EventFrame, EventView};
 
@@ -408,6 +409,12 @@ pub(crate) struct ChatView {
     /// The profile the peer shared; absent until they share one.
     #[serde(default)]
     pub(crate) profile: Option<ProfileView>,
+    /// Whether the peer is typing in this chat now (when both share typing).
+    #[serde(default)]
+    pub(crate) typing: bool,
+    /// The peer's presence, when both share it; absent until heard from.
+    #[serde(default)]
+    pub(crate) presence: Option<PresenceView>,
 }
 
 impl From<Chat> for ChatView {
@@ -423,6 +430,8 @@ impl From<Chat> for ChatView {
             pinned: c.pinned,
             disappear_secs: c.disappear_secs,
             profile: c.profile.map(Into::into),
+            typing: c.typing,
+            presence: c.presence.map(Into::into),
         }
     }
 }

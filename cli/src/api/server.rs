@@ -129,6 +129,8 @@ pub(crate) fn router(
         .routes(routes!(verify_contact))
         .routes(routes!(identity))
         .routes(routes!(get_profile, set_profile))
+        .routes(routes!(get_sharing, set_sharing))
+        .routes(routes!(typing))
         .routes(routes!(status))
         .routes(routes!(events))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))

@@ -106,6 +106,16 @@ impl Chat {
                     match screen.on_key(key) {
                         screen::Action::None => {}
                         screen::Action::Quit => break,
+                        screen::Action::Typing => {
+                            // The node sends at most one signal per few seconds, and only
+                            // when typing is shared: report every key press.
+                            if let Some(client) = sender.clone() {
+                                let peer = contact.address.clone();
+                                tokio::spawn(async move {
+                                    let _ = client.typing(&peer, true).await;
+                                });
+                            }
+                        }
                         screen::Action::Command(command) => {
                             let Some(client) = sender.clone() else {
                                 screen.on_report(link::Report::Notice(t!("chat-no-daemon")));

@@ -386,6 +386,9 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "GET /v1/identity",
         "GET /v1/profile",
         "PUT /v1/profile",
+        "GET /v1/sharing",
+        "PUT /v1/sharing",
+        "POST /v1/chats/{peer}/typing",
         "GET /v1/status",
         "GET /v1/events",
     ];

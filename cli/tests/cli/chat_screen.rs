@@ -325,3 +325,110 @@ async fn wide_and_right_to_left_text_line_up_in_the_chat_screen() {
     assert_eq!(line[..mark].width(), 1 + 10 + 8 + 1, "{line:?}");
     tmux.keys(&["Escape"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_react_edit_and_delete_from_the_keys_and_see_the_peer_typing() {
+    let pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    for profile in [alice, bob] {
+        let run = profile.tern(&["share", "typing", "on"]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let sent = bob.tern(&["send", "alice", "lunch today?", "--json"]).await;
+    let lunch = sent.json()["id"].as_str().unwrap().to_owned();
+    let screen_of = |profile: &super::harness::Profile, peer: &str| {
+        format!(
+            "{} --lang en --data-dir {} --insecure-no-passphrase chat {peer}",
+            tern().display(),
+            profile.path().display()
+        )
+    };
+    let tmux = Tmux::start(&screen_of(alice, "bob"));
+    tmux.wait_for("bob's question", |s| s.contains("lunch today?"))
+        .await;
+    let bob_message = |id: String| async move {
+        let page = bob.tern(&["history", "alice", "--json"]).await.json();
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id.as_str())
+            .cloned()
+    };
+    let bob_text = |text: &'static str| async move {
+        let page = bob.tern(&["history", "alice", "--json"]).await.json();
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["text"] == text)
+            .cloned()
+    };
+
+    // Alt-↑ selects the newest message, Alt-r answers it.
+    tmux.keys(&["M-Up"]);
+    tmux.keys(&["M-r"]);
+    tmux.keys(&["sure, at noon"]);
+    tmux.keys(&["Enter"]);
+    let reply = eventually("bob to get the reply", || bob_text("sure, at noon")).await;
+    assert_eq!(reply["reply_to"], lunch.as_str(), "{reply}");
+    tmux.wait_for("the reply on alice's screen", |s| {
+        line_with(s, "sure, at noon").is_some_and(|l| l.contains('✓'))
+    })
+    .await;
+
+    // Two up is bob's question again: Alt-1 reacts with a thumbs-up.
+    tmux.keys(&["M-Up"]);
+    tmux.keys(&["M-Up"]);
+    tmux.keys(&["M-1"]);
+    eventually("bob to see the reaction", || async {
+        let m = bob_message(lunch.clone()).await?;
+        (m["reactions"][0]["emoji"] == "👍").then_some(())
+    })
+    .await;
+
+    // Escape clears the selection; Alt-↑ then picks alice's reply, Alt-e edits it.
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["M-Up"]);
+    tmux.keys(&["M-e"]);
+    tmux.keys(&["C-u"]);
+    tmux.keys(&["sure, at one"]);
+    tmux.keys(&["Enter"]);
+    eventually("bob to see the edit", || async {
+        let m = bob_text("sure, at one").await?;
+        m["edited_at_ms"].is_u64().then_some(())
+    })
+    .await;
+    tmux.wait_for("the edit on alice's screen", |s| {
+        s.contains("sure, at one (edited)")
+    })
+    .await;
+
+    // Alt-d deletes it for everyone.
+    tmux.keys(&["M-Up"]);
+    tmux.keys(&["M-d"]);
+    eventually("bob to see the delete", || async {
+        let page = bob.tern(&["history", "alice", "--json"]).await.json();
+        let messages = page["messages"].as_array().unwrap().clone();
+        let gone = messages.iter().all(|m| m["text"] != "sure, at one");
+        (gone && messages.iter().any(|m| m["kind"] == "deleted")).then_some(())
+    })
+    .await;
+    tmux.wait_for("the tombstone on alice's screen", |s| {
+        s.contains("message deleted")
+    })
+    .await;
+
+    // Bob starts typing in his own chat screen: alice's header says so.
+    let bob_screen = Tmux::start(&screen_of(bob, "alice"));
+    bob_screen
+        .wait_for("bob's screen", |s| s.contains("lunch today?"))
+        .await;
+    bob_screen.keys(&["see y"]);
+    tmux.wait_for("bob typing on alice's screen", |s| {
+        s.contains("bob is typing…")
+    })
+    .await;
+    bob_screen.keys(&["Escape"]);
+    tmux.keys(&["Escape"]);
+}

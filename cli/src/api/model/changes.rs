@@ -160,3 +160,64 @@ impl From<tern_node::ChangeError> for ApiError {
         }
     }
 }
+
+/// `GET`/`PUT /v1/sharing`: what this account shares with its contacts while online. Both
+/// are off until turned on, and reciprocal: off also hides the contacts'.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub(crate) struct SharingView {
+    /// Typing indicators.
+    pub(crate) typing: bool,
+    /// Online status and last seen.
+    pub(crate) presence: bool,
+}
+
+impl From<tern_node::Sharing> for SharingView {
+    fn from(s: tern_node::Sharing) -> Self {
+        Self {
+            typing: s.typing,
+            presence: s.presence,
+        }
+    }
+}
+
+impl From<SharingView> for tern_node::Sharing {
+    fn from(s: SharingView) -> Self {
+        Self {
+            typing: s.typing,
+            presence: s.presence,
+        }
+    }
+}
+
+/// `POST /v1/chats/{peer}/typing`: the user is typing in the open chat, or stopped.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub(crate) struct TypingRequest {
+    /// Typing now (`true`), or stopped.
+    pub(crate) active: bool,
+}
+
+/// `POST /v1/chats/{peer}/typing`'s answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub(crate) struct TypingSent {
+    /// Whether a signal went out: not when typing is not shared, within 3 s of the last
+    /// one, or without an open direct connection to the peer.
+    pub(crate) sent: bool,
+}
+
+/// A contact's presence, when both share it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub(crate) struct PresenceView {
+    /// Online now.
+    pub(crate) online: bool,
+    /// When it was last seen online.
+    pub(crate) last_seen_ms: u64,
+}
+
+impl From<tern_node::Presence> for PresenceView {
+    fn from(p: tern_node::Presence) -> Self {
+        Self {
+            online: p.online,
+            last_seen_ms: p.last_seen_ms,
+        }
+    }
+}

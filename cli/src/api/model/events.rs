@@ -116,6 +116,23 @@ pub(crate) enum EventView {
         /// The message.
         id: String,
     },
+    /// Ephemeral (never replayed): a contact started or stopped typing in our chat.
+    Typing {
+        /// The contact's address.
+        peer: String,
+        /// Typing now, or stopped.
+        active: bool,
+    },
+    /// Ephemeral (never replayed): a contact who shares presence came online or went
+    /// offline.
+    Presence {
+        /// The contact's address.
+        peer: String,
+        /// Online now.
+        online: bool,
+        /// When it was last seen online.
+        last_seen_ms: u64,
+    },
     /// A contact shared a new profile.
     ProfileChanged {
         /// The contact's address.
@@ -208,6 +225,19 @@ impl From<Event> for EventView {
             Event::MessageExpired { peer, id } => Self::MessageExpired {
                 peer: peer.to_string(),
                 id: id.to_string(),
+            },
+            Event::Typing { peer, active } => Self::Typing {
+                peer: peer.to_string(),
+                active,
+            },
+            Event::Presence {
+                peer,
+                online,
+                last_seen_ms,
+            } => Self::Presence {
+                peer: peer.to_string(),
+                online,
+                last_seen_ms,
             },
             Event::ProfileChanged { peer, name, status } => Self::ProfileChanged {
                 peer: peer.to_string(),

@@ -11,6 +11,7 @@ use crate::api::{
     model::{
         ApiError, Changed, ChatSettingsRequest, ChatView, DeleteQuery, EditRequest, EditView,
         ErrorBody, ProfileSet, ProfileView, ReactionRequest, SearchQuery, SearchResults,
+        SharingView, TypingRequest, TypingSent,
     },
     service,
 };
@@ -229,4 +230,62 @@ pub(super) async fn set_profile(
 ) -> Result<Json<ProfileSet>, ApiError> {
     let profile: ProfileView = parse_json(body)?;
     Ok(Json(service::set_profile(&state.node, profile).await?))
+}
+
+/// What this account shares with its contacts while online: typing and presence.
+#[utoipa::path(
+    get, path = "/v1/sharing", tag = "node",
+    responses(
+        (status = 200, description = "What is shared", body = SharingView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+pub(super) async fn get_sharing(
+    State(state): State<AppState>,
+) -> Result<Json<SharingView>, ApiError> {
+    Ok(Json(state.node.sharing().await?.into()))
+}
+
+/// Choose what this account shares while online. Both are off until turned on, and
+/// reciprocal: turning one off also hides the contacts'.
+#[utoipa::path(
+    put, path = "/v1/sharing", tag = "node",
+    request_body = SharingView,
+    responses(
+        (status = 200, description = "What is shared now", body = SharingView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+pub(super) async fn set_sharing(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Json<SharingView>, ApiError> {
+    let sharing: SharingView = parse_json(body)?;
+    Ok(Json(state.node.set_sharing(sharing.into()).await?.into()))
+}
+
+/// The user is typing in the open chat with `peer`, or stopped: call it on every key press.
+/// At most one signal per 3 s goes out, only when typing is shared, and only over an open
+/// direct connection (never through relays, never stored).
+#[utoipa::path(
+    post, path = "/v1/chats/{peer}/typing", tag = "chats",
+    params(("peer" = String, Path, description = "Contact name or address")),
+    request_body = TypingRequest,
+    responses(
+        (status = 200, description = "Whether a signal went out", body = TypingSent),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact", body = ErrorBody),
+    )
+)]
+pub(super) async fn typing(
+    State(state): State<AppState>,
+    Path(peer): Path<String>,
+    body: Body,
+) -> Result<Json<TypingSent>, ApiError> {
+    let request: TypingRequest = parse_json(body)?;
+    let user = service::resolve(&state.node, &peer).await?;
+    let sent = state.node.typing(user, request.active).await?;
+    Ok(Json(TypingSent { sent }))
 }

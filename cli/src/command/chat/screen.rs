@@ -29,6 +29,8 @@ pub(crate) enum Action {
     Command(Command),
     /// Change the message with this id.
     Change(String, Change),
+    /// The user typed in the input line (the node decides whether a signal goes out).
+    Typing,
 }
 
 /// A change to the selected message.
@@ -92,6 +94,10 @@ pub(crate) struct Screen {
     problem: Option<String>,
     status: Option<StatusView>,
     peer_online: Option<bool>,
+    /// When the peer was last seen online, when it shares presence.
+    peer_seen_ms: Option<u64>,
+    /// The peer is typing (when both share typing).
+    peer_typing: bool,
     /// Incoming messages shown but not yet marked read.
     unread: bool,
     /// The conversation is a message request: the peer is not a contact and not accepted.
@@ -120,6 +126,8 @@ impl Screen {
             problem: None,
             status: None,
             peer_online: None,
+            peer_seen_ms: None,
+            peer_typing: false,
             unread: false,
             selected: None,
             compose: Compose::New,
@@ -199,7 +207,10 @@ impl Screen {
             KeyCode::Char('e') if ctrl => self.input.end(),
             KeyCode::Char('u') if ctrl => self.input.kill_to_start(),
             KeyCode::Char('w') if ctrl => self.input.kill_word(),
-            KeyCode::Char(c) if !ctrl => self.input.insert(c),
+            KeyCode::Char(c) if !ctrl => {
+                self.input.insert(c);
+                return Action::Typing;
+            }
             KeyCode::Backspace => self.input.backspace(),
             KeyCode::Delete => self.input.delete(),
             KeyCode::Left => self.input.left(),
@@ -265,6 +276,8 @@ impl Screen {
     fn on_event(&mut self, event: EventView) {
         match event {
             EventView::MessageReceived { message } if message.peer == self.contact.address => {
+                // What the peer was typing has arrived.
+                self.peer_typing = false;
                 self.upsert(message);
                 self.unread = true;
             }
@@ -319,6 +332,17 @@ impl Screen {
             }
             EventView::ContactOnline { peer } if peer == self.contact.address => {
                 self.peer_online = Some(true);
+            }
+            EventView::Typing { peer, active } if peer == self.contact.address => {
+                self.peer_typing = active;
+            }
+            EventView::Presence {
+                peer,
+                online,
+                last_seen_ms,
+            } if peer == self.contact.address => {
+                self.peer_online = Some(online);
+                self.peer_seen_ms = Some(last_seen_ms);
             }
             EventView::ContactOffline { peer } if peer == self.contact.address => {
                 self.peer_online = Some(false);
@@ -558,9 +582,25 @@ impl Screen {
             ))),
             Some(false) => spans.push(Span::raw(format!(
                 " · {}",
-                t!("chat-peer-offline", name = self.contact.name.as_str())
+                match self.peer_seen_ms {
+                    Some(ms) => t!(
+                        "chat-peer-last-seen",
+                        name = self.contact.name.as_str(),
+                        time = output::time(ms)
+                    ),
+                    None => t!("chat-peer-offline", name = self.contact.name.as_str()),
+                }
             ))),
             None => {}
+        }
+        if self.peer_typing {
+            spans.push(Span::styled(
+                format!(
+                    " · {}",
+                    t!("chat-peer-typing", name = self.contact.name.as_str())
+                ),
+                Style::new().fg(Color::Cyan),
+            ));
         }
         if let Some(status) = &self.status {
             // Which way messages reach this contact now: a direct connection, a relay's
