@@ -236,21 +236,22 @@ impl Core {
         match signal {
             Signal::Typing(active) if self.signals.sharing.typing => {
                 let shown = self.signals.typing(&sender);
-                if active {
-                    self.signals
-                        .typing_until
-                        .insert(sender, now + TYPING_TIMEOUT.as_millis() as u64);
+                let until = now + TYPING_TIMEOUT.as_millis() as u64;
+                if active && shown {
+                    self.signals.typing_until.insert(sender, until);
+                } else if active && gap_ok {
+                    // A start within the gap is neither shown nor remembered: the next
+                    // repeat shows it.
+                    self.signals.typing_until.insert(sender, until);
                     bound(&mut self.signals.typing_until, MAX_CACHED_PEERS);
-                    if !shown && gap_ok {
-                        self.show(
-                            sender,
-                            Event::Typing {
-                                peer: sender,
-                                active: true,
-                            },
-                        );
-                    }
-                } else if shown {
+                    self.show(
+                        sender,
+                        Event::Typing {
+                            peer: sender,
+                            active: true,
+                        },
+                    );
+                } else if !active && shown {
                     // A stop is always shown: it never leaves a stale indicator.
                     self.signals.typing_until.remove(&sender);
                     self.show(
