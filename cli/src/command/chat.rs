@@ -1,13 +1,15 @@
 //! `tern chat NAME`: a full-screen conversation.
 //!
-//! Three parts: [`link`] keeps a connection to the daemon (history, the event WebSocket
-//! resumed by cursor across daemon restarts, a status poll) and reports to the screen through
-//! a channel; [`input`] is the line editor; [`screen`] holds what is shown and draws it. The
-//! loop here feeds keys and link reports to the screen and redraws.
+//! The parts: [`link`] keeps a connection to the daemon (history, the event WebSocket
+//! resumed by cursor across daemon restarts, a status and chat-list poll) and reports to the
+//! screen through a channel; [`input`] is the line editor; [`list`] is the conversation list
+//! to switch chats; [`screen`] holds what is shown and draws it. The loop here feeds keys and
+//! link reports to the screen and redraws; switching chats starts a link for the new one.
 
 mod input;
 mod layout;
 mod link;
+mod list;
 mod screen;
 
 use std::{
@@ -34,6 +36,8 @@ use crate::{api::Client, error::CliError};
 /// Alt-e edits it, Alt-d deletes it for everyone (your own), Alt-x deletes it for you,
 /// Alt-1…5 react (👍 ❤️ 😂 🎉 😮) and Alt-0 takes your reaction back. Commands typed in the input line: /accept (a message
 /// request), /block, /unblock, /delete (the conversation and its messages, then quit).
+/// Ctrl-N / Ctrl-P switch to the next or previous chat, Ctrl-K finds one by name, Ctrl-L shows
+/// or hides the chat list (shown by itself on terminals 140 columns wide or more).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern chat bob
@@ -50,34 +54,12 @@ impl Chat {
             .await
             .map_err(|e| CliError::Network(e.to_string()))?
             .ok_or_else(|| CliError::NoDaemon(profile.home().to_path_buf()))?;
-        let contact = match client.contact(&self.peer).await {
-            Ok(contact) => contact,
-            // Not a contact: an address (a message request, or someone to write to).
-            Err(e) if e.is_not_found() => {
-                let Some(user) = crate::api::service::parse_address(&self.peer) else {
-                    return Err(e.into());
-                };
-                let address = user.to_string();
-                crate::api::model::ContactView {
-                    name: chats::short(&address),
-                    safety_number: String::new(),
-                    address,
-                    verified: false,
-                    profile: None,
-                }
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let request = client
-            .requests()
-            .await?
-            .iter()
-            .any(|r| r.peer == contact.address);
+        let (mut contact, request) = open(&client, &self.peer).await?;
         let mut screen = screen::Screen::new(contact.clone(), request);
 
-        let (reports_tx, mut reports) = mpsc::channel(256);
-        let link = tokio::spawn(link::run(
-            profile,
+        let (mut reports_tx, mut reports) = mpsc::channel(256);
+        let mut link = tokio::spawn(link::run(
+            profile.clone(),
             contact.address.clone(),
             reports_tx.clone(),
         ));
@@ -106,6 +88,29 @@ impl Chat {
                     match screen.on_key(key) {
                         screen::Action::None => {}
                         screen::Action::Quit => break,
+                        screen::Action::Switch(peer) => {
+                            let Some(client) = sender.clone() else {
+                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
+                                continue;
+                            };
+                            match open(&client, &peer).await {
+                                Ok((next, request)) => {
+                                    // A link of its own for the new chat: nothing the old one
+                                    // still reports can reach the new screen.
+                                    link.abort();
+                                    let (tx, rx) = mpsc::channel(256);
+                                    (reports_tx, reports) = (tx, rx);
+                                    link = tokio::spawn(link::run(
+                                        profile.clone(),
+                                        next.address.clone(),
+                                        reports_tx.clone(),
+                                    ));
+                                    screen = screen.switched(next.clone(), request);
+                                    contact = next;
+                                }
+                                Err(e) => screen.on_report(link::Report::Notice(e.to_string())),
+                            }
+                        }
                         screen::Action::Typing => {
                             // The node sends at most one signal per few seconds, and only
                             // when typing is shared: report every key press.
@@ -204,6 +209,38 @@ impl Chat {
         let _ = reader.join();
         outcome
     }
+}
+
+/// The contact to open a chat with (or, for an address that is not a contact, a stand-in),
+/// and whether the conversation is a message request.
+async fn open(
+    client: &Client,
+    peer: &str,
+) -> Result<(crate::api::model::ContactView, bool), CliError> {
+    let contact = match client.contact(peer).await {
+        Ok(contact) => contact,
+        // Not a contact: an address (a message request, or someone to write to).
+        Err(e) if e.is_not_found() => {
+            let Some(user) = crate::api::service::parse_address(peer) else {
+                return Err(e.into());
+            };
+            let address = user.to_string();
+            crate::api::model::ContactView {
+                name: chats::short(&address),
+                safety_number: String::new(),
+                address,
+                verified: false,
+                profile: None,
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let request = client
+        .requests()
+        .await?
+        .iter()
+        .any(|r| r.peer == contact.address);
+    Ok((contact, request))
 }
 
 /// Forwards key presses and resizes from the terminal (a blocking read) to the async loop.

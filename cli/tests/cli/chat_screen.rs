@@ -15,6 +15,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Self {
+        Self::start_sized(command, 120)
+    }
+
+    /// A session `width` columns wide (and 30 rows).
+    fn start_sized(command: &str, width: u16) -> Self {
         let socket = tempfile::tempdir().unwrap();
         let tmux = Self {
             socket,
@@ -28,7 +33,7 @@ impl Tmux {
                 "-s",
                 tmux.session,
                 "-x",
-                "120",
+                &width.to_string(),
                 "-y",
                 "30",
             ])
@@ -430,5 +435,74 @@ async fn reply_react_edit_and_delete_from_the_keys_and_see_the_peer_typing() {
     })
     .await;
     bob_screen.keys(&["Escape"]);
+    tmux.keys(&["Escape"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_list_switches_chats_without_leaving_the_screen() {
+    let pair = Pair::start().await;
+    let relay = pair.relay.addresses().await[0].clone();
+    let alice_invite = pair.alice.invite().await;
+    let (carol, _carol_daemon) = stranger(&relay, "alice", &alice_invite).await;
+    let run = pair
+        .alice
+        .tern(&["contact", "add", "carol", &carol.invite().await])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = pair.alice.tern(&["send", "carol", "hi carol"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = pair.bob.tern(&["send", "alice", "hi from bob"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+
+    // 160 columns: wide enough for the list without asking.
+    let command = format!(
+        "{} --lang en --data-dir {} --insecure-no-passphrase chat bob",
+        tern().display(),
+        pair.alice.path().display()
+    );
+    let tmux = Tmux::start_sized(&command, 160);
+    tmux.wait_for("the list with both chats", |s| {
+        s.contains("Chats") && s.contains("carol") && s.contains("hi from bob")
+    })
+    .await;
+
+    // A message in the other chat counts as unread there.
+    let run = carol.tern(&["send", "alice", "are you there?"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    tmux.wait_for("carol's unread count", |s| {
+        line_with(s, "carol").is_some_and(|l| l.contains(" 1"))
+    })
+    .await;
+
+    // Ctrl-K finds carol by name and opens her chat, with her message.
+    tmux.keys(&["C-k"]);
+    tmux.keys(&["car"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("carol's chat", |s| {
+        s.contains("are you there?") && !s.contains("hi from bob")
+    })
+    .await;
+    tmux.keys(&["yes, here"]);
+    tmux.keys(&["Enter"]);
+    eventually("carol to get the answer", || async {
+        let page = carol.tern(&["history", "alice", "--json"]).await.json();
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "yes, here")
+            .then_some(())
+    })
+    .await;
+
+    // Ctrl-N moves on to the other chat, bob's, and Ctrl-L hides the list.
+    tmux.keys(&["C-n"]);
+    tmux.wait_for("bob's chat again", |s| {
+        s.contains("hi from bob") && !s.contains("are you there?")
+    })
+    .await;
+    tmux.keys(&["C-l"]);
+    tmux.wait_for("the list hidden", |s| !s.contains("Chats"))
+        .await;
     tmux.keys(&["Escape"]);
 }

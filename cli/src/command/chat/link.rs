@@ -10,13 +10,15 @@ use tokio::sync::mpsc;
 use crate::{
     api::{
         Client,
-        model::{EventView, HistoryPage, StatusView},
+        model::{ChatView, EventView, HistoryPage, StatusView},
     },
     profile::Profile,
 };
 
 /// How much scrollback the screen loads when it opens.
 const SCROLLBACK: usize = 200;
+/// Most chats the conversation list shows.
+const CHAT_LIST: usize = 100;
 /// How often the status line's peer and relay information is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(3);
 /// Reconnection backoff bounds: quick enough to notice a restarted daemon at once, slow
@@ -37,6 +39,8 @@ pub(crate) enum Report {
     Event(EventView),
     /// Fresh status.
     Status(StatusView),
+    /// The chat list, fresh.
+    Chats(Vec<ChatView>),
     /// Sending a message failed; the text goes back into the input line.
     SendFailed(String, String),
     /// Something to tell the user on the status line (a command's outcome).
@@ -115,6 +119,11 @@ pub(crate) async fn run(profile: Profile, peer: String, reports: mpsc::Sender<Re
                 _ = status_every.tick() => match client.status().await {
                     Ok(status) => {
                         if reports.send(Report::Status(status)).await.is_err() {
+                            return;
+                        }
+                        if let Ok(page) = client.chats(Some(CHAT_LIST), None, false).await
+                            && reports.send(Report::Chats(page.chats)).await.is_err()
+                        {
                             return;
                         }
                     }

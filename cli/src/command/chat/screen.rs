@@ -11,7 +11,12 @@ use ratatui::{
 
 use unicode_width::UnicodeWidthStr;
 
-use super::{input::Input, layout, link::Report};
+use super::{
+    input::Input,
+    layout,
+    link::Report,
+    list::{self, ChatList, FinderKey, Found},
+};
 use crate::{
     api::model::{
         ChatChangeView, ContactView, Delivery, EventView, MessageView, ReactionView, StatusView,
@@ -31,6 +36,8 @@ pub(crate) enum Action {
     Change(String, Change),
     /// The user typed in the input line (the node decides whether a signal goes out).
     Typing,
+    /// Open the chat with this peer instead.
+    Switch(String),
 }
 
 /// A change to the selected message.
@@ -109,6 +116,10 @@ pub(crate) struct Screen {
     selected: Option<usize>,
     /// What Enter does.
     compose: Compose,
+    /// The conversation list, kept when switching chats.
+    list: ChatList,
+    /// The terminal's width at the last draw (Ctrl-L decides by it).
+    width: std::cell::Cell<u16>,
 }
 
 impl Screen {
@@ -131,7 +142,57 @@ impl Screen {
             unread: false,
             selected: None,
             compose: Compose::New,
+            list: ChatList::default(),
+            width: std::cell::Cell::new(0),
         }
+    }
+
+    /// The screen for another chat, keeping the list and what is known of the daemon.
+    pub(crate) fn switched(self, contact: ContactView, request: bool) -> Self {
+        let mut next = Self::new(contact, request);
+        next.list = self.list;
+        next.width = self.width;
+        next.connected = self.connected;
+        next.status = self.status;
+        next
+    }
+
+    /// Keys for the chat list: Ctrl-N/P switch, Ctrl-K finds, Ctrl-L shows or hides it.
+    fn on_list_key(&mut self, key: KeyEvent, ctrl: bool) -> Option<Action> {
+        if self.list.finding() {
+            let key = match key.code {
+                KeyCode::Char(c) if !ctrl => FinderKey::Char(c),
+                KeyCode::Backspace => FinderKey::Backspace,
+                KeyCode::Enter => FinderKey::Enter,
+                KeyCode::Esc => FinderKey::Cancel,
+                _ => return Some(Action::None),
+            };
+            return Some(match self.list.on_finder(key) {
+                Found::Switch(peer) => Action::Switch(peer),
+                Found::Typing | Found::Cancelled => Action::None,
+            });
+        }
+        if !ctrl {
+            return None;
+        }
+        let step = match key.code {
+            KeyCode::Char('n') => 1,
+            KeyCode::Char('p') => -1,
+            KeyCode::Char('k') => {
+                self.list.open_finder();
+                return Some(Action::None);
+            }
+            KeyCode::Char('l') => {
+                self.list.toggle(self.width.get());
+                return Some(Action::None);
+            }
+            _ => return None,
+        };
+        Some(
+            self.list
+                .next(&self.contact.address, step)
+                .map_or(Action::None, Action::Switch),
+        )
     }
 
     /// Keys that act on the selected message (with Alt).
@@ -190,6 +251,9 @@ impl Screen {
 
     pub(crate) fn on_key(&mut self, key: KeyEvent) -> Action {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if let Some(action) = self.on_list_key(key, ctrl) {
+            return action;
+        }
         if key.modifiers.contains(KeyModifiers::ALT) {
             return self.on_alt_key(key.code);
         }
@@ -265,6 +329,7 @@ impl Screen {
             }
             Report::Event(event) => self.on_event(event),
             Report::Status(status) => self.status = Some(status),
+            Report::Chats(chats) => self.list.set(chats),
             Report::SendFailed(text, reason) => {
                 self.input.restore(text);
                 self.problem = Some(t!("chat-not-sent", reason = reason));
@@ -280,6 +345,9 @@ impl Screen {
                 self.peer_typing = false;
                 self.upsert(message);
                 self.unread = true;
+            }
+            EventView::MessageReceived { message } => {
+                self.list.arrived(&message.peer, &message.text);
             }
             EventView::MessageSent { message } if message.peer == self.contact.address => {
                 self.problem = None;
@@ -393,12 +461,23 @@ impl Screen {
     }
 
     pub(crate) fn draw(&self, frame: &mut Frame<'_>) {
+        let area = frame.area();
+        self.width.set(area.width);
+        let main = if self.list.shown(area.width) {
+            let [list, main] =
+                Layout::horizontal([Constraint::Length(list::LIST_WIDTH), Constraint::Min(20)])
+                    .areas(area);
+            self.list.draw(frame, list, &self.contact.address);
+            main
+        } else {
+            area
+        };
         let [body, status, input] = Layout::vertical([
             Constraint::Min(3),
             Constraint::Length(1),
             Constraint::Length(3),
         ])
-        .areas(frame.area());
+        .areas(main);
 
         let verified = if self.blocked {
             Span::styled(
