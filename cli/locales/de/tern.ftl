@@ -262,6 +262,12 @@ demo-edit = ändert ihre Nachricht zu { $text }
 demo-edit-seen = sieht { $text } (bearbeitet); { $count } Versionen aufbewahrt
 demo-delete = löscht { $text } für alle
 demo-tombstone = sieht einen Grabstein: der Text ist aus seiner Datenbank und seinem Ereignisprotokoll gelöscht
+demo-text-status = in der Mittagspause
+demo-profile = teilt ein Profil nur mit ihren Kontakten: { $name }
+demo-profile-seen = sieht alices Profil, { $name }, und behält zuerst den Namen, den er ihr gab
+demo-timer = schaltet verschwindende Nachrichten ein: 1 Stunde nach dem Lesen
+demo-text-secret = der Türcode ist 4711
+demo-timer-seen = bekommt { $text }, das sein Knoten eine Stunde nach dem Lesen löscht
 
 # Was alice, bob und mallory einander in der Demo schreiben.
 demo-text-hello = Hallo Bob! Ich probiere gerade Tern aus.

@@ -233,6 +233,12 @@ demo-edit = edits her message to { $text }
 demo-edit-seen = sees { $text } (edited); { $count } versions kept
 demo-delete = deletes { $text } for everyone
 demo-tombstone = sees a tombstone: the text is erased from his database and event log
+demo-text-status = out for lunch
+demo-profile = shares a profile with her contacts only: { $name }
+demo-profile-seen = sees alice's profile, { $name }, and keeps the name he gave her first
+demo-timer = turns on disappearing messages: 1 hour after reading
+demo-text-secret = the door code is 4711
+demo-timer-seen = gets { $text }, which his node erases an hour after he reads it
 
 # What alice, bob and mallory write to each other in the demo.
 demo-text-hello = Hi Bob! Trying out Tern.

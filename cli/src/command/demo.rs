@@ -426,6 +426,28 @@ async fn conversation(
     )
     .await?;
     t.say("bob", t!("demo-tombstone"))?;
+
+    // A profile for contacts only, and disappearing messages.
+    alice.set_profile("Alice", t!("demo-text-status")).await?;
+    t.say("alice", t!("demo-profile", name = "Alice"))?;
+    until(
+        bob_events,
+        |e| matches!(e, Event::ProfileChanged { peer, .. } if *peer == a),
+    )
+    .await?;
+    t.say("bob", t!("demo-profile-seen", name = "Alice"))?;
+    let hour = Duration::from_secs(3600);
+    let notice = alice.set_disappearing(b, Some(hour)).await?;
+    t.say("alice", t!("demo-timer"))?;
+    received(bob_events, &[notice]).await?;
+    let text = t!("demo-text-secret");
+    let secret = alice.send(b, &text).await?;
+    received(bob_events, &[secret]).await?;
+    let page = bob.history(a, 1, None).await?;
+    if page.messages.last().and_then(|m| m.disappear_secs) != Some(3600) {
+        bail!("bob's copy does not disappear");
+    }
+    t.say("bob", t!("demo-timer-seen", text = format!("{text:?}")))?;
     Ok(())
 }
 
