@@ -429,4 +429,6 @@ mod event_row;
 pub(crate) use event_row::EventRow;
 
 #[cfg(test)]
+mod fixture_added;
+#[cfg(test)]
 mod tests;

@@ -27,6 +27,18 @@ mod signals;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Starts (or restarts) a node in `dir` on `clock` (shared by the nodes of a test, so that
+/// one `advance` moves them all), knowing `bootstrap`, picking no relays from the DHT.
+async fn start_on(dir: &std::path::Path, clock: &crate::Clock, bootstrap: &[String]) -> Node {
+    let mut builder = crate::test_utils::builder(dir)
+        .with_relay_discovery(false)
+        .with_clock(clock.clone());
+    for address in bootstrap {
+        builder = builder.with_bootstrap(address.clone());
+    }
+    builder.spawn().await.unwrap()
+}
+
 /// Waits for the first event `pick` accepts while letting simulated time run on `clock`
 /// (100 ms per real 20 ms), so that retries a manual clock schedules come due.
 async fn wait_driving<T>(

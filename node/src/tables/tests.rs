@@ -23,7 +23,7 @@ fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node-v1")
 }
 
-fn user(seed: u8) -> UserId {
+pub(super) fn user(seed: u8) -> UserId {
     AccountKey::generate(&mut ChaCha20Rng::from_seed([seed; 32])).user_id()
 }
 
@@ -231,13 +231,13 @@ fn write_all(store: &Store, rows: &Rows) {
     store.commit(batch).unwrap();
 }
 
-fn all<T: Table>(store: &Store) -> Vec<(T::Key, T::Value)> {
+pub(super) fn all<T: Table>(store: &Store) -> Vec<(T::Key, T::Value)> {
     store
         .scan::<T>(.., ScanDirection::Forward, usize::MAX)
         .unwrap()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(super) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();

@@ -7,18 +7,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{TIMEOUT, database_files, wait_driving};
-use crate::{Clock, Event, MessageKind, Node, SendError, tables::Messages, test_utils::wait_for};
-
-async fn start(dir: &std::path::Path, clock: &Clock, bootstrap: &[String]) -> Node {
-    let mut builder = crate::test_utils::builder(dir)
-        .with_relay_discovery(false)
-        .with_clock(clock.clone());
-    for address in bootstrap {
-        builder = builder.with_bootstrap(address.clone());
-    }
-    builder.spawn().await.unwrap()
-}
+use super::{TIMEOUT, database_files, start_on as start, wait_driving};
+use crate::{Clock, Event, MessageKind, SendError, tables::Messages, test_utils::wait_for};
 
 /// Whether any database file of the node in `dir` holds `needle`.
 fn files_hold(dir: &std::path::Path, needle: &[u8]) -> bool {

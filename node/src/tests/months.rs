@@ -8,8 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tempfile::TempDir;
 
+use super::start_on as start;
 use crate::{
-    Clock, Event, Node,
+    Clock, Event,
     store::Direction,
     tables::{Replays, Seen},
 };
@@ -20,16 +21,6 @@ const DAYS: u32 = 120;
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a count of the deduplication table waits for pruning to catch up with the clock.
 const PRUNE_CATCH_UP: Duration = Duration::from_secs(10);
-
-async fn start(dir: &std::path::Path, clock: &Clock, bootstrap: &[String]) -> Node {
-    let mut builder = crate::test_utils::builder(dir)
-        .with_relay_discovery(false)
-        .with_clock(clock.clone());
-    for address in bootstrap {
-        builder = builder.with_bootstrap(address.clone());
-    }
-    builder.spawn().await.unwrap()
-}
 
 /// Waits for `text` to arrive (in a chat or a message request), letting simulated time run (two seconds per real 20 ms) so
 /// that retries and republications scheduled by the clock come due.

@@ -6,18 +6,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use tempfile::TempDir;
 
-use super::{TIMEOUT, wait_driving};
+use super::{TIMEOUT, start_on as start, wait_driving};
 use crate::{Clock, Event, Node, Sharing, UserId, test_utils::wait_for};
-
-async fn start(dir: &std::path::Path, clock: &Clock, bootstrap: &[String]) -> Node {
-    let mut builder = crate::test_utils::builder(dir)
-        .with_relay_discovery(false)
-        .with_clock(clock.clone());
-    for address in bootstrap {
-        builder = builder.with_bootstrap(address.clone());
-    }
-    builder.spawn().await.unwrap()
-}
 
 /// Alice and Bob, contacts who have written to each other (so sessions and a connection
 /// exist), on `clock`.
