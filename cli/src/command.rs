@@ -24,6 +24,7 @@ mod status;
 use clap::Subcommand;
 
 pub(crate) use disappear::timer_words;
+pub(crate) use profile::shown as profile_shown;
 
 use crate::{cli::Cli, error::CliError, output::Output, profile::Profile};
 

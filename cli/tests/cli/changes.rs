@@ -156,6 +156,11 @@ async fn disappearing_timers_and_profiles_between_two_daemons() {
         (alice["profile"]["name"] == "Alice Liddell").then_some(alice)
     })
     .await;
+    let listed = bob.tern(&["contact", "list"]).await;
+    assert!(
+        listed.stdout.contains("alice") && listed.stdout.contains("Alice Liddell — tea time"),
+        "{listed:?}"
+    );
     let bad = alice.tern(&["profile", "set", ""]).await;
     assert_ne!(bad.code, 0, "a name is needed: {bad:?}");
 

@@ -303,10 +303,14 @@ impl Core {
     }
 
     /// Publishes an ephemeral event to live subscribers, with the cursor of the last event in
-    /// the log.
+    /// the log (none while the log is empty).
     pub(super) fn publish_ephemeral(&self, event: Event) {
-        let cursor = Cursor(self.next_event.saturating_sub(1));
-        let _ = self.events.send((cursor, event));
+        // With an empty log there is no cursor to carry that a resuming client could not
+        // mistake for the first real event's: such a node has no chat to signal in anyway.
+        let Some(last) = self.next_event.checked_sub(1) else {
+            return;
+        };
+        let _ = self.events.send((Cursor(last), event));
     }
 
     /// Runs out typing indicators and presence, and sends presence when it is due.

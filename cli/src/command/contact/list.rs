@@ -33,7 +33,13 @@ impl List {
                     t!("contact-not-verified-mark")
                 };
                 let name = output::pad(&c.name, width);
-                writeln!(out, "{name}  {}  {mark}", c.address)?;
+                // The profile the contact shares, after the name the user gave.
+                let shared = c
+                    .profile
+                    .as_ref()
+                    .map(|p| format!("  {}", crate::command::profile_shown(p)))
+                    .unwrap_or_default();
+                writeln!(out, "{name}  {}  {mark}{shared}", c.address)?;
             }
             Ok(())
         })
