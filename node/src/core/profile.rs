@@ -23,32 +23,19 @@ impl Core {
         Ok(bytes.and_then(|bytes| postcard::from_bytes(&bytes).ok()))
     }
 
-    /// Every profile contacts shared, by account.
-    pub(super) async fn profiles(&self) -> Result<HashMap<UserId, crate::view::Profile>, Error> {
+    /// Every profile peers shared, by conversation (the key of contacts and chats alike).
+    pub(super) async fn profiles(&self) -> Result<HashMap<Conv, crate::view::Profile>, Error> {
         let rows = self
-            .read(|s| {
-                Ok((
-                    s.scan::<Profiles>(.., ScanDirection::Forward, usize::MAX)?,
-                    s.scan::<Conversations>(.., ScanDirection::Forward, usize::MAX)?,
-                    s.scan::<Contacts>(.., ScanDirection::Forward, usize::MAX)?,
-                ))
-            })
+            .read(|s| s.scan::<Profiles>(.., ScanDirection::Forward, usize::MAX))
             .await?;
-        let (profiles, chats, contacts) = rows;
-        let mut peers: HashMap<Conv, UserId> =
-            chats.into_iter().map(|(c, r)| (c, r.peer)).collect();
-        peers.extend(contacts.into_iter().map(|(c, r)| (c, r.user)));
-        Ok(profiles
+        Ok(rows
             .into_iter()
-            .filter_map(|(conv, row)| {
-                let user = peers.get(&conv)?;
-                Some((
-                    *user,
-                    crate::view::Profile {
-                        name: row.name,
-                        status: row.status,
-                    },
-                ))
+            .map(|(conv, row)| {
+                let profile = crate::view::Profile {
+                    name: row.name,
+                    status: row.status,
+                };
+                (conv, profile)
             })
             .collect())
     }
@@ -77,7 +64,7 @@ impl Core {
             &postcard::to_stdvec(&row)
                 .map_err(|e| Error::Storage(StorageError::other(e.to_string())))?,
         )?;
-        let peers = self.profile_audience().await?;
+        let peers = self.accepted_peers().await?;
         for peer in &peers {
             self.stage_profile(&mut pending, *peer, &row).await?;
         }
@@ -86,9 +73,9 @@ impl Core {
         Ok(peers.len())
     }
 
-    /// Everyone our profile goes to: contacts, and conversations that are not requests or
-    /// blocked.
-    pub(super) async fn profile_audience(&mut self) -> Result<Vec<UserId>, Error> {
+    /// The peers our profile and presence go to: contacts, and conversations that are not
+    /// requests or blocked.
+    pub(super) async fn accepted_peers(&mut self) -> Result<Vec<UserId>, Error> {
         let (chats, contacts) = self
             .read(|s| {
                 Ok((
@@ -97,14 +84,14 @@ impl Core {
                 ))
             })
             .await?;
-        let mut peers: Vec<UserId> = contacts.into_iter().map(|(_, row)| row.user).collect();
-        for (_, chat) in chats {
-            if !peers.contains(&chat.peer) {
-                peers.push(chat.peer);
-            }
-        }
+        // Contacts and chats are keyed alike: a peer in both counts once.
+        let peers: HashMap<Conv, UserId> = chats
+            .into_iter()
+            .map(|(conv, chat)| (conv, chat.peer))
+            .chain(contacts.into_iter().map(|(conv, row)| (conv, row.user)))
+            .collect();
         let mut audience = Vec::with_capacity(peers.len());
-        for peer in peers {
+        for peer in peers.into_values() {
             if self.standing(&peer).await? == requests::Standing::Accepted {
                 audience.push(peer);
             }

@@ -68,11 +68,11 @@ impl Core {
         let mut profiles = self.profiles().await?;
         Ok(rows
             .into_iter()
-            .map(|(_, r)| Contact {
+            .map(|(conv, r)| Contact {
                 user: r.user,
                 name: r.name,
                 verified: r.verified,
-                profile: profiles.remove(&r.user),
+                profile: profiles.remove(&conv),
             })
             .collect())
     }
@@ -106,7 +106,7 @@ impl Core {
                         .then_some(settings.muted_until_ms),
                     archived: settings.archived,
                     pinned: settings.pinned,
-                    profile: profiles.remove(&row.peer),
+                    profile: profiles.remove(&conv),
                     disappear_secs: self.timer(&conv),
                     typing: self.signals.typing(&row.peer),
                     presence: self.signals.presence(&row.peer),
@@ -154,32 +154,10 @@ impl Core {
             (Some((oldest, _)), Some((newest, _))) => {
                 let range = *oldest..=*newest;
                 self.read(move |s| {
-                    let by_message = |key: (Conv, u64, [u8; 16])| (key.1, key.2);
                     Ok((
-                        s.scan::<crate::tables::MessageMeta>(
-                            range.clone(),
-                            ScanDirection::Forward,
-                            usize::MAX,
-                        )?
-                        .into_iter()
-                        .map(|(k, v)| (by_message(k), v))
-                        .collect::<HashMap<_, _>>(),
-                        s.scan::<crate::tables::Notices>(
-                            range.clone(),
-                            ScanDirection::Forward,
-                            usize::MAX,
-                        )?
-                        .into_iter()
-                        .map(|(k, v)| (by_message(k), v))
-                        .collect::<HashMap<_, _>>(),
-                        s.scan::<crate::tables::Expiries>(
-                            range,
-                            ScanDirection::Forward,
-                            usize::MAX,
-                        )?
-                        .into_iter()
-                        .map(|(k, v)| (by_message(k), v))
-                        .collect::<HashMap<_, _>>(),
+                        beside::<crate::tables::MessageMeta>(s, &range)?,
+                        beside::<crate::tables::Notices>(s, &range)?,
+                        beside::<crate::tables::Expiries>(s, &range)?,
                     ))
                 })
                 .await?
@@ -321,4 +299,20 @@ impl Core {
             })
             .collect())
     }
+}
+
+/// Rows of a page of history, by `(stamp, id)`.
+type ByMessage<V> = HashMap<(u64, [u8; 16]), V>;
+
+/// The rows of a table keyed like [`Messages`] in `range`, by `(stamp, id)`: what a page of
+/// history reads beside its messages.
+fn beside<T: crate::store::Table<Key = (Conv, u64, [u8; 16])>>(
+    store: &Store,
+    range: &std::ops::RangeInclusive<T::Key>,
+) -> Result<ByMessage<T::Value>, StoreError> {
+    Ok(store
+        .scan::<T>(range.clone(), ScanDirection::Forward, usize::MAX)?
+        .into_iter()
+        .map(|((_, stamp, id), value)| ((stamp, id), value))
+        .collect())
 }

@@ -127,7 +127,16 @@ impl Core {
             // Those we told we are online learn that we are gone; we see no one's any more.
             let told: Vec<UserId> = self.signals.presence_sent.drain().map(|(p, _)| p).collect();
             self.send_signals(&told, Signal::Presence(false)).await?;
-            self.signals.presence.clear();
+            // Clients stop showing anyone online, as they stop showing anyone typing.
+            for (peer, p) in std::mem::take(&mut self.signals.presence) {
+                if p.online {
+                    self.publish_ephemeral(Event::Presence {
+                        peer,
+                        online: false,
+                        last_seen_ms: p.last_seen_ms,
+                    });
+                }
+            }
         }
         if !before.presence && sharing.presence {
             self.signals.next_round = 0;
@@ -360,7 +369,7 @@ impl Core {
             self.signals.next_round = now + PRESENCE_EVERY.as_millis() as u64;
             let probe = PRESENCE_PROBE_EVERY.as_millis() as u64;
             // Contacts who shared lately, and contacts not probed for a while.
-            let candidates = match self.profile_audience().await {
+            let candidates = match self.accepted_peers().await {
                 Ok(candidates) => candidates,
                 Err(e) => {
                     warn!("cannot list contacts for presence: {e}");

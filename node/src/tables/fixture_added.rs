@@ -4,13 +4,12 @@
 //! each row back exactly. Without it, a field added to one of these rows would pass every
 //! other test and make existing databases unreadable.
 
-use std::{io::Write, path::PathBuf};
+use std::path::PathBuf;
 
 use tempfile::TempDir;
-use tern_crypto::at_rest::KdfParams;
 
 use super::{
-    tests::{all, copy_dir, user},
+    tests::{all, copy_dir, generate, user},
     *,
 };
 use crate::{
@@ -326,18 +325,7 @@ fn the_tables_added_after_v1_read_back_from_their_fixture() {
 #[test]
 #[ignore = "writes the fixture; run once, never again"]
 fn generate_the_node_v1_added_fixture() {
-    let target = fixture_dir().join("db");
-    assert!(
-        !target.exists(),
-        "{} exists: the fixture must never be regenerated",
-        target.display()
-    );
-    let tmp = TempDir::new().unwrap();
-    let cheap = KdfParams::new(64, 1, 1).unwrap();
-    let store = Store::create(tmp.path(), PASSPHRASE, cheap).unwrap();
-    write_all(&store, &rows(&store));
-    store.flush().unwrap();
-    drop(store);
-    copy_dir(&tmp.path().join("db"), &target);
-    writeln!(std::io::stderr(), "wrote {}", target.display()).unwrap();
+    generate(&fixture_dir(), PASSPHRASE, |store| {
+        write_all(store, &rows(store))
+    });
 }

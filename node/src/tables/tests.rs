@@ -278,7 +278,14 @@ fn the_node_v1_fixture_reads_back_every_table() {
 #[test]
 #[ignore = "writes the fixture; run once per schema version, never again"]
 fn generate_the_node_v1_fixture() {
-    let target = fixture_dir().join("db");
+    generate(&fixture_dir(), PASSPHRASE, |store| {
+        write_all(store, &rows(store))
+    });
+}
+
+/// Writes a fixture database into `dir/db` with `write`, once: it refuses while one exists.
+pub(super) fn generate(dir: &Path, passphrase: &[u8], write: impl FnOnce(&Store)) {
+    let target = dir.join("db");
     assert!(
         !target.exists(),
         "{} exists: the fixture must never be regenerated",
@@ -286,8 +293,8 @@ fn generate_the_node_v1_fixture() {
     );
     let tmp = TempDir::new().unwrap();
     let cheap = KdfParams::new(64, 1, 1).unwrap();
-    let store = Store::create(tmp.path(), PASSPHRASE, cheap).unwrap();
-    write_all(&store, &rows(&store));
+    let store = Store::create(tmp.path(), passphrase, cheap).unwrap();
+    write(&store);
     // Into SST files, so that the fixture pins the table format and not only the log.
     store.flush().unwrap();
     drop(store);
