@@ -464,6 +464,25 @@ impl AccountKey {
         }
     }
 
+    /// The same account with a new X25519 identity key, bound to it by a fresh signature of
+    /// the account key: the address, the mailbox key and every statement the account key
+    /// signed stay valid. Peers see the new key in the next session start or prekey bundle,
+    /// and sessions set up with the old key keep working (the ratchet does not use it).
+    ///
+    /// ```
+    /// # use tern_crypto::AccountKey;
+    /// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let account = AccountKey::generate(&mut rng);
+    /// let rotated = account.with_new_identity_key(&mut rng);
+    /// assert_eq!(rotated.user_id(), account.user_id());
+    /// assert_ne!(rotated.public().dh_key(), account.public().dh_key());
+    /// ```
+    pub fn with_new_identity_key<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> Self {
+        let dh = primitives::x25519_generate(rng);
+        let mailbox = MailboxSecret::from_bytes(*self.mailbox.as_bytes());
+        Self::from_parts(self.signing.as_bytes(), dh, mailbox)
+    }
+
     /// The account address.
     pub fn user_id(&self) -> UserId {
         self.public.user

@@ -501,3 +501,53 @@ fn tampered_bundles_are_refused() {
         );
     }
 }
+
+/// A new identity key under the same account: sessions set up before keep working in both
+/// directions, a start made against the old bundle is accepted only with the old key, and
+/// new sessions carry (and need) the new one.
+#[test]
+fn a_new_identity_key_keeps_the_address_and_the_sessions() {
+    let mut w = World::new(40);
+    let (mut alice, mut bob) = w.established();
+    let rotated = w.bob.with_new_identity_key(&mut w.rng);
+    assert_eq!(rotated.user_id(), w.bob.user_id());
+    assert_ne!(rotated.public().dh_key(), w.bob.public().dh_key());
+    assert_eq!(
+        tern_crypto::PublicIdentity::from_bytes(&rotated.public().to_bytes()).as_ref(),
+        Ok(rotated.public()),
+        "the new key's binding verifies under the same account key"
+    );
+    let restored = tern_crypto::AccountKey::from_bytes(&rotated.to_bytes()).unwrap();
+    assert_eq!(restored.public(), rotated.public());
+    assert_eq!(rotated.mailbox_public(), w.bob.mailbox_public());
+
+    // The established pair does not depend on the identity key any more.
+    let message = alice.encrypt(&mut w.rng, b"still here").unwrap();
+    assert_eq!(
+        bob.decrypt(&mut w.rng, &message, NOW).unwrap(),
+        b"still here"
+    );
+    let reply = bob.encrypt(&mut w.rng, b"me too").unwrap();
+    assert_eq!(alice.decrypt(&mut w.rng, &reply, NOW).unwrap(), b"me too");
+
+    // A start against the old bundle needs the old key; refused with the new one, it
+    // changes nothing, so the old key can still take it.
+    let mut late = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let start = initial(late.encrypt(&mut w.rng, b"late").unwrap());
+    assert!(Session::respond(&mut w.rng, &rotated, &mut w.bob_prekeys, &start, NOW).is_err());
+    let (_, plaintext) =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &start, NOW).unwrap();
+    assert_eq!(plaintext, b"late");
+
+    // The new bundle carries the new key, and its sessions show it on both ends.
+    let bundle = w.bob_prekeys.bundle(&rotated, 2);
+    assert_eq!(bundle.identity(), rotated.public());
+    let mut fresh = Session::initiate(&mut w.rng, &w.alice, &bundle, None, NOW).unwrap();
+    let start = initial(fresh.encrypt(&mut w.rng, b"new").unwrap());
+    assert_eq!(start.identity(), w.alice.public());
+    let (bob_new, plaintext) =
+        Session::respond(&mut w.rng, &rotated, &mut w.bob_prekeys, &start, NOW).unwrap();
+    assert_eq!(plaintext, b"new");
+    assert_eq!(fresh.remote_identity(), rotated.public());
+    assert_eq!(bob_new.local_identity(), rotated.public());
+}
