@@ -45,8 +45,9 @@ use crate::{
     store::{Batch, Direction as ScanDirection, Store, StoreError},
     tables::{
         AckRow, Acks, ContactRow, Contacts, Conv, ConversationRow, Conversations, EventRow, Events,
-        MessageIndex, MessageRow, Messages, Outbox, OutboxRow, Replays, STATE_CLOCK,
-        STATE_OUTBOX_SEQ, STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen, Sessions, State,
+        Identities, MessageIndex, MessageRow, Messages, Outbox, OutboxRow, Replays, STATE_ACCOUNT,
+        STATE_CLOCK, STATE_OUTBOX_SEQ, STATE_PREKEYS, STATE_RECORD_SEQ, STATE_RELAYS, Seen,
+        Sessions, State,
     },
     upkeep::{self, Upkeep, certificate_due},
     view::{
@@ -60,6 +61,7 @@ mod deliver;
 mod disappear;
 mod discovery;
 mod dispatch;
+mod identity;
 mod maintain;
 mod outcomes;
 mod profile;
@@ -235,6 +237,10 @@ pub(crate) struct Core {
     next_expiry: Option<u64>,
     /// Typing and presence.
     signals: signals::Signals,
+    /// The identity key pinned for each peer, and the policy for a change.
+    identities: HashMap<UserId, crate::tables::IdentityRow>,
+    /// Our account before its identity key was last replaced, while it is kept.
+    previous: Option<identity::Previous>,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -338,6 +344,8 @@ impl Core {
             timers: HashMap::new(),
             next_expiry: None,
             signals: signals::Signals::default(),
+            identities: HashMap::new(),
+            previous: None,
         }
     }
 
@@ -361,6 +369,10 @@ impl Core {
         }
         if let Err(e) = self.load_timers().await {
             error!("cannot read the disappearing-message timers, refusing changes: {e}");
+            self.failed = true;
+        }
+        if let Err(e) = self.load_identities().await {
+            error!("cannot read the peers' identity keys, refusing changes: {e}");
             self.failed = true;
         }
         if let Err(e) = self.load_sharing().await {

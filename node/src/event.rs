@@ -136,6 +136,12 @@ pub enum MessageKind {
         /// The new timer, in seconds.
         secs: u32,
     },
+    /// A notice in the chat: the peer's identity key changed (see
+    /// [`crate::IdentityPolicy`]).
+    IdentityChanged {
+        /// Sending waits until the user verifies the peer again.
+        held: bool,
+    },
 }
 
 /// One person's reaction to a message.
@@ -256,6 +262,17 @@ pub enum Event {
         online: bool,
         /// When it was last seen online (milliseconds since the Unix epoch).
         last_seen_ms: u64,
+    },
+    /// A peer's identity key changed. The chat holds a notice
+    /// ([`MessageKind::IdentityChanged`]); what else happened follows `policy`.
+    IdentityChanged {
+        /// The peer.
+        peer: UserId,
+        /// The policy that applied.
+        policy: crate::IdentityPolicy,
+        /// Sending to the peer waits until the user verifies it again
+        /// ([`crate::Node::verify_contact`]) or changes the policy.
+        held: bool,
     },
     /// A contact shared a new profile.
     ProfileChanged {

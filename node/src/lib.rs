@@ -84,6 +84,6 @@ pub use node::{
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
 pub use time::Clock;
 pub use view::{
-    Chat, Contact, ContactPath, Edit, HistoryCursor, HolePunches, MessageRequest, Nat, NodeStatus,
-    Page, ParseCursorError, Path, Profile, RelayStatus,
+    Chat, Contact, ContactPath, Edit, HistoryCursor, HolePunches, IdentityPolicy, IdentityState,
+    MessageRequest, Nat, NodeStatus, Page, ParseCursorError, Path, Profile, RelayStatus,
 };

@@ -216,6 +216,39 @@ impl Node {
         .await
     }
 
+    /// Sets what happens when `peer`'s identity key changes (see [`crate::IdentityPolicy`]):
+    /// `Warn` (the default), `Block` or `TrustNew`. Any policy but `Block` also releases
+    /// messages held by an earlier change; so does verifying the contact again. Works for any
+    /// peer, contact or not.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, bot: tern_node::UserId) -> Result<(), tern_node::ChatError> {
+    /// node.set_identity_policy(bot, tern_node::IdentityPolicy::TrustNew).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_identity_policy(
+        &self,
+        peer: UserId,
+        policy: crate::IdentityPolicy,
+    ) -> Result<(), ChatError> {
+        self.call(|reply| Request::SetIdentityPolicy {
+            peer,
+            policy,
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces this account's identity key (the X25519 key PQXDH uses) with a new one,
+    /// keeping the address, contacts and history: after a suspected leak of the device's
+    /// keys, for example. The record is published again; the next message to each peer starts
+    /// a new session under the new key, which the peer's node reports as an identity change.
+    /// The old key still accepts session starts made against it until they expire.
+    pub async fn rotate_identity_key(&self) -> Result<(), QueryError> {
+        self.call(|reply| Request::RotateIdentityKey { reply })
+            .await
+    }
+
     /// The safety number to compare with `peer` out of band.
     pub fn safety_number(&self, peer: &UserId) -> SafetyNumber {
         SafetyNumber::new(&self.inner.user, peer)

@@ -53,6 +53,9 @@ pub(crate) const STATE_RELAYS: &str = "relays";
 pub(crate) const STATE_SHARING: &str = "sharing";
 /// Our own profile: a [`ProfileRow`].
 pub(crate) const STATE_PROFILE: &str = "profile";
+/// The account as it was before its identity key was last replaced, kept to accept session
+/// starts made against the old key: `until (Unix seconds, u64 BE) ‖ AccountKey::to_bytes`.
+pub(crate) const STATE_ACCOUNT_PREVIOUS: &str = "account_previous";
 
 /// A contact the user added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +241,8 @@ impl Table for Notices {
 pub(crate) enum NoticeRow {
     /// The disappearing-message timer was set to this many seconds (0: off).
     Timer(u32),
+    /// The peer's identity key changed; `true` when sending waits for the user (`block`).
+    IdentityChanged(bool),
 }
 
 /// A disappearing message's timer, keyed exactly like [`Messages`]: its length, and when it
@@ -280,6 +285,56 @@ pub(crate) struct ProfileRow {
     pub(crate) name: String,
     pub(crate) status: String,
     pub(crate) stamp: Stamp,
+}
+
+/// The identity key each peer's sessions use, and the user's policy for a change of it,
+/// keyed by `Conv`: pinned at the first session or record of an accepted peer.
+pub(crate) struct Identities;
+impl Table for Identities {
+    const NAME: &'static str = "identities";
+    type Key = Conv;
+    type Value = IdentityRow;
+}
+
+/// A row of [`Identities`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IdentityRow {
+    pub(crate) peer: UserId,
+    /// The X25519 identity key last seen; `None` while a policy is set but no key seen yet.
+    pub(crate) key: Option<[u8; 32]>,
+    pub(crate) policy: PolicyV1,
+    /// Sending to the peer waits until the user verifies it again.
+    pub(crate) held: bool,
+    /// When the key last changed (Unix milliseconds).
+    pub(crate) changed_ms: Option<u64>,
+}
+
+/// The stored form of [`crate::IdentityPolicy`]. Variant order is the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum PolicyV1 {
+    Warn,
+    Block,
+    TrustNew,
+}
+
+impl From<crate::IdentityPolicy> for PolicyV1 {
+    fn from(policy: crate::IdentityPolicy) -> Self {
+        match policy {
+            crate::IdentityPolicy::Warn => Self::Warn,
+            crate::IdentityPolicy::Block => Self::Block,
+            crate::IdentityPolicy::TrustNew => Self::TrustNew,
+        }
+    }
+}
+
+impl From<PolicyV1> for crate::IdentityPolicy {
+    fn from(policy: PolicyV1) -> Self {
+        match policy {
+            PolicyV1::Warn => Self::Warn,
+            PolicyV1::Block => Self::Block,
+            PolicyV1::TrustNew => Self::TrustNew,
+        }
+    }
 }
 
 /// The chat list entry of a conversation.
@@ -430,5 +485,7 @@ pub(crate) use event_row::EventRow;
 
 #[cfg(test)]
 mod fixture_added;
+#[cfg(test)]
+mod fixture_identities;
 #[cfg(test)]
 mod tests;

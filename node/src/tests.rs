@@ -19,6 +19,7 @@ use crate::{Event, Node, store::Direction, tables::Outbox};
 
 mod changes;
 mod disappear;
+mod identity;
 mod lookup;
 mod months;
 mod search;

@@ -16,6 +16,40 @@ pub struct Contact {
     pub verified: bool,
     /// The profile the contact shared, if any. The name the user gave comes first.
     pub profile: Option<Profile>,
+    /// The contact's identity key: the policy for a change, and whether one happened.
+    pub identity: IdentityState,
+}
+
+/// What happens when a peer's identity key changes (see [`crate::Node::set_identity_policy`]).
+///
+/// A Tern address is the account's signing key, so it never changes; what can change behind
+/// it is the X25519 identity key the account binds with a signature (after the peer replaced
+/// it, or if someone holds the peer's account key). Every policy shows the change in the chat
+/// and emits [`crate::Event::IdentityChanged`]; none loses a message.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityPolicy {
+    /// Sending continues after a notice in the chat; the contact is no longer verified.
+    #[default]
+    Warn,
+    /// Sending stops (messages wait in the outbox) until the user verifies the contact again
+    /// or changes the policy.
+    Block,
+    /// The new key is taken without marking the contact unverified: for bots and services.
+    TrustNew,
+}
+
+/// A peer's identity key as the node sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdentityState {
+    /// The policy for a change.
+    pub policy: IdentityPolicy,
+    /// Sending waits for the user to verify again (a change under [`IdentityPolicy::Block`]).
+    pub held: bool,
+    /// When the key last changed (milliseconds since the Unix epoch), if it ever did.
+    pub changed_at_ms: Option<u64>,
 }
 
 /// A profile: the name and status an account shares with its contacts.
@@ -55,6 +89,8 @@ pub struct Chat {
     pub typing: bool,
     /// The peer's presence, when both share it and it was heard from since the node started.
     pub presence: Option<crate::Presence>,
+    /// The peer's identity key: the policy for a change, and whether one happened.
+    pub identity: IdentityState,
 }
 
 /// A message request: messages from someone who is neither a contact nor in the chat list,

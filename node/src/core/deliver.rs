@@ -42,6 +42,10 @@ impl Core {
             let Some(peer) = self.queue.get(seq).map(|e| e.peer) else {
                 continue;
             };
+            if self.held(&peer) {
+                // Read back by a later dispatch once released.
+                continue;
+            }
             match self.known_record(&peer) {
                 Some(record) => self.start_delivery(seq, record, envelope),
                 None => self.lookup(peer),
@@ -49,9 +53,12 @@ impl Core {
         }
 
         let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight.len());
-        let due = self
-            .queue
-            .due(self.time.now_ms(), room, |peer| self.records.has(peer));
+        let due = self.queue.due(
+            self.time.now_ms(),
+            room,
+            |peer| self.records.has(peer),
+            |peer| self.held(peer),
+        );
         for peer in due.look_up {
             self.lookup(peer);
         }

@@ -38,8 +38,12 @@ pub(super) fn with_extras(
     notice: Option<&NoticeRow>,
     expiry: Option<&ExpiryRow>,
 ) -> Message {
-    if let Some(NoticeRow::Timer(secs)) = notice {
-        message.kind = MessageKind::Timer { secs: *secs };
+    match notice {
+        Some(NoticeRow::Timer(secs)) => message.kind = MessageKind::Timer { secs: *secs },
+        Some(NoticeRow::IdentityChanged(held)) => {
+            message.kind = MessageKind::IdentityChanged { held: *held }
+        }
+        None => {}
     }
     if let Some(expiry) = expiry {
         message.disappear_secs = Some(expiry.secs);

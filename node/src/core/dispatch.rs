@@ -71,6 +71,16 @@ impl Core {
             Request::Contacts { reply } => {
                 let _ = reply.send(self.contacts().await);
             }
+            Request::SetIdentityPolicy {
+                peer,
+                policy,
+                reply,
+            } => {
+                let _ = reply.send(self.set_identity_policy(peer, policy).await);
+            }
+            Request::RotateIdentityKey { reply } => {
+                let _ = reply.send(self.rotate_identity_key().await);
+            }
             Request::SetProfile {
                 name,
                 status,

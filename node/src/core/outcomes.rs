@@ -60,8 +60,10 @@ impl Core {
                     match record {
                         Ok(record) => {
                             let seq = record.seq;
+                            let key = *record.bundle.identity().dh_key();
                             if self.records.learn(peer, *record) {
                                 debug!(peer = %peer.short(), seq, "found record");
+                                self.observe_record(peer, key).await;
                             } else {
                                 debug!(peer = %peer.short(), seq, "ignored an older record");
                                 self.postpone_peer(peer).await;
@@ -78,8 +80,10 @@ impl Core {
                     record: Some(record),
                 } => {
                     let seq = record.seq;
+                    let key = *record.bundle.identity().dh_key();
                     if self.records.learn(peer, *record) {
                         debug!(peer = %peer.short(), seq, "a newer record replaced the one found");
+                        self.observe_record(peer, key).await;
                     }
                 }
                 Outcome::Refreshed { record: None, .. } => {}

@@ -16,7 +16,11 @@ impl Core {
         row.verified = verified;
         let mut batch = Batch::new();
         batch.put::<Contacts>(&conv, &row)?;
-        self.commit(Pending::new(batch, vec![])).await.map(|_| ())
+        self.commit(Pending::new(batch, vec![])).await?;
+        if verified {
+            self.release_identity(user).await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn add_contact(&mut self, name: String, user: UserId) -> Result<(), Error> {
@@ -73,6 +77,7 @@ impl Core {
                 name: r.name,
                 verified: r.verified,
                 profile: profiles.remove(&conv),
+                identity: self.identity_state(&r.user),
             })
             .collect())
     }
@@ -110,6 +115,7 @@ impl Core {
                     disappear_secs: self.timer(&conv),
                     typing: self.signals.typing(&row.peer),
                     presence: self.signals.presence(&row.peer),
+                    identity: self.identity_state(&row.peer),
                 }
             })
             .collect();

@@ -98,7 +98,14 @@ impl Queue {
     /// What is due at `now_ms`, oldest first, at most `room` entries to send; `known` says
     /// whether a recipient's record is held. An attempt scheduled further ahead than the
     /// longest backoff was scheduled before the clock went back: it is due now.
-    pub(super) fn due(&self, now_ms: u64, room: usize, known: impl Fn(&UserId) -> bool) -> Due {
+    /// Entries for a `held` recipient wait (see `core::identity`).
+    pub(super) fn due(
+        &self,
+        now_ms: u64,
+        room: usize,
+        known: impl Fn(&UserId) -> bool,
+        held: impl Fn(&UserId) -> bool,
+    ) -> Due {
         let mut due = Due::default();
         for (&seq, entry) in &self.entries {
             if due.send.len() >= room {
@@ -106,7 +113,7 @@ impl Queue {
             }
             let waiting = entry.next_attempt_ms > now_ms
                 && entry.next_attempt_ms <= now_ms.saturating_add(MAX_RETRY_DELAY_MS);
-            if waiting || self.busy.contains(&seq) {
+            if waiting || self.busy.contains(&seq) || held(&entry.peer) {
                 continue;
             }
             if known(&entry.peer) {
@@ -202,13 +209,25 @@ mod tests {
             (5, row(known, 0)),
         ];
         let mut queue = Queue::load(&rows);
-        let due = queue.due(1_000, 10, |peer| *peer == known);
+        let due = queue.due(1_000, 10, |peer| *peer == known, |_| false);
         assert_eq!(due.send, vec![1, 5]);
         assert_eq!(due.look_up, vec![unknown], "one lookup per recipient");
         assert!(queue.begin(1));
         assert!(!queue.begin(1), "not sent twice");
-        assert_eq!(queue.due(6_000, 10, |_| true).send, vec![2, 3, 4, 5]);
-        assert_eq!(queue.due(6_000, 2, |_| true).send, vec![2, 3], "bounded");
+        assert_eq!(
+            queue.due(6_000, 10, |_| true, |_| false).send,
+            vec![2, 3, 4, 5]
+        );
+        assert_eq!(
+            queue.due(6_000, 10, |_| true, |peer| *peer == unknown).send,
+            vec![4, 5],
+            "a held recipient's entries wait"
+        );
+        assert_eq!(
+            queue.due(6_000, 2, |_| true, |_| false).send,
+            vec![2, 3],
+            "bounded"
+        );
         queue.end(1);
         assert_eq!(queue.waiting_for(&known), vec![1, 4, 5]);
     }
@@ -220,7 +239,7 @@ mod tests {
             (1, row(peer, 10 * 24 * 3600 * 1000)),
             (2, row(peer, 60_000)),
         ]);
-        assert_eq!(queue.due(0, 10, |_| true).send, vec![1]);
+        assert_eq!(queue.due(0, 10, |_| true, |_| false).send, vec![1]);
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub(super) struct Group {
     pub(super) short: bool,
     /// Messages the group stored or changed, for changes later in the group.
     pub(super) targets: HashMap<(Conv, [u8; 16]), changes::Target>,
+    /// Identity keys the group pinned or saw change, for memory once it is committed.
+    pub(super) identities: HashMap<UserId, crate::tables::IdentityRow>,
+    /// The identity key of the session start the envelope being processed carried, when it
+    /// started a new session.
+    pub(super) started: Option<[u8; 32]>,
     /// Changes the group holds for targets not yet arrived.
     pub(super) orphans: Vec<(
         <crate::tables::Orphans as crate::store::Table>::Key,
@@ -228,6 +233,8 @@ impl Core {
         }
         self.undo = Undo::default();
         if committed {
+            self.identities
+                .extend(std::mem::take(&mut staged.identities));
             for (conv, row) in &staged.requests {
                 if row.messages.is_empty() {
                     self.sessions.remove(&row.peer);
@@ -382,12 +389,18 @@ impl Core {
             return Ok(Status::Busy);
         }
         self.load_sessions(&sender).await?;
+        staged.started = None;
         let Some(plaintext) = self
             .decrypt(pending, staged, sender, &opened.message)
             .await?
         else {
             return Ok(Status::Undecryptable);
         };
+        if let Some(key) = staged.started.take()
+            && standing == Standing::Accepted
+        {
+            self.observe_start(pending, staged, sender, key).await?;
+        }
         if !staged.touched.contains(&sender) {
             staged.touched.push(sender);
         }
@@ -669,8 +682,16 @@ impl Core {
             }
             self.undo.envelope_prekeys = Some(before);
         }
-        match Session::respond(&mut rng, &self.account, &mut self.prekeys, start, now) {
+        let mut accepted = Session::respond(&mut rng, &self.account, &mut self.prekeys, start, now);
+        if accepted.is_err()
+            && let Some(previous) = self.previous_account()
+        {
+            // Made against our identity key before it was replaced.
+            accepted = Session::respond(&mut rng, &previous, &mut self.prekeys, start, now);
+        }
+        match accepted {
             Ok((session, plaintext)) => {
+                staged.started = Some(*start.identity().dh_key());
                 // Remember the start until its signed prekey is retired: after that it cannot
                 // be accepted anyway.
                 let retire = self

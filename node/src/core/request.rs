@@ -71,6 +71,14 @@ pub(crate) enum Request {
     Contacts {
         reply: oneshot::Sender<Result<Vec<Contact>, Error>>,
     },
+    SetIdentityPolicy {
+        peer: UserId,
+        policy: crate::IdentityPolicy,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    RotateIdentityKey {
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     SetProfile {
         name: String,
         status: String,

@@ -359,13 +359,20 @@ impl Core {
         peer: &UserId,
         payload: &[u8],
     ) -> Result<Option<(SessionMessage, MailboxPublicKey)>, Error> {
+        if self.held(peer) {
+            // Waits in the outbox until the user verifies the peer's new identity key.
+            return Ok(None);
+        }
         let mut rng = UnwrapErr(getrandom::SysRng);
         let record = self.records.known(peer, self.time.now_secs());
+        let ours = *self.account.public().dh_key();
         let sessions = self.sessions.entry(*peer).or_default();
-        if sessions.is_empty() {
-            let Some(record) = &record else {
-                return Ok(None);
-            };
+        // A session set up under our previous identity key still works, but the next message
+        // starts one under the new key, so that the peer learns it.
+        let stale = sessions
+            .first()
+            .is_none_or(|s| *s.local_identity().dh_key() != ours);
+        if stale && let Some(record) = &record {
             let one_time = self.records.take_one_time(peer);
             match Session::initiate(
                 &mut rng,
@@ -374,12 +381,17 @@ impl Core {
                 one_time.as_ref(),
                 self.time.now_secs(),
             ) {
-                Ok(session) => sessions.insert(0, session),
-                Err(e) => {
-                    warn!(peer = %peer.short(), "cannot start a session: {e}");
-                    return Ok(None);
+                Ok(session) => {
+                    let sessions = self.sessions.entry(*peer).or_default();
+                    sessions.insert(0, session);
+                    sessions.truncate(MAX_SESSIONS_PER_PEER);
                 }
+                Err(e) => warn!(peer = %peer.short(), "cannot start a session: {e}"),
             }
+        }
+        let sessions = self.sessions.entry(*peer).or_default();
+        if sessions.is_empty() {
+            return Ok(None);
         }
         let Some(record) = record else {
             // A session exists but the mailbox key comes from the record.

@@ -61,6 +61,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::Expiries::NAME,
     crate::tables::ExpiryQueue::NAME,
     crate::tables::Profiles::NAME,
+    crate::tables::Identities::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

@@ -122,6 +122,12 @@ enum EventV1 {
         name: String,
         status: String,
     },
+    // Appended with the identity-change policy.
+    IdentityChanged {
+        peer: UserId,
+        policy: super::PolicyV1,
+        held: bool,
+    },
 }
 
 /// The stored form of [`Message`] inside an event, version 3: version 2, then the
@@ -171,6 +177,7 @@ enum KindV1 {
     Deleted,
     Unsupported(u8),
     Timer(u32),
+    IdentityChanged(bool),
 }
 
 impl From<&Message> for MessageV2 {
@@ -182,6 +189,7 @@ impl From<&Message> for MessageV2 {
                 MessageKind::Deleted => KindV1::Deleted,
                 MessageKind::Unsupported { content_type } => KindV1::Unsupported(content_type),
                 MessageKind::Timer { secs } => KindV1::Timer(secs),
+                MessageKind::IdentityChanged { held } => KindV1::IdentityChanged(held),
             },
             reply_to: m.reply_to,
             edited_at_ms: m.edited_at_ms,
@@ -202,6 +210,7 @@ impl From<MessageV2> for Message {
                 KindV1::Deleted => MessageKind::Deleted,
                 KindV1::Unsupported(content_type) => MessageKind::Unsupported { content_type },
                 KindV1::Timer(secs) => MessageKind::Timer { secs },
+                KindV1::IdentityChanged(held) => MessageKind::IdentityChanged { held },
             },
             reply_to: m.reply_to,
             edited_at_ms: m.edited_at_ms,
@@ -365,6 +374,11 @@ impl From<&Event> for EventV1 {
                 name: name.clone(),
                 status: status.clone(),
             },
+            Event::IdentityChanged { peer, policy, held } => Self::IdentityChanged {
+                peer: *peer,
+                policy: (*policy).into(),
+                held: *held,
+            },
             // Ephemeral events are published live and never committed; should one reach the
             // log, it reads back as a described error rather than failing the whole write.
             Event::Typing { peer, .. } | Event::Presence { peer, .. } => Self::Error {
@@ -433,6 +447,11 @@ impl From<EventV1> for Event {
             EventV1::ProfileChanged { peer, name, status } => {
                 Self::ProfileChanged { peer, name, status }
             }
+            EventV1::IdentityChanged { peer, policy, held } => Self::IdentityChanged {
+                peer,
+                policy: policy.into(),
+                held,
+            },
         }
     }
 }
