@@ -12,8 +12,8 @@ use crate::{
         Client,
         model::{
             BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
-            EditView, HistoryPage, Identity, Marked, NewContact, ProfileSet, ProfileView,
-            RequestView, SearchQuery, SearchResults, Sent, SharingView, StatusView,
+            EditView, HistoryPage, Identity, IdentityView, Marked, NewContact, ProfileSet,
+            ProfileView, RequestView, SearchQuery, SearchResults, Sent, SharingView, StatusView,
         },
         service,
     },
@@ -184,6 +184,24 @@ impl Backend {
         match self {
             Self::Daemon(c) => Ok(c.verify_contact(peer, verified).await?),
             Self::Local(n) => Ok(service::verify_contact(n, peer, verified).await?),
+        }
+    }
+
+    pub(crate) async fn set_identity_policy(
+        &self,
+        peer: &str,
+        policy: &str,
+    ) -> Result<IdentityView, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.set_identity_policy(peer, policy).await?),
+            Self::Local(n) => Ok(service::set_identity_policy(n, peer, policy).await?),
+        }
+    }
+
+    pub(crate) async fn rotate_identity_key(&self) -> Result<Identity, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.rotate_identity_key().await?),
+            Self::Local(n) => Ok(service::rotate_identity_key(n).await?),
         }
     }
 

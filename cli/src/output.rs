@@ -77,6 +77,8 @@ pub(crate) fn body(m: &MessageView) -> String {
     match m.kind.as_str() {
         "deleted" => t!("message-deleted"),
         "unsupported" => t!("message-unsupported"),
+        "identity_changed" if m.held == Some(true) => t!("message-identity-held"),
+        "identity_changed" => t!("message-identity-changed"),
         "timer" => match m.timer_secs.unwrap_or(0) {
             0 => t!("message-timer-off"),
             secs => t!("message-timer", timer = crate::command::timer_words(secs)),

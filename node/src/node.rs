@@ -239,6 +239,13 @@ impl Node {
         .await
     }
 
+    /// The identity key of `peer` as this node sees it: the policy for a change, and whether
+    /// one happened and holds sending.
+    pub async fn identity_state(&self, peer: UserId) -> Result<crate::IdentityState, QueryError> {
+        self.call(|reply| Request::IdentityState { peer, reply })
+            .await
+    }
+
     /// Replaces this account's identity key (the X25519 key PQXDH uses) with a new one,
     /// keeping the address, contacts and history: after a suspected leak of the device's
     /// keys, for example. The record is published again; the next message to each peer starts

@@ -34,6 +34,7 @@ cli-init = Ein Konto anlegen, seine Schlüssel mit einer Passphrase verschlüsse
 
 cli-id = Adresse, Einladung, Fingerabdruck und QR-Code dieses Kontos zeigen
     .arg-no_qr = Den QR-Code weglassen
+    .arg-rotate_key = Vorher den Identitätsschlüssel dieses Kontos ersetzen (die Adresse bleibt; Kontakte sehen eine Änderung)
 
 cli-daemon = Den Knoten im Vordergrund betreiben und die lokale API anbieten
     .long =
@@ -48,7 +49,7 @@ cli-daemon = Den Knoten im Vordergrund betreiben und die lokale API anbieten
     .arg-no_relay_discovery = Das Postfach nur bei den eingestellten Relays führen; nie Relays aus der DHT hinzufügen
     .arg-api_addr = Wo die lokale API lauscht. Nur Loopback-Adressen: die API ist für diesen Rechner
 
-cli-contact = Kontakte verwalten: hinzufügen, auflisten, entfernen, verifizieren
+cli-contact = Kontakte verwalten: hinzufügen, auflisten, entfernen, verifizieren, Regel für Schlüsseländerungen setzen
 cli-contact-add = Einen Kontakt aus seiner Adresse oder Einladung hinzufügen (oder umbenennen)
     .arg-name = Der Name, unter dem er erscheint (1 bis 64 Bytes)
     .arg-address = Seine Adresse (tern1…) oder Einladung (tern:tern1…)
@@ -60,6 +61,10 @@ cli-contact-verify = Sicherheitsnummern mit einem Kontakt vergleichen und ihn al
     .arg-name = Name oder Adresse des Kontakts
     .arg-yes = Ohne Rückfrage als verifiziert markieren (die Zahlen wurden schon verglichen)
     .arg-clear = Die Markierung „verifiziert“ entfernen
+cli-contact-policy = Zeigen oder festlegen, was eine Änderung des Identitätsschlüssels eines Kontakts bewirkt
+    .long = Die Adresse deines Kontakts ändert sich nie, aber der Identitätsschlüssel, den sein Konto signiert, kann sich ändern: wenn er ihn ersetzt (`tern id --rotate-key`) oder wenn jemand seinen Kontoschlüssel besitzt. Jede Regel zeigt die Änderung im Chat. warn (die Voreinstellung) nimmt außerdem die Markierung „verifiziert“ weg; block hält außerdem deine Nachrichten sicher im Postausgang an, bis du den Kontakt erneut verifizierst; trust-new zeigt sie nur.
+    .arg-name = Name oder Adresse des Kontakts
+    .arg-policy = Die Regel; ohne sie wird die aktuelle gezeigt
 
 cli-send = Eine Nachricht senden (braucht einen laufenden `tern daemon`)
     .long = Die Nachricht ist sicher auf der Platte, wenn der Befehl zurückkehrt; der Daemon stellt sie zu, direkt oder über die Relays des Empfängers, solange er offline ist.

@@ -58,6 +58,15 @@ contact-not-verified-mark = nicht verifiziert
 contact-removed = { $name } entfernt
 contact-is-verified = { $name } ist verifiziert.
 contact-is-not-verified = { $name } ist nicht verifiziert.
+contact-key-changed-mark = Identitätsschlüssel geändert
+contact-held-mark = Nachrichten angehalten: erneut verifizieren
+policy-is = Wenn sich der Identitätsschlüssel von { $name } ändert: { $policy }
+policy-warn = warn (ein Hinweis, die Markierung „verifiziert“ fällt weg, Senden geht weiter)
+policy-block = block (deine Nachrichten warten, bis du { $name } erneut verifizierst)
+policy-trust-new = trust-new (nur ein Hinweis)
+policy-held = ⚠ Der Identitätsschlüssel von { $name } hat sich geändert: deine Nachrichten warten, bis du `tern contact verify { $name }` ausführst.
+policy-changed-at = Der Identitätsschlüssel von { $name } hat sich zuletzt am { $time } geändert.
+id-key-rotated = Neuer Identitätsschlüssel erzeugt; deine Adresse bleibt. Kontakte sehen die Änderung mit deiner nächsten Nachricht.
 verify-no-terminal = kein Terminal zum Fragen: gib --yes an, nachdem ihr die Sicherheitsnummern verglichen habt, oder --clear
 verify-safety-number = Sicherheitsnummer mit { $name }:
 verify-ask = Sieht { $name } dieselben Zahlen? [j/N]
@@ -87,6 +96,8 @@ message-edited = { $text } (bearbeitet)
 message-edited-mark = (bearbeitet)
 message-timer-off = ⏱ verschwindende Nachrichten ausgeschaltet
 message-timer = ⏱ verschwindende Nachrichten: { $timer }
+message-identity-changed = ⚠ Identitätsschlüssel geändert: Sicherheitsnummern erneut vergleichen
+message-identity-held = ⚠ Identitätsschlüssel geändert: deine Nachrichten warten, bis du erneut verifizierst
 
 ## tern search, requests, block, chats
 

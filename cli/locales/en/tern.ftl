@@ -59,6 +59,15 @@ contact-not-verified-mark = not verified
 contact-removed = Removed { $name }
 contact-is-verified = { $name } is verified.
 contact-is-not-verified = { $name } is not verified.
+contact-key-changed-mark = identity key changed
+contact-held-mark = messages held: verify again
+policy-is = When { $name }'s identity key changes: { $policy }
+policy-warn = warn (a notice, the verified mark goes, sending goes on)
+policy-block = block (your messages wait until you verify { $name } again)
+policy-trust-new = trust-new (a notice only)
+policy-held = ⚠ { $name }'s identity key changed: your messages wait until you run `tern contact verify { $name }`.
+policy-changed-at = { $name }'s identity key last changed { $time }.
+id-key-rotated = New identity key made; your address stays. Contacts see the change with your next message.
 verify-no-terminal = no terminal to ask on: pass --yes after comparing the safety numbers, or --clear
 verify-safety-number = Safety number with { $name }:
 verify-ask = Does { $name } see the same numbers? [y/N]
@@ -85,6 +94,8 @@ message-edited = { $text } (edited)
 message-edited-mark = (edited)
 message-timer-off = ⏱ disappearing messages turned off
 message-timer = ⏱ disappearing messages: { $timer }
+message-identity-changed = ⚠ identity key changed: compare safety numbers again
+message-identity-held = ⚠ identity key changed: your messages wait until you verify again
 
 ## tern search, requests, block, chats
 

@@ -11,9 +11,10 @@ use super::{
     auth,
     model::{
         ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView,
-        Deleted, EditRequest, EditView, ErrorBody, EventFrame, HistoryPage, Identity, Marked,
-        NewContact, NewMessage, ProfileSet, ProfileView, ReactionRequest, RequestView, SearchQuery,
-        SearchResults, Sent, SharingView, StatusView, TypingRequest, TypingSent, Verification,
+        Deleted, EditRequest, EditView, ErrorBody, EventFrame, HistoryPage, Identity, IdentityView,
+        Marked, NewContact, NewMessage, PolicyChange, ProfileSet, ProfileView, ReactionRequest,
+        RequestView, SearchQuery, SearchResults, Sent, SharingView, StatusView, TypingRequest,
+        TypingSent, Verification,
     },
 };
 use crate::profile::Profile;
@@ -316,6 +317,27 @@ impl Client {
             Some(&Verification { verified }),
         )
         .await
+    }
+
+    pub(crate) async fn set_identity_policy(
+        &self,
+        peer: &str,
+        policy: &str,
+    ) -> Result<IdentityView, CallError> {
+        self.call(
+            Method::PUT,
+            &format!("/v1/contacts/{}/policy", escape(peer)),
+            &[],
+            Some(&PolicyChange {
+                policy: policy.to_owned(),
+            }),
+        )
+        .await
+    }
+
+    pub(crate) async fn rotate_identity_key(&self) -> Result<Identity, CallError> {
+        self.call::<(), _>(Method::POST, "/v1/identity/rotate", &[], None)
+            .await
     }
 
     pub(crate) async fn chats(

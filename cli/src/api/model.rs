@@ -181,6 +181,67 @@ pub(crate) struct ContactView {
     /// The profile the contact shared; absent until they share one.
     #[serde(default)]
     pub(crate) profile: Option<ProfileView>,
+    /// The contact's identity key: the policy for a change, and whether one happened.
+    #[serde(default)]
+    pub(crate) identity: IdentityView,
+}
+
+/// A peer's identity key as the node sees it. A Tern address never changes; the X25519
+/// identity key its account binds can (the peer replaced it, or someone holds the peer's
+/// account key).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub(crate) struct IdentityView {
+    /// What a change does: `warn` (a notice, the contact is unverified, sending goes on),
+    /// `block` (also holds sending until the contact is verified again) or `trust-new` (a
+    /// notice only; for bots).
+    #[serde(default = "warn")]
+    pub(crate) policy: String,
+    /// Sending to the peer waits until it is verified again (a change under `block`).
+    #[serde(default)]
+    pub(crate) held: bool,
+    /// When the key last changed; absent if it never did.
+    #[serde(default)]
+    pub(crate) changed_at_ms: Option<u64>,
+}
+
+fn warn() -> String {
+    "warn".into()
+}
+
+impl From<tern_node::IdentityState> for IdentityView {
+    fn from(state: tern_node::IdentityState) -> Self {
+        Self {
+            policy: policy_name(state.policy).into(),
+            held: state.held,
+            changed_at_ms: state.changed_at_ms,
+        }
+    }
+}
+
+/// The API's name of a policy.
+pub(crate) fn policy_name(policy: tern_node::IdentityPolicy) -> &'static str {
+    match policy {
+        tern_node::IdentityPolicy::Block => "block",
+        tern_node::IdentityPolicy::TrustNew => "trust-new",
+        _ => "warn",
+    }
+}
+
+/// A policy from its API name.
+pub(crate) fn parse_policy(name: &str) -> Option<tern_node::IdentityPolicy> {
+    match name {
+        "warn" => Some(tern_node::IdentityPolicy::Warn),
+        "block" => Some(tern_node::IdentityPolicy::Block),
+        "trust-new" => Some(tern_node::IdentityPolicy::TrustNew),
+        _ => None,
+    }
+}
+
+/// `PUT /v1/contacts/{peer}/policy`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct PolicyChange {
+    /// `warn`, `block` or `trust-new`.
+    pub(crate) policy: String,
 }
 
 /// `POST /v1/contacts`.
@@ -256,7 +317,9 @@ pub(crate) struct MessageView {
     pub(crate) direction: String,
     /// `text`; `deleted` (deleted for everyone by its author: a tombstone with an empty
     /// text); `unsupported` (a kind of message this version cannot show, sent by a newer one);
-    /// `timer` (a notice: its author set the disappearing-message timer to `timer_secs`).
+    /// `timer` (a notice: its author set the disappearing-message timer to `timer_secs`);
+    /// `identity_changed` (a notice: the peer's identity key changed; `held` says whether
+    /// sending waits for the user).
     #[serde(default = "text_kind")]
     pub(crate) kind: String,
     /// The text: the newest edit's when edited, empty when deleted or unsupported.
@@ -276,6 +339,9 @@ pub(crate) struct MessageView {
     pub(crate) delivery: Delivery,
     /// Whether we read it (incoming messages).
     pub(crate) read: bool,
+    /// For an `identity_changed` notice: sending to the peer waited for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) held: Option<bool>,
     /// For a `timer` notice: the timer set, in seconds (0: off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) timer_secs: Option<u32>,
@@ -301,9 +367,14 @@ impl From<Message> for MessageView {
                 MessageKind::Deleted => "deleted",
                 MessageKind::Unsupported { .. } => "unsupported",
                 MessageKind::Timer { .. } => "timer",
+                MessageKind::IdentityChanged { .. } => "identity_changed",
                 _ => "text",
             }
             .into(),
+            held: match m.kind {
+                MessageKind::IdentityChanged { held } => Some(held),
+                _ => None,
+            },
             timer_secs: match m.kind {
                 MessageKind::Timer { secs } => Some(secs),
                 _ => None,
@@ -415,6 +486,9 @@ pub(crate) struct ChatView {
     /// The peer's presence, when both share it; absent until heard from.
     #[serde(default)]
     pub(crate) presence: Option<PresenceView>,
+    /// The peer's identity key: the policy for a change, and whether one happened.
+    #[serde(default)]
+    pub(crate) identity: IdentityView,
 }
 
 impl From<Chat> for ChatView {
@@ -432,6 +506,7 @@ impl From<Chat> for ChatView {
             profile: c.profile.map(Into::into),
             typing: c.typing,
             presence: c.presence.map(Into::into),
+            identity: c.identity.into(),
         }
     }
 }
@@ -648,5 +723,6 @@ pub(crate) fn contact_view(me: &tern_node::UserId, contact: Contact) -> ContactV
         address: contact.user.to_string(),
         verified: contact.verified,
         profile: contact.profile.map(Into::into),
+        identity: contact.identity.into(),
     }
 }

@@ -41,8 +41,8 @@ use super::{
     auth,
     model::{
         ApiError, BlockedView, ChatsPage, ChatsQuery, ContactView, Deleted, ErrorBody, EventFrame,
-        EventView, EventsQuery, HistoryPage, HistoryQuery, Identity, Marked, NewContact,
-        NewMessage, RequestView, Sent, StatusView, Verification,
+        EventView, EventsQuery, HistoryPage, HistoryQuery, Identity, IdentityView, Marked,
+        NewContact, NewMessage, PolicyChange, RequestView, Sent, StatusView, Verification,
     },
     service,
 };
@@ -127,7 +127,9 @@ pub(crate) fn router(
         .routes(routes!(list_contacts, add_contact))
         .routes(routes!(get_contact, remove_contact))
         .routes(routes!(verify_contact))
+        .routes(routes!(set_identity_policy))
         .routes(routes!(identity))
+        .routes(routes!(rotate_identity_key))
         .routes(routes!(get_profile, set_profile))
         .routes(routes!(get_sharing, set_sharing))
         .routes(routes!(typing))
@@ -514,6 +516,44 @@ async fn verify_contact(
     let verification: Verification = parse_json(body)?;
     let contact = service::verify_contact(&state.node, &peer, verification.verified).await?;
     Ok(Json(contact))
+}
+
+/// Set what a change of the peer's identity key does: `warn` (the default: a notice in the
+/// chat, the contact is unverified, sending goes on), `block` (sending also waits, in the
+/// outbox, until the contact is verified again or the policy changes) or `trust-new` (a notice
+/// only, for bots). Every change also emits an `identity_changed` event.
+#[utoipa::path(
+    put, path = "/v1/contacts/{peer}/policy", tag = "contacts",
+    params(("peer" = String, Path, description = "Contact name or any address")),
+    request_body = PolicyChange,
+    responses(
+        (status = 200, description = "The peer's identity key now", body = IdentityView),
+        (status = 400, description = "Malformed JSON or unknown policy", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Neither a contact's name nor an address", body = ErrorBody),
+    )
+)]
+async fn set_identity_policy(
+    State(state): State<AppState>,
+    Path(peer): Path<String>,
+    body: Body,
+) -> Result<Json<IdentityView>, ApiError> {
+    let change: PolicyChange = parse_json(body)?;
+    let identity = service::set_identity_policy(&state.node, &peer, &change.policy).await?;
+    Ok(Json(identity))
+}
+
+/// Replace this account's identity key (the X25519 key sessions start with). The address,
+/// contacts and history stay; peers see an identity change with the next message.
+#[utoipa::path(
+    post, path = "/v1/identity/rotate", tag = "node",
+    responses(
+        (status = 200, description = "This account", body = Identity),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+async fn rotate_identity_key(State(state): State<AppState>) -> Result<Json<Identity>, ApiError> {
+    Ok(Json(service::rotate_identity_key(&state.node).await?))
 }
 
 /// This account: address, invite, fingerprint.

@@ -5,8 +5,9 @@ use tern_node::{MAX_TEXT_LEN, MessageId, Node, SafetyNumber, UserId};
 
 use super::model::{
     ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
-    Delivery, EditView, HistoryPage, Identity, Marked, NewContact, NewMessage, ProfileSet,
-    ProfileView, RequestView, SearchQuery, SearchResults, Sent, StatusView, contact_view,
+    Delivery, EditView, HistoryPage, Identity, IdentityView, Marked, NewContact, NewMessage,
+    ProfileSet, ProfileView, RequestView, SearchQuery, SearchResults, Sent, StatusView,
+    contact_view,
 };
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
@@ -106,6 +107,29 @@ pub(crate) async fn verify_contact(
     let user = resolve(node, peer).await?;
     node.verify_contact(user, verified).await?;
     contact(node, &user.to_string()).await
+}
+
+/// Sets what a change of `peer`'s identity key does; `peer` is a contact's name or any
+/// address.
+pub(crate) async fn set_identity_policy(
+    node: &Node,
+    peer: &str,
+    policy: &str,
+) -> Result<IdentityView, ApiError> {
+    let policy = crate::api::model::parse_policy(policy).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{policy:?} is not a policy: use warn, block or trust-new"
+        ))
+    })?;
+    let user = resolve(node, peer).await?;
+    node.set_identity_policy(user, policy).await?;
+    Ok(node.identity_state(user).await?.into())
+}
+
+/// Replaces this account's identity key; the address stays.
+pub(crate) async fn rotate_identity_key(node: &Node) -> Result<Identity, ApiError> {
+    node.rotate_identity_key().await?;
+    Ok(identity(node))
 }
 
 /// Searches history: a page of the messages holding every word of `query`, newest first.

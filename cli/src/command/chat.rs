@@ -231,6 +231,7 @@ async fn open(
                 address,
                 verified: false,
                 profile: None,
+                identity: Default::default(),
             }
         }
         Err(e) => return Err(e.into()),

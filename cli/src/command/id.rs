@@ -11,16 +11,29 @@ use crate::{
 #[command(after_help = "Examples:
   tern id
   tern id --no-qr
+  tern id --rotate-key
   tern id --json | jq -r .invite")]
 pub(crate) struct Id {
     /// Leave out the QR code.
     #[arg(long)]
     no_qr: bool,
+    /// Replace this account's identity key first (the address stays; contacts see a change).
+    #[arg(long)]
+    rotate_key: bool,
 }
 
 impl Id {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
-        let identity = backend::with(context, Need::Data, async |b| b.identity().await).await?;
+        let rotate = self.rotate_key;
+        let identity = backend::with(context, Need::Data, async |b| {
+            if rotate {
+                b.rotate_identity_key().await
+            } else {
+                b.identity().await
+            }
+        })
+        .await?;
+
         let qr = if self.no_qr {
             None
         } else {
@@ -33,6 +46,9 @@ impl Id {
                 })
         };
         context.out.emit(&identity, |out| {
+            if rotate {
+                writeln!(out, "{}", t!("id-key-rotated"))?;
+            }
             identity_lines(out, &identity)?;
             if let Some(qr) = qr {
                 writeln!(out)?;

@@ -9,14 +9,14 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 use super::harness::{Pair, TIMEOUT, eventually};
 
-struct Api {
+pub(super) struct Api {
     http: reqwest::Client,
     base: String,
     token: String,
 }
 
 impl Api {
-    fn new(base: &str, token: String) -> Self {
+    pub(super) fn new(base: &str, token: String) -> Self {
         Self {
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             base: base.to_owned(),
@@ -24,7 +24,12 @@ impl Api {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+    pub(super) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -46,15 +51,15 @@ impl Api {
         (status, value)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(super) async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+    pub(super) async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(&body.to_string())).await
     }
 
-    async fn events(
+    pub(super) async fn events(
         &self,
         after: Option<&str>,
     ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>
@@ -72,10 +77,10 @@ impl Api {
     }
 }
 
-type Socket =
+pub(super) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn next_frame(socket: &mut Socket) -> Value {
+pub(super) async fn next_frame(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(TIMEOUT, socket.next())
             .await
@@ -383,7 +388,9 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "GET /v1/contacts/{peer}",
         "DELETE /v1/contacts/{peer}",
         "POST /v1/contacts/{peer}/verify",
+        "PUT /v1/contacts/{peer}/policy",
         "GET /v1/identity",
+        "POST /v1/identity/rotate",
         "GET /v1/profile",
         "PUT /v1/profile",
         "GET /v1/sharing",

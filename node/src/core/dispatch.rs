@@ -78,6 +78,9 @@ impl Core {
             } => {
                 let _ = reply.send(self.set_identity_policy(peer, policy).await);
             }
+            Request::IdentityState { peer, reply } => {
+                let _ = reply.send(Ok(self.identity_state(&peer)));
+            }
             Request::RotateIdentityKey { reply } => {
                 let _ = reply.send(self.rotate_identity_key().await);
             }

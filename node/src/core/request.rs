@@ -76,6 +76,10 @@ pub(crate) enum Request {
         policy: crate::IdentityPolicy,
         reply: oneshot::Sender<Result<(), Error>>,
     },
+    IdentityState {
+        peer: UserId,
+        reply: oneshot::Sender<Result<crate::IdentityState, Error>>,
+    },
     RotateIdentityKey {
         reply: oneshot::Sender<Result<(), Error>>,
     },

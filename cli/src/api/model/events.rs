@@ -142,6 +142,15 @@ pub(crate) enum EventView {
         /// Their status line now.
         status: String,
     },
+    /// A peer's identity key changed; the chat holds an `identity_changed` notice.
+    IdentityChanged {
+        /// The peer's address.
+        peer: String,
+        /// The policy that applied: `warn`, `block` or `trust-new`.
+        policy: String,
+        /// Sending to the peer waits until it is verified again.
+        held: bool,
+    },
     /// An event this version does not describe yet.
     Other {
         /// A description.
@@ -243,6 +252,11 @@ impl From<Event> for EventView {
                 peer: peer.to_string(),
                 name,
                 status,
+            },
+            Event::IdentityChanged { peer, policy, held } => Self::IdentityChanged {
+                peer: peer.to_string(),
+                policy: super::policy_name(policy).into(),
+                held,
             },
             other => Self::Other {
                 description: format!("{other:?}"),

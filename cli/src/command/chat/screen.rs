@@ -553,7 +553,10 @@ impl Screen {
             let head = format!("{clock} {who}: ");
             let indent = head.width();
             let room = width.saturating_sub(indent).max(8);
-            let notice = matches!(m.kind.as_str(), "deleted" | "unsupported" | "timer");
+            let notice = matches!(
+                m.kind.as_str(),
+                "deleted" | "unsupported" | "timer" | "identity_changed"
+            );
             // A disappearing message wears a timer before its text, as in `tern history`.
             let timer = if !notice && m.disappear_secs.is_some() {
                 "⏱ "

@@ -27,11 +27,16 @@ impl List {
                 .max()
                 .unwrap_or(0);
             for c in &contacts {
-                let mark = if c.verified {
+                let mut mark = if c.verified {
                     t!("contact-verified-mark")
                 } else {
                     t!("contact-not-verified-mark")
                 };
+                if c.identity.held {
+                    mark = format!("{mark}, ⚠ {}", t!("contact-held-mark"));
+                } else if c.identity.changed_at_ms.is_some() {
+                    mark = format!("{mark}, {}", t!("contact-key-changed-mark"));
+                }
                 let name = output::pad(&c.name, width);
                 // The profile the contact shares, after the name the user gave.
                 let shared = c
