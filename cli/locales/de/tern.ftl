@@ -279,6 +279,11 @@ demo-profile-seen = sieht alices Profil, { $name }, und behält zuerst den Namen
 demo-timer = schaltet verschwindende Nachrichten ein: 1 Stunde nach dem Lesen
 demo-text-secret = der Türcode ist 4711
 demo-timer-seen = bekommt { $text }, das sein Knoten eine Stunde nach dem Lesen löscht
+demo-policy = setzt ihre Regel für Bobs Identitätsschlüssel auf block: ändert er sich, warten ihre Nachrichten, bis sie ihn erneut prüft
+demo-rotate = ersetzt seinen Identitätsschlüssel; seine Adresse bleibt
+demo-rotate-seen = sieht „Identitätsschlüssel geändert“ im Chat und seine Nachricht; ihre an ihn warten jetzt
+demo-reverify = schreibt Bob, vergleicht dann erneut die Sicherheitsnummern und markiert ihn als verifiziert
+demo-released = bekommt die Nachricht, die auf Alices Prüfung gewartet hat
 
 # Was alice, bob und mallory einander in der Demo schreiben.
 demo-text-hello = Hallo Bob! Ich probiere gerade Tern aus.
@@ -290,6 +295,8 @@ demo-text-works = 15 Uhr passt mir.
 demo-text-meeting-edited = Das Treffen ist auf 16 Uhr verschoben.
 demo-text-prize = Du hast einen Preis gewonnen! Antworte, um ihn abzuholen.
 demo-text-last = Letzte Chance!
+demo-text-new-key = Neuer Schlüssel, derselbe Bob.
+demo-text-checked = Geprüft: du bist es wirklich.
 
 ## tern share
 

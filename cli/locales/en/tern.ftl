@@ -250,6 +250,11 @@ demo-profile-seen = sees alice's profile, { $name }, and keeps the name he gave 
 demo-timer = turns on disappearing messages: 1 hour after reading
 demo-text-secret = the door code is 4711
 demo-timer-seen = gets { $text }, which his node erases an hour after he reads it
+demo-policy = sets her policy for Bob's identity key to block: if it changes, her messages wait until she checks him again
+demo-rotate = replaces his identity key; his address stays
+demo-rotate-seen = sees "identity key changed" in the chat, and his message; hers to him now wait
+demo-reverify = writes to Bob, then compares safety numbers again and marks him verified
+demo-released = gets the message that waited for Alice's check
 
 # What alice, bob and mallory write to each other in the demo.
 demo-text-hello = Hi Bob! Trying out Tern.
@@ -261,6 +266,8 @@ demo-text-works = 3 works for me.
 demo-text-meeting-edited = The meeting moved to 4 pm.
 demo-text-prize = You won a prize! Reply to claim it.
 demo-text-last = Last chance!
+demo-text-new-key = New key, same me.
+demo-text-checked = Checked: it is really you.
 
 ## tern share
 

@@ -448,6 +448,27 @@ async fn conversation(
         bail!("bob's copy does not disappear");
     }
     t.say("bob", t!("demo-timer-seen", text = format!("{text:?}")))?;
+
+    // A new identity key behind the same address, under Alice's strictest policy.
+    alice
+        .set_identity_policy(b, tern_node::IdentityPolicy::Block)
+        .await?;
+    t.say("alice", t!("demo-policy"))?;
+    bob.rotate_identity_key().await?;
+    t.say("bob", t!("demo-rotate"))?;
+    let hello = bob.send(a, t!("demo-text-new-key")).await?;
+    until(
+        alice_events,
+        |e| matches!(e, Event::IdentityChanged { peer, held: true, .. } if *peer == b),
+    )
+    .await?;
+    received(alice_events, &[hello]).await?;
+    t.say("alice", t!("demo-rotate-seen"))?;
+    let checked = alice.send(b, t!("demo-text-checked")).await?;
+    alice.verify_contact(b, true).await?;
+    t.say("alice", t!("demo-reverify"))?;
+    received(bob_events, &[checked]).await?;
+    t.say("bob", t!("demo-released"))?;
     Ok(())
 }
 

@@ -21,6 +21,8 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "sees alice's 👍 under his reply",
         "(edited); 2 versions kept",
         "sees a tombstone",
+        "identity key changed\" in the chat",
+        "gets the message that waited for Alice's check",
         "← a message request",
         "refused: bob blocked this account",
         "Removed",
