@@ -207,6 +207,7 @@ chat-select-first = wähle zuerst mit Alt-↑ eine Nachricht aus
 chat-only-own = nur eigene Nachrichten lassen sich bearbeiten oder löschen
 chat-not-sent = nicht gesendet: { $reason }
 chat-blocked = blockiert
+chat-held = Schlüssel geändert: Nachrichten warten bis `tern contact verify { $name }`
 chat-request = Nachrichtenanfrage: /accept /block /delete
 chat-verified = verifiziert
 chat-not-verified = nicht verifiziert

@@ -190,6 +190,7 @@ chat-select-first = select a message first with Alt-↑
 chat-only-own = only your own messages can be edited or deleted
 chat-not-sent = not sent: { $reason }
 chat-blocked = blocked
+chat-held = key changed: messages wait until `tern contact verify { $name }`
 chat-request = message request: /accept /block /delete
 chat-verified = verified
 chat-not-verified = not verified

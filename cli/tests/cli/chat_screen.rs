@@ -506,3 +506,58 @@ async fn the_chat_list_switches_chats_without_leaving_the_screen() {
         .await;
     tmux.keys(&["Escape"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_change_shows_in_the_open_chat_and_holds_what_is_typed() {
+    let pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let run = alice.tern(&["contact", "policy", "bob", "block"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = bob.tern(&["send", "alice", "before"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let tmux = Tmux::start(&format!(
+        "{} --lang en --data-dir {} --insecure-no-passphrase chat bob",
+        tern().display(),
+        alice.path().display()
+    ));
+    tmux.wait_for("bob's first message", |s| s.contains("before"))
+        .await;
+
+    // Bob replaces his key and writes: the notice and the hold appear on Alice's screen.
+    let run = bob.tern(&["id", "--rotate-key", "--no-qr"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = bob.tern(&["send", "alice", "after"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let screen = tmux
+        .wait_for("the notice and the hold", |s| {
+            s.contains("identity key changed: your messages wait") && s.contains("after")
+        })
+        .await;
+    assert!(
+        screen.contains("key changed: messages wait until `tern contact verify bob`"),
+        "{screen}"
+    );
+
+    // What Alice types waits; verifying Bob again lets it go and clears the header.
+    tmux.keys(&["still you?"]);
+    tmux.keys(&["Enter"]);
+    let screen = tmux
+        .wait_for("the queued message", |s| {
+            line_with(s, "still you?").is_some_and(|l| l.contains('…'))
+        })
+        .await;
+    assert!(
+        !bob.history("alice")
+            .await
+            .iter()
+            .any(|m| m["text"] == "still you?"),
+        "{screen}"
+    );
+    let run = alice.tern(&["contact", "verify", "bob", "--yes"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    tmux.wait_for("the message delivered", |s| {
+        line_with(s, "still you?").is_some_and(|l| l.contains('✓'))
+            && !s.contains("messages wait until `tern contact verify bob`")
+    })
+    .await;
+}

@@ -397,6 +397,14 @@ impl Screen {
                 if let Some(m) = self.messages.iter_mut().find(|m| m.id == id) {
                     m.delivery = delivery;
                 }
+                // Something left the outbox: a hold by an identity change is over.
+                self.contact.identity.held = false;
+            }
+            EventView::IdentityChanged { peer, policy, held } if peer == self.contact.address => {
+                if policy != "trust-new" {
+                    self.contact.verified = false;
+                }
+                self.contact.identity.held = held;
             }
             EventView::ContactOnline { peer } if peer == self.contact.address => {
                 self.peer_online = Some(true);
@@ -488,6 +496,11 @@ impl Screen {
             Span::styled(
                 format!(" {} ", t!("chat-request")),
                 Style::new().fg(Color::Yellow),
+            )
+        } else if self.contact.identity.held {
+            Span::styled(
+                format!(" ⚠ {} ", t!("chat-held", name = self.contact.name.as_str())),
+                Style::new().fg(Color::Red),
             )
         } else if self.contact.verified {
             Span::styled(
