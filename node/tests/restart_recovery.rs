@@ -1,6 +1,7 @@
 //! Nothing accepted is lost: a sender killed with SIGKILL right after `send` returned
 //! delivers the message after restart, exactly once; a recipient that was down when the
-//! message was sent receives it when it comes back.
+//! message was sent receives it when it comes back; a disappearing message whose timer ran out
+//! while its node lay killed is erased when it starts again.
 //!
 //! The crash is real: the test binary runs itself again as a child process (the ignored test
 //! `child_sender` below, selected by name), which starts a node, sends, reports the message id
@@ -177,4 +178,93 @@ async fn a_changed_passphrase_unlocks_and_the_old_one_does_not() {
     let node = open("new passphrase").await.unwrap();
     assert_eq!(node.user_id(), user);
     node.shutdown().await;
+}
+
+const CHILD_TIMER_DIR: &str = "TERN_TEST_CHILD_TIMER_DIR";
+
+/// Runs only as the child of `a_disappearing_message_stays_erased_after_sigkill`: sends a
+/// message under a five-minute timer to an offline peer, reports it, and waits to be killed.
+#[tokio::test]
+#[ignore = "run by its parent test as a separate process"]
+async fn child_disappearing_sender() {
+    let Ok(dir) = std::env::var(CHILD_TIMER_DIR) else {
+        return;
+    };
+    let peer: UserId = std::env::var(CHILD_PEER).unwrap().parse().unwrap();
+    let node = TestNode::spawn(std::path::Path::new(&dir), &[]).await;
+    node.add_contact("peer", peer).await.unwrap();
+    node.set_disappearing(peer, Some(std::time::Duration::from_secs(300)))
+        .await
+        .unwrap();
+    let id = node.send(peer, "gone in five minutes").await.unwrap();
+    #[allow(clippy::print_stdout, reason = "the parent test reads this line")]
+    {
+        println!("SENT {id}");
+    }
+    std::future::pending::<()>().await;
+}
+
+/// A message whose timer ran out while its node was down after a SIGKILL is erased when the
+/// node starts again, before it answers anything: the timer was durable with the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disappearing_message_stays_erased_after_sigkill() {
+    let bob = TestNode::start("bob", &[]).await;
+    let bob_user = bob.node.user_id();
+    bob.node.shutdown().await;
+
+    let alice_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_disappearing_sender",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_TIMER_DIR, alice_dir.path())
+        .env(CHILD_PEER, bob_user.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let line = tokio::task::spawn_blocking(move || {
+        stdout
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split_once("SENT ").map(|(_, id)| id.trim().to_owned()))
+            .expect("child exited without sending")
+    })
+    .await
+    .unwrap();
+    let id: MessageId = line.parse().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Ten minutes later by the node's clock: the five-minute timer ran out while it was down.
+    let later = tern_node::Clock::manual(tern_node::Clock::system().now_ms() + 600_000);
+    let alice = tern_node::test_utils::builder(alice_dir.path())
+        .with_clock(later)
+        .spawn()
+        .await
+        .unwrap();
+    let history = alice.history(bob_user, 10, None).await.unwrap();
+    assert!(
+        history.messages.iter().all(|m| m.id != id),
+        "erased before the first answer: {history:?}"
+    );
+    assert!(
+        history
+            .messages
+            .iter()
+            .any(|m| matches!(m.kind, tern_node::MessageKind::Timer { secs: 300 })),
+        "the timer notice stays: {history:?}"
+    );
+    let mut log = alice.events(tern_node::From::Oldest);
+    wait_for(&mut log, |e| match e {
+        Event::MessageExpired { id: i, .. } if *i == id => Some(()),
+        _ => None,
+    })
+    .await;
+    alice.shutdown().await;
 }
