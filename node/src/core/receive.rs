@@ -196,6 +196,15 @@ impl Core {
             }
             answers.push((item.reply, status));
         }
+        // Identity changes the group saw apply before its receipts are sealed, so that a
+        // peer held by one gets none; undone below if the group is not committed.
+        let identities_before: Vec<_> = staged
+            .identities
+            .keys()
+            .map(|peer| (*peer, self.identities.get(peer).cloned()))
+            .collect();
+        self.identities
+            .extend(std::mem::take(&mut staged.identities));
         // A sender whose message went through a relay learns it arrived from a receipt, in
         // the same write as the messages.
         let mut receipts = Ok(());
@@ -230,11 +239,15 @@ impl Core {
             if let Some(bytes) = self.undo.group_prekeys.take() {
                 self.restore_prekeys(&bytes);
             }
+            for (peer, row) in identities_before {
+                match row {
+                    Some(row) => self.identities.insert(peer, row),
+                    None => self.identities.remove(&peer),
+                };
+            }
         }
         self.undo = Undo::default();
         if committed {
-            self.identities
-                .extend(std::mem::take(&mut staged.identities));
             for (conv, row) in &staged.requests {
                 if row.messages.is_empty() {
                     self.sessions.remove(&row.peer);
