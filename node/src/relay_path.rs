@@ -69,6 +69,11 @@ pub(crate) struct Deposit {
     pub(crate) refused: Vec<Refusal>,
 }
 
+/// Batch roots of custody receipts already verified: the receipts of one relay write share
+/// one signature, checked once for all of this process's deposits in it.
+static VERIFIED: std::sync::LazyLock<tern_proto::mailbox::VerifiedRoots> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Deposits `envelope` for `mailbox` at `relays`.
 pub(crate) async fn deposit(
     net: &network::Handle,
@@ -86,7 +91,7 @@ pub(crate) async fn deposit(
             };
             match net.mailbox(*relay, addresses.clone(), request).await {
                 Ok(Response::Stored(receipt)) => {
-                    match receipt.verify(&relay.to_bytes(), &mailbox, &envelope) {
+                    match receipt.verify_with(&relay.to_bytes(), &mailbox, &envelope, &VERIFIED) {
                         Ok(()) => Ok(()),
                         Err(e) => {
                             warn!(%relay, "refused a custody receipt: {e}");

@@ -288,15 +288,18 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
                 })
                 .collect();
             let answers = run_requests(&mut swarm, peer, requests, IN_FLIGHT_PER_SENDER).await;
+            // As a node does: each batch's signature is checked once.
+            let roots = tern_proto::mailbox::VerifiedRoots::default();
             for (answer, _) in &answers {
                 let Response::Stored(receipt) = answer else {
                     panic!("deposit refused: {answer:?}");
                 };
                 receipt
-                    .verify(
+                    .verify_with(
                         &peer.to_bytes(),
                         &tern_crypto::MailboxId::from_bytes(mailbox),
                         &envelope,
+                        &roots,
                     )
                     .expect("valid receipt");
             }

@@ -1,7 +1,7 @@
 //! `tern-relay`: the store-and-forward relay that operators run for others.
 //!
 //! A relay holds sealed envelopes for recipients who are offline, in mailboxes keyed by
-//! mailbox id, and hands them to their owners (`/tern/mailbox/1`, defined in
+//! mailbox id, and hands them to their owners (`/tern/mailbox/2`, defined in
 //! [`tern_proto::mailbox`]). It is also a Kademlia server and bootstrap node of Tern's DHT
 //! (applying the node's record rules on every PUT), a circuit-relay v2 server and an AutoNAT v2
 //! server. It never sees plaintext or who sent what: it stores a mailbox id, the padded sealed

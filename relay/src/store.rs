@@ -34,7 +34,7 @@ use std::{
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
-use tern_proto::mailbox::{Refusal, StoredEnvelope};
+use tern_proto::mailbox::{Custody, CustodyBatch, Refusal, StoredEnvelope};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::timing::Timings;
@@ -258,8 +258,18 @@ fn is_no_space(e: &rocksdb::Error) -> bool {
 pub(crate) struct Deposit {
     pub(crate) mailbox: [u8; 32],
     pub(crate) envelope: Vec<u8>,
+    /// SHA-256 of the envelope, computed by the depositor's task rather than the writer.
+    pub(crate) digest: [u8; 32],
     pub(crate) stored_at: u64,
-    pub(crate) reply: oneshot::Sender<Result<u64, Refusal>>,
+    pub(crate) reply: oneshot::Sender<Result<Stored, Refusal>>,
+}
+
+/// A deposit made durable: the synced write's batch of custodies, signed once, and the
+/// deposit's place in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub(crate) batch: Arc<CustodyBatch>,
+    pub(crate) index: usize,
 }
 
 /// Totals for metrics.
@@ -717,6 +727,7 @@ fn write_deposits(
         let mut batch = WriteBatch::default();
         let mut answers = Vec::with_capacity(group.len());
         let mut added: Vec<([u8; 32], u64)> = Vec::new();
+        let mut custodies = Vec::with_capacity(group.len());
         let mut pending_total = 0u64;
         let mut pending = Ledger::default();
         for deposit in group {
@@ -749,7 +760,13 @@ fn write_deposits(
             pending.add(deposit.mailbox, 1, size);
             pending_total += size;
             added.push((deposit.mailbox, size));
-            answers.push((deposit.reply, Ok(id)));
+            answers.push((deposit.reply, Ok(custodies.len())));
+            custodies.push(Custody {
+                mailbox: deposit.mailbox,
+                digest: deposit.digest,
+                id,
+                stored_at: deposit.stored_at,
+            });
         }
         batch.put_cf(meta, b"next_id", next_id.to_be_bytes());
         let started = Instant::now();
@@ -776,10 +793,15 @@ fn write_deposits(
             }
         }
         drop(usage);
+        // One batch per synced write: its receipts share one signature.
+        let signed = Arc::new(CustodyBatch::new(custodies));
         for (reply, answer) in answers {
             let _ = reply.send(match failure {
                 Some(refusal) => Err(refusal),
-                None => answer,
+                None => answer.map(|index| Stored {
+                    batch: signed.clone(),
+                    index,
+                }),
             });
         }
     }

@@ -1,5 +1,5 @@
 //! The relay as operators run it: a real `tern-relay` process on loopback, driven over
-//! `/tern/mailbox/1` by a raw libp2p client. Covers custody across a SIGKILL, owner-only
+//! `/tern/mailbox/2` by a raw libp2p client. Covers custody across a SIGKILL, owner-only
 //! fetch and ack, refusals, garbage input, limits, and what the data directory holds.
 
 mod support;
@@ -372,5 +372,87 @@ async fn one_time_prekeys_go_out_once_each_even_across_a_sigkill() {
     for prekey in &handed {
         let prekey = tern_crypto::OneTimePrekey::from_bytes(prekey).unwrap();
         assert_eq!(prekey.account(), bob.account.user_id());
+    }
+}
+
+/// Deposits made at once share synced writes, and each write is signed once: every receipt
+/// verifies through its inclusion path, receipts that share a signature share their batch, and
+/// every deposit that got a receipt is there, once, after a SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deposits_get_batch_receipts_that_each_verify_and_hold_across_sigkill() {
+    const DEPOSITS: usize = 64;
+    let dir = tempfile::tempdir().unwrap();
+    let owner = owner(30);
+    let mailbox = owner.bundle.mailbox().id();
+    let relay = RelayProcess::start(dir.path());
+    let (peer, address) = relay.address().await;
+    let mut swarm = client();
+    swarm.dial(address).unwrap();
+    let envelopes: Vec<Vec<u8>> = (0..DEPOSITS).map(|i| vec![i as u8; 512]).collect();
+    let mut waiting: std::collections::HashMap<_, usize> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, envelope)| {
+            let request = Request::Deposit {
+                mailbox: *mailbox.as_bytes(),
+                envelope: envelope.clone(),
+            };
+            (swarm.behaviour_mut().send_request(&peer, request), i)
+        })
+        .collect();
+    let mut receipts = vec![None; DEPOSITS];
+    tokio::time::timeout(TIMEOUT, async {
+        while !waiting.is_empty() {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            }) = swarm.select_next_some().await
+                && let Some(i) = waiting.remove(&request_id)
+            {
+                let Response::Stored(receipt) = response else {
+                    panic!("deposit {i} refused: {response:?}");
+                };
+                receipts[i] = Some(receipt);
+            }
+        }
+    })
+    .await
+    .expect("every deposit answered");
+    let roots = tern_proto::mailbox::VerifiedRoots::default();
+    let receipts: Vec<_> = receipts.into_iter().map(Option::unwrap).collect();
+    for (receipt, envelope) in receipts.iter().zip(&envelopes) {
+        receipt
+            .verify(&peer.to_bytes(), &mailbox, envelope)
+            .expect("each receipt verifies alone");
+        receipt
+            .verify_with(&peer.to_bytes(), &mailbox, envelope, &roots)
+            .expect("and with the roots remembered");
+        let sharing: Vec<_> = receipts
+            .iter()
+            .filter(|r| r.signature == receipt.signature)
+            .collect();
+        assert!(sharing.len() <= receipt.batch_size as usize, "{receipt:?}");
+        assert!(
+            sharing.iter().all(|r| r.batch_size == receipt.batch_size),
+            "one signature, one batch"
+        );
+    }
+
+    relay.kill();
+    let relay = RelayProcess::start(dir.path());
+    let (peer, address) = relay.address().await;
+    let mut swarm = client();
+    swarm.dial(address).unwrap();
+    let held = fetch(&mut swarm, peer, &owner).await;
+    let mut ids: Vec<u64> = held.iter().map(|e| e.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), DEPOSITS, "every receipted deposit, once");
+    for receipt in &receipts {
+        assert!(held.iter().any(|e| e.id == receipt.id));
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`msg`]: `/tern/msg/1`, direct delivery of one sealed envelope with a durable
 //!   acknowledgement.
-//! - [`mailbox`]: `/tern/mailbox/1`, deposits at relays, custody receipts, ownership proofs,
+//! - [`mailbox`]: `/tern/mailbox/2`, deposits at relays, custody receipts, ownership proofs,
 //!   fetches, acknowledgements and one-time prekeys.
 //! - [`record`] and [`dht`]: the signed, sequence-numbered DHT record every account
 //!   publishes, the rules every peer applies to records on PUT and GET, and the Kademlia

@@ -1,4 +1,4 @@
-//! The mailbox protocol, `/tern/mailbox/1`: how nodes leave sealed envelopes at relays for
+//! The mailbox protocol, `/tern/mailbox/2`: how nodes leave sealed envelopes at relays for
 //! recipients who are offline, and how recipients collect them. Defined once, here, and used by
 //! both the node and `tern-relay`.
 //!
@@ -40,22 +40,21 @@
 //! thereby learns which account owns the mailbox (which the account's DHT record, listing its
 //! relays, already says) but never who deposited what: deposits carry no sender identity.
 //!
-//! A [`CustodyReceipt`] is the relay's signature, with its libp2p Ed25519 key, over
-//! `"tern/custody/v1" ‖ relay peer id ‖ mailbox id ‖ SHA-256(envelope) ‖ id ‖ stored_at`,
-//! issued only once the envelope is durable on the relay.
+//! A [`CustodyReceipt`] is issued only once the envelope is durable on the relay. A relay signs
+//! each synced write once, with its libp2p Ed25519 key, over the root of a Merkle tree of the
+//! write's deposits; each receipt carries its deposit's inclusion path (see [`receipt`]).
 
 use std::io;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use libp2p::{PeerId, StreamProtocol, identity::PublicKey};
+use libp2p::StreamProtocol;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tern_crypto::{
     AccountKey, MailboxId, PrekeyBundle, SigningContext, UserId, envelope::MAX_ENVELOPE_LEN,
 };
 
 /// The protocol name.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/mailbox/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/mailbox/2");
 /// Largest request body: a deposit of the largest envelope, with room for the framing of the
 /// other fields.
 pub const MAX_REQUEST_LEN: usize = MAX_ENVELOPE_LEN + 4096;
@@ -69,7 +68,11 @@ pub const MAX_PREKEY_BATCH: usize = 100;
 pub const MAX_PREKEYS_HELD: u32 = 200;
 
 const FRAME_VERSION: u8 = 1;
-const CUSTODY_LABEL: &[u8] = b"tern/custody/v1";
+
+pub mod receipt;
+pub use receipt::{
+    Custody, CustodyBatch, CustodyReceipt, MAX_BATCH, ReceiptError, VerifiedRoots, envelope_digest,
+};
 const OWNER_CONTEXT: SigningContext = SigningContext::new("mailbox-auth");
 
 /// A request to a relay.
@@ -344,116 +347,6 @@ impl OwnerProof {
     }
 }
 
-/// A relay's signed statement that it holds an envelope durably.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustodyReceipt {
-    /// The relay's public key, in libp2p's protobuf encoding (Ed25519).
-    #[serde(with = "serde_bytes")]
-    pub relay_key: Vec<u8>,
-    /// The mailbox it was deposited for.
-    pub mailbox: [u8; 32],
-    /// SHA-256 of the envelope.
-    pub digest: [u8; 32],
-    /// The relay's id for the envelope.
-    pub id: u64,
-    /// When it was stored, Unix seconds.
-    pub stored_at: u64,
-    /// The relay's signature over the statement in the module documentation.
-    #[serde(with = "serde_bytes")]
-    pub signature: Vec<u8>,
-}
-
-/// Why a custody receipt was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReceiptError {
-    /// The key does not decode, or is not the key of the relay we deposited at.
-    #[error("receipt from another relay")]
-    WrongRelay,
-    /// The receipt is for another mailbox or envelope.
-    #[error("receipt for another envelope")]
-    WrongEnvelope,
-    /// The signature does not verify.
-    #[error("bad receipt signature")]
-    BadSignature,
-}
-
-fn custody_statement(
-    relay: &[u8],
-    mailbox: &[u8; 32],
-    digest: &[u8; 32],
-    id: u64,
-    at: u64,
-) -> Vec<u8> {
-    let mut message = Vec::with_capacity(CUSTODY_LABEL.len() + relay.len() + 80);
-    message.extend_from_slice(CUSTODY_LABEL);
-    message.extend_from_slice(relay);
-    message.extend_from_slice(mailbox);
-    message.extend_from_slice(digest);
-    message.extend_from_slice(&id.to_be_bytes());
-    message.extend_from_slice(&at.to_be_bytes());
-    message
-}
-
-/// SHA-256 of an envelope, as receipts name it.
-pub fn envelope_digest(envelope: &[u8]) -> [u8; 32] {
-    Sha256::digest(envelope).into()
-}
-
-impl CustodyReceipt {
-    /// Issues a receipt. `relay_key` is the relay's protobuf-encoded public key and `sign`
-    /// signs with the matching private key.
-    pub fn issue(
-        relay_key: Vec<u8>,
-        sign: impl FnOnce(&[u8]) -> Vec<u8>,
-        mailbox: [u8; 32],
-        envelope: &[u8],
-        id: u64,
-        stored_at: u64,
-    ) -> Result<Self, ReceiptError> {
-        let relay = PublicKey::try_decode_protobuf(&relay_key)
-            .map_err(|_| ReceiptError::WrongRelay)?
-            .to_peer_id()
-            .to_bytes();
-        let digest = envelope_digest(envelope);
-        let signature = sign(&custody_statement(&relay, &mailbox, &digest, id, stored_at));
-        Ok(Self {
-            relay_key,
-            mailbox,
-            digest,
-            id,
-            stored_at,
-            signature,
-        })
-    }
-
-    /// Checks that the relay with peer id bytes `relay` signed custody of `envelope` for
-    /// `mailbox`.
-    pub fn verify(
-        &self,
-        relay: &[u8],
-        mailbox: &MailboxId,
-        envelope: &[u8],
-    ) -> Result<(), ReceiptError> {
-        let key = PublicKey::try_decode_protobuf(&self.relay_key)
-            .map_err(|_| ReceiptError::WrongRelay)?;
-        let expected = PeerId::from_bytes(relay).map_err(|_| ReceiptError::WrongRelay)?;
-        if key.to_peer_id() != expected {
-            return Err(ReceiptError::WrongRelay);
-        }
-        if self.mailbox != *mailbox.as_bytes() || self.digest != envelope_digest(envelope) {
-            return Err(ReceiptError::WrongEnvelope);
-        }
-        let statement =
-            custody_statement(relay, &self.mailbox, &self.digest, self.id, self.stored_at);
-        if key.verify(&statement, &self.signature) {
-            Ok(())
-        } else {
-            Err(ReceiptError::BadSignature)
-        }
-    }
-}
-
 /// Why a frame was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -533,7 +426,7 @@ where
     Ok(())
 }
 
-/// The libp2p request-response codec of `/tern/mailbox/1`, for both sides: nodes deposit
+/// The libp2p request-response codec of `/tern/mailbox/2`, for both sides: nodes deposit
 /// and fetch with it, relays serve with it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Codec;
@@ -603,59 +496,6 @@ mod tests {
         let keypair = libp2p::identity::Keypair::ed25519_from_bytes([9u8; 32]).unwrap();
         let id = keypair.public().to_peer_id().to_bytes();
         (keypair, id)
-    }
-
-    fn receipt(
-        keypair: &libp2p::identity::Keypair,
-        mailbox: [u8; 32],
-        envelope: &[u8],
-    ) -> CustodyReceipt {
-        CustodyReceipt::issue(
-            keypair.public().encode_protobuf(),
-            |m| keypair.sign(m).unwrap(),
-            mailbox,
-            envelope,
-            7,
-            1_800_000_000,
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn receipts_verify_only_for_their_relay_mailbox_and_envelope() {
-        let (keypair, relay) = relay();
-        let mailbox = MailboxId::from_bytes([3u8; 32]);
-        let good = receipt(&keypair, [3u8; 32], b"envelope");
-        assert_eq!(good.verify(&relay, &mailbox, b"envelope"), Ok(()));
-        assert_eq!(
-            good.verify(&relay, &mailbox, b"other"),
-            Err(ReceiptError::WrongEnvelope)
-        );
-        assert_eq!(
-            good.verify(&relay, &MailboxId::from_bytes([4u8; 32]), b"envelope"),
-            Err(ReceiptError::WrongEnvelope)
-        );
-        let other = libp2p::identity::Keypair::generate_ed25519();
-        assert_eq!(
-            good.verify(
-                &other.public().to_peer_id().to_bytes(),
-                &mailbox,
-                b"envelope"
-            ),
-            Err(ReceiptError::WrongRelay)
-        );
-        // Forged: another key claims to be the relay, or the fields were changed.
-        let forged = receipt(&other, [3u8; 32], b"envelope");
-        assert_eq!(
-            forged.verify(&relay, &mailbox, b"envelope"),
-            Err(ReceiptError::WrongRelay)
-        );
-        let mut changed = good.clone();
-        changed.stored_at += 1;
-        assert_eq!(
-            changed.verify(&relay, &mailbox, b"envelope"),
-            Err(ReceiptError::BadSignature)
-        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The node's own libp2p identity (its device key) is in its DHT record and device
 //! certificate, and every relay is a DHT server that reads those records. A deposit sent on
 //! the main swarm would therefore tell the recipient's relay who sent it. So the main swarm
-//! does not speak `/tern/mailbox/1` at all: every mailbox request goes out on a small
+//! does not speak `/tern/mailbox/2` at all: every mailbox request goes out on a small
 //! client-only swarm of its own (TCP or QUIC, Noise, Yamux, the circuit-relay transport and
 //! the mailbox protocol; no Kademlia, no identify, no listening), under a fresh random
 //! Ed25519 key that is written nowhere:

@@ -49,7 +49,7 @@ impl Unreadable {
     }
 }
 
-/// `/tern/mailbox/1` for the relay's side: reads requests and writes responses as
+/// `/tern/mailbox/2` for the relay's side: reads requests and writes responses as
 /// [`mailbox::Codec`] does, and counts the requests it could not read in [`Unreadable`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Counting {

@@ -9,8 +9,8 @@ use futures::FutureExt;
 use libp2p::{PeerId, request_response::ResponseChannel};
 use tern_crypto::OneTimePrekey;
 use tern_proto::mailbox::{
-    CustodyReceipt, MAX_PREKEY_BATCH, MAX_PREKEYS_HELD, MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation,
-    OwnerProof, Refusal, Request, Response, StoredEnvelope,
+    MAX_PREKEY_BATCH, MAX_PREKEYS_HELD, MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, OwnerProof,
+    Refusal, Request, Response, StoredEnvelope, envelope_digest,
 };
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -109,26 +109,21 @@ impl Service {
                 self.pending.push(
                     async move {
                         let (reply, answer) = oneshot::channel();
-                        let stored_at = now_secs();
                         let deposit = Deposit {
                             mailbox,
-                            envelope: envelope.clone(),
-                            stored_at,
+                            digest: envelope_digest(&envelope),
+                            envelope,
+                            stored_at: now_secs(),
                             reply,
                         };
                         store.deposit(deposit).await;
                         let response = match answer.await {
-                            Ok(Ok(id)) => match CustodyReceipt::issue(
-                                keypair.public().encode_protobuf(),
+                            Ok(Ok(stored)) => Response::Stored(stored.batch.receipt(
+                                stored.index,
+                                &keypair.public().encode_protobuf(),
+                                &relay,
                                 |m| keypair.sign(m).unwrap_or_default(),
-                                mailbox,
-                                &envelope,
-                                id,
-                                stored_at,
-                            ) {
-                                Ok(receipt) => Response::Stored(receipt),
-                                Err(_) => Response::Refused(Refusal::Unavailable),
-                            },
+                            )),
                             Ok(Err(refusal)) => Response::Refused(refusal),
                             Err(_) => Response::Refused(Refusal::Unavailable),
                         };

@@ -1,5 +1,5 @@
 //! What the relay's scenario tests share: a real `tern-relay` process, raw libp2p clients
-//! speaking `/tern/mailbox/1`, owners with fresh keys, and a look at the files on disk.
+//! speaking `/tern/mailbox/2`, owners with fresh keys, and a look at the files on disk.
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -81,7 +81,7 @@ impl Drop for RelayProcess {
     }
 }
 
-/// A client speaking `/tern/mailbox/1` through `C`: the real codec, or raw bytes.
+/// A client speaking `/tern/mailbox/2` through `C`: the real codec, or raw bytes.
 pub(crate) fn client_with<C>() -> Swarm<request_response::Behaviour<C>>
 where
     C: request_response::Codec<Protocol = StreamProtocol> + Default + Clone + Send + 'static,

@@ -1,4 +1,4 @@
-//! The attacker: raw libp2p written here, not Tern's client. It speaks `/tern/mailbox/1` with
+//! The attacker: raw libp2p written here, not Tern's client. It speaks `/tern/mailbox/2` with
 //! the protocol crate's codec, so that it can send anything the wire allows, and runs on a
 //! thread of its own so that its event loop never shares a worker with the test's.
 
