@@ -153,6 +153,34 @@ pub(crate) struct Reaction {
     pub(crate) emoji: String,
 }
 
+/// A file (content type `ATTACHMENT`): its descriptor, in the `tern-blob` encoding
+/// (`version ‖ postcard(Descriptor)`, see `docs/protocol/attachments.md`), which holds the
+/// file itself when it is small or else its root, key and locations; and a caption, which is
+/// shown, searched, edited and deleted like a text.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Attachment {
+    pub(crate) id: MessageId,
+    pub(crate) stamp: Stamp,
+    /// Validated when the body is decoded.
+    #[serde(with = "serde_bytes")]
+    pub(crate) descriptor: Vec<u8>,
+    /// Possibly empty.
+    pub(crate) caption: String,
+    pub(crate) reply_to: Option<MessageId>,
+    /// As for a text.
+    pub(crate) expire_secs: Option<u32>,
+}
+
+impl std::fmt::Debug for Attachment {
+    // The descriptor holds the file key: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("id", &self.id)
+            .field("descriptor_len", &self.descriptor.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What an ephemeral signal says. Variant order is the encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Signal {
@@ -175,6 +203,7 @@ pub(crate) struct Control {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Body {
     Text(Text),
+    Attachment(Attachment),
     Receipt(Receipt),
     Edit(Edit),
     Delete(Delete),
@@ -209,6 +238,7 @@ impl Body {
     pub(crate) fn id(&self) -> MessageId {
         match self {
             Self::Text(Text { id, .. })
+            | Self::Attachment(Attachment { id, .. })
             | Self::Receipt(Receipt { id, .. })
             | Self::Edit(Edit { id, .. })
             | Self::Delete(Delete { id, .. })
@@ -224,6 +254,7 @@ impl Body {
     pub(crate) fn stamp(&self) -> Stamp {
         match self {
             Self::Text(Text { stamp, .. })
+            | Self::Attachment(Attachment { stamp, .. })
             | Self::Receipt(Receipt { stamp, .. })
             | Self::Edit(Edit { stamp, .. })
             | Self::Delete(Delete { stamp, .. })
@@ -256,6 +287,7 @@ impl Body {
                 }
                 (ContentType::TEXT, body)
             }
+            Self::Attachment(a) => (ContentType::ATTACHMENT, encode(a)),
             Self::Receipt(r) => (ContentType::RECEIPT, encode(r)),
             Self::Edit(e) => (ContentType::EDIT, encode(e)),
             Self::Delete(d) => (ContentType::DELETE, encode(d)),
@@ -299,6 +331,15 @@ impl Body {
                     reply_to,
                     expire_secs,
                 }))
+            }
+            ContentType::ATTACHMENT => {
+                let attachment: Attachment = decode(bytes)?.0;
+                tern_blob::Descriptor::from_bytes(&attachment.descriptor)
+                    .map_err(|e| BodyError::Malformed(format!("attachment: {e}")))?;
+                if attachment.caption.len() > MAX_TEXT_LEN {
+                    return Err(BodyError::TooLarge);
+                }
+                Ok(Self::Attachment(attachment))
             }
             ContentType::RECEIPT => {
                 let receipt: Receipt = decode(bytes)?.0;
@@ -573,6 +614,51 @@ mod tests {
             Body::from_payload(&Payload::new(ContentType(0x33), vec![1, 2])),
             Err(BodyError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn attachments_round_trip_and_bad_descriptors_are_refused() {
+        let descriptor = tern_blob::Descriptor {
+            kind: tern_blob::descriptor::Kind::Document,
+            mime: "text/plain".into(),
+            name: "note.txt".into(),
+            thumbnail: None,
+            waveform: None,
+            body: tern_blob::descriptor::Body::Inline(b"hello".to_vec()),
+        }
+        .to_bytes()
+        .unwrap();
+        let attachment = |descriptor: Vec<u8>, caption: String| {
+            Body::Attachment(Attachment {
+                id: id(9),
+                stamp: 53 << 16,
+                descriptor,
+                caption,
+                reply_to: Some(id(1)),
+                expire_secs: Some(300),
+            })
+        };
+        let good = attachment(descriptor.clone(), "a note".into());
+        let payload = good.to_payload();
+        assert_eq!(payload.content_type, ContentType::ATTACHMENT);
+        assert_eq!(Body::from_payload(&payload), Ok(good));
+        // A descriptor of another version, truncated, or garbage: refused, never stored.
+        let mut newer = descriptor.clone();
+        newer[0] = 2;
+        for bad in [
+            newer,
+            descriptor[..descriptor.len() - 1].to_vec(),
+            vec![0xff; 40],
+        ] {
+            assert!(matches!(
+                Body::from_payload(&attachment(bad, String::new()).to_payload()),
+                Err(BodyError::Malformed(_))
+            ));
+        }
+        assert_eq!(
+            Body::from_payload(&attachment(descriptor, "x".repeat(MAX_TEXT_LEN + 1)).to_payload()),
+            Err(BodyError::TooLarge)
+        );
     }
 
     #[test]

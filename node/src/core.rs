@@ -56,6 +56,7 @@ use crate::{
     },
 };
 
+mod attachments;
 mod changes;
 mod deliver;
 mod disappear;
@@ -85,6 +86,7 @@ pub use self::{
 };
 
 pub(crate) use self::{
+    attachments::{Held, OutgoingFile},
     changes::Change,
     request::{Compose, Request},
     settings::Setting,
@@ -161,6 +163,12 @@ pub(crate) struct Parts {
     pub(crate) direct: bool,
     /// The free space to leave on the database's disk.
     pub(crate) min_free_disk: u64,
+    /// The profile's blob store (files sent and received).
+    pub(crate) blobs: tern_blob::store::Store,
+    /// The transfer task.
+    pub(crate) transfers: crate::transfer::Transfers,
+    /// Received files up to this size are fetched at once.
+    pub(crate) auto_download: u64,
 }
 
 pub(crate) struct Core {
@@ -241,6 +249,15 @@ pub(crate) struct Core {
     identities: HashMap<UserId, crate::tables::IdentityRow>,
     /// Our account before its identity key was last replaced, while it is kept.
     previous: Option<identity::Previous>,
+    /// The profile's blob store.
+    blobs: tern_blob::store::Store,
+    /// The transfer task, which fetches and serves files.
+    transfers: crate::transfer::Transfers,
+    /// Received files up to this size are fetched at once.
+    auto_download: u64,
+    /// Peers whose files are being fetched: a direct message from one tells the transfer
+    /// task it is online.
+    fetching_from: std::collections::HashSet<UserId>,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -267,6 +284,8 @@ struct Pending {
     erase: Vec<(Conv, Stamp, [u8; 16])>,
     /// What the batch changes in the search index, applied once it is durable.
     search: Vec<search::SearchOp>,
+    /// Blobs whose rows the batch deletes, deleted from disk once it is durable.
+    unfile: Vec<tern_blob::Root>,
 }
 
 /// An outbox entry whose ratchet message waits to be sealed into an envelope.
@@ -286,6 +305,7 @@ impl Pending {
             to_seal: Vec::new(),
             erase: Vec::new(),
             search: Vec::new(),
+            unfile: Vec::new(),
         }
     }
 }
@@ -346,6 +366,10 @@ impl Core {
             signals: signals::Signals::default(),
             identities: HashMap::new(),
             previous: None,
+            blobs: parts.blobs,
+            transfers: parts.transfers,
+            auto_download: parts.auto_download,
+            fetching_from: std::collections::HashSet::new(),
         }
     }
 
@@ -363,6 +387,9 @@ impl Core {
             Err(e) => warn!("cannot read the relays picked earlier: {e}"),
         }
         self.load_sightings().await;
+        if let Err(e) = self.resume_fetches().await {
+            warn!("cannot resume the files being fetched: {e}");
+        }
         if let Err(e) = self.load_settings().await {
             error!("cannot read the chat settings, refusing changes: {e}");
             self.failed = true;
@@ -498,6 +525,7 @@ impl Core {
             queued,
             erase,
             search,
+            unfile,
             ..
         } = pending;
         let mut published = Vec::with_capacity(events.len());
@@ -541,6 +569,7 @@ impl Core {
                     let _ = self.events.send(item.clone());
                 }
                 self.erase_later(erase);
+                self.delete_blobs_later(unfile);
                 self.on_search_ops(search);
                 Ok(published)
             }

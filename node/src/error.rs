@@ -223,6 +223,51 @@ pub enum PassphraseError {
     Stopped,
 }
 
+/// Why sending, fetching or saving a file ([`crate::Node::send_attachment`],
+/// [`crate::Node::fetch_attachment`], [`crate::Node::save_attachment`]) failed. Nothing was
+/// sent, and no partial file was handed out.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttachmentError {
+    /// The file to send could not be read, or the one to save could not be written.
+    #[error("{0}")]
+    File(String),
+    /// The file is larger than its kind allows (16 MB for media, 100 MB for documents).
+    #[error("the file is {len} bytes; at most {max} fit")]
+    TooLarge {
+        /// Its length in bytes.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The message carrying the file could not be sent.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// No message with a file by that id in this conversation.
+    #[error("no file in message {} of this conversation", .0.short())]
+    NoAttachment(MessageId),
+    /// The file is not on this device yet: fetch it first (it may be on its way).
+    #[error("the file has not arrived yet")]
+    NotReady,
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl From<Error> for AttachmentError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NoMessage(id) | Error::NoAttachment(id) => Self::NoAttachment(id),
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Send(other.into()),
+        }
+    }
+}
+
 /// What went wrong inside the core task, before it is told to the caller as the error of the
 /// operation that asked.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -265,6 +310,8 @@ pub(crate) enum Error {
     BadTimer(u32),
     #[error("bad profile")]
     BadProfile,
+    #[error("no attachment")]
+    NoAttachment(MessageId),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("the node has stopped")]

@@ -114,6 +114,8 @@ pub struct Message {
     /// When a disappearing message is erased (milliseconds since the Unix epoch), once its
     /// timer runs: `None` for an incoming one not yet read.
     pub expires_at_ms: Option<u64>,
+    /// The file of an [`MessageKind::Attachment`] message; its caption is the text.
+    pub attachment: Option<crate::Attachment>,
 }
 
 /// What kind of message a [`Message`] is.
@@ -122,6 +124,8 @@ pub struct Message {
 pub enum MessageKind {
     /// A text message.
     Text,
+    /// A file ([`Message::attachment`]), with its caption as the text.
+    Attachment,
     /// Deleted for everyone by its author: a tombstone, its text erased.
     Deleted,
     /// A kind of message this version of Tern cannot show (sent by a newer version): shown
@@ -274,6 +278,27 @@ pub enum Event {
         /// ([`crate::Node::verify_contact`]) or changes the policy.
         held: bool,
     },
+    /// A file moved to a new state: fetched and verified, failed, or fetching again.
+    AttachmentChanged {
+        /// The conversation.
+        peer: UserId,
+        /// The message that carries the file.
+        id: MessageId,
+        /// Where the file is now.
+        state: crate::AttachmentState,
+    },
+    /// Ephemeral, never in the log: more of a file arrived and verified (at most a few
+    /// reports a second per file).
+    AttachmentProgress {
+        /// The conversation.
+        peer: UserId,
+        /// The message that carries the file.
+        id: MessageId,
+        /// Bytes of the encrypted file verified and stored so far.
+        received: u64,
+        /// Bytes of the encrypted file in all.
+        total: u64,
+    },
     /// A contact shared a new profile.
     ProfileChanged {
         /// The contact.
@@ -290,7 +315,10 @@ impl Event {
     /// the log. It carries the cursor of the last event in the log, which it does not advance:
     /// resuming after it misses nothing.
     pub fn is_ephemeral(&self) -> bool {
-        matches!(self, Self::Typing { .. } | Self::Presence { .. })
+        matches!(
+            self,
+            Self::Typing { .. } | Self::Presence { .. } | Self::AttachmentProgress { .. }
+        )
     }
 }
 

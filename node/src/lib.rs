@@ -44,6 +44,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod attachment;
 mod body;
 mod core;
 mod error;
@@ -60,6 +61,7 @@ pub mod test_utils;
 #[cfg(test)]
 mod tests;
 mod time;
+mod transfer;
 mod upkeep;
 mod view;
 
@@ -67,10 +69,13 @@ pub use crate::core::{
     EDIT_WINDOW, MAX_REQUEST_MESSAGES, MAX_REQUEST_MESSAGES_PER_SENDER, Presence, Sharing,
     TYPING_REFRESH, TYPING_TIMEOUT,
 };
+pub use attachment::{
+    Attachment, AttachmentKind, AttachmentState, DEFAULT_AUTO_DOWNLOAD, OutgoingFile,
+};
 pub use body::{DISAPPEAR_CHOICES, MAX_NAME_LEN, MAX_REACTION_LEN, MAX_STATUS_LEN, MAX_TEXT_LEN};
 pub use error::{
-    ChangeError, ChatError, ContactError, PassphraseError, QueryError, SearchError, SendError,
-    StorageError,
+    AttachmentError, ChangeError, ChatError, ContactError, PassphraseError, QueryError,
+    SearchError, SendError, StorageError,
 };
 pub use event::{
     ChatChange, Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message,
@@ -78,12 +83,13 @@ pub use event::{
 };
 pub use id::{MessageId, ParseIdError};
 pub use node::{
-    Builder, DEFAULT_LOOKUP_GRACE, DEFAULT_MIN_FREE_DISK, EventStream, Node, RELAY_FAILOVER_AFTER,
-    StartError,
+    AttachmentReader, Builder, DEFAULT_LOOKUP_GRACE, DEFAULT_MIN_FREE_DISK, EventStream, Node,
+    RELAY_FAILOVER_AFTER, StartError,
 };
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
 pub use time::Clock;
 pub use view::{
-    Chat, Contact, ContactPath, Edit, HistoryCursor, HolePunches, IdentityPolicy, IdentityState,
-    MessageRequest, Nat, NodeStatus, Page, ParseCursorError, Path, Profile, RelayStatus,
+    Chat, Contact, ContactPath, Edit, FileEntry, HistoryCursor, HolePunches, IdentityPolicy,
+    IdentityState, MessageRequest, Nat, NodeStatus, Page, ParseCursorError, Path, Profile,
+    RelayStatus,
 };

@@ -241,16 +241,23 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<Multiaddr>>,
     },
+    /// Where `peer` may be dialled, for streams opened to it later.
+    AddAddresses {
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+    },
 }
 
 /// A cheap, cloneable handle to the network task.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Handle {
     commands: mpsc::Sender<Command>,
     peer_id: PeerId,
     addresses: watch::Receiver<Vec<Multiaddr>>,
     /// Into the core's inbound pipeline, for envelopes fetched from relays.
     inbound: mpsc::Sender<Inbound>,
+    /// Opens and accepts raw streams (attachments).
+    streams: libp2p_stream::Control,
 }
 
 /// Starts the network task. Returns its handle, the inbound deliveries, and the task.
@@ -281,6 +288,7 @@ pub(crate) fn spawn(
         let _ = swarm.behaviour_mut().kad.bootstrap();
     }
     let peer_id = *swarm.local_peer_id();
+    let streams = swarm.behaviour().streams.new_control();
     let (commands, command_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
     let (addresses_tx, addresses) = watch::channel(Vec::new());
@@ -318,6 +326,7 @@ pub(crate) fn spawn(
             peer_id,
             addresses,
             inbound: inbound_tx,
+            streams,
         },
         inbound_rx,
         task,
@@ -525,6 +534,11 @@ impl EventLoop {
             }
             Command::DialledAt { peer, reply } => {
                 let _ = reply.send(self.dialled.get(&peer).cloned());
+            }
+            Command::AddAddresses { peer, addresses } => {
+                for address in addresses {
+                    self.swarm.add_peer_address(peer, address);
+                }
             }
             Command::PeerAddresses { peer, reply } => {
                 let _ = reply.send(self.known_addresses(peer));

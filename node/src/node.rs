@@ -18,11 +18,13 @@ use tracing::info;
 
 mod builder;
 mod conversation;
+mod files;
 mod open;
 
 pub use self::builder::{
     Builder, DEFAULT_LOOKUP_GRACE, DEFAULT_MIN_FREE_DISK, RELAY_FAILOVER_AFTER,
 };
+pub use self::files::AttachmentReader;
 use self::open::open_account;
 use crate::{
     core::{Compose, Core, Error, Parts, Request},
@@ -101,6 +103,8 @@ struct Inner {
     subscribers: tokio_util::task::TaskTracker,
     /// The cursor the next committed event will get, kept by the core task.
     next_event: Arc<std::sync::atomic::AtomicU64>,
+    /// The profile's file store: sends import into it, saves read from it.
+    blobs: tern_blob::store::Store,
 }
 
 impl Drop for Inner {

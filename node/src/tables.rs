@@ -480,11 +480,64 @@ impl Table for RelaySightings {
     type Value = RelaySightingRow;
 }
 
+/// A message's file, keyed exactly like [`Messages`] (so a page of history reads its rows
+/// with one scan of the same range). Added after schema version 1, as a new table.
+pub(crate) struct Attachments;
+impl Table for Attachments {
+    const NAME: &'static str = "attachments";
+    type Key = (Conv, u64, [u8; 16]);
+    type Value = AttachmentRow;
+}
+
+/// A row of [`Attachments`]. Field order is the encoding; fields are only appended.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AttachmentRow {
+    /// The descriptor as it travelled (`version ‖ postcard(Descriptor)`): kind, name, size,
+    /// the file key and where to fetch it. Sealed at rest like every value.
+    #[serde(with = "serde_bytes")]
+    pub(crate) descriptor: Vec<u8>,
+    pub(crate) state: TransferV1,
+}
+
+impl std::fmt::Debug for AttachmentRow {
+    // The descriptor holds the file key: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentRow")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a file is on this device, version 1. Variant order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum TransferV1 {
+    /// Verified and in the blob store (or inline in the descriptor): it can be saved.
+    Complete,
+    /// Not fetched, by the auto-download rules; [`crate::Node::fetch_attachment`] starts it.
+    Offered,
+    /// Being fetched, or waiting for a source to come back; resumed after a restart.
+    Fetching,
+    /// Given up on, with the reason; a fetch may be asked for again.
+    Failed(String),
+}
+
+/// Blobs this device serves to the peers it sent them to: `index_id("blob", root)` → the
+/// read capability a `Get` must present. Written with the message that carries the
+/// descriptor, deleted with it.
+pub(crate) struct BlobGrants;
+impl Table for BlobGrants {
+    const NAME: &'static str = "blob_grants";
+    type Key = [u8; 16];
+    type Value = [u8; 32];
+}
+
 mod event_row;
 pub(crate) use event_row::EventRow;
 
 #[cfg(test)]
 mod fixture_added;
+#[cfg(test)]
+mod fixture_attachments;
 #[cfg(test)]
 mod fixture_identities;
 #[cfg(test)]

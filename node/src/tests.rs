@@ -17,6 +17,7 @@ use tern_proto::{dht::KAD_PROTOCOL, msg as codec, record};
 
 use crate::{Event, Node, store::Direction, tables::Outbox};
 
+mod attachments;
 mod changes;
 mod disappear;
 mod identity;

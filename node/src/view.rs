@@ -184,6 +184,23 @@ pub struct Edit {
     pub at_ms: u64,
 }
 
+/// A file in a conversation ([`crate::Node::attachments`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileEntry {
+    /// The conversation.
+    pub peer: UserId,
+    /// The message that carries it.
+    pub id: MessageId,
+    /// Whether we sent it or received it.
+    pub direction: crate::Direction,
+    /// When it was sent (the sender's clock, milliseconds since the Unix epoch).
+    pub sent_at_ms: u64,
+    /// The message's caption (possibly empty).
+    pub caption: String,
+    /// The file.
+    pub attachment: crate::Attachment,
+}
+
 /// The node's status.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeStatus {

@@ -260,6 +260,7 @@ pub(super) fn to_message(
         read: row.read,
         disappear_secs: None,
         expires_at_ms: None,
+        attachment: None,
     }
 }
 
@@ -284,6 +285,7 @@ fn scrubbed(event: &mut Event, id: MessageId) {
             m.kind = MessageKind::Deleted;
             m.reactions.clear();
             m.edited_at_ms = None;
+            m.attachment = None;
         }
         Event::MessageEdited {
             id: edited, text, ..
@@ -347,6 +349,7 @@ impl Core {
         });
         if target.meta.deleted {
             self.scrub_events(pending, target.conv, target.id).await?;
+            self.stage_drop_file(pending, (conv, stamp, id)).await?;
             pending
                 .erase
                 .push((target.conv, target.stamp, *target.id.as_bytes()));
@@ -647,6 +650,7 @@ impl Core {
         pending.batch.delete::<MessageMeta>(&key);
         pending.batch.delete::<crate::tables::Notices>(&key);
         pending.batch.delete::<crate::tables::Expiries>(&key);
+        self.stage_drop_file(pending, key).await?;
         pending
             .search
             .push(search::SearchOp::Remove(key.0, key.1, key.2));
@@ -707,6 +711,7 @@ impl Core {
                     store.erase::<Messages>(&key, &key)?;
                     store.erase::<MessageMeta>(&key, &key)?;
                     store.erase::<crate::tables::Expiries>(&key, &key)?;
+                    store.erase::<crate::tables::Attachments>(&key, &key)?;
                     store.erase::<EditHistory>(&(*conv, *id, 0), &(*conv, *id, u64::MAX))?;
                     store.erase::<EventIndex>(&(*conv, *id, 0), &(*conv, *id, u64::MAX))?;
                 }

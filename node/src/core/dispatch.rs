@@ -164,6 +164,19 @@ impl Core {
             Request::Blocked { reply } => {
                 let _ = reply.send(self.blocked().await);
             }
+            Request::Transfer(report) => self.on_transfer(report).await,
+            Request::Grant { root, reply } => {
+                let _ = reply.send(self.grant(root).await);
+            }
+            Request::FetchAttachment { peer, id, reply } => {
+                let _ = reply.send(self.fetch_attachment(peer, id).await);
+            }
+            Request::HeldFile { peer, id, reply } => {
+                let _ = reply.send(self.held_file(peer, id).await);
+            }
+            Request::Attachments { peer, reply } => {
+                let _ = reply.send(self.attachments(peer).await);
+            }
             Request::OneTimePrekeys { count, reply } => {
                 let _ = reply.send(self.one_time_prekeys(count).await);
             }

@@ -156,7 +156,7 @@ impl Core {
             None
         };
         // The meta, notice and timer rows of the page: one scan each of the same key range.
-        let (metas, notices, expiries) = match (rows.last(), rows.first()) {
+        let (metas, notices, expiries, files) = match (rows.last(), rows.first()) {
             (Some((oldest, _)), Some((newest, _))) => {
                 let range = *oldest..=*newest;
                 self.read(move |s| {
@@ -164,6 +164,7 @@ impl Core {
                         beside::<crate::tables::MessageMeta>(s, &range)?,
                         beside::<crate::tables::Notices>(s, &range)?,
                         beside::<crate::tables::Expiries>(s, &range)?,
+                        beside::<crate::tables::Attachments>(s, &range)?,
                     ))
                 })
                 .await?
@@ -182,10 +183,13 @@ impl Core {
             })
             .map(|((_, stamp, id), row)| {
                 let key = (stamp, id);
-                disappear::with_extras(
-                    to_message(MessageId::from_bytes(id), stamp, &row, metas.get(&key)),
-                    notices.get(&key),
-                    expiries.get(&key),
+                attachments::with_file(
+                    disappear::with_extras(
+                        to_message(MessageId::from_bytes(id), stamp, &row, metas.get(&key)),
+                        notices.get(&key),
+                        expiries.get(&key),
+                    ),
+                    files.get(&key),
                 )
             })
             .collect();

@@ -43,6 +43,8 @@ pub(super) struct Group {
     /// The identity key of the session start the envelope being processed carried, when it
     /// started a new session.
     pub(super) started: Option<[u8; 32]>,
+    /// Files to fetch once the group is durable.
+    pub(super) fetches: Vec<crate::transfer::Fetch>,
     /// Changes the group holds for targets not yet arrived.
     pub(super) orphans: Vec<(
         <crate::tables::Orphans as crate::store::Table>::Key,
@@ -57,6 +59,8 @@ pub(super) struct Extras {
     pub(super) notice: Option<crate::tables::NoticeRow>,
     /// Its disappearing-message timer, in seconds.
     pub(super) expire_secs: Option<u32>,
+    /// Its file, when it carries one.
+    pub(super) file: Option<crate::tables::AttachmentRow>,
 }
 
 /// Everything one received envelope may change before its group commits, taken before it is
@@ -248,6 +252,9 @@ impl Core {
         }
         self.undo = Undo::default();
         if committed {
+            for fetch in std::mem::take(&mut staged.fetches) {
+                self.queue_fetch(fetch);
+            }
             for (conv, row) in &staged.requests {
                 if row.messages.is_empty() {
                     self.sessions.remove(&row.peer);
@@ -390,6 +397,10 @@ impl Core {
             }
         };
         let sender = opened.sender;
+        if !staged.via_relay && self.fetching_from.contains(&sender) {
+            // Its device is online: files waiting for it are fetched now.
+            self.transfers.online(sender);
+        }
         let standing = self.standing(&sender).await?;
         staged.standing = Some(standing);
         if standing == Standing::Blocked {
@@ -466,9 +477,16 @@ impl Core {
                     Extras {
                         notice: None,
                         expire_secs: text.expire_secs,
+                        file: None,
                     },
                 )
                 .await?;
+                None
+            }
+            Body::Attachment(attachment) => {
+                let who = (sender, standing);
+                self.receive_attachment(pending, staged, who, (id, stamp, digest), attachment)
+                    .await?;
                 None
             }
             Body::Timer(timer) => {
@@ -481,6 +499,7 @@ impl Core {
                     Extras {
                         notice: Some(crate::tables::NoticeRow::Timer(timer.secs)),
                         expire_secs: None,
+                        file: None,
                     },
                 )
                 .await?;
@@ -560,7 +579,7 @@ impl Core {
 
     /// Stores a received message (a text, or a kind this version cannot show) with the
     /// changes that arrived before it.
-    async fn receive_message(
+    pub(super) async fn receive_message(
         &mut self,
         pending: &mut Pending,
         staged: &mut Group,
@@ -595,8 +614,15 @@ impl Core {
             }
             _ => None,
         };
-        let message =
-            disappear::with_extras(target.message(), extras.notice.as_ref(), expiry.as_ref());
+        if let Some(file) = &extras.file {
+            pending
+                .batch
+                .put::<crate::tables::Attachments>(&key, file)?;
+        }
+        let message = attachments::with_file(
+            disappear::with_extras(target.message(), extras.notice.as_ref(), expiry.as_ref()),
+            extras.file.as_ref(),
+        );
         if target.meta != crate::tables::MetaRow::default() {
             pending
                 .batch
@@ -604,12 +630,14 @@ impl Core {
         }
         let row = target.row.clone();
         staged.targets.insert((conv, *id.as_bytes()), target);
-        pending.search.push(search::SearchOp::Put(
-            conv,
-            stamp,
-            *id.as_bytes(),
-            row.text.clone(),
-        ));
+        // A file is found by its caption and by its name.
+        let searched = match message.attachment.as_ref() {
+            Some(file) => format!("{} {}", row.text, file.name),
+            None => row.text.clone(),
+        };
+        pending
+            .search
+            .push(search::SearchOp::Put(conv, stamp, *id.as_bytes(), searched));
         if standing == Standing::Stranger {
             // A message request: stored, but not a chat message, and no receipt goes
             // back until the user accepts.

@@ -24,6 +24,12 @@ pub(crate) enum Compose {
     Change { target: MessageId, change: Change },
     /// A new disappearing-message timer for the conversation, in seconds (0: off).
     Timer { secs: u32 },
+    /// A file, with a caption (perhaps empty) and perhaps as a reply.
+    File {
+        file: super::OutgoingFile,
+        caption: String,
+        reply_to: Option<MessageId>,
+    },
 }
 
 pub(crate) enum Request {
@@ -137,6 +143,27 @@ pub(crate) enum Request {
     },
     Blocked {
         reply: oneshot::Sender<Result<Vec<UserId>, Error>>,
+    },
+    /// The transfer task's report on a fetch.
+    Transfer(crate::transfer::Report),
+    /// The transfer task asks which capability may read a blob this device sent.
+    Grant {
+        root: tern_blob::Root,
+        reply: oneshot::Sender<crate::transfer::Grant>,
+    },
+    FetchAttachment {
+        peer: UserId,
+        id: MessageId,
+        reply: oneshot::Sender<Result<crate::AttachmentState, Error>>,
+    },
+    HeldFile {
+        peer: UserId,
+        id: MessageId,
+        reply: oneshot::Sender<Result<super::Held, Error>>,
+    },
+    Attachments {
+        peer: Option<UserId>,
+        reply: oneshot::Sender<Result<Vec<crate::view::FileEntry>, Error>>,
     },
     /// Tests: queues any body, as a misbehaving or newer peer would send it.
     #[cfg(test)]

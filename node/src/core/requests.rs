@@ -284,6 +284,7 @@ impl Core {
             return Err(Error::NoChat(peer));
         }
         let mut pending = Pending::new(Batch::new(), Vec::new());
+        self.stage_drop_files(&mut pending, conv).await?;
         let batch = &mut pending.batch;
         batch.delete_range::<Messages>(&(conv, 0, [0; 16]), &(conv, u64::MAX, [0xff; 16]));
         batch.delete_range::<MessageIndex>(&(conv, [0; 16]), &(conv, [0xff; 16]));

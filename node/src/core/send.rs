@@ -94,8 +94,22 @@ impl Core {
                 let savepoint = (pending.batch.len(), pending.events.len(), self.clock);
                 let result = match compose {
                     Compose::Text { text, reply_to } => {
-                        self.stage_send(&mut pending, &mut summaries, peer, text, reply_to)
+                        self.stage_send(&mut pending, &mut summaries, peer, (text, None), reply_to)
                             .await
+                    }
+                    Compose::File {
+                        file,
+                        caption,
+                        reply_to,
+                    } => {
+                        self.stage_send(
+                            &mut pending,
+                            &mut summaries,
+                            peer,
+                            (caption, Some(file)),
+                            reply_to,
+                        )
+                        .await
                     }
                     Compose::Change { target, change } => {
                         self.stage_change_out(
@@ -174,10 +188,18 @@ impl Core {
         pending: &mut Pending,
         summaries: &mut HashMap<Conv, ConversationRow>,
         peer: UserId,
-        text: String,
+        (text, file): (String, Option<OutgoingFile>),
         reply_to: Option<MessageId>,
     ) -> Result<MessageId, Error> {
         let conv = self.conv(&peer);
+        if let Some(file) = &file {
+            // The descriptor, the caption and the body's fields must fit one envelope.
+            let len = file.descriptor.len() + text.len();
+            let max = tern_crypto::ratchet_limits::MAX_PLAINTEXT_LEN - 1024;
+            if text.len() > crate::body::MAX_TEXT_LEN || len > max {
+                return Err(Error::TooLong { len, max });
+            }
+        }
         if let Some(quoted) = reply_to {
             let key = (conv, *quoted.as_bytes());
             if self
@@ -199,12 +221,14 @@ impl Core {
         };
         self.stage_message(&mut pending.batch, summaries, conv, stamp, id, &row)
             .await?;
-        pending.search.push(search::SearchOp::Put(
-            conv,
-            stamp,
-            *id.as_bytes(),
-            row.text.clone(),
-        ));
+        // A file is found by its caption and by its name.
+        let searched = match &file {
+            Some(file) => format!("{} {}", row.text, file.name),
+            None => row.text.clone(),
+        };
+        pending
+            .search
+            .push(search::SearchOp::Put(conv, stamp, *id.as_bytes(), searched));
         let meta = crate::tables::MetaRow {
             reply_to: reply_to.map(|m| *m.as_bytes()),
             ..Default::default()
@@ -224,15 +248,34 @@ impl Core {
             )?),
             None => None,
         };
-        let body = Body::Text(Text {
-            id,
-            stamp,
-            text: row.text.clone(),
-            reply_to,
-            expire_secs,
-        });
+        let key = (conv, stamp, *id.as_bytes());
+        let (body, file_row) = match file {
+            None => (
+                Body::Text(Text {
+                    id,
+                    stamp,
+                    text: row.text.clone(),
+                    reply_to,
+                    expire_secs,
+                }),
+                None,
+            ),
+            Some(file) => {
+                let file_row = self.stage_outgoing_file(&mut pending.batch, key, &file)?;
+                let body = Body::Attachment(crate::body::Attachment {
+                    id,
+                    stamp,
+                    descriptor: file.descriptor,
+                    caption: row.text.clone(),
+                    reply_to,
+                    expire_secs,
+                });
+                (body, Some(file_row))
+            }
+        };
         self.enqueue(pending, peer, &body, true).await?;
-        let message = to_message(id, stamp, &row, Some(&meta));
+        let message =
+            attachments::with_file(to_message(id, stamp, &row, Some(&meta)), file_row.as_ref());
         pending
             .events
             .push(Event::MessageSent(disappear::with_extras(

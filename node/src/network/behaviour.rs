@@ -15,6 +15,8 @@ pub(crate) struct Behaviour {
     pub(super) relay: relay::client::Behaviour,
     pub(super) dcutr: dcutr::Behaviour,
     pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Raw streams: `/tern/blob/1` (see `crate::transfer`).
+    pub(super) streams: libp2p_stream::Behaviour,
 }
 
 pub(super) fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
@@ -58,6 +60,7 @@ pub(super) fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError>
                 relay,
                 dcutr: dcutr::Behaviour::new(peer_id),
                 mdns: Toggle::from(mdns),
+                streams: libp2p_stream::Behaviour::new(),
             })
         },
     )

@@ -3,6 +3,14 @@
 
 use super::*;
 
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Handle {
     async fn call<T>(
         &self,
@@ -18,6 +26,22 @@ impl Handle {
 
     pub(crate) fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// A control for raw streams (attachments): opening them dials the peer when needed, at
+    /// the addresses the swarm knows ([`Handle::add_addresses`]).
+    pub(crate) fn streams(&self) -> libp2p_stream::Control {
+        self.streams.clone()
+    }
+
+    /// Tells the swarm where `peer` can be dialled. Best effort, like
+    /// [`Handle::set_standing`].
+    pub(crate) fn add_addresses(&self, peer: PeerId, addresses: Vec<Multiaddr>) {
+        if !addresses.is_empty() {
+            let _ = self
+                .commands
+                .try_send(Command::AddAddresses { peer, addresses });
+        }
     }
 
     /// Sets how `peer`'s direct deliveries are treated. Best effort: when the command queue

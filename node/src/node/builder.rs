@@ -33,6 +33,7 @@ pub struct Builder {
     clock: crate::Clock,
     min_free_disk: u64,
     lookup_grace: Duration,
+    auto_download: u64,
 }
 
 /// Free space the node leaves on the disk that holds its database by default: 64 MiB. See
@@ -86,6 +87,7 @@ impl Builder {
             clock: crate::Clock::system(),
             min_free_disk: DEFAULT_MIN_FREE_DISK,
             lookup_grace: DEFAULT_LOOKUP_GRACE,
+            auto_download: crate::DEFAULT_AUTO_DOWNLOAD,
         }
     }
 
@@ -140,6 +142,15 @@ impl Builder {
     /// [`RELAY_FAILOVER_AFTER`]).
     pub fn with_relay_failover_after(mut self, after: Duration) -> Self {
         self.relay_failover_after = after;
+        self
+    }
+
+    /// Received files up to `max_bytes` are fetched as soon as their message arrives from a
+    /// contact (default [`crate::DEFAULT_AUTO_DOWNLOAD`], 16 MB: every photo and voice
+    /// note); larger ones, and every file from a message request, wait for
+    /// [`Node::fetch_attachment`]. 0 fetches nothing by itself.
+    pub fn with_auto_download(mut self, max_bytes: u64) -> Self {
+        self.auto_download = max_bytes;
         self
     }
 
@@ -269,6 +280,22 @@ impl Builder {
                 .await
                 .map_err(|e| StartError::Storage(e.to_string()))??;
 
+        // Files live beside the database. Blobs no message names (a send cut short by a
+        // crash, a deletion during a download) go before any request can import a new one.
+        let (db, blob_dir) = (opened.store.clone(), self.data_dir.join("blobs"));
+        let blobs = tokio::task::spawn_blocking(move || {
+            let blobs = tern_blob::store::Store::open(&blob_dir)
+                .map_err(|e| StartError::Storage(format!("the file store: {e}")))?;
+            match crate::transfer::sweep(&db, &blobs) {
+                Ok(0) => {}
+                Ok(n) => info!("deleted {n} files no message names"),
+                Err(e) => tracing::warn!("cannot sweep the file store: {e}"),
+            }
+            Ok::<_, StartError>(blobs)
+        })
+        .await
+        .map_err(|e| StartError::Storage(e.to_string()))??;
+
         let cancel = CancellationToken::new();
         let (net, inbound, network_task) = network::spawn(
             network::Config {
@@ -288,6 +315,12 @@ impl Builder {
         let (requests, request_rx) = mpsc::channel(REQUEST_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let next_event = Arc::new(std::sync::atomic::AtomicU64::new(opened.next_event));
+        let (transfers, transfer_task) = crate::transfer::spawn(crate::transfer::Parts {
+            blobs: blobs.clone(),
+            net: net.clone(),
+            reports: requests.clone(),
+            cancel: cancel.child_token(),
+        });
         let core = Core::new(Parts {
             store: opened.store.clone(),
             account: opened.account,
@@ -310,6 +343,9 @@ impl Builder {
             relays,
             direct: self.direct,
             min_free_disk: self.min_free_disk,
+            blobs: blobs.clone(),
+            transfers,
+            auto_download: self.auto_download,
         });
         let core_task = tokio::spawn(core.run());
         info!(user = %user, "node started");
@@ -321,7 +357,8 @@ impl Builder {
                 store: std::sync::Mutex::new(Some(opened.store)),
                 user,
                 cancel,
-                tasks: std::sync::Mutex::new(vec![network_task, core_task]),
+                tasks: std::sync::Mutex::new(vec![network_task, transfer_task, core_task]),
+                blobs,
                 subscribers: tokio_util::task::TaskTracker::new(),
                 next_event,
             }),

@@ -62,6 +62,8 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::ExpiryQueue::NAME,
     crate::tables::Profiles::NAME,
     crate::tables::Identities::NAME,
+    crate::tables::Attachments::NAME,
+    crate::tables::BlobGrants::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tern_crypto::UserId;
 
 use crate::{
+    attachment::{Attachment, AttachmentKind},
     event::{ChatChange, DeliveryState, Direction, Event, Message, MessageKind, Reaction},
     id::MessageId,
 };
@@ -128,6 +129,85 @@ enum EventV1 {
         policy: super::PolicyV1,
         held: bool,
     },
+    // Appended with attachments: message events are written in the `*4` forms from then on.
+    MessageReceived4(MessageV4),
+    MessageSent4(MessageV4),
+    RequestReceived4(MessageV4),
+    AttachmentChanged {
+        peer: UserId,
+        id: MessageId,
+        state: super::TransferV1,
+    },
+}
+
+/// The stored form of [`Message`] inside an event, version 4: version 3, then the file of an
+/// attachment message. Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MessageV4 {
+    base: MessageV3,
+    attachment: Option<AttachmentV1>,
+}
+
+/// The stored form of [`crate::Attachment`]. Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AttachmentV1 {
+    kind: AttachmentKindV1,
+    name: String,
+    mime: String,
+    size: u64,
+    state: super::TransferV1,
+}
+
+/// The stored form of [`AttachmentKind`]. Variant order is the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum AttachmentKindV1 {
+    Image,
+    Video,
+    Audio,
+    Voice,
+    Document,
+}
+
+impl From<&Message> for MessageV4 {
+    fn from(m: &Message) -> Self {
+        Self {
+            base: m.into(),
+            attachment: m.attachment.as_ref().map(|a| AttachmentV1 {
+                kind: match a.kind {
+                    AttachmentKind::Image => AttachmentKindV1::Image,
+                    AttachmentKind::Video => AttachmentKindV1::Video,
+                    AttachmentKind::Audio => AttachmentKindV1::Audio,
+                    AttachmentKind::Voice => AttachmentKindV1::Voice,
+                    AttachmentKind::Document => AttachmentKindV1::Document,
+                },
+                name: a.name.clone(),
+                mime: a.mime.clone(),
+                size: a.size,
+                state: (&a.state).into(),
+            }),
+        }
+    }
+}
+
+impl From<MessageV4> for Message {
+    fn from(m: MessageV4) -> Self {
+        Self {
+            attachment: m.attachment.map(|a| Attachment {
+                kind: match a.kind {
+                    AttachmentKindV1::Image => AttachmentKind::Image,
+                    AttachmentKindV1::Video => AttachmentKind::Video,
+                    AttachmentKindV1::Audio => AttachmentKind::Audio,
+                    AttachmentKindV1::Voice => AttachmentKind::Voice,
+                    AttachmentKindV1::Document => AttachmentKind::Document,
+                },
+                name: a.name,
+                mime: a.mime,
+                size: a.size,
+                state: (&a.state).into(),
+            }),
+            ..m.base.into()
+        }
+    }
 }
 
 /// The stored form of [`Message`] inside an event, version 3: version 2, then the
@@ -178,6 +258,8 @@ enum KindV1 {
     Unsupported(u8),
     Timer(u32),
     IdentityChanged(bool),
+    // Appended with attachments.
+    Attachment,
 }
 
 impl From<&Message> for MessageV2 {
@@ -190,6 +272,7 @@ impl From<&Message> for MessageV2 {
                 MessageKind::Unsupported { content_type } => KindV1::Unsupported(content_type),
                 MessageKind::Timer { secs } => KindV1::Timer(secs),
                 MessageKind::IdentityChanged { held } => KindV1::IdentityChanged(held),
+                MessageKind::Attachment => KindV1::Attachment,
             },
             reply_to: m.reply_to,
             edited_at_ms: m.edited_at_ms,
@@ -211,6 +294,7 @@ impl From<MessageV2> for Message {
                 KindV1::Unsupported(content_type) => MessageKind::Unsupported { content_type },
                 KindV1::Timer(secs) => MessageKind::Timer { secs },
                 KindV1::IdentityChanged(held) => MessageKind::IdentityChanged { held },
+                KindV1::Attachment => MessageKind::Attachment,
             },
             reply_to: m.reply_to,
             edited_at_ms: m.edited_at_ms,
@@ -304,6 +388,7 @@ impl From<MessageV1> for Message {
             read: m.read,
             disappear_secs: None,
             expires_at_ms: None,
+            attachment: None,
         }
     }
 }
@@ -311,8 +396,8 @@ impl From<MessageV1> for Message {
 impl From<&Event> for EventV1 {
     fn from(event: &Event) -> Self {
         match event {
-            Event::MessageReceived(m) => Self::MessageReceived3(m.into()),
-            Event::MessageSent(m) => Self::MessageSent3(m.into()),
+            Event::MessageReceived(m) => Self::MessageReceived4(m.into()),
+            Event::MessageSent(m) => Self::MessageSent4(m.into()),
             Event::DeliveryStateChanged { peer, id, state } => Self::DeliveryStateChanged {
                 peer: *peer,
                 id: *id,
@@ -324,7 +409,7 @@ impl From<&Event> for EventV1 {
                 peer: *peer,
                 message: message.clone(),
             },
-            Event::RequestReceived(m) => Self::RequestReceived3(m.into()),
+            Event::RequestReceived(m) => Self::RequestReceived4(m.into()),
             Event::ChatChanged { peer, change } => Self::ChatChanged {
                 peer: *peer,
                 change: (*change).into(),
@@ -379,9 +464,16 @@ impl From<&Event> for EventV1 {
                 policy: (*policy).into(),
                 held: *held,
             },
+            Event::AttachmentChanged { peer, id, state } => Self::AttachmentChanged {
+                peer: *peer,
+                id: *id,
+                state: state.into(),
+            },
             // Ephemeral events are published live and never committed; should one reach the
             // log, it reads back as a described error rather than failing the whole write.
-            Event::Typing { peer, .. } | Event::Presence { peer, .. } => Self::Error {
+            Event::Typing { peer, .. }
+            | Event::Presence { peer, .. }
+            | Event::AttachmentProgress { peer, .. } => Self::Error {
                 peer: Some(*peer),
                 message: format!("ephemeral event logged: {event:?}"),
             },
@@ -451,6 +543,14 @@ impl From<EventV1> for Event {
                 peer,
                 policy: policy.into(),
                 held,
+            },
+            EventV1::MessageReceived4(m) => Self::MessageReceived(m.into()),
+            EventV1::MessageSent4(m) => Self::MessageSent(m.into()),
+            EventV1::RequestReceived4(m) => Self::RequestReceived(m.into()),
+            EventV1::AttachmentChanged { peer, id, state } => Self::AttachmentChanged {
+                peer,
+                id,
+                state: (&state).into(),
             },
         }
     }

@@ -66,6 +66,7 @@ fn message(id: u8, peer: UserId, kind: MessageKind) -> Message {
         read: true,
         disappear_secs: Some(3600),
         expires_at_ms: Some(1_800_003_600_000),
+        attachment: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn rows(store: &Store) -> Rows {
         read: true,
         disappear_secs: None,
         expires_at_ms: None,
+        attachment: None,
     };
     let mut events = vec![
         Event::MessageReceived(notice.clone()),

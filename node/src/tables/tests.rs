@@ -42,6 +42,7 @@ fn message(id: u8, peer: UserId, direction: Direction, state: DeliveryState) -> 
         read: id.is_multiple_of(2),
         disappear_secs: None,
         expires_at_ms: None,
+        attachment: None,
     }
 }
 

@@ -1,0 +1,372 @@
+//! Files in conversations: their rows beside the messages that carry them, fetches asked of
+//! the transfer task once a message is durable, and the task's reports turned into rows and
+//! events.
+
+use tern_blob::{Root, descriptor::Body as FileBody};
+
+use super::*;
+use crate::{
+    MessageKind,
+    attachment::{Attachment, AttachmentState},
+    tables::{AttachmentRow, Attachments, BlobGrants, TransferV1},
+    transfer::{Fetch, Report},
+};
+
+/// Most files listed by [`Core::attachments`].
+pub(crate) const MAX_LISTED: usize = 1000;
+
+/// A file to send, as the core stages it: its descriptor and, for a blob, the capability its
+/// readers present.
+#[derive(Clone)]
+pub(crate) struct OutgoingFile {
+    pub(crate) descriptor: Vec<u8>,
+    /// Its file name, for the search index.
+    pub(crate) name: String,
+    pub(crate) grant: Option<(Root, [u8; 32])>,
+}
+
+impl std::fmt::Debug for OutgoingFile {
+    // The descriptor holds the file key: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingFile")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file on this device, for saving: the descriptor (with the key) and its state.
+pub(crate) struct Held {
+    pub(crate) descriptor: Vec<u8>,
+    pub(crate) ready: bool,
+}
+
+/// `message` as an attachment message, when `row` is its file.
+pub(super) fn with_file(mut message: Message, row: Option<&AttachmentRow>) -> Message {
+    if let Some(row) = row
+        && let Some(attachment) = Attachment::from_descriptor(&row.descriptor, &row.state)
+    {
+        if message.kind == MessageKind::Text {
+            message.kind = MessageKind::Attachment;
+        }
+        message.attachment = Some(attachment);
+    }
+    message
+}
+
+/// The state a received file starts in: complete when it came inline, fetched at once when
+/// the rules say so, else offered.
+pub(super) fn arriving_state(descriptor: &[u8], accepted: bool, auto_download: u64) -> TransferV1 {
+    match tern_blob::Descriptor::from_bytes(descriptor) {
+        Ok(d) => match d.body {
+            FileBody::Inline(_) => TransferV1::Complete,
+            FileBody::Blob(blob) if accepted && blob.plaintext_len <= auto_download => {
+                TransferV1::Fetching
+            }
+            FileBody::Blob(_) => TransferV1::Offered,
+        },
+        Err(e) => TransferV1::Failed(e.to_string()),
+    }
+}
+
+impl Core {
+    /// Stages the rows of a file we send: the file beside its message, and the grant that
+    /// lets its recipient fetch it from us.
+    pub(super) fn stage_outgoing_file(
+        &self,
+        batch: &mut Batch,
+        key: (Conv, u64, [u8; 16]),
+        file: &OutgoingFile,
+    ) -> Result<AttachmentRow, Error> {
+        let row = AttachmentRow {
+            descriptor: file.descriptor.clone(),
+            state: TransferV1::Complete,
+        };
+        batch.put::<Attachments>(&key, &row)?;
+        if let Some((root, capability)) = &file.grant {
+            batch.put::<BlobGrants>(&self.store.index_id("blob", root.as_bytes()), capability)?;
+        }
+        Ok(row)
+    }
+
+    /// The capability that may read blob `root`, when this device sent it.
+    pub(super) async fn grant(&self, root: Root) -> crate::transfer::Grant {
+        let key = self.store.index_id("blob", root.as_bytes());
+        self.read(move |s| s.get::<BlobGrants>(&key))
+            .await
+            .unwrap_or_else(|e| {
+                warn!("cannot read a file's grant: {e}");
+                None
+            })
+    }
+
+    /// Stores a received file's message and its row; a fetch is asked for once the group
+    /// is durable, when the rules say so.
+    pub(super) async fn receive_attachment(
+        &mut self,
+        pending: &mut Pending,
+        staged: &mut receive::Group,
+        (sender, standing): (UserId, requests::Standing),
+        (id, stamp, digest): (MessageId, Stamp, [u8; 16]),
+        attachment: crate::body::Attachment,
+    ) -> Result<(), Error> {
+        let meta = crate::tables::MetaRow {
+            reply_to: attachment.reply_to.map(|m| *m.as_bytes()),
+            ..Default::default()
+        };
+        let accepted = standing == requests::Standing::Accepted;
+        let state = arriving_state(&attachment.descriptor, accepted, self.auto_download);
+        if state == TransferV1::Fetching {
+            staged.fetches.push(Fetch {
+                peer: sender,
+                id,
+                descriptor: attachment.descriptor.clone(),
+            });
+        }
+        let extras = receive::Extras {
+            notice: None,
+            expire_secs: attachment.expire_secs,
+            file: Some(AttachmentRow {
+                descriptor: attachment.descriptor,
+                state,
+            }),
+        };
+        self.receive_message(
+            pending,
+            staged,
+            (sender, standing),
+            (id, stamp, digest),
+            (attachment.caption, meta),
+            extras,
+        )
+        .await
+    }
+
+    /// Hands a fetch to the transfer task (after the rows that ask for it are durable).
+    pub(super) fn queue_fetch(&mut self, fetch: Fetch) {
+        self.fetching_from.insert(fetch.peer);
+        self.transfers.fetch(fetch);
+    }
+
+    /// At start: fetches that were running when the node stopped go on where they were.
+    pub(super) async fn resume_fetches(&mut self) -> Result<(), Error> {
+        let rows = self
+            .read(|s| s.scan::<Attachments>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        for ((conv, stamp, id), row) in rows {
+            if row.state != TransferV1::Fetching {
+                continue;
+            }
+            let key = (conv, stamp, id);
+            let Some(message) = self.read(move |s| s.get::<Messages>(&key)).await? else {
+                continue;
+            };
+            self.queue_fetch(Fetch {
+                peer: message.peer,
+                id: MessageId::from_bytes(id),
+                descriptor: row.descriptor,
+            });
+        }
+        Ok(())
+    }
+
+    /// A report of the transfer task: progress is published as it comes; the end of a fetch
+    /// is written to the file's row with its event.
+    pub(super) async fn on_transfer(&mut self, report: Report) {
+        let (peer, id, state) = match report {
+            Report::Progress {
+                peer,
+                id,
+                received,
+                total,
+            } => {
+                self.publish_ephemeral(Event::AttachmentProgress {
+                    peer,
+                    id,
+                    received,
+                    total,
+                });
+                return;
+            }
+            Report::Done { peer, id } => (peer, id, TransferV1::Complete),
+            Report::Failed { peer, id, reason } => (peer, id, TransferV1::Failed(reason)),
+        };
+        self.fetching_from.remove(&peer);
+        if let Err(e) = self.set_file_state(peer, id, state).await {
+            warn!("cannot record the end of a fetch: {e}");
+        }
+    }
+
+    /// Moves a file to `state`, with its event; nothing when the message is gone.
+    async fn set_file_state(
+        &mut self,
+        peer: UserId,
+        id: MessageId,
+        state: TransferV1,
+    ) -> Result<Option<AttachmentRow>, Error> {
+        let Some((key, mut row)) = self.file_row(peer, id).await? else {
+            return Ok(None);
+        };
+        if row.state == state {
+            return Ok(Some(row));
+        }
+        row.state = state;
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        pending.batch.put::<Attachments>(&key, &row)?;
+        pending.events.push(Event::AttachmentChanged {
+            peer,
+            id,
+            state: AttachmentState::from(&row.state),
+        });
+        self.commit(pending).await?;
+        Ok(Some(row))
+    }
+
+    /// The file of message `id` with `peer`, and its key.
+    async fn file_row(
+        &self,
+        peer: UserId,
+        id: MessageId,
+    ) -> Result<Option<((Conv, u64, [u8; 16]), AttachmentRow)>, Error> {
+        let conv = self.conv(&peer);
+        let id = *id.as_bytes();
+        self.read(move |s| {
+            let Some(stamp) = s.get::<MessageIndex>(&(conv, id))? else {
+                return Ok(None);
+            };
+            let key = (conv, stamp, id);
+            Ok(s.get::<Attachments>(&key)?.map(|row| (key, row)))
+        })
+        .await
+    }
+
+    /// Starts (or restarts) fetching a file the user asked for.
+    pub(super) async fn fetch_attachment(
+        &mut self,
+        peer: UserId,
+        id: MessageId,
+    ) -> Result<AttachmentState, Error> {
+        let Some((_, row)) = self.file_row(peer, id).await? else {
+            return Err(Error::NoAttachment(id));
+        };
+        if row.state == TransferV1::Complete {
+            return Ok(AttachmentState::Ready);
+        }
+        let row = self
+            .set_file_state(peer, id, TransferV1::Fetching)
+            .await?
+            .unwrap_or(row);
+        self.queue_fetch(Fetch {
+            peer,
+            id,
+            descriptor: row.descriptor,
+        });
+        Ok(AttachmentState::Fetching)
+    }
+
+    /// The file of message `id`, for saving.
+    pub(super) async fn held_file(&self, peer: UserId, id: MessageId) -> Result<Held, Error> {
+        let Some((_, row)) = self.file_row(peer, id).await? else {
+            return Err(Error::NoAttachment(id));
+        };
+        Ok(Held {
+            ready: row.state == TransferV1::Complete,
+            descriptor: row.descriptor,
+        })
+    }
+
+    /// The files of every conversation (or of one), newest first, at most [`MAX_LISTED`].
+    pub(super) async fn attachments(
+        &self,
+        peer: Option<UserId>,
+    ) -> Result<Vec<crate::view::FileEntry>, Error> {
+        let conv = peer.map(|p| self.conv(&p));
+        let rows = self
+            .read(move |s| match conv {
+                Some(conv) => s.scan::<Attachments>(
+                    (conv, 0, [0; 16])..=(conv, u64::MAX, [0xff; 16]),
+                    ScanDirection::Forward,
+                    usize::MAX,
+                ),
+                None => s.scan::<Attachments>(.., ScanDirection::Forward, usize::MAX),
+            })
+            .await?;
+        let mut entries = Vec::new();
+        for ((conv, stamp, id), row) in rows {
+            let key = (conv, stamp, id);
+            let Some(message) = self.read(move |s| s.get::<Messages>(&key)).await? else {
+                continue;
+            };
+            let Some(attachment) = Attachment::from_descriptor(&row.descriptor, &row.state) else {
+                continue;
+            };
+            entries.push(crate::view::FileEntry {
+                peer: message.peer,
+                id: MessageId::from_bytes(id),
+                direction: message.direction,
+                sent_at_ms: hlc::millis(stamp),
+                caption: message.text,
+                attachment,
+            });
+        }
+        entries.sort_by_key(|e| std::cmp::Reverse(e.sent_at_ms));
+        entries.truncate(MAX_LISTED);
+        Ok(entries)
+    }
+
+    /// Stages forgetting the file of the message at `key`, if it has one: its row and grant
+    /// go in the batch; its blob is deleted once the batch is durable.
+    pub(super) async fn stage_drop_file(
+        &self,
+        pending: &mut Pending,
+        key: (Conv, u64, [u8; 16]),
+    ) -> Result<(), Error> {
+        let Some(row) = self.read(move |s| s.get::<Attachments>(&key)).await? else {
+            return Ok(());
+        };
+        pending.batch.delete::<Attachments>(&key);
+        if let Some(root) = crate::transfer::root_of(&row.descriptor) {
+            pending
+                .batch
+                .delete::<BlobGrants>(&self.store.index_id("blob", root.as_bytes()));
+            pending.unfile.push(root);
+        }
+        Ok(())
+    }
+
+    /// Stages forgetting every file of a conversation (it is being deleted).
+    pub(super) async fn stage_drop_files(
+        &self,
+        pending: &mut Pending,
+        conv: Conv,
+    ) -> Result<(), Error> {
+        let rows = self
+            .read(move |s| {
+                s.scan::<Attachments>(
+                    (conv, 0, [0; 16])..=(conv, u64::MAX, [0xff; 16]),
+                    ScanDirection::Forward,
+                    usize::MAX,
+                )
+            })
+            .await?;
+        for (key, _) in rows {
+            self.stage_drop_file(pending, key).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes blobs whose rows a durable write removed, off the core task.
+    pub(super) fn delete_blobs_later(&mut self, roots: Vec<Root>) {
+        if roots.is_empty() {
+            return;
+        }
+        let blobs = self.blobs.clone();
+        self.erasing.spawn_blocking(move || {
+            for root in roots {
+                // Refused while a download of it runs: the sweep at the next start takes it.
+                if let Err(e) = blobs.delete(&root) {
+                    debug!("cannot delete the file {root} yet: {e}");
+                }
+            }
+        });
+    }
+}

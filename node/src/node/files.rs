@@ -1,0 +1,307 @@
+//! Files: sending them, fetching them and handing them out once they verified.
+
+use std::io::{Read, Seek};
+
+use tern_blob::{
+    Capability, Descriptor,
+    descriptor::{self, BlobRef, Body, Kind, Location, LocationKind},
+};
+
+use super::*;
+use crate::{
+    attachment::{OutgoingFile, Source},
+    core::{Held, OutgoingFile as Staged},
+    error::AttachmentError,
+    view::FileEntry,
+};
+
+/// A received or sent file, decrypted as it is read ([`Node::open_attachment`]). Every
+/// 64 KiB chunk is authenticated before its bytes come out; it seeks, for range requests.
+pub struct AttachmentReader {
+    inner: Box<dyn ReadSeek + Send>,
+    len: u64,
+}
+
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
+impl AttachmentReader {
+    /// The file's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for AttachmentReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentReader")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Read for AttachmentReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Seek for AttachmentReader {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl Node {
+    /// Sends the file at `path` to `peer`, with a caption (which may be empty). Returns once
+    /// the message is durable in the outbox, as [`Node::send`] does; the recipient then
+    /// fetches the file from this device, verifying every 16 KiB against its root.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, bob: tern_node::UserId) -> Result<(), Box<dyn std::error::Error>> {
+    /// let id = node.send_file(bob, "report.pdf", "the numbers for March").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_file(
+        &self,
+        peer: UserId,
+        path: impl AsRef<Path>,
+        caption: impl Into<String>,
+    ) -> Result<MessageId, AttachmentError> {
+        self.send_attachment(peer, OutgoingFile::from_path(path), caption)
+            .await
+    }
+
+    /// Sends `file` to `peer` with a caption (which may be empty). Files up to 200 KiB
+    /// travel inside the message; larger ones are encrypted into this device's file store
+    /// under a fresh key, and the message carries their root, key and a read capability.
+    pub async fn send_attachment(
+        &self,
+        peer: UserId,
+        file: OutgoingFile,
+        caption: impl Into<String>,
+    ) -> Result<MessageId, AttachmentError> {
+        let (name, mime, kind, source) = file.into_parts();
+        let blobs = self.inner.blobs.clone();
+        let device = self.inner.net.peer_id().to_bytes();
+        let staged = tokio::task::spawn_blocking(move || {
+            prepare(&blobs, device, (name, mime, kind.into()), source)
+        })
+        .await
+        .map_err(|e| AttachmentError::File(e.to_string()))??;
+        let compose = Compose::File {
+            file: staged.clone(),
+            caption: caption.into(),
+            reply_to: None,
+        };
+        let sent = self
+            .call::<MessageId, AttachmentError>(|reply| Request::Send {
+                peer,
+                compose,
+                reply,
+            })
+            .await;
+        if sent.is_err()
+            && let Some((root, _)) = staged.grant
+        {
+            // Nothing names the blob: it goes (or the next start sweeps it).
+            let blobs = self.inner.blobs.clone();
+            let _ = tokio::task::spawn_blocking(move || blobs.delete(&root)).await;
+        }
+        sent
+    }
+
+    /// Starts fetching the file of message `id` (one larger than the auto-download limit,
+    /// from a message request, or one whose fetch failed). Returns its state: `Ready` when
+    /// it is already here, else `Fetching`; [`Event::AttachmentChanged`] tells the end.
+    pub async fn fetch_attachment(
+        &self,
+        peer: UserId,
+        id: MessageId,
+    ) -> Result<crate::AttachmentState, AttachmentError> {
+        self.call(|reply| Request::FetchAttachment { peer, id, reply })
+            .await
+    }
+
+    /// Opens the file of message `id` for reading, decrypted as it is read. Only a file that
+    /// verified in full is handed out: otherwise [`AttachmentError::NotReady`].
+    pub async fn open_attachment(
+        &self,
+        peer: UserId,
+        id: MessageId,
+    ) -> Result<AttachmentReader, AttachmentError> {
+        let held: Held = self
+            .call::<Held, AttachmentError>(|reply| Request::HeldFile { peer, id, reply })
+            .await?;
+        if !held.ready {
+            return Err(AttachmentError::NotReady);
+        }
+        let blobs = self.inner.blobs.clone();
+        tokio::task::spawn_blocking(move || reader(&blobs, &held.descriptor))
+            .await
+            .map_err(|e| AttachmentError::File(e.to_string()))?
+    }
+
+    /// Writes the file of message `id` to `path` (through a temporary file beside it, renamed
+    /// once complete, so `path` never holds part of a file). Returns its length.
+    pub async fn save_attachment(
+        &self,
+        peer: UserId,
+        id: MessageId,
+        path: impl AsRef<Path>,
+    ) -> Result<u64, AttachmentError> {
+        let mut file = self.open_attachment(peer, id).await?;
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let file_error = |e: std::io::Error| AttachmentError::File(e.to_string());
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+                _ => PathBuf::from("."),
+            };
+            let mut out = tempfile::NamedTempFile::new_in(&dir).map_err(file_error)?;
+            let len = std::io::copy(&mut file, &mut out).map_err(file_error)?;
+            out.as_file().sync_all().map_err(file_error)?;
+            out.persist(&path).map_err(|e| file_error(e.error))?;
+            Ok(len)
+        })
+        .await
+        .map_err(|e| AttachmentError::File(e.to_string()))?
+    }
+
+    /// The files of every conversation, or of `peer`'s, newest first (at most 1,000).
+    pub async fn attachments(&self, peer: Option<UserId>) -> Result<Vec<FileEntry>, QueryError> {
+        self.call(|reply| Request::Attachments { peer, reply })
+            .await
+    }
+}
+
+/// Reads the file, encrypts it into the store when it is too large to travel inline, and
+/// builds its descriptor.
+fn prepare(
+    blobs: &tern_blob::store::Store,
+    device: Vec<u8>,
+    (name, mime, kind): (String, String, Kind),
+    source: Source,
+) -> Result<Staged, AttachmentError> {
+    let file_error = |e: std::io::Error| AttachmentError::File(e.to_string());
+    let (reader, len) = OutgoingFile::open(source).map_err(file_error)?;
+    // Read what fits inline; a longer file continues from there.
+    let mut head = Vec::new();
+    let mut reader = reader;
+    (&mut reader)
+        .take(descriptor::MAX_INLINE_LEN + 1)
+        .read_to_end(&mut head)
+        .map_err(file_error)?;
+    let fits = |len: u64, kind: Kind| {
+        if len <= kind.max_len() {
+            Ok(kind)
+        } else if len <= Kind::Document.max_len() {
+            // A long video is still a file people can send: as a document.
+            Ok(Kind::Document)
+        } else {
+            Err(AttachmentError::TooLarge {
+                len,
+                max: Kind::Document.max_len(),
+            })
+        }
+    };
+    let describe = |kind: Kind, body: Body| {
+        Descriptor {
+            kind,
+            mime: mime.clone(),
+            name: name.clone(),
+            thumbnail: None,
+            waveform: None,
+            body,
+        }
+        .to_bytes()
+        .map_err(|e| AttachmentError::File(format!("cannot describe the file: {e}")))
+    };
+    if head.len() as u64 <= descriptor::MAX_INLINE_LEN {
+        let kind = fits(head.len() as u64, kind)?;
+        return Ok(Staged {
+            descriptor: describe(kind, Body::Inline(head))?,
+            name,
+            grant: None,
+        });
+    }
+    if let Some(len) = len {
+        fits(len, kind)?;
+    }
+    let mut rng = UnwrapErr(getrandom::SysRng);
+    let input = std::io::Cursor::new(head).chain(reader);
+    let imported = match len {
+        Some(len) => blobs.import(&mut rng, input, len),
+        None => blobs
+            .import_stream(&mut rng, input)
+            .map(|(imported, _)| imported),
+    }
+    .map_err(|e| AttachmentError::File(e.to_string()))?;
+    let root = imported.blob.root();
+    let lengths = imported.lengths;
+    let kind = match fits(lengths.plaintext(), kind) {
+        Ok(kind) => kind,
+        Err(e) => {
+            let _ = blobs.delete(&root);
+            return Err(e);
+        }
+    };
+    let capability = Capability::generate(&mut rng);
+    let grant = (root, *capability.as_bytes());
+    let body = Body::Blob(BlobRef {
+        root,
+        plaintext_len: lengths.plaintext(),
+        padded_len: lengths.padded(),
+        ciphertext_len: lengths.ciphertext(),
+        key: imported.key,
+        locations: vec![Location {
+            kind: LocationKind::Device,
+            peer: device,
+            capability,
+        }],
+    });
+    match describe(kind, body) {
+        Ok(descriptor) => Ok(Staged {
+            descriptor,
+            name,
+            grant: Some(grant),
+        }),
+        Err(e) => {
+            let _ = blobs.delete(&root);
+            Err(e)
+        }
+    }
+}
+
+/// A decrypting reader over a stored file.
+fn reader(
+    blobs: &tern_blob::store::Store,
+    descriptor: &[u8],
+) -> Result<AttachmentReader, AttachmentError> {
+    let damaged = |what: &str| AttachmentError::File(format!("the stored file is damaged: {what}"));
+    let descriptor = Descriptor::from_bytes(descriptor).map_err(|e| damaged(&e.to_string()))?;
+    match descriptor.body {
+        Body::Inline(bytes) => Ok(AttachmentReader {
+            len: bytes.len() as u64,
+            inner: Box::new(std::io::Cursor::new(bytes)),
+        }),
+        Body::Blob(blob) => {
+            let complete = blobs
+                .complete(&blob.root)
+                .map_err(|e| damaged(&e.to_string()))?
+                .ok_or(AttachmentError::NotReady)?;
+            let plaintext = complete
+                .plaintext(&blob.key, blob.plaintext_len)
+                .map_err(|e| damaged(&e.to_string()))?;
+            Ok(AttachmentReader {
+                len: blob.plaintext_len,
+                inner: Box::new(plaintext),
+            })
+        }
+    }
+}

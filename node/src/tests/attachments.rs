@@ -1,0 +1,317 @@
+//! Files between two in-process nodes on loopback: inline and as blobs fetched over
+//! `/tern/blob/1`, auto-download and fetching on demand, verification, saving, bad requests
+//! to the server, and deletion with the conversation.
+
+use futures::AsyncWriteExt;
+use tempfile::TempDir;
+use tern_blob::{
+    Capability, GroupSet, Root,
+    wire::{self, GetStatus, Request},
+};
+
+use super::{TIMEOUT, start};
+use crate::{
+    AttachmentState, Event, MessageKind, Node, OutgoingFile, UserId, test_utils::wait_for,
+    transfer::PROTOCOL,
+};
+
+/// A file people would not find by accident in a database or a blob store.
+fn marked_file(len: usize) -> Vec<u8> {
+    let marker = b"TERN-PLAINTEXT-MARKER-";
+    let mut file = Vec::with_capacity(len);
+    let mut i = 0u32;
+    while file.len() < len {
+        file.extend_from_slice(marker);
+        file.extend_from_slice(&i.to_be_bytes());
+        i = i.wrapping_add(1);
+    }
+    file.truncate(len);
+    file
+}
+
+/// Alice, and Bob who fetches files up to `auto_download` by himself; contacts with a
+/// session and a direct connection.
+async fn pair(dirs: &[TempDir], auto_download: u64) -> (Node, Node, Node) {
+    let bootstrap = start(dirs[0].path(), &[]).await;
+    let seed = bootstrap.addresses().await;
+    let alice = start(dirs[1].path(), &seed).await;
+    let mut builder = crate::test_utils::builder(dirs[2].path())
+        .with_relay_discovery(false)
+        .with_auto_download(auto_download);
+    for address in &seed {
+        builder = builder.with_bootstrap(address.clone());
+    }
+    let bob = builder.spawn().await.unwrap();
+    let (a, b) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", a).await.unwrap();
+    let mut bob_events = bob.events(crate::From::Now);
+    alice.send(b, "hi bob").await.unwrap();
+    crate::test_utils::wait_received(&mut bob_events, "hi bob").await;
+    (bootstrap, alice, bob)
+}
+
+fn state_of(id: crate::MessageId) -> impl FnMut(&Event) -> Option<AttachmentState> {
+    move |e| match e {
+        Event::AttachmentChanged { id: i, state, .. } if *i == id => Some(state.clone()),
+        _ => None,
+    }
+}
+
+async fn saved(node: &Node, peer: UserId, id: crate::MessageId, dir: &TempDir) -> Vec<u8> {
+    let path = dir.path().join(format!("saved-{id}"));
+    let len = node.save_attachment(peer, id, &path).await.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(len, bytes.len() as u64);
+    bytes
+}
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_arrive_inline_or_fetched_verified_and_leave_with_their_chat() {
+    let dirs: Vec<TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (_bootstrap, alice, bob) = pair(&dirs, 1_000_000).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let mut bob_events = bob.events(crate::From::Now);
+
+    // A small file travels inside its message and is ready at once.
+    let note = marked_file(10_000);
+    let note_id = alice
+        .send_attachment(
+            b,
+            OutgoingFile::from_bytes("note.txt", note.clone()),
+            "a note",
+        )
+        .await
+        .unwrap();
+    let received = wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == note_id => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(received.kind, MessageKind::Attachment);
+    assert_eq!(received.text, "a note");
+    let attachment = received.attachment.unwrap();
+    assert_eq!(
+        (
+            attachment.name.as_str(),
+            attachment.mime.as_str(),
+            attachment.size
+        ),
+        ("note.txt", "text/plain", 10_000)
+    );
+    assert_eq!(attachment.state, AttachmentState::Ready);
+    assert_eq!(saved(&bob, a, note_id, &dirs[3]).await, note);
+
+    // A photo under the auto-download limit is fetched from Alice's device at once, with
+    // progress, and handed out only once it verified.
+    let photo = marked_file(900_000);
+    let photo_id = alice
+        .send_attachment(b, OutgoingFile::from_bytes("photo.jpg", photo.clone()), "")
+        .await
+        .unwrap();
+    let received = wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == photo_id => m.attachment.clone(),
+        _ => None,
+    })
+    .await;
+    assert_eq!(received.state, AttachmentState::Fetching);
+    let mut progressed = false;
+    let end = wait_for(&mut bob_events, |e| match e {
+        Event::AttachmentProgress { id, .. } if *id == photo_id => {
+            progressed = true;
+            None
+        }
+        Event::AttachmentChanged { id, state, .. } if *id == photo_id => Some(state.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(end, AttachmentState::Ready);
+    assert!(progressed, "progress was reported");
+    assert_eq!(saved(&bob, a, photo_id, &dirs[3]).await, photo);
+
+    // A document over the limit is offered, and fetched when Bob asks.
+    let report = marked_file(3_000_000);
+    let report_id = alice
+        .send_attachment(
+            b,
+            OutgoingFile::from_bytes("report.pdf", report.clone()),
+            "March",
+        )
+        .await
+        .unwrap();
+    let offered = wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == report_id => m.attachment.clone(),
+        _ => None,
+    })
+    .await;
+    assert_eq!(offered.state, AttachmentState::Offered);
+    assert!(matches!(
+        bob.open_attachment(a, report_id).await,
+        Err(crate::AttachmentError::NotReady)
+    ));
+    assert_eq!(
+        bob.fetch_attachment(a, report_id).await.unwrap(),
+        AttachmentState::Fetching
+    );
+    assert_eq!(
+        wait_for(&mut bob_events, |e| match state_of(report_id)(e) {
+            Some(AttachmentState::Fetching) => None,
+            other => other,
+        })
+        .await,
+        AttachmentState::Ready
+    );
+    assert_eq!(saved(&bob, a, report_id, &dirs[3]).await, report);
+
+    // History and the list show the files; search finds one by its name.
+    let page = bob.history(a, 10, None).await.unwrap();
+    let shown: Vec<_> = page
+        .messages
+        .iter()
+        .filter_map(|m| {
+            m.attachment
+                .as_ref()
+                .map(|f| (f.name.as_str(), f.state.clone()))
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("note.txt", AttachmentState::Ready),
+            ("photo.jpg", AttachmentState::Ready),
+            ("report.pdf", AttachmentState::Ready)
+        ]
+    );
+    assert_eq!(bob.attachments(None).await.unwrap().len(), 3);
+    assert_eq!(alice.attachments(Some(b)).await.unwrap().len(), 3);
+    let found = bob.search("report.pdf", None, 10, None).await.unwrap();
+    assert_eq!(found.messages.len(), 1);
+
+    // Bob's disk holds no plaintext and no file name; neither does Alice's blob store.
+    for dir in [dirs[2].path(), &dirs[1].path().join("blobs")] {
+        for (path, bytes) in files_under(dir) {
+            assert!(
+                !contains(&bytes, b"TERN-PLAINTEXT-MARKER"),
+                "plaintext in {path:?}"
+            );
+            if path.starts_with(dirs[1].path().join("blobs")) {
+                assert!(!contains(&bytes, b"report.pdf"), "a name in {path:?}");
+            }
+        }
+    }
+
+    // Deleting the chat deletes its files.
+    let blobs = dirs[2].path().join("blobs/complete");
+    assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 2);
+    bob.delete_chat(a).await.unwrap();
+    tokio::time::timeout(TIMEOUT, async {
+        while std::fs::read_dir(&blobs).unwrap().count() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the blobs were not deleted");
+    assert!(matches!(
+        bob.open_attachment(a, photo_id).await,
+        Err(crate::AttachmentError::NoAttachment(_))
+    ));
+}
+
+/// Opens a `/tern/blob/1` stream from `from` to `to`'s device and sends `frame` raw.
+async fn raw_get(from: &Node, to: &Node, frame: &[u8]) -> Result<GetStatus, wire::FrameError> {
+    let mut control = from.inner_net().streams();
+    let mut stream = control
+        .open_stream(to.inner_net().peer_id(), PROTOCOL)
+        .await
+        .unwrap();
+    stream.write_all(frame).await.unwrap();
+    stream.flush().await.unwrap();
+    wire::read_frame_async::<GetStatus>(&mut stream).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refuses_wrong_capabilities_unknown_roots_and_garbage() {
+    let dirs: Vec<TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (_bootstrap, alice, bob) = pair(&dirs, 0).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let mut bob_events = bob.events(crate::From::Now);
+    let file = marked_file(500_000);
+    let id = alice
+        .send_attachment(b, OutgoingFile::from_bytes("a.bin", file.clone()), "")
+        .await
+        .unwrap();
+    wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == id => Some(()),
+        _ => None,
+    })
+    .await;
+    let entry = alice.attachments(Some(b)).await.unwrap().remove(0);
+    let root = {
+        let store = alice.inner_store();
+        let rows = store
+            .scan::<crate::tables::Attachments>(.., crate::store::Direction::Forward, 10)
+            .unwrap();
+        crate::transfer::root_of(&rows[0].1.descriptor).unwrap()
+    };
+    assert_eq!(entry.attachment.size, 500_000);
+
+    let get = |root: Root, capability: [u8; 32]| {
+        wire::encode_frame(&Request::Get {
+            root,
+            groups: GroupSet::all(1),
+            capability: Capability::from_bytes(capability),
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        raw_get(&bob, &alice, &get(root, [7; 32])).await.unwrap(),
+        GetStatus::BadCapability
+    );
+    assert_eq!(
+        raw_get(&bob, &alice, &get(Root::from_bytes([9; 32]), [7; 32]))
+            .await
+            .unwrap(),
+        GetStatus::NotFound
+    );
+    assert_eq!(
+        raw_get(&bob, &alice, b"\x01\x00\x00\x00\x03garbage")
+            .await
+            .unwrap(),
+        GetStatus::BadRequest
+    );
+    let oversized = [1u8, 0xff, 0xff, 0xff, 0xff];
+    assert_eq!(
+        raw_get(&bob, &alice, &oversized).await.unwrap(),
+        GetStatus::BadRequest
+    );
+
+    // Alice still serves the real request.
+    bob.fetch_attachment(a, id).await.unwrap();
+    assert_eq!(
+        wait_for(&mut bob_events, |e| match state_of(id)(e) {
+            Some(AttachmentState::Fetching) => None,
+            other => other,
+        })
+        .await,
+        AttachmentState::Ready
+    );
+    assert_eq!(saved(&bob, a, id, &dirs[3]).await, file);
+}
