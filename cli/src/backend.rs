@@ -106,6 +106,80 @@ impl Backend {
         }
     }
 
+    /// Sends a file; the daemon does it (the command needs the network).
+    pub(crate) async fn send_file(
+        &self,
+        to: &str,
+        path: &std::path::Path,
+        caption: &str,
+        progress: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<Sent, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.send_file(to, path, caption, progress).await?),
+            Self::Local(n) => {
+                let query = crate::api::model::UploadQuery {
+                    name: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    caption: Some(caption.to_owned()),
+                    ..Default::default()
+                };
+                let file = std::fs::File::open(path).map_err(|e| {
+                    CliError::Usage(t!("send-file-unreadable", error = e.to_string()))
+                })?;
+                Ok(service::send_file(n, to, query, file).await?)
+            }
+        }
+    }
+
+    /// Writes the file of message `id` with `peer` to `path` (never over an existing file),
+    /// reporting bytes written; returns its size. The file must be here already.
+    pub(crate) async fn save_file(
+        &self,
+        peer: &str,
+        id: &str,
+        path: &std::path::Path,
+        progress: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<u64, CliError> {
+        let io = |e: std::io::Error| CliError::Usage(e.to_string());
+        match self {
+            Self::Daemon(c) => {
+                let dir = match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+                    _ => std::path::PathBuf::from("."),
+                };
+                let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+                let mut out = tokio::fs::File::from_std(tmp.reopen().map_err(io)?);
+                let size = c.download_file(peer, id, &mut out, progress).await?;
+                out.sync_all().await.map_err(io)?;
+                tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
+                Ok(size)
+            }
+            Self::Local(n) => {
+                let user = service::resolve(n, peer).await?;
+                let id = service::message_id(n, user, id, service::Pick::Any).await?;
+                let size = n
+                    .save_attachment(user, id, path)
+                    .await
+                    .map_err(crate::api::model::ApiError::from)?;
+                progress(size);
+                Ok(size)
+            }
+        }
+    }
+
+    /// The files of every conversation, or of `peer`'s.
+    pub(crate) async fn files(
+        &self,
+        peer: Option<&str>,
+    ) -> Result<crate::api::model::FilesPage, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.files(peer).await?),
+            Self::Local(n) => Ok(service::files(n, peer).await?),
+        }
+    }
+
     pub(crate) async fn edit(&self, peer: &str, id: &str, text: &str) -> Result<Changed, CliError> {
         match self {
             Self::Daemon(c) => Ok(c.edit(peer, id, text).await?),

@@ -1,6 +1,7 @@
 //! The commands, one module each, mirroring the command tree (`tern contact add` lives in
 //! `command/contact/add.rs`). Each is a clap struct with a `run`.
 
+mod attachments;
 mod block;
 mod change;
 mod chat;
@@ -16,6 +17,7 @@ mod init;
 mod profile;
 mod read;
 mod requests;
+mod save;
 mod search;
 mod send;
 mod share;
@@ -36,6 +38,8 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Contact(contact::Contact),
     Send(send::Send),
+    Attachments(attachments::Attachments),
+    Save(save::Save),
     Reply(change::Reply),
     React(change::React),
     Edit(change::Edit),
@@ -79,6 +83,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Daemon(c) => c.run(&context).await,
         Command::Contact(c) => c.run(&context).await,
         Command::Send(c) => c.run(&context).await,
+        Command::Attachments(c) => c.run(&context).await,
+        Command::Save(c) => c.run(&context).await,
         Command::Reply(c) => c.run(&context).await,
         Command::React(c) => c.run(&context).await,
         Command::Edit(c) => c.run(&context).await,

@@ -112,7 +112,9 @@ impl From<ApiError> for CliError {
     fn from(e: ApiError) -> Self {
         match e.code.as_str() {
             "not_found" => Self::NotFound(e.message),
-            "bad_request" | "too_large" | "conflict" => Self::Usage(e.message),
+            "bad_request" | "too_large" | "conflict" | "not_ready" | "bad_range" => {
+                Self::Usage(e.message)
+            }
             "unavailable" => Self::Network(e.message),
             "wrong_passphrase" => Self::WrongPassphrase,
             _ => Self::Other(anyhow::anyhow!("{}", e.message)),

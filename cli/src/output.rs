@@ -83,6 +83,14 @@ pub(crate) fn body(m: &MessageView) -> String {
             0 => t!("message-timer-off"),
             secs => t!("message-timer", timer = crate::command::timer_words(secs)),
         },
+        "attachment" => {
+            let file = m.file.as_ref().map(attachment).unwrap_or_default();
+            if m.text.is_empty() {
+                file
+            } else {
+                format!("{file}  {}", m.text)
+            }
+        }
         _ => {
             let timer = if m.disappear_secs.is_some() {
                 "⏱ "
@@ -96,6 +104,47 @@ pub(crate) fn body(m: &MessageView) -> String {
             }
         }
     }
+}
+
+/// A file as a line shows it: `📎 report.pdf · 2.4 MB · offered`.
+pub(crate) fn attachment(file: &crate::api::model::AttachmentView) -> String {
+    let state = match file.state.as_str() {
+        "ready" => t!("file-ready"),
+        "offered" => t!("file-offered"),
+        "fetching" => t!("file-fetching"),
+        "failed" => t!("file-failed"),
+        other => other.to_owned(),
+    };
+    format!("📎 {} · {} · {state}", file.name, size(file.size))
+}
+
+/// A size for people: `980 B`, `14.2 kB`, `2.4 MB` (powers of 1,000, as file managers show).
+pub(crate) fn size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.1} GB", bytes as f64 / 1e9),
+    }
+}
+
+/// A progress bar on standard error for a transfer of `total` bytes, with its rate and the
+/// time left; hidden when standard error is not a terminal or output is JSON.
+pub(crate) fn progress(out: Output, total: u64, label: String) -> indicatif::ProgressBar {
+    if out.is_json() || !io::IsTerminal::is_terminal(&io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(label);
+    bar
 }
 
 /// `↪ 1a2b3c4d ` before a reply: the short id of the message it answers.

@@ -9,6 +9,7 @@ mod cli {
     mod chat_screen;
     mod commands;
     mod demo;
+    mod files;
     mod identity;
     mod languages;
     mod requests;

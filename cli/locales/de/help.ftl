@@ -69,7 +69,8 @@ cli-contact-policy = Zeigen oder festlegen, was eine Änderung des Identitätssc
 cli-send = Eine Nachricht senden (braucht einen laufenden `tern daemon`)
     .long = Die Nachricht ist sicher auf der Platte, wenn der Befehl zurückkehrt; der Daemon stellt sie zu, direkt oder über die Relays des Empfängers, solange er offline ist.
     .arg-to = Name oder Adresse des Kontakts
-    .arg-text = Der Text; von der Standardeingabe gelesen, wenn er fehlt oder `-` ist
+    .arg-text = Der Text; von der Standardeingabe gelesen, wenn er fehlt oder `-` ist. Mit --file eine optionale Bildunterschrift
+    .arg-file = Diese Datei senden (bis 100 MB; Fotos, Videos und Audio bis 16 MB als Medien)
 cli-reply = Auf eine Nachricht antworten: der Empfänger sieht sie zitiert (braucht einen laufenden `tern daemon`)
     .arg-peer = Name oder Adresse des Kontakts
     .arg-message = Die beantwortete Nachricht: ihre ID, ein eindeutiger Anfang davon (wie `tern history` ihn zeigt) oder `last`
@@ -157,6 +158,24 @@ cli-history = Eine Unterhaltung zeigen, die älteste Nachricht zuerst
     .arg-peer = Name oder Adresse des Kontakts
     .arg-limit = Nachrichten je Seite (1 bis 500)
     .arg-before = Der `before`-Cursor, den eine vorige Seite ausgegeben hat, für ältere Nachrichten
+cli-attachments = Gesendete und empfangene Dateien auflisten, die neueste zuerst: ihre Nachrichten-ID (für `tern save`), die Unterhaltung, Name, Größe und ob sie hier sind
+    .after =
+        Beispiele:
+        {"  "}tern attachments
+        {"  "}tern attachments bob
+        {"  "}tern attachments --json | jq '.files[] | select(.file.state == "offered")'
+    .arg-peer = Nur die Dateien dieser Unterhaltung (Name oder Adresse eines Kontakts)
+
+cli-save = Eine Datei aus einer Nachricht auf die Platte schreiben
+    .long = Eine Datei, die noch nicht hier ist (größer als die Grenze fürs automatische Laden, oder ihr Abruf schlug fehl), wird zuerst geholt, mit Fortschrittsanzeige; geschrieben wird nur eine vollständig geprüfte Datei, und nie über eine vorhandene.
+    .after =
+        Beispiele:
+        {"  "}tern attachments
+        {"  "}tern save 1a2b3c4d
+        {"  "}tern save 1a2b3c4d ~/Dokumente/bericht.pdf
+    .arg-id = Die Nachrichten-ID, wie `tern attachments` sie zeigt (ein eindeutiger Anfang genügt)
+    .arg-path = Wohin; ohne Angabe der Name der Datei im aktuellen Verzeichnis
+
 cli-read = Eine Unterhaltung als gelesen markieren
     .long = Der Absender sieht Lesebestätigungen (sie gehen mit dem Daemon hinaus).
     .arg-peer = Name oder Adresse des Kontakts

@@ -19,6 +19,8 @@ use super::{
 };
 use crate::profile::Profile;
 
+mod files;
+
 /// How long one API call may take. Every call is a local database operation; this only
 /// catches a daemon that hangs.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,6 +117,30 @@ impl Client {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        self.answer(response).await
+    }
+
+    /// A URL under the daemon's base with `query`, and its `Authorization` for `method`.
+    fn signed(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(reqwest::Url, String), CallError> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| self.bad_url(&e))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let authorization = self.authorization(method.as_str(), &url);
+        Ok((url, authorization))
+    }
+
+    /// The JSON answer of `response`, or the API error it carries.
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T, CallError> {
         let status = response.status();
         if status == StatusCode::NO_CONTENT {
             return serde_json::from_value(serde_json::Value::Null).map_err(|e| self.bad(e));

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 mod changes;
 mod events;
+mod files;
 
 pub(crate) use changes::{
     Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, PresenceView, ProfileSet,
@@ -21,6 +22,10 @@ pub(crate) use changes::{
     TypingRequest, TypingSent,
 };
 pub(crate) use events::{EventFrame, EventView};
+pub(crate) use files::{
+    AttachmentView, FetchStarted, FileView, FilesPage, FilesQuery, SavedView, UploadQuery,
+    state_name,
+};
 
 /// A failed request: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, thiserror::Error)]
@@ -65,11 +70,11 @@ impl ApiError {
 }
 
 impl ApiError {
-    fn stopped(message: String) -> Self {
+    pub(crate) fn stopped(message: String) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
-    fn internal(message: String) -> Self {
+    pub(crate) fn internal(message: String) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
@@ -319,7 +324,8 @@ pub(crate) struct MessageView {
     /// text); `unsupported` (a kind of message this version cannot show, sent by a newer one);
     /// `timer` (a notice: its author set the disappearing-message timer to `timer_secs`);
     /// `identity_changed` (a notice: the peer's identity key changed; `held` says whether
-    /// sending waits for the user).
+    /// sending waits for the user); `attachment` (a file, in `file`, with its caption as the
+    /// text).
     #[serde(default = "text_kind")]
     pub(crate) kind: String,
     /// The text: the newest edit's when edited, empty when deleted or unsupported.
@@ -351,6 +357,9 @@ pub(crate) struct MessageView {
     /// When a disappearing message is erased, once its timer runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) expires_at_ms: Option<u64>,
+    /// The file of an `attachment` message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) file: Option<AttachmentView>,
 }
 
 impl From<Message> for MessageView {
@@ -368,6 +377,7 @@ impl From<Message> for MessageView {
                 MessageKind::Unsupported { .. } => "unsupported",
                 MessageKind::Timer { .. } => "timer",
                 MessageKind::IdentityChanged { .. } => "identity_changed",
+                MessageKind::Attachment => "attachment",
                 _ => "text",
             }
             .into(),
@@ -381,6 +391,7 @@ impl From<Message> for MessageView {
             },
             disappear_secs: m.disappear_secs,
             expires_at_ms: m.expires_at_ms,
+            file: m.attachment.map(Into::into),
             text: m.text,
             reply_to: m.reply_to.map(|id| id.to_string()),
             edited_at_ms: m.edited_at_ms,

@@ -34,8 +34,10 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 mod changes;
+mod files;
 
 use changes::*;
+use files::*;
 
 use super::{
     auth,
@@ -118,6 +120,10 @@ pub(crate) fn router(
         .routes(routes!(edit_message, delete_message))
         .routes(routes!(set_reaction, remove_reaction))
         .routes(routes!(edit_history))
+        .routes(routes!(send_file))
+        .routes(routes!(list_files))
+        .routes(routes!(fetch_file))
+        .routes(routes!(download_file))
         .routes(routes!(search))
         .routes(routes!(mark_read))
         .routes(routes!(list_requests))

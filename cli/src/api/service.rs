@@ -10,6 +10,10 @@ use super::model::{
     contact_view,
 };
 
+mod files;
+
+pub(crate) use files::{fetch_file, files, open_file, send_file};
+
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
 /// request hold the node's core for long.
 pub(crate) const DEFAULT_PAGE: usize = 50;

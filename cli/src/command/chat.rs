@@ -180,6 +180,18 @@ impl Chat {
                                 }
                             });
                         }
+                        screen::Action::Save(id) => {
+                            let Some(client) = sender.clone() else {
+                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
+                                continue;
+                            };
+                            let peer = contact.address.clone();
+                            let reports = reports_tx.clone();
+                            tokio::spawn(async move {
+                                let notice = save_file(&client, &peer, &id).await;
+                                let _ = reports.send(link::Report::Notice(notice)).await;
+                            });
+                        }
                     }
                 }
                 report = reports.recv() => {
@@ -262,6 +274,53 @@ fn read_terminal(events: &mpsc::Sender<TermEvent>, stop: &AtomicBool) {
             }
             Ok(_) => {}
             Err(_) => return,
+        }
+    }
+}
+
+/// Saves the file of message `id` into the current directory under its own name (with a
+/// number added when that is taken), or starts fetching it when it is not here yet; returns
+/// what to tell the user.
+async fn save_file(client: &Client, peer: &str, id: &str) -> String {
+    let file = match client.files(Some(peer)).await {
+        Ok(page) => page.files.into_iter().find(|f| f.id == id),
+        Err(e) => return e.to_string(),
+    };
+    let Some(file) = file else {
+        return t!("save-no-file", id = id);
+    };
+    if file.file.state != "ready" {
+        return match client.fetch_file(peer, id).await {
+            Ok(_) => t!("chat-file-fetching", name = file.file.name.as_str()),
+            Err(e) => e.to_string(),
+        };
+    }
+    let name = if file.file.name.is_empty() || file.file.name.starts_with('.') {
+        format!("tern-{}", id.get(..8).unwrap_or(id))
+    } else {
+        file.file.name.clone()
+    };
+    let mut path = std::path::PathBuf::from(&name);
+    let mut n = 1;
+    while path.exists() {
+        path = std::path::PathBuf::from(format!("{n}-{name}"));
+        n += 1;
+    }
+    let result = async {
+        let mut out = tokio::fs::File::create_new(&path)
+            .await
+            .map_err(|e| e.to_string())?;
+        client
+            .download_file(peer, id, &mut out, |_| {})
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(_) => t!("chat-file-saved", path = path.display().to_string()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            e
         }
     }
 }

@@ -426,6 +426,7 @@ async fn conversation(
     )
     .await?;
     t.say("bob", t!("demo-tombstone"))?;
+    file(alice, bob, bob_events, t).await?;
 
     // A profile for contacts only, and disappearing messages.
     alice.set_profile("Alice", t!("demo-text-status")).await?;
@@ -469,6 +470,48 @@ async fn conversation(
     t.say("alice", t!("demo-reverify"))?;
     received(bob_events, &[checked]).await?;
     t.say("bob", t!("demo-released"))?;
+    Ok(())
+}
+
+/// A photo: encrypted on Alice's device, fetched from it by Bob's node in verified 16 KiB
+/// groups, and readable only once the whole file checked out.
+async fn file(
+    alice: &Node,
+    bob: &Node,
+    bob_events: &mut EventStream,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let photo: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let name = "photo.jpg";
+    let id = alice
+        .send_attachment(
+            b,
+            tern_node::OutgoingFile::from_bytes(name, photo.clone()),
+            t!("demo-text-photo"),
+        )
+        .await?;
+    let size = crate::output::size(photo.len() as u64);
+    t.say("alice", t!("demo-file", name = name, size = size.as_str()))?;
+    until(bob_events, |e| {
+        matches!(e, Event::AttachmentChanged { id: i, state: tern_node::AttachmentState::Ready, .. } if *i == id)
+    })
+    .await?;
+    let mut reader = bob.open_attachment(a, id).await?;
+    let same = tokio::task::spawn_blocking(move || {
+        let mut copy = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut copy).map(|_| copy == photo)
+    })
+    .await??;
+    if !same {
+        bail!("bob's copy of the photo differs");
+    }
+    t.say(
+        "bob",
+        t!("demo-file-seen", name = name, size = size.as_str()),
+    )?;
     Ok(())
 }
 

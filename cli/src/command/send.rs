@@ -1,4 +1,4 @@
-//! `tern send NAME [TEXT]`.
+//! `tern send NAME [TEXT]` and `tern send NAME --file PATH [CAPTION]`.
 
 use std::io::{self, IsTerminal, Read};
 
@@ -16,16 +16,24 @@ use crate::{
 #[command(after_help = "Examples:
   tern send bob 'see you at 8'
   uptime | tern send ops-bot
+  tern send bob --file report.pdf 'the numbers for March'
   tern send tern1qz... hello --json")]
 pub(crate) struct Send {
     /// Contact name or address.
     to: String,
-    /// The text; read from standard input when absent or `-`.
+    /// The text; read from standard input when absent or `-`. With `--file`, an optional
+    /// caption.
     text: Option<String>,
+    /// Send this file (up to 100 MB; photos, videos and audio up to 16 MB as media).
+    #[arg(long, value_name = "PATH")]
+    file: Option<std::path::PathBuf>,
 }
 
 impl Send {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        if let Some(path) = self.file {
+            return send_file(context, self.to, path, self.text.unwrap_or_default()).await;
+        }
         let text = match self.text.as_deref() {
             Some("-") | None => {
                 if io::stdin().is_terminal() {
@@ -48,4 +56,32 @@ impl Send {
             writeln!(out, "{}", t!("send-queued", id = sent.id.as_str()))
         })
     }
+}
+
+/// Uploads the file to the daemon, which encrypts it and sends its message.
+async fn send_file(
+    context: &Context,
+    to: String,
+    path: std::path::PathBuf,
+    caption: String,
+) -> Result<(), CliError> {
+    let len = std::fs::metadata(&path)
+        .map_err(|e| CliError::Usage(t!("send-file-unreadable", error = e.to_string())))?
+        .len();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bar = crate::output::progress(context.out, len, name);
+    let shown = bar.clone();
+    let sent = backend::with(context, Need::Network, async |b| {
+        b.send_file(&to, &path, &caption, move |n| shown.set_position(n))
+            .await
+    })
+    .await;
+    bar.finish_and_clear();
+    let sent = sent?;
+    context.out.emit(&sent, |out| {
+        writeln!(out, "{}", t!("send-queued", id = sent.id.as_str()))
+    })
 }

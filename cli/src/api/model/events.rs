@@ -151,6 +151,29 @@ pub(crate) enum EventView {
         /// Sending to the peer waits until it is verified again.
         held: bool,
     },
+    /// A file moved on: fetched and verified (`ready`), `failed`, or `fetching` again.
+    AttachmentChanged {
+        /// The conversation.
+        peer: String,
+        /// The message that carries it.
+        id: String,
+        /// `ready`, `offered`, `fetching` or `failed`.
+        state: String,
+        /// Why it failed, for `failed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<String>,
+    },
+    /// Ephemeral (never replayed): more of a file arrived and verified.
+    AttachmentProgress {
+        /// The conversation.
+        peer: String,
+        /// The message that carries it.
+        id: String,
+        /// Encrypted bytes verified and stored so far.
+        received: u64,
+        /// Encrypted bytes in all.
+        total: u64,
+    },
     /// An event this version does not describe yet.
     Other {
         /// A description.
@@ -257,6 +280,26 @@ impl From<Event> for EventView {
                 peer: peer.to_string(),
                 policy: super::policy_name(policy).into(),
                 held,
+            },
+            Event::AttachmentChanged { peer, id, state } => {
+                let (state, failure) = super::state_name(&state);
+                Self::AttachmentChanged {
+                    peer: peer.to_string(),
+                    id: id.to_string(),
+                    state: state.into(),
+                    failure,
+                }
+            }
+            Event::AttachmentProgress {
+                peer,
+                id,
+                received,
+                total,
+            } => Self::AttachmentProgress {
+                peer: peer.to_string(),
+                id: id.to_string(),
+                received,
+                total,
             },
             other => Self::Other {
                 description: format!("{other:?}"),

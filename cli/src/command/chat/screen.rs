@@ -38,6 +38,8 @@ pub(crate) enum Action {
     Typing,
     /// Open the chat with this peer instead.
     Switch(String),
+    /// Save the file of the message with this id (fetching it first when needed).
+    Save(String),
 }
 
 /// A change to the selected message.
@@ -105,6 +107,8 @@ pub(crate) struct Screen {
     peer_seen_ms: Option<u64>,
     /// The peer is typing (when both share typing).
     peer_typing: bool,
+    /// Files being fetched: message id → percent verified.
+    progress: std::collections::HashMap<String, u64>,
     /// Incoming messages shown but not yet marked read.
     unread: bool,
     /// The conversation is a message request: the peer is not a contact and not accepted.
@@ -139,6 +143,7 @@ impl Screen {
             peer_online: None,
             peer_seen_ms: None,
             peer_typing: false,
+            progress: std::collections::HashMap::new(),
             unread: false,
             selected: None,
             compose: Compose::New,
@@ -234,6 +239,7 @@ impl Screen {
                 self.problem = Some(t!("chat-only-own"));
             }
             KeyCode::Char('x') => return Action::Change(id, Change::Delete(false)),
+            KeyCode::Char('s') if message.file.is_some() => return Action::Save(id),
             KeyCode::Char('0') => return Action::Change(id, Change::React(String::new())),
             KeyCode::Char(c @ '1'..='5') => {
                 let emoji = QUICK_REACTIONS[usize::from(c as u8 - b'1')];
@@ -391,6 +397,31 @@ impl Screen {
                     if let Some(emoji) = emoji {
                         m.reactions.push(ReactionView { by, emoji });
                     }
+                }
+            }
+            EventView::AttachmentProgress {
+                peer,
+                id,
+                received,
+                total,
+            } if peer == self.contact.address => {
+                self.progress.insert(id, received * 100 / total.max(1));
+            }
+            EventView::AttachmentChanged {
+                peer,
+                id,
+                state,
+                failure,
+            } if peer == self.contact.address => {
+                self.progress.remove(&id);
+                if let Some(file) = self
+                    .messages
+                    .iter_mut()
+                    .find(|m| m.id == id)
+                    .and_then(|m| m.file.as_mut())
+                {
+                    file.state = state;
+                    file.failure = failure;
                 }
             }
             EventView::DeliveryChanged { peer, id, delivery } if peer == self.contact.address => {
@@ -579,6 +610,12 @@ impl Screen {
             let reply = format!("{}{timer}", output::reply_mark(m));
             let (text, edited) = if notice {
                 (output::body(m), None)
+            } else if m.kind == "attachment" {
+                let text = match self.progress.get(&m.id) {
+                    Some(percent) => format!("{} {percent}%", output::body(m)),
+                    None => output::body(m),
+                };
+                (text, m.edited_at_ms.map(|_| t!("message-edited-mark")))
             } else {
                 (
                     m.text.clone(),

@@ -1,0 +1,111 @@
+//! Files as people send them with `tern` commands and read them through the local API,
+//! between two real daemons: `tern send --file`, `tern attachments`, `tern save`, a fetch on
+//! demand, and a download with a byte range.
+
+use serde_json::Value;
+
+use super::harness::{Pair, eventually};
+
+/// Bytes nobody would find by accident on a disk.
+fn marked(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut i = 0u32;
+    while out.len() < len {
+        out.extend_from_slice(b"TERN-FILE-MARKER-");
+        out.extend_from_slice(&i.to_be_bytes());
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// The file of message `id` as `tern attachments --json` lists it.
+async fn listed(profile: &tern_tests::Profile, id: &str) -> Option<Value> {
+    let run = profile.tern(&["attachments", "--json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    run.json()["files"]
+        .as_array()?
+        .iter()
+        .find(|f| f["id"] == id)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_sent_fetched_verified_and_saved_between_two_daemons() {
+    let pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    // A message first, so that the two have a session and a direct connection.
+    let run = alice.tern(&["send", "bob", "a file follows"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to get the text", || async {
+        (!bob.history("alice").await.is_empty()).then_some(())
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let report = marked(1_500_000);
+    let path = dir.path().join("report.pdf");
+    std::fs::write(&path, &report).unwrap();
+    let sent = alice
+        .tern(&[
+            "send",
+            "bob",
+            "--file",
+            path.to_str().unwrap(),
+            "the numbers for March",
+            "--json",
+        ])
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let id = sent.json()["id"].as_str().unwrap().to_owned();
+
+    // Bob's daemon fetches it by itself (it is under the auto-download limit).
+    let file = eventually("bob to fetch the file", || async {
+        listed(bob, &id)
+            .await
+            .filter(|f| f["file"]["state"] == "ready")
+    })
+    .await;
+    assert_eq!(file["file"]["name"], "report.pdf");
+    assert_eq!(file["file"]["size"], 1_500_000);
+    assert_eq!(file["caption"], "the numbers for March");
+    let human = bob.tern(&["history", "alice"]).await;
+    assert!(
+        human.stdout.contains("📎 report.pdf · 1.5 MB") && human.stdout.contains("March"),
+        "{human:?}"
+    );
+    let human = bob.tern(&["attachments"]).await;
+    assert!(human.stdout.contains(&id[..8]), "{human:?}");
+
+    // Saved by its short id, verified; never over an existing file.
+    let out = dir.path().join("saved.pdf");
+    let run = bob.tern(&["save", &id[..8], out.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), report);
+    let again = bob.tern(&["save", &id[..8], out.to_str().unwrap()]).await;
+    assert_ne!(again.code, 0, "{again:?}");
+
+    // A byte range through the local API.
+    let api = pair.bob_daemon.as_ref().unwrap().api.clone();
+    let response = reqwest::Client::new()
+        .get(format!("{api}/v1/chats/alice/messages/{id}/file"))
+        .bearer_auth(bob.token())
+        .header("Range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 206);
+    assert_eq!(
+        response.headers()["content-range"],
+        "bytes 1000-1999/1500000"
+    );
+    assert_eq!(&response.bytes().await.unwrap()[..], &report[1000..2000]);
+
+    // No plaintext of the file on Bob's disk but the copy he saved.
+    for (path, bytes) in tern_tests::files(bob.path()) {
+        assert!(
+            !tern_tests::contains(&bytes, b"TERN-FILE-MARKER"),
+            "plaintext in {path:?}"
+        );
+    }
+}
