@@ -1,7 +1,7 @@
 //! The whole network as its users run it: three `tern-relay` processes, two `tern daemon`
 //! processes, everything driven through the `tern` command, loopback only, nothing in process.
 
-use tern_tests::{Profile, RelayProcess, eventually};
+use tern_tests::{Profile, RelayProcess, contains, eventually, files};
 
 /// The texts of a conversation in one direction, oldest first.
 async fn texts(profile: &Profile, peer: &str, direction: &str) -> Vec<String> {
@@ -12,30 +12,6 @@ async fn texts(profile: &Profile, peer: &str, direction: &str) -> Vec<String> {
         .filter(|m| m["direction"] == direction)
         .map(|m| m["text"].as_str().expect("text").to_owned())
         .collect()
-}
-
-/// Every file under `dir`, read whole.
-fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)
-            .expect("a readable directory")
-            .flatten()
-        {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((path, bytes));
-            }
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
