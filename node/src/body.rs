@@ -591,13 +591,13 @@ mod tests {
             id: id(9),
             stamp: 5,
         });
-        let shown = Body::from_payload(&Payload::new(ContentType::ATTACHMENT, head.clone()));
+        let shown = Body::from_payload(&Payload::new(ContentType(0x07), head.clone()));
         assert_eq!(
             shown,
             Ok(Body::Unsupported {
                 id: id(9),
                 stamp: 5,
-                content_type: 6
+                content_type: 7
             })
         );
         for silent in [ContentType::CONTROL, ContentType(0x90)] {
