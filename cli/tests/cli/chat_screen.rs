@@ -561,3 +561,50 @@ async fn an_identity_change_shows_in_the_open_chat_and_holds_what_is_typed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_shows_in_the_chat_screen_and_alt_s_saves_it() {
+    let pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let run = bob.tern(&["send", "alice", "a photo follows"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let downloads = tempfile::tempdir().unwrap();
+    let tmux = Tmux::start(&format!(
+        "cd {} && exec {} --lang en --data-dir {} --insecure-no-passphrase chat bob",
+        downloads.path().display(),
+        tern().display(),
+        alice.path().display()
+    ));
+    tmux.wait_for("bob's text", |s| s.contains("a photo follows"))
+        .await;
+
+    let photo: Vec<u8> = (0..500_000u32).map(|i| (i % 253) as u8).collect();
+    let source = tempfile::tempdir().unwrap();
+    let path = source.path().join("photo.jpg");
+    std::fs::write(&path, &photo).unwrap();
+    let run = bob
+        .tern(&[
+            "send",
+            "alice",
+            "--file",
+            path.to_str().unwrap(),
+            "the view",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    // Inline, with its name, size and state; fetched by alice's daemon by itself.
+    tmux.wait_for("the file, fetched", |s| {
+        line_with(s, "📎 photo.jpg · 500.0 kB · here").is_some_and(|l| l.contains("the view"))
+    })
+    .await;
+
+    // Alt-↑ selects it, Alt-s saves it beside the screen under its own name.
+    tmux.keys(&["M-Up"]);
+    tmux.keys(&["M-s"]);
+    tmux.wait_for("the saved notice", |s| s.contains("saved photo.jpg"))
+        .await;
+    assert_eq!(
+        std::fs::read(downloads.path().join("photo.jpg")).unwrap(),
+        photo
+    );
+}
