@@ -48,20 +48,27 @@ pub(super) async fn send_file(
     body: HttpBody,
 ) -> Result<Json<Sent>, ApiError> {
     let upload = query(params)?;
-    // One byte past the limit is enough to refuse it; the rest is never read.
+    // One chunk past the limit is enough to refuse it; the rest is never read.
+    let over = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = over.clone();
     let mut seen = 0u64;
     let stream = body.into_data_stream().map(move |chunk| {
         let chunk = chunk.map_err(std::io::Error::other)?;
         seen += chunk.len() as u64;
-        if seen > MAX_UPLOAD + 1 {
+        if seen > MAX_UPLOAD {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
             return Err(std::io::Error::other("the file is larger than 100 MB"));
         }
         Ok(chunk)
     });
     let reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
-    Ok(Json(
-        service::send_file(&state.node, &peer, upload, reader).await?,
-    ))
+    match service::send_file(&state.node, &peer, upload, reader).await {
+        Ok(sent) => Ok(Json(sent)),
+        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) => Err(ApiError::too_large(
+            format!("the file is larger than {MAX_UPLOAD} bytes, the most Tern sends"),
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// The files of every conversation (or of `peer`'s), newest first, at most 1,000.
