@@ -1,0 +1,130 @@
+//! The writer thread: the only writer of deposits. It takes them in groups, checks quotas
+//! and free space, writes each group with one synced write, and only then answers, with one
+//! signed batch of custody receipts per write.
+
+use super::*;
+
+/// The writer thread and its queue. When the last handle goes, the queue closes and the
+/// thread is joined, so the database is closed when the store is gone: a process that exits
+/// right after (a test, `tern demo`) never races RocksDB's shutdown, and the data directory
+/// can be reopened or removed at once.
+pub(super) struct Writer {
+    pub(super) deposits: Option<mpsc::Sender<Deposit>>,
+    pub(super) thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.deposits.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: takes deposits in groups, checks quotas and free space, writes each
+/// group with one synced write and only then answers.
+pub(super) fn write_deposits(
+    shared: &Shared,
+    queue: &mut mpsc::Receiver<Deposit>,
+    mut next_id: u64,
+    timings: &Timings,
+) {
+    let quota = shared.quota;
+    while let Some(first) = queue.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let (Some(envelopes), Some(meta)) =
+            (shared.db.cf_handle(ENVELOPES), shared.db.cf_handle(META))
+        else {
+            return;
+        };
+        let free = shared.free_space();
+        let mut usage = shared.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batch = WriteBatch::default();
+        let mut answers = Vec::with_capacity(group.len());
+        let mut added: Vec<([u8; 32], u64)> = Vec::new();
+        let mut custodies = Vec::with_capacity(group.len());
+        let mut pending_total = 0u64;
+        let mut pending = Ledger::default();
+        for deposit in group {
+            let size = 8 + deposit.envelope.len() as u64;
+            let held = usage.of(&deposit.mailbox);
+            let extra = pending.of(&deposit.mailbox);
+            let with_pending = Usage {
+                messages: held.messages + extra.messages,
+                bytes: held.bytes + extra.bytes,
+            };
+            let refusal = if usage.total + pending_total + size > quota.disk_budget
+                || !shared.room_for(free, pending_total + size)
+            {
+                Some(Refusal::StorageFull)
+            } else if !with_pending.admits(&quota, size, true) {
+                Some(Refusal::QuotaExceeded)
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                answers.push((deposit.reply, Err(refusal)));
+                continue;
+            }
+            let id = next_id;
+            next_id += 1;
+            let mut value = Vec::with_capacity(size as usize);
+            value.extend_from_slice(&deposit.stored_at.to_be_bytes());
+            value.extend_from_slice(&deposit.envelope);
+            batch.put_cf(envelopes, key(&deposit.mailbox, id), value);
+            pending.add(deposit.mailbox, 1, size);
+            pending_total += size;
+            added.push((deposit.mailbox, size));
+            answers.push((deposit.reply, Ok(custodies.len())));
+            custodies.push(Custody {
+                mailbox: deposit.mailbox,
+                digest: deposit.digest,
+                id,
+                stored_at: deposit.stored_at,
+            });
+        }
+        batch.put_cf(meta, b"next_id", next_id.to_be_bytes());
+        let started = Instant::now();
+        // A failed batch wrote nothing (RocksDB batches are atomic): its deposits are
+        // refused, typed by the cause, and the next group tries again.
+        let failure = if added.is_empty() {
+            None
+        } else {
+            shared.write_synced(batch).err().map(|e| {
+                if is_no_space(&e) {
+                    Refusal::StorageFull
+                } else {
+                    Refusal::Unavailable
+                }
+            })
+        };
+        if !added.is_empty() {
+            timings.sync.observe(started.elapsed().as_secs_f64());
+            timings.batch.observe(added.len() as f64);
+        }
+        if failure.is_none() {
+            for (mailbox, size) in added {
+                usage.add(mailbox, 1, size);
+            }
+        }
+        drop(usage);
+        // One batch per synced write: its receipts share one signature.
+        let signed = Arc::new(CustodyBatch::new(custodies));
+        for (reply, answer) in answers {
+            let _ = reply.send(match failure {
+                Some(refusal) => Err(refusal),
+                None => answer.map(|index| Stored {
+                    batch: signed.clone(),
+                    index,
+                }),
+            });
+        }
+    }
+}
