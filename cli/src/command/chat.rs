@@ -295,11 +295,7 @@ async fn save_file(client: &Client, peer: &str, id: &str) -> String {
             Err(e) => e.to_string(),
         };
     }
-    let name = if file.file.name.is_empty() || file.file.name.starts_with('.') {
-        format!("tern-{}", id.get(..8).unwrap_or(id))
-    } else {
-        file.file.name.clone()
-    };
+    let name = super::save::safe_name(&file);
     let mut path = std::path::PathBuf::from(&name);
     let mut n = 1;
     while path.exists() {

@@ -137,7 +137,7 @@ async fn fetch(context: &Context, backend: &Backend, file: &FileView) -> Result<
 }
 
 /// The file's own name, safe to create in a directory: no path, no hidden-file dot.
-fn safe_name(file: &FileView) -> String {
+pub(crate) fn safe_name(file: &FileView) -> String {
     let name = file.file.name.trim().trim_start_matches('.');
     if name.is_empty() || name.contains(['/', '\\']) {
         format!("tern-{}", file.id.get(..8).unwrap_or(&file.id))

@@ -280,34 +280,39 @@ impl Core {
         peer: Option<UserId>,
     ) -> Result<Vec<crate::view::FileEntry>, Error> {
         let conv = peer.map(|p| self.conv(&p));
+        // Each file with its message, in one read off the core task.
         let rows = self
-            .read(move |s| match conv {
-                Some(conv) => s.scan::<Attachments>(
-                    (conv, 0, [0; 16])..=(conv, u64::MAX, [0xff; 16]),
-                    ScanDirection::Forward,
-                    usize::MAX,
-                ),
-                None => s.scan::<Attachments>(.., ScanDirection::Forward, usize::MAX),
+            .read(move |s| {
+                let files = match conv {
+                    Some(conv) => s.scan::<Attachments>(
+                        (conv, 0, [0; 16])..=(conv, u64::MAX, [0xff; 16]),
+                        ScanDirection::Forward,
+                        usize::MAX,
+                    )?,
+                    None => s.scan::<Attachments>(.., ScanDirection::Forward, usize::MAX)?,
+                };
+                let mut rows = Vec::with_capacity(files.len());
+                for (key, file) in files {
+                    if let Some(message) = s.get::<Messages>(&key)? {
+                        rows.push((key, file, message));
+                    }
+                }
+                Ok(rows)
             })
             .await?;
-        let mut entries = Vec::new();
-        for ((conv, stamp, id), row) in rows {
-            let key = (conv, stamp, id);
-            let Some(message) = self.read(move |s| s.get::<Messages>(&key)).await? else {
-                continue;
-            };
-            let Some(attachment) = Attachment::from_descriptor(&row.descriptor, &row.state) else {
-                continue;
-            };
-            entries.push(crate::view::FileEntry {
-                peer: message.peer,
-                id: MessageId::from_bytes(id),
-                direction: message.direction,
-                sent_at_ms: hlc::millis(stamp),
-                caption: message.text,
-                attachment,
-            });
-        }
+        let mut entries: Vec<_> = rows
+            .into_iter()
+            .filter_map(|((_, stamp, id), row, message)| {
+                Some(crate::view::FileEntry {
+                    attachment: Attachment::from_descriptor(&row.descriptor, &row.state)?,
+                    peer: message.peer,
+                    id: MessageId::from_bytes(id),
+                    direction: message.direction,
+                    sent_at_ms: hlc::millis(stamp),
+                    caption: message.text,
+                })
+            })
+            .collect();
         entries.sort_by_key(|e| std::cmp::Reverse(e.sent_at_ms));
         entries.truncate(MAX_LISTED);
         Ok(entries)
