@@ -45,7 +45,6 @@ use crate::{core::Request, id::MessageId, network, store::Store};
 pub(crate) type Grant = Option<[u8; 32]>;
 
 mod fetch;
-mod pipe;
 mod serve;
 
 /// The protocol, as libp2p names it.
@@ -58,7 +57,7 @@ const MAX_FETCHING: usize = 4;
 /// every 4 MiB.
 pub(crate) const WINDOW_GROUPS: u64 = 256;
 /// How long a peer may send or take nothing before its stream is given up.
-pub(crate) const IDLE: Duration = Duration::from_secs(20);
+pub(crate) use tern_blob::pipe::IDLE;
 /// Waits before fetching again from a source that was unreachable: doubling from this…
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 /// …up to this, for as long as the message is kept.

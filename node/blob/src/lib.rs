@@ -58,6 +58,7 @@ use std::io::{Read, Write};
 
 pub mod descriptor;
 pub mod pad;
+pub mod pipe;
 pub mod store;
 pub mod stream;
 pub mod verify;

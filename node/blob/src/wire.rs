@@ -152,9 +152,12 @@ pub enum UploadRefusal {
     /// The uploaded data did not verify against the root.
     #[error("uploaded data does not match the root")]
     Corrupt,
-    /// Too many transfers right now.
+    /// Too many transfers right now, or another upload of the same blob is running.
     #[error("the relay is busy")]
     Busy,
+    /// The relay holds this root under another capability or length.
+    #[error("the relay holds this blob under another capability")]
+    Conflict,
 }
 
 /// A relay's signed statement that it holds a blob durably.

@@ -6,15 +6,14 @@ use libp2p::{PeerId, Stream};
 use tern_blob::{
     Capability, Descriptor, GroupSet, Root,
     descriptor::Body,
+    pipe,
     store::{FinishError, Partial, ReceiveError},
-    verify::{self, GROUP_LEN},
+    verify::GROUP_LEN,
     wire::{self, GetStatus, MAX_RANGES, Request},
 };
 use tracing::debug;
 
-use super::{
-    Context, Fetch, IDLE, PROTOCOL, Report, WINDOW_GROUPS, addresses_of, device_sources, pipe,
-};
+use super::{Context, Fetch, IDLE, PROTOCOL, Report, WINDOW_GROUPS, addresses_of, device_sources};
 
 /// Verification failures a source may cause before it is dropped for this fetch.
 const MAX_BAD_WINDOWS: u32 = 2;
@@ -164,23 +163,22 @@ async fn from_source(
         if let Err(e) = ask(&mut stream, root, &window, capability, len).await {
             return (Some(partial), Err(e));
         }
-        let (tx, reader) = pipe::reader();
-        let expected = verify::encoded_len(len, &window);
-        let wanted = window.clone();
-        let receive = tokio::task::spawn_blocking(move || {
-            let result = partial.receive(&wanted, reader);
-            (partial, result)
-        });
-        let pumped = pipe::pump_in(&mut stream, expected, tx).await;
+        let received = pipe::receive_groups(&mut stream, partial, window).await;
         let _ = stream.close().await;
-        let received;
-        (partial, received) = match receive.await {
-            Ok((partial, received)) => (partial, received),
+        let receipt;
+        (partial, receipt) = match received {
+            Some(received) => received,
             // The download's handle went with the thread: the next attempt reopens it.
-            Err(e) => return (None, Err(SourceError::Store(e.to_string()))),
+            None => {
+                return (
+                    None,
+                    Err(SourceError::Store("a blocking thread failed".into())),
+                );
+            }
         };
-        match (received, pumped) {
-            (Ok(_), _) => {
+        let cut_short = receipt.cut_short();
+        match receipt.received {
+            Ok(_) => {
                 let verified = partial.verified().count();
                 cx.report(Report::Progress {
                     peer: fetch.peer,
@@ -190,14 +188,9 @@ async fn from_source(
                 })
                 .await;
             }
-            (Err(ReceiveError::Verify(_)), pumped) => {
+            Err(ReceiveError::Verify(_)) => {
                 // The stream stopped short: the link, not the data.
-                let why = match pumped {
-                    Err(e) => Some(e.to_string()),
-                    Ok(n) if n < expected => Some("the stream ended early".into()),
-                    Ok(_) => None,
-                };
-                if let Some(why) = why {
+                if let Some(why) = cut_short {
                     return (Some(partial), Err(SourceError::Unreachable(why)));
                 }
                 bad += 1;
@@ -208,7 +201,7 @@ async fn from_source(
                     );
                 }
             }
-            (Err(e), _) => return (Some(partial), Err(SourceError::Store(e.to_string()))),
+            Err(e) => return (Some(partial), Err(SourceError::Store(e.to_string()))),
         }
     }
 }

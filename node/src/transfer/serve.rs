@@ -3,7 +3,7 @@
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream};
 use tern_blob::{
-    Capability, GroupSet, Root,
+    Capability, Root,
     store::Store as BlobStore,
     verify,
     wire::{self, GetStatus, Request},
@@ -11,7 +11,7 @@ use tern_blob::{
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tracing::debug;
 
-use super::{IDLE, pipe};
+use super::IDLE;
 use crate::core::Request as CoreRequest;
 
 /// Serves one stream. `permit` is `None` when too many streams are being served: the reader
@@ -88,7 +88,7 @@ pub(super) async fn serve(
     {
         return;
     }
-    if let Err(e) = send_groups(&mut stream, blob, groups).await {
+    if let Err(e) = tern_blob::pipe::send_groups(&mut stream, blob, groups).await {
         debug!(%peer, "serving a blob stopped: {e}");
     }
     let _ = stream.close().await;
@@ -123,21 +123,4 @@ async fn answer(stream: &mut Stream, status: &GetStatus) -> Result<(), wire::Fra
         let _ = stream.close().await;
     }
     Ok(())
-}
-
-/// Streams the verified encoding of `groups`, encoded on a blocking thread.
-async fn send_groups(
-    stream: &mut Stream,
-    blob: tern_blob::store::Complete,
-    groups: GroupSet,
-) -> std::io::Result<()> {
-    let (mut writer, rx) = pipe::writer();
-    let encode = tokio::task::spawn_blocking(move || {
-        blob.encode_ranges(&groups, &mut writer)
-            .map_err(std::io::Error::other)?;
-        std::io::Write::flush(&mut writer)
-    });
-    let sent = pipe::pump_out(&mut *stream, rx).await;
-    let encoded = encode.await.map_err(std::io::Error::other)?;
-    sent.and(encoded)
 }
