@@ -55,6 +55,17 @@ pub struct Limits {
     /// DHT records the relay stores for others. When full, the oldest record of the peer
     /// that put the most goes; one peer holds at most an eighth.
     pub dht_max_records: usize,
+    /// Largest attachment blob accepted, bytes of ciphertext. The default takes every
+    /// document up to 100 MB (`tern_blob::stream::MAX_CIPHERTEXT_LEN`).
+    pub max_blob: u64,
+    /// Bytes of blobs held for one mailbox (the quota the uploader's token names).
+    pub blob_quota: u64,
+    /// Bytes of blobs the relay holds in all. Blobs also leave `min_free_disk` free.
+    pub blob_budget: u64,
+    /// How long a blob is kept after its upload completed, seconds, read or not.
+    pub blob_retention_secs: u64,
+    /// Blob uploads and reads served at once; more are told `busy`.
+    pub blob_transfers: usize,
 }
 
 impl Default for Limits {
@@ -88,6 +99,14 @@ impl Default for Limits {
             max_circuit_bytes: 4 * 1024 * 1024,
             max_circuit_secs: 10 * 60,
             dht_max_records: tern_proto::dht::SERVER_MAX_RECORDS,
+            max_blob: 100 * 1024 * 1024,
+            // A week of photos and a few large documents for one offline user.
+            blob_quota: 1024 * 1024 * 1024,
+            blob_budget: 64 * 1024 * 1024 * 1024,
+            // A week: attachments are large, and a recipient away longer can ask the sender
+            // again while the message (kept three weeks) names the file.
+            blob_retention_secs: 7 * 24 * 60 * 60,
+            blob_transfers: 64,
         }
     }
 }

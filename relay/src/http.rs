@@ -159,6 +159,57 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         "Challenge nonces handed out and not yet used or expired",
         snapshot.challenges_outstanding,
     );
+    let blobs = &snapshot.blobs;
+    for (name, help, value) in [
+        (
+            "blob_uploads",
+            "Attachment uploads completed (custody receipts signed)",
+            blobs.uploads,
+        ),
+        (
+            "blob_gets",
+            "Attachment reads answered with data",
+            blobs.gets,
+        ),
+        (
+            "blob_bytes_served",
+            "Bytes of verified attachment stream sent",
+            blobs.bytes_served,
+        ),
+        (
+            "blobs_expired",
+            "Attachments deleted at the end of their retention",
+            blobs.expired,
+        ),
+    ] {
+        counter(&mut registry, name, help, value);
+    }
+    for (name, help, value) in [
+        (
+            "blobs_held",
+            "Attachments held, complete or being uploaded",
+            blobs.held,
+        ),
+        ("blob_bytes", "Bytes of attachments held", blobs.bytes),
+        (
+            "blob_budget_bytes",
+            "The most bytes of attachments the relay holds",
+            blobs.budget,
+        ),
+    ] {
+        gauge(&mut registry, name, help, value);
+    }
+    let blob_refused = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (reason, count) in &blobs.refused {
+        blob_refused
+            .get_or_create(&vec![("reason".to_owned(), reason.clone())])
+            .inc_by(*count);
+    }
+    registry.register(
+        "blob_refused",
+        "Attachment uploads and reads refused, by reason",
+        blob_refused,
+    );
     let timings = relay.timings();
     registry.register_with_unit(
         "deposit_duration",

@@ -25,12 +25,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod blobs;
 mod config;
 mod http;
 mod service;
 mod store;
 mod timing;
 
+pub use blobs::BlobMetrics;
 pub use config::{Config, Limits};
 pub use store::StoreError;
 

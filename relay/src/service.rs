@@ -45,6 +45,7 @@ use self::{
 };
 use crate::{
     Config, Error,
+    blobs::Blobs,
     store::{Quota, Store},
     timing::Timings,
 };
@@ -125,6 +126,8 @@ pub struct Metrics {
     pub prekeys_taken: u64,
     /// Prekey requests answered "exhausted".
     pub prekeys_exhausted: u64,
+    /// Attachment blobs held for offline recipients.
+    pub blobs: crate::BlobMetrics,
 }
 
 #[derive(NetworkBehaviour)]
@@ -136,6 +139,7 @@ struct Behaviour {
     ping: ping::Behaviour,
     relay: relay::Behaviour,
     autonat: autonat::v2::server::Behaviour,
+    streams: libp2p_stream::Behaviour,
 }
 
 enum Command {
@@ -306,6 +310,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
                 ping: ping::Behaviour::default(),
                 relay: relay::Behaviour::new(peer, circuit_config(&limits)),
                 autonat: autonat::v2::server::Behaviour::default(),
+                streams: libp2p_stream::Behaviour::new(),
             })
         },
     )
@@ -340,7 +345,6 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
 
     let (addresses_tx, addresses) = watch::channel(Vec::new());
     let (commands, command_rx) = mpsc::channel(64);
-    let cancel = CancellationToken::new();
     let rates = RateLimiter::new(
         MAX_RATE_ENTRIES,
         Rate {
@@ -362,7 +366,25 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
             per_sec: f64::from(limits.challenges_per_sec),
         },
     );
+    let blob_dir = config.data_dir.join("blobs");
+    let (blob_db, blob_key, allow) = (store.clone(), keypair.clone(), config.allow.clone());
+    let blobs = tokio::task::spawn_blocking(move || {
+        let allow = allow.map(|list| list.into_iter().collect());
+        Blobs::open(&blob_dir, blob_db, limits, allow, blob_key)
+    })
+    .await
+    .map_err(|e| Error::DataDir(e.to_string()))??;
+    let cancel = CancellationToken::new();
+    let control = swarm.behaviour().streams.new_control();
+    let blob_task = tokio::spawn(crate::blobs::run(
+        blobs.clone(),
+        control,
+        limits.blob_transfers,
+        cancel.child_token(),
+    ));
     let service = Service {
+        blobs,
+        blob_task,
         swarm,
         keypair,
         store,
@@ -407,6 +429,9 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
 }
 
 struct Service {
+    blobs: Blobs,
+    /// Serves `/tern/blob/1`; stops with the relay.
+    blob_task: tokio::task::JoinHandle<()>,
     swarm: Swarm<Behaviour>,
     keypair: Keypair,
     store: Store,
@@ -490,6 +515,7 @@ impl Service {
                         metrics
                             .evicted
                             .insert("relay_providers".into(), self.providers_evicted);
+                        metrics.blobs = self.blobs.metrics();
                         let _ = reply.send(metrics);
                     }
                     #[cfg(feature = "test-utils")]
@@ -506,6 +532,8 @@ impl Service {
                             .map(|r| Done::Expired(r.unwrap_or(0)))
                             .boxed(),
                     );
+                    let blobs = self.blobs.clone();
+                    tokio::task::spawn_blocking(move || blobs.expire(now_secs()));
                 }
             }
         }
@@ -514,6 +542,7 @@ impl Service {
         while let Some(done) = self.pending.next().await {
             self.on_done(done);
         }
+        let _ = (&mut self.blob_task).await;
         info!("relay stopped");
     }
 

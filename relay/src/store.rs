@@ -9,6 +9,9 @@
 //!   senders; taking one deletes it in a synced write before it is handed out. They count
 //!   against the mailbox's byte quota and the disk budget, and expire like envelopes.
 //!   (Schema 1 stored the prekey alone; opening such a store dates them to the upgrade.)
+//! - `blobs`: `root [32]` → a held attachment's record (`store/blobs.rs`): its read
+//!   capability, length, times, and the mailbox whose blob quota it counts against. The
+//!   encrypted blobs themselves are files in `blobs/` beside the database.
 //!
 //! Nothing else is stored: no sender, no peer id, no address. Per-mailbox usage (messages and
 //! bytes) is rebuilt in memory from the keys at start. Deposits are written in groups by one
@@ -39,13 +42,17 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::timing::Timings;
 
+mod blobs;
 mod writer;
+
+pub(crate) use self::blobs::BlobRecord;
 
 use self::writer::{Writer, write_deposits};
 
 const ENVELOPES: &str = "envelopes";
 const META: &str = "meta";
 const PREKEYS: &str = "prekeys";
+const BLOBS: &str = "blobs";
 const SCHEMA_VERSION: u32 = 2;
 /// Most deposits written in one synced batch.
 const GROUP: usize = 512;
@@ -65,6 +72,9 @@ pub enum StoreError {
     /// A stored value is damaged.
     #[error("damaged data: {0}")]
     Corrupt(&'static str),
+    /// The blob directory failed.
+    #[error("blob store: {0}")]
+    Blobs(String),
 }
 
 /// Limits applied to deposits and prekey uploads.
@@ -316,10 +326,10 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         // The free-space reserve must always hold what RocksDB writes on its own: flushing
-        // every memtable (three families, two memtables each, an eighth of the reserve
+        // every memtable (four families, two memtables each, a sixteenth of the reserve
         // apiece) and the write-ahead log they cover. A flush that fails for want of space
         // stops every write, acknowledgements included, which is what the reserve prevents.
-        let memtable = usize::try_from(quota.min_free / 8)
+        let memtable = usize::try_from(quota.min_free / 16)
             .unwrap_or(usize::MAX)
             .clamp(1 << 20, 64 << 20);
         options.set_max_total_wal_size(quota.min_free / 4);
@@ -338,6 +348,7 @@ impl Store {
             ColumnFamilyDescriptor::new(ENVELOPES, envelope_options),
             ColumnFamilyDescriptor::new(META, family()),
             ColumnFamilyDescriptor::new(PREKEYS, family()),
+            ColumnFamilyDescriptor::new(BLOBS, family()),
         ];
         let db = DB::open_cf_descriptors(&options, dir, families)?;
         migrate(&db)?;

@@ -30,8 +30,19 @@ pub(crate) struct RelayProcess {
 
 impl RelayProcess {
     pub(crate) fn start(dir: &Path) -> Self {
+        Self::spawn(dir, Command::new(env!("CARGO_BIN_EXE_tern-relay")))
+    }
+
+    /// A relay that reads its limits from `config` (a TOML file).
+    pub(crate) fn start_with_config(dir: &Path, config: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tern-relay"));
+        command.arg("--config").arg(config);
+        Self::spawn(dir, command)
+    }
+
+    fn spawn(dir: &Path, mut command: Command) -> Self {
         let _ = std::fs::remove_file(dir.join("relay.addr"));
-        let child = Command::new(env!("CARGO_BIN_EXE_tern-relay"))
+        let child = command
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
