@@ -78,6 +78,7 @@ mod search;
 mod send;
 mod settings;
 mod signals;
+mod uploads;
 
 pub use self::{
     changes::EDIT_WINDOW,
@@ -88,8 +89,10 @@ pub use self::{
 pub(crate) use self::{
     attachments::{Held, OutgoingFile},
     changes::Change,
+    records::RelayTarget,
     request::{Compose, Request},
     settings::Setting,
+    uploads::UploadPlan,
 };
 use self::{changes::to_message, outcomes::Outcome, queue::Queued};
 
@@ -258,6 +261,8 @@ pub(crate) struct Core {
     /// Peers whose files are being fetched: a direct message from one tells the transfer
     /// task it is online.
     fetching_from: std::collections::HashSet<UserId>,
+    /// Files sent whose copies wait for their message to go to the recipient's relays.
+    unstarted_uploads: HashMap<MessageId, tern_blob::Root>,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -370,6 +375,7 @@ impl Core {
             transfers: parts.transfers,
             auto_download: parts.auto_download,
             fetching_from: std::collections::HashSet::new(),
+            unstarted_uploads: HashMap::new(),
         }
     }
 
@@ -389,6 +395,9 @@ impl Core {
         self.load_sightings().await;
         if let Err(e) = self.resume_fetches().await {
             warn!("cannot resume the files being fetched: {e}");
+        }
+        if let Err(e) = self.resume_uploads().await {
+            warn!("cannot resume the files being uploaded: {e}");
         }
         if let Err(e) = self.load_settings().await {
             error!("cannot read the chat settings, refusing changes: {e}");

@@ -53,12 +53,13 @@ mod unlinked;
 
 use self::{
     behaviour::{Behaviour, BehaviourEvent, build_swarm},
-    unlinked::{Call, Persona, Route, Unlinked},
+    unlinked::{Call, Job, Persona, Route, Unlinked},
 };
 
 pub(crate) use tern_proto::msg::Status;
 
 pub(crate) use self::records::Found;
+pub(crate) use self::unlinked::Lease;
 
 /// Capacity of the command channel. Commands are small and answered quickly; a full channel
 /// means the loop is saturated and callers should wait rather than pile up work.
@@ -226,8 +227,7 @@ enum Command {
         persona: Persona,
         peer: PeerId,
         addresses: Vec<Multiaddr>,
-        request: mailbox::Request,
-        reply: oneshot::Sender<Result<mailbox::Response, NetError>>,
+        job: Job,
     },
     Providers {
         key: Vec<u8>,
@@ -501,8 +501,7 @@ impl EventLoop {
                 persona,
                 peer,
                 mut addresses,
-                request,
-                reply,
+                job,
             } => {
                 if addresses.is_empty() {
                     addresses = self.known_addresses(peer);
@@ -511,8 +510,7 @@ impl EventLoop {
                     persona,
                     peer,
                     addresses,
-                    request,
-                    reply,
+                    job,
                 };
                 if let Route::Dial(peer) = self.unlinked.route(call, Instant::now()) {
                     // Only to learn where the relay listens; the request does not go here.

@@ -531,6 +531,59 @@ impl Table for BlobGrants {
     type Value = [u8; 32];
 }
 
+/// Copies of blobs this device sent, to leave at the recipient's relays when the recipient is
+/// offline: `index_id("upload", root)` → [`UploadRow`]. Written with the message (not
+/// started), started when the message is deposited at relays, deleted once every relay holds
+/// the blob or refused it for good, when the message reached the recipient directly first,
+/// or with the message.
+pub(crate) struct BlobUploads;
+impl Table for BlobUploads {
+    const NAME: &'static str = "blob_uploads";
+    type Key = [u8; 16];
+    type Value = UploadRow;
+}
+
+/// A row of [`BlobUploads`]. Field order is the encoding; fields are only appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UploadRow {
+    /// The blob.
+    pub(crate) root: [u8; 32],
+    pub(crate) ciphertext_len: u64,
+    /// The message that names it.
+    pub(crate) peer: UserId,
+    pub(crate) id: MessageId,
+    /// The recipient's mailbox, named in the quota token.
+    pub(crate) mailbox: [u8; 32],
+    /// The relays the descriptor names, one per relay location.
+    pub(crate) targets: Vec<UploadTarget>,
+    /// Whether the message went to the relays (the recipient was offline).
+    pub(crate) started: bool,
+}
+
+/// One relay an [`UploadRow`] goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UploadTarget {
+    /// `PeerId::to_bytes`.
+    #[serde(with = "serde_bytes")]
+    pub(crate) relay: Vec<u8>,
+    /// Its addresses from the recipient's record (`Multiaddr::to_vec` each).
+    pub(crate) addresses: Vec<serde_bytes::ByteBuf>,
+    /// The capability its location in the descriptor carries.
+    pub(crate) capability: [u8; 32],
+    pub(crate) state: UploadStateV1,
+}
+
+/// How an upload to one relay stands, version 1. Variant order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum UploadStateV1 {
+    /// Not yet held there.
+    Pending,
+    /// The relay signed custody until this Unix second.
+    Stored(u64),
+    /// The relay refused it for good, with the reason.
+    Refused(String),
+}
+
 mod event_row;
 pub(crate) use event_row::EventRow;
 
@@ -540,5 +593,7 @@ mod fixture_added;
 mod fixture_attachments;
 #[cfg(test)]
 mod fixture_identities;
+#[cfg(test)]
+mod fixture_uploads;
 #[cfg(test)]
 mod tests;

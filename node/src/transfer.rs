@@ -46,6 +46,9 @@ pub(crate) type Grant = Option<[u8; 32]>;
 
 mod fetch;
 mod serve;
+mod upload;
+
+pub(crate) use upload::{Target as UploadTarget, Upload};
 
 /// The protocol, as libp2p names it.
 pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new(tern_blob::wire::PROTOCOL);
@@ -53,6 +56,8 @@ pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new(tern_blob::wire:
 pub(crate) const MAX_SERVING: usize = 16;
 /// Files fetched at once; more wait their turn.
 const MAX_FETCHING: usize = 4;
+/// Files uploaded to relays at once; more wait their turn.
+const MAX_UPLOADING: usize = 2;
 /// Groups asked for per stream: 4 MiB, so progress is reported and the journal committed
 /// every 4 MiB.
 pub(crate) const WINDOW_GROUPS: u64 = 256;
@@ -93,10 +98,17 @@ pub(crate) enum Report {
         id: MessageId,
         reason: String,
     },
+    /// An upload to one relay ended: held until the Unix second given, or refused.
+    Uploaded {
+        root: Root,
+        relay: PeerId,
+        outcome: Result<u64, String>,
+    },
 }
 
 enum Command {
     Fetch(Fetch),
+    Upload(Upload),
     /// A contact came online: fetches waiting for its device try again now.
     Online(UserId),
 }
@@ -114,6 +126,15 @@ impl Transfers {
         if self.commands.try_send(Command::Fetch(fetch)).is_err() {
             // Full or stopped: the row stays `Fetching`, and the next start resumes it.
             warn!("transfer queue full; the fetch resumes at the next start");
+        }
+    }
+
+    /// Leaves a blob this device sent at the relays `upload` names (its message was
+    /// deposited there: the recipient is offline). An upload of the same blob already
+    /// running is not started twice.
+    pub(crate) fn upload(&self, upload: Upload) {
+        if self.commands.try_send(Command::Upload(upload)).is_err() {
+            warn!("transfer queue full; the upload resumes at the next start");
         }
     }
 
@@ -176,6 +197,9 @@ async fn run(parts: Parts, mut commands: mpsc::Receiver<Command>) {
     let serving = Arc::new(Semaphore::new(MAX_SERVING));
     let mut served = JoinSet::new();
     let mut fetching: JoinSet<(Root, Option<Fetch>)> = JoinSet::new();
+    let mut uploading: JoinSet<Root> = JoinSet::new();
+    let upload_slots = Arc::new(Semaphore::new(MAX_UPLOADING));
+    let mut uploads: HashSet<Root> = HashSet::new();
     // Roots being fetched, and fetches waiting for a turn or for their source.
     let mut running: HashSet<Root> = HashSet::new();
     let mut queued: Vec<(Root, Fetch)> = Vec::new();
@@ -202,6 +226,16 @@ async fn run(parts: Parts, mut commands: mpsc::Receiver<Command>) {
                         queued.push((root, fetch));
                     }
                 }
+                Some(Command::Upload(upload)) => {
+                    if uploads.insert(upload.root) {
+                        let (context, slots) = (context.clone(), upload_slots.clone());
+                        uploading.spawn(async move {
+                            let _slot = slots.acquire_owned().await;
+                            upload::upload(&context, upload.clone()).await;
+                            upload.root
+                        });
+                    }
+                }
                 Some(Command::Online(user)) => {
                     let now = tokio::time::Instant::now();
                     for (fetch, at, _) in waiting.values_mut() {
@@ -225,6 +259,11 @@ async fn run(parts: Parts, mut commands: mpsc::Receiver<Command>) {
                         }
                     }
                     Err(e) => warn!("a fetch failed: {e}"),
+                }
+            }
+            Some(done) = uploading.join_next() => {
+                if let Ok(root) = done {
+                    uploads.remove(&root);
                 }
             }
             _ = retry_tick.tick() => {
@@ -254,8 +293,10 @@ async fn run(parts: Parts, mut commands: mpsc::Receiver<Command>) {
     }
     served.abort_all();
     fetching.abort_all();
+    uploading.abort_all();
     while served.join_next().await.is_some() {}
     while fetching.join_next().await.is_some() {}
+    while uploading.join_next().await.is_some() {}
     debug!("transfer task stopped");
 }
 
@@ -287,14 +328,30 @@ pub(crate) fn sweep(db: &Store, blobs: &BlobStore) -> Result<usize, String> {
     Ok(swept)
 }
 
-/// The device locations of a descriptor's blob: the peers to fetch from and their
-/// capabilities.
-fn device_sources(blob: &tern_blob::descriptor::BlobRef) -> Vec<(PeerId, tern_blob::Capability)> {
-    blob.locations
+/// A place a blob can be fetched from.
+#[derive(Clone)]
+struct Source {
+    peer: PeerId,
+    capability: tern_blob::Capability,
+    /// A relay (reached under the anonymous identity) rather than the sender's device.
+    relay: bool,
+}
+
+/// The locations of a descriptor's blob: the sender's device first, then the relays.
+fn sources(blob: &tern_blob::descriptor::BlobRef) -> Vec<Source> {
+    let mut sources: Vec<Source> = blob
+        .locations
         .iter()
-        .filter(|l| l.kind == LocationKind::Device)
-        .filter_map(|l| Some((PeerId::from_bytes(&l.peer).ok()?, l.capability.clone())))
-        .collect()
+        .filter_map(|l| {
+            Some(Source {
+                peer: PeerId::from_bytes(&l.peer).ok()?,
+                capability: l.capability.clone(),
+                relay: l.kind == LocationKind::Relay,
+            })
+        })
+        .collect();
+    sources.sort_by_key(|s| s.relay);
+    sources
 }
 
 /// Addresses to reach `device` of `user` at: from the user's newest record, if it names that

@@ -23,6 +23,8 @@ pub(crate) struct OutgoingFile {
     /// Its file name, for the search index.
     pub(crate) name: String,
     pub(crate) grant: Option<(Root, [u8; 32])>,
+    /// Where a copy goes if the recipient is offline.
+    pub(crate) upload: Option<UploadPlan>,
 }
 
 impl std::fmt::Debug for OutgoingFile {
@@ -72,9 +74,9 @@ impl Core {
     /// Stages the rows of a file we send: the file beside its message, and the grant that
     /// lets its recipient fetch it from us.
     pub(super) fn stage_outgoing_file(
-        &self,
+        &mut self,
         batch: &mut Batch,
-        key: (Conv, u64, [u8; 16]),
+        (peer, key): (UserId, (Conv, u64, [u8; 16])),
         file: &OutgoingFile,
     ) -> Result<AttachmentRow, Error> {
         let row = AttachmentRow {
@@ -84,6 +86,10 @@ impl Core {
         batch.put::<Attachments>(&key, &row)?;
         if let Some((root, capability)) = &file.grant {
             batch.put::<BlobGrants>(&self.store.index_id("blob", root.as_bytes()), capability)?;
+            if let Some(plan) = &file.upload {
+                let id = MessageId::from_bytes(key.2);
+                self.stage_upload(batch, (peer, id), *root, plan)?;
+            }
         }
         Ok(row)
     }
@@ -189,6 +195,11 @@ impl Core {
             }
             Report::Done { peer, id } => (peer, id, TransferV1::Complete),
             Report::Failed { peer, id, reason } => (peer, id, TransferV1::Failed(reason)),
+            Report::Uploaded {
+                root,
+                relay,
+                outcome,
+            } => return self.on_uploaded(root, relay, outcome).await,
         };
         self.fetching_from.remove(&peer);
         if let Err(e) = self.set_file_state(peer, id, state).await {
@@ -333,6 +344,11 @@ impl Core {
             pending
                 .batch
                 .delete::<BlobGrants>(&self.store.index_id("blob", root.as_bytes()));
+            // A copy on its way to relays stops with the next start; the relays drop theirs
+            // at the end of its retention.
+            pending.batch.delete::<crate::tables::BlobUploads>(
+                &self.store.index_id("upload", root.as_bytes()),
+            );
             pending.unfile.push(root);
         }
         Ok(())

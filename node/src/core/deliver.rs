@@ -187,7 +187,10 @@ impl Core {
                 continue;
             };
             let state = match status {
-                Ok(Status::Stored | Status::Duplicate) => DeliveryState::Delivered,
+                Ok(Status::Stored | Status::Duplicate) => {
+                    self.drop_unstarted_upload(&mut pending.batch, entry.id);
+                    DeliveryState::Delivered
+                }
                 Ok(Status::Rejected | Status::Undecryptable) => {
                     pending.events.push(Event::Error {
                         peer: Some(entry.peer),
@@ -285,7 +288,10 @@ impl Core {
         {
             pending.events.push(event);
         }
-        self.commit(pending).await.map(|_| ())
+        self.commit(pending).await?;
+        // The recipient is offline: a file the message names goes to the same relays.
+        self.start_upload(entry.id).await;
+        Ok(())
     }
 
     /// Stages a later attempt, with exponential backoff, for each of the entries `seqs`;

@@ -168,6 +168,9 @@ impl Core {
             Request::Grant { root, reply } => {
                 let _ = reply.send(self.grant(root).await);
             }
+            Request::RelayTarget { peer, reply } => {
+                let _ = reply.send(self.records.relay_target(&peer));
+            }
             Request::FetchAttachment { peer, id, reply } => {
                 let _ = reply.send(self.fetch_attachment(peer, id).await);
             }

@@ -10,7 +10,7 @@ use tern_crypto::{MailboxId, OneTimePrekey, UserId};
 use tern_proto::record::PeerRecord;
 
 /// Where an envelope for a peer can be left when direct delivery fails.
-pub(super) type RelayTarget = (Vec<(PeerId, Vec<Multiaddr>)>, MailboxId);
+pub(crate) type RelayTarget = (Vec<(PeerId, Vec<Multiaddr>)>, MailboxId);
 
 #[derive(Debug, Default)]
 pub(super) struct Records {

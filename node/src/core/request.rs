@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 #[cfg(test)]
 use super::Body;
-use super::{Change, Error, Setting};
+use super::{Change, Error, RelayTarget, Setting};
 use crate::{
     id::MessageId,
     view::{Chat, Contact, HistoryCursor, MessageRequest, NodeStatus, Page},
@@ -150,6 +150,11 @@ pub(crate) enum Request {
     Grant {
         root: tern_blob::Root,
         reply: oneshot::Sender<crate::transfer::Grant>,
+    },
+    /// The relays and mailbox of a peer's record, if the core holds one.
+    RelayTarget {
+        peer: UserId,
+        reply: oneshot::Sender<Option<RelayTarget>>,
     },
     FetchAttachment {
         peer: UserId,

@@ -261,7 +261,7 @@ impl Core {
                 None,
             ),
             Some(file) => {
-                let file_row = self.stage_outgoing_file(&mut pending.batch, key, &file)?;
+                let file_row = self.stage_outgoing_file(&mut pending.batch, (peer, key), &file)?;
                 let body = Body::Attachment(crate::body::Attachment {
                     id,
                     stamp,

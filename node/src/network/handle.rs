@@ -147,8 +147,24 @@ impl Handle {
             persona: Persona::Anonymous,
             peer,
             addresses,
-            request,
-            reply,
+            job: Job::Request { request, reply },
+        })
+        .await?
+    }
+
+    /// A `/tern/blob/1` stream to `relay` under the anonymous identity deposits use (an
+    /// upload for someone's mailbox, a read of a blob left for us), kept open while the
+    /// [`Lease`] lives. With no `addresses`, the relay is dialled where the DHT knows it.
+    pub(crate) async fn relay_stream(
+        &self,
+        relay: PeerId,
+        addresses: Vec<Multiaddr>,
+    ) -> Result<(libp2p::Stream, Lease), NetError> {
+        self.call(|reply| Command::Mailbox {
+            persona: Persona::Anonymous,
+            peer: relay,
+            addresses,
+            job: Job::Stream { reply },
         })
         .await?
     }
@@ -166,8 +182,7 @@ impl Handle {
             persona: Persona::Owner,
             peer: relay,
             addresses,
-            request,
-            reply,
+            job: Job::Request { request, reply },
         })
         .await?
     }

@@ -20,25 +20,34 @@
 //! What stays linkable is written in `docs/threat-model.md`: the IP address and timing, and
 //! a sender's deposits to each other within one rotation period.
 //!
+//! The same identities carry attachment transfers with relays (`/tern/blob/1` streams,
+//! [`Job::Stream`]): an upload for someone else's mailbox goes out anonymously, like the
+//! deposit of the message that names it. A client whose identity has been retired lives on
+//! while a stream it opened is in use ([`Lease`]).
+//!
 //! The main loop routes each call ([`Unlinked::route`]). A call without addresses (a relay
 //! found in the DHT) waits until the main swarm has connected to the relay and learnt where
 //! it listens: the main swarm only dials it, the request itself never goes there.
 
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, Swarm,
+    Multiaddr, PeerId, Stream, Swarm,
     identity::Keypair,
     relay,
     request_response::{self, OutboundRequestId, ProtocolSupport},
     swarm::{NetworkBehaviour, SwarmEvent},
 };
 use tern_proto::mailbox;
-use tokio::{sync::mpsc, task::JoinSet};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
@@ -71,15 +80,47 @@ pub(crate) enum Persona {
     Owner,
 }
 
-type Reply = tokio::sync::oneshot::Sender<Result<mailbox::Response, NetError>>;
+type Reply = oneshot::Sender<Result<mailbox::Response, NetError>>;
 
-/// One mailbox request and where its answer goes.
+/// Keeps the client that opened a stream running while the stream is in use (its swarm
+/// carries the stream).
+#[derive(Debug)]
+pub(crate) struct Lease(#[allow(dead_code)] Arc<()>);
+
+/// What a call asks of a relay.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// One `/tern/mailbox/2` request.
+    Request {
+        request: mailbox::Request,
+        reply: Reply,
+    },
+    /// A `/tern/blob/1` stream.
+    Stream {
+        reply: oneshot::Sender<Result<(Stream, Lease), NetError>>,
+    },
+}
+
+impl Job {
+    /// Answers the call with an error.
+    fn fail(self, error: NetError) {
+        match self {
+            Job::Request { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Job::Stream { reply } => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
+/// One call to a relay and where its answer goes.
 pub(super) struct Call {
     pub(super) persona: Persona,
     pub(super) peer: PeerId,
     pub(super) addresses: Vec<Multiaddr>,
-    pub(super) request: mailbox::Request,
-    pub(super) reply: Reply,
+    pub(super) job: Job,
 }
 
 /// A client task's queue, its identity, and when that was made.
@@ -117,9 +158,8 @@ impl Unlinked {
         if call.addresses.is_empty() {
             let waiting: usize = self.awaiting.values().map(Vec::len).sum();
             if waiting >= MAX_AWAITING {
-                let _ = call.reply.send(Err(NetError::Delivery(
-                    "too many relays being looked up".into(),
-                )));
+                call.job
+                    .fail(NetError::Delivery("too many relays being looked up".into()));
                 return Route::Sent;
             }
             let first = !self.awaiting.contains_key(&call.peer);
@@ -167,9 +207,8 @@ impl Unlinked {
             }
         };
         let Some(client) = client else {
-            let _ = call
-                .reply
-                .send(Err(NetError::Transport("no mailbox client".into())));
+            call.job
+                .fail(NetError::Transport("no mailbox client".into()));
             return Route::Sent;
         };
         if let Err(e) = client.calls.try_send(call) {
@@ -177,7 +216,7 @@ impl Unlinked {
                 mpsc::error::TrySendError::Full(call) => ("mailbox client saturated", call),
                 mpsc::error::TrySendError::Closed(call) => ("mailbox client stopped", call),
             };
-            let _ = call.reply.send(Err(NetError::Delivery(reason.into())));
+            call.job.fail(NetError::Delivery(reason.into()));
         }
         Route::Sent
     }
@@ -196,7 +235,7 @@ impl Unlinked {
     /// The main swarm could not reach `peer`: the calls held for it fail.
     pub(super) fn unreachable(&mut self, peer: PeerId, why: &str) {
         for call in self.awaiting.remove(&peer).unwrap_or_default() {
-            let _ = call.reply.send(Err(NetError::Delivery(why.to_owned())));
+            call.job.fail(NetError::Delivery(why.to_owned()));
         }
     }
 
@@ -246,6 +285,7 @@ pub(super) enum Route {
 struct ClientBehaviour {
     relay: relay::client::Behaviour,
     mailbox: request_response::Behaviour<mailbox::Codec>,
+    streams: libp2p_stream::Behaviour,
 }
 
 fn build_client(keypair: Keypair) -> Result<Swarm<ClientBehaviour>, NetError> {
@@ -258,33 +298,59 @@ fn build_client(keypair: Keypair) -> Result<Swarm<ClientBehaviour>, NetError> {
                     .with_request_timeout(MAILBOX_TIMEOUT)
                     .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
             ),
+            streams: libp2p_stream::Behaviour::new(),
         })
     })
     .map_err(|e| NetError::Transport(e.to_string()))
 }
 
-/// One client: sends each queued call, answers it, and ends once its queue is closed and
-/// nothing is in flight (or at cancellation).
+/// One client: sends each queued call, answers it, and ends once its queue is closed,
+/// nothing is in flight and no stream it opened is in use (or at cancellation).
 async fn serve(
     mut swarm: Swarm<ClientBehaviour>,
     mut queue: mpsc::Receiver<Call>,
     cancel: CancellationToken,
 ) {
     let mut calls: HashMap<OutboundRequestId, Reply> = HashMap::new();
+    let control = swarm.behaviour().streams.new_control();
+    let leases = Arc::new(());
+    let mut check = tokio::time::interval(Duration::from_secs(1));
     let mut open = true;
-    while open || !calls.is_empty() {
+    while open || !calls.is_empty() || Arc::strong_count(&leases) > 1 {
         tokio::select! {
             () = cancel.cancelled() => break,
+            _ = check.tick() => {}
             call = queue.recv(), if open => match call {
                 Some(call) => {
                     for address in call.addresses {
                         swarm.add_peer_address(call.peer, address);
                     }
-                    let id = swarm
-                        .behaviour_mut()
-                        .mailbox
-                        .send_request(&call.peer, call.request);
-                    calls.insert(id, call.reply);
+                    match call.job {
+                        Job::Request { request, reply } => {
+                            let id = swarm
+                                .behaviour_mut()
+                                .mailbox
+                                .send_request(&call.peer, request);
+                            calls.insert(id, reply);
+                        }
+                        Job::Stream { reply } => {
+                            let (mut control, lease) = (control.clone(), Lease(leases.clone()));
+                            let peer = call.peer;
+                            tokio::spawn(async move {
+                                let protocol = crate::transfer::PROTOCOL;
+                                let opened = tokio::time::timeout(
+                                    MAILBOX_TIMEOUT,
+                                    control.open_stream(peer, protocol),
+                                )
+                                .await;
+                                let _ = reply.send(match opened {
+                                    Ok(Ok(stream)) => Ok((stream, lease)),
+                                    Ok(Err(e)) => Err(NetError::Delivery(e.to_string())),
+                                    Err(_) => Err(NetError::Delivery("timed out".into())),
+                                });
+                            });
+                        }
+                    }
                 }
                 None => open = false,
             },
@@ -321,17 +387,16 @@ mod tests {
     fn call(
         persona: Persona,
         relay: PeerId,
-    ) -> (
-        Call,
-        tokio::sync::oneshot::Receiver<Result<mailbox::Response, NetError>>,
-    ) {
-        let (reply, answer) = tokio::sync::oneshot::channel();
+    ) -> (Call, oneshot::Receiver<Result<mailbox::Response, NetError>>) {
+        let (reply, answer) = oneshot::channel();
         let call = Call {
             persona,
             peer: relay,
             addresses: vec!["/ip4/127.0.0.1/tcp/1".parse().unwrap()],
-            request: mailbox::Request::Challenge,
-            reply,
+            job: Job::Request {
+                request: mailbox::Request::Challenge,
+                reply,
+            },
         };
         (call, answer)
     }

@@ -10,7 +10,7 @@ use tern_blob::{
 use super::*;
 use crate::{
     attachment::{OutgoingFile, Source},
-    core::{Held, OutgoingFile as Staged},
+    core::{Held, OutgoingFile as Staged, RelayTarget, UploadPlan},
     error::AttachmentError,
     view::FileEntry,
 };
@@ -89,11 +89,15 @@ impl Node {
         let (name, mime, kind, source) = file.into_parts();
         let blobs = self.inner.blobs.clone();
         let device = self.inner.net.peer_id().to_bytes();
-        let staged = tokio::task::spawn_blocking(move || {
+        let import = tokio::task::spawn_blocking(move || {
             prepare(&blobs, device, (name, mime, kind.into()), source)
-        })
-        .await
-        .map_err(|e| AttachmentError::File(e.to_string()))??;
+        });
+        // Where a copy would go if the recipient is offline, found while the file encrypts.
+        let (staged, relays) = tokio::join!(import, self.relay_target(peer));
+        let mut staged = staged.map_err(|e| AttachmentError::File(e.to_string()))??;
+        if let Some(relays) = relays {
+            name_relays(&mut staged, relays)?;
+        }
         let compose = Compose::File {
             file: staged.clone(),
             caption: caption.into(),
@@ -114,6 +118,28 @@ impl Node {
             let _ = tokio::task::spawn_blocking(move || blobs.delete(&root)).await;
         }
         sent
+    }
+
+    /// The recipient's mailbox relays and mailbox: from the record the core holds, else
+    /// looked up (within [`RELAY_LOOKUP`]).
+    async fn relay_target(&self, peer: UserId) -> Option<RelayTarget> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .inner
+            .requests
+            .send(Request::RelayTarget { peer, reply })
+            .await
+            .is_ok()
+            && let Ok(Some(target)) = answer.await
+        {
+            return Some(target);
+        }
+        let found = tokio::time::timeout(RELAY_LOOKUP, self.inner.net.lookup(peer))
+            .await
+            .ok()?
+            .ok()?;
+        let record = found.record;
+        (!record.relays.is_empty()).then(|| (record.relays, record.bundle.mailbox().id()))
     }
 
     /// Starts fetching the file of message `id` (one larger than the auto-download limit,
@@ -180,6 +206,47 @@ impl Node {
     }
 }
 
+/// How long sending a file waits for the recipient's record, when the node holds none, to
+/// name its relays in the descriptor. The file's encryption usually takes longer.
+const RELAY_LOOKUP: Duration = Duration::from_secs(10);
+
+/// Names the recipient's relays (at most [`MAX_RELAY_LOCATIONS`]) in a blob's descriptor,
+/// each with a fresh capability, and plans the copies that go there if the recipient is
+/// offline. An inline file needs none.
+fn name_relays(staged: &mut Staged, (relays, mailbox): RelayTarget) -> Result<(), AttachmentError> {
+    let Some(_) = staged.grant else {
+        return Ok(());
+    };
+    let describe_error =
+        |e: &dyn std::fmt::Display| AttachmentError::File(format!("cannot describe the file: {e}"));
+    let mut descriptor =
+        Descriptor::from_bytes(&staged.descriptor).map_err(|e| describe_error(&e))?;
+    let Body::Blob(blob) = &mut descriptor.body else {
+        return Ok(());
+    };
+    let mut rng = UnwrapErr(getrandom::SysRng);
+    let mut planned = Vec::new();
+    for (relay, addresses) in relays.into_iter().take(MAX_RELAY_LOCATIONS) {
+        let capability = Capability::generate(&mut rng);
+        blob.locations.push(Location {
+            kind: LocationKind::Relay,
+            peer: relay.to_bytes(),
+            capability: capability.clone(),
+        });
+        planned.push((relay, addresses, *capability.as_bytes()));
+    }
+    staged.upload = Some(UploadPlan::new(
+        blob.ciphertext_len,
+        *mailbox.as_bytes(),
+        planned,
+    ));
+    staged.descriptor = descriptor.to_bytes().map_err(|e| describe_error(&e))?;
+    Ok(())
+}
+
+/// Relay locations a descriptor names at most: a record lists three relays.
+const MAX_RELAY_LOCATIONS: usize = 3;
+
 /// Reads the file, encrypts it into the store when it is too large to travel inline, and
 /// builds its descriptor.
 fn prepare(
@@ -228,6 +295,7 @@ fn prepare(
             descriptor: describe(kind, Body::Inline(head))?,
             name,
             grant: None,
+            upload: None,
         });
     }
     if let Some(len) = len {
@@ -270,6 +338,7 @@ fn prepare(
             descriptor,
             name,
             grant: Some(grant),
+            upload: None,
         }),
         Err(e) => {
             let _ = blobs.delete(&root);

@@ -64,6 +64,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::Identities::NAME,
     crate::tables::Attachments::NAME,
     crate::tables::BlobGrants::NAME,
+    crate::tables::BlobUploads::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

@@ -2,7 +2,7 @@
 //! verified before it is written.
 
 use futures::AsyncWriteExt;
-use libp2p::{PeerId, Stream};
+use libp2p::Stream;
 use tern_blob::{
     Capability, Descriptor, GroupSet, Root,
     descriptor::Body,
@@ -13,7 +13,9 @@ use tern_blob::{
 };
 use tracing::debug;
 
-use super::{Context, Fetch, IDLE, PROTOCOL, Report, WINDOW_GROUPS, addresses_of, device_sources};
+use crate::network::Lease;
+
+use super::{Context, Fetch, IDLE, PROTOCOL, Report, Source, WINDOW_GROUPS, addresses_of, sources};
 
 /// Verification failures a source may cause before it is dropped for this fetch.
 const MAX_BAD_WINDOWS: u32 = 2;
@@ -76,7 +78,7 @@ pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
             .await;
         return None;
     }
-    let sources = device_sources(&blob);
+    let sources = sources(&blob);
     if sources.is_empty() {
         cx.report(failed(
             "the file is held only where this version cannot fetch from".into(),
@@ -86,8 +88,9 @@ pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
     }
     let mut retry = false;
     let mut reason = String::new();
-    for (device, capability) in sources {
-        let (back, result) = from_source(cx, &fetch, partial, device, &capability).await;
+    for source in sources {
+        let device = source.peer;
+        let (back, result) = from_source(cx, &fetch, partial, &source).await;
         let Some(back) = back else {
             return Some(fetch);
         };
@@ -136,9 +139,9 @@ async fn from_source(
     cx: &Context,
     fetch: &Fetch,
     mut partial: Partial,
-    device: PeerId,
-    capability: &Capability,
+    source: &Source,
 ) -> (Option<Partial>, Result<(), SourceError>) {
+    let (device, capability) = (source.peer, &source.capability);
     let root = partial.root();
     let len = partial.ciphertext_len();
     let mut bad = 0;
@@ -149,9 +152,11 @@ async fn from_source(
             return (Some(partial), Ok(()));
         }
         let window = window(&missing);
-        let mut stream = match open(cx, device).await {
-            Ok(stream) => stream,
-            Err(why) if looked_up => return (Some(partial), Err(SourceError::Unreachable(why))),
+        let (mut stream, _lease) = match open(cx, source).await {
+            Ok(opened) => opened,
+            Err(why) if looked_up || source.relay => {
+                return (Some(partial), Err(SourceError::Unreachable(why)));
+            }
             Err(_) => {
                 // Learn where the device is now, once per source.
                 looked_up = true;
@@ -160,7 +165,7 @@ async fn from_source(
                 continue;
             }
         };
-        if let Err(e) = ask(&mut stream, root, &window, capability, len).await {
+        if let Err(e) = ask(&mut stream, root, &window, capability, len, source.relay).await {
             return (Some(partial), Err(e));
         }
         let received = pipe::receive_groups(&mut stream, partial, window).await;
@@ -222,11 +227,21 @@ pub(super) fn window(missing: &GroupSet) -> GroupSet {
     GroupSet::from_ranges(ranges)
 }
 
-/// Opens a stream to `device` (dialling it if needed).
-async fn open(cx: &Context, device: PeerId) -> Result<Stream, String> {
+/// Opens a stream to `source` (dialling it if needed): a device on the main swarm, a relay
+/// under the anonymous identity (which the relay may not link to this device's record).
+async fn open(cx: &Context, source: &Source) -> Result<(Stream, Option<Lease>), String> {
+    if source.relay {
+        let opened =
+            tokio::time::timeout(OPEN_TIMEOUT, cx.net.relay_stream(source.peer, Vec::new()));
+        return match opened.await {
+            Ok(Ok((stream, lease))) => Ok((stream, Some(lease))),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".into()),
+        };
+    }
     let mut control = cx.net.streams();
-    match tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(device, PROTOCOL)).await {
-        Ok(Ok(stream)) => Ok(stream),
+    match tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(source.peer, PROTOCOL)).await {
+        Ok(Ok(stream)) => Ok((stream, None)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".into()),
     }
@@ -239,6 +254,7 @@ async fn ask(
     groups: &GroupSet,
     capability: &Capability,
     len: u64,
+    relay: bool,
 ) -> Result<(), SourceError> {
     let request = Request::Get {
         root,
@@ -261,6 +277,10 @@ async fn ask(
             "the source's copy has another length".into(),
         )),
         GetStatus::Busy { .. } => Err(SourceError::Unreachable("the source is busy".into())),
+        // The sender's upload may still be on its way to the relay.
+        GetStatus::NotFound if relay => Err(SourceError::Unreachable(
+            "the relay does not hold the file yet".into(),
+        )),
         GetStatus::NotFound => Err(SourceError::Bad("the sender no longer has the file".into())),
         GetStatus::BadCapability => Err(SourceError::Bad(
             "the sender refused access to the file".into(),

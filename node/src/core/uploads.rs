@@ -1,0 +1,213 @@
+//! Copies of the blobs we send, left at the recipient's relays when the recipient is offline.
+//!
+//! A file's descriptor names the recipient's mailbox relays beside this device, each with its
+//! own read capability, and its upload row is written with the message, not started. The row
+//! starts when the message itself is deposited at those relays (the recipient was not
+//! reachable directly); it is dropped unstarted when the message reached the recipient
+//! directly first, which then fetches from this device. A started row is handed to the
+//! transfer task at once and after every restart, until each relay has signed custody or
+//! refused for good.
+
+use libp2p::{Multiaddr, PeerId};
+use tern_blob::Root;
+
+use super::*;
+use crate::{
+    tables::{BlobUploads, UploadRow, UploadStateV1, UploadTarget},
+    transfer::{self, Upload},
+};
+
+/// What the sender knows, when a file is sent, of the recipient's relays: where to leave the
+/// blob and whose quota it counts against.
+#[derive(Debug, Clone)]
+pub(crate) struct UploadPlan {
+    pub(crate) ciphertext_len: u64,
+    pub(crate) mailbox: [u8; 32],
+    pub(crate) targets: Vec<UploadTarget>,
+}
+
+impl UploadPlan {
+    /// A plan for `relays`, each with the capability its location in the descriptor carries.
+    pub(crate) fn new(
+        ciphertext_len: u64,
+        mailbox: [u8; 32],
+        relays: Vec<(PeerId, Vec<Multiaddr>, [u8; 32])>,
+    ) -> Self {
+        let targets = relays
+            .into_iter()
+            .map(|(relay, addresses, capability)| UploadTarget {
+                relay: relay.to_bytes(),
+                addresses: addresses
+                    .iter()
+                    .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
+                    .collect(),
+                capability,
+                state: UploadStateV1::Pending,
+            })
+            .collect();
+        Self {
+            ciphertext_len,
+            mailbox,
+            targets,
+        }
+    }
+}
+
+impl Core {
+    fn upload_key(&self, root: &Root) -> [u8; 16] {
+        self.store.index_id("upload", root.as_bytes())
+    }
+
+    /// Stages the upload row of a file we send, with its message.
+    pub(super) fn stage_upload(
+        &mut self,
+        batch: &mut Batch,
+        (peer, id): (UserId, MessageId),
+        root: Root,
+        plan: &UploadPlan,
+    ) -> Result<(), Error> {
+        let row = UploadRow {
+            root: *root.as_bytes(),
+            ciphertext_len: plan.ciphertext_len,
+            peer,
+            id,
+            mailbox: plan.mailbox,
+            targets: plan.targets.clone(),
+            started: false,
+        };
+        batch.put::<BlobUploads>(&self.upload_key(&root), &row)?;
+        self.unstarted_uploads.insert(id, root);
+        Ok(())
+    }
+
+    /// Message `id` was deposited at the recipient's relays: its file goes there too.
+    pub(super) async fn start_upload(&mut self, id: MessageId) {
+        let Some(root) = self.unstarted_uploads.remove(&id) else {
+            return;
+        };
+        let key = self.upload_key(&root);
+        let row = match self.read(move |s| s.get::<BlobUploads>(&key)).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return,
+            Err(e) => {
+                warn!("cannot read a file's upload: {e}");
+                return;
+            }
+        };
+        let row = UploadRow {
+            started: true,
+            ..row
+        };
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        if let Err(e) = pending.batch.put::<BlobUploads>(&key, &row) {
+            warn!("cannot start a file's upload: {e}");
+            return;
+        }
+        if let Err(e) = self.commit(pending).await {
+            warn!("cannot start a file's upload: {e}");
+            return;
+        }
+        self.hand_over(&row);
+    }
+
+    /// Message `id` reached its recipient directly before it went to relays: the recipient
+    /// fetches the file from this device, and no upload is needed.
+    pub(super) fn drop_unstarted_upload(&mut self, batch: &mut Batch, id: MessageId) {
+        if let Some(root) = self.unstarted_uploads.remove(&id) {
+            batch.delete::<BlobUploads>(&self.upload_key(&root));
+        }
+    }
+
+    /// At start: uploads that were running go on; the others wait for their deposit.
+    pub(super) async fn resume_uploads(&mut self) -> Result<(), Error> {
+        let rows = self
+            .read(|s| s.scan::<BlobUploads>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        for (_, row) in rows {
+            if row.started {
+                self.hand_over(&row);
+            } else {
+                self.unstarted_uploads
+                    .insert(row.id, Root::from_bytes(row.root));
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the transfer task to upload to the relays that do not hold the blob yet.
+    fn hand_over(&self, row: &UploadRow) {
+        let targets: Vec<_> = row
+            .targets
+            .iter()
+            .filter(|t| t.state == UploadStateV1::Pending)
+            .filter_map(|t| {
+                Some(transfer::UploadTarget {
+                    relay: PeerId::from_bytes(&t.relay).ok()?,
+                    addresses: t
+                        .addresses
+                        .iter()
+                        .filter_map(|a| Multiaddr::try_from(a.to_vec()).ok())
+                        .collect(),
+                    capability: tern_blob::Capability::from_bytes(t.capability),
+                })
+            })
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        self.transfers.upload(Upload {
+            root: Root::from_bytes(row.root),
+            ciphertext_len: row.ciphertext_len,
+            mailbox: row.mailbox,
+            targets,
+        });
+    }
+
+    /// A relay's end of an upload: recorded; the row goes once no relay is left to try.
+    pub(super) async fn on_uploaded(
+        &mut self,
+        root: Root,
+        relay: PeerId,
+        outcome: Result<u64, String>,
+    ) {
+        let key = self.upload_key(&root);
+        let row = match self.read(move |s| s.get::<BlobUploads>(&key)).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return,
+            Err(e) => {
+                warn!("cannot read a file's upload: {e}");
+                return;
+            }
+        };
+        let mut row = row;
+        let relay_bytes = relay.to_bytes();
+        for target in row.targets.iter_mut().filter(|t| t.relay == relay_bytes) {
+            target.state = match &outcome {
+                Ok(expires_at) => UploadStateV1::Stored(*expires_at),
+                Err(why) => UploadStateV1::Refused(why.clone()),
+            };
+        }
+        match &outcome {
+            Ok(_) => debug!(%relay, root = root.short(), "a relay holds the file"),
+            Err(why) => warn!(%relay, root = root.short(), "a relay did not take the file: {why}"),
+        }
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let done = row
+            .targets
+            .iter()
+            .all(|t| t.state != UploadStateV1::Pending);
+        let staged = if done {
+            pending.batch.delete::<BlobUploads>(&key);
+            Ok(())
+        } else {
+            pending.batch.put::<BlobUploads>(&key, &row)
+        };
+        let committed = match staged {
+            Ok(()) => self.commit(pending).await.map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = committed {
+            warn!("cannot record a file's upload: {e}");
+        }
+    }
+}
