@@ -1,6 +1,7 @@
-//! A large file between two real `tern daemon` processes, the receiving one killed with
-//! SIGKILL part way through the download: after the restart it resumes from its journal
-//! instead of starting over, and the file it saves is the one that was sent.
+//! Large files between real `tern daemon` processes. The receiving one killed with SIGKILL
+//! part way through a download resumes from its journal instead of starting over. A file to
+//! an offline contact waits at the contact's relays and arrives after the sender has gone,
+//! even when one of those relays is killed mid-download. The files saved are the ones sent.
 
 use tern_tests::{Events, Profile, RelayProcess, eventually};
 
@@ -112,5 +113,90 @@ async fn a_download_resumes_where_it_stopped_after_the_receiver_is_killed() {
     assert!(
         std::fs::read(&out).expect("the saved file") == file,
         "the saved file differs from the sent one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_to_an_offline_contact_arrives_through_its_relays_with_one_killed_midway() {
+    let dirs = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
+    let first = RelayProcess::start(dirs[0].path(), &[]);
+    let (first_address, _) = first.address().await;
+    let second = RelayProcess::start(dirs[1].path(), &[first_address.as_str()]);
+    let (second_address, _) = second.address().await;
+    let alice = Profile::init(&[first_address.as_str()]).await;
+    let bob = Profile::init(&[first_address.as_str(), second_address.as_str()]).await;
+    alice.add_contact("bob", &bob).await;
+    bob.add_contact("alice", &alice).await;
+    let alice_daemon = alice.daemon().await;
+    let bob_daemon = bob.daemon().await;
+    // Both online once: Alice learns Bob's record, and with it his relays.
+    let run = alice.tern(&["send", "bob", "hello"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to get the text", || async {
+        (!bob.history("alice").await.is_empty()).then_some(())
+    })
+    .await;
+    bob_daemon.stop().await;
+
+    // 40 MB to Bob while he is away: the message and a copy of the file go to his relays.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = marked(40_000_000);
+    let path = dir.path().join("scans.zip");
+    std::fs::write(&path, &file).expect("write the file");
+    let sent = alice
+        .tern(&["send", "bob", "--file", path.to_str().unwrap(), "--json"])
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let id = sent.json()["id"].as_str().unwrap().to_owned();
+    for relay in [&first, &second] {
+        eventually("both of Bob's relays to hold the file", || async {
+            (relay.metrics().await.get("tern_relay_blob_uploads_total") >= 1.0).then_some(())
+        })
+        .await;
+    }
+    // Alice goes away for good: her device cannot serve the file any more.
+    alice_daemon.kill().await;
+
+    let bob_daemon = bob.daemon().await;
+    let listed = eventually("bob to be offered the file", || async {
+        let run = bob.tern(&["attachments", "--json"]).await;
+        run.json()["files"]
+            .as_array()?
+            .iter()
+            .find(|f| f["id"] == id.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(listed["file"]["state"], "offered", "{listed}");
+    let mut events = Events::open(&bob_daemon).await;
+    let (status, answer) = bob_daemon
+        .connect()
+        .await
+        .request(
+            "POST",
+            &format!("/v1/chats/alice/messages/{id}/file/fetch"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    // Part of it from the first relay, which then dies; the rest comes from the second.
+    match progress(&mut events, &id).await {
+        Some(_) => first.kill().await,
+        None => panic!("the file arrived before the relay could be killed"),
+    }
+    while progress(&mut events, &id).await.is_some() {}
+    let out = dir.path().join("saved.zip");
+    let run = bob.tern(&["save", &id[..8], out.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        std::fs::read(&out).expect("the saved file") == file,
+        "the saved file differs from the sent one"
+    );
+    assert!(
+        second.metrics().await.get("tern_relay_blob_gets_total") >= 1.0,
+        "the second relay served the rest"
     );
 }
