@@ -45,6 +45,7 @@ use crate::{core::Request, id::MessageId, network, store::Store};
 pub(crate) type Grant = Option<[u8; 32]>;
 
 mod fetch;
+mod gather;
 mod serve;
 mod upload;
 

@@ -235,3 +235,31 @@ async fn a_damaged_relay_copy_is_caught_and_the_file_comes_from_the_next_relay()
     );
     bob.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_comes_from_every_relay_that_holds_it_at_once() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (first, first_address) = relay(dirs[0].path()).await;
+    let (second, second_address) = relay(dirs[1].path()).await;
+    let relays = [first_address.clone(), second_address.clone()];
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (alice, bob, a, b) = pair(alice_dir.path(), bob_dir.path(), &first_address, &relays).await;
+    bob.shutdown().await;
+
+    // Three windows of 4 MiB: each relay is asked for one at the start.
+    let bytes = file(12_000_000);
+    let id = send_while_offline(alice, b, bytes.clone(), &[&first, &second]).await;
+    let bob = receive(bob_dir.path(), &relays, a, id).await;
+    let mut read = Vec::new();
+    std::io::Read::read_to_end(&mut bob.open_attachment(a, id).await.unwrap(), &mut read).unwrap();
+    assert_eq!(read, bytes);
+    assert!(
+        first.metrics().await.blobs.gets >= 1,
+        "the first relay served a part"
+    );
+    assert!(
+        second.metrics().await.blobs.gets >= 1,
+        "the second relay served a part"
+    );
+    bob.shutdown().await;
+}

@@ -6,30 +6,24 @@ use libp2p::Stream;
 use tern_blob::{
     Capability, Descriptor, GroupSet, Root,
     descriptor::Body,
-    pipe,
-    store::{FinishError, Partial, ReceiveError},
-    verify::GROUP_LEN,
+    store::FinishError,
     wire::{self, GetStatus, MAX_RANGES, Request},
 };
 use tracing::debug;
 
 use crate::network::Lease;
 
-use super::{Context, Fetch, IDLE, PROTOCOL, Report, Source, WINDOW_GROUPS, addresses_of, sources};
+use super::{Context, Fetch, IDLE, PROTOCOL, Report, Source, WINDOW_GROUPS, sources};
 
-/// Verification failures a source may cause before it is dropped for this fetch.
-const MAX_BAD_WINDOWS: u32 = 2;
 /// How long opening a stream (dialling included) may take.
 const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why one source did not give the whole file.
-enum SourceError {
+pub(super) enum SourceError {
     /// It could not be reached, stalled or was busy: try again later.
     Unreachable(String),
     /// It answered wrongly: do not ask it again for this file.
     Bad(String),
-    /// The local store failed.
-    Store(String),
 }
 
 /// Fetches one file. Returns it when it should be tried again later (no source could be
@@ -61,7 +55,7 @@ pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
         }
     })
     .await;
-    let mut partial = match opened {
+    let partial = match opened {
         Ok(Ok(Some(partial))) => partial,
         Ok(Ok(None)) => {
             cx.report(Report::Done { peer, id }).await;
@@ -86,31 +80,14 @@ pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
         .await;
         return None;
     }
-    let mut retry = false;
-    let mut reason = String::new();
-    for source in sources {
-        let device = source.peer;
-        let (back, result) = from_source(cx, &fetch, partial, &source).await;
-        let Some(back) = back else {
-            return Some(fetch);
-        };
-        partial = back;
-        match result {
-            Ok(()) => break,
-            Err(SourceError::Unreachable(why)) => {
-                debug!(%device, "source unreachable: {why}");
-                retry = true;
-            }
-            Err(SourceError::Bad(why)) => {
-                debug!(%device, "source dropped: {why}");
-                reason = why;
-            }
-            Err(SourceError::Store(why)) => {
-                debug!("the blob store failed: {why}");
-                return Some(fetch);
-            }
-        }
+    let gathered = super::gather::gather(cx, &fetch, partial, &sources).await;
+    if gathered.store_failed {
+        return Some(fetch);
     }
+    let Some(partial) = gathered.partial else {
+        return Some(fetch);
+    };
+    let (retry, reason) = (gathered.retry, gathered.reason);
     if !partial.is_complete() {
         if retry {
             return Some(fetch);
@@ -133,84 +110,6 @@ pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
     }
 }
 
-/// Fetches every missing group from one source. Hands the download back unless a blocking
-/// thread failed with it.
-async fn from_source(
-    cx: &Context,
-    fetch: &Fetch,
-    mut partial: Partial,
-    source: &Source,
-) -> (Option<Partial>, Result<(), SourceError>) {
-    let (device, capability) = (source.peer, &source.capability);
-    let root = partial.root();
-    let len = partial.ciphertext_len();
-    let mut bad = 0;
-    let mut looked_up = false;
-    loop {
-        let missing = partial.missing();
-        if missing.is_empty() {
-            return (Some(partial), Ok(()));
-        }
-        let window = window(&missing);
-        let (mut stream, _lease) = match open(cx, source).await {
-            Ok(opened) => opened,
-            Err(why) if looked_up || source.relay => {
-                return (Some(partial), Err(SourceError::Unreachable(why)));
-            }
-            Err(_) => {
-                // Learn where the device is now, once per source.
-                looked_up = true;
-                let addresses = addresses_of(&cx.net, fetch.peer, device).await;
-                cx.net.add_addresses(device, addresses);
-                continue;
-            }
-        };
-        if let Err(e) = ask(&mut stream, root, &window, capability, len, source.relay).await {
-            return (Some(partial), Err(e));
-        }
-        let received = pipe::receive_groups(&mut stream, partial, window).await;
-        let _ = stream.close().await;
-        let receipt;
-        (partial, receipt) = match received {
-            Some(received) => received,
-            // The download's handle went with the thread: the next attempt reopens it.
-            None => {
-                return (
-                    None,
-                    Err(SourceError::Store("a blocking thread failed".into())),
-                );
-            }
-        };
-        let cut_short = receipt.cut_short();
-        match receipt.received {
-            Ok(_) => {
-                let verified = partial.verified().count();
-                cx.report(Report::Progress {
-                    peer: fetch.peer,
-                    id: fetch.id,
-                    received: (verified * GROUP_LEN).min(len),
-                    total: len,
-                })
-                .await;
-            }
-            Err(ReceiveError::Verify(_)) => {
-                // The stream stopped short: the link, not the data.
-                if let Some(why) = cut_short {
-                    return (Some(partial), Err(SourceError::Unreachable(why)));
-                }
-                bad += 1;
-                if bad >= MAX_BAD_WINDOWS {
-                    return (
-                        Some(partial),
-                        Err(SourceError::Bad("the source sent corrupt data".into())),
-                    );
-                }
-            }
-            Err(e) => return (Some(partial), Err(SourceError::Store(e.to_string()))),
-        }
-    }
-}
-
 /// The next groups to ask for: the first [`WINDOW_GROUPS`] missing ones, in at most
 /// [`MAX_RANGES`] ranges.
 pub(super) fn window(missing: &GroupSet) -> GroupSet {
@@ -229,7 +128,7 @@ pub(super) fn window(missing: &GroupSet) -> GroupSet {
 
 /// Opens a stream to `source` (dialling it if needed): a device on the main swarm, a relay
 /// under the anonymous identity (which the relay may not link to this device's record).
-async fn open(cx: &Context, source: &Source) -> Result<(Stream, Option<Lease>), String> {
+pub(super) async fn open(cx: &Context, source: &Source) -> Result<(Stream, Option<Lease>), String> {
     if source.relay {
         let opened =
             tokio::time::timeout(OPEN_TIMEOUT, cx.net.relay_stream(source.peer, Vec::new()));
@@ -248,7 +147,7 @@ async fn open(cx: &Context, source: &Source) -> Result<(Stream, Option<Lease>), 
 }
 
 /// Sends the `Get` and reads the answer; `Ok` when the verified stream follows.
-async fn ask(
+pub(super) async fn ask(
     stream: &mut Stream,
     root: Root,
     groups: &GroupSet,
