@@ -6,6 +6,8 @@
 //! - **send**: `send_attachment` from a file on disk (encrypt, hash, store, message durable);
 //! - **fetch**: from `fetch_attachment` to the file verified and complete on the receiver;
 //! - **raw TCP**: the same bytes over a loopback socket, 64 KiB writes, read to the end;
+//! - **bare libp2p stream**: the same bytes over one libp2p stream between two bare swarms
+//!   built like the nodes' (TCP, Noise, Yamux with its defaults), no protocol on top;
 //! - **peak RSS growth** of the process while the file moves (both nodes live in it).
 //!
 //! Run: `cargo bench -p tern-node --bench transfer` (100 MB; `-- --mb N` for another size).
@@ -109,6 +111,90 @@ async fn raw_tcp(len: u64) -> Duration {
     started.elapsed()
 }
 
+/// Copies `len` bytes over one libp2p stream between two swarms built as the nodes' are, with
+/// nothing on top (no framing, no verification, no disk); returns the time from opening the
+/// stream to the last byte read.
+async fn bare_stream(len: u64) -> Duration {
+    use libp2p::{Swarm, multiaddr::Protocol, swarm::SwarmEvent};
+    const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/tern/bench/1");
+    let make = || -> Swarm<libp2p_stream::Behaviour> {
+        tern_proto::swarm::build(
+            libp2p::identity::Keypair::generate_ed25519(),
+            Duration::from_secs(60),
+            |_| Ok(libp2p_stream::Behaviour::new()),
+        )
+        .expect("swarm")
+    };
+    let (mut server, mut client) = (make(), make());
+    server
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("address"))
+        .expect("listen");
+    let address = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
+            break address;
+        }
+    };
+    let server_peer = *server.local_peer_id();
+    let mut incoming = server
+        .behaviour()
+        .new_control()
+        .accept(PROTOCOL)
+        .expect("accept");
+    let mut control = client.behaviour().new_control();
+    client
+        .dial(address.with(Protocol::P2p(server_peer)))
+        .expect("dial");
+    let swarms = [
+        tokio::spawn(async move {
+            loop {
+                server.select_next_some().await;
+            }
+        }),
+        tokio::spawn(async move {
+            loop {
+                client.select_next_some().await;
+            }
+        }),
+    ];
+    let receiver = tokio::spawn(async move {
+        use futures::AsyncReadExt;
+        let (_, mut stream) = incoming.next().await.expect("a stream");
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0u64;
+        loop {
+            let n = stream.read(&mut buf).await.expect("read");
+            if n == 0 {
+                return got;
+            }
+            got += n as u64;
+        }
+    });
+    let started = Instant::now();
+    let mut stream = control
+        .open_stream(server_peer, PROTOCOL)
+        .await
+        .expect("open a stream");
+    {
+        use futures::AsyncWriteExt;
+        let chunk = vec![7u8; 64 * 1024];
+        let mut sent = 0u64;
+        while sent < len {
+            let n = chunk
+                .len()
+                .min(usize::try_from(len - sent).unwrap_or(usize::MAX));
+            stream.write_all(&chunk[..n]).await.expect("write");
+            sent += n as u64;
+        }
+        stream.close().await.expect("close");
+    }
+    assert_eq!(receiver.await.expect("receiver"), len);
+    let elapsed = started.elapsed();
+    for swarm in swarms {
+        swarm.abort();
+    }
+    elapsed
+}
+
 async fn run(len: u64) {
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tmp")).collect();
     let bootstrap = start(dirs[0].path(), &[], 0).await;
@@ -149,6 +235,7 @@ async fn run(len: u64) {
     }
 
     let tcp = raw_tcp(len).await;
+    let bare = bare_stream(len).await;
     let rss_before = peak_rss();
     let started = Instant::now();
     let id = alice
@@ -191,8 +278,17 @@ async fn run(len: u64) {
         rate(tcp)
     );
     println!(
+        "bare libp2p stream, same bytes, same run:     {:.3} s, {:.0} MB/s",
+        bare.as_secs_f64(),
+        rate(bare)
+    );
+    println!(
         "fetch / raw TCP: {:.3}x",
         tcp.as_secs_f64() / fetch.as_secs_f64()
+    );
+    println!(
+        "fetch / bare libp2p stream: {:.3}x",
+        bare.as_secs_f64() / fetch.as_secs_f64()
     );
     println!(
         "peak RSS growth while sending and fetching: {:.1} MiB",

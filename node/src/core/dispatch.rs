@@ -169,7 +169,7 @@ impl Core {
                 let _ = reply.send(self.grant(root).await);
             }
             Request::RelayTarget { peer, reply } => {
-                let _ = reply.send(self.records.relay_target(&peer));
+                let _ = reply.send(self.records.known_relays(&peer));
             }
             Request::FetchAttachment { peer, id, reply } => {
                 let _ = reply.send(self.fetch_attachment(peer, id).await);

@@ -82,6 +82,13 @@ impl Records {
             .map(|record| (record.relays.clone(), record.bundle.mailbox().id()))
     }
 
+    /// Whether we hold a record of `peer` (fresh or stale), and then its relays and mailbox,
+    /// if it names any.
+    pub(super) fn known_relays(&self, peer: &UserId) -> Option<Option<RelayTarget>> {
+        (self.fresh.contains_key(peer) || self.stale.contains_key(peer))
+            .then(|| self.relay_target(peer))
+    }
+
     /// Starts a lookup of `peer` unless one is under way; returns whether to start one.
     pub(super) fn start_lookup(&mut self, peer: UserId) -> bool {
         self.lookups.insert(peer)

@@ -151,10 +151,10 @@ pub(crate) enum Request {
         root: tern_blob::Root,
         reply: oneshot::Sender<crate::transfer::Grant>,
     },
-    /// The relays and mailbox of a peer's record, if the core holds one.
+    /// The relays and mailbox of a peer's record, if the core holds one (`None`: no record).
     RelayTarget {
         peer: UserId,
-        reply: oneshot::Sender<Option<RelayTarget>>,
+        reply: oneshot::Sender<Option<Option<RelayTarget>>>,
     },
     FetchAttachment {
         peer: UserId,

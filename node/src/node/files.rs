@@ -130,9 +130,9 @@ impl Node {
             .send(Request::RelayTarget { peer, reply })
             .await
             .is_ok()
-            && let Ok(Some(target)) = answer.await
+            && let Ok(Some(known)) = answer.await
         {
-            return Some(target);
+            return known;
         }
         let found = tokio::time::timeout(RELAY_LOOKUP, self.inner.net.lookup(peer))
             .await
