@@ -2,7 +2,10 @@
 //! `Get` or takes an `Upload`. Blocking store work runs on the blocking pool; the swarm's
 //! event loop is not involved beyond handing over the streams.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
@@ -25,6 +28,9 @@ use super::{Admitted, Blobs, ReadRefusal};
 const PROTOCOL: StreamProtocol = StreamProtocol::new(wire::PROTOCOL);
 /// What a refused reader or uploader is told to wait.
 const RETRY_AFTER_SECS: u16 = 5;
+/// Transfers one connection identity may run at once, so that one peer cannot take every
+/// place of [`crate::Limits::blob_transfers`].
+const MAX_PER_PEER: usize = 8;
 
 /// Serves `/tern/blob/1` until `cancel`, at most `transfers` streams at once (more hear
 /// `Busy`).
@@ -42,13 +48,19 @@ pub(crate) async fn run(
         }
     };
     let slots = Arc::new(Semaphore::new(transfers));
+    let per_peer: Arc<Mutex<HashMap<PeerId, usize>>> = Arc::default();
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
             Some((peer, stream)) = incoming.next() => {
                 while tasks.try_join_next().is_some() {}
-                let permit = slots.clone().try_acquire_owned().ok();
+                let share = Share::take(&per_peer, peer);
+                let permit = share
+                    .is_some()
+                    .then(|| slots.clone().try_acquire_owned().ok())
+                    .flatten()
+                    .map(|permit| (permit, share));
                 tasks.spawn(serve(blobs.clone(), stream, peer, permit));
             }
         }
@@ -57,11 +69,47 @@ pub(crate) async fn run(
     while tasks.join_next().await.is_some() {}
 }
 
+/// A stream's place among one peer's, given back when dropped.
+struct Share {
+    table: Arc<Mutex<HashMap<PeerId, usize>>>,
+    peer: PeerId,
+}
+
+impl Share {
+    /// One of `peer`'s [`MAX_PER_PEER`] places, if it has one left.
+    fn take(table: &Arc<Mutex<HashMap<PeerId, usize>>>, peer: PeerId) -> Option<Share> {
+        let mut counts = table.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(peer).or_default();
+        if *count >= MAX_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(Share {
+            table: table.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut counts = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Serves one stream; `permit` is `None` when the relay or this peer has too many transfers
+/// running (the reader or uploader hears `Busy`).
 async fn serve(
     blobs: Blobs,
     mut stream: Stream,
     peer: PeerId,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<(OwnedSemaphorePermit, Option<Share>)>,
 ) {
     let request =
         match tokio::time::timeout(IDLE, wire::read_frame_async::<Request>(&mut stream)).await {
