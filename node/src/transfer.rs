@@ -57,7 +57,7 @@ pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new(tern_blob::wire:
 pub(crate) const MAX_SERVING: usize = 16;
 /// Files fetched at once; more wait their turn.
 const MAX_FETCHING: usize = 4;
-/// Files uploaded to relays at once; more wait their turn.
+/// Uploads to relays running at once (one relay each); more wait their turn.
 const MAX_UPLOADING: usize = 2;
 /// Groups asked for per stream: 4 MiB, so progress is reported and the journal committed
 /// every 4 MiB.
@@ -79,6 +79,9 @@ pub(crate) struct Fetch {
     pub(crate) id: MessageId,
     /// `version ‖ postcard(Descriptor)`, validated.
     pub(crate) descriptor: Vec<u8>,
+    /// Our own mailbox relays and where they listen, so that a relay location among them is
+    /// reached at once (others are found through the network).
+    pub(crate) relays: Vec<(PeerId, Vec<Multiaddr>)>,
 }
 
 /// What the task tells the core about a fetch.
@@ -231,9 +234,9 @@ async fn run(parts: Parts, mut commands: mpsc::Receiver<Command>) {
                     if uploads.insert(upload.root) {
                         let (context, slots) = (context.clone(), upload_slots.clone());
                         uploading.spawn(async move {
-                            let _slot = slots.acquire_owned().await;
-                            upload::upload(&context, upload.clone()).await;
-                            upload.root
+                            let root = upload.root;
+                            upload::upload(&context, upload, slots).await;
+                            root
                         });
                     }
                 }

@@ -126,6 +126,7 @@ impl Core {
                 peer: sender,
                 id,
                 descriptor: attachment.descriptor.clone(),
+                relays: Vec::new(),
             });
         }
         let extras = receive::Extras {
@@ -148,7 +149,8 @@ impl Core {
     }
 
     /// Hands a fetch to the transfer task (after the rows that ask for it are durable).
-    pub(super) fn queue_fetch(&mut self, fetch: Fetch) {
+    pub(super) fn queue_fetch(&mut self, mut fetch: Fetch) {
+        fetch.relays = self.relays.in_order();
         self.fetching_from.insert(fetch.peer);
         self.transfers.fetch(fetch);
     }
@@ -170,6 +172,7 @@ impl Core {
                 peer: message.peer,
                 id: MessageId::from_bytes(id),
                 descriptor: row.descriptor,
+                relays: Vec::new(),
             });
         }
         Ok(())
@@ -270,6 +273,7 @@ impl Core {
             peer,
             id,
             descriptor: row.descriptor,
+            relays: Vec::new(),
         });
         Ok(AttachmentState::Fetching)
     }

@@ -126,9 +126,23 @@ impl Core {
         for (_, row) in rows {
             if row.started {
                 self.hand_over(&row);
-            } else {
-                self.unstarted_uploads
-                    .insert(row.id, Root::from_bytes(row.root));
+                continue;
+            }
+            self.unstarted_uploads
+                .insert(row.id, Root::from_bytes(row.root));
+            // Deposited just before a crash, before the row could be started.
+            let conv = self.conv(&row.peer);
+            let id = *row.id.as_bytes();
+            let state = self
+                .read(move |s| {
+                    let Some(stamp) = s.get::<MessageIndex>(&(conv, id))? else {
+                        return Ok(None);
+                    };
+                    Ok(s.get::<Messages>(&(conv, stamp, id))?.map(|m| m.state))
+                })
+                .await?;
+            if matches!(state, Some(DeliveryState::StoredAtRelays { .. })) {
+                self.start_upload(row.id).await;
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! verified before it is written.
 
 use futures::AsyncWriteExt;
-use libp2p::Stream;
+use libp2p::{Multiaddr, PeerId, Stream};
 use tern_blob::{
     Capability, Descriptor, GroupSet, Root,
     descriptor::Body,
@@ -128,10 +128,19 @@ pub(super) fn window(missing: &GroupSet) -> GroupSet {
 
 /// Opens a stream to `source` (dialling it if needed): a device on the main swarm, a relay
 /// under the anonymous identity (which the relay may not link to this device's record).
-pub(super) async fn open(cx: &Context, source: &Source) -> Result<(Stream, Option<Lease>), String> {
+pub(super) async fn open(
+    cx: &Context,
+    source: &Source,
+    relays: &[(PeerId, Vec<Multiaddr>)],
+) -> Result<(Stream, Option<Lease>), String> {
     if source.relay {
+        let addresses = relays
+            .iter()
+            .find(|(peer, _)| *peer == source.peer)
+            .map(|(_, addresses)| addresses.clone())
+            .unwrap_or_default();
         let opened =
-            tokio::time::timeout(OPEN_TIMEOUT, cx.net.relay_stream(source.peer, Vec::new()));
+            tokio::time::timeout(OPEN_TIMEOUT, cx.net.relay_stream(source.peer, addresses));
         return match opened.await {
             Ok(Ok((stream, lease))) => Ok((stream, Some(lease))),
             Ok(Err(e)) => Err(e.to_string()),

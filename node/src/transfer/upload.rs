@@ -2,6 +2,8 @@
 //! offline: one `Upload` stream per relay under the anonymous identity deposits use, the
 //! groups the relay asks for, and a custody receipt checked against the relay's key.
 
+use std::sync::Arc;
+
 use futures::AsyncWriteExt;
 use libp2p::{Multiaddr, PeerId, identity::PublicKey};
 use tern_blob::{
@@ -9,6 +11,7 @@ use tern_blob::{
     pipe::{self, IDLE},
     wire::{self, CustodyReceipt, Request, UploadRefusal, UploadStatus},
 };
+use tokio::sync::Semaphore;
 use tracing::debug;
 
 use super::{Context, FIRST_RETRY, MAX_RETRY, Report};
@@ -47,19 +50,24 @@ enum Failure {
 }
 
 /// Uploads to every target at once, each retried with back-off; reports each relay's end.
-pub(super) async fn upload(cx: &Context, upload: Upload) {
+/// An attempt holds one of `slots` (files uploaded at once); waiting for a retry holds none.
+pub(super) async fn upload(cx: &Context, upload: Upload, slots: Arc<Semaphore>) {
     let jobs = upload
         .targets
         .iter()
-        .map(|target| to_relay(cx, &upload, target));
+        .map(|target| to_relay(cx, &upload, target, &slots));
     futures::future::join_all(jobs).await;
 }
 
-async fn to_relay(cx: &Context, upload: &Upload, target: &Target) {
+async fn to_relay(cx: &Context, upload: &Upload, target: &Target, slots: &Semaphore) {
     let mut wait = FIRST_RETRY;
     let mut outcome = Err("gave up after many tries".to_owned());
     for _ in 0..MAX_TRIES {
-        match attempt(cx, upload, target).await {
+        let attempted = match slots.acquire().await {
+            Ok(_slot) => attempt(cx, upload, target).await,
+            Err(_) => return,
+        };
+        match attempted {
             Ok(receipt) => {
                 outcome = Ok(receipt.expires_at);
                 break;
