@@ -2,9 +2,9 @@
 //!
 //! A relay and two users, Alice and Bob, each a real node (real libp2p over loopback TCP,
 //! real RocksDB databases) in a temporary directory that is removed at the end. The script
-//! shows direct delivery with receipts, Bob going offline, Alice's messages waiting sealed at
-//! the relay, Bob coming back and receiving each exactly once, and the read receipts flowing
-//! back. Then a stranger writes to Bob: the message lands in his message requests, not his
+//! shows direct delivery with receipts, Bob going offline, Alice's messages and a file waiting
+//! sealed at the relay, Bob coming back and receiving each exactly once (the file verified,
+//! from the relay and Alice's device at once), and the read receipts flowing back. Then a stranger writes to Bob: the message lands in his message requests, not his
 //! chats, and once Bob blocks the stranger, the next message is refused.
 
 use std::{
@@ -248,6 +248,7 @@ async fn chat(
             bytes = metrics.stored_bytes
         ),
     )?;
+    let slides = offline_file(&alice, b, relay, t).await?;
 
     // Bob comes back: his node collects from the relay, once each, in order.
     let bob = user(&dir.join("bob"), relay_address, false).await?;
@@ -265,6 +266,7 @@ async fn chat(
         bail!("bob received {got:?}, expected {texts:?}");
     }
     t.say("bob", t!("demo-received-all", count = 3))?;
+    fetched_from_relay(&bob, a, &slides, relay, &mut bob_events, t).await?;
     reached(&mut alice_events, &ids, DeliveryState::Delivered).await?;
     t.say("alice", t!("demo-delivered-times", count = 3))?;
     let marked = bob.mark_read(a).await?;
@@ -511,6 +513,94 @@ async fn file(
     t.say(
         "bob",
         t!("demo-file-seen", name = name, size = size.as_str()),
+    )?;
+    Ok(())
+}
+
+/// A file for offline Bob: a copy goes to his relay with the message, encrypted, and Alice's
+/// device is no longer needed for it.
+async fn offline_file(
+    alice: &Node,
+    bob: tern_node::UserId,
+    relay: &tern_relay::Relay,
+    t: &mut Transcript,
+) -> anyhow::Result<(MessageId, Vec<u8>)> {
+    let slides: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 24) as u8)
+        .collect();
+    let name = "slides.pdf";
+    let id = alice
+        .send_attachment(
+            bob,
+            tern_node::OutgoingFile::from_bytes(name, slides.clone()).with_mime("application/pdf"),
+            t!("demo-text-slides-file"),
+        )
+        .await?;
+    let size = crate::output::size(slides.len() as u64);
+    t.say(
+        "alice",
+        t!("demo-file-offline", name = name, size = size.as_str()),
+    )?;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while relay.metrics().await.blobs.uploads == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .map_err(|_| anyhow!("the relay never held the file"))?;
+    let held = relay.metrics().await.blobs;
+    t.say(
+        "relay",
+        t!(
+            "demo-relay-holds-file",
+            count = held.held,
+            bytes = held.bytes
+        ),
+    )?;
+    Ok((id, slides))
+}
+
+/// Bob, back, gets the file, verified, from his relay and Alice's device at once, and it is
+/// the one Alice sent.
+async fn fetched_from_relay(
+    bob: &Node,
+    alice: tern_node::UserId,
+    (id, slides): &(MessageId, Vec<u8>),
+    relay: &tern_relay::Relay,
+    events: &mut EventStream,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let id = *id;
+    until(events, |e| {
+        matches!(e, Event::AttachmentChanged { id: i, state: tern_node::AttachmentState::Ready, .. } if *i == id)
+    })
+    .await?;
+    let mut reader = bob.open_attachment(alice, id).await?;
+    let expected = slides.clone();
+    let same = tokio::task::spawn_blocking(move || {
+        let mut copy = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut copy).map(|_| copy == expected)
+    })
+    .await??;
+    if !same {
+        bail!("bob's copy of the slides differs");
+    }
+    // Alice is still online, so her device and the relay both offer it; each source is
+    // asked for its own part.
+    let source = if relay.metrics().await.blobs.gets > 0 {
+        t!("demo-source-relay")
+    } else {
+        t!("demo-source-device")
+    };
+    let size = crate::output::size(slides.len() as u64);
+    t.say(
+        "bob",
+        t!(
+            "demo-file-from-relay",
+            name = "slides.pdf",
+            size = size.as_str(),
+            source = source
+        ),
     )?;
     Ok(())
 }

@@ -15,6 +15,8 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "bob    goes offline",
         "stored at his relay",
         "received 3 of 3, each exactly once, in order",
+        "holds 1 encrypted file(s)",
+        "fetched slides.pdf",
         "alice  ✓✓ read ×3",
         "relay  holds 0 envelope(s)",
         "bob's reply, quoting her message",
