@@ -41,7 +41,10 @@ use libp2p::{
     identity::Keypair,
     relay,
     request_response::{self, OutboundRequestId, ProtocolSupport},
-    swarm::{NetworkBehaviour, SwarmEvent},
+    swarm::{
+        NetworkBehaviour, SwarmEvent,
+        dial_opts::{DialOpts, PeerCondition},
+    },
 };
 use tern_proto::mailbox;
 use tokio::{
@@ -334,8 +337,17 @@ async fn serve(
                             calls.insert(id, reply);
                         }
                         Job::Stream { reply } => {
-                            let (mut control, lease) = (control.clone(), Lease(leases.clone()));
                             let peer = call.peer;
+                            // Dial here: libp2p-stream asks for a dial through a channel of
+                            // one place and drops the request when it is taken, so a second
+                            // stream opened at once to another peer could wait forever.
+                            if !swarm.is_connected(&peer) {
+                                let dial = DialOpts::peer_id(peer)
+                                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                                    .build();
+                                let _ = swarm.dial(dial);
+                            }
+                            let (mut control, lease) = (control.clone(), Lease(leases.clone()));
                             tokio::spawn(async move {
                                 let protocol = crate::transfer::PROTOCOL;
                                 let opened = tokio::time::timeout(

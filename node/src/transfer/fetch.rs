@@ -139,6 +139,7 @@ pub(super) async fn open(
             .find(|(peer, _)| *peer == source.peer)
             .map(|(_, addresses)| addresses.clone())
             .unwrap_or_default();
+        debug!(relay = %source.peer, known = addresses.len(), "opening a relay stream");
         let opened =
             tokio::time::timeout(OPEN_TIMEOUT, cx.net.relay_stream(source.peer, addresses));
         return match opened.await {
