@@ -381,8 +381,8 @@ impl Blobs {
         Ok(expired)
     }
 
-    /// An upload that did not end in a receipt may grow its partial file later; one that
-    /// made progress keeps its record's deadline moving.
+    /// Moves an unfinished upload's deadline to [`PARTIAL_RETENTION_SECS`] from now, after
+    /// its stream broke off, so an uploader that keeps resuming is not expired mid-way.
     fn touch(&self, root: &Root) {
         if let Ok(Some(mut record)) = self.inner.db.blob(root.as_bytes())
             && !record.complete

@@ -3,9 +3,11 @@
 //! group by group. A relay whose copy was damaged on disk is caught and the file comes from
 //! the next relay. The relays' disks hold neither the plaintext nor the file's name.
 
+mod support;
+
 use std::{path::Path, time::Duration};
 
-use futures::StreamExt;
+use support::{files_contain, wait_for};
 use tern_node::{AttachmentState, DeliveryState, Event, Node, OutgoingFile, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -30,22 +32,6 @@ async fn node(dir: &Path, relays: &[String]) -> Node {
     builder.spawn().await.unwrap()
 }
 
-async fn wait_for<T>(
-    events: &mut tern_node::EventStream,
-    mut pick: impl FnMut(&Event) -> Option<T>,
-) -> T {
-    tokio::time::timeout(TIMEOUT, async {
-        while let Some((_, event)) = events.next().await {
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-        panic!("event stream ended");
-    })
-    .await
-    .expect("timed out waiting for an event")
-}
-
 async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     tokio::time::timeout(TIMEOUT, async {
         while !check().await {
@@ -60,23 +46,6 @@ fn file(len: usize) -> Vec<u8> {
     let mut bytes = MARK.repeat(len / MARK.len() + 1);
     bytes.truncate(len);
     bytes
-}
-
-fn disk_holds(dir: &Path, needle: &[u8]) -> bool {
-    let mut stack = vec![dir.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// Alice and Bob, with Bob's mailbox at `bob_relays`; one message delivered directly so
@@ -142,8 +111,14 @@ async fn send_while_offline(
     id
 }
 
-/// Bob comes back: the message arrives and its file is fetched and verified.
-async fn receive(bob_dir: &Path, relays: &[String], a: UserId, id: tern_node::MessageId) -> Node {
+/// Bob comes back: the message from `alice` arrives and its file is fetched, verified and
+/// read back whole.
+async fn receive(
+    bob_dir: &Path,
+    relays: &[String],
+    alice: UserId,
+    id: tern_node::MessageId,
+) -> (Node, Vec<u8>) {
     let bob = node(bob_dir, relays).await;
     let mut events = bob.events(tern_node::From::Oldest);
     wait_for(&mut events, |e| match e {
@@ -161,8 +136,47 @@ async fn receive(bob_dir: &Path, relays: &[String], a: UserId, id: tern_node::Me
     })
     .await;
     assert_eq!(end, AttachmentState::Ready);
-    let _ = a;
-    bob
+    let mut read = Vec::new();
+    std::io::Read::read_to_end(
+        &mut bob.open_attachment(alice, id).await.unwrap(),
+        &mut read,
+    )
+    .unwrap();
+    (bob, read)
+}
+
+/// Two relays, each with its data directory; Alice and Bob (Bob's mailbox at both), Bob
+/// gone offline; `bytes` sent to him and held at both relays; Alice gone for good.
+struct TwoRelays {
+    dirs: Vec<tempfile::TempDir>,
+    first: tern_relay::Relay,
+    second: tern_relay::Relay,
+    relays: [String; 2],
+    _alice_dir: tempfile::TempDir,
+    bob_dir: tempfile::TempDir,
+    alice: UserId,
+    id: tern_node::MessageId,
+}
+
+async fn two_relays(bytes: Vec<u8>) -> TwoRelays {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (first, first_address) = relay(dirs[0].path()).await;
+    let (second, second_address) = relay(dirs[1].path()).await;
+    let relays = [first_address.clone(), second_address];
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (alice, bob, a, b) = pair(alice_dir.path(), bob_dir.path(), &first_address, &relays).await;
+    bob.shutdown().await;
+    let id = send_while_offline(alice, b, bytes, &[&first, &second]).await;
+    TwoRelays {
+        dirs,
+        first,
+        second,
+        relays,
+        _alice_dir: alice_dir,
+        bob_dir,
+        alice: a,
+        id,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,20 +190,18 @@ async fn a_file_to_an_offline_contact_arrives_from_its_relay_after_the_sender_le
 
     let bytes = file(3_000_000);
     let id = send_while_offline(alice, b, bytes.clone(), &[&relay]).await;
-    let bob = receive(bob_dir.path(), &relays, a, id).await;
-    let mut read = Vec::new();
-    std::io::Read::read_to_end(&mut bob.open_attachment(a, id).await.unwrap(), &mut read).unwrap();
+    let (bob, read) = receive(bob_dir.path(), &relays, a, id).await;
     assert_eq!(read, bytes, "the file, verified, from the relay alone");
     assert!(relay.metrics().await.blobs.gets >= 1);
 
     // What the relay wrote: ciphertext, never the plaintext or the file's name.
     relay.shutdown().await;
     assert!(
-        !disk_holds(relay_dir.path(), MARK),
+        !files_contain(relay_dir.path(), MARK),
         "plaintext on the relay's disk"
     );
     assert!(
-        !disk_holds(relay_dir.path(), NAME.as_bytes()),
+        !files_contain(relay_dir.path(), NAME.as_bytes()),
         "the file name on the relay's disk"
     );
     bob.shutdown().await;
@@ -197,19 +209,11 @@ async fn a_file_to_an_offline_contact_arrives_from_its_relay_after_the_sender_le
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_relay_copy_is_caught_and_the_file_comes_from_the_next_relay() {
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (first, first_address) = relay(dirs[0].path()).await;
-    let (second, second_address) = relay(dirs[1].path()).await;
-    let relays = [first_address.clone(), second_address.clone()];
-    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (alice, bob, a, b) = pair(alice_dir.path(), bob_dir.path(), &first_address, &relays).await;
-    bob.shutdown().await;
-
     let bytes = file(2_000_000);
-    let id = send_while_offline(alice, b, bytes.clone(), &[&first, &second]).await;
+    let setup = two_relays(bytes.clone()).await;
 
     // The first relay's disk flips a bit in the middle of its copy.
-    let complete = dirs[0].path().join("blobs/complete");
+    let complete = setup.dirs[0].path().join("blobs/complete");
     let path = std::fs::read_dir(&complete)
         .unwrap()
         .next()
@@ -220,17 +224,15 @@ async fn a_damaged_relay_copy_is_caught_and_the_file_comes_from_the_next_relay()
     stored[64 + 1_000_000] ^= 0x20;
     std::fs::write(&path, stored).unwrap();
 
-    let bob = receive(bob_dir.path(), &relays, a, id).await;
-    let mut read = Vec::new();
-    std::io::Read::read_to_end(&mut bob.open_attachment(a, id).await.unwrap(), &mut read).unwrap();
+    let (bob, read) = receive(setup.bob_dir.path(), &setup.relays, setup.alice, setup.id).await;
     assert_eq!(read, bytes);
     assert_eq!(
-        first.metrics().await.blobs.gets,
+        setup.first.metrics().await.blobs.gets,
         0,
         "the damaged copy was never served whole"
     );
     assert!(
-        second.metrics().await.blobs.gets >= 1,
+        setup.second.metrics().await.blobs.gets >= 1,
         "the rest came from the second relay"
     );
     bob.shutdown().await;
@@ -238,27 +240,17 @@ async fn a_damaged_relay_copy_is_caught_and_the_file_comes_from_the_next_relay()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_comes_from_every_relay_that_holds_it_at_once() {
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (first, first_address) = relay(dirs[0].path()).await;
-    let (second, second_address) = relay(dirs[1].path()).await;
-    let relays = [first_address.clone(), second_address.clone()];
-    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (alice, bob, a, b) = pair(alice_dir.path(), bob_dir.path(), &first_address, &relays).await;
-    bob.shutdown().await;
-
     // Three windows of 4 MiB: each relay is asked for one at the start.
     let bytes = file(12_000_000);
-    let id = send_while_offline(alice, b, bytes.clone(), &[&first, &second]).await;
-    let bob = receive(bob_dir.path(), &relays, a, id).await;
-    let mut read = Vec::new();
-    std::io::Read::read_to_end(&mut bob.open_attachment(a, id).await.unwrap(), &mut read).unwrap();
+    let setup = two_relays(bytes.clone()).await;
+    let (bob, read) = receive(setup.bob_dir.path(), &setup.relays, setup.alice, setup.id).await;
     assert_eq!(read, bytes);
     assert!(
-        first.metrics().await.blobs.gets >= 1,
+        setup.first.metrics().await.blobs.gets >= 1,
         "the first relay served a part"
     );
     assert!(
-        second.metrics().await.blobs.gets >= 1,
+        setup.second.metrics().await.blobs.gets >= 1,
         "the second relay served a part"
     );
     bob.shutdown().await;

@@ -1,9 +1,11 @@
 //! Messages to an offline contact wait at its relay and arrive, exactly once and in order,
 //! when it comes back; the sender sees "stored at relays", then "delivered".
 
+mod support;
+
 use std::time::Duration;
 
-use futures::StreamExt;
+use support::wait_for;
 use tern_node::{DeliveryState, Event, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -19,22 +21,6 @@ fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
 
 async fn start(dir: &std::path::Path, relay: &str) -> Node {
     builder(dir, &[relay.to_owned()]).spawn().await.unwrap()
-}
-
-async fn wait_for<T>(
-    events: &mut tern_node::EventStream,
-    mut pick: impl FnMut(&Event) -> Option<T>,
-) -> T {
-    tokio::time::timeout(TIMEOUT, async {
-        while let Some((_, event)) = events.next().await {
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-        panic!("event stream ended");
-    })
-    .await
-    .expect("timed out waiting for an event")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! an offline contact waits at the contact's relays and arrives after the sender has gone,
 //! even when one of those relays is killed mid-download. The files saved are the ones sent.
 
-use tern_tests::{Events, Profile, RelayProcess, eventually};
+use tern_tests::{Daemon, Events, Profile, RelayProcess, eventually};
 
 /// A file nobody would find by accident, of `len` bytes.
 fn marked(len: usize) -> Vec<u8> {
@@ -37,6 +37,44 @@ async fn progress(events: &mut Events, id: &str) -> Option<u64> {
     }
 }
 
+/// Waits until Bob's file list offers message `id`'s file (too large to fetch by itself).
+async fn offered(bob: &Profile, id: &str) {
+    let listed = eventually("bob to be offered the file", || async {
+        let run = bob.tern(&["attachments", "--json"]).await;
+        run.json()["files"]
+            .as_array()?
+            .iter()
+            .find(|f| f["id"] == id)
+            .cloned()
+    })
+    .await;
+    assert_eq!(listed["file"]["state"], "offered", "{listed}");
+}
+
+/// Asks the daemon's local API to fetch message `id`'s file from Alice's chat.
+async fn ask_for(daemon: &Daemon, id: &str) {
+    let (status, answer) = daemon
+        .connect()
+        .await
+        .request(
+            "POST",
+            &format!("/v1/chats/alice/messages/{id}/file/fetch"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// `tern save` writes message `id`'s file to `out`, and it is `sent`, byte for byte.
+async fn saves_as_sent(bob: &Profile, id: &str, out: &std::path::Path, sent: &[u8]) {
+    let run = bob.tern(&["save", &id[..8], out.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        std::fs::read(out).expect("the saved file") == sent,
+        "the saved file differs from the sent one"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_resumes_where_it_stopped_after_the_receiver_is_killed() {
     let relay_dir = tempfile::tempdir().expect("tempdir");
@@ -65,28 +103,10 @@ async fn a_download_resumes_where_it_stopped_after_the_receiver_is_killed() {
         .await;
     assert_eq!(sent.code, 0, "{sent:?}");
     let id = sent.json()["id"].as_str().unwrap().to_owned();
-    let listed = eventually("bob to be offered the file", || async {
-        let run = bob.tern(&["attachments", "--json"]).await;
-        run.json()["files"]
-            .as_array()?
-            .iter()
-            .find(|f| f["id"] == id.as_str())
-            .cloned()
-    })
-    .await;
-    assert_eq!(listed["file"]["state"], "offered", "{listed}");
+    offered(&bob, &id).await;
 
     let mut events = Events::open(&bob_daemon).await;
-    let (status, answer) = bob_daemon
-        .connect()
-        .await
-        .request(
-            "POST",
-            &format!("/v1/chats/alice/messages/{id}/file/fetch"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    ask_for(&bob_daemon, &id).await;
     let before = loop {
         match progress(&mut events, &id).await {
             Some(received) if received >= 20_000_000 => break received,
@@ -107,13 +127,7 @@ async fn a_download_resumes_where_it_stopped_after_the_receiver_is_killed() {
         );
         while progress(&mut events, &id).await.is_some() {}
     }
-    let out = dir.path().join("saved.tar");
-    let run = bob.tern(&["save", &id[..8], out.to_str().unwrap()]).await;
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        std::fs::read(&out).expect("the saved file") == file,
-        "the saved file differs from the sent one"
-    );
+    saves_as_sent(&bob, &id, &dir.path().join("saved.tar"), &file).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,40 +175,16 @@ async fn a_file_to_an_offline_contact_arrives_through_its_relays_with_one_killed
     alice_daemon.kill().await;
 
     let bob_daemon = bob.daemon().await;
-    let listed = eventually("bob to be offered the file", || async {
-        let run = bob.tern(&["attachments", "--json"]).await;
-        run.json()["files"]
-            .as_array()?
-            .iter()
-            .find(|f| f["id"] == id.as_str())
-            .cloned()
-    })
-    .await;
-    assert_eq!(listed["file"]["state"], "offered", "{listed}");
+    offered(&bob, &id).await;
     let mut events = Events::open(&bob_daemon).await;
-    let (status, answer) = bob_daemon
-        .connect()
-        .await
-        .request(
-            "POST",
-            &format!("/v1/chats/alice/messages/{id}/file/fetch"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    ask_for(&bob_daemon, &id).await;
     // Part of it from the first relay, which then dies; the rest comes from the second.
     match progress(&mut events, &id).await {
         Some(_) => first.kill().await,
         None => panic!("the file arrived before the relay could be killed"),
     }
     while progress(&mut events, &id).await.is_some() {}
-    let out = dir.path().join("saved.zip");
-    let run = bob.tern(&["save", &id[..8], out.to_str().unwrap()]).await;
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        std::fs::read(&out).expect("the saved file") == file,
-        "the saved file differs from the sent one"
-    );
+    saves_as_sent(&bob, &id, &dir.path().join("saved.zip"), &file).await;
     assert!(
         second.metrics().await.get("tern_relay_blob_gets_total") >= 1.0,
         "the second relay served the rest"

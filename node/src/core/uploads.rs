@@ -185,7 +185,7 @@ impl Core {
         outcome: Result<u64, String>,
     ) {
         let key = self.upload_key(&root);
-        let row = match self.read(move |s| s.get::<BlobUploads>(&key)).await {
+        let mut row = match self.read(move |s| s.get::<BlobUploads>(&key)).await {
             Ok(Some(row)) => row,
             Ok(None) => return,
             Err(e) => {
@@ -193,7 +193,6 @@ impl Core {
                 return;
             }
         };
-        let mut row = row;
         let relay_bytes = relay.to_bytes();
         for target in row.targets.iter_mut().filter(|t| t.relay == relay_bytes) {
             target.state = match &outcome {

@@ -274,3 +274,23 @@ pub(crate) fn files_contain(dir: &Path, needle: &[u8]) -> bool {
     }
     false
 }
+
+/// How long a scenario with real nodes waits for one event.
+pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The first event of a node's stream that `pick` accepts, within [`EVENT_TIMEOUT`].
+pub(crate) async fn wait_for<T>(
+    events: &mut tern_node::EventStream,
+    mut pick: impl FnMut(&tern_node::Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(EVENT_TIMEOUT, async {
+        while let Some((_, event)) = events.next().await {
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .expect("timed out waiting for an event")
+}
