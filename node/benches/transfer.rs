@@ -63,6 +63,88 @@ async fn until<T>(
     .expect("the event came in time")
 }
 
+/// A 16 MB video: a player's first range.
+const VIDEO_LEN: u64 = 16_000_000;
+
+/// Writes `len` pseudo-random bytes to `path`.
+fn write_file(path: &std::path::Path, len: u64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ len;
+    let mut block = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    while written < len {
+        for byte in &mut block {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state as u8;
+        }
+        let n = block
+            .len()
+            .min(usize::try_from(len - written).unwrap_or(usize::MAX));
+        out.write_all(&block[..n]).expect("write");
+        written += n as u64;
+    }
+}
+
+/// Sends the video at `path` from Alice to Bob, and has Bob play it: from `fetch_attachment`
+/// until its first 64 KiB verified and were read through `open_attachment_range`, and until
+/// the whole file is complete.
+async fn first_verified_byte(
+    alice: &Node,
+    bob: &Node,
+    path: &std::path::Path,
+) -> (Duration, Duration) {
+    use std::io::Read;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let mut events = bob.events(tern_node::From::Now);
+    let file = OutgoingFile::from_path(path).with_kind(tern_node::AttachmentKind::Video);
+    let id = alice
+        .send_attachment(b, file, "")
+        .await
+        .expect("send the video");
+    until(&mut events, |e| {
+        matches!(e, Event::MessageReceived(m) if m.id == id).then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    bob.fetch_attachment(a, id).await.expect("fetch");
+    let first = loop {
+        match bob.open_attachment_range(a, id, 0..65_536).await {
+            Ok(mut reader) => {
+                let mut head = Vec::new();
+                reader.read_to_end(&mut head).expect("read");
+                assert_eq!(head.len(), 65_536);
+                break started.elapsed();
+            }
+            Err(tern_node::AttachmentError::NotReady) => {
+                until(&mut events, |e| match e {
+                    Event::AttachmentProgress { id: i, .. }
+                    | Event::AttachmentChanged { id: i, .. }
+                        if *i == id =>
+                    {
+                        Some(())
+                    }
+                    _ => None,
+                })
+                .await;
+            }
+            Err(e) => panic!("the range did not open: {e}"),
+        }
+    };
+    if bob.open_attachment(a, id).await.is_err() {
+        until(&mut events, |e| match e {
+            Event::AttachmentChanged { id: i, state, .. } if *i == id => {
+                (*state != AttachmentState::Fetching).then_some(())
+            }
+            _ => None,
+        })
+        .await;
+    }
+    (first, started.elapsed())
+}
+
 /// The process's peak resident set so far (`VmHWM`), in bytes.
 fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -213,26 +295,7 @@ async fn run(len: u64) {
 
     // The file, on disk, so that it is not in this process's memory.
     let path = dirs[3].path().join("file.bin");
-    {
-        use std::io::Write;
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut block = vec![0u8; 1 << 20];
-        let mut written = 0u64;
-        while written < len {
-            for byte in &mut block {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                *byte = state as u8;
-            }
-            let n = block
-                .len()
-                .min(usize::try_from(len - written).unwrap_or(usize::MAX));
-            out.write_all(&block[..n]).expect("write");
-            written += n as u64;
-        }
-    }
+    write_file(&path, len);
 
     let tcp = raw_tcp(len).await;
     let bare = bare_stream(len).await;
@@ -258,6 +321,10 @@ async fn run(len: u64) {
     .await;
     let fetch = started.elapsed();
     let rss_growth = peak_rss().saturating_sub(rss_before);
+
+    let video = dirs[3].path().join("video.mp4");
+    write_file(&video, VIDEO_LEN);
+    let (first_byte, video_whole) = first_verified_byte(&alice, &bob, &video).await;
 
     let mb = len as f64 / 1e6;
     let rate = |d: Duration| mb / d.as_secs_f64();
@@ -293,6 +360,11 @@ async fn run(len: u64) {
     println!(
         "peak RSS growth while sending and fetching: {:.1} MiB",
         rss_growth as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "16 MB video, fetch to its first 64 KiB verified and read: {:.1} ms (whole file: {:.1} ms)",
+        first_byte.as_secs_f64() * 1e3,
+        video_whole.as_secs_f64() * 1e3
     );
     for node in [alice, bob, bootstrap] {
         node.shutdown().await;

@@ -246,9 +246,18 @@ pub enum AttachmentError {
     /// No message with a file by that id in this conversation.
     #[error("no file in message {} of this conversation", .0.short())]
     NoAttachment(MessageId),
-    /// The file is not on this device yet: fetch it first (it may be on its way).
+    /// The file, or the part asked for, is not on this device yet: fetch it first (it may
+    /// be on its way).
     #[error("the file has not arrived yet")]
     NotReady,
+    /// A range that starts at or past the end of the file.
+    #[error("byte {start} lies past the end of a {len}-byte file")]
+    BadRange {
+        /// Where the range started.
+        start: u64,
+        /// The file's length.
+        len: u64,
+    },
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

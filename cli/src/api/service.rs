@@ -12,7 +12,7 @@ use super::model::{
 
 mod files;
 
-pub(crate) use files::{fetch_file, files, open_file, send_file};
+pub(crate) use files::{Opened, fetch_file, files, open_file, send_file, stream_arriving};
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
 /// request hold the node's core for long.

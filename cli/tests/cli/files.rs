@@ -109,3 +109,92 @@ async fn a_file_is_sent_fetched_verified_and_saved_between_two_daemons() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
+    let pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let run = alice.tern(&["send", "bob", "a video follows"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to get the text", || async {
+        (!bob.history("alice").await.is_empty()).then_some(())
+    })
+    .await;
+
+    // Over the auto-download limit, so that Bob's daemon waits to be asked.
+    let dir = tempfile::tempdir().unwrap();
+    let video = marked(20_000_000);
+    let path = dir.path().join("talk.mp4");
+    std::fs::write(&path, &video).unwrap();
+    let sent = alice
+        .tern(&["send", "bob", "--file", path.to_str().unwrap(), "--json"])
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let id = sent.json()["id"].as_str().unwrap().to_owned();
+    eventually("bob to be offered the file", || async {
+        listed(bob, &id)
+            .await
+            .filter(|f| f["file"]["state"] == "offered")
+    })
+    .await;
+
+    // Alice's copy is damaged past its middle: her daemon stops serving there, and Bob's
+    // fetch holds the first half, as with a sender that went away.
+    let blobs = alice.path().join("node/blobs/complete");
+    let stored = std::fs::read_dir(&blobs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut copy = std::fs::read(&stored).unwrap();
+    let at = copy.len() * 6 / 10;
+    copy[at] ^= 0x55;
+    std::fs::write(&stored, &copy).unwrap();
+    copy[at] ^= 0x55;
+
+    let api = pair.bob_daemon.as_ref().unwrap().api.clone();
+    let client = reqwest::Client::new();
+    let file = format!("{api}/v1/chats/alice/messages/{id}/file");
+    let fetch = client
+        .post(format!("{file}/fetch"))
+        .bearer_auth(bob.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetch.status(), 200);
+
+    // The first five megabytes come as they verify, while the file is still arriving.
+    let response = client
+        .get(&file)
+        .bearer_auth(bob.token())
+        .header("Range", "bytes=0-4999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 206);
+    assert_eq!(
+        response.headers()["content-range"],
+        "bytes 0-4999999/20000000"
+    );
+    assert!(response.bytes().await.unwrap()[..] == video[..5_000_000]);
+    let listed_now = listed(bob, &id).await.unwrap();
+    assert_eq!(listed_now["file"]["state"], "fetching", "{listed_now}");
+
+    // Whole again, the file finishes, and the API hands out all of it.
+    std::fs::write(&stored, &copy).unwrap();
+    eventually("bob to fetch the rest", || async {
+        listed(bob, &id)
+            .await
+            .filter(|f| f["file"]["state"] == "ready")
+    })
+    .await;
+    let whole = client
+        .get(&file)
+        .bearer_auth(bob.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status(), 200);
+    assert!(whole.bytes().await.unwrap()[..] == video[..]);
+}

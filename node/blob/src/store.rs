@@ -331,6 +331,29 @@ impl Store {
         Ok(Some(Complete::new(*root, len, file)))
     }
 
+    /// A reader over ciphertext bytes `bytes` of `root`, from the complete blob or, while it
+    /// downloads, once every group under the range has verified and is durable: what a
+    /// player or a range request reads before the rest arrives. Pair it with
+    /// [`crate::Lengths::chunks_for`] and [`crate::stream::DecryptReader::starting_at`],
+    /// which checks every chunk's tag again. `None` while part of the range is missing.
+    /// Works beside the fetch that holds the download's [`Partial`].
+    pub fn verified_ciphertext(
+        &self,
+        root: &Root,
+        bytes: std::ops::Range<u64>,
+    ) -> Result<Option<CiphertextReader>, StoreError> {
+        if let Some(complete) = self.complete(root)? {
+            return Ok(Some(complete.ciphertext_range(bytes)));
+        }
+        match Partial::peek(*root, &self.paths(root), bytes.clone())? {
+            Some(reader) => Ok(Some(reader)),
+            // Finished between the two looks.
+            None => Ok(self
+                .complete(root)?
+                .map(|complete| complete.ciphertext_range(bytes))),
+        }
+    }
+
     /// Starts or resumes the download of `root`, a ciphertext of `ciphertext_len` bytes (from
     /// its descriptor). Refused while another handle has it open or once it is complete.
     pub fn begin(&self, root: &Root, ciphertext_len: u64) -> Result<Partial, StoreError> {

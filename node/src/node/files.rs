@@ -5,6 +5,8 @@ use std::io::{Read, Seek};
 use tern_blob::{
     Capability, Descriptor,
     descriptor::{self, BlobRef, Body, Kind, Location, LocationKind},
+    store::CiphertextReader,
+    stream::DecryptReader,
 };
 
 use super::*;
@@ -169,6 +171,37 @@ impl Node {
         }
         let blobs = self.inner.blobs.clone();
         tokio::task::spawn_blocking(move || reader(&blobs, &held.descriptor))
+            .await
+            .map_err(|e| AttachmentError::File(e.to_string()))?
+    }
+
+    /// Opens plaintext bytes `range` of the file of message `id` (clamped to the file),
+    /// decrypted as they are read: also while the file is still on its way, as soon as every
+    /// 16 KiB group under the range has verified against the file's root and is on disk. A
+    /// player starts on the first verified bytes before the rest arrives; every 64 KiB chunk
+    /// is authenticated again as it is read. [`AttachmentError::NotReady`] while part of the
+    /// range has not arrived ([`Event::AttachmentProgress`] says when more has);
+    /// [`AttachmentError::BadRange`] when it starts past the end.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, alice: tern_node::UserId, id: tern_node::MessageId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::Read;
+    /// // The first second or so of a video, to start playing.
+    /// let mut head = Vec::new();
+    /// node.open_attachment_range(alice, id, 0..512 * 1024).await?.read_to_end(&mut head)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn open_attachment_range(
+        &self,
+        peer: UserId,
+        id: MessageId,
+        range: std::ops::Range<u64>,
+    ) -> Result<AttachmentReader, AttachmentError> {
+        let held: Held = self
+            .call::<Held, AttachmentError>(|reply| Request::HeldFile { peer, id, reply })
+            .await?;
+        let blobs = self.inner.blobs.clone();
+        tokio::task::spawn_blocking(move || range_reader(blobs, &held.descriptor, range))
             .await
             .map_err(|e| AttachmentError::File(e.to_string()))?
     }
@@ -344,6 +377,122 @@ fn prepare(
             let _ = blobs.delete(&root);
             Err(e)
         }
+    }
+}
+
+/// A decrypting reader over plaintext bytes `range` of a stored file, complete or not.
+fn range_reader(
+    blobs: tern_blob::store::Store,
+    descriptor: &[u8],
+    range: std::ops::Range<u64>,
+) -> Result<AttachmentReader, AttachmentError> {
+    let damaged = |what: &str| AttachmentError::File(format!("the stored file is damaged: {what}"));
+    let descriptor = Descriptor::from_bytes(descriptor).map_err(|e| damaged(&e.to_string()))?;
+    let len = descriptor.plaintext_len();
+    if range.start >= len && !(range.start == 0 && len == 0) {
+        return Err(AttachmentError::BadRange {
+            start: range.start,
+            len,
+        });
+    }
+    let range = range.start..range.end.clamp(range.start, len);
+    match descriptor.body {
+        Body::Inline(bytes) => {
+            let bytes = bytes[range.start as usize..range.end as usize].to_vec();
+            Ok(AttachmentReader {
+                len: bytes.len() as u64,
+                inner: Box::new(std::io::Cursor::new(bytes)),
+            })
+        }
+        Body::Blob(blob) => {
+            let lengths =
+                tern_blob::Lengths::check(blob.plaintext_len, blob.padded_len, blob.ciphertext_len)
+                    .ok_or_else(|| damaged("impossible lengths"))?;
+            let mut reader = RangeReader {
+                blobs,
+                root: blob.root,
+                key: blob.key,
+                lengths,
+                range: range.clone(),
+                pos: 0,
+                inner: None,
+            };
+            // Refused now rather than on the first read.
+            reader.open().map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock => AttachmentError::NotReady,
+                _ => damaged(&e.to_string()),
+            })?;
+            Ok(AttachmentReader {
+                len: range.end - range.start,
+                inner: Box::new(reader),
+            })
+        }
+    }
+}
+
+/// Plaintext bytes `range` of a blob, from whatever of it has verified: reopened (from the
+/// store, beside a fetch that may still be writing) where a seek lands.
+struct RangeReader {
+    blobs: tern_blob::store::Store,
+    root: tern_blob::Root,
+    key: tern_blob::FileKey,
+    lengths: tern_blob::Lengths,
+    range: std::ops::Range<u64>,
+    /// Position within `range`.
+    pos: u64,
+    inner: Option<std::io::Take<DecryptReader<CiphertextReader>>>,
+}
+
+impl RangeReader {
+    /// Starts decrypting at `pos`: `WouldBlock` while the bytes there have not verified.
+    fn open(&mut self) -> std::io::Result<()> {
+        let at = self.range.start + self.pos;
+        let (chunk, bytes) = self.lengths.chunks_for(at..self.range.end);
+        let ciphertext = self
+            .blobs
+            .verified_ciphertext(&self.root, bytes)
+            .map_err(std::io::Error::other)?
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::WouldBlock, "not verified yet")
+            })?;
+        let mut plaintext = DecryptReader::starting_at(&self.key, self.lengths, ciphertext, chunk);
+        let skip = at - chunk * tern_blob::stream::CHUNK_LEN;
+        std::io::copy(&mut (&mut plaintext).take(skip), &mut std::io::sink())?;
+        self.inner = Some(plaintext.take(self.range.end - at));
+        Ok(())
+    }
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.range.start + self.pos >= self.range.end {
+            return Ok(0);
+        }
+        if self.inner.is_none() {
+            self.open()?;
+        }
+        let n = self.inner.as_mut().map_or(Ok(0), |inner| inner.read(buf))?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for RangeReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let len = self.range.end - self.range.start;
+        let target = match to {
+            std::io::SeekFrom::Start(at) => Some(at),
+            std::io::SeekFrom::End(delta) => len.checked_add_signed(delta),
+            std::io::SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
+        }
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        if target != self.pos {
+            self.pos = target;
+            self.inner = None;
+        }
+        Ok(target)
     }
 }
 

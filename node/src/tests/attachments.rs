@@ -11,8 +11,8 @@ use tern_blob::{
 
 use super::{TIMEOUT, start};
 use crate::{
-    AttachmentState, Event, MessageKind, Node, OutgoingFile, UserId, test_utils::wait_for,
-    transfer::PROTOCOL,
+    AttachmentKind, AttachmentState, Event, MessageKind, Node, OutgoingFile, UserId,
+    test_utils::wait_for, transfer::PROTOCOL,
 };
 
 /// A file people would not find by accident in a database or a blob store.
@@ -233,6 +233,94 @@ async fn files_arrive_inline_or_fetched_verified_and_leave_with_their_chat() {
         bob.open_attachment(a, photo_id).await,
         Err(crate::AttachmentError::NoAttachment(_))
     ));
+}
+
+/// Plaintext bytes `range` of the file of message `id` on `node`, read whole.
+async fn read_range(
+    node: &Node,
+    peer: UserId,
+    id: crate::MessageId,
+    range: std::ops::Range<u64>,
+) -> Result<Vec<u8>, crate::AttachmentError> {
+    use std::io::Read;
+    let mut reader = node.open_attachment_range(peer, id, range).await?;
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).unwrap();
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_videos_first_verified_range_plays_before_the_rest_arrives() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (_bootstrap, alice, bob) = pair(&dirs, 0).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let mut bob_events = bob.events(crate::From::Now);
+    let video = marked_file(16_000_000);
+    let id = alice
+        .send_attachment(
+            b,
+            OutgoingFile::from_bytes("clip.mp4", video.clone()).with_kind(AttachmentKind::Video),
+            "",
+        )
+        .await
+        .unwrap();
+    wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == id => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Alice's copy is damaged past its middle: her device stops serving there, so Bob's
+    // fetch gets the first half and then waits, as it would for a slow or gone sender.
+    let blobs = dirs[1].path().join("blobs/complete");
+    let stored = std::fs::read_dir(&blobs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut copy = std::fs::read(&stored).unwrap();
+    let at = copy.len() * 6 / 10;
+    copy[at] ^= 0x55;
+    std::fs::write(&stored, &copy).unwrap();
+    copy[at] ^= 0x55;
+
+    bob.fetch_attachment(a, id).await.unwrap();
+    wait_for(&mut bob_events, |e| match e {
+        Event::AttachmentProgress { id: i, .. } if *i == id => Some(()),
+        _ => None,
+    })
+    .await;
+    // The first verified range plays; the end and the whole file are not there.
+    let head = read_range(&bob, a, id, 0..1_000_000).await.unwrap();
+    assert_eq!(head, video[..1_000_000]);
+    let end = video.len() as u64;
+    assert!(matches!(
+        read_range(&bob, a, id, end - 1000..end).await,
+        Err(crate::AttachmentError::NotReady)
+    ));
+    assert!(matches!(
+        bob.open_attachment(a, id).await,
+        Err(crate::AttachmentError::NotReady)
+    ));
+    assert!(matches!(
+        read_range(&bob, a, id, end..end + 1).await,
+        Err(crate::AttachmentError::BadRange { start, len }) if start == end && len == end
+    ));
+
+    // Once Alice's copy is whole again, the fetch ends where it stopped.
+    std::fs::write(&stored, &copy).unwrap();
+    assert_eq!(
+        wait_for(&mut bob_events, |e| match state_of(id)(e) {
+            Some(AttachmentState::Fetching) => None,
+            other => other,
+        })
+        .await,
+        AttachmentState::Ready
+    );
+    let tail = read_range(&bob, a, id, end - 1000..end + 5).await.unwrap();
+    assert_eq!(tail, video[video.len() - 1000..]);
+    assert_eq!(read_range(&bob, a, id, 0..end).await.unwrap(), video);
 }
 
 /// Opens a `/tern/blob/1` stream from `from` to `to`'s device and sends `frame` raw.

@@ -112,8 +112,10 @@ pub(super) async fn fetch_file(
     Ok(Json(service::fetch_file(&state.node, &peer, &id).await?))
 }
 
-/// Download a file, decrypted, once it verified in full. Supports one byte range
-/// (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`), answered with 206.
+/// Download a file, decrypted. Supports one byte range (`Range: bytes=a-b`, `bytes=a-`,
+/// `bytes=-n`), answered with 206. A file still being fetched streams as it arrives: each
+/// piece is sent once it verified against the file's root, so a player can start at once;
+/// the response breaks off if the fetch fails or nothing more arrives for 60 s.
 #[utoipa::path(
     get, path = "/v1/chats/{peer}/messages/{id}/file", tag = "files",
     params(
@@ -126,7 +128,7 @@ pub(super) async fn fetch_file(
         (status = 206, description = "The range asked for", content_type = "application/octet-stream"),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "Unknown contact, message, or no file", body = ErrorBody),
-        (status = 409, description = "The file has not arrived yet", body = ErrorBody),
+        (status = 409, description = "The file is not here and not being fetched: fetch it first", body = ErrorBody),
         (status = 416, description = "The range lies outside the file", body = ErrorBody),
     )
 )]
@@ -135,8 +137,8 @@ pub(super) async fn download_file(
     Path((peer, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (view, mut reader) = service::open_file(&state.node, &peer, &id).await?;
-    let len = reader.len();
+    let (view, opened) = service::open_file(&state.node, &peer, &id).await?;
+    let len = view.size;
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
         Some(text) => Some(parse_range(text, len).ok_or_else(|| {
@@ -149,6 +151,19 @@ pub(super) async fn download_file(
     };
     let (start, end) = range.unwrap_or((0, len));
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    let mut reader = match opened {
+        service::Opened::Ready(reader) => reader,
+        service::Opened::Arriving { user, id } => {
+            let node = state.node.clone();
+            tokio::spawn(service::stream_arriving(node, (user, id), start..end, tx));
+            return Ok(download_response(
+                rx,
+                &view,
+                (start, end, len),
+                range.is_some(),
+            ));
+        }
+    };
     tokio::task::spawn_blocking(move || {
         if let Err(e) = reader.seek(SeekFrom::Start(start)) {
             let _ = tx.blocking_send(Err(e));
@@ -173,6 +188,21 @@ pub(super) async fn download_file(
             }
         }
     });
+    Ok(download_response(
+        rx,
+        &view,
+        (start, end, len),
+        range.is_some(),
+    ))
+}
+
+/// The response carrying bytes `start..end` of a `len`-byte file as `rx` yields them.
+fn download_response(
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    view: &crate::api::model::AttachmentView,
+    (start, end, len): (u64, u64, u64),
+    ranged: bool,
+) -> Response {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -189,13 +219,13 @@ pub(super) async fn download_file(
     )) {
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
-    if range.is_some() {
+    if ranged {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)) {
             response.headers_mut().insert(header::CONTENT_RANGE, value);
         }
     }
-    Ok(response)
+    response
 }
 
 /// One byte range of a `len`-byte file as `start..end`, or `None` when it is malformed,

@@ -1,8 +1,17 @@
 //! Files: sending, listing, fetching, opening and saving them.
 
-use std::io::Read;
+use std::{
+    io::{self, Read},
+    ops::Range,
+    time::{Duration, Instant},
+};
 
-use tern_node::{AttachmentKind, AttachmentReader, MessageId, Node, OutgoingFile};
+use futures::StreamExt;
+use tern_node::{
+    AttachmentError, AttachmentKind, AttachmentReader, AttachmentState, Event, MessageId, Node,
+    OutgoingFile, UserId,
+};
+use tokio::sync::mpsc;
 
 use super::{Pick, message_id, resolve};
 use crate::api::model::{
@@ -10,9 +19,9 @@ use crate::api::model::{
     state_name,
 };
 
-impl From<tern_node::AttachmentError> for ApiError {
-    fn from(e: tern_node::AttachmentError) -> Self {
-        use tern_node::AttachmentError as E;
+impl From<AttachmentError> for ApiError {
+    fn from(e: AttachmentError) -> Self {
+        use AttachmentError as E;
         let message = e.to_string();
         match e {
             E::File(_) => Self::bad_request(message),
@@ -23,6 +32,11 @@ impl From<tern_node::AttachmentError> for ApiError {
                 axum::http::StatusCode::CONFLICT,
                 "not_ready",
                 format!("{message}: fetch it first"),
+            ),
+            E::BadRange { .. } => Self::new(
+                axum::http::StatusCode::RANGE_NOT_SATISFIABLE,
+                "bad_range",
+                message,
             ),
             E::Stopped => Self::stopped(message),
             _ => Self::internal(message),
@@ -106,18 +120,109 @@ pub(crate) async fn fetch_file(
     })
 }
 
-/// Opens the file of message `id` with `peer` for reading, with what the API shows of it.
+/// Bytes per piece of a download sent on.
+const CHUNK: usize = 64 * 1024;
+
+/// Opens the file of message `id` with `peer` for reading, with what the API shows of it:
+/// the verified file, or one still arriving.
 pub(crate) async fn open_file(
     node: &Node,
     peer: &str,
     id: &str,
-) -> Result<(AttachmentView, AttachmentReader), ApiError> {
+) -> Result<(AttachmentView, Opened), ApiError> {
     let view = file(node, peer, id).await?;
     let user = resolve(node, peer).await?;
     let id: MessageId = view
         .id
         .parse()
         .map_err(|_| ApiError::internal("a listed id does not parse".into()))?;
-    let reader = node.open_attachment(user, id).await?;
-    Ok((view.file, reader))
+    match node.open_attachment(user, id).await {
+        Ok(reader) => Ok((view.file, Opened::Ready(reader))),
+        Err(AttachmentError::NotReady) if view.file.state == "fetching" => {
+            Ok((view.file, Opened::Arriving { user, id }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A file opened for download.
+pub(crate) enum Opened {
+    /// Here and verified in full.
+    Ready(AttachmentReader),
+    /// Still arriving: [`stream_arriving`] hands it out as it verifies.
+    Arriving { user: UserId, id: MessageId },
+}
+
+/// How long a download of a file that is still arriving waits for more of it to verify
+/// before it gives up (the sender may have gone offline for hours).
+const ARRIVAL_WAIT: Duration = Duration::from_secs(60);
+/// Bytes of an arriving file handed out at a time: each piece as soon as all of it verified.
+const PIECE: u64 = 1024 * 1024;
+
+/// Sends plaintext bytes `range` of the file of message `id`, which is still arriving, to
+/// `out` in the order of the file, each piece as soon as it verified against the file's
+/// root: a player starts before the rest arrives. Ends with an error when the fetch fails
+/// or nothing more verified for [`ARRIVAL_WAIT`].
+pub(crate) async fn stream_arriving(
+    node: Node,
+    (user, id): (UserId, MessageId),
+    range: Range<u64>,
+    out: mpsc::Sender<io::Result<Vec<u8>>>,
+) {
+    let mut events = node.events(tern_node::From::Now);
+    let mut pos = range.start;
+    let mut waiting_since = Instant::now();
+    while pos < range.end {
+        let piece = pos..(pos + PIECE).min(range.end);
+        let error = match node.open_attachment_range(user, id, piece.clone()).await {
+            Ok(mut reader) => {
+                let read = tokio::task::spawn_blocking(move || {
+                    let mut bytes = Vec::new();
+                    reader.read_to_end(&mut bytes).map(|_| bytes)
+                });
+                match read.await.map_err(io::Error::other).and_then(|r| r) {
+                    Ok(bytes) => {
+                        for chunk in bytes.chunks(CHUNK) {
+                            if out.send(Ok(chunk.to_vec())).await.is_err() {
+                                return;
+                            }
+                        }
+                        pos = piece.end;
+                        waiting_since = Instant::now();
+                        continue;
+                    }
+                    Err(e) => e,
+                }
+            }
+            Err(AttachmentError::NotReady) if waiting_since.elapsed() < ARRIVAL_WAIT => {
+                // Until more of this file verified (a second at most, should a report
+                // have been missed).
+                let more = async {
+                    while let Some((_, event)) = events.next().await {
+                        match event {
+                            Event::AttachmentProgress { id: i, .. } if i == id => return None,
+                            Event::AttachmentChanged { id: i, state, .. } if i == id => {
+                                return match state {
+                                    AttachmentState::Failed { reason } => Some(reason),
+                                    _ => None,
+                                };
+                            }
+                            _ => {}
+                        }
+                    }
+                    None
+                };
+                match tokio::time::timeout(Duration::from_secs(1), more).await {
+                    Ok(Some(reason)) => io::Error::other(reason),
+                    _ => continue,
+                }
+            }
+            Err(AttachmentError::NotReady) => {
+                io::Error::new(io::ErrorKind::TimedOut, "the file stopped arriving")
+            }
+            Err(e) => io::Error::other(e),
+        };
+        let _ = out.send(Err(error)).await;
+        return;
+    }
 }

@@ -191,6 +191,20 @@ impl Complete {
         }
     }
 
+    /// Ciphertext bytes `bytes` (clamped to the blob).
+    pub fn ciphertext_range(&self, bytes: std::ops::Range<u64>) -> CiphertextReader {
+        let end = bytes.end.min(self.ciphertext_len);
+        let start = bytes.start.min(end);
+        CiphertextReader {
+            window: Window {
+                file: Arc::clone(&self.file),
+                start: HEADER_LEN + start,
+                len: end - start,
+            },
+            pos: 0,
+        }
+    }
+
     /// The outboard, read into memory.
     pub fn outboard(&self) -> io::Result<Outboard> {
         let window = self.outboard_window();

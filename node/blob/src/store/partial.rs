@@ -71,6 +71,28 @@ fn record(root: &Root, start: u64, end: u64) -> [u8; RECORD_LEN] {
     out
 }
 
+/// The groups a journal records as durable, and the length of its valid part (a torn or
+/// damaged tail ends it).
+fn replay(root: &Root, ciphertext_len: u64, bytes: &[u8]) -> Result<(GroupSet, usize), StoreError> {
+    let header_len = JOURNAL_HEADER_LEN as usize;
+    if bytes.len() < header_len || bytes[..header_len] != journal_header(root, ciphertext_len) {
+        return Err(StoreError::Corrupt { root: *root });
+    }
+    let groups = verify::group_count(ciphertext_len);
+    let mut ranges = Vec::new();
+    let mut valid_len = header_len;
+    for rec in bytes[header_len..].chunks_exact(RECORD_LEN) {
+        let start = u64::from_be_bytes(rec[..8].try_into().unwrap_or_default());
+        let end = u64::from_be_bytes(rec[8..16].try_into().unwrap_or_default());
+        if rec != record(root, start, end) || start >= end || end > groups {
+            break;
+        }
+        ranges.push(start..end);
+        valid_len += RECORD_LEN;
+    }
+    Ok((GroupSet::from_ranges(ranges), valid_len))
+}
+
 /// What one [`Partial::receive`] achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -193,23 +215,7 @@ impl Partial {
             .map_err(StoreError::Io)?;
         let mut bytes = Vec::new();
         journal.read_to_end(&mut bytes).map_err(StoreError::Io)?;
-        let header_len = JOURNAL_HEADER_LEN as usize;
-        if bytes.len() < header_len || bytes[..header_len] != journal_header(&root, ciphertext_len)
-        {
-            return Err(StoreError::Corrupt { root });
-        }
-        let groups = verify::group_count(ciphertext_len);
-        let mut ranges = Vec::new();
-        let mut valid_len = header_len;
-        for rec in bytes[header_len..].chunks_exact(RECORD_LEN) {
-            let start = u64::from_be_bytes(rec[..8].try_into().unwrap_or_default());
-            let end = u64::from_be_bytes(rec[8..16].try_into().unwrap_or_default());
-            if rec != record(&root, start, end) || start >= end || end > groups {
-                break;
-            }
-            ranges.push(start..end);
-            valid_len += RECORD_LEN;
-        }
+        let (recorded, valid_len) = replay(&root, ciphertext_len, &bytes)?;
         if valid_len < bytes.len() {
             journal.set_len(valid_len as u64).map_err(StoreError::Io)?;
             journal.sync_all().map_err(StoreError::Io)?;
@@ -220,12 +226,47 @@ impl Partial {
             ciphertext_len,
             file,
             journal,
-            recorded: GroupSet::from_ranges(ranges),
+            recorded,
             pending: GroupSet::new(),
             pending_bytes: 0,
             paths,
             open,
         })
+    }
+
+    /// A reader over ciphertext bytes `bytes` of the download at `paths`, read without taking
+    /// it over (the fetch keeps writing), once every group holding them is durable (its
+    /// journal record written, which follows the data's `fdatasync`). `None` while one is
+    /// not, or when there is no such download.
+    pub(crate) fn peek(
+        root: Root,
+        paths: &Paths,
+        bytes: std::ops::Range<u64>,
+    ) -> Result<Option<CiphertextReader>, StoreError> {
+        let not_found = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+        let journal = match fs::read(&paths.journal) {
+            Ok(journal) => journal,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(StoreError::Io(e)),
+        };
+        let file = match File::open(&paths.data) {
+            Ok(file) => file,
+            // Finished (and renamed) between the two reads.
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(StoreError::Io(e)),
+        };
+        let ciphertext_len = file::read_header(&file, &root)?;
+        let (recorded, _) = replay(&root, ciphertext_len, &journal)?;
+        let end = bytes.end.min(ciphertext_len);
+        let start = bytes.start.min(end);
+        if !recorded.contains_all(&GroupSet::covering_bytes(start..end)) {
+            return Ok(None);
+        }
+        Ok(Some(CiphertextReader::new(Window {
+            file: Arc::new(file),
+            start: HEADER_LEN + start,
+            len: end - start,
+        })))
     }
 
     /// The blob's root.

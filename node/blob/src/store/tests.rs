@@ -348,16 +348,33 @@ fn a_player_can_start_on_verified_groups_before_the_rest_arrives() {
             .unwrap()
             .is_none()
     );
+    // Beside the fetch, which holds the download.
+    let beside = |bytes: std::ops::Range<u64>| store.verified_ciphertext(&root, bytes).unwrap();
+    assert!(beside(bytes.clone()).is_none());
     let groups = GroupSet::covering_bytes(bytes.clone());
     partial
         .receive(&groups, &stream(&sent.imported.blob, &groups)[..])
         .unwrap();
     assert!(!partial.is_complete());
-    let ciphertext = partial.verified_ciphertext(bytes).unwrap().unwrap();
-    let mut reader =
-        stream::DecryptReader::starting_at(&sent.imported.key, lengths, ciphertext, chunk);
-    let skip = 300_000 - chunk as usize * 65_536;
-    let mut out = vec![0u8; skip + 100_000];
-    reader.read_exact(&mut out).unwrap();
-    assert_eq!(&out[skip..], &sent.file[300_000..400_000]);
+    let read = |ciphertext| {
+        let mut reader =
+            stream::DecryptReader::starting_at(&sent.imported.key, lengths, ciphertext, chunk);
+        let skip = 300_000 - chunk as usize * 65_536;
+        let mut out = vec![0u8; skip + 100_000];
+        reader.read_exact(&mut out).unwrap();
+        assert_eq!(&out[skip..], &sent.file[300_000..400_000]);
+    };
+    read(partial.verified_ciphertext(bytes.clone()).unwrap().unwrap());
+    read(beside(bytes.clone()).unwrap());
+    // The rest is not there yet: neither its start nor its end.
+    let end = lengths.ciphertext();
+    assert!(beside(end - 1..end).is_none());
+    assert!(beside(0..1).is_none());
+    let rest = partial.missing();
+    partial
+        .receive(&rest, &stream(&sent.imported.blob, &rest)[..])
+        .unwrap();
+    partial.finish().unwrap();
+    read(beside(bytes).unwrap());
+    assert!(beside(0..lengths.ciphertext()).is_some());
 }
