@@ -22,6 +22,10 @@ use crate::tables::TransferV1;
 /// every photo, voice note and short video comes without a tap, as people expect.
 pub const DEFAULT_AUTO_DOWNLOAD: u64 = descriptor::MAX_MEDIA_LEN;
 
+/// The largest file Tern sends: a 100 MB document. A download rule of this size fetches
+/// every file.
+pub const MAX_FILE_LEN: u64 = descriptor::MAX_DOCUMENT_LEN;
+
 /// A file in a message, as people see it.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Attachment {

@@ -238,6 +238,8 @@ pub(crate) struct Core {
     orphan_convs: std::collections::HashSet<Conv>,
     /// The settings of every conversation that has any (mute, archive, pin).
     settings: HashMap<Conv, crate::tables::ChatSettingsRow>,
+    /// The conversations with a download rule of their own ([`crate::tables::DownloadRules`]).
+    download_rules: HashMap<Conv, u64>,
     /// The full-text index of history, or its build in progress.
     search: search::Search,
     /// Deleted messages being erased from the files (see `changes`).
@@ -364,6 +366,7 @@ impl Core {
             changes_refused: std::collections::BTreeMap::new(),
             orphan_convs: std::collections::HashSet::new(),
             settings: HashMap::new(),
+            download_rules: HashMap::new(),
             search: search::Search::default(),
             erasing: JoinSet::new(),
             timers: HashMap::new(),

@@ -348,4 +348,6 @@ pub enum ChatChange {
     Pinned,
     /// It was unpinned.
     Unpinned,
+    /// Its rule for fetching files by themselves changed ([`crate::Node::set_auto_download`]).
+    AutoDownload,
 }

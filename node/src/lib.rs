@@ -70,7 +70,7 @@ pub use crate::core::{
     TYPING_REFRESH, TYPING_TIMEOUT,
 };
 pub use attachment::{
-    Attachment, AttachmentKind, AttachmentState, DEFAULT_AUTO_DOWNLOAD, OutgoingFile,
+    Attachment, AttachmentKind, AttachmentState, DEFAULT_AUTO_DOWNLOAD, MAX_FILE_LEN, OutgoingFile,
 };
 pub use body::{DISAPPEAR_CHOICES, MAX_NAME_LEN, MAX_REACTION_LEN, MAX_STATUS_LEN, MAX_TEXT_LEN};
 pub use error::{

@@ -210,6 +210,17 @@ impl Table for ChatSettings {
     type Value = ChatSettingsRow;
 }
 
+/// A conversation's own rule for fetching files by themselves, keyed by `Conv`: files up to
+/// this many bytes (0: none) are fetched as soon as their message arrives, whatever the
+/// node's default. No row: the node's default. Added after schema version 1 as a table of
+/// its own.
+pub(crate) struct DownloadRules;
+impl Table for DownloadRules {
+    const NAME: &'static str = "download_rules";
+    type Key = Conv;
+    type Value = u64;
+}
+
 /// A conversation's disappearing-message timer, keyed by `Conv`: the newest change by stamp
 /// (from either side). No row: off.
 pub(crate) struct Timers;

@@ -85,6 +85,9 @@ pub struct Chat {
     pub profile: Option<Profile>,
     /// The disappearing-message timer, in seconds, when it is on.
     pub disappear_secs: Option<u32>,
+    /// The chat's own rule for fetching files by themselves: files up to this many bytes
+    /// (0: none). `None`: the node's default ([`crate::NodeBuilder::with_auto_download`]).
+    pub auto_download: Option<u64>,
     /// Whether the peer is typing in this chat now (when both share typing).
     pub typing: bool,
     /// The peer's presence, when both share it and it was heard from since the node started.

@@ -121,6 +121,9 @@ cli-chats-pin = Einen Chat oben in der Liste anheften
     .arg-peer = Name eines Kontakts oder eine Adresse
 cli-chats-unpin = Einen Chat loslösen
     .arg-peer = Name eines Kontakts oder eine Adresse
+cli-chats-downloads = Wählen, welche Dateien eines Chats geladen werden, sobald ihre Nachricht ankommt; die übrigen warten darauf, geholt zu werden (`tern attachments`, `tern save`)
+    .arg-peer = Name eines Kontakts oder eine Adresse
+    .arg-rule = `never`, `always` (jede Datei, bis 100 MB), eine Größe wie `2MB` oder `500kB`, oder `default` (die Regel des Knotens: bis 16 MB, Fotos, Sprachnachrichten und kurze Videos)
 cli-chats-delete = Eine Unterhaltung und jede für sie gespeicherte Nachricht löschen (aus den Datenbankdateien entfernt); noch nicht zugestellte Nachrichten an den Peer werden nicht gesendet. Der Kontakt bleibt
     .arg-peer = Name eines Kontakts oder eine Adresse
 

@@ -126,6 +126,7 @@ chats-archived = archiviert
 chats-unarchived = aus dem Archiv geholt
 chats-pinned = angeheftet
 chats-unpinned = losgelöst
+chats-downloads = Dateien, die von selbst geladen werden ({ $rule }), im Chat mit
 chats-deleted = Unterhaltung mit { $peer } gelöscht ({ $count ->
     [one] { $count } Nachricht
    *[other] { $count } Nachrichten

@@ -115,6 +115,7 @@ chats-archived = archived
 chats-unarchived = unarchived
 chats-pinned = pinned
 chats-unpinned = unpinned
+chats-downloads = files fetched by themselves ({ $rule }) in the chat with
 chats-deleted = Deleted the conversation with { $peer } ({ $count } messages)
 chats-none = No conversations yet.
 chats-unread = ({ $count } unread)

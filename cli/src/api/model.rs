@@ -488,6 +488,10 @@ pub(crate) struct ChatView {
     /// The disappearing-message timer in seconds; absent when off.
     #[serde(default)]
     pub(crate) disappear_secs: Option<u32>,
+    /// The chat's own rule for files: those up to this many bytes are fetched as soon as
+    /// their message arrives (0: none); absent: the node's default.
+    #[serde(default)]
+    pub(crate) auto_download: Option<u64>,
     /// The profile the peer shared; absent until they share one.
     #[serde(default)]
     pub(crate) profile: Option<ProfileView>,
@@ -514,6 +518,7 @@ impl From<Chat> for ChatView {
             archived: c.archived,
             pinned: c.pinned,
             disappear_secs: c.disappear_secs,
+            auto_download: c.auto_download,
             profile: c.profile.map(Into::into),
             typing: c.typing,
             presence: c.presence.map(Into::into),
@@ -612,6 +617,8 @@ pub(crate) enum ChatChangeView {
     Pinned,
     /// It was unpinned.
     Unpinned,
+    /// Its rule for fetching files by themselves changed.
+    AutoDownload,
     /// A change this version does not describe.
     Other,
 }

@@ -167,6 +167,11 @@ pub(crate) async fn set_chat(
     if settings.muted_for_secs.is_some() && settings.muted != Some(true) {
         return Err(ApiError::bad_request("muted_for_secs needs muted: true"));
     }
+    let download_rule = settings
+        .auto_download
+        .as_deref()
+        .map(files::download_rule)
+        .transpose()?;
     match settings.muted {
         Some(true) => {
             let until = match settings.muted_for_secs {
@@ -187,6 +192,9 @@ pub(crate) async fn set_chat(
     if let Some(secs) = settings.disappear_secs {
         let after = (secs != 0).then(|| std::time::Duration::from_secs(u64::from(secs)));
         node.set_disappearing(user, after).await?;
+    }
+    if let Some(rule) = download_rule {
+        node.set_auto_download(user, rule).await?;
     }
     node.chats()
         .await?

@@ -19,6 +19,8 @@ use crate::{
   tern chats mute bob --for 8h
   tern chats pin alice
   tern chats archive carol
+  tern chats downloads mum always
+  tern chats downloads work 2MB
   tern chats delete bob")]
 pub(crate) struct Chats {
     #[command(subcommand)]
@@ -69,6 +71,15 @@ enum Action {
     Unpin {
         /// A contact's name or an address.
         peer: String,
+    },
+    /// Choose which files from a chat are fetched as soon as their message arrives; the
+    /// others wait to be fetched (`tern attachments`, `tern save`).
+    Downloads {
+        /// A contact's name or an address.
+        peer: String,
+        /// `never`, `always` (every file, up to 100 MB), a size such as `2MB` or `500kB`, or
+        /// `default` (the node's rule: up to 16 MB, photos, voice notes and short videos).
+        rule: String,
     },
     /// Delete a conversation and every message stored for it (erased from the database
     /// files); messages to the peer not yet delivered are not sent. The contact stays.
@@ -129,6 +140,14 @@ impl Chats {
                     ..Default::default()
                 },
                 t!("chats-unpinned"),
+            )),
+            Some(Action::Downloads { peer, rule }) => Some((
+                peer,
+                ChatSettingsRequest {
+                    auto_download: Some(rule.clone()),
+                    ..Default::default()
+                },
+                t!("chats-downloads", rule = rule.clone()),
             )),
             _ => None,
         };

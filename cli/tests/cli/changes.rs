@@ -125,6 +125,30 @@ async fn replies_reactions_edits_and_deletes_between_two_daemons() {
     assert_eq!(archived["chats"].as_array().unwrap().len(), 1, "{archived}");
     let bad = alice.tern(&["chats", "mute", "bob", "--for", "soon"]).await;
     assert_ne!(bad.code, 0, "{bad:?}");
+
+    // A download rule of the chat's own, and back to the node's.
+    let run = alice.tern(&["chats", "downloads", "bob", "2MB"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let archived = alice.tern(&["chats", "--archived", "--json"]).await.json();
+    assert_eq!(
+        archived["chats"][0]["auto_download"], 2_000_000,
+        "{archived}"
+    );
+    let bad = alice.tern(&["chats", "downloads", "bob", "lots"]).await;
+    assert_ne!(bad.code, 0, "{bad:?}");
+    assert!(bad.stderr.contains("lots"), "{bad:?}");
+    let archived = alice.tern(&["chats", "--archived", "--json"]).await.json();
+    assert_eq!(
+        archived["chats"][0]["auto_download"], 2_000_000,
+        "{archived}"
+    );
+    let run = alice.tern(&["chats", "downloads", "bob", "default"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let archived = alice.tern(&["chats", "--archived", "--json"]).await.json();
+    assert!(
+        archived["chats"][0]["auto_download"].is_null(),
+        "{archived}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! Files as people send them with `tern` commands and read them through the local API,
 //! between two real daemons: `tern send --file`, `tern attachments`, `tern save`, a fetch on
-//! demand, and a download with a byte range.
+//! demand, a download with a byte range, a chat's own download rule, and a file streamed
+//! through the API while it is still arriving.
 
 use serde_json::Value;
 
@@ -121,9 +122,11 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
     })
     .await;
 
-    // Over the auto-download limit, so that Bob's daemon waits to be asked.
+    // Bob fetches nothing from Alice by itself: the video waits to be asked for.
+    let run = bob.tern(&["chats", "downloads", "alice", "never"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
     let dir = tempfile::tempdir().unwrap();
-    let video = marked(20_000_000);
+    let video = marked(12_000_000);
     let path = dir.path().join("talk.mp4");
     std::fs::write(&path, &video).unwrap();
     let sent = alice
@@ -175,7 +178,7 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
     assert_eq!(response.status(), 206);
     assert_eq!(
         response.headers()["content-range"],
-        "bytes 0-4999999/20000000"
+        "bytes 0-4999999/12000000"
     );
     assert!(response.bytes().await.unwrap()[..] == video[..5_000_000]);
     let listed_now = listed(bob, &id).await.unwrap();

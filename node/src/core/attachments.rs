@@ -120,7 +120,8 @@ impl Core {
             ..Default::default()
         };
         let accepted = standing == requests::Standing::Accepted;
-        let state = arriving_state(&attachment.descriptor, accepted, self.auto_download);
+        let limit = self.auto_download(&self.conv(&sender));
+        let state = arriving_state(&attachment.descriptor, accepted, limit);
         if state == TransferV1::Fetching {
             staged.fetches.push(Fetch {
                 peer: sender,

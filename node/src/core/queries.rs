@@ -113,6 +113,7 @@ impl Core {
                     pinned: settings.pinned,
                     profile: profiles.remove(&conv),
                     disappear_secs: self.timer(&conv),
+                    auto_download: self.download_rule(&conv),
                     typing: self.signals.typing(&row.peer),
                     presence: self.signals.presence(&row.peer),
                     identity: self.identity_state(&row.peer),

@@ -7,7 +7,7 @@
 //! muted brings it back (the way people know from other messengers). Pinned chats come first.
 
 use super::*;
-use crate::tables::{ChatSettings, ChatSettingsRow};
+use crate::tables::{ChatSettings, ChatSettingsRow, DownloadRules};
 
 /// A change of a conversation's settings ([`crate::Node::mute_chat`] and the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub(crate) enum Setting {
     Mute(Option<u64>),
     Archive(bool),
     Pin(bool),
+    /// Files up to this many bytes fetched by themselves (0: none), or the node's default.
+    AutoDownload(Option<u64>),
 }
 
 impl Core {
@@ -25,6 +27,10 @@ impl Core {
             .read(|s| s.scan::<ChatSettings>(.., ScanDirection::Forward, usize::MAX))
             .await?;
         self.settings = rows.into_iter().collect();
+        let rules = self
+            .read(|s| s.scan::<DownloadRules>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        self.download_rules = rules.into_iter().collect();
         Ok(())
     }
 
@@ -37,6 +43,23 @@ impl Core {
             .is_none()
         {
             return Err(Error::NoChat(peer));
+        }
+        if let Setting::AutoDownload(rule) = setting {
+            let mut pending = Pending::new(Batch::new(), Vec::new());
+            match rule {
+                Some(max) => pending.batch.put::<DownloadRules>(&conv, &max)?,
+                None => pending.batch.delete::<DownloadRules>(&conv),
+            }
+            pending.events.push(Event::ChatChanged {
+                peer,
+                change: ChatChange::AutoDownload,
+            });
+            self.commit(pending).await?;
+            match rule {
+                Some(max) => self.download_rules.insert(conv, max),
+                None => self.download_rules.remove(&conv),
+            };
+            return Ok(());
         }
         let mut row = self.settings.get(&conv).copied().unwrap_or_default();
         let change = match setting {
@@ -64,6 +87,7 @@ impl Core {
                     ChatChange::Unpinned
                 }
             }
+            Setting::AutoDownload(_) => unreachable!("handled above"),
         };
         let mut pending = Pending::new(Batch::new(), Vec::new());
         stage_settings(&mut pending.batch, conv, row)?;
@@ -74,6 +98,20 @@ impl Core {
             self.settings.remove(&conv);
         }
         Ok(())
+    }
+
+    /// Files up to this many bytes from `conv` are fetched as soon as their message arrives:
+    /// the conversation's own rule, else the node's default.
+    pub(super) fn auto_download(&self, conv: &Conv) -> u64 {
+        self.download_rules
+            .get(conv)
+            .copied()
+            .unwrap_or(self.auto_download)
+    }
+
+    /// The conversation's own download rule, if it has one.
+    pub(super) fn download_rule(&self, conv: &Conv) -> Option<u64> {
+        self.download_rules.get(conv).copied()
     }
 
     /// A message arrived in the conversation with `peer`: an archived chat that is not muted

@@ -147,6 +147,25 @@ impl Node {
         self.set_chat(peer, Setting::Pin(pinned)).await
     }
 
+    /// Sets which files from `peer` are fetched as soon as their message arrives: those up
+    /// to `max_bytes` (0: none, [`crate::MAX_FILE_LEN`]: every file), or
+    /// the node's default ([`crate::NodeBuilder::with_auto_download`]) for `None`. Files
+    /// already offered stay offered; [`Node::fetch_attachment`] fetches them.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, mum: tern_node::UserId) -> Result<(), tern_node::ChatError> {
+    /// // Every file Mum sends, videos and documents included, without a tap.
+    /// node.set_auto_download(mum, Some(100_000_000)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_auto_download(
+        &self,
+        peer: UserId,
+        max_bytes: Option<u64>,
+    ) -> Result<(), ChatError> {
+        self.set_chat(peer, Setting::AutoDownload(max_bytes)).await
+    }
+
     /// Turns disappearing messages on in the conversation with `peer` (`after` one of
     /// [`crate::DISAPPEAR_CHOICES`], in seconds: 5 minutes, an hour, a day or a week), or off
     /// (`None`). Both sides see the change as a notice in the chat, and the newest change wins.

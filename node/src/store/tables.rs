@@ -65,6 +65,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::Attachments::NAME,
     crate::tables::BlobGrants::NAME,
     crate::tables::BlobUploads::NAME,
+    crate::tables::DownloadRules::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

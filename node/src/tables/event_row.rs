@@ -322,6 +322,8 @@ enum ChatChangeV1 {
     Unarchived,
     Pinned,
     Unpinned,
+    // Appended with per-chat download rules.
+    AutoDownload,
 }
 
 impl From<ChatChange> for ChatChangeV1 {
@@ -337,6 +339,7 @@ impl From<ChatChange> for ChatChangeV1 {
             ChatChange::Unarchived => Self::Unarchived,
             ChatChange::Pinned => Self::Pinned,
             ChatChange::Unpinned => Self::Unpinned,
+            ChatChange::AutoDownload => Self::AutoDownload,
         }
     }
 }
@@ -354,6 +357,7 @@ impl From<ChatChangeV1> for ChatChange {
             ChatChangeV1::Unarchived => Self::Unarchived,
             ChatChangeV1::Pinned => Self::Pinned,
             ChatChangeV1::Unpinned => Self::Unpinned,
+            ChatChangeV1::AutoDownload => Self::AutoDownload,
         }
     }
 }

@@ -235,6 +235,68 @@ async fn files_arrive_inline_or_fetched_verified_and_leave_with_their_chat() {
     ));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_chat_can_have_its_own_download_rule_and_keeps_it() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (bootstrap, alice, bob) = pair(&dirs, 1_000_000).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let mut bob_events = bob.events(crate::From::Now);
+    let arrives = async |alice: &Node, bob_events: &mut crate::EventStream, len: usize| {
+        let file = OutgoingFile::from_bytes("file.bin", marked_file(len));
+        let id = alice.send_attachment(b, file, "").await.unwrap();
+        wait_for(bob_events, |e| match e {
+            Event::MessageReceived(m) if m.id == id => m.attachment.clone(),
+            _ => None,
+        })
+        .await
+        .state
+    };
+
+    // Under the node's rule, but Bob wants nothing from Alice's chat by itself.
+    bob.set_auto_download(a, Some(0)).await.unwrap();
+    wait_for(&mut bob_events, |e| match e {
+        Event::ChatChanged { peer, change } if *peer == a => Some(*change),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        arrives(&alice, &mut bob_events, 300_000).await,
+        AttachmentState::Offered
+    );
+    // Then everything, over the node's rule too; and the rule survives a restart.
+    bob.set_auto_download(a, Some(crate::MAX_FILE_LEN))
+        .await
+        .unwrap();
+    bob.shutdown().await;
+    let seed = bootstrap.addresses().await;
+    let mut builder = crate::test_utils::builder(dirs[2].path())
+        .with_relay_discovery(false)
+        .with_auto_download(1_000_000);
+    for address in &seed {
+        builder = builder.with_bootstrap(address.clone());
+    }
+    let bob = builder.spawn().await.unwrap();
+    let mut bob_events = bob.events(crate::From::Now);
+    let chat = bob.chats().await.unwrap().into_iter().find(|c| c.peer == a);
+    assert_eq!(chat.unwrap().auto_download, Some(crate::MAX_FILE_LEN));
+    assert_eq!(
+        arrives(&alice, &mut bob_events, 3_000_000).await,
+        AttachmentState::Fetching
+    );
+    // Back to the node's rule.
+    bob.set_auto_download(a, None).await.unwrap();
+    let chat = bob.chats().await.unwrap().into_iter().find(|c| c.peer == a);
+    assert_eq!(chat.unwrap().auto_download, None);
+    assert_eq!(
+        arrives(&alice, &mut bob_events, 3_000_000).await,
+        AttachmentState::Offered
+    );
+    assert!(matches!(
+        bob.set_auto_download(bootstrap.user_id(), Some(0)).await,
+        Err(crate::ChatError::NoChat(_))
+    ));
+}
+
 /// Plaintext bytes `range` of the file of message `id` on `node`, read whole.
 async fn read_range(
     node: &Node,

@@ -49,6 +49,11 @@ pub(crate) struct ChatSettingsRequest {
     /// it off. Both sides see the change as a `timer` message in the chat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) disappear_secs: Option<u32>,
+    /// Which files from this chat are fetched as soon as their message arrives: `default`
+    /// (the node's rule: up to 16 MB), `never`, `always` (every file, up to 100 MB), or up to
+    /// a size (`5000000`, `500kB`, `50MB`). Files already offered stay offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) auto_download: Option<String>,
 }
 
 /// `PUT /v1/profile`: the profile this account shares with its contacts.

@@ -215,6 +215,7 @@ impl From<Event> for EventView {
                     tern_node::ChatChange::Unarchived => ChatChangeView::Unarchived,
                     tern_node::ChatChange::Pinned => ChatChangeView::Pinned,
                     tern_node::ChatChange::Unpinned => ChatChangeView::Unpinned,
+                    tern_node::ChatChange::AutoDownload => ChatChangeView::AutoDownload,
                     _ => ChatChangeView::Other,
                 },
             },

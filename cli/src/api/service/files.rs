@@ -120,6 +120,38 @@ pub(crate) async fn fetch_file(
     })
 }
 
+/// A chat's download rule as the API and `tern chats downloads` take it: `default` (`None`),
+/// `never` (0), `always` (every file), or a size in bytes, kB, MB or GB (powers of 1,000).
+pub(crate) fn download_rule(text: &str) -> Result<Option<u64>, ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "auto_download is default, never, always or a size such as 50MB, not {text:?}"
+        ))
+    };
+    let text = text.trim();
+    let bytes = match text.to_ascii_lowercase().as_str() {
+        "default" => return Ok(None),
+        "never" => 0,
+        "always" => tern_node::MAX_FILE_LEN,
+        lower => {
+            let split = lower
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(lower.len());
+            let (number, unit) = lower.split_at(split);
+            let number: u64 = number.parse().map_err(|_| bad())?;
+            let unit = match unit.trim() {
+                "" | "b" => 1,
+                "kb" => 1_000,
+                "mb" => 1_000_000,
+                "gb" => 1_000_000_000,
+                _ => return Err(bad()),
+            };
+            number.saturating_mul(unit).min(tern_node::MAX_FILE_LEN)
+        }
+    };
+    Ok(Some(bytes))
+}
+
 /// Bytes per piece of a download sent on.
 const CHUNK: usize = 64 * 1024;
 
@@ -224,5 +256,25 @@ pub(crate) async fn stream_arriving(
         };
         let _ = out.send(Err(error)).await;
         return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::download_rule;
+
+    #[test]
+    fn download_rules_are_words_or_sizes() {
+        let rule = |text| download_rule(text).ok();
+        assert_eq!(rule("default"), Some(None));
+        assert_eq!(rule("never"), Some(Some(0)));
+        assert_eq!(rule("Always"), Some(Some(tern_node::MAX_FILE_LEN)));
+        assert_eq!(rule("2MB"), Some(Some(2_000_000)));
+        assert_eq!(rule("500 kB"), Some(Some(500_000)));
+        assert_eq!(rule("1234"), Some(Some(1234)));
+        assert_eq!(rule("5GB"), Some(Some(tern_node::MAX_FILE_LEN)));
+        for bad in ["", "lots", "2XB", "-1", "MB"] {
+            assert_eq!(rule(bad), None, "{bad:?}");
+        }
     }
 }
