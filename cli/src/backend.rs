@@ -111,20 +111,12 @@ impl Backend {
         &self,
         to: &str,
         path: &std::path::Path,
-        caption: &str,
+        query: crate::api::model::UploadQuery,
         progress: impl Fn(u64) + Send + Sync + 'static,
     ) -> Result<Sent, CliError> {
         match self {
-            Self::Daemon(c) => Ok(c.send_file(to, path, caption, progress).await?),
+            Self::Daemon(c) => Ok(c.send_file(to, path, &query, progress).await?),
             Self::Local(n) => {
-                let query = crate::api::model::UploadQuery {
-                    name: path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    caption: Some(caption.to_owned()),
-                    ..Default::default()
-                };
                 let file = std::fs::File::open(path).map_err(|e| {
                     CliError::Usage(t!("send-file-unreadable", error = e.to_string()))
                 })?;

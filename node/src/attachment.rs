@@ -14,6 +14,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use tern_blob::descriptor::{self, Descriptor, Kind};
+pub use tern_blob::descriptor::{Thumbnail, Waveform};
 
 use crate::tables::TransferV1;
 
@@ -154,7 +155,21 @@ pub struct OutgoingFile {
     name: String,
     mime: String,
     kind: AttachmentKind,
+    preview: Preview,
     pub(crate) source: Source,
+}
+
+/// What a client shows of a file before it is fetched: a small thumbnail (a tiny image or a
+/// blurhash) and a voice note's waveform. It travels, end-to-end encrypted, in the file's
+/// message ([`crate::Node::attachment_preview`] reads it), so a photo shows blurred at once
+/// even when it is too large to fetch by itself.
+#[derive(Clone, Default, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Preview {
+    /// A tiny image (at most 16 KiB) or a blurhash.
+    pub thumbnail: Option<Thumbnail>,
+    /// A voice note's loudness over time (at most 256 samples).
+    pub waveform: Option<Waveform>,
 }
 
 /// Where an [`OutgoingFile`]'s bytes come from.
@@ -207,8 +222,31 @@ impl OutgoingFile {
             name,
             mime,
             kind,
+            preview: Preview::default(),
             source,
         }
+    }
+
+    /// Sends a small preview with the file: a tiny image (at most
+    /// [`tern_blob::descriptor::MAX_THUMBNAIL_LEN`] bytes) or a blurhash. Checked when the
+    /// file is sent.
+    ///
+    /// ```
+    /// use tern_node::{OutgoingFile, Thumbnail};
+    ///
+    /// let photo = OutgoingFile::from_path("beach.jpg")
+    ///     .with_thumbnail(Thumbnail::Blurhash("LEHV6nWB2yk8pyo0adR*.7kCMdnj".into()));
+    /// ```
+    pub fn with_thumbnail(mut self, thumbnail: Thumbnail) -> Self {
+        self.preview.thumbnail = Some(thumbnail);
+        self
+    }
+
+    /// Sends a voice note's waveform with it (at most
+    /// [`tern_blob::descriptor::MAX_WAVEFORM_SAMPLES`] samples). Checked when it is sent.
+    pub fn with_waveform(mut self, waveform: Waveform) -> Self {
+        self.preview.waveform = Some(waveform);
+        self
     }
 
     /// Sets the MIME type (instead of the guess from the name).
@@ -255,8 +293,8 @@ impl OutgoingFile {
         })
     }
 
-    pub(crate) fn into_parts(self) -> (String, String, AttachmentKind, Source) {
-        (self.name, self.mime, self.kind, self.source)
+    pub(crate) fn into_parts(self) -> (String, String, AttachmentKind, Preview, Source) {
+        (self.name, self.mime, self.kind, self.preview, self.source)
     }
 }
 

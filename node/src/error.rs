@@ -250,6 +250,10 @@ pub enum AttachmentError {
     /// be on its way).
     #[error("the file has not arrived yet")]
     NotReady,
+    /// The preview to send with the file is too large or malformed (a thumbnail over
+    /// 16 KiB, a blurhash over 200 characters, a waveform over 256 samples).
+    #[error("bad preview: {0}")]
+    BadPreview(String),
     /// A range that starts at or past the end of the file.
     #[error("byte {start} lies past the end of a {len}-byte file")]
     BadRange {

@@ -71,6 +71,7 @@ pub use crate::core::{
 };
 pub use attachment::{
     Attachment, AttachmentKind, AttachmentState, DEFAULT_AUTO_DOWNLOAD, MAX_FILE_LEN, OutgoingFile,
+    Preview, Thumbnail, Waveform,
 };
 pub use body::{DISAPPEAR_CHOICES, MAX_NAME_LEN, MAX_REACTION_LEN, MAX_STATUS_LEN, MAX_TEXT_LEN};
 pub use error::{

@@ -23,8 +23,8 @@ pub(crate) use changes::{
 };
 pub(crate) use events::{EventFrame, EventView};
 pub(crate) use files::{
-    AttachmentView, FetchStarted, FileView, FilesPage, FilesQuery, SavedView, UploadQuery,
-    state_name,
+    AttachmentView, FetchStarted, FileView, FilesPage, FilesQuery, PreviewView, SavedView,
+    UploadQuery, state_name,
 };
 
 /// A failed request: `{"error": {"code": "...", "message": "..."}}`.

@@ -124,6 +124,7 @@ pub(crate) fn router(
         .routes(routes!(list_files))
         .routes(routes!(fetch_file))
         .routes(routes!(download_file))
+        .routes(routes!(file_preview))
         .routes(routes!(search))
         .routes(routes!(mark_read))
         .routes(routes!(list_requests))

@@ -12,7 +12,9 @@ use super::model::{
 
 mod files;
 
-pub(crate) use files::{Opened, fetch_file, files, open_file, send_file, stream_arriving};
+pub(crate) use files::{
+    Opened, fetch_file, file_preview, files, open_file, send_file, stream_arriving,
+};
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
 /// request hold the node's core for long.

@@ -4,6 +4,7 @@ use std::io::{self, IsTerminal, Read};
 
 use super::Context;
 use crate::{
+    api::model::UploadQuery,
     backend::{self, Need},
     error::CliError,
 };
@@ -17,6 +18,7 @@ use crate::{
   tern send bob 'see you at 8'
   uptime | tern send ops-bot
   tern send bob --file report.pdf 'the numbers for March'
+  tern send bob --file beach.jpg --thumbnail beach-small.jpg
   tern send tern1qz... hello --json")]
 pub(crate) struct Send {
     /// Contact name or address.
@@ -27,12 +29,43 @@ pub(crate) struct Send {
     /// Send this file (up to 100 MB; photos, videos and audio up to 16 MB as media).
     #[arg(long, value_name = "PATH")]
     file: Option<std::path::PathBuf>,
+    /// With `--file`: a small preview image (JPEG, PNG, WebP or GIF, at most 16 KiB) shown
+    /// before the file is fetched.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "file",
+        conflicts_with = "blurhash"
+    )]
+    thumbnail: Option<std::path::PathBuf>,
+    /// With `--file`: a blurhash shown before the file is fetched.
+    #[arg(long, value_name = "HASH", requires = "file")]
+    blurhash: Option<String>,
 }
 
 impl Send {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
         if let Some(path) = self.file {
-            return send_file(context, self.to, path, self.text.unwrap_or_default()).await;
+            use base64::Engine;
+            let thumbnail = match &self.thumbnail {
+                Some(thumbnail) => Some(base64::engine::general_purpose::STANDARD.encode(
+                    std::fs::read(thumbnail).map_err(|e| {
+                        CliError::Usage(t!("send-file-unreadable", error = e.to_string()))
+                    })?,
+                )),
+                None => None,
+            };
+            let query = UploadQuery {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                caption: self.text,
+                thumbnail,
+                blurhash: self.blurhash,
+                ..Default::default()
+            };
+            return send_file(context, self.to, path, query).await;
         }
         let text = match self.text.as_deref() {
             Some("-") | None => {
@@ -63,19 +96,15 @@ async fn send_file(
     context: &Context,
     to: String,
     path: std::path::PathBuf,
-    caption: String,
+    query: UploadQuery,
 ) -> Result<(), CliError> {
     let len = std::fs::metadata(&path)
         .map_err(|e| CliError::Usage(t!("send-file-unreadable", error = e.to_string())))?
         .len();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let bar = crate::output::progress(context.out, len, name);
+    let bar = crate::output::progress(context.out, len, query.name.clone());
     let shown = bar.clone();
     let sent = backend::with(context, Need::Network, async |b| {
-        b.send_file(&to, &path, &caption, move |n| shown.set_position(n))
+        b.send_file(&to, &path, query.clone(), move |n| shown.set_position(n))
             .await
     })
     .await;

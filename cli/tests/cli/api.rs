@@ -381,6 +381,7 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "GET /v1/files",
         "POST /v1/chats/{peer}/messages/{id}/file/fetch",
         "GET /v1/chats/{peer}/messages/{id}/file",
+        "GET /v1/chats/{peer}/messages/{id}/file/preview",
         "GET /v1/search",
         "GET /v1/requests",
         "POST /v1/requests/{peer}/accept",

@@ -129,8 +129,44 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
     let video = marked(12_000_000);
     let path = dir.path().join("talk.mp4");
     std::fs::write(&path, &video).unwrap();
+    // With a preview: a tiny PNG (its header is all that is read of it here).
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&160u32.to_be_bytes());
+    png.extend_from_slice(&90u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    let thumbnail = dir.path().join("talk.png");
+    std::fs::write(&thumbnail, &png).unwrap();
+    let refused = alice
+        .tern(&[
+            "send",
+            "bob",
+            "--file",
+            path.to_str().unwrap(),
+            "--thumbnail",
+        ])
+        .await;
+    assert_ne!(refused.code, 0, "{refused:?}");
+    let not_image = alice
+        .tern(&[
+            "send",
+            "bob",
+            "--file",
+            path.to_str().unwrap(),
+            "--thumbnail",
+            path.to_str().unwrap(),
+        ])
+        .await;
+    assert_ne!(not_image.code, 0, "{not_image:?}");
     let sent = alice
-        .tern(&["send", "bob", "--file", path.to_str().unwrap(), "--json"])
+        .tern(&[
+            "send",
+            "bob",
+            "--file",
+            path.to_str().unwrap(),
+            "--thumbnail",
+            thumbnail.to_str().unwrap(),
+            "--json",
+        ])
         .await;
     assert_eq!(sent.code, 0, "{sent:?}");
     let id = sent.json()["id"].as_str().unwrap().to_owned();
@@ -140,6 +176,14 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
             .filter(|f| f["file"]["state"] == "offered")
     })
     .await;
+    assert_eq!(
+        bob.tern(&["attachments", "--json"]).await.json()["files"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the refused sends sent nothing"
+    );
 
     // Alice's copy is damaged past its middle: her daemon stops serving there, and Bob's
     // fetch holds the first half, as with a sender that went away.
@@ -159,6 +203,28 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
     let api = pair.bob_daemon.as_ref().unwrap().api.clone();
     let client = reqwest::Client::new();
     let file = format!("{api}/v1/chats/alice/messages/{id}/file");
+    // The preview is here before the file.
+    let preview: Value = client
+        .get(format!("{file}/preview"))
+        .bearer_auth(bob.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["thumbnail"]["mime"], "image/png", "{preview}");
+    assert_eq!(preview["thumbnail"]["width"], 160, "{preview}");
+    assert_eq!(preview["thumbnail"]["height"], 90, "{preview}");
+    use base64::Engine;
+    let data = preview["thumbnail"]["data"].as_str().unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+        png
+    );
+
     let fetch = client
         .post(format!("{file}/fetch"))
         .bearer_auth(bob.token())

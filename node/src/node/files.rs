@@ -88,11 +88,11 @@ impl Node {
         file: OutgoingFile,
         caption: impl Into<String>,
     ) -> Result<MessageId, AttachmentError> {
-        let (name, mime, kind, source) = file.into_parts();
+        let (name, mime, kind, preview, source) = file.into_parts();
         let blobs = self.inner.blobs.clone();
         let device = self.inner.net.peer_id().to_bytes();
         let import = tokio::task::spawn_blocking(move || {
-            prepare(&blobs, device, (name, mime, kind.into()), source)
+            prepare(&blobs, device, (name, mime, kind.into(), preview), source)
         });
         // Where a copy would go if the recipient is offline, found while the file encrypts.
         let (staged, relays) = tokio::join!(import, self.relay_target(peer));
@@ -206,6 +206,25 @@ impl Node {
             .map_err(|e| AttachmentError::File(e.to_string()))?
     }
 
+    /// The preview the sender put in the message of file `id`: a thumbnail and a voice
+    /// note's waveform, either of which may be absent. Here as soon as the message is,
+    /// whether or not the file is.
+    pub async fn attachment_preview(
+        &self,
+        peer: UserId,
+        id: MessageId,
+    ) -> Result<crate::Preview, AttachmentError> {
+        let held: Held = self
+            .call::<Held, AttachmentError>(|reply| Request::HeldFile { peer, id, reply })
+            .await?;
+        let descriptor = Descriptor::from_bytes(&held.descriptor)
+            .map_err(|e| AttachmentError::File(format!("the stored file is damaged: {e}")))?;
+        Ok(crate::Preview {
+            thumbnail: descriptor.thumbnail,
+            waveform: descriptor.waveform,
+        })
+    }
+
     /// Writes the file of message `id` to `path` (through a temporary file beside it, renamed
     /// once complete, so `path` never holds part of a file). Returns its length.
     pub async fn save_attachment(
@@ -285,7 +304,7 @@ const MAX_RELAY_LOCATIONS: usize = 3;
 fn prepare(
     blobs: &tern_blob::store::Store,
     device: Vec<u8>,
-    (name, mime, kind): (String, String, Kind),
+    (name, mime, kind, preview): (String, String, Kind, crate::Preview),
     source: Source,
 ) -> Result<Staged, AttachmentError> {
     let file_error = |e: std::io::Error| AttachmentError::File(e.to_string());
@@ -311,17 +330,25 @@ fn prepare(
         }
     };
     let describe = |kind: Kind, body: Body| {
+        use tern_blob::descriptor::DescriptorError;
         Descriptor {
             kind,
             mime: mime.clone(),
             name: name.clone(),
-            thumbnail: None,
-            waveform: None,
+            thumbnail: preview.thumbnail.clone(),
+            waveform: preview.waveform.clone(),
             body,
         }
         .to_bytes()
-        .map_err(|e| AttachmentError::File(format!("cannot describe the file: {e}")))
+        .map_err(|e| match e {
+            DescriptorError::Thumbnail | DescriptorError::Waveform { .. } => {
+                AttachmentError::BadPreview(e.to_string())
+            }
+            e => AttachmentError::File(format!("cannot describe the file: {e}")),
+        })
     };
+    // A bad name, type or preview is refused before a large file is encrypted.
+    describe(kind, Body::Inline(Vec::new()))?;
     if head.len() as u64 <= descriptor::MAX_INLINE_LEN {
         let kind = fits(head.len() as u64, kind)?;
         return Ok(Staged {

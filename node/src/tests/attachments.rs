@@ -297,6 +297,76 @@ async fn each_chat_can_have_its_own_download_rule_and_keeps_it() {
     ));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_travel_with_the_message_before_the_file() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (_bootstrap, alice, bob) = pair(&dirs, 0).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let mut bob_events = bob.events(crate::From::Now);
+    let thumbnail = crate::Thumbnail::Image {
+        mime: "image/jpeg".into(),
+        width: 96,
+        height: 64,
+        bytes: vec![0xd8; 4000],
+    };
+    let waveform = crate::Waveform {
+        duration_ms: 12_500,
+        samples: (0..=255).collect(),
+    };
+    let photo = OutgoingFile::from_bytes("beach.jpg", marked_file(500_000))
+        .with_thumbnail(thumbnail.clone());
+    let photo_id = alice.send_attachment(b, photo, "").await.unwrap();
+    let memo = OutgoingFile::from_bytes("memo.ogg", marked_file(20_000))
+        .with_kind(AttachmentKind::Voice)
+        .with_waveform(waveform.clone());
+    let memo_id = alice.send_attachment(b, memo, "").await.unwrap();
+    for id in [photo_id, memo_id] {
+        wait_for(&mut bob_events, |e| match e {
+            Event::MessageReceived(m) if m.id == id => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+    // The photo is only offered, yet its thumbnail is here; so is the note's waveform.
+    let preview = bob.attachment_preview(a, photo_id).await.unwrap();
+    assert_eq!(preview.thumbnail, Some(thumbnail));
+    assert_eq!(preview.waveform, None);
+    assert!(matches!(
+        bob.open_attachment(a, photo_id).await,
+        Err(crate::AttachmentError::NotReady)
+    ));
+    let preview = bob.attachment_preview(a, memo_id).await.unwrap();
+    assert_eq!(preview.waveform, Some(waveform));
+
+    // A preview over the limits is refused before anything is sent.
+    let history = alice.history(b, 100, None).await.unwrap().messages.len();
+    let big = OutgoingFile::from_bytes("big.jpg", marked_file(300_000)).with_thumbnail(
+        crate::Thumbnail::Image {
+            mime: "image/jpeg".into(),
+            width: 96,
+            height: 96,
+            bytes: vec![0; 17 * 1024],
+        },
+    );
+    assert!(matches!(
+        alice.send_attachment(b, big, "").await,
+        Err(crate::AttachmentError::BadPreview(_))
+    ));
+    let long =
+        OutgoingFile::from_bytes("long.ogg", marked_file(1000)).with_waveform(crate::Waveform {
+            duration_ms: 1,
+            samples: vec![0; 257],
+        });
+    assert!(matches!(
+        alice.send_attachment(b, long, "").await,
+        Err(crate::AttachmentError::BadPreview(_))
+    ));
+    assert_eq!(
+        alice.history(b, 100, None).await.unwrap().messages.len(),
+        history
+    );
+}
+
 /// Plaintext bytes `range` of the file of message `id` on `node`, read whole.
 async fn read_range(
     node: &Node,

@@ -8,31 +8,34 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use super::{CallError, Client, escape};
-use crate::api::model::{FetchStarted, FilesPage, Sent};
+use crate::api::model::{FetchStarted, FilesPage, Sent, UploadQuery};
 
 /// How long an upload or download may take in all: the largest file over loopback, with
 /// room for a slow disk.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Client {
-    /// Sends the file at `path` to `to` with `caption`, reporting bytes uploaded.
+    /// Sends the file at `path` to `to`, named, captioned and previewed as `upload` says,
+    /// reporting bytes uploaded.
     pub(crate) async fn send_file(
         &self,
         to: &str,
         path: &Path,
-        caption: &str,
+        upload: &UploadQuery,
         progress: impl Fn(u64) + Send + Sync + 'static,
     ) -> Result<Sent, CallError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| self.local(&e))?;
-        let mut query = vec![("name", name)];
-        if !caption.is_empty() {
-            query.push(("caption", caption.to_owned()));
+        let mut query = vec![("name", upload.name.clone())];
+        for (key, value) in [
+            ("caption", &upload.caption),
+            ("thumbnail", &upload.thumbnail),
+            ("blurhash", &upload.blurhash),
+        ] {
+            if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+                query.push((key, value.clone()));
+            }
         }
         let (url, authorization) = self.signed(
             &Method::POST,

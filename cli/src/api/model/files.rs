@@ -118,6 +118,87 @@ pub(crate) struct UploadQuery {
     /// `voice` for a recorded note; otherwise guessed from the MIME type.
     #[serde(default)]
     pub(crate) kind: Option<String>,
+    /// A thumbnail to show before the file is fetched: a small JPEG, PNG, WebP or GIF of at
+    /// most 16 KiB, base64 (standard alphabet, padded); its type and size are read from it.
+    #[serde(default)]
+    pub(crate) thumbnail: Option<String>,
+    /// A blurhash to show before the file is fetched (instead of `thumbnail`).
+    #[serde(default)]
+    pub(crate) blurhash: Option<String>,
+    /// A voice note's loudness over time: up to 256 samples from 0 to 255, comma-separated.
+    #[serde(default)]
+    pub(crate) waveform: Option<String>,
+    /// With `waveform`: the note's duration in milliseconds.
+    #[serde(default)]
+    pub(crate) duration_ms: Option<u32>,
+}
+
+/// `GET /v1/chats/{peer}/messages/{id}/file/preview`: what the sender put in the message to
+/// show before the file is here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct PreviewView {
+    /// A small image; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) thumbnail: Option<ThumbnailView>,
+    /// A blurhash; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) blurhash: Option<String>,
+    /// A voice note's waveform; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) waveform: Option<WaveformView>,
+}
+
+/// A thumbnail image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ThumbnailView {
+    /// Its MIME type, such as `image/jpeg`.
+    pub(crate) mime: String,
+    /// Its width in pixels.
+    pub(crate) width: u16,
+    /// Its height in pixels.
+    pub(crate) height: u16,
+    /// The image, base64 (standard alphabet, padded).
+    pub(crate) data: String,
+}
+
+/// A voice note's loudness over time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct WaveformView {
+    /// The note's duration in milliseconds.
+    pub(crate) duration_ms: u32,
+    /// Up to 256 samples from 0 to 255, evenly spread over the duration.
+    pub(crate) samples: Vec<u8>,
+}
+
+impl From<tern_node::Preview> for PreviewView {
+    fn from(p: tern_node::Preview) -> Self {
+        use base64::Engine;
+        let mut view = Self {
+            waveform: p.waveform.map(|w| WaveformView {
+                duration_ms: w.duration_ms,
+                samples: w.samples,
+            }),
+            ..Self::default()
+        };
+        match p.thumbnail {
+            Some(tern_node::Thumbnail::Image {
+                mime,
+                width,
+                height,
+                bytes,
+            }) => {
+                view.thumbnail = Some(ThumbnailView {
+                    mime,
+                    width,
+                    height,
+                    data: base64::engine::general_purpose::STANDARD.encode(bytes),
+                });
+            }
+            Some(tern_node::Thumbnail::Blurhash(hash)) => view.blurhash = Some(hash),
+            _ => {}
+        }
+        view
+    }
 }
 
 /// The answer to `POST /v1/chats/{peer}/messages/{id}/file/fetch`.

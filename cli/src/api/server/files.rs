@@ -15,7 +15,9 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::{AppState, query};
 use crate::api::{
-    model::{ApiError, ErrorBody, FetchStarted, FilesPage, FilesQuery, Sent, UploadQuery},
+    model::{
+        ApiError, ErrorBody, FetchStarted, FilesPage, FilesQuery, PreviewView, Sent, UploadQuery,
+    },
     service,
 };
 
@@ -110,6 +112,27 @@ pub(super) async fn fetch_file(
     Path((peer, id)): Path<(String, String)>,
 ) -> Result<Json<FetchStarted>, ApiError> {
     Ok(Json(service::fetch_file(&state.node, &peer, &id).await?))
+}
+
+/// The preview the sender put in the message of a file: a thumbnail or blurhash and a
+/// voice note's waveform, here as soon as the message is (the file may not be).
+#[utoipa::path(
+    get, path = "/v1/chats/{peer}/messages/{id}/file/preview", tag = "files",
+    params(
+        ("peer" = String, Path, description = "Contact name or address"),
+        ("id" = String, Path, description = "Message id or unique prefix"),
+    ),
+    responses(
+        (status = 200, description = "The preview; empty when the sender sent none", body = PreviewView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Unknown contact, message, or no file", body = ErrorBody),
+    )
+)]
+pub(super) async fn file_preview(
+    State(state): State<AppState>,
+    Path((peer, id)): Path<(String, String)>,
+) -> Result<Json<PreviewView>, ApiError> {
+    Ok(Json(service::file_preview(&state.node, &peer, &id).await?))
 }
 
 /// Download a file, decrypted. Supports one byte range (`Range: bytes=a-b`, `bytes=a-`,

@@ -9,14 +9,14 @@ use std::{
 use futures::StreamExt;
 use tern_node::{
     AttachmentError, AttachmentKind, AttachmentReader, AttachmentState, Event, MessageId, Node,
-    OutgoingFile, UserId,
+    OutgoingFile, Thumbnail, UserId, Waveform,
 };
 use tokio::sync::mpsc;
 
 use super::{Pick, message_id, resolve};
 use crate::api::model::{
-    ApiError, AttachmentView, Delivery, FetchStarted, FileView, FilesPage, Sent, UploadQuery,
-    state_name,
+    ApiError, AttachmentView, Delivery, FetchStarted, FileView, FilesPage, PreviewView, Sent,
+    UploadQuery, state_name,
 };
 
 impl From<AttachmentError> for ApiError {
@@ -33,6 +33,7 @@ impl From<AttachmentError> for ApiError {
                 "not_ready",
                 format!("{message}: fetch it first"),
             ),
+            E::BadPreview(_) => Self::bad_request(message),
             E::BadRange { .. } => Self::new(
                 axum::http::StatusCode::RANGE_NOT_SATISFIABLE,
                 "bad_range",
@@ -55,7 +56,14 @@ pub(crate) async fn send_file(
     if query.name.trim().is_empty() {
         return Err(ApiError::bad_request("a file needs a name"));
     }
+    let (thumbnail, waveform) = preview(&query)?;
     let mut file = OutgoingFile::from_reader(query.name, reader);
+    if let Some(thumbnail) = thumbnail {
+        file = file.with_thumbnail(thumbnail);
+    }
+    if let Some(waveform) = waveform {
+        file = file.with_waveform(waveform);
+    }
     if let Some(mime) = query.mime {
         file = file.with_mime(mime);
     }
@@ -76,6 +84,77 @@ pub(crate) async fn send_file(
         peer: user.to_string(),
         delivery: Delivery::Queued,
     })
+}
+
+/// The preview an upload asks to send: a thumbnail (an image, whose type and size are read
+/// from its header, or a blurhash) and a waveform.
+fn preview(query: &UploadQuery) -> Result<(Option<Thumbnail>, Option<Waveform>), ApiError> {
+    use base64::Engine;
+    let thumbnail = match (&query.thumbnail, &query.blurhash) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("a thumbnail or a blurhash, not both"));
+        }
+        (Some(data), None) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|e| ApiError::bad_request(format!("thumbnail is not base64: {e}")))?;
+            Some(thumbnail_image(bytes)?)
+        }
+        (None, Some(hash)) => Some(Thumbnail::Blurhash(hash.clone())),
+        (None, None) => None,
+    };
+    let waveform = match (&query.waveform, query.duration_ms) {
+        (Some(samples), Some(duration_ms)) => Some(Waveform {
+            duration_ms,
+            samples: samples
+                .split(',')
+                .map(|s| s.trim().parse::<u8>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    ApiError::bad_request("waveform is samples from 0 to 255, comma-separated")
+                })?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "waveform and duration_ms go together",
+            ));
+        }
+    };
+    Ok((thumbnail, waveform))
+}
+
+/// A thumbnail of `bytes`, a small JPEG, PNG, WebP or GIF: its type and size from its header.
+fn thumbnail_image(bytes: Vec<u8>) -> Result<Thumbnail, ApiError> {
+    let not_image = || ApiError::bad_request("the thumbnail is not a JPEG, PNG, WebP or GIF image");
+    let mime = match imagesize::image_type(&bytes).map_err(|_| not_image())? {
+        imagesize::ImageType::Jpeg => "image/jpeg",
+        imagesize::ImageType::Png => "image/png",
+        imagesize::ImageType::Webp => "image/webp",
+        imagesize::ImageType::Gif => "image/gif",
+        _ => return Err(not_image()),
+    };
+    let size = imagesize::blob_size(&bytes).map_err(|_| not_image())?;
+    let (Ok(width), Ok(height)) = (u16::try_from(size.width), u16::try_from(size.height)) else {
+        return Err(ApiError::bad_request("the thumbnail is too large"));
+    };
+    Ok(Thumbnail::Image {
+        mime: mime.into(),
+        width,
+        height,
+        bytes,
+    })
+}
+
+/// The preview of the file of message `id` with `peer`.
+pub(crate) async fn file_preview(
+    node: &Node,
+    peer: &str,
+    id: &str,
+) -> Result<PreviewView, ApiError> {
+    let user = resolve(node, peer).await?;
+    let id = message_id(node, user, id, Pick::Any).await?;
+    Ok(node.attachment_preview(user, id).await?.into())
 }
 
 /// The files of every conversation, or of `peer`'s.
