@@ -7,7 +7,8 @@
 //! - **fetch**: from `fetch_attachment` to the file verified and complete on the receiver;
 //! - **raw TCP**: the same bytes over a loopback socket, 64 KiB writes, read to the end;
 //! - **bare libp2p stream**: the same bytes over one libp2p stream between two bare swarms
-//!   built like the nodes' (TCP, Noise, Yamux with its defaults), no protocol on top;
+//!   built like the nodes' (TCP, Noise, Yamux with its defaults), no protocol on top; and the
+//!   same over QUIC (the nodes' other transport), to decide which one files should prefer;
 //! - **peak RSS growth** of the process while the file moves (both nodes live in it).
 //!
 //! Run: `cargo bench -p tern-node --bench transfer` (100 MB; `-- --mb N` for another size).
@@ -196,7 +197,7 @@ async fn raw_tcp(len: u64) -> Duration {
 /// Copies `len` bytes over one libp2p stream between two swarms built as the nodes' are, with
 /// nothing on top (no framing, no verification, no disk); returns the time from opening the
 /// stream to the last byte read.
-async fn bare_stream(len: u64) -> Duration {
+async fn bare_stream(len: u64, listen: &str) -> Duration {
     use libp2p::{Swarm, multiaddr::Protocol, swarm::SwarmEvent};
     const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/tern/bench/1");
     let make = || -> Swarm<libp2p_stream::Behaviour> {
@@ -209,7 +210,7 @@ async fn bare_stream(len: u64) -> Duration {
     };
     let (mut server, mut client) = (make(), make());
     server
-        .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("address"))
+        .listen_on(listen.parse().expect("address"))
         .expect("listen");
     let address = loop {
         if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
@@ -298,7 +299,8 @@ async fn run(len: u64) {
     write_file(&path, len);
 
     let tcp = raw_tcp(len).await;
-    let bare = bare_stream(len).await;
+    let bare = bare_stream(len, "/ip4/127.0.0.1/tcp/0").await;
+    let bare_quic = bare_stream(len, "/ip4/127.0.0.1/udp/0/quic-v1").await;
     let rss_before = peak_rss();
     let started = Instant::now();
     let id = alice
@@ -348,6 +350,11 @@ async fn run(len: u64) {
         "bare libp2p stream, same bytes, same run:     {:.3} s, {:.0} MB/s",
         bare.as_secs_f64(),
         rate(bare)
+    );
+    println!(
+        "bare libp2p stream over QUIC, same bytes:     {:.3} s, {:.0} MB/s",
+        bare_quic.as_secs_f64(),
+        rate(bare_quic)
     );
     println!(
         "fetch / raw TCP: {:.3}x",
