@@ -603,6 +603,8 @@ mod fixture_added;
 #[cfg(test)]
 mod fixture_attachments;
 #[cfg(test)]
+mod fixture_downloads;
+#[cfg(test)]
 mod fixture_identities;
 #[cfg(test)]
 mod fixture_uploads;
