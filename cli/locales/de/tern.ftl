@@ -326,6 +326,7 @@ chat-file-fetching = { $name } wird geholt; drück Alt-s noch einmal, sobald sie
 chat-file-saved = { $path } gespeichert
 demo-text-photo = die Aussicht aus dem Büro
 demo-file = schickt { $name } ({ $size }): auf ihrem Gerät mit einem frischen Schlüssel verschlüsselt; die Nachricht trägt Wurzel und Schlüssel
+demo-file-preview = zeigt aus der Nachricht eine verschwommene Vorschau von { $name }, während das Foto geholt wird
 demo-file-seen = hat { $name } von Alices Gerät geholt, alle 16 KiB gegen die Wurzel geprüft, bevor sie geschrieben wurden ({ $size })
 demo-text-slides-file = die Folien, für morgen
 demo-file-offline = schickt { $name } ({ $size }), während bob weg ist: eine Kopie geht mit der Nachricht an sein Relay

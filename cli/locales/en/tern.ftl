@@ -297,6 +297,7 @@ chat-file-fetching = fetching { $name }; press Alt-s again once it is here
 chat-file-saved = saved { $path }
 demo-text-photo = the view from the office
 demo-file = sends { $name } ({ $size }): encrypted on her device under a fresh key; the message carries its root and key
+demo-file-preview = shows a blurred preview of { $name } from the message while the photo is fetched
 demo-file-seen = fetched { $name } from alice's device, every 16 KiB checked against its root before it was written ({ $size })
 demo-text-slides-file = the slides, for tomorrow
 demo-file-offline = sends { $name } ({ $size }) while bob is away: a copy goes to his relay with the message

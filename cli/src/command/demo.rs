@@ -488,15 +488,25 @@ async fn file(
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     let name = "photo.jpg";
+    let blurhash = "LEHV6nWB2yk8pyo0adR*.7kCMdnj";
+    let file = tern_node::OutgoingFile::from_bytes(name, photo.clone())
+        .with_thumbnail(tern_node::Thumbnail::Blurhash(blurhash.into()));
     let id = alice
-        .send_attachment(
-            b,
-            tern_node::OutgoingFile::from_bytes(name, photo.clone()),
-            t!("demo-text-photo"),
-        )
+        .send_attachment(b, file, t!("demo-text-photo"))
         .await?;
     let size = crate::output::size(photo.len() as u64);
     t.say("alice", t!("demo-file", name = name, size = size.as_str()))?;
+    until(
+        bob_events,
+        |e| matches!(e, Event::MessageReceived(m) if m.id == id),
+    )
+    .await?;
+    // What a client shows while the photo is on its way.
+    let preview = bob.attachment_preview(a, id).await?;
+    if preview.thumbnail != Some(tern_node::Thumbnail::Blurhash(blurhash.into())) {
+        bail!("bob's preview of the photo differs");
+    }
+    t.say("bob", t!("demo-file-preview", name = name))?;
     until(bob_events, |e| {
         matches!(e, Event::AttachmentChanged { id: i, state: tern_node::AttachmentState::Ready, .. } if *i == id)
     })

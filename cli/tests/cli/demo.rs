@@ -17,6 +17,7 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "received 3 of 3, each exactly once, in order",
         "holds 1 encrypted file(s)",
         "fetched slides.pdf",
+        "shows a blurred preview of photo.jpg",
         "alice  ✓✓ read ×3",
         "relay  holds 0 envelope(s)",
         "bob's reply, quoting her message",
