@@ -31,17 +31,47 @@ async fn listed(profile: &tern_tests::Profile, id: &str) -> Option<Value> {
         .cloned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_is_sent_fetched_verified_and_saved_between_two_daemons() {
+/// Alice and Bob, with a text first, so that the two have a session and a direct
+/// connection.
+async fn introduced() -> Pair {
     let pair = Pair::start().await;
-    let (alice, bob) = (&pair.alice, &pair.bob);
-    // A message first, so that the two have a session and a direct connection.
-    let run = alice.tern(&["send", "bob", "a file follows"]).await;
+    let run = pair.alice.tern(&["send", "bob", "a file follows"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     eventually("bob to get the text", || async {
-        (!bob.history("alice").await.is_empty()).then_some(())
+        (!pair.bob.history("alice").await.is_empty()).then_some(())
     })
     .await;
+    pair
+}
+
+/// A sender's only stored blob, damaged past its middle: its daemon serves the groups before
+/// the damage and stops there.
+struct Damaged {
+    path: std::path::PathBuf,
+    whole: Vec<u8>,
+}
+
+impl Damaged {
+    fn past_the_middle(complete: &std::path::Path) -> Damaged {
+        let mut stored = std::fs::read_dir(complete).unwrap();
+        let path = stored.next().unwrap().unwrap().path();
+        assert!(stored.next().is_none(), "one blob");
+        let whole = std::fs::read(&path).unwrap();
+        let mut broken = whole.clone();
+        broken[whole.len() * 6 / 10] ^= 0x55;
+        std::fs::write(&path, &broken).unwrap();
+        Damaged { path, whole }
+    }
+
+    fn repair(&self) {
+        std::fs::write(&self.path, &self.whole).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_sent_fetched_verified_and_saved_between_two_daemons() {
+    let pair = introduced().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
 
     let dir = tempfile::tempdir().unwrap();
     let report = marked(1_500_000);
@@ -113,14 +143,8 @@ async fn a_file_is_sent_fetched_verified_and_saved_between_two_daemons() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
-    let pair = Pair::start().await;
+    let pair = introduced().await;
     let (alice, bob) = (&pair.alice, &pair.bob);
-    let run = alice.tern(&["send", "bob", "a video follows"]).await;
-    assert_eq!(run.code, 0, "{run:?}");
-    eventually("bob to get the text", || async {
-        (!bob.history("alice").await.is_empty()).then_some(())
-    })
-    .await;
 
     // Bob fetches nothing from Alice by itself: the video waits to be asked for.
     let run = bob.tern(&["chats", "downloads", "alice", "never"]).await;
@@ -188,17 +212,7 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
     // Alice's copy is damaged past its middle: her daemon stops serving there, and Bob's
     // fetch holds the first half, as with a sender that went away.
     let blobs = alice.path().join("node/blobs/complete");
-    let stored = std::fs::read_dir(&blobs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut copy = std::fs::read(&stored).unwrap();
-    let at = copy.len() * 6 / 10;
-    copy[at] ^= 0x55;
-    std::fs::write(&stored, &copy).unwrap();
-    copy[at] ^= 0x55;
+    let damaged = Damaged::past_the_middle(&blobs);
 
     let api = pair.bob_daemon.as_ref().unwrap().api.clone();
     let client = reqwest::Client::new();
@@ -251,7 +265,7 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
     assert_eq!(listed_now["file"]["state"], "fetching", "{listed_now}");
 
     // Whole again, the file finishes, and the API hands out all of it.
-    std::fs::write(&stored, &copy).unwrap();
+    damaged.repair();
     eventually("bob to fetch the rest", || async {
         listed(bob, &id)
             .await

@@ -51,6 +51,14 @@ async fn pair(dirs: &[TempDir], auto_download: u64) -> (Node, Node, Node) {
     (bootstrap, alice, bob)
 }
 
+/// Picks the arrival of message `id`.
+fn message(id: crate::MessageId) -> impl FnMut(&Event) -> Option<crate::Message> {
+    move |e| match e {
+        Event::MessageReceived(m) if m.id == id => Some(m.clone()),
+        _ => None,
+    }
+}
+
 fn state_of(id: crate::MessageId) -> impl FnMut(&Event) -> Option<AttachmentState> {
     move |e| match e {
         Event::AttachmentChanged { id: i, state, .. } if *i == id => Some(state.clone()),
@@ -101,11 +109,7 @@ async fn files_arrive_inline_or_fetched_verified_and_leave_with_their_chat() {
         )
         .await
         .unwrap();
-    let received = wait_for(&mut bob_events, |e| match e {
-        Event::MessageReceived(m) if m.id == note_id => Some(m.clone()),
-        _ => None,
-    })
-    .await;
+    let received = wait_for(&mut bob_events, message(note_id)).await;
     assert_eq!(received.kind, MessageKind::Attachment);
     assert_eq!(received.text, "a note");
     let attachment = received.attachment.unwrap();
@@ -127,11 +131,10 @@ async fn files_arrive_inline_or_fetched_verified_and_leave_with_their_chat() {
         .send_attachment(b, OutgoingFile::from_bytes("photo.jpg", photo.clone()), "")
         .await
         .unwrap();
-    let received = wait_for(&mut bob_events, |e| match e {
-        Event::MessageReceived(m) if m.id == photo_id => m.attachment.clone(),
-        _ => None,
-    })
-    .await;
+    let received = wait_for(&mut bob_events, message(photo_id))
+        .await
+        .attachment
+        .unwrap();
     assert_eq!(received.state, AttachmentState::Fetching);
     let mut progressed = false;
     let end = wait_for(&mut bob_events, |e| match e {
@@ -157,11 +160,10 @@ async fn files_arrive_inline_or_fetched_verified_and_leave_with_their_chat() {
         )
         .await
         .unwrap();
-    let offered = wait_for(&mut bob_events, |e| match e {
-        Event::MessageReceived(m) if m.id == report_id => m.attachment.clone(),
-        _ => None,
-    })
-    .await;
+    let offered = wait_for(&mut bob_events, message(report_id))
+        .await
+        .attachment
+        .unwrap();
     assert_eq!(offered.state, AttachmentState::Offered);
     assert!(matches!(
         bob.open_attachment(a, report_id).await,
@@ -244,12 +246,11 @@ async fn each_chat_can_have_its_own_download_rule_and_keeps_it() {
     let arrives = async |alice: &Node, bob_events: &mut crate::EventStream, len: usize| {
         let file = OutgoingFile::from_bytes("file.bin", marked_file(len));
         let id = alice.send_attachment(b, file, "").await.unwrap();
-        wait_for(bob_events, |e| match e {
-            Event::MessageReceived(m) if m.id == id => m.attachment.clone(),
-            _ => None,
-        })
-        .await
-        .state
+        wait_for(bob_events, message(id))
+            .await
+            .attachment
+            .unwrap()
+            .state
     };
 
     // Under the node's rule, but Bob wants nothing from Alice's chat by itself.
@@ -321,11 +322,7 @@ async fn previews_travel_with_the_message_before_the_file() {
         .with_waveform(waveform.clone());
     let memo_id = alice.send_attachment(b, memo, "").await.unwrap();
     for id in [photo_id, memo_id] {
-        wait_for(&mut bob_events, |e| match e {
-            Event::MessageReceived(m) if m.id == id => Some(()),
-            _ => None,
-        })
-        .await;
+        wait_for(&mut bob_events, message(id)).await;
     }
     // The photo is only offered, yet its thumbnail is here; so is the note's waveform.
     let preview = bob.attachment_preview(a, photo_id).await.unwrap();
@@ -367,6 +364,30 @@ async fn previews_travel_with_the_message_before_the_file() {
     );
 }
 
+/// A sender's only stored blob, damaged past its middle: its device serves the groups
+/// before the damage and stops there.
+struct Damaged {
+    path: std::path::PathBuf,
+    whole: Vec<u8>,
+}
+
+impl Damaged {
+    fn past_the_middle(complete: &std::path::Path) -> Damaged {
+        let mut stored = std::fs::read_dir(complete).unwrap();
+        let path = stored.next().unwrap().unwrap().path();
+        assert!(stored.next().is_none(), "one blob");
+        let whole = std::fs::read(&path).unwrap();
+        let mut broken = whole.clone();
+        broken[whole.len() * 6 / 10] ^= 0x55;
+        std::fs::write(&path, &broken).unwrap();
+        Damaged { path, whole }
+    }
+
+    fn repair(&self) {
+        std::fs::write(&self.path, &self.whole).unwrap();
+    }
+}
+
 /// Plaintext bytes `range` of the file of message `id` on `node`, read whole.
 async fn read_range(
     node: &Node,
@@ -396,26 +417,11 @@ async fn a_videos_first_verified_range_plays_before_the_rest_arrives() {
         )
         .await
         .unwrap();
-    wait_for(&mut bob_events, |e| match e {
-        Event::MessageReceived(m) if m.id == id => Some(()),
-        _ => None,
-    })
-    .await;
+    wait_for(&mut bob_events, message(id)).await;
 
     // Alice's copy is damaged past its middle: her device stops serving there, so Bob's
     // fetch gets the first half and then waits, as it would for a slow or gone sender.
-    let blobs = dirs[1].path().join("blobs/complete");
-    let stored = std::fs::read_dir(&blobs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut copy = std::fs::read(&stored).unwrap();
-    let at = copy.len() * 6 / 10;
-    copy[at] ^= 0x55;
-    std::fs::write(&stored, &copy).unwrap();
-    copy[at] ^= 0x55;
+    let damaged = Damaged::past_the_middle(&dirs[1].path().join("blobs/complete"));
 
     bob.fetch_attachment(a, id).await.unwrap();
     wait_for(&mut bob_events, |e| match e {
@@ -441,7 +447,7 @@ async fn a_videos_first_verified_range_plays_before_the_rest_arrives() {
     ));
 
     // Once Alice's copy is whole again, the fetch ends where it stopped.
-    std::fs::write(&stored, &copy).unwrap();
+    damaged.repair();
     assert_eq!(
         wait_for(&mut bob_events, |e| match state_of(id)(e) {
             Some(AttachmentState::Fetching) => None,
@@ -478,11 +484,7 @@ async fn the_server_refuses_wrong_capabilities_unknown_roots_and_garbage() {
         .send_attachment(b, OutgoingFile::from_bytes("a.bin", file.clone()), "")
         .await
         .unwrap();
-    wait_for(&mut bob_events, |e| match e {
-        Event::MessageReceived(m) if m.id == id => Some(()),
-        _ => None,
-    })
-    .await;
+    wait_for(&mut bob_events, message(id)).await;
     let entry = alice.attachments(Some(b)).await.unwrap().remove(0);
     let root = {
         let store = alice.inner_store();
