@@ -241,10 +241,12 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<Multiaddr>>,
     },
-    /// Where `peer` may be dialled, for streams opened to it later.
-    AddAddresses {
+    /// Dials `peer` (at `addresses` too) unless connected or dialling; answers once the dial
+    /// is under way, so that a stream opened next finds it.
+    Dial {
         peer: PeerId,
         addresses: Vec<Multiaddr>,
+        reply: oneshot::Sender<()>,
     },
 }
 
@@ -533,10 +535,24 @@ impl EventLoop {
             Command::DialledAt { peer, reply } => {
                 let _ = reply.send(self.dialled.get(&peer).cloned());
             }
-            Command::AddAddresses { peer, addresses } => {
-                for address in addresses {
-                    self.swarm.add_peer_address(peer, address);
+            Command::Dial {
+                peer,
+                addresses,
+                reply,
+            } => {
+                for address in &addresses {
+                    self.swarm.add_peer_address(peer, address.clone());
                 }
+                if !self.swarm.is_connected(&peer) {
+                    let dial = DialOpts::peer_id(peer)
+                        .addresses(addresses)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(e) = self.swarm.dial(dial) {
+                        debug!(%peer, "cannot dial for a stream: {e}");
+                    }
+                }
+                let _ = reply.send(());
             }
             Command::PeerAddresses { peer, reply } => {
                 let _ = reply.send(self.known_addresses(peer));

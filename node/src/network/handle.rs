@@ -28,20 +28,34 @@ impl Handle {
         self.peer_id
     }
 
-    /// A control for raw streams (attachments): opening them dials the peer when needed, at
-    /// the addresses the swarm knows ([`Handle::add_addresses`]).
+    /// A control for raw streams (attachments): accepting them, and opening them to peers
+    /// this node is connected to ([`Handle::open_stream`] dials first).
     pub(crate) fn streams(&self) -> libp2p_stream::Control {
         self.streams.clone()
     }
 
-    /// Tells the swarm where `peer` can be dialled. Best effort, like
-    /// [`Handle::set_standing`].
-    pub(crate) fn add_addresses(&self, peer: PeerId, addresses: Vec<Multiaddr>) {
-        if !addresses.is_empty() {
-            let _ = self
-                .commands
-                .try_send(Command::AddAddresses { peer, addresses });
-        }
+    /// Opens a `protocol` stream to `peer`, dialling it first (at `addresses` too, and at
+    /// those the swarm knows) when not connected. The dial is this task's own: libp2p-stream
+    /// asks the swarm for a dial through a channel of one place and drops the request when it
+    /// is taken, so two streams opened at once to two peers not yet connected would leave
+    /// one waiting; and addresses learnt just before must reach the swarm before the dial.
+    pub(crate) async fn open_stream(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        protocol: libp2p::StreamProtocol,
+    ) -> Result<libp2p::Stream, NetError> {
+        self.call(|reply| Command::Dial {
+            peer,
+            addresses,
+            reply,
+        })
+        .await?;
+        self.streams
+            .clone()
+            .open_stream(peer, protocol)
+            .await
+            .map_err(|e| NetError::Transport(e.to_string()))
     }
 
     /// Sets how `peer`'s direct deliveries are treated. Best effort: when the command queue

@@ -461,6 +461,44 @@ async fn a_videos_first_verified_range_plays_before_the_rest_arrives() {
     assert_eq!(read_range(&bob, a, id, 0..end).await.unwrap(), video);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_to_two_devices_not_yet_connected_open_at_once() {
+    // Two fetches from two senders' devices that Bob is not connected to (their messages
+    // came through relays) start at the same time.
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bob = start(dirs[0].path(), &[]).await;
+    let alice = start(dirs[1].path(), &[]).await;
+    let carol = start(dirs[2].path(), &[]).await;
+    let mut known = Vec::new();
+    for device in [&alice, &carol] {
+        let addresses = device
+            .addresses()
+            .await
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect::<Vec<libp2p::Multiaddr>>();
+        known.push((device.inner_net().peer_id(), addresses));
+    }
+    let open = async |(peer, addresses): (libp2p::PeerId, Vec<libp2p::Multiaddr>)| {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(15),
+            bob.inner_net().open_stream(peer, addresses, PROTOCOL),
+        )
+        .await
+    };
+    let (to_alice, to_carol) = tokio::join!(open(known[0].clone()), open(known[1].clone()));
+    assert!(
+        matches!(to_alice, Ok(Ok(_))),
+        "alice: {:?}",
+        to_alice.map(|r| r.map(|_| ()))
+    );
+    assert!(
+        matches!(to_carol, Ok(Ok(_))),
+        "carol: {:?}",
+        to_carol.map(|r| r.map(|_| ()))
+    );
+}
+
 /// Opens a `/tern/blob/1` stream from `from` to `to`'s device and sends `frame` raw.
 async fn raw_get(from: &Node, to: &Node, frame: &[u8]) -> Result<GetStatus, wire::FrameError> {
     let mut control = from.inner_net().streams();

@@ -126,12 +126,14 @@ pub(super) fn window(missing: &GroupSet) -> GroupSet {
     GroupSet::from_ranges(ranges)
 }
 
-/// Opens a stream to `source` (dialling it if needed): a device on the main swarm, a relay
-/// under the anonymous identity (which the relay may not link to this device's record).
+/// Opens a stream to `source` (dialling it if needed): a device on the main swarm (at
+/// `device` too, where its record says it is), a relay under the anonymous identity (which
+/// the relay may not link to this device's record) at the addresses `relays` gives.
 pub(super) async fn open(
     cx: &Context,
     source: &Source,
     relays: &[(PeerId, Vec<Multiaddr>)],
+    device: Vec<Multiaddr>,
 ) -> Result<(Stream, Option<Lease>), String> {
     if source.relay {
         let addresses = relays
@@ -148,8 +150,8 @@ pub(super) async fn open(
             Err(_) => Err("timed out".into()),
         };
     }
-    let mut control = cx.net.streams();
-    match tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(source.peer, PROTOCOL)).await {
+    let opened = cx.net.open_stream(source.peer, device, PROTOCOL);
+    match tokio::time::timeout(OPEN_TIMEOUT, opened).await {
         Ok(Ok(stream)) => Ok((stream, None)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".into()),

@@ -219,13 +219,12 @@ async fn from_source(
     asked: GroupSet,
     len: u64,
 ) -> Result<Answer, SourceError> {
-    let (mut stream, _lease) = match open(cx, source, &relays).await {
+    let (mut stream, _lease) = match open(cx, source, &relays, Vec::new()).await {
         Ok(opened) => opened,
         Err(_) if look_up && !source.relay => {
             // Learn where the device is now, once per source and round.
             let addresses = addresses_of(&cx.net, user, source.peer).await;
-            cx.net.add_addresses(source.peer, addresses);
-            open(cx, source, &relays)
+            open(cx, source, &relays, addresses)
                 .await
                 .map_err(SourceError::Unreachable)?
         }
