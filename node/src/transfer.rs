@@ -62,6 +62,9 @@ const MAX_UPLOADING: usize = 2;
 /// Groups asked for per stream: 4 MiB, so progress is reported and the journal committed
 /// every 4 MiB.
 pub(crate) const WINDOW_GROUPS: u64 = 256;
+/// Groups asked for in the window that starts a file: 1 MiB, so that a player gets the
+/// first verified bytes after one short round instead of a whole window.
+pub(crate) const FIRST_WINDOW_GROUPS: u64 = 64;
 /// How long a peer may send or take nothing before its stream is given up.
 pub(crate) use tern_blob::pipe::IDLE;
 /// Waits before fetching again from a source that was unreachable: doubling from this…

@@ -13,7 +13,9 @@ use tracing::debug;
 
 use crate::network::Lease;
 
-use super::{Context, Fetch, IDLE, PROTOCOL, Report, Source, WINDOW_GROUPS, sources};
+use super::{
+    Context, FIRST_WINDOW_GROUPS, Fetch, IDLE, PROTOCOL, Report, Source, WINDOW_GROUPS, sources,
+};
 
 /// How long opening a stream (dialling included) may take.
 const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -110,10 +112,15 @@ pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
     }
 }
 
-/// The next groups to ask for: the first [`WINDOW_GROUPS`] missing ones, in at most
-/// [`MAX_RANGES`] ranges.
+/// The next groups to ask for: the first [`WINDOW_GROUPS`] missing ones (only
+/// [`FIRST_WINDOW_GROUPS`] when they start the file), in at most [`MAX_RANGES`] ranges.
 pub(super) fn window(missing: &GroupSet) -> GroupSet {
-    let mut left = WINDOW_GROUPS;
+    let starts_the_file = missing.ranges().first().is_some_and(|r| r.start == 0);
+    let mut left = if starts_the_file {
+        FIRST_WINDOW_GROUPS
+    } else {
+        WINDOW_GROUPS
+    };
     let mut ranges = Vec::new();
     for range in missing.ranges().iter().take(MAX_RANGES) {
         if left == 0 {
@@ -126,14 +133,15 @@ pub(super) fn window(missing: &GroupSet) -> GroupSet {
     GroupSet::from_ranges(ranges)
 }
 
-/// Opens a stream to `source` (dialling it if needed): a device on the main swarm (at
-/// `device` too, where its record says it is), a relay under the anonymous identity (which
-/// the relay may not link to this device's record) at the addresses `relays` gives.
+/// Opens a stream to `source`: a device on the main swarm, dialled first when `dial` is
+/// given (with the addresses its record gave, if any; a later window of the same round finds
+/// the connection), or a relay under the anonymous identity (which the relay may not link to
+/// this device's record) at the addresses `relays` gives.
 pub(super) async fn open(
     cx: &Context,
     source: &Source,
     relays: &[(PeerId, Vec<Multiaddr>)],
-    device: Vec<Multiaddr>,
+    dial: Option<Vec<Multiaddr>>,
 ) -> Result<(Stream, Option<Lease>), String> {
     if source.relay {
         let addresses = relays
@@ -150,7 +158,17 @@ pub(super) async fn open(
             Err(_) => Err("timed out".into()),
         };
     }
-    let opened = cx.net.open_stream(source.peer, device, PROTOCOL);
+    let opened = async {
+        match dial {
+            Some(addresses) => cx.net.open_stream(source.peer, addresses, PROTOCOL).await,
+            None => cx
+                .net
+                .streams()
+                .open_stream(source.peer, PROTOCOL)
+                .await
+                .map_err(|e| crate::network::NetError::Transport(e.to_string())),
+        }
+    };
     match tokio::time::timeout(OPEN_TIMEOUT, opened).await {
         Ok(Ok(stream)) => Ok((stream, None)),
         Ok(Err(e)) => Err(e.to_string()),

@@ -219,12 +219,14 @@ async fn from_source(
     asked: GroupSet,
     len: u64,
 ) -> Result<Answer, SourceError> {
-    let (mut stream, _lease) = match open(cx, source, &relays, Vec::new()).await {
+    // The first window of a round dials the device; the next ones use that connection.
+    let dial = look_up.then(Vec::new);
+    let (mut stream, _lease) = match open(cx, source, &relays, dial).await {
         Ok(opened) => opened,
         Err(_) if look_up && !source.relay => {
             // Learn where the device is now, once per source and round.
             let addresses = addresses_of(&cx.net, user, source.peer).await;
-            open(cx, source, &relays, addresses)
+            open(cx, source, &relays, Some(addresses))
                 .await
                 .map_err(SourceError::Unreachable)?
         }

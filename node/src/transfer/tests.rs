@@ -2,13 +2,21 @@
 
 use tern_blob::{GroupSet, wire::MAX_RANGES};
 
-use super::{WINDOW_GROUPS, fetch::window};
+use super::{FIRST_WINDOW_GROUPS, WINDOW_GROUPS, fetch::window};
 
 #[test]
 fn a_window_is_the_first_missing_groups_within_the_range_limit() {
+    // A short first window, so that a player starts early; whole ones after it.
     assert_eq!(
         window(&GroupSet::all(10_000)),
-        GroupSet::from_ranges(std::iter::once(0..WINDOW_GROUPS))
+        GroupSet::from_ranges(std::iter::once(0..FIRST_WINDOW_GROUPS))
+    );
+    let after_the_first = GroupSet::from_ranges(std::iter::once(FIRST_WINDOW_GROUPS..10_000));
+    assert_eq!(
+        window(&after_the_first),
+        GroupSet::from_ranges(std::iter::once(
+            FIRST_WINDOW_GROUPS..FIRST_WINDOW_GROUPS + WINDOW_GROUPS
+        ))
     );
     assert_eq!(window(&GroupSet::all(3)), GroupSet::all(3));
     // Ranges left by a resumed download are taken in order until the window is full.
