@@ -46,6 +46,7 @@ use tracing::{debug, info, warn};
 
 use tern_crypto::UserId;
 mod behaviour;
+mod dial;
 mod handle;
 mod nat;
 mod records;
@@ -241,12 +242,11 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<Multiaddr>>,
     },
-    /// Dials `peer` (at `addresses` too) unless connected or dialling; answers once the dial
-    /// is under way, so that a stream opened next finds it.
+    /// Dials `peer` (at `addresses` too) unless connected; answers once connected.
     Dial {
         peer: PeerId,
         addresses: Vec<Multiaddr>,
-        reply: oneshot::Sender<()>,
+        reply: oneshot::Sender<Result<(), NetError>>,
     },
 }
 
@@ -314,6 +314,7 @@ pub(crate) fn spawn(
         refused: HashSet::new(),
         announced: HashMap::new(),
         dialled: HashMap::new(),
+        stream_dials: HashMap::new(),
         provider_queries: HashMap::new(),
         counters: Counters::default(),
         ledger: dht::ledger(dht::Role::Node.capacity()),
@@ -393,6 +394,8 @@ struct EventLoop {
     announced: HashMap<PeerId, Vec<Multiaddr>>,
     /// The address each connected peer was dialled at, when we dialled.
     dialled: HashMap<PeerId, Multiaddr>,
+    /// Streams waiting for a dial of their peer ([`dial`]).
+    stream_dials: HashMap<PeerId, Vec<oneshot::Sender<Result<(), NetError>>>>,
     /// Provider lookups in progress: the providers found so far.
     provider_queries: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     counters: Counters,
@@ -539,21 +542,7 @@ impl EventLoop {
                 peer,
                 addresses,
                 reply,
-            } => {
-                for address in &addresses {
-                    self.swarm.add_peer_address(peer, address.clone());
-                }
-                if !self.swarm.is_connected(&peer) {
-                    let dial = DialOpts::peer_id(peer)
-                        .addresses(addresses)
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
-                        .build();
-                    if let Err(e) = self.swarm.dial(dial) {
-                        debug!(%peer, "cannot dial for a stream: {e}");
-                    }
-                }
-                let _ = reply.send(());
-            }
+            } => self.dial_for_stream(peer, addresses, reply),
             Command::PeerAddresses { peer, reply } => {
                 let _ = reply.send(self.known_addresses(peer));
             }
@@ -599,6 +588,7 @@ impl EventLoop {
                 ..
             } => {
                 self.nat.opened(peer_id, connection_id, &endpoint);
+                self.stream_dial_connected(peer_id);
                 if endpoint.is_dialer() {
                     let address = endpoint.get_remote_address().clone();
                     self.unlinked
@@ -610,7 +600,11 @@ impl EventLoop {
                 peer_id: Some(peer),
                 error,
                 ..
-            } => self.unlinked.unreachable(peer, &error.to_string()),
+            } => {
+                let why = error.to_string();
+                self.unlinked.unreachable(peer, &why);
+                self.stream_dial_failed(peer, &why);
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -667,15 +661,6 @@ impl EventLoop {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// Where `peer` can be dialled: the addresses it announced (identify), else the one we
-    /// reached it at.
-    fn known_addresses(&self, peer: PeerId) -> Vec<Multiaddr> {
-        match self.announced.get(&peer) {
-            Some(announced) if !announced.is_empty() => announced.clone(),
-            _ => self.dialled.get(&peer).cloned().into_iter().collect(),
         }
     }
 

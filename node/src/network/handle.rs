@@ -35,10 +35,8 @@ impl Handle {
     }
 
     /// Opens a `protocol` stream to `peer`, dialling it first (at `addresses` too, and at
-    /// those the swarm knows) when not connected. The dial is this task's own: libp2p-stream
-    /// asks the swarm for a dial through a channel of one place and drops the request when it
-    /// is taken, so two streams opened at once to two peers not yet connected would leave
-    /// one waiting; and addresses learnt just before must reach the swarm before the dial.
+    /// those the swarm knows) when not connected, and opening the stream once the connection
+    /// is up (see `network/dial.rs` for why libp2p-stream's own dial is not enough).
     pub(crate) async fn open_stream(
         &self,
         peer: PeerId,
@@ -50,7 +48,7 @@ impl Handle {
             addresses,
             reply,
         })
-        .await?;
+        .await??;
         self.streams
             .clone()
             .open_stream(peer, protocol)
