@@ -226,9 +226,10 @@ async fn a_damaged_relay_copy_is_caught_and_the_file_comes_from_the_next_relay()
 
     let (bob, read) = receive(setup.bob_dir.path(), &setup.relays, setup.alice, setup.id).await;
     assert_eq!(read, bytes);
-    assert_eq!(
-        setup.first.metrics().await.blobs.gets,
-        0,
+    // Ranges away from the damage may come from the first relay (the first window of a file
+    // is 1 MiB); the damaged group never does, so its copy was never served whole.
+    assert!(
+        setup.first.metrics().await.blobs.bytes_served < bytes.len() as u64,
         "the damaged copy was never served whole"
     );
     assert!(
@@ -240,7 +241,7 @@ async fn a_damaged_relay_copy_is_caught_and_the_file_comes_from_the_next_relay()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_comes_from_every_relay_that_holds_it_at_once() {
-    // Three windows of 4 MiB: each relay is asked for one at the start.
+    // A window of 1 MiB, then ones of 4 MiB: each relay is asked for one at the start.
     let bytes = file(12_000_000);
     let setup = two_relays(bytes.clone()).await;
     let (bob, read) = receive(setup.bob_dir.path(), &setup.relays, setup.alice, setup.id).await;
