@@ -93,12 +93,26 @@ impl TestNode {
 /// # Panics
 ///
 /// If no such event comes in time, or the stream ends.
-#[allow(clippy::panic, reason = "a test helper")]
 pub async fn wait_for<T>(
+    events: &mut (impl Stream<Item = (Cursor, Event)> + Unpin),
+    pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    wait_for_within(EVENT_TIMEOUT, events, pick).await
+}
+
+/// Waits for the first event for which `pick` returns `Some`, within `timeout` (for
+/// scenarios slower than [`EVENT_TIMEOUT`] allows).
+///
+/// # Panics
+///
+/// If no such event comes in time, or the stream ends.
+#[allow(clippy::panic, reason = "a test helper")]
+pub async fn wait_for_within<T>(
+    timeout: Duration,
     events: &mut (impl Stream<Item = (Cursor, Event)> + Unpin),
     mut pick: impl FnMut(&Event) -> Option<T>,
 ) -> T {
-    tokio::time::timeout(EVENT_TIMEOUT, async {
+    tokio::time::timeout(timeout, async {
         while let Some((_, event)) = events.next().await {
             if let Some(found) = pick(&event) {
                 return found;
@@ -168,5 +182,54 @@ impl Drop for SmallDisk {
             .arg("-l")
             .arg(self.dir.path())
             .status();
+    }
+}
+
+/// A sender's only stored blob, damaged past its middle: the sender serves the groups before
+/// the damage (it checks its copy as it encodes) and stops there, as a sender that went
+/// away would. [`DamagedBlob::repair`] puts the copy back.
+pub struct DamagedBlob {
+    path: std::path::PathBuf,
+    whole: Vec<u8>,
+}
+
+impl std::fmt::Debug for DamagedBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DamagedBlob")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DamagedBlob {
+    /// Damages the only blob in `complete` (a blob store's `complete/` directory).
+    ///
+    /// # Panics
+    ///
+    /// If the directory does not hold exactly one readable, writable blob.
+    #[allow(clippy::expect_used, reason = "a test helper")]
+    pub fn past_the_middle(complete: &Path) -> DamagedBlob {
+        let mut stored = std::fs::read_dir(complete).expect("the blob directory");
+        let path = stored
+            .next()
+            .expect("a blob")
+            .expect("a readable directory")
+            .path();
+        assert!(stored.next().is_none(), "one blob");
+        let whole = std::fs::read(&path).expect("the blob");
+        let mut broken = whole.clone();
+        broken[whole.len() * 6 / 10] ^= 0x55;
+        std::fs::write(&path, &broken).expect("the blob written back");
+        DamagedBlob { path, whole }
+    }
+
+    /// Puts the blob back as it was.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be written.
+    #[allow(clippy::expect_used, reason = "a test helper")]
+    pub fn repair(&self) {
+        std::fs::write(&self.path, &self.whole).expect("the blob repaired");
     }
 }

@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use tern_node::test_utils::DamagedBlob;
+
 use super::harness::{Pair, eventually};
 
 /// Bytes nobody would find by accident on a disk.
@@ -42,30 +44,6 @@ async fn introduced() -> Pair {
     })
     .await;
     pair
-}
-
-/// A sender's only stored blob, damaged past its middle: its daemon serves the groups before
-/// the damage and stops there.
-struct Damaged {
-    path: std::path::PathBuf,
-    whole: Vec<u8>,
-}
-
-impl Damaged {
-    fn past_the_middle(complete: &std::path::Path) -> Damaged {
-        let mut stored = std::fs::read_dir(complete).unwrap();
-        let path = stored.next().unwrap().unwrap().path();
-        assert!(stored.next().is_none(), "one blob");
-        let whole = std::fs::read(&path).unwrap();
-        let mut broken = whole.clone();
-        broken[whole.len() * 6 / 10] ^= 0x55;
-        std::fs::write(&path, &broken).unwrap();
-        Damaged { path, whole }
-    }
-
-    fn repair(&self) {
-        std::fs::write(&self.path, &self.whole).unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,38 +138,16 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
     png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
     let thumbnail = dir.path().join("talk.png");
     std::fs::write(&thumbnail, &png).unwrap();
-    let refused = alice
-        .tern(&[
-            "send",
-            "bob",
-            "--file",
-            path.to_str().unwrap(),
-            "--thumbnail",
-        ])
-        .await;
+    let send = async |thumbnail: &[&str]| {
+        let mut args = vec!["send", "bob", "--file", path.to_str().unwrap(), "--json"];
+        args.extend_from_slice(thumbnail);
+        alice.tern(&args).await
+    };
+    let refused = send(&["--thumbnail"]).await;
     assert_ne!(refused.code, 0, "{refused:?}");
-    let not_image = alice
-        .tern(&[
-            "send",
-            "bob",
-            "--file",
-            path.to_str().unwrap(),
-            "--thumbnail",
-            path.to_str().unwrap(),
-        ])
-        .await;
+    let not_image = send(&["--thumbnail", path.to_str().unwrap()]).await;
     assert_ne!(not_image.code, 0, "{not_image:?}");
-    let sent = alice
-        .tern(&[
-            "send",
-            "bob",
-            "--file",
-            path.to_str().unwrap(),
-            "--thumbnail",
-            thumbnail.to_str().unwrap(),
-            "--json",
-        ])
-        .await;
+    let sent = send(&["--thumbnail", thumbnail.to_str().unwrap()]).await;
     assert_eq!(sent.code, 0, "{sent:?}");
     let id = sent.json()["id"].as_str().unwrap().to_owned();
     eventually("bob to be offered the file", || async {
@@ -212,7 +168,7 @@ async fn a_file_still_arriving_streams_through_the_api_as_it_verifies() {
     // Alice's copy is damaged past its middle: her daemon stops serving there, and Bob's
     // fetch holds the first half, as with a sender that went away.
     let blobs = alice.path().join("node/blobs/complete");
-    let damaged = Damaged::past_the_middle(&blobs);
+    let damaged = DamagedBlob::past_the_middle(&blobs);
 
     let api = pair.bob_daemon.as_ref().unwrap().api.clone();
     let client = reqwest::Client::new();

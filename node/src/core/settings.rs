@@ -44,23 +44,6 @@ impl Core {
         {
             return Err(Error::NoChat(peer));
         }
-        if let Setting::AutoDownload(rule) = setting {
-            let mut pending = Pending::new(Batch::new(), Vec::new());
-            match rule {
-                Some(max) => pending.batch.put::<DownloadRules>(&conv, &max)?,
-                None => pending.batch.delete::<DownloadRules>(&conv),
-            }
-            pending.events.push(Event::ChatChanged {
-                peer,
-                change: ChatChange::AutoDownload,
-            });
-            self.commit(pending).await?;
-            match rule {
-                Some(max) => self.download_rules.insert(conv, max),
-                None => self.download_rules.remove(&conv),
-            };
-            return Ok(());
-        }
         let mut row = self.settings.get(&conv).copied().unwrap_or_default();
         let change = match setting {
             Setting::Mute(Some(until)) => {
@@ -87,7 +70,8 @@ impl Core {
                     ChatChange::Unpinned
                 }
             }
-            Setting::AutoDownload(_) => unreachable!("handled above"),
+            // Not a field of the settings row: a table of its own.
+            Setting::AutoDownload(rule) => return self.set_download_rule(peer, conv, rule).await,
         };
         let mut pending = Pending::new(Batch::new(), Vec::new());
         stage_settings(&mut pending.batch, conv, row)?;
@@ -97,6 +81,31 @@ impl Core {
         if row == ChatSettingsRow::default() {
             self.settings.remove(&conv);
         }
+        Ok(())
+    }
+
+    /// Sets (or, for `None`, removes) the download rule of `conv`, the conversation with
+    /// `peer`.
+    async fn set_download_rule(
+        &mut self,
+        peer: UserId,
+        conv: Conv,
+        rule: Option<u64>,
+    ) -> Result<(), Error> {
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        match rule {
+            Some(max) => pending.batch.put::<DownloadRules>(&conv, &max)?,
+            None => pending.batch.delete::<DownloadRules>(&conv),
+        }
+        pending.events.push(Event::ChatChanged {
+            peer,
+            change: ChatChange::AutoDownload,
+        });
+        self.commit(pending).await?;
+        match rule {
+            Some(max) => self.download_rules.insert(conv, max),
+            None => self.download_rules.remove(&conv),
+        };
         Ok(())
     }
 

@@ -12,7 +12,8 @@ use tern_blob::{
 use super::{TIMEOUT, start};
 use crate::{
     AttachmentKind, AttachmentState, Event, MessageKind, Node, OutgoingFile, UserId,
-    test_utils::wait_for, transfer::PROTOCOL,
+    test_utils::{DamagedBlob, wait_for},
+    transfer::PROTOCOL,
 };
 
 /// A file people would not find by accident in a database or a blob store.
@@ -35,13 +36,7 @@ async fn pair(dirs: &[TempDir], auto_download: u64) -> (Node, Node, Node) {
     let bootstrap = start(dirs[0].path(), &[]).await;
     let seed = bootstrap.addresses().await;
     let alice = start(dirs[1].path(), &seed).await;
-    let mut builder = crate::test_utils::builder(dirs[2].path())
-        .with_relay_discovery(false)
-        .with_auto_download(auto_download);
-    for address in &seed {
-        builder = builder.with_bootstrap(address.clone());
-    }
-    let bob = builder.spawn().await.unwrap();
+    let bob = start_bob(dirs[2].path(), &seed, auto_download).await;
     let (a, b) = (alice.user_id(), bob.user_id());
     alice.add_contact("bob", b).await.unwrap();
     bob.add_contact("alice", a).await.unwrap();
@@ -49,6 +44,17 @@ async fn pair(dirs: &[TempDir], auto_download: u64) -> (Node, Node, Node) {
     alice.send(b, "hi bob").await.unwrap();
     crate::test_utils::wait_received(&mut bob_events, "hi bob").await;
     (bootstrap, alice, bob)
+}
+
+/// Bob's node in `dir`, which fetches files up to `auto_download` by itself.
+async fn start_bob(dir: &std::path::Path, seed: &[String], auto_download: u64) -> Node {
+    let mut builder = crate::test_utils::builder(dir)
+        .with_relay_discovery(false)
+        .with_auto_download(auto_download);
+    for address in seed {
+        builder = builder.with_bootstrap(address.clone());
+    }
+    builder.spawn().await.unwrap()
 }
 
 /// Picks the arrival of message `id`.
@@ -269,14 +275,7 @@ async fn each_chat_can_have_its_own_download_rule_and_keeps_it() {
         .await
         .unwrap();
     bob.shutdown().await;
-    let seed = bootstrap.addresses().await;
-    let mut builder = crate::test_utils::builder(dirs[2].path())
-        .with_relay_discovery(false)
-        .with_auto_download(1_000_000);
-    for address in &seed {
-        builder = builder.with_bootstrap(address.clone());
-    }
-    let bob = builder.spawn().await.unwrap();
+    let bob = start_bob(dirs[2].path(), &bootstrap.addresses().await, 1_000_000).await;
     let mut bob_events = bob.events(crate::From::Now);
     let chat = bob.chats().await.unwrap().into_iter().find(|c| c.peer == a);
     assert_eq!(chat.unwrap().auto_download, Some(crate::MAX_FILE_LEN));
@@ -364,30 +363,6 @@ async fn previews_travel_with_the_message_before_the_file() {
     );
 }
 
-/// A sender's only stored blob, damaged past its middle: its device serves the groups
-/// before the damage and stops there.
-struct Damaged {
-    path: std::path::PathBuf,
-    whole: Vec<u8>,
-}
-
-impl Damaged {
-    fn past_the_middle(complete: &std::path::Path) -> Damaged {
-        let mut stored = std::fs::read_dir(complete).unwrap();
-        let path = stored.next().unwrap().unwrap().path();
-        assert!(stored.next().is_none(), "one blob");
-        let whole = std::fs::read(&path).unwrap();
-        let mut broken = whole.clone();
-        broken[whole.len() * 6 / 10] ^= 0x55;
-        std::fs::write(&path, &broken).unwrap();
-        Damaged { path, whole }
-    }
-
-    fn repair(&self) {
-        std::fs::write(&self.path, &self.whole).unwrap();
-    }
-}
-
 /// Plaintext bytes `range` of the file of message `id` on `node`, read whole.
 async fn read_range(
     node: &Node,
@@ -421,7 +396,7 @@ async fn a_videos_first_verified_range_plays_before_the_rest_arrives() {
 
     // Alice's copy is damaged past its middle: her device stops serving there, so Bob's
     // fetch gets the first half and then waits, as it would for a slow or gone sender.
-    let damaged = Damaged::past_the_middle(&dirs[1].path().join("blobs/complete"));
+    let damaged = DamagedBlob::past_the_middle(&dirs[1].path().join("blobs/complete"));
 
     bob.fetch_attachment(a, id).await.unwrap();
     wait_for(&mut bob_events, |e| match e {

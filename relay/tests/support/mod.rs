@@ -281,16 +281,7 @@ pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The first event of a node's stream that `pick` accepts, within [`EVENT_TIMEOUT`].
 pub(crate) async fn wait_for<T>(
     events: &mut tern_node::EventStream,
-    mut pick: impl FnMut(&tern_node::Event) -> Option<T>,
+    pick: impl FnMut(&tern_node::Event) -> Option<T>,
 ) -> T {
-    tokio::time::timeout(EVENT_TIMEOUT, async {
-        while let Some((_, event)) = events.next().await {
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-        panic!("event stream ended");
-    })
-    .await
-    .expect("timed out waiting for an event")
+    tern_node::test_utils::wait_for_within(EVENT_TIMEOUT, events, pick).await
 }
