@@ -7,7 +7,7 @@
 //! library's error into one this crate can reason about. The vector tests in
 //! `primitives/vectors.rs` feed the RFC and Wycheproof vectors through exactly these functions.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use aws_lc_rs::agreement;
 use chacha20poly1305::{
@@ -177,14 +177,26 @@ pub(crate) fn ed25519_sign(key: &SigningKey, message: &[u8]) -> [u8; 64] {
 /// What it does not refuse is a key whose encoding is not canonical: `verify_strict` hashes
 /// the key bytes as given, and `VerifyingKey::from_bytes` follows ZIP-215 and decodes them
 /// anyway. [`ed25519_parse_public`] refuses those.
+///
+/// A signature that verified is remembered (see [`memo`]) under the hash of the key, the
+/// signature and the message, so the same identity binding, record or certificate seen again
+/// is not verified again.
 pub(crate) fn ed25519_verify(
     public: &[u8; 32],
     message: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), PrimitiveError> {
+    static VERIFIED: LazyLock<memo::Memo<()>> = LazyLock::new(memo::Memo::new);
+    // Key and signature have fixed lengths, so the three parts cannot be confused.
+    let digest = sha256(&[public, signature, message]);
+    if VERIFIED.get(&digest).is_some() {
+        return Ok(());
+    }
     ed25519_parse_public(public)?
         .verify_strict(message, &Signature::from_bytes(signature))
-        .map_err(|_| PrimitiveError::BadSignature)
+        .map_err(|_| PrimitiveError::BadSignature)?;
+    VERIFIED.insert(digest, ());
+    Ok(())
 }
 
 /// Parses an Ed25519 public key, refusing encodings that are not points, small-order keys and
@@ -194,11 +206,19 @@ pub(crate) fn ed25519_verify(
 /// set sign bit on `x = 0`, so several byte strings can name one point; neither `is_weak` nor
 /// `verify_strict` refuses them. The account *is* its key bytes ([`crate::UserId`]), so each
 /// key must have exactly one encoding: the point is re-encoded and must match the input.
+///
+/// Keys that parsed are remembered (see [`memo`]): the decoding and the re-encoding each take a
+/// field inversion, and the same accounts' keys are parsed over and over.
 pub(crate) fn ed25519_parse_public(public: &[u8; 32]) -> Result<VerifyingKey, PrimitiveError> {
+    static PARSED: LazyLock<memo::Memo<VerifyingKey>> = LazyLock::new(memo::Memo::new);
+    if let Some(key) = PARSED.get(public) {
+        return Ok(key);
+    }
     let key = VerifyingKey::from_bytes(public).map_err(|_| PrimitiveError::InvalidKey)?;
     if key.is_weak() || key.to_edwards().compress().as_bytes() != public {
         return Err(PrimitiveError::InvalidKey);
     }
+    PARSED.insert(*public, key);
     Ok(key)
 }
 
@@ -396,6 +416,7 @@ pub(crate) fn mlkem768_decapsulate(
 // ---- HPKE (RFC 9180), base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305 ----
 
 mod hpke;
+mod memo;
 
 pub(crate) use hpke::{
     hpke_derive_key_pair, hpke_open_wiped, hpke_receiver_export, hpke_seal_in_place,
@@ -488,6 +509,32 @@ mod tests {
 
     use super::*;
 
+    /// A memoised verification answers only for the exact key, message and signature.
+    #[test]
+    fn a_remembered_signature_vouches_for_nothing_else() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let public = key.verifying_key().to_bytes();
+        let signature = ed25519_sign(&key, b"message");
+        for _ in 0..2 {
+            assert_eq!(ed25519_verify(&public, b"message", &signature), Ok(()));
+            assert_eq!(
+                ed25519_verify(&public, b"messagf", &signature),
+                Err(PrimitiveError::BadSignature)
+            );
+            let mut forged = signature;
+            forged[0] ^= 1;
+            assert_eq!(
+                ed25519_verify(&public, b"message", &forged),
+                Err(PrimitiveError::BadSignature)
+            );
+            let other = SigningKey::from_bytes(&[10; 32]).verifying_key().to_bytes();
+            assert_eq!(
+                ed25519_verify(&other, b"message", &signature),
+                Err(PrimitiveError::BadSignature)
+            );
+        }
+    }
+
     /// The encodings `p + y` for `y` in 0..=18 (with either sign bit) still fit in 255 bits,
     /// and `VerifyingKey::from_bytes` decodes them as `y`. Those that are points of large order
     /// pass `is_weak`; they must be refused, while the canonical encoding of the same point is
@@ -522,6 +569,11 @@ mod tests {
                     Err(PrimitiveError::InvalidKey)
                 );
                 assert!(ed25519_parse_public(&canonical).is_ok());
+                // Remembering the canonical key does not make its other encoding acceptable.
+                assert_eq!(
+                    ed25519_parse_public(&non_canonical).err(),
+                    Some(PrimitiveError::InvalidKey)
+                );
                 refused += 1;
             }
         }
