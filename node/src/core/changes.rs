@@ -94,7 +94,10 @@ impl From<Refusal> for Error {
 }
 
 /// Messages a write has loaded or changed so far, by conversation and id.
-pub(super) type Targets = HashMap<(Conv, [u8; 16]), Target>;
+///
+/// Shared, so that the savepoint taken before each received envelope copies pointers rather
+/// than every message the group stored so far (which made a group's cost grow with its square).
+pub(super) type Targets = HashMap<(Conv, [u8; 16]), std::sync::Arc<Target>>;
 
 /// A stored message loaded for a change: its keys, row and meta row.
 #[derive(Debug, Clone)]
@@ -304,7 +307,7 @@ impl Core {
         id: MessageId,
     ) -> Result<Option<Target>, Error> {
         if let Some(target) = cache.get(&(conv, *id.as_bytes())) {
-            return Ok(Some(target.clone()));
+            return Ok(Some(Target::clone(target)));
         }
         let key = *id.as_bytes();
         let found = self
@@ -354,7 +357,10 @@ impl Core {
                 .erase
                 .push((target.conv, target.stamp, *target.id.as_bytes()));
         }
-        cache.insert((target.conv, *target.id.as_bytes()), target);
+        cache.insert(
+            (target.conv, *target.id.as_bytes()),
+            std::sync::Arc::new(target),
+        );
         Ok(())
     }
 

@@ -182,6 +182,7 @@ impl Core {
         // taken before a failed record is dropped.
         let mut relay_targets = HashMap::new();
         let mut stale = Vec::new();
+        let mut moves = Vec::new();
         for (seq, status) in results {
             let Some(entry) = self.queue.get(seq).cloned() else {
                 continue;
@@ -215,14 +216,12 @@ impl Core {
             };
             pending.batch.delete::<Outbox>(&seq);
             self.queue.remove(seq);
-            if entry.visible
-                && let Some(event) = self
-                    .advance_state(&mut pending.batch, entry.peer, entry.id, state)
-                    .await?
-            {
-                pending.events.push(event);
+            if entry.visible {
+                moves.push((entry.peer, entry.id, state));
             }
         }
+        let events = self.advance_states(&mut pending.batch, moves).await?;
+        pending.events.extend(events);
         for peer in stale {
             self.records.addresses_failed(&peer);
         }
@@ -276,17 +275,12 @@ impl Core {
         };
         let mut pending = Pending::new(Batch::new(), Vec::new());
         pending.batch.delete::<Outbox>(&seq);
-        if entry.visible
-            && let Some(event) = self
-                .advance_state(
-                    &mut pending.batch,
-                    entry.peer,
-                    entry.id,
-                    DeliveryState::StoredAtRelays { stored, replicas },
-                )
-                .await?
-        {
-            pending.events.push(event);
+        if entry.visible {
+            let state = DeliveryState::StoredAtRelays { stored, replicas };
+            let events = self
+                .advance_states(&mut pending.batch, vec![(entry.peer, entry.id, state)])
+                .await?;
+            pending.events.extend(events);
         }
         self.commit(pending).await?;
         // The recipient is offline: a file the message names goes to the same relays.
@@ -335,30 +329,47 @@ impl Core {
         }
     }
 
-    /// Moves an outgoing message forward to `state` (never backwards).
-    pub(super) async fn advance_state(
+    /// Moves outgoing messages forward to their states (never backwards), with one read of
+    /// the store for all of them: the core waits for no read per message. A message named
+    /// twice moves to the furthest of its states.
+    pub(super) async fn advance_states(
         &mut self,
         batch: &mut Batch,
-        peer: UserId,
-        id: MessageId,
-        state: DeliveryState,
-    ) -> Result<Option<Event>, Error> {
-        let conv = self.conv(&peer);
-        let Some(stamp) = self
-            .read(move |s| s.get::<MessageIndex>(&(conv, *id.as_bytes())))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let key = (conv, stamp, *id.as_bytes());
-        let Some(mut row) = self.read(move |s| s.get::<Messages>(&key)).await? else {
-            return Ok(None);
-        };
-        if row.direction != Direction::Outgoing || row.state >= state {
-            return Ok(None);
+        moves: Vec<(UserId, MessageId, DeliveryState)>,
+    ) -> Result<Vec<Event>, Error> {
+        if moves.is_empty() {
+            return Ok(Vec::new());
         }
-        row.state = state;
-        batch.put::<Messages>(&key, &row)?;
-        Ok(Some(Event::DeliveryStateChanged { peer, id, state }))
+        let ids: Vec<(Conv, [u8; 16])> = moves
+            .iter()
+            .map(|(peer, id, _)| (self.conv(peer), *id.as_bytes()))
+            .collect();
+        let found = self
+            .read(move |s| {
+                ids.into_iter()
+                    .map(|(conv, id)| {
+                        let Some(stamp) = s.get::<MessageIndex>(&(conv, id))? else {
+                            return Ok(None);
+                        };
+                        let key = (conv, stamp, id);
+                        Ok(s.get::<Messages>(&key)?.map(|row| (key, row)))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?;
+        // Rows as this batch leaves them, so a second move of one message builds on the first.
+        let mut advanced: HashMap<(Conv, u64, [u8; 16]), MessageRow> = HashMap::new();
+        let mut events = Vec::new();
+        for ((peer, id, state), found) in moves.into_iter().zip(found) {
+            let Some((key, row)) = found else { continue };
+            let row = advanced.entry(key).or_insert(row);
+            if row.direction != Direction::Outgoing || row.state >= state {
+                continue;
+            }
+            row.state = state;
+            batch.put::<Messages>(&key, row)?;
+            events.push(Event::DeliveryStateChanged { peer, id, state });
+        }
+        Ok(events)
     }
 }

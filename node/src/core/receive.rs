@@ -37,7 +37,7 @@ pub(super) struct Group {
     /// The disk is short of space: strangers' messages wait (`Busy`).
     pub(super) short: bool,
     /// Messages the group stored or changed, for changes later in the group.
-    pub(super) targets: HashMap<(Conv, [u8; 16]), changes::Target>,
+    pub(super) targets: changes::Targets,
     /// Identity keys the group pinned or saw change, for memory once it is committed.
     pub(super) identities: HashMap<UserId, crate::tables::IdentityRow>,
     /// The identity key of the session start the envelope being processed carried, when it
@@ -554,14 +554,13 @@ impl Core {
                     ReceiptKind::Delivered => DeliveryState::Delivered,
                     ReceiptKind::Read => DeliveryState::Read,
                 };
-                for message in receipt.messages {
-                    if let Some(event) = self
-                        .advance_state(&mut pending.batch, sender, message, state)
-                        .await?
-                    {
-                        pending.events.push(event);
-                    }
-                }
+                let moves = receipt
+                    .messages
+                    .into_iter()
+                    .map(|message| (sender, message, state))
+                    .collect();
+                let events = self.advance_states(&mut pending.batch, moves).await?;
+                pending.events.extend(events);
                 None
             }
         };
@@ -629,7 +628,9 @@ impl Core {
                 .put::<crate::tables::MessageMeta>(&(conv, stamp, *id.as_bytes()), &target.meta)?;
         }
         let row = target.row.clone();
-        staged.targets.insert((conv, *id.as_bytes()), target);
+        staged
+            .targets
+            .insert((conv, *id.as_bytes()), std::sync::Arc::new(target));
         // A file is found by its caption and by its name.
         let searched = match message.attachment.as_ref() {
             Some(file) => format!("{} {}", row.text, file.name),
