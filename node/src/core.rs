@@ -446,7 +446,7 @@ impl Core {
                 self.failed = true;
             }
         }
-        let mut search_built = Some(self.start_search_build());
+        let indexer = self.start_search_build();
         let mut tick = tokio::time::interval(OUTBOX_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut relay_check = tokio::time::interval(RELAY_CHECK_EVERY);
@@ -457,12 +457,6 @@ impl Core {
                 () = self.cancel.cancelled() => break,
                 Ok(()) = addresses.changed() => self.publication.invalidate(),
                 Some(request) = self.requests.recv() => self.on_requests(request).await,
-                Some(built) = futures::future::OptionFuture::from(search_built.as_mut()),
-                    if search_built.is_some() =>
-                {
-                    search_built = None;
-                    self.on_search_built(built).await;
-                }
                 Some(first) = self.inbound.recv() => {
                     let mut group = vec![first];
                     while group.len() < INBOUND_BATCH {
@@ -500,11 +494,10 @@ impl Core {
             }
         }
         self.in_flight.abort_all();
-        // The index build and erasures hold the database open; the node's shutdown waits
+        // The indexer's build and erasures hold the database open; the node's shutdown waits
         // for this task, and the build stops early once cancelled.
-        if let Some(built) = search_built {
-            let _ = built.await;
-        }
+        self.stop_search();
+        let _ = indexer.await;
         while self.erasing.join_next().await.is_some() {}
         debug!("core task stopped");
     }
@@ -582,7 +575,7 @@ impl Core {
                 }
                 self.erase_later(erase);
                 self.delete_blobs_later(unfile);
-                self.on_search_ops(search);
+                self.on_search_ops(search).await;
                 Ok(published)
             }
             Ok(Err(e)) => {

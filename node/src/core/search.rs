@@ -2,9 +2,10 @@
 //!
 //! The index holds terms and keys, never text, and nothing derived from a message's text is
 //! written to disk (`docs/search.md` has the measurements behind this choice). It is built from
-//! the history table on a blocking thread when the node starts; changes committed meanwhile are
-//! queued and applied once it is ready (inserts and removals are idempotent, so a message the
-//! build also read is indexed once), and searches made meanwhile wait for it.
+//! the history table when the node starts, on the indexer's own thread, which then keeps it:
+//! changes committed meanwhile wait in its queue and are applied once it is ready (inserts and
+//! removals are idempotent, so a message the build also read is indexed once), and searches
+//! made meanwhile wait behind them.
 //!
 //! Every commit that adds, edits or removes a message's text carries the index operations in
 //! its [`Pending`]; they are applied only once the commit is durable, so the index never
@@ -19,6 +20,9 @@ use crate::view::SearchPage;
 /// Rows read per batch while the index is built: bounds the memory the build holds beyond
 /// the index itself.
 const BUILD_BATCH: usize = 4096;
+/// Jobs queued for the indexer (one per commit that changes text, or a search): room for a
+/// few seconds of commits at full speed while the index is built, after which commits wait.
+const JOBS: usize = 1024;
 
 /// A change to the index, applied after its commit.
 #[derive(Debug, Clone)]
@@ -31,7 +35,7 @@ pub(super) enum SearchOp {
     RemoveConversation(Conv),
 }
 
-/// A search waiting for the index.
+/// A search asked of the core.
 pub(super) struct Waiting {
     pub(super) query: String,
     pub(super) peer: Option<UserId>,
@@ -40,22 +44,32 @@ pub(super) struct Waiting {
     pub(super) reply: oneshot::Sender<Result<SearchPage, Error>>,
 }
 
-/// The index, or the build in progress with what waits for it.
-#[derive(Default)]
-pub(super) enum Search {
-    /// Not started yet.
-    #[default]
-    Idle,
-    Building {
-        queued: Vec<SearchOp>,
-        waiting: Vec<Waiting>,
+/// What the indexer thread is asked to do. It takes jobs in the order the core sends them,
+/// so a search sees every commit made before it was asked.
+enum Job {
+    /// The index operations of a durable commit.
+    Apply(Vec<SearchOp>),
+    Search {
+        query: Query,
+        conversation: Option<Conv>,
+        limit: usize,
+        after: Option<Cursor>,
+        reply: oneshot::Sender<tern_search::Page>,
     },
-    /// Boxed: the index is large, and the other states are small.
-    Ready(Box<Index>),
 }
 
-/// What the build of the index sends back.
-pub(super) type Built = oneshot::Receiver<Result<Index, Error>>;
+/// The indexer: a thread that owns the index, builds it from history at start, then applies
+/// the operations of each commit and answers searches. Indexing a message's text (cutting it
+/// into words, folding case) costs about as much as the rest of storing it; on its own thread
+/// it runs beside the core instead of inside each commit.
+#[derive(Default)]
+pub(super) struct Search {
+    jobs: Option<mpsc::Sender<Job>>,
+}
+
+/// The indexer thread, which the core waits for when it stops: the build holds the database
+/// open.
+pub(super) type Indexer = tokio::task::JoinHandle<()>;
 
 fn apply(index: &mut Index, op: SearchOp) {
     match op {
@@ -75,112 +89,126 @@ fn apply(index: &mut Index, op: SearchOp) {
     }
 }
 
+/// The indexer's life: build, then serve jobs until the core drops its end.
+fn index_jobs(store: Store, cancel: &CancellationToken, mut jobs: mpsc::Receiver<Job>) {
+    let built = build(&store, cancel);
+    // Only the build reads the database: let it close as soon as the core stops.
+    drop(store);
+    let mut index = match built {
+        Ok(index) => index,
+        Err(Error::Stopped) => return,
+        Err(e) => {
+            // Searches find nothing until the next start, rather than stop the node.
+            error!("cannot build the search index: {e}");
+            Index::new()
+        }
+    };
+    debug!(messages = index.len(), "search index ready");
+    // Operations committed during the build wait in the channel; applying them again to
+    // messages the build also read is harmless (inserts and removals are idempotent).
+    while let Some(job) = jobs.blocking_recv() {
+        match job {
+            Job::Apply(ops) => {
+                for op in ops {
+                    apply(&mut index, op);
+                }
+            }
+            Job::Search {
+                query,
+                conversation,
+                limit,
+                after,
+                reply,
+            } => {
+                let _ =
+                    reply.send(index.search(&query, conversation.as_ref(), limit, after.as_ref()));
+            }
+        }
+    }
+}
+
 impl Core {
-    /// Starts building the index from history, off the core task; the core's loop waits for
-    /// what it returns.
-    pub(super) fn start_search_build(&mut self) -> Built {
-        let (tx, done) = oneshot::channel();
+    /// Starts the indexer, which builds the index from history off the core task.
+    pub(super) fn start_search_build(&mut self) -> Indexer {
+        let (tx, rx) = mpsc::channel(JOBS);
         let store = self.store.clone();
         let cancel = self.cancel.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = tx.send(build(&store, &cancel));
-        });
-        self.search = Search::Building {
-            queued: Vec::new(),
-            waiting: Vec::new(),
-        };
-        done
+        self.search = Search { jobs: Some(tx) };
+        tokio::task::spawn_blocking(move || index_jobs(store, &cancel, rx))
     }
 
-    /// The build finished: applies what was queued meanwhile and answers the waiting searches.
-    pub(super) async fn on_search_built(
-        &mut self,
-        built: Result<Result<Index, Error>, oneshot::error::RecvError>,
-    ) {
-        let Search::Building { queued, waiting } = std::mem::take(&mut self.search) else {
+    /// Stops the indexer: it finishes the jobs sent so far, then ends.
+    pub(super) fn stop_search(&mut self) {
+        self.search.jobs = None;
+    }
+
+    /// Hands the index operations of a durable commit to the indexer.
+    pub(super) async fn on_search_ops(&mut self, ops: Vec<SearchOp>) {
+        if ops.is_empty() {
             return;
-        };
-        let built =
-            built.unwrap_or_else(|_| Err(Error::Storage(StorageError::other("the build stopped"))));
-        let mut index = match built {
-            Ok(index) => index,
-            Err(e) => {
-                // Searches find nothing until the next start, rather than stop the node.
-                error!("cannot build the search index: {e}");
-                Index::new()
-            }
-        };
-        for op in queued {
-            apply(&mut index, op);
         }
-        debug!(messages = index.len(), "search index ready");
-        self.search = Search::Ready(Box::new(index));
-        for search in waiting {
-            let result = self.run_search(&search).await;
-            let _ = search.reply.send(result);
+        if let Some(jobs) = &self.search.jobs {
+            let _ = jobs.send(Job::Apply(ops)).await;
         }
     }
 
-    /// Applies the index operations of a durable commit.
-    pub(super) fn on_search_ops(&mut self, ops: Vec<SearchOp>) {
-        match &mut self.search {
-            Search::Ready(index) => {
-                for op in ops {
-                    apply(index, op);
-                }
-            }
-            Search::Building { queued, .. } => queued.extend(ops),
-            Search::Idle => {}
-        }
-    }
-
-    /// Answers a search now, or once the index is built.
+    /// Asks the indexer, and answers once it has and the messages found are read; the core
+    /// goes on meanwhile. A search made while the index is built waits for it.
     pub(super) async fn search(&mut self, search: Waiting) {
-        match &mut self.search {
-            Search::Building { waiting, .. } => waiting.push(search),
-            _ => {
-                let result = self.run_search(&search).await;
-                let _ = search.reply.send(result);
+        let (tx, page) = oneshot::channel();
+        let job = Job::Search {
+            query: Query::parse(&search.query),
+            conversation: search.peer.map(|peer| self.conv(&peer)),
+            limit: search.limit,
+            after: search.after,
+            reply: tx,
+        };
+        let sent = match &self.search.jobs {
+            Some(jobs) => jobs.send(job).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            let _ = search.reply.send(Ok(SearchPage::default()));
+            return;
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let result = match page.await {
+                // The indexer stopped (the node is stopping, or its build failed to start).
+                Err(_) => Ok(SearchPage::default()),
+                Ok(page) => read_page(store, page).await,
+            };
+            let _ = search.reply.send(result);
+        });
+    }
+}
+
+/// The messages of a page of hits, read from history.
+async fn read_page(store: Store, page: tern_search::Page) -> Result<SearchPage, Error> {
+    let keys: Vec<DocKey> = page.hits;
+    let rows = tokio::task::spawn_blocking(move || {
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            let row_key = (key.conversation, key.stamp, key.id);
+            // A message removed since (a request past its cap) is skipped.
+            if let Some(row) = store.get::<Messages>(&row_key)? {
+                let meta = store.get::<crate::tables::MessageMeta>(&row_key)?;
+                rows.push((row_key, row, meta));
             }
         }
-    }
-
-    async fn run_search(&self, search: &Waiting) -> Result<SearchPage, Error> {
-        let Search::Ready(index) = &self.search else {
-            return Ok(SearchPage::default());
-        };
-        let conv = search.peer.map(|peer| self.conv(&peer));
-        let page = index.search(
-            &Query::parse(&search.query),
-            conv.as_ref(),
-            search.limit,
-            search.after.as_ref(),
-        );
-        let keys: Vec<DocKey> = page.hits;
-        let rows = self
-            .read(move |s| {
-                let mut rows = Vec::with_capacity(keys.len());
-                for key in keys {
-                    let row_key = (key.conversation, key.stamp, key.id);
-                    // A message removed since (a request past its cap) is skipped.
-                    if let Some(row) = s.get::<Messages>(&row_key)? {
-                        let meta = s.get::<crate::tables::MessageMeta>(&row_key)?;
-                        rows.push((row_key, row, meta));
-                    }
-                }
-                Ok(rows)
+        Ok::<_, StoreError>(rows)
+    })
+    .await
+    .map_err(|e| Error::Storage(StorageError::other(e.to_string())))??;
+    Ok(SearchPage {
+        messages: rows
+            .into_iter()
+            .map(|((_, stamp, id), row, meta)| {
+                to_message(MessageId::from_bytes(id), stamp, &row, meta.as_ref())
             })
-            .await?;
-        Ok(SearchPage {
-            messages: rows
-                .into_iter()
-                .map(|((_, stamp, id), row, meta)| {
-                    to_message(MessageId::from_bytes(id), stamp, &row, meta.as_ref())
-                })
-                .collect(),
-            next: page.next.map(|cursor| cursor.to_string()),
-        })
-    }
+            .collect(),
+        next: page.next.map(|cursor| cursor.to_string()),
+    })
 }
 
 /// Builds the index from every message with text, a batch of rows at a time. Stops early
