@@ -446,7 +446,7 @@ impl Core {
                 self.failed = true;
             }
         }
-        let indexer = self.start_search_build();
+        let indexer = self.start_indexer();
         let mut tick = tokio::time::interval(OUTBOX_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut relay_check = tokio::time::interval(RELAY_CHECK_EVERY);

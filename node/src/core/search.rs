@@ -54,14 +54,14 @@ enum Job {
         conversation: Option<Conv>,
         limit: usize,
         after: Option<Cursor>,
-        reply: oneshot::Sender<tern_search::Page>,
+        reply: oneshot::Sender<Result<SearchPage, Error>>,
     },
 }
 
 /// The indexer: a thread that owns the index, builds it from history at start, then applies
-/// the operations of each commit and answers searches. Indexing a message's text (cutting it
-/// into words, folding case) costs about as much as the rest of storing it; on its own thread
-/// it runs beside the core instead of inside each commit.
+/// the operations of each commit and answers searches, reading the messages found. Indexing a
+/// message's text (cutting it into words, folding case) costs about as much as the rest of
+/// storing it; on its own thread it runs beside the core instead of inside each commit.
 #[derive(Default)]
 pub(super) struct Search {
     jobs: Option<mpsc::Sender<Job>>,
@@ -89,12 +89,10 @@ fn apply(index: &mut Index, op: SearchOp) {
     }
 }
 
-/// The indexer's life: build, then serve jobs until the core drops its end.
-fn index_jobs(store: Store, cancel: &CancellationToken, mut jobs: mpsc::Receiver<Job>) {
-    let built = build(&store, cancel);
-    // Only the build reads the database: let it close as soon as the core stops.
-    drop(store);
-    let mut index = match built {
+/// The indexer's life: build, then serve jobs until the core drops its end. The core waits
+/// for it when it stops, so its handle on the database goes before the node's.
+fn index_jobs(store: &Store, cancel: &CancellationToken, mut jobs: mpsc::Receiver<Job>) {
+    let mut index = match build(store, cancel) {
         Ok(index) => index,
         Err(Error::Stopped) => return,
         Err(e) => {
@@ -120,8 +118,8 @@ fn index_jobs(store: Store, cancel: &CancellationToken, mut jobs: mpsc::Receiver
                 after,
                 reply,
             } => {
-                let _ =
-                    reply.send(index.search(&query, conversation.as_ref(), limit, after.as_ref()));
+                let page = index.search(&query, conversation.as_ref(), limit, after.as_ref());
+                let _ = reply.send(read_page(store, page));
             }
         }
     }
@@ -129,12 +127,12 @@ fn index_jobs(store: Store, cancel: &CancellationToken, mut jobs: mpsc::Receiver
 
 impl Core {
     /// Starts the indexer, which builds the index from history off the core task.
-    pub(super) fn start_search_build(&mut self) -> Indexer {
+    pub(super) fn start_indexer(&mut self) -> Indexer {
         let (tx, rx) = mpsc::channel(JOBS);
         let store = self.store.clone();
         let cancel = self.cancel.clone();
         self.search = Search { jobs: Some(tx) };
-        tokio::task::spawn_blocking(move || index_jobs(store, &cancel, rx))
+        tokio::task::spawn_blocking(move || index_jobs(&store, &cancel, rx))
     }
 
     /// Stops the indexer: it finishes the jobs sent so far, then ends.
@@ -152,61 +150,45 @@ impl Core {
         }
     }
 
-    /// Asks the indexer, and answers once it has and the messages found are read; the core
-    /// goes on meanwhile. A search made while the index is built waits for it.
+    /// Hands a search to the indexer, which answers it once the commits before it are
+    /// indexed (and the index built); the core goes on meanwhile.
     pub(super) async fn search(&mut self, search: Waiting) {
-        let (tx, page) = oneshot::channel();
         let job = Job::Search {
             query: Query::parse(&search.query),
             conversation: search.peer.map(|peer| self.conv(&peer)),
             limit: search.limit,
             after: search.after,
-            reply: tx,
+            reply: search.reply,
         };
-        let sent = match &self.search.jobs {
-            Some(jobs) => jobs.send(job).await.is_ok(),
-            None => false,
+        let unsent = match &self.search.jobs {
+            Some(jobs) => jobs.send(job).await.err().map(|e| e.0),
+            None => Some(job),
         };
-        if !sent {
-            let _ = search.reply.send(Ok(SearchPage::default()));
-            return;
+        // The indexer is gone (the node is stopping): nothing to find.
+        if let Some(Job::Search { reply, .. }) = unsent {
+            let _ = reply.send(Ok(SearchPage::default()));
         }
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            let result = match page.await {
-                // The indexer stopped (the node is stopping, or its build failed to start).
-                Err(_) => Ok(SearchPage::default()),
-                Ok(page) => read_page(store, page).await,
-            };
-            let _ = search.reply.send(result);
-        });
     }
 }
 
 /// The messages of a page of hits, read from history.
-async fn read_page(store: Store, page: tern_search::Page) -> Result<SearchPage, Error> {
-    let keys: Vec<DocKey> = page.hits;
-    let rows = tokio::task::spawn_blocking(move || {
-        let mut rows = Vec::with_capacity(keys.len());
-        for key in keys {
-            let row_key = (key.conversation, key.stamp, key.id);
-            // A message removed since (a request past its cap) is skipped.
-            if let Some(row) = store.get::<Messages>(&row_key)? {
-                let meta = store.get::<crate::tables::MessageMeta>(&row_key)?;
-                rows.push((row_key, row, meta));
-            }
+fn read_page(store: &Store, page: tern_search::Page) -> Result<SearchPage, Error> {
+    let mut messages = Vec::with_capacity(page.hits.len());
+    for key in page.hits {
+        let row_key = (key.conversation, key.stamp, key.id);
+        // A message removed since (a request past its cap) is skipped.
+        if let Some(row) = store.get::<Messages>(&row_key)? {
+            let meta = store.get::<crate::tables::MessageMeta>(&row_key)?;
+            messages.push(to_message(
+                MessageId::from_bytes(key.id),
+                key.stamp,
+                &row,
+                meta.as_ref(),
+            ));
         }
-        Ok::<_, StoreError>(rows)
-    })
-    .await
-    .map_err(|e| Error::Storage(StorageError::other(e.to_string())))??;
+    }
     Ok(SearchPage {
-        messages: rows
-            .into_iter()
-            .map(|((_, stamp, id), row, meta)| {
-                to_message(MessageId::from_bytes(id), stamp, &row, meta.as_ref())
-            })
-            .collect(),
+        messages,
         next: page.next.map(|cursor| cursor.to_string()),
     })
 }
