@@ -9,8 +9,9 @@
 //! 2. re-issues the device certificate when [`certificate_due`] says so,
 //! 3. republishes the record and hands its relays' collectors the new bundle if either
 //!    changed, and
-//! 4. starts a pass over the deduplication tables (`seen`, then `replays`) that deletes rows
-//!    past their expiry, one page of at most [`PRUNE_PAGE`] rows per outbox tick
+//! 4. starts a pass over the tables whose rows expire (the deduplication tables `seen` and
+//!    `replays`, then `orphans`: changes still waiting for a message that never came) that
+//!    deletes rows past their expiry, one page of at most [`PRUNE_PAGE`] rows per outbox tick
 //!    ([`Upkeep::next_page`], [`Upkeep::page_done`]), so a large table never stalls the
 //!    pipeline.
 //!
@@ -20,19 +21,20 @@
 /// How often upkeep runs: often enough that a weekly rotation or a certificate renewal is
 /// never late by more than an hour, rarely enough to cost nothing.
 pub(crate) const UPKEEP_EVERY_MS: u64 = 60 * 60 * 1000;
-/// Rows of a deduplication table examined per outbox tick while pruning: at two ticks a
-/// second this keeps up with 8,000 new rows a second, more than the node can receive.
+/// Rows of a table examined per outbox tick while pruning: at two ticks a second this keeps up
+/// with 8,000 new rows a second, more than the node can receive.
 pub(crate) const PRUNE_PAGE: usize = 4096;
 /// Lifetime of the device certificate a node issues itself. It is re-issued at half its
 /// lifetime while the node runs, so a device that stops running stops being certified within
 /// this time.
 pub(crate) const CERTIFICATE_LIFETIME_SECS: u64 = 30 * 24 * 60 * 60;
 
-/// A deduplication table that expires rows.
+/// A table whose rows expire, in the order a pruning pass walks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Table {
     Seen,
     Replays,
+    Orphans,
 }
 
 /// One page of a pruning pass: the rows of `table` after `after` (from the start if `None`).
@@ -97,7 +99,13 @@ impl Upkeep {
                     after: None,
                 }
             }
-            (None, Table::Replays) => self.pruning = None,
+            (None, Table::Replays) => {
+                *page = Page {
+                    table: Table::Orphans,
+                    after: None,
+                }
+            }
+            (None, Table::Orphans) => self.pruning = None,
         }
     }
 }
@@ -140,7 +148,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pruning_pass_walks_seen_then_replays_then_ends() {
+    fn a_pruning_pass_walks_seen_then_replays_then_orphans_then_ends() {
         let mut upkeep = Upkeep::new(T0);
         assert_eq!(upkeep.next_page(), None);
         assert!(upkeep.due(T0 + UPKEEP_EVERY_MS));
@@ -156,6 +164,14 @@ mod tests {
             upkeep.next_page(),
             Some(Page {
                 table: Table::Replays,
+                after: None
+            })
+        );
+        upkeep.page_done(None);
+        assert_eq!(
+            upkeep.next_page(),
+            Some(Page {
+                table: Table::Orphans,
                 after: None
             })
         );

@@ -1,7 +1,8 @@
 //! Upkeep as the core carries it out: rotating keys, renewing the certificate, pruning the
-//! deduplication tables and bounding the caches, as [`crate::upkeep::Upkeep`] schedules.
+//! tables whose rows expire and bounding the caches, as [`crate::upkeep::Upkeep`] schedules.
 
 use super::*;
+use crate::tables::Orphans;
 
 impl Core {
     /// The chores of a node that runs for months, as [`Upkeep`] schedules them: rotating
@@ -52,30 +53,30 @@ impl Core {
         if let Some(page) = self.upkeep.next_page() {
             match self.prune(page, now_ms).await {
                 Ok(last) => self.upkeep.page_done(last),
-                Err(e) => warn!("pruning the deduplication tables failed: {e}"),
+                Err(e) => warn!("pruning expired rows failed: {e}"),
             }
         }
     }
 
-    /// Deletes the expired rows of one page of a deduplication table; returns the key of the
-    /// last row examined, or `None` when the table has no more.
+    /// Deletes the expired rows of one page of a table that expires rows; returns the key of
+    /// the last row examined, or `None` when the table has no more.
     pub(super) async fn prune(
         &mut self,
         page: upkeep::Page,
         now_ms: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
-        fn page_of<T>(
+        /// One page of `T` after the row encoded as `after`: a batch deleting the rows whose
+        /// `expires` is past (and whatever `also` adds for each), and the last key examined.
+        fn page_of<T: crate::store::Table>(
             store: &Store,
             after: Option<Vec<u8>>,
             now_ms: u64,
+            expires: fn(&T::Value) -> u64,
             also: fn(&mut Batch, &T::Key),
-        ) -> Result<(Batch, Option<Vec<u8>>), StoreError>
-        where
-            T: crate::store::Table<Value = u64>,
-            T::Key: for<'a> TryFrom<&'a [u8]> + AsRef<[u8]>,
-        {
+        ) -> Result<(Batch, Option<Vec<u8>>), StoreError> {
+            use crate::store::Key;
             use std::ops::Bound;
-            let lower = match after.as_deref().map(T::Key::try_from) {
+            let lower = match after.as_deref().map(T::Key::decode) {
                 Some(Ok(key)) => Bound::Excluded(key),
                 _ => Bound::Unbounded,
             };
@@ -85,30 +86,45 @@ impl Core {
                 upkeep::PRUNE_PAGE,
             )?;
             let mut batch = Batch::new();
-            for (key, expires) in &rows {
-                if *expires <= now_ms {
+            for (key, value) in &rows {
+                if expires(value) <= now_ms {
                     batch.delete::<T>(key);
                     also(&mut batch, key);
                 }
             }
             let last = (rows.len() == upkeep::PRUNE_PAGE)
-                .then(|| rows.last().map(|(key, _)| key.as_ref().to_vec()))
+                .then(|| rows.last().map(|(key, _)| key.encode()))
                 .flatten();
             Ok((batch, last))
         }
+        let page_table = page.table;
         let (batch, last) = self
             .read(move |store| match page.table {
                 // An envelope's ack row goes with its seen row.
-                upkeep::Table::Seen => page_of::<Seen>(store, page.after, now_ms, |batch, key| {
-                    batch.delete::<Acks>(key);
-                }),
-                upkeep::Table::Replays => page_of::<Replays>(store, page.after, now_ms, |_, _| {}),
+                upkeep::Table::Seen => page_of::<Seen>(
+                    store,
+                    page.after,
+                    now_ms,
+                    |at| *at,
+                    |batch, key| {
+                        batch.delete::<Acks>(key);
+                    },
+                ),
+                upkeep::Table::Replays => {
+                    page_of::<Replays>(store, page.after, now_ms, |at| *at, |_, _| {})
+                }
+                // A conversation left in `orphan_convs` with no rows only costs one empty
+                // read when its next message arrives.
+                upkeep::Table::Orphans => {
+                    page_of::<Orphans>(store, page.after, now_ms, |row| row.expires_ms, |_, _| {})
+                }
             })
             .await?;
         if !batch.is_empty() {
             debug!(
                 deleted = batch.len(),
-                "pruned expired deduplication entries"
+                table = ?page_table,
+                "pruned expired rows"
             );
             self.commit(Pending::new(batch, Vec::new())).await?;
         }

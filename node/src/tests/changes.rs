@@ -10,7 +10,7 @@ use crate::{
     ChangeError, MessageId, MessageKind, Reaction, SendError,
     body::{Body, Delete, Edit, Reaction as ReactionBody, Text},
     hlc,
-    tables::Messages,
+    tables::{Messages, Orphans},
     test_utils::wait_for,
 };
 
@@ -444,4 +444,62 @@ async fn forged_and_late_changes_are_refused_and_counted() {
         "old"
     );
     pair.shutdown().await;
+}
+
+/// Waits for `done`, letting simulated time run (two seconds per real 20 ms) so that retries
+/// and upkeep scheduled by the clock come due.
+async fn until(clock: &crate::Clock, what: &str, done: impl Fn() -> bool) {
+    tokio::time::timeout(TIMEOUT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            clock.advance(Duration::from_secs(2));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"));
+}
+
+/// A change whose message never comes is held for its retention (28 days), then goes by the
+/// node's own upkeep, without a restart: a node that runs for months does not keep them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_message_never_comes_goes_when_its_retention_ends() {
+    let clock = crate::Clock::manual(crate::Clock::system().now_ms());
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bootstrap = start_on(dirs[0].path(), &clock, &[]).await;
+    let seed = bootstrap.addresses().await;
+    let alice = start_on(dirs[1].path(), &clock, &seed).await;
+    let bob = start_on(dirs[2].path(), &clock, &seed).await;
+    let b = bob.user_id();
+    alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
+    let orphans = || {
+        bob.inner_store()
+            .scan::<Orphans>(.., Direction::Forward, usize::MAX)
+            .unwrap()
+            .len()
+    };
+    // An edit of a message that Bob never gets.
+    alice
+        .send_body(
+            b,
+            Body::Edit(Edit {
+                id: new_id(),
+                stamp: stamp_in(0),
+                target: new_id(),
+                text: "never shown".into(),
+            }),
+        )
+        .await;
+    until(&clock, "the edit was not held", || orphans() == 1).await;
+
+    // Past the retention, the next pruning pass deletes it.
+    clock.advance(Duration::from_secs(29 * 24 * 3600));
+    until(&clock, "the held edit outlived its retention", || {
+        orphans() == 0
+    })
+    .await;
+
+    for node in [alice, bob, bootstrap] {
+        node.shutdown().await;
+    }
 }
