@@ -65,6 +65,19 @@ async fn wait_driving<T>(
     .expect("timed out waiting for an event")
 }
 
+/// Waits until `done` holds, letting simulated time run on `clock` as [`wait_driving`] does:
+/// for what shows in the store rather than as an event.
+async fn until_driving(clock: &crate::Clock, what: &str, done: impl Fn() -> bool) {
+    tokio::time::timeout(TIMEOUT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            clock.advance(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out: {what}"));
+}
+
 async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
     crate::test_utils::TestNode::spawn(dir, bootstrap).await
 }

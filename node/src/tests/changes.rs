@@ -446,19 +446,6 @@ async fn forged_and_late_changes_are_refused_and_counted() {
     pair.shutdown().await;
 }
 
-/// Waits for `done`, letting simulated time run (two seconds per real 20 ms) so that retries
-/// and upkeep scheduled by the clock come due.
-async fn until(clock: &crate::Clock, what: &str, done: impl Fn() -> bool) {
-    tokio::time::timeout(TIMEOUT, async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            clock.advance(Duration::from_secs(2));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{what}"));
-}
-
 /// A change whose message never comes is held for its retention (28 days), then goes by the
 /// node's own upkeep, without a restart: a node that runs for months does not keep them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,11 +477,11 @@ async fn a_change_whose_message_never_comes_goes_when_its_retention_ends() {
             }),
         )
         .await;
-    until(&clock, "the edit was not held", || orphans() == 1).await;
+    until_driving(&clock, "the edit was not held", || orphans() == 1).await;
 
     // Past the retention, the next pruning pass deletes it.
     clock.advance(Duration::from_secs(29 * 24 * 3600));
-    until(&clock, "the held edit outlived its retention", || {
+    until_driving(&clock, "the held edit outlived its retention", || {
         orphans() == 0
     })
     .await;
