@@ -69,6 +69,7 @@ pub const MAX_PREKEYS_HELD: u32 = 200;
 
 const FRAME_VERSION: u8 = 1;
 
+pub mod deposits;
 pub mod receipt;
 pub use receipt::{
     Custody, CustodyBatch, CustodyReceipt, MAX_BATCH, ReceiptError, VerifiedRoots, envelope_digest,
