@@ -9,6 +9,11 @@
 //!   senders; taking one deletes it in a synced write before it is handed out. They count
 //!   against the mailbox's byte quota and the disk budget, and expire like envelopes.
 //!   (Schema 1 stored the prekey alone; opening such a store dates them to the upgrade.)
+//! - `digests`: `mailbox id [32] ‖ SHA-256 of the envelope [32]` → `envelope id u64 BE ‖
+//!   stored_at u64 BE`, for every envelope held, written and deleted with it. A deposit of an
+//!   envelope the mailbox already holds (a sender depositing again after a stream broke
+//!   before its receipt came) is answered with a receipt for the copy held, not stored twice.
+//!   (Schema 2 had no such index; opening such a store builds it.)
 //! - `blobs`: `root [32]` → a held attachment's record (`store/blobs.rs`): its read
 //!   capability, length, times, and the mailbox whose blob quota it counts against. The
 //!   encrypted blobs themselves are files in `blobs/` beside the database.
@@ -37,23 +42,28 @@ use std::{
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
-use tern_proto::mailbox::{Custody, CustodyBatch, Refusal, StoredEnvelope};
+use tern_proto::mailbox::{Custody, CustodyBatch, Refusal, StoredEnvelope, envelope_digest};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::timing::Timings;
 
 mod blobs;
+mod schema;
 mod writer;
 
 pub(crate) use self::blobs::BlobRecord;
 
-use self::writer::{Writer, write_deposits};
+use self::{
+    schema::migrate,
+    writer::{Writer, write_deposits},
+};
 
 const ENVELOPES: &str = "envelopes";
 const META: &str = "meta";
 const PREKEYS: &str = "prekeys";
 const BLOBS: &str = "blobs";
-const SCHEMA_VERSION: u32 = 2;
+const DIGESTS: &str = "digests";
+const SCHEMA_VERSION: u32 = 3;
 /// Most deposits written in one synced batch.
 const GROUP: usize = 512;
 /// Deposits waiting for the writer; depositors beyond it wait, asynchronously (backpressure).
@@ -312,6 +322,21 @@ fn prekey_key(mailbox: &[u8; 32], id: u32) -> [u8; 36] {
     key
 }
 
+fn digest_key(mailbox: &[u8; 32], digest: &[u8; 32]) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    key[..32].copy_from_slice(mailbox);
+    key[32..].copy_from_slice(digest);
+    key
+}
+
+/// A digest row's value: where the envelope is held, and since when.
+fn digest_value(id: u64, stored_at: u64) -> [u8; 16] {
+    let mut value = [0u8; 16];
+    value[..8].copy_from_slice(&id.to_be_bytes());
+    value[8..].copy_from_slice(&stored_at.to_be_bytes());
+    value
+}
+
 fn key(mailbox: &[u8; 32], id: u64) -> [u8; 40] {
     let mut key = [0u8; 40];
     key[..32].copy_from_slice(mailbox);
@@ -344,11 +369,19 @@ impl Store {
         // slowing every scan that crosses it.
         let mut envelope_options = family();
         envelope_options.add_compact_on_deletion_collector_factory(128, 64, 0.5);
+        // Nearly every deposit looks for a digest that is not there: a Bloom filter answers
+        // most of those without reading a table file.
+        let mut digest_options = family();
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        digest_options.set_block_based_table_factory(&table);
+        digest_options.add_compact_on_deletion_collector_factory(128, 64, 0.5);
         let families = [
             ColumnFamilyDescriptor::new(ENVELOPES, envelope_options),
             ColumnFamilyDescriptor::new(META, family()),
             ColumnFamilyDescriptor::new(PREKEYS, family()),
             ColumnFamilyDescriptor::new(BLOBS, family()),
+            ColumnFamilyDescriptor::new(DIGESTS, digest_options),
         ];
         let db = DB::open_cf_descriptors(&options, dir, families)?;
         migrate(&db)?;
@@ -609,6 +642,7 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let db = &self.shared.db;
         let cf = db.cf_handle(name).ok_or(StoreError::Corrupt("family"))?;
+        let digests = db.cf_handle(DIGESTS).ok_or(StoreError::Corrupt("family"))?;
         let mut batch = WriteBatch::default();
         let mut freed = Vec::new();
         for k in keys {
@@ -618,6 +652,10 @@ impl Store {
                     .map_err(|_| StoreError::Corrupt("key"))?;
                 freed.push((mailbox, v.len() as u64));
                 batch.delete_cf(cf, k.as_ref());
+                if name == ENVELOPES {
+                    let digest = envelope_digest(v.get(8..).unwrap_or_default());
+                    batch.delete_cf(digests, digest_key(&mailbox, &digest));
+                }
             }
         }
         if freed.is_empty() {
@@ -656,45 +694,6 @@ impl Store {
             bytes: usage.total,
         }
     }
-}
-
-/// Brings a database of an older schema up to [`SCHEMA_VERSION`], or refuses a newer one.
-fn migrate(db: &DB) -> Result<(), StoreError> {
-    let meta = db.cf_handle(META).ok_or(StoreError::Corrupt("meta"))?;
-    let version = match db.get_cf(meta, b"schema")? {
-        None => {
-            db.put_cf(meta, b"schema", SCHEMA_VERSION.to_be_bytes())?;
-            return Ok(());
-        }
-        Some(v) => u32::from_be_bytes(
-            v.as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("schema"))?,
-        ),
-    };
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::Schema(version));
-    }
-    if version == 1 {
-        // Schema 1 kept prekeys undated: date them now, so they expire a retention from
-        // the upgrade.
-        let prekeys = db
-            .cf_handle(PREKEYS)
-            .ok_or(StoreError::Corrupt("prekeys"))?;
-        let now = crate::service::now_secs().to_be_bytes();
-        let mut batch = WriteBatch::default();
-        for item in db.iterator_cf(prekeys, IteratorMode::Start) {
-            let (k, v) = item?;
-            let mut value = now.to_vec();
-            value.extend_from_slice(&v);
-            batch.put_cf(prekeys, k, value);
-        }
-        batch.put_cf(meta, b"schema", SCHEMA_VERSION.to_be_bytes());
-        let mut sync = WriteOptions::default();
-        sync.set_sync(true);
-        db.write_opt(batch, &sync)?;
-    }
-    Ok(())
 }
 
 impl std::fmt::Debug for Store {

@@ -28,9 +28,13 @@ async fn honest(
     mailbox: [u8; 32],
     count: usize,
 ) -> Vec<Duration> {
-    let envelope = vec![0x5a; ENVELOPE];
+    let mut envelope = vec![0x5a; ENVELOPE];
     let mut latencies = Vec::with_capacity(count);
     for _ in 0..count {
+        // Each different, as sealed envelopes are: the relay stores a repeated one once.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        envelope[..8].copy_from_slice(&n.to_be_bytes());
         let at = Instant::now();
         let answer = one(
             swarm,

@@ -39,11 +39,21 @@ pub(super) fn write_deposits(
                 Err(_) => break,
             }
         }
-        let (Some(envelopes), Some(meta)) =
-            (shared.db.cf_handle(ENVELOPES), shared.db.cf_handle(META))
-        else {
+        let (Some(envelopes), Some(meta), Some(digests)) = (
+            shared.db.cf_handle(ENVELOPES),
+            shared.db.cf_handle(META),
+            shared.db.cf_handle(DIGESTS),
+        ) else {
             return;
         };
+        // Where the group's envelopes are held already, if they are: deposited again after
+        // a receipt was lost, or twice in this group.
+        let keys: Vec<[u8; 64]> = group
+            .iter()
+            .map(|d| digest_key(&d.mailbox, &d.digest))
+            .collect();
+        let found = shared.db.batched_multi_get_cf(digests, keys.iter(), false);
+        let mut in_group: HashMap<[u8; 64], (u64, u64)> = HashMap::new();
         let free = shared.free_space();
         let mut usage = shared.usage.lock().unwrap_or_else(|e| e.into_inner());
         let mut batch = WriteBatch::default();
@@ -52,7 +62,25 @@ pub(super) fn write_deposits(
         let mut custodies = Vec::with_capacity(group.len());
         let mut pending_total = 0u64;
         let mut pending = Ledger::default();
-        for deposit in group {
+        for ((deposit, digest_key), found) in group.into_iter().zip(keys).zip(found) {
+            let held = match found {
+                Ok(Some(value)) => be64(&value).zip(value.get(8..).and_then(be64)),
+                Ok(None) => in_group.get(&digest_key).copied(),
+                Err(_) => {
+                    answers.push((deposit.reply, Err(Refusal::Unavailable)));
+                    continue;
+                }
+            };
+            if let Some((id, stored_at)) = held {
+                answers.push((deposit.reply, Ok(custodies.len())));
+                custodies.push(Custody {
+                    mailbox: deposit.mailbox,
+                    digest: deposit.digest,
+                    id,
+                    stored_at,
+                });
+                continue;
+            }
             let size = 8 + deposit.envelope.len() as u64;
             let held = usage.of(&deposit.mailbox);
             let extra = pending.of(&deposit.mailbox);
@@ -79,6 +107,8 @@ pub(super) fn write_deposits(
             value.extend_from_slice(&deposit.stored_at.to_be_bytes());
             value.extend_from_slice(&deposit.envelope);
             batch.put_cf(envelopes, key(&deposit.mailbox, id), value);
+            batch.put_cf(digests, digest_key, digest_value(id, deposit.stored_at));
+            in_group.insert(digest_key, (id, deposit.stored_at));
             pending.add(deposit.mailbox, 1, size);
             pending_total += size;
             added.push((deposit.mailbox, size));
