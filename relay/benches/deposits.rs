@@ -39,6 +39,8 @@ use tern_relay::MailboxCodec;
 mod flood;
 #[path = "deposits/mosquitto.rs"]
 mod mosquitto;
+#[path = "deposits/streams.rs"]
+mod streams;
 
 const SENDERS: usize = 16;
 const ENVELOPE: usize = 1024;
@@ -271,18 +273,33 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
     let mailbox = *owner.1.mailbox().id().as_bytes();
     let envelope = vec![0x5a; ENVELOPE];
 
-    // Durable deposits from many senders at once.
-    let mut tasks = tokio::task::JoinSet::new();
+    // Durable deposits from many senders at once: first each on its own request-response
+    // stream (`/tern/mailbox/2`, the way before deposit streams), then pipelined on one
+    // deposit stream per sender (`/tern/deposit/1`). Every envelope differs, as sealed
+    // envelopes do: the relay stores a repeated one only once.
     let per_sender = deposits / SENDERS;
+    let envelopes = |phase: u8, sender: usize| -> Vec<Vec<u8>> {
+        (0..per_sender)
+            .map(|i| {
+                let mut envelope = vec![0x5a; ENVELOPE];
+                envelope[0] = phase;
+                envelope[1..9].copy_from_slice(&(sender as u64).to_be_bytes());
+                envelope[9..17].copy_from_slice(&(i as u64).to_be_bytes());
+                envelope
+            })
+            .collect()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
     let started = Instant::now();
-    for _ in 0..SENDERS {
+    for sender in 0..SENDERS {
         let address = address.clone();
-        let envelope = envelope.clone();
+        let envelopes = envelopes(0, sender);
         tasks.spawn(async move {
             let mut swarm = client();
             swarm.dial(address).expect("dial");
-            let requests = (0..per_sender)
-                .map(|_| Request::Deposit {
+            let requests = envelopes
+                .iter()
+                .map(|envelope| Request::Deposit {
                     mailbox,
                     envelope: envelope.clone(),
                 })
@@ -290,15 +307,22 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
             let answers = run_requests(&mut swarm, peer, requests, IN_FLIGHT_PER_SENDER).await;
             // As a node does: each batch's signature is checked once.
             let roots = tern_proto::mailbox::VerifiedRoots::default();
+            let by_digest: std::collections::HashMap<_, _> = envelopes
+                .iter()
+                .map(|e| (tern_proto::mailbox::envelope_digest(e), e))
+                .collect();
             for (answer, _) in &answers {
                 let Response::Stored(receipt) = answer else {
                     panic!("deposit refused: {answer:?}");
                 };
+                let envelope = by_digest
+                    .get(&receipt.digest)
+                    .expect("a receipt for a deposit made");
                 receipt
                     .verify_with(
                         &peer.to_bytes(),
                         &tern_crypto::MailboxId::from_bytes(mailbox),
-                        &envelope,
+                        envelope,
                         &roots,
                     )
                     .expect("valid receipt");
@@ -306,15 +330,39 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
             answers.len()
         });
     }
+    let mut stored_requests = 0;
+    while let Some(count) = tasks.join_next().await {
+        stored_requests += count.expect("sender");
+    }
+    let request_time = started.elapsed();
+    let per_request = stored_requests as f64 / request_time.as_secs_f64();
+    println!(
+        "deposits, one request-response stream each (/tern/mailbox/2): {stored_requests} durable \
+         1 KiB deposits from {SENDERS} senders in {:.2} s: {per_request:.0}/s",
+        request_time.as_secs_f64(),
+    );
+    let started = Instant::now();
+    for sender in 0..SENDERS {
+        let (address, envelopes) = (address.clone(), envelopes(1, sender));
+        tasks.spawn(streams::deposit(
+            address,
+            peer,
+            mailbox,
+            envelopes,
+            IN_FLIGHT_PER_SENDER,
+        ));
+    }
     let mut stored = 0;
     while let Some(count) = tasks.join_next().await {
         stored += count.expect("sender");
     }
     let deposit_time = started.elapsed();
     println!(
-        "deposits: {stored} durable 1 KiB deposits from {SENDERS} senders in {:.2} s: {:.0}/s",
+        "deposits, pipelined on one deposit stream each (/tern/deposit/1): {stored} durable 1 KiB \
+         deposits from {SENDERS} senders in {:.2} s: {:.0}/s ({:.2}x request-response)",
         deposit_time.as_secs_f64(),
-        stored as f64 / deposit_time.as_secs_f64()
+        stored as f64 / deposit_time.as_secs_f64(),
+        stored as f64 / deposit_time.as_secs_f64() / per_request,
     );
     let metrics = relay.metrics().await;
     let on_disk = dir_size(&dir.join("relay").join("db"));
@@ -364,7 +412,9 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
     let mut sender = client();
     sender.dial(address).expect("dial");
     let mut latencies = Vec::new();
-    for _ in 0..200 {
+    let mut envelope = envelope;
+    for round in 0..200u64 {
+        envelope[..8].copy_from_slice(&round.to_be_bytes());
         let fetch = Request::Fetch {
             proof: proof(&mut swarm, peer, &owner, Operation::Fetch).await,
             after: cursor,

@@ -31,7 +31,7 @@ use tern_blob::{
 };
 use tracing::{info, warn};
 
-pub(crate) use self::serve::run;
+pub(crate) use self::serve::{Share, run};
 use crate::{
     Limits,
     service::now_secs,

@@ -65,6 +65,12 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
     );
     counter(
         &mut registry,
+        "deposit_streams",
+        "Deposit streams accepted (/tern/deposit/1)",
+        snapshot.deposit_streams,
+    );
+    counter(
+        &mut registry,
         "fetches",
         "Fetch requests answered",
         snapshot.fetches,

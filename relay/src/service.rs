@@ -3,10 +3,13 @@
 
 mod challenges;
 mod codec;
+mod deposits;
 mod held;
 mod mailbox;
+mod metrics;
 #[cfg(feature = "test-utils")]
 mod observe;
+pub use self::metrics::Metrics;
 #[cfg(feature = "test-utils")]
 pub use self::observe::Observed;
 
@@ -77,58 +80,6 @@ const MAX_HELD: usize = 10_000;
 const MAX_RATE_ENTRIES: usize = 65_536;
 /// Refusals held back from over-budget peers at once, in all; beyond it they go at once.
 const MAX_HELD_REFUSALS: usize = 16_384;
-
-/// Counters, as the metrics endpoint and [`crate::Relay::metrics`] report them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Metrics {
-    /// Deposits stored (custody receipts issued).
-    pub deposits: u64,
-    /// Fetch requests answered.
-    pub fetches: u64,
-    /// Envelopes deleted on acknowledgement.
-    pub acked: u64,
-    /// Envelopes deleted at the end of their retention.
-    pub expired: u64,
-    /// Requests refused, by reason: the mailbox's refusals, and `connection_limit` for
-    /// connections the relay closed at once because it or the peer already had too many.
-    pub refused: std::collections::BTreeMap<String, u64>,
-    /// Entries a bounded table evicted to admit new ones, by table: `challenges` (nonces
-    /// never used) and `held_fetches` (answered early, empty).
-    pub evicted: std::collections::BTreeMap<String, u64>,
-    /// Malformed or failed inbound streams.
-    pub bad_streams: u64,
-    /// The same streams by how they failed: `malformed` and `too_large` (requests that could
-    /// not be read), `io`, `timeout`, `connection_closed`, `unsupported_protocols` and
-    /// `response_omission`.
-    pub stream_failures: std::collections::BTreeMap<String, u64>,
-    /// Connections open now.
-    pub connections: u64,
-    /// Mailboxes holding at least one envelope.
-    pub mailboxes: u64,
-    /// Envelopes held.
-    pub stored_messages: u64,
-    /// Bytes held.
-    pub stored_bytes: u64,
-    /// The most bytes the relay holds in all ([`crate::Limits::disk_budget`]).
-    pub disk_budget: u64,
-    /// Fetches held open now.
-    pub held_fetches: u64,
-    /// Challenge nonces handed out and not yet used or expired.
-    pub challenges_outstanding: u64,
-    /// `rate_limited` refusals waiting out [`crate::Limits::refusal_delay_ms`] now.
-    pub held_refusals: u64,
-    /// DHT records refused on PUT.
-    pub records_refused: u64,
-    /// One-time prekeys stored from owners' uploads.
-    pub prekeys_uploaded: u64,
-    /// One-time prekeys handed out to senders (each once).
-    pub prekeys_taken: u64,
-    /// Prekey requests answered "exhausted".
-    pub prekeys_exhausted: u64,
-    /// Attachment blobs held for offline recipients.
-    pub blobs: crate::BlobMetrics,
-}
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -345,20 +296,8 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
 
     let (addresses_tx, addresses) = watch::channel(Vec::new());
     let (commands, command_rx) = mpsc::channel(64);
-    let rates = RateLimiter::new(
-        MAX_RATE_ENTRIES,
-        Rate {
-            burst: f64::from(limits.deposit_burst),
-            per_sec: f64::from(limits.deposits_per_sec),
-        },
-    );
-    let byte_rates = RateLimiter::new(
-        MAX_RATE_ENTRIES,
-        Rate {
-            burst: limits.deposit_bytes_burst as f64,
-            per_sec: limits.deposit_bytes_per_sec as f64,
-        },
-    );
+    let allow: Option<HashSet<[u8; 32]>> = config.allow.map(|list| list.into_iter().collect());
+    let gate = Arc::new(deposits::Gate::new(&limits, allow.clone()));
     let challenge_rates = RateLimiter::new(
         MAX_RATE_ENTRIES,
         Rate {
@@ -367,37 +306,54 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         },
     );
     let blob_dir = config.data_dir.join("blobs");
-    let (blob_db, blob_key, allow) = (store.clone(), keypair.clone(), config.allow.clone());
+    let (blob_db, blob_key, blob_allow) = (store.clone(), keypair.clone(), allow.clone());
     let blobs = tokio::task::spawn_blocking(move || {
-        let allow = allow.map(|list| list.into_iter().collect());
-        Blobs::open(&blob_dir, blob_db, limits, allow, blob_key)
+        Blobs::open(&blob_dir, blob_db, limits, blob_allow, blob_key)
     })
     .await
     .map_err(|e| Error::DataDir(e.to_string()))??;
     let cancel = CancellationToken::new();
     let control = swarm.behaviour().streams.new_control();
-    let blob_task = tokio::spawn(crate::blobs::run(
-        blobs.clone(),
-        control,
-        limits.blob_transfers,
-        cancel.child_token(),
-    ));
+    let (notes, deposit_notes) = mpsc::channel(4096);
+    let public = keypair.public();
+    let deposit_streams = deposits::Streams {
+        gate: gate.clone(),
+        store: store.clone(),
+        keypair: keypair.clone(),
+        notes,
+        unreadable: unreadable.clone(),
+        refusal_delay: Duration::from_millis(limits.refusal_delay_ms),
+        id: (public.to_peer_id().to_bytes(), public.encode_protobuf()),
+    };
+    let tasks = [
+        tokio::spawn(crate::blobs::run(
+            blobs.clone(),
+            control.clone(),
+            limits.blob_transfers,
+            cancel.child_token(),
+        )),
+        tokio::spawn(deposits::run(
+            deposit_streams,
+            control,
+            cancel.child_token(),
+        )),
+    ];
     let service = Service {
         blobs,
-        blob_task,
+        tasks,
+        gate,
+        deposit_notes,
         swarm,
         keypair,
         store,
         timings: timings.clone(),
         limits,
-        allow: config.allow.map(|list| list.into_iter().collect()),
+        allow,
         addresses: addresses_tx,
         commands: command_rx,
         challenges: Challenges::new(MAX_CHALLENGES),
         held: Held::new(MAX_HELD),
         pending: FuturesUnordered::new(),
-        rates,
-        byte_rates,
         challenge_rates,
         held_refusals: 0,
         record_rates: RateLimiter::new(MAX_RATE_ENTRIES, DHT_PUT_RATE),
@@ -430,8 +386,12 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
 
 struct Service {
     blobs: Blobs,
-    /// Serves `/tern/blob/1`; stops with the relay.
-    blob_task: tokio::task::JoinHandle<()>,
+    /// Serve `/tern/blob/1` and `/tern/deposit/1`; stop with the relay.
+    tasks: [tokio::task::JoinHandle<()>; 2],
+    /// What every deposit passes.
+    gate: Arc<deposits::Gate>,
+    /// Outcomes of the deposits on deposit streams.
+    deposit_notes: mpsc::Receiver<deposits::Note>,
     swarm: Swarm<Behaviour>,
     keypair: Keypair,
     store: Store,
@@ -443,15 +403,12 @@ struct Service {
     challenges: Challenges<PeerId>,
     held: Held<PeerId, Parked>,
     pending: FuturesUnordered<BoxFuture<'static, Done>>,
-    rates: RateLimiter<PeerId>,
     /// Who put the DHT records the relay stores, so a full store makes room fairly.
     dht_ledger: dht::Ledger,
     /// Relays evicted from the full provider list of `dht::RELAYS_KEY` to admit newcomers.
     providers_evicted: u64,
     /// DHT records on the blocking pool for validation.
     validating: usize,
-    /// Deposited bytes per peer: a stranger is metered in bytes as well as in requests.
-    byte_rates: RateLimiter<PeerId>,
     /// Challenges per peer.
     challenge_rates: RateLimiter<PeerId>,
     /// `rate_limited` refusals waiting out [`crate::Limits::refusal_delay_ms`].
@@ -484,6 +441,7 @@ impl Service {
                 () = cancel.cancelled() => break,
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(done) = self.pending.next(), if !self.pending.is_empty() => self.on_done(done),
+                Some(note) = self.deposit_notes.recv() => self.on_deposit_note(note),
                 Some(command) = self.commands.recv() => match command {
                     Command::Metrics(reply) => {
                         let totals = self.store.totals();
@@ -542,7 +500,11 @@ impl Service {
         while let Some(done) = self.pending.next().await {
             self.on_done(done);
         }
-        let _ = (&mut self.blob_task).await;
+        // The deposit streams finish what they read without the loop hearing of it.
+        self.deposit_notes.close();
+        for task in &mut self.tasks {
+            let _ = task.await;
+        }
         info!("relay stopped");
     }
 

@@ -55,7 +55,7 @@ pub(crate) async fn run(
             () = cancel.cancelled() => break,
             Some((peer, stream)) = incoming.next() => {
                 while tasks.try_join_next().is_some() {}
-                let share = Share::take(&per_peer, peer);
+                let share = Share::take(&per_peer, peer, MAX_PER_PEER);
                 let permit = share
                     .is_some()
                     .then(|| slots.clone().try_acquire_owned().ok())
@@ -70,17 +70,21 @@ pub(crate) async fn run(
 }
 
 /// A stream's place among one peer's, given back when dropped.
-struct Share {
+pub(crate) struct Share {
     table: Arc<Mutex<HashMap<PeerId, usize>>>,
     peer: PeerId,
 }
 
 impl Share {
-    /// One of `peer`'s [`MAX_PER_PEER`] places, if it has one left.
-    fn take(table: &Arc<Mutex<HashMap<PeerId, usize>>>, peer: PeerId) -> Option<Share> {
+    /// One of `peer`'s `max` places, if it has one left.
+    pub(crate) fn take(
+        table: &Arc<Mutex<HashMap<PeerId, usize>>>,
+        peer: PeerId,
+        max: usize,
+    ) -> Option<Share> {
         let mut counts = table.lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(peer).or_default();
-        if *count >= MAX_PER_PEER {
+        if *count >= max {
             return None;
         }
         *count += 1;

@@ -28,7 +28,7 @@ pub(crate) struct Unreadable {
 }
 
 impl Unreadable {
-    fn count(&self, error: &FrameError) {
+    pub(crate) fn count(&self, error: &FrameError) {
         let counter = match error {
             FrameError::Io(_) => &self.io,
             FrameError::TooLarge(_) => &self.too_large,

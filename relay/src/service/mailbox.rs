@@ -10,13 +10,15 @@ use libp2p::{PeerId, request_response::ResponseChannel};
 use tern_crypto::OneTimePrekey;
 use tern_proto::mailbox::{
     MAX_PREKEY_BATCH, MAX_PREKEYS_HELD, MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, OwnerProof,
-    Refusal, Request, Response, StoredEnvelope, envelope_digest,
+    Refusal, Request, Response, StoredEnvelope,
 };
-use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use super::{Service, now_secs};
-use crate::store::Deposit;
+use super::{
+    Service,
+    deposits::{self, Note},
+    now_secs,
+};
 
 /// Most envelopes in one fetched page.
 const MAX_PAGE: u32 = 512;
@@ -71,11 +73,6 @@ pub(super) enum Done {
 }
 
 impl Service {
-    /// Per-peer token bucket for deposits.
-    fn take_token(&mut self, peer: PeerId) -> bool {
-        self.rates.try_take(&peer, Instant::now())
-    }
-
     /// Takes a nonce: true if it was issued to `peer` and is still fresh.
     fn take_nonce(&mut self, peer: PeerId, nonce: &[u8; 32]) -> bool {
         self.challenges.take(&peer, nonce, Instant::now())
@@ -90,42 +87,27 @@ impl Service {
         let relay = self.swarm.local_peer_id().to_bytes();
         match request {
             Request::Deposit { mailbox, envelope } => {
-                if envelope.len() > self.limits.max_envelope {
-                    return self.refuse(channel, Refusal::TooLarge);
-                }
-                if self.allow.as_ref().is_some_and(|a| !a.contains(&mailbox)) {
-                    return self.refuse(channel, Refusal::NotAllowed);
-                }
-                if !self.take_token(peer)
-                    || !self
-                        .byte_rates
-                        .try_take_n(&peer, Instant::now(), envelope.len() as f64)
-                {
-                    return self.refuse_late(channel, Refusal::RateLimited);
+                match self.gate.admit(&peer, &mailbox, envelope.len()) {
+                    Ok(()) => {}
+                    Err(Refusal::RateLimited) => {
+                        return self.refuse_late(channel, Refusal::RateLimited);
+                    }
+                    Err(refusal) => return self.refuse(channel, refusal),
                 }
                 let store = self.store.clone();
                 let keypair = self.keypair.clone();
                 let started = Instant::now();
                 self.pending.push(
                     async move {
-                        let (reply, answer) = oneshot::channel();
-                        let deposit = Deposit {
-                            mailbox,
-                            digest: envelope_digest(&envelope),
-                            envelope,
-                            stored_at: now_secs(),
-                            reply,
-                        };
-                        store.deposit(deposit).await;
-                        let response = match answer.await {
-                            Ok(Ok(stored)) => Response::Stored(stored.batch.receipt(
+                        let stored = deposits::store(&store, mailbox, envelope).await;
+                        let response = match stored.await {
+                            Ok(stored) => Response::Stored(stored.batch.receipt(
                                 stored.index,
                                 &keypair.public().encode_protobuf(),
                                 &relay,
                                 |m| keypair.sign(m).unwrap_or_default(),
                             )),
-                            Ok(Err(refusal)) => Response::Refused(refusal),
-                            Err(_) => Response::Refused(Refusal::Unavailable),
+                            Err(refusal) => Response::Refused(refusal),
                         };
                         Done::Deposited {
                             channel,
@@ -251,7 +233,7 @@ impl Service {
                 }
                 // Taking a prekey costs a token like a deposit: a stranger draining an
                 // account's prekeys is slowed to the deposit rate.
-                if !self.take_token(peer) {
+                if !self.gate.take_token(&peer) {
                     return self.refuse(channel, Refusal::RateLimited);
                 }
                 let store = self.store.clone();
@@ -354,10 +336,7 @@ impl Service {
                             .send_response(channel, response);
                     }
                 }
-                // Owners waiting on this mailbox get the new envelope at once.
-                for parked in self.held.wake(&mailbox) {
-                    self.refetch(mailbox, parked);
-                }
+                self.wake(mailbox);
             }
             Done::Fetched {
                 channel,
@@ -422,6 +401,29 @@ impl Service {
                 }
                 self.metrics.expired += u64::from(removed);
             }
+        }
+    }
+
+    /// Counts a deposit made on a deposit stream, or its refusal.
+    pub(super) fn on_deposit_note(&mut self, note: Note) {
+        match note {
+            Note::Stored { mailbox, started } => {
+                self.timings
+                    .deposit
+                    .observe(started.elapsed().as_secs_f64());
+                self.metrics.deposits += 1;
+                self.deposits_committed += 1;
+                self.wake(mailbox);
+            }
+            Note::Refused(refusal) => self.count_refusal(refusal.code()),
+            Note::Opened => self.metrics.deposit_streams += 1,
+        }
+    }
+
+    /// Owners waiting on `mailbox` get its new envelope at once.
+    fn wake(&mut self, mailbox: [u8; 32]) {
+        for parked in self.held.wake(&mailbox) {
+            self.refetch(mailbox, parked);
         }
     }
 

@@ -1,0 +1,304 @@
+//! Deposits, by either protocol: the [`Gate`] every deposit passes (size, allow list, the
+//! depositor's budgets), and `/tern/deposit/1`, many pipelined deposits on one stream.
+//!
+//! A deposit stream is served off the event loop: one task accepts the streams, one task per
+//! stream reads deposit frames, passes each through the gate and queues it for the store's
+//! writer, and writes the answers back in order as the writer makes them durable. The event
+//! loop hears of each outcome ([`Note`]) for its metrics and to wake the owners waiting on a
+//! mailbox.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::{AsyncWriteExt, FutureExt, SinkExt, StreamExt, future::BoxFuture};
+use libp2p::{PeerId, Stream, identity::Keypair};
+use tern_proto::{
+    mailbox::{
+        MAX_REQUEST_LEN, Refusal,
+        deposits::{self, DepositAnswer, DepositFrame, MAX_ANSWER_LEN, WINDOW},
+        envelope_digest,
+    },
+    rate::{Rate, RateLimiter},
+};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::{MAX_RATE_ENTRIES, codec::Unreadable, now_secs};
+use crate::{
+    blobs::Share,
+    store::{Deposit, Store, Stored},
+};
+
+/// Deposit streams served at once; beyond it a stream is closed unread.
+const MAX_STREAMS: usize = 1024;
+/// Deposit streams one connection identity may hold open.
+const MAX_PER_PEER: usize = 4;
+/// A stream with no deposit for this long, and nothing unanswered, is closed; a sender opens
+/// a new one when it next has something to deposit.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// What every deposit passes before it reaches the store, whichever protocol carries it.
+pub(crate) struct Gate {
+    rates: Mutex<Rates>,
+    allow: Option<HashSet<[u8; 32]>>,
+    max_envelope: usize,
+}
+
+/// Each depositor's budgets: deposits, and bytes (so that a stranger is metered in both).
+struct Rates {
+    count: RateLimiter<PeerId>,
+    bytes: RateLimiter<PeerId>,
+}
+
+impl Gate {
+    pub(crate) fn new(limits: &crate::Limits, allow: Option<HashSet<[u8; 32]>>) -> Self {
+        let count = Rate {
+            burst: f64::from(limits.deposit_burst),
+            per_sec: f64::from(limits.deposits_per_sec),
+        };
+        let bytes = Rate {
+            burst: limits.deposit_bytes_burst as f64,
+            per_sec: limits.deposit_bytes_per_sec as f64,
+        };
+        Self {
+            rates: Mutex::new(Rates {
+                count: RateLimiter::new(MAX_RATE_ENTRIES, count),
+                bytes: RateLimiter::new(MAX_RATE_ENTRIES, bytes),
+            }),
+            allow,
+            max_envelope: limits.max_envelope,
+        }
+    }
+
+    /// Takes one of `peer`'s deposit tokens, if it has one: what a one-time prekey costs.
+    pub(crate) fn take_token(&self, peer: &PeerId) -> bool {
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        rates.count.try_take(peer, Instant::now())
+    }
+
+    /// Whether `peer` may deposit `len` bytes for `mailbox` now; a deposit let through is
+    /// charged to the peer's budgets.
+    pub(crate) fn admit(
+        &self,
+        peer: &PeerId,
+        mailbox: &[u8; 32],
+        len: usize,
+    ) -> Result<(), Refusal> {
+        if len > self.max_envelope {
+            return Err(Refusal::TooLarge);
+        }
+        if self.allow.as_ref().is_some_and(|a| !a.contains(mailbox)) {
+            return Err(Refusal::NotAllowed);
+        }
+        let now = Instant::now();
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        if !rates.count.try_take(peer, now) || !rates.bytes.try_take_n(peer, now, len as f64) {
+            return Err(Refusal::RateLimited);
+        }
+        Ok(())
+    }
+}
+
+/// Queues a deposit for the writer (waiting while its queue is full) and returns the answer
+/// to come: the stored deposit's place in its signed batch, or why it was not stored.
+pub(crate) async fn store(
+    store: &Store,
+    mailbox: [u8; 32],
+    envelope: Vec<u8>,
+) -> impl Future<Output = Result<Stored, Refusal>> + use<> {
+    let (reply, answer) = oneshot::channel();
+    store
+        .deposit(Deposit {
+            mailbox,
+            digest: envelope_digest(&envelope),
+            envelope,
+            stored_at: now_secs(),
+            reply,
+        })
+        .await;
+    answer.map(|answer| answer.unwrap_or(Err(Refusal::Unavailable)))
+}
+
+/// What a deposit stream tells the event loop.
+#[derive(Debug)]
+pub(super) enum Note {
+    /// A deposit is durable and answered.
+    Stored { mailbox: [u8; 32], started: Instant },
+    /// A deposit was refused.
+    Refused(Refusal),
+    /// A deposit stream was accepted.
+    Opened,
+}
+
+/// What serving deposit streams needs; shared by every stream.
+pub(super) struct Streams {
+    pub(super) gate: Arc<Gate>,
+    pub(super) store: Store,
+    pub(super) keypair: Keypair,
+    pub(super) notes: mpsc::Sender<Note>,
+    pub(super) unreadable: Arc<Unreadable>,
+    /// How long an over-budget depositor waits for its `rate_limited`.
+    pub(super) refusal_delay: Duration,
+    /// The relay's peer id and protobuf-encoded public key, as receipts name them.
+    pub(super) id: (Vec<u8>, Vec<u8>),
+}
+
+/// Serves `/tern/deposit/1` until `cancel`.
+pub(super) async fn run(
+    streams: Streams,
+    mut control: libp2p_stream::Control,
+    cancel: CancellationToken,
+) {
+    let mut incoming = match control.accept(deposits::PROTOCOL) {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            tracing::error!("cannot serve deposit streams: {e}");
+            return;
+        }
+    };
+    let streams = Arc::new(streams);
+    let slots = Arc::new(Semaphore::new(MAX_STREAMS));
+    let per_peer: Arc<Mutex<HashMap<PeerId, usize>>> = Arc::default();
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            Some((peer, mut stream)) = incoming.next() => {
+                while tasks.try_join_next().is_some() {}
+                let place = Share::take(&per_peer, peer, MAX_PER_PEER)
+                    .and_then(|share| Some((slots.clone().try_acquire_owned().ok()?, share)));
+                match place {
+                    Some(place) => {
+                        let _ = streams.notes.send(Note::Opened).await;
+                        let cancel = cancel.child_token();
+                        tasks.spawn(serve(streams.clone(), stream, peer, place, cancel));
+                    }
+                    None => {
+                        debug!(%peer, "too many deposit streams: closing one unread");
+                        tasks.spawn(async move {
+                            let _ = stream.close().await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // The streams stop reading; deposits already read finish, so every receipt sent is true.
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Serves one deposit stream: reads deposits until the sender closes its side (or a frame
+/// is unreadable, or the stream idles), answering each in order once the writer is done
+/// with it.
+async fn serve(
+    streams: Arc<Streams>,
+    stream: Stream,
+    peer: PeerId,
+    _place: (OwnedSemaphorePermit, Share),
+    cancel: CancellationToken,
+) {
+    let (mut reader, mut writer) = futures::AsyncReadExt::split(stream);
+    // Answers to come, in the order the deposits were read; at most a window of them.
+    let (mut queued, answers) = futures::channel::mpsc::channel::<BoxFuture<'static, _>>(0);
+    let read = {
+        let streams = streams.clone();
+        async move {
+            loop {
+                let frame = tokio::time::timeout(
+                    IDLE,
+                    deposits::next_frame::<DepositFrame, _>(&mut reader, MAX_REQUEST_LEN),
+                );
+                // At shutdown the relay reads no more, and answers what it read.
+                let frame = tokio::select! {
+                    () = cancel.cancelled() => break,
+                    frame = frame => frame,
+                };
+                let DepositFrame { mailbox, envelope } = match frame {
+                    Ok(Ok(Some(frame))) => frame,
+                    Ok(Ok(None)) | Err(_) => break,
+                    Ok(Err(e)) => {
+                        debug!(%peer, "ended a deposit stream: {e}");
+                        streams.unreadable.count(&e);
+                        break;
+                    }
+                };
+                let answer = streams.answer(peer, mailbox, envelope).await;
+                if queued.send(answer).await.is_err() {
+                    break;
+                }
+            }
+        }
+    };
+    let write = async move {
+        let mut answers = answers.buffered(WINDOW);
+        let mut out = Vec::new();
+        while let Some(answer) = answers.next().await {
+            out.clear();
+            let _ = deposits::put_frame(&mut out, &answer, MAX_ANSWER_LEN);
+            while let Some(Some(answer)) = answers.next().now_or_never() {
+                let _ = deposits::put_frame(&mut out, &answer, MAX_ANSWER_LEN);
+            }
+            if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
+                // The sender is gone; what it deposited is stored all the same.
+                while answers.next().await.is_some() {}
+                return;
+            }
+        }
+        let _ = writer.close().await;
+    };
+    futures::join!(read, write);
+}
+
+impl Streams {
+    /// Passes one deposit through the gate and to the writer; the future is its answer.
+    async fn answer(
+        self: &Arc<Self>,
+        peer: PeerId,
+        mailbox: [u8; 32],
+        envelope: Vec<u8>,
+    ) -> BoxFuture<'static, DepositAnswer> {
+        let notes = self.notes.clone();
+        if let Err(refusal) = self.gate.admit(&peer, &mailbox, envelope.len()) {
+            let delay = if refusal == Refusal::RateLimited {
+                self.refusal_delay
+            } else {
+                Duration::ZERO
+            };
+            return async move {
+                // An over-budget sender waits for its refusal, and with it every answer
+                // behind it on the stream.
+                tokio::time::sleep(delay).await;
+                let _ = notes.send(Note::Refused(refusal)).await;
+                DepositAnswer::Refused(refusal)
+            }
+            .boxed();
+        }
+        let started = Instant::now();
+        let stored = store(&self.store, mailbox, envelope).await;
+        let streams = self.clone();
+        async move {
+            match stored.await {
+                Ok(stored) => {
+                    let (relay, relay_key) = &streams.id;
+                    let receipt = stored.batch.receipt(stored.index, relay_key, relay, |m| {
+                        streams.keypair.sign(m).unwrap_or_default()
+                    });
+                    let _ = notes.send(Note::Stored { mailbox, started }).await;
+                    DepositAnswer::Stored(receipt)
+                }
+                Err(refusal) => {
+                    let _ = notes.send(Note::Refused(refusal)).await;
+                    DepositAnswer::Refused(refusal)
+                }
+            }
+        }
+        .boxed()
+    }
+}
