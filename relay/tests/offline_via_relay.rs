@@ -106,6 +106,8 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
         0,
         "the relay holds them now"
     );
+    // They went pipelined on a deposit stream, not a request-response stream each.
+    assert!(relay.metrics().await.deposit_streams >= 1);
 
     // Bob comes back and collects them, once each; Alice learns they were delivered.
     let bob = start(bob_dir.path(), &relay_address).await;

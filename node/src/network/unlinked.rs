@@ -54,7 +54,10 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use self::lanes::{Lanes, Queued};
 use super::{MAILBOX_TIMEOUT, MAX_CONCURRENT_STREAMS, NetError};
+
+mod lanes;
 
 /// How long one anonymous identity serves deposits and prekey takes before a new one takes
 /// over. Within this time a relay can tell that the same (unnamed) sender wrote to several of
@@ -317,18 +320,47 @@ async fn serve(
     let mut calls: HashMap<OutboundRequestId, Reply> = HashMap::new();
     let control = swarm.behaviour().streams.new_control();
     let leases = Arc::new(());
+    let (fallback, mut fallbacks) = mpsc::channel(4 * mailbox::deposits::WINDOW);
+    let mut lanes = Lanes::new(fallback);
     let mut check = tokio::time::interval(Duration::from_secs(1));
     let mut open = true;
-    while open || !calls.is_empty() || Arc::strong_count(&leases) > 1 {
+    while open || !calls.is_empty() || Arc::strong_count(&leases) > 1 || !fallbacks.is_empty() {
         tokio::select! {
             () = cancel.cancelled() => break,
             _ = check.tick() => {}
+            Some(fallback) = fallbacks.recv() => {
+                if fallback.unsupported {
+                    lanes.old(fallback.peer);
+                }
+                let (peer, request, reply) = fallback.into_request();
+                let id = swarm.behaviour_mut().mailbox.send_request(&peer, request);
+                calls.insert(id, reply);
+            }
             call = queue.recv(), if open => match call {
                 Some(call) => {
                     for address in call.addresses {
                         swarm.add_peer_address(call.peer, address);
                     }
-                    match call.job {
+                    let job = match call.job {
+                        // Deposits go on the relay's deposit stream where it has one.
+                        Job::Request {
+                            request: mailbox::Request::Deposit { mailbox, envelope },
+                            reply,
+                        } => {
+                            dial(&mut swarm, call.peer);
+                            let queued = Queued { mailbox, envelope, reply };
+                            let lease = || Lease(leases.clone());
+                            match lanes.deposit(call.peer, queued, &control, lease) {
+                                Ok(()) => continue,
+                                Err(Queued { mailbox, envelope, reply }) => Job::Request {
+                                    request: mailbox::Request::Deposit { mailbox, envelope },
+                                    reply,
+                                },
+                            }
+                        }
+                        job => job,
+                    };
+                    match job {
                         Job::Request { request, reply } => {
                             let id = swarm
                                 .behaviour_mut()
@@ -338,15 +370,7 @@ async fn serve(
                         }
                         Job::Stream { reply } => {
                             let peer = call.peer;
-                            // Dial here: libp2p-stream asks for a dial through a channel of
-                            // one place and drops the request when it is taken, so a second
-                            // stream opened at once to another peer could wait forever.
-                            if !swarm.is_connected(&peer) {
-                                let dial = DialOpts::peer_id(peer)
-                                    .condition(PeerCondition::DisconnectedAndNotDialing)
-                                    .build();
-                                let _ = swarm.dial(dial);
-                            }
+                            dial(&mut swarm, peer);
                             let (mut control, lease) = (control.clone(), Lease(leases.clone()));
                             tokio::spawn(async move {
                                 let protocol = crate::transfer::PROTOCOL;
@@ -387,6 +411,18 @@ async fn serve(
                 _ => {}
             },
         }
+    }
+}
+
+/// Dials `peer` unless connected or dialling. A stream is opened after this: libp2p-stream
+/// asks for a dial through a channel of one place and drops the request when it is taken, so
+/// a second stream opened at once to another peer could wait forever.
+fn dial(swarm: &mut Swarm<ClientBehaviour>, peer: PeerId) {
+    if !swarm.is_connected(&peer) {
+        let dial = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        let _ = swarm.dial(dial);
     }
 }
 
