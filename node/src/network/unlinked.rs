@@ -530,4 +530,78 @@ mod tests {
         assert_eq!(unlinked.route(over, now), Route::Sent);
         assert!(matches!(answer.try_recv(), Ok(Err(NetError::Delivery(_)))));
     }
+
+    /// A relay of the time before deposit streams: `/tern/mailbox/2` only, answering every
+    /// deposit with `QuotaExceeded` (an answer only request-response could have carried).
+    async fn old_relay() -> (PeerId, Multiaddr, tokio::task::JoinHandle<()>) {
+        let mut swarm = tern_proto::swarm::build(Keypair::generate_ed25519(), IDLE_TIMEOUT, |_| {
+            Ok(request_response::Behaviour::<mailbox::Codec>::new(
+                [(mailbox::PROTOCOL, ProtocolSupport::Inbound)],
+                request_response::Config::default(),
+            ))
+        })
+        .unwrap();
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let address = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                break address;
+            }
+        };
+        let peer = *swarm.local_peer_id();
+        let task = tokio::spawn(async move {
+            loop {
+                if let SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Request { channel, .. },
+                    ..
+                }) = swarm.select_next_some().await
+                {
+                    let refusal = mailbox::Response::Refused(mailbox::Refusal::QuotaExceeded);
+                    let _ = swarm.behaviour_mut().send_response(channel, refusal);
+                }
+            }
+        });
+        (peer, address, task)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deposits_at_a_relay_without_deposit_streams_go_by_request_response() {
+        let (relay, address, task) = old_relay().await;
+        let mut unlinked = Unlinked::new(CancellationToken::new());
+        for round in 0..3u8 {
+            let mut answers = Vec::new();
+            for i in 0..4u8 {
+                let (reply, answer) = oneshot::channel();
+                let call = Call {
+                    persona: Persona::Anonymous,
+                    peer: relay,
+                    addresses: vec![address.clone()],
+                    job: Job::Request {
+                        request: mailbox::Request::Deposit {
+                            mailbox: [7; 32],
+                            envelope: vec![round, i],
+                        },
+                        reply,
+                    },
+                };
+                assert_eq!(unlinked.route(call, Instant::now()), Route::Sent);
+                answers.push(answer);
+            }
+            for answer in answers {
+                let answer = tokio::time::timeout(Duration::from_secs(60), answer)
+                    .await
+                    .expect("an answer")
+                    .expect("a reply");
+                assert!(
+                    matches!(
+                        answer,
+                        Ok(mailbox::Response::Refused(mailbox::Refusal::QuotaExceeded))
+                    ),
+                    "{answer:?}"
+                );
+            }
+        }
+        task.abort();
+    }
 }
