@@ -78,6 +78,20 @@ async fn until_driving(clock: &crate::Clock, what: &str, done: impl Fn() -> bool
     .unwrap_or_else(|_| panic!("timed out: {what}"));
 }
 
+/// Runs `work` to its end, letting simulated time run on `clock` meanwhile as
+/// [`wait_driving`] does: for a call that itself waits on what the clock schedules.
+async fn drive_until<T>(clock: &crate::Clock, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            () = tokio::time::sleep(Duration::from_millis(20)) => {
+                clock.advance(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
 async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
     crate::test_utils::TestNode::spawn(dir, bootstrap).await
 }
