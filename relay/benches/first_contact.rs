@@ -13,7 +13,7 @@
 //! whole Kademlia query as nodes did before: both in the same network and the same minutes.
 //! The baseline is a message on a session that already exists, on the same pairs.
 //!
-//! Run: `cargo bench -p tern-relay --bench first_contact` (options: `-- --pairs N`). Without
+//! Run: `cargo bench -p tern-relay --bench first_contact` (options: `-- --pairs N --stopped N`). Without
 //! `--bench` (a `cargo test --benches` run) it is a small network and a few pairs.
 
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
@@ -53,6 +53,13 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 64 } else { 4 });
     let (nodes, stopped) = if full { (24, 3) } else { (6, 1) };
+    // `--stopped 0` measures the same network with every peer answering.
+    let stopped = args
+        .iter()
+        .position(|a| a == "--stopped")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(stopped);
     runtime.block_on(run(nodes, stopped, pairs));
 }
 

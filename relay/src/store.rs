@@ -10,10 +10,12 @@
 //!   against the mailbox's byte quota and the disk budget, and expire like envelopes.
 //!   (Schema 1 stored the prekey alone; opening such a store dates them to the upgrade.)
 //! - `digests`: `mailbox id [32] ‖ SHA-256 of the envelope [32]` → `envelope id u64 BE ‖
-//!   stored_at u64 BE`, for every envelope held, written and deleted with it. A deposit of an
-//!   envelope the mailbox already holds (a sender depositing again after a stream broke
-//!   before its receipt came) is answered with a receipt for the copy held, not stored twice.
-//!   (Schema 2 had no such index; opening such a store builds it.)
+//!   stored_at u64 BE`, written with each envelope and kept for [`DEDUP_WINDOW_SECS`]
+//!   whether or not the envelope is acknowledged meanwhile. The same envelope deposited again
+//!   within that time (a sender depositing again after a stream broke before its receipt
+//!   came) is answered with a receipt for the first deposit rather than stored twice; the
+//!   answer does not depend on whether the owner has collected it. Expiry forgets older rows.
+//!   (Schema 2 had no such table.)
 //! - `blobs`: `root [32]` → a held attachment's record (`store/blobs.rs`): its read
 //!   capability, length, times, and the mailbox whose blob quota it counts against. The
 //!   encrypted blobs themselves are files in `blobs/` beside the database.
@@ -42,7 +44,7 @@ use std::{
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
-use tern_proto::mailbox::{Custody, CustodyBatch, Refusal, StoredEnvelope, envelope_digest};
+use tern_proto::mailbox::{Custody, CustodyBatch, Refusal, StoredEnvelope};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::timing::Timings;
@@ -64,6 +66,10 @@ const PREKEYS: &str = "prekeys";
 const BLOBS: &str = "blobs";
 const DIGESTS: &str = "digests";
 const SCHEMA_VERSION: u32 = 3;
+/// How long a deposit's digest is remembered: a deposit made again within it is stored once.
+/// Senders deposit again at once after a broken stream, or after a relay's restart; an hour
+/// covers both and bounds the table to an hour or two of deposits.
+pub(crate) const DEDUP_WINDOW_SECS: u64 = 3600;
 /// Most deposits written in one synced batch.
 const GROUP: usize = 512;
 /// Deposits waiting for the writer; depositors beyond it wait, asynchronously (backpressure).
@@ -630,6 +636,19 @@ impl Store {
                 envelopes = removed;
             }
         }
+        // Digests past the dedup window answer nothing any more; they go unsynced (one that
+        // a crash brings back is still past the window).
+        let db = &self.shared.db;
+        let digests = db.cf_handle(DIGESTS).ok_or(StoreError::Corrupt("family"))?;
+        let until = crate::service::now_secs().saturating_sub(DEDUP_WINDOW_SECS);
+        let mut batch = WriteBatch::default();
+        for item in db.iterator_cf(digests, IteratorMode::Start) {
+            let (k, v) = item?;
+            if v.get(8..).and_then(be64).is_some_and(|at| at < until) {
+                batch.delete_cf(digests, k);
+            }
+        }
+        db.write(batch)?;
         Ok(envelopes)
     }
 
@@ -642,7 +661,6 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let db = &self.shared.db;
         let cf = db.cf_handle(name).ok_or(StoreError::Corrupt("family"))?;
-        let digests = db.cf_handle(DIGESTS).ok_or(StoreError::Corrupt("family"))?;
         let mut batch = WriteBatch::default();
         let mut freed = Vec::new();
         for k in keys {
@@ -652,10 +670,6 @@ impl Store {
                     .map_err(|_| StoreError::Corrupt("key"))?;
                 freed.push((mailbox, v.len() as u64));
                 batch.delete_cf(cf, k.as_ref());
-                if name == ENVELOPES {
-                    let digest = envelope_digest(v.get(8..).unwrap_or_default());
-                    batch.delete_cf(digests, digest_key(&mailbox, &digest));
-                }
             }
         }
         if freed.is_empty() {

@@ -229,3 +229,59 @@ async fn garbage_on_a_deposit_stream_ends_that_stream_only() {
     assert!(matches!(answer, Ok(DepositAnswer::Stored(_))), "{answer:?}");
     network.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_depositor_that_never_reads_its_answers_does_not_hold_up_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = tern_relay::Limits {
+        deposit_burst: u32::MAX,
+        deposits_per_sec: u32::MAX,
+        deposit_bytes_burst: u64::MAX,
+        deposit_bytes_per_sec: u64::MAX,
+        mailbox_messages: u64::MAX,
+        mailbox_bytes: u64::MAX,
+        ..Default::default()
+    };
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.path().join("relay"))
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(limits),
+    )
+    .await
+    .unwrap();
+    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
+    let peer: PeerId = relay.peer_id().parse().unwrap();
+    let bob = owner(2);
+    let (mut control, network) = stream_client(address);
+    let mut stream = open(&mut control, peer).await;
+
+    // Far more deposits than the stream's window of answers holds, and no answer read: the
+    // relay's answers fill the stream's flow-control window and its writes stall.
+    let mut frames = Vec::new();
+    for envelope in envelopes(2_000, 3) {
+        let frame = DepositFrame {
+            mailbox: *bob.bundle.mailbox().id().as_bytes(),
+            envelope,
+        };
+        deposits::put_frame(&mut frames, &frame, MAX_REQUEST_LEN).unwrap();
+    }
+    let writing = tokio::spawn(async move {
+        let _ = stream.write_all(&frames).await;
+        let _ = stream.flush().await;
+        stream // kept open, never read
+    });
+    tokio::time::timeout(TIMEOUT, async {
+        while relay.metrics().await.deposits < 600 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the relay stored the deposits it read");
+
+    // Shutting down still ends: the stalled stream is cut after a grace.
+    tokio::time::timeout(TIMEOUT, relay.shutdown())
+        .await
+        .expect("shutdown waited for a depositor that reads nothing");
+    writing.abort();
+    network.abort();
+}

@@ -40,9 +40,12 @@ use crate::{
 const MAX_STREAMS: usize = 1024;
 /// Deposit streams one connection identity may hold open.
 const MAX_PER_PEER: usize = 4;
-/// A stream with no deposit for this long, and nothing unanswered, is closed; a sender opens
-/// a new one when it next has something to deposit.
+/// A stream with no deposit for this long is closed (after its answers); a sender opens a new
+/// one when it next has something to deposit. A sender that reads no answers for this long
+/// loses its stream too.
 const IDLE: Duration = Duration::from_secs(60);
+/// At shutdown, how long the streams have to answer what they read before they are cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What every deposit passes before it reaches the store, whichever protocol carries it.
 pub(crate) struct Gate {
@@ -190,8 +193,17 @@ pub(super) async fn run(
             }
         }
     }
-    // The streams stop reading; deposits already read finish, so every receipt sent is true.
-    while tasks.join_next().await.is_some() {}
+    // The streams stop reading and answer what they read, so every receipt sent is true;
+    // one whose sender does not take its answers is cut. The deposits themselves finish
+    // either way.
+    let answered = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, answered)
+        .await
+        .is_err()
+    {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
 }
 
 /// Serves one deposit stream: reads deposits until the sender closes its side (or a frame
@@ -241,13 +253,18 @@ async fn serve(
         let mut out = Vec::new();
         while let Some(answer) = answers.next().await {
             out.clear();
-            let _ = deposits::put_frame(&mut out, &answer, MAX_ANSWER_LEN);
-            while let Some(Some(answer)) = answers.next().now_or_never() {
-                let _ = deposits::put_frame(&mut out, &answer, MAX_ANSWER_LEN);
+            let mut fits = deposits::put_frame(&mut out, &answer, MAX_ANSWER_LEN).is_ok();
+            while fits && let Some(Some(answer)) = answers.next().now_or_never() {
+                fits = deposits::put_frame(&mut out, &answer, MAX_ANSWER_LEN).is_ok();
             }
-            if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
-                // The sender is gone; what it deposited is stored all the same.
-                while answers.next().await.is_some() {}
+            let written = async {
+                writer.write_all(&out).await?;
+                writer.flush().await
+            };
+            // A sender that is gone, or takes no answers, loses the stream; what it deposited
+            // is stored all the same. So does one owed an answer that cannot be written: the
+            // answers after it would fall on the wrong deposits.
+            if !matches!(tokio::time::timeout(IDLE, written).await, Ok(Ok(()))) || !fits {
                 return;
             }
         }
@@ -283,7 +300,9 @@ impl Streams {
         let started = Instant::now();
         let stored = store(&self.store, mailbox, envelope).await;
         let streams = self.clone();
-        async move {
+        // A task of its own: the owners waiting on the mailbox are woken when the deposit is
+        // durable, however slowly the depositor reads its answers.
+        let answer = tokio::spawn(async move {
             match stored.await {
                 Ok(stored) => {
                     let (relay, relay_key) = &streams.id;
@@ -298,7 +317,9 @@ impl Streams {
                     DepositAnswer::Refused(refusal)
                 }
             }
-        }
-        .boxed()
+        });
+        answer
+            .map(|answer| answer.unwrap_or(DepositAnswer::Refused(Refusal::Unavailable)))
+            .boxed()
     }
 }

@@ -37,31 +37,7 @@ pub(super) fn migrate(db: &DB) -> Result<(), StoreError> {
             batch.put_cf(prekeys, k, value);
         }
     }
-    if version <= 2 {
-        // Schemas 1 and 2 had no digest index: build it from the envelopes held.
-        let envelopes = db
-            .cf_handle(ENVELOPES)
-            .ok_or(StoreError::Corrupt("envelopes"))?;
-        let digests = db
-            .cf_handle(DIGESTS)
-            .ok_or(StoreError::Corrupt("digests"))?;
-        for item in db.iterator_cf(envelopes, IteratorMode::Start) {
-            let (k, v) = item?;
-            let (Some(mailbox), Some(id), Some(stored_at)) = (
-                k.get(..32).and_then(|m| <[u8; 32]>::try_from(m).ok()),
-                k.get(32..).and_then(be64),
-                be64(&v),
-            ) else {
-                return Err(StoreError::Corrupt("envelope"));
-            };
-            let digest = envelope_digest(&v[8..]);
-            batch.put_cf(
-                digests,
-                digest_key(&mailbox, &digest),
-                digest_value(id, stored_at),
-            );
-        }
-    }
+    // Schema 3 added the `digests` table, which starts empty.
     batch.put_cf(meta, b"schema", SCHEMA_VERSION.to_be_bytes());
     let mut sync = WriteOptions::default();
     sync.set_sync(true);
@@ -71,6 +47,8 @@ pub(super) fn migrate(db: &DB) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use tern_proto::mailbox::envelope_digest;
+
     use super::*;
 
     fn quota() -> Quota {
@@ -82,14 +60,14 @@ mod tests {
         }
     }
 
-    async fn deposit(store: &Store, mailbox: [u8; 32], envelope: &[u8]) -> Custody {
+    async fn deposit(store: &Store, mailbox: [u8; 32], envelope: &[u8], at: u64) -> Custody {
         let (reply, answer) = oneshot::channel();
         store
             .deposit(Deposit {
                 mailbox,
                 envelope: envelope.to_vec(),
                 digest: envelope_digest(envelope),
-                stored_at: 1_000,
+                stored_at: at,
                 reply,
             })
             .await;
@@ -107,41 +85,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_schema_2_store_indexes_what_it_holds_and_stores_a_repeat_once() {
+    async fn a_repeat_within_the_window_is_stored_once_and_answered_alike_after_an_ack() {
         let dir = tempfile::tempdir().unwrap();
-        let mailbox = [7u8; 32];
         {
-            // A relay of schema 2 held an envelope and had no digest index.
+            // A store of schema 2, without the digest table, opens and upgrades.
             let mut options = Options::default();
             options.create_if_missing(true);
             options.create_missing_column_families(true);
             let db = DB::open_cf(&options, dir.path(), [ENVELOPES, META, PREKEYS, BLOBS]).unwrap();
             db.put_cf(db.cf_handle(META).unwrap(), b"schema", 2u32.to_be_bytes())
                 .unwrap();
-            db.put_cf(db.cf_handle(META).unwrap(), b"next_id", 5u64.to_be_bytes())
-                .unwrap();
-            let mut value = 900u64.to_be_bytes().to_vec();
-            value.extend_from_slice(b"held envelope");
-            db.put_cf(db.cf_handle(ENVELOPES).unwrap(), key(&mailbox, 4), value)
-                .unwrap();
         }
         let store = Store::open(dir.path(), quota(), Timings::new()).unwrap();
-        // The envelope held before the upgrade is found again: same id, same time.
-        let again = deposit(&store, mailbox, b"held envelope").await;
-        assert_eq!((again.id, again.stored_at), (4, 900));
+        let mailbox = [7u8; 32];
+        let first = deposit(&store, mailbox, b"an envelope", 1_000).await;
+        let again = deposit(&store, mailbox, b"an envelope", 1_010).await;
+        assert_eq!(again, first, "the same id and time");
         assert_eq!(store.totals().messages, 1);
-        // A new one is stored once, however often it is deposited.
-        let first = deposit(&store, mailbox, b"new envelope").await;
-        let second = deposit(&store, mailbox, b"new envelope").await;
-        assert_eq!(first.id, second.id);
-        assert_eq!(store.totals().messages, 2);
         // The same envelope for another mailbox is that mailbox's own.
-        let other = deposit(&store, [8; 32], b"new envelope").await;
+        let other = deposit(&store, [8; 32], b"an envelope", 1_010).await;
         assert_ne!(other.id, first.id);
-        // Once acknowledged, it is gone from the index too: a later deposit is new.
+        // Collected or not, a repeat gets the same answer: it cannot tell a sender whether
+        // the owner has collected.
         assert_eq!(store.ack(&mailbox, &[first.id]).unwrap(), 1);
-        let later = deposit(&store, mailbox, b"new envelope").await;
+        let after_ack = deposit(&store, mailbox, b"an envelope", 1_020).await;
+        assert_eq!(after_ack, first);
+        assert_eq!(store.totals().messages, 1, "only the other mailbox's copy");
+        // Past the window a deposit is new, whatever became of the first.
+        let later = deposit(
+            &store,
+            mailbox,
+            b"an envelope",
+            1_000 + DEDUP_WINDOW_SECS + 1,
+        )
+        .await;
         assert_ne!(later.id, first.id);
-        assert_eq!(store.totals().messages, 3);
+        assert_eq!(store.totals().messages, 2);
     }
 }

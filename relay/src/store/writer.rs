@@ -46,8 +46,9 @@ pub(super) fn write_deposits(
         ) else {
             return;
         };
-        // Where the group's envelopes are held already, if they are: deposited again after
-        // a receipt was lost, or twice in this group.
+        // Whether the group's envelopes were deposited within the dedup window already: again
+        // after a receipt was lost, or twice in this group. Acknowledged or not, the answer is
+        // the same (the first deposit's id and time), so a repeat tells nothing of collection.
         let keys: Vec<[u8; 64]> = group
             .iter()
             .map(|d| digest_key(&d.mailbox, &d.digest))
@@ -64,8 +65,11 @@ pub(super) fn write_deposits(
         let mut pending = Ledger::default();
         for ((deposit, digest_key), found) in group.into_iter().zip(keys).zip(found) {
             let held = match found {
-                Ok(Some(value)) => be64(&value).zip(value.get(8..).and_then(be64)),
-                Ok(None) => in_group.get(&digest_key).copied(),
+                Ok(found) => in_group.get(&digest_key).copied().or_else(|| {
+                    let value = found?;
+                    let first = be64(&value).zip(value.get(8..).and_then(be64))?;
+                    (first.1 + DEDUP_WINDOW_SECS >= deposit.stored_at).then_some(first)
+                }),
                 Err(_) => {
                     answers.push((deposit.reply, Err(Refusal::Unavailable)));
                     continue;

@@ -156,21 +156,26 @@ async fn run(
                 Err(_) if idle => break,
                 Err(_) => {}
             },
-            Some(unanswered) = waiting.next(), if !waiting.is_empty() => {
-                if let Some(queued) = unanswered {
-                    // The stream broke before the relay answered: deposit it again the
-                    // other way.
+            Some(outcome) = waiting.next(), if !waiting.is_empty() => match outcome {
+                Outcome::Answered => {}
+                // The stream broke before the relay answered: deposit it again the other
+                // way.
+                Outcome::Unanswered(queued) => {
                     let _ = fallback
                         .send(Fallback { peer, queued, unsupported: false })
                         .await;
                 }
-            }
+                // A relay that stopped answering gets no more deposits on this stream.
+                Outcome::TimedOut => break,
+            },
             else => break,
         }
     }
+    // Deposits queued from now on go to a new lane, or back by request-response.
+    queue.close();
     drop(lane);
-    while let Some(unanswered) = waiting.next().await {
-        if let Some(queued) = unanswered {
+    while let Some(outcome) = waiting.next().await {
+        if let Outcome::Unanswered(queued) = outcome {
             let _ = fallback
                 .send(Fallback {
                     peer,
@@ -183,19 +188,36 @@ async fn run(
     hand_back(peer, queue, &fallback, false).await;
 }
 
+/// How one deposit on a lane ended.
+enum Outcome {
+    /// Its caller has the relay's answer.
+    Answered,
+    /// The stream ended first: it goes again by request-response.
+    Unanswered(Queued),
+    /// The relay did not answer in time; the caller was told.
+    TimedOut,
+}
+
 /// Deposits `queued` on `lane` and answers its caller; hands it back if the stream broke
 /// first.
-async fn answer(lane: Lane, queued: Queued) -> Option<Queued> {
+async fn answer(lane: Lane, queued: Queued) -> Outcome {
     let envelope = queued.envelope.clone();
     let answer = tokio::time::timeout(MAILBOX_TIMEOUT, lane.deposit(queued.mailbox, envelope));
-    let response = match answer.await {
-        Ok(Ok(DepositAnswer::Stored(receipt))) => Ok(mailbox::Response::Stored(receipt)),
-        Ok(Ok(DepositAnswer::Refused(refusal))) => Ok(mailbox::Response::Refused(refusal)),
-        Ok(Err(deposits::Closed)) => return Some(queued),
-        Err(_) => Err(NetError::Delivery("timed out".into())),
+    let (response, outcome) = match answer.await {
+        Ok(Ok(DepositAnswer::Stored(receipt))) => {
+            (Ok(mailbox::Response::Stored(receipt)), Outcome::Answered)
+        }
+        Ok(Ok(DepositAnswer::Refused(refusal))) => {
+            (Ok(mailbox::Response::Refused(refusal)), Outcome::Answered)
+        }
+        Ok(Err(deposits::Closed)) => return Outcome::Unanswered(queued),
+        Err(_) => (
+            Err(NetError::Delivery("timed out".into())),
+            Outcome::TimedOut,
+        ),
     };
     let _ = queued.reply.send(response);
-    None
+    outcome
 }
 
 /// Hands every deposit still queued back to go by `/tern/mailbox/2`, and ends the lane.
