@@ -315,6 +315,8 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     let cancel = CancellationToken::new();
     let control = swarm.behaviour().streams.new_control();
     let (notes, deposit_notes) = mpsc::channel(4096);
+    let (commits_to, commits) = mpsc::channel(1024);
+    store.report_commits(commits_to);
     let public = keypair.public();
     let deposit_streams = deposits::Streams {
         gate: gate.clone(),
@@ -324,6 +326,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         unreadable: unreadable.clone(),
         refusal_delay: Duration::from_millis(limits.refusal_delay_ms),
         id: (public.to_peer_id().to_bytes(), public.encode_protobuf()),
+        timings: timings.clone(),
     };
     let tasks = [
         tokio::spawn(crate::blobs::run(
@@ -343,6 +346,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         tasks,
         gate,
         deposit_notes,
+        commits,
         swarm,
         keypair,
         store,
@@ -390,8 +394,10 @@ struct Service {
     tasks: [tokio::task::JoinHandle<()>; 2],
     /// What every deposit passes.
     gate: Arc<deposits::Gate>,
-    /// Outcomes of the deposits on deposit streams.
+    /// Refusals and streams on deposit streams.
     deposit_notes: mpsc::Receiver<deposits::Note>,
+    /// The mailboxes of the envelopes each synced write stored.
+    commits: mpsc::Receiver<Vec<[u8; 32]>>,
     swarm: Swarm<Behaviour>,
     keypair: Keypair,
     store: Store,
@@ -442,8 +448,13 @@ impl Service {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(done) = self.pending.next(), if !self.pending.is_empty() => self.on_done(done),
                 Some(note) = self.deposit_notes.recv() => self.on_deposit_note(note),
+                Some(mailboxes) = self.commits.recv() => self.on_committed(mailboxes),
                 Some(command) = self.commands.recv() => match command {
                     Command::Metrics(reply) => {
+                        // Writes reported before the question count, whichever branch won.
+                        while let Ok(mailboxes) = self.commits.try_recv() {
+                            self.on_committed(mailboxes);
+                        }
                         let totals = self.store.totals();
                         let mut metrics = self.metrics.clone();
                         metrics.mailboxes = totals.mailboxes;
@@ -495,6 +506,8 @@ impl Service {
                 }
             }
         }
+        // The writer must not wait on a loop that no longer listens.
+        self.commits.close();
         // Let deposits already accepted finish, so every receipt sent is true and nothing
         // half-written is left behind.
         while let Some(done) = self.pending.next().await {

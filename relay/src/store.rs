@@ -162,6 +162,8 @@ struct Shared {
     /// Serialises uploads and takes of one-time prekeys: two senders must never be handed
     /// the same one.
     prekeys: Mutex<()>,
+    /// Where the writer reports each synced write's new envelopes, by mailbox.
+    commits: Mutex<Option<mpsc::Sender<Vec<[u8; 32]>>>>,
 }
 
 /// How often, at most, the store compacts to hand deleted bytes back to a full filesystem.
@@ -422,6 +424,7 @@ impl Store {
             reclaimed: Mutex::new(None),
             deleted: AtomicBool::new(false),
             prekeys: Mutex::new(()),
+            commits: Mutex::new(None),
         });
         let (deposits, mut queue) = mpsc::channel(QUEUE);
         let writer = shared.clone();
@@ -436,6 +439,18 @@ impl Store {
                 thread: Some(thread),
             }),
         })
+    }
+
+    /// From now on, tells `to` the mailbox of every envelope stored, once per synced write
+    /// (before the write's depositors hear of it), whichever protocol brought it; a repeat
+    /// answered for an earlier deposit is not told again. The writer waits while `to` is full,
+    /// and stops telling once it is closed.
+    pub(crate) fn report_commits(&self, to: mpsc::Sender<Vec<[u8; 32]>>) {
+        *self
+            .shared
+            .commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(to);
     }
 
     /// Whether the last write failed (the relay then reports itself unhealthy; it keeps

@@ -132,8 +132,6 @@ pub(crate) async fn store(
 /// What a deposit stream tells the event loop.
 #[derive(Debug)]
 pub(super) enum Note {
-    /// A deposit is durable and answered.
-    Stored { mailbox: [u8; 32], started: Instant },
     /// A deposit was refused.
     Refused(Refusal),
     /// A deposit stream was accepted.
@@ -151,6 +149,7 @@ pub(super) struct Streams {
     pub(super) refusal_delay: Duration,
     /// The relay's peer id and protobuf-encoded public key, as receipts name them.
     pub(super) id: (Vec<u8>, Vec<u8>),
+    pub(super) timings: crate::timing::Timings,
 }
 
 /// Serves `/tern/deposit/1` until `cancel`.
@@ -300,16 +299,17 @@ impl Streams {
         let started = Instant::now();
         let stored = store(&self.store, mailbox, envelope).await;
         let streams = self.clone();
-        // A task of its own: the owners waiting on the mailbox are woken when the deposit is
-        // durable, however slowly the depositor reads its answers.
-        let answer = tokio::spawn(async move {
+        // The owners waiting on the mailbox hear from the writer itself once the deposit is
+        // durable, however slowly this depositor reads its answers.
+        async move {
             match stored.await {
                 Ok(stored) => {
                     let (relay, relay_key) = &streams.id;
                     let receipt = stored.batch.receipt(stored.index, relay_key, relay, |m| {
                         streams.keypair.sign(m).unwrap_or_default()
                     });
-                    let _ = notes.send(Note::Stored { mailbox, started }).await;
+                    let took = started.elapsed().as_secs_f64();
+                    streams.timings.deposit.observe(took);
                     DepositAnswer::Stored(receipt)
                 }
                 Err(refusal) => {
@@ -317,9 +317,7 @@ impl Streams {
                     DepositAnswer::Refused(refusal)
                 }
             }
-        });
-        answer
-            .map(|answer| answer.unwrap_or(DepositAnswer::Refused(Refusal::Unavailable)))
-            .boxed()
+        }
+        .boxed()
     }
 }

@@ -37,7 +37,6 @@ pub(super) enum Done {
     HeldRefusal(ResponseChannel<Response>, Refusal),
     Deposited {
         channel: ResponseChannel<Response>,
-        mailbox: [u8; 32],
         response: Response,
         started: Instant,
     },
@@ -111,7 +110,6 @@ impl Service {
                         };
                         Done::Deposited {
                             channel,
-                            mailbox,
                             response,
                             started,
                         }
@@ -317,27 +315,21 @@ impl Service {
             }
             Done::Deposited {
                 channel,
-                mailbox,
                 response,
                 started,
-            } => {
-                match response {
-                    Response::Refused(refusal) => return self.refuse(channel, refusal),
-                    response => {
-                        self.timings
-                            .deposit
-                            .observe(started.elapsed().as_secs_f64());
-                        self.metrics.deposits += 1;
-                        self.deposits_committed += 1;
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .mailbox
-                            .send_response(channel, response);
-                    }
+            } => match response {
+                Response::Refused(refusal) => self.refuse(channel, refusal),
+                response => {
+                    self.timings
+                        .deposit
+                        .observe(started.elapsed().as_secs_f64());
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .mailbox
+                        .send_response(channel, response);
                 }
-                self.wake(mailbox);
-            }
+            },
             Done::Fetched {
                 channel,
                 peer,
@@ -404,17 +396,21 @@ impl Service {
         }
     }
 
-    /// Counts a deposit made on a deposit stream, or its refusal.
+    /// Counts the envelopes a synced write stored, and wakes the owners waiting on their
+    /// mailboxes, whichever protocol brought them.
+    pub(super) fn on_committed(&mut self, mut mailboxes: Vec<[u8; 32]>) {
+        self.metrics.deposits += mailboxes.len() as u64;
+        self.deposits_committed += mailboxes.len() as u64;
+        mailboxes.sort_unstable();
+        mailboxes.dedup();
+        for mailbox in mailboxes {
+            self.wake(mailbox);
+        }
+    }
+
+    /// Counts what a deposit stream tells.
     pub(super) fn on_deposit_note(&mut self, note: Note) {
         match note {
-            Note::Stored { mailbox, started } => {
-                self.timings
-                    .deposit
-                    .observe(started.elapsed().as_secs_f64());
-                self.metrics.deposits += 1;
-                self.deposits_committed += 1;
-                self.wake(mailbox);
-            }
             Note::Refused(refusal) => self.count_refusal(refusal.code()),
             Note::Opened => self.metrics.deposit_streams += 1,
         }

@@ -143,12 +143,24 @@ pub(super) fn write_deposits(
             timings.sync.observe(started.elapsed().as_secs_f64());
             timings.batch.observe(added.len() as f64);
         }
+        let mut committed = Vec::new();
         if failure.is_none() {
             for (mailbox, size) in added {
                 usage.add(mailbox, 1, size);
+                committed.push(mailbox);
             }
         }
         drop(usage);
+        if !committed.is_empty() {
+            let commits = shared
+                .commits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(commits) = commits {
+                let _ = commits.blocking_send(committed);
+            }
+        }
         // One batch per synced write: its receipts share one signature.
         let signed = Arc::new(CustodyBatch::new(custodies));
         for (reply, answer) in answers {
