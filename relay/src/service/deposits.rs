@@ -4,8 +4,9 @@
 //! A deposit stream is served off the event loop: one task accepts the streams, one task per
 //! stream reads deposit frames, passes each through the gate and queues it for the store's
 //! writer, and writes the answers back in order as the writer makes them durable. The event
-//! loop hears of each outcome ([`Note`]) for its metrics and to wake the owners waiting on a
-//! mailbox.
+//! loop hears of refusals and new streams ([`Note`]) for its metrics; the writer itself tells
+//! it what each write stored, to count deposits and wake the owners waiting on a mailbox
+//! (`Store::report_commits`).
 
 use std::{
     collections::{HashMap, HashSet},
