@@ -451,9 +451,12 @@ impl Service {
                 Some(mailboxes) = self.commits.recv() => self.on_committed(mailboxes),
                 Some(command) = self.commands.recv() => match command {
                     Command::Metrics(reply) => {
-                        // Writes reported before the question count, whichever branch won.
+                        // What was reported before the question counts, whichever branch won.
                         while let Ok(mailboxes) = self.commits.try_recv() {
                             self.on_committed(mailboxes);
+                        }
+                        while let Ok(note) = self.deposit_notes.try_recv() {
+                            self.on_deposit_note(note);
                         }
                         let totals = self.store.totals();
                         let mut metrics = self.metrics.clone();

@@ -251,6 +251,10 @@ demo-relay-holds = hält { $count ->
     [one] { $count } versiegelten Umschlag
    *[other] { $count } versiegelte Umschläge
 }, { $bytes } Bytes: es sieht weder Text noch Absender
+demo-relay-streams = nahm sie über { $count ->
+    [one] einen Einlieferungs-Stream
+   *[other] { $count } Einlieferungs-Streams
+} entgegen, hintereinander: kein neuer Stream und keine Protokollaushandlung je Nachricht
 demo-back = ist wieder online und holt sein Postfach ab
 demo-received-all = { $count } von { $count } empfangen, jede genau einmal, in Reihenfolge
 demo-delivered-times = ✓ zugestellt ×{ $count }

@@ -228,6 +228,10 @@ demo-delivered = ✓ delivered
 demo-offline = goes offline
 demo-stored = ⇡ bob is unreachable: each message is now stored at his relay (custody receipts in)
 demo-relay-holds = holds { $count } sealed envelope(s), { $bytes } bytes: no text and no sender visible to it
+demo-relay-streams = took them on { $count ->
+    [one] one deposit stream
+   *[other] { $count } deposit streams
+}, pipelined: no new stream or protocol negotiation per message
 demo-back = comes back online and collects his mailbox
 demo-received-all = received { $count } of { $count }, each exactly once, in order
 demo-delivered-times = ✓ delivered ×{ $count }

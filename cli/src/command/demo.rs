@@ -248,6 +248,10 @@ async fn chat(
             bytes = metrics.stored_bytes
         ),
     )?;
+    t.say(
+        "relay",
+        t!("demo-relay-streams", count = metrics.deposit_streams),
+    )?;
     let slides = offline_file(&alice, b, relay, t).await?;
 
     // Bob comes back: his node collects from the relay, once each, in order.

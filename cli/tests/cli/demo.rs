@@ -14,6 +14,7 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "alice  ✓ delivered",
         "bob    goes offline",
         "stored at his relay",
+        "relay  took them on one deposit stream, pipelined",
         "received 3 of 3, each exactly once, in order",
         "holds 1 encrypted file(s)",
         "fetched slides.pdf",
