@@ -41,45 +41,8 @@ async fn start_on(dir: &std::path::Path, clock: &crate::Clock, bootstrap: &[Stri
     builder.spawn().await.unwrap()
 }
 
-/// Waits for the first event `pick` accepts while letting simulated time run on `clock`
-/// (100 ms per real 20 ms), so that retries a manual clock schedules come due.
-async fn wait_driving<T>(
-    events: &mut crate::EventStream,
-    clock: &crate::Clock,
-    mut pick: impl FnMut(&Event) -> Option<T>,
-) -> T {
-    tokio::time::timeout(TIMEOUT, async {
-        loop {
-            tokio::select! {
-                next = events.next() => match next {
-                    Some((_, event)) => if let Some(found) = pick(&event) { return found },
-                    None => panic!("event stream ended"),
-                },
-                () = tokio::time::sleep(Duration::from_millis(20)) => {
-                    clock.advance(Duration::from_millis(100));
-                }
-            }
-        }
-    })
-    .await
-    .expect("timed out waiting for an event")
-}
-
-/// Waits until `done` holds, letting simulated time run on `clock` as [`wait_driving`] does:
-/// for what shows in the store rather than as an event.
-async fn until_driving(clock: &crate::Clock, what: &str, done: impl Fn() -> bool) {
-    tokio::time::timeout(TIMEOUT, async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            clock.advance(Duration::from_millis(100));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out: {what}"));
-}
-
-/// Runs `work` to its end, letting simulated time run on `clock` meanwhile as
-/// [`wait_driving`] does: for a call that itself waits on what the clock schedules.
+/// Runs `work` to its end while letting simulated time run on `clock` (100 ms per real
+/// 20 ms), so that retries and expiries a manual clock schedules come due.
 async fn drive_until<T>(clock: &crate::Clock, work: impl Future<Output = T>) -> T {
     tokio::pin!(work);
     loop {
@@ -90,6 +53,42 @@ async fn drive_until<T>(clock: &crate::Clock, work: impl Future<Output = T>) -> 
             }
         }
     }
+}
+
+/// Waits for the first event `pick` accepts, driving `clock` as [`drive_until`] does.
+async fn wait_driving<T>(
+    events: &mut crate::EventStream,
+    clock: &crate::Clock,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let found = async {
+        loop {
+            match events.next().await {
+                Some((_, event)) => {
+                    if let Some(found) = pick(&event) {
+                        return found;
+                    }
+                }
+                None => panic!("event stream ended"),
+            }
+        }
+    };
+    tokio::time::timeout(TIMEOUT, drive_until(clock, found))
+        .await
+        .expect("timed out waiting for an event")
+}
+
+/// Waits until `done` holds, driving `clock` as [`drive_until`] does: for what shows in the
+/// store rather than as an event.
+async fn until_driving(clock: &crate::Clock, what: &str, done: impl Fn() -> bool) {
+    let held = async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(TIMEOUT, drive_until(clock, held))
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"));
 }
 
 async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {

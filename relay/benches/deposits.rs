@@ -49,7 +49,8 @@ const WAIT: Duration = Duration::from_secs(300);
 
 type Client = Swarm<request_response::Behaviour<MailboxCodec>>;
 
-fn client() -> Client {
+/// A sender's swarm on a fresh identity over TCP, Noise and Yamux, running `behaviour`.
+fn swarm<B: libp2p::swarm::NetworkBehaviour>(behaviour: B) -> Swarm<B> {
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -58,17 +59,19 @@ fn client() -> Client {
             yamux::Config::default,
         )
         .expect("tcp")
-        .with_behaviour(|_| {
-            request_response::Behaviour::new(
-                [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Outbound)],
-                request_response::Config::default()
-                    .with_request_timeout(WAIT)
-                    .with_max_concurrent_streams(IN_FLIGHT_PER_SENDER * 2),
-            )
-        })
+        .with_behaviour(move |_| behaviour)
         .expect("behaviour")
         .with_swarm_config(|c| c.with_idle_connection_timeout(WAIT))
         .build()
+}
+
+fn client() -> Client {
+    swarm(request_response::Behaviour::new(
+        [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Outbound)],
+        request_response::Config::default()
+            .with_request_timeout(WAIT)
+            .with_max_concurrent_streams(IN_FLIGHT_PER_SENDER * 2),
+    ))
 }
 
 /// Sends `requests` keeping `window` in flight; returns the responses in completion order

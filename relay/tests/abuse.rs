@@ -14,17 +14,6 @@ use tern_relay::MailboxCodec;
 
 use self::support::*;
 
-async fn spawn_relay(dir: &std::path::Path) -> (tern_relay::Relay, PeerId, Multiaddr) {
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(dir).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
-    )
-    .await
-    .unwrap();
-    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
-    let peer: PeerId = relay.peer_id().parse().unwrap();
-    (relay, peer, address)
-}
-
 /// Sends `total` requests made by `make`, at most `window` in flight, and returns the
 /// answers that came back (failed streams are left out).
 async fn flood(
@@ -81,15 +70,7 @@ async fn a_challenge_flood_does_not_lock_owners_out() {
         challenges_per_sec: 1,
         ..Default::default()
     };
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(dir.path())
-            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-            .with_limits(limits),
-    )
-    .await
-    .unwrap();
-    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
-    let peer: PeerId = relay.peer_id().parse().unwrap();
+    let (relay, peer, address) = spawn_relay(dir.path(), limits).await;
     let mut attacker = client();
     attacker.dial(address.clone()).unwrap();
     let started = std::time::Instant::now();
@@ -147,7 +128,7 @@ async fn a_challenge_flood_does_not_lock_owners_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_account_holding_many_fetches_does_not_crowd_out_an_owner() {
     let dir = tempfile::tempdir().unwrap();
-    let (relay, peer, address) = spawn_relay(dir.path()).await;
+    let (relay, peer, address) = spawn_relay(dir.path(), Default::default()).await;
 
     // The attacker proves ownership of its own mailbox and holds fetches open on it, many
     // more than its share; each one past the share answers its oldest at once.
@@ -254,15 +235,7 @@ async fn a_full_disk_refuses_deposits_serves_acks_and_recovers_without_a_restart
         deposit_bytes_per_sec: 1 << 40,
         ..Default::default()
     };
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(disk.path().join("relay"))
-            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-            .with_limits(limits),
-    )
-    .await
-    .unwrap();
-    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
-    let peer: PeerId = relay.peer_id().parse().unwrap();
+    let (relay, peer, address) = spawn_relay(&disk.path().join("relay"), limits).await;
     let bob = owner(2);
     let mailbox = *bob.bundle.mailbox().id().as_bytes();
     let mut sender = client();
@@ -435,18 +408,11 @@ async fn throwaway_records_cannot_push_a_real_users_record_out_of_a_relay() {
     // accounts minted to fill it locked real users out, and their records vanished as they
     // expired. The store is sized by configuration; here it is small so the test fills it.
     let dir = tempfile::tempdir().unwrap();
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(dir.path())
-            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-            .with_limits(tern_relay::Limits {
-                dht_max_records: 32,
-                ..Default::default()
-            }),
-    )
-    .await
-    .unwrap();
-    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
-    let peer: PeerId = relay.peer_id().parse().unwrap();
+    let limits = tern_relay::Limits {
+        dht_max_records: 32,
+        ..Default::default()
+    };
+    let (relay, peer, address) = spawn_relay(dir.path(), limits).await;
 
     let mut mallory = kad_client(peer, &address);
     let junk: Vec<_> = (1_000..1_200).map(fresh_record).collect();
@@ -489,7 +455,7 @@ async fn connections_beyond_the_per_peer_limit_are_refused_and_counted() {
     use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 
     let dir = tempfile::tempdir().unwrap();
-    let (relay, peer, address) = spawn_relay(dir.path()).await;
+    let (relay, peer, address) = spawn_relay(dir.path(), Default::default()).await;
 
     // One peer opens a connection more than the relay allows it (8).
     let mut attacker = client();

@@ -8,7 +8,7 @@ mod support;
 use std::{path::Path, time::Duration};
 
 use futures::{AsyncWriteExt, StreamExt};
-use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol, Swarm, identity::PublicKey};
+use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol, identity::PublicKey};
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 use tern_blob::{
     Capability, GroupSet, Root, pipe,
@@ -30,18 +30,7 @@ struct Client {
 
 impl Client {
     async fn connect(relay: PeerId, address: Multiaddr) -> Self {
-        let mut swarm: Swarm<libp2p_stream::Behaviour> = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                libp2p::tcp::Config::default(),
-                libp2p::noise::Config::new,
-                libp2p::yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| libp2p_stream::Behaviour::new())
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
-            .build();
+        let mut swarm = support::swarm(libp2p_stream::Behaviour::new());
         // The stream behaviour keeps no addresses: connect first, then open streams.
         swarm.dial(address).unwrap();
         tokio::time::timeout(TIMEOUT, async {

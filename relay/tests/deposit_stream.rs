@@ -7,8 +7,8 @@ mod support;
 
 use std::collections::HashSet;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use libp2p::{Multiaddr, PeerId, Stream, Swarm, noise, tcp, yamux};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{PeerId, Stream};
 use tern_proto::mailbox::{
     MAX_REQUEST_LEN, VerifiedRoots,
     deposits::{self, DepositAnswer, DepositFrame, MAX_ANSWER_LEN},
@@ -16,30 +16,6 @@ use tern_proto::mailbox::{
 };
 
 use self::support::*;
-
-/// A client speaking raw streams, with its swarm driven in the background.
-fn stream_client(address: Multiaddr) -> (libp2p_stream::Control, tokio::task::JoinHandle<()>) {
-    let mut swarm: Swarm<libp2p_stream::Behaviour> = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
-        .build();
-    let control = swarm.behaviour().new_control();
-    swarm.dial(address).unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            swarm.select_next_some().await;
-        }
-    });
-    (control, task)
-}
 
 async fn open(control: &mut libp2p_stream::Control, relay: PeerId) -> Stream {
     tokio::time::timeout(TIMEOUT, control.open_stream(relay, deposits::PROTOCOL))
@@ -242,15 +218,7 @@ async fn a_depositor_that_never_reads_its_answers_does_not_hold_up_the_relay() {
         mailbox_bytes: u64::MAX,
         ..Default::default()
     };
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(dir.path().join("relay"))
-            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-            .with_limits(limits),
-    )
-    .await
-    .unwrap();
-    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
-    let peer: PeerId = relay.peer_id().parse().unwrap();
+    let (relay, peer, address) = spawn_relay(&dir.path().join("relay"), limits).await;
     let bob = owner(2);
     let (mut control, network) = stream_client(address);
     let mut stream = open(&mut control, peer).await;

@@ -5,7 +5,7 @@
 mod support;
 
 use futures::StreamExt;
-use libp2p::{Multiaddr, PeerId, request_response, swarm::SwarmEvent};
+use libp2p::{request_response, swarm::SwarmEvent};
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 use tern_crypto::{Session, envelope};
 use tern_proto::mailbox::{Operation, Refusal, Request, Response};
@@ -161,15 +161,7 @@ async fn quotas_give_clear_refusals_and_a_held_fetch_wakes_on_deposit() {
         max_envelope: 4096,
         ..Default::default()
     };
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(dir.path())
-            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
-            .with_limits(limits),
-    )
-    .await
-    .unwrap();
-    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
-    let peer: PeerId = relay.peer_id().parse().unwrap();
+    let (relay, peer, address) = spawn_relay(dir.path(), limits).await;
     let bob = owner(2);
     let mailbox = *bob.bundle.mailbox().id().as_bytes();
     let mut sender = client();

@@ -3,28 +3,11 @@
 //! senders.
 
 use futures::StreamExt;
-use libp2p::{Multiaddr, PeerId, Swarm, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId};
 use tern_proto::mailbox::{
     VerifiedRoots,
     deposits::{self, DepositAnswer},
 };
-
-use super::WAIT;
-
-fn client() -> Swarm<libp2p_stream::Behaviour> {
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .expect("tcp")
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .expect("behaviour")
-        .with_swarm_config(|c| c.with_idle_connection_timeout(WAIT))
-        .build()
-}
 
 /// Deposits `envelopes` for `mailbox` on one deposit stream to the relay, keeping `window`
 /// unanswered, and checks every receipt as a node does (each batch's signature once).
@@ -36,7 +19,7 @@ pub(super) async fn deposit(
     envelopes: Vec<Vec<u8>>,
     window: usize,
 ) -> usize {
-    let mut swarm = client();
+    let mut swarm = super::swarm(libp2p_stream::Behaviour::new());
     let mut control = swarm.behaviour().new_control();
     swarm.dial(address).expect("dial");
     let network = tokio::spawn(async move {

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, noise,
     request_response::{self, ProtocolSupport},
-    swarm::SwarmEvent,
+    swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
@@ -92,11 +92,8 @@ impl Drop for RelayProcess {
     }
 }
 
-/// A client speaking `/tern/mailbox/2` through `C`: the real codec, or raw bytes.
-pub(crate) fn client_with<C>() -> Swarm<request_response::Behaviour<C>>
-where
-    C: request_response::Codec<Protocol = StreamProtocol> + Default + Clone + Send + 'static,
-{
+/// A client swarm on a fresh identity over TCP, Noise and Yamux, running `behaviour`.
+pub(crate) fn swarm<B: NetworkBehaviour>(behaviour: B) -> Swarm<B> {
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -105,15 +102,54 @@ where
             yamux::Config::default,
         )
         .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::new(
-                [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Outbound)],
-                request_response::Config::default().with_request_timeout(TIMEOUT),
-            )
-        })
+        .with_behaviour(move |_| behaviour)
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(TIMEOUT))
         .build()
+}
+
+/// A client speaking `/tern/mailbox/2` through `C`: the real codec, or raw bytes.
+pub(crate) fn client_with<C>() -> Swarm<request_response::Behaviour<C>>
+where
+    C: request_response::Codec<Protocol = StreamProtocol> + Default + Clone + Send + 'static,
+{
+    swarm(request_response::Behaviour::new(
+        [(tern_proto::mailbox::PROTOCOL, ProtocolSupport::Outbound)],
+        request_response::Config::default().with_request_timeout(TIMEOUT),
+    ))
+}
+
+/// A client of raw streams, dialling `address`, with its swarm driven on a task of its own.
+pub(crate) fn stream_client(
+    address: Multiaddr,
+) -> (libp2p_stream::Control, tokio::task::JoinHandle<()>) {
+    let mut swarm = swarm(libp2p_stream::Behaviour::new());
+    let control = swarm.behaviour().new_control();
+    swarm.dial(address).unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    (control, task)
+}
+
+/// A relay in this process with `limits`, listening on loopback TCP: it, its peer id and its
+/// address.
+pub(crate) async fn spawn_relay(
+    dir: &Path,
+    limits: tern_relay::Limits,
+) -> (tern_relay::Relay, PeerId, Multiaddr) {
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir)
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(limits),
+    )
+    .await
+    .unwrap();
+    let address: Multiaddr = relay.addresses().await[0].parse().unwrap();
+    let peer: PeerId = relay.peer_id().parse().unwrap();
+    (relay, peer, address)
 }
 
 pub(crate) fn client() -> Swarm<request_response::Behaviour<MailboxCodec>> {
