@@ -317,15 +317,14 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     let (notes, deposit_notes) = mpsc::channel(4096);
     let (commits_to, commits) = mpsc::channel(1024);
     store.report_commits(commits_to);
-    let public = keypair.public();
+    let signer = Arc::new(deposits::Signer::new(keypair.clone()));
     let deposit_streams = deposits::Streams {
         gate: gate.clone(),
         store: store.clone(),
-        keypair: keypair.clone(),
+        signer: signer.clone(),
         notes,
         unreadable: unreadable.clone(),
         refusal_delay: Duration::from_millis(limits.refusal_delay_ms),
-        id: (public.to_peer_id().to_bytes(), public.encode_protobuf()),
         timings: timings.clone(),
     };
     let tasks = [
@@ -348,7 +347,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         deposit_notes,
         commits,
         swarm,
-        keypair,
+        signer,
         store,
         timings: timings.clone(),
         limits,
@@ -399,7 +398,8 @@ struct Service {
     /// The mailboxes of the envelopes each synced write stored.
     commits: mpsc::Receiver<Vec<[u8; 32]>>,
     swarm: Swarm<Behaviour>,
-    keypair: Keypair,
+    /// Signs custody receipts.
+    signer: Arc<deposits::Signer>,
     store: Store,
     timings: Timings,
     limits: crate::Limits,

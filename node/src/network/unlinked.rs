@@ -332,8 +332,8 @@ async fn serve(
                 if fallback.unsupported {
                     lanes.old(fallback.peer);
                 }
-                let (peer, request, reply) = fallback.into_request();
-                let id = swarm.behaviour_mut().mailbox.send_request(&peer, request);
+                let (request, reply) = fallback.queued.into_request();
+                let id = swarm.behaviour_mut().mailbox.send_request(&fallback.peer, request);
                 calls.insert(id, reply);
             }
             call = queue.recv(), if open => match call {
@@ -352,10 +352,10 @@ async fn serve(
                             let lease = || Lease(leases.clone());
                             match lanes.deposit(call.peer, queued, &control, lease) {
                                 Ok(()) => continue,
-                                Err(Queued { mailbox, envelope, reply }) => Job::Request {
-                                    request: mailbox::Request::Deposit { mailbox, envelope },
-                                    reply,
-                                },
+                                Err(queued) => {
+                                    let (request, reply) = queued.into_request();
+                                    Job::Request { request, reply }
+                                }
                             }
                         }
                         job => job,

@@ -18,7 +18,7 @@ use futures::{AsyncWriteExt, FutureExt, SinkExt, StreamExt, future::BoxFuture};
 use libp2p::{PeerId, Stream, identity::Keypair};
 use tern_proto::{
     mailbox::{
-        MAX_REQUEST_LEN, Refusal,
+        CustodyReceipt, MAX_REQUEST_LEN, Refusal,
         deposits::{self, DepositAnswer, DepositFrame, MAX_ANSWER_LEN, WINDOW},
         envelope_digest,
     },
@@ -110,13 +110,42 @@ impl Gate {
     }
 }
 
+/// Signs custody receipts as this relay.
+pub(crate) struct Signer {
+    keypair: Keypair,
+    /// The relay's peer id and protobuf-encoded public key, as receipts name them.
+    relay: Vec<u8>,
+    relay_key: Vec<u8>,
+}
+
+impl Signer {
+    pub(crate) fn new(keypair: Keypair) -> Self {
+        let public = keypair.public();
+        Self {
+            relay: public.to_peer_id().to_bytes(),
+            relay_key: public.encode_protobuf(),
+            keypair,
+        }
+    }
+
+    /// The receipt of a stored deposit; the first asked of its batch signs the batch.
+    fn receipt(&self, stored: &Stored) -> CustodyReceipt {
+        stored
+            .batch
+            .receipt(stored.index, &self.relay_key, &self.relay, |m| {
+                self.keypair.sign(m).unwrap_or_default()
+            })
+    }
+}
+
 /// Queues a deposit for the writer (waiting while its queue is full) and returns the answer
-/// to come: the stored deposit's place in its signed batch, or why it was not stored.
+/// to come: the deposit's custody receipt once it is durable, or why it was not stored.
 pub(crate) async fn store(
     store: &Store,
+    signer: Arc<Signer>,
     mailbox: [u8; 32],
     envelope: Vec<u8>,
-) -> impl Future<Output = Result<Stored, Refusal>> + use<> {
+) -> impl Future<Output = Result<CustodyReceipt, Refusal>> + use<> {
     let (reply, answer) = oneshot::channel();
     store
         .deposit(Deposit {
@@ -127,7 +156,10 @@ pub(crate) async fn store(
             reply,
         })
         .await;
-    answer.map(|answer| answer.unwrap_or(Err(Refusal::Unavailable)))
+    answer.map(move |answer| {
+        let stored = answer.unwrap_or(Err(Refusal::Unavailable))?;
+        Ok(signer.receipt(&stored))
+    })
 }
 
 /// What a deposit stream tells the event loop.
@@ -143,13 +175,11 @@ pub(super) enum Note {
 pub(super) struct Streams {
     pub(super) gate: Arc<Gate>,
     pub(super) store: Store,
-    pub(super) keypair: Keypair,
+    pub(super) signer: Arc<Signer>,
     pub(super) notes: mpsc::Sender<Note>,
     pub(super) unreadable: Arc<Unreadable>,
     /// How long an over-budget depositor waits for its `rate_limited`.
     pub(super) refusal_delay: Duration,
-    /// The relay's peer id and protobuf-encoded public key, as receipts name them.
-    pub(super) id: (Vec<u8>, Vec<u8>),
     pub(super) timings: crate::timing::Timings,
 }
 
@@ -276,7 +306,7 @@ async fn serve(
 impl Streams {
     /// Passes one deposit through the gate and to the writer; the future is its answer.
     async fn answer(
-        self: &Arc<Self>,
+        &self,
         peer: PeerId,
         mailbox: [u8; 32],
         envelope: Vec<u8>,
@@ -298,19 +328,14 @@ impl Streams {
             .boxed();
         }
         let started = Instant::now();
-        let stored = store(&self.store, mailbox, envelope).await;
-        let streams = self.clone();
+        let stored = store(&self.store, self.signer.clone(), mailbox, envelope).await;
+        let timings = self.timings.clone();
         // The owners waiting on the mailbox hear from the writer itself once the deposit is
         // durable, however slowly this depositor reads its answers.
         async move {
             match stored.await {
-                Ok(stored) => {
-                    let (relay, relay_key) = &streams.id;
-                    let receipt = stored.batch.receipt(stored.index, relay_key, relay, |m| {
-                        streams.keypair.sign(m).unwrap_or_default()
-                    });
-                    let took = started.elapsed().as_secs_f64();
-                    streams.timings.deposit.observe(took);
+                Ok(receipt) => {
+                    timings.deposit.observe(started.elapsed().as_secs_f64());
                     DepositAnswer::Stored(receipt)
                 }
                 Err(refusal) => {

@@ -93,19 +93,13 @@ impl Service {
                     }
                     Err(refusal) => return self.refuse(channel, refusal),
                 }
-                let store = self.store.clone();
-                let keypair = self.keypair.clone();
+                let (store, signer) = (self.store.clone(), self.signer.clone());
                 let started = Instant::now();
                 self.pending.push(
                     async move {
-                        let stored = deposits::store(&store, mailbox, envelope).await;
+                        let stored = deposits::store(&store, signer, mailbox, envelope).await;
                         let response = match stored.await {
-                            Ok(stored) => Response::Stored(stored.batch.receipt(
-                                stored.index,
-                                &keypair.public().encode_protobuf(),
-                                &relay,
-                                |m| keypair.sign(m).unwrap_or_default(),
-                            )),
+                            Ok(receipt) => Response::Stored(receipt),
                             Err(refusal) => Response::Refused(refusal),
                         };
                         Done::Deposited {

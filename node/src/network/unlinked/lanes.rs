@@ -46,19 +46,15 @@ pub(super) struct Fallback {
     pub(super) unsupported: bool,
 }
 
-impl Fallback {
-    /// The request-response request it goes by.
-    pub(super) fn into_request(self) -> (PeerId, mailbox::Request, Reply) {
+impl Queued {
+    /// The `/tern/mailbox/2` request it goes by instead, and where its answer goes.
+    pub(super) fn into_request(self) -> (mailbox::Request, Reply) {
         let Queued {
             mailbox,
             envelope,
             reply,
-        } = self.queued;
-        (
-            self.peer,
-            mailbox::Request::Deposit { mailbox, envelope },
-            reply,
-        )
+        } = self;
+        (mailbox::Request::Deposit { mailbox, envelope }, reply)
     }
 }
 
