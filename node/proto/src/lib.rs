@@ -4,6 +4,9 @@
 //!   acknowledgement.
 //! - [`mailbox`]: `/tern/mailbox/2`, deposits at relays, custody receipts, ownership proofs,
 //!   fetches, acknowledgements and one-time prekeys.
+//! - [`grouplog`]: `/tern/grouplog/1`, a group's ordered log at its sequencer relays:
+//!   appends with signed receipts, the first commit of an epoch winning, held reads, and
+//!   access keys that rotate with the group's epochs.
 //! - [`record`] and [`dht`]: the signed, sequence-numbered DHT record every account
 //!   publishes, the rules every peer applies to records on PUT and GET, and the Kademlia
 //!   settings (protocol name, sized record store) every peer runs.
@@ -21,6 +24,7 @@
 )]
 
 pub mod dht;
+pub mod grouplog;
 pub mod mailbox;
 pub mod msg;
 pub mod rate;
