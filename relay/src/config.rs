@@ -66,6 +66,17 @@ pub struct Limits {
     pub blob_retention_secs: u64,
     /// Blob uploads and reads served at once; more are told `busy`.
     pub blob_transfers: usize,
+    /// Whether the relay keeps group logs (`/tern/grouplog/1`) as a sequencer relay. A relay
+    /// with an allow list keeps none, whatever this says.
+    pub group_logs: bool,
+    /// Bytes one group log may hold (entries and their index rows).
+    pub log_bytes: u64,
+    /// How long a group log's entries are kept, seconds. A member away longer rejoins.
+    pub log_retention_secs: u64,
+    /// Group log requests a single peer may make in a burst…
+    pub log_request_burst: u32,
+    /// …refilled at this many per second.
+    pub log_requests_per_sec: u32,
 }
 
 impl Default for Limits {
@@ -107,6 +118,16 @@ impl Default for Limits {
             // again while the message (kept three weeks) names the file.
             blob_retention_secs: 7 * 24 * 60 * 60,
             blob_transfers: 64,
+            group_logs: true,
+            // Three weeks of a busy 1,000-member group: about 12,000 1 KiB messages a day.
+            log_bytes: 256 * 1024 * 1024,
+            // As long as mailboxes keep envelopes: a member back from three weeks away still
+            // reads everything.
+            log_retention_secs: 21 * 24 * 60 * 60,
+            // A member catching up reads pages of 256; a held read costs one request per
+            // entry that wakes it.
+            log_request_burst: 1_024,
+            log_requests_per_sec: 256,
         }
     }
 }

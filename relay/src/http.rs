@@ -69,6 +69,36 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         "Deposit streams accepted (/tern/deposit/1)",
         snapshot.deposit_streams,
     );
+    for (name, help, value) in [
+        (
+            "log_streams",
+            "Group log streams accepted (/tern/grouplog/1)",
+            snapshot.log_streams,
+        ),
+        (
+            "logs_opened",
+            "Group log opens answered",
+            snapshot.logs_opened,
+        ),
+        (
+            "log_appends",
+            "Group log entries appended (signed receipts issued)",
+            snapshot.log_appends,
+        ),
+        (
+            "log_commits_lost",
+            "Commits refused because their epoch already had one",
+            snapshot.log_commits_lost,
+        ),
+        ("log_reads", "Group log reads answered", snapshot.log_reads),
+        (
+            "log_entries_expired",
+            "Group log entries deleted at the end of their retention",
+            snapshot.log_entries_expired,
+        ),
+    ] {
+        counter(&mut registry, name, help, value);
+    }
     counter(
         &mut registry,
         "fetches",

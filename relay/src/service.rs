@@ -4,11 +4,13 @@
 mod challenges;
 mod codec;
 mod deposits;
+mod grouplog;
 mod held;
 mod mailbox;
 mod metrics;
 #[cfg(feature = "test-utils")]
 mod observe;
+mod streams;
 pub use self::metrics::Metrics;
 #[cfg(feature = "test-utils")]
 pub use self::observe::Observed;
@@ -59,6 +61,8 @@ const MAX_STREAMS: usize = 256;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(MAX_WAIT_SECS as u64 + 30);
 /// Idle connections are kept this long (owners hold fetches open on them).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A group log opened and never appended to is deleted after this long.
+const UNUSED_LOG_SECS: u64 = 24 * 60 * 60;
 /// How often expired envelopes are deleted.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(600);
 const MAX_CONNECTIONS: u32 = 4096;
@@ -200,6 +204,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         max_bytes: limits.mailbox_bytes,
         disk_budget: limits.disk_budget,
         min_free: limits.min_free_disk,
+        log_bytes: limits.log_bytes,
     };
     let db_dir = config.data_dir.join("db");
     let timings = Timings::new();
@@ -327,7 +332,17 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         refusal_delay: Duration::from_millis(limits.refusal_delay_ms),
         timings: timings.clone(),
     };
+    let log_counters = Arc::new(grouplog::LogCounters::default());
+    let logs = grouplog::Logs::new(
+        store.clone(),
+        keypair.clone(),
+        &limits,
+        limits.group_logs && allow.is_none(),
+        log_counters.clone(),
+        unreadable.clone(),
+    );
     let tasks = [
+        tokio::spawn(grouplog::run(logs, control.clone(), cancel.child_token())),
         tokio::spawn(crate::blobs::run(
             blobs.clone(),
             control.clone(),
@@ -343,6 +358,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     let service = Service {
         blobs,
         tasks,
+        log_counters,
         gate,
         deposit_notes,
         commits,
@@ -389,8 +405,9 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
 
 struct Service {
     blobs: Blobs,
-    /// Serve `/tern/blob/1` and `/tern/deposit/1`; stop with the relay.
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    /// Serve `/tern/grouplog/1`, `/tern/blob/1` and `/tern/deposit/1`; stop with the relay.
+    tasks: [tokio::task::JoinHandle<()>; 3],
+    log_counters: Arc<grouplog::LogCounters>,
     /// What every deposit passes.
     gate: Arc<deposits::Gate>,
     /// Refusals and streams on deposit streams.
@@ -488,6 +505,7 @@ impl Service {
                             .evicted
                             .insert("relay_providers".into(), self.providers_evicted);
                         metrics.blobs = self.blobs.metrics();
+                        self.log_counters.report(&mut metrics);
                         let _ = reply.send(metrics);
                     }
                     #[cfg(feature = "test-utils")]
@@ -499,10 +517,15 @@ impl Service {
                 _ = expiry.tick() => {
                     let store = self.store.clone();
                     let cutoff = now_secs().saturating_sub(self.limits.retention_secs);
+                    let log_cutoff = now_secs().saturating_sub(self.limits.log_retention_secs);
+                    let unused = now_secs().saturating_sub(UNUSED_LOG_SECS);
                     self.pending.push(
-                        tokio::task::spawn_blocking(move || store.expire(cutoff).unwrap_or(0))
-                            .map(|r| Done::Expired(r.unwrap_or(0)))
-                            .boxed(),
+                        tokio::task::spawn_blocking(move || {
+                            let logs = store.expire_logs(log_cutoff, unused).unwrap_or(0);
+                            Done::Expired(store.expire(cutoff).unwrap_or(0), logs)
+                        })
+                        .map(|r| r.unwrap_or(Done::Expired(0, 0)))
+                        .boxed(),
                     );
                     let blobs = self.blobs.clone();
                     tokio::task::spawn_blocking(move || blobs.expire(now_secs()));
@@ -712,7 +735,7 @@ impl Service {
                     result,
                 }
             })
-            .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+            .map(|r| r.unwrap_or_else(|_| Done::Expired(0, 0)))
             .boxed(),
         );
     }

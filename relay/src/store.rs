@@ -50,14 +50,19 @@ use tokio::sync::{mpsc, oneshot};
 use crate::timing::Timings;
 
 mod blobs;
+mod logs;
 mod schema;
 mod writer;
 
-pub(crate) use self::blobs::BlobRecord;
+pub(crate) use self::{
+    blobs::BlobRecord,
+    logs::{LogJob, LogOutcome, LogWork},
+};
 
 use self::{
+    logs::{LOGS, write_logs},
     schema::migrate,
-    writer::{Writer, write_deposits},
+    writer::{WriteFailure, Writer, next_group, write_deposits},
 };
 
 const ENVELOPES: &str = "envelopes";
@@ -65,7 +70,7 @@ const META: &str = "meta";
 const PREKEYS: &str = "prekeys";
 const BLOBS: &str = "blobs";
 const DIGESTS: &str = "digests";
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
 /// How long a deposit's digest is remembered: a deposit made again within it is stored once.
 /// Senders deposit again at once after a broken stream, or after a relay's restart; an hour
 /// covers both and bounds the table to an hour or two of deposits.
@@ -101,6 +106,8 @@ pub(crate) struct Quota {
     pub(crate) disk_budget: u64,
     /// Bytes of the filesystem always left free.
     pub(crate) min_free: u64,
+    /// Bytes held per group log.
+    pub(crate) log_bytes: u64,
 }
 
 /// What one mailbox holds: envelopes, and bytes of envelopes and prekeys.
@@ -164,6 +171,8 @@ struct Shared {
     prekeys: Mutex<()>,
     /// Where the writer reports each synced write's new envelopes, by mailbox.
     commits: Mutex<Option<mpsc::Sender<Vec<[u8; 32]>>>>,
+    /// Held log reads, by log: told each synced write's new next sequence number.
+    watchers: Mutex<HashMap<tern_proto::grouplog::LogId, tokio::sync::watch::Sender<u64>>>,
 }
 
 /// How often, at most, the store compacts to hand deleted bytes back to a full filesystem.
@@ -191,6 +200,18 @@ impl Shared {
             tracing::error!("a write failed: {e}");
         }
         result
+    }
+
+    /// Writes a writer's group synced. A failed batch wrote nothing (RocksDB batches are
+    /// atomic): its requests are refused, typed by the cause, and the next group tries again.
+    fn write_group(&self, batch: WriteBatch) -> Result<(), WriteFailure> {
+        self.write_synced(batch).map_err(|e| {
+            if is_no_space(&e) {
+                WriteFailure::NoSpace
+            } else {
+                WriteFailure::Failed
+            }
+        })
     }
 
     /// After deletes on a filesystem short of space: flushes and compacts so the deleted
@@ -360,7 +381,8 @@ impl Store {
         options.create_missing_column_families(true);
         // The free-space reserve must always hold what RocksDB writes on its own: flushing
         // every memtable (four families, two memtables each, a sixteenth of the reserve
-        // apiece) and the write-ahead log they cover. A flush that fails for want of space
+        // apiece: six families use three quarters of it) and the write-ahead log they cover
+        // (a quarter). A flush that fails for want of space
         // stops every write, acknowledgements included, which is what the reserve prevents.
         let memtable = usize::try_from(quota.min_free / 16)
             .unwrap_or(usize::MAX)
@@ -390,6 +412,7 @@ impl Store {
             ColumnFamilyDescriptor::new(PREKEYS, family()),
             ColumnFamilyDescriptor::new(BLOBS, family()),
             ColumnFamilyDescriptor::new(DIGESTS, digest_options),
+            ColumnFamilyDescriptor::new(LOGS, family()),
         ];
         let db = DB::open_cf_descriptors(&options, dir, families)?;
         migrate(&db)?;
@@ -415,6 +438,7 @@ impl Store {
                 usage.add(mailbox, u64::from(is_message), v.len() as u64);
             }
         }
+        usage.total += logs::held_bytes(&db)?;
         let shared = Arc::new(Shared {
             db,
             dir: dir.to_owned(),
@@ -425,6 +449,7 @@ impl Store {
             deleted: AtomicBool::new(false),
             prekeys: Mutex::new(()),
             commits: Mutex::new(None),
+            watchers: Mutex::new(HashMap::new()),
         });
         let (deposits, mut queue) = mpsc::channel(QUEUE);
         let writer = shared.clone();
@@ -432,11 +457,18 @@ impl Store {
             .name("relay-writer".into())
             .spawn(move || write_deposits(&writer, &mut queue, next_id, &timings))
             .map_err(|_| StoreError::Corrupt("cannot start the writer thread"))?;
+        let (logs, mut log_queue) = mpsc::channel(logs::QUEUE);
+        let log_writer = shared.clone();
+        let log_thread = std::thread::Builder::new()
+            .name("relay-log-writer".into())
+            .spawn(move || write_logs(&log_writer, &mut log_queue))
+            .map_err(|_| StoreError::Corrupt("cannot start the log writer thread"))?;
         Ok(Self {
             shared,
             writer: Arc::new(Writer {
                 deposits: Some(deposits),
-                thread: Some(thread),
+                logs: Some(logs),
+                threads: vec![thread, log_thread],
             }),
         })
     }
@@ -734,69 +766,4 @@ impl std::fmt::Debug for Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn quota() -> Quota {
-        Quota {
-            max_messages: 100,
-            max_bytes: 4096,
-            disk_budget: 1 << 30,
-            min_free: 0,
-        }
-    }
-
-    #[test]
-    fn a_schema_1_store_keeps_its_prekeys_dated_at_the_upgrade() {
-        let dir = tempfile::tempdir().unwrap();
-        let mailbox = [7u8; 32];
-        {
-            // A relay of schema 1 stored the prekey's bytes alone.
-            let mut options = Options::default();
-            options.create_if_missing(true);
-            options.create_missing_column_families(true);
-            let db = DB::open_cf(&options, dir.path(), [ENVELOPES, META, PREKEYS]).unwrap();
-            db.put_cf(db.cf_handle(META).unwrap(), b"schema", 1u32.to_be_bytes())
-                .unwrap();
-            db.put_cf(
-                db.cf_handle(PREKEYS).unwrap(),
-                prekey_key(&mailbox, 3),
-                b"prekey three",
-            )
-            .unwrap();
-        }
-        let store = Store::open(dir.path(), quota(), Timings::new()).unwrap();
-        assert_eq!(store.totals().bytes, 8 + 12, "the prekey counts, dated");
-        assert_eq!(store.expire(0).unwrap(), 0);
-        assert_eq!(
-            store.take_prekey(&mailbox).unwrap().as_deref(),
-            Some(&b"prekey three"[..])
-        );
-        assert_eq!(store.totals().bytes, 0);
-        drop(store);
-        let store = Store::open(dir.path(), quota(), Timings::new()).unwrap();
-        assert_eq!(store.take_prekey(&mailbox).unwrap(), None);
-    }
-
-    #[test]
-    fn prekeys_count_against_the_quota_and_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), quota(), Timings::new()).unwrap();
-        let mailbox = [1u8; 32];
-        let prekey = vec![9u8; 1100];
-        let batch: Vec<_> = (0..3).map(|id| (id, prekey.clone())).collect();
-        assert_eq!(store.upload_prekeys(&mailbox, &batch, 200, 1_000), Ok(3));
-        // A fourth would pass the mailbox's 4,096 bytes.
-        let more = [(10, prekey.clone())];
-        assert_eq!(
-            store.upload_prekeys(&mailbox, &more, 200, 1_000),
-            Err(Refusal::QuotaExceeded)
-        );
-        // Re-uploading held ids changes nothing.
-        assert_eq!(store.upload_prekeys(&mailbox, &batch, 200, 2_000), Ok(3));
-        assert_eq!(store.expire(1_001).unwrap(), 0, "no envelopes");
-        assert_eq!(store.take_prekey(&mailbox).unwrap(), None, "expired");
-        assert_eq!(store.totals().bytes, 0);
-        assert_eq!(store.upload_prekeys(&mailbox, &more, 200, 2_000), Ok(1));
-    }
-}
+mod tests;

@@ -9,7 +9,7 @@
 //! (`Store::report_commits`).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -24,18 +24,17 @@ use tern_proto::{
     },
     rate::{Rate, RateLimiter},
 };
-use tokio::{
-    sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot},
-    task::JoinSet,
-};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::{MAX_RATE_ENTRIES, codec::Unreadable, now_secs};
-use crate::{
-    blobs::Share,
-    store::{Deposit, Store, Stored},
+use super::{
+    MAX_RATE_ENTRIES,
+    codec::Unreadable,
+    now_secs,
+    streams::{Bounds, Place, accept},
 };
+use crate::store::{Deposit, Store, Stored};
 
 /// Deposit streams served at once; beyond it a stream is closed unread.
 const MAX_STREAMS: usize = 1024;
@@ -186,54 +185,23 @@ pub(super) struct Streams {
 /// Serves `/tern/deposit/1` until `cancel`.
 pub(super) async fn run(
     streams: Streams,
-    mut control: libp2p_stream::Control,
+    control: libp2p_stream::Control,
     cancel: CancellationToken,
 ) {
-    let mut incoming = match control.accept(deposits::PROTOCOL) {
-        Ok(incoming) => incoming,
-        Err(e) => {
-            tracing::error!("cannot serve deposit streams: {e}");
-            return;
-        }
-    };
     let streams = Arc::new(streams);
-    let slots = Arc::new(Semaphore::new(MAX_STREAMS));
-    let per_peer: Arc<Mutex<HashMap<PeerId, usize>>> = Arc::default();
-    let mut tasks = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            Some((peer, mut stream)) = incoming.next() => {
-                while tasks.try_join_next().is_some() {}
-                let place = Share::take(&per_peer, peer, MAX_PER_PEER)
-                    .and_then(|share| Some((slots.clone().try_acquire_owned().ok()?, share)));
-                match place {
-                    Some(place) => {
-                        let _ = streams.notes.send(Note::Opened).await;
-                        let cancel = cancel.child_token();
-                        tasks.spawn(serve(streams.clone(), stream, peer, place, cancel));
-                    }
-                    None => {
-                        debug!(%peer, "too many deposit streams: closing one unread");
-                        tasks.spawn(async move {
-                            let _ = stream.close().await;
-                        });
-                    }
-                }
-            }
-        }
-    }
-    // The streams stop reading and answer what they read, so every receipt sent is true;
-    // one whose sender does not take its answers is cut. The deposits themselves finish
-    // either way.
-    let answered = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, answered)
-        .await
-        .is_err()
-    {
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-    }
+    let bounds = Bounds {
+        protocol: deposits::PROTOCOL,
+        total: MAX_STREAMS,
+        per_peer: MAX_PER_PEER,
+        // The streams stop reading and answer what they read, so every receipt sent is
+        // true; one whose sender does not take its answers is cut. The deposits themselves
+        // finish either way.
+        grace: SHUTDOWN_GRACE,
+    };
+    accept(control, bounds, cancel, |peer, stream, place, cancel| {
+        serve(streams.clone(), stream, peer, place, cancel)
+    })
+    .await;
 }
 
 /// Serves one deposit stream: reads deposits until the sender closes its side (or a frame
@@ -243,9 +211,10 @@ async fn serve(
     streams: Arc<Streams>,
     stream: Stream,
     peer: PeerId,
-    _place: (OwnedSemaphorePermit, Share),
+    _place: Place,
     cancel: CancellationToken,
 ) {
+    let _ = streams.notes.send(Note::Opened).await;
     let (mut reader, mut writer) = futures::AsyncReadExt::split(stream);
     // Answers to come, in the order the deposits were read; at most a window of them.
     let (mut queued, answers) = futures::channel::mpsc::channel::<BoxFuture<'static, _>>(0);

@@ -54,7 +54,8 @@ pub(super) enum Done {
         started: Instant,
     },
     Acked(ResponseChannel<Response>, u32),
-    Expired(u32),
+    /// Envelopes and log entries deleted at the end of their retention.
+    Expired(u32, u32),
     /// A DHT record offered for storage was validated against the record then held.
     RecordChecked {
         source: PeerId,
@@ -164,7 +165,7 @@ impl Service {
                             }
                         }
                     })
-                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0, 0)))
                     .boxed(),
                 );
             }
@@ -215,7 +216,7 @@ impl Service {
                             Err(refusal) => Done::Respond(channel, Response::Refused(refusal)),
                         }
                     })
-                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0, 0)))
                     .boxed(),
                 );
             }
@@ -242,7 +243,7 @@ impl Service {
                             uploaded: 0,
                         }
                     })
-                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0, 0)))
                     .boxed(),
                 );
             }
@@ -263,7 +264,7 @@ impl Service {
                             }
                         }
                     })
-                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                    .map(|r| r.unwrap_or_else(|_| Done::Expired(0, 0)))
                     .boxed(),
                 );
             }
@@ -381,11 +382,12 @@ impl Service {
                 held,
                 result,
             } => self.on_record_checked(source, record, held, result),
-            Done::Expired(removed) => {
-                if removed > 0 {
-                    info!(removed, "deleted envelopes past their retention");
+            Done::Expired(removed, log_entries) => {
+                if removed > 0 || log_entries > 0 {
+                    info!(removed, log_entries, "deleted what was past its retention");
                 }
                 self.metrics.expired += u64::from(removed);
+                self.metrics.log_entries_expired += u64::from(log_entries);
             }
         }
     }
@@ -435,7 +437,7 @@ impl Service {
                     }
                 }
             })
-            .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+            .map(|r| r.unwrap_or_else(|_| Done::Expired(0, 0)))
             .boxed(),
         );
     }
@@ -464,9 +466,9 @@ impl Service {
             self.pending.push(
                 tokio::task::spawn_blocking(move || {
                     store.reclaim();
-                    Done::Expired(0)
+                    Done::Expired(0, 0)
                 })
-                .map(|r| r.unwrap_or_else(|_| Done::Expired(0)))
+                .map(|r| r.unwrap_or_else(|_| Done::Expired(0, 0)))
                 .boxed(),
             );
         }

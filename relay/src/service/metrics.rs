@@ -50,6 +50,18 @@ pub struct Metrics {
     pub prekeys_taken: u64,
     /// Prekey requests answered "exhausted".
     pub prekeys_exhausted: u64,
+    /// Group log streams (`/tern/grouplog/1`) accepted.
+    pub log_streams: u64,
+    /// Group log opens answered (new logs, and opens of a log that exists).
+    pub logs_opened: u64,
+    /// Entries appended to group logs (signed receipts issued).
+    pub log_appends: u64,
+    /// Commits refused because their epoch already had one.
+    pub log_commits_lost: u64,
+    /// Group log reads answered.
+    pub log_reads: u64,
+    /// Group log entries deleted at the end of their retention.
+    pub log_entries_expired: u64,
     /// Attachment blobs held for offline recipients.
     pub blobs: crate::BlobMetrics,
 }

@@ -37,7 +37,7 @@ pub(super) fn migrate(db: &DB) -> Result<(), StoreError> {
             batch.put_cf(prekeys, k, value);
         }
     }
-    // Schema 3 added the `digests` table, which starts empty.
+    // Schema 3 added the `digests` table and schema 4 the `logs` table; both start empty.
     batch.put_cf(meta, b"schema", SCHEMA_VERSION.to_be_bytes());
     let mut sync = WriteOptions::default();
     sync.set_sync(true);
@@ -57,6 +57,7 @@ mod tests {
             max_bytes: 1 << 20,
             disk_budget: 1 << 30,
             min_free: 0,
+            log_bytes: 1 << 20,
         }
     }
 

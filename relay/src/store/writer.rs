@@ -1,4 +1,4 @@
-//! The writer thread: the only writer of deposits. It takes them in groups, checks quotas
+//! The writer thread: the only writer of deposits (group logs have their own, `logs.rs`). It takes them in groups, checks quotas
 //! and free space, writes each group with one synced write, and only then answers, with one
 //! signed batch of custody receipts per write.
 
@@ -10,16 +10,59 @@ use super::*;
 /// can be reopened or removed at once.
 pub(super) struct Writer {
     pub(super) deposits: Option<mpsc::Sender<Deposit>>,
-    pub(super) thread: Option<std::thread::JoinHandle<()>>,
+    /// The log writer's queue (`store/logs.rs`).
+    pub(super) logs: Option<mpsc::Sender<LogJob>>,
+    pub(super) threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
         drop(self.deposits.take());
-        if let Some(thread) = self.thread.take() {
+        drop(self.logs.take());
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
+}
+
+/// Why a writer's synced write failed.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum WriteFailure {
+    /// The filesystem is full.
+    NoSpace,
+    /// Anything else.
+    Failed,
+}
+
+impl From<WriteFailure> for Refusal {
+    fn from(failure: WriteFailure) -> Self {
+        match failure {
+            WriteFailure::NoSpace => Self::StorageFull,
+            WriteFailure::Failed => Self::Unavailable,
+        }
+    }
+}
+
+impl From<WriteFailure> for tern_proto::grouplog::Refusal {
+    fn from(failure: WriteFailure) -> Self {
+        match failure {
+            WriteFailure::NoSpace => Self::StorageFull,
+            WriteFailure::Failed => Self::Unavailable,
+        }
+    }
+}
+
+/// The next group for a writer thread: the first job to come (waiting for it), and up to
+/// `max - 1` more already queued. `None` once the queue is closed and empty.
+pub(super) fn next_group<T>(queue: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut group = vec![queue.blocking_recv()?];
+    while group.len() < max {
+        match queue.try_recv() {
+            Ok(next) => group.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(group)
 }
 
 /// The writer thread: takes deposits in groups, checks quotas and free space, writes each
@@ -31,14 +74,7 @@ pub(super) fn write_deposits(
     timings: &Timings,
 ) {
     let quota = shared.quota;
-    while let Some(first) = queue.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match queue.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = next_group(queue, GROUP) {
         let (Some(envelopes), Some(meta), Some(digests)) = (
             shared.db.cf_handle(ENVELOPES),
             shared.db.cf_handle(META),
@@ -126,18 +162,10 @@ pub(super) fn write_deposits(
         }
         batch.put_cf(meta, b"next_id", next_id.to_be_bytes());
         let started = Instant::now();
-        // A failed batch wrote nothing (RocksDB batches are atomic): its deposits are
-        // refused, typed by the cause, and the next group tries again.
         let failure = if added.is_empty() {
             None
         } else {
-            shared.write_synced(batch).err().map(|e| {
-                if is_no_space(&e) {
-                    Refusal::StorageFull
-                } else {
-                    Refusal::Unavailable
-                }
-            })
+            shared.write_group(batch).err().map(Into::into)
         };
         if !added.is_empty() {
             timings.sync.observe(started.elapsed().as_secs_f64());

@@ -1,0 +1,85 @@
+//! Accepting the streams of a protocol served off the event loop (`/tern/deposit/1`,
+//! `/tern/grouplog/1`): at most so many at once and so many per connection identity, one task
+//! each; a stream beyond either bound is closed unread.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::{AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, Stream, StreamProtocol};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::blobs::Share;
+
+/// A stream's place among all of its protocol's and among its peer's; given back when the
+/// task that holds it ends.
+pub(super) type Place = (OwnedSemaphorePermit, Share);
+
+/// How a protocol's streams are bounded.
+pub(super) struct Bounds {
+    pub(super) protocol: StreamProtocol,
+    /// Streams at once, in all.
+    pub(super) total: usize,
+    /// Streams at once from one connection identity.
+    pub(super) per_peer: usize,
+    /// At shutdown, how long the streams have to finish before they are cut.
+    pub(super) grace: Duration,
+}
+
+/// Accepts `bounds.protocol`'s streams until `cancel`, each served by `serve` on a task of
+/// its own with a child of `cancel`; then gives the tasks `bounds.grace` to end and cuts the
+/// rest.
+pub(super) async fn accept<F, Fut>(
+    mut control: libp2p_stream::Control,
+    bounds: Bounds,
+    cancel: CancellationToken,
+    mut serve: F,
+) where
+    F: FnMut(PeerId, Stream, Place, CancellationToken) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut incoming = match control.accept(bounds.protocol.clone()) {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            tracing::error!(protocol = %bounds.protocol, "cannot serve: {e}");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(bounds.total));
+    let per_peer: Arc<Mutex<HashMap<PeerId, usize>>> = Arc::default();
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            Some((peer, mut stream)) = incoming.next() => {
+                while tasks.try_join_next().is_some() {}
+                let place = Share::take(&per_peer, peer, bounds.per_peer)
+                    .and_then(|share| Some((slots.clone().try_acquire_owned().ok()?, share)));
+                match place {
+                    Some(place) => {
+                        tasks.spawn(serve(peer, stream, place, cancel.child_token()));
+                    }
+                    None => {
+                        debug!(%peer, protocol = %bounds.protocol, "too many streams: closing one unread");
+                        tasks.spawn(async move {
+                            let _ = stream.close().await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let ended = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(bounds.grace, ended).await.is_err() {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+}
