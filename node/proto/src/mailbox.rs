@@ -69,6 +69,7 @@ pub const MAX_PREKEYS_HELD: u32 = 200;
 
 const FRAME_VERSION: u8 = 1;
 
+pub mod collect;
 pub mod deposits;
 pub mod receipt;
 pub use receipt::{
@@ -234,6 +235,8 @@ pub enum Operation {
     Ack,
     /// [`Request::UploadPrekeys`].
     UploadPrekeys,
+    /// A collect stream ([`collect`]): fetches and acknowledgements for the stream's life.
+    Collect,
 }
 
 impl Operation {
@@ -242,6 +245,7 @@ impl Operation {
             Self::Fetch => 1,
             Self::Ack => 2,
             Self::UploadPrekeys => 3,
+            Self::Collect => 4,
         }
     }
 }
