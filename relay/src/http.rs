@@ -92,6 +92,11 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         ),
         ("log_reads", "Group log reads answered", snapshot.log_reads),
         (
+            "collect_streams",
+            "Collect streams accepted (/tern/collect/1)",
+            snapshot.collect_streams,
+        ),
+        (
             "log_entries_expired",
             "Group log entries deleted at the end of their retention",
             snapshot.log_entries_expired,

@@ -3,6 +3,7 @@
 
 mod challenges;
 mod codec;
+mod collect;
 mod deposits;
 mod grouplog;
 mod held;
@@ -10,6 +11,7 @@ mod mailbox;
 mod metrics;
 #[cfg(feature = "test-utils")]
 mod observe;
+mod setup;
 mod streams;
 pub use self::metrics::Metrics;
 #[cfg(feature = "test-utils")]
@@ -17,8 +19,6 @@ pub use self::observe::Observed;
 
 use std::{
     collections::HashSet,
-    io,
-    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -26,7 +26,6 @@ use std::{
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use libp2p::{
     Multiaddr, PeerId, Swarm, autonat, connection_limits, identify,
-    identity::Keypair,
     kad::{self, RecordKey},
     metrics::{Recorder, Registry},
     ping, relay,
@@ -47,6 +46,7 @@ use self::{
     codec::{Counting, Unreadable},
     held::Held,
     mailbox::{Done, Parked},
+    setup::{circuit_config, load_identity},
 };
 use crate::{
     Config, Error,
@@ -142,51 +142,6 @@ impl Handle {
         if let Some(task) = task {
             let _ = task.await;
         }
-    }
-}
-
-/// Loads the relay's identity from `dir`, or creates it (owner-only permissions).
-fn load_identity(dir: &Path) -> Result<Keypair, Error> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::DataDir(format!("{}: {e}", dir.display())))?;
-    let path = dir.join("identity.key");
-    match std::fs::read(&path) {
-        Ok(mut bytes) => {
-            Keypair::ed25519_from_bytes(&mut bytes).map_err(|e| Error::Key(e.to_string()))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let keypair = libp2p::identity::ed25519::Keypair::generate();
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| Error::Key(e.to_string()))?;
-            io::Write::write_all(&mut file, keypair.secret().as_ref())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| Error::Key(e.to_string()))?;
-            Ok(Keypair::from(keypair))
-        }
-        Err(e) => Err(Error::Key(e.to_string())),
-    }
-}
-
-/// Circuit relay v2 as the operator's limits say. libp2p's defaults (128 KiB and two minutes
-/// per circuit, 16 circuits) cut off a relayed delivery of a large envelope and help very few
-/// NATed users; its default rate limiters (per peer and per IP) stay.
-fn circuit_config(limits: &crate::Limits) -> relay::Config {
-    relay::Config {
-        max_reservations: limits.max_reservations,
-        max_reservations_per_peer: limits.max_reservations_per_peer,
-        max_circuits: limits.max_circuits,
-        max_circuits_per_peer: limits.max_circuits_per_peer,
-        max_circuit_bytes: limits.max_circuit_bytes,
-        max_circuit_duration: Duration::from_secs(limits.max_circuit_secs),
-        ..relay::Config::default()
     }
 }
 
@@ -332,6 +287,14 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         refusal_delay: Duration::from_millis(limits.refusal_delay_ms),
         timings: timings.clone(),
     };
+    let collect_counters = Arc::new(collect::CollectCounters::default());
+    let collect = collect::Collect::new(
+        store.clone(),
+        peer_id.to_bytes(),
+        &limits,
+        collect_counters.clone(),
+        unreadable.clone(),
+    );
     let log_counters = Arc::new(grouplog::LogCounters::default());
     let logs = grouplog::Logs::new(
         store.clone(),
@@ -342,6 +305,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         unreadable.clone(),
     );
     let tasks = [
+        tokio::spawn(collect::run(collect, control.clone(), cancel.child_token())),
         tokio::spawn(grouplog::run(logs, control.clone(), cancel.child_token())),
         tokio::spawn(crate::blobs::run(
             blobs.clone(),
@@ -358,6 +322,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     let service = Service {
         blobs,
         tasks,
+        collect_counters,
         log_counters,
         gate,
         deposit_notes,
@@ -405,8 +370,10 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
 
 struct Service {
     blobs: Blobs,
-    /// Serve `/tern/grouplog/1`, `/tern/blob/1` and `/tern/deposit/1`; stop with the relay.
-    tasks: [tokio::task::JoinHandle<()>; 3],
+    /// Serve `/tern/collect/1`, `/tern/grouplog/1`, `/tern/blob/1` and `/tern/deposit/1`;
+    /// stop with the relay.
+    tasks: [tokio::task::JoinHandle<()>; 4],
+    collect_counters: Arc<collect::CollectCounters>,
     log_counters: Arc<grouplog::LogCounters>,
     /// What every deposit passes.
     gate: Arc<deposits::Gate>,
@@ -506,6 +473,7 @@ impl Service {
                             .insert("relay_providers".into(), self.providers_evicted);
                         metrics.blobs = self.blobs.metrics();
                         self.log_counters.report(&mut metrics);
+                        self.collect_counters.report(&mut metrics);
                         let _ = reply.send(metrics);
                     }
                     #[cfg(feature = "test-utils")]

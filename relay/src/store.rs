@@ -52,11 +52,13 @@ use crate::timing::Timings;
 mod blobs;
 mod logs;
 mod schema;
+mod watch;
 mod writer;
 
 pub(crate) use self::{
     blobs::BlobRecord,
     logs::{LogJob, LogOutcome, LogWork},
+    watch::Watch,
 };
 
 use self::{
@@ -172,7 +174,9 @@ struct Shared {
     /// Where the writer reports each synced write's new envelopes, by mailbox.
     commits: Mutex<Option<mpsc::Sender<Vec<[u8; 32]>>>>,
     /// Held log reads, by log: told each synced write's new next sequence number.
-    watchers: Mutex<HashMap<tern_proto::grouplog::LogId, tokio::sync::watch::Sender<u64>>>,
+    log_watchers: Arc<watch::Watchers>,
+    /// Held collect-stream reads, by mailbox: told each synced write that stores for it.
+    mailbox_watchers: Arc<watch::Watchers>,
 }
 
 /// How often, at most, the store compacts to hand deleted bytes back to a full filesystem.
@@ -449,7 +453,8 @@ impl Store {
             deleted: AtomicBool::new(false),
             prekeys: Mutex::new(()),
             commits: Mutex::new(None),
-            watchers: Mutex::new(HashMap::new()),
+            log_watchers: Arc::default(),
+            mailbox_watchers: Arc::default(),
         });
         let (deposits, mut queue) = mpsc::channel(QUEUE);
         let writer = shared.clone();
@@ -655,7 +660,20 @@ impl Store {
 
     /// Deletes `ids` of `mailbox` in one synced write; returns how many existed.
     pub(crate) fn ack(&self, mailbox: &[u8; 32], ids: &[u64]) -> Result<u32, StoreError> {
-        self.delete(ENVELOPES, ids.iter().map(|id| key(mailbox, *id)))
+        self.delete(ENVELOPES, ids.iter().map(|id| key(mailbox, *id)), true)
+    }
+
+    /// Deletes acknowledged envelopes as [`Store::ack`] does, without a sync of their own: a
+    /// crash right after may bring some back, which the owner recognises as duplicates. The
+    /// next synced write (any deposit) makes the deletes durable too.
+    pub(crate) fn ack_unsynced(&self, mailbox: &[u8; 32], ids: &[u64]) -> Result<u32, StoreError> {
+        self.delete(ENVELOPES, ids.iter().map(|id| key(mailbox, *id)), false)
+    }
+
+    /// A watch on `mailbox`, changed after each synced write that stores an envelope for
+    /// it. Made before a read, so that no deposit between the two is missed.
+    pub(crate) fn watch_mailbox(&self, mailbox: &[u8; 32]) -> Watch {
+        self.shared.mailbox_watchers.watch(mailbox)
     }
 
     /// Deletes every envelope and one-time prekey stored before `cutoff` (Unix seconds);
@@ -678,7 +696,7 @@ impl Store {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
             });
-            let removed = self.delete(name, old.into_iter())?;
+            let removed = self.delete(name, old.into_iter(), true)?;
             if name == ENVELOPES {
                 envelopes = removed;
             }
@@ -699,19 +717,23 @@ impl Store {
         Ok(envelopes)
     }
 
-    /// Deletes `keys` from the family `name` (envelopes or prekeys) in one synced write, and
-    /// takes them off the usage ledger; returns how many existed.
+    /// Deletes `keys` from the family `name` (envelopes or prekeys) in one write, synced if
+    /// `synced`, and takes them off the usage ledger; returns how many existed.
     fn delete<K: AsRef<[u8]>>(
         &self,
         name: &str,
         keys: impl Iterator<Item = K>,
+        synced: bool,
     ) -> Result<u32, StoreError> {
         let db = &self.shared.db;
         let cf = db.cf_handle(name).ok_or(StoreError::Corrupt("family"))?;
         let mut batch = WriteBatch::default();
         let mut freed = Vec::new();
-        for k in keys {
-            if let Some(v) = db.get_pinned_cf(cf, k.as_ref())? {
+        let keys: Vec<K> = keys.collect();
+        // One batched lookup for all of them: a page's acknowledgement is hundreds of keys.
+        let found = db.batched_multi_get_cf(cf, keys.iter().map(AsRef::as_ref), false);
+        for (k, v) in keys.iter().zip(found) {
+            if let Some(v) = v? {
                 let mailbox: [u8; 32] = k.as_ref()[..32]
                     .try_into()
                     .map_err(|_| StoreError::Corrupt("key"))?;
@@ -725,7 +747,11 @@ impl Store {
         let messages = u64::from(name == ENVELOPES);
         {
             let mut usage = self.shared.usage.lock().unwrap_or_else(|e| e.into_inner());
-            self.shared.write_synced(batch)?;
+            if synced {
+                self.shared.write_synced(batch)?;
+            } else {
+                self.shared.db.write(batch)?;
+            }
             for (mailbox, bytes) in &freed {
                 usage.remove(mailbox, messages, *bytes);
             }

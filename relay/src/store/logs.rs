@@ -18,9 +18,8 @@
 //! Each written log's watchers are then woken with its next sequence number.
 
 use tern_proto::grouplog::{Entry, Kind, LogId, Refusal as LogRefusal};
-use tokio::sync::watch;
 
-use super::*;
+use super::{watch::Watch, *};
 
 pub(super) const LOGS: &str = "logs";
 /// Most jobs written in one synced batch.
@@ -198,11 +197,8 @@ pub(super) fn write_logs(shared: &Shared, queue: &mut mpsc::Receiver<LogJob>) {
         }
         drop(usage);
         if failure.is_none() {
-            let watchers = shared.watchers.lock().unwrap_or_else(|e| e.into_inner());
             for (log, next) in written {
-                if let Some(watch) = watchers.get(&log) {
-                    watch.send_replace(next);
-                }
+                shared.log_watchers.notify(&log, next);
             }
         }
         for (reply, outcome) in answers {
@@ -532,23 +528,10 @@ impl Store {
         Ok(LogPage { items, more, first })
     }
 
-    /// A receiver of `log`'s next sequence number, changed after each synced write that
-    /// appends to it. Subscribe before reading, so no append between the two is missed.
-    pub(crate) fn watch_log(&self, log: &LogId) -> LogWatch {
-        let mut watchers = self
-            .shared
-            .watchers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let receiver = watchers
-            .entry(*log)
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe();
-        LogWatch {
-            receiver: Some(receiver),
-            log: *log,
-            shared: self.shared.clone(),
-        }
+    /// A watch on `log`, changed after each synced write that appends to it. Made before a
+    /// read, so that no append between the two is missed.
+    pub(crate) fn watch_log(&self, log: &LogId) -> Watch {
+        self.shared.log_watchers.watch(log)
     }
 
     /// Deletes the entries of every log stored before `cutoff`, and logs left with no entry
@@ -626,43 +609,6 @@ impl Store {
         shared.write_synced(batch)?;
         usage.total = usage.total.saturating_sub(total_freed);
         Ok(removed)
-    }
-}
-
-/// A held read's view of a log's appends; unregisters itself when dropped.
-pub(crate) struct LogWatch {
-    receiver: Option<watch::Receiver<u64>>,
-    log: LogId,
-    shared: Arc<Shared>,
-}
-
-impl LogWatch {
-    /// Waits until the log is appended to (after this watch was made), or `timeout`.
-    pub(crate) async fn changed(&mut self, timeout: Duration) -> bool {
-        let Some(receiver) = self.receiver.as_mut() else {
-            return false;
-        };
-        matches!(
-            tokio::time::timeout(timeout, receiver.changed()).await,
-            Ok(Ok(()))
-        )
-    }
-}
-
-impl Drop for LogWatch {
-    fn drop(&mut self) {
-        drop(self.receiver.take());
-        let mut watchers = self
-            .shared
-            .watchers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if watchers
-            .get(&self.log)
-            .is_some_and(|w| w.receiver_count() == 0)
-        {
-            watchers.remove(&self.log);
-        }
     }
 }
 

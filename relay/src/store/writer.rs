@@ -179,6 +179,11 @@ pub(super) fn write_deposits(
             }
         }
         drop(usage);
+        // Collect streams waiting on a mailbox read again (their watch is keyed by mailbox;
+        // the value only has to change).
+        for mailbox in &committed {
+            shared.mailbox_watchers.notify(mailbox, next_id);
+        }
         if !committed.is_empty() {
             let commits = shared
                 .commits

@@ -184,10 +184,7 @@ async fn a_held_read_wakes_on_an_append_and_logs_count_against_their_quota() {
     run(&store, LOG, K0, message(&[1; 100]), 2).await;
     assert!(watch.changed(Duration::from_secs(60)).await);
     drop(watch);
-    assert!(
-        store.shared.watchers.lock().unwrap().is_empty(),
-        "unregistered"
-    );
+    assert!(store.shared.log_watchers.len() == 0, "unregistered");
     run(&store, LOG, K0, message(&[2; 100]), 2).await;
     run(&store, LOG, K0, message(&[3; 100]), 2).await;
     assert_eq!(
