@@ -140,6 +140,8 @@ pub(crate) enum NetError {
     Address(String),
     #[error("transport setup failed: {0}")]
     Transport(String),
+    #[error("the peer does not speak the protocol")]
+    Unsupported,
 }
 
 /// Counters of what the network refused, by reason.

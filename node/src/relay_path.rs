@@ -10,17 +10,25 @@
 //! before its first message ([`take_prekey`]); each collector keeps its relay stocked with our
 //! own ([`PREKEYS_STOCK`], topped up below [`PREKEYS_LOW`]).
 //!
-//! Receiving: one task per relay of ours loops: challenge, fetch (held open by the relay for
-//! up to [`WAIT_SECS`], so new mail arrives at once), hand each envelope to the core's inbound
-//! pipeline exactly as a direct delivery, and acknowledge at the relay only the envelopes the
-//! core committed (or refused for good). A copy that also came directly is a duplicate there.
+//! Receiving: one task per relay of ours keeps a collect stream (`/tern/collect/1`) open:
+//! ownership proven once, then each page asked for with the acknowledgement of the one before
+//! (held open by the relay for up to [`WAIT_SECS`], so new mail arrives at once). Each
+//! envelope goes to the core's inbound pipeline exactly as a direct delivery, and only the
+//! envelopes the core committed (or refused for good) are acknowledged. A copy that also came
+//! directly is a duplicate there. A relay without collect streams is served by
+//! `/tern/mailbox/2`: a challenge and a fetch, a challenge and an acknowledgement per page.
 
 use std::{sync::Arc, time::Duration};
 
+use futures::AsyncWriteExt;
 use libp2p::{Multiaddr, PeerId};
 use tern_crypto::{AccountKey, MailboxId, OneTimePrekey, PrekeyBundle, UserId};
 use tern_proto::{
-    mailbox::{Operation, OwnerProof, Refusal, Request, Response},
+    mailbox::{
+        MAX_RESPONSE_LEN, Operation, OwnerProof, Refusal, Request, Response,
+        collect::{self, CollectAnswer, CollectRequest},
+        deposits::{next_frame, put_frame},
+    },
     record::RelayEntry,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -29,7 +37,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     core,
-    network::{self, Status},
+    network::{self, NetError, Status},
 };
 
 /// Relays a message is deposited at, at most.
@@ -54,6 +62,8 @@ const PREKEYS_STOCK: u32 = 50;
 const PREKEYS_LOW: u32 = 20;
 /// How often a collector checks its relay's stock (also at every start).
 const RESTOCK_EVERY: Duration = Duration::from_secs(600);
+/// How long a collect stream waits for an answer: a held fetch, and then some.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(WAIT_SECS as u64 + 30);
 /// How long a sender waits for one relay's prekey before trying the next (or going without):
 /// a session start should not wait on a dead relay.
 const PREKEY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -183,6 +193,8 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
     // it, so the relay seeks past the tombstones of acknowledged envelopes instead of walking
     // them on every fetch.
     let mut cursor = 0;
+    // Whether the relay may speak `/tern/collect/1`; until it says it does not.
+    let mut streams = true;
     loop {
         if stocked.is_none_or(|at| at.elapsed() >= RESTOCK_EVERY) {
             let restock = replenish(&net, &account, &bundle, relay, &addresses, &core);
@@ -199,6 +211,37 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
             }
         }
         let started = tokio::time::Instant::now();
+        if streams {
+            // Collect on one stream until it fails or the prekeys are due for a check; a
+            // relay without collect streams is served by request-response from now on.
+            let session = Session {
+                net: &net,
+                account: &account,
+                bundle: &bundle,
+                relay,
+                addresses: &addresses,
+            };
+            let until = started + RESTOCK_EVERY;
+            let ended = tokio::select! {
+                () = cancel.cancelled() => return,
+                ended = session.on_stream(&mut health, &mut cursor, &mut backoff, until) => ended,
+            };
+            match ended {
+                Ok(()) => continue,
+                Err(StreamEnd::Unsupported) => streams = false,
+                Err(StreamEnd::Failed(e)) => {
+                    debug!(%relay, "collecting on a stream failed: {e}");
+                    cursor = 0;
+                    health.report(false).await;
+                    let pause = pause_after(Round::Failed, &mut backoff);
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(pause.unwrap_or(FIRST_BACKOFF)) => {}
+                    }
+                    continue;
+                }
+            }
+        }
         let round = tokio::select! {
             () = cancel.cancelled() => return,
             round = collect_once(&net, &account, &bundle, relay, &addresses, &mut health, cursor) => round,
@@ -424,6 +467,147 @@ async fn proof(
     }
 }
 
+/// Why collecting on a stream stopped.
+enum StreamEnd {
+    /// The relay does not speak `/tern/collect/1`.
+    Unsupported,
+    /// The stream failed, or the pipeline could not take everything; the mail stays at the
+    /// relay.
+    Failed(String),
+}
+
+/// What opening a collect stream needs.
+struct Session<'a> {
+    net: &'a network::Handle,
+    account: &'a AccountKey,
+    bundle: &'a PrekeyBundle,
+    relay: PeerId,
+    addresses: &'a [Multiaddr],
+}
+
+impl Session<'_> {
+    /// Collects on one `/tern/collect/1` stream: proves ownership once, then asks for each
+    /// page with the acknowledgement of the one before (held open by the relay when there is
+    /// none), until `until` (then it acknowledges what it holds and returns `Ok`) or a
+    /// failure. `cursor` follows what is taken and acknowledged, as in [`collect_once`].
+    async fn on_stream(
+        &self,
+        health: &mut Health,
+        cursor: &mut u64,
+        backoff: &mut Duration,
+        until: tokio::time::Instant,
+    ) -> Result<(), StreamEnd> {
+        let failed = |e: &dyn std::fmt::Display| StreamEnd::Failed(e.to_string());
+        let (mut stream, _lease) = match self
+            .net
+            .own_stream(self.relay, self.addresses.to_vec(), collect::PROTOCOL)
+            .await
+        {
+            Ok(opened) => opened,
+            Err(NetError::Unsupported) => return Err(StreamEnd::Unsupported),
+            Err(e) => return Err(failed(&e)),
+        };
+        let mut ask = async |request: &CollectRequest| {
+            let mut frame = Vec::new();
+            put_frame(&mut frame, request, collect::MAX_REQUEST_LEN).map_err(|e| failed(&e))?;
+            stream.write_all(&frame).await.map_err(|e| failed(&e))?;
+            stream.flush().await.map_err(|e| failed(&e))?;
+            let answer = tokio::time::timeout(
+                ANSWER_TIMEOUT,
+                next_frame::<CollectAnswer, _>(&mut stream, MAX_RESPONSE_LEN),
+            );
+            match answer.await {
+                Ok(Ok(Some(CollectAnswer::Refused(refusal)))) => Err(failed(&refusal)),
+                Ok(Ok(Some(answer))) => Ok(answer),
+                Ok(Ok(None)) => Err(failed(&"the relay closed the stream")),
+                Ok(Err(e)) => Err(failed(&e)),
+                Err(_) => Err(failed(&"the relay did not answer")),
+            }
+        };
+        let CollectAnswer::Challenge { nonce } = ask(&CollectRequest::Hello).await? else {
+            return Err(failed(&"no challenge"));
+        };
+        let proof = OwnerProof::new(
+            self.account,
+            self.bundle,
+            &self.relay.to_bytes(),
+            nonce,
+            Operation::Collect,
+        );
+        let CollectAnswer::Proven = ask(&CollectRequest::Prove(proof)).await? else {
+            return Err(failed(&"the proof was not taken"));
+        };
+        health.report(true).await;
+        let mut ack = Vec::new();
+        loop {
+            let last = tokio::time::Instant::now() >= until;
+            let started = tokio::time::Instant::now();
+            let next = CollectRequest::Next {
+                ack: std::mem::take(&mut ack),
+                after: *cursor,
+                limit: if last { 0 } else { PAGE },
+                wait_secs: WAIT_SECS,
+            };
+            let CollectAnswer::Page { items, .. } = ask(&next).await? else {
+                return Err(failed(&"unexpected answer to a fetch"));
+            };
+            if last {
+                return Ok(());
+            }
+            if items.is_empty() {
+                // An empty page the relay did not hold (it is shutting down, or restarted)
+                // must not make us spin.
+                if let Some(pause) = pause_after(Round::Empty(started.elapsed()), backoff) {
+                    tokio::time::sleep(pause).await;
+                }
+                continue;
+            }
+            *backoff = FIRST_BACKOFF;
+            let (done, retry_later) = submit(self.net, self.relay, &items).await;
+            if retry_later {
+                // Acknowledge what was taken, and start over after a pause.
+                let _ = ask(&CollectRequest::Next {
+                    ack: done,
+                    after: *cursor,
+                    limit: 0,
+                    wait_secs: 0,
+                })
+                .await;
+                return Err(failed(&"the pipeline could not take every envelope"));
+            }
+            ack = done;
+            *cursor = items.last().map_or(*cursor, |item| item.id);
+        }
+    }
+}
+
+/// Hands fetched envelopes to the core's inbound pipeline: the ids it committed (or refused
+/// for good), which the relay may forget, and whether any must be fetched again.
+async fn submit(
+    net: &network::Handle,
+    relay: PeerId,
+    items: &[tern_proto::mailbox::StoredEnvelope],
+) -> (Vec<u64>, bool) {
+    let outcomes = futures::future::join_all(
+        items
+            .iter()
+            .map(|item| net.submit(relay, item.envelope.clone())),
+    )
+    .await;
+    let mut done = Vec::new();
+    let mut retry_later = false;
+    for (item, outcome) in items.iter().zip(outcomes) {
+        match outcome {
+            // Committed, seen before, or refused for good: the relay may forget it.
+            Ok(Status::Stored | Status::Duplicate | Status::Rejected | Status::Undecryptable) => {
+                done.push(item.id);
+            }
+            Ok(Status::Busy | Status::Unavailable) | Err(_) => retry_later = true,
+        }
+    }
+    (done, retry_later)
+}
+
 /// One fetch after `after` (held open by the relay when empty), processing and
 /// acknowledgement. Returns the id up to which everything is now acknowledged, or `None`
 /// when the fetch came back empty; an error when any envelope must be fetched again.
@@ -457,23 +641,7 @@ async fn collect_once(
     if items.is_empty() {
         return Ok(None);
     }
-    let outcomes = futures::future::join_all(
-        items
-            .iter()
-            .map(|item| net.submit(relay, item.envelope.clone())),
-    )
-    .await;
-    let mut done = Vec::new();
-    let mut retry_later = false;
-    for (item, outcome) in items.iter().zip(outcomes) {
-        match outcome {
-            // Committed, seen before, or refused for good: the relay may forget it.
-            Ok(Status::Stored | Status::Duplicate | Status::Rejected | Status::Undecryptable) => {
-                done.push(item.id);
-            }
-            Ok(Status::Busy | Status::Unavailable) | Err(_) => retry_later = true,
-        }
-    }
+    let (done, retry_later) = submit(net, relay, &items).await;
     if !done.is_empty() {
         let ack = Request::Ack {
             proof: proof(net, account, bundle, relay, addresses, Operation::Ack).await?,

@@ -176,7 +176,28 @@ impl Handle {
             persona: Persona::Anonymous,
             peer: relay,
             addresses,
-            job: Job::Stream { reply },
+            job: Job::Stream {
+                protocol: crate::transfer::PROTOCOL,
+                reply,
+            },
+        })
+        .await?
+    }
+
+    /// A stream of `protocol` to `relay` for our own mailbox there (`/tern/collect/1`), under
+    /// this relay's own identity for us, kept open while the [`Lease`] lives.
+    /// [`NetError::Unsupported`] if the relay does not speak it.
+    pub(crate) async fn own_stream(
+        &self,
+        relay: PeerId,
+        addresses: Vec<Multiaddr>,
+        protocol: libp2p::StreamProtocol,
+    ) -> Result<(libp2p::Stream, Lease), NetError> {
+        self.call(|reply| Command::Mailbox {
+            persona: Persona::Owner,
+            peer: relay,
+            addresses,
+            job: Job::Stream { protocol, reply },
         })
         .await?
     }

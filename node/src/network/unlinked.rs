@@ -12,17 +12,18 @@
 //!   mailbox. One identity serves them all for [`ROTATE_AFTER`], then a new one takes over
 //!   (the old one finishes its requests in flight and closes); a restart also starts a new
 //!   one.
-//! - [`Persona::Owner`]: challenges, fetches, acknowledgements and prekey uploads for our own
-//!   mailbox, one identity per relay for the life of the process. The owner proof names our
-//!   account to that relay anyway; a separate identity keeps that relay from linking our
-//!   deposits (to anyone) to us, and keeps one relay's view apart from another's.
+//! - [`Persona::Owner`]: challenges, fetches, acknowledgements, prekey uploads and collect
+//!   streams for our own mailbox, one identity per relay for the life of the process. The
+//!   owner proof names our account to that relay anyway; a separate identity keeps that
+//!   relay from linking our deposits (to anyone) to us, and keeps one relay's view apart from
+//!   another's.
 //!
 //! What stays linkable is written in `docs/threat-model.md`: the IP address and timing, and
 //! a sender's deposits to each other within one rotation period.
 //!
-//! The same identities carry attachment transfers with relays (`/tern/blob/1` streams,
-//! [`Job::Stream`]): an upload for someone else's mailbox goes out anonymously, like the
-//! deposit of the message that names it. A client whose identity has been retired lives on
+//! The same identities carry streams with relays ([`Job::Stream`]): our own mail is collected
+//! on a `/tern/collect/1` stream under the owner identity, and attachment transfers
+//! (`/tern/blob/1`) go out anonymously, like the deposit of the message that names them. A client whose identity has been retired lives on
 //! while a stream it opened is in use ([`Lease`]).
 //!
 //! The main loop routes each call ([`Unlinked::route`]). A call without addresses (a relay
@@ -101,8 +102,9 @@ pub(crate) enum Job {
         request: mailbox::Request,
         reply: Reply,
     },
-    /// A `/tern/blob/1` stream.
+    /// A stream of `protocol` (`/tern/blob/1`, `/tern/collect/1`).
     Stream {
+        protocol: libp2p::StreamProtocol,
         reply: oneshot::Sender<Result<(Stream, Lease), NetError>>,
     },
 }
@@ -114,7 +116,7 @@ impl Job {
             Job::Request { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            Job::Stream { reply } => {
+            Job::Stream { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
         }
@@ -368,12 +370,11 @@ async fn serve(
                                 .send_request(&call.peer, request);
                             calls.insert(id, reply);
                         }
-                        Job::Stream { reply } => {
+                        Job::Stream { protocol, reply } => {
                             let peer = call.peer;
                             dial(&mut swarm, peer);
                             let (mut control, lease) = (control.clone(), Lease(leases.clone()));
                             tokio::spawn(async move {
-                                let protocol = crate::transfer::PROTOCOL;
                                 let opened = tokio::time::timeout(
                                     MAILBOX_TIMEOUT,
                                     control.open_stream(peer, protocol),
@@ -381,6 +382,9 @@ async fn serve(
                                 .await;
                                 let _ = reply.send(match opened {
                                     Ok(Ok(stream)) => Ok((stream, lease)),
+                                    Ok(Err(libp2p_stream::OpenStreamError::UnsupportedProtocol(_))) => {
+                                        Err(NetError::Unsupported)
+                                    }
                                     Ok(Err(e)) => Err(NetError::Delivery(e.to_string())),
                                     Err(_) => Err(NetError::Delivery("timed out".into())),
                                 });
@@ -602,6 +606,30 @@ mod tests {
                 );
             }
         }
+        task.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_a_relay_does_not_speak_is_refused_as_unsupported() {
+        // The collector falls back to `/tern/mailbox/2` on exactly this error.
+        let (relay, address, task) = old_relay().await;
+        let mut unlinked = Unlinked::new(CancellationToken::new());
+        let (reply, answer) = oneshot::channel();
+        let call = Call {
+            persona: Persona::Owner,
+            peer: relay,
+            addresses: vec![address],
+            job: Job::Stream {
+                protocol: mailbox::collect::PROTOCOL,
+                reply,
+            },
+        };
+        assert_eq!(unlinked.route(call, Instant::now()), Route::Sent);
+        let answer = tokio::time::timeout(Duration::from_secs(60), answer)
+            .await
+            .expect("an answer")
+            .expect("a reply");
+        assert!(matches!(answer, Err(NetError::Unsupported)), "{answer:?}");
         task.abort();
     }
 }
