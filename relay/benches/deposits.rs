@@ -5,7 +5,8 @@
 //! - durable deposits per second from many concurrent senders (each answered with a verified
 //!   custody receipt);
 //! - bytes on disk per stored message;
-//! - fetch-and-ack throughput for the owner draining the mailbox;
+//! - fetch-and-ack throughput for the owner draining the mailbox, by request-response and on
+//!   one collect stream;
 //! - end-to-end latency sender → relay → owner holding a fetch open (p50, p99);
 //! - as baselines, one synced 1 KiB file write on the same disk, and Mosquitto (an MQTT broker)
 //!   doing the same store-and-forward job in the same run (see [`mosquitto`] for its durability,
@@ -377,13 +378,15 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
         on_disk as f64 / metrics.stored_messages.max(1) as f64
     );
 
-    // The owner drains the mailbox: fetch a page after the last one, ack it, repeat.
+    // The owner drains the mailbox: first the request-response way (a challenge and a fetch,
+    // a challenge and an ack per page) for the first phase's envelopes, then the rest on one
+    // collect stream (one proof; each page's request acknowledges the page before).
     let mut swarm = client();
     swarm.dial(address.clone()).expect("dial");
     let started = Instant::now();
     let mut drained = 0;
     let mut cursor = 0;
-    loop {
+    while drained < stored_requests {
         let fetch = Request::Fetch {
             proof: proof(&mut swarm, peer, &owner, Operation::Fetch).await,
             after: cursor,
@@ -405,10 +408,22 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
         one(&mut swarm, peer, ack).await;
     }
     let drain_time = started.elapsed();
+    let per_request_drain = drained as f64 / drain_time.as_secs_f64();
     println!(
-        "fetch and ack: {drained} envelopes in {:.2} s: {:.0}/s",
+        "fetch and ack, request-response (/tern/mailbox/2): {drained} envelopes in {:.2} s: \
+         {per_request_drain:.0}/s",
         drain_time.as_secs_f64(),
-        drained as f64 / drain_time.as_secs_f64()
+    );
+    let started = Instant::now();
+    let (drained, after) = streams::collect(address.clone(), peer, &owner, cursor, 512).await;
+    cursor = after;
+    let drain_time = started.elapsed();
+    println!(
+        "fetch and ack on one collect stream (/tern/collect/1): {drained} envelopes in {:.2} s: \
+         {:.0}/s ({:.2}x request-response)",
+        drain_time.as_secs_f64(),
+        drained as f64 / drain_time.as_secs_f64(),
+        drained as f64 / drain_time.as_secs_f64() / per_request_drain,
     );
 
     // Latency: the owner holds a fetch open; a sender deposits; the fetch answers.

@@ -62,3 +62,77 @@ pub(super) async fn deposit(
     network.abort();
     stored
 }
+
+/// Drains `owner`'s mailbox after `after` on one collect stream (`/tern/collect/1`): one
+/// proof, then pages of `page`, each request acknowledging the page before. Returns how many
+/// envelopes it took, and the cursor after the last.
+pub(super) async fn collect(
+    address: Multiaddr,
+    relay: PeerId,
+    owner: &(tern_crypto::AccountKey, tern_crypto::PrekeyBundle),
+    mut after: u64,
+    page: u32,
+) -> (usize, u64) {
+    use futures::AsyncWriteExt;
+    use tern_proto::mailbox::{
+        MAX_RESPONSE_LEN, Operation, OwnerProof,
+        collect::{self, CollectAnswer, CollectRequest},
+        deposits::{next_frame, put_frame},
+    };
+    let mut swarm = super::swarm(libp2p_stream::Behaviour::new());
+    let mut control = swarm.behaviour().new_control();
+    swarm.dial(address).expect("dial");
+    let network = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    let mut stream = control
+        .open_stream(relay, collect::PROTOCOL)
+        .await
+        .expect("collect stream");
+    let mut ask = async |request: &CollectRequest| -> CollectAnswer {
+        let mut frame = Vec::new();
+        put_frame(&mut frame, request, collect::MAX_REQUEST_LEN).expect("frame");
+        stream.write_all(&frame).await.expect("write");
+        stream.flush().await.expect("flush");
+        next_frame(&mut stream, MAX_RESPONSE_LEN)
+            .await
+            .expect("answer")
+            .expect("an answer before the end")
+    };
+    let CollectAnswer::Challenge { nonce } = ask(&CollectRequest::Hello).await else {
+        panic!("no challenge");
+    };
+    let proof = OwnerProof::new(
+        &owner.0,
+        &owner.1,
+        &relay.to_bytes(),
+        nonce,
+        Operation::Collect,
+    );
+    let CollectAnswer::Proven = ask(&CollectRequest::Prove(proof)).await else {
+        panic!("proof refused");
+    };
+    let mut drained = 0;
+    let mut ack = Vec::new();
+    loop {
+        let next = CollectRequest::Next {
+            ack: std::mem::take(&mut ack),
+            after,
+            limit: page,
+            wait_secs: 0,
+        };
+        let CollectAnswer::Page { items, .. } = ask(&next).await else {
+            panic!("fetch refused");
+        };
+        if items.is_empty() {
+            break;
+        }
+        drained += items.len();
+        after = items.last().map_or(after, |item| item.id);
+        ack = items.iter().map(|item| item.id).collect();
+    }
+    network.abort();
+    (drained, after)
+}
