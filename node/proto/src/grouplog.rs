@@ -181,15 +181,15 @@ pub struct Entry {
 /// The relay's answer to one [`Request`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Answer {
-    /// The log exists under the key, at `epoch` (the log's current epoch if the key is
-    /// current); the next entry will have `next_seq`.
+    /// The log exists at `epoch` with the signing key as its current key; the next entry
+    /// will have `next_seq`.
     Opened {
         /// The log's epoch.
         epoch: u64,
         /// The next sequence number.
         next_seq: u64,
     },
-    /// The entry is durable (or was already: the same body appended again is answered with
+    /// The entry is durable (or was already: the same entry appended again is answered with
     /// the first copy's receipt).
     Appended(LogReceipt),
     /// A commit for an epoch that already has one: the winner is at `winner`.
@@ -321,9 +321,9 @@ impl Access {
 }
 
 /// What a request's signature covers: `"tern/grouplog/request/1" ‖ len u8 ‖ relay peer id ‖
-/// log ‖ key ‖ op`, where `op` is `0x01 ‖ epoch u64` (open), `0x02 ‖ kind ‖ SHA-256(body)`
-/// (append; `kind` is `0x00` for a message, `0x01 ‖ epoch u64 ‖ next key` for a commit), or
-/// `0x03 ‖ after u64 ‖ limit u32 ‖ wait u16` (read); integers big-endian.
+/// log ‖ key ‖ op`, where `op` is `0x01 ‖ epoch u64` (open), `0x02 ‖ entry digest` (append,
+/// [`entry_digest`]), or `0x03 ‖ after u64 ‖ limit u32 ‖ wait u16` (read); integers
+/// big-endian.
 fn statement(relay: &[u8], log: &LogId, key: &[u8; 32], op: &Op) -> Vec<u8> {
     let mut out = Vec::with_capacity(REQUEST_LABEL.len() + relay.len() + 128);
     out.extend_from_slice(REQUEST_LABEL);
@@ -338,8 +338,7 @@ fn statement(relay: &[u8], log: &LogId, key: &[u8; 32], op: &Op) -> Vec<u8> {
         }
         Op::Append { kind, body } => {
             out.push(2);
-            kind.put(&mut out);
-            out.extend_from_slice(&entry_digest(body));
+            out.extend_from_slice(&entry_digest(kind, body));
         }
         Op::Read {
             after,
@@ -372,9 +371,17 @@ impl Request {
     }
 }
 
-/// SHA-256 of an entry's body, as receipts and the relay's duplicate index name it.
-pub fn entry_digest(body: &[u8]) -> [u8; 32] {
-    Sha256::digest(body).into()
+/// An entry's digest, as signatures, receipts and the relay's duplicate index name it:
+/// `SHA-256(kind ‖ body)`, with `kind` as [`Kind::put`] encodes it. The same body as a message
+/// and as a commit are two entries.
+pub fn entry_digest(kind: &Kind, body: &[u8]) -> [u8; 32] {
+    let mut kind_bytes = Vec::with_capacity(41);
+    kind.put(&mut kind_bytes);
+    Sha256::new()
+        .chain_update(&kind_bytes)
+        .chain_update(body)
+        .finalize()
+        .into()
 }
 
 /// A relay's signed statement that it holds an entry of a log durably, at `seq`.
@@ -387,7 +394,7 @@ pub struct LogReceipt {
     pub log: LogId,
     /// The entry's sequence number.
     pub seq: u64,
-    /// SHA-256 of the entry's body.
+    /// The entry's digest ([`entry_digest`]: its kind and body).
     pub digest: [u8; 32],
     /// When it was stored, Unix seconds.
     pub stored_at: u64,
@@ -438,15 +445,21 @@ impl LogReceipt {
         }
     }
 
-    /// Checks that the relay `relay` (its peer id bytes) signed this receipt for `body` in
-    /// `log`.
-    pub fn verify(&self, relay: &[u8], log: &LogId, body: &[u8]) -> Result<(), ReceiptError> {
+    /// Checks that the relay `relay` (its peer id bytes) signed this receipt for the entry
+    /// `kind`, `body` in `log`.
+    pub fn verify(
+        &self,
+        relay: &[u8],
+        log: &LogId,
+        kind: &Kind,
+        body: &[u8],
+    ) -> Result<(), ReceiptError> {
         let key = PublicKey::try_decode_protobuf(&self.relay_key)
             .map_err(|_| ReceiptError::WrongRelay)?;
         if key.to_peer_id().to_bytes() != relay {
             return Err(ReceiptError::WrongRelay);
         }
-        if self.log != *log || self.digest != entry_digest(body) {
+        if self.log != *log || self.digest != entry_digest(kind, body) {
             return Err(ReceiptError::WrongEntry);
         }
         let statement = receipt_statement(relay, log, self.seq, &self.digest, self.stored_at);
@@ -569,26 +582,42 @@ mod tests {
         let keypair = relay();
         let relay = keypair.public().to_peer_id().to_bytes();
         let body = b"an MLS message".to_vec();
-        let receipt = LogReceipt::sign(&keypair, [3; 32], 7, entry_digest(&body), 1_800_000_000);
-        assert_eq!(receipt.verify(&relay, &[3; 32], &body), Ok(()));
+        let kind = Kind::Message;
+        let receipt = LogReceipt::sign(
+            &keypair,
+            [3; 32],
+            7,
+            entry_digest(&kind, &body),
+            1_800_000_000,
+        );
+        assert_eq!(receipt.verify(&relay, &[3; 32], &kind, &body), Ok(()));
         assert_eq!(
-            receipt.verify(&relay, &[4; 32], &body),
+            receipt.verify(&relay, &[4; 32], &kind, &body),
             Err(ReceiptError::WrongEntry)
         );
         assert_eq!(
-            receipt.verify(&relay, &[3; 32], b"another"),
+            receipt.verify(&relay, &[3; 32], &kind, b"another"),
             Err(ReceiptError::WrongEntry)
+        );
+        let commit = Kind::Commit {
+            epoch: 0,
+            next_key: [1; 32],
+        };
+        assert_eq!(
+            receipt.verify(&relay, &[3; 32], &commit, &body),
+            Err(ReceiptError::WrongEntry),
+            "the same body as a commit is another entry"
         );
         let other = Keypair::ed25519_from_bytes([6u8; 32]).unwrap();
         let other_relay = other.public().to_peer_id().to_bytes();
         assert_eq!(
-            receipt.verify(&other_relay, &[3; 32], &body),
+            receipt.verify(&other_relay, &[3; 32], &kind, &body),
             Err(ReceiptError::WrongRelay)
         );
         let mut moved = receipt.clone();
         moved.seq = 8;
         assert_eq!(
-            moved.verify(&relay, &[3; 32], &body),
+            moved.verify(&relay, &[3; 32], &kind, &body),
             Err(ReceiptError::BadSignature)
         );
     }
