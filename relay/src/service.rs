@@ -324,6 +324,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         tasks,
         collect_counters,
         log_counters,
+        expiring: Arc::default(),
         gate,
         deposit_notes,
         commits,
@@ -375,6 +376,8 @@ struct Service {
     tasks: [tokio::task::JoinHandle<()>; 4],
     collect_counters: Arc<collect::CollectCounters>,
     log_counters: Arc<grouplog::LogCounters>,
+    /// An expiry runs on the blocking pool.
+    expiring: Arc<std::sync::atomic::AtomicBool>,
     /// What every deposit passes.
     gate: Arc<deposits::Gate>,
     /// Refusals and streams on deposit streams.
@@ -482,7 +485,10 @@ impl Service {
                     }
                 },
                 _ = sweep.tick() => self.sweep(),
-                _ = expiry.tick() => {
+                // One expiry at a time: a slow one is not overlapped by the next.
+                _ = expiry.tick(), if !self.expiring.load(std::sync::atomic::Ordering::Relaxed) => {
+                    self.expiring.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let expiring = self.expiring.clone();
                     let store = self.store.clone();
                     let cutoff = now_secs().saturating_sub(self.limits.retention_secs);
                     let log_cutoff = now_secs().saturating_sub(self.limits.log_retention_secs);
@@ -490,7 +496,9 @@ impl Service {
                     self.pending.push(
                         tokio::task::spawn_blocking(move || {
                             let logs = store.expire_logs(log_cutoff, unused).unwrap_or(0);
-                            Done::Expired(store.expire(cutoff).unwrap_or(0), logs)
+                            let envelopes = store.expire(cutoff).unwrap_or(0);
+                            expiring.store(false, std::sync::atomic::Ordering::Relaxed);
+                            Done::Expired(envelopes, logs)
                         })
                         .map(|r| r.unwrap_or(Done::Expired(0, 0)))
                         .boxed(),

@@ -79,6 +79,8 @@ const SCHEMA_VERSION: u32 = 4;
 pub(crate) const DEDUP_WINDOW_SECS: u64 = 3600;
 /// Most deposits written in one synced batch.
 const GROUP: usize = 512;
+/// Keys deleted in one write (and looked up in one batch) at most.
+const DELETE_CHUNK: usize = 4096;
 /// Deposits waiting for the writer; depositors beyond it wait, asynchronously (backpressure).
 const QUEUE: usize = 4096;
 
@@ -173,6 +175,9 @@ struct Shared {
     prekeys: Mutex<()>,
     /// Where the writer reports each synced write's new envelopes, by mailbox.
     commits: Mutex<Option<mpsc::Sender<Vec<[u8; 32]>>>>,
+    /// Held by the log writer for each group, and by log expiry: one of them at a time
+    /// updates a log's state row.
+    logs_lock: Mutex<()>,
     /// Held log reads, by log: told each synced write's new next sequence number.
     log_watchers: Arc<watch::Watchers>,
     /// Held collect-stream reads, by mailbox: told each synced write that stores for it.
@@ -384,10 +389,10 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         // The free-space reserve must always hold what RocksDB writes on its own: flushing
-        // every memtable (four families, two memtables each, a sixteenth of the reserve
-        // apiece: six families use three quarters of it) and the write-ahead log they cover
-        // (a quarter). A flush that fails for want of space
-        // stops every write, acknowledgements included, which is what the reserve prevents.
+        // every memtable (six families, two memtables each, a sixteenth of the reserve apiece:
+        // three quarters of it) and the write-ahead log they cover (a quarter). A flush that
+        // fails for want of space stops every write, acknowledgements included, which is what
+        // the reserve prevents.
         let memtable = usize::try_from(quota.min_free / 16)
             .unwrap_or(usize::MAX)
             .clamp(1 << 20, 64 << 20);
@@ -453,6 +458,7 @@ impl Store {
             deleted: AtomicBool::new(false),
             prekeys: Mutex::new(()),
             commits: Mutex::new(None),
+            logs_lock: Mutex::new(()),
             log_watchers: Arc::default(),
             mailbox_watchers: Arc::default(),
         });
@@ -727,26 +733,28 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let db = &self.shared.db;
         let cf = db.cf_handle(name).ok_or(StoreError::Corrupt("family"))?;
-        let mut batch = WriteBatch::default();
-        let mut freed = Vec::new();
-        let keys: Vec<K> = keys.collect();
-        // One batched lookup for all of them: a page's acknowledgement is hundreds of keys.
-        let found = db.batched_multi_get_cf(cf, keys.iter().map(AsRef::as_ref), false);
-        for (k, v) in keys.iter().zip(found) {
-            if let Some(v) = v? {
-                let mailbox: [u8; 32] = k.as_ref()[..32]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("key"))?;
-                freed.push((mailbox, v.len() as u64));
-                batch.delete_cf(cf, k.as_ref());
-            }
-        }
-        if freed.is_empty() {
-            return Ok(0);
-        }
         let messages = u64::from(name == ENVELOPES);
-        {
+        let keys: Vec<K> = keys.collect();
+        let mut deleted = 0;
+        // In chunks (an expiry can delete millions), each looked up under the usage lock, so
+        // that two deletes of the same key never both take it off the ledger.
+        for chunk in keys.chunks(DELETE_CHUNK) {
             let mut usage = self.shared.usage.lock().unwrap_or_else(|e| e.into_inner());
+            let found = db.batched_multi_get_cf(cf, chunk.iter().map(AsRef::as_ref), false);
+            let mut batch = WriteBatch::default();
+            let mut freed = Vec::new();
+            for (k, v) in chunk.iter().zip(found) {
+                if let Some(v) = v? {
+                    let mailbox: [u8; 32] = k.as_ref()[..32]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("key"))?;
+                    freed.push((mailbox, v.len() as u64));
+                    batch.delete_cf(cf, k.as_ref());
+                }
+            }
+            if freed.is_empty() {
+                continue;
+            }
             if synced {
                 self.shared.write_synced(batch)?;
             } else {
@@ -755,10 +763,14 @@ impl Store {
             for (mailbox, bytes) in &freed {
                 usage.remove(mailbox, messages, *bytes);
             }
+            deleted += freed.len() as u32;
+        }
+        if deleted == 0 {
+            return Ok(0);
         }
         self.shared.deleted.store(true, Ordering::Relaxed);
         self.shared.reclaim_if_short();
-        Ok(freed.len() as u32)
+        Ok(deleted)
     }
 
     /// Whether something was deleted since the last [`Store::reclaim`] did its work.

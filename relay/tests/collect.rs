@@ -194,6 +194,13 @@ async fn proofs_and_frames_that_do_not_hold_end_only_their_stream() {
         "{after_garbage:?}"
     );
 
+    // A stream that never proves itself does not keep its place: the relay closes it.
+    let mut silent = open(&mut control, peer).await;
+    let closed = tokio::time::timeout(TIMEOUT, next_frame::<CollectAnswer, _>(&mut silent, 1024))
+        .await
+        .expect("the relay closed an unproven stream");
+    assert!(matches!(closed, Ok(None) | Err(_)), "{closed:?}");
+
     // Bob's mail is untouched by all of it (Mallory's acknowledgement of his ids included).
     let mut stream = proven(&mut control, peer, &bob).await;
     let (items, _) = page(ask(&mut stream, &next(vec![], 0, 10, 0)).await);

@@ -63,13 +63,17 @@ impl Member {
     }
 }
 
-/// The sequence number a receipt gives, after checking the receipt.
+/// The sequence number a receipt for a message gives, after checking the receipt.
 fn receipted(answer: Answer, relay: PeerId, log: &LogId, body: &[u8]) -> u64 {
+    receipted_as(answer, relay, log, &Kind::Message, body)
+}
+
+fn receipted_as(answer: Answer, relay: PeerId, log: &LogId, kind: &Kind, body: &[u8]) -> u64 {
     let Answer::Appended(receipt) = answer else {
         panic!("not appended: {answer:?}");
     };
     receipt
-        .verify(&relay.to_bytes(), log, body)
+        .verify(&relay.to_bytes(), log, kind, body)
         .expect("a valid receipt");
     receipt.seq
 }
@@ -121,10 +125,14 @@ async fn a_group_log_orders_commits_rotates_keys_and_survives_a_kill() {
     // Two admins commit for epoch 0 at once: the first the relay takes wins.
     let removal = b"commit: remove Mallory";
     assert_eq!(
-        receipted(
+        receipted_as(
             ask(&mut stream, &epoch0.commit(0, &k1, removal)).await,
             peer,
             &log,
+            &Kind::Commit {
+                epoch: 0,
+                next_key: k1.public()
+            },
             removal
         ),
         2

@@ -38,6 +38,9 @@ const MAX_PER_PEER: usize = 4;
 /// A stream with no request for this long is closed; an owner's held fetch asks again well
 /// within it.
 const IDLE: Duration = Duration::from_secs(120);
+/// A stream must be proven within this long of being opened: a stranger's unproven streams
+/// hold their places only briefly.
+const HANDSHAKE: Duration = Duration::from_secs(10);
 /// Most envelopes in one page.
 const MAX_PAGE: u32 = 512;
 
@@ -82,7 +85,8 @@ pub(super) struct Collect {
     pub(super) store: Store,
     /// This relay's peer id bytes, as proofs name it.
     pub(super) relay: Vec<u8>,
-    /// Streams opened per peer: each costs a proof check, like a challenge.
+    /// Streams opened and pages read, per peer: a budget with the limits of challenges, of
+    /// its own.
     pub(super) rates: Mutex<RateLimiter<PeerId>>,
     pub(super) counters: Arc<CollectCounters>,
     pub(super) unreadable: Arc<Unreadable>,
@@ -161,15 +165,11 @@ impl Collect {
 
     /// The stream's requests, from `Hello` on; returns how it ends.
     async fn session(&self, stream: &mut Stream, peer: PeerId) -> End {
-        let Some(CollectRequest::Hello) = self.next(stream, peer).await else {
+        let handshake = tokio::time::Instant::now() + HANDSHAKE;
+        let Some(CollectRequest::Hello) = self.next(stream, peer, handshake).await else {
             return End::Quiet;
         };
-        let allowed = self
-            .rates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .try_take(&peer, Instant::now());
-        if !allowed {
+        if !self.take_token(peer) {
             tokio::time::sleep(self.refusal_delay).await;
             return End::Refused(Refusal::RateLimited);
         }
@@ -180,7 +180,7 @@ impl Collect {
         if !send(stream, &CollectAnswer::Challenge { nonce }).await {
             return End::Quiet;
         }
-        let Some(CollectRequest::Prove(proof)) = self.next(stream, peer).await else {
+        let Some(CollectRequest::Prove(proof)) = self.next(stream, peer, handshake).await else {
             return End::Quiet;
         };
         let relay = self.relay.clone();
@@ -198,7 +198,11 @@ impl Collect {
         if !send(stream, &CollectAnswer::Proven).await {
             return End::Quiet;
         }
-        while let Some(request) = self.next(stream, peer).await {
+        loop {
+            let idle = tokio::time::Instant::now() + IDLE;
+            let Some(request) = self.next(stream, peer, idle).await else {
+                return End::Quiet;
+            };
             let CollectRequest::Next {
                 ack,
                 after,
@@ -211,7 +215,14 @@ impl Collect {
             if ack.len() > MAX_ACK {
                 return End::Quiet;
             }
-            let answer = self.page(mailbox, ack, after, limit, wait_secs).await;
+            // Each page read costs a token from the same budget as the stream's opening: a
+            // proven owner cannot make the relay re-read its mailbox in a tight loop.
+            let answer = if limit > 0 && !self.take_token(peer) {
+                tokio::time::sleep(self.refusal_delay).await;
+                CollectAnswer::Refused(Refusal::RateLimited)
+            } else {
+                self.page(mailbox, ack, after, limit, wait_secs).await
+            };
             if let CollectAnswer::Refused(refusal) = &answer {
                 self.counters.refuse(*refusal);
             }
@@ -219,13 +230,26 @@ impl Collect {
                 return End::Quiet;
             }
         }
-        End::Quiet
     }
 
-    /// The next request, or `None` when the stream ended, idled or sent garbage.
-    async fn next(&self, stream: &mut Stream, peer: PeerId) -> Option<CollectRequest> {
-        let read = tokio::time::timeout(
-            IDLE,
+    /// Takes one of `peer`'s tokens, if it has one.
+    fn take_token(&self, peer: PeerId) -> bool {
+        self.rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_take(&peer, Instant::now())
+    }
+
+    /// The next request, or `None` when the stream ended, sent garbage, or sent nothing by
+    /// `deadline`.
+    async fn next(
+        &self,
+        stream: &mut Stream,
+        peer: PeerId,
+        deadline: tokio::time::Instant,
+    ) -> Option<CollectRequest> {
+        let read = tokio::time::timeout_at(
+            deadline,
             next_frame::<CollectRequest, _>(stream, collect::MAX_REQUEST_LEN),
         );
         match read.await {

@@ -149,7 +149,6 @@ async fn serve(
     _place: Place,
     cancel: CancellationToken,
 ) {
-    let mut out = Vec::new();
     loop {
         let request = tokio::select! {
             () = cancel.cancelled() => break,
@@ -171,7 +170,9 @@ async fn serve(
         if let Answer::Refused(refusal) = &answer {
             logs.counters.refuse(*refusal);
         }
-        out.clear();
+        // A buffer per answer: a page can be megabytes, and a stream holds no memory between
+        // requests.
+        let mut out = Vec::new();
         if put_frame(&mut out, &answer, MAX_ANSWER_LEN).is_err() {
             break;
         }
@@ -214,7 +215,7 @@ impl Logs {
         match op {
             Op::Open { epoch } => self.write(log, key, LogWork::Open { epoch }).await,
             Op::Append { kind, body } => {
-                let digest = entry_digest(&body);
+                let digest = entry_digest(&kind, &body);
                 self.write(log, key, LogWork::Append { kind, body, digest })
                     .await
             }

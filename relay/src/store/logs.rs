@@ -3,11 +3,12 @@
 //! Rows, all in the `logs` family, a tag byte first so that each kind is one key range:
 //!
 //! ```text
-//! 0x00 ‖ log                → epoch u64 ‖ next seq u64 ‖ bytes u64 ‖ last append u64
+//! 0x00 ‖ log                → epoch u64 ‖ next seq u64 ‖ bytes u64 ‖ last append u64 ‖
+//!                              first held seq u64
 //! 0x01 ‖ log ‖ epoch u64    → access key [32] ‖ retired at seq u64 (0 while current) ‖
 //!                              started after seq u64
 //! 0x02 ‖ log ‖ access key   → epoch u64
-//! 0x03 ‖ log ‖ SHA-256(body)→ seq u64 ‖ stored_at u64
+//! 0x03 ‖ log ‖ entry digest → seq u64 ‖ stored_at u64   (digest of kind ‖ body)
 //! 0x04 ‖ log ‖ seq u64      → stored_at u64 ‖ kind ‖ body
 //! ```
 //!
@@ -15,9 +16,11 @@
 //! for a commit). One writer thread takes opens and appends in groups, checks each against
 //! the log's state as the group so far leaves it (so the first commit of an epoch wins even
 //! within one group), and writes each group with one synced write before anyone hears of it.
-//! Each written log's watchers are then woken with its next sequence number.
+//! Each written log's watchers are then woken with its next sequence number. The writer holds
+//! the logs' own lock while it works, which expiry takes too, so that the two never update a
+//! state row at once; the usage ledger it takes only to read and to add.
 
-use tern_proto::grouplog::{Entry, Kind, LogId, Refusal as LogRefusal};
+use tern_proto::grouplog::{Entry, Kind, LogId, Refusal as LogRefusal, entry_digest};
 
 use super::{watch::Watch, *};
 
@@ -48,12 +51,14 @@ struct State {
     next_seq: u64,
     bytes: u64,
     last: u64,
+    /// The lowest sequence number still held (`next_seq` when none is).
+    first: u64,
 }
 
 impl State {
-    fn encode(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (i, v) in [self.epoch, self.next_seq, self.bytes, self.last]
+    fn encode(&self) -> [u8; 40] {
+        let mut out = [0u8; 40];
+        for (i, v) in [self.epoch, self.next_seq, self.bytes, self.last, self.first]
             .into_iter()
             .enumerate()
         {
@@ -68,6 +73,7 @@ impl State {
             next_seq: be64(bytes.get(8..)?)?,
             bytes: be64(bytes.get(16..)?)?,
             last: be64(bytes.get(24..)?)?,
+            first: be64(bytes.get(32..)?)?,
         })
     }
 }
@@ -162,22 +168,27 @@ pub(super) fn write_logs(shared: &Shared, queue: &mut mpsc::Receiver<LogJob>) {
             logs: HashMap::new(),
             digests: HashMap::new(),
             keys: HashMap::new(),
+            retired: HashMap::new(),
             batch: WriteBatch::default(),
             added: 0,
         };
         let free = shared.free_space();
-        let mut usage = shared.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let _logs = shared.logs_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // What the disk budget has left is read once: deposits written meanwhile may take a
+        // group's worth more than the budget, never more.
+        let held = shared.usage.lock().unwrap_or_else(|e| e.into_inner()).total;
         let mut answers = Vec::with_capacity(group.len());
         for job in group {
             let outcome = group_state
-                .apply(shared, cf, &job, usage.total, free)
+                .apply(shared, cf, &job, held, free)
                 .unwrap_or_else(LogOutcome::Refused);
-            answers.push((job.reply, outcome));
+            answers.push((job.reply, job.log, outcome));
         }
         let Group {
             logs,
             mut batch,
             added,
+            retired,
             ..
         } = group_state;
         let mut written = Vec::new();
@@ -193,17 +204,20 @@ pub(super) fn write_logs(shared: &Shared, queue: &mut mpsc::Receiver<LogJob>) {
             shared.write_group(batch).err().map(Into::into)
         };
         if failure.is_none() {
-            usage.total += added;
-        }
-        drop(usage);
-        if failure.is_none() {
+            shared.usage.lock().unwrap_or_else(|e| e.into_inner()).total += added;
             for (log, next) in written {
                 shared.log_watchers.notify(&log, next);
             }
         }
-        for (reply, outcome) in answers {
+        for (reply, log, outcome) in answers {
             let _ = reply.send(match (failure, outcome) {
                 (Some(refusal), LogOutcome::Appended { .. } | LogOutcome::Opened { .. }) => {
+                    LogOutcome::Refused(refusal)
+                }
+                // A loss to a winner of this very write, which did not happen after all.
+                (Some(refusal), LogOutcome::Lost { epoch, .. })
+                    if retired.contains_key(&(log, epoch)) =>
+                {
                     LogOutcome::Refused(refusal)
                 }
                 (_, outcome) => outcome,
@@ -220,6 +234,8 @@ struct Group {
     digests: HashMap<(LogId, [u8; 32]), (u64, u64)>,
     /// Keys the group gave to epochs.
     keys: HashMap<(LogId, [u8; 32]), u64>,
+    /// Epochs the group ended, with the sequence number of the commit that won each.
+    retired: HashMap<(LogId, u64), u64>,
     batch: WriteBatch,
     added: u64,
 }
@@ -256,7 +272,11 @@ impl Group {
                         next_seq: working.state.next_seq,
                     })
                 }
-                Some(_) if known_key(self, &job.key)?.is_some() => Err(LogRefusal::Retired),
+                Some(working)
+                    if working.current != job.key && known_key(self, &job.key)?.is_some() =>
+                {
+                    Err(LogRefusal::Retired)
+                }
                 Some(_) => Err(LogRefusal::Exists),
                 None => {
                     let state = State {
@@ -264,6 +284,7 @@ impl Group {
                         next_seq: 1,
                         bytes: 0,
                         last: job.now,
+                        first: 1,
                     };
                     self.set_key(cf, &log, *epoch, &job.key, 0);
                     self.logs.insert(
@@ -286,8 +307,16 @@ impl Group {
                     return Err(LogRefusal::NoSuchLog);
                 };
                 let (state, current, start) = (working.state, working.current, working.start);
-                // A repeat (its answer lost to a broken stream) gets the first copy's
-                // receipt, whatever happened since.
+                let signer = if job.key == current {
+                    Some(state.epoch)
+                } else {
+                    known_key(self, &job.key)?
+                };
+                if signer.is_none() {
+                    return Err(LogRefusal::UnknownKey);
+                }
+                // A repeat from a key of the log (its answer lost to a broken stream, maybe
+                // an epoch ago) gets the first copy's receipt, whatever happened since.
                 if let Some(&(seq, stored_at)) = self.digests.get(&(log, *digest)) {
                     return Ok(LogOutcome::Appended { seq, stored_at });
                 }
@@ -296,27 +325,32 @@ impl Group {
                     let stored_at = value.get(8..).and_then(be64).unwrap_or(0);
                     return Ok(LogOutcome::Appended { seq, stored_at });
                 }
-                let lost = |epoch: u64| -> Result<LogOutcome, LogRefusal> {
-                    let winner = get(shared, cf, &row(EPOCH_KEY, &log, &epoch.to_be_bytes()))?
-                        .as_deref()
-                        .and_then(parse_key_row)
-                        .map_or(0, |(_, retired, _)| retired);
+                // The winner may be of this very write: the group knows it before the database.
+                let lost = |group: &Self, epoch: u64| -> Result<LogOutcome, LogRefusal> {
+                    let winner = match group.retired.get(&(log, epoch)) {
+                        Some(&seq) => seq,
+                        None => get(shared, cf, &row(EPOCH_KEY, &log, &epoch.to_be_bytes()))?
+                            .as_deref()
+                            .and_then(parse_key_row)
+                            .map_or(0, |(_, retired, _)| retired),
+                    };
                     Ok(LogOutcome::Lost { epoch, winner })
                 };
                 if job.key != current {
-                    return match (known_key(self, &job.key)?, kind) {
+                    return match (signer, kind) {
                         // A rival commit from a member still in its epoch: it lost.
-                        (Some(of), Kind::Commit { epoch, .. }) if of == *epoch => lost(of),
-                        (Some(_), _) => Err(LogRefusal::Retired),
-                        (None, _) => Err(LogRefusal::UnknownKey),
+                        (Some(of), Kind::Commit { epoch, .. }) if of == *epoch => lost(self, of),
+                        _ => Err(LogRefusal::Retired),
                     };
                 }
                 if let Kind::Commit { epoch, next_key } = kind {
-                    if *epoch > state.epoch {
+                    // The last epoch has no successor: a commit from it is refused like one
+                    // from the future.
+                    if *epoch > state.epoch || epoch.checked_add(1).is_none() {
                         return Err(LogRefusal::FutureEpoch);
                     }
                     if *epoch < state.epoch {
-                        return lost(*epoch);
+                        return lost(self, *epoch);
                     }
                     if known_key(self, next_key)?.is_some() {
                         return Err(LogRefusal::Exists);
@@ -360,6 +394,7 @@ impl Group {
                     );
                     next.epoch = epoch + 1;
                     self.set_key(cf, &log, epoch + 1, next_key, seq);
+                    self.retired.insert((log, *epoch), seq);
                     (current, start) = (*next_key, seq);
                 }
                 self.added += size;
@@ -490,7 +525,11 @@ impl Store {
             return Err(LogRefusal::Retired);
         }
         let after = after.max(start);
-        let last = retired_at.unwrap_or(u64::MAX - 1);
+        // The state was read before the key row: capping at its last entry keeps out a
+        // write that retired this key between the two reads.
+        let last = retired_at
+            .unwrap_or(u64::MAX)
+            .min(state.next_seq.saturating_sub(1));
         let mut bounded = rocksdb::ReadOptions::default();
         bounded.set_iterate_upper_bound(row(ENTRY, log, &(last + 1).to_be_bytes()));
         let start = row(ENTRY, log, &after.saturating_add(1).to_be_bytes());
@@ -511,21 +550,11 @@ impl Store {
             bytes += v.len();
             items.push(decode_entry(seq, &v).ok_or(LogRefusal::Unavailable)?);
         }
-        let mut first_bound = rocksdb::ReadOptions::default();
-        first_bound.set_iterate_upper_bound(row(ENTRY, log, &u64::MAX.to_be_bytes()));
-        let first = shared
-            .db
-            .iterator_cf_opt(
-                cf,
-                first_bound,
-                IteratorMode::From(&row(ENTRY, log, &[]), Direction::Forward),
-            )
-            .next()
-            .transpose()
-            .map_err(|_| LogRefusal::Unavailable)?
-            .and_then(|(k, _)| be64(&k[33..]))
-            .unwrap_or(state.next_seq);
-        Ok(LogPage { items, more, first })
+        Ok(LogPage {
+            items,
+            more,
+            first: state.first,
+        })
     }
 
     /// A watch on `log`, changed after each synced write that appends to it. Made before a
@@ -543,39 +572,54 @@ impl Store {
             .db
             .cf_handle(LOGS)
             .ok_or(StoreError::Corrupt("logs"))?;
+        let corrupt = || StoreError::Corrupt("log key");
         let mut batch = WriteBatch::default();
-        let mut freed: HashMap<LogId, u64> = HashMap::new();
+        // By log: bytes freed, and the first entry left (if one is).
+        let mut freed: HashMap<LogId, (u64, Option<u64>)> = HashMap::new();
         let mut removed = 0u32;
-        let mut bounded = rocksdb::ReadOptions::default();
-        bounded.set_iterate_upper_bound(vec![ENTRY + 1]);
-        for item in shared.db.iterator_cf_opt(
-            cf,
-            bounded,
-            IteratorMode::From(&[ENTRY], Direction::Forward),
-        ) {
-            let (k, v) = item?;
-            if be64(&v).is_none_or(|at| at >= cutoff) {
+        // A log's entries are in the order they were stored: the walk stops at each log's
+        // first entry still within its retention and seeks to the next log.
+        let mut entries = shared.db.raw_iterator_cf(cf);
+        entries.seek([ENTRY]);
+        while entries.valid() {
+            let (Some(k), Some(v)) = (entries.key(), entries.value()) else {
+                break;
+            };
+            if k.first() != Some(&ENTRY) {
+                break;
+            }
+            let log: LogId = k
+                .get(1..33)
+                .and_then(|l| l.try_into().ok())
+                .ok_or_else(corrupt)?;
+            if be64(v).is_some_and(|at| at < cutoff) {
+                let (kind, body) = split_entry(v).ok_or_else(corrupt)?;
+                batch.delete_cf(cf, k);
+                batch.delete_cf(cf, row(DIGEST, &log, &entry_digest(&kind, body)));
+                freed.entry(log).or_default().0 += cost(body.len());
+                removed += 1;
+                entries.next();
                 continue;
             }
-            let log: LogId = k[1..33]
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("log key"))?;
-            let body = split_entry(&v).map_or(&[][..], |(_, body)| body);
-            batch.delete_cf(cf, &k);
-            batch.delete_cf(
-                cf,
-                row(DIGEST, &log, &tern_proto::grouplog::entry_digest(body)),
-            );
-            *freed.entry(log).or_default() += cost(body.len());
-            removed += 1;
+            if let Some(freed) = freed.get_mut(&log) {
+                freed.1 = k.get(33..).and_then(be64);
+            }
+            match next_log(&log) {
+                Some(next) => entries.seek(row(ENTRY, &next, &[])),
+                None => break,
+            }
         }
-        let mut usage = shared.usage.lock().unwrap_or_else(|e| e.into_inner());
+        entries.status()?;
+        drop(entries);
+        // The writer keeps out while states change.
+        let _logs = shared.logs_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut total_freed = 0;
-        for (log, bytes) in &freed {
+        for (log, (bytes, first)) in &freed {
             if let Some(raw) = shared.db.get_cf(cf, row(STATE, log, &[]))?
                 && let Some(mut state) = State::decode(&raw)
             {
                 state.bytes = state.bytes.saturating_sub(*bytes);
+                state.first = first.unwrap_or(state.next_seq);
                 batch.put_cf(cf, row(STATE, log, &[]), state.encode());
                 total_freed += bytes;
             }
@@ -592,10 +636,11 @@ impl Store {
             let Some(state) = State::decode(&v) else {
                 continue;
             };
-            let log: LogId = k[1..33]
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("log key"))?;
-            let emptied = freed.get(&log).is_some_and(|&b| b >= state.bytes);
+            let log: LogId = k
+                .get(1..33)
+                .and_then(|l| l.try_into().ok())
+                .ok_or_else(corrupt)?;
+            let emptied = freed.get(&log).is_some_and(|&(b, _)| b >= state.bytes);
             let unused = state.next_seq == 1 && state.last < unused_cutoff;
             if unused || (state.last < cutoff && (state.bytes == 0 || emptied)) {
                 for tag in [STATE, EPOCH_KEY, KEY_EPOCH] {
@@ -607,9 +652,24 @@ impl Store {
             }
         }
         shared.write_synced(batch)?;
+        let mut usage = shared.usage.lock().unwrap_or_else(|e| e.into_inner());
         usage.total = usage.total.saturating_sub(total_freed);
         Ok(removed)
     }
+}
+
+/// The log id after `log` in key order, if there is one.
+fn next_log(log: &LogId) -> Option<LogId> {
+    let mut next = *log;
+    for byte in next.iter_mut().rev() {
+        if *byte == 0xff {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return Some(next);
+        }
+    }
+    None
 }
 
 /// Bytes the logs hold in all, for the disk budget at start.

@@ -30,15 +30,16 @@ fn message(body: &[u8]) -> LogWork {
     LogWork::Append {
         kind: Kind::Message,
         body: body.to_vec(),
-        digest: tern_proto::grouplog::entry_digest(body),
+        digest: entry_digest(&Kind::Message, body),
     }
 }
 
 fn commit(epoch: u64, next_key: [u8; 32], body: &[u8]) -> LogWork {
+    let kind = Kind::Commit { epoch, next_key };
     LogWork::Append {
-        kind: Kind::Commit { epoch, next_key },
+        kind,
         body: body.to_vec(),
-        digest: tern_proto::grouplog::entry_digest(body),
+        digest: entry_digest(&kind, body),
     }
 }
 
@@ -81,6 +82,11 @@ async fn each_key_reads_its_epoch_and_the_first_commit_of_an_epoch_wins() {
     assert_eq!(
         run(&store, LOG, K0, message(b"one"), 4).await,
         appended(1, 3)
+    );
+    // Not for a stranger, who cannot learn that way what the log holds.
+    assert_eq!(
+        run(&store, LOG, [42; 32], message(b"one"), 4).await,
+        LogOutcome::Refused(LogRefusal::UnknownKey)
     );
     assert_eq!(
         run(&store, LOG, K1, message(b"x"), 4).await,
@@ -239,5 +245,83 @@ async fn entries_expire_and_an_idle_empty_log_goes() {
     assert_eq!(
         store.read_log(&LOG, &K1, 0, 1, 1 << 20),
         Err(LogRefusal::NoSuchLog)
+    );
+}
+
+#[tokio::test]
+async fn a_rival_in_the_same_write_learns_the_winner_and_kinds_and_epochs_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quota(1 << 20), Timings::new()).unwrap();
+    run(&store, LOG, K0, LogWork::Open { epoch: 0 }, 1).await;
+    // Two admins' commits for epoch 0 in one write group: the second is told the first's
+    // sequence number, not the database's "no winner yet".
+    let shared = &store.shared;
+    let cf = shared.db.cf_handle(LOGS).unwrap();
+    let mut group = Group {
+        logs: HashMap::new(),
+        digests: HashMap::new(),
+        keys: HashMap::new(),
+        retired: HashMap::new(),
+        batch: WriteBatch::default(),
+        added: 0,
+    };
+    let job = |work| {
+        let (reply, _) = oneshot::channel();
+        LogJob {
+            log: LOG,
+            key: K0,
+            work,
+            now: 2,
+            reply,
+        }
+    };
+    let first = group.apply(shared, cf, &job(commit(0, K1, b"a")), 0, None);
+    let rival = group.apply(shared, cf, &job(commit(0, [12; 32], b"b")), 0, None);
+    assert_eq!(
+        first,
+        Ok(LogOutcome::Appended {
+            seq: 1,
+            stored_at: 2
+        })
+    );
+    assert_eq!(
+        rival,
+        Ok(LogOutcome::Lost {
+            epoch: 0,
+            winner: 1
+        })
+    );
+    drop(group);
+
+    // The same body as a message and as a commit are two entries.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quota(1 << 20), Timings::new()).unwrap();
+    run(&store, LOG, K0, LogWork::Open { epoch: 0 }, 1).await;
+    assert_eq!(
+        run(&store, LOG, K0, message(b"same"), 2).await,
+        LogOutcome::Appended {
+            seq: 1,
+            stored_at: 2
+        }
+    );
+    assert_eq!(
+        run(&store, LOG, K0, commit(0, K1, b"same"), 3).await,
+        LogOutcome::Appended {
+            seq: 2,
+            stored_at: 3
+        }
+    );
+    // The current key at another epoch is not the log's opener.
+    assert_eq!(
+        run(&store, LOG, K1, LogWork::Open { epoch: 0 }, 3).await,
+        LogOutcome::Refused(LogRefusal::Exists)
+    );
+
+    // The last epoch has no successor.
+    let last: LogId = [2; 32];
+    run(&store, last, K0, LogWork::Open { epoch: u64::MAX }, 1).await;
+    assert_eq!(
+        run(&store, last, K0, commit(u64::MAX, K1, b"overflow"), 2).await,
+        LogOutcome::Refused(LogRefusal::FutureEpoch)
     );
 }
