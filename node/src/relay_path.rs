@@ -62,6 +62,9 @@ const PREKEYS_STOCK: u32 = 50;
 const PREKEYS_LOW: u32 = 20;
 /// How often a collector checks its relay's stock (also at every start).
 const RESTOCK_EVERY: Duration = Duration::from_secs(600);
+/// Collect streams that fail before the relay takes our proof, in a row, before a collector
+/// falls back to request-response until its next prekey check.
+const STREAM_FAILURES: u32 = 3;
 /// How long a collect stream waits for an answer: a held fetch, and then some.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(WAIT_SECS as u64 + 30);
 /// How long a sender waits for one relay's prekey before trying the next (or going without):
@@ -193,8 +196,13 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
     // it, so the relay seeks past the tombstones of acknowledged envelopes instead of walking
     // them on every fetch.
     let mut cursor = 0;
-    // Whether the relay may speak `/tern/collect/1`; until it says it does not.
+    // Whether to collect on a `/tern/collect/1` stream: until the relay says it does not
+    // speak it, or its streams fail `STREAM_FAILURES` times in a row before they are
+    // proven (a relay whose places are all taken, say); then by request-response, trying
+    // streams again at the next prekey check.
     let mut streams = true;
+    let mut stream_failures = 0;
+    let mut retry_streams: Option<tokio::time::Instant> = None;
     loop {
         if stocked.is_none_or(|at| at.elapsed() >= RESTOCK_EVERY) {
             let restock = replenish(&net, &account, &bundle, relay, &addresses, &core);
@@ -211,6 +219,9 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
             }
         }
         let started = tokio::time::Instant::now();
+        if retry_streams.is_some_and(|at| started >= at) {
+            (streams, retry_streams) = (true, None);
+        }
         if streams {
             // Collect on one stream until it fails or the prekeys are due for a check; a
             // relay without collect streams is served by request-response from now on.
@@ -227,10 +238,19 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
                 ended = session.on_stream(&mut health, &mut cursor, &mut backoff, until) => ended,
             };
             match ended {
-                Ok(()) => continue,
+                Ok(()) => {
+                    stream_failures = 0;
+                    continue;
+                }
                 Err(StreamEnd::Unsupported) => streams = false,
-                Err(StreamEnd::Failed(e)) => {
-                    debug!(%relay, "collecting on a stream failed: {e}");
+                Err(StreamEnd::Failed { reason, proven }) => {
+                    debug!(%relay, "collecting on a stream failed: {reason}");
+                    stream_failures = if proven { 0 } else { stream_failures + 1 };
+                    if stream_failures >= STREAM_FAILURES {
+                        stream_failures = 0;
+                        streams = false;
+                        retry_streams = Some(tokio::time::Instant::now() + RESTOCK_EVERY);
+                    }
                     cursor = 0;
                     health.report(false).await;
                     let pause = pause_after(Round::Failed, &mut backoff);
@@ -473,7 +493,24 @@ enum StreamEnd {
     Unsupported,
     /// The stream failed, or the pipeline could not take everything; the mail stays at the
     /// relay.
-    Failed(String),
+    Failed {
+        reason: String,
+        /// Whether the relay had taken our proof on it.
+        proven: bool,
+    },
+}
+
+impl StreamEnd {
+    /// The same end, after the proof was taken.
+    fn proven(self) -> Self {
+        match self {
+            Self::Failed { reason, .. } => Self::Failed {
+                reason,
+                proven: true,
+            },
+            other => other,
+        }
+    }
 }
 
 /// What opening a collect stream needs.
@@ -497,7 +534,10 @@ impl Session<'_> {
         backoff: &mut Duration,
         until: tokio::time::Instant,
     ) -> Result<(), StreamEnd> {
-        let failed = |e: &dyn std::fmt::Display| StreamEnd::Failed(e.to_string());
+        let failed = |e: &dyn std::fmt::Display| StreamEnd::Failed {
+            reason: e.to_string(),
+            proven: false,
+        };
         let (mut stream, _lease) = match self
             .net
             .own_stream(self.relay, self.addresses.to_vec(), collect::PROTOCOL)
@@ -539,45 +579,48 @@ impl Session<'_> {
         };
         health.report(true).await;
         let mut ack = Vec::new();
-        loop {
-            let last = tokio::time::Instant::now() >= until;
-            let started = tokio::time::Instant::now();
-            let next = CollectRequest::Next {
-                ack: std::mem::take(&mut ack),
-                after: *cursor,
-                limit: if last { 0 } else { PAGE },
-                wait_secs: WAIT_SECS,
-            };
-            let CollectAnswer::Page { items, .. } = ask(&next).await? else {
-                return Err(failed(&"unexpected answer to a fetch"));
-            };
-            if last {
-                return Ok(());
-            }
-            if items.is_empty() {
-                // An empty page the relay did not hold (it is shutting down, or restarted)
-                // must not make us spin.
-                if let Some(pause) = pause_after(Round::Empty(started.elapsed()), backoff) {
-                    tokio::time::sleep(pause).await;
-                }
-                continue;
-            }
-            *backoff = FIRST_BACKOFF;
-            let (done, retry_later) = submit(self.net, self.relay, &items).await;
-            if retry_later {
-                // Acknowledge what was taken, and start over after a pause.
-                let _ = ask(&CollectRequest::Next {
-                    ack: done,
+        let pages = async {
+            loop {
+                let last = tokio::time::Instant::now() >= until;
+                let started = tokio::time::Instant::now();
+                let next = CollectRequest::Next {
+                    ack: std::mem::take(&mut ack),
                     after: *cursor,
-                    limit: 0,
-                    wait_secs: 0,
-                })
-                .await;
-                return Err(failed(&"the pipeline could not take every envelope"));
+                    limit: if last { 0 } else { PAGE },
+                    wait_secs: WAIT_SECS,
+                };
+                let CollectAnswer::Page { items, .. } = ask(&next).await? else {
+                    return Err(failed(&"unexpected answer to a fetch"));
+                };
+                if last {
+                    return Ok(());
+                }
+                if items.is_empty() {
+                    // An empty page the relay did not hold (it is shutting down, or restarted)
+                    // must not make us spin.
+                    if let Some(pause) = pause_after(Round::Empty(started.elapsed()), backoff) {
+                        tokio::time::sleep(pause).await;
+                    }
+                    continue;
+                }
+                let (done, retry_later) = submit(self.net, self.relay, &items).await;
+                if retry_later {
+                    // Acknowledge what was taken, and start over after a pause.
+                    let _ = ask(&CollectRequest::Next {
+                        ack: done,
+                        after: *cursor,
+                        limit: 0,
+                        wait_secs: 0,
+                    })
+                    .await;
+                    return Err(failed(&"the pipeline could not take every envelope"));
+                }
+                *backoff = FIRST_BACKOFF;
+                ack = done;
+                *cursor = items.last().map_or(*cursor, |item| item.id);
             }
-            ack = done;
-            *cursor = items.last().map_or(*cursor, |item| item.id);
-        }
+        };
+        pages.await.map_err(StreamEnd::proven)
     }
 }
 
