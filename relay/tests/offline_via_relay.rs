@@ -158,6 +158,12 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
     })
     .await
     .expect("the relay still holds acknowledged messages");
+    // On one collect stream, with acknowledgements riding on the next request.
+    let metrics = relay.metrics().await;
+    assert!(
+        metrics.collect_streams >= 1 && metrics.acked >= 3,
+        "{metrics:?}"
+    );
 
     alice.shutdown().await;
     bob.shutdown().await;
