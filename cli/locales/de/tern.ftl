@@ -267,6 +267,7 @@ demo-relay-emptied = hält { $count ->
     [one] { $count } Umschlag
    *[other] { $count } Umschläge
 }: bob hat sie bestätigt, und das Relay hat seine Kopien gelöscht
+demo-relay-collected = bob hat sie über einen Stream abgeholt: Besitz einmal nachgewiesen, jede Bestätigung mit seiner nächsten Anfrage
 demo-stranger = eine Fremde, hat das Konto { $address } angelegt
 demo-request = ← eine Nachrichtenanfrage ({ $count } insgesamt): nicht in seinen Chats, und mallory bekommt keine Bestätigung
 demo-blocks = blockiert mallory: die Anfrage ist gelöscht

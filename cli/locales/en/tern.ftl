@@ -238,6 +238,7 @@ demo-delivered-times = ✓ delivered ×{ $count }
 demo-reads = reads the conversation ({ $count } messages)
 demo-read-times = ✓✓ read ×{ $count }
 demo-relay-emptied = holds { $count } envelope(s): bob acknowledged them and the relay deleted its copies
+demo-relay-collected = bob collected them on one stream: his ownership proven once, each acknowledgement riding on his next request
 demo-stranger = a stranger, created account { $address }
 demo-request = ← a message request ({ $count } in all): not in his chats, and mallory gets no receipt
 demo-blocks = blocks mallory: the request is deleted

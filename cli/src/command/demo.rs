@@ -282,6 +282,9 @@ async fn chat(
         "relay",
         t!("demo-relay-emptied", count = left.stored_messages),
     )?;
+    if left.collect_streams > 0 {
+        t.say("relay", t!("demo-relay-collected"))?;
+    }
     conversation(&alice, &bob, &ids, &mut alice_events, &mut bob_events, t).await?;
     stranger(dir, relay_address, &bob, nodes, t).await
 }

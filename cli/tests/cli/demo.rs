@@ -21,6 +21,7 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "shows a blurred preview of photo.jpg",
         "alice  ✓✓ read ×3",
         "relay  holds 0 envelope(s)",
+        "relay  bob collected them on one stream",
         "bob's reply, quoting her message",
         "sees alice's 👍 under his reply",
         "(edited); 2 versions kept",
