@@ -93,10 +93,7 @@ async fn call(stream: &mut Stream, request: &grouplog::Request) -> Answer {
 
 /// `MEMBERS` members, each on its own connection, append `per_member` entries one at a time;
 /// member `m` appends to `logs[m % logs.len()]`. Returns appends per second.
-///
-/// The members' streams are opened one after another before the clock starts: libp2p-stream
-/// (0.5) keeps one inbound stream per protocol waiting for the relay to accept and drops
-/// another that arrives meanwhile, so a burst of simultaneous stream opens loses some.
+/// The members' streams are opened before the clock starts.
 async fn appends(address: &Multiaddr, relay: PeerId, logs: &[LogId], per_member: usize) -> f64 {
     let key = Access::from_seed([1; 32]);
     let relay_bytes = relay.to_bytes();

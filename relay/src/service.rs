@@ -94,7 +94,8 @@ struct Behaviour {
     ping: ping::Behaviour,
     relay: relay::Behaviour,
     autonat: autonat::v2::server::Behaviour,
-    streams: libp2p_stream::Behaviour,
+    /// Accepts the stream protocols served off the event loop.
+    streams: tern_proto::accept::Behaviour,
 }
 
 enum Command {
@@ -196,6 +197,10 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     let network_metrics = libp2p::metrics::Metrics::new(&mut network_registry);
     let unreadable = Arc::new(Unreadable::default());
     let codec = Counting::new(unreadable.clone());
+    // libp2p-stream's acceptor keeps one waiting stream per protocol and drops the next:
+    // Tern's queues a burst (`tern_proto::accept`).
+    let accept = tern_proto::accept::Behaviour::new();
+    let dropped_streams = accept.dropped();
     let mut swarm = tern_proto::swarm::build_metered(
         keypair.clone(),
         IDLE_TIMEOUT,
@@ -221,7 +226,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
                 ping: ping::Behaviour::default(),
                 relay: relay::Behaviour::new(peer, circuit_config(&limits)),
                 autonat: autonat::v2::server::Behaviour::default(),
-                streams: libp2p_stream::Behaviour::new(),
+                streams: accept.clone(),
             })
         },
     )
@@ -273,7 +278,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
     .await
     .map_err(|e| Error::DataDir(e.to_string()))??;
     let cancel = CancellationToken::new();
-    let control = swarm.behaviour().streams.new_control();
+    let control = accept.clone();
     let (notes, deposit_notes) = mpsc::channel(4096);
     let (commits_to, commits) = mpsc::channel(1024);
     store.report_commits(commits_to);
@@ -325,6 +330,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
         collect_counters,
         log_counters,
         expiring: Arc::default(),
+        dropped_streams,
         gate,
         deposit_notes,
         commits,
@@ -378,6 +384,8 @@ struct Service {
     log_counters: Arc<grouplog::LogCounters>,
     /// An expiry runs on the blocking pool.
     expiring: Arc<std::sync::atomic::AtomicBool>,
+    /// Inbound streams dropped because their protocol's queue was full.
+    dropped_streams: Arc<std::sync::atomic::AtomicU64>,
     /// What every deposit passes.
     gate: Arc<deposits::Gate>,
     /// Refusals and streams on deposit streams.
@@ -451,6 +459,9 @@ impl Service {
                         metrics.stored_messages = totals.messages;
                         metrics.stored_bytes = totals.bytes;
                         metrics.disk_budget = self.limits.disk_budget;
+                        let dropped = self.dropped_streams.load(std::sync::atomic::Ordering::Relaxed);
+                        metrics.bad_streams += dropped;
+                        *metrics.stream_failures.entry("queue_full".into()).or_default() += dropped;
                         for (kind, count) in self.unreadable.counts() {
                             metrics.bad_streams += count;
                             *metrics.stream_failures.entry(kind.to_owned()).or_default() +=

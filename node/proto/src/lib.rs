@@ -12,6 +12,7 @@
 //!   settings (protocol name, sized record store) every peer runs.
 //! - [`swarm`]: the libp2p stack (transports, `identify`, limits).
 //! - [`rate`]: the bounded per-peer token buckets both sides meter requests with.
+//! - [`accept`]: accepting inbound streams with a queue that absorbs bursts.
 //!
 //! Nothing here does I/O of its own or keeps state beyond a value's lifetime: codecs read and
 //! write the streams they are given, and rules take `now` as an argument. The byte-level
@@ -23,6 +24,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod accept;
 pub mod dht;
 pub mod grouplog;
 pub mod mailbox;

@@ -36,7 +36,7 @@ const MAX_PER_PEER: usize = 8;
 /// `Busy`).
 pub(crate) async fn run(
     blobs: Blobs,
-    mut control: libp2p_stream::Control,
+    control: tern_proto::accept::Behaviour,
     transfers: usize,
     cancel: CancellationToken,
 ) {

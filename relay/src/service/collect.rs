@@ -121,7 +121,7 @@ impl Collect {
 /// Serves `/tern/collect/1` until `cancel`.
 pub(super) async fn run(
     collect: Collect,
-    control: libp2p_stream::Control,
+    control: tern_proto::accept::Behaviour,
     cancel: CancellationToken,
 ) {
     let collect = Arc::new(collect);

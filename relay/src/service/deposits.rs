@@ -185,7 +185,7 @@ pub(super) struct Streams {
 /// Serves `/tern/deposit/1` until `cancel`.
 pub(super) async fn run(
     streams: Streams,
-    control: libp2p_stream::Control,
+    control: tern_proto::accept::Behaviour,
     cancel: CancellationToken,
 ) {
     let streams = Arc::new(streams);

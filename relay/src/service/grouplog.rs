@@ -124,7 +124,11 @@ impl Logs {
 }
 
 /// Serves `/tern/grouplog/1` until `cancel`.
-pub(super) async fn run(logs: Logs, control: libp2p_stream::Control, cancel: CancellationToken) {
+pub(super) async fn run(
+    logs: Logs,
+    control: tern_proto::accept::Behaviour,
+    cancel: CancellationToken,
+) {
     let logs = Arc::new(logs);
     let bounds = Bounds {
         protocol: grouplog::PROTOCOL,

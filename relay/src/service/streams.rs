@@ -38,7 +38,7 @@ pub(super) struct Bounds {
 /// its own with a child of `cancel`; then gives the tasks `bounds.grace` to end and cuts the
 /// rest.
 pub(super) async fn accept<F, Fut>(
-    mut control: libp2p_stream::Control,
+    control: tern_proto::accept::Behaviour,
     bounds: Bounds,
     cancel: CancellationToken,
     mut serve: F,
