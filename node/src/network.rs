@@ -260,8 +260,10 @@ pub(crate) struct Handle {
     addresses: watch::Receiver<Vec<Multiaddr>>,
     /// Into the core's inbound pipeline, for envelopes fetched from relays.
     inbound: mpsc::Sender<Inbound>,
-    /// Opens and accepts raw streams (attachments).
+    /// Opens raw streams (attachments).
     streams: libp2p_stream::Control,
+    /// Accepts raw streams (attachments).
+    accept: tern_proto::accept::Behaviour,
 }
 
 /// Starts the network task. Returns its handle, the inbound deliveries, and the task.
@@ -293,6 +295,7 @@ pub(crate) fn spawn(
     }
     let peer_id = *swarm.local_peer_id();
     let streams = swarm.behaviour().streams.new_control();
+    let accept = swarm.behaviour().accept.clone();
     let (commands, command_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
     let (addresses_tx, addresses) = watch::channel(Vec::new());
@@ -332,6 +335,7 @@ pub(crate) fn spawn(
             addresses,
             inbound: inbound_tx,
             streams,
+            accept,
         },
         inbound_rx,
         task,

@@ -188,8 +188,7 @@ async fn run(parts: Parts, mut commands: mpsc::Receiver<Command>) {
         reports,
         cancel,
     } = parts;
-    let mut control = net.streams();
-    let mut incoming = match control.accept(PROTOCOL) {
+    let mut incoming = match net.acceptor().accept(PROTOCOL) {
         Ok(incoming) => incoming,
         Err(e) => {
             warn!("cannot serve attachments: {e}");

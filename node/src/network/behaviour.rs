@@ -15,8 +15,10 @@ pub(crate) struct Behaviour {
     pub(super) relay: relay::client::Behaviour,
     pub(super) dcutr: dcutr::Behaviour,
     pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
-    /// Raw streams: `/tern/blob/1` (see `crate::transfer`).
+    /// Raw streams we open: `/tern/blob/1` (see `crate::transfer`).
     pub(super) streams: libp2p_stream::Behaviour,
+    /// Raw streams we accept, queued so that a burst is not dropped.
+    pub(super) accept: tern_proto::accept::Behaviour,
 }
 
 pub(super) fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError> {
@@ -61,6 +63,7 @@ pub(super) fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, NetError>
                 dcutr: dcutr::Behaviour::new(peer_id),
                 mdns: Toggle::from(mdns),
                 streams: libp2p_stream::Behaviour::new(),
+                accept: tern_proto::accept::Behaviour::new(),
             })
         },
     )

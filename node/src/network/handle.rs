@@ -28,10 +28,15 @@ impl Handle {
         self.peer_id
     }
 
-    /// A control for raw streams (attachments): accepting them, and opening them to peers
-    /// this node is connected to ([`Handle::open_stream`] dials first).
+    /// A control for opening raw streams (attachments) to peers this node is connected to
+    /// ([`Handle::open_stream`] dials first).
     pub(crate) fn streams(&self) -> libp2p_stream::Control {
         self.streams.clone()
+    }
+
+    /// Accepts raw streams (attachments), queued so that a burst of them is not dropped.
+    pub(crate) fn acceptor(&self) -> tern_proto::accept::Behaviour {
+        self.accept.clone()
     }
 
     /// Opens a `protocol` stream to `peer`, dialling it first (at `addresses` too, and at
