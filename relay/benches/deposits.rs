@@ -7,7 +7,8 @@
 //! - bytes on disk per stored message;
 //! - fetch-and-ack throughput for the owner draining the mailbox, by request-response and on
 //!   one collect stream;
-//! - end-to-end latency sender → relay → owner holding a fetch open (p50, p99);
+//! - end-to-end latency sender → relay → owner holding a fetch open, by request-response and
+//!   on a collect stream (p50, p99);
 //! - as baselines, one synced 1 KiB file write on the same disk, and Mosquitto (an MQTT broker)
 //!   doing the same store-and-forward job in the same run (see [`mosquitto`] for its durability,
 //!   which is weaker); the relay's results are printed as ratios against it;
@@ -428,7 +429,7 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
 
     // Latency: the owner holds a fetch open; a sender deposits; the fetch answers.
     let mut sender = client();
-    sender.dial(address).expect("dial");
+    sender.dial(address.clone()).expect("dial");
     let mut latencies = Vec::new();
     let mut envelope = envelope;
     for round in 0..200u64 {
@@ -471,10 +472,21 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
     }
     latencies.sort();
     println!(
-        "latency sender -> relay (durable) -> waiting owner: p50 {:.2} ms, p99 {:.2} ms",
+        "latency sender -> relay (durable) -> owner waiting on a request-response fetch: p50 \
+         {:.2} ms, p99 {:.2} ms",
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99))
     );
+    // The same with the owner waiting on a collect stream, as nodes do.
+    let (stream_latencies, _) =
+        streams::latency(address, peer, &owner, cursor, &mut sender, mailbox, 200).await;
+    println!(
+        "latency sender -> relay (durable) -> owner waiting on a collect stream: p50 {:.2} ms, \
+         p99 {:.2} ms",
+        ms(percentile(&stream_latencies, 0.5)),
+        ms(percentile(&stream_latencies, 0.99))
+    );
+    let latencies = stream_latencies;
     relay.shutdown().await;
     Measured {
         deposits_per_sec: stored as f64 / deposit_time.as_secs_f64(),

@@ -136,3 +136,97 @@ pub(super) async fn collect(
     network.abort();
     (drained, after)
 }
+
+/// The owner holds a fetch open on a collect stream; `sender` deposits one envelope; the time
+/// until the owner has it, `rounds` times. Returns the sorted latencies and the cursor after.
+pub(super) async fn latency(
+    address: Multiaddr,
+    relay: PeerId,
+    owner: &(tern_crypto::AccountKey, tern_crypto::PrekeyBundle),
+    mut after: u64,
+    sender: &mut super::Client,
+    mailbox: [u8; 32],
+    rounds: u64,
+) -> (Vec<std::time::Duration>, u64) {
+    use futures::AsyncWriteExt;
+    use tern_proto::mailbox::{
+        MAX_RESPONSE_LEN, Operation, OwnerProof, Request,
+        collect::{self, CollectAnswer, CollectRequest},
+        deposits::{next_frame, put_frame},
+    };
+    let mut swarm = super::swarm(libp2p_stream::Behaviour::new());
+    let mut control = swarm.behaviour().new_control();
+    swarm.dial(address).expect("dial");
+    let network = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    let mut stream = control
+        .open_stream(relay, collect::PROTOCOL)
+        .await
+        .expect("collect stream");
+    let send = async |stream: &mut libp2p::Stream, request: &CollectRequest| {
+        let mut frame = Vec::new();
+        put_frame(&mut frame, request, collect::MAX_REQUEST_LEN).expect("frame");
+        stream.write_all(&frame).await.expect("write");
+        stream.flush().await.expect("flush");
+    };
+    send(&mut stream, &CollectRequest::Hello).await;
+    let Some(CollectAnswer::Challenge { nonce }) = next_frame(&mut stream, MAX_RESPONSE_LEN)
+        .await
+        .expect("answer")
+    else {
+        panic!("no challenge");
+    };
+    let proof = OwnerProof::new(
+        &owner.0,
+        &owner.1,
+        &relay.to_bytes(),
+        nonce,
+        Operation::Collect,
+    );
+    send(&mut stream, &CollectRequest::Prove(proof)).await;
+    let Some(CollectAnswer::Proven) = next_frame(&mut stream, MAX_RESPONSE_LEN)
+        .await
+        .expect("answer")
+    else {
+        panic!("proof refused");
+    };
+    let mut latencies = Vec::new();
+    let mut ack = Vec::new();
+    for round in 0..rounds {
+        let next = CollectRequest::Next {
+            ack: std::mem::take(&mut ack),
+            after,
+            limit: 16,
+            wait_secs: 10,
+        };
+        send(&mut stream, &next).await;
+        // Give the relay the fetch first: it waits there (it answers nothing yet).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut envelope = vec![0x6b; super::ENVELOPE];
+        envelope[..8].copy_from_slice(&round.to_be_bytes());
+        let at = std::time::Instant::now();
+        sender
+            .behaviour_mut()
+            .send_request(&relay, Request::Deposit { mailbox, envelope });
+        let answer = loop {
+            tokio::select! {
+                answer = next_frame::<CollectAnswer, _>(&mut stream, MAX_RESPONSE_LEN) => {
+                    break answer.expect("answer").expect("an answer");
+                }
+                _ = sender.select_next_some() => {}
+            }
+        };
+        latencies.push(at.elapsed());
+        let CollectAnswer::Page { items, .. } = answer else {
+            panic!("fetch refused");
+        };
+        after = items.last().map_or(after, |item| item.id);
+        ack = items.iter().map(|item| item.id).collect();
+    }
+    network.abort();
+    latencies.sort();
+    (latencies, after)
+}
