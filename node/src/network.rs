@@ -48,6 +48,7 @@ use tern_crypto::UserId;
 mod behaviour;
 mod dial;
 mod handle;
+pub(crate) use self::handle::Handle;
 mod nat;
 mod records;
 mod unlinked;
@@ -250,20 +251,6 @@ enum Command {
         addresses: Vec<Multiaddr>,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
-}
-
-/// A cheap, cloneable handle to the network task.
-#[derive(Clone)]
-pub(crate) struct Handle {
-    commands: mpsc::Sender<Command>,
-    peer_id: PeerId,
-    addresses: watch::Receiver<Vec<Multiaddr>>,
-    /// Into the core's inbound pipeline, for envelopes fetched from relays.
-    inbound: mpsc::Sender<Inbound>,
-    /// Opens raw streams (attachments).
-    streams: libp2p_stream::Control,
-    /// Accepts raw streams (attachments).
-    accept: tern_proto::accept::Behaviour,
 }
 
 /// Starts the network task. Returns its handle, the inbound deliveries, and the task.

@@ -3,6 +3,20 @@
 
 use super::*;
 
+/// A cheap, cloneable handle to the network task.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    pub(super) commands: mpsc::Sender<Command>,
+    pub(super) peer_id: PeerId,
+    pub(super) addresses: watch::Receiver<Vec<Multiaddr>>,
+    /// Into the core's inbound pipeline, for envelopes fetched from relays.
+    pub(super) inbound: mpsc::Sender<Inbound>,
+    /// Opens raw streams (attachments).
+    pub(super) streams: libp2p_stream::Control,
+    /// Accepts raw streams (attachments).
+    pub(super) accept: tern_proto::accept::Behaviour,
+}
+
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
