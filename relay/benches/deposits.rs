@@ -27,10 +27,9 @@ use std::{
 
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, noise,
+    Multiaddr, PeerId, Swarm,
     request_response::{self, ProtocolSupport},
     swarm::SwarmEvent,
-    tcp, yamux,
 };
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets};
@@ -43,29 +42,16 @@ mod flood;
 mod mosquitto;
 #[path = "deposits/streams.rs"]
 mod streams;
+#[path = "support/swarm.rs"]
+mod support;
+
+use self::support::{WAIT, swarm};
 
 const SENDERS: usize = 16;
 const ENVELOPE: usize = 1024;
 const IN_FLIGHT_PER_SENDER: usize = 64;
-const WAIT: Duration = Duration::from_secs(300);
 
 type Client = Swarm<request_response::Behaviour<MailboxCodec>>;
-
-/// A sender's swarm on a fresh identity over TCP, Noise and Yamux, running `behaviour`.
-fn swarm<B: libp2p::swarm::NetworkBehaviour>(behaviour: B) -> Swarm<B> {
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .expect("tcp")
-        .with_behaviour(move |_| behaviour)
-        .expect("behaviour")
-        .with_swarm_config(|c| c.with_idle_connection_timeout(WAIT))
-        .build()
-}
 
 fn client() -> Client {
     swarm(request_response::Behaviour::new(

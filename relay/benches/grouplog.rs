@@ -17,31 +17,20 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::{Multiaddr, PeerId, Stream, Swarm, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Stream};
 use tern_proto::{
     grouplog::{self, Access, Answer, Kind, LogId, Op},
     mailbox::deposits::{self, DepositAnswer},
 };
 
+#[path = "support/swarm.rs"]
+mod support;
+
+use self::support::swarm;
+
 const MEMBERS: usize = 16;
 const READERS: usize = 50;
 const ENTRY: usize = 1024;
-const WAIT: Duration = Duration::from_secs(300);
-
-fn swarm() -> Swarm<libp2p_stream::Behaviour> {
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .expect("tcp")
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .expect("behaviour")
-        .with_swarm_config(|c| c.with_idle_connection_timeout(WAIT))
-        .build()
-}
 
 /// A client on a fresh identity with `count` streams of `protocol` to the relay.
 async fn streams(
@@ -50,7 +39,7 @@ async fn streams(
     protocol: libp2p::StreamProtocol,
     count: usize,
 ) -> (Vec<Stream>, tokio::task::JoinHandle<()>) {
-    let mut swarm = swarm();
+    let mut swarm = swarm(libp2p_stream::Behaviour::new());
     let mut control = swarm.behaviour().new_control();
     swarm.dial(address.clone()).expect("dial");
     // Streams go on the connection once it is up.

@@ -15,13 +15,6 @@ use tern_proto::mailbox::{
 
 use self::support::*;
 
-async fn open(control: &mut libp2p_stream::Control, relay: PeerId) -> Stream {
-    tokio::time::timeout(TIMEOUT, control.open_stream(relay, collect::PROTOCOL))
-        .await
-        .expect("timed out opening a collect stream")
-        .expect("a collect stream")
-}
-
 /// Sends a request and reads its answer; `None` when the relay closed the stream instead.
 async fn ask(stream: &mut Stream, request: &CollectRequest) -> Option<CollectAnswer> {
     let mut frame = Vec::new();
@@ -37,7 +30,7 @@ async fn ask(stream: &mut Stream, request: &CollectRequest) -> Option<CollectAns
 
 /// Opens a stream and proves ownership on it.
 async fn proven(control: &mut libp2p_stream::Control, relay: PeerId, who: &Owner) -> Stream {
-    let mut stream = open(control, relay).await;
+    let mut stream = open_stream(control, relay, collect::PROTOCOL).await;
     let Some(CollectAnswer::Challenge { nonce }) = ask(&mut stream, &CollectRequest::Hello).await
     else {
         panic!("no challenge");
@@ -151,7 +144,7 @@ async fn proofs_and_frames_that_do_not_hold_end_only_their_stream() {
     // A proof for another operation, or for another nonce, or Mallory's own proof, which
     // opens Mallory's mailbox only.
     for forged in 0..2 {
-        let mut stream = open(&mut control, peer).await;
+        let mut stream = open_stream(&mut control, peer, collect::PROTOCOL).await;
         let Some(CollectAnswer::Challenge { nonce }) =
             ask(&mut stream, &CollectRequest::Hello).await
         else {
@@ -177,9 +170,9 @@ async fn proofs_and_frames_that_do_not_hold_end_only_their_stream() {
     assert!(items.is_empty(), "Mallory's own mailbox is empty");
 
     // A fetch before any proof, and garbage, end the stream without an answer.
-    let mut early = open(&mut control, peer).await;
+    let mut early = open_stream(&mut control, peer, collect::PROTOCOL).await;
     assert_eq!(ask(&mut early, &next(vec![], 0, 10, 0)).await, None);
-    let mut garbage = open(&mut control, peer).await;
+    let mut garbage = open_stream(&mut control, peer, collect::PROTOCOL).await;
     garbage
         .write_all(&[1, 0, 0, 0, 3, 0xff, 0xff, 0xff])
         .await
@@ -195,7 +188,7 @@ async fn proofs_and_frames_that_do_not_hold_end_only_their_stream() {
     );
 
     // A stream that never proves itself does not keep its place: the relay closes it.
-    let mut silent = open(&mut control, peer).await;
+    let mut silent = open_stream(&mut control, peer, collect::PROTOCOL).await;
     let closed = tokio::time::timeout(TIMEOUT, next_frame::<CollectAnswer, _>(&mut silent, 1024))
         .await
         .expect("the relay closed an unproven stream");

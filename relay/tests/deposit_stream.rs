@@ -8,7 +8,6 @@ mod support;
 use std::collections::HashSet;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use libp2p::{PeerId, Stream};
 use tern_proto::mailbox::{
     MAX_REQUEST_LEN, VerifiedRoots,
     deposits::{self, DepositAnswer, DepositFrame, MAX_ANSWER_LEN},
@@ -16,13 +15,6 @@ use tern_proto::mailbox::{
 };
 
 use self::support::*;
-
-async fn open(control: &mut libp2p_stream::Control, relay: PeerId) -> Stream {
-    tokio::time::timeout(TIMEOUT, control.open_stream(relay, deposits::PROTOCOL))
-        .await
-        .expect("timed out opening a deposit stream")
-        .expect("a deposit stream")
-}
 
 /// Distinct envelopes, as sealed envelopes are.
 fn envelopes(count: usize, tag: u8) -> Vec<Vec<u8>> {
@@ -43,7 +35,7 @@ async fn pipelined_deposits_are_answered_in_order_with_valid_receipts() {
     let bob = owner(2);
     let mailbox = bob.bundle.mailbox().id();
     let (mut control, network) = stream_client(address);
-    let (lane, driver) = deposits::lane(open(&mut control, peer).await);
+    let (lane, driver) = deposits::lane(open_stream(&mut control, peer, deposits::PROTOCOL).await);
     let driver = tokio::spawn(driver);
 
     // More deposits than the window, all queued at once.
@@ -89,7 +81,7 @@ async fn a_stream_cut_in_the_middle_loses_no_receipted_deposit_and_stores_none_t
     // Every deposit goes out in one write; the sender reads a third of the answers and then
     // the stream is cut, with the rest written, read or being written by the relay.
     let (mut control, network) = stream_client(address.clone());
-    let mut stream = open(&mut control, peer).await;
+    let mut stream = open_stream(&mut control, peer, deposits::PROTOCOL).await;
     let mut frames = Vec::new();
     for envelope in &sent {
         let frame = DepositFrame {
@@ -134,7 +126,7 @@ async fn a_stream_cut_in_the_middle_loses_no_receipted_deposit_and_stores_none_t
     // The sender deposits again everything it holds no receipt for, on a new stream: the
     // relay stores what it did not have and answers for what it had.
     let (mut control, network) = stream_client(address);
-    let (lane, driver) = deposits::lane(open(&mut control, peer).await);
+    let (lane, driver) = deposits::lane(open_stream(&mut control, peer, deposits::PROTOCOL).await);
     let driver = tokio::spawn(driver);
     for envelope in &sent[30..] {
         let answer =
@@ -172,7 +164,7 @@ async fn garbage_on_a_deposit_stream_ends_that_stream_only() {
         vec![1, 0xff, 0xff, 0xff, 0xff],       // a frame larger than any deposit
         vec![1, 0, 0, 0, 3, 0xff, 0xff, 0xff], // a body that does not decode
     ] {
-        let mut stream = open(&mut control, peer).await;
+        let mut stream = open_stream(&mut control, peer, deposits::PROTOCOL).await;
         // A good deposit first: it is answered before the garbage ends the stream.
         let mut bytes = Vec::new();
         let good = DepositFrame {
@@ -197,7 +189,7 @@ async fn garbage_on_a_deposit_stream_ends_that_stream_only() {
     }
 
     // The relay still serves deposits.
-    let (lane, driver) = deposits::lane(open(&mut control, peer).await);
+    let (lane, driver) = deposits::lane(open_stream(&mut control, peer, deposits::PROTOCOL).await);
     tokio::spawn(driver);
     let answer = tokio::time::timeout(TIMEOUT, lane.deposit(mailbox, vec![5; 300]))
         .await
@@ -221,7 +213,7 @@ async fn a_depositor_that_never_reads_its_answers_does_not_hold_up_the_relay() {
     let (relay, peer, address) = spawn_relay(&dir.path().join("relay"), limits).await;
     let bob = owner(2);
     let (mut control, network) = stream_client(address);
-    let mut stream = open(&mut control, peer).await;
+    let mut stream = open_stream(&mut control, peer, deposits::PROTOCOL).await;
 
     // Far more deposits than the stream's window of answers holds, and no answer read: the
     // relay's answers fill the stream's flow-control window and its writes stall.

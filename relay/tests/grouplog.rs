@@ -11,13 +11,6 @@ use tern_proto::grouplog::{self, Access, Answer, Kind, LogId, Op, Refusal};
 
 use self::support::*;
 
-async fn open(control: &mut libp2p_stream::Control, relay: PeerId) -> Stream {
-    tokio::time::timeout(TIMEOUT, control.open_stream(relay, grouplog::PROTOCOL))
-        .await
-        .expect("timed out opening a log stream")
-        .expect("a log stream")
-}
-
 /// One request and its answer.
 async fn ask(stream: &mut Stream, request: &grouplog::Request) -> Answer {
     tokio::time::timeout(TIMEOUT, grouplog::call(stream, request))
@@ -91,7 +84,7 @@ async fn a_group_log_orders_commits_rotates_keys_and_survives_a_kill() {
     let relay = RelayProcess::start(dir.path());
     let (peer, address) = relay.address().await;
     let (mut control, network) = stream_client(address);
-    let mut stream = open(&mut control, peer).await;
+    let mut stream = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
     let log: LogId = [7; 32];
     let (k0, k1, k1_rival) = (
         Access::from_seed([1; 32]),
@@ -170,7 +163,7 @@ async fn a_group_log_orders_commits_rotates_keys_and_survives_a_kill() {
     );
 
     // A held read on a second stream wakes when the entry arrives on the first.
-    let mut waiting = open(&mut control, peer).await;
+    let mut waiting = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
     let held = {
         let read = epoch1.read(3, 30);
         tokio::spawn(async move { ask(&mut waiting, &read).await })
@@ -195,7 +188,7 @@ async fn a_group_log_orders_commits_rotates_keys_and_survives_a_kill() {
     let relay = RelayProcess::start(dir.path());
     let (peer, address) = relay.address().await;
     let (mut control, network) = stream_client(address);
-    let mut stream = open(&mut control, peer).await;
+    let mut stream = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
     assert_eq!(
         bodies(ask(&mut stream, &epoch1.read(0, 0)).await),
         [(3, secret.to_vec()), (4, later.to_vec())]
@@ -236,7 +229,7 @@ async fn bad_requests_are_refused_and_the_relay_serves_on() {
         log,
         key: Access::from_seed([4; 32]),
     };
-    let mut stream = open(&mut control, peer).await;
+    let mut stream = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
     assert_eq!(
         ask(&mut stream, &member.message(b"no log yet")).await,
         Answer::Refused(Refusal::NoSuchLog)
@@ -292,7 +285,7 @@ async fn bad_requests_are_refused_and_the_relay_serves_on() {
     );
 
     // Garbage ends only its own stream.
-    let mut garbage = open(&mut control, peer).await;
+    let mut garbage = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
     garbage
         .write_all(&[1, 0, 0, 0, 3, 0xff, 0xff, 0xff])
         .await
@@ -332,7 +325,7 @@ async fn bad_requests_are_refused_and_the_relay_serves_on() {
     let address = private.addresses().await[0].parse().unwrap();
     let peer: PeerId = private.peer_id().parse().unwrap();
     let (mut control, network) = stream_client(address);
-    let mut stream = open(&mut control, peer).await;
+    let mut stream = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
     let member = Member {
         relay: peer.to_bytes(),
         log,

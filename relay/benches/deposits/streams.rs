@@ -1,13 +1,34 @@
-//! Deposits on `/tern/deposit/1`: one long-lived stream per sender, deposits pipelined on it
-//! ([`tern_proto::mailbox::deposits`]), against the same relay as the request-response
-//! senders.
+//! The stream protocols against the same relay as the request-response clients: deposits
+//! pipelined on `/tern/deposit/1` ([`tern_proto::mailbox::deposits`]), and an owner's
+//! collection on `/tern/collect/1` ([`tern_proto::mailbox::collect`]).
 
-use futures::StreamExt;
-use libp2p::{Multiaddr, PeerId};
+use futures::{AsyncWriteExt, StreamExt};
+use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
+use tern_crypto::{AccountKey, PrekeyBundle};
 use tern_proto::mailbox::{
-    VerifiedRoots,
-    deposits::{self, DepositAnswer},
+    MAX_RESPONSE_LEN, Operation, OwnerProof, Request, VerifiedRoots,
+    collect::{self, CollectAnswer, CollectRequest},
+    deposits::{self, DepositAnswer, next_frame, put_frame},
 };
+
+/// A stream of `protocol` to the relay from a client of its own, whose swarm runs on the
+/// returned task.
+async fn open(
+    address: Multiaddr,
+    relay: PeerId,
+    protocol: StreamProtocol,
+) -> (Stream, tokio::task::JoinHandle<()>) {
+    let mut swarm = super::swarm(libp2p_stream::Behaviour::new());
+    let mut control = swarm.behaviour().new_control();
+    swarm.dial(address).expect("dial");
+    let network = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    let stream = control.open_stream(relay, protocol).await.expect("stream");
+    (stream, network)
+}
 
 /// Deposits `envelopes` for `mailbox` on one deposit stream to the relay, keeping `window`
 /// unanswered, and checks every receipt as a node does (each batch's signature once).
@@ -19,18 +40,7 @@ pub(super) async fn deposit(
     envelopes: Vec<Vec<u8>>,
     window: usize,
 ) -> usize {
-    let mut swarm = super::swarm(libp2p_stream::Behaviour::new());
-    let mut control = swarm.behaviour().new_control();
-    swarm.dial(address).expect("dial");
-    let network = tokio::spawn(async move {
-        loop {
-            swarm.select_next_some().await;
-        }
-    });
-    let stream = control
-        .open_stream(relay, deposits::PROTOCOL)
-        .await
-        .expect("deposit stream");
+    let (stream, network) = open(address, relay, deposits::PROTOCOL).await;
     let (lane, driver) = deposits::lane(stream);
     let driver = tokio::spawn(driver);
     let roots = VerifiedRoots::default();
@@ -63,45 +73,31 @@ pub(super) async fn deposit(
     stored
 }
 
-/// Drains `owner`'s mailbox after `after` on one collect stream (`/tern/collect/1`): one
-/// proof, then pages of `page`, each request acknowledging the page before. Returns how many
-/// envelopes it took, and the cursor after the last.
-pub(super) async fn collect(
+/// Writes one collect request.
+async fn send(stream: &mut Stream, request: &CollectRequest) {
+    let mut frame = Vec::new();
+    put_frame(&mut frame, request, collect::MAX_REQUEST_LEN).expect("frame");
+    stream.write_all(&frame).await.expect("write");
+    stream.flush().await.expect("flush");
+}
+
+/// Reads one collect answer.
+async fn receive(stream: &mut Stream) -> CollectAnswer {
+    next_frame(stream, MAX_RESPONSE_LEN)
+        .await
+        .expect("answer")
+        .expect("an answer before the end")
+}
+
+/// A collect stream on which `owner` has proven ownership.
+async fn proven(
     address: Multiaddr,
     relay: PeerId,
-    owner: &(tern_crypto::AccountKey, tern_crypto::PrekeyBundle),
-    mut after: u64,
-    page: u32,
-) -> (usize, u64) {
-    use futures::AsyncWriteExt;
-    use tern_proto::mailbox::{
-        MAX_RESPONSE_LEN, Operation, OwnerProof,
-        collect::{self, CollectAnswer, CollectRequest},
-        deposits::{next_frame, put_frame},
-    };
-    let mut swarm = super::swarm(libp2p_stream::Behaviour::new());
-    let mut control = swarm.behaviour().new_control();
-    swarm.dial(address).expect("dial");
-    let network = tokio::spawn(async move {
-        loop {
-            swarm.select_next_some().await;
-        }
-    });
-    let mut stream = control
-        .open_stream(relay, collect::PROTOCOL)
-        .await
-        .expect("collect stream");
-    let mut ask = async |request: &CollectRequest| -> CollectAnswer {
-        let mut frame = Vec::new();
-        put_frame(&mut frame, request, collect::MAX_REQUEST_LEN).expect("frame");
-        stream.write_all(&frame).await.expect("write");
-        stream.flush().await.expect("flush");
-        next_frame(&mut stream, MAX_RESPONSE_LEN)
-            .await
-            .expect("answer")
-            .expect("an answer before the end")
-    };
-    let CollectAnswer::Challenge { nonce } = ask(&CollectRequest::Hello).await else {
+    owner: &(AccountKey, PrekeyBundle),
+) -> (Stream, tokio::task::JoinHandle<()>) {
+    let (mut stream, network) = open(address, relay, collect::PROTOCOL).await;
+    send(&mut stream, &CollectRequest::Hello).await;
+    let CollectAnswer::Challenge { nonce } = receive(&mut stream).await else {
         panic!("no challenge");
     };
     let proof = OwnerProof::new(
@@ -111,9 +107,24 @@ pub(super) async fn collect(
         nonce,
         Operation::Collect,
     );
-    let CollectAnswer::Proven = ask(&CollectRequest::Prove(proof)).await else {
+    send(&mut stream, &CollectRequest::Prove(proof)).await;
+    let CollectAnswer::Proven = receive(&mut stream).await else {
         panic!("proof refused");
     };
+    (stream, network)
+}
+
+/// Drains `owner`'s mailbox after `after` on one collect stream: one proof, then pages of
+/// `page`, each request acknowledging the page before. Returns how many envelopes it took,
+/// and the cursor after the last.
+pub(super) async fn collect(
+    address: Multiaddr,
+    relay: PeerId,
+    owner: &(AccountKey, PrekeyBundle),
+    mut after: u64,
+    page: u32,
+) -> (usize, u64) {
+    let (mut stream, network) = proven(address, relay, owner).await;
     let mut drained = 0;
     let mut ack = Vec::new();
     loop {
@@ -123,7 +134,8 @@ pub(super) async fn collect(
             limit: page,
             wait_secs: 0,
         };
-        let CollectAnswer::Page { items, .. } = ask(&next).await else {
+        send(&mut stream, &next).await;
+        let CollectAnswer::Page { items, .. } = receive(&mut stream).await else {
             panic!("fetch refused");
         };
         if items.is_empty() {
@@ -142,57 +154,13 @@ pub(super) async fn collect(
 pub(super) async fn latency(
     address: Multiaddr,
     relay: PeerId,
-    owner: &(tern_crypto::AccountKey, tern_crypto::PrekeyBundle),
+    owner: &(AccountKey, PrekeyBundle),
     mut after: u64,
     sender: &mut super::Client,
     mailbox: [u8; 32],
     rounds: u64,
 ) -> (Vec<std::time::Duration>, u64) {
-    use futures::AsyncWriteExt;
-    use tern_proto::mailbox::{
-        MAX_RESPONSE_LEN, Operation, OwnerProof, Request,
-        collect::{self, CollectAnswer, CollectRequest},
-        deposits::{next_frame, put_frame},
-    };
-    let mut swarm = super::swarm(libp2p_stream::Behaviour::new());
-    let mut control = swarm.behaviour().new_control();
-    swarm.dial(address).expect("dial");
-    let network = tokio::spawn(async move {
-        loop {
-            swarm.select_next_some().await;
-        }
-    });
-    let mut stream = control
-        .open_stream(relay, collect::PROTOCOL)
-        .await
-        .expect("collect stream");
-    let send = async |stream: &mut libp2p::Stream, request: &CollectRequest| {
-        let mut frame = Vec::new();
-        put_frame(&mut frame, request, collect::MAX_REQUEST_LEN).expect("frame");
-        stream.write_all(&frame).await.expect("write");
-        stream.flush().await.expect("flush");
-    };
-    send(&mut stream, &CollectRequest::Hello).await;
-    let Some(CollectAnswer::Challenge { nonce }) = next_frame(&mut stream, MAX_RESPONSE_LEN)
-        .await
-        .expect("answer")
-    else {
-        panic!("no challenge");
-    };
-    let proof = OwnerProof::new(
-        &owner.0,
-        &owner.1,
-        &relay.to_bytes(),
-        nonce,
-        Operation::Collect,
-    );
-    send(&mut stream, &CollectRequest::Prove(proof)).await;
-    let Some(CollectAnswer::Proven) = next_frame(&mut stream, MAX_RESPONSE_LEN)
-        .await
-        .expect("answer")
-    else {
-        panic!("proof refused");
-    };
+    let (mut stream, network) = proven(address, relay, owner).await;
     let mut latencies = Vec::new();
     let mut ack = Vec::new();
     for round in 0..rounds {
@@ -211,11 +179,13 @@ pub(super) async fn latency(
         sender
             .behaviour_mut()
             .send_request(&relay, Request::Deposit { mailbox, envelope });
+        // One read for the whole wait: a frame read cut off by the other branch would lose
+        // what it had read.
+        let answer = receive(&mut stream);
+        tokio::pin!(answer);
         let answer = loop {
             tokio::select! {
-                answer = next_frame::<CollectAnswer, _>(&mut stream, MAX_RESPONSE_LEN) => {
-                    break answer.expect("answer").expect("an answer");
-                }
+                answer = &mut answer => break answer,
                 _ = sender.select_next_some() => {}
             }
         };

@@ -5,29 +5,25 @@
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream};
-use tern_proto::{
-    mailbox::{
-        MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, Refusal,
-        collect::{self, CollectAnswer, CollectRequest, MAX_ACK},
-        deposits::{next_frame, put_frame},
-    },
-    rate::{Rate, RateLimiter},
+use tern_proto::mailbox::{
+    MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, Refusal,
+    collect::{self, CollectAnswer, CollectRequest, MAX_ACK},
+    deposits::{next_frame, put_frame},
 };
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::{
-    MAX_RATE_ENTRIES,
     codec::Unreadable,
-    streams::{Bounds, Place, accept},
+    streams::{Bounds, Budget, Place, Refusals, accept},
 };
 use crate::store::Store;
 
@@ -50,17 +46,12 @@ pub(crate) struct CollectCounters {
     streams: AtomicU64,
     fetches: AtomicU64,
     acked: AtomicU64,
-    refused: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    refused: Refusals,
 }
 
 impl CollectCounters {
     fn refuse(&self, refusal: Refusal) {
-        *self
-            .refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(refusal.code())
-            .or_default() += 1;
+        self.refused.count(refusal.code());
     }
 
     /// Adds the counts to a metrics snapshot: fetches and acknowledgements with those of
@@ -69,14 +60,7 @@ impl CollectCounters {
         metrics.collect_streams = self.streams.load(Ordering::Relaxed);
         metrics.fetches += self.fetches.load(Ordering::Relaxed);
         metrics.acked += self.acked.load(Ordering::Relaxed);
-        for (code, count) in self
-            .refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            *metrics.refused.entry((*code).to_owned()).or_default() += count;
-        }
+        self.refused.report(&mut metrics.refused);
     }
 }
 
@@ -87,7 +71,7 @@ pub(super) struct Collect {
     pub(super) relay: Vec<u8>,
     /// Streams opened and pages read, per peer: a budget with the limits of challenges, of
     /// its own.
-    pub(super) rates: Mutex<RateLimiter<PeerId>>,
+    pub(super) rates: Budget,
     pub(super) counters: Arc<CollectCounters>,
     pub(super) unreadable: Arc<Unreadable>,
     pub(super) refusal_delay: Duration,
@@ -104,13 +88,7 @@ impl Collect {
         Self {
             store,
             relay,
-            rates: Mutex::new(RateLimiter::new(
-                MAX_RATE_ENTRIES,
-                Rate {
-                    burst: f64::from(limits.challenge_burst),
-                    per_sec: f64::from(limits.challenges_per_sec),
-                },
-            )),
+            rates: Budget::new(limits.challenge_burst, limits.challenges_per_sec),
             counters,
             unreadable,
             refusal_delay: Duration::from_millis(limits.refusal_delay_ms),
@@ -169,7 +147,7 @@ impl Collect {
         let Some(CollectRequest::Hello) = self.next(stream, peer, handshake).await else {
             return End::Quiet;
         };
-        if !self.take_token(peer) {
+        if !self.rates.take(&peer) {
             tokio::time::sleep(self.refusal_delay).await;
             return End::Refused(Refusal::RateLimited);
         }
@@ -217,7 +195,7 @@ impl Collect {
             }
             // Each page read costs a token from the same budget as the stream's opening: a
             // proven owner cannot make the relay re-read its mailbox in a tight loop.
-            let answer = if limit > 0 && !self.take_token(peer) {
+            let answer = if limit > 0 && !self.rates.take(&peer) {
                 tokio::time::sleep(self.refusal_delay).await;
                 CollectAnswer::Refused(Refusal::RateLimited)
             } else {
@@ -230,14 +208,6 @@ impl Collect {
                 return End::Quiet;
             }
         }
-    }
-
-    /// Takes one of `peer`'s tokens, if it has one.
-    fn take_token(&self, peer: PeerId) -> bool {
-        self.rates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .try_take(&peer, Instant::now())
     }
 
     /// The next request, or `None` when the stream ended, sent garbage, or sent nothing by

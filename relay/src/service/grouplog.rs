@@ -5,12 +5,11 @@
 //! the store, held until the log grows if the reader asks.
 
 use std::{
-    collections::BTreeMap,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use futures::AsyncWriteExt;
@@ -21,17 +20,15 @@ use tern_proto::{
         MAX_WAIT_SECS, Op, Refusal, Request, entry_digest,
     },
     mailbox::deposits::{next_frame, put_frame},
-    rate::{Rate, RateLimiter},
 };
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::{
-    MAX_RATE_ENTRIES,
     codec::Unreadable,
     now_secs,
-    streams::{Bounds, Place, accept},
+    streams::{Bounds, Budget, Place, Refusals, accept},
 };
 use crate::store::{LogJob, LogOutcome, LogWork, Store};
 
@@ -50,17 +47,12 @@ pub(crate) struct LogCounters {
     appended: AtomicU64,
     lost: AtomicU64,
     reads: AtomicU64,
-    refused: Mutex<BTreeMap<&'static str, u64>>,
+    refused: Refusals,
 }
 
 impl LogCounters {
     fn refuse(&self, refusal: Refusal) {
-        *self
-            .refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(refusal.code())
-            .or_default() += 1;
+        self.refused.count(refusal.code());
     }
 
     /// Adds the counts to a metrics snapshot.
@@ -70,14 +62,7 @@ impl LogCounters {
         metrics.log_appends = self.appended.load(Ordering::Relaxed);
         metrics.log_commits_lost = self.lost.load(Ordering::Relaxed);
         metrics.log_reads = self.reads.load(Ordering::Relaxed);
-        for (code, count) in self
-            .refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            *metrics.refused.entry((*code).to_owned()).or_default() += count;
-        }
+        self.refused.report(&mut metrics.refused);
     }
 }
 
@@ -89,7 +74,7 @@ pub(super) struct Logs {
     pub(super) relay: Vec<u8>,
     /// False on a relay that keeps no group logs: every request is refused `NotAllowed`.
     pub(super) enabled: bool,
-    pub(super) rates: Mutex<RateLimiter<PeerId>>,
+    pub(super) rates: Budget,
     pub(super) counters: Arc<LogCounters>,
     pub(super) unreadable: Arc<Unreadable>,
     pub(super) refusal_delay: Duration,
@@ -109,13 +94,7 @@ impl Logs {
             relay: keypair.public().to_peer_id().to_bytes(),
             keypair,
             enabled,
-            rates: Mutex::new(RateLimiter::new(
-                MAX_RATE_ENTRIES,
-                Rate {
-                    burst: f64::from(limits.log_request_burst),
-                    per_sec: f64::from(limits.log_requests_per_sec),
-                },
-            )),
+            rates: Budget::new(limits.log_request_burst, limits.log_requests_per_sec),
             counters,
             unreadable,
             refusal_delay: Duration::from_millis(limits.refusal_delay_ms),
@@ -197,12 +176,7 @@ impl Logs {
         if !self.enabled {
             return Answer::Refused(Refusal::NotAllowed);
         }
-        let allowed = self
-            .rates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .try_take(&peer, Instant::now());
-        if !allowed {
+        if !self.rates.take(&peer) {
             // An over-budget peer waits for its refusal, as on the mailbox protocols.
             tokio::time::sleep(self.refusal_delay).await;
             return Answer::Refused(Refusal::RateLimited);

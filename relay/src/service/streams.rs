@@ -3,9 +3,9 @@
 //! each; a stream beyond either bound is closed unread.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::{AsyncWriteExt, StreamExt};
@@ -17,7 +17,55 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use tern_proto::rate::{Rate, RateLimiter};
+
+use super::MAX_RATE_ENTRIES;
 use crate::blobs::Share;
+
+/// Refusals on a stream protocol, by code, for the metrics snapshot.
+#[derive(Debug, Default)]
+pub(super) struct Refusals(Mutex<BTreeMap<&'static str, u64>>);
+
+impl Refusals {
+    pub(super) fn count(&self, code: &'static str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(code)
+            .or_default() += 1;
+    }
+
+    /// Adds the counts to a snapshot's `refused`.
+    pub(super) fn report(&self, refused: &mut BTreeMap<String, u64>) {
+        for (code, count) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            *refused.entry((*code).to_owned()).or_default() += count;
+        }
+    }
+}
+
+/// A per-peer request budget: a burst, then a rate.
+pub(super) struct Budget(Mutex<RateLimiter<PeerId>>);
+
+impl Budget {
+    pub(super) fn new(burst: u32, per_sec: u32) -> Self {
+        Self(Mutex::new(RateLimiter::new(
+            MAX_RATE_ENTRIES,
+            Rate {
+                burst: f64::from(burst),
+                per_sec: f64::from(per_sec),
+            },
+        )))
+    }
+
+    /// Takes one of `peer`'s tokens, if it has one.
+    pub(super) fn take(&self, peer: &PeerId) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_take(peer, Instant::now())
+    }
+}
 
 /// A stream's place among all of its protocol's and among its peer's; given back when the
 /// task that holds it ends.

@@ -164,14 +164,7 @@ pub(super) fn write_logs(shared: &Shared, queue: &mut mpsc::Receiver<LogJob>) {
         let Some(cf) = shared.db.cf_handle(LOGS) else {
             return;
         };
-        let mut group_state = Group {
-            logs: HashMap::new(),
-            digests: HashMap::new(),
-            keys: HashMap::new(),
-            retired: HashMap::new(),
-            batch: WriteBatch::default(),
-            added: 0,
-        };
+        let mut group_state = Group::default();
         let free = shared.free_space();
         let _logs = shared.logs_lock.lock().unwrap_or_else(|e| e.into_inner());
         // What the disk budget has left is read once: deposits written meanwhile may take a
@@ -228,6 +221,7 @@ pub(super) fn write_logs(shared: &Shared, queue: &mut mpsc::Receiver<LogJob>) {
 
 /// One write group: the logs it touched, the rows it has written so far, and the bytes it
 /// adds.
+#[derive(Default)]
 struct Group {
     /// `None`: the log does not exist.
     logs: HashMap<LogId, Option<Working>>,

@@ -134,6 +134,18 @@ pub(crate) fn stream_client(
     (control, task)
 }
 
+/// A stream of `protocol` to `relay` through `control`, within [`TIMEOUT`].
+pub(crate) async fn open_stream(
+    control: &mut libp2p_stream::Control,
+    relay: PeerId,
+    protocol: StreamProtocol,
+) -> libp2p::Stream {
+    tokio::time::timeout(TIMEOUT, control.open_stream(relay, protocol.clone()))
+        .await
+        .unwrap_or_else(|_| panic!("timed out opening a {protocol} stream"))
+        .unwrap_or_else(|e| panic!("no {protocol} stream: {e}"))
+}
+
 /// A relay in this process with `limits`, listening on loopback TCP: it, its peer id and its
 /// address.
 pub(crate) async fn spawn_relay(

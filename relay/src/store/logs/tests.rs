@@ -257,14 +257,7 @@ async fn a_rival_in_the_same_write_learns_the_winner_and_kinds_and_epochs_are_ch
     // sequence number, not the database's "no winner yet".
     let shared = &store.shared;
     let cf = shared.db.cf_handle(LOGS).unwrap();
-    let mut group = Group {
-        logs: HashMap::new(),
-        digests: HashMap::new(),
-        keys: HashMap::new(),
-        retired: HashMap::new(),
-        batch: WriteBatch::default(),
-        added: 0,
-    };
+    let mut group = Group::default();
     let job = |work| {
         let (reply, _) = oneshot::channel();
         LogJob {
