@@ -34,7 +34,7 @@ use openmls::prelude::{
 };
 
 pub use self::{
-    commit::Outgoing,
+    commit::{Outgoing, key_package_identity},
     error::{EpochSide, GroupError, ProcessError},
     process::{Change, Processed},
 };
@@ -59,7 +59,7 @@ pub const MAX_PAST_EPOCHS: usize = 4;
 /// How far out of order application messages from one sender may arrive, and how far ahead
 /// of the last one a message may be: generous, since delivery is by a log with retries and
 /// also direct.
-const OUT_OF_ORDER_TOLERANCE: u32 = 256;
+pub const OUT_OF_ORDER_TOLERANCE: u32 = 256;
 const MAXIMUM_FORWARD_DISTANCE: u32 = 4096;
 
 /// A member as the node shows it.

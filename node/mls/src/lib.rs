@@ -73,8 +73,8 @@ pub use credential::{
     MAX_IDENTITY_LEN,
 };
 pub use group::{
-    Change, EpochSide, Group, GroupError, MAX_MESSAGE_LEN, MAX_PAST_EPOCHS, Member, Outgoing,
-    ProcessError, Processed, key_package,
+    Change, EpochSide, Group, GroupError, MAX_MESSAGE_LEN, MAX_PAST_EPOCHS, Member,
+    OUT_OF_ORDER_TOLERANCE, Outgoing, ProcessError, Processed, key_package, key_package_identity,
 };
 pub use policy::{EXTENSION_TYPE, MAX_NAME_LEN, PolicyError, Roles, RolesDecodeError};
 pub use provider::{CIPHERSUITE, Crypto, Provider, RandError};

@@ -32,6 +32,40 @@ pub struct Outgoing {
     pub welcome: Option<Vec<u8>>,
 }
 
+/// Checks a key package (a serialized `MLSMessage`) as an Add does: its encoding, signature,
+/// ciphersuite and lifetime, and its credential through `verifier`. Returns the account it
+/// is for, so that a node can check that a peer gave it a key package of its own before it
+/// keeps it.
+pub fn key_package_identity<B: Backing>(
+    provider: &Provider<'_, B>,
+    verifier: &dyn CredentialVerifier,
+    bytes: &[u8],
+) -> Result<Identity, GroupError> {
+    validate_key_package(provider, verifier, bytes).map(|(_, identity)| identity)
+}
+
+fn validate_key_package<B: Backing>(
+    provider: &Provider<'_, B>,
+    verifier: &dyn CredentialVerifier,
+    bytes: &[u8],
+) -> Result<(KeyPackage, Identity), GroupError> {
+    let message = MlsMessageIn::tls_deserialize_exact(bytes)
+        .map_err(|_| GroupError::Invalid("not an MLS message".into()))?;
+    let MlsMessageBodyIn::KeyPackage(key_package) = message.extract() else {
+        return Err(GroupError::Invalid("not a key package".into()));
+    };
+    let key_package = key_package
+        .validate(provider.crypto(), ProtocolVersion::Mls10)
+        .map_err(|e| GroupError::Invalid(format!("key package: {e:?}")))?;
+    let leaf = key_package.leaf_node();
+    let identity = crate::credential::verify(
+        verifier,
+        leaf.credential().serialized_content(),
+        leaf.signature_key().as_slice(),
+    )?;
+    Ok((key_package, identity))
+}
+
 /// What a commit this member makes will change.
 #[derive(Default)]
 struct Plan {
@@ -53,24 +87,10 @@ impl Group {
         verifier: &dyn CredentialVerifier,
         key_packages: &[Vec<u8>],
     ) -> Result<Outgoing, GroupError> {
-        let mut adds = Vec::with_capacity(key_packages.len());
-        for bytes in key_packages {
-            let message = MlsMessageIn::tls_deserialize_exact(bytes.as_slice())
-                .map_err(|_| GroupError::Invalid("not an MLS message".into()))?;
-            let MlsMessageBodyIn::KeyPackage(key_package) = message.extract() else {
-                return Err(GroupError::Invalid("not a key package".into()));
-            };
-            let key_package = key_package
-                .validate(provider.crypto(), ProtocolVersion::Mls10)
-                .map_err(|e| GroupError::Invalid(format!("key package: {e:?}")))?;
-            let leaf = key_package.leaf_node();
-            let identity = crate::credential::verify(
-                verifier,
-                leaf.credential().serialized_content(),
-                leaf.signature_key().as_slice(),
-            )?;
-            adds.push((key_package, identity));
-        }
+        let adds = key_packages
+            .iter()
+            .map(|bytes| validate_key_package(provider, verifier, bytes))
+            .collect::<Result<Vec<_>, _>>()?;
         let plan = Plan {
             adds,
             ..Plan::default()
@@ -176,6 +196,33 @@ impl Group {
         self.mls.has_pending_proposals()
     }
 
+    /// Whether this device is to commit the proposals waiting (members' leaves). An admin
+    /// that stays does. If they take every admin away, the member the commit will promote
+    /// (the longest-standing that stays, policy rule 8) does, so that a group whose last
+    /// admin left goes on, and its other members do not race each other for the epoch.
+    pub fn commits_pending(&self) -> bool {
+        let removed: std::collections::BTreeSet<u32> = self
+            .mls
+            .pending_proposals()
+            .filter_map(|proposal| match proposal.proposal() {
+                Proposal::Remove(remove) => Some(remove.removed().u32()),
+                _ => None,
+            })
+            .collect();
+        let own = self.own_leaf();
+        if removed.is_empty() || removed.contains(&own) {
+            return false;
+        }
+        if self.is_admin() {
+            return true;
+        }
+        let mut after = self.identities();
+        after.retain(|leaf, _| !removed.contains(leaf));
+        // The admins that stay, or else the member to promote; we are no admin here.
+        let forced = policy::forced_admins(&self.roles.admins, &after, &self.roles.order);
+        self.identity_of(own).is_some_and(|me| forced.contains(me))
+    }
+
     /// Asks the group to remove this device: a Remove proposal for its own leaf, which any
     /// member then commits ([`Group::commit_pending`]). Returns the proposal to upload.
     pub fn leave<B: Backing>(
@@ -243,6 +290,23 @@ impl Group {
         self.own_commit = None;
         self.mls.clear_pending_commit(provider.storage())?;
         Ok(())
+    }
+
+    /// A secret exported from the epoch this member's pending commit moves to (RFC 9420
+    /// §8.5), before the commit is merged: the log's access key of the next epoch, which the
+    /// commit must name. `None` without a pending commit.
+    pub fn pending_export_secret<B: Backing>(
+        &self,
+        provider: &Provider<'_, B>,
+        label: &str,
+        context: &[u8],
+        length: usize,
+    ) -> Result<Option<Vec<u8>>, GroupError> {
+        self.mls
+            .pending_commit()
+            .map(|staged| staged.export_secret(provider.crypto(), label, context, length))
+            .transpose()
+            .map_err(mls)
     }
 
     /// Whether this member has a commit waiting for the log's verdict.

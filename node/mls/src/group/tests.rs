@@ -149,6 +149,9 @@ fn the_last_admin_leaving_promotes_the_longest_standing_member() {
             Processed::Proposal { .. }
         ));
     }
+    // Bob, whom the commit will promote, is the one to commit it; any member still may.
+    assert!(d[1].g().commits_pending());
+    assert!(!d[2].g().commits_pending());
     // Carol (not an admin) commits Alice's leave; the policy makes her promote Bob, the
     // longest-standing remaining member.
     let out = d[2].run(&crypto, |p, g, s, _| {
@@ -163,6 +166,21 @@ fn the_last_admin_leaving_promotes_the_longest_standing_member() {
     d[0].process(&crypto, &out.commit).unwrap();
     assert!(!d[0].g().is_active());
     assert_eq!(d[1].state(), d[2].state());
+}
+
+#[test]
+fn a_staying_admin_commits_a_members_leave() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    assert!(!d[0].g().commits_pending(), "nothing waits");
+    let leave = d[2].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().leave(p, s, &V).unwrap()
+    });
+    for x in &mut d[0..2] {
+        x.process(&crypto, &leave).unwrap();
+    }
+    assert!(d[0].g().commits_pending());
+    assert!(!d[1].g().commits_pending());
 }
 
 #[test]
@@ -324,4 +342,39 @@ fn the_group_reloads_from_the_committed_store() {
             .keys()
             .all(|k| !k.windows(8).any(|w| id.windows(8).any(|i| i == w)))
     );
+}
+
+#[test]
+fn the_next_epochs_secret_is_known_before_the_commit_is_merged() {
+    let crypto = Crypto::new();
+    let mut devices = group_of(&crypto, &["alice", "bob"]);
+    let export = |d: &mut Device| {
+        d.run(&crypto, |p, g, _, _| {
+            g.as_ref()
+                .unwrap()
+                .export_secret(p, "label", b"log", 32)
+                .unwrap()
+        })
+    };
+    let none = devices[0].run(&crypto, |p, g, _, _| {
+        g.as_ref()
+            .unwrap()
+            .pending_export_secret(p, "label", b"log", 32)
+            .unwrap()
+    });
+    assert_eq!(none, None);
+    let (next, out) = devices[0].run(&crypto, |p, g, s, _| {
+        let g = g.as_mut().unwrap();
+        let out = g.self_update(p, s, &V).unwrap();
+        (
+            g.pending_export_secret(p, "label", b"log", 32).unwrap(),
+            out,
+        )
+    });
+    let now = export(&mut devices[0]);
+    assert_ne!(next.as_deref(), Some(now.as_slice()));
+    devices[0].process(&crypto, &out.commit).unwrap();
+    devices[1].process(&crypto, &out.commit).unwrap();
+    assert_eq!(next, Some(export(&mut devices[0])));
+    assert_eq!(next, Some(export(&mut devices[1])));
 }
