@@ -18,6 +18,12 @@ use tern_crypto::{ContentType, Payload};
 
 use crate::{hlc::Stamp, id::MessageId};
 
+mod group;
+
+#[cfg(test)]
+use group::MAX_KEY_PACKAGES;
+pub(crate) use group::{GroupControl, GroupOp, INVITE_PART_LEN, assemble_invite, invite_parts};
+
 /// Longest text message, in bytes of UTF-8. Large enough for any chat message; longer content
 /// belongs in an attachment.
 pub const MAX_TEXT_LEN: usize = 64 * 1024;
@@ -211,6 +217,7 @@ pub(crate) enum Body {
     Timer(Timer),
     Profile(Profile),
     Control(Control),
+    Group(GroupControl),
     /// A content type this version does not know, that people should see: shown as an
     /// unsupported message, so that nothing a newer sender sends disappears unseen.
     Unsupported {
@@ -246,6 +253,7 @@ impl Body {
             | Self::Timer(Timer { id, .. })
             | Self::Profile(Profile { id, .. })
             | Self::Control(Control { id, .. })
+            | Self::Group(GroupControl { id, .. })
             | Self::Unsupported { id, .. }
             | Self::Silent { id, .. } => *id,
         }
@@ -262,6 +270,7 @@ impl Body {
             | Self::Timer(Timer { stamp, .. })
             | Self::Profile(Profile { stamp, .. })
             | Self::Control(Control { stamp, .. })
+            | Self::Group(GroupControl { stamp, .. })
             | Self::Unsupported { stamp, .. }
             | Self::Silent { stamp, .. } => *stamp,
         }
@@ -295,6 +304,7 @@ impl Body {
             Self::Timer(t) => (ContentType::TIMER, encode(t)),
             Self::Profile(p) => (ContentType::PROFILE, encode(p)),
             Self::Control(c) => (ContentType::CONTROL, encode(c)),
+            Self::Group(g) => (ContentType::GROUP, encode(g)),
             Self::Unsupported {
                 id,
                 stamp,
@@ -366,6 +376,18 @@ impl Body {
                 }
                 Ok(Self::Timer(timer))
             }
+            // A group operation this version does not know stays silent, like a signal.
+            ContentType::GROUP => match decode::<GroupControl>(bytes) {
+                Ok((group, _)) if !group.op.within_bounds() => Err(BodyError::TooLarge),
+                Ok((group, _)) => Ok(Self::Group(group)),
+                Err(_) => {
+                    let head: Head = decode(bytes)?.0;
+                    Ok(Self::Silent {
+                        id: head.id,
+                        stamp: head.stamp,
+                    })
+                }
+            },
             // A control body with a signal this version does not know stays silent.
             ContentType::CONTROL => match decode::<Control>(bytes) {
                 Ok((control, _)) => Ok(Self::Control(control)),
@@ -586,21 +608,54 @@ mod tests {
     }
 
     #[test]
+    fn group_bodies_round_trip_and_bound_their_key_packages() {
+        let ops = [
+            GroupOp::KeyPackageRequest,
+            GroupOp::KeyPackages(vec![vec![1; 300], vec![2; 10]]),
+            GroupOp::Invite {
+                welcome: vec![3; 2000],
+                log: [4; 32],
+                sequencers: vec![crate::group::tables::SequencerRow {
+                    peer: vec![5; 38],
+                    addresses: vec!["/ip4/127.0.0.1/tcp/1".into()],
+                }],
+            },
+        ];
+        for op in ops {
+            let body = Body::Group(GroupControl {
+                id: id(3),
+                stamp: 9,
+                op,
+            });
+            assert_eq!(Body::from_payload(&body.to_payload()), Ok(body));
+        }
+        let flood = Body::Group(GroupControl {
+            id: id(3),
+            stamp: 9,
+            op: GroupOp::KeyPackages(vec![vec![1]; MAX_KEY_PACKAGES + 1]),
+        });
+        assert_eq!(
+            Body::from_payload(&flood.to_payload()),
+            Err(BodyError::TooLarge)
+        );
+    }
+
+    #[test]
     fn unknown_types_are_kept_or_silent() {
         let head = encode(&Head {
             id: id(9),
             stamp: 5,
         });
-        let shown = Body::from_payload(&Payload::new(ContentType(0x07), head.clone()));
+        let shown = Body::from_payload(&Payload::new(ContentType(0x0A), head.clone()));
         assert_eq!(
             shown,
             Ok(Body::Unsupported {
                 id: id(9),
                 stamp: 5,
-                content_type: 7
+                content_type: 10
             })
         );
-        for silent in [ContentType::CONTROL, ContentType(0x90)] {
+        for silent in [ContentType::CONTROL, ContentType::GROUP, ContentType(0x90)] {
             // A control body whose signal is unknown (here: none at all) is silent.
             assert_eq!(
                 Body::from_payload(&Payload::new(silent, head.clone())),

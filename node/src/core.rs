@@ -62,6 +62,7 @@ mod deliver;
 mod disappear;
 mod discovery;
 mod dispatch;
+mod groups;
 mod identity;
 mod maintain;
 mod outcomes;
@@ -89,6 +90,7 @@ pub use self::{
 pub(crate) use self::{
     attachments::{Held, OutgoingFile},
     changes::Change,
+    groups::GroupRequest,
     records::RelayTarget,
     request::{Compose, Request},
     settings::Setting,
@@ -164,6 +166,8 @@ pub(crate) struct Parts {
     pub(crate) relays: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
     /// Whether messages may go straight to recipients (otherwise only through relays).
     pub(crate) direct: bool,
+    /// The largest part a group invitation is sent in.
+    pub(crate) invite_part_len: usize,
     /// The free space to leave on the database's disk.
     pub(crate) min_free_disk: u64,
     /// The profile's blob store (files sent and received).
@@ -172,6 +176,8 @@ pub(crate) struct Parts {
     pub(crate) transfers: crate::transfer::Transfers,
     /// Received files up to this size are fetched at once.
     pub(crate) auto_download: u64,
+    /// The device's Ed25519 secret key (its libp2p identity): group leaves sign with it.
+    pub(crate) device_secret: zeroize::Zeroizing<[u8; 32]>,
 }
 
 pub(crate) struct Core {
@@ -218,6 +224,7 @@ pub(crate) struct Core {
     fetchers: JoinSet<()>,
     /// Whether messages may go straight to recipients.
     direct: bool,
+    invite_part_len: usize,
     /// What to restore if a received envelope or group fails before its commit.
     undo: receive::Undo,
     /// When to rotate keys and prune, and the pruning pass in progress.
@@ -265,6 +272,8 @@ pub(crate) struct Core {
     fetching_from: std::collections::HashSet<UserId>,
     /// Files sent whose copies wait for their message to go to the recipient's relays.
     unstarted_uploads: HashMap<MessageId, tern_blob::Root>,
+    /// The groups we are in, and their log tasks' reports.
+    groups: groups::GroupState,
 }
 
 /// How much the disk still takes, against the reserve.
@@ -356,6 +365,7 @@ impl Core {
             sightings: discovery::Sightings::default(),
             fetchers: JoinSet::new(),
             direct: parts.direct,
+            invite_part_len: parts.invite_part_len,
             undo: receive::Undo::default(),
             upkeep: Upkeep::new(parts.time.now_ms()),
             area: requests::Area::default(),
@@ -379,6 +389,7 @@ impl Core {
             auto_download: parts.auto_download,
             fetching_from: std::collections::HashSet::new(),
             unstarted_uploads: HashMap::new(),
+            groups: groups::GroupState::new(parts.device_secret),
         }
     }
 
@@ -425,6 +436,10 @@ impl Core {
         }
         for (relay, addresses) in self.relays.all().to_vec() {
             self.start_collector(relay, addresses);
+        }
+        if let Err(e) = self.load_groups().await {
+            error!("cannot read the groups, refusing changes: {e}");
+            self.failed = true;
         }
         match self
             .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
@@ -483,11 +498,17 @@ impl Core {
                     self.expire_due().await;
                     self.signals_tick().await;
                     self.dispatch_due().await;
+                    self.renew_group_keys().await;
+                    self.offer_unhanded();
                 }
                 _ = relay_check.tick() => self.check_relays().await,
                 Some((relay, working)) = self.health_rx.recv() => {
                     self.relays.report(relay, working, std::time::Instant::now());
                 }
+                Some(report) = self.groups.reports.recv() => self.on_log_report(report).await,
+            }
+            if !self.groups.followups.is_empty() {
+                self.run_group_followups().await;
             }
             if self.publication.due(self.time.now_ms()) {
                 self.publish().await;

@@ -329,6 +329,8 @@ pub(crate) enum Error {
     Storage(#[from] StorageError),
     #[error("the node has stopped")]
     Stopped,
+    #[error(transparent)]
+    Group(crate::group::GroupError),
 }
 
 impl From<StoreError> for Error {

@@ -308,6 +308,13 @@ pub enum Event {
         /// Their status line now.
         status: String,
     },
+    /// Something happened in a group: a message, a member joining or leaving, a rename.
+    Group {
+        /// The group.
+        group: crate::group::GroupId,
+        /// What happened.
+        event: crate::group::GroupEvent,
+    },
 }
 
 impl Event {

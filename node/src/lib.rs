@@ -49,6 +49,7 @@ mod body;
 mod core;
 mod error;
 mod event;
+mod group;
 mod hlc;
 mod id;
 mod network;
@@ -82,6 +83,7 @@ pub use event::{
     ChatChange, Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message,
     MessageKind, Reaction,
 };
+pub use group::{GroupError, GroupEvent, GroupId, GroupInfo, GroupMember, GroupMessage};
 pub use id::{MessageId, ParseIdError};
 pub use node::{
     AttachmentReader, Builder, DEFAULT_LOOKUP_GRACE, DEFAULT_MIN_FREE_DISK, EventStream, Node,

@@ -19,6 +19,7 @@ use tracing::info;
 mod builder;
 mod conversation;
 mod files;
+mod groups;
 mod open;
 
 pub use self::builder::{

@@ -458,6 +458,18 @@ impl Store {
         std::array::from_fn(|i| hash[i])
     }
 
+    /// A 32-byte secret for `purpose` (the key that hides openmls's row keys, say), from the
+    /// same subkey as [`Store::index_id`] but framed so that no index id shares its hash:
+    /// `keyed_hash(0xFFFF ‖ "secret" ‖ purpose)`; index ids start with their purpose's
+    /// length, which is below 0xFFFF for every purpose in the code.
+    pub(crate) fn secret(&self, purpose: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        let mut input = Vec::with_capacity(8 + purpose.len());
+        input.extend_from_slice(&[0xFF, 0xFF]);
+        input.extend_from_slice(b"secret");
+        input.extend_from_slice(purpose.as_bytes());
+        zeroize::Zeroizing::new(self.inner.index.keyed_hash(&input))
+    }
+
     /// Writes every table's memtable to SST files and waits for it. Commits are durable
     /// without this (they are in the write-ahead log); it makes the files on disk current,
     /// which shortens recovery after a crash.

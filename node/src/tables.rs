@@ -596,6 +596,7 @@ pub(crate) enum UploadStateV1 {
 }
 
 mod event_row;
+mod group_event_row;
 pub(crate) use event_row::EventRow;
 
 #[cfg(test)]
@@ -605,7 +606,15 @@ mod fixture_attachments;
 #[cfg(test)]
 mod fixture_downloads;
 #[cfg(test)]
+mod fixture_group_pipeline;
+#[cfg(test)]
+mod fixture_group_renewal;
+#[cfg(test)]
+mod fixture_groups;
+#[cfg(test)]
 mod fixture_identities;
+#[cfg(test)]
+mod fixture_invite_parts;
 #[cfg(test)]
 mod fixture_uploads;
 #[cfg(test)]

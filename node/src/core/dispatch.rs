@@ -5,6 +5,7 @@ use super::*;
 impl Core {
     pub(super) async fn on_request(&mut self, request: Request) {
         match request {
+            Request::Group(request) => self.on_group_request(request).await,
             Request::Send {
                 peer,
                 compose,

@@ -260,6 +260,9 @@ impl Core {
         for (code, count) in &self.deposits_refused {
             rejections.insert(format!("relay_refused_{code}"), *count);
         }
+        for (code, count) in &self.groups.refused {
+            rejections.insert(format!("group_{code}"), *count);
+        }
         Ok(NodeStatus {
             user: self.account.user_id(),
             peer_id: net.peer_id.to_string(),

@@ -514,6 +514,15 @@ impl Core {
                 self.receive_signal(sender, accepted, staged.via_relay, stamp, control.signal);
                 None
             }
+            Body::Group(control) => {
+                if standing == Standing::Accepted {
+                    pending
+                        .batch
+                        .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
+                    self.receive_group_control(pending, sender, control).await?;
+                }
+                None
+            }
             Body::Profile(profile) => {
                 if standing == Standing::Accepted {
                     pending

@@ -182,4 +182,6 @@ pub(crate) enum Request {
         count: usize,
         reply: oneshot::Sender<Result<Vec<tern_crypto::OneTimePrekey>, Error>>,
     },
+    /// A group operation.
+    Group(super::groups::GroupRequest),
 }

@@ -191,14 +191,24 @@ impl Handle {
         relay: PeerId,
         addresses: Vec<Multiaddr>,
     ) -> Result<(libp2p::Stream, Lease), NetError> {
+        self.anonymous_stream(relay, addresses, crate::transfer::PROTOCOL)
+            .await
+    }
+
+    /// A stream of `protocol` to `relay` under the anonymous identity (a group's log,
+    /// `/tern/grouplog/1`), kept open while the [`Lease`] lives. [`NetError::Unsupported`] if
+    /// the relay does not speak it.
+    pub(crate) async fn anonymous_stream(
+        &self,
+        relay: PeerId,
+        addresses: Vec<Multiaddr>,
+        protocol: libp2p::StreamProtocol,
+    ) -> Result<(libp2p::Stream, Lease), NetError> {
         self.call(|reply| Command::Mailbox {
             persona: Persona::Anonymous,
             peer: relay,
             addresses,
-            job: Job::Stream {
-                protocol: crate::transfer::PROTOCOL,
-                reply,
-            },
+            job: Job::Stream { protocol, reply },
         })
         .await?
     }

@@ -24,6 +24,7 @@ pub struct Builder {
     bootstrap: Vec<String>,
     relays: Vec<String>,
     direct: bool,
+    invite_part_len: usize,
     mdns: bool,
     dht_server: bool,
     create: bool,
@@ -78,6 +79,7 @@ impl Builder {
             bootstrap: Vec::new(),
             relays: Vec::new(),
             direct: true,
+            invite_part_len: crate::body::INVITE_PART_LEN,
             mdns: true,
             dht_server: false,
             create: false,
@@ -160,6 +162,14 @@ impl Builder {
     /// still receives through its own relays (see [`Builder::with_relay`]).
     pub fn with_direct_delivery(mut self, enabled: bool) -> Self {
         self.direct = enabled;
+        self
+    }
+
+    /// The largest part a group invitation (the Welcome and where the group's log is) is
+    /// sent in over the 1:1 path, when it does not fit one (default and most: 128 KiB; a
+    /// Welcome for a thousand members is about 360 KB). Lower it only for tests.
+    pub fn with_invite_part_len(mut self, bytes: usize) -> Self {
+        self.invite_part_len = bytes.clamp(1, crate::body::INVITE_PART_LEN);
         self
     }
 
@@ -312,6 +322,14 @@ impl Builder {
         .map_err(|e| StartError::Network(e.to_string()))?;
 
         let user = opened.account.user_id();
+        let device_secret = opened
+            .device
+            .clone()
+            .try_into_ed25519()
+            .ok()
+            .and_then(|keypair| <[u8; 32]>::try_from(keypair.secret().as_ref()).ok())
+            .map(zeroize::Zeroizing::new)
+            .ok_or_else(|| StartError::Storage("the device key is not Ed25519".into()))?;
         let (requests, request_rx) = mpsc::channel(REQUEST_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let next_event = Arc::new(std::sync::atomic::AtomicU64::new(opened.next_event));
@@ -342,10 +360,12 @@ impl Builder {
             cancel: cancel.child_token(),
             relays,
             direct: self.direct,
+            invite_part_len: self.invite_part_len,
             min_free_disk: self.min_free_disk,
             blobs: blobs.clone(),
             transfers,
             auto_download: self.auto_download,
+            device_secret,
         });
         let core_task = tokio::spawn(core.run());
         info!(user = %user, "node started");

@@ -66,6 +66,14 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::BlobGrants::NAME,
     crate::tables::BlobUploads::NAME,
     crate::tables::DownloadRules::NAME,
+    crate::group::tables::MlsRows::NAME,
+    crate::group::tables::Groups::NAME,
+    crate::group::tables::GroupOutbox::NAME,
+    crate::group::tables::GroupOwn::NAME,
+    crate::group::tables::HeldKeyPackages::NAME,
+    crate::group::tables::PendingAdds::NAME,
+    crate::group::tables::GroupRenewed::NAME,
+    crate::group::tables::InviteParts::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

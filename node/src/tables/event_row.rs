@@ -138,6 +138,11 @@ enum EventV1 {
         id: MessageId,
         state: super::TransferV1,
     },
+    // Appended with groups.
+    Group {
+        group: [u8; 32],
+        event: super::group_event_row::GroupEventV1,
+    },
 }
 
 /// The stored form of [`Message`] inside an event, version 4: version 3, then the file of an
@@ -473,6 +478,10 @@ impl From<&Event> for EventV1 {
                 id: *id,
                 state: state.into(),
             },
+            Event::Group { group, event } => Self::Group {
+                group: *group.as_bytes(),
+                event: event.into(),
+            },
             // Ephemeral events are published live and never committed; should one reach the
             // log, it reads back as a described error rather than failing the whole write.
             Event::Typing { peer, .. }
@@ -556,12 +565,16 @@ impl From<EventV1> for Event {
                 id,
                 state: (&state).into(),
             },
+            EventV1::Group { group, event } => Self::Group {
+                group: crate::group::GroupId::from_bytes(group),
+                event: event.into(),
+            },
         }
     }
 }
 
 /// `#[serde(with)]` for a [`Direction`] stored as [`DirectionV1`].
-pub(super) mod direction_v1 {
+pub(in crate::tables) mod direction_v1 {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::DirectionV1;
@@ -589,7 +602,7 @@ pub(super) mod direction_v1 {
 }
 
 /// `#[serde(with)]` for a [`DeliveryState`] stored as [`StateV1`].
-pub(super) mod state_v1 {
+pub(in crate::tables) mod state_v1 {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::StateV1;

@@ -1,0 +1,663 @@
+//! Groups on the core task: the requests of [`crate::Node`]'s group methods, the groups'
+//! state in memory, and every write that changes a group (`docs/protocol/groups.md` §9.7,
+//! §10).
+//!
+//! The core is the only writer of a group's state, as of everything else. Each operation runs
+//! `tern-mls` on the blocking pool ([`Core::mls`]) and commits the MLS rows it produced in one
+//! write with what caused them: a message with its history row and its outbox entry, a
+//! commit with its outbox entry, a page of the log with the cursor and what the page did.
+//!
+//! The log decides. A commit of ours stays pending until the reader meets it in the log (we
+//! won: merge it, send the Welcome) or meets another commit for the same epoch (we lost: our
+//! commit is dropped and made again on the new epoch from its intent). Appends only report
+//! how many sequencers hold an entry.
+//!
+//! `groups/entries.rs` processes what the log task reports; `groups/invites.rs` the 1:1 side
+//! (key packages and invitations).
+
+mod commits;
+mod entries;
+mod invites;
+mod outgoing;
+mod renewal;
+
+use std::collections::BTreeMap;
+
+use tern_mls::{Crypto, DeviceSigner};
+use tern_proto::grouplog::{Access, Kind};
+
+use super::*;
+use crate::group::{
+    GroupError, GroupEvent, GroupId, GroupInfo, GroupMember, GroupMessage,
+    log::{self, Control, LogTask, Sequencer},
+    mls::{self as glue, Certificates, Cx, Layer},
+    tables::{
+        GroupOutbox, GroupOutboxRow, GroupOwn, GroupRow, Groups, IntentRow, OutgoingRow,
+        SequencerRow,
+    },
+};
+
+/// How many relays keep a new group's log (`docs/protocol/groups.md` §9.7).
+pub(crate) const SEQUENCERS: usize = 3;
+
+/// Reports from the log tasks waiting for the core.
+const REPORTS_CAPACITY: usize = 256;
+
+/// What [`Core::on_group_request`] answers.
+pub(crate) enum GroupRequest {
+    Create {
+        name: String,
+        reply: oneshot::Sender<Result<GroupId, Error>>,
+    },
+    Add {
+        group: GroupId,
+        members: Vec<UserId>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Remove {
+        group: GroupId,
+        members: Vec<UserId>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Leave {
+        group: GroupId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Rename {
+        group: GroupId,
+        name: String,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    SetAdmin {
+        group: GroupId,
+        member: UserId,
+        admin: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Send {
+        group: GroupId,
+        text: String,
+        reply: oneshot::Sender<Result<MessageId, Error>>,
+    },
+    History {
+        group: GroupId,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<GroupMessage>, Error>>,
+    },
+    List {
+        reply: oneshot::Sender<Result<Vec<GroupInfo>, Error>>,
+    },
+    Info {
+        group: GroupId,
+        reply: oneshot::Sender<Result<GroupInfo, Error>>,
+    },
+}
+
+/// The groups' state on the core.
+pub(crate) struct GroupState {
+    live: HashMap<GroupId, Live>,
+    reports_tx: mpsc::Sender<log::Report>,
+    pub(super) reports: mpsc::Receiver<log::Report>,
+    /// The device's Ed25519 secret: group leaves sign with the device key.
+    device: std::sync::Arc<zeroize::Zeroizing<[u8; 32]>>,
+    next_seq: u64,
+    /// Work to do once the write in progress is durable (a group joined through an
+    /// envelope, key packages that let waiting adds go ahead).
+    pub(super) followups: Vec<Followup>,
+    /// Log entries and 1:1 group bodies refused, by reason, since start.
+    pub(super) refused: BTreeMap<&'static str, u64>,
+    /// Parts of unfinished invitations this process staged, by sender and invitation: the
+    /// store shows only those of writes already made (`groups/invites.rs`).
+    pub(super) invite_parts: InviteParts,
+}
+
+/// Parts of invitations by (sender's `Conv`, invitation id), by index.
+pub(super) type InviteParts =
+    HashMap<(Conv, [u8; 16]), BTreeMap<u64, crate::group::tables::InvitePartRow>>;
+
+/// Work that waits for a write.
+#[derive(Debug)]
+pub(crate) enum Followup {
+    /// Start the log task of a group joined from a Welcome.
+    Start(GroupId),
+    /// Key packages arrived, or a group's commit was decided: make the adds that wait.
+    Adds,
+    /// Our commit lost its epoch: make it again on the new one.
+    Retry(GroupId, IntentRow),
+}
+
+/// A group we are in, in memory.
+struct Live {
+    conv: Conv,
+    row: GroupRow,
+    /// `None` only while an operation has it on the blocking pool.
+    mls: Option<tern_mls::Group>,
+    /// The access key of the current epoch.
+    access: Access,
+    /// Entries waiting to be appended or decided, by outbox sequence number.
+    outbox: BTreeMap<u64, GroupOutboxRow>,
+    control: Option<mpsc::Sender<Control>>,
+    /// Outbox entries waiting for room in the log task's queue, oldest first.
+    unhanded: std::collections::VecDeque<u64>,
+    cancel: CancellationToken,
+    /// When our keys in the group were last renewed, and are to be renewed next (Unix ms;
+    /// see `groups/renewal.rs`).
+    renewed_ms: Option<u64>,
+    renew_at_ms: u64,
+}
+
+impl Live {
+    fn mls(&self) -> &tern_mls::Group {
+        // Taken only for the length of one operation, which the core awaits.
+        self.mls
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a group's state is out during an operation"))
+    }
+
+    fn info(&self, id: GroupId) -> GroupInfo {
+        let active = self.row.active;
+        let mls = self.mls();
+        let members = if active {
+            mls.members()
+                .into_iter()
+                .filter_map(|m| {
+                    glue::account(&m.identity).map(|user| GroupMember {
+                        user,
+                        admin: m.admin,
+                    })
+                })
+                .fold(Vec::<GroupMember>::new(), |mut all, m| {
+                    // One entry per account, however many devices it has.
+                    if !all.iter().any(|a| a.user == m.user) {
+                        all.push(m);
+                    }
+                    all
+                })
+        } else {
+            Vec::new()
+        };
+        GroupInfo {
+            id,
+            name: mls.name().to_owned(),
+            epoch: mls.epoch(),
+            members,
+            admin: active && mls.is_admin(),
+            active,
+            sequencers: sequencer_addresses(&self.row.sequencers),
+            keys_renewed_ms: self.renewed_ms,
+        }
+    }
+
+    fn pending_commit(&self) -> Option<(u64, &GroupOutboxRow)> {
+        self.outbox
+            .iter()
+            .find(|(_, row)| matches!(row.what, OutgoingRow::Commit { .. }))
+            .map(|(seq, row)| (*seq, row))
+    }
+}
+
+fn sequencer_addresses(rows: &[SequencerRow]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|s| {
+            let peer = libp2p::PeerId::from_bytes(&s.peer).ok()?;
+            Some(match s.addresses.first() {
+                Some(address) => format!("{address}/p2p/{peer}"),
+                None => peer.to_string(),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn sequencers_of(rows: &[SequencerRow]) -> Vec<Sequencer> {
+    rows.iter()
+        .filter_map(|s| {
+            Some(Sequencer {
+                peer: libp2p::PeerId::from_bytes(&s.peer).ok()?,
+                addresses: s.addresses.iter().filter_map(|a| a.parse().ok()).collect(),
+            })
+        })
+        .collect()
+}
+
+impl GroupState {
+    pub(crate) fn new(device: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        let (reports_tx, reports) = mpsc::channel(REPORTS_CAPACITY);
+        Self {
+            live: HashMap::new(),
+            reports_tx,
+            reports,
+            device: std::sync::Arc::new(device),
+            next_seq: 0,
+            followups: Vec::new(),
+            refused: BTreeMap::new(),
+            invite_parts: InviteParts::new(),
+        }
+    }
+}
+
+impl Core {
+    /// Runs `f` on the blocking pool with a [`Cx`] over the store; returns what it returned
+    /// and the MLS rows of the operations that succeeded, to commit in the caller's write.
+    pub(super) async fn mls<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Cx<'_>) -> R + Send + 'static,
+    ) -> Result<(R, Layer), Error> {
+        let store = self.store.clone();
+        let device = self.groups.device.clone();
+        let certificate = self.certificate.to_bytes();
+        tokio::task::spawn_blocking(move || {
+            let crypto = Crypto::new();
+            let key = glue::storage_key(&store);
+            let signer = DeviceSigner::from_secret(&device);
+            let mut cx = Cx {
+                store: &store,
+                crypto: &crypto,
+                key: &key,
+                signer: &signer,
+                certificate: &certificate,
+                layer: Layer::new(),
+            };
+            let out = f(&mut cx);
+            (out, cx.layer)
+        })
+        .await
+        .map_err(|e| Error::Storage(StorageError::other(e.to_string())))
+    }
+
+    fn group_key(&self, id: &GroupId) -> Conv {
+        self.store.index_id("group", id.as_bytes())
+    }
+
+    fn live(&self, id: GroupId) -> Result<&Live, Error> {
+        self.groups.live.get(&id).ok_or(no_such(id))
+    }
+
+    fn live_mut(&mut self, id: GroupId) -> Result<&mut Live, Error> {
+        self.groups.live.get_mut(&id).ok_or(no_such(id))
+    }
+
+    /// Runs `f` with group `id`'s MLS state on the blocking pool; the state is out of memory
+    /// meanwhile and put back after, whatever `f` did. Returns what `f` returned and the rows of
+    /// the operations that succeeded, for the caller's write.
+    pub(super) async fn with_group<T: Send + 'static>(
+        &mut self,
+        id: GroupId,
+        f: impl FnOnce(&mut Cx<'_>, &mut tern_mls::Group) -> Result<T, Error> + Send + 'static,
+    ) -> Result<(T, Layer), Error> {
+        let mut group = self
+            .live_mut(id)?
+            .mls
+            .take()
+            .ok_or(Error::Group(GroupError::Refused("no group state".into())))?;
+        let ran = self
+            .mls(move |cx| {
+                let result = f(cx, &mut group);
+                (group, result)
+            })
+            .await;
+        match ran {
+            Ok(((group, result), layer)) => {
+                self.put_back(id, Some(group));
+                result.map(|out| (out, layer))
+            }
+            // The task did not run to the end: read the group back from the store.
+            Err(e) => {
+                let row = self.live(id)?.row.clone();
+                if let Some((group, _)) = self.load_group(&row).await? {
+                    self.put_back(id, Some(group));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads a group's MLS state and its access key from the store (`None`: not there).
+    pub(super) async fn load_group(
+        &self,
+        row: &GroupRow,
+    ) -> Result<Option<(tern_mls::Group, Access)>, Error> {
+        let (group_id, log) = (row.id, row.log);
+        let (loaded, _) = self
+            .mls(move |cx| {
+                let Some(group) = cx.op(|p, _, _| {
+                    tern_mls::Group::load(p, &group_id, &Certificates)
+                        .map_err(|e| Error::Group(e.into()))
+                })?
+                else {
+                    return Ok(None);
+                };
+                let access = cx.op(|p, _, _| {
+                    glue::current_access(&group, p, &log).map_err(|e| Error::Group(e.into()))
+                })?;
+                Ok(Some((group, access)))
+            })
+            .await?;
+        loaded
+    }
+
+    /// Puts a group in memory (replacing what was there) and starts its log task.
+    pub(super) fn go_live(
+        &mut self,
+        id: GroupId,
+        conv: Conv,
+        row: GroupRow,
+        group: tern_mls::Group,
+        access: Access,
+        outbox: BTreeMap<u64, GroupOutboxRow>,
+    ) {
+        if let Some(old) = self.groups.live.get(&id) {
+            old.cancel.cancel();
+        }
+        let live = Live {
+            conv,
+            renewed_ms: None,
+            renew_at_ms: renewal::first(&row),
+            row,
+            mls: Some(group),
+            access,
+            outbox,
+            control: None,
+            unhanded: std::collections::VecDeque::new(),
+            cancel: self.cancel.child_token(),
+        };
+        self.groups.live.insert(id, live);
+        self.start_log(id);
+    }
+
+    /// The group, if we are still in it.
+    fn active(&self, id: GroupId) -> Result<&Live, Error> {
+        let live = self.live(id)?;
+        if !live.row.active {
+            return Err(Error::Group(GroupError::NotMember(id)));
+        }
+        Ok(live)
+    }
+
+    /// The group, active, with no commit of ours waiting for the log (a member keeps one
+    /// pending commit at most).
+    fn ready(&self, id: GroupId) -> Result<&Live, Error> {
+        let live = self.active(id)?;
+        if live.pending_commit().is_some() {
+            return Err(Error::Group(GroupError::Busy));
+        }
+        Ok(live)
+    }
+
+    /// Reads every group we are in, resumes their outboxes and starts their log tasks.
+    pub(super) async fn load_groups(&mut self) -> Result<(), Error> {
+        let rows = self
+            .read(|s| s.scan::<Groups>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        let outbox = self
+            .read(|s| s.scan::<GroupOutbox>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        self.groups.next_seq = outbox
+            .iter()
+            .map(|((_, seq), _)| seq + 1)
+            .max()
+            .unwrap_or(0);
+        for (conv, row) in rows {
+            let id = GroupId::from_bytes(row.id);
+            let Some((group, access)) = self.load_group(&row).await? else {
+                warn!(group = %id.short(), "a group's MLS state is missing; skipping it");
+                continue;
+            };
+            let outbox: BTreeMap<u64, GroupOutboxRow> = outbox
+                .iter()
+                .filter(|((c, _), _)| *c == conv)
+                .map(|((_, seq), row)| (*seq, row.clone()))
+                .collect();
+            self.go_live(id, conv, row, group, access, outbox);
+        }
+        self.load_renewals().await
+    }
+
+    /// Starts the log task of group `id` and hands it the entries waiting to be appended.
+    fn start_log(&mut self, id: GroupId) {
+        let net = self.net.clone();
+        let reports = self.groups.reports_tx.clone();
+        let Some(live) = self.groups.live.get_mut(&id) else {
+            return;
+        };
+        if !live.row.active {
+            return;
+        }
+        let (control, rx) = mpsc::channel(REPORTS_CAPACITY);
+        let task = LogTask {
+            group: id,
+            log: live.row.log,
+            sequencers: sequencers_of(&live.row.sequencers),
+            cursors: live.row.cursors.clone(),
+            access: live.access.clone(),
+            epoch: live.mls().epoch(),
+            net,
+            reports,
+            control: rx,
+            cancel: live.cancel.clone(),
+        };
+        tokio::spawn(task.run());
+        live.control = Some(control);
+        live.unhanded.clear();
+        let seqs: Vec<u64> = live.outbox.keys().copied().collect();
+        for seq in seqs {
+            live.offer(seq);
+        }
+    }
+
+    pub(super) async fn on_group_request(&mut self, request: GroupRequest) {
+        match request {
+            GroupRequest::Create { name, reply } => {
+                let _ = reply.send(self.create_group(name).await);
+            }
+            GroupRequest::Add {
+                group,
+                members,
+                reply,
+            } => {
+                let _ = reply.send(self.add_members(group, members).await);
+            }
+            GroupRequest::Remove {
+                group,
+                members,
+                reply,
+            } => {
+                let result = self.commit_intent(group, IntentRow::Remove(members)).await;
+                let _ = reply.send(result);
+            }
+            GroupRequest::Leave { group, reply } => {
+                let _ = reply.send(self.leave_group(group).await);
+            }
+            GroupRequest::Rename { group, name, reply } => {
+                let result = match check_name(&name) {
+                    Ok(()) => self.commit_intent(group, IntentRow::Rename(name)).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            GroupRequest::SetAdmin {
+                group,
+                member,
+                admin,
+                reply,
+            } => {
+                let intent = IntentRow::Admin(member, admin);
+                let _ = reply.send(self.commit_intent(group, intent).await);
+            }
+            GroupRequest::Send { group, text, reply } => {
+                let _ = reply.send(self.send_to_group(group, text).await);
+            }
+            GroupRequest::History {
+                group,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.group_history(group, limit).await);
+            }
+            GroupRequest::List { reply } => {
+                let mut all: Vec<GroupInfo> = self
+                    .groups
+                    .live
+                    .iter()
+                    .map(|(id, live)| live.info(*id))
+                    .collect();
+                all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+                let _ = reply.send(Ok(all));
+            }
+            GroupRequest::Info { group, reply } => {
+                let _ = reply.send(self.live(group).map(|live| live.info(group)));
+            }
+        }
+    }
+
+    async fn create_group(&mut self, name: String) -> Result<GroupId, Error> {
+        check_name(&name)?;
+        if self.room() == Room::Full {
+            return Err(Error::StorageFull);
+        }
+        let sequencers: Vec<SequencerRow> = self
+            .relays
+            .all()
+            .iter()
+            .take(SEQUENCERS)
+            .map(|(peer, addresses)| SequencerRow {
+                peer: peer.to_bytes(),
+                addresses: addresses.iter().map(ToString::to_string).collect(),
+            })
+            .collect();
+        if sequencers.is_empty() {
+            return Err(Error::Group(GroupError::NoRelays));
+        }
+        let log: [u8; 32] = random();
+        let create_name = name.clone();
+        let ((group, access), layer) = self
+            .mls(move |cx| {
+                let group = cx.op(|p, signer, certificate| {
+                    tern_mls::Group::create(
+                        p,
+                        signer,
+                        certificate.to_vec(),
+                        &Certificates,
+                        &create_name,
+                    )
+                    .map_err(|e| Error::Group(e.into()))
+                });
+                let access = match &group {
+                    Ok(g) => cx.op(|p, _, _| {
+                        glue::current_access(g, p, &log).map_err(|e| Error::Group(e.into()))
+                    }),
+                    Err(_) => Err(Error::Group(GroupError::Refused("no group".into()))),
+                };
+                (group, access)
+            })
+            .await?;
+        let (group, access) = (group?, access?);
+        let id = GroupId::from_bytes(group.id().try_into().map_err(|_| {
+            Error::Group(GroupError::Refused("a group id of another length".into()))
+        })?);
+        let conv = self.group_key(&id);
+        let row = GroupRow::joined(
+            *id.as_bytes(),
+            name.clone(),
+            log,
+            sequencers,
+            self.time.now_ms(),
+        );
+        let mut batch = Batch::new();
+        glue::stage(&mut batch, layer)?;
+        batch.put::<Groups>(&conv, &row)?;
+        let event = Event::Group {
+            group: id,
+            event: GroupEvent::Joined { name, by: None },
+        };
+        self.commit(Pending::new(batch, vec![event])).await?;
+        self.go_live(id, conv, row, group, access, BTreeMap::new());
+        info!(group = %id.short(), "created a group");
+        Ok(id)
+    }
+
+    fn put_back(&mut self, id: GroupId, group: Option<tern_mls::Group>) {
+        if let Some(live) = self.groups.live.get_mut(&id) {
+            live.mls = group;
+        }
+    }
+
+    async fn group_history(&self, id: GroupId, limit: usize) -> Result<Vec<GroupMessage>, Error> {
+        let conv = self.live(id)?.conv;
+        let rows = self
+            .read(move |s| {
+                s.scan::<Messages>(
+                    (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]),
+                    ScanDirection::Reverse,
+                    limit,
+                )
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .rev()
+            .map(|((_, stamp, id_bytes), row)| GroupMessage {
+                id: MessageId::from_bytes(id_bytes),
+                group: id,
+                sender: row.peer,
+                direction: row.direction,
+                text: row.text,
+                sent_at_ms: hlc::millis(stamp),
+                state: row.state,
+            })
+            .collect())
+    }
+}
+
+/// What the log task is asked to append for an outbox row.
+fn kind_of(row: &GroupOutboxRow) -> Kind {
+    match &row.what {
+        OutgoingRow::Commit { next_key, .. } => Kind::Commit {
+            epoch: row.epoch,
+            next_key: *next_key,
+        },
+        OutgoingRow::Message { .. } | OutgoingRow::Leave => Kind::Message,
+    }
+}
+
+/// Stages a group message in history (its row and the index by id) with its event; `stamp`
+/// orders it.
+fn stage_history(
+    pending: &mut Pending,
+    conv: Conv,
+    stamp: Stamp,
+    message: GroupMessage,
+) -> Result<(), Error> {
+    let key = *message.id.as_bytes();
+    let row = MessageRow {
+        peer: message.sender,
+        direction: message.direction,
+        text: message.text.clone(),
+        state: message.state,
+        read: message.direction == Direction::Outgoing,
+    };
+    pending.batch.put::<Messages>(&(conv, stamp, key), &row)?;
+    pending.batch.put::<MessageIndex>(&(conv, key), &stamp)?;
+    pending.events.push(Event::Group {
+        group: message.group,
+        event: GroupEvent::Message(message),
+    });
+    Ok(())
+}
+
+fn no_such(id: GroupId) -> Error {
+    Error::Group(GroupError::NoSuchGroup(id))
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.len() > tern_mls::MAX_NAME_LEN || name.chars().any(char::is_control)
+    {
+        return Err(Error::Group(GroupError::BadName));
+    }
+    Ok(())
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    tern_crypto::rand_core::Rng::fill_bytes(&mut UnwrapErr(getrandom::SysRng), &mut out);
+    out
+}

@@ -1,0 +1,131 @@
+//! The changes a member makes to a group: a commit made from an intent (add, remove, rename,
+//! promote or demote, the waiting proposals, renewing our keys), and leaving.
+
+use super::*;
+
+impl Core {
+    pub(super) async fn leave_group(&mut self, id: GroupId) -> Result<(), Error> {
+        self.ready(id)?;
+        let ((body, epoch), layer) = self
+            .with_group(id, |cx, g| {
+                cx.op(|p, signer, _| {
+                    let bytes = g
+                        .leave(p, signer, &Certificates)
+                        .map_err(|e| Error::Group(e.into()))?;
+                    Ok((bytes, g.epoch()))
+                })
+            })
+            .await?;
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        glue::stage(&mut pending.batch, layer)?;
+        let row = GroupOutboxRow {
+            body,
+            epoch,
+            what: OutgoingRow::Leave,
+        };
+        let seq = self.stage_outgoing(&mut pending, id, row)?;
+        self.commit(pending).await?;
+        self.after_group_write(id, &[seq]);
+        Ok(())
+    }
+
+    /// Makes a commit for `intent` and queues it for the log.
+    pub(super) async fn commit_intent(
+        &mut self,
+        id: GroupId,
+        intent: IntentRow,
+    ) -> Result<(), Error> {
+        self.ready(id)?;
+        if self.room() == Room::Full {
+            return Err(Error::StorageFull);
+        }
+        let live = self.live(id)?;
+        let me = self.account.user_id();
+        // What the intent names, as MLS sees it.
+        let leaves = match &intent {
+            IntentRow::Remove(members) => {
+                let mut leaves = Vec::new();
+                for member in members {
+                    if *member == me {
+                        return Err(Error::Group(GroupError::NotAllowed(
+                            "leave the group rather than remove yourself".into(),
+                        )));
+                    }
+                    let of: Vec<u32> = live
+                        .mls()
+                        .members()
+                        .iter()
+                        .filter(|m| glue::account(&m.identity) == Some(*member))
+                        .map(|m| m.leaf)
+                        .collect();
+                    if of.is_empty() {
+                        return Err(Error::Group(GroupError::NoMember(*member)));
+                    }
+                    leaves.extend(of);
+                }
+                leaves
+            }
+            IntentRow::Admin(member, _) => {
+                if !live
+                    .mls()
+                    .members()
+                    .iter()
+                    .any(|m| glue::account(&m.identity) == Some(*member))
+                {
+                    return Err(Error::Group(GroupError::NoMember(*member)));
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        let log = live.row.log;
+        let made = intent.clone();
+        let ((out, next_key, epoch), layer) = self
+            .with_group(id, move |cx, g| {
+                cx.op(|p, signer, _| {
+                    let v = &Certificates;
+                    let out = match &made {
+                        IntentRow::Add(adds) => {
+                            let packages: Vec<Vec<u8>> =
+                                adds.iter().map(|(_, kp)| kp.clone()).collect();
+                            g.add_members(p, signer, v, &packages)
+                        }
+                        IntentRow::Remove(_) => g.remove_members(p, signer, v, &leaves),
+                        IntentRow::Rename(name) => g.rename(p, signer, v, name),
+                        IntentRow::Admin(member, admin) => g.set_admin(
+                            p,
+                            signer,
+                            v,
+                            &tern_mls::Identity(member.as_bytes().to_vec()),
+                            *admin,
+                        ),
+                        IntentRow::Pending => g.commit_pending(p, signer, v),
+                        IntentRow::Update => g.self_update(p, signer, v),
+                    }
+                    .map_err(|e| Error::Group(e.into()))?;
+                    let next = glue::next_access(g, p, &log)
+                        .map_err(|e| Error::Group(e.into()))?
+                        .ok_or(Error::Group(GroupError::Refused(
+                            "the commit is not pending".into(),
+                        )))?;
+                    Ok((out, next.public(), g.epoch()))
+                })
+            })
+            .await?;
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        glue::stage(&mut pending.batch, layer)?;
+        let row = GroupOutboxRow {
+            body: out.commit,
+            epoch,
+            what: OutgoingRow::Commit {
+                next_key,
+                welcome: out.welcome,
+                intent,
+            },
+        };
+        let seq = self.stage_outgoing(&mut pending, id, row)?;
+        self.commit(pending).await?;
+        self.after_group_write(id, &[seq]);
+        Ok(())
+    }
+}

@@ -1,0 +1,502 @@
+//! What the log tasks report: pages of a group's log, processed in order and committed with
+//! the cursor in one write; and the outcomes of appends.
+
+use tern_mls::{Change, EpochSide, ProcessError, Processed};
+use tern_proto::grouplog::{Entry, Refusal, entry_digest};
+
+use super::*;
+use crate::group::log::{Outcome, Report, Resume};
+
+/// What one log entry did, decided on the blocking pool and written by the core.
+enum Effect {
+    /// A member's application message.
+    Message { sender: UserId, plaintext: Vec<u8> },
+    /// Another member's commit, merged.
+    Commit {
+        committer: UserId,
+        changes: Vec<Change>,
+        own_lost: bool,
+    },
+    /// Our own commit, read back: it won.
+    OwnCommit,
+    /// Our own message or proposal, read back (its entry digest).
+    Own([u8; 32]),
+    /// A member proposed to leave; an admin commits it.
+    Proposal,
+    /// Refused, with the reason's name.
+    Refused(&'static str),
+}
+
+impl Core {
+    pub(in crate::core) async fn on_log_report(&mut self, report: Report) {
+        match report {
+            Report::Entries {
+                group,
+                relay,
+                entries,
+                reply,
+            } => {
+                let resume = match self.on_entries(group, relay, entries).await {
+                    Ok(resume) => resume,
+                    Err(e) => {
+                        warn!(group = %group.short(), "cannot process the group's log: {e}");
+                        None
+                    }
+                };
+                let _ = reply.send(resume);
+                if let Err(e) = self.after_entries(group).await {
+                    warn!(group = %group.short(), "cannot act on the group's log: {e}");
+                }
+            }
+            Report::Appended {
+                group,
+                seq,
+                outcome,
+            } => {
+                if let Err(e) = self.on_appended(group, seq, outcome).await {
+                    warn!(group = %group.short(), "cannot record an append: {e}");
+                }
+                // The task took that one off its queue: room for one of its group's waiting.
+                if let Some(live) = self.groups.live.get_mut(&group) {
+                    live.hand_waiting();
+                }
+            }
+        }
+    }
+
+    /// Processes a page; returns where the reader goes on (`None`: stop, we are out).
+    async fn on_entries(
+        &mut self,
+        id: GroupId,
+        relay: usize,
+        entries: Vec<Entry>,
+    ) -> Result<Option<Resume>, Error> {
+        let live = self.live(id)?;
+        let (conv, log) = (live.conv, live.row.log);
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            return Ok(Some(Resume {
+                cursor: live.row.cursors.get(relay).copied().unwrap_or(0),
+                access: live.access.clone(),
+                epoch: live.mls().epoch(),
+            }));
+        };
+        let ((effects, access), layer) = self
+            .with_group(id, move |cx, g| {
+                let mut effects = Vec::with_capacity(entries.len());
+                for entry in &entries {
+                    let digest = entry_digest(&entry.kind, &entry.body);
+                    let own = cx.store.get::<GroupOwn>(&(conv, digest));
+                    let effect = match own {
+                        Ok(Some(_)) => {
+                            if matches!(entry.kind, Kind::Commit { .. }) && g.has_pending_commit() {
+                                match cx.op(|p, _, _| g.merge_own_commit(p, &Certificates)) {
+                                    Ok(()) => Effect::OwnCommit,
+                                    Err(_) => Effect::Refused("own_commit"),
+                                }
+                            } else {
+                                Effect::Own(digest)
+                            }
+                        }
+                        Ok(None) => match cx.op(|p, _, _| g.process(p, &Certificates, &entry.body))
+                        {
+                            Ok(processed) => effect_of(processed),
+                            Err(e) => Effect::Refused(refusal_code(&e)),
+                        },
+                        Err(_) => Effect::Refused("storage"),
+                    };
+                    let left = !g.is_active();
+                    effects.push((entry.seq, effect));
+                    if left {
+                        break;
+                    }
+                }
+                let access = if g.is_active() {
+                    cx.op(|p, _, _| glue::current_access(g, p, &log)).ok()
+                } else {
+                    None
+                };
+                Ok((effects, access))
+            })
+            .await?;
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        glue::stage(&mut pending.batch, layer)?;
+        let mut decided = Vec::new();
+        for (seq, effect) in effects {
+            debug!(group = %id.short(), seq, "log entry");
+            match effect {
+                Effect::Message { sender, plaintext } => {
+                    self.receive_group_message(&mut pending, id, conv, sender, &plaintext)
+                        .await?;
+                }
+                Effect::Commit {
+                    committer,
+                    changes,
+                    own_lost,
+                } => {
+                    if own_lost {
+                        decided.push(false);
+                    }
+                    for event in change_events(committer, changes) {
+                        pending.events.push(Event::Group { group: id, event });
+                    }
+                }
+                Effect::OwnCommit => decided.push(true),
+                Effect::Own(digest) => {
+                    // Our message, read back: the own-entry row has done its job. Its outbox
+                    // row goes with the append's report, which may come after this.
+                    pending.batch.delete::<GroupOwn>(&(conv, digest));
+                }
+                Effect::Proposal => {}
+                Effect::Refused(code) => {
+                    *self.groups.refused.entry(code).or_default() += 1;
+                    debug!(group = %id.short(), seq, "refused a log entry: {code}");
+                }
+            }
+        }
+        for won in decided {
+            self.decide_own_commit(&mut pending, id, won).await?;
+        }
+        let live = self.live_mut(id)?;
+        if let Some(cursor) = live.row.cursors.get_mut(relay) {
+            *cursor = last;
+        }
+        let active = live.mls().is_active();
+        let ended = live.row.active && !active;
+        live.row.active = active;
+        live.row.name = live.mls().name().to_owned();
+        if let Some(access) = &access {
+            live.access = access.clone();
+        }
+        pending.batch.put::<Groups>(&live.conv, &live.row)?;
+        if ended {
+            pending.events.push(Event::Group {
+                group: id,
+                event: GroupEvent::Ended,
+            });
+        }
+        let epoch = live.mls().epoch();
+        self.commit(pending).await?;
+        if ended {
+            self.stop_group(id);
+            return Ok(None);
+        }
+        Ok(access.map(|access| Resume {
+            cursor: last,
+            access,
+            epoch,
+        }))
+    }
+
+    /// Stages a member's application message: a text goes to the group's history.
+    async fn receive_group_message(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        conv: Conv,
+        sender: UserId,
+        plaintext: &[u8],
+    ) -> Result<(), Error> {
+        let body = Payload::from_bytes(plaintext)
+            .ok()
+            .and_then(|payload| Body::from_payload(&payload).ok());
+        let Some(Body::Text(text)) = body else {
+            *self.groups.refused.entry("unsupported_body").or_default() += 1;
+            return Ok(());
+        };
+        let message_id = text.id;
+        let known = self
+            .read(move |s| s.get::<MessageIndex>(&(conv, *message_id.as_bytes())))
+            .await?;
+        if known.is_some() {
+            return Ok(());
+        }
+        let now = self.time.now_ms();
+        let stamp = Hlc::clamp(text.stamp, now);
+        self.clock.observe(text.stamp, now);
+        let message = GroupMessage {
+            id: message_id,
+            group: id,
+            sender,
+            direction: Direction::Incoming,
+            text: text.text,
+            sent_at_ms: hlc::millis(text.stamp),
+            state: DeliveryState::Delivered,
+        };
+        stage_history(pending, conv, stamp, message)?;
+        Ok(())
+    }
+
+    /// Our pending commit was decided: it won (send its Welcome, report it) or lost (make
+    /// it again on the new epoch once this write is durable).
+    async fn decide_own_commit(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        won: bool,
+    ) -> Result<(), Error> {
+        let live = self.live(id)?;
+        let Some((seq, row)) = live.pending_commit() else {
+            return Ok(());
+        };
+        let OutgoingRow::Commit {
+            welcome, intent, ..
+        } = row.what.clone()
+        else {
+            return Ok(());
+        };
+        let (log, sequencers) = (live.row.log, live.row.sequencers.clone());
+        self.forget_own(pending, id, seq)?;
+        let me = self.account.user_id();
+        self.groups.followups.push(Followup::Adds);
+        if !won {
+            info!(group = %id.short(), "our commit lost its epoch; making it again");
+            self.groups.followups.push(Followup::Retry(id, intent));
+            return Ok(());
+        }
+        let changes = match &intent {
+            IntentRow::Add(adds) => {
+                let members: Vec<UserId> = adds.iter().map(|(user, _)| *user).collect();
+                if let Some(welcome) = welcome {
+                    self.send_invites(pending, &members, welcome, log, sequencers)
+                        .await?;
+                }
+                vec![GroupEvent::Added { by: me, members }]
+            }
+            IntentRow::Remove(members) => vec![GroupEvent::Removed {
+                by: me,
+                members: members.clone(),
+            }],
+            IntentRow::Rename(name) => vec![GroupEvent::Renamed {
+                by: me,
+                name: name.clone(),
+            }],
+            IntentRow::Admin(member, admin) => vec![GroupEvent::AdminChanged {
+                by: me,
+                member: *member,
+                admin: *admin,
+            }],
+            IntentRow::Pending => Vec::new(),
+            IntentRow::Update => {
+                self.renewed(pending, id)?;
+                Vec::new()
+            }
+        };
+        for event in changes {
+            pending.events.push(Event::Group { group: id, event });
+        }
+        Ok(())
+    }
+
+    /// Drops outgoing entry `seq` from the outbox and own entries.
+    fn forget_own(&mut self, pending: &mut Pending, id: GroupId, seq: u64) -> Result<(), Error> {
+        let live = self.live_mut(id)?;
+        if let Some(row) = live.outbox.remove(&seq) {
+            let digest = entry_digest(&kind_of(&row), &row.body);
+            pending.batch.delete::<GroupOutbox>(&(live.conv, seq));
+            pending.batch.delete::<GroupOwn>(&(live.conv, digest));
+        }
+        Ok(())
+    }
+
+    /// What a page leaves to do once written: a member's leave is committed by an admin
+    /// that stays, or, when the last admin left, by the member the commit promotes.
+    async fn after_entries(&mut self, id: GroupId) -> Result<(), Error> {
+        let Some(live) = self.groups.live.get(&id) else {
+            return Ok(());
+        };
+        if live.row.active && live.mls().commits_pending() && live.pending_commit().is_none() {
+            self.commit_intent(id, IntentRow::Pending).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_appended(&mut self, id: GroupId, seq: u64, outcome: Outcome) -> Result<(), Error> {
+        let Some(live) = self.groups.live.get(&id) else {
+            return Ok(());
+        };
+        let Some(row) = live.outbox.get(&seq).cloned() else {
+            return Ok(());
+        };
+        let (conv, replicas) = (live.conv, live.row.sequencers.len());
+        match (outcome, &row.what) {
+            (Outcome::Stored(stored), OutgoingRow::Message { .. } | OutgoingRow::Leave) => {
+                // Held by a sequencer: out of the outbox. The own-entry row stays until the
+                // reader meets the entry (perhaps it already has), so that it is not taken
+                // for someone else's.
+                self.live_mut(id)?.outbox.remove(&seq);
+                let mut batch = Batch::new();
+                batch.delete::<GroupOutbox>(&(conv, seq));
+                let mut events = Vec::new();
+                if let OutgoingRow::Message { id: message, .. } = row.what {
+                    let state = DeliveryState::StoredAtRelays {
+                        stored: u8::try_from(stored).unwrap_or(u8::MAX),
+                        replicas: u8::try_from(replicas).unwrap_or(u8::MAX),
+                    };
+                    let stamp = self
+                        .read(move |s| s.get::<MessageIndex>(&(conv, message)))
+                        .await?;
+                    if let Some(stamp) = stamp {
+                        let key = (conv, stamp, message);
+                        if let Some(mut history) =
+                            self.read(move |s| s.get::<Messages>(&key)).await?
+                        {
+                            history.state = state;
+                            batch.put::<Messages>(&key, &history)?;
+                        }
+                        events.push(Event::Group {
+                            group: id,
+                            event: GroupEvent::Stored {
+                                id: MessageId::from_bytes(message),
+                                relays: u32::try_from(stored).unwrap_or(u32::MAX),
+                            },
+                        });
+                    }
+                }
+                self.commit(Pending::new(batch, events)).await?;
+            }
+            // A commit waits in the outbox for the reader: the log's order decides it.
+            (Outcome::Stored(_) | Outcome::Lost, OutgoingRow::Commit { .. }) => {}
+            (Outcome::Lost, _) => {}
+            (
+                Outcome::Refused(Refusal::Retired),
+                OutgoingRow::Message {
+                    id: message,
+                    payload,
+                },
+            ) => {
+                // Its epoch ended before a sequencer took it: encrypt it again in this one.
+                let (message, payload) = (MessageId::from_bytes(*message), payload.clone());
+                let mut pending = Pending::new(Batch::new(), Vec::new());
+                self.forget_own(&mut pending, id, seq)?;
+                let new = self
+                    .stage_group_message(&mut pending, id, message, payload)
+                    .await?;
+                self.commit(pending).await?;
+                self.after_group_write(id, &[new]);
+            }
+            (Outcome::Refused(refusal), what) => {
+                warn!(group = %id.short(), "a sequencer refused our entry: {refusal}");
+                *self.groups.refused.entry(refusal.code()).or_default() += 1;
+                let mut pending = Pending::new(Batch::new(), Vec::new());
+                if let OutgoingRow::Commit { .. } = what {
+                    // Drop the commit: the group goes on in its epoch.
+                    let ((), layer) = self
+                        .with_group(id, |cx, g| {
+                            cx.op(|p, _, _| g.discard_own_commit(p))
+                                .map_err(|e| Error::Group(e.into()))
+                        })
+                        .await?;
+                    glue::stage(&mut pending.batch, layer)?;
+                }
+                self.forget_own(&mut pending, id, seq)?;
+                self.commit(pending).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops a group's log task (we are out of it).
+    pub(super) fn stop_group(&mut self, id: GroupId) {
+        if let Some(live) = self.groups.live.get_mut(&id) {
+            live.cancel.cancel();
+            live.control = None;
+        }
+    }
+}
+
+fn effect_of(processed: Processed) -> Effect {
+    let account = |m: &tern_mls::Member| glue::account(&m.identity);
+    match processed {
+        Processed::Application { sender, plaintext } => match account(&sender) {
+            Some(sender) => Effect::Message { sender, plaintext },
+            None => Effect::Refused("bad_identity"),
+        },
+        Processed::Proposal { .. } => Effect::Proposal,
+        Processed::Commit {
+            committer,
+            changes,
+            own_commit_lost,
+        } => match account(&committer) {
+            Some(committer) => Effect::Commit {
+                committer,
+                changes,
+                own_lost: own_commit_lost,
+            },
+            None => Effect::Refused("bad_identity"),
+        },
+        Processed::OwnCommit => Effect::OwnCommit,
+        _ => Effect::Refused("unexpected"),
+    }
+}
+
+/// A stable name for each refusal, for counters.
+fn refusal_code(error: &ProcessError) -> &'static str {
+    match error {
+        ProcessError::TooLarge(_) => "too_large",
+        ProcessError::Malformed => "malformed",
+        ProcessError::WrongGroup => "wrong_group",
+        ProcessError::WrongEpoch {
+            side: EpochSide::Past,
+            ..
+        } => "past_epoch",
+        ProcessError::WrongEpoch { .. } => "future_epoch",
+        ProcessError::NonMember => "non_member",
+        ProcessError::Forged(_) => "forged",
+        ProcessError::Policy(_) => "policy",
+        ProcessError::Credential(_) => "credential",
+        ProcessError::Storage(_) => "storage",
+        _ => "invalid",
+    }
+}
+
+/// The events of another member's commit, by account.
+fn change_events(committer: UserId, changes: Vec<Change>) -> Vec<GroupEvent> {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let mut events = Vec::new();
+    for change in changes {
+        match change {
+            Change::Added(m) => added.extend(glue::account(&m.identity)),
+            Change::Removed(m) => removed.extend(glue::account(&m.identity)),
+            Change::Renamed(name) => events.push(GroupEvent::Renamed {
+                by: committer,
+                name,
+            }),
+            Change::Promoted(identity) => {
+                events.extend(
+                    glue::account(&identity).map(|member| GroupEvent::AdminChanged {
+                        by: committer,
+                        member,
+                        admin: true,
+                    }),
+                );
+            }
+            Change::Demoted(identity) => {
+                events.extend(
+                    glue::account(&identity).map(|member| GroupEvent::AdminChanged {
+                        by: committer,
+                        member,
+                        admin: false,
+                    }),
+                );
+            }
+            _ => {}
+        }
+    }
+    added.dedup();
+    removed.dedup();
+    let mut out = Vec::new();
+    if !added.is_empty() {
+        out.push(GroupEvent::Added {
+            by: committer,
+            members: added,
+        });
+    }
+    if !removed.is_empty() {
+        out.push(GroupEvent::Removed {
+            by: committer,
+            members: removed,
+        });
+    }
+    out.extend(events);
+    out
+}

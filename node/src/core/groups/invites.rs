@@ -1,0 +1,401 @@
+//! The 1:1 side of groups (`docs/protocol/groups.md` §10): key packages asked for and given
+//! over the sessions of accepted peers, adds that wait for them, invitations that carry a
+//! Welcome, and the work left for after a write.
+
+use tern_crypto::rand_core::Rng;
+
+use crate::body::{GroupControl, GroupOp};
+use crate::group::tables::{
+    HeldKeyPackages, InvitePartRow, InviteParts, MAX_HELD, MAX_OPEN_INVITES, PendingAdds,
+};
+
+use super::*;
+
+impl Core {
+    /// A group body from `sender`, an accepted peer, staged in the receive's write.
+    pub(in crate::core) async fn receive_group_control(
+        &mut self,
+        pending: &mut Pending,
+        sender: UserId,
+        control: GroupControl,
+    ) -> Result<(), Error> {
+        match control.op {
+            GroupOp::KeyPackageRequest => {
+                let (made, layer) = self
+                    .mls(|cx| {
+                        cx.op(|p, signer, certificate| {
+                            tern_mls::key_package(p, signer, certificate.to_vec())
+                                .map_err(|e| Error::Group(e.into()))
+                        })
+                    })
+                    .await?;
+                let package = made?;
+                glue::stage(&mut pending.batch, layer)?;
+                let body = self.group_body(GroupOp::KeyPackages(vec![package]));
+                self.enqueue(pending, sender, &body, false).await?;
+            }
+            GroupOp::KeyPackages(packages) => {
+                let offered = packages.len();
+                let (own, _) = self
+                    .mls(move |cx| {
+                        packages
+                            .into_iter()
+                            .filter(|package| {
+                                cx.op(|p, _, _| {
+                                    tern_mls::key_package_identity(p, &Certificates, package)
+                                })
+                                .ok()
+                                .and_then(|identity| glue::account(&identity))
+                                    == Some(sender)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .await?;
+                if own.len() < offered {
+                    *self
+                        .groups
+                        .refused
+                        .entry("foreign_key_package")
+                        .or_default() += (offered - own.len()) as u64;
+                }
+                if own.is_empty() {
+                    return Ok(());
+                }
+                let conv = self.conv(&sender);
+                let mut held = self
+                    .read(move |s| s.get::<HeldKeyPackages>(&conv))
+                    .await?
+                    .unwrap_or_default();
+                held.extend(own);
+                let excess = held.len().saturating_sub(MAX_HELD);
+                held.drain(..excess);
+                pending.batch.put::<HeldKeyPackages>(&conv, &held)?;
+                self.groups.followups.push(Followup::Adds);
+            }
+            GroupOp::Invite {
+                welcome,
+                log,
+                sequencers,
+            } => {
+                self.join_from_invite(pending, sender, welcome, log, sequencers)
+                    .await?;
+            }
+            GroupOp::InvitePart {
+                invite,
+                index,
+                count,
+                bytes,
+            } => {
+                self.receive_invite_part(pending, sender, invite, (index, count), bytes)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An invitation from `sender`: joins the group from its Welcome, if the sender is in it
+    /// and we are not yet.
+    async fn join_from_invite(
+        &mut self,
+        pending: &mut Pending,
+        sender: UserId,
+        welcome: Vec<u8>,
+        log: [u8; 32],
+        sequencers: Vec<SequencerRow>,
+    ) -> Result<(), Error> {
+        let (joined, layer) = self
+            .mls(move |cx| {
+                cx.op(|p, _, _| {
+                    tern_mls::Group::join(p, &welcome, &Certificates)
+                        .map_err(|e| Error::Group(e.into()))
+                })
+            })
+            .await?;
+        let group = match joined {
+            Ok(group) => group,
+            Err(e) => {
+                *self.groups.refused.entry("welcome").or_default() += 1;
+                debug!("refused a group invitation: {e}");
+                return Ok(());
+            }
+        };
+        // The inviter must be in the group it invites to.
+        let inviter_in = group
+            .members()
+            .iter()
+            .any(|m| glue::account(&m.identity) == Some(sender));
+        let Ok(id) = <[u8; 32]>::try_from(group.id()).map(GroupId::from_bytes) else {
+            return Ok(());
+        };
+        let known = self.groups.live.get(&id).is_some_and(|l| l.row.active);
+        if !inviter_in || known || sequencers.is_empty() {
+            *self.groups.refused.entry("invitation").or_default() += 1;
+            return Ok(());
+        }
+        glue::stage(&mut pending.batch, layer)?;
+        let name = group.name().to_owned();
+        let row = GroupRow::joined(
+            *id.as_bytes(),
+            name.clone(),
+            log,
+            sequencers,
+            self.time.now_ms(),
+        );
+        pending.batch.put::<Groups>(&self.group_key(&id), &row)?;
+        pending.events.push(Event::Group {
+            group: id,
+            event: GroupEvent::Joined {
+                name,
+                by: Some(sender),
+            },
+        });
+        self.groups.followups.push(Followup::Start(id));
+        Ok(())
+    }
+
+    /// A part of an invitation from `sender`: kept until the last one arrives, when the
+    /// invitation they make up is taken. A peer keeps at most [`MAX_OPEN_INVITES`]
+    /// invitations unfinished; parts beyond, or that disagree on their count, are refused.
+    ///
+    /// Envelopes are received in groups committed in one write, so a part staged earlier in
+    /// this write is not in the store yet: the parts are the store's and those this process
+    /// staged, together.
+    async fn receive_invite_part(
+        &mut self,
+        pending: &mut Pending,
+        sender: UserId,
+        invite: [u8; 16],
+        (index, count): (u16, u16),
+        bytes: Vec<u8>,
+    ) -> Result<(), Error> {
+        let conv = self.conv(&sender);
+        let stored = self
+            .read(move |s| {
+                s.scan::<InviteParts>(
+                    (conv, [0; 16], 0)..=(conv, [0xFF; 16], u64::MAX),
+                    ScanDirection::Forward,
+                    usize::MAX,
+                )
+            })
+            .await?;
+        let mut open: BTreeMap<[u8; 16], BTreeMap<u64, InvitePartRow>> = BTreeMap::new();
+        for ((_, id, at), row) in stored {
+            open.entry(id).or_default().insert(at, row);
+        }
+        for ((from, id), parts) in &self.groups.invite_parts {
+            if *from == conv {
+                open.entry(*id).or_default().extend(parts.clone());
+            }
+        }
+        let known = open.contains_key(&invite);
+        let mut parts = open.remove(&invite).unwrap_or_default();
+        if (!known && open.len() >= MAX_OPEN_INVITES) || parts.values().any(|p| p.count != count) {
+            *self.groups.refused.entry("invite_part").or_default() += 1;
+            return Ok(());
+        }
+        // A part that came twice counts once.
+        let index = u64::from(index);
+        let row = InvitePartRow { count, bytes };
+        parts.insert(index, row.clone());
+        if parts.len() < usize::from(count) {
+            pending
+                .batch
+                .put::<InviteParts>(&(conv, invite, index), &row)?;
+            self.groups
+                .invite_parts
+                .entry((conv, invite))
+                .or_default()
+                .insert(index, row);
+            return Ok(());
+        }
+        for at in parts.keys() {
+            pending.batch.delete::<InviteParts>(&(conv, invite, *at));
+        }
+        self.groups.invite_parts.remove(&(conv, invite));
+        match crate::body::assemble_invite(parts.values().map(|p| p.bytes.as_slice())) {
+            Some(GroupOp::Invite {
+                welcome,
+                log,
+                sequencers,
+            }) => {
+                self.join_from_invite(pending, sender, welcome, log, sequencers)
+                    .await
+            }
+            _ => {
+                *self.groups.refused.entry("invitation").or_default() += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends each new member of group `id` its invitation: the Welcome and where the log is,
+    /// in parts when it is too large for one message.
+    pub(super) async fn send_invites(
+        &mut self,
+        pending: &mut Pending,
+        members: &[UserId],
+        welcome: Vec<u8>,
+        log: [u8; 32],
+        sequencers: Vec<SequencerRow>,
+    ) -> Result<(), Error> {
+        let invite = GroupOp::Invite {
+            welcome,
+            log,
+            sequencers,
+        };
+        for member in members {
+            let mut id = [0; 16];
+            UnwrapErr(getrandom::SysRng).fill_bytes(&mut id);
+            let Some(ops) = crate::body::invite_parts(invite.clone(), self.invite_part_len, id)
+            else {
+                warn!("an invitation too large to send, even in parts");
+                continue;
+            };
+            for op in ops {
+                let body = self.group_body(op);
+                self.enqueue(pending, *member, &body, false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn group_body(&mut self, op: GroupOp) -> Body {
+        Body::Group(GroupControl {
+            id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
+            stamp: self.clock.tick(self.time.now_ms()),
+            op,
+        })
+    }
+
+    /// Adds `members` to group `id`: at once with the key packages we hold for them, and for
+    /// the others once they answer our request for one.
+    pub(super) async fn add_members(
+        &mut self,
+        id: GroupId,
+        members: Vec<UserId>,
+    ) -> Result<(), Error> {
+        let live = self.ready(id)?;
+        if !live.mls().is_admin() {
+            return Err(Error::Group(GroupError::NotAllowed(
+                "only admins add members".into(),
+            )));
+        }
+        let group_conv = live.conv;
+        let me = self.account.user_id();
+        let present: Vec<UserId> = live
+            .mls()
+            .members()
+            .iter()
+            .filter_map(|m| glue::account(&m.identity))
+            .collect();
+        let mut adds = Vec::new();
+        let mut held_after = Vec::new();
+        let mut waiting = Vec::new();
+        for member in members {
+            if member == me || present.contains(&member) || adds.iter().any(|(u, _)| *u == member) {
+                continue;
+            }
+            let conv = self.conv(&member);
+            let mut held = self
+                .read(move |s| s.get::<HeldKeyPackages>(&conv))
+                .await?
+                .unwrap_or_default();
+            if held.is_empty() {
+                waiting.push(member);
+            } else {
+                adds.push((member, held.remove(0)));
+                held_after.push((conv, held));
+            }
+        }
+        if !adds.is_empty() {
+            self.commit_intent(id, IntentRow::Add(adds.clone())).await?;
+        }
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        for (conv, held) in held_after {
+            if held.is_empty() {
+                pending.batch.delete::<HeldKeyPackages>(&conv);
+            } else {
+                pending.batch.put::<HeldKeyPackages>(&conv, &held)?;
+            }
+            pending.batch.delete::<PendingAdds>(&(conv, group_conv));
+        }
+        for member in waiting {
+            let conv = self.conv(&member);
+            pending
+                .batch
+                .put::<PendingAdds>(&(conv, group_conv), &member)?;
+            let body = self.group_body(GroupOp::KeyPackageRequest);
+            self.enqueue(&mut pending, member, &body, false).await?;
+            pending.events.push(Event::Group {
+                group: id,
+                event: GroupEvent::AddWaiting { member },
+            });
+        }
+        if !pending.batch.is_empty() || !pending.events.is_empty() {
+            self.commit(pending).await?;
+        }
+        Ok(())
+    }
+
+    /// Does the work that waited for a write.
+    pub(in crate::core) async fn run_group_followups(&mut self) {
+        for followup in std::mem::take(&mut self.groups.followups) {
+            let result = match followup {
+                Followup::Start(id) => self.start_joined(id).await,
+                Followup::Adds => self.retry_waiting_adds().await,
+                Followup::Retry(id, intent) => self.commit_intent(id, intent).await,
+            };
+            if let Err(e) = result {
+                warn!("group work after a write failed: {e}");
+            }
+        }
+    }
+
+    /// Loads a group joined from a Welcome (committed) and starts its log task.
+    async fn start_joined(&mut self, id: GroupId) -> Result<(), Error> {
+        let conv = self.group_key(&id);
+        let Some(row) = self.read(move |s| s.get::<Groups>(&conv)).await? else {
+            return Ok(());
+        };
+        let Some((group, access)) = self.load_group(&row).await? else {
+            return Ok(());
+        };
+        self.go_live(id, conv, row, group, access, BTreeMap::new());
+        info!(group = %id.short(), "joined a group");
+        Ok(())
+    }
+
+    /// Makes the adds that wait for key packages we now hold, in groups that are ready.
+    pub(super) async fn retry_waiting_adds(&mut self) -> Result<(), Error> {
+        let waiting = self
+            .read(|s| s.scan::<PendingAdds>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        debug!(waiting = waiting.len(), "adds waiting for key packages");
+        // One commit per group adds everyone whose key package is here.
+        let mut ready: BTreeMap<Conv, Vec<UserId>> = BTreeMap::new();
+        for ((peer_conv, group_conv), member) in waiting {
+            let held = self
+                .read(move |s| s.get::<HeldKeyPackages>(&peer_conv))
+                .await?;
+            if held.is_some_and(|h| !h.is_empty()) {
+                ready.entry(group_conv).or_default().push(member);
+            }
+        }
+        for (group_conv, members) in ready {
+            let Some(id) = self
+                .groups
+                .live
+                .iter()
+                .find(|(_, l)| l.conv == group_conv)
+                .map(|(id, _)| *id)
+            else {
+                continue;
+            };
+            if self.ready(id).is_err() {
+                continue;
+            }
+            self.add_members(id, members).await?;
+        }
+        Ok(())
+    }
+}

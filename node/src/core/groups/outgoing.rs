@@ -1,0 +1,169 @@
+//! What a member sends through the log: its messages, staged with their history rows, and
+//! every outgoing entry handed to the group's log task once its write is durable. The task's
+//! queue is bounded; entries that find it full wait in order, so none is ever left behind.
+
+use super::*;
+
+impl Live {
+    /// Hands outgoing entry `seq` to the log task, after any that wait for room in its
+    /// queue; a full queue keeps it for [`Core::offer_unhanded`]. Nothing is dropped: the
+    /// entry is in the outbox.
+    pub(super) fn offer(&mut self, seq: u64) {
+        if !self.unhanded.is_empty() || !self.hand(seq) {
+            self.unhanded.push_back(seq);
+        }
+    }
+
+    /// Hands the log task the entries waiting for room, in order, while it has room.
+    pub(super) fn hand_waiting(&mut self) {
+        while let Some(seq) = self.unhanded.pop_front() {
+            if !self.hand(seq) {
+                self.unhanded.push_front(seq);
+                break;
+            }
+        }
+    }
+
+    /// Tries to hand entry `seq` to the log task: `false` only when its queue is full (an
+    /// entry no longer in the outbox, or a stopped task, needs nothing more).
+    pub(super) fn hand(&self, seq: u64) -> bool {
+        let (Some(control), Some(row)) = (&self.control, self.outbox.get(&seq)) else {
+            return true;
+        };
+        !matches!(
+            control.try_send(append_of(seq, row, &self.access)),
+            Err(mpsc::error::TrySendError::Full(_))
+        )
+    }
+}
+
+impl Core {
+    /// Hands the log tasks the entries that found their queue full (on the outbox tick).
+    pub(crate) fn offer_unhanded(&mut self) {
+        for live in self.groups.live.values_mut() {
+            live.hand_waiting();
+        }
+    }
+
+    pub(super) async fn send_to_group(
+        &mut self,
+        id: GroupId,
+        text: String,
+    ) -> Result<MessageId, Error> {
+        if text.is_empty() {
+            return Err(Error::Empty);
+        }
+        if text.len() > crate::body::MAX_TEXT_LEN {
+            return Err(Error::TooLong {
+                len: text.len(),
+                max: crate::body::MAX_TEXT_LEN,
+            });
+        }
+        if self.room() == Room::Full {
+            return Err(Error::StorageFull);
+        }
+        // A commit of ours may be waiting for the log: the message is made in the current
+        // epoch all the same, and made again in the next if the commit wins first (Retired).
+        self.active(id)?;
+        let message_id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
+        let stamp = self.clock.tick(self.time.now_ms());
+        let body = Body::Text(Text {
+            id: message_id,
+            stamp,
+            text: text.clone(),
+            reply_to: None,
+            expire_secs: None,
+        });
+        let payload = body.to_payload().to_bytes().to_vec();
+        let me = self.account.user_id();
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let seq = self
+            .stage_group_message(&mut pending, id, message_id, payload)
+            .await?;
+        let conv = self.live(id)?.conv;
+        let message = GroupMessage {
+            id: message_id,
+            group: id,
+            sender: me,
+            direction: Direction::Outgoing,
+            text,
+            sent_at_ms: hlc::millis(stamp),
+            state: DeliveryState::Queued,
+        };
+        stage_history(&mut pending, conv, stamp, message)?;
+        self.commit(pending).await?;
+        self.after_group_write(id, &[seq]);
+        Ok(message_id)
+    }
+
+    /// Encrypts `payload` for group `id` and stages it in the group's outbox and own
+    /// entries; returns its outbox sequence number. The entry is in memory from here on:
+    /// the caller commits, then [`Core::after_group_write`] hands it to the log task.
+    pub(super) async fn stage_group_message(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        message_id: MessageId,
+        payload: Vec<u8>,
+    ) -> Result<u64, Error> {
+        let sealed = payload.clone();
+        let ((body, epoch), layer) = self
+            .with_group(id, move |cx, g| {
+                cx.op(|p, signer, _| {
+                    let bytes = g
+                        .send(p, signer, &Certificates, &sealed)
+                        .map_err(|e| Error::Group(e.into()))?;
+                    Ok((bytes, g.epoch()))
+                })
+            })
+            .await?;
+        glue::stage(&mut pending.batch, layer)?;
+        let row = GroupOutboxRow {
+            body,
+            epoch,
+            what: OutgoingRow::Message {
+                id: *message_id.as_bytes(),
+                payload,
+            },
+        };
+        self.stage_outgoing(pending, id, row)
+    }
+
+    /// Stages an outgoing entry (outbox row and own-entry row); returns its sequence number.
+    pub(super) fn stage_outgoing(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        row: GroupOutboxRow,
+    ) -> Result<u64, Error> {
+        let seq = self.groups.next_seq;
+        self.groups.next_seq += 1;
+        let live = self.live_mut(id)?;
+        let kind = kind_of(&row);
+        let digest = tern_proto::grouplog::entry_digest(&kind, &row.body);
+        pending.batch.put::<GroupOutbox>(&(live.conv, seq), &row)?;
+        pending.batch.put::<GroupOwn>(&(live.conv, digest), &seq)?;
+        live.outbox.insert(seq, row);
+        Ok(seq)
+    }
+
+    /// After a write with new outgoing entries `seqs` is durable: hands them to the log task.
+    pub(super) fn after_group_write(&mut self, id: GroupId, seqs: &[u64]) {
+        let Some(live) = self.groups.live.get_mut(&id) else {
+            return;
+        };
+        for seq in seqs {
+            live.offer(*seq);
+        }
+    }
+}
+
+fn append_of(seq: u64, row: &GroupOutboxRow, access: &Access) -> Control {
+    Control::Append {
+        seq,
+        kind: kind_of(row),
+        body: row.body.clone(),
+        access: access.clone(),
+        epoch: row.epoch,
+    }
+}

@@ -1,0 +1,265 @@
+//! Group chats: MLS groups (`tern-mls`) whose messages and commits are ordered by a log at
+//! the group's sequencer relays (`docs/protocol/groups.md`).
+//!
+//! This module holds the public types ([`GroupId`], [`GroupInfo`], [`GroupMember`],
+//! [`GroupMessage`], [`GroupEvent`], [`GroupError`]), the tables, the glue between
+//! `tern-mls` and the node's store and certificates (`group/mls.rs`), and the log task of
+//! each group (`group/log.rs`). The core drives them (`core/groups.rs`).
+
+pub(crate) mod log;
+pub(crate) mod mls;
+pub(crate) mod tables;
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use tern_crypto::UserId;
+
+use crate::{
+    error::StorageError,
+    event::{DeliveryState, Direction},
+    id::{MessageId, ParseIdError},
+};
+
+/// A group's id: 32 random bytes the creator drew (the MLS group id). Shown as 64
+/// lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupId([u8; 32]);
+
+impl GroupId {
+    /// The id made of `bytes`.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The first 8 hex digits, for people and logs.
+    pub fn short(&self) -> String {
+        self.to_string()[..8].to_owned()
+    }
+}
+
+impl fmt::Display for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GroupId({})", self.short())
+    }
+}
+
+impl FromStr for GroupId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 || !s.is_ascii() {
+            return Err(ParseIdError);
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let hex = std::str::from_utf8(pair).map_err(|_| ParseIdError)?;
+            out[i] = u8::from_str_radix(hex, 16).map_err(|_| ParseIdError)?;
+        }
+        Ok(Self(out))
+    }
+}
+
+/// A member of a group, by account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// The member's account.
+    pub user: UserId,
+    /// Whether the account is an admin of the group.
+    pub admin: bool,
+}
+
+/// A group as [`crate::Node::group_info`] and [`crate::Node::groups`] show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// The group.
+    pub id: GroupId,
+    /// Its name.
+    pub name: String,
+    /// Its MLS epoch: how many commits it has been through.
+    pub epoch: u64,
+    /// Its members, by account, ourselves included; empty once we are out.
+    pub members: Vec<GroupMember>,
+    /// Whether we are an admin.
+    pub admin: bool,
+    /// Whether we are still in it (not removed, not left).
+    pub active: bool,
+    /// The relays that keep its log, as addresses.
+    pub sequencers: Vec<String>,
+    /// When a commit of ours last renewed our keys in it (Unix ms); `None`: not since we
+    /// joined. The node renews them within a day of joining, then weekly, so that a key
+    /// stolen from this device stops reading the group (post-compromise security).
+    pub keys_renewed_ms: Option<u64>,
+}
+
+/// A message of a group chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// The group.
+    pub group: GroupId,
+    /// Who wrote it.
+    pub sender: UserId,
+    /// Whether we sent or received it.
+    pub direction: Direction,
+    /// Its text.
+    pub text: String,
+    /// When the sender wrote it, by the sender's clock (Unix milliseconds).
+    pub sent_at_ms: u64,
+    /// For a message we sent: `Queued` until a sequencer relay holds it, then
+    /// `StoredAtRelays`. A received message is `Delivered`.
+    pub state: DeliveryState,
+}
+
+/// What happened in a group, as [`crate::Event::Group`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum GroupEvent {
+    /// We are in the group: we created it (`by` is `None`) or `by` added us.
+    Joined {
+        /// The group's name.
+        name: String,
+        /// Who added us.
+        by: Option<UserId>,
+    },
+    /// A message arrived, or one we wrote was accepted.
+    Message(GroupMessage),
+    /// A message we sent is held by this many of the group's sequencer relays.
+    Stored {
+        /// The message.
+        id: MessageId,
+        /// How many relays signed for it.
+        relays: u32,
+    },
+    /// Accounts joined the group.
+    Added {
+        /// Who added them.
+        by: UserId,
+        /// The accounts.
+        members: Vec<UserId>,
+    },
+    /// Accounts were removed from the group, or left it.
+    Removed {
+        /// Who committed the removal.
+        by: UserId,
+        /// The accounts.
+        members: Vec<UserId>,
+    },
+    /// The group was renamed.
+    Renamed {
+        /// Who renamed it.
+        by: UserId,
+        /// The new name.
+        name: String,
+    },
+    /// An account became an admin, or stopped being one.
+    AdminChanged {
+        /// Who committed the change.
+        by: UserId,
+        /// The account.
+        member: UserId,
+        /// Whether it is an admin now.
+        admin: bool,
+    },
+    /// We are no longer in the group (removed, or we left).
+    Ended,
+    /// Adding a member waits for that member's key package, which was asked for over the
+    /// 1:1 path; the add is made when it arrives.
+    AddWaiting {
+        /// The account.
+        member: UserId,
+    },
+}
+
+/// Why a group operation failed. Nothing changed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// No such group on this node.
+    #[error("no group {}", .0.short())]
+    NoSuchGroup(GroupId),
+    /// We are no longer in the group.
+    #[error("no longer a member of group {}", .0.short())]
+    NotMember(GroupId),
+    /// The group's policy does not allow it (only admins add, remove, rename and promote).
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    /// The account is not a member of the group.
+    #[error("{} is not in the group", .0.short())]
+    NoMember(UserId),
+    /// A commit of ours waits for the log's verdict; try again in a moment.
+    #[error("the group is busy with a change; try again")]
+    Busy,
+    /// A group needs at least one relay to keep its log; this node has none yet.
+    #[error("no relay to keep the group's log; add one with --relay")]
+    NoRelays,
+    /// The name is empty, too long, or holds control characters.
+    #[error(
+        "a group name is 1 to {} bytes without control characters",
+        tern_mls::MAX_NAME_LEN
+    )]
+    BadName,
+    /// The text is empty.
+    #[error("the message is empty")]
+    Empty,
+    /// The text is too long.
+    #[error("the message is {len} bytes; at most {max} fit")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The disk is nearly full.
+    #[error("the disk is full")]
+    StorageFull,
+    /// The group's state refused the operation (a bug, or damaged state).
+    #[error("the group refused: {0}")]
+    Refused(String),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl From<crate::error::Error> for GroupError {
+    fn from(e: crate::error::Error) -> Self {
+        use crate::error::Error;
+        match e {
+            Error::Group(e) => e,
+            Error::Empty => Self::Empty,
+            Error::TooLong { len, max } => Self::TooLong { len, max },
+            Error::StorageFull => Self::StorageFull,
+            Error::Storage(e) => Self::Storage(e),
+            Error::Stopped => Self::Stopped,
+            other => Self::Refused(other.to_string()),
+        }
+    }
+}
+
+impl From<tern_mls::GroupError> for GroupError {
+    fn from(e: tern_mls::GroupError) -> Self {
+        match e {
+            tern_mls::GroupError::Policy(p) => Self::NotAllowed(p.to_string()),
+            other => Self::Refused(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The log task of one group: it reads the group's log at its sequencer relays with held
+//! reads after the cursor the core committed, and appends what the core hands it
+//! (`docs/protocol/groups.md` §9.7).
+//!
+//! The task decides nothing about the group. It hands each page of entries to the core and
+//! waits: the core processes the page, commits the group's new state with the cursor in one
+//! write, and answers with where to read on and under which access key (a commit in the
+//! page moved the group to a new epoch). Reads go to the first sequencer in the group's list
+//! that answers; another is tried when it fails. Appends go to every sequencer. A commit goes
+//! to the first sequencer that gives a verdict, whose order decides; only a commit that won
+//! there is copied to the others, so that every sequencer's order agrees with it.
+//!
+//! Streams go out under the network task's anonymous identity: a relay sees a log's access
+//! key, never a member's account or device.
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId, Stream};
+use tern_proto::grouplog::{self, Access, Answer, Entry, Kind, LogId, Op, Refusal};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::GroupId;
+use crate::network::{self, Lease};
+
+/// Entries asked for per read.
+const PAGE: u32 = 64;
+/// How long a read is held at the relay when there is nothing new.
+const WAIT_SECS: u16 = 25;
+/// Longest a request may take before the stream is given up, beyond a held read's wait.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause after a failure before the next attempt, doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// How far ahead of the oldest append still under way a log task may start one. Entries are
+/// handed over in the order they were encrypted, so a sequencer's log holds a sender's
+/// messages at most this far out of order, well inside what MLS keeps for decrypting them
+/// (`tern_mls::OUT_OF_ORDER_TOLERANCE`). Without the bound, a backlog retried after an outage
+/// landed in any order, and members could not decrypt its stragglers.
+const IN_FLIGHT: usize = 64;
+const _: () = assert!(IN_FLIGHT < tern_mls::OUT_OF_ORDER_TOLERANCE as usize);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One of a group's sequencer relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sequencer {
+    pub(crate) peer: PeerId,
+    pub(crate) addresses: Vec<Multiaddr>,
+}
+
+/// Where and how a reader goes on after the core committed a page.
+#[derive(Debug)]
+pub(crate) struct Resume {
+    /// The last sequence number the core committed, at the relay that was read.
+    pub(crate) cursor: u64,
+    /// The access key of the group's epoch now.
+    pub(crate) access: Access,
+    /// The group's epoch now (a sequencer that lost the log is opened at it).
+    pub(crate) epoch: u64,
+}
+
+/// What the task reports to the core.
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// A page of the log at sequencer `relay`, oldest first. The core answers once it has
+    /// committed them, or with `None` when the group is over for us (we left or were
+    /// removed): the task then stops reading.
+    Entries {
+        group: GroupId,
+        relay: usize,
+        entries: Vec<Entry>,
+        reply: oneshot::Sender<Option<Resume>>,
+    },
+    /// What came of appending the core's outbox entry `seq`.
+    Appended {
+        group: GroupId,
+        seq: u64,
+        outcome: Outcome,
+    },
+}
+
+/// What came of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// On disk at this many sequencers, each receipt checked.
+    Stored(usize),
+    /// A commit for an epoch that another commit won first.
+    Lost,
+    /// A sequencer refused it for good (a message of an epoch that has ended, an entry over
+    /// the size limit, a log that is full).
+    Refused(Refusal),
+}
+
+/// What the core asks of the task.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Append outbox entry `seq` under `access`, the key of `epoch`, the epoch it was made
+    /// in.
+    Append {
+        seq: u64,
+        kind: Kind,
+        body: Vec<u8>,
+        access: Access,
+        epoch: u64,
+    },
+}
+
+/// A group's log task: its reader and its appender, until `cancel`.
+pub(crate) struct LogTask {
+    pub(crate) group: GroupId,
+    pub(crate) log: LogId,
+    pub(crate) sequencers: Vec<Sequencer>,
+    /// The committed cursor at each sequencer.
+    pub(crate) cursors: Vec<u64>,
+    /// The access key of the group's epoch.
+    pub(crate) access: Access,
+    /// The epoch the log is opened at if a sequencer does not hold it.
+    pub(crate) epoch: u64,
+    pub(crate) net: network::Handle,
+    pub(crate) reports: mpsc::Sender<Report>,
+    pub(crate) control: mpsc::Receiver<Control>,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl LogTask {
+    pub(crate) async fn run(self) {
+        let LogTask {
+            group,
+            log,
+            sequencers,
+            cursors,
+            access,
+            epoch,
+            net,
+            reports,
+            mut control,
+            cancel,
+        } = self;
+        let client = Client {
+            log,
+            sequencers,
+            net,
+        };
+        let reader = read(&client, group, cursors, access, epoch, &reports);
+        let appender = async {
+            let mut appends = futures::stream::FuturesUnordered::new();
+            // Entries by the order they were taken: the next one's place, and the places
+            // still under way. A new one starts only within IN_FLIGHT of the oldest.
+            let mut next = 0_usize;
+            let mut unfinished = std::collections::BTreeSet::new();
+            loop {
+                let room = unfinished
+                    .first()
+                    .is_none_or(|oldest| next - oldest < IN_FLIGHT);
+                tokio::select! {
+                    Some(control) = control.recv(), if room => match control {
+                        Control::Append { seq, kind, body, access, epoch } => {
+                            let place = next;
+                            next += 1;
+                            unfinished.insert(place);
+                            let client = &client;
+                            appends.push(async move {
+                                (place, append(client, seq, kind, body, access, epoch).await)
+                            });
+                        }
+                    },
+                    Some((place, (seq, outcome))) = futures::StreamExt::next(&mut appends), if !appends.is_empty() => {
+                        unfinished.remove(&place);
+                        let report = Report::Appended { group, seq, outcome };
+                        if reports.send(report).await.is_err() {
+                            return;
+                        }
+                    }
+                    else => return,
+                }
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = reader => {}
+            () = appender => {}
+        }
+        debug!(%group, "group log task stopped");
+    }
+}
+
+/// What the reader and appender share: the log and where it is kept.
+struct Client {
+    log: LogId,
+    sequencers: Vec<Sequencer>,
+    net: network::Handle,
+}
+
+/// A stream to one sequencer, with the lease that keeps its connection.
+struct Open {
+    stream: Stream,
+    _lease: Lease,
+}
+
+impl Client {
+    async fn connect(&self, relay: usize) -> Option<Open> {
+        let sequencer = &self.sequencers[relay];
+        let opened = tokio::time::timeout(
+            CALL_TIMEOUT,
+            self.net.anonymous_stream(
+                sequencer.peer,
+                sequencer.addresses.clone(),
+                grouplog::PROTOCOL,
+            ),
+        )
+        .await;
+        match opened {
+            Ok(Ok((stream, lease))) => Some(Open {
+                stream,
+                _lease: lease,
+            }),
+            Ok(Err(e)) => {
+                debug!(relay = %sequencer.peer, "cannot open a group log stream: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// One request on `open`, answered within the call timeout plus `wait`.
+    async fn call(
+        &self,
+        open: &mut Open,
+        relay: usize,
+        access: &Access,
+        op: Op,
+        wait: Duration,
+    ) -> Option<Answer> {
+        let peer = self.sequencers[relay].peer.to_bytes();
+        let request = access.request(&peer, self.log, op);
+        match tokio::time::timeout(
+            CALL_TIMEOUT + wait,
+            grouplog::call(&mut open.stream, &request),
+        )
+        .await
+        {
+            Ok(Ok(answer)) => Some(answer),
+            Ok(Err(e)) => {
+                debug!("group log call failed: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Opens the log at `relay` at `epoch` under `access`: a sequencer that lost it (it
+    /// expired, or was never reached at the group's creation) takes it up again.
+    async fn open_log(&self, open: &mut Open, relay: usize, access: &Access, epoch: u64) -> bool {
+        matches!(
+            self.call(open, relay, access, Op::Open { epoch }, Duration::ZERO)
+                .await,
+            Some(Answer::Opened { .. })
+        )
+    }
+}
+
+async fn read(
+    client: &Client,
+    group: GroupId,
+    mut cursors: Vec<u64>,
+    mut access: Access,
+    mut epoch: u64,
+    reports: &mpsc::Sender<Report>,
+) {
+    let mut relay = 0;
+    let mut backoff = FIRST_BACKOFF;
+    'relays: loop {
+        let Some(mut open) = client.connect(relay).await else {
+            relay = (relay + 1) % client.sequencers.len();
+            pause(&mut backoff).await;
+            continue;
+        };
+        loop {
+            let op = Op::Read {
+                after: cursors[relay],
+                limit: PAGE,
+                wait_secs: WAIT_SECS,
+            };
+            let wait = Duration::from_secs(WAIT_SECS.into());
+            let answer = client.call(&mut open, relay, &access, op, wait).await;
+            let (entries, served) = match answer {
+                Some(Answer::Entries { items, .. }) => (items, true),
+                Some(Answer::Refused(Refusal::NoSuchLog)) => {
+                    if client.open_log(&mut open, relay, &access, epoch).await {
+                        continue;
+                    }
+                    (Vec::new(), false)
+                }
+                // Our key's epoch has ended here and the commit that ended it is behind
+                // our cursor: the core has not moved on yet, or this relay is ahead of
+                // the order we follow. Try the next sequencer.
+                Some(Answer::Refused(refusal)) => {
+                    debug!(%group, relay, "group log read refused: {refusal}");
+                    (Vec::new(), false)
+                }
+                Some(_) | None => (Vec::new(), false),
+            };
+            if entries.is_empty() {
+                if !served {
+                    relay = (relay + 1) % client.sequencers.len();
+                    pause(&mut backoff).await;
+                    continue 'relays;
+                }
+                continue;
+            }
+            backoff = FIRST_BACKOFF;
+            let (reply, answer) = oneshot::channel();
+            let report = Report::Entries {
+                group,
+                relay,
+                entries,
+                reply,
+            };
+            if reports.send(report).await.is_err() {
+                return;
+            }
+            match answer.await {
+                Ok(Some(resume)) => {
+                    cursors[relay] = resume.cursor;
+                    access = resume.access;
+                    epoch = resume.epoch;
+                }
+                // Over for us, or the core stopped.
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Appends one entry; returns the outbox entry's sequence number and the outcome, retrying
+/// with back-off while no sequencer can be reached.
+async fn append(
+    client: &Client,
+    seq: u64,
+    kind: Kind,
+    body: Vec<u8>,
+    access: Access,
+    epoch: u64,
+) -> (u64, Outcome) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let outcome = match kind {
+            Kind::Commit { .. } => append_commit(client, &kind, &body, &access, epoch).await,
+            Kind::Message => append_everywhere(client, &kind, &body, &access, epoch, 0..).await,
+        };
+        if let Some(outcome) = outcome {
+            return (seq, outcome);
+        }
+        pause(&mut backoff).await;
+    }
+}
+
+/// A commit: the first sequencer with a verdict decides; a winner is copied to the others.
+async fn append_commit(
+    client: &Client,
+    kind: &Kind,
+    body: &[u8],
+    access: &Access,
+    epoch: u64,
+) -> Option<Outcome> {
+    for relay in 0..client.sequencers.len() {
+        match append_at(client, relay, kind, body, access, epoch).await {
+            Some(Outcome::Stored(_)) => {
+                let copies =
+                    append_everywhere(client, kind, body, access, epoch, relay + 1..).await;
+                let more = match copies {
+                    Some(Outcome::Stored(n)) => n,
+                    _ => 0,
+                };
+                return Some(Outcome::Stored(1 + more));
+            }
+            Some(verdict) => return Some(verdict),
+            None => {}
+        }
+    }
+    None
+}
+
+/// Appends at each sequencer in `range` at once: `Stored(n)` if any stored it, a refusal if
+/// none did and one refused, `None` if none could be reached.
+async fn append_everywhere(
+    client: &Client,
+    kind: &Kind,
+    body: &[u8],
+    access: &Access,
+    epoch: u64,
+    range: std::ops::RangeFrom<usize>,
+) -> Option<Outcome> {
+    let count = client.sequencers.len();
+    let tries =
+        (range.start..count).map(|relay| append_at(client, relay, kind, body, access, epoch));
+    let outcomes = futures::future::join_all(tries).await;
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(Outcome::Stored(_))))
+        .count();
+    if stored > 0 || range.start >= count {
+        return Some(Outcome::Stored(stored));
+    }
+    outcomes.into_iter().flatten().next()
+}
+
+/// Appends at one sequencer, opening the log there first if it does not hold it. `None`
+/// when the sequencer could not be reached or gave no usable answer.
+async fn append_at(
+    client: &Client,
+    relay: usize,
+    kind: &Kind,
+    body: &[u8],
+    access: &Access,
+    epoch: u64,
+) -> Option<Outcome> {
+    let mut open = client.connect(relay).await?;
+    let peer = client.sequencers[relay].peer.to_bytes();
+    for _ in 0..2 {
+        let op = Op::Append {
+            kind: *kind,
+            body: body.to_vec(),
+        };
+        match client
+            .call(&mut open, relay, access, op, Duration::ZERO)
+            .await?
+        {
+            Answer::Appended(receipt) => {
+                return match receipt.verify(&peer, &client.log, kind, body) {
+                    Ok(()) => Some(Outcome::Stored(1)),
+                    Err(e) => {
+                        warn!(relay = %client.sequencers[relay].peer, "bad group log receipt: {e}");
+                        None
+                    }
+                };
+            }
+            Answer::Lost { .. } => return Some(Outcome::Lost),
+            Answer::Refused(Refusal::NoSuchLog) => {
+                if !client.open_log(&mut open, relay, access, epoch).await {
+                    return None;
+                }
+            }
+            Answer::Refused(
+                refusal @ (Refusal::RateLimited | Refusal::Unavailable | Refusal::StorageFull),
+            ) => {
+                debug!("group log append refused for now: {refusal}");
+                return None;
+            }
+            Answer::Refused(refusal) => return Some(Outcome::Refused(refusal)),
+            _ => return None,
+        }
+    }
+    None
+}
+
+async fn pause(backoff: &mut Duration) {
+    tokio::time::sleep(*backoff).await;
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+}

@@ -1,0 +1,187 @@
+//! The tables of groups, added after schema version 1 as tables of their own (no
+//! migration), pinned by `node/tests/fixtures/node-v1-groups/`. Row keys hold no group id in
+//! clear: a group is keyed by `index_id("group", group id)`, a peer by its `Conv`.
+
+use serde::{Deserialize, Serialize};
+use tern_crypto::UserId;
+
+use crate::{store::Table, tables::Conv};
+
+/// openmls's state, as `tern-mls` hands it over: `row(label, key)` (33 bytes: a format
+/// byte and an HMAC under the profile's MLS storage key, `docs/protocol/groups.md` §8) → the
+/// JSON value, sealed like every value.
+pub(crate) struct MlsRows;
+impl Table for MlsRows {
+    const NAME: &'static str = "mls";
+    type Key = [u8; 33];
+    type Value = Vec<u8>;
+}
+
+/// A sequencer relay of a group, as stored and as invitations carry it: its peer id bytes
+/// and addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SequencerRow {
+    pub(crate) peer: Vec<u8>,
+    pub(crate) addresses: Vec<String>,
+}
+
+/// A group we are or were in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupRow {
+    /// The MLS group id.
+    pub(crate) id: [u8; 32],
+    /// Its name, as of the last commit we processed.
+    pub(crate) name: String,
+    /// The log's id at the sequencers.
+    pub(crate) log: [u8; 32],
+    /// The sequencer relays, in the order that decides (the first that answers).
+    pub(crate) sequencers: Vec<SequencerRow>,
+    /// The last entry committed, at each sequencer (same order).
+    pub(crate) cursors: Vec<u64>,
+    /// When we joined, Unix milliseconds.
+    pub(crate) joined_ms: u64,
+    /// Whether we are still in it.
+    pub(crate) active: bool,
+}
+
+impl GroupRow {
+    /// A group we are in from now on (`now_ms`), with its log at `sequencers`, read from the
+    /// start.
+    pub(crate) fn joined(
+        id: [u8; 32],
+        name: String,
+        log: [u8; 32],
+        sequencers: Vec<SequencerRow>,
+        now_ms: u64,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            log,
+            cursors: vec![0; sequencers.len()],
+            sequencers,
+            joined_ms: now_ms,
+            active: true,
+        }
+    }
+}
+
+/// Groups, keyed by `index_id("group", group id)`.
+pub(crate) struct Groups;
+impl Table for Groups {
+    const NAME: &'static str = "groups";
+    type Key = Conv;
+    type Value = GroupRow;
+}
+
+/// What a commit of ours was made to do, kept so that it is made again on the new epoch if
+/// another commit wins the race. Variant order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum IntentRow {
+    /// Add these accounts, with the key package each gave us.
+    Add(Vec<(UserId, Vec<u8>)>),
+    /// Remove these accounts (every device of each).
+    Remove(Vec<UserId>),
+    /// Rename the group.
+    Rename(String),
+    /// Promote (`true`) or demote an account.
+    Admin(UserId, bool),
+    /// Commit the proposals waiting (a member's leave).
+    Pending,
+    /// Renew our own keys in the group (post-compromise security, `docs/protocol/groups.md`
+    /// §10.6).
+    Update,
+}
+
+/// What an outgoing log entry is. Variant order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum OutgoingRow {
+    /// An application message: its id in history and the payload, to encrypt again if its
+    /// epoch ends before a sequencer takes it.
+    Message { id: [u8; 16], payload: Vec<u8> },
+    /// Our leave proposal.
+    Leave,
+    /// A commit from `epoch`, naming the next epoch's access key; its Welcome, if it adds
+    /// members; and what it was for.
+    Commit {
+        next_key: [u8; 32],
+        welcome: Option<Vec<u8>>,
+        intent: IntentRow,
+    },
+}
+
+/// An entry waiting to be appended to a group's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupOutboxRow {
+    /// The MLS message.
+    pub(crate) body: Vec<u8>,
+    /// The epoch it was made in (its access key's).
+    pub(crate) epoch: u64,
+    pub(crate) what: OutgoingRow,
+}
+
+/// Entries waiting to be appended, and our commit until the log has decided it: `(group
+/// key, outbox sequence number)`.
+pub(crate) struct GroupOutbox;
+impl Table for GroupOutbox {
+    const NAME: &'static str = "group_outbox";
+    type Key = (Conv, u64);
+    type Value = GroupOutboxRow;
+}
+
+/// Entries we appended, until the reader meets them in the log (MLS cannot decrypt a
+/// member's own messages): `(group key, entry digest)` → the outbox sequence number.
+pub(crate) struct GroupOwn;
+impl Table for GroupOwn {
+    const NAME: &'static str = "group_own";
+    type Key = (Conv, [u8; 32]);
+    type Value = u64;
+}
+
+/// When a commit of ours last renewed our own keys in a group (Unix milliseconds), by the
+/// group's key. No row: not since we joined it (its row's `joined_ms`).
+pub(crate) struct GroupRenewed;
+impl Table for GroupRenewed {
+    const NAME: &'static str = "group_renewed";
+    type Key = Conv;
+    type Value = u64;
+}
+
+/// Parts of invitations that came in parts (`GroupOp::InvitePart`), until the last one
+/// arrives: `(sender's Conv, invitation id, part index)` → the part.
+pub(crate) struct InviteParts;
+impl Table for InviteParts {
+    const NAME: &'static str = "invite_parts";
+    type Key = (Conv, [u8; 16], u64);
+    type Value = InvitePartRow;
+}
+
+/// One part of an invitation: how many it has, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InvitePartRow {
+    pub(crate) count: u16,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Most invitations one peer may have in parts, unfinished, at once.
+pub(crate) const MAX_OPEN_INVITES: usize = 4;
+
+/// Key packages peers gave us for adding them to groups, keyed by the peer's `Conv`:
+/// serialized MLS key packages, oldest first, at most [`MAX_HELD`].
+pub(crate) struct HeldKeyPackages;
+impl Table for HeldKeyPackages {
+    const NAME: &'static str = "held_key_packages";
+    type Key = Conv;
+    type Value = Vec<Vec<u8>>;
+}
+
+/// Most key packages held for one peer.
+pub(crate) const MAX_HELD: usize = 4;
+
+/// Adds waiting for the peer's key package: `(peer Conv, group key)` → the peer.
+pub(crate) struct PendingAdds;
+impl Table for PendingAdds {
+    const NAME: &'static str = "pending_adds";
+    type Key = (Conv, Conv);
+    type Value = UserId;
+}

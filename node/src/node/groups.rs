@@ -1,0 +1,142 @@
+//! Group chats (`docs/protocol/groups.md`): creating groups, adding and removing members,
+//! sending, and reading them back.
+//!
+//! A group's messages and commits go through its log at the group's sequencer relays (its
+//! creator's mailbox relays, up to three): one upload per message, whoever is online. What
+//! happens in a group is reported by [`Event::Group`](crate::Event::Group).
+
+use super::*;
+use crate::{
+    core::GroupRequest,
+    group::{GroupError, GroupId, GroupInfo, GroupMessage},
+};
+
+impl Node {
+    async fn group_call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> GroupRequest,
+    ) -> Result<T, GroupError> {
+        self.call(|reply| Request::Group(make(reply))).await
+    }
+
+    /// Creates a group named `name` with us as its only member and admin. Its log is kept
+    /// by our mailbox relays (up to three), so a node needs a relay first
+    /// ([`GroupError::NoRelays`]).
+    ///
+    /// ```no_run
+    /// # async fn example(node: tern_node::Node, bob: tern_node::UserId) -> Result<(), tern_node::GroupError> {
+    /// let family = node.create_group("family").await?;
+    /// node.add_members(family, vec![bob]).await?;
+    /// node.send_to_group(family, "hello, everyone").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_group(&self, name: impl Into<String>) -> Result<GroupId, GroupError> {
+        let name = name.into();
+        self.group_call(|reply| GroupRequest::Create { name, reply })
+            .await
+    }
+
+    /// Adds accounts to a group (admins only). An account whose key package we hold is
+    /// added at once; for the others one is asked for over the 1:1 path, and the add is made
+    /// when it arrives ([`crate::GroupEvent::AddWaiting`]). Each new member gets the group's
+    /// Welcome over the 1:1 path once the commit has won its epoch in the log, and joins
+    /// without anything more from us.
+    pub async fn add_members(
+        &self,
+        group: GroupId,
+        members: Vec<UserId>,
+    ) -> Result<(), GroupError> {
+        self.group_call(|reply| GroupRequest::Add {
+            group,
+            members,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes accounts (every device of each) from a group (admins only). The removal is a
+    /// commit: from the next epoch on, the removed cannot read what the group says.
+    pub async fn remove_members(
+        &self,
+        group: GroupId,
+        members: Vec<UserId>,
+    ) -> Result<(), GroupError> {
+        self.group_call(|reply| GroupRequest::Remove {
+            group,
+            members,
+            reply,
+        })
+        .await
+    }
+
+    /// Leaves a group: proposes our removal, which an admin's node commits.
+    pub async fn leave_group(&self, group: GroupId) -> Result<(), GroupError> {
+        self.group_call(|reply| GroupRequest::Leave { group, reply })
+            .await
+    }
+
+    /// Renames a group (admins only).
+    pub async fn rename_group(
+        &self,
+        group: GroupId,
+        name: impl Into<String>,
+    ) -> Result<(), GroupError> {
+        let name = name.into();
+        self.group_call(|reply| GroupRequest::Rename { group, name, reply })
+            .await
+    }
+
+    /// Makes an account an admin of a group, or no longer one (admins only). A group always
+    /// keeps an admin.
+    pub async fn set_admin(
+        &self,
+        group: GroupId,
+        member: UserId,
+        admin: bool,
+    ) -> Result<(), GroupError> {
+        self.group_call(|reply| GroupRequest::SetAdmin {
+            group,
+            member,
+            admin,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends `text` to a group. Returns once it is durable in the group's outbox; the
+    /// sequencers' receipts follow as [`crate::GroupEvent::Stored`].
+    pub async fn send_to_group(
+        &self,
+        group: GroupId,
+        text: impl Into<String>,
+    ) -> Result<MessageId, GroupError> {
+        let text = text.into();
+        self.group_call(|reply| GroupRequest::Send { group, text, reply })
+            .await
+    }
+
+    /// The newest `limit` messages of a group, oldest first.
+    pub async fn group_history(
+        &self,
+        group: GroupId,
+        limit: usize,
+    ) -> Result<Vec<GroupMessage>, GroupError> {
+        self.group_call(|reply| GroupRequest::History {
+            group,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// The groups we are or were in, by name.
+    pub async fn groups(&self) -> Result<Vec<GroupInfo>, GroupError> {
+        self.group_call(|reply| GroupRequest::List { reply }).await
+    }
+
+    /// One group: its name, epoch, members and admins.
+    pub async fn group_info(&self, group: GroupId) -> Result<GroupInfo, GroupError> {
+        self.group_call(|reply| GroupRequest::Info { group, reply })
+            .await
+    }
+}

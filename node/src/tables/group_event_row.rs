@@ -1,0 +1,113 @@
+//! The stored form of [`GroupEvent`] inside the event log: private mirrors, so that changing
+//! the public types never changes the disk format. Variants and fields are only appended.
+
+use serde::{Deserialize, Serialize};
+use tern_crypto::UserId;
+
+use super::event_row::{direction_v1, state_v1};
+use crate::{
+    event::{DeliveryState, Direction},
+    group::{GroupEvent, GroupId, GroupMessage},
+    id::MessageId,
+};
+
+/// The stored form of [`GroupMessage`], version 1. Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct GroupMessageV1 {
+    id: MessageId,
+    group: [u8; 32],
+    sender: UserId,
+    #[serde(with = "direction_v1")]
+    direction: Direction,
+    text: String,
+    sent_at_ms: u64,
+    #[serde(with = "state_v1")]
+    state: DeliveryState,
+}
+
+/// The stored form of [`GroupEvent`], version 1. Variant order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum GroupEventV1 {
+    Joined {
+        name: String,
+        by: Option<UserId>,
+    },
+    Message(GroupMessageV1),
+    Stored {
+        id: MessageId,
+        relays: u32,
+    },
+    Added {
+        by: UserId,
+        members: Vec<UserId>,
+    },
+    Removed {
+        by: UserId,
+        members: Vec<UserId>,
+    },
+    Renamed {
+        by: UserId,
+        name: String,
+    },
+    AdminChanged {
+        by: UserId,
+        member: UserId,
+        admin: bool,
+    },
+    Ended,
+    AddWaiting {
+        member: UserId,
+    },
+}
+
+impl From<&GroupEvent> for GroupEventV1 {
+    fn from(event: &GroupEvent) -> Self {
+        match event.clone() {
+            GroupEvent::Joined { name, by } => Self::Joined { name, by },
+            GroupEvent::Message(m) => Self::Message(GroupMessageV1 {
+                id: m.id,
+                group: *m.group.as_bytes(),
+                sender: m.sender,
+                direction: m.direction,
+                text: m.text,
+                sent_at_ms: m.sent_at_ms,
+                state: m.state,
+            }),
+            GroupEvent::Stored { id, relays } => Self::Stored { id, relays },
+            GroupEvent::Added { by, members } => Self::Added { by, members },
+            GroupEvent::Removed { by, members } => Self::Removed { by, members },
+            GroupEvent::Renamed { by, name } => Self::Renamed { by, name },
+            GroupEvent::AdminChanged { by, member, admin } => {
+                Self::AdminChanged { by, member, admin }
+            }
+            GroupEvent::Ended => Self::Ended,
+            GroupEvent::AddWaiting { member } => Self::AddWaiting { member },
+        }
+    }
+}
+
+impl From<GroupEventV1> for GroupEvent {
+    fn from(row: GroupEventV1) -> Self {
+        match row {
+            GroupEventV1::Joined { name, by } => Self::Joined { name, by },
+            GroupEventV1::Message(m) => Self::Message(GroupMessage {
+                id: m.id,
+                group: GroupId::from_bytes(m.group),
+                sender: m.sender,
+                direction: m.direction,
+                text: m.text,
+                sent_at_ms: m.sent_at_ms,
+                state: m.state,
+            }),
+            GroupEventV1::Stored { id, relays } => Self::Stored { id, relays },
+            GroupEventV1::Added { by, members } => Self::Added { by, members },
+            GroupEventV1::Removed { by, members } => Self::Removed { by, members },
+            GroupEventV1::Renamed { by, name } => Self::Renamed { by, name },
+            GroupEventV1::AdminChanged { by, member, admin } => {
+                Self::AdminChanged { by, member, admin }
+            }
+            GroupEventV1::Ended => Self::Ended,
+            GroupEventV1::AddWaiting { member } => Self::AddWaiting { member },
+        }
+    }
+}
