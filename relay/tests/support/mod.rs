@@ -40,13 +40,22 @@ impl RelayProcess {
         Self::spawn(dir, command)
     }
 
-    fn spawn(dir: &Path, mut command: Command) -> Self {
+    /// A relay listening on `listen` (to come back at the same address after a kill).
+    pub(crate) fn start_on(dir: &Path, listen: &str) -> Self {
+        Self::spawn_on(dir, Command::new(env!("CARGO_BIN_EXE_tern-relay")), listen)
+    }
+
+    fn spawn(dir: &Path, command: Command) -> Self {
+        Self::spawn_on(dir, command, "/ip4/127.0.0.1/tcp/0")
+    }
+
+    fn spawn_on(dir: &Path, mut command: Command, listen: &str) -> Self {
         let _ = std::fs::remove_file(dir.join("relay.addr"));
         let child = command
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
-            .arg("/ip4/127.0.0.1/tcp/0")
+            .arg(listen)
             .arg("--log")
             .arg("warn")
             .spawn()

@@ -1,0 +1,725 @@
+//! Group chats through real relays: a group is created, members are added over the 1:1 path
+//! (key packages asked for and given, the Welcome sent once the commit won), messages go
+//! through the group's log, a removed member reads nothing sent after its removal, and a
+//! member that restarts goes on where it was.
+
+mod support;
+
+use std::{future::Future, time::Duration};
+
+use support::wait_for;
+use tern_node::{Event, EventStream, GroupEvent, GroupId, Node, UserId};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
+    let mut builder = tern_node::test_utils::builder(dir);
+    for relay in relays {
+        builder = builder.with_relay(relay.clone());
+    }
+    builder
+}
+
+/// Waits for `event` of `group` on `events`.
+async fn group_event<T>(
+    events: &mut EventStream,
+    group: GroupId,
+    mut pick: impl FnMut(&GroupEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(
+        TIMEOUT,
+        wait_for(events, |e| match e {
+            Event::Group { group: g, event } if *g == group => pick(event),
+            _ => None,
+        }),
+    )
+    .await
+    .expect("no such group event in time")
+}
+
+async fn received(events: &mut EventStream, group: GroupId, text: &str) -> UserId {
+    group_event(events, group, |e| match e {
+        GroupEvent::Message(m)
+            if m.text == text && m.direction == tern_node::Direction::Incoming =>
+        {
+            Some(m.sender)
+        }
+        _ => None,
+    })
+    .await
+}
+
+/// A relay in this process on loopback, its address (as a node's relay list), and its
+/// directory (removed on drop).
+async fn relay() -> (tern_relay::Relay, Vec<String>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .unwrap();
+    let relays = vec![relay.addresses().await[0].clone()];
+    (relay, relays, dir)
+}
+
+async fn befriend(a: &Node, b: &Node) {
+    let name = |n: &Node| n.user_id().short();
+    a.add_contact(name(b), b.user_id()).await.unwrap();
+    b.add_contact(name(a), a.user_id()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_three_talks_through_its_log_and_a_removed_member_reads_no_more() {
+    if let Ok(filter) = std::env::var("TERN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let mut bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    befriend(&alice, &carol).await;
+    let (mut alice_events, mut carol_events) = (
+        alice.events(tern_node::From::Oldest),
+        carol.events(tern_node::From::Oldest),
+    );
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+
+    let group = alice.create_group("Zanzibar reunion").await.unwrap();
+    let info = alice.group_info(group).await.unwrap();
+    assert_eq!(info.name, "Zanzibar reunion");
+    assert!(info.admin && info.active);
+    assert_eq!(info.members.len(), 1);
+
+    // Alice holds no key packages of theirs: she asks, they answer, she adds them, and each
+    // joins from the Welcome.
+    alice
+        .add_members(group, vec![bob.user_id(), carol.user_id()])
+        .await
+        .unwrap();
+    for events in [&mut bob_events, &mut carol_events] {
+        let by = group_event(events, group, |e| match e {
+            GroupEvent::Joined { by, .. } => Some(*by),
+            _ => None,
+        })
+        .await;
+        assert_eq!(by, Some(alice.user_id()));
+    }
+    let members = |info: tern_node::GroupInfo| {
+        let mut m: Vec<UserId> = info.members.iter().map(|m| m.user).collect();
+        m.sort();
+        m
+    };
+    let mut everyone = vec![alice.user_id(), bob.user_id(), carol.user_id()];
+    everyone.sort();
+    // Bob may have joined before Carol was added (her key package came later): he learns of
+    // her from the log.
+    for node in [&alice, &bob, &carol] {
+        tokio::time::timeout(TIMEOUT, async {
+            while members(node.group_info(group).await.unwrap()) != everyone {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("a member never saw everyone join");
+    }
+
+    // One upload each, read by every other member.
+    bob.send_to_group(group, "hi from bob").await.unwrap();
+    assert_eq!(
+        received(&mut alice_events, group, "hi from bob").await,
+        bob.user_id()
+    );
+    assert_eq!(
+        received(&mut carol_events, group, "hi from bob").await,
+        bob.user_id()
+    );
+    alice.send_to_group(group, "hi from alice").await.unwrap();
+    received(&mut bob_events, group, "hi from alice").await;
+    received(&mut carol_events, group, "hi from alice").await;
+    group_event(&mut alice_events, group, |e| match e {
+        GroupEvent::Stored { relays, .. } => Some(*relays),
+        _ => None,
+    })
+    .await;
+
+    // Carol is removed: she learns it, and reads nothing said after it.
+    alice
+        .remove_members(group, vec![carol.user_id()])
+        .await
+        .unwrap();
+    group_event(&mut carol_events, group, |e| match e {
+        GroupEvent::Ended => Some(()),
+        _ => None,
+    })
+    .await;
+    let removed = group_event(&mut bob_events, group, |e| match e {
+        GroupEvent::Removed { members, .. } => Some(members.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(removed, vec![carol.user_id()]);
+    alice.send_to_group(group, "carol is gone").await.unwrap();
+    received(&mut bob_events, group, "carol is gone").await;
+    let carols = carol.group_history(group, 100).await.unwrap();
+    assert!(carols.iter().all(|m| m.text != "carol is gone"));
+    assert!(!carol.group_info(group).await.unwrap().active);
+
+    // Bob restarts: his group, and his place in its log, come back.
+    bob.shutdown().await;
+    bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    let mut bob_events = bob.events(tern_node::From::Now);
+    alice.send_to_group(group, "welcome back").await.unwrap();
+    received(&mut bob_events, group, "welcome back").await;
+    let texts: Vec<String> = bob
+        .group_history(group, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "hi from bob",
+            "hi from alice",
+            "carol is gone",
+            "welcome back"
+        ],
+        "each message once, in the log's order"
+    );
+    // Nothing that happened here is a refusal: no member's own entries, nobody's commits,
+    // no message of the removed member's last epoch is counted as bad input.
+    for node in [&alice, &bob, &carol] {
+        let refused = group_refusals(node).await;
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+/// Polls `check` until it holds, for at most [`TIMEOUT`].
+async fn until<F: Future<Output = bool>>(what: &str, check: impl FnMut() -> F) {
+    until_within(TIMEOUT, what, check).await;
+}
+
+/// Polls `check` until it holds, for at most `timeout`.
+async fn until_within<F: Future<Output = bool>>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    tokio::time::timeout(timeout, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+/// The group entries and bodies `node` refused, by reason (those counted at all).
+async fn group_refusals(node: &Node) -> Vec<(String, u64)> {
+    let status = node.status().await.unwrap();
+    status
+        .rejections
+        .into_iter()
+        .filter(|(reason, count)| reason.starts_with("group_") && *count > 0)
+        .collect()
+}
+
+async fn texts(node: &Node, group: GroupId) -> Vec<String> {
+    node.group_history(group, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_away_through_commits_catches_up_and_an_invitee_joins_after_its_inviter_left() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Alice writes only through relays: her Welcomes wait in the invitees' mailboxes.
+    let alice = builder(dirs[0].path(), &relays)
+        .with_direct_delivery(false)
+        .spawn()
+        .await
+        .unwrap();
+    let mut bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    let mut dave = builder(dirs[3].path(), &relays).spawn().await.unwrap();
+    for other in [&bob, &carol, &dave] {
+        befriend(&alice, other).await;
+    }
+    let (bob_id, carol_id, dave_id) = (bob.user_id(), carol.user_id(), dave.user_id());
+    let group = alice.create_group("away").await.unwrap();
+    alice.add_members(group, vec![bob_id]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+
+    // Bob is away while the group takes in Carol, is renamed, and talks.
+    bob.shutdown().await;
+    alice.add_members(group, vec![carol_id]).await.unwrap();
+    until("carol to join", || async {
+        carol.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    alice
+        .send_to_group(group, "while bob was away")
+        .await
+        .unwrap();
+    // A change waits while the one before is in the log.
+    until("alice to rename", || async {
+        alice.rename_group(group, "back again").await.is_ok()
+    })
+    .await;
+    until("carol to see the new name", || async {
+        carol.group_info(group).await.unwrap().name == "back again"
+    })
+    .await;
+    carol.send_to_group(group, "carol here").await.unwrap();
+
+    // Bob comes back and reads it all from the log, in order, through both commits.
+    bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    until("bob to catch up", || async {
+        texts(&bob, group).await == ["while bob was away", "carol here"]
+    })
+    .await;
+    let info = bob.group_info(group).await.unwrap();
+    assert_eq!(info.name, "back again");
+    assert_eq!(info.members.len(), 3);
+
+    // Alice invites Dave and goes away for good: Dave joins from the Welcome waiting at his
+    // relay, and reads what Bob says next.
+    until("alice to invite dave", || async {
+        alice.add_members(group, vec![dave_id]).await.is_ok()
+    })
+    .await;
+    until("dave's add to win its epoch", || async {
+        let info = alice.group_info(group).await.unwrap();
+        info.members.iter().any(|m| m.user == dave_id)
+    })
+    .await;
+    // Dave goes offline at once (the Welcome most likely still on its way), Alice once the
+    // Welcome has left her device (her outbox is empty: it is at Dave's relay), for good.
+    dave.shutdown().await;
+    until("alice's outbox to empty", || async {
+        alice.status().await.unwrap().outbox == 0
+    })
+    .await;
+    alice.shutdown().await;
+    dave = builder(dirs[3].path(), &relays).spawn().await.unwrap();
+    until("dave to join", || async {
+        dave.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    until("bob to see dave", || async {
+        let info = bob.group_info(group).await.unwrap();
+        info.members.iter().any(|m| m.user == dave_id)
+    })
+    .await;
+    bob.send_to_group(group, "hello dave").await.unwrap();
+    until("dave to read bob", || async {
+        texts(&dave, group).await.contains(&"hello dave".to_owned())
+    })
+    .await;
+    assert!(
+        !texts(&dave, group)
+            .await
+            .contains(&"while bob was away".to_owned()),
+        "a new member reads nothing from before it joined"
+    );
+
+    for node in [bob, carol, dave] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequencer_killed_mid_conversation_loses_nothing() {
+    // Three relay processes: the group's three sequencers, and both nodes' mailbox relays.
+    let relay_dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut processes: Vec<_> = relay_dirs
+        .iter()
+        .map(|d| support::RelayProcess::start(d.path()))
+        .collect();
+    let mut relays = Vec::new();
+    for process in &processes {
+        relays.push(process.address().await.1.to_string());
+    }
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let group = alice.create_group("resilient").await.unwrap();
+    assert_eq!(alice.group_info(group).await.unwrap().sequencers.len(), 3);
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    alice.send_to_group(group, "before").await.unwrap();
+    until("bob to read it", || async {
+        texts(&bob, group).await == ["before"]
+    })
+    .await;
+
+    // The first sequencer, the one both read and whose order decides, dies.
+    processes.remove(0).kill();
+    for i in 0..3 {
+        alice
+            .send_to_group(group, format!("after {i}"))
+            .await
+            .unwrap();
+    }
+    bob.send_to_group(group, "bob after").await.unwrap();
+    until("bob to read everything", || async {
+        texts(&bob, group).await == ["before", "after 0", "after 1", "after 2", "bob after"]
+    })
+    .await;
+    until("alice to read bob", || async {
+        texts(&alice, group).await.contains(&"bob after".to_owned())
+    })
+    .await;
+    // And the group still changes: a commit goes to the next sequencer.
+    until("alice to rename", || async {
+        alice.rename_group(group, "still here").await.is_ok()
+    })
+    .await;
+    until("bob to see the new name", || async {
+        bob.group_info(group).await.unwrap().name == "still here"
+    })
+    .await;
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
+/// A free port below the ephemeral range (32768 and up on Linux), so that no outgoing
+/// connection of a test running beside this one takes it while its relay is down.
+fn fixed_port() -> u16 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id();
+    (0..12_000)
+        .map(|i| 20_000 + ((seed as usize + i * 7919) % 12_000) as u16)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("no free port below the ephemeral range")
+}
+
+/// A manual clock that keeps pace with real time (so that retries and timeouts the nodes
+/// schedule come due) until the test moves it on by days.
+fn running_clock() -> (tern_node::Clock, tokio::task::JoinHandle<()>) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let clock = tern_node::Clock::manual(now_ms);
+    let ticking = tokio::spawn({
+        let clock = clock.clone();
+        async move {
+            let step = Duration::from_millis(50);
+            loop {
+                tokio::time::sleep(step).await;
+                clock.advance(step);
+            }
+        }
+    });
+    (clock, ticking)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_renew_their_keys_a_day_after_joining_then_weekly_and_talk_on() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let (clock, ticking) = running_clock();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let spawn = |dir: &std::path::Path| builder(dir, &relays).with_clock(clock.clone()).spawn();
+    let alice = spawn(dirs[0].path()).await.unwrap();
+    let bob = spawn(dirs[1].path()).await.unwrap();
+    befriend(&alice, &bob).await;
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+    let group = alice.create_group("keys").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    group_event(&mut bob_events, group, |e| {
+        matches!(e, GroupEvent::Joined { .. }).then_some(())
+    })
+    .await;
+    let epoch = |node: &Node| {
+        let node = node.clone();
+        async move { node.group_info(group).await.unwrap().epoch }
+    };
+    let joined = epoch(&bob).await;
+    assert_eq!(epoch(&alice).await, joined);
+
+    // A day on, each member commits fresh keys of its own: two commits, two epochs, and no
+    // change anyone is told of.
+    let mut alice_events = alice.events(tern_node::From::Now);
+    clock.advance(Duration::from_secs(24 * 3600 + 60));
+    for node in [&alice, &bob] {
+        until("both members to renew their keys", || async {
+            epoch(node).await == joined + 2
+        })
+        .await;
+    }
+    bob.send_to_group(group, "after the renewals")
+        .await
+        .unwrap();
+    received(&mut alice_events, group, "after the renewals").await;
+    let info = alice.group_info(group).await.unwrap();
+    assert_eq!(info.members.len(), 2);
+    let renewed = info.keys_renewed_ms.expect("alice's renewal is on record");
+
+    // A renewal is remembered across a restart, and the next is a week after it.
+    alice.shutdown().await;
+    let alice = spawn(dirs[0].path()).await.unwrap();
+    let mut alice_events = alice.events(tern_node::From::Now);
+    bob.send_to_group(group, "while alice restarted")
+        .await
+        .unwrap();
+    received(&mut alice_events, group, "while alice restarted").await;
+    let info = alice.group_info(group).await.unwrap();
+    assert_eq!(info.keys_renewed_ms, Some(renewed));
+    clock.advance(Duration::from_secs(7 * 24 * 3600 + 60));
+    for node in [&alice, &bob] {
+        until("both members to renew again a week later", || async {
+            epoch(node).await == joined + 4
+        })
+        .await;
+    }
+    alice.send_to_group(group, "a week later").await.unwrap();
+    until("bob to read it", || async {
+        texts(&bob, group)
+            .await
+            .contains(&"a week later".to_owned())
+    })
+    .await;
+    let info = alice.group_info(group).await.unwrap();
+    assert!(info.keys_renewed_ms > Some(renewed + 6 * 24 * 3600 * 1000));
+    ticking.abort();
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+/// Alice (from `alice`), Bob and Carol, each a contact of Alice's, in a group she made and
+/// added Bob to before Carol (Bob is then the longest-standing after her); returned once
+/// each of them sees all three.
+async fn three_in_a_group(
+    dirs: &[tempfile::TempDir],
+    relays: &[String],
+    alice: tern_node::Builder,
+    name: &str,
+) -> (Node, Node, Node, GroupId) {
+    let alice = alice.spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), relays).spawn().await.unwrap();
+    let carol = builder(dirs[2].path(), relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    befriend(&alice, &carol).await;
+    let group = alice.create_group(name).await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    until("alice to add carol", || async {
+        alice
+            .add_members(group, vec![carol.user_id()])
+            .await
+            .is_ok()
+    })
+    .await;
+    for node in [&alice, &bob, &carol] {
+        until("everyone to see three members", || async {
+            node.group_info(group)
+                .await
+                .is_ok_and(|g| g.members.len() == 3)
+        })
+        .await;
+    }
+    (alice, bob, carol, group)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_admin_leaving_hands_the_group_to_the_longest_standing_member() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays);
+    let (alice, bob, carol, group) = three_in_a_group(&dirs, &relays, alice, "handover").await;
+
+    // Alice, the only admin, leaves. No admin is left to commit her leave: the member it
+    // will promote, Bob, does, and the group goes on with him as its admin.
+    alice.leave_group(group).await.unwrap();
+    until("alice to be out", || async {
+        !alice.group_info(group).await.unwrap().active
+    })
+    .await;
+    for node in [&bob, &carol] {
+        until("bob to be the admin of two", || async {
+            let info = node.group_info(group).await.unwrap();
+            let bob_admin = info
+                .members
+                .iter()
+                .any(|m| m.user == bob.user_id() && m.admin);
+            info.members.len() == 2 && bob_admin
+        })
+        .await;
+    }
+    carol.send_to_group(group, "just us").await.unwrap();
+
+    // Bob's first change as admin is still waiting for the log when he writes: the message
+    // is taken at once, and reaches Carol after the rename, in the new epoch.
+    bob.rename_group(group, "two of us").await.unwrap();
+    bob.send_to_group(group, "renamed it").await.unwrap();
+    until("carol to read bob under the new name", || async {
+        texts(&carol, group)
+            .await
+            .contains(&"renamed it".to_owned())
+            && carol.group_info(group).await.unwrap().name == "two of us"
+    })
+    .await;
+    until("bob to read carol", || async {
+        texts(&bob, group).await.contains(&"just us".to_owned())
+    })
+    .await;
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_messages_larger_than_any_queue_all_arrive_once() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let group = alice.create_group("burst").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    // Far more sends at once than the core's hand-over to the log task holds (256).
+    const BURST: usize = 1000;
+    let sends: Vec<_> = (0..BURST)
+        .map(|i| {
+            let alice = alice.clone();
+            tokio::spawn(async move { alice.send_to_group(group, &format!("m{i}")).await })
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap().unwrap();
+    }
+    let all = || async {
+        let history = bob.group_history(group, 2 * BURST).await.unwrap();
+        history.into_iter().map(|m| m.text).collect::<Vec<_>>()
+    };
+    until("bob to read every message", || async {
+        all().await.len() >= BURST
+    })
+    .await;
+    let mut seen = all().await;
+    assert_eq!(seen.len(), BURST);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), BURST, "each message once");
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_messages_than_a_queue_holds_wait_out_a_restart_and_a_relay_outage() {
+    // A relay process on a port of its own, so that it comes back where the group knows it.
+    let relay_dir = tempfile::tempdir().unwrap();
+    let port = fixed_port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+    let relays = vec![relay.address().await.1.to_string()];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let group = alice.create_group("outage").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+
+    // The group's only sequencer is down: Alice's messages are taken and wait in her outbox,
+    // through a restart, more of them than any queue between her core and her log task holds.
+    relay.kill();
+    const WAITING: usize = 400;
+    for i in 0..WAITING {
+        alice.send_to_group(group, format!("m{i}")).await.unwrap();
+    }
+    alice.shutdown().await;
+    alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let _relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+    let all = || async {
+        let history = bob.group_history(group, 2 * WAITING).await.unwrap();
+        history.into_iter().map(|m| m.text).collect::<Vec<_>>()
+    };
+    // Alice's appends and Bob's reads back off while the relay is down (up to 30 s each): a
+    // generous wait. Bob must decrypt them all, however the retries land (they once landed
+    // far enough out of order for MLS to refuse some).
+    until_within(
+        Duration::from_secs(180),
+        "bob to read every message",
+        || async { all().await.len() >= WAITING },
+    )
+    .await;
+    let mut seen = all().await;
+    assert_eq!(seen.len(), WAITING);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), WAITING, "each message once");
+    let refused = group_refusals(&bob).await;
+    assert!(refused.is_empty(), "{refused:?}");
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_too_large_for_one_message_arrives_in_parts() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Alice splits invitations at 512 bytes, as she would a Welcome for a thousand members
+    // at 128 KiB: Bob and Carol join from parts.
+    let alice = builder(dirs[0].path(), &relays).with_invite_part_len(512);
+    let (alice, bob, carol, group) = three_in_a_group(&dirs, &relays, alice, "in parts").await;
+    carol.send_to_group(group, "all here").await.unwrap();
+    for node in [&alice, &bob] {
+        until("everyone to read carol", || async {
+            texts(node, group).await.contains(&"all here".to_owned())
+        })
+        .await;
+    }
+    for node in [&bob, &carol] {
+        let refused = group_refusals(node).await;
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
