@@ -5,6 +5,8 @@
 //!
 //! Both paths return the same [`crate::api::model`] types, so `--json` output is identical.
 
+mod groups;
+
 use tern_node::Node;
 
 use crate::{

@@ -11,6 +11,7 @@ mod contact;
 mod daemon;
 mod demo;
 mod disappear;
+mod group;
 mod history;
 mod id;
 mod init;
@@ -37,6 +38,8 @@ pub(crate) enum Command {
     Daemon(daemon::Daemon),
     #[command(subcommand)]
     Contact(contact::Contact),
+    #[command(subcommand)]
+    Group(group::Group),
     Send(send::Send),
     Attachments(attachments::Attachments),
     Save(save::Save),
@@ -82,6 +85,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Id(c) => c.run(&context).await,
         Command::Daemon(c) => c.run(&context).await,
         Command::Contact(c) => c.run(&context).await,
+        Command::Group(c) => c.run(&context).await,
         Command::Send(c) => c.run(&context).await,
         Command::Attachments(c) => c.run(&context).await,
         Command::Save(c) => c.run(&context).await,

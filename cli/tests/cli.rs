@@ -10,6 +10,7 @@ mod cli {
     mod commands;
     mod demo;
     mod files;
+    mod groups;
     mod identity;
     mod languages;
     mod requests;

@@ -106,7 +106,7 @@ cli-search = Deinen Verlauf durchsuchen: Nachrichten, die jedes Wort enthalten, 
     .arg-limit = Treffer je Seite (1 bis 500)
     .arg-after = Der `after`-Cursor, den eine vorige Seite ausgegeben hat, für ältere Treffer
 
-cli-chats = Unterhaltungen auflisten, angeheftete zuerst, dann die neuesten, mit ungelesenen Nachrichten; eine stummschalten, archivieren, anheften oder löschen. Nachrichtenanfragen von Leuten, die keine Kontakte sind, listet `tern requests`
+cli-chats = Unterhaltungen auflisten, angeheftete zuerst, dann die neuesten, mit ungelesenen Nachrichten, und danach die Gruppen, in denen du bist (`tern group`); eine stummschalten, archivieren, anheften oder löschen. Nachrichtenanfragen von Leuten, die keine Kontakte sind, listet `tern requests`
     .arg-archived = Stattdessen die archivierten Chats auflisten
     .arg-limit = Chats je Seite
     .arg-cursor = Ab dem `next`-Cursor einer vorigen Seite weitermachen
@@ -185,16 +185,19 @@ cli-read = Eine Unterhaltung als gelesen markieren
     .long = Der Absender sieht Lesebestätigungen (sie gehen mit dem Daemon hinaus).
     .arg-peer = Name oder Adresse des Kontakts
 
-cli-chat = Mit einem Kontakt chatten oder eine Nachrichtenanfrage lesen, im Vollbild (braucht `tern daemon`)
+cli-chat = Mit einem Kontakt oder einer Gruppe chatten oder eine Nachrichtenanfrage lesen, im Vollbild (braucht `tern daemon`)
     .long =
         Verlauf zum Zurückblättern, Nachrichten live, Zustellmarken (… eingereiht, ⇡k/R bei Relays gespeichert, ✓ zugestellt, ✓✓ gelesen), Verbindungsstatus. Arbeitet über Neustarts des Daemons hinweg weiter.
 
         Tasten: Enter sendet; ←/→, Pos1/Ende, Rücktaste/Entf, Strg-U, Strg-W bearbeiten; Bild↑/Bild↓ und ↑/↓ blättern; Esc oder Strg-C beendet. Alt-↑/↓ wählen eine Nachricht aus; dann antwortet Alt-r auf sie, Alt-e bearbeitet sie, Alt-d löscht sie für alle (deine eigene), Alt-x löscht sie für dich, Alt-1…5 reagieren (👍 ❤️ 😂 🎉 😮), und Alt-0 nimmt deine Reaktion zurück. Befehle in der Eingabezeile: /accept (eine Nachrichtenanfrage), /block, /unblock, /delete (die Unterhaltung und ihre Nachrichten, danach Ende).
+
+        In einer Gruppe (`tern chat '#familie'`): die Mitglieder neben der Unterhaltung auf breiten Terminals, Beitritte, Austritte, Umbenennungen und Rollenwechsel in der Unterhaltung, ⇡k/R an deinen Nachrichten, sobald die Relays der Gruppe sie übernehmen; /add NAME…, /remove NAME, /rename NAME, /admin NAME, /demote NAME, /leave und /members in der Eingabezeile.
     .after =
         Beispiele:
         {"  "}tern chat bob
+        {"  "}tern chat '#familie'
         {"  "}tern chat tern1qz...      (eine Nachrichtenanfrage: mit /accept, /block oder /delete beantworten)
-    .arg-peer = Name oder Adresse des Kontakts
+    .arg-peer = Name oder Adresse des Kontakts, oder `#name` einer Gruppe
 
 cli-status = Den Zustand des Daemons zeigen: Peers, Adressen, NAT-Status, Circuits, den Weg zu jedem Kontakt, Relays, Länge des Ausgangs
 cli-completions = Ein Skript für die Vervollständigung in der Shell ausgeben
@@ -215,3 +218,29 @@ clap-help-more = Hilfe ausgeben (mehr mit „--help“)
 clap-help-summary = Hilfe ausgeben (eine Übersicht mit „-h“)
 clap-version = Version ausgeben
 clap-help-command = Diese Hilfe oder die Hilfe der angegebenen Unterbefehle ausgeben
+
+cli-group = Gruppenchats: eine Gruppe erstellen, Mitglieder hinzufügen und entfernen, sie umbenennen, Admins bestimmen, sie verlassen und ihre Mitglieder und Nachrichten sehen. Eine Gruppe heißt `#name` oder hat eine ID (ein Präfix aus 4 oder mehr Hex-Ziffern); `tern send '#name' TEXT` schreibt in sie
+cli-group-create = Eine Gruppe mit dir als Admin erstellen und Kontakte hinzufügen
+    .arg-name = Ihr Name
+    .arg-members = Hinzuzufügende Kontakte (Namen oder Adressen)
+cli-group-add = Kontakte zu einer Gruppe hinzufügen (nur Admins). Jeder ist dabei, sobald er sein Schlüsselpaket geschickt hat
+    .arg-group = `#name` oder ID der Gruppe
+    .arg-members = Hinzuzufügende Kontakte (Namen oder Adressen)
+cli-group-remove = Ein Mitglied aus einer Gruppe entfernen (nur Admins): es liest nichts, was nach seiner Entfernung gesagt wird
+    .arg-group = `#name` oder ID der Gruppe
+    .arg-member = Das Mitglied (Name oder Adresse)
+cli-group-leave = Eine Gruppe verlassen
+    .arg-group = `#name` oder ID der Gruppe
+cli-group-rename = Eine Gruppe umbenennen (nur Admins)
+    .arg-group = `#name` oder ID der Gruppe
+    .arg-name = Der neue Name
+cli-group-admin = Ein Mitglied zum Admin einer Gruppe machen, oder mit --demote nicht mehr (nur Admins)
+    .arg-group = `#name` oder ID der Gruppe
+    .arg-member = Das Mitglied (Name oder Adresse)
+    .arg-demote = Stattdessen die Admin-Rolle entziehen
+cli-group-info = Eine Gruppe zeigen: ihre Mitglieder, Admins und Relays
+    .arg-group = `#name` oder ID der Gruppe
+cli-group-list = Deine Gruppen auflisten
+cli-group-history = Die neuesten Nachrichten einer Gruppe zeigen
+    .arg-group = `#name` oder ID der Gruppe
+    .arg-limit = Wie viele Nachrichten (1 bis 500)

@@ -329,6 +329,25 @@ save-stream-ended = der Daemon hielt an, während die Datei geholt wurde
 save-failed = die Datei konnte nicht geholt werden: { $reason }
 chat-file-fetching = { $name } wird geholt; drück Alt-s noch einmal, sobald sie hier ist
 chat-file-saved = { $path } gespeichert
+chat-group-keys = Nachricht · Enter senden · /add /remove /rename /admin /demote /leave /members · Esc beenden · Bild↑/Bild↓ blättern
+chat-group-empty = Noch keine Nachrichten. Sag der Gruppe hallo.
+chat-group-members = Mitglieder
+chat-group-member-list = Mitglieder: { $members }
+chat-group-admin = Admin
+chat-group-created = du hast #{ $name } erstellt
+chat-group-joined = { $by } hat dich zu #{ $name } hinzugefügt
+chat-group-added = { $by } hat { $members } hinzugefügt
+chat-group-removed = { $by } hat { $members } entfernt
+chat-group-left = { $member } ist ausgetreten
+chat-group-renamed = { $by } hat die Gruppe in #{ $name } umbenannt
+chat-group-promoted = { $by } hat { $member } zum Admin gemacht
+chat-group-demoted = { $by } hat { $member } wieder zum Mitglied gemacht
+chat-group-ended = du bist nicht mehr in dieser Gruppe
+chat-group-waiting = das Hinzufügen von { $member } wartet auf das Schlüsselpaket; beitreten kann er, sobald sein Knoten antwortet
+chat-group-not-member = nicht mehr Mitglied: nichts kann gesendet werden
+chat-group-unknown-command = unbekannter Befehl { $command }; versuch /add, /remove, /rename, /admin, /demote, /leave oder /members
+chat-group-needs-name = { $command } braucht danach einen Namen
+chat-group-asked = { $command }: an das Log der Gruppe geschickt; es erscheint hier, sobald die Gruppe es übernommen hat
 demo-text-photo = die Aussicht aus dem Büro
 demo-file = schickt { $name } ({ $size }): auf ihrem Gerät mit einem frischen Schlüssel verschlüsselt; die Nachricht trägt Wurzel und Schlüssel
 demo-file-preview = zeigt aus der Nachricht eine verschwommene Vorschau von { $name }, während das Foto geholt wird
@@ -339,3 +358,31 @@ demo-relay-holds-file = hält { $count } verschlüsselte Datei(en), { $bytes } B
 demo-file-from-relay = hat { $name } geholt ({ $size }), alle 16 KiB gegen die Wurzel geprüft; sie kam von { $source }
 demo-source-relay = seinem Relay (Alices Gerät bot sie auch an)
 demo-source-device = Alices Gerät (sein Relay hielt auch eine Kopie)
+
+## Groups
+group-created = #{ $name } erstellt
+group-adding = Wird zu #{ $name } hinzugefügt: jedes Mitglied ist dabei, sobald das Protokoll der Gruppe die Änderung aufgenommen hat (`tern group info` zeigt, wer dabei ist)
+group-removing = { $member } wird aus #{ $name } entfernt
+group-leaving = { $group } wird verlassen: der Knoten eines Admins schließt es ab (bist du der letzte Admin, der des dienstältesten Mitglieds, das dann Admin wird)
+group-renaming = Die Gruppe wird umbenannt
+group-admin-changing = Die Rolle von { $member } wird geändert
+group-none = Noch keine Gruppen: `tern group create NAME KONTAKT…` erstellt eine.
+group-member-count = { $count ->
+    [one] 1 Mitglied
+   *[other] { $count } Mitglieder
+}
+group-you = du
+group-admin = (Admin)
+group-inactive = Du bist nicht mehr in dieser Gruppe.
+group-keys-renewed = Deine Schlüssel darin wurden zuletzt { $time } erneuert (wöchentlich, für Sicherheit nach einer Kompromittierung).
+group-keys-not-renewed = Deine Schlüssel darin werden innerhalb eines Tages nach dem Beitritt erneuert, danach wöchentlich.
+demo-group-name = familie
+demo-group-created = erstellt die Gruppe #{ $name } und fügt bob und carol hinzu: eine MLS-Gruppe, deren Protokoll ihr Relay führt
+demo-group-joined = ist #{ $name } beigetreten, mit dem Welcome, das alice über ihre 1:1-Sitzung geschickt hat
+demo-text-group = Abendessen am Sonntag?
+demo-text-group-after = Carol kann das nicht lesen.
+demo-group-sent = → #{ $name } { $text }: ein Upload in das Protokoll der Gruppe
+demo-group-received = ← #{ $name } { $text }
+demo-group-removes = entfernt carol: ein Commit, und die Gruppe wechselt zu neuen Schlüsseln
+demo-group-ended = ist nicht mehr in der Gruppe: ihre Schlüssel öffnen nichts, was ab jetzt gesendet wird
+demo-group-sealed = hat nichts nach ihrer Entfernung: das Protokoll gibt es ihr nicht einmal

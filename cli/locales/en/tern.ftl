@@ -300,6 +300,25 @@ save-stream-ended = the daemon stopped while the file was being fetched
 save-failed = the file could not be fetched: { $reason }
 chat-file-fetching = fetching { $name }; press Alt-s again once it is here
 chat-file-saved = saved { $path }
+chat-group-keys = message · Enter send · /add /remove /rename /admin /demote /leave /members · Esc quit · PgUp/PgDn scroll
+chat-group-empty = No messages yet. Say hello to the group.
+chat-group-members = Members
+chat-group-member-list = members: { $members }
+chat-group-admin = admin
+chat-group-created = you created #{ $name }
+chat-group-joined = { $by } added you to #{ $name }
+chat-group-added = { $by } added { $members }
+chat-group-removed = { $by } removed { $members }
+chat-group-left = { $member } left
+chat-group-renamed = { $by } renamed the group to #{ $name }
+chat-group-promoted = { $by } made { $member } an admin
+chat-group-demoted = { $by } made { $member } a member again
+chat-group-ended = you are no longer in this group
+chat-group-waiting = adding { $member } waits for their key package; they join once their node answers
+chat-group-not-member = not a member any more: nothing can be sent
+chat-group-unknown-command = unknown command { $command }; try /add, /remove, /rename, /admin, /demote, /leave or /members
+chat-group-needs-name = { $command } needs a name after it
+chat-group-asked = { $command }: sent to the group's log; it shows here once the group has taken it
 demo-text-photo = the view from the office
 demo-file = sends { $name } ({ $size }): encrypted on her device under a fresh key; the message carries its root and key
 demo-file-preview = shows a blurred preview of { $name } from the message while the photo is fetched
@@ -310,3 +329,31 @@ demo-relay-holds-file = holds { $count } encrypted file(s), { $bytes } bytes: no
 demo-file-from-relay = fetched { $name } ({ $size }), every 16 KiB checked against its root; it came from { $source }
 demo-source-relay = his relay (alice's device offered it too)
 demo-source-device = alice's device (his relay held a copy too)
+
+## Groups
+group-created = Created #{ $name }
+group-adding = Adding to #{ $name }: each joins once the group's log has taken the change (`tern group info` shows who is in)
+group-removing = Removing { $member } from #{ $name }
+group-leaving = Leaving { $group }: an admin's node completes it (if you are the last admin, the longest-standing member's, who becomes admin)
+group-renaming = Renaming the group
+group-admin-changing = Changing { $member }'s role
+group-none = No groups yet: `tern group create NAME CONTACT…` makes one.
+group-member-count = { $count ->
+    [one] 1 member
+   *[other] { $count } members
+}
+group-you = you
+group-admin = (admin)
+group-inactive = You are no longer in this group.
+group-keys-renewed = Your keys in it were last renewed { $time } (weekly, for post-compromise security).
+group-keys-not-renewed = Your keys in it are renewed within a day of joining, then weekly.
+demo-group-name = family
+demo-group-created = creates the group #{ $name } and adds bob and carol: an MLS group whose log her relay keeps
+demo-group-joined = joined #{ $name } from the Welcome alice sent over their 1:1 session
+demo-text-group = Dinner on Sunday?
+demo-text-group-after = Carol cannot read this.
+demo-group-sent = → #{ $name } { $text }: one upload to the group's log
+demo-group-received = ← #{ $name } { $text }
+demo-group-removes = removes carol: a commit, and the group moves to new keys
+demo-group-ended = is out of the group: her keys open nothing sent from now on
+demo-group-sealed = has nothing after her removal: the log does not even hand it to her

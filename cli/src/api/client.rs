@@ -20,6 +20,7 @@ use super::{
 use crate::profile::Profile;
 
 mod files;
+mod groups;
 
 /// How long one API call may take. Every call is a local database operation; this only
 /// catches a daemon that hangs.

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 mod changes;
 mod events;
 mod files;
+mod groups;
 
 pub(crate) use changes::{
     Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, PresenceView, ProfileSet,
@@ -25,6 +26,10 @@ pub(crate) use events::{EventFrame, EventView};
 pub(crate) use files::{
     AttachmentView, FetchStarted, FileView, FilesPage, FilesQuery, PreviewView, SavedView,
     UploadQuery, state_name,
+};
+pub(crate) use groups::{
+    GroupChange, GroupEventView, GroupMemberView, GroupMessageView, GroupMessagesQuery, GroupSent,
+    GroupText, GroupView, MembersRequest, NewGroup,
 };
 
 /// A failed request: `{"error": {"code": "...", "message": "..."}}`.

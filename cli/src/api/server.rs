@@ -35,9 +35,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 mod changes;
 mod files;
+mod groups;
 
 use changes::*;
 use files::*;
+use groups::*;
 
 use super::{
     auth,
@@ -125,6 +127,11 @@ pub(crate) fn router(
         .routes(routes!(fetch_file))
         .routes(routes!(download_file))
         .routes(routes!(file_preview))
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, change_group, leave_group))
+        .routes(routes!(add_members))
+        .routes(routes!(remove_member))
+        .routes(routes!(group_messages, send_to_group))
         .routes(routes!(search))
         .routes(routes!(mark_read))
         .routes(routes!(list_requests))

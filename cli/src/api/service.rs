@@ -11,9 +11,14 @@ use super::model::{
 };
 
 mod files;
+mod groups;
 
 pub(crate) use files::{
     Opened, fetch_file, file_preview, files, open_file, send_file, stream_arriving,
+};
+pub(crate) use groups::{
+    add_members, change_group, create_group, group, group_messages, groups, leave_group,
+    remove_member, send_to_group,
 };
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one
@@ -292,6 +297,25 @@ pub(crate) async fn send(node: &Node, message: NewMessage) -> Result<Sent, ApiEr
             "the text is {} bytes; the most a message holds is {MAX_TEXT_LEN}",
             message.text.len()
         )));
+    }
+    if message.to.starts_with('#') {
+        // `#name`: a group.
+        if message.reply_to.is_some() {
+            return Err(ApiError::bad_request(
+                "replies in groups are not supported yet",
+            ));
+        }
+        let sent = send_to_group(
+            node,
+            &message.to,
+            super::model::GroupText { text: message.text },
+        )
+        .await?;
+        return Ok(Sent {
+            id: sent.id,
+            peer: sent.group,
+            delivery: Delivery::Queued,
+        });
     }
     let user = resolve(node, &message.to).await?;
     let id = match message.reply_to {

@@ -6,6 +6,7 @@
 //! to switch chats; [`screen`] holds what is shown and draws it. The loop here feeds keys and
 //! link reports to the screen and redraws; switching chats starts a link for the new one.
 
+mod group;
 mod input;
 mod layout;
 mod link;
@@ -20,13 +21,25 @@ use std::{
     time::Duration,
 };
 
-use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use ratatui::{
+    crossterm::event::{self, Event as TermEvent, KeyEventKind},
+    style::{Color, Style},
+    text::Span,
+};
 use tokio::sync::mpsc;
 
 use super::{Context, chats};
-use crate::{api::Client, error::CliError};
+use crate::{
+    api::{
+        Client,
+        model::{Delivery, StatusView},
+    },
+    error::CliError,
+    output,
+};
 
-/// Chat with a contact, or read a message request, full screen (needs `tern daemon`).
+/// Chat with a contact or a group, or read a message request, full screen (needs `tern
+/// daemon`).
 ///
 /// Scrollback from history, live messages, delivery marks (… queued, ⇡k/R stored at relays,
 /// ✓ delivered, ✓✓ read), connection status. Keeps working across daemon restarts.
@@ -38,12 +51,18 @@ use crate::{api::Client, error::CliError};
 /// request), /block, /unblock, /delete (the conversation and its messages, then quit).
 /// Ctrl-N / Ctrl-P switch to the next or previous chat, Ctrl-K finds one by name, Ctrl-L shows
 /// or hides the chat list (shown by itself on terminals 140 columns wide or more).
+///
+/// In a group (`tern chat '#family'`): members beside the conversation on wide terminals,
+/// joins, leaves, renames and role changes inline, ⇡k/R on your messages as the group's
+/// relays take them; /add NAME…, /remove NAME, /rename NAME, /admin NAME, /demote NAME,
+/// /leave and /members in the input line.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern chat bob
+  tern chat '#family'
   tern chat tern1qz...      (a message request: /accept, /block or /delete it)")]
 pub(crate) struct Chat {
-    /// Contact name or address.
+    /// Contact name or address, or `#name` of a group.
     peer: String,
 }
 
@@ -54,21 +73,20 @@ impl Chat {
             .await
             .map_err(|e| CliError::Network(e.to_string()))?
             .ok_or_else(|| CliError::NoDaemon(profile.home().to_path_buf()))?;
+        if self.peer.starts_with('#') {
+            let group = client.group(&self.peer).await?;
+            return group::run(profile, client, group).await;
+        }
         let (mut contact, request) = open(&client, &self.peer).await?;
         let mut screen = screen::Screen::new(contact.clone(), request);
 
         let (mut reports_tx, mut reports) = mpsc::channel(256);
         let mut link = tokio::spawn(link::run(
             profile.clone(),
-            contact.address.clone(),
+            link::Conversation::Peer(contact.address.clone()),
             reports_tx.clone(),
         ));
-        let (keys_tx, mut keys) = mpsc::channel(64);
-        let stop_keys = Arc::new(AtomicBool::new(false));
-        let reader = std::thread::spawn({
-            let stop = stop_keys.clone();
-            move || read_terminal(&keys_tx, &stop)
-        });
+        let mut keys = Keys::start();
 
         let mut terminal = ratatui::init();
         let mut outcome = Ok(());
@@ -79,7 +97,7 @@ impl Chat {
                 break;
             }
             tokio::select! {
-                input = keys.recv() => {
+                input = keys.next() => {
                     let Some(input) = input else { break };
                     let TermEvent::Key(key) = input else {
                         // A resize: the next draw fits the new size.
@@ -102,7 +120,7 @@ impl Chat {
                                     (reports_tx, reports) = (tx, rx);
                                     link = tokio::spawn(link::run(
                                         profile.clone(),
-                                        next.address.clone(),
+                                        link::Conversation::Peer(next.address.clone()),
                                         reports_tx.clone(),
                                     ));
                                     screen = screen.switched(next.clone(), request);
@@ -216,9 +234,8 @@ impl Chat {
             }
         }
         ratatui::restore();
-        stop_keys.store(true, Ordering::Relaxed);
         link.abort();
-        let _ = reader.join();
+        drop(keys);
         outcome
     }
 }
@@ -256,6 +273,43 @@ async fn open(
     Ok((contact, request))
 }
 
+/// Key presses and resizes, read from the terminal on a thread of their own (the read
+/// blocks) and handed to the async loop. Dropping it stops the thread.
+struct Keys {
+    events: mpsc::Receiver<TermEvent>,
+    stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Keys {
+    fn start() -> Self {
+        let (tx, events) = mpsc::channel(64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = std::thread::spawn({
+            let stop = stop.clone();
+            move || read_terminal(&tx, &stop)
+        });
+        Self {
+            events,
+            stop,
+            reader: Some(reader),
+        }
+    }
+
+    async fn next(&mut self) -> Option<TermEvent> {
+        self.events.recv().await
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
 /// Forwards key presses and resizes from the terminal (a blocking read) to the async loop.
 fn read_terminal(events: &mpsc::Sender<TermEvent>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
@@ -276,6 +330,59 @@ fn read_terminal(events: &mpsc::Sender<TermEvent>, stop: &AtomicBool) {
             Err(_) => return,
         }
     }
+}
+
+/// How far a message's delivery has come, for keeping the newest of two snapshots: states
+/// only move forward.
+fn rank(delivery: Delivery) -> u8 {
+    match delivery {
+        Delivery::Queued => 0,
+        Delivery::Stored { stored, .. } => 1 + stored.min(100),
+        Delivery::Delivered => 110,
+        Delivery::Read => 120,
+        Delivery::Failed => 130,
+    }
+}
+
+/// The time of day of `ms`, as the chat shows it beside a message.
+fn clock(ms: u64) -> String {
+    let time = output::time(ms);
+    time.get(11..).unwrap_or(&time).to_owned()
+}
+
+/// The status line's first part: whether the daemon answers.
+fn daemon_span(connected: bool) -> Span<'static> {
+    if connected {
+        Span::styled(
+            format!("● {}", t!("chat-daemon")),
+            Style::new().fg(Color::Green),
+        )
+    } else {
+        Span::styled(
+            format!("○ {}", t!("chat-daemon-offline")),
+            Style::new().fg(Color::Red),
+        )
+    }
+}
+
+/// The status line's network part: relays up, peers, the outbox.
+fn network_span(status: &StatusView) -> Span<'static> {
+    let up = status.relays.iter().filter(|r| r.connected).count();
+    Span::raw(format!(
+        " · {}",
+        t!(
+            "chat-network",
+            up = up,
+            relays = status.relays.len(),
+            peers = status.connected_peers,
+            outbox = status.outbox
+        )
+    ))
+}
+
+/// The status line's last part: what went wrong last, or a command's outcome.
+fn problem_span(problem: &str) -> Span<'static> {
+    Span::styled(format!(" · {problem}"), Style::new().fg(Color::Yellow))
 }
 
 /// Saves the file of message `id` into the current directory under its own name (with a

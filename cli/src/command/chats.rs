@@ -8,9 +8,9 @@ use crate::{
     output,
 };
 
-/// List conversations, pinned first then most recent, with unread counts; mute, archive,
-/// pin or delete one. Message requests from people who are not contacts are listed by
-/// `tern requests`.
+/// List conversations, pinned first then most recent, with unread counts, and after them
+/// the groups you are in (`tern group`); mute, archive, pin or delete one. Message requests
+/// from people who are not contacts are listed by `tern requests`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern chats
@@ -173,12 +173,23 @@ impl Chats {
             });
         }
         let (limit, cursor, archived) = (self.limit, self.cursor, self.archived);
-        let page = backend::with(context, Need::Data, async |b| {
-            b.chats(Some(limit), cursor.as_deref(), archived).await
+        // The groups go under the first page of the main list, newest message first.
+        let first_page = cursor.is_none() && !archived;
+        let (page, groups) = backend::with(context, Need::Data, async |b| {
+            let page = b.chats(Some(limit), cursor.as_deref(), archived).await?;
+            let mut groups = Vec::new();
+            if first_page {
+                for group in b.groups().await?.into_iter().filter(|g| g.active) {
+                    let last = b.group_messages(&group.id, Some(1)).await?.pop();
+                    groups.push((group, last));
+                }
+            }
+            groups.sort_by_key(|(_, last)| std::cmp::Reverse(last.as_ref().map(|m| m.sent_at_ms)));
+            Ok((page, groups))
         })
         .await?;
         context.out.emit(&page, |out| {
-            if page.chats.is_empty() {
+            if page.chats.is_empty() && groups.is_empty() {
                 return writeln!(out, "{}", t!("chats-none"));
             }
             for chat in &page.chats {
@@ -214,6 +225,21 @@ impl Chats {
                     output::pad(&unread, 11),
                     output::time(chat.last_ms),
                     preview(&chat.last_text)
+                )?;
+            }
+            for (group, last) in &groups {
+                let members = t!("group-member-count", count = group.members.len());
+                let (time, text) = match last {
+                    Some(m) => (output::time(m.sent_at_ms), preview(&m.text)),
+                    None => (String::new(), String::new()),
+                };
+                writeln!(
+                    out,
+                    "{} {} {}  {}",
+                    output::pad(&format!("#{}", group.name), 16),
+                    output::pad(&members, 16),
+                    output::pad(&time, 16),
+                    text
                 )?;
             }
             if let Some(next) = &page.next {

@@ -7,6 +7,8 @@
 //! from the relay and Alice's device at once), and the read receipts flowing back. Then a stranger writes to Bob: the message lands in his message requests, not his
 //! chats, and once Bob blocks the stranger, the next message is refused.
 
+mod group;
+
 use std::{
     collections::HashSet,
     io::Write,
@@ -286,6 +288,7 @@ async fn chat(
         t.say("relay", t!("demo-relay-collected"))?;
     }
     conversation(&alice, &bob, &ids, &mut alice_events, &mut bob_events, t).await?;
+    group::group(dir, relay_address, &alice, &bob, nodes, t).await?;
     stranger(dir, relay_address, &bob, nodes, t).await
 }
 

@@ -403,6 +403,15 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "POST /v1/chats/{peer}/typing",
         "GET /v1/status",
         "GET /v1/events",
+        "GET /v1/groups",
+        "POST /v1/groups",
+        "GET /v1/groups/{group}",
+        "PATCH /v1/groups/{group}",
+        "DELETE /v1/groups/{group}",
+        "POST /v1/groups/{group}/members",
+        "DELETE /v1/groups/{group}/members/{member}",
+        "GET /v1/groups/{group}/messages",
+        "POST /v1/groups/{group}/messages",
     ];
     let served: BTreeSet<String> = served.iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(documented, served);
@@ -411,7 +420,11 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
     // "no such route" or "method not allowed").
     for route in &documented {
         let (method, path) = route.split_once(' ').unwrap();
-        let path = path.replace("{peer}", "bob").replace("{id}", "last");
+        let path = path
+            .replace("{peer}", "bob")
+            .replace("{id}", "last")
+            .replace("{group}", "%23family")
+            .replace("{member}", "bob");
         let method: Method = method.parse().unwrap();
         let body = [Method::POST, Method::PATCH, Method::PUT]
             .contains(&method)

@@ -608,3 +608,65 @@ async fn a_file_shows_in_the_chat_screen_and_alt_s_saves_it() {
         photo
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_a_chat_screen_with_members_changes_and_relay_marks() {
+    let pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let run = alice.tern(&["group", "create", "family", "bob"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to join the group", || async {
+        let run = bob.tern(&["group", "info", "#family", "--json"]).await;
+        (run.code == 0 && run.json()["members"].as_array()?.len() == 2).then_some(())
+    })
+    .await;
+    let run = bob.tern(&["send", "#family", "hello group"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let command = format!(
+        "{} --lang en --data-dir {} --insecure-no-passphrase chat '#family'",
+        tern().display(),
+        alice.path().display()
+    );
+    let tmux = Tmux::start(&command);
+    // The title, the member list beside the conversation, and bob's message under his name.
+    tmux.wait_for("the group's screen", |s| {
+        s.contains("#family")
+            && s.contains("2 members")
+            && s.contains("Members (2)")
+            && s.contains("me (admin)")
+            && line_with(s, "bob: hello group").is_some()
+    })
+    .await;
+
+    tmux.keys(&["from the screen"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("our message, taken by the group's relay", |s| {
+        line_with(s, "me: from the screen").is_some_and(|l| l.contains("⇡1/1"))
+    })
+    .await;
+    eventually("bob to read it", || async {
+        let run = bob.tern(&["group", "history", "#family"]).await;
+        run.stdout.contains("from the screen").then_some(())
+    })
+    .await;
+
+    // Changes typed in the input line come back inline once the group's log has them.
+    tmux.keys(&["/rename fam2", "Enter"]);
+    tmux.wait_for("the rename, inline and in the title", |s| {
+        s.contains("me renamed the group to #fam2") && s.contains(" #fam2 ")
+    })
+    .await;
+    tmux.keys(&["/frobnicate", "Enter"]);
+    tmux.wait_for("an unknown command explained", |s| {
+        s.contains("unknown command /frobnicate")
+    })
+    .await;
+    let run = bob.tern(&["send", "#fam2", "nice name"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    tmux.wait_for("bob's message under the new name", |s| {
+        line_with(s, "bob: nice name").is_some()
+    })
+    .await;
+    tmux.keys(&["Escape"]);
+}

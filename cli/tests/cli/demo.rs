@@ -29,6 +29,12 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "identity key changed\" in the chat",
         "gets the message that waited for Alice's check",
         "← a message request",
+        "creates the group #family",
+        "carol  joined #family",
+        "alice  ← #family \"Dinner on Sunday?\"",
+        "carol  is out of the group",
+        "bob    ← #family \"Carol cannot read this.\"",
+        "carol  has nothing after her removal",
         "refused: bob blocked this account",
         "Removed",
     ] {

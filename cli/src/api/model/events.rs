@@ -174,6 +174,13 @@ pub(crate) enum EventView {
         /// Encrypted bytes in all.
         total: u64,
     },
+    /// Something happened in a group: a message, a member joining or leaving, a rename.
+    Group {
+        /// The group's id.
+        group: String,
+        /// What happened.
+        event: super::GroupEventView,
+    },
     /// An event this version does not describe yet.
     Other {
         /// A description.
@@ -301,6 +308,10 @@ impl From<Event> for EventView {
                 id: id.to_string(),
                 received,
                 total,
+            },
+            Event::Group { group, event } => Self::Group {
+                group: group.to_string(),
+                event: event.into(),
             },
             other => Self::Other {
                 description: format!("{other:?}"),

@@ -1,6 +1,19 @@
 //! The chat screen's input line: a small line editor over a `String`, with the cursor kept as
 //! a char index so multi-byte text edits correctly.
 
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What a key did to the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Edit {
+    /// A character went in.
+    Typed,
+    /// The text or the cursor changed otherwise.
+    Changed,
+    /// Not an editing key: the screen decides.
+    Ignored,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Input {
     text: String,
@@ -9,6 +22,30 @@ pub(crate) struct Input {
 }
 
 impl Input {
+    /// Applies an editing key: characters, ←/→, Home/End (Ctrl-A/E), Backspace/Delete,
+    /// Ctrl-U (to the start) and Ctrl-W (a word).
+    pub(crate) fn on_key(&mut self, key: KeyEvent) -> Edit {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char(c) if !ctrl => {
+                self.insert(c);
+                return Edit::Typed;
+            }
+            KeyCode::Char('a') if ctrl => self.home(),
+            KeyCode::Char('e') if ctrl => self.end(),
+            KeyCode::Char('u') if ctrl => self.kill_to_start(),
+            KeyCode::Char('w') if ctrl => self.kill_word(),
+            KeyCode::Backspace => self.backspace(),
+            KeyCode::Delete => self.delete(),
+            KeyCode::Left => self.left(),
+            KeyCode::Right => self.right(),
+            KeyCode::Home => self.home(),
+            KeyCode::End => self.end(),
+            _ => return Edit::Ignored,
+        }
+        Edit::Changed
+    }
+
     pub(crate) fn text(&self) -> &str {
         &self.text
     }
@@ -141,6 +178,24 @@ mod tests {
         assert_eq!((wide.cursor(), wide.column()), (3, 5));
         assert_eq!(input.take(), " ");
         assert_eq!(input.text(), "");
+    }
+
+    #[test]
+    fn keys_edit_the_line_and_say_what_they_did() {
+        use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        let mut input = Input::default();
+        assert_eq!(input.on_key(key(KeyCode::Char('h'))), super::Edit::Typed);
+        assert_eq!(input.on_key(key(KeyCode::Char('i'))), super::Edit::Typed);
+        assert_eq!(input.on_key(key(KeyCode::Left)), super::Edit::Changed);
+        assert_eq!(input.on_key(key(KeyCode::Backspace)), super::Edit::Changed);
+        assert_eq!(input.text(), "i");
+        assert_eq!(input.on_key(ctrl('e')), super::Edit::Changed);
+        assert_eq!(input.on_key(ctrl('w')), super::Edit::Changed);
+        assert_eq!(input.text(), "");
+        assert_eq!(input.on_key(key(KeyCode::Enter)), super::Edit::Ignored);
+        assert_eq!(input.on_key(ctrl('c')), super::Edit::Ignored);
     }
 
     #[test]

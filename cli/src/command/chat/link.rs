@@ -1,6 +1,7 @@
 //! The chat screen's connection to the daemon. It survives daemon restarts: it reconnects
 //! (re-reading the profile's api.addr, since a restarted daemon may listen elsewhere) and
 //! resumes the event WebSocket after the last cursor it saw, so no event is missed or repeated.
+//! It follows a 1:1 chat or a group: the history it loads and what it refreshes differ.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::{
     api::{
         Client,
-        model::{ChatView, EventView, HistoryPage, StatusView},
+        model::{ChatView, EventView, GroupMessageView, GroupView, HistoryPage, StatusView},
     },
     profile::Profile,
 };
@@ -26,6 +27,15 @@ const STATUS_EVERY: Duration = Duration::from_secs(3);
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(3);
 
+/// The conversation a link follows.
+#[derive(Debug, Clone)]
+pub(crate) enum Conversation {
+    /// The 1:1 chat with this address.
+    Peer(String),
+    /// The group with this id.
+    Group(String),
+}
+
 /// What the link tells the screen.
 #[derive(Debug)]
 pub(crate) enum Report {
@@ -35,6 +45,10 @@ pub(crate) enum Report {
     Disconnected(String),
     /// The conversation's newest messages, on the first connection.
     History(HistoryPage),
+    /// A group's newest messages, on the first connection, oldest first.
+    GroupHistory(Vec<GroupMessageView>),
+    /// The group, fresh (members, roles, name).
+    Group(GroupView),
     /// An event.
     Event(EventView),
     /// Fresh status.
@@ -47,7 +61,11 @@ pub(crate) enum Report {
     Notice(String),
 }
 
-pub(crate) async fn run(profile: Profile, peer: String, reports: mpsc::Sender<Report>) {
+pub(crate) async fn run(
+    profile: Profile,
+    conversation: Conversation,
+    reports: mpsc::Sender<Report>,
+) {
     let mut cursor: Option<String> = None;
     let mut retry = RETRY_MIN;
     let mut loaded = false;
@@ -90,10 +108,20 @@ pub(crate) async fn run(profile: Profile, peer: String, reports: mpsc::Sender<Re
             return;
         }
         if !loaded {
-            match client.history(&peer, Some(SCROLLBACK), None).await {
-                Ok(page) => {
+            let history = match &conversation {
+                Conversation::Peer(peer) => client
+                    .history(peer, Some(SCROLLBACK), None)
+                    .await
+                    .map(Report::History),
+                Conversation::Group(id) => client
+                    .group_messages(id, Some(SCROLLBACK))
+                    .await
+                    .map(Report::GroupHistory),
+            };
+            match history {
+                Ok(history) => {
                     loaded = true;
-                    if reports.send(Report::History(page)).await.is_err() {
+                    if reports.send(history).await.is_err() {
                         return;
                     }
                 }
@@ -121,8 +149,15 @@ pub(crate) async fn run(profile: Profile, peer: String, reports: mpsc::Sender<Re
                         if reports.send(Report::Status(status)).await.is_err() {
                             return;
                         }
-                        if let Ok(page) = client.chats(Some(CHAT_LIST), None, false).await
-                            && reports.send(Report::Chats(page.chats)).await.is_err()
+                        let fresh = match &conversation {
+                            Conversation::Peer(_) => client
+                                .chats(Some(CHAT_LIST), None, false)
+                                .await
+                                .map(|page| Report::Chats(page.chats)),
+                            Conversation::Group(id) => client.group(id).await.map(Report::Group),
+                        };
+                        if let Ok(fresh) = fresh
+                            && reports.send(fresh).await.is_err()
                         {
                             return;
                         }

@@ -12,10 +12,12 @@ use ratatui::{
 use unicode_width::UnicodeWidthStr;
 
 use super::{
-    input::Input,
+    clock, daemon_span,
+    input::{Edit, Input},
     layout,
     link::Report,
     list::{self, ChatList, FinderKey, Found},
+    network_span, problem_span, rank,
 };
 use crate::{
     api::model::{
@@ -263,6 +265,11 @@ impl Screen {
         if key.modifiers.contains(KeyModifiers::ALT) {
             return self.on_alt_key(key.code);
         }
+        match self.input.on_key(key) {
+            Edit::Typed => return Action::Typing,
+            Edit::Changed => return Action::None,
+            Edit::Ignored => {}
+        }
         match key.code {
             KeyCode::Esc if self.selected.is_some() || self.compose != Compose::New => {
                 self.selected = None;
@@ -273,20 +280,6 @@ impl Screen {
             }
             KeyCode::Esc => return Action::Quit,
             KeyCode::Char('c' | 'd') if ctrl => return Action::Quit,
-            KeyCode::Char('a') if ctrl => self.input.home(),
-            KeyCode::Char('e') if ctrl => self.input.end(),
-            KeyCode::Char('u') if ctrl => self.input.kill_to_start(),
-            KeyCode::Char('w') if ctrl => self.input.kill_word(),
-            KeyCode::Char(c) if !ctrl => {
-                self.input.insert(c);
-                return Action::Typing;
-            }
-            KeyCode::Backspace => self.input.backspace(),
-            KeyCode::Delete => self.input.delete(),
-            KeyCode::Left => self.input.left(),
-            KeyCode::Right => self.input.right(),
-            KeyCode::Home => self.input.home(),
-            KeyCode::End => self.input.end(),
             KeyCode::Up => self.scroll += 1,
             KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::PageUp => self.scroll += 10,
@@ -336,6 +329,7 @@ impl Screen {
             Report::Event(event) => self.on_event(event),
             Report::Status(status) => self.status = Some(status),
             Report::Chats(chats) => self.list.set(chats),
+            Report::GroupHistory(_) | Report::Group(_) => {}
             Report::SendFailed(text, reason) => {
                 self.input.restore(text);
                 self.problem = Some(t!("chat-not-sent", reason = reason));
@@ -592,8 +586,7 @@ impl Screen {
             } else {
                 (self.contact.name.clone(), Color::Magenta)
             };
-            let time = output::time(m.sent_at_ms);
-            let clock = time.get(11..).unwrap_or(&time).to_owned();
+            let clock = clock(m.sent_at_ms);
             let head = format!("{clock} {who}: ");
             let indent = head.width();
             let room = width.saturating_sub(indent).max(8);
@@ -695,18 +688,7 @@ impl Screen {
     }
 
     fn status_line(&self) -> Line<'static> {
-        let mut spans = Vec::new();
-        if self.connected {
-            spans.push(Span::styled(
-                format!("● {}", t!("chat-daemon")),
-                Style::new().fg(Color::Green),
-            ));
-        } else {
-            spans.push(Span::styled(
-                format!("○ {}", t!("chat-daemon-offline")),
-                Style::new().fg(Color::Red),
-            ));
-        }
+        let mut spans = vec![daemon_span(self.connected)];
         match self.peer_online {
             Some(true) => spans.push(Span::raw(format!(
                 " · {}",
@@ -747,17 +729,7 @@ impl Screen {
                     t!("chat-via", path = output::term(&contact.path))
                 )));
             }
-            let up = status.relays.iter().filter(|r| r.connected).count();
-            spans.push(Span::raw(format!(
-                " · {}",
-                t!(
-                    "chat-network",
-                    up = up,
-                    relays = status.relays.len(),
-                    peers = status.connected_peers,
-                    outbox = status.outbox
-                )
-            )));
+            spans.push(network_span(status));
         }
         if self.new_requests > 0 {
             spans.push(Span::styled(
@@ -765,23 +737,8 @@ impl Screen {
                 Style::new().fg(Color::Yellow),
             ));
         }
-        if let Some(problem) = &self.problem {
-            spans.push(Span::styled(
-                format!(" · {problem}"),
-                Style::new().fg(Color::Yellow),
-            ));
-        }
+        spans.extend(self.problem.as_deref().map(problem_span));
         Line::from(spans)
-    }
-}
-
-fn rank(delivery: Delivery) -> u8 {
-    match delivery {
-        Delivery::Queued => 0,
-        Delivery::Stored { stored, .. } => 1 + stored.min(100),
-        Delivery::Delivered => 110,
-        Delivery::Read => 120,
-        Delivery::Failed => 130,
     }
 }
 

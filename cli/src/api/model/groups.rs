@@ -1,0 +1,276 @@
+//! Group chats: how the API shows groups and their messages, and what it takes to make and
+//! change them.
+
+use serde::{Deserialize, Serialize};
+use tern_node::{Direction, GroupEvent, GroupInfo, GroupMessage};
+use utoipa::ToSchema;
+
+use super::{ApiError, Delivery};
+
+/// A group we are or were in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GroupView {
+    /// Its id: 64 hex digits (commands take a unique prefix, or `#name`).
+    pub(crate) id: String,
+    /// Its name.
+    pub(crate) name: String,
+    /// Its MLS epoch: how many membership or settings changes it has been through.
+    pub(crate) epoch: u64,
+    /// Its members, ourselves included (empty once we are out).
+    pub(crate) members: Vec<GroupMemberView>,
+    /// Whether we are an admin.
+    pub(crate) admin: bool,
+    /// Whether we are still in it.
+    pub(crate) active: bool,
+    /// The relays that keep its log.
+    pub(crate) sequencers: Vec<String>,
+    /// When our node last renewed our keys in the group (Unix milliseconds): within a day
+    /// of joining, then weekly. Absent: not since we joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) keys_renewed_ms: Option<u64>,
+}
+
+/// A member of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GroupMemberView {
+    /// Its address.
+    pub(crate) address: String,
+    /// Whether it is an admin.
+    pub(crate) admin: bool,
+}
+
+impl From<GroupInfo> for GroupView {
+    fn from(g: GroupInfo) -> Self {
+        Self {
+            id: g.id.to_string(),
+            name: g.name,
+            epoch: g.epoch,
+            members: g
+                .members
+                .into_iter()
+                .map(|m| GroupMemberView {
+                    address: m.user.to_string(),
+                    admin: m.admin,
+                })
+                .collect(),
+            admin: g.admin,
+            active: g.active,
+            sequencers: g.sequencers,
+            keys_renewed_ms: g.keys_renewed_ms,
+        }
+    }
+}
+
+/// A message of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GroupMessageView {
+    /// Its id (32 hex digits).
+    pub(crate) id: String,
+    /// The group's id.
+    pub(crate) group: String,
+    /// Its author's address.
+    pub(crate) sender: String,
+    /// `in` or `out`.
+    pub(crate) direction: String,
+    /// Its text.
+    pub(crate) text: String,
+    /// When the author wrote it (Unix milliseconds, the author's clock).
+    pub(crate) sent_at_ms: u64,
+    /// For ours: queued, then stored at the group's relays. Received: delivered.
+    pub(crate) delivery: Delivery,
+}
+
+impl From<GroupMessage> for GroupMessageView {
+    fn from(m: GroupMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            group: m.group.to_string(),
+            sender: m.sender.to_string(),
+            direction: match m.direction {
+                Direction::Incoming => "in",
+                _ => "out",
+            }
+            .into(),
+            text: m.text,
+            sent_at_ms: m.sent_at_ms,
+            delivery: m.state.into(),
+        }
+    }
+}
+
+/// A group to create.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct NewGroup {
+    /// Its name (1 to 255 bytes).
+    pub(crate) name: String,
+    /// Contacts (names or addresses) to add at once.
+    #[serde(default)]
+    pub(crate) members: Vec<String>,
+}
+
+/// Accounts to add to or remove from a group.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct MembersRequest {
+    /// Contacts' names or addresses.
+    pub(crate) members: Vec<String>,
+}
+
+/// A change to a group's settings: a new name, or an admin promoted or demoted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GroupChange {
+    /// The new name.
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// A member to promote to admin (name or address).
+    #[serde(default)]
+    pub(crate) promote: Option<String>,
+    /// An admin to demote (name or address).
+    #[serde(default)]
+    pub(crate) demote: Option<String>,
+}
+
+/// A text for a group.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GroupText {
+    /// The text.
+    pub(crate) text: String,
+}
+
+/// A message accepted for a group.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GroupSent {
+    /// The group's id.
+    pub(crate) group: String,
+    /// The message's id.
+    pub(crate) id: String,
+}
+
+/// What happened in a group, in the event WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum GroupEventView {
+    /// We are in the group: we made it, or `by` added us.
+    Joined {
+        /// Its name.
+        name: String,
+        /// Who added us (absent: we created it).
+        by: Option<String>,
+    },
+    /// A message arrived, or ours was accepted.
+    Message {
+        /// The message.
+        message: GroupMessageView,
+    },
+    /// A message of ours is held by `relays` of the group's relays.
+    Stored {
+        /// The message.
+        id: String,
+        /// How many relays signed for it.
+        relays: u32,
+    },
+    /// Accounts joined.
+    Added {
+        /// Who added them.
+        by: String,
+        /// Their addresses.
+        members: Vec<String>,
+    },
+    /// Accounts were removed, or left.
+    Removed {
+        /// Who committed it.
+        by: String,
+        /// Their addresses.
+        members: Vec<String>,
+    },
+    /// The group was renamed.
+    Renamed {
+        /// By whom.
+        by: String,
+        /// The new name.
+        name: String,
+    },
+    /// An account became an admin, or stopped being one.
+    AdminChanged {
+        /// By whom.
+        by: String,
+        /// The account.
+        member: String,
+        /// Whether it is an admin now.
+        admin: bool,
+    },
+    /// We are out of the group.
+    Ended,
+    /// Adding this account waits for its key package, asked for over the 1:1 path.
+    AddWaiting {
+        /// The account.
+        member: String,
+    },
+    /// Something this version does not describe.
+    Other,
+}
+
+impl From<GroupEvent> for GroupEventView {
+    fn from(event: GroupEvent) -> Self {
+        let all = |users: Vec<tern_node::UserId>| users.iter().map(ToString::to_string).collect();
+        match event {
+            GroupEvent::Joined { name, by } => Self::Joined {
+                name,
+                by: by.map(|b| b.to_string()),
+            },
+            GroupEvent::Message(m) => Self::Message { message: m.into() },
+            GroupEvent::Stored { id, relays } => Self::Stored {
+                id: id.to_string(),
+                relays,
+            },
+            GroupEvent::Added { by, members } => Self::Added {
+                by: by.to_string(),
+                members: all(members),
+            },
+            GroupEvent::Removed { by, members } => Self::Removed {
+                by: by.to_string(),
+                members: all(members),
+            },
+            GroupEvent::Renamed { by, name } => Self::Renamed {
+                by: by.to_string(),
+                name,
+            },
+            GroupEvent::AdminChanged { by, member, admin } => Self::AdminChanged {
+                by: by.to_string(),
+                member: member.to_string(),
+                admin,
+            },
+            GroupEvent::Ended => Self::Ended,
+            GroupEvent::AddWaiting { member } => Self::AddWaiting {
+                member: member.to_string(),
+            },
+            _ => Self::Other,
+        }
+    }
+}
+
+impl From<tern_node::GroupError> for ApiError {
+    fn from(e: tern_node::GroupError) -> Self {
+        use axum::http::StatusCode;
+        use tern_node::GroupError as E;
+        let message = e.to_string();
+        match e {
+            E::NoSuchGroup(_) | E::NoMember(_) => Self::not_found(message),
+            E::NotMember(_) | E::Busy => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::NotAllowed(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::NoRelays => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            E::BadName | E::Empty => Self::bad_request(message),
+            E::TooLong { .. } => Self::too_large(message),
+            E::StorageFull => Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message),
+            E::Stopped => Self::stopped(message),
+            _ => Self::internal(message),
+        }
+    }
+}
+
+/// `GET /v1/groups/{group}/messages` parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct GroupMessagesQuery {
+    /// The newest messages, at most this many (1 to 500, default 50), oldest first.
+    pub(crate) limit: Option<usize>,
+}

@@ -1,0 +1,843 @@
+//! `tern chat '#name'`: a group's conversation, full screen.
+//!
+//! The parts of a 1:1 chat serve here too (the [`link`] to the daemon, the [`Input`] line,
+//! the text [`layout`]), with what a group has in place of a peer: its members, beside the
+//! conversation on wide terminals; joins, leaves, renames and role changes inline, in the
+//! order of the group's log; `⇡k/R` on our messages as the group's relays take them; and
+//! slash commands for the changes an admin makes.
+
+use std::collections::HashMap;
+
+use ratatui::{
+    Frame,
+    crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers},
+    layout::{Constraint, Layout, Position},
+    style::{Color, Modifier, Style},
+    text::{Line, Span},
+    widgets::{Block, Borders, Paragraph},
+};
+use tokio::sync::mpsc;
+use unicode_width::UnicodeWidthStr;
+
+use super::{
+    Keys, clock, daemon_span,
+    input::{Edit, Input},
+    layout,
+    link::{self, Conversation, Report},
+    network_span, problem_span, rank,
+};
+use crate::{
+    api::{
+        Client,
+        model::{
+            Delivery, EventView, GroupChange, GroupEventView, GroupMemberView, GroupMessageView,
+            GroupText, GroupView, MembersRequest, StatusView,
+        },
+    },
+    command::chats::short,
+    error::CliError,
+    profile::Profile,
+};
+
+/// The member list's width, shown beside the conversation on terminals at least
+/// [`MEMBERS_FROM`] columns wide.
+const MEMBERS_WIDTH: u16 = 28;
+const MEMBERS_FROM: u16 = 100;
+
+/// Runs the screen for `group` until the user quits.
+pub(super) async fn run(
+    profile: Profile,
+    client: Client,
+    group: GroupView,
+) -> Result<(), CliError> {
+    // People are shown by the names we gave them, ourselves as "me".
+    let names = client
+        .contacts()
+        .await?
+        .into_iter()
+        .map(|c| (c.address, c.name))
+        .collect();
+    let me = client.status().await?.address;
+    let id = group.id.clone();
+    let mut screen = Screen::new(group, me, names);
+
+    let (reports_tx, mut reports) = mpsc::channel(256);
+    let link = tokio::spawn(link::run(
+        profile,
+        Conversation::Group(id.clone()),
+        reports_tx.clone(),
+    ));
+    let mut keys = Keys::start();
+
+    let mut terminal = ratatui::init();
+    let mut outcome = Ok(());
+    let mut sender = Some(client);
+    loop {
+        if let Err(e) = terminal.draw(|frame| screen.draw(frame)) {
+            outcome = Err(CliError::from(e));
+            break;
+        }
+        tokio::select! {
+            input = keys.next() => {
+                let Some(input) = input else { break };
+                // A resize: the next draw fits the new size.
+                let TermEvent::Key(key) = input else { continue };
+                let action = screen.on_key(key);
+                let (Action::Send(_) | Action::Command(_)) = &action else {
+                    if matches!(action, Action::Quit) {
+                        break;
+                    }
+                    continue;
+                };
+                let Some(client) = sender.clone() else {
+                    if let Action::Send(text) = action {
+                        screen.input.restore(text);
+                    }
+                    screen.problem = Some(t!("chat-no-daemon"));
+                    continue;
+                };
+                // What was sent or changed shows up through its event; only a failure, or
+                // that a change is on its way, is reported here.
+                let (id, reports) = (id.clone(), reports_tx.clone());
+                tokio::spawn(async move {
+                    let report = match action {
+                        Action::Send(text) => {
+                            let sent = client
+                                .send_to_group(&id, &GroupText { text: text.clone() })
+                                .await;
+                            match sent {
+                                Ok(_) => return,
+                                Err(e) => Report::SendFailed(text, e.to_string()),
+                            }
+                        }
+                        Action::Command(command) => {
+                            let typed = command.word();
+                            match command.apply(&client, &id).await {
+                                Ok(()) => Report::Notice(t!("chat-group-asked", command = typed)),
+                                Err(e) => Report::Notice(e.to_string()),
+                            }
+                        }
+                        Action::None | Action::Quit => return,
+                    };
+                    let _ = reports.send(report).await;
+                });
+            }
+            report = reports.recv() => {
+                let Some(report) = report else { break };
+                match &report {
+                    Report::Connected(client) => sender = Some(client.clone()),
+                    Report::Disconnected(_) => sender = None,
+                    _ => {}
+                }
+                screen.on_report(report);
+            }
+        }
+    }
+    ratatui::restore();
+    link.abort();
+    drop(keys);
+    outcome
+}
+
+/// What the loop should do after a key.
+#[derive(Debug, PartialEq, Eq)]
+enum Action {
+    None,
+    Quit,
+    /// Send a text to the group.
+    Send(String),
+    /// Change the group.
+    Command(Command),
+}
+
+/// The slash commands of a group's input line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Command {
+    /// `/add NAME…`: add contacts.
+    Add(Vec<String>),
+    /// `/remove NAME`.
+    Remove(String),
+    /// `/rename NAME`.
+    Rename(String),
+    /// `/admin NAME` (`true`) or `/demote NAME`.
+    Admin(String, bool),
+    /// `/leave`.
+    Leave,
+    /// `/members`: list the members inline (on narrow terminals the list is not beside).
+    Members,
+}
+
+impl Command {
+    /// The command `line` holds, a problem with it, or `None` when it is a message.
+    fn parse(line: &str) -> Option<Result<Self, String>> {
+        let rest = line.trim().strip_prefix('/')?;
+        let (word, argument) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let argument = argument.trim();
+        let needs_name = || Err(t!("chat-group-needs-name", command = format!("/{word}")));
+        let named = |make: fn(String) -> Self| {
+            if argument.is_empty() {
+                needs_name()
+            } else {
+                Ok(make(argument.to_owned()))
+            }
+        };
+        Some(match word {
+            "add" if argument.is_empty() => needs_name(),
+            "add" => Ok(Self::Add(
+                argument.split_whitespace().map(str::to_owned).collect(),
+            )),
+            "remove" => named(Self::Remove),
+            "rename" => named(Self::Rename),
+            "admin" => named(|name| Self::Admin(name, true)),
+            "demote" => named(|name| Self::Admin(name, false)),
+            "leave" => Ok(Self::Leave),
+            "members" => Ok(Self::Members),
+            other => Err(t!(
+                "chat-group-unknown-command",
+                command = format!("/{other}")
+            )),
+        })
+    }
+
+    /// How it was typed, for the notice that it is on its way.
+    fn word(&self) -> &'static str {
+        match self {
+            Self::Add(_) => "/add",
+            Self::Remove(_) => "/remove",
+            Self::Rename(_) => "/rename",
+            Self::Admin(_, true) => "/admin",
+            Self::Admin(_, false) => "/demote",
+            Self::Leave => "/leave",
+            Self::Members => "/members",
+        }
+    }
+
+    /// Asks the daemon for the change.
+    async fn apply(
+        self,
+        client: &Client,
+        group: &str,
+    ) -> Result<(), crate::api::client::CallError> {
+        match self {
+            Self::Add(members) => client
+                .add_members(group, &MembersRequest { members })
+                .await
+                .map(drop),
+            Self::Remove(member) => client.remove_member(group, &member).await.map(drop),
+            Self::Rename(name) => {
+                let change = GroupChange {
+                    name: Some(name),
+                    ..GroupChange::default()
+                };
+                client.change_group(group, &change).await.map(drop)
+            }
+            Self::Admin(member, promote) => {
+                let change = if promote {
+                    GroupChange {
+                        promote: Some(member),
+                        ..GroupChange::default()
+                    }
+                } else {
+                    GroupChange {
+                        demote: Some(member),
+                        ..GroupChange::default()
+                    }
+                };
+                client.change_group(group, &change).await.map(drop)
+            }
+            Self::Leave => client.leave_group(group).await,
+            // Answered by the screen itself.
+            Self::Members => Ok(()),
+        }
+    }
+}
+
+/// A line of the conversation: a message, or a change to the group.
+#[derive(Debug, Clone)]
+enum Entry {
+    Message(GroupMessageView),
+    Notice { at_ms: u64, text: String },
+}
+
+struct Screen {
+    group: GroupView,
+    /// Our own address.
+    me: String,
+    /// Contacts' names by address.
+    names: HashMap<String, String>,
+    /// In the order the group's log gave them (the same for every member).
+    entries: Vec<Entry>,
+    input: Input,
+    /// Lines scrolled up from the bottom.
+    scroll: usize,
+    connected: bool,
+    problem: Option<String>,
+    status: Option<StatusView>,
+}
+
+impl Screen {
+    fn new(group: GroupView, me: String, names: HashMap<String, String>) -> Self {
+        Self {
+            group,
+            me,
+            names,
+            entries: Vec::new(),
+            input: Input::default(),
+            scroll: 0,
+            connected: true,
+            problem: None,
+            status: None,
+        }
+    }
+
+    /// How a person is shown: "me", the contact's name, or a short address.
+    fn name(&self, address: &str) -> String {
+        if address == self.me {
+            return t!("me");
+        }
+        self.names
+            .get(address)
+            .cloned()
+            .unwrap_or_else(|| short(address))
+    }
+
+    fn names_of(&self, addresses: &[String]) -> String {
+        let names: Vec<_> = addresses.iter().map(|a| self.name(a)).collect();
+        names.join(", ")
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Action {
+        match self.input.on_key(key) {
+            Edit::Typed | Edit::Changed => return Action::None,
+            Edit::Ignored => {}
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => return Action::Quit,
+            KeyCode::Char('c' | 'd') if ctrl => return Action::Quit,
+            KeyCode::Up => self.scroll += 1,
+            KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
+            KeyCode::PageUp => self.scroll += 10,
+            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(10),
+            KeyCode::Enter if !self.input.text().trim().is_empty() => {
+                self.scroll = 0;
+                let line = self.input.take();
+                return match Command::parse(&line) {
+                    Some(Ok(Command::Members)) => {
+                        let members: Vec<_> =
+                            self.group.members.iter().map(|m| self.member(m)).collect();
+                        let text = t!("chat-group-member-list", members = members.join(", "));
+                        self.notice(text);
+                        Action::None
+                    }
+                    Some(Ok(command)) => Action::Command(command),
+                    Some(Err(problem)) => {
+                        self.problem = Some(problem);
+                        Action::None
+                    }
+                    None if !self.group.active => {
+                        self.input.restore(line);
+                        self.problem = Some(t!("chat-group-not-member"));
+                        Action::None
+                    }
+                    None => Action::Send(line),
+                };
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn on_report(&mut self, report: Report) {
+        match report {
+            Report::Connected(_) => {
+                self.connected = true;
+                self.problem = None;
+            }
+            Report::Disconnected(reason) => {
+                self.connected = false;
+                self.problem = Some(reason);
+            }
+            Report::GroupHistory(messages) => {
+                for message in messages {
+                    self.upsert(message);
+                }
+            }
+            Report::Group(group) => self.group = group,
+            Report::Event(EventView::Group { group, event }) if group == self.group.id => {
+                self.on_event(event);
+            }
+            Report::Status(status) => self.status = Some(status),
+            Report::SendFailed(text, reason) => {
+                self.input.restore(text);
+                self.problem = Some(t!("chat-not-sent", reason = reason));
+            }
+            Report::Notice(notice) => self.problem = Some(notice),
+            Report::Event(_) | Report::History(_) | Report::Chats(_) => {}
+        }
+    }
+
+    fn on_event(&mut self, event: GroupEventView) {
+        match event {
+            GroupEventView::Message { message } => self.upsert(message),
+            GroupEventView::Stored { id, relays } => {
+                let replicas = u8::try_from(self.group.sequencers.len()).unwrap_or(u8::MAX);
+                let stored = Delivery::Stored {
+                    stored: u8::try_from(relays).unwrap_or(u8::MAX),
+                    replicas,
+                };
+                for entry in &mut self.entries {
+                    if let Entry::Message(m) = entry
+                        && m.id == id
+                        && rank(stored) > rank(m.delivery)
+                    {
+                        m.delivery = stored;
+                    }
+                }
+            }
+            GroupEventView::Joined { name, by } => {
+                let text = match by {
+                    Some(by) => t!("chat-group-joined", by = self.name(&by), name = name),
+                    None => t!("chat-group-created", name = name),
+                };
+                self.notice(text);
+            }
+            GroupEventView::Added { by, members } => {
+                let text = t!(
+                    "chat-group-added",
+                    by = self.name(&by),
+                    members = self.names_of(&members)
+                );
+                self.notice(text);
+                for address in members {
+                    if !self.group.members.iter().any(|m| m.address == address) {
+                        self.group.members.push(GroupMemberView {
+                            address,
+                            admin: false,
+                        });
+                    }
+                }
+            }
+            GroupEventView::Removed { by, members } => {
+                let text = if members == [by.clone()] {
+                    t!("chat-group-left", member = self.name(&by))
+                } else {
+                    t!(
+                        "chat-group-removed",
+                        by = self.name(&by),
+                        members = self.names_of(&members)
+                    )
+                };
+                self.notice(text);
+                self.group.members.retain(|m| !members.contains(&m.address));
+            }
+            GroupEventView::Renamed { by, name } => {
+                let text = t!(
+                    "chat-group-renamed",
+                    by = self.name(&by),
+                    name = name.as_str()
+                );
+                self.notice(text);
+                self.group.name = name;
+            }
+            GroupEventView::AdminChanged { by, member, admin } => {
+                let (by, name) = (self.name(&by), self.name(&member));
+                let text = if admin {
+                    t!("chat-group-promoted", by = by, member = name)
+                } else {
+                    t!("chat-group-demoted", by = by, member = name)
+                };
+                self.notice(text);
+                for m in &mut self.group.members {
+                    if m.address == member {
+                        m.admin = admin;
+                    }
+                }
+                if member == self.me {
+                    self.group.admin = admin;
+                }
+            }
+            GroupEventView::Ended => {
+                self.notice(t!("chat-group-ended"));
+                self.group.active = false;
+                self.group.admin = false;
+                self.group.members.clear();
+            }
+            GroupEventView::AddWaiting { member } => {
+                let text = t!("chat-group-waiting", member = self.name(&member));
+                self.notice(text);
+            }
+            GroupEventView::Other => {}
+        }
+    }
+
+    fn notice(&mut self, text: String) {
+        self.entries.push(Entry::Notice {
+            at_ms: now_ms(),
+            text,
+        });
+    }
+
+    /// Adds a message, or updates the copy already shown (history and events overlap).
+    fn upsert(&mut self, message: GroupMessageView) {
+        for entry in &mut self.entries {
+            if let Entry::Message(m) = entry
+                && m.id == message.id
+            {
+                // States only move forward; an older snapshot must not undo a newer event.
+                if rank(message.delivery) >= rank(m.delivery) {
+                    *m = message;
+                }
+                return;
+            }
+        }
+        self.entries.push(Entry::Message(message));
+    }
+
+    /// A member as the list shows them: name, and the role when admin.
+    fn member(&self, member: &GroupMemberView) -> String {
+        let name = self.name(&member.address);
+        if member.admin {
+            format!("{name} ({})", t!("chat-group-admin"))
+        } else {
+            name
+        }
+    }
+
+    fn draw(&self, frame: &mut Frame<'_>) {
+        let area = frame.area();
+        let main = if area.width >= MEMBERS_FROM {
+            let [main, members] =
+                Layout::horizontal([Constraint::Min(20), Constraint::Length(MEMBERS_WIDTH)])
+                    .areas(area);
+            self.draw_members(frame, members);
+            main
+        } else {
+            area
+        };
+        let [body, status, input] = Layout::vertical([
+            Constraint::Min(3),
+            Constraint::Length(1),
+            Constraint::Length(3),
+        ])
+        .areas(main);
+
+        let mut title = vec![
+            Span::styled(
+                format!(" #{} ", self.group.name),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!(
+                "{} ",
+                t!("group-member-count", count = self.group.members.len())
+            )),
+        ];
+        if self.group.admin {
+            title.push(Span::styled(
+                format!("· {} ", t!("chat-group-admin")),
+                Style::new().fg(Color::Green),
+            ));
+        }
+        if !self.group.active {
+            title.push(Span::styled(
+                format!("· {} ", t!("chat-group-ended")),
+                Style::new().fg(Color::Red),
+            ));
+        }
+        let block = Block::new().borders(Borders::ALL).title(Line::from(title));
+        let inner = block.inner(body);
+        let lines = self.lines(usize::from(inner.width.max(1)));
+        let height = usize::from(inner.height);
+        let scroll = self.scroll.min(lines.len().saturating_sub(height));
+        let end = lines.len() - scroll;
+        let start = end.saturating_sub(height);
+        frame.render_widget(
+            Paragraph::new(lines[start..end].to_vec()).block(block),
+            body,
+        );
+
+        frame.render_widget(Paragraph::new(self.status_line()), status);
+
+        let keys = if self.group.active {
+            t!("chat-group-keys")
+        } else {
+            t!("chat-group-not-member")
+        };
+        let editor = Paragraph::new(self.input.text()).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(format!(" {keys} ")),
+        );
+        frame.render_widget(editor, input);
+        let column = u16::try_from(self.input.column()).unwrap_or(u16::MAX);
+        frame.set_cursor_position(Position::new(
+            (input.x + 1 + column).min(input.right().saturating_sub(2)),
+            input.y + 1,
+        ));
+    }
+
+    fn draw_members(&self, frame: &mut Frame<'_>, area: ratatui::layout::Rect) {
+        let mut members: Vec<_> = self.group.members.iter().collect();
+        // Admins first, then by name.
+        members.sort_by_cached_key(|m| (!m.admin, self.name(&m.address)));
+        let lines: Vec<Line<'static>> = members
+            .into_iter()
+            .map(|m| {
+                let style = if m.admin {
+                    Style::new().fg(Color::Green)
+                } else {
+                    Style::new()
+                };
+                Line::styled(self.member(m), style)
+            })
+            .collect();
+        let title = format!(
+            " {} ({}) ",
+            t!("chat-group-members"),
+            self.group.members.len()
+        );
+        let block = Block::new().borders(Borders::ALL).title(title);
+        frame.render_widget(Paragraph::new(lines).block(block), area);
+    }
+
+    fn lines(&self, width: usize) -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
+        if self.entries.is_empty() {
+            lines.push(Line::styled(
+                t!("chat-group-empty"),
+                Style::new().fg(Color::DarkGray),
+            ));
+        }
+        for entry in &self.entries {
+            match entry {
+                Entry::Notice { at_ms, text } => lines.push(Line::styled(
+                    format!("{} · {text}", clock(*at_ms)),
+                    Style::new()
+                        .fg(Color::DarkGray)
+                        .add_modifier(Modifier::ITALIC),
+                )),
+                Entry::Message(m) => self.message_lines(m, width, &mut lines),
+            }
+        }
+        lines
+    }
+
+    /// A message's rows: time and author, the text wrapped (and reordered if right to
+    /// left), and on ours its delivery mark.
+    fn message_lines(&self, m: &GroupMessageView, width: usize, lines: &mut Vec<Line<'static>>) {
+        let outgoing = m.direction == "out";
+        let (who, color) = if outgoing {
+            (t!("me"), Color::Cyan)
+        } else {
+            (self.name(&m.sender), Color::Magenta)
+        };
+        let clock = clock(m.sent_at_ms);
+        let indent = format!("{clock} {who}: ").width();
+        let room = width.saturating_sub(indent).max(8);
+        let rows = layout::rows(&m.text, room, room);
+        let mark = outgoing.then(|| {
+            Span::styled(
+                format!(" {}", m.delivery.mark()),
+                Style::new().fg(Color::DarkGray),
+            )
+        });
+        let last = rows.len() - 1;
+        // A mark that does not fit after the last row gets a row of its own.
+        let own_row = mark
+            .as_ref()
+            .is_some_and(|mark| rows[last].width + mark.width() > room);
+        for (i, row) in rows.into_iter().enumerate() {
+            let mut spans = if i == 0 {
+                vec![
+                    Span::styled(clock.clone(), Style::new().fg(Color::DarkGray)),
+                    Span::styled(format!(" {who}: "), Style::new().fg(color)),
+                ]
+            } else {
+                vec![Span::raw(" ".repeat(indent))]
+            };
+            spans.push(Span::raw(row.text));
+            if i == last && !own_row {
+                spans.extend(mark.clone());
+            }
+            lines.push(Line::from(spans));
+        }
+        if own_row {
+            lines.push(Line::from(vec![Span::raw(" ".repeat(indent))]));
+            if let (Some(line), Some(mark)) = (lines.last_mut(), mark) {
+                line.spans.push(mark);
+            }
+        }
+    }
+
+    fn status_line(&self) -> Line<'static> {
+        let mut spans = vec![daemon_span(self.connected)];
+        spans.extend(self.status.as_ref().map(network_span));
+        spans.extend(self.problem.as_deref().map(problem_span));
+        Line::from(spans)
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group() -> GroupView {
+        GroupView {
+            id: "ab".repeat(32),
+            name: "family".into(),
+            epoch: 1,
+            members: vec![
+                GroupMemberView {
+                    address: "tern1me".into(),
+                    admin: true,
+                },
+                GroupMemberView {
+                    address: "tern1bob".into(),
+                    admin: false,
+                },
+            ],
+            admin: true,
+            active: true,
+            sequencers: vec!["r1".into(), "r2".into(), "r3".into()],
+            keys_renewed_ms: None,
+        }
+    }
+
+    fn screen() -> Screen {
+        let names = [("tern1bob".to_owned(), "bob".to_owned())].into();
+        Screen::new(group(), "tern1me".into(), names)
+    }
+
+    fn message(id: &str, sender: &str, direction: &str) -> GroupMessageView {
+        GroupMessageView {
+            id: id.into(),
+            group: "ab".repeat(32),
+            sender: sender.into(),
+            direction: direction.into(),
+            text: format!("text {id}"),
+            sent_at_ms: 1_700_000_000_000,
+            delivery: Delivery::Queued,
+        }
+    }
+
+    fn typed(screen: &mut Screen, line: &str) -> Action {
+        for c in line.chars() {
+            screen.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        screen.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn commands_are_parsed_and_bad_ones_explained() {
+        assert_eq!(Command::parse("hello"), None);
+        assert_eq!(
+            Command::parse("/add carol dave"),
+            Some(Ok(Command::Add(vec!["carol".into(), "dave".into()])))
+        );
+        assert_eq!(
+            Command::parse(" /rename  Sunday dinners "),
+            Some(Ok(Command::Rename("Sunday dinners".into())))
+        );
+        assert_eq!(
+            Command::parse("/demote bob"),
+            Some(Ok(Command::Admin("bob".into(), false)))
+        );
+        assert_eq!(Command::parse("/leave"), Some(Ok(Command::Leave)));
+        assert!(matches!(Command::parse("/remove"), Some(Err(_))));
+        assert!(matches!(Command::parse("/add "), Some(Err(_))));
+        assert!(matches!(Command::parse("/nonsense"), Some(Err(_))));
+    }
+
+    #[test]
+    fn typing_sends_and_commands_go_to_the_loop() {
+        let mut screen = screen();
+        assert_eq!(typed(&mut screen, "hi all"), Action::Send("hi all".into()));
+        assert_eq!(
+            typed(&mut screen, "/remove bob"),
+            Action::Command(Command::Remove("bob".into()))
+        );
+        assert_eq!(typed(&mut screen, "/members"), Action::None);
+        let Some(Entry::Notice { text, .. }) = screen.entries.last() else {
+            panic!("no member list");
+        };
+        assert!(text.contains("bob") && text.contains("me"), "{text}");
+        assert_eq!(typed(&mut screen, "/bogus"), Action::None);
+        assert!(screen.problem.is_some());
+    }
+
+    #[test]
+    fn events_change_members_roles_name_and_delivery() {
+        let mut screen = screen();
+        let id = screen.group.id.clone();
+        let event = |event| {
+            Report::Event(EventView::Group {
+                group: id.clone(),
+                event,
+            })
+        };
+        screen.on_report(Report::GroupHistory(vec![message("m1", "tern1me", "out")]));
+        screen.on_report(event(GroupEventView::Stored {
+            id: "m1".into(),
+            relays: 2,
+        }));
+        // A snapshot from before the relays answered does not undo it.
+        screen.on_report(Report::GroupHistory(vec![message("m1", "tern1me", "out")]));
+        let Entry::Message(m) = &screen.entries[0] else {
+            panic!("not a message");
+        };
+        assert_eq!(m.delivery.mark(), "⇡2/3");
+
+        screen.on_report(event(GroupEventView::Added {
+            by: "tern1me".into(),
+            members: vec!["tern1carol".into()],
+        }));
+        screen.on_report(event(GroupEventView::AdminChanged {
+            by: "tern1me".into(),
+            member: "tern1bob".into(),
+            admin: true,
+        }));
+        screen.on_report(event(GroupEventView::Removed {
+            by: "tern1bob".into(),
+            members: vec!["tern1bob".into()],
+        }));
+        screen.on_report(event(GroupEventView::Renamed {
+            by: "tern1me".into(),
+            name: "fam".into(),
+        }));
+        let members: Vec<_> = screen
+            .group
+            .members
+            .iter()
+            .map(|m| &m.address[..])
+            .collect();
+        assert_eq!(members, ["tern1me", "tern1carol"]);
+        assert_eq!(screen.group.name, "fam");
+        let notices: Vec<_> = screen
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Notice { text, .. } => Some(text.clone()),
+                Entry::Message(_) => None,
+            })
+            .collect();
+        assert_eq!(notices.len(), 4, "{notices:?}");
+        assert!(notices[2].contains("bob"), "{notices:?}");
+
+        // Another group's events are not this screen's.
+        screen.on_report(Report::Event(EventView::Group {
+            group: "cd".repeat(32),
+            event: GroupEventView::Ended,
+        }));
+        assert!(screen.group.active);
+        screen.on_report(event(GroupEventView::Ended));
+        assert!(!screen.group.active);
+        assert_eq!(typed(&mut screen, "still here"), Action::None);
+        assert_eq!(screen.input.text(), "still here");
+    }
+}

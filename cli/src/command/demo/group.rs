@@ -1,0 +1,123 @@
+//! The demo's group chat: Alice makes a group with Bob and Carol, Bob writes to it once and
+//! both others read it, then Alice removes Carol, who reads nothing said after that.
+
+use anyhow::{Context as _, bail};
+use tern_node::{Direction, Event, EventStream, GroupEvent, GroupId, Node};
+
+use super::{Transcript, next_event, user};
+
+pub(super) async fn group(
+    dir: &std::path::Path,
+    relay_address: &str,
+    alice: &Node,
+    bob: &Node,
+    nodes: &mut Vec<Node>,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let carol = user(&dir.join("carol"), relay_address, true).await?;
+    nodes.push(carol.clone());
+    t.say(
+        "carol",
+        t!("demo-created", address = carol.user_id().to_string()),
+    )?;
+    alice.add_contact("carol", carol.user_id()).await?;
+    carol.add_contact("alice", alice.user_id()).await?;
+    let mut bob_events = bob.events(tern_node::From::Now);
+    let mut carol_events = carol.events(tern_node::From::Now);
+    let mut alice_events = alice.events(tern_node::From::Now);
+
+    let name = t!("demo-group-name");
+    let group = alice.create_group(&name).await?;
+    alice
+        .add_members(group, vec![bob.user_id(), carol.user_id()])
+        .await?;
+    t.say("alice", t!("demo-group-created", name = name.as_str()))?;
+    for (who, events) in [("bob", &mut bob_events), ("carol", &mut carol_events)] {
+        until_group(events, group, |e| matches!(e, GroupEvent::Joined { .. })).await?;
+        t.say(who, t!("demo-group-joined", name = name.as_str()))?;
+    }
+    // Carol's key package may have come after Bob's: wait until everyone sees all three.
+    for (node, events) in [
+        (alice, &mut alice_events),
+        (bob, &mut bob_events),
+        (&carol, &mut carol_events),
+    ] {
+        while node.group_info(group).await?.members.len() < 3 {
+            until_group(events, group, |e| {
+                matches!(e, GroupEvent::Added { .. } | GroupEvent::Joined { .. })
+            })
+            .await?;
+        }
+    }
+
+    let hello = t!("demo-text-group");
+    bob.send_to_group(group, &hello).await?;
+    t.say(
+        "bob",
+        t!(
+            "demo-group-sent",
+            name = name.as_str(),
+            text = format!("{hello:?}")
+        ),
+    )?;
+    for (who, events) in [("alice", &mut alice_events), ("carol", &mut carol_events)] {
+        until_text(events, group, &hello).await?;
+        t.say(
+            who,
+            t!(
+                "demo-group-received",
+                name = name.as_str(),
+                text = format!("{hello:?}")
+            ),
+        )?;
+    }
+
+    alice.remove_members(group, vec![carol.user_id()]).await?;
+    t.say("alice", t!("demo-group-removes"))?;
+    until_group(&mut carol_events, group, |e| matches!(e, GroupEvent::Ended)).await?;
+    t.say("carol", t!("demo-group-ended"))?;
+    let secret = t!("demo-text-group-after");
+    alice.send_to_group(group, &secret).await?;
+    until_text(&mut bob_events, group, &secret).await?;
+    t.say(
+        "bob",
+        t!(
+            "demo-group-received",
+            name = name.as_str(),
+            text = format!("{secret:?}")
+        ),
+    )?;
+    if carol
+        .group_history(group, 100)
+        .await?
+        .iter()
+        .any(|m| m.text == secret)
+    {
+        bail!("a removed member read the group");
+    }
+    t.say("carol", t!("demo-group-sealed"))?;
+    Ok(())
+}
+
+async fn until_group(
+    events: &mut EventStream,
+    group: GroupId,
+    pick: impl Fn(&GroupEvent) -> bool,
+) -> anyhow::Result<()> {
+    loop {
+        if let Event::Group { group: g, event } =
+            next_event(events).await.context("a group step")?
+            && g == group
+            && pick(&event)
+        {
+            return Ok(());
+        }
+    }
+}
+
+async fn until_text(events: &mut EventStream, group: GroupId, text: &str) -> anyhow::Result<()> {
+    until_group(events, group, |e| {
+        matches!(e, GroupEvent::Message(m) if m.text == text && m.direction == Direction::Incoming)
+    })
+    .await
+}

@@ -1,0 +1,112 @@
+//! Group chats as people use them, with `tern group` and `tern send '#name'`, between three
+//! real daemons sharing a relay: the commands go through each daemon's local API.
+
+use serde_json::Value;
+
+use super::harness::{Pair, Profile, eventually};
+
+/// The texts of `#family` as `profile` sees them.
+async fn texts(profile: &Profile) -> Vec<String> {
+    let run = profile
+        .tern(&["group", "history", "#family", "--json"])
+        .await;
+    if run.code != 0 {
+        return Vec::new();
+    }
+    run.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn info(profile: &Profile) -> Option<Value> {
+    let run = profile.tern(&["group", "info", "#family", "--json"]).await;
+    (run.code == 0).then(|| run.json())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
+    let pair = Pair::start().await;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let relay = pair.relay.addresses().await[0].clone();
+    let carol = Profile::init(&[relay.as_str()]).await;
+    let run = carol
+        .tern(&["contact", "add", "alice", &alice.invite().await])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let _carol_daemon = carol.daemon().await;
+    let run = alice
+        .tern(&["contact", "add", "carol", &carol.invite().await])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let run = alice
+        .tern(&["group", "create", "family", "bob", "carol", "--json"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["name"], "family");
+    assert_eq!(run.json()["admin"], true);
+    for profile in [alice, bob, &carol] {
+        eventually("everyone to be in the group", || async {
+            let info = info(profile).await?;
+            (info["members"].as_array()?.len() == 3).then_some(())
+        })
+        .await;
+    }
+    let human = alice.tern(&["group", "info", "#family"]).await;
+    assert!(human.stdout.contains("(admin)"), "{human:?}");
+    let list = bob.tern(&["group", "list"]).await;
+    assert!(list.stdout.contains("#family"), "{list:?}");
+    assert!(list.stdout.contains("3 members"), "{list:?}");
+
+    // One send, read by both others.
+    let run = bob.tern(&["send", "#family", "dinner at 8?"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    for profile in [alice, &carol] {
+        eventually("the message to reach every member", || async {
+            texts(profile)
+                .await
+                .contains(&"dinner at 8?".to_owned())
+                .then_some(())
+        })
+        .await;
+    }
+    let human = alice.tern(&["group", "history", "#family"]).await;
+    assert!(human.stdout.contains(": dinner at 8?"), "{human:?}");
+    // The chat list shows the group under the 1:1 chats, with its last message.
+    let chats = carol.tern(&["chats"]).await;
+    let line = chats.stdout.lines().find(|l| l.starts_with("#family"));
+    assert!(
+        line.is_some_and(|l| l.contains("3 members") && l.contains("dinner at 8?")),
+        "{chats:?}"
+    );
+
+    // Only an admin removes; Carol is out and reads nothing said after.
+    let refused = bob.tern(&["group", "remove", "#family", "alice"]).await;
+    assert_ne!(refused.code, 0, "bob is not an admin: {refused:?}");
+    let run = alice.tern(&["group", "remove", "#family", "carol"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("carol to be out", || async {
+        (info(&carol).await?["active"] == false).then_some(())
+    })
+    .await;
+    let run = alice.tern(&["send", "#family", "carol is out"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to read it", || async {
+        texts(bob)
+            .await
+            .contains(&"carol is out".to_owned())
+            .then_some(())
+    })
+    .await;
+    assert!(!texts(&carol).await.contains(&"carol is out".to_owned()));
+    let refused = carol.tern(&["send", "#family", "still here?"]).await;
+    assert_ne!(refused.code, 0, "carol is no longer a member: {refused:?}");
+
+    // Bad names are refused with a clear error, and nothing changes.
+    let run = alice.tern(&["group", "info", "#nosuch"]).await;
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("no group"), "{run:?}");
+}
