@@ -105,6 +105,9 @@ pub struct GroupInfo {
     /// joined. The node renews them within a day of joining, then weekly, so that a key
     /// stolen from this device stops reading the group (post-compromise security).
     pub keys_renewed_ms: Option<u64>,
+    /// Messages from other members since the group was last marked read
+    /// ([`crate::Node::mark_group_read`]).
+    pub unread: u32,
 }
 
 /// A message of a group chat.

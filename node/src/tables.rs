@@ -610,6 +610,8 @@ mod fixture_group_pipeline;
 #[cfg(test)]
 mod fixture_group_renewal;
 #[cfg(test)]
+mod fixture_group_unread;
+#[cfg(test)]
 mod fixture_groups;
 #[cfg(test)]
 mod fixture_identities;

@@ -169,7 +169,11 @@ async fn a_group_of_three_talks_through_its_log_and_a_removed_member_reads_no_mo
     assert!(carols.iter().all(|m| m.text != "carol is gone"));
     assert!(!carol.group_info(group).await.unwrap().active);
 
-    // Bob restarts: his group, and his place in its log, come back.
+    // What others wrote counts as unread until read; our own messages never do.
+    assert_eq!(alice.group_info(group).await.unwrap().unread, 1);
+    assert_eq!(bob.group_info(group).await.unwrap().unread, 2);
+
+    // Bob restarts: his group, his place in its log and his unread count come back.
     bob.shutdown().await;
     bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
     let mut bob_events = bob.events(tern_node::From::Now);
@@ -192,6 +196,12 @@ async fn a_group_of_three_talks_through_its_log_and_a_removed_member_reads_no_mo
         ],
         "each message once, in the log's order"
     );
+    assert_eq!(bob.group_info(group).await.unwrap().unread, 3);
+    assert_eq!(bob.mark_group_read(group).await.unwrap(), 3);
+    assert_eq!(bob.mark_group_read(group).await.unwrap(), 0, "read once");
+    assert_eq!(bob.group_info(group).await.unwrap().unread, 0);
+    // A removed member still reads back its count for what it got before the removal.
+    assert_eq!(carol.group_info(group).await.unwrap().unread, 2);
     // Nothing that happened here is a refusal: no member's own entries, nobody's commits,
     // no message of the removed member's last epoch is counted as bad input.
     for node in [&alice, &bob, &carol] {

@@ -20,6 +20,7 @@ mod entries;
 mod invites;
 mod outgoing;
 mod renewal;
+mod unread;
 
 use std::collections::BTreeMap;
 
@@ -91,6 +92,10 @@ pub(crate) enum GroupRequest {
         group: GroupId,
         reply: oneshot::Sender<Result<GroupInfo, Error>>,
     },
+    MarkRead {
+        group: GroupId,
+        reply: oneshot::Sender<Result<usize, Error>>,
+    },
 }
 
 /// The groups' state on the core.
@@ -144,6 +149,8 @@ struct Live {
     /// see `groups/renewal.rs`).
     renewed_ms: Option<u64>,
     renew_at_ms: u64,
+    /// Messages from other members not yet read (see `groups/unread.rs`).
+    unread: u32,
 }
 
 impl Live {
@@ -185,6 +192,7 @@ impl Live {
             active,
             sequencers: sequencer_addresses(&self.row.sequencers),
             keys_renewed_ms: self.renewed_ms,
+            unread: self.unread,
         }
     }
 
@@ -352,6 +360,7 @@ impl Core {
             conv,
             renewed_ms: None,
             renew_at_ms: renewal::first(&row),
+            unread: 0,
             row,
             mls: Some(group),
             access,
@@ -409,7 +418,8 @@ impl Core {
                 .collect();
             self.go_live(id, conv, row, group, access, outbox);
         }
-        self.load_renewals().await
+        self.load_renewals().await?;
+        self.load_unread().await
     }
 
     /// Starts the log task of group `id` and hands it the entries waiting to be appended.
@@ -505,6 +515,9 @@ impl Core {
             }
             GroupRequest::Info { group, reply } => {
                 let _ = reply.send(self.live(group).map(|live| live.info(group)));
+            }
+            GroupRequest::MarkRead { group, reply } => {
+                let _ = reply.send(self.mark_group_read(group).await);
             }
         }
     }

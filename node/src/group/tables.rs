@@ -147,6 +147,15 @@ impl Table for GroupRenewed {
     type Value = u64;
 }
 
+/// How many messages from other members arrived in a group since it was last marked read,
+/// by the group's key. No row: none.
+pub(crate) struct GroupUnread;
+impl Table for GroupUnread {
+    const NAME: &'static str = "group_unread";
+    type Key = Conv;
+    type Value = u32;
+}
+
 /// Parts of invitations that came in parts (`GroupOp::InvitePart`), until the last one
 /// arrives: `(sender's Conv, invitation id, part index)` → the part.
 pub(crate) struct InviteParts;

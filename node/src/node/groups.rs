@@ -134,6 +134,14 @@ impl Node {
         self.group_call(|reply| GroupRequest::List { reply }).await
     }
 
+    /// Marks every message of a group read, and returns how many were unread: the count in
+    /// [`GroupInfo::unread`] goes back to zero. Only our own view changes; members are not
+    /// told (group read receipts are not sent).
+    pub async fn mark_group_read(&self, group: GroupId) -> Result<usize, GroupError> {
+        self.group_call(|reply| GroupRequest::MarkRead { group, reply })
+            .await
+    }
+
     /// One group: its name, epoch, members and admins.
     pub async fn group_info(&self, group: GroupId) -> Result<GroupInfo, GroupError> {
         self.group_call(|reply| GroupRequest::Info { group, reply })

@@ -74,6 +74,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::group::tables::PendingAdds::NAME,
     crate::group::tables::GroupRenewed::NAME,
     crate::group::tables::InviteParts::NAME,
+    crate::group::tables::GroupUnread::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

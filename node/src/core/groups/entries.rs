@@ -223,7 +223,7 @@ impl Core {
             state: DeliveryState::Delivered,
         };
         stage_history(pending, conv, stamp, message)?;
-        Ok(())
+        self.count_unread(pending, id)
     }
 
     /// Our pending commit was decided: it won (send its Welcome, report it) or lost (make

@@ -1,0 +1,60 @@
+//! Unread counts of groups: how many messages from other members arrived since the user last
+//! read the group, kept in the `group_unread` table in the same write as the messages, so
+//! that the chat list shows them at once and after a restart.
+
+use super::*;
+use crate::group::tables::GroupUnread;
+
+impl Core {
+    /// Reads each group's unread count (once the groups are live).
+    pub(super) async fn load_unread(&mut self) -> Result<(), Error> {
+        let rows = self
+            .read(|s| s.scan::<GroupUnread>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        for (conv, unread) in rows {
+            if let Some(live) = self.groups.live.values_mut().find(|l| l.conv == conv) {
+                live.unread = unread;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a message from another member in `id`'s unread count, in `pending`.
+    pub(super) fn count_unread(&mut self, pending: &mut Pending, id: GroupId) -> Result<(), Error> {
+        let live = self.live_mut(id)?;
+        live.unread = live.unread.saturating_add(1);
+        pending.batch.put::<GroupUnread>(&live.conv, &live.unread)?;
+        Ok(())
+    }
+
+    /// Marks every message of group `id` read. Returns how many were unread. Group read
+    /// receipts are not sent (`docs/protocol/groups.md` §12): this changes only our view.
+    pub(super) async fn mark_group_read(&mut self, id: GroupId) -> Result<usize, Error> {
+        let conv = self.live(id)?.conv;
+        let rows = self
+            .read(move |s| {
+                s.scan::<Messages>(
+                    (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]),
+                    ScanDirection::Forward,
+                    usize::MAX,
+                )
+            })
+            .await?;
+        let mut batch = Batch::new();
+        let mut marked = 0;
+        for (key, mut row) in rows {
+            if row.direction == Direction::Incoming && !row.read {
+                row.read = true;
+                batch.put::<Messages>(&key, &row)?;
+                marked += 1;
+            }
+        }
+        if marked == 0 && self.live(id)?.unread == 0 {
+            return Ok(0);
+        }
+        batch.delete::<GroupUnread>(&conv);
+        self.commit(Pending::new(batch, Vec::new())).await?;
+        self.live_mut(id)?.unread = 0;
+        Ok(marked)
+    }
+}
