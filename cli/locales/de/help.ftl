@@ -182,8 +182,8 @@ cli-save = Eine Datei aus einer Nachricht auf die Platte schreiben
     .arg-path = Wohin; ohne Angabe der Name der Datei im aktuellen Verzeichnis
 
 cli-read = Eine Unterhaltung als gelesen markieren
-    .long = Der Absender sieht Lesebestätigungen (sie gehen mit dem Daemon hinaus).
-    .arg-peer = Name oder Adresse des Kontakts
+    .long = Der Absender sieht Lesebestätigungen (sie gehen mit dem Daemon hinaus). Eine Gruppe (`#name`) wird nur hier als gelesen markiert: Gruppen senden keine Lesebestätigungen.
+    .arg-peer = Name oder Adresse des Kontakts, oder eine Gruppe als `#name`
 
 cli-chat = Mit einem Kontakt oder einer Gruppe chatten oder eine Nachrichtenanfrage lesen, im Vollbild (braucht `tern daemon`)
     .long =

@@ -373,6 +373,7 @@ group-member-count = { $count ->
 }
 group-you = du
 group-admin = (Admin)
+group-left-mark = (verlassen)
 group-inactive = Du bist nicht mehr in dieser Gruppe.
 group-keys-renewed = Deine Schlüssel darin wurden zuletzt { $time } erneuert (wöchentlich, für Sicherheit nach einer Kompromittierung).
 group-keys-not-renewed = Deine Schlüssel darin werden innerhalb eines Tages nach dem Beitritt erneuert, danach wöchentlich.

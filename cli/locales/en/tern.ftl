@@ -344,6 +344,7 @@ group-member-count = { $count ->
 }
 group-you = you
 group-admin = (admin)
+group-left-mark = (left)
 group-inactive = You are no longer in this group.
 group-keys-renewed = Your keys in it were last renewed { $time } (weekly, for post-compromise security).
 group-keys-not-renewed = Your keys in it are renewed within a day of joining, then weekly.

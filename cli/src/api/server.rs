@@ -132,6 +132,7 @@ pub(crate) fn router(
         .routes(routes!(add_members))
         .routes(routes!(remove_member))
         .routes(routes!(group_messages, send_to_group))
+        .routes(routes!(mark_group_read))
         .routes(routes!(search))
         .routes(routes!(mark_read))
         .routes(routes!(list_requests))

@@ -18,7 +18,7 @@ pub(crate) use files::{
 };
 pub(crate) use groups::{
     add_members, change_group, create_group, group, group_messages, groups, leave_group,
-    remove_member, send_to_group,
+    mark_group_read, remove_member, send_to_group,
 };
 
 /// Default and largest page sizes: a screenful, and enough for scripts without letting one

@@ -3,7 +3,7 @@
 use super::Backend;
 use crate::{
     api::{
-        model::{GroupChange, GroupMessageView, GroupView, MembersRequest, NewGroup},
+        model::{GroupChange, GroupMessageView, GroupView, Marked, MembersRequest, NewGroup},
         service,
     },
     error::CliError,
@@ -21,6 +21,13 @@ impl Backend {
         match self {
             Self::Daemon(c) => Ok(c.group(group).await?),
             Self::Local(n) => Ok(service::group(n, group).await?),
+        }
+    }
+
+    pub(crate) async fn mark_group_read(&self, group: &str) -> Result<Marked, CliError> {
+        match self {
+            Self::Daemon(c) => Ok(c.mark_group_read(group).await?),
+            Self::Local(n) => Ok(service::mark_group_read(n, group).await?),
         }
     }
 

@@ -188,7 +188,11 @@ impl Chats {
             Ok((page, groups))
         })
         .await?;
-        context.out.emit(&page, |out| {
+        let list = ChatList {
+            page: &page,
+            groups: groups.iter().map(|(group, _)| group).collect(),
+        };
+        context.out.emit(&list, |out| {
             if page.chats.is_empty() && groups.is_empty() {
                 return writeln!(out, "{}", t!("chats-none"));
             }
@@ -229,16 +233,23 @@ impl Chats {
             }
             for (group, last) in &groups {
                 let members = t!("group-member-count", count = group.members.len());
+                let unread = if group.unread > 0 {
+                    t!("chats-unread", count = group.unread)
+                } else {
+                    String::new()
+                };
                 let (time, text) = match last {
                     Some(m) => (output::time(m.sent_at_ms), preview(&m.text)),
                     None => (String::new(), String::new()),
                 };
                 writeln!(
                     out,
-                    "{} {} {}  {}",
+                    "{} {} {} {}  {} · {}",
                     output::pad(&format!("#{}", group.name), 16),
-                    output::pad(&members, 16),
+                    output::pad("", 4),
+                    output::pad(&unread, 11),
                     output::pad(&time, 16),
+                    members,
                     text
                 )?;
             }
@@ -249,6 +260,15 @@ impl Chats {
             Ok(())
         })
     }
+}
+
+/// The chat list as `--json` prints it: the page of 1:1 chats and, on the first page of the
+/// main list, the groups we are in, most recent first, each with its unread count.
+#[derive(serde::Serialize)]
+struct ChatList<'a> {
+    #[serde(flatten)]
+    page: &'a crate::api::model::ChatsPage,
+    groups: Vec<&'a crate::api::model::GroupView>,
 }
 
 /// An address shortened for a list.

@@ -204,7 +204,12 @@ impl Group {
                         return writeln!(out, "{}", t!("group-none"));
                     }
                     for g in &groups {
-                        let state = if g.active { "" } else { " (left)" };
+                        let mut state = String::new();
+                        if !g.active {
+                            state = format!(" {}", t!("group-left-mark"));
+                        } else if g.unread > 0 {
+                            state = format!(" {}", t!("chats-unread", count = g.unread));
+                        }
                         writeln!(
                             out,
                             "#{}  {}  {}{state}",

@@ -412,6 +412,7 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "DELETE /v1/groups/{group}/members/{member}",
         "GET /v1/groups/{group}/messages",
         "POST /v1/groups/{group}/messages",
+        "POST /v1/groups/{group}/read",
     ];
     let served: BTreeSet<String> = served.iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(documented, served);

@@ -668,5 +668,11 @@ async fn a_group_is_a_chat_screen_with_members_changes_and_relay_marks() {
         line_with(s, "bob: nice name").is_some()
     })
     .await;
+    // What the open screen shows is read: the group's unread count stays at zero.
+    eventually("the screen to mark the group read", || async {
+        let run = alice.tern(&["group", "info", "#fam2", "--json"]).await;
+        (run.code == 0 && run.json()["unread"] == 0).then_some(())
+    })
+    .await;
     tmux.keys(&["Escape"]);
 }

@@ -75,12 +75,34 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     }
     let human = alice.tern(&["group", "history", "#family"]).await;
     assert!(human.stdout.contains(": dinner at 8?"), "{human:?}");
-    // The chat list shows the group under the 1:1 chats, with its last message.
+    // The chat list shows the group under the 1:1 chats, with its last message and what
+    // is unread; `tern read '#family'` clears it.
     let chats = carol.tern(&["chats"]).await;
     let line = chats.stdout.lines().find(|l| l.starts_with("#family"));
     assert!(
-        line.is_some_and(|l| l.contains("3 members") && l.contains("dinner at 8?")),
+        line.is_some_and(|l| l.contains("3 members")
+            && l.contains("dinner at 8?")
+            && l.contains("(1 unread)")),
         "{chats:?}"
+    );
+    let unread = |run: &tern_tests::Run| {
+        run.json()["groups"]
+            .as_array()
+            .and_then(|groups| groups.iter().find(|g| g["name"] == "family"))
+            .map(|g| g["unread"].clone())
+    };
+    let chats = carol.tern(&["chats", "--json"]).await;
+    assert_eq!(unread(&chats), Some(1.into()), "{chats:?}");
+    let run = carol.tern(&["read", "#family", "--json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["marked"], 1);
+    let chats = carol.tern(&["chats", "--json"]).await;
+    assert_eq!(unread(&chats), Some(0.into()), "{chats:?}");
+    let sent = bob.tern(&["chats", "--json"]).await;
+    assert_eq!(
+        unread(&sent),
+        Some(0.into()),
+        "our own message is not unread: {sent:?}"
     );
 
     // Only an admin removes; Carol is out and reads nothing said after.

@@ -4,7 +4,8 @@ use reqwest::Method;
 
 use super::{CallError, Client, escape};
 use crate::api::model::{
-    GroupChange, GroupMessageView, GroupSent, GroupText, GroupView, MembersRequest, NewGroup,
+    GroupChange, GroupMessageView, GroupSent, GroupText, GroupView, Marked, MembersRequest,
+    NewGroup,
 };
 
 impl Client {
@@ -16,6 +17,11 @@ impl Client {
     pub(crate) async fn group(&self, group: &str) -> Result<GroupView, CallError> {
         let path = format!("/v1/groups/{}", escape(group));
         self.call::<(), _>(Method::GET, &path, &[], None).await
+    }
+
+    pub(crate) async fn mark_group_read(&self, group: &str) -> Result<Marked, CallError> {
+        let path = format!("/v1/groups/{}/read", escape(group));
+        self.call::<(), _>(Method::POST, &path, &[], None).await
     }
 
     pub(crate) async fn create_group(&self, new: &NewGroup) -> Result<GroupView, CallError> {

@@ -28,6 +28,10 @@ pub(crate) struct GroupView {
     /// of joining, then weekly. Absent: not since we joined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) keys_renewed_ms: Option<u64>,
+    /// Messages from other members since the group was last marked read
+    /// (`POST /v1/groups/{group}/read`).
+    #[serde(default)]
+    pub(crate) unread: u32,
 }
 
 /// A member of a group.
@@ -57,6 +61,7 @@ impl From<GroupInfo> for GroupView {
             active: g.active,
             sequencers: g.sequencers,
             keys_renewed_ms: g.keys_renewed_ms,
+            unread: g.unread,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::{AppState, Body, parse_json, query};
 use crate::api::{
     model::{
         ApiError, ErrorBody, GroupChange, GroupMessageView, GroupMessagesQuery, GroupSent,
-        GroupText, GroupView, MembersRequest, NewGroup,
+        GroupText, GroupView, Marked, MembersRequest, NewGroup,
     },
     service,
 };
@@ -191,6 +191,25 @@ pub(super) async fn group_messages(
     Ok(Json(
         service::group_messages(&state.node, &group, params.limit).await?,
     ))
+}
+
+/// Mark every message of a group read: its unread count goes back to zero. Members are not
+/// told (groups send no read receipts).
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/read", tag = "groups",
+    params(("group" = String, Path, description = "`#name`, id, or id prefix")),
+    responses(
+        (status = 200, description = "How many messages were newly marked", body = Marked),
+        (status = 400, description = "A malformed group name or id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+    )
+)]
+pub(super) async fn mark_group_read(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+) -> Result<Json<Marked>, ApiError> {
+    Ok(Json(service::mark_group_read(&state.node, &group).await?))
 }
 
 /// Send a text to a group: one upload to its log, read by every member.

@@ -4,8 +4,8 @@ use tern_node::{GroupId, Node};
 
 use super::{page_size, resolve};
 use crate::api::model::{
-    ApiError, GroupChange, GroupMessageView, GroupSent, GroupText, GroupView, MembersRequest,
-    NewGroup,
+    ApiError, GroupChange, GroupMessageView, GroupSent, GroupText, GroupView, Marked,
+    MembersRequest, NewGroup,
 };
 
 /// The group `text` names: `#name` (a group we are in, by its exact name), or its id or a
@@ -48,6 +48,13 @@ pub(crate) async fn find_group(node: &Node, text: &str) -> Result<GroupId, ApiEr
 
 pub(crate) async fn groups(node: &Node) -> Result<Vec<GroupView>, ApiError> {
     Ok(node.groups().await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn mark_group_read(node: &Node, group: &str) -> Result<Marked, ApiError> {
+    let id = find_group(node, group).await?;
+    Ok(Marked {
+        marked: node.mark_group_read(id).await?,
+    })
 }
 
 pub(crate) async fn group(node: &Node, group: &str) -> Result<GroupView, ApiError> {

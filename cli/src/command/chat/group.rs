@@ -130,6 +130,15 @@ pub(super) async fn run(
                     _ => {}
                 }
                 screen.on_report(report);
+                // Whatever arrived is on screen now: the group's unread count goes to zero.
+                if screen.take_unread()
+                    && let Some(client) = sender.clone()
+                {
+                    let id = id.clone();
+                    tokio::spawn(async move {
+                        let _ = client.mark_group_read(&id).await;
+                    });
+                }
             }
         }
     }
@@ -273,6 +282,8 @@ struct Screen {
     connected: bool,
     problem: Option<String>,
     status: Option<StatusView>,
+    /// Messages from others are on screen that the node still counts as unread.
+    unread: bool,
 }
 
 impl Screen {
@@ -287,7 +298,14 @@ impl Screen {
             connected: true,
             problem: None,
             status: None,
+            unread: false,
         }
+    }
+
+    /// Whether messages from others came on screen since the last call: the loop then marks
+    /// the group read.
+    fn take_unread(&mut self) -> bool {
+        std::mem::take(&mut self.unread)
     }
 
     /// How a person is shown: "me", the contact's name, or a short address.
@@ -480,6 +498,9 @@ impl Screen {
 
     /// Adds a message, or updates the copy already shown (history and events overlap).
     fn upsert(&mut self, message: GroupMessageView) {
+        if message.direction == "in" {
+            self.unread = true;
+        }
         for entry in &mut self.entries {
             if let Entry::Message(m) = entry
                 && m.id == message.id
@@ -706,6 +727,7 @@ mod tests {
             active: true,
             sequencers: vec!["r1".into(), "r2".into(), "r3".into()],
             keys_renewed_ms: None,
+            unread: 0,
         }
     }
 
@@ -781,6 +803,17 @@ mod tests {
                 event,
             })
         };
+        screen.on_report(Report::GroupHistory(vec![message("m1", "tern1me", "out")]));
+        assert!(!screen.take_unread(), "our own message is never unread");
+        screen.on_report(event(GroupEventView::Message {
+            message: message("m0", "tern1bob", "in"),
+        }));
+        assert!(
+            screen.take_unread(),
+            "bob's message on screen: mark the group read"
+        );
+        assert!(!screen.take_unread(), "once");
+        screen.entries.clear();
         screen.on_report(Report::GroupHistory(vec![message("m1", "tern1me", "out")]));
         screen.on_report(event(GroupEventView::Stored {
             id: "m1".into(),
