@@ -733,3 +733,58 @@ async fn an_invitation_too_large_for_one_message_arrives_in_parts() {
     }
     relay.shutdown().await;
 }
+
+/// Waits until `node` has handed every 1:1 message to a relay or its recipient.
+async fn outbox_empty(node: &Node, what: &str) {
+    until(what, || async { node.status().await.unwrap().outbox == 0 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adds_to_two_groups_complete_though_each_side_is_away_when_the_other_writes() {
+    // Alice adds Bob to two groups while he is away; he answers both key package requests
+    // while she is away; both answers reach her from her mailbox together, and each add is
+    // made from one of them (or, should one be lost, from a key package asked for again).
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Both write only through relays, so that each message waits for the other there.
+    let spawn = |dir: &std::path::Path| builder(dir, &relays).with_direct_delivery(false).spawn();
+    let mut alice = spawn(dirs[0].path()).await.unwrap();
+    let mut bob = spawn(dirs[1].path()).await.unwrap();
+    befriend(&alice, &bob).await;
+    for node in [&alice, &bob] {
+        until("both records to be in the DHT", || async {
+            node.status().await.unwrap().record_published.is_some()
+        })
+        .await;
+    }
+    let groups = [
+        alice.create_group("first").await.unwrap(),
+        alice.create_group("second").await.unwrap(),
+    ];
+
+    // Bob is away: both requests wait in his mailbox.
+    bob.shutdown().await;
+    for group in groups {
+        alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    }
+    outbox_empty(&alice, "alice's requests to reach bob's mailbox").await;
+    // Alice is away when bob answers both: the answers wait in her mailbox.
+    alice.shutdown().await;
+    let deposited = relay.metrics().await.deposits;
+    bob = spawn(dirs[1].path()).await.unwrap();
+    until("bob's two answers to reach alice's mailbox", || async {
+        relay.metrics().await.deposits >= deposited + 2 && bob.status().await.unwrap().outbox == 0
+    })
+    .await;
+    alice = spawn(dirs[0].path()).await.unwrap();
+    for group in groups {
+        until("bob to be in both groups", || async {
+            bob.group_info(group).await.is_ok_and(|g| g.active)
+        })
+        .await;
+    }
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
