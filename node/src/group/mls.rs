@@ -140,6 +140,96 @@ pub(crate) fn access(seed: &[u8]) -> Access {
     Access::from_seed(bytes)
 }
 
+/// The exporter label of the key that seals log entries (`docs/protocol/groups.md` §9.3).
+pub(crate) const ENTRY_LABEL: &str = "tern grouplog entry";
+/// The first byte of a sealed entry.
+const ENTRY_VERSION: u8 = 1;
+const ENTRY_NONCE_LEN: usize = 24;
+const ENTRY_TAG_LEN: usize = 16;
+
+/// The bytes a sealed entry's AEAD authenticates besides its ciphertext: the log and the
+/// epoch it belongs to.
+fn entry_aad(log: &LogId, epoch: u64) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(ENTRY_LABEL.len() + 1 + 32 + 8);
+    aad.extend_from_slice(ENTRY_LABEL.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(log);
+    aad.extend_from_slice(&epoch.to_be_bytes());
+    aad
+}
+
+fn entry_cipher<B: Backing>(
+    group: &tern_mls::Group,
+    provider: &Provider<'_, B>,
+    log: &LogId,
+) -> Result<chacha20poly1305::XChaCha20Poly1305, tern_mls::GroupError> {
+    use chacha20poly1305::KeyInit;
+    let key = zeroize::Zeroizing::new(group.export_secret(provider, ENTRY_LABEL, log, 32)?);
+    chacha20poly1305::XChaCha20Poly1305::new_from_slice(&key)
+        .map_err(|_| tern_mls::GroupError::Invalid("an entry key of another length".into()))
+}
+
+/// Seals an MLS message for the group's log under its current epoch's entry key, so that a
+/// sequencer sees neither the MLS header (group id, epoch, content type) nor anything else:
+/// `0x01 ‖ nonce (24) ‖ XChaCha20-Poly1305(key, nonce, aad, message)`.
+pub(crate) fn seal_entry<B: Backing>(
+    group: &tern_mls::Group,
+    provider: &Provider<'_, B>,
+    log: &LogId,
+    message: &[u8],
+) -> Result<Vec<u8>, tern_mls::GroupError> {
+    use chacha20poly1305::aead::{Aead, Payload};
+    let cipher = entry_cipher(group, provider, log)?;
+    let mut nonce = [0u8; ENTRY_NONCE_LEN];
+    tern_crypto::rand_core::Rng::fill_bytes(
+        &mut tern_crypto::rand_core::UnwrapErr(getrandom::SysRng),
+        &mut nonce,
+    );
+    let aad = entry_aad(log, group.epoch());
+    let sealed = cipher
+        .encrypt(
+            (&nonce).into(),
+            Payload {
+                msg: message,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| tern_mls::GroupError::Invalid("an entry too large to seal".into()))?;
+    let mut out = Vec::with_capacity(1 + ENTRY_NONCE_LEN + sealed.len());
+    out.push(ENTRY_VERSION);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Opens an entry sealed by [`seal_entry`] in the group's current epoch; `None` if it is not
+/// one (another version, too short, another epoch or log, or tampered with).
+pub(crate) fn open_entry<B: Backing>(
+    group: &tern_mls::Group,
+    provider: &Provider<'_, B>,
+    log: &LogId,
+    sealed: &[u8],
+) -> Option<Vec<u8>> {
+    use chacha20poly1305::aead::{Aead, Payload};
+    let (&version, rest) = sealed.split_first()?;
+    if version != ENTRY_VERSION || rest.len() < ENTRY_NONCE_LEN + ENTRY_TAG_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = rest.split_at(ENTRY_NONCE_LEN);
+    let nonce: [u8; ENTRY_NONCE_LEN] = nonce.try_into().ok()?;
+    let cipher = entry_cipher(group, provider, log).ok()?;
+    let aad = entry_aad(log, group.epoch());
+    cipher
+        .decrypt(
+            (&nonce).into(),
+            Payload {
+                msg: ciphertext,
+                aad: &aad,
+            },
+        )
+        .ok()
+}
+
 /// The access key of the group's current epoch.
 pub(crate) fn current_access<B: Backing>(
     group: &tern_mls::Group,
@@ -370,5 +460,52 @@ mod tests {
         // Another log of the same group has other keys.
         let other = alice.run(|p| current_access(&group, p, &[8; 32]).unwrap());
         assert_ne!(other.public(), after.public());
+    }
+
+    #[test]
+    fn sealed_entries_hide_the_mls_header_and_open_only_in_their_epoch_and_log() {
+        let alice = Device::new();
+        let log = [7; 32];
+        let mut group = alice.run(|p| {
+            Group::create(
+                p,
+                &alice.signer,
+                alice.certificate.clone(),
+                &Certificates,
+                "family",
+            )
+            .unwrap()
+        });
+        let (message, sealed) = alice.run(|p| {
+            let message = group
+                .send(p, &alice.signer, &Certificates, b"hello")
+                .unwrap();
+            let sealed = seal_entry(&group, p, &log, &message).unwrap();
+            (message, sealed)
+        });
+        // The MLS message carries the group id in clear; the sealed entry does not.
+        assert!(contains(&message, group.id()));
+        assert!(!contains(&sealed, group.id()));
+        assert_eq!(sealed.len(), message.len() + 1 + 24 + 16);
+        alice.run(|p| {
+            assert_eq!(open_entry(&group, p, &log, &sealed), Some(message.clone()));
+            // Another log, a flipped bit, a cut, another version: refused.
+            assert_eq!(open_entry(&group, p, &[8; 32], &sealed), None);
+            for i in [0, 1, 30, sealed.len() - 1] {
+                let mut bad = sealed.clone();
+                bad[i] ^= 1;
+                assert_eq!(open_entry(&group, p, &log, &bad), None, "bit flip at {i}");
+            }
+            assert_eq!(
+                open_entry(&group, p, &log, &sealed[..sealed.len() - 1]),
+                None
+            );
+            assert_eq!(open_entry(&group, p, &log, &sealed[..20]), None);
+            assert_eq!(open_entry(&group, p, &log, &[]), None);
+        });
+        // The next epoch has another key: an old entry does not open in it.
+        let commit = alice.run(|p| group.self_update(p, &alice.signer, &Certificates).unwrap());
+        alice.run(|p| group.process(p, &Certificates, &commit.commit).unwrap());
+        alice.run(|p| assert_eq!(open_entry(&group, p, &log, &sealed), None));
     }
 }

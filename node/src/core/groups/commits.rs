@@ -6,11 +6,13 @@ use super::*;
 impl Core {
     pub(super) async fn leave_group(&mut self, id: GroupId) -> Result<(), Error> {
         self.ready(id)?;
+        let log = self.live(id)?.row.log;
         let ((body, epoch), layer) = self
-            .with_group(id, |cx, g| {
+            .with_group(id, move |cx, g| {
                 cx.op(|p, signer, _| {
                     let bytes = g
                         .leave(p, signer, &Certificates)
+                        .and_then(|proposal| glue::seal_entry(g, p, &log, &proposal))
                         .map_err(|e| Error::Group(e.into()))?;
                     Ok((bytes, g.epoch()))
                 })
@@ -108,6 +110,12 @@ impl Core {
                         .ok_or(Error::Group(GroupError::Refused(
                             "the commit is not pending".into(),
                         )))?;
+                    // Sealed under the key of the epoch it is made in, as members read it.
+                    let out = tern_mls::Outgoing {
+                        commit: glue::seal_entry(g, p, &log, &out.commit)
+                            .map_err(|e| Error::Group(e.into()))?,
+                        ..out
+                    };
                     Ok((out, next.public(), g.epoch()))
                 })
             })

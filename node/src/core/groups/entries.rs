@@ -97,10 +97,16 @@ impl Core {
                                 Effect::Own(digest)
                             }
                         }
-                        Ok(None) => match cx.op(|p, _, _| g.process(p, &Certificates, &entry.body))
+                        Ok(None) => match cx
+                            .op(|p, _, _| glue::open_entry(g, p, &log, &entry.body).ok_or(()))
                         {
-                            Ok(processed) => effect_of(processed),
-                            Err(e) => Effect::Refused(refusal_code(&e)),
+                            Err(()) => Effect::Refused("sealed_entry"),
+                            Ok(message) => {
+                                match cx.op(|p, _, _| g.process(p, &Certificates, &message)) {
+                                    Ok(processed) => effect_of(processed),
+                                    Err(e) => Effect::Refused(refusal_code(&e)),
+                                }
+                            }
                         },
                         Err(_) => Effect::Refused("storage"),
                     };

@@ -107,11 +107,13 @@ impl Core {
         payload: Vec<u8>,
     ) -> Result<u64, Error> {
         let sealed = payload.clone();
+        let log = self.live(id)?.row.log;
         let ((body, epoch), layer) = self
             .with_group(id, move |cx, g| {
                 cx.op(|p, signer, _| {
                     let bytes = g
                         .send(p, signer, &Certificates, &sealed)
+                        .and_then(|message| glue::seal_entry(g, p, &log, &message))
                         .map_err(|e| Error::Group(e.into()))?;
                     Ok((bytes, g.epoch()))
                 })
