@@ -28,6 +28,25 @@ pub struct RelayProcess {
 }
 
 impl RelayProcess {
+    /// Starts a network of relays, one in each of `dirs`: the first on its own, the others
+    /// joining the DHT through it (everyone's way in). Returns them and their addresses, in
+    /// the order of `dirs`.
+    ///
+    /// # Panics
+    ///
+    /// If a relay cannot start, or does not write its address within [`crate::TIMEOUT`].
+    pub async fn network(dirs: &[tempfile::TempDir]) -> (Vec<Self>, Vec<String>) {
+        let mut relays = Vec::with_capacity(dirs.len());
+        let mut addresses: Vec<String> = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            let bootstrap: Vec<&str> = addresses.first().map(String::as_str).into_iter().collect();
+            let relay = Self::start(dir.path(), &bootstrap);
+            addresses.push(relay.address().await.0);
+            relays.push(relay);
+        }
+        (relays, addresses)
+    }
+
     /// Starts `tern-relay` on a free loopback port with its data in `dir` (kept across
     /// restarts), joining the DHT through `bootstrap`.
     ///

@@ -136,10 +136,9 @@ async fn a_file_to_an_offline_contact_arrives_through_its_relays_with_one_killed
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
     ];
-    let first = RelayProcess::start(dirs[0].path(), &[]);
-    let (first_address, _) = first.address().await;
-    let second = RelayProcess::start(dirs[1].path(), &[first_address.as_str()]);
-    let (second_address, _) = second.address().await;
+    let (relays, addresses) = RelayProcess::network(&dirs).await;
+    let [first, second]: [RelayProcess; 2] = relays.try_into().expect("two relays");
+    let (first_address, second_address) = (&addresses[0], &addresses[1]);
     let alice = Profile::init(&[first_address.as_str()]).await;
     let bob = Profile::init(&[first_address.as_str(), second_address.as_str()]).await;
     alice.add_contact("bob", &bob).await;

@@ -60,16 +60,7 @@ async fn five_daemons_and_three_relays_talk_remove_converge_and_survive_a_killed
     let relay_dirs: Vec<tempfile::TempDir> = (0..3)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
-    let first = RelayProcess::start(relay_dirs[0].path(), &[]);
-    let (first_address, _) = first.address().await;
-    let mut relays = vec![first];
-    for dir in &relay_dirs[1..] {
-        relays.push(RelayProcess::start(dir.path(), &[&first_address]));
-    }
-    let mut addresses = Vec::new();
-    for relay in &relays {
-        addresses.push(relay.address().await.0);
-    }
+    let (mut relays, addresses) = RelayProcess::network(&relay_dirs).await;
     let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
 
     // Five people with their mailboxes at all three relays; Alice knows everyone, and

@@ -22,16 +22,7 @@ async fn messages_survive_a_killed_recipient_and_a_killed_relay_and_arrive_once_
     let relay_dirs: Vec<tempfile::TempDir> = (0..6)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
-    let first = RelayProcess::start(relay_dirs[0].path(), &[]);
-    let (first_address, _) = first.address().await;
-    let mut relays = vec![first];
-    for dir in &relay_dirs[1..] {
-        relays.push(RelayProcess::start(dir.path(), &[&first_address]));
-    }
-    let mut addresses = Vec::new();
-    for relay in &relays {
-        addresses.push(relay.address().await.0);
-    }
+    let (mut relays, addresses) = RelayProcess::network(&relay_dirs).await;
     let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
 
     // Two people, each with a mailbox at three relays, who exchange invites.

@@ -294,6 +294,20 @@ mod tests {
             self.store.as_ref().unwrap()
         }
 
+        /// A group named `name` with this device as its only member.
+        fn create(&self, name: &str) -> Group {
+            self.run(|p| {
+                Group::create(
+                    p,
+                    &self.signer,
+                    self.certificate.clone(),
+                    &Certificates,
+                    name,
+                )
+                .unwrap()
+            })
+        }
+
         /// Runs one operation and commits its rows in one write, as the core does.
         fn run<T>(&self, f: impl FnOnce(&Provider<'_, StoreBacking<'_>>) -> T) -> T {
             let crypto = Crypto::new();
@@ -339,16 +353,7 @@ mod tests {
     #[test]
     fn a_group_lives_in_the_node_store_sealed_and_survives_a_reopen() {
         let (alice, mut bob) = (Device::new(), Device::new());
-        let mut group = alice.run(|p| {
-            Group::create(
-                p,
-                &alice.signer,
-                alice.certificate.clone(),
-                &Certificates,
-                NAME,
-            )
-            .unwrap()
-        });
+        let mut group = alice.create(NAME);
         let key_package =
             bob.run(|p| tern_mls::key_package(p, &bob.signer, bob.certificate.clone()).unwrap());
         let (out, hello) = alice.run(|p| {
@@ -410,16 +415,7 @@ mod tests {
     #[test]
     fn a_certificate_for_another_key_is_refused() {
         let (alice, bob) = (Device::new(), Device::new());
-        let mut group = alice.run(|p| {
-            Group::create(
-                p,
-                &alice.signer,
-                alice.certificate.clone(),
-                &Certificates,
-                "family",
-            )
-            .unwrap()
-        });
+        let mut group = alice.create("family");
         // Bob's key package carries Alice's certificate: it certifies another device key.
         let forged =
             bob.run(|p| tern_mls::key_package(p, &bob.signer, alice.certificate.clone()).unwrap());
@@ -436,16 +432,7 @@ mod tests {
     fn access_keys_follow_the_epoch_and_are_known_before_a_commit_merges() {
         let alice = Device::new();
         let log = [7; 32];
-        let mut group = alice.run(|p| {
-            Group::create(
-                p,
-                &alice.signer,
-                alice.certificate.clone(),
-                &Certificates,
-                "family",
-            )
-            .unwrap()
-        });
+        let mut group = alice.create("family");
         let (now, next, commit) = alice.run(|p| {
             let now = current_access(&group, p, &log).unwrap();
             assert!(next_access(&group, p, &log).unwrap().is_none());
@@ -466,16 +453,7 @@ mod tests {
     fn sealed_entries_hide_the_mls_header_and_open_only_in_their_epoch_and_log() {
         let alice = Device::new();
         let log = [7; 32];
-        let mut group = alice.run(|p| {
-            Group::create(
-                p,
-                &alice.signer,
-                alice.certificate.clone(),
-                &Certificates,
-                "family",
-            )
-            .unwrap()
-        });
+        let mut group = alice.create("family");
         let (message, sealed) = alice.run(|p| {
             let message = group
                 .send(p, &alice.signer, &Certificates, b"hello")
