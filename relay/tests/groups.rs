@@ -7,18 +7,10 @@ mod support;
 
 use std::{future::Future, time::Duration};
 
-use support::wait_for;
+use support::{node_builder as builder, wait_for};
 use tern_node::{Event, EventStream, GroupEvent, GroupId, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
-    let mut builder = tern_node::test_utils::builder(dir);
-    for relay in relays {
-        builder = builder.with_relay(relay.clone());
-    }
-    builder
-}
 
 /// Waits for `event` of `group` on `events`.
 async fn group_event<T>(
@@ -649,6 +641,11 @@ async fn a_burst_of_messages_larger_than_any_queue_all_arrive_once() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), BURST, "each message once");
+    // All of them unread, found page by page when marked read.
+    assert_eq!(bob.group_info(group).await.unwrap().unread, BURST as u32);
+    assert_eq!(bob.mark_group_read(group).await.unwrap(), BURST);
+    assert_eq!(bob.group_info(group).await.unwrap().unread, 0);
+    assert_eq!(alice.group_info(group).await.unwrap().unread, 0);
     for node in [alice, bob] {
         node.shutdown().await;
     }

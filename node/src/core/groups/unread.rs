@@ -2,6 +2,8 @@
 //! read the group, kept in the `group_unread` table in the same write as the messages, so
 //! that the chat list shows them at once and after a restart.
 
+use std::ops::Bound;
+
 use super::*;
 use crate::group::tables::GroupUnread;
 
@@ -28,29 +30,45 @@ impl Core {
     }
 
     /// Marks every message of group `id` read. Returns how many were unread. Group read
-    /// receipts are not sent (`docs/protocol/groups.md` §12): this changes only our view.
+    /// receipts are not sent (`docs/protocol/groups.md` §10.2): this changes only our view.
+    ///
+    /// The count is exact (kept in the writes that add the messages), so only the newest
+    /// messages are read back, a page at a time, until that many unread ones are found: the
+    /// chat screen marks a group read on every message it shows, and a long history must not
+    /// be read each time.
     pub(super) async fn mark_group_read(&mut self, id: GroupId) -> Result<usize, Error> {
-        let conv = self.live(id)?.conv;
-        let rows = self
-            .read(move |s| {
-                s.scan::<Messages>(
-                    (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]),
-                    ScanDirection::Forward,
-                    usize::MAX,
-                )
-            })
-            .await?;
+        const PAGE: usize = 256;
+        let live = self.live(id)?;
+        let (conv, unread) = (live.conv, live.unread as usize);
+        if unread == 0 {
+            return Ok(0);
+        }
         let mut batch = Batch::new();
         let mut marked = 0;
-        for (key, mut row) in rows {
-            if row.direction == Direction::Incoming && !row.read {
-                row.read = true;
-                batch.put::<Messages>(&key, &row)?;
-                marked += 1;
+        let mut before = Bound::Included((conv, u64::MAX, [0xFF; 16]));
+        loop {
+            let upper = before;
+            let rows = self
+                .read(move |s| {
+                    s.scan::<Messages>(
+                        (Bound::Included((conv, 0, [0; 16])), upper),
+                        ScanDirection::Reverse,
+                        PAGE,
+                    )
+                })
+                .await?;
+            let full = rows.len() == PAGE;
+            for (key, mut row) in rows {
+                before = Bound::Excluded(key);
+                if row.direction == Direction::Incoming && !row.read {
+                    row.read = true;
+                    batch.put::<Messages>(&key, &row)?;
+                    marked += 1;
+                }
             }
-        }
-        if marked == 0 && self.live(id)?.unread == 0 {
-            return Ok(0);
+            if marked >= unread || !full {
+                break;
+            }
         }
         batch.delete::<GroupUnread>(&conv);
         self.commit(Pending::new(batch, Vec::new())).await?;
