@@ -5,19 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::wait_for;
+use support::{node_builder as builder, wait_for};
 use tern_node::{DeliveryState, Event, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// A node on loopback in `dir` that keeps its mailbox at `relays`.
-fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
-    let mut builder = tern_node::test_utils::builder(dir);
-    for relay in relays {
-        builder = builder.with_relay(relay.clone());
-    }
-    builder
-}
 
 async fn start(dir: &std::path::Path, relay: &str) -> Node {
     builder(dir, &[relay.to_owned()]).spawn().await.unwrap()

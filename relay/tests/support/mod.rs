@@ -335,6 +335,15 @@ pub(crate) fn files_contain(dir: &Path, needle: &[u8]) -> bool {
 /// How long a scenario with real nodes waits for one event.
 pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A node on loopback in `dir` that keeps its mailbox at `relays`.
+pub(crate) fn node_builder(dir: &Path, relays: &[String]) -> tern_node::Builder {
+    let mut builder = tern_node::test_utils::builder(dir);
+    for relay in relays {
+        builder = builder.with_relay(relay.clone());
+    }
+    builder
+}
+
 /// The first event of a node's stream that `pick` accepts, within [`EVENT_TIMEOUT`].
 pub(crate) async fn wait_for<T>(
     events: &mut tern_node::EventStream,
