@@ -176,6 +176,8 @@ pub(crate) struct Parts {
     pub(crate) transfers: crate::transfer::Transfers,
     /// Received files up to this size are fetched at once.
     pub(crate) auto_download: u64,
+    /// Whether marking a group read sends read receipts to it.
+    pub(crate) group_read_receipts: bool,
     /// The device's Ed25519 secret key (its libp2p identity): group leaves sign with it.
     pub(crate) device_secret: zeroize::Zeroizing<[u8; 32]>,
 }
@@ -267,6 +269,8 @@ pub(crate) struct Core {
     transfers: crate::transfer::Transfers,
     /// Received files up to this size are fetched at once.
     auto_download: u64,
+    /// Whether marking a group read sends read receipts to it.
+    group_read_receipts: bool,
     /// Peers whose files are being fetched: a direct message from one tells the transfer
     /// task it is online.
     fetching_from: std::collections::HashSet<UserId>,
@@ -387,6 +391,7 @@ impl Core {
             blobs: parts.blobs,
             transfers: parts.transfers,
             auto_download: parts.auto_download,
+            group_read_receipts: parts.group_read_receipts,
             fetching_from: std::collections::HashSet::new(),
             unstarted_uploads: HashMap::new(),
             groups: groups::GroupState::new(parts.device_secret),
@@ -499,6 +504,7 @@ impl Core {
                     self.signals_tick().await;
                     self.dispatch_due().await;
                     self.renew_group_keys().await;
+                    self.send_group_receipts().await;
                     self.offer_unhanded();
                 }
                 _ = relay_check.tick() => self.check_relays().await,

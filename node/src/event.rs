@@ -324,7 +324,13 @@ impl Event {
     pub fn is_ephemeral(&self) -> bool {
         matches!(
             self,
-            Self::Typing { .. } | Self::Presence { .. } | Self::AttachmentProgress { .. }
+            Self::Typing { .. }
+                | Self::Presence { .. }
+                | Self::AttachmentProgress { .. }
+                | Self::Group {
+                    event: crate::group::GroupEvent::Receipts { .. },
+                    ..
+                }
         )
     }
 }

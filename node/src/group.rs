@@ -128,6 +128,26 @@ pub struct GroupMessage {
     /// For a message we sent: `Queued` until a sequencer relay holds it, then
     /// `StoredAtRelays`. A received message is `Delivered`.
     pub state: DeliveryState,
+    /// For a message we sent: how many of the other members have it, and have read it.
+    /// `None` for a received message, and in the event log (counts move after the
+    /// message; read them from [`crate::Node::group_history`] or
+    /// [`GroupEvent::Receipts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<GroupDelivery>,
+}
+
+/// How far one of our group messages got: "delivered to `delivered` of `members`". Each
+/// member's node acknowledges what it holds durably in batched receipts through the group's
+/// log, and what its user read when it sends read receipts (`docs/protocol/groups.md`
+/// §10.2). Each account counts once, however many devices it has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDelivery {
+    /// Other members whose devices hold the message.
+    pub delivered: u32,
+    /// Other members that read it.
+    pub read: u32,
+    /// The other members of the group when it was sent.
+    pub members: u32,
 }
 
 /// What happened in a group, as [`crate::Event::Group`] reports it.
@@ -149,6 +169,14 @@ pub enum GroupEvent {
         id: MessageId,
         /// How many relays signed for it.
         relays: u32,
+    },
+    /// Receipts from other members moved a message we sent: its new counts. Ephemeral
+    /// (never in the event log): a client that reconnects reads the counts from history.
+    Receipts {
+        /// The message.
+        id: MessageId,
+        /// Its counts now.
+        delivery: GroupDelivery,
     },
     /// Accounts joined the group.
     Added {

@@ -83,7 +83,9 @@ pub use event::{
     ChatChange, Cursor, DeliveryState, Direction, EVENT_RETENTION, Event, From, Message,
     MessageKind, Reaction,
 };
-pub use group::{GroupError, GroupEvent, GroupId, GroupInfo, GroupMember, GroupMessage};
+pub use group::{
+    GroupDelivery, GroupError, GroupEvent, GroupId, GroupInfo, GroupMember, GroupMessage,
+};
 pub use id::{MessageId, ParseIdError};
 pub use node::{
     AttachmentReader, Builder, DEFAULT_LOOKUP_GRACE, DEFAULT_MIN_FREE_DISK, EventStream, Node,

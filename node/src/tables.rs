@@ -608,6 +608,8 @@ mod fixture_downloads;
 #[cfg(test)]
 mod fixture_group_pipeline;
 #[cfg(test)]
+mod fixture_group_receipts;
+#[cfg(test)]
 mod fixture_group_renewal;
 #[cfg(test)]
 mod fixture_group_unread;

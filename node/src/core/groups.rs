@@ -19,6 +19,7 @@ mod commits;
 mod entries;
 mod invites;
 mod outgoing;
+mod receipts;
 mod renewal;
 mod unread;
 
@@ -33,8 +34,8 @@ use crate::group::{
     log::{self, Control, LogTask, Sequencer},
     mls::{self as glue, Certificates, Cx, Layer},
     tables::{
-        GroupOutbox, GroupOutboxRow, GroupOwn, GroupRow, Groups, IntentRow, OutgoingRow,
-        SequencerRow,
+        GroupOutbox, GroupOutboxRow, GroupOwn, GroupReceipts, GroupRow, Groups, IntentRow,
+        OutgoingRow, SequencerRow,
     },
 };
 
@@ -151,6 +152,10 @@ struct Live {
     renew_at_ms: u64,
     /// Messages from other members not yet read (see `groups/unread.rs`).
     unread: u32,
+    /// Messages from other members we have not acknowledged yet, and since when the oldest
+    /// waits (see `groups/receipts.rs`).
+    due: Vec<[u8; 16]>,
+    due_since_ms: u64,
 }
 
 impl Live {
@@ -276,6 +281,16 @@ impl Core {
         self.store.index_id("group", id.as_bytes())
     }
 
+    /// The groups we are still in whose state meets `due`.
+    fn active_groups_where(&self, due: impl Fn(&Live) -> bool) -> Vec<GroupId> {
+        self.groups
+            .live
+            .iter()
+            .filter(|(_, live)| live.row.active && due(live))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     fn live(&self, id: GroupId) -> Result<&Live, Error> {
         self.groups.live.get(&id).ok_or(no_such(id))
     }
@@ -361,6 +376,8 @@ impl Core {
             renewed_ms: None,
             renew_at_ms: renewal::first(&row),
             unread: 0,
+            due: Vec::new(),
+            due_since_ms: 0,
             row,
             mls: Some(group),
             access,
@@ -419,7 +436,8 @@ impl Core {
             self.go_live(id, conv, row, group, access, outbox);
         }
         self.load_renewals().await?;
-        self.load_unread().await
+        self.load_unread().await?;
+        self.load_receipts_due().await
     }
 
     /// Starts the log task of group `id` and hands it the entries waiting to be appended.
@@ -596,19 +614,29 @@ impl Core {
 
     async fn group_history(&self, id: GroupId, limit: usize) -> Result<Vec<GroupMessage>, Error> {
         let conv = self.live(id)?.conv;
+        // Each message with the receipts of ours, in one read off the core task.
         let rows = self
             .read(move |s| {
-                s.scan::<Messages>(
+                let rows = s.scan::<Messages>(
                     (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]),
                     ScanDirection::Reverse,
                     limit,
-                )
+                )?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (key, row) in rows {
+                    let receipts = match row.direction {
+                        Direction::Outgoing => s.get::<GroupReceipts>(&(conv, key.2))?,
+                        Direction::Incoming => None,
+                    };
+                    out.push((key, row, receipts));
+                }
+                Ok(out)
             })
             .await?;
         Ok(rows
             .into_iter()
             .rev()
-            .map(|((_, stamp, id_bytes), row)| GroupMessage {
+            .map(|((_, stamp, id_bytes), row, receipts)| GroupMessage {
                 id: MessageId::from_bytes(id_bytes),
                 group: id,
                 sender: row.peer,
@@ -616,6 +644,7 @@ impl Core {
                 text: row.text,
                 sent_at_ms: hlc::millis(stamp),
                 state: row.state,
+                delivery: receipts.map(|r| r.delivery()),
             })
             .collect())
     }

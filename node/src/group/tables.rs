@@ -156,6 +156,36 @@ impl Table for GroupUnread {
     type Value = u32;
 }
 
+/// Messages from other members that we hold durably and have not yet acknowledged to the
+/// group, by the group's key, oldest first: a delivery receipt takes them to the log in a
+/// batch (`core/groups/receipts.rs`). No row: none waiting.
+pub(crate) struct GroupReceiptsDue;
+impl Table for GroupReceiptsDue {
+    const NAME: &'static str = "group_receipts_due";
+    type Key = Conv;
+    type Value = Vec<[u8; 16]>;
+}
+
+/// Who has acknowledged a message we sent to a group: `(group key, message id)`.
+pub(crate) struct GroupReceipts;
+impl Table for GroupReceipts {
+    const NAME: &'static str = "group_receipts";
+    type Key = (Conv, [u8; 16]);
+    type Value = GroupReceiptRow;
+}
+
+/// The receipts of one of our group messages. Members are named by the first 8 bytes of
+/// their account's address: enough to count each account once, at 8 bytes a member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupReceiptRow {
+    /// The other accounts in the group when the message was sent.
+    pub(crate) members: u32,
+    /// Accounts whose devices hold it durably.
+    pub(crate) delivered: Vec<[u8; 8]>,
+    /// Accounts that read it (and send read receipts).
+    pub(crate) read: Vec<[u8; 8]>,
+}
+
 /// Parts of invitations that came in parts (`GroupOp::InvitePart`), until the last one
 /// arrives: `(sender's Conv, invitation id, part index)` → the part.
 pub(crate) struct InviteParts;

@@ -35,6 +35,7 @@ pub struct Builder {
     min_free_disk: u64,
     lookup_grace: Duration,
     auto_download: u64,
+    group_read_receipts: bool,
 }
 
 /// Free space the node leaves on the disk that holds its database by default: 64 MiB. See
@@ -90,6 +91,7 @@ impl Builder {
             min_free_disk: DEFAULT_MIN_FREE_DISK,
             lookup_grace: DEFAULT_LOOKUP_GRACE,
             auto_download: crate::DEFAULT_AUTO_DOWNLOAD,
+            group_read_receipts: true,
         }
     }
 
@@ -153,6 +155,14 @@ impl Builder {
     /// [`Node::fetch_attachment`]. 0 fetches nothing by itself.
     pub fn with_auto_download(mut self, max_bytes: u64) -> Self {
         self.auto_download = max_bytes;
+        self
+    }
+
+    /// Sends read receipts to groups (the default), or, when `false`, keeps what the user
+    /// read to this device: other members then see our delivery receipts only. Either way
+    /// this node counts the read receipts others send for our messages.
+    pub fn with_group_read_receipts(mut self, enabled: bool) -> Self {
+        self.group_read_receipts = enabled;
         self
     }
 
@@ -365,6 +375,7 @@ impl Builder {
             blobs: blobs.clone(),
             transfers,
             auto_download: self.auto_download,
+            group_read_receipts: self.group_read_receipts,
             device_secret,
         });
         let core_task = tokio::spawn(core.run());

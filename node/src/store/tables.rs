@@ -75,6 +75,8 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::group::tables::GroupRenewed::NAME,
     crate::group::tables::InviteParts::NAME,
     crate::group::tables::GroupUnread::NAME,
+    crate::group::tables::GroupReceiptsDue::NAME,
+    crate::group::tables::GroupReceipts::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

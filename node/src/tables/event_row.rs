@@ -11,6 +11,8 @@ use crate::{
     id::MessageId,
 };
 
+use super::group_event_row::GroupEventV1;
+
 /// An event as the log stores it (through [`EventV1`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EventRow(pub(crate) Event);
@@ -141,7 +143,7 @@ enum EventV1 {
     // Appended with groups.
     Group {
         group: [u8; 32],
-        event: super::group_event_row::GroupEventV1,
+        event: GroupEventV1,
     },
 }
 
@@ -478,9 +480,15 @@ impl From<&Event> for EventV1 {
                 id: *id,
                 state: state.into(),
             },
-            Event::Group { group, event } => Self::Group {
-                group: *group.as_bytes(),
-                event: event.into(),
+            Event::Group { group, event } => match GroupEventV1::stored(event) {
+                Some(stored) => Self::Group {
+                    group: *group.as_bytes(),
+                    event: stored,
+                },
+                None => Self::Error {
+                    peer: None,
+                    message: format!("ephemeral event logged: {event:?}"),
+                },
             },
             // Ephemeral events are published live and never committed; should one reach the
             // log, it reads back as a described error rather than failing the whole write.

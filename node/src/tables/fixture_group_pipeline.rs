@@ -73,6 +73,7 @@ fn rows() -> Rows {
             stored: 2,
             replicas: 3,
         },
+        delivery: None,
     };
     let events = [
         GroupEvent::Joined {

@@ -60,9 +60,10 @@ pub(super) enum GroupEventV1 {
     },
 }
 
-impl From<&GroupEvent> for GroupEventV1 {
-    fn from(event: &GroupEvent) -> Self {
-        match event.clone() {
+impl GroupEventV1 {
+    /// The stored form of `event`; `None` for an ephemeral one, which is never logged.
+    pub(super) fn stored(event: &GroupEvent) -> Option<Self> {
+        Some(match event.clone() {
             GroupEvent::Joined { name, by } => Self::Joined { name, by },
             GroupEvent::Message(m) => Self::Message(GroupMessageV1 {
                 id: m.id,
@@ -82,7 +83,8 @@ impl From<&GroupEvent> for GroupEventV1 {
             }
             GroupEvent::Ended => Self::Ended,
             GroupEvent::AddWaiting { member } => Self::AddWaiting { member },
-        }
+            GroupEvent::Receipts { .. } => return None,
+        })
     }
 }
 
@@ -98,6 +100,7 @@ impl From<GroupEventV1> for GroupEvent {
                 text: m.text,
                 sent_at_ms: m.sent_at_ms,
                 state: m.state,
+                delivery: None,
             }),
             GroupEventV1::Stored { id, relays } => Self::Stored { id, relays },
             GroupEventV1::Added { by, members } => Self::Added { by, members },

@@ -5,7 +5,10 @@ use tern_mls::{Change, EpochSide, ProcessError, Processed};
 use tern_proto::grouplog::{Entry, Refusal, entry_digest};
 
 use super::*;
-use crate::group::log::{Outcome, Report, Resume};
+use crate::{
+    body::ReceiptKind,
+    group::log::{Outcome, Report, Resume},
+};
 
 /// What one log entry did, decided on the blocking pool and written by the core.
 enum Effect {
@@ -25,6 +28,16 @@ enum Effect {
     Proposal,
     /// Refused, with the reason's name.
     Refused(&'static str),
+}
+
+/// What an application message from the log was, for its page.
+enum Received {
+    /// A message now in history: it is to be acknowledged.
+    Message(MessageId),
+    /// A member's receipt for these messages.
+    Receipt(ReceiptKind, Vec<MessageId>),
+    /// Nothing to act on (a message we had, or a body refused).
+    Nothing,
 }
 
 impl Core {
@@ -127,12 +140,19 @@ impl Core {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         glue::stage(&mut pending.batch, layer)?;
         let mut decided = Vec::new();
+        let (mut received, mut receipts) = (Vec::new(), Vec::new());
         for (seq, effect) in effects {
             debug!(group = %id.short(), seq, "log entry");
             match effect {
                 Effect::Message { sender, plaintext } => {
-                    self.receive_group_message(&mut pending, id, conv, sender, &plaintext)
-                        .await?;
+                    match self
+                        .receive_group_message(&mut pending, id, conv, sender, &plaintext)
+                        .await?
+                    {
+                        Received::Message(message) => received.push(message),
+                        Received::Receipt(kind, ids) => receipts.push((sender, kind, ids)),
+                        Received::Nothing => {}
+                    }
                 }
                 Effect::Commit {
                     committer,
@@ -162,6 +182,8 @@ impl Core {
         for won in decided {
             self.decide_own_commit(&mut pending, id, won).await?;
         }
+        self.stage_due(&mut pending, id, &received)?;
+        let counts = self.count_receipts(&mut pending, conv, receipts).await?;
         let live = self.live_mut(id)?;
         if let Some(cursor) = live.row.cursors.get_mut(relay) {
             *cursor = last;
@@ -182,6 +204,7 @@ impl Core {
         }
         let epoch = live.mls().epoch();
         self.commit(pending).await?;
+        self.publish_receipts(id, counts);
         if ended {
             self.stop_group(id);
             return Ok(None);
@@ -193,7 +216,8 @@ impl Core {
         }))
     }
 
-    /// Stages a member's application message: a text goes to the group's history.
+    /// Stages a member's application message: a text goes to the group's history; a
+    /// receipt is handed back for the page to count.
     async fn receive_group_message(
         &mut self,
         pending: &mut Pending,
@@ -201,20 +225,26 @@ impl Core {
         conv: Conv,
         sender: UserId,
         plaintext: &[u8],
-    ) -> Result<(), Error> {
+    ) -> Result<Received, Error> {
         let body = Payload::from_bytes(plaintext)
             .ok()
             .and_then(|payload| Body::from_payload(&payload).ok());
-        let Some(Body::Text(text)) = body else {
-            *self.groups.refused.entry("unsupported_body").or_default() += 1;
-            return Ok(());
+        let text = match body {
+            Some(Body::Text(text)) => text,
+            Some(Body::Receipt(receipt)) => {
+                return Ok(Received::Receipt(receipt.kind, receipt.messages));
+            }
+            _ => {
+                *self.groups.refused.entry("unsupported_body").or_default() += 1;
+                return Ok(Received::Nothing);
+            }
         };
         let message_id = text.id;
         let known = self
             .read(move |s| s.get::<MessageIndex>(&(conv, *message_id.as_bytes())))
             .await?;
         if known.is_some() {
-            return Ok(());
+            return Ok(Received::Nothing);
         }
         let now = self.time.now_ms();
         let stamp = Hlc::clamp(text.stamp, now);
@@ -227,9 +257,11 @@ impl Core {
             text: text.text,
             sent_at_ms: hlc::millis(text.stamp),
             state: DeliveryState::Delivered,
+            delivery: None,
         };
         stage_history(pending, conv, stamp, message)?;
-        self.count_unread(pending, id)
+        self.count_unread(pending, id)?;
+        Ok(Received::Message(message_id))
     }
 
     /// Our pending commit was decided: it won (send its Welcome, report it) or lost (make

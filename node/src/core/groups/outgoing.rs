@@ -81,6 +81,7 @@ impl Core {
             .stage_group_message(&mut pending, id, message_id, payload)
             .await?;
         let conv = self.live(id)?.conv;
+        let delivery = self.stage_receipt_row(&mut pending, id, message_id)?;
         let message = GroupMessage {
             id: message_id,
             group: id,
@@ -89,6 +90,7 @@ impl Core {
             text,
             sent_at_ms: hlc::millis(stamp),
             state: DeliveryState::Queued,
+            delivery: Some(delivery),
         };
         stage_history(&mut pending, conv, stamp, message)?;
         self.commit(pending).await?;

@@ -51,15 +51,8 @@ impl Core {
     /// is waiting for the log.
     pub(crate) async fn renew_group_keys(&mut self) {
         let now = self.time.now_ms();
-        let due: Vec<GroupId> = self
-            .groups
-            .live
-            .iter()
-            .filter(|(_, live)| {
-                live.row.active && live.renew_at_ms <= now && live.pending_commit().is_none()
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let due = self
+            .active_groups_where(|live| live.renew_at_ms <= now && live.pending_commit().is_none());
         for id in due {
             if let Some(live) = self.groups.live.get_mut(&id) {
                 // The commit, once it wins, sets the next time (a lost one is made again on

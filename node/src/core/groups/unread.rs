@@ -5,7 +5,7 @@
 use std::ops::Bound;
 
 use super::*;
-use crate::group::tables::GroupUnread;
+use crate::{body::ReceiptKind, group::tables::GroupUnread};
 
 impl Core {
     /// Reads each group's unread count (once the groups are live).
@@ -29,8 +29,9 @@ impl Core {
         Ok(())
     }
 
-    /// Marks every message of group `id` read. Returns how many were unread. Group read
-    /// receipts are not sent (`docs/protocol/groups.md` §10.2): this changes only our view.
+    /// Marks every message of group `id` read. Returns how many were unread. Unless this
+    /// node keeps reads to itself ([`crate::Builder::with_group_read_receipts`]), their read
+    /// receipts go to the group in the same write (`docs/protocol/groups.md` §10.2).
     ///
     /// The count is exact (kept in the writes that add the messages), so only the newest
     /// messages are read back, a page at a time, until that many unread ones are found: the
@@ -43,8 +44,8 @@ impl Core {
         if unread == 0 {
             return Ok(0);
         }
-        let mut batch = Batch::new();
-        let mut marked = 0;
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let mut read = Vec::new();
         let mut before = Bound::Included((conv, u64::MAX, [0xFF; 16]));
         loop {
             let upper = before;
@@ -62,17 +63,26 @@ impl Core {
                 before = Bound::Excluded(key);
                 if row.direction == Direction::Incoming && !row.read {
                     row.read = true;
-                    batch.put::<Messages>(&key, &row)?;
-                    marked += 1;
+                    pending.batch.put::<Messages>(&key, &row)?;
+                    read.push(MessageId::from_bytes(key.2));
                 }
             }
-            if marked >= unread || !full {
+            if read.len() >= unread || !full {
                 break;
             }
         }
-        batch.delete::<GroupUnread>(&conv);
-        self.commit(Pending::new(batch, Vec::new())).await?;
+        pending.batch.delete::<GroupUnread>(&conv);
+        // Oldest first, as the member read them.
+        read.reverse();
+        let seqs = if self.group_read_receipts && self.live(id)?.row.active {
+            self.stage_receipts(&mut pending, id, ReceiptKind::Read, &read)
+                .await?
+        } else {
+            Vec::new()
+        };
+        self.commit(pending).await?;
         self.live_mut(id)?.unread = 0;
-        Ok(marked)
+        self.after_group_write(id, &seqs);
+        Ok(read.len())
     }
 }
