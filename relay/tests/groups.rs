@@ -8,7 +8,7 @@ mod support;
 use std::{future::Future, time::Duration};
 
 use support::{node_builder as builder, wait_for};
-use tern_node::{Event, EventStream, GroupEvent, GroupId, Node, UserId};
+use tern_node::{Event, EventStream, GroupDelivery, GroupEvent, GroupId, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -527,9 +527,20 @@ async fn three_in_a_group(
     alice: tern_node::Builder,
     name: &str,
 ) -> (Node, Node, Node, GroupId) {
+    let carol = builder(dirs[2].path(), relays);
+    three_made_as(dirs, relays, [alice, carol], name).await
+}
+
+/// [`three_in_a_group`] with Alice and Carol made from the builders given.
+async fn three_made_as(
+    dirs: &[tempfile::TempDir],
+    relays: &[String],
+    [alice, carol]: [tern_node::Builder; 2],
+    name: &str,
+) -> (Node, Node, Node, GroupId) {
     let alice = alice.spawn().await.unwrap();
     let bob = builder(dirs[1].path(), relays).spawn().await.unwrap();
-    let carol = builder(dirs[2].path(), relays).spawn().await.unwrap();
+    let carol = carol.spawn().await.unwrap();
     befriend(&alice, &bob).await;
     befriend(&alice, &carol).await;
     let group = alice.create_group(name).await.unwrap();
@@ -781,6 +792,117 @@ async fn adds_to_two_groups_complete_though_each_side_is_away_when_the_other_wri
         .await;
     }
     for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+/// The counts of message `id` once a receipt event shows them meeting `wanted`.
+async fn counts_when(
+    events: &mut EventStream,
+    group: GroupId,
+    id: tern_node::MessageId,
+    wanted: impl Fn(&GroupDelivery) -> bool,
+) -> GroupDelivery {
+    group_event(events, group, |e| match e {
+        GroupEvent::Receipts { id: m, delivery } if *m == id && wanted(delivery) => Some(*delivery),
+        _ => None,
+    })
+    .await
+}
+
+/// Alice's counts for her message `id` in `group`, from her history.
+async fn delivery(alice: &Node, group: GroupId, id: tern_node::MessageId) -> GroupDelivery {
+    let history = alice.group_history(group, 100).await.unwrap();
+    let message = history.iter().find(|m| m.id == id).expect("the message");
+    message.delivery.expect("counts for our own message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_show_a_message_delivered_to_and_read_by_n_of_m_members() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Carol keeps what she reads to herself.
+    let builders = [
+        builder(dirs[0].path(), &relays),
+        builder(dirs[2].path(), &relays).with_group_read_receipts(false),
+    ];
+    let (alice, bob, carol, group) = three_made_as(&dirs, &relays, builders, "receipts").await;
+    let mut events = alice.events(tern_node::From::Now);
+
+    let id = alice
+        .send_to_group(group, "did you get this?")
+        .await
+        .unwrap();
+    let nobody = GroupDelivery {
+        delivered: 0,
+        read: 0,
+        members: 2,
+    };
+    let at_first = delivery(&alice, group, id).await;
+    assert!(
+        at_first.delivered <= 2 && at_first.read == 0 && at_first.members == 2,
+        "{at_first:?}"
+    );
+    // Bob stops the moment he has it, before his receipt is due, and owes it after his
+    // restart: it is kept with the message.
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+    received(&mut bob_events, group, "did you get this?").await;
+    bob.shutdown().await;
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    // Each receipt moves the count, live; history agrees.
+    let delivered = counts_when(&mut events, group, id, |d| d.delivered == 2).await;
+    assert_eq!(
+        delivered,
+        GroupDelivery {
+            delivered: 2,
+            ..nobody
+        }
+    );
+    assert_eq!(delivery(&alice, group, id).await, delivered);
+
+    // Carol reads first, then Bob: only Bob's read comes back.
+    until("carol to have it", || async {
+        texts(&carol, group)
+            .await
+            .contains(&"did you get this?".to_owned())
+    })
+    .await;
+    assert_eq!(carol.mark_group_read(group).await.unwrap(), 1);
+    until("bob to have it after his restart", || async {
+        texts(&bob, group)
+            .await
+            .contains(&"did you get this?".to_owned())
+    })
+    .await;
+    assert_eq!(bob.mark_group_read(group).await.unwrap(), 1);
+    let read = counts_when(&mut events, group, id, |d| d.read == 1).await;
+    assert_eq!(
+        read,
+        GroupDelivery {
+            delivered: 2,
+            read: 1,
+            members: 2
+        }
+    );
+    // Anything Carol had sent before her next message would be in the log before it.
+    carol.send_to_group(group, "seen").await.unwrap();
+    received(&mut events, group, "seen").await;
+    assert_eq!(delivery(&alice, group, id).await, read);
+    // Receipts are bodies members read and count, never messages in the chat.
+    for node in [&alice, &bob, &carol] {
+        assert!(
+            group_refusals(node).await.is_empty(),
+            "{:?}",
+            group_refusals(node).await
+        );
+    }
+    assert_eq!(
+        texts(&alice, group).await,
+        ["did you get this?", "seen"],
+        "receipts do not show as messages"
+    );
+    for node in [alice, bob, carol] {
         node.shutdown().await;
     }
     relay.shutdown().await;
