@@ -45,6 +45,8 @@ pub(crate) struct Config {
     /// Pick further mailbox relays from those advertised in the DHT while fewer than three
     /// work (default yes); `false` keeps to `relays` alone, as for private relays.
     pub(crate) relay_discovery: Option<bool>,
+    /// Send read receipts to groups when their messages are read (default yes).
+    pub(crate) group_read_receipts: Option<bool>,
 }
 
 /// The files of one profile.

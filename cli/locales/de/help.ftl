@@ -46,6 +46,7 @@ cli-daemon = Den Knoten im Vordergrund betreiben und die lokale API anbieten
     .arg-relay = Ein Postfach-Relay, zusätzlich zu denen in config.toml (wiederholbar)
     .arg-relay_only = Kontakte nur über Relays erreichen
     .arg-no_mdns = Nicht im lokalen Netz nach Peers suchen
+    .arg-no_group_read_receipts = Für dich behalten, was du in Gruppen liest: ihnen keine Lesebestätigungen senden
     .arg-no_relay_discovery = Das Postfach nur bei den eingestellten Relays führen; nie Relays aus der DHT hinzufügen
     .arg-api_addr = Wo die lokale API lauscht. Nur Loopback-Adressen: die API ist für diesen Rechner
 

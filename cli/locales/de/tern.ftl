@@ -384,6 +384,7 @@ demo-text-group = Abendessen am Sonntag?
 demo-text-group-after = Carol kann das nicht lesen.
 demo-group-sent = → #{ $name } { $text }: ein Upload in das Protokoll der Gruppe
 demo-group-received = ← #{ $name } { $text }
+demo-group-delivered = sieht ✓{ $delivered }/{ $members }: zugestellt an { $delivered } von { $members } Mitgliedern, jedes bestätigt über das Protokoll
 demo-group-removes = entfernt carol: ein Commit, und die Gruppe wechselt zu neuen Schlüsseln
 demo-group-ended = ist nicht mehr in der Gruppe: ihre Schlüssel öffnen nichts, was ab jetzt gesendet wird
 demo-group-sealed = hat nichts nach ihrer Entfernung: das Protokoll gibt es ihr nicht einmal

@@ -355,6 +355,7 @@ demo-text-group = Dinner on Sunday?
 demo-text-group-after = Carol cannot read this.
 demo-group-sent = → #{ $name } { $text }: one upload to the group's log
 demo-group-received = ← #{ $name } { $text }
+demo-group-delivered = sees ✓{ $delivered }/{ $members }: delivered to { $delivered } of { $members } members, each acknowledging through the log
 demo-group-removes = removes carol: a commit, and the group moves to new keys
 demo-group-ended = is out of the group: her keys open nothing sent from now on
 demo-group-sealed = has nothing after her removal: the log does not even hand it to her

@@ -28,8 +28,8 @@ pub(crate) use files::{
     UploadQuery, state_name,
 };
 pub(crate) use groups::{
-    GroupChange, GroupEventView, GroupMemberView, GroupMessageView, GroupMessagesQuery, GroupSent,
-    GroupText, GroupView, MembersRequest, NewGroup,
+    GroupChange, GroupEventView, GroupMemberView, GroupMessageView, GroupMessagesQuery,
+    GroupReceiptsView, GroupSent, GroupText, GroupView, MembersRequest, NewGroup,
 };
 
 /// A failed request: `{"error": {"code": "...", "message": "..."}}`.

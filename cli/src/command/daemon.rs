@@ -43,6 +43,9 @@ pub(crate) struct Daemon {
     /// Do not look for peers on the local network.
     #[arg(long)]
     no_mdns: bool,
+    /// Keep what you read in groups to yourself: send no read receipts to them.
+    #[arg(long)]
+    no_group_read_receipts: bool,
     /// Keep the mailbox at the configured relays only; never add relays found in the DHT.
     #[arg(long)]
     no_relay_discovery: bool,
@@ -82,6 +85,9 @@ impl Daemon {
         let mut builder = profile::unlock(Node::builder(profile.node_dir()), &passphrase)
             .with_direct_delivery(!(config.relay_only || self.relay_only))
             .with_mdns(!self.no_mdns && config.mdns.unwrap_or(true))
+            .with_group_read_receipts(
+                !self.no_group_read_receipts && config.group_read_receipts.unwrap_or(true),
+            )
             .with_relay_discovery(
                 !self.no_relay_discovery && config.relay_discovery.unwrap_or(true),
             );

@@ -229,12 +229,11 @@ impl Group {
                 .await?;
                 context.out.emit(&messages, |out| {
                     for m in &messages {
-                        let who = if m.direction == "out" {
-                            t!("group-you")
+                        if m.direction == "out" {
+                            writeln!(out, "{}: {}  {}", t!("group-you"), m.text, m.mark())?;
                         } else {
-                            short(&m.sender)
-                        };
-                        writeln!(out, "{who}: {}", m.text)?;
+                            writeln!(out, "{}: {}", short(&m.sender), m.text)?;
+                        }
                     }
                     Ok(())
                 })

@@ -104,6 +104,30 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
         Some(0.into()),
         "our own message is not unread: {sent:?}"
     );
+    // Bob sees it delivered to both others, and read by Carol, who marked it read (Alice
+    // has not): in his history and in its JSON.
+    eventually("bob to see it delivered to two and read by one", || async {
+        let run = bob.tern(&["group", "history", "#family"]).await;
+        run.stdout
+            .contains("dinner at 8?  ✓2/2 ✓✓1/2")
+            .then_some(())
+    })
+    .await;
+    let history = bob
+        .tern(&["group", "history", "#family", "--json"])
+        .await
+        .json();
+    let mine = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == "dinner at 8?")
+        .unwrap();
+    assert_eq!(
+        mine["receipts"],
+        serde_json::json!({"delivered": 2, "read": 1, "members": 2}),
+        "{history}"
+    );
 
     // Only an admin removes; Carol is out and reads nothing said after.
     let refused = bob.tern(&["group", "remove", "#family", "alice"]).await;

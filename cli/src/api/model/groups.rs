@@ -2,7 +2,7 @@
 //! change them.
 
 use serde::{Deserialize, Serialize};
-use tern_node::{Direction, GroupEvent, GroupInfo, GroupMessage};
+use tern_node::{Direction, GroupDelivery, GroupEvent, GroupInfo, GroupMessage};
 use utoipa::ToSchema;
 
 use super::{ApiError, Delivery};
@@ -83,6 +83,60 @@ pub(crate) struct GroupMessageView {
     pub(crate) sent_at_ms: u64,
     /// For ours: queued, then stored at the group's relays. Received: delivered.
     pub(crate) delivery: Delivery,
+    /// For ours: how many of the other members have it and have read it. Absent for
+    /// received messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) receipts: Option<GroupReceiptsView>,
+}
+
+/// How far one of our group messages got: delivered to `delivered` of `members`, read by
+/// `read` (members who send read receipts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GroupReceiptsView {
+    /// Other members whose devices hold it.
+    pub(crate) delivered: u32,
+    /// Other members that read it.
+    pub(crate) read: u32,
+    /// The other members of the group when it was sent.
+    pub(crate) members: u32,
+}
+
+impl GroupReceiptsView {
+    /// The later of two snapshots: counts only grow.
+    pub(crate) fn latest(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Self {
+                delivered: a.delivered.max(b.delivered),
+                read: a.read.max(b.read),
+                members: a.members.max(b.members),
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl GroupMessageView {
+    /// A short mark for people, on our messages: `…` queued, `⇡k/R` at the group's relays,
+    /// then `✓n/m` delivered to n of the m other members, and `✓✓r/m` once r read it.
+    pub(crate) fn mark(&self) -> String {
+        match self.receipts {
+            Some(r) if r.delivered > 0 && r.read > 0 => {
+                format!("✓{}/{m} ✓✓{}/{m}", r.delivered, r.read, m = r.members)
+            }
+            Some(r) if r.delivered > 0 => format!("✓{}/{}", r.delivered, r.members),
+            _ => self.delivery.mark(),
+        }
+    }
+}
+
+impl From<GroupDelivery> for GroupReceiptsView {
+    fn from(d: GroupDelivery) -> Self {
+        Self {
+            delivered: d.delivered,
+            read: d.read,
+            members: d.members,
+        }
+    }
 }
 
 impl From<GroupMessage> for GroupMessageView {
@@ -99,6 +153,7 @@ impl From<GroupMessage> for GroupMessageView {
             text: m.text,
             sent_at_ms: m.sent_at_ms,
             delivery: m.state.into(),
+            receipts: m.delivery.map(Into::into),
         }
     }
 }
@@ -166,6 +221,14 @@ pub(crate) enum GroupEventView {
         /// The message.
         message: GroupMessageView,
     },
+    /// Receipts from other members moved a message of ours. Ephemeral: after a reconnect,
+    /// read the counts from the group's messages.
+    Receipts {
+        /// The message.
+        id: String,
+        /// Its counts now.
+        receipts: GroupReceiptsView,
+    },
     /// A message of ours is held by `relays` of the group's relays.
     Stored {
         /// The message.
@@ -223,6 +286,10 @@ impl From<GroupEvent> for GroupEventView {
                 by: by.map(|b| b.to_string()),
             },
             GroupEvent::Message(m) => Self::Message { message: m.into() },
+            GroupEvent::Receipts { id, delivery } => Self::Receipts {
+                id: id.to_string(),
+                receipts: delivery.into(),
+            },
             GroupEvent::Stored { id, relays } => Self::Stored {
                 id: id.to_string(),
                 relays,

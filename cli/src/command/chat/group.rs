@@ -31,7 +31,7 @@ use crate::{
         Client,
         model::{
             Delivery, EventView, GroupChange, GroupEventView, GroupMemberView, GroupMessageView,
-            GroupText, GroupView, MembersRequest, StatusView,
+            GroupReceiptsView, GroupText, GroupView, MembersRequest, StatusView,
         },
     },
     command::chats::short,
@@ -413,6 +413,15 @@ impl Screen {
                     }
                 }
             }
+            GroupEventView::Receipts { id, receipts } => {
+                for entry in &mut self.entries {
+                    if let Entry::Message(m) = entry
+                        && m.id == id
+                    {
+                        m.receipts = GroupReceiptsView::latest(m.receipts, Some(receipts));
+                    }
+                }
+            }
             GroupEventView::Joined { name, by } => {
                 let text = match by {
                     Some(by) => t!("chat-group-joined", by = self.name(&by), name = name),
@@ -505,10 +514,13 @@ impl Screen {
             if let Entry::Message(m) = entry
                 && m.id == message.id
             {
-                // States only move forward; an older snapshot must not undo a newer event.
+                // States and counts only move forward; an older snapshot must not undo a
+                // newer event.
+                let receipts = GroupReceiptsView::latest(m.receipts, message.receipts);
                 if rank(message.delivery) >= rank(m.delivery) {
                     *m = message;
                 }
+                m.receipts = receipts;
                 return;
             }
         }
@@ -656,12 +668,8 @@ impl Screen {
         let indent = format!("{clock} {who}: ").width();
         let room = width.saturating_sub(indent).max(8);
         let rows = layout::rows(&m.text, room, room);
-        let mark = outgoing.then(|| {
-            Span::styled(
-                format!(" {}", m.delivery.mark()),
-                Style::new().fg(Color::DarkGray),
-            )
-        });
+        let mark = outgoing
+            .then(|| Span::styled(format!(" {}", m.mark()), Style::new().fg(Color::DarkGray)));
         let last = rows.len() - 1;
         // A mark that does not fit after the last row gets a row of its own.
         let own_row = mark
@@ -745,6 +753,7 @@ mod tests {
             text: format!("text {id}"),
             sent_at_ms: 1_700_000_000_000,
             delivery: Delivery::Queued,
+            receipts: None,
         }
     }
 
@@ -824,7 +833,33 @@ mod tests {
         let Entry::Message(m) = &screen.entries[0] else {
             panic!("not a message");
         };
-        assert_eq!(m.delivery.mark(), "⇡2/3");
+        assert_eq!(m.mark(), "⇡2/3");
+        // Receipts: delivered to 1 of 2, then 2 of 2 and read by 1; an older snapshot
+        // (history read before the receipts) keeps the newer counts.
+        let counts = |delivered, read| GroupReceiptsView {
+            delivered,
+            read,
+            members: 2,
+        };
+        screen.on_report(event(GroupEventView::Receipts {
+            id: "m1".into(),
+            receipts: counts(1, 0),
+        }));
+        let Entry::Message(m) = &screen.entries[0] else {
+            panic!("not a message");
+        };
+        assert_eq!(m.mark(), "✓1/2");
+        screen.on_report(event(GroupEventView::Receipts {
+            id: "m1".into(),
+            receipts: counts(2, 1),
+        }));
+        let mut old = message("m1", "tern1me", "out");
+        old.receipts = Some(counts(0, 0));
+        screen.on_report(Report::GroupHistory(vec![old]));
+        let Entry::Message(m) = &screen.entries[0] else {
+            panic!("not a message");
+        };
+        assert_eq!(m.mark(), "✓2/2 ✓✓1/2");
 
         screen.on_report(event(GroupEventView::Added {
             by: "tern1me".into(),

@@ -51,7 +51,7 @@ pub(super) async fn group(
     }
 
     let hello = t!("demo-text-group");
-    bob.send_to_group(group, &hello).await?;
+    let hello_id = bob.send_to_group(group, &hello).await?;
     t.say(
         "bob",
         t!(
@@ -70,6 +70,27 @@ pub(super) async fn group(
                 text = format!("{hello:?}")
             ),
         )?;
+    }
+
+    // Each member's node acknowledges it through the log; Bob's count reaches both.
+    loop {
+        if let Event::Group {
+            event: GroupEvent::Receipts { id, delivery },
+            ..
+        } = next_event(&mut bob_events).await.context("receipts")?
+            && id == hello_id
+            && delivery.delivered == delivery.members
+        {
+            t.say(
+                "bob",
+                t!(
+                    "demo-group-delivered",
+                    delivered = delivery.delivered,
+                    members = delivery.members
+                ),
+            )?;
+            break;
+        }
     }
 
     alice.remove_members(group, vec![carol.user_id()]).await?;
