@@ -10,6 +10,9 @@
 //!   each timed from `send_to_group` until every other member has reported it
 //!   (`GroupEvent::Message`): upload, the relay's synced append, the held reads answered,
 //!   and each member's processing and commit;
+//! - **receipts**: one more text, timed until the creator's count shows it delivered to
+//!   every other member (`GroupEvent::Receipts`): each member's batching delay (2 s), its
+//!   receipt through the log, and the creator reading them all;
 //! - **sender cost**: the creator sends one 1 KiB text to the group, timed until the
 //!   sequencer's receipt is checked (`GroupEvent::Stored`), and, as the baseline in the same
 //!   run, the same text 1:1 to each of the other members, timed until every one is
@@ -171,6 +174,14 @@ async fn run(members: usize, messages: usize) {
         ms(latencies[latencies.len() - 1]),
     );
 
+    let receipts = all_receipts(&creator, group, &text, members - 1).await;
+    println!(
+        "receipts: one message shown delivered to all {} others after {:.2} s (each member acknowledges {:.1} s after the first message it holds)",
+        members - 1,
+        receipts.as_secs_f64(),
+        RECEIPT_DELAY.as_secs_f64(),
+    );
+
     let group_cost = group_send(&creator, group, &text).await;
     let direct_cost = one_to_one(&creator, &others, &text).await;
     println!(
@@ -185,6 +196,37 @@ async fn run(members: usize, messages: usize) {
         node.shutdown().await;
     }
     relay.shutdown().await;
+}
+
+/// How long a member waits before acknowledging what it received (the node's batching
+/// delay, `docs/protocol/groups.md` §10.2).
+const RECEIPT_DELAY: Duration = Duration::from_secs(2);
+
+/// One group message, until the creator's count shows it delivered to all `others`.
+async fn all_receipts(creator: &Node, group: GroupId, text: &str, others: usize) -> Duration {
+    let mut events = creator.events(tern_node::From::Now);
+    let started = Instant::now();
+    let id = creator.send_to_group(group, text).await.expect("send");
+    tokio::time::timeout(WAIT, async {
+        while let Some((_, event)) = events.next().await {
+            if let Event::Group {
+                event:
+                    GroupEvent::Receipts {
+                        id: counted,
+                        delivery,
+                    },
+                ..
+            } = event
+                && counted == id
+                && delivery.delivered as usize == others
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("never delivered to all");
+    started.elapsed()
 }
 
 /// One group message, until the sequencer's receipt is checked.
