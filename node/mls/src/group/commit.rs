@@ -201,14 +201,7 @@ impl Group {
     /// (the longest-standing that stays, policy rule 8) does, so that a group whose last
     /// admin left goes on, and its other members do not race each other for the epoch.
     pub fn commits_pending(&self) -> bool {
-        let removed: std::collections::BTreeSet<u32> = self
-            .mls
-            .pending_proposals()
-            .filter_map(|proposal| match proposal.proposal() {
-                Proposal::Remove(remove) => Some(remove.removed().u32()),
-                _ => None,
-            })
-            .collect();
+        let removed = self.pending_removals();
         let own = self.own_leaf();
         if removed.is_empty() || removed.contains(&own) {
             return false;
@@ -221,6 +214,42 @@ impl Group {
         // The admins that stay, or else the member to promote; we are no admin here.
         let forced = policy::forced_admins(&self.roles.admins, &after, &self.roles.order);
         self.identity_of(own).is_some_and(|me| forced.contains(me))
+    }
+
+    /// When members' leaves wait for a commit that the members [`Group::commits_pending`]
+    /// names have not made (they are offline), where this member stands among the others
+    /// who stay, longest-standing first (0 is the first to step in); `None` when nothing
+    /// waits or this member is the one leaving. The policy lets any member commit a leave:
+    /// a node uses the rank to stagger its fallback, so that members do not race for the
+    /// epoch.
+    pub fn fallback_rank(&self) -> Option<usize> {
+        let removed = self.pending_removals();
+        let own = self.own_leaf();
+        if removed.is_empty() || removed.contains(&own) {
+            return None;
+        }
+        self.roles
+            .order
+            .iter()
+            .filter(|leaf| !removed.contains(leaf))
+            .position(|leaf| *leaf == own)
+    }
+
+    /// Whether proposals wait for a commit: until one is made, MLS (RFC 9420 as openmls
+    /// applies it) lets no member of this epoch send application messages.
+    pub fn proposals_pending(&self) -> bool {
+        self.mls.pending_proposals().next().is_some()
+    }
+
+    /// The leaves that pending Remove proposals take out.
+    fn pending_removals(&self) -> std::collections::BTreeSet<u32> {
+        self.mls
+            .pending_proposals()
+            .filter_map(|proposal| match proposal.proposal() {
+                Proposal::Remove(remove) => Some(remove.removed().u32()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Asks the group to remove this device: a Remove proposal for its own leaf, which any
@@ -250,6 +279,9 @@ impl Group {
         verifier: &dyn CredentialVerifier,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, GroupError> {
+        if self.proposals_pending() {
+            return Err(GroupError::ProposalsPending);
+        }
         let result = self
             .mls
             .create_message(provider, signer, plaintext)

@@ -76,6 +76,10 @@ pub enum GroupError {
     /// The group does not exist in storage.
     #[error("no such group")]
     NotFound,
+    /// Proposals (a member's leave) wait for a commit; until one is made no member of this
+    /// epoch sends messages ([`Group::proposals_pending`](crate::Group::proposals_pending)).
+    #[error("a member's leave waits for a commit")]
+    ProposalsPending,
     /// The storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

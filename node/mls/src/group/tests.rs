@@ -181,6 +181,30 @@ fn a_staying_admin_commits_a_members_leave() {
     }
     assert!(d[0].g().commits_pending());
     assert!(!d[1].g().commits_pending());
+    // Until it is committed nobody sends; should Alice stay away, Bob (second in the
+    // order) may commit it in her place.
+    let refused = d[1].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"still here?")
+    });
+    assert!(matches!(refused, Err(GroupError::ProposalsPending)));
+    assert!(d[1].g().proposals_pending());
+    assert_eq!(d[0].g().fallback_rank(), Some(0));
+    assert_eq!(d[1].g().fallback_rank(), Some(1));
+    let out = d[1].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().commit_pending(p, s, &V).unwrap()
+    });
+    d[1].process(&crypto, &out.commit).unwrap();
+    d[0].process(&crypto, &out.commit).unwrap();
+    assert_eq!(d[0].state(), d[1].state());
+    assert!(d[0].g().is_admin(), "alice stays the admin");
+    assert_eq!(d[1].g().fallback_rank(), None, "nothing waits");
+    let hello = d[1].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"still here").unwrap()
+    });
+    assert!(matches!(
+        d[0].process(&crypto, &hello),
+        Ok(Processed::Application { .. })
+    ));
 }
 
 #[test]
