@@ -505,6 +505,7 @@ impl Core {
                     self.dispatch_due().await;
                     self.renew_group_keys().await;
                     self.send_group_receipts().await;
+                    self.commit_waiting_leaves().await;
                     self.offer_unhanded();
                 }
                 _ = relay_check.tick() => self.check_relays().await,

@@ -234,7 +234,8 @@ pub enum GroupError {
     /// The account is not a member of the group.
     #[error("{} is not in the group", .0.short())]
     NoMember(UserId),
-    /// A commit of ours waits for the log's verdict; try again in a moment.
+    /// A commit of ours waits for the log's verdict, or a member's leave waits for a commit
+    /// (until then MLS lets nobody send); try again in a moment.
     #[error("the group is busy with a change; try again")]
     Busy,
     /// A group needs at least one relay to keep its log; this node has none yet.
@@ -290,6 +291,7 @@ impl From<tern_mls::GroupError> for GroupError {
     fn from(e: tern_mls::GroupError) -> Self {
         match e {
             tern_mls::GroupError::Policy(p) => Self::NotAllowed(p.to_string()),
+            tern_mls::GroupError::ProposalsPending => Self::Busy,
             other => Self::Refused(other.to_string()),
         }
     }

@@ -156,6 +156,8 @@ struct Live {
     /// waits (see `groups/receipts.rs`).
     due: Vec<[u8; 16]>,
     due_since_ms: u64,
+    /// Since when members' leaves wait for a commit (see [`Core::commit_waiting_leaves`]).
+    leaves_since_ms: Option<u64>,
 }
 
 impl Live {
@@ -378,6 +380,7 @@ impl Core {
             unread: 0,
             due: Vec::new(),
             due_since_ms: 0,
+            leaves_since_ms: None,
             row,
             mls: Some(group),
             access,

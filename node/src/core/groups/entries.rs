@@ -30,6 +30,11 @@ enum Effect {
     Refused(&'static str),
 }
 
+/// How long members' leaves wait for the members named to commit them before any member does.
+pub(crate) const LEAVE_FALLBACK_MS: u64 = 30_000;
+/// How much longer each further member in the order waits.
+pub(crate) const LEAVE_FALLBACK_STAGGER_MS: u64 = 10_000;
+
 /// What an application message from the log was, for its page.
 enum Received {
     /// A message now in history: it is to be acknowledged.
@@ -172,7 +177,12 @@ impl Core {
                     // row goes with the append's report, which may come after this.
                     pending.batch.delete::<GroupOwn>(&(conv, digest));
                 }
-                Effect::Proposal => {}
+                Effect::Proposal => {
+                    // A leave: counted from now if nobody commits it (after a restart, from
+                    // the first tick).
+                    let now = self.time.now_ms();
+                    self.live_mut(id)?.leaves_since_ms.get_or_insert(now);
+                }
                 Effect::Refused(code) => {
                     *self.groups.refused.entry(code).or_default() += 1;
                     debug!(group = %id.short(), seq, "refused a log entry: {code}");
@@ -346,6 +356,41 @@ impl Core {
             self.commit_intent(id, IntentRow::Pending).await?;
         }
         Ok(())
+    }
+
+    /// On the outbox tick: commits members' leaves that the members named to commit them
+    /// left waiting (they are offline). Until a leave is committed nobody in the group can
+    /// send, so after [`LEAVE_FALLBACK_MS`] any member steps in, one
+    /// [`LEAVE_FALLBACK_STAGGER_MS`] later per place in the order (longest-standing first),
+    /// so that members seldom race for the epoch; the log decides a race all the same.
+    pub(crate) async fn commit_waiting_leaves(&mut self) {
+        let now = self.time.now_ms();
+        for live in self.groups.live.values_mut() {
+            if !(live.row.active && live.mls().proposals_pending()) {
+                live.leaves_since_ms = None;
+            } else if live.leaves_since_ms.is_none() {
+                live.leaves_since_ms = Some(now);
+            }
+        }
+        let due = self.active_groups_where(|live| {
+            let (Some(since), Some(rank)) = (live.leaves_since_ms, live.mls().fallback_rank())
+            else {
+                return false;
+            };
+            let wait = LEAVE_FALLBACK_MS
+                .saturating_add(LEAVE_FALLBACK_STAGGER_MS.saturating_mul(rank as u64));
+            live.pending_commit().is_none() && now >= since.saturating_add(wait)
+        });
+        for id in due {
+            if let Some(live) = self.groups.live.get_mut(&id) {
+                // Tried again a whole wait later, should this one fail or lose.
+                live.leaves_since_ms = Some(now);
+            }
+            match self.commit_intent(id, IntentRow::Pending).await {
+                Ok(()) => info!(group = %id.short(), "committing a leave nobody committed"),
+                Err(e) => warn!(group = %id.short(), "cannot commit a waiting leave: {e}"),
+            }
+        }
     }
 
     async fn on_appended(&mut self, id: GroupId, seq: u64, outcome: Outcome) -> Result<(), Error> {

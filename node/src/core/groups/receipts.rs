@@ -206,7 +206,12 @@ impl Core {
         });
         for id in due {
             if let Err(e) = self.flush_due(id).await {
-                warn!(group = %id.short(), "cannot send the group's receipts: {e}");
+                if matches!(e, Error::Group(GroupError::Busy)) {
+                    // A member's leave waits for a commit: nobody sends until it is made.
+                    debug!(group = %id.short(), "receipts wait for a commit");
+                } else {
+                    warn!(group = %id.short(), "cannot send the group's receipts: {e}");
+                }
                 if let Some(live) = self.groups.live.get_mut(&id) {
                     // Not every tick: the next try after another delay.
                     live.due_since_ms = now;
