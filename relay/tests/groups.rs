@@ -527,19 +527,17 @@ async fn three_in_a_group(
     alice: tern_node::Builder,
     name: &str,
 ) -> (Node, Node, Node, GroupId) {
-    let carol = builder(dirs[2].path(), relays);
-    three_made_as(dirs, relays, [alice, carol], name).await
+    let [bob, carol] = [1, 2].map(|i| builder(dirs[i].path(), relays));
+    three_made_as([alice, bob, carol], name).await
 }
 
-/// [`three_in_a_group`] with Alice and Carol made from the builders given.
+/// [`three_in_a_group`] with Alice, Bob and Carol made from the builders given.
 async fn three_made_as(
-    dirs: &[tempfile::TempDir],
-    relays: &[String],
-    [alice, carol]: [tern_node::Builder; 2],
+    [alice, bob, carol]: [tern_node::Builder; 3],
     name: &str,
 ) -> (Node, Node, Node, GroupId) {
     let alice = alice.spawn().await.unwrap();
-    let bob = builder(dirs[1].path(), relays).spawn().await.unwrap();
+    let bob = bob.spawn().await.unwrap();
     let carol = carol.spawn().await.unwrap();
     befriend(&alice, &bob).await;
     befriend(&alice, &carol).await;
@@ -825,9 +823,10 @@ async fn receipts_show_a_message_delivered_to_and_read_by_n_of_m_members() {
     // Carol keeps what she reads to herself.
     let builders = [
         builder(dirs[0].path(), &relays),
+        builder(dirs[1].path(), &relays),
         builder(dirs[2].path(), &relays).with_group_read_receipts(false),
     ];
-    let (alice, bob, carol, group) = three_made_as(&dirs, &relays, builders, "receipts").await;
+    let (alice, bob, carol, group) = three_made_as(builders, "receipts").await;
     let mut events = alice.events(tern_node::From::Now);
 
     let id = alice
@@ -902,6 +901,68 @@ async fn receipts_show_a_message_delivered_to_and_read_by_n_of_m_members() {
         ["did you get this?", "seen"],
         "receipts do not show as messages"
     );
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let (clock, ticking) = running_clock();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let make = |i: usize| builder(dirs[i].path(), &relays).with_clock(clock.clone());
+    let (alice, bob, carol, group) = three_made_as([make(0), make(1), make(2)], "fallback").await;
+
+    // Alice, the only admin, is away when Carol leaves: her leave waits for a commit, and
+    // until one is made MLS lets nobody send. Bob is told to try again, not failed.
+    alice.shutdown().await;
+    carol.leave_group(group).await.unwrap();
+    let mut tries = 0;
+    let mut said = Vec::new();
+    let refused = loop {
+        tries += 1;
+        let text = format!("before the leave reached me #{tries}");
+        match bob.send_to_group(group, &text).await {
+            Ok(_) => said.push(text),
+            Err(e) => break e,
+        }
+        assert!(tries < 1000, "carol's leave never reached bob");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        matches!(refused, tern_node::GroupError::Busy),
+        "{refused:?}"
+    );
+
+    // Half a minute on, Bob, the only one who stays and is online, commits it himself.
+    clock.advance(Duration::from_secs(60));
+    until("bob to commit carol's leave", || async {
+        bob.group_info(group).await.unwrap().members.len() == 2
+    })
+    .await;
+    until("carol to be out", || async {
+        !carol.group_info(group).await.unwrap().active
+    })
+    .await;
+    bob.send_to_group(group, "carol has left").await.unwrap();
+
+    // Alice comes back to a group of two and reads everything Bob said.
+    let alice = make(0).spawn().await.unwrap();
+    until("alice to catch up", || async {
+        let info = alice.group_info(group).await.unwrap();
+        info.members.len() == 2
+            && texts(&alice, group)
+                .await
+                .contains(&"carol has left".to_owned())
+    })
+    .await;
+    let info = alice.group_info(group).await.unwrap();
+    assert!(info.admin, "alice is still the admin");
+    let seen = texts(&alice, group).await;
+    assert!(said.iter().all(|t| seen.contains(t)), "{seen:?}");
+    ticking.abort();
     for node in [alice, bob, carol] {
         node.shutdown().await;
     }
