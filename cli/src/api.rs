@@ -14,5 +14,5 @@ pub(crate) mod model;
 pub(crate) mod server;
 pub(crate) mod service;
 
-pub(crate) use client::Client;
+pub(crate) use client::{CallError, Client};
 pub(crate) use model::ApiError;

@@ -49,13 +49,15 @@ use crate::{
 /// Alt-e edits it, Alt-d deletes it for everyone (your own), Alt-x deletes it for you,
 /// Alt-1…5 react (👍 ❤️ 😂 🎉 😮) and Alt-0 takes your reaction back. Commands typed in the input line: /accept (a message
 /// request), /block, /unblock, /delete (the conversation and its messages, then quit).
-/// Ctrl-N / Ctrl-P switch to the next or previous chat, Ctrl-K finds one by name, Ctrl-L shows
-/// or hides the chat list (shown by itself on terminals 140 columns wide or more).
+/// Ctrl-N / Ctrl-P switch to the next or previous chat (your groups come after the 1:1
+/// chats), Ctrl-K finds one by name, Ctrl-L shows or hides the chat list (shown by itself on
+/// terminals 140 columns wide or more).
 ///
 /// In a group (`tern chat '#family'`): members beside the conversation on wide terminals,
 /// joins, leaves, renames and role changes inline, ⇡k/R on your messages as the group's
-/// relays take them; /add NAME…, /remove NAME, /rename NAME, /admin NAME, /demote NAME,
-/// /leave and /members in the input line.
+/// relays take them, then ✓n/m as members receive them and ✓✓n/m as they read them;
+/// /add NAME…, /remove NAME, /rename NAME, /admin NAME, /demote NAME, /leave and /members in
+/// the input line; Ctrl-N / Ctrl-P switch chats here too.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern chat bob
@@ -73,171 +75,195 @@ impl Chat {
             .await
             .map_err(|e| CliError::Network(e.to_string()))?
             .ok_or_else(|| CliError::NoDaemon(profile.home().to_path_buf()))?;
-        if self.peer.starts_with('#') {
-            let group = client.group(&self.peer).await?;
-            return group::run(profile, client, group).await;
-        }
-        let (mut contact, request) = open(&client, &self.peer).await?;
-        let mut screen = screen::Screen::new(contact.clone(), request);
-
-        let (mut reports_tx, mut reports) = mpsc::channel(256);
-        let mut link = tokio::spawn(link::run(
-            profile.clone(),
-            link::Conversation::Peer(contact.address.clone()),
-            reports_tx.clone(),
-        ));
-        let mut keys = Keys::start();
-
-        let mut terminal = ratatui::init();
-        let mut outcome = Ok(());
-        let mut sender: Option<Client> = Some(client);
+        // A 1:1 chat and a group are screens of their own; switching between them (Ctrl-N,
+        // Ctrl-P, Ctrl-K) ends one and opens the other.
+        let mut chat = self.peer;
         loop {
-            if let Err(e) = terminal.draw(|frame| screen.draw(frame)) {
-                outcome = Err(CliError::from(e));
-                break;
+            let next = if chat.starts_with('#') {
+                let group = client.group(&chat).await?;
+                group::run(profile.clone(), client.clone(), group).await?
+            } else {
+                peer_screen(profile.clone(), client.clone(), &chat).await?
+            };
+            match next {
+                Some(next) => chat = next,
+                None => return Ok(()),
             }
-            tokio::select! {
-                input = keys.next() => {
-                    let Some(input) = input else { break };
-                    let TermEvent::Key(key) = input else {
-                        // A resize: the next draw fits the new size.
-                        continue;
-                    };
-                    match screen.on_key(key) {
-                        screen::Action::None => {}
-                        screen::Action::Quit => break,
-                        screen::Action::Switch(peer) => {
-                            let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
-                                continue;
-                            };
-                            match open(&client, &peer).await {
-                                Ok((next, request)) => {
-                                    // A link of its own for the new chat: nothing the old one
-                                    // still reports can reach the new screen.
-                                    link.abort();
-                                    let (tx, rx) = mpsc::channel(256);
-                                    (reports_tx, reports) = (tx, rx);
-                                    link = tokio::spawn(link::run(
-                                        profile.clone(),
-                                        link::Conversation::Peer(next.address.clone()),
-                                        reports_tx.clone(),
-                                    ));
-                                    screen = screen.switched(next.clone(), request);
-                                    contact = next;
-                                }
-                                Err(e) => screen.on_report(link::Report::Notice(e.to_string())),
+        }
+    }
+}
+
+/// Runs the screen of the 1:1 chat with `peer` until the user quits (`None`) or switches to
+/// a group (its `#name`).
+async fn peer_screen(
+    profile: crate::profile::Profile,
+    client: Client,
+    peer: &str,
+) -> Result<Option<String>, CliError> {
+    let (mut contact, request) = open(&client, peer).await?;
+    let mut screen = screen::Screen::new(contact.clone(), request);
+
+    let (mut reports_tx, mut reports) = mpsc::channel(256);
+    let mut link = tokio::spawn(link::run(
+        profile.clone(),
+        link::Conversation::Peer(contact.address.clone()),
+        reports_tx.clone(),
+    ));
+    let mut keys = Keys::start();
+
+    let mut terminal = ratatui::init();
+    let mut outcome = Ok(None);
+    let mut sender: Option<Client> = Some(client);
+    loop {
+        if let Err(e) = terminal.draw(|frame| screen.draw(frame)) {
+            outcome = Err(CliError::from(e));
+            break;
+        }
+        tokio::select! {
+            input = keys.next() => {
+                let Some(input) = input else { break };
+                let TermEvent::Key(key) = input else {
+                    // A resize: the next draw fits the new size.
+                    continue;
+                };
+                match screen.on_key(key) {
+                    screen::Action::None => {}
+                    screen::Action::Quit => break,
+                    screen::Action::Switch(peer) if peer.starts_with('#') => {
+                        outcome = Ok(Some(peer));
+                        break;
+                    }
+                    screen::Action::Switch(peer) => {
+                        let Some(client) = sender.clone() else {
+                            screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
+                            continue;
+                        };
+                        match open(&client, &peer).await {
+                            Ok((next, request)) => {
+                                // A link of its own for the new chat: nothing the old one
+                                // still reports can reach the new screen.
+                                link.abort();
+                                let (tx, rx) = mpsc::channel(256);
+                                (reports_tx, reports) = (tx, rx);
+                                link = tokio::spawn(link::run(
+                                    profile.clone(),
+                                    link::Conversation::Peer(next.address.clone()),
+                                    reports_tx.clone(),
+                                ));
+                                screen = screen.switched(next.clone(), request);
+                                contact = next;
                             }
+                            Err(e) => screen.on_report(link::Report::Notice(e.to_string())),
                         }
-                        screen::Action::Typing => {
-                            // The node sends at most one signal per few seconds, and only
-                            // when typing is shared: report every key press.
-                            if let Some(client) = sender.clone() {
-                                let peer = contact.address.clone();
-                                tokio::spawn(async move {
-                                    let _ = client.typing(&peer, true).await;
-                                });
-                            }
-                        }
-                        screen::Action::Command(command) => {
-                            let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
-                                continue;
-                            };
+                    }
+                    screen::Action::Typing => {
+                        // The node sends at most one signal per few seconds, and only
+                        // when typing is shared: report every key press.
+                        if let Some(client) = sender.clone() {
                             let peer = contact.address.clone();
-                            let outcome = match command {
-                                screen::Command::Accept => client.accept_request(&peer).await,
-                                screen::Command::Block => client.block(&peer, true).await,
-                                screen::Command::Unblock => client.block(&peer, false).await,
-                                screen::Command::Delete => {
-                                    client.delete_chat(&peer).await.map(|_| ())
-                                }
-                            };
-                            match outcome {
-                                Ok(()) if command == screen::Command::Delete => break,
-                                Ok(()) => {}
-                                Err(e) => screen.on_report(link::Report::Notice(e.to_string())),
-                            }
-                        }
-                        screen::Action::Send(text, reply_to) => {
-                            let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::SendFailed(text, t!("chat-no-daemon")));
-                                continue;
-                            };
-                            let to = contact.address.clone();
-                            let reports = reports_tx.clone();
-                            // The message shows up through its MessageSent event; only a
-                            // failure needs reporting here.
                             tokio::spawn(async move {
-                                if let Err(e) = client.reply(&to, reply_to.as_deref(), &text).await {
-                                    let _ = reports
-                                        .send(link::Report::SendFailed(text, e.to_string()))
-                                        .await;
-                                }
-                            });
-                        }
-                        screen::Action::Change(id, change) => {
-                            let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
-                                continue;
-                            };
-                            let peer = contact.address.clone();
-                            let reports = reports_tx.clone();
-                            // The change shows up through its event; only a failure is
-                            // reported here.
-                            tokio::spawn(async move {
-                                let outcome = match change {
-                                    screen::Change::Edit(text) => client.edit(&peer, &id, &text).await,
-                                    screen::Change::Delete(everyone) => {
-                                        client.delete_message(&peer, &id, everyone).await
-                                    }
-                                    screen::Change::React(emoji) => client.react(&peer, &id, &emoji).await,
-                                };
-                                if let Err(e) = outcome {
-                                    let _ = reports.send(link::Report::Notice(e.to_string())).await;
-                                }
-                            });
-                        }
-                        screen::Action::Save(id) => {
-                            let Some(client) = sender.clone() else {
-                                screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
-                                continue;
-                            };
-                            let peer = contact.address.clone();
-                            let reports = reports_tx.clone();
-                            tokio::spawn(async move {
-                                let notice = save_file(&client, &peer, &id).await;
-                                let _ = reports.send(link::Report::Notice(notice)).await;
+                                let _ = client.typing(&peer, true).await;
                             });
                         }
                     }
-                }
-                report = reports.recv() => {
-                    let Some(report) = report else { break };
-                    match &report {
-                        link::Report::Connected(client) => sender = Some(client.clone()),
-                        link::Report::Disconnected(_) => sender = None,
-                        _ => {}
-                    }
-                    screen.on_report(report);
-                    // Whatever arrived is on screen now: mark it read, which sends the
-                    // sender its read receipts.
-                    if screen.take_unread()
-                        && let Some(client) = sender.clone()
-                    {
+                    screen::Action::Command(command) => {
+                        let Some(client) = sender.clone() else {
+                            screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
+                            continue;
+                        };
                         let peer = contact.address.clone();
+                        let outcome = match command {
+                            screen::Command::Accept => client.accept_request(&peer).await,
+                            screen::Command::Block => client.block(&peer, true).await,
+                            screen::Command::Unblock => client.block(&peer, false).await,
+                            screen::Command::Delete => {
+                                client.delete_chat(&peer).await.map(|_| ())
+                            }
+                        };
+                        match outcome {
+                            Ok(()) if command == screen::Command::Delete => break,
+                            Ok(()) => {}
+                            Err(e) => screen.on_report(link::Report::Notice(e.to_string())),
+                        }
+                    }
+                    screen::Action::Send(text, reply_to) => {
+                        let Some(client) = sender.clone() else {
+                            screen.on_report(link::Report::SendFailed(text, t!("chat-no-daemon")));
+                            continue;
+                        };
+                        let to = contact.address.clone();
+                        let reports = reports_tx.clone();
+                        // The message shows up through its MessageSent event; only a
+                        // failure needs reporting here.
                         tokio::spawn(async move {
-                            let _ = client.mark_read(&peer).await;
+                            if let Err(e) = client.reply(&to, reply_to.as_deref(), &text).await {
+                                let _ = reports
+                                    .send(link::Report::SendFailed(text, e.to_string()))
+                                    .await;
+                            }
+                        });
+                    }
+                    screen::Action::Change(id, change) => {
+                        let Some(client) = sender.clone() else {
+                            screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
+                            continue;
+                        };
+                        let peer = contact.address.clone();
+                        let reports = reports_tx.clone();
+                        // The change shows up through its event; only a failure is
+                        // reported here.
+                        tokio::spawn(async move {
+                            let outcome = match change {
+                                screen::Change::Edit(text) => client.edit(&peer, &id, &text).await,
+                                screen::Change::Delete(everyone) => {
+                                    client.delete_message(&peer, &id, everyone).await
+                                }
+                                screen::Change::React(emoji) => client.react(&peer, &id, &emoji).await,
+                            };
+                            if let Err(e) = outcome {
+                                let _ = reports.send(link::Report::Notice(e.to_string())).await;
+                            }
+                        });
+                    }
+                    screen::Action::Save(id) => {
+                        let Some(client) = sender.clone() else {
+                            screen.on_report(link::Report::Notice(t!("chat-no-daemon")));
+                            continue;
+                        };
+                        let peer = contact.address.clone();
+                        let reports = reports_tx.clone();
+                        tokio::spawn(async move {
+                            let notice = save_file(&client, &peer, &id).await;
+                            let _ = reports.send(link::Report::Notice(notice)).await;
                         });
                     }
                 }
             }
+            report = reports.recv() => {
+                let Some(report) = report else { break };
+                match &report {
+                    link::Report::Connected(client) => sender = Some(client.clone()),
+                    link::Report::Disconnected(_) => sender = None,
+                    _ => {}
+                }
+                screen.on_report(report);
+                // Whatever arrived is on screen now: mark it read, which sends the
+                // sender its read receipts.
+                if screen.take_unread()
+                    && let Some(client) = sender.clone()
+                {
+                    let peer = contact.address.clone();
+                    tokio::spawn(async move {
+                        let _ = client.mark_read(&peer).await;
+                    });
+                }
+            }
         }
-        ratatui::restore();
-        link.abort();
-        drop(keys);
-        outcome
     }
+    ratatui::restore();
+    link.abort();
+    drop(keys);
+    outcome
 }
 
 /// The contact to open a chat with (or, for an address that is not a contact, a stand-in),

@@ -641,13 +641,20 @@ async fn a_group_is_a_chat_screen_with_members_changes_and_relay_marks() {
 
     tmux.keys(&["from the screen"]);
     tmux.keys(&["Enter"]);
+    // Taken by the group's relay (⇡1/1), then delivered to Bob, the one other member
+    // (✓1/1), when his receipt comes back a moment later: either may be on screen first.
     tmux.wait_for("our message, taken by the group's relay", |s| {
-        line_with(s, "me: from the screen").is_some_and(|l| l.contains("⇡1/1"))
+        line_with(s, "me: from the screen")
+            .is_some_and(|l| l.contains("⇡1/1") || l.contains("✓1/1"))
     })
     .await;
     eventually("bob to read it", || async {
         let run = bob.tern(&["group", "history", "#family"]).await;
         run.stdout.contains("from the screen").then_some(())
+    })
+    .await;
+    tmux.wait_for("our message, delivered to bob", |s| {
+        line_with(s, "me: from the screen").is_some_and(|l| l.contains("✓1/1"))
     })
     .await;
 
@@ -672,6 +679,21 @@ async fn a_group_is_a_chat_screen_with_members_changes_and_relay_marks() {
     eventually("the screen to mark the group read", || async {
         let run = alice.tern(&["group", "info", "#fam2", "--json"]).await;
         (run.code == 0 && run.json()["unread"] == 0).then_some(())
+    })
+    .await;
+
+    // Ctrl-N goes on to the next chat, the 1:1 chat with Bob (the list wraps: groups come
+    // after the 1:1 chats), and from there Ctrl-N comes back to the group.
+    let run = alice.tern(&["send", "bob", "one to one"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    tmux.keys(&["C-n"]);
+    tmux.wait_for("bob's 1:1 chat", |s| {
+        s.contains("one to one") && !s.contains("Members (2)")
+    })
+    .await;
+    tmux.keys(&["C-n"]);
+    tmux.wait_for("the group again", |s| {
+        s.contains("Members (2)") && line_with(s, "bob: nice name").is_some()
     })
     .await;
     tmux.keys(&["Escape"]);

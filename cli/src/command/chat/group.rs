@@ -45,11 +45,13 @@ const MEMBERS_WIDTH: u16 = 28;
 const MEMBERS_FROM: u16 = 100;
 
 /// Runs the screen for `group` until the user quits.
+/// Runs the screen for `group` until the user quits (`None`) or switches to another chat
+/// (its name, address or `#name`).
 pub(super) async fn run(
     profile: Profile,
     client: Client,
     group: GroupView,
-) -> Result<(), CliError> {
+) -> Result<Option<String>, CliError> {
     // People are shown by the names we gave them, ourselves as "me".
     let names = client
         .contacts()
@@ -70,7 +72,7 @@ pub(super) async fn run(
     let mut keys = Keys::start();
 
     let mut terminal = ratatui::init();
-    let mut outcome = Ok(());
+    let mut outcome = Ok(None);
     let mut sender = Some(client);
     loop {
         if let Err(e) = terminal.draw(|frame| screen.draw(frame)) {
@@ -83,6 +85,17 @@ pub(super) async fn run(
                 // A resize: the next draw fits the new size.
                 let TermEvent::Key(key) = input else { continue };
                 let action = screen.on_key(key);
+                if let Action::Switch(step) = action {
+                    let here = format!("#{}", screen.group.name);
+                    match next_chat(sender.as_ref(), &here, step).await {
+                        Some(next) => {
+                            outcome = Ok(Some(next));
+                            break;
+                        }
+                        None => screen.problem = Some(t!("chat-no-other-chat")),
+                    }
+                    continue;
+                }
                 let (Action::Send(_) | Action::Command(_)) = &action else {
                     if matches!(action, Action::Quit) {
                         break;
@@ -117,7 +130,7 @@ pub(super) async fn run(
                                 Err(e) => Report::Notice(e.to_string()),
                             }
                         }
-                        Action::None | Action::Quit => return,
+                        Action::None | Action::Quit | Action::Switch(_) => return,
                     };
                     let _ = reports.send(report).await;
                 });
@@ -148,6 +161,15 @@ pub(super) async fn run(
     outcome
 }
 
+/// The chat `step` places from `here` in the chat list (1:1 chats, then groups), if the
+/// daemon answers and there is another.
+async fn next_chat(client: Option<&Client>, here: &str, step: isize) -> Option<String> {
+    let chats = link::chat_list(client?).await.ok()?;
+    let mut list = super::list::ChatList::default();
+    list.set(chats);
+    list.next(here, step)
+}
+
 /// What the loop should do after a key.
 #[derive(Debug, PartialEq, Eq)]
 enum Action {
@@ -157,6 +179,8 @@ enum Action {
     Send(String),
     /// Change the group.
     Command(Command),
+    /// Open the next (1) or previous (-1) chat of the chat list.
+    Switch(isize),
 }
 
 /// The slash commands of a group's input line.
@@ -333,6 +357,8 @@ impl Screen {
         match key.code {
             KeyCode::Esc => return Action::Quit,
             KeyCode::Char('c' | 'd') if ctrl => return Action::Quit,
+            KeyCode::Char('n') if ctrl => return Action::Switch(1),
+            KeyCode::Char('p') if ctrl => return Action::Switch(-1),
             KeyCode::Up => self.scroll += 1,
             KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::PageUp => self.scroll += 10,
@@ -794,6 +820,9 @@ mod tests {
             Action::Command(Command::Remove("bob".into()))
         );
         assert_eq!(typed(&mut screen, "/members"), Action::None);
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        assert_eq!(screen.on_key(ctrl('n')), Action::Switch(1));
+        assert_eq!(screen.on_key(ctrl('p')), Action::Switch(-1));
         let Some(Entry::Notice { text, .. }) = screen.entries.last() else {
             panic!("no member list");
         };

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     api::{
-        Client,
+        CallError, Client,
         model::{ChatView, EventView, GroupMessageView, GroupView, HistoryPage, StatusView},
     },
     profile::Profile,
@@ -26,6 +26,33 @@ const STATUS_EVERY: Duration = Duration::from_secs(3);
 /// enough not to spin while none runs.
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(3);
+
+/// The chats the screens switch through: the first page of 1:1 chats, then the groups we
+/// are in, each as `#name` with its member count.
+pub(crate) async fn chat_list(client: &Client) -> Result<Vec<ChatView>, CallError> {
+    let mut chats = client.chats(Some(CHAT_LIST), None, false).await?.chats;
+    let groups = client.groups().await?;
+    chats.extend(groups.into_iter().filter(|g| g.active).map(|g| {
+        let name = format!("#{}", g.name);
+        ChatView {
+            peer: name.clone(),
+            name: Some(name),
+            last_ms: 0,
+            last_text: t!("group-member-count", count = g.members.len()),
+            unread: g.unread,
+            muted_until_ms: None,
+            archived: false,
+            pinned: false,
+            disappear_secs: None,
+            auto_download: None,
+            profile: None,
+            typing: false,
+            presence: None,
+            identity: Default::default(),
+        }
+    }));
+    Ok(chats)
+}
 
 /// The conversation a link follows.
 #[derive(Debug, Clone)]
@@ -150,10 +177,7 @@ pub(crate) async fn run(
                             return;
                         }
                         let fresh = match &conversation {
-                            Conversation::Peer(_) => client
-                                .chats(Some(CHAT_LIST), None, false)
-                                .await
-                                .map(|page| Report::Chats(page.chats)),
+                            Conversation::Peer(_) => chat_list(&client).await.map(Report::Chats),
                             Conversation::Group(id) => client.group(id).await.map(Report::Group),
                         };
                         if let Ok(fresh) = fresh
