@@ -91,6 +91,13 @@ async fn a_node_stays_reachable_through_120_simulated_days() {
             };
             let _ = tokio::time::timeout(PRUNE_CATCH_UP, async {
                 while bound.is_some_and(|bound| count() > bound) {
+                    // A pruning pass starts only when upkeep is due, hourly by the node's
+                    // clock: with the clock stopped, a pass that began before the last
+                    // simulated day (CI's loaded cores tick less often per simulated day)
+                    // would leave that day's expired rows to a pass that never comes. A
+                    // minute per step lets the next ones come due; the 28-day retention
+                    // does not notice the hours.
+                    clock.advance(Duration::from_secs(60));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             })
