@@ -187,8 +187,8 @@ async fn a_group_log_orders_commits_rotates_keys_and_survives_a_kill() {
     relay.kill();
     let relay = RelayProcess::start(dir.path());
     let (peer, address) = relay.address().await;
-    let (mut control, network) = stream_client(address);
-    let mut stream = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
+    let (_control, network, mut stream) =
+        stream_after_restart(address, peer, grouplog::PROTOCOL).await;
     assert_eq!(
         bodies(ask(&mut stream, &epoch1.read(0, 0)).await),
         [(3, secret.to_vec()), (4, later.to_vec())]

@@ -143,6 +143,33 @@ pub(crate) fn stream_client(
     (control, task)
 }
 
+/// A client connected to a relay that has just (re)started at `address`, and a stream of
+/// `protocol` to it: a fresh client and dial for each try, a few seconds each, within
+/// [`TIMEOUT`] in all, as a node redials a relay that restarted. One dial racing the restart
+/// hung a test for the whole timeout once, on loaded cores.
+pub(crate) async fn stream_after_restart(
+    address: Multiaddr,
+    relay: PeerId,
+    protocol: StreamProtocol,
+) -> (
+    libp2p_stream::Control,
+    tokio::task::JoinHandle<()>,
+    libp2p::Stream,
+) {
+    const TRY: Duration = Duration::from_secs(5);
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let (mut control, network) = stream_client(address.clone());
+            match tokio::time::timeout(TRY, control.open_stream(relay, protocol.clone())).await {
+                Ok(Ok(stream)) => return (control, network, stream),
+                _ => network.abort(),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {protocol} stream to the restarted relay"))
+}
+
 /// A stream of `protocol` to `relay` through `control`, within [`TIMEOUT`].
 pub(crate) async fn open_stream(
     control: &mut libp2p_stream::Control,
