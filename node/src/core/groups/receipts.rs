@@ -92,14 +92,17 @@ impl Core {
     ) -> Result<GroupDelivery, Error> {
         let live = self.live(id)?;
         let me = self.account.user_id();
-        let others = live
-            .info(id)
-            .members
+        // Accounts, not devices (an account with several leaves counts once), without the
+        // whole `GroupInfo`: this runs on every send.
+        let others: BTreeSet<UserId> = live
+            .mls()
+            .members()
             .iter()
-            .filter(|m| m.user != me)
-            .count();
+            .filter_map(|m| glue::account(&m.identity))
+            .filter(|user| *user != me)
+            .collect();
         let row = GroupReceiptRow {
-            members: u32::try_from(others).unwrap_or(u32::MAX),
+            members: u32::try_from(others.len()).unwrap_or(u32::MAX),
             ..GroupReceiptRow::default()
         };
         pending
