@@ -241,11 +241,7 @@ async fn peer_screen(
             }
             report = reports.recv() => {
                 let Some(report) = report else { break };
-                match &report {
-                    link::Report::Connected(client) => sender = Some(client.clone()),
-                    link::Report::Disconnected(_) => sender = None,
-                    _ => {}
-                }
+                report.track(&mut sender);
                 screen.on_report(report);
                 // Whatever arrived is on screen now: mark it read, which sends the
                 // sender its read receipts.

@@ -137,11 +137,7 @@ pub(super) async fn run(
             }
             report = reports.recv() => {
                 let Some(report) = report else { break };
-                match &report {
-                    Report::Connected(client) => sender = Some(client.clone()),
-                    Report::Disconnected(_) => sender = None,
-                    _ => {}
-                }
+                report.track(&mut sender);
                 screen.on_report(report);
                 // Whatever arrived is on screen now: the group's unread count goes to zero.
                 if screen.take_unread()

@@ -88,6 +88,18 @@ pub(crate) enum Report {
     Notice(String),
 }
 
+impl Report {
+    /// Keeps `sender`, the client a screen sends with, to the daemon the link is connected
+    /// to: a new one on connecting, none while the daemon is away.
+    pub(crate) fn track(&self, sender: &mut Option<Client>) {
+        match self {
+            Self::Connected(client) => *sender = Some(client.clone()),
+            Self::Disconnected(_) => *sender = None,
+            _ => {}
+        }
+    }
+}
+
 pub(crate) async fn run(
     profile: Profile,
     conversation: Conversation,
