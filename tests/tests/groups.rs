@@ -109,8 +109,7 @@ async fn five_daemons_and_three_relays_talk_remove_converge_and_survive_a_killed
     let mut said = Vec::new();
     for (name, person) in names.iter().zip(&people) {
         let text = format!("hi from {name}");
-        let run = person.tern(&["send", "#kestrels", &text]).await;
-        assert_eq!(run.code, 0, "{run:?}");
+        say(person, &text).await;
         said.push(text);
     }
     let order = eventually("alice to read everyone", || async {
@@ -118,11 +117,7 @@ async fn five_daemons_and_three_relays_talk_remove_converge_and_survive_a_killed
         (got.len() >= said.len()).then_some(got)
     })
     .await;
-    let mut sorted = order.clone();
-    sorted.sort();
-    let mut expected = said.clone();
-    expected.sort();
-    assert_eq!(sorted, expected, "each message once");
+    assert_eq!(sorted(&order), sorted(&said), "each message once");
     for person in &people[1..] {
         reads(person, id, &order).await;
     }
@@ -137,15 +132,13 @@ async fn five_daemons_and_three_relays_talk_remove_converge_and_survive_a_killed
         .iter()
         .position(|r| first_sequencer.ends_with(&format!("/p2p/{}", peer_of(r))))
         .expect("the sequencer is one of the relays");
-    let run = bob.tern(&["send", "#kestrels", "before the kill"]).await;
-    assert_eq!(run.code, 0, "{run:?}");
+    say(bob, "before the kill").await;
     relays.remove(killed).kill().await;
     let mut order = order;
     order.push("before the kill".to_owned());
     for (i, person) in [carol, alice, erin].into_iter().enumerate() {
         let text = format!("after the kill #{i}");
-        let run = person.tern(&["send", "#kestrels", &text]).await;
-        assert_eq!(run.code, 0, "{run:?}");
+        say(person, &text).await;
         order.push(text);
     }
     let got = eventually("dave to read past the kill", || async {
@@ -153,11 +146,7 @@ async fn five_daemons_and_three_relays_talk_remove_converge_and_survive_a_killed
         (got.len() >= order.len()).then_some(got)
     })
     .await;
-    let mut got_sorted = got.clone();
-    got_sorted.sort();
-    let mut order_sorted = order.clone();
-    order_sorted.sort();
-    assert_eq!(got_sorted, order_sorted, "nothing lost, nothing twice");
+    assert_eq!(sorted(&got), sorted(&order), "nothing lost, nothing twice");
     let order = got;
     for person in [alice, bob, carol, erin] {
         reads(person, id, &order).await;
@@ -270,6 +259,19 @@ async fn five_daemons_and_three_relays_talk_remove_converge_and_survive_a_killed
 }
 
 /// A relay's peer id, from the address it wrote.
+/// `profile` writes `text` to the group with `tern send`.
+async fn say(profile: &Profile, text: &str) {
+    let run = profile.tern(&["send", "#kestrels", text]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+/// `texts` in sorted order: the same messages, whatever order they came in.
+fn sorted(texts: &[String]) -> Vec<String> {
+    let mut texts = texts.to_vec();
+    texts.sort();
+    texts
+}
+
 fn peer_of(relay: &RelayProcess) -> String {
     let path = relay.dir().join("relay.addr");
     let text = std::fs::read_to_string(path).expect("the relay's address");
