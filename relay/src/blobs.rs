@@ -29,6 +29,7 @@ use tern_blob::{
     store::{Complete, FinishError, Partial, Store as Files},
     wire::{CustodyReceipt, UploadRefusal},
 };
+use tern_proto::grouplog;
 use tracing::{info, warn};
 
 pub(crate) use self::serve::{Share, run};
@@ -242,7 +243,7 @@ impl Blobs {
         if ciphertext_len > limits.max_blob {
             return Err(UploadRefusal::TooLarge);
         }
-        let mailbox = self.mailbox_of(quota_token)?;
+        let mailbox = self.quota_of(quota_token, root, ciphertext_len)?;
         let (db, files) = (&self.inner.db, &self.inner.files);
         let unavailable = |e: &dyn std::fmt::Display| {
             warn!("blob store: {e}");
@@ -295,10 +296,29 @@ impl Blobs {
             .map_err(|e| unavailable(&e))
     }
 
-    /// The mailbox a quota token names: `0x00 ‖ mailbox id (32 bytes)`, one the relay serves.
-    fn mailbox_of(&self, token: &[u8]) -> Result<[u8; 32], UploadRefusal> {
+    /// Whose quota an upload of `root` counts against: the mailbox a token `0x00 ‖ mailbox id
+    /// (32 bytes)` names, one the relay serves; or the group log a token `0x01 ‖ log ‖ key ‖
+    /// signature` names, signed for this upload by one of that log's access keys (a member
+    /// of the group: `tern_proto::grouplog::Access::blob_token`).
+    fn quota_of(
+        &self,
+        token: &[u8],
+        root: &Root,
+        ciphertext_len: u64,
+    ) -> Result<[u8; 32], UploadRefusal> {
         let mailbox: [u8; 32] = match token.split_first() {
             Some((&TOKEN_MAILBOX, id)) => id.try_into().map_err(|_| UploadRefusal::BadToken)?,
+            Some((&grouplog::TOKEN_LOG, _)) => {
+                let relay = self.inner.keypair.public().to_peer_id().to_bytes();
+                let (log, key) =
+                    grouplog::verify_blob_token(token, &relay, root.as_bytes(), ciphertext_len)
+                        .map_err(|_| UploadRefusal::BadToken)?;
+                return match self.inner.db.log_has_key(&log, &key) {
+                    Ok(true) => Ok(log),
+                    Ok(false) => Err(UploadRefusal::BadToken),
+                    Err(_) => Err(UploadRefusal::StorageFull),
+                };
+            }
             _ => return Err(UploadRefusal::BadToken),
         };
         if self

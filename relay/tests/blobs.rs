@@ -379,6 +379,17 @@ async fn limits_and_bad_tokens_are_refused_with_their_reason() {
         let (_, status) = client.begin_upload(&third, [1; 32], bad).await;
         assert_eq!(status, UploadStatus::Refused(UploadRefusal::BadToken));
     }
+    // A group log's token: signed by a key of no log this relay keeps, or for another blob.
+    let (_, fourth) = file(&sender, 8, 10_000);
+    let len = fourth.lengths.ciphertext();
+    let access = tern_proto::grouplog::Access::from_seed([8; 32]);
+    let relay_id = peer.to_bytes();
+    let unknown = access.blob_token(&relay_id, &[3; 32], fourth.blob.root().as_bytes(), len);
+    let other_blob = access.blob_token(&relay_id, &[3; 32], &[4; 32], len);
+    for bad in [unknown, other_blob] {
+        let (_, status) = client.begin_upload(&fourth, [1; 32], bad).await;
+        assert_eq!(status, UploadStatus::Refused(UploadRefusal::BadToken));
+    }
     // A length no attachment has.
     let mut stream = client.open().await;
     let request = Request::Upload {

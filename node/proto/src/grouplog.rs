@@ -72,6 +72,13 @@ pub const MAX_WAIT_SECS: u16 = 30;
 
 const REQUEST_LABEL: &[u8] = b"tern/grouplog/request/1";
 const RECEIPT_LABEL: &[u8] = b"tern/grouplog/receipt/1";
+const BLOB_LABEL: &[u8] = b"tern/grouplog/blob/1";
+
+/// The kind byte of a blob upload's quota token that names a group's log (`0x00` names a
+/// mailbox; see `tern_blob::wire`).
+pub const TOKEN_LOG: u8 = 1;
+/// The length of a log's quota token: kind, log, key, signature.
+pub const LOG_TOKEN_LEN: usize = 1 + 32 + 32 + 64;
 
 /// A log's name at its relays: 32 random bytes the group's creator chose.
 pub type LogId = [u8; 32];
@@ -307,6 +314,29 @@ impl Access {
         self.keypair.public().to_bytes()
     }
 
+    /// A quota token for uploading blob `root` of `ciphertext_len` bytes to the relay whose
+    /// peer id bytes are `relay`, counted against `log`'s quota there: `0x01 ‖ log ‖ key ‖
+    /// signature` over [`blob_statement`]. Only a holder of one of the log's access keys
+    /// (a member, in the epoch of that key) can make one.
+    pub fn blob_token(
+        &self,
+        relay: &[u8],
+        log: &LogId,
+        root: &[u8; 32],
+        ciphertext_len: u64,
+    ) -> Vec<u8> {
+        let key = self.public();
+        let signature = self
+            .keypair
+            .sign(&blob_statement(relay, log, &key, root, ciphertext_len));
+        let mut token = Vec::with_capacity(LOG_TOKEN_LEN);
+        token.push(TOKEN_LOG);
+        token.extend_from_slice(log);
+        token.extend_from_slice(&key);
+        token.extend_from_slice(&signature);
+        token
+    }
+
     /// A request for `op` on `log` at the relay whose peer id bytes are `relay`.
     pub fn request(&self, relay: &[u8], log: LogId, op: Op) -> Request {
         let key = self.public();
@@ -352,6 +382,54 @@ fn statement(relay: &[u8], log: &LogId, key: &[u8; 32], op: &Op) -> Vec<u8> {
         }
     }
     out
+}
+
+/// What a log's blob quota token signs: `"tern/grouplog/blob/1" ‖ len u8 ‖ relay peer id ‖
+/// log ‖ key ‖ root ‖ ciphertext_len u64 BE`.
+fn blob_statement(
+    relay: &[u8],
+    log: &LogId,
+    key: &[u8; 32],
+    root: &[u8; 32],
+    ciphertext_len: u64,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(BLOB_LABEL.len() + relay.len() + 105);
+    out.extend_from_slice(BLOB_LABEL);
+    out.push(relay.len().min(255) as u8);
+    out.extend_from_slice(&relay[..relay.len().min(255)]);
+    out.extend_from_slice(log);
+    out.extend_from_slice(key);
+    out.extend_from_slice(root);
+    out.extend_from_slice(&ciphertext_len.to_be_bytes());
+    out
+}
+
+/// Reads a log's quota token ([`Access::blob_token`]) for an upload of `root`
+/// (`ciphertext_len` bytes) to the relay whose peer id bytes are `relay`: the log and the
+/// access key that signed it, when the signature verifies. Whether that key belongs to the
+/// log is for the relay to check.
+pub fn verify_blob_token(
+    token: &[u8],
+    relay: &[u8],
+    root: &[u8; 32],
+    ciphertext_len: u64,
+) -> Result<(LogId, [u8; 32]), Refusal> {
+    if token.len() != LOG_TOKEN_LEN || token[0] != TOKEN_LOG {
+        return Err(Refusal::BadSignature);
+    }
+    let log: LogId = token[1..33].try_into().map_err(|_| Refusal::BadSignature)?;
+    let key: [u8; 32] = token[33..65]
+        .try_into()
+        .map_err(|_| Refusal::BadSignature)?;
+    let public = ed25519::PublicKey::try_from_bytes(&key).map_err(|_| Refusal::BadSignature)?;
+    if public.verify(
+        &blob_statement(relay, &log, &key, root, ciphertext_len),
+        &token[65..],
+    ) {
+        Ok((log, key))
+    } else {
+        Err(Refusal::BadSignature)
+    }
 }
 
 impl Request {
@@ -507,6 +585,34 @@ mod tests {
 
     fn relay() -> Keypair {
         Keypair::ed25519_from_bytes([5u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_blob_token_binds_relay_log_root_and_length() {
+        let relay = relay().public().to_peer_id().to_bytes();
+        let access = Access::from_seed([1; 32]);
+        let (log, root) = ([2; 32], [3; 32]);
+        let token = access.blob_token(&relay, &log, &root, 4096);
+        assert_eq!(token.len(), LOG_TOKEN_LEN);
+        assert_eq!(
+            verify_blob_token(&token, &relay, &root, 4096),
+            Ok((log, access.public()))
+        );
+        let other = Keypair::ed25519_from_bytes([6u8; 32]).unwrap();
+        let other = other.public().to_peer_id().to_bytes();
+        assert!(verify_blob_token(&token, &other, &root, 4096).is_err());
+        assert!(verify_blob_token(&token, &relay, &[4; 32], 4096).is_err());
+        assert!(verify_blob_token(&token, &relay, &root, 4097).is_err());
+        for i in 0..token.len() {
+            let mut bent = token.clone();
+            bent[i] ^= 1;
+            assert!(
+                verify_blob_token(&bent, &relay, &root, 4096).is_err(),
+                "byte {i}"
+            );
+        }
+        assert!(verify_blob_token(&token[..100], &relay, &root, 4096).is_err());
+        assert!(verify_blob_token(&[], &relay, &root, 4096).is_err());
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //!         ‖ stored_at u64 BE ‖ expires_at u64 BE ‖ complete u8 (0 or 1)
 //! ```
 //!
-//! `mailbox` is the quota the blob counts against (the recipient's mailbox, named by the
-//! uploader's quota token), never the uploader. A row is written, synced, before the first
+//! `mailbox` is the quota the blob counts against (the recipient's mailbox, or for a group's
+//! file the group's log id, named by the uploader's quota token), never the uploader. A row is written, synced, before the first
 //! byte of an upload is accepted (so a crash cannot leave bytes the quota does not count),
 //! and rewritten with `complete = 1` after the blob file is durable and before the custody
 //! receipt is signed.
@@ -24,7 +24,7 @@ const LEN: usize = 1 + 32 + 32 + 8 + 8 + 8 + 1;
 pub(crate) struct BlobRecord {
     /// Readers must present this.
     pub(crate) capability: [u8; 32],
-    /// The mailbox whose blob quota the blob counts against.
+    /// The mailbox (or group log) whose blob quota the blob counts against.
     pub(crate) mailbox: [u8; 32],
     pub(crate) ciphertext_len: u64,
     /// When the upload began, and once complete, when it became durable (Unix seconds).

@@ -551,6 +551,14 @@ impl Store {
         })
     }
 
+    /// Whether `key` is one of `log`'s access keys, current or retired: what a log's blob
+    /// quota token must be signed with.
+    pub(crate) fn log_has_key(&self, log: &LogId, key: &[u8; 32]) -> Result<bool, LogRefusal> {
+        let shared = &self.shared;
+        let cf = shared.db.cf_handle(LOGS).ok_or(LogRefusal::Unavailable)?;
+        Ok(get(shared, cf, &row(KEY_EPOCH, log, key))?.is_some())
+    }
+
     /// A watch on `log`, changed after each synced write that appends to it. Made before a
     /// read, so that no append between the two is missed.
     pub(crate) fn watch_log(&self, log: &LogId) -> Watch {
