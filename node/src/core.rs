@@ -90,7 +90,7 @@ pub use self::{
 pub(crate) use self::{
     attachments::{Held, OutgoingFile},
     changes::Change,
-    groups::GroupRequest,
+    groups::{GroupFileTarget, GroupRequest},
     records::RelayTarget,
     request::{Compose, Request},
     settings::Setting,
@@ -412,12 +412,6 @@ impl Core {
             Err(e) => warn!("cannot read the relays picked earlier: {e}"),
         }
         self.load_sightings().await;
-        if let Err(e) = self.resume_fetches().await {
-            warn!("cannot resume the files being fetched: {e}");
-        }
-        if let Err(e) = self.resume_uploads().await {
-            warn!("cannot resume the files being uploaded: {e}");
-        }
         if let Err(e) = self.load_settings().await {
             error!("cannot read the chat settings, refusing changes: {e}");
             self.failed = true;
@@ -445,6 +439,13 @@ impl Core {
         if let Err(e) = self.load_groups().await {
             error!("cannot read the groups, refusing changes: {e}");
             self.failed = true;
+        }
+        // After the groups: a group's files are fetched from and uploaded to its sequencers.
+        if let Err(e) = self.resume_fetches().await {
+            warn!("cannot resume the files being fetched: {e}");
+        }
+        if let Err(e) = self.resume_uploads().await {
+            warn!("cannot resume the files being uploaded: {e}");
         }
         match self
             .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))

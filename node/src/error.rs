@@ -262,6 +262,10 @@ pub enum AttachmentError {
         /// The file's length.
         len: u64,
     },
+    /// The file was for a group, and the group refused it (we are not in it, or it has no
+    /// such id).
+    #[error(transparent)]
+    Group(#[from] crate::GroupError),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -274,6 +278,7 @@ impl From<Error> for AttachmentError {
     fn from(e: Error) -> Self {
         match e {
             Error::NoMessage(id) | Error::NoAttachment(id) => Self::NoAttachment(id),
+            Error::Group(e) => Self::Group(e),
             Error::Storage(e) => Self::Storage(e),
             Error::Stopped => Self::Stopped,
             other => Self::Send(other.into()),

@@ -121,8 +121,12 @@ pub struct GroupMessage {
     pub sender: UserId,
     /// Whether we sent or received it.
     pub direction: Direction,
-    /// Its text.
+    /// Its text; for a file, its caption (perhaps empty).
     pub text: String,
+    /// The file, when the message is one. Fetched from the group's sequencer relays
+    /// ([`crate::Node::fetch_attachment`] and the other file methods take the group's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::Attachment>,
     /// When the sender wrote it, by the sender's clock (Unix milliseconds).
     pub sent_at_ms: u64,
     /// For a message we sent: `Queued` until a sequencer relay holds it, then
@@ -177,6 +181,22 @@ pub enum GroupEvent {
         id: MessageId,
         /// Its counts now.
         delivery: GroupDelivery,
+    },
+    /// The file of a message moved: fetched, failed, or ready ([`GroupMessage::attachment`]).
+    AttachmentChanged {
+        /// The message.
+        id: MessageId,
+        /// Where its file stands now.
+        state: crate::AttachmentState,
+    },
+    /// More of a file arrived, verified. Ephemeral (never in the event log).
+    AttachmentProgress {
+        /// The message.
+        id: MessageId,
+        /// Bytes verified and on disk.
+        received: u64,
+        /// The whole file's bytes (ciphertext).
+        total: u64,
     },
     /// Accounts joined the group.
     Added {

@@ -94,7 +94,7 @@ pub use node::{
 pub use tern_crypto::{SafetyNumber, UserId, at_rest::KdfParams};
 pub use time::Clock;
 pub use view::{
-    Chat, Contact, ContactPath, Edit, FileEntry, HistoryCursor, HolePunches, IdentityPolicy,
-    IdentityState, MessageRequest, Nat, NodeStatus, Page, ParseCursorError, Path, Profile,
-    RelayStatus,
+    Chat, ChatId, Contact, ContactPath, Edit, FileEntry, HistoryCursor, HolePunches,
+    IdentityPolicy, IdentityState, MessageRequest, Nat, NodeStatus, Page, ParseCursorError, Path,
+    Profile, RelayStatus,
 };

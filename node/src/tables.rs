@@ -571,7 +571,33 @@ pub(crate) struct UploadRow {
     pub(crate) started: bool,
 }
 
-/// One relay an [`UploadRow`] goes to.
+/// Copies of blobs this device sent to a group, left at the group's sequencer relays for
+/// every member to read: `index_id("upload", root)` → [`GroupUploadRow`]. Written with the
+/// message and started as soon as it is durable (a group's file is always uploaded, once per
+/// sequencer, never once per member); deleted once every sequencer holds the blob or refused
+/// it for good, or with the message.
+pub(crate) struct GroupUploads;
+impl Table for GroupUploads {
+    const NAME: &'static str = "group_uploads";
+    type Key = [u8; 16];
+    type Value = GroupUploadRow;
+}
+
+/// A row of [`GroupUploads`]. Field order is the encoding; fields are only appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupUploadRow {
+    /// The blob.
+    pub(crate) root: [u8; 32],
+    pub(crate) ciphertext_len: u64,
+    /// The group (its id), whose log's quota the blob counts against.
+    pub(crate) group: [u8; 32],
+    /// The message that names it.
+    pub(crate) id: MessageId,
+    /// The sequencers the descriptor names, one per relay location.
+    pub(crate) targets: Vec<UploadTarget>,
+}
+
+/// One relay an [`UploadRow`] or a [`GroupUploadRow`] goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct UploadTarget {
     /// `PeerId::to_bytes`.
@@ -605,6 +631,8 @@ mod fixture_added;
 mod fixture_attachments;
 #[cfg(test)]
 mod fixture_downloads;
+#[cfg(test)]
+mod fixture_group_files;
 #[cfg(test)]
 mod fixture_group_pipeline;
 #[cfg(test)]

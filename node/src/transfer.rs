@@ -39,7 +39,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::{core::Request, id::MessageId, network, store::Store};
+use crate::{ChatId as Chat, core::Request, id::MessageId, network, store::Store};
 
 /// The grant a `Get` for a root must match, as the core answers it.
 pub(crate) type Grant = Option<[u8; 32]>;
@@ -49,7 +49,7 @@ mod gather;
 mod serve;
 mod upload;
 
-pub(crate) use upload::{Target as UploadTarget, Upload};
+pub(crate) use upload::{Quota, Target as UploadTarget, Upload};
 
 /// The protocol, as libp2p names it.
 pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new(tern_blob::wire::PROTOCOL);
@@ -77,8 +77,10 @@ const COMMAND_CAPACITY: usize = 256;
 /// A file to fetch: the message that carries it and its descriptor.
 #[derive(Clone)]
 pub(crate) struct Fetch {
-    /// The conversation (the sender).
-    pub(crate) peer: UserId,
+    /// The conversation.
+    pub(crate) chat: Chat,
+    /// Who sent it: its device is a location when the descriptor names one.
+    pub(crate) sender: UserId,
     pub(crate) id: MessageId,
     /// `version ‖ postcard(Descriptor)`, validated.
     pub(crate) descriptor: Vec<u8>,
@@ -92,16 +94,16 @@ pub(crate) struct Fetch {
 pub(crate) enum Report {
     /// More verified groups are on disk.
     Progress {
-        peer: UserId,
+        chat: Chat,
         id: MessageId,
         received: u64,
         total: u64,
     },
     /// The whole file verified and is in the store.
-    Done { peer: UserId, id: MessageId },
+    Done { chat: Chat, id: MessageId },
     /// No source could give the file, and none will: the reason is for people.
     Failed {
-        peer: UserId,
+        chat: Chat,
         id: MessageId,
         reason: String,
     },
@@ -245,7 +247,7 @@ async fn run(parts: Parts, mut commands: mpsc::Receiver<Command>) {
                 Some(Command::Online(user)) => {
                     let now = tokio::time::Instant::now();
                     for (fetch, at, _) in waiting.values_mut() {
-                        if fetch.peer == user {
+                        if fetch.sender == user {
                             *at = now;
                         }
                     }

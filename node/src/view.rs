@@ -61,6 +61,37 @@ pub struct Profile {
     pub status: String,
 }
 
+/// Which conversation: the 1:1 chat with an account, or a group. The file methods
+/// ([`crate::Node::fetch_attachment`], [`crate::Node::open_attachment`] and the others)
+/// take either, so an account or a group id can be passed as it is.
+///
+/// ```
+/// # fn f(bob: tern_node::UserId, family: tern_node::GroupId) {
+/// use tern_node::ChatId;
+/// assert_eq!(ChatId::from(bob), ChatId::Peer(bob));
+/// assert_eq!(ChatId::from(family), ChatId::Group(family));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatId {
+    /// The 1:1 conversation with this account.
+    Peer(UserId),
+    /// A group chat.
+    Group(crate::group::GroupId),
+}
+
+impl From<UserId> for ChatId {
+    fn from(user: UserId) -> Self {
+        Self::Peer(user)
+    }
+}
+
+impl From<crate::group::GroupId> for ChatId {
+    fn from(group: crate::group::GroupId) -> Self {
+        Self::Group(group)
+    }
+}
+
 /// A conversation in the chat list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Chat {

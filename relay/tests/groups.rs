@@ -968,3 +968,98 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
     }
     relay.shutdown().await;
 }
+
+/// A file's bytes: a marker repeated, so a disk can be searched for any piece of it.
+fn marked_file(len: usize) -> Vec<u8> {
+    const MARK: &[u8] = b"group-file-plaintext:";
+    let mut bytes = MARK.repeat(len / MARK.len() + 1);
+    bytes.truncate(len);
+    bytes
+}
+
+async fn read_group_file(node: &Node, group: GroupId, id: tern_node::MessageId) -> Vec<u8> {
+    use std::io::Read;
+    let mut file = node.open_attachment(group, id).await.unwrap();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_after_the_sender_left()
+ {
+    let (relay, relays, relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays);
+    let (alice, bob, carol, group) = three_in_a_group(&dirs, &relays, alice, "files").await;
+    // Carol is away when the file is sent.
+    carol.shutdown().await;
+    let mut bob_events = bob.events(tern_node::From::Now);
+    let name = "group-file-unique-name.bin";
+    let bytes = marked_file(1_500_000);
+    let path = dirs[0].path().join(name);
+    std::fs::write(&path, &bytes).unwrap();
+    let id = alice
+        .send_file_to_group(group, &path, "the plans")
+        .await
+        .unwrap();
+    let mine = alice.group_history(group, 10).await.unwrap();
+    let sent = mine.iter().find(|m| m.id == id).unwrap();
+    assert_eq!(sent.text, "the plans");
+    assert_eq!(sent.attachment.as_ref().unwrap().name, name);
+
+    // Bob, online, fetches it by himself (it is under the auto-download limit): from the
+    // sequencer, never from Alice's device, which the descriptor does not name.
+    let message = group_event(&mut bob_events, group, |e| match e {
+        GroupEvent::Message(m) if m.id == id => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(message.text, "the plans");
+    assert_eq!(
+        message.attachment.as_ref().unwrap().size,
+        bytes.len() as u64
+    );
+    group_event(&mut bob_events, group, |e| match e {
+        GroupEvent::AttachmentChanged {
+            id: i,
+            state: tern_node::AttachmentState::Ready,
+        } if *i == id => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(read_group_file(&bob, group, id).await, bytes);
+    let history = bob.group_history(group, 10).await.unwrap();
+    let held = history.iter().find(|m| m.id == id).unwrap();
+    assert_eq!(
+        held.attachment.as_ref().unwrap().state,
+        tern_node::AttachmentState::Ready
+    );
+
+    // Alice leaves for good before Carol comes back: Carol reads the same copy.
+    alice.shutdown().await;
+    let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    until("carol to fetch the file", || async {
+        carol.group_history(group, 10).await.is_ok_and(|history| {
+            history.iter().any(|m| {
+                m.id == id
+                    && m.attachment
+                        .as_ref()
+                        .is_some_and(|a| a.state == tern_node::AttachmentState::Ready)
+            })
+        })
+    })
+    .await;
+    assert_eq!(read_group_file(&carol, group, id).await, bytes);
+
+    // One upload for the whole group; two members read it.
+    let blobs = relay.metrics().await.blobs;
+    assert_eq!(blobs.uploads, 1, "{blobs:?}");
+    assert!(blobs.gets >= 2, "{blobs:?}");
+    // The relay's disk holds neither the file nor its name.
+    assert!(!support::files_contain(relay_dir.path(), &bytes[..64]));
+    assert!(!support::files_contain(relay_dir.path(), name.as_bytes()));
+    for node in [bob, carol] {
+        node.shutdown().await;
+    }
+}

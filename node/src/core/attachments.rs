@@ -6,7 +6,7 @@ use tern_blob::{Root, descriptor::Body as FileBody};
 
 use super::*;
 use crate::{
-    MessageKind,
+    ChatId, MessageKind,
     attachment::{Attachment, AttachmentState},
     tables::{AttachmentRow, Attachments, BlobGrants, TransferV1},
     transfer::{Fetch, Report},
@@ -124,7 +124,8 @@ impl Core {
         let state = arriving_state(&attachment.descriptor, accepted, limit);
         if state == TransferV1::Fetching {
             staged.fetches.push(Fetch {
-                peer: sender,
+                chat: ChatId::Peer(sender),
+                sender,
                 id,
                 descriptor: attachment.descriptor.clone(),
                 relays: Vec::new(),
@@ -149,11 +150,23 @@ impl Core {
         .await
     }
 
-    /// Hands a fetch to the transfer task (after the rows that ask for it are durable).
+    /// Hands a fetch to the transfer task (after the rows that ask for it are durable),
+    /// with the relays it may reach at once: our mailbox relays, and a group's sequencers.
     pub(super) fn queue_fetch(&mut self, mut fetch: Fetch) {
         fetch.relays = self.relays.in_order();
-        self.fetching_from.insert(fetch.peer);
+        if let ChatId::Group(group) = fetch.chat {
+            fetch.relays.extend(self.sequencers_of(group));
+        }
+        self.fetching_from.insert(fetch.sender);
         self.transfers.fetch(fetch);
+    }
+
+    /// The conversation key of `chat`.
+    pub(super) fn chat_conv(&self, chat: ChatId) -> Result<Conv, Error> {
+        match chat {
+            ChatId::Peer(peer) => Ok(self.conv(&peer)),
+            ChatId::Group(group) => self.live_conv(group),
+        }
     }
 
     /// At start: fetches that were running when the node stopped go on where they were.
@@ -169,8 +182,13 @@ impl Core {
             let Some(message) = self.read(move |s| s.get::<Messages>(&key)).await? else {
                 continue;
             };
+            let chat = match self.group_of_conv(&conv) {
+                Some(group) => ChatId::Group(group),
+                None => ChatId::Peer(message.peer),
+            };
             self.queue_fetch(Fetch {
-                peer: message.peer,
+                chat,
+                sender: message.peer,
                 id: MessageId::from_bytes(id),
                 descriptor: row.descriptor,
                 relays: Vec::new(),
@@ -182,31 +200,43 @@ impl Core {
     /// A report of the transfer task: progress is published as it comes; the end of a fetch
     /// is written to the file's row with its event.
     pub(super) async fn on_transfer(&mut self, report: Report) {
-        let (peer, id, state) = match report {
+        let (chat, id, state) = match report {
             Report::Progress {
-                peer,
+                chat,
                 id,
                 received,
                 total,
             } => {
-                self.publish_ephemeral(Event::AttachmentProgress {
-                    peer,
-                    id,
-                    received,
-                    total,
+                self.publish_ephemeral(match chat {
+                    ChatId::Peer(peer) => Event::AttachmentProgress {
+                        peer,
+                        id,
+                        received,
+                        total,
+                    },
+                    ChatId::Group(group) => Event::Group {
+                        group,
+                        event: crate::GroupEvent::AttachmentProgress {
+                            id,
+                            received,
+                            total,
+                        },
+                    },
                 });
                 return;
             }
-            Report::Done { peer, id } => (peer, id, TransferV1::Complete),
-            Report::Failed { peer, id, reason } => (peer, id, TransferV1::Failed(reason)),
+            Report::Done { chat, id } => (chat, id, TransferV1::Complete),
+            Report::Failed { chat, id, reason } => (chat, id, TransferV1::Failed(reason)),
             Report::Uploaded {
                 root,
                 relay,
                 outcome,
             } => return self.on_uploaded(root, relay, outcome).await,
         };
-        self.fetching_from.remove(&peer);
-        if let Err(e) = self.set_file_state(peer, id, state).await {
+        if let ChatId::Peer(peer) = chat {
+            self.fetching_from.remove(&peer);
+        }
+        if let Err(e) = self.set_file_state(chat, id, state).await {
             warn!("cannot record the end of a fetch: {e}");
         }
     }
@@ -214,11 +244,11 @@ impl Core {
     /// Moves a file to `state`, with its event; nothing when the message is gone.
     async fn set_file_state(
         &mut self,
-        peer: UserId,
+        chat: ChatId,
         id: MessageId,
         state: TransferV1,
     ) -> Result<Option<AttachmentRow>, Error> {
-        let Some((key, mut row)) = self.file_row(peer, id).await? else {
+        let Some((key, mut row)) = self.file_row(chat, id).await? else {
             return Ok(None);
         };
         if row.state == state {
@@ -227,22 +257,25 @@ impl Core {
         row.state = state;
         let mut pending = Pending::new(Batch::new(), Vec::new());
         pending.batch.put::<Attachments>(&key, &row)?;
-        pending.events.push(Event::AttachmentChanged {
-            peer,
-            id,
-            state: AttachmentState::from(&row.state),
+        let state = AttachmentState::from(&row.state);
+        pending.events.push(match chat {
+            ChatId::Peer(peer) => Event::AttachmentChanged { peer, id, state },
+            ChatId::Group(group) => Event::Group {
+                group,
+                event: crate::GroupEvent::AttachmentChanged { id, state },
+            },
         });
         self.commit(pending).await?;
         Ok(Some(row))
     }
 
-    /// The file of message `id` with `peer`, and its key.
+    /// The file of message `id` in `chat`, and its key.
     async fn file_row(
         &self,
-        peer: UserId,
+        chat: ChatId,
         id: MessageId,
     ) -> Result<Option<((Conv, u64, [u8; 16]), AttachmentRow)>, Error> {
-        let conv = self.conv(&peer);
+        let conv = self.chat_conv(chat)?;
         let id = *id.as_bytes();
         self.read(move |s| {
             let Some(stamp) = s.get::<MessageIndex>(&(conv, id))? else {
@@ -257,21 +290,29 @@ impl Core {
     /// Starts (or restarts) fetching a file the user asked for.
     pub(super) async fn fetch_attachment(
         &mut self,
-        peer: UserId,
+        chat: ChatId,
         id: MessageId,
     ) -> Result<AttachmentState, Error> {
-        let Some((_, row)) = self.file_row(peer, id).await? else {
+        let Some((key, row)) = self.file_row(chat, id).await? else {
             return Err(Error::NoAttachment(id));
         };
         if row.state == TransferV1::Complete {
             return Ok(AttachmentState::Ready);
         }
+        let sender = match chat {
+            ChatId::Peer(peer) => peer,
+            ChatId::Group(_) => match self.read(move |s| s.get::<Messages>(&key)).await? {
+                Some(message) => message.peer,
+                None => return Err(Error::NoAttachment(id)),
+            },
+        };
         let row = self
-            .set_file_state(peer, id, TransferV1::Fetching)
+            .set_file_state(chat, id, TransferV1::Fetching)
             .await?
             .unwrap_or(row);
         self.queue_fetch(Fetch {
-            peer,
+            chat,
+            sender,
             id,
             descriptor: row.descriptor,
             relays: Vec::new(),
@@ -280,8 +321,8 @@ impl Core {
     }
 
     /// The file of message `id`, for saving.
-    pub(super) async fn held_file(&self, peer: UserId, id: MessageId) -> Result<Held, Error> {
-        let Some((_, row)) = self.file_row(peer, id).await? else {
+    pub(super) async fn held_file(&self, chat: ChatId, id: MessageId) -> Result<Held, Error> {
+        let Some((_, row)) = self.file_row(chat, id).await? else {
             return Err(Error::NoAttachment(id));
         };
         Ok(Held {
@@ -351,9 +392,9 @@ impl Core {
                 .delete::<BlobGrants>(&self.store.index_id("blob", root.as_bytes()));
             // A copy on its way to relays stops with the next start; the relays drop theirs
             // at the end of its retention.
-            pending.batch.delete::<crate::tables::BlobUploads>(
-                &self.store.index_id("upload", root.as_bytes()),
-            );
+            let upload = self.store.index_id("upload", root.as_bytes());
+            pending.batch.delete::<crate::tables::BlobUploads>(&upload);
+            pending.batch.delete::<crate::tables::GroupUploads>(&upload);
             pending.unfile.push(root);
         }
         Ok(())

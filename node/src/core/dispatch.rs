@@ -172,11 +172,11 @@ impl Core {
             Request::RelayTarget { peer, reply } => {
                 let _ = reply.send(self.records.known_relays(&peer));
             }
-            Request::FetchAttachment { peer, id, reply } => {
-                let _ = reply.send(self.fetch_attachment(peer, id).await);
+            Request::FetchAttachment { chat, id, reply } => {
+                let _ = reply.send(self.fetch_attachment(chat, id).await);
             }
-            Request::HeldFile { peer, id, reply } => {
-                let _ = reply.send(self.held_file(peer, id).await);
+            Request::HeldFile { chat, id, reply } => {
+                let _ = reply.send(self.held_file(chat, id).await);
             }
             Request::Attachments { peer, reply } => {
                 let _ = reply.send(self.attachments(peer).await);

@@ -17,12 +17,15 @@
 
 mod commits;
 mod entries;
+mod files;
 mod invites;
 mod outgoing;
 mod receipts;
 mod renewal;
 mod unread;
 
+pub(crate) use files::GroupFileTarget;
+pub(in crate::core) use files::pending_targets;
 use std::collections::BTreeMap;
 
 use tern_mls::{Crypto, DeviceSigner};
@@ -76,10 +79,15 @@ pub(crate) enum GroupRequest {
         admin: bool,
         reply: oneshot::Sender<Result<(), Error>>,
     },
+    /// A text (`Compose::Text`) or a file (`Compose::File`).
     Send {
         group: GroupId,
-        text: String,
+        compose: Compose,
         reply: oneshot::Sender<Result<MessageId, Error>>,
+    },
+    FileTarget {
+        group: GroupId,
+        reply: oneshot::Sender<Result<GroupFileTarget, Error>>,
     },
     History {
         group: GroupId,
@@ -291,6 +299,10 @@ impl Core {
             .filter(|(_, live)| live.row.active && due(live))
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    pub(super) fn live_conv(&self, id: GroupId) -> Result<Conv, Error> {
+        Ok(self.live(id)?.conv)
     }
 
     fn live(&self, id: GroupId) -> Result<&Live, Error> {
@@ -514,8 +526,15 @@ impl Core {
                 let intent = IntentRow::Admin(member, admin);
                 let _ = reply.send(self.commit_intent(group, intent).await);
             }
-            GroupRequest::Send { group, text, reply } => {
-                let _ = reply.send(self.send_to_group(group, text).await);
+            GroupRequest::Send {
+                group,
+                compose,
+                reply,
+            } => {
+                let _ = reply.send(self.send_to_group(group, compose).await);
+            }
+            GroupRequest::FileTarget { group, reply } => {
+                let _ = reply.send(self.file_target(group));
             }
             GroupRequest::History {
                 group,
@@ -631,7 +650,8 @@ impl Core {
                         Direction::Outgoing => s.get::<GroupReceipts>(&(conv, key.2))?,
                         Direction::Incoming => None,
                     };
-                    out.push((key, row, receipts));
+                    let file = s.get::<crate::tables::Attachments>(&key)?;
+                    out.push((key, row, receipts, file));
                 }
                 Ok(out)
             })
@@ -639,12 +659,15 @@ impl Core {
         Ok(rows
             .into_iter()
             .rev()
-            .map(|((_, stamp, id_bytes), row, receipts)| GroupMessage {
+            .map(|((_, stamp, id_bytes), row, receipts, file)| GroupMessage {
                 id: MessageId::from_bytes(id_bytes),
                 group: id,
                 sender: row.peer,
                 direction: row.direction,
                 text: row.text,
+                attachment: file.and_then(|file| {
+                    crate::Attachment::from_descriptor(&file.descriptor, &file.state)
+                }),
                 sent_at_ms: hlc::millis(stamp),
                 state: row.state,
                 delivery: receipts.map(|r| r.delivery()),

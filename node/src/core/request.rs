@@ -157,12 +157,12 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Option<Option<RelayTarget>>>,
     },
     FetchAttachment {
-        peer: UserId,
+        chat: crate::ChatId,
         id: MessageId,
         reply: oneshot::Sender<Result<crate::AttachmentState, Error>>,
     },
     HeldFile {
-        peer: UserId,
+        chat: crate::ChatId,
         id: MessageId,
         reply: oneshot::Sender<Result<super::Held, Error>>,
     },

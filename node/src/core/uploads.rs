@@ -13,7 +13,7 @@ use tern_blob::Root;
 
 use super::*;
 use crate::{
-    tables::{BlobUploads, UploadRow, UploadStateV1, UploadTarget},
+    tables::{BlobUploads, GroupUploads, UploadRow, UploadStateV1, UploadTarget},
     transfer::{self, Upload},
 };
 
@@ -22,6 +22,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub(crate) struct UploadPlan {
     pub(crate) ciphertext_len: u64,
+    /// The recipient's mailbox; for a group's file, the group's log (not stored: the row
+    /// names the group, whose log it is).
     pub(crate) mailbox: [u8; 32],
     pub(crate) targets: Vec<UploadTarget>,
 }
@@ -120,9 +122,17 @@ impl Core {
 
     /// At start: uploads that were running go on; the others wait for their deposit.
     pub(super) async fn resume_uploads(&mut self) -> Result<(), Error> {
-        let rows = self
-            .read(|s| s.scan::<BlobUploads>(.., ScanDirection::Forward, usize::MAX))
+        let (rows, group_rows) = self
+            .read(|s| {
+                Ok((
+                    s.scan::<BlobUploads>(.., ScanDirection::Forward, usize::MAX)?,
+                    s.scan::<GroupUploads>(.., ScanDirection::Forward, usize::MAX)?,
+                ))
+            })
             .await?;
+        for (_, row) in group_rows {
+            self.hand_over_group(&row);
+        }
         for (_, row) in rows {
             if row.started {
                 self.hand_over(&row);
@@ -150,29 +160,14 @@ impl Core {
 
     /// Asks the transfer task to upload to the relays that do not hold the blob yet.
     fn hand_over(&self, row: &UploadRow) {
-        let targets: Vec<_> = row
-            .targets
-            .iter()
-            .filter(|t| t.state == UploadStateV1::Pending)
-            .filter_map(|t| {
-                Some(transfer::UploadTarget {
-                    relay: PeerId::from_bytes(&t.relay).ok()?,
-                    addresses: t
-                        .addresses
-                        .iter()
-                        .filter_map(|a| Multiaddr::try_from(a.to_vec()).ok())
-                        .collect(),
-                    capability: tern_blob::Capability::from_bytes(t.capability),
-                })
-            })
-            .collect();
+        let targets = groups::pending_targets(&row.targets);
         if targets.is_empty() {
             return;
         }
         self.transfers.upload(Upload {
             root: Root::from_bytes(row.root),
             ciphertext_len: row.ciphertext_len,
-            mailbox: row.mailbox,
+            quota: transfer::Quota::Mailbox(row.mailbox),
             targets,
         });
     }
@@ -184,43 +179,60 @@ impl Core {
         relay: PeerId,
         outcome: Result<u64, String>,
     ) {
-        let key = self.upload_key(&root);
-        let mut row = match self.read(move |s| s.get::<BlobUploads>(&key)).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return,
-            Err(e) => {
-                warn!("cannot read a file's upload: {e}");
-                return;
-            }
-        };
-        let relay_bytes = relay.to_bytes();
-        for target in row.targets.iter_mut().filter(|t| t.relay == relay_bytes) {
-            target.state = match &outcome {
-                Ok(expires_at) => UploadStateV1::Stored(*expires_at),
-                Err(why) => UploadStateV1::Refused(why.clone()),
-            };
-        }
         match &outcome {
             Ok(_) => debug!(%relay, root = root.short(), "a relay holds the file"),
             Err(why) => warn!(%relay, root = root.short(), "a relay did not take the file: {why}"),
         }
+        let key = self.upload_key(&root);
+        let rows = self
+            .read(move |s| Ok((s.get::<BlobUploads>(&key)?, s.get::<GroupUploads>(&key)?)))
+            .await;
         let mut pending = Pending::new(Batch::new(), Vec::new());
-        let done = row
-            .targets
-            .iter()
-            .all(|t| t.state != UploadStateV1::Pending);
-        let staged = if done {
-            pending.batch.delete::<BlobUploads>(&key);
-            Ok(())
-        } else {
-            pending.batch.put::<BlobUploads>(&key, &row)
+        let staged = match rows {
+            Ok((Some(mut row), _)) => {
+                record_outcome(&mut row.targets, &relay, &outcome);
+                stage_row::<BlobUploads>(&mut pending.batch, &key, &row, &row.targets)
+            }
+            Ok((None, Some(mut row))) => {
+                record_outcome(&mut row.targets, &relay, &outcome);
+                stage_row::<GroupUploads>(&mut pending.batch, &key, &row, &row.targets)
+            }
+            Ok((None, None)) => return,
+            Err(e) => Err(e),
         };
         let committed = match staged {
             Ok(()) => self.commit(pending).await.map(|_| ()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         };
         if let Err(e) = committed {
             warn!("cannot record a file's upload: {e}");
         }
+    }
+}
+
+/// Records one relay's end of an upload in its targets.
+fn record_outcome(targets: &mut [UploadTarget], relay: &PeerId, outcome: &Result<u64, String>) {
+    let relay = relay.to_bytes();
+    for target in targets.iter_mut().filter(|t| t.relay == relay) {
+        target.state = match outcome {
+            Ok(expires_at) => UploadStateV1::Stored(*expires_at),
+            Err(why) => UploadStateV1::Refused(why.clone()),
+        };
+    }
+}
+
+/// Stages an upload row after a relay's answer: rewritten, or deleted once no relay is left
+/// to try.
+fn stage_row<T: crate::store::Table<Key = [u8; 16]>>(
+    batch: &mut Batch,
+    key: &[u8; 16],
+    row: &T::Value,
+    targets: &[UploadTarget],
+) -> Result<(), Error> {
+    if targets.iter().all(|t| t.state != UploadStateV1::Pending) {
+        batch.delete::<T>(key);
+        Ok(())
+    } else {
+        Ok(batch.put::<T>(key, row)?)
     }
 }

@@ -14,7 +14,8 @@ use crate::{
     attachment::{OutgoingFile, Source},
     core::{Held, OutgoingFile as Staged, RelayTarget, UploadPlan},
     error::AttachmentError,
-    view::FileEntry,
+    group::GroupId,
+    view::{ChatId, FileEntry},
 };
 
 /// A received or sent file, decrypted as it is read ([`Node::open_attachment`]). Every
@@ -97,8 +98,13 @@ impl Node {
         // Where a copy would go if the recipient is offline, found while the file encrypts.
         let (staged, relays) = tokio::join!(import, self.relay_target(peer));
         let mut staged = staged.map_err(|e| AttachmentError::File(e.to_string()))??;
-        if let Some(relays) = relays {
-            name_relays(&mut staged, relays)?;
+        if let Some((relays, mailbox)) = relays {
+            name_locations(
+                &mut staged,
+                relays,
+                *mailbox.as_bytes(),
+                Holder::DeviceThenRelays,
+            )?;
         }
         let compose = Compose::File {
             file: staged.clone(),
@@ -116,6 +122,75 @@ impl Node {
             && let Some((root, _)) = staged.grant
         {
             // Nothing names the blob: it goes (or the next start sweeps it).
+            let blobs = self.inner.blobs.clone();
+            let _ = tokio::task::spawn_blocking(move || blobs.delete(&root)).await;
+        }
+        sent
+    }
+
+    /// Sends the file at `path` to a group, with a caption (which may be empty): one
+    /// message through the group's log, and one copy of the file at each of the group's
+    /// sequencer relays, which every member reads (the sender's upload does not grow with
+    /// the group). Returns once the message is durable in the group's outbox; the upload
+    /// runs after, and resumes after a restart.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, family: tern_node::GroupId) -> Result<(), Box<dyn std::error::Error>> {
+    /// let id = node.send_file_to_group(family, "beach.jpg", "we made it").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_file_to_group(
+        &self,
+        group: GroupId,
+        path: impl AsRef<Path>,
+        caption: impl Into<String>,
+    ) -> Result<MessageId, AttachmentError> {
+        self.send_attachment_to_group(group, OutgoingFile::from_path(path), caption)
+            .await
+    }
+
+    /// Sends `file` to a group with a caption (which may be empty), as
+    /// [`Node::send_file_to_group`] does.
+    pub async fn send_attachment_to_group(
+        &self,
+        group: GroupId,
+        file: OutgoingFile,
+        caption: impl Into<String>,
+    ) -> Result<MessageId, AttachmentError> {
+        let target = self
+            .call::<crate::core::GroupFileTarget, AttachmentError>(|reply| {
+                Request::Group(crate::core::GroupRequest::FileTarget { group, reply })
+            })
+            .await?;
+        let (name, mime, kind, preview, source) = file.into_parts();
+        let blobs = self.inner.blobs.clone();
+        let device = self.inner.net.peer_id().to_bytes();
+        let mut staged = tokio::task::spawn_blocking(move || {
+            prepare(&blobs, device, (name, mime, kind.into(), preview), source)
+        })
+        .await
+        .map_err(|e| AttachmentError::File(e.to_string()))??;
+        if staged.grant.is_some() && target.sequencers.is_empty() {
+            return Err(AttachmentError::Group(crate::GroupError::NoRelays));
+        }
+        name_locations(&mut staged, target.sequencers, target.log, Holder::Relays)?;
+        let compose = Compose::File {
+            file: staged.clone(),
+            caption: caption.into(),
+            reply_to: None,
+        };
+        let sent = self
+            .call::<MessageId, AttachmentError>(|reply| {
+                Request::Group(crate::core::GroupRequest::Send {
+                    group,
+                    compose,
+                    reply,
+                })
+            })
+            .await;
+        if sent.is_err()
+            && let Some((root, _)) = staged.grant
+        {
             let blobs = self.inner.blobs.clone();
             let _ = tokio::task::spawn_blocking(move || blobs.delete(&root)).await;
         }
@@ -147,12 +222,16 @@ impl Node {
     /// Starts fetching the file of message `id` (one larger than the auto-download limit,
     /// from a message request, or one whose fetch failed). Returns its state: `Ready` when
     /// it is already here, else `Fetching`; [`Event::AttachmentChanged`] tells the end.
+    ///
+    /// `chat` is the account of a 1:1 chat or a group's id ([`crate::ChatId`]); a group's
+    /// files come from its sequencer relays.
     pub async fn fetch_attachment(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         id: MessageId,
     ) -> Result<crate::AttachmentState, AttachmentError> {
-        self.call(|reply| Request::FetchAttachment { peer, id, reply })
+        let chat = chat.into();
+        self.call(|reply| Request::FetchAttachment { chat, id, reply })
             .await
     }
 
@@ -160,11 +239,15 @@ impl Node {
     /// verified in full is handed out: otherwise [`AttachmentError::NotReady`].
     pub async fn open_attachment(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         id: MessageId,
     ) -> Result<AttachmentReader, AttachmentError> {
         let held: Held = self
-            .call::<Held, AttachmentError>(|reply| Request::HeldFile { peer, id, reply })
+            .call::<Held, AttachmentError>(|reply| Request::HeldFile {
+                chat: chat.into(),
+                id,
+                reply,
+            })
             .await?;
         if !held.ready {
             return Err(AttachmentError::NotReady);
@@ -193,12 +276,16 @@ impl Node {
     /// ```
     pub async fn open_attachment_range(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         id: MessageId,
         range: std::ops::Range<u64>,
     ) -> Result<AttachmentReader, AttachmentError> {
         let held: Held = self
-            .call::<Held, AttachmentError>(|reply| Request::HeldFile { peer, id, reply })
+            .call::<Held, AttachmentError>(|reply| Request::HeldFile {
+                chat: chat.into(),
+                id,
+                reply,
+            })
             .await?;
         let blobs = self.inner.blobs.clone();
         tokio::task::spawn_blocking(move || range_reader(blobs, &held.descriptor, range))
@@ -211,11 +298,15 @@ impl Node {
     /// whether or not the file is.
     pub async fn attachment_preview(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         id: MessageId,
     ) -> Result<crate::Preview, AttachmentError> {
         let held: Held = self
-            .call::<Held, AttachmentError>(|reply| Request::HeldFile { peer, id, reply })
+            .call::<Held, AttachmentError>(|reply| Request::HeldFile {
+                chat: chat.into(),
+                id,
+                reply,
+            })
             .await?;
         let descriptor = Descriptor::from_bytes(&held.descriptor)
             .map_err(|e| AttachmentError::File(format!("the stored file is damaged: {e}")))?;
@@ -229,11 +320,11 @@ impl Node {
     /// once complete, so `path` never holds part of a file). Returns its length.
     pub async fn save_attachment(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         id: MessageId,
         path: impl AsRef<Path>,
     ) -> Result<u64, AttachmentError> {
-        let mut file = self.open_attachment(peer, id).await?;
+        let mut file = self.open_attachment(chat, id).await?;
         let path = path.as_ref().to_owned();
         tokio::task::spawn_blocking(move || {
             let file_error = |e: std::io::Error| AttachmentError::File(e.to_string());
@@ -262,10 +353,24 @@ impl Node {
 /// name its relays in the descriptor. The file's encryption usually takes longer.
 const RELAY_LOOKUP: Duration = Duration::from_secs(10);
 
-/// Names the recipient's relays (at most [`MAX_RELAY_LOCATIONS`]) in a blob's descriptor,
-/// each with a fresh capability, and plans the copies that go there if the recipient is
-/// offline. An inline file needs none.
-fn name_relays(staged: &mut Staged, (relays, mailbox): RelayTarget) -> Result<(), AttachmentError> {
+/// Who holds a blob for its readers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// This device, and the recipient's relays if the recipient is offline (1:1).
+    DeviceThenRelays,
+    /// The relays alone: a group's sequencers, which every member reads.
+    Relays,
+}
+
+/// Names `relays` (at most [`MAX_RELAY_LOCATIONS`]) in a blob's descriptor, each with a
+/// fresh capability, and plans the copies that go there, counted against `quota` (the
+/// recipient's mailbox, or the group's log). An inline file needs none.
+fn name_locations(
+    staged: &mut Staged,
+    relays: Vec<(libp2p::PeerId, Vec<Multiaddr>)>,
+    quota: [u8; 32],
+    holder: Holder,
+) -> Result<(), AttachmentError> {
     let Some(_) = staged.grant else {
         return Ok(());
     };
@@ -278,6 +383,9 @@ fn name_relays(staged: &mut Staged, (relays, mailbox): RelayTarget) -> Result<()
     };
     let mut rng = UnwrapErr(getrandom::SysRng);
     let mut planned = Vec::new();
+    if holder == Holder::Relays {
+        blob.locations.clear();
+    }
     for (relay, addresses) in relays.into_iter().take(MAX_RELAY_LOCATIONS) {
         let capability = Capability::generate(&mut rng);
         blob.locations.push(Location {
@@ -287,11 +395,7 @@ fn name_relays(staged: &mut Staged, (relays, mailbox): RelayTarget) -> Result<()
         });
         planned.push((relay, addresses, *capability.as_bytes()));
     }
-    staged.upload = Some(UploadPlan::new(
-        blob.ciphertext_len,
-        *mailbox.as_bytes(),
-        planned,
-    ));
+    staged.upload = Some(UploadPlan::new(blob.ciphertext_len, quota, planned));
     staged.descriptor = descriptor.to_bytes().map_err(|e| describe_error(&e))?;
     Ok(())
 }

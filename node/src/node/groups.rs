@@ -110,9 +110,16 @@ impl Node {
         group: GroupId,
         text: impl Into<String>,
     ) -> Result<MessageId, GroupError> {
-        let text = text.into();
-        self.group_call(|reply| GroupRequest::Send { group, text, reply })
-            .await
+        let compose = Compose::Text {
+            text: text.into(),
+            reply_to: None,
+        };
+        self.group_call(|reply| GroupRequest::Send {
+            group,
+            compose,
+            reply,
+        })
+        .await
     }
 
     /// The newest `limit` messages of a group, oldest first.

@@ -157,7 +157,7 @@ struct MessageV4 {
 
 /// The stored form of [`crate::Attachment`]. Field order is the encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct AttachmentV1 {
+pub(super) struct AttachmentV1 {
     kind: AttachmentKindV1,
     name: String,
     mime: String,
@@ -179,19 +179,7 @@ impl From<&Message> for MessageV4 {
     fn from(m: &Message) -> Self {
         Self {
             base: m.into(),
-            attachment: m.attachment.as_ref().map(|a| AttachmentV1 {
-                kind: match a.kind {
-                    AttachmentKind::Image => AttachmentKindV1::Image,
-                    AttachmentKind::Video => AttachmentKindV1::Video,
-                    AttachmentKind::Audio => AttachmentKindV1::Audio,
-                    AttachmentKind::Voice => AttachmentKindV1::Voice,
-                    AttachmentKind::Document => AttachmentKindV1::Document,
-                },
-                name: a.name.clone(),
-                mime: a.mime.clone(),
-                size: a.size,
-                state: (&a.state).into(),
-            }),
+            attachment: m.attachment.as_ref().map(AttachmentV1::from),
         }
     }
 }
@@ -199,20 +187,44 @@ impl From<&Message> for MessageV4 {
 impl From<MessageV4> for Message {
     fn from(m: MessageV4) -> Self {
         Self {
-            attachment: m.attachment.map(|a| Attachment {
-                kind: match a.kind {
-                    AttachmentKindV1::Image => AttachmentKind::Image,
-                    AttachmentKindV1::Video => AttachmentKind::Video,
-                    AttachmentKindV1::Audio => AttachmentKind::Audio,
-                    AttachmentKindV1::Voice => AttachmentKind::Voice,
-                    AttachmentKindV1::Document => AttachmentKind::Document,
-                },
-                name: a.name,
-                mime: a.mime,
-                size: a.size,
-                state: (&a.state).into(),
-            }),
+            attachment: m.attachment.map(Attachment::from),
             ..m.base.into()
+        }
+    }
+}
+
+impl From<&Attachment> for AttachmentV1 {
+    fn from(a: &Attachment) -> Self {
+        Self {
+            kind: match a.kind {
+                AttachmentKind::Image => AttachmentKindV1::Image,
+                AttachmentKind::Video => AttachmentKindV1::Video,
+                AttachmentKind::Audio => AttachmentKindV1::Audio,
+                AttachmentKind::Voice => AttachmentKindV1::Voice,
+                AttachmentKind::Document => AttachmentKindV1::Document,
+            },
+            name: a.name.clone(),
+            mime: a.mime.clone(),
+            size: a.size,
+            state: (&a.state).into(),
+        }
+    }
+}
+
+impl From<AttachmentV1> for Attachment {
+    fn from(a: AttachmentV1) -> Self {
+        Self {
+            kind: match a.kind {
+                AttachmentKindV1::Image => AttachmentKind::Image,
+                AttachmentKindV1::Video => AttachmentKind::Video,
+                AttachmentKindV1::Audio => AttachmentKind::Audio,
+                AttachmentKindV1::Voice => AttachmentKind::Voice,
+                AttachmentKindV1::Document => AttachmentKind::Document,
+            },
+            name: a.name,
+            mime: a.mime,
+            size: a.size,
+            state: (&a.state).into(),
         }
     }
 }

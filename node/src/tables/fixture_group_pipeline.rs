@@ -68,6 +68,7 @@ fn rows() -> Rows {
         sender: bob,
         direction: Direction::Incoming,
         text: "hello group".into(),
+        attachment: None,
         sent_at_ms: 1_800_000_000_000,
         state: DeliveryState::StoredAtRelays {
             stored: 2,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tern_crypto::UserId;
 
-use super::event_row::{direction_v1, state_v1};
+use super::event_row::{AttachmentV1, direction_v1, state_v1};
 use crate::{
     event::{DeliveryState, Direction},
     group::{GroupEvent, GroupId, GroupMessage},
@@ -23,6 +23,22 @@ pub(super) struct GroupMessageV1 {
     sent_at_ms: u64,
     #[serde(with = "state_v1")]
     state: DeliveryState,
+}
+
+impl GroupMessageV1 {
+    fn into_message(self, attachment: Option<crate::Attachment>) -> GroupMessage {
+        GroupMessage {
+            id: self.id,
+            group: GroupId::from_bytes(self.group),
+            sender: self.sender,
+            direction: self.direction,
+            text: self.text,
+            attachment,
+            sent_at_ms: self.sent_at_ms,
+            state: self.state,
+            delivery: None,
+        }
+    }
 }
 
 /// The stored form of [`GroupEvent`], version 1. Variant order is the encoding.
@@ -58,6 +74,12 @@ pub(super) enum GroupEventV1 {
     AddWaiting {
         member: UserId,
     },
+    // Appended with files in groups: a message with a file is written in this form.
+    FileMessage(GroupMessageV1, AttachmentV1),
+    AttachmentChanged {
+        id: MessageId,
+        state: super::TransferV1,
+    },
 }
 
 impl GroupEventV1 {
@@ -65,15 +87,26 @@ impl GroupEventV1 {
     pub(super) fn stored(event: &GroupEvent) -> Option<Self> {
         Some(match event.clone() {
             GroupEvent::Joined { name, by } => Self::Joined { name, by },
-            GroupEvent::Message(m) => Self::Message(GroupMessageV1 {
-                id: m.id,
-                group: *m.group.as_bytes(),
-                sender: m.sender,
-                direction: m.direction,
-                text: m.text,
-                sent_at_ms: m.sent_at_ms,
-                state: m.state,
-            }),
+            GroupEvent::Message(m) => {
+                let message = GroupMessageV1 {
+                    id: m.id,
+                    group: *m.group.as_bytes(),
+                    sender: m.sender,
+                    direction: m.direction,
+                    text: m.text,
+                    sent_at_ms: m.sent_at_ms,
+                    state: m.state,
+                };
+                match &m.attachment {
+                    Some(file) => Self::FileMessage(message, file.into()),
+                    None => Self::Message(message),
+                }
+            }
+            GroupEvent::AttachmentChanged { id, state } => Self::AttachmentChanged {
+                id,
+                state: (&state).into(),
+            },
+            GroupEvent::AttachmentProgress { .. } => return None,
             GroupEvent::Stored { id, relays } => Self::Stored { id, relays },
             GroupEvent::Added { by, members } => Self::Added { by, members },
             GroupEvent::Removed { by, members } => Self::Removed { by, members },
@@ -92,16 +125,12 @@ impl From<GroupEventV1> for GroupEvent {
     fn from(row: GroupEventV1) -> Self {
         match row {
             GroupEventV1::Joined { name, by } => Self::Joined { name, by },
-            GroupEventV1::Message(m) => Self::Message(GroupMessage {
-                id: m.id,
-                group: GroupId::from_bytes(m.group),
-                sender: m.sender,
-                direction: m.direction,
-                text: m.text,
-                sent_at_ms: m.sent_at_ms,
-                state: m.state,
-                delivery: None,
-            }),
+            GroupEventV1::Message(m) => Self::Message(m.into_message(None)),
+            GroupEventV1::FileMessage(m, file) => Self::Message(m.into_message(Some(file.into()))),
+            GroupEventV1::AttachmentChanged { id, state } => Self::AttachmentChanged {
+                id,
+                state: (&state).into(),
+            },
             GroupEventV1::Stored { id, relays } => Self::Stored { id, relays },
             GroupEventV1::Added { by, members } => Self::Added { by, members },
             GroupEventV1::Removed { by, members } => Self::Removed { by, members },

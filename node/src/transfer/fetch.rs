@@ -31,12 +31,12 @@ pub(super) enum SourceError {
 /// Fetches one file. Returns it when it should be tried again later (no source could be
 /// reached, or the local store failed); reports `Done` or `Failed` otherwise.
 pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
-    let (peer, id) = (fetch.peer, fetch.id);
-    let failed = |reason: String| Report::Failed { peer, id, reason };
+    let (chat, id) = (fetch.chat, fetch.id);
+    let failed = |reason: String| Report::Failed { chat, id, reason };
     let blob = match Descriptor::from_bytes(&fetch.descriptor).map(|d| d.body) {
         Ok(Body::Blob(blob)) => blob,
         Ok(Body::Inline(_)) => {
-            cx.report(Report::Done { peer, id }).await;
+            cx.report(Report::Done { chat, id }).await;
             return None;
         }
         Err(e) => {
@@ -60,7 +60,7 @@ pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
     let partial = match opened {
         Ok(Ok(Some(partial))) => partial,
         Ok(Ok(None)) => {
-            cx.report(Report::Done { peer, id }).await;
+            cx.report(Report::Done { chat, id }).await;
             return None;
         }
         Ok(Err(e)) => {
@@ -99,7 +99,7 @@ pub(super) async fn fetch(cx: &Context, fetch: Fetch) -> Option<Fetch> {
     }
     match tokio::task::spawn_blocking(move || partial.finish()).await {
         Ok(Ok(_)) => {
-            cx.report(Report::Done { peer, id }).await;
+            cx.report(Report::Done { chat, id }).await;
             None
         }
         // The disk lost data between verification and now: the record was reset.

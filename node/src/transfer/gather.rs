@@ -101,7 +101,7 @@ pub(super) async fn gather(
             standing[i] = Standing::Busy;
             let (cx, source, look_up) = (cx.clone(), source.clone(), !looked_up[i]);
             looked_up[i] = true;
-            let who = (fetch.peer, root, fetch.relays.clone());
+            let who = (fetch.sender, root, fetch.relays.clone());
             fetching.spawn(async move {
                 from_source(&cx, who, (i, &source, look_up), asked.clone(), len)
                     .await
@@ -165,7 +165,7 @@ pub(super) async fn gather(
                 match received {
                     Ok(_) => {
                         cx.report(Report::Progress {
-                            peer: fetch.peer,
+                            chat: fetch.chat,
                             id: fetch.id,
                             received: (verified.count() * GROUP_LEN).min(len),
                             total: len,

@@ -27,10 +27,39 @@ const MAX_TRIES: u32 = 60;
 pub(crate) struct Upload {
     pub(crate) root: Root,
     pub(crate) ciphertext_len: u64,
-    /// The recipient's mailbox, whose quota the blob counts against.
-    pub(crate) mailbox: [u8; 32],
+    /// Whose quota at the relays the blob counts against.
+    pub(crate) quota: Quota,
     /// The relays still to hold it.
     pub(crate) targets: Vec<Target>,
+}
+
+/// Whose quota an upload counts against at the relays.
+#[derive(Debug, Clone)]
+pub(crate) enum Quota {
+    /// The recipient's mailbox (a file for one person).
+    Mailbox([u8; 32]),
+    /// The group's log (a file for a group, at its sequencers), with the access key of the
+    /// group's current epoch, which signs the token.
+    Log {
+        log: [u8; 32],
+        access: Box<tern_proto::grouplog::Access>,
+    },
+}
+
+impl Quota {
+    /// The token an upload of `root` to `relay` presents.
+    fn token(&self, relay: PeerId, root: &Root, ciphertext_len: u64) -> Vec<u8> {
+        match self {
+            Self::Mailbox(mailbox) => {
+                let mut token = vec![TOKEN_MAILBOX];
+                token.extend_from_slice(mailbox);
+                token
+            }
+            Self::Log { log, access } => {
+                access.blob_token(&relay.to_bytes(), log, root.as_bytes(), ciphertext_len)
+            }
+        }
+    }
 }
 
 /// One relay and the capability its location carries.
@@ -109,8 +138,9 @@ async fn attempt(
         .relay_stream(target.relay, target.addresses.clone())
         .await
         .map_err(|e| Failure::Again(e.to_string()))?;
-    let mut quota_token = vec![TOKEN_MAILBOX];
-    quota_token.extend_from_slice(&upload.mailbox);
+    let quota_token = upload
+        .quota
+        .token(target.relay, &root, upload.ciphertext_len);
     let request = Request::Upload {
         root,
         ciphertext_len: upload.ciphertext_len,

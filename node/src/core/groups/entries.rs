@@ -145,13 +145,19 @@ impl Core {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         glue::stage(&mut pending.batch, layer)?;
         let mut decided = Vec::new();
-        let (mut received, mut receipts) = (Vec::new(), Vec::new());
+        let (mut received, mut receipts, mut fetches) = (Vec::new(), Vec::new(), Vec::new());
         for (seq, effect) in effects {
             debug!(group = %id.short(), seq, "log entry");
             match effect {
                 Effect::Message { sender, plaintext } => {
                     match self
-                        .receive_group_message(&mut pending, id, conv, sender, &plaintext)
+                        .receive_group_message(
+                            &mut pending,
+                            (id, conv),
+                            sender,
+                            &plaintext,
+                            &mut fetches,
+                        )
                         .await?
                     {
                         Received::Message(message) => received.push(message),
@@ -215,6 +221,9 @@ impl Core {
         let epoch = live.mls().epoch();
         self.commit(pending).await?;
         self.publish_receipts(id, counts);
+        for fetch in fetches {
+            self.queue_fetch(fetch);
+        }
         if ended {
             self.stop_group(id);
             return Ok(None);
@@ -226,21 +235,25 @@ impl Core {
         }))
     }
 
-    /// Stages a member's application message: a text goes to the group's history; a
-    /// receipt is handed back for the page to count.
+    /// Stages a member's application message: a text or a file goes to the group's history
+    /// (a file's fetch, when the auto-download rule takes it, is added to `fetches` for
+    /// after the write); a receipt is handed back for the page to count.
     async fn receive_group_message(
         &mut self,
         pending: &mut Pending,
-        id: GroupId,
-        conv: Conv,
+        (id, conv): (GroupId, Conv),
         sender: UserId,
         plaintext: &[u8],
+        fetches: &mut Vec<crate::transfer::Fetch>,
     ) -> Result<Received, Error> {
         let body = Payload::from_bytes(plaintext)
             .ok()
             .and_then(|payload| Body::from_payload(&payload).ok());
-        let text = match body {
-            Some(Body::Text(text)) => text,
+        let (message_id, sent, text, descriptor) = match body {
+            Some(Body::Text(text)) => (text.id, text.stamp, text.text, None),
+            Some(Body::Attachment(file)) => {
+                (file.id, file.stamp, file.caption, Some(file.descriptor))
+            }
             Some(Body::Receipt(receipt)) => {
                 return Ok(Received::Receipt(receipt.kind, receipt.messages));
             }
@@ -249,7 +262,6 @@ impl Core {
                 return Ok(Received::Nothing);
             }
         };
-        let message_id = text.id;
         let known = self
             .read(move |s| s.get::<MessageIndex>(&(conv, *message_id.as_bytes())))
             .await?;
@@ -257,15 +269,38 @@ impl Core {
             return Ok(Received::Nothing);
         }
         let now = self.time.now_ms();
-        let stamp = Hlc::clamp(text.stamp, now);
-        self.clock.observe(text.stamp, now);
+        let stamp = Hlc::clamp(sent, now);
+        self.clock.observe(sent, now);
+        let attachment = match descriptor {
+            None => None,
+            Some(descriptor) => {
+                let state =
+                    attachments::arriving_state(&descriptor, true, self.auto_download(&conv));
+                if state == crate::tables::TransferV1::Fetching {
+                    fetches.push(crate::transfer::Fetch {
+                        chat: crate::ChatId::Group(id),
+                        sender,
+                        id: message_id,
+                        descriptor: descriptor.clone(),
+                        relays: Vec::new(),
+                    });
+                }
+                let row = crate::tables::AttachmentRow { descriptor, state };
+                let key = (conv, stamp, *message_id.as_bytes());
+                pending
+                    .batch
+                    .put::<crate::tables::Attachments>(&key, &row)?;
+                crate::Attachment::from_descriptor(&row.descriptor, &row.state)
+            }
+        };
         let message = GroupMessage {
             id: message_id,
             group: id,
             sender,
             direction: Direction::Incoming,
-            text: text.text,
-            sent_at_ms: hlc::millis(text.stamp),
+            text,
+            attachment,
+            sent_at_ms: hlc::millis(sent),
             state: DeliveryState::Delivered,
             delivery: None,
         };

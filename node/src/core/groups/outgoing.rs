@@ -45,14 +45,22 @@ impl Core {
         }
     }
 
+    /// Sends a text or a file to group `id` (see [`GroupRequest::Send`]).
     pub(super) async fn send_to_group(
         &mut self,
         id: GroupId,
-        text: String,
+        compose: Compose,
     ) -> Result<MessageId, Error> {
-        if text.is_empty() {
-            return Err(Error::Empty);
-        }
+        let (text, file) = match compose {
+            Compose::Text { text, .. } if text.is_empty() => return Err(Error::Empty),
+            Compose::Text { text, .. } => (text, None),
+            Compose::File { file, caption, .. } => (caption, Some(file)),
+            Compose::Change { .. } | Compose::Timer { .. } => {
+                return Err(Error::Group(GroupError::Refused(
+                    "groups take texts and files".into(),
+                )));
+            }
+        };
         if text.len() > crate::body::MAX_TEXT_LEN {
             return Err(Error::TooLong {
                 len: text.len(),
@@ -67,13 +75,23 @@ impl Core {
         self.active(id)?;
         let message_id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
         let stamp = self.clock.tick(self.time.now_ms());
-        let body = Body::Text(Text {
-            id: message_id,
-            stamp,
-            text: text.clone(),
-            reply_to: None,
-            expire_secs: None,
-        });
+        let body = match &file {
+            None => Body::Text(Text {
+                id: message_id,
+                stamp,
+                text: text.clone(),
+                reply_to: None,
+                expire_secs: None,
+            }),
+            Some(file) => Body::Attachment(crate::body::Attachment {
+                id: message_id,
+                stamp,
+                descriptor: file.descriptor.clone(),
+                caption: text.clone(),
+                reply_to: None,
+                expire_secs: None,
+            }),
+        };
         let payload = body.to_payload().to_bytes().to_vec();
         let me = self.account.user_id();
         let mut pending = Pending::new(Batch::new(), Vec::new());
@@ -82,12 +100,37 @@ impl Core {
             .await?;
         let conv = self.live(id)?.conv;
         let delivery = self.stage_receipt_row(&mut pending, id, message_id)?;
+        let key = (conv, stamp, *message_id.as_bytes());
+        let (attachment, upload) = match &file {
+            None => (None, None),
+            Some(file) => {
+                let row = crate::tables::AttachmentRow {
+                    descriptor: file.descriptor.clone(),
+                    state: crate::tables::TransferV1::Complete,
+                };
+                pending
+                    .batch
+                    .put::<crate::tables::Attachments>(&key, &row)?;
+                let upload = match (&file.grant, &file.upload) {
+                    (Some((root, _)), Some(plan)) => Some(self.stage_group_upload(
+                        &mut pending.batch,
+                        (id, message_id),
+                        *root,
+                        plan,
+                    )?),
+                    _ => None,
+                };
+                let attachment = crate::Attachment::from_descriptor(&row.descriptor, &row.state);
+                (attachment, upload)
+            }
+        };
         let message = GroupMessage {
             id: message_id,
             group: id,
             sender: me,
             direction: Direction::Outgoing,
             text,
+            attachment,
             sent_at_ms: hlc::millis(stamp),
             state: DeliveryState::Queued,
             delivery: Some(delivery),
@@ -95,6 +138,9 @@ impl Core {
         stage_history(&mut pending, conv, stamp, message)?;
         self.commit(pending).await?;
         self.after_group_write(id, &[seq]);
+        if let Some(upload) = upload {
+            self.hand_over_group(&upload);
+        }
         Ok(message_id)
     }
 
