@@ -221,8 +221,11 @@ pub struct Edit {
 /// A file in a conversation ([`crate::Node::attachments`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileEntry {
-    /// The conversation.
+    /// The 1:1 conversation's peer; in a group, who sent it.
     pub peer: UserId,
+    /// The group, when the file was sent in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<crate::group::GroupId>,
     /// The message that carries it.
     pub id: MessageId,
     /// Whether we sent it or received it.

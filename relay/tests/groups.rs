@@ -1035,6 +1035,10 @@ async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_
         held.attachment.as_ref().unwrap().state,
         tern_node::AttachmentState::Ready
     );
+    let listed = bob.attachments(Some(group.into())).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].group, Some(group));
+    assert_eq!(listed[0].peer, alice.user_id());
 
     // Alice leaves for good before Carol comes back: Carol reads the same copy.
     alice.shutdown().await;

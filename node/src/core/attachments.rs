@@ -334,9 +334,9 @@ impl Core {
     /// The files of every conversation (or of one), newest first, at most [`MAX_LISTED`].
     pub(super) async fn attachments(
         &self,
-        peer: Option<UserId>,
+        chat: Option<ChatId>,
     ) -> Result<Vec<crate::view::FileEntry>, Error> {
-        let conv = peer.map(|p| self.conv(&p));
+        let conv = chat.map(|chat| self.chat_conv(chat)).transpose()?;
         // Each file with its message, in one read off the core task.
         let rows = self
             .read(move |s| {
@@ -359,10 +359,11 @@ impl Core {
             .await?;
         let mut entries: Vec<_> = rows
             .into_iter()
-            .filter_map(|((_, stamp, id), row, message)| {
+            .filter_map(|((conv, stamp, id), row, message)| {
                 Some(crate::view::FileEntry {
                     attachment: Attachment::from_descriptor(&row.descriptor, &row.state)?,
                     peer: message.peer,
+                    group: self.group_of_conv(&conv),
                     id: MessageId::from_bytes(id),
                     direction: message.direction,
                     sent_at_ms: hlc::millis(stamp),

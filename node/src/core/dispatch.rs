@@ -178,8 +178,8 @@ impl Core {
             Request::HeldFile { chat, id, reply } => {
                 let _ = reply.send(self.held_file(chat, id).await);
             }
-            Request::Attachments { peer, reply } => {
-                let _ = reply.send(self.attachments(peer).await);
+            Request::Attachments { chat, reply } => {
+                let _ = reply.send(self.attachments(chat).await);
             }
             Request::OneTimePrekeys { count, reply } => {
                 let _ = reply.send(self.one_time_prekeys(count).await);

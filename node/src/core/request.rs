@@ -167,7 +167,7 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<super::Held, Error>>,
     },
     Attachments {
-        peer: Option<UserId>,
+        chat: Option<crate::ChatId>,
         reply: oneshot::Sender<Result<Vec<crate::view::FileEntry>, Error>>,
     },
     /// Tests: queues any body, as a misbehaving or newer peer would send it.

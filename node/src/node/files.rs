@@ -342,9 +342,10 @@ impl Node {
         .map_err(|e| AttachmentError::File(e.to_string()))?
     }
 
-    /// The files of every conversation, or of `peer`'s, newest first (at most 1,000).
-    pub async fn attachments(&self, peer: Option<UserId>) -> Result<Vec<FileEntry>, QueryError> {
-        self.call(|reply| Request::Attachments { peer, reply })
+    /// The files of every conversation, groups included, or of one (an account or a
+    /// group, [`ChatId`]), newest first (at most 1,000).
+    pub async fn attachments(&self, chat: Option<ChatId>) -> Result<Vec<FileEntry>, QueryError> {
+        self.call(|reply| Request::Attachments { chat, reply })
             .await
     }
 }

@@ -209,7 +209,7 @@ async fn files_arrive_inline_or_fetched_verified_and_leave_with_their_chat() {
         ]
     );
     assert_eq!(bob.attachments(None).await.unwrap().len(), 3);
-    assert_eq!(alice.attachments(Some(b)).await.unwrap().len(), 3);
+    assert_eq!(alice.attachments(Some(b.into())).await.unwrap().len(), 3);
     let found = bob.search("report.pdf", None, 10, None).await.unwrap();
     assert_eq!(found.messages.len(), 1);
 
@@ -499,7 +499,7 @@ async fn the_server_refuses_wrong_capabilities_unknown_roots_and_garbage() {
         .await
         .unwrap();
     wait_for(&mut bob_events, message(id)).await;
-    let entry = alice.attachments(Some(b)).await.unwrap().remove(0);
+    let entry = alice.attachments(Some(b.into())).await.unwrap().remove(0);
     let root = {
         let store = alice.inner_store();
         let rows = store
