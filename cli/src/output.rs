@@ -118,6 +118,23 @@ pub(crate) fn attachment(file: &crate::api::model::AttachmentView) -> String {
     format!("📎 {} · {} · {state}", file.name, size(file.size))
 }
 
+/// A group message as a line shows it: its text, or its file (with `percent` verified while
+/// it arrives), the caption, and the id `tern save` takes: `📎 plans.pdf · 2.0 MB · ready
+/// the plans  ·f1a2b3c4`.
+pub(crate) fn group_body(m: &crate::api::model::GroupMessageView, percent: Option<u64>) -> String {
+    let Some(file) = &m.file else {
+        return m.text.clone();
+    };
+    let mut shown = attachment(file);
+    if let Some(percent) = percent {
+        shown = format!("{shown} {percent}%");
+    }
+    if !m.text.is_empty() {
+        shown = format!("{shown}  {}", m.text);
+    }
+    format!("{shown}  ·{}", m.id.get(..8).unwrap_or(&m.id))
+}
+
 /// A size for people: `980 B`, `14.2 kB`, `2.4 MB` (powers of 1,000, as file managers show).
 pub(crate) fn size(bytes: u64) -> String {
     match bytes {

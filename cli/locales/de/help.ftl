@@ -69,7 +69,7 @@ cli-contact-policy = Zeigen oder festlegen, was eine Änderung des Identitätssc
 
 cli-send = Eine Nachricht senden (braucht einen laufenden `tern daemon`)
     .long = Die Nachricht ist sicher auf der Platte, wenn der Befehl zurückkehrt; der Daemon stellt sie zu, direkt oder über die Relays des Empfängers, solange er offline ist.
-    .arg-to = Name oder Adresse des Kontakts
+    .arg-to = Name oder Adresse des Kontakts, oder eine Gruppe als `#name`
     .arg-text = Der Text; von der Standardeingabe gelesen, wenn er fehlt oder `-` ist. Mit --file eine optionale Bildunterschrift
     .arg-file = Diese Datei senden (bis 100 MB; Fotos, Videos und Audio bis 16 MB als Medien)
     .arg-thumbnail = Mit `--file`: ein kleines Vorschaubild (JPEG, PNG, WebP oder GIF, höchstens 16 KiB), das gezeigt wird, bevor die Datei geladen ist
@@ -169,8 +169,9 @@ cli-attachments = Gesendete und empfangene Dateien auflisten, die neueste zuerst
         Beispiele:
         {"  "}tern attachments
         {"  "}tern attachments bob
+        {"  "}tern attachments '#family'
         {"  "}tern attachments --json | jq '.files[] | select(.file.state == "offered")'
-    .arg-peer = Nur die Dateien dieser Unterhaltung (Name oder Adresse eines Kontakts)
+    .arg-peer = Nur die Dateien dieser Unterhaltung (Name oder Adresse eines Kontakts, oder eine Gruppe als `#name`)
 
 cli-save = Eine Datei aus einer Nachricht auf die Platte schreiben
     .long = Eine Datei, die noch nicht hier ist (größer als die Grenze fürs automatische Laden, oder ihr Abruf schlug fehl), wird zuerst geholt, mit Fortschrittsanzeige; geschrieben wird nur eine vollständig geprüfte Datei, und nie über eine vorhandene.

@@ -388,11 +388,25 @@ pub(crate) enum Pick {
 /// How far back a short id or `last` is looked up.
 const LOOKUP_DEPTH: usize = 500;
 
-/// A message of the conversation with `user` from its full id, a unique prefix of it (as
+/// The conversation `text` names: a group as `#name` or by its whole id (64 hex digits),
+/// else a contact by name or address.
+pub(crate) async fn chat_of(node: &Node, text: &str) -> Result<tern_node::ChatId, ApiError> {
+    if let Ok(group) = text.parse::<tern_node::GroupId>() {
+        return Ok(tern_node::ChatId::Group(group));
+    }
+    if text.starts_with('#') {
+        return Ok(tern_node::ChatId::Group(
+            groups::find_group(node, text).await?,
+        ));
+    }
+    Ok(tern_node::ChatId::Peer(resolve(node, text).await?))
+}
+
+/// A message of the conversation (an account or a group) from its full id, a unique prefix of it (as
 /// `tern history` prints, at least 4 hex digits) among the last 500 messages, or `last`.
 pub(crate) async fn message_id(
     node: &Node,
-    user: UserId,
+    chat: impl Into<tern_node::ChatId>,
     text: &str,
     pick: Pick,
 ) -> Result<MessageId, ApiError> {
@@ -405,20 +419,33 @@ pub(crate) async fn message_id(
             "{text:?} is not a message id (32 hex digits, a prefix of at least 4, or `last`)"
         )));
     }
-    let page = node.history(user, LOOKUP_DEPTH, None).await?;
+    let messages: Vec<(MessageId, tern_node::Direction)> = match chat.into() {
+        tern_node::ChatId::Peer(user) => node
+            .history(user, LOOKUP_DEPTH, None)
+            .await?
+            .messages
+            .iter()
+            .map(|m| (m.id, m.direction))
+            .collect(),
+        tern_node::ChatId::Group(group) => node
+            .group_history(group, LOOKUP_DEPTH)
+            .await?
+            .iter()
+            .map(|m| (m.id, m.direction))
+            .collect(),
+    };
     let prefix = text.to_ascii_lowercase();
-    let mut found: Vec<MessageId> = page
-        .messages
+    let mut found: Vec<MessageId> = messages
         .iter()
         .rev()
-        .filter(|m| {
+        .filter(|(id, direction)| {
             if is_last {
-                pick == Pick::Any || m.direction == tern_node::Direction::Outgoing
+                pick == Pick::Any || *direction == tern_node::Direction::Outgoing
             } else {
-                m.id.to_string().starts_with(&prefix)
+                id.to_string().starts_with(&prefix)
             }
         })
-        .map(|m| m.id)
+        .map(|(id, _)| *id)
         .collect();
     if is_last {
         found.truncate(1);

@@ -233,7 +233,10 @@ async fn peer_screen(
                         let peer = contact.address.clone();
                         let reports = reports_tx.clone();
                         tokio::spawn(async move {
-                            let notice = save_file(&client, &peer, &id).await;
+                            let notice = save_file(&client, &peer, &id, |name| {
+                                t!("chat-file-fetching", name = name)
+                            })
+                            .await;
                             let _ = reports.send(link::Report::Notice(notice)).await;
                         });
                     }
@@ -410,7 +413,12 @@ fn problem_span(problem: &str) -> Span<'static> {
 /// Saves the file of message `id` into the current directory under its own name (with a
 /// number added when that is taken), or starts fetching it when it is not here yet; returns
 /// what to tell the user.
-async fn save_file(client: &Client, peer: &str, id: &str) -> String {
+async fn save_file(
+    client: &Client,
+    peer: &str,
+    id: &str,
+    fetching: impl Fn(&str) -> String,
+) -> String {
     let file = match client.files(Some(peer)).await {
         Ok(page) => page.files.into_iter().find(|f| f.id == id),
         Err(e) => return e.to_string(),
@@ -420,7 +428,7 @@ async fn save_file(client: &Client, peer: &str, id: &str) -> String {
     };
     if file.file.state != "ready" {
         return match client.fetch_file(peer, id).await {
-            Ok(_) => t!("chat-file-fetching", name = file.file.name.as_str()),
+            Ok(_) => fetching(&file.file.name),
             Err(e) => e.to_string(),
         };
     }

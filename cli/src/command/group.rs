@@ -229,10 +229,11 @@ impl Group {
                 .await?;
                 context.out.emit(&messages, |out| {
                     for m in &messages {
+                        let body = crate::output::group_body(m, None);
                         if m.direction == "out" {
-                            writeln!(out, "{}: {}  {}", t!("group-you"), m.text, m.mark())?;
+                            writeln!(out, "{}: {body}  {}", t!("group-you"), m.mark())?;
                         } else {
-                            writeln!(out, "{}: {}", short(&m.sender), m.text)?;
+                            writeln!(out, "{}: {body}", short(&m.sender))?;
                         }
                     }
                     Ok(())

@@ -49,7 +49,7 @@ impl Save {
             let bar = output::progress(context.out, file.file.size, file.file.name.clone());
             let shown = bar.clone();
             let size = b
-                .save_file(&file.peer, &file.id, &path, move |n| shown.set_position(n))
+                .save_file(file.chat(), &file.id, &path, move |n| shown.set_position(n))
                 .await;
             bar.finish_and_clear();
             Ok(crate::api::model::SavedView {
@@ -98,7 +98,7 @@ async fn fetch(context: &Context, backend: &Backend, file: &FileView) -> Result<
     };
     // Subscribed before asking, so that the end cannot slip by.
     let mut events = client.events(None).await?;
-    let started = client.fetch_file(&file.peer, &file.id).await?;
+    let started = client.fetch_file(file.chat(), &file.id).await?;
     if started.state == "ready" {
         return Ok(());
     }
@@ -107,33 +107,65 @@ async fn fetch(context: &Context, backend: &Backend, file: &FileView) -> Result<
         let Some(frame) = events.next().await else {
             break Err(CliError::Network(t!("save-stream-ended")));
         };
-        match frame?.event {
-            EventView::AttachmentProgress {
-                id,
-                received,
-                total,
-                ..
-            } if id == file.id => {
-                bar.set_length(total);
-                bar.set_position(received);
+        let (progress, state) = file_event(frame?.event, &file.id);
+        if let Some((received, total)) = progress {
+            bar.set_length(total);
+            bar.set_position(received);
+        }
+        match state {
+            Some((state, _)) if state == "ready" => break Ok(()),
+            Some((state, failure)) if state == "failed" => {
+                break Err(CliError::Network(t!(
+                    "save-failed",
+                    reason = failure.unwrap_or_default()
+                )));
             }
-            EventView::AttachmentChanged {
-                id, state, failure, ..
-            } if id == file.id => match state.as_str() {
-                "ready" => break Ok(()),
-                "failed" => {
-                    break Err(CliError::Network(t!(
-                        "save-failed",
-                        reason = failure.unwrap_or_default()
-                    )));
-                }
-                _ => {}
-            },
             _ => {}
         }
     };
     bar.finish_and_clear();
     result
+}
+
+/// What `event` says of the file of message `id`, in a 1:1 chat or a group: its progress
+/// (bytes verified, of all), and its new state with the reason of a failure.
+type FileNews = (Option<(u64, u64)>, Option<(String, Option<String>)>);
+
+fn file_event(event: EventView, id: &str) -> FileNews {
+    use crate::api::model::GroupEventView as G;
+    match event {
+        EventView::AttachmentProgress {
+            id: i,
+            received,
+            total,
+            ..
+        }
+        | EventView::Group {
+            event:
+                G::AttachmentProgress {
+                    id: i,
+                    received,
+                    total,
+                },
+            ..
+        } if i == id => (Some((received, total)), None),
+        EventView::AttachmentChanged {
+            id: i,
+            state,
+            failure,
+            ..
+        }
+        | EventView::Group {
+            event:
+                G::AttachmentChanged {
+                    id: i,
+                    state,
+                    failure,
+                },
+            ..
+        } if i == id => (None, Some((state, failure))),
+        _ => (None, None),
+    }
 }
 
 /// The file's own name, safe to create in a directory: no path, no hidden-file dot.

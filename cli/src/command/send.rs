@@ -19,9 +19,10 @@ use crate::{
   uptime | tern send ops-bot
   tern send bob --file report.pdf 'the numbers for March'
   tern send bob --file beach.jpg --thumbnail beach-small.jpg
+  tern send '#family' --file beach.jpg 'we made it'
   tern send tern1qz... hello --json")]
 pub(crate) struct Send {
-    /// Contact name or address.
+    /// Contact name or address, or a group as `#name`.
     to: String,
     /// The text; read from standard input when absent or `-`. With `--file`, an optional
     /// caption.

@@ -1,5 +1,6 @@
-//! Group chats as people use them, with `tern group` and `tern send '#name'`, between three
-//! real daemons sharing a relay: the commands go through each daemon's local API.
+//! Group chats as people use them, with `tern group`, `tern send '#name'` (texts and files),
+//! `tern attachments` and `tern save`, between three real daemons sharing a relay: the
+//! commands go through each daemon's local API.
 
 use serde_json::Value;
 
@@ -128,6 +129,50 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
         serde_json::json!({"delivered": 2, "read": 1, "members": 2}),
         "{history}"
     );
+
+    // A file to the group: uploaded once to the group's relay, fetched by each member's
+    // daemon by itself, listed under the group, and saved whole.
+    let dir = tempfile::tempdir().unwrap();
+    let plans: Vec<u8> = (0..1_200_000u32).map(|i| (i % 251) as u8).collect();
+    let path = dir.path().join("plans.bin");
+    std::fs::write(&path, &plans).unwrap();
+    let file = path.to_str().unwrap();
+    let sent = bob
+        .tern(&["send", "#family", "--file", file, "the plans", "--json"])
+        .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let id = sent.json()["id"].as_str().unwrap().to_owned();
+    let listed = eventually("carol's daemon to fetch the group's file", || async {
+        let run = carol.tern(&["attachments", "#family", "--json"]).await;
+        (run.code == 0).then_some(())?;
+        run.json()["files"]
+            .as_array()?
+            .iter()
+            .find(|f| f["id"] == id.as_str() && f["file"]["state"] == "ready")
+            .cloned()
+    })
+    .await;
+    assert_eq!(listed["caption"], "the plans");
+    assert!(listed["group"].as_str().is_some(), "{listed}");
+    let human = carol.tern(&["attachments"]).await;
+    assert!(
+        human.stdout.contains("#family") && human.stdout.contains("plans.bin"),
+        "{human:?}"
+    );
+    let history = alice.tern(&["group", "history", "#family"]).await;
+    assert!(
+        history.stdout.contains("📎 plans.bin") && history.stdout.contains("the plans"),
+        "{history:?}"
+    );
+    let saved = dir.path().join("saved.bin");
+    let run = carol
+        .tern(&["save", &id[..8], saved.to_str().unwrap()])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(std::fs::read(&saved).unwrap(), plans);
+    let refused = bob.tern(&["send", "#nosuch", "--file", file]).await;
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("no group"), "{refused:?}");
 
     // Only an admin removes; Carol is out and reads nothing said after.
     let refused = bob.tern(&["group", "remove", "#family", "alice"]).await;

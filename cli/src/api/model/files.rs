@@ -58,8 +58,11 @@ pub(crate) fn state_name(state: &AttachmentState) -> (&'static str, Option<Strin
 /// One file of `GET /v1/files`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub(crate) struct FileView {
-    /// The conversation (an address).
+    /// The conversation (an address); in a group, who sent the file.
     pub(crate) peer: String,
+    /// The group (its id), when the file was sent in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) group: Option<String>,
     /// The message that carries it.
     pub(crate) id: String,
     /// `outgoing` or `incoming`.
@@ -72,10 +75,18 @@ pub(crate) struct FileView {
     pub(crate) file: AttachmentView,
 }
 
+impl FileView {
+    /// Its conversation as the file routes take it: the group's id, or the peer's address.
+    pub(crate) fn chat(&self) -> &str {
+        self.group.as_deref().unwrap_or(&self.peer)
+    }
+}
+
 impl From<FileEntry> for FileView {
     fn from(e: FileEntry) -> Self {
         Self {
             peer: e.peer.to_string(),
+            group: e.group.map(|g| g.to_string()),
             id: e.id.to_string(),
             direction: match e.direction {
                 Direction::Outgoing => "outgoing",
@@ -99,7 +110,7 @@ pub(crate) struct FilesPage {
 /// `GET /v1/files` query.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 pub(crate) struct FilesQuery {
-    /// Only this conversation's files (a contact name or address).
+    /// Only this conversation's files (a contact name or address, or a group as `#name` or its id).
     pub(crate) peer: Option<String>,
 }
 

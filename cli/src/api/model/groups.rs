@@ -77,8 +77,12 @@ pub(crate) struct GroupMessageView {
     pub(crate) sender: String,
     /// `in` or `out`.
     pub(crate) direction: String,
-    /// Its text.
+    /// Its text; for a file, its caption (possibly empty).
     pub(crate) text: String,
+    /// The file, when the message carries one (`GET /v1/chats/%23name/messages/{id}/file`
+    /// downloads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) file: Option<Box<super::AttachmentView>>,
     /// When the author wrote it (Unix milliseconds, the author's clock).
     pub(crate) sent_at_ms: u64,
     /// For ours: queued, then stored at the group's relays. Received: delivered.
@@ -151,6 +155,7 @@ impl From<GroupMessage> for GroupMessageView {
             }
             .into(),
             text: m.text,
+            file: m.attachment.map(|a| Box::new(a.into())),
             sent_at_ms: m.sent_at_ms,
             delivery: m.state.into(),
             receipts: m.delivery.map(Into::into),
@@ -236,6 +241,25 @@ pub(crate) enum GroupEventView {
         /// How many relays signed for it.
         relays: u32,
     },
+    /// The file of a message moved: fetched, failed, or ready.
+    AttachmentChanged {
+        /// The message that carries it.
+        id: String,
+        /// `ready`, `offered`, `fetching` or `failed`.
+        state: String,
+        /// Why it failed, for `failed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<String>,
+    },
+    /// Ephemeral (never replayed): more of a file arrived and verified.
+    AttachmentProgress {
+        /// The message that carries it.
+        id: String,
+        /// Encrypted bytes verified and stored so far.
+        received: u64,
+        /// Encrypted bytes in all.
+        total: u64,
+    },
     /// Accounts joined.
     Added {
         /// Who added them.
@@ -293,6 +317,23 @@ impl From<GroupEvent> for GroupEventView {
             GroupEvent::Stored { id, relays } => Self::Stored {
                 id: id.to_string(),
                 relays,
+            },
+            GroupEvent::AttachmentChanged { id, state } => {
+                let (state, failure) = super::state_name(&state);
+                Self::AttachmentChanged {
+                    id: id.to_string(),
+                    state: state.into(),
+                    failure,
+                }
+            }
+            GroupEvent::AttachmentProgress {
+                id,
+                received,
+                total,
+            } => Self::AttachmentProgress {
+                id: id.to_string(),
+                received,
+                total,
             },
             GroupEvent::Added { by, members } => Self::Added {
                 by: by.to_string(),

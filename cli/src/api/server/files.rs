@@ -28,18 +28,19 @@ const CHUNK: usize = 64 * 1024;
 
 /// Send a file: the request body is the file itself (`application/octet-stream`, streamed,
 /// at most 100 MB). Files up to 200 KiB travel inside the message; larger ones are
-/// encrypted into this device's store and fetched by the recipient. Returns once the
-/// message is durable.
+/// encrypted into this device's store and fetched by the recipient, or, for a group,
+/// uploaded once to the group's relays, which every member reads. Returns once the message
+/// is durable.
 #[utoipa::path(
     post, path = "/v1/chats/{peer}/files", tag = "files",
-    params(("peer" = String, Path, description = "Contact name or address"), UploadQuery),
+    params(("peer" = String, Path, description = "Contact name or address, or a group: `#name` (as %23name) or its id"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "The message is durable and on its way", body = Sent),
         (status = 400, description = "No name, a bad kind, or an unreadable body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact", body = ErrorBody),
-        (status = 409, description = "The recipient is blocked", body = ErrorBody),
+        (status = 404, description = "Unknown contact or group", body = ErrorBody),
+        (status = 409, description = "The recipient is blocked, or we are not in the group", body = ErrorBody),
         (status = 413, description = "Over 100 MB (16 MB for media is sent as a document)", body = ErrorBody),
     )
 )]
@@ -80,7 +81,7 @@ pub(super) async fn send_file(
     responses(
         (status = 200, description = "The files", body = FilesPage),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact", body = ErrorBody),
+        (status = 404, description = "Unknown contact or group", body = ErrorBody),
     )
 )]
 pub(super) async fn list_files(
@@ -98,13 +99,13 @@ pub(super) async fn list_files(
 #[utoipa::path(
     post, path = "/v1/chats/{peer}/messages/{id}/file/fetch", tag = "files",
     params(
-        ("peer" = String, Path, description = "Contact name or address"),
+        ("peer" = String, Path, description = "Contact name or address, or a group: `#name` (as %23name) or its id"),
         ("id" = String, Path, description = "Message id or unique prefix"),
     ),
     responses(
         (status = 200, description = "Fetching, or already here", body = FetchStarted),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact, message, or no file", body = ErrorBody),
+        (status = 404, description = "Unknown contact, group or message, or no file", body = ErrorBody),
     )
 )]
 pub(super) async fn fetch_file(
@@ -119,13 +120,13 @@ pub(super) async fn fetch_file(
 #[utoipa::path(
     get, path = "/v1/chats/{peer}/messages/{id}/file/preview", tag = "files",
     params(
-        ("peer" = String, Path, description = "Contact name or address"),
+        ("peer" = String, Path, description = "Contact name or address, or a group: `#name` (as %23name) or its id"),
         ("id" = String, Path, description = "Message id or unique prefix"),
     ),
     responses(
         (status = 200, description = "The preview; empty when the sender sent none", body = PreviewView),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact, message, or no file", body = ErrorBody),
+        (status = 404, description = "Unknown contact, group or message, or no file", body = ErrorBody),
     )
 )]
 pub(super) async fn file_preview(
@@ -142,7 +143,7 @@ pub(super) async fn file_preview(
 #[utoipa::path(
     get, path = "/v1/chats/{peer}/messages/{id}/file", tag = "files",
     params(
-        ("peer" = String, Path, description = "Contact name or address"),
+        ("peer" = String, Path, description = "Contact name or address, or a group: `#name` (as %23name) or its id"),
         ("id" = String, Path, description = "Message id or unique prefix"),
         ("Range" = Option<String>, Header, description = "One byte range"),
     ),
@@ -150,7 +151,7 @@ pub(super) async fn file_preview(
         (status = 200, description = "The whole file", content_type = "application/octet-stream"),
         (status = 206, description = "The range asked for", content_type = "application/octet-stream"),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact, message, or no file", body = ErrorBody),
+        (status = 404, description = "Unknown contact, group or message, or no file", body = ErrorBody),
         (status = 409, description = "The file is not here and not being fetched: fetch it first", body = ErrorBody),
         (status = 416, description = "The range lies outside the file", body = ErrorBody),
     )
@@ -176,9 +177,9 @@ pub(super) async fn download_file(
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let mut reader = match opened {
         service::Opened::Ready(reader) => reader,
-        service::Opened::Arriving { user, id } => {
+        service::Opened::Arriving { chat, id } => {
             let node = state.node.clone();
-            tokio::spawn(service::stream_arriving(node, (user, id), start..end, tx));
+            tokio::spawn(service::stream_arriving(node, (chat, id), start..end, tx));
             return Ok(download_response(
                 rx,
                 &view,

@@ -8,12 +8,12 @@ use std::{
 
 use futures::StreamExt;
 use tern_node::{
-    AttachmentError, AttachmentKind, AttachmentReader, AttachmentState, Event, MessageId, Node,
-    OutgoingFile, Thumbnail, UserId, Waveform,
+    AttachmentError, AttachmentKind, AttachmentReader, AttachmentState, ChatId, Event, GroupEvent,
+    MessageId, Node, OutgoingFile, Thumbnail, Waveform,
 };
 use tokio::sync::mpsc;
 
-use super::{Pick, message_id, resolve};
+use super::{Pick, chat_of, message_id};
 use crate::api::model::{
     ApiError, AttachmentView, Delivery, FetchStarted, FileView, FilesPage, PreviewView, Sent,
     UploadQuery, state_name,
@@ -45,14 +45,15 @@ impl From<AttachmentError> for ApiError {
     }
 }
 
-/// Sends the file `reader` yields to `peer`, named and described by `query`.
+/// Sends the file `reader` yields to `peer` (a contact, or a group as `#name`), named and
+/// described by `query`.
 pub(crate) async fn send_file(
     node: &Node,
     peer: &str,
     query: UploadQuery,
     reader: impl Read + Send + 'static,
 ) -> Result<Sent, ApiError> {
-    let user = resolve(node, peer).await?;
+    let chat = chat_of(node, peer).await?;
     if query.name.trim().is_empty() {
         return Err(ApiError::bad_request("a file needs a name"));
     }
@@ -76,12 +77,20 @@ pub(crate) async fn send_file(
             )));
         }
     }
-    let id = node
-        .send_attachment(user, file, query.caption.unwrap_or_default())
-        .await?;
+    let caption = query.caption.unwrap_or_default();
+    let (id, peer) = match chat {
+        ChatId::Peer(user) => (
+            node.send_attachment(user, file, caption).await?,
+            user.to_string(),
+        ),
+        ChatId::Group(group) => (
+            node.send_attachment_to_group(group, file, caption).await?,
+            group.to_string(),
+        ),
+    };
     Ok(Sent {
         id: id.to_string(),
-        peer: user.to_string(),
+        peer,
         delivery: Delivery::Queued,
     })
 }
@@ -152,20 +161,20 @@ pub(crate) async fn file_preview(
     peer: &str,
     id: &str,
 ) -> Result<PreviewView, ApiError> {
-    let user = resolve(node, peer).await?;
-    let id = message_id(node, user, id, Pick::Any).await?;
-    Ok(node.attachment_preview(user, id).await?.into())
+    let chat = chat_of(node, peer).await?;
+    let id = message_id(node, chat, id, Pick::Any).await?;
+    Ok(node.attachment_preview(chat, id).await?.into())
 }
 
 /// The files of every conversation, or of `peer`'s.
 pub(crate) async fn files(node: &Node, peer: Option<&str>) -> Result<FilesPage, ApiError> {
-    let user = match peer {
-        Some(peer) => Some(resolve(node, peer).await?),
+    let chat = match peer {
+        Some(peer) => Some(chat_of(node, peer).await?),
         None => None,
     };
     Ok(FilesPage {
         files: node
-            .attachments(user)
+            .attachments(chat)
             .await?
             .into_iter()
             .map(Into::into)
@@ -175,9 +184,9 @@ pub(crate) async fn files(node: &Node, peer: Option<&str>) -> Result<FilesPage, 
 
 /// The file of message `id` (a full id or a unique prefix) with `peer`.
 pub(crate) async fn file(node: &Node, peer: &str, id: &str) -> Result<FileView, ApiError> {
-    let user = resolve(node, peer).await?;
-    let id = message_id(node, user, id, Pick::Any).await?;
-    node.attachments(Some(user))
+    let chat = chat_of(node, peer).await?;
+    let id = message_id(node, chat, id, Pick::Any).await?;
+    node.attachments(Some(chat))
         .await?
         .into_iter()
         .find(|f| f.id == id)
@@ -191,9 +200,9 @@ pub(crate) async fn fetch_file(
     peer: &str,
     id: &str,
 ) -> Result<FetchStarted, ApiError> {
-    let user = resolve(node, peer).await?;
-    let id = message_id(node, user, id, Pick::Any).await?;
-    let state = node.fetch_attachment(user, id).await?;
+    let chat = chat_of(node, peer).await?;
+    let id = message_id(node, chat, id, Pick::Any).await?;
+    let state = node.fetch_attachment(chat, id).await?;
     Ok(FetchStarted {
         state: state_name(&state).0.into(),
     })
@@ -242,15 +251,15 @@ pub(crate) async fn open_file(
     id: &str,
 ) -> Result<(AttachmentView, Opened), ApiError> {
     let view = file(node, peer, id).await?;
-    let user = resolve(node, peer).await?;
+    let chat = chat_of(node, peer).await?;
     let id: MessageId = view
         .id
         .parse()
         .map_err(|_| ApiError::internal("a listed id does not parse".into()))?;
-    match node.open_attachment(user, id).await {
+    match node.open_attachment(chat, id).await {
         Ok(reader) => Ok((view.file, Opened::Ready(reader))),
         Err(AttachmentError::NotReady) if view.file.state == "fetching" => {
-            Ok((view.file, Opened::Arriving { user, id }))
+            Ok((view.file, Opened::Arriving { chat, id }))
         }
         Err(e) => Err(e.into()),
     }
@@ -261,7 +270,7 @@ pub(crate) enum Opened {
     /// Here and verified in full.
     Ready(AttachmentReader),
     /// Still arriving: [`stream_arriving`] hands it out as it verifies.
-    Arriving { user: UserId, id: MessageId },
+    Arriving { chat: ChatId, id: MessageId },
 }
 
 /// How long a download of a file that is still arriving waits for more of it to verify
@@ -276,7 +285,7 @@ const PIECE: u64 = 1024 * 1024;
 /// or nothing more verified for [`ARRIVAL_WAIT`].
 pub(crate) async fn stream_arriving(
     node: Node,
-    (user, id): (UserId, MessageId),
+    (chat, id): (ChatId, MessageId),
     range: Range<u64>,
     out: mpsc::Sender<io::Result<Vec<u8>>>,
 ) {
@@ -285,7 +294,7 @@ pub(crate) async fn stream_arriving(
     let mut waiting_since = Instant::now();
     while pos < range.end {
         let piece = pos..(pos + PIECE).min(range.end);
-        let error = match node.open_attachment_range(user, id, piece.clone()).await {
+        let error = match node.open_attachment_range(chat, id, piece.clone()).await {
             Ok(mut reader) => {
                 let read = tokio::task::spawn_blocking(move || {
                     let mut bytes = Vec::new();
@@ -310,16 +319,23 @@ pub(crate) async fn stream_arriving(
                 // have been missed).
                 let more = async {
                     while let Some((_, event)) = events.next().await {
-                        match event {
-                            Event::AttachmentProgress { id: i, .. } if i == id => return None,
-                            Event::AttachmentChanged { id: i, state, .. } if i == id => {
-                                return match state {
-                                    AttachmentState::Failed { reason } => Some(reason),
-                                    _ => None,
-                                };
-                            }
-                            _ => {}
-                        }
+                        let changed = match event {
+                            Event::AttachmentProgress { id: i, .. } if i == id => None,
+                            Event::AttachmentChanged { id: i, state, .. } if i == id => Some(state),
+                            Event::Group {
+                                event: GroupEvent::AttachmentProgress { id: i, .. },
+                                ..
+                            } if i == id => None,
+                            Event::Group {
+                                event: GroupEvent::AttachmentChanged { id: i, state },
+                                ..
+                            } if i == id => Some(state),
+                            _ => continue,
+                        };
+                        return match changed {
+                            Some(AttachmentState::Failed { reason }) => Some(reason),
+                            _ => None,
+                        };
                     }
                     None
                 };

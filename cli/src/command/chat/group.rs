@@ -3,8 +3,9 @@
 //! The parts of a 1:1 chat serve here too (the [`link`] to the daemon, the [`Input`] line,
 //! the text [`layout`]), with what a group has in place of a peer: its members, beside the
 //! conversation on wide terminals; joins, leaves, renames and role changes inline, in the
-//! order of the group's log; `⇡k/R` on our messages as the group's relays take them; and
-//! slash commands for the changes an admin makes.
+//! order of the group's log; `⇡k/R` on our messages as the group's relays take them; files
+//! inline with their state (`/file PATH` sends one, `/save` saves one); and slash commands
+//! for the changes an admin makes.
 
 use std::collections::HashMap;
 
@@ -31,7 +32,7 @@ use crate::{
         Client,
         model::{
             Delivery, EventView, GroupChange, GroupEventView, GroupMemberView, GroupMessageView,
-            GroupReceiptsView, GroupText, GroupView, MembersRequest, StatusView,
+            GroupReceiptsView, GroupText, GroupView, MembersRequest, StatusView, UploadQuery,
         },
     },
     command::chats::short,
@@ -96,6 +97,21 @@ pub(super) async fn run(
                     }
                     continue;
                 }
+                if let Action::Save(message) = &action {
+                    let Some(client) = sender.clone() else {
+                        screen.problem = Some(t!("chat-no-daemon"));
+                        continue;
+                    };
+                    let (id, message, reports) = (id.clone(), message.clone(), reports_tx.clone());
+                    tokio::spawn(async move {
+                        let notice = super::save_file(&client, &id, &message, |name| {
+                            t!("chat-group-file-fetching", name = name)
+                        })
+                        .await;
+                        let _ = reports.send(Report::Notice(notice)).await;
+                    });
+                    continue;
+                }
                 let (Action::Send(_) | Action::Command(_)) = &action else {
                     if matches!(action, Action::Quit) {
                         break;
@@ -130,7 +146,9 @@ pub(super) async fn run(
                                 Err(e) => Report::Notice(e.to_string()),
                             }
                         }
-                        Action::None | Action::Quit | Action::Switch(_) => return,
+                        Action::None | Action::Quit | Action::Switch(_) | Action::Save(_) => {
+                            return;
+                        }
                     };
                     let _ = reports.send(report).await;
                 });
@@ -173,8 +191,10 @@ enum Action {
     Quit,
     /// Send a text to the group.
     Send(String),
-    /// Change the group.
+    /// Change the group, or send a file.
     Command(Command),
+    /// Save the file of this message.
+    Save(String),
     /// Open the next (1) or previous (-1) chat of the chat list.
     Switch(isize),
 }
@@ -194,6 +214,11 @@ enum Command {
     Leave,
     /// `/members`: list the members inline (on narrow terminals the list is not beside).
     Members,
+    /// `/file PATH [CAPTION]`: send a file.
+    File(std::path::PathBuf, String),
+    /// `/save [ID]`: save the newest file, or the one whose message id starts with ID, to
+    /// the current directory (fetching it first when it is not here yet).
+    Save(Option<String>),
 }
 
 impl Command {
@@ -221,6 +246,22 @@ impl Command {
             "demote" => named(|name| Self::Admin(name, false)),
             "leave" => Ok(Self::Leave),
             "members" => Ok(Self::Members),
+            "file" if argument.is_empty() => {
+                Err(t!("chat-group-needs-path", command = "/file".to_owned()))
+            }
+            "file" => {
+                // A path with spaces is quoted: `/file "my report.pdf" the numbers`.
+                let (path, caption) = match argument.strip_prefix('"') {
+                    Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
+                    None => argument
+                        .split_once(char::is_whitespace)
+                        .unwrap_or((argument, "")),
+                };
+                Ok(Self::File(path.into(), caption.trim().to_owned()))
+            }
+            "save" => Ok(Self::Save(
+                (!argument.is_empty()).then(|| argument.to_ascii_lowercase()),
+            )),
             other => Err(t!(
                 "chat-group-unknown-command",
                 command = format!("/{other}")
@@ -238,6 +279,8 @@ impl Command {
             Self::Admin(_, false) => "/demote",
             Self::Leave => "/leave",
             Self::Members => "/members",
+            Self::File(..) => "/file",
+            Self::Save(_) => "/save",
         }
     }
 
@@ -275,8 +318,22 @@ impl Command {
                 client.change_group(group, &change).await.map(drop)
             }
             Self::Leave => client.leave_group(group).await,
-            // Answered by the screen itself.
-            Self::Members => Ok(()),
+            Self::File(path, caption) => {
+                let query = UploadQuery {
+                    name: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    caption: (!caption.is_empty()).then_some(caption),
+                    ..UploadQuery::default()
+                };
+                client
+                    .send_file(group, &path, &query, |_| {})
+                    .await
+                    .map(drop)
+            }
+            // Answered by the screen, and by the loop.
+            Self::Members | Self::Save(_) => Ok(()),
         }
     }
 }
@@ -304,6 +361,8 @@ struct Screen {
     status: Option<StatusView>,
     /// Messages from others are on screen that the node still counts as unread.
     unread: bool,
+    /// Files arriving, by message id: percent verified.
+    progress: HashMap<String, u64>,
 }
 
 impl Screen {
@@ -319,6 +378,7 @@ impl Screen {
             problem: None,
             status: None,
             unread: false,
+            progress: HashMap::new(),
         }
     }
 
@@ -370,6 +430,13 @@ impl Screen {
                         self.notice(text);
                         Action::None
                     }
+                    Some(Ok(Command::Save(prefix))) => match self.file_to_save(prefix.as_deref()) {
+                        Some(id) => Action::Save(id),
+                        None => {
+                            self.problem = Some(t!("chat-group-no-file"));
+                            Action::None
+                        }
+                    },
                     Some(Ok(command)) => Action::Command(command),
                     Some(Err(problem)) => {
                         self.problem = Some(problem);
@@ -432,6 +499,26 @@ impl Screen {
                         && rank(stored) > rank(m.delivery)
                     {
                         m.delivery = stored;
+                    }
+                }
+            }
+            GroupEventView::AttachmentProgress {
+                id,
+                received,
+                total,
+            } => {
+                self.progress
+                    .insert(id, received.saturating_mul(100) / total.max(1));
+            }
+            GroupEventView::AttachmentChanged { id, state, failure } => {
+                self.progress.remove(&id);
+                for entry in &mut self.entries {
+                    if let Entry::Message(m) = entry
+                        && m.id == id
+                        && let Some(file) = m.file.as_mut()
+                    {
+                        file.state = state.clone();
+                        file.failure = failure.clone();
                     }
                 }
             }
@@ -547,6 +634,17 @@ impl Screen {
             }
         }
         self.entries.push(Entry::Message(message));
+    }
+
+    /// The message whose file `/save` means: the newest with a file, or the one whose id
+    /// starts with `prefix`.
+    fn file_to_save(&self, prefix: Option<&str>) -> Option<String> {
+        self.entries.iter().rev().find_map(|entry| match entry {
+            Entry::Message(m) if m.file.is_some() && prefix.is_none_or(|p| m.id.starts_with(p)) => {
+                Some(m.id.clone())
+            }
+            _ => None,
+        })
     }
 
     /// A member as the list shows them: name, and the role when admin.
@@ -689,7 +787,8 @@ impl Screen {
         let clock = clock(m.sent_at_ms);
         let indent = format!("{clock} {who}: ").width();
         let room = width.saturating_sub(indent).max(8);
-        let rows = layout::rows(&m.text, room, room);
+        let text = crate::output::group_body(m, self.progress.get(&m.id).copied());
+        let rows = layout::rows(&text, room, room);
         let mark = outgoing
             .then(|| Span::styled(format!(" {}", m.mark()), Style::new().fg(Color::DarkGray)));
         let last = rows.len() - 1;
@@ -773,6 +872,7 @@ mod tests {
             sender: sender.into(),
             direction: direction.into(),
             text: format!("text {id}"),
+            file: None,
             sent_at_ms: 1_700_000_000_000,
             delivery: Delivery::Queued,
             receipts: None,
@@ -825,6 +925,82 @@ mod tests {
         assert!(text.contains("bob") && text.contains("me"), "{text}");
         assert_eq!(typed(&mut screen, "/bogus"), Action::None);
         assert!(screen.problem.is_some());
+    }
+
+    #[test]
+    fn files_show_inline_with_their_progress_and_slash_commands_send_and_save_them() {
+        let mut screen = screen();
+        assert_eq!(
+            typed(&mut screen, "/file plans.pdf the plans"),
+            Action::Command(Command::File("plans.pdf".into(), "the plans".into()))
+        );
+        assert_eq!(
+            typed(&mut screen, "/file \"my plans.pdf\""),
+            Action::Command(Command::File("my plans.pdf".into(), String::new()))
+        );
+        assert_eq!(typed(&mut screen, "/file"), Action::None);
+        assert!(screen.problem.take().is_some());
+        // Nothing to save yet.
+        assert_eq!(typed(&mut screen, "/save"), Action::None);
+        assert!(screen.problem.take().is_some());
+
+        let id = screen.group.id.clone();
+        let mut with_file = message("f1a2b3c4d5", "tern1bob", "in");
+        with_file.text = "the plans".into();
+        with_file.file = Some(Box::new(crate::api::model::AttachmentView {
+            kind: "document".into(),
+            name: "plans.pdf".into(),
+            mime: "application/pdf".into(),
+            size: 2_000_000,
+            state: "fetching".into(),
+            failure: None,
+        }));
+        screen.on_report(Report::GroupHistory(vec![
+            with_file,
+            message("m2", "tern1bob", "in"),
+        ]));
+        screen.on_report(Report::Event(EventView::Group {
+            group: id.clone(),
+            event: GroupEventView::AttachmentProgress {
+                id: "f1a2b3c4d5".into(),
+                received: 1_000_000,
+                total: 2_000_000,
+            },
+        }));
+        let shown = |screen: &Screen| {
+            screen
+                .lines(200)
+                .iter()
+                .map(|line| {
+                    line.spans
+                        .iter()
+                        .map(|s| s.content.as_ref())
+                        .collect::<String>()
+                })
+                .find(|line| line.contains("plans.pdf"))
+                .unwrap()
+        };
+        let line = shown(&screen);
+        assert!(line.contains("50%") && line.contains("the plans"), "{line}");
+        screen.on_report(Report::Event(EventView::Group {
+            group: id,
+            event: GroupEventView::AttachmentChanged {
+                id: "f1a2b3c4d5".into(),
+                state: "ready".into(),
+                failure: None,
+            },
+        }));
+        assert!(!shown(&screen).contains('%'));
+        // The newest file, or the one named by a prefix of its id.
+        assert_eq!(
+            typed(&mut screen, "/save"),
+            Action::Save("f1a2b3c4d5".into())
+        );
+        assert_eq!(
+            typed(&mut screen, "/save F1A2"),
+            Action::Save("f1a2b3c4d5".into())
+        );
+        assert_eq!(typed(&mut screen, "/save m2"), Action::None);
     }
 
     #[test]
