@@ -1,5 +1,6 @@
 //! The demo's group chat: Alice makes a group with Bob and Carol, Bob writes to it once and
-//! both others read it, then Alice removes Carol, who reads nothing said after that.
+//! both others read it, Alice sends it a photo that both fetch from the group's relay, then
+//! Alice removes Carol, who reads nothing said after that.
 
 use anyhow::{Context as _, bail};
 use tern_node::{Direction, Event, EventStream, GroupEvent, GroupId, Node};
@@ -91,6 +92,46 @@ pub(super) async fn group(
             )?;
             break;
         }
+    }
+
+    // A photo to the group: uploaded once, to the group's relay, which both members read.
+    let photo: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 24) as u8)
+        .collect();
+    let photo_name = "beach.jpg";
+    let file = tern_node::OutgoingFile::from_bytes(photo_name, photo.clone());
+    let photo_id = alice
+        .send_attachment_to_group(group, file, t!("demo-text-group-photo"))
+        .await?;
+    let size = crate::output::size(photo.len() as u64);
+    t.say(
+        "alice",
+        t!(
+            "demo-group-file",
+            name = name.as_str(),
+            file = photo_name,
+            size = size.as_str()
+        ),
+    )?;
+    for (who, node, events) in [
+        ("bob", bob, &mut bob_events),
+        ("carol", &carol, &mut carol_events),
+    ] {
+        until_group(events, group, |e| {
+            matches!(e, GroupEvent::AttachmentChanged { id, state: tern_node::AttachmentState::Ready } if *id == photo_id)
+        })
+        .await?;
+        let mut reader = node.open_attachment(group, photo_id).await?;
+        let expected = photo.clone();
+        let same = tokio::task::spawn_blocking(move || {
+            let mut copy = Vec::new();
+            std::io::Read::read_to_end(&mut reader, &mut copy).map(|_| copy == expected)
+        })
+        .await??;
+        if !same {
+            bail!("{who}'s copy of the group's photo differs");
+        }
+        t.say(who, t!("demo-group-file-seen", file = photo_name))?;
     }
 
     alice.remove_members(group, vec![carol.user_id()]).await?;
