@@ -68,7 +68,9 @@ pub(crate) const FIRST_WINDOW_GROUPS: u64 = 64;
 /// How long a peer may send or take nothing before its stream is given up.
 pub(crate) use tern_blob::pipe::IDLE;
 /// Waits before fetching again from a source that was unreachable: doubling from this…
-const FIRST_RETRY: Duration = Duration::from_secs(5);
+/// Short, because the commonest cause is a group's file whose upload to the sequencers is
+/// still under way when a member reads its message.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// …up to this, for as long as the message is kept.
 const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
 /// Commands waiting for the task.
