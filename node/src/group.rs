@@ -108,6 +108,10 @@ pub struct GroupInfo {
     /// Messages from other members since the group was last marked read
     /// ([`crate::Node::mark_group_read`]).
     pub unread: u32,
+    /// The group's own rule for fetching files by themselves: those up to this many bytes
+    /// ([`crate::Node::set_group_auto_download`]); `None`: the node's default.
+    #[serde(default)]
+    pub auto_download: Option<u64>,
 }
 
 /// A message of a group chat.

@@ -1040,6 +1040,38 @@ async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_
     assert_eq!(listed[0].group, Some(group));
     assert_eq!(listed[0].peer, alice.user_id());
 
+    // With the group's own rule at 0, Bob's node waits to be asked.
+    bob.set_group_auto_download(group, Some(0)).await.unwrap();
+    assert_eq!(bob.group_info(group).await.unwrap().auto_download, Some(0));
+    let second = marked_file(400_000);
+    let on_demand = alice
+        .send_attachment_to_group(
+            group,
+            tern_node::OutgoingFile::from_bytes("later.bin", second.clone()),
+            "",
+        )
+        .await
+        .unwrap();
+    let offered = group_event(&mut bob_events, group, |e| match e {
+        GroupEvent::Message(m) if m.id == on_demand => m.attachment.clone(),
+        _ => None,
+    })
+    .await;
+    assert_eq!(offered.state, tern_node::AttachmentState::Offered);
+    assert_eq!(
+        bob.fetch_attachment(group, on_demand).await.unwrap(),
+        tern_node::AttachmentState::Fetching
+    );
+    group_event(&mut bob_events, group, |e| match e {
+        GroupEvent::AttachmentChanged {
+            id: i,
+            state: tern_node::AttachmentState::Ready,
+        } if *i == on_demand => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(read_group_file(&bob, group, on_demand).await, second);
+
     // Alice leaves for good before Carol comes back: Carol reads the same copy.
     alice.shutdown().await;
     let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
@@ -1056,9 +1088,9 @@ async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_
     .await;
     assert_eq!(read_group_file(&carol, group, id).await, bytes);
 
-    // One upload for the whole group; two members read it.
+    // One upload per file for the whole group; two members read the first.
     let blobs = relay.metrics().await.blobs;
-    assert_eq!(blobs.uploads, 1, "{blobs:?}");
+    assert_eq!(blobs.uploads, 2, "{blobs:?}");
     assert!(blobs.gets >= 2, "{blobs:?}");
     // The relay's disk holds neither the file nor its name.
     assert!(!support::files_contain(relay_dir.path(), &bytes[..64]));

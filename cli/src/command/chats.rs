@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::{
-    api::model::ChatSettingsRequest,
+    api::model::{ChatSettingsRequest, GroupChange},
     backend::{self, Need},
     error::CliError,
     output,
@@ -21,6 +21,7 @@ use crate::{
   tern chats archive carol
   tern chats downloads mum always
   tern chats downloads work 2MB
+  tern chats downloads '#family' never
   tern chats delete bob")]
 pub(crate) struct Chats {
     #[command(subcommand)]
@@ -75,7 +76,7 @@ enum Action {
     /// Choose which files from a chat are fetched as soon as their message arrives; the
     /// others wait to be fetched (`tern attachments`, `tern save`).
     Downloads {
-        /// A contact's name or an address.
+        /// A contact's name or an address, or a group as `#name`.
         peer: String,
         /// `never`, `always` (every file, up to 100 MB), a size such as `2MB` or `500kB`, or
         /// `default` (the node's rule: up to 16 MB, photos, voice notes and short videos).
@@ -151,6 +152,23 @@ impl Chats {
             )),
             _ => None,
         };
+        if let Some(Action::Downloads { peer, rule }) = &self.action
+            && peer.starts_with('#')
+        {
+            // A group's rule is one of the group's settings.
+            let change = GroupChange {
+                auto_download: Some(rule.clone()),
+                ..GroupChange::default()
+            };
+            let group = backend::with(context, Need::Data, async |b| {
+                b.change_group(peer, change).await
+            })
+            .await?;
+            let done = t!("chats-downloads", rule = rule.clone());
+            return context
+                .out
+                .emit(&group, |out| writeln!(out, "{done} {peer}"));
+        }
         if let Some((peer, settings, done)) = setting {
             let chat = backend::with(context, Need::Data, async |b| {
                 b.set_chat(peer, settings).await

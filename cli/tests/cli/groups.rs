@@ -130,8 +130,13 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
         "{history}"
     );
 
-    // A file to the group: uploaded once to the group's relay, fetched by each member's
-    // daemon by itself, listed under the group, and saved whole.
+    // A file to the group: uploaded once to the group's relay, fetched by Alice's daemon by
+    // itself, offered to Carol, whose rule for the group is `never`, until she saves it.
+    let run = carol
+        .tern(&["chats", "downloads", "#family", "never", "--json"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["auto_download"], 0, "{run:?}");
     let dir = tempfile::tempdir().unwrap();
     let plans: Vec<u8> = (0..1_200_000u32).map(|i| (i % 251) as u8).collect();
     let path = dir.path().join("plans.bin");
@@ -142,16 +147,23 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
         .await;
     assert_eq!(sent.code, 0, "{sent:?}");
     let id = sent.json()["id"].as_str().unwrap().to_owned();
-    let listed = eventually("carol's daemon to fetch the group's file", || async {
-        let run = carol.tern(&["attachments", "#family", "--json"]).await;
-        (run.code == 0).then_some(())?;
-        run.json()["files"]
-            .as_array()?
-            .iter()
-            .find(|f| f["id"] == id.as_str() && f["file"]["state"] == "ready")
-            .cloned()
+    let file_of = |profile, state: &'static str| {
+        let id = id.clone();
+        async move {
+            let run = Profile::tern(profile, &["attachments", "#family", "--json"]).await;
+            (run.code == 0).then_some(())?;
+            run.json()["files"]
+                .as_array()?
+                .iter()
+                .find(|f| f["id"] == id.as_str() && f["file"]["state"] == state)
+                .cloned()
+        }
+    };
+    eventually("alice's daemon to fetch the group's file", || {
+        file_of(alice, "ready")
     })
     .await;
+    let listed = eventually("carol's daemon to offer it", || file_of(&carol, "offered")).await;
     assert_eq!(listed["caption"], "the plans");
     assert!(listed["group"].as_str().is_some(), "{listed}");
     let human = carol.tern(&["attachments"]).await;

@@ -89,6 +89,11 @@ pub(crate) enum GroupRequest {
         group: GroupId,
         reply: oneshot::Sender<Result<GroupFileTarget, Error>>,
     },
+    AutoDownload {
+        group: GroupId,
+        rule: Option<u64>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     History {
         group: GroupId,
         limit: usize,
@@ -176,7 +181,8 @@ impl Live {
             .unwrap_or_else(|| unreachable!("a group's state is out during an operation"))
     }
 
-    fn info(&self, id: GroupId) -> GroupInfo {
+    /// The group as queries show it; `auto_download` is the group's own download rule.
+    fn info(&self, id: GroupId, auto_download: Option<u64>) -> GroupInfo {
         let active = self.row.active;
         let mls = self.mls();
         let members = if active {
@@ -208,6 +214,7 @@ impl Live {
             sequencers: sequencer_addresses(&self.row.sequencers),
             keys_renewed_ms: self.renewed_ms,
             unread: self.unread,
+            auto_download,
         }
     }
 
@@ -548,13 +555,19 @@ impl Core {
                     .groups
                     .live
                     .iter()
-                    .map(|(id, live)| live.info(*id))
+                    .map(|(id, live)| live.info(*id, self.download_rule(&live.conv)))
                     .collect();
                 all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
                 let _ = reply.send(Ok(all));
             }
             GroupRequest::Info { group, reply } => {
-                let _ = reply.send(self.live(group).map(|live| live.info(group)));
+                let _ = reply.send(
+                    self.live(group)
+                        .map(|live| live.info(group, self.download_rule(&live.conv))),
+                );
+            }
+            GroupRequest::AutoDownload { group, rule, reply } => {
+                let _ = reply.send(self.set_group_download_rule(group, rule).await);
             }
             GroupRequest::MarkRead { group, reply } => {
                 let _ = reply.send(self.mark_group_read(group).await);

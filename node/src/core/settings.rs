@@ -92,15 +92,36 @@ impl Core {
         conv: Conv,
         rule: Option<u64>,
     ) -> Result<(), Error> {
+        let event = Event::ChatChanged {
+            peer,
+            change: ChatChange::AutoDownload,
+        };
+        self.write_download_rule(conv, rule, Some(event)).await
+    }
+
+    /// Sets (or, for `None`, removes) the download rule of group `group`. No event: the
+    /// rule is in [`crate::GroupInfo::auto_download`].
+    pub(super) async fn set_group_download_rule(
+        &mut self,
+        group: crate::GroupId,
+        rule: Option<u64>,
+    ) -> Result<(), Error> {
+        let conv = self.live_conv(group)?;
+        self.write_download_rule(conv, rule, None).await
+    }
+
+    async fn write_download_rule(
+        &mut self,
+        conv: Conv,
+        rule: Option<u64>,
+        event: Option<Event>,
+    ) -> Result<(), Error> {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         match rule {
             Some(max) => pending.batch.put::<DownloadRules>(&conv, &max)?,
             None => pending.batch.delete::<DownloadRules>(&conv),
         }
-        pending.events.push(Event::ChatChanged {
-            peer,
-            change: ChatChange::AutoDownload,
-        });
+        pending.events.extend(event);
         self.commit(pending).await?;
         match rule {
             Some(max) => self.download_rules.insert(conv, max),

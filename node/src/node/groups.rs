@@ -136,6 +136,30 @@ impl Node {
         .await
     }
 
+    /// Sets which files sent to a group are fetched as soon as their message arrives: those
+    /// up to `max_bytes` (0: none, [`crate::MAX_FILE_LEN`]: every file), or the node's
+    /// default for `None` (as [`Node::set_auto_download`] does for a contact). Files already
+    /// offered stay offered; [`Node::fetch_attachment`] fetches them.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, work: tern_node::GroupId) -> Result<(), tern_node::GroupError> {
+    /// // A busy group: nothing is fetched until asked for.
+    /// node.set_group_auto_download(work, Some(0)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_group_auto_download(
+        &self,
+        group: GroupId,
+        max_bytes: Option<u64>,
+    ) -> Result<(), GroupError> {
+        self.group_call(|reply| GroupRequest::AutoDownload {
+            group,
+            rule: max_bytes,
+            reply,
+        })
+        .await
+    }
+
     /// The groups we are or were in, by name.
     pub async fn groups(&self) -> Result<Vec<GroupInfo>, GroupError> {
         self.group_call(|reply| GroupRequest::List { reply }).await

@@ -32,6 +32,10 @@ pub(crate) struct GroupView {
     /// (`POST /v1/groups/{group}/read`).
     #[serde(default)]
     pub(crate) unread: u32,
+    /// The group's own rule for fetching files as soon as their message arrives: files up to
+    /// this many bytes (0: none). Absent: the daemon's rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) auto_download: Option<u64>,
 }
 
 /// A member of a group.
@@ -62,6 +66,7 @@ impl From<GroupInfo> for GroupView {
             sequencers: g.sequencers,
             keys_renewed_ms: g.keys_renewed_ms,
             unread: g.unread,
+            auto_download: g.auto_download,
         }
     }
 }
@@ -180,7 +185,8 @@ pub(crate) struct MembersRequest {
     pub(crate) members: Vec<String>,
 }
 
-/// A change to a group's settings: a new name, or an admin promoted or demoted.
+/// A change to a group's settings: a new name, an admin promoted or demoted, or the group's
+/// rule for fetching files by themselves.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub(crate) struct GroupChange {
     /// The new name.
@@ -192,6 +198,11 @@ pub(crate) struct GroupChange {
     /// An admin to demote (name or address).
     #[serde(default)]
     pub(crate) demote: Option<String>,
+    /// Which of the group's files this node fetches as soon as their message arrives:
+    /// `never`, `always`, a size (`2MB`, `500kB`, `5000000`) or `default` (the daemon's
+    /// rule). Ours alone: the other members do not see it.
+    #[serde(default)]
+    pub(crate) auto_download: Option<String>,
 }
 
 /// A text for a group.

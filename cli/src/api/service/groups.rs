@@ -114,13 +114,17 @@ pub(crate) async fn change_group(
         change.name.is_some(),
         change.promote.is_some(),
         change.demote.is_some(),
+        change.auto_download.is_some(),
     ];
     if changes.iter().filter(|c| **c).count() != 1 {
         return Err(ApiError::bad_request(
-            "give exactly one of `name`, `promote` and `demote`",
+            "give exactly one of `name`, `promote`, `demote` and `auto_download`",
         ));
     }
-    if let Some(name) = change.name {
+    if let Some(rule) = change.auto_download {
+        let rule = super::files::download_rule(&rule)?;
+        node.set_group_auto_download(id, rule).await?;
+    } else if let Some(name) = change.name {
         node.rename_group(id, name).await?;
     } else if let Some(member) = change.promote {
         let member = resolve(node, &member).await?;

@@ -857,6 +857,7 @@ mod tests {
             sequencers: vec!["r1".into(), "r2".into(), "r3".into()],
             keys_renewed_ms: None,
             unread: 0,
+            auto_download: None,
         }
     }
 
