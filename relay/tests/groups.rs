@@ -1099,3 +1099,56 @@ async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_file_sent_while_its_sequencer_is_down_goes_up_after_a_restart() {
+    let relay_dir = tempfile::tempdir().unwrap();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", fixed_port());
+    let relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+    let relays = vec![relay.address().await.1.to_string()];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let group = alice.create_group("outage files").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+
+    // The sequencer is down: the file is taken, its message and upload wait, through a
+    // restart of the sender's node.
+    relay.kill();
+    let bytes = marked_file(1_200_000);
+    let id = alice
+        .send_attachment_to_group(
+            group,
+            tern_node::OutgoingFile::from_bytes("waited.bin", bytes.clone()),
+            "sent in the outage",
+        )
+        .await
+        .unwrap();
+    alice.shutdown().await;
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let _relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+    until_within(
+        Duration::from_secs(180),
+        "bob to fetch the file",
+        || async {
+            bob.group_history(group, 10).await.is_ok_and(|history| {
+                history.iter().any(|m| {
+                    m.id == id
+                        && m.attachment
+                            .as_ref()
+                            .is_some_and(|a| a.state == tern_node::AttachmentState::Ready)
+                })
+            })
+        },
+    )
+    .await;
+    assert_eq!(read_group_file(&bob, group, id).await, bytes);
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+}
