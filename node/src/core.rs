@@ -566,11 +566,10 @@ impl Core {
         for event in events {
             let cursor = Cursor(self.next_event);
             self.next_event += 1;
-            if let Some((peer, id)) = changes::carried(&event) {
-                batch.put::<crate::tables::EventIndex>(
-                    &(self.conv(&peer), *id.as_bytes(), cursor.0),
-                    &(),
-                )?;
+            if let Some((chat, id)) = changes::carried(&event)
+                && let Ok(conv) = self.chat_conv(chat)
+            {
+                batch.put::<crate::tables::EventIndex>(&(conv, *id.as_bytes(), cursor.0), &())?;
             }
             let row = EventRow(event);
             batch.put::<Events>(&cursor.0, &row)?;

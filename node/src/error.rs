@@ -81,6 +81,10 @@ pub enum SendError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The message was for a group, and the group refused it (we are not in it, it has no
+    /// such id, or it is busy with a change).
+    #[error(transparent)]
+    Group(crate::GroupError),
 }
 
 /// Why an edit, a delete or a reaction ([`crate::Node::edit`], [`crate::Node::delete`],
@@ -129,6 +133,10 @@ pub enum ChangeError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The message was for a group, and the group refused it (we are not in it, it has no
+    /// such id, or it is busy with a change).
+    #[error(transparent)]
+    Group(crate::GroupError),
 }
 
 /// Why a change to a conversation (accepting a request, deleting a chat, blocking) failed.
@@ -366,6 +374,7 @@ impl From<Error> for SendError {
             Error::BadProfile => Self::BadProfile,
             Error::Storage(e) => Self::Storage(e),
             Error::Stopped => Self::Stopped,
+            Error::Group(e) => Self::Group(e),
             other => Self::Storage(unexpected(&other)),
         }
     }
@@ -386,6 +395,7 @@ impl From<Error> for ChangeError {
             Error::StorageFull => Self::StorageFull,
             Error::Storage(e) => Self::Storage(e),
             Error::Stopped => Self::Stopped,
+            Error::Group(e) => Self::Group(e),
             other => Self::Storage(unexpected(&other)),
         }
     }

@@ -131,6 +131,18 @@ pub struct GroupMessage {
     /// ([`crate::Node::fetch_attachment`] and the other file methods take the group's id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<crate::Attachment>,
+    /// The message of the group it replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
+    /// When its author last edited it (the author's clock, Unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at_ms: Option<u64>,
+    /// The members' reactions to it, one per member.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<crate::Reaction>,
+    /// Deleted for everyone by its author: a tombstone, its text and file erased.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
     /// When the sender wrote it, by the sender's clock (Unix milliseconds).
     pub sent_at_ms: u64,
     /// For a message we sent: `Queued` until a sequencer relay holds it, then
@@ -185,6 +197,33 @@ pub enum GroupEvent {
         id: MessageId,
         /// Its counts now.
         delivery: GroupDelivery,
+    },
+    /// Its author edited a message ([`crate::Node::edit`] with the group's id).
+    MessageEdited {
+        /// The message.
+        id: MessageId,
+        /// Its author.
+        by: UserId,
+        /// The new text.
+        text: String,
+        /// When, by the author's clock (Unix milliseconds).
+        edited_at_ms: u64,
+    },
+    /// Its author deleted a message for everyone: it is a tombstone now.
+    MessageDeleted {
+        /// The message.
+        id: MessageId,
+        /// Its author.
+        by: UserId,
+    },
+    /// A member reacted to a message, or took the reaction back (`emoji` is `None`).
+    ReactionChanged {
+        /// The message.
+        id: MessageId,
+        /// The member.
+        by: UserId,
+        /// The reaction, one emoji.
+        emoji: Option<String>,
     },
     /// The file of a message moved: fetched, failed, or ready ([`GroupMessage::attachment`]).
     AttachmentChanged {

@@ -7,6 +7,8 @@ mod support;
 
 use std::{future::Future, time::Duration};
 
+use futures::StreamExt;
+
 use support::{node_builder as builder, wait_for};
 use tern_node::{Event, EventStream, GroupDelivery, GroupEvent, GroupId, Node, UserId};
 
@@ -1149,6 +1151,109 @@ async fn a_group_file_sent_while_its_sequencer_is_down_goes_up_after_a_restart()
     .await;
     assert_eq!(read_group_file(&bob, group, id).await, bytes);
     for node in [alice, bob] {
+        node.shutdown().await;
+    }
+}
+
+/// The message `id` of `group` as `node`'s history shows it.
+async fn shown(node: &Node, group: GroupId, id: tern_node::MessageId) -> tern_node::GroupMessage {
+    node.group_history(group, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == id)
+        .expect("no such message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_reply_react_edit_and_delete_and_every_member_sees_the_same() {
+    let (_relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays);
+    let (alice, bob, carol, group) = three_in_a_group(&dirs, &relays, alice, "changes").await;
+    let mut carol_events = carol.events(tern_node::From::Now);
+
+    let dinner = bob.send_to_group(group, "dinner at 7").await.unwrap();
+    until("alice to have bob's message", || async {
+        alice
+            .group_history(group, 50)
+            .await
+            .is_ok_and(|h| h.iter().any(|m| m.id == dinner))
+    })
+    .await;
+    let reply = alice.reply(group, dinner, "count me in").await.unwrap();
+    bob.react(group, dinner, "👍").await.unwrap();
+    alice.react(group, dinner, "🎉").await.unwrap();
+    bob.edit(group, dinner, "dinner at 8").await.unwrap();
+    // Only the author edits or deletes.
+    assert!(matches!(
+        carol.edit(group, dinner, "dinner at 9").await,
+        Err(tern_node::ChangeError::NotAuthor)
+    ));
+    let edited = group_event(&mut carol_events, group, |e| match e {
+        GroupEvent::MessageEdited { id, text, by, .. } if *id == dinner => {
+            Some((text.clone(), *by))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(edited, ("dinner at 8".into(), bob.user_id()));
+    for node in [&alice, &bob, &carol] {
+        until(
+            "every member to see the replies, reactions and edit",
+            || async {
+                let (Some(d), Some(r)) = (
+                    node.group_history(group, 50)
+                        .await
+                        .ok()
+                        .and_then(|h| h.into_iter().find(|m| m.id == dinner)),
+                    node.group_history(group, 50)
+                        .await
+                        .ok()
+                        .and_then(|h| h.into_iter().find(|m| m.id == reply)),
+                ) else {
+                    return false;
+                };
+                d.text == "dinner at 8"
+                    && d.edited_at_ms.is_some()
+                    && d.reactions.len() == 2
+                    && r.reply_to == Some(dinner)
+            },
+        )
+        .await;
+    }
+    let history = bob.edit_history(group, dinner).await.unwrap();
+    let texts: Vec<_> = history.iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(texts, ["dinner at 7", "dinner at 8"]);
+
+    // Bob deletes it for everyone: a tombstone everywhere, its text gone from Carol's
+    // history and from her event log, the reply kept.
+    bob.delete(group, dinner).await.unwrap();
+    group_event(&mut carol_events, group, |e| {
+        matches!(e, GroupEvent::MessageDeleted { id, .. } if *id == dinner).then_some(())
+    })
+    .await;
+    let gone = shown(&carol, group, dinner).await;
+    assert!(gone.deleted && gone.text.is_empty() && gone.reactions.is_empty());
+    assert_eq!(shown(&carol, group, reply).await.reply_to, Some(dinner));
+    let mut logged = carol.events(tern_node::From::Oldest);
+    let mut texts = Vec::new();
+    while let Ok(Some((_, event))) =
+        tokio::time::timeout(Duration::from_millis(500), logged.next()).await
+    {
+        texts.push(format!("{event:?}"));
+    }
+    assert!(!texts.is_empty());
+    assert!(
+        texts.iter().all(|e| !e.contains("dinner at")),
+        "the deleted text is still in the event log"
+    );
+    // Nothing was refused along the way, and a restart keeps it all.
+    assert!(group_refusals(&carol).await.is_empty());
+    carol.shutdown().await;
+    let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    assert!(shown(&carol, group, dinner).await.deleted);
+    for node in [alice, bob, carol] {
         node.shutdown().await;
     }
 }

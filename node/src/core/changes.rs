@@ -45,6 +45,42 @@ pub(crate) enum Change {
     React(String),
 }
 
+impl Change {
+    /// Whether the change is well formed: an edit's text within bounds, one emoji.
+    pub(super) fn check(&self) -> Result<(), Error> {
+        match self {
+            Self::Edit(text) if text.is_empty() => Err(Error::Empty),
+            Self::Edit(text) if text.len() > crate::body::MAX_TEXT_LEN => Err(Error::TooLong {
+                len: text.len(),
+                max: crate::body::MAX_TEXT_LEN,
+            }),
+            Self::React(emoji) if crate::body::check_reaction(emoji).is_err() => {
+                Err(Error::NotAnEmoji)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The body that carries the change (`id` and `stamp` its own) to message `target`.
+    pub(super) fn body(self, id: MessageId, stamp: Stamp, target: MessageId) -> Body {
+        match self {
+            Self::Edit(text) => Body::Edit(crate::body::Edit {
+                id,
+                stamp,
+                target,
+                text,
+            }),
+            Self::Delete => Body::Delete(crate::body::Delete { id, stamp, target }),
+            Self::React(emoji) => Body::Reaction(crate::body::Reaction {
+                id,
+                stamp,
+                target,
+                emoji,
+            }),
+        }
+    }
+}
+
 impl From<OrphanChange> for Change {
     fn from(change: OrphanChange) -> Self {
         match change {
@@ -267,13 +303,22 @@ pub(super) fn to_message(
     }
 }
 
-/// The message ids whose text an event carries.
-pub(super) fn carried(event: &Event) -> Option<(UserId, MessageId)> {
+/// The message whose text an event carries, and its conversation.
+pub(super) fn carried(event: &Event) -> Option<(crate::ChatId, MessageId)> {
+    use crate::{ChatId, GroupEvent};
     match event {
         Event::MessageReceived(m) | Event::MessageSent(m) | Event::RequestReceived(m) => {
-            Some((m.peer, m.id))
+            Some((ChatId::Peer(m.peer), m.id))
         }
-        Event::MessageEdited { peer, id, .. } => Some((*peer, *id)),
+        Event::MessageEdited { peer, id, .. } => Some((ChatId::Peer(*peer), *id)),
+        Event::Group {
+            group,
+            event: GroupEvent::Message(crate::GroupMessage { id, .. }),
+        }
+        | Event::Group {
+            group,
+            event: GroupEvent::MessageEdited { id, .. },
+        } => Some((ChatId::Group(*group), *id)),
         _ => None,
     }
 }
@@ -292,6 +337,21 @@ fn scrubbed(event: &mut Event, id: MessageId) {
         }
         Event::MessageEdited {
             id: edited, text, ..
+        } if *edited == id => text.clear(),
+        Event::Group {
+            event: crate::GroupEvent::Message(m),
+            ..
+        } if m.id == id => {
+            m.text.clear();
+            m.attachment = None;
+            m.deleted = true;
+        }
+        Event::Group {
+            event:
+                crate::GroupEvent::MessageEdited {
+                    id: edited, text, ..
+                },
+            ..
         } if *edited == id => text.clear(),
         _ => {}
     }
@@ -387,7 +447,7 @@ impl Core {
 
     /// Rewrites the events that carry the text of message `id` of `conv`, committed or in
     /// `pending`, without it.
-    async fn scrub_events(
+    pub(super) async fn scrub_events(
         &self,
         pending: &mut Pending,
         conv: Conv,
@@ -559,19 +619,7 @@ impl Core {
         target_id: MessageId,
         change: Change,
     ) -> Result<MessageId, Error> {
-        match &change {
-            Change::Edit(text) if text.is_empty() => return Err(Error::Empty),
-            Change::Edit(text) if text.len() > crate::body::MAX_TEXT_LEN => {
-                return Err(Error::TooLong {
-                    len: text.len(),
-                    max: crate::body::MAX_TEXT_LEN,
-                });
-            }
-            Change::React(emoji) if crate::body::check_reaction(emoji).is_err() => {
-                return Err(Error::NotAnEmoji);
-            }
-            _ => {}
-        }
+        change.check()?;
         let conv = self.conv(&peer);
         let Some(mut target) = self.target(cache, conv, target_id).await? else {
             return Err(Error::NoMessage(target_id));
@@ -591,25 +639,7 @@ impl Core {
         pending
             .batch
             .put::<MessageIndex>(&(conv, *id.as_bytes()), &stamp)?;
-        let body = match change {
-            Change::Edit(text) => Body::Edit(crate::body::Edit {
-                id,
-                stamp,
-                target: target_id,
-                text,
-            }),
-            Change::Delete => Body::Delete(crate::body::Delete {
-                id,
-                stamp,
-                target: target_id,
-            }),
-            Change::React(emoji) => Body::Reaction(crate::body::Reaction {
-                id,
-                stamp,
-                target: target_id,
-                emoji,
-            }),
-        };
+        let body = change.body(id, stamp, target_id);
         self.stage_changed(pending, cache, summaries, target)
             .await?;
         self.enqueue(pending, peer, &body, false).await?;
@@ -668,10 +698,10 @@ impl Core {
     /// Every text message `id` has had, oldest first, with the time of each version.
     pub(super) async fn edit_history(
         &self,
-        peer: UserId,
+        chat: crate::ChatId,
         id: MessageId,
     ) -> Result<Vec<crate::view::Edit>, Error> {
-        let conv = self.conv(&peer);
+        let conv = self.chat_conv(chat)?;
         let Some(target) = self.target(&HashMap::new(), conv, id).await? else {
             return Err(Error::NoMessage(id));
         };

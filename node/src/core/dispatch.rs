@@ -44,8 +44,8 @@ impl Core {
             Request::DeleteForMe { peer, id, reply } => {
                 let _ = reply.send(self.delete_for_me(peer, id).await);
             }
-            Request::EditHistory { peer, id, reply } => {
-                let _ = reply.send(self.edit_history(peer, id).await);
+            Request::EditHistory { chat, id, reply } => {
+                let _ = reply.send(self.edit_history(chat, id).await);
             }
             Request::AddContact { name, user, reply } => {
                 let result = self.add_contact(name, user).await;

@@ -16,6 +16,7 @@
 //! (key packages and invitations).
 
 mod commits;
+mod conversation;
 mod entries;
 mod files;
 mod invites;
@@ -664,7 +665,8 @@ impl Core {
                         Direction::Incoming => None,
                     };
                     let file = s.get::<crate::tables::Attachments>(&key)?;
-                    out.push((key, row, receipts, file));
+                    let meta = s.get::<crate::tables::MessageMeta>(&key)?;
+                    out.push((key, row, receipts, file, meta));
                 }
                 Ok(out)
             })
@@ -672,20 +674,55 @@ impl Core {
         Ok(rows
             .into_iter()
             .rev()
-            .map(|((_, stamp, id_bytes), row, receipts, file)| GroupMessage {
-                id: MessageId::from_bytes(id_bytes),
-                group: id,
-                sender: row.peer,
-                direction: row.direction,
-                text: row.text,
-                attachment: file.and_then(|file| {
-                    crate::Attachment::from_descriptor(&file.descriptor, &file.state)
-                }),
-                sent_at_ms: hlc::millis(stamp),
-                state: row.state,
-                delivery: receipts.map(|r| r.delivery()),
+            .map(|((_, stamp, id_bytes), row, receipts, file, meta)| {
+                let mut message = to_group_message(
+                    id,
+                    (stamp, MessageId::from_bytes(id_bytes)),
+                    row,
+                    meta.as_ref(),
+                    file.as_ref(),
+                );
+                message.delivery = receipts.map(|r| r.delivery());
+                message
             })
             .collect())
+    }
+}
+
+/// A group message as queries show it, from its rows (`delivery` is for the caller).
+fn to_group_message(
+    group: GroupId,
+    (stamp, id): (Stamp, MessageId),
+    row: MessageRow,
+    meta: Option<&crate::tables::MetaRow>,
+    file: Option<&crate::tables::AttachmentRow>,
+) -> GroupMessage {
+    let empty = crate::tables::MetaRow::default();
+    let meta = meta.unwrap_or(&empty);
+    GroupMessage {
+        id,
+        group,
+        sender: row.peer,
+        direction: row.direction,
+        text: row.text,
+        attachment: file
+            .filter(|_| !meta.deleted)
+            .and_then(|file| crate::Attachment::from_descriptor(&file.descriptor, &file.state)),
+        reply_to: meta.reply_to.map(MessageId::from_bytes),
+        edited_at_ms: meta.edited.map(hlc::millis),
+        reactions: meta
+            .reactions
+            .iter()
+            .filter(|r| !r.emoji.is_empty())
+            .map(|r| crate::Reaction {
+                by: r.by,
+                emoji: r.emoji.clone(),
+            })
+            .collect(),
+        deleted: meta.deleted,
+        sent_at_ms: hlc::millis(stamp),
+        state: row.state,
+        delivery: None,
     }
 }
 
@@ -700,14 +737,14 @@ fn kind_of(row: &GroupOutboxRow) -> Kind {
     }
 }
 
-/// Stages a group message in history (its row and the index by id) with its event; `stamp`
-/// orders it.
+/// Stages a group message in history (its row, the index by id, and the meta row of a
+/// reply) with its event; `stamp` orders it. Returns it as a change would find it.
 fn stage_history(
     pending: &mut Pending,
     conv: Conv,
     stamp: Stamp,
     message: GroupMessage,
-) -> Result<(), Error> {
+) -> Result<changes::Target, Error> {
     let key = *message.id.as_bytes();
     let row = MessageRow {
         peer: message.sender,
@@ -718,11 +755,19 @@ fn stage_history(
     };
     pending.batch.put::<Messages>(&(conv, stamp, key), &row)?;
     pending.batch.put::<MessageIndex>(&(conv, key), &stamp)?;
+    let meta = conversation::stage_reply(&mut pending.batch, (conv, stamp, key), message.reply_to)?;
+    let target = changes::Target {
+        conv,
+        stamp,
+        id: message.id,
+        row,
+        meta: meta.unwrap_or_default(),
+    };
     pending.events.push(Event::Group {
         group: message.group,
         event: GroupEvent::Message(message),
     });
-    Ok(())
+    Ok(target)
 }
 
 fn no_such(id: GroupId) -> Error {

@@ -56,7 +56,7 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<(), Error>>,
     },
     EditHistory {
-        peer: UserId,
+        chat: crate::ChatId,
         id: MessageId,
         reply: oneshot::Sender<Result<Vec<crate::view::Edit>, Error>>,
     },

@@ -10,15 +10,16 @@ use crate::{
     core::{Change, Compose, Request, Setting},
     error::{ChangeError, ChatError, QueryError, SearchError, SendError},
     id::MessageId,
-    view::{Edit, SearchPage},
+    view::{ChatId, Edit, SearchPage},
 };
 
 impl Node {
-    /// Sends `text` to `peer` as a reply to message `to` of the same conversation, which the
-    /// recipient shows quoted. Fails with [`SendError::NoMessage`] if `to` is not in it.
+    /// Sends `text` to `chat` (an account, or a group's id: [`crate::ChatId`]) as a reply
+    /// to message `to` of the same conversation, which the recipients show quoted. Fails
+    /// with [`SendError::NoMessage`] if `to` is not in it.
     pub async fn reply(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         to: MessageId,
         text: impl Into<String>,
     ) -> Result<MessageId, SendError> {
@@ -26,67 +27,95 @@ impl Node {
             text: text.into(),
             reply_to: Some(to),
         };
-        self.call(|reply| Request::Send {
-            peer,
-            compose,
-            reply,
-        })
-        .await
+        self.compose(chat.into(), compose).await
     }
 
     /// Replaces the text of our message `id` for everyone, within [`crate::EDIT_WINDOW`] of
-    /// sending it. Every version stays in [`Node::edit_history`]. Returns the edit's own id.
+    /// sending it, in a 1:1 chat or a group ([`crate::ChatId`]). Every version stays in
+    /// [`Node::edit_history`]. Returns the edit's own id.
     ///
     /// ```no_run
     /// # async fn f(
     /// #     node: tern_node::Node,
     /// #     bob: tern_node::UserId,
+    /// #     family: tern_node::GroupId,
     /// # ) -> Result<(), Box<dyn std::error::Error>> {
     /// let id = node.send(bob, "see you at 5").await?;
     /// node.edit(bob, id, "see you at 6").await?;
     /// node.react(bob, id, "👍").await?;
     /// node.delete(bob, id).await?;
+    /// // The same in a group.
+    /// let id = node.send_to_group(family, "dinner at 7").await?;
+    /// node.edit(family, id, "dinner at 8").await?;
     /// # Ok(()) }
     /// ```
     pub async fn edit(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         id: MessageId,
         text: impl Into<String>,
     ) -> Result<MessageId, ChangeError> {
-        self.change(peer, id, Change::Edit(text.into())).await
+        self.change(chat.into(), id, Change::Edit(text.into()))
+            .await
     }
 
     /// Deletes our message `id` for everyone, within [`crate::EDIT_WINDOW`] of sending it:
     /// every copy becomes a tombstone and its text is erased. Returns the delete's own id.
-    pub async fn delete(&self, peer: UserId, id: MessageId) -> Result<MessageId, ChangeError> {
-        self.change(peer, id, Change::Delete).await
+    pub async fn delete(
+        &self,
+        chat: impl Into<ChatId>,
+        id: MessageId,
+    ) -> Result<MessageId, ChangeError> {
+        self.change(chat.into(), id, Change::Delete).await
     }
 
     /// Reacts to message `id` with one emoji, replacing our earlier reaction; an empty
     /// `emoji` takes our reaction back. Returns the reaction's own id.
     pub async fn react(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         id: MessageId,
         emoji: impl Into<String>,
     ) -> Result<MessageId, ChangeError> {
-        self.change(peer, id, Change::React(emoji.into())).await
+        self.change(chat.into(), id, Change::React(emoji.into()))
+            .await
     }
 
     async fn change(
         &self,
-        peer: UserId,
+        chat: ChatId,
         target: MessageId,
         change: Change,
     ) -> Result<MessageId, ChangeError> {
-        let compose = Compose::Change { target, change };
-        self.call(|reply| Request::Send {
-            peer,
-            compose,
-            reply,
-        })
-        .await
+        self.compose(chat, Compose::Change { target, change }).await
+    }
+
+    /// Sends what `compose` says to a contact or through a group's log.
+    async fn compose<E: From<crate::core::Error>>(
+        &self,
+        chat: ChatId,
+        compose: Compose,
+    ) -> Result<MessageId, E> {
+        match chat {
+            ChatId::Peer(peer) => {
+                self.call(|reply| Request::Send {
+                    peer,
+                    compose,
+                    reply,
+                })
+                .await
+            }
+            ChatId::Group(group) => {
+                self.call(|reply| {
+                    Request::Group(crate::core::GroupRequest::Send {
+                        group,
+                        compose,
+                        reply,
+                    })
+                })
+                .await
+            }
+        }
     }
 
     /// Searches this device's history: the messages whose text holds every word of `query`
@@ -283,10 +312,14 @@ impl Node {
     /// Every text message `id` has had, oldest first (just one for a message never edited).
     pub async fn edit_history(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         id: MessageId,
     ) -> Result<Vec<Edit>, ChangeError> {
-        self.call(|reply| Request::EditHistory { peer, id, reply })
-            .await
+        self.call(|reply| Request::EditHistory {
+            chat: chat.into(),
+            id,
+            reply,
+        })
+        .await
     }
 }

@@ -1,5 +1,6 @@
-//! Files in groups (the `group_uploads` table, and the group events `FileMessage` and
-//! `AttachmentChanged`), against a fixture of their own: `node/tests/fixtures/node-v1-group-files/`.
+//! Files and conversation features in groups (the `group_uploads` table, and the group
+//! events `Message2`, `AttachmentChanged`, `MessageEdited`, `MessageDeleted` and
+//! `ReactionChanged`), against a fixture of their own: `node/tests/fixtures/node-v1-group-files/`.
 //! Fixtures are never edited.
 
 use std::path::PathBuf;
@@ -70,12 +71,38 @@ fn events() -> RowsOf<Events> {
             size: 2_000_000,
             state: AttachmentState::Offered,
         }),
+        reply_to: Some(MessageId::from_bytes([58; 16])),
+        edited_at_ms: None,
+        reactions: Vec::new(),
+        deleted: false,
         sent_at_ms: 1_800_000_000_000,
         state: DeliveryState::Delivered,
         delivery: None,
     };
+    let mut deleted = message.clone();
+    deleted.text.clear();
+    deleted.attachment = None;
+    deleted.deleted = true;
     [
         GroupEvent::Message(message),
+        GroupEvent::Message(deleted),
+        GroupEvent::MessageEdited {
+            id,
+            by: user(1),
+            text: "the new plans".into(),
+            edited_at_ms: 1_800_000_060_000,
+        },
+        GroupEvent::MessageDeleted { id, by: user(1) },
+        GroupEvent::ReactionChanged {
+            id,
+            by: user(2),
+            emoji: Some("👍".into()),
+        },
+        GroupEvent::ReactionChanged {
+            id,
+            by: user(2),
+            emoji: None,
+        },
         GroupEvent::AttachmentChanged {
             id,
             state: AttachmentState::Ready,

@@ -69,6 +69,10 @@ fn rows() -> Rows {
         direction: Direction::Incoming,
         text: "hello group".into(),
         attachment: None,
+        reply_to: None,
+        edited_at_ms: None,
+        reactions: Vec::new(),
+        deleted: false,
         sent_at_ms: 1_800_000_000_000,
         state: DeliveryState::StoredAtRelays {
             stored: 2,

@@ -26,14 +26,18 @@ pub(super) struct GroupMessageV1 {
 }
 
 impl GroupMessageV1 {
-    fn into_message(self, attachment: Option<crate::Attachment>) -> GroupMessage {
+    fn into_message(self) -> GroupMessage {
         GroupMessage {
             id: self.id,
             group: GroupId::from_bytes(self.group),
             sender: self.sender,
             direction: self.direction,
             text: self.text,
-            attachment,
+            attachment: None,
+            reply_to: None,
+            edited_at_ms: None,
+            reactions: Vec::new(),
+            deleted: false,
             sent_at_ms: self.sent_at_ms,
             state: self.state,
             delivery: None,
@@ -74,12 +78,39 @@ pub(super) enum GroupEventV1 {
     AddWaiting {
         member: UserId,
     },
-    // Appended with files in groups: a message with a file is written in this form.
-    FileMessage(GroupMessageV1, AttachmentV1),
+    // Appended with files, replies and changes in groups: messages are written in the
+    // `Message2` form from then on.
+    Message2(GroupMessageV2),
     AttachmentChanged {
         id: MessageId,
         state: super::TransferV1,
     },
+    MessageEdited {
+        id: MessageId,
+        by: UserId,
+        text: String,
+        edited_at_ms: u64,
+    },
+    MessageDeleted {
+        id: MessageId,
+        by: UserId,
+    },
+    ReactionChanged {
+        id: MessageId,
+        by: UserId,
+        emoji: Option<String>,
+    },
+}
+
+/// The stored form of [`GroupMessage`], version 2: version 1, then its file, the message it
+/// replies to, and whether it was deleted (an event scrubbed by a delete). Edits and
+/// reactions come as events of their own. Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct GroupMessageV2 {
+    base: GroupMessageV1,
+    attachment: Option<AttachmentV1>,
+    reply_to: Option<MessageId>,
+    deleted: bool,
 }
 
 impl GroupEventV1 {
@@ -87,8 +118,11 @@ impl GroupEventV1 {
     pub(super) fn stored(event: &GroupEvent) -> Option<Self> {
         Some(match event.clone() {
             GroupEvent::Joined { name, by } => Self::Joined { name, by },
-            GroupEvent::Message(m) => {
-                let message = GroupMessageV1 {
+            GroupEvent::Message(m) => Self::Message2(GroupMessageV2 {
+                attachment: m.attachment.as_ref().map(Into::into),
+                reply_to: m.reply_to,
+                deleted: m.deleted,
+                base: GroupMessageV1 {
                     id: m.id,
                     group: *m.group.as_bytes(),
                     sender: m.sender,
@@ -96,11 +130,22 @@ impl GroupEventV1 {
                     text: m.text,
                     sent_at_ms: m.sent_at_ms,
                     state: m.state,
-                };
-                match &m.attachment {
-                    Some(file) => Self::FileMessage(message, file.into()),
-                    None => Self::Message(message),
-                }
+                },
+            }),
+            GroupEvent::MessageEdited {
+                id,
+                by,
+                text,
+                edited_at_ms,
+            } => Self::MessageEdited {
+                id,
+                by,
+                text,
+                edited_at_ms,
+            },
+            GroupEvent::MessageDeleted { id, by } => Self::MessageDeleted { id, by },
+            GroupEvent::ReactionChanged { id, by, emoji } => {
+                Self::ReactionChanged { id, by, emoji }
             }
             GroupEvent::AttachmentChanged { id, state } => Self::AttachmentChanged {
                 id,
@@ -125,8 +170,28 @@ impl From<GroupEventV1> for GroupEvent {
     fn from(row: GroupEventV1) -> Self {
         match row {
             GroupEventV1::Joined { name, by } => Self::Joined { name, by },
-            GroupEventV1::Message(m) => Self::Message(m.into_message(None)),
-            GroupEventV1::FileMessage(m, file) => Self::Message(m.into_message(Some(file.into()))),
+            GroupEventV1::Message(m) => Self::Message(m.into_message()),
+            GroupEventV1::Message2(m) => Self::Message(GroupMessage {
+                attachment: m.attachment.map(Into::into),
+                reply_to: m.reply_to,
+                deleted: m.deleted,
+                ..m.base.into_message()
+            }),
+            GroupEventV1::MessageEdited {
+                id,
+                by,
+                text,
+                edited_at_ms,
+            } => Self::MessageEdited {
+                id,
+                by,
+                text,
+                edited_at_ms,
+            },
+            GroupEventV1::MessageDeleted { id, by } => Self::MessageDeleted { id, by },
+            GroupEventV1::ReactionChanged { id, by, emoji } => {
+                Self::ReactionChanged { id, by, emoji }
+            }
             GroupEventV1::AttachmentChanged { id, state } => Self::AttachmentChanged {
                 id,
                 state: (&state).into(),

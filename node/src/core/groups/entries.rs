@@ -7,6 +7,7 @@ use tern_proto::grouplog::{Entry, Refusal, entry_digest};
 use super::*;
 use crate::{
     body::ReceiptKind,
+    core::changes::{Change as MessageChange, Targets},
     group::log::{Outcome, Report, Resume},
 };
 
@@ -146,6 +147,8 @@ impl Core {
         glue::stage(&mut pending.batch, layer)?;
         let mut decided = Vec::new();
         let (mut received, mut receipts, mut fetches) = (Vec::new(), Vec::new(), Vec::new());
+        // The messages this page stored or changed, for changes later in the page.
+        let mut targets = Targets::new();
         for (seq, effect) in effects {
             debug!(group = %id.short(), seq, "log entry");
             match effect {
@@ -156,7 +159,7 @@ impl Core {
                             (id, conv),
                             sender,
                             &plaintext,
-                            &mut fetches,
+                            (&mut fetches, &mut targets),
                         )
                         .await?
                     {
@@ -244,16 +247,34 @@ impl Core {
         (id, conv): (GroupId, Conv),
         sender: UserId,
         plaintext: &[u8],
-        fetches: &mut Vec<crate::transfer::Fetch>,
+        (fetches, targets): (&mut Vec<crate::transfer::Fetch>, &mut Targets),
     ) -> Result<Received, Error> {
         let body = Payload::from_bytes(plaintext)
             .ok()
             .and_then(|payload| Body::from_payload(&payload).ok());
-        let (message_id, sent, text, descriptor) = match body {
-            Some(Body::Text(text)) => (text.id, text.stamp, text.text, None),
-            Some(Body::Attachment(file)) => {
-                (file.id, file.stamp, file.caption, Some(file.descriptor))
-            }
+        let change = match &body {
+            Some(Body::Edit(edit)) => Some((edit.target, MessageChange::Edit(edit.text.clone()))),
+            Some(Body::Delete(delete)) => Some((delete.target, MessageChange::Delete)),
+            Some(Body::Reaction(reaction)) => Some((
+                reaction.target,
+                MessageChange::React(reaction.emoji.clone()),
+            )),
+            _ => None,
+        };
+        let (message_id, sent, text, descriptor, reply_to) = match body {
+            Some(Body::Text(text)) => (text.id, text.stamp, text.text, None, text.reply_to),
+            Some(Body::Attachment(file)) => (
+                file.id,
+                file.stamp,
+                file.caption,
+                Some(file.descriptor),
+                file.reply_to,
+            ),
+            Some(
+                Body::Edit(crate::body::Edit { id, stamp, .. })
+                | Body::Delete(crate::body::Delete { id, stamp, .. })
+                | Body::Reaction(crate::body::Reaction { id, stamp, .. }),
+            ) => (id, stamp, String::new(), None, None),
             Some(Body::Receipt(receipt)) => {
                 return Ok(Received::Receipt(receipt.kind, receipt.messages));
             }
@@ -265,12 +286,27 @@ impl Core {
         let known = self
             .read(move |s| s.get::<MessageIndex>(&(conv, *message_id.as_bytes())))
             .await?;
-        if known.is_some() {
+        if known.is_some() || targets.contains_key(&(conv, *message_id.as_bytes())) {
             return Ok(Received::Nothing);
         }
         let now = self.time.now_ms();
         let stamp = Hlc::clamp(sent, now);
         self.clock.observe(sent, now);
+        if let Some((target, change)) = change {
+            // Indexed like a message, so that a second copy is a duplicate.
+            pending
+                .batch
+                .put::<MessageIndex>(&(conv, *message_id.as_bytes()), &stamp)?;
+            self.receive_group_change(
+                pending,
+                (id, conv),
+                targets,
+                (sender, stamp),
+                (target, change),
+            )
+            .await?;
+            return Ok(Received::Nothing);
+        }
         let attachment = match descriptor {
             None => None,
             Some(descriptor) => {
@@ -300,11 +336,16 @@ impl Core {
             direction: Direction::Incoming,
             text,
             attachment,
+            reply_to,
+            edited_at_ms: None,
+            reactions: Vec::new(),
+            deleted: false,
             sent_at_ms: hlc::millis(sent),
             state: DeliveryState::Delivered,
             delivery: None,
         };
-        stage_history(pending, conv, stamp, message)?;
+        let target = stage_history(pending, conv, stamp, message)?;
+        targets.insert((conv, *message_id.as_bytes()), std::sync::Arc::new(target));
         self.count_unread(pending, id)?;
         Ok(Received::Message(message_id))
     }

@@ -51,13 +51,20 @@ impl Core {
         id: GroupId,
         compose: Compose,
     ) -> Result<MessageId, Error> {
-        let (text, file) = match compose {
+        let (text, file, reply_to) = match compose {
             Compose::Text { text, .. } if text.is_empty() => return Err(Error::Empty),
-            Compose::Text { text, .. } => (text, None),
-            Compose::File { file, caption, .. } => (caption, Some(file)),
-            Compose::Change { .. } | Compose::Timer { .. } => {
+            Compose::Text { text, reply_to } => (text, None, reply_to),
+            Compose::File {
+                file,
+                caption,
+                reply_to,
+            } => (caption, Some(file), reply_to),
+            Compose::Change { target, change } => {
+                return self.change_in_group(id, target, change).await;
+            }
+            Compose::Timer { .. } => {
                 return Err(Error::Group(GroupError::Refused(
-                    "groups take texts and files".into(),
+                    "disappearing messages are not in groups yet".into(),
                 )));
             }
         };
@@ -73,6 +80,17 @@ impl Core {
         // A commit of ours may be waiting for the log: the message is made in the current
         // epoch all the same, and made again in the next if the commit wins first (Retired).
         self.active(id)?;
+        if let Some(to) = reply_to {
+            let conv = self.live_conv(id)?;
+            let to_bytes = *to.as_bytes();
+            if self
+                .read(move |s| s.get::<MessageIndex>(&(conv, to_bytes)))
+                .await?
+                .is_none()
+            {
+                return Err(Error::NoMessage(to));
+            }
+        }
         let message_id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
         let stamp = self.clock.tick(self.time.now_ms());
         let body = match &file {
@@ -80,7 +98,7 @@ impl Core {
                 id: message_id,
                 stamp,
                 text: text.clone(),
-                reply_to: None,
+                reply_to,
                 expire_secs: None,
             }),
             Some(file) => Body::Attachment(crate::body::Attachment {
@@ -88,7 +106,7 @@ impl Core {
                 stamp,
                 descriptor: file.descriptor.clone(),
                 caption: text.clone(),
-                reply_to: None,
+                reply_to,
                 expire_secs: None,
             }),
         };
@@ -131,6 +149,10 @@ impl Core {
             direction: Direction::Outgoing,
             text,
             attachment,
+            reply_to,
+            edited_at_ms: None,
+            reactions: Vec::new(),
+            deleted: false,
             sent_at_ms: hlc::millis(stamp),
             state: DeliveryState::Queued,
             delivery: Some(delivery),
