@@ -122,8 +122,21 @@ pub(crate) fn attachment(file: &crate::api::model::AttachmentView) -> String {
 /// it arrives), the caption, and the id `tern save` takes: `📎 plans.pdf · 2.0 MB · ready
 /// the plans  ·f1a2b3c4`.
 pub(crate) fn group_body(m: &crate::api::model::GroupMessageView, percent: Option<u64>) -> String {
+    if m.deleted {
+        return t!("message-deleted");
+    }
+    let reply = m
+        .reply_to
+        .as_deref()
+        .map(|id| format!("↪ {} ", id.get(..8).unwrap_or(id)))
+        .unwrap_or_default();
+    let edited = if m.edited_at_ms.is_some() {
+        format!(" {}", t!("message-edited-mark"))
+    } else {
+        String::new()
+    };
     let Some(file) = &m.file else {
-        return m.text.clone();
+        return format!("{reply}{}{edited}", m.text);
     };
     let mut shown = attachment(file);
     if let Some(percent) = percent {
@@ -132,7 +145,10 @@ pub(crate) fn group_body(m: &crate::api::model::GroupMessageView, percent: Optio
     if !m.text.is_empty() {
         shown = format!("{shown}  {}", m.text);
     }
-    format!("{shown}  ·{}", m.id.get(..8).unwrap_or(&m.id))
+    format!(
+        "{reply}{shown}{edited}  ·{}",
+        m.id.get(..8).unwrap_or(&m.id)
+    )
 }
 
 /// A size for people: `980 B`, `14.2 kB`, `2.4 MB` (powers of 1,000, as file managers show).
@@ -173,12 +189,12 @@ pub(crate) fn reply_mark(m: &MessageView) -> String {
 }
 
 /// The reactions to a message, counted by emoji (`👍 2  🎉 1`), if any.
-pub(crate) fn reactions(m: &MessageView) -> Option<String> {
-    if m.reactions.is_empty() {
+pub(crate) fn reactions(list: &[crate::api::model::ReactionView]) -> Option<String> {
+    if list.is_empty() {
         return None;
     }
     let mut counted: Vec<(&str, usize)> = Vec::new();
-    for reaction in &m.reactions {
+    for reaction in list {
         match counted
             .iter_mut()
             .find(|(emoji, _)| *emoji == reaction.emoji)

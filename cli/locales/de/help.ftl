@@ -75,17 +75,17 @@ cli-send = Eine Nachricht senden (braucht einen laufenden `tern daemon`)
     .arg-thumbnail = Mit `--file`: ein kleines Vorschaubild (JPEG, PNG, WebP oder GIF, höchstens 16 KiB), das gezeigt wird, bevor die Datei geladen ist
     .arg-blurhash = Mit `--file`: ein Blurhash, der gezeigt wird, bevor die Datei geladen ist
 cli-reply = Auf eine Nachricht antworten: der Empfänger sieht sie zitiert (braucht einen laufenden `tern daemon`)
-    .arg-peer = Name oder Adresse des Kontakts
+    .arg-peer = Name oder Adresse des Kontakts, oder eine Gruppe als `#name`
     .arg-message = Die beantwortete Nachricht: ihre ID, ein eindeutiger Anfang davon (wie `tern history` ihn zeigt) oder `last`
     .arg-text = Der Text
 cli-react = Mit einem Emoji auf eine Nachricht reagieren; ersetzt deine frühere Reaktion (braucht `tern daemon`)
-    .arg-peer = Name oder Adresse des Kontakts
+    .arg-peer = Name oder Adresse des Kontakts, oder eine Gruppe als `#name`
     .arg-message = Die Nachricht: ihre ID, ein eindeutiger Anfang davon oder `last`
     .arg-emoji = Ein Emoji
     .arg-remove = Deine Reaktion zurücknehmen
 cli-edit = Eine deiner Nachrichten bearbeiten, binnen 24 Stunden nach dem Senden (braucht `tern daemon`)
     .long = Jeder Empfänger sieht den neuen Text, als bearbeitet markiert; `tern edits` zeigt jede Version.
-    .arg-peer = Name oder Adresse des Kontakts
+    .arg-peer = Name oder Adresse des Kontakts, oder eine Gruppe als `#name`
     .arg-message = Deine Nachricht: ihre ID, ein eindeutiger Anfang davon oder `last` (deine neueste)
     .arg-text = Der neue Text
 cli-delete = Eine Nachricht löschen: für alle (deine eigene, binnen 24 Stunden nach dem Senden) oder mit --for-me nur auf diesem Gerät. Ihr Text wird aus den Datenbankdateien gelöscht
@@ -93,11 +93,11 @@ cli-delete = Eine Nachricht löschen: für alle (deine eigene, binnen 24 Stunden
         Beispiele:
         {"  "}tern delete bob last                 (deine neueste Nachricht, für alle)
         {"  "}tern delete bob 1a2b3c4d --for-me    (irgendeine Nachricht, nur auf diesem Gerät)
-    .arg-peer = Name oder Adresse des Kontakts
+    .arg-peer = Name oder Adresse des Kontakts, oder eine Gruppe als `#name`
     .arg-message = Die Nachricht: ihre ID, ein eindeutiger Anfang davon oder `last` (deine neueste, mit --for-me die neueste)
     .arg-for_me = Nur auf diesem Gerät löschen; die andere Seite behält ihre Kopie
 cli-edits = Jede Version einer bearbeiteten Nachricht zeigen, die älteste zuerst
-    .arg-peer = Name oder Adresse des Kontakts
+    .arg-peer = Name oder Adresse des Kontakts, oder eine Gruppe als `#name`
     .arg-message = Die Nachricht: ihre ID, ein eindeutiger Anfang davon oder `last`
 
 cli-search = Deinen Verlauf durchsuchen: Nachrichten, die jedes Wort enthalten, die neueste zuerst

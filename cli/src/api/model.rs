@@ -96,6 +96,7 @@ impl From<tern_node::SendError> for ApiError {
             E::BadTimer(_) | E::BadProfile => Self::bad_request(message),
             E::StorageFull => Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message),
             E::Stopped => Self::stopped(message),
+            E::Group(e) => e.into(),
             _ => Self::internal(message),
         }
     }

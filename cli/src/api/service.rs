@@ -298,22 +298,17 @@ pub(crate) async fn send(node: &Node, message: NewMessage) -> Result<Sent, ApiEr
             message.text.len()
         )));
     }
-    if message.to.starts_with('#') {
-        // `#name`: a group.
-        if message.reply_to.is_some() {
-            return Err(ApiError::bad_request(
-                "replies in groups are not supported yet",
-            ));
-        }
-        let sent = send_to_group(
-            node,
-            &message.to,
-            super::model::GroupText { text: message.text },
-        )
-        .await?;
+    if let tern_node::ChatId::Group(group) = chat_of(node, &message.to).await? {
+        let id = match message.reply_to {
+            Some(quoted) => {
+                let quoted = message_id(node, group, &quoted, Pick::Any).await?;
+                node.reply(group, quoted, message.text).await?
+            }
+            None => node.send_to_group(group, message.text).await?,
+        };
         return Ok(Sent {
-            id: sent.id,
-            peer: sent.group,
+            id: id.to_string(),
+            peer: group.to_string(),
             delivery: Delivery::Queued,
         });
     }
@@ -468,9 +463,9 @@ pub(crate) async fn edit(
     id: &str,
     text: String,
 ) -> Result<Changed, ApiError> {
-    let user = resolve(node, peer).await?;
-    let target = message_id(node, user, id, Pick::Mine).await?;
-    let change = node.edit(user, target, text).await?;
+    let chat = chat_of(node, peer).await?;
+    let target = message_id(node, chat, id, Pick::Mine).await?;
+    let change = node.edit(chat, target, text).await?;
     Ok(changed(target, Some(change)))
 }
 
@@ -481,12 +476,17 @@ pub(crate) async fn delete_message(
     id: &str,
     for_everyone: bool,
 ) -> Result<Changed, ApiError> {
-    let user = resolve(node, peer).await?;
+    let chat = chat_of(node, peer).await?;
     if for_everyone {
-        let target = message_id(node, user, id, Pick::Mine).await?;
-        let change = node.delete(user, target).await?;
+        let target = message_id(node, chat, id, Pick::Mine).await?;
+        let change = node.delete(chat, target).await?;
         Ok(changed(target, Some(change)))
     } else {
+        let tern_node::ChatId::Peer(user) = chat else {
+            return Err(ApiError::bad_request(
+                "in a group a message is deleted for everyone (for_everyone=true), not for this device alone",
+            ));
+        };
         let target = message_id(node, user, id, Pick::Any).await?;
         node.delete_for_me(user, target).await?;
         Ok(changed(target, None))
@@ -500,9 +500,9 @@ pub(crate) async fn react(
     id: &str,
     emoji: String,
 ) -> Result<Changed, ApiError> {
-    let user = resolve(node, peer).await?;
-    let target = message_id(node, user, id, Pick::Any).await?;
-    let change = node.react(user, target, emoji).await?;
+    let chat = chat_of(node, peer).await?;
+    let target = message_id(node, chat, id, Pick::Any).await?;
+    let change = node.react(chat, target, emoji).await?;
     Ok(changed(target, Some(change)))
 }
 
@@ -512,10 +512,10 @@ pub(crate) async fn edit_history(
     peer: &str,
     id: &str,
 ) -> Result<Vec<EditView>, ApiError> {
-    let user = resolve(node, peer).await?;
-    let target = message_id(node, user, id, Pick::Any).await?;
+    let chat = chat_of(node, peer).await?;
+    let target = message_id(node, chat, id, Pick::Any).await?;
     Ok(node
-        .edit_history(user, target)
+        .edit_history(chat, target)
         .await?
         .into_iter()
         .map(|e| EditView {

@@ -15,7 +15,7 @@ use crate::{
   tern reply bob last 'sounds good'
   tern reply bob 1a2b3c4d 'yes, that one'")]
 pub(crate) struct Reply {
-    /// Contact name or address.
+    /// Contact name or address, or a group as `#name`.
     peer: String,
     /// The message answered: its id, a unique prefix (as `tern history` shows), or `last`.
     message: String,
@@ -41,7 +41,7 @@ impl Reply {
   tern react bob last 👍
   tern react bob 1a2b3c4d --remove")]
 pub(crate) struct React {
-    /// Contact name or address.
+    /// Contact name or address, or a group as `#name`.
     peer: String,
     /// The message: its id, a unique prefix, or `last`.
     message: String,
@@ -78,7 +78,7 @@ impl React {
 #[command(after_help = "Examples:
   tern edit bob last 'see you at 6, not 5'")]
 pub(crate) struct Edit {
-    /// Contact name or address.
+    /// Contact name or address, or a group as `#name`.
     peer: String,
     /// Your message: its id, a unique prefix, or `last` (your newest).
     message: String,
@@ -105,7 +105,7 @@ impl Edit {
   tern delete bob last                 (your newest message, for everyone)
   tern delete bob 1a2b3c4d --for-me    (any message, from this device only)")]
 pub(crate) struct Delete {
-    /// Contact name or address.
+    /// Contact name or address, or a group as `#name`.
     peer: String,
     /// The message: its id, a unique prefix, or `last` (your newest, or with --for-me the newest).
     message: String,
@@ -142,7 +142,7 @@ impl Delete {
 #[command(after_help = "Examples:
   tern edits bob 1a2b3c4d")]
 pub(crate) struct Edits {
-    /// Contact name or address.
+    /// Contact name or address, or a group as `#name`.
     peer: String,
     /// The message: its id, a unique prefix, or `last`.
     message: String,

@@ -56,7 +56,7 @@ impl History {
                     output::reply_mark(m),
                     output::body(m),
                 )?;
-                if let Some(reactions) = output::reactions(m) {
+                if let Some(reactions) = output::reactions(&m.reactions) {
                     writeln!(out, "         {reactions}")?;
                 }
             }

@@ -22,6 +22,21 @@ async fn texts(profile: &Profile) -> Vec<String> {
         .collect()
 }
 
+/// The id of the message of `#family` whose text is `text`, as `profile` sees it.
+async fn history_id(profile: &Profile, text: &str) -> String {
+    let run = profile
+        .tern(&["group", "history", "#family", "--json"])
+        .await;
+    run.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == text)
+        .and_then(|m| m["id"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
 async fn info(profile: &Profile) -> Option<Value> {
     let run = profile.tern(&["group", "info", "#family", "--json"]).await;
     (run.code == 0).then(|| run.json())
@@ -129,6 +144,51 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
         serde_json::json!({"delivered": 2, "read": 1, "members": 2}),
         "{history}"
     );
+
+    // Replies, reactions, edits and deletes, with the same commands as in a 1:1 chat.
+    let dinner = history_id(alice, "dinner at 8?").await;
+    for (profile, args) in [
+        (&carol, ["reply", "#family", &dinner, "I'll bring dessert"]),
+        (alice, ["react", "#family", &dinner, "👍"]),
+        (&carol, ["react", "#family", &dinner, "🎉"]),
+        (bob, ["edit", "#family", &dinner, "dinner at 9?"]),
+        (&carol, ["edit", "#family", "last", "I'll bring pie"]),
+    ] {
+        let run = profile.tern(&args).await;
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+    }
+    let forged = alice.tern(&["delete", "#family", &dinner]).await;
+    assert_ne!(forged.code, 0, "only the author deletes: {forged:?}");
+    for profile in [alice, bob, &carol] {
+        eventually(
+            "everyone to see the reply, the edit and the reactions",
+            || async {
+                let run = profile
+                    .tern(&["group", "history", "#family", "--json"])
+                    .await;
+                let history = run.json();
+                let messages = history.as_array()?;
+                let shown = messages.iter().find(|m| m["id"] == dinner.as_str())?;
+                let reply = messages.iter().find(|m| m["text"] == "I'll bring pie")?;
+                (shown["text"] == "dinner at 9?"
+                    && shown["edited_at_ms"].is_u64()
+                    && shown["reactions"].as_array()?.len() == 2
+                    && reply["reply_to"] == dinner.as_str())
+                .then_some(())
+            },
+        )
+        .await;
+    }
+    let human = alice.tern(&["group", "history", "#family"]).await;
+    assert!(human.stdout.contains("dinner at 9? (edited)"), "{human:?}");
+    let run = carol.tern(&["delete", "#family", "last"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to see carol's reply deleted", || async {
+        let run = bob.tern(&["group", "history", "#family"]).await;
+        (run.stdout.contains("message deleted") && !run.stdout.contains("I'll bring pie"))
+            .then_some(())
+    })
+    .await;
 
     // A file to the group: uploaded once to the group's relay, fetched by Alice's daemon by
     // itself, offered to Carol, whose rule for the group is `never`, until she saves it.

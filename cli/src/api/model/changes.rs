@@ -161,6 +161,7 @@ impl From<tern_node::ChangeError> for ApiError {
             E::TooLong { .. } => Self::too_large(message),
             E::StorageFull => Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message),
             E::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            E::Group(e) => e.into(),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
         }
     }

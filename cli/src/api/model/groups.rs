@@ -88,6 +88,18 @@ pub(crate) struct GroupMessageView {
     /// downloads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) file: Option<Box<super::AttachmentView>>,
+    /// The message of the group it replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reply_to: Option<String>,
+    /// When its author last edited it (Unix milliseconds, the author's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) edited_at_ms: Option<u64>,
+    /// The members' reactions, one per member.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) reactions: Vec<super::ReactionView>,
+    /// Deleted for everyone by its author: `text` is empty and there is no `file`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) deleted: bool,
     /// When the author wrote it (Unix milliseconds, the author's clock).
     pub(crate) sent_at_ms: u64,
     /// For ours: queued, then stored at the group's relays. Received: delivered.
@@ -161,6 +173,17 @@ impl From<GroupMessage> for GroupMessageView {
             .into(),
             text: m.text,
             file: m.attachment.map(|a| Box::new(a.into())),
+            reply_to: m.reply_to.map(|id| id.to_string()),
+            edited_at_ms: m.edited_at_ms,
+            reactions: m
+                .reactions
+                .into_iter()
+                .map(|r| super::ReactionView {
+                    by: r.by.to_string(),
+                    emoji: r.emoji,
+                })
+                .collect(),
+            deleted: m.deleted,
             sent_at_ms: m.sent_at_ms,
             delivery: m.state.into(),
             receipts: m.delivery.map(Into::into),
@@ -252,6 +275,34 @@ pub(crate) enum GroupEventView {
         /// How many relays signed for it.
         relays: u32,
     },
+    /// Its author edited a message.
+    MessageEdited {
+        /// The message.
+        id: String,
+        /// Its author.
+        by: String,
+        /// The new text.
+        text: String,
+        /// When, by the author's clock.
+        edited_at_ms: u64,
+    },
+    /// Its author deleted a message for everyone.
+    MessageDeleted {
+        /// The message.
+        id: String,
+        /// Its author.
+        by: String,
+    },
+    /// A member reacted to a message, or took the reaction back (`emoji` absent).
+    ReactionChanged {
+        /// The message.
+        id: String,
+        /// The member.
+        by: String,
+        /// The emoji.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        emoji: Option<String>,
+    },
     /// The file of a message moved: fetched, failed, or ready.
     AttachmentChanged {
         /// The message that carries it.
@@ -328,6 +379,26 @@ impl From<GroupEvent> for GroupEventView {
             GroupEvent::Stored { id, relays } => Self::Stored {
                 id: id.to_string(),
                 relays,
+            },
+            GroupEvent::MessageEdited {
+                id,
+                by,
+                text,
+                edited_at_ms,
+            } => Self::MessageEdited {
+                id: id.to_string(),
+                by: by.to_string(),
+                text,
+                edited_at_ms,
+            },
+            GroupEvent::MessageDeleted { id, by } => Self::MessageDeleted {
+                id: id.to_string(),
+                by: by.to_string(),
+            },
+            GroupEvent::ReactionChanged { id, by, emoji } => Self::ReactionChanged {
+                id: id.to_string(),
+                by: by.to_string(),
+                emoji,
             },
             GroupEvent::AttachmentChanged { id, state } => {
                 let (state, failure) = super::state_name(&state);

@@ -40,6 +40,7 @@ impl From<AttachmentError> for ApiError {
                 message,
             ),
             E::Stopped => Self::stopped(message),
+            E::Group(e) => e.into(),
             _ => Self::internal(message),
         }
     }

@@ -219,6 +219,16 @@ enum Command {
     /// `/save [ID]`: save the newest file, or the one whose message id starts with ID, to
     /// the current directory (fetching it first when it is not here yet).
     Save(Option<String>),
+    /// `/reply TEXT`: reply to the newest message from another member (its id, once the
+    /// screen found it).
+    Reply(Option<String>, String),
+    /// `/react EMOJI`: react to the newest message from another member; `/react` alone
+    /// takes the reaction back.
+    React(Option<String>, String),
+    /// `/edit TEXT`: edit our newest message.
+    Edit(Option<String>, String),
+    /// `/delete`: delete our newest message for everyone.
+    Delete(Option<String>),
 }
 
 impl Command {
@@ -262,6 +272,13 @@ impl Command {
             "save" => Ok(Self::Save(
                 (!argument.is_empty()).then(|| argument.to_ascii_lowercase()),
             )),
+            "reply" | "edit" if argument.is_empty() => {
+                Err(t!("chat-group-needs-text", command = format!("/{word}")))
+            }
+            "reply" => Ok(Self::Reply(None, argument.to_owned())),
+            "edit" => Ok(Self::Edit(None, argument.to_owned())),
+            "react" => Ok(Self::React(None, argument.to_owned())),
+            "delete" => Ok(Self::Delete(None)),
             other => Err(t!(
                 "chat-group-unknown-command",
                 command = format!("/{other}")
@@ -281,6 +298,10 @@ impl Command {
             Self::Members => "/members",
             Self::File(..) => "/file",
             Self::Save(_) => "/save",
+            Self::Reply(..) => "/reply",
+            Self::React(..) => "/react",
+            Self::Edit(..) => "/edit",
+            Self::Delete(_) => "/delete",
         }
     }
 
@@ -332,8 +353,18 @@ impl Command {
                     .await
                     .map(drop)
             }
-            // Answered by the screen, and by the loop.
-            Self::Members | Self::Save(_) => Ok(()),
+            Self::Reply(Some(to), text) => client.reply(group, Some(&to), &text).await.map(drop),
+            Self::React(Some(id), emoji) => client.react(group, &id, &emoji).await.map(drop),
+            Self::Edit(Some(id), text) => client.edit(group, &id, &text).await.map(drop),
+            Self::Delete(Some(id)) => client.delete_message(group, &id, true).await.map(drop),
+            // Answered by the screen, and by the loop; a change whose target the screen did
+            // not find never leaves it.
+            Self::Members
+            | Self::Save(_)
+            | Self::Reply(None, _)
+            | Self::React(None, _)
+            | Self::Edit(None, _)
+            | Self::Delete(None) => Ok(()),
         }
     }
 }
@@ -437,7 +468,13 @@ impl Screen {
                             Action::None
                         }
                     },
-                    Some(Ok(command)) => Action::Command(command),
+                    Some(Ok(command)) => match self.aim(command) {
+                        Ok(command) => Action::Command(command),
+                        Err(problem) => {
+                            self.problem = Some(problem);
+                            Action::None
+                        }
+                    },
                     Some(Err(problem)) => {
                         self.problem = Some(problem);
                         Action::None
@@ -499,6 +536,34 @@ impl Screen {
                         && rank(stored) > rank(m.delivery)
                     {
                         m.delivery = stored;
+                    }
+                }
+            }
+            GroupEventView::MessageEdited {
+                id,
+                text,
+                edited_at_ms,
+                ..
+            } => {
+                if let Some(m) = self.message_mut(&id) {
+                    m.text = text;
+                    m.edited_at_ms = Some(edited_at_ms);
+                }
+            }
+            GroupEventView::MessageDeleted { id, .. } => {
+                if let Some(m) = self.message_mut(&id) {
+                    m.deleted = true;
+                    m.text.clear();
+                    m.file = None;
+                    m.reactions.clear();
+                }
+            }
+            GroupEventView::ReactionChanged { id, by, emoji } => {
+                if let Some(m) = self.message_mut(&id) {
+                    m.reactions.retain(|r| r.by != by);
+                    if let Some(emoji) = emoji {
+                        m.reactions
+                            .push(crate::api::model::ReactionView { by, emoji });
                     }
                 }
             }
@@ -636,6 +701,31 @@ impl Screen {
         self.entries.push(Entry::Message(message));
     }
 
+    /// A change command with its target: the newest message from another member for
+    /// `/reply` and `/react`, our newest for `/edit` and `/delete` (never a deleted one).
+    fn aim(&self, command: Command) -> Result<Command, String> {
+        let newest = |ours: bool| {
+            self.entries.iter().rev().find_map(|entry| match entry {
+                Entry::Message(m) if (m.direction == "out") == ours && !m.deleted => {
+                    Some(m.id.clone())
+                }
+                _ => None,
+            })
+        };
+        let none = || t!("chat-group-no-target");
+        Ok(match command {
+            Command::Reply(None, text) => {
+                Command::Reply(Some(newest(false).ok_or_else(none)?), text)
+            }
+            Command::React(None, emoji) => {
+                Command::React(Some(newest(false).ok_or_else(none)?), emoji)
+            }
+            Command::Edit(None, text) => Command::Edit(Some(newest(true).ok_or_else(none)?), text),
+            Command::Delete(None) => Command::Delete(Some(newest(true).ok_or_else(none)?)),
+            other => other,
+        })
+    }
+
     /// The message whose file `/save` means: the newest with a file, or the one whose id
     /// starts with `prefix`.
     fn file_to_save(&self, prefix: Option<&str>) -> Option<String> {
@@ -643,6 +733,14 @@ impl Screen {
             Entry::Message(m) if m.file.is_some() && prefix.is_none_or(|p| m.id.starts_with(p)) => {
                 Some(m.id.clone())
             }
+            _ => None,
+        })
+    }
+
+    /// The message `id` on screen, to change.
+    fn message_mut(&mut self, id: &str) -> Option<&mut GroupMessageView> {
+        self.entries.iter_mut().find_map(|entry| match entry {
+            Entry::Message(m) if m.id == id => Some(m),
             _ => None,
         })
     }
@@ -817,6 +915,12 @@ impl Screen {
                 line.spans.push(mark);
             }
         }
+        if let Some(reactions) = crate::output::reactions(&m.reactions) {
+            lines.push(Line::from(vec![
+                Span::raw(" ".repeat(indent)),
+                Span::styled(reactions, Style::new().fg(Color::Yellow)),
+            ]));
+        }
     }
 
     fn status_line(&self) -> Line<'static> {
@@ -874,6 +978,10 @@ mod tests {
             direction: direction.into(),
             text: format!("text {id}"),
             file: None,
+            reply_to: None,
+            edited_at_ms: None,
+            reactions: Vec::new(),
+            deleted: false,
             sent_at_ms: 1_700_000_000_000,
             delivery: Delivery::Queued,
             receipts: None,
@@ -1002,6 +1110,72 @@ mod tests {
             Action::Save("f1a2b3c4d5".into())
         );
         assert_eq!(typed(&mut screen, "/save m2"), Action::None);
+    }
+
+    #[test]
+    fn changes_aim_at_the_newest_message_and_show_as_they_come() {
+        let mut screen = screen();
+        // Nothing to aim at yet.
+        assert_eq!(typed(&mut screen, "/react 👍"), Action::None);
+        assert!(screen.problem.take().is_some());
+        assert_eq!(typed(&mut screen, "/reply"), Action::None);
+        assert!(screen.problem.take().is_some());
+        screen.on_report(Report::GroupHistory(vec![
+            message("m1", "tern1me", "out"),
+            message("m2", "tern1bob", "in"),
+        ]));
+        assert_eq!(
+            typed(&mut screen, "/reply sounds good"),
+            Action::Command(Command::Reply(Some("m2".into()), "sounds good".into()))
+        );
+        assert_eq!(
+            typed(&mut screen, "/react 🎉"),
+            Action::Command(Command::React(Some("m2".into()), "🎉".into()))
+        );
+        assert_eq!(
+            typed(&mut screen, "/edit better"),
+            Action::Command(Command::Edit(Some("m1".into()), "better".into()))
+        );
+        assert_eq!(
+            typed(&mut screen, "/delete"),
+            Action::Command(Command::Delete(Some("m1".into())))
+        );
+
+        let id = screen.group.id.clone();
+        let event = |event| {
+            Report::Event(EventView::Group {
+                group: id.clone(),
+                event,
+            })
+        };
+        screen.on_report(event(GroupEventView::MessageEdited {
+            id: "m2".into(),
+            by: "tern1bob".into(),
+            text: "edited text".into(),
+            edited_at_ms: 1_700_000_001_000,
+        }));
+        for by in ["tern1me", "tern1carol"] {
+            screen.on_report(event(GroupEventView::ReactionChanged {
+                id: "m2".into(),
+                by: by.into(),
+                emoji: Some("👍".into()),
+            }));
+        }
+        screen.on_report(event(GroupEventView::MessageDeleted {
+            id: "m1".into(),
+            by: "tern1me".into(),
+        }));
+        let text: Vec<String> = screen
+            .lines(200)
+            .iter()
+            .map(|line| line.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        let all = text.join("\n");
+        assert!(all.contains("edited text (edited)"), "{all}");
+        assert!(all.contains("👍 2"), "{all}");
+        assert!(!all.contains("text m1"), "{all}");
+        // A deleted message is no target.
+        assert_eq!(typed(&mut screen, "/edit again"), Action::None);
     }
 
     #[test]

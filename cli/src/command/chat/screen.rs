@@ -664,7 +664,7 @@ impl Screen {
                 spans.extend(marks);
                 lines.push(Line::from(spans));
             }
-            if let Some(reactions) = output::reactions(m) {
+            if let Some(reactions) = output::reactions(&m.reactions) {
                 lines.push(Line::from(vec![
                     Span::raw(" ".repeat(indent)),
                     Span::styled(reactions, Style::new().fg(Color::Yellow)),
