@@ -131,6 +131,20 @@ pub(crate) struct MetaRow {
     pub(crate) reactions: Vec<ReactionRow>,
 }
 
+impl MetaRow {
+    /// The reactions people see: one per person, those taken back left out.
+    pub(crate) fn shown_reactions(&self) -> Vec<crate::Reaction> {
+        self.reactions
+            .iter()
+            .filter(|r| !r.emoji.is_empty())
+            .map(|r| crate::Reaction {
+                by: r.by,
+                emoji: r.emoji.clone(),
+            })
+            .collect()
+    }
+}
+
 /// A reaction in a [`MetaRow`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ReactionRow {

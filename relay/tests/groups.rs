@@ -1001,10 +1001,7 @@ async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_
     let bytes = marked_file(1_500_000);
     let path = dirs[0].path().join(name);
     std::fs::write(&path, &bytes).unwrap();
-    let id = alice
-        .send_file_to_group(group, &path, "the plans")
-        .await
-        .unwrap();
+    let id = alice.send_file(group, &path, "the plans").await.unwrap();
     let mine = alice.group_history(group, 10).await.unwrap();
     let sent = mine.iter().find(|m| m.id == id).unwrap();
     assert_eq!(sent.text, "the plans");
@@ -1047,7 +1044,7 @@ async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_
     assert_eq!(bob.group_info(group).await.unwrap().auto_download, Some(0));
     let second = marked_file(400_000);
     let on_demand = alice
-        .send_attachment_to_group(
+        .send_attachment(
             group,
             tern_node::OutgoingFile::from_bytes("later.bin", second.clone()),
             "",
@@ -1124,7 +1121,7 @@ async fn a_group_file_sent_while_its_sequencer_is_down_goes_up_after_a_restart()
     relay.kill();
     let bytes = marked_file(1_200_000);
     let id = alice
-        .send_attachment_to_group(
+        .send_attachment(
             group,
             tern_node::OutgoingFile::from_bytes("waited.bin", bytes.clone()),
             "sent in the outage",

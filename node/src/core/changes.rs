@@ -21,7 +21,7 @@
 
 use super::*;
 use crate::{
-    event::{MessageKind, Reaction as ShownReaction},
+    event::MessageKind,
     tables::{
         EditHistory, EventIndex, MessageMeta, MetaRow, OrphanChange, OrphanRow, Orphans,
         ReactionRow,
@@ -285,15 +285,7 @@ pub(super) fn to_message(
         text: row.text.clone(),
         reply_to: meta.reply_to.map(MessageId::from_bytes),
         edited_at_ms: meta.edited.map(hlc::millis),
-        reactions: meta
-            .reactions
-            .iter()
-            .filter(|r| !r.emoji.is_empty())
-            .map(|r| ShownReaction {
-                by: r.by,
-                emoji: r.emoji.clone(),
-            })
-            .collect(),
+        reactions: meta.shown_reactions(),
         sent_at_ms: hlc::millis(stamp),
         state: row.state,
         read: row.read,

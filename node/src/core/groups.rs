@@ -710,15 +710,7 @@ fn to_group_message(
             .and_then(|file| crate::Attachment::from_descriptor(&file.descriptor, &file.state)),
         reply_to: meta.reply_to.map(MessageId::from_bytes),
         edited_at_ms: meta.edited.map(hlc::millis),
-        reactions: meta
-            .reactions
-            .iter()
-            .filter(|r| !r.emoji.is_empty())
-            .map(|r| crate::Reaction {
-                by: r.by,
-                emoji: r.emoji.clone(),
-            })
-            .collect(),
+        reactions: meta.shown_reactions(),
         deleted: meta.deleted,
         sent_at_ms: hlc::millis(stamp),
         state: row.state,

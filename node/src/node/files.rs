@@ -61,34 +61,42 @@ impl Seek for AttachmentReader {
 }
 
 impl Node {
-    /// Sends the file at `path` to `peer`, with a caption (which may be empty). Returns once
-    /// the message is durable in the outbox, as [`Node::send`] does; the recipient then
-    /// fetches the file from this device, verifying every 16 KiB against its root.
+    /// Sends the file at `path` to `chat` (an account, or a group's id: [`ChatId`]), with a
+    /// caption (which may be empty). Returns once the message is durable in the outbox, as
+    /// [`Node::send`] does; the recipient then fetches the file from this device, verifying
+    /// every 16 KiB against its root. A group's file goes once to each of the group's
+    /// sequencer relays instead, which every member reads: the sender's upload does not
+    /// grow with the group, and the upload resumes after a restart.
     ///
     /// ```no_run
-    /// # async fn f(node: tern_node::Node, bob: tern_node::UserId) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn f(node: tern_node::Node, bob: tern_node::UserId, family: tern_node::GroupId) -> Result<(), Box<dyn std::error::Error>> {
     /// let id = node.send_file(bob, "report.pdf", "the numbers for March").await?;
+    /// let id = node.send_file(family, "beach.jpg", "we made it").await?;
     /// # Ok(()) }
     /// ```
     pub async fn send_file(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         path: impl AsRef<Path>,
         caption: impl Into<String>,
     ) -> Result<MessageId, AttachmentError> {
-        self.send_attachment(peer, OutgoingFile::from_path(path), caption)
+        self.send_attachment(chat, OutgoingFile::from_path(path), caption)
             .await
     }
 
-    /// Sends `file` to `peer` with a caption (which may be empty). Files up to 200 KiB
+    /// Sends `file` to `chat` with a caption (which may be empty). Files up to 200 KiB
     /// travel inside the message; larger ones are encrypted into this device's file store
     /// under a fresh key, and the message carries their root, key and a read capability.
     pub async fn send_attachment(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         file: OutgoingFile,
         caption: impl Into<String>,
     ) -> Result<MessageId, AttachmentError> {
+        let peer = match chat.into() {
+            ChatId::Peer(peer) => peer,
+            ChatId::Group(group) => return self.send_group_attachment(group, file, caption).await,
+        };
         let (name, mime, kind, preview, source) = file.into_parts();
         let blobs = self.inner.blobs.clone();
         let device = self.inner.net.peer_id().to_bytes();
@@ -128,30 +136,9 @@ impl Node {
         sent
     }
 
-    /// Sends the file at `path` to a group, with a caption (which may be empty): one
-    /// message through the group's log, and one copy of the file at each of the group's
-    /// sequencer relays, which every member reads (the sender's upload does not grow with
-    /// the group). Returns once the message is durable in the group's outbox; the upload
-    /// runs after, and resumes after a restart.
-    ///
-    /// ```no_run
-    /// # async fn f(node: tern_node::Node, family: tern_node::GroupId) -> Result<(), Box<dyn std::error::Error>> {
-    /// let id = node.send_file_to_group(family, "beach.jpg", "we made it").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn send_file_to_group(
-        &self,
-        group: GroupId,
-        path: impl AsRef<Path>,
-        caption: impl Into<String>,
-    ) -> Result<MessageId, AttachmentError> {
-        self.send_attachment_to_group(group, OutgoingFile::from_path(path), caption)
-            .await
-    }
-
-    /// Sends `file` to a group with a caption (which may be empty), as
-    /// [`Node::send_file_to_group`] does.
-    pub async fn send_attachment_to_group(
+    /// [`Node::send_attachment`] to a group: the descriptor names the group's sequencers
+    /// alone, and the blob is uploaded to each of them under the log's quota.
+    async fn send_group_attachment(
         &self,
         group: GroupId,
         file: OutgoingFile,

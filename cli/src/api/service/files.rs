@@ -79,15 +79,10 @@ pub(crate) async fn send_file(
         }
     }
     let caption = query.caption.unwrap_or_default();
-    let (id, peer) = match chat {
-        ChatId::Peer(user) => (
-            node.send_attachment(user, file, caption).await?,
-            user.to_string(),
-        ),
-        ChatId::Group(group) => (
-            node.send_attachment_to_group(group, file, caption).await?,
-            group.to_string(),
-        ),
+    let id = node.send_attachment(chat, file, caption).await?;
+    let peer = match chat {
+        ChatId::Peer(user) => user.to_string(),
+        ChatId::Group(group) => group.to_string(),
     };
     Ok(Sent {
         id: id.to_string(),

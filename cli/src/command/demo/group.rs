@@ -101,7 +101,7 @@ pub(super) async fn group(
     let photo_name = "beach.jpg";
     let file = tern_node::OutgoingFile::from_bytes(photo_name, photo.clone());
     let photo_id = alice
-        .send_attachment_to_group(group, file, t!("demo-text-group-photo"))
+        .send_attachment(group, file, t!("demo-text-group-photo"))
         .await?;
     let size = crate::output::size(photo.len() as u64);
     t.say(
