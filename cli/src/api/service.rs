@@ -14,7 +14,7 @@ mod files;
 mod groups;
 
 pub(crate) use files::{
-    Opened, fetch_file, file_preview, files, open_file, send_file, stream_arriving,
+    Opened, check_upload, fetch_file, file_preview, files, open_file, send_file, stream_arriving,
 };
 pub(crate) use groups::{
     add_members, change_group, create_group, group, group_messages, groups, leave_group,

@@ -50,7 +50,29 @@ pub(super) async fn send_file(
     params: Result<Query<UploadQuery>, QueryRejection>,
     body: HttpBody,
 ) -> Result<Json<Sent>, ApiError> {
-    let upload = query(params)?;
+    // A request refused for what it names (an unknown contact or group, a bad name or
+    // preview) is refused before the file is read, and the file is read to its end first
+    // (up to the limit): a client still sending would otherwise see the connection reset
+    // instead of the answer.
+    let checked = match query(params) {
+        Ok(upload) => service::check_upload(&state.node, &peer, &upload)
+            .await
+            .map(|_| upload),
+        Err(e) => Err(e),
+    };
+    let upload = match checked {
+        Ok(upload) => upload,
+        Err(e) => {
+            let mut stream = body.into_data_stream();
+            let mut read = 0u64;
+            while read <= MAX_UPLOAD
+                && let Some(Ok(chunk)) = stream.next().await
+            {
+                read += chunk.len() as u64;
+            }
+            return Err(e);
+        }
+    };
     // One chunk past the limit is enough to refuse it; the rest is never read.
     let over = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = over.clone();

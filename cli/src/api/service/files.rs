@@ -46,6 +46,26 @@ impl From<AttachmentError> for ApiError {
     }
 }
 
+/// Checks what an upload to `peer` names before a byte of it is read: the conversation, the
+/// file's name, its preview and its kind. Returns the conversation.
+pub(crate) async fn check_upload(
+    node: &Node,
+    peer: &str,
+    query: &UploadQuery,
+) -> Result<ChatId, ApiError> {
+    let chat = chat_of(node, peer).await?;
+    if query.name.trim().is_empty() {
+        return Err(ApiError::bad_request("a file needs a name"));
+    }
+    preview(query)?;
+    match query.kind.as_deref() {
+        None | Some("voice") => Ok(chat),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "`kind` is `voice` or absent, not {other:?}"
+        ))),
+    }
+}
+
 /// Sends the file `reader` yields to `peer` (a contact, or a group as `#name`), named and
 /// described by `query`.
 pub(crate) async fn send_file(
@@ -54,10 +74,7 @@ pub(crate) async fn send_file(
     query: UploadQuery,
     reader: impl Read + Send + 'static,
 ) -> Result<Sent, ApiError> {
-    let chat = chat_of(node, peer).await?;
-    if query.name.trim().is_empty() {
-        return Err(ApiError::bad_request("a file needs a name"));
-    }
+    let chat = check_upload(node, peer, &query).await?;
     let (thumbnail, waveform) = preview(&query)?;
     let mut file = OutgoingFile::from_reader(query.name, reader);
     if let Some(thumbnail) = thumbnail {
@@ -69,14 +86,8 @@ pub(crate) async fn send_file(
     if let Some(mime) = query.mime {
         file = file.with_mime(mime);
     }
-    match query.kind.as_deref() {
-        None => {}
-        Some("voice") => file = file.with_kind(AttachmentKind::Voice),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "`kind` is `voice` or absent, not {other:?}"
-            )));
-        }
+    if query.kind.as_deref() == Some("voice") {
+        file = file.with_kind(AttachmentKind::Voice);
     }
     let caption = query.caption.unwrap_or_default();
     let id = node.send_attachment(chat, file, caption).await?;
