@@ -154,10 +154,14 @@ impl Core {
     /// with the relays it may reach at once: our mailbox relays, and a group's sequencers.
     pub(super) fn queue_fetch(&mut self, mut fetch: Fetch) {
         fetch.relays = self.relays.in_order();
-        if let ChatId::Group(group) = fetch.chat {
-            fetch.relays.extend(self.sequencers_of(group));
+        match fetch.chat {
+            // Its sender's device coming online wakes it.
+            ChatId::Peer(peer) => {
+                self.fetching_from.insert(peer);
+            }
+            // Only the sequencers hold it.
+            ChatId::Group(group) => fetch.relays.extend(self.sequencers_of(group)),
         }
-        self.fetching_from.insert(fetch.sender);
         self.transfers.fetch(fetch);
     }
 
