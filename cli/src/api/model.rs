@@ -540,6 +540,21 @@ pub(crate) struct ChatsPage {
     pub(crate) chats: Vec<ChatView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub(crate) next: Option<String>,
+    /// On the first page of the main list (not archived), the groups we are in, the most
+    /// recent first, each with its last message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) groups: Vec<GroupChatView>,
+}
+
+/// A group in the chat list: the group, and its last message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct GroupChatView {
+    /// The group.
+    #[serde(flatten)]
+    pub(crate) group: GroupView,
+    /// Its newest message, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last: Option<GroupMessageView>,
 }
 
 /// `GET /v1/chats` parameters.

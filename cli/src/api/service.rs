@@ -262,7 +262,23 @@ pub(crate) async fn chats(
         .take(limit)
         .map(Into::into)
         .collect();
-    Ok(ChatsPage { chats, next })
+    // The groups go under the first page of the main list, newest message first.
+    let mut groups = Vec::new();
+    if start == 0 && !archived {
+        for group in node.groups().await?.into_iter().filter(|g| g.active) {
+            let last = node.group_history(group.id, 1).await?.pop();
+            groups.push(super::model::GroupChatView {
+                group: group.into(),
+                last: last.map(Into::into),
+            });
+        }
+        groups.sort_by_key(|g| std::cmp::Reverse(g.last.as_ref().map(|m| m.sent_at_ms)));
+    }
+    Ok(ChatsPage {
+        chats,
+        next,
+        groups,
+    })
 }
 
 pub(crate) async fn history(

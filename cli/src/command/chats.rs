@@ -191,26 +191,13 @@ impl Chats {
             });
         }
         let (limit, cursor, archived) = (self.limit, self.cursor, self.archived);
-        // The groups go under the first page of the main list, newest message first.
-        let first_page = cursor.is_none() && !archived;
-        let (page, groups) = backend::with(context, Need::Data, async |b| {
-            let page = b.chats(Some(limit), cursor.as_deref(), archived).await?;
-            let mut groups = Vec::new();
-            if first_page {
-                for group in b.groups().await?.into_iter().filter(|g| g.active) {
-                    let last = b.group_messages(&group.id, Some(1)).await?.pop();
-                    groups.push((group, last));
-                }
-            }
-            groups.sort_by_key(|(_, last)| std::cmp::Reverse(last.as_ref().map(|m| m.sent_at_ms)));
-            Ok((page, groups))
+        // The daemon puts the groups under the first page of the main list.
+        let page = backend::with(context, Need::Data, async |b| {
+            b.chats(Some(limit), cursor.as_deref(), archived).await
         })
         .await?;
-        let list = ChatList {
-            page: &page,
-            groups: groups.iter().map(|(group, _)| group).collect(),
-        };
-        context.out.emit(&list, |out| {
+        let groups: Vec<_> = page.groups.iter().map(|g| (&g.group, &g.last)).collect();
+        context.out.emit(&page, |out| {
             if page.chats.is_empty() && groups.is_empty() {
                 return writeln!(out, "{}", t!("chats-none"));
             }
@@ -257,7 +244,10 @@ impl Chats {
                     String::new()
                 };
                 let (time, text) = match last {
-                    Some(m) => (output::time(m.sent_at_ms), preview(&m.text)),
+                    Some(m) => (
+                        output::time(m.sent_at_ms),
+                        preview(&output::group_body(m, None)),
+                    ),
                     None => (String::new(), String::new()),
                 };
                 writeln!(
@@ -278,15 +268,6 @@ impl Chats {
             Ok(())
         })
     }
-}
-
-/// The chat list as `--json` prints it: the page of 1:1 chats and, on the first page of the
-/// main list, the groups we are in, most recent first, each with its unread count.
-#[derive(serde::Serialize)]
-struct ChatList<'a> {
-    #[serde(flatten)]
-    page: &'a crate::api::model::ChatsPage,
-    groups: Vec<&'a crate::api::model::GroupView>,
 }
 
 /// An address shortened for a list.

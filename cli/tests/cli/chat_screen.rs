@@ -675,6 +675,41 @@ async fn a_group_is_a_chat_screen_with_members_changes_and_relay_marks() {
         line_with(s, "bob: nice name").is_some()
     })
     .await;
+    // Edits and replies from the input line (each aimed at the newest message: ours for
+    // an edit, another member's for a reply); Bob sees them.
+    tmux.keys(&["/edit from the screen, edited", "Enter"]);
+    tmux.wait_for("our edit, marked", |s| {
+        line_with(s, "from the screen, edited (edited)").is_some()
+    })
+    .await;
+    tmux.keys(&["/reply same here", "Enter"]);
+    eventually("bob to see alice's reply and her edit", || async {
+        let run = bob.tern(&["group", "history", "#fam2", "--json"]).await;
+        let history = run.json();
+        let messages = history.as_array()?;
+        let nice = messages.iter().find(|m| m["text"] == "nice name")?;
+        let reply = messages.iter().find(|m| m["text"] == "same here")?;
+        let edited = messages
+            .iter()
+            .find(|m| m["text"] == "from the screen, edited")?;
+        (reply["reply_to"] == nice["id"] && edited["edited_at_ms"].is_u64()).then_some(())
+    })
+    .await;
+    // A file from the input line, shown inline on both sides.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("minutes.txt");
+    std::fs::write(&path, vec![b'm'; 300_000]).unwrap();
+    tmux.keys(&[&format!("/file {} the minutes", path.display()), "Enter"]);
+    tmux.wait_for("the file, inline", |s| {
+        line_with(s, "📎 minutes.txt").is_some_and(|l| l.contains("the minutes"))
+    })
+    .await;
+    eventually("bob's daemon to fetch it", || async {
+        let run = bob.tern(&["attachments", "#fam2", "--json"]).await;
+        (run.json()["files"].as_array()?.first()?["file"]["state"] == "ready").then_some(())
+    })
+    .await;
+
     // What the open screen shows is read: the group's unread count stays at zero.
     eventually("the screen to mark the group read", || async {
         let run = alice.tern(&["group", "info", "#fam2", "--json"]).await;

@@ -109,6 +109,12 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     };
     let chats = carol.tern(&["chats", "--json"]).await;
     assert_eq!(unread(&chats), Some(1.into()), "{chats:?}");
+    // The daemon lists the groups with their last message, in the one answer.
+    assert_eq!(
+        chats.json()["groups"][0]["last"]["text"],
+        "dinner at 8?",
+        "{chats:?}"
+    );
     let run = carol.tern(&["read", "#family", "--json"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["marked"], 1);

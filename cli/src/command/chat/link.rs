@@ -30,15 +30,24 @@ const RETRY_MAX: Duration = Duration::from_secs(3);
 /// The chats the screens switch through: the first page of 1:1 chats, then the groups we
 /// are in, each as `#name` with its member count.
 pub(crate) async fn chat_list(client: &Client) -> Result<Vec<ChatView>, CallError> {
-    let mut chats = client.chats(Some(CHAT_LIST), None, false).await?.chats;
-    let groups = client.groups().await?;
-    chats.extend(groups.into_iter().filter(|g| g.active).map(|g| {
-        let name = format!("#{}", g.name);
+    let page = client.chats(Some(CHAT_LIST), None, false).await?;
+    let mut chats = page.chats;
+    chats.extend(page.groups.into_iter().map(|g| {
+        let name = format!("#{}", g.group.name);
+        let members = t!("group-member-count", count = g.group.members.len());
+        let (last_ms, last_text) = match &g.last {
+            Some(m) => (
+                m.sent_at_ms,
+                format!("{members} · {}", crate::output::group_body(m, None)),
+            ),
+            None => (0, members),
+        };
+        let g = g.group;
         ChatView {
             peer: name.clone(),
             name: Some(name),
-            last_ms: 0,
-            last_text: t!("group-member-count", count = g.members.len()),
+            last_ms,
+            last_text,
             unread: g.unread,
             muted_until_ms: None,
             archived: false,
