@@ -91,7 +91,7 @@ impl Node {
     }
 
     /// Sends what `compose` says to a contact or through a group's log.
-    async fn compose<E: From<crate::core::Error>>(
+    pub(super) async fn compose<E: From<crate::core::Error>>(
         &self,
         chat: ChatId,
         compose: Compose,

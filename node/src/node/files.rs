@@ -14,7 +14,6 @@ use crate::{
     attachment::{OutgoingFile, Source},
     core::{Held, OutgoingFile as Staged, RelayTarget, UploadPlan},
     error::AttachmentError,
-    group::GroupId,
     view::{ChatId, FileEntry},
 };
 
@@ -93,39 +92,40 @@ impl Node {
         file: OutgoingFile,
         caption: impl Into<String>,
     ) -> Result<MessageId, AttachmentError> {
-        let peer = match chat.into() {
-            ChatId::Peer(peer) => peer,
-            ChatId::Group(group) => return self.send_group_attachment(group, file, caption).await,
-        };
+        let chat = chat.into();
         let (name, mime, kind, preview, source) = file.into_parts();
         let blobs = self.inner.blobs.clone();
         let device = self.inner.net.peer_id().to_bytes();
         let import = tokio::task::spawn_blocking(move || {
             prepare(&blobs, device, (name, mime, kind.into(), preview), source)
         });
-        // Where a copy would go if the recipient is offline, found while the file encrypts.
-        let (staged, relays) = tokio::join!(import, self.relay_target(peer));
+        // Where copies go, found while the file encrypts.
+        let (staged, places) = tokio::join!(import, self.file_places(chat));
         let mut staged = staged.map_err(|e| AttachmentError::File(e.to_string()))??;
-        if let Some((relays, mailbox)) = relays {
-            name_locations(
-                &mut staged,
-                relays,
-                *mailbox.as_bytes(),
-                Holder::DeviceThenRelays,
-            )?;
+        let sent = async {
+            match places? {
+                Places::Contact(None) => {}
+                Places::Contact(Some((relays, mailbox))) => name_locations(
+                    &mut staged,
+                    relays,
+                    *mailbox.as_bytes(),
+                    Holder::DeviceThenRelays,
+                )?,
+                Places::Group(target) => {
+                    if staged.grant.is_some() && target.sequencers.is_empty() {
+                        return Err(AttachmentError::Group(crate::GroupError::NoRelays));
+                    }
+                    name_locations(&mut staged, target.sequencers, target.log, Holder::Relays)?;
+                }
+            }
+            let compose = Compose::File {
+                file: staged.clone(),
+                caption: caption.into(),
+                reply_to: None,
+            };
+            self.compose(chat, compose).await
         }
-        let compose = Compose::File {
-            file: staged.clone(),
-            caption: caption.into(),
-            reply_to: None,
-        };
-        let sent = self
-            .call::<MessageId, AttachmentError>(|reply| Request::Send {
-                peer,
-                compose,
-                reply,
-            })
-            .await;
+        .await;
         if sent.is_err()
             && let Some((root, _)) = staged.grant
         {
@@ -136,52 +136,18 @@ impl Node {
         sent
     }
 
-    /// [`Node::send_attachment`] to a group: the descriptor names the group's sequencers
-    /// alone, and the blob is uploaded to each of them under the log's quota.
-    async fn send_group_attachment(
-        &self,
-        group: GroupId,
-        file: OutgoingFile,
-        caption: impl Into<String>,
-    ) -> Result<MessageId, AttachmentError> {
-        let target = self
-            .call::<crate::core::GroupFileTarget, AttachmentError>(|reply| {
-                Request::Group(crate::core::GroupRequest::FileTarget { group, reply })
-            })
-            .await?;
-        let (name, mime, kind, preview, source) = file.into_parts();
-        let blobs = self.inner.blobs.clone();
-        let device = self.inner.net.peer_id().to_bytes();
-        let mut staged = tokio::task::spawn_blocking(move || {
-            prepare(&blobs, device, (name, mime, kind.into(), preview), source)
-        })
-        .await
-        .map_err(|e| AttachmentError::File(e.to_string()))??;
-        if staged.grant.is_some() && target.sequencers.is_empty() {
-            return Err(AttachmentError::Group(crate::GroupError::NoRelays));
-        }
-        name_locations(&mut staged, target.sequencers, target.log, Holder::Relays)?;
-        let compose = Compose::File {
-            file: staged.clone(),
-            caption: caption.into(),
-            reply_to: None,
-        };
-        let sent = self
-            .call::<MessageId, AttachmentError>(|reply| {
-                Request::Group(crate::core::GroupRequest::Send {
-                    group,
-                    compose,
-                    reply,
+    /// Where the copies of a file for `chat` go: a contact's relays, should it be offline
+    /// (from the record the core holds, else looked up), or a group's sequencers.
+    async fn file_places(&self, chat: ChatId) -> Result<Places, AttachmentError> {
+        match chat {
+            ChatId::Peer(peer) => Ok(Places::Contact(self.relay_target(peer).await)),
+            ChatId::Group(group) => Ok(Places::Group(
+                self.call::<_, AttachmentError>(|reply| {
+                    Request::Group(crate::core::GroupRequest::FileTarget { group, reply })
                 })
-            })
-            .await;
-        if sent.is_err()
-            && let Some((root, _)) = staged.grant
-        {
-            let blobs = self.inner.blobs.clone();
-            let _ = tokio::task::spawn_blocking(move || blobs.delete(&root)).await;
+                .await?,
+            )),
         }
-        sent
     }
 
     /// The recipient's mailbox relays and mailbox: from the record the core holds, else
@@ -340,6 +306,14 @@ impl Node {
 /// How long sending a file waits for the recipient's record, when the node holds none, to
 /// name its relays in the descriptor. The file's encryption usually takes longer.
 const RELAY_LOOKUP: Duration = Duration::from_secs(10);
+
+/// Where the copies of a file go (see [`Node::file_places`]).
+enum Places {
+    /// The contact's mailbox relays, if its record is known.
+    Contact(Option<RelayTarget>),
+    /// The group's sequencers, under its log's quota.
+    Group(crate::core::GroupFileTarget),
+}
 
 /// Who holds a blob for its readers.
 #[derive(Clone, Copy, PartialEq, Eq)]
