@@ -663,24 +663,60 @@ async fn a_burst_of_messages_larger_than_any_queue_all_arrive_once() {
     relay.shutdown().await;
 }
 
+/// A group of Alice and Bob whose only sequencer is a relay process on a port of its own, so
+/// that it comes back where the group knows it after a kill.
+struct Outage {
+    relay: support::RelayProcess,
+    relay_dir: tempfile::TempDir,
+    listen: String,
+    relays: Vec<String>,
+    dirs: Vec<tempfile::TempDir>,
+    alice: Node,
+    bob: Node,
+    group: GroupId,
+}
+
+impl Outage {
+    async fn start(name: &str) -> Self {
+        let relay_dir = tempfile::tempdir().unwrap();
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", fixed_port());
+        let relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+        let relays = vec![relay.address().await.1.to_string()];
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+        let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+        befriend(&alice, &bob).await;
+        let group = alice.create_group(name).await.unwrap();
+        alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+        until("bob to join", || async {
+            bob.group_info(group).await.is_ok_and(|g| g.active)
+        })
+        .await;
+        Self {
+            relay,
+            relay_dir,
+            listen,
+            relays,
+            dirs,
+            alice,
+            bob,
+            group,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_messages_than_a_queue_holds_wait_out_a_restart_and_a_relay_outage() {
-    // A relay process on a port of its own, so that it comes back where the group knows it.
-    let relay_dir = tempfile::tempdir().unwrap();
-    let port = fixed_port();
-    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
-    let relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
-    let relays = vec![relay.address().await.1.to_string()];
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
-    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
-    befriend(&alice, &bob).await;
-    let group = alice.create_group("outage").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    let Outage {
+        relay,
+        relay_dir,
+        listen,
+        relays,
+        dirs,
+        mut alice,
+        bob,
+        group,
+    } = Outage::start("outage").await;
 
     // The group's only sequencer is down: Alice's messages are taken and wait in her outbox,
     // through a restart, more of them than any queue between her core and her log task holds.
@@ -1101,20 +1137,16 @@ async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_file_sent_while_its_sequencer_is_down_goes_up_after_a_restart() {
-    let relay_dir = tempfile::tempdir().unwrap();
-    let listen = format!("/ip4/127.0.0.1/tcp/{}", fixed_port());
-    let relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
-    let relays = vec![relay.address().await.1.to_string()];
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
-    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
-    befriend(&alice, &bob).await;
-    let group = alice.create_group("outage files").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    let Outage {
+        relay,
+        relay_dir,
+        listen,
+        relays,
+        dirs,
+        alice,
+        bob,
+        group,
+    } = Outage::start("outage files").await;
 
     // The sequencer is down: the file is taken, its message and upload wait, through a
     // restart of the sender's node.
