@@ -233,7 +233,21 @@ impl Group {
         welcome: &[u8],
         verifier: &dyn CredentialVerifier,
     ) -> Result<Self, GroupError> {
-        let result = Self::join_inner(provider, welcome, verifier);
+        Self::join_replacing(provider, welcome, verifier, &|_| false)
+    }
+
+    /// [`Group::join`], for a group whose state this device may already hold: a member that
+    /// was removed and is added again, or one that fell behind its log's retention and is
+    /// added back (`docs/protocol/groups.md` §10.7). If storage holds the Welcome's group and
+    /// `replace` says yes for its id, the old state is deleted in the same batch as the new
+    /// one is written; if it says no, the Welcome is refused as a group this device is in.
+    pub fn join_replacing<B: Backing>(
+        provider: &Provider<'_, B>,
+        welcome: &[u8],
+        verifier: &dyn CredentialVerifier,
+        replace: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Self, GroupError> {
+        let result = Self::join_inner(provider, welcome, verifier, replace);
         if result.is_err() {
             provider.discard();
         }
@@ -244,6 +258,7 @@ impl Group {
         provider: &Provider<'_, B>,
         welcome: &[u8],
         verifier: &dyn CredentialVerifier,
+        replace: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Self, GroupError> {
         if welcome.len() > MAX_MESSAGE_LEN {
             return Err(GroupError::Invalid("welcome too large".into()));
@@ -253,8 +268,22 @@ impl Group {
         let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
             return Err(GroupError::Invalid("not a Welcome".into()));
         };
-        let staged = StagedWelcome::new_from_welcome(provider, &join_config(), welcome, None)
-            .map_err(mls)?;
+        let builder =
+            StagedWelcome::build_from_welcome(provider, &join_config(), welcome).map_err(mls)?;
+        let group_id = builder
+            .processed_welcome()
+            .unverified_group_info()
+            .group_id()
+            .clone();
+        let old = MlsGroup::load(provider.storage(), &group_id).map_err(mls)?;
+        let staged = match old {
+            Some(_) if !replace(group_id.as_slice()) => {
+                return Err(GroupError::State("already in this group".into()));
+            }
+            Some(_) => builder.replace_old_group().build(),
+            None => builder.build(),
+        }
+        .map_err(mls)?;
         for member in staged.members() {
             crate::credential::verify(
                 verifier,
@@ -263,6 +292,11 @@ impl Group {
             )?;
         }
         roles_of(staged.group_context().extensions())?;
+        // The old state's rows go in the same batch as the new state's (some, such as its
+        // past epochs' secrets, the new state would not overwrite).
+        if let Some(mut old) = old {
+            old.delete(provider.storage()).map_err(mls)?;
+        }
         let mls = staged.into_group(provider).map_err(mls)?;
         Self::from_mls(mls, verifier)
     }

@@ -121,6 +121,61 @@ impl Group {
         self.commit(provider, signer, verifier, plan)
     }
 
+    /// Adds back a member that can no longer follow the group (its device fell behind the
+    /// log's retention, `docs/protocol/groups.md` §10.7): one commit removes every leaf of the
+    /// key package's identity and adds the key package. Admins only. Refused if the identity
+    /// has no leaf (it is not a member: it is added, not added back) or if the key package is
+    /// already in the tree (another admin added it back first).
+    pub fn readd<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+        key_package: &[u8],
+    ) -> Result<Outgoing, GroupError> {
+        let (package, identity) = validate_key_package(provider, verifier, key_package)?;
+        if self.holds_key_package(&package) {
+            return Err(GroupError::State("already added back".into()));
+        }
+        let removes: Vec<u32> = self
+            .members
+            .iter()
+            .filter(|(_, (id, _))| *id == identity)
+            .map(|(leaf, _)| *leaf)
+            .collect();
+        if removes.is_empty() {
+            return Err(GroupError::Invalid("not a member of the group".into()));
+        }
+        if removes.contains(&self.own_leaf()) {
+            return Err(GroupError::Invalid(
+                "a member does not add itself back".into(),
+            ));
+        }
+        let plan = Plan {
+            adds: vec![(package, identity)],
+            removes,
+            ..Plan::default()
+        };
+        self.commit(provider, signer, verifier, plan)
+    }
+
+    /// Whether the key package (a serialized `MLSMessage`) is a leaf of the tree already:
+    /// a member's leaf keeps the encryption key it joined with until that member updates.
+    pub fn has_key_package<B: Backing>(
+        &self,
+        provider: &Provider<'_, B>,
+        verifier: &dyn CredentialVerifier,
+        key_package: &[u8],
+    ) -> bool {
+        validate_key_package(provider, verifier, key_package)
+            .is_ok_and(|(package, _)| self.holds_key_package(&package))
+    }
+
+    fn holds_key_package(&self, package: &KeyPackage) -> bool {
+        let key = package.leaf_node().encryption_key();
+        self.mls.members().any(|m| *key == m.encryption_key.into())
+    }
+
     /// Updates this device's leaf (fresh HPKE key: post-compromise security).
     pub fn self_update<B: Backing>(
         &mut self,

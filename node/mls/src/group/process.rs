@@ -308,9 +308,12 @@ impl Group {
             }
         }
         for m in &after {
+            // A removed leaf may be taken again by an add in the same commit, also by the
+            // same identity (a member added back, `Group::readd`).
+            let reused = summary.removes.iter().any(|(l, _)| *l == m.leaf);
             match before.iter().find(|b| b.leaf == m.leaf) {
                 None => changes.push(Change::Added(m.clone())),
-                Some(b) if b.identity != m.identity => {
+                Some(b) if b.identity != m.identity || reused => {
                     changes.push(Change::Added(m.clone()));
                 }
                 Some(_) if summary.updates.iter().any(|(l, _)| *l == m.leaf) => {

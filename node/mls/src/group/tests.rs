@@ -402,3 +402,77 @@ fn the_next_epochs_secret_is_known_before_the_commit_is_merged() {
     assert_eq!(next, Some(export(&mut devices[0])));
     assert_eq!(next, Some(export(&mut devices[1])));
 }
+
+#[test]
+fn a_member_left_behind_is_added_back_once_and_joins_over_its_old_state() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    // Carol misses a commit (its log entry expired before she read it).
+    let missed = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().rename(p, s, &V, "family 2").unwrap()
+    });
+    d[0].process(&crypto, &missed.commit).unwrap();
+    d[1].process(&crypto, &missed.commit).unwrap();
+
+    // Bob is no admin; Alice adds Carol back from the key package Carol sent her.
+    let package = d[2].key_package(&crypto);
+    let refused = d[1].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().readd(p, s, &V, &package)
+    });
+    assert!(matches!(
+        refused,
+        Err(GroupError::Policy(PolicyError::NotAdmin(_)))
+    ));
+    let out = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().readd(p, s, &V, &package).unwrap()
+    });
+    d[0].process(&crypto, &out.commit).unwrap();
+    let Processed::Commit { changes, .. } = d[1].process(&crypto, &out.commit).unwrap() else {
+        panic!()
+    };
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Removed(m) if m.identity.0 == b"carol"))
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Added(m) if m.identity.0 == b"carol"))
+    );
+    // A second admin holding the same request finds it done.
+    let held = d[0].run(&crypto, |p, g, _, _| {
+        g.as_ref().unwrap().has_key_package(p, &V, &package)
+    });
+    assert!(held);
+    let again = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().readd(p, s, &V, &package)
+    });
+    assert!(matches!(again, Err(GroupError::State(_))));
+
+    // Carol's old state is in her store: a plain join is refused, a replacing one joins.
+    let welcome = out.welcome.unwrap();
+    let plain = d[2].run(&crypto, |p, _, _, _| Group::join(p, &welcome, &V));
+    assert!(matches!(plain, Err(GroupError::State(_))));
+    d[2].run(&crypto, |p, g, _, _| {
+        *g = Some(Group::join_replacing(p, &welcome, &V, &|_| true).unwrap())
+    });
+    assert_eq!(d[2].state(), d[0].state());
+    assert_eq!(d[2].g().name(), "family 2");
+    let hello = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"welcome back").unwrap()
+    });
+    assert!(matches!(
+        d[2].process(&crypto, &hello),
+        Ok(Processed::Application { .. })
+    ));
+    // And after a reload from the store.
+    let id = d[2].g().id().to_vec();
+    let reloaded = d[2].run(&crypto, |p, _, _, _| {
+        Group::load(p, &id, &V).unwrap().unwrap()
+    });
+    assert_eq!(
+        (reloaded.epoch(), reloaded.tree_hash()),
+        (d[0].state().0, &d[0].state().1[..])
+    );
+}
