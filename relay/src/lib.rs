@@ -137,6 +137,14 @@ impl Relay {
         self.inner.observed().await
     }
 
+    /// Expires group-log entries stored before `cutoff` (Unix seconds) now, as the periodic
+    /// expiry would once they are older than the log retention (the `test-utils` feature, for
+    /// tests of members away longer than that). Returns how many entries went.
+    #[cfg(feature = "test-utils")]
+    pub async fn expire_logs_before(&self, cutoff: u64) -> u32 {
+        self.inner.expire_logs_before(cutoff).await
+    }
+
     /// Stops serving, waits for in-flight writes and closes the database.
     pub async fn shutdown(&self) {
         self.inner.shutdown().await;

@@ -261,6 +261,11 @@ pub enum Refusal {
     /// The relay cannot store or read right now.
     #[error("the relay is unavailable")]
     Unavailable,
+    /// The key's epoch has ended and the commit that ended it has expired (§9.6): the
+    /// reader can never read on from here. Its member was away for longer than the log keeps
+    /// entries and must be added back to the group (§10.7).
+    #[error("the key's epoch is over and its entries have expired")]
+    Expired,
 }
 
 impl Refusal {
@@ -279,6 +284,7 @@ impl Refusal {
             Self::RateLimited => "rate_limited",
             Self::NotAllowed => "log_not_allowed",
             Self::Unavailable => "unavailable",
+            Self::Expired => "log_expired",
         }
     }
 }

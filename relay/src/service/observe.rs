@@ -27,6 +27,17 @@ impl Handle {
     }
 }
 
+impl Handle {
+    /// Runs the log expiry now, as if the log retention had ended at `cutoff` (Unix
+    /// seconds): entries stored before it go. Returns how many did.
+    pub(crate) async fn expire_logs_before(&self, cutoff: u64) -> u32 {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.expire_logs(cutoff, 0).unwrap_or(0))
+            .await
+            .unwrap_or(0)
+    }
+}
+
 impl Service {
     pub(super) fn observed(&mut self) -> Observed {
         let store = self.swarm.behaviour_mut().kad.store_mut();

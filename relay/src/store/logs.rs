@@ -518,6 +518,11 @@ impl Store {
         if retired_at.is_some_and(|seq| after >= seq) {
             return Err(LogRefusal::Retired);
         }
+        // Entries expire in the order they were stored: once the commit that ended this
+        // epoch is gone, so is all of the epoch, and its reader cannot move on.
+        if retired_at.is_some_and(|seq| seq < state.first) {
+            return Err(LogRefusal::Expired);
+        }
         let after = after.max(start);
         // The state was read before the key row: capping at its last entry keeps out a
         // write that retired this key between the two reads.

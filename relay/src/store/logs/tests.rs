@@ -216,6 +216,18 @@ async fn entries_expire_and_an_idle_empty_log_goes() {
     let page = store.read_log(&LOG, &K1, 0, 100, 1 << 20).unwrap();
     assert_eq!((seqs(&page), page.first), (vec![3], 3));
     assert_eq!(store.totals().bytes, cost(3));
+    // A reader of the epoch whose end expired can never read on: told so, not answered
+    // with an empty page for ever. Past the commit it is still the usual refusal.
+    for after in [0, 1] {
+        assert_eq!(
+            store.read_log(&LOG, &K0, after, 100, 1 << 20),
+            Err(LogRefusal::Expired)
+        );
+    }
+    assert_eq!(
+        store.read_log(&LOG, &K0, 2, 100, 1 << 20),
+        Err(LogRefusal::Retired)
+    );
     // An expired body is new again.
     assert_eq!(
         run(&store, LOG, K1, message(b"old"), 300).await,
