@@ -620,6 +620,10 @@ mod tests {
                     addresses: vec!["/ip4/127.0.0.1/tcp/1".into()],
                 }],
             },
+            GroupOp::Rejoin {
+                group: [6; 32],
+                key_package: vec![7; 300],
+            },
         ];
         for op in ops {
             let body = Body::Group(GroupControl {

@@ -273,6 +273,21 @@ pub enum GroupEvent {
     },
     /// We are no longer in the group (removed, or we left).
     Ended,
+    /// This device was away longer than the group's relays keep its log: what was sent
+    /// meanwhile is lost to it, and it cannot follow the group until an admin adds it back.
+    /// It asked the admins in `asked` to (those among our contacts); the group's `Joined`
+    /// event follows when one did. With nobody to ask, an admin must remove and add us.
+    FellBehind {
+        /// The admins asked to add us back.
+        asked: Vec<UserId>,
+    },
+    /// Members that had fallen behind the group's log were added back by `by`.
+    AddedBack {
+        /// Who added them back.
+        by: UserId,
+        /// The accounts added back.
+        members: Vec<UserId>,
+    },
     /// Adding a member waits for that member's key package, which was asked for over the
     /// 1:1 path; the add is made when it arrives.
     AddWaiting {
@@ -301,6 +316,10 @@ pub enum GroupError {
     /// (until then MLS lets nobody send); try again in a moment.
     #[error("the group is busy with a change; try again")]
     Busy,
+    /// This device fell behind the group's log and waits for an admin to add it back
+    /// ([`GroupEvent::FellBehind`]).
+    #[error("this device fell behind group {} and waits to be added back", .0.short())]
+    FellBehind(GroupId),
     /// A group needs at least one relay to keep its log; this node has none yet.
     #[error("no relay to keep the group's log; add one with --relay")]
     NoRelays,

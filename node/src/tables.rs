@@ -652,6 +652,8 @@ mod fixture_group_pipeline;
 #[cfg(test)]
 mod fixture_group_receipts;
 #[cfg(test)]
+mod fixture_group_rejoin;
+#[cfg(test)]
 mod fixture_group_renewal;
 #[cfg(test)]
 mod fixture_group_unread;

@@ -203,6 +203,31 @@ async fn a_group_of_three_talks_through_its_log_and_a_removed_member_reads_no_mo
         assert!(refused.is_empty(), "{refused:?}");
     }
 
+    // Added again, Carol joins over the state she kept of the group, and reads on.
+    alice
+        .add_members(group, vec![carol.user_id()])
+        .await
+        .unwrap();
+    let mut carol_events = carol.events(tern_node::From::Now);
+    until("carol to join again", || async {
+        carol
+            .group_info(group)
+            .await
+            .is_ok_and(|g| g.active && g.members.len() == 3)
+    })
+    .await;
+    until("alice to see carol again", || async {
+        alice
+            .group_info(group)
+            .await
+            .is_ok_and(|g| g.members.len() == 3)
+    })
+    .await;
+    alice.send_to_group(group, "carol is back").await.unwrap();
+    received(&mut carol_events, group, "carol is back").await;
+    let carols = carol.group_history(group, 100).await.unwrap();
+    assert!(carols.iter().all(|m| m.text != "carol is gone"));
+
     for node in [alice, bob, carol] {
         node.shutdown().await;
     }
@@ -1285,4 +1310,96 @@ async fn members_reply_react_edit_and_delete_and_every_member_sees_the_same() {
     for node in [alice, bob, carol] {
         node.shutdown().await;
     }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_away_longer_than_the_log_keeps_entries_is_added_back_and_shown_the_gap() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays);
+    let (alice, bob, carol, group) = three_in_a_group(&dirs, &relays, alice, "family").await;
+    let (mut alice_events, mut bob_events) = (
+        alice.events(tern_node::From::Now),
+        bob.events(tern_node::From::Now),
+    );
+    alice.send_to_group(group, "before").await.unwrap();
+    until("carol to read the first message", || async {
+        texts(&carol, group).await.contains(&"before".to_owned())
+    })
+    .await;
+
+    // Carol goes away. The group changes epoch and talks on; then everything stored before
+    // `cutoff` expires at the relay, the commit that ended Carol's epoch with it.
+    carol.shutdown().await;
+    alice.rename_group(group, "family 2").await.unwrap();
+    alice.send_to_group(group, "while away").await.unwrap();
+    received(&mut bob_events, group, "while away").await;
+    let cutoff = now_secs() + 1;
+    until("the clock to pass the cutoff", || async {
+        now_secs() >= cutoff
+    })
+    .await;
+    alice.send_to_group(group, "kept").await.unwrap();
+    received(&mut bob_events, group, "kept").await;
+    assert!(relay.expire_logs_before(cutoff).await >= 3);
+
+    // Back, Carol finds her epoch's end expired: she shows the gap and asks Alice, the admin
+    // among her contacts, to add her back.
+    let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    let mut carol_events = carol.events(tern_node::From::Oldest);
+    let asked = group_event(&mut carol_events, group, |e| match e {
+        GroupEvent::FellBehind { asked } => Some(asked.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(asked, vec![alice.user_id()]);
+    for events in [&mut alice_events, &mut bob_events] {
+        let back = group_event(events, group, |e| match e {
+            GroupEvent::AddedBack { by, members } => Some((*by, members.clone())),
+            _ => None,
+        })
+        .await;
+        assert_eq!(back, (alice.user_id(), vec![carol.user_id()]));
+    }
+    until("carol to be back in the group", || async {
+        carol
+            .group_info(group)
+            .await
+            .is_ok_and(|g| g.active && g.members.len() == 3 && g.name == "family 2")
+    })
+    .await;
+
+    // She reads on; what she missed stays missed, and nothing was refused as bad input.
+    alice.send_to_group(group, "welcome back").await.unwrap();
+    received(&mut carol_events, group, "welcome back").await;
+    carol.send_to_group(group, "thanks").await.unwrap();
+    received(&mut alice_events, group, "thanks").await;
+    let seen = texts(&carol, group).await;
+    assert!(seen.contains(&"before".to_owned()));
+    assert!(!seen.contains(&"while away".to_owned()));
+    for node in [&alice, &bob] {
+        let refused = group_refusals(node).await;
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+    // The gap and the add-back survive a restart of Carol's node.
+    carol.shutdown().await;
+    let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    assert!(carol.group_info(group).await.unwrap().active);
+    let mut events = carol.events(tern_node::From::Oldest);
+    group_event(&mut events, group, |e| {
+        matches!(e, GroupEvent::FellBehind { .. }).then_some(())
+    })
+    .await;
+
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
 }

@@ -45,6 +45,13 @@ pub(crate) enum GroupOp {
         count: u16,
         bytes: Vec<u8>,
     },
+    /// "Add me back to `group`": our device fell behind the group's log (away longer than
+    /// its relays keep entries, `docs/protocol/groups.md` §10.7); an admin that still has us
+    /// in the group replaces our leaf with this key package and sends us the Welcome.
+    Rejoin {
+        group: [u8; 32],
+        key_package: Vec<u8>,
+    },
 }
 
 impl GroupOp {
@@ -63,7 +70,7 @@ impl GroupOp {
                     && index < count
                     && bytes.len() <= INVITE_PART_LEN
             }
-            Self::KeyPackageRequest | Self::Invite { .. } => true,
+            Self::KeyPackageRequest | Self::Invite { .. } | Self::Rejoin { .. } => true,
         }
     }
 }

@@ -22,6 +22,7 @@ mod files;
 mod invites;
 mod outgoing;
 mod receipts;
+mod rejoin;
 mod renewal;
 mod unread;
 
@@ -129,6 +130,9 @@ pub(crate) struct GroupState {
     /// Parts of unfinished invitations this process staged, by sender and invitation: the
     /// store shows only those of writes already made (`groups/invites.rs`).
     pub(super) invite_parts: InviteParts,
+    /// Requests to add back members that fell behind, waiting until the group is ready for
+    /// a commit of ours (`groups/rejoin.rs`). In memory: a member asks again daily.
+    pub(super) readds: Vec<(GroupId, UserId, Vec<u8>)>,
 }
 
 /// Parts of invitations by (sender's `Conv`, invitation id), by index.
@@ -172,6 +176,9 @@ struct Live {
     due_since_ms: u64,
     /// Since when members' leaves wait for a commit (see [`Core::commit_waiting_leaves`]).
     leaves_since_ms: Option<u64>,
+    /// Set while this device is behind the group's log and waits to be added back (see
+    /// `groups/rejoin.rs`): nothing is read, sent or committed meanwhile.
+    behind: Option<crate::group::tables::RejoinRow>,
 }
 
 impl Live {
@@ -262,6 +269,7 @@ impl GroupState {
             followups: Vec::new(),
             refused: BTreeMap::new(),
             invite_parts: InviteParts::new(),
+            readds: Vec::new(),
         }
     }
 }
@@ -304,7 +312,7 @@ impl Core {
         self.groups
             .live
             .iter()
-            .filter(|(_, live)| live.row.active && due(live))
+            .filter(|(_, live)| live.row.active && live.behind.is_none() && due(live))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -401,6 +409,7 @@ impl Core {
             due: Vec::new(),
             due_since_ms: 0,
             leaves_since_ms: None,
+            behind: None,
             row,
             mls: Some(group),
             access,
@@ -418,6 +427,9 @@ impl Core {
         let live = self.live(id)?;
         if !live.row.active {
             return Err(Error::Group(GroupError::NotMember(id)));
+        }
+        if live.behind.is_some() {
+            return Err(Error::Group(GroupError::FellBehind(id)));
         }
         Ok(live)
     }
@@ -458,6 +470,7 @@ impl Core {
                 .collect();
             self.go_live(id, conv, row, group, access, outbox);
         }
+        self.load_rejoins().await?;
         self.load_renewals().await?;
         self.load_unread().await?;
         self.load_receipts_due().await
@@ -470,7 +483,7 @@ impl Core {
         let Some(live) = self.groups.live.get_mut(&id) else {
             return;
         };
-        if !live.row.active {
+        if !live.row.active || live.behind.is_some() {
             return;
         }
         let (control, rx) = mpsc::channel(REPORTS_CAPACITY);

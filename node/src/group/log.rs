@@ -71,6 +71,10 @@ pub(crate) enum Report {
         entries: Vec<Entry>,
         reply: oneshot::Sender<Option<Resume>>,
     },
+    /// Every sequencer said that the entries our epoch's key reads have expired: we were
+    /// away longer than the log keeps them and cannot read on (`docs/protocol/groups.md`
+    /// §10.7). The task has stopped.
+    Expired { group: GroupId },
     /// What came of appending the core's outbox entry `seq`.
     Appended {
         group: GroupId,
@@ -269,6 +273,8 @@ async fn read(
 ) {
     let mut relay = 0;
     let mut backoff = FIRST_BACKOFF;
+    // Sequencers in a row that said our epoch's entries expired.
+    let mut expired = 0;
     'relays: loop {
         let Some(mut open) = client.connect(relay).await else {
             relay = (relay + 1) % client.sequencers.len();
@@ -284,10 +290,21 @@ async fn read(
             let wait = Duration::from_secs(WAIT_SECS.into());
             let answer = client.call(&mut open, relay, &access, op, wait).await;
             let (entries, served) = match answer {
-                Some(Answer::Entries { items, .. }) => (items, true),
+                Some(Answer::Entries { items, .. }) => {
+                    expired = 0;
+                    (items, true)
+                }
                 Some(Answer::Refused(Refusal::NoSuchLog)) => {
                     if client.open_log(&mut open, relay, &access, epoch).await {
                         continue;
+                    }
+                    (Vec::new(), false)
+                }
+                Some(Answer::Refused(Refusal::Expired)) => {
+                    expired += 1;
+                    if expired >= client.sequencers.len() {
+                        let _ = reports.send(Report::Expired { group }).await;
+                        return;
                     }
                     (Vec::new(), false)
                 }

@@ -91,6 +91,9 @@ pub(crate) enum IntentRow {
     /// Renew our own keys in the group (post-compromise security, `docs/protocol/groups.md`
     /// §10.6).
     Update,
+    /// Add back an account that fell behind the group's log, from the key package it sent
+    /// us: its leaves are replaced by this one (§10.7).
+    Readd(UserId, Vec<u8>),
 }
 
 /// What an outgoing log entry is. Variant order is the encoding.
@@ -145,6 +148,28 @@ impl Table for GroupRenewed {
     const NAME: &'static str = "group_renewed";
     type Key = Conv;
     type Value = u64;
+}
+
+/// A group this device fell behind (its log's entries expired before we read them,
+/// `docs/protocol/groups.md` §10.7), by the group's key. Deleted when the Welcome that adds us
+/// back is taken.
+pub(crate) struct GroupRejoins;
+impl Table for GroupRejoins {
+    const NAME: &'static str = "group_rejoins";
+    type Key = Conv;
+    type Value = RejoinRow;
+}
+
+/// Since when we are behind, and when and whom we last asked to add us back. Field order
+/// is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RejoinRow {
+    /// When a sequencer first told us (Unix ms).
+    pub(crate) since_ms: u64,
+    /// When we last asked (Unix ms).
+    pub(crate) asked_ms: u64,
+    /// The admins we asked.
+    pub(crate) asked: Vec<UserId>,
 }
 
 /// How many messages from other members arrived in a group since it was last marked read,

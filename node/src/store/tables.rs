@@ -78,6 +78,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::group::tables::GroupReceiptsDue::NAME,
     crate::group::tables::GroupReceipts::NAME,
     crate::tables::GroupUploads::NAME,
+    crate::group::tables::GroupRejoins::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

@@ -100,6 +100,14 @@ pub(super) enum GroupEventV1 {
         by: UserId,
         emoji: Option<String>,
     },
+    // Appended with rejoining after the log's retention.
+    FellBehind {
+        asked: Vec<UserId>,
+    },
+    AddedBack {
+        by: UserId,
+        members: Vec<UserId>,
+    },
 }
 
 /// The stored form of [`GroupMessage`], version 2: version 1, then its file, the message it
@@ -161,6 +169,8 @@ impl GroupEventV1 {
             }
             GroupEvent::Ended => Self::Ended,
             GroupEvent::AddWaiting { member } => Self::AddWaiting { member },
+            GroupEvent::FellBehind { asked } => Self::FellBehind { asked },
+            GroupEvent::AddedBack { by, members } => Self::AddedBack { by, members },
             GroupEvent::Receipts { .. } => return None,
         })
     }
@@ -205,6 +215,8 @@ impl From<GroupEventV1> for GroupEvent {
             }
             GroupEventV1::Ended => Self::Ended,
             GroupEventV1::AddWaiting { member } => Self::AddWaiting { member },
+            GroupEventV1::FellBehind { asked } => Self::FellBehind { asked },
+            GroupEventV1::AddedBack { by, members } => Self::AddedBack { by, members },
         }
     }
 }

@@ -103,6 +103,7 @@ impl Core {
                         ),
                         IntentRow::Pending => g.commit_pending(p, signer, v),
                         IntentRow::Update => g.self_update(p, signer, v),
+                        IntentRow::Readd(_, key_package) => g.readd(p, signer, v, key_package),
                     }
                     .map_err(|e| Error::Group(e.into()))?;
                     let next = glue::next_access(g, p, &log)

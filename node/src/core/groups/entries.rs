@@ -67,6 +67,11 @@ impl Core {
                     warn!(group = %group.short(), "cannot act on the group's log: {e}");
                 }
             }
+            Report::Expired { group } => {
+                if let Err(e) = self.fell_behind(group).await {
+                    warn!(group = %group.short(), "cannot record falling behind: {e}");
+                }
+            }
             Report::Appended {
                 group,
                 seq,
@@ -404,6 +409,16 @@ impl Core {
                 self.renewed(pending, id)?;
                 Vec::new()
             }
+            IntentRow::Readd(member, _) => {
+                if let Some(welcome) = welcome {
+                    self.send_invites(pending, &[*member], welcome, log, sequencers)
+                        .await?;
+                }
+                vec![GroupEvent::AddedBack {
+                    by: me,
+                    members: vec![*member],
+                }]
+            }
         };
         for event in changes {
             pending.events.push(Event::Group { group: id, event });
@@ -412,7 +427,12 @@ impl Core {
     }
 
     /// Drops outgoing entry `seq` from the outbox and own entries.
-    fn forget_own(&mut self, pending: &mut Pending, id: GroupId, seq: u64) -> Result<(), Error> {
+    pub(super) fn forget_own(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        seq: u64,
+    ) -> Result<(), Error> {
         let live = self.live_mut(id)?;
         if let Some(row) = live.outbox.remove(&seq) {
             let digest = entry_digest(&kind_of(&row), &row.body);
@@ -643,7 +663,21 @@ fn change_events(committer: UserId, changes: Vec<Change>) -> Vec<GroupEvent> {
     }
     added.dedup();
     removed.dedup();
+    // Removed and added in one commit: added back after falling behind (`Group::readd`).
+    let back: Vec<UserId> = added
+        .iter()
+        .filter(|a| removed.contains(a))
+        .copied()
+        .collect();
+    added.retain(|a| !back.contains(a));
+    removed.retain(|r| !back.contains(r));
     let mut out = Vec::new();
+    if !back.is_empty() {
+        out.push(GroupEvent::AddedBack {
+            by: committer,
+            members: back,
+        });
+    }
     if !added.is_empty() {
         out.push(GroupEvent::Added {
             by: committer,

@@ -89,6 +89,9 @@ impl Core {
                 self.receive_invite_part(pending, sender, invite, (index, count), bytes)
                     .await?;
             }
+            GroupOp::Rejoin { group, key_package } => {
+                self.receive_rejoin(sender, group, key_package).await?;
+            }
         }
         Ok(())
     }
@@ -103,10 +106,19 @@ impl Core {
         log: [u8; 32],
         sequencers: Vec<SequencerRow>,
     ) -> Result<(), Error> {
+        // A group we left, were removed from or fell behind in may take us again.
+        let replaceable: Vec<GroupId> = self
+            .groups
+            .live
+            .keys()
+            .filter(|id| self.replaceable(id))
+            .copied()
+            .collect();
         let (joined, layer) = self
             .mls(move |cx| {
                 cx.op(|p, _, _| {
-                    tern_mls::Group::join(p, &welcome, &Certificates)
+                    let replace = |id: &[u8]| replaceable.iter().any(|r| r.as_bytes() == id);
+                    tern_mls::Group::join_replacing(p, &welcome, &Certificates, &replace)
                         .map_err(|e| Error::Group(e.into()))
                 })
             })
@@ -127,7 +139,8 @@ impl Core {
         let Ok(id) = <[u8; 32]>::try_from(group.id()).map(GroupId::from_bytes) else {
             return Ok(());
         };
-        let known = self.groups.live.get(&id).is_some_and(|l| l.row.active);
+        let known =
+            self.groups.live.get(&id).is_some_and(|l| l.row.active) && !self.replaceable(&id);
         if !inviter_in || known || sequencers.is_empty() {
             *self.groups.refused.entry("invitation").or_default() += 1;
             return Ok(());
@@ -142,6 +155,9 @@ impl Core {
             self.time.now_ms(),
         );
         pending.batch.put::<Groups>(&self.group_key(&id), &row)?;
+        pending
+            .batch
+            .delete::<crate::group::tables::GroupRejoins>(&self.group_key(&id));
         pending.events.push(Event::Group {
             group: id,
             event: GroupEvent::Joined {
@@ -259,7 +275,7 @@ impl Core {
         Ok(())
     }
 
-    fn group_body(&mut self, op: GroupOp) -> Body {
+    pub(super) fn group_body(&mut self, op: GroupOp) -> Body {
         Body::Group(GroupControl {
             id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
             stamp: self.clock.tick(self.time.now_ms()),
@@ -342,7 +358,10 @@ impl Core {
         for followup in std::mem::take(&mut self.groups.followups) {
             let result = match followup {
                 Followup::Start(id) => self.start_joined(id).await,
-                Followup::Adds => self.retry_waiting_adds().await,
+                Followup::Adds => match self.retry_waiting_adds().await {
+                    Ok(()) => self.run_readds().await,
+                    Err(e) => Err(e),
+                },
                 Followup::Retry(id, intent) => self.commit_intent(id, intent).await,
             };
             if let Err(e) = result {
@@ -362,7 +381,8 @@ impl Core {
         };
         self.go_live(id, conv, row, group, access, BTreeMap::new());
         info!(group = %id.short(), "joined a group");
-        Ok(())
+        // What a state this Welcome replaced had queued (`groups/rejoin.rs`).
+        self.restage_queued(id).await
     }
 
     /// Makes the adds that wait for key packages we now hold, in groups that are ready.

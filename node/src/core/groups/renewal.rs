@@ -50,6 +50,7 @@ impl Core {
     /// Commits a renewal of our keys in every group where one is due and no commit of ours
     /// is waiting for the log.
     pub(crate) async fn renew_group_keys(&mut self) {
+        self.ask_to_rejoin_again().await;
         let now = self.time.now_ms();
         let due = self
             .active_groups_where(|live| live.renew_at_ms <= now && live.pending_commit().is_none());
