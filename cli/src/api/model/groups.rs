@@ -359,6 +359,19 @@ pub(crate) enum GroupEventView {
         /// The account.
         member: String,
     },
+    /// This device was away longer than the group's relays keep its log: what was sent
+    /// meanwhile is lost to it, and it waits for an admin to add it back.
+    FellBehind {
+        /// The admins it asked (its contacts); empty: an admin must remove and add it.
+        asked: Vec<String>,
+    },
+    /// Members that had fallen behind the group's log were added back.
+    AddedBack {
+        /// Who added them back.
+        by: String,
+        /// Their addresses.
+        members: Vec<String>,
+    },
     /// Something this version does not describe.
     Other,
 }
@@ -438,6 +451,11 @@ impl From<GroupEvent> for GroupEventView {
             GroupEvent::AddWaiting { member } => Self::AddWaiting {
                 member: member.to_string(),
             },
+            GroupEvent::FellBehind { asked } => Self::FellBehind { asked: all(asked) },
+            GroupEvent::AddedBack { by, members } => Self::AddedBack {
+                by: by.to_string(),
+                members: all(members),
+            },
             _ => Self::Other,
         }
     }
@@ -450,7 +468,9 @@ impl From<tern_node::GroupError> for ApiError {
         let message = e.to_string();
         match e {
             E::NoSuchGroup(_) | E::NoMember(_) => Self::not_found(message),
-            E::NotMember(_) | E::Busy => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::NotMember(_) | E::Busy | E::FellBehind(_) => {
+                Self::new(StatusCode::CONFLICT, "conflict", message)
+            }
             E::NotAllowed(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::NoRelays => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
             E::BadName | E::Empty => Self::bad_request(message),

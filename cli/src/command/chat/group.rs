@@ -502,6 +502,22 @@ impl Screen {
                 let text = t!("chat-group-waiting", member = self.name(&member));
                 self.notice(text);
             }
+            GroupEventView::FellBehind { asked } => {
+                let text = if asked.is_empty() {
+                    t!("chat-group-behind-alone")
+                } else {
+                    t!("chat-group-behind", admins = self.names_of(&asked))
+                };
+                self.notice(text);
+            }
+            GroupEventView::AddedBack { by, members } => {
+                let text = t!(
+                    "chat-group-added-back",
+                    by = self.name(&by),
+                    members = self.names_of(&members)
+                );
+                self.notice(text);
+            }
             GroupEventView::Other => {}
         }
     }

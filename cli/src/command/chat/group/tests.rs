@@ -334,6 +334,32 @@ fn events_change_members_roles_name_and_delivery() {
     assert_eq!(notices.len(), 4, "{notices:?}");
     assert!(notices[2].contains("bob"), "{notices:?}");
 
+    // Falling behind the log and being added back are shown where they happened.
+    screen.on_report(event(GroupEventView::FellBehind {
+        asked: vec!["tern1carol".into()],
+    }));
+    screen.on_report(event(GroupEventView::FellBehind { asked: Vec::new() }));
+    screen.on_report(event(GroupEventView::AddedBack {
+        by: "tern1carol".into(),
+        members: vec!["tern1me".into()],
+    }));
+    let last: Vec<String> = screen
+        .entries
+        .iter()
+        .rev()
+        .take(3)
+        .filter_map(|e| match e {
+            Entry::Notice { text, .. } => Some(text.clone()),
+            Entry::Message(_) => None,
+        })
+        .collect();
+    assert!(
+        last[2].contains("lost to this device") && last[2].contains("carol"),
+        "{last:?}"
+    );
+    assert!(last[1].contains("remove you and add you again"), "{last:?}");
+    assert!(last[0].contains("added back"), "{last:?}");
+
     // Another group's events are not this screen's.
     screen.on_report(Report::Event(EventView::Group {
         group: "cd".repeat(32),
