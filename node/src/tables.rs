@@ -646,6 +646,8 @@ mod fixture_attachments;
 #[cfg(test)]
 mod fixture_downloads;
 #[cfg(test)]
+mod fixture_group_commits;
+#[cfg(test)]
 mod fixture_group_files;
 #[cfg(test)]
 mod fixture_group_pipeline;

@@ -1403,3 +1403,88 @@ async fn a_member_away_longer_than_the_log_keeps_entries_is_added_back_and_shown
     }
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequencer_that_missed_a_commit_is_given_it_and_serves_when_the_other_is_gone() {
+    // Two relay processes on ports of their own, so that each comes back where the group
+    // knows it: the group's two sequencers.
+    let relay_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (mut processes, mut listens, mut relays, mut peers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for dir in &relay_dirs {
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", fixed_port());
+        let process = support::RelayProcess::start_on(dir.path(), &listen);
+        let (peer, address) = process.address().await;
+        processes.push(Some(process));
+        listens.push(listen);
+        relays.push(address.to_string());
+        peers.push(peer.to_string());
+    }
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let group = alice.create_group("lagging").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    let sequencers = alice.group_info(group).await.unwrap().sequencers;
+    assert_eq!(sequencers.len(), 2);
+    let first = peers
+        .iter()
+        .position(|p| sequencers[0].ends_with(p.as_str()))
+        .unwrap();
+    let second = 1 - first;
+
+    // The first sequencer, whose order decides, is down while Alice renames the group: only
+    // the second takes the commit, and the first comes back knowing nothing of it.
+    processes[first].take().unwrap().kill();
+    until("alice to rename", || async {
+        alice.rename_group(group, "renamed").await.is_ok()
+    })
+    .await;
+    until("bob to see the name", || async {
+        bob.group_info(group).await.unwrap().name == "renamed"
+    })
+    .await;
+    processes[first] = Some(support::RelayProcess::start_on(
+        relay_dirs[first].path(),
+        &listens[first],
+    ));
+
+    // The next commit: the first sequencer is given the commit it missed, then decides.
+    until("alice to rename again", || async {
+        alice.rename_group(group, "renamed again").await.is_ok()
+    })
+    .await;
+    until("bob to see the second name", || async {
+        bob.group_info(group).await.unwrap().name == "renamed again"
+    })
+    .await;
+
+    // The second sequencer goes for good: the first serves the group alone, both ways.
+    processes[second].take().unwrap().kill();
+    alice.send_to_group(group, "after").await.unwrap();
+    until("bob to read alice", || async {
+        texts(&bob, group).await.contains(&"after".to_owned())
+    })
+    .await;
+    bob.send_to_group(group, "bob after").await.unwrap();
+    until("alice to read bob", || async {
+        texts(&alice, group).await.contains(&"bob after".to_owned())
+    })
+    .await;
+    until("alice to rename once more", || async {
+        alice.rename_group(group, "third").await.is_ok()
+    })
+    .await;
+    until("bob to see the third name", || async {
+        bob.group_info(group).await.unwrap().name == "third"
+    })
+    .await;
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+}

@@ -179,6 +179,8 @@ struct Live {
     /// Set while this device is behind the group's log and waits to be added back (see
     /// `groups/rejoin.rs`): nothing is read, sent or committed meanwhile.
     behind: Option<crate::group::tables::RejoinRow>,
+    /// The group's last commits, shared with its log task (see `group/log.rs`).
+    copies: log::Copies,
 }
 
 impl Live {
@@ -410,6 +412,7 @@ impl Core {
             due_since_ms: 0,
             leaves_since_ms: None,
             behind: None,
+            copies: log::Copies::default(),
             row,
             mls: Some(group),
             access,
@@ -470,6 +473,7 @@ impl Core {
                 .collect();
             self.go_live(id, conv, row, group, access, outbox);
         }
+        self.load_commit_copies().await?;
         self.load_rejoins().await?;
         self.load_renewals().await?;
         self.load_unread().await?;
@@ -494,6 +498,7 @@ impl Core {
             cursors: live.row.cursors.clone(),
             access: live.access.clone(),
             epoch: live.mls().epoch(),
+            copies: live.copies.clone(),
             net,
             reports,
             control: rx,

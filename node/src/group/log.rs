@@ -10,10 +10,20 @@
 //! to the first sequencer that gives a verdict, whose order decides; only a commit that won
 //! there is copied to the others, so that every sequencer's order agrees with it.
 //!
+//! A sequencer that was unreachable while the group moved to a new epoch does not know the new
+//! epoch's key and refuses it (`UnknownKey`); it would stay behind for good, and, first in the
+//! list, refuse every later commit. The task keeps the group's last commits (the core hands
+//! them over, [`Copies`]) and appends the ones such a sequencer missed, oldest first, each
+//! under the key of its own epoch, before it tries again.
+//!
 //! Streams go out under the network task's anonymous identity: a relay sees a log's access
 //! key, never a member's account or device.
 
-use std::time::Duration;
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use libp2p::{Multiaddr, PeerId, Stream};
 use tern_proto::grouplog::{self, Access, Answer, Entry, Kind, LogId, Op, Refusal};
@@ -40,6 +50,39 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const IN_FLIGHT: usize = 64;
 const _: () = assert!(IN_FLIGHT < tern_mls::OUT_OF_ORDER_TOLERANCE as usize);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A commit the group's log holds, with the access key of the epoch it was made in.
+#[derive(Debug, Clone)]
+pub(crate) struct CommitCopy {
+    pub(crate) epoch: u64,
+    pub(crate) next_key: [u8; 32],
+    pub(crate) body: Vec<u8>,
+    pub(crate) access: Access,
+}
+
+/// A group's last commits, oldest first, at most `crate::group::tables::COMMIT_COPIES`:
+/// shared by the core, which adds each one it processed, and the log task, which copies them
+/// to a sequencer that missed them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Copies(Arc<Mutex<VecDeque<CommitCopy>>>);
+
+impl Copies {
+    /// Adds `copy` in its epoch's place (replacing one of the same epoch), keeping the newest.
+    pub(crate) fn remember(&self, copy: CommitCopy) {
+        let mut copies = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        copies.retain(|c| c.epoch != copy.epoch);
+        let at = copies.partition_point(|c| c.epoch < copy.epoch);
+        copies.insert(at, copy);
+        while copies.len() as u64 > crate::group::tables::COMMIT_COPIES {
+            copies.pop_front();
+        }
+    }
+
+    fn all(&self) -> Vec<CommitCopy> {
+        let copies = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        copies.iter().cloned().collect()
+    }
+}
 
 /// One of a group's sequencer relays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +163,8 @@ pub(crate) struct LogTask {
     pub(crate) access: Access,
     /// The epoch the log is opened at if a sequencer does not hold it.
     pub(crate) epoch: u64,
+    /// The group's last commits, for a sequencer that missed them.
+    pub(crate) copies: Copies,
     pub(crate) net: network::Handle,
     pub(crate) reports: mpsc::Sender<Report>,
     pub(crate) control: mpsc::Receiver<Control>,
@@ -135,6 +180,7 @@ impl LogTask {
             cursors,
             access,
             epoch,
+            copies,
             net,
             reports,
             mut control,
@@ -144,6 +190,7 @@ impl LogTask {
             log,
             sequencers,
             net,
+            copies,
         };
         let reader = read(&client, group, cursors, access, epoch, &reports);
         let appender = async {
@@ -193,6 +240,7 @@ struct Client {
     log: LogId,
     sequencers: Vec<Sequencer>,
     net: network::Handle,
+    copies: Copies,
 }
 
 /// A stream to one sequencer, with the lease that keeps its connection.
@@ -381,7 +429,9 @@ async fn append_commit(
     epoch: u64,
 ) -> Option<Outcome> {
     for relay in 0..client.sequencers.len() {
-        match append_at(client, relay, kind, body, access, epoch).await {
+        match append_caught_up(client, relay, kind, body, access, epoch).await {
+            // Behind even after the copies we hold: no verdict here.
+            Some(Outcome::Refused(Refusal::UnknownKey)) => {}
             Some(Outcome::Stored(_)) => {
                 let copies =
                     append_everywhere(client, kind, body, access, epoch, relay + 1..).await;
@@ -409,8 +459,8 @@ async fn append_everywhere(
     range: std::ops::RangeFrom<usize>,
 ) -> Option<Outcome> {
     let count = client.sequencers.len();
-    let tries =
-        (range.start..count).map(|relay| append_at(client, relay, kind, body, access, epoch));
+    let tries = (range.start..count)
+        .map(|relay| append_caught_up(client, relay, kind, body, access, epoch));
     let outcomes = futures::future::join_all(tries).await;
     let stored = outcomes
         .iter()
@@ -420,6 +470,49 @@ async fn append_everywhere(
         return Some(Outcome::Stored(stored));
     }
     outcomes.into_iter().flatten().next()
+}
+
+/// [`append_at`], and if the sequencer does not know the key (it missed a commit while it
+/// was unreachable), the commits it missed first, then the entry again.
+async fn append_caught_up(
+    client: &Client,
+    relay: usize,
+    kind: &Kind,
+    body: &[u8],
+    access: &Access,
+    epoch: u64,
+) -> Option<Outcome> {
+    let outcome = append_at(client, relay, kind, body, access, epoch).await;
+    if outcome != Some(Outcome::Refused(Refusal::UnknownKey)) || !catch_up(client, relay).await {
+        return outcome;
+    }
+    append_at(client, relay, kind, body, access, epoch).await
+}
+
+/// Appends the commits we hold at sequencer `relay`, oldest first, each under its own
+/// epoch's key: those it holds are answered as held (or lost to the one it holds), those it
+/// missed are taken. Returns whether it took or held the newest.
+async fn catch_up(client: &Client, relay: usize) -> bool {
+    let copies = client.copies.all();
+    let mut holds_newest = false;
+    for copy in &copies {
+        let kind = Kind::Commit {
+            epoch: copy.epoch,
+            next_key: copy.next_key,
+        };
+        holds_newest = match append_at(client, relay, &kind, &copy.body, &copy.access, copy.epoch)
+            .await
+        {
+            Some(Outcome::Stored(_) | Outcome::Lost | Outcome::Refused(Refusal::Retired)) => true,
+            // Behind an older commit than we hold: the next ones cannot help either.
+            Some(Outcome::Refused(_)) => false,
+            None => return false,
+        };
+    }
+    if holds_newest {
+        debug!(relay = %client.sequencers[relay].peer, commits = copies.len(), "gave a sequencer the commits it missed");
+    }
+    holds_newest
 }
 
 /// Appends at one sequencer, opening the log there first if it does not hold it. `None`

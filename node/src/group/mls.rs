@@ -241,6 +241,18 @@ pub(crate) fn current_access<B: Backing>(
         .map(|seed| access(&seed))
 }
 
+/// The seed of the current epoch's access key ([`access`] makes the key from it).
+pub(crate) fn current_access_seed<B: Backing>(
+    group: &tern_mls::Group,
+    provider: &Provider<'_, B>,
+    log: &LogId,
+) -> Result<[u8; 32], tern_mls::GroupError> {
+    let seed = group.export_secret(provider, ACCESS_LABEL, log, 32)?;
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(&seed[..32.min(seed.len())]);
+    Ok(bytes)
+}
+
 /// The access key of the epoch the pending commit moves to.
 pub(crate) fn next_access<B: Backing>(
     group: &tern_mls::Group,

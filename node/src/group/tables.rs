@@ -150,6 +150,32 @@ impl Table for GroupRenewed {
     type Value = u64;
 }
 
+/// The last commits of a group that we processed, by (the group's key, the epoch each was
+/// made in), at most [`COMMIT_COPIES`] per group: what a sequencer that missed them is given
+/// again so that it takes the group's current key (`docs/protocol/groups.md` §9.7). Written in
+/// the write of the page that held each.
+pub(crate) struct GroupCommits;
+impl Table for GroupCommits {
+    const NAME: &'static str = "group_commits";
+    type Key = (Conv, u64);
+    type Value = CommitCopyRow;
+}
+
+/// How many of a group's last commits are kept to copy to a sequencer that missed them.
+pub(crate) const COMMIT_COPIES: u64 = 8;
+
+/// A commit as the log holds it, and the seed of the access key of the epoch it was made in
+/// (the key that appends it). Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CommitCopyRow {
+    /// The next epoch's access key, as the entry's kind names it.
+    pub(crate) next_key: [u8; 32],
+    /// The entry's body (the sealed commit).
+    pub(crate) body: Vec<u8>,
+    /// The access-key seed of the commit's epoch (`tern_proto::grouplog::Access::from_seed`).
+    pub(crate) seed: [u8; 32],
+}
+
 /// A group this device fell behind (its log's entries expired before we read them,
 /// `docs/protocol/groups.md` §10.7), by the group's key. Deleted when the Welcome that adds us
 /// back is taken.

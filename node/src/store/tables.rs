@@ -79,6 +79,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::group::tables::GroupReceipts::NAME,
     crate::tables::GroupUploads::NAME,
     crate::group::tables::GroupRejoins::NAME,
+    crate::group::tables::GroupCommits::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

@@ -8,7 +8,8 @@ use super::*;
 use crate::{
     body::ReceiptKind,
     core::changes::{Change as MessageChange, Targets},
-    group::log::{Outcome, Report, Resume},
+    group::log::{CommitCopy, Outcome, Report, Resume},
+    group::tables::{COMMIT_COPIES, CommitCopyRow, GroupCommits},
 };
 
 /// What one log entry did, decided on the blocking pool and written by the core.
@@ -104,11 +105,19 @@ impl Core {
                 epoch: live.mls().epoch(),
             }));
         };
-        let ((effects, access), layer) = self
+        let ((effects, access, copies), layer) = self
             .with_group(id, move |cx, g| {
                 let mut effects = Vec::with_capacity(entries.len());
+                // The commits that moved the group on, to give a sequencer that missed them.
+                let mut copies = Vec::new();
                 for entry in &entries {
                     let digest = entry_digest(&entry.kind, &entry.body);
+                    let seed = match entry.kind {
+                        Kind::Commit { .. } => {
+                            cx.op(|p, _, _| glue::current_access_seed(g, p, &log)).ok()
+                        }
+                        Kind::Message => None,
+                    };
                     let own = cx.store.get::<GroupOwn>(&(conv, digest));
                     let effect = match own {
                         Ok(Some(_)) => {
@@ -135,6 +144,19 @@ impl Core {
                         Err(_) => Effect::Refused("storage"),
                     };
                     let left = !g.is_active();
+                    if let (
+                        Effect::Commit { .. } | Effect::OwnCommit,
+                        Kind::Commit { epoch, next_key },
+                        Some(seed),
+                    ) = (&effect, entry.kind, seed)
+                    {
+                        let row = CommitCopyRow {
+                            next_key,
+                            body: entry.body.clone(),
+                            seed,
+                        };
+                        copies.push((epoch, row));
+                    }
                     effects.push((entry.seq, effect));
                     if left {
                         break;
@@ -145,11 +167,17 @@ impl Core {
                 } else {
                     None
                 };
-                Ok((effects, access))
+                Ok((effects, access, copies))
             })
             .await?;
         let mut pending = Pending::new(Batch::new(), Vec::new());
         glue::stage(&mut pending.batch, layer)?;
+        for (epoch, row) in &copies {
+            pending.batch.put::<GroupCommits>(&(conv, *epoch), row)?;
+            if let Some(old) = epoch.checked_sub(COMMIT_COPIES) {
+                pending.batch.delete::<GroupCommits>(&(conv, old));
+            }
+        }
         let mut decided = Vec::new();
         let (mut received, mut receipts, mut fetches) = (Vec::new(), Vec::new(), Vec::new());
         // The messages this page stored or changed, for changes later in the page.
@@ -228,6 +256,10 @@ impl Core {
         }
         let epoch = live.mls().epoch();
         self.commit(pending).await?;
+        let live = self.live(id)?;
+        for (epoch, row) in copies {
+            live.copies.remember(commit_copy(epoch, row));
+        }
         self.publish_receipts(id, counts);
         for fetch in fetches {
             self.queue_fetch(fetch);
@@ -574,12 +606,34 @@ impl Core {
         Ok(())
     }
 
+    /// Reads each group's last commits for its log task (once the groups are live).
+    pub(super) async fn load_commit_copies(&mut self) -> Result<(), Error> {
+        let rows = self
+            .read(|s| s.scan::<GroupCommits>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        for ((conv, epoch), row) in rows {
+            if let Some(live) = self.groups.live.values().find(|l| l.conv == conv) {
+                live.copies.remember(commit_copy(epoch, row));
+            }
+        }
+        Ok(())
+    }
+
     /// Stops a group's log task (we are out of it).
     pub(super) fn stop_group(&mut self, id: GroupId) {
         if let Some(live) = self.groups.live.get_mut(&id) {
             live.cancel.cancel();
             live.control = None;
         }
+    }
+}
+
+fn commit_copy(epoch: u64, row: CommitCopyRow) -> CommitCopy {
+    CommitCopy {
+        epoch,
+        next_key: row.next_key,
+        body: row.body,
+        access: glue::access(&row.seed),
     }
 }
 
