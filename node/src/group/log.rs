@@ -188,6 +188,7 @@ impl LogTask {
         } = self;
         let client = Client {
             log,
+            behind: Mutex::new(vec![None; sequencers.len()]),
             sequencers,
             net,
             copies,
@@ -241,6 +242,8 @@ struct Client {
     sequencers: Vec<Sequencer>,
     net: network::Handle,
     copies: Copies,
+    /// By sequencer, the newest commit we held when it could not be caught up.
+    behind: Mutex<Vec<Option<u64>>>,
 }
 
 /// A stream to one sequencer, with the lease that keeps its connection.
@@ -250,6 +253,18 @@ struct Open {
 }
 
 impl Client {
+    fn behind(&self, relay: usize) -> Option<u64> {
+        let behind = self.behind.lock().unwrap_or_else(|e| e.into_inner());
+        behind.get(relay).copied().flatten()
+    }
+
+    fn set_behind(&self, relay: usize, newest: Option<u64>) {
+        let mut behind = self.behind.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = behind.get_mut(relay) {
+            *at = newest;
+        }
+    }
+
     async fn connect(&self, relay: usize) -> Option<Open> {
         let sequencer = &self.sequencers[relay];
         let opened = tokio::time::timeout(
@@ -494,6 +509,12 @@ async fn append_caught_up(
 /// missed are taken. Returns whether it took or held the newest.
 async fn catch_up(client: &Client, relay: usize) -> bool {
     let copies = client.copies.all();
+    let newest = copies.last().map(|c| c.epoch);
+    // A sequencer behind all we hold is not asked again until we hold a newer commit.
+    let hopeless = |at: &Option<u64>| at.is_some() && *at == newest;
+    if hopeless(&client.behind(relay)) {
+        return false;
+    }
     let mut holds_newest = false;
     for copy in &copies {
         let kind = Kind::Commit {
@@ -504,8 +525,12 @@ async fn catch_up(client: &Client, relay: usize) -> bool {
             .await
         {
             Some(Outcome::Stored(_) | Outcome::Lost | Outcome::Refused(Refusal::Retired)) => true,
-            // Behind an older commit than we hold: the next ones cannot help either.
-            Some(Outcome::Refused(_)) => false,
+            // Behind the oldest commit we hold (a newer one cannot be taken before it), or
+            // refused for good: it stays behind.
+            Some(Outcome::Refused(_)) => {
+                client.set_behind(relay, newest);
+                return false;
+            }
             None => return false,
         };
     }

@@ -21,16 +21,7 @@ impl Core {
     ) -> Result<(), Error> {
         match control.op {
             GroupOp::KeyPackageRequest => {
-                let (made, layer) = self
-                    .mls(|cx| {
-                        cx.op(|p, signer, certificate| {
-                            tern_mls::key_package(p, signer, certificate.to_vec())
-                                .map_err(|e| Error::Group(e.into()))
-                        })
-                    })
-                    .await?;
-                let package = made?;
-                glue::stage(&mut pending.batch, layer)?;
+                let package = self.fresh_key_package(pending).await?;
                 let body = self.group_body(GroupOp::KeyPackages(vec![package]));
                 self.enqueue(pending, sender, &body, false).await?;
             }
@@ -94,6 +85,24 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// A fresh key package of this device, its private keys staged in `pending`'s write.
+    pub(super) async fn fresh_key_package(
+        &mut self,
+        pending: &mut Pending,
+    ) -> Result<Vec<u8>, Error> {
+        let (made, layer) = self
+            .mls(|cx| {
+                cx.op(|p, signer, certificate| {
+                    tern_mls::key_package(p, signer, certificate.to_vec())
+                        .map_err(|e| Error::Group(e.into()))
+                })
+            })
+            .await?;
+        let package = made?;
+        glue::stage(&mut pending.batch, layer)?;
+        Ok(package)
     }
 
     /// An invitation from `sender`: joins the group from its Welcome, if the sender is in it

@@ -133,16 +133,7 @@ impl Core {
         if asked.is_empty() {
             return Ok(asked);
         }
-        let (made, layer) = self
-            .mls(|cx| {
-                cx.op(|p, signer, certificate| {
-                    tern_mls::key_package(p, signer, certificate.to_vec())
-                        .map_err(|e| Error::Group(e.into()))
-                })
-            })
-            .await?;
-        let key_package = made?;
-        glue::stage(&mut pending.batch, layer)?;
+        let key_package = self.fresh_key_package(pending).await?;
         let op = GroupOp::Rejoin {
             group: *id.as_bytes(),
             key_package,
