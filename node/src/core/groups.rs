@@ -133,6 +133,8 @@ pub(crate) struct GroupState {
     /// Requests to add back members that fell behind, waiting until the group is ready for
     /// a commit of ours (`groups/rejoin.rs`). In memory: a member asks again daily.
     pub(super) readds: Vec<(GroupId, UserId, Vec<u8>)>,
+    /// When we last added back each member (in memory): at most one add-back a day each.
+    pub(super) readded_ms: HashMap<(GroupId, UserId), u64>,
 }
 
 /// Parts of invitations by (sender's `Conv`, invitation id), by index.
@@ -272,6 +274,7 @@ impl GroupState {
             refused: BTreeMap::new(),
             invite_parts: InviteParts::new(),
             readds: Vec::new(),
+            readded_ms: HashMap::new(),
         }
     }
 }

@@ -17,7 +17,9 @@ use crate::group::tables::{GroupOutbox, GroupRejoins, RejoinRow};
 
 use super::*;
 
-/// How long after asking to be added back we ask again, while still behind.
+/// How long after asking to be added back we ask again, while still behind; and how long an
+/// admin waits before it adds the same member back again (each add-back costs the group a
+/// commit, so a member cannot make an admin commit at will).
 const ASK_AGAIN_MS: u64 = 24 * 3600 * 1000;
 
 impl Core {
@@ -189,6 +191,16 @@ impl Core {
             *self.groups.refused.entry("rejoin_key_package").or_default() += 1;
             return Ok(());
         }
+        let now = self.time.now_ms();
+        let recent = self
+            .groups
+            .readded_ms
+            .get(&(id, sender))
+            .is_some_and(|at| now.saturating_sub(*at) < ASK_AGAIN_MS);
+        if recent {
+            *self.groups.refused.entry("rejoin_too_soon").or_default() += 1;
+            return Ok(());
+        }
         if !self
             .groups
             .readds
@@ -214,6 +226,9 @@ impl Core {
                 continue;
             }
             info!(group = %id.short(), member = %member.short(), "adding back a member that fell behind");
+            self.groups
+                .readded_ms
+                .insert((id, member), self.time.now_ms());
             if let Err(e) = self
                 .commit_intent(id, IntentRow::Readd(member, key_package))
                 .await
