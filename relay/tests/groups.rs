@@ -234,6 +234,19 @@ async fn a_group_of_three_talks_through_its_log_and_a_removed_member_reads_no_mo
     relay.shutdown().await;
 }
 
+/// `admin` renames `group` to `name` once no change of its own waits for the log, and
+/// `member` comes to see the new name.
+async fn rename_seen(admin: &Node, member: &Node, group: GroupId, name: &str) {
+    until("the rename to be taken", || async {
+        admin.rename_group(group, name).await.is_ok()
+    })
+    .await;
+    until("the member to see the new name", || async {
+        member.group_info(group).await.unwrap().name == name
+    })
+    .await;
+}
+
 /// Polls `check` until it holds, for at most [`TIMEOUT`].
 async fn until<F: Future<Output = bool>>(what: &str, check: impl FnMut() -> F) {
     until_within(TIMEOUT, what, check).await;
@@ -309,14 +322,7 @@ async fn a_member_away_through_commits_catches_up_and_an_invitee_joins_after_its
         .await
         .unwrap();
     // A change waits while the one before is in the log.
-    until("alice to rename", || async {
-        alice.rename_group(group, "back again").await.is_ok()
-    })
-    .await;
-    until("carol to see the new name", || async {
-        carol.group_info(group).await.unwrap().name == "back again"
-    })
-    .await;
+    rename_seen(&alice, &carol, group, "back again").await;
     carol.send_to_group(group, "carol here").await.unwrap();
 
     // Bob comes back and reads it all from the log, in order, through both commits.
@@ -423,14 +429,7 @@ async fn a_sequencer_killed_mid_conversation_loses_nothing() {
     })
     .await;
     // And the group still changes: a commit goes to the next sequencer.
-    until("alice to rename", || async {
-        alice.rename_group(group, "still here").await.is_ok()
-    })
-    .await;
-    until("bob to see the new name", || async {
-        bob.group_info(group).await.unwrap().name == "still here"
-    })
-    .await;
+    rename_seen(&alice, &bob, group, "still here").await;
 
     alice.shutdown().await;
     bob.shutdown().await;
@@ -1441,28 +1440,14 @@ async fn a_sequencer_that_missed_a_commit_is_given_it_and_serves_when_the_other_
     // The first sequencer, whose order decides, is down while Alice renames the group: only
     // the second takes the commit, and the first comes back knowing nothing of it.
     processes[first].take().unwrap().kill();
-    until("alice to rename", || async {
-        alice.rename_group(group, "renamed").await.is_ok()
-    })
-    .await;
-    until("bob to see the name", || async {
-        bob.group_info(group).await.unwrap().name == "renamed"
-    })
-    .await;
+    rename_seen(&alice, &bob, group, "renamed").await;
     processes[first] = Some(support::RelayProcess::start_on(
         relay_dirs[first].path(),
         &listens[first],
     ));
 
     // The next commit: the first sequencer is given the commit it missed, then decides.
-    until("alice to rename again", || async {
-        alice.rename_group(group, "renamed again").await.is_ok()
-    })
-    .await;
-    until("bob to see the second name", || async {
-        bob.group_info(group).await.unwrap().name == "renamed again"
-    })
-    .await;
+    rename_seen(&alice, &bob, group, "renamed again").await;
 
     // The second sequencer goes for good: the first serves the group alone, both ways.
     processes[second].take().unwrap().kill();
@@ -1476,14 +1461,7 @@ async fn a_sequencer_that_missed_a_commit_is_given_it_and_serves_when_the_other_
         texts(&alice, group).await.contains(&"bob after".to_owned())
     })
     .await;
-    until("alice to rename once more", || async {
-        alice.rename_group(group, "third").await.is_ok()
-    })
-    .await;
-    until("bob to see the third name", || async {
-        bob.group_info(group).await.unwrap().name == "third"
-    })
-    .await;
+    rename_seen(&alice, &bob, group, "third").await;
 
     alice.shutdown().await;
     bob.shutdown().await;

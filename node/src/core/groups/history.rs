@@ -1,0 +1,113 @@
+//! A group's history: its messages staged with their event as they are sent or read from
+//! the log, and read back, with our receipts and files, for queries.
+
+use super::*;
+
+impl Core {
+    /// The newest `limit` messages of group `id`, oldest first.
+    pub(super) async fn group_history(
+        &self,
+        id: GroupId,
+        limit: usize,
+    ) -> Result<Vec<GroupMessage>, Error> {
+        let conv = self.live(id)?.conv;
+        // Each message with the receipts of ours, in one read off the core task.
+        let rows = self
+            .read(move |s| {
+                let rows = s.scan::<Messages>(
+                    (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]),
+                    ScanDirection::Reverse,
+                    limit,
+                )?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (key, row) in rows {
+                    let receipts = match row.direction {
+                        Direction::Outgoing => s.get::<GroupReceipts>(&(conv, key.2))?,
+                        Direction::Incoming => None,
+                    };
+                    let file = s.get::<crate::tables::Attachments>(&key)?;
+                    let meta = s.get::<crate::tables::MessageMeta>(&key)?;
+                    out.push((key, row, receipts, file, meta));
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .rev()
+            .map(|((_, stamp, id_bytes), row, receipts, file, meta)| {
+                let mut message = to_group_message(
+                    id,
+                    (stamp, MessageId::from_bytes(id_bytes)),
+                    row,
+                    meta.as_ref(),
+                    file.as_ref(),
+                );
+                message.delivery = receipts.map(|r| r.delivery());
+                message
+            })
+            .collect())
+    }
+}
+
+/// A group message as queries show it, from its rows (`delivery` is for the caller).
+fn to_group_message(
+    group: GroupId,
+    (stamp, id): (Stamp, MessageId),
+    row: MessageRow,
+    meta: Option<&crate::tables::MetaRow>,
+    file: Option<&crate::tables::AttachmentRow>,
+) -> GroupMessage {
+    let empty = crate::tables::MetaRow::default();
+    let meta = meta.unwrap_or(&empty);
+    GroupMessage {
+        id,
+        group,
+        sender: row.peer,
+        direction: row.direction,
+        text: row.text,
+        attachment: file
+            .filter(|_| !meta.deleted)
+            .and_then(|file| crate::Attachment::from_descriptor(&file.descriptor, &file.state)),
+        reply_to: meta.reply_to.map(MessageId::from_bytes),
+        edited_at_ms: meta.edited.map(hlc::millis),
+        reactions: meta.shown_reactions(),
+        deleted: meta.deleted,
+        sent_at_ms: hlc::millis(stamp),
+        state: row.state,
+        delivery: None,
+    }
+}
+
+/// Stages a group message in history (its row, the index by id, and the meta row of a
+/// reply) with its event; `stamp` orders it. Returns it as a change would find it.
+pub(super) fn stage_history(
+    pending: &mut Pending,
+    conv: Conv,
+    stamp: Stamp,
+    message: GroupMessage,
+) -> Result<changes::Target, Error> {
+    let key = *message.id.as_bytes();
+    let row = MessageRow {
+        peer: message.sender,
+        direction: message.direction,
+        text: message.text.clone(),
+        state: message.state,
+        read: message.direction == Direction::Outgoing,
+    };
+    pending.batch.put::<Messages>(&(conv, stamp, key), &row)?;
+    pending.batch.put::<MessageIndex>(&(conv, key), &stamp)?;
+    let meta = conversation::stage_reply(&mut pending.batch, (conv, stamp, key), message.reply_to)?;
+    let target = changes::Target {
+        conv,
+        stamp,
+        id: message.id,
+        row,
+        meta: meta.unwrap_or_default(),
+    };
+    pending.events.push(Event::Group {
+        group: message.group,
+        event: GroupEvent::Message(message),
+    });
+    Ok(target)
+}
