@@ -12,6 +12,8 @@
 //!   settings (protocol name, sized record store) every peer runs.
 //! - [`swarm`]: the libp2p stack (transports, `identify`, limits).
 //! - [`rate`]: the bounded per-peer token buckets both sides meter requests with.
+//! - [`pipe`]: the client side of the pipelined stream protocols (`/tern/deposit/1`,
+//!   `/tern/deliver/1`).
 //! - [`accept`]: accepting inbound streams with a queue that absorbs bursts.
 //!
 //! Nothing here does I/O of its own or keeps state beyond a value's lifetime: codecs read and
@@ -29,6 +31,7 @@ pub mod dht;
 pub mod grouplog;
 pub mod mailbox;
 pub mod msg;
+pub mod pipe;
 pub mod rate;
 pub mod record;
 pub mod swarm;

@@ -17,6 +17,8 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use tern_crypto::envelope::MAX_ENVELOPE_LEN;
 
+pub mod stream;
+
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/msg/1");
 
@@ -88,6 +90,30 @@ async fn read_version<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<()>
     Ok(())
 }
 
+/// Reads a delivery's length and envelope (after its version byte), never allocating more
+/// than the declared, bounded length.
+async fn read_envelope<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_ENVELOPE_LEN {
+        return Err(invalid(format!(
+            "envelope of {len} bytes exceeds {MAX_ENVELOPE_LEN}"
+        )));
+    }
+    let mut envelope = vec![0u8; len];
+    io.read_exact(&mut envelope).await?;
+    Ok(envelope)
+}
+
+/// Reads one answer frame.
+async fn read_status<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Status> {
+    read_version(io).await?;
+    let mut status = [0u8; 1];
+    io.read_exact(&mut status).await?;
+    Status::from_byte(status[0])
+}
+
 impl libp2p::request_response::Codec for Codec {
     type Protocol = StreamProtocol;
     type Request = Delivery;
@@ -98,27 +124,16 @@ impl libp2p::request_response::Codec for Codec {
         T: AsyncRead + Unpin + Send,
     {
         read_version(io).await?;
-        let mut len = [0u8; 4];
-        io.read_exact(&mut len).await?;
-        let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_ENVELOPE_LEN {
-            return Err(invalid(format!(
-                "envelope of {len} bytes exceeds {MAX_ENVELOPE_LEN}"
-            )));
-        }
-        let mut envelope = vec![0u8; len];
-        io.read_exact(&mut envelope).await?;
-        Ok(Delivery { envelope })
+        read_envelope(io)
+            .await
+            .map(|envelope| Delivery { envelope })
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Status>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_version(io).await?;
-        let mut status = [0u8; 1];
-        io.read_exact(&mut status).await?;
-        Status::from_byte(status[0])
+        read_status(io).await
     }
 
     async fn write_request<T>(

@@ -38,12 +38,11 @@
 //! # }
 //! ```
 
-use futures::{
-    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, SinkExt, StreamExt,
-    channel::{mpsc, oneshot},
-};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite};
 use libp2p::StreamProtocol;
 use serde::{Deserialize, Serialize};
+
+use crate::pipe::{self, Pipe};
 
 use super::{CustodyReceipt, FRAME_VERSION, FrameError, MAX_REQUEST_LEN, Refusal, read_frame};
 
@@ -73,10 +72,7 @@ pub enum DepositAnswer {
     Refused(Refusal),
 }
 
-/// A deposit stream ended before it answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the deposit stream closed before answering")]
-pub struct Closed;
+pub use crate::pipe::Closed;
 
 /// Appends one frame of `body` to `out`, or refuses a body over `max` bytes.
 pub fn put_frame<T: Serialize>(out: &mut Vec<u8>, body: &T, max: usize) -> Result<(), FrameError> {
@@ -106,14 +102,19 @@ where
     read_frame(&mut (&first[..]).chain(io), max).await.map(Some)
 }
 
-type Reply = oneshot::Sender<DepositAnswer>;
+impl pipe::Answer for DepositAnswer {
+    async fn read<R>(io: &mut R) -> Result<Self, FrameError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        read_frame(io, MAX_ANSWER_LEN).await
+    }
+}
 
 /// The sending side of a deposit stream; cheap to clone. The stream closes once every clone
 /// is dropped and every deposit is answered.
 #[derive(Debug, Clone)]
-pub struct Lane {
-    queue: mpsc::Sender<(Vec<u8>, Reply)>,
-}
+pub struct Lane(Pipe<DepositAnswer>);
 
 impl Lane {
     /// Deposits `envelope` for `mailbox` and waits for the relay's answer. [`Closed`] means
@@ -130,18 +131,12 @@ impl Lane {
             MAX_REQUEST_LEN,
         )
         .map_err(|_| Closed)?;
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .clone()
-            .send((frame, reply))
-            .await
-            .map_err(|_| Closed)?;
-        answer.await.map_err(|_| Closed)
+        self.0.call(frame).await
     }
 
     /// Whether the stream has ended (a new deposit would fail at once).
     pub fn is_closed(&self) -> bool {
-        self.queue.is_closed()
+        self.0.is_closed()
     }
 }
 
@@ -153,52 +148,8 @@ pub fn lane<S>(stream: S) -> (Lane, impl Future<Output = Result<(), FrameError>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let (queue, mut queued) = mpsc::channel::<(Vec<u8>, Reply)>(WINDOW);
-    let driver = async move {
-        let (mut reader, mut writer) = stream.split();
-        // Replies wait here in the order their frames went out; the channel's bound is the
-        // window.
-        let (mut sent, mut waiting) = mpsc::channel::<Reply>(WINDOW);
-        let send = async move {
-            let mut batch = Vec::new();
-            while let Some((frame, reply)) = queued.next().await {
-                // A frame goes out only once its reply holds a place in the window.
-                sent.send(reply).await.map_err(|_| closed_io())?;
-                batch.clear();
-                batch.extend_from_slice(&frame);
-                // Whatever else is queued goes in the same write, while the window has room.
-                while let Some(Some((frame, reply))) = queued.next().now_or_never() {
-                    if let Err(full) = sent.try_send(reply) {
-                        writer.write_all(&batch).await?;
-                        writer.flush().await?;
-                        batch.clear();
-                        sent.send(full.into_inner())
-                            .await
-                            .map_err(|_| closed_io())?;
-                    }
-                    batch.extend_from_slice(&frame);
-                }
-                writer.write_all(&batch).await?;
-                writer.flush().await?;
-            }
-            writer.close().await?;
-            Ok::<(), FrameError>(())
-        };
-        let receive = async move {
-            while let Some(reply) = waiting.next().await {
-                let answer = read_frame::<DepositAnswer, _>(&mut reader, MAX_ANSWER_LEN).await?;
-                let _ = reply.send(answer);
-            }
-            Ok::<(), FrameError>(())
-        };
-        // The first to fail ends both: a dead stream answers nothing more.
-        futures::future::try_join(send, receive).await.map(|_| ())
-    };
-    (Lane { queue }, driver)
-}
-
-fn closed_io() -> FrameError {
-    FrameError::Io(std::io::ErrorKind::BrokenPipe.into())
+    let (pipe, driver) = pipe::pipe(stream, WINDOW);
+    (Lane(pipe), driver)
 }
 
 #[cfg(test)]
