@@ -10,8 +10,12 @@
 //! - as the baseline, the cost of one synced 1 KiB file write on the same disk (a durable
 //!   delivery needs at least two: the sender's outbox write and the recipient's commit).
 //!
+//! Every round runs twice, one arm after the other on fresh nodes: direct deliveries on
+//! `/tern/msg/1` alone (a request-response stream per envelope, as before delivery streams
+//! existed), then pipelined on a delivery stream (`/tern/deliver/1`, the default).
+//!
 //! Run: `cargo bench -p tern-node --bench delivery` (options: `-- --messages N
-//! --throughput N`). Results go to stdout; `docs/benchmarks.md` records them.
+//! --throughput N --rounds N`). Results go to stdout; `docs/benchmarks.md` records them.
 
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 
@@ -51,20 +55,31 @@ fn main() {
     let full = args.iter().any(|a| a == "--bench");
     let latency_messages = option("--messages", if full { 2000 } else { 20 });
     let throughput_messages = option("--throughput", if full { 20_000 } else { 100 });
+    let rounds = option("--rounds", 1);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(run(latency_messages, throughput_messages));
+    for round in 1..=rounds {
+        for streams in [false, true] {
+            let arm = if streams {
+                "delivery stream (/tern/deliver/1)"
+            } else {
+                "a stream per envelope (/tern/msg/1)"
+            };
+            println!("round {round}, {arm}:");
+            runtime.block_on(run(streams, latency_messages, throughput_messages));
+        }
+    }
     if full {
         idle_rss();
     }
 }
 
-async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
-    let mut builder = tern_node::test_utils::builder(dir);
+async fn start(dir: &std::path::Path, bootstrap: &[String], streams: bool) -> Node {
+    let mut builder = tern_node::test_utils::builder(dir).with_delivery_streams(streams);
     for address in bootstrap {
         builder = builder.with_bootstrap(address.clone());
     }
@@ -80,10 +95,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn run(latency_messages: usize, throughput_messages: usize) {
+async fn run(streams: bool, latency_messages: usize, throughput_messages: usize) {
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let alice = start(dirs.0.path(), &[]).await;
-    let bob = start(dirs.1.path(), &alice.addresses().await).await;
+    let alice = start(dirs.0.path(), &[], streams).await;
+    let bob = start(dirs.1.path(), &alice.addresses().await, streams).await;
     let (a, b) = (alice.user_id(), bob.user_id());
     alice.add_contact("bob", b).await.unwrap();
     bob.add_contact("alice", a).await.unwrap();
@@ -254,7 +269,7 @@ fn idle_child() {
         .expect("tokio runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let node = start(dir.path(), &[]).await;
+        let node = start(dir.path(), &[], true).await;
         node.addresses().await;
         tokio::time::sleep(IDLE_SETTLE).await;
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

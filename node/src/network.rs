@@ -15,6 +15,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -37,17 +38,19 @@ use libp2p::{
 use tern_proto::{
     dht, mailbox,
     msg::{self as codec, Delivery},
-    rate::{Rate, RateLimiter},
+    rate::Rate,
     record::{self, PeerRecord, RecordError},
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use tern_crypto::UserId;
 mod behaviour;
+mod deliver;
 mod dial;
 mod handle;
+mod lanes;
 pub(crate) use self::handle::Handle;
 mod nat;
 mod records;
@@ -123,6 +126,9 @@ pub(crate) struct Config {
     pub(crate) dht_server: bool,
     /// How long a record lookup waits for a newer record after the first valid one.
     pub(crate) lookup_grace: Duration,
+    /// Pipeline direct deliveries on `/tern/deliver/1` (both ways); off, every envelope
+    /// goes by `/tern/msg/1`, as before that protocol existed.
+    pub(crate) delivery_streams: bool,
 }
 
 /// Why a network operation failed.
@@ -157,6 +163,8 @@ pub(crate) struct Counters {
     /// account.
     pub(crate) deliveries_blocked: u64,
     pub(crate) inbound_failures: u64,
+    /// Delivery streams (`/tern/deliver/1`) accepted from peers.
+    pub(crate) delivery_streams: u64,
 }
 
 /// How the network task treats a peer's direct deliveries, as the core decided from who the
@@ -285,12 +293,16 @@ pub(crate) fn spawn(
     let accept = swarm.behaviour().accept.clone();
     let (commands, command_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
+    let gate = Arc::new(deliver::Gate::new(inbound_tx.clone()));
+    if config.delivery_streams {
+        tokio::spawn(deliver::serve(accept.clone(), gate.clone(), cancel.clone()));
+    }
+    let (lane_fallback, lane_fallbacks) = mpsc::channel(4 * tern_proto::msg::stream::WINDOW);
     let (addresses_tx, addresses) = watch::channel(Vec::new());
     let event_loop = EventLoop {
         swarm,
         addresses: addresses_tx,
         commands: command_rx,
-        inbound: inbound_tx.clone(),
         clock,
         cancel: cancel.clone(),
         publishes: HashMap::new(),
@@ -302,8 +314,12 @@ pub(crate) fn spawn(
         unlinked: Unlinked::new(cancel.clone()),
         waiting_answers: FuturesUnordered::new(),
         checking: FuturesUnordered::new(),
-        rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, STRANGER_RATE, TRUSTED_RATE),
-        refused: HashSet::new(),
+        gate: gate.clone(),
+        lanes: config
+            .delivery_streams
+            .then(|| lanes::Lanes::new(lane_fallback)),
+        lane_fallbacks,
+        streams: streams.clone(),
         announced: HashMap::new(),
         dialled: HashMap::new(),
         stream_dials: HashMap::new(),
@@ -352,16 +368,12 @@ struct Publish {
     reply: oneshot::Sender<Result<(), NetError>>,
 }
 
-type Answer = (
-    ResponseChannel<Status>,
-    Result<Status, oneshot::error::RecvError>,
-);
+type Answer = (ResponseChannel<Status>, Status);
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     addresses: watch::Sender<Vec<Multiaddr>>,
     commands: mpsc::Receiver<Command>,
-    inbound: mpsc::Sender<Inbound>,
     clock: crate::Clock,
     cancel: CancellationToken,
     publishes: HashMap<QueryId, Publish>,
@@ -378,11 +390,14 @@ struct EventLoop {
     waiting_answers: FuturesUnordered<futures::future::BoxFuture<'static, Answer>>,
     /// DHT records being validated on the blocking pool (`None`: the task failed).
     checking: FuturesUnordered<futures::future::BoxFuture<'static, Option<records::Checked>>>,
-    /// Per-peer delivery rates; the core promotes an accepted sender's peer to the trusted
-    /// rate.
-    rates: RateLimiter<PeerId>,
-    /// Peers of blocked accounts, refused before opening (at most `MAX_RATE_ENTRIES`).
-    refused: HashSet<PeerId>,
+    /// What every inbound direct delivery passes, on either protocol.
+    gate: Arc<deliver::Gate>,
+    /// Delivery streams to connected peers (`None`: off in the configuration).
+    lanes: Option<lanes::Lanes<deliver::Deliveries>>,
+    /// Deliveries a stream handed back, to go by `/tern/msg/1`.
+    lane_fallbacks: mpsc::Receiver<lanes::Fallback<deliver::Queued>>,
+    /// Opens delivery streams.
+    streams: libp2p_stream::Control,
     /// Listen addresses DHT peers announced (identify), for relays we pick from the DHT.
     announced: HashMap<PeerId, Vec<Multiaddr>>,
     /// The address each connected peer was dialled at, when we dialled.
@@ -421,10 +436,15 @@ impl EventLoop {
                         self.on_checked(checked);
                     }
                 }
-                Some((channel, answer)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
-                    // A dropped answer means the pipeline could not store the message.
-                    let status = answer.unwrap_or(Status::Unavailable);
+                Some((channel, status)) = self.waiting_answers.next(), if !self.waiting_answers.is_empty() => {
                     let _ = self.swarm.behaviour_mut().msg.send_response(channel, status);
+                }
+                Some(fallback) = self.lane_fallbacks.recv() => {
+                    if fallback.unsupported && let Some(lanes) = &mut self.lanes {
+                        lanes.old(fallback.peer);
+                    }
+                    let deliver::Queued { envelope, reply } = fallback.queued;
+                    self.send_delivery(fallback.peer, envelope, reply);
                 }
             }
         }
@@ -433,19 +453,8 @@ impl EventLoop {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Standing { peer, standing } => match standing {
-                PeerStanding::Trusted => {
-                    self.refused.remove(&peer);
-                    self.rates.promote(&peer);
-                }
-                PeerStanding::Refused => {
-                    if self.refused.len() >= MAX_RATE_ENTRIES {
-                        self.refused.clear();
-                    }
-                    self.refused.insert(peer);
-                }
-            },
-            Command::ForgetRefused => self.refused.clear(),
+            Command::Standing { peer, standing } => self.gate.set_standing(peer, standing),
+            Command::ForgetRefused => self.gate.forget_refused(),
             Command::Relays(relays) => {
                 self.nat.set_relays(relays);
                 self.reserve_circuits();
@@ -488,12 +497,19 @@ impl EventLoop {
                 for address in addresses {
                     self.swarm.add_peer_address(peer, address);
                 }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .msg
-                    .send_request(&peer, Delivery { envelope });
-                self.deliveries.insert(id, reply);
+                // On the peer's delivery stream once connected; the first envelope to a peer
+                // not connected goes by `/tern/msg/1`, whose request dials.
+                let queued = deliver::Queued { envelope, reply };
+                let queued = match &mut self.lanes {
+                    Some(lanes) if self.swarm.is_connected(&peer) => {
+                        match lanes.send(peer, queued, &self.streams, || ()) {
+                            Ok(()) => return,
+                            Err(queued) => queued,
+                        }
+                    }
+                    _ => queued,
+                };
+                self.send_delivery(peer, queued.envelope, queued.reply);
             }
             Command::Mailbox {
                 persona,
@@ -549,7 +565,11 @@ impl EventLoop {
                     paths: self.nat.paths(),
                     reserved_at: self.nat.reserved_at().copied().collect(),
                     punches: self.nat.punches,
-                    counters: self.counters.clone(),
+                    counters: {
+                        let mut counters = self.counters.clone();
+                        self.gate.count(&mut counters);
+                        counters
+                    },
                 });
             }
         }
@@ -736,54 +756,25 @@ impl EventLoop {
     }
 
     fn on_delivery(&mut self, peer: PeerId, request: Delivery, channel: ResponseChannel<Status>) {
-        if self.refused.contains(&peer) {
-            self.counters.deliveries_blocked += 1;
-            return self.refuse_late(channel, Status::Rejected);
-        }
-        if !self.take_token(peer) {
-            self.counters.deliveries_rate_limited += 1;
-            return self.refuse_late(channel, Status::Busy);
-        }
-        let (reply, answer) = oneshot::channel();
-        match self.inbound.try_send(Inbound {
-            peer,
-            envelope: request.envelope,
-            reply,
-            via_relay: false,
-        }) {
-            Ok(()) => self
-                .waiting_answers
-                .push(Box::pin(async move { (channel, answer.await) })),
-            Err(_) => {
-                self.counters.deliveries_busy += 1;
-                warn!(%peer, "pipeline saturated; answering busy");
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .msg
-                    .send_response(channel, Status::Busy);
-            }
-        }
+        // Refusals are held for a while, unless too many answers wait already.
+        let hold = self.waiting_answers.len() < MAX_WAITING_ANSWERS;
+        let answer = self.gate.pass(peer, request.envelope, hold);
+        self.waiting_answers
+            .push(Box::pin(async move { (channel, answer.await) }));
     }
 
-    /// Answers a refused delivery after [`REFUSAL_DELAY`] (at once when too many wait).
-    fn refuse_late(&mut self, channel: ResponseChannel<Status>, status: Status) {
-        if self.waiting_answers.len() >= MAX_WAITING_ANSWERS {
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .msg
-                .send_response(channel, status);
-            return;
-        }
-        self.waiting_answers.push(Box::pin(async move {
-            tokio::time::sleep(REFUSAL_DELAY).await;
-            (channel, Ok(status))
-        }));
-    }
-
-    /// Per-peer token bucket. Returns whether the delivery may proceed.
-    fn take_token(&mut self, peer: PeerId) -> bool {
-        self.rates.try_take(&peer, Instant::now())
+    /// Sends `envelope` to `peer` by `/tern/msg/1`, dialling it if need be.
+    fn send_delivery(
+        &mut self,
+        peer: PeerId,
+        envelope: Vec<u8>,
+        reply: oneshot::Sender<Result<Status, NetError>>,
+    ) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .msg
+            .send_request(&peer, Delivery { envelope });
+        self.deliveries.insert(id, reply);
     }
 }

@@ -26,6 +26,7 @@ mod months;
 mod search;
 mod settings;
 mod signals;
+mod streams;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -1,13 +1,15 @@
-//! Deposits on deposit streams (`/tern/deposit/1`): a client keeps one stream per relay and
-//! pipelines its deposits on it, instead of spending a request-response stream on each.
+//! Pipelined stream protocols on the client side: one long-lived stream per peer, with the
+//! requests for that peer written on it back to back instead of each spending a
+//! request-response stream. Deposits at relays go this way (`/tern/deposit/1`, from the
+//! unlinked clients) and so do direct deliveries to connected peers (`/tern/deliver/1`).
 //!
-//! A lane is a task per relay: it opens the stream, sends each queued deposit at once, and
-//! answers each caller when the relay's answer comes. It ends after [`IDLE`] without a
-//! deposit (closing the stream), or when the stream breaks. A relay that does not speak the
-//! protocol is remembered, and its deposits go by `/tern/mailbox/2` as before. A deposit left
-//! unanswered by a broken stream is made again by `/tern/mailbox/2`: it may have been stored,
-//! and the relay answers a second deposit of the same envelope with a receipt for the copy
-//! it holds.
+//! A lane is a task per peer: it opens the stream, sends each queued request at once, and
+//! answers each caller when the peer's answer comes. It ends after [`IDLE`] without a
+//! request (closing the stream), or when the stream breaks. A peer that does not speak the
+//! protocol is remembered, and its requests go by the protocol's request-response form as
+//! before. A request left unanswered by a broken stream is handed back to go that way too:
+//! it may have taken effect, and both protocols answer a repeated request as a repeat (a
+//! relay with a receipt for the copy it holds, a node with `Duplicate`).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -15,59 +17,57 @@ use std::{
 };
 
 use futures::{StreamExt, stream::FuturesUnordered};
-use libp2p::PeerId;
-use tern_proto::mailbox::{
-    self,
-    deposits::{self, DepositAnswer, Lane},
-};
+use libp2p::{PeerId, StreamProtocol};
+use tern_proto::pipe::{self, Closed, Pipe};
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use super::{Lease, MAILBOX_TIMEOUT, NetError, Reply};
+use super::NetError;
 
-/// How long a lane waits for another deposit before it closes its stream: less than the
-/// relay's own idle limit, so that the client closes first.
+/// How long a lane waits for another request before it closes its stream: less than the
+/// serving side's own idle limit, so that the client closes first.
 const IDLE: Duration = Duration::from_secs(30);
-/// Relays remembered as speaking only `/tern/mailbox/2`.
+/// Peers remembered as speaking only the request-response form.
 const MAX_OLD: usize = 256;
 
-/// One deposit queued on a lane.
-pub(super) struct Queued {
-    pub(super) mailbox: [u8; 32],
-    pub(super) envelope: Vec<u8>,
-    pub(super) reply: Reply,
+/// A pipelined protocol, as a lane sees it.
+pub(super) trait Kind: Send + 'static {
+    /// A queued request and where its answer goes.
+    type Queued: Send + 'static;
+    /// The peer's answer to one request.
+    type Answer: pipe::Answer;
+    /// The stream protocol.
+    const PROTOCOL: StreamProtocol;
+    /// Most requests unanswered on one stream.
+    const WINDOW: usize;
+    /// How long opening the stream, or one answer, may take.
+    const TIMEOUT: Duration;
+    /// The request frame of `queued`; `None` hands it to the request-response form, which
+    /// refuses it with the protocol's own answer (a request too large for a frame).
+    fn frame(queued: &Self::Queued) -> Option<Vec<u8>>;
+    /// Answers `queued`'s caller.
+    fn reply(queued: Self::Queued, answer: Result<Self::Answer, NetError>);
 }
 
-/// A deposit a lane hands back, to go by `/tern/mailbox/2`.
-pub(super) struct Fallback {
+/// A request a lane hands back, to go by the request-response form.
+pub(super) struct Fallback<Q> {
     pub(super) peer: PeerId,
-    pub(super) queued: Queued,
-    /// The relay does not speak `/tern/deposit/1`.
+    pub(super) queued: Q,
+    /// The peer does not speak the stream protocol.
     pub(super) unsupported: bool,
 }
 
-impl Queued {
-    /// The `/tern/mailbox/2` request it goes by instead, and where its answer goes.
-    pub(super) fn into_request(self) -> (mailbox::Request, Reply) {
-        let Queued {
-            mailbox,
-            envelope,
-            reply,
-        } = self;
-        (mailbox::Request::Deposit { mailbox, envelope }, reply)
-    }
-}
-
-/// A client's lanes, by relay.
-pub(super) struct Lanes {
-    lanes: HashMap<PeerId, mpsc::Sender<Queued>>,
-    /// Relays that answered the protocol's negotiation with "unsupported".
+/// A client's lanes of one protocol, by peer.
+pub(super) struct Lanes<K: Kind> {
+    lanes: HashMap<PeerId, mpsc::Sender<K::Queued>>,
+    /// Peers that answered the protocol's negotiation with "unsupported".
     old: HashSet<PeerId>,
-    fallback: mpsc::Sender<Fallback>,
+    fallback: mpsc::Sender<Fallback<K::Queued>>,
 }
 
-impl Lanes {
-    pub(super) fn new(fallback: mpsc::Sender<Fallback>) -> Self {
+impl<K: Kind> Lanes<K> {
+    /// Lanes that hand back what they cannot send through `fallback`.
+    pub(super) fn new(fallback: mpsc::Sender<Fallback<K::Queued>>) -> Self {
         Self {
             lanes: HashMap::new(),
             old: HashSet::new(),
@@ -75,27 +75,28 @@ impl Lanes {
         }
     }
 
-    /// Queues `queued` on `peer`'s lane, starting one if none runs; hands it back if the relay
-    /// speaks only `/tern/mailbox/2`, or the lane is saturated.
-    pub(super) fn deposit(
+    /// Queues `queued` on `peer`'s lane, starting one if none runs; hands it back if the peer
+    /// speaks only the request-response form, or the lane is saturated. The lane holds
+    /// `guard()` while it runs.
+    pub(super) fn send<G: Send + 'static>(
         &mut self,
         peer: PeerId,
-        queued: Queued,
+        queued: K::Queued,
         control: &libp2p_stream::Control,
-        lease: impl FnOnce() -> Lease,
-    ) -> Result<(), Queued> {
+        guard: impl FnOnce() -> G,
+    ) -> Result<(), K::Queued> {
         if self.old.contains(&peer) {
             return Err(queued);
         }
         self.lanes.retain(|_, lane| !lane.is_closed());
         let lane = self.lanes.entry(peer).or_insert_with(|| {
-            let (queue, queued) = mpsc::channel(deposits::WINDOW);
-            let run = run(
+            let (queue, queued) = mpsc::channel(K::WINDOW);
+            let run = run::<K, G>(
                 peer,
                 control.clone(),
                 queued,
                 self.fallback.clone(),
-                lease(),
+                guard(),
             );
             tokio::spawn(run);
             queue
@@ -105,7 +106,7 @@ impl Lanes {
         })
     }
 
-    /// `peer` speaks only `/tern/mailbox/2`.
+    /// `peer` speaks only the request-response form.
     pub(super) fn old(&mut self, peer: PeerId) {
         if self.old.len() >= MAX_OLD {
             self.old.clear();
@@ -115,31 +116,27 @@ impl Lanes {
 }
 
 /// One lane: opens the stream to `peer` and serves `queue` on it until it idles or breaks.
-async fn run(
+async fn run<K: Kind, G>(
     peer: PeerId,
     mut control: libp2p_stream::Control,
-    mut queue: mpsc::Receiver<Queued>,
-    fallback: mpsc::Sender<Fallback>,
-    _lease: Lease,
+    mut queue: mpsc::Receiver<K::Queued>,
+    fallback: mpsc::Sender<Fallback<K::Queued>>,
+    _guard: G,
 ) {
-    let opened = tokio::time::timeout(
-        MAILBOX_TIMEOUT,
-        control.open_stream(peer, deposits::PROTOCOL),
-    )
-    .await;
+    let opened = tokio::time::timeout(K::TIMEOUT, control.open_stream(peer, K::PROTOCOL)).await;
     let stream = match opened {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             let unsupported = matches!(e, libp2p_stream::OpenStreamError::UnsupportedProtocol(_));
-            debug!(%peer, "no deposit stream: {e}");
+            debug!(%peer, protocol = %K::PROTOCOL, "no stream: {e}");
             return hand_back(peer, queue, &fallback, unsupported).await;
         }
         Err(_) => return hand_back(peer, queue, &fallback, false).await,
     };
-    let (lane, driver) = deposits::lane(stream);
+    let (lane, driver) = pipe::pipe::<_, K::Answer>(stream, K::WINDOW);
     tokio::spawn(async move {
         if let Err(e) = driver.await {
-            debug!(%peer, "deposit stream ended: {e}");
+            debug!(%peer, protocol = %K::PROTOCOL, "stream ended: {e}");
         }
     });
     let mut waiting = FuturesUnordered::new();
@@ -147,27 +144,26 @@ async fn run(
         let idle = waiting.is_empty();
         tokio::select! {
             next = tokio::time::timeout(IDLE, queue.recv()), if !lane.is_closed() => match next {
-                Ok(Some(queued)) => waiting.push(answer(lane.clone(), queued)),
+                Ok(Some(queued)) => waiting.push(answer::<K>(lane.clone(), queued)),
                 Ok(None) => break,
                 Err(_) if idle => break,
                 Err(_) => {}
             },
             Some(outcome) = waiting.next(), if !waiting.is_empty() => match outcome {
                 Outcome::Answered => {}
-                // The stream broke before the relay answered: deposit it again the other
-                // way.
+                // The stream broke before the peer answered: send it again the other way.
                 Outcome::Unanswered(queued) => {
                     let _ = fallback
                         .send(Fallback { peer, queued, unsupported: false })
                         .await;
                 }
-                // A relay that stopped answering gets no more deposits on this stream.
+                // A peer that stopped answering gets no more requests on this stream.
                 Outcome::TimedOut => break,
             },
             else => break,
         }
     }
-    // Deposits queued from now on go to a new lane, or back by request-response.
+    // Requests queued from now on go to a new lane, or back by request-response.
     queue.close();
     drop(lane);
     while let Some(outcome) = waiting.next().await {
@@ -184,43 +180,40 @@ async fn run(
     hand_back(peer, queue, &fallback, false).await;
 }
 
-/// How one deposit on a lane ended.
-enum Outcome {
-    /// Its caller has the relay's answer.
+/// How one request on a lane ended.
+enum Outcome<Q> {
+    /// Its caller has the peer's answer.
     Answered,
     /// The stream ended first: it goes again by request-response.
-    Unanswered(Queued),
-    /// The relay did not answer in time; the caller was told.
+    Unanswered(Q),
+    /// The peer did not answer in time; the caller was told.
     TimedOut,
 }
 
-/// Deposits `queued` on `lane` and answers its caller; hands it back if the stream broke
-/// first.
-async fn answer(lane: Lane, queued: Queued) -> Outcome {
-    let envelope = queued.envelope.clone();
-    let answer = tokio::time::timeout(MAILBOX_TIMEOUT, lane.deposit(queued.mailbox, envelope));
-    let (response, outcome) = match answer.await {
-        Ok(Ok(DepositAnswer::Stored(receipt))) => {
-            (Ok(mailbox::Response::Stored(receipt)), Outcome::Answered)
-        }
-        Ok(Ok(DepositAnswer::Refused(refusal))) => {
-            (Ok(mailbox::Response::Refused(refusal)), Outcome::Answered)
-        }
-        Ok(Err(deposits::Closed)) => return Outcome::Unanswered(queued),
-        Err(_) => (
-            Err(NetError::Delivery("timed out".into())),
-            Outcome::TimedOut,
-        ),
+/// Sends `queued` on `lane` and answers its caller; hands it back if the stream broke first.
+async fn answer<K: Kind>(lane: Pipe<K::Answer>, queued: K::Queued) -> Outcome<K::Queued> {
+    let Some(frame) = K::frame(&queued) else {
+        return Outcome::Unanswered(queued);
     };
-    let _ = queued.reply.send(response);
-    outcome
+    let answer = tokio::time::timeout(K::TIMEOUT, lane.call(frame));
+    match answer.await {
+        Ok(Ok(answer)) => {
+            K::reply(queued, Ok(answer));
+            Outcome::Answered
+        }
+        Ok(Err(Closed)) => Outcome::Unanswered(queued),
+        Err(_) => {
+            K::reply(queued, Err(NetError::Delivery("timed out".into())));
+            Outcome::TimedOut
+        }
+    }
 }
 
-/// Hands every deposit still queued back to go by `/tern/mailbox/2`, and ends the lane.
-async fn hand_back(
+/// Hands every request still queued back to go by request-response, and ends the lane.
+async fn hand_back<Q>(
     peer: PeerId,
-    mut queue: mpsc::Receiver<Queued>,
-    fallback: &mpsc::Sender<Fallback>,
+    mut queue: mpsc::Receiver<Q>,
+    fallback: &mpsc::Sender<Fallback<Q>>,
     unsupported: bool,
 ) {
     queue.close();

@@ -47,7 +47,10 @@ use libp2p::{
         dial_opts::{DialOpts, PeerCondition},
     },
 };
-use tern_proto::mailbox;
+use tern_proto::mailbox::{
+    self,
+    deposits::{self, DepositAnswer, DepositFrame},
+};
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinSet,
@@ -55,10 +58,8 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use self::lanes::{Lanes, Queued};
+use super::lanes::{self, Lanes};
 use super::{MAILBOX_TIMEOUT, MAX_CONCURRENT_STREAMS, NetError};
-
-mod lanes;
 
 /// How long one anonymous identity serves deposits and prekey takes before a new one takes
 /// over. Within this time a relay can tell that the same (unnamed) sender wrote to several of
@@ -88,6 +89,53 @@ pub(crate) enum Persona {
 }
 
 type Reply = oneshot::Sender<Result<mailbox::Response, NetError>>;
+
+/// Deposits at relays on `/tern/deposit/1`, through [`lanes`].
+struct Deposits;
+
+/// One deposit queued on a lane.
+struct Queued {
+    mailbox: [u8; 32],
+    envelope: Vec<u8>,
+    reply: Reply,
+}
+
+impl Queued {
+    /// The `/tern/mailbox/2` request it goes by instead, and where its answer goes.
+    fn into_request(self) -> (mailbox::Request, Reply) {
+        let Queued {
+            mailbox,
+            envelope,
+            reply,
+        } = self;
+        (mailbox::Request::Deposit { mailbox, envelope }, reply)
+    }
+}
+
+impl lanes::Kind for Deposits {
+    type Queued = Queued;
+    type Answer = DepositAnswer;
+    const PROTOCOL: libp2p::StreamProtocol = deposits::PROTOCOL;
+    const WINDOW: usize = deposits::WINDOW;
+    const TIMEOUT: Duration = MAILBOX_TIMEOUT;
+
+    fn frame(queued: &Queued) -> Option<Vec<u8>> {
+        let frame = DepositFrame {
+            mailbox: queued.mailbox,
+            envelope: queued.envelope.clone(),
+        };
+        let mut out = Vec::with_capacity(queued.envelope.len() + 48);
+        deposits::put_frame(&mut out, &frame, mailbox::MAX_REQUEST_LEN).ok()?;
+        Some(out)
+    }
+
+    fn reply(queued: Queued, answer: Result<DepositAnswer, NetError>) {
+        let _ = queued.reply.send(answer.map(|answer| match answer {
+            DepositAnswer::Stored(receipt) => mailbox::Response::Stored(receipt),
+            DepositAnswer::Refused(refusal) => mailbox::Response::Refused(refusal),
+        }));
+    }
+}
 
 /// Keeps the client that opened a stream running while the stream is in use (its swarm
 /// carries the stream).
@@ -322,8 +370,8 @@ async fn serve(
     let mut calls: HashMap<OutboundRequestId, Reply> = HashMap::new();
     let control = swarm.behaviour().streams.new_control();
     let leases = Arc::new(());
-    let (fallback, mut fallbacks) = mpsc::channel(4 * mailbox::deposits::WINDOW);
-    let mut lanes = Lanes::new(fallback);
+    let (fallback, mut fallbacks) = mpsc::channel(4 * deposits::WINDOW);
+    let mut lanes = Lanes::<Deposits>::new(fallback);
     let mut check = tokio::time::interval(Duration::from_secs(1));
     let mut open = true;
     while open || !calls.is_empty() || Arc::strong_count(&leases) > 1 || !fallbacks.is_empty() {
@@ -352,7 +400,7 @@ async fn serve(
                             dial(&mut swarm, call.peer);
                             let queued = Queued { mailbox, envelope, reply };
                             let lease = || Lease(leases.clone());
-                            match lanes.deposit(call.peer, queued, &control, lease) {
+                            match lanes.send(call.peer, queued, &control, lease) {
                                 Ok(()) => continue,
                                 Err(queued) => {
                                     let (request, reply) = queued.into_request();

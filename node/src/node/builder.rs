@@ -34,6 +34,7 @@ pub struct Builder {
     clock: crate::Clock,
     min_free_disk: u64,
     lookup_grace: Duration,
+    delivery_streams: bool,
     auto_download: u64,
     group_read_receipts: bool,
 }
@@ -90,6 +91,7 @@ impl Builder {
             clock: crate::Clock::system(),
             min_free_disk: DEFAULT_MIN_FREE_DISK,
             lookup_grace: DEFAULT_LOOKUP_GRACE,
+            delivery_streams: true,
             auto_download: crate::DEFAULT_AUTO_DOWNLOAD,
             group_read_receipts: true,
         }
@@ -203,6 +205,15 @@ impl Builder {
     /// holds every first message to a new contact until its request times out.
     pub fn with_lookup_grace(mut self, grace: Duration) -> Self {
         self.lookup_grace = grace;
+        self
+    }
+
+    /// Pipeline direct deliveries to connected peers on one delivery stream each
+    /// (`/tern/deliver/1`), and accept such streams (default: on). Off, every envelope goes
+    /// by a request-response stream of its own (`/tern/msg/1`), as before that protocol
+    /// existed: for comparing the two, and for peers that must not change protocol.
+    pub fn with_delivery_streams(mut self, enabled: bool) -> Self {
+        self.delivery_streams = enabled;
         self
     }
 
@@ -325,6 +336,7 @@ impl Builder {
                 mdns: self.mdns,
                 dht_server: self.dht_server,
                 lookup_grace: self.lookup_grace,
+                delivery_streams: self.delivery_streams,
             },
             self.clock.clone(),
             cancel.child_token(),

@@ -1,0 +1,299 @@
+//! Direct deliveries in both directions: the gate every inbound delivery passes on its way
+//! to the pipeline, whichever protocol brought it, and the delivery streams
+//! (`/tern/deliver/1`) next to `/tern/msg/1`.
+//!
+//! A sender connected to its peer pipelines its envelopes on one delivery stream ([`lanes`],
+//! kind [`Deliveries`]); the first envelope to a peer not yet connected goes by
+//! `/tern/msg/1`, whose request dials. The recipient serves each delivery stream on a task
+//! of its own, at most [`MAX_STREAMS`] at once and [`MAX_STREAMS_PER_PEER`] per peer; every
+//! delivery on it, like every `/tern/msg/1` request, passes the [`Gate`]: a blocked account's
+//! devices are refused, each peer is held to its rate, and a full pipeline answers `Busy`.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::{AsyncWriteExt, FutureExt, SinkExt, StreamExt, future::BoxFuture};
+use libp2p::{PeerId, Stream};
+use tern_proto::{
+    msg::stream::{self, next_delivery, put_status},
+    rate::RateLimiter,
+};
+use tokio::{
+    sync::{Semaphore, mpsc, oneshot},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::{
+    Counters, IDLE_TIMEOUT, Inbound, MAX_RATE_ENTRIES, NetError, PeerStanding, REFUSAL_DELAY,
+    REQUEST_TIMEOUT, STRANGER_RATE, Status, TRUSTED_RATE, lanes,
+};
+
+/// Delivery streams served at once, from all peers.
+pub(super) const MAX_STREAMS: usize = 256;
+/// Delivery streams served at once from one peer: more than one sender keeps open, few enough
+/// that one peer cannot take the node's share of streams.
+pub(super) const MAX_STREAMS_PER_PEER: usize = 4;
+
+/// What every inbound direct delivery passes; shared by the network task and the delivery
+/// streams.
+pub(super) struct Gate {
+    peers: Mutex<Peers>,
+    inbound: mpsc::Sender<Inbound>,
+    blocked: AtomicU64,
+    rate_limited: AtomicU64,
+    busy: AtomicU64,
+    unreadable: AtomicU64,
+    streams: AtomicU64,
+}
+
+struct Peers {
+    /// Per-peer delivery rates; the core promotes an accepted sender's peer to the trusted
+    /// rate.
+    rates: RateLimiter<PeerId>,
+    /// Peers of blocked accounts, refused before opening (at most `MAX_RATE_ENTRIES`).
+    refused: HashSet<PeerId>,
+}
+
+impl Gate {
+    pub(super) fn new(inbound: mpsc::Sender<Inbound>) -> Self {
+        Self {
+            peers: Mutex::new(Peers {
+                rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, STRANGER_RATE, TRUSTED_RATE),
+                refused: HashSet::new(),
+            }),
+            inbound,
+            blocked: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            unreadable: AtomicU64::new(0),
+            streams: AtomicU64::new(0),
+        }
+    }
+
+    fn peers(&self) -> std::sync::MutexGuard<'_, Peers> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn set_standing(&self, peer: PeerId, standing: PeerStanding) {
+        let mut peers = self.peers();
+        match standing {
+            PeerStanding::Trusted => {
+                peers.refused.remove(&peer);
+                peers.rates.promote(&peer);
+            }
+            PeerStanding::Refused => {
+                if peers.refused.len() >= MAX_RATE_ENTRIES {
+                    peers.refused.clear();
+                }
+                peers.refused.insert(peer);
+            }
+        }
+    }
+
+    pub(super) fn forget_refused(&self) {
+        self.peers().refused.clear();
+    }
+
+    /// Passes one direct delivery from `peer` to the pipeline; the future is its answer. A
+    /// refused peer (blocked, or over its rate) waits [`REFUSAL_DELAY`] for its answer when
+    /// `hold_refusals`, so that a flooder gets its window back once a second rather than as
+    /// fast as the node can refuse.
+    pub(super) fn pass(
+        &self,
+        peer: PeerId,
+        envelope: Vec<u8>,
+        hold_refusals: bool,
+    ) -> BoxFuture<'static, Status> {
+        let refusal = {
+            let mut peers = self.peers();
+            if peers.refused.contains(&peer) {
+                self.blocked.fetch_add(1, Ordering::Relaxed);
+                Some(Status::Rejected)
+            } else if !peers.rates.try_take(&peer, Instant::now()) {
+                self.rate_limited.fetch_add(1, Ordering::Relaxed);
+                Some(Status::Busy)
+            } else {
+                None
+            }
+        };
+        if let Some(status) = refusal {
+            let delay = if hold_refusals {
+                REFUSAL_DELAY
+            } else {
+                Duration::ZERO
+            };
+            return async move {
+                tokio::time::sleep(delay).await;
+                status
+            }
+            .boxed();
+        }
+        let (reply, answer) = oneshot::channel();
+        let inbound = Inbound {
+            peer,
+            envelope,
+            reply,
+            via_relay: false,
+        };
+        match self.inbound.try_send(inbound) {
+            // A dropped answer means the pipeline could not store the message.
+            Ok(()) => async move { answer.await.unwrap_or(Status::Unavailable) }.boxed(),
+            Err(_) => {
+                self.busy.fetch_add(1, Ordering::Relaxed);
+                warn!(%peer, "pipeline saturated; answering busy");
+                futures::future::ready(Status::Busy).boxed()
+            }
+        }
+    }
+
+    /// Adds the gate's counts to `counters`.
+    pub(super) fn count(&self, counters: &mut Counters) {
+        counters.deliveries_blocked += self.blocked.load(Ordering::Relaxed);
+        counters.deliveries_rate_limited += self.rate_limited.load(Ordering::Relaxed);
+        counters.deliveries_busy += self.busy.load(Ordering::Relaxed);
+        counters.inbound_failures += self.unreadable.load(Ordering::Relaxed);
+        counters.delivery_streams += self.streams.load(Ordering::Relaxed);
+    }
+}
+
+/// Direct deliveries on `/tern/deliver/1`, through [`lanes`].
+pub(super) struct Deliveries;
+
+/// One delivery queued on a lane.
+pub(super) struct Queued {
+    pub(super) envelope: Vec<u8>,
+    pub(super) reply: oneshot::Sender<Result<Status, NetError>>,
+}
+
+impl lanes::Kind for Deliveries {
+    type Queued = Queued;
+    type Answer = Status;
+    const PROTOCOL: libp2p::StreamProtocol = stream::PROTOCOL;
+    const WINDOW: usize = stream::WINDOW;
+    const TIMEOUT: Duration = REQUEST_TIMEOUT;
+
+    fn frame(queued: &Queued) -> Option<Vec<u8>> {
+        let mut frame = Vec::with_capacity(queued.envelope.len() + 5);
+        stream::put_delivery(&mut frame, &queued.envelope).ok()?;
+        Some(frame)
+    }
+
+    fn reply(queued: Queued, answer: Result<Status, NetError>) {
+        let _ = queued.reply.send(answer);
+    }
+}
+
+/// Serves `/tern/deliver/1` until `cancel`.
+pub(super) async fn serve(
+    acceptor: tern_proto::accept::Behaviour,
+    gate: Arc<Gate>,
+    cancel: CancellationToken,
+) {
+    let mut incoming = match acceptor.accept(stream::PROTOCOL) {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            warn!("cannot serve delivery streams: {e}");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(MAX_STREAMS));
+    let mut per_peer: HashMap<PeerId, usize> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok(peer) = ended
+                    && let Some(count) = per_peer.get_mut(&peer)
+                {
+                    *count -= 1;
+                    if *count == 0 {
+                        per_peer.remove(&peer);
+                    }
+                }
+            }
+            Some((peer, mut stream)) = incoming.next() => {
+                let open = per_peer.get(&peer).copied().unwrap_or(0);
+                let slot = slots.clone().try_acquire_owned().ok();
+                match slot {
+                    Some(slot) if open < MAX_STREAMS_PER_PEER => {
+                        *per_peer.entry(peer).or_default() += 1;
+                        let gate = gate.clone();
+                        tasks.spawn(async move {
+                            serve_one(&gate, stream, peer).await;
+                            drop(slot);
+                            peer
+                        });
+                    }
+                    _ => {
+                        debug!(%peer, "too many delivery streams: closing one unread");
+                        tokio::spawn(async move {
+                            let _ = stream.close().await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // The node is stopping: deliveries not answered yet are delivered again by their senders.
+    tasks.abort_all();
+}
+
+/// Serves one delivery stream: reads deliveries until the sender closes its side (or a frame
+/// is unreadable, or the stream idles), answering each in order once the pipeline has.
+async fn serve_one(gate: &Gate, stream: Stream, peer: PeerId) {
+    gate.streams.fetch_add(1, Ordering::Relaxed);
+    let (mut reader, mut writer) = futures::AsyncReadExt::split(stream);
+    // Answers to come, in the order the deliveries were read; at most a window of them.
+    let (mut queued, answers) = futures::channel::mpsc::channel::<BoxFuture<'static, _>>(0);
+    let read = async move {
+        loop {
+            let next = tokio::time::timeout(IDLE_TIMEOUT, next_delivery(&mut reader));
+            let envelope = match next.await {
+                Ok(Ok(Some(envelope))) => envelope,
+                Ok(Ok(None)) | Err(_) => break,
+                Ok(Err(e)) => {
+                    debug!(%peer, "ended a delivery stream: {e}");
+                    gate.unreadable.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            };
+            if queued.send(gate.pass(peer, envelope, true)).await.is_err() {
+                break;
+            }
+        }
+    };
+    let write = async move {
+        let mut answers = answers.buffered(stream::WINDOW);
+        let mut out = Vec::new();
+        while let Some(status) = answers.next().await {
+            out.clear();
+            put_status(&mut out, status);
+            while let Some(Some(status)) = answers.next().now_or_never() {
+                put_status(&mut out, status);
+            }
+            let written = async {
+                writer.write_all(&out).await?;
+                writer.flush().await
+            };
+            // A sender that is gone, or takes no answers, loses the stream; what it delivered
+            // is stored all the same.
+            if !matches!(
+                tokio::time::timeout(IDLE_TIMEOUT, written).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
+        }
+        let _ = writer.close().await;
+    };
+    futures::join!(read, write);
+}
