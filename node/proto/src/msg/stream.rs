@@ -22,18 +22,18 @@
 //! and closes. A delivery without an answer when a stream ends may or may not be stored; its
 //! sender delivers it again, and the recipient, which finds the message already stored,
 //! answers [`Status::Duplicate`].
+//!
+//! The sender's side is a [`pipe::Pipe`] of [`Status`] answers, with frames from
+//! [`put_delivery`].
 
 use std::io;
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite};
+use futures::{AsyncRead, AsyncReadExt};
 use libp2p::StreamProtocol;
 use tern_crypto::envelope::MAX_ENVELOPE_LEN;
 
 use super::{FRAME_VERSION, Status, invalid, read_envelope, read_status};
-use crate::{
-    mailbox::FrameError,
-    pipe::{self, Closed, Pipe},
-};
+use crate::{mailbox::FrameError, pipe};
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/deliver/1");
@@ -80,44 +80,19 @@ impl pipe::Answer for Status {
     }
 }
 
-/// The sending side of a delivery stream; cheap to clone. The stream closes once every
-/// clone is dropped and every delivery is answered.
-#[derive(Debug, Clone)]
-pub struct Lane(Pipe<Status>);
-
-impl Lane {
-    /// Delivers `envelope` and waits for the recipient's answer. [`Closed`] means the stream
-    /// ended first: the envelope may or may not be stored, and should be delivered again.
-    pub async fn deliver(&self, envelope: &[u8]) -> Result<Status, Closed> {
-        let mut frame = Vec::with_capacity(envelope.len() + 5);
-        put_delivery(&mut frame, envelope).map_err(|_| Closed)?;
-        self.0.call(frame).await
-    }
-
-    /// Whether the stream has ended (a new delivery would fail at once).
-    pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-}
-
-/// The client side of a delivery stream: a [`Lane`] to deliver through, and the future that
-/// drives the stream, which the caller spawns. The driver ends when the stream fails, or
-/// when every [`Lane`] is gone and every delivery is answered; deliveries then unanswered
-/// get [`Closed`].
-pub fn lane<S>(stream: S) -> (Lane, impl Future<Output = Result<(), FrameError>> + Send)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    let (pipe, driver) = pipe::pipe(stream, WINDOW);
-    (Lane(pipe), driver)
-}
-
 #[cfg(test)]
 mod tests {
-    use futures::{AsyncWriteExt, StreamExt, io::Cursor};
+    use futures::{AsyncWrite, AsyncWriteExt, StreamExt, io::Cursor};
     use tokio_util::compat::TokioAsyncReadCompatExt;
 
     use super::*;
+    use crate::pipe::{Closed, Pipe};
+
+    async fn deliver(pipe: &Pipe<Status>, envelope: &[u8]) -> Result<Status, Closed> {
+        let mut frame = Vec::new();
+        put_delivery(&mut frame, envelope).map_err(|_| Closed)?;
+        pipe.call(frame).await
+    }
 
     #[test]
     fn deliveries_put_back_to_back_read_back_and_end_cleanly() {
@@ -171,12 +146,12 @@ mod tests {
     async fn pipelined_deliveries_each_get_their_own_answer() {
         let (client, server) = tokio::io::duplex(1 << 16);
         tokio::spawn(answer_in_order(server.compat()));
-        let (lane, driver) = lane(client.compat());
+        let (lane, driver) = pipe::pipe(client.compat(), WINDOW);
         let driver = tokio::spawn(driver);
         let calls: futures::stream::FuturesOrdered<_> = (0..2 * WINDOW)
             .map(|i| {
                 let lane = lane.clone();
-                async move { lane.deliver(&[(i % 3) as u8; 64]).await }
+                async move { deliver(&lane, &[(i % 3) as u8; 64]).await }
             })
             .collect();
         let answers: Vec<_> = calls.collect().await;
@@ -196,8 +171,8 @@ mod tests {
     async fn a_stream_that_ends_leaves_its_deliveries_closed_not_answered() {
         let (client, server) = tokio::io::duplex(1 << 16);
         drop(server);
-        let (lane, driver) = lane(client.compat());
+        let (lane, driver) = pipe::pipe(client.compat(), WINDOW);
         tokio::spawn(driver);
-        assert_eq!(lane.deliver(&[0; 10]).await, Err(Closed));
+        assert_eq!(deliver(&lane, &[0; 10]).await, Err(Closed));
     }
 }
