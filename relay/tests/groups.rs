@@ -1466,3 +1466,86 @@ async fn a_sequencer_that_missed_a_commit_is_given_it_and_serves_when_the_other_
     alice.shutdown().await;
     bob.shutdown().await;
 }
+
+/// How many sequencers hold `node`'s own group message `text` (0 while none does).
+async fn stored_at(node: &Node, group: GroupId, text: &str) -> u8 {
+    let history = node.group_history(group, 100).await.unwrap();
+    match history
+        .into_iter()
+        .find(|m| m.text == text)
+        .map(|m| m.state)
+    {
+        Some(tern_node::DeliveryState::StoredAtRelays { stored, .. }) => stored,
+        _ => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_a_sequencer_missed_reaches_it_when_it_comes_back() {
+    let relay_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (mut processes, mut listens, mut relays, mut peers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for dir in &relay_dirs {
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", fixed_port());
+        let process = support::RelayProcess::start_on(dir.path(), &listen);
+        let (peer, address) = process.address().await;
+        processes.push(Some(process));
+        listens.push(listen);
+        relays.push(address.to_string());
+        peers.push(peer.to_string());
+    }
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let group = alice.create_group("patchy").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    let sequencers = alice.group_info(group).await.unwrap().sequencers;
+    let first = peers
+        .iter()
+        .position(|p| sequencers[0].ends_with(p.as_str()))
+        .unwrap();
+    let second = 1 - first;
+
+    // Bob is away while the first sequencer is down: only the second takes Alice's message.
+    bob.shutdown().await;
+    processes[first].take().unwrap().kill();
+    alice
+        .send_to_group(group, "while it was down")
+        .await
+        .unwrap();
+    until("the second sequencer to hold it", || async {
+        stored_at(&alice, group, "while it was down").await == 1
+    })
+    .await;
+    processes[first] = Some(support::RelayProcess::start_on(
+        relay_dirs[first].path(),
+        &listens[first],
+    ));
+    alice
+        .send_to_group(group, "once it was back")
+        .await
+        .unwrap();
+    until("both sequencers to hold the next one", || async {
+        stored_at(&alice, group, "once it was back").await == 2
+    })
+    .await;
+
+    // The second sequencer goes for good, and Bob comes back: he reads the first alone, and
+    // gets what it missed.
+    processes[second].take().unwrap().kill();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    until("bob to read both messages", || async {
+        let texts = texts(&bob, group).await;
+        texts.contains(&"while it was down".to_owned())
+            && texts.contains(&"once it was back".to_owned())
+    })
+    .await;
+    assert_eq!(stored_at(&alice, group, "while it was down").await, 2);
+    alice.shutdown().await;
+    bob.shutdown().await;
+}

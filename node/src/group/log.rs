@@ -14,7 +14,9 @@
 //! epoch's key and refuses it (`UnknownKey`); it would stay behind for good, and, first in the
 //! list, refuse every later commit. The task keeps the group's last commits (the core hands
 //! them over, [`Copies`]) and appends the ones such a sequencer missed, oldest first, each
-//! under the key of its own epoch, before it tries again.
+//! under the key of its own epoch, before it tries again. A message a sequencer could not
+//! take waits in that sequencer's backlog ([`backlog`]) and is given to it, in order, when it
+//! answers again, so that a member reading only that sequencer later misses nothing we sent.
 //!
 //! Streams go out under the network task's anonymous identity: a relay sees a log's access
 //! key, never a member's account or device.
@@ -31,8 +33,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use self::backlog::{Backlogs, Missed};
 use super::GroupId;
 use crate::network::{self, Lease};
+
+mod backlog;
 
 /// Entries asked for per read.
 const PAGE: u32 = 64;
@@ -129,8 +134,11 @@ pub(crate) enum Report {
 /// What came of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// On disk at this many sequencers, each receipt checked.
+    /// On disk at this many sequencers, each receipt checked; no other will be tried.
     Stored(usize),
+    /// On disk at this many sequencers so far (perhaps none); the others missed it and are
+    /// given it when they can be reached ([`backlog`]). A final outcome follows.
+    Storing(usize),
     /// A commit for an epoch that another commit won first.
     Lost,
     /// A sequencer refused it for good (a message of an epoch that has ended, an entry over
@@ -189,6 +197,7 @@ impl LogTask {
         let client = Client {
             log,
             behind: Mutex::new(vec![None; sequencers.len()]),
+            backlogs: Backlogs::new(sequencers.len()),
             sequencers,
             net,
             copies,
@@ -231,6 +240,7 @@ impl LogTask {
             () = cancel.cancelled() => {}
             () = reader => {}
             () = appender => {}
+            () = backlog::drain(&client, group, &reports) => {}
         }
         debug!(%group, "group log task stopped");
     }
@@ -244,6 +254,8 @@ struct Client {
     copies: Copies,
     /// By sequencer, the newest commit we held when it could not be caught up.
     behind: Mutex<Vec<Option<u64>>>,
+    /// By sequencer, the messages it missed.
+    backlogs: Backlogs,
 }
 
 /// A stream to one sequencer, with the lease that keeps its connection.
@@ -426,7 +438,10 @@ async fn append(
     loop {
         let outcome = match kind {
             Kind::Commit { .. } => append_commit(client, &kind, &body, &access, epoch).await,
-            Kind::Message => append_everywhere(client, &kind, &body, &access, epoch, 0..).await,
+            Kind::Message => {
+                let missed = Missed::new(seq, kind, body.clone(), access.clone(), epoch);
+                append_message(client, missed).await
+            }
         };
         if let Some(outcome) = outcome {
             return (seq, outcome);
@@ -461,6 +476,53 @@ async fn append_commit(
         }
     }
     None
+}
+
+/// A message: appended at once at every sequencer without a backlog; those that cannot take
+/// it now, and those with a backlog, get it in their backlog. `Storing(n)` when any backlog
+/// has it, else `Stored(n)` if any sequencer stored it, a refusal if none did and one
+/// refused, `None` if none could be reached. A sequencer whose epoch ended before it took
+/// the message refuses it `Retired`, and the message is made again: members reading there
+/// would not see it otherwise.
+async fn append_message(client: &Client, missed: Missed) -> Option<Outcome> {
+    let count = client.sequencers.len();
+    let (waiting, direct): (Vec<usize>, Vec<usize>) =
+        (0..count).partition(|&relay| client.backlogs.waiting_at(relay));
+    let Missed {
+        kind,
+        body,
+        access,
+        epoch,
+        ..
+    } = &missed;
+    let tries = direct
+        .iter()
+        .map(|&relay| append_caught_up(client, relay, kind, body, access, *epoch));
+    let outcomes = futures::future::join_all(tries).await;
+    if outcomes.contains(&Some(Outcome::Refused(Refusal::Retired))) {
+        return Some(Outcome::Refused(Refusal::Retired));
+    }
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(Outcome::Stored(_))))
+        .count();
+    let unreached = direct
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_none())
+        .map(|(relay, _)| *relay);
+    let mut defer: Vec<usize> = waiting;
+    if stored > 0 || !defer.is_empty() {
+        defer.extend(unreached);
+    }
+    if !defer.is_empty() {
+        client.backlogs.defer(&defer, stored, missed);
+        return Some(Outcome::Storing(stored));
+    }
+    if stored > 0 {
+        return Some(Outcome::Stored(stored));
+    }
+    outcomes.into_iter().flatten().next()
 }
 
 /// Appends at each sequencer in `range` at once: `Stored(n)` if any stored it, a refusal if
@@ -531,7 +593,7 @@ async fn catch_up(client: &Client, relay: usize) -> bool {
                 client.set_behind(relay, newest);
                 return false;
             }
-            None => return false,
+            Some(Outcome::Storing(_)) | None => return false,
         };
     }
     if holds_newest {

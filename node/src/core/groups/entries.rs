@@ -530,13 +530,21 @@ impl Core {
         };
         let (conv, replicas) = (live.conv, live.row.sequencers.len());
         match (outcome, &row.what) {
-            (Outcome::Stored(stored), OutgoingRow::Message { .. } | OutgoingRow::Leave) => {
-                // Held by a sequencer: out of the outbox. The own-entry row stays until the
-                // reader meets the entry (perhaps it already has), so that it is not taken
-                // for someone else's.
-                self.live_mut(id)?.outbox.remove(&seq);
+            // Held by none yet, the sequencers that missed it still to try: still queued.
+            (Outcome::Storing(0), _) => {}
+            (
+                outcome @ (Outcome::Stored(stored) | Outcome::Storing(stored)),
+                OutgoingRow::Message { .. } | OutgoingRow::Leave,
+            ) => {
+                // Held by every sequencer that could take it: out of the outbox. One that
+                // missed it keeps it there until it has it, so that a restart tries again.
+                // The own-entry row stays until the reader meets the entry (perhaps it
+                // already has), so that it is not taken for someone else's.
                 let mut batch = Batch::new();
-                batch.delete::<GroupOutbox>(&(conv, seq));
+                if let Outcome::Stored(_) = outcome {
+                    self.live_mut(id)?.outbox.remove(&seq);
+                    batch.delete::<GroupOutbox>(&(conv, seq));
+                }
                 let mut events = Vec::new();
                 if let OutgoingRow::Message { id: message, .. } = row.what {
                     let state = DeliveryState::StoredAtRelays {
@@ -566,7 +574,10 @@ impl Core {
                 self.commit(Pending::new(batch, events)).await?;
             }
             // A commit waits in the outbox for the reader: the log's order decides it.
-            (Outcome::Stored(_) | Outcome::Lost, OutgoingRow::Commit { .. }) => {}
+            (
+                Outcome::Stored(_) | Outcome::Storing(_) | Outcome::Lost,
+                OutgoingRow::Commit { .. },
+            ) => {}
             (Outcome::Lost, _) => {}
             (
                 Outcome::Refused(Refusal::Retired),
