@@ -1227,13 +1227,14 @@ async fn members_reply_react_edit_and_delete_and_every_member_sees_the_same() {
     let mut carol_events = carol.events(tern_node::From::Now);
 
     let dinner = bob.send_to_group(group, "dinner at 7").await.unwrap();
-    until("alice to have bob's message", || async {
-        alice
-            .group_history(group, 50)
-            .await
-            .is_ok_and(|h| h.iter().any(|m| m.id == dinner))
-    })
-    .await;
+    for (name, node) in [("alice", &alice), ("carol", &carol)] {
+        until(&format!("{name} to have bob's message"), || async {
+            node.group_history(group, 50)
+                .await
+                .is_ok_and(|h| h.iter().any(|m| m.id == dinner))
+        })
+        .await;
+    }
     let reply = alice.reply(group, dinner, "count me in").await.unwrap();
     bob.react(group, dinner, "👍").await.unwrap();
     alice.react(group, dinner, "🎉").await.unwrap();
