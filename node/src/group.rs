@@ -112,6 +112,11 @@ pub struct GroupInfo {
     /// ([`crate::Node::set_group_auto_download`]); `None`: the node's default.
     #[serde(default)]
     pub auto_download: Option<u64>,
+    /// Our messages waiting for members' leaves to be committed: until a leave is, MLS lets
+    /// no member send, so the node keeps what we send (shown as queued) and sends it once
+    /// the leave is committed (`docs/protocol/groups.md` §9.7).
+    #[serde(default)]
+    pub held: u32,
 }
 
 /// A message of a group chat.

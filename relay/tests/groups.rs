@@ -978,27 +978,41 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
     let (alice, bob, carol, group) = three_made_as([make(0), make(1), make(2)], "fallback").await;
 
     // Alice, the only admin, is away when Carol leaves: her leave waits for a commit, and
-    // until one is made MLS lets nobody send. Bob is told to try again, not failed.
+    // until one is made MLS lets nobody send. Carol, leaving, may not; what Bob sends is
+    // kept, shown as queued, and goes out once the leave is committed.
     alice.shutdown().await;
     carol.leave_group(group).await.unwrap();
-    let mut tries = 0;
+    assert!(matches!(
+        carol.send_to_group(group, "one more thing").await,
+        Err(tern_node::GroupError::Busy)
+    ));
     let mut said = Vec::new();
-    let refused = loop {
-        tries += 1;
-        let text = format!("before the leave reached me #{tries}");
-        match bob.send_to_group(group, &text).await {
-            Ok(_) => said.push(text),
-            Err(e) => break e,
+    until("carol's leave to reach bob", || {
+        let text = format!("while carol leaves #{}", said.len());
+        said.push(text.clone());
+        let bob = &bob;
+        async move {
+            bob.send_to_group(group, &text).await.unwrap();
+            bob.group_info(group).await.unwrap().held > 0
         }
-        assert!(tries < 1000, "carol's leave never reached bob");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    })
+    .await;
+    let held = said.last().unwrap().clone();
+    let state = |node: &Node, text: String| {
+        let node = node.clone();
+        async move {
+            let history = node.group_history(group, 1000).await.unwrap();
+            let message = history.into_iter().find(|m| m.text == text).unwrap();
+            message.state
+        }
     };
-    assert!(
-        matches!(refused, tern_node::GroupError::Busy),
-        "{refused:?}"
+    assert_eq!(
+        state(&bob, held.clone()).await,
+        tern_node::DeliveryState::Queued
     );
 
-    // Half a minute on, Bob, the only one who stays and is online, commits it himself.
+    // Half a minute on, Bob, the only one who stays and is online, commits it himself, and
+    // then sends what he held.
     clock.advance(Duration::from_secs(60));
     until("bob to commit carol's leave", || async {
         bob.group_info(group).await.unwrap().members.len() == 2
@@ -1008,7 +1022,13 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
         !carol.group_info(group).await.unwrap().active
     })
     .await;
+    until("bob's held message to be stored", || async {
+        bob.group_info(group).await.unwrap().held == 0
+            && state(&bob, held.clone()).await != tern_node::DeliveryState::Queued
+    })
+    .await;
     bob.send_to_group(group, "carol has left").await.unwrap();
+    said.push("carol has left".to_owned());
 
     // Alice comes back to a group of two and reads everything Bob said.
     let alice = make(0).spawn().await.unwrap();
@@ -1022,8 +1042,18 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
     .await;
     let info = alice.group_info(group).await.unwrap();
     assert!(info.admin, "alice is still the admin");
+    until("alice to read everything bob said", || async {
+        let seen = texts(&alice, group).await;
+        said.iter().all(|t| seen.contains(t))
+    })
+    .await;
     let seen = texts(&alice, group).await;
-    assert!(said.iter().all(|t| seen.contains(t)), "{seen:?}");
+    let order: Vec<_> = seen.iter().filter(|t| said.contains(t)).collect();
+    assert_eq!(
+        order,
+        said.iter().collect::<Vec<_>>(),
+        "in the order bob sent them"
+    );
     ticking.abort();
     for node in [alice, bob, carol] {
         node.shutdown().await;

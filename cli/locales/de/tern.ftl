@@ -386,6 +386,7 @@ group-left-mark = (verlassen)
 group-inactive = Du bist nicht mehr in dieser Gruppe.
 group-keys-renewed = Deine Schlüssel darin wurden zuletzt { $time } erneuert (wöchentlich, für Sicherheit nach einer Kompromittierung).
 group-keys-not-renewed = Deine Schlüssel darin werden innerhalb eines Tages nach dem Beitritt erneuert, danach wöchentlich.
+group-held = { $count } deiner Nachrichten warten, bis der Austritt eines Mitglieds übernommen ist; sie gehen raus, sobald er es ist.
 demo-group-name = familie
 demo-group-created = erstellt die Gruppe #{ $name } und fügt bob und carol hinzu: eine MLS-Gruppe, deren Protokoll ihr Relay führt
 demo-group-joined = ist #{ $name } beigetreten, mit dem Welcome, das alice über ihre 1:1-Sitzung geschickt hat

@@ -357,6 +357,7 @@ group-left-mark = (left)
 group-inactive = You are no longer in this group.
 group-keys-renewed = Your keys in it were last renewed { $time } (weekly, for post-compromise security).
 group-keys-not-renewed = Your keys in it are renewed within a day of joining, then weekly.
+group-held = { $count } of your messages wait for a member's leave to be committed; they go out as soon as it is.
 demo-group-name = family
 demo-group-created = creates the group #{ $name } and adds bob and carol: an MLS group whose log her relay keeps
 demo-group-joined = joined #{ $name } from the Welcome alice sent over their 1:1 session

@@ -268,6 +268,9 @@ fn show(context: &Context, group: &GroupView, line: String) -> Result<(), CliErr
             };
             writeln!(out, "{renewed}")?;
         }
+        if group.active && group.held > 0 {
+            writeln!(out, "{}", t!("group-held", count = group.held))?;
+        }
         Ok(())
     })
 }

@@ -229,6 +229,11 @@ impl Live {
             keys_renewed_ms: self.renewed_ms,
             unread: self.unread,
             auto_download,
+            held: self
+                .outbox
+                .values()
+                .filter(|r| outgoing::is_held(r))
+                .count() as u32,
         }
     }
 

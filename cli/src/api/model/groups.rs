@@ -36,6 +36,10 @@ pub(crate) struct GroupView {
     /// this many bytes (0: none). Absent: the daemon's rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) auto_download: Option<u64>,
+    /// Our messages waiting for members' leaves to be committed (MLS lets nobody send until
+    /// a leave is); they go out once it is.
+    #[serde(default)]
+    pub(crate) held: u32,
 }
 
 /// A member of a group.
@@ -67,6 +71,7 @@ impl From<GroupInfo> for GroupView {
             keys_renewed_ms: g.keys_renewed_ms,
             unread: g.unread,
             auto_download: g.auto_download,
+            held: g.held,
         }
     }
 }

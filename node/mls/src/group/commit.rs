@@ -290,6 +290,12 @@ impl Group {
             .position(|leaf| *leaf == own)
     }
 
+    /// Whether a Remove proposal waiting for a commit takes this device out: we asked to
+    /// leave.
+    pub fn is_leaving(&self) -> bool {
+        self.pending_removals().contains(&self.own_leaf())
+    }
+
     /// Whether proposals wait for a commit: until one is made, MLS (RFC 9420 as openmls
     /// applies it) lets no member of this epoch send application messages.
     pub fn proposals_pending(&self) -> bool {

@@ -181,6 +181,8 @@ fn a_staying_admin_commits_a_members_leave() {
     }
     assert!(d[0].g().commits_pending());
     assert!(!d[1].g().commits_pending());
+    assert!(d[2].g().is_leaving(), "carol asked to leave");
+    assert!(!d[0].g().is_leaving() && !d[1].g().is_leaving());
     // Until it is committed nobody sends; should Alice stay away, Bob (second in the
     // order) may commit it in her place.
     let refused = d[1].run(&crypto, |p, g, s, _| {

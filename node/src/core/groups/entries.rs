@@ -483,7 +483,7 @@ impl Core {
         if live.row.active && live.mls().commits_pending() && live.pending_commit().is_none() {
             self.commit_intent(id, IntentRow::Pending).await?;
         }
-        Ok(())
+        self.release_held(id).await
     }
 
     /// On the outbox tick: commits members' leaves that the members named to commit them
@@ -493,6 +493,14 @@ impl Core {
     /// so that members seldom race for the epoch; the log decides a race all the same.
     pub(crate) async fn commit_waiting_leaves(&mut self) {
         let now = self.time.now_ms();
+        let held = self.active_groups_where(|live| {
+            !live.mls().proposals_pending() && live.outbox.values().any(outgoing::is_held)
+        });
+        for id in held {
+            if let Err(e) = self.release_held(id).await {
+                warn!(group = %id.short(), "cannot send the messages held for a leave: {e}");
+            }
+        }
         for live in self.groups.live.values_mut() {
             if !(live.row.active && live.mls().proposals_pending()) {
                 live.leaves_since_ms = None;

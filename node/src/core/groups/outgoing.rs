@@ -30,6 +30,9 @@ impl Live {
         let (Some(control), Some(row)) = (&self.control, self.outbox.get(&seq)) else {
             return true;
         };
+        if is_held(row) {
+            return true;
+        }
         !matches!(
             control.try_send(append_of(seq, row, &self.access)),
             Err(mpsc::error::TrySendError::Full(_))
@@ -114,7 +117,7 @@ impl Core {
         let me = self.account.user_id();
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let seq = self
-            .stage_group_message(&mut pending, id, message_id, payload)
+            .stage_or_hold(&mut pending, id, message_id, payload)
             .await?;
         let conv = self.live(id)?.conv;
         let delivery = self.stage_receipt_row(&mut pending, id, message_id)?;
@@ -166,6 +169,80 @@ impl Core {
         Ok(message_id)
     }
 
+    /// [`Core::stage_group_message`], or, while members' leaves wait for a commit (MLS lets
+    /// no member send until one is made), stages the message *held*: in the outbox with no
+    /// body, encrypted by [`Core::release_held`] once the leaves are committed. The sender
+    /// gets its message id either way; a device that is leaving itself is refused.
+    async fn stage_or_hold(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        message_id: MessageId,
+        payload: Vec<u8>,
+    ) -> Result<u64, Error> {
+        let live = self.live(id)?;
+        if live.mls().is_leaving() {
+            return Err(Error::Group(GroupError::Busy));
+        }
+        if !live.mls().proposals_pending() {
+            return self
+                .stage_group_message(pending, id, message_id, payload)
+                .await;
+        }
+        let row = GroupOutboxRow {
+            body: Vec::new(),
+            epoch: live.mls().epoch(),
+            what: OutgoingRow::Message {
+                id: *message_id.as_bytes(),
+                payload,
+            },
+        };
+        self.stage_outgoing(pending, id, row)
+    }
+
+    /// Encrypts the messages of group `id` held while members' leaves waited for a commit,
+    /// in the order they were sent, once no leave waits any more (after a page of the log,
+    /// and on the outbox tick). A group we are no longer in keeps them, shown as queued.
+    pub(super) async fn release_held(&mut self, id: GroupId) -> Result<(), Error> {
+        let Some(live) = self.groups.live.get(&id) else {
+            return Ok(());
+        };
+        if !live.row.active || live.behind.is_some() || live.mls().proposals_pending() {
+            return Ok(());
+        }
+        let held: Vec<(u64, GroupOutboxRow)> = live
+            .outbox
+            .iter()
+            .filter(|(_, row)| is_held(row))
+            .map(|(seq, row)| (*seq, row.clone()))
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let conv = live.conv;
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let mut new = Vec::with_capacity(held.len());
+        for (seq, row) in held {
+            let OutgoingRow::Message {
+                id: message,
+                payload,
+            } = row.what
+            else {
+                continue;
+            };
+            self.live_mut(id)?.outbox.remove(&seq);
+            pending.batch.delete::<GroupOutbox>(&(conv, seq));
+            let message = MessageId::from_bytes(message);
+            new.push(
+                self.stage_group_message(&mut pending, id, message, payload)
+                    .await?,
+            );
+        }
+        self.commit(pending).await?;
+        self.after_group_write(id, &new);
+        Ok(())
+    }
+
     /// Encrypts `payload` for group `id` and stages it in the group's outbox and own
     /// entries; returns its outbox sequence number. The entry is in memory from here on:
     /// the caller commits, then [`Core::after_group_write`] hands it to the log task.
@@ -211,10 +288,11 @@ impl Core {
         let seq = self.groups.next_seq;
         self.groups.next_seq += 1;
         let live = self.live_mut(id)?;
-        let kind = kind_of(&row);
-        let digest = tern_proto::grouplog::entry_digest(&kind, &row.body);
         pending.batch.put::<GroupOutbox>(&(live.conv, seq), &row)?;
-        pending.batch.put::<GroupOwn>(&(live.conv, digest), &seq)?;
+        if !is_held(&row) {
+            let digest = tern_proto::grouplog::entry_digest(&kind_of(&row), &row.body);
+            pending.batch.put::<GroupOwn>(&(live.conv, digest), &seq)?;
+        }
         live.outbox.insert(seq, row);
         Ok(seq)
     }
@@ -228,6 +306,11 @@ impl Core {
             live.offer(*seq);
         }
     }
+}
+
+/// A message held while members' leaves wait for a commit: not encrypted yet.
+pub(super) fn is_held(row: &GroupOutboxRow) -> bool {
+    row.body.is_empty() && matches!(row.what, OutgoingRow::Message { .. })
 }
 
 fn append_of(seq: u64, row: &GroupOutboxRow, access: &Access) -> Control {

@@ -23,6 +23,7 @@ fn group() -> GroupView {
         keys_renewed_ms: None,
         unread: 0,
         auto_download: None,
+        held: 0,
     }
 }
 
