@@ -1434,54 +1434,97 @@ async fn a_member_away_longer_than_the_log_keeps_entries_is_added_back_and_shown
     relay.shutdown().await;
 }
 
+/// Two relay processes on ports of their own, so that each comes back where the group knows
+/// it, and Alice and Bob in a group whose two sequencers they are.
+struct TwoSequencers {
+    relay_dirs: Vec<tempfile::TempDir>,
+    listens: Vec<String>,
+    processes: Vec<Option<support::RelayProcess>>,
+    relays: Vec<String>,
+    dirs: Vec<tempfile::TempDir>,
+    alice: Node,
+    bob: Node,
+    group: GroupId,
+    /// The group's first sequencer (whose order decides), by index.
+    first: usize,
+    /// The other one.
+    second: usize,
+}
+
+impl TwoSequencers {
+    async fn start(name: &str) -> Self {
+        let relay_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let (mut processes, mut listens, mut relays, mut peers) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for dir in &relay_dirs {
+            let listen = format!("/ip4/127.0.0.1/tcp/{}", fixed_port());
+            let process = support::RelayProcess::start_on(dir.path(), &listen);
+            let (peer, address) = process.address().await;
+            processes.push(Some(process));
+            listens.push(listen);
+            relays.push(address.to_string());
+            peers.push(peer.to_string());
+        }
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+        let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+        befriend(&alice, &bob).await;
+        let group = alice.create_group(name).await.unwrap();
+        alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+        until("bob to join", || async {
+            bob.group_info(group).await.is_ok_and(|g| g.active)
+        })
+        .await;
+        let sequencers = alice.group_info(group).await.unwrap().sequencers;
+        assert_eq!(sequencers.len(), 2);
+        let first = peers
+            .iter()
+            .position(|p| sequencers[0].ends_with(p.as_str()))
+            .unwrap();
+        Self {
+            relay_dirs,
+            listens,
+            processes,
+            relays,
+            dirs,
+            alice,
+            bob,
+            group,
+            first,
+            second: 1 - first,
+        }
+    }
+
+    /// Kills relay process `which` (kill -9).
+    fn kill(&mut self, which: usize) {
+        self.processes[which].take().unwrap().kill();
+    }
+
+    /// Starts relay process `which` again, on its directory and port.
+    fn restart(&mut self, which: usize) {
+        self.processes[which] = Some(support::RelayProcess::start_on(
+            self.relay_dirs[which].path(),
+            &self.listens[which],
+        ));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sequencer_that_missed_a_commit_is_given_it_and_serves_when_the_other_is_gone() {
-    // Two relay processes on ports of their own, so that each comes back where the group
-    // knows it: the group's two sequencers.
-    let relay_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (mut processes, mut listens, mut relays, mut peers) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for dir in &relay_dirs {
-        let listen = format!("/ip4/127.0.0.1/tcp/{}", fixed_port());
-        let process = support::RelayProcess::start_on(dir.path(), &listen);
-        let (peer, address) = process.address().await;
-        processes.push(Some(process));
-        listens.push(listen);
-        relays.push(address.to_string());
-        peers.push(peer.to_string());
-    }
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
-    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
-    befriend(&alice, &bob).await;
-    let group = alice.create_group("lagging").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
-    let sequencers = alice.group_info(group).await.unwrap().sequencers;
-    assert_eq!(sequencers.len(), 2);
-    let first = peers
-        .iter()
-        .position(|p| sequencers[0].ends_with(p.as_str()))
-        .unwrap();
-    let second = 1 - first;
+    let mut two = TwoSequencers::start("lagging").await;
+    let (alice, bob, group) = (two.alice.clone(), two.bob.clone(), two.group);
 
     // The first sequencer, whose order decides, is down while Alice renames the group: only
     // the second takes the commit, and the first comes back knowing nothing of it.
-    processes[first].take().unwrap().kill();
+    two.kill(two.first);
     rename_seen(&alice, &bob, group, "renamed").await;
-    processes[first] = Some(support::RelayProcess::start_on(
-        relay_dirs[first].path(),
-        &listens[first],
-    ));
+    two.restart(two.first);
 
     // The next commit: the first sequencer is given the commit it missed, then decides.
     rename_seen(&alice, &bob, group, "renamed again").await;
 
     // The second sequencer goes for good: the first serves the group alone, both ways.
-    processes[second].take().unwrap().kill();
+    two.kill(two.second);
     alice.send_to_group(group, "after").await.unwrap();
     until("bob to read alice", || async {
         texts(&bob, group).await.contains(&"after".to_owned())
@@ -1513,54 +1556,21 @@ async fn stored_at(node: &Node, group: GroupId, text: &str) -> u8 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_a_sequencer_missed_reaches_it_when_it_comes_back() {
-    let relay_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (mut processes, mut listens, mut relays, mut peers) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for dir in &relay_dirs {
-        let listen = format!("/ip4/127.0.0.1/tcp/{}", fixed_port());
-        let process = support::RelayProcess::start_on(dir.path(), &listen);
-        let (peer, address) = process.address().await;
-        processes.push(Some(process));
-        listens.push(listen);
-        relays.push(address.to_string());
-        peers.push(peer.to_string());
-    }
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
-    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
-    befriend(&alice, &bob).await;
-    let group = alice.create_group("patchy").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
-    let sequencers = alice.group_info(group).await.unwrap().sequencers;
-    let first = peers
-        .iter()
-        .position(|p| sequencers[0].ends_with(p.as_str()))
-        .unwrap();
-    let second = 1 - first;
+    let mut two = TwoSequencers::start("patchy").await;
+    let (alice, group) = (two.alice.clone(), two.group);
 
     // Bob is away while the first sequencer is down: only the second takes Alice's message.
-    bob.shutdown().await;
-    processes[first].take().unwrap().kill();
-    alice
-        .send_to_group(group, "while it was down")
-        .await
-        .unwrap();
+    two.bob.shutdown().await;
+    two.kill(two.first);
+    let sent = alice.send_to_group(group, "while it was down").await;
+    sent.unwrap();
     until("the second sequencer to hold it", || async {
         stored_at(&alice, group, "while it was down").await == 1
     })
     .await;
-    processes[first] = Some(support::RelayProcess::start_on(
-        relay_dirs[first].path(),
-        &listens[first],
-    ));
-    alice
-        .send_to_group(group, "once it was back")
-        .await
-        .unwrap();
+    two.restart(two.first);
+    let sent = alice.send_to_group(group, "once it was back").await;
+    sent.unwrap();
     until("both sequencers to hold the next one", || async {
         stored_at(&alice, group, "once it was back").await == 2
     })
@@ -1568,8 +1578,9 @@ async fn a_message_a_sequencer_missed_reaches_it_when_it_comes_back() {
 
     // The second sequencer goes for good, and Bob comes back: he reads the first alone, and
     // gets what it missed.
-    processes[second].take().unwrap().kill();
-    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    two.kill(two.second);
+    let bob = builder(two.dirs[1].path(), &two.relays);
+    let bob = bob.spawn().await.unwrap();
     until("bob to read both messages", || async {
         let texts = texts(&bob, group).await;
         texts.contains(&"while it was down".to_owned())

@@ -488,16 +488,7 @@ async fn append_message(client: &Client, missed: Missed) -> Option<Outcome> {
     let count = client.sequencers.len();
     let (waiting, direct): (Vec<usize>, Vec<usize>) =
         (0..count).partition(|&relay| client.backlogs.waiting_at(relay));
-    let Missed {
-        kind,
-        body,
-        access,
-        epoch,
-        ..
-    } = &missed;
-    let tries = direct
-        .iter()
-        .map(|&relay| append_caught_up(client, relay, kind, body, access, *epoch));
+    let tries = direct.iter().map(|&relay| missed.append_at(client, relay));
     let outcomes = futures::future::join_all(tries).await;
     if outcomes.contains(&Some(Outcome::Refused(Refusal::Retired))) {
         return Some(Outcome::Refused(Refusal::Retired));

@@ -587,22 +587,9 @@ impl Core {
                 OutgoingRow::Commit { .. },
             ) => {}
             (Outcome::Lost, _) => {}
-            (
-                Outcome::Refused(Refusal::Retired),
-                OutgoingRow::Message {
-                    id: message,
-                    payload,
-                },
-            ) => {
+            (Outcome::Refused(Refusal::Retired), what @ OutgoingRow::Message { .. }) => {
                 // Its epoch ended before a sequencer took it: encrypt it again in this one.
-                let (message, payload) = (MessageId::from_bytes(*message), payload.clone());
-                let mut pending = Pending::new(Batch::new(), Vec::new());
-                self.forget_own(&mut pending, id, seq)?;
-                let new = self
-                    .stage_group_message(&mut pending, id, message, payload)
-                    .await?;
-                self.commit(pending).await?;
-                self.after_group_write(id, &[new]);
+                self.remake(id, vec![(seq, what.clone())]).await?;
             }
             (Outcome::Refused(refusal), what) => {
                 warn!(group = %id.short(), "a sequencer refused our entry: {refusal}");

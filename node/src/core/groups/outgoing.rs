@@ -210,33 +210,41 @@ impl Core {
         if !live.row.active || live.behind.is_some() || live.mls().proposals_pending() {
             return Ok(());
         }
-        let held: Vec<(u64, GroupOutboxRow)> = live
+        let held: Vec<(u64, OutgoingRow)> = live
             .outbox
             .iter()
             .filter(|(_, row)| is_held(row))
-            .map(|(seq, row)| (*seq, row.clone()))
+            .map(|(seq, row)| (*seq, row.what.clone()))
             .collect();
         if held.is_empty() {
             return Ok(());
         }
-        let conv = live.conv;
+        self.remake(id, held).await
+    }
+
+    /// Takes outbox entries `rows` of group `id` out and encrypts their messages again, in
+    /// order, in the group's epoch now (commits and leaves among them are dropped); commits,
+    /// then hands the new entries to the log task.
+    pub(super) async fn remake(
+        &mut self,
+        id: GroupId,
+        rows: Vec<(u64, OutgoingRow)>,
+    ) -> Result<(), Error> {
         let mut pending = Pending::new(Batch::new(), Vec::new());
-        let mut new = Vec::with_capacity(held.len());
-        for (seq, row) in held {
-            let OutgoingRow::Message {
+        let mut new = Vec::with_capacity(rows.len());
+        for (seq, what) in rows {
+            self.forget_own(&mut pending, id, seq)?;
+            if let OutgoingRow::Message {
                 id: message,
                 payload,
-            } = row.what
-            else {
-                continue;
-            };
-            self.live_mut(id)?.outbox.remove(&seq);
-            pending.batch.delete::<GroupOutbox>(&(conv, seq));
-            let message = MessageId::from_bytes(message);
-            new.push(
-                self.stage_group_message(&mut pending, id, message, payload)
-                    .await?,
-            );
+            } = what
+            {
+                let message = MessageId::from_bytes(message);
+                new.push(
+                    self.stage_group_message(&mut pending, id, message, payload)
+                        .await?,
+                );
+            }
         }
         self.commit(pending).await?;
         self.after_group_write(id, &new);

@@ -264,26 +264,12 @@ impl Core {
         if queued.is_empty() {
             return Ok(());
         }
-        let mut pending = Pending::new(Batch::new(), Vec::new());
-        let mut new = Vec::new();
+        let mut rows = Vec::with_capacity(queued.len());
         for ((_, seq), row) in queued {
-            let what = row.what.clone();
+            rows.push((seq, row.what.clone()));
             self.live_mut(id)?.outbox.insert(seq, row);
-            self.forget_own(&mut pending, id, seq)?;
-            if let OutgoingRow::Message {
-                id: message,
-                payload,
-            } = what
-            {
-                let message = MessageId::from_bytes(message);
-                new.push(
-                    self.stage_group_message(&mut pending, id, message, payload)
-                        .await?,
-                );
-            }
         }
-        self.commit(pending).await?;
-        self.after_group_write(id, &new);
+        self.remake(id, rows).await?;
         Ok(())
     }
 }

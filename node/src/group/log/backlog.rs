@@ -148,6 +148,18 @@ impl Missed {
             since: Instant::now(),
         }
     }
+
+    /// Appends it at sequencer `relay`, giving it the commits it missed first if need be.
+    pub(super) async fn append_at(&self, client: &Client, relay: usize) -> Option<Outcome> {
+        let Self {
+            kind,
+            body,
+            access,
+            epoch,
+            ..
+        } = self;
+        append_caught_up(client, relay, kind, body, access, *epoch).await
+    }
 }
 
 /// Works through the backlogs for as long as the task runs, reporting each entry's outcome
@@ -163,14 +175,7 @@ pub(super) async fn drain(client: &Client, group: GroupId, reports: &mpsc::Sende
                 let outcome = if missed.since.elapsed() > KEEP_FOR {
                     Some(Outcome::Refused(Refusal::Unavailable))
                 } else {
-                    let Missed {
-                        kind,
-                        body,
-                        access,
-                        epoch,
-                        ..
-                    } = &missed;
-                    append_caught_up(client, relay, kind, body, access, *epoch).await
+                    missed.append_at(client, relay).await
                 };
                 let settled = match outcome {
                     // Not reachable yet: the rest of its backlog waits behind this one.
