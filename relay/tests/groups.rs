@@ -986,17 +986,7 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
         carol.send_to_group(group, "one more thing").await,
         Err(tern_node::GroupError::Busy)
     ));
-    let mut said = Vec::new();
-    until("carol's leave to reach bob", || {
-        let text = format!("while carol leaves #{}", said.len());
-        said.push(text.clone());
-        let bob = &bob;
-        async move {
-            bob.send_to_group(group, &text).await.unwrap();
-            bob.group_info(group).await.unwrap().held > 0
-        }
-    })
-    .await;
+    let mut said = send_until_held(&bob, group).await;
     let held = said.last().unwrap().clone();
     let state = |node: &Node, text: String| {
         let node = node.clone();
@@ -1055,6 +1045,50 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
         "in the order bob sent them"
     );
     ticking.abort();
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+/// Sends to `group` from `node` until a message is held for a leave; returns what it sent.
+async fn send_until_held(node: &Node, group: GroupId) -> Vec<String> {
+    let mut said = Vec::new();
+    until("a member's leave to reach the sender", || {
+        let text = format!("while a leave waits #{}", said.len());
+        said.push(text.clone());
+        async move {
+            node.send_to_group(group, &text).await.unwrap();
+            node.group_info(group).await.unwrap().held > 0
+        }
+    })
+    .await;
+    said
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_held_for_a_leave_fail_when_their_sender_is_out_first() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let make = |i: usize| builder(dirs[i].path(), &relays);
+    let (alice, bob, carol, group) = three_made_as([make(0), make(1), make(2)], "gone").await;
+    // The admin is away when Carol leaves; Bob's messages are held, and then Bob leaves too.
+    alice.shutdown().await;
+    carol.leave_group(group).await.unwrap();
+    let said = send_until_held(&bob, group).await;
+    bob.leave_group(group).await.unwrap();
+    // Alice comes back and commits both leaves: Bob is out before his messages could go.
+    let alice = make(0).spawn().await.unwrap();
+    until("bob to be out", || async {
+        !bob.group_info(group).await.unwrap().active
+    })
+    .await;
+    let held = said.last().unwrap();
+    let history = bob.group_history(group, 1000).await.unwrap();
+    let state = history.iter().find(|m| &m.text == held).unwrap().state;
+    assert_eq!(state, tern_node::DeliveryState::Failed);
+    assert_eq!(bob.group_info(group).await.unwrap().held, 0);
+    assert!(!texts(&alice, group).await.contains(held));
     for node in [alice, bob, carol] {
         node.shutdown().await;
     }

@@ -248,13 +248,14 @@ impl Core {
             live.access = access.clone();
         }
         pending.batch.put::<Groups>(&live.conv, &live.row)?;
+        let epoch = live.mls().epoch();
         if ended {
+            self.stage_held_failed(&mut pending, id).await?;
             pending.events.push(Event::Group {
                 group: id,
                 event: GroupEvent::Ended,
             });
         }
-        let epoch = live.mls().epoch();
         self.commit(pending).await?;
         let live = self.live(id)?;
         for (epoch, row) in copies {

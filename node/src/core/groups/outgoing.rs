@@ -222,6 +222,40 @@ impl Core {
         self.remake(id, held).await
     }
 
+    /// Stages giving up on the messages of group `id` held for a leave, once we are out of
+    /// the group (removed, or our own leave committed): out of the outbox, `Failed` in
+    /// history.
+    pub(super) async fn stage_held_failed(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+    ) -> Result<(), Error> {
+        let live = self.live(id)?;
+        let conv = live.conv;
+        let held: Vec<(u64, [u8; 16])> = live
+            .outbox
+            .iter()
+            .filter_map(|(seq, row)| match &row.what {
+                OutgoingRow::Message { id, .. } if is_held(row) => Some((*seq, *id)),
+                _ => None,
+            })
+            .collect();
+        for (seq, message) in held {
+            self.live_mut(id)?.outbox.remove(&seq);
+            pending.batch.delete::<GroupOutbox>(&(conv, seq));
+            let stamp = self
+                .read(move |s| s.get::<MessageIndex>(&(conv, message)))
+                .await?;
+            let Some(stamp) = stamp else { continue };
+            let key = (conv, stamp, message);
+            if let Some(mut history) = self.read(move |s| s.get::<Messages>(&key)).await? {
+                history.state = DeliveryState::Failed;
+                pending.batch.put::<Messages>(&key, &history)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Takes outbox entries `rows` of group `id` out and encrypts their messages again, in
     /// order, in the group's epoch now (commits and leaves among them are dropped); commits,
     /// then hands the new entries to the log task.
