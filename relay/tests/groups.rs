@@ -1534,6 +1534,16 @@ impl TwoSequencers {
         self.processes[which].take().unwrap().kill();
     }
 
+    /// Kills relay process `which` and starts it again with its identity but an empty
+    /// database: it has lost every log.
+    fn wipe(&mut self, which: usize) {
+        self.kill(which);
+        for data in ["db", "blobs"] {
+            let _ = std::fs::remove_dir_all(self.relay_dirs[which].path().join(data));
+        }
+        self.restart(which);
+    }
+
     /// Starts relay process `which` again, on its directory and port.
     fn restart(&mut self, which: usize) {
         self.processes[which] = Some(support::RelayProcess::start_on(
@@ -1622,6 +1632,57 @@ async fn a_message_a_sequencer_missed_reaches_it_when_it_comes_back() {
     })
     .await;
     assert_eq!(stored_at(&alice, group, "while it was down").await, 2);
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_behind_sequencers_that_lost_the_log_is_told_and_added_back() {
+    let mut two = TwoSequencers::start("wiped").await;
+    let (alice, group) = (two.alice.clone(), two.group);
+    let mut alice_events = alice.events(tern_node::From::Now);
+
+    // Bob is away through a commit; then both sequencers lose the group's log, and Alice's
+    // next message takes it up again at the epoch the commit began.
+    two.bob.shutdown().await;
+    alice.rename_group(group, "wiped 2").await.unwrap();
+    until("the rename to be decided", || async {
+        let info = alice.group_info(group).await.unwrap();
+        info.name == "wiped 2"
+    })
+    .await;
+    two.wipe(0);
+    two.wipe(1);
+    let sent = alice.send_to_group(group, "after the wipe").await;
+    sent.unwrap();
+    until("a sequencer to hold it", || async {
+        stored_at(&alice, group, "after the wipe").await >= 1
+    })
+    .await;
+
+    // Back, Bob finds that no sequencer knows his epoch's key: he is told, and asks Alice to
+    // add him back.
+    let bob = builder(two.dirs[1].path(), &two.relays);
+    let bob = bob.spawn().await.unwrap();
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+    let asked = group_event(&mut bob_events, group, |e| match e {
+        GroupEvent::FellBehind { asked } => Some(asked.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(asked, vec![alice.user_id()]);
+    group_event(&mut alice_events, group, |e| {
+        matches!(e, GroupEvent::AddedBack { .. }).then_some(())
+    })
+    .await;
+    until("bob to be back in the renamed group", || async {
+        bob.group_info(group)
+            .await
+            .is_ok_and(|g| g.active && g.name == "wiped 2")
+    })
+    .await;
+    alice.send_to_group(group, "welcome back").await.unwrap();
+    received(&mut bob_events, group, "welcome back").await;
     alice.shutdown().await;
     bob.shutdown().await;
 }

@@ -348,8 +348,10 @@ async fn read(
 ) {
     let mut relay = 0;
     let mut backoff = FIRST_BACKOFF;
-    // Sequencers in a row that said our epoch's entries expired.
+    // Sequencers in a row that said our epoch's entries expired, or do not know its key.
     let mut expired = 0;
+    // Sequencers given our commits after they did not know our key, since we last read.
+    let mut caught_up = Vec::new();
     'relays: loop {
         let Some(mut open) = client.connect(relay).await else {
             relay = (relay + 1) % client.sequencers.len();
@@ -367,6 +369,7 @@ async fn read(
             let (entries, served) = match answer {
                 Some(Answer::Entries { items, .. }) => {
                     expired = 0;
+                    caught_up.clear();
                     (items, true)
                 }
                 Some(Answer::Refused(Refusal::NoSuchLog)) => {
@@ -376,6 +379,23 @@ async fn read(
                     (Vec::new(), false)
                 }
                 Some(Answer::Refused(Refusal::Expired)) => {
+                    expired += 1;
+                    if expired >= client.sequencers.len() {
+                        let _ = reports.send(Report::Expired { group }).await;
+                        return;
+                    }
+                    (Vec::new(), false)
+                }
+                // The sequencer does not know our epoch's key: it missed the commit that
+                // made it (give it the commits we hold, and read again), or it lost the log
+                // and took it up again at a later epoch, so the commits that would bring us
+                // there are gone. When no sequencer knows our key we cannot read on: the
+                // same as every one saying our entries expired.
+                Some(Answer::Refused(Refusal::UnknownKey)) => {
+                    if !caught_up.contains(&relay) && catch_up(client, relay).await {
+                        caught_up.push(relay);
+                        continue;
+                    }
                     expired += 1;
                     if expired >= client.sequencers.len() {
                         let _ = reports.send(Report::Expired { group }).await;
