@@ -454,17 +454,22 @@ async fn append(
     access: Access,
     epoch: u64,
 ) -> (u64, Outcome) {
+    let outcome = match kind {
+        Kind::Commit { .. } => retry(|| append_commit(client, &kind, &body, &access, epoch)).await,
+        Kind::Message => {
+            let missed = Missed::new(seq, kind, body, access, epoch);
+            retry(|| append_message(client, &missed)).await
+        }
+    };
+    (seq, outcome)
+}
+
+/// Makes `attempt` until it has an outcome, pausing with back-off after each without one.
+async fn retry<F: Future<Output = Option<Outcome>>>(mut attempt: impl FnMut() -> F) -> Outcome {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let outcome = match kind {
-            Kind::Commit { .. } => append_commit(client, &kind, &body, &access, epoch).await,
-            Kind::Message => {
-                let missed = Missed::new(seq, kind, body.clone(), access.clone(), epoch);
-                append_message(client, missed).await
-            }
-        };
-        if let Some(outcome) = outcome {
-            return (seq, outcome);
+        if let Some(outcome) = attempt().await {
+            return outcome;
         }
         pause(&mut backoff).await;
     }
@@ -504,7 +509,7 @@ async fn append_commit(
 /// refused, `None` if none could be reached. A sequencer whose epoch ended before it took
 /// the message refuses it `Retired`, and the message is made again: members reading there
 /// would not see it otherwise.
-async fn append_message(client: &Client, missed: Missed) -> Option<Outcome> {
+async fn append_message(client: &Client, missed: &Missed) -> Option<Outcome> {
     let count = client.sequencers.len();
     let (waiting, direct): (Vec<usize>, Vec<usize>) =
         (0..count).partition(|&relay| client.backlogs.waiting_at(relay));

@@ -560,17 +560,10 @@ impl Core {
                         stored: u8::try_from(stored).unwrap_or(u8::MAX),
                         replicas: u8::try_from(replicas).unwrap_or(u8::MAX),
                     };
-                    let stamp = self
-                        .read(move |s| s.get::<MessageIndex>(&(conv, message)))
-                        .await?;
-                    if let Some(stamp) = stamp {
-                        let key = (conv, stamp, message);
-                        if let Some(mut history) =
-                            self.read(move |s| s.get::<Messages>(&key)).await?
-                        {
-                            history.state = state;
-                            batch.put::<Messages>(&key, &history)?;
-                        }
+                    if self
+                        .stage_message_state(&mut batch, conv, message, state)
+                        .await?
+                    {
                         events.push(Event::Group {
                             group: id,
                             event: GroupEvent::Stored {
@@ -605,6 +598,12 @@ impl Core {
                         })
                         .await?;
                     glue::stage(&mut pending.batch, layer)?;
+                }
+                if let OutgoingRow::Message { id: message, .. } = what {
+                    // Refused for good: the chat shows it failed rather than queued for ever.
+                    let state = DeliveryState::Failed;
+                    self.stage_message_state(&mut pending.batch, conv, *message, state)
+                        .await?;
                 }
                 self.forget_own(&mut pending, id, seq)?;
                 self.commit(pending).await?;

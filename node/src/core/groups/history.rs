@@ -4,6 +4,29 @@
 use super::*;
 
 impl Core {
+    /// Stages `state` for our message `message` in the history of the group whose key is
+    /// `conv`; `false` when history does not hold it (deleted meanwhile).
+    pub(super) async fn stage_message_state(
+        &self,
+        batch: &mut Batch,
+        conv: Conv,
+        message: [u8; 16],
+        state: DeliveryState,
+    ) -> Result<bool, Error> {
+        let stamp = self
+            .read(move |s| s.get::<MessageIndex>(&(conv, message)))
+            .await?;
+        let Some(stamp) = stamp else {
+            return Ok(false);
+        };
+        let key = (conv, stamp, message);
+        if let Some(mut history) = self.read(move |s| s.get::<Messages>(&key)).await? {
+            history.state = state;
+            batch.put::<Messages>(&key, &history)?;
+        }
+        Ok(true)
+    }
+
     /// The newest `limit` messages of group `id`, oldest first.
     pub(super) async fn group_history(
         &self,

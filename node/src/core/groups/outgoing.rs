@@ -202,7 +202,8 @@ impl Core {
 
     /// Encrypts the messages of group `id` held while members' leaves waited for a commit,
     /// in the order they were sent, once no leave waits any more (after a page of the log,
-    /// and on the outbox tick). A group we are no longer in keeps them, shown as queued.
+    /// and on the outbox tick). Once we are out of the group they fail instead
+    /// ([`Core::stage_held_failed`]).
     pub(super) async fn release_held(&mut self, id: GroupId) -> Result<(), Error> {
         let Some(live) = self.groups.live.get(&id) else {
             return Ok(());
@@ -243,15 +244,8 @@ impl Core {
         for (seq, message) in held {
             self.live_mut(id)?.outbox.remove(&seq);
             pending.batch.delete::<GroupOutbox>(&(conv, seq));
-            let stamp = self
-                .read(move |s| s.get::<MessageIndex>(&(conv, message)))
+            self.stage_message_state(&mut pending.batch, conv, message, DeliveryState::Failed)
                 .await?;
-            let Some(stamp) = stamp else { continue };
-            let key = (conv, stamp, message);
-            if let Some(mut history) = self.read(move |s| s.get::<Messages>(&key)).await? {
-                history.state = DeliveryState::Failed;
-                pending.batch.put::<Messages>(&key, &history)?;
-            }
         }
         Ok(())
     }

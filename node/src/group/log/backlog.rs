@@ -86,7 +86,7 @@ impl Backlogs {
     }
 
     /// Puts entry `missed.seq`, held by `stored` sequencers, in the backlogs of `relays`.
-    pub(super) fn defer(&self, relays: &[usize], stored: usize, missed: Missed) {
+    pub(super) fn defer(&self, relays: &[usize], stored: usize, missed: &Missed) {
         if relays.is_empty() {
             return;
         }
@@ -123,7 +123,12 @@ impl Backlogs {
         }
         let stored = tally.stored;
         inner.tallies.remove(&missed.seq);
-        Some((missed.seq, Outcome::Stored(stored)))
+        // Held nowhere, and no sequencer left to try: refused for good.
+        let outcome = match stored {
+            0 => Outcome::Refused(Refusal::Unavailable),
+            stored => Outcome::Stored(stored),
+        };
+        Some((missed.seq, outcome))
     }
 
     /// Entry `seq` is to be made again (its epoch ended at a sequencer before it took it):
