@@ -10,14 +10,16 @@ use crate::test_utils::builder;
 /// Opens a delivery stream from `from` to `to`, writes `frames` on it back to back, and
 /// reads answers until the stream ends: the answers, two bytes each.
 async fn raw_stream(from: &Node, to: &Node, frames: &[u8]) -> Vec<u8> {
-    let mut control = from.inner_net().streams();
-    let mut stream = tokio::time::timeout(
-        TIMEOUT,
-        control.open_stream(to.inner_net().peer_id(), stream::PROTOCOL),
-    )
-    .await
-    .expect("stream opened in time")
-    .expect("stream opened");
+    // Dialled at the addresses `to` listens on now: `from` may know only those of an earlier
+    // run of it.
+    let addresses = to.addresses().await.iter().map(|a| split(a).1).collect();
+    let opened =
+        from.inner_net()
+            .open_stream(to.inner_net().peer_id(), addresses, stream::PROTOCOL);
+    let mut stream = tokio::time::timeout(TIMEOUT, opened)
+        .await
+        .expect("stream opened in time")
+        .expect("stream opened");
     stream.write_all(frames).await.unwrap();
     stream.flush().await.unwrap();
     let mut answers = Vec::new();
