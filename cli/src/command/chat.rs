@@ -126,8 +126,18 @@ async fn peer_screen(
                     // A resize: the next draw fits the new size.
                     continue;
                 };
-                match screen.on_key(key) {
-                    screen::Action::None => {}
+                let action = match screen.on_key(key) {
+                    screen::Action::SwitchBy(step) => {
+                        let here = &contact.address;
+                        match list::ChatList::next_from(sender.as_ref(), here, step).await {
+                            Some(peer) => screen::Action::Switch(peer),
+                            None => screen::Action::None,
+                        }
+                    }
+                    action => action,
+                };
+                match action {
+                    screen::Action::None | screen::Action::SwitchBy(_) => {}
                     screen::Action::Quit => break,
                     screen::Action::Switch(peer) if peer.starts_with('#') => {
                         outcome = Ok(Some(peer));

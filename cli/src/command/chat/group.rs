@@ -92,7 +92,7 @@ pub(super) async fn run(
                 let action = screen.on_key(key);
                 if let Action::Switch(step) = action {
                     let here = format!("#{}", screen.group.name);
-                    match next_chat(sender.as_ref(), &here, step).await {
+                    match super::list::ChatList::next_from(sender.as_ref(), &here, step).await {
                         Some(next) => {
                             outcome = Ok(Some(next));
                             break;
@@ -177,15 +177,6 @@ pub(super) async fn run(
     link.abort();
     drop(keys);
     outcome
-}
-
-/// The chat `step` places from `here` in the chat list (1:1 chats, then groups), if the
-/// daemon answers and there is another.
-async fn next_chat(client: Option<&Client>, here: &str, step: isize) -> Option<String> {
-    let chats = link::chat_list(client?).await.ok()?;
-    let mut list = super::list::ChatList::default();
-    list.set(chats);
-    list.next(here, step)
 }
 
 /// What the loop should do after a key.

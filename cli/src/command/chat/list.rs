@@ -29,6 +29,8 @@ pub(super) struct ChatList {
     toggled: Option<bool>,
     /// What Ctrl-K's finder holds while it is open.
     finder: Option<String>,
+    /// Whether the link delivered the list yet (a screen just opened has none).
+    loaded: bool,
 }
 
 /// What a key does to the finder.
@@ -44,6 +46,11 @@ pub(super) enum Found {
 impl ChatList {
     pub(super) fn set(&mut self, chats: Vec<ChatView>) {
         self.chats = chats;
+        self.loaded = true;
+    }
+
+    pub(super) fn loaded(&self) -> bool {
+        self.loaded
     }
 
     /// Whether the list is shown on a terminal `width` columns wide.
@@ -119,6 +126,19 @@ impl ChatList {
             }
         }
         Found::Typing
+    }
+
+    /// The chat after (`step` 1) or before (`step` -1) `here` in the daemon's list as it is
+    /// now: for a screen whose link has not delivered the list yet, and for the group screen,
+    /// whose link does not follow it.
+    pub(super) async fn next_from(
+        client: Option<&crate::api::Client>,
+        here: &str,
+        step: isize,
+    ) -> Option<String> {
+        let mut list = Self::default();
+        list.set(super::link::chat_list(client?).await.ok()?);
+        list.next(here, step)
     }
 
     /// Draws the list into `area`, `current` highlighted.

@@ -40,6 +40,9 @@ pub(crate) enum Action {
     Typing,
     /// Open the chat with this peer instead.
     Switch(String),
+    /// Open the next (1) or previous (-1) chat of the daemon's list: the screen's own list
+    /// has not arrived yet.
+    SwitchBy(isize),
     /// Save the file of the message with this id (fetching it first when needed).
     Save(String),
 }
@@ -195,6 +198,9 @@ impl Screen {
             }
             _ => return None,
         };
+        if !self.list.loaded() {
+            return Some(Action::SwitchBy(step));
+        }
         Some(
             self.list
                 .next(&self.contact.address, step)
@@ -749,3 +755,6 @@ fn short(address: &str) -> String {
         address.to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests;
