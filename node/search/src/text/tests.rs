@@ -147,7 +147,44 @@ fn highlights_cover_the_original_text() {
     assert_eq!(shown, ["Grüße", "BERLIN", "東京", "Berlin", "👍🏽"]);
 }
 
+/// A term as a test compares it: its text, kind and span.
+type Seen = (String, Kind, (usize, usize));
+
+/// Every term of an ASCII text, by the short path and by the general one.
+fn both_paths(text: &str) -> [Vec<Seen>; 2] {
+    let mut short = Vec::new();
+    for_each_ascii_term(text, |t| short.push((t.text.to_string(), t.kind, t.span)));
+    let mut general = Vec::new();
+    for_each_unicode_term(text, Mode::Index, |t| {
+        general.push((t.text.to_string(), t.kind, t.span));
+    });
+    [short, general]
+}
+
+#[test]
+fn ascii_text_takes_the_short_path_to_the_same_terms() {
+    for text in [
+        "Hello, WORLD! don't panic: it's 3.14, 10,000 or 1;2 e.g. a.b.c a..b",
+        "foo_bar _x y_ __ a:b a:1 1:a 1.a a.1 'quoted' a' 'a 1'2 x,y 1,",
+        "tab\tand\r\nlines\n\r  spaces  end.",
+        "",
+        "...",
+        &"x".repeat(1024),
+    ] {
+        let [short, general] = both_paths(text);
+        assert_eq!(short, general, "{text:?}");
+    }
+}
+
 proptest! {
+    #[test]
+    fn the_ascii_path_agrees_with_the_segmenter(
+        text in "[aZ09_:.,;'\" \t\r\n-]{0,40}"
+    ) {
+        let [short, general] = both_paths(&text);
+        prop_assert_eq!(short, general);
+    }
+
     #[test]
     fn terms_are_normalized_and_stable(text in "\\PC{0,80}") {
         for term in terms(&text) {
