@@ -28,30 +28,12 @@ impl Core {
     }
 
     /// Starts deliveries for due outbox entries (oldest first, up to [`MAX_IN_FLIGHT`]), and
-    /// lookups for recipients whose record we do not hold. Entries just accepted with their
-    /// envelope go first and need no read.
+    /// lookups for recipients whose record we do not hold. An entry's first attempt takes the
+    /// envelope the queue kept when it was committed; others are read back.
     pub(super) async fn dispatch_due(&mut self) {
         if self.failed {
             return;
         }
-        for (seq, envelope) in self.queue.take_ready() {
-            // Beyond the bound, the entry waits for the scan below, which reads it back.
-            if self.in_flight.len() >= MAX_IN_FLIGHT {
-                continue;
-            }
-            let Some(peer) = self.queue.get(seq).map(|e| e.peer) else {
-                continue;
-            };
-            if self.held(&peer) {
-                // Read back by a later dispatch once released.
-                continue;
-            }
-            match self.known_record(&peer) {
-                Some(record) => self.start_delivery(seq, record, envelope),
-                None => self.lookup(peer),
-            }
-        }
-
         let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight.len());
         let due = self.queue.due(
             self.time.now_ms(),
@@ -62,7 +44,15 @@ impl Core {
         for peer in due.look_up {
             self.lookup(peer);
         }
-        let wanted = due.send;
+        let mut wanted = Vec::with_capacity(due.send.len());
+        for seq in due.send {
+            let kept = self.queue.take_envelope(seq);
+            let peer = self.queue.get(seq).map(|e| e.peer);
+            match (kept, peer.and_then(|peer| self.known_record(&peer))) {
+                (Some(envelope), Some(record)) => self.start_delivery(seq, record, envelope),
+                _ => wanted.push(seq),
+            }
+        }
         if wanted.is_empty() {
             return;
         }

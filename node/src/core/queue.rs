@@ -1,10 +1,10 @@
 //! The outbox as the core keeps it in memory, decided without I/O: what each entry needs for
-//! dispatching (peer, message id, next attempt), which entries are being delivered, and which
-//! were just committed with their envelope and can be sent without reading them back. Loaded
-//! at start and kept in step with every commit, so dispatching and acknowledging never scan
-//! the table.
+//! dispatching (peer, message id, next attempt), which entries are being delivered, and the
+//! envelopes of entries committed and not tried yet, so that their first attempt needs no
+//! read. Loaded at start and kept in step with every commit, so dispatching and acknowledging
+//! never scan the table.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tern_crypto::UserId;
 
@@ -14,6 +14,10 @@ use crate::{id::MessageId, tables::OutboxRow};
 const FIRST_RETRY_DELAY_MS: u64 = 1_000;
 /// Longest wait between retries: an offline contact is tried at least this often.
 const MAX_RETRY_DELAY_MS: u64 = 300_000;
+/// Most bytes of envelopes kept for entries not tried yet. Under load, entries are committed
+/// faster than deliveries end, and wait for a slot; up to this much they wait in memory, and
+/// beyond it they are read back from the outbox when due.
+const READY_BYTES: usize = 16 << 20;
 
 /// What the core keeps in memory about one outbox entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +53,10 @@ pub(super) struct Due {
 pub(super) struct Queue {
     entries: BTreeMap<u64, Queued>,
     busy: HashSet<u64>,
-    ready: Vec<(u64, Vec<u8>)>,
+    /// Envelopes of entries committed with one and not tried since, by entry.
+    ready: HashMap<u64, Vec<u8>>,
+    /// Their bytes, at most [`READY_BYTES`].
+    ready_bytes: usize,
 }
 
 impl Queue {
@@ -64,13 +71,26 @@ impl Queue {
         }
     }
 
-    /// An entry just committed; with its envelope when it was sealed, so that it is sent at
-    /// once without a read.
+    /// An entry just committed; with its envelope when it was sealed, kept (within
+    /// [`READY_BYTES`]) so that its first attempt needs no read.
     pub(super) fn committed(&mut self, seq: u64, entry: Queued, envelope: Option<Vec<u8>>) {
         self.entries.insert(seq, entry);
-        if let Some(envelope) = envelope {
-            self.ready.push((seq, envelope));
+        if let Some(envelope) = envelope
+            && self.ready_bytes + envelope.len() <= READY_BYTES
+        {
+            self.ready_bytes += envelope.len();
+            if let Some(old) = self.ready.insert(seq, envelope) {
+                self.ready_bytes -= old.len();
+            }
         }
+    }
+
+    /// The envelope of an entry committed with it and not tried since: taken, so a retry
+    /// reads it back from the outbox, as every entry after a restart.
+    pub(super) fn take_envelope(&mut self, seq: u64) -> Option<Vec<u8>> {
+        let envelope = self.ready.remove(&seq)?;
+        self.ready_bytes -= envelope.len();
+        Some(envelope)
     }
 
     pub(super) fn get(&self, seq: u64) -> Option<&Queued> {
@@ -79,20 +99,12 @@ impl Queue {
 
     /// Removes an entry that left the outbox.
     pub(super) fn remove(&mut self, seq: u64) -> Option<Queued> {
-        self.ready.retain(|(s, _)| *s != seq);
+        self.take_envelope(seq);
         self.entries.remove(&seq)
     }
 
     pub(super) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// Entries committed with their envelope since the last call, not being delivered.
-    pub(super) fn take_ready(&mut self) -> Vec<(u64, Vec<u8>)> {
-        let busy = &self.busy;
-        let mut ready = std::mem::take(&mut self.ready);
-        ready.retain(|(seq, _)| !busy.contains(seq));
-        ready
     }
 
     /// What is due at `now_ms`, oldest first, at most `room` entries to send; `known` says
@@ -243,16 +255,29 @@ mod tests {
     }
 
     #[test]
-    fn entries_committed_with_an_envelope_are_ready_once() {
+    fn envelopes_committed_are_kept_for_the_first_attempt_within_a_bound() {
         let peer = user(3);
         let mut queue = Queue::default();
         queue.committed(7, Queued::of(&row(peer, 0)), Some(vec![1, 2]));
         queue.committed(8, Queued::of(&row(peer, 0)), None);
-        assert_eq!(queue.take_ready(), vec![(7, vec![1, 2])]);
-        assert!(queue.take_ready().is_empty());
+        assert_eq!(queue.take_envelope(7), Some(vec![1, 2]));
+        assert_eq!(queue.take_envelope(7), None, "a retry reads it back");
+        assert_eq!(queue.take_envelope(8), None);
         assert_eq!(queue.len(), 2);
-        assert!(queue.remove(7).is_some());
-        assert!(queue.get(7).is_none());
+
+        // Beyond the bound an entry is kept without its envelope; leaving frees the room.
+        let big = vec![0; READY_BYTES / 2];
+        queue.committed(9, Queued::of(&row(peer, 0)), Some(big.clone()));
+        queue.committed(10, Queued::of(&row(peer, 0)), Some(big.clone()));
+        queue.committed(11, Queued::of(&row(peer, 0)), Some(vec![3]));
+        assert_eq!(queue.take_envelope(11), None, "over the bound");
+        assert!(queue.remove(9).is_some());
+        assert!(queue.get(9).is_none());
+        queue.committed(12, Queued::of(&row(peer, 0)), Some(big));
+        assert!(queue.take_envelope(12).is_some());
+        assert!(queue.take_envelope(10).is_some());
+        assert_eq!(queue.ready_bytes, 0);
+        assert_eq!(queue.len(), 5);
     }
 
     #[test]
