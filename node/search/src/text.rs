@@ -186,16 +186,21 @@ fn for_each_ascii_term(text: &str, mut emit: impl FnMut(Term<'_>)) {
     let mut start = 0;
     while start < bytes.len() {
         let mut end = start + 1;
-        while end < bytes.len() && ascii_joined(bytes, end) {
+        while end < bytes.len()
+            && ((bytes[end - 1].is_ascii_alphanumeric() && bytes[end].is_ascii_alphanumeric())
+                || ascii_joined(bytes, end))
+        {
             end += 1;
         }
         let segment = &text[start..end];
         if segment.bytes().any(|b| b.is_ascii_alphanumeric()) {
             normalized.clear();
+            // Only the first MAX_TERM_BYTES of a term are kept.
             normalized.extend(
                 segment
                     .chars()
                     .filter(|&c| c != '\'')
+                    .take(MAX_TERM_BYTES)
                     .map(|c| c.to_ascii_lowercase()),
             );
             emit_capped(&normalized, Kind::Word, (start, end), &mut emit);

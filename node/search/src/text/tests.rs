@@ -170,6 +170,8 @@ fn ascii_text_takes_the_short_path_to_the_same_terms() {
         "",
         "...",
         &"x".repeat(1024),
+        &"a'".repeat(100),
+        &format!("{} {}", "1,".repeat(50), "Ab_".repeat(30)),
     ] {
         let [short, general] = both_paths(text);
         assert_eq!(short, general, "{text:?}");
