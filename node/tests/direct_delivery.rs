@@ -73,3 +73,56 @@ async fn nodes_find_each_other_through_the_dht_and_chat() {
         node.node.shutdown().await;
     }
 }
+
+/// Marking a chat read finds every unread message, however long the chat: more than one
+/// page of the rows it reads back, and again after everything older was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marking_read_finds_every_unread_message_of_a_long_chat() {
+    let bootstrap = TestNode::start("bootstrap", &[]).await;
+    let seed = bootstrap.node.addresses().await;
+    let alice = TestNode::start("alice", &seed).await;
+    let bob = TestNode::start("bob", &seed).await;
+    let (a, b) = (alice.node.user_id(), bob.node.user_id());
+    alice.node.add_contact("bob", b).await.unwrap();
+    bob.node.add_contact("alice", a).await.unwrap();
+    let mut bob_events = bob.node.events(tern_node::From::Oldest);
+
+    // Bob's own messages sit between Alice's: they are read already and not counted.
+    let mut from_alice = std::collections::HashSet::new();
+    for i in 0..300 {
+        from_alice.insert(alice.node.send(b, format!("a{i}")).await.unwrap());
+        if i % 50 == 0 {
+            bob.node.send(a, format!("b{i}")).await.unwrap();
+        }
+    }
+    let mut waiting = from_alice.clone();
+    while !waiting.is_empty() {
+        let id = wait_for(&mut bob_events, |e| match e {
+            Event::MessageReceived(m) => Some(m.id),
+            _ => None,
+        })
+        .await;
+        waiting.remove(&id);
+    }
+    assert_eq!(bob.node.mark_read(a).await.unwrap(), 300);
+    let page = bob.node.history(a, 400, None).await.unwrap();
+    assert!(
+        page.messages
+            .iter()
+            .filter(|m| m.direction == Direction::Incoming)
+            .all(|m| m.read)
+    );
+    assert_eq!(
+        bob.node.mark_read(a).await.unwrap(),
+        0,
+        "nothing left unread"
+    );
+
+    let last = alice.node.send(b, "one more").await.unwrap();
+    wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == last => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(bob.node.mark_read(a).await.unwrap(), 1);
+}

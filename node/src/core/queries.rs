@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Most rows of a conversation read at a time when looking for its unread messages.
+const MARK_READ_PAGE: usize = 256;
+
 impl Core {
     pub(super) async fn verify_contact(
         &mut self,
@@ -204,31 +207,48 @@ impl Core {
             // A request's sender learns nothing, read receipts included, until accepted.
             return Ok(0);
         }
-        let rows = self
-            .read(move |s| {
-                s.scan::<Messages>(
-                    (conv, 0, [0u8; 16])..=(conv, u64::MAX, [0xff; 16]),
-                    ScanDirection::Forward,
-                    usize::MAX,
-                )
-            })
-            .await?;
+        let Some(mut summary) = self.read(move |s| s.get::<Conversations>(&conv)).await? else {
+            return Ok(0);
+        };
+        // Every unread message a write stores counts in the summary, and nothing lowers the
+        // count but this (a deleted unread message stays counted): the unread messages are
+        // found among the newest rows, read a page at a time until that many are found,
+        // rather than the whole conversation on every call.
+        let mut wanted = summary.unread;
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut ids = Vec::new();
         let mut read = Vec::new();
-        for (key, mut row) in rows {
-            if row.direction == Direction::Incoming && !row.read {
-                row.read = true;
-                pending.batch.put::<Messages>(&key, &row)?;
-                ids.push(MessageId::from_bytes(key.2));
-                read.push(key);
+        let mut before = (conv, u64::MAX, [0xff; 16]);
+        while wanted > 0 {
+            let end = before;
+            // Twice what is still wanted, within bounds: the unread messages are usually the
+            // newest few.
+            let limit = (wanted as usize)
+                .saturating_mul(2)
+                .clamp(16, MARK_READ_PAGE);
+            let page = self
+                .read(move |s| {
+                    s.scan::<Messages>((conv, 0, [0u8; 16])..end, ScanDirection::Reverse, limit)
+                })
+                .await?;
+            let last_page = page.len() < limit;
+            for (key, mut row) in page {
+                before = key;
+                if row.direction == Direction::Incoming && !row.read {
+                    row.read = true;
+                    pending.batch.put::<Messages>(&key, &row)?;
+                    ids.push(MessageId::from_bytes(key.2));
+                    read.push(key);
+                    wanted = wanted.saturating_sub(1);
+                }
+            }
+            if last_page {
+                break;
             }
         }
         self.start_timers(&mut pending.batch, read).await?;
-        if let Some(mut summary) = self.read(move |s| s.get::<Conversations>(&conv)).await? {
-            summary.unread = 0;
-            pending.batch.put::<Conversations>(&conv, &summary)?;
-        }
+        summary.unread = 0;
+        pending.batch.put::<Conversations>(&conv, &summary)?;
         self.enqueue_receipts(&mut pending, peer, ReceiptKind::Read, &ids)
             .await?;
         self.stage_sessions(&mut pending.batch, &peer)?;
