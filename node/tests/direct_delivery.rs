@@ -7,8 +7,8 @@ mod support;
 use support::{TestNode, wait_for};
 use tern_node::{DeliveryState, Direction, Event};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_find_each_other_through_the_dht_and_chat() {
+/// A bootstrap node, and Alice and Bob, who know only it and are each other's contacts.
+async fn contacts() -> (TestNode, TestNode, TestNode) {
     let bootstrap = TestNode::start("bootstrap", &[]).await;
     let seed = bootstrap.node.addresses().await;
     let alice = TestNode::start("alice", &seed).await;
@@ -16,6 +16,13 @@ async fn nodes_find_each_other_through_the_dht_and_chat() {
     let (a, b) = (alice.node.user_id(), bob.node.user_id());
     alice.node.add_contact("bob", b).await.unwrap();
     bob.node.add_contact("alice", a).await.unwrap();
+    (bootstrap, alice, bob)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_find_each_other_through_the_dht_and_chat() {
+    let (bootstrap, alice, bob) = contacts().await;
+    let (a, b) = (alice.node.user_id(), bob.node.user_id());
 
     let mut alice_events = alice.node.events(tern_node::From::Oldest);
     let mut bob_events = bob.node.events(tern_node::From::Oldest);
@@ -78,13 +85,8 @@ async fn nodes_find_each_other_through_the_dht_and_chat() {
 /// page of the rows it reads back, and again after everything older was read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marking_read_finds_every_unread_message_of_a_long_chat() {
-    let bootstrap = TestNode::start("bootstrap", &[]).await;
-    let seed = bootstrap.node.addresses().await;
-    let alice = TestNode::start("alice", &seed).await;
-    let bob = TestNode::start("bob", &seed).await;
+    let (bootstrap, alice, bob) = contacts().await;
     let (a, b) = (alice.node.user_id(), bob.node.user_id());
-    alice.node.add_contact("bob", b).await.unwrap();
-    bob.node.add_contact("alice", a).await.unwrap();
     let mut bob_events = bob.node.events(tern_node::From::Oldest);
 
     // Bob's own messages sit between Alice's: they are read already and not counted.
@@ -125,4 +127,7 @@ async fn marking_read_finds_every_unread_message_of_a_long_chat() {
     })
     .await;
     assert_eq!(bob.node.mark_read(a).await.unwrap(), 1);
+    for node in [alice, bob, bootstrap] {
+        node.node.shutdown().await;
+    }
 }
