@@ -46,11 +46,11 @@ impl Core {
         }
         let mut wanted = Vec::with_capacity(due.send.len());
         for seq in due.send {
-            let kept = self.queue.take_envelope(seq);
             let peer = self.queue.get(seq).map(|e| e.peer);
-            match (kept, peer.and_then(|peer| self.known_record(&peer))) {
-                (Some(envelope), Some(record)) => self.start_delivery(seq, record, envelope),
-                _ => wanted.push(seq),
+            let record = peer.and_then(|peer| self.known_record(&peer));
+            match record.and_then(|record| Some((record, self.queue.take_envelope(seq)?))) {
+                Some((record, envelope)) => self.start_delivery(seq, record, envelope),
+                None => wanted.push(seq),
             }
         }
         if wanted.is_empty() {

@@ -215,6 +215,10 @@ impl Core {
         // found among the newest rows, read a page at a time until that many are found,
         // rather than the whole conversation on every call.
         let mut wanted = summary.unread;
+        if wanted == 0 {
+            // Nothing to mark, and no write to sync.
+            return Ok(0);
+        }
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut ids = Vec::new();
         let mut read = Vec::new();

@@ -5,7 +5,8 @@ use super::*;
 
 impl Core {
     /// Stages `state` for our message `message` in the history of the group whose key is
-    /// `conv`; `false` when history does not hold it (deleted meanwhile).
+    /// `conv`; `false` when history does not hold it (deleted meanwhile). One read finds the
+    /// row through the message index.
     pub(super) async fn stage_message_state(
         &self,
         batch: &mut Batch,
@@ -13,17 +14,20 @@ impl Core {
         message: [u8; 16],
         state: DeliveryState,
     ) -> Result<bool, Error> {
-        let stamp = self
-            .read(move |s| s.get::<MessageIndex>(&(conv, message)))
+        let found = self
+            .read(move |s| {
+                let Some(stamp) = s.get::<MessageIndex>(&(conv, message))? else {
+                    return Ok(None);
+                };
+                let key = (conv, stamp, message);
+                Ok(s.get::<Messages>(&key)?.map(|row| (key, row)))
+            })
             .await?;
-        let Some(stamp) = stamp else {
+        let Some((key, mut history)) = found else {
             return Ok(false);
         };
-        let key = (conv, stamp, message);
-        if let Some(mut history) = self.read(move |s| s.get::<Messages>(&key)).await? {
-            history.state = state;
-            batch.put::<Messages>(&key, &history)?;
-        }
+        history.state = state;
+        batch.put::<Messages>(&key, &history)?;
         Ok(true)
     }
 
