@@ -217,9 +217,10 @@ impl Core {
         }
         let rows = self.reschedule(&mut pending, retry).await?;
         self.commit(pending).await?;
-        // Direct delivery failed: leave the envelope at the recipient's relays, if it has any.
+        // Direct delivery failed: leave the envelope at the recipient's relays, if it has any,
+        // after the older entries for the same recipient (`leave_at_relays`).
         for (seq, row) in rows {
-            let Some((relays, mailbox)) = relay_targets.remove(&seq) else {
+            let Some(target) = relay_targets.remove(&seq) else {
                 continue;
             };
             if self.queue.is_busy(seq) {
@@ -228,19 +229,38 @@ impl Core {
             let Some(envelope) = row.envelope else {
                 continue;
             };
-            debug!(
-                seq,
-                relays = relays.len(),
-                "leaving the message at the recipient's relays"
-            );
-            self.queue.begin(seq);
-            let net = self.net.clone();
-            self.in_flight.spawn(async move {
-                let deposit = crate::relay_path::deposit(&net, &relays, mailbox, envelope).await;
-                Outcome::Deposited { seq, deposit }
-            });
+            self.queue
+                .hold_deposit(seq, queue::Leave { target, envelope });
         }
         Ok(())
+    }
+
+    /// Starts the deposits the queue holds that may go now: one task per recipient, whose
+    /// deposits start in the order the entries were queued, so that each relay's lane (one
+    /// stream, answered in order) stores them in that order.
+    pub(super) fn leave_at_relays(&mut self) {
+        for (peer, leaves) in self.queue.deposits_due() {
+            debug!(
+                peer = %peer.short(),
+                entries = leaves.len(),
+                "leaving messages at the recipient's relays"
+            );
+            let net = self.net.clone();
+            self.in_flight.spawn(async move {
+                // `join_all` polls its futures first in order, and each sends its requests
+                // to the network task when first polled.
+                let deposits = leaves.into_iter().map(|(seq, leave)| {
+                    let net = &net;
+                    async move {
+                        let (relays, mailbox) = leave.target;
+                        let deposit =
+                            crate::relay_path::deposit(net, &relays, mailbox, leave.envelope).await;
+                        (seq, deposit)
+                    }
+                });
+                Outcome::Deposited(futures::future::join_all(deposits).await)
+            });
+        }
     }
 
     /// Records a deposit: once enough relays signed custody, the relays hold the message and

@@ -31,11 +31,8 @@ pub(super) enum Outcome {
         seq: u64,
         result: Result<(), network::NetError>,
     },
-    /// A deposit at the recipient's relays: how many signed custody of how many tried.
-    Deposited {
-        seq: u64,
-        deposit: crate::relay_path::Deposit,
-    },
+    /// Deposits at a recipient's relays, by entry: how many signed custody of how many tried.
+    Deposited(Vec<(u64, crate::relay_path::Deposit)>),
 }
 
 impl Core {
@@ -90,16 +87,18 @@ impl Core {
                 Outcome::Published { seq, result } => self.published(seq, &result),
                 Outcome::RelaysFound(found) => self.add_relays(found).await,
                 Outcome::RelaysSurveyed(answered) => self.note_relays(answered).await,
-                Outcome::Deposited { seq, deposit } => {
-                    self.queue.end(seq);
-                    for refusal in &deposit.refused {
-                        *self.deposits_refused.entry(refusal.code()).or_default() += 1;
-                    }
-                    if let Err(e) = self
-                        .on_deposited(seq, deposit.stored, deposit.replicas)
-                        .await
-                    {
-                        error!("cannot record a relay deposit: {e}");
+                Outcome::Deposited(deposits) => {
+                    for (seq, deposit) in deposits {
+                        self.queue.end(seq);
+                        for refusal in &deposit.refused {
+                            *self.deposits_refused.entry(refusal.code()).or_default() += 1;
+                        }
+                        if let Err(e) = self
+                            .on_deposited(seq, deposit.stored, deposit.replicas)
+                            .await
+                        {
+                            error!("cannot record a relay deposit: {e}");
+                        }
                     }
                 }
                 Outcome::Delivered { seq, status } => {
@@ -113,6 +112,7 @@ impl Core {
         {
             error!("cannot record delivery outcomes: {e}");
         }
+        self.leave_at_relays();
         self.dispatch_due().await;
     }
 }

@@ -2,12 +2,14 @@
 //! dispatching (peer, message id, next attempt), which entries are being delivered, and the
 //! envelopes of entries committed and not tried yet, so that their first attempt needs no
 //! read. Loaded at start and kept in step with every commit, so dispatching and acknowledging
-//! never scan the table.
+//! never scan the table. It also orders what is left at relays: a recipient's relays receive
+//! its messages in the order they were sent (see [`Queue::hold_deposit`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tern_crypto::UserId;
 
+use super::records::RelayTarget;
 use crate::{id::MessageId, tables::OutboxRow};
 
 /// Delay before the first retry; doubled per attempt up to [`MAX_RETRY_DELAY_MS`].
@@ -49,10 +51,20 @@ pub(super) struct Due {
     pub(super) look_up: Vec<UserId>,
 }
 
+/// An entry whose direct attempt failed, to be left at its recipient's relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Leave {
+    pub(super) target: RelayTarget,
+    pub(super) envelope: Vec<u8>,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Queue {
     entries: BTreeMap<u64, Queued>,
+    /// Entries being tried, directly or at relays, or held in `leaving`.
     busy: HashSet<u64>,
+    /// Deposits waiting for an older entry of the same recipient that is still being tried.
+    leaving: BTreeMap<u64, Leave>,
     /// Envelopes of entries committed with one and not tried since, by entry.
     ready: HashMap<u64, Vec<u8>>,
     /// Their bytes, at most [`READY_BYTES`].
@@ -100,7 +112,56 @@ impl Queue {
     /// Removes an entry that left the outbox.
     pub(super) fn remove(&mut self, seq: u64) -> Option<Queued> {
         self.take_envelope(seq);
+        if self.leaving.remove(&seq).is_some() {
+            // No task holds it: nothing else would end it.
+            self.busy.remove(&seq);
+        }
         self.entries.remove(&seq)
+    }
+
+    /// Holds the deposit of entry `seq`, whose direct attempt failed, until every older entry
+    /// for the same recipient that is being tried has ended; the entry counts as busy
+    /// meanwhile. Direct attempts end in any order, and a relay keeps a mailbox in the order
+    /// deposits reach it: held this way, a recipient coming back collects its messages in
+    /// the order they were sent.
+    pub(super) fn hold_deposit(&mut self, seq: u64, leave: Leave) {
+        self.busy.insert(seq);
+        self.leaving.insert(seq, leave);
+    }
+
+    /// The held deposits that may go now, by recipient, oldest first: for each recipient,
+    /// those older than every entry of it still being tried (directly, or at relays by an
+    /// earlier deposit). They stay busy until their deposit ends.
+    pub(super) fn deposits_due(&mut self) -> Vec<(UserId, Vec<(u64, Leave)>)> {
+        if self.leaving.is_empty() {
+            return Vec::new();
+        }
+        let mut oldest_tried: HashMap<UserId, u64> = HashMap::new();
+        for seq in &self.busy {
+            if self.leaving.contains_key(seq) {
+                continue;
+            }
+            if let Some(entry) = self.entries.get(seq) {
+                let oldest = oldest_tried.entry(entry.peer).or_insert(*seq);
+                *oldest = (*oldest).min(*seq);
+            }
+        }
+        let mut due: Vec<(UserId, Vec<(u64, Leave)>)> = Vec::new();
+        for (seq, leave) in std::mem::take(&mut self.leaving) {
+            let Some(peer) = self.entries.get(&seq).map(|entry| entry.peer) else {
+                self.busy.remove(&seq);
+                continue;
+            };
+            if oldest_tried.get(&peer).is_some_and(|oldest| *oldest < seq) {
+                self.leaving.insert(seq, leave);
+                continue;
+            }
+            match due.iter_mut().find(|(p, _)| *p == peer) {
+                Some((_, leaves)) => leaves.push((seq, leave)),
+                None => due.push((peer, vec![(seq, leave)])),
+            }
+        }
+        due
     }
 
     pub(super) fn len(&self) -> usize {
@@ -278,6 +339,83 @@ mod tests {
         assert!(queue.take_envelope(10).is_some());
         assert_eq!(queue.ready_bytes, 0);
         assert_eq!(queue.len(), 5);
+    }
+
+    fn leave(byte: u8) -> Leave {
+        Leave {
+            target: (Vec::new(), tern_crypto::MailboxId::from_bytes([byte; 32])),
+            envelope: vec![byte],
+        }
+    }
+
+    fn due_seqs(queue: &mut Queue) -> Vec<(UserId, Vec<u64>)> {
+        queue
+            .deposits_due()
+            .into_iter()
+            .map(|(peer, leaves)| (peer, leaves.into_iter().map(|(seq, _)| seq).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn deposits_wait_for_older_entries_of_their_recipient_and_go_in_order() {
+        let (bob, carol) = (user(5), user(6));
+        let mut queue = Queue::load(&[
+            (1, row(bob, 0)),
+            (2, row(bob, 0)),
+            (3, row(carol, 0)),
+            (4, row(bob, 0)),
+        ]);
+        for seq in 1..=4 {
+            assert!(queue.begin(seq), "every entry is tried directly");
+        }
+        // Bob's newer entries fail first; Carol's does not wait for Bob's.
+        queue.end(4);
+        queue.hold_deposit(4, leave(4));
+        queue.end(2);
+        queue.hold_deposit(2, leave(2));
+        queue.end(3);
+        queue.hold_deposit(3, leave(3));
+        assert_eq!(due_seqs(&mut queue), vec![(carol, vec![3])]);
+        assert!(
+            queue.is_busy(2) && queue.is_busy(4),
+            "held entries are busy"
+        );
+        assert!(queue.due(0, 10, |_| true, |_| false).send.is_empty());
+
+        // Bob's oldest fails too: all three go, oldest first, each with its own deposit.
+        queue.end(1);
+        queue.hold_deposit(1, leave(1));
+        let due = queue.deposits_due();
+        assert_eq!(due.len(), 1);
+        let (peer, leaves) = &due[0];
+        assert_eq!(*peer, bob);
+        assert_eq!(leaves, &vec![(1, leave(1)), (2, leave(2)), (4, leave(4))]);
+        assert!(queue.deposits_due().is_empty());
+
+        // A newer failure waits for the deposits in flight, then goes alone.
+        queue.committed(5, Queued::of(&row(bob, 0)), None);
+        queue.begin(5);
+        queue.end(5);
+        queue.hold_deposit(5, leave(5));
+        assert!(due_seqs(&mut queue).is_empty(), "1, 2 and 4 are at relays");
+        for seq in [1, 2, 4] {
+            queue.end(seq);
+            queue.remove(seq);
+        }
+        assert_eq!(due_seqs(&mut queue), vec![(bob, vec![5])]);
+
+        // An entry that leaves the outbox while held is no longer busy nor deposited.
+        queue.committed(6, Queued::of(&row(carol, 0)), None);
+        queue.begin(6);
+        queue.committed(7, Queued::of(&row(carol, 0)), None);
+        queue.begin(7);
+        queue.end(7);
+        queue.hold_deposit(7, leave(7));
+        assert!(due_seqs(&mut queue).iter().all(|(peer, _)| *peer != carol));
+        assert!(queue.remove(7).is_some());
+        assert!(!queue.is_busy(7));
+        queue.end(6);
+        assert!(due_seqs(&mut queue).is_empty());
     }
 
     #[test]
