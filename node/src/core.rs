@@ -630,6 +630,20 @@ impl Core {
             .map_err(Error::from)
     }
 
+    /// Row `key` of table `T` as the write staged in `batch` leaves it: the batch's own write
+    /// if it has one (an earlier step of the same write changed the row), else the store's.
+    async fn read_staged<T>(&self, batch: &Batch, key: T::Key) -> Result<Option<T::Value>, Error>
+    where
+        T: crate::store::Table + 'static,
+        T::Key: Send + 'static,
+        T::Value: Send + 'static,
+    {
+        match batch.staged::<T>(&key)? {
+            Some(staged) => Ok(staged),
+            None => self.read(move |s| s.get::<T>(&key)).await,
+        }
+    }
+
     async fn load_sessions(&mut self, peer: &UserId) -> Result<(), Error> {
         if self.sessions.contains_key(peer) {
             return Ok(());

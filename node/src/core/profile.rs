@@ -139,7 +139,8 @@ impl Core {
         stamp: Stamp,
         profile: Profile,
     ) -> Result<(), Error> {
-        let known = self.read(move |s| s.get::<Profiles>(&conv)).await?;
+        // An earlier profile of the same receive write may be staged, not yet stored.
+        let known = self.read_staged::<Profiles>(&pending.batch, conv).await?;
         if known.as_ref().is_some_and(|row| row.stamp >= stamp) {
             return Ok(());
         }

@@ -85,6 +85,39 @@ impl Batch {
         });
     }
 
+    /// The row this batch leaves under `key` in table `T`, as far as its writes decide it:
+    /// `Some(Some(value))` after a put, `Some(None)` after a delete (or a range delete that
+    /// covers the key), and `None` when no write of the batch touches the key, so that the
+    /// store's row stands. A step that reads, changes and writes back a row staged by an
+    /// earlier step of the same write reads it here first, or the earlier step is lost.
+    pub(crate) fn staged<T: Table>(
+        &self,
+        key: &T::Key,
+    ) -> Result<Option<Option<T::Value>>, StoreError> {
+        let wanted = key.encode();
+        for op in self.ops.iter().rev() {
+            match op {
+                Op::Put { table, key, value } if *table == T::NAME && *key == wanted => {
+                    let value = postcard::from_bytes(value).map_err(|e| StoreError::Corrupt {
+                        table: T::NAME,
+                        reason: e.to_string(),
+                    })?;
+                    return Ok(Some(Some(value)));
+                }
+                Op::Delete { table, key } if *table == T::NAME && *key == wanted => {
+                    return Ok(Some(None));
+                }
+                Op::DeleteRange { table, from, to }
+                    if *table == T::NAME && *from <= wanted && wanted < *to =>
+                {
+                    return Ok(Some(None));
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
     /// Writes a row of `meta`, which only the store itself does.
     pub(super) fn put_meta(&mut self, key: &'static [u8], value: Vec<u8>) {
         self.ops.push(Op::PutMeta { key, value });

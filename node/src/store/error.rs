@@ -33,8 +33,6 @@ pub(crate) enum StoreError {
         /// The newest version this build reads and writes.
         supported: u32,
     },
-    /// A stored row key or value, or the key file or schema version, is not what this build
-    /// wrote: the files were damaged or altered, or a value was moved to another row.
     /// A value could not be sealed (a table name too long for the associated data: a bug,
     /// refused rather than stored with a truncated name).
     #[error("cannot seal a value for table {table}: {reason}")]
@@ -44,6 +42,8 @@ pub(crate) enum StoreError {
         /// Why it could not be sealed.
         reason: String,
     },
+    /// A stored row key or value, or the key file or schema version, is not what this build
+    /// wrote: the files were damaged or altered, or a value was moved to another row.
     #[error("corrupt data in table {table}: {reason}")]
     Corrupt {
         /// The table the data was read from.

@@ -319,6 +319,32 @@ fn an_uncommitted_batch_writes_nothing() {
 }
 
 #[test]
+fn a_batch_reads_back_what_it_staged_last() {
+    let mut batch = Batch::new();
+    assert_eq!(batch.staged::<Rows>(&1).unwrap(), None, "untouched");
+    batch.put::<Rows>(&1, &row("one", 1)).unwrap();
+    batch.put::<Rows>(&1, &row("uno", 1)).unwrap();
+    batch.put::<OtherRows>(&2, &row("elsewhere", 2)).unwrap();
+    assert_eq!(batch.staged::<Rows>(&1).unwrap(), Some(Some(row("uno", 1))));
+    assert_eq!(
+        batch.staged::<Rows>(&2).unwrap(),
+        None,
+        "another table's row"
+    );
+    batch.delete::<Rows>(&1);
+    assert_eq!(batch.staged::<Rows>(&1).unwrap(), Some(None));
+    batch.put::<Rows>(&1, &row("again", 1)).unwrap();
+    batch.delete_range::<Rows>(&0, &5);
+    assert_eq!(batch.staged::<Rows>(&1).unwrap(), Some(None));
+    assert_eq!(
+        batch.staged::<Rows>(&5).unwrap(),
+        Some(None),
+        "the range ends inclusive"
+    );
+    assert_eq!(batch.staged::<Rows>(&6).unwrap(), None);
+}
+
+#[test]
 fn a_failed_commit_writes_nothing_and_poisons_the_store() {
     let (dir, store) = new_store();
     put::<Rows>(&store, 1, row("one", 1));

@@ -52,9 +52,11 @@ impl Core {
                 if own.is_empty() {
                     return Ok(());
                 }
+                // Two answers of one peer can arrive in one receive write: the second adds to
+                // what the first staged.
                 let conv = self.conv(&sender);
                 let mut held = self
-                    .read(move |s| s.get::<HeldKeyPackages>(&conv))
+                    .read_staged::<HeldKeyPackages>(&pending.batch, conv)
                     .await?
                     .unwrap_or_default();
                 held.extend(own);
