@@ -263,38 +263,51 @@ impl Core {
         }
     }
 
-    /// Records a deposit: once enough relays signed custody, the relays hold the message and
-    /// it leaves the outbox; the recipient's delivery receipt completes it later.
-    pub(super) async fn on_deposited(
+    /// Records deposits that ended together, in one write: a message that enough relays
+    /// signed custody of is held by them and leaves the outbox (the recipient's delivery
+    /// receipt completes it later); one with too few receipts stays for its retry.
+    pub(super) async fn on_deposits(
         &mut self,
-        seq: u64,
-        stored: u8,
-        replicas: u8,
+        deposits: Vec<(u64, crate::relay_path::Deposit)>,
     ) -> Result<(), Error> {
-        debug!(seq, stored, replicas, "deposit at relays finished");
-        let needed = crate::relay_path::CUSTODY_QUORUM.min(replicas).max(1);
-        if stored < needed {
-            debug!(
-                seq,
-                stored, replicas, "not enough custody receipts; will retry"
-            );
-            return Ok(());
-        }
-        let Some(entry) = self.queue.remove(seq) else {
-            return Ok(());
-        };
         let mut pending = Pending::new(Batch::new(), Vec::new());
-        pending.batch.delete::<Outbox>(&seq);
-        if entry.visible {
-            let state = DeliveryState::StoredAtRelays { stored, replicas };
-            let events = self
-                .advance_states(&mut pending.batch, vec![(entry.peer, entry.id, state)])
-                .await?;
-            pending.events.extend(events);
+        let mut moves = Vec::new();
+        let mut left = Vec::new();
+        for (seq, deposit) in deposits {
+            self.queue.end(seq);
+            for refusal in &deposit.refused {
+                *self.deposits_refused.entry(refusal.code()).or_default() += 1;
+            }
+            let (stored, replicas) = (deposit.stored, deposit.replicas);
+            debug!(seq, stored, replicas, "deposit at relays finished");
+            let needed = crate::relay_path::CUSTODY_QUORUM.min(replicas).max(1);
+            if stored < needed {
+                debug!(
+                    seq,
+                    stored, replicas, "not enough custody receipts; will retry"
+                );
+                continue;
+            }
+            let Some(entry) = self.queue.remove(seq) else {
+                continue;
+            };
+            pending.batch.delete::<Outbox>(&seq);
+            if entry.visible {
+                let state = DeliveryState::StoredAtRelays { stored, replicas };
+                moves.push((entry.peer, entry.id, state));
+            }
+            left.push(entry.id);
         }
+        if left.is_empty() {
+            return Ok(());
+        }
+        let events = self.advance_states(&mut pending.batch, moves).await?;
+        pending.events.extend(events);
         self.commit(pending).await?;
-        // The recipient is offline: a file the message names goes to the same relays.
-        self.start_upload(entry.id).await;
+        // The recipient is offline: a file a message names goes to the same relays.
+        for id in left {
+            self.start_upload(id).await;
+        }
         Ok(())
     }
 

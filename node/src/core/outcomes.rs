@@ -88,17 +88,8 @@ impl Core {
                 Outcome::RelaysFound(found) => self.add_relays(found).await,
                 Outcome::RelaysSurveyed(answered) => self.note_relays(answered).await,
                 Outcome::Deposited(deposits) => {
-                    for (seq, deposit) in deposits {
-                        self.queue.end(seq);
-                        for refusal in &deposit.refused {
-                            *self.deposits_refused.entry(refusal.code()).or_default() += 1;
-                        }
-                        if let Err(e) = self
-                            .on_deposited(seq, deposit.stored, deposit.replicas)
-                            .await
-                        {
-                            error!("cannot record a relay deposit: {e}");
-                        }
+                    if let Err(e) = self.on_deposits(deposits).await {
+                        error!("cannot record relay deposits: {e}");
                     }
                 }
                 Outcome::Delivered { seq, status } => {
