@@ -205,6 +205,9 @@ pub(crate) struct Core {
     /// Other accounts' records, lookups and one-time prekeys.
     records: records::Records,
     in_flight: JoinSet<Outcome>,
+    /// For each recipient, when its latest deposits have been queued at the network task:
+    /// the next ones are queued after them (`Core::leave_at_relays`).
+    deposits_queued: HashMap<UserId, oneshot::Receiver<()>>,
     /// The outbox in memory, kept in step with every commit.
     queue: queue::Queue,
     /// A handle on our own request queue, for the relay collectors (one-time prekeys).
@@ -353,6 +356,7 @@ impl Core {
             sessions: HashMap::new(),
             records: records::Records::default(),
             in_flight: JoinSet::new(),
+            deposits_queued: HashMap::new(),
             queue: queue::Queue::default(),
             requests_tx: parts.requests_tx,
             health_rx,

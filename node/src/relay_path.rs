@@ -87,54 +87,91 @@ pub(crate) struct Deposit {
 static VERIFIED: std::sync::LazyLock<tern_proto::mailbox::VerifiedRoots> =
     std::sync::LazyLock::new(Default::default);
 
-/// Deposits `envelope` for `mailbox` at `relays`.
-pub(crate) async fn deposit(
+/// A relay's answer to come: the network task's, or why the request never reached it.
+type Answer = Result<oneshot::Receiver<Result<Response, NetError>>, NetError>;
+
+/// A deposit whose requests the network task has queued, each relay's answer to come.
+pub(crate) struct Queued {
+    mailbox: MailboxId,
+    envelope: Vec<u8>,
+    answers: Vec<(PeerId, Answer)>,
+}
+
+/// Queues a deposit of `envelope` for `mailbox` at each of `relays` (at most [`REPLICAS`]),
+/// without waiting for the answers: deposits queued one after the other reach each relay in
+/// that order. [`Queued::answers`] waits for them.
+pub(crate) async fn queue_deposit(
     net: &network::Handle,
     relays: &[(PeerId, Vec<Multiaddr>)],
     mailbox: MailboxId,
     envelope: Vec<u8>,
-) -> Deposit {
-    let relays = &relays[..relays.len().min(REPLICAS)];
-    let attempts = relays.iter().map(|(relay, addresses)| {
-        let envelope = envelope.clone();
-        async move {
-            let request = Request::Deposit {
-                mailbox: *mailbox.as_bytes(),
-                envelope: envelope.clone(),
-            };
-            match net.mailbox(*relay, addresses.clone(), request).await {
-                Ok(Response::Stored(receipt)) => {
-                    match receipt.verify_with(&relay.to_bytes(), &mailbox, &envelope, &VERIFIED) {
-                        Ok(()) => Ok(()),
-                        Err(e) => {
-                            warn!(%relay, "refused a custody receipt: {e}");
-                            Err(None)
+) -> Queued {
+    let mut answers = Vec::with_capacity(relays.len().min(REPLICAS));
+    for (relay, addresses) in &relays[..relays.len().min(REPLICAS)] {
+        let request = Request::Deposit {
+            mailbox: *mailbox.as_bytes(),
+            envelope: envelope.clone(),
+        };
+        let answer = net.queue_mailbox(*relay, addresses.clone(), request).await;
+        answers.push((*relay, answer));
+    }
+    Queued {
+        mailbox,
+        envelope,
+        answers,
+    }
+}
+
+impl Queued {
+    /// How the deposit went, once every relay answered (or failed): each custody receipt is
+    /// checked before it counts.
+    pub(crate) async fn answers(self) -> Deposit {
+        let Self {
+            mailbox,
+            envelope,
+            answers,
+        } = self;
+        let replicas = answers.len() as u8;
+        let (mailbox, envelope) = (&mailbox, &envelope);
+        let results =
+            futures::future::join_all(answers.into_iter().map(|(relay, answer)| async move {
+                let answer = match answer {
+                    Ok(answer) => answer.await.unwrap_or(Err(NetError::Stopped)),
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(Response::Stored(receipt)) => {
+                        match receipt.verify_with(&relay.to_bytes(), mailbox, envelope, &VERIFIED) {
+                            Ok(()) => Ok(()),
+                            Err(e) => {
+                                warn!(%relay, "refused a custody receipt: {e}");
+                                Err(None)
+                            }
                         }
                     }
+                    Ok(Response::Refused(refusal)) => {
+                        info!(%relay, "the recipient's relay refused a deposit: {refusal}");
+                        Err(Some(refusal))
+                    }
+                    Ok(other) => {
+                        debug!(%relay, "unexpected answer to a deposit: {other:?}");
+                        Err(None)
+                    }
+                    Err(e) => {
+                        debug!(%relay, "deposit failed: {e}");
+                        Err(None)
+                    }
                 }
-                Ok(Response::Refused(refusal)) => {
-                    info!(%relay, "the recipient's relay refused a deposit: {refusal}");
-                    Err(Some(refusal))
-                }
-                Ok(other) => {
-                    debug!(%relay, "unexpected answer to a deposit: {other:?}");
-                    Err(None)
-                }
-                Err(e) => {
-                    debug!(%relay, "deposit failed: {e}");
-                    Err(None)
-                }
-            }
+            }))
+            .await;
+        Deposit {
+            stored: results.iter().filter(|r| r.is_ok()).count() as u8,
+            replicas,
+            refused: results
+                .into_iter()
+                .filter_map(|r| r.err().flatten())
+                .collect(),
         }
-    });
-    let results = futures::future::join_all(attempts).await;
-    Deposit {
-        stored: results.iter().filter(|r| r.is_ok()).count() as u8,
-        replicas: relays.len() as u8,
-        refused: results
-            .into_iter()
-            .filter_map(|r| r.err().flatten())
-            .collect(),
     }
 }
 

@@ -235,9 +235,10 @@ impl Core {
         Ok(())
     }
 
-    /// Starts the deposits the queue holds that may go now: one task per recipient, whose
-    /// deposits start in the order the entries were queued, so that each relay's lane (one
-    /// stream, answered in order) stores them in that order.
+    /// Starts the deposits the queue holds that may go now: one task per recipient, which
+    /// queues them at the network task oldest first, after the recipient's deposits started
+    /// before, and then waits for the answers. Each relay's lane (one stream, answered in
+    /// order) stores them in that order, and a slow relay delays no later deposit's start.
     pub(super) fn leave_at_relays(&mut self) {
         for (peer, leaves) in self.queue.deposits_due() {
             debug!(
@@ -245,22 +246,34 @@ impl Core {
                 entries = leaves.len(),
                 "leaving messages at the recipient's relays"
             );
+            let (queued, next) = oneshot::channel();
+            let earlier = self.deposits_queued.insert(peer, next);
             let net = self.net.clone();
             self.in_flight.spawn(async move {
-                // `join_all` polls its futures first in order, and each sends its requests
-                // to the network task when first polled.
-                let deposits = leaves.into_iter().map(|(seq, leave)| {
-                    let net = &net;
-                    async move {
-                        let (relays, mailbox) = leave.target;
-                        let deposit =
-                            crate::relay_path::deposit(net, &relays, mailbox, leave.envelope).await;
-                        (seq, deposit)
-                    }
-                });
-                Outcome::Deposited(futures::future::join_all(deposits).await)
+                if let Some(earlier) = earlier {
+                    // Its sender is dropped once those deposits were queued, or their task
+                    // ended.
+                    let _ = earlier.await;
+                }
+                let mut waiting = Vec::with_capacity(leaves.len());
+                for (seq, leave) in leaves {
+                    let (relays, mailbox) = leave.target;
+                    let sent =
+                        crate::relay_path::queue_deposit(&net, &relays, mailbox, leave.envelope)
+                            .await;
+                    waiting.push(async move { (seq, sent.answers().await) });
+                }
+                drop(queued);
+                Outcome::Deposited(futures::future::join_all(waiting).await)
             });
         }
+        // Chains whose deposits were all queued are done with.
+        self.deposits_queued.retain(|_, next| {
+            !matches!(
+                next.try_recv(),
+                Err(oneshot::error::TryRecvError::Closed) | Ok(())
+            )
+        });
     }
 
     /// Records deposits that ended together, in one write: a message that enough relays

@@ -63,8 +63,11 @@ pub(super) struct Queue {
     entries: BTreeMap<u64, Queued>,
     /// Entries being tried, directly or at relays, or held in `leaving`.
     busy: HashSet<u64>,
-    /// Deposits waiting for an older entry of the same recipient that is still being tried.
+    /// Deposits waiting for an older entry of the same recipient that is still being tried
+    /// directly.
     leaving: BTreeMap<u64, Leave>,
+    /// Entries released from `leaving` whose deposit has not ended.
+    depositing: HashSet<u64>,
     /// Envelopes of entries committed with one and not tried since, by entry.
     ready: HashMap<u64, Vec<u8>>,
     /// Their bytes, at most [`READY_BYTES`].
@@ -116,13 +119,15 @@ impl Queue {
             // No task holds it: nothing else would end it.
             self.busy.remove(&seq);
         }
+        self.depositing.remove(&seq);
         self.entries.remove(&seq)
     }
 
     /// Holds the deposit of entry `seq`, whose direct attempt failed, until every older entry
-    /// for the same recipient that is being tried has ended; the entry counts as busy
-    /// meanwhile. Direct attempts end in any order, and a relay keeps a mailbox in the order
-    /// deposits reach it: held this way, a recipient coming back collects its messages in
+    /// for the same recipient that is being tried directly has ended; the entry counts as
+    /// busy meanwhile. Direct attempts end in any order, and a relay keeps a mailbox in the
+    /// order deposits reach it: held this way, and queued after the recipient's earlier
+    /// deposits (`Core::leave_at_relays`), a recipient coming back collects its messages in
     /// the order they were sent.
     pub(super) fn hold_deposit(&mut self, seq: u64, leave: Leave) {
         self.busy.insert(seq);
@@ -130,15 +135,15 @@ impl Queue {
     }
 
     /// The held deposits that may go now, by recipient, oldest first: for each recipient,
-    /// those older than every entry of it still being tried (directly, or at relays by an
-    /// earlier deposit). They stay busy until their deposit ends.
+    /// those older than every entry of it still being tried directly. They stay busy until
+    /// their deposit ends.
     pub(super) fn deposits_due(&mut self) -> Vec<(UserId, Vec<(u64, Leave)>)> {
         if self.leaving.is_empty() {
             return Vec::new();
         }
         let mut oldest_tried: HashMap<UserId, u64> = HashMap::new();
         for seq in &self.busy {
-            if self.leaving.contains_key(seq) {
+            if self.leaving.contains_key(seq) || self.depositing.contains(seq) {
                 continue;
             }
             if let Some(entry) = self.entries.get(seq) {
@@ -156,6 +161,7 @@ impl Queue {
                 self.leaving.insert(seq, leave);
                 continue;
             }
+            self.depositing.insert(seq);
             match due.iter_mut().find(|(p, _)| *p == peer) {
                 Some((_, leaves)) => leaves.push((seq, leave)),
                 None => due.push((peer, vec![(seq, leave)])),
@@ -224,6 +230,7 @@ impl Queue {
     /// A delivery attempt of an entry ended.
     pub(super) fn end(&mut self, seq: u64) {
         self.busy.remove(&seq);
+        self.depositing.remove(&seq);
     }
 
     pub(super) fn is_busy(&self, seq: u64) -> bool {
@@ -392,17 +399,32 @@ mod tests {
         assert_eq!(leaves, &vec![(1, leave(1)), (2, leave(2)), (4, leave(4))]);
         assert!(queue.deposits_due().is_empty());
 
-        // A newer failure waits for the deposits in flight, then goes alone.
+        // A newer failure goes while they are at relays (the core queues it after them), but
+        // not while an older entry is tried directly.
         queue.committed(5, Queued::of(&row(bob, 0)), None);
         queue.begin(5);
         queue.end(5);
         queue.hold_deposit(5, leave(5));
-        assert!(due_seqs(&mut queue).is_empty(), "1, 2 and 4 are at relays");
-        for seq in [1, 2, 4] {
+        assert_eq!(
+            due_seqs(&mut queue),
+            vec![(bob, vec![5])],
+            "1, 2, 4 at relays"
+        );
+        queue.committed(8, Queued::of(&row(bob, 0)), None);
+        queue.committed(9, Queued::of(&row(bob, 0)), None);
+        queue.begin(8);
+        queue.begin(9);
+        queue.end(9);
+        queue.hold_deposit(9, leave(9));
+        assert!(due_seqs(&mut queue).is_empty(), "8 is still tried directly");
+        queue.end(8);
+        queue.remove(8);
+        assert_eq!(due_seqs(&mut queue), vec![(bob, vec![9])]);
+        for seq in [1, 2, 3, 4, 5, 9] {
             queue.end(seq);
             queue.remove(seq);
         }
-        assert_eq!(due_seqs(&mut queue), vec![(bob, vec![5])]);
+        assert!(queue.depositing.is_empty() && queue.busy.is_empty());
 
         // An entry that leaves the outbox while held is no longer busy nor deposited.
         queue.committed(6, Queued::of(&row(carol, 0)), None);

@@ -30,12 +30,22 @@ impl Handle {
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, NetError> {
+        self.send(make).await?.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Hands the command `make` builds to the network task and returns where its answer will
+    /// come, without waiting for it. Commands sent one after the other reach the task in that
+    /// order (the channel queues waiting senders first come, first served).
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<oneshot::Receiver<T>, NetError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(make(reply))
             .await
             .map_err(|_| NetError::Stopped)?;
-        answer.await.map_err(|_| NetError::Stopped)
+        Ok(answer)
     }
 
     pub(crate) fn peer_id(&self) -> PeerId {
@@ -181,6 +191,24 @@ impl Handle {
             job: Job::Request { request, reply },
         })
         .await?
+    }
+
+    /// Queues the request [`Handle::mailbox`] makes and returns where its answer will come:
+    /// requests queued one after the other to one relay go out on its deposit stream in that
+    /// order.
+    pub(crate) async fn queue_mailbox(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: mailbox::Request,
+    ) -> Result<oneshot::Receiver<Result<mailbox::Response, NetError>>, NetError> {
+        self.send(|reply| Command::Mailbox {
+            persona: Persona::Anonymous,
+            peer,
+            addresses,
+            job: Job::Request { request, reply },
+        })
+        .await
     }
 
     /// A `/tern/blob/1` stream to `relay` under the anonymous identity deposits use (an
