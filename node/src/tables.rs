@@ -21,7 +21,7 @@ use crate::{
     event::{DeliveryState, Direction},
     hlc::Stamp,
     id::MessageId,
-    store::Table,
+    store::{Store, StoreError, Table},
 };
 
 // The rows below are schema version 1. Raising the schema version means deciding, row by
@@ -31,6 +31,10 @@ const _: () = assert!(crate::store::SCHEMA_VERSION == 1);
 
 /// A pseudonymous conversation key: `index_id("conversation", peer account key)`.
 pub(crate) type Conv = [u8; 16];
+
+/// A message's place in a conversation's history, `(conversation, stamp, message id)`: the
+/// key of [`Messages`] and of the tables keyed like it.
+pub(crate) type MessageKey = (Conv, u64, [u8; 16]);
 
 /// Single-row state, by name: the account's secret keys, the device key, prekeys, the clock.
 /// Values are opaque bytes (each a versioned format of its own).
@@ -111,6 +115,29 @@ impl Table for MessageIndex {
     const NAME: &'static str = "message_index";
     type Key = (Conv, [u8; 16]);
     type Value = Stamp;
+}
+
+/// The key of message `id` in the history of `conv` (and in the tables keyed like it), found
+/// through [`MessageIndex`].
+pub(crate) fn message_key(
+    s: &Store,
+    conv: Conv,
+    id: [u8; 16],
+) -> Result<Option<MessageKey>, StoreError> {
+    Ok(s.get::<MessageIndex>(&(conv, id))?
+        .map(|stamp| (conv, stamp, id)))
+}
+
+/// Message `id`'s history row in `conv`, with its key.
+pub(crate) fn message_row(
+    s: &Store,
+    conv: Conv,
+    id: [u8; 16],
+) -> Result<Option<(MessageKey, MessageRow)>, StoreError> {
+    let Some(key) = message_key(s, conv, id)? else {
+        return Ok(None);
+    };
+    Ok(s.get::<Messages>(&key)?.map(|row| (key, row)))
 }
 
 /// What a message has beyond its [`Messages`] row: the message it replies to, edits,

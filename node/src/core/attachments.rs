@@ -282,10 +282,9 @@ impl Core {
         let conv = self.chat_conv(chat)?;
         let id = *id.as_bytes();
         self.read(move |s| {
-            let Some(stamp) = s.get::<MessageIndex>(&(conv, id))? else {
+            let Some(key) = crate::tables::message_key(s, conv, id)? else {
                 return Ok(None);
             };
-            let key = (conv, stamp, id);
             Ok(s.get::<Attachments>(&key)?.map(|row| (key, row)))
         })
         .await

@@ -364,16 +364,11 @@ impl Core {
         let key = *id.as_bytes();
         let found = self
             .read(move |s| {
-                let Some(stamp) = s.get::<MessageIndex>(&(conv, key))? else {
+                let Some((key, row)) = crate::tables::message_row(s, conv, key)? else {
                     return Ok(None);
                 };
-                let Some(row) = s.get::<Messages>(&(conv, stamp, key))? else {
-                    return Ok(None);
-                };
-                let meta = s
-                    .get::<MessageMeta>(&(conv, stamp, key))?
-                    .unwrap_or_default();
-                Ok(Some((stamp, row, meta)))
+                let meta = s.get::<MessageMeta>(&key)?.unwrap_or_default();
+                Ok(Some((key.1, row, meta)))
             })
             .await?;
         Ok(found.map(|(stamp, row, meta)| Target {

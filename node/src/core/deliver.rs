@@ -383,13 +383,7 @@ impl Core {
         let found = self
             .read(move |s| {
                 ids.into_iter()
-                    .map(|(conv, id)| {
-                        let Some(stamp) = s.get::<MessageIndex>(&(conv, id))? else {
-                            return Ok(None);
-                        };
-                        let key = (conv, stamp, id);
-                        Ok(s.get::<Messages>(&key)?.map(|row| (key, row)))
-                    })
+                    .map(|(conv, id)| crate::tables::message_row(s, conv, id))
                     .collect::<Result<Vec<_>, StoreError>>()
             })
             .await?;

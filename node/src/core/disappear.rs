@@ -23,14 +23,11 @@ use super::*;
 use crate::{
     body::{DISAPPEAR_CHOICES, Timer},
     event::MessageKind,
-    tables::{Expiries, ExpiryQueue, ExpiryRow, NoticeRow, Notices, TimerRow, Timers},
+    tables::{Expiries, ExpiryQueue, ExpiryRow, MessageKey, NoticeRow, Notices, TimerRow, Timers},
 };
 
 /// Most expired messages erased in one write.
 const EXPIRE_BATCH: usize = 256;
-
-/// A message's key in [`Messages`].
-type MessageKey = (Conv, u64, [u8; 16]);
 
 /// `message` with what its notice and timer rows add.
 pub(super) fn with_extras(

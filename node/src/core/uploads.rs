@@ -144,12 +144,7 @@ impl Core {
             let conv = self.conv(&row.peer);
             let id = *row.id.as_bytes();
             let state = self
-                .read(move |s| {
-                    let Some(stamp) = s.get::<MessageIndex>(&(conv, id))? else {
-                        return Ok(None);
-                    };
-                    Ok(s.get::<Messages>(&(conv, stamp, id))?.map(|m| m.state))
-                })
+                .read(move |s| Ok(crate::tables::message_row(s, conv, id)?.map(|(_, m)| m.state)))
                 .await?;
             if matches!(state, Some(DeliveryState::StoredAtRelays { .. })) {
                 self.start_upload(row.id).await;

@@ -184,13 +184,10 @@ impl Handle {
         addresses: Vec<Multiaddr>,
         request: mailbox::Request,
     ) -> Result<mailbox::Response, NetError> {
-        self.call(|reply| Command::Mailbox {
-            persona: Persona::Anonymous,
-            peer,
-            addresses,
-            job: Job::Request { request, reply },
-        })
-        .await?
+        self.queue_mailbox(peer, addresses, request)
+            .await?
+            .await
+            .map_err(|_| NetError::Stopped)?
     }
 
     /// Queues the request [`Handle::mailbox`] makes and returns where its answer will come:

@@ -15,13 +15,7 @@ impl Core {
         state: DeliveryState,
     ) -> Result<bool, Error> {
         let found = self
-            .read(move |s| {
-                let Some(stamp) = s.get::<MessageIndex>(&(conv, message))? else {
-                    return Ok(None);
-                };
-                let key = (conv, stamp, message);
-                Ok(s.get::<Messages>(&key)?.map(|row| (key, row)))
-            })
+            .read(move |s| crate::tables::message_row(s, conv, message))
             .await?;
         let Some((key, mut history)) = found else {
             return Ok(false);
