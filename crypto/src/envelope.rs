@@ -1,4 +1,4 @@
-//! Sealed envelopes: the only form in which a message leaves a device.
+//! Envelopes: the only form in which a message leaves a device.
 //!
 //! A relay or DHT peer handling an envelope sees its length (one of a few [`BUCKETS`]), the
 //! mailbox it is addressed to and when it arrived — not the sender, not the content type, not
@@ -21,6 +21,16 @@
 //! Padding to buckets hides message length to within a factor of four. Base mode gives no
 //! sender authentication at the HPKE layer by design: anyone may write to a mailbox (as anyone
 //! may send mail), and authenticity comes from the session.
+//!
+//! **Direct envelopes.** Sealing hides the sender from everyone but the recipient. A message
+//! delivered straight to the recipient's device travels in a channel that already encrypts
+//! and authenticates both ends, where nobody else sees it anyway, so there it goes as a
+//! *direct* envelope, [`direct`]: `version u8 = 2 ‖ sealed contents`, the contents exactly as layer 2
+//! above and padded so that the direct envelope is its bucket less [`SEALING_LEN`] bytes.
+//! [`seal_direct`] turns one into the sealed envelope of the same contents, for a relay;
+//! [`open`] opens both forms, and [`Opened::digest`] is the same for both, so a message that
+//! arrives once directly and once through a relay is recognised. A direct envelope must never
+//! be given to anyone but the recipient's own device: it names its sender in the clear.
 
 use std::fmt;
 
@@ -50,6 +60,10 @@ const LABEL_MAILBOX_ID: &[u8] = b"tern/mailbox-id/v1";
 const OVERHEAD: usize = 1 + HPKE_ENC_LEN + TAG_LEN;
 /// Bytes of sealed contents that are not the session message.
 const CONTENTS_HEADER: usize = 32 + 4;
+const DIRECT_VERSION: u8 = 2;
+/// Bytes a sealed envelope has beyond the direct envelope of the same contents: the HPKE
+/// encapsulated key and tag.
+pub const SEALING_LEN: usize = HPKE_ENC_LEN + TAG_LEN;
 
 /// Why an envelope could not be sealed or opened.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -260,6 +274,26 @@ impl fmt::Debug for Payload {
     }
 }
 
+/// Which form an envelope has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Sealed to the recipient's mailbox key (version 1): for relays.
+    Sealed,
+    /// Not sealed (version 2): only for a channel that reaches the recipient's device.
+    Direct,
+}
+
+impl Form {
+    /// The form of `envelope`, judged by its version byte and length alone.
+    pub fn of(envelope: &[u8]) -> Option<Self> {
+        match envelope.first() {
+            Some(&ENVELOPE_VERSION) if BUCKETS.contains(&envelope.len()) => Some(Self::Sealed),
+            Some(&DIRECT_VERSION) if is_direct_len(envelope.len()) => Some(Self::Direct),
+            _ => None,
+        }
+    }
+}
+
 /// An opened envelope.
 #[derive(Debug)]
 pub struct Opened {
@@ -267,6 +301,52 @@ pub struct Opened {
     pub sender: UserId,
     /// The session message inside.
     pub message: SessionMessage,
+    /// The form it came in.
+    pub form: Form,
+    /// SHA-256 of the sealed contents (layer 2), the same whichever form carried them: what
+    /// a recipient remembers to recognise the message when it comes again.
+    pub digest: [u8; 32],
+}
+
+fn is_direct_len(len: usize) -> bool {
+    BUCKETS.iter().any(|&b| b - SEALING_LEN == len)
+}
+
+/// Writes `sender ‖ length ‖ message ‖ padding` so that `out` ends `SEALING_LEN` bytes short
+/// of `bucket` (the room a sealed envelope's tag and key take are the caller's concern).
+fn write_contents(
+    out: &mut Writer,
+    sender: &UserId,
+    message: &SessionMessage,
+    message_len: usize,
+    end: usize,
+) {
+    out.bytes(sender.as_bytes()).u32(message_len as u32);
+    message.write(out);
+    out.zeros(end - out.len());
+}
+
+/// Decodes sealed contents (layer 2).
+fn read_contents(contents: &[u8]) -> Result<(UserId, SessionMessage), EnvelopeError> {
+    let mut r = Reader::new(contents);
+    let sender =
+        UserId::from_bytes(r.array("sender")?).map_err(|_| DecodeError::Invalid("sender"))?;
+    let len = r.u32("message length")? as usize;
+    let max = contents.len() - CONTENTS_HEADER;
+    if len > max {
+        return Err(DecodeError::TooLong {
+            what: "session message",
+            len,
+            max,
+        }
+        .into());
+    }
+    let message = SessionMessage::from_bytes(r.take(len, "session message")?)?;
+    // Padding must be zeros, so each envelope's contents have a single valid form.
+    if r.rest().iter().any(|&b| b != 0) {
+        return Err(DecodeError::Invalid("padding").into());
+    }
+    Ok((sender, message))
 }
 
 /// The bucket an envelope carrying `message_len` bytes of session message falls into.
@@ -295,16 +375,25 @@ pub fn seal<R: CryptoRng + ?Sized>(
     // The envelope is laid out in one buffer and the contents sealed where they lie, so the
     // only copy of them is the one encrypted. `enc` and the tag are filled in afterwards.
     let mut envelope = Writer::with_capacity(bucket);
-    envelope
-        .u8(ENVELOPE_VERSION)
-        .zeros(HPKE_ENC_LEN)
-        .bytes(sender.as_bytes())
-        .u32(message_len as u32);
-    message.write(&mut envelope);
-    envelope.zeros(bucket - envelope.len());
-    // Until it is sealed the buffer holds the sender's identity: wipe it if sealing fails.
-    let mut envelope = Zeroizing::new(envelope.into_vec());
+    envelope.u8(ENVELOPE_VERSION).zeros(HPKE_ENC_LEN);
+    write_contents(
+        &mut envelope,
+        sender,
+        message,
+        message_len,
+        bucket - TAG_LEN,
+    );
+    envelope.zeros(TAG_LEN);
+    seal_laid_out(rng, recipient, Zeroizing::new(envelope.into_vec()))
+}
 
+/// Seals an envelope laid out in place: `version ‖ room for enc ‖ contents ‖ room for the tag`.
+/// Until it is sealed the buffer holds the sender's identity, so it is wiped if sealing fails.
+fn seal_laid_out<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    recipient: &MailboxPublicKey,
+    mut envelope: Zeroizing<Vec<u8>>,
+) -> Result<Vec<u8>, EnvelopeError> {
     let (header, rest) = envelope.split_at_mut(1 + HPKE_ENC_LEN);
     let (contents, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
     let (enc, sealed_tag) = primitives::hpke_seal_in_place(
@@ -323,35 +412,86 @@ pub fn seal<R: CryptoRng + ?Sized>(
     Ok(std::mem::take(&mut *envelope))
 }
 
-/// Opens an envelope sealed to `mailbox`.
-pub fn open(mailbox: &MailboxSecret, envelope: &[u8]) -> Result<Opened, EnvelopeError> {
-    if !BUCKETS.contains(&envelope.len()) {
-        return Err(EnvelopeError::BadLength(envelope.len()));
-    }
-    let mut r = Reader::new(envelope);
-    r.version("envelope", ENVELOPE_VERSION)?;
-    let enc: [u8; HPKE_ENC_LEN] = r.array("envelope key")?;
-    let contents =
-        primitives::hpke_open_wiped(&mailbox.0, &enc, INFO, &[ENVELOPE_VERSION], r.rest())
-            .map_err(|_| EnvelopeError::NotForUs)?;
+/// The direct envelope of `message` from `sender`: `version u8 = 2 ‖ sealed contents`, one of
+/// [`BUCKETS`] less [`SEALING_LEN`] bytes long. It names the sender in the clear, so it may
+/// only travel in a channel that encrypts it to the recipient's own device; [`seal_direct`]
+/// makes the sealed envelope of the same contents for anyone else.
+pub fn direct(sender: &UserId, message: &SessionMessage) -> Result<Vec<u8>, EnvelopeError> {
+    let message_len = message.encoded_len();
+    let end = bucket_for(message_len)? - SEALING_LEN;
+    let mut envelope = Writer::with_capacity(end);
+    envelope.u8(DIRECT_VERSION);
+    write_contents(&mut envelope, sender, message, message_len, end);
+    Ok(envelope.into_vec())
+}
 
-    let mut r = Reader::new(&contents);
-    let sender =
-        UserId::from_bytes(r.array("sender")?).map_err(|_| DecodeError::Invalid("sender"))?;
-    let len = r.u32("message length")? as usize;
-    let max = contents.len() - CONTENTS_HEADER;
-    if len > max {
-        return Err(DecodeError::TooLong {
-            what: "session message",
-            len,
-            max,
+/// Seals the contents of a direct envelope to the mailbox `recipient`: the sealed envelope
+/// [`seal`] would have made of the same message. A sealed envelope comes back unchanged, so
+/// whatever form an outbox kept, the result is fit for a relay.
+pub fn seal_direct<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    recipient: &MailboxPublicKey,
+    envelope: &[u8],
+) -> Result<Vec<u8>, EnvelopeError> {
+    match Form::of(envelope) {
+        Some(Form::Sealed) => return Ok(envelope.to_vec()),
+        Some(Form::Direct) => {}
+        None => return Err(malformed(envelope)),
+    }
+    let contents = &envelope[1..];
+    let mut sealed = Zeroizing::new(Vec::with_capacity(envelope.len() + SEALING_LEN));
+    sealed.push(ENVELOPE_VERSION);
+    sealed.extend_from_slice(&[0; HPKE_ENC_LEN]);
+    sealed.extend_from_slice(contents);
+    sealed.extend_from_slice(&[0; TAG_LEN]);
+    seal_laid_out(rng, recipient, sealed)
+}
+
+/// Why `envelope` has neither form: a length no envelope has (or not that of its version),
+/// else an unknown version.
+fn malformed(envelope: &[u8]) -> EnvelopeError {
+    let len = envelope.len();
+    match envelope.first() {
+        Some(&version)
+            if version != ENVELOPE_VERSION
+                && version != DIRECT_VERSION
+                && (BUCKETS.contains(&len) || is_direct_len(len)) =>
+        {
+            DecodeError::UnsupportedVersion {
+                what: "envelope",
+                found: version,
+                supported: DIRECT_VERSION,
+            }
+            .into()
         }
-        .into());
+        _ => EnvelopeError::BadLength(len),
     }
-    let message = SessionMessage::from_bytes(r.take(len, "session message")?)?;
-    // Padding must be zeros, so each envelope's contents have a single valid form.
-    if r.rest().iter().any(|&b| b != 0) {
-        return Err(DecodeError::Invalid("padding").into());
-    }
-    Ok(Opened { sender, message })
+}
+
+/// Opens an envelope of either form: a sealed one with `mailbox`, a direct one as it is.
+/// Whoever passes a direct envelope here must know that it came from a channel that reaches
+/// only this device; one from anywhere else (a relay) should be refused by its [`Form`].
+pub fn open(mailbox: &MailboxSecret, envelope: &[u8]) -> Result<Opened, EnvelopeError> {
+    let form = Form::of(envelope).ok_or_else(|| malformed(envelope))?;
+    let contents = match form {
+        Form::Direct => Zeroizing::new(envelope[1..].to_vec()),
+        Form::Sealed => {
+            let enc: [u8; HPKE_ENC_LEN] = Reader::new(&envelope[1..]).array("envelope key")?;
+            primitives::hpke_open_wiped(
+                &mailbox.0,
+                &enc,
+                INFO,
+                &[ENVELOPE_VERSION],
+                &envelope[1 + HPKE_ENC_LEN..],
+            )
+            .map_err(|_| EnvelopeError::NotForUs)?
+        }
+    };
+    let (sender, message) = read_contents(&contents)?;
+    Ok(Opened {
+        sender,
+        message,
+        form,
+        digest: primitives::sha256(&[&contents]),
+    })
 }

@@ -10,9 +10,12 @@
 //! - as the baseline, the cost of one synced 1 KiB file write on the same disk (a durable
 //!   delivery needs at least two: the sender's outbox write and the recipient's commit).
 //!
-//! Every round runs twice, one arm after the other on fresh nodes: direct deliveries on
-//! `/tern/msg/1` alone (a request-response stream per envelope, as before delivery streams
-//! existed), then pipelined on a delivery stream (`/tern/deliver/1`, the default).
+//! Every round runs twice, one arm after the other on fresh nodes, both pipelined on a
+//! delivery stream (`/tern/deliver/2`): first with every direct delivery sealed to the
+//! recipient's mailbox key as well (`Builder::with_sealed_direct_deliveries`, what nodes did
+//! before direct envelopes), then with direct envelopes (the default). `--per-envelope`
+//! adds a third arm, direct envelopes on `/tern/msg/2` alone (a request-response stream per
+//! envelope, as before delivery streams existed).
 //!
 //! Run: `cargo bench -p tern-node --bench delivery` (options: `-- --messages N
 //! --throughput N --rounds N`). Results go to stdout; `docs/benchmarks.md` records them.
@@ -62,15 +65,29 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let mut arms = vec![
+        Arm {
+            name: "sealed envelopes on a delivery stream (before)",
+            streams: true,
+            sealed: true,
+        },
+        Arm {
+            name: "direct envelopes on a delivery stream",
+            streams: true,
+            sealed: false,
+        },
+    ];
+    if args.iter().any(|a| a == "--per-envelope") {
+        arms.push(Arm {
+            name: "direct envelopes, a stream per envelope (/tern/msg/2)",
+            streams: false,
+            sealed: false,
+        });
+    }
     for round in 1..=rounds {
-        for streams in [false, true] {
-            let arm = if streams {
-                "delivery stream (/tern/deliver/1)"
-            } else {
-                "a stream per envelope (/tern/msg/1)"
-            };
-            println!("round {round}, {arm}:");
-            runtime.block_on(run(streams, latency_messages, throughput_messages));
+        for arm in &arms {
+            println!("round {round}, {}:", arm.name);
+            runtime.block_on(run(arm, latency_messages, throughput_messages));
         }
     }
     if full {
@@ -78,8 +95,19 @@ fn main() {
     }
 }
 
-async fn start(dir: &std::path::Path, bootstrap: &[String], streams: bool) -> Node {
-    let mut builder = tern_node::test_utils::builder(dir).with_delivery_streams(streams);
+/// One way of delivering that a round measures.
+struct Arm {
+    name: &'static str,
+    /// Pipelined on delivery streams (else a request-response stream per envelope).
+    streams: bool,
+    /// Direct deliveries sealed to the mailbox key too (else direct envelopes).
+    sealed: bool,
+}
+
+async fn start(dir: &std::path::Path, bootstrap: &[String], arm: &Arm) -> Node {
+    let mut builder = tern_node::test_utils::builder(dir)
+        .with_delivery_streams(arm.streams)
+        .with_sealed_direct_deliveries(arm.sealed);
     for address in bootstrap {
         builder = builder.with_bootstrap(address.clone());
     }
@@ -95,10 +123,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn run(streams: bool, latency_messages: usize, throughput_messages: usize) {
+async fn run(arm: &Arm, latency_messages: usize, throughput_messages: usize) {
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let alice = start(dirs.0.path(), &[], streams).await;
-    let bob = start(dirs.1.path(), &alice.addresses().await, streams).await;
+    let alice = start(dirs.0.path(), &[], arm).await;
+    let bob = start(dirs.1.path(), &alice.addresses().await, arm).await;
     let (a, b) = (alice.user_id(), bob.user_id());
     alice.add_contact("bob", b).await.unwrap();
     bob.add_contact("alice", a).await.unwrap();
@@ -269,7 +297,16 @@ fn idle_child() {
         .expect("tokio runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let node = start(dir.path(), &[], true).await;
+        let node = start(
+            dir.path(),
+            &[],
+            &Arm {
+                name: "idle",
+                streams: true,
+                sealed: false,
+            },
+        )
+        .await;
         node.addresses().await;
         tokio::time::sleep(IDLE_SETTLE).await;
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

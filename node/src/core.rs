@@ -166,6 +166,8 @@ pub(crate) struct Parts {
     pub(crate) relays: Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
     /// Whether messages may go straight to recipients (otherwise only through relays).
     pub(crate) direct: bool,
+    /// Whether direct deliveries are sealed too (for benchmarks: see the builder).
+    pub(crate) seal_direct: bool,
     /// The largest part a group invitation is sent in.
     pub(crate) invite_part_len: usize,
     /// The free space to leave on the database's disk.
@@ -229,6 +231,8 @@ pub(crate) struct Core {
     fetchers: JoinSet<()>,
     /// Whether messages may go straight to recipients.
     direct: bool,
+    /// Whether the outbox seals what it sends directly too, instead of direct envelopes.
+    seal_direct: bool,
     invite_part_len: usize,
     /// What to restore if a received envelope or group fails before its commit.
     undo: receive::Undo,
@@ -373,6 +377,7 @@ impl Core {
             sightings: discovery::Sightings::default(),
             fetchers: JoinSet::new(),
             direct: parts.direct,
+            seal_direct: parts.seal_direct,
             invite_part_len: parts.invite_part_len,
             undo: receive::Undo::default(),
             upkeep: Upkeep::new(parts.time.now_ms()),

@@ -126,8 +126,8 @@ pub(crate) struct Config {
     pub(crate) dht_server: bool,
     /// How long a record lookup waits for a newer record after the first valid one.
     pub(crate) lookup_grace: Duration,
-    /// Pipeline direct deliveries on `/tern/deliver/1` (both ways); off, every envelope
-    /// goes by `/tern/msg/1`, as before that protocol existed.
+    /// Pipeline direct deliveries on `/tern/deliver/2` (both ways); off, every envelope
+    /// goes by `/tern/msg/2`, as before that protocol existed.
     pub(crate) delivery_streams: bool,
 }
 
@@ -163,7 +163,7 @@ pub(crate) struct Counters {
     /// account.
     pub(crate) deliveries_blocked: u64,
     pub(crate) inbound_failures: u64,
-    /// Delivery streams (`/tern/deliver/1`) accepted from peers.
+    /// Delivery streams (`/tern/deliver/2`) accepted from peers.
     pub(crate) delivery_streams: u64,
 }
 
@@ -394,7 +394,7 @@ struct EventLoop {
     gate: Arc<deliver::Gate>,
     /// Delivery streams to connected peers (`None`: off in the configuration).
     lanes: Option<lanes::Lanes<deliver::Deliveries>>,
-    /// Deliveries a stream handed back, to go by `/tern/msg/1`.
+    /// Deliveries a stream handed back, to go by `/tern/msg/2`.
     lane_fallbacks: mpsc::Receiver<lanes::Fallback<deliver::Queued>>,
     /// Opens delivery streams.
     streams: libp2p_stream::Control,
@@ -498,7 +498,7 @@ impl EventLoop {
                     self.swarm.add_peer_address(peer, address);
                 }
                 // On the peer's delivery stream once connected; the first envelope to a peer
-                // not connected goes by `/tern/msg/1`, whose request dials.
+                // not connected goes by `/tern/msg/2`, whose request dials.
                 let queued = deliver::Queued { envelope, reply };
                 let queued = match &mut self.lanes {
                     Some(lanes) if self.swarm.is_connected(&peer) => {
@@ -763,7 +763,7 @@ impl EventLoop {
             .push(Box::pin(async move { (channel, answer.await) }));
     }
 
-    /// Sends `envelope` to `peer` by `/tern/msg/1`, dialling it if need be.
+    /// Sends `envelope` to `peer` by `/tern/msg/2`, dialling it if need be.
     fn send_delivery(
         &mut self,
         peer: PeerId,

@@ -72,7 +72,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(WAIT_SECS as u64 + 30);
 const PREKEY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a deposit at a recipient's relays went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Deposit {
     /// Valid custody receipts.
     pub(crate) stored: u8,

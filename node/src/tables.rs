@@ -449,8 +449,11 @@ pub(crate) struct OutboxRow {
     pub(crate) peer: UserId,
     /// The encoded payload, kept until it has been encrypted into `envelope`.
     pub(crate) payload: Vec<u8>,
-    /// The sealed envelope, once encrypted. Retries resend exactly these bytes, so the
-    /// recipient recognises a retry as a duplicate.
+    /// The envelope, once encrypted: the direct envelope, which only ever goes to the
+    /// recipient's device, or the sealed one made from it for relays once a deposit got too
+    /// few receipts (rows written before direct envelopes hold a sealed one). Retries resend
+    /// the same contents, so the recipient recognises a retry as a duplicate whichever form
+    /// brings it.
     pub(crate) envelope: Option<Vec<u8>>,
     /// Whether the entry is a text message whose state the user sees (receipts are not).
     pub(crate) visible: bool,
@@ -466,9 +469,11 @@ impl Table for Outbox {
     type Value = OutboxRow;
 }
 
-/// Envelopes already processed (first 16 bytes of their SHA-256) → when the entry may go.
-/// A retried envelope is recognised here before any decryption, which would fail anyway
-/// because its message key was used.
+/// Messages already processed, by the first 16 bytes of the SHA-256 of their contents
+/// (`Opened::digest`, the same for a direct and a sealed envelope; rows written before direct
+/// envelopes hold the SHA-256 of the sealed envelope itself) → when the entry may go. A retried
+/// message is recognised here before any decryption, which would fail anyway because its
+/// message key was used.
 pub(crate) struct Seen;
 impl Table for Seen {
     const NAME: &'static str = "seen";
@@ -476,9 +481,9 @@ impl Table for Seen {
     type Value = u64;
 }
 
-/// Messages that arrived directly, by envelope (the [`Seen`] key) → who sent which message.
+/// Messages that arrived directly, by the [`Seen`] key → who sent which message.
 /// A direct answer can be lost on its way back (the link drops just after we stored the
-/// message); the sender then leaves the same envelope at our relays, and when we collect it
+/// message); the sender then leaves the same message, sealed, at our relays, and when we collect it
 /// there this row lets us answer the duplicate with the delivery receipt the sender still
 /// lacks. Pruned with the `seen` row of the same key.
 pub(crate) struct Acks;

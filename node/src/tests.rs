@@ -96,7 +96,7 @@ async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
     crate::test_utils::TestNode::spawn(dir, bootstrap).await
 }
 
-/// Sends raw bytes as the whole request of a `/tern/msg/1` stream and reads whatever comes
+/// Sends raw bytes as the whole request of a `/tern/msg/2` stream and reads whatever comes
 /// back, so that frames the real codec would never write can be tried.
 #[derive(Clone, Default)]
 struct RawCodec;
@@ -280,13 +280,43 @@ async fn duplicates_garbage_and_oversized_frames_change_nothing() {
     let mut raw = client();
     raw.dial(address).unwrap();
 
-    // Garbage of every kind first: each refused, with a status or a closed stream.
-    let mut tampered = envelope.clone();
-    tampered[100] ^= 1;
+    // Alice's outbox keeps the direct envelope; a relay would get the sealed one.
     assert_eq!(
-        raw_request(&mut raw, peer, frame(&tampered)).await,
-        Some(vec![1, 2]),
-        "altered envelope: rejected"
+        tern_crypto::envelope::Form::of(&envelope),
+        Some(tern_crypto::envelope::Form::Direct)
+    );
+    let account = bob
+        .inner_store()
+        .get::<crate::tables::State>(&crate::tables::STATE_ACCOUNT.to_owned())
+        .unwrap()
+        .unwrap();
+    let mailbox = AccountKey::from_bytes(&account)
+        .unwrap()
+        .mailbox_secret()
+        .public();
+    let sealed =
+        tern_crypto::envelope::seal_direct(&mut UnwrapErr(getrandom::SysRng), &mailbox, &envelope)
+            .unwrap();
+
+    // Garbage of every kind first: each refused, with a status or a closed stream.
+    for (what, mut tampered) in [("direct", envelope.clone()), ("sealed", sealed.clone())] {
+        // The last byte: padding in a direct envelope, the tag of a sealed one.
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            raw_request(&mut raw, peer, frame(&tampered)).await,
+            Some(vec![1, 2]),
+            "altered {what} envelope: rejected"
+        );
+    }
+    // A direct envelope names its sender: one that a relay held is refused, and changes
+    // nothing (the same bytes are stored when the sender's device brings them).
+    assert_eq!(
+        bob.inner_net()
+            .submit(peer, envelope.clone())
+            .await
+            .unwrap(),
+        codec::Status::Rejected,
+        "a direct envelope from a relay"
     );
     assert_eq!(
         raw_request(&mut raw, peer, frame(&[7u8; 1024])).await,
@@ -326,6 +356,18 @@ async fn duplicates_garbage_and_oversized_frames_change_nothing() {
         Some(vec![1, 1]),
         "second copy: duplicate"
     );
+    // The same message sealed, as a relay would bring it after a lost answer, directly or
+    // from the relay: recognised by its contents.
+    assert_eq!(
+        raw_request(&mut raw, peer, frame(&sealed)).await,
+        Some(vec![1, 1]),
+        "sealed copy: duplicate"
+    );
+    assert_eq!(
+        bob.inner_net().submit(peer, sealed).await.unwrap(),
+        codec::Status::Duplicate,
+        "sealed copy from a relay"
+    );
     wait_received(&mut bob_events, "only once").await;
     let alice_user = tern_node_user(&dirs[1]).await;
     let history = bob.history(alice_user, 10, None).await.unwrap();
@@ -342,8 +384,15 @@ async fn duplicates_garbage_and_oversized_frames_change_nothing() {
     let alice = start(dirs[1].path(), &seed).await;
     alice.send(bob_user, "still working").await.unwrap();
     wait_received(&mut bob_events, "still working").await;
-    let status = bob.status().await.unwrap();
-    assert_eq!(status.outbox, 0);
+    // Bob's outbox held one thing: the delivery receipt that the copy "collected from a relay"
+    // called for (its sender had no answer for the direct one). It reaches Alice too.
+    tokio::time::timeout(TIMEOUT, async {
+        while bob.status().await.unwrap().outbox > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("bob's outbox never drained");
 
     for node in [alice, bob, bootstrap] {
         node.shutdown().await;

@@ -455,6 +455,77 @@ fn envelopes_hide_everything_but_size() {
 }
 
 #[test]
+fn a_direct_envelope_carries_the_contents_a_sealed_one_would() {
+    let mut w = World::new(12);
+    let (mut alice, _) = w.established();
+    let sender = w.alice.user_id();
+    for len in [1, 900, 3000, MAX_PLAINTEXT_LEN] {
+        let message = alice.encrypt(&mut w.rng, &vec![5u8; len]).unwrap();
+        let direct = envelope::direct(&sender, &message).unwrap();
+        let bucket = envelope::BUCKETS
+            .into_iter()
+            .find(|&b| b == direct.len() + envelope::SEALING_LEN)
+            .expect("a bucket less the sealing");
+        assert_eq!(envelope::Form::of(&direct), Some(envelope::Form::Direct));
+
+        // Sealing it gives the envelope `seal` gives: same bucket, opened to the same contents.
+        let sealed = envelope::seal_direct(&mut w.rng, w.bundle.mailbox(), &direct).unwrap();
+        assert_eq!(sealed.len(), bucket);
+        assert_eq!(envelope::Form::of(&sealed), Some(envelope::Form::Sealed));
+        let also = envelope::seal(&mut w.rng, w.bundle.mailbox(), &sender, &message).unwrap();
+        assert_eq!(also.len(), bucket);
+        assert!(!sealed.windows(32).any(|win| win == sender.as_bytes()));
+        // A sealed envelope is already fit for a relay: it comes back as it was.
+        assert_eq!(
+            envelope::seal_direct(&mut w.rng, w.bundle.mailbox(), &sealed).unwrap(),
+            sealed
+        );
+
+        // Both open, with the same sender, message and digest, whatever form they came in.
+        let from_direct = envelope::open(w.bob.mailbox_secret(), &direct).unwrap();
+        let from_sealed = envelope::open(w.bob.mailbox_secret(), &sealed).unwrap();
+        let from_seal = envelope::open(w.bob.mailbox_secret(), &also).unwrap();
+        assert_eq!(from_direct.form, envelope::Form::Direct);
+        assert_eq!(from_sealed.form, envelope::Form::Sealed);
+        for opened in [&from_direct, &from_sealed, &from_seal] {
+            assert_eq!(opened.sender, sender);
+            assert_eq!(opened.message, message);
+            assert_eq!(opened.digest, from_direct.digest);
+        }
+    }
+
+    // A direct envelope altered in its padding, cut short, or of another length is refused.
+    let message = alice.encrypt(&mut w.rng, b"hi").unwrap();
+    let direct = envelope::direct(&sender, &message).unwrap();
+    let mut padded = direct.clone();
+    *padded.last_mut().unwrap() = 1;
+    assert!(matches!(
+        envelope::open(w.bob.mailbox_secret(), &padded),
+        Err(EnvelopeError::Decode(_))
+    ));
+    for len in [direct.len() - 1, direct.len() + 1] {
+        let mut other = direct.clone();
+        other.resize(len, 0);
+        assert_eq!(
+            envelope::open(w.bob.mailbox_secret(), &other).unwrap_err(),
+            EnvelopeError::BadLength(len)
+        );
+        assert_eq!(
+            envelope::seal_direct(&mut w.rng, w.bundle.mailbox(), &other).unwrap_err(),
+            EnvelopeError::BadLength(len)
+        );
+    }
+    let mut newer = direct.clone();
+    newer[0] = 3;
+    assert!(matches!(
+        envelope::open(w.bob.mailbox_secret(), &newer),
+        Err(EnvelopeError::Decode(
+            tern_crypto::DecodeError::UnsupportedVersion { found: 3, .. }
+        ))
+    ));
+}
+
+#[test]
 fn a_forged_sender_cannot_speak_in_anothers_session() {
     // Mallory seals Alice's name on an envelope, but the message inside must decrypt in
     // Bob's session with Alice, which only Alice can produce.

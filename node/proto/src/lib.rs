@@ -1,6 +1,6 @@
 //! The vocabulary Tern's node and relay share: what both sides of a wire must agree on.
 //!
-//! - [`msg`]: `/tern/msg/1`, direct delivery of one sealed envelope with a durable
+//! - [`msg`]: `/tern/msg/2`, direct delivery of one sealed envelope with a durable
 //!   acknowledgement.
 //! - [`mailbox`]: `/tern/mailbox/2`, deposits at relays, custody receipts, ownership proofs,
 //!   fetches, acknowledgements and one-time prekeys.
@@ -13,7 +13,7 @@
 //! - [`swarm`]: the libp2p stack (transports, `identify`, limits).
 //! - [`rate`]: the bounded per-peer token buckets both sides meter requests with.
 //! - [`pipe`]: the client side of the pipelined stream protocols (`/tern/deposit/1`,
-//!   `/tern/deliver/1`).
+//!   `/tern/deliver/2`).
 //! - [`accept`]: accepting inbound streams with a queue that absorbs bursts.
 //!
 //! Nothing here does I/O of its own or keeps state beyond a value's lifetime: codecs read and

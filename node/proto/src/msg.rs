@@ -1,5 +1,11 @@
-//! The direct-delivery protocol `/tern/msg/1`: one sealed envelope per request, one
+//! The direct-delivery protocol `/tern/msg/2`: one envelope per request, one
 //! acknowledgement per response, over libp2p request-response.
+//!
+//! The envelope is usually a direct one (`tern_crypto::envelope::direct`): the channel
+//! reaches only the recipient's device, so the sealing that hides the sender from relays is
+//! left out. Version 1 of the protocol carried only sealed envelopes; nodes that speak
+//! version 2 do not serve it, so an older sender fails to negotiate and leaves its messages at
+//! the recipient's relays instead.
 //!
 //! Request frame: `version u8 = 1 ‖ length u32 (big-endian) ‖ envelope`, with
 //! `length ≤ MAX_ENVELOPE_LEN` (256 KiB). Response frame: `version u8 = 1 ‖ status u8`.
@@ -20,14 +26,14 @@ use tern_crypto::envelope::MAX_ENVELOPE_LEN;
 pub mod stream;
 
 /// The protocol name.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/msg/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/msg/2");
 
 const FRAME_VERSION: u8 = 1;
 
-/// A delivery: one sealed envelope.
+/// A delivery: one envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// The sealed envelope, at most `MAX_ENVELOPE_LEN` bytes.
+    /// The envelope, direct or sealed, at most `MAX_ENVELOPE_LEN` bytes.
     pub envelope: Vec<u8>,
 }
 

@@ -1,5 +1,5 @@
 //! The client side of Tern's pipelined stream protocols (`/tern/deposit/1`,
-//! `/tern/deliver/1`): requests written back to back on one long-lived stream without
+//! `/tern/deliver/2`): requests written back to back on one long-lived stream without
 //! waiting, each answered by the other side **in the order it was sent**.
 //!
 //! A [`Pipe`] queues encoded request frames; its driver, a future the caller spawns on any

@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// How leaving one outbox entry at its recipient's relays went.
+pub(super) struct Left {
+    pub(super) seq: u64,
+    pub(super) deposit: crate::relay_path::Deposit,
+    /// The envelope sealed for this attempt from the direct one the outbox kept, if it was:
+    /// an entry that has to try again keeps it, so that relays that stored it already
+    /// recognise the repeat instead of storing a second copy.
+    pub(super) sealed: Option<Vec<u8>>,
+}
+
 impl Core {
     /// The record of `peer` if we hold one that has not expired.
     pub(super) fn known_record(&mut self, peer: &UserId) -> Option<PeerRecord> {
@@ -190,7 +200,7 @@ impl Core {
                     DeliveryState::Failed
                 }
                 Ok(Status::Busy | Status::Unavailable) | Err(_) => {
-                    if let Some(target) = self.records.relay_target(&entry.peer) {
+                    if let Some(target) = self.records.deposit_target(&entry.peer) {
                         relay_targets.insert(seq, target);
                     }
                     if let Err(e) = &status
@@ -220,7 +230,7 @@ impl Core {
         // Direct delivery failed: leave the envelope at the recipient's relays, if it has any,
         // after the older entries for the same recipient (`leave_at_relays`).
         for (seq, row) in rows {
-            let Some(target) = relay_targets.remove(&seq) else {
+            let Some((target, mailbox)) = relay_targets.remove(&seq) else {
                 continue;
             };
             if self.queue.is_busy(seq) {
@@ -229,8 +239,14 @@ impl Core {
             let Some(envelope) = row.envelope else {
                 continue;
             };
-            self.queue
-                .hold_deposit(seq, queue::Leave { target, envelope });
+            self.queue.hold_deposit(
+                seq,
+                queue::Leave {
+                    target,
+                    mailbox,
+                    envelope,
+                },
+            );
         }
         Ok(())
     }
@@ -250,18 +266,38 @@ impl Core {
             let earlier = self.deposits_queued.insert(peer, next);
             let net = self.net.clone();
             self.in_flight.spawn(async move {
+                // Relays get only sealed envelopes: a direct one names its sender.
+                let sealed = seal_for_relays(leaves).await;
                 if let Some(earlier) = earlier {
                     // Its sender is dropped once those deposits were queued, or their task
                     // ended.
                     let _ = earlier.await;
                 }
-                let mut waiting = Vec::with_capacity(leaves.len());
-                for (seq, leave) in leaves {
+                let mut waiting = Vec::with_capacity(sealed.len());
+                for (seq, leave, envelope) in sealed {
+                    let Ok((envelope, resealed)) = envelope else {
+                        let deposit = crate::relay_path::Deposit::default();
+                        waiting.push(futures::future::Either::Left(async move {
+                            Left {
+                                seq,
+                                deposit,
+                                sealed: None,
+                            }
+                        }));
+                        continue;
+                    };
                     let (relays, mailbox) = leave.target;
                     let sent =
-                        crate::relay_path::queue_deposit(&net, &relays, mailbox, leave.envelope)
+                        crate::relay_path::queue_deposit(&net, &relays, mailbox, envelope.clone())
                             .await;
-                    waiting.push(async move { (seq, sent.answers().await) });
+                    let sealed = resealed.then_some(envelope);
+                    waiting.push(futures::future::Either::Right(async move {
+                        Left {
+                            seq,
+                            deposit: sent.answers().await,
+                            sealed,
+                        }
+                    }));
                 }
                 drop(queued);
                 Outcome::Deposited(futures::future::join_all(waiting).await)
@@ -279,14 +315,17 @@ impl Core {
     /// Records deposits that ended together, in one write: a message that enough relays
     /// signed custody of is held by them and leaves the outbox (the recipient's delivery
     /// receipt completes it later); one with too few receipts stays for its retry.
-    pub(super) async fn on_deposits(
-        &mut self,
-        deposits: Vec<(u64, crate::relay_path::Deposit)>,
-    ) -> Result<(), Error> {
+    pub(super) async fn on_deposits(&mut self, deposits: Vec<Left>) -> Result<(), Error> {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut moves = Vec::new();
         let mut left = Vec::new();
-        for (seq, deposit) in deposits {
+        let mut keep_sealed = Vec::new();
+        for Left {
+            seq,
+            deposit,
+            sealed,
+        } in deposits
+        {
             self.queue.end(seq);
             for refusal in &deposit.refused {
                 *self.deposits_refused.entry(refusal.code()).or_default() += 1;
@@ -299,6 +338,9 @@ impl Core {
                     seq,
                     stored, replicas, "not enough custody receipts; will retry"
                 );
+                if let Some(sealed) = sealed {
+                    keep_sealed.push((seq, sealed));
+                }
                 continue;
             }
             let Some(entry) = self.queue.remove(seq) else {
@@ -311,7 +353,8 @@ impl Core {
             }
             left.push(entry.id);
         }
-        if left.is_empty() {
+        self.keep_sealed(&mut pending.batch, keep_sealed).await?;
+        if left.is_empty() && pending.batch.is_empty() {
             return Ok(());
         }
         let events = self.advance_states(&mut pending.batch, moves).await?;
@@ -320,6 +363,32 @@ impl Core {
         // The recipient is offline: a file a message names goes to the same relays.
         for id in left {
             self.start_upload(id).await;
+        }
+        Ok(())
+    }
+
+    /// Stages the envelopes sealed for the relays into the rows of entries that will try again,
+    /// in place of their direct envelopes.
+    async fn keep_sealed(
+        &mut self,
+        batch: &mut Batch,
+        sealed: Vec<(u64, Vec<u8>)>,
+    ) -> Result<(), Error> {
+        if sealed.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<u64> = sealed.iter().map(|(seq, _)| *seq).collect();
+        let rows = self
+            .read(move |s| {
+                seqs.into_iter()
+                    .map(|seq| s.get::<Outbox>(&seq))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?;
+        for ((seq, envelope), row) in sealed.into_iter().zip(rows) {
+            let Some(mut row) = row else { continue };
+            row.envelope = Some(envelope);
+            batch.put::<Outbox>(&seq, &row)?;
         }
         Ok(())
     }
@@ -402,4 +471,38 @@ impl Core {
         }
         Ok(events)
     }
+}
+
+/// Seals, off the core task, the direct envelopes of `leaves` to their recipient's mailbox
+/// key; a sealed one goes as it is. Each comes back with its sealed envelope and whether it
+/// was sealed now, or why it could not be.
+async fn seal_for_relays(
+    leaves: Vec<(u64, queue::Leave)>,
+) -> Vec<(u64, queue::Leave, Result<(Vec<u8>, bool), Error>)> {
+    let seal = |leaves: Vec<(u64, queue::Leave)>| {
+        let mut rng = UnwrapErr(getrandom::SysRng);
+        leaves
+            .into_iter()
+            .map(|(seq, mut leave)| {
+                let envelope = std::mem::take(&mut leave.envelope);
+                let sealed = match envelope::Form::of(&envelope) {
+                    Some(envelope::Form::Sealed) => Ok((envelope, false)),
+                    _ => envelope::seal_direct(&mut rng, &leave.mailbox, &envelope)
+                        .map(|sealed| (sealed, true))
+                        .map_err(|e| {
+                            warn!(seq, "cannot seal an outbox entry for relays: {e}");
+                            Error::Encryption(e.to_string())
+                        }),
+                };
+                (seq, leave, sealed)
+            })
+            .collect::<Vec<_>>()
+    };
+    let count = leaves.len();
+    tokio::task::spawn_blocking(move || seal(leaves))
+        .await
+        .unwrap_or_else(|e| {
+            error!("sealing for relays failed: {e}");
+            Vec::with_capacity(count)
+        })
 }

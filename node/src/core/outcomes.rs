@@ -32,7 +32,7 @@ pub(super) enum Outcome {
         result: Result<(), network::NetError>,
     },
     /// Deposits at a recipient's relays, by entry: how many signed custody of how many tried.
-    Deposited(Vec<(u64, crate::relay_path::Deposit)>),
+    Deposited(Vec<deliver::Left>),
 }
 
 impl Core {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use tern_crypto::UserId;
+use tern_crypto::{MailboxPublicKey, UserId};
 
 use super::records::RelayTarget;
 use crate::{id::MessageId, tables::OutboxRow};
@@ -55,6 +55,9 @@ pub(super) struct Due {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Leave {
     pub(super) target: RelayTarget,
+    /// The recipient's mailbox key, which a direct envelope is sealed to before it goes.
+    pub(super) mailbox: MailboxPublicKey,
+    /// The envelope the outbox keeps: direct, or already sealed.
     pub(super) envelope: Vec<u8>,
 }
 
@@ -351,6 +354,7 @@ mod tests {
     fn leave(byte: u8) -> Leave {
         Leave {
             target: (Vec::new(), tern_crypto::MailboxId::from_bytes([byte; 32])),
+            mailbox: MailboxPublicKey::from_bytes([9; 32]).unwrap(),
             envelope: vec![byte],
         }
     }

@@ -2,15 +2,12 @@
 //! commits nothing of it, deduplicated, decrypted and committed with the session state it
 //! advanced.
 
+mod prepare;
+
+pub(super) use prepare::Prepared;
+
 use super::{requests::Standing, *};
 use crate::network::PeerStanding;
-
-/// A received envelope after the stateless checks.
-pub(super) struct Prepared {
-    pub(super) digest: [u8; 16],
-    /// `None` when the envelope was processed before; otherwise the result of opening it.
-    pub(super) opened: Option<Result<envelope::Opened, envelope::EnvelopeError>>,
-}
 
 /// What a group of received envelopes has staged so far, so that later envelopes of the same
 /// group see the effects of earlier ones before anything is committed.
@@ -303,69 +300,6 @@ impl Core {
         Ok(())
     }
 
-    /// The stateless part of receiving a group, off the core task: which envelopes were
-    /// processed before (one read for the group), and opening the others, on every core when
-    /// the group is large enough to be worth splitting.
-    pub(super) async fn prepare(
-        &self,
-        group: Vec<Inbound>,
-    ) -> Result<(Vec<Inbound>, Vec<Prepared>), (Vec<Inbound>, Error)> {
-        let store = self.store.clone();
-        let account = self.account.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let digests: Vec<[u8; 16]> = group.iter().map(|i| seen_key(&i.envelope)).collect();
-            let seen = match digests
-                .iter()
-                .map(|d| store.get::<Seen>(d).map(|v| v.is_some()))
-                .collect::<Result<Vec<bool>, StoreError>>()
-            {
-                Ok(seen) => seen,
-                Err(e) => return (group, Err(Error::from(e))),
-            };
-            let open = |items: &[Inbound], seen: &[bool]| -> Vec<_> {
-                items
-                    .iter()
-                    .zip(seen)
-                    .map(|(item, &seen)| {
-                        (!seen).then(|| envelope::open(account.mailbox_secret(), &item.envelope))
-                    })
-                    .collect()
-            };
-            let opened = if group.len() >= PARALLEL_OPEN_MIN {
-                let half = group.len() / 2;
-                std::thread::scope(|scope| {
-                    let first = scope.spawn(|| open(&group[..half], &seen[..half]));
-                    let mut second = open(&group[half..], &seen[half..]);
-                    match first.join() {
-                        Ok(mut opened) => {
-                            opened.append(&mut second);
-                            opened
-                        }
-                        // Opening does not panic; if it did, do the work again here.
-                        Err(_) => open(&group, &seen),
-                    }
-                })
-            } else {
-                open(&group, &seen)
-            };
-            let prepared = digests
-                .into_iter()
-                .zip(opened)
-                .map(|(digest, opened)| Prepared { digest, opened })
-                .collect();
-            (group, Ok(prepared))
-        })
-        .await;
-        match result {
-            Ok((group, Ok(prepared))) => Ok((group, prepared)),
-            Ok((group, Err(e))) => Err((group, e)),
-            Err(e) => Err((
-                Vec::new(),
-                Error::Storage(StorageError::other(e.to_string())),
-            )),
-        }
-    }
-
     /// Processes one envelope into `pending`. Returns the status to answer once committed.
     pub(super) async fn receive(
         &mut self,
@@ -374,6 +308,12 @@ impl Core {
         prepared: Prepared,
     ) -> Result<Status, Error> {
         let digest = prepared.digest;
+        if staged.via_relay && prepared.direct {
+            // Only the sender's device may bring a direct envelope, which names its sender in
+            // the clear; one that a relay held was never meant for it.
+            debug!("refused a direct envelope collected from a relay");
+            return Ok(Status::Rejected);
+        }
         if staged.seen.contains(&digest) {
             return Ok(Status::Duplicate);
         }
@@ -788,12 +728,4 @@ pub(super) fn in_sent_order(events: &mut [Event], stamps: &[Stamp]) {
     for (slot, (_, event)) in slots.into_iter().zip(received) {
         events[slot] = event;
     }
-}
-
-pub(super) fn seen_key(envelope: &[u8]) -> [u8; 16] {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(envelope);
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
 }

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use libp2p::{Multiaddr, PeerId};
-use tern_crypto::{MailboxId, OneTimePrekey, UserId};
+use tern_crypto::{MailboxId, MailboxPublicKey, OneTimePrekey, UserId};
 use tern_proto::record::PeerRecord;
 
 /// Where an envelope for a peer can be left when direct delivery fails.
@@ -80,6 +80,14 @@ impl Records {
             .or_else(|| self.stale.get(peer))
             .filter(|record| !record.relays.is_empty())
             .map(|record| (record.relays.clone(), record.bundle.mailbox().id()))
+    }
+
+    /// Where to leave messages for `peer`, as [`Self::relay_target`], with the mailbox key to
+    /// seal them to, from the same record.
+    pub(super) fn deposit_target(&self, peer: &UserId) -> Option<(RelayTarget, MailboxPublicKey)> {
+        let record = self.fresh.get(peer).or_else(|| self.stale.get(peer))?;
+        let mailbox = *record.bundle.mailbox();
+        Some((self.relay_target(peer)?, mailbox))
     }
 
     /// Whether we hold a record of `peer` (fresh or stale), and then its relays and mailbox,

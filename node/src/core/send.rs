@@ -329,15 +329,32 @@ impl Core {
         Ok(())
     }
 
-    /// Seals the ratchet messages of `pending` into envelopes, off the core task and on two
-    /// threads for large groups (sealing is stateless and costs two X25519 operations each),
-    /// then stages their outbox rows.
+    /// Makes the ratchet messages of `pending` into the envelopes their outbox rows keep,
+    /// then stages the rows. They are direct envelopes, a copy each: a relay gets the sealed
+    /// envelope of the same contents only if direct delivery fails (`leave_at_relays`). With
+    /// `seal_direct` (benchmarks) they are sealed here, off the core task and on two threads
+    /// for large groups (sealing is stateless and costs two X25519 operations each).
     pub(super) async fn seal_pending(&self, pending: &mut Pending) -> Result<(), Error> {
         if pending.to_seal.is_empty() {
             return Ok(());
         }
-        let to_seal = std::mem::take(&mut pending.to_seal);
+        let mut to_seal = std::mem::take(&mut pending.to_seal);
         let sender = self.account.user_id();
+        if !self.seal_direct {
+            for item in &mut to_seal {
+                item.row.envelope = Some(
+                    envelope::direct(&sender, &item.message)
+                        .map_err(|e| Error::Encryption(e.to_string()))?,
+                );
+            }
+            for item in to_seal {
+                pending.batch.put::<Outbox>(&item.seq, &item.row)?;
+                pending
+                    .queued
+                    .push((item.seq, Queued::of(&item.row), item.row.envelope));
+            }
+            return Ok(());
+        }
         let sealed = tokio::task::spawn_blocking(move || {
             let seal = |items: &mut [ToSeal]| -> Result<(), Error> {
                 let mut rng = UnwrapErr(getrandom::SysRng);
@@ -376,7 +393,9 @@ impl Core {
         Ok(())
     }
 
-    /// Encrypts with the newest session, or starts one from the peer's record if known.
+    /// Encrypts with the newest session, or starts one from the peer's record if known, into
+    /// the envelope that goes to the peer's device: a direct one, or (with `seal_direct`) a
+    /// sealed one.
     pub(super) fn try_seal(
         &mut self,
         peer: &UserId,
@@ -385,14 +404,20 @@ impl Core {
         let Some((message, mailbox)) = self.try_encrypt(peer, payload)? else {
             return Ok(None);
         };
-        let sealed = envelope::seal(
-            &mut UnwrapErr(getrandom::SysRng),
-            &mailbox,
-            &self.account.user_id(),
-            &message,
-        )
-        .map_err(|e| Error::Encryption(e.to_string()))?;
-        Ok(Some(sealed))
+        let sender = self.account.user_id();
+        let envelope = if self.seal_direct {
+            envelope::seal(
+                &mut UnwrapErr(getrandom::SysRng),
+                &mailbox,
+                &sender,
+                &message,
+            )
+        } else {
+            envelope::direct(&sender, &message)
+        };
+        envelope
+            .map(Some)
+            .map_err(|e| Error::Encryption(e.to_string()))
     }
 
     /// Encrypts with the newest session, or starts one from the peer's record if known;

@@ -1,12 +1,12 @@
 //! Direct deliveries in both directions: the gate every inbound delivery passes on its way
 //! to the pipeline, whichever protocol brought it, and the delivery streams
-//! (`/tern/deliver/1`) next to `/tern/msg/1`.
+//! (`/tern/deliver/2`) next to `/tern/msg/2`.
 //!
 //! A sender connected to its peer pipelines its envelopes on one delivery stream ([`lanes`],
 //! kind [`Deliveries`]); the first envelope to a peer not yet connected goes by
-//! `/tern/msg/1`, whose request dials. The recipient serves each delivery stream on a task
+//! `/tern/msg/2`, whose request dials. The recipient serves each delivery stream on a task
 //! of its own, at most [`MAX_STREAMS`] at once and [`MAX_STREAMS_PER_PEER`] per peer; every
-//! delivery on it, like every `/tern/msg/1` request, passes the [`Gate`]: a blocked account's
+//! delivery on it, like every `/tern/msg/2` request, passes the [`Gate`]: a blocked account's
 //! devices are refused, each peer is held to its rate, and a full pipeline answers `Busy`.
 
 use std::{
@@ -164,7 +164,7 @@ impl Gate {
     }
 }
 
-/// Direct deliveries on `/tern/deliver/1`, through [`lanes`].
+/// Direct deliveries on `/tern/deliver/2`, through [`lanes`].
 pub(super) struct Deliveries;
 
 /// One delivery queued on a lane.
@@ -191,7 +191,7 @@ impl lanes::Kind for Deliveries {
     }
 }
 
-/// Serves `/tern/deliver/1` until `cancel`.
+/// Serves `/tern/deliver/2` until `cancel`.
 pub(super) async fn serve(
     acceptor: tern_proto::accept::Behaviour,
     gate: Arc<Gate>,

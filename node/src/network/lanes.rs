@@ -1,7 +1,7 @@
 //! Pipelined stream protocols on the client side: one long-lived stream per peer, with the
 //! requests for that peer written on it back to back instead of each spending a
 //! request-response stream. Deposits at relays go this way (`/tern/deposit/1`, from the
-//! unlinked clients) and so do direct deliveries to connected peers (`/tern/deliver/1`).
+//! unlinked clients) and so do direct deliveries to connected peers (`/tern/deliver/2`).
 //!
 //! A lane is a task per peer: it opens the stream, sends each queued request at once, and
 //! answers each caller when the peer's answer comes. It ends after [`IDLE`] without a

@@ -24,6 +24,7 @@ pub struct Builder {
     bootstrap: Vec<String>,
     relays: Vec<String>,
     direct: bool,
+    seal_direct: bool,
     invite_part_len: usize,
     mdns: bool,
     dht_server: bool,
@@ -81,6 +82,7 @@ impl Builder {
             bootstrap: Vec::new(),
             relays: Vec::new(),
             direct: true,
+            seal_direct: false,
             invite_part_len: crate::body::INVITE_PART_LEN,
             mdns: true,
             dht_server: false,
@@ -209,11 +211,21 @@ impl Builder {
     }
 
     /// Pipeline direct deliveries to connected peers on one delivery stream each
-    /// (`/tern/deliver/1`), and accept such streams (default: on). Off, every envelope goes
-    /// by a request-response stream of its own (`/tern/msg/1`), as before that protocol
+    /// (`/tern/deliver/2`), and accept such streams (default: on). Off, every envelope goes
+    /// by a request-response stream of its own (`/tern/msg/2`), as before that protocol
     /// existed: for comparing the two, and for peers that must not change protocol.
     pub fn with_delivery_streams(mut self, enabled: bool) -> Self {
         self.delivery_streams = enabled;
+        self
+    }
+
+    /// Seal direct deliveries to the recipient's mailbox key as well, as nodes did before
+    /// direct envelopes (default: off). A direct delivery reaches the recipient's own device
+    /// over a channel that already encrypts and authenticates both ends, so the sealing hides
+    /// nothing there and costs three X25519 operations a message; it is kept for comparing
+    /// the two in benchmarks. Deposits at relays are sealed either way.
+    pub fn with_sealed_direct_deliveries(mut self, enabled: bool) -> Self {
+        self.seal_direct = enabled;
         self
     }
 
@@ -382,6 +394,7 @@ impl Builder {
             cancel: cancel.child_token(),
             relays,
             direct: self.direct,
+            seal_direct: self.seal_direct,
             invite_part_len: self.invite_part_len,
             min_free_disk: self.min_free_disk,
             blobs: blobs.clone(),

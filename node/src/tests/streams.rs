@@ -1,6 +1,6 @@
-//! Direct deliveries on delivery streams (`/tern/deliver/1`): pipelined on one stream per
-//! peer, refused frame by frame like `/tern/msg/1` requests, and handed back to
-//! `/tern/msg/1` by peers that do not speak the protocol.
+//! Direct deliveries on delivery streams (`/tern/deliver/2`): pipelined on one stream per
+//! peer, refused frame by frame like `/tern/msg/2` requests, and handed back to
+//! `/tern/msg/2` by peers that do not speak the protocol.
 
 use tern_proto::msg::stream::{self, put_delivery};
 
@@ -128,7 +128,7 @@ async fn a_burst_goes_on_one_stream_and_to_a_peer_without_streams_by_requests() 
         net.counters.delivery_streams
     };
     // The burst to Bob took one stream (a second only if the first idled out); Carol
-    // accepts none, and got hers by `/tern/msg/1`.
+    // accepts none, and got hers by `/tern/msg/2`.
     let to_bob = streams(&bob).await;
     assert!((1..=2).contains(&to_bob), "bob accepted {to_bob} streams");
     assert_eq!(streams(&carol).await, 0);

@@ -1,10 +1,10 @@
-//! The delivery stream, `/tern/deliver/1`: many direct deliveries on one long-lived stream,
+//! The delivery stream, `/tern/deliver/2`: many direct deliveries on one long-lived stream,
 //! pipelined.
 //!
-//! `/tern/msg/1` spends a stream (a Yamux substream, a protocol negotiation and a flush of
+//! `/tern/msg/2` spends a stream (a Yamux substream, a protocol negotiation and a flush of
 //! its own) on every envelope. A sender already connected to its peer opens one delivery
-//! stream instead and writes the requests of `/tern/msg/1` on it back to back, without
-//! waiting; the recipient answers each with the answer frame of `/tern/msg/1`, **in the
+//! stream instead and writes the requests of `/tern/msg/2` on it back to back, without
+//! waiting; the recipient answers each with the answer frame of `/tern/msg/2`, **in the
 //! order the deliveries were sent**, once it is durable (or refused). Neither side closes
 //! after one.
 //!
@@ -36,7 +36,7 @@ use super::{FRAME_VERSION, Status, invalid, read_envelope, read_status};
 use crate::{mailbox::FrameError, pipe};
 
 /// The protocol name.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/deliver/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/deliver/2");
 /// Most deliveries of one stream without an answer, on either side.
 pub const WINDOW: usize = 256;
 
