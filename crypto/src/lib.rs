@@ -1,5 +1,5 @@
 //! Tern's cryptographic core: account identities, prekeys, PQXDH session setup, the Double
-//! Ratchet, sealed envelopes and at-rest keys.
+//! Ratchet, sealed and direct envelopes and at-rest keys.
 //!
 //! This crate does no I/O and no networking, keeps no clock and spawns nothing: every
 //! function takes its randomness (`rng`) and, where validity matters, the time (`now`, Unix
@@ -34,6 +34,18 @@
 //! let (_bob_session, plaintext) = Session::respond(&mut rng, &bob, &mut bob_prekeys, start, now).unwrap();
 //! assert_eq!(Payload::from_bytes(&plaintext).unwrap().body, b"hello");
 //! assert_eq!(opened.sender, alice.user_id());
+//!
+//! // Straight to Bob's device (a channel only it can read), the same contents go unsealed;
+//! // sealing them later gives what a relay may hold. Bob knows both as the same message.
+//! let direct = envelope::direct(&alice.user_id(), &message).unwrap();
+//! let for_relays = envelope::seal_direct(&mut rng, bundle.mailbox(), &direct).unwrap();
+//! let (a, b) = (
+//!     envelope::open(bob.mailbox_secret(), &direct).unwrap(),
+//!     envelope::open(bob.mailbox_secret(), &for_relays).unwrap(),
+//! );
+//! assert_eq!((a.form, b.form), (envelope::Form::Direct, envelope::Form::Sealed));
+//! assert_eq!(a.digest, b.digest);
+//! assert_eq!(a.digest, opened.digest);
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

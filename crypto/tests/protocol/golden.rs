@@ -104,6 +104,10 @@ fn transcript() -> Vec<(String, String)> {
     let m4 = a.encrypt(&mut rng, &text("Same chain, next key.")).unwrap();
     put("m3.session_message", hex(&m3.to_bytes()));
     put(
+        "m3.direct_envelope",
+        hex(&envelope::direct(&alice.user_id(), &m3).unwrap()),
+    );
+    put(
         "m4.envelope",
         hex(&envelope::seal(&mut rng, bundle.mailbox(), &alice.user_id(), &m4).unwrap()),
     );
@@ -172,6 +176,10 @@ fn pinned_bytes_are_read_back() {
 
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let open = |label: &str| envelope::open(bob.mailbox_secret(), &bytes(label)).unwrap();
+    let m3 = open("m3.direct_envelope");
+    assert_eq!(m3.form, envelope::Form::Direct);
+    assert_eq!(m3.sender.to_string(), values["alice.address"]);
+    assert_eq!(m3.message.to_bytes(), bytes("m3.session_message"));
     let m1 = open("m1.envelope");
     assert_eq!(m1.sender.to_string(), values["alice.address"]);
     let SessionMessage::Initial(start) = m1.message else {
