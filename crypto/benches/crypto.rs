@@ -14,7 +14,8 @@
 //!   by the other, either always in the same direction (no Diffie-Hellman ratchet step) or in
 //!   alternating directions (a Diffie-Hellman step on every receipt).
 //! - `pqxdh`: starting a session: `Session::initiate`, the first `encrypt`, `Session::respond`.
-//! - `envelope`: sealing and opening the envelope of a ratchet message with a 1 KiB payload.
+//! - `envelope`: sealing and opening the envelope of a ratchet message with a 1 KiB payload,
+//!   and making and opening the direct envelope of the same message (`direct_open_1k`).
 //! - `session_state`: `Session::to_bytes` then `Session::from_bytes`, which the node does for
 //!   every message it sends or receives.
 //! - `parts`: the sub-steps and primitives the operations above are made of, so that a missed
@@ -276,6 +277,13 @@ fn envelope(c: &mut Criterion) {
             let sealed = envelope::seal(&mut rng, &recipient, &sender, black_box(&message))
                 .expect("it fits");
             envelope::open(parties.bob.mailbox_secret(), &sealed).expect("sealed to Bob")
+        });
+    });
+    // What the direct path costs instead: the same contents, not sealed.
+    group.bench_function("direct_open_1k", |b| {
+        b.iter(|| {
+            let direct = envelope::direct(&sender, black_box(&message)).expect("it fits");
+            envelope::open(parties.bob.mailbox_secret(), &direct).expect("a direct envelope")
         });
     });
     group.finish();
