@@ -274,24 +274,24 @@ impl Core {
                     let _ = earlier.await;
                 }
                 let mut waiting = Vec::with_capacity(sealed.len());
-                for (seq, leave, envelope) in sealed {
-                    let Ok((envelope, resealed)) = envelope else {
+                for (seq, target, envelope) in sealed {
+                    use futures::future::{Either, ready};
+                    let Some((envelope, resealed)) = envelope else {
+                        // Not stored anywhere: the entry tries again later.
                         let deposit = crate::relay_path::Deposit::default();
-                        waiting.push(futures::future::Either::Left(async move {
-                            Left {
-                                seq,
-                                deposit,
-                                sealed: None,
-                            }
-                        }));
+                        let sealed = None;
+                        waiting.push(Either::Left(ready(Left {
+                            seq,
+                            deposit,
+                            sealed,
+                        })));
                         continue;
                     };
-                    let (relays, mailbox) = leave.target;
+                    let sealed = resealed.then(|| envelope.clone());
+                    let (relays, mailbox) = target;
                     let sent =
-                        crate::relay_path::queue_deposit(&net, &relays, mailbox, envelope.clone())
-                            .await;
-                    let sealed = resealed.then_some(envelope);
-                    waiting.push(futures::future::Either::Right(async move {
+                        crate::relay_path::queue_deposit(&net, &relays, mailbox, envelope).await;
+                    waiting.push(Either::Right(async move {
                         Left {
                             seq,
                             deposit: sent.answers().await,
@@ -474,27 +474,27 @@ impl Core {
 }
 
 /// Seals, off the core task, the direct envelopes of `leaves` to their recipient's mailbox
-/// key; a sealed one goes as it is. Each comes back with its sealed envelope and whether it
-/// was sealed now, or why it could not be.
+/// key; a sealed one goes as it is. Each comes back with where it goes and its sealed
+/// envelope with whether it was sealed now, or `None` if it could not be.
 async fn seal_for_relays(
     leaves: Vec<(u64, queue::Leave)>,
-) -> Vec<(u64, queue::Leave, Result<(Vec<u8>, bool), Error>)> {
+) -> Vec<(u64, RelayTarget, Option<(Vec<u8>, bool)>)> {
     let seal = |leaves: Vec<(u64, queue::Leave)>| {
         let mut rng = UnwrapErr(getrandom::SysRng);
         leaves
             .into_iter()
-            .map(|(seq, mut leave)| {
-                let envelope = std::mem::take(&mut leave.envelope);
-                let sealed = match envelope::Form::of(&envelope) {
-                    Some(envelope::Form::Sealed) => Ok((envelope, false)),
-                    _ => envelope::seal_direct(&mut rng, &leave.mailbox, &envelope)
-                        .map(|sealed| (sealed, true))
-                        .map_err(|e| {
+            .map(|(seq, leave)| {
+                let sealed = match envelope::Form::of(&leave.envelope) {
+                    Some(envelope::Form::Sealed) => Some((leave.envelope, false)),
+                    _ => match envelope::seal_direct(&mut rng, &leave.mailbox, &leave.envelope) {
+                        Ok(sealed) => Some((sealed, true)),
+                        Err(e) => {
                             warn!(seq, "cannot seal an outbox entry for relays: {e}");
-                            Error::Encryption(e.to_string())
-                        }),
+                            None
+                        }
+                    },
                 };
-                (seq, leave, sealed)
+                (seq, leave.target, sealed)
             })
             .collect::<Vec<_>>()
     };
