@@ -473,25 +473,29 @@ fn malformed(envelope: &[u8]) -> EnvelopeError {
 /// only this device; one from anywhere else (a relay) should be refused by its [`Form`].
 pub fn open(mailbox: &MailboxSecret, envelope: &[u8]) -> Result<Opened, EnvelopeError> {
     let form = Form::of(envelope).ok_or_else(|| malformed(envelope))?;
-    let contents = match form {
-        Form::Direct => Zeroizing::new(envelope[1..].to_vec()),
+    // A direct envelope's contents are read where they lie; a sealed one's are decrypted into
+    // a buffer that is wiped when dropped.
+    let decrypted;
+    let contents: &[u8] = match form {
+        Form::Direct => &envelope[1..],
         Form::Sealed => {
             let enc: [u8; HPKE_ENC_LEN] = Reader::new(&envelope[1..]).array("envelope key")?;
-            primitives::hpke_open_wiped(
+            decrypted = primitives::hpke_open_wiped(
                 &mailbox.0,
                 &enc,
                 INFO,
                 &[ENVELOPE_VERSION],
                 &envelope[1 + HPKE_ENC_LEN..],
             )
-            .map_err(|_| EnvelopeError::NotForUs)?
+            .map_err(|_| EnvelopeError::NotForUs)?;
+            &decrypted
         }
     };
-    let (sender, message) = read_contents(&contents)?;
+    let (sender, message) = read_contents(contents)?;
     Ok(Opened {
         sender,
         message,
         form,
-        digest: primitives::sha256(&[&contents]),
+        digest: primitives::sha256(&[contents]),
     })
 }

@@ -75,19 +75,20 @@ impl Records {
 
     /// The relays and mailbox of `peer`, from its record or its stale one.
     pub(super) fn relay_target(&self, peer: &UserId) -> Option<RelayTarget> {
-        self.fresh
-            .get(peer)
-            .or_else(|| self.stale.get(peer))
-            .filter(|record| !record.relays.is_empty())
-            .map(|record| (record.relays.clone(), record.bundle.mailbox().id()))
+        self.deposit_target(peer).map(|(target, _)| target)
     }
 
     /// Where to leave messages for `peer`, as [`Self::relay_target`], with the mailbox key to
     /// seal them to, from the same record.
     pub(super) fn deposit_target(&self, peer: &UserId) -> Option<(RelayTarget, MailboxPublicKey)> {
-        let record = self.fresh.get(peer).or_else(|| self.stale.get(peer))?;
-        let mailbox = *record.bundle.mailbox();
-        Some((self.relay_target(peer)?, mailbox))
+        self.fresh
+            .get(peer)
+            .or_else(|| self.stale.get(peer))
+            .filter(|record| !record.relays.is_empty())
+            .map(|record| {
+                let mailbox = *record.bundle.mailbox();
+                ((record.relays.clone(), mailbox.id()), mailbox)
+            })
     }
 
     /// Whether we hold a record of `peer` (fresh or stale), and then its relays and mailbox,

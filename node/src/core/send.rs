@@ -339,32 +339,34 @@ impl Core {
             return Ok(());
         }
         let mut to_seal = std::mem::take(&mut pending.to_seal);
-        let sender = self.account.user_id();
-        if !self.seal_direct {
-            for item in &mut to_seal {
-                item.row.envelope = Some(
-                    envelope::direct(&sender, &item.message)
-                        .map_err(|e| Error::Encryption(e.to_string()))?,
-                );
+        let (sender, sealed) = (self.account.user_id(), self.seal_direct);
+        let make = move |items: &mut [ToSeal]| -> Result<(), Error> {
+            for item in items {
+                let envelope = outbox_envelope(sealed, &item.mailbox, &sender, &item.message)?;
+                item.row.envelope = Some(envelope);
             }
-            for item in to_seal {
-                pending.batch.put::<Outbox>(&item.seq, &item.row)?;
-                pending
-                    .queued
-                    .push((item.seq, Queued::of(&item.row), item.row.envelope));
-            }
-            return Ok(());
+            Ok(())
+        };
+        let made = if sealed {
+            Self::seal_apart(to_seal, make).await?
+        } else {
+            make(&mut to_seal).map(|()| to_seal)?
+        };
+        for item in made {
+            pending.batch.put::<Outbox>(&item.seq, &item.row)?;
+            pending
+                .queued
+                .push((item.seq, Queued::of(&item.row), item.row.envelope));
         }
-        let sealed = tokio::task::spawn_blocking(move || {
-            let seal = |items: &mut [ToSeal]| -> Result<(), Error> {
-                let mut rng = UnwrapErr(getrandom::SysRng);
-                for item in items {
-                    let envelope = envelope::seal(&mut rng, &item.mailbox, &sender, &item.message)
-                        .map_err(|e| Error::Encryption(e.to_string()))?;
-                    item.row.envelope = Some(envelope);
-                }
-                Ok(())
-            };
+        Ok(())
+    }
+
+    /// Runs `seal` over `to_seal` on the blocking pool, on two threads for large groups.
+    async fn seal_apart(
+        to_seal: Vec<ToSeal>,
+        seal: impl Fn(&mut [ToSeal]) -> Result<(), Error> + Send + Sync + 'static,
+    ) -> Result<Vec<ToSeal>, Error> {
+        tokio::task::spawn_blocking(move || {
             let mut to_seal = to_seal;
             let result = if to_seal.len() >= PARALLEL_OPEN_MIN {
                 let half = to_seal.len() / 2;
@@ -383,14 +385,7 @@ impl Core {
             result.map(|()| to_seal)
         })
         .await
-        .map_err(|e| Error::Storage(StorageError::other(e.to_string())))??;
-        for item in sealed {
-            pending.batch.put::<Outbox>(&item.seq, &item.row)?;
-            pending
-                .queued
-                .push((item.seq, Queued::of(&item.row), item.row.envelope));
-        }
-        Ok(())
+        .map_err(|e| Error::Storage(StorageError::other(e.to_string())))?
     }
 
     /// Encrypts with the newest session, or starts one from the peer's record if known, into
@@ -405,19 +400,7 @@ impl Core {
             return Ok(None);
         };
         let sender = self.account.user_id();
-        let envelope = if self.seal_direct {
-            envelope::seal(
-                &mut UnwrapErr(getrandom::SysRng),
-                &mailbox,
-                &sender,
-                &message,
-            )
-        } else {
-            envelope::direct(&sender, &message)
-        };
-        envelope
-            .map(Some)
-            .map_err(|e| Error::Encryption(e.to_string()))
+        outbox_envelope(self.seal_direct, &mailbox, &sender, &message).map(Some)
     }
 
     /// Encrypts with the newest session, or starts one from the peer's record if known;
@@ -529,4 +512,20 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// The envelope the outbox keeps for `message` and sends to the recipient's device: a direct
+/// one, or (`sealed`, for benchmarks) one sealed to `mailbox`.
+fn outbox_envelope(
+    sealed: bool,
+    mailbox: &MailboxPublicKey,
+    sender: &UserId,
+    message: &SessionMessage,
+) -> Result<Vec<u8>, Error> {
+    let envelope = if sealed {
+        envelope::seal(&mut UnwrapErr(getrandom::SysRng), mailbox, sender, message)
+    } else {
+        envelope::direct(sender, message)
+    };
+    envelope.map_err(|e| Error::Encryption(e.to_string()))
 }
