@@ -198,6 +198,9 @@ pub enum SearchError {
     /// The `after` cursor is not one a search page gave.
     #[error("bad search cursor {0:?}")]
     BadCursor(String),
+    /// The search was limited to a group this node has never been in.
+    #[error("no such group: {0}")]
+    NoSuchGroup(crate::GroupId),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -210,6 +213,7 @@ impl From<Error> for SearchError {
     fn from(e: Error) -> Self {
         match e {
             Error::Storage(e) => Self::Storage(e),
+            Error::Group(crate::GroupError::NoSuchGroup(id)) => Self::NoSuchGroup(id),
             Error::Stopped => Self::Stopped,
             other => Self::Storage(unexpected(&other)),
         }

@@ -96,5 +96,5 @@ pub use time::Clock;
 pub use view::{
     Chat, ChatId, Contact, ContactPath, Edit, FileEntry, HistoryCursor, HolePunches,
     IdentityPolicy, IdentityState, MessageRequest, Nat, NodeStatus, Page, ParseCursorError, Path,
-    Profile, RelayStatus,
+    Profile, RelayStatus, SearchHit, SearchPage,
 };

@@ -203,10 +203,54 @@ impl std::str::FromStr for HistoryCursor {
 /// One page of search results ([`crate::Node::search`]), newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SearchPage {
-    /// The messages found, newest first, from every conversation searched.
-    pub messages: Vec<Message>,
+    /// The messages found, newest first, from every chat searched: 1:1 chats and groups.
+    pub hits: Vec<SearchHit>,
     /// Pass as `after` for the next (older) page; `None` on the last page.
     pub next: Option<String>,
+}
+
+/// A message a search found, as its chat's history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum SearchHit {
+    /// A message of a 1:1 chat (or of a message request).
+    Message(Message),
+    /// A message of a group chat; [`GroupMessage::group`] names the group.
+    Group(crate::GroupMessage),
+}
+
+impl SearchHit {
+    /// The message's id.
+    pub fn id(&self) -> MessageId {
+        match self {
+            Self::Message(m) => m.id,
+            Self::Group(m) => m.id,
+        }
+    }
+
+    /// The chat it is in.
+    pub fn chat(&self) -> ChatId {
+        match self {
+            Self::Message(m) => ChatId::Peer(m.peer),
+            Self::Group(m) => ChatId::Group(m.group),
+        }
+    }
+
+    /// Its text (a file's caption).
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Message(m) => &m.text,
+            Self::Group(m) => &m.text,
+        }
+    }
+
+    /// When its author wrote it (the author's clock, milliseconds since the Unix epoch).
+    pub fn sent_at_ms(&self) -> u64 {
+        match self {
+            Self::Message(m) => m.sent_at_ms,
+            Self::Group(m) => m.sent_at_ms,
+        }
+    }
 }
 
 /// One version of an edited message ([`crate::Node::edit_history`]).

@@ -19,8 +19,8 @@ mod groups;
 
 pub(crate) use changes::{
     Changed, ChatSettingsRequest, DeleteQuery, EditRequest, EditView, PresenceView, ProfileSet,
-    ProfileView, ReactionRequest, ReactionView, SearchQuery, SearchResults, SharingView,
-    TypingRequest, TypingSent,
+    ProfileView, ReactionRequest, ReactionView, SearchHitView, SearchQuery, SearchResults,
+    SharingView, TypingRequest, TypingSent,
 };
 pub(crate) use events::{EventFrame, EventView};
 pub(crate) use files::{

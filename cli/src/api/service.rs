@@ -6,8 +6,8 @@ use tern_node::{MAX_TEXT_LEN, MessageId, Node, SafetyNumber, UserId};
 use super::model::{
     ApiError, BlockedView, Changed, ChatSettingsRequest, ChatView, ChatsPage, ContactView, Deleted,
     Delivery, EditView, HistoryPage, Identity, IdentityView, Marked, NewContact, NewMessage,
-    ProfileSet, ProfileView, RequestView, SearchQuery, SearchResults, Sent, StatusView,
-    contact_view,
+    ProfileSet, ProfileView, RequestView, SearchHitView, SearchQuery, SearchResults, Sent,
+    StatusView, contact_view,
 };
 
 mod files;
@@ -151,15 +151,19 @@ pub(crate) async fn search(node: &Node, query: SearchQuery) -> Result<SearchResu
             "give at least one word to search for",
         ));
     }
-    let peer = match &query.peer {
-        Some(peer) => Some(resolve(node, peer).await?),
+    let chat = match &query.peer {
+        Some(chat) => Some(chat_of(node, chat).await?),
         None => None,
     };
     let page = node
-        .search(&query.q, peer, limit, query.after.as_deref())
+        .search(&query.q, chat, limit, query.after.as_deref())
         .await?;
     Ok(SearchResults {
-        messages: page.messages.into_iter().map(Into::into).collect(),
+        hits: page
+            .hits
+            .into_iter()
+            .filter_map(SearchHitView::of)
+            .collect(),
         next: page.next,
     })
 }

@@ -64,7 +64,8 @@ async fn replies_reactions_edits_and_deletes_between_two_daemons() {
     let versions = bob.tern(&["edits", "alice", &lunch, "--json"]).await.json();
     assert_eq!(versions.as_array().unwrap().len(), 2, "{versions}");
     let found = bob.tern(&["search", "LUNCH", "at", "--json"]).await.json();
-    assert_eq!(found["messages"][0]["id"], lunch.as_str(), "{found}");
+    assert_eq!(found["hits"][0]["chat"], "peer", "{found}");
+    assert_eq!(found["hits"][0]["message"]["id"], lunch.as_str(), "{found}");
     let human = bob.tern(&["search", "lunch", "--in", "alice"]).await;
     assert!(human.stdout.contains("lunch at 1?"), "{human:?}");
     let forged = bob.tern(&["edit", "alice", &lunch, "mine now"]).await;
@@ -100,7 +101,7 @@ async fn replies_reactions_edits_and_deletes_between_two_daemons() {
     let human = bob.tern(&["history", "alice"]).await;
     assert!(human.stdout.contains("message deleted"), "{human:?}");
     let found = bob.tern(&["search", "lunch", "--json"]).await.json();
-    assert!(found["messages"].as_array().unwrap().is_empty(), "{found}");
+    assert!(found["hits"].as_array().unwrap().is_empty(), "{found}");
 
     // Delete for me: gone from Bob's history only.
     let run = bob.tern(&["delete", "alice", &yes, "--for-me"]).await;

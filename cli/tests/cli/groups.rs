@@ -91,6 +91,20 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     }
     let human = alice.tern(&["group", "history", "#family"]).await;
     assert!(human.stdout.contains(": dinner at 8?"), "{human:?}");
+    // Search finds it in the group, at once, and shows it there.
+    let found = carol.tern(&["search", "DINNER", "--json"]).await.json();
+    assert_eq!(found["hits"][0]["chat"], "group", "{found}");
+    assert_eq!(
+        found["hits"][0]["message"]["text"], "dinner at 8?",
+        "{found}"
+    );
+    let human = carol.tern(&["search", "dinner", "--in", "#family"]).await;
+    assert!(
+        human.stdout.contains("#family") && human.stdout.contains(": dinner at 8?"),
+        "{human:?}"
+    );
+    let elsewhere = carol.tern(&["search", "dinner", "--in", "alice"]).await;
+    assert!(elsewhere.stdout.contains("Nothing found"), "{elsewhere:?}");
     // The chat list shows the group under the 1:1 chats, with its last message and what
     // is unread; `tern read '#family'` clears it.
     let chats = carol.tern(&["chats"]).await;

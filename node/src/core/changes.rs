@@ -380,8 +380,30 @@ impl Core {
         }))
     }
 
-    /// Stages `target` after a change and keeps it in `cache`; a deletion also rewrites the
-    /// events that carried its text and schedules the files' erasure.
+    /// What a change of `target` does beyond its rows, in 1:1 chats and groups alike: the
+    /// search index follows its text, and a deletion also rewrites the events that carried
+    /// its text and schedules the erasure of its file and of its text in the database files.
+    pub(super) async fn stage_change_effects(
+        &self,
+        pending: &mut Pending,
+        target: &Target,
+    ) -> Result<(), Error> {
+        let key = (target.conv, target.stamp, *target.id.as_bytes());
+        pending.search.push(if target.meta.deleted {
+            search::SearchOp::Remove(key.0, key.1, key.2)
+        } else {
+            search::SearchOp::Put(key.0, key.1, key.2, target.row.text.clone())
+        });
+        if target.meta.deleted {
+            self.scrub_events(pending, target.conv, target.id).await?;
+            self.stage_drop_file(pending, key).await?;
+            pending.erase.push(key);
+        }
+        Ok(())
+    }
+
+    /// Stages `target` after a change and keeps it in `cache`, with the change's effects
+    /// ([`Core::stage_change_effects`]).
     pub(super) async fn stage_changed(
         &self,
         pending: &mut Pending,
@@ -391,19 +413,7 @@ impl Core {
     ) -> Result<(), Error> {
         target.stage(&mut pending.batch)?;
         self.stage_preview(summaries, &target).await?;
-        let (conv, stamp, id) = (target.conv, target.stamp, *target.id.as_bytes());
-        pending.search.push(if target.meta.deleted {
-            search::SearchOp::Remove(conv, stamp, id)
-        } else {
-            search::SearchOp::Put(conv, stamp, id, target.row.text.clone())
-        });
-        if target.meta.deleted {
-            self.scrub_events(pending, target.conv, target.id).await?;
-            self.stage_drop_file(pending, (conv, stamp, id)).await?;
-            pending
-                .erase
-                .push((target.conv, target.stamp, *target.id.as_bytes()));
-        }
+        self.stage_change_effects(pending, &target).await?;
         cache.insert(
             (target.conv, *target.id.as_bytes()),
             std::sync::Arc::new(target),

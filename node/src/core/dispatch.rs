@@ -20,14 +20,14 @@ impl Core {
             }
             Request::Search {
                 query,
-                peer,
+                chat,
                 limit,
                 after,
                 reply,
             } => {
                 self.search(search::Waiting {
                     query,
-                    peer,
+                    chat,
                     limit,
                     after,
                     reply,

@@ -29,6 +29,7 @@ mod unread;
 
 pub(crate) use files::GroupFileTarget;
 pub(in crate::core) use files::pending_targets;
+pub(in crate::core) use history::read_message;
 use history::stage_history;
 use std::collections::BTreeMap;
 
@@ -331,6 +332,15 @@ impl Core {
 
     pub(super) fn live_conv(&self, id: GroupId) -> Result<Conv, Error> {
         Ok(self.live(id)?.conv)
+    }
+
+    /// Every group this node has history of (those it left too), by its history's `Conv`.
+    pub(super) fn group_convs(&self) -> HashMap<Conv, GroupId> {
+        self.groups
+            .live
+            .iter()
+            .map(|(id, live)| (live.conv, *id))
+            .collect()
     }
 
     fn live(&self, id: GroupId) -> Result<&Live, Error> {

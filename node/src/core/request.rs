@@ -40,7 +40,7 @@ pub(crate) enum Request {
     },
     Search {
         query: String,
-        peer: Option<UserId>,
+        chat: Option<crate::ChatId>,
         limit: usize,
         after: Option<tern_search::Cursor>,
         reply: oneshot::Sender<Result<crate::view::SearchPage, Error>>,

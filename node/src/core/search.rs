@@ -15,7 +15,10 @@
 use tern_search::{Cursor, DocKey, Index, Query};
 
 use super::*;
-use crate::view::SearchPage;
+use crate::{
+    GroupId,
+    view::{ChatId, SearchHit, SearchPage},
+};
 
 /// Rows read per batch while the index is built: bounds the memory the build holds beyond
 /// the index itself.
@@ -38,7 +41,7 @@ pub(super) enum SearchOp {
 /// A search asked of the core.
 pub(super) struct Waiting {
     pub(super) query: String,
-    pub(super) peer: Option<UserId>,
+    pub(super) chat: Option<ChatId>,
     pub(super) limit: usize,
     pub(super) after: Option<Cursor>,
     pub(super) reply: oneshot::Sender<Result<SearchPage, Error>>,
@@ -52,6 +55,8 @@ enum Job {
     Search {
         query: Query,
         conversation: Option<Conv>,
+        /// The node's groups by their history's `Conv`: a hit in one is a group message.
+        groups: HashMap<Conv, GroupId>,
         limit: usize,
         after: Option<Cursor>,
         reply: oneshot::Sender<Result<SearchPage, Error>>,
@@ -114,12 +119,13 @@ fn index_jobs(store: &Store, cancel: &CancellationToken, mut jobs: mpsc::Receive
             Job::Search {
                 query,
                 conversation,
+                groups,
                 limit,
                 after,
                 reply,
             } => {
                 let page = index.search(&query, conversation.as_ref(), limit, after.as_ref());
-                let _ = reply.send(read_page(store, page));
+                let _ = reply.send(read_page(store, &groups, page));
             }
         }
     }
@@ -151,11 +157,20 @@ impl Core {
     }
 
     /// Hands a search to the indexer, which answers it once the commits before it are
-    /// indexed (and the index built); the core goes on meanwhile.
+    /// indexed (and the index built); the core goes on meanwhile. A search in a group this
+    /// node does not know is answered at once with its error.
     pub(super) async fn search(&mut self, search: Waiting) {
+        let conversation = match search.chat.map(|chat| self.chat_conv(chat)).transpose() {
+            Ok(conversation) => conversation,
+            Err(e) => {
+                let _ = search.reply.send(Err(e));
+                return;
+            }
+        };
         let job = Job::Search {
             query: Query::parse(&search.query),
-            conversation: search.peer.map(|peer| self.conv(&peer)),
+            conversation,
+            groups: self.group_convs(),
             limit: search.limit,
             after: search.after,
             reply: search.reply,
@@ -171,24 +186,35 @@ impl Core {
     }
 }
 
-/// The messages of a page of hits, read from history.
-fn read_page(store: &Store, page: tern_search::Page) -> Result<SearchPage, Error> {
-    let mut messages = Vec::with_capacity(page.hits.len());
+/// The messages of a page of hits, read from history: a group's as its history shows them,
+/// the others as 1:1 messages.
+fn read_page(
+    store: &Store,
+    groups: &HashMap<Conv, GroupId>,
+    page: tern_search::Page,
+) -> Result<SearchPage, Error> {
+    let mut hits = Vec::with_capacity(page.hits.len());
     for key in page.hits {
         let row_key = (key.conversation, key.stamp, key.id);
         // A message removed since (a request past its cap) is skipped.
-        if let Some(row) = store.get::<Messages>(&row_key)? {
-            let meta = store.get::<crate::tables::MessageMeta>(&row_key)?;
-            messages.push(to_message(
-                MessageId::from_bytes(key.id),
-                key.stamp,
-                &row,
-                meta.as_ref(),
-            ));
-        }
+        let Some(row) = store.get::<Messages>(&row_key)? else {
+            continue;
+        };
+        hits.push(match groups.get(&key.conversation) {
+            Some(group) => SearchHit::Group(groups::read_message(store, *group, row_key, row)?),
+            None => {
+                let meta = store.get::<crate::tables::MessageMeta>(&row_key)?;
+                SearchHit::Message(to_message(
+                    MessageId::from_bytes(key.id),
+                    key.stamp,
+                    &row,
+                    meta.as_ref(),
+                ))
+            }
+        });
     }
     Ok(SearchPage {
-        messages,
+        hits,
         next: page.next.map(|cursor| cursor.to_string()),
     })
 }

@@ -118,26 +118,37 @@ impl Node {
         }
     }
 
-    /// Searches this device's history: the messages whose text holds every word of `query`
-    /// (the last word may be the start of one), newest first, in every conversation or only
-    /// the one with `peer`; `after` is the `next` of the previous page. Words are matched
-    /// without regard to case and accents, in any language.
+    /// Searches this device's history: the messages whose text (or file name) holds every
+    /// word of `query` (the last word may be the start of one), newest first, in every chat,
+    /// 1:1 and group, or only in `chat`; `after` is the `next` of the previous page. Words are
+    /// matched without regard to case and accents, in any language. A hit in a group is a
+    /// [`crate::SearchHit::Group`], shown as the group's history shows it.
     ///
     /// The index lives in memory and is built from history when the node starts; a search
-    /// made before it is ready waits for it.
+    /// made before it is ready waits for it. A `chat` that is a group this node has never
+    /// been in is [`SearchError::NoSuchGroup`].
     ///
     /// ```no_run
     /// # async fn f(node: tern_node::Node) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tern_node::{ChatId, SearchHit};
+    ///
     /// let page = node.search("dinner fri", None, 20, None).await?;
-    /// for message in &page.messages {
-    ///     println!("{}: {}", message.peer.short(), message.text);
+    /// for hit in &page.hits {
+    ///     match hit {
+    ///         SearchHit::Message(m) => println!("{}: {}", m.peer.short(), m.text),
+    ///         SearchHit::Group(m) => println!("#{} {}: {}", m.group, m.sender.short(), m.text),
+    ///         _ => {}
+    ///     }
     /// }
+    /// // Only one group's messages.
+    /// # let family: tern_node::GroupId = todo!();
+    /// let page = node.search("dinner", Some(ChatId::Group(family)), 20, None).await?;
     /// # Ok(()) }
     /// ```
     pub async fn search(
         &self,
         query: &str,
-        peer: Option<UserId>,
+        chat: Option<ChatId>,
         limit: usize,
         after: Option<&str>,
     ) -> Result<SearchPage, SearchError> {
@@ -150,7 +161,7 @@ impl Node {
         let query = query.to_owned();
         self.call(|reply| Request::Search {
             query,
-            peer,
+            chat,
             limit,
             after,
             reply,

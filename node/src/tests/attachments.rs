@@ -211,7 +211,7 @@ async fn files_arrive_inline_or_fetched_verified_and_leave_with_their_chat() {
     assert_eq!(bob.attachments(None).await.unwrap().len(), 3);
     assert_eq!(alice.attachments(Some(b.into())).await.unwrap().len(), 3);
     let found = bob.search("report.pdf", None, 10, None).await.unwrap();
-    assert_eq!(found.messages.len(), 1);
+    assert_eq!(found.hits.len(), 1);
 
     // Bob's disk holds no plaintext and no file name; neither does Alice's blob store.
     for dir in [dirs[2].path(), &dirs[1].path().join("blobs")] {

@@ -75,7 +75,7 @@ async fn disappearing_messages_are_erased_after_sending_and_after_reading() {
         bob.search("vanishing", None, 10, None)
             .await
             .unwrap()
-            .messages
+            .hits
             .len(),
         1
     );
@@ -128,7 +128,7 @@ async fn disappearing_messages_are_erased_after_sending_and_after_reading() {
         bob.search("vanishing", None, 10, None)
             .await
             .unwrap()
-            .messages
+            .hits
             .is_empty()
     );
     for chat in bob.chats().await.unwrap() {

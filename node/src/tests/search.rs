@@ -61,28 +61,29 @@ async fn a_word_from_a_year_ago_is_found_until_its_message_is_deleted() {
     // Case, accents and a word still being typed.
     for query in ["kilimanjaro", "KILIMANJARO tick", "kiliman"] {
         let page = bob.search(query, None, 20, None).await.unwrap();
-        assert_eq!(page.messages.len(), 1, "{query}");
-        assert_eq!(page.messages[0].id, oldest);
+        assert_eq!(page.hits.len(), 1, "{query}");
+        assert_eq!(page.hits[0].id(), oldest);
+        assert_eq!(page.hits[0].chat(), crate::ChatId::Peer(a));
     }
     // Newest first, paged like history, only in the chosen conversation.
-    let first = bob.search("lunch", Some(a), 50, None).await.unwrap();
-    assert_eq!(first.messages.len(), 50);
+    let first = bob.search("lunch", Some(a.into()), 50, None).await.unwrap();
+    assert_eq!(first.hits.len(), 50);
     assert!(
         first
-            .messages
+            .hits
             .windows(2)
-            .all(|w| w[0].sent_at_ms >= w[1].sent_at_ms)
+            .all(|w| w[0].sent_at_ms() >= w[1].sent_at_ms())
     );
     let second = bob
-        .search("lunch", Some(a), 50, first.next.as_deref())
+        .search("lunch", Some(a.into()), 50, first.next.as_deref())
         .await
         .unwrap();
-    assert!(second.messages[0].sent_at_ms <= first.messages[49].sent_at_ms);
+    assert!(second.hits[0].sent_at_ms() <= first.hits[49].sent_at_ms());
     assert!(
-        bob.search("lunch", Some(b), 50, None)
+        bob.search("lunch", Some(b.into()), 50, None)
             .await
             .unwrap()
-            .messages
+            .hits
             .is_empty()
     );
     assert!(matches!(
@@ -94,7 +95,7 @@ async fn a_word_from_a_year_ago_is_found_until_its_message_is_deleted() {
     bob.shutdown().await;
     let bob = start(dirs[2].path(), &seed).await;
     let page = bob.search("kilimanjaro", None, 20, None).await.unwrap();
-    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.hits.len(), 1);
 
     // Deleted, it is no longer found, also after the next restart.
     let mut events = bob.events(crate::From::Now);
@@ -108,7 +109,7 @@ async fn a_word_from_a_year_ago_is_found_until_its_message_is_deleted() {
         bob.search("kilimanjaro", None, 20, None)
             .await
             .unwrap()
-            .messages
+            .hits
             .is_empty()
     );
     bob.shutdown().await;
@@ -117,14 +118,14 @@ async fn a_word_from_a_year_ago_is_found_until_its_message_is_deleted() {
         bob.search("kilimanjaro", None, 20, None)
             .await
             .unwrap()
-            .messages
+            .hits
             .is_empty()
     );
     assert!(
         !bob.search("weather", None, 5, None)
             .await
             .unwrap()
-            .messages
+            .hits
             .is_empty()
     );
     for node in [alice, bob, bootstrap] {

@@ -90,7 +90,7 @@ pub(crate) struct ProfileSet {
 pub(crate) struct SearchQuery {
     /// The words to find (all of them; the last may be the start of a word).
     pub(crate) q: String,
-    /// Only this conversation (a contact name or an address).
+    /// Only this chat: a contact name or an address, or a group (`#name` or its id).
     pub(crate) peer: Option<String>,
     /// Results per page (1 to 500, default 50).
     pub(crate) limit: Option<usize>,
@@ -101,10 +101,39 @@ pub(crate) struct SearchQuery {
 /// A page of search results, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub(crate) struct SearchResults {
-    /// The messages found, newest first.
-    pub(crate) messages: Vec<super::MessageView>,
+    /// The messages found, newest first, from 1:1 chats and groups alike.
+    pub(crate) hits: Vec<SearchHitView>,
     /// Pass as `after` for older results; absent on the last page.
     pub(crate) next: Option<String>,
+}
+
+/// A message a search found, in the form its chat's history has: `{"chat": "peer",
+/// "message": Message}` for a 1:1 chat, `{"chat": "group", "message": GroupMessage}` for a
+/// group (its `group` field names the group).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "chat", rename_all = "snake_case")]
+pub(crate) enum SearchHitView {
+    /// In a 1:1 chat (or a message request).
+    Peer {
+        /// The message, as `GET /v1/chats/{peer}/messages` shows it.
+        message: super::MessageView,
+    },
+    /// In a group.
+    Group {
+        /// The message, as the group's history shows it.
+        message: super::GroupMessageView,
+    },
+}
+
+impl SearchHitView {
+    /// The view of `hit`; `None` for a kind of hit this version does not know.
+    pub(crate) fn of(hit: tern_node::SearchHit) -> Option<Self> {
+        match hit {
+            tern_node::SearchHit::Group(m) => Some(Self::Group { message: m.into() }),
+            tern_node::SearchHit::Message(m) => Some(Self::Peer { message: m.into() }),
+            _ => None,
+        }
+    }
 }
 
 impl From<tern_node::SearchError> for ApiError {
@@ -112,6 +141,7 @@ impl From<tern_node::SearchError> for ApiError {
         let message = e.to_string();
         match e {
             tern_node::SearchError::BadCursor(_) => Self::bad_request(message),
+            tern_node::SearchError::NoSuchGroup(_) => Self::not_found(message),
             tern_node::SearchError::Stopped => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
             }

@@ -158,8 +158,9 @@ pub(super) async fn edit_history(
     Ok(Json(service::edit_history(&state.node, &peer, &id).await?))
 }
 
-/// Search this device's history: messages holding every word of `q` (the last may be the
-/// start of a word; case and accents do not matter), newest first, paged with `after`.
+/// Search this device's history, 1:1 chats and groups: messages holding every word of `q` in
+/// their text or a file's name (the last may be the start of a word; case and accents do not
+/// matter), newest first, paged with `after`; `peer` limits it to one chat.
 #[utoipa::path(
     get, path = "/v1/search", tag = "messages",
     params(SearchQuery),
@@ -167,7 +168,7 @@ pub(super) async fn edit_history(
         (status = 200, description = "A page of results", body = SearchResults),
         (status = 400, description = "Malformed parameters or cursor", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "Unknown contact", body = ErrorBody),
+        (status = 404, description = "Unknown contact or group", body = ErrorBody),
     )
 )]
 pub(super) async fn search(

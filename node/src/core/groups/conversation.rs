@@ -132,12 +132,7 @@ impl Core {
             }),
             _ => None,
         };
-        if target.meta.deleted {
-            let key = (target.conv, target.stamp, *target.id.as_bytes());
-            self.scrub_events(pending, target.conv, target.id).await?;
-            self.stage_drop_file(pending, key).await?;
-            pending.erase.push(key);
-        }
+        self.stage_change_effects(pending, &target).await?;
         pending
             .events
             .extend(event.map(|event| Event::Group { group: id, event }));

@@ -32,43 +32,46 @@ impl Core {
         limit: usize,
     ) -> Result<Vec<GroupMessage>, Error> {
         let conv = self.live(id)?.conv;
-        // Each message with the receipts of ours, in one read off the core task.
-        let rows = self
-            .read(move |s| {
-                let rows = s.scan::<Messages>(
-                    (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]),
-                    ScanDirection::Reverse,
-                    limit,
-                )?;
-                let mut out = Vec::with_capacity(rows.len());
-                for (key, row) in rows {
-                    let receipts = match row.direction {
-                        Direction::Outgoing => s.get::<GroupReceipts>(&(conv, key.2))?,
-                        Direction::Incoming => None,
-                    };
-                    let file = s.get::<crate::tables::Attachments>(&key)?;
-                    let meta = s.get::<crate::tables::MessageMeta>(&key)?;
-                    out.push((key, row, receipts, file, meta));
-                }
-                Ok(out)
-            })
-            .await?;
-        Ok(rows
-            .into_iter()
-            .rev()
-            .map(|((_, stamp, id_bytes), row, receipts, file, meta)| {
-                let mut message = to_group_message(
-                    id,
-                    (stamp, MessageId::from_bytes(id_bytes)),
-                    row,
-                    meta.as_ref(),
-                    file.as_ref(),
-                );
-                message.delivery = receipts.map(|r| r.delivery());
-                message
-            })
-            .collect())
+        // Each message with its file, meta and the receipts of ours, in one read off the
+        // core task.
+        self.read(move |s| {
+            let rows = s.scan::<Messages>(
+                (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]),
+                ScanDirection::Reverse,
+                limit,
+            )?;
+            rows.into_iter()
+                .rev()
+                .map(|(key, row)| read_message(s, id, key, row))
+                .collect()
+        })
+        .await
     }
+}
+
+/// Group `group`'s message at `key` in history, whose `row` the caller read, as queries show
+/// it: with its file, its meta (reply, edits, reactions) and, for ours, the receipts' counts.
+pub(in crate::core) fn read_message(
+    s: &Store,
+    group: GroupId,
+    key: (Conv, Stamp, [u8; 16]),
+    row: MessageRow,
+) -> Result<GroupMessage, StoreError> {
+    let receipts = match row.direction {
+        Direction::Outgoing => s.get::<GroupReceipts>(&(key.0, key.2))?,
+        Direction::Incoming => None,
+    };
+    let file = s.get::<crate::tables::Attachments>(&key)?;
+    let meta = s.get::<crate::tables::MessageMeta>(&key)?;
+    let mut message = to_group_message(
+        group,
+        (key.1, MessageId::from_bytes(key.2)),
+        row,
+        meta.as_ref(),
+        file.as_ref(),
+    );
+    message.delivery = receipts.map(|r| r.delivery());
+    Ok(message)
 }
 
 /// A group message as queries show it, from its rows (`delivery` is for the caller).
@@ -101,7 +104,8 @@ fn to_group_message(
 }
 
 /// Stages a group message in history (its row, the index by id, and the meta row of a
-/// reply) with its event; `stamp` orders it. Returns it as a change would find it.
+/// reply) with its event and its words for search; `stamp` orders it. Returns it as a change
+/// would find it.
 pub(super) fn stage_history(
     pending: &mut Pending,
     conv: Conv,
@@ -118,6 +122,14 @@ pub(super) fn stage_history(
     };
     pending.batch.put::<Messages>(&(conv, stamp, key), &row)?;
     pending.batch.put::<MessageIndex>(&(conv, key), &stamp)?;
+    // A file is found by its caption and by its name, as in 1:1.
+    let searched = match &message.attachment {
+        Some(file) => format!("{} {}", row.text, file.name),
+        None => row.text.clone(),
+    };
+    pending
+        .search
+        .push(search::SearchOp::Put(conv, stamp, key, searched));
     let meta = conversation::stage_reply(&mut pending.batch, (conv, stamp, key), message.reply_to)?;
     let target = changes::Target {
         conv,
