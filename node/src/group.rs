@@ -221,6 +221,12 @@ pub enum GroupEvent {
         /// Its author.
         by: UserId,
     },
+    /// A message was deleted from this device alone ([`crate::Node::delete_for_me`]): it
+    /// left history here, and the other members keep theirs.
+    DeletedForMe {
+        /// The message.
+        id: MessageId,
+    },
     /// A member reacted to a message, or took the reaction back (`emoji` is `None`).
     ReactionChanged {
         /// The message.

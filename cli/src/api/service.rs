@@ -502,13 +502,8 @@ pub(crate) async fn delete_message(
         let change = node.delete(chat, target).await?;
         Ok(changed(target, Some(change)))
     } else {
-        let tern_node::ChatId::Peer(user) = chat else {
-            return Err(ApiError::bad_request(
-                "in a group a message is deleted for everyone (for_everyone=true), not for this device alone",
-            ));
-        };
-        let target = message_id(node, user, id, Pick::Any).await?;
-        node.delete_for_me(user, target).await?;
+        let target = message_id(node, chat, id, Pick::Any).await?;
+        node.delete_for_me(chat, target).await?;
         Ok(changed(target, None))
     }
 }

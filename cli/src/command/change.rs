@@ -109,7 +109,7 @@ pub(crate) struct Delete {
     peer: String,
     /// The message: its id, a unique prefix, or `last` (your newest, or with --for-me the newest).
     message: String,
-    /// Delete it from this device only; the other side keeps its copy.
+    /// Delete it from this device only; the other side (or the group's other members) keeps it.
     #[arg(long)]
     for_me: bool,
 }

@@ -293,6 +293,11 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     assert!(!texts(&carol).await.contains(&"carol is out".to_owned()));
     let refused = carol.tern(&["send", "#family", "still here?"]).await;
     assert_ne!(refused.code, 0, "carol is no longer a member: {refused:?}");
+    // Bob deletes Alice's last message from his device alone; Alice keeps it.
+    let run = bob.tern(&["delete", "#family", "last", "--for-me"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!texts(bob).await.contains(&"carol is out".to_owned()));
+    assert!(texts(alice).await.contains(&"carol is out".to_owned()));
 
     // Bad names are refused with a clear error, and nothing changes.
     let run = alice.tern(&["group", "info", "#nosuch"]).await;

@@ -644,23 +644,37 @@ impl Core {
     }
 
     /// Deletes message `id` of the conversation with `peer` from this device only.
-    pub(super) async fn delete_for_me(&mut self, peer: UserId, id: MessageId) -> Result<(), Error> {
-        let conv = self.conv(&peer);
+    pub(super) async fn delete_for_me(
+        &mut self,
+        chat: crate::ChatId,
+        id: MessageId,
+    ) -> Result<(), Error> {
+        let conv = self.chat_conv(chat)?;
         let Some(target) = self.target(&HashMap::new(), conv, id).await? else {
             return Err(Error::NoMessage(id));
         };
         let mut pending = Pending::new(Batch::new(), Vec::new());
+        let event = match chat {
+            crate::ChatId::Peer(peer) => Event::MessageDeleted {
+                peer,
+                id,
+                for_everyone: false,
+            },
+            crate::ChatId::Group(group) => {
+                self.stage_group_erase(&mut pending, group, &target)?;
+                Event::Group {
+                    group,
+                    event: crate::GroupEvent::DeletedForMe { id },
+                }
+            }
+        };
         let mut summaries = HashMap::new();
         self.stage_erase(&mut pending, &mut summaries, target)
             .await?;
         for (conv, summary) in &summaries {
             pending.batch.put::<Conversations>(conv, summary)?;
         }
-        pending.events.push(Event::MessageDeleted {
-            peer,
-            id,
-            for_everyone: false,
-        });
+        pending.events.push(event);
         self.commit(pending).await?;
         Ok(())
     }

@@ -41,8 +41,8 @@ impl Core {
             } => {
                 let _ = reply.send(self.set_chat(peer, setting).await);
             }
-            Request::DeleteForMe { peer, id, reply } => {
-                let _ = reply.send(self.delete_for_me(peer, id).await);
+            Request::DeleteForMe { chat, id, reply } => {
+                let _ = reply.send(self.delete_for_me(chat, id).await);
             }
             Request::EditHistory { chat, id, reply } => {
                 let _ = reply.send(self.edit_history(chat, id).await);

@@ -51,7 +51,7 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<(), Error>>,
     },
     DeleteForMe {
-        peer: UserId,
+        chat: crate::ChatId,
         id: MessageId,
         reply: oneshot::Sender<Result<(), Error>>,
     },

@@ -313,11 +313,22 @@ impl Node {
         .await
     }
 
-    /// Deletes message `id` (anyone's, at any time) from this device only: it leaves the
-    /// history and the database files; the peer keeps its copy.
-    pub async fn delete_for_me(&self, peer: UserId, id: MessageId) -> Result<(), ChangeError> {
-        self.call(|reply| Request::DeleteForMe { peer, id, reply })
-            .await
+    /// Deletes message `id` (anyone's, at any time) of `chat` (an account, or a group's id:
+    /// [`crate::ChatId`]) from this device only: it leaves the history, the search index, the
+    /// event log and the database files; the peer, or the group's other members, keep their
+    /// copies. Reported as [`crate::Event::MessageDeleted`] with `for_everyone: false`, or in
+    /// a group as [`crate::GroupEvent::DeletedForMe`].
+    pub async fn delete_for_me(
+        &self,
+        chat: impl Into<ChatId>,
+        id: MessageId,
+    ) -> Result<(), ChangeError> {
+        self.call(|reply| Request::DeleteForMe {
+            chat: chat.into(),
+            id,
+            reply,
+        })
+        .await
     }
 
     /// Every text message `id` has had, oldest first (just one for a message never edited).

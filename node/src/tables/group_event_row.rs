@@ -108,6 +108,10 @@ pub(super) enum GroupEventV1 {
         by: UserId,
         members: Vec<UserId>,
     },
+    // Appended with delete-for-me in groups.
+    DeletedForMe {
+        id: MessageId,
+    },
 }
 
 /// The stored form of [`GroupMessage`], version 2: version 1, then its file, the message it
@@ -152,6 +156,7 @@ impl GroupEventV1 {
                 edited_at_ms,
             },
             GroupEvent::MessageDeleted { id, by } => Self::MessageDeleted { id, by },
+            GroupEvent::DeletedForMe { id } => Self::DeletedForMe { id },
             GroupEvent::ReactionChanged { id, by, emoji } => {
                 Self::ReactionChanged { id, by, emoji }
             }
@@ -199,6 +204,7 @@ impl From<GroupEventV1> for GroupEvent {
                 edited_at_ms,
             },
             GroupEventV1::MessageDeleted { id, by } => Self::MessageDeleted { id, by },
+            GroupEventV1::DeletedForMe { id } => Self::DeletedForMe { id },
             GroupEventV1::ReactionChanged { id, by, emoji } => {
                 Self::ReactionChanged { id, by, emoji }
             }

@@ -298,6 +298,11 @@ pub(crate) enum GroupEventView {
         /// Its author.
         by: String,
     },
+    /// A message was deleted from this device alone; the other members keep it.
+    DeletedForMe {
+        /// The message.
+        id: String,
+    },
     /// A member reacted to a message, or took the reaction back (`emoji` absent).
     ReactionChanged {
         /// The message.
@@ -413,6 +418,7 @@ impl From<GroupEvent> for GroupEventView {
                 id: id.to_string(),
                 by: by.to_string(),
             },
+            GroupEvent::DeletedForMe { id } => Self::DeletedForMe { id: id.to_string() },
             GroupEvent::ReactionChanged { id, by, emoji } => Self::ReactionChanged {
                 id: id.to_string(),
                 by: by.to_string(),

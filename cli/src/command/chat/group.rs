@@ -375,6 +375,10 @@ impl Screen {
                     m.edited_at_ms = Some(edited_at_ms);
                 }
             }
+            GroupEventView::DeletedForMe { id } => {
+                self.entries
+                    .retain(|entry| !matches!(entry, Entry::Message(m) if m.id == id));
+            }
             GroupEventView::MessageDeleted { id, .. } => {
                 if let Some(m) = self.message_mut(&id) {
                     m.deleted = true;
@@ -543,7 +547,9 @@ impl Screen {
     }
 
     /// A change command with its target: the newest message from another member for
-    /// `/reply` and `/react`, our newest for `/edit` and `/delete` (never a deleted one).
+    /// `/reply` and `/react`, our newest for `/edit` and `/delete` (never a deleted one), the
+    /// newest of anyone's (or the one whose id starts with what was typed) for
+    /// `/delete-for-me`.
     fn aim(&self, command: Command) -> Result<Command, String> {
         let newest = |ours: bool| {
             self.entries.iter().rev().find_map(|entry| match entry {
@@ -563,6 +569,15 @@ impl Screen {
             }
             Command::Edit(None, text) => Command::Edit(Some(newest(true).ok_or_else(none)?), text),
             Command::Delete(None) => Command::Delete(Some(newest(true).ok_or_else(none)?)),
+            Command::DeleteForMe(prefix, None) => {
+                let found = self.entries.iter().rev().find_map(|entry| match entry {
+                    Entry::Message(m) if prefix.as_deref().is_none_or(|p| m.id.starts_with(p)) => {
+                        Some(m.id.clone())
+                    }
+                    _ => None,
+                });
+                Command::DeleteForMe(prefix, Some(found.ok_or_else(none)?))
+            }
             other => other,
         })
     }

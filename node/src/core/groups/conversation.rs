@@ -138,6 +138,29 @@ impl Core {
             .extend(event.map(|event| Event::Group { group: id, event }));
         Ok(target)
     }
+
+    /// What deleting `target` from this device alone ([`Core::delete_for_me`]) takes in group
+    /// `id` beyond what it takes in a 1:1 chat: the receipts' counts of a message of ours, and
+    /// its place in the unread count if it was unread. Its id stays in the group's due list:
+    /// the author still learns that it arrived.
+    pub(in crate::core) fn stage_group_erase(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        target: &Target,
+    ) -> Result<(), Error> {
+        pending
+            .batch
+            .delete::<GroupReceipts>(&(target.conv, *target.id.as_bytes()));
+        if target.row.direction == Direction::Incoming && !target.row.read {
+            let live = self.live_mut(id)?;
+            live.unread = live.unread.saturating_sub(1);
+            pending
+                .batch
+                .put::<crate::group::tables::GroupUnread>(&live.conv, &live.unread)?;
+        }
+        Ok(())
+    }
 }
 
 /// Stages the meta row of a new group message that replies to another.

@@ -36,6 +36,9 @@ pub(super) enum Command {
     Edit(Option<String>, String),
     /// `/delete`: delete our newest message for everyone.
     Delete(Option<String>),
+    /// `/delete-for-me [ID]`: delete the newest message (anyone's), or the one whose id
+    /// starts with ID, from this device alone.
+    DeleteForMe(Option<String>, Option<String>),
 }
 
 impl Command {
@@ -86,6 +89,10 @@ impl Command {
             "edit" => Ok(Self::Edit(None, argument.to_owned())),
             "react" => Ok(Self::React(None, argument.to_owned())),
             "delete" => Ok(Self::Delete(None)),
+            "delete-for-me" => Ok(Self::DeleteForMe(
+                (!argument.is_empty()).then(|| argument.to_ascii_lowercase()),
+                None,
+            )),
             other => Err(t!(
                 "chat-group-unknown-command",
                 command = format!("/{other}")
@@ -109,6 +116,7 @@ impl Command {
             Self::React(..) => "/react",
             Self::Edit(..) => "/edit",
             Self::Delete(_) => "/delete",
+            Self::DeleteForMe(..) => "/delete-for-me",
         }
     }
 
@@ -164,6 +172,9 @@ impl Command {
             Self::React(Some(id), emoji) => client.react(group, &id, &emoji).await.map(drop),
             Self::Edit(Some(id), text) => client.edit(group, &id, &text).await.map(drop),
             Self::Delete(Some(id)) => client.delete_message(group, &id, true).await.map(drop),
+            Self::DeleteForMe(_, Some(id)) => {
+                client.delete_message(group, &id, false).await.map(drop)
+            }
             // Answered by the screen, and by the loop; a change whose target the screen did
             // not find never leaves it.
             Self::Members
@@ -171,7 +182,8 @@ impl Command {
             | Self::Reply(None, _)
             | Self::React(None, _)
             | Self::Edit(None, _)
-            | Self::Delete(None) => Ok(()),
+            | Self::Delete(None)
+            | Self::DeleteForMe(_, None) => Ok(()),
         }
     }
 }

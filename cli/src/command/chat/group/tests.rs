@@ -202,6 +202,15 @@ fn changes_aim_at_the_newest_message_and_show_as_they_come() {
         typed(&mut screen, "/delete"),
         Action::Command(Command::Delete(Some("m1".into())))
     );
+    // For this device alone: the newest of anyone's, or the one named by a prefix.
+    assert_eq!(
+        typed(&mut screen, "/delete-for-me"),
+        Action::Command(Command::DeleteForMe(None, Some("m2".into())))
+    );
+    assert_eq!(
+        typed(&mut screen, "/delete-for-me M1"),
+        Action::Command(Command::DeleteForMe(Some("m1".into()), Some("m1".into())))
+    );
 
     let id = screen.group.id.clone();
     let event = |event| {
@@ -238,6 +247,14 @@ fn changes_aim_at_the_newest_message_and_show_as_they_come() {
     assert!(!all.contains("text m1"), "{all}");
     // A deleted message is no target.
     assert_eq!(typed(&mut screen, "/edit again"), Action::None);
+    // Deleted for this device alone, a message leaves the screen.
+    screen.on_report(event(GroupEventView::DeletedForMe { id: "m2".into() }));
+    let left: String = screen
+        .lines(200)
+        .iter()
+        .flat_map(|line| line.spans.iter().map(|s| s.content.to_string()))
+        .collect();
+    assert!(!left.contains("edited text"), "{left}");
 }
 
 #[test]

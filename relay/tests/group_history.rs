@@ -1,0 +1,296 @@
+//! A group's history on one device, through a real relay: search across group chats (a
+//! member finds a group's messages, its own and others', by text and by a file's name, as
+//! soon as they are in history, beside its 1:1 messages, each shown in the chat it belongs
+//! to; an edit and a delete for everyone change what is found; a restart rebuilds it), and
+//! deleting a group message from this device alone (the others keep it, and nothing the log
+//! brings later puts it back).
+
+mod support;
+
+use std::{future::Future, time::Duration};
+
+use futures::StreamExt;
+use support::{node_builder as builder, wait_for};
+use tern_node::{ChatId, Event, GroupEvent, GroupId, Node, SearchError, SearchHit, UserId};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn until<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    tokio::time::timeout(TIMEOUT, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+/// The chats and texts of what `node` finds for `query`, newest first.
+async fn found(node: &Node, query: &str, chat: Option<ChatId>) -> Vec<(ChatId, String)> {
+    let page = node.search(query, chat, 50, None).await.unwrap();
+    page.hits
+        .iter()
+        .map(|hit| (hit.chat(), hit.text().to_owned()))
+        .collect()
+}
+
+/// Waits until `node`'s history of `group` holds a message with `text`.
+async fn holds(node: &Node, group: GroupId, text: &str) {
+    until(&format!("{text:?} in history"), || async {
+        node.group_history(group, 50)
+            .await
+            .is_ok_and(|h| h.iter().any(|m| m.text == text))
+    })
+    .await;
+}
+
+/// A relay in this process, and Alice and Bob (contacts) in a group Alice made, once Bob
+/// is in it; the directories are removed on drop.
+struct Two {
+    relay: tern_relay::Relay,
+    relays: Vec<String>,
+    dirs: Vec<tempfile::TempDir>,
+    alice: Node,
+    bob: Node,
+    group: GroupId,
+}
+
+impl Two {
+    async fn start(name: &str) -> Self {
+        let relay_dir = tempfile::tempdir().unwrap();
+        let relay = tern_relay::Relay::spawn(
+            tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+        )
+        .await
+        .unwrap();
+        let relays = vec![relay.addresses().await[0].clone()];
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+        let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+        alice.add_contact("bob", bob.user_id()).await.unwrap();
+        bob.add_contact("alice", alice.user_id()).await.unwrap();
+        let group = alice.create_group(name).await.unwrap();
+        alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+        until("bob to join", || async {
+            bob.group_info(group).await.is_ok_and(|g| g.active)
+        })
+        .await;
+        let dirs = std::iter::once(relay_dir).chain(dirs).collect();
+        Self {
+            relay,
+            relays,
+            dirs,
+            alice,
+            bob,
+            group,
+        }
+    }
+
+    /// Bob's node again, from his directory.
+    async fn restart_bob(self) -> Self {
+        self.bob.shutdown().await;
+        let bob = builder(self.dirs[2].path(), &self.relays)
+            .spawn()
+            .await
+            .unwrap();
+        Self { bob, ..self }
+    }
+
+    async fn stop(self) {
+        for node in [self.alice, self.bob] {
+            node.shutdown().await;
+        }
+        self.relay.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_search_finds_group_messages_in_their_group_as_they_arrive() {
+    let two = Two::start("trips").await;
+    let (alice, bob, group) = (&two.alice, &two.bob, two.group);
+    let (a, b): (UserId, UserId) = (alice.user_id(), bob.user_id());
+
+    // The same word in a 1:1 chat and in the group, the group's newest.
+    alice.send(b, "kilimanjaro boots bought").await.unwrap();
+    until("bob to have the 1:1 message", || async {
+        bob.history(a, 10, None)
+            .await
+            .is_ok_and(|p| p.messages.iter().any(|m| m.text.contains("boots")))
+    })
+    .await;
+    let tickets = alice
+        .send_to_group(group, "kilimanjaro tickets booked")
+        .await
+        .unwrap();
+    holds(bob, group, "kilimanjaro tickets booked").await;
+    let both = vec![
+        (
+            ChatId::Group(group),
+            "kilimanjaro tickets booked".to_owned(),
+        ),
+        (ChatId::Peer(a), "kilimanjaro boots bought".to_owned()),
+    ];
+    assert_eq!(found(bob, "kilimanjaro", None).await, both);
+    let page = bob.search("tickets", None, 10, None).await.unwrap();
+    let [SearchHit::Group(hit)] = page.hits.as_slice() else {
+        panic!("not one group hit: {page:?}");
+    };
+    assert_eq!((hit.id, hit.group, hit.sender), (tickets, group, a));
+    // Limited to a chat: the group's, or the 1:1 one's only.
+    assert_eq!(
+        found(bob, "kilimanjaro", Some(ChatId::Group(group))).await,
+        both[..1]
+    );
+    assert_eq!(found(bob, "kilimanjaro", Some(a.into())).await, both[1..]);
+    // The sender finds its own group message too.
+    assert_eq!(
+        found(alice, "tickets", None).await,
+        [(
+            ChatId::Group(group),
+            "kilimanjaro tickets booked".to_owned()
+        )]
+    );
+
+    // A file is found by its name.
+    let path = two.dirs[1].path().join("itinerary-arusha.pdf");
+    std::fs::write(&path, b"day 1: Moshi").unwrap();
+    alice.send_file(group, &path, "the plan").await.unwrap();
+    holds(bob, group, "the plan").await;
+    assert_eq!(
+        found(bob, "arusha", None).await,
+        [(ChatId::Group(group), "the plan".to_owned())]
+    );
+
+    // An edit changes what is found; a delete for everyone removes it.
+    alice
+        .edit(group, tickets, "everest tickets booked")
+        .await
+        .unwrap();
+    holds(bob, group, "everest tickets booked").await;
+    assert_eq!(found(bob, "tickets", None).await.len(), 1);
+    assert_eq!(found(bob, "everest", None).await.len(), 1);
+    assert_eq!(found(bob, "kilimanjaro", None).await, both[1..]);
+    alice.delete(group, tickets).await.unwrap();
+    until("bob to see the delete", || async {
+        bob.group_history(group, 50)
+            .await
+            .is_ok_and(|h| h.iter().any(|m| m.id == tickets && m.deleted))
+    })
+    .await;
+    assert!(found(bob, "everest", None).await.is_empty());
+
+    // A group this node was never in.
+    let elsewhere = alice.create_group("elsewhere").await.unwrap();
+    assert!(matches!(
+        bob.search("plan", Some(ChatId::Group(elsewhere)), 10, None)
+            .await,
+        Err(SearchError::NoSuchGroup(g)) if g == elsewhere
+    ));
+
+    // After a restart the index is built from history, and still knows the group's.
+    let two = two.restart_bob().await;
+    assert_eq!(
+        found(&two.bob, "plan", None).await,
+        [(ChatId::Group(group), "the plan".to_owned())]
+    );
+    assert_eq!(
+        found(&two.bob, "kilimanjaro", Some(ChatId::Group(group))).await,
+        []
+    );
+    two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_message_deleted_for_me_leaves_this_device_alone_and_stays_gone() {
+    let two = Two::start("plans").await;
+    let (alice, bob, group) = (&two.alice, &two.bob, two.group);
+    let mut bob_events = bob.events(tern_node::From::Now);
+
+    let secret = alice
+        .send_to_group(group, "the surprise party is at eight")
+        .await
+        .unwrap();
+    let kept = alice.send_to_group(group, "bring snacks").await.unwrap();
+    holds(bob, group, "bring snacks").await;
+    holds(bob, group, "the surprise party is at eight").await;
+    assert_eq!(bob.group_info(group).await.unwrap().unread, 2);
+
+    // Bob deletes one unread message for himself: gone from his history, search and
+    // unread count, with its event; Alice keeps it.
+    bob.delete_for_me(group, secret).await.unwrap();
+    tokio::time::timeout(
+        TIMEOUT,
+        wait_for(&mut bob_events, |e| match e {
+            Event::Group {
+                group: g,
+                event: GroupEvent::DeletedForMe { id },
+            } if *g == group && *id == secret => Some(()),
+            _ => None,
+        }),
+    )
+    .await
+    .expect("no DeletedForMe event");
+    let history = bob.group_history(group, 50).await.unwrap();
+    assert!(history.iter().all(|m| m.id != secret));
+    assert!(history.iter().any(|m| m.id == kept));
+    assert!(found(bob, "surprise", None).await.is_empty());
+    assert_eq!(bob.group_info(group).await.unwrap().unread, 1);
+    assert!(
+        alice
+            .group_history(group, 50)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.id == secret)
+    );
+    // Its text left Bob's event log too.
+    let mut logged = bob.events(tern_node::From::Oldest);
+    let mut events = Vec::new();
+    while let Ok(Some((_, event))) =
+        tokio::time::timeout(Duration::from_millis(500), logged.next()).await
+    {
+        events.push(format!("{event:?}"));
+    }
+    assert!(events.iter().any(|e| e.contains("bring snacks")));
+    assert!(
+        events.iter().all(|e| !e.contains("surprise party")),
+        "the deleted text is still in the event log"
+    );
+
+    // A later edit from Alice does not bring it back; Bob's own message he deletes for
+    // himself is gone for him only.
+    alice
+        .edit(group, secret, "the surprise party is at nine")
+        .await
+        .unwrap();
+    let mine = bob.send_to_group(group, "on my way").await.unwrap();
+    holds(alice, group, "on my way").await;
+    until("bob to drop the edit of a message he deleted", || async {
+        bob.status()
+            .await
+            .is_ok_and(|s| s.rejections.get("group_change_without_target") == Some(&1))
+    })
+    .await;
+    bob.delete_for_me(group, mine).await.unwrap();
+    assert!(
+        alice
+            .group_history(group, 50)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.id == mine)
+    );
+    // Unknown messages and groups are refused.
+    assert!(matches!(
+        bob.delete_for_me(group, secret).await,
+        Err(tern_node::ChangeError::NoMessage(_))
+    ));
+
+    // After a restart it is still gone, and so is its unread mark.
+    let two = two.restart_bob().await;
+    let history = two.bob.group_history(group, 50).await.unwrap();
+    let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["bring snacks"]);
+    assert_eq!(two.bob.group_info(group).await.unwrap().unread, 1);
+    two.stop().await;
+}
