@@ -292,6 +292,15 @@ pub enum GroupEvent {
         /// The admins asked to add us back.
         asked: Vec<UserId>,
     },
+    /// Entries of the group's log expired at its relays before this device read them: it was
+    /// away longer than they keep them (21 days by default) while the group went on in the
+    /// same epoch. Up to `count` messages, receipts and changes sent meanwhile are lost to
+    /// this device; it reads on after them. (When the group moved to a new epoch meanwhile,
+    /// the device cannot read on at all: [`GroupEvent::FellBehind`].)
+    Missed {
+        /// How many log entries expired unread.
+        count: u64,
+    },
     /// Members that had fallen behind the group's log were added back by `by`.
     AddedBack {
         /// Who added them back.

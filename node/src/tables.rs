@@ -680,9 +680,9 @@ mod fixture_downloads;
 #[cfg(test)]
 mod fixture_group_commits;
 #[cfg(test)]
-mod fixture_group_deleted;
-#[cfg(test)]
 mod fixture_group_files;
+#[cfg(test)]
+mod fixture_group_history;
 #[cfg(test)]
 mod fixture_group_pipeline;
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Group log benchmark: a real relay on loopback TCP as a group's sequencer
-//! (`/tern/grouplog/1`), real libp2p clients, every append synced before its receipt, 1 KiB
+//! (`/tern/grouplog/2`), real libp2p clients, every append synced before its receipt, 1 KiB
 //! entries, every receipt verified.
 //!
 //! Measures, in one run:

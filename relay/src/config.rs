@@ -66,7 +66,7 @@ pub struct Limits {
     pub blob_retention_secs: u64,
     /// Blob uploads and reads served at once; more are told `busy`.
     pub blob_transfers: usize,
-    /// Whether the relay keeps group logs (`/tern/grouplog/1`) as a sequencer relay. A relay
+    /// Whether the relay keeps group logs (`/tern/grouplog/2`) as a sequencer relay. A relay
     /// with an allow list keeps none, whatever this says.
     pub group_logs: bool,
     /// Bytes one group log may hold (entries and their index rows).

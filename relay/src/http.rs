@@ -72,7 +72,7 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
     for (name, help, value) in [
         (
             "log_streams",
-            "Group log streams accepted (/tern/grouplog/1)",
+            "Group log streams accepted (/tern/grouplog/2)",
             snapshot.log_streams,
         ),
         (

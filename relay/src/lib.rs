@@ -4,7 +4,7 @@
 //! mailbox id, and hands them to their owners (`/tern/mailbox/2`, defined in
 //! [`tern_proto::mailbox`]; deposits pipelined on `/tern/deposit/1`, an owner's collection on
 //! `/tern/collect/1`). As a sequencer for group chats it keeps groups' ordered logs
-//! (`/tern/grouplog/1`, [`tern_proto::grouplog`]). It is also a Kademlia server and bootstrap node of Tern's DHT
+//! (`/tern/grouplog/2`, [`tern_proto::grouplog`]). It is also a Kademlia server and bootstrap node of Tern's DHT
 //! (applying the node's record rules on every PUT), a circuit-relay v2 server and an AutoNAT v2
 //! server. It never sees plaintext or who sent what: it stores a mailbox id, the padded sealed
 //! envelope and its arrival time, nothing else.

@@ -1,9 +1,10 @@
 //! A group's history on one device, through a real relay: search across group chats (a
 //! member finds a group's messages, its own and others', by text and by a file's name, as
 //! soon as they are in history, beside its 1:1 messages, each shown in the chat it belongs
-//! to; an edit and a delete for everyone change what is found; a restart rebuilds it), and
+//! to; an edit and a delete for everyone change what is found; a restart rebuilds it),
 //! deleting a group message from this device alone (the others keep it, and nothing the log
-//! brings later puts it back).
+//! brings later puts it back), and the gap a member away longer than the log keeps entries
+//! finds in a group that stayed in its epoch.
 
 mod support;
 
@@ -292,5 +293,110 @@ async fn a_group_message_deleted_for_me_leaves_this_device_alone_and_stays_gone(
     let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["bring snacks"]);
     assert_eq!(two.bob.group_info(group).await.unwrap().unread, 1);
+    two.stop().await;
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The `Missed` counts in `node`'s event log for `group`, oldest first.
+async fn gaps(node: &Node, group: GroupId) -> Vec<u64> {
+    let mut logged = node.events(tern_node::From::Oldest);
+    let mut counts = Vec::new();
+    while let Ok(Some((_, event))) =
+        tokio::time::timeout(Duration::from_millis(500), logged.next()).await
+    {
+        if let Event::Group {
+            group: g,
+            event: GroupEvent::Missed { count },
+        } = event
+            && g == group
+        {
+            counts.push(count);
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_back_after_entries_expired_in_a_quiet_group_is_shown_the_gap() {
+    let two = Two::start("quiet").await;
+    let (alice, group) = (&two.alice, two.group);
+    alice.send_to_group(group, "before").await.unwrap();
+    holds(&two.bob, group, "before").await;
+    // Bob's receipt for it is in the log before he goes.
+    until("alice to see it delivered", || async {
+        alice.group_history(group, 50).await.is_ok_and(|h| {
+            h.iter()
+                .any(|m| m.text == "before" && m.delivery.is_some_and(|d| d.delivered == 1))
+        })
+    })
+    .await;
+
+    // Bob goes away; Alice talks on in the same epoch; then everything stored before the
+    // cutoff expires at the relay (what Bob read too), and Alice says one more thing.
+    two.bob.shutdown().await;
+    for text in ["while away 1", "while away 2"] {
+        alice.send_to_group(group, text).await.unwrap();
+    }
+    until("alice's messages to be stored", || async {
+        alice.group_history(group, 50).await.is_ok_and(|h| {
+            h.iter()
+                .filter(|m| m.text.starts_with("while away"))
+                .all(|m| matches!(m.state, tern_node::DeliveryState::StoredAtRelays { .. }))
+        })
+    })
+    .await;
+    let cutoff = now_secs() + 1;
+    until("the clock to pass the cutoff", || async {
+        now_secs() >= cutoff
+    })
+    .await;
+    alice.send_to_group(group, "kept").await.unwrap();
+    until("alice's last message to be stored", || async {
+        alice.group_history(group, 50).await.is_ok_and(|h| {
+            h.iter().any(|m| {
+                m.text == "kept"
+                    && matches!(m.state, tern_node::DeliveryState::StoredAtRelays { .. })
+            })
+        })
+    })
+    .await;
+    assert!(two.relay.expire_logs_before(cutoff).await >= 2);
+
+    // Back, Bob reads on past the gap and is shown it: the two messages he never read are
+    // lost to him, and nothing else is.
+    let bob = builder(two.dirs[2].path(), &two.relays)
+        .spawn()
+        .await
+        .unwrap();
+    holds(&bob, group, "kept").await;
+    let seen: Vec<_> = bob
+        .group_history(group, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(seen, ["before", "kept"]);
+    let shown = gaps(&bob, group).await;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0] >= 2, "{shown:?}");
+    assert!(bob.group_info(group).await.unwrap().active);
+    // Alice, who read everything, was shown none; after a restart Bob is shown it once.
+    assert!(gaps(alice, group).await.is_empty());
+    bob.shutdown().await;
+    let bob = builder(two.dirs[2].path(), &two.relays)
+        .spawn()
+        .await
+        .unwrap();
+    alice.send_to_group(group, "still here").await.unwrap();
+    holds(&bob, group, "still here").await;
+    assert_eq!(gaps(&bob, group).await, shown);
+    let two = Two { bob, ..two };
     two.stop().await;
 }

@@ -346,6 +346,7 @@ chat-group-demoted = { $by } hat { $member } wieder zum Mitglied gemacht
 chat-group-ended = du bist nicht mehr in dieser Gruppe
 chat-group-waiting = das Hinzufügen von { $member } wartet auf das Schlüsselpaket; beitreten kann er, sobald sein Knoten antwortet
 chat-group-behind = du warst länger weg, als die Relays der Gruppe Nachrichten aufbewahren: was inzwischen gesendet wurde, fehlt diesem Gerät. { $admins } wurde gebeten, dich wieder hinzuzufügen
+chat-group-missed = du warst länger weg, als die Relays der Gruppe Nachrichten aufbewahren: bis zu { $count } inzwischen gesendete Nachrichten, Bestätigungen und Änderungen fehlen diesem Gerät
 chat-group-behind-alone = du warst länger weg, als die Relays der Gruppe Nachrichten aufbewahren: was inzwischen gesendet wurde, fehlt diesem Gerät. Kein Admin ist unter deinen Kontakten: bitte einen, dich zu entfernen und neu hinzuzufügen
 chat-group-added-back = { $by } hat { $members } wieder hinzugefügt (länger weg, als die Relays Nachrichten aufbewahren)
 chat-group-not-member = nicht mehr Mitglied: nichts kann gesendet werden

@@ -317,6 +317,7 @@ chat-group-demoted = { $by } made { $member } a member again
 chat-group-ended = you are no longer in this group
 chat-group-waiting = adding { $member } waits for their key package; they join once their node answers
 chat-group-behind = you were away longer than the group's relays keep messages: what was sent meanwhile is lost to this device. Asked { $admins } to add you back
+chat-group-missed = you were away longer than the group's relays keep messages: up to { $count } messages, receipts and changes sent meanwhile are lost to this device
 chat-group-behind-alone = you were away longer than the group's relays keep messages: what was sent meanwhile is lost to this device. No admin is among your contacts: ask one to remove you and add you again
 chat-group-added-back = { $by } added back { $members } (away longer than the relays keep messages)
 chat-group-not-member = not a member any more: nothing can be sent

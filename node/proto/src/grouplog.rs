@@ -1,4 +1,4 @@
-//! The group log, `/tern/grouplog/1`: how a group's sequencer relays keep its ordered log of
+//! The group log, `/tern/grouplog/2`: how a group's sequencer relays keep its ordered log of
 //! handshake and application messages, and how members append to it and read it.
 //!
 //! Each group names a few sequencer relays; each keeps a copy of the group's **log**, named by
@@ -58,7 +58,7 @@ use crate::mailbox::{
 };
 
 /// The protocol name.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/grouplog/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tern/grouplog/2");
 /// Largest entry body: a commit of a 1,000-member group, with room to spare.
 pub const MAX_ENTRY_LEN: usize = 256 * 1024;
 /// Largest request body.
@@ -212,9 +212,13 @@ pub enum Answer {
         items: Vec<Entry>,
         /// Whether more follow the last one (for this key).
         more: bool,
-        /// The oldest sequence number the relay still holds (entries expire): a reader whose
-        /// cursor is below `first - 1` has missed entries.
+        /// The oldest sequence number the relay still holds (entries expire).
         first: u64,
+        /// The sequence number of the commit that began the reading key's epoch (0 for the
+        /// epoch the log was opened at): the key reads the entries after it. A reader whose
+        /// cursor `c` leaves `first > max(c, begin) + 1` has missed the entries of its epoch
+        /// in between: they expired before it read them.
+        begin: u64,
     },
     /// The request was not carried out.
     Refused(Refusal),
@@ -771,6 +775,7 @@ mod tests {
                 items: vec![Entry { seq, stored_at: seq, kind: Kind::Commit { epoch: seq, next_key: log }, body }],
                 more: true,
                 first: seq,
+                begin: seq / 2,
             };
             let mut frame = Vec::new();
             put_frame(&mut frame, &answer, MAX_ANSWER_LEN).unwrap();

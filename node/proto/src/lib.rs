@@ -4,7 +4,7 @@
 //!   acknowledgement.
 //! - [`mailbox`]: `/tern/mailbox/2`, deposits at relays, custody receipts, ownership proofs,
 //!   fetches, acknowledgements and one-time prekeys.
-//! - [`grouplog`]: `/tern/grouplog/1`, a group's ordered log at its sequencer relays:
+//! - [`grouplog`]: `/tern/grouplog/2`, a group's ordered log at its sequencer relays:
 //!   appends with signed receipts, the first commit of an epoch winning, held reads, and
 //!   access keys that rotate with the group's epochs.
 //! - [`record`] and [`dht`]: the signed, sequence-numbered DHT record every account

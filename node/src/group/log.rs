@@ -117,6 +117,8 @@ pub(crate) enum Report {
         group: GroupId,
         relay: usize,
         entries: Vec<Entry>,
+        /// Entries of our epoch that expired at this sequencer before we read them.
+        gap: Option<Gap>,
         reply: oneshot::Sender<Option<Resume>>,
     },
     /// Every sequencer said that the entries our epoch's key reads have expired: we were
@@ -129,6 +131,29 @@ pub(crate) enum Report {
         seq: u64,
         outcome: Outcome,
     },
+}
+
+/// Entries of our epoch that a sequencer no longer holds though our cursor had not passed
+/// them: they expired (the log keeps entries 21 days) while this device was away, in a group
+/// whose epoch did not end meanwhile (when it did, the reads are refused `Expired`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gap {
+    /// How many entries: messages, receipts, changes, leaves.
+    pub(crate) count: u64,
+    /// The last of them: where the cursor goes on from.
+    pub(crate) last: u64,
+}
+
+impl Gap {
+    /// The gap a page shows to a reader whose cursor is `cursor`: the relay holds nothing
+    /// below `first`, and our epoch's entries come after `begin`.
+    fn of(cursor: u64, first: u64, begin: u64) -> Option<Self> {
+        let from = cursor.max(begin);
+        (first > from.saturating_add(1)).then(|| Self {
+            count: first - from - 1,
+            last: first - 1,
+        })
+    }
 }
 
 /// What came of an append.
@@ -366,10 +391,17 @@ async fn read(
             };
             let wait = Duration::from_secs(WAIT_SECS.into());
             let answer = client.call(&mut open, relay, &access, op, wait).await;
+            let mut gap = None;
             let (entries, served) = match answer {
-                Some(Answer::Entries { items, .. }) => {
+                Some(Answer::Entries {
+                    items,
+                    first,
+                    begin,
+                    ..
+                }) => {
                     expired = 0;
                     caught_up.clear();
+                    gap = Gap::of(cursors[relay], first, begin);
                     (items, true)
                 }
                 Some(Answer::Refused(Refusal::NoSuchLog)) => {
@@ -412,7 +444,7 @@ async fn read(
                 }
                 Some(_) | None => (Vec::new(), false),
             };
-            if entries.is_empty() {
+            if entries.is_empty() && gap.is_none() {
                 if !served {
                     relay = (relay + 1) % client.sequencers.len();
                     pause(&mut backoff).await;
@@ -426,6 +458,7 @@ async fn read(
                 group,
                 relay,
                 entries,
+                gap,
                 reply,
             };
             if reports.send(report).await.is_err() {
@@ -670,4 +703,23 @@ async fn append_at(
 async fn pause(backoff: &mut Duration) {
     tokio::time::sleep(*backoff).await;
     *backoff = (*backoff * 2).min(MAX_BACKOFF);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gap;
+
+    #[test]
+    fn a_gap_is_what_expired_of_our_epoch_past_our_cursor() {
+        // Read up to 10; the relay holds from 15: 11..=14 expired unread.
+        assert_eq!(Gap::of(10, 15, 3), Some(Gap { count: 4, last: 14 }));
+        // Nothing expired past the cursor, or only what came before our epoch.
+        assert_eq!(Gap::of(10, 11, 3), None);
+        assert_eq!(Gap::of(10, 5, 3), None);
+        assert_eq!(Gap::of(0, 21, 20), None);
+        // A cursor from an older epoch, or none yet: our epoch begins at `begin`.
+        assert_eq!(Gap::of(2, 9, 6), Some(Gap { count: 2, last: 8 }));
+        assert_eq!(Gap::of(0, 9, 0), Some(Gap { count: 8, last: 8 }));
+        assert_eq!(Gap::of(u64::MAX, 1, 0), None);
+    }
 }

@@ -221,7 +221,7 @@ impl Handle {
     }
 
     /// A stream of `protocol` to `relay` under the anonymous identity (a group's log,
-    /// `/tern/grouplog/1`), kept open while the [`Lease`] lives. [`NetError::Unsupported`] if
+    /// `/tern/grouplog/2`), kept open while the [`Lease`] lives. [`NetError::Unsupported`] if
     /// the relay does not speak it.
     pub(crate) async fn anonymous_stream(
         &self,

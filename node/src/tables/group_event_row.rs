@@ -112,6 +112,10 @@ pub(super) enum GroupEventV1 {
     DeletedForMe {
         id: MessageId,
     },
+    // Appended with gaps in a group's log.
+    Missed {
+        count: u64,
+    },
 }
 
 /// The stored form of [`GroupMessage`], version 2: version 1, then its file, the message it
@@ -157,6 +161,7 @@ impl GroupEventV1 {
             },
             GroupEvent::MessageDeleted { id, by } => Self::MessageDeleted { id, by },
             GroupEvent::DeletedForMe { id } => Self::DeletedForMe { id },
+            GroupEvent::Missed { count } => Self::Missed { count },
             GroupEvent::ReactionChanged { id, by, emoji } => {
                 Self::ReactionChanged { id, by, emoji }
             }
@@ -205,6 +210,7 @@ impl From<GroupEventV1> for GroupEvent {
             },
             GroupEventV1::MessageDeleted { id, by } => Self::MessageDeleted { id, by },
             GroupEventV1::DeletedForMe { id } => Self::DeletedForMe { id },
+            GroupEventV1::Missed { count } => Self::Missed { count },
             GroupEventV1::ReactionChanged { id, by, emoji } => {
                 Self::ReactionChanged { id, by, emoji }
             }

@@ -1,4 +1,4 @@
-//! `/tern/grouplog/1`: the group logs this relay keeps as a sequencer, served off the event
+//! `/tern/grouplog/2`: the group logs this relay keeps as a sequencer, served off the event
 //! loop like deposit streams. One task accepts the streams; one task per stream reads a
 //! request, checks its signature, and answers it before it reads the next: opens and appends
 //! through the store's log writer (answered once durable, with a signed receipt), reads from
@@ -102,7 +102,7 @@ impl Logs {
     }
 }
 
-/// Serves `/tern/grouplog/1` until `cancel`.
+/// Serves `/tern/grouplog/2` until `cancel`.
 pub(super) async fn run(
     logs: Logs,
     control: tern_proto::accept::Behaviour,
@@ -227,6 +227,7 @@ impl Logs {
                         items: page.items,
                         more: page.more,
                         first: page.first,
+                        begin: page.begin,
                     };
                 }
             }

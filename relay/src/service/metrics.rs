@@ -52,7 +52,7 @@ pub struct Metrics {
     pub prekeys_taken: u64,
     /// Prekey requests answered "exhausted".
     pub prekeys_exhausted: u64,
-    /// Group log streams (`/tern/grouplog/1`) accepted.
+    /// Group log streams (`/tern/grouplog/2`) accepted.
     pub log_streams: u64,
     /// Group log opens answered (new logs, and opens of a log that exists).
     pub logs_opened: u64,

@@ -1,5 +1,5 @@
 //! Accepting the streams of a protocol served off the event loop (`/tern/deposit/1`,
-//! `/tern/grouplog/1`): at most so many at once and so many per connection identity, one task
+//! `/tern/grouplog/2`): at most so many at once and so many per connection identity, one task
 //! each; a stream beyond either bound is closed unread.
 
 use std::{

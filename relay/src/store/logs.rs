@@ -1,4 +1,4 @@
-//! Group logs (`/tern/grouplog/1`): the `logs` table, its writer thread, reads and expiry.
+//! Group logs (`/tern/grouplog/2`): the `logs` table, its writer thread, reads and expiry.
 //!
 //! Rows, all in the `logs` family, a tag byte first so that each kind is one key range:
 //!
@@ -143,6 +143,8 @@ pub(crate) struct LogPage {
     pub(crate) items: Vec<Entry>,
     pub(crate) more: bool,
     pub(crate) first: u64,
+    /// The commit that began the reading key's epoch (0: the opening epoch).
+    pub(crate) begin: u64,
 }
 
 /// What one group of jobs knows of a log: its state as the group's jobs leave it.
@@ -523,6 +525,7 @@ impl Store {
         if retired_at.is_some_and(|seq| seq < state.first) {
             return Err(LogRefusal::Expired);
         }
+        let begin = start;
         let after = after.max(start);
         // The state was read before the key row: capping at its last entry keeps out a
         // write that retired this key between the two reads.
@@ -553,6 +556,7 @@ impl Store {
             items,
             more,
             first: state.first,
+            begin,
         })
     }
 

@@ -375,6 +375,13 @@ pub(crate) enum GroupEventView {
         /// The admins it asked (its contacts); empty: an admin must remove and add it.
         asked: Vec<String>,
     },
+    /// Entries of the group's log expired at its relays before this device read them (it
+    /// was away longer than they keep them): up to `count` messages, receipts and changes
+    /// sent meanwhile are lost to it. It reads on after them.
+    Missed {
+        /// How many log entries expired unread.
+        count: u64,
+    },
     /// Members that had fallen behind the group's log were added back.
     AddedBack {
         /// Who added them back.
@@ -463,6 +470,7 @@ impl From<GroupEvent> for GroupEventView {
                 member: member.to_string(),
             },
             GroupEvent::FellBehind { asked } => Self::FellBehind { asked: all(asked) },
+            GroupEvent::Missed { count } => Self::Missed { count },
             GroupEvent::AddedBack { by, members } => Self::AddedBack {
                 by: by.to_string(),
                 members: all(members),

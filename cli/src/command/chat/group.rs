@@ -505,6 +505,9 @@ impl Screen {
                 };
                 self.notice(text);
             }
+            GroupEventView::Missed { count } => {
+                self.notice(t!("chat-group-missed", count = count));
+            }
             GroupEventView::AddedBack { by, members } => {
                 let text = t!(
                     "chat-group-added-back",

@@ -8,7 +8,7 @@ use super::*;
 use crate::{
     body::ReceiptKind,
     core::changes::{Change as MessageChange, Targets},
-    group::log::{CommitCopy, Outcome, Report, Resume},
+    group::log::{CommitCopy, Gap, Outcome, Report, Resume},
     group::tables::{COMMIT_COPIES, CommitCopyRow, GroupCommits},
 };
 
@@ -48,15 +48,38 @@ enum Received {
 }
 
 impl Core {
+    /// Stages the gap a read of sequencer `relay` found in group `id`'s log: the stored
+    /// event that shows it, and the cursor past it (the page's write, or a write of its own).
+    fn stage_gap(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        relay: usize,
+        gap: Gap,
+    ) -> Result<(), Error> {
+        warn!(group = %id.short(), relay, count = gap.count, "log entries expired unread");
+        let live = self.live_mut(id)?;
+        if let Some(cursor) = live.row.cursors.get_mut(relay) {
+            *cursor = (*cursor).max(gap.last);
+        }
+        pending.batch.put::<Groups>(&live.conv, &live.row)?;
+        pending.events.push(Event::Group {
+            group: id,
+            event: GroupEvent::Missed { count: gap.count },
+        });
+        Ok(())
+    }
+
     pub(in crate::core) async fn on_log_report(&mut self, report: Report) {
         match report {
             Report::Entries {
                 group,
                 relay,
                 entries,
+                gap,
                 reply,
             } => {
-                let resume = match self.on_entries(group, relay, entries).await {
+                let resume = match self.on_entries(group, relay, entries, gap).await {
                     Ok(resume) => resume,
                     Err(e) => {
                         warn!(group = %group.short(), "cannot process the group's log: {e}");
@@ -95,10 +118,18 @@ impl Core {
         id: GroupId,
         relay: usize,
         entries: Vec<Entry>,
+        gap: Option<Gap>,
     ) -> Result<Option<Resume>, Error> {
         let live = self.live(id)?;
         let (conv, log) = (live.conv, live.row.log);
         let Some(last) = entries.last().map(|e| e.seq) else {
+            if let Some(gap) = gap {
+                // Nothing left to read past the gap: record it, and read on after it.
+                let mut pending = Pending::new(Batch::new(), Vec::new());
+                self.stage_gap(&mut pending, id, relay, gap)?;
+                self.commit(pending).await?;
+            }
+            let live = self.live(id)?;
             return Ok(Some(Resume {
                 cursor: live.row.cursors.get(relay).copied().unwrap_or(0),
                 access: live.access.clone(),
@@ -171,6 +202,10 @@ impl Core {
             })
             .await?;
         let mut pending = Pending::new(Batch::new(), Vec::new());
+        if let Some(gap) = gap {
+            // Shown before the page's messages, which came after it.
+            self.stage_gap(&mut pending, id, relay, gap)?;
+        }
         glue::stage(&mut pending.batch, layer)?;
         for (epoch, row) in &copies {
             pending.batch.put::<GroupCommits>(&(conv, *epoch), row)?;

@@ -255,6 +255,14 @@ fn changes_aim_at_the_newest_message_and_show_as_they_come() {
         .flat_map(|line| line.spans.iter().map(|s| s.content.to_string()))
         .collect();
     assert!(!left.contains("edited text"), "{left}");
+    // A gap in the log is shown where it was found.
+    screen.on_report(event(GroupEventView::Missed { count: 7 }));
+    let shown: String = screen
+        .lines(200)
+        .iter()
+        .flat_map(|line| line.spans.iter().map(|s| s.content.to_string()))
+        .collect();
+    assert!(shown.contains("up to 7 messages"), "{shown}");
 }
 
 #[test]
