@@ -3,8 +3,9 @@
 //! soon as they are in history, beside its 1:1 messages, each shown in the chat it belongs
 //! to; an edit and a delete for everyone change what is found; a restart rebuilds it),
 //! deleting a group message from this device alone (the others keep it, and nothing the log
-//! brings later puts it back), and the gap a member away longer than the log keeps entries
-//! finds in a group that stayed in its epoch.
+//! brings later puts it back), the gap a member away longer than the log keeps entries
+//! finds in a group that stayed in its epoch, and a log a relay dropped while the group was
+//! idle and that is opened again: members read it from its start, whatever their cursors.
 
 mod support;
 
@@ -397,6 +398,52 @@ async fn a_member_back_after_entries_expired_in_a_quiet_group_is_shown_the_gap()
     alice.send_to_group(group, "still here").await.unwrap();
     holds(&bob, group, "still here").await;
     assert_eq!(gaps(&bob, group).await, shown);
+    let two = Two { bob, ..two };
+    two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_the_relay_dropped_while_idle_is_read_from_its_start_when_opened_again() {
+    let two = Two::start("idle").await;
+    let (alice, group) = (&two.alice, two.group);
+    for text in ["one", "two", "three"] {
+        alice.send_to_group(group, text).await.unwrap();
+    }
+    holds(&two.bob, group, "three").await;
+    until("alice to see all three delivered", || async {
+        alice.group_history(group, 50).await.is_ok_and(|h| {
+            h.iter()
+                .all(|m| m.delivery.is_some_and(|d| d.delivered == 1))
+        })
+    })
+    .await;
+
+    // Bob goes away and the group is idle until the relay drops the log, keys and all (it
+    // held nothing newer than the cutoff). Alice's reader opens it again at her epoch: its
+    // sequence numbers start again at 1, below every cursor the members hold.
+    two.bob.shutdown().await;
+    let cutoff = now_secs() + 1;
+    until("the clock to pass the cutoff", || async {
+        now_secs() >= cutoff
+    })
+    .await;
+    assert!(two.relay.expire_logs_before(cutoff).await >= 4);
+    let bob = builder(two.dirs[2].path(), &two.relays)
+        .spawn()
+        .await
+        .unwrap();
+    alice.send_to_group(group, "are you there?").await.unwrap();
+    holds(&bob, group, "are you there?").await;
+    bob.send_to_group(group, "yes").await.unwrap();
+    holds(alice, group, "yes").await;
+    let seen: Vec<_> = bob
+        .group_history(group, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(seen, ["one", "two", "three", "are you there?", "yes"]);
     let two = Two { bob, ..two };
     two.stop().await;
 }

@@ -515,6 +515,10 @@ impl Store {
             .as_deref()
             .and_then(parse_key_row)
             .ok_or(LogRefusal::Unavailable)?;
+        // A cursor at or past everything this log has stored comes from before the relay
+        // dropped it (lost, or deleted when idle) and someone opened it again, its numbers
+        // starting at 1 again: such a reader reads the key's epoch from its start.
+        let after = if after >= state.next_seq { 0 } else { after };
         // A key reads its own epoch: from the commit that began it to the one that ended it.
         let retired_at = (retired_at != 0).then_some(retired_at);
         if retired_at.is_some_and(|seq| after >= seq) {
