@@ -680,8 +680,9 @@ impl Core {
     }
 
     /// Stages taking `target` off this device: its rows, its text in the event log and the
-    /// search index, the chat-list preview (in `summaries`, which the caller stages); the files
-    /// are compacted once the write is durable. Used by delete-for-me and by expiry.
+    /// search index, the chat-list preview and unread count (in `summaries`, which the caller
+    /// stages); the files are compacted once the write is durable. Used by delete-for-me and
+    /// by expiry.
     pub(super) async fn stage_erase(
         &self,
         pending: &mut Pending,
@@ -690,6 +691,13 @@ impl Core {
     ) -> Result<(), Error> {
         target.tombstone(&mut pending.batch);
         self.stage_preview(summaries, &target).await?;
+        // An unread message that goes no longer counts as unread.
+        if target.row.direction == Direction::Incoming
+            && !target.row.read
+            && let Some(summary) = summaries.get_mut(&target.conv)
+        {
+            summary.unread = summary.unread.saturating_sub(1);
+        }
         let key = (target.conv, target.stamp, *target.id.as_bytes());
         // The index by id stays (it holds only the stamp): a copy of the message still on
         // its way is recognised as a duplicate instead of coming back.

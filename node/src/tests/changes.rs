@@ -237,10 +237,22 @@ async fn replies_edits_reactions_and_deletes_reach_the_peer() {
     .await
     .expect("the deleted message's sealed row is still in the files");
 
-    // Delete for me: gone from Bob's history only.
+    // Delete for me: gone from Bob's history only, and from his unread count (he had not
+    // read it).
     let second = pair.alice.send(b, "keep this").await.unwrap();
     pair.bob_has(second).await;
+    let unread = async |bob: &Node| {
+        let chats = bob.chats().await.unwrap();
+        chats
+            .iter()
+            .find(|c| c.peer == a)
+            .map(|c| c.unread)
+            .unwrap()
+    };
+    let before = unread(&pair.bob).await;
+    assert!(before >= 1);
     pair.bob.delete_for_me(a, second).await.unwrap();
+    assert_eq!(unread(&pair.bob).await, before - 1);
     let page = pair.bob.history(a, 100, None).await.unwrap();
     assert!(page.messages.iter().all(|m| m.id != second));
     let page = pair.alice.history(b, 100, None).await.unwrap();
