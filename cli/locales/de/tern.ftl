@@ -397,6 +397,7 @@ demo-group-sent = → #{ $name } { $text }: ein Upload in das Protokoll der Grup
 demo-group-received = ← #{ $name } { $text }
 demo-group-delivered = sieht ✓{ $delivered }/{ $members }: zugestellt an { $delivered } von { $members } Mitgliedern, jedes bestätigt über das Protokoll
 demo-text-group-photo = endlich der Strand
+demo-group-search = durchsucht ihren Verlauf nach { $text }: gefunden in #{ $name }, mit einem Index, der nur im Speicher liegt
 demo-group-file = → #{ $name } { $file } ({ $size }): einmal verschlüsselt und einmal hochgeladen, zum Relay der Gruppe, wie groß die Gruppe auch ist
 demo-group-file-seen = hat { $file } vom Relay der Gruppe geholt, jede 16 KiB gegen ihre Wurzel geprüft
 demo-group-removes = entfernt carol: ein Commit, und die Gruppe wechselt zu neuen Schlüsseln

@@ -368,6 +368,7 @@ demo-group-sent = → #{ $name } { $text }: one upload to the group's log
 demo-group-received = ← #{ $name } { $text }
 demo-group-delivered = sees ✓{ $delivered }/{ $members }: delivered to { $delivered } of { $members } members, each acknowledging through the log
 demo-text-group-photo = the beach, at last
+demo-group-search = searches her history for { $text }: found in #{ $name }, by an index that lives in memory only
 demo-group-file = → #{ $name } { $file } ({ $size }): encrypted once and uploaded once, to the group's relay, whatever the group's size
 demo-group-file-seen = fetched { $file } from the group's relay, every 16 KiB checked against its root
 demo-group-removes = removes carol: a commit, and the group moves to new keys

@@ -32,6 +32,7 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "creates the group #family",
         "carol  joined #family",
         "alice  ← #family \"Dinner on Sunday?\"",
+        "carol  searches her history for \"Dinner on Sunday?\": found in #family",
         "alice  → #family beach.jpg",
         "bob    fetched beach.jpg from the group's relay",
         "carol  fetched beach.jpg from the group's relay",

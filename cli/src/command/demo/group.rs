@@ -1,9 +1,9 @@
 //! The demo's group chat: Alice makes a group with Bob and Carol, Bob writes to it once and
-//! both others read it, Alice sends it a photo that both fetch from the group's relay, then
-//! Alice removes Carol, who reads nothing said after that.
+//! both others read it (Carol finds it again by search), Alice sends it a photo that both
+//! fetch from the group's relay, then Alice removes Carol, who reads nothing said after that.
 
 use anyhow::{Context as _, bail};
-use tern_node::{Direction, Event, EventStream, GroupEvent, GroupId, Node};
+use tern_node::{Direction, Event, EventStream, GroupEvent, GroupId, Node, SearchHit};
 
 use super::{Transcript, next_event, user};
 
@@ -93,6 +93,24 @@ pub(super) async fn group(
             break;
         }
     }
+
+    // Search finds it in the group, beside the 1:1 chats, from the index in memory.
+    let found = carol.search(&hello, None, 10, None).await?;
+    if !found
+        .hits
+        .iter()
+        .any(|hit| matches!(hit, SearchHit::Group(m) if m.id == hello_id && m.group == group))
+    {
+        bail!("carol's search did not find the group's message in the group");
+    }
+    t.say(
+        "carol",
+        t!(
+            "demo-group-search",
+            name = name.as_str(),
+            text = format!("{hello:?}")
+        ),
+    )?;
 
     // A photo to the group: uploaded once, to the group's relay, which both members read.
     let photo: Vec<u8> = (0..1_000_000u32)
