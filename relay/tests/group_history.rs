@@ -153,15 +153,19 @@ async fn a_members_search_finds_group_messages_in_their_group_as_they_arrive() {
         )]
     );
 
-    // A file is found by its name.
+    // A file is found by its name, also once its caption was edited.
     let path = two.dirs[1].path().join("itinerary-arusha.pdf");
     std::fs::write(&path, b"day 1: Moshi").unwrap();
-    alice.send_file(group, &path, "the plan").await.unwrap();
+    let plan = alice.send_file(group, &path, "the plan").await.unwrap();
     holds(bob, group, "the plan").await;
     assert_eq!(
         found(bob, "arusha", None).await,
         [(ChatId::Group(group), "the plan".to_owned())]
     );
+    alice.edit(group, plan, "the final plan").await.unwrap();
+    holds(bob, group, "the final plan").await;
+    let final_plan = [(ChatId::Group(group), "the final plan".to_owned())];
+    assert_eq!(found(bob, "arusha", None).await, final_plan);
 
     // An edit changes what is found; a delete for everyone removes it.
     alice
@@ -191,10 +195,8 @@ async fn a_members_search_finds_group_messages_in_their_group_as_they_arrive() {
 
     // After a restart the index is built from history, and still knows the group's.
     let two = two.restart_bob().await;
-    assert_eq!(
-        found(&two.bob, "plan", None).await,
-        [(ChatId::Group(group), "the plan".to_owned())]
-    );
+    assert_eq!(found(&two.bob, "plan", None).await, final_plan);
+    assert_eq!(found(&two.bob, "arusha", None).await, final_plan);
     assert_eq!(
         found(&two.bob, "kilimanjaro", Some(ChatId::Group(group))).await,
         []

@@ -392,7 +392,13 @@ impl Core {
         pending.search.push(if target.meta.deleted {
             search::SearchOp::Remove(key.0, key.1, key.2)
         } else {
-            search::SearchOp::Put(key.0, key.1, key.2, target.row.text.clone())
+            // A file stays found by its name after its caption changes.
+            let file = self
+                .read(move |s| s.get::<crate::tables::Attachments>(&key))
+                .await?;
+            let name = file.as_ref().and_then(search::file_name);
+            let text = search::searched(&target.row.text, name.as_deref());
+            search::SearchOp::Put(key.0, key.1, key.2, text)
         });
         if target.meta.deleted {
             self.scrub_events(pending, target.conv, target.id).await?;

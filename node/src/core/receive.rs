@@ -580,11 +580,10 @@ impl Core {
         staged
             .targets
             .insert((conv, *id.as_bytes()), std::sync::Arc::new(target));
-        // A file is found by its caption and by its name.
-        let searched = match message.attachment.as_ref() {
-            Some(file) => format!("{} {}", row.text, file.name),
-            None => row.text.clone(),
-        };
+        let searched = search::searched(
+            &row.text,
+            message.attachment.as_ref().map(|file| file.name.as_str()),
+        );
         pending
             .search
             .push(search::SearchOp::Put(conv, stamp, *id.as_bytes(), searched));

@@ -27,6 +27,20 @@ const BUILD_BATCH: usize = 4096;
 /// few seconds of commits at full speed while the index is built, after which commits wait.
 const JOBS: usize = 1024;
 
+/// What the index holds of a message: its text (a file's caption) and its file's name, so
+/// that a file is found by either.
+pub(super) fn searched(text: &str, file_name: Option<&str>) -> String {
+    match file_name {
+        Some(name) => format!("{text} {name}"),
+        None => text.to_owned(),
+    }
+}
+
+/// The name of the file in `row`, if its descriptor reads.
+pub(super) fn file_name(row: &crate::tables::AttachmentRow) -> Option<String> {
+    crate::Attachment::from_descriptor(&row.descriptor, &row.state).map(|file| file.name)
+}
+
 /// A change to the index, applied after its commit.
 #[derive(Debug, Clone)]
 pub(super) enum SearchOp {
@@ -219,9 +233,19 @@ fn read_page(
     })
 }
 
-/// Builds the index from every message with text, a batch of rows at a time. Stops early
-/// when the node stops: the build holds the database open, and the core waits for it.
+/// Builds the index from every message with text or a file, a batch of rows at a time, each
+/// with its file's name as when it was stored. Stops early when the node stops: the build
+/// holds the database open, and the core waits for it.
 fn build(store: &Store, cancel: &CancellationToken) -> Result<Index, Error> {
+    // Files are few beside messages: their names are read first, in one pass.
+    let mut names: HashMap<(Conv, u64, [u8; 16]), String> = HashMap::new();
+    for (key, row) in
+        store.scan::<crate::tables::Attachments>(.., ScanDirection::Forward, usize::MAX)?
+    {
+        if let Some(name) = file_name(&row) {
+            names.insert(key, name);
+        }
+    }
     let mut from: Option<(Conv, u64, [u8; 16])> = None;
     let mut docs = Vec::new();
     loop {
@@ -241,11 +265,11 @@ fn build(store: &Store, cancel: &CancellationToken) -> Result<Index, Error> {
         };
         from = Some(*last);
         let full = rows.len() == BUILD_BATCH;
-        docs.extend(
-            rows.into_iter()
-                .filter(|(_, row)| !row.text.is_empty())
-                .map(|((conv, stamp, id), row)| (DocKey::new(conv, stamp, id), row.text)),
-        );
+        docs.extend(rows.into_iter().filter_map(|(key, row)| {
+            let text = searched(&row.text, names.get(&key).map(String::as_str));
+            let (conv, stamp, id) = key;
+            (!text.is_empty()).then(|| (DocKey::new(conv, stamp, id), text))
+        }));
         if !full {
             break;
         }

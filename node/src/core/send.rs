@@ -221,11 +221,7 @@ impl Core {
         };
         self.stage_message(&mut pending.batch, summaries, conv, stamp, id, &row)
             .await?;
-        // A file is found by its caption and by its name.
-        let searched = match &file {
-            Some(file) => format!("{} {}", row.text, file.name),
-            None => row.text.clone(),
-        };
+        let searched = search::searched(&row.text, file.as_ref().map(|f| f.name.as_str()));
         pending
             .search
             .push(search::SearchOp::Put(conv, stamp, *id.as_bytes(), searched));

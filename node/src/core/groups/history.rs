@@ -122,11 +122,10 @@ pub(super) fn stage_history(
     };
     pending.batch.put::<Messages>(&(conv, stamp, key), &row)?;
     pending.batch.put::<MessageIndex>(&(conv, key), &stamp)?;
-    // A file is found by its caption and by its name, as in 1:1.
-    let searched = match &message.attachment {
-        Some(file) => format!("{} {}", row.text, file.name),
-        None => row.text.clone(),
-    };
+    let searched = search::searched(
+        &row.text,
+        message.attachment.as_ref().map(|file| file.name.as_str()),
+    );
     pending
         .search
         .push(search::SearchOp::Put(conv, stamp, key, searched));
