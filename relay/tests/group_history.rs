@@ -88,13 +88,18 @@ impl Two {
         }
     }
 
-    /// Bob's node again, from his directory.
-    async fn restart_bob(self) -> Self {
-        self.bob.shutdown().await;
-        let bob = builder(self.dirs[2].path(), &self.relays)
+    /// Bob's node again, from his directory (once the one before has shut down).
+    async fn bob_again(&self) -> Node {
+        builder(self.dirs[2].path(), &self.relays)
             .spawn()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Restarts Bob's node.
+    async fn restart_bob(self) -> Self {
+        self.bob.shutdown().await;
+        let bob = self.bob_again().await;
         Self { bob, ..self }
     }
 
@@ -292,9 +297,7 @@ async fn a_group_message_deleted_for_me_leaves_this_device_alone_and_stays_gone(
 
     // After a restart it is still gone, and so is its unread mark.
     let two = two.restart_bob().await;
-    let history = two.bob.group_history(group, 50).await.unwrap();
-    let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
-    assert_eq!(texts, ["bring snacks"]);
+    assert_eq!(texts(&two.bob, group).await, ["bring snacks"]);
     assert_eq!(two.bob.group_info(group).await.unwrap().unread, 1);
     two.stop().await;
 }
@@ -304,6 +307,48 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// A cutoff for the relay's expiry that everything stored so far is before: the clock has
+/// passed it when this returns.
+async fn past_a_cutoff() -> u64 {
+    let cutoff = now_secs() + 1;
+    until("the clock to pass the cutoff", || async {
+        now_secs() >= cutoff
+    })
+    .await;
+    cutoff
+}
+
+/// The texts of `node`'s history of `group`, oldest first.
+async fn texts(node: &Node, group: GroupId) -> Vec<String> {
+    let history = node.group_history(group, 50).await.unwrap();
+    history.into_iter().map(|m| m.text).collect()
+}
+
+/// Waits until every message `node` sent to `group` whose text starts with `prefix` is held
+/// by the relay.
+async fn stored(node: &Node, group: GroupId, prefix: &str) {
+    until(&format!("{prefix:?} to be stored"), || async {
+        node.group_history(group, 50).await.is_ok_and(|h| {
+            h.iter()
+                .filter(|m| m.text.starts_with(prefix))
+                .all(|m| matches!(m.state, tern_node::DeliveryState::StoredAtRelays { .. }))
+        })
+    })
+    .await;
+}
+
+/// Waits until every message in `node`'s history of `group` (all its own) is delivered to
+/// the one other member: the receipts are in the log.
+async fn all_delivered(node: &Node, group: GroupId) {
+    until("every message to be delivered", || async {
+        node.group_history(group, 50).await.is_ok_and(|h| {
+            h.iter()
+                .all(|m| m.delivery.is_some_and(|d| d.delivered == 1))
+        })
+    })
+    .await;
 }
 
 /// The `Missed` counts in `node`'s event log for `group`, oldest first.
@@ -332,13 +377,7 @@ async fn a_member_back_after_entries_expired_in_a_quiet_group_is_shown_the_gap()
     alice.send_to_group(group, "before").await.unwrap();
     holds(&two.bob, group, "before").await;
     // Bob's receipt for it is in the log before he goes.
-    until("alice to see it delivered", || async {
-        alice.group_history(group, 50).await.is_ok_and(|h| {
-            h.iter()
-                .any(|m| m.text == "before" && m.delivery.is_some_and(|d| d.delivered == 1))
-        })
-    })
-    .await;
+    all_delivered(alice, group).await;
 
     // Bob goes away; Alice talks on in the same epoch; then everything stored before the
     // cutoff expires at the relay (what Bob read too), and Alice says one more thing.
@@ -346,46 +385,17 @@ async fn a_member_back_after_entries_expired_in_a_quiet_group_is_shown_the_gap()
     for text in ["while away 1", "while away 2"] {
         alice.send_to_group(group, text).await.unwrap();
     }
-    until("alice's messages to be stored", || async {
-        alice.group_history(group, 50).await.is_ok_and(|h| {
-            h.iter()
-                .filter(|m| m.text.starts_with("while away"))
-                .all(|m| matches!(m.state, tern_node::DeliveryState::StoredAtRelays { .. }))
-        })
-    })
-    .await;
-    let cutoff = now_secs() + 1;
-    until("the clock to pass the cutoff", || async {
-        now_secs() >= cutoff
-    })
-    .await;
+    stored(alice, group, "while away").await;
+    let cutoff = past_a_cutoff().await;
     alice.send_to_group(group, "kept").await.unwrap();
-    until("alice's last message to be stored", || async {
-        alice.group_history(group, 50).await.is_ok_and(|h| {
-            h.iter().any(|m| {
-                m.text == "kept"
-                    && matches!(m.state, tern_node::DeliveryState::StoredAtRelays { .. })
-            })
-        })
-    })
-    .await;
+    stored(alice, group, "kept").await;
     assert!(two.relay.expire_logs_before(cutoff).await >= 2);
 
     // Back, Bob reads on past the gap and is shown it: the two messages he never read are
     // lost to him, and nothing else is.
-    let bob = builder(two.dirs[2].path(), &two.relays)
-        .spawn()
-        .await
-        .unwrap();
+    let bob = two.bob_again().await;
     holds(&bob, group, "kept").await;
-    let seen: Vec<_> = bob
-        .group_history(group, 50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    assert_eq!(seen, ["before", "kept"]);
+    assert_eq!(texts(&bob, group).await, ["before", "kept"]);
     let shown = gaps(&bob, group).await;
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert!(shown[0] >= 2, "{shown:?}");
@@ -393,10 +403,7 @@ async fn a_member_back_after_entries_expired_in_a_quiet_group_is_shown_the_gap()
     // Alice, who read everything, was shown none; after a restart Bob is shown it once.
     assert!(gaps(alice, group).await.is_empty());
     bob.shutdown().await;
-    let bob = builder(two.dirs[2].path(), &two.relays)
-        .spawn()
-        .await
-        .unwrap();
+    let bob = two.bob_again().await;
     alice.send_to_group(group, "still here").await.unwrap();
     holds(&bob, group, "still here").await;
     assert_eq!(gaps(&bob, group).await, shown);
@@ -412,40 +419,23 @@ async fn a_log_the_relay_dropped_while_idle_is_read_from_its_start_when_opened_a
         alice.send_to_group(group, text).await.unwrap();
     }
     holds(&two.bob, group, "three").await;
-    until("alice to see all three delivered", || async {
-        alice.group_history(group, 50).await.is_ok_and(|h| {
-            h.iter()
-                .all(|m| m.delivery.is_some_and(|d| d.delivered == 1))
-        })
-    })
-    .await;
+    all_delivered(alice, group).await;
 
     // Bob goes away and the group is idle until the relay drops the log, keys and all (it
     // held nothing newer than the cutoff). Alice's reader opens it again at her epoch: its
     // sequence numbers start again at 1, below every cursor the members hold.
     two.bob.shutdown().await;
-    let cutoff = now_secs() + 1;
-    until("the clock to pass the cutoff", || async {
-        now_secs() >= cutoff
-    })
-    .await;
+    let cutoff = past_a_cutoff().await;
     assert!(two.relay.expire_logs_before(cutoff).await >= 4);
-    let bob = builder(two.dirs[2].path(), &two.relays)
-        .spawn()
-        .await
-        .unwrap();
+    let bob = two.bob_again().await;
     alice.send_to_group(group, "are you there?").await.unwrap();
     holds(&bob, group, "are you there?").await;
     bob.send_to_group(group, "yes").await.unwrap();
     holds(alice, group, "yes").await;
-    let seen: Vec<_> = bob
-        .group_history(group, 50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    assert_eq!(seen, ["one", "two", "three", "are you there?", "yes"]);
+    assert_eq!(
+        texts(&bob, group).await,
+        ["one", "two", "three", "are you there?", "yes"]
+    );
     let two = Two { bob, ..two };
     two.stop().await;
 }

@@ -48,26 +48,14 @@ enum Received {
 }
 
 impl Core {
-    /// Stages the gap a read of sequencer `relay` found in group `id`'s log: the stored
-    /// event that shows it, and the cursor past it (the page's write, or a write of its own).
-    fn stage_gap(
-        &mut self,
-        pending: &mut Pending,
-        id: GroupId,
-        relay: usize,
-        gap: Gap,
-    ) -> Result<(), Error> {
+    /// Stages the event that shows the gap a read of group `id`'s log found. The page that
+    /// follows the gap moves the cursor past it; an empty page moves it to the gap's end.
+    fn stage_gap(&self, pending: &mut Pending, id: GroupId, relay: usize, gap: Gap) {
         warn!(group = %id.short(), relay, count = gap.count, "log entries expired unread");
-        let live = self.live_mut(id)?;
-        if let Some(cursor) = live.row.cursors.get_mut(relay) {
-            *cursor = (*cursor).max(gap.last);
-        }
-        pending.batch.put::<Groups>(&live.conv, &live.row)?;
         pending.events.push(Event::Group {
             group: id,
             event: GroupEvent::Missed { count: gap.count },
         });
-        Ok(())
     }
 
     pub(in crate::core) async fn on_log_report(&mut self, report: Report) {
@@ -126,7 +114,12 @@ impl Core {
             if let Some(gap) = gap {
                 // Nothing left to read past the gap: record it, and read on after it.
                 let mut pending = Pending::new(Batch::new(), Vec::new());
-                self.stage_gap(&mut pending, id, relay, gap)?;
+                self.stage_gap(&mut pending, id, relay, gap);
+                let live = self.live_mut(id)?;
+                if let Some(cursor) = live.row.cursors.get_mut(relay) {
+                    *cursor = (*cursor).max(gap.last);
+                }
+                pending.batch.put::<Groups>(&live.conv, &live.row)?;
                 self.commit(pending).await?;
             }
             let live = self.live(id)?;
@@ -204,7 +197,7 @@ impl Core {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         if let Some(gap) = gap {
             // Shown before the page's messages, which came after it.
-            self.stage_gap(&mut pending, id, relay, gap)?;
+            self.stage_gap(&mut pending, id, relay, gap);
         }
         glue::stage(&mut pending.batch, layer)?;
         for (epoch, row) in &copies {
