@@ -41,7 +41,7 @@ pub use self::{
 use crate::{
     CIPHERSUITE, Provider,
     credential::{CredentialVerifier, DeviceSigner, Identity},
-    policy::{EXTENSION_TYPE, PolicyError, Roles},
+    policy::{EXTENSION_TYPE, LogRelay, PolicyError, Roles},
     storage::Backing,
 };
 use error::mls;
@@ -122,6 +122,24 @@ fn with_roles(
     Extensions::from_vec(extensions).map_err(mls)
 }
 
+/// Relays a group may name: within bounds, no id twice, at most [`crate::MAX_RELAYS`], and
+/// at least one unless `may_be_empty`.
+fn check_relays(relays: &[LogRelay], may_be_empty: bool) -> Result<(), GroupError> {
+    let mut ids = BTreeSet::new();
+    if (relays.is_empty() && !may_be_empty)
+        || relays.len() > crate::MAX_RELAYS
+        || relays
+            .iter()
+            .any(|r| !r.within_bounds() || !ids.insert(r.id.as_slice()))
+    {
+        return Err(GroupError::Invalid(format!(
+            "a group's log is kept at 1 to {} distinct relays, each within bounds",
+            crate::MAX_RELAYS
+        )));
+    }
+    Ok(())
+}
+
 fn roles_of(extensions: &Extensions<GroupContext>) -> Result<Roles, PolicyError> {
     let bytes = extensions
         .unknown(EXTENSION_TYPE)
@@ -177,11 +195,28 @@ impl Group {
         verifier: &dyn CredentialVerifier,
         name: &str,
     ) -> Result<Self, GroupError> {
+        Self::create_with_relays(provider, signer, certificate, verifier, name, &[])
+    }
+
+    /// [`Group::create`], naming in the roles extension the relays that keep the group's
+    /// log (1 to [`crate::MAX_RELAYS`], each within [`LogRelay::within_bounds`]), so that
+    /// every member, joiners too, reads them from the group itself, and only an admin's
+    /// commit moves them ([`Group::move_log`]).
+    pub fn create_with_relays<B: Backing>(
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        certificate: Vec<u8>,
+        verifier: &dyn CredentialVerifier,
+        name: &str,
+        relays: &[LogRelay],
+    ) -> Result<Self, GroupError> {
+        check_relays(relays, true)?;
         let identity = crate::credential::verify(verifier, &certificate, &signer.public())?;
         let roles = Roles {
             name: name.chars().take(crate::policy::MAX_NAME_LEN).collect(),
             admins: BTreeSet::from([identity]),
             order: vec![0],
+            relays: relays.to_vec(),
         };
         let required = Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
             &[ExtensionType::Unknown(EXTENSION_TYPE)],
@@ -397,6 +432,12 @@ impl Group {
     /// The group's name.
     pub fn name(&self) -> &str {
         &self.roles.name
+    }
+
+    /// The relays that keep the group's log, in the order that decides; empty if the group
+    /// was made without them.
+    pub fn relays(&self) -> &[LogRelay] {
+        &self.roles.relays
     }
 
     /// The admins' identities.

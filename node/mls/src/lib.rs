@@ -76,6 +76,9 @@ pub use group::{
     Change, EpochSide, Group, GroupError, MAX_MESSAGE_LEN, MAX_PAST_EPOCHS, Member,
     OUT_OF_ORDER_TOLERANCE, Outgoing, ProcessError, Processed, key_package, key_package_identity,
 };
-pub use policy::{EXTENSION_TYPE, MAX_NAME_LEN, PolicyError, Roles, RolesDecodeError};
+pub use policy::{
+    EXTENSION_TYPE, LogRelay, MAX_NAME_LEN, MAX_RELAY_ADDRESSES, MAX_RELAYS, PolicyError, Roles,
+    RolesDecodeError,
+};
 pub use provider::{CIPHERSUITE, Crypto, Provider, RandError};
 pub use storage::{Backing, Batch, MemoryBacking, Overlay, ROW_FORMAT, StorageError, StorageKey};

@@ -8,13 +8,25 @@
 //!
 //! ```text
 //! struct {
-//!     uint8  version = 1;
+//!     uint8  version;                                         // 1, or 2 with relays
 //!     uint16 name_length;   opaque name[name_length];          // UTF-8, ≤ 256 bytes
 //!     uint16 admin_count;   { uint8 length; opaque identity[length]; } admins[admin_count];
 //!                                                             // sorted, no duplicates
 //!     uint32 order_count;   uint32 order[order_count];        // leaf indices, oldest first
+//!     // version 2 only:
+//!     uint8  relay_count;                                     // 1 to 8
+//!     struct {
+//!         uint8 id_length;      opaque id[id_length];          // 1 to 64 bytes
+//!         uint8 address_count;                                 // at most 8
+//!         { uint16 length; opaque address[length]; } addresses[address_count];
+//!                                                             // UTF-8, 1 to 256 bytes
+//!     } relays[relay_count];
 //! } TernRoles;
 //! ```
+//!
+//! `relays` say where the group's log is kept ([`LogRelay`]); this crate does not read them
+//! beyond their bounds. A group without them encodes version 1, so the bytes of groups made
+//! before relays were added do not change; version 2 with no relay is malformed.
 //!
 //! Admins are [`Identity`]s (accounts), so every device of an admin account is an admin.
 //! `order` lists leaf indices by when their member was added, oldest first; it may hold
@@ -37,7 +49,7 @@
 //! 8. A committer who is not an admin may change the extension only as rule 7 forces:
 //!    dropping admins who left, and, if none is left, promoting the longest-standing member
 //!    (the first leaf in `order` that is still a member). An admin may also rename, promote
-//!    and demote.
+//!    and demote, and move the log (change `relays`, never to none once set).
 //!
 //! A commit that breaks a rule is refused with a [`PolicyError`] before it is merged; the
 //! group stays in its epoch.
@@ -53,6 +65,36 @@ pub const EXTENSION_TYPE: u16 = 0xF7A1;
 pub const MAX_NAME_LEN: usize = 256;
 
 const VERSION: u8 = 1;
+const VERSION_RELAYS: u8 = 2;
+
+/// Most relays a group's log is kept at.
+pub const MAX_RELAYS: usize = 8;
+/// Most addresses of one relay.
+pub const MAX_RELAY_ADDRESSES: usize = 8;
+const MAX_RELAY_ID_LEN: usize = 64;
+const MAX_ADDRESS_LEN: usize = 256;
+
+/// One relay that keeps the group's log: its id and addresses, as the application writes
+/// them (Tern: a libp2p peer id's bytes, and multiaddresses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRelay {
+    /// The relay's id, 1 to 64 bytes.
+    pub id: Vec<u8>,
+    /// Its addresses, UTF-8, at most [`MAX_RELAY_ADDRESSES`] of 1 to 256 bytes.
+    pub addresses: Vec<String>,
+}
+
+impl LogRelay {
+    /// Whether it keeps within the extension's bounds.
+    pub fn within_bounds(&self) -> bool {
+        (1..=MAX_RELAY_ID_LEN).contains(&self.id.len())
+            && self.addresses.len() <= MAX_RELAY_ADDRESSES
+            && self
+                .addresses
+                .iter()
+                .all(|a| (1..=MAX_ADDRESS_LEN).contains(&a.len()))
+    }
+}
 
 /// The roles extension's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +105,9 @@ pub struct Roles {
     pub admins: BTreeSet<Identity>,
     /// Leaf indices by seniority, oldest first (may name departed leaves).
     pub order: Vec<u32>,
+    /// Where the group's log is kept, in the order that decides; empty in a group made
+    /// without them (the application keeps them elsewhere).
+    pub relays: Vec<LogRelay>,
 }
 
 /// The roles extension could not be read.
@@ -71,9 +116,20 @@ pub struct Roles {
 pub struct RolesDecodeError;
 
 impl Roles {
-    /// The extension's bytes.
+    /// The extension's bytes. Relays beyond the bounds are left out (the group's own
+    /// operations check them first).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![VERSION];
+        let relays: Vec<&LogRelay> = self
+            .relays
+            .iter()
+            .filter(|r| r.within_bounds())
+            .take(MAX_RELAYS)
+            .collect();
+        let mut out = vec![if relays.is_empty() {
+            VERSION
+        } else {
+            VERSION_RELAYS
+        }];
         let name = &self.name.as_bytes()[..self.name.len().min(MAX_NAME_LEN)];
         out.extend_from_slice(&(name.len() as u16).to_be_bytes());
         out.extend_from_slice(name);
@@ -87,13 +143,26 @@ impl Roles {
         for leaf in &self.order {
             out.extend_from_slice(&leaf.to_be_bytes());
         }
+        if !relays.is_empty() {
+            out.push(relays.len() as u8);
+            for relay in relays {
+                out.push(relay.id.len() as u8);
+                out.extend_from_slice(&relay.id);
+                out.push(relay.addresses.len() as u8);
+                for address in &relay.addresses {
+                    out.extend_from_slice(&(address.len() as u16).to_be_bytes());
+                    out.extend_from_slice(address.as_bytes());
+                }
+            }
+        }
         out
     }
 
     /// Reads the extension's bytes, strictly (no trailing bytes, sorted unique admins).
     pub fn decode(bytes: &[u8]) -> Result<Self, RolesDecodeError> {
         let mut r = Reader(bytes);
-        if r.u8()? != VERSION {
+        let version = r.u8()?;
+        if version != VERSION && version != VERSION_RELAYS {
             return Err(RolesDecodeError);
         }
         let name_len = usize::from(r.u16()?);
@@ -117,6 +186,11 @@ impl Roles {
             return Err(RolesDecodeError);
         }
         let order = (0..count).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+        let relays = if version == VERSION_RELAYS {
+            r.relays()?
+        } else {
+            Vec::new()
+        };
         if !r.0.is_empty() {
             return Err(RolesDecodeError);
         }
@@ -124,6 +198,7 @@ impl Roles {
             name,
             admins,
             order,
+            relays,
         })
     }
 }
@@ -149,6 +224,30 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, RolesDecodeError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// Version 2's relays: at least one, each within [`LogRelay::within_bounds`].
+    fn relays(&mut self) -> Result<Vec<LogRelay>, RolesDecodeError> {
+        let count = usize::from(self.u8()?);
+        if !(1..=MAX_RELAYS).contains(&count) {
+            return Err(RolesDecodeError);
+        }
+        let mut relays = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = usize::from(self.u8()?);
+            let id = self.take(len)?.to_vec();
+            let addresses = (0..self.u8()?)
+                .map(|_| {
+                    let len = usize::from(self.u16()?);
+                    String::from_utf8(self.take(len)?.to_vec()).map_err(|_| RolesDecodeError)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let relay = LogRelay { id, addresses };
+            if !relay.within_bounds() {
+                return Err(RolesDecodeError);
+            }
+            relays.push(relay);
+        }
+        Ok(relays)
     }
 }
 
@@ -316,6 +415,12 @@ pub(crate) fn check(
         if new.name != roles.name || new.admins != forced {
             return Err(PolicyError::NotAdmin("change the group's name or admins"));
         }
+        if new.relays != roles.relays {
+            return Err(PolicyError::NotAdmin("move the group's log"));
+        }
+    }
+    if new.relays.is_empty() && !roles.relays.is_empty() {
+        return Err(PolicyError::Roles("the group's log would be kept nowhere"));
     }
     Ok(new)
 }
@@ -334,8 +439,63 @@ mod tests {
             name: "g".into(),
             admins: [id(0)].into(),
             order: (0..u32::from(n)).collect(),
+            relays: Vec::new(),
         };
         (roles, members)
+    }
+
+    fn relay(n: u8) -> LogRelay {
+        LogRelay {
+            id: vec![n; 38],
+            addresses: vec![format!("/ip4/127.0.0.1/tcp/{}", 4000 + u16::from(n))],
+        }
+    }
+
+    #[test]
+    fn relays_encode_as_version_2_and_decode_strictly() {
+        let (mut roles, _) = group(2);
+        assert_eq!(roles.encode()[0], 1, "no relays: the version 1 bytes");
+        roles.relays = vec![relay(1), relay(2)];
+        let bytes = roles.encode();
+        assert_eq!(bytes[0], 2);
+        assert_eq!(Roles::decode(&bytes).unwrap(), roles);
+        assert!(Roles::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(Roles::decode(&[bytes.as_slice(), &[0]].concat()).is_err());
+        // Version 2 with no relay, a relay without an id, an empty address: malformed.
+        let v1 = group(2).0.encode();
+        assert!(Roles::decode(&[&[2], &v1[1..], &[0]].concat()).is_err());
+        assert!(Roles::decode(&[&[2], &v1[1..], &[1, 0, 0]].concat()).is_err());
+        assert!(Roles::decode(&[&[2], &v1[1..], &[1, 1, 7, 1, 0, 0]].concat()).is_err());
+        assert!(Roles::decode(&[&[2], &v1[1..], &[1, 1, 7, 1, 0, 1, 0xff]].concat()).is_err());
+        assert!(Roles::decode(&[&[2], &v1[1..], &[1, 1, 7, 1, 0, 1, b'a']].concat()).is_ok());
+    }
+
+    #[test]
+    fn only_admins_move_the_log_and_never_to_nowhere() {
+        let (mut roles, members) = group(3);
+        roles.relays = vec![relay(1)];
+        let moving = |committer, relays: Vec<LogRelay>| CommitSummary {
+            committer,
+            new_roles: Some(Roles {
+                relays,
+                ..roles.clone()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&roles, &members, &moving(1, vec![relay(2)])),
+            Err(PolicyError::NotAdmin("move the group's log"))
+        );
+        assert_eq!(
+            check(&roles, &members, &moving(0, vec![relay(2)]))
+                .unwrap()
+                .relays,
+            [relay(2)]
+        );
+        assert!(matches!(
+            check(&roles, &members, &moving(0, Vec::new())),
+            Err(PolicyError::Roles(_))
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! What a member sends: commits (add, remove, self-update, rename, admin changes, pending
-//! proposals), the leave proposal, and application messages.
+//! What a member sends: commits (add, remove, self-update, rename, admin changes, moving
+//! the log, pending proposals), the leave proposal, and application messages.
 //!
 //! Every commit is built with the roles extension the policy requires (`policy.rs`): the new
 //! seniority order when members are added, admins who left dropped and, if none is left, the
@@ -14,11 +14,11 @@ use openmls::prelude::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Group, GroupError, error::mls, with_roles};
+use super::{Group, GroupError, check_relays, error::mls, with_roles};
 use crate::{
     Provider,
     credential::{CredentialVerifier, DeviceSigner, Identity},
-    policy::{self, CommitSummary, PolicyError, Roles},
+    policy::{self, CommitSummary, LogRelay, PolicyError, Roles},
     storage::Backing,
 };
 
@@ -75,6 +75,7 @@ struct Plan {
     queued_removes: Vec<(u32, u32)>,
     name: Option<String>,
     admin: Option<(Identity, bool)>,
+    relays: Option<Vec<LogRelay>>,
     update: bool,
 }
 
@@ -217,6 +218,27 @@ impl Group {
     ) -> Result<Outgoing, GroupError> {
         let plan = Plan {
             admin: Some((identity.clone(), admin)),
+            ..Plan::default()
+        };
+        self.commit(provider, signer, verifier, plan)
+    }
+
+    /// Moves the group's log to `relays` (1 to [`crate::MAX_RELAYS`], in the order that
+    /// decides): members read and append there from the epoch this commit begins. Admins
+    /// only.
+    pub fn move_log<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        signer: &DeviceSigner,
+        verifier: &dyn CredentialVerifier,
+        relays: &[LogRelay],
+    ) -> Result<Outgoing, GroupError> {
+        check_relays(relays, false)?;
+        if !self.is_admin() {
+            return Err(PolicyError::NotAdmin("move the group's log").into());
+        }
+        let plan = Plan {
+            relays: Some(relays.to_vec()),
             ..Plan::default()
         };
         self.commit(provider, signer, verifier, plan)
@@ -454,6 +476,9 @@ impl Group {
         };
         if let Some(name) = plan.name {
             roles.name = name;
+        }
+        if let Some(relays) = plan.relays {
+            roles.relays = relays;
         }
         let changes_admins = plan.admin.is_some();
         if let Some((identity, admin)) = plan.admin {

@@ -22,7 +22,7 @@ use super::{EpochSide, Group, Member, ProcessError, roles_of};
 use crate::{
     Provider,
     credential::{CredentialVerifier, Identity},
-    policy::{self, CommitSummary, PolicyError},
+    policy::{self, CommitSummary, LogRelay, PolicyError},
     storage::Backing,
 };
 
@@ -71,6 +71,8 @@ pub enum Change {
     Promoted(Identity),
     /// An identity stopped being an admin.
     Demoted(Identity),
+    /// An admin moved the group's log to these relays, from this epoch on.
+    LogMoved(Vec<LogRelay>),
 }
 
 fn forged(e: impl std::fmt::Debug) -> ProcessError {
@@ -330,6 +332,9 @@ impl Group {
         }
         for id in old_roles.admins.difference(&self.roles.admins) {
             changes.push(Change::Demoted(id.clone()));
+        }
+        if self.roles.relays != old_roles.relays {
+            changes.push(Change::LogMoved(self.roles.relays.clone()));
         }
         Ok(Processed::Commit {
             committer,

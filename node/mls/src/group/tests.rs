@@ -209,18 +209,11 @@ fn a_staying_admin_commits_a_members_leave() {
     ));
 }
 
-#[test]
-fn receivers_refuse_a_commit_the_policy_forbids() {
-    let crypto = Crypto::new();
-    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
-    // Bob bypasses the API's own check and commits a rename through openmls directly.
-    let forged_roles = Roles {
-        name: "bob's".into(),
-        ..d[1].g().roles.clone()
-    };
-    let commit = d[1].run(&crypto, |p, g, s, _| {
+/// A commit of `roles` made through openmls directly, past the API's own checks.
+fn forged_commit(crypto: &Crypto, device: &mut Device, roles: &Roles) -> Vec<u8> {
+    device.run(crypto, |p, g, s, _| {
         let g = g.as_mut().unwrap();
-        let ext = with_roles(g.mls.extensions(), &forged_roles).unwrap();
+        let ext = with_roles(g.mls.extensions(), roles).unwrap();
         let bundle = g
             .mls
             .commit_builder()
@@ -233,7 +226,94 @@ fn receivers_refuse_a_commit_the_policy_forbids() {
             .stage_commit(p)
             .unwrap();
         bundle.into_commit().tls_serialize_detached().unwrap()
+    })
+}
+
+fn relay(n: u8) -> LogRelay {
+    LogRelay {
+        id: vec![n; 38],
+        addresses: vec![format!("/ip4/127.0.0.1/tcp/{}", 4000 + u16::from(n))],
+    }
+}
+
+#[test]
+fn an_admin_moves_the_log_and_every_member_and_joiner_follows() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    assert!(d[0].g().relays().is_empty());
+    // Bob is no admin: refused before anything is sent, and by receivers when forged.
+    let refused = d[1].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().move_log(p, s, &V, &[relay(2)])
     });
+    assert!(matches!(
+        refused,
+        Err(GroupError::Policy(PolicyError::NotAdmin(_)))
+    ));
+    let forged = Roles {
+        relays: vec![relay(6)],
+        ..d[1].g().roles.clone()
+    };
+    let forged = forged_commit(&crypto, &mut d[1], &forged);
+    assert!(matches!(
+        d[0].process(&crypto, &forged),
+        Err(ProcessError::Policy(PolicyError::NotAdmin(_)))
+    ));
+    d[1].run(&crypto, |p, g, _, _| {
+        g.as_mut().unwrap().discard_own_commit(p).unwrap()
+    });
+    // No relay, or the same relay twice: refused as invalid.
+    for bad in [vec![], vec![relay(2), relay(2)]] {
+        let refused = d[0].run(&crypto, |p, g, s, _| {
+            g.as_mut().unwrap().move_log(p, s, &V, &bad)
+        });
+        assert!(
+            matches!(refused, Err(GroupError::Invalid(_))),
+            "{refused:?}"
+        );
+    }
+
+    let out = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut()
+            .unwrap()
+            .move_log(p, s, &V, &[relay(2), relay(3)])
+            .unwrap()
+    });
+    assert_eq!(
+        d[0].process(&crypto, &out.commit).unwrap(),
+        Processed::OwnCommit
+    );
+    for i in [1, 2] {
+        let Processed::Commit { changes, .. } = d[i].process(&crypto, &out.commit).unwrap() else {
+            panic!("not a commit")
+        };
+        assert!(changes.contains(&Change::LogMoved(vec![relay(2), relay(3)])));
+        assert_eq!(d[i].g().relays(), [relay(2), relay(3)]);
+    }
+    // A joiner reads them from the group itself.
+    let mut dave = Device::new(&crypto, "dave");
+    let kp = dave.key_package(&crypto);
+    let add = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().add_members(p, s, &V, &[kp]).unwrap()
+    });
+    d[0].process(&crypto, &add.commit).unwrap();
+    let welcome = add.welcome.unwrap();
+    dave.run(&crypto, |p, g, _, _| {
+        *g = Some(Group::join(p, &welcome, &V).unwrap())
+    });
+    assert_eq!(dave.g().relays(), [relay(2), relay(3)]);
+    assert_eq!(dave.state(), d[0].state());
+}
+
+#[test]
+fn receivers_refuse_a_commit_the_policy_forbids() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    // Bob bypasses the API's own check and commits a rename through openmls directly.
+    let forged_roles = Roles {
+        name: "bob's".into(),
+        ..d[1].g().roles.clone()
+    };
+    let commit = forged_commit(&crypto, &mut d[1], &forged_roles);
     let before = d[0].state();
     let rows = d[0].store.rows().clone();
     let refused = d[0].process(&crypto, &commit);
