@@ -122,18 +122,21 @@ fn with_roles(
     Extensions::from_vec(extensions).map_err(mls)
 }
 
-/// Relays a group may name: within bounds, no id twice, at most [`crate::MAX_RELAYS`], and
-/// at least one unless `may_be_empty`.
-fn check_relays(relays: &[LogRelay], may_be_empty: bool) -> Result<(), GroupError> {
+/// Where a group may keep its log: an id of 1 to [`crate::MAX_LOG_ID_LEN`] bytes, and 1 to
+/// [`crate::MAX_RELAYS`] relays within bounds, no id twice.
+fn check_log(log: &[u8], relays: &[LogRelay]) -> Result<(), GroupError> {
     let mut ids = BTreeSet::new();
-    if (relays.is_empty() && !may_be_empty)
+    if !(1..=crate::MAX_LOG_ID_LEN).contains(&log.len())
+        || relays.is_empty()
         || relays.len() > crate::MAX_RELAYS
         || relays
             .iter()
             .any(|r| !r.within_bounds() || !ids.insert(r.id.as_slice()))
     {
         return Err(GroupError::Invalid(format!(
-            "a group's log is kept at 1 to {} distinct relays, each within bounds",
+            "a group's log has an id of 1 to {} bytes and is kept at 1 to {} distinct \
+             relays, each within bounds",
+            crate::MAX_LOG_ID_LEN,
             crate::MAX_RELAYS
         )));
     }
@@ -195,27 +198,31 @@ impl Group {
         verifier: &dyn CredentialVerifier,
         name: &str,
     ) -> Result<Self, GroupError> {
-        Self::create_with_relays(provider, signer, certificate, verifier, name, &[])
+        Self::create_with_log(provider, signer, certificate, verifier, name, (&[], &[]))
     }
 
-    /// [`Group::create`], naming in the roles extension the relays that keep the group's
-    /// log (1 to [`crate::MAX_RELAYS`], each within [`LogRelay::within_bounds`]), so that
-    /// every member, joiners too, reads them from the group itself, and only an admin's
-    /// commit moves them ([`Group::move_log`]).
-    pub fn create_with_relays<B: Backing>(
+    /// [`Group::create`], naming in the roles extension where the group's log is kept: its
+    /// id there (1 to [`crate::MAX_LOG_ID_LEN`] bytes) and the relays (1 to
+    /// [`crate::MAX_RELAYS`], each within [`LogRelay::within_bounds`]), so that every member,
+    /// joiners too, reads them from the group itself, and only an admin's commit moves them
+    /// ([`Group::move_log`]). Both empty: none named.
+    pub fn create_with_log<B: Backing>(
         provider: &Provider<'_, B>,
         signer: &DeviceSigner,
         certificate: Vec<u8>,
         verifier: &dyn CredentialVerifier,
         name: &str,
-        relays: &[LogRelay],
+        (log, relays): (&[u8], &[LogRelay]),
     ) -> Result<Self, GroupError> {
-        check_relays(relays, true)?;
+        if !(log.is_empty() && relays.is_empty()) {
+            check_log(log, relays)?;
+        }
         let identity = crate::credential::verify(verifier, &certificate, &signer.public())?;
         let roles = Roles {
             name: name.chars().take(crate::policy::MAX_NAME_LEN).collect(),
             admins: BTreeSet::from([identity]),
             order: vec![0],
+            log: log.to_vec(),
             relays: relays.to_vec(),
         };
         let required = Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
@@ -438,6 +445,11 @@ impl Group {
     /// was made without them.
     pub fn relays(&self) -> &[LogRelay] {
         &self.roles.relays
+    }
+
+    /// The log's id at its relays; empty if the group was made without it.
+    pub fn log(&self) -> &[u8] {
+        &self.roles.log
     }
 
     /// The admins' identities.

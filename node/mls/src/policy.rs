@@ -14,6 +14,7 @@
 //!                                                             // sorted, no duplicates
 //!     uint32 order_count;   uint32 order[order_count];        // leaf indices, oldest first
 //!     // version 2 only:
+//!     uint8  log_length;    opaque log[log_length];            // 1 to 64 bytes
 //!     uint8  relay_count;                                     // 1 to 8
 //!     struct {
 //!         uint8 id_length;      opaque id[id_length];          // 1 to 64 bytes
@@ -24,9 +25,10 @@
 //! } TernRoles;
 //! ```
 //!
-//! `relays` say where the group's log is kept ([`LogRelay`]); this crate does not read them
-//! beyond their bounds. A group without them encodes version 1, so the bytes of groups made
-//! before relays were added do not change; version 2 with no relay is malformed.
+//! `log` and `relays` say where the group's log is kept: its id there, and the relays
+//! ([`LogRelay`]); this crate does not read them beyond their bounds. A group without them
+//! encodes version 1, so the bytes of groups made before they were added do not change;
+//! version 2 needs both.
 //!
 //! Admins are [`Identity`]s (accounts), so every device of an admin account is an admin.
 //! `order` lists leaf indices by when their member was added, oldest first; it may hold
@@ -49,7 +51,7 @@
 //! 8. A committer who is not an admin may change the extension only as rule 7 forces:
 //!    dropping admins who left, and, if none is left, promoting the longest-standing member
 //!    (the first leaf in `order` that is still a member). An admin may also rename, promote
-//!    and demote, and move the log (change `relays`, never to none once set).
+//!    and demote, and move the log (change `log` and `relays`, never to none once set).
 //!
 //! A commit that breaks a rule is refused with a [`PolicyError`] before it is merged; the
 //! group stays in its epoch.
@@ -72,6 +74,8 @@ pub const MAX_RELAYS: usize = 8;
 /// Most addresses of one relay.
 pub const MAX_RELAY_ADDRESSES: usize = 8;
 const MAX_RELAY_ID_LEN: usize = 64;
+/// Longest log id.
+pub const MAX_LOG_ID_LEN: usize = 64;
 const MAX_ADDRESS_LEN: usize = 256;
 
 /// One relay that keeps the group's log: its id and addresses, as the application writes
@@ -105,8 +109,11 @@ pub struct Roles {
     pub admins: BTreeSet<Identity>,
     /// Leaf indices by seniority, oldest first (may name departed leaves).
     pub order: Vec<u32>,
+    /// The log's id at its relays (1 to [`MAX_LOG_ID_LEN`] bytes); empty, with `relays`,
+    /// in a group made without them (the application keeps them elsewhere).
+    pub log: Vec<u8>,
     /// Where the group's log is kept, in the order that decides; empty in a group made
-    /// without them (the application keeps them elsewhere).
+    /// without them.
     pub relays: Vec<LogRelay>,
 }
 
@@ -125,11 +132,8 @@ impl Roles {
             .filter(|r| r.within_bounds())
             .take(MAX_RELAYS)
             .collect();
-        let mut out = vec![if relays.is_empty() {
-            VERSION
-        } else {
-            VERSION_RELAYS
-        }];
+        let placed = !relays.is_empty() && (1..=MAX_LOG_ID_LEN).contains(&self.log.len());
+        let mut out = vec![if !placed { VERSION } else { VERSION_RELAYS }];
         let name = &self.name.as_bytes()[..self.name.len().min(MAX_NAME_LEN)];
         out.extend_from_slice(&(name.len() as u16).to_be_bytes());
         out.extend_from_slice(name);
@@ -143,7 +147,9 @@ impl Roles {
         for leaf in &self.order {
             out.extend_from_slice(&leaf.to_be_bytes());
         }
-        if !relays.is_empty() {
+        if placed {
+            out.push(self.log.len() as u8);
+            out.extend_from_slice(&self.log);
             out.push(relays.len() as u8);
             for relay in relays {
                 out.push(relay.id.len() as u8);
@@ -186,10 +192,14 @@ impl Roles {
             return Err(RolesDecodeError);
         }
         let order = (0..count).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
-        let relays = if version == VERSION_RELAYS {
-            r.relays()?
+        let (log, relays) = if version == VERSION_RELAYS {
+            let len = usize::from(r.u8()?);
+            if !(1..=MAX_LOG_ID_LEN).contains(&len) {
+                return Err(RolesDecodeError);
+            }
+            (r.take(len)?.to_vec(), r.relays()?)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         if !r.0.is_empty() {
             return Err(RolesDecodeError);
@@ -198,6 +208,7 @@ impl Roles {
             name,
             admins,
             order,
+            log,
             relays,
         })
     }
@@ -415,7 +426,7 @@ pub(crate) fn check(
         if new.name != roles.name || new.admins != forced {
             return Err(PolicyError::NotAdmin("change the group's name or admins"));
         }
-        if new.relays != roles.relays {
+        if new.relays != roles.relays || new.log != roles.log {
             return Err(PolicyError::NotAdmin("move the group's log"));
         }
     }
@@ -439,6 +450,7 @@ mod tests {
             name: "g".into(),
             admins: [id(0)].into(),
             order: (0..u32::from(n)).collect(),
+            log: Vec::new(),
             relays: Vec::new(),
         };
         (roles, members)
@@ -455,24 +467,30 @@ mod tests {
     fn relays_encode_as_version_2_and_decode_strictly() {
         let (mut roles, _) = group(2);
         assert_eq!(roles.encode()[0], 1, "no relays: the version 1 bytes");
+        roles.log = vec![9; 32];
         roles.relays = vec![relay(1), relay(2)];
         let bytes = roles.encode();
         assert_eq!(bytes[0], 2);
         assert_eq!(Roles::decode(&bytes).unwrap(), roles);
         assert!(Roles::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(Roles::decode(&[bytes.as_slice(), &[0]].concat()).is_err());
-        // Version 2 with no relay, a relay without an id, an empty address: malformed.
+        // Version 2 with no log id, no relay, a relay without an id, an empty or non-UTF-8
+        // address: malformed.
         let v1 = group(2).0.encode();
-        assert!(Roles::decode(&[&[2], &v1[1..], &[0]].concat()).is_err());
-        assert!(Roles::decode(&[&[2], &v1[1..], &[1, 0, 0]].concat()).is_err());
-        assert!(Roles::decode(&[&[2], &v1[1..], &[1, 1, 7, 1, 0, 0]].concat()).is_err());
-        assert!(Roles::decode(&[&[2], &v1[1..], &[1, 1, 7, 1, 0, 1, 0xff]].concat()).is_err());
-        assert!(Roles::decode(&[&[2], &v1[1..], &[1, 1, 7, 1, 0, 1, b'a']].concat()).is_ok());
+        let v2 = |tail: &[u8]| Roles::decode(&[&[2], &v1[1..], tail].concat());
+        assert!(v2(&[0, 1, 1, 7, 0]).is_err());
+        assert!(v2(&[1, 5, 0]).is_err());
+        assert!(v2(&[1, 5, 1, 0, 0]).is_err());
+        assert!(v2(&[1, 5, 1, 1, 7, 1, 0, 0]).is_err());
+        assert!(v2(&[1, 5, 1, 1, 7, 1, 0, 1, 0xff]).is_err());
+        assert!(v2(&[1, 5, 1, 1, 7, 1, 0, 1, b'a']).is_ok());
+        assert!(v2(&[1, 5, 1, 1, 7, 0]).is_ok());
     }
 
     #[test]
     fn only_admins_move_the_log_and_never_to_nowhere() {
         let (mut roles, members) = group(3);
+        roles.log = vec![1; 32];
         roles.relays = vec![relay(1)];
         let moving = |committer, relays: Vec<LogRelay>| CommitSummary {
             committer,
@@ -482,6 +500,19 @@ mod tests {
             }),
             ..Default::default()
         };
+        // A fresh log id on the same relays is a move too.
+        let fresh = CommitSummary {
+            committer: 1,
+            new_roles: Some(Roles {
+                log: vec![2; 32],
+                ..roles.clone()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&roles, &members, &fresh),
+            Err(PolicyError::NotAdmin("move the group's log"))
+        );
         assert_eq!(
             check(&roles, &members, &moving(1, vec![relay(2)])),
             Err(PolicyError::NotAdmin("move the group's log"))

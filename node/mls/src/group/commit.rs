@@ -14,7 +14,7 @@ use openmls::prelude::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Group, GroupError, check_relays, error::mls, with_roles};
+use super::{Group, GroupError, check_log, error::mls, with_roles};
 use crate::{
     Provider,
     credential::{CredentialVerifier, DeviceSigner, Identity},
@@ -75,7 +75,7 @@ struct Plan {
     queued_removes: Vec<(u32, u32)>,
     name: Option<String>,
     admin: Option<(Identity, bool)>,
-    relays: Option<Vec<LogRelay>>,
+    log: Option<(Vec<u8>, Vec<LogRelay>)>,
     update: bool,
 }
 
@@ -223,22 +223,22 @@ impl Group {
         self.commit(provider, signer, verifier, plan)
     }
 
-    /// Moves the group's log to `relays` (1 to [`crate::MAX_RELAYS`], in the order that
-    /// decides): members read and append there from the epoch this commit begins. Admins
-    /// only.
+    /// Moves the group's log to the id `log` at `relays` (1 to [`crate::MAX_RELAYS`], in the
+    /// order that decides): members read and append there from the epoch this commit
+    /// begins. Admins only.
     pub fn move_log<B: Backing>(
         &mut self,
         provider: &Provider<'_, B>,
         signer: &DeviceSigner,
         verifier: &dyn CredentialVerifier,
-        relays: &[LogRelay],
+        (log, relays): (&[u8], &[LogRelay]),
     ) -> Result<Outgoing, GroupError> {
-        check_relays(relays, false)?;
+        check_log(log, relays)?;
         if !self.is_admin() {
             return Err(PolicyError::NotAdmin("move the group's log").into());
         }
         let plan = Plan {
-            relays: Some(relays.to_vec()),
+            log: Some((log.to_vec(), relays.to_vec())),
             ..Plan::default()
         };
         self.commit(provider, signer, verifier, plan)
@@ -477,7 +477,8 @@ impl Group {
         if let Some(name) = plan.name {
             roles.name = name;
         }
-        if let Some(relays) = plan.relays {
+        if let Some((log, relays)) = plan.log {
+            roles.log = log;
             roles.relays = relays;
         }
         let changes_admins = plan.admin.is_some();

@@ -71,7 +71,8 @@ pub enum Change {
     Promoted(Identity),
     /// An identity stopped being an admin.
     Demoted(Identity),
-    /// An admin moved the group's log to these relays, from this epoch on.
+    /// An admin moved the group's log to these relays (and a new id there, [`Group::log`]),
+    /// from this epoch on.
     LogMoved(Vec<LogRelay>),
 }
 
@@ -333,7 +334,7 @@ impl Group {
         for id in old_roles.admins.difference(&self.roles.admins) {
             changes.push(Change::Demoted(id.clone()));
         }
-        if self.roles.relays != old_roles.relays {
+        if self.roles.relays != old_roles.relays || self.roles.log != old_roles.log {
             changes.push(Change::LogMoved(self.roles.relays.clone()));
         }
         Ok(Processed::Commit {

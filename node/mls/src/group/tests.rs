@@ -243,13 +243,16 @@ fn an_admin_moves_the_log_and_every_member_and_joiner_follows() {
     assert!(d[0].g().relays().is_empty());
     // Bob is no admin: refused before anything is sent, and by receivers when forged.
     let refused = d[1].run(&crypto, |p, g, s, _| {
-        g.as_mut().unwrap().move_log(p, s, &V, &[relay(2)])
+        g.as_mut()
+            .unwrap()
+            .move_log(p, s, &V, (&[5; 32], &[relay(2)]))
     });
     assert!(matches!(
         refused,
         Err(GroupError::Policy(PolicyError::NotAdmin(_)))
     ));
     let forged = Roles {
+        log: vec![6; 32],
         relays: vec![relay(6)],
         ..d[1].g().roles.clone()
     };
@@ -261,10 +264,14 @@ fn an_admin_moves_the_log_and_every_member_and_joiner_follows() {
     d[1].run(&crypto, |p, g, _, _| {
         g.as_mut().unwrap().discard_own_commit(p).unwrap()
     });
-    // No relay, or the same relay twice: refused as invalid.
-    for bad in [vec![], vec![relay(2), relay(2)]] {
+    // No relay, the same relay twice, or no log id: refused as invalid.
+    for (log, bad) in [
+        (vec![5; 32], vec![]),
+        (vec![5; 32], vec![relay(2), relay(2)]),
+        (vec![], vec![relay(2)]),
+    ] {
         let refused = d[0].run(&crypto, |p, g, s, _| {
-            g.as_mut().unwrap().move_log(p, s, &V, &bad)
+            g.as_mut().unwrap().move_log(p, s, &V, (&log, &bad))
         });
         assert!(
             matches!(refused, Err(GroupError::Invalid(_))),
@@ -275,7 +282,7 @@ fn an_admin_moves_the_log_and_every_member_and_joiner_follows() {
     let out = d[0].run(&crypto, |p, g, s, _| {
         g.as_mut()
             .unwrap()
-            .move_log(p, s, &V, &[relay(2), relay(3)])
+            .move_log(p, s, &V, (&[5; 32], &[relay(2), relay(3)]))
             .unwrap()
     });
     assert_eq!(
@@ -288,6 +295,7 @@ fn an_admin_moves_the_log_and_every_member_and_joiner_follows() {
         };
         assert!(changes.contains(&Change::LogMoved(vec![relay(2), relay(3)])));
         assert_eq!(d[i].g().relays(), [relay(2), relay(3)]);
+        assert_eq!(d[i].g().log(), [5; 32]);
     }
     // A joiner reads them from the group itself.
     let mut dave = Device::new(&crypto, "dave");
@@ -301,6 +309,7 @@ fn an_admin_moves_the_log_and_every_member_and_joiner_follows() {
         *g = Some(Group::join(p, &welcome, &V).unwrap())
     });
     assert_eq!(dave.g().relays(), [relay(2), relay(3)]);
+    assert_eq!(dave.g().log(), [5; 32]);
     assert_eq!(dave.state(), d[0].state());
 }
 
