@@ -9,23 +9,13 @@
 
 mod support;
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use futures::StreamExt;
-use support::{node_builder as builder, wait_for};
+use support::{node_builder as builder, until, wait_for};
 use tern_node::{ChatId, Event, GroupEvent, GroupId, Node, SearchError, SearchHit, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn until<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-    tokio::time::timeout(TIMEOUT, async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-}
 
 /// The chats and texts of what `node` finds for `query`, newest first.
 async fn found(node: &Node, query: &str, chat: Option<ChatId>) -> Vec<(ChatId, String)> {

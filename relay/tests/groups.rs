@@ -5,11 +5,11 @@
 
 mod support;
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use futures::StreamExt;
 
-use support::{node_builder as builder, wait_for};
+use support::{node_builder as builder, until, until_within, wait_for};
 use tern_node::{Event, EventStream, GroupDelivery, GroupEvent, GroupId, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -245,26 +245,6 @@ async fn rename_seen(admin: &Node, member: &Node, group: GroupId, name: &str) {
         member.group_info(group).await.unwrap().name == name
     })
     .await;
-}
-
-/// Polls `check` until it holds, for at most [`TIMEOUT`].
-async fn until<F: Future<Output = bool>>(what: &str, check: impl FnMut() -> F) {
-    until_within(TIMEOUT, what, check).await;
-}
-
-/// Polls `check` until it holds, for at most `timeout`.
-async fn until_within<F: Future<Output = bool>>(
-    timeout: Duration,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    tokio::time::timeout(timeout, async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 /// The group entries and bodies `node` refused, by reason (those counted at all).

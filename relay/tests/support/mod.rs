@@ -23,6 +23,29 @@ use tern_relay::MailboxCodec;
 
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long [`until`] waits: generous, for a network of nodes on two busy cores.
+pub(crate) const UNTIL: Duration = Duration::from_secs(90);
+
+/// Polls `check` until it holds, for at most [`UNTIL`].
+pub(crate) async fn until<F: Future<Output = bool>>(what: &str, check: impl FnMut() -> F) {
+    until_within(UNTIL, what, check).await;
+}
+
+/// Polls `check` until it holds, for at most `timeout`.
+pub(crate) async fn until_within<F: Future<Output = bool>>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    tokio::time::timeout(timeout, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
 pub(crate) struct RelayProcess {
     child: Child,
     dir: PathBuf,
