@@ -314,6 +314,15 @@ pub enum GroupEvent {
         /// The account.
         member: UserId,
     },
+    /// An admin moved the group's log: from this commit on, its messages are kept at these
+    /// relays (`/p2p/` multiaddresses, in the order that decides,
+    /// [`crate::Node::move_group_log`]).
+    LogMoved {
+        /// The admin.
+        by: UserId,
+        /// The relays now.
+        relays: Vec<String>,
+    },
 }
 
 /// Why a group operation failed. Nothing changed.
@@ -343,6 +352,12 @@ pub enum GroupError {
     /// A group needs at least one relay to keep its log; this node has none yet.
     #[error("no relay to keep the group's log; add one with --relay")]
     NoRelays,
+    /// Relays to move a group's log to: 1 to 3, distinct, each a multiaddress ending in
+    /// `/p2p/<peer id>`.
+    #[error(
+        "a group's log is kept at 1 to 3 distinct relays, each an address ending in /p2p/<peer id>: {0}"
+    )]
+    BadRelays(String),
     /// The name is empty, too long, or holds control characters.
     #[error(
         "a group name is 1 to {} bytes without control characters",

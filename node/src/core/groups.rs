@@ -21,6 +21,7 @@ mod entries;
 mod files;
 mod history;
 mod invites;
+mod moving;
 mod outgoing;
 mod receipts;
 mod rejoin;
@@ -82,6 +83,11 @@ pub(crate) enum GroupRequest {
         group: GroupId,
         member: UserId,
         admin: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    MoveLog {
+        group: GroupId,
+        relays: Vec<libp2p::Multiaddr>,
         reply: oneshot::Sender<Result<(), Error>>,
     },
     /// A text (`Compose::Text`) or a file (`Compose::File`).
@@ -246,12 +252,13 @@ impl Live {
     }
 }
 
-fn sequencer_addresses(rows: &[SequencerRow]) -> Vec<String> {
+pub(super) fn sequencer_addresses(rows: &[SequencerRow]) -> Vec<String> {
     rows.iter()
         .filter_map(|s| {
             let peer = libp2p::PeerId::from_bytes(&s.peer).ok()?;
             Some(match s.addresses.first() {
-                Some(address) => format!("{address}/p2p/{peer}"),
+                // Rows of groups made before their relays were named in them may hold it.
+                Some(address) => format!("{}/p2p/{peer}", moving::without_peer(address)),
                 None => peer.to_string(),
             })
         })
@@ -495,6 +502,9 @@ impl Core {
         }
         self.load_commit_copies().await?;
         self.load_rejoins().await?;
+        for id in self.active_groups_where(|_| true) {
+            self.remake_stale(id).await?;
+        }
         self.load_renewals().await?;
         self.load_unread().await?;
         self.load_receipts_due().await
@@ -527,7 +537,14 @@ impl Core {
         tokio::spawn(task.run());
         live.control = Some(control);
         live.unhanded.clear();
-        let seqs: Vec<u64> = live.outbox.keys().copied().collect();
+        // Messages of an ended epoch are made again instead ([`Core::remake_stale`]).
+        let epoch = live.mls().epoch();
+        let seqs: Vec<u64> = live
+            .outbox
+            .iter()
+            .filter(|(_, row)| !outgoing::is_stale(row, epoch))
+            .map(|(seq, _)| *seq)
+            .collect();
         for seq in seqs {
             live.offer(seq);
         }
@@ -571,6 +588,13 @@ impl Core {
             } => {
                 let intent = IntentRow::Admin(member, admin);
                 let _ = reply.send(self.commit_intent(group, intent).await);
+            }
+            GroupRequest::MoveLog {
+                group,
+                relays,
+                reply,
+            } => {
+                let _ = reply.send(self.move_log(group, relays).await);
             }
             GroupRequest::Send {
                 group,
@@ -619,30 +643,34 @@ impl Core {
         if self.room() == Room::Full {
             return Err(Error::StorageFull);
         }
-        let sequencers: Vec<SequencerRow> = self
-            .relays
-            .all()
-            .iter()
-            .take(SEQUENCERS)
-            .map(|(peer, addresses)| SequencerRow {
-                peer: peer.to_bytes(),
-                addresses: addresses.iter().map(ToString::to_string).collect(),
-            })
-            .collect();
+        let sequencers: Vec<SequencerRow> = moving::canonical(
+            &self
+                .relays
+                .all()
+                .iter()
+                .take(SEQUENCERS)
+                .map(|(peer, addresses)| SequencerRow {
+                    peer: peer.to_bytes(),
+                    addresses: addresses.iter().map(ToString::to_string).collect(),
+                })
+                .collect::<Vec<_>>(),
+        );
         if sequencers.is_empty() {
             return Err(Error::Group(GroupError::NoRelays));
         }
         let log: [u8; 32] = random();
         let create_name = name.clone();
+        let relays = moving::log_relays(&sequencers);
         let ((group, access), layer) = self
             .mls(move |cx| {
                 let group = cx.op(|p, signer, certificate| {
-                    tern_mls::Group::create(
+                    tern_mls::Group::create_with_log(
                         p,
                         signer,
                         certificate.to_vec(),
                         &Certificates,
                         &create_name,
+                        (&log, &relays),
                     )
                     .map_err(|e| Error::Group(e.into()))
                 });

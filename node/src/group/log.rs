@@ -83,6 +83,11 @@ impl Copies {
         }
     }
 
+    /// Forgets them all (the group's log moved, `core/groups/moving.rs`).
+    pub(crate) fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     fn all(&self) -> Vec<CommitCopy> {
         let copies = self.0.lock().unwrap_or_else(|e| e.into_inner());
         copies.iter().cloned().collect()

@@ -94,6 +94,8 @@ pub(crate) enum IntentRow {
     /// Add back an account that fell behind the group's log, from the key package it sent
     /// us: its leaves are replaced by this one (§10.7).
     Readd(UserId, Vec<u8>),
+    /// Move the group's log to these relays (§9.7).
+    Move(Vec<SequencerRow>),
 }
 
 /// What an outgoing log entry is. Variant order is the encoding.

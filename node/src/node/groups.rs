@@ -86,6 +86,33 @@ impl Node {
             .await
     }
 
+    /// Moves a group's log to other relays (admins only): 1 to 3 multiaddresses, each ending
+    /// in `/p2p/<peer id>`, in the order that decides. It is a commit, ordered by the relays
+    /// that keep the log until then; from the epoch it begins, every member reads and
+    /// appends at the new relays, in a log under a fresh id (also when the relays are the
+    /// same: relays cannot link the two logs by id, and a log id someone took at a relay is
+    /// left behind), and a member away meanwhile follows when it reads the commit. Every member reports [`crate::GroupEvent::LogMoved`], and [`GroupInfo::sequencers`]
+    /// shows the new list.
+    ///
+    /// ```no_run
+    /// # async fn f(node: tern_node::Node, group: tern_node::GroupId) -> Result<(), tern_node::GroupError> {
+    /// let relay = "/ip4/198.51.100.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    /// node.move_group_log(group, vec![relay.parse().unwrap()]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn move_group_log(
+        &self,
+        group: GroupId,
+        relays: Vec<Multiaddr>,
+    ) -> Result<(), GroupError> {
+        self.group_call(|reply| GroupRequest::MoveLog {
+            group,
+            relays,
+            reply,
+        })
+        .await
+    }
+
     /// Makes an account an admin of a group, or no longer one (admins only). A group always
     /// keeps an admin.
     pub async fn set_admin(

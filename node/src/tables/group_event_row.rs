@@ -116,6 +116,11 @@ pub(super) enum GroupEventV1 {
     Missed {
         count: u64,
     },
+    // Appended with moving a group's log.
+    LogMoved {
+        by: UserId,
+        relays: Vec<String>,
+    },
 }
 
 /// The stored form of [`GroupMessage`], version 2: version 1, then its file, the message it
@@ -181,6 +186,7 @@ impl GroupEventV1 {
             GroupEvent::AddWaiting { member } => Self::AddWaiting { member },
             GroupEvent::FellBehind { asked } => Self::FellBehind { asked },
             GroupEvent::AddedBack { by, members } => Self::AddedBack { by, members },
+            GroupEvent::LogMoved { by, relays } => Self::LogMoved { by, relays },
             GroupEvent::Receipts { .. } => return None,
         })
     }
@@ -229,6 +235,7 @@ impl From<GroupEventV1> for GroupEvent {
             GroupEventV1::AddWaiting { member } => Self::AddWaiting { member },
             GroupEventV1::FellBehind { asked } => Self::FellBehind { asked },
             GroupEventV1::AddedBack { by, members } => Self::AddedBack { by, members },
+            GroupEventV1::LogMoved { by, relays } => Self::LogMoved { by, relays },
         }
     }
 }

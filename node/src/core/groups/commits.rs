@@ -1,5 +1,5 @@
 //! The changes a member makes to a group: a commit made from an intent (add, remove, rename,
-//! promote or demote, the waiting proposals, renewing our keys), and leaving.
+//! promote or demote, the waiting proposals, renewing our keys, moving the log), and leaving.
 
 use super::*;
 
@@ -104,6 +104,11 @@ impl Core {
                         IntentRow::Pending => g.commit_pending(p, signer, v),
                         IntentRow::Update => g.self_update(p, signer, v),
                         IntentRow::Readd(_, key_package) => g.readd(p, signer, v, key_package),
+                        // A fresh id each time: the relays cannot link the logs, and a
+                        // group whose id was taken at a relay escapes (§9.8).
+                        IntentRow::Move(relays) => {
+                            g.move_log(p, signer, v, (&random::<32>(), &moving::log_relays(relays)))
+                        }
                     }
                     .map_err(|e| Error::Group(e.into()))?;
                     let next = glue::next_access(g, p, &log)

@@ -187,6 +187,8 @@ impl Core {
                     }
                 }
                 let access = if g.is_active() {
+                    // Under the log's id now: a commit in the page may have moved it.
+                    let log = moving::log_id(g).unwrap_or(log);
                     cx.op(|p, _, _| glue::current_access(g, p, &log)).ok()
                 } else {
                     None
@@ -270,6 +272,10 @@ impl Core {
         }
         let active = live.mls().is_active();
         let ended = live.row.active && !active;
+        let moved = active && live.follow_log_move();
+        if moved {
+            moving::stage_forget_copies(&mut pending.batch, live.conv, live.mls().epoch());
+        }
         live.row.active = active;
         live.row.name = live.mls().name().to_owned();
         if let Some(access) = &access {
@@ -295,6 +301,11 @@ impl Core {
         }
         if ended {
             self.stop_group(id);
+            return Ok(None);
+        }
+        if moved {
+            // This reader stops: a new task reads the new relays.
+            self.log_moved(id).await?;
             return Ok(None);
         }
         Ok(access.map(|access| Resume {
@@ -470,6 +481,10 @@ impl Core {
                 self.renewed(pending, id)?;
                 Vec::new()
             }
+            IntentRow::Move(relays) => vec![GroupEvent::LogMoved {
+                by: me,
+                relays: sequencer_addresses(relays),
+            }],
             IntentRow::Readd(member, _) => {
                 if let Some(welcome) = welcome {
                     self.send_invites(pending, &[*member], welcome, log, sequencers)
@@ -746,6 +761,10 @@ fn change_events(committer: UserId, changes: Vec<Change>) -> Vec<GroupEvent> {
                     }),
                 );
             }
+            Change::LogMoved(relays) => events.push(GroupEvent::LogMoved {
+                by: committer,
+                relays: sequencer_addresses(&moving::sequencer_rows(&relays)),
+            }),
             _ => {}
         }
     }

@@ -158,6 +158,12 @@ impl Core {
         }
         glue::stage(&mut pending.batch, layer)?;
         let name = group.name().to_owned();
+        // Where the group itself says its log is wins over the invitation's copy.
+        let named = moving::sequencer_rows(group.relays());
+        let (log, sequencers) = match moving::log_id(&group) {
+            Some(own) if !named.is_empty() => (own, named),
+            _ => (log, sequencers),
+        };
         let row = GroupRow::joined(
             *id.as_bytes(),
             name.clone(),

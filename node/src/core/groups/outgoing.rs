@@ -344,6 +344,12 @@ impl Core {
     }
 }
 
+/// A message of ours made in an epoch before `epoch` (not held): no relay takes it any
+/// more, so it is made again in this one ([`Core::remake_stale`]).
+pub(super) fn is_stale(row: &GroupOutboxRow, epoch: u64) -> bool {
+    row.epoch < epoch && !is_held(row) && matches!(row.what, OutgoingRow::Message { .. })
+}
+
 /// A message held while members' leaves wait for a commit: not encrypted yet.
 pub(super) fn is_held(row: &GroupOutboxRow) -> bool {
     row.body.is_empty() && matches!(row.what, OutgoingRow::Message { .. })
