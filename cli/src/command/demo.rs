@@ -150,13 +150,22 @@ async fn script(dir: &Path, t: &mut Transcript) -> anyhow::Result<()> {
         t!("demo-relay-listening", address = relay_address.as_str()),
     )?;
 
-    let mut nodes = Vec::new();
-    let result = chat(dir, &relay, &relay_address, &mut nodes, t).await;
+    let (mut nodes, mut more_relays) = (Vec::new(), Vec::new());
+    let result = chat(
+        dir,
+        &relay,
+        &relay_address,
+        (&mut nodes, &mut more_relays),
+        t,
+    )
+    .await;
     // Stop everything, also after a failure, so the directory can be removed.
     for node in nodes {
         node.shutdown().await;
     }
-    relay.shutdown().await;
+    for relay in more_relays.into_iter().chain([relay]) {
+        relay.shutdown().await;
+    }
     result
 }
 
@@ -164,7 +173,7 @@ async fn chat(
     dir: &Path,
     relay: &tern_relay::Relay,
     relay_address: &str,
-    nodes: &mut Vec<Node>,
+    (nodes, more_relays): (&mut Vec<Node>, &mut Vec<tern_relay::Relay>),
     t: &mut Transcript,
 ) -> anyhow::Result<()> {
     let alice = user(&dir.join("alice"), relay_address, true).await?;
@@ -288,7 +297,7 @@ async fn chat(
         t.say("relay", t!("demo-relay-collected"))?;
     }
     conversation(&alice, &bob, &ids, &mut alice_events, &mut bob_events, t).await?;
-    group::group(dir, relay_address, &alice, &bob, nodes, t).await?;
+    group::group(dir, relay_address, &alice, &bob, (nodes, more_relays), t).await?;
     stranger(dir, relay_address, &bob, nodes, t).await
 }
 

@@ -8,8 +8,8 @@ use crate::{
     error::CliError,
 };
 
-/// Group chats: create a group, add and remove members, rename it, name admins, leave it,
-/// and see its members and messages. A group is named `#name` or by its id (a prefix of 4
+/// Group chats: create a group, add and remove members, rename it, name admins, move its
+/// messages to other relays, leave it, and see its members and messages. A group is named `#name` or by its id (a prefix of 4
 /// or more hex digits); `tern send '#name' TEXT` writes to it.
 #[derive(Debug, clap::Subcommand)]
 #[command(after_help = "Examples:
@@ -17,6 +17,7 @@ use crate::{
   tern send '#family' 'dinner at 8?'
   tern group history '#family'
   tern group remove '#family' carol
+  tern group relays '#family' /ip4/198.51.100.7/tcp/4001/p2p/12D3KooW…
   tern group info '#family'")]
 pub(crate) enum Group {
     Create(Create),
@@ -25,6 +26,7 @@ pub(crate) enum Group {
     Leave(Leave),
     Rename(Rename),
     Admin(Admin),
+    Relays(Relays),
     Info(Info),
     List(List),
     History(History),
@@ -84,6 +86,18 @@ pub(crate) struct Admin {
     /// Take the admin role away instead.
     #[arg(long)]
     demote: bool,
+}
+
+/// Move a group's messages to other relays (admins only): the relays that keep its log, in
+/// the order that decides. A commit, decided by the relays that keep it now; every member
+/// follows, one that is away when it comes back. The old relays are not needed after that.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Relays {
+    /// `#name` or id of the group.
+    group: String,
+    /// 1 to 3 relay addresses, each ending in /p2p/PEER.
+    #[arg(required = true)]
+    relays: Vec<String>,
 }
 
 /// Show a group: its members, admins and relays.
@@ -192,6 +206,18 @@ impl Group {
                     t!("group-admin-changing", member = c.member.as_str()),
                 )
             }
+            Self::Relays(c) => {
+                let count = c.relays.len();
+                let change = GroupChange {
+                    relays: Some(c.relays),
+                    ..GroupChange::default()
+                };
+                let group = backend::with(context, Need::Network, async |b| {
+                    b.change_group(&c.group, change).await
+                })
+                .await?;
+                show(context, &group, t!("group-moving-log", count = count))
+            }
             Self::Info(c) => {
                 let group =
                     backend::with(context, Need::Data, async |b| b.group(&c.group).await).await?;
@@ -261,6 +287,8 @@ fn show(context: &Context, group: &GroupView, line: String) -> Result<(), CliErr
         if !group.active {
             writeln!(out, "{}", t!("group-inactive"))?;
         } else if line.is_empty() {
+            let relays = group.sequencers.join(", ");
+            writeln!(out, "{}", t!("group-relays", relays = relays))?;
             // `info`: how old our keys in it are.
             let renewed = match group.keys_renewed_ms {
                 Some(ms) => t!("group-keys-renewed", time = crate::output::time(ms)),

@@ -39,6 +39,9 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "carol  is out of the group",
         "bob    ← #family \"Carol cannot read this.\"",
         "carol  has nothing after her removal",
+        "moves the group's messages to a second relay",
+        "bob    follows: reads and writes the group at the second relay",
+        "bob    ← #family \"Now kept by the second relay.\"",
         "refused: bob blocked this account",
         "Removed",
     ] {

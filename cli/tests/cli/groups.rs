@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::harness::{Pair, Profile, eventually};
+use super::harness::{Pair, Profile, eventually, relay as start_relay};
 
 /// The texts of `#family` as `profile` sees them.
 async fn texts(profile: &Profile) -> Vec<String> {
@@ -298,6 +298,39 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!texts(bob).await.contains(&"carol is out".to_owned()));
     assert!(texts(alice).await.contains(&"carol is out".to_owned()));
+
+    // The admin moves the group's messages to another relay; Bob follows, and they talk on
+    // there. A member cannot, and an address without the relay's id is refused.
+    let (_second, second, _second_dir) = start_relay().await;
+    let refused = bob.tern(&["group", "relays", "#family", &second]).await;
+    assert_ne!(refused.code, 0, "bob is not an admin: {refused:?}");
+    let refused = alice
+        .tern(&["group", "relays", "#family", "/ip4/127.0.0.1/tcp/9"])
+        .await;
+    assert!(refused.stderr.contains("/p2p/"), "{refused:?}");
+    let run = alice.tern(&["group", "relays", "#family", &second]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("one relay"), "{run:?}");
+    for profile in [alice, bob] {
+        eventually("the log to move", || async {
+            (info(profile).await?["sequencers"] == serde_json::json!([second])).then_some(())
+        })
+        .await;
+    }
+    let run = alice.tern(&["send", "#family", "on the new relay"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to read it there", || async {
+        texts(bob)
+            .await
+            .contains(&"on the new relay".to_owned())
+            .then_some(())
+    })
+    .await;
+    let human = bob.tern(&["group", "info", "#family"]).await;
+    assert!(
+        human.stdout.contains(&format!("Relays: {second}")),
+        "{human:?}"
+    );
 
     // Bad names are refused with a clear error, and nothing changes.
     let run = alice.tern(&["group", "info", "#nosuch"]).await;

@@ -213,8 +213,8 @@ pub(crate) struct MembersRequest {
     pub(crate) members: Vec<String>,
 }
 
-/// A change to a group's settings: a new name, an admin promoted or demoted, or the group's
-/// rule for fetching files by themselves.
+/// A change to a group's settings: a new name, an admin promoted or demoted, the relays that
+/// keep its log, or the group's rule for fetching files by themselves.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub(crate) struct GroupChange {
     /// The new name.
@@ -226,6 +226,11 @@ pub(crate) struct GroupChange {
     /// An admin to demote (name or address).
     #[serde(default)]
     pub(crate) demote: Option<String>,
+    /// Move the group's log to these relays (admins only): 1 to 3 multiaddresses, each
+    /// ending in `/p2p/<peer id>`, in the order that decides. Members follow from the
+    /// commit on; the relays the log leaves are no longer needed once it is decided.
+    #[serde(default)]
+    pub(crate) relays: Option<Vec<String>>,
     /// Which of the group's files this node fetches as soon as their message arrives:
     /// `never`, `always`, a size (`2MB`, `500kB`, `5000000`) or `default` (the daemon's
     /// rule). Ours alone: the other members do not see it.
@@ -389,6 +394,14 @@ pub(crate) enum GroupEventView {
         /// Their addresses.
         members: Vec<String>,
     },
+    /// An admin moved the group's log: its messages are kept at these relays from this
+    /// commit on.
+    LogMoved {
+        /// The admin.
+        by: String,
+        /// The relays, in the order that decides.
+        relays: Vec<String>,
+    },
     /// Something this version does not describe.
     Other,
 }
@@ -475,6 +488,10 @@ impl From<GroupEvent> for GroupEventView {
                 by: by.to_string(),
                 members: all(members),
             },
+            GroupEvent::LogMoved { by, relays } => Self::LogMoved {
+                by: by.to_string(),
+                relays,
+            },
             _ => Self::Other,
         }
     }
@@ -492,7 +509,7 @@ impl From<tern_node::GroupError> for ApiError {
             }
             E::NotAllowed(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::NoRelays => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
-            E::BadName | E::Empty => Self::bad_request(message),
+            E::BadName | E::BadRelays(_) | E::Empty => Self::bad_request(message),
             E::TooLong { .. } => Self::too_large(message),
             E::StorageFull => Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message),
             E::Stopped => Self::stopped(message),

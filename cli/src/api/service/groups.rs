@@ -114,14 +114,24 @@ pub(crate) async fn change_group(
         change.name.is_some(),
         change.promote.is_some(),
         change.demote.is_some(),
+        change.relays.is_some(),
         change.auto_download.is_some(),
     ];
     if changes.iter().filter(|c| **c).count() != 1 {
         return Err(ApiError::bad_request(
-            "give exactly one of `name`, `promote`, `demote` and `auto_download`",
+            "give exactly one of `name`, `promote`, `demote`, `relays` and `auto_download`",
         ));
     }
-    if let Some(rule) = change.auto_download {
+    if let Some(relays) = change.relays {
+        let relays = relays
+            .iter()
+            .map(|r| {
+                r.parse()
+                    .map_err(|_| ApiError::bad_request(format!("{r:?} is not a multiaddress")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        node.move_group_log(id, relays).await?;
+    } else if let Some(rule) = change.auto_download {
         let rule = super::files::download_rule(&rule)?;
         node.set_group_auto_download(id, rule).await?;
     } else if let Some(name) = change.name {

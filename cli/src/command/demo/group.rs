@@ -1,6 +1,7 @@
 //! The demo's group chat: Alice makes a group with Bob and Carol, Bob writes to it once and
 //! both others read it (Carol finds it again by search), Alice sends it a photo that both
-//! fetch from the group's relay, then Alice removes Carol, who reads nothing said after that.
+//! fetch from the group's relay, then Alice removes Carol, who reads nothing said after that,
+//! and moves the group's messages to a second relay, where Bob follows them.
 
 use anyhow::{Context as _, bail};
 use tern_node::{Direction, Event, EventStream, GroupEvent, GroupId, Node, SearchHit};
@@ -12,7 +13,7 @@ pub(super) async fn group(
     relay_address: &str,
     alice: &Node,
     bob: &Node,
-    nodes: &mut Vec<Node>,
+    (nodes, more_relays): (&mut Vec<Node>, &mut Vec<tern_relay::Relay>),
     t: &mut Transcript,
 ) -> anyhow::Result<()> {
     let carol = user(&dir.join("carol"), relay_address, true).await?;
@@ -176,6 +177,57 @@ pub(super) async fn group(
         bail!("a removed member read the group");
     }
     t.say("carol", t!("demo-group-sealed"))?;
+    move_log(
+        dir,
+        alice,
+        bob,
+        group,
+        (&name, &mut bob_events),
+        more_relays,
+        t,
+    )
+    .await
+}
+
+/// Alice moves the group's log to a second relay by a commit; Bob follows, and reads there.
+async fn move_log(
+    dir: &std::path::Path,
+    alice: &Node,
+    bob: &Node,
+    group: GroupId,
+    (name, bob_events): (&str, &mut EventStream),
+    more_relays: &mut Vec<tern_relay::Relay>,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let second = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.join("relay-2")).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .context("starting the second relay")?;
+    let address = second.addresses().await.into_iter().next();
+    more_relays.push(second);
+    let address = address.context("the second relay has no address")?;
+    alice.move_group_log(group, vec![address.parse()?]).await?;
+    t.say("alice", t!("demo-group-moves", address = address.as_str()))?;
+    until_group(bob_events, group, |e| {
+        matches!(e, GroupEvent::LogMoved { .. })
+    })
+    .await?;
+    if bob.group_info(group).await?.sequencers != [address] {
+        bail!("bob did not follow the group's log");
+    }
+    t.say("bob", t!("demo-group-moved"))?;
+    let text = t!("demo-text-group-moved");
+    alice.send_to_group(group, &text).await?;
+    until_text(bob_events, group, &text).await?;
+    t.say(
+        "bob",
+        t!(
+            "demo-group-received",
+            name = name,
+            text = format!("{text:?}")
+        ),
+    )?;
     Ok(())
 }
 

@@ -15,6 +15,8 @@ pub(super) enum Command {
     Remove(String),
     /// `/rename NAME`.
     Rename(String),
+    /// `/relays ADDRESS…`: move the group's log to these relays.
+    Relays(Vec<String>),
     /// `/admin NAME` (`true`) or `/demote NAME`.
     Admin(String, bool),
     /// `/leave`.
@@ -62,6 +64,12 @@ impl Command {
             )),
             "remove" => named(Self::Remove),
             "rename" => named(Self::Rename),
+            "relays" if argument.is_empty() => {
+                Err(t!("chat-group-needs-relay", command = "/relays".to_owned()))
+            }
+            "relays" => Ok(Self::Relays(
+                argument.split_whitespace().map(str::to_owned).collect(),
+            )),
             "admin" => named(|name| Self::Admin(name, true)),
             "demote" => named(|name| Self::Admin(name, false)),
             "leave" => Ok(Self::Leave),
@@ -106,6 +114,7 @@ impl Command {
             Self::Add(_) => "/add",
             Self::Remove(_) => "/remove",
             Self::Rename(_) => "/rename",
+            Self::Relays(_) => "/relays",
             Self::Admin(_, true) => "/admin",
             Self::Admin(_, false) => "/demote",
             Self::Leave => "/leave",
@@ -135,6 +144,13 @@ impl Command {
             Self::Rename(name) => {
                 let change = GroupChange {
                     name: Some(name),
+                    ..GroupChange::default()
+                };
+                client.change_group(group, &change).await.map(drop)
+            }
+            Self::Relays(relays) => {
+                let change = GroupChange {
+                    relays: Some(relays),
                     ..GroupChange::default()
                 };
                 client.change_group(group, &change).await.map(drop)

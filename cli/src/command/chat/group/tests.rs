@@ -73,6 +73,14 @@ fn commands_are_parsed_and_bad_ones_explained() {
         Some(Ok(Command::Admin("bob".into(), false)))
     );
     assert_eq!(Command::parse("/leave"), Some(Ok(Command::Leave)));
+    assert_eq!(
+        Command::parse("/relays /ip4/198.51.100.7/tcp/1/p2p/A  /p2p/B"),
+        Some(Ok(Command::Relays(vec![
+            "/ip4/198.51.100.7/tcp/1/p2p/A".into(),
+            "/p2p/B".into()
+        ])))
+    );
+    assert!(matches!(Command::parse("/relays"), Some(Err(_))));
     assert!(matches!(Command::parse("/remove"), Some(Err(_))));
     assert!(matches!(Command::parse("/add "), Some(Err(_))));
     assert!(matches!(Command::parse("/nonsense"), Some(Err(_))));
@@ -359,6 +367,18 @@ fn events_change_members_roles_name_and_delivery() {
         .collect();
     assert_eq!(notices.len(), 4, "{notices:?}");
     assert!(notices[2].contains("bob"), "{notices:?}");
+
+    // The log moving is a notice naming the relays, and the relays shown follow it.
+    let relay = "/ip4/198.51.100.7/tcp/4001/p2p/12D3KooWRelay".to_owned();
+    screen.on_report(event(GroupEventView::LogMoved {
+        by: "tern1me".into(),
+        relays: vec![relay.clone()],
+    }));
+    assert_eq!(screen.group.sequencers, std::slice::from_ref(&relay));
+    assert!(matches!(
+        screen.entries.last(),
+        Some(Entry::Notice { text, .. }) if text.contains(&relay)
+    ));
 
     // Falling behind the log and being added back are shown where they happened.
     screen.on_report(event(GroupEventView::FellBehind {
