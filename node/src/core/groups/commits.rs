@@ -1,6 +1,8 @@
 //! The changes a member makes to a group: a commit made from an intent (add, remove, rename,
 //! promote or demote, the waiting proposals, renewing our keys, moving the log), and leaving.
 
+use tern_mls::Change;
+
 use super::*;
 
 impl Core {
@@ -142,4 +144,74 @@ impl Core {
         self.after_group_write(id, &[seq]);
         Ok(())
     }
+}
+
+/// The events of another member's commit, by account.
+pub(super) fn change_events(committer: UserId, changes: Vec<Change>) -> Vec<GroupEvent> {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let mut events = Vec::new();
+    for change in changes {
+        match change {
+            Change::Added(m) => added.extend(glue::account(&m.identity)),
+            Change::Removed(m) => removed.extend(glue::account(&m.identity)),
+            Change::Renamed(name) => events.push(GroupEvent::Renamed {
+                by: committer,
+                name,
+            }),
+            Change::Promoted(identity) => {
+                events.extend(
+                    glue::account(&identity).map(|member| GroupEvent::AdminChanged {
+                        by: committer,
+                        member,
+                        admin: true,
+                    }),
+                );
+            }
+            Change::Demoted(identity) => {
+                events.extend(
+                    glue::account(&identity).map(|member| GroupEvent::AdminChanged {
+                        by: committer,
+                        member,
+                        admin: false,
+                    }),
+                );
+            }
+            Change::LogMoved(relays) => events.push(GroupEvent::LogMoved {
+                by: committer,
+                relays: sequencer_addresses(&moving::sequencer_rows(&relays)),
+            }),
+            _ => {}
+        }
+    }
+    added.dedup();
+    removed.dedup();
+    // Removed and added in one commit: added back after falling behind (`Group::readd`).
+    let back: Vec<UserId> = added
+        .iter()
+        .filter(|a| removed.contains(a))
+        .copied()
+        .collect();
+    added.retain(|a| !back.contains(a));
+    removed.retain(|r| !back.contains(r));
+    let mut out = Vec::new();
+    if !back.is_empty() {
+        out.push(GroupEvent::AddedBack {
+            by: committer,
+            members: back,
+        });
+    }
+    if !added.is_empty() {
+        out.push(GroupEvent::Added {
+            by: committer,
+            members: added,
+        });
+    }
+    if !removed.is_empty() {
+        out.push(GroupEvent::Removed {
+            by: committer,
+            members: removed,
+        });
+    }
+    out.extend(events);
+    out
 }

@@ -239,7 +239,7 @@ impl Core {
                     if own_lost {
                         decided.push(false);
                     }
-                    for event in change_events(committer, changes) {
+                    for event in commits::change_events(committer, changes) {
                         pending.events.push(Event::Group { group: id, event });
                     }
                 }
@@ -729,74 +729,4 @@ fn refusal_code(error: &ProcessError) -> &'static str {
         ProcessError::Storage(_) => "storage",
         _ => "invalid",
     }
-}
-
-/// The events of another member's commit, by account.
-fn change_events(committer: UserId, changes: Vec<Change>) -> Vec<GroupEvent> {
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
-    let mut events = Vec::new();
-    for change in changes {
-        match change {
-            Change::Added(m) => added.extend(glue::account(&m.identity)),
-            Change::Removed(m) => removed.extend(glue::account(&m.identity)),
-            Change::Renamed(name) => events.push(GroupEvent::Renamed {
-                by: committer,
-                name,
-            }),
-            Change::Promoted(identity) => {
-                events.extend(
-                    glue::account(&identity).map(|member| GroupEvent::AdminChanged {
-                        by: committer,
-                        member,
-                        admin: true,
-                    }),
-                );
-            }
-            Change::Demoted(identity) => {
-                events.extend(
-                    glue::account(&identity).map(|member| GroupEvent::AdminChanged {
-                        by: committer,
-                        member,
-                        admin: false,
-                    }),
-                );
-            }
-            Change::LogMoved(relays) => events.push(GroupEvent::LogMoved {
-                by: committer,
-                relays: sequencer_addresses(&moving::sequencer_rows(&relays)),
-            }),
-            _ => {}
-        }
-    }
-    added.dedup();
-    removed.dedup();
-    // Removed and added in one commit: added back after falling behind (`Group::readd`).
-    let back: Vec<UserId> = added
-        .iter()
-        .filter(|a| removed.contains(a))
-        .copied()
-        .collect();
-    added.retain(|a| !back.contains(a));
-    removed.retain(|r| !back.contains(r));
-    let mut out = Vec::new();
-    if !back.is_empty() {
-        out.push(GroupEvent::AddedBack {
-            by: committer,
-            members: back,
-        });
-    }
-    if !added.is_empty() {
-        out.push(GroupEvent::Added {
-            by: committer,
-            members: added,
-        });
-    }
-    if !removed.is_empty() {
-        out.push(GroupEvent::Removed {
-            by: committer,
-            members: removed,
-        });
-    }
-    out.extend(events);
-    out
 }
