@@ -64,6 +64,7 @@ mod discovery;
 mod dispatch;
 mod groups;
 mod identity;
+mod in_flight;
 mod maintain;
 mod outcomes;
 mod profile;
@@ -97,6 +98,8 @@ pub(crate) use self::{
     uploads::UploadPlan,
 };
 use self::{changes::to_message, outcomes::Outcome, queue::Queued};
+#[cfg(test)]
+pub(crate) use deliver::failpoints;
 
 /// Most received envelopes committed in one write. Bounds the latency one message can add to
 /// another's acknowledgement while sharing each fsync among many messages under load.
@@ -206,7 +209,7 @@ pub(crate) struct Core {
     sessions: HashMap<UserId, Vec<Session>>,
     /// Other accounts' records, lookups and one-time prekeys.
     records: records::Records,
-    in_flight: JoinSet<Outcome>,
+    in_flight: in_flight::InFlight,
     /// For each recipient, when its latest deposits have been queued at the network task:
     /// the next ones are queued after them (`Core::leave_at_relays`).
     deposits_queued: HashMap<UserId, oneshot::Receiver<()>>,
@@ -359,7 +362,7 @@ impl Core {
             cancel: parts.cancel,
             sessions: HashMap::new(),
             records: records::Records::default(),
-            in_flight: JoinSet::new(),
+            in_flight: in_flight::InFlight::new(),
             deposits_queued: HashMap::new(),
             queue: queue::Queue::default(),
             requests_tx: parts.requests_tx,
@@ -497,12 +500,10 @@ impl Core {
                     }
                     self.on_inbound(group).await;
                 }
-                Some(Ok(first)) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
-                    let mut outcomes = vec![first];
+                Some(mut outcomes) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     while outcomes.len() < INBOUND_BATCH {
-                        match self.in_flight.try_join_next() {
-                            Some(Ok(next)) => outcomes.push(next),
-                            Some(Err(_)) => {}
+                        match self.in_flight.try_next() {
+                            Some(next) => outcomes.extend(next),
                             None => break,
                         }
                     }

@@ -733,3 +733,29 @@ async fn a_deleted_conversation_leaves_the_database_files() {
         node.shutdown().await;
     }
 }
+
+/// Regression: a delivery task that panicked (a bug, or a fault in a dependency) left its
+/// outbox entry marked as being tried, so it was never tried again until the node
+/// restarted: the message waited for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_task_that_panics_leaves_its_message_to_be_tried_again() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bootstrap = start(dirs[0].path(), &[]).await;
+    let seed = bootstrap.addresses().await;
+    let alice = start(dirs[1].path(), &seed).await;
+    let bob = start(dirs[2].path(), &seed).await;
+    let (a, b) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", a).await.unwrap();
+    let mut bob_events = bob.events(crate::From::Now);
+    alice.send(b, "first").await.unwrap();
+    wait_received(&mut bob_events, "first").await;
+
+    crate::core::failpoints::panic_next_delivery_to(b);
+    alice.send(b, "after a panic").await.unwrap();
+    wait_received(&mut bob_events, "after a panic").await;
+
+    for node in [alice, bob, bootstrap] {
+        node.shutdown().await;
+    }
+}

@@ -24,7 +24,22 @@ impl Core {
         self.queue.begin(seq);
         let net = self.net.clone();
         let direct = self.direct;
-        self.in_flight.spawn(async move {
+        #[cfg(test)]
+        let fail = self
+            .queue
+            .get(seq)
+            .is_some_and(|e| failpoints::take(&e.peer));
+        let lost = Outcome::Delivered {
+            seq,
+            status: Err(network::NetError::Delivery(
+                "the delivery task failed".into(),
+            )),
+        };
+        self.in_flight.spawn_holding(vec![lost], async move {
+            #[cfg(test)]
+            if fail {
+                panic!("failpoint: a delivery task panics");
+            }
             let status = if direct {
                 net.deliver(record.device, record.addresses, envelope).await
             } else {
@@ -146,7 +161,13 @@ impl Core {
         let needs_prekey =
             self.sessions.get(&peer).is_none_or(Vec::is_empty) && !self.records.has_one_time(&peer);
         let net = self.net.clone();
-        self.in_flight.spawn(async move {
+        let lost = Outcome::Looked {
+            peer,
+            record: Err(network::NetError::NotFound("the lookup task failed".into())),
+            one_time: None,
+            newer: None,
+        };
+        self.in_flight.spawn_holding(vec![lost], async move {
             let (record, newer) = match net.lookup(peer).await {
                 Ok(found) => (Ok(Box::new(found.record)), Some(found.newer)),
                 Err(e) => (Err(e), None),
@@ -265,43 +286,54 @@ impl Core {
             let (queued, next) = oneshot::channel();
             let earlier = self.deposits_queued.insert(peer, next);
             let net = self.net.clone();
-            self.in_flight.spawn(async move {
-                // Relays get only sealed envelopes: a direct one names its sender.
-                let sealed = seal_for_relays(leaves).await;
-                if let Some(earlier) = earlier {
-                    // Its sender is dropped once those deposits were queued, or their task
-                    // ended.
-                    let _ = earlier.await;
-                }
-                let mut waiting = Vec::with_capacity(sealed.len());
-                for (seq, target, envelope) in sealed {
-                    use futures::future::{Either, ready};
-                    let Some((envelope, resealed)) = envelope else {
-                        // Not stored anywhere: the entry tries again later.
-                        let deposit = crate::relay_path::Deposit::default();
-                        let sealed = None;
-                        waiting.push(Either::Left(ready(Left {
-                            seq,
-                            deposit,
-                            sealed,
-                        })));
-                        continue;
-                    };
-                    let sealed = resealed.then(|| envelope.clone());
-                    let (relays, mailbox) = target;
-                    let sent =
-                        crate::relay_path::queue_deposit(&net, &relays, mailbox, envelope).await;
-                    waiting.push(Either::Right(async move {
-                        Left {
-                            seq,
-                            deposit: sent.answers().await,
-                            sealed,
-                        }
-                    }));
-                }
-                drop(queued);
-                Outcome::Deposited(futures::future::join_all(waiting).await)
-            });
+            // Lost, none of them was stored: each tries again, as after a deposit that failed.
+            let lost = leaves
+                .iter()
+                .map(|(seq, _)| Left {
+                    seq: *seq,
+                    deposit: crate::relay_path::Deposit::default(),
+                    sealed: None,
+                })
+                .collect();
+            self.in_flight
+                .spawn_holding(vec![Outcome::Deposited(lost)], async move {
+                    // Relays get only sealed envelopes: a direct one names its sender.
+                    let sealed = seal_for_relays(leaves).await;
+                    if let Some(earlier) = earlier {
+                        // Its sender is dropped once those deposits were queued, or their task
+                        // ended.
+                        let _ = earlier.await;
+                    }
+                    let mut waiting = Vec::with_capacity(sealed.len());
+                    for (seq, target, envelope) in sealed {
+                        use futures::future::{Either, ready};
+                        let Some((envelope, resealed)) = envelope else {
+                            // Not stored anywhere: the entry tries again later.
+                            let deposit = crate::relay_path::Deposit::default();
+                            let sealed = None;
+                            waiting.push(Either::Left(ready(Left {
+                                seq,
+                                deposit,
+                                sealed,
+                            })));
+                            continue;
+                        };
+                        let sealed = resealed.then(|| envelope.clone());
+                        let (relays, mailbox) = target;
+                        let sent =
+                            crate::relay_path::queue_deposit(&net, &relays, mailbox, envelope)
+                                .await;
+                        waiting.push(Either::Right(async move {
+                            Left {
+                                seq,
+                                deposit: sent.answers().await,
+                                sealed,
+                            }
+                        }));
+                    }
+                    drop(queued);
+                    Outcome::Deposited(futures::future::join_all(waiting).await)
+                });
         }
         // Chains whose deposits were all queued are done with.
         self.deposits_queued.retain(|_, next| {
@@ -480,6 +512,13 @@ async fn seal_for_relays(
     leaves: Vec<(u64, queue::Leave)>,
 ) -> Vec<(u64, RelayTarget, Option<(Vec<u8>, bool)>)> {
     let seal = |leaves: Vec<(u64, queue::Leave)>| {
+        #[cfg(test)]
+        if leaves
+            .iter()
+            .any(|(_, leave)| failpoints::take_sealing(leave.mailbox.as_bytes()))
+        {
+            panic!("failpoint: sealing for relays panics");
+        }
         let mut rng = UnwrapErr(getrandom::SysRng);
         leaves
             .into_iter()
@@ -498,11 +537,78 @@ async fn seal_for_relays(
             })
             .collect::<Vec<_>>()
     };
-    let count = leaves.len();
+    let targets: Vec<(u64, RelayTarget)> = leaves
+        .iter()
+        .map(|(seq, leave)| (*seq, leave.target.clone()))
+        .collect();
     tokio::task::spawn_blocking(move || seal(leaves))
         .await
         .unwrap_or_else(|e| {
+            // None sealed: every entry tries again later, none is left out.
             error!("sealing for relays failed: {e}");
-            Vec::with_capacity(count)
+            targets
+                .into_iter()
+                .map(|(seq, target)| (seq, target, None))
+                .collect()
         })
+}
+
+/// Faults a test can make happen where no input could.
+#[cfg(test)]
+pub(crate) mod failpoints {
+    use std::sync::Mutex;
+
+    use tern_crypto::UserId;
+
+    /// Recipients whose next direct delivery task panics, once each.
+    static PANIC_DELIVERY_TO: Mutex<Vec<UserId>> = Mutex::new(Vec::new());
+
+    /// Makes the next direct delivery task to `peer` panic.
+    pub(crate) fn panic_next_delivery_to(peer: UserId) {
+        PANIC_DELIVERY_TO.lock().unwrap().push(peer);
+    }
+
+    pub(super) fn take(peer: &UserId) -> bool {
+        let mut peers = PANIC_DELIVERY_TO.lock().unwrap();
+        let at = peers.iter().position(|p| p == peer);
+        at.map(|at| peers.remove(at)).is_some()
+    }
+
+    /// Mailbox keys whose next sealing for relays panics, once each.
+    static PANIC_SEALING_FOR: Mutex<Vec<[u8; 32]>> = Mutex::new(Vec::new());
+
+    /// Makes the next sealing for relays of an envelope to `mailbox` panic.
+    pub(crate) fn panic_next_sealing_for(mailbox: [u8; 32]) {
+        PANIC_SEALING_FOR.lock().unwrap().push(mailbox);
+    }
+
+    pub(super) fn take_sealing(mailbox: &[u8; 32]) -> bool {
+        let mut keys = PANIC_SEALING_FOR.lock().unwrap();
+        let at = keys.iter().position(|k| k == mailbox);
+        at.map(|at| keys.remove(at)).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: entries whose sealing panicked were left out of the deposit's outcome,
+    /// so they stayed marked as being deposited, and were never tried again.
+    #[tokio::test]
+    async fn entries_whose_sealing_failed_come_back_to_be_tried_again() {
+        let mailbox = MailboxPublicKey::from_bytes([9; 32]).unwrap();
+        let leave = |n: u8| queue::Leave {
+            target: (Vec::new(), mailbox.id()),
+            mailbox,
+            envelope: vec![n; 100],
+        };
+        failpoints::panic_next_sealing_for(*mailbox.as_bytes());
+        let sealed = seal_for_relays(vec![(3, leave(1)), (4, leave(2))]).await;
+        let seqs: Vec<(u64, bool)> = sealed
+            .iter()
+            .map(|(seq, _, s)| (*seq, s.is_some()))
+            .collect();
+        assert_eq!(seqs, [(3, false), (4, false)]);
+    }
 }
