@@ -53,7 +53,8 @@ pub const BUCKETS: [usize; 5] = [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024];
 /// The largest envelope.
 pub const MAX_ENVELOPE_LEN: usize = BUCKETS[BUCKETS.len() - 1];
 
-const ENVELOPE_VERSION: u8 = 1;
+/// The first byte of a sealed envelope (the form relays hold, [`Form::Sealed`]).
+pub const ENVELOPE_VERSION: u8 = 1;
 const INFO: &[u8] = b"tern/envelope/v1";
 const LABEL_MAILBOX_ID: &[u8] = b"tern/mailbox-id/v1";
 /// Bytes of an envelope that are not sealed contents.

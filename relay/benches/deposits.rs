@@ -262,7 +262,9 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
     let peer: PeerId = relay.peer_id().parse().expect("peer id");
     let owner = owner();
     let mailbox = *owner.1.mailbox().id().as_bytes();
-    let envelope = vec![0x5a; ENVELOPE];
+    // Shaped as sealed envelopes are (relays keep nothing else); the rest is filler.
+    let mut envelope = vec![0x5a; ENVELOPE];
+    envelope[0] = tern_crypto::envelope::ENVELOPE_VERSION;
 
     // Durable deposits from many senders at once: first each on its own request-response
     // stream (`/tern/mailbox/2`, the way before deposit streams), then pipelined on one
@@ -273,9 +275,10 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
         (0..per_sender)
             .map(|i| {
                 let mut envelope = vec![0x5a; ENVELOPE];
-                envelope[0] = phase;
-                envelope[1..9].copy_from_slice(&(sender as u64).to_be_bytes());
-                envelope[9..17].copy_from_slice(&(i as u64).to_be_bytes());
+                envelope[0] = tern_crypto::envelope::ENVELOPE_VERSION;
+                envelope[1] = phase;
+                envelope[2..10].copy_from_slice(&(sender as u64).to_be_bytes());
+                envelope[10..18].copy_from_slice(&(i as u64).to_be_bytes());
                 envelope
             })
             .collect()
@@ -417,9 +420,8 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
     let mut sender = client();
     sender.dial(address.clone()).expect("dial");
     let mut latencies = Vec::new();
-    let mut envelope = envelope;
     for round in 0..200u64 {
-        envelope[..8].copy_from_slice(&round.to_be_bytes());
+        envelope[1..9].copy_from_slice(&round.to_be_bytes());
         let fetch = Request::Fetch {
             proof: proof(&mut swarm, peer, &owner, Operation::Fetch).await,
             after: cursor,

@@ -190,7 +190,7 @@ async fn one_account_holding_many_fetches_does_not_crowd_out_an_owner() {
         peer,
         Request::Deposit {
             mailbox,
-            envelope: vec![7; 300],
+            envelope: sealed_like(7, 1024),
         },
     )
     .await;
@@ -246,14 +246,16 @@ async fn a_full_disk_refuses_deposits_serves_acks_and_recovers_without_a_restart
     // Incompressible envelopes, so the bytes on disk are the bytes deposited.
     let mut seed = 1u64;
     let mut envelope = move || {
-        (0..64 * 1024)
+        let mut envelope = (0..64 * 1024)
             .map(|_| {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
                 seed as u8
             })
-            .collect::<Vec<u8>>()
+            .collect::<Vec<u8>>();
+        envelope[0] = tern_crypto::envelope::ENVELOPE_VERSION;
+        envelope
     };
     let mut stored = 0;
     let refusal = loop {
@@ -496,7 +498,7 @@ async fn connections_beyond_the_per_peer_limit_are_refused_and_counted() {
             peer,
             Request::Deposit {
                 mailbox: [7; 32],
-                envelope: vec![7; 1024],
+                envelope: sealed_like(7, 1024),
             },
         )
         .await,

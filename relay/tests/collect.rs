@@ -65,7 +65,11 @@ async fn deposit(relay: PeerId, address: &libp2p::Multiaddr, who: &Owner, tag: u
     for i in 0..count {
         let request = Request::Deposit {
             mailbox: *who.bundle.mailbox().id().as_bytes(),
-            envelope: vec![tag, i, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9],
+            envelope: {
+                let mut envelope = sealed_like(9, 1024);
+                envelope[1..3].copy_from_slice(&[tag, i]);
+                envelope
+            },
         };
         assert!(matches!(
             call(&mut sender, relay, request).await,

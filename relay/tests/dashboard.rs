@@ -206,7 +206,7 @@ async fn every_metric_the_dashboard_queries_is_served() {
             peer,
             Request::Deposit {
                 mailbox,
-                envelope: vec![1; 1024],
+                envelope: sealed_like(1, 1024),
             },
         )
         .await,
@@ -218,7 +218,7 @@ async fn every_metric_the_dashboard_queries_is_served() {
             peer,
             Request::Deposit {
                 mailbox,
-                envelope: vec![2; 16 * 1024],
+                envelope: sealed_like(2, 16 * 1024),
             },
         )
         .await,

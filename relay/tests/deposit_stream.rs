@@ -20,8 +20,8 @@ use self::support::*;
 fn envelopes(count: usize, tag: u8) -> Vec<Vec<u8>> {
     (0..count)
         .map(|i| {
-            let mut envelope = vec![tag; 600];
-            envelope[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let mut envelope = sealed_like(tag, 1024);
+            envelope[1..9].copy_from_slice(&(i as u64).to_be_bytes());
             envelope
         })
         .collect()
@@ -159,17 +159,20 @@ async fn garbage_on_a_deposit_stream_ends_that_stream_only() {
     let mailbox = *bob.bundle.mailbox().id().as_bytes();
     let (mut control, network) = stream_client(address);
 
-    for garbage in [
+    for (n, garbage) in [
         vec![7; 64],                           // an unknown frame version
         vec![1, 0xff, 0xff, 0xff, 0xff],       // a frame larger than any deposit
         vec![1, 0, 0, 0, 3, 0xff, 0xff, 0xff], // a body that does not decode
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut stream = open_stream(&mut control, peer, deposits::PROTOCOL).await;
         // A good deposit first: it is answered before the garbage ends the stream.
         let mut bytes = Vec::new();
         let good = DepositFrame {
             mailbox,
-            envelope: garbage.clone(),
+            envelope: sealed_like(n as u8 + 1, 1024),
         };
         deposits::put_frame(&mut bytes, &good, MAX_REQUEST_LEN).unwrap();
         bytes.extend_from_slice(&garbage);
@@ -191,7 +194,7 @@ async fn garbage_on_a_deposit_stream_ends_that_stream_only() {
     // The relay still serves deposits.
     let (lane, driver) = deposits::lane(open_stream(&mut control, peer, deposits::PROTOCOL).await);
     tokio::spawn(driver);
-    let answer = tokio::time::timeout(TIMEOUT, lane.deposit(mailbox, vec![5; 300]))
+    let answer = tokio::time::timeout(TIMEOUT, lane.deposit(mailbox, sealed_like(5, 1024)))
         .await
         .unwrap();
     assert!(matches!(answer, Ok(DepositAnswer::Stored(_))), "{answer:?}");

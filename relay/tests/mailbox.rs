@@ -182,7 +182,7 @@ async fn quotas_give_clear_refusals_and_a_held_fetch_wakes_on_deposit() {
     );
     let deposit = |n: u8| Request::Deposit {
         mailbox,
-        envelope: vec![n; 1024],
+        envelope: sealed_like(n, 1024),
     };
     assert!(matches!(
         call(&mut sender, peer, deposit(1)).await,
@@ -219,17 +219,39 @@ async fn quotas_give_clear_refusals_and_a_held_fetch_wakes_on_deposit() {
             peer,
             Request::Deposit {
                 mailbox: [9; 32],
-                envelope: vec![0; 16 * 1024],
+                envelope: sealed_like(0, 16 * 1024),
             },
         )
         .await,
         Some(Response::Refused(Refusal::TooLarge))
     );
+    // Anything but a sealed envelope is refused before it costs anything: a direct
+    // envelope's shape (version 2, a bucket less 48 bytes), which would name its sender on
+    // the relay's disk, another version, and a length that is no bucket.
+    let mut direct = vec![0; 1024 - 48];
+    direct[0] = 2;
+    let mut other_version = sealed_like(0, 1024);
+    other_version[0] = 3;
+    let mut off_bucket = sealed_like(0, 1024);
+    off_bucket.pop();
+    for envelope in [direct, other_version, off_bucket, Vec::new()] {
+        let refused = call(
+            &mut sender,
+            peer,
+            Request::Deposit {
+                mailbox: [9; 32],
+                envelope,
+            },
+        )
+        .await;
+        assert_eq!(refused, Some(Response::Refused(Refusal::NotSealed)));
+    }
     let metrics = relay.metrics().await;
     assert_eq!(metrics.deposits, 1);
     assert_eq!(metrics.stored_messages, 1);
     assert_eq!(metrics.refused.get("quota_exceeded"), Some(&1));
     assert_eq!(metrics.refused.get("too_large"), Some(&1));
+    assert_eq!(metrics.refused.get("not_sealed"), Some(&4));
 
     // The same counters, as Prometheus scrapes them, and liveness.
     let http = relay
@@ -380,7 +402,7 @@ async fn concurrent_deposits_get_batch_receipts_that_each_verify_and_hold_across
     let (peer, address) = relay.address().await;
     let mut swarm = client();
     swarm.dial(address).unwrap();
-    let envelopes: Vec<Vec<u8>> = (0..DEPOSITS).map(|i| vec![i as u8; 512]).collect();
+    let envelopes: Vec<Vec<u8>> = (0..DEPOSITS).map(|i| sealed_like(i as u8, 1024)).collect();
     let mut waiting: std::collections::HashMap<_, usize> = envelopes
         .iter()
         .enumerate()

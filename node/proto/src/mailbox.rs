@@ -195,6 +195,10 @@ pub enum Refusal {
     /// the batch is larger than [`MAX_PREKEY_BATCH`].
     #[error("invalid one-time prekeys")]
     BadPrekey,
+    /// The deposit is not a sealed envelope (version 1, at one of the bucket lengths): a
+    /// relay keeps nothing else, and never a direct envelope, which names its sender.
+    #[error("not a sealed envelope")]
+    NotSealed,
 }
 
 impl Refusal {
@@ -210,6 +214,7 @@ impl Refusal {
             Self::StaleChallenge => "stale_challenge",
             Self::Unavailable => "unavailable",
             Self::BadPrekey => "bad_prekey",
+            Self::NotSealed => "not_sealed",
         }
     }
 }

@@ -174,7 +174,8 @@ pub(super) async fn latency(
         // Give the relay the fetch first: it waits there (it answers nothing yet).
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         let mut envelope = vec![0x6b; super::ENVELOPE];
-        envelope[..8].copy_from_slice(&round.to_be_bytes());
+        envelope[0] = tern_crypto::envelope::ENVELOPE_VERSION;
+        envelope[1..9].copy_from_slice(&round.to_be_bytes());
         let at = std::time::Instant::now();
         sender
             .behaviour_mut()

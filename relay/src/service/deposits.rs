@@ -86,16 +86,21 @@ impl Gate {
         rates.count.try_take(peer, Instant::now())
     }
 
-    /// Whether `peer` may deposit `len` bytes for `mailbox` now; a deposit let through is
-    /// charged to the peer's budgets.
+    /// Whether `peer` may deposit `envelope` for `mailbox` now: a sealed envelope within
+    /// the size limit, for a mailbox this relay serves, within the peer's budgets, which a
+    /// deposit let through is charged to.
     pub(crate) fn admit(
         &self,
         peer: &PeerId,
         mailbox: &[u8; 32],
-        len: usize,
+        envelope: &[u8],
     ) -> Result<(), Refusal> {
+        let len = envelope.len();
         if len > self.max_envelope {
             return Err(Refusal::TooLarge);
+        }
+        if tern_crypto::envelope::Form::of(envelope) != Some(tern_crypto::envelope::Form::Sealed) {
+            return Err(Refusal::NotSealed);
         }
         if self.allow.as_ref().is_some_and(|a| !a.contains(mailbox)) {
             return Err(Refusal::NotAllowed);
@@ -281,7 +286,7 @@ impl Streams {
         envelope: Vec<u8>,
     ) -> BoxFuture<'static, DepositAnswer> {
         let notes = self.notes.clone();
-        if let Err(refusal) = self.gate.admit(&peer, &mailbox, envelope.len()) {
+        if let Err(refusal) = self.gate.admit(&peer, &mailbox, &envelope) {
             let delay = if refusal == Refusal::RateLimited {
                 self.refusal_delay
             } else {

@@ -87,7 +87,7 @@ impl Service {
         let relay = self.swarm.local_peer_id().to_bytes();
         match request {
             Request::Deposit { mailbox, envelope } => {
-                match self.gate.admit(&peer, &mailbox, envelope.len()) {
+                match self.gate.admit(&peer, &mailbox, &envelope) {
                     Ok(()) => {}
                     Err(Refusal::RateLimited) => {
                         return self.refuse_late(channel, Refusal::RateLimited);

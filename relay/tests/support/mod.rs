@@ -23,6 +23,18 @@ use tern_relay::MailboxCodec;
 
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Bytes shaped as a sealed envelope (its version byte, `len` one of the bucket lengths),
+/// the only deposits a relay keeps; the rest is `fill`.
+pub(crate) fn sealed_like(fill: u8, len: usize) -> Vec<u8> {
+    assert!(
+        tern_crypto::envelope::BUCKETS.contains(&len),
+        "not a bucket length"
+    );
+    let mut envelope = vec![fill; len];
+    envelope[0] = tern_crypto::envelope::ENVELOPE_VERSION;
+    envelope
+}
+
 /// How long [`until`] waits: generous, for a network of nodes on two busy cores.
 pub(crate) const UNTIL: Duration = Duration::from_secs(90);
 

@@ -95,6 +95,14 @@ pub(crate) async fn call(
 }
 
 /// Bytes that do not compress, different for each `seed`.
+/// [`noise_bytes`] shaped as a sealed envelope (its version byte first; `len` a bucket
+/// length): what a relay cannot tell from a real one.
+pub(crate) fn sealed_noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut bytes = noise_bytes(seed, len);
+    bytes[0] = tern_crypto::envelope::ENVELOPE_VERSION;
+    bytes
+}
+
 pub(crate) fn noise_bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     (0..len)

@@ -9,7 +9,7 @@ use tern_proto::mailbox::{Operation, Refusal, Request, Response};
 use tern_tests::{RelayProcess, eventually};
 
 use crate::{
-    attacker::{Attack, Owner, call, mailbox_client, noise_bytes, peer_of},
+    attacker::{Attack, Owner, call, mailbox_client, peer_of, sealed_noise},
     dht::find_record,
     honest::{Chat, RUN, assert_within_bound},
 };
@@ -26,7 +26,7 @@ async fn challenges_and_junk_deposits_from_one_connection() {
     let mut chat = Chat::start(&[&address]).await;
     let calm = chat.timed("calm", RUN).await;
 
-    let junk = noise_bytes(1, 64 * 1024);
+    let junk = sealed_noise(1, 64 * 1024);
     let attack = Attack::flood(
         address.parse::<Multiaddr>().expect("an address"),
         64,
@@ -121,7 +121,7 @@ async fn throwaway_identities_and_one_account_hoarding_held_fetches() {
                 relay,
                 Request::Deposit {
                     mailbox,
-                    envelope: noise_bytes(n, 1024),
+                    envelope: sealed_noise(n, 1024),
                 },
             )
             .await;
@@ -205,7 +205,7 @@ async fn a_disk_filled_with_junk_refuses_then_drains_through_the_owners_acks() {
             relay_peer,
             Request::Deposit {
                 mailbox,
-                envelope: noise_bytes(junk, 64 * 1024),
+                envelope: sealed_noise(junk, 64 * 1024),
             },
         )
         .await;
