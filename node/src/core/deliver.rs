@@ -1,7 +1,7 @@
 //! Delivering the outbox: looking recipients up, direct delivery, deposits at the
 //! recipient's relays, retries with backoff, and delivery states.
 
-use super::*;
+use super::{in_flight::Held, *};
 
 /// How leaving one outbox entry at its recipient's relays went.
 pub(super) struct Left {
@@ -29,27 +29,22 @@ impl Core {
             .queue
             .get(seq)
             .is_some_and(|e| failpoints::take(&e.peer));
-        let lost = Outcome::Delivered {
-            seq,
-            status: Err(network::NetError::Delivery(
-                "the delivery task failed".into(),
-            )),
-        };
-        self.in_flight.spawn_holding(vec![lost], async move {
-            #[cfg(test)]
-            if fail {
-                panic!("failpoint: a delivery task panics");
-            }
-            let status = if direct {
-                net.deliver(record.device, record.addresses, envelope).await
-            } else {
-                // Relay-only: never connect to the recipient; the failure sends it to relays.
-                Err(network::NetError::Delivery(
-                    "direct delivery is turned off".into(),
-                ))
-            };
-            Outcome::Delivered { seq, status }
-        });
+        self.in_flight
+            .spawn_holding(Held::Delivery(seq), async move {
+                #[cfg(test)]
+                if fail {
+                    panic!("failpoint: a delivery task panics");
+                }
+                let status = if direct {
+                    net.deliver(record.device, record.addresses, envelope).await
+                } else {
+                    // Relay-only: never connect to the recipient; the failure sends it to relays.
+                    Err(network::NetError::Delivery(
+                        "direct delivery is turned off".into(),
+                    ))
+                };
+                Outcome::Delivered { seq, status }
+            });
     }
 
     /// Starts deliveries for due outbox entries (oldest first, up to [`MAX_IN_FLIGHT`]), and
@@ -161,36 +156,31 @@ impl Core {
         let needs_prekey =
             self.sessions.get(&peer).is_none_or(Vec::is_empty) && !self.records.has_one_time(&peer);
         let net = self.net.clone();
-        let lost = Outcome::Looked {
-            peer,
-            record: Err(network::NetError::NotFound("the lookup task failed".into())),
-            one_time: None,
-            newer: None,
-        };
-        self.in_flight.spawn_holding(vec![lost], async move {
-            let (record, newer) = match net.lookup(peer).await {
-                Ok(found) => (Ok(Box::new(found.record)), Some(found.newer)),
-                Err(e) => (Err(e), None),
-            };
-            let one_time = match &record {
-                Ok(record) if needs_prekey && !record.relays.is_empty() => {
-                    crate::relay_path::take_prekey(
-                        &net,
-                        &record.relays,
-                        peer,
-                        record.bundle.mailbox().id(),
-                    )
-                    .await
+        self.in_flight
+            .spawn_holding(Held::Lookup(peer), async move {
+                let (record, newer) = match net.lookup(peer).await {
+                    Ok(found) => (Ok(Box::new(found.record)), Some(found.newer)),
+                    Err(e) => (Err(e), None),
+                };
+                let one_time = match &record {
+                    Ok(record) if needs_prekey && !record.relays.is_empty() => {
+                        crate::relay_path::take_prekey(
+                            &net,
+                            &record.relays,
+                            peer,
+                            record.bundle.mailbox().id(),
+                        )
+                        .await
+                    }
+                    _ => None,
+                };
+                Outcome::Looked {
+                    peer,
+                    record,
+                    one_time,
+                    newer,
                 }
-                _ => None,
-            };
-            Outcome::Looked {
-                peer,
-                record,
-                one_time,
-                newer,
-            }
-        });
+            });
     }
 
     pub(super) async fn on_deliveries(
@@ -286,54 +276,44 @@ impl Core {
             let (queued, next) = oneshot::channel();
             let earlier = self.deposits_queued.insert(peer, next);
             let net = self.net.clone();
-            // Lost, none of them was stored: each tries again, as after a deposit that failed.
-            let lost = leaves
-                .iter()
-                .map(|(seq, _)| Left {
-                    seq: *seq,
-                    deposit: crate::relay_path::Deposit::default(),
-                    sealed: None,
-                })
-                .collect();
-            self.in_flight
-                .spawn_holding(vec![Outcome::Deposited(lost)], async move {
-                    // Relays get only sealed envelopes: a direct one names its sender.
-                    let sealed = seal_for_relays(leaves).await;
-                    if let Some(earlier) = earlier {
-                        // Its sender is dropped once those deposits were queued, or their task
-                        // ended.
-                        let _ = earlier.await;
-                    }
-                    let mut waiting = Vec::with_capacity(sealed.len());
-                    for (seq, target, envelope) in sealed {
-                        use futures::future::{Either, ready};
-                        let Some((envelope, resealed)) = envelope else {
-                            // Not stored anywhere: the entry tries again later.
-                            let deposit = crate::relay_path::Deposit::default();
-                            let sealed = None;
-                            waiting.push(Either::Left(ready(Left {
-                                seq,
-                                deposit,
-                                sealed,
-                            })));
-                            continue;
-                        };
-                        let sealed = resealed.then(|| envelope.clone());
-                        let (relays, mailbox) = target;
-                        let sent =
-                            crate::relay_path::queue_deposit(&net, &relays, mailbox, envelope)
-                                .await;
-                        waiting.push(Either::Right(async move {
-                            Left {
-                                seq,
-                                deposit: sent.answers().await,
-                                sealed,
-                            }
-                        }));
-                    }
-                    drop(queued);
-                    Outcome::Deposited(futures::future::join_all(waiting).await)
-                });
+            let held = Held::Deposits(leaves.iter().map(|(seq, _)| *seq).collect());
+            self.in_flight.spawn_holding(held, async move {
+                // Relays get only sealed envelopes: a direct one names its sender.
+                let sealed = seal_for_relays(leaves).await;
+                if let Some(earlier) = earlier {
+                    // Its sender is dropped once those deposits were queued, or their task
+                    // ended.
+                    let _ = earlier.await;
+                }
+                let mut waiting = Vec::with_capacity(sealed.len());
+                for (seq, target, envelope) in sealed {
+                    use futures::future::{Either, ready};
+                    let Some((envelope, resealed)) = envelope else {
+                        // Not stored anywhere: the entry tries again later.
+                        let deposit = crate::relay_path::Deposit::default();
+                        let sealed = None;
+                        waiting.push(Either::Left(ready(Left {
+                            seq,
+                            deposit,
+                            sealed,
+                        })));
+                        continue;
+                    };
+                    let sealed = resealed.then(|| envelope.clone());
+                    let (relays, mailbox) = target;
+                    let sent =
+                        crate::relay_path::queue_deposit(&net, &relays, mailbox, envelope).await;
+                    waiting.push(Either::Right(async move {
+                        Left {
+                            seq,
+                            deposit: sent.answers().await,
+                            sealed,
+                        }
+                    }));
+                }
+                drop(queued);
+                Outcome::Deposited(futures::future::join_all(waiting).await)
+            });
         }
         // Chains whose deposits were all queued are done with.
         self.deposits_queued.retain(|_, next| {

@@ -4,46 +4,90 @@
 //! Each task holds something while it runs: an outbox entry marked as being tried, a lookup
 //! in progress. A task that panics (a bug, or a fault in a dependency) would leave that held
 //! until the node restarts, and its message unsent for as long. So a task is spawned with
-//! the outcomes its loss means (a failed delivery, a failed lookup), and a task that ends
-//! in a panic is reported as those, which releases what it held and tries again as after
-//! any failure.
+//! what it holds ([`Held`]), and a task that ends in a panic is reported as the failure of
+//! that (a failed delivery, deposit, lookup or publication), which releases it and tries
+//! again as after any failure.
 
 use std::{collections::HashMap, future::Future};
 
+use tern_crypto::UserId;
 use tokio::task::{Id, JoinSet};
 use tracing::error;
 
-use super::Outcome;
+use super::{Outcome, deliver::Left, network::NetError};
 
-/// The running tasks, and what each one's loss means.
+/// What a task holds while it runs.
+pub(super) enum Held {
+    /// The direct delivery of this outbox entry.
+    Delivery(u64),
+    /// The deposit of these outbox entries at their recipient's relays.
+    Deposits(Vec<u64>),
+    /// A lookup of this peer's record.
+    Lookup(UserId),
+    /// The publication of our record with this sequence number.
+    Publication(u64),
+}
+
+impl Held {
+    /// The outcomes that end what the task held, as a failure.
+    fn lost(self) -> Vec<Outcome> {
+        let failed = || "the task failed".to_owned();
+        match self {
+            Self::Delivery(seq) => vec![Outcome::Delivered {
+                seq,
+                status: Err(NetError::Delivery(failed())),
+            }],
+            // None stored: each tries again, as after a deposit that failed.
+            Self::Deposits(seqs) => vec![Outcome::Deposited(
+                seqs.into_iter()
+                    .map(|seq| Left {
+                        seq,
+                        deposit: crate::relay_path::Deposit::default(),
+                        sealed: None,
+                    })
+                    .collect(),
+            )],
+            Self::Lookup(peer) => vec![Outcome::Looked {
+                peer,
+                record: Err(NetError::NotFound(failed())),
+                one_time: None,
+                newer: None,
+            }],
+            Self::Publication(seq) => vec![Outcome::Published {
+                seq,
+                result: Err(NetError::Publish(failed())),
+            }],
+        }
+    }
+}
+
+/// The running tasks, and what each one holds.
 pub(super) struct InFlight {
     tasks: JoinSet<Outcome>,
-    if_lost: HashMap<Id, Vec<Outcome>>,
+    held: HashMap<Id, Held>,
 }
 
 impl InFlight {
     pub(super) fn new() -> Self {
         Self {
             tasks: JoinSet::new(),
-            if_lost: HashMap::new(),
+            held: HashMap::new(),
         }
     }
 
     /// Runs `task`, which holds nothing: its loss means nothing.
     pub(super) fn spawn(&mut self, task: impl Future<Output = Outcome> + Send + 'static) {
-        self.spawn_holding(Vec::new(), task);
+        self.tasks.spawn(task);
     }
 
-    /// Runs `task`; if it panics, it ends in `if_lost` instead.
+    /// Runs `task`, which holds `held`: if it panics, it ends in the failure of that.
     pub(super) fn spawn_holding(
         &mut self,
-        if_lost: Vec<Outcome>,
+        held: Held,
         task: impl Future<Output = Outcome> + Send + 'static,
     ) {
         let id = self.tasks.spawn(task).id();
-        if !if_lost.is_empty() {
-            self.if_lost.insert(id, if_lost);
-        }
+        self.held.insert(id, held);
     }
 
     pub(super) fn len(&self) -> usize {
@@ -70,14 +114,17 @@ impl InFlight {
     fn ended(&mut self, ended: Result<(Id, Outcome), tokio::task::JoinError>) -> Vec<Outcome> {
         match ended {
             Ok((id, outcome)) => {
-                self.if_lost.remove(&id);
+                self.held.remove(&id);
                 vec![outcome]
             }
             Err(e) => {
                 if e.is_panic() {
                     error!("a delivery or lookup task panicked; what it held is tried again");
                 }
-                self.if_lost.remove(&e.id()).unwrap_or_default()
+                self.held
+                    .remove(&e.id())
+                    .map(Held::lost)
+                    .unwrap_or_default()
             }
         }
     }
@@ -85,7 +132,7 @@ impl InFlight {
     /// Stops every task (the node is shutting down).
     pub(super) fn abort_all(&mut self) {
         self.tasks.abort_all();
-        self.if_lost.clear();
+        self.held.clear();
     }
 }
 
@@ -93,34 +140,40 @@ impl InFlight {
 mod tests {
     use super::*;
 
-    fn published(seq: u64) -> Outcome {
-        Outcome::Published {
-            seq,
-            result: Ok(()),
-        }
-    }
-
-    fn seqs(outcomes: &[Outcome]) -> Vec<u64> {
-        outcomes
-            .iter()
-            .map(|o| match o {
-                Outcome::Published { seq, .. } => *seq,
-                _ => panic!("not a publication"),
-            })
-            .collect()
-    }
-
     #[tokio::test]
-    async fn a_task_that_panics_ends_in_what_its_loss_means() {
+    async fn a_task_that_panics_ends_in_the_failure_of_what_it_held() {
         let mut tasks = InFlight::new();
-        tasks.spawn_holding(vec![published(7), published(8)], async {
-            panic!("a bug");
+        tasks.spawn_holding(Held::Deposits(vec![7, 8]), async { panic!("a bug") });
+        let outcomes = tasks.next().await.unwrap();
+        let [Outcome::Deposited(left)] = outcomes.as_slice() else {
+            panic!("not the deposits' failure");
+        };
+        let seqs: Vec<u64> = left.iter().map(|l| l.seq).collect();
+        assert_eq!(seqs, [7, 8]);
+        assert!(left.iter().all(|l| l.sealed.is_none()));
+        tasks.spawn_holding(Held::Delivery(3), async { panic!("a bug") });
+        assert!(matches!(
+            tasks.next().await.unwrap().as_slice(),
+            [Outcome::Delivered {
+                seq: 3,
+                status: Err(_)
+            }]
+        ));
+        // One that ends normally ends in its own outcome, and what it held is forgotten.
+        tasks.spawn_holding(Held::Publication(9), async {
+            Outcome::Published {
+                seq: 1,
+                result: Ok(()),
+            }
         });
-        assert_eq!(seqs(&tasks.next().await.unwrap()), [7, 8]);
-        // One that ends normally ends in its own outcome, and its loss is forgotten.
-        tasks.spawn_holding(vec![published(9)], async { published(1) });
-        assert_eq!(seqs(&tasks.next().await.unwrap()), [1]);
-        assert!(tasks.if_lost.is_empty() && tasks.is_empty());
+        assert!(matches!(
+            tasks.next().await.unwrap().as_slice(),
+            [Outcome::Published {
+                seq: 1,
+                result: Ok(())
+            }]
+        ));
+        assert!(tasks.held.is_empty() && tasks.is_empty());
         assert!(tasks.next().await.is_none());
         // A task holding nothing ends in nothing.
         tasks.spawn(async { panic!("another bug") });

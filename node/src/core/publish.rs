@@ -151,18 +151,13 @@ impl Core {
         self.publication.started(now_ms);
         let net = self.net.clone();
         let key = record::key_for(&self.account.user_id());
-        let lost = Outcome::Published {
-            seq,
-            result: Err(network::NetError::Publish(
-                "the publishing task failed".into(),
-            )),
-        };
-        self.in_flight.spawn_holding(vec![lost], async move {
-            Outcome::Published {
-                seq,
-                result: net.publish(key, value).await,
-            }
-        });
+        self.in_flight
+            .spawn_holding(in_flight::Held::Publication(seq), async move {
+                Outcome::Published {
+                    seq,
+                    result: net.publish(key, value).await,
+                }
+            });
     }
 
     /// Notes how a publication ended.
