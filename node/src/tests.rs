@@ -96,6 +96,17 @@ async fn start(dir: &std::path::Path, bootstrap: &[String]) -> Node {
     crate::test_utils::TestNode::spawn(dir, bootstrap).await
 }
 
+/// A bootstrap node, then Alice and Bob on it as each other's contacts, in `dirs[0..3]`.
+async fn contacts(dirs: &[TempDir]) -> (Node, Node, Node) {
+    let bootstrap = start(dirs[0].path(), &[]).await;
+    let seed = bootstrap.addresses().await;
+    let alice = start(dirs[1].path(), &seed).await;
+    let bob = start(dirs[2].path(), &seed).await;
+    alice.add_contact("bob", bob.user_id()).await.unwrap();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
+    (bootstrap, alice, bob)
+}
+
 /// Sends raw bytes as the whole request of a `/tern/msg/2` stream and reads whatever comes
 /// back, so that frames the real codec would never write can be tried.
 #[derive(Clone, Default)]
@@ -674,13 +685,8 @@ fn database_files(dir: &std::path::Path, suffixes: &[&str]) -> Vec<(String, Vec<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_conversation_leaves_the_database_files() {
     let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let bootstrap = start(dirs[0].path(), &[]).await;
-    let seed = bootstrap.addresses().await;
-    let alice = start(dirs[1].path(), &seed).await;
-    let bob = start(dirs[2].path(), &seed).await;
+    let (bootstrap, alice, bob) = contacts(&dirs).await;
     let (a, b) = (alice.user_id(), bob.user_id());
-    alice.add_contact("bob", b).await.unwrap();
-    bob.add_contact("alice", a).await.unwrap();
     let mut bob_events = bob.events(crate::From::Oldest);
     let mut ids = Vec::new();
     for i in 0..20 {
@@ -740,13 +746,8 @@ async fn a_deleted_conversation_leaves_the_database_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_task_that_panics_leaves_its_message_to_be_tried_again() {
     let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let bootstrap = start(dirs[0].path(), &[]).await;
-    let seed = bootstrap.addresses().await;
-    let alice = start(dirs[1].path(), &seed).await;
-    let bob = start(dirs[2].path(), &seed).await;
-    let (a, b) = (alice.user_id(), bob.user_id());
-    alice.add_contact("bob", b).await.unwrap();
-    bob.add_contact("alice", a).await.unwrap();
+    let (bootstrap, alice, bob) = contacts(&dirs).await;
+    let b = bob.user_id();
     let mut bob_events = bob.events(crate::From::Now);
     alice.send(b, "first").await.unwrap();
     wait_received(&mut bob_events, "first").await;

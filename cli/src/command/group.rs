@@ -9,8 +9,9 @@ use crate::{
 };
 
 /// Group chats: create a group, add and remove members, rename it, name admins, move its
-/// messages to other relays, leave it, and see its members and messages. A group is named `#name` or by its id (a prefix of 4
-/// or more hex digits); `tern send '#name' TEXT` writes to it.
+/// messages to other relays, leave it, and see its members and messages. A group is named
+/// `#name` or by its id (a prefix of 4 or more hex digits); `tern send '#name' TEXT` writes
+/// to it.
 #[derive(Debug, clap::Subcommand)]
 #[command(after_help = "Examples:
   tern group create family bob carol
@@ -90,7 +91,7 @@ pub(crate) struct Admin {
 
 /// Move a group's messages to other relays (admins only): the relays that keep its log, in
 /// the order that decides. A commit, decided by the relays that keep it now; every member
-/// follows, one that is away when it comes back. The old relays are not needed after that.
+/// follows, one that is away when it comes back, so keep the old relays until everyone has.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Relays {
     /// `#name` or id of the group.

@@ -77,8 +77,8 @@ pub use group::{
     OUT_OF_ORDER_TOLERANCE, Outgoing, ProcessError, Processed, key_package, key_package_identity,
 };
 pub use policy::{
-    EXTENSION_TYPE, LogRelay, MAX_LOG_ID_LEN, MAX_NAME_LEN, MAX_RELAY_ADDRESSES, MAX_RELAYS,
-    PolicyError, Roles, RolesDecodeError,
+    EXTENSION_TYPE, LogRelay, MAX_LOG_ID_LEN, MAX_NAME_LEN, MAX_RELAY_ADDRESS_LEN,
+    MAX_RELAY_ADDRESSES, MAX_RELAYS, PolicyError, Roles, RolesDecodeError,
 };
 pub use provider::{CIPHERSUITE, Crypto, Provider, RandError};
 pub use storage::{Backing, Batch, MemoryBacking, Overlay, ROW_FORMAT, StorageError, StorageKey};

@@ -76,7 +76,8 @@ pub const MAX_RELAY_ADDRESSES: usize = 8;
 const MAX_RELAY_ID_LEN: usize = 64;
 /// Longest log id.
 pub const MAX_LOG_ID_LEN: usize = 64;
-const MAX_ADDRESS_LEN: usize = 256;
+/// Longest address of a relay, in bytes.
+pub const MAX_RELAY_ADDRESS_LEN: usize = 256;
 
 /// One relay that keeps the group's log: its id and addresses, as the application writes
 /// them (Tern: a libp2p peer id's bytes, and multiaddresses).
@@ -96,7 +97,7 @@ impl LogRelay {
             && self
                 .addresses
                 .iter()
-                .all(|a| (1..=MAX_ADDRESS_LEN).contains(&a.len()))
+                .all(|a| (1..=MAX_RELAY_ADDRESS_LEN).contains(&a.len()))
     }
 }
 

@@ -517,20 +517,16 @@ async fn seal_for_relays(
             })
             .collect::<Vec<_>>()
     };
-    let targets: Vec<(u64, RelayTarget)> = leaves
-        .iter()
-        .map(|(seq, leave)| (*seq, leave.target.clone()))
-        .collect();
-    tokio::task::spawn_blocking(move || seal(leaves))
-        .await
-        .unwrap_or_else(|e| {
-            // None sealed: every entry tries again later, none is left out.
-            error!("sealing for relays failed: {e}");
-            targets
-                .into_iter()
-                .map(|(seq, target)| (seq, target, None))
-                .collect()
-        })
+    match tokio::task::spawn_blocking(move || seal(leaves)).await {
+        Ok(sealed) => sealed,
+        // The deposit task fails with it: it holds these entries (`Held::Deposits`), so each
+        // is tried again, none left out.
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => Vec::new(),
+        },
+    }
 }
 
 /// Faults a test can make happen where no input could.
@@ -574,21 +570,27 @@ mod tests {
     use super::*;
 
     /// Regression: entries whose sealing panicked were left out of the deposit's outcome,
-    /// so they stayed marked as being deposited, and were never tried again.
+    /// so they stayed marked as being deposited, and were never tried again. The deposit
+    /// task, holding them as `leave_at_relays` spawns it, now ends in their failure.
     #[tokio::test]
     async fn entries_whose_sealing_failed_come_back_to_be_tried_again() {
         let mailbox = MailboxPublicKey::from_bytes([9; 32]).unwrap();
-        let leave = |n: u8| queue::Leave {
+        let leave = move |n: u8| queue::Leave {
             target: (Vec::new(), mailbox.id()),
             mailbox,
             envelope: vec![n; 100],
         };
         failpoints::panic_next_sealing_for(*mailbox.as_bytes());
-        let sealed = seal_for_relays(vec![(3, leave(1)), (4, leave(2))]).await;
-        let seqs: Vec<(u64, bool)> = sealed
-            .iter()
-            .map(|(seq, _, s)| (*seq, s.is_some()))
-            .collect();
+        let mut tasks = in_flight::InFlight::new();
+        tasks.spawn_holding(Held::Deposits(vec![3, 4]), async move {
+            let _ = seal_for_relays(vec![(3, leave(1)), (4, leave(2))]).await;
+            Outcome::Deposited(Vec::new())
+        });
+        let outcomes = tasks.next().await.unwrap();
+        let [Outcome::Deposited(left)] = outcomes.as_slice() else {
+            panic!("not the deposits' outcome");
+        };
+        let seqs: Vec<(u64, bool)> = left.iter().map(|l| (l.seq, l.sealed.is_some())).collect();
         assert_eq!(seqs, [(3, false), (4, false)]);
     }
 }

@@ -4,7 +4,7 @@
 
 use tempfile::TempDir;
 
-use super::start;
+use super::{contacts, start};
 use crate::{
     Event, IdentityPolicy, MessageKind, Node, UserId,
     test_utils::{wait_for, wait_received},
@@ -12,13 +12,8 @@ use crate::{
 
 /// Alice and Bob, contacts who have written to each other.
 async fn pair(dirs: &[TempDir]) -> (Node, Node, Node) {
-    let bootstrap = start(dirs[0].path(), &[]).await;
-    let seed = bootstrap.addresses().await;
-    let alice = start(dirs[1].path(), &seed).await;
-    let bob = start(dirs[2].path(), &seed).await;
+    let (bootstrap, alice, bob) = contacts(dirs).await;
     let (a, b) = (alice.user_id(), bob.user_id());
-    alice.add_contact("bob", b).await.unwrap();
-    bob.add_contact("alice", a).await.unwrap();
     let mut alice_events = alice.events(crate::From::Now);
     let mut bob_events = bob.events(crate::From::Now);
     alice.send(b, "hi bob").await.unwrap();

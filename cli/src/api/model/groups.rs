@@ -228,7 +228,8 @@ pub(crate) struct GroupChange {
     pub(crate) demote: Option<String>,
     /// Move the group's log to these relays (admins only): 1 to 3 multiaddresses, each
     /// ending in `/p2p/<peer id>`, in the order that decides. Members follow from the
-    /// commit on; the relays the log leaves are no longer needed once it is decided.
+    /// commit on; one away meanwhile reads the commit at the relays the log leaves, so
+    /// those are needed until every member has.
     #[serde(default)]
     pub(crate) relays: Option<Vec<String>>,
     /// Which of the group's files this node fetches as soon as their message arrives:

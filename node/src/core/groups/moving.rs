@@ -13,25 +13,16 @@
 //! log can take them).
 
 use libp2p::{Multiaddr, multiaddr::Protocol};
-use tern_mls::{LogRelay, MAX_RELAY_ADDRESSES};
+use tern_mls::{LogRelay, MAX_RELAY_ADDRESS_LEN, MAX_RELAY_ADDRESSES};
 
 use super::*;
 
-/// Longest address the roles extension keeps.
-const MAX_ADDRESS_LEN: usize = 256;
-
-/// `rows` as the roles extension names them: addresses beyond its bounds are left out.
+/// `rows` as the roles extension names them ([`canonical`] rows keep within its bounds).
 pub(super) fn log_relays(rows: &[SequencerRow]) -> Vec<LogRelay> {
     rows.iter()
         .map(|row| LogRelay {
             id: row.peer.clone(),
-            addresses: row
-                .addresses
-                .iter()
-                .filter(|a| (1..=MAX_ADDRESS_LEN).contains(&a.len()))
-                .take(MAX_RELAY_ADDRESSES)
-                .cloned()
-                .collect(),
+            addresses: row.addresses.clone(),
         })
         .collect()
 }
@@ -50,14 +41,18 @@ pub(super) fn sequencer_rows(relays: &[LogRelay]) -> Vec<SequencerRow> {
 /// `rows` as a group that names them keeps them: each address without the relay's own
 /// `/p2p/` part, within the roles extension's bounds.
 pub(super) fn canonical(rows: &[SequencerRow]) -> Vec<SequencerRow> {
-    let bare = rows
-        .iter()
+    rows.iter()
         .map(|row| SequencerRow {
             peer: row.peer.clone(),
-            addresses: row.addresses.iter().map(|a| without_peer(a)).collect(),
+            addresses: row
+                .addresses
+                .iter()
+                .map(|a| without_peer(a))
+                .filter(|a| (1..=MAX_RELAY_ADDRESS_LEN).contains(&a.len()))
+                .take(MAX_RELAY_ADDRESSES)
+                .collect(),
         })
-        .collect::<Vec<_>>();
-    sequencer_rows(&log_relays(&bare))
+        .collect()
 }
 
 /// `address` without a last `/p2p/<peer id>` part.
@@ -93,7 +88,7 @@ pub(super) fn relays_to_move_to(addresses: &[Multiaddr]) -> Result<Vec<Sequencer
             return Err(bad(&format!("{peer} is named twice")));
         }
         let address = address.to_string();
-        if address.len() > MAX_ADDRESS_LEN {
+        if address.len() > MAX_RELAY_ADDRESS_LEN {
             return Err(bad("an address is over 256 bytes"));
         }
         rows.push(SequencerRow {
@@ -128,13 +123,22 @@ impl Live {
     /// whether one did. (A group made before the log was named in it names nothing: its row
     /// keeps what its invitation said.)
     pub(super) fn follow_log_move(&mut self) -> bool {
-        let relays = sequencer_rows(self.mls().relays());
-        let Some(log) = log_id(self.mls()) else {
+        let mls = self.mls();
+        let Some(log) = log_id(mls) else {
             return false;
         };
-        if relays.is_empty() || (relays == self.row.sequencers && log == self.row.log) {
+        // Checked on every page: compared in place, copied only when it moved.
+        let named = mls.relays();
+        let same = log == self.row.log
+            && named.len() == self.row.sequencers.len()
+            && named
+                .iter()
+                .zip(&self.row.sequencers)
+                .all(|(relay, row)| relay.id == row.peer && relay.addresses == row.addresses);
+        if named.is_empty() || same {
             return false;
         }
+        let relays = sequencer_rows(named);
         self.row.cursors = cursors_after(&self.row, &log, &relays);
         self.row.log = log;
         self.row.sequencers = relays;
