@@ -20,13 +20,22 @@
 //!   the medians of 20 group sends and 5 rounds of 1:1 sends, taken in turns, are compared.
 //!   Each group send starts on a quiet network: after the previous one's receipts from every
 //!   member are in (the 49 members share the two cores with the sender, and without the
-//!   wait each send was timed while they still processed the one before and sent receipts).
+//!   wait each send was timed while they still processed the one before and sent receipts);
+//! - **the sender's own CPU time** in the same samples: the creator runs on a runtime of its
+//!   own, whose threads are listed as they start, and the time the kernel counts for them
+//!   (`/proc/self/task/<tid>/schedstat`) is read before and after each sample. Wall-clock
+//!   time above also counts the members and the relay working on the same two cores; this
+//!   counts only what the sender spends. For a group message it is given twice: until the
+//!   sequencer's receipt is checked, and until every member's delivery receipt has been
+//!   read from the log (49 more log entries to open, which in real use one receipt batch
+//!   shares among all the messages of its 2 s).
 //!
 //! Run: `cargo bench -p tern-relay --bench group_delivery` (options: `-- --members N
 //! --messages M`). Without `--bench` (a `cargo test --benches` run) it is 4 members.
 
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -41,6 +50,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let creator_threads = Threads::default();
+    let listed = creator_threads.clone();
+    let creator_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        // Named, so that a profile can be read for the creator alone (`perf report --comm`).
+        .thread_name("tern-creator")
+        .on_thread_start(move || listed.add_current())
+        // A blocking thread that ends takes its count with it: keep them for the whole run.
+        .thread_keep_alive(Duration::from_secs(24 * 3600))
+        .build()
+        .expect("the creator's runtime");
     let args: Vec<String> = std::env::args().collect();
     let full = args.iter().any(|a| a == "--bench");
     let option = |name: &str, default: usize| {
@@ -52,7 +73,51 @@ fn main() {
     };
     let members = option("--members", if full { 50 } else { 4 });
     let messages = option("--messages", if full { 30 } else { 3 });
-    runtime.block_on(run(members, messages));
+    runtime.block_on(run(
+        members,
+        messages,
+        Creator {
+            runtime: creator_runtime.handle().clone(),
+            threads: creator_threads,
+        },
+    ));
+}
+
+/// The threads of the creator's runtime, and the CPU time they have used.
+#[derive(Clone, Default)]
+struct Threads(Arc<Mutex<Vec<u32>>>);
+
+impl Threads {
+    /// Lists the calling thread (run as each thread of the runtime starts).
+    fn add_current(&self) {
+        let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+        let tid = link
+            .file_name()
+            .and_then(|name| name.to_str()?.parse().ok())
+            .expect("a thread id");
+        self.0.lock().expect("thread list").push(tid);
+    }
+
+    /// CPU time used by the listed threads so far (the first field of `schedstat`, in ns).
+    fn cpu(&self) -> Duration {
+        let tids = self.0.lock().expect("thread list").clone();
+        let nanos: u64 = tids
+            .iter()
+            .map(|tid| {
+                std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+                    .ok()
+                    .and_then(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+                    .expect("a listed thread's schedstat (threads are kept alive)")
+            })
+            .sum();
+        Duration::from_nanos(nanos)
+    }
+}
+
+/// Where the creator runs, and its threads' CPU time.
+struct Creator {
+    runtime: tokio::runtime::Handle,
+    threads: Threads,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -63,7 +128,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-async fn run(members: usize, messages: usize) {
+async fn run(members: usize, messages: usize, on: Creator) {
     let relay_dir = tempfile::tempdir().expect("tempdir");
     let relay = tern_relay::Relay::spawn(
         tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
@@ -76,13 +141,15 @@ async fn run(members: usize, messages: usize) {
         .collect();
     let started = Instant::now();
     let mut nodes: Vec<Node> = Vec::with_capacity(members);
-    for dir in &dirs {
-        let node = tern_node::test_utils::builder(dir.path())
-            .with_relay(address.clone())
-            .spawn()
-            .await
-            .expect("node");
-        nodes.push(node);
+    for (i, dir) in dirs.iter().enumerate() {
+        let builder = tern_node::test_utils::builder(dir.path()).with_relay(address.clone());
+        // The creator's tasks run on its own runtime, the others' on this one.
+        let node = if i == 0 {
+            on.runtime.spawn(builder.spawn()).await.expect("spawned")
+        } else {
+            builder.spawn().await
+        };
+        nodes.push(node.expect("node"));
     }
     // Everyone's record is in the DHT before anyone looks one up (as in first_contact).
     tokio::time::timeout(WAIT, async {
@@ -187,27 +254,59 @@ async fn run(members: usize, messages: usize) {
 
     // Medians of several samples of each side, taken in turns, so that what else the two
     // cores do at one moment weighs on both alike.
+    // Each sample runs on the creator's runtime, so that its own handling of the events
+    // counts on the creator's side as well.
     let (mut group_costs, mut direct_costs) = (Vec::new(), Vec::new());
     for _ in 0..COST_ROUNDS {
         for _ in 0..GROUP_SAMPLES_PER_ROUND {
-            group_costs.push(quiet_group_send(&creator, group, &text, members - 1).await);
+            let (creator, text, threads) = (creator.clone(), text.clone(), on.threads.clone());
+            let sample = on.runtime.spawn(async move {
+                quiet_group_send(&creator, group, &text, members - 1, &threads).await
+            });
+            group_costs.push(sample.await.expect("a group sample"));
         }
-        direct_costs.push(one_to_one(&creator, &others, &text).await);
+        let (creator, others, text, threads) = (
+            creator.clone(),
+            others.clone(),
+            text.clone(),
+            on.threads.clone(),
+        );
+        let sample =
+            on.runtime
+                .spawn(async move { one_to_one(&creator, &others, &text, &threads).await });
+        direct_costs.push(sample.await.expect("a 1:1 sample"));
     }
-    group_costs.sort();
-    direct_costs.sort();
-    let (group_cost, direct_cost) = (
-        percentile(&group_costs, 0.5),
-        percentile(&direct_costs, 0.5),
+    let median = |costs: &[Cost], of: fn(&Cost) -> Duration| {
+        let mut values: Vec<Duration> = costs.iter().map(of).collect();
+        values.sort();
+        percentile(&values, 0.5)
+    };
+    let (group_wall, direct_wall) = (
+        median(&group_costs, |c| c.wall),
+        median(&direct_costs, |c| c.wall),
     );
     println!(
         "sender cost (medians of {} and {}): one group message stored {:.1} ms; the same to {} members 1:1, all delivered {:.1} ms; ratio {:.3}",
         group_costs.len(),
         direct_costs.len(),
-        ms(group_cost),
+        ms(group_wall),
         others.len(),
-        ms(direct_cost),
-        group_cost.as_secs_f64() / direct_cost.as_secs_f64(),
+        ms(direct_wall),
+        ratio(group_wall, direct_wall),
+    );
+    let (group_cpu, with_receipts, direct_cpu) = (
+        median(&group_costs, |c| c.cpu),
+        median(&group_costs, |c| c.cpu_with_receipts),
+        median(&direct_costs, |c| c.cpu),
+    );
+    println!(
+        "sender CPU time (same samples): group message until stored {:.2} ms, until every receipt is read {:.2} ms; 1:1 to {} members until delivered {:.2} ms; ratios {:.3} and {:.3}",
+        ms(group_cpu),
+        ms(with_receipts),
+        others.len(),
+        ms(direct_cpu),
+        ratio(group_cpu, direct_cpu),
+        ratio(with_receipts, direct_cpu),
     );
 
     for node in nodes {
@@ -221,11 +320,31 @@ async fn run(members: usize, messages: usize) {
 const COST_ROUNDS: usize = 5;
 const GROUP_SAMPLES_PER_ROUND: usize = 4;
 
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+/// One sample of what sending costs the sender.
+struct Cost {
+    /// From the send until done (stored, or delivered to everyone).
+    wall: Duration,
+    /// The sender's threads' CPU time over the same span.
+    cpu: Duration,
+    /// For a group message: its CPU time until every member's receipt for it was read.
+    cpu_with_receipts: Duration,
+}
+
 /// One group message, timed until the sequencer's receipt is checked; returns once every
 /// one of the `others` has acknowledged it, so that the next send starts on a quiet network.
-async fn quiet_group_send(creator: &Node, group: GroupId, text: &str, others: usize) -> Duration {
+async fn quiet_group_send(
+    creator: &Node,
+    group: GroupId,
+    text: &str,
+    others: usize,
+    threads: &Threads,
+) -> Cost {
     let mut events = creator.events(tern_node::From::Now);
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), threads.cpu());
     let id = creator.send_to_group(group, text).await.expect("send");
     let mut stored = None;
     tokio::time::timeout(WAIT, async {
@@ -235,7 +354,7 @@ async fn quiet_group_send(creator: &Node, group: GroupId, text: &str, others: us
                     event: GroupEvent::Stored { id: s, .. },
                     ..
                 } if s == id => {
-                    stored.get_or_insert(started.elapsed());
+                    stored.get_or_insert((started.elapsed(), threads.cpu() - cpu));
                 }
                 Event::Group {
                     event: GroupEvent::Receipts { id: r, delivery },
@@ -247,7 +366,12 @@ async fn quiet_group_send(creator: &Node, group: GroupId, text: &str, others: us
     })
     .await
     .expect("the receipts never came");
-    stored.expect("stored before every member acknowledged it")
+    let (wall, stored_cpu) = stored.expect("stored before every member acknowledged it");
+    Cost {
+        wall,
+        cpu: stored_cpu,
+        cpu_with_receipts: threads.cpu() - cpu,
+    }
 }
 
 /// One group message, until the creator's count shows it delivered to all `others`.
@@ -285,9 +409,14 @@ async fn group_send_until(
 }
 
 /// The same text 1:1 to each member, until every one is delivered.
-async fn one_to_one(creator: &Node, others: &[tern_node::UserId], text: &str) -> Duration {
+async fn one_to_one(
+    creator: &Node,
+    others: &[tern_node::UserId],
+    text: &str,
+    threads: &Threads,
+) -> Cost {
     let mut events = creator.events(tern_node::From::Now);
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), threads.cpu());
     let mut waiting = std::collections::HashSet::new();
     for user in others {
         waiting.insert(creator.send(*user, text).await.expect("send"));
@@ -303,5 +432,10 @@ async fn one_to_one(creator: &Node, others: &[tern_node::UserId], text: &str) ->
     })
     .await
     .expect("never delivered");
-    started.elapsed()
+    let (wall, cpu) = (started.elapsed(), threads.cpu() - cpu);
+    Cost {
+        wall,
+        cpu,
+        cpu_with_receipts: cpu,
+    }
 }
