@@ -16,6 +16,13 @@
 //!   a day of joining), so every parent node has a key and a commit encrypts to about
 //!   log2(n) nodes (the steady state).
 //!
+//! `message/{n}` (n = 50, 300) times processing one application message on a member of a
+//! group that has had four commits since everyone joined (self-updates), and that has read
+//! three messages from every member before: the decryption, and the storage write of the
+//! message secrets that every decryption makes (openmls rewrites its whole store on each
+//! one: the epoch's sender ratchets and the past epochs it keeps, each with its member
+//! list). Its `bytes` are the values the write holds.
+//!
 //! Run: `cargo bench -p tern-mls --bench commit` (`TERN_MLS_BENCH_N=300` for one size). p50/p99 are printed per case as
 //! `RESULT case n bytes p50 p99`.
 
@@ -220,6 +227,54 @@ fn case(c: &mut Criterion, crypto: &Crypto, n: usize, warm: bool) {
     }
 }
 
+/// Processing one application message in a group of `n` whose members each sent three.
+fn message_case(c: &mut Criterion, crypto: &Crypto, n: usize) {
+    let mut devs = sim::group(crypto, n);
+    for committer in 2..6 {
+        let out = devs[committer].update(crypto);
+        for (i, dev) in devs.iter_mut().enumerate() {
+            if i != committer {
+                dev.process(crypto, &out.commit).unwrap();
+            }
+        }
+        devs[committer].process(crypto, &out.commit).unwrap();
+    }
+    for _ in 0..3 {
+        for sender in 0..n {
+            let bytes = devs[sender].send(crypto, b"an earlier message");
+            if sender != 1 {
+                devs[1].process(crypto, &bytes).unwrap();
+            }
+        }
+    }
+    let bytes = devs[2].send(crypto, &[b'x'; 1024]);
+    let receiver = &devs[1];
+    // What one decryption writes, measured once outside the timing.
+    let written: usize = {
+        let store = receiver.store.clone();
+        let provider = Provider::new(crypto, &store, &receiver.key);
+        let mut group = Group::load(&provider, receiver.g().id(), &V).unwrap().unwrap();
+        group.process(&provider, &V, &bytes).unwrap();
+        provider
+            .take_batch()
+            .into_iter()
+            .map(|(_, value)| value.map_or(0, |v| v.len()))
+            .sum()
+    };
+    timed(
+        c,
+        crypto,
+        &format!("message/{n}"),
+        receiver,
+        written,
+        &|p, g| {
+            let processed = g.process(p, &V, &bytes).unwrap();
+            assert!(matches!(processed, Processed::Application { .. }));
+            let _ = p.take_batch();
+        },
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let crypto = Crypto::new();
     // `TERN_MLS_BENCH_N=300` runs only the cases of that size.
@@ -235,6 +290,11 @@ fn benches(c: &mut Criterion) {
     ] {
         if only.is_none_or(|only| only == n) {
             case(c, &crypto, n, warm);
+        }
+    }
+    for n in [50, 300] {
+        if only.is_none_or(|only| only == n) {
+            message_case(c, &crypto, n);
         }
     }
 }
