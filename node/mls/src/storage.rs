@@ -27,13 +27,23 @@
 //! `encode` is the value codec below applied to openmls's key type. openmls only ever reads
 //! by exact key, so hashed keys lose nothing. The leading byte is the row-format version.
 //!
-//! Values are openmls's own serde types encoded as JSON (the encoding openmls's own storage
-//! providers use, and the one its storage-stability tests pin), and are opaque here: the node
-//! seals them with its at-rest keys. The format must be self-describing: openmls migrates its
-//! stored types with `#[serde(default)]` fields and untagged enums, which a compact
-//! non-self-describing codec (postcard was tried) cannot decode. Lists (own leaf nodes, queued proposal references) are
-//! stored as one JSON array per key. A fixture test (`tests/storage_fixture.rs`) pins the
-//! format: an openmls upgrade that changes it fails that test before it reaches users.
+//! Values are openmls's own serde types, opaque here: the node seals them with its at-rest
+//! keys. The format must be self-describing: openmls migrates its stored types with
+//! `#[serde(default)]` fields and untagged enums, which a compact non-self-describing codec
+//! (postcard was tried) cannot decode. A value is written as
+//!
+//! ```text
+//! value = 0x00 ‖ CBOR(value)      (RFC 8949, ciborium's encoding of the serde type)
+//! ```
+//!
+//! and read in that form or as JSON, the encoding openmls's own storage providers use, which
+//! rows written before CBOR hold (JSON never starts with a zero byte). CBOR because
+//! openmls rewrites the epoch's whole message-secrets store, a sender ratchet for every
+//! member, on each message it decrypts: in JSON each of its bytes was a decimal number and a
+//! comma, and its encoding was the largest cost of reading a busy group
+//! (`docs/benchmarks.md`). Lists (own leaf nodes, queued proposal references) are small and
+//! stay one JSON array per key. A fixture test (`tests/storage_fixture.rs`) pins both
+//! formats: an openmls upgrade that changes them fails that test before it reaches users.
 
 mod entries;
 
@@ -137,13 +147,51 @@ pub enum StorageError {
     Backing(Box<dyn std::error::Error + Send + Sync>),
     /// A value could not be encoded.
     #[error("a value could not be encoded: {0}")]
-    Encode(serde_json::Error),
+    Encode(String),
     /// A stored value could not be decoded (corrupt, or written by an incompatible version).
     #[error("a stored value could not be decoded: {0}")]
-    Decode(serde_json::Error),
+    Decode(String),
     /// A thread panicked while holding the overlay.
     #[error("the storage overlay is poisoned")]
     Poisoned,
+}
+
+impl StorageError {
+    fn encode(error: impl std::fmt::Display) -> Self {
+        Self::Encode(error.to_string())
+    }
+
+    fn decode(error: impl std::fmt::Display) -> Self {
+        Self::Decode(error.to_string())
+    }
+}
+
+/// The first byte of a value in CBOR (see the module's documentation).
+const CBOR_VALUE: u8 = 0x00;
+
+/// A value as it is written: [`CBOR_VALUE`] and its CBOR.
+fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, StorageError> {
+    let mut bytes = vec![CBOR_VALUE];
+    ciborium::into_writer(value, &mut bytes).map_err(StorageError::encode)?;
+    Ok(bytes)
+}
+
+/// A value as it was written: in CBOR, or in JSON by an older version.
+fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Result<V, StorageError> {
+    match bytes.split_first() {
+        Some((&CBOR_VALUE, mut cbor)) => {
+            let value = ciborium::from_reader(&mut cbor).map_err(StorageError::decode)?;
+            // One value per row: anything after it is corruption, not a second value.
+            if !cbor.is_empty() {
+                return Err(StorageError::Decode(format!(
+                    "{} bytes after the value",
+                    cbor.len()
+                )));
+            }
+            Ok(value)
+        }
+        _ => serde_json::from_slice(bytes).map_err(StorageError::decode),
+    }
 }
 
 /// openmls's storage for one operation: reads through pending writes to a [`Backing`],
@@ -208,7 +256,7 @@ impl<B: Backing> Overlay<B> {
         label: &[u8],
         key: &K,
     ) -> Result<Vec<u8>, StorageError> {
-        let encoded = serde_json::to_vec(key).map_err(StorageError::Encode)?;
+        let encoded = serde_json::to_vec(key).map_err(StorageError::encode)?;
         let mut mac = self.mac.clone();
         mac.update(ROW_DOMAIN);
         mac.update(&[0]);
@@ -248,9 +296,7 @@ impl<B: Backing> Overlay<B> {
         key: &K,
     ) -> Result<Option<V>, StorageError> {
         let row = self.row(label, key)?;
-        self.get_row(&row)?
-            .map(|bytes| serde_json::from_slice(&bytes).map_err(StorageError::Decode))
-            .transpose()
+        self.get_row(&row)?.map(|bytes| decode(&bytes)).transpose()
     }
 
     /// Writes `value` at `(label, key)`.
@@ -261,7 +307,18 @@ impl<B: Backing> Overlay<B> {
         value: &V,
     ) -> Result<(), StorageError> {
         let row = self.row(label, key)?;
-        let bytes = serde_json::to_vec(value).map_err(StorageError::Encode)?;
+        self.put_row(row, Some(encode(value)?))
+    }
+
+    /// Writes the list `value` at `(label, key)` as JSON.
+    fn write_list<K: Serialize + ?Sized>(
+        &self,
+        label: &[u8],
+        key: &K,
+        value: &[serde_json::Value],
+    ) -> Result<(), StorageError> {
+        let row = self.row(label, key)?;
+        let bytes = serde_json::to_vec(value).map_err(StorageError::encode)?;
         self.put_row(row, Some(bytes))
     }
 
@@ -292,8 +349,8 @@ impl<B: Backing> Overlay<B> {
         value: &V,
     ) -> Result<(), StorageError> {
         let mut list: Vec<serde_json::Value> = self.read_list(label, key)?;
-        list.push(serde_json::to_value(value).map_err(StorageError::Encode)?);
-        self.write(label, key, &list)
+        list.push(serde_json::to_value(value).map_err(StorageError::encode)?);
+        self.write_list(label, key, &list)
     }
 
     /// Removes every element equal to `value` from the list at `(label, key)`.
@@ -303,13 +360,13 @@ impl<B: Backing> Overlay<B> {
         key: &K,
         value: &V,
     ) -> Result<(), StorageError> {
-        let value = serde_json::to_value(value).map_err(StorageError::Encode)?;
+        let value = serde_json::to_value(value).map_err(StorageError::encode)?;
         let mut list: Vec<serde_json::Value> = self.read_list(label, key)?;
         list.retain(|v| *v != value);
         if list.is_empty() {
             self.delete(label, key)
         } else {
-            self.write(label, key, &list)
+            self.write_list(label, key, &list)
         }
     }
 }

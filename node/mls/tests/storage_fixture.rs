@@ -1,19 +1,20 @@
 //! Pins openmls's storage format, which openmls changes between versions.
 //!
-//! `tests/fixtures/storage-v1.json` holds the rows two devices (Alice, the creator, and Bob,
-//! added by her) committed after: create, add Bob, Alice sends a message, Bob reads it. The
-//! test:
+//! Each fixture holds the rows two devices (Alice, the creator, and Bob, added by her)
+//! committed after: create, add Bob, Alice sends a message, Bob reads it.
+//! `tests/fixtures/storage-v1.json` has them as the JSON values written before CBOR (each
+//! row's value as a string), `storage-v2.json` as today's CBOR values (each in hex). The test:
 //!
-//! 1. loads both groups from those rows with the code of today and checks what they hold
-//!    (epoch, name, members, tree hash), then uses them: Alice sends, Bob reads, Bob
+//! 1. loads both groups from each fixture's rows with the code of today and checks what they
+//!    hold (epoch, name, members, tree hash), then uses them: Alice sends, Bob reads, Bob
 //!    self-updates, Alice applies it — old rows must stay fully usable;
-//! 2. runs the same scenario afresh and compares the *shape* of every row (JSON object keys
-//!    and value kinds, recursively) with the fixture's: a renamed field, a re-tagged enum or a
-//!    new entry kind fails here, before an upgrade reaches users' disks.
+//! 2. runs the same scenario afresh and compares the *shape* of every row (object keys and
+//!    value kinds, recursively) with the newest fixture's: a renamed field, a re-tagged enum
+//!    or a new entry kind fails here, before an upgrade reaches users' disks.
 //!
-//! When openmls's format changes on purpose, write a migration, keep this fixture as the old
-//! format's test, and add a new one: `TERN_MLS_WRITE_FIXTURE=1 cargo test -p tern-mls --test
-//! storage_fixture` writes the current format.
+//! When openmls's format changes on purpose, write a migration, keep the fixtures as the old
+//! formats' tests, and add a new one: `TERN_MLS_WRITE_FIXTURE=1 cargo test -p tern-mls --test
+//! storage_fixture` writes the current format as the newest fixture.
 
 use std::collections::BTreeMap;
 
@@ -29,8 +30,13 @@ const KEY: [u8; 32] = [0x5a; 32];
 const ALICE: [u8; 32] = [0xa1; 32];
 const BOB: [u8; 32] = [0xb0; 32];
 
-fn path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/storage-v1.json")
+/// The fixtures, oldest first, and whether their values are hex (or UTF-8 JSON).
+const FIXTURES: [(&str, bool); 2] = [("storage-v1.json", false), ("storage-v2.json", true)];
+
+fn path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 struct Device {
@@ -94,30 +100,71 @@ fn scenario(crypto: &Crypto) -> (Device, Device) {
     (alice, bob)
 }
 
-fn rows_json(store: &MemoryBacking) -> Value {
+/// A store's rows, keys and values in hex.
+fn rows_hex(store: &MemoryBacking) -> Value {
     let rows: BTreeMap<String, String> = store
         .rows()
         .iter()
-        .map(|(k, v)| (hex::encode(k), String::from_utf8(v.clone()).unwrap()))
+        .map(|(k, v)| (hex::encode(k), hex::encode(v)))
         .collect();
     json!(rows)
 }
 
-fn store_of(rows: &Value) -> MemoryBacking {
+/// The bytes of a fixture row's value.
+fn value_bytes(value: &Value, hex: bool) -> Vec<u8> {
+    let text = value.as_str().unwrap();
+    if hex {
+        hex::decode(text).unwrap()
+    } else {
+        text.as_bytes().to_vec()
+    }
+}
+
+fn store_of(rows: &Value, hex: bool) -> MemoryBacking {
     let mut store = MemoryBacking::new();
     let batch = rows
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, v)| {
-            (
-                hex::decode(k).unwrap(),
-                Some(v.as_str().unwrap().as_bytes().to_vec()),
-            )
-        })
+        .map(|(k, v)| (hex::decode(k).unwrap(), Some(value_bytes(v, hex))))
         .collect();
     store.commit(batch);
     store
+}
+
+/// A stored value as a JSON value, whichever its encoding: CBOR after a zero byte (map keys
+/// written as text, byte strings as arrays of numbers, as JSON has them), else JSON.
+fn decoded(bytes: &[u8]) -> Value {
+    fn json_of(value: ciborium::Value) -> Value {
+        use ciborium::Value as C;
+        match value {
+            C::Integer(i) => json!(i128::from(i)),
+            C::Bytes(bytes) => json!(bytes),
+            C::Float(f) => json!(f),
+            C::Text(text) => json!(text),
+            C::Bool(b) => json!(b),
+            C::Null => Value::Null,
+            C::Tag(_, inner) => json_of(*inner),
+            C::Array(items) => Value::Array(items.into_iter().map(json_of).collect()),
+            C::Map(entries) => Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let key = match json_of(k) {
+                            Value::String(text) => text,
+                            other => other.to_string(),
+                        };
+                        (key, json_of(v))
+                    })
+                    .collect(),
+            ),
+            other => panic!("an unexpected CBOR value {other:?}"),
+        }
+    }
+    match bytes.split_first() {
+        Some((0, cbor)) => json_of(ciborium::from_reader(cbor).unwrap()),
+        _ => serde_json::from_slice(bytes).unwrap(),
+    }
 }
 
 fn summary(group: &Group) -> Value {
@@ -158,12 +205,12 @@ fn shape(value: &Value) -> String {
     }
 }
 
-fn shapes(rows: &Value) -> Vec<String> {
+fn shapes(rows: &Value, hex: bool) -> Vec<String> {
     let mut shapes: Vec<String> = rows
         .as_object()
         .unwrap()
         .values()
-        .map(|v| shape(&serde_json::from_str(v.as_str().unwrap()).unwrap()))
+        .map(|v| shape(&decoded(&value_bytes(v, hex))))
         .collect();
     shapes.sort();
     shapes
@@ -172,24 +219,45 @@ fn shapes(rows: &Value) -> Vec<String> {
 #[test]
 fn the_storage_format_is_the_fixtures() {
     let crypto = Crypto::new();
+    let (newest, _) = FIXTURES[FIXTURES.len() - 1];
     if std::env::var_os("TERN_MLS_WRITE_FIXTURE").is_some() {
         let (alice, bob) = scenario(&crypto);
         let fixture = json!({
             "storage_key": hex::encode(KEY),
-            "alice": { "rows": rows_json(&alice.store),
+            "alice": { "rows": rows_hex(&alice.store),
                        "summary": summary(alice.group.as_ref().unwrap()) },
-            "bob": { "rows": rows_json(&bob.store), "summary": summary(bob.group.as_ref().unwrap()) },
+            "bob": { "rows": rows_hex(&bob.store), "summary": summary(bob.group.as_ref().unwrap()) },
         });
-        std::fs::create_dir_all(path().parent().unwrap()).unwrap();
-        std::fs::write(path(), serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+        std::fs::write(path(newest), serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
     }
-    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    for (name, hex) in FIXTURES {
+        let fixture: Value =
+            serde_json::from_str(&std::fs::read_to_string(path(name)).unwrap()).unwrap();
+        old_rows_work(&crypto, &fixture, hex);
+    }
 
-    // 1. Old rows load and work.
+    // 2. Today's rows have the newest fixture's shapes.
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(path(newest)).unwrap()).unwrap();
+    let (alice_now, bob_now) = scenario(&crypto);
+    assert_eq!(
+        shapes(&rows_hex(&alice_now.store), true),
+        shapes(&fixture["alice"]["rows"], true),
+        "alice"
+    );
+    assert_eq!(
+        shapes(&rows_hex(&bob_now.store), true),
+        shapes(&fixture["bob"]["rows"], true),
+        "bob"
+    );
+}
+
+/// 1. A fixture's rows load and work.
+fn old_rows_work(crypto: &Crypto, fixture: &Value, hex: bool) {
     let key = StorageKey::new(KEY);
     let mut devices = Vec::new();
     for name in ["alice", "bob"] {
-        let store = store_of(&fixture[name]["rows"]);
+        let store = store_of(&fixture[name]["rows"], hex);
         let expected = &fixture[name]["summary"];
         let id = hex::decode(expected["group_id"].as_str().unwrap()).unwrap();
         let provider = Provider::new(&crypto, &store, &key);
@@ -228,17 +296,4 @@ fn the_storage_format_is_the_fixtures() {
     });
     let (a, b) = (alice.group.as_ref().unwrap(), bob.group.as_ref().unwrap());
     assert_eq!((a.epoch(), a.tree_hash()), (b.epoch(), b.tree_hash()));
-
-    // 2. Today's rows have the fixture's shapes.
-    let (alice_now, bob_now) = scenario(&crypto);
-    assert_eq!(
-        shapes(&rows_json(&alice_now.store)),
-        shapes(&fixture["alice"]["rows"]),
-        "alice"
-    );
-    assert_eq!(
-        shapes(&rows_json(&bob_now.store)),
-        shapes(&fixture["bob"]["rows"]),
-        "bob"
-    );
 }
