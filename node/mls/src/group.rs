@@ -51,10 +51,17 @@ use error::mls;
 /// larger is refused before decoding.
 pub const MAX_MESSAGE_LEN: usize = 4 * 1024 * 1024;
 
-/// How many past epochs' application secrets a member keeps: a message sent just before a
-/// commit can be delivered (by the log or directly) after it. Beyond this it is refused as
-/// a past-epoch message.
-pub const MAX_PAST_EPOCHS: usize = 4;
+/// How many past epochs' application secrets a member keeps. Beyond this a message is
+/// refused as a past-epoch message.
+///
+/// A member reading the log never needs one: a sequencer takes an epoch's messages only
+/// before the commit that ends it, and a member reads an epoch's entries before that commit.
+/// One is kept for a message that reaches a member by another way just after a commit.
+/// Every epoch kept costs on every decryption: openmls rewrites its whole store of message
+/// secrets each time, each past epoch with its member list (at 50 members, four past
+/// epochs made it 140 KB, `docs/benchmarks.md`). Groups made when this was 4 take it at
+/// their next load ([`Group::load`]).
+pub const MAX_PAST_EPOCHS: usize = 1;
 
 /// How far out of order application messages from one sender may arrive, and how far ahead
 /// of the last one a message may be: generous, since delivery is by a log with retries and
@@ -350,7 +357,15 @@ impl Group {
         verifier: &dyn CredentialVerifier,
     ) -> Result<Option<Self>, GroupError> {
         match MlsGroup::load(provider.storage(), &GroupId::from_slice(group_id))? {
-            Some(mls) => Self::from_mls(mls, verifier).map(Some),
+            Some(mut mls) => {
+                // A group stored under an older configuration (more past epochs) takes
+                // today's; its store of past epochs shrinks with it.
+                let config = join_config();
+                if *mls.configuration() != config {
+                    mls.set_configuration(provider.storage(), &config)?;
+                }
+                Self::from_mls(mls, verifier).map(Some)
+            }
             None => Ok(None),
         }
     }

@@ -567,3 +567,41 @@ fn a_member_left_behind_is_added_back_once_and_joins_over_its_old_state() {
         (d[0].state().0, &d[0].state().1[..])
     );
 }
+
+/// A group stored when members kept four past epochs takes today's configuration when it is
+/// loaded, and a group stored under today's is loaded without a write.
+#[test]
+fn a_group_stored_with_more_past_epochs_keeps_fewer_once_loaded() {
+    let crypto = Crypto::new();
+    let mut devices = group_of(&crypto, &["alice", "bob"]);
+    let bob = &mut devices[1];
+    let id = bob.g().id().to_vec();
+    let load = |bob: &Device| {
+        let provider = Provider::new(&crypto, &bob.store, &bob.key);
+        let group = Group::load(&provider, &id, &V).unwrap().unwrap();
+        (group, provider.take_batch())
+    };
+    let (group, writes) = load(bob);
+    assert_eq!(*group.mls.configuration(), join_config());
+    assert!(writes.is_empty(), "today's configuration needs no write");
+
+    let older = MlsGroupJoinConfig::builder()
+        .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .max_past_epochs(4)
+        .sender_ratchet_configuration(SenderRatchetConfiguration::new(
+            OUT_OF_ORDER_TOLERANCE,
+            MAXIMUM_FORWARD_DISTANCE,
+        ))
+        .build();
+    bob.run(&crypto, |p, g, _, _| {
+        g.as_mut()
+            .unwrap()
+            .mls
+            .set_configuration(p.storage(), &older)
+            .unwrap();
+    });
+    let (group, writes) = load(bob);
+    assert_eq!(*group.mls.configuration(), join_config());
+    assert!(!writes.is_empty(), "the new configuration is written");
+}
