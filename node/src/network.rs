@@ -53,7 +53,7 @@ mod handle;
 mod lanes;
 pub(crate) use self::handle::Handle;
 mod nat;
-mod records;
+pub(crate) mod records;
 mod unlinked;
 
 use self::{
@@ -310,6 +310,7 @@ pub(crate) fn spawn(
         lookups: HashMap::new(),
         lookup_grace: config.lookup_grace,
         graces: FuturesUnordered::new(),
+        rereads: FuturesUnordered::new(),
         deliveries: HashMap::new(),
         unlinked: Unlinked::new(cancel.clone()),
         waiting_answers: FuturesUnordered::new(),
@@ -366,6 +367,8 @@ struct Publish {
     key: RecordKey,
     value: Vec<u8>,
     reply: oneshot::Sender<Result<(), NetError>>,
+    /// Reads that found no copy at another peer so far (see `records::REREAD_AFTER`).
+    rereads: u32,
 }
 
 type Answer = (ResponseChannel<Status>, Status);
@@ -384,6 +387,8 @@ struct EventLoop {
     lookup_grace: Duration,
     /// Lookups whose grace period is running, each ending with its query's id.
     graces: FuturesUnordered<futures::future::BoxFuture<'static, QueryId>>,
+    /// Publications whose record is read back again after a pause (`records::REREAD_AFTER`).
+    rereads: FuturesUnordered<futures::future::BoxFuture<'static, Publish>>,
     deliveries: HashMap<OutboundRequestId, oneshot::Sender<Result<Status, NetError>>>,
     /// The clients that send mailbox requests under unlinked identities.
     unlinked: Unlinked,
@@ -431,6 +436,9 @@ impl EventLoop {
                     None => break,
                 },
                 Some(id) = self.graces.next(), if !self.graces.is_empty() => self.answer_lookup(id),
+                Some(publish) = self.rereads.next(), if !self.rereads.is_empty() => {
+                    self.read_back(publish);
+                }
                 Some(checked) = self.checking.next(), if !self.checking.is_empty() => {
                     if let Some(checked) = checked {
                         self.on_checked(checked);
@@ -475,7 +483,15 @@ impl EventLoop {
                     .put_record(record, Quorum::One)
                 {
                     Ok(id) => {
-                        self.publishes.insert(id, Publish { key, value, reply });
+                        self.publishes.insert(
+                            id,
+                            Publish {
+                                key,
+                                value,
+                                reply,
+                                rereads: 0,
+                            },
+                        );
                     }
                     Err(e) => {
                         let _ = reply.send(Err(NetError::Publish(e.to_string())));

@@ -10,6 +10,16 @@
 
 use super::*;
 
+/// Pauses before reading a published record back again, after a read that found no copy at
+/// another peer. A peer answers a PUT at once and stores the record only once it has
+/// validated it, on its blocking pool (`check_record`): a busy peer is read before it stored
+/// it. Then the publication fails, after these re-reads.
+const REREAD_AFTER: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
 impl EventLoop {
     pub(super) fn reject_record(&mut self, error: &RecordError) {
         *self
@@ -50,14 +60,7 @@ impl EventLoop {
                     if let Some(publish) = self.publishes.remove(&id) {
                         match result {
                             // Stored at one peer at least: now read it back.
-                            Ok(_) => {
-                                let get = self
-                                    .swarm
-                                    .behaviour_mut()
-                                    .kad
-                                    .get_record(publish.key.clone());
-                                self.verifications.insert(get, publish);
-                            }
+                            Ok(_) => self.read_back(publish),
                             Err(e) => {
                                 let _ = publish.reply.send(Err(NetError::Publish(e.to_string())));
                             }
@@ -90,6 +93,16 @@ impl EventLoop {
         }
     }
 
+    /// Reads a published record back from the DHT, to learn that others can find it.
+    pub(super) fn read_back(&mut self, publish: Publish) {
+        let get = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_record(publish.key.clone());
+        self.verifications.insert(get, publish);
+    }
+
     /// The PUT rule: valid, and not older than what we hold.
     /// Validates a record offered for storage on the blocking pool (a signature check and a
     /// bundle parse: too much for this loop under a flood), at most [`MAX_CHECKING`] at once;
@@ -106,8 +119,12 @@ impl EventLoop {
             .store_mut()
             .get(&record.key)
             .map(|r| r.value.clone());
+        #[cfg(test)]
+        let local = *self.swarm.local_peer_id();
         self.checking.push(
             tokio::task::spawn_blocking(move || {
+                #[cfg(test)]
+                failpoints::delay_check_at(&local);
                 let result = check_put(&record, held.as_deref(), now);
                 Checked {
                     source,
@@ -162,13 +179,23 @@ impl EventLoop {
             // another peer shows the record can be found by others.
             let matches = from_peer && found.as_ref().is_some_and(|r| r.value == publish.value);
             if matches || last {
-                if let Some(publish) = self.verifications.remove(&id) {
-                    let answer = if matches {
-                        Ok(())
+                if let Some(mut publish) = self.verifications.remove(&id) {
+                    if matches {
+                        let _ = publish.reply.send(Ok(()));
+                    } else if let Some(pause) = REREAD_AFTER.get(publish.rereads as usize) {
+                        // Our PUT's answer may have come before the peers stored the record.
+                        publish.rereads += 1;
+                        let pause = *pause;
+                        self.rereads.push(
+                            tokio::time::sleep(pause)
+                                .map(move |()| publish)
+                                .boxed(),
+                        );
                     } else {
-                        Err(NetError::Publish("record not readable after PUT".into()))
-                    };
-                    let _ = publish.reply.send(answer);
+                        let _ = publish.reply.send(Err(NetError::Publish(
+                            "record not readable after PUT".into(),
+                        )));
+                    }
                 }
                 if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
                     query.finish();
@@ -303,4 +330,33 @@ fn check_put(offered: &kad::Record, held: Option<&[u8]>, now: u64) -> Result<(),
         record::check_newer(&held_parsed, held, &parsed, &offered.value)?;
     }
     Ok(())
+}
+
+/// Test-only faults, keyed by node so that tests running in parallel do not see them.
+#[cfg(test)]
+pub(crate) mod failpoints {
+    use std::{sync::Mutex, time::Duration};
+
+    use libp2p::PeerId;
+
+    /// Nodes that delay validating the records offered to them, and by how long.
+    static DELAY_CHECKS: Mutex<Vec<(PeerId, Duration)>> = Mutex::new(Vec::new());
+
+    /// Makes the node `peer` wait `by` before validating each record offered to it, as a
+    /// busy node's blocking pool does.
+    pub(crate) fn delay_checks_at(peer: PeerId, by: Duration) {
+        DELAY_CHECKS.lock().unwrap().push((peer, by));
+    }
+
+    pub(super) fn delay_check_at(peer: &PeerId) {
+        let delay = DELAY_CHECKS
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| p == peer)
+            .map(|(_, by)| *by);
+        if let Some(by) = delay {
+            std::thread::sleep(by);
+        }
+    }
 }

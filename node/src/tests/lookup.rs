@@ -128,3 +128,25 @@ async fn an_older_record_that_arrives_first_is_replaced_by_a_newer_one() {
     assert_eq!(newer.user, alice_user);
     node.shutdown().await;
 }
+
+/// Regression: a peer answers a PUT at once and stores the record only once it has validated
+/// it, on its blocking pool. A node that read its record back before then found no copy,
+/// called the publication failed, and tried again 5 s later, to the same end while the peer
+/// stayed busy: its record never counted as current. It now reads back again after a pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_stored_after_the_put_was_answered_still_counts_as_published() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bootstrap = super::start(dirs[0].path(), &[]).await;
+    crate::network::records::failpoints::delay_checks_at(
+        bootstrap.inner_net().peer_id(),
+        Duration::from_millis(600),
+    );
+    let alice = super::start(dirs[1].path(), &bootstrap.addresses().await).await;
+    tokio::time::timeout(TIMEOUT, async {
+        while !alice.status().await.unwrap().record_current {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the record never counted as published");
+}
