@@ -17,8 +17,8 @@
 //!
 //! Configuration (named constants below): handshake and application messages are both
 //! `PrivateMessage`s (relays see neither senders nor proposals), Welcomes carry the ratchet
-//! tree (joining needs nothing from the inviter afterwards), and application messages stay
-//! decryptable for [`MAX_PAST_EPOCHS`] epochs after a commit.
+//! tree (joining needs nothing from the inviter afterwards), and no past epoch's secrets are
+//! kept ([`MAX_PAST_EPOCHS`]: the log never needs them).
 
 mod commit;
 mod error;
@@ -51,17 +51,18 @@ use error::mls;
 /// larger is refused before decoding.
 pub const MAX_MESSAGE_LEN: usize = 4 * 1024 * 1024;
 
-/// How many past epochs' application secrets a member keeps. Beyond this a message is
-/// refused as a past-epoch message.
+/// How many past epochs' application secrets a member keeps: none. A message of an epoch
+/// that has ended is refused as a past-epoch message.
 ///
 /// A member reading the log never needs one: a sequencer takes an epoch's messages only
-/// before the commit that ends it, and a member reads an epoch's entries before that commit.
-/// One is kept for a message that reaches a member by another way just after a commit.
-/// Every epoch kept costs on every decryption: openmls rewrites its whole store of message
+/// before the commit that ends it (later ones are refused `Retired` and made again in the
+/// new epoch), and a member reads an epoch's entries before that commit. A copy that
+/// reached a member another way after the commit can be dropped: the log has it. Every
+/// epoch kept costs on every decryption: openmls rewrites its whole store of message
 /// secrets each time, each past epoch with its member list (at 50 members, four past
 /// epochs made it 140 KB, `docs/benchmarks.md`). Groups made when this was 4 take it at
 /// their next load ([`Group::load`]).
-pub const MAX_PAST_EPOCHS: usize = 1;
+pub const MAX_PAST_EPOCHS: usize = 0;
 
 /// How far out of order application messages from one sender may arrive, and how far ahead
 /// of the last one a message may be: generous, since delivery is by a log with retries and
