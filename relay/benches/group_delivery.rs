@@ -271,9 +271,9 @@ async fn run(members: usize, messages: usize, on: Creator) {
             text.clone(),
             on.threads.clone(),
         );
-        let sample =
-            on.runtime
-                .spawn(async move { one_to_one(&creator, &others, &text, &threads).await });
+        let sample = on
+            .runtime
+            .spawn(async move { one_to_one(&creator, &others, &text, &threads).await });
         direct_costs.push(sample.await.expect("a 1:1 sample"));
     }
     let median = |costs: &[Cost], of: fn(&Cost) -> Duration| {

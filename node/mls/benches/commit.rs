@@ -253,7 +253,9 @@ fn message_case(c: &mut Criterion, crypto: &Crypto, n: usize) {
     let written: usize = {
         let store = receiver.store.clone();
         let provider = Provider::new(crypto, &store, &receiver.key);
-        let mut group = Group::load(&provider, receiver.g().id(), &V).unwrap().unwrap();
+        let mut group = Group::load(&provider, receiver.g().id(), &V)
+            .unwrap()
+            .unwrap();
         group.process(&provider, &V, &bytes).unwrap();
         provider
             .take_batch()

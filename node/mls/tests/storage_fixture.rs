@@ -228,7 +228,11 @@ fn the_storage_format_is_the_fixtures() {
                        "summary": summary(alice.group.as_ref().unwrap()) },
             "bob": { "rows": rows_hex(&bob.store), "summary": summary(bob.group.as_ref().unwrap()) },
         });
-        std::fs::write(path(newest), serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+        std::fs::write(
+            path(newest),
+            serde_json::to_string_pretty(&fixture).unwrap(),
+        )
+        .unwrap();
     }
     for (name, hex) in FIXTURES {
         let fixture: Value =
@@ -260,7 +264,7 @@ fn old_rows_work(crypto: &Crypto, fixture: &Value, hex: bool) {
         let store = store_of(&fixture[name]["rows"], hex);
         let expected = &fixture[name]["summary"];
         let id = hex::decode(expected["group_id"].as_str().unwrap()).unwrap();
-        let provider = Provider::new(&crypto, &store, &key);
+        let provider = Provider::new(crypto, &store, &key);
         let group = Group::load(&provider, &id, &V).unwrap().unwrap();
         drop(provider);
         assert_eq!(&summary(&group), expected, "{name}");
@@ -278,20 +282,20 @@ fn old_rows_work(crypto: &Crypto, fixture: &Value, hex: bool) {
         store: bob_store,
         group: Some(bob),
     };
-    let hi = alice.run(&crypto, |p, g, s| {
+    let hi = alice.run(crypto, |p, g, s| {
         g.as_mut().unwrap().send(p, s, &V, b"again").unwrap()
     });
-    let read = bob.run(&crypto, |p, g, _| {
+    let read = bob.run(crypto, |p, g, _| {
         g.as_mut().unwrap().process(p, &V, &hi).unwrap()
     });
     assert!(matches!(read, Processed::Application { plaintext, .. } if plaintext == b"again"));
-    let update = bob.run(&crypto, |p, g, s| {
+    let update = bob.run(crypto, |p, g, s| {
         g.as_mut().unwrap().self_update(p, s, &V).unwrap()
     });
-    bob.run(&crypto, |p, g, _| {
+    bob.run(crypto, |p, g, _| {
         g.as_mut().unwrap().merge_own_commit(p, &V).unwrap()
     });
-    alice.run(&crypto, |p, g, _| {
+    alice.run(crypto, |p, g, _| {
         g.as_mut().unwrap().process(p, &V, &update.commit).unwrap()
     });
     let (a, b) = (alice.group.as_ref().unwrap(), bob.group.as_ref().unwrap());

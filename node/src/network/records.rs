@@ -186,11 +186,8 @@ impl EventLoop {
                         // Our PUT's answer may have come before the peers stored the record.
                         publish.rereads += 1;
                         let pause = *pause;
-                        self.rereads.push(
-                            tokio::time::sleep(pause)
-                                .map(move |()| publish)
-                                .boxed(),
-                        );
+                        self.rereads
+                            .push(tokio::time::sleep(pause).map(move |()| publish).boxed());
                     } else {
                         let _ = publish.reply.send(Err(NetError::Publish(
                             "record not readable after PUT".into(),
