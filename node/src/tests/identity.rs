@@ -162,9 +162,10 @@ async fn a_new_key_in_the_record_is_a_change_before_any_message() {
     let mut bob_events = bob.events(crate::From::Now);
     bob.rotate_identity_key().await.unwrap();
     // Bob's record carries the new key once it is published again (while every peer is up,
-    // so that the publication waits for no dead one): wait for his node to say so. In a
-    // three-node DHT the read-back right after a PUT sometimes misses, and the publication is
-    // retried every 5 s, a few times in a row at worst seen: hence the longer wait.
+    // so that the publication waits for no dead one): wait for his node to say so. The
+    // read-back after a PUT used to miss a peer still validating the record, and the whole
+    // publication was retried every 5 s; it now reads back again after a pause
+    // (`network::records`). The longer wait stays for a loaded machine.
     tokio::time::timeout(3 * super::TIMEOUT, async {
         while !bob.status().await.unwrap().record_current {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
