@@ -26,12 +26,7 @@ struct Pair {
 impl Pair {
     async fn new() -> Self {
         let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let bootstrap = start(dirs[0].path(), &[]).await;
-        let seed = bootstrap.addresses().await;
-        let alice = start(dirs[1].path(), &seed).await;
-        let bob = start(dirs[2].path(), &seed).await;
-        alice.add_contact("bob", bob.user_id()).await.unwrap();
-        bob.add_contact("alice", alice.user_id()).await.unwrap();
+        let (bootstrap, alice, bob) = contacts(&dirs).await;
         let bob_events = bob.events(crate::From::Oldest);
         Self {
             _dirs: dirs,
