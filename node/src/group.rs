@@ -117,6 +117,10 @@ pub struct GroupInfo {
     /// the leave is committed (`docs/protocol/groups.md` §9.7).
     #[serde(default)]
     pub held: u32,
+    /// The group's disappearing-message timer in seconds; `None` when off. Any member sets
+    /// it, and every member follows the change the log orders last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disappear_secs: Option<u32>,
 }
 
 /// A message of a group chat.
@@ -159,6 +163,13 @@ pub struct GroupMessage {
     /// [`GroupEvent::Receipts`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<GroupDelivery>,
+    /// A disappearing message: erased this many seconds after it is sent (ours) or read
+    /// (another member's), by the timer it was sent under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disappear_secs: Option<u32>,
+    /// When a disappearing message is erased (Unix milliseconds), once its timer runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
 }
 
 /// How far one of our group messages got: "delivered to `delivered` of `members`". Each
@@ -178,6 +189,11 @@ pub struct GroupDelivery {
 /// What happened in a group, as [`crate::Event::Group`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events are as large as a 1:1 message's in `Event` anyway; boxing the group's \
+              would cost an allocation per event and change every match on it"
+)]
 pub enum GroupEvent {
     /// We are in the group: we created it (`by` is `None`) or `by` added us.
     Joined {
@@ -322,6 +338,21 @@ pub enum GroupEvent {
         by: UserId,
         /// The relays now.
         relays: Vec<String>,
+    },
+    /// A member set the group's disappearing-message timer ([`crate::Node::set_disappearing`]
+    /// with the group's id): from then on, each message sent to the group is erased that
+    /// long after it is sent (on its sender's devices) or read (on every other member's).
+    TimerChanged {
+        /// The member.
+        by: UserId,
+        /// The timer in seconds, one of [`crate::DISAPPEAR_CHOICES`]; 0: off.
+        secs: u32,
+    },
+    /// A disappearing message's time ran out: it is erased from this device (history,
+    /// search, the event log and the database files).
+    MessageExpired {
+        /// The message.
+        id: MessageId,
     },
 }
 

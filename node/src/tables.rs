@@ -694,6 +694,8 @@ mod fixture_group_rejoin;
 #[cfg(test)]
 mod fixture_group_renewal;
 #[cfg(test)]
+mod fixture_group_timers;
+#[cfg(test)]
 mod fixture_group_unread;
 #[cfg(test)]
 mod fixture_groups;

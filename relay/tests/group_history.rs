@@ -12,8 +12,10 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use support::{node_builder as builder, until, wait_for};
-use tern_node::{ChatId, Event, GroupEvent, GroupId, Node, SearchError, SearchHit, UserId};
+use support::{node_builder as builder, running_clock, until, wait_for};
+use tern_node::{
+    ChatId, Event, GroupEvent, GroupId, MessageId, Node, SearchError, SearchHit, UserId,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -45,10 +47,29 @@ struct Two {
     alice: Node,
     bob: Node,
     group: GroupId,
+    clock: Option<tern_node::Clock>,
 }
 
 impl Two {
     async fn start(name: &str) -> Self {
+        Self::start_on(name, None).await
+    }
+
+    /// A node of the pair from `dir`, on the pair's clock when it has one.
+    fn builder(
+        dir: &std::path::Path,
+        relays: &[String],
+        clock: &Option<tern_node::Clock>,
+    ) -> tern_node::Builder {
+        let builder = builder(dir, relays);
+        match clock {
+            Some(clock) => builder.with_clock(clock.clone()),
+            None => builder,
+        }
+    }
+
+    /// [`Two::start`], the nodes on `clock` when one is given.
+    async fn start_on(name: &str, clock: Option<tern_node::Clock>) -> Self {
         let relay_dir = tempfile::tempdir().unwrap();
         let relay = tern_relay::Relay::spawn(
             tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
@@ -57,8 +78,14 @@ impl Two {
         .unwrap();
         let relays = vec![relay.addresses().await[0].clone()];
         let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-        let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
-        let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+        let alice = Self::builder(dirs[0].path(), &relays, &clock)
+            .spawn()
+            .await
+            .unwrap();
+        let bob = Self::builder(dirs[1].path(), &relays, &clock)
+            .spawn()
+            .await
+            .unwrap();
         alice.add_contact("bob", bob.user_id()).await.unwrap();
         bob.add_contact("alice", alice.user_id()).await.unwrap();
         let group = alice.create_group(name).await.unwrap();
@@ -75,12 +102,13 @@ impl Two {
             alice,
             bob,
             group,
+            clock,
         }
     }
 
     /// Bob's node again, from his directory (once the one before has shut down).
     async fn bob_again(&self) -> Node {
-        builder(self.dirs[2].path(), &self.relays)
+        Self::builder(self.dirs[2].path(), &self.relays, &self.clock)
             .spawn()
             .await
             .unwrap()
@@ -427,5 +455,153 @@ async fn a_log_the_relay_dropped_while_idle_is_read_from_its_start_when_opened_a
         ["one", "two", "three", "are you there?", "yes"]
     );
     let two = Two { bob, ..two };
+    two.stop().await;
+}
+
+/// The message of `node`'s history of `group` with `id`, if it holds one.
+async fn message(node: &Node, group: GroupId, id: MessageId) -> Option<tern_node::GroupMessage> {
+    let history = node.group_history(group, 50).await.unwrap();
+    history.into_iter().find(|m| m.id == id)
+}
+
+/// Waits until `node` reports that `by` set `group`'s timer to `secs`.
+async fn timer_seen(events: &mut tern_node::EventStream, group: GroupId, by: UserId, secs: u32) {
+    wait_for(events, |e| match e {
+        Event::Group {
+            group: g,
+            event: GroupEvent::TimerChanged { by: who, secs: s },
+        } if *g == group && *who == by && *s == secs => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_timer_reaches_every_member_and_each_copy_disappears_on_its_own_clock() {
+    let (clock, ticking) = running_clock();
+    let two = Two::start_on("vanishing", Some(clock.clone())).await;
+    let (alice, bob, group) = (&two.alice, &two.bob, two.group);
+    let (a, b) = (alice.user_id(), bob.user_id());
+    let mut alice_events = alice.events(tern_node::From::Now);
+    let mut bob_events = bob.events(tern_node::From::Now);
+
+    // Only the timers a 1:1 chat offers; the group is untouched by a refused one.
+    assert!(matches!(
+        alice
+            .set_disappearing(group, Some(Duration::from_secs(7)))
+            .await,
+        Err(tern_node::SendError::BadTimer(7))
+    ));
+    let hour = Duration::from_secs(3600);
+    alice.set_disappearing(group, Some(hour)).await.unwrap();
+    timer_seen(&mut alice_events, group, a, 3600).await;
+    timer_seen(&mut bob_events, group, a, 3600).await;
+    for node in [alice, bob] {
+        let info = node.group_info(group).await.unwrap();
+        assert_eq!(info.disappear_secs, Some(3600), "every member follows");
+    }
+
+    // Alice's copy runs from sending; Bob's keeps the timer and starts when he reads it.
+    let ink = alice.send_to_group(group, "vanishing ink").await.unwrap();
+    let sent = message(alice, group, ink).await.unwrap();
+    assert_eq!(sent.disappear_secs, Some(3600));
+    let expires = sent
+        .expires_at_ms
+        .expect("the sender's clock runs from sending");
+    assert!(expires >= clock.now_ms() + 3_500_000, "{expires}");
+    holds(bob, group, "vanishing ink").await;
+    let received = message(bob, group, ink).await.unwrap();
+    assert_eq!(
+        (received.disappear_secs, received.expires_at_ms),
+        (Some(3600), None)
+    );
+    assert_eq!(found(bob, "vanishing", None).await.len(), 1);
+    // Bob reads it half an hour later: his copy has an hour from then.
+    clock.advance(Duration::from_secs(1800));
+    assert_eq!(bob.mark_group_read(group).await.unwrap(), 1);
+    let read = message(bob, group, ink).await.unwrap();
+    let bob_expires = read.expires_at_ms.expect("read: its clock runs");
+    assert!(
+        bob_expires >= expires + 1_700_000,
+        "{bob_expires} vs {expires}"
+    );
+    // Bob's own message is sent under the group's timer too.
+    let reply = bob.send_to_group(group, "noted").await.unwrap();
+    assert_eq!(
+        message(bob, group, reply).await.unwrap().disappear_secs,
+        Some(3600)
+    );
+
+    // Past the hour, Alice's copy goes (history, search, event log); Bob's stays.
+    clock.advance(Duration::from_secs(1800 + 60));
+    wait_for(&mut alice_events, |e| match e {
+        Event::Group {
+            event: GroupEvent::MessageExpired { id },
+            ..
+        } if *id == ink => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(message(alice, group, ink).await.is_none());
+    assert!(found(alice, "vanishing", None).await.is_empty());
+    let logged: Vec<(tern_node::Cursor, Event)> = alice
+        .events(tern_node::From::Oldest)
+        .take_while(|(_, e)| {
+            let more = !matches!(
+                e,
+                Event::Group {
+                    event: GroupEvent::MessageExpired { .. },
+                    ..
+                }
+            );
+            async move { more }
+        })
+        .collect()
+        .await;
+    assert!(
+        !format!("{logged:?}").contains("vanishing ink"),
+        "the event log keeps no text of it"
+    );
+    assert!(
+        message(bob, group, ink).await.is_some(),
+        "Bob read it later"
+    );
+    clock.advance(Duration::from_secs(1800));
+    until("bob's copy to go too", || async {
+        message(bob, group, ink).await.is_none()
+    })
+    .await;
+    assert!(found(bob, "vanishing", None).await.is_empty());
+
+    // Changes that cross settle the same on both sides; off is a change like any other.
+    let (day, week) = (Duration::from_secs(86_400), Duration::from_secs(604_800));
+    let (x, y) = tokio::join!(
+        alice.set_disappearing(group, Some(day)),
+        bob.set_disappearing(group, Some(week))
+    );
+    x.unwrap();
+    y.unwrap();
+    timer_seen(&mut alice_events, group, b, 604_800).await;
+    timer_seen(&mut bob_events, group, a, 86_400).await;
+    let settled = alice.group_info(group).await.unwrap().disappear_secs;
+    assert!(settled.is_some());
+    assert_eq!(bob.group_info(group).await.unwrap().disappear_secs, settled);
+    bob.set_disappearing(group, None).await.unwrap();
+    timer_seen(&mut alice_events, group, b, 0).await;
+    assert_eq!(alice.group_info(group).await.unwrap().disappear_secs, None);
+    let plain = alice.send_to_group(group, "here to stay").await.unwrap();
+    assert_eq!(
+        message(alice, group, plain).await.unwrap().disappear_secs,
+        None
+    );
+
+    // A restart keeps the timer off and what was erased erased.
+    let two = two.restart_bob().await;
+    assert_eq!(
+        two.bob.group_info(group).await.unwrap().disappear_secs,
+        None
+    );
+    assert!(message(&two.bob, group, ink).await.is_none());
+    ticking.abort();
     two.stop().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use support::{node_builder as builder, until, until_within, wait_for};
+use support::{node_builder as builder, running_clock, until, until_within, wait_for};
 use tern_node::{Event, EventStream, GroupDelivery, GroupEvent, GroupId, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -427,27 +427,6 @@ fn fixed_port() -> u16 {
         .map(|i| 20_000 + ((seed as usize + i * 7919) % 12_000) as u16)
         .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
         .expect("no free port below the ephemeral range")
-}
-
-/// A manual clock that keeps pace with real time (so that retries and timeouts the nodes
-/// schedule come due) until the test moves it on by days.
-fn running_clock() -> (tern_node::Clock, tokio::task::JoinHandle<()>) {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let clock = tern_node::Clock::manual(now_ms);
-    let ticking = tokio::spawn({
-        let clock = clock.clone();
-        async move {
-            let step = Duration::from_millis(50);
-            loop {
-                tokio::time::sleep(step).await;
-                clock.advance(step);
-            }
-        }
-    });
-    (clock, ticking)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,9 @@
 //!   erasure is one write that also removes its queue entry, so a crash between the expiry
 //!   and the erasure leaves the entry in place, and the erasure runs at the next start
 //!   before anything is served.
+//! - **Groups** use the same timers, expiries and erasure under the group's `Conv`; the
+//!   change travels through the group's log (`core/groups/outgoing.rs`, `entries.rs`), and
+//!   an erased group message is reported as [`crate::GroupEvent::MessageExpired`].
 //! - **Relays** hold the envelope until it is collected or their retention runs out, never
 //!   longer; it is sealed, and tells them nothing of the timer.
 
@@ -163,8 +166,10 @@ impl Core {
         Ok(id)
     }
 
-    /// Takes a timer change the peer made: the conversation's timer follows it unless a newer
-    /// change (ours, crossing it) is already in place.
+    /// Takes a timer change the peer (or a group's member) made: the conversation's timer
+    /// follows it unless a newer change (ours, crossing it) is already in place. Equal stamps
+    /// go to the longer timer, so every side settles the same way whatever order changes
+    /// arrive in.
     pub(super) fn receive_timer(
         &mut self,
         batch: &mut Batch,
@@ -172,7 +177,11 @@ impl Core {
         stamp: Stamp,
         secs: u32,
     ) -> Result<(), Error> {
-        if self.timers.get(&conv).is_some_and(|t| t.stamp >= stamp) {
+        if self
+            .timers
+            .get(&conv)
+            .is_some_and(|t| (t.stamp, t.secs) >= (stamp, secs))
+        {
             return Ok(());
         }
         let timer = TimerRow { secs, stamp };
@@ -214,6 +223,7 @@ impl Core {
             .await?;
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut summaries = HashMap::new();
+        let groups = self.group_convs();
         for (at, key, row) in due {
             pending.batch.delete::<ExpiryQueue>(&(at, key));
             pending.batch.delete::<Expiries>(&key);
@@ -229,9 +239,19 @@ impl Core {
             };
             let peer = target.row.peer;
             let id = target.id;
+            let event = match groups.get(&conv) {
+                Some(&group) => {
+                    self.stage_group_erase(&mut pending, group, &target)?;
+                    Event::Group {
+                        group,
+                        event: crate::GroupEvent::MessageExpired { id },
+                    }
+                }
+                None => Event::MessageExpired { peer, id },
+            };
             self.stage_erase(&mut pending, &mut summaries, target)
                 .await?;
-            pending.events.push(Event::MessageExpired { peer, id });
+            pending.events.push(event);
         }
         for (conv, summary) in &summaries {
             pending.batch.put::<Conversations>(conv, summary)?;

@@ -31,7 +31,7 @@ mod unread;
 pub(crate) use files::GroupFileTarget;
 pub(in crate::core) use files::pending_targets;
 pub(in crate::core) use history::read_message;
-use history::stage_history;
+use history::{stage_history, with_expiry};
 use std::collections::BTreeMap;
 
 use tern_mls::{Crypto, DeviceSigner};
@@ -202,8 +202,13 @@ impl Live {
             .unwrap_or_else(|| unreachable!("a group's state is out during an operation"))
     }
 
-    /// The group as queries show it; `auto_download` is the group's own download rule.
-    fn info(&self, id: GroupId, auto_download: Option<u64>) -> GroupInfo {
+    /// The group as queries show it, with this node's settings for its chat: its own
+    /// download rule and its disappearing-message timer.
+    fn info(
+        &self,
+        id: GroupId,
+        (auto_download, disappear_secs): (Option<u64>, Option<u32>),
+    ) -> GroupInfo {
         let active = self.row.active;
         let mls = self.mls();
         let members = if active {
@@ -241,6 +246,7 @@ impl Live {
                 .values()
                 .filter(|r| outgoing::is_held(r))
                 .count() as u32,
+            disappear_secs,
         }
     }
 
@@ -348,6 +354,11 @@ impl Core {
             .iter()
             .map(|(id, live)| (live.conv, *id))
             .collect()
+    }
+
+    /// Group `id` (its `live` state) as queries show it.
+    fn info_of(&self, id: GroupId, live: &Live) -> GroupInfo {
+        live.info(id, (self.download_rule(&live.conv), self.timer(&live.conv)))
     }
 
     fn live(&self, id: GroupId) -> Result<&Live, Error> {
@@ -618,16 +629,13 @@ impl Core {
                     .groups
                     .live
                     .iter()
-                    .map(|(id, live)| live.info(*id, self.download_rule(&live.conv)))
+                    .map(|(id, live)| self.info_of(*id, live))
                     .collect();
                 all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
                 let _ = reply.send(Ok(all));
             }
             GroupRequest::Info { group, reply } => {
-                let _ = reply.send(
-                    self.live(group)
-                        .map(|live| live.info(group, self.download_rule(&live.conv))),
-                );
+                let _ = reply.send(self.live(group).map(|live| self.info_of(group, live)));
             }
             GroupRequest::AutoDownload { group, rule, reply } => {
                 let _ = reply.send(self.set_group_download_rule(group, rule).await);

@@ -206,11 +206,12 @@ impl Node {
         self.set_chat(peer, Setting::AutoDownload(max_bytes)).await
     }
 
-    /// Turns disappearing messages on in the conversation with `peer` (`after` one of
-    /// [`crate::DISAPPEAR_CHOICES`], in seconds: 5 minutes, an hour, a day or a week), or off
-    /// (`None`). Both sides see the change as a notice in the chat, and the newest change wins.
-    /// From then on, each message sent is erased that long after it is sent (here) or read
-    /// (there). Returns the notice's message id.
+    /// Turns disappearing messages on in a chat (`after` one of [`crate::DISAPPEAR_CHOICES`],
+    /// in seconds: 5 minutes, an hour, a day or a week), or off (`None`). Both sides of a
+    /// 1:1 chat see the change as a notice in the chat; in a group (its [`crate::GroupId`]),
+    /// every member sees [`crate::GroupEvent::TimerChanged`]. The newest change wins. From
+    /// then on, each message sent is erased that long after it is sent (on its sender's
+    /// device) or read (on the others'). Returns the change's message id.
     ///
     /// ```no_run
     /// # async fn f(
@@ -223,9 +224,22 @@ impl Node {
     /// node.set_disappearing(bob, None).await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// In a group, any member sets it for everyone:
+    ///
+    /// ```no_run
+    /// # async fn f(
+    /// #     node: tern_node::Node,
+    /// #     family: tern_node::GroupId,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// node.set_disappearing(family, Some(Duration::from_secs(86_400))).await?;
+    /// node.send_to_group(family, "gone a day after each member reads it").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_disappearing(
         &self,
-        peer: UserId,
+        chat: impl Into<ChatId>,
         after: Option<Duration>,
     ) -> Result<MessageId, SendError> {
         let secs = match after {
@@ -240,12 +254,7 @@ impl Node {
                 ));
             }
         };
-        self.call(|reply| Request::Send {
-            peer,
-            compose: Compose::Timer { secs },
-            reply,
-        })
-        .await
+        self.compose(chat.into(), Compose::Timer { secs }).await
     }
 
     /// Sets the profile this account shares with its contacts (a display name and a short

@@ -78,6 +78,8 @@ fn events() -> RowsOf<Events> {
         sent_at_ms: 1_800_000_000_000,
         state: DeliveryState::Delivered,
         delivery: None,
+        disappear_secs: None,
+        expires_at_ms: None,
     };
     let mut deleted = message.clone();
     deleted.text.clear();

@@ -79,6 +79,8 @@ fn rows() -> Rows {
             replicas: 3,
         },
         delivery: None,
+        disappear_secs: None,
+        expires_at_ms: None,
     };
     let events = [
         GroupEvent::Joined {

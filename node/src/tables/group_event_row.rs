@@ -41,6 +41,8 @@ impl GroupMessageV1 {
             sent_at_ms: self.sent_at_ms,
             state: self.state,
             delivery: None,
+            disappear_secs: None,
+            expires_at_ms: None,
         }
     }
 }
@@ -121,6 +123,16 @@ pub(super) enum GroupEventV1 {
         by: UserId,
         relays: Vec<String>,
     },
+    // Appended with disappearing messages in groups: messages are written in the
+    // `Message3` form from then on.
+    Message3(GroupMessageV3),
+    TimerChanged {
+        by: UserId,
+        secs: u32,
+    },
+    MessageExpired {
+        id: MessageId,
+    },
 }
 
 /// The stored form of [`GroupMessage`], version 2: version 1, then its file, the message it
@@ -134,23 +146,47 @@ pub(super) struct GroupMessageV2 {
     deleted: bool,
 }
 
+/// The stored form of [`GroupMessage`], version 3: version 2, then its disappearing-message
+/// timer and when it runs out. Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct GroupMessageV3 {
+    base: GroupMessageV2,
+    disappear_secs: Option<u32>,
+    expires_at_ms: Option<u64>,
+}
+
+impl GroupMessageV2 {
+    fn into_message(self) -> GroupMessage {
+        GroupMessage {
+            attachment: self.attachment.map(Into::into),
+            reply_to: self.reply_to,
+            deleted: self.deleted,
+            ..self.base.into_message()
+        }
+    }
+}
+
 impl GroupEventV1 {
     /// The stored form of `event`; `None` for an ephemeral one, which is never logged.
     pub(super) fn stored(event: &GroupEvent) -> Option<Self> {
         Some(match event.clone() {
             GroupEvent::Joined { name, by } => Self::Joined { name, by },
-            GroupEvent::Message(m) => Self::Message2(GroupMessageV2 {
-                attachment: m.attachment.as_ref().map(Into::into),
-                reply_to: m.reply_to,
-                deleted: m.deleted,
-                base: GroupMessageV1 {
-                    id: m.id,
-                    group: *m.group.as_bytes(),
-                    sender: m.sender,
-                    direction: m.direction,
-                    text: m.text,
-                    sent_at_ms: m.sent_at_ms,
-                    state: m.state,
+            GroupEvent::Message(m) => Self::Message3(GroupMessageV3 {
+                disappear_secs: m.disappear_secs,
+                expires_at_ms: m.expires_at_ms,
+                base: GroupMessageV2 {
+                    attachment: m.attachment.as_ref().map(Into::into),
+                    reply_to: m.reply_to,
+                    deleted: m.deleted,
+                    base: GroupMessageV1 {
+                        id: m.id,
+                        group: *m.group.as_bytes(),
+                        sender: m.sender,
+                        direction: m.direction,
+                        text: m.text,
+                        sent_at_ms: m.sent_at_ms,
+                        state: m.state,
+                    },
                 },
             }),
             GroupEvent::MessageEdited {
@@ -187,6 +223,8 @@ impl GroupEventV1 {
             GroupEvent::FellBehind { asked } => Self::FellBehind { asked },
             GroupEvent::AddedBack { by, members } => Self::AddedBack { by, members },
             GroupEvent::LogMoved { by, relays } => Self::LogMoved { by, relays },
+            GroupEvent::TimerChanged { by, secs } => Self::TimerChanged { by, secs },
+            GroupEvent::MessageExpired { id } => Self::MessageExpired { id },
             GroupEvent::Receipts { .. } => return None,
         })
     }
@@ -197,10 +235,10 @@ impl From<GroupEventV1> for GroupEvent {
         match row {
             GroupEventV1::Joined { name, by } => Self::Joined { name, by },
             GroupEventV1::Message(m) => Self::Message(m.into_message()),
-            GroupEventV1::Message2(m) => Self::Message(GroupMessage {
-                attachment: m.attachment.map(Into::into),
-                reply_to: m.reply_to,
-                deleted: m.deleted,
+            GroupEventV1::Message2(m) => Self::Message(m.into_message()),
+            GroupEventV1::Message3(m) => Self::Message(GroupMessage {
+                disappear_secs: m.disappear_secs,
+                expires_at_ms: m.expires_at_ms,
                 ..m.base.into_message()
             }),
             GroupEventV1::MessageEdited {
@@ -236,6 +274,8 @@ impl From<GroupEventV1> for GroupEvent {
             GroupEventV1::FellBehind { asked } => Self::FellBehind { asked },
             GroupEventV1::AddedBack { by, members } => Self::AddedBack { by, members },
             GroupEventV1::LogMoved { by, relays } => Self::LogMoved { by, relays },
+            GroupEventV1::TimerChanged { by, secs } => Self::TimerChanged { by, secs },
+            GroupEventV1::MessageExpired { id } => Self::MessageExpired { id },
         }
     }
 }

@@ -413,3 +413,24 @@ pub(crate) async fn wait_for<T>(
 ) -> T {
     tern_node::test_utils::wait_for_within(EVENT_TIMEOUT, events, pick).await
 }
+
+/// A manual clock that keeps pace with real time (so that retries and timeouts the nodes
+/// schedule come due) until the test moves it on by days.
+pub(crate) fn running_clock() -> (tern_node::Clock, tokio::task::JoinHandle<()>) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let clock = tern_node::Clock::manual(now_ms);
+    let ticking = tokio::spawn({
+        let clock = clock.clone();
+        async move {
+            let step = Duration::from_millis(50);
+            loop {
+                tokio::time::sleep(step).await;
+                clock.advance(step);
+            }
+        }
+    });
+    (clock, ticking)
+}

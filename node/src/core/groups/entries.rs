@@ -338,20 +338,33 @@ impl Core {
             )),
             _ => None,
         };
-        let (message_id, sent, text, descriptor, reply_to) = match body {
-            Some(Body::Text(text)) => (text.id, text.stamp, text.text, None, text.reply_to),
+        let timer = match &body {
+            Some(Body::Timer(timer)) => Some(timer.secs),
+            _ => None,
+        };
+        let (message_id, sent, text, descriptor, reply_to, expire_secs) = match body {
+            Some(Body::Text(text)) => (
+                text.id,
+                text.stamp,
+                text.text,
+                None,
+                text.reply_to,
+                text.expire_secs,
+            ),
             Some(Body::Attachment(file)) => (
                 file.id,
                 file.stamp,
                 file.caption,
                 Some(file.descriptor),
                 file.reply_to,
+                file.expire_secs,
             ),
             Some(
                 Body::Edit(crate::body::Edit { id, stamp, .. })
                 | Body::Delete(crate::body::Delete { id, stamp, .. })
-                | Body::Reaction(crate::body::Reaction { id, stamp, .. }),
-            ) => (id, stamp, String::new(), None, None),
+                | Body::Reaction(crate::body::Reaction { id, stamp, .. })
+                | Body::Timer(crate::body::Timer { id, stamp, .. }),
+            ) => (id, stamp, String::new(), None, None, None),
             Some(Body::Receipt(receipt)) => {
                 return Ok(Received::Receipt(receipt.kind, receipt.messages));
             }
@@ -382,6 +395,10 @@ impl Core {
                 (target, change),
             )
             .await?;
+            return Ok(Received::Nothing);
+        }
+        if let Some(secs) = timer {
+            self.stage_timer_change(pending, (id, conv), (message_id, stamp), sender, secs)?;
             return Ok(Received::Nothing);
         }
         let attachment = match descriptor {
@@ -420,6 +437,17 @@ impl Core {
             sent_at_ms: hlc::millis(sent),
             state: DeliveryState::Delivered,
             delivery: None,
+            disappear_secs: None,
+            expires_at_ms: None,
+        };
+        // The message keeps the timer it was sent under; its clock starts when it is read.
+        let message = match expire_secs {
+            Some(secs) => {
+                let key = (conv, stamp, *message_id.as_bytes());
+                let expiry = self.stage_expiry(&mut pending.batch, key, secs, false)?;
+                with_expiry(message, &expiry)
+            }
+            None => message,
         };
         let target = stage_history(pending, conv, stamp, message)?;
         targets.insert((conv, *message_id.as_bytes()), std::sync::Arc::new(target));

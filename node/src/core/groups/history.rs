@@ -63,6 +63,7 @@ pub(in crate::core) fn read_message(
     };
     let file = s.get::<crate::tables::Attachments>(&key)?;
     let meta = s.get::<crate::tables::MessageMeta>(&key)?;
+    let expiry = s.get::<crate::tables::Expiries>(&key)?;
     let mut message = to_group_message(
         group,
         (key.1, MessageId::from_bytes(key.2)),
@@ -71,7 +72,20 @@ pub(in crate::core) fn read_message(
         file.as_ref(),
     );
     message.delivery = receipts.map(|r| r.delivery());
-    Ok(message)
+    Ok(match expiry {
+        Some(expiry) => with_expiry(message, &expiry),
+        None => message,
+    })
+}
+
+/// `message` with its disappearing-message timer, and when it runs out once it runs.
+pub(super) fn with_expiry(
+    mut message: GroupMessage,
+    expiry: &crate::tables::ExpiryRow,
+) -> GroupMessage {
+    message.disappear_secs = Some(expiry.secs);
+    message.expires_at_ms = expiry.at_ms;
+    message
 }
 
 /// A group message as queries show it, from its rows (`delivery` is for the caller).
@@ -100,6 +114,8 @@ fn to_group_message(
         sent_at_ms: hlc::millis(stamp),
         state: row.state,
         delivery: None,
+        disappear_secs: None,
+        expires_at_ms: None,
     }
 }
 

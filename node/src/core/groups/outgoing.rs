@@ -65,11 +65,7 @@ impl Core {
             Compose::Change { target, change } => {
                 return self.change_in_group(id, target, change).await;
             }
-            Compose::Timer { .. } => {
-                return Err(Error::Group(GroupError::Refused(
-                    "disappearing messages are not in groups yet".into(),
-                )));
-            }
+            Compose::Timer { secs } => return self.set_group_timer(id, secs).await,
         };
         if text.len() > crate::body::MAX_TEXT_LEN {
             return Err(Error::TooLong {
@@ -96,13 +92,15 @@ impl Core {
         }
         let message_id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
         let stamp = self.clock.tick(self.time.now_ms());
+        // Sent under the group's timer, which every member's copy then keeps.
+        let expire_secs = self.timer(&self.live_conv(id)?);
         let body = match &file {
             None => Body::Text(Text {
                 id: message_id,
                 stamp,
                 text: text.clone(),
                 reply_to,
-                expire_secs: None,
+                expire_secs,
             }),
             Some(file) => Body::Attachment(crate::body::Attachment {
                 id: message_id,
@@ -110,7 +108,7 @@ impl Core {
                 descriptor: file.descriptor.clone(),
                 caption: text.clone(),
                 reply_to,
-                expire_secs: None,
+                expire_secs,
             }),
         };
         let payload = body.to_payload().to_bytes().to_vec();
@@ -159,6 +157,16 @@ impl Core {
             sent_at_ms: hlc::millis(stamp),
             state: DeliveryState::Queued,
             delivery: Some(delivery),
+            disappear_secs: None,
+            expires_at_ms: None,
+        };
+        // Our own copy's clock runs from now.
+        let message = match expire_secs {
+            Some(secs) => {
+                let expiry = self.stage_expiry(&mut pending.batch, key, secs, true)?;
+                with_expiry(message, &expiry)
+            }
+            None => message,
         };
         stage_history(&mut pending, conv, stamp, message)?;
         self.commit(pending).await?;
@@ -167,6 +175,60 @@ impl Core {
             self.hand_over_group(&upload);
         }
         Ok(message_id)
+    }
+
+    /// Sets group `id`'s disappearing-message timer (`secs`, 0: off) and sends the change
+    /// through the log, where every member takes it (`docs/protocol/groups.md` §10.2).
+    /// Returns the change's id.
+    async fn set_group_timer(&mut self, id: GroupId, secs: u32) -> Result<MessageId, Error> {
+        if secs != 0 && !crate::body::DISAPPEAR_CHOICES.contains(&secs) {
+            return Err(Error::BadTimer(secs));
+        }
+        if self.room() == Room::Full {
+            return Err(Error::StorageFull);
+        }
+        self.active(id)?;
+        let message_id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
+        let stamp = self.clock.tick(self.time.now_ms());
+        let body = Body::Timer(crate::body::Timer {
+            id: message_id,
+            stamp,
+            secs,
+        });
+        let payload = body.to_payload().to_bytes().to_vec();
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let seq = self
+            .stage_or_hold(&mut pending, id, message_id, payload)
+            .await?;
+        let conv = self.live(id)?.conv;
+        let me = self.account.user_id();
+        self.stage_timer_change(&mut pending, (id, conv), (message_id, stamp), me, secs)?;
+        self.commit(pending).await?;
+        self.after_group_write(id, &[seq]);
+        Ok(message_id)
+    }
+
+    /// Stages `by`'s change of group `id`'s timer to `secs`: the group's timer unless a newer
+    /// change is in place (the newest stamp wins, whatever order copies arrive in), its event,
+    /// and the change indexed like a message, so that a second copy (ours too, read back from
+    /// the log) is a duplicate.
+    pub(super) fn stage_timer_change(
+        &mut self,
+        pending: &mut Pending,
+        (id, conv): (GroupId, Conv),
+        (message_id, stamp): (MessageId, Stamp),
+        by: UserId,
+        secs: u32,
+    ) -> Result<(), Error> {
+        pending
+            .batch
+            .put::<MessageIndex>(&(conv, *message_id.as_bytes()), &stamp)?;
+        self.receive_timer(&mut pending.batch, conv, stamp, secs)?;
+        pending.events.push(Event::Group {
+            group: id,
+            event: GroupEvent::TimerChanged { by, secs },
+        });
+        Ok(())
     }
 
     /// [`Core::stage_group_message`], or, while members' leaves wait for a commit (MLS lets

@@ -45,7 +45,7 @@ impl Core {
             return Ok(0);
         }
         let mut pending = Pending::new(Batch::new(), Vec::new());
-        let mut read = Vec::new();
+        let (mut read, mut keys) = (Vec::new(), Vec::new());
         let mut before = Bound::Included((conv, u64::MAX, [0xFF; 16]));
         loop {
             let upper = before;
@@ -65,6 +65,7 @@ impl Core {
                     row.read = true;
                     pending.batch.put::<Messages>(&key, &row)?;
                     read.push(MessageId::from_bytes(key.2));
+                    keys.push(key);
                 }
             }
             if read.len() >= unread || !full {
@@ -72,6 +73,8 @@ impl Core {
             }
         }
         pending.batch.delete::<GroupUnread>(&conv);
+        // The clocks of disappearing messages start now that they are read.
+        self.start_timers(&mut pending.batch, keys).await?;
         // Oldest first, as the member read them.
         read.reverse();
         let seqs = if self.group_read_receipts && self.live(id)?.row.active {
