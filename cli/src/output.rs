@@ -135,8 +135,14 @@ pub(crate) fn group_body(m: &crate::api::model::GroupMessageView, percent: Optio
     } else {
         String::new()
     };
+    // A disappearing message wears a timer before its text, as in a 1:1 chat.
+    let timer = if m.disappear_secs.is_some() {
+        "⏱ "
+    } else {
+        ""
+    };
     let Some(file) = &m.file else {
-        return format!("{reply}{}{edited}", m.text);
+        return format!("{reply}{timer}{}{edited}", m.text);
     };
     let mut shown = attachment(file);
     if let Some(percent) = percent {
@@ -146,7 +152,7 @@ pub(crate) fn group_body(m: &crate::api::model::GroupMessageView, percent: Optio
         shown = format!("{shown}  {}", m.text);
     }
     format!(
-        "{reply}{shown}{edited}  ·{}",
+        "{reply}{timer}{shown}{edited}  ·{}",
         m.id.get(..8).unwrap_or(&m.id)
     )
 }

@@ -140,8 +140,8 @@ cli-block = Ein Konto blockieren: seine Nachrichten werden abgewiesen (direkt) o
 cli-unblock = Ein Konto nicht mehr blockieren. Nachrichten, die es währenddessen geschickt hat, kommen nicht zurück
     .arg-peer = Name eines Kontakts oder eine Adresse
 
-cli-disappear = Verschwindende Nachrichten in einer Unterhaltung ein- oder ausschalten. Beide Seiten sehen die Änderung im Chat; ab dann wird jede Nachricht so lange nach dem Senden (auf dem Gerät des Absenders) oder dem Lesen (auf dem des Empfängers) gelöscht, aus Verlauf, Suche und Datenbankdateien
-    .arg-peer = Name eines Kontakts oder eine Adresse
+cli-disappear = Verschwindende Nachrichten in einer Unterhaltung oder Gruppe ein- oder ausschalten. Alle darin sehen die Änderung im Chat; ab dann wird jede Nachricht so lange nach dem Senden (auf dem Gerät des Absenders) oder dem Lesen (auf denen der anderen) gelöscht, aus Verlauf, Suche und Datenbankdateien
+    .arg-peer = Name eines Kontakts oder eine Adresse, oder eine Gruppe als `#name`
     .arg-after = `5m`, `1h`, `1d`, `1w` oder `off`
 cli-profile = Das Profil zeigen oder setzen, das du mit Kontakten teilst: einen Anzeigenamen und einen kurzen Status. Es geht Ende-zu-Ende-verschlüsselt an jeden Kontakt und angenommenen Chat und an niemanden sonst; ein Name, den du einem Kontakt gibst, steht vor dem, den er teilt
 cli-profile-set = Anzeigenamen und Status setzen und an die Kontakte senden

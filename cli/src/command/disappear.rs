@@ -2,22 +2,24 @@
 
 use super::Context;
 use crate::{
-    api::model::ChatSettingsRequest,
+    api::model::{ChatSettingsRequest, GroupChange},
     backend::{self, Need},
     command::chats::{parse_duration, short},
     error::CliError,
 };
 
-/// Turn disappearing messages on or off in a conversation. Both sides see the change in the
-/// chat; from then on each message is erased that long after it is sent (on the sender's
-/// device) or read (on the recipient's), from history, search and the database files.
+/// Turn disappearing messages on or off in a conversation or a group. Everyone in it sees
+/// the change in the chat; from then on each message is erased that long after it is sent
+/// (on the sender's device) or read (on the others'), from history, search and the database
+/// files.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tern disappear bob 1h
   tern disappear bob 1w
+  tern disappear '#family' 1d
   tern disappear bob off")]
 pub(crate) struct Disappear {
-    /// A contact's name or an address.
+    /// A contact's name or an address, or a group as `#name`.
     peer: String,
     /// `5m`, `1h`, `1d`, `1w`, or `off`.
     #[arg(value_parser = parse_timer)]
@@ -26,6 +28,9 @@ pub(crate) struct Disappear {
 
 impl Disappear {
     pub(crate) async fn run(self, context: &Context) -> Result<(), CliError> {
+        if self.peer.starts_with('#') {
+            return self.run_in_group(context).await;
+        }
         let settings = ChatSettingsRequest {
             disappear_secs: Some(self.after),
             ..Default::default()
@@ -43,6 +48,32 @@ impl Disappear {
                     timer = timer_words(secs)
                 ),
                 None => t!("disappear-off", peer = short(&peer)),
+            };
+            writeln!(out, "{line}")
+        })
+    }
+}
+
+impl Disappear {
+    /// `tern disappear '#group' …`: the group's timer, for every member.
+    async fn run_in_group(self, context: &Context) -> Result<(), CliError> {
+        let change = GroupChange {
+            disappear_secs: Some(self.after),
+            ..Default::default()
+        };
+        let group = self.peer;
+        let view = backend::with(context, Need::Data, async |b| {
+            b.change_group(&group, change).await
+        })
+        .await?;
+        context.out.emit(&view, |out| {
+            let line = match view.disappear_secs {
+                Some(secs) => t!(
+                    "disappear-on",
+                    peer = group.as_str(),
+                    timer = timer_words(secs)
+                ),
+                None => t!("disappear-off", peer = group.as_str()),
             };
             writeln!(out, "{line}")
         })

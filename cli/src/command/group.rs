@@ -296,6 +296,10 @@ fn show(context: &Context, group: &GroupView, line: String) -> Result<(), CliErr
                 None => t!("group-keys-not-renewed"),
             };
             writeln!(out, "{renewed}")?;
+            if let Some(secs) = group.disappear_secs {
+                let timer = crate::command::timer_words(secs);
+                writeln!(out, "{}", t!("group-timer", timer = timer))?;
+            }
         }
         if group.active && group.held > 0 {
             writeln!(out, "{}", t!("group-held", count = group.held))?;

@@ -42,6 +42,8 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "moves the group's messages to a second relay",
         "bob    follows: reads and writes the group at the second relay",
         "bob    ← #family \"Now kept by the second relay.\"",
+        "bob    turns on disappearing messages in #family for everyone",
+        "alice  gets \"See you at the station.\", which her node erases a day after",
         "refused: bob blocked this account",
         "Removed",
     ] {

@@ -24,17 +24,20 @@ async fn texts(profile: &Profile) -> Vec<String> {
 
 /// The id of the message of `#family` whose text is `text`, as `profile` sees it.
 async fn history_id(profile: &Profile, text: &str) -> String {
+    let found = message(profile, text).await.unwrap();
+    found["id"].as_str().unwrap().to_owned()
+}
+
+/// The message of `#family` whose text is `text`, as `profile`'s history shows it in JSON.
+async fn message(profile: &Profile, text: &str) -> Option<Value> {
     let run = profile
         .tern(&["group", "history", "#family", "--json"])
         .await;
     run.json()
-        .as_array()
-        .unwrap()
+        .as_array()?
         .iter()
         .find(|m| m["text"] == text)
-        .and_then(|m| m["id"].as_str())
-        .unwrap()
-        .to_owned()
+        .cloned()
 }
 
 async fn info(profile: &Profile) -> Option<Value> {
@@ -331,6 +334,58 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
         human.stdout.contains(&format!("Relays: {second}")),
         "{human:?}"
     );
+
+    // Any member turns disappearing messages on for everyone; each copy keeps the timer,
+    // the sender's running from sending and the reader's from reading.
+    let refused = bob.tern(&["disappear", "#family", "2h"]).await;
+    assert_ne!(refused.code, 0, "2h is not a timer: {refused:?}");
+    let api = super::api::Api::new(pair.alice_api(), alice.token());
+    let group_id = info(bob).await.unwrap()["id"].as_str().unwrap().to_owned();
+    let (status, body) = api
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/groups/{group_id}"),
+            Some(r#"{"disappear_secs": 7}"#),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    let run = bob.tern(&["disappear", "#family", "1h"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("1 hour"), "{run:?}");
+    eventually("alice to follow bob's timer", || async {
+        (info(alice).await?["disappear_secs"] == 3600).then_some(())
+    })
+    .await;
+    let human = alice.tern(&["group", "info", "#family"]).await;
+    assert!(
+        human
+            .stdout
+            .contains("⏱ messages disappear 1 hour after they are read"),
+        "{human:?}"
+    );
+    let run = alice.tern(&["send", "#family", "self-destructing"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let mine = message(alice, "self-destructing").await.unwrap();
+    assert_eq!(mine["disappear_secs"], 3600, "{mine}");
+    assert!(mine["expires_at_ms"].is_u64(), "from sending: {mine}");
+    let theirs = eventually("bob to read it", || message(bob, "self-destructing")).await;
+    assert_eq!(theirs["disappear_secs"], 3600, "{theirs}");
+    assert!(
+        theirs.get("expires_at_ms").is_none(),
+        "from reading: {theirs}"
+    );
+    let human = bob.tern(&["group", "history", "#family"]).await;
+    assert!(human.stdout.contains("⏱ self-destructing"), "{human:?}");
+    let run = alice.tern(&["disappear", "#family", "off"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to see it off", || async {
+        info(bob)
+            .await?
+            .get("disappear_secs")
+            .is_none()
+            .then_some(())
+    })
+    .await;
 
     // Bad names are refused with a clear error, and nothing changes.
     let run = alice.tern(&["group", "info", "#nosuch"]).await;

@@ -40,6 +40,10 @@ pub(crate) struct GroupView {
     /// a leave is); they go out once it is.
     #[serde(default)]
     pub(crate) held: u32,
+    /// The group's disappearing-message timer in seconds; absent when off. Any member sets
+    /// it for everyone (`PATCH /v1/groups/{group}` with `disappear_secs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) disappear_secs: Option<u32>,
 }
 
 /// A member of a group.
@@ -72,6 +76,7 @@ impl From<GroupInfo> for GroupView {
             unread: g.unread,
             auto_download: g.auto_download,
             held: g.held,
+            disappear_secs: g.disappear_secs,
         }
     }
 }
@@ -113,6 +118,13 @@ pub(crate) struct GroupMessageView {
     /// received messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) receipts: Option<GroupReceiptsView>,
+    /// A disappearing message: erased this many seconds after it is sent (ours) or read
+    /// (another member's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) disappear_secs: Option<u32>,
+    /// When a disappearing message is erased (Unix milliseconds), once its timer runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at_ms: Option<u64>,
 }
 
 /// How far one of our group messages got: delivered to `delivered` of `members`, read by
@@ -192,6 +204,8 @@ impl From<GroupMessage> for GroupMessageView {
             sent_at_ms: m.sent_at_ms,
             delivery: m.state.into(),
             receipts: m.delivery.map(Into::into),
+            disappear_secs: m.disappear_secs,
+            expires_at_ms: m.expires_at_ms,
         }
     }
 }
@@ -214,7 +228,8 @@ pub(crate) struct MembersRequest {
 }
 
 /// A change to a group's settings: a new name, an admin promoted or demoted, the relays that
-/// keep its log, or the group's rule for fetching files by themselves.
+/// keep its log, its disappearing-message timer, or the group's rule for fetching files by
+/// themselves.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub(crate) struct GroupChange {
     /// The new name.
@@ -237,6 +252,12 @@ pub(crate) struct GroupChange {
     /// rule). Ours alone: the other members do not see it.
     #[serde(default)]
     pub(crate) auto_download: Option<String>,
+    /// The group's disappearing-message timer in seconds: 300, 3600, 86400 or 604800, or 0
+    /// to turn it off. Any member may set it; every member sees a `timer_changed` event,
+    /// and each message sent from then on is erased that long after it is sent (on its
+    /// sender's devices) or read (on the others').
+    #[serde(default)]
+    pub(crate) disappear_secs: Option<u32>,
 }
 
 /// A text for a group.
@@ -403,6 +424,18 @@ pub(crate) enum GroupEventView {
         /// The relays, in the order that decides.
         relays: Vec<String>,
     },
+    /// A member set the group's disappearing-message timer.
+    TimerChanged {
+        /// The member.
+        by: String,
+        /// The timer in seconds; 0: off.
+        timer_secs: u32,
+    },
+    /// A disappearing message's time ran out: it is erased from this device.
+    MessageExpired {
+        /// The message.
+        id: String,
+    },
     /// Something this version does not describe.
     Other,
 }
@@ -493,6 +526,11 @@ impl From<GroupEvent> for GroupEventView {
                 by: by.to_string(),
                 relays,
             },
+            GroupEvent::TimerChanged { by, secs } => Self::TimerChanged {
+                by: by.to_string(),
+                timer_secs: secs,
+            },
+            GroupEvent::MessageExpired { id } => Self::MessageExpired { id: id.to_string() },
             _ => Self::Other,
         }
     }

@@ -75,15 +75,16 @@ pub(super) async fn get_group(
 }
 
 /// Rename a group, promote or demote an admin, or move its log to other relays (admins
-/// only), or set this node's rule for fetching its files: exactly one of `name`, `promote`,
-/// `demote`, `relays`, `auto_download`.
+/// only), set its disappearing-message timer (any member), or set this node's rule for
+/// fetching its files: exactly one of `name`, `promote`, `demote`, `relays`,
+/// `disappear_secs`, `auto_download`.
 #[utoipa::path(
     patch, path = "/v1/groups/{group}", tag = "groups",
     params(("group" = String, Path, description = "`#name`, id, or id prefix")),
     request_body = GroupChange,
     responses(
         (status = 200, description = "The change is durable and on its way to the log", body = GroupView),
-        (status = 400, description = "Malformed JSON, name or relays, or not exactly one change", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, name, relays or timer, or not exactly one change", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such group or member", body = ErrorBody),

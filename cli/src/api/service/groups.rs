@@ -116,10 +116,12 @@ pub(crate) async fn change_group(
         change.demote.is_some(),
         change.relays.is_some(),
         change.auto_download.is_some(),
+        change.disappear_secs.is_some(),
     ];
     if changes.iter().filter(|c| **c).count() != 1 {
         return Err(ApiError::bad_request(
-            "give exactly one of `name`, `promote`, `demote`, `relays` and `auto_download`",
+            "give exactly one of `name`, `promote`, `demote`, `relays`, `auto_download` and \
+             `disappear_secs`",
         ));
     }
     if let Some(relays) = change.relays {
@@ -131,6 +133,9 @@ pub(crate) async fn change_group(
             })
             .collect::<Result<Vec<_>, _>>()?;
         node.move_group_log(id, relays).await?;
+    } else if let Some(secs) = change.disappear_secs {
+        let after = (secs != 0).then(|| std::time::Duration::from_secs(secs.into()));
+        node.set_disappearing(id, after).await?;
     } else if let Some(rule) = change.auto_download {
         let rule = super::files::download_rule(&rule)?;
         node.set_group_auto_download(id, rule).await?;

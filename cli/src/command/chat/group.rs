@@ -198,7 +198,7 @@ enum Action {
 /// A line of the conversation: a message, or a change to the group.
 #[derive(Debug, Clone)]
 enum Entry {
-    Message(GroupMessageView),
+    Message(Box<GroupMessageView>),
     Notice { at_ms: u64, text: String },
 }
 
@@ -376,7 +376,7 @@ impl Screen {
                     m.edited_at_ms = Some(edited_at_ms);
                 }
             }
-            GroupEventView::DeletedForMe { id } => {
+            GroupEventView::DeletedForMe { id } | GroupEventView::MessageExpired { id } => {
                 self.entries
                     .retain(|entry| !matches!(entry, Entry::Message(m) if m.id == id));
             }
@@ -450,13 +450,13 @@ impl Screen {
                 // newer event.
                 let receipts = GroupReceiptsView::latest(m.receipts, message.receipts);
                 if rank(message.delivery) >= rank(m.delivery) {
-                    *m = message;
+                    **m = message;
                 }
                 m.receipts = receipts;
                 return;
             }
         }
-        self.entries.push(Entry::Message(message));
+        self.entries.push(Entry::Message(Box::new(message)));
     }
 
     /// A change command with its target: the newest message from another member for
@@ -509,7 +509,7 @@ impl Screen {
     /// The message `id` on screen, to change.
     fn message_mut(&mut self, id: &str) -> Option<&mut GroupMessageView> {
         self.entries.iter_mut().find_map(|entry| match entry {
-            Entry::Message(m) if m.id == id => Some(m),
+            Entry::Message(m) if m.id == id => Some(&mut **m),
             _ => None,
         })
     }
@@ -557,6 +557,12 @@ impl Screen {
                 format!("· {} ", t!("chat-group-admin")),
                 Style::new().fg(Color::Green),
             ));
+        }
+        if let Some(secs) = self.group.disappear_secs {
+            title.push(Span::raw(format!(
+                "· ⏱ {} ",
+                crate::command::timer_words(secs)
+            )));
         }
         if !self.group.active {
             title.push(Span::styled(

@@ -228,6 +228,42 @@ async fn move_log(
             text = format!("{text:?}")
         ),
     )?;
+    disappear(alice, bob, group, name, t).await
+}
+
+/// Bob turns disappearing messages on for the whole group; Alice follows, and his next
+/// message reaches her under the timer.
+async fn disappear(
+    alice: &Node,
+    bob: &Node,
+    group: GroupId,
+    name: &str,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let mut alice_events = alice.events(tern_node::From::Now);
+    let day = std::time::Duration::from_secs(86_400);
+    bob.set_disappearing(group, Some(day)).await?;
+    t.say("bob", t!("demo-group-timer", name = name))?;
+    until_group(&mut alice_events, group, |e| {
+        matches!(e, GroupEvent::TimerChanged { secs: 86_400, .. })
+    })
+    .await?;
+    let text = t!("demo-text-group-timer");
+    let id = bob.send_to_group(group, &text).await?;
+    until_text(&mut alice_events, group, &text).await?;
+    let history = alice.group_history(group, 10).await?;
+    if history
+        .iter()
+        .find(|m| m.id == id)
+        .and_then(|m| m.disappear_secs)
+        != Some(86_400)
+    {
+        bail!("alice's copy does not disappear");
+    }
+    t.say(
+        "alice",
+        t!("demo-group-timer-seen", text = format!("{text:?}")),
+    )?;
     Ok(())
 }
 

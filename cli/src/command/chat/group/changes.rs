@@ -1,6 +1,6 @@
 //! What the chat screen shows of changes to the group itself: members joining and leaving,
-//! renames, admins, the log moving, and this device's own place in the group, each an inline
-//! notice (and the member list kept in step).
+//! renames, admins, the log moving, the disappearing-message timer, and this device's own
+//! place in the group, each an inline notice (and the member list kept in step).
 
 use super::{GroupMemberView, Screen};
 use crate::api::model::GroupEventView;
@@ -53,6 +53,19 @@ impl Screen {
                 );
                 self.notice(text);
                 self.group.name = name;
+            }
+            GroupEventView::TimerChanged { by, timer_secs } => {
+                let by = self.name(&by);
+                let text = match timer_secs {
+                    0 => t!("chat-group-timer-off", by = by),
+                    secs => t!(
+                        "chat-group-timer",
+                        by = by,
+                        timer = crate::command::timer_words(secs)
+                    ),
+                };
+                self.notice(text);
+                self.group.disappear_secs = (timer_secs != 0).then_some(timer_secs);
             }
             GroupEventView::AdminChanged { by, member, admin } => {
                 let (by, name) = (self.name(&by), self.name(&member));

@@ -24,6 +24,7 @@ fn group() -> GroupView {
         unread: 0,
         auto_download: None,
         held: 0,
+        disappear_secs: None,
     }
 }
 
@@ -47,6 +48,19 @@ fn message(id: &str, sender: &str, direction: &str) -> GroupMessageView {
         sent_at_ms: 1_700_000_000_000,
         delivery: Delivery::Queued,
         receipts: None,
+        disappear_secs: None,
+        expires_at_ms: None,
+    }
+}
+
+/// Makes `screen`'s group's events as its connection reports them.
+fn group_event(screen: &Screen) -> impl Fn(GroupEventView) -> Report + use<> {
+    let id = screen.group.id.clone();
+    move |event| {
+        Report::Event(EventView::Group {
+            group: id.clone(),
+            event,
+        })
     }
 }
 
@@ -220,13 +234,7 @@ fn changes_aim_at_the_newest_message_and_show_as_they_come() {
         Action::Command(Command::DeleteForMe(Some("m1".into()), Some("m1".into())))
     );
 
-    let id = screen.group.id.clone();
-    let event = |event| {
-        Report::Event(EventView::Group {
-            group: id.clone(),
-            event,
-        })
-    };
+    let event = group_event(&screen);
     screen.on_report(event(GroupEventView::MessageEdited {
         id: "m2".into(),
         by: "tern1bob".into(),
@@ -276,13 +284,7 @@ fn changes_aim_at_the_newest_message_and_show_as_they_come() {
 #[test]
 fn events_change_members_roles_name_and_delivery() {
     let mut screen = screen();
-    let id = screen.group.id.clone();
-    let event = |event| {
-        Report::Event(EventView::Group {
-            group: id.clone(),
-            event,
-        })
-    };
+    let event = group_event(&screen);
     screen.on_report(Report::GroupHistory(vec![message("m1", "tern1me", "out")]));
     assert!(!screen.take_unread(), "our own message is never unread");
     screen.on_report(event(GroupEventView::Message {
@@ -416,4 +418,39 @@ fn events_change_members_roles_name_and_delivery() {
     assert!(!screen.group.active);
     assert_eq!(typed(&mut screen, "still here"), Action::None);
     assert_eq!(screen.input.text(), "still here");
+}
+
+#[test]
+fn a_group_timer_is_shown_and_expired_messages_leave_the_screen() {
+    let mut screen = screen();
+    let event = group_event(&screen);
+    let shown = |screen: &Screen| -> String {
+        screen
+            .lines(200)
+            .iter()
+            .flat_map(|line| line.spans.iter().map(|s| s.content.to_string()))
+            .collect()
+    };
+    screen.on_report(event(GroupEventView::TimerChanged {
+        by: "tern1bob".into(),
+        timer_secs: 3600,
+    }));
+    assert_eq!(screen.group.disappear_secs, Some(3600));
+    assert!(
+        shown(&screen).contains("⏱ bob set disappearing messages to 1 hour"),
+        "{}",
+        shown(&screen)
+    );
+    let mut vanishing = message("m1", "tern1bob", "in");
+    vanishing.disappear_secs = Some(3600);
+    screen.on_report(event(GroupEventView::Message { message: vanishing }));
+    assert!(shown(&screen).contains("⏱ text m1"), "{}", shown(&screen));
+    screen.on_report(event(GroupEventView::MessageExpired { id: "m1".into() }));
+    assert!(!shown(&screen).contains("text m1"), "{}", shown(&screen));
+    screen.on_report(event(GroupEventView::TimerChanged {
+        by: "tern1me".into(),
+        timer_secs: 0,
+    }));
+    assert_eq!(screen.group.disappear_secs, None);
+    assert!(shown(&screen).contains("turned disappearing messages off"));
 }
