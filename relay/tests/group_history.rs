@@ -605,3 +605,32 @@ async fn a_group_timer_reaches_every_member_and_each_copy_disappears_on_its_own_
     ticking.abort();
     two.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_and_its_caption_edit_read_in_one_page_are_found_by_the_files_name() {
+    let two = Two::start("caption").await;
+    let group = two.group;
+    // Bob is away while Alice sends a file and edits its caption: he reads both in one page.
+    two.bob.shutdown().await;
+    let path = two.dirs[1].path().join("tide-table-zanzibar.pdf");
+    std::fs::write(&path, b"high water 06:12").unwrap();
+    let tides = two
+        .alice
+        .send_file(group, &path, "the tides")
+        .await
+        .unwrap();
+    two.alice
+        .edit(group, tides, "the tides, corrected")
+        .await
+        .unwrap();
+    let bob = two.bob_again().await;
+    holds(&bob, group, "the tides, corrected").await;
+    assert_eq!(
+        found(&bob, "zanzibar", None).await,
+        [(ChatId::Group(group), "the tides, corrected".to_owned())],
+        "found by the file's name as well as by its caption"
+    );
+    bob.shutdown().await;
+    two.alice.shutdown().await;
+    two.relay.shutdown().await;
+}

@@ -342,9 +342,10 @@ impl Core {
         pending.search.push(if target.meta.deleted {
             search::SearchOp::Remove(key.0, key.1, key.2)
         } else {
-            // A file stays found by its name after its caption changes.
+            // A file stays found by its name after its caption changes, also when the file
+            // arrived in this same write.
             let file = self
-                .read(move |s| s.get::<crate::tables::Attachments>(&key))
+                .read_staged::<crate::tables::Attachments>(&pending.batch, key)
                 .await?;
             let name = file.as_ref().and_then(search::file_name);
             let text = search::searched(&target.row.text, name.as_deref());
