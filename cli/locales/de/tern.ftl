@@ -203,7 +203,7 @@ term-unknown = unbekannt
 
 chat-no-daemon = der Daemon läuft nicht
 chat-daemon-closed = der Daemon hat die Verbindung geschlossen
-chat-unknown-command = unbekannter Befehl { $command }; versuche /accept, /block, /unblock oder /delete
+chat-unknown-command = unbekannter Befehl { $command }; versuche /accept, /block, /unblock, /disappear oder /delete
 chat-select-first = wähle zuerst mit Alt-↑ eine Nachricht aus
 chat-only-own = nur eigene Nachrichten lassen sich bearbeiten oder löschen
 chat-not-sent = nicht gesendet: { $reason }
@@ -353,7 +353,7 @@ chat-group-missed = du warst länger weg, als die Relays der Gruppe Nachrichten 
 chat-group-behind-alone = du warst länger weg, als die Relays der Gruppe Nachrichten aufbewahren: was inzwischen gesendet wurde, fehlt diesem Gerät. Kein Admin ist unter deinen Kontakten: bitte einen, dich zu entfernen und neu hinzuzufügen
 chat-group-added-back = { $by } hat { $members } wieder hinzugefügt (länger weg, als die Relays Nachrichten aufbewahren)
 chat-group-not-member = nicht mehr Mitglied: nichts kann gesendet werden
-chat-group-unknown-command = unbekannter Befehl { $command }; versuch /reply, /react, /edit, /delete, /delete-for-me, /file, /save, /add, /remove, /rename, /admin, /demote, /relays, /leave oder /members
+chat-group-unknown-command = unbekannter Befehl { $command }; versuch /reply, /react, /edit, /delete, /delete-for-me, /file, /save, /add, /remove, /rename, /admin, /demote, /relays, /disappear, /leave oder /members
 chat-group-needs-name = { $command } braucht danach einen Namen
 chat-group-needs-text = { $command } braucht danach einen Text
 chat-group-no-target = noch keine Nachricht, auf die sich das beziehen kann

@@ -186,7 +186,7 @@ term-unknown = unknown
 
 chat-no-daemon = the daemon is not running
 chat-daemon-closed = the daemon closed the connection
-chat-unknown-command = unknown command { $command }; try /accept, /block, /unblock or /delete
+chat-unknown-command = unknown command { $command }; try /accept, /block, /unblock, /disappear or /delete
 chat-select-first = select a message first with Alt-↑
 chat-only-own = only your own messages can be edited or deleted
 chat-not-sent = not sent: { $reason }
@@ -324,7 +324,7 @@ chat-group-missed = you were away longer than the group's relays keep messages: 
 chat-group-behind-alone = you were away longer than the group's relays keep messages: what was sent meanwhile is lost to this device. No admin is among your contacts: ask one to remove you and add you again
 chat-group-added-back = { $by } added back { $members } (away longer than the relays keep messages)
 chat-group-not-member = not a member any more: nothing can be sent
-chat-group-unknown-command = unknown command { $command }; try /reply, /react, /edit, /delete, /delete-for-me, /file, /save, /add, /remove, /rename, /admin, /demote, /relays, /leave or /members
+chat-group-unknown-command = unknown command { $command }; try /reply, /react, /edit, /delete, /delete-for-me, /file, /save, /add, /remove, /rename, /admin, /demote, /relays, /disappear, /leave or /members
 chat-group-needs-name = { $command } needs a name after it
 chat-group-needs-text = { $command } needs a text after it
 chat-group-no-target = no message to aim that at yet

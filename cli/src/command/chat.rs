@@ -189,6 +189,13 @@ async fn peer_screen(
                             screen::Command::Delete => {
                                 client.delete_chat(&peer).await.map(|_| ())
                             }
+                            screen::Command::Disappear(secs) => {
+                                let settings = crate::api::model::ChatSettingsRequest {
+                                    disappear_secs: Some(secs),
+                                    ..Default::default()
+                                };
+                                client.set_chat(&peer, &settings).await.map(drop)
+                            }
                         };
                         match outcome {
                             Ok(()) if command == screen::Command::Delete => break,

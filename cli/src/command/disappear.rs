@@ -81,7 +81,7 @@ impl Disappear {
 }
 
 /// `off` or one of the durations a timer can have, in seconds (0: off).
-fn parse_timer(text: &str) -> Result<u32, String> {
+pub(crate) fn parse_timer(text: &str) -> Result<u32, String> {
     if text == "off" {
         return Ok(0);
     }

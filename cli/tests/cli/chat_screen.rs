@@ -424,6 +424,23 @@ async fn reply_react_edit_and_delete_from_the_keys_and_see_the_peer_typing() {
     })
     .await;
 
+    // `/disappear 1h` turns on the chat's timer: a notice on both sides.
+    tmux.keys(&["/disappear 2h", "Enter"]);
+    tmux.wait_for("a timer that is not one explained", |s| {
+        s.contains("5m, 1h, 1d, 1w or off")
+    })
+    .await;
+    tmux.keys(&["/disappear 1h", "Enter"]);
+    tmux.wait_for("the timer's notice", |s| {
+        s.contains("disappearing messages: 1 hour")
+    })
+    .await;
+    eventually("bob to follow the timer", || async {
+        let chats = bob.tern(&["chats", "--json"]).await.json();
+        (chats["chats"][0]["disappear_secs"] == 3600).then_some(())
+    })
+    .await;
+
     // Bob starts typing in his own chat screen: alice's header says so.
     let bob_screen = Tmux::start(&screen_of(bob, "alice"));
     bob_screen
@@ -707,6 +724,18 @@ async fn a_group_is_a_chat_screen_with_members_changes_and_relay_marks() {
     eventually("bob's daemon to fetch it", || async {
         let run = bob.tern(&["attachments", "#fam2", "--json"]).await;
         (run.json()["files"].as_array()?.first()?["file"]["state"] == "ready").then_some(())
+    })
+    .await;
+
+    // `/disappear 1d` sets the group's timer for every member.
+    tmux.keys(&["/disappear 1d", "Enter"]);
+    tmux.wait_for("the timer, inline and in the title", |s| {
+        s.contains("me set disappearing messages to 1 day") && s.contains("⏱ 1 day")
+    })
+    .await;
+    eventually("bob to follow the group's timer", || async {
+        let run = bob.tern(&["group", "info", "#fam2", "--json"]).await;
+        (run.json()["disappear_secs"] == 86_400).then_some(())
     })
     .await;
 

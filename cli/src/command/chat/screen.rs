@@ -83,16 +83,23 @@ pub(crate) enum Command {
     Unblock,
     /// `/delete`: delete the conversation and its messages, then quit.
     Delete,
+    /// `/disappear 1h` (`5m`, `1h`, `1d`, `1w` or `off`): the conversation's
+    /// disappearing-message timer, in seconds (0: off).
+    Disappear(u32),
 }
 
 impl Command {
     fn parse(line: &str) -> Option<Result<Self, String>> {
-        let word = line.trim().strip_prefix('/')?;
+        let rest = line.trim().strip_prefix('/')?;
+        let (word, argument) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         Some(match word {
             "accept" => Ok(Self::Accept),
             "block" => Ok(Self::Block),
             "unblock" => Ok(Self::Unblock),
             "delete" => Ok(Self::Delete),
+            "disappear" => {
+                crate::command::disappear::parse_timer(argument.trim()).map(Self::Disappear)
+            }
             other => Err(t!("chat-unknown-command", command = format!("/{other}"))),
         })
     }

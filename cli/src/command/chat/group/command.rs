@@ -41,6 +41,9 @@ pub(super) enum Command {
     /// `/delete-for-me [ID]`: delete the newest message (anyone's), or the one whose id
     /// starts with ID, from this device alone.
     DeleteForMe(Option<String>, Option<String>),
+    /// `/disappear 1h` (`5m`, `1h`, `1d`, `1w` or `off`): the group's disappearing-message
+    /// timer for every member, in seconds (0: off).
+    Disappear(u32),
 }
 
 impl Command {
@@ -97,6 +100,7 @@ impl Command {
             "edit" => Ok(Self::Edit(None, argument.to_owned())),
             "react" => Ok(Self::React(None, argument.to_owned())),
             "delete" => Ok(Self::Delete(None)),
+            "disappear" => crate::command::disappear::parse_timer(argument).map(Self::Disappear),
             "delete-for-me" => Ok(Self::DeleteForMe(
                 (!argument.is_empty()).then(|| argument.to_ascii_lowercase()),
                 None,
@@ -126,6 +130,7 @@ impl Command {
             Self::Edit(..) => "/edit",
             Self::Delete(_) => "/delete",
             Self::DeleteForMe(..) => "/delete-for-me",
+            Self::Disappear(_) => "/disappear",
         }
     }
 
@@ -166,6 +171,13 @@ impl Command {
                         demote: Some(member),
                         ..GroupChange::default()
                     }
+                };
+                client.change_group(group, &change).await.map(drop)
+            }
+            Self::Disappear(secs) => {
+                let change = GroupChange {
+                    disappear_secs: Some(secs),
+                    ..GroupChange::default()
                 };
                 client.change_group(group, &change).await.map(drop)
             }
