@@ -392,3 +392,89 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("no group"), "{run:?}");
 }
+
+/// Unix seconds now.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_away_longer_than_the_log_keeps_entries_is_added_back_and_talks_again() {
+    let mut pair = Pair::start().await;
+    let run = pair
+        .alice
+        .tern(&["group", "create", "family", "bob", "--json"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to join", || async {
+        (info(&pair.bob).await?["active"] == true).then_some(())
+    })
+    .await;
+
+    // Bob's daemon is stopped while the group moves to a new epoch and talks on; then the
+    // relay's log lets everything before a cutoff expire, the end of Bob's epoch with it.
+    pair.bob_daemon.take().unwrap().stop().await;
+    let alice = &pair.alice;
+    let run = alice.tern(&["group", "rename", "#family", "kin"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = alice.tern(&["send", "#kin", "while bob was away"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let cutoff = now_secs() + 1;
+    eventually("the clock to pass the cutoff", || async {
+        (now_secs() >= cutoff).then_some(())
+    })
+    .await;
+    let run = alice.tern(&["send", "#kin", "kept"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("the log to take it", || async {
+        let run = alice.tern(&["group", "history", "#kin", "--json"]).await;
+        let kept = run
+            .json()
+            .as_array()?
+            .iter()
+            .find(|m| m["text"] == "kept")?
+            .clone();
+        (kept["delivery"]["state"] == "stored").then_some(())
+    })
+    .await;
+    assert!(pair.relay.expire_logs_before(cutoff).await >= 2);
+
+    // Back, Bob's daemon finds its epoch's end gone and asks Alice, an admin among its
+    // contacts, to add it back; her daemon does, and Bob reads and writes in the group again.
+    let bob = &pair.bob;
+    pair.bob_daemon = Some(bob.daemon().await);
+    let back = eventually("bob to be added back", || async {
+        let run = bob.tern(&["group", "info", "#kin", "--json"]).await;
+        (run.code == 0 && run.json()["active"] == true).then(|| run.json())
+    })
+    .await;
+    assert_eq!(back["members"].as_array().unwrap().len(), 2, "{back}");
+    let run = bob.tern(&["send", "#kin", "back again"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("alice to read bob", || async {
+        let run = alice.tern(&["group", "history", "#kin", "--json"]).await;
+        run.json()
+            .as_array()?
+            .iter()
+            .any(|m| m["text"] == "back again")
+            .then_some(())
+    })
+    .await;
+    let run = alice.tern(&["send", "#kin", "welcome back"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to read alice", || async {
+        let run = bob.tern(&["group", "history", "#kin", "--json"]).await;
+        run.json()
+            .as_array()?
+            .iter()
+            .any(|m| m["text"] == "welcome back")
+            .then_some(())
+    })
+    .await;
+    // What expired stays missed: Bob never saw the message sent while his epoch was ending.
+    let run = bob.tern(&["group", "history", "#kin", "--json"]).await;
+    assert!(!run.stdout.contains("while bob was away"), "{}", run.stdout);
+}
