@@ -318,11 +318,16 @@ fn idle_child() {
                 .and_then(|kb| kb.parse::<u64>().ok())
                 .unwrap_or(0)
         };
+        // File-backed pages are mostly the program's own code: shared, and given back to
+        // the kernel under memory pressure. Anonymous ones are what the node itself holds.
         println!(
-            "idle node after {} s: RSS {:.1} MB (peak {:.1} MB)",
+            "idle node after {} s: RSS {:.1} MB (peak {:.1} MB): anonymous {:.1} MB, \
+             file-backed {:.1} MB",
             IDLE_SETTLE.as_secs(),
             field("VmRSS:") as f64 / 1024.0,
-            field("VmHWM:") as f64 / 1024.0
+            field("VmHWM:") as f64 / 1024.0,
+            field("RssAnon:") as f64 / 1024.0,
+            field("RssFile:") as f64 / 1024.0,
         );
         node.shutdown().await;
     });
