@@ -254,7 +254,14 @@ impl Chats {
                     out,
                     "{} {} {} {}  {} · {}",
                     output::pad(&format!("#{}", group.name), 16),
-                    output::pad("", 4),
+                    output::pad(
+                        if group.disappear_secs.is_some() {
+                            "⏱"
+                        } else {
+                            ""
+                        },
+                        4
+                    ),
                     output::pad(&unread, 11),
                     output::pad(&time, 16),
                     members,

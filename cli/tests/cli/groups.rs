@@ -363,6 +363,9 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
             .contains("⏱ messages disappear 1 hour after they are read"),
         "{human:?}"
     );
+    let chats = alice.tern(&["chats"]).await;
+    let line = chats.stdout.lines().find(|l| l.starts_with("#family"));
+    assert!(line.is_some_and(|l| l.contains('⏱')), "{chats:?}");
     let run = alice.tern(&["send", "#family", "self-destructing"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let mine = message(alice, "self-destructing").await.unwrap();
