@@ -201,8 +201,7 @@ pub(crate) async fn set_chat(
         node.pin_chat(user, pinned).await?;
     }
     if let Some(secs) = settings.disappear_secs {
-        let after = (secs != 0).then(|| std::time::Duration::from_secs(u64::from(secs)));
-        node.set_disappearing(user, after).await?;
+        node.set_disappearing(user, timer_after(secs)).await?;
     }
     if let Some(rule) = download_rule {
         node.set_auto_download(user, rule).await?;
@@ -402,6 +401,11 @@ pub(crate) enum Pick {
 
 /// How far back a short id or `last` is looked up.
 const LOOKUP_DEPTH: usize = 500;
+
+/// A disappearing-message timer as the API gives it (seconds, 0: off) as the node takes it.
+pub(crate) fn timer_after(secs: u32) -> Option<std::time::Duration> {
+    (secs != 0).then(|| std::time::Duration::from_secs(u64::from(secs)))
+}
 
 /// The conversation `text` names: a group as `#name` or by its whole id (64 hex digits),
 /// else a contact by name or address.

@@ -41,20 +41,10 @@ impl Disappear {
         })
         .await?;
         context.out.emit(&chat, |out| {
-            let line = match chat.disappear_secs {
-                Some(secs) => t!(
-                    "disappear-on",
-                    peer = short(&peer),
-                    timer = timer_words(secs)
-                ),
-                None => t!("disappear-off", peer = short(&peer)),
-            };
-            writeln!(out, "{line}")
+            writeln!(out, "{}", timer_line(&short(&peer), chat.disappear_secs))
         })
     }
-}
 
-impl Disappear {
     /// `tern disappear '#group' …`: the group's timer, for every member.
     async fn run_in_group(self, context: &Context) -> Result<(), CliError> {
         let change = GroupChange {
@@ -67,16 +57,16 @@ impl Disappear {
         })
         .await?;
         context.out.emit(&view, |out| {
-            let line = match view.disappear_secs {
-                Some(secs) => t!(
-                    "disappear-on",
-                    peer = group.as_str(),
-                    timer = timer_words(secs)
-                ),
-                None => t!("disappear-off", peer = group.as_str()),
-            };
-            writeln!(out, "{line}")
+            writeln!(out, "{}", timer_line(&group, view.disappear_secs))
         })
+    }
+}
+
+/// What a chat's timer is now, for people: `chat` is the contact or the group as shown.
+fn timer_line(chat: &str, secs: Option<u32>) -> String {
+    match secs {
+        Some(secs) => t!("disappear-on", peer = chat, timer = timer_words(secs)),
+        None => t!("disappear-off", peer = chat),
     }
 }
 

@@ -24,15 +24,14 @@ async fn texts(profile: &Profile) -> Vec<String> {
 
 /// The id of the message of `#family` whose text is `text`, as `profile` sees it.
 async fn history_id(profile: &Profile, text: &str) -> String {
-    let found = message(profile, text).await.unwrap();
+    let found = message(profile, "#family", text).await.unwrap();
     found["id"].as_str().unwrap().to_owned()
 }
 
-/// The message of `#family` whose text is `text`, as `profile`'s history shows it in JSON.
-async fn message(profile: &Profile, text: &str) -> Option<Value> {
-    let run = profile
-        .tern(&["group", "history", "#family", "--json"])
-        .await;
+/// The message of `group` (`#name`) whose text is `text`, as `profile`'s history shows it
+/// in JSON.
+async fn message(profile: &Profile, group: &str, text: &str) -> Option<Value> {
+    let run = profile.tern(&["group", "history", group, "--json"]).await;
     run.json()
         .as_array()?
         .iter()
@@ -368,10 +367,13 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     assert!(line.is_some_and(|l| l.contains('⏱')), "{chats:?}");
     let run = alice.tern(&["send", "#family", "self-destructing"]).await;
     assert_eq!(run.code, 0, "{run:?}");
-    let mine = message(alice, "self-destructing").await.unwrap();
+    let mine = message(alice, "#family", "self-destructing").await.unwrap();
     assert_eq!(mine["disappear_secs"], 3600, "{mine}");
     assert!(mine["expires_at_ms"].is_u64(), "from sending: {mine}");
-    let theirs = eventually("bob to read it", || message(bob, "self-destructing")).await;
+    let theirs = eventually("bob to read it", || {
+        message(bob, "#family", "self-destructing")
+    })
+    .await;
     assert_eq!(theirs["disappear_secs"], 3600, "{theirs}");
     assert!(
         theirs.get("expires_at_ms").is_none(),
@@ -396,14 +398,6 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     assert!(run.stderr.contains("no group"), "{run:?}");
 }
 
-/// Unix seconds now.
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_away_longer_than_the_log_keeps_entries_is_added_back_and_talks_again() {
     let mut pair = Pair::start().await;
@@ -425,21 +419,16 @@ async fn a_daemon_away_longer_than_the_log_keeps_entries_is_added_back_and_talks
     assert_eq!(run.code, 0, "{run:?}");
     let run = alice.tern(&["send", "#kin", "while bob was away"]).await;
     assert_eq!(run.code, 0, "{run:?}");
-    let cutoff = now_secs() + 1;
+    let clock = tern_node::Clock::system();
+    let cutoff = clock.now_secs() + 1;
     eventually("the clock to pass the cutoff", || async {
-        (now_secs() >= cutoff).then_some(())
+        (clock.now_secs() >= cutoff).then_some(())
     })
     .await;
     let run = alice.tern(&["send", "#kin", "kept"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     eventually("the log to take it", || async {
-        let run = alice.tern(&["group", "history", "#kin", "--json"]).await;
-        let kept = run
-            .json()
-            .as_array()?
-            .iter()
-            .find(|m| m["text"] == "kept")?
-            .clone();
+        let kept = message(alice, "#kin", "kept").await?;
         (kept["delivery"]["state"] == "stored").then_some(())
     })
     .await;
@@ -457,26 +446,10 @@ async fn a_daemon_away_longer_than_the_log_keeps_entries_is_added_back_and_talks
     assert_eq!(back["members"].as_array().unwrap().len(), 2, "{back}");
     let run = bob.tern(&["send", "#kin", "back again"]).await;
     assert_eq!(run.code, 0, "{run:?}");
-    eventually("alice to read bob", || async {
-        let run = alice.tern(&["group", "history", "#kin", "--json"]).await;
-        run.json()
-            .as_array()?
-            .iter()
-            .any(|m| m["text"] == "back again")
-            .then_some(())
-    })
-    .await;
+    eventually("alice to read bob", || message(alice, "#kin", "back again")).await;
     let run = alice.tern(&["send", "#kin", "welcome back"]).await;
     assert_eq!(run.code, 0, "{run:?}");
-    eventually("bob to read alice", || async {
-        let run = bob.tern(&["group", "history", "#kin", "--json"]).await;
-        run.json()
-            .as_array()?
-            .iter()
-            .any(|m| m["text"] == "welcome back")
-            .then_some(())
-    })
-    .await;
+    eventually("bob to read alice", || message(bob, "#kin", "welcome back")).await;
     // What expired stays missed: Bob never saw the message sent while his epoch was ending.
     let run = bob.tern(&["group", "history", "#kin", "--json"]).await;
     assert!(!run.stdout.contains("while bob was away"), "{}", run.stdout);

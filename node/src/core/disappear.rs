@@ -32,6 +32,14 @@ use crate::{
 /// Most expired messages erased in one write.
 const EXPIRE_BATCH: usize = 256;
 
+/// A timer a chat may be set to: off (0) or one of [`DISAPPEAR_CHOICES`].
+pub(super) fn check_timer(secs: u32) -> Result<(), Error> {
+    if secs != 0 && !DISAPPEAR_CHOICES.contains(&secs) {
+        return Err(Error::BadTimer(secs));
+    }
+    Ok(())
+}
+
 /// `message` with what its notice and timer rows add.
 pub(super) fn with_extras(
     mut message: Message,
@@ -133,9 +141,7 @@ impl Core {
         peer: UserId,
         secs: u32,
     ) -> Result<MessageId, Error> {
-        if secs != 0 && !DISAPPEAR_CHOICES.contains(&secs) {
-            return Err(Error::BadTimer(secs));
-        }
+        check_timer(secs)?;
         let conv = self.conv(&peer);
         let id = MessageId::random(&mut UnwrapErr(getrandom::SysRng));
         let stamp = self.clock.tick(self.time.now_ms());

@@ -134,8 +134,7 @@ pub(crate) async fn change_group(
             .collect::<Result<Vec<_>, _>>()?;
         node.move_group_log(id, relays).await?;
     } else if let Some(secs) = change.disappear_secs {
-        let after = (secs != 0).then(|| std::time::Duration::from_secs(secs.into()));
-        node.set_disappearing(id, after).await?;
+        node.set_disappearing(id, super::timer_after(secs)).await?;
     } else if let Some(rule) = change.auto_download {
         let rule = super::files::download_rule(&rule)?;
         node.set_group_auto_download(id, rule).await?;

@@ -181,9 +181,7 @@ impl Core {
     /// through the log, where every member takes it (`docs/protocol/groups.md` §10.2).
     /// Returns the change's id.
     async fn set_group_timer(&mut self, id: GroupId, secs: u32) -> Result<MessageId, Error> {
-        if secs != 0 && !crate::body::DISAPPEAR_CHOICES.contains(&secs) {
-            return Err(Error::BadTimer(secs));
-        }
+        disappear::check_timer(secs)?;
         if self.room() == Room::Full {
             return Err(Error::StorageFull);
         }
