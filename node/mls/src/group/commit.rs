@@ -312,6 +312,24 @@ impl Group {
             .position(|leaf| *leaf == own)
     }
 
+    /// This member's place among the admins, longest-standing first: how many failover
+    /// delays it waits before it moves a log nobody reaches (the node's
+    /// `docs/protocol/groups.md` §9.9). `None` if it is no admin.
+    pub fn admin_rank(&self) -> Option<usize> {
+        let admins: Vec<u32> = self
+            .members()
+            .into_iter()
+            .filter(|m| m.admin)
+            .map(|m| m.leaf)
+            .collect();
+        let own = self.own_leaf();
+        self.roles
+            .order
+            .iter()
+            .filter(|leaf| admins.contains(leaf))
+            .position(|leaf| *leaf == own)
+    }
+
     /// Whether a Remove proposal waiting for a commit takes this device out: we asked to
     /// leave.
     pub fn is_leaving(&self) -> bool {

@@ -52,6 +52,10 @@ pub enum ProcessError {
     /// Any other refusal by the MLS protocol rules (duplicate keys, invalid proposals, …).
     #[error("refused by MLS: {0}")]
     Invalid(String),
+    /// A commit that reached this member outside the log ([`super::Group::process_failover`])
+    /// and is not an admin's move of the log that changes nothing else.
+    #[error("not a failover of the log: {0}")]
+    NotFailover(&'static str),
     /// The storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

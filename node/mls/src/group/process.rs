@@ -76,6 +76,41 @@ pub enum Change {
     LogMoved(Vec<LogRelay>),
 }
 
+/// Where a message reached this member from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The group's log, in its order.
+    Log,
+    /// An admin's failover, outside the log ([`Group::process_failover`]).
+    Failover,
+}
+
+/// Refuses a failover commit that does more than an admin's move of the log.
+fn failover_only(
+    roles: &policy::Roles,
+    committer: &Member,
+    summary: &CommitSummary,
+) -> Result<(), ProcessError> {
+    if !committer.admin {
+        return Err(ProcessError::NotFailover("not an admin's commit"));
+    }
+    if !summary.adds.is_empty() || !summary.removes.is_empty() || summary.other_proposals {
+        return Err(ProcessError::NotFailover("it changes the members"));
+    }
+    match &summary.new_roles {
+        Some(new)
+            if new.log != roles.log
+                && new.name == roles.name
+                && new.admins == roles.admins
+                && new.order == roles.order =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ProcessError::NotFailover("it changes more than the log")),
+        None => Err(ProcessError::NotFailover("it does not move the log")),
+    }
+}
+
 fn forged(e: impl std::fmt::Debug) -> ProcessError {
     ProcessError::Forged(format!("{e:?}"))
 }
@@ -122,6 +157,32 @@ impl Group {
         verifier: &dyn CredentialVerifier,
         bytes: &[u8],
     ) -> Result<Processed, ProcessError> {
+        self.process_as(provider, verifier, bytes, Source::Log)
+    }
+
+    /// Processes a commit that reached this member outside the log: an admin's failover,
+    /// which moves the log away from sequencers nobody can reach (the node's
+    /// `docs/protocol/groups.md` §9.9). It is taken only if it is a commit for this epoch,
+    /// by an admin, that moves the log (a new log id) and changes nothing else: no member
+    /// added or removed, the name, admins and order as they were. Anything else is refused
+    /// with [`ProcessError::NotFailover`] (or the refusal any message would get) and leaves
+    /// the group as it was. This member's own pending commit is merged as from the log.
+    pub fn process_failover<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        verifier: &dyn CredentialVerifier,
+        bytes: &[u8],
+    ) -> Result<Processed, ProcessError> {
+        self.process_as(provider, verifier, bytes, Source::Failover)
+    }
+
+    fn process_as<B: Backing>(
+        &mut self,
+        provider: &Provider<'_, B>,
+        verifier: &dyn CredentialVerifier,
+        bytes: &[u8],
+        source: Source,
+    ) -> Result<Processed, ProcessError> {
         if bytes.len() > super::MAX_MESSAGE_LEN {
             return Err(ProcessError::TooLarge(bytes.len()));
         }
@@ -138,6 +199,9 @@ impl Group {
             .map_err(|_| ProcessError::Malformed)?;
         if message.group_id() != self.mls.group_id() {
             return Err(ProcessError::WrongGroup);
+        }
+        if source == Source::Failover && message.content_type() != ContentType::Commit {
+            return Err(ProcessError::NotFailover("not a commit"));
         }
         let (epoch, current) = (message.epoch().as_u64(), self.epoch());
         let side = if epoch > current {
@@ -157,7 +221,7 @@ impl Group {
             });
         }
         let past_application = epoch < current;
-        let result = self.process_verified(provider, verifier, message);
+        let result = self.process_verified(provider, verifier, message, source);
         if result.is_err() {
             self.restore(provider, verifier);
         }
@@ -204,6 +268,7 @@ impl Group {
         provider: &Provider<'_, B>,
         verifier: &dyn CredentialVerifier,
         message: ProtocolMessage,
+        source: Source,
     ) -> Result<Processed, ProcessError> {
         let processed = self
             .mls
@@ -227,7 +292,7 @@ impl Group {
                 Ok(Processed::Proposal { sender })
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
-                self.apply_commit(provider, verifier, sender, *staged)
+                self.apply_commit(provider, verifier, (sender, source), *staged)
             }
             _ => Err(ProcessError::Invalid("unexpected message content".into())),
         }
@@ -237,7 +302,7 @@ impl Group {
         &mut self,
         provider: &Provider<'_, B>,
         verifier: &dyn CredentialVerifier,
-        committer: Member,
+        (committer, source): (Member, Source),
         staged: StagedCommit,
     ) -> Result<Processed, ProcessError> {
         let mut summary = CommitSummary {
@@ -291,6 +356,9 @@ impl Group {
         let before = self.members();
         let old_roles = self.roles.clone();
         policy::check(&self.roles, &self.identities(), &summary)?;
+        if source == Source::Failover {
+            failover_only(&self.roles, &committer, &summary)?;
+        }
 
         let own_commit_lost = self.mls.pending_commit().is_some();
         if own_commit_lost {

@@ -314,6 +314,74 @@ fn an_admin_moves_the_log_and_every_member_and_joiner_follows() {
 }
 
 #[test]
+fn a_failover_is_taken_only_as_an_admins_move_of_the_log() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    let failover = |d: &mut Device, bytes: &[u8]| {
+        d.run(&crypto, |p, g, _, _| {
+            g.as_mut().unwrap().process_failover(p, &V, bytes)
+        })
+    };
+    // Anything but a move, even an admin's commit the log would take, is refused and
+    // changes nothing.
+    let rename = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().rename(p, s, &V, "renamed").unwrap()
+    });
+    let before = d[1].state();
+    assert!(matches!(
+        failover(&mut d[1], &rename.commit),
+        Err(ProcessError::NotFailover(_))
+    ));
+    assert_eq!(d[1].state(), before);
+    d[0].run(&crypto, |p, g, _, _| {
+        g.as_mut().unwrap().discard_own_commit(p).unwrap()
+    });
+    let message = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().send(p, s, &V, b"hello").unwrap()
+    });
+    assert!(matches!(
+        failover(&mut d[1], &message),
+        Err(ProcessError::NotFailover("not a commit"))
+    ));
+    // A move forged by a member who is no admin: refused by the policy, as from the log.
+    let forged = Roles {
+        log: vec![6; 32],
+        relays: vec![relay(6)],
+        ..d[1].g().roles.clone()
+    };
+    let forged = forged_commit(&crypto, &mut d[1], &forged);
+    assert!(matches!(
+        failover(&mut d[2], &forged),
+        Err(ProcessError::Policy(PolicyError::NotAdmin(_)))
+    ));
+    d[1].run(&crypto, |p, g, _, _| {
+        g.as_mut().unwrap().discard_own_commit(p).unwrap()
+    });
+    // An admin's move: its author merges it as its own, the others follow.
+    let moved = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut()
+            .unwrap()
+            .move_log(p, s, &V, (&[7; 32], &[relay(7)]))
+            .unwrap()
+    });
+    assert_eq!(
+        failover(&mut d[0], &moved.commit).unwrap(),
+        Processed::OwnCommit
+    );
+    for i in [1, 2] {
+        let Processed::Commit { changes, .. } = failover(&mut d[i], &moved.commit).unwrap() else {
+            panic!("not a commit")
+        };
+        assert!(changes.contains(&Change::LogMoved(vec![relay(7)])));
+    }
+    assert!(d.iter().all(|x| x.state() == d[0].state()));
+    assert_eq!(d[2].g().log(), [7; 32]);
+    // Only admins fail over, the longest-standing first.
+    assert_eq!(d[0].g().admin_rank(), Some(0));
+    assert_eq!(d[1].g().admin_rank(), None);
+}
+
+#[test]
 fn receivers_refuse_a_commit_the_policy_forbids() {
     let crypto = Crypto::new();
     let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
