@@ -624,6 +624,11 @@ mod tests {
                 group: [6; 32],
                 key_package: vec![7; 300],
             },
+            GroupOp::Failover {
+                group: [8; 32],
+                epoch: 9,
+                entry: vec![10; 700],
+            },
         ];
         for op in ops {
             let body = Body::Group(GroupControl {
@@ -640,6 +645,29 @@ mod tests {
         });
         assert_eq!(
             Body::from_payload(&flood.to_payload()),
+            Err(BodyError::TooLarge)
+        );
+        // Variant 5: the group, the epoch, the entry; over 128 KiB of entry is too large.
+        let failover = GroupOp::Failover {
+            group: [8; 32],
+            epoch: 9,
+            entry: vec![10; 2],
+        };
+        let mut expected = vec![5];
+        expected.extend([8; 32]);
+        expected.extend([9, 2, 10, 10]);
+        assert_eq!(postcard::to_stdvec(&failover).unwrap(), expected);
+        let huge = Body::Group(GroupControl {
+            id: id(3),
+            stamp: 9,
+            op: GroupOp::Failover {
+                group: [8; 32],
+                epoch: 9,
+                entry: vec![10; INVITE_PART_LEN + 1],
+            },
+        });
+        assert_eq!(
+            Body::from_payload(&huge.to_payload()),
             Err(BodyError::TooLarge)
         );
     }

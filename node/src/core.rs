@@ -173,6 +173,8 @@ pub(crate) struct Parts {
     pub(crate) seal_direct: bool,
     /// The largest part a group invitation is sent in.
     pub(crate) invite_part_len: usize,
+    /// When groups' admins move a log whose sequencers nobody reaches.
+    pub(crate) group_failover: crate::GroupFailover,
     /// The free space to leave on the database's disk.
     pub(crate) min_free_disk: u64,
     /// The profile's blob store (files sent and received).
@@ -406,7 +408,7 @@ impl Core {
             group_read_receipts: parts.group_read_receipts,
             fetching_from: std::collections::HashSet::new(),
             unstarted_uploads: HashMap::new(),
-            groups: groups::GroupState::new(parts.device_secret),
+            groups: groups::GroupState::new(parts.device_secret, parts.group_failover),
         }
     }
 
@@ -517,6 +519,7 @@ impl Core {
                     self.renew_group_keys().await;
                     self.send_group_receipts().await;
                     self.commit_waiting_leaves().await;
+                    self.fail_over_logs().await;
                     self.offer_unhanded();
                 }
                 _ = relay_check.tick() => self.check_relays().await,

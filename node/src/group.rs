@@ -10,7 +10,7 @@ pub(crate) mod log;
 pub(crate) mod mls;
 pub(crate) mod tables;
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use tern_crypto::UserId;
@@ -121,6 +121,46 @@ pub struct GroupInfo {
     /// it, and every member follows the change the log orders last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disappear_secs: Option<u32>,
+    /// Whether a failover of the group's log is waiting to be decided: its sequencers were
+    /// unreachable, and an admin moved the log by a commit that every member follows once
+    /// the settle time has passed (`docs/protocol/groups.md` §9.9).
+    #[serde(default)]
+    pub failing_over: bool,
+}
+
+/// When an admin moves a group's log away from sequencers nobody can reach
+/// (`docs/protocol/groups.md` §9.9), set with [`crate::Builder::with_group_failover`].
+///
+/// ```
+/// use std::time::Duration;
+/// let failover = tern_node::GroupFailover {
+///     after: Duration::from_secs(600),
+///     ..tern_node::GroupFailover::default()
+/// };
+/// assert_eq!(failover.settle, Duration::from_secs(300));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupFailover {
+    /// How long every sequencer of a group must stay unreachable before its first admin
+    /// moves the log (default one hour).
+    pub after: Duration,
+    /// How much longer each further admin waits, in the order of seniority, so that one
+    /// admin usually moves it alone (default five minutes).
+    pub stagger: Duration,
+    /// How long a member holds the first failover it receives before it follows one, so
+    /// that failovers made at once meet and every member picks the same (default five
+    /// minutes).
+    pub settle: Duration,
+}
+
+impl Default for GroupFailover {
+    fn default() -> Self {
+        Self {
+            after: Duration::from_secs(3600),
+            stagger: Duration::from_secs(300),
+            settle: Duration::from_secs(300),
+        }
+    }
 }
 
 /// A message of a group chat.

@@ -84,7 +84,8 @@ pub use event::{
     MessageKind, Reaction,
 };
 pub use group::{
-    GroupDelivery, GroupError, GroupEvent, GroupId, GroupInfo, GroupMember, GroupMessage,
+    GroupDelivery, GroupError, GroupEvent, GroupFailover, GroupId, GroupInfo, GroupMember,
+    GroupMessage,
 };
 pub use id::{MessageId, ParseIdError};
 pub use node::{

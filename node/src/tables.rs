@@ -680,6 +680,8 @@ mod fixture_downloads;
 #[cfg(test)]
 mod fixture_group_commits;
 #[cfg(test)]
+mod fixture_group_failovers;
+#[cfg(test)]
 mod fixture_group_files;
 #[cfg(test)]
 mod fixture_group_history;

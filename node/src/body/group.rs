@@ -52,11 +52,21 @@ pub(crate) enum GroupOp {
         group: [u8; 32],
         key_package: Vec<u8>,
     },
+    /// An admin's failover of `group`'s log (`docs/protocol/groups.md` §9.9): the commit,
+    /// made in `epoch` and sealed as the log would hold it, that moves the log away from
+    /// sequencers nobody reaches. Each member passes it on to the members among its
+    /// contacts.
+    Failover {
+        group: [u8; 32],
+        epoch: u64,
+        entry: Vec<u8>,
+    },
 }
 
 impl GroupOp {
     /// Whether the op keeps within its bounds: at most [`MAX_KEY_PACKAGES`] key packages; a
-    /// part numbered within 2 to [`MAX_INVITE_PARTS`] parts, of at most [`INVITE_PART_LEN`].
+    /// part numbered within 2 to [`MAX_INVITE_PARTS`] parts, of at most [`INVITE_PART_LEN`];
+    /// a failover's commit of at most [`INVITE_PART_LEN`].
     pub(crate) fn within_bounds(&self) -> bool {
         match self {
             Self::KeyPackages(packages) => packages.len() <= MAX_KEY_PACKAGES,
@@ -70,6 +80,7 @@ impl GroupOp {
                     && index < count
                     && bytes.len() <= INVITE_PART_LEN
             }
+            Self::Failover { entry, .. } => entry.len() <= INVITE_PART_LEN,
             Self::KeyPackageRequest | Self::Invite { .. } | Self::Rejoin { .. } => true,
         }
     }

@@ -18,6 +18,7 @@
 mod commits;
 mod conversation;
 mod entries;
+mod failover;
 mod files;
 mod history;
 mod invites;
@@ -144,6 +145,8 @@ pub(crate) struct GroupState {
     pub(super) readds: Vec<(GroupId, UserId, Vec<u8>)>,
     /// When we last added back each member (in memory): at most one add-back a day each.
     pub(super) readded_ms: HashMap<(GroupId, UserId), u64>,
+    /// When admins move a log nobody reaches (`groups/failover.rs`).
+    failover: crate::GroupFailover,
 }
 
 /// Parts of invitations by (sender's `Conv`, invitation id), by index.
@@ -192,6 +195,14 @@ struct Live {
     behind: Option<crate::group::tables::RejoinRow>,
     /// The group's last commits, shared with its log task (see `group/log.rs`).
     copies: log::Copies,
+    /// Since when the log task reaches no sequencer (Unix ms; counted from start after a
+    /// restart), and the failovers held until they settle, by digest (see
+    /// `groups/failover.rs`).
+    unreachable_since_ms: Option<u64>,
+    failovers: BTreeMap<[u8; 32], crate::group::tables::FailoverRow>,
+    /// A commit of ours that was waiting at the unreachable log when we moved it: made
+    /// again once the failover is decided.
+    after_failover: Option<IntentRow>,
 }
 
 impl Live {
@@ -247,6 +258,7 @@ impl Live {
                 .filter(|r| outgoing::is_held(r))
                 .count() as u32,
             disappear_secs,
+            failing_over: !self.failovers.is_empty(),
         }
     }
 
@@ -283,7 +295,10 @@ pub(crate) fn sequencers_of(rows: &[SequencerRow]) -> Vec<Sequencer> {
 }
 
 impl GroupState {
-    pub(crate) fn new(device: zeroize::Zeroizing<[u8; 32]>) -> Self {
+    pub(crate) fn new(
+        device: zeroize::Zeroizing<[u8; 32]>,
+        failover: crate::GroupFailover,
+    ) -> Self {
         let (reports_tx, reports) = mpsc::channel(REPORTS_CAPACITY);
         Self {
             live: HashMap::new(),
@@ -296,6 +311,7 @@ impl GroupState {
             invite_parts: InviteParts::new(),
             readds: Vec::new(),
             readded_ms: HashMap::new(),
+            failover,
         }
     }
 }
@@ -451,6 +467,9 @@ impl Core {
             leaves_since_ms: None,
             behind: None,
             copies: log::Copies::default(),
+            unreachable_since_ms: None,
+            failovers: BTreeMap::new(),
+            after_failover: None,
             row,
             mls: Some(group),
             access,
@@ -479,7 +498,7 @@ impl Core {
     /// pending commit at most).
     fn ready(&self, id: GroupId) -> Result<&Live, Error> {
         let live = self.active(id)?;
-        if live.pending_commit().is_some() {
+        if live.pending_commit().is_some() || !live.failovers.is_empty() {
             return Err(Error::Group(GroupError::Busy));
         }
         Ok(live)
@@ -513,6 +532,7 @@ impl Core {
         }
         self.load_commit_copies().await?;
         self.load_rejoins().await?;
+        self.load_failovers().await?;
         for id in self.active_groups_where(|_| true) {
             self.remake_stale(id).await?;
         }

@@ -102,6 +102,15 @@ impl Relays {
             .collect()
     }
 
+    /// Our relays that are not failing, as their collectors last reported.
+    pub(super) fn working(&self) -> Vec<Relay> {
+        self.list
+            .iter()
+            .filter(|(peer, _)| !self.failing.contains_key(peer))
+            .cloned()
+            .collect()
+    }
+
     /// Our relays, working ones first: senders deposit at the first three listed.
     pub(super) fn in_order(&self) -> Vec<Relay> {
         let mut relays = self.list.clone();

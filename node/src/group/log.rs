@@ -130,6 +130,16 @@ pub(crate) enum Report {
     /// away longer than the log keeps them and cannot read on (`docs/protocol/groups.md`
     /// §10.7). The task has stopped.
     Expired { group: GroupId },
+    /// Whether the reader reaches any sequencer: `false` once every one in a row failed to
+    /// connect or to answer, `true` at the next answer (any answer, a refusal too). Sent only
+    /// when it changes; an admin moves a log that stays unreachable
+    /// (`docs/protocol/groups.md` §9.9). `log` tells a report of a log the group has since
+    /// left.
+    Reach {
+        group: GroupId,
+        log: LogId,
+        reachable: bool,
+    },
     /// What came of appending the core's outbox entry `seq`.
     Appended {
         group: GroupId,
@@ -368,6 +378,33 @@ impl Client {
     }
 }
 
+/// Whether the sequencers are reached, from each attempt's outcome.
+#[derive(Debug, Default)]
+struct Reach {
+    /// Attempts in a row that got no answer.
+    failures: usize,
+    /// Whether the core was told that none is reached.
+    told_unreachable: bool,
+}
+
+impl Reach {
+    /// An attempt at one of `sequencers` got no answer: `Some(false)` when that makes every
+    /// one in a row, and the core is yet to be told.
+    fn failed(&mut self, sequencers: usize) -> Option<bool> {
+        self.failures += 1;
+        (self.failures >= sequencers && !self.told_unreachable).then(|| {
+            self.told_unreachable = true;
+            false
+        })
+    }
+
+    /// A sequencer answered: `Some(true)` if the core was told none is reached.
+    fn answered(&mut self) -> Option<bool> {
+        self.failures = 0;
+        std::mem::take(&mut self.told_unreachable).then_some(true)
+    }
+}
+
 async fn read(
     client: &Client,
     group: GroupId,
@@ -376,6 +413,18 @@ async fn read(
     mut epoch: u64,
     reports: &mpsc::Sender<Report>,
 ) {
+    let mut reach = Reach::default();
+    let tell = |reachable: Option<bool>| async move {
+        if let Some(reachable) = reachable {
+            let log = client.log;
+            let report = Report::Reach {
+                group,
+                log,
+                reachable,
+            };
+            let _ = reports.send(report).await;
+        }
+    };
     let mut relay = 0;
     let mut backoff = FIRST_BACKOFF;
     // Sequencers in a row that said our epoch's entries expired, or do not know its key.
@@ -384,6 +433,7 @@ async fn read(
     let mut caught_up = Vec::new();
     'relays: loop {
         let Some(mut open) = client.connect(relay).await else {
+            tell(reach.failed(client.sequencers.len())).await;
             relay = (relay + 1) % client.sequencers.len();
             pause(&mut backoff).await;
             continue;
@@ -396,6 +446,11 @@ async fn read(
             };
             let wait = Duration::from_secs(WAIT_SECS.into());
             let answer = client.call(&mut open, relay, &access, op, wait).await;
+            tell(match answer {
+                Some(_) => reach.answered(),
+                None => reach.failed(client.sequencers.len()),
+            })
+            .await;
             let mut gap = None;
             let (entries, served) = match answer {
                 Some(Answer::Entries {
@@ -712,7 +767,23 @@ async fn pause(backoff: &mut Duration) {
 
 #[cfg(test)]
 mod tests {
-    use super::Gap;
+    use super::{Gap, Reach};
+
+    #[test]
+    fn the_core_hears_once_that_no_sequencer_answers_and_once_that_one_does() {
+        let mut reach = Reach::default();
+        // Two of three fail: one may still answer.
+        assert_eq!(reach.failed(3), None);
+        assert_eq!(reach.failed(3), None);
+        assert_eq!(reach.answered(), None);
+        for _ in 0..2 {
+            assert_eq!(reach.failed(3), None);
+        }
+        assert_eq!(reach.failed(3), Some(false));
+        assert_eq!(reach.failed(3), None);
+        assert_eq!(reach.answered(), Some(true));
+        assert_eq!(reach.answered(), None);
+    }
 
     #[test]
     fn a_gap_is_what_expired_of_our_epoch_past_our_cursor() {

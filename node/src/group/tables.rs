@@ -178,6 +178,34 @@ pub(crate) struct CommitCopyRow {
     pub(crate) seed: [u8; 32],
 }
 
+/// Failovers of a group's log held until they settle (`docs/protocol/groups.md` §9.9), by
+/// (the group's key, the SHA-256 of the sealed commit): ours, and those members gave us.
+/// Written in the write that made or received each; deleted in the write that follows one,
+/// or once the group left their epoch.
+pub(crate) struct GroupFailovers;
+impl Table for GroupFailovers {
+    const NAME: &'static str = "group_failovers";
+    type Key = (Conv, [u8; 32]);
+    type Value = FailoverRow;
+}
+
+/// Most failovers a group holds at once; more are refused.
+pub(crate) const MAX_FAILOVERS: usize = 8;
+
+/// One failover: an admin's commit that moves the log, sealed as the log would hold it.
+/// Field order is the encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FailoverRow {
+    /// The epoch the commit was made in.
+    pub(crate) epoch: u64,
+    /// The sealed commit (`docs/protocol/groups.md` §9.2).
+    pub(crate) entry: Vec<u8>,
+    /// The member who gave it to us; `None`: we made it.
+    pub(crate) from: Option<UserId>,
+    /// When we made or received it (Unix ms).
+    pub(crate) received_ms: u64,
+}
+
 /// A group this device fell behind (its log's entries expired before we read them,
 /// `docs/protocol/groups.md` §10.7), by the group's key. Deleted when the Welcome that adds us
 /// back is taken.

@@ -32,6 +32,7 @@ pub struct Builder {
     kdf: KdfParams,
     relay_discovery: bool,
     relay_failover_after: Duration,
+    group_failover: crate::GroupFailover,
     clock: crate::Clock,
     min_free_disk: u64,
     lookup_grace: Duration,
@@ -90,6 +91,7 @@ impl Builder {
             kdf: KdfParams::default(),
             relay_discovery: true,
             relay_failover_after: RELAY_FAILOVER_AFTER,
+            group_failover: crate::GroupFailover::default(),
             clock: crate::Clock::system(),
             min_free_disk: DEFAULT_MIN_FREE_DISK,
             lookup_grace: DEFAULT_LOOKUP_GRACE,
@@ -150,6 +152,15 @@ impl Builder {
     /// [`RELAY_FAILOVER_AFTER`]).
     pub fn with_relay_failover_after(mut self, after: Duration) -> Self {
         self.relay_failover_after = after;
+        self
+    }
+
+    /// When a group's admins move its log away from sequencers that stay unreachable, and
+    /// how long members wait for failovers made at once (default
+    /// [`crate::GroupFailover::default`]: after an hour, five minutes apart, settled in
+    /// five).
+    pub fn with_group_failover(mut self, failover: crate::GroupFailover) -> Self {
+        self.group_failover = failover;
         self
     }
 
@@ -402,6 +413,7 @@ impl Builder {
             auto_download: self.auto_download,
             group_read_receipts: self.group_read_receipts,
             device_secret,
+            group_failover: self.group_failover,
         });
         let core_task = tokio::spawn(core.run());
         info!(user = %user, "node started");

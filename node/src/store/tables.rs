@@ -80,6 +80,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::tables::GroupUploads::NAME,
     crate::group::tables::GroupRejoins::NAME,
     crate::group::tables::GroupCommits::NAME,
+    crate::group::tables::GroupFailovers::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

@@ -82,52 +82,7 @@ impl Core {
             }
             _ => Vec::new(),
         };
-        let log = live.row.log;
-        let made = intent.clone();
-        let ((out, next_key, epoch), layer) = self
-            .with_group(id, move |cx, g| {
-                cx.op(|p, signer, _| {
-                    let v = &Certificates;
-                    let out = match &made {
-                        IntentRow::Add(adds) => {
-                            let packages: Vec<Vec<u8>> =
-                                adds.iter().map(|(_, kp)| kp.clone()).collect();
-                            g.add_members(p, signer, v, &packages)
-                        }
-                        IntentRow::Remove(_) => g.remove_members(p, signer, v, &leaves),
-                        IntentRow::Rename(name) => g.rename(p, signer, v, name),
-                        IntentRow::Admin(member, admin) => g.set_admin(
-                            p,
-                            signer,
-                            v,
-                            &tern_mls::Identity(member.as_bytes().to_vec()),
-                            *admin,
-                        ),
-                        IntentRow::Pending => g.commit_pending(p, signer, v),
-                        IntentRow::Update => g.self_update(p, signer, v),
-                        IntentRow::Readd(_, key_package) => g.readd(p, signer, v, key_package),
-                        // A fresh id each time: the relays cannot link the logs, and a
-                        // group whose id was taken at a relay escapes (§9.8).
-                        IntentRow::Move(relays) => {
-                            g.move_log(p, signer, v, (&random::<32>(), &moving::log_relays(relays)))
-                        }
-                    }
-                    .map_err(|e| Error::Group(e.into()))?;
-                    let next = glue::next_access(g, p, &log)
-                        .map_err(|e| Error::Group(e.into()))?
-                        .ok_or(Error::Group(GroupError::Refused(
-                            "the commit is not pending".into(),
-                        )))?;
-                    // Sealed under the key of the epoch it is made in, as members read it.
-                    let out = tern_mls::Outgoing {
-                        commit: glue::seal_entry(g, p, &log, &out.commit)
-                            .map_err(|e| Error::Group(e.into()))?,
-                        ..out
-                    };
-                    Ok((out, next.public(), g.epoch()))
-                })
-            })
-            .await?;
+        let ((out, next_key, epoch), layer) = self.make_commit(id, &intent, leaves, false).await?;
         let mut pending = Pending::new(Batch::new(), Vec::new());
         glue::stage(&mut pending.batch, layer)?;
         let row = GroupOutboxRow {
@@ -143,6 +98,67 @@ impl Core {
         self.commit(pending).await?;
         self.after_group_write(id, &[seq]);
         Ok(())
+    }
+
+    /// Makes a commit for `intent` (`leaves`: the leaves it names), sealed as the log holds
+    /// it; returns it with the next epoch's access key and the epoch it is made in, and the
+    /// MLS rows to write. `discard_first` drops a commit of ours still pending first.
+    pub(super) async fn make_commit(
+        &mut self,
+        id: GroupId,
+        intent: &IntentRow,
+        leaves: Vec<u32>,
+        discard_first: bool,
+    ) -> Result<((tern_mls::Outgoing, [u8; 32], u64), Layer), Error> {
+        let log = self.live(id)?.row.log;
+        let made = intent.clone();
+        self.with_group(id, move |cx, g| {
+            cx.op(|p, signer, _| {
+                if discard_first && g.has_pending_commit() {
+                    g.discard_own_commit(p)
+                        .map_err(|e| Error::Group(e.into()))?;
+                }
+                let v = &Certificates;
+                let out = match &made {
+                    IntentRow::Add(adds) => {
+                        let packages: Vec<Vec<u8>> =
+                            adds.iter().map(|(_, kp)| kp.clone()).collect();
+                        g.add_members(p, signer, v, &packages)
+                    }
+                    IntentRow::Remove(_) => g.remove_members(p, signer, v, &leaves),
+                    IntentRow::Rename(name) => g.rename(p, signer, v, name),
+                    IntentRow::Admin(member, admin) => g.set_admin(
+                        p,
+                        signer,
+                        v,
+                        &tern_mls::Identity(member.as_bytes().to_vec()),
+                        *admin,
+                    ),
+                    IntentRow::Pending => g.commit_pending(p, signer, v),
+                    IntentRow::Update => g.self_update(p, signer, v),
+                    IntentRow::Readd(_, key_package) => g.readd(p, signer, v, key_package),
+                    // A fresh id each time: the relays cannot link the logs, and a
+                    // group whose id was taken at a relay escapes (§9.8).
+                    IntentRow::Move(relays) => {
+                        g.move_log(p, signer, v, (&random::<32>(), &moving::log_relays(relays)))
+                    }
+                }
+                .map_err(|e| Error::Group(e.into()))?;
+                let next = glue::next_access(g, p, &log)
+                    .map_err(|e| Error::Group(e.into()))?
+                    .ok_or(Error::Group(GroupError::Refused(
+                        "the commit is not pending".into(),
+                    )))?;
+                // Sealed under the key of the epoch it is made in, as members read it.
+                let out = tern_mls::Outgoing {
+                    commit: glue::seal_entry(g, p, &log, &out.commit)
+                        .map_err(|e| Error::Group(e.into()))?,
+                    ..out
+                };
+                Ok((out, next.public(), g.epoch()))
+            })
+        })
+        .await
     }
 }
 

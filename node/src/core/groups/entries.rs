@@ -79,6 +79,11 @@ impl Core {
                     warn!(group = %group.short(), "cannot act on the group's log: {e}");
                 }
             }
+            Report::Reach {
+                group,
+                log,
+                reachable,
+            } => self.on_reach(group, log, reachable),
             Report::Expired { group } => {
                 if let Err(e) = self.fell_behind(group).await {
                     warn!(group = %group.short(), "cannot record falling behind: {e}");
@@ -457,7 +462,7 @@ impl Core {
 
     /// Our pending commit was decided: it won (send its Welcome, report it) or lost (make
     /// it again on the new epoch once this write is durable).
-    async fn decide_own_commit(
+    pub(super) async fn decide_own_commit(
         &mut self,
         pending: &mut Pending,
         id: GroupId,
@@ -740,7 +745,7 @@ fn effect_of(processed: Processed) -> Effect {
 }
 
 /// A stable name for each refusal, for counters.
-fn refusal_code(error: &ProcessError) -> &'static str {
+pub(super) fn refusal_code(error: &ProcessError) -> &'static str {
     match error {
         ProcessError::TooLarge(_) => "too_large",
         ProcessError::Malformed => "malformed",

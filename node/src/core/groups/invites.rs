@@ -85,6 +85,14 @@ impl Core {
             GroupOp::Rejoin { group, key_package } => {
                 self.receive_rejoin(sender, group, key_package).await?;
             }
+            GroupOp::Failover {
+                group,
+                epoch,
+                entry,
+            } => {
+                self.receive_failover(pending, sender, (group, epoch, entry))
+                    .await?;
+            }
         }
         Ok(())
     }

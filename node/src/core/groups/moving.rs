@@ -175,6 +175,7 @@ impl Core {
         live.cancel = cancel;
         live.control = None;
         live.copies.clear();
+        live.unreachable_since_ms = None;
         info!(group = %id.short(), relays = live.row.sequencers.len(), "the group's log moved");
         self.start_log(id);
         self.remake_stale(id).await

@@ -1,0 +1,158 @@
+//! A group whose every sequencer dies, with relay processes: its admins move the log by
+//! themselves. Two admins who cannot reach each other both fail over at once, and a member
+//! away at the time passes each one's failover to the other when it comes back, so that all
+//! three follow the same one; nothing sent meanwhile is lost.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{node_builder, until, wait_for};
+use tern_node::{Event, From, GroupEvent, GroupFailover, GroupId, Node, UserId};
+
+/// Both admins fail over a second after the log stops answering, at once (no stagger),
+/// and hold what they have for long enough that the member coming back meets them.
+const FAILOVER: GroupFailover = GroupFailover {
+    after: Duration::from_secs(1),
+    stagger: Duration::ZERO,
+    settle: Duration::from_secs(45),
+};
+
+fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
+    node_builder(dir, relays).with_group_failover(FAILOVER)
+}
+
+async fn texts(node: &Node, group: GroupId) -> Vec<String> {
+    let history = node.group_history(group, 50).await.unwrap();
+    history.into_iter().map(|m| m.text).collect()
+}
+
+async fn sequencers(node: &Node, group: GroupId) -> Vec<String> {
+    node.group_info(group).await.unwrap().sequencers
+}
+
+/// Who made the move of `node`'s `n`th `LogMoved` event for `group` (1: the first).
+async fn moved_by(node: &Node, group: GroupId, n: usize) -> UserId {
+    let mut events = node.events(From::Oldest);
+    let mut seen = 0;
+    wait_for(&mut events, |e| match e {
+        Event::Group {
+            group: g,
+            event: GroupEvent::LogMoved { by, .. },
+        } if *g == group => {
+            seen += 1;
+            (seen == n).then_some(*by)
+        }
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_move_a_log_nobody_reaches_and_every_member_follows_the_same_move() {
+    let relay_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut processes: Vec<_> = relay_dirs
+        .iter()
+        .map(|d| support::RelayProcess::start(d.path()))
+        .collect();
+    // Mailboxes at the second relay; the log at the first, until it dies.
+    let mailbox = vec![processes[1].address().await.1.to_string()];
+    let log_relay = processes[0].address().await.1.to_string();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &mailbox).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &mailbox).spawn().await.unwrap();
+    let dave = builder(dirs[2].path(), &mailbox).spawn().await.unwrap();
+    // Bob knows both; Alice and Dave do not know each other.
+    alice.add_contact("bob", bob.user_id()).await.unwrap();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
+    bob.add_contact("dave", dave.user_id()).await.unwrap();
+    dave.add_contact("bob", bob.user_id()).await.unwrap();
+
+    // Alice makes the group and Bob an admin; Bob adds Dave and makes him one too.
+    let group = alice.create_group("failover").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    alice.set_admin(group, bob.user_id(), true).await.unwrap();
+    until("bob to be an admin", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.admin)
+    })
+    .await;
+    bob.add_members(group, vec![dave.user_id()]).await.unwrap();
+    until("dave to join", || async {
+        dave.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    bob.set_admin(group, dave.user_id(), true).await.unwrap();
+    until("dave to be an admin", || async {
+        dave.group_info(group).await.is_ok_and(|g| g.admin)
+    })
+    .await;
+    alice
+        .move_group_log(group, vec![log_relay.parse().unwrap()])
+        .await
+        .unwrap();
+    for node in [&alice, &bob, &dave] {
+        until("the log to move to the first relay", || async {
+            sequencers(node, group).await == [log_relay.clone()]
+        })
+        .await;
+    }
+    alice.send_to_group(group, "before").await.unwrap();
+    for node in [&bob, &dave] {
+        until("everyone to read it", || async {
+            texts(node, group).await == ["before"]
+        })
+        .await;
+    }
+    let epoch = alice.group_info(group).await.unwrap().epoch;
+
+    // Bob is away, and the only sequencer dies: the group can order nothing.
+    bob.shutdown().await;
+    processes.remove(0).kill();
+    alice
+        .send_to_group(group, "while the log is down")
+        .await
+        .unwrap();
+
+    // Neither admin hears of the other's failover: both make one.
+    for node in [&alice, &dave] {
+        until("both admins to fail over", || async {
+            node.group_info(group).await.is_ok_and(|g| g.failing_over)
+        })
+        .await;
+    }
+    assert_eq!(alice.group_info(group).await.unwrap().epoch, epoch);
+
+    // Back, Bob holds both and passes each on to the other admin: all three settle on the
+    // same one.
+    let bob = builder(dirs[1].path(), &mailbox).spawn().await.unwrap();
+    for node in [&alice, &bob, &dave] {
+        until("every member to follow a failover", || async {
+            node.group_info(group)
+                .await
+                .is_ok_and(|g| g.epoch == epoch + 1 && !g.failing_over && g.sequencers == mailbox)
+        })
+        .await;
+    }
+    // Bob, an admin too, may have made a third on his way back: one of them all the same.
+    let by = moved_by(&alice, group, 2).await;
+    assert!([alice.user_id(), bob.user_id(), dave.user_id()].contains(&by));
+    assert_eq!(moved_by(&bob, group, 2).await, by);
+    assert_eq!(moved_by(&dave, group, 2).await, by);
+
+    // The group goes on at the new relay, and what Alice sent meanwhile reached everyone.
+    dave.send_to_group(group, "after").await.unwrap();
+    for node in [&alice, &bob, &dave] {
+        until("everyone to read everything", || async {
+            texts(node, group).await == ["before", "while the log is down", "after"]
+        })
+        .await;
+    }
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+    dave.shutdown().await;
+}
