@@ -47,6 +47,30 @@ pub(crate) struct Config {
     pub(crate) relay_discovery: Option<bool>,
     /// Send read receipts to groups when their messages are read (default yes).
     pub(crate) group_read_receipts: Option<bool>,
+    /// How long (seconds) every relay keeping a group's log must stay unreachable before
+    /// its first admin moves the log to relays of its own (default 3600).
+    pub(crate) group_failover_after_secs: Option<u64>,
+    /// How much longer (seconds) each further admin waits (default 300).
+    pub(crate) group_failover_stagger_secs: Option<u64>,
+    /// How long (seconds) a member holds the first move of that kind before it follows
+    /// one, so that moves made at once meet (default 300).
+    pub(crate) group_failover_settle_secs: Option<u64>,
+}
+
+impl Config {
+    /// When groups' admins move a log nobody reaches: the node's defaults, with what the
+    /// file sets.
+    pub(crate) fn group_failover(&self) -> tern_node::GroupFailover {
+        let default = tern_node::GroupFailover::default();
+        let secs = |set: Option<u64>, or: std::time::Duration| {
+            set.map_or(or, std::time::Duration::from_secs)
+        };
+        tern_node::GroupFailover {
+            after: secs(self.group_failover_after_secs, default.after),
+            stagger: secs(self.group_failover_stagger_secs, default.stagger),
+            settle: secs(self.group_failover_settle_secs, default.settle),
+        }
+    }
 }
 
 /// The files of one profile.

@@ -347,6 +347,7 @@ chat-group-log-moved = { $by } hat die Nachrichten der Gruppe zu { $relays } ver
 chat-group-promoted = { $by } hat { $member } zum Admin gemacht
 chat-group-demoted = { $by } hat { $member } wieder zum Mitglied gemacht
 chat-group-ended = du bist nicht mehr in dieser Gruppe
+chat-group-failing-over = ⚠ ihre Relays sind unerreichbar: ihr Log zieht um
 chat-group-waiting = das Hinzufügen von { $member } wartet auf das Schlüsselpaket; beitreten kann er, sobald sein Knoten antwortet
 chat-group-behind = du warst länger weg, als die Relays der Gruppe Nachrichten aufbewahren: was inzwischen gesendet wurde, fehlt diesem Gerät. { $admins } wurde gebeten, dich wieder hinzuzufügen
 chat-group-missed = du warst länger weg, als die Relays der Gruppe Nachrichten aufbewahren: bis zu { $count } inzwischen gesendete Nachrichten, Bestätigungen und Änderungen fehlen diesem Gerät
@@ -383,6 +384,7 @@ group-moving-log = Die Nachrichten der Gruppe werden zu { $count ->
    *[other] { $count } Relays
 } verlegt; die Mitglieder folgen, sobald die Änderung entschieden ist.
 group-relays = Relays: { $relays }
+group-failing-over = ⚠ niemand erreichte diese Relays: das Log der Gruppe zieht zu anderen um (die Umzüge der Admins werden abgeglichen)
 chat-group-needs-relay = { $command } braucht danach Relay-Adressen (…/p2p/PEER)
 group-admin-changing = Die Rolle von { $member } wird geändert
 group-none = Noch keine Gruppen: `tern group create NAME KONTAKT…` erstellt eine.
@@ -419,3 +421,7 @@ demo-text-group-moved = Jetzt beim zweiten Relay.
 demo-group-timer = schaltet verschwindende Nachrichten in #{ $name } für alle ein: 1 Tag nach dem Lesen
 demo-text-group-timer = Wir sehen uns am Bahnhof.
 demo-group-timer-seen = bekommt { $text }, das ihr Knoten einen Tag nach dem Lesen löscht; Bobs Knoten löscht seine Kopie einen Tag nach dem Senden
+demo-group-relay-down = das zweite Relay fällt aus: niemand erreicht das Log von #{ $name }
+demo-group-failover = ihr Knoten, der einer Admin, hat das Log der Gruppe nach { $secs } s ohne Antwort zu ihrem eigenen Relay verlegt (außerhalb der Demo nach einer Stunde)
+demo-group-failover-followed = folgt demselben Umzug und liest dort weiter
+demo-text-group-failover = Immer noch da, auf einem anderen Relay.

@@ -318,6 +318,7 @@ chat-group-log-moved = { $by } moved the group's messages to { $relays }
 chat-group-promoted = { $by } made { $member } an admin
 chat-group-demoted = { $by } made { $member } a member again
 chat-group-ended = you are no longer in this group
+chat-group-failing-over = ⚠ its relays are unreachable: moving its log
 chat-group-waiting = adding { $member } waits for their key package; they join once their node answers
 chat-group-behind = you were away longer than the group's relays keep messages: what was sent meanwhile is lost to this device. Asked { $admins } to add you back
 chat-group-missed = you were away longer than the group's relays keep messages: up to { $count } messages, receipts and changes sent meanwhile are lost to this device
@@ -354,6 +355,7 @@ group-moving-log = Moving the group's messages to { $count ->
    *[other] { $count } relays
 }; the members follow once the change is decided.
 group-relays = Relays: { $relays }
+group-failing-over = ⚠ nobody could reach these relays: the group's log is moving to others (settling the moves admins made)
 chat-group-needs-relay = { $command } needs relay addresses after it (…/p2p/PEER)
 group-admin-changing = Changing { $member }'s role
 group-none = No groups yet: `tern group create NAME CONTACT…` makes one.
@@ -390,3 +392,7 @@ demo-text-group-moved = Now kept by the second relay.
 demo-group-timer = turns on disappearing messages in #{ $name } for everyone: 1 day after reading
 demo-text-group-timer = See you at the station.
 demo-group-timer-seen = gets { $text }, which her node erases a day after she reads it; bob's erases his copy a day after he sent it
+demo-group-relay-down = the second relay goes down: nobody can reach #{ $name }'s log
+demo-group-failover = her node, an admin's, moved the group's log to her own relay after { $secs } s without an answer (an hour outside the demo)
+demo-group-failover-followed = follows the same move, and reads on there
+demo-text-group-failover = Still here, on another relay.

@@ -90,7 +90,8 @@ impl Daemon {
             )
             .with_relay_discovery(
                 !self.no_relay_discovery && config.relay_discovery.unwrap_or(true),
-            );
+            )
+            .with_group_failover(config.group_failover());
         let listen = if self.listen.is_empty() {
             config.listen
         } else {

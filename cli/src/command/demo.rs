@@ -28,6 +28,14 @@ use crate::error::CliError;
 /// stops a broken build from hanging forever.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A group's admins move its log after 2 s without an answer from its relays, instead of an
+/// hour, so that the demo shows it; members follow after 2 s more.
+const DEMO_FAILOVER: tern_node::GroupFailover = tern_node::GroupFailover {
+    after: Duration::from_secs(2),
+    stagger: Duration::from_secs(2),
+    settle: Duration::from_secs(2),
+};
+
 /// Run a whole Tern network on this machine and watch it work.
 ///
 /// A relay and two users chat; one goes offline and gets its messages later, exactly once; a
@@ -365,6 +373,7 @@ async fn user(dir: &Path, relay: &str, create: bool) -> anyhow::Result<Node> {
         .with_mdns(false)
         .with_dht_server(true)
         .with_relay(relay)
+        .with_group_failover(DEMO_FAILOVER)
         .create_account(create)
         .spawn()
         .await

@@ -290,6 +290,9 @@ fn show(context: &Context, group: &GroupView, line: String) -> Result<(), CliErr
         } else if line.is_empty() {
             let relays = group.sequencers.join(", ");
             writeln!(out, "{}", t!("group-relays", relays = relays))?;
+            if group.failing_over {
+                writeln!(out, "{}", t!("group-failing-over"))?;
+            }
             // `info`: how old our keys in it are.
             let renewed = match group.keys_renewed_ms {
                 Some(ms) => t!("group-keys-renewed", time = crate::output::time(ms)),

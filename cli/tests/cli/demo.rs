@@ -44,6 +44,10 @@ async fn the_demo_runs_to_completion_and_cleans_up() {
         "bob    ← #family \"Now kept by the second relay.\"",
         "bob    turns on disappearing messages in #family for everyone",
         "alice  gets \"See you at the station.\", which her node erases a day after",
+        "relay  the second relay goes down: nobody can reach #family's log",
+        "moved the group's log to her own relay after 2 s without an answer",
+        "bob    follows the same move, and reads on there",
+        "bob    ← #family \"Still here, on another relay.\"",
         "refused: bob blocked this account",
         "Removed",
     ] {

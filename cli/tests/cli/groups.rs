@@ -454,3 +454,73 @@ async fn a_daemon_away_longer_than_the_log_keeps_entries_is_added_back_and_talks
     let run = bob.tern(&["group", "history", "#kin", "--json"]).await;
     assert!(!run.stdout.contains("while bob was away"), "{}", run.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_nobody_reaches_the_groups_relay_its_admins_daemon_moves_the_log_and_bob_follows() {
+    let mut pair = Pair::start().await;
+    let mailbox = pair.relay.addresses().await[0].clone();
+    // Both daemons fail over a second after the log stops answering, and settle in five.
+    for (profile, daemon) in [
+        (&pair.alice, pair.alice_daemon.take()),
+        (&pair.bob, pair.bob_daemon.take()),
+    ] {
+        daemon.unwrap().stop().await;
+        let config = profile.path().join("config.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("group_failover_after_secs = 1\ngroup_failover_settle_secs = 5\n");
+        std::fs::write(&config, text).unwrap();
+    }
+    pair.alice_daemon = Some(pair.alice.daemon().await);
+    pair.bob_daemon = Some(pair.bob.daemon().await);
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let run = alice.tern(&["group", "create", "family", "bob"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to join", || async {
+        (info(bob).await?["active"] == true).then_some(())
+    })
+    .await;
+    // The group's log goes to a relay of its own, which then dies.
+    let (log_relay, log_address, _log_dir) = start_relay().await;
+    let run = alice
+        .tern(&["group", "relays", "#family", &log_address])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    for profile in [alice, bob] {
+        eventually("the log to move there", || async {
+            (info(profile).await?["sequencers"] == serde_json::json!([log_address])).then_some(())
+        })
+        .await;
+    }
+    log_relay.shutdown().await;
+    drop(log_relay);
+
+    // Alice's daemon, the admin's, moves the log to her own relay; both show the move
+    // settling, then both are there.
+    eventually("the move to show", || async {
+        let run = alice.tern(&["group", "info", "#family"]).await;
+        run.stdout
+            .contains("the group's log is moving")
+            .then_some(())
+    })
+    .await;
+    for profile in [alice, bob] {
+        eventually("the log to move to alice's relay", || async {
+            let info = info(profile).await?;
+            (info["sequencers"] == serde_json::json!([mailbox]) && info["failing_over"] == false)
+                .then_some(())
+        })
+        .await;
+    }
+    let run = alice.tern(&["send", "#family", "after the failover"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("bob to read it", || {
+        message(bob, "#family", "after the failover")
+    })
+    .await;
+    let run = bob.tern(&["send", "#family", "and back"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eventually("alice to read bob", || {
+        message(alice, "#family", "and back")
+    })
+    .await;
+}

@@ -44,6 +44,11 @@ pub(crate) struct GroupView {
     /// it for everyone (`PATCH /v1/groups/{group}` with `disappear_secs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) disappear_secs: Option<u32>,
+    /// Whether the group's log is being moved away from relays that nobody could reach for
+    /// the failover delay: an admin's move waits for the settle time, so that moves made by
+    /// admins at once meet and every member follows the same one.
+    #[serde(default)]
+    pub(crate) failing_over: bool,
 }
 
 /// A member of a group.
@@ -77,6 +82,7 @@ impl From<GroupInfo> for GroupView {
             auto_download: g.auto_download,
             held: g.held,
             disappear_secs: g.disappear_secs,
+            failing_over: g.failing_over,
         }
     }
 }

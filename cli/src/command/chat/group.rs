@@ -542,34 +542,7 @@ impl Screen {
         ])
         .areas(main);
 
-        let mut title = vec![
-            Span::styled(
-                format!(" #{} ", self.group.name),
-                Style::new().add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(format!(
-                "{} ",
-                t!("group-member-count", count = self.group.members.len())
-            )),
-        ];
-        if self.group.admin {
-            title.push(Span::styled(
-                format!("· {} ", t!("chat-group-admin")),
-                Style::new().fg(Color::Green),
-            ));
-        }
-        if let Some(secs) = self.group.disappear_secs {
-            title.push(Span::raw(format!(
-                "· ⏱ {} ",
-                crate::command::timer_words(secs)
-            )));
-        }
-        if !self.group.active {
-            title.push(Span::styled(
-                format!("· {} ", t!("chat-group-ended")),
-                Style::new().fg(Color::Red),
-            ));
-        }
+        let title = self.title();
         let block = Block::new().borders(Borders::ALL).title(Line::from(title));
         let inner = block.inner(body);
         let lines = self.lines(usize::from(inner.width.max(1)));
@@ -624,6 +597,45 @@ impl Screen {
         );
         let block = Block::new().borders(Borders::ALL).title(title);
         frame.render_widget(Paragraph::new(lines).block(block), area);
+    }
+
+    /// The title line: the group's name, size, our role, its timer, and what is wrong.
+    fn title(&self) -> Vec<Span<'static>> {
+        let mut title = vec![
+            Span::styled(
+                format!(" #{} ", self.group.name),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!(
+                "{} ",
+                t!("group-member-count", count = self.group.members.len())
+            )),
+        ];
+        if self.group.admin {
+            title.push(Span::styled(
+                format!("· {} ", t!("chat-group-admin")),
+                Style::new().fg(Color::Green),
+            ));
+        }
+        if let Some(secs) = self.group.disappear_secs {
+            title.push(Span::raw(format!(
+                "· ⏱ {} ",
+                crate::command::timer_words(secs)
+            )));
+        }
+        if self.group.failing_over {
+            title.push(Span::styled(
+                format!("· {} ", t!("chat-group-failing-over")),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        if !self.group.active {
+            title.push(Span::styled(
+                format!("· {} ", t!("chat-group-ended")),
+                Style::new().fg(Color::Red),
+            ));
+        }
+        title
     }
 
     fn lines(&self, width: usize) -> Vec<Line<'static>> {

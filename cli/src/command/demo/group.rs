@@ -1,7 +1,8 @@
 //! The demo's group chat: Alice makes a group with Bob and Carol, Bob writes to it once and
 //! both others read it (Carol finds it again by search), Alice sends it a photo that both
 //! fetch from the group's relay, then Alice removes Carol, who reads nothing said after that,
-//! and moves the group's messages to a second relay, where Bob follows them.
+//! and moves the group's messages to a second relay, where Bob follows them. When that relay
+//! goes down, Alice's node moves them back by itself, and Bob follows again.
 
 use anyhow::{Context as _, bail};
 use tern_node::{Direction, Event, EventStream, GroupEvent, GroupId, Node, SearchHit};
@@ -158,16 +159,7 @@ pub(super) async fn group(
     until_group(&mut carol_events, group, |e| matches!(e, GroupEvent::Ended)).await?;
     t.say("carol", t!("demo-group-ended"))?;
     let secret = t!("demo-text-group-after");
-    alice.send_to_group(group, &secret).await?;
-    until_text(&mut bob_events, group, &secret).await?;
-    t.say(
-        "bob",
-        t!(
-            "demo-group-received",
-            name = name.as_str(),
-            text = format!("{secret:?}")
-        ),
-    )?;
+    to_bob(alice, (group, &name), &mut bob_events, &secret, t).await?;
     if carol
         .group_history(group, 100)
         .await?
@@ -217,9 +209,62 @@ async fn move_log(
         bail!("bob did not follow the group's log");
     }
     t.say("bob", t!("demo-group-moved"))?;
-    let text = t!("demo-text-group-moved");
-    alice.send_to_group(group, &text).await?;
-    until_text(bob_events, group, &text).await?;
+    to_bob(
+        alice,
+        (group, name),
+        bob_events,
+        &t!("demo-text-group-moved"),
+        t,
+    )
+    .await?;
+    disappear(alice, bob, group, name, t).await?;
+    fail_over(alice, bob, group, (name, bob_events), more_relays, t).await
+}
+
+/// The second relay goes down; Alice's node, an admin's, moves the log back to her own relay
+/// by itself, and Bob follows.
+async fn fail_over(
+    alice: &Node,
+    bob: &Node,
+    group: GroupId,
+    (name, bob_events): (&str, &mut EventStream),
+    more_relays: &mut Vec<tern_relay::Relay>,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    let mut alice_events = alice.events(tern_node::From::Now);
+    let second = more_relays.pop().context("the second relay is gone")?;
+    second.shutdown().await;
+    drop(second);
+    t.say("relay", t!("demo-group-relay-down", name = name))?;
+    for events in [&mut alice_events, bob_events] {
+        until_group(events, group, |e| matches!(e, GroupEvent::LogMoved { .. })).await?;
+    }
+    let at_alice = alice.group_info(group).await?.sequencers;
+    if bob.group_info(group).await?.sequencers != at_alice {
+        bail!("bob did not follow the failover");
+    }
+    t.say(
+        "alice",
+        t!(
+            "demo-group-failover",
+            secs = super::DEMO_FAILOVER.after.as_secs()
+        ),
+    )?;
+    t.say("bob", t!("demo-group-failover-followed"))?;
+    let text = t!("demo-text-group-failover");
+    to_bob(alice, (group, name), bob_events, &text, t).await
+}
+
+/// Alice sends `text` to the group, and Bob reads it.
+async fn to_bob(
+    alice: &Node,
+    (group, name): (GroupId, &str),
+    bob_events: &mut EventStream,
+    text: &str,
+    t: &mut Transcript,
+) -> anyhow::Result<()> {
+    alice.send_to_group(group, text).await?;
+    until_text(bob_events, group, text).await?;
     t.say(
         "bob",
         t!(
@@ -228,7 +273,7 @@ async fn move_log(
             text = format!("{text:?}")
         ),
     )?;
-    disappear(alice, bob, group, name, t).await
+    Ok(())
 }
 
 /// Bob turns disappearing messages on for the whole group; Alice follows, and his next

@@ -25,6 +25,7 @@ fn group() -> GroupView {
         auto_download: None,
         held: 0,
         disappear_secs: None,
+        failing_over: false,
     }
 }
 
@@ -453,4 +454,27 @@ fn a_group_timer_is_shown_and_expired_messages_leave_the_screen() {
     }));
     assert_eq!(screen.group.disappear_secs, None);
     assert!(shown(&screen).contains("turned disappearing messages off"));
+}
+
+#[test]
+fn the_title_says_when_the_groups_log_is_moving_away_from_unreachable_relays() {
+    let mut screen = screen();
+    let title = |screen: &Screen| -> String {
+        screen
+            .title()
+            .iter()
+            .map(|s| s.content.to_string())
+            .collect()
+    };
+    assert!(!title(&screen).contains('⚠'), "{}", title(&screen));
+    let failing = GroupView {
+        failing_over: true,
+        ..group()
+    };
+    screen.on_report(Report::Group(failing));
+    assert!(
+        title(&screen).contains("⚠ its relays are unreachable: moving its log"),
+        "{}",
+        title(&screen)
+    );
 }
