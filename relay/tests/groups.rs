@@ -972,6 +972,14 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
         state(&bob, held.clone()).await,
         tern_node::DeliveryState::Queued
     );
+    // An edit and a reaction wait the same way: kept, and sent once the leave is committed.
+    let history = bob.group_history(group, 1000).await.unwrap();
+    let first = history.iter().find(|m| m.text == said[0]).unwrap().id;
+    bob.edit(group, first, "edited while a leave waited")
+        .await
+        .unwrap();
+    bob.react(group, first, "👍").await.unwrap();
+    said[0] = "edited while a leave waited".to_owned();
 
     // Half a minute on, Bob, the only one who stays and is online, commits it himself, and
     // then sends what he held.
@@ -1007,6 +1015,13 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
     until("alice to read everything bob said", || async {
         let seen = texts(&alice, group).await;
         said.iter().all(|t| seen.contains(t))
+    })
+    .await;
+    until("alice to see bob's reaction", || async {
+        let history = alice.group_history(group, 1000).await.unwrap();
+        history
+            .iter()
+            .any(|m| m.id == first && m.edited_at_ms.is_some() && !m.reactions.is_empty())
     })
     .await;
     let seen = texts(&alice, group).await;

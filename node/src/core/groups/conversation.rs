@@ -41,8 +41,9 @@ impl Core {
             .to_payload()
             .to_bytes()
             .to_vec();
+        // Held, like a text, while a member's leave waits for a commit.
         let seq = self
-            .stage_group_message(&mut pending, id, message_id, payload)
+            .stage_or_hold(&mut pending, id, message_id, payload)
             .await?;
         pending
             .batch

@@ -233,7 +233,7 @@ impl Core {
     /// no member send until one is made), stages the message *held*: in the outbox with no
     /// body, encrypted by [`Core::release_held`] once the leaves are committed. The sender
     /// gets its message id either way; a device that is leaving itself is refused.
-    async fn stage_or_hold(
+    pub(super) async fn stage_or_hold(
         &mut self,
         pending: &mut Pending,
         id: GroupId,
