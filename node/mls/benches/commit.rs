@@ -16,7 +16,7 @@
 //!   a day of joining), so every parent node has a key and a commit encrypts to about
 //!   log2(n) nodes (the steady state).
 //!
-//! `message/{n}` (n = 50, 300) times processing one application message on a member of a
+//! `message/{n}` (n = 50, 300, 1000) times processing one application message on a member of a
 //! group that has had four commits since everyone joined (self-updates), and that has read
 //! three messages from every member before: the decryption, and the storage write of the
 //! message secrets that every decryption makes (openmls rewrites its whole store on each
@@ -294,7 +294,7 @@ fn benches(c: &mut Criterion) {
             case(c, &crypto, n, warm);
         }
     }
-    for n in [50, 300] {
+    for n in [50, 300, 1000] {
         if only.is_none_or(|only| only == n) {
             message_case(c, &crypto, n);
         }

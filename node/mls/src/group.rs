@@ -486,6 +486,11 @@ impl Group {
             .collect()
     }
 
+    /// How many members (leaves) the group has, without listing them.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
     /// This device's leaf.
     pub fn own_leaf(&self) -> u32 {
         self.mls.own_leaf_index().u32()

@@ -3,7 +3,7 @@
 //!
 //! A member's node acknowledges every message from another member once it holds it durably:
 //! the message's id joins the group's due list (`group_receipts_due`) in the same write as
-//! the message, and on the outbox tick, [`RECEIPT_DELAY_MS`] after the first of them arrived,
+//! the message, and on the outbox tick, [`receipt_delay_ms`] after the first of them arrived,
 //! the whole list goes to the log as one `RECEIPT` body (up to 256 ids each), in the same
 //! write that empties it. A crash therefore neither loses nor repeats a receipt. Read
 //! receipts go the same way when the user marks the group read, if this node sends them.
@@ -24,9 +24,27 @@ use crate::{
     },
 };
 
-/// How long a received message waits for later ones to share its receipt: a burst of
-/// messages costs each member one receipt, not one per message.
+/// How long a received message waits at least for later ones to share its receipt: a
+/// burst of messages costs each member one receipt, not one per message.
 pub(crate) const RECEIPT_DELAY_MS: u64 = 2_000;
+
+/// How far apart, on average, the group's members' receipts come at most: each member
+/// waits this long per member of the group, so that the whole group sends about 50 receipts
+/// a second at most, whatever its size. Every member reads every receipt, so without it a
+/// group of 1,000 would read 1,000 receipts per burst each: the work would grow with the
+/// square of its size.
+pub(crate) const RECEIPT_SPACING_MS: u64 = 20;
+
+/// The longest a receipt waits: at 3,000 members and more.
+pub(crate) const MAX_RECEIPT_DELAY_MS: u64 = 60_000;
+
+/// How long a received message waits for later ones to share its receipt, in a group of
+/// `members` (leaves): [`RECEIPT_DELAY_MS`], or [`RECEIPT_SPACING_MS`] per member if that
+/// is longer, at most [`MAX_RECEIPT_DELAY_MS`].
+pub(crate) fn receipt_delay_ms(members: usize) -> u64 {
+    let spread = RECEIPT_SPACING_MS.saturating_mul(u64::try_from(members).unwrap_or(u64::MAX));
+    spread.clamp(RECEIPT_DELAY_MS, MAX_RECEIPT_DELAY_MS)
+}
 
 /// Receipts read from one page of the log: who sent them, of what kind, for which ids.
 pub(super) type PageReceipts = Vec<(UserId, ReceiptKind, Vec<MessageId>)>;
@@ -205,7 +223,10 @@ impl Core {
         let due = self.active_groups_where(|live| {
             !live.due.is_empty()
                 && (live.due.len() >= MAX_RECEIPT_IDS
-                    || now >= live.due_since_ms.saturating_add(RECEIPT_DELAY_MS))
+                    || now
+                        >= live
+                            .due_since_ms
+                            .saturating_add(receipt_delay_ms(live.mls().member_count())))
         });
         for id in due {
             if let Err(e) = self.flush_due(id).await {
@@ -264,5 +285,24 @@ impl Core {
             );
         }
         Ok(seqs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_wait_longer_in_larger_groups_so_the_group_sends_about_50_a_second() {
+        assert_eq!(receipt_delay_ms(3), RECEIPT_DELAY_MS);
+        assert_eq!(receipt_delay_ms(100), RECEIPT_DELAY_MS);
+        assert_eq!(receipt_delay_ms(300), 6_000);
+        assert_eq!(receipt_delay_ms(1_000), 20_000);
+        assert_eq!(receipt_delay_ms(10_000), MAX_RECEIPT_DELAY_MS);
+        // The group's rate of receipts: at most 50 a second from 100 members up.
+        for members in [100_u64, 300, 1_000, 3_000] {
+            let per_second = members as f64 * 1_000.0 / receipt_delay_ms(members as usize) as f64;
+            assert!(per_second <= 50.0, "{members}: {per_second}");
+        }
     }
 }
