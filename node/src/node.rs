@@ -573,10 +573,18 @@ impl Node {
     pub(crate) fn inner_store(&self) -> Store {
         self.inner.store.lock().unwrap().clone().unwrap()
     }
+}
 
+#[cfg(any(test, feature = "test-utils"))]
+impl Node {
     /// Sends any body, as a misbehaving or newer peer would, and waits until the outbox is
     /// empty again: deliveries run concurrently, so this is what keeps the bodies of a test
     /// arriving in the order it sends them.
+    #[allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "a test helper, never built into a release"
+    )]
     pub(crate) async fn send_body(&self, peer: UserId, body: crate::body::Body) {
         let result: Result<(), SendError> = self
             .call(|reply| Request::SendBody { peer, body, reply })

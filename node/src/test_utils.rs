@@ -233,3 +233,26 @@ impl DamagedBlob {
         std::fs::write(&self.path, &self.whole).expect("the blob repaired");
     }
 }
+
+/// Sends `peer` a failover of `group`'s log (`docs/protocol/groups.md` §9.9) made of
+/// `entry` for `epoch`, as a misbehaving member would, and waits until it is delivered.
+///
+/// # Panics
+///
+/// If it cannot be sent or delivered within a minute.
+pub async fn send_forged_failover(
+    node: &Node,
+    peer: crate::UserId,
+    (group, epoch, entry): (crate::GroupId, u64, Vec<u8>),
+) {
+    let body = crate::body::Body::Group(crate::body::GroupControl {
+        id: crate::MessageId::random(&mut tern_crypto::rand_core::UnwrapErr(getrandom::SysRng)),
+        stamp: 1,
+        op: crate::body::GroupOp::Failover {
+            group: *group.as_bytes(),
+            epoch,
+            entry,
+        },
+    });
+    node.send_body(peer, body).await;
+}

@@ -156,3 +156,54 @@ async fn admins_move_a_log_nobody_reaches_and_every_member_follows_the_same_move
     bob.shutdown().await;
     dave.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_failovers_are_refused_and_counted_and_the_group_goes_on() {
+    let relay_dir = tempfile::tempdir().unwrap();
+    let process = support::RelayProcess::start(relay_dir.path());
+    let relays = vec![process.address().await.1.to_string()];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    alice.add_contact("bob", bob.user_id()).await.unwrap();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
+    let group = alice.create_group("forged").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    let before = alice.group_info(group).await.unwrap();
+
+    // Bob, a member, sends Alice failovers no honest node makes: garbage for this epoch,
+    // one for an epoch to come, and one for a group that does not exist.
+    let forge = |group, epoch, entry| {
+        tern_node::test_utils::send_forged_failover(&bob, alice.user_id(), (group, epoch, entry))
+    };
+    forge(group, before.epoch, vec![7; 300]).await;
+    forge(group, before.epoch + 5, vec![7; 300]).await;
+    forge(GroupId::from_bytes([9; 32]), before.epoch, vec![7; 300]).await;
+    until("alice to refuse all three", || async {
+        let rejections = alice.status().await.unwrap().rejections;
+        let count = |reason: &str| rejections.get(reason).copied().unwrap_or(0);
+        count("group_failover_sealed") == 1
+            && count("group_failover_epoch") == 1
+            && count("group_failover_group") == 1
+    })
+    .await;
+
+    // Nothing changed, and the group goes on.
+    let after = alice.group_info(group).await.unwrap();
+    assert!(!after.failing_over);
+    assert_eq!(
+        (after.epoch, &after.sequencers),
+        (before.epoch, &before.sequencers)
+    );
+    bob.send_to_group(group, "still fine").await.unwrap();
+    until("alice to read bob", || async {
+        texts(&alice, group).await == ["still fine"]
+    })
+    .await;
+    alice.shutdown().await;
+    bob.shutdown().await;
+}

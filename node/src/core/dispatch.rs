@@ -184,7 +184,7 @@ impl Core {
             Request::OneTimePrekeys { count, reply } => {
                 let _ = reply.send(self.one_time_prekeys(count).await);
             }
-            #[cfg(test)]
+            #[cfg(any(test, feature = "test-utils"))]
             Request::SendBody { peer, body, reply } => {
                 let mut pending = Pending::new(Batch::new(), Vec::new());
                 let mut result = self.enqueue(&mut pending, peer, &body, false).await;

@@ -4,7 +4,7 @@
 use tern_crypto::UserId;
 use tokio::sync::oneshot;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-utils"))]
 use super::Body;
 use super::{Change, Error, RelayTarget, Setting};
 use crate::{
@@ -171,7 +171,7 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<Vec<crate::view::FileEntry>, Error>>,
     },
     /// Tests: queues any body, as a misbehaving or newer peer would send it.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "test-utils"))]
     SendBody {
         peer: UserId,
         body: Body,

@@ -244,7 +244,7 @@ impl Core {
             debug!(group = %id.short(), "refused a failover: {code}");
         };
         let Some(live) = self.groups.live.get(&id) else {
-            refuse(self, "group_failover_group");
+            refuse(self, "failover_group");
             return Ok(());
         };
         let from_member = live
@@ -253,7 +253,7 @@ impl Core {
             .iter()
             .any(|m| glue::account(&m.identity) == Some(sender));
         if !live.row.active || live.behind.is_some() || !from_member {
-            refuse(self, "group_failover_group");
+            refuse(self, "failover_group");
             return Ok(());
         }
         let current = live.mls().epoch();
@@ -262,7 +262,7 @@ impl Core {
             return Ok(());
         }
         if epoch > current {
-            refuse(self, "group_failover_epoch");
+            refuse(self, "failover_epoch");
             return Ok(());
         }
         let key = digest(&entry);
@@ -270,7 +270,7 @@ impl Core {
             return Ok(());
         }
         if live.failovers.len() >= MAX_FAILOVERS {
-            refuse(self, "group_failover_full");
+            refuse(self, "failover_full");
             return Ok(());
         }
         let (conv, log) = (live.conv, live.row.log);
@@ -283,7 +283,7 @@ impl Core {
             })
             .await?;
         if !opens {
-            refuse(self, "group_failover_sealed");
+            refuse(self, "failover_sealed");
             return Ok(());
         }
         let row = FailoverRow {
