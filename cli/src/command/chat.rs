@@ -12,6 +12,7 @@ mod layout;
 mod link;
 mod list;
 mod screen;
+mod search;
 
 use std::{
     sync::{
@@ -182,7 +183,16 @@ async fn peer_screen(
                             continue;
                         };
                         let peer = contact.address.clone();
+                        let delete = command == screen::Command::Delete;
                         let outcome = match command {
+                            screen::Command::Search(words) => {
+                                let reports = reports_tx.clone();
+                                tokio::spawn(async move {
+                                    let found = search::run(&client, &peer, words).await;
+                                    let _ = reports.send(found).await;
+                                });
+                                Ok(())
+                            }
                             screen::Command::Accept => client.accept_request(&peer).await,
                             screen::Command::Block => client.block(&peer, true).await,
                             screen::Command::Unblock => client.block(&peer, false).await,
@@ -198,7 +208,7 @@ async fn peer_screen(
                             }
                         };
                         match outcome {
-                            Ok(()) if command == screen::Command::Delete => break,
+                            Ok(()) if delete => break,
                             Ok(()) => {}
                             Err(e) => screen.on_report(link::Report::Notice(e.to_string())),
                         }

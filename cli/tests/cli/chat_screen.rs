@@ -441,6 +441,14 @@ async fn reply_react_edit_and_delete_from_the_keys_and_see_the_peer_typing() {
     })
     .await;
 
+    // `/search` finds the chat's messages through the daemon's index, and Esc clears it.
+    tmux.keys(&["/search lunch", "Enter"]);
+    tmux.wait_for("what the search found", |s| {
+        s.contains("“lunch”: 1 found, highlighted")
+    })
+    .await;
+    tmux.keys(&["Escape"]);
+
     // Bob starts typing in his own chat screen: alice's header says so.
     let bob_screen = Tmux::start(&screen_of(bob, "alice"));
     bob_screen
@@ -738,6 +746,14 @@ async fn a_group_is_a_chat_screen_with_members_changes_and_relay_marks() {
         (run.json()["disappear_secs"] == 86_400).then_some(())
     })
     .await;
+
+    // `/search` finds the group's messages, a file's caption too.
+    tmux.keys(&["/search minutes", "Enter"]);
+    tmux.wait_for("what the search found", |s| {
+        s.contains("“minutes”:") && s.contains("found, highlighted")
+    })
+    .await;
+    tmux.keys(&["Escape"]);
 
     // What the open screen shows is read: the group's unread count stays at zero.
     eventually("the screen to mark the group read", || async {

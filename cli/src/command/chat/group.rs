@@ -144,6 +144,9 @@ pub(super) async fn run(
                                 Err(e) => Report::SendFailed(text, e.to_string()),
                             }
                         }
+                        Action::Command(Command::Search(words)) => {
+                            super::search::run(&client, &id, words).await
+                        }
                         Action::Command(command) => {
                             let typed = command.word();
                             match command.apply(&client, &id).await {
@@ -220,6 +223,10 @@ struct Screen {
     unread: bool,
     /// Files arriving, by message id: percent verified.
     progress: HashMap<String, u64>,
+    /// What the last `/search` found, highlighted until Esc; and the conversation's width
+    /// at the last draw, to bring the newest into view.
+    found: Option<super::search::Matches>,
+    body_width: std::cell::Cell<usize>,
 }
 
 impl Screen {
@@ -236,6 +243,8 @@ impl Screen {
             status: None,
             unread: false,
             progress: HashMap::new(),
+            found: None,
+            body_width: std::cell::Cell::new(80),
         }
     }
 
@@ -268,6 +277,7 @@ impl Screen {
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
+            KeyCode::Esc if self.found.is_some() => self.found = None,
             KeyCode::Esc => return Action::Quit,
             KeyCode::Char('c' | 'd') if ctrl => return Action::Quit,
             KeyCode::Char('n') if ctrl => return Action::Switch(1),
@@ -343,6 +353,19 @@ impl Screen {
                 self.problem = Some(t!("chat-not-sent", reason = reason));
             }
             Report::Notice(notice) => self.problem = Some(notice),
+            Report::Found(found) => {
+                // The newest found on screen is brought into view.
+                let newest = self
+                    .entries
+                    .iter()
+                    .rposition(|entry| matches!(entry, Entry::Message(m) if found.holds(&m.id)));
+                if let Some(index) = newest {
+                    let after = &self.entries[index + 1..];
+                    self.scroll = self.entry_lines(after, self.body_width.get()).len();
+                }
+                self.problem = Some(found.notice(newest.is_some()));
+                self.found = Some(found);
+            }
             Report::Event(_) | Report::History(_) | Report::Chats(_) => {}
         }
     }
@@ -545,6 +568,7 @@ impl Screen {
         let title = self.title();
         let block = Block::new().borders(Borders::ALL).title(Line::from(title));
         let inner = block.inner(body);
+        self.body_width.set(usize::from(inner.width.max(1)));
         let lines = self.lines(usize::from(inner.width.max(1)));
         let height = usize::from(inner.height);
         let scroll = self.scroll.min(lines.len().saturating_sub(height));
@@ -646,7 +670,14 @@ impl Screen {
                 Style::new().fg(Color::DarkGray),
             ));
         }
-        for entry in &self.entries {
+        lines.extend(self.entry_lines(&self.entries, width));
+        lines
+    }
+
+    /// The lines of `entries`.
+    fn entry_lines(&self, entries: &[Entry], width: usize) -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
+        for entry in entries {
             match entry {
                 Entry::Notice { at_ms, text } => lines.push(Line::styled(
                     format!("{} · {text}", clock(*at_ms)),
@@ -690,7 +721,11 @@ impl Screen {
             } else {
                 vec![Span::raw(" ".repeat(indent))]
             };
-            spans.push(Span::raw(row.text));
+            spans.push(if self.found.as_ref().is_some_and(|f| f.holds(&m.id)) {
+                Span::styled(row.text, super::search::HIT)
+            } else {
+                Span::raw(row.text)
+            });
             if i == last && !own_row {
                 spans.extend(mark.clone());
             }

@@ -95,6 +95,8 @@ pub(crate) enum Report {
     SendFailed(String, String),
     /// Something to tell the user on the status line (a command's outcome).
     Notice(String),
+    /// What a `/search` found in the open chat.
+    Found(super::search::Matches),
 }
 
 impl Report {

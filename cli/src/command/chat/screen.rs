@@ -26,6 +26,9 @@ use crate::{
     output,
 };
 
+mod command;
+pub(crate) use command::Command;
+
 /// What the loop should do after a key.
 pub(crate) enum Action {
     None,
@@ -72,39 +75,6 @@ enum Compose {
     Edit(String),
 }
 
-/// The slash commands of the input line, which act on the open conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Command {
-    /// `/accept`: accept its message request.
-    Accept,
-    /// `/block`.
-    Block,
-    /// `/unblock`.
-    Unblock,
-    /// `/delete`: delete the conversation and its messages, then quit.
-    Delete,
-    /// `/disappear 1h` (`5m`, `1h`, `1d`, `1w` or `off`): the conversation's
-    /// disappearing-message timer, in seconds (0: off).
-    Disappear(u32),
-}
-
-impl Command {
-    fn parse(line: &str) -> Option<Result<Self, String>> {
-        let rest = line.trim().strip_prefix('/')?;
-        let (word, argument) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        Some(match word {
-            "accept" => Ok(Self::Accept),
-            "block" => Ok(Self::Block),
-            "unblock" => Ok(Self::Unblock),
-            "delete" => Ok(Self::Delete),
-            "disappear" => {
-                crate::command::disappear::parse_timer(argument.trim()).map(Self::Disappear)
-            }
-            other => Err(t!("chat-unknown-command", command = format!("/{other}"))),
-        })
-    }
-}
-
 pub(crate) struct Screen {
     contact: ContactView,
     messages: Vec<MessageView>,
@@ -134,8 +104,11 @@ pub(crate) struct Screen {
     compose: Compose,
     /// The conversation list, kept when switching chats.
     list: ChatList,
-    /// The terminal's width at the last draw (Ctrl-L decides by it).
+    /// The terminal's width at the last draw (Ctrl-L decides by it), and the conversation's.
     width: std::cell::Cell<u16>,
+    body_width: std::cell::Cell<usize>,
+    /// What the last `/search` found, highlighted until Esc.
+    found: Option<super::search::Matches>,
 }
 
 impl Screen {
@@ -161,6 +134,8 @@ impl Screen {
             compose: Compose::New,
             list: ChatList::default(),
             width: std::cell::Cell::new(0),
+            body_width: std::cell::Cell::new(80),
+            found: None,
         }
     }
 
@@ -284,8 +259,13 @@ impl Screen {
             Edit::Ignored => {}
         }
         match key.code {
-            KeyCode::Esc if self.selected.is_some() || self.compose != Compose::New => {
+            KeyCode::Esc
+                if self.selected.is_some()
+                    || self.compose != Compose::New
+                    || self.found.is_some() =>
+            {
                 self.selected = None;
+                self.found = None;
                 if self.compose != Compose::New {
                     self.compose = Compose::New;
                     self.input.take();
@@ -348,6 +328,16 @@ impl Screen {
                 self.problem = Some(t!("chat-not-sent", reason = reason));
             }
             Report::Notice(notice) => self.problem = Some(notice),
+            Report::Found(found) => {
+                // The newest found on screen is selected and brought into view.
+                self.selected = self.messages.iter().rposition(|m| found.holds(&m.id));
+                if let Some(index) = self.selected {
+                    let after = index + 1..self.messages.len();
+                    self.scroll = self.message_lines(after, self.body_width.get()).len();
+                }
+                self.problem = Some(found.notice(self.selected.is_some()));
+                self.found = Some(found);
+            }
         }
     }
 
@@ -562,6 +552,7 @@ impl Screen {
         let block = Block::new().borders(Borders::ALL).title(title);
         let inner = block.inner(body);
         let width = usize::from(inner.width.max(1));
+        self.body_width.set(width);
         let lines = self.lines(width);
         let height = usize::from(inner.height);
         let scroll = self.scroll.min(lines.len().saturating_sub(height));
@@ -585,14 +576,26 @@ impl Screen {
     }
 
     fn lines(&self, width: usize) -> Vec<Line<'static>> {
-        let mut lines = Vec::new();
         if self.messages.is_empty() {
-            lines.push(Line::styled(
+            return vec![Line::styled(
                 t!("chat-empty"),
                 Style::new().fg(Color::DarkGray),
-            ));
+            )];
         }
-        for (index, m) in self.messages.iter().enumerate() {
+        self.message_lines(0..self.messages.len(), width)
+    }
+
+    /// The lines of the messages at `range`.
+    fn message_lines(&self, range: std::ops::Range<usize>, width: usize) -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
+        let found = |id: &str| self.found.as_ref().is_some_and(|f| f.holds(id));
+        for (index, m) in self
+            .messages
+            .iter()
+            .enumerate()
+            .skip(range.start)
+            .take(range.len())
+        {
             let selected = self.selected == Some(index);
             let (who, color) = if m.outgoing() {
                 (t!("me"), Color::Cyan)
@@ -666,7 +669,11 @@ impl Screen {
                 } else {
                     vec![Span::raw(" ".repeat(indent))]
                 };
-                spans.push(Span::raw(row.text));
+                spans.push(if found(&m.id) {
+                    Span::styled(row.text, super::search::HIT)
+                } else {
+                    Span::raw(row.text)
+                });
                 if i == last && !own_row {
                     spans.extend(marks.iter().cloned());
                 }

@@ -44,6 +44,8 @@ pub(super) enum Command {
     /// `/disappear 1h` (`5m`, `1h`, `1d`, `1w` or `off`): the group's disappearing-message
     /// timer for every member, in seconds (0: off).
     Disappear(u32),
+    /// `/search WORDS`: the group's messages that hold them.
+    Search(String),
 }
 
 impl Command {
@@ -101,6 +103,7 @@ impl Command {
             "react" => Ok(Self::React(None, argument.to_owned())),
             "delete" => Ok(Self::Delete(None)),
             "disappear" => crate::command::disappear::parse_timer(argument).map(Self::Disappear),
+            "search" => super::super::search::words(argument).map(Self::Search),
             "delete-for-me" => Ok(Self::DeleteForMe(
                 (!argument.is_empty()).then(|| argument.to_ascii_lowercase()),
                 None,
@@ -131,6 +134,7 @@ impl Command {
             Self::Delete(_) => "/delete",
             Self::DeleteForMe(..) => "/delete-for-me",
             Self::Disappear(_) => "/disappear",
+            Self::Search(_) => "/search",
         }
     }
 
@@ -206,6 +210,7 @@ impl Command {
             // Answered by the screen, and by the loop; a change whose target the screen did
             // not find never leaves it.
             Self::Members
+            | Self::Search(_)
             | Self::Save(_)
             | Self::Reply(None, _)
             | Self::React(None, _)

@@ -478,3 +478,67 @@ fn the_title_says_when_the_groups_log_is_moving_away_from_unreachable_relays() {
         title(&screen)
     );
 }
+
+#[test]
+fn a_search_highlights_what_it_found_and_brings_the_newest_into_view() {
+    use super::super::search::Matches;
+    let mut screen = screen();
+    for i in 0..20 {
+        screen.upsert(message(&format!("m{i}"), "tern1bob", "in"));
+    }
+    assert_eq!(
+        typed(&mut screen, "/search text"),
+        Action::Command(Command::Search("text".into()))
+    );
+    assert_eq!(typed(&mut screen, "/search  "), Action::None);
+    assert!(
+        screen
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("/search"))
+    );
+    let hit = |id: &str| (id.to_owned(), 0, format!("text {id}"));
+    screen.on_report(Report::Found(Matches {
+        query: "text".into(),
+        hits: vec![hit("m15"), hit("m2")],
+    }));
+    assert!(screen.scroll >= 4, "{}", screen.scroll);
+    let highlighted = |screen: &Screen| {
+        screen
+            .lines(80)
+            .iter()
+            .flat_map(|line| line.spans.clone())
+            .filter(|span| span.style == super::super::search::HIT)
+            .count()
+    };
+    assert_eq!(highlighted(&screen), 2);
+    assert!(
+        screen
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("2 found"))
+    );
+    // Esc clears the search first, and quits only after.
+    assert_eq!(
+        screen.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+        Action::None
+    );
+    assert_eq!(highlighted(&screen), 0);
+    assert_eq!(
+        screen.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+        Action::Quit
+    );
+    // Found nowhere on screen: the newest is named in the notice.
+    screen.on_report(Report::Found(Matches {
+        query: "old".into(),
+        hits: vec![("gone".into(), 0, "an old text".into())],
+    }));
+    assert!(
+        screen
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("an old text")),
+        "{:?}",
+        screen.problem
+    );
+}
