@@ -237,11 +237,28 @@ impl Group {
         if !self.is_admin() {
             return Err(PolicyError::NotAdmin("move the group's log").into());
         }
+        // Members' leaves waiting for a commit go with it: a move made outside the log (a
+        // failover) ends the epoch their proposals belong to.
         let plan = Plan {
             log: Some((log.to_vec(), relays.to_vec())),
+            queued_removes: self.queued_leaves()?,
             ..Plan::default()
         };
         self.commit(provider, signer, verifier, plan)
+    }
+
+    /// The leaves proposed and stored, each as (leaf, proposer).
+    fn queued_leaves(&self) -> Result<Vec<(u32, u32)>, GroupError> {
+        let mut queued = Vec::new();
+        for proposal in self.mls.pending_proposals() {
+            let (Proposal::Remove(remove), Sender::Member(sender)) =
+                (proposal.proposal(), proposal.sender())
+            else {
+                return Err(PolicyError::ProposalNotAllowed.into());
+            };
+            queued.push((remove.removed().u32(), sender.u32()));
+        }
+        Ok(queued)
     }
 
     /// Commits the proposals received and stored (members' leaves), with the roles change
@@ -252,17 +269,8 @@ impl Group {
         signer: &DeviceSigner,
         verifier: &dyn CredentialVerifier,
     ) -> Result<Outgoing, GroupError> {
-        let mut queued_removes = Vec::new();
-        for proposal in self.mls.pending_proposals() {
-            let (Proposal::Remove(remove), Sender::Member(sender)) =
-                (proposal.proposal(), proposal.sender())
-            else {
-                return Err(PolicyError::ProposalNotAllowed.into());
-            };
-            queued_removes.push((remove.removed().u32(), sender.u32()));
-        }
         let plan = Plan {
-            queued_removes,
+            queued_removes: self.queued_leaves()?,
             ..Plan::default()
         };
         self.commit(provider, signer, verifier, plan)

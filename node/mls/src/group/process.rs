@@ -94,14 +94,17 @@ fn failover_only(
     if !committer.admin {
         return Err(ProcessError::NotFailover("not an admin's commit"));
     }
-    if !summary.adds.is_empty() || !summary.removes.is_empty() || summary.other_proposals {
+    // Members may only go, and only those who asked to (their leaves were waiting); the
+    // admins then change only as their leaving forces, which the policy checked.
+    let leaves_only = summary.removes.iter().all(|(leaf, by)| leaf == by);
+    if !summary.adds.is_empty() || !leaves_only || summary.other_proposals {
         return Err(ProcessError::NotFailover("it changes the members"));
     }
     match &summary.new_roles {
         Some(new)
             if new.log != roles.log
                 && new.name == roles.name
-                && new.admins == roles.admins
+                && (new.admins == roles.admins || !summary.removes.is_empty())
                 && new.order == roles.order =>
         {
             Ok(())
@@ -164,7 +167,9 @@ impl Group {
     /// which moves the log away from sequencers nobody can reach (the node's
     /// `docs/protocol/groups.md` §9.9). It is taken only if it is a commit for this epoch,
     /// by an admin, that moves the log (a new log id) and changes nothing else: no member
-    /// added or removed, the name, admins and order as they were. Anything else is refused
+    /// added, none removed but those whose leaves were waiting (a move takes them with it),
+    /// the name and order as they were, and the admins too but as those leaves force.
+    /// Anything else is refused
     /// with [`ProcessError::NotFailover`] (or the refusal any message would get) and leaves
     /// the group as it was. This member's own pending commit is merged as from the log.
     pub fn process_failover<B: Backing>(

@@ -382,6 +382,48 @@ fn a_failover_is_taken_only_as_an_admins_move_of_the_log() {
 }
 
 #[test]
+fn a_failover_takes_a_members_waiting_leave_with_it() {
+    let crypto = Crypto::new();
+    let mut d = group_of(&crypto, &["alice", "bob", "carol"]);
+    // Carol asks to leave; the log dies before anyone commits it.
+    let leave = d[2].run(&crypto, |p, g, s, _| {
+        g.as_mut().unwrap().leave(p, s, &V).unwrap()
+    });
+    for x in &mut d[0..2] {
+        x.process(&crypto, &leave).unwrap();
+    }
+    // Alice's failover moves the log and commits the leave: nobody stays in a group they
+    // asked to leave because its relays died.
+    let moved = d[0].run(&crypto, |p, g, s, _| {
+        g.as_mut()
+            .unwrap()
+            .move_log(p, s, &V, (&[8; 32], &[relay(8)]))
+            .unwrap()
+    });
+    let failover = |d: &mut Device, bytes: &[u8]| {
+        d.run(&crypto, |p, g, _, _| {
+            g.as_mut().unwrap().process_failover(p, &V, bytes)
+        })
+    };
+    assert_eq!(
+        failover(&mut d[0], &moved.commit).unwrap(),
+        Processed::OwnCommit
+    );
+    let Processed::Commit { changes, .. } = failover(&mut d[1], &moved.commit).unwrap() else {
+        panic!("not a commit")
+    };
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Removed(m) if m.leaf == 2))
+    );
+    assert_eq!(d[0].state(), d[1].state());
+    assert_eq!(d[1].g().members().len(), 2);
+    failover(&mut d[2], &moved.commit).unwrap();
+    assert!(!d[2].g().is_active(), "carol is out");
+}
+
+#[test]
 fn receivers_refuse_a_commit_the_policy_forbids() {
     let crypto = Crypto::new();
     let mut d = group_of(&crypto, &["alice", "bob", "carol"]);

@@ -407,9 +407,13 @@ impl Core {
         let live = self.live_mut(id)?;
         live.failovers.clear();
         let retry = live.after_failover.take();
-        let mut moved = false;
+        let (mut moved, mut ended) = (false, false);
         if let Some(followed) = followed {
-            moved = live.follow_log_move();
+            // A failover takes members' waiting leaves with it: ours too.
+            let active = live.mls().is_active();
+            ended = live.row.active && !active;
+            live.row.active = active;
+            moved = active && live.follow_log_move();
             if moved {
                 moving::stage_forget_copies(&mut pending.batch, conv, live.mls().epoch());
             }
@@ -435,9 +439,19 @@ impl Core {
             for event in events {
                 pending.events.push(Event::Group { group: id, event });
             }
+            if ended {
+                self.stage_held_failed(&mut pending, id).await?;
+                pending.events.push(Event::Group {
+                    group: id,
+                    event: GroupEvent::Ended,
+                });
+            }
         }
         self.commit(pending).await?;
-        if moved {
+        if ended {
+            info!(group = %id.short(), "a failover of the group's log took our leave with it");
+            self.stop_group(id);
+        } else if moved {
             info!(group = %id.short(), "followed a failover of the group's log");
             self.log_moved(id).await?;
         }
