@@ -320,19 +320,12 @@ async fn a_group_message_deleted_for_me_leaves_this_device_alone_and_stays_gone(
     two.stop().await;
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// A cutoff for the relay's expiry that everything stored so far is before: the clock has
 /// passed it when this returns.
 async fn past_a_cutoff() -> u64 {
-    let cutoff = now_secs() + 1;
+    let cutoff = tern_node::Clock::system().now_secs() + 1;
     until("the clock to pass the cutoff", || async {
-        now_secs() >= cutoff
+        tern_node::Clock::system().now_secs() >= cutoff
     })
     .await;
     cutoff

@@ -1363,13 +1363,6 @@ async fn members_reply_react_edit_and_delete_and_every_member_sees_the_same() {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_away_longer_than_the_log_keeps_entries_is_added_back_and_shown_the_gap() {
     let (relay, relays, _relay_dir) = relay().await;
@@ -1392,9 +1385,9 @@ async fn a_member_away_longer_than_the_log_keeps_entries_is_added_back_and_shown
     alice.rename_group(group, "family 2").await.unwrap();
     alice.send_to_group(group, "while away").await.unwrap();
     received(&mut bob_events, group, "while away").await;
-    let cutoff = now_secs() + 1;
+    let cutoff = tern_node::Clock::system().now_secs() + 1;
     until("the clock to pass the cutoff", || async {
-        now_secs() >= cutoff
+        tern_node::Clock::system().now_secs() >= cutoff
     })
     .await;
     alice.send_to_group(group, "kept").await.unwrap();
