@@ -689,6 +689,45 @@ impl Outage {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_made_in_an_epoch_that_ended_meanwhile_is_made_again() {
+    let Outage {
+        relay,
+        relay_dir,
+        listen,
+        relays,
+        dirs,
+        alice,
+        bob,
+        group,
+    } = Outage::start("late leave").await;
+    // Bob is away while Alice renames the group: his node still holds the epoch before.
+    bob.shutdown().await;
+    alice.rename_group(group, "renamed").await.unwrap();
+    until("the rename to be decided", || async {
+        alice.group_info(group).await.unwrap().name == "renamed"
+    })
+    .await;
+    // The relay is down when Bob comes back and leaves, before his node could read the
+    // rename: his leave is made in an epoch that has ended.
+    relay.kill();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    bob.leave_group(group).await.unwrap();
+    let _relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+    // Once the relay is back, his node reads the rename and makes the leave again in the
+    // new epoch; Alice commits it.
+    until("bob to be out", || async {
+        !bob.group_info(group).await.unwrap().active
+    })
+    .await;
+    until("alice to see him go", || async {
+        alice.group_info(group).await.unwrap().members.len() == 1
+    })
+    .await;
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_messages_than_a_queue_holds_wait_out_a_restart_and_a_relay_outage() {
     let Outage {
         relay,

@@ -8,6 +8,16 @@ use super::*;
 impl Core {
     pub(super) async fn leave_group(&mut self, id: GroupId) -> Result<(), Error> {
         self.ready(id)?;
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let seq = self.stage_leave(&mut pending, id).await?;
+        self.commit(pending).await?;
+        self.after_group_write(id, &[seq]);
+        Ok(())
+    }
+
+    /// Stages our leave (a proposal to remove us, for a member who stays to commit) in the
+    /// outbox; returns its sequence number.
+    async fn stage_leave(&mut self, pending: &mut Pending, id: GroupId) -> Result<u64, Error> {
         let log = self.live(id)?.row.log;
         let ((body, epoch), layer) = self
             .with_group(id, move |cx, g| {
@@ -20,16 +30,48 @@ impl Core {
                 })
             })
             .await?;
-        let mut pending = Pending::new(Batch::new(), Vec::new());
         glue::stage(&mut pending.batch, layer)?;
         let row = GroupOutboxRow {
             body,
             epoch,
             what: OutgoingRow::Leave,
         };
-        let seq = self.stage_outgoing(&mut pending, id, row)?;
+        self.stage_outgoing(pending, id, row)
+    }
+
+    /// Makes our leave again if the epoch it was made in ended before a sequencer took it:
+    /// the commit that ended the epoch dropped the proposal, and without this we would stay
+    /// in a group we asked to leave. After every page of the log, after a move of the log,
+    /// and at start.
+    pub(super) async fn redo_stale_leave(&mut self, id: GroupId) -> Result<(), Error> {
+        let Some(live) = self.groups.live.get(&id) else {
+            return Ok(());
+        };
+        let epoch = live.mls().epoch();
+        let stale: Vec<u64> = live
+            .outbox
+            .iter()
+            .filter(|(_, row)| matches!(row.what, OutgoingRow::Leave) && row.epoch < epoch)
+            .map(|(seq, _)| *seq)
+            .collect();
+        if stale.is_empty() || !live.row.active || live.behind.is_some() {
+            return Ok(());
+        }
+        let again = !live.mls().is_leaving();
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        for seq in stale {
+            self.forget_own(&mut pending, id, seq)?;
+        }
+        let seq = if again {
+            Some(self.stage_leave(&mut pending, id).await?)
+        } else {
+            None
+        };
         self.commit(pending).await?;
-        self.after_group_write(id, &[seq]);
+        if let Some(seq) = seq {
+            info!(group = %id.short(), epoch, "our leave's epoch ended first: leaving again");
+            self.after_group_write(id, &[seq]);
+        }
         Ok(())
     }
 

@@ -560,6 +560,7 @@ impl Core {
         if live.row.active && live.mls().commits_pending() && live.pending_commit().is_none() {
             self.commit_intent(id, IntentRow::Pending).await?;
         }
+        self.redo_stale_leave(id).await?;
         self.release_held(id).await
     }
 
@@ -661,6 +662,9 @@ impl Core {
                 // Its epoch ended before a sequencer took it: encrypt it again in this one.
                 self.remake(id, vec![(seq, what.clone())]).await?;
             }
+            // Our leave's epoch ended first: it stays until the reader has the commit that
+            // ended it, then is made again (`Core::redo_stale_leave`).
+            (Outcome::Refused(Refusal::Retired), OutgoingRow::Leave) => {}
             (Outcome::Refused(refusal), what) => {
                 warn!(group = %id.short(), "a sequencer refused our entry: {refusal}");
                 *self.groups.refused.entry(refusal.code()).or_default() += 1;

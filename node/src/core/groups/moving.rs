@@ -182,8 +182,9 @@ impl Core {
     }
 
     /// Makes our messages of an epoch that has ended, still waiting for a relay, again in
-    /// this one; [`Core::start_log`] does not hand them over.
+    /// this one; [`Core::start_log`] does not hand them over. Our leave too.
     pub(super) async fn remake_stale(&mut self, id: GroupId) -> Result<(), Error> {
+        self.redo_stale_leave(id).await?;
         let live = self.live(id)?;
         let epoch = live.mls().epoch();
         let stale: Vec<(u64, OutgoingRow)> = live
