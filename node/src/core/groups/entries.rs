@@ -289,11 +289,7 @@ impl Core {
         pending.batch.put::<Groups>(&live.conv, &live.row)?;
         let epoch = live.mls().epoch();
         if ended {
-            self.stage_held_failed(&mut pending, id).await?;
-            pending.events.push(Event::Group {
-                group: id,
-                event: GroupEvent::Ended,
-            });
+            self.stage_ended(&mut pending, id).await?;
         }
         self.commit(pending).await?;
         let live = self.live(id)?;
@@ -458,6 +454,21 @@ impl Core {
         targets.insert((conv, *message_id.as_bytes()), std::sync::Arc::new(target));
         self.count_unread(pending, id)?;
         Ok(Received::Message(message_id))
+    }
+
+    /// Stages the end of group `id` for us (a commit removed us, or took our leave): the
+    /// messages held for a leave fail, and the event says so.
+    pub(super) async fn stage_ended(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+    ) -> Result<(), Error> {
+        self.stage_held_failed(pending, id).await?;
+        pending.events.push(Event::Group {
+            group: id,
+            event: GroupEvent::Ended,
+        });
+        Ok(())
     }
 
     /// Our pending commit was decided: it won (send its Welcome, report it) or lost (make

@@ -440,11 +440,7 @@ impl Core {
                 pending.events.push(Event::Group { group: id, event });
             }
             if ended {
-                self.stage_held_failed(&mut pending, id).await?;
-                pending.events.push(Event::Group {
-                    group: id,
-                    event: GroupEvent::Ended,
-                });
+                self.stage_ended(&mut pending, id).await?;
             }
         }
         self.commit(pending).await?;
