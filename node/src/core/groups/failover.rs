@@ -95,7 +95,11 @@ impl Core {
             else {
                 return false;
             };
-            live.failovers.is_empty() && live.behind.is_none() && due(&failover, since, rank, now)
+            // A member on its way out leaves the move to the admins who stay.
+            live.failovers.is_empty()
+                && live.behind.is_none()
+                && !live.mls().is_leaving()
+                && due(&failover, since, rank, now)
         });
         for id in due {
             if let Some(live) = self.groups.live.get_mut(&id) {
