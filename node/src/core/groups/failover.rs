@@ -49,6 +49,40 @@ fn in_order(held: &BTreeMap<[u8; 32], FailoverRow>, epoch: u64) -> Vec<([u8; 32]
         .collect()
 }
 
+/// Follows `row`, a failover of the group's epoch: ours is merged, another's opened and
+/// processed; or the reason it is refused.
+fn follow(
+    cx: &mut Cx<'_>,
+    g: &mut tern_mls::Group,
+    log: &[u8; 32],
+    row: &FailoverRow,
+) -> Result<Followed, &'static str> {
+    if row.from.is_none() {
+        if !g.has_pending_commit() {
+            return Err("own_commit");
+        }
+        return cx
+            .op(|p, _, _| g.merge_own_commit(p, &Certificates))
+            .map(|()| Followed::Own)
+            .map_err(|_| "own_commit");
+    }
+    let message = cx
+        .op(|p, _, _| glue::open_entry(g, p, log, &row.entry).ok_or(()))
+        .map_err(|()| "sealed_entry")?;
+    match cx.op(|p, _, _| g.process_failover(p, &Certificates, &message)) {
+        Ok(Processed::Commit {
+            committer,
+            changes,
+            own_commit_lost,
+        }) => glue::account(&committer.identity)
+            .map(|by| Followed::Theirs(by, changes, own_commit_lost))
+            .ok_or("credential"),
+        Ok(Processed::OwnCommit) => Ok(Followed::Own),
+        Ok(_) => Err("invalid"),
+        Err(e) => Err(entries::refusal_code(&e)),
+    }
+}
+
 /// What following a failover did.
 enum Followed {
     /// Our own.
@@ -211,24 +245,12 @@ impl Core {
         op: GroupOp,
         except: Option<UserId>,
     ) -> Result<usize, Error> {
-        let me = self.account.user_id();
-        let mut members: Vec<UserId> = self
-            .live(id)?
-            .mls()
-            .members()
-            .iter()
-            .filter_map(|m| glue::account(&m.identity))
-            .filter(|account| *account != me && Some(*account) != except)
-            .collect();
-        members.sort();
-        members.dedup();
+        let members = self.member_contacts(id, |_| true).await?;
         let mut told = 0;
-        for member in members {
-            if self.standing(&member).await? == requests::Standing::Accepted {
-                let body = self.group_body(op.clone());
-                self.enqueue(pending, member, &body, false).await?;
-                told += 1;
-            }
+        for member in members.into_iter().filter(|m| Some(*m) != except) {
+            let body = self.group_body(op.clone());
+            self.enqueue(pending, member, &body, false).await?;
+            told += 1;
         }
         Ok(told)
     }
@@ -349,39 +371,7 @@ impl Core {
                 let mut refused = Vec::new();
                 let mut followed = None;
                 for (_, row) in &candidates {
-                    let result = if row.from.is_none() {
-                        if !g.has_pending_commit() {
-                            refused.push("own_commit");
-                            continue;
-                        }
-                        cx.op(|p, _, _| g.merge_own_commit(p, &Certificates))
-                            .map(|()| Followed::Own)
-                            .map_err(|_| "own_commit")
-                    } else {
-                        match cx.op(|p, _, _| glue::open_entry(g, p, &log, &row.entry).ok_or(())) {
-                            Err(()) => Err("sealed_entry"),
-                            Ok(message) => {
-                                match cx
-                                    .op(|p, _, _| g.process_failover(p, &Certificates, &message))
-                                {
-                                    Ok(Processed::Commit {
-                                        committer,
-                                        changes,
-                                        own_commit_lost,
-                                    }) => match glue::account(&committer.identity) {
-                                        Some(by) => {
-                                            Ok(Followed::Theirs(by, changes, own_commit_lost))
-                                        }
-                                        None => Err("credential"),
-                                    },
-                                    Ok(Processed::OwnCommit) => Ok(Followed::Own),
-                                    Ok(_) => Err("invalid"),
-                                    Err(e) => Err(entries::refusal_code(&e)),
-                                }
-                            }
-                        }
-                    };
-                    match result {
+                    match follow(cx, g, &log, row) {
                         Ok(done) => {
                             followed = Some(done);
                             break;

@@ -300,6 +300,34 @@ impl Core {
         Ok(())
     }
 
+    /// The accounts of group `id`'s members that `pick` takes and that are our accepted
+    /// contacts, ourselves left out, each once: whom the 1:1 side of the group reaches.
+    pub(super) async fn member_contacts(
+        &mut self,
+        id: GroupId,
+        pick: impl Fn(&tern_mls::Member) -> bool,
+    ) -> Result<Vec<UserId>, Error> {
+        let me = self.account.user_id();
+        let mut accounts: Vec<UserId> = self
+            .live(id)?
+            .mls()
+            .members()
+            .iter()
+            .filter(|m| pick(m))
+            .filter_map(|m| glue::account(&m.identity))
+            .filter(|account| *account != me)
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        let mut contacts = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            if self.standing(&account).await? == requests::Standing::Accepted {
+                contacts.push(account);
+            }
+        }
+        Ok(contacts)
+    }
+
     pub(super) fn group_body(&mut self, op: GroupOp) -> Body {
         Body::Group(GroupControl {
             id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),

@@ -115,23 +115,7 @@ impl Core {
         pending: &mut Pending,
         id: GroupId,
     ) -> Result<Vec<UserId>, Error> {
-        let me = self.account.user_id();
-        let mut admins: Vec<UserId> = self
-            .live(id)?
-            .mls()
-            .members()
-            .iter()
-            .filter(|m| m.admin)
-            .filter_map(|m| glue::account(&m.identity))
-            .filter(|account| *account != me)
-            .collect();
-        admins.dedup();
-        let mut asked = Vec::new();
-        for admin in admins {
-            if self.standing(&admin).await? == requests::Standing::Accepted {
-                asked.push(admin);
-            }
-        }
+        let asked = self.member_contacts(id, |m| m.admin).await?;
         if asked.is_empty() {
             return Ok(asked);
         }
