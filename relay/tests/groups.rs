@@ -1027,6 +1027,17 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
         bob.group_info(group).await.unwrap().members.len() == 2
     })
     .await;
+    // The committer's own chat says she left, as every other member's does.
+    let carol_id = carol.user_id();
+    let left = |e: &GroupEvent| match e {
+        GroupEvent::Removed { by, members } if members.contains(&carol_id) => Some(*by),
+        _ => None,
+    };
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+    assert_eq!(
+        group_event(&mut bob_events, group, left).await,
+        bob.user_id()
+    );
     until("carol to be out", || async {
         !carol.group_info(group).await.unwrap().active
     })
@@ -1051,6 +1062,11 @@ async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
     .await;
     let info = alice.group_info(group).await.unwrap();
     assert!(info.admin, "alice is still the admin");
+    let mut alice_events = alice.events(tern_node::From::Oldest);
+    assert_eq!(
+        group_event(&mut alice_events, group, left).await,
+        bob.user_id()
+    );
     until("alice to read everything bob said", || async {
         let seen = texts(&alice, group).await;
         said.iter().all(|t| seen.contains(t))

@@ -248,7 +248,7 @@ impl World {
         match (&self.log[e], result) {
             (
                 Entry::Commit { won: true, .. },
-                Ok(Processed::Commit { .. } | Processed::OwnCommit),
+                Ok(Processed::Commit { .. } | Processed::OwnCommit { .. }),
             ) => {
                 m.active = m.dev.g().is_active();
             }

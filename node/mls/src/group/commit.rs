@@ -14,7 +14,7 @@ use openmls::prelude::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Group, GroupError, check_log, error::mls, with_roles};
+use super::{Change, Group, GroupError, check_log, error::mls, with_roles};
 use crate::{
     Provider,
     credential::{CredentialVerifier, DeviceSigner, Identity},
@@ -402,25 +402,45 @@ impl Group {
         result
     }
 
-    /// Applies this member's pending commit once the log shows it won its epoch.
+    /// Applies this member's pending commit once the log shows it won its epoch. Returns
+    /// what it changed, as [`Processed::Commit`](super::Processed::Commit) reports it to the
+    /// other members: with the leaves it committed for their members, or an admin it
+    /// promoted because the last one left, which the caller did not ask for by name.
     pub fn merge_own_commit<B: Backing>(
         &mut self,
         provider: &Provider<'_, B>,
         verifier: &dyn CredentialVerifier,
-    ) -> Result<(), GroupError> {
-        if self.mls.pending_commit().is_none() {
+    ) -> Result<Vec<Change>, GroupError> {
+        let Some(staged) = self.mls.pending_commit() else {
             return Err(GroupError::State("no pending commit".into()));
+        };
+        // What it does, as a receiver's `process` reports it: the leaves it removes (leaves
+        // proposed by their members included) and those it updates.
+        let (mut removed, mut updated) = (Vec::new(), Vec::new());
+        for queued in staged.queued_proposals() {
+            match (queued.proposal(), queued.sender()) {
+                (Proposal::Remove(remove), _) => removed.push(remove.removed().u32()),
+                (Proposal::Update(_), Sender::Member(leaf)) => updated.push(leaf.u32()),
+                _ => {}
+            }
         }
+        if staged.update_path_leaf_node().is_some() {
+            updated.push(self.own_leaf());
+        }
+        let (before, old_roles) = (self.members(), self.roles.clone());
         let result = self
             .mls
             .merge_pending_commit(provider)
             .map_err(mls)
             .and_then(|()| self.refresh(verifier));
         self.own_commit = None;
-        if result.is_err() {
-            self.restore(provider, verifier);
+        match result {
+            Ok(()) => Ok(self.changes_since(&before, &old_roles, &removed, &updated)),
+            Err(e) => {
+                self.restore(provider, verifier);
+                Err(e)
+            }
         }
-        result
     }
 
     /// Drops this member's pending commit (it lost its epoch, or will never be sent).

@@ -52,7 +52,10 @@ pub enum Processed {
         own_commit_lost: bool,
     },
     /// This member's own commit, read back from the log: it won its epoch and is merged.
-    OwnCommit,
+    OwnCommit {
+        /// What changed, as the other members see it (`Commit::changes`).
+        changes: Vec<Change>,
+    },
 }
 
 /// One membership or roles change made by a commit.
@@ -193,9 +196,10 @@ impl Group {
         }
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         if self.own_commit == Some(digest) {
-            self.merge_own_commit(provider, verifier)
+            let changes = self
+                .merge_own_commit(provider, verifier)
                 .map_err(|e| ProcessError::Invalid(e.to_string()))?;
-            return Ok(Processed::OwnCommit);
+            return Ok(Processed::OwnCommit { changes });
         }
         let message =
             MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| ProcessError::Malformed)?;
@@ -376,23 +380,41 @@ impl Group {
         self.refresh(verifier)
             .map_err(|e| ProcessError::Invalid(e.to_string()))?;
 
-        let after = self.members();
+        let removed: Vec<u32> = summary.removes.iter().map(|(leaf, _)| *leaf).collect();
+        let updated: Vec<u32> = summary.updates.iter().map(|(leaf, _)| *leaf).collect();
+        let changes = self.changes_since(&before, &old_roles, &removed, &updated);
+        Ok(Processed::Commit {
+            committer,
+            changes,
+            own_commit_lost,
+        })
+    }
+
+    /// What a commit just merged changed, against the members and roles before it: the
+    /// leaves it removed, and those it updated (by proposal or by its path).
+    pub(super) fn changes_since(
+        &self,
+        before: &[Member],
+        old_roles: &policy::Roles,
+        removed: &[u32],
+        updated: &[u32],
+    ) -> Vec<Change> {
         let mut changes = Vec::new();
-        for (leaf, _) in &summary.removes {
+        for leaf in removed {
             if let Some(m) = before.iter().find(|m| m.leaf == *leaf) {
                 changes.push(Change::Removed(m.clone()));
             }
         }
-        for m in &after {
+        for m in &self.members() {
             // A removed leaf may be taken again by an add in the same commit, also by the
             // same identity (a member added back, `Group::readd`).
-            let reused = summary.removes.iter().any(|(l, _)| *l == m.leaf);
+            let reused = removed.contains(&m.leaf);
             match before.iter().find(|b| b.leaf == m.leaf) {
                 None => changes.push(Change::Added(m.clone())),
                 Some(b) if b.identity != m.identity || reused => {
                     changes.push(Change::Added(m.clone()));
                 }
-                Some(_) if summary.updates.iter().any(|(l, _)| *l == m.leaf) => {
+                Some(_) if updated.contains(&m.leaf) => {
                     changes.push(Change::Updated(m.clone()));
                 }
                 Some(_) => {}
@@ -410,10 +432,6 @@ impl Group {
         if self.roles.relays != old_roles.relays || self.roles.log != old_roles.log {
             changes.push(Change::LogMoved(self.roles.relays.clone()));
         }
-        Ok(Processed::Commit {
-            committer,
-            changes,
-            own_commit_lost,
-        })
+        changes
     }
 }

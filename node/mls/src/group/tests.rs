@@ -76,10 +76,10 @@ fn group_of(crypto: &Crypto, names: &[&str]) -> Vec<Device> {
     let out = devices[0].run(crypto, |p, g, s, _| {
         g.as_mut().unwrap().add_members(p, s, &V, &kps).unwrap()
     });
-    assert_eq!(
+    assert!(matches!(
         devices[0].process(crypto, &out.commit).unwrap(),
-        Processed::OwnCommit
-    );
+        Processed::OwnCommit { .. }
+    ));
     let welcome = out.welcome.unwrap();
     for d in &mut devices[1..] {
         d.run(crypto, |p, g, _, _| {
@@ -157,11 +157,14 @@ fn the_last_admin_leaving_promotes_the_longest_standing_member() {
     let out = d[2].run(&crypto, |p, g, s, _| {
         g.as_mut().unwrap().commit_pending(p, s, &V).unwrap()
     });
-    d[2].process(&crypto, &out.commit).unwrap();
+    let Processed::OwnCommit { changes: own } = d[2].process(&crypto, &out.commit).unwrap() else {
+        panic!("not carol's commit")
+    };
     let Processed::Commit { changes, .. } = d[1].process(&crypto, &out.commit).unwrap() else {
         panic!()
     };
     assert!(changes.contains(&Change::Promoted(Identity(b"bob".to_vec()))));
+    assert_eq!(own, changes, "the committer sees what the others see");
     assert!(d[1].g().is_admin() && !d[2].g().is_admin());
     d[0].process(&crypto, &out.commit).unwrap();
     assert!(!d[0].g().is_active());
@@ -195,8 +198,17 @@ fn a_staying_admin_commits_a_members_leave() {
     let out = d[1].run(&crypto, |p, g, s, _| {
         g.as_mut().unwrap().commit_pending(p, s, &V).unwrap()
     });
-    d[1].process(&crypto, &out.commit).unwrap();
-    d[0].process(&crypto, &out.commit).unwrap();
+    let Processed::OwnCommit { changes: own } = d[1].process(&crypto, &out.commit).unwrap() else {
+        panic!("not bob's commit")
+    };
+    let Processed::Commit { changes, .. } = d[0].process(&crypto, &out.commit).unwrap() else {
+        panic!("not a commit")
+    };
+    assert!(
+        own.iter()
+            .any(|c| matches!(c, Change::Removed(m) if m.identity.0 == b"carol"))
+    );
+    assert_eq!(own, changes, "the committer sees what the others see");
     assert_eq!(d[0].state(), d[1].state());
     assert!(d[0].g().is_admin(), "alice stays the admin");
     assert_eq!(d[1].g().fallback_rank(), None, "nothing waits");
@@ -285,10 +297,10 @@ fn an_admin_moves_the_log_and_every_member_and_joiner_follows() {
             .move_log(p, s, &V, (&[5; 32], &[relay(2), relay(3)]))
             .unwrap()
     });
-    assert_eq!(
+    assert!(matches!(
         d[0].process(&crypto, &out.commit).unwrap(),
-        Processed::OwnCommit
-    );
+        Processed::OwnCommit { .. }
+    ));
     for i in [1, 2] {
         let Processed::Commit { changes, .. } = d[i].process(&crypto, &out.commit).unwrap() else {
             panic!("not a commit")
@@ -364,10 +376,10 @@ fn a_failover_is_taken_only_as_an_admins_move_of_the_log() {
             .move_log(p, s, &V, (&[7; 32], &[relay(7)]))
             .unwrap()
     });
-    assert_eq!(
+    assert!(matches!(
         failover(&mut d[0], &moved.commit).unwrap(),
-        Processed::OwnCommit
-    );
+        Processed::OwnCommit { .. }
+    ));
     for i in [1, 2] {
         let Processed::Commit { changes, .. } = failover(&mut d[i], &moved.commit).unwrap() else {
             panic!("not a commit")
@@ -405,10 +417,9 @@ fn a_failover_takes_a_members_waiting_leave_with_it() {
             g.as_mut().unwrap().process_failover(p, &V, bytes)
         })
     };
-    assert_eq!(
-        failover(&mut d[0], &moved.commit).unwrap(),
-        Processed::OwnCommit
-    );
+    let Processed::OwnCommit { changes: own } = failover(&mut d[0], &moved.commit).unwrap() else {
+        panic!("not our commit")
+    };
     let Processed::Commit { changes, .. } = failover(&mut d[1], &moved.commit).unwrap() else {
         panic!("not a commit")
     };
@@ -417,6 +428,7 @@ fn a_failover_takes_a_members_waiting_leave_with_it() {
             .iter()
             .any(|c| matches!(c, Change::Removed(m) if m.leaf == 2))
     );
+    assert_eq!(own, changes, "the committer sees what the others see");
     assert_eq!(d[0].state(), d[1].state());
     assert_eq!(d[1].g().members().len(), 2);
     failover(&mut d[2], &moved.commit).unwrap();
@@ -527,10 +539,10 @@ fn a_lost_commit_is_discarded_and_the_winner_applied() {
         panic!()
     };
     assert!(own_commit_lost);
-    assert_eq!(
+    assert!(matches!(
         d[1].process(&crypto, &bob.commit).unwrap(),
-        Processed::OwnCommit
-    );
+        Processed::OwnCommit { .. }
+    ));
     d[2].process(&crypto, &bob.commit).unwrap();
     for x in &mut d[1..3] {
         assert!(matches!(

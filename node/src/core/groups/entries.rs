@@ -22,8 +22,8 @@ enum Effect {
         changes: Vec<Change>,
         own_lost: bool,
     },
-    /// Our own commit, read back: it won.
-    OwnCommit,
+    /// Our own commit, read back: it won, and made these changes.
+    OwnCommit(Vec<Change>),
     /// Our own message or proposal, read back (its entry digest).
     Own([u8; 32]),
     /// A member proposed to leave; an admin commits it.
@@ -152,7 +152,7 @@ impl Core {
                         Ok(Some(_)) => {
                             if matches!(entry.kind, Kind::Commit { .. }) && g.has_pending_commit() {
                                 match cx.op(|p, _, _| g.merge_own_commit(p, &Certificates)) {
-                                    Ok(()) => Effect::OwnCommit,
+                                    Ok(changes) => Effect::OwnCommit(changes),
                                     Err(_) => Effect::Refused("own_commit"),
                                 }
                             } else {
@@ -174,7 +174,7 @@ impl Core {
                     };
                     let left = !g.is_active();
                     if let (
-                        Effect::Commit { .. } | Effect::OwnCommit,
+                        Effect::Commit { .. } | Effect::OwnCommit(_),
                         Kind::Commit { epoch, next_key },
                         Some(seed),
                     ) = (&effect, entry.kind, seed)
@@ -242,13 +242,13 @@ impl Core {
                     own_lost,
                 } => {
                     if own_lost {
-                        decided.push(false);
+                        decided.push(None);
                     }
                     for event in commits::change_events(committer, changes) {
                         pending.events.push(Event::Group { group: id, event });
                     }
                 }
-                Effect::OwnCommit => decided.push(true),
+                Effect::OwnCommit(changes) => decided.push(Some(changes)),
                 Effect::Own(digest) => {
                     // Our message, read back: the own-entry row has done its job. Its outbox
                     // row goes with the append's report, which may come after this.
@@ -471,13 +471,13 @@ impl Core {
         Ok(())
     }
 
-    /// Our pending commit was decided: it won (send its Welcome, report it) or lost (make
-    /// it again on the new epoch once this write is durable).
+    /// Our pending commit was decided: it won with these changes (send its Welcome, report
+    /// them) or lost, `None` (make it again on the new epoch once this write is durable).
     pub(super) async fn decide_own_commit(
         &mut self,
         pending: &mut Pending,
         id: GroupId,
-        won: bool,
+        won: Option<Vec<Change>>,
     ) -> Result<(), Error> {
         let live = self.live(id)?;
         let Some((seq, row)) = live.pending_commit() else {
@@ -493,54 +493,35 @@ impl Core {
         self.forget_own(pending, id, seq)?;
         let me = self.account.user_id();
         self.groups.followups.push(Followup::Adds);
-        if !won {
+        let Some(changes) = won else {
             info!(group = %id.short(), "our commit lost its epoch; making it again");
             self.groups.followups.push(Followup::Retry(id, intent));
             return Ok(());
-        }
-        let changes = match &intent {
+        };
+        match &intent {
             IntentRow::Add(adds) => {
                 let members: Vec<UserId> = adds.iter().map(|(user, _)| *user).collect();
                 if let Some(welcome) = welcome {
                     self.send_invites(pending, &members, welcome, log, sequencers)
                         .await?;
                 }
-                vec![GroupEvent::Added { by: me, members }]
             }
-            IntentRow::Remove(members) => vec![GroupEvent::Removed {
-                by: me,
-                members: members.clone(),
-            }],
-            IntentRow::Rename(name) => vec![GroupEvent::Renamed {
-                by: me,
-                name: name.clone(),
-            }],
-            IntentRow::Admin(member, admin) => vec![GroupEvent::AdminChanged {
-                by: me,
-                member: *member,
-                admin: *admin,
-            }],
-            IntentRow::Pending => Vec::new(),
-            IntentRow::Update => {
-                self.renewed(pending, id)?;
-                Vec::new()
-            }
-            IntentRow::Move(relays) => vec![GroupEvent::LogMoved {
-                by: me,
-                relays: sequencer_addresses(relays),
-            }],
             IntentRow::Readd(member, _) => {
                 if let Some(welcome) = welcome {
                     self.send_invites(pending, &[*member], welcome, log, sequencers)
                         .await?;
                 }
-                vec![GroupEvent::AddedBack {
-                    by: me,
-                    members: vec![*member],
-                }]
             }
-        };
-        for event in changes {
+            IntentRow::Update => self.renewed(pending, id)?,
+            IntentRow::Remove(_)
+            | IntentRow::Rename(_)
+            | IntentRow::Admin(..)
+            | IntentRow::Pending
+            | IntentRow::Move(_) => {}
+        }
+        // Reported from what the commit did, as the other members see it: with the leaves
+        // it took along and an admin it promoted, which the intent does not name.
+        for event in commits::change_events(me, changes) {
             pending.events.push(Event::Group { group: id, event });
         }
         Ok(())
@@ -754,7 +735,7 @@ fn effect_of(processed: Processed) -> Effect {
             },
             None => Effect::Refused("bad_identity"),
         },
-        Processed::OwnCommit => Effect::OwnCommit,
+        Processed::OwnCommit { changes } => Effect::OwnCommit(changes),
         _ => Effect::Refused("unexpected"),
     }
 }

@@ -63,7 +63,7 @@ fn follow(
         }
         return cx
             .op(|p, _, _| g.merge_own_commit(p, &Certificates))
-            .map(|()| Followed::Own)
+            .map(Followed::Own)
             .map_err(|_| "own_commit");
     }
     let message = cx
@@ -77,7 +77,7 @@ fn follow(
         }) => glue::account(&committer.identity)
             .map(|by| Followed::Theirs(by, changes, own_commit_lost))
             .ok_or("credential"),
-        Ok(Processed::OwnCommit) => Ok(Followed::Own),
+        Ok(Processed::OwnCommit { changes }) => Ok(Followed::Own(changes)),
         Ok(_) => Err("invalid"),
         Err(e) => Err(entries::refusal_code(&e)),
     }
@@ -85,8 +85,8 @@ fn follow(
 
 /// What following a failover did.
 enum Followed {
-    /// Our own.
-    Own,
+    /// Our own, and what it changed.
+    Own(Vec<tern_mls::Change>),
     /// Another admin's; whether a commit of ours, pending at the log, lost to it.
     Theirs(UserId, Vec<tern_mls::Change>, bool),
 }
@@ -417,15 +417,12 @@ impl Core {
             }
             pending.batch.put::<Groups>(&conv, &live.row)?;
             let events = match followed {
-                Followed::Own => vec![GroupEvent::LogMoved {
-                    by: me,
-                    relays: sequencer_addresses(&live.row.sequencers),
-                }],
+                Followed::Own(changes) => commits::change_events(me, changes),
                 Followed::Theirs(by, changes, own_lost) => {
                     if own_lost {
                         // A commit of ours waiting at the old log: made again in the new
                         // epoch, as when the log orders another first.
-                        self.decide_own_commit(&mut pending, id, false).await?;
+                        self.decide_own_commit(&mut pending, id, None).await?;
                     }
                     commits::change_events(by, changes)
                 }
