@@ -646,6 +646,42 @@ async fn a_burst_of_messages_larger_than_any_queue_all_arrive_once() {
     relay.shutdown().await;
 }
 
+/// An invitation is sent over the 1:1 path and advances the session with the invitee like
+/// any message. Its state is written with the invitation: after a restart, the inviter's
+/// next message to the invitee is encrypted under keys the invitee has not used yet, and
+/// arrives (it was refused as undecryptable before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_after_a_restart_reaches_a_member_invited_before_it() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let group = alice.create_group("invited").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+
+    alice.shutdown().await;
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let mut bob_events = bob.events(tern_node::From::Now);
+    let sent = alice
+        .send(bob.user_id(), "after the restart")
+        .await
+        .unwrap();
+    wait_for(&mut bob_events, |e| match e {
+        Event::MessageReceived(m) if m.id == sent => Some(()),
+        _ => None,
+    })
+    .await;
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
 /// A group of Alice and Bob whose only sequencer is a relay process on a port of its own, so
 /// that it comes back where the group knows it after a kill.
 struct Outage {

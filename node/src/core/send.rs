@@ -335,6 +335,14 @@ impl Core {
             return Ok(());
         }
         let mut to_seal = std::mem::take(&mut pending.to_seal);
+        // Each message advanced its peer's session: the session is written with it, or a
+        // restart would encrypt the next message under keys the peer has already used.
+        let mut peers: Vec<UserId> = to_seal.iter().map(|item| item.row.peer).collect();
+        peers.sort_unstable();
+        peers.dedup();
+        for peer in &peers {
+            self.stage_sessions(&mut pending.batch, peer)?;
+        }
         let (sender, sealed) = (self.account.user_id(), self.seal_direct);
         let make = move |items: &mut [ToSeal]| -> Result<(), Error> {
             for item in items {
