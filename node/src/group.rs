@@ -126,6 +126,11 @@ pub struct GroupInfo {
     /// the settle time has passed (`docs/protocol/groups.md` §9.9).
     #[serde(default)]
     pub failing_over: bool,
+    /// Since when no sequencer of the group's log answers this device (Unix ms); `None`
+    /// while one does. Counted across restarts; after the failover delay an admin moves
+    /// the log (`docs/protocol/groups.md` §9.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since_ms: Option<u64>,
 }
 
 /// When an admin moves a group's log away from sequencers nobody can reach

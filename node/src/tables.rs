@@ -688,6 +688,8 @@ mod fixture_group_history;
 #[cfg(test)]
 mod fixture_group_moves;
 #[cfg(test)]
+mod fixture_group_outages;
+#[cfg(test)]
 mod fixture_group_pipeline;
 #[cfg(test)]
 mod fixture_group_receipts;

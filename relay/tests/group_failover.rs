@@ -207,3 +207,103 @@ async fn forged_failovers_are_refused_and_counted_and_the_group_goes_on() {
     alice.shutdown().await;
     bob.shutdown().await;
 }
+
+/// Alice, the only admin, restarts twice while nothing reaches the group's log. The failover
+/// delay counts from when the outage began, not from her restart; and the rename that waited
+/// at the dead log when she failed over is made once the failover is decided, although her
+/// node restarted in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_and_a_commit_a_failover_set_aside_outlast_restarts() {
+    // Shorter than the default, so that the clocks moved on stay within the hour of skew
+    // the relays allow for what the nodes sign.
+    const TWENTY_MINUTES: GroupFailover = GroupFailover {
+        after: Duration::from_secs(20 * 60),
+        stagger: Duration::ZERO,
+        settle: Duration::from_secs(5 * 60),
+    };
+    let relay_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut processes: Vec<_> = relay_dirs
+        .iter()
+        .map(|d| support::RelayProcess::start(d.path()))
+        .collect();
+    let mailbox = vec![processes[1].address().await.1.to_string()];
+    let log_relay = processes[0].address().await.1.to_string();
+    let (clock, ticking) = support::running_clock();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let make = |i: usize| {
+        node_builder(dirs[i].path(), &mailbox)
+            .with_group_failover(TWENTY_MINUTES)
+            .with_clock(clock.clone())
+    };
+    let alice = make(0).spawn().await.unwrap();
+    let bob = make(1).spawn().await.unwrap();
+    alice.add_contact("bob", bob.user_id()).await.unwrap();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
+    let group = alice.create_group("restarts").await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    alice
+        .move_group_log(group, vec![log_relay.parse().unwrap()])
+        .await
+        .unwrap();
+    for node in [&alice, &bob] {
+        until("the log to move to the first relay", || async {
+            sequencers(node, group).await == [log_relay.clone()]
+        })
+        .await;
+    }
+
+    // The log dies with Alice's rename waiting at it.
+    processes.remove(0).kill();
+    alice
+        .rename_group(group, "renamed while down")
+        .await
+        .unwrap();
+    until("alice to notice", || async {
+        let info = alice.group_info(group).await.unwrap();
+        info.unreachable_since_ms.is_some()
+    })
+    .await;
+    let since = alice.group_info(group).await.unwrap().unreachable_since_ms;
+
+    // Twelve minutes on, her node restarts: the outage still counts from when it began, so
+    // nine minutes later it is due (counted from the restart, it would not be).
+    clock.advance(Duration::from_secs(12 * 60));
+    alice.shutdown().await;
+    let alice = make(0).spawn().await.unwrap();
+    let info = alice.group_info(group).await.unwrap();
+    assert_eq!(info.unreachable_since_ms, since);
+    clock.advance(Duration::from_secs(9 * 60));
+    until("alice to fail over", || async {
+        alice.group_info(group).await.is_ok_and(|g| g.failing_over)
+    })
+    .await;
+
+    // She restarts while the failover settles; Bob holds it too. Then both follow it, and
+    // the rename is made at the new log.
+    alice.shutdown().await;
+    let alice = make(0).spawn().await.unwrap();
+    assert!(alice.group_info(group).await.unwrap().failing_over);
+    until("bob to hold her failover", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.failing_over)
+    })
+    .await;
+    clock.advance(Duration::from_secs(6 * 60));
+    for node in [&alice, &bob] {
+        until("both to follow the failover and see the rename", || async {
+            node.group_info(group).await.is_ok_and(|g| {
+                !g.failing_over
+                    && g.sequencers == mailbox
+                    && g.name == "renamed while down"
+                    && g.unreachable_since_ms.is_none()
+            })
+        })
+        .await;
+    }
+    ticking.abort();
+    alice.shutdown().await;
+    bob.shutdown().await;
+}

@@ -352,6 +352,7 @@ chat-search-found = 🔍 „{ $query }“: { $count } gefunden, hervorgehoben (E
 chat-search-older = 🔍 „{ $query }“: { $count } gefunden, keine auf diesem Bildschirm; die neueste, { $time }: { $text }
 chat-search-usage = /search braucht die Wörter, die es finden soll
 chat-group-failing-over = ⚠ ihre Relays sind unerreichbar: ihr Log zieht um
+chat-group-unreachable = ⚠ ihre Relays antworten nicht
 chat-group-waiting = das Hinzufügen von { $member } wartet auf das Schlüsselpaket; beitreten kann er, sobald sein Knoten antwortet
 chat-group-behind = du warst länger weg, als die Relays der Gruppe Nachrichten aufbewahren: was inzwischen gesendet wurde, fehlt diesem Gerät. { $admins } wurde gebeten, dich wieder hinzuzufügen
 chat-group-missed = du warst länger weg, als die Relays der Gruppe Nachrichten aufbewahren: bis zu { $count } inzwischen gesendete Nachrichten, Bestätigungen und Änderungen fehlen diesem Gerät
@@ -389,6 +390,7 @@ group-moving-log = Die Nachrichten der Gruppe werden zu { $count ->
 } verlegt; die Mitglieder folgen, sobald die Änderung entschieden ist.
 group-relays = Relays: { $relays }
 group-failing-over = ⚠ niemand erreichte diese Relays: das Log der Gruppe zieht zu anderen um (die Umzüge der Admins werden abgeglichen)
+group-unreachable = ⚠ keines dieser Relays hat seit { $since } geantwortet: nach der Failover-Frist verlegt der Knoten eines Admins das Log der Gruppe
 chat-group-needs-relay = { $command } braucht danach Relay-Adressen (…/p2p/PEER)
 group-admin-changing = Die Rolle von { $member } wird geändert
 group-none = Noch keine Gruppen: `tern group create NAME KONTAKT…` erstellt eine.

@@ -323,6 +323,7 @@ chat-search-found = 🔍 “{ $query }”: { $count } found, highlighted (Esc cl
 chat-search-older = 🔍 “{ $query }”: { $count } found, none on this screen; the newest, { $time }: { $text }
 chat-search-usage = /search needs the words to find
 chat-group-failing-over = ⚠ its relays are unreachable: moving its log
+chat-group-unreachable = ⚠ its relays do not answer
 chat-group-waiting = adding { $member } waits for their key package; they join once their node answers
 chat-group-behind = you were away longer than the group's relays keep messages: what was sent meanwhile is lost to this device. Asked { $admins } to add you back
 chat-group-missed = you were away longer than the group's relays keep messages: up to { $count } messages, receipts and changes sent meanwhile are lost to this device
@@ -360,6 +361,7 @@ group-moving-log = Moving the group's messages to { $count ->
 }; the members follow once the change is decided.
 group-relays = Relays: { $relays }
 group-failing-over = ⚠ nobody could reach these relays: the group's log is moving to others (settling the moves admins made)
+group-unreachable = ⚠ none of these relays has answered since { $since }: after the failover delay, an admin's node moves the group's log
 chat-group-needs-relay = { $command } needs relay addresses after it (…/p2p/PEER)
 group-admin-changing = Changing { $member }'s role
 group-none = No groups yet: `tern group create NAME CONTACT…` makes one.

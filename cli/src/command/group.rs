@@ -292,6 +292,9 @@ fn show(context: &Context, group: &GroupView, line: String) -> Result<(), CliErr
             writeln!(out, "{}", t!("group-relays", relays = relays))?;
             if group.failing_over {
                 writeln!(out, "{}", t!("group-failing-over"))?;
+            } else if let Some(since) = group.unreachable_since_ms {
+                let since = crate::output::time(since);
+                writeln!(out, "{}", t!("group-unreachable", since = since))?;
             }
             // `info`: how old our keys in it are.
             let renewed = match group.keys_renewed_ms {

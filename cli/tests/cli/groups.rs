@@ -459,7 +459,7 @@ async fn a_daemon_away_longer_than_the_log_keeps_entries_is_added_back_and_talks
 async fn when_nobody_reaches_the_groups_relay_its_admins_daemon_moves_the_log_and_bob_follows() {
     let mut pair = Pair::start().await;
     let mailbox = pair.relay.addresses().await[0].clone();
-    // Both daemons fail over a second after the log stops answering, and settle in five.
+    // Both daemons fail over a second after the log stops answering, and settle in ten.
     for (profile, daemon) in [
         (&pair.alice, pair.alice_daemon.take()),
         (&pair.bob, pair.bob_daemon.take()),
@@ -467,7 +467,7 @@ async fn when_nobody_reaches_the_groups_relay_its_admins_daemon_moves_the_log_an
         daemon.unwrap().stop().await;
         let config = profile.path().join("config.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str("group_failover_after_secs = 1\ngroup_failover_settle_secs = 5\n");
+        text.push_str("group_failover_after_secs = 1\ngroup_failover_settle_secs = 10\n");
         std::fs::write(&config, text).unwrap();
     }
     pair.alice_daemon = Some(pair.alice.daemon().await);
@@ -501,6 +501,12 @@ async fn when_nobody_reaches_the_groups_relay_its_admins_daemon_moves_the_log_an
         run.stdout
             .contains("the group's log is moving")
             .then_some(())
+    })
+    .await;
+    // The API says since when, for as long as the move settles.
+    eventually("the outage to show in the API", || async {
+        let info = info(alice).await?;
+        (info["failing_over"] == true && info["unreachable_since_ms"].is_u64()).then_some(())
     })
     .await;
     for profile in [alice, bob] {

@@ -195,14 +195,13 @@ struct Live {
     behind: Option<crate::group::tables::RejoinRow>,
     /// The group's last commits, shared with its log task (see `group/log.rs`).
     copies: log::Copies,
-    /// Since when the log task reaches no sequencer (Unix ms; counted from start after a
-    /// restart), and the failovers held until they settle, by digest (see
+    /// Since when the log task reaches no sequencer, and a commit of ours a failover set
+    /// aside (stored, `group_outages`); whether the log task has said since this start if
+    /// it reaches one; and the failovers held until they settle, by digest (see
     /// `groups/failover.rs`).
-    unreachable_since_ms: Option<u64>,
+    outage: crate::group::tables::OutageRow,
+    reach_known: bool,
     failovers: BTreeMap<[u8; 32], crate::group::tables::FailoverRow>,
-    /// A commit of ours that was waiting at the unreachable log when we moved it: made
-    /// again once the failover is decided.
-    after_failover: Option<IntentRow>,
 }
 
 impl Live {
@@ -259,6 +258,7 @@ impl Live {
                 .count() as u32,
             disappear_secs,
             failing_over: !self.failovers.is_empty(),
+            unreachable_since_ms: self.outage.since_ms,
         }
     }
 
@@ -467,9 +467,9 @@ impl Core {
             leaves_since_ms: None,
             behind: None,
             copies: log::Copies::default(),
-            unreachable_since_ms: None,
+            outage: crate::group::tables::OutageRow::default(),
+            reach_known: false,
             failovers: BTreeMap::new(),
-            after_failover: None,
             row,
             mls: Some(group),
             access,

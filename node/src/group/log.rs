@@ -131,8 +131,9 @@ pub(crate) enum Report {
     /// §10.7). The task has stopped.
     Expired { group: GroupId },
     /// Whether the reader reaches any sequencer: `false` once every one in a row failed to
-    /// connect or to answer, `true` at the next answer (any answer, a refusal too). Sent only
-    /// when it changes; an admin moves a log that stays unreachable
+    /// connect or to answer, `true` at an answer (any answer, a refusal too). Sent for the
+    /// first state after the task starts (the core may hold an outage from before a restart),
+    /// then only when it changes; an admin moves a log that stays unreachable
     /// (`docs/protocol/groups.md` §9.9). `log` tells a report of a log the group has since
     /// left.
     Reach {
@@ -383,25 +384,28 @@ impl Client {
 struct Reach {
     /// Attempts in a row that got no answer.
     failures: usize,
-    /// Whether the core was told that none is reached.
-    told_unreachable: bool,
+    /// What the core was last told; `None`: nothing yet since the task started.
+    told: Option<bool>,
 }
 
 impl Reach {
     /// An attempt at one of `sequencers` got no answer: `Some(false)` when that makes every
-    /// one in a row, and the core is yet to be told.
+    /// one in a row, and the core was not told so already.
     fn failed(&mut self, sequencers: usize) -> Option<bool> {
         self.failures += 1;
-        (self.failures >= sequencers && !self.told_unreachable).then(|| {
-            self.told_unreachable = true;
-            false
-        })
+        (self.failures >= sequencers)
+            .then(|| self.tell(false))
+            .flatten()
     }
 
-    /// A sequencer answered: `Some(true)` if the core was told none is reached.
+    /// A sequencer answered: `Some(true)` if the core was not told so already.
     fn answered(&mut self) -> Option<bool> {
         self.failures = 0;
-        std::mem::take(&mut self.told_unreachable).then_some(true)
+        self.tell(true)
+    }
+
+    fn tell(&mut self, reachable: bool) -> Option<bool> {
+        (self.told.replace(reachable) != Some(reachable)).then_some(reachable)
     }
 }
 
@@ -770,11 +774,13 @@ mod tests {
     use super::{Gap, Reach};
 
     #[test]
-    fn the_core_hears_once_that_no_sequencer_answers_and_once_that_one_does() {
+    fn the_core_hears_the_first_state_and_then_each_change() {
         let mut reach = Reach::default();
-        // Two of three fail: one may still answer.
+        // Two of three fail: one may still answer. The first answer is told (the core may
+        // hold an outage from before a restart); the next is not.
         assert_eq!(reach.failed(3), None);
         assert_eq!(reach.failed(3), None);
+        assert_eq!(reach.answered(), Some(true));
         assert_eq!(reach.answered(), None);
         for _ in 0..2 {
             assert_eq!(reach.failed(3), None);

@@ -206,6 +206,26 @@ pub(crate) struct FailoverRow {
     pub(crate) received_ms: u64,
 }
 
+/// Groups whose log no sequencer answers (`docs/protocol/groups.md` §9.9), by the group's
+/// key, so that a restart neither restarts the failover delay nor loses a commit the failover
+/// set aside. Written when either changes; deleted once both are gone.
+pub(crate) struct GroupOutages;
+impl Table for GroupOutages {
+    const NAME: &'static str = "group_outages";
+    type Key = Conv;
+    type Value = OutageRow;
+}
+
+/// One group's outage. Field order is the encoding.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OutageRow {
+    /// Since when the log task reaches no sequencer (Unix ms).
+    pub(crate) since_ms: Option<u64>,
+    /// A commit of ours that waited at the unreachable log when we failed over: made again
+    /// once the failover is decided.
+    pub(crate) after: Option<IntentRow>,
+}
+
 /// A group this device fell behind (its log's entries expired before we read them,
 /// `docs/protocol/groups.md` §10.7), by the group's key. Deleted when the Welcome that adds us
 /// back is taken.

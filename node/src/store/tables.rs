@@ -81,6 +81,7 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::group::tables::GroupRejoins::NAME,
     crate::group::tables::GroupCommits::NAME,
     crate::group::tables::GroupFailovers::NAME,
+    crate::group::tables::GroupOutages::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

@@ -49,6 +49,10 @@ pub(crate) struct GroupView {
     /// admins at once meet and every member follows the same one.
     #[serde(default)]
     pub(crate) failing_over: bool,
+    /// Since when no relay of the group's log answers this node (Unix ms); absent while one
+    /// does. After the failover delay, an admin's node moves the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) unreachable_since_ms: Option<u64>,
 }
 
 /// A member of a group.
@@ -83,6 +87,7 @@ impl From<GroupInfo> for GroupView {
             held: g.held,
             disappear_secs: g.disappear_secs,
             failing_over: g.failing_over,
+            unreachable_since_ms: g.unreachable_since_ms,
         }
     }
 }

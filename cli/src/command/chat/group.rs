@@ -647,9 +647,16 @@ impl Screen {
                 crate::command::timer_words(secs)
             )));
         }
-        if self.group.failing_over {
+        let outage = if self.group.failing_over {
+            Some(t!("chat-group-failing-over"))
+        } else {
+            self.group
+                .unreachable_since_ms
+                .map(|_| t!("chat-group-unreachable"))
+        };
+        if let Some(outage) = outage {
             title.push(Span::styled(
-                format!("· {} ", t!("chat-group-failing-over")),
+                format!("· {outage} "),
                 Style::new().fg(Color::Yellow),
             ));
         }

@@ -83,7 +83,11 @@ impl Core {
                 group,
                 log,
                 reachable,
-            } => self.on_reach(group, log, reachable),
+            } => {
+                if let Err(e) = self.on_reach(group, log, reachable).await {
+                    warn!(group = %group.short(), "cannot record whether the group's log answers: {e}");
+                }
+            }
             Report::Expired { group } => {
                 if let Err(e) = self.fell_behind(group).await {
                     warn!(group = %group.short(), "cannot record falling behind: {e}");
@@ -280,6 +284,9 @@ impl Core {
         let moved = active && live.follow_log_move();
         if moved {
             moving::stage_forget_copies(&mut pending.batch, live.conv, live.mls().epoch());
+            // An outage of the old log is over for us.
+            live.outage.since_ms = None;
+            failover::stage_outage(&mut pending.batch, live.conv, &live.outage)?;
         }
         live.row.active = active;
         live.row.name = live.mls().name().to_owned();

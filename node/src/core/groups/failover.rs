@@ -24,7 +24,7 @@ use tern_mls::Processed;
 use super::*;
 use crate::{
     body::GroupOp,
-    group::tables::{FailoverRow, GroupFailovers, MAX_FAILOVERS},
+    group::tables::{FailoverRow, GroupFailovers, GroupOutages, MAX_FAILOVERS, OutageRow},
 };
 
 /// The digest a failover is known and ordered by.
@@ -39,6 +39,16 @@ fn due(failover: &crate::GroupFailover, since: u64, rank: usize, now: u64) -> bo
     let wait =
         millis(failover.after).saturating_add(millis(failover.stagger).saturating_mul(rank as u64));
     now >= since.saturating_add(wait)
+}
+
+/// Stages group `conv`'s outage row as it stands: written, or deleted once empty.
+pub(super) fn stage_outage(batch: &mut Batch, conv: Conv, row: &OutageRow) -> Result<(), Error> {
+    if *row == OutageRow::default() {
+        batch.delete::<GroupOutages>(&conv);
+        Ok(())
+    } else {
+        Ok(batch.put::<GroupOutages>(&conv, row)?)
+    }
 }
 
 /// The failovers of `epoch` in the order they are tried: by digest, smallest first.
@@ -102,20 +112,45 @@ impl Core {
                 live.failovers.insert(digest, row);
             }
         }
+        let outages = self
+            .read(|s| s.scan::<GroupOutages>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        for (conv, row) in outages {
+            if let Some(live) = self.groups.live.values_mut().find(|l| l.conv == conv) {
+                live.outage = row;
+            }
+        }
         Ok(())
     }
 
-    /// The log task of `log` reaches a sequencer again, or none.
-    pub(super) fn on_reach(&mut self, id: GroupId, log: [u8; 32], reachable: bool) {
+    /// The log task of `log` reaches a sequencer, or none: its first word since it started,
+    /// or a change. An outage from before a restart goes on counting from when it began,
+    /// once the log task finds it still there.
+    pub(super) async fn on_reach(
+        &mut self,
+        id: GroupId,
+        log: [u8; 32],
+        reachable: bool,
+    ) -> Result<(), Error> {
         let now = self.time.now_ms();
-        if let Some(live) = self.groups.live.get_mut(&id).filter(|l| l.row.log == log) {
-            if reachable {
-                live.unreachable_since_ms = None;
-            } else {
-                warn!(group = %id.short(), "no sequencer of the group's log answers");
-                live.unreachable_since_ms.get_or_insert(now);
-            }
+        let Some(live) = self.groups.live.get_mut(&id).filter(|l| l.row.log == log) else {
+            return Ok(());
+        };
+        live.reach_known = true;
+        let before = live.outage.since_ms;
+        if reachable {
+            live.outage.since_ms = None;
+        } else {
+            warn!(group = %id.short(), "no sequencer of the group's log answers");
+            live.outage.since_ms.get_or_insert(now);
         }
+        if live.outage.since_ms == before {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        stage_outage(&mut batch, live.conv, &live.outage)?;
+        self.commit(Pending::new(batch, Vec::new())).await?;
+        Ok(())
     }
 
     /// On the outbox tick: each group whose log stayed unreachable for the failover delay
@@ -125,22 +160,18 @@ impl Core {
         let now = self.time.now_ms();
         let failover = self.groups.failover;
         let due = self.active_groups_where(|live| {
-            let (Some(since), Some(rank)) = (live.unreachable_since_ms, live.mls().admin_rank())
-            else {
+            let (Some(since), Some(rank)) = (live.outage.since_ms, live.mls().admin_rank()) else {
                 return false;
             };
             // A member on its way out leaves the move to the admins who stay.
-            live.failovers.is_empty()
+            live.reach_known
+                && live.failovers.is_empty()
                 && live.behind.is_none()
                 && !live.mls().is_leaving()
                 && due(&failover, since, rank, now)
         });
         for id in due {
-            if let Some(live) = self.groups.live.get_mut(&id) {
-                // Should this attempt fail, the next comes a whole delay later.
-                live.unreachable_since_ms = Some(now);
-            }
-            if let Err(e) = self.fail_over(id).await {
+            if let Err(e) = self.fail_over(id, now).await {
                 warn!(group = %id.short(), "cannot move the group's unreachable log: {e}");
             }
         }
@@ -170,8 +201,13 @@ impl Core {
 
     /// Moves group `id`'s log to relays of ours that work, by a commit made outside the log,
     /// held until it settles and handed to the members among our contacts.
-    async fn fail_over(&mut self, id: GroupId) -> Result<(), Error> {
-        let now = self.time.now_ms();
+    async fn fail_over(&mut self, id: GroupId, now: u64) -> Result<(), Error> {
+        // Should this attempt fail, the next comes a whole delay later.
+        let live = self.live_mut(id)?;
+        live.outage.since_ms = Some(now);
+        let mut batch = Batch::new();
+        stage_outage(&mut batch, live.conv, &live.outage)?;
+        self.commit(Pending::new(batch, Vec::new())).await?;
         let live = self.live(id)?;
         let current: Vec<&[u8]> = live
             .row
@@ -210,7 +246,9 @@ impl Core {
             // Nothing orders it any more: made again once the failover is decided.
             self.forget_own(&mut pending, id, seq)?;
             if let OutgoingRow::Commit { intent, .. } = what {
-                self.live_mut(id)?.after_failover = Some(intent);
+                let live = self.live_mut(id)?;
+                live.outage.after = Some(intent);
+                stage_outage(&mut pending.batch, live.conv, &live.outage)?;
             }
         }
         let entry = out.commit;
@@ -347,12 +385,15 @@ impl Core {
         for key in &stale {
             batch.delete::<GroupFailovers>(&(conv, *key));
         }
-        self.commit(Pending::new(batch, Vec::new())).await?;
-        let live = self.live_mut(id)?;
         live.failovers.retain(|key, _| !stale.contains(key));
-        if live.failovers.is_empty()
-            && let Some(intent) = live.after_failover.take()
-        {
+        let retry = if live.failovers.is_empty() {
+            live.outage.after.take()
+        } else {
+            None
+        };
+        stage_outage(&mut batch, conv, &live.outage)?;
+        self.commit(Pending::new(batch, Vec::new())).await?;
+        if let Some(intent) = retry {
             self.groups.followups.push(Followup::Retry(id, intent));
         }
         info!(group = %id.short(), count = stale.len(), "dropped failovers the log overtook");
@@ -400,7 +441,7 @@ impl Core {
         let me = self.account.user_id();
         let live = self.live_mut(id)?;
         live.failovers.clear();
-        let retry = live.after_failover.take();
+        let retry = live.outage.after.take();
         let (mut moved, mut ended) = (false, false);
         if let Some(followed) = followed {
             // A failover takes members' waiting leaves with it: ours too.
@@ -411,7 +452,7 @@ impl Core {
             if moved {
                 moving::stage_forget_copies(&mut pending.batch, conv, live.mls().epoch());
             }
-            live.unreachable_since_ms = None;
+            live.outage.since_ms = None;
             if let Some(access) = access {
                 live.access = access;
             }
@@ -434,6 +475,7 @@ impl Core {
                 self.stage_ended(&mut pending, id).await?;
             }
         }
+        stage_outage(&mut pending.batch, conv, &self.live(id)?.outage)?;
         self.commit(pending).await?;
         if ended {
             info!(group = %id.short(), "a failover of the group's log took our leave with it");

@@ -175,7 +175,10 @@ impl Core {
         live.cancel = cancel;
         live.control = None;
         live.copies.clear();
-        live.unreachable_since_ms = None;
+        // Its callers wrote the end of an outage of the old log; the new log task says
+        // again whether it reaches the new relays.
+        live.outage.since_ms = None;
+        live.reach_known = false;
         info!(group = %id.short(), relays = live.row.sequencers.len(), "the group's log moved");
         self.start_log(id);
         self.remake_stale(id).await

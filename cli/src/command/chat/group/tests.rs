@@ -26,6 +26,7 @@ fn group() -> GroupView {
         held: 0,
         disappear_secs: None,
         failing_over: false,
+        unreachable_since_ms: None,
     }
 }
 
@@ -457,7 +458,7 @@ fn a_group_timer_is_shown_and_expired_messages_leave_the_screen() {
 }
 
 #[test]
-fn the_title_says_when_the_groups_log_is_moving_away_from_unreachable_relays() {
+fn the_title_says_when_the_groups_relays_do_not_answer_and_when_its_log_moves_away() {
     let mut screen = screen();
     let title = |screen: &Screen| -> String {
         screen
@@ -467,9 +468,19 @@ fn the_title_says_when_the_groups_log_is_moving_away_from_unreachable_relays() {
             .collect()
     };
     assert!(!title(&screen).contains('⚠'), "{}", title(&screen));
+    let unreachable = GroupView {
+        unreachable_since_ms: Some(1_800_000_000_000),
+        ..group()
+    };
+    screen.on_report(Report::Group(unreachable.clone()));
+    assert!(
+        title(&screen).contains("⚠ its relays do not answer"),
+        "{}",
+        title(&screen)
+    );
     let failing = GroupView {
         failing_over: true,
-        ..group()
+        ..unreachable
     };
     screen.on_report(Report::Group(failing));
     assert!(
