@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{node_builder, until, wait_for};
+use support::{groups::texts, node_builder, until, wait_for};
 use tern_node::{Event, From, GroupEvent, GroupFailover, GroupId, Node, UserId};
 
 /// Both admins fail over a second after the log stops answering, at once (no stagger),
@@ -20,11 +20,6 @@ const FAILOVER: GroupFailover = GroupFailover {
 
 fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
     node_builder(dir, relays).with_group_failover(FAILOVER)
-}
-
-async fn texts(node: &Node, group: GroupId) -> Vec<String> {
-    let history = node.group_history(group, 50).await.unwrap();
-    history.into_iter().map(|m| m.text).collect()
 }
 
 async fn sequencers(node: &Node, group: GroupId) -> Vec<String> {

@@ -12,7 +12,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use support::{node_builder as builder, running_clock, until, wait_for};
+use support::{groups::texts, node_builder as builder, running_clock, until, wait_for};
 use tern_node::{
     ChatId, Event, GroupEvent, GroupId, MessageId, Node, SearchError, SearchHit, UserId,
 };
@@ -332,11 +332,6 @@ async fn past_a_cutoff() -> u64 {
 }
 
 /// The texts of `node`'s history of `group`, oldest first.
-async fn texts(node: &Node, group: GroupId) -> Vec<String> {
-    let history = node.group_history(group, 50).await.unwrap();
-    history.into_iter().map(|m| m.text).collect()
-}
-
 /// Waits until every message `node` sent to `group` whose text starts with `prefix` is held
 /// by the relay.
 async fn stored(node: &Node, group: GroupId, prefix: &str) {

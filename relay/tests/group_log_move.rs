@@ -8,15 +8,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{node_builder as builder, until, wait_for};
+use support::{groups::texts, node_builder as builder, until, wait_for};
 use tern_node::{Event, From, GroupError, GroupEvent, GroupId, Node};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn texts(node: &Node, group: GroupId) -> Vec<String> {
-    let history = node.group_history(group, 50).await.unwrap();
-    history.into_iter().map(|m| m.text).collect()
-}
 
 async fn sequencers(node: &Node, group: GroupId) -> Vec<String> {
     node.group_info(group).await.unwrap().sequencers

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub(crate) mod groups;
+
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command},

@@ -1,0 +1,464 @@
+//! Group messages through real relays when things go wrong: a sequencer down across a
+//! restart, members away while adds are made, leaves waiting for a commit, and the receipts
+//! that count a message delivered to and read by n of m members.
+mod support;
+
+use std::time::Duration;
+
+use support::{
+    groups::{
+        Outage, befriend, group_event, group_refusals, received, relay, texts, three_in_a_group,
+        three_made_as,
+    },
+    node_builder as builder, running_clock, until, until_within,
+};
+use tern_node::{EventStream, GroupDelivery, GroupEvent, GroupId, Node};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_made_in_an_epoch_that_ended_meanwhile_is_made_again() {
+    let Outage {
+        relay,
+        relay_dir,
+        listen,
+        relays,
+        dirs,
+        alice,
+        bob,
+        group,
+    } = Outage::start("late leave").await;
+    // Bob is away while Alice renames the group: his node still holds the epoch before.
+    bob.shutdown().await;
+    alice.rename_group(group, "renamed").await.unwrap();
+    until("the rename to be decided", || async {
+        alice.group_info(group).await.unwrap().name == "renamed"
+    })
+    .await;
+    // The relay is down when Bob comes back and leaves, before his node could read the
+    // rename: his leave is made in an epoch that has ended.
+    relay.kill();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    bob.leave_group(group).await.unwrap();
+    let _relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+    // Once the relay is back, his node reads the rename and makes the leave again in the
+    // new epoch; Alice commits it.
+    until("bob to be out", || async {
+        !bob.group_info(group).await.unwrap().active
+    })
+    .await;
+    until("alice to see him go", || async {
+        alice.group_info(group).await.unwrap().members.len() == 1
+    })
+    .await;
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_messages_than_a_queue_holds_wait_out_a_restart_and_a_relay_outage() {
+    let Outage {
+        relay,
+        relay_dir,
+        listen,
+        relays,
+        dirs,
+        mut alice,
+        bob,
+        group,
+    } = Outage::start("outage").await;
+
+    // The group's only sequencer is down: Alice's messages are taken and wait in her outbox,
+    // through a restart, more of them than any queue between her core and her log task holds.
+    relay.kill();
+    const WAITING: usize = 400;
+    for i in 0..WAITING {
+        alice.send_to_group(group, format!("m{i}")).await.unwrap();
+    }
+    alice.shutdown().await;
+    alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let _relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+    let all = || async {
+        let history = bob.group_history(group, 2 * WAITING).await.unwrap();
+        history.into_iter().map(|m| m.text).collect::<Vec<_>>()
+    };
+    // Alice's appends and Bob's reads back off while the relay is down (up to 30 s each): a
+    // generous wait. Bob must decrypt them all, however the retries land (they once landed
+    // far enough out of order for MLS to refuse some).
+    until_within(
+        Duration::from_secs(180),
+        "bob to read every message",
+        || async { all().await.len() >= WAITING },
+    )
+    .await;
+    let mut seen = all().await;
+    assert_eq!(seen.len(), WAITING);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), WAITING, "each message once");
+    let refused = group_refusals(&bob).await;
+    assert!(refused.is_empty(), "{refused:?}");
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_too_large_for_one_message_arrives_in_parts() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Alice splits invitations at 512 bytes, as she would a Welcome for a thousand members
+    // at 128 KiB: Bob and Carol join from parts.
+    let alice = builder(dirs[0].path(), &relays).with_invite_part_len(512);
+    let (alice, bob, carol, group) = three_in_a_group(&dirs, &relays, alice, "in parts").await;
+    carol.send_to_group(group, "all here").await.unwrap();
+    for node in [&alice, &bob] {
+        until("everyone to read carol", || async {
+            texts(node, group).await.contains(&"all here".to_owned())
+        })
+        .await;
+    }
+    for node in [&bob, &carol] {
+        let refused = group_refusals(node).await;
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+/// Waits until `node` has handed every 1:1 message to a relay or its recipient.
+async fn outbox_empty(node: &Node, what: &str) {
+    until(what, || async { node.status().await.unwrap().outbox == 0 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adds_to_two_groups_complete_though_each_side_is_away_when_the_other_writes() {
+    // Alice adds Bob to two groups while he is away; he answers both key package requests
+    // while she is away; both answers reach her from her mailbox together, and each add is
+    // made from one of them while Bob is away again: none is lost, and none is asked again.
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Both write only through relays, so that each message waits for the other there.
+    let spawn = |dir: &std::path::Path| builder(dir, &relays).with_direct_delivery(false).spawn();
+    let mut alice = spawn(dirs[0].path()).await.unwrap();
+    let mut bob = spawn(dirs[1].path()).await.unwrap();
+    befriend(&alice, &bob).await;
+    let bob_user = bob.user_id();
+    for node in [&alice, &bob] {
+        until("both records to be in the DHT", || async {
+            node.status().await.unwrap().record_published.is_some()
+        })
+        .await;
+    }
+    let groups = [
+        alice.create_group("first").await.unwrap(),
+        alice.create_group("second").await.unwrap(),
+    ];
+
+    // Bob is away: both requests wait in his mailbox.
+    bob.shutdown().await;
+    for group in groups {
+        alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    }
+    outbox_empty(&alice, "alice's requests to reach bob's mailbox").await;
+    // Alice is away when bob answers both: the answers wait in her mailbox.
+    alice.shutdown().await;
+    let deposited = relay.metrics().await.deposits;
+    bob = spawn(dirs[1].path()).await.unwrap();
+    until("bob's two answers to reach alice's mailbox", || async {
+        relay.metrics().await.deposits >= deposited + 2 && bob.status().await.unwrap().outbox == 0
+    })
+    .await;
+    bob.shutdown().await;
+    alice = spawn(dirs[0].path()).await.unwrap();
+    for group in groups {
+        until(
+            "alice to add bob to both groups from his two answers",
+            || async {
+                let info = alice.group_info(group).await.unwrap();
+                info.members.iter().any(|m| m.user == bob_user)
+            },
+        )
+        .await;
+    }
+    bob = spawn(dirs[1].path()).await.unwrap();
+    for group in groups {
+        until("bob to be in both groups", || async {
+            bob.group_info(group).await.is_ok_and(|g| g.active)
+        })
+        .await;
+    }
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+/// The counts of message `id` once a receipt event shows them meeting `wanted`.
+async fn counts_when(
+    events: &mut EventStream,
+    group: GroupId,
+    id: tern_node::MessageId,
+    wanted: impl Fn(&GroupDelivery) -> bool,
+) -> GroupDelivery {
+    group_event(events, group, |e| match e {
+        GroupEvent::Receipts { id: m, delivery } if *m == id && wanted(delivery) => Some(*delivery),
+        _ => None,
+    })
+    .await
+}
+
+/// Alice's counts for her message `id` in `group`, from her history.
+async fn delivery(alice: &Node, group: GroupId, id: tern_node::MessageId) -> GroupDelivery {
+    let history = alice.group_history(group, 100).await.unwrap();
+    let message = history.iter().find(|m| m.id == id).expect("the message");
+    message.delivery.expect("counts for our own message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_show_a_message_delivered_to_and_read_by_n_of_m_members() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Carol keeps what she reads to herself.
+    let builders = [
+        builder(dirs[0].path(), &relays),
+        builder(dirs[1].path(), &relays),
+        builder(dirs[2].path(), &relays).with_group_read_receipts(false),
+    ];
+    let (alice, bob, carol, group) = three_made_as(builders, "receipts").await;
+    let mut events = alice.events(tern_node::From::Now);
+
+    let id = alice
+        .send_to_group(group, "did you get this?")
+        .await
+        .unwrap();
+    let nobody = GroupDelivery {
+        delivered: 0,
+        read: 0,
+        members: 2,
+    };
+    let at_first = delivery(&alice, group, id).await;
+    assert!(
+        at_first.delivered <= 2 && at_first.read == 0 && at_first.members == 2,
+        "{at_first:?}"
+    );
+    // Bob stops the moment he has it, before his receipt is due, and owes it after his
+    // restart: it is kept with the message.
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+    received(&mut bob_events, group, "did you get this?").await;
+    bob.shutdown().await;
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    // Each receipt moves the count, live; history agrees.
+    let delivered = counts_when(&mut events, group, id, |d| d.delivered == 2).await;
+    assert_eq!(
+        delivered,
+        GroupDelivery {
+            delivered: 2,
+            ..nobody
+        }
+    );
+    assert_eq!(delivery(&alice, group, id).await, delivered);
+
+    // Carol reads first, then Bob: only Bob's read comes back.
+    until("carol to have it", || async {
+        texts(&carol, group)
+            .await
+            .contains(&"did you get this?".to_owned())
+    })
+    .await;
+    assert_eq!(carol.mark_group_read(group).await.unwrap(), 1);
+    until("bob to have it after his restart", || async {
+        texts(&bob, group)
+            .await
+            .contains(&"did you get this?".to_owned())
+    })
+    .await;
+    assert_eq!(bob.mark_group_read(group).await.unwrap(), 1);
+    let read = counts_when(&mut events, group, id, |d| d.read == 1).await;
+    assert_eq!(
+        read,
+        GroupDelivery {
+            delivered: 2,
+            read: 1,
+            members: 2
+        }
+    );
+    // Anything Carol had sent before her next message would be in the log before it.
+    carol.send_to_group(group, "seen").await.unwrap();
+    received(&mut events, group, "seen").await;
+    assert_eq!(delivery(&alice, group, id).await, read);
+    // Receipts are bodies members read and count, never messages in the chat.
+    for node in [&alice, &bob, &carol] {
+        assert!(
+            group_refusals(node).await.is_empty(),
+            "{:?}",
+            group_refusals(node).await
+        );
+    }
+    assert_eq!(
+        texts(&alice, group).await,
+        ["did you get this?", "seen"],
+        "receipts do not show as messages"
+    );
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_no_admin_is_online_to_commit_is_committed_by_a_member() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let (clock, ticking) = running_clock();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let make = |i: usize| builder(dirs[i].path(), &relays).with_clock(clock.clone());
+    let (alice, bob, carol, group) = three_made_as([make(0), make(1), make(2)], "fallback").await;
+
+    // Alice, the only admin, is away when Carol leaves: her leave waits for a commit, and
+    // until one is made MLS lets nobody send. Carol, leaving, may not; what Bob sends is
+    // kept, shown as queued, and goes out once the leave is committed.
+    alice.shutdown().await;
+    carol.leave_group(group).await.unwrap();
+    assert!(matches!(
+        carol.send_to_group(group, "one more thing").await,
+        Err(tern_node::GroupError::Busy)
+    ));
+    let mut said = send_until_held(&bob, group).await;
+    let held = said.last().unwrap().clone();
+    let state = |node: &Node, text: String| {
+        let node = node.clone();
+        async move {
+            let history = node.group_history(group, 1000).await.unwrap();
+            let message = history.into_iter().find(|m| m.text == text).unwrap();
+            message.state
+        }
+    };
+    assert_eq!(
+        state(&bob, held.clone()).await,
+        tern_node::DeliveryState::Queued
+    );
+    // An edit and a reaction wait the same way: kept, and sent once the leave is committed.
+    let history = bob.group_history(group, 1000).await.unwrap();
+    let first = history.iter().find(|m| m.text == said[0]).unwrap().id;
+    bob.edit(group, first, "edited while a leave waited")
+        .await
+        .unwrap();
+    bob.react(group, first, "👍").await.unwrap();
+    said[0] = "edited while a leave waited".to_owned();
+
+    // Half a minute on, Bob, the only one who stays and is online, commits it himself, and
+    // then sends what he held.
+    clock.advance(Duration::from_secs(60));
+    until("bob to commit carol's leave", || async {
+        bob.group_info(group).await.unwrap().members.len() == 2
+    })
+    .await;
+    // The committer's own chat says she left, as every other member's does.
+    let carol_id = carol.user_id();
+    let left = |e: &GroupEvent| match e {
+        GroupEvent::Removed { by, members } if members.contains(&carol_id) => Some(*by),
+        _ => None,
+    };
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+    assert_eq!(
+        group_event(&mut bob_events, group, left).await,
+        bob.user_id()
+    );
+    until("carol to be out", || async {
+        !carol.group_info(group).await.unwrap().active
+    })
+    .await;
+    until("bob's held message to be stored", || async {
+        bob.group_info(group).await.unwrap().held == 0
+            && state(&bob, held.clone()).await != tern_node::DeliveryState::Queued
+    })
+    .await;
+    bob.send_to_group(group, "carol has left").await.unwrap();
+    said.push("carol has left".to_owned());
+
+    // Alice comes back to a group of two and reads everything Bob said.
+    let alice = make(0).spawn().await.unwrap();
+    until("alice to catch up", || async {
+        let info = alice.group_info(group).await.unwrap();
+        info.members.len() == 2
+            && texts(&alice, group)
+                .await
+                .contains(&"carol has left".to_owned())
+    })
+    .await;
+    let info = alice.group_info(group).await.unwrap();
+    assert!(info.admin, "alice is still the admin");
+    let mut alice_events = alice.events(tern_node::From::Oldest);
+    assert_eq!(
+        group_event(&mut alice_events, group, left).await,
+        bob.user_id()
+    );
+    until("alice to read everything bob said", || async {
+        let seen = texts(&alice, group).await;
+        said.iter().all(|t| seen.contains(t))
+    })
+    .await;
+    until("alice to see bob's reaction", || async {
+        let history = alice.group_history(group, 1000).await.unwrap();
+        history
+            .iter()
+            .any(|m| m.id == first && m.edited_at_ms.is_some() && !m.reactions.is_empty())
+    })
+    .await;
+    let seen = texts(&alice, group).await;
+    let order: Vec<_> = seen.iter().filter(|t| said.contains(t)).collect();
+    assert_eq!(
+        order,
+        said.iter().collect::<Vec<_>>(),
+        "in the order bob sent them"
+    );
+    ticking.abort();
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+/// Sends to `group` from `node` until a message is held for a leave; returns what it sent.
+async fn send_until_held(node: &Node, group: GroupId) -> Vec<String> {
+    let mut said = Vec::new();
+    until("a member's leave to reach the sender", || {
+        let text = format!("while a leave waits #{}", said.len());
+        said.push(text.clone());
+        async move {
+            node.send_to_group(group, &text).await.unwrap();
+            node.group_info(group).await.unwrap().held > 0
+        }
+    })
+    .await;
+    said
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_held_for_a_leave_fail_when_their_sender_is_out_first() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let make = |i: usize| builder(dirs[i].path(), &relays);
+    let (alice, bob, carol, group) = three_made_as([make(0), make(1), make(2)], "gone").await;
+    // The admin is away when Carol leaves; Bob's messages are held, and then Bob leaves too.
+    alice.shutdown().await;
+    carol.leave_group(group).await.unwrap();
+    let said = send_until_held(&bob, group).await;
+    bob.leave_group(group).await.unwrap();
+    // Alice comes back and commits both leaves: Bob is out before his messages could go.
+    let alice = make(0).spawn().await.unwrap();
+    until("bob to be out", || async {
+        !bob.group_info(group).await.unwrap().active
+    })
+    .await;
+    let held = said.last().unwrap();
+    let history = bob.group_history(group, 1000).await.unwrap();
+    let state = history.iter().find(|m| &m.text == held).unwrap().state;
+    assert_eq!(state, tern_node::DeliveryState::Failed);
+    assert_eq!(bob.group_info(group).await.unwrap().held, 0);
+    assert!(!texts(&alice, group).await.contains(held));
+    for node in [alice, bob, carol] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
