@@ -189,9 +189,6 @@ impl Core {
                 let mut pending = Pending::new(Batch::new(), Vec::new());
                 let mut result = self.enqueue(&mut pending, peer, &body, false).await;
                 if result.is_ok() {
-                    result = self.stage_sessions(&mut pending.batch, &peer);
-                }
-                if result.is_ok() {
                     result = self.commit(pending).await.map(|_| ());
                 }
                 let _ = reply.send(result);

@@ -112,8 +112,7 @@ impl Core {
             name: row.name.clone(),
             status: row.status.clone(),
         });
-        self.enqueue(pending, peer, &body, false).await?;
-        self.stage_sessions(&mut pending.batch, &peer)
+        self.enqueue(pending, peer, &body, false).await
     }
 
     /// Sends our profile, if we have one, to a peer just accepted (a new contact or an
@@ -158,7 +157,6 @@ impl Core {
         if known.is_none()
             && let Some(own) = self.own_profile().await?
         {
-            // The receive group stages the sender's sessions, which this advances.
             let body = Body::Profile(Profile {
                 id: MessageId::random(&mut UnwrapErr(getrandom::SysRng)),
                 stamp: self.clock.tick(self.time.now_ms()),

@@ -255,7 +255,6 @@ impl Core {
         pending.batch.put::<Conversations>(&conv, &summary)?;
         self.enqueue_receipts(&mut pending, peer, ReceiptKind::Read, &ids)
             .await?;
-        self.stage_sessions(&mut pending.batch, &peer)?;
         self.commit(pending).await?;
         self.dispatch_due().await;
         Ok(ids.len())

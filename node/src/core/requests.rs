@@ -250,7 +250,6 @@ impl Core {
         self.load_sessions(&peer).await?;
         self.enqueue_receipts(&mut pending, peer, ReceiptKind::Delivered, &ids)
             .await?;
-        self.stage_sessions(&mut pending.batch, &peer)?;
         pending.events.push(Event::ChatChanged {
             peer,
             change: ChatChange::Accepted,

@@ -43,7 +43,6 @@ impl Core {
         }
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let mut summaries: HashMap<Conv, ConversationRow> = HashMap::new();
-        let mut touched = Vec::new();
         let mut accepted = Vec::with_capacity(sends.len());
         // Requests that writing to their sender accepts.
         let mut requests_accepted = Vec::new();
@@ -150,9 +149,6 @@ impl Core {
                         staged = Err(e);
                     }
                 }
-                if !touched.contains(&peer) {
-                    touched.push(peer);
-                }
             } else {
                 let _ = reply.send(Err(Error::Storage(StorageError::other(
                     "a write in the same group failed",
@@ -160,9 +156,6 @@ impl Core {
             }
         }
         let result = staged.and_then(|()| {
-            for peer in &touched {
-                self.stage_sessions(&mut pending.batch, peer)?;
-            }
             for (conv, summary) in &summaries {
                 pending.batch.put::<Conversations>(conv, summary)?;
             }
@@ -310,7 +303,8 @@ impl Core {
             next_attempt_ms: 0,
         };
         match encrypted {
-            // Sealed (and written) at commit, together with the rest of the group.
+            // Sealed and written at commit, with the rest of the group and the session this
+            // advanced (`seal_pending`).
             Some((message, mailbox)) => pending.to_seal.push(ToSeal {
                 seq,
                 row,
