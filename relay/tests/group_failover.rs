@@ -7,7 +7,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{groups::texts, node_builder, until, wait_for};
+use support::{
+    groups::{befriend, texts},
+    node_builder, until, wait_for,
+};
 use tern_node::{Event, From, GroupEvent, GroupFailover, GroupId, Node, UserId};
 
 /// Both admins fail over a second after the log stops answering, at once (no stagger),
@@ -24,6 +27,20 @@ fn builder(dir: &std::path::Path, relays: &[String]) -> tern_node::Builder {
 
 async fn sequencers(node: &Node, group: GroupId) -> Vec<String> {
     node.group_info(group).await.unwrap().sequencers
+}
+
+/// `admin` moves `group`'s log to `relay`, and it and `members` come to see it there.
+async fn move_log(admin: &Node, members: &[&Node], group: GroupId, relay: &str) {
+    admin
+        .move_group_log(group, vec![relay.parse().unwrap()])
+        .await
+        .unwrap();
+    for node in std::iter::once(admin).chain(members.iter().copied()) {
+        until("the log to move to the relay", || async {
+            sequencers(node, group).await == [relay.to_owned()]
+        })
+        .await;
+    }
 }
 
 /// Who made the move of `node`'s `n`th `LogMoved` event for `group` (1: the first).
@@ -58,10 +75,8 @@ async fn admins_move_a_log_nobody_reaches_and_every_member_follows_the_same_move
     let bob = builder(dirs[1].path(), &mailbox).spawn().await.unwrap();
     let dave = builder(dirs[2].path(), &mailbox).spawn().await.unwrap();
     // Bob knows both; Alice and Dave do not know each other.
-    alice.add_contact("bob", bob.user_id()).await.unwrap();
-    bob.add_contact("alice", alice.user_id()).await.unwrap();
-    bob.add_contact("dave", dave.user_id()).await.unwrap();
-    dave.add_contact("bob", bob.user_id()).await.unwrap();
+    befriend(&alice, &bob).await;
+    befriend(&bob, &dave).await;
 
     // Alice makes the group and Bob an admin; Bob adds Dave and makes him one too.
     let group = alice.create_group("failover").await.unwrap();
@@ -85,16 +100,7 @@ async fn admins_move_a_log_nobody_reaches_and_every_member_follows_the_same_move
         dave.group_info(group).await.is_ok_and(|g| g.admin)
     })
     .await;
-    alice
-        .move_group_log(group, vec![log_relay.parse().unwrap()])
-        .await
-        .unwrap();
-    for node in [&alice, &bob, &dave] {
-        until("the log to move to the first relay", || async {
-            sequencers(node, group).await == [log_relay.clone()]
-        })
-        .await;
-    }
+    move_log(&alice, &[&bob, &dave], group, &log_relay).await;
     alice.send_to_group(group, "before").await.unwrap();
     for node in [&bob, &dave] {
         until("everyone to read it", || async {
@@ -160,8 +166,7 @@ async fn forged_failovers_are_refused_and_counted_and_the_group_goes_on() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
     let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
-    alice.add_contact("bob", bob.user_id()).await.unwrap();
-    bob.add_contact("alice", alice.user_id()).await.unwrap();
+    befriend(&alice, &bob).await;
     let group = alice.create_group("forged").await.unwrap();
     alice.add_members(group, vec![bob.user_id()]).await.unwrap();
     until("bob to join", || async {
@@ -232,24 +237,14 @@ async fn an_outage_and_a_commit_a_failover_set_aside_outlast_restarts() {
     };
     let alice = make(0).spawn().await.unwrap();
     let bob = make(1).spawn().await.unwrap();
-    alice.add_contact("bob", bob.user_id()).await.unwrap();
-    bob.add_contact("alice", alice.user_id()).await.unwrap();
+    befriend(&alice, &bob).await;
     let group = alice.create_group("restarts").await.unwrap();
     alice.add_members(group, vec![bob.user_id()]).await.unwrap();
     until("bob to join", || async {
         bob.group_info(group).await.is_ok_and(|g| g.active)
     })
     .await;
-    alice
-        .move_group_log(group, vec![log_relay.parse().unwrap()])
-        .await
-        .unwrap();
-    for node in [&alice, &bob] {
-        until("the log to move to the first relay", || async {
-            sequencers(node, group).await == [log_relay.clone()]
-        })
-        .await;
-    }
+    move_log(&alice, &[&bob], group, &log_relay).await;
 
     // The log dies with Alice's rename waiting at it.
     processes.remove(0).kill();

@@ -147,6 +147,12 @@ impl Core {
         if live.outage.since_ms == before {
             return Ok(());
         }
+        self.write_outage(id).await
+    }
+
+    /// Writes group `id`'s outage as memory holds it, in a write of its own.
+    async fn write_outage(&mut self, id: GroupId) -> Result<(), Error> {
+        let live = self.live(id)?;
         let mut batch = Batch::new();
         stage_outage(&mut batch, live.conv, &live.outage)?;
         self.commit(Pending::new(batch, Vec::new())).await?;
@@ -203,11 +209,8 @@ impl Core {
     /// held until it settles and handed to the members among our contacts.
     async fn fail_over(&mut self, id: GroupId, now: u64) -> Result<(), Error> {
         // Should this attempt fail, the next comes a whole delay later.
-        let live = self.live_mut(id)?;
-        live.outage.since_ms = Some(now);
-        let mut batch = Batch::new();
-        stage_outage(&mut batch, live.conv, &live.outage)?;
-        self.commit(Pending::new(batch, Vec::new())).await?;
+        self.live_mut(id)?.outage.since_ms = Some(now);
+        self.write_outage(id).await?;
         let live = self.live(id)?;
         let current: Vec<&[u8]> = live
             .row
