@@ -318,6 +318,9 @@ struct Pending {
     search: Vec<search::SearchOp>,
     /// Blobs whose rows the batch deletes, deleted from disk once it is durable.
     unfile: Vec<tern_blob::Root>,
+    /// When events of `events` (by index) happened, where that is not now: changes read
+    /// from a group's log, which history keeps as notices where they happened.
+    happened: Vec<(usize, Stamp)>,
 }
 
 /// An outbox entry whose ratchet message waits to be sealed into an envelope.
@@ -338,7 +341,16 @@ impl Pending {
             erase: Vec::new(),
             search: Vec::new(),
             unfile: Vec::new(),
+            happened: Vec::new(),
         }
+    }
+
+    /// Records that the events staged since index `from` happened at `at`, in the order
+    /// staged (one counter step apart).
+    fn happened_since(&mut self, from: usize, at: Stamp) {
+        let staged = from..self.events.len();
+        self.happened
+            .extend(staged.zip(0..).map(|(index, step)| (index, at + step)));
     }
 }
 
@@ -573,8 +585,10 @@ impl Core {
             erase,
             search,
             unfile,
+            happened,
             ..
         } = pending;
+        self.stage_notices(&mut batch, &events, &happened)?;
         let mut published = Vec::with_capacity(events.len());
         for event in events {
             let cursor = Cursor(self.next_event);

@@ -215,6 +215,14 @@ pub struct GroupMessage {
     /// When a disappearing message is erased (Unix milliseconds), once its timer runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<u64>,
+    /// A notice, not a message: a change to the group, kept in history where it happened,
+    /// as the event that reported it then ([`GroupEvent::is_notice`] says which are kept).
+    /// A notice has no text and is never unread, `sender` is who made the change (this
+    /// account for what happened here alone: `Ended`, `Missed`, `FellBehind`), and nothing
+    /// can be done to it: edits, deletes for everyone, reactions and replies are refused
+    /// as for a message that does not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Box<GroupEvent>>,
 }
 
 /// How far one of our group messages got: "delivered to `delivered` of `members`". Each
@@ -399,6 +407,46 @@ pub enum GroupEvent {
         /// The message.
         id: MessageId,
     },
+}
+
+impl GroupEvent {
+    /// Whether history keeps this event as a notice where it happened
+    /// ([`GroupMessage::notice`]): a change to the group itself (joins and leaves, names,
+    /// admins, the timer, the log moving, its end) or to what this device holds of it (a
+    /// gap, falling behind). Messages and what happens to them are history already.
+    ///
+    /// ```
+    /// use tern_node::GroupEvent;
+    ///
+    /// assert!(GroupEvent::Ended.is_notice());
+    /// assert!(GroupEvent::Missed { count: 3 }.is_notice());
+    /// ```
+    pub fn is_notice(&self) -> bool {
+        match self {
+            Self::Joined { .. }
+            | Self::Added { .. }
+            | Self::Removed { .. }
+            | Self::AddedBack { .. }
+            | Self::Renamed { .. }
+            | Self::AdminChanged { .. }
+            | Self::TimerChanged { .. }
+            | Self::LogMoved { .. }
+            | Self::Ended
+            | Self::Missed { .. }
+            | Self::FellBehind { .. } => true,
+            Self::Message(_)
+            | Self::Stored { .. }
+            | Self::Receipts { .. }
+            | Self::AddWaiting { .. }
+            | Self::AttachmentChanged { .. }
+            | Self::AttachmentProgress { .. }
+            | Self::MessageEdited { .. }
+            | Self::MessageDeleted { .. }
+            | Self::DeletedForMe { .. }
+            | Self::ReactionChanged { .. }
+            | Self::MessageExpired { .. } => false,
+        }
+    }
 }
 
 /// Why a group operation failed. Nothing changed.

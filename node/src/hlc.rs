@@ -28,6 +28,12 @@ pub(crate) fn millis(stamp: Stamp) -> u64 {
     stamp >> COUNTER_BITS
 }
 
+/// The first stamp of millisecond `ms`: for something that happened then, by another clock
+/// than ours (a relay's).
+pub(crate) fn at_millis(ms: u64) -> Stamp {
+    ms << COUNTER_BITS
+}
+
 /// The clock. Its state is the last stamp it issued; the node persists that with each message
 /// so the clock never goes backwards across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

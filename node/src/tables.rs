@@ -279,8 +279,8 @@ pub(crate) struct TimerRow {
     pub(crate) stamp: Stamp,
 }
 
-/// What a message that is not a text says (a timer change, and later notices), keyed exactly
-/// like [`Messages`]; its [`Messages`] row holds no text.
+/// What a message that is not a text says (a timer change, a changed identity key, a change
+/// to a group), keyed exactly like [`Messages`]; its [`Messages`] row holds no text.
 pub(crate) struct Notices;
 impl Table for Notices {
     const NAME: &'static str = "notices";
@@ -289,12 +289,33 @@ impl Table for Notices {
 }
 
 /// A row of [`Notices`]. Variant order is the encoding; variants are only appended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum NoticeRow {
     /// The disappearing-message timer was set to this many seconds (0: off).
     Timer(u32),
     /// The peer's identity key changed; `true` when sending waits for the user (`block`).
     IdentityChanged(bool),
+    /// A change to a group, in the stored form of the event that reported it (one for which
+    /// [`crate::GroupEvent::is_notice`] holds).
+    Group(Box<group_event_row::GroupEventV1>),
+}
+
+impl NoticeRow {
+    /// The notice that keeps `event` in its group's history, if it is one.
+    pub(crate) fn group(event: &crate::GroupEvent) -> Option<Self> {
+        if !event.is_notice() {
+            return None;
+        }
+        group_event_row::GroupEventV1::stored(event).map(|stored| Self::Group(Box::new(stored)))
+    }
+
+    /// The group event this notice keeps; `None` for a 1:1 notice.
+    pub(crate) fn group_event(&self) -> Option<crate::GroupEvent> {
+        match self {
+            Self::Group(event) => Some((**event).clone().into()),
+            Self::Timer(_) | Self::IdentityChanged(_) => None,
+        }
+    }
 }
 
 /// A disappearing message's timer, keyed exactly like [`Messages`]: its length, and when it
@@ -687,6 +708,8 @@ mod fixture_group_files;
 mod fixture_group_history;
 #[cfg(test)]
 mod fixture_group_moves;
+#[cfg(test)]
+mod fixture_group_notices;
 #[cfg(test)]
 mod fixture_group_outages;
 #[cfg(test)]

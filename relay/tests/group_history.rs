@@ -351,6 +351,7 @@ async fn all_delivered(node: &Node, group: GroupId) {
     until("every message to be delivered", || async {
         node.group_history(group, 50).await.is_ok_and(|h| {
             h.iter()
+                .filter(|m| m.notice.is_none())
                 .all(|m| m.delivery.is_some_and(|d| d.delivered == 1))
         })
     })
@@ -413,6 +414,28 @@ async fn a_member_back_after_entries_expired_in_a_quiet_group_is_shown_the_gap()
     alice.send_to_group(group, "still here").await.unwrap();
     holds(&bob, group, "still here").await;
     assert_eq!(gaps(&bob, group).await, shown);
+    // The chat shows the gap where it was, whenever it is opened: history keeps it.
+    let kept: Vec<String> = bob
+        .group_history(group, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| match m.notice.as_deref() {
+            Some(GroupEvent::Missed { count }) => format!("missed {count}"),
+            Some(other) => format!("{other:?}"),
+            None => m.text,
+        })
+        .filter(|line| !line.starts_with("Joined"))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "before".to_owned(),
+            format!("missed {}", shown[0]),
+            "kept".to_owned(),
+            "still here".to_owned()
+        ]
+    );
     let two = Two { bob, ..two };
     two.stop().await;
 }

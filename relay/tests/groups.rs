@@ -127,15 +127,8 @@ async fn a_group_of_three_talks_through_its_log_and_a_removed_member_reads_no_mo
     let mut bob_events = bob.events(tern_node::From::Now);
     alice.send_to_group(group, "welcome back").await.unwrap();
     received(&mut bob_events, group, "welcome back").await;
-    let texts: Vec<String> = bob
-        .group_history(group, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
     assert_eq!(
-        texts,
+        texts(&bob, group).await,
         [
             "hi from bob",
             "hi from alice",
@@ -485,7 +478,8 @@ async fn a_burst_of_messages_larger_than_any_queue_all_arrive_once() {
     }
     let all = || async {
         let history = bob.group_history(group, 2 * BURST).await.unwrap();
-        history.into_iter().map(|m| m.text).collect::<Vec<_>>()
+        let messages = history.into_iter().filter(|m| m.notice.is_none());
+        messages.map(|m| m.text).collect::<Vec<_>>()
     };
     until("bob to read every message", || async {
         all().await.len() >= BURST
@@ -538,6 +532,125 @@ async fn a_message_after_a_restart_reaches_a_member_invited_before_it() {
     })
     .await;
     for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_a_group_stay_in_its_history_where_they_happened_across_restarts() {
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays);
+    let (alice, bob, carol, group) = three_in_a_group(&dirs, &relays, alice, "notices").await;
+    bob.send_to_group(group, "before the rename").await.unwrap();
+    for node in [&alice, &carol] {
+        until("bob's message to be read", || async {
+            texts(node, group)
+                .await
+                .contains(&"before the rename".to_owned())
+        })
+        .await;
+    }
+    rename_seen(&alice, &bob, group, "noticed").await;
+    until("bob to be made an admin", || async {
+        alice.set_admin(group, bob.user_id(), true).await.is_ok()
+    })
+    .await;
+    until("carol to be removed", || async {
+        alice
+            .remove_members(group, vec![carol.user_id()])
+            .await
+            .is_ok()
+    })
+    .await;
+    until("bob to see carol go", || async {
+        bob.group_info(group).await.unwrap().members.len() == 2
+    })
+    .await;
+    bob.send_to_group(group, "after carol").await.unwrap();
+    until("alice to read bob", || async {
+        texts(&alice, group)
+            .await
+            .contains(&"after carol".to_owned())
+    })
+    .await;
+
+    // After a restart, each member's history holds the changes it saw, in place among the
+    // messages, made by whoever made them; a notice has no text.
+    bob.shutdown().await;
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    let (a, b, c) = (alice.user_id(), bob.user_id(), carol.user_id());
+    let shown = |history: Vec<tern_node::GroupMessage>| -> Vec<String> {
+        history
+            .into_iter()
+            .map(|m| match m.notice.as_deref() {
+                None => format!("{} said {}", m.sender.short(), m.text),
+                Some(notice) => {
+                    assert!(m.text.is_empty(), "a notice with text: {m:?}");
+                    let by = m.sender.short();
+                    match notice {
+                        GroupEvent::Joined { by: None, .. } => format!("{by} made it"),
+                        GroupEvent::Joined { by: Some(_), .. } => format!("{by} added me"),
+                        GroupEvent::Added { members, .. } => {
+                            format!("{by} added {}", members[0].short())
+                        }
+                        GroupEvent::Removed { members, .. } => {
+                            format!("{by} removed {}", members[0].short())
+                        }
+                        GroupEvent::Renamed { name, .. } => format!("{by} renamed it {name}"),
+                        GroupEvent::AdminChanged { member, admin, .. } => {
+                            format!("{by} made {} admin {admin}", member.short())
+                        }
+                        GroupEvent::Ended => "ended".to_owned(),
+                        other => format!("unexpected {other:?}"),
+                    }
+                }
+            })
+            .collect()
+    };
+    let (a, b, c) = (a.short(), b.short(), c.short());
+    let after_rename = [
+        format!("{a} renamed it noticed"),
+        format!("{a} made {b} admin true"),
+    ];
+    let mut alices = vec![
+        format!("{a} made it"),
+        format!("{a} added {b}"),
+        format!("{a} added {c}"),
+        format!("{b} said before the rename"),
+    ];
+    alices.extend(after_rename.clone());
+    alices.extend([format!("{a} removed {c}"), format!("{b} said after carol")]);
+    assert_eq!(
+        shown(alice.group_history(group, 100).await.unwrap()),
+        alices
+    );
+    // Bob joined before Carol was added (`three_in_a_group`).
+    let mut bobs = vec![
+        format!("{a} added me"),
+        format!("{a} added {c}"),
+        format!("{b} said before the rename"),
+    ];
+    bobs.extend(after_rename.clone());
+    bobs.extend([format!("{a} removed {c}"), format!("{b} said after carol")]);
+    assert_eq!(shown(bob.group_history(group, 100).await.unwrap()), bobs);
+    let mut carols = vec![
+        format!("{a} added me"),
+        format!("{b} said before the rename"),
+    ];
+    carols.extend(after_rename);
+    carols.extend([format!("{a} removed {c}"), "ended".to_owned()]);
+    assert_eq!(
+        shown(carol.group_history(group, 100).await.unwrap()),
+        carols
+    );
+    // Notices are never unread, and nothing can be done to them but to read them.
+    assert_eq!(bob.group_info(group).await.unwrap().unread, 0);
+    let notice = alice.group_history(group, 100).await.unwrap()[0].id;
+    let reacted = alice.react(group, notice, "👍").await;
+    assert!(reacted.is_err(), "{reacted:?}");
+    for node in [alice, bob, carol] {
         node.shutdown().await;
     }
     relay.shutdown().await;

@@ -147,6 +147,8 @@ pub(super) struct Target {
     pub(super) id: MessageId,
     pub(super) row: MessageRow,
     pub(super) meta: MetaRow,
+    /// A notice (a timer change, a changed key, a change to a group): no change applies.
+    pub(super) notice: bool,
 }
 
 impl Target {
@@ -170,6 +172,9 @@ impl Target {
         stamp: Stamp,
         change: &Change,
     ) -> Result<Option<Event>, Error> {
+        if self.notice {
+            return Err(Error::NoMessage(self.id));
+        }
         if self.meta.deleted || self.meta.unsupported.is_some() {
             return Ok(None);
         }
@@ -318,15 +323,17 @@ impl Core {
                     return Ok(None);
                 };
                 let meta = s.get::<MessageMeta>(&key)?.unwrap_or_default();
-                Ok(Some((key.1, row, meta)))
+                let notice = s.get::<crate::tables::Notices>(&key)?.is_some();
+                Ok(Some((key.1, row, meta, notice)))
             })
             .await?;
-        Ok(found.map(|(stamp, row, meta)| Target {
+        Ok(found.map(|(stamp, row, meta, notice)| Target {
             conv,
             stamp,
             id,
             row,
             meta,
+            notice,
         }))
     }
 
@@ -432,10 +439,10 @@ impl Core {
     /// Counts and announces a refused change.
     fn refuse_change(&mut self, pending: &mut Pending, peer: UserId, id: MessageId, e: &Error) {
         let reason = match e {
-            Error::NotAuthor => Refusal::NotAuthor,
-            _ => Refusal::WindowClosed,
-        }
-        .reason();
+            Error::NotAuthor => Refusal::NotAuthor.reason(),
+            Error::NoMessage(_) => "change_to_notice",
+            _ => Refusal::WindowClosed.reason(),
+        };
         *self.changes_refused.entry(reason).or_default() += 1;
         debug!(peer = %peer.short(), "refused a change: {reason}");
         pending.events.push(Event::ChangeRefused {

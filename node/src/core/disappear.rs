@@ -51,7 +51,8 @@ pub(super) fn with_extras(
         Some(NoticeRow::IdentityChanged(held)) => {
             message.kind = MessageKind::IdentityChanged { held: *held }
         }
-        None => {}
+        // A group's notice is never in a 1:1 chat.
+        Some(NoticeRow::Group(_)) | None => {}
     }
     if let Some(expiry) = expiry {
         message.disappear_secs = Some(expiry.secs);
@@ -242,6 +243,7 @@ impl Core {
                 id: MessageId::from_bytes(id),
                 row,
                 meta: Default::default(),
+                notice: false,
             };
             let peer = target.row.peer;
             let id = target.id;

@@ -549,6 +549,7 @@ impl Core {
                 read: false,
             },
             meta,
+            notice: extras.notice.is_some(),
         };
         self.adopt_orphans(pending, staged, &mut target).await?;
         let key = (conv, stamp, *id.as_bytes());

@@ -80,6 +80,7 @@ fn events() -> RowsOf<Events> {
         delivery: None,
         disappear_secs: None,
         expires_at_ms: None,
+        notice: None,
     };
     let mut deleted = message.clone();
     deleted.text.clear();

@@ -81,6 +81,7 @@ fn rows() -> Rows {
         delivery: None,
         disappear_secs: None,
         expires_at_ms: None,
+        notice: None,
     };
     let events = [
         GroupEvent::Joined {

@@ -43,6 +43,7 @@ fn events() -> RowsOf<Events> {
         delivery: None,
         disappear_secs: Some(3600),
         expires_at_ms: Some(1_800_003_600_000),
+        notice: None,
     };
     let events = [
         GroupEvent::TimerChanged {

@@ -13,7 +13,7 @@ use crate::{
 
 /// The stored form of [`GroupMessage`], version 1. Field order is the encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct GroupMessageV1 {
+pub(crate) struct GroupMessageV1 {
     id: MessageId,
     group: [u8; 32],
     sender: UserId,
@@ -43,13 +43,14 @@ impl GroupMessageV1 {
             delivery: None,
             disappear_secs: None,
             expires_at_ms: None,
+            notice: None,
         }
     }
 }
 
 /// The stored form of [`GroupEvent`], version 1. Variant order is the encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) enum GroupEventV1 {
+pub(crate) enum GroupEventV1 {
     Joined {
         name: String,
         by: Option<UserId>,
@@ -139,7 +140,7 @@ pub(super) enum GroupEventV1 {
 /// replies to, and whether it was deleted (an event scrubbed by a delete). Edits and
 /// reactions come as events of their own. Field order is the encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct GroupMessageV2 {
+pub(crate) struct GroupMessageV2 {
     base: GroupMessageV1,
     attachment: Option<AttachmentV1>,
     reply_to: Option<MessageId>,
@@ -149,7 +150,7 @@ pub(super) struct GroupMessageV2 {
 /// The stored form of [`GroupMessage`], version 3: version 2, then its disappearing-message
 /// timer and when it runs out. Field order is the encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct GroupMessageV3 {
+pub(crate) struct GroupMessageV3 {
     base: GroupMessageV2,
     disappear_secs: Option<u32>,
     expires_at_ms: Option<u64>,
@@ -168,7 +169,7 @@ impl GroupMessageV2 {
 
 impl GroupEventV1 {
     /// The stored form of `event`; `None` for an ephemeral one, which is never logged.
-    pub(super) fn stored(event: &GroupEvent) -> Option<Self> {
+    pub(crate) fn stored(event: &GroupEvent) -> Option<Self> {
         Some(match event.clone() {
             GroupEvent::Joined { name, by } => Self::Joined { name, by },
             GroupEvent::Message(m) => Self::Message3(GroupMessageV3 {

@@ -46,6 +46,17 @@ async fn disappearing_messages_are_erased_after_sending_and_after_reading() {
     })
     .await;
     assert_eq!(shown.kind, MessageKind::Timer { secs: 300 });
+    // A notice is no message to change, for its author or the peer.
+    let refused = alice.edit(b, notice, "forged").await;
+    assert!(
+        matches!(refused, Err(crate::ChangeError::NoMessage(id)) if id == notice),
+        "{refused:?}"
+    );
+    let refused = bob.react(a, notice, "👍").await;
+    assert!(
+        matches!(refused, Err(crate::ChangeError::NoMessage(_))),
+        "{refused:?}"
+    );
     let bob_chat = bob.chats().await.unwrap().remove(0);
     assert_eq!(
         bob_chat.disappear_secs,

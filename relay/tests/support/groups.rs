@@ -67,11 +67,13 @@ pub(crate) async fn group_refusals(node: &Node) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// The texts of `node`'s history of `group`, oldest first (its notices left out).
 pub(crate) async fn texts(node: &Node, group: GroupId) -> Vec<String> {
     node.group_history(group, 100)
         .await
         .unwrap()
         .into_iter()
+        .filter(|m| m.notice.is_none())
         .map(|m| m.text)
         .collect()
 }

@@ -48,14 +48,33 @@ enum Received {
 }
 
 impl Core {
-    /// Stages the event that shows the gap a read of group `id`'s log found. The page that
-    /// follows the gap moves the cursor past it; an empty page moves it to the gap's end.
-    fn stage_gap(&self, pending: &mut Pending, id: GroupId, relay: usize, gap: Gap) {
+    /// Stages the event of the gap a read of group `id`'s log found, its notice right after
+    /// the newest thing history holds of the group. The page that follows the gap moves the
+    /// cursor past it; an empty page moves it to the gap's end.
+    async fn stage_gap(
+        &mut self,
+        pending: &mut Pending,
+        id: GroupId,
+        relay: usize,
+        gap: Gap,
+    ) -> Result<(), Error> {
         warn!(group = %id.short(), relay, count = gap.count, "log entries expired unread");
+        let conv = self.live(id)?.conv;
+        let newest = self
+            .read(move |s| {
+                let range = (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]);
+                s.scan::<Messages>(range, ScanDirection::Reverse, 1)
+            })
+            .await?;
+        let from = pending.events.len();
         pending.events.push(Event::Group {
             group: id,
             event: GroupEvent::Missed { count: gap.count },
         });
+        if let Some(((_, stamp, _), _)) = newest.first() {
+            pending.happened_since(from, stamp + 1);
+        }
+        Ok(())
     }
 
     pub(in crate::core) async fn on_log_report(&mut self, report: Report) {
@@ -123,7 +142,7 @@ impl Core {
             if let Some(gap) = gap {
                 // Nothing left to read past the gap: record it, and read on after it.
                 let mut pending = Pending::new(Batch::new(), Vec::new());
-                self.stage_gap(&mut pending, id, relay, gap);
+                self.stage_gap(&mut pending, id, relay, gap).await?;
                 let live = self.live_mut(id)?;
                 if let Some(cursor) = live.row.cursors.get_mut(relay) {
                     *cursor = (*cursor).max(gap.last);
@@ -190,7 +209,7 @@ impl Core {
                         };
                         copies.push((epoch, row));
                     }
-                    effects.push((entry.seq, effect));
+                    effects.push((entry.seq, entry.stored_at, effect));
                     if left {
                         break;
                     }
@@ -208,7 +227,7 @@ impl Core {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         if let Some(gap) = gap {
             // Shown before the page's messages, which came after it.
-            self.stage_gap(&mut pending, id, relay, gap);
+            self.stage_gap(&mut pending, id, relay, gap).await?;
         }
         glue::stage(&mut pending.batch, layer)?;
         for (epoch, row) in &copies {
@@ -221,8 +240,9 @@ impl Core {
         let (mut received, mut receipts, mut fetches) = (Vec::new(), Vec::new(), Vec::new());
         // The messages this page stored or changed, for changes later in the page.
         let mut targets = Targets::new();
-        for (seq, effect) in effects {
+        for (seq, stored_at, effect) in effects {
             debug!(group = %id.short(), seq, "log entry");
+            let at = entry_time(stored_at, self.time.now_ms());
             match effect {
                 Effect::Message { sender, plaintext } => {
                     match self
@@ -246,13 +266,15 @@ impl Core {
                     own_lost,
                 } => {
                     if own_lost {
-                        decided.push(None);
+                        decided.push((None, at));
                     }
+                    let from = pending.events.len();
                     for event in commits::change_events(committer, changes) {
                         pending.events.push(Event::Group { group: id, event });
                     }
+                    pending.happened_since(from, at);
                 }
-                Effect::OwnCommit(changes) => decided.push(Some(changes)),
+                Effect::OwnCommit(changes) => decided.push((Some(changes), at)),
                 Effect::Own(digest) => {
                     // Our message, read back: the own-entry row has done its job. Its outbox
                     // row goes with the append's report, which may come after this.
@@ -270,8 +292,10 @@ impl Core {
                 }
             }
         }
-        for won in decided {
+        for (won, at) in decided {
+            let from = pending.events.len();
             self.decide_own_commit(&mut pending, id, won).await?;
+            pending.happened_since(from, at);
         }
         self.stage_due(&mut pending, id, &received)?;
         let counts = self.count_receipts(&mut pending, conv, receipts).await?;
@@ -447,6 +471,7 @@ impl Core {
             delivery: None,
             disappear_secs: None,
             expires_at_ms: None,
+            notice: None,
         };
         // The message keeps the timer it was sent under; its clock starts when it is read.
         let message = match expire_secs {
@@ -765,4 +790,11 @@ pub(super) fn refusal_code(error: &ProcessError) -> &'static str {
         ProcessError::Storage(_) => "storage",
         _ => "invalid",
     }
+}
+
+/// When a log entry happened, as a stamp for the changes it brings: when the relay took it
+/// (`stored_at`, Unix seconds, so within that second), and not after now.
+fn entry_time(stored_at: u64, now_ms: u64) -> Stamp {
+    let taken = stored_at.saturating_mul(1000).saturating_add(999);
+    hlc::at_millis(now_ms.min(taken))
 }

@@ -25,6 +25,57 @@ impl Core {
         Ok(true)
     }
 
+    /// Stages, for each event of `events` that history keeps as a notice
+    /// ([`GroupEvent::is_notice`]), the notice in its group's history where it happened (at
+    /// its stamp in `happened`, by event index; else now): under an id of its own, with no
+    /// text, never unread, and written by whoever made the change. Every write passes here
+    /// ([`Core::commit`]), so no change reported is missing from history, whichever path
+    /// reported it.
+    pub(in crate::core) fn stage_notices(
+        &mut self,
+        batch: &mut Batch,
+        events: &[Event],
+        happened: &[(usize, Stamp)],
+    ) -> Result<(), Error> {
+        let me = self.account.user_id();
+        for (index, event) in events.iter().enumerate() {
+            let Event::Group { group, event } = event else {
+                continue;
+            };
+            let Some(notice) = crate::tables::NoticeRow::group(event) else {
+                continue;
+            };
+            let by = notice_author(event).unwrap_or(me);
+            let conv = self.group_key(group);
+            let now = self.time.now_ms();
+            let stamp = match happened.iter().find(|(i, _)| *i == index) {
+                Some(&(_, at)) => {
+                    // What happens now comes after it (the end of a group after the commit
+                    // that removed us, in the same millisecond).
+                    self.clock.observe(at, now);
+                    at
+                }
+                None => self.clock.tick(now),
+            };
+            let id = *MessageId::random(&mut UnwrapErr(getrandom::SysRng)).as_bytes();
+            let row = MessageRow {
+                peer: by,
+                direction: if by == me {
+                    Direction::Outgoing
+                } else {
+                    Direction::Incoming
+                },
+                text: String::new(),
+                state: DeliveryState::Delivered,
+                read: true,
+            };
+            batch.put::<Messages>(&(conv, stamp, id), &row)?;
+            batch.put::<MessageIndex>(&(conv, id), &stamp)?;
+            batch.put::<crate::tables::Notices>(&(conv, stamp, id), &notice)?;
+        }
+        Ok(())
+    }
+
     /// The newest `limit` messages of group `id`, oldest first.
     pub(super) async fn group_history(
         &self,
@@ -64,6 +115,7 @@ pub(in crate::core) fn read_message(
     let file = s.get::<crate::tables::Attachments>(&key)?;
     let meta = s.get::<crate::tables::MessageMeta>(&key)?;
     let expiry = s.get::<crate::tables::Expiries>(&key)?;
+    let notice = s.get::<crate::tables::Notices>(&key)?;
     let mut message = to_group_message(
         group,
         (key.1, MessageId::from_bytes(key.2)),
@@ -72,10 +124,26 @@ pub(in crate::core) fn read_message(
         file.as_ref(),
     );
     message.delivery = receipts.map(|r| r.delivery());
+    message.notice = notice.and_then(|notice| notice.group_event()).map(Box::new);
     Ok(match expiry {
         Some(expiry) => with_expiry(message, &expiry),
         None => message,
     })
+}
+
+/// Who made the change a notice keeps; `None` for what happened on this device alone.
+fn notice_author(event: &GroupEvent) -> Option<UserId> {
+    match event {
+        GroupEvent::Joined { by, .. } => *by,
+        GroupEvent::Added { by, .. }
+        | GroupEvent::Removed { by, .. }
+        | GroupEvent::AddedBack { by, .. }
+        | GroupEvent::Renamed { by, .. }
+        | GroupEvent::AdminChanged { by, .. }
+        | GroupEvent::TimerChanged { by, .. }
+        | GroupEvent::LogMoved { by, .. } => Some(*by),
+        _ => None,
+    }
 }
 
 /// `message` with its disappearing-message timer, and when it runs out once it runs.
@@ -116,6 +184,7 @@ fn to_group_message(
         delivery: None,
         disappear_secs: None,
         expires_at_ms: None,
+        notice: None,
     }
 }
 
@@ -152,6 +221,7 @@ pub(super) fn stage_history(
         id: message.id,
         row,
         meta: meta.unwrap_or_default(),
+        notice: false,
     };
     pending.events.push(Event::Group {
         group: message.group,

@@ -80,13 +80,19 @@ impl Core {
         // epoch all the same, and made again in the next if the commit wins first (Retired).
         self.active(id)?;
         if let Some(to) = reply_to {
+            // A notice is no message to reply to: its id is this device's own.
             let conv = self.live_conv(id)?;
             let to_bytes = *to.as_bytes();
-            if self
-                .read(move |s| s.get::<MessageIndex>(&(conv, to_bytes)))
-                .await?
-                .is_none()
-            {
+            let found = self
+                .read(move |s| {
+                    let Some(stamp) = s.get::<MessageIndex>(&(conv, to_bytes))? else {
+                        return Ok(false);
+                    };
+                    let key = (conv, stamp, to_bytes);
+                    Ok(s.get::<crate::tables::Notices>(&key)?.is_none())
+                })
+                .await?;
+            if !found {
                 return Err(Error::NoMessage(to));
             }
         }
@@ -159,6 +165,7 @@ impl Core {
             delivery: Some(delivery),
             disappear_secs: None,
             expires_at_ms: None,
+            notice: None,
         };
         // Our own copy's clock runs from now.
         let message = match expire_secs {
@@ -222,10 +229,13 @@ impl Core {
             .batch
             .put::<MessageIndex>(&(conv, *message_id.as_bytes()), &stamp)?;
         self.receive_timer(&mut pending.batch, conv, stamp, secs)?;
+        let from = pending.events.len();
         pending.events.push(Event::Group {
             group: id,
             event: GroupEvent::TimerChanged { by, secs },
         });
+        // Its notice stands where the change was made, among the messages.
+        pending.happened_since(from, stamp);
         Ok(())
     }
 
