@@ -26,6 +26,7 @@ mod status;
 
 use clap::Subcommand;
 
+pub(crate) use chats::short as short_address;
 pub(crate) use disappear::timer_words;
 pub(crate) use profile::shown as profile_shown;
 

@@ -118,10 +118,94 @@ pub(crate) fn attachment(file: &crate::api::model::AttachmentView) -> String {
     format!("📎 {} · {} · {state}", file.name, size(file.size))
 }
 
+/// What a chat says of a change to a group, each person shown as `who` shows them; `None`
+/// for an event that is none. The chat screen, `tern group history` and `tern chats` share
+/// these words.
+pub(crate) fn group_change(
+    event: &crate::api::model::GroupEventView,
+    who: &dyn Fn(&str) -> String,
+) -> Option<String> {
+    use crate::api::model::GroupEventView;
+    let names_of = |addresses: &[String]| {
+        let names: Vec<_> = addresses.iter().map(|a| who(a)).collect();
+        names.join(", ")
+    };
+    Some(match event {
+        GroupEventView::Joined { name, by } => match by {
+            Some(by) => t!("chat-group-joined", by = who(by), name = name),
+            None => t!("chat-group-created", name = name),
+        },
+        GroupEventView::Added { by, members } => t!(
+            "chat-group-added",
+            by = who(by),
+            members = names_of(members)
+        ),
+        GroupEventView::Removed { by, members } => {
+            if *members == [by.clone()] {
+                t!("chat-group-left", member = who(by))
+            } else {
+                t!(
+                    "chat-group-removed",
+                    by = who(by),
+                    members = names_of(members)
+                )
+            }
+        }
+        GroupEventView::Renamed { by, name } => {
+            t!("chat-group-renamed", by = who(by), name = name.as_str())
+        }
+        GroupEventView::TimerChanged { by, timer_secs } => {
+            let by = who(by);
+            match timer_secs {
+                0 => t!("chat-group-timer-off", by = by),
+                secs => t!(
+                    "chat-group-timer",
+                    by = by,
+                    timer = crate::command::timer_words(*secs)
+                ),
+            }
+        }
+        GroupEventView::AdminChanged { by, member, admin } => {
+            let (by, member) = (who(by), who(member));
+            if *admin {
+                t!("chat-group-promoted", by = by, member = member)
+            } else {
+                t!("chat-group-demoted", by = by, member = member)
+            }
+        }
+        GroupEventView::Ended => t!("chat-group-ended"),
+        GroupEventView::AddWaiting { member } => {
+            t!("chat-group-waiting", member = who(member))
+        }
+        GroupEventView::FellBehind { asked } => {
+            if asked.is_empty() {
+                t!("chat-group-behind-alone")
+            } else {
+                t!("chat-group-behind", admins = names_of(asked))
+            }
+        }
+        GroupEventView::Missed { count } => t!("chat-group-missed", count = count),
+        GroupEventView::AddedBack { by, members } => t!(
+            "chat-group-added-back",
+            by = who(by),
+            members = names_of(members)
+        ),
+        GroupEventView::LogMoved { by, relays } => {
+            let list = relays.join(", ");
+            t!("chat-group-log-moved", by = who(by), relays = list)
+        }
+        _ => return None,
+    })
+}
+
 /// A group message as a line shows it: its text, or its file (with `percent` verified while
 /// it arrives), the caption, and the id `tern save` takes: `📎 plans.pdf · 2.0 MB · ready
 /// the plans  ·f1a2b3c4`.
 pub(crate) fn group_body(m: &crate::api::model::GroupMessageView, percent: Option<u64>) -> String {
+    if let Some(change) = &m.notice {
+        let short = crate::command::short_address;
+        return group_change(change, &|address| short(address)).unwrap_or_default();
+    }
     if m.deleted {
         return t!("message-deleted");
     }

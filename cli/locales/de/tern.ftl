@@ -420,6 +420,7 @@ demo-group-file = → #{ $name } { $file } ({ $size }): einmal verschlüsselt un
 demo-group-file-seen = hat { $file } vom Relay der Gruppe geholt, jede 16 KiB gegen ihre Wurzel geprüft
 demo-group-removes = entfernt carol: ein Commit, und die Gruppe wechselt zu neuen Schlüsseln
 demo-group-ended = ist nicht mehr in der Gruppe: ihre Schlüssel öffnen nichts, was ab jetzt gesendet wird
+demo-group-notice = sein Verlauf behält „alice hat carol entfernt“ dort, wo es geschah, für jedes spätere Öffnen des Chats
 demo-group-sealed = hat nichts nach ihrer Entfernung: das Protokoll gibt es ihr nicht einmal
 demo-group-moves = verlegt die Nachrichten der Gruppe zu einem zweiten Relay, { $address }: ein Commit, über den das erste entscheidet
 demo-group-moved = folgt: liest und schreibt die Gruppe ab diesem Commit beim zweiten Relay

@@ -391,6 +391,7 @@ demo-group-file = → #{ $name } { $file } ({ $size }): encrypted once and uploa
 demo-group-file-seen = fetched { $file } from the group's relay, every 16 KiB checked against its root
 demo-group-removes = removes carol: a commit, and the group moves to new keys
 demo-group-ended = is out of the group: her keys open nothing sent from now on
+demo-group-notice = his history keeps "alice removed carol" where it happened, for whenever he opens the chat
 demo-group-sealed = has nothing after her removal: the log does not even hand it to her
 demo-group-moves = moves the group's messages to a second relay, { $address }: a commit, decided by the first
 demo-group-moved = follows: reads and writes the group at the second relay from that commit on

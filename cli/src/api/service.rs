@@ -450,6 +450,7 @@ pub(crate) async fn message_id(
             .group_history(group, LOOKUP_DEPTH)
             .await?
             .iter()
+            .filter(|m| m.notice.is_none())
             .map(|m| (m.id, m.direction))
             .collect(),
     };

@@ -257,7 +257,10 @@ impl Group {
                 context.out.emit(&messages, |out| {
                     for m in &messages {
                         let body = crate::output::group_body(m, None);
-                        if m.direction == "out" {
+                        if m.notice.is_some() {
+                            // A change to the group: its words name who made it.
+                            writeln!(out, "  {body}")?;
+                        } else if m.direction == "out" {
                             writeln!(out, "{}: {body}  {}", t!("group-you"), m.mark())?;
                         } else {
                             writeln!(out, "{}: {body}", short(&m.sender))?;

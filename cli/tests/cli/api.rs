@@ -364,6 +364,12 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
             "dangling reference {target}"
         );
     }
+    // A group's history holds its changes as notices, in the form of its events.
+    let message = &doc["components"]["schemas"]["GroupMessageView"]["properties"];
+    assert!(
+        message["notice"].to_string().contains("GroupEventView"),
+        "{message}"
+    );
 
     let served = [
         "POST /v1/messages",

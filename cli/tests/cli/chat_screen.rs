@@ -654,13 +654,16 @@ async fn a_group_is_a_chat_screen_with_members_changes_and_relay_marks() {
         alice.path().display()
     );
     let tmux = Tmux::start(&command);
-    // The title, the member list beside the conversation, and bob's message under his name.
+    // The title, the member list beside the conversation, bob's message under his name,
+    // and before it, from history, how the group began (once).
     tmux.wait_for("the group's screen", |s| {
         s.contains("#family")
             && s.contains("2 members")
             && s.contains("Members (2)")
             && s.contains("me (admin)")
             && line_with(s, "bob: hello group").is_some()
+            && s.contains("you created #family")
+            && s.matches("me added bob").count() == 1
     })
     .await;
 

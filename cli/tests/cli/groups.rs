@@ -293,6 +293,24 @@ async fn three_daemons_make_a_group_talk_in_it_and_remove_one() {
     })
     .await;
     assert!(!texts(&carol).await.contains(&"carol is out".to_owned()));
+    // The removal stays in history where it happened, for people and in JSON.
+    let human = bob.tern(&["group", "history", "#family"]).await;
+    let lines: Vec<&str> = human.stdout.lines().collect();
+    let removed = lines
+        .iter()
+        .position(|line| line.starts_with("  ") && line.contains(" removed "))
+        .unwrap_or_else(|| panic!("no removal in {lines:?}"));
+    assert!(lines[removed + 1].contains("carol is out"), "{lines:?}");
+    let json = bob.tern(&["group", "history", "#family", "--json"]).await;
+    let json = json.json();
+    let notice = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["notice"]["kind"] == "removed")
+        .expect("the removal in history");
+    assert_eq!(notice["text"], "");
+    assert_eq!(notice["notice"]["members"].as_array().unwrap().len(), 1);
     let refused = carol.tern(&["send", "#family", "still here?"]).await;
     assert_ne!(refused.code, 0, "carol is no longer a member: {refused:?}");
     // Bob deletes Alice's last message from his device alone; Alice keeps it.

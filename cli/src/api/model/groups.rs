@@ -136,6 +136,15 @@ pub(crate) struct GroupMessageView {
     /// When a disappearing message is erased (Unix milliseconds), once its timer runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) expires_at_ms: Option<u64>,
+    /// A notice, not a message: a change to the group kept where it happened, in the form
+    /// of the event that reported it (`joined`, `added`, `removed`, `added_back`, `renamed`,
+    /// `admin_changed`, `timer_changed`, `log_moved`, `ended`, `missed`, `fell_behind`).
+    /// `text` is empty, `sender` made the change (this account for `ended`, `missed` and
+    /// `fell_behind`), and a notice is never unread; edits, deletes for everyone, reactions
+    /// and replies to it are refused (404), deleting it for me is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub(crate) notice: Option<Box<GroupEventView>>,
 }
 
 /// How far one of our group messages got: delivered to `delivered` of `members`, read by
@@ -217,6 +226,7 @@ impl From<GroupMessage> for GroupMessageView {
             receipts: m.delivery.map(Into::into),
             disappear_secs: m.disappear_secs,
             expires_at_ms: m.expires_at_ms,
+            notice: m.notice.map(|change| Box::new((*change).into())),
         }
     }
 }

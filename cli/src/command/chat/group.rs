@@ -202,7 +202,13 @@ enum Action {
 #[derive(Debug, Clone)]
 enum Entry {
     Message(Box<GroupMessageView>),
-    Notice { at_ms: u64, text: String },
+    /// A change to the group. `echo` is the change of a notice from history that an event
+    /// may still bring again (see `changes.rs`).
+    Notice {
+        at_ms: u64,
+        text: String,
+        echo: Option<Box<GroupEventView>>,
+    },
 }
 
 struct Screen {
@@ -263,11 +269,6 @@ impl Screen {
             .get(address)
             .cloned()
             .unwrap_or_else(|| short(address))
-    }
-
-    fn names_of(&self, addresses: &[String]) -> String {
-        let names: Vec<_> = addresses.iter().map(|a| self.name(a)).collect();
-        names.join(", ")
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Action {
@@ -339,8 +340,11 @@ impl Screen {
                 self.problem = Some(reason);
             }
             Report::GroupHistory(messages) => {
-                for message in messages {
-                    self.upsert(message);
+                for mut message in messages {
+                    match message.notice.take() {
+                        Some(change) => self.history_notice(message.sent_at_ms, *change),
+                        None => self.upsert(message),
+                    }
                 }
             }
             Report::Group(group) => self.group = group,
@@ -457,6 +461,7 @@ impl Screen {
         self.entries.push(Entry::Notice {
             at_ms: now_ms(),
             text,
+            echo: None,
         });
     }
 
@@ -686,7 +691,7 @@ impl Screen {
         let mut lines = Vec::new();
         for entry in entries {
             match entry {
-                Entry::Notice { at_ms, text } => lines.push(Line::styled(
+                Entry::Notice { at_ms, text, .. } => lines.push(Line::styled(
                     format!("{} · {text}", clock(*at_ms)),
                     Style::new()
                         .fg(Color::DarkGray)

@@ -169,6 +169,14 @@ pub(super) async fn group(
         bail!("a removed member read the group");
     }
     t.say("carol", t!("demo-group-sealed"))?;
+    // The removal stays in Bob's history where it happened, for whenever he opens the chat.
+    let kept = bob.group_history(group, 100).await?.iter().any(|m| {
+        matches!(m.notice.as_deref(), Some(GroupEvent::Removed { members, .. }) if *members == [carol.user_id()])
+    });
+    if !kept {
+        bail!("bob's history does not show carol's removal");
+    }
+    t.say("bob", t!("demo-group-notice"))?;
     move_log(
         dir,
         alice,

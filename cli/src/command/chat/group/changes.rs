@@ -1,28 +1,54 @@
 //! What the chat screen shows of changes to the group itself: members joining and leaving,
 //! renames, admins, the log moving, the disappearing-message timer, and this device's own
-//! place in the group, each an inline notice (and the member list kept in step).
+//! place in the group, each an inline notice (and the member list kept in step). The same
+//! words serve the notices history keeps and the events that arrive while the chat is open.
 
-use super::{GroupMemberView, Screen};
+use super::{Entry, GroupMemberView, Screen, now_ms};
 use crate::api::model::GroupEventView;
 
+/// How long before the history arrived a notice in it may be the echo of an event still to
+/// come: the chat subscribes to events before it reads history, so a change made in between
+/// is in both.
+const OVERLAP_MS: u64 = 10_000;
+
 impl Screen {
-    /// A change to the group (any event [`Screen::on_event`] does not handle itself).
+    /// A change to the group (any event [`Screen::on_event`] does not handle itself): its
+    /// notice, unless history brought it already, and the group's state kept in step.
     pub(super) fn on_change(&mut self, event: GroupEventView) {
-        match event {
-            GroupEventView::Joined { name, by } => {
-                let text = match by {
-                    Some(by) => t!("chat-group-joined", by = self.name(&by), name = name),
-                    None => t!("chat-group-created", name = name),
-                };
-                self.notice(text);
+        let echo = self.entries.iter_mut().find_map(|entry| match entry {
+            Entry::Notice { echo, .. } if echo.as_deref() == Some(&event) => Some(echo),
+            _ => None,
+        });
+        match echo {
+            Some(echo) => *echo = None,
+            None => {
+                if let Some(text) = self.change_text(&event) {
+                    self.notice(text);
+                }
             }
-            GroupEventView::Added { by, members } => {
-                let text = t!(
-                    "chat-group-added",
-                    by = self.name(&by),
-                    members = self.names_of(&members)
-                );
-                self.notice(text);
+        }
+        self.follow(event);
+    }
+
+    /// A notice from history, `change` made at `at_ms`.
+    pub(super) fn history_notice(&mut self, at_ms: u64, change: GroupEventView) {
+        let Some(text) = self.change_text(&change) else {
+            return;
+        };
+        let echo = (at_ms.saturating_add(OVERLAP_MS) >= now_ms()).then(|| Box::new(change));
+        self.entries.push(Entry::Notice { at_ms, text, echo });
+    }
+
+    /// What the chat says of a change, with people's names; `None` for an event that is
+    /// none.
+    fn change_text(&self, event: &GroupEventView) -> Option<String> {
+        crate::output::group_change(event, &|address| self.name(address))
+    }
+
+    /// The group as `event` leaves it: its members, name, admins, timer and relays.
+    fn follow(&mut self, event: GroupEventView) {
+        match event {
+            GroupEventView::Added { members, .. } => {
                 for address in members {
                     if !self.group.members.iter().any(|m| m.address == address) {
                         self.group.members.push(GroupMemberView {
@@ -32,49 +58,14 @@ impl Screen {
                     }
                 }
             }
-            GroupEventView::Removed { by, members } => {
-                let text = if members == [by.clone()] {
-                    t!("chat-group-left", member = self.name(&by))
-                } else {
-                    t!(
-                        "chat-group-removed",
-                        by = self.name(&by),
-                        members = self.names_of(&members)
-                    )
-                };
-                self.notice(text);
+            GroupEventView::Removed { members, .. } => {
                 self.group.members.retain(|m| !members.contains(&m.address));
             }
-            GroupEventView::Renamed { by, name } => {
-                let text = t!(
-                    "chat-group-renamed",
-                    by = self.name(&by),
-                    name = name.as_str()
-                );
-                self.notice(text);
-                self.group.name = name;
-            }
-            GroupEventView::TimerChanged { by, timer_secs } => {
-                let by = self.name(&by);
-                let text = match timer_secs {
-                    0 => t!("chat-group-timer-off", by = by),
-                    secs => t!(
-                        "chat-group-timer",
-                        by = by,
-                        timer = crate::command::timer_words(secs)
-                    ),
-                };
-                self.notice(text);
+            GroupEventView::Renamed { name, .. } => self.group.name = name,
+            GroupEventView::TimerChanged { timer_secs, .. } => {
                 self.group.disappear_secs = (timer_secs != 0).then_some(timer_secs);
             }
-            GroupEventView::AdminChanged { by, member, admin } => {
-                let (by, name) = (self.name(&by), self.name(&member));
-                let text = if admin {
-                    t!("chat-group-promoted", by = by, member = name)
-                } else {
-                    t!("chat-group-demoted", by = by, member = name)
-                };
-                self.notice(text);
+            GroupEventView::AdminChanged { member, admin, .. } => {
                 for m in &mut self.group.members {
                     if m.address == member {
                         m.admin = admin;
@@ -85,40 +76,11 @@ impl Screen {
                 }
             }
             GroupEventView::Ended => {
-                self.notice(t!("chat-group-ended"));
                 self.group.active = false;
                 self.group.admin = false;
                 self.group.members.clear();
             }
-            GroupEventView::AddWaiting { member } => {
-                let text = t!("chat-group-waiting", member = self.name(&member));
-                self.notice(text);
-            }
-            GroupEventView::FellBehind { asked } => {
-                let text = if asked.is_empty() {
-                    t!("chat-group-behind-alone")
-                } else {
-                    t!("chat-group-behind", admins = self.names_of(&asked))
-                };
-                self.notice(text);
-            }
-            GroupEventView::Missed { count } => {
-                self.notice(t!("chat-group-missed", count = count));
-            }
-            GroupEventView::AddedBack { by, members } => {
-                let text = t!(
-                    "chat-group-added-back",
-                    by = self.name(&by),
-                    members = self.names_of(&members)
-                );
-                self.notice(text);
-            }
-            GroupEventView::LogMoved { by, relays } => {
-                let list = relays.join(", ");
-                let text = t!("chat-group-log-moved", by = self.name(&by), relays = list);
-                self.notice(text);
-                self.group.sequencers = relays;
-            }
+            GroupEventView::LogMoved { relays, .. } => self.group.sequencers = relays,
             _ => {}
         }
     }

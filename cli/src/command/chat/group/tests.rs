@@ -52,7 +52,20 @@ fn message(id: &str, sender: &str, direction: &str) -> GroupMessageView {
         receipts: None,
         disappear_secs: None,
         expires_at_ms: None,
+        notice: None,
     }
+}
+
+/// The notices on `screen`, oldest first.
+fn notices(screen: &Screen) -> Vec<String> {
+    screen
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Notice { text, .. } => Some(text.clone()),
+            Entry::Message(_) => None,
+        })
+        .collect()
 }
 
 /// Makes `screen`'s group's events as its connection reports them.
@@ -552,4 +565,62 @@ fn a_search_highlights_what_it_found_and_brings_the_newest_into_view() {
         "{:?}",
         screen.problem
     );
+}
+
+#[test]
+fn changes_kept_in_history_show_where_they_happened_and_once() {
+    let mut screen = screen();
+    let mut renamed = message("02", "tern1bob", "in");
+    renamed.text.clear();
+    renamed.notice = Some(Box::new(GroupEventView::Renamed {
+        by: "tern1bob".into(),
+        name: "fam".into(),
+    }));
+    let mut added = message("04", "tern1me", "out");
+    added.text.clear();
+    added.sent_at_ms = now_ms();
+    let carol_added = GroupEventView::Added {
+        by: "tern1me".into(),
+        members: vec!["tern1carol".into()],
+    };
+    added.notice = Some(Box::new(carol_added.clone()));
+    screen.on_report(Report::GroupHistory(vec![
+        message("01", "tern1bob", "in"),
+        renamed,
+        message("03", "tern1me", "out"),
+        added,
+    ]));
+    // In place among the messages, in the words of the event, with no unread mark and
+    // the group as the daemon gave it (history tells what happened, not what is).
+    let kinds: Vec<_> = screen
+        .entries
+        .iter()
+        .map(|e| match e {
+            Entry::Message(m) => m.id.clone(),
+            Entry::Notice { text, .. } => text.clone(),
+        })
+        .collect();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    assert_eq!((&kinds[0][..], &kinds[2][..]), ("01", "03"));
+    assert!(
+        kinds[1].contains("bob") && kinds[1].contains("fam"),
+        "{kinds:?}"
+    );
+    assert!(kinds[3].contains("tern1carol"), "{kinds:?}");
+    assert_eq!(screen.group.name, "family");
+    // Carol's add was written after the chat subscribed: its event comes too, and is not
+    // shown twice, but the member list follows it. A later change of the same words is
+    // shown again.
+    let event = group_event(&screen);
+    screen.on_report(event(carol_added.clone()));
+    assert_eq!(notices(&screen).len(), 2, "{:?}", notices(&screen));
+    assert!(
+        screen
+            .group
+            .members
+            .iter()
+            .any(|m| m.address == "tern1carol")
+    );
+    screen.on_report(event(carol_added));
+    assert_eq!(notices(&screen).len(), 3, "{:?}", notices(&screen));
 }
