@@ -229,6 +229,33 @@ async fn a_member_away_through_commits_catches_up_and_an_invitee_joins_after_its
     let info = bob.group_info(group).await.unwrap();
     assert_eq!(info.name, "back again");
     assert_eq!(info.members.len(), 3);
+    // What changed while he was away stands where it happened, among the messages, though
+    // he read it all at once, later.
+    let seen: Vec<String> = bob
+        .group_history(group, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| match m.notice.as_deref() {
+            Some(GroupEvent::Joined { .. }) => "joined".to_owned(),
+            Some(GroupEvent::Added { members, .. }) if *members == [carol_id] => {
+                "carol added".to_owned()
+            }
+            Some(GroupEvent::Renamed { name, .. }) => format!("renamed {name}"),
+            Some(other) => format!("{other:?}"),
+            None => m.text,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "joined",
+            "carol added",
+            "while bob was away",
+            "renamed back again",
+            "carol here"
+        ]
+    );
 
     // Alice invites Dave and goes away for good: Dave joins from the Welcome waiting at his
     // relay, and reads what Bob says next.

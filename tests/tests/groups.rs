@@ -5,7 +5,8 @@
 use serde_json::Value;
 use tern_tests::{Daemon, Profile, RelayProcess, contains, eventually, files};
 
-/// The texts of group `id` as `profile` sees them, in the log's order.
+/// The texts of group `id` as `profile` sees them, in the log's order (its notices of
+/// changes to the group left out).
 async fn texts(profile: &Profile, id: &str) -> Vec<String> {
     let run = profile
         .tern(&["group", "history", id, "--limit", "500", "--json"])
@@ -17,6 +18,7 @@ async fn texts(profile: &Profile, id: &str) -> Vec<String> {
         .as_array()
         .expect("a list")
         .iter()
+        .filter(|m| m.get("notice").is_none())
         .map(|m| m["text"].as_str().expect("text").to_owned())
         .collect()
 }

@@ -131,6 +131,9 @@ impl Savepoint {
         *staged = self.staged;
         pending.batch.truncate(self.batch_len);
         pending.events.truncate(self.events_len);
+        pending
+            .happened
+            .retain(|(event, _)| *event < self.events_len);
     }
 }
 

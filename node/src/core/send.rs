@@ -141,6 +141,7 @@ impl Core {
                     ) => {
                         pending.batch.truncate(savepoint.0);
                         pending.events.truncate(savepoint.1);
+                        pending.happened.retain(|(event, _)| *event < savepoint.1);
                         self.clock = savepoint.2;
                         let _ = reply.send(Err(e));
                     }

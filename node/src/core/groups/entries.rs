@@ -39,8 +39,8 @@ pub(crate) const LEAVE_FALLBACK_STAGGER_MS: u64 = 10_000;
 
 /// What an application message from the log was, for its page.
 enum Received {
-    /// A message now in history: it is to be acknowledged.
-    Message(MessageId),
+    /// A message now in history, at this stamp: it is to be acknowledged.
+    Message(MessageId, Stamp),
     /// A member's receipt for these messages.
     Receipt(ReceiptKind, Vec<MessageId>),
     /// Nothing to act on (a message we had, or a body refused).
@@ -49,32 +49,27 @@ enum Received {
 
 impl Core {
     /// Stages the event of the gap a read of group `id`'s log found, its notice right after
-    /// the newest thing history holds of the group. The page that follows the gap moves the
-    /// cursor past it; an empty page moves it to the gap's end.
-    async fn stage_gap(
-        &mut self,
-        pending: &mut Pending,
-        id: GroupId,
-        relay: usize,
-        gap: Gap,
-    ) -> Result<(), Error> {
+    /// `newest`, what history held before it. The page that follows the gap moves the cursor
+    /// past it; an empty page moves it to the gap's end.
+    fn stage_gap(&self, pending: &mut Pending, id: GroupId, relay: usize, gap: Gap, newest: Stamp) {
         warn!(group = %id.short(), relay, count = gap.count, "log entries expired unread");
-        let conv = self.live(id)?.conv;
+        let from = pending.events.len();
+        pending.events.push(Event::Group {
+            group: id,
+            event: GroupEvent::Missed { count: gap.count },
+        });
+        pending.happened_since(from, newest + 1);
+    }
+
+    /// The stamp of the newest row in the history of the group whose key is `conv` (0: none).
+    async fn newest_stamp(&self, conv: Conv) -> Result<Stamp, Error> {
         let newest = self
             .read(move |s| {
                 let range = (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]);
                 s.scan::<Messages>(range, ScanDirection::Reverse, 1)
             })
             .await?;
-        let from = pending.events.len();
-        pending.events.push(Event::Group {
-            group: id,
-            event: GroupEvent::Missed { count: gap.count },
-        });
-        if let Some(((_, stamp, _), _)) = newest.first() {
-            pending.happened_since(from, stamp + 1);
-        }
-        Ok(())
+        Ok(newest.first().map_or(0, |((_, stamp, _), _)| *stamp))
     }
 
     pub(in crate::core) async fn on_log_report(&mut self, report: Report) {
@@ -142,7 +137,8 @@ impl Core {
             if let Some(gap) = gap {
                 // Nothing left to read past the gap: record it, and read on after it.
                 let mut pending = Pending::new(Batch::new(), Vec::new());
-                self.stage_gap(&mut pending, id, relay, gap).await?;
+                let newest = self.newest_stamp(conv).await?;
+                self.stage_gap(&mut pending, id, relay, gap, newest);
                 let live = self.live_mut(id)?;
                 if let Some(cursor) = live.row.cursors.get_mut(relay) {
                     *cursor = (*cursor).max(gap.last);
@@ -225,9 +221,13 @@ impl Core {
             })
             .await?;
         let mut pending = Pending::new(Batch::new(), Vec::new());
+        // The newest stamp in history as the page goes: a change it brings stands after
+        // what came before it in the log, so that it is shown where it happened.
+        let mut newest = self.newest_stamp(conv).await?;
         if let Some(gap) = gap {
             // Shown before the page's messages, which came after it.
-            self.stage_gap(&mut pending, id, relay, gap).await?;
+            self.stage_gap(&mut pending, id, relay, gap, newest);
+            newest += 1;
         }
         glue::stage(&mut pending.batch, layer)?;
         for (epoch, row) in &copies {
@@ -242,7 +242,7 @@ impl Core {
         let mut targets = Targets::new();
         for (seq, stored_at, effect) in effects {
             debug!(group = %id.short(), seq, "log entry");
-            let at = entry_time(stored_at, self.time.now_ms());
+            let at = entry_time(stored_at, self.time.now_ms(), newest);
             match effect {
                 Effect::Message { sender, plaintext } => {
                     match self
@@ -255,7 +255,10 @@ impl Core {
                         )
                         .await?
                     {
-                        Received::Message(message) => received.push(message),
+                        Received::Message(message, stamp) => {
+                            received.push(message);
+                            newest = newest.max(stamp);
+                        }
                         Received::Receipt(kind, ids) => receipts.push((sender, kind, ids)),
                         Received::Nothing => {}
                     }
@@ -273,8 +276,13 @@ impl Core {
                         pending.events.push(Event::Group { group: id, event });
                     }
                     pending.happened_since(from, at);
+                    newest = newest.max(at + (pending.events.len() - from) as u64);
                 }
-                Effect::OwnCommit(changes) => decided.push((Some(changes), at)),
+                Effect::OwnCommit(changes) => {
+                    decided.push((Some(changes), at));
+                    // Room for what it reports (a few changes, counter steps apart).
+                    newest = newest.max(at + 16);
+                }
                 Effect::Own(digest) => {
                     // Our message, read back: the own-entry row has done its job. Its outbox
                     // row goes with the append's report, which may come after this.
@@ -485,7 +493,7 @@ impl Core {
         let target = stage_history(pending, conv, stamp, message)?;
         targets.insert((conv, *message_id.as_bytes()), std::sync::Arc::new(target));
         self.count_unread(pending, id)?;
-        Ok(Received::Message(message_id))
+        Ok(Received::Message(message_id, stamp))
     }
 
     /// Stages the end of group `id` for us (a commit removed us, or took our leave): the
@@ -792,9 +800,11 @@ pub(super) fn refusal_code(error: &ProcessError) -> &'static str {
     }
 }
 
-/// When a log entry happened, as a stamp for the changes it brings: when the relay took it
-/// (`stored_at`, Unix seconds, so within that second), and not after now.
-fn entry_time(stored_at: u64, now_ms: u64) -> Stamp {
-    let taken = stored_at.saturating_mul(1000).saturating_add(999);
-    hlc::at_millis(now_ms.min(taken))
+/// When a log entry happened, as a stamp for the changes it brings: after `newest`, what
+/// came before it in the log, and no earlier than the second the relay took it in
+/// (`stored_at`, Unix seconds; the relay's clock, so not after now). Messages carry their
+/// senders' stamps; a change has only its place in the log, and this keeps it there.
+fn entry_time(stored_at: u64, now_ms: u64, newest: Stamp) -> Stamp {
+    let taken = hlc::at_millis(now_ms.min(stored_at.saturating_mul(1000)));
+    taken.max(newest + 1)
 }

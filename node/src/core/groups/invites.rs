@@ -70,7 +70,8 @@ impl Core {
                 log,
                 sequencers,
             } => {
-                self.join_from_invite(pending, sender, welcome, log, sequencers)
+                let sent = (sender, control.stamp);
+                self.join_from_invite(pending, sent, welcome, log, sequencers)
                     .await?;
             }
             GroupOp::InvitePart {
@@ -79,7 +80,8 @@ impl Core {
                 count,
                 bytes,
             } => {
-                self.receive_invite_part(pending, sender, invite, (index, count), bytes)
+                let sent = (sender, control.stamp);
+                self.receive_invite_part(pending, sent, invite, (index, count), bytes)
                     .await?;
             }
             GroupOp::Rejoin { group, key_package } => {
@@ -120,7 +122,7 @@ impl Core {
     async fn join_from_invite(
         &mut self,
         pending: &mut Pending,
-        sender: UserId,
+        (sender, sent): (UserId, Stamp),
         welcome: Vec<u8>,
         log: [u8; 32],
         sequencers: Vec<SequencerRow>,
@@ -183,6 +185,7 @@ impl Core {
         pending
             .batch
             .delete::<crate::group::tables::GroupRejoins>(&self.group_key(&id));
+        let from = pending.events.len();
         pending.events.push(Event::Group {
             group: id,
             event: GroupEvent::Joined {
@@ -190,6 +193,10 @@ impl Core {
                 by: Some(sender),
             },
         });
+        // Its notice stands when the inviter sent the invitation (the commit had won): before
+        // what members wrote since, however late this device takes it.
+        let now = self.time.now_ms();
+        pending.happened_since(from, sent.min(hlc::at_millis(now)));
         self.groups.followups.push(Followup::Start(id));
         Ok(())
     }
@@ -204,7 +211,7 @@ impl Core {
     async fn receive_invite_part(
         &mut self,
         pending: &mut Pending,
-        sender: UserId,
+        (sender, sent): (UserId, Stamp),
         invite: [u8; 16],
         (index, count): (u16, u16),
         bytes: Vec<u8>,
@@ -259,7 +266,7 @@ impl Core {
                 log,
                 sequencers,
             }) => {
-                self.join_from_invite(pending, sender, welcome, log, sequencers)
+                self.join_from_invite(pending, (sender, sent), welcome, log, sequencers)
                     .await
             }
             _ => {
