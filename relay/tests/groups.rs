@@ -216,6 +216,8 @@ async fn a_member_away_through_commits_catches_up_and_an_invitee_joins_after_its
         .send_to_group(group, "while bob was away")
         .await
         .unwrap();
+    let hour = Duration::from_secs(3600);
+    alice.set_disappearing(group, Some(hour)).await.unwrap();
     // A change waits while the one before is in the log.
     rename_seen(&alice, &carol, group, "back again").await;
     carol.send_to_group(group, "carol here").await.unwrap();
@@ -242,6 +244,7 @@ async fn a_member_away_through_commits_catches_up_and_an_invitee_joins_after_its
                 "carol added".to_owned()
             }
             Some(GroupEvent::Renamed { name, .. }) => format!("renamed {name}"),
+            Some(GroupEvent::TimerChanged { secs, .. }) => format!("timer {secs}"),
             Some(other) => format!("{other:?}"),
             None => m.text,
         })
@@ -252,6 +255,7 @@ async fn a_member_away_through_commits_catches_up_and_an_invitee_joins_after_its
             "joined",
             "carol added",
             "while bob was away",
+            "timer 3600",
             "renamed back again",
             "carol here"
         ]
@@ -593,6 +597,10 @@ async fn changes_to_a_group_stay_in_its_history_where_they_happened_across_resta
     .await;
     until("bob to see carol go", || async {
         bob.group_info(group).await.unwrap().members.len() == 2
+    })
+    .await;
+    until("carol to be out", || async {
+        !carol.group_info(group).await.unwrap().active
     })
     .await;
     bob.send_to_group(group, "after carol").await.unwrap();

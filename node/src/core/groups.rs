@@ -32,7 +32,7 @@ mod unread;
 pub(crate) use files::GroupFileTarget;
 pub(in crate::core) use files::pending_targets;
 pub(in crate::core) use history::read_message;
-use history::{stage_history, with_expiry};
+use history::{entry_time, stage_history, with_expiry};
 use std::collections::BTreeMap;
 
 use tern_mls::{Crypto, DeviceSigner};

@@ -233,6 +233,8 @@ struct Screen {
     /// at the last draw, to bring the newest into view.
     found: Option<super::search::Matches>,
     body_width: std::cell::Cell<usize>,
+    /// When history arrived (Unix ms): events a short while after it may echo its notices.
+    history_at_ms: u64,
 }
 
 impl Screen {
@@ -251,6 +253,7 @@ impl Screen {
             progress: HashMap::new(),
             found: None,
             body_width: std::cell::Cell::new(80),
+            history_at_ms: 0,
         }
     }
 
@@ -340,6 +343,7 @@ impl Screen {
                 self.problem = Some(reason);
             }
             Report::GroupHistory(messages) => {
+                self.history_at_ms = now_ms();
                 for mut message in messages {
                     match message.notice.take() {
                         Some(change) => self.history_notice(message.sent_at_ms, *change),

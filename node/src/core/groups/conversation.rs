@@ -83,6 +83,7 @@ impl Core {
             Err(e) => {
                 let code = match e {
                     Error::NotAuthor => "change_not_author",
+                    Error::NoMessage(_) => "change_to_notice",
                     _ => "change_window_closed",
                 };
                 *self.groups.refused.entry(code).or_default() += 1;

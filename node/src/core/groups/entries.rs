@@ -41,6 +41,8 @@ pub(crate) const LEAVE_FALLBACK_STAGGER_MS: u64 = 10_000;
 enum Received {
     /// A message now in history, at this stamp: it is to be acknowledged.
     Message(MessageId, Stamp),
+    /// A change whose notice history holds at this stamp (a timer set).
+    Notice(Stamp),
     /// A member's receipt for these messages.
     Receipt(ReceiptKind, Vec<MessageId>),
     /// Nothing to act on (a message we had, or a body refused).
@@ -58,18 +60,12 @@ impl Core {
             group: id,
             event: GroupEvent::Missed { count: gap.count },
         });
-        pending.happened_since(from, newest + 1);
-    }
-
-    /// The stamp of the newest row in the history of the group whose key is `conv` (0: none).
-    async fn newest_stamp(&self, conv: Conv) -> Result<Stamp, Error> {
-        let newest = self
-            .read(move |s| {
-                let range = (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]);
-                s.scan::<Messages>(range, ScanDirection::Reverse, 1)
-            })
-            .await?;
-        Ok(newest.first().map_or(0, |((_, stamp, _), _)| *stamp))
+        // With nothing in history before it (a group from before notices), now.
+        let at = match newest {
+            0 => hlc::at_millis(self.time.now_ms()),
+            newest => newest + 1,
+        };
+        pending.happened_since(from, at);
     }
 
     pub(in crate::core) async fn on_log_report(&mut self, report: Report) {
@@ -259,6 +255,7 @@ impl Core {
                             received.push(message);
                             newest = newest.max(stamp);
                         }
+                        Received::Notice(stamp) => newest = newest.max(stamp),
                         Received::Receipt(kind, ids) => receipts.push((sender, kind, ids)),
                         Received::Nothing => {}
                     }
@@ -439,7 +436,7 @@ impl Core {
         }
         if let Some(secs) = timer {
             self.stage_timer_change(pending, (id, conv), (message_id, stamp), sender, secs)?;
-            return Ok(Received::Nothing);
+            return Ok(Received::Notice(stamp));
         }
         let attachment = match descriptor {
             None => None,
@@ -798,13 +795,4 @@ pub(super) fn refusal_code(error: &ProcessError) -> &'static str {
         ProcessError::Storage(_) => "storage",
         _ => "invalid",
     }
-}
-
-/// When a log entry happened, as a stamp for the changes it brings: after `newest`, what
-/// came before it in the log, and no earlier than the second the relay took it in
-/// (`stored_at`, Unix seconds; the relay's clock, so not after now). Messages carry their
-/// senders' stamps; a change has only its place in the log, and this keeps it there.
-fn entry_time(stored_at: u64, now_ms: u64, newest: Stamp) -> Stamp {
-    let taken = hlc::at_millis(now_ms.min(stored_at.saturating_mul(1000)));
-    taken.max(newest + 1)
 }

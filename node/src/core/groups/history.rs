@@ -76,6 +76,17 @@ impl Core {
         Ok(())
     }
 
+    /// The stamp of the newest row in the history of the group whose key is `conv` (0: none).
+    pub(super) async fn newest_stamp(&self, conv: Conv) -> Result<Stamp, Error> {
+        let newest = self
+            .read(move |s| {
+                let range = (conv, 0, [0; 16])..=(conv, u64::MAX, [0xFF; 16]);
+                s.scan::<Messages>(range, ScanDirection::Reverse, 1)
+            })
+            .await?;
+        Ok(newest.first().map_or(0, |((_, stamp, _), _)| *stamp))
+    }
+
     /// The newest `limit` messages of group `id`, oldest first.
     pub(super) async fn group_history(
         &self,
@@ -228,4 +239,13 @@ pub(super) fn stage_history(
         event: GroupEvent::Message(message),
     });
     Ok(target)
+}
+
+/// When a log entry happened, as a stamp for the changes it brings: after `newest`, what
+/// came before it in the log, and no earlier than the second the relay took it in
+/// (`stored_at`, Unix seconds; the relay's clock, so not after now). Messages carry their
+/// senders' stamps; a change has only its place in the log, and this keeps it there.
+pub(super) fn entry_time(stored_at: u64, now_ms: u64, newest: Stamp) -> Stamp {
+    let taken = hlc::at_millis(now_ms.min(stored_at.saturating_mul(1000)));
+    taken.max(newest + 1)
 }

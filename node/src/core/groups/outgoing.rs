@@ -80,15 +80,15 @@ impl Core {
         // epoch all the same, and made again in the next if the commit wins first (Retired).
         self.active(id)?;
         if let Some(to) = reply_to {
-            // A notice is no message to reply to: its id is this device's own.
+            // Only a message of history: not a change, a timer set or a notice (whose id is
+            // this device's own).
             let conv = self.live_conv(id)?;
             let to_bytes = *to.as_bytes();
             let found = self
                 .read(move |s| {
-                    let Some(stamp) = s.get::<MessageIndex>(&(conv, to_bytes))? else {
+                    let Some((key, _)) = crate::tables::message_row(s, conv, to_bytes)? else {
                         return Ok(false);
                     };
-                    let key = (conv, stamp, to_bytes);
                     Ok(s.get::<crate::tables::Notices>(&key)?.is_none())
                 })
                 .await?;

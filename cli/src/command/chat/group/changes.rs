@@ -6,17 +6,18 @@
 use super::{Entry, GroupMemberView, Screen, now_ms};
 use crate::api::model::GroupEventView;
 
-/// How long before the history arrived a notice in it may be the echo of an event still to
-/// come: the chat subscribes to events before it reads history, so a change made in between
-/// is in both.
+/// The chat subscribes to events before it reads history, so a change made in between is in
+/// both. A notice of history placed this shortly before it arrived may be the echo of an
+/// event to come, and only an event this shortly after it may be an echo.
 const OVERLAP_MS: u64 = 10_000;
 
 impl Screen {
     /// A change to the group (any event [`Screen::on_event`] does not handle itself): its
     /// notice, unless history brought it already, and the group's state kept in step.
     pub(super) fn on_change(&mut self, event: GroupEventView) {
+        let fresh = now_ms() < self.history_at_ms.saturating_add(OVERLAP_MS);
         let echo = self.entries.iter_mut().find_map(|entry| match entry {
-            Entry::Notice { echo, .. } if echo.as_deref() == Some(&event) => Some(echo),
+            Entry::Notice { echo, .. } if fresh && echo.as_deref() == Some(&event) => Some(echo),
             _ => None,
         });
         match echo {

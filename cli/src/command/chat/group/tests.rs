@@ -623,4 +623,17 @@ fn changes_kept_in_history_show_where_they_happened_and_once() {
     );
     screen.on_report(event(carol_added));
     assert_eq!(notices(&screen).len(), 3, "{:?}", notices(&screen));
+    // An echo that never came does not hide a change made again once the overlap is over.
+    let timer = GroupEventView::TimerChanged {
+        by: "tern1bob".into(),
+        timer_secs: 3600,
+    };
+    let mut set = message("05", "tern1bob", "in");
+    set.sent_at_ms = now_ms();
+    set.notice = Some(Box::new(timer.clone()));
+    screen.on_report(Report::GroupHistory(vec![set]));
+    assert_eq!(notices(&screen).len(), 4, "{:?}", notices(&screen));
+    screen.history_at_ms = now_ms() - 60_000;
+    screen.on_report(event(timer));
+    assert_eq!(notices(&screen).len(), 5, "{:?}", notices(&screen));
 }
