@@ -115,17 +115,7 @@ async fn a_file_sent_to_a_group_is_uploaded_once_and_every_member_reads_it_even_
     // Alice leaves for good before Carol comes back: Carol reads the same copy.
     alice.shutdown().await;
     let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
-    until("carol to fetch the file", || async {
-        carol.group_history(group, 10).await.is_ok_and(|history| {
-            history.iter().any(|m| {
-                m.id == id
-                    && m.attachment
-                        .as_ref()
-                        .is_some_and(|a| a.state == tern_node::AttachmentState::Ready)
-            })
-        })
-    })
-    .await;
+    until("carol to fetch the file", || file_ready(&carol, group, id)).await;
     assert_eq!(read_group_file(&carol, group, id).await, bytes);
 
     // One upload per file for the whole group; two members read the first.
@@ -168,25 +158,26 @@ async fn a_group_file_sent_while_its_sequencer_is_down_goes_up_after_a_restart()
     alice.shutdown().await;
     let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
     let _relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
-    until_within(
-        Duration::from_secs(180),
-        "bob to fetch the file",
-        || async {
-            bob.group_history(group, 10).await.is_ok_and(|history| {
-                history.iter().any(|m| {
-                    m.id == id
-                        && m.attachment
-                            .as_ref()
-                            .is_some_and(|a| a.state == tern_node::AttachmentState::Ready)
-                })
-            })
-        },
-    )
+    until_within(Duration::from_secs(180), "bob to fetch the file", || {
+        file_ready(&bob, group, id)
+    })
     .await;
     assert_eq!(read_group_file(&bob, group, id).await, bytes);
     for node in [alice, bob] {
         node.shutdown().await;
     }
+}
+
+/// Whether the file of message `id` of `group` is ready in `node`'s history.
+async fn file_ready(node: &Node, group: GroupId, id: tern_node::MessageId) -> bool {
+    node.group_history(group, 10).await.is_ok_and(|history| {
+        history.iter().any(|m| {
+            m.id == id
+                && m.attachment
+                    .as_ref()
+                    .is_some_and(|a| a.state == tern_node::AttachmentState::Ready)
+        })
+    })
 }
 
 /// The message `id` of `group` as `node`'s history shows it.

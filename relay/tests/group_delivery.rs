@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use support::{
     groups::{
-        Outage, befriend, group_event, group_refusals, received, relay, texts, three_in_a_group,
-        three_made_as,
+        Outage, befriend, group_event, group_refusals, holds, received, relay, texts,
+        three_in_a_group, three_made_as,
     },
     node_builder as builder, running_clock, until, until_within,
 };
@@ -261,19 +261,9 @@ async fn receipts_show_a_message_delivered_to_and_read_by_n_of_m_members() {
     assert_eq!(delivery(&alice, group, id).await, delivered);
 
     // Carol reads first, then Bob: only Bob's read comes back.
-    until("carol to have it", || async {
-        texts(&carol, group)
-            .await
-            .contains(&"did you get this?".to_owned())
-    })
-    .await;
+    holds(&carol, group, "did you get this?").await;
     assert_eq!(carol.mark_group_read(group).await.unwrap(), 1);
-    until("bob to have it after his restart", || async {
-        texts(&bob, group)
-            .await
-            .contains(&"did you get this?".to_owned())
-    })
-    .await;
+    holds(&bob, group, "did you get this?").await;
     assert_eq!(bob.mark_group_read(group).await.unwrap(), 1);
     let read = counts_when(&mut events, group, id, |d| d.read == 1).await;
     assert_eq!(

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    groups::{befriend, texts},
+    groups::{befriend, in_a_group, texts},
     node_builder, until, wait_for,
 };
 use tern_node::{Event, From, GroupEvent, GroupFailover, GroupId, Node, UserId};
@@ -79,12 +79,7 @@ async fn admins_move_a_log_nobody_reaches_and_every_member_follows_the_same_move
     befriend(&bob, &dave).await;
 
     // Alice makes the group and Bob an admin; Bob adds Dave and makes him one too.
-    let group = alice.create_group("failover").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    let group = in_a_group(&alice, &bob, "failover").await;
     alice.set_admin(group, bob.user_id(), true).await.unwrap();
     until("bob to be an admin", || async {
         bob.group_info(group).await.is_ok_and(|g| g.admin)
@@ -167,12 +162,7 @@ async fn forged_failovers_are_refused_and_counted_and_the_group_goes_on() {
     let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
     let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
     befriend(&alice, &bob).await;
-    let group = alice.create_group("forged").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    let group = in_a_group(&alice, &bob, "forged").await;
     let before = alice.group_info(group).await.unwrap();
 
     // Bob, a member, sends Alice failovers no honest node makes: garbage for this epoch,
@@ -238,12 +228,7 @@ async fn an_outage_and_a_commit_a_failover_set_aside_outlast_restarts() {
     let alice = make(0).spawn().await.unwrap();
     let bob = make(1).spawn().await.unwrap();
     befriend(&alice, &bob).await;
-    let group = alice.create_group("restarts").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    let group = in_a_group(&alice, &bob, "restarts").await;
     move_log(&alice, &[&bob], group, &log_relay).await;
 
     // The log dies with Alice's rename waiting at it.

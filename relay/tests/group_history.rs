@@ -12,7 +12,10 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use support::{groups::texts, node_builder as builder, running_clock, until, wait_for};
+use support::{
+    groups::{holds, in_a_group, texts},
+    node_builder as builder, running_clock, until, wait_for,
+};
 use tern_node::{
     ChatId, Event, GroupEvent, GroupId, MessageId, Node, SearchError, SearchHit, UserId,
 };
@@ -26,16 +29,6 @@ async fn found(node: &Node, query: &str, chat: Option<ChatId>) -> Vec<(ChatId, S
         .iter()
         .map(|hit| (hit.chat(), hit.text().to_owned()))
         .collect()
-}
-
-/// Waits until `node`'s history of `group` holds a message with `text`.
-async fn holds(node: &Node, group: GroupId, text: &str) {
-    until(&format!("{text:?} in history"), || async {
-        node.group_history(group, 50)
-            .await
-            .is_ok_and(|h| h.iter().any(|m| m.text == text))
-    })
-    .await;
 }
 
 /// A relay in this process, and Alice and Bob (contacts) in a group Alice made, once Bob
@@ -88,12 +81,7 @@ impl Two {
             .unwrap();
         alice.add_contact("bob", bob.user_id()).await.unwrap();
         bob.add_contact("alice", alice.user_id()).await.unwrap();
-        let group = alice.create_group(name).await.unwrap();
-        alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-        until("bob to join", || async {
-            bob.group_info(group).await.is_ok_and(|g| g.active)
-        })
-        .await;
+        let group = in_a_group(&alice, &bob, name).await;
         let dirs = std::iter::once(relay_dir).chain(dirs).collect();
         Self {
             relay,

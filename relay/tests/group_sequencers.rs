@@ -4,8 +4,8 @@ mod support;
 
 use support::{
     groups::{
-        befriend, fixed_port, group_event, group_refusals, received, relay, rename_seen, texts,
-        three_in_a_group,
+        befriend, fixed_port, group_event, group_refusals, in_a_group, received, relay,
+        rename_seen, texts, three_in_a_group,
     },
     node_builder as builder, until,
 };
@@ -131,12 +131,7 @@ impl TwoSequencers {
         let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
         let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
         befriend(&alice, &bob).await;
-        let group = alice.create_group(name).await.unwrap();
-        alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-        until("bob to join", || async {
-            bob.group_info(group).await.is_ok_and(|g| g.active)
-        })
-        .await;
+        let group = in_a_group(&alice, &bob, name).await;
         let sequencers = alice.group_info(group).await.unwrap().sequencers;
         assert_eq!(sequencers.len(), 2);
         let first = peers

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use support::{
     groups::{
-        TIMEOUT, befriend, group_event, group_refusals, received, relay, rename_seen, texts,
-        three_in_a_group,
+        TIMEOUT, befriend, group_event, group_refusals, in_a_group, received, relay, rename_seen,
+        texts, three_in_a_group,
     },
     node_builder as builder, running_clock, until, wait_for,
 };
@@ -197,13 +197,8 @@ async fn a_member_away_through_commits_catches_up_and_an_invitee_joins_after_its
     for other in [&bob, &carol, &dave] {
         befriend(&alice, other).await;
     }
-    let (bob_id, carol_id, dave_id) = (bob.user_id(), carol.user_id(), dave.user_id());
-    let group = alice.create_group("away").await.unwrap();
-    alice.add_members(group, vec![bob_id]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    let (carol_id, dave_id) = (carol.user_id(), dave.user_id());
+    let group = in_a_group(&alice, &bob, "away").await;
 
     // Bob is away while the group takes in Carol, is renamed, and talks.
     bob.shutdown().await;
@@ -490,12 +485,7 @@ async fn a_burst_of_messages_larger_than_any_queue_all_arrive_once() {
     let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
     let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
     befriend(&alice, &bob).await;
-    let group = alice.create_group("burst").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    let group = in_a_group(&alice, &bob, "burst").await;
     // Far more sends at once than the core's hand-over to the log task holds (256).
     const BURST: usize = 1000;
     let sends: Vec<_> = (0..BURST)
@@ -543,12 +533,7 @@ async fn a_message_after_a_restart_reaches_a_member_invited_before_it() {
     let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
     let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
     befriend(&alice, &bob).await;
-    let group = alice.create_group("invited").await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    in_a_group(&alice, &bob, "invited").await;
 
     alice.shutdown().await;
     let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();

@@ -57,6 +57,17 @@ pub(crate) async fn befriend(a: &Node, b: &Node) {
     b.add_contact(name(a), a.user_id()).await.unwrap();
 }
 
+/// `alice` makes group `name` and adds `bob`, a contact of hers; returned once Bob is in it.
+pub(crate) async fn in_a_group(alice: &Node, bob: &Node, name: &str) -> GroupId {
+    let group = alice.create_group(name).await.unwrap();
+    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
+    until("bob to join", || async {
+        bob.group_info(group).await.is_ok_and(|g| g.active)
+    })
+    .await;
+    group
+}
+
 /// The group entries and bodies `node` refused, by reason (those counted at all).
 pub(crate) async fn group_refusals(node: &Node) -> Vec<(String, u64)> {
     let status = node.status().await.unwrap();
@@ -65,6 +76,16 @@ pub(crate) async fn group_refusals(node: &Node) -> Vec<(String, u64)> {
         .into_iter()
         .filter(|(reason, count)| reason.starts_with("group_") && *count > 0)
         .collect()
+}
+
+/// Waits until `node`'s history of `group` holds a message with `text`.
+pub(crate) async fn holds(node: &Node, group: GroupId, text: &str) {
+    until(&format!("{text:?} in history"), || async {
+        node.group_history(group, 50)
+            .await
+            .is_ok_and(|h| h.iter().any(|m| m.text == text))
+    })
+    .await;
 }
 
 /// The texts of `node`'s history of `group`, oldest first (its notices left out).
@@ -115,12 +136,7 @@ pub(crate) async fn three_made_as(
     let carol = carol.spawn().await.unwrap();
     befriend(&alice, &bob).await;
     befriend(&alice, &carol).await;
-    let group = alice.create_group(name).await.unwrap();
-    alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-    until("bob to join", || async {
-        bob.group_info(group).await.is_ok_and(|g| g.active)
-    })
-    .await;
+    let group = in_a_group(&alice, &bob, name).await;
     until("alice to add carol", || async {
         alice
             .add_members(group, vec![carol.user_id()])
@@ -175,12 +191,7 @@ impl Outage {
         let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
         let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
         befriend(&alice, &bob).await;
-        let group = alice.create_group(name).await.unwrap();
-        alice.add_members(group, vec![bob.user_id()]).await.unwrap();
-        until("bob to join", || async {
-            bob.group_info(group).await.is_ok_and(|g| g.active)
-        })
-        .await;
+        let group = in_a_group(&alice, &bob, name).await;
         Self {
             relay,
             relay_dir,

@@ -50,24 +50,6 @@ enum Received {
 }
 
 impl Core {
-    /// Stages the event of the gap a read of group `id`'s log found, its notice right after
-    /// `newest`, what history held before it. The page that follows the gap moves the cursor
-    /// past it; an empty page moves it to the gap's end.
-    fn stage_gap(&self, pending: &mut Pending, id: GroupId, relay: usize, gap: Gap, newest: Stamp) {
-        warn!(group = %id.short(), relay, count = gap.count, "log entries expired unread");
-        let from = pending.events.len();
-        pending.events.push(Event::Group {
-            group: id,
-            event: GroupEvent::Missed { count: gap.count },
-        });
-        // With nothing in history before it (a group from before notices), now.
-        let at = match newest {
-            0 => hlc::at_millis(self.time.now_ms()),
-            newest => newest + 1,
-        };
-        pending.happened_since(from, at);
-    }
-
     pub(in crate::core) async fn on_log_report(&mut self, report: Report) {
         match report {
             Report::Entries {
@@ -218,8 +200,16 @@ impl Core {
             .await?;
         let mut pending = Pending::new(Batch::new(), Vec::new());
         // The newest stamp in history as the page goes: a change it brings stands after
-        // what came before it in the log, so that it is shown where it happened.
-        let mut newest = self.newest_stamp(conv).await?;
+        // what came before it in the log. Read only for a page with one to place.
+        let commit = |(_, _, e): &(u64, u64, Effect)| {
+            matches!(e, Effect::Commit { .. } | Effect::OwnCommit(_))
+        };
+        let places = gap.is_some() || effects.iter().any(commit);
+        let mut newest = if places {
+            self.newest_stamp(conv).await?
+        } else {
+            0
+        };
         if let Some(gap) = gap {
             // Shown before the page's messages, which came after it.
             self.stage_gap(&mut pending, id, relay, gap, newest);
@@ -276,9 +266,9 @@ impl Core {
                     newest = newest.max(at + (pending.events.len() - from) as u64);
                 }
                 Effect::OwnCommit(changes) => {
+                    // Room for what it reports once decided: at most an event per change.
+                    newest = newest.max(at + changes.len() as u64);
                     decided.push((Some(changes), at));
-                    // Room for what it reports (a few changes, counter steps apart).
-                    newest = newest.max(at + 16);
                 }
                 Effect::Own(digest) => {
                     // Our message, read back: the own-entry row has done its job. Its outbox

@@ -76,6 +76,31 @@ impl Core {
         Ok(())
     }
 
+    /// Stages the event of the gap a read of group `id`'s log found, its notice right after
+    /// `newest`, what history held before it. The page that follows the gap moves the cursor
+    /// past it; an empty page moves it to the gap's end.
+    pub(super) fn stage_gap(
+        &self,
+        pending: &mut Pending,
+        id: GroupId,
+        relay: usize,
+        gap: log::Gap,
+        newest: Stamp,
+    ) {
+        warn!(group = %id.short(), relay, count = gap.count, "log entries expired unread");
+        let from = pending.events.len();
+        pending.events.push(Event::Group {
+            group: id,
+            event: GroupEvent::Missed { count: gap.count },
+        });
+        // With nothing in history before it (a group from before notices), now.
+        let at = match newest {
+            0 => hlc::at_millis(self.time.now_ms()),
+            newest => newest + 1,
+        };
+        pending.happened_since(from, at);
+    }
+
     /// The stamp of the newest row in the history of the group whose key is `conv` (0: none).
     pub(super) async fn newest_stamp(&self, conv: Conv) -> Result<Stamp, Error> {
         let newest = self
