@@ -175,6 +175,8 @@ pub(crate) struct Parts {
     pub(crate) invite_part_len: usize,
     /// When groups' admins move a log whose sequencers nobody reaches.
     pub(crate) group_failover: crate::GroupFailover,
+    /// Test only: drop the group work that waits for a write, as a crash after it would.
+    pub(crate) drop_group_followups: bool,
     /// The free space to leave on the database's disk.
     pub(crate) min_free_disk: u64,
     /// The profile's blob store (files sent and received).
@@ -420,7 +422,11 @@ impl Core {
             group_read_receipts: parts.group_read_receipts,
             fetching_from: std::collections::HashSet::new(),
             unstarted_uploads: HashMap::new(),
-            groups: groups::GroupState::new(parts.device_secret, parts.group_failover),
+            groups: groups::GroupState::new(
+                parts.device_secret,
+                parts.group_failover,
+                parts.drop_group_followups,
+            ),
         }
     }
 
@@ -466,6 +472,8 @@ impl Core {
             error!("cannot read the groups, refusing changes: {e}");
             self.failed = true;
         }
+        // Commits set aside before a crash are made again before any change asked of us.
+        self.run_group_followups().await;
         // After the groups: a group's files are fetched from and uploaded to its sequencers.
         if let Err(e) = self.resume_fetches().await {
             warn!("cannot resume the files being fetched: {e}");
@@ -532,6 +540,7 @@ impl Core {
                     self.send_group_receipts().await;
                     self.commit_waiting_leaves().await;
                     self.fail_over_logs().await;
+                    self.remake_set_aside_commits().await;
                     self.offer_unhanded();
                 }
                 _ = relay_check.tick() => self.check_relays().await,

@@ -53,6 +53,62 @@ async fn a_leave_made_in_an_epoch_that_ended_meanwhile_is_made_again() {
     bob.shutdown().await;
 }
 
+/// Bob's rename loses its epoch to Alice's, and his node stops right after the write that
+/// decides so, before it makes the rename again in the new epoch: the rename is made once
+/// his node is back. Nothing a member asked for is lost to a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_lost_its_epoch_is_made_again_after_a_crash() {
+    let Outage {
+        relay,
+        relay_dir,
+        listen,
+        relays,
+        dirs,
+        alice,
+        bob,
+        group,
+    } = Outage::start("lost epoch").await;
+    alice.set_admin(group, bob.user_id(), true).await.unwrap();
+    until("bob to be an admin", || async {
+        let info = bob.group_info(group).await.unwrap();
+        info.members
+            .iter()
+            .any(|m| m.user == bob.user_id() && m.admin)
+    })
+    .await;
+    // Both rename the group while the log is down, in the same epoch; Bob's node stops
+    // before the log is back, so Alice's comes first.
+    relay.kill();
+    bob.rename_group(group, "bob's name").await.unwrap();
+    bob.shutdown().await;
+    alice.rename_group(group, "alice's name").await.unwrap();
+    let _relay = support::RelayProcess::start_on(relay_dir.path(), &listen);
+    until("alice's rename to win", || async {
+        alice.group_info(group).await.unwrap().name == "alice's name"
+    })
+    .await;
+    // Bob's node reads that his rename lost, and stops before it makes it again.
+    let bob = builder(dirs[1].path(), &relays)
+        .dropping_group_followups()
+        .spawn()
+        .await
+        .unwrap();
+    until("bob to read alice's rename", || async {
+        bob.group_info(group).await.unwrap().name == "alice's name"
+    })
+    .await;
+    bob.shutdown().await;
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    for node in [&alice, &bob] {
+        until("bob's rename to be made again", || async {
+            node.group_info(group).await.unwrap().name == "bob's name"
+        })
+        .await;
+    }
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_messages_than_a_queue_holds_wait_out_a_restart_and_a_relay_outage() {
     let Outage {

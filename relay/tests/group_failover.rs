@@ -201,7 +201,7 @@ async fn forged_failovers_are_refused_and_counted_and_the_group_goes_on() {
 /// Alice, the only admin, restarts twice while nothing reaches the group's log. The failover
 /// delay counts from when the outage began, not from her restart; and the rename that waited
 /// at the dead log when she failed over is made once the failover is decided, although her
-/// node restarted in between.
+/// node restarted in between, and stopped again right after the failover was decided.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_and_a_commit_a_failover_set_aside_outlast_restarts() {
     // Shorter than the default, so that the clocks moved on stay within the hour of skew
@@ -257,16 +257,26 @@ async fn an_outage_and_a_commit_a_failover_set_aside_outlast_restarts() {
     })
     .await;
 
-    // She restarts while the failover settles; Bob holds it too. Then both follow it, and
-    // the rename is made at the new log.
+    // She restarts while the failover settles; Bob holds it too. Then both follow it. Her
+    // node stops right after the write that decides it, before it makes the rename again.
     alice.shutdown().await;
-    let alice = make(0).spawn().await.unwrap();
+    let alice = make(0).dropping_group_followups().spawn().await.unwrap();
     assert!(alice.group_info(group).await.unwrap().failing_over);
     until("bob to hold her failover", || async {
         bob.group_info(group).await.is_ok_and(|g| g.failing_over)
     })
     .await;
     clock.advance(Duration::from_secs(6 * 60));
+    until("alice to follow her failover", || async {
+        alice
+            .group_info(group)
+            .await
+            .is_ok_and(|g| !g.failing_over && g.sequencers == mailbox)
+    })
+    .await;
+    alice.shutdown().await;
+    // Back, her node makes the rename at the new log.
+    let alice = make(0).spawn().await.unwrap();
     for node in [&alice, &bob] {
         until("both to follow the failover and see the rename", || async {
             node.group_info(group).await.is_ok_and(|g| {

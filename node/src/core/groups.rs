@@ -147,6 +147,9 @@ pub(crate) struct GroupState {
     pub(super) readded_ms: HashMap<(GroupId, UserId), u64>,
     /// When admins move a log nobody reaches (`groups/failover.rs`).
     failover: crate::GroupFailover,
+    /// Test only ([`crate::Builder::dropping_group_followups`]): followups are dropped, as a
+    /// crash right after their write would.
+    drop_followups: bool,
 }
 
 /// Parts of invitations by (sender's `Conv`, invitation id), by index.
@@ -160,8 +163,9 @@ pub(crate) enum Followup {
     Start(GroupId),
     /// Key packages arrived, or a group's commit was decided: make the adds that wait.
     Adds,
-    /// Our commit lost its epoch: make it again on the new one.
-    Retry(GroupId, IntentRow),
+    /// Make again the commit of ours the group set aside (`OutageRow::set_aside`), once no
+    /// failover is held.
+    Retry(GroupId),
 }
 
 /// A group we are in, in memory.
@@ -195,8 +199,8 @@ struct Live {
     behind: Option<crate::group::tables::RejoinRow>,
     /// The group's last commits, shared with its log task (see `group/log.rs`).
     copies: log::Copies,
-    /// Since when the log task reaches no sequencer, and a commit of ours a failover set
-    /// aside (stored, `group_outages`); whether the log task has said since this start if
+    /// Since when the log task reaches no sequencer, and a commit of ours set aside to be
+    /// made again (stored, `group_outages`); whether the log task has said since this start if
     /// it reaches one; and the failovers held until they settle, by digest (see
     /// `groups/failover.rs`).
     outage: crate::group::tables::OutageRow,
@@ -298,6 +302,7 @@ impl GroupState {
     pub(crate) fn new(
         device: zeroize::Zeroizing<[u8; 32]>,
         failover: crate::GroupFailover,
+        drop_followups: bool,
     ) -> Self {
         let (reports_tx, reports) = mpsc::channel(REPORTS_CAPACITY);
         Self {
@@ -312,6 +317,7 @@ impl GroupState {
             readds: Vec::new(),
             readded_ms: HashMap::new(),
             failover,
+            drop_followups,
         }
     }
 }
@@ -494,9 +500,18 @@ impl Core {
         Ok(live)
     }
 
-    /// The group, active, with no commit of ours waiting for the log (a member keeps one
-    /// pending commit at most).
+    /// The group, active, with no commit of ours waiting for the log or set aside to be made
+    /// again (a member keeps one pending commit at most).
     fn ready(&self, id: GroupId) -> Result<&Live, Error> {
+        let live = self.ready_to_remake(id)?;
+        if live.outage.set_aside.is_some() {
+            return Err(Error::Group(GroupError::Busy));
+        }
+        Ok(live)
+    }
+
+    /// [`Core::ready`], but for making again the commit set aside.
+    fn ready_to_remake(&self, id: GroupId) -> Result<&Live, Error> {
         let live = self.active(id)?;
         if live.pending_commit().is_some() || !live.failovers.is_empty() {
             return Err(Error::Group(GroupError::Busy));

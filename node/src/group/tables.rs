@@ -206,9 +206,10 @@ pub(crate) struct FailoverRow {
     pub(crate) received_ms: u64,
 }
 
-/// Groups whose log no sequencer answers (`docs/protocol/groups.md` §9.9), by the group's
-/// key, so that a restart neither restarts the failover delay nor loses a commit the failover
-/// set aside. Written when either changes; deleted once both are gone.
+/// Groups whose log no sequencer answers (`docs/protocol/groups.md` §9.9), or that hold a
+/// commit of ours set aside to be made again (§9.7), by the group's key: so that a restart
+/// neither restarts the failover delay nor loses the commit. Written when either changes;
+/// deleted once both are gone.
 pub(crate) struct GroupOutages;
 impl Table for GroupOutages {
     const NAME: &'static str = "group_outages";
@@ -221,9 +222,10 @@ impl Table for GroupOutages {
 pub(crate) struct OutageRow {
     /// Since when the log task reaches no sequencer (Unix ms).
     pub(crate) since_ms: Option<u64>,
-    /// A commit of ours that waited at the unreachable log when we failed over: made again
-    /// once the failover is decided.
-    pub(crate) after: Option<IntentRow>,
+    /// A commit of ours to make again: it lost its epoch to another, or waited at the
+    /// unreachable log when we failed over. Made again once no failover is held, in the
+    /// write that clears it.
+    pub(crate) set_aside: Option<IntentRow>,
 }
 
 /// A group this device fell behind (its log's entries expired before we read them,

@@ -39,6 +39,7 @@ pub struct Builder {
     delivery_streams: bool,
     auto_download: u64,
     group_read_receipts: bool,
+    drop_group_followups: bool,
 }
 
 /// Free space the node leaves on the disk that holds its database by default: 64 MiB. See
@@ -98,6 +99,7 @@ impl Builder {
             delivery_streams: true,
             auto_download: crate::DEFAULT_AUTO_DOWNLOAD,
             group_read_receipts: true,
+            drop_group_followups: false,
         }
     }
 
@@ -274,6 +276,17 @@ impl Builder {
         self
     }
 
+    /// Test only (feature `test-utils`): the node drops the group work that waits for a write
+    /// to be durable (making again a commit that lost its epoch or waited for a failover,
+    /// starting a group joined, adds whose key packages came), as a node killed right after
+    /// that write would. A test then starts the node again without this, to check that the
+    /// work resumes from what the write stored.
+    #[cfg(feature = "test-utils")]
+    pub fn dropping_group_followups(mut self) -> Self {
+        self.drop_group_followups = true;
+        self
+    }
+
     /// Opens (or creates) the account and starts the node.
     pub async fn spawn(self) -> Result<Node, StartError> {
         let parse = |list: &[String]| {
@@ -414,6 +427,7 @@ impl Builder {
             group_read_receipts: self.group_read_receipts,
             device_secret,
             group_failover: self.group_failover,
+            drop_group_followups: self.drop_group_followups,
         });
         let core_task = tokio::spawn(core.run());
         info!(user = %user, "node started");

@@ -25,21 +25,21 @@ fn outages() -> RowsOf<GroupOutages> {
             [81; 16],
             OutageRow {
                 since_ms: Some(1_800_000_000_000),
-                after: None,
+                set_aside: None,
             },
         ),
         (
             [82; 16],
             OutageRow {
                 since_ms: Some(1_800_000_003_600),
-                after: Some(IntentRow::Admin(user(5), true)),
+                set_aside: Some(IntentRow::Admin(user(5), true)),
             },
         ),
         (
             [83; 16],
             OutageRow {
                 since_ms: None,
-                after: Some(IntentRow::Rename("after the outage".to_owned())),
+                set_aside: Some(IntentRow::Rename("after the outage".to_owned())),
             },
         ),
     ]

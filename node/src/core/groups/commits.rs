@@ -82,6 +82,63 @@ impl Core {
         intent: IntentRow,
     ) -> Result<(), Error> {
         self.ready(id)?;
+        self.make_intent(id, intent, false).await
+    }
+
+    /// Makes again the commit of ours group `id` set aside (`OutageRow::set_aside`): it lost
+    /// its epoch, or waited at a log we failed over. It stays stored until the write that
+    /// makes it, so a crash in between loses nothing. One that can no longer be made (the
+    /// member it names is gone, we are no longer an admin, the group ended) is dropped; one
+    /// that waits (the disk is full, a failover is held) stays.
+    pub(super) async fn remake_set_aside(&mut self, id: GroupId) -> Result<(), Error> {
+        let Some(intent) = self
+            .groups
+            .live
+            .get(&id)
+            .filter(|live| live.failovers.is_empty())
+            .and_then(|live| live.outage.set_aside.clone())
+        else {
+            return Ok(());
+        };
+        let result = match self.ready_to_remake(id) {
+            Ok(_) => self.make_intent(id, intent, true).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Err(e @ (Error::StorageFull | Error::Group(GroupError::Busy))) => Err(e),
+            Err(e) => {
+                warn!(group = %id.short(), "dropping a change of ours that can no longer be made: {e}");
+                self.live_mut(id)?.outage.set_aside = None;
+                self.write_outage(id).await?;
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// On the outbox tick: the commits set aside that could not be made again when they were
+    /// set aside (the disk was full) are tried again.
+    pub(in crate::core) async fn remake_set_aside_commits(&mut self) {
+        let due = self.active_groups_where(|live| {
+            live.outage.set_aside.is_some()
+                && live.failovers.is_empty()
+                && live.pending_commit().is_none()
+        });
+        for id in due {
+            if let Err(e) = self.remake_set_aside(id).await {
+                debug!(group = %id.short(), "a change of ours set aside still waits: {e}");
+            }
+        }
+    }
+
+    /// Makes the commit of `intent` in group `id`, ready for it; `remade` clears the commit
+    /// set aside in the same write.
+    async fn make_intent(
+        &mut self,
+        id: GroupId,
+        intent: IntentRow,
+        remade: bool,
+    ) -> Result<(), Error> {
         if self.room() == Room::Full {
             return Err(Error::StorageFull);
         }
@@ -137,7 +194,18 @@ impl Core {
             },
         };
         let seq = self.stage_outgoing(&mut pending, id, row)?;
+        let live = self.live(id)?;
+        let outage = crate::group::tables::OutageRow {
+            set_aside: None,
+            ..live.outage.clone()
+        };
+        if remade {
+            failover::stage_outage(&mut pending.batch, live.conv, &outage)?;
+        }
         self.commit(pending).await?;
+        if remade {
+            self.live_mut(id)?.outage = outage;
+        }
         self.after_group_write(id, &[seq]);
         Ok(())
     }

@@ -499,7 +499,8 @@ impl Core {
     }
 
     /// Our pending commit was decided: it won with these changes (send its Welcome, report
-    /// them) or lost, `None` (make it again on the new epoch once this write is durable).
+    /// them) or lost, `None`: set aside in this write, and made again on the new epoch once
+    /// it is durable.
     pub(super) async fn decide_own_commit(
         &mut self,
         pending: &mut Pending,
@@ -522,7 +523,10 @@ impl Core {
         self.groups.followups.push(Followup::Adds);
         let Some(changes) = won else {
             info!(group = %id.short(), "our commit lost its epoch; making it again");
-            self.groups.followups.push(Followup::Retry(id, intent));
+            let live = self.live_mut(id)?;
+            live.outage.set_aside = Some(intent);
+            failover::stage_outage(&mut pending.batch, live.conv, &live.outage)?;
+            self.groups.followups.push(Followup::Retry(id));
             return Ok(());
         };
         match &intent {

@@ -102,7 +102,8 @@ enum Followed {
 }
 
 impl Core {
-    /// Reads the failovers each group holds (once the groups are live).
+    /// Reads the failovers each group holds and its outage (once the groups are live); a
+    /// commit set aside with no failover held is made again after the load.
     pub(super) async fn load_failovers(&mut self) -> Result<(), Error> {
         let rows = self
             .read(|s| s.scan::<GroupFailovers>(.., ScanDirection::Forward, usize::MAX))
@@ -116,7 +117,11 @@ impl Core {
             .read(|s| s.scan::<GroupOutages>(.., ScanDirection::Forward, usize::MAX))
             .await?;
         for (conv, row) in outages {
-            if let Some(live) = self.groups.live.values_mut().find(|l| l.conv == conv) {
+            if let Some((id, live)) = self.groups.live.iter_mut().find(|(_, l)| l.conv == conv) {
+                if row.set_aside.is_some() && live.failovers.is_empty() {
+                    // Set aside by the write before a crash or a stop.
+                    self.groups.followups.push(Followup::Retry(*id));
+                }
                 live.outage = row;
             }
         }
@@ -151,7 +156,7 @@ impl Core {
     }
 
     /// Writes group `id`'s outage as memory holds it, in a write of its own.
-    async fn write_outage(&mut self, id: GroupId) -> Result<(), Error> {
+    pub(super) async fn write_outage(&mut self, id: GroupId) -> Result<(), Error> {
         let live = self.live(id)?;
         let mut batch = Batch::new();
         stage_outage(&mut batch, live.conv, &live.outage)?;
@@ -250,7 +255,7 @@ impl Core {
             self.forget_own(&mut pending, id, seq)?;
             if let OutgoingRow::Commit { intent, .. } = what {
                 let live = self.live_mut(id)?;
-                live.outage.after = Some(intent);
+                live.outage.set_aside = Some(intent);
                 stage_outage(&mut pending.batch, live.conv, &live.outage)?;
             }
         }
@@ -389,15 +394,11 @@ impl Core {
             batch.delete::<GroupFailovers>(&(conv, *key));
         }
         live.failovers.retain(|key, _| !stale.contains(key));
-        let retry = if live.failovers.is_empty() {
-            live.outage.after.take()
-        } else {
-            None
-        };
+        let retry = live.failovers.is_empty() && live.outage.set_aside.is_some();
         stage_outage(&mut batch, conv, &live.outage)?;
         self.commit(Pending::new(batch, Vec::new())).await?;
-        if let Some(intent) = retry {
-            self.groups.followups.push(Followup::Retry(id, intent));
+        if retry {
+            self.groups.followups.push(Followup::Retry(id));
         }
         info!(group = %id.short(), count = stale.len(), "dropped failovers the log overtook");
         Ok(())
@@ -444,7 +445,6 @@ impl Core {
         let me = self.account.user_id();
         let live = self.live_mut(id)?;
         live.failovers.clear();
-        let retry = live.outage.after.take();
         let (mut moved, mut ended) = (false, false);
         if let Some(followed) = followed {
             // A failover takes members' waiting leaves with it: ours too.
@@ -487,8 +487,8 @@ impl Core {
             info!(group = %id.short(), "followed a failover of the group's log");
             self.log_moved(id).await?;
         }
-        if let Some(intent) = retry {
-            self.groups.followups.push(Followup::Retry(id, intent));
+        if self.live(id).is_ok_and(|l| l.outage.set_aside.is_some()) {
+            self.groups.followups.push(Followup::Retry(id));
         }
         Ok(())
     }
