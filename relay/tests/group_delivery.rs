@@ -98,6 +98,7 @@ async fn a_commit_that_lost_its_epoch_is_made_again_after_a_crash() {
     })
     .await;
     bob.shutdown().await;
+    assert_eq!(alice.group_info(group).await.unwrap().name, "alice's name");
     let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
     for node in [&alice, &bob] {
         until("bob's rename to be made again", || async {

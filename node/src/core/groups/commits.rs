@@ -88,8 +88,9 @@ impl Core {
     /// Makes again the commit of ours group `id` set aside (`OutageRow::set_aside`): it lost
     /// its epoch, or waited at a log we failed over. It stays stored until the write that
     /// makes it, so a crash in between loses nothing. One that can no longer be made (the
-    /// member it names is gone, we are no longer an admin, the group ended) is dropped; one
-    /// that waits (the disk is full, a failover is held) stays.
+    /// member it names is gone, we are no longer an admin, the group ended or we fell
+    /// behind it) is dropped; one that waits (the disk is full, a failover is held, the
+    /// database failed) stays.
     pub(super) async fn remake_set_aside(&mut self, id: GroupId) -> Result<(), Error> {
         let Some(intent) = self
             .groups
@@ -105,20 +106,33 @@ impl Core {
             Err(e) => Err(e),
         };
         match result {
-            Err(e @ (Error::StorageFull | Error::Group(GroupError::Busy))) => Err(e),
-            Err(e) => {
+            Err(Error::Group(
+                e @ (GroupError::NoSuchGroup(_)
+                | GroupError::NotMember(_)
+                | GroupError::NotAllowed(_)
+                | GroupError::NoMember(_)
+                | GroupError::FellBehind(_)
+                | GroupError::NoRelays
+                | GroupError::BadRelays(_)
+                | GroupError::BadName
+                | GroupError::Refused(_)),
+            )) => {
                 warn!(group = %id.short(), "dropping a change of ours that can no longer be made: {e}");
                 self.live_mut(id)?.outage.set_aside = None;
                 self.write_outage(id).await?;
                 Ok(())
             }
-            Ok(()) => Ok(()),
+            result => result,
         }
     }
 
     /// On the outbox tick: the commits set aside that could not be made again when they were
     /// set aside (the disk was full) are tried again.
     pub(in crate::core) async fn remake_set_aside_commits(&mut self) {
+        if self.groups.drop_followups {
+            // A test's crash right after the write that set them aside: nothing after it.
+            return;
+        }
         let due = self.active_groups_where(|live| {
             live.outage.set_aside.is_some()
                 && live.failovers.is_empty()

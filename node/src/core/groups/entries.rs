@@ -580,7 +580,12 @@ impl Core {
         let Some(live) = self.groups.live.get(&id) else {
             return Ok(());
         };
-        if live.row.active && live.mls().commits_pending() && live.pending_commit().is_none() {
+        // While a commit of ours is set aside, leaves wait: it is made again first.
+        if live.row.active
+            && live.mls().commits_pending()
+            && live.pending_commit().is_none()
+            && live.outage.set_aside.is_none()
+        {
             self.commit_intent(id, IntentRow::Pending).await?;
         }
         self.redo_stale_leave(id).await?;

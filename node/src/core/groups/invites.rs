@@ -185,6 +185,19 @@ impl Core {
         pending
             .batch
             .delete::<crate::group::tables::GroupRejoins>(&self.group_key(&id));
+        // What the state this Welcome replaces held (we fell behind, and are added back)
+        // goes with it: its outage, a commit it set aside, the failovers it held.
+        let conv = self.group_key(&id);
+        pending
+            .batch
+            .delete::<crate::group::tables::GroupOutages>(&conv);
+        if let Some(live) = self.groups.live.get(&id) {
+            for digest in live.failovers.keys() {
+                pending
+                    .batch
+                    .delete::<crate::group::tables::GroupFailovers>(&(conv, *digest));
+            }
+        }
         let from = pending.events.len();
         pending.events.push(Event::Group {
             group: id,
