@@ -472,8 +472,6 @@ impl Core {
             error!("cannot read the groups, refusing changes: {e}");
             self.failed = true;
         }
-        // Commits set aside before a crash are made again before any change asked of us.
-        self.run_group_followups().await;
         // After the groups: a group's files are fetched from and uploaded to its sequencers.
         if let Err(e) = self.resume_fetches().await {
             warn!("cannot resume the files being fetched: {e}");

@@ -163,9 +163,6 @@ pub(crate) enum Followup {
     Start(GroupId),
     /// Key packages arrived, or a group's commit was decided: make the adds that wait.
     Adds,
-    /// Make again the commit of ours the group set aside (`OutageRow::set_aside`), once no
-    /// failover is held.
-    Retry(GroupId),
 }
 
 /// A group we are in, in memory.

@@ -85,22 +85,34 @@ impl Core {
         self.make_intent(id, intent, false).await
     }
 
-    /// Makes again the commit of ours group `id` set aside (`OutageRow::set_aside`): it lost
-    /// its epoch, or waited at a log we failed over. It stays stored until the write that
-    /// makes it, so a crash in between loses nothing. One that can no longer be made (the
-    /// member it names is gone, we are no longer an admin, the group ended or we fell
-    /// behind it) is dropped; one that waits (the disk is full, a failover is held, the
-    /// database failed) stays.
-    pub(super) async fn remake_set_aside(&mut self, id: GroupId) -> Result<(), Error> {
-        let Some(intent) = self
+    /// On the outbox tick (its first comes right after a start): makes again each commit of
+    /// ours set aside (`OutageRow::set_aside`) because it lost its epoch or waited at a log we
+    /// failed over, once no failover is held. It stays stored until the write that makes it,
+    /// so a crash in between loses nothing. One that can no longer be made (the member it
+    /// names is gone, we are no longer an admin, the group ended or we fell behind it) is
+    /// dropped; one that cannot be made yet (the disk is full, the database failed) waits for
+    /// the next tick.
+    pub(in crate::core) async fn remake_set_aside_commits(&mut self) {
+        if self.groups.drop_followups {
+            // A test's crash right after the write that set them aside: nothing after it.
+            return;
+        }
+        let due: Vec<(GroupId, IntentRow)> = self
             .groups
             .live
-            .get(&id)
-            .filter(|live| live.failovers.is_empty())
-            .and_then(|live| live.outage.set_aside.clone())
-        else {
-            return Ok(());
-        };
+            .iter()
+            .filter(|(_, live)| live.failovers.is_empty() && live.pending_commit().is_none())
+            .filter_map(|(id, live)| Some((*id, live.outage.set_aside.clone()?)))
+            .collect();
+        for (id, intent) in due {
+            if let Err(e) = self.remake_set_aside(id, intent).await {
+                debug!(group = %id.short(), "a change of ours set aside still waits: {e}");
+            }
+        }
+    }
+
+    /// Makes `intent`, set aside in group `id`, again; drops it if it can no longer be made.
+    async fn remake_set_aside(&mut self, id: GroupId, intent: IntentRow) -> Result<(), Error> {
         let result = match self.ready_to_remake(id) {
             Ok(_) => self.make_intent(id, intent, true).await,
             Err(e) => Err(e),
@@ -119,29 +131,9 @@ impl Core {
             )) => {
                 warn!(group = %id.short(), "dropping a change of ours that can no longer be made: {e}");
                 self.live_mut(id)?.outage.set_aside = None;
-                self.write_outage(id).await?;
-                Ok(())
+                self.write_outage(id).await
             }
             result => result,
-        }
-    }
-
-    /// On the outbox tick: the commits set aside that could not be made again when they were
-    /// set aside (the disk was full) are tried again.
-    pub(in crate::core) async fn remake_set_aside_commits(&mut self) {
-        if self.groups.drop_followups {
-            // A test's crash right after the write that set them aside: nothing after it.
-            return;
-        }
-        let due = self.active_groups_where(|live| {
-            live.outage.set_aside.is_some()
-                && live.failovers.is_empty()
-                && live.pending_commit().is_none()
-        });
-        for id in due {
-            if let Err(e) = self.remake_set_aside(id).await {
-                debug!(group = %id.short(), "a change of ours set aside still waits: {e}");
-            }
         }
     }
 
@@ -208,16 +200,19 @@ impl Core {
             },
         };
         let seq = self.stage_outgoing(&mut pending, id, row)?;
-        let live = self.live(id)?;
-        let outage = crate::group::tables::OutageRow {
-            set_aside: None,
-            ..live.outage.clone()
-        };
-        if remade {
+        let cleared = if remade {
+            let live = self.live(id)?;
+            let outage = crate::group::tables::OutageRow {
+                set_aside: None,
+                ..live.outage.clone()
+            };
             failover::stage_outage(&mut pending.batch, live.conv, &outage)?;
-        }
+            Some(outage)
+        } else {
+            None
+        };
         self.commit(pending).await?;
-        if remade {
+        if let Some(outage) = cleared {
             self.live_mut(id)?.outage = outage;
         }
         self.after_group_write(id, &[seq]);

@@ -499,8 +499,8 @@ impl Core {
     }
 
     /// Our pending commit was decided: it won with these changes (send its Welcome, report
-    /// them) or lost, `None`: set aside in this write, and made again on the new epoch once
-    /// it is durable.
+    /// them) or lost, `None`: set aside in this write, and made again on the new epoch by the
+    /// next outbox tick ([`Core::remake_set_aside_commits`]).
     pub(super) async fn decide_own_commit(
         &mut self,
         pending: &mut Pending,
@@ -526,7 +526,6 @@ impl Core {
             let live = self.live_mut(id)?;
             live.outage.set_aside = Some(intent);
             failover::stage_outage(&mut pending.batch, live.conv, &live.outage)?;
-            self.groups.followups.push(Followup::Retry(id));
             return Ok(());
         };
         match &intent {
@@ -577,14 +576,10 @@ impl Core {
     /// What a page leaves to do once written: a member's leave is committed by an admin
     /// that stays, or, when the last admin left, by the member the commit promotes.
     async fn after_entries(&mut self, id: GroupId) -> Result<(), Error> {
-        let Some(live) = self.groups.live.get(&id) else {
-            return Ok(());
-        };
-        // While a commit of ours is set aside, leaves wait: it is made again first.
-        if live.row.active
-            && live.mls().commits_pending()
-            && live.pending_commit().is_none()
-            && live.outage.set_aside.is_none()
+        // Not while a commit of ours waits for the log or is set aside: that comes first.
+        if self
+            .ready(id)
+            .is_ok_and(|live| live.mls().commits_pending())
         {
             self.commit_intent(id, IntentRow::Pending).await?;
         }

@@ -102,8 +102,7 @@ enum Followed {
 }
 
 impl Core {
-    /// Reads the failovers each group holds and its outage (once the groups are live); a
-    /// commit set aside with no failover held is made again after the load.
+    /// Reads the failovers each group holds, and its outage (once the groups are live).
     pub(super) async fn load_failovers(&mut self) -> Result<(), Error> {
         let rows = self
             .read(|s| s.scan::<GroupFailovers>(.., ScanDirection::Forward, usize::MAX))
@@ -117,11 +116,7 @@ impl Core {
             .read(|s| s.scan::<GroupOutages>(.., ScanDirection::Forward, usize::MAX))
             .await?;
         for (conv, row) in outages {
-            if let Some((id, live)) = self.groups.live.iter_mut().find(|(_, l)| l.conv == conv) {
-                if row.set_aside.is_some() && live.failovers.is_empty() {
-                    // Set aside by the write before a crash or a stop.
-                    self.groups.followups.push(Followup::Retry(*id));
-                }
+            if let Some(live) = self.groups.live.values_mut().find(|l| l.conv == conv) {
                 live.outage = row;
             }
         }
@@ -394,12 +389,8 @@ impl Core {
             batch.delete::<GroupFailovers>(&(conv, *key));
         }
         live.failovers.retain(|key, _| !stale.contains(key));
-        let retry = live.failovers.is_empty() && live.outage.set_aside.is_some();
         stage_outage(&mut batch, conv, &live.outage)?;
         self.commit(Pending::new(batch, Vec::new())).await?;
-        if retry {
-            self.groups.followups.push(Followup::Retry(id));
-        }
         info!(group = %id.short(), count = stale.len(), "dropped failovers the log overtook");
         Ok(())
     }
@@ -486,9 +477,6 @@ impl Core {
         } else if moved {
             info!(group = %id.short(), "followed a failover of the group's log");
             self.log_moved(id).await?;
-        }
-        if self.live(id).is_ok_and(|l| l.outage.set_aside.is_some()) {
-            self.groups.followups.push(Followup::Retry(id));
         }
         Ok(())
     }

@@ -443,7 +443,6 @@ impl Core {
                     Ok(()) => self.run_readds().await,
                     Err(e) => Err(e),
                 },
-                Followup::Retry(id) => self.remake_set_aside(id).await,
             };
             if let Err(e) = result {
                 warn!("group work after a write failed: {e}");
