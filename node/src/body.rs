@@ -22,7 +22,9 @@ mod group;
 
 #[cfg(test)]
 use group::MAX_KEY_PACKAGES;
-pub(crate) use group::{GroupControl, GroupOp, INVITE_PART_LEN, assemble_invite, invite_parts};
+pub(crate) use group::{
+    GroupControl, GroupOp, INVITE_PART_LEN, MAX_INVITE_FILE_LEN, assemble_invite, invite_parts,
+};
 
 /// Longest text message, in bytes of UTF-8. Large enough for any chat message; longer content
 /// belongs in an attachment.

@@ -479,6 +479,9 @@ impl Core {
         if let Err(e) = self.resume_uploads().await {
             warn!("cannot resume the files being uploaded: {e}");
         }
+        if let Err(e) = self.resume_invite_fetches().await {
+            warn!("cannot resume the invitations being fetched: {e}");
+        }
         match self
             .read(|s| s.scan::<Outbox>(.., ScanDirection::Forward, usize::MAX))
             .await

@@ -729,6 +729,8 @@ mod fixture_groups;
 #[cfg(test)]
 mod fixture_identities;
 #[cfg(test)]
+mod fixture_invite_files;
+#[cfg(test)]
 mod fixture_invite_parts;
 #[cfg(test)]
 mod fixture_uploads;

@@ -318,17 +318,35 @@ pub(crate) fn root_of(descriptor: &[u8]) -> Option<Root> {
     }
 }
 
-/// Deletes the blobs no message names any more: deleted while a download of them ran, or
-/// imported for a send that a crash cut short. Runs before the node takes any request, so
-/// no send is importing at the same time. Returns how many went.
+/// Deletes the blobs no message or invitation names any more: deleted while a download of
+/// them ran, or imported for a send that a crash cut short. Runs before the node takes any
+/// request, so no send is importing at the same time. Returns how many went.
 pub(crate) fn sweep(db: &Store, blobs: &BlobStore) -> Result<usize, String> {
-    let rows = db
-        .scan::<crate::tables::Attachments>(.., crate::store::Direction::Forward, usize::MAX)
-        .map_err(|e| e.to_string())?;
-    let named: HashSet<Root> = rows
-        .iter()
-        .filter_map(|(_, row)| root_of(&row.descriptor))
-        .collect();
+    use crate::{
+        group::tables::{InviteFetches, InviteUploads},
+        store::Direction,
+    };
+    let error = |e: crate::store::StoreError| e.to_string();
+    let mut named: HashSet<Root> = HashSet::new();
+    for (_, row) in db
+        .scan::<crate::tables::Attachments>(.., Direction::Forward, usize::MAX)
+        .map_err(error)?
+    {
+        named.extend(root_of(&row.descriptor));
+    }
+    // Invitations as files: ours until every sequencer answered, theirs until joined from.
+    for (_, row) in db
+        .scan::<InviteUploads>(.., Direction::Forward, usize::MAX)
+        .map_err(error)?
+    {
+        named.extend(root_of(&row.descriptor));
+    }
+    for (_, row) in db
+        .scan::<InviteFetches>(.., Direction::Forward, usize::MAX)
+        .map_err(error)?
+    {
+        named.extend(root_of(&row.descriptor));
+    }
     let mut roots = blobs.complete_roots().map_err(|e| e.to_string())?;
     roots.extend(blobs.partial_roots().map_err(|e| e.to_string())?);
     let mut swept = 0;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use support::{
     groups::{
-        Outage, befriend, group_event, group_refusals, holds, received, relay, texts,
-        three_in_a_group, three_made_as,
+        Outage, befriend, group_event, group_refusals, holds, in_a_group, received, relay, texts,
+        three_made_as,
     },
     node_builder as builder, running_clock, until, until_within,
 };
@@ -157,28 +157,124 @@ async fn more_messages_than_a_queue_holds_wait_out_a_restart_and_a_relay_outage(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invitation_too_large_for_one_message_arrives_in_parts() {
-    let (relay, relays, _relay_dir) = relay().await;
+async fn an_invitation_too_large_for_one_message_comes_as_a_file_after_its_inviter_left() {
+    // Alice sends as a file every invitation over 512 bytes, as she would a Welcome for a
+    // thousand members over 128 KiB: Bob joins from one while she is online; Carol from one
+    // that reached her mailbox after Alice went away for good.
+    let (relay, relays, relay_dir) = relay().await;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    // Alice splits invitations at 512 bytes, as she would a Welcome for a thousand members
-    // at 128 KiB: Bob and Carol join from parts.
-    let alice = builder(dirs[0].path(), &relays).with_invite_part_len(512);
-    let (alice, bob, carol, group) = three_in_a_group(&dirs, &relays, alice, "in parts").await;
-    carol.send_to_group(group, "all here").await.unwrap();
-    for node in [&alice, &bob] {
-        until("everyone to read carol", || async {
-            texts(node, group).await.contains(&"all here".to_owned())
+    // Alice writes only through relays, so that what she sends Carol waits in her mailbox.
+    let alice_builder = || {
+        builder(dirs[0].path(), &relays)
+            .with_invite_message_len(512)
+            .with_direct_delivery(false)
+    };
+    let mut alice = alice_builder().spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    let mut carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    befriend(&alice, &carol).await;
+    let group = in_a_group(&alice, &bob, "a file for an invitation").await;
+    for node in [&alice, &carol] {
+        until("both records to be in the DHT", || async {
+            node.status().await.unwrap().record_published.is_some()
         })
         .await;
     }
+
+    // Alice asks away Carol for a key package, and is away when Carol answers.
+    let carol_user = carol.user_id();
+    carol.shutdown().await;
+    alice.add_members(group, vec![carol_user]).await.unwrap();
+    outbox_empty(&alice, "alice's request to reach carol's mailbox").await;
+    alice.shutdown().await;
+    let deposited = relay.metrics().await.deposits;
+    carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    until("carol's answer to reach alice's mailbox", || async {
+        relay.metrics().await.deposits > deposited && carol.status().await.unwrap().outbox == 0
+    })
+    .await;
+    carol.shutdown().await;
+    // Alice adds her, and her invitation goes once a sequencer holds its
+    // file: then it waits in Carol's mailbox, and Alice goes away for good.
+    let deposited = relay.metrics().await.deposits;
+    alice = alice_builder().spawn().await.unwrap();
+    until("alice to add carol", || async {
+        let info = alice.group_info(group).await.unwrap();
+        info.members.iter().any(|m| m.user == carol_user)
+    })
+    .await;
+    until("carol's invitation to reach her mailbox", || async {
+        relay.metrics().await.deposits > deposited && alice.status().await.unwrap().outbox == 0
+    })
+    .await;
+    alice.shutdown().await;
+    let blobs = files_under(&relay_dir.path().join("blobs"));
+    assert!(!blobs.is_empty(), "the relay holds the invitation's file");
+
+    // Carol takes the invitation and is stopped right after the write that keeps it,
+    // before its file is fetched; she fetches it when she is back.
+    carol = builder(dirs[2].path(), &relays)
+        .dropping_group_followups()
+        .spawn()
+        .await
+        .unwrap();
+    until("carol to take her invitation", || async {
+        relay.metrics().await.stored_messages == 0
+    })
+    .await;
+    carol.shutdown().await;
+    let carol = builder(dirs[2].path(), &relays).spawn().await.unwrap();
+    until("carol to join without alice", || async {
+        carol
+            .group_info(group)
+            .await
+            .is_ok_and(|g| g.active && g.members.len() == 3)
+    })
+    .await;
+    bob.send_to_group(group, "welcome, carol").await.unwrap();
+    holds(&carol, group, "welcome, carol").await;
     for node in [&bob, &carol] {
         let refused = group_refusals(node).await;
         assert!(refused.is_empty(), "{refused:?}");
     }
-    for node in [alice, bob, carol] {
+    // The relay's disk holds the Welcome sealed: not even the group's name in clear.
+    for file in files_under(relay_dir.path()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let name = b"a file for an invitation";
+        assert!(
+            !bytes.windows(name.len()).any(|w| w == name),
+            "{} holds the group's name",
+            file.display()
+        );
+    }
+    // Once joined, Carol keeps no copy of the invitation.
+    until("carol to drop the invitation's file", || async {
+        files_under(&dirs[2].path().join("blobs")).is_empty()
+    })
+    .await;
+    for node in [bob, carol] {
         node.shutdown().await;
     }
     relay.shutdown().await;
+}
+
+/// Every file under `dir`, recursively (none if it does not exist).
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
 }
 
 /// Waits until `node` has handed every 1:1 message to a relay or its recipient.

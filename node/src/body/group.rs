@@ -24,6 +24,17 @@ pub(crate) const INVITE_PART_LEN: usize = 128 * 1024;
 /// Most parts one invitation is split into: 2 MiB, a Welcome for several thousand members.
 pub(crate) const MAX_INVITE_PARTS: u16 = 16;
 
+/// The largest invitation sent as a file ([`GroupOp::InviteFile`]): 8 MiB, the Welcome of a
+/// group of some twenty thousand members.
+pub(crate) const MAX_INVITE_FILE_LEN: u64 = 8 * 1024 * 1024;
+
+/// The longest descriptor a [`GroupOp::InviteFile`] carries: ample for a blob at a few
+/// relays, far short of an inline file.
+pub(crate) const MAX_INVITE_DESCRIPTOR_LEN: usize = 4 * 1024;
+
+/// Most sequencers an invitation names.
+pub(crate) const MAX_INVITE_SEQUENCERS: usize = 8;
+
 /// What a [`GroupControl`] does. Variant order is the encoding; variants are only appended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum GroupOp {
@@ -61,12 +72,21 @@ pub(crate) enum GroupOp {
         epoch: u64,
         entry: Vec<u8>,
     },
+    /// An invitation too large for one message, as a file (`docs/protocol/groups.md`
+    /// §10.1): `descriptor` (`tern-blob`, version byte first) names the encrypted encoding of
+    /// a [`GroupOp::Invite`] at the group's sequencers, whose addresses `sequencers` gives.
+    /// Sent once every sequencer has answered the upload and one holds it.
+    InviteFile {
+        descriptor: Vec<u8>,
+        sequencers: Vec<crate::group::tables::SequencerRow>,
+    },
 }
 
 impl GroupOp {
     /// Whether the op keeps within its bounds: at most [`MAX_KEY_PACKAGES`] key packages; a
     /// part numbered within 2 to [`MAX_INVITE_PARTS`] parts, of at most [`INVITE_PART_LEN`];
-    /// a failover's commit of at most [`INVITE_PART_LEN`].
+    /// a failover's commit of at most [`INVITE_PART_LEN`]; an invitation file's descriptor of
+    /// at most [`MAX_INVITE_DESCRIPTOR_LEN`], with 1 to [`MAX_INVITE_SEQUENCERS`] sequencers.
     pub(crate) fn within_bounds(&self) -> bool {
         match self {
             Self::KeyPackages(packages) => packages.len() <= MAX_KEY_PACKAGES,
@@ -81,6 +101,13 @@ impl GroupOp {
                     && bytes.len() <= INVITE_PART_LEN
             }
             Self::Failover { entry, .. } => entry.len() <= INVITE_PART_LEN,
+            Self::InviteFile {
+                descriptor,
+                sequencers,
+            } => {
+                descriptor.len() <= MAX_INVITE_DESCRIPTOR_LEN
+                    && (1..=MAX_INVITE_SEQUENCERS).contains(&sequencers.len())
+            }
             Self::KeyPackageRequest | Self::Invite { .. } | Self::Rejoin { .. } => true,
         }
     }
@@ -182,5 +209,22 @@ mod tests {
         assert!(!part(0, MAX_INVITE_PARTS + 1, 10).within_bounds());
         assert!(!part(0, 2, INVITE_PART_LEN + 1).within_bounds());
         assert!(!GroupOp::KeyPackages(vec![vec![1]; MAX_KEY_PACKAGES + 1]).within_bounds());
+    }
+
+    #[test]
+    fn an_invitation_file_keeps_within_its_bounds() {
+        let sequencer = SequencerRow {
+            peer: vec![5; 38],
+            addresses: vec!["/ip4/127.0.0.1/tcp/1".into()],
+        };
+        let file = |descriptor_len, sequencers| GroupOp::InviteFile {
+            descriptor: vec![0; descriptor_len],
+            sequencers: vec![sequencer.clone(); sequencers],
+        };
+        assert!(file(MAX_INVITE_DESCRIPTOR_LEN, 3).within_bounds());
+        assert!(file(300, MAX_INVITE_SEQUENCERS).within_bounds());
+        assert!(!file(MAX_INVITE_DESCRIPTOR_LEN + 1, 3).within_bounds());
+        assert!(!file(300, 0).within_bounds(), "nowhere to fetch it from");
+        assert!(!file(300, MAX_INVITE_SEQUENCERS + 1).within_bounds());
     }
 }

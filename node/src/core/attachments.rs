@@ -151,9 +151,10 @@ impl Core {
     }
 
     /// Hands a fetch to the transfer task (after the rows that ask for it are durable),
-    /// with the relays it may reach at once: our mailbox relays, and a group's sequencers.
+    /// with the relays it may reach at once: those it names, our mailbox relays, and a
+    /// group's sequencers.
     pub(super) fn queue_fetch(&mut self, mut fetch: Fetch) {
-        fetch.relays = self.relays.in_order();
+        fetch.relays.extend(self.relays.in_order());
         match fetch.chat {
             // Its sender's device coming online wakes it.
             ChatId::Peer(peer) => {
@@ -204,6 +205,9 @@ impl Core {
     /// A report of the transfer task: progress is published as it comes; the end of a fetch
     /// is written to the file's row with its event.
     pub(super) async fn on_transfer(&mut self, report: Report) {
+        let Some(report) = self.on_invite_transfer(report).await else {
+            return;
+        };
         let (chat, id, state) = match report {
             Report::Progress {
                 chat,

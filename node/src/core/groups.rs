@@ -21,6 +21,7 @@ mod entries;
 mod failover;
 mod files;
 mod history;
+mod invite_files;
 mod invites;
 mod moving;
 mod outgoing;
@@ -140,6 +141,10 @@ pub(crate) struct GroupState {
     /// Parts of unfinished invitations this process staged, by sender and invitation: the
     /// store shows only those of writes already made (`groups/invites.rs`).
     pub(super) invite_parts: InviteParts,
+    /// Invitations received as files whose blob is being fetched, by message id, with their
+    /// sender (`groups/invite_files.rs`): what the store's `invite_fetches` holds, and those
+    /// staged in the write in progress.
+    pub(super) invite_fetches: HashMap<MessageId, UserId>,
     /// Requests to add back members that fell behind, waiting until the group is ready for
     /// a commit of ours (`groups/rejoin.rs`). In memory: a member asks again daily.
     pub(super) readds: Vec<(GroupId, UserId, Vec<u8>)>,
@@ -157,12 +162,15 @@ pub(super) type InviteParts =
     HashMap<(Conv, [u8; 16]), BTreeMap<u64, crate::group::tables::InvitePartRow>>;
 
 /// Work that waits for a write.
-#[derive(Debug)]
 pub(crate) enum Followup {
     /// Start the log task of a group joined from a Welcome.
     Start(GroupId),
     /// Key packages arrived, or a group's commit was decided: make the adds that wait.
     Adds,
+    /// Upload an invitation's blob to the group's sequencers.
+    Upload(crate::tables::GroupUploadRow),
+    /// Fetch an invitation's blob.
+    Fetch(crate::transfer::Fetch),
 }
 
 /// A group we are in, in memory.
@@ -311,6 +319,7 @@ impl GroupState {
             followups: Vec::new(),
             refused: BTreeMap::new(),
             invite_parts: InviteParts::new(),
+            invite_fetches: HashMap::new(),
             readds: Vec::new(),
             readded_ms: HashMap::new(),
             failover,

@@ -190,7 +190,11 @@ impl Core {
             }
             Ok((None, Some(mut row))) => {
                 record_outcome(&mut row.targets, &relay, &outcome);
-                stage_row::<GroupUploads>(&mut pending.batch, &key, &row, &row.targets)
+                match stage_row::<GroupUploads>(&mut pending.batch, &key, &row, &row.targets) {
+                    // An invitation's blob: its invitations go with the first copy.
+                    Ok(()) => self.invite_uploaded(&mut pending, key, &row.targets).await,
+                    Err(e) => Err(e),
+                }
             }
             Ok((None, None)) => return,
             Err(e) => Err(e),

@@ -305,8 +305,57 @@ pub(crate) struct InvitePartRow {
     pub(crate) bytes: Vec<u8>,
 }
 
-/// Most invitations one peer may have in parts, unfinished, at once.
+/// Most invitations one peer may have in parts, or as files not yet fetched, at once.
 pub(crate) const MAX_OPEN_INVITES: usize = 4;
+
+/// Invitations we send as a file (`GroupOp::InviteFile`), held until the Welcome's upload to
+/// the group's sequencers is answered: `index_id("upload", root)` (the key of the blob's
+/// `group_uploads` row) → the invitation. Written with the commit's outcome; the invitations
+/// go out in the write that records the first sequencer holding the blob; the row goes once
+/// every sequencer has answered, and the blob with it.
+pub(crate) struct InviteUploads;
+impl Table for InviteUploads {
+    const NAME: &'static str = "invite_uploads";
+    type Key = [u8; 16];
+    type Value = InviteUploadRow;
+}
+
+/// A row of [`InviteUploads`]. Field order is the encoding; fields are only appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InviteUploadRow {
+    /// The group (its id).
+    pub(crate) group: [u8; 32],
+    /// The new members, each sent the invitation.
+    pub(crate) members: Vec<UserId>,
+    /// The blob's descriptor, naming the sequencers.
+    pub(crate) descriptor: Vec<u8>,
+    /// The sequencers and their addresses, for the invitation.
+    pub(crate) sequencers: Vec<SequencerRow>,
+    /// Whether the invitations went out (a sequencer holds the blob).
+    pub(crate) sent: bool,
+}
+
+/// Invitations received as files, until their blob is fetched and joined from, or given up:
+/// `(sender's Conv, message id)` → what the invitation said.
+pub(crate) struct InviteFetches;
+impl Table for InviteFetches {
+    const NAME: &'static str = "invite_fetches";
+    type Key = (Conv, [u8; 16]);
+    type Value = InviteFetchRow;
+}
+
+/// A row of [`InviteFetches`]. Field order is the encoding; fields are only appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InviteFetchRow {
+    /// Who invited us.
+    pub(crate) sender: UserId,
+    /// The invitation's stamp: where the join stands in the group's history.
+    pub(crate) stamp: u64,
+    /// The blob's descriptor (validated when it arrived).
+    pub(crate) descriptor: Vec<u8>,
+    /// Where the sequencers listen.
+    pub(crate) sequencers: Vec<SequencerRow>,
+}
 
 /// Key packages peers gave us for adding them to groups, keyed by the peer's `Conv`:
 /// serialized MLS key packages, oldest first, at most [`MAX_HELD`].

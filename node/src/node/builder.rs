@@ -192,10 +192,11 @@ impl Builder {
         self
     }
 
-    /// The largest part a group invitation (the Welcome and where the group's log is) is
-    /// sent in over the 1:1 path, when it does not fit one (default and most: 128 KiB; a
-    /// Welcome for a thousand members is about 360 KB). Lower it only for tests.
-    pub fn with_invite_part_len(mut self, bytes: usize) -> Self {
+    /// The longest group invitation (the Welcome and where the group's log is) sent inside
+    /// one 1:1 message (default and most: 128 KiB). A longer one goes as a file at the
+    /// group's sequencers, or in parts of this length if none takes the file; a Welcome for
+    /// a thousand members is about 360 KB. Lower it only for tests.
+    pub fn with_invite_message_len(mut self, bytes: usize) -> Self {
         self.invite_part_len = bytes.clamp(1, crate::body::INVITE_PART_LEN);
         self
     }

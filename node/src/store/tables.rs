@@ -82,6 +82,8 @@ pub(crate) const ALL_TABLES: &[&str] = &[
     crate::group::tables::GroupCommits::NAME,
     crate::group::tables::GroupFailovers::NAME,
     crate::group::tables::GroupOutages::NAME,
+    crate::group::tables::InviteUploads::NAME,
+    crate::group::tables::InviteFetches::NAME,
 ];
 
 /// Tables that exist only in unit tests, so that the production database carries no column

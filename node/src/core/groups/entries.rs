@@ -532,13 +532,13 @@ impl Core {
             IntentRow::Add(adds) => {
                 let members: Vec<UserId> = adds.iter().map(|(user, _)| *user).collect();
                 if let Some(welcome) = welcome {
-                    self.send_invites(pending, &members, welcome, log, sequencers)
+                    self.send_invites(pending, (id, &members), welcome, log, sequencers)
                         .await?;
                 }
             }
             IntentRow::Readd(member, _) => {
                 if let Some(welcome) = welcome {
-                    self.send_invites(pending, &[*member], welcome, log, sequencers)
+                    self.send_invites(pending, (id, &[*member]), welcome, log, sequencers)
                         .await?;
                 }
             }

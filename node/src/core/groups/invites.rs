@@ -2,8 +2,6 @@
 //! over the sessions of accepted peers, adds that wait for them, invitations that carry a
 //! Welcome, and the work left for after a write.
 
-use tern_crypto::rand_core::Rng;
-
 use crate::body::{GroupControl, GroupOp};
 use crate::group::tables::{
     HeldKeyPackages, InvitePartRow, InviteParts, MAX_HELD, MAX_OPEN_INVITES, PendingAdds,
@@ -84,6 +82,14 @@ impl Core {
                 self.receive_invite_part(pending, sent, invite, (index, count), bytes)
                     .await?;
             }
+            GroupOp::InviteFile {
+                descriptor,
+                sequencers,
+            } => {
+                let sent = (sender, control.id, control.stamp);
+                self.receive_invite_file(pending, sent, descriptor, sequencers)
+                    .await?;
+            }
             GroupOp::Rejoin { group, key_package } => {
                 self.receive_rejoin(sender, group, key_package).await?;
             }
@@ -119,7 +125,7 @@ impl Core {
 
     /// An invitation from `sender`: joins the group from its Welcome, if the sender is in it
     /// and we are not yet.
-    async fn join_from_invite(
+    pub(super) async fn join_from_invite(
         &mut self,
         pending: &mut Pending,
         (sender, sent): (UserId, Stamp),
@@ -290,11 +296,12 @@ impl Core {
     }
 
     /// Sends each new member of group `id` its invitation: the Welcome and where the log is,
-    /// in parts when it is too large for one message.
+    /// as a file at the group's sequencers when it is too large for one message
+    /// (`groups/invite_files.rs`).
     pub(super) async fn send_invites(
         &mut self,
         pending: &mut Pending,
-        members: &[UserId],
+        (id, members): (GroupId, &[UserId]),
         welcome: Vec<u8>,
         log: [u8; 32],
         sequencers: Vec<SequencerRow>,
@@ -302,20 +309,20 @@ impl Core {
         let invite = GroupOp::Invite {
             welcome,
             log,
-            sequencers,
+            sequencers: sequencers.clone(),
         };
+        let Ok(encoded) = postcard::to_stdvec(&invite) else {
+            warn!("cannot encode an invitation");
+            return Ok(());
+        };
+        if encoded.len() > self.invite_part_len {
+            return self
+                .send_invite_file(pending, (id, members), encoded, sequencers)
+                .await;
+        }
         for member in members {
-            let mut id = [0; 16];
-            UnwrapErr(getrandom::SysRng).fill_bytes(&mut id);
-            let Some(ops) = crate::body::invite_parts(invite.clone(), self.invite_part_len, id)
-            else {
-                warn!("an invitation too large to send, even in parts");
-                continue;
-            };
-            for op in ops {
-                let body = self.group_body(op);
-                self.enqueue(pending, *member, &body, false).await?;
-            }
+            let body = self.group_body(invite.clone());
+            self.enqueue(pending, *member, &body, false).await?;
         }
         Ok(())
     }
@@ -443,6 +450,14 @@ impl Core {
                     Ok(()) => self.run_readds().await,
                     Err(e) => Err(e),
                 },
+                Followup::Upload(row) => {
+                    self.hand_over_group(&row);
+                    Ok(())
+                }
+                Followup::Fetch(fetch) => {
+                    self.queue_fetch(fetch);
+                    Ok(())
+                }
             };
             if let Err(e) = result {
                 warn!("group work after a write failed: {e}");

@@ -1,0 +1,509 @@
+//! Invitations too large for one message, as files (`docs/protocol/groups.md` §10.1).
+//!
+//! A Welcome outgrows a 1:1 message at a few hundred members. The inviter encrypts the
+//! invitation into its blob store once, uploads it to the group's sequencers under the log's
+//! quota, like a group's file, and sends each new member a `GroupOp::InviteFile` naming it,
+//! but only once a sequencer holds it: from then on joining needs nothing from the inviter.
+//! If every sequencer refuses it, the invitation goes in parts instead.
+//!
+//! The invitee keeps the invitation (`invite_fetches`) in the write of the message that
+//! carried it, fetches the blob from the sequencers through the transfer task, and joins in
+//! the write that deletes the row: a crash at any point resumes the fetch, and the join
+//! happens once.
+
+use std::io::Read;
+
+use libp2p::PeerId;
+use tern_blob::{
+    Capability, Root,
+    descriptor::{BlobRef, Body as FileBody, Descriptor, Kind, Location, LocationKind},
+};
+use tern_crypto::rand_core::{Rng, UnwrapErr};
+
+use super::*;
+use crate::{
+    ChatId,
+    body::{GroupOp, MAX_INVITE_FILE_LEN},
+    core::uploads::UploadPlan,
+    group::tables::{
+        InviteFetchRow, InviteFetches, InviteUploadRow, InviteUploads, MAX_OPEN_INVITES,
+    },
+    tables::{UploadStateV1, UploadTarget},
+    transfer::{Fetch, Report},
+};
+
+/// The MIME type an invitation's blob is described with.
+const INVITE_MIME: &str = "application/vnd.tern.invitation";
+
+/// An invitation's blob as this device stored it.
+struct Stored {
+    descriptor: Vec<u8>,
+    root: Root,
+    plan: UploadPlan,
+}
+
+impl Core {
+    /// Sends `encoded` (a `GroupOp::Invite`'s encoding) to `members` of group `id` as a file
+    /// at `sequencers`: stored and staged for upload now, the invitations held until a
+    /// sequencer holds it. Where no file can be made (no sequencer, a full disk), the
+    /// invitation goes in parts at once.
+    pub(super) async fn send_invite_file(
+        &mut self,
+        pending: &mut Pending,
+        (id, members): (GroupId, &[UserId]),
+        encoded: Vec<u8>,
+        sequencers: Vec<SequencerRow>,
+    ) -> Result<(), Error> {
+        let log = self.live(id)?.row.log;
+        let stored = match self.store_invite(&encoded, &sequencers, log).await {
+            Ok(stored) => stored,
+            Err(why) => {
+                warn!("cannot store an invitation as a file, sending it in parts: {why}");
+                return self.send_invite_parts(pending, members, &encoded).await;
+            }
+        };
+        let upload = self.stage_group_upload(
+            &mut pending.batch,
+            (id, MessageId::random(&mut UnwrapErr(getrandom::SysRng))),
+            stored.root,
+            &stored.plan,
+        )?;
+        let row = InviteUploadRow {
+            group: *id.as_bytes(),
+            members: members.to_vec(),
+            descriptor: stored.descriptor,
+            sequencers,
+            sent: false,
+        };
+        let key = self.store.index_id("upload", stored.root.as_bytes());
+        pending.batch.put::<InviteUploads>(&key, &row)?;
+        self.groups.followups.push(Followup::Upload(upload));
+        Ok(())
+    }
+
+    /// Encrypts `encoded` into the blob store and describes it at `sequencers`, each with a
+    /// fresh capability, planned for upload under `log`'s quota.
+    async fn store_invite(
+        &self,
+        encoded: &[u8],
+        sequencers: &[SequencerRow],
+        log: [u8; 32],
+    ) -> Result<Stored, String> {
+        let relays: Vec<_> = sequencers_of(sequencers)
+            .into_iter()
+            .map(|s| (s.peer, s.addresses))
+            .collect();
+        if relays.is_empty() {
+            return Err("the group names no sequencer".into());
+        }
+        let blobs = self.blobs.clone();
+        let bytes = encoded.to_vec();
+        let imported = tokio::task::spawn_blocking(move || {
+            blobs.import(
+                &mut UnwrapErr(getrandom::SysRng),
+                &bytes[..],
+                bytes.len() as u64,
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let root = imported.blob.root();
+        let lengths = imported.lengths;
+        let mut rng = UnwrapErr(getrandom::SysRng);
+        let mut locations = Vec::new();
+        let mut planned = Vec::new();
+        for (relay, addresses) in relays {
+            let capability = Capability::generate(&mut rng);
+            locations.push(Location {
+                kind: LocationKind::Relay,
+                peer: relay.to_bytes(),
+                capability: capability.clone(),
+            });
+            planned.push((relay, addresses, *capability.as_bytes()));
+        }
+        let descriptor = Descriptor {
+            kind: Kind::Document,
+            mime: INVITE_MIME.into(),
+            name: String::new(),
+            thumbnail: None,
+            waveform: None,
+            body: FileBody::Blob(BlobRef {
+                root,
+                plaintext_len: lengths.plaintext(),
+                padded_len: lengths.padded(),
+                ciphertext_len: lengths.ciphertext(),
+                key: imported.key,
+                locations,
+            }),
+        }
+        .to_bytes();
+        match descriptor {
+            Ok(descriptor) => Ok(Stored {
+                descriptor,
+                root,
+                plan: UploadPlan::new(lengths.ciphertext(), log, planned),
+            }),
+            Err(e) => {
+                self.delete_blob_now(root).await;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn delete_blob_now(&self, root: Root) {
+        let blobs = self.blobs.clone();
+        let _ = tokio::task::spawn_blocking(move || blobs.delete(&root)).await;
+    }
+
+    /// Sends `encoded` (a `GroupOp::Invite`'s encoding) to `members` in parts.
+    pub(super) async fn send_invite_parts(
+        &mut self,
+        pending: &mut Pending,
+        members: &[UserId],
+        encoded: &[u8],
+    ) -> Result<(), Error> {
+        let Some(invite) = crate::body::assemble_invite([encoded]) else {
+            warn!("an invitation that does not decode");
+            return Ok(());
+        };
+        for member in members {
+            let mut id = [0; 16];
+            UnwrapErr(getrandom::SysRng).fill_bytes(&mut id);
+            let Some(ops) = crate::body::invite_parts(invite.clone(), self.invite_part_len, id)
+            else {
+                warn!("an invitation too large to send, even in parts");
+                continue;
+            };
+            for op in ops {
+                let body = self.group_body(op);
+                self.enqueue(pending, *member, &body, false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A sequencer answered the upload at `key` (its `targets` as now staged): the first one
+    /// that holds the blob sends the invitations it carries; once every one has answered,
+    /// the row and the blob go, and if none took it the invitations go in parts.
+    pub(in crate::core) async fn invite_uploaded(
+        &mut self,
+        pending: &mut Pending,
+        key: [u8; 16],
+        targets: &[UploadTarget],
+    ) -> Result<(), Error> {
+        let Some(mut row) = self.read(move |s| s.get::<InviteUploads>(&key)).await? else {
+            return Ok(());
+        };
+        let held = targets
+            .iter()
+            .any(|t| matches!(t.state, UploadStateV1::Stored(_)));
+        let answered = targets.iter().all(|t| t.state != UploadStateV1::Pending);
+        if held && !row.sent {
+            let op = GroupOp::InviteFile {
+                descriptor: row.descriptor.clone(),
+                sequencers: row.sequencers.clone(),
+            };
+            for member in &row.members {
+                let body = self.group_body(op.clone());
+                self.enqueue(pending, *member, &body, false).await?;
+            }
+            row.sent = true;
+        }
+        if !answered {
+            pending.batch.put::<InviteUploads>(&key, &row)?;
+            return Ok(());
+        }
+        pending.batch.delete::<InviteUploads>(&key);
+        let Some((root, file_key, len)) = blob_of(&row.descriptor) else {
+            return Ok(());
+        };
+        pending.unfile.push(root);
+        if !row.sent {
+            warn!("no sequencer took an invitation; sending it in parts");
+            let blobs = self.blobs.clone();
+            let read = tokio::task::spawn_blocking(move || read_blob(&blobs, root, &file_key, len))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            match read {
+                Ok(encoded) => {
+                    self.send_invite_parts(pending, &row.members, &encoded)
+                        .await?;
+                }
+                Err(e) => warn!("cannot read an invitation back: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// An invitation as a file from `sender`, an accepted peer: kept, and its blob fetched
+    /// once this write is durable. Refused if its descriptor is not a blob of at most
+    /// [`MAX_INVITE_FILE_LEN`] held only at relays, or if the sender has
+    /// [`MAX_OPEN_INVITES`] invitations open already.
+    pub(super) async fn receive_invite_file(
+        &mut self,
+        pending: &mut Pending,
+        (sender, id, stamp): (UserId, MessageId, Stamp),
+        descriptor: Vec<u8>,
+        sequencers: Vec<SequencerRow>,
+    ) -> Result<(), Error> {
+        if self.groups.invite_fetches.contains_key(&id) {
+            return Ok(());
+        }
+        let open = self
+            .groups
+            .invite_fetches
+            .values()
+            .filter(|from| **from == sender)
+            .count();
+        if !valid_invite_file(&descriptor) || open >= MAX_OPEN_INVITES {
+            *self.groups.refused.entry("invite_file").or_default() += 1;
+            return Ok(());
+        }
+        let row = InviteFetchRow {
+            sender,
+            stamp,
+            descriptor,
+            sequencers,
+        };
+        let conv = self.conv(&sender);
+        pending
+            .batch
+            .put::<InviteFetches>(&(conv, *id.as_bytes()), &row)?;
+        self.groups.invite_fetches.insert(id, sender);
+        self.groups
+            .followups
+            .push(Followup::Fetch(invite_fetch(id, row)));
+        Ok(())
+    }
+
+    /// At start: invitations whose blob was not fetched yet are fetched.
+    pub(in crate::core) async fn resume_invite_fetches(&mut self) -> Result<(), Error> {
+        let rows = self
+            .read(|s| s.scan::<InviteFetches>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        for ((_, id), row) in rows {
+            let id = MessageId::from_bytes(id);
+            self.groups.invite_fetches.insert(id, row.sender);
+            self.queue_fetch(invite_fetch(id, row));
+        }
+        Ok(())
+    }
+
+    /// A report of the transfer task about an invitation's blob: taken here (`None`), or
+    /// handed back when it is about a message's file.
+    pub(in crate::core) async fn on_invite_transfer(&mut self, report: Report) -> Option<Report> {
+        let (ChatId::Peer(sender), id) = (match &report {
+            Report::Progress { chat, id, .. }
+            | Report::Done { chat, id }
+            | Report::Failed { chat, id, .. } => (*chat, *id),
+            Report::Uploaded { .. } => return Some(report),
+        }) else {
+            return Some(report);
+        };
+        if !self.groups.invite_fetches.contains_key(&id) {
+            return Some(report);
+        }
+        if !matches!(report, Report::Progress { .. }) {
+            self.fetching_from.remove(&sender);
+        }
+        let result = match report {
+            Report::Done { .. } => self.join_fetched_invite(sender, id).await,
+            Report::Failed { reason, .. } => {
+                warn!("an invitation's file could not be fetched: {reason}");
+                *self.groups.refused.entry("invite_file").or_default() += 1;
+                self.end_invite_fetch(Pending::new(Batch::new(), Vec::new()), sender, id)
+                    .await
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            warn!("cannot take an invitation's file: {e}");
+        }
+        None
+    }
+
+    /// The blob of invitation `id` from `sender` is here: join from it, in the write that
+    /// forgets the invitation.
+    async fn join_fetched_invite(&mut self, sender: UserId, id: MessageId) -> Result<(), Error> {
+        let key = (self.conv(&sender), *id.as_bytes());
+        let Some(row) = self.read(move |s| s.get::<InviteFetches>(&key)).await? else {
+            self.groups.invite_fetches.remove(&id);
+            return Ok(());
+        };
+        let mut pending = Pending::new(Batch::new(), Vec::new());
+        let invite = match blob_of(&row.descriptor) {
+            Some((root, file_key, len)) => {
+                let blobs = self.blobs.clone();
+                tokio::task::spawn_blocking(move || read_blob(&blobs, root, &file_key, len))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .and_then(|encoded| crate::body::assemble_invite([&encoded[..]]))
+            }
+            None => None,
+        };
+        match invite {
+            Some(GroupOp::Invite {
+                welcome,
+                log,
+                sequencers,
+            }) => {
+                self.join_from_invite(&mut pending, (sender, row.stamp), welcome, log, sequencers)
+                    .await?;
+            }
+            _ => *self.groups.refused.entry("invitation").or_default() += 1,
+        }
+        self.end_invite_fetch(pending, sender, id).await
+    }
+
+    /// Commits `pending` with invitation `id` from `sender` forgotten, its blob deleted once
+    /// that is durable.
+    async fn end_invite_fetch(
+        &mut self,
+        mut pending: Pending,
+        sender: UserId,
+        id: MessageId,
+    ) -> Result<(), Error> {
+        let key = (self.conv(&sender), *id.as_bytes());
+        if let Some(row) = self.read(move |s| s.get::<InviteFetches>(&key)).await? {
+            pending.unfile.extend(blob_of(&row.descriptor).map(|b| b.0));
+        }
+        pending.batch.delete::<InviteFetches>(&key);
+        self.commit(pending).await?;
+        self.groups.invite_fetches.remove(&id);
+        Ok(())
+    }
+}
+
+/// The fetch of invitation `id`'s blob, from the sequencers it names.
+fn invite_fetch(id: MessageId, row: InviteFetchRow) -> Fetch {
+    Fetch {
+        chat: ChatId::Peer(row.sender),
+        sender: row.sender,
+        id,
+        descriptor: row.descriptor,
+        relays: sequencers_of(&row.sequencers)
+            .into_iter()
+            .map(|s| (s.peer, s.addresses))
+            .collect(),
+    }
+}
+
+/// Whether `descriptor` is one an invitation may carry: a blob of at most
+/// [`MAX_INVITE_FILE_LEN`], held at relays only (the inviter's device is no source: joining
+/// must not need it).
+fn valid_invite_file(descriptor: &[u8]) -> bool {
+    match Descriptor::from_bytes(descriptor).map(|d| d.body) {
+        Ok(FileBody::Blob(blob)) => {
+            blob.plaintext_len <= MAX_INVITE_FILE_LEN
+                && !blob.locations.is_empty()
+                && blob
+                    .locations
+                    .iter()
+                    .all(|l| l.kind == LocationKind::Relay && PeerId::from_bytes(&l.peer).is_ok())
+        }
+        _ => false,
+    }
+}
+
+/// The root, key and plaintext length of a descriptor's blob.
+fn blob_of(descriptor: &[u8]) -> Option<(Root, tern_blob::FileKey, u64)> {
+    match Descriptor::from_bytes(descriptor).ok()?.body {
+        FileBody::Blob(blob) => Some((blob.root, blob.key, blob.plaintext_len)),
+        FileBody::Inline(_) => None,
+    }
+}
+
+/// The plaintext of complete blob `root` (blocking).
+fn read_blob(
+    blobs: &tern_blob::store::Store,
+    root: Root,
+    key: &tern_blob::FileKey,
+    len: u64,
+) -> Result<Vec<u8>, String> {
+    let complete = blobs
+        .complete(&root)
+        .map_err(|e| e.to_string())?
+        .ok_or("the blob is not here")?;
+    let mut encoded = Vec::new();
+    complete
+        .plaintext(key, len)
+        .map_err(|e| e.to_string())?
+        .read_to_end(&mut encoded)
+        .map_err(|e| e.to_string())?;
+    Ok(encoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn described(plaintext_len: u64, locations: Vec<Location>) -> Vec<u8> {
+        let lengths = tern_blob::Lengths::for_plaintext(plaintext_len).unwrap();
+        Descriptor {
+            kind: Kind::Document,
+            mime: INVITE_MIME.into(),
+            name: String::new(),
+            thumbnail: None,
+            waveform: None,
+            body: FileBody::Blob(BlobRef {
+                root: Root::from_bytes([7; 32]),
+                plaintext_len: lengths.plaintext(),
+                padded_len: lengths.padded(),
+                ciphertext_len: lengths.ciphertext(),
+                key: tern_blob::FileKey::generate(&mut UnwrapErr(getrandom::SysRng)),
+                locations,
+            }),
+        }
+        .to_bytes()
+        .unwrap()
+    }
+
+    fn at(kind: LocationKind) -> Location {
+        Location {
+            kind,
+            peer: PeerId::random().to_bytes(),
+            capability: Capability::from_bytes([9; 32]),
+        }
+    }
+
+    #[test]
+    fn an_invitation_file_is_a_bounded_blob_held_at_relays_only() {
+        let relay = || at(LocationKind::Relay);
+        assert!(valid_invite_file(&described(
+            400_000,
+            vec![relay(), relay()]
+        )));
+        assert!(valid_invite_file(&described(
+            MAX_INVITE_FILE_LEN,
+            vec![relay()]
+        )));
+        // Too large, or held by the inviter's device, which may be gone. (A blob held
+        // nowhere is no descriptor at all.)
+        assert!(!valid_invite_file(&described(
+            MAX_INVITE_FILE_LEN + 1,
+            vec![relay()]
+        )));
+        assert!(!valid_invite_file(&described(
+            400_000,
+            vec![relay(), at(LocationKind::Device)]
+        )));
+        let mut bad_peer = relay();
+        bad_peer.peer = vec![1, 2, 3];
+        assert!(!valid_invite_file(&described(400_000, vec![bad_peer])));
+        // Not a blob, or not a descriptor at all.
+        let inline = Descriptor {
+            kind: Kind::Document,
+            mime: INVITE_MIME.into(),
+            name: String::new(),
+            thumbnail: None,
+            waveform: None,
+            body: FileBody::Inline(vec![1; 10]),
+        };
+        assert!(!valid_invite_file(&inline.to_bytes().unwrap()));
+        assert!(!valid_invite_file(b"\x01garbage"));
+        assert!(!valid_invite_file(&[]));
+    }
+}
