@@ -542,6 +542,7 @@ impl Core {
                     self.commit_waiting_leaves().await;
                     self.fail_over_logs().await;
                     self.remake_set_aside_commits().await;
+                    self.retry_due_adds().await;
                     self.offer_unhanded();
                 }
                 _ = relay_check.tick() => self.check_relays().await,

@@ -195,7 +195,19 @@ async fn an_invitation_too_large_for_one_message_comes_as_a_file_after_its_invit
     })
     .await;
     carol.shutdown().await;
-    // Alice adds her, and her invitation goes once a sequencer holds its
+    // Alice reads the answer and is stopped right after the write that keeps it, before
+    // the add it lets go ahead.
+    alice = alice_builder()
+        .dropping_group_followups()
+        .spawn()
+        .await
+        .unwrap();
+    until("alice to read carol's answer", || async {
+        relay.metrics().await.stored_messages == 0
+    })
+    .await;
+    alice.shutdown().await;
+    // Back for good, Alice adds her, and her invitation goes once a sequencer holds its
     // file: then it waits in Carol's mailbox, and Alice goes away for good.
     let deposited = relay.metrics().await.deposits;
     alice = alice_builder().spawn().await.unwrap();

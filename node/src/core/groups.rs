@@ -145,6 +145,10 @@ pub(crate) struct GroupState {
     /// sender (`groups/invite_files.rs`): what the store's `invite_fetches` holds, and those
     /// staged in the write in progress.
     pub(super) invite_fetches: HashMap<MessageId, UserId>,
+    /// Whether adds may wait for a group to be ready while their key packages are here: set
+    /// at start (a crash may have come between the write that kept a key package and the
+    /// add), and while a group was not ready for them; the outbox tick tries them then.
+    pub(super) adds_due: bool,
     /// Requests to add back members that fell behind, waiting until the group is ready for
     /// a commit of ours (`groups/rejoin.rs`). In memory: a member asks again daily.
     pub(super) readds: Vec<(GroupId, UserId, Vec<u8>)>,
@@ -320,6 +324,7 @@ impl GroupState {
             refused: BTreeMap::new(),
             invite_parts: InviteParts::new(),
             invite_fetches: HashMap::new(),
+            adds_due: true,
             readds: Vec::new(),
             readded_ms: HashMap::new(),
             failover,

@@ -480,7 +480,21 @@ impl Core {
         self.restage_queued(id).await
     }
 
-    /// Makes the adds that wait for key packages we now hold, in groups that are ready.
+    /// On the outbox tick, while adds may wait with their key packages here
+    /// ([`GroupState::adds_due`]): makes them.
+    pub(in crate::core) async fn retry_due_adds(&mut self) {
+        if !self.groups.adds_due || self.groups.drop_followups {
+            return;
+        }
+        self.groups.adds_due = false;
+        if let Err(e) = self.retry_waiting_adds().await {
+            debug!("adds waiting for key packages still wait: {e}");
+            self.groups.adds_due = true;
+        }
+    }
+
+    /// Makes the adds that wait for key packages we now hold, in groups that are ready; those
+    /// of a group not ready yet are left for the outbox tick.
     pub(super) async fn retry_waiting_adds(&mut self) -> Result<(), Error> {
         let waiting = self
             .read(|s| s.scan::<PendingAdds>(.., ScanDirection::Forward, usize::MAX))
@@ -506,8 +520,13 @@ impl Core {
             else {
                 continue;
             };
-            if self.ready(id).is_err() {
-                continue;
+            match self.ready(id) {
+                Ok(_) => {}
+                Err(Error::Group(GroupError::Busy)) => {
+                    self.groups.adds_due = true;
+                    continue;
+                }
+                Err(_) => continue,
             }
             self.add_members(id, members).await?;
         }
