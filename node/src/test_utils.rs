@@ -256,3 +256,55 @@ pub async fn send_forged_failover(
     });
     node.send_body(peer, body).await;
 }
+
+/// Sends `peer` an invitation as a file (`docs/protocol/groups.md` §10.1) whose descriptor
+/// names blob `root` at a relay that does not exist, under a key nobody used, as a
+/// misbehaving contact would to reach a file `peer` already holds; waits until it is
+/// delivered.
+///
+/// # Panics
+///
+/// If it cannot be sent or delivered within a minute.
+#[expect(
+    clippy::expect_used,
+    reason = "a test helper, never built into a release"
+)]
+pub async fn send_forged_invite_file(node: &Node, peer: crate::UserId, root: [u8; 32]) {
+    use tern_blob::descriptor::{BlobRef, Body, Descriptor, Kind, Location, LocationKind};
+    let mut rng = tern_crypto::rand_core::UnwrapErr(getrandom::SysRng);
+    let lengths = tern_blob::Lengths::for_plaintext(300_000).expect("a valid length");
+    let relay = libp2p::PeerId::random();
+    let descriptor = Descriptor {
+        kind: Kind::Document,
+        mime: "application/vnd.tern.invitation".into(),
+        name: String::new(),
+        thumbnail: None,
+        waveform: None,
+        body: Body::Blob(BlobRef {
+            root: tern_blob::Root::from_bytes(root),
+            plaintext_len: lengths.plaintext(),
+            padded_len: lengths.padded(),
+            ciphertext_len: lengths.ciphertext(),
+            key: tern_blob::FileKey::generate(&mut rng),
+            locations: vec![Location {
+                kind: LocationKind::Relay,
+                peer: relay.to_bytes(),
+                capability: tern_blob::Capability::generate(&mut rng),
+            }],
+        }),
+    }
+    .to_bytes()
+    .expect("a valid descriptor");
+    let body = crate::body::Body::Group(crate::body::GroupControl {
+        id: crate::MessageId::random(&mut rng),
+        stamp: 1,
+        op: crate::body::GroupOp::InviteFile {
+            descriptor,
+            sequencers: vec![crate::group::tables::SequencerRow {
+                peer: relay.to_bytes(),
+                addresses: vec!["/ip4/127.0.0.1/tcp/9".into()],
+            }],
+        },
+    });
+    node.send_body(peer, body).await;
+}

@@ -271,6 +271,45 @@ async fn an_invitation_too_large_for_one_message_comes_as_a_file_after_its_invit
     relay.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_invitation_naming_a_file_already_here_is_refused_and_the_file_kept() {
+    // Bob sends Alice a file; Alice, his contact, sends him an invitation whose file is
+    // that one. Taken, its fetch would end at once (the blob is complete) and the invitation
+    // would be dropped with its blob: Bob's own copy.
+    let (relay, relays, _relay_dir) = relay().await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays).spawn().await.unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let file = dirs[1].path().join("report.bin");
+    std::fs::write(&file, vec![7u8; 300_000]).unwrap();
+    bob.send_file(alice.user_id(), &file, "").await.unwrap();
+    let complete = dirs[1].path().join("blobs/complete");
+    let held = files_under(&complete);
+    assert_eq!(held.len(), 1, "bob keeps the file he sent");
+    let name = held[0].file_name().unwrap().to_str().unwrap().to_owned();
+    let root: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&name[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+
+    tern_node::test_utils::send_forged_invite_file(&alice, bob.user_id(), root).await;
+    until("bob to refuse the invitation", || async {
+        !group_refusals(&bob).await.is_empty()
+    })
+    .await;
+    assert_eq!(
+        group_refusals(&bob).await,
+        vec![("group_invite_file".to_owned(), 1)]
+    );
+    assert_eq!(files_under(&complete), held, "bob's file is still here");
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
 /// Every file under `dir`, recursively (none if it does not exist).
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -32,8 +32,11 @@ pub(crate) const MAX_INVITE_FILE_LEN: u64 = 8 * 1024 * 1024;
 /// relays, far short of an inline file.
 pub(crate) const MAX_INVITE_DESCRIPTOR_LEN: usize = 4 * 1024;
 
-/// Most sequencers an invitation names.
+/// Most sequencers an invitation as a file names.
 pub(crate) const MAX_INVITE_SEQUENCERS: usize = 8;
+
+/// Most addresses of one sequencer an invitation as a file gives.
+pub(crate) const MAX_SEQUENCER_ADDRESSES: usize = 8;
 
 /// What a [`GroupControl`] does. Variant order is the encoding; variants are only appended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +78,7 @@ pub(crate) enum GroupOp {
     /// An invitation too large for one message, as a file (`docs/protocol/groups.md`
     /// §10.1): `descriptor` (`tern-blob`, version byte first) names the encrypted encoding of
     /// a [`GroupOp::Invite`] at the group's sequencers, whose addresses `sequencers` gives.
-    /// Sent once every sequencer has answered the upload and one holds it.
+    /// Sent once a sequencer holds it.
     InviteFile {
         descriptor: Vec<u8>,
         sequencers: Vec<crate::group::tables::SequencerRow>,
@@ -86,7 +89,8 @@ impl GroupOp {
     /// Whether the op keeps within its bounds: at most [`MAX_KEY_PACKAGES`] key packages; a
     /// part numbered within 2 to [`MAX_INVITE_PARTS`] parts, of at most [`INVITE_PART_LEN`];
     /// a failover's commit of at most [`INVITE_PART_LEN`]; an invitation file's descriptor of
-    /// at most [`MAX_INVITE_DESCRIPTOR_LEN`], with 1 to [`MAX_INVITE_SEQUENCERS`] sequencers.
+    /// at most [`MAX_INVITE_DESCRIPTOR_LEN`], with 1 to [`MAX_INVITE_SEQUENCERS`] sequencers
+    /// of at most [`MAX_SEQUENCER_ADDRESSES`] addresses each.
     pub(crate) fn within_bounds(&self) -> bool {
         match self {
             Self::KeyPackages(packages) => packages.len() <= MAX_KEY_PACKAGES,
@@ -107,6 +111,9 @@ impl GroupOp {
             } => {
                 descriptor.len() <= MAX_INVITE_DESCRIPTOR_LEN
                     && (1..=MAX_INVITE_SEQUENCERS).contains(&sequencers.len())
+                    && sequencers
+                        .iter()
+                        .all(|s| s.addresses.len() <= MAX_SEQUENCER_ADDRESSES)
             }
             Self::KeyPackageRequest | Self::Invite { .. } | Self::Rejoin { .. } => true,
         }
@@ -226,5 +233,10 @@ mod tests {
         assert!(!file(MAX_INVITE_DESCRIPTOR_LEN + 1, 3).within_bounds());
         assert!(!file(300, 0).within_bounds(), "nowhere to fetch it from");
         assert!(!file(300, MAX_INVITE_SEQUENCERS + 1).within_bounds());
+        let mut crowded = file(300, 1);
+        if let GroupOp::InviteFile { sequencers, .. } = &mut crowded {
+            sequencers[0].addresses = vec!["/ip4/127.0.0.1/tcp/1".into(); 9];
+        }
+        assert!(!crowded.within_bounds());
     }
 }

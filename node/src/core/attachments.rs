@@ -151,10 +151,9 @@ impl Core {
     }
 
     /// Hands a fetch to the transfer task (after the rows that ask for it are durable),
-    /// with the relays it may reach at once: those it names, our mailbox relays, and a
-    /// group's sequencers.
+    /// with the relays it may reach at once: our mailbox relays, and a group's sequencers.
     pub(super) fn queue_fetch(&mut self, mut fetch: Fetch) {
-        fetch.relays.extend(self.relays.in_order());
+        fetch.relays = self.relays.in_order();
         match fetch.chat {
             // Its sender's device coming online wakes it.
             ChatId::Peer(peer) => {

@@ -142,8 +142,8 @@ pub(crate) struct GroupState {
     /// store shows only those of writes already made (`groups/invites.rs`).
     pub(super) invite_parts: InviteParts,
     /// Invitations received as files whose blob is being fetched, by message id, with their
-    /// sender (`groups/invite_files.rs`): what the store's `invite_fetches` holds, and those
-    /// staged in the write in progress.
+    /// sender (`groups/invite_files.rs`): the rows of `invite_fetches` handed to the
+    /// transfer task, so that its reports about them come back here.
     pub(super) invite_fetches: HashMap<MessageId, UserId>,
     /// Whether adds may wait for a group to be ready while their key packages are here: set
     /// at start (a crash may have come between the write that kept a key package and the
@@ -173,8 +173,8 @@ pub(crate) enum Followup {
     Adds,
     /// Upload an invitation's blob to the group's sequencers.
     Upload(crate::tables::GroupUploadRow),
-    /// Fetch an invitation's blob.
-    Fetch(crate::transfer::Fetch),
+    /// Fetch the blob of the invitation kept at this `invite_fetches` key.
+    FetchInvite((Conv, [u8; 16])),
 }
 
 /// A group we are in, in memory.

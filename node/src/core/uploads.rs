@@ -131,7 +131,8 @@ impl Core {
             })
             .await?;
         for (_, row) in group_rows {
-            self.hand_over_group(&row);
+            // An invitation's blob that cannot go any more sends its invitations in parts.
+            self.upload_invite(&row).await;
         }
         for (_, row) in rows {
             if row.started {

@@ -65,14 +65,18 @@ impl Core {
 
     /// Asks the transfer task to upload a group's file to the sequencers that do not hold it
     /// yet, under the group's current access key. Nothing once we are out of the group: the
-    /// sequencers would refuse a key of an epoch we cannot sign for.
-    pub(in crate::core) fn hand_over_group(&self, row: &GroupUploadRow) {
+    /// sequencers would refuse a key of an epoch we cannot sign for. Returns whether the
+    /// upload is handed over or needs nothing more.
+    pub(in crate::core) fn hand_over_group(&self, row: &GroupUploadRow) -> bool {
         let Some(live) = self.groups.live.get(&GroupId::from_bytes(row.group)) else {
-            return;
+            return false;
         };
         let targets = pending_targets(&row.targets);
-        if targets.is_empty() || !live.row.active {
-            return;
+        if targets.is_empty() {
+            return true;
+        }
+        if !live.row.active {
+            return false;
         }
         self.transfers.upload(Upload {
             root: Root::from_bytes(row.root),
@@ -83,6 +87,7 @@ impl Core {
             },
             targets,
         });
+        true
     }
 }
 

@@ -214,33 +214,71 @@ impl Core {
             pending.batch.put::<InviteUploads>(&key, &row)?;
             return Ok(());
         }
+        self.end_invite_upload(pending, key, row).await
+    }
+
+    /// Stages the end of the invitation upload at `key` (`row`): the row and the blob go, and
+    /// invitations not sent yet go in parts.
+    async fn end_invite_upload(
+        &mut self,
+        pending: &mut Pending,
+        key: [u8; 16],
+        row: InviteUploadRow,
+    ) -> Result<(), Error> {
         pending.batch.delete::<InviteUploads>(&key);
         let Some((root, file_key, len)) = blob_of(&row.descriptor) else {
             return Ok(());
         };
         pending.unfile.push(root);
-        if !row.sent {
-            warn!("no sequencer took an invitation; sending it in parts");
-            let blobs = self.blobs.clone();
-            let read = tokio::task::spawn_blocking(move || read_blob(&blobs, root, &file_key, len))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r);
-            match read {
-                Ok(encoded) => {
-                    self.send_invite_parts(pending, &row.members, &encoded)
-                        .await?;
-                }
-                Err(e) => warn!("cannot read an invitation back: {e}"),
+        if row.sent {
+            return Ok(());
+        }
+        warn!("an invitation's file reached no sequencer; sending it in parts");
+        let blobs = self.blobs.clone();
+        let read = tokio::task::spawn_blocking(move || read_blob(&blobs, root, &file_key, len))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+        match read {
+            Ok(encoded) => {
+                self.send_invite_parts(pending, &row.members, &encoded)
+                    .await
+            }
+            Err(e) => {
+                warn!("cannot read an invitation back: {e}");
+                Ok(())
             }
         }
-        Ok(())
+    }
+
+    /// Uploads an invitation's blob (`row`, its `group_uploads` row) to the sequencers; when
+    /// that cannot be (we are no longer in the group, so the sequencers would refuse our
+    /// key), ends it at once: its invitations go in parts.
+    pub(in crate::core) async fn upload_invite(&mut self, row: &crate::tables::GroupUploadRow) {
+        if self.hand_over_group(row) {
+            return;
+        }
+        let key = self.store.index_id("upload", &row.root);
+        let result = async {
+            let Some(invite) = self.read(move |s| s.get::<InviteUploads>(&key)).await? else {
+                return Ok(());
+            };
+            let mut pending = Pending::new(Batch::new(), Vec::new());
+            pending.batch.delete::<crate::tables::GroupUploads>(&key);
+            self.end_invite_upload(&mut pending, key, invite).await?;
+            self.commit(pending).await.map(|_| ())
+        }
+        .await;
+        if let Err(e) = result {
+            warn!("cannot end an invitation's upload: {e}");
+        }
     }
 
     /// An invitation as a file from `sender`, an accepted peer: kept, and its blob fetched
     /// once this write is durable. Refused if its descriptor is not a blob of at most
-    /// [`MAX_INVITE_FILE_LEN`] held only at relays, or if the sender has
-    /// [`MAX_OPEN_INVITES`] invitations open already.
+    /// [`MAX_INVITE_FILE_LEN`] held only at relays, if its blob is one this device holds or
+    /// another invitation names already (a real invitation's blob is always new here), or
+    /// if the sender has [`MAX_OPEN_INVITES`] invitations open already.
     pub(super) async fn receive_invite_file(
         &mut self,
         pending: &mut Pending,
@@ -248,16 +286,30 @@ impl Core {
         descriptor: Vec<u8>,
         sequencers: Vec<SequencerRow>,
     ) -> Result<(), Error> {
-        if self.groups.invite_fetches.contains_key(&id) {
+        let conv = self.conv(&sender);
+        let key = (conv, *id.as_bytes());
+        if self
+            .read_staged::<InviteFetches>(&pending.batch, key)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
         let open = self
-            .groups
-            .invite_fetches
-            .values()
-            .filter(|from| **from == sender)
-            .count();
-        if !valid_invite_file(&descriptor) || open >= MAX_OPEN_INVITES {
+            .read(|s| s.scan::<InviteFetches>(.., ScanDirection::Forward, usize::MAX))
+            .await?;
+        let from_sender = open.iter().filter(|((c, _), _)| *c == conv).count();
+        let root = valid_invite_file(&descriptor).then(|| blob_of(&descriptor).map(|b| b.0));
+        let fresh = match root.flatten() {
+            Some(root) => {
+                let named = open
+                    .iter()
+                    .any(|(_, row)| blob_of(&row.descriptor).is_some_and(|b| b.0 == root));
+                !named && !self.holds_blob(root).await
+            }
+            None => false,
+        };
+        if !fresh || from_sender >= MAX_OPEN_INVITES {
             *self.groups.refused.entry("invite_file").or_default() += 1;
             return Ok(());
         }
@@ -267,14 +319,29 @@ impl Core {
             descriptor,
             sequencers,
         };
-        let conv = self.conv(&sender);
-        pending
-            .batch
-            .put::<InviteFetches>(&(conv, *id.as_bytes()), &row)?;
-        self.groups.invite_fetches.insert(id, sender);
-        self.groups
-            .followups
-            .push(Followup::Fetch(invite_fetch(id, row)));
+        pending.batch.put::<InviteFetches>(&key, &row)?;
+        self.groups.followups.push(Followup::FetchInvite(key));
+        Ok(())
+    }
+
+    /// Whether the blob store has `root`, complete or in part (or cannot tell).
+    async fn holds_blob(&self, root: Root) -> bool {
+        let blobs = self.blobs.clone();
+        tokio::task::spawn_blocking(move || {
+            Ok::<_, tern_blob::store::StoreError>(
+                blobs.complete(&root)?.is_some() || blobs.partial_roots()?.contains(&root),
+            )
+        })
+        .await
+        .map_or(true, |held| held.unwrap_or(true))
+    }
+
+    /// Once the write that kept it is durable: fetches the blob of the invitation at `key`,
+    /// if the store has it.
+    pub(super) async fn fetch_invite(&mut self, key: (Conv, [u8; 16])) -> Result<(), Error> {
+        if let Some(row) = self.read(move |s| s.get::<InviteFetches>(&key)).await? {
+            self.queue_invite_fetch(MessageId::from_bytes(key.1), row);
+        }
         Ok(())
     }
 
@@ -284,11 +351,19 @@ impl Core {
             .read(|s| s.scan::<InviteFetches>(.., ScanDirection::Forward, usize::MAX))
             .await?;
         for ((_, id), row) in rows {
-            let id = MessageId::from_bytes(id);
-            self.groups.invite_fetches.insert(id, row.sender);
-            self.queue_fetch(invite_fetch(id, row));
+            self.queue_invite_fetch(MessageId::from_bytes(id), row);
         }
         Ok(())
+    }
+
+    /// Hands the fetch of invitation `id`'s blob to the transfer task, from the sequencers
+    /// it names (and our own relays, should one of them be among them). Not through
+    /// [`Core::queue_fetch`]: no device of the sender is a source to wake it.
+    fn queue_invite_fetch(&mut self, id: MessageId, row: InviteFetchRow) {
+        self.groups.invite_fetches.insert(id, row.sender);
+        let mut fetch = invite_fetch(id, row);
+        fetch.relays.extend(self.relays.in_order());
+        self.transfers.fetch(fetch);
     }
 
     /// A report of the transfer task about an invitation's blob: taken here (`None`), or
@@ -304,9 +379,6 @@ impl Core {
         };
         if !self.groups.invite_fetches.contains_key(&id) {
             return Some(report);
-        }
-        if !matches!(report, Report::Progress { .. }) {
-            self.fetching_from.remove(&sender);
         }
         let result = match report {
             Report::Done { .. } => self.join_fetched_invite(sender, id).await,

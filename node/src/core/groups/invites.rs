@@ -387,7 +387,12 @@ impl Core {
         let mut adds = Vec::new();
         let mut held_after = Vec::new();
         let mut waiting = Vec::new();
+        // Members someone else added while we waited for their key package: no add waits.
+        let mut in_already = Vec::new();
         for member in members {
+            if present.contains(&member) {
+                in_already.push(self.conv(&member));
+            }
             if member == me || present.contains(&member) || adds.iter().any(|(u, _)| *u == member) {
                 continue;
             }
@@ -407,6 +412,9 @@ impl Core {
             self.commit_intent(id, IntentRow::Add(adds.clone())).await?;
         }
         let mut pending = Pending::new(Batch::new(), Vec::new());
+        for conv in in_already {
+            pending.batch.delete::<PendingAdds>(&(conv, group_conv));
+        }
         for (conv, held) in held_after {
             if held.is_empty() {
                 pending.batch.delete::<HeldKeyPackages>(&conv);
@@ -451,13 +459,10 @@ impl Core {
                     Err(e) => Err(e),
                 },
                 Followup::Upload(row) => {
-                    self.hand_over_group(&row);
+                    self.upload_invite(&row).await;
                     Ok(())
                 }
-                Followup::Fetch(fetch) => {
-                    self.queue_fetch(fetch);
-                    Ok(())
-                }
+                Followup::FetchInvite(key) => self.fetch_invite(key).await,
             };
             if let Err(e) = result {
                 warn!("group work after a write failed: {e}");
@@ -493,8 +498,10 @@ impl Core {
         }
     }
 
-    /// Makes the adds that wait for key packages we now hold, in groups that are ready; those
-    /// of a group not ready yet are left for the outbox tick.
+    /// Makes the adds that wait for key packages we now hold, in groups that are ready. Those
+    /// of a group busy with a commit, or that failed for a while (a full disk, a failed
+    /// write), are left for the outbox tick; those that cannot be made (we are no longer an
+    /// admin, the key package is refused) wait for the next key package or start.
     pub(super) async fn retry_waiting_adds(&mut self) -> Result<(), Error> {
         let waiting = self
             .read(|s| s.scan::<PendingAdds>(.., ScanDirection::Forward, usize::MAX))
@@ -520,15 +527,17 @@ impl Core {
             else {
                 continue;
             };
-            match self.ready(id) {
-                Ok(_) => {}
-                Err(Error::Group(GroupError::Busy)) => {
+            let result = match self.ready(id) {
+                Ok(_) => self.add_members(id, members).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {}
+                Err(Error::Group(GroupError::Busy) | Error::StorageFull | Error::Storage(_)) => {
                     self.groups.adds_due = true;
-                    continue;
                 }
-                Err(_) => continue,
+                Err(e) => debug!(group = %id.short(), "adds waiting for key packages: {e}"),
             }
-            self.add_members(id, members).await?;
         }
         Ok(())
     }
