@@ -100,6 +100,8 @@ pub(crate) use self::{
 use self::{changes::to_message, outcomes::Outcome, queue::Queued};
 #[cfg(test)]
 pub(crate) use deliver::failpoints;
+#[cfg(feature = "test-utils")]
+pub(crate) use groups::describe_invite;
 
 /// Most received envelopes committed in one write. Bounds the latency one message can add to
 /// another's acknowledgement while sharing each fsync among many messages under load.

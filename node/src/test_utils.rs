@@ -270,30 +270,19 @@ pub async fn send_forged_failover(
     reason = "a test helper, never built into a release"
 )]
 pub async fn send_forged_invite_file(node: &Node, peer: crate::UserId, root: [u8; 32]) {
-    use tern_blob::descriptor::{BlobRef, Body, Descriptor, Kind, Location, LocationKind};
+    use tern_blob::descriptor::{Location, LocationKind};
     let mut rng = tern_crypto::rand_core::UnwrapErr(getrandom::SysRng);
-    let lengths = tern_blob::Lengths::for_plaintext(300_000).expect("a valid length");
     let relay = libp2p::PeerId::random();
-    let descriptor = Descriptor {
-        kind: Kind::Document,
-        mime: "application/vnd.tern.invitation".into(),
-        name: String::new(),
-        thumbnail: None,
-        waveform: None,
-        body: Body::Blob(BlobRef {
-            root: tern_blob::Root::from_bytes(root),
-            plaintext_len: lengths.plaintext(),
-            padded_len: lengths.padded(),
-            ciphertext_len: lengths.ciphertext(),
-            key: tern_blob::FileKey::generate(&mut rng),
-            locations: vec![Location {
-                kind: LocationKind::Relay,
-                peer: relay.to_bytes(),
-                capability: tern_blob::Capability::generate(&mut rng),
-            }],
-        }),
-    }
-    .to_bytes()
+    let descriptor = crate::core::describe_invite(
+        tern_blob::Root::from_bytes(root),
+        tern_blob::Lengths::for_plaintext(300_000).expect("a valid length"),
+        tern_blob::FileKey::generate(&mut rng),
+        vec![Location {
+            kind: LocationKind::Relay,
+            peer: relay.to_bytes(),
+            capability: tern_blob::Capability::generate(&mut rng),
+        }],
+    )
     .expect("a valid descriptor");
     let body = crate::body::Body::Group(crate::body::GroupControl {
         id: crate::MessageId::random(&mut rng),

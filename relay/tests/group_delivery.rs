@@ -272,6 +272,51 @@ async fn an_invitation_too_large_for_one_message_comes_as_a_file_after_its_invit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_whose_file_no_sequencer_takes_goes_in_parts() {
+    // The group's only sequencer takes no blob over 1 KiB: Alice's invitation to Bob, a file
+    // over her 512 bytes, is refused there for good, and goes to Bob in parts instead.
+    let dir = tempfile::tempdir().unwrap();
+    let limits = tern_relay::Limits {
+        max_blob: 1024,
+        ..tern_relay::Limits::default()
+    };
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir.path())
+            .with_listen_addr("/ip4/127.0.0.1/tcp/0")
+            .with_limits(limits),
+    )
+    .await
+    .unwrap();
+    let relays = vec![relay.addresses().await[0].clone()];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = builder(dirs[0].path(), &relays)
+        .with_invite_message_len(512)
+        .spawn()
+        .await
+        .unwrap();
+    let bob = builder(dirs[1].path(), &relays).spawn().await.unwrap();
+    befriend(&alice, &bob).await;
+    let group = in_a_group(&alice, &bob, "in parts after all").await;
+    alice.send_to_group(group, "you made it").await.unwrap();
+    holds(&bob, group, "you made it").await;
+    assert!(
+        files_under(&dir.path().join("blobs")).is_empty(),
+        "the relay took no file"
+    );
+    let refused = group_refusals(&bob).await;
+    assert!(refused.is_empty(), "{refused:?}");
+    // Alice keeps no copy of a file that went nowhere.
+    until("alice to drop the invitation's file", || async {
+        files_under(&dirs[0].path().join("blobs")).is_empty()
+    })
+    .await;
+    for node in [alice, bob] {
+        node.shutdown().await;
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_invitation_naming_a_file_already_here_is_refused_and_the_file_kept() {
     // Bob sends Alice a file; Alice, his contact, sends him an invitation whose file is
     // that one. Taken, its fetch would end at once (the blob is complete) and the invitation

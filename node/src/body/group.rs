@@ -120,18 +120,14 @@ impl GroupOp {
     }
 }
 
-/// The ops that carry `invite` (a [`GroupOp::Invite`]) to one member: itself when its
-/// encoding is at most `part_len` bytes, else its encoding in parts of at most `part_len`
-/// under the random id `id`. `None` if it needs more than [`MAX_INVITE_PARTS`] parts.
-pub(crate) fn invite_parts(invite: GroupOp, part_len: usize, id: [u8; 16]) -> Option<Vec<GroupOp>> {
-    let encoded = postcard::to_stdvec(&invite).ok()?;
+/// The parts that carry `encoded` (a [`GroupOp::Invite`]'s encoding) to one member, of at
+/// most `part_len` bytes each, under the random id `id`. `None` if it fits one part (it goes
+/// whole) or needs more than [`MAX_INVITE_PARTS`].
+pub(crate) fn invite_parts(encoded: &[u8], part_len: usize, id: [u8; 16]) -> Option<Vec<GroupOp>> {
     let part_len = part_len.clamp(1, INVITE_PART_LEN);
-    if encoded.len() <= part_len {
-        return Some(vec![invite]);
-    }
     let count = u16::try_from(encoded.len().div_ceil(part_len))
         .ok()
-        .filter(|count| *count <= MAX_INVITE_PARTS)?;
+        .filter(|count| (2..=MAX_INVITE_PARTS).contains(count))?;
     Some(
         encoded
             .chunks(part_len)
@@ -181,14 +177,15 @@ mod tests {
 
     #[test]
     fn a_large_invitation_goes_in_parts_and_comes_back_whole() {
-        let small = invite(100);
+        let encoding = |invite: &GroupOp| postcard::to_stdvec(invite).unwrap();
+        // One that fits a part goes whole.
         assert_eq!(
-            invite_parts(small.clone(), INVITE_PART_LEN, [1; 16]),
-            Some(vec![small])
+            invite_parts(&encoding(&invite(100)), INVITE_PART_LEN, [1; 16]),
+            None
         );
         // A Welcome for about a thousand members (363,693 bytes in docs/benchmarks.md).
         let large = invite(363_693);
-        let parts = invite_parts(large.clone(), INVITE_PART_LEN, [1; 16]).unwrap();
+        let parts = invite_parts(&encoding(&large), INVITE_PART_LEN, [1; 16]).unwrap();
         assert_eq!(parts.len(), 3);
         assert!(parts.iter().all(GroupOp::within_bounds));
         assert_eq!(assemble_invite(parts.iter().map(bytes_of)), Some(large));
@@ -203,7 +200,8 @@ mod tests {
     #[test]
     fn parts_keep_within_their_bounds() {
         let huge = invite(usize::from(MAX_INVITE_PARTS) * INVITE_PART_LEN + 1);
-        assert_eq!(invite_parts(huge, INVITE_PART_LEN, [1; 16]), None);
+        let huge = postcard::to_stdvec(&huge).unwrap();
+        assert_eq!(invite_parts(&huge, INVITE_PART_LEN, [1; 16]), None);
         let part = |index, count, len| GroupOp::InvitePart {
             invite: [1; 16],
             index,

@@ -34,6 +34,8 @@ pub(crate) use files::GroupFileTarget;
 pub(in crate::core) use files::pending_targets;
 pub(in crate::core) use history::read_message;
 use history::{entry_time, stage_history, with_expiry};
+#[cfg(feature = "test-utils")]
+pub(crate) use invite_files::describe_invite;
 use std::collections::BTreeMap;
 
 use tern_mls::{Crypto, DeviceSigner};
@@ -141,10 +143,10 @@ pub(crate) struct GroupState {
     /// Parts of unfinished invitations this process staged, by sender and invitation: the
     /// store shows only those of writes already made (`groups/invites.rs`).
     pub(super) invite_parts: InviteParts,
-    /// Invitations received as files whose blob is being fetched, by message id, with their
-    /// sender (`groups/invite_files.rs`): the rows of `invite_fetches` handed to the
+    /// Invitations received as files whose blob is being fetched, by message id
+    /// (`groups/invite_files.rs`): the rows of `invite_fetches` handed to the
     /// transfer task, so that its reports about them come back here.
-    pub(super) invite_fetches: HashMap<MessageId, UserId>,
+    pub(super) invite_fetches: std::collections::HashSet<MessageId>,
     /// Whether adds may wait for a group to be ready while their key packages are here: set
     /// at start (a crash may have come between the write that kept a key package and the
     /// add), and while a group was not ready for them; the outbox tick tries them then.
@@ -296,6 +298,16 @@ pub(super) fn sequencer_addresses(rows: &[SequencerRow]) -> Vec<String> {
         .collect()
 }
 
+/// The sequencers `rows` name and where they listen, as fetches and uploads take them.
+pub(super) fn sequencer_places(
+    rows: &[SequencerRow],
+) -> Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)> {
+    sequencers_of(rows)
+        .into_iter()
+        .map(|s| (s.peer, s.addresses))
+        .collect()
+}
+
 pub(crate) fn sequencers_of(rows: &[SequencerRow]) -> Vec<Sequencer> {
     rows.iter()
         .filter_map(|s| {
@@ -323,7 +335,7 @@ impl GroupState {
             followups: Vec::new(),
             refused: BTreeMap::new(),
             invite_parts: InviteParts::new(),
-            invite_fetches: HashMap::new(),
+            invite_fetches: std::collections::HashSet::new(),
             adds_due: true,
             readds: Vec::new(),
             readded_ms: HashMap::new(),

@@ -18,12 +18,10 @@ use crate::{
 impl Core {
     /// The sequencer relays of group `id` and where they listen.
     pub(in crate::core) fn sequencers_of(&self, id: GroupId) -> Vec<(PeerId, Vec<Multiaddr>)> {
-        self.groups.live.get(&id).map_or_else(Vec::new, |live| {
-            sequencers_of(&live.row.sequencers)
-                .into_iter()
-                .map(|s| (s.peer, s.addresses))
-                .collect()
-        })
+        self.groups
+            .live
+            .get(&id)
+            .map_or_else(Vec::new, |live| sequencer_places(&live.row.sequencers))
     }
 
     /// The group whose conversation key is `conv`, if one is.

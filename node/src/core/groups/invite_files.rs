@@ -84,15 +84,12 @@ impl Core {
     /// Encrypts `encoded` into the blob store and describes it at `sequencers`, each with a
     /// fresh capability, planned for upload under `log`'s quota.
     async fn store_invite(
-        &self,
+        &mut self,
         encoded: &[u8],
         sequencers: &[SequencerRow],
         log: [u8; 32],
     ) -> Result<Stored, String> {
-        let relays: Vec<_> = sequencers_of(sequencers)
-            .into_iter()
-            .map(|s| (s.peer, s.addresses))
-            .collect();
+        let relays = sequencer_places(sequencers);
         if relays.is_empty() {
             return Err("the group names no sequencer".into());
         }
@@ -122,56 +119,30 @@ impl Core {
             });
             planned.push((relay, addresses, *capability.as_bytes()));
         }
-        let descriptor = Descriptor {
-            kind: Kind::Document,
-            mime: INVITE_MIME.into(),
-            name: String::new(),
-            thumbnail: None,
-            waveform: None,
-            body: FileBody::Blob(BlobRef {
-                root,
-                plaintext_len: lengths.plaintext(),
-                padded_len: lengths.padded(),
-                ciphertext_len: lengths.ciphertext(),
-                key: imported.key,
-                locations,
-            }),
-        }
-        .to_bytes();
-        match descriptor {
+        match describe_invite(root, lengths, imported.key, locations) {
             Ok(descriptor) => Ok(Stored {
                 descriptor,
                 root,
                 plan: UploadPlan::new(lengths.ciphertext(), log, planned),
             }),
             Err(e) => {
-                self.delete_blob_now(root).await;
+                self.delete_blobs_later(vec![root]);
                 Err(e.to_string())
             }
         }
     }
 
-    async fn delete_blob_now(&self, root: Root) {
-        let blobs = self.blobs.clone();
-        let _ = tokio::task::spawn_blocking(move || blobs.delete(&root)).await;
-    }
-
     /// Sends `encoded` (a `GroupOp::Invite`'s encoding) to `members` in parts.
-    pub(super) async fn send_invite_parts(
+    async fn send_invite_parts(
         &mut self,
         pending: &mut Pending,
         members: &[UserId],
         encoded: &[u8],
     ) -> Result<(), Error> {
-        let Some(invite) = crate::body::assemble_invite([encoded]) else {
-            warn!("an invitation that does not decode");
-            return Ok(());
-        };
         for member in members {
             let mut id = [0; 16];
             UnwrapErr(getrandom::SysRng).fill_bytes(&mut id);
-            let Some(ops) = crate::body::invite_parts(invite.clone(), self.invite_part_len, id)
-            else {
+            let Some(ops) = crate::body::invite_parts(encoded, self.invite_part_len, id) else {
                 warn!("an invitation too large to send, even in parts");
                 continue;
             };
@@ -360,7 +331,7 @@ impl Core {
     /// it names (and our own relays, should one of them be among them). Not through
     /// [`Core::queue_fetch`]: no device of the sender is a source to wake it.
     fn queue_invite_fetch(&mut self, id: MessageId, row: InviteFetchRow) {
-        self.groups.invite_fetches.insert(id, row.sender);
+        self.groups.invite_fetches.insert(id);
         let mut fetch = invite_fetch(id, row);
         fetch.relays.extend(self.relays.in_order());
         self.transfers.fetch(fetch);
@@ -377,18 +348,28 @@ impl Core {
         }) else {
             return Some(report);
         };
-        if !self.groups.invite_fetches.contains_key(&id) {
+        if !self.groups.invite_fetches.contains(&id) {
             return Some(report);
         }
-        let result = match report {
-            Report::Done { .. } => self.join_fetched_invite(sender, id).await,
-            Report::Failed { reason, .. } => {
-                warn!("an invitation's file could not be fetched: {reason}");
-                *self.groups.refused.entry("invite_file").or_default() += 1;
-                self.end_invite_fetch(Pending::new(Batch::new(), Vec::new()), sender, id)
-                    .await
+        if matches!(report, Report::Progress { .. }) {
+            return None;
+        }
+        let key = (self.conv(&sender), *id.as_bytes());
+        let result = match self.read(move |s| s.get::<InviteFetches>(&key)).await {
+            Ok(None) => {
+                self.groups.invite_fetches.remove(&id);
+                Ok(())
             }
-            _ => Ok(()),
+            Ok(Some(row)) => match report {
+                Report::Failed { reason, .. } => {
+                    warn!("an invitation's file could not be fetched: {reason}");
+                    *self.groups.refused.entry("invite_file").or_default() += 1;
+                    let pending = Pending::new(Batch::new(), Vec::new());
+                    self.end_invite_fetch(pending, key, &row).await
+                }
+                _ => self.join_fetched_invite(key, row).await,
+            },
+            Err(e) => Err(e),
         };
         if let Err(e) = result {
             warn!("cannot take an invitation's file: {e}");
@@ -396,14 +377,13 @@ impl Core {
         None
     }
 
-    /// The blob of invitation `id` from `sender` is here: join from it, in the write that
+    /// The blob of the invitation at `key` (`row`) is here: join from it, in the write that
     /// forgets the invitation.
-    async fn join_fetched_invite(&mut self, sender: UserId, id: MessageId) -> Result<(), Error> {
-        let key = (self.conv(&sender), *id.as_bytes());
-        let Some(row) = self.read(move |s| s.get::<InviteFetches>(&key)).await? else {
-            self.groups.invite_fetches.remove(&id);
-            return Ok(());
-        };
+    async fn join_fetched_invite(
+        &mut self,
+        key: (Conv, [u8; 16]),
+        row: InviteFetchRow,
+    ) -> Result<(), Error> {
         let mut pending = Pending::new(Batch::new(), Vec::new());
         let invite = match blob_of(&row.descriptor) {
             Some((root, file_key, len)) => {
@@ -422,29 +402,29 @@ impl Core {
                 log,
                 sequencers,
             }) => {
-                self.join_from_invite(&mut pending, (sender, row.stamp), welcome, log, sequencers)
+                let sent = (row.sender, row.stamp);
+                self.join_from_invite(&mut pending, sent, welcome, log, sequencers)
                     .await?;
             }
             _ => *self.groups.refused.entry("invitation").or_default() += 1,
         }
-        self.end_invite_fetch(pending, sender, id).await
+        self.end_invite_fetch(pending, key, &row).await
     }
 
-    /// Commits `pending` with invitation `id` from `sender` forgotten, its blob deleted once
-    /// that is durable.
+    /// Commits `pending` with the invitation at `key` (`row`) forgotten, its blob deleted
+    /// once that is durable.
     async fn end_invite_fetch(
         &mut self,
         mut pending: Pending,
-        sender: UserId,
-        id: MessageId,
+        key: (Conv, [u8; 16]),
+        row: &InviteFetchRow,
     ) -> Result<(), Error> {
-        let key = (self.conv(&sender), *id.as_bytes());
-        if let Some(row) = self.read(move |s| s.get::<InviteFetches>(&key)).await? {
-            pending.unfile.extend(blob_of(&row.descriptor).map(|b| b.0));
-        }
+        pending.unfile.extend(blob_of(&row.descriptor).map(|b| b.0));
         pending.batch.delete::<InviteFetches>(&key);
         self.commit(pending).await?;
-        self.groups.invite_fetches.remove(&id);
+        self.groups
+            .invite_fetches
+            .remove(&MessageId::from_bytes(key.1));
         Ok(())
     }
 }
@@ -456,11 +436,34 @@ fn invite_fetch(id: MessageId, row: InviteFetchRow) -> Fetch {
         sender: row.sender,
         id,
         descriptor: row.descriptor,
-        relays: sequencers_of(&row.sequencers)
-            .into_iter()
-            .map(|s| (s.peer, s.addresses))
-            .collect(),
+        relays: sequencer_places(&row.sequencers),
     }
+}
+
+/// The descriptor of an invitation's blob `root` (of `lengths`, under `key`) held at
+/// `locations`.
+pub(crate) fn describe_invite(
+    root: Root,
+    lengths: tern_blob::Lengths,
+    key: tern_blob::FileKey,
+    locations: Vec<Location>,
+) -> Result<Vec<u8>, tern_blob::descriptor::DescriptorError> {
+    Descriptor {
+        kind: Kind::Document,
+        mime: INVITE_MIME.into(),
+        name: String::new(),
+        thumbnail: None,
+        waveform: None,
+        body: FileBody::Blob(BlobRef {
+            root,
+            plaintext_len: lengths.plaintext(),
+            padded_len: lengths.padded(),
+            ciphertext_len: lengths.ciphertext(),
+            key,
+            locations,
+        }),
+    }
+    .to_bytes()
 }
 
 /// Whether `descriptor` is one an invitation may carry: a blob of at most
@@ -513,23 +516,12 @@ mod tests {
     use super::*;
 
     fn described(plaintext_len: u64, locations: Vec<Location>) -> Vec<u8> {
-        let lengths = tern_blob::Lengths::for_plaintext(plaintext_len).unwrap();
-        Descriptor {
-            kind: Kind::Document,
-            mime: INVITE_MIME.into(),
-            name: String::new(),
-            thumbnail: None,
-            waveform: None,
-            body: FileBody::Blob(BlobRef {
-                root: Root::from_bytes([7; 32]),
-                plaintext_len: lengths.plaintext(),
-                padded_len: lengths.padded(),
-                ciphertext_len: lengths.ciphertext(),
-                key: tern_blob::FileKey::generate(&mut UnwrapErr(getrandom::SysRng)),
-                locations,
-            }),
-        }
-        .to_bytes()
+        describe_invite(
+            Root::from_bytes([7; 32]),
+            tern_blob::Lengths::for_plaintext(plaintext_len).unwrap(),
+            tern_blob::FileKey::generate(&mut UnwrapErr(getrandom::SysRng)),
+            locations,
+        )
         .unwrap()
     }
 

@@ -392,8 +392,9 @@ impl Core {
         for member in members {
             if present.contains(&member) {
                 in_already.push(self.conv(&member));
+                continue;
             }
-            if member == me || present.contains(&member) || adds.iter().any(|(u, _)| *u == member) {
+            if member == me || adds.iter().any(|(u, _)| *u == member) {
                 continue;
             }
             let conv = self.conv(&member);
