@@ -524,6 +524,18 @@ impl Daemon {
         );
     }
 
+    /// Stops it with SIGSTOP: its sockets stay open and the kernel still accepts connections
+    /// for it, but it answers nothing, like a peer whose link has stalled. [`Daemon::resume`]
+    /// lets it go on.
+    pub fn pause(&self) {
+        signal(&self.child, rustix::process::Signal::STOP);
+    }
+
+    /// Lets a [`Daemon::pause`]d daemon go on (SIGCONT).
+    pub fn resume(&self) {
+        signal(&self.child, rustix::process::Signal::CONT);
+    }
+
     /// Kills it with SIGKILL: no shutdown, nothing but what is on disk survives.
     ///
     /// # Panics
