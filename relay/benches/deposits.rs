@@ -15,8 +15,9 @@
 //! - under attack ([`flood`]): one honest sender's deposit latency on a relay with default
 //!   limits, alone and while an attacker connection floods it, as a ratio.
 //!
-//! Run: `cargo bench -p tern-relay --bench deposits` (options: `-- --deposits N`). Without
-//! Mosquitto installed (`apt-get install mosquitto`) the broker baseline is skipped.
+//! Run: `cargo bench -p tern-relay --bench deposits` (options: `-- --deposits N
+//! --each-change N`, the second the messages for Mosquitto saving after each change). Without
+//! Mosquitto installed (`apt-get install mosquitto`) the broker baselines are skipped.
 
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 
@@ -192,6 +193,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 50_000 } else { 500 });
+    // Mosquitto saving after each change rewrites its whole state each time: fewer messages.
+    let each_change = args
+        .iter()
+        .position(|a| a == "--each-change")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 5_000 } else { 160 });
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -202,20 +210,38 @@ fn main() {
             baseline_file_sync(dir.path());
             let relay = run(dir.path(), deposits).await;
             println!("relay: {relay}");
-            match mosquitto::Broker::start(&dir.path().join("mosquitto")) {
-                Err(why) => println!("mosquitto baseline skipped: {why}"),
-                Ok(broker) => {
-                    let broker = mosquitto::run(&broker, SENDERS, deposits / SENDERS, ENVELOPE).await;
-                    println!("mosquitto (QoS 1, persistent session, snapshot every 1 s): {broker}");
-                    println!(
-                        "relay / mosquitto: deposits {:.2}x, fetch+ack {:.2}x, bytes per message {:.2}x, \
-                         latency p50 {:.2}x, p99 {:.2}x",
-                        relay.deposits_per_sec / broker.deposits_per_sec,
-                        relay.drained_per_sec / broker.drained_per_sec,
-                        relay.bytes_per_message / broker.bytes_per_message,
-                        relay.p50.as_secs_f64() / broker.p50.as_secs_f64(),
-                        relay.p99.as_secs_f64() / broker.p99.as_secs_f64(),
-                    );
+            for (saving, messages, name) in [
+                (
+                    mosquitto::Saving::EverySecond,
+                    deposits,
+                    "snapshot every 1 s",
+                ),
+                (
+                    mosquitto::Saving::EachChange,
+                    each_change,
+                    "snapshot after each change",
+                ),
+            ] {
+                let place = dir.path().join(format!("mosquitto-{saving:?}"));
+                match mosquitto::Broker::start(&place, saving) {
+                    Err(why) => println!("mosquitto baseline skipped: {why}"),
+                    Ok(broker) => {
+                        let broker =
+                            mosquitto::run(&broker, SENDERS, messages / SENDERS, ENVELOPE).await;
+                        println!(
+                            "mosquitto (QoS 1, persistent session, {name}, {messages} messages): \
+                             {broker}"
+                        );
+                        println!(
+                            "relay / mosquitto ({name}): deposits {:.2}x, fetch+ack {:.2}x, \
+                             bytes per message {:.2}x, latency p50 {:.2}x, p99 {:.2}x",
+                            relay.deposits_per_sec / broker.deposits_per_sec,
+                            relay.drained_per_sec / broker.drained_per_sec,
+                            relay.bytes_per_message / broker.bytes_per_message,
+                            relay.p50.as_secs_f64() / broker.p50.as_secs_f64(),
+                            relay.p99.as_secs_f64() / broker.p99.as_secs_f64(),
+                        );
+                    }
                 }
             }
             flood::run(dir.path()).await;
