@@ -47,9 +47,8 @@ pub(super) fn migrate(db: &DB) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use tern_proto::mailbox::envelope_digest;
-
     use super::*;
+    use crate::store::tests::deposit;
 
     fn quota() -> Quota {
         Quota {
@@ -58,30 +57,6 @@ mod tests {
             disk_budget: 1 << 30,
             min_free: 0,
             log_bytes: 1 << 20,
-        }
-    }
-
-    async fn deposit(store: &Store, mailbox: [u8; 32], envelope: &[u8], at: u64) -> Custody {
-        let (reply, answer) = oneshot::channel();
-        store
-            .deposit(Deposit {
-                mailbox,
-                envelope: envelope.to_vec(),
-                digest: envelope_digest(envelope),
-                stored_at: at,
-                reply,
-            })
-            .await;
-        let stored = answer.await.unwrap().unwrap();
-        let keypair = libp2p::identity::Keypair::generate_ed25519();
-        let receipt = stored
-            .batch
-            .receipt(stored.index, &[], &[], |m| keypair.sign(m).unwrap());
-        Custody {
-            mailbox: receipt.mailbox,
-            digest: receipt.digest,
-            id: receipt.id,
-            stored_at: receipt.stored_at,
         }
     }
 

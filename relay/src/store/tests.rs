@@ -1,6 +1,33 @@
-//! The store's own tests: schema upgrades and prekey accounting.
+//! The store's own tests: schema upgrades, prekey accounting and deletes.
+
+use tern_proto::mailbox::envelope_digest;
 
 use super::*;
+
+/// Deposits `envelope` for `mailbox` as stored at `at`, through the writer; its custody.
+pub(super) async fn deposit(store: &Store, mailbox: [u8; 32], envelope: &[u8], at: u64) -> Custody {
+    let (reply, answer) = oneshot::channel();
+    store
+        .deposit(Deposit {
+            mailbox,
+            envelope: envelope.to_vec(),
+            digest: envelope_digest(envelope),
+            stored_at: at,
+            reply,
+        })
+        .await;
+    let stored = answer.await.unwrap().unwrap();
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let receipt = stored
+        .batch
+        .receipt(stored.index, &[], &[], |m| keypair.sign(m).unwrap());
+    Custody {
+        mailbox: receipt.mailbox,
+        digest: receipt.digest,
+        id: receipt.id,
+        stored_at: receipt.stored_at,
+    }
+}
 
 fn quota() -> Quota {
     Quota {
@@ -64,4 +91,36 @@ fn prekeys_count_against_the_quota_and_expire() {
     assert_eq!(store.take_prekey(&mailbox).unwrap(), None, "expired");
     assert_eq!(store.totals().bytes, 0);
     assert_eq!(store.upload_prekeys(&mailbox, &more, 200, 2_000), Ok(1));
+}
+
+#[tokio::test]
+async fn an_acknowledgement_counts_each_envelope_it_deletes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quota(), Timings::new()).unwrap();
+    let (mine, theirs) = ([1u8; 32], [2u8; 32]);
+    let mut ids = Vec::new();
+    for i in 0..6u8 {
+        ids.push(deposit(&store, mine, &[i; 100], 1_000).await.id);
+    }
+    let other = deposit(&store, theirs, &[9; 100], 1_000).await.id;
+    let held = |store: &Store| (store.totals().messages, store.totals().bytes);
+    assert_eq!(held(&store), (7, 7 * (8 + 100)));
+
+    // The same id named three times is one envelope deleted.
+    assert_eq!(store.ack_unsynced(&mine, &[ids[0]; 3]).unwrap(), 1);
+    assert_eq!(held(&store), (6, 6 * 108));
+    // A run of ids, some deleted already and one never stored, out of order: each held one
+    // counts once, and another mailbox's id in this one's name is not found.
+    let named = [ids[2], ids[1], ids[0], ids[2], ids[5] + 10, other];
+    assert_eq!(store.ack_unsynced(&mine, &named).unwrap(), 2);
+    assert_eq!(held(&store), (4, 4 * 108));
+    // Ids far apart (looked up one by one) count the same way.
+    assert_eq!(
+        store.ack(&mine, &[ids[3], ids[5], u64::MAX - 1]).unwrap(),
+        2
+    );
+    assert_eq!(held(&store), (2, 2 * 108));
+    let (left, _) = store.fetch(&mine, 0, 10, 1 << 20).unwrap();
+    assert_eq!(left.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[4]]);
+    assert_eq!(store.ack_unsynced(&theirs, &[other]).unwrap(), 1);
 }
