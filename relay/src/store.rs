@@ -289,6 +289,25 @@ fn digest_value(id: u64, stored_at: u64) -> [u8; 16] {
     value
 }
 
+/// If `keys` are envelope keys of one mailbox, in increasing order, spanning at most a few
+/// more ids than they are (so that a scan over them reads little else): the key just past the
+/// last, where a scan over them ends.
+fn run_end<K: AsRef<[u8]>>(keys: &[K]) -> Option<[u8; 40]> {
+    let first: &[u8; 40] = keys.first()?.as_ref().try_into().ok()?;
+    let last: &[u8; 40] = keys.last()?.as_ref().try_into().ok()?;
+    let mailbox: &[u8; 32] = first[..32].try_into().ok()?;
+    let increasing = keys.windows(2).all(|pair| {
+        let (a, b) = (pair[0].as_ref(), pair[1].as_ref());
+        a.len() == 40 && b.len() == 40 && a[..32] == *mailbox && b[..32] == *mailbox && a < b
+    });
+    let (from, to) = (be64(&first[32..])?, be64(&last[32..])?);
+    let short = to.checked_sub(from)? <= 2 * keys.len() as u64 + 64;
+    if !(increasing && short && last[..32] == *mailbox) {
+        return None;
+    }
+    Some(key(mailbox, to.checked_add(1)?))
+}
+
 fn key(mailbox: &[u8; 32], id: u64) -> [u8; 40] {
     let mut key = [0u8; 40];
     key[..32].copy_from_slice(mailbox);
@@ -658,11 +677,11 @@ impl Store {
         // that two deletes of the same key never both take it off the ledger.
         for chunk in keys.chunks(DELETE_CHUNK) {
             let mut usage = self.shared.usage.lock().unwrap_or_else(|e| e.into_inner());
-            let found = db.batched_multi_get_cf(cf, chunk.iter().map(AsRef::as_ref), true);
+            let found = self.lengths(cf, chunk)?;
             let mut batch = WriteBatch::default();
             let mut freed = Vec::new();
-            for (k, v) in chunk.iter().zip(found) {
-                if let Some(len) = v?.map(|v| v.len() as u64) {
+            for (k, len) in chunk.iter().zip(found) {
+                if let Some(len) = len {
                     let mailbox: [u8; 32] = k.as_ref()[..32]
                         .try_into()
                         .map_err(|_| StoreError::Corrupt("key"))?;
@@ -689,6 +708,46 @@ impl Store {
         self.shared.deleted.store(true, Ordering::Relaxed);
         self.shared.reclaim_if_short();
         Ok(deleted)
+    }
+
+    /// The length of the value under each of `keys` (sorted, each once) in `cf`, `None`
+    /// where there is none.
+    ///
+    /// An acknowledged page is a run of consecutive envelopes of one mailbox: one scan over
+    /// the run reads them in order, at a fraction of the cost of a lookup per key. Keys that
+    /// are not such a run are looked up one by one.
+    fn lengths<K: AsRef<[u8]>>(
+        &self,
+        cf: &rocksdb::ColumnFamily,
+        keys: &[K],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let db = &self.shared.db;
+        let Some(end) = run_end(keys) else {
+            return db
+                .batched_multi_get_cf(cf, keys.iter().map(AsRef::as_ref), true)
+                .into_iter()
+                .map(|v| Ok(v?.map(|v| v.len() as u64)))
+                .collect();
+        };
+        let mut lengths = vec![None; keys.len()];
+        let mut bounded = rocksdb::ReadOptions::default();
+        bounded.set_iterate_upper_bound(end);
+        let mut scan = db.raw_iterator_cf_opt(cf, bounded);
+        scan.seek(keys[0].as_ref());
+        let mut i = 0;
+        while let (Some(found), Some(value)) = (scan.key(), scan.value()) {
+            while keys.get(i).is_some_and(|k| k.as_ref() < found) {
+                i += 1;
+            }
+            let Some(wanted) = keys.get(i) else { break };
+            if wanted.as_ref() == found {
+                lengths[i] = Some(value.len() as u64);
+                i += 1;
+            }
+            scan.next();
+        }
+        scan.status()?;
+        Ok(lengths)
     }
 
     /// Whether something was deleted since the last [`Store::reclaim`] did its work.
