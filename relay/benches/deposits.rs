@@ -187,19 +187,16 @@ fn dir_size(dir: &std::path::Path) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let full = args.iter().any(|a| a == "--bench");
-    let deposits = args
-        .iter()
-        .position(|a| a == "--deposits")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 50_000 } else { 500 });
+    let option = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let deposits = option("--deposits", if full { 50_000 } else { 500 });
     // Mosquitto saving after each change rewrites its whole state each time: fewer messages.
-    let each_change = args
-        .iter()
-        .position(|a| a == "--each-change")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 5_000 } else { 160 });
+    let each_change = option("--each-change", if full { 5_000 } else { 160 });
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
