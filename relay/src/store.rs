@@ -289,8 +289,7 @@ fn digest_value(id: u64, stored_at: u64) -> [u8; 16] {
     value
 }
 
-/// If `keys` are envelope keys of one mailbox, in increasing order, spanning at most a few
-/// more ids than they are (so that a scan over them reads little else): the key just past the
+/// If `keys` are envelope keys of one mailbox, in increasing order: the key just past the
 /// last, where a scan over them ends.
 fn run_end<K: AsRef<[u8]>>(keys: &[K]) -> Option<[u8; 40]> {
     let first: &[u8; 40] = keys.first()?.as_ref().try_into().ok()?;
@@ -300,12 +299,10 @@ fn run_end<K: AsRef<[u8]>>(keys: &[K]) -> Option<[u8; 40]> {
         let (a, b) = (pair[0].as_ref(), pair[1].as_ref());
         a.len() == 40 && b.len() == 40 && a[..32] == *mailbox && b[..32] == *mailbox && a < b
     });
-    let (from, to) = (be64(&first[32..])?, be64(&last[32..])?);
-    let short = to.checked_sub(from)? <= 2 * keys.len() as u64 + 64;
-    if !(increasing && short && last[..32] == *mailbox) {
+    if !(increasing && last[..32] == *mailbox) {
         return None;
     }
-    Some(key(mailbox, to.checked_add(1)?))
+    Some(key(mailbox, be64(&last[32..])?.checked_add(1)?))
 }
 
 fn key(mailbox: &[u8; 32], id: u64) -> [u8; 40] {
@@ -713,29 +710,40 @@ impl Store {
     /// The length of the value under each of `keys` (sorted, each once) in `cf`, `None`
     /// where there is none.
     ///
-    /// An acknowledged page is a run of consecutive envelopes of one mailbox: one scan over
-    /// the run reads them in order, at a fraction of the cost of a lookup per key. Keys that
-    /// are not such a run are looked up one by one.
+    /// An acknowledged page is a run of one mailbox's envelopes, in order (their ids are not
+    /// consecutive: every mailbox's deposits take ids from one counter, but a scan from the
+    /// first key to the last reads this mailbox's rows alone). One scan over the run reads
+    /// them in order, at a fraction of the cost of a lookup per key. Keys of several
+    /// mailboxes, and a run the mailbox holds much else between (a scan would read more
+    /// rows than it looks for), are looked up one by one.
     fn lengths<K: AsRef<[u8]>>(
         &self,
         cf: &rocksdb::ColumnFamily,
         keys: &[K],
     ) -> Result<Vec<Option<u64>>, StoreError> {
         let db = &self.shared.db;
-        let Some(end) = run_end(keys) else {
-            return db
-                .batched_multi_get_cf(cf, keys.iter().map(AsRef::as_ref), true)
+        let look_up = || {
+            db.batched_multi_get_cf(cf, keys.iter().map(AsRef::as_ref), true)
                 .into_iter()
                 .map(|v| Ok(v?.map(|v| v.len() as u64)))
-                .collect();
+                .collect()
         };
+        let Some(end) = run_end(keys) else {
+            return look_up();
+        };
+        // Rows the scan may read, the wanted ones included, before it gives up.
+        let budget = 2 * keys.len() + 64;
         let mut lengths = vec![None; keys.len()];
         let mut bounded = rocksdb::ReadOptions::default();
         bounded.set_iterate_upper_bound(end);
         let mut scan = db.raw_iterator_cf_opt(cf, bounded);
         scan.seek(keys[0].as_ref());
-        let mut i = 0;
+        let (mut i, mut read) = (0, 0);
         while let (Some(found), Some(value)) = (scan.key(), scan.value()) {
+            read += 1;
+            if read > budget {
+                return look_up();
+            }
             while keys.get(i).is_some_and(|k| k.as_ref() < found) {
                 i += 1;
             }
