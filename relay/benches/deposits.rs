@@ -220,6 +220,8 @@ fn main() {
                 ),
             ] {
                 let place = dir.path().join(format!("mosquitto-{saving:?}"));
+                // Each publisher sends as many: the count is rounded down to a multiple.
+                let messages = (messages / SENDERS).max(1) * SENDERS;
                 match mosquitto::Broker::start(&place, saving) {
                     Err(why) => println!("mosquitto baseline skipped: {why}"),
                     Ok(broker) => {

@@ -143,9 +143,16 @@ impl Broker {
     async fn snapshot_after_now(&self) -> u64 {
         let file = self.dir.join("mosquitto.db");
         let inode = || std::fs::metadata(&file).ok().map(|m| m.ino());
+        let give_up = Instant::now() + Duration::from_secs(120);
+        let log = || std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default();
         if self.saving == Saving::EachChange {
             let mut seen = inode();
             loop {
+                assert!(
+                    Instant::now() < give_up,
+                    "mosquitto's snapshot did not settle; its log: {}",
+                    log()
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let now = inode();
                 if now.is_some() && now == seen {
@@ -159,12 +166,11 @@ impl Broker {
         // after the first ended.
         let mut seen = inode();
         let mut changes = 0;
-        let give_up = Instant::now() + Duration::from_secs(120);
         while changes < 2 {
             assert!(
                 Instant::now() < give_up,
                 "mosquitto wrote no snapshot; its log: {}",
-                std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+                log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
             let now = inode();
