@@ -3,11 +3,11 @@
 //! A network on loopback TCP of `tern-relay` and `tern daemon` processes: 3 relays and 27
 //! daemons (30 DHT peers), every daemon with its mailbox at the 3 relays and nothing else
 //! known but them. Pairs of daemons that never talked add each other as contacts through
-//! their local API (`POST /v1/contacts` with the other's invite, which carries the address and
-//! nothing else), then one sends the other a first message: timed from `POST /v1/messages` on
-//! the sender until the `message_received` event on the recipient's event stream. In between
-//! are the record lookup in the DHT, a one-time prekey taken from the recipient's relay,
-//! PQXDH and delivery, all inside the daemons.
+//! their local API (`POST /v1/contacts` with the other's address, all that an invite
+//! carries: no network address), then one sends the other a first message: timed from
+//! `POST /v1/messages` on the sender until the `message_received` event on the recipient's
+//! event stream. In between are the record lookup in the DHT, a one-time prekey taken from
+//! the recipient's relay, PQXDH and delivery, all inside the daemons.
 //!
 //! Two arms in the same network: first with every DHT peer answering, then with 10 % of them
 //! (the 3 daemons started first, so that they are in every routing table) stopped with
@@ -37,12 +37,13 @@ use std::{
 use serde_json::json;
 use tern_tests::{Api, Daemon, Events, Profile, RelayProcess};
 
-/// One daemon of the network, with its API connection and event stream.
+/// One daemon of the network, with its API connection and event stream. Fields drop in
+/// order: the daemon stops before its profile directory goes.
 struct Member {
-    profile: Profile,
-    daemon: Daemon,
     api: Api,
     events: Events,
+    daemon: Daemon,
+    profile: Profile,
     address: String,
 }
 
@@ -68,6 +69,7 @@ fn main() {
         stopped + 2 <= daemons,
         "--stopped leaves fewer than two daemons"
     );
+    assert!(pairs >= 2, "--pairs must be at least 2, one for each arm");
     let traced = if args.iter().any(|a| a == "--trace") {
         2
     } else {
@@ -96,10 +98,10 @@ async fn run(daemons: usize, stopped: usize, pairs: usize, traced: usize) {
         let api = daemon.connect().await;
         let events = Events::open(&daemon).await;
         members.push(Member {
-            profile,
-            daemon,
             api,
             events,
+            daemon,
+            profile,
             address,
         });
     }
@@ -136,9 +138,10 @@ async fn run(daemons: usize, stopped: usize, pairs: usize, traced: usize) {
     baseline.extend(second_messages(&mut members, &with_stopped.pairs).await);
 
     let baseline = report("baseline: a message on an existing session", baseline);
+    let stopped_arm = format!("first message, {stopped} of the {peers} DHT peers stopped");
     for (name, arm) in [
         ("first message, every DHT peer answering", answering),
-        ("first message, 10 % of the DHT peers stopped", with_stopped),
+        (stopped_arm.as_str(), with_stopped),
     ] {
         if arm.times.is_empty() {
             continue;
