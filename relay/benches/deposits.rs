@@ -37,6 +37,8 @@ use tern_crypto::{AccountKey, PrekeyBundle, PrekeySecrets};
 use tern_proto::mailbox::{Operation, OwnerProof, Request, Response};
 use tern_relay::MailboxCodec;
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "deposits/flood.rs"]
 mod flood;
 #[path = "deposits/mosquitto.rs"]
@@ -46,7 +48,10 @@ mod streams;
 #[path = "support/swarm.rs"]
 mod support;
 
-use self::support::{WAIT, swarm};
+use self::{
+    args::Args,
+    support::{WAIT, swarm},
+};
 
 const SENDERS: usize = 16;
 const ENVELOPE: usize = 1024;
@@ -185,18 +190,11 @@ fn dir_size(dir: &std::path::Path) -> u64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let option = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let deposits = option("--deposits", if full { 50_000 } else { 500 });
+    let args = Args::from_env();
+    let full = args.full();
+    let deposits = args.option("--deposits", if full { 50_000 } else { 500 });
     // Mosquitto saving after each change rewrites its whole state each time: fewer messages.
-    let each_change = option("--each-change", if full { 5_000 } else { 160 });
+    let each_change = args.option("--each-change", if full { 5_000 } else { 160 });
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -28,6 +28,11 @@ use std::{
 use futures::StreamExt;
 use tern_node::{Event, EventStream, Node};
 
+#[path = "support/args.rs"]
+mod args;
+
+use self::args::Args;
+
 const WAIT: Duration = Duration::from_secs(180);
 /// Set in a child process: the bootstrap address and the relays, to run one node.
 const CHILD_ENV: &str = "TERN_BENCH_FIRST_CONTACT_CHILD";
@@ -44,22 +49,12 @@ fn main() {
         runtime.block_on(child(&addresses));
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let pairs = args
-        .iter()
-        .position(|a| a == "--pairs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 64 } else { 4 });
+    let args = Args::from_env();
+    let full = args.full();
+    let pairs = args.option("--pairs", if full { 64 } else { 4 });
     let (nodes, stopped) = if full { (24, 3) } else { (6, 1) };
     // `--stopped 0` measures the same network with every peer answering.
-    let stopped = args
-        .iter()
-        .position(|a| a == "--stopped")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(stopped);
+    let stopped = args.option("--stopped", stopped);
     runtime.block_on(run(nodes, stopped, pairs));
 }
 

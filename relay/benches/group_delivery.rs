@@ -42,6 +42,11 @@ use futures::StreamExt;
 use tern_node::{DeliveryState, Direction, Event, GroupEvent, GroupId, MessageId, Node};
 use tokio::sync::mpsc;
 
+#[path = "support/args.rs"]
+mod args;
+
+use self::args::Args;
+
 const WAIT: Duration = Duration::from_secs(300);
 
 fn main() {
@@ -62,17 +67,10 @@ fn main() {
         .thread_keep_alive(Duration::from_secs(24 * 3600))
         .build()
         .expect("the creator's runtime");
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let option = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let members = option("--members", if full { 50 } else { 4 });
-    let messages = option("--messages", if full { 30 } else { 3 });
+    let args = Args::from_env();
+    let full = args.full();
+    let members = args.option("--members", if full { 50 } else { 4 });
+    let messages = args.option("--messages", if full { 30 } else { 3 });
     runtime.block_on(run(
         members,
         messages,
