@@ -299,7 +299,7 @@ fn run_end<K: AsRef<[u8]>>(keys: &[K]) -> Option<[u8; 40]> {
         let (a, b) = (pair[0].as_ref(), pair[1].as_ref());
         a.len() == 40 && b.len() == 40 && a[..32] == *mailbox && b[..32] == *mailbox && a < b
     });
-    if !(increasing && last[..32] == *mailbox) {
+    if !increasing {
         return None;
     }
     Some(key(mailbox, be64(&last[32..])?.checked_add(1)?))
