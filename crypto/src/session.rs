@@ -237,6 +237,29 @@ impl Session {
         self.pending.is_some()
     }
 
+    /// Records that the peer holds this session although no reply has come: its device, over
+    /// a channel only that device can answer, said it stored a message that carried the
+    /// PQXDH header. Later messages go without the header, as after a reply. Nothing changes
+    /// for a responder's session, or one already confirmed.
+    ///
+    /// ```
+    /// # use rand_core::SeedableRng;
+    /// # use tern_crypto::{AccountKey, PrekeySecrets, Session, SessionMessage};
+    /// # let mut rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
+    /// # let (alice, bob) = (AccountKey::generate(&mut rng), AccountKey::generate(&mut rng));
+    /// # let now = 1_800_000_000;
+    /// # let prekeys = PrekeySecrets::generate(&mut rng, &bob, now);
+    /// let mut session = Session::initiate(&mut rng, &alice, &prekeys.bundle(&bob, 1), None, now)?;
+    /// assert!(matches!(session.encrypt(&mut rng, b"hi")?, SessionMessage::Initial(_)));
+    /// // Bob's device answered `stored` for that message:
+    /// session.confirm();
+    /// assert!(matches!(session.encrypt(&mut rng, b"again")?, SessionMessage::Ratchet(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn confirm(&mut self) {
+        self.pending = None;
+    }
+
     /// Number of skipped message keys held for delayed messages.
     pub fn skipped_keys(&self) -> usize {
         self.ratchet.skipped_len()

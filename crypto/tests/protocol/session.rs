@@ -68,6 +68,33 @@ fn initiator_repeats_the_header_until_a_reply_arrives() {
     ));
 }
 
+/// A session confirmed by the responder's device (its `stored` answer, not a reply) sends
+/// plain ratchet messages, which the responder's session decrypts after the initial ones,
+/// and keeps doing so once stored and loaded again.
+#[test]
+fn a_confirmed_session_drops_the_header_and_the_responder_follows() {
+    let mut w = World::new(22);
+    let mut alice = Session::initiate(&mut w.rng, &w.alice, &w.bundle, None, NOW).unwrap();
+    let first = initial(alice.encrypt(&mut w.rng, b"one").unwrap());
+    let (mut bob, _) =
+        Session::respond(&mut w.rng, &w.bob, &mut w.bob_prekeys, &first, NOW).unwrap();
+    let before = alice.to_bytes().len();
+    alice.confirm();
+    assert!(!alice.is_unconfirmed());
+    let mut alice = Session::from_bytes(&alice.to_bytes()).unwrap();
+    assert!(alice.to_bytes().len() < before, "the stored header is gone");
+    for text in [&b"two"[..], b"three"] {
+        let message = alice.encrypt(&mut w.rng, text).unwrap();
+        assert!(matches!(message, SessionMessage::Ratchet(_)));
+        assert_eq!(bob.decrypt(&mut w.rng, &message, NOW).unwrap(), text);
+    }
+    // Confirming the responder's side changes nothing: it never sends a header.
+    bob.confirm();
+    let reply = bob.encrypt(&mut w.rng, b"reply").unwrap();
+    assert!(matches!(reply, SessionMessage::Ratchet(_)));
+    assert_eq!(alice.decrypt(&mut w.rng, &reply, NOW).unwrap(), b"reply");
+}
+
 /// A late initial message reaches the session its header started, and only with that very
 /// header: one with the session's base key and sender but another KEM ciphertext or other
 /// prekey ids (bytes its ratchet message does not authenticate) is refused, changing nothing.
