@@ -24,6 +24,7 @@ mod identity;
 mod lookup;
 mod months;
 mod search;
+mod sessions;
 mod settings;
 mod signals;
 mod streams;

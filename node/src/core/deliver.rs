@@ -111,8 +111,9 @@ impl Core {
                     return;
                 }
                 match self.try_seal(&row.peer, &row.payload) {
-                    Ok(Some(envelope)) => {
+                    Ok(Some((envelope, starts))) => {
                         row.envelope = Some(envelope);
+                        self.queue.set_starts(seq, starts);
                         if sealed.batch.put::<Outbox>(&seq, &row).is_err() {
                             continue;
                         }
@@ -194,6 +195,7 @@ impl Core {
         let mut relay_targets = HashMap::new();
         let mut stale = Vec::new();
         let mut moves = Vec::new();
+        let mut confirmed = Vec::new();
         for (seq, status) in results {
             let Some(entry) = self.queue.get(seq).cloned() else {
                 continue;
@@ -201,6 +203,9 @@ impl Core {
             let state = match status {
                 Ok(Status::Stored | Status::Duplicate) => {
                     self.drop_unstarted_upload(&mut pending.batch, entry.id);
+                    if let Some(base_key) = entry.starts {
+                        confirmed.push((entry.peer, base_key));
+                    }
                     DeliveryState::Delivered
                 }
                 Ok(Status::Rejected | Status::Undecryptable) => {
@@ -233,6 +238,7 @@ impl Core {
         }
         let events = self.advance_states(&mut pending.batch, moves).await?;
         pending.events.extend(events);
+        self.confirm_sessions(&mut pending.batch, confirmed).await?;
         for peer in stale {
             self.records.addresses_failed(&peer);
         }

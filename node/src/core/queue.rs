@@ -29,6 +29,10 @@ pub(super) struct Queued {
     /// A message whose delivery state the user sees (receipts are not).
     pub(super) visible: bool,
     pub(super) next_attempt_ms: u64,
+    /// The base key of the session whose PQXDH header the entry's envelope carries, when it
+    /// was encrypted since the node started: the recipient's `stored` answer confirms that
+    /// session (`Core::confirm_sessions`).
+    pub(super) starts: Option<[u8; 32]>,
 }
 
 impl Queued {
@@ -38,6 +42,7 @@ impl Queued {
             id: row.id,
             visible: row.visible,
             next_attempt_ms: row.next_attempt_ms,
+            starts: None,
         }
     }
 }
@@ -113,6 +118,14 @@ impl Queue {
 
     pub(super) fn get(&self, seq: u64) -> Option<&Queued> {
         self.entries.get(&seq)
+    }
+
+    /// Notes that entry `seq`, encrypted just now, carries the header of the session
+    /// `base_key` starts.
+    pub(super) fn set_starts(&mut self, seq: u64, base_key: Option<[u8; 32]>) {
+        if let Some(entry) = self.entries.get_mut(&seq) {
+            entry.starts = base_key;
+        }
     }
 
     /// Removes an entry that left the outbox.

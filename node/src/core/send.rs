@@ -353,9 +353,11 @@ impl Core {
         };
         for item in made {
             pending.batch.put::<Outbox>(&item.seq, &item.row)?;
-            pending
-                .queued
-                .push((item.seq, Queued::of(&item.row), item.row.envelope));
+            let entry = Queued {
+                starts: session_start(&item.message),
+                ..Queued::of(&item.row)
+            };
+            pending.queued.push((item.seq, entry, item.row.envelope));
         }
         Ok(())
     }
@@ -389,17 +391,48 @@ impl Core {
 
     /// Encrypts with the newest session, or starts one from the peer's record if known, into
     /// the envelope that goes to the peer's device: a direct one, or (with `seal_direct`) a
-    /// sealed one.
+    /// sealed one. With it comes the base key of the session whose header it carries, if any.
     pub(super) fn try_seal(
         &mut self,
         peer: &UserId,
         payload: &[u8],
-    ) -> Result<Option<Vec<u8>>, Error> {
+    ) -> Result<Option<Sealed>, Error> {
         let Some((message, mailbox)) = self.try_encrypt(peer, payload)? else {
             return Ok(None);
         };
         let sender = self.account.user_id();
-        outbox_envelope(self.seal_direct, &mailbox, &sender, &message).map(Some)
+        let envelope = outbox_envelope(self.seal_direct, &mailbox, &sender, &message)?;
+        Ok(Some((envelope, session_start(&message))))
+    }
+
+    /// Confirms the sessions whose PQXDH header reached the recipient's device: it answered
+    /// `stored` (or `duplicate`) for a message that carried it, which it does only once the
+    /// session is durable there. The next messages go without the header (1,258 bytes each,
+    /// `docs/protocol/crypto.md` section 8), as they would after a reply.
+    pub(super) async fn confirm_sessions(
+        &mut self,
+        batch: &mut Batch,
+        started: Vec<(UserId, [u8; 32])>,
+    ) -> Result<(), Error> {
+        let mut touched: Vec<UserId> = Vec::new();
+        for (peer, base_key) in started {
+            self.load_sessions(&peer).await?;
+            let session = self.sessions.get_mut(&peer).and_then(|sessions| {
+                sessions
+                    .iter_mut()
+                    .find(|s| s.is_unconfirmed() && *s.base_key() == base_key)
+            });
+            if let Some(session) = session {
+                session.confirm();
+                if !touched.contains(&peer) {
+                    touched.push(peer);
+                }
+            }
+        }
+        for peer in &touched {
+            self.stage_sessions(batch, peer)?;
+        }
+        Ok(())
     }
 
     /// Encrypts with the newest session, or starts one from the peer's record if known;
@@ -510,6 +543,18 @@ impl Core {
             self.enqueue(pending, peer, &receipt, false).await?;
         }
         Ok(())
+    }
+}
+
+/// An envelope made for the peer's device, with the base key of the session whose PQXDH
+/// header it carries, if any.
+type Sealed = (Vec<u8>, Option<[u8; 32]>);
+
+/// The base key of the session whose PQXDH header `message` carries, if it carries one.
+fn session_start(message: &SessionMessage) -> Option<[u8; 32]> {
+    match message {
+        SessionMessage::Initial(start) => Some(*start.base_key()),
+        SessionMessage::Ratchet(_) => None,
     }
 }
 

@@ -202,7 +202,7 @@ impl Core {
                 signal,
             });
             let payload = body.to_payload().to_bytes().to_vec();
-            let Some(envelope) = self.try_seal(peer, &payload)? else {
+            let Some((envelope, _)) = self.try_seal(peer, &payload)? else {
                 continue;
             };
             self.stage_sessions(&mut pending.batch, peer)?;
