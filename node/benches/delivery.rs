@@ -227,6 +227,14 @@ async fn run(arm: &Arm, latency_messages: usize, throughput_messages: usize) {
         throughput_messages as f64 / elapsed.as_secs_f64(),
         throughput_messages as f64 / accepted.as_secs_f64(),
     );
+    // Deliveries the recipient refused for a while (each is tried again later), which
+    // stretch a run: over the sender's rate, or with its pipeline full.
+    let refused = bob.status().await.unwrap().rejections;
+    println!(
+        "recipient answered busy: {} over the sender's rate, {} with a full pipeline",
+        refused.get("delivery_rate_limited").unwrap_or(&0),
+        refused.get("delivery_busy").unwrap_or(&0),
+    );
 
     alice.shutdown().await;
     bob.shutdown().await;

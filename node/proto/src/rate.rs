@@ -6,7 +6,11 @@
 //! honest peer would notice), so admitting a new peer never fails and costs amortised
 //! `O(log n)`.
 
-use std::{collections::HashMap, hash::Hash, time::Instant};
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    time::{Duration, Instant},
+};
 
 /// A rate: a burst of `burst` requests, refilled at `per_sec` a second.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,22 +62,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// Takes `cost` tokens for `key` at `now` (a meter of bytes takes one per byte): whether
     /// the request may go ahead. A cost above the burst never goes ahead.
     pub fn try_take_n(&mut self, key: &K, now: Instant, cost: f64) -> bool {
-        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_entries {
-            self.forget_idle_half();
-        }
-        let bucket = self.buckets.entry(key.clone()).or_insert(Bucket {
-            tokens: self.base.burst,
-            updated: now,
-            promoted: false,
-        });
-        let rate = if bucket.promoted {
-            self.promoted
-        } else {
-            self.base
-        };
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate.per_sec).min(rate.burst);
-        bucket.updated = now;
+        let (bucket, _) = self.refilled(key, now);
         if bucket.tokens >= cost {
             bucket.tokens -= cost;
             true
@@ -82,11 +71,55 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
+    /// Takes a token for `key` at `now`, lent by an empty bucket if it refills within
+    /// `max_wait` (counting the tokens lent before): the request goes ahead after the
+    /// returned wait, which is zero while the bucket holds a token. `None`: refused, taking
+    /// nothing. With `max_wait` zero this is [`RateLimiter::try_take`]; with more, a caller
+    /// that waits before each request is slowed to the rate instead of refused.
+    pub fn take_or_wait(&mut self, key: &K, now: Instant, max_wait: Duration) -> Option<Duration> {
+        let (bucket, rate) = self.refilled(key, now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Some(Duration::ZERO);
+        }
+        let wait = (1.0 - bucket.tokens) / rate.per_sec;
+        if rate.per_sec > 0.0 && wait <= max_wait.as_secs_f64() {
+            bucket.tokens -= 1.0;
+            Some(Duration::from_secs_f64(wait))
+        } else {
+            None
+        }
+    }
+
     /// Moves `key` to the promoted rate (if it is remembered).
     pub fn promote(&mut self, key: &K) {
         if let Some(bucket) = self.buckets.get_mut(key) {
             bucket.promoted = true;
         }
+    }
+
+    /// Whether `key` is remembered at the promoted rate.
+    pub fn is_promoted(&self, key: &K) -> bool {
+        self.buckets.get(key).is_some_and(|bucket| bucket.promoted)
+    }
+
+    /// `key`'s bucket (a full one for a newcomer, after forgetting the idle half of a full
+    /// table), refilled up to `now`, with its rate.
+    fn refilled(&mut self, key: &K, now: Instant) -> (&mut Bucket, Rate) {
+        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_entries {
+            self.forget_idle_half();
+        }
+        let (base, promoted) = (self.base, self.promoted);
+        let bucket = self.buckets.entry(key.clone()).or_insert(Bucket {
+            tokens: base.burst,
+            updated: now,
+            promoted: false,
+        });
+        let rate = if bucket.promoted { promoted } else { base };
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate.per_sec).min(rate.burst);
+        bucket.updated = now;
+        (bucket, rate)
     }
 
     /// Peers remembered.
@@ -155,8 +188,38 @@ mod tests {
         let mut limiter = RateLimiter::with_promoted(16, BASE, promoted);
         let t0 = Instant::now();
         assert!(limiter.try_take(&1, t0));
+        assert!(!limiter.is_promoted(&1));
         limiter.promote(&1);
+        assert!(limiter.is_promoted(&1) && !limiter.is_promoted(&2));
         assert!((0..9).all(|_| limiter.try_take(&1, t0 + Duration::from_secs(1))));
+    }
+
+    /// An empty bucket lends tokens as long as each refills within the wait allowed; the
+    /// waits grow with what was lent, and a refused request takes nothing.
+    #[test]
+    fn a_paced_taker_waits_for_its_tokens_within_the_wait_allowed() {
+        let mut limiter = RateLimiter::new(16, BASE);
+        let t0 = Instant::now();
+        let max = Duration::from_millis(2500);
+        let takes: Vec<_> = (0..6).map(|_| limiter.take_or_wait(&1, t0, max)).collect();
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        assert_eq!(
+            takes,
+            [secs(0), secs(0), secs(0), secs(1), secs(2), None],
+            "three from the burst, two lent, the third would wait 3 s"
+        );
+        assert!(
+            !limiter.try_take(&1, t0 + Duration::from_secs(2)),
+            "still owed"
+        );
+        assert_eq!(
+            limiter.take_or_wait(&1, t0 + Duration::from_secs(3), Duration::ZERO),
+            secs(0),
+            "repaid: two lent tokens refilled, then one more"
+        );
+        assert_eq!(limiter.take_or_wait(&2, t0, Duration::ZERO), secs(0));
+        assert!(limiter.try_take(&2, t0) && limiter.try_take(&2, t0));
+        assert_eq!(limiter.take_or_wait(&2, t0, Duration::ZERO), None);
     }
 
     #[test]

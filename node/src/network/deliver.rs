@@ -22,7 +22,7 @@ use futures::{AsyncWriteExt, FutureExt, SinkExt, StreamExt, future::BoxFuture};
 use libp2p::{PeerId, Stream};
 use tern_proto::{
     msg::stream::{self, next_delivery, put_status},
-    rate::RateLimiter,
+    rate::{Rate, RateLimiter},
 };
 use tokio::{
     sync::{Semaphore, mpsc, oneshot},
@@ -38,6 +38,11 @@ use super::{
 
 /// Delivery streams served at once, from all peers.
 pub(super) const MAX_STREAMS: usize = 256;
+/// Longest a trusted peer's delivery on a stream waits for its token (see [`Gate::admit`]);
+/// beyond it the delivery is refused as `Busy`. A stream waits for one token at a time, and a
+/// peer has at most [`MAX_STREAMS_PER_PEER`] of them, so at the trusted rate the wait is far
+/// shorter.
+const MAX_PACE: Duration = Duration::from_millis(50);
 /// Delivery streams served at once from one peer: more than one sender keeps open, few enough
 /// that one peer cannot take the node's share of streams.
 pub(super) const MAX_STREAMS_PER_PEER: usize = 4;
@@ -49,6 +54,8 @@ pub(super) struct Gate {
     inbound: mpsc::Sender<Inbound>,
     blocked: AtomicU64,
     rate_limited: AtomicU64,
+    /// Deliveries of trusted peers that waited for their token.
+    paced: AtomicU64,
     busy: AtomicU64,
     unreadable: AtomicU64,
     streams: AtomicU64,
@@ -64,14 +71,19 @@ struct Peers {
 
 impl Gate {
     pub(super) fn new(inbound: mpsc::Sender<Inbound>) -> Self {
+        Self::with_rates(inbound, STRANGER_RATE, TRUSTED_RATE)
+    }
+
+    fn with_rates(inbound: mpsc::Sender<Inbound>, stranger: Rate, trusted: Rate) -> Self {
         Self {
             peers: Mutex::new(Peers {
-                rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, STRANGER_RATE, TRUSTED_RATE),
+                rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, stranger, trusted),
                 refused: HashSet::new(),
             }),
             inbound,
             blocked: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            paced: AtomicU64::new(0),
             busy: AtomicU64::new(0),
             unreadable: AtomicU64::new(0),
             streams: AtomicU64::new(0),
@@ -112,30 +124,44 @@ impl Gate {
         envelope: Vec<u8>,
         hold_refusals: bool,
     ) -> BoxFuture<'static, Status> {
-        let refusal = {
-            let mut peers = self.peers();
-            if peers.refused.contains(&peer) {
-                self.blocked.fetch_add(1, Ordering::Relaxed);
-                Some(Status::Rejected)
-            } else if !peers.rates.try_take(&peer, Instant::now()) {
-                self.rate_limited.fetch_add(1, Ordering::Relaxed);
-                Some(Status::Busy)
-            } else {
-                None
-            }
-        };
-        if let Some(status) = refusal {
-            let delay = if hold_refusals {
-                REFUSAL_DELAY
-            } else {
-                Duration::ZERO
-            };
-            return async move {
-                tokio::time::sleep(delay).await;
-                status
-            }
-            .boxed();
+        match self.admit(peer, false, Instant::now()) {
+            Ok(_) => self.forward(peer, envelope),
+            Err(status) => refusal(status, hold_refusals),
         }
+    }
+
+    /// Whether a delivery from `peer` may pass: after how long, or the status that refuses
+    /// it. A trusted peer's delivery on a stream (`paced`) that finds the peer's bucket empty
+    /// waits for its token instead, up to [`MAX_PACE`]: the stream reads nothing more
+    /// meanwhile, so the sender is slowed to its rate, where a refusal would hold every
+    /// answer behind it for a second and the sender would try again later.
+    fn admit(&self, peer: PeerId, paced: bool, now: Instant) -> Result<Duration, Status> {
+        let mut peers = self.peers();
+        if peers.refused.contains(&peer) {
+            self.blocked.fetch_add(1, Ordering::Relaxed);
+            return Err(Status::Rejected);
+        }
+        let max_wait = if paced && peers.rates.is_promoted(&peer) {
+            MAX_PACE
+        } else {
+            Duration::ZERO
+        };
+        match peers.rates.take_or_wait(&peer, now, max_wait) {
+            Some(wait) => {
+                if !wait.is_zero() {
+                    self.paced.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(wait)
+            }
+            None => {
+                self.rate_limited.fetch_add(1, Ordering::Relaxed);
+                Err(Status::Busy)
+            }
+        }
+    }
+
+    /// Hands an admitted delivery to the pipeline; the future is its answer.
+    fn forward(&self, peer: PeerId, envelope: Vec<u8>) -> BoxFuture<'static, Status> {
         let (reply, answer) = oneshot::channel();
         let inbound = Inbound {
             peer,
@@ -158,6 +184,7 @@ impl Gate {
     pub(super) fn count(&self, counters: &mut Counters) {
         counters.deliveries_blocked += self.blocked.load(Ordering::Relaxed);
         counters.deliveries_rate_limited += self.rate_limited.load(Ordering::Relaxed);
+        counters.deliveries_paced += self.paced.load(Ordering::Relaxed);
         counters.deliveries_busy += self.busy.load(Ordering::Relaxed);
         counters.inbound_failures += self.unreadable.load(Ordering::Relaxed);
         counters.delivery_streams += self.streams.load(Ordering::Relaxed);
@@ -266,7 +293,16 @@ async fn serve_one(gate: &Gate, stream: Stream, peer: PeerId) {
                     break;
                 }
             };
-            if queued.send(gate.pass(peer, envelope, true)).await.is_err() {
+            let answer = match gate.admit(peer, true, Instant::now()) {
+                Ok(wait) => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    gate.forward(peer, envelope)
+                }
+                Err(status) => refusal(status, true),
+            };
+            if queued.send(answer).await.is_err() {
                 break;
             }
         }
@@ -296,4 +332,73 @@ async fn serve_one(gate: &Gate, stream: Stream, peer: PeerId) {
         let _ = writer.close().await;
     };
     futures::join!(read, write);
+}
+
+/// The answer to a refused delivery: `status`, after [`REFUSAL_DELAY`] when `hold`.
+fn refusal(status: Status, hold: bool) -> BoxFuture<'static, Status> {
+    let delay = if hold { REFUSAL_DELAY } else { Duration::ZERO };
+    async move {
+        tokio::time::sleep(delay).await;
+        status
+    }
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trusted peer over its rate on a stream waits for its tokens, each a little longer,
+    /// up to [`MAX_PACE`]; by request-response it is refused, like a stranger anywhere.
+    #[test]
+    fn a_trusted_peer_over_its_rate_waits_on_a_stream_where_a_stranger_is_refused() {
+        let (inbound, _pipeline) = mpsc::channel(16);
+        let (stranger, trusted) = (
+            Rate {
+                burst: 1.0,
+                per_sec: 1.0,
+            },
+            Rate {
+                burst: 1.0,
+                per_sec: 100.0,
+            },
+        );
+        let gate = Gate::with_rates(inbound, stranger, trusted);
+        let (contact, other) = (PeerId::random(), PeerId::random());
+        let now = Instant::now();
+        for peer in [contact, other] {
+            assert_eq!(gate.admit(peer, true, now), Ok(Duration::ZERO));
+        }
+        gate.set_standing(contact, PeerStanding::Trusted);
+
+        let refused = Err(Status::Busy);
+        assert_eq!(
+            gate.admit(other, true, now),
+            refused,
+            "a stranger waits not"
+        );
+        assert_eq!(gate.admit(contact, false, now), refused, "nor a request");
+        // 10 ms per token at the trusted rate; the sixth would wait 60 ms.
+        let waits: Vec<_> = (0..6).map(|_| gate.admit(contact, true, now)).collect();
+        let ms = |ms| Ok(Duration::from_millis(ms));
+        let expected = [ms(10), ms(20), ms(30), ms(40), ms(50), Err(Status::Busy)];
+        assert_eq!(waits.len(), expected.len());
+        for (wait, expected) in waits.iter().zip(expected) {
+            match (wait, expected) {
+                (Ok(wait), Ok(expected)) => {
+                    assert!(
+                        wait.abs_diff(expected) < Duration::from_micros(1),
+                        "{wait:?}"
+                    );
+                }
+                (wait, expected) => assert_eq!(*wait, expected),
+            }
+        }
+        let mut counters = Counters::default();
+        gate.count(&mut counters);
+        assert_eq!(
+            (counters.deliveries_paced, counters.deliveries_rate_limited),
+            (5, 3)
+        );
+    }
 }
