@@ -111,9 +111,9 @@ impl Core {
                     return;
                 }
                 match self.try_seal(&row.peer, &row.payload) {
-                    Ok(Some((envelope, starts))) => {
+                    Ok(Some((envelope, header_of))) => {
                         row.envelope = Some(envelope);
-                        self.queue.set_starts(seq, starts);
+                        self.queue.set_header_of(seq, header_of);
                         if sealed.batch.put::<Outbox>(&seq, &row).is_err() {
                             continue;
                         }
@@ -203,7 +203,7 @@ impl Core {
             let state = match status {
                 Ok(Status::Stored | Status::Duplicate) => {
                     self.drop_unstarted_upload(&mut pending.batch, entry.id);
-                    if let Some(base_key) = entry.starts {
+                    if let Some(base_key) = entry.header_of {
                         confirmed.push((entry.peer, base_key));
                     }
                     DeliveryState::Delivered
@@ -238,7 +238,7 @@ impl Core {
         }
         let events = self.advance_states(&mut pending.batch, moves).await?;
         pending.events.extend(events);
-        self.confirm_sessions(&mut pending.batch, confirmed).await?;
+        self.confirm_sessions(&mut pending.batch, confirmed).await;
         for peer in stale {
             self.records.addresses_failed(&peer);
         }

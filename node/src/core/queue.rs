@@ -32,7 +32,7 @@ pub(super) struct Queued {
     /// The base key of the session whose PQXDH header the entry's envelope carries, when it
     /// was encrypted since the node started: the recipient's `stored` answer confirms that
     /// session (`Core::confirm_sessions`).
-    pub(super) starts: Option<[u8; 32]>,
+    pub(super) header_of: Option<[u8; 32]>,
 }
 
 impl Queued {
@@ -42,7 +42,7 @@ impl Queued {
             id: row.id,
             visible: row.visible,
             next_attempt_ms: row.next_attempt_ms,
-            starts: None,
+            header_of: None,
         }
     }
 }
@@ -122,9 +122,9 @@ impl Queue {
 
     /// Notes that entry `seq`, encrypted just now, carries the header of the session
     /// `base_key` starts.
-    pub(super) fn set_starts(&mut self, seq: u64, base_key: Option<[u8; 32]>) {
+    pub(super) fn set_header_of(&mut self, seq: u64, base_key: Option<[u8; 32]>) {
         if let Some(entry) = self.entries.get_mut(&seq) {
-            entry.starts = base_key;
+            entry.header_of = base_key;
         }
     }
 

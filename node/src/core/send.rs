@@ -354,7 +354,7 @@ impl Core {
         for item in made {
             pending.batch.put::<Outbox>(&item.seq, &item.row)?;
             let entry = Queued {
-                starts: session_start(&item.message),
+                header_of: session_header(&item.message),
                 ..Queued::of(&item.row)
             };
             pending.queued.push((item.seq, entry, item.row.envelope));
@@ -402,21 +402,28 @@ impl Core {
         };
         let sender = self.account.user_id();
         let envelope = outbox_envelope(self.seal_direct, &mailbox, &sender, &message)?;
-        Ok(Some((envelope, session_start(&message))))
+        Ok(Some((envelope, session_header(&message))))
     }
 
     /// Confirms the sessions whose PQXDH header reached the recipient's device: it answered
     /// `stored` (or `duplicate`) for a message that carried it, which it does only once the
     /// session is durable there. The next messages go without the header (1,258 bytes each,
-    /// `docs/protocol/crypto.md` section 8), as they would after a reply.
+    /// `docs/protocol/crypto.md` section 8), as they would after a reply. Only an
+    /// optimisation: a session it cannot read or write keeps its header, and the delivery
+    /// states around it are written all the same.
     pub(super) async fn confirm_sessions(
         &mut self,
         batch: &mut Batch,
-        started: Vec<(UserId, [u8; 32])>,
-    ) -> Result<(), Error> {
+        mut started: Vec<(UserId, [u8; 32])>,
+    ) {
+        started.sort_unstable();
+        started.dedup();
         let mut touched: Vec<UserId> = Vec::new();
         for (peer, base_key) in started {
-            self.load_sessions(&peer).await?;
+            if let Err(e) = self.load_sessions(&peer).await {
+                warn!(peer = %peer.short(), "cannot load sessions to confirm: {e}");
+                continue;
+            }
             let session = self.sessions.get_mut(&peer).and_then(|sessions| {
                 sessions
                     .iter_mut()
@@ -430,9 +437,10 @@ impl Core {
             }
         }
         for peer in &touched {
-            self.stage_sessions(batch, peer)?;
+            if let Err(e) = self.stage_sessions(batch, peer) {
+                warn!(peer = %peer.short(), "cannot stage a confirmed session: {e}");
+            }
         }
-        Ok(())
     }
 
     /// Encrypts with the newest session, or starts one from the peer's record if known;
@@ -551,7 +559,7 @@ impl Core {
 type Sealed = (Vec<u8>, Option<[u8; 32]>);
 
 /// The base key of the session whose PQXDH header `message` carries, if it carries one.
-fn session_start(message: &SessionMessage) -> Option<[u8; 32]> {
+fn session_header(message: &SessionMessage) -> Option<[u8; 32]> {
     match message {
         SessionMessage::Initial(start) => Some(*start.base_key()),
         SessionMessage::Ratchet(_) => None,
