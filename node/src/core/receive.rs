@@ -176,6 +176,7 @@ impl Core {
         for (item, prepared) in group.into_iter().zip(prepared) {
             staged.via_relay = item.via_relay;
             staged.standing = None;
+            let from_device = !item.via_relay && self.is_senders_device(&item.peer, &prepared);
             let savepoint = Savepoint::take(self, &pending, &staged, &prepared);
             let status = match self.receive(&mut pending, &mut staged, prepared).await {
                 Ok(status) => status,
@@ -192,7 +193,7 @@ impl Core {
                     (Some(Standing::Blocked), _) => {
                         standings.insert(item.peer, PeerStanding::Refused);
                     }
-                    (Some(Standing::Accepted), Status::Stored) => {
+                    (Some(Standing::Accepted), Status::Stored) if from_device => {
                         standings.insert(item.peer, PeerStanding::Trusted);
                     }
                     _ => {}
@@ -277,6 +278,16 @@ impl Core {
         if committed {
             self.dispatch_due().await;
         }
+    }
+
+    /// Whether `peer`, which delivered `prepared` directly, is its sender's device: it brought
+    /// a direct envelope, which only that device makes, or it is the device the sender's
+    /// record names. A peer that brings a sealed envelope could be a relay holding the
+    /// sender's mail, and earns nothing by it (the rate of an accepted sender's device).
+    fn is_senders_device(&self, peer: &libp2p::PeerId, prepared: &Prepared) -> bool {
+        prepared.direct
+            || matches!(&prepared.opened, Some(Ok(opened))
+                if self.records.device_of(&opened.sender) == Some(*peer))
     }
 
     pub(super) fn restore_prekeys(&mut self, bytes: &[u8]) {

@@ -73,6 +73,58 @@ async fn garbage_on_a_delivery_stream_is_refused_in_order_and_the_message_is_sto
     }
 }
 
+/// A peer that brings a contact's *sealed* envelope directly (as a relay holding the
+/// contact's mail could) has the message stored, but does not earn the rate of the contact's
+/// device: junk from it past a stranger's burst is refused as `busy`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_bringing_a_contacts_sealed_mail_stays_at_the_strangers_rate() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (bootstrap, seed, envelope) = envelope_for_bob(&dirs).await;
+    let bob = start(dirs[2].path(), &seed).await;
+    let mut bob_events = bob.events(crate::From::Oldest);
+    let account = bob
+        .inner_store()
+        .get::<crate::tables::State>(&crate::tables::STATE_ACCOUNT.to_owned())
+        .unwrap()
+        .unwrap();
+    let mailbox = AccountKey::from_bytes(&account)
+        .unwrap()
+        .mailbox_secret()
+        .public();
+    let sealed =
+        tern_crypto::envelope::seal_direct(&mut UnwrapErr(getrandom::SysRng), &mailbox, &envelope)
+            .unwrap();
+
+    // Alice is Bob's contact: her message is stored, whoever brings it. A frame of an
+    // unknown version ends each stream once what came before it is answered.
+    let mut frames = Vec::new();
+    put_delivery(&mut frames, &sealed).unwrap();
+    frames.push(9);
+    assert_eq!(
+        raw_stream(&bootstrap, &bob, &frames).await,
+        [1, 0],
+        "stored"
+    );
+    wait_received(&mut bob_events, "only once").await;
+
+    // Five times a stranger's burst of 200, at once.
+    let mut junk = Vec::new();
+    for _ in 0..1000 {
+        put_delivery(&mut junk, &[7u8; 1024]).unwrap();
+    }
+    junk.push(9);
+    let answers = raw_stream(&bootstrap, &bob, &junk).await;
+    assert_eq!(answers.len(), 2000);
+    let busy = answers.chunks(2).filter(|answer| *answer == [1, 4]).count();
+    assert!(
+        busy > 0,
+        "the bringer of a sealed envelope got the contact's rate"
+    );
+    for node in [bob, bootstrap] {
+        node.shutdown().await;
+    }
+}
+
 /// Waits until `node` holds `count` messages received from `peer`, and returns their texts.
 async fn texts_from(node: &Node, peer: UserId, count: usize) -> Vec<String> {
     tokio::time::timeout(TIMEOUT, async {
