@@ -1,6 +1,8 @@
 //! Per-peer token buckets, bounded: how nodes meter deliveries and relays meter deposits.
 //!
-//! A bucket holds up to `burst` tokens and refills at `per_sec`; each request takes one. The
+//! A bucket holds up to `burst` tokens and refills at `per_sec`; each request takes one. A
+//! caller that waits before its request may be lent tokens ahead of the refill
+//! ([`RateLimiter::take_or_wait`]), leaving the bucket below zero until the refill repays them. The
 //! table remembers at most `max_entries` peers. When it is full, the half that was idle the
 //! longest is forgotten at once (they start again with a full bucket, which costs nothing an
 //! honest peer would notice), so admitting a new peer never fails and costs amortised

@@ -160,6 +160,16 @@ impl Gate {
         }
     }
 
+    /// [`Gate::admit`] for a delivery on a stream: waits out a trusted peer's turn here, in
+    /// the stream's read loop, so that nothing more is read from the stream meanwhile.
+    async fn admit_on_stream(&self, peer: PeerId, now: Instant) -> Result<(), Status> {
+        let wait = self.admit(peer, true, now)?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
     /// Hands an admitted delivery to the pipeline; the future is its answer.
     fn forward(&self, peer: PeerId, envelope: Vec<u8>) -> BoxFuture<'static, Status> {
         let (reply, answer) = oneshot::channel();
@@ -293,13 +303,8 @@ async fn serve_one(gate: &Gate, stream: Stream, peer: PeerId) {
                     break;
                 }
             };
-            let answer = match gate.admit(peer, true, Instant::now()) {
-                Ok(wait) => {
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                    gate.forward(peer, envelope)
-                }
+            let answer = match gate.admit_on_stream(peer, Instant::now()).await {
+                Ok(()) => gate.forward(peer, envelope),
                 Err(status) => refusal(status, true),
             };
             if queued.send(answer).await.is_err() {
@@ -360,7 +365,7 @@ mod tests {
             },
             Rate {
                 burst: 1.0,
-                per_sec: 100.0,
+                per_sec: 90.0,
             },
         );
         let gate = Gate::with_rates(inbound, stranger, trusted);
@@ -378,10 +383,10 @@ mod tests {
             "a stranger waits not"
         );
         assert_eq!(gate.admit(contact, false, now), refused, "nor a request");
-        // 10 ms per token at the trusted rate; the sixth would wait 60 ms.
+        // 11.1 ms per token at the trusted rate; the fifth would wait 55.6 ms.
         let waits: Vec<_> = (0..6).map(|_| gate.admit(contact, true, now)).collect();
-        let ms = |ms| Ok(Duration::from_millis(ms));
-        let expected = [ms(10), ms(20), ms(30), ms(40), ms(50), Err(Status::Busy)];
+        let tokens = |n: u32| Ok(Duration::from_secs(1) * n / 90);
+        let expected = [tokens(1), tokens(2), tokens(3), tokens(4), refused, refused];
         assert_eq!(waits.len(), expected.len());
         for (wait, expected) in waits.iter().zip(expected) {
             match (wait, expected) {
@@ -398,7 +403,28 @@ mod tests {
         gate.count(&mut counters);
         assert_eq!(
             (counters.deliveries_paced, counters.deliveries_rate_limited),
-            (5, 3)
+            (4, 4)
+        );
+    }
+
+    /// On a stream, the wait happens before the delivery goes on: at least the time the
+    /// token takes to refill (a sleep never ends early).
+    #[tokio::test]
+    async fn a_stream_waits_out_a_trusted_peers_turn() {
+        let (inbound, _pipeline) = mpsc::channel(16);
+        let trusted = Rate {
+            burst: 1.0,
+            per_sec: 25.0,
+        };
+        let gate = Gate::with_rates(inbound, trusted, trusted);
+        let (contact, now) = (PeerId::random(), Instant::now());
+        gate.admit_on_stream(contact, now).await.unwrap();
+        gate.set_standing(contact, PeerStanding::Trusted);
+        let started = tokio::time::Instant::now();
+        gate.admit_on_stream(contact, now).await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(40),
+            "waited for its token"
         );
     }
 }
