@@ -297,18 +297,7 @@ async fn duplicates_garbage_and_oversized_frames_change_nothing() {
         tern_crypto::envelope::Form::of(&envelope),
         Some(tern_crypto::envelope::Form::Direct)
     );
-    let account = bob
-        .inner_store()
-        .get::<crate::tables::State>(&crate::tables::STATE_ACCOUNT.to_owned())
-        .unwrap()
-        .unwrap();
-    let mailbox = AccountKey::from_bytes(&account)
-        .unwrap()
-        .mailbox_secret()
-        .public();
-    let sealed =
-        tern_crypto::envelope::seal_direct(&mut UnwrapErr(getrandom::SysRng), &mailbox, &envelope)
-            .unwrap();
+    let sealed = sealed_for(&bob, &envelope);
 
     // Garbage of every kind first: each refused, with a status or a closed stream.
     for (what, mut tampered) in [("direct", envelope.clone()), ("sealed", sealed.clone())] {
@@ -409,6 +398,22 @@ async fn duplicates_garbage_and_oversized_frames_change_nothing() {
     for node in [alice, bob, bootstrap] {
         node.shutdown().await;
     }
+}
+
+/// `envelope`, a direct one for `node`, sealed to `node`'s mailbox key: what a relay holds
+/// of the same message.
+fn sealed_for(node: &Node, envelope: &[u8]) -> Vec<u8> {
+    let account = node
+        .inner_store()
+        .get::<crate::tables::State>(&crate::tables::STATE_ACCOUNT.to_owned())
+        .unwrap()
+        .unwrap();
+    let mailbox = AccountKey::from_bytes(&account)
+        .unwrap()
+        .mailbox_secret()
+        .public();
+    tern_crypto::envelope::seal_direct(&mut UnwrapErr(getrandom::SysRng), &mailbox, envelope)
+        .unwrap()
 }
 
 /// The account id stored in a node's directory, by starting it briefly.

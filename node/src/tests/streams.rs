@@ -82,18 +82,7 @@ async fn a_peer_bringing_a_contacts_sealed_mail_stays_at_the_strangers_rate() {
     let (bootstrap, seed, envelope) = envelope_for_bob(&dirs).await;
     let bob = start(dirs[2].path(), &seed).await;
     let mut bob_events = bob.events(crate::From::Oldest);
-    let account = bob
-        .inner_store()
-        .get::<crate::tables::State>(&crate::tables::STATE_ACCOUNT.to_owned())
-        .unwrap()
-        .unwrap();
-    let mailbox = AccountKey::from_bytes(&account)
-        .unwrap()
-        .mailbox_secret()
-        .public();
-    let sealed =
-        tern_crypto::envelope::seal_direct(&mut UnwrapErr(getrandom::SysRng), &mailbox, &envelope)
-            .unwrap();
+    let sealed = sealed_for(&bob, &envelope);
 
     // Alice is Bob's contact: her message is stored, whoever brings it. A frame of an
     // unknown version ends each stream once what came before it is answered.
