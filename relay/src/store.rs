@@ -64,7 +64,7 @@ pub(crate) use self::{
 
 use self::{
     logs::{LOGS, write_logs},
-    schema::migrate,
+    schema::{families, migrate},
     writer::{WriteFailure, Writer, next_group, write_deposits},
 };
 
@@ -315,44 +315,7 @@ fn key(mailbox: &[u8; 32], id: u64) -> [u8; 40] {
 impl Store {
     /// Opens (or creates) the database in `dir` and starts the writer thread with `quota`.
     pub(crate) fn open(dir: &Path, quota: Quota, timings: Timings) -> Result<Self, StoreError> {
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        // The free-space reserve must always hold what RocksDB writes on its own: flushing
-        // every memtable (six families, two memtables each, a sixteenth of the reserve apiece:
-        // three quarters of it) and the write-ahead log they cover (a quarter). A flush that
-        // fails for want of space stops every write, acknowledgements included, which is what
-        // the reserve prevents.
-        let memtable = usize::try_from(quota.min_free / 16)
-            .unwrap_or(usize::MAX)
-            .clamp(1 << 20, 64 << 20);
-        options.set_max_total_wal_size(quota.min_free / 4);
-        let family = || {
-            let mut options = Options::default();
-            options.set_write_buffer_size(memtable);
-            options.set_max_write_buffer_number(2);
-            options
-        };
-        // Envelopes are deleted as soon as they are acknowledged, so their column fills with
-        // tombstones; a table file where deletes dominate is compacted away early rather than
-        // slowing every scan that crosses it.
-        let mut envelope_options = family();
-        envelope_options.add_compact_on_deletion_collector_factory(128, 64, 0.5);
-        // Nearly every deposit looks for a digest that is not there: a Bloom filter answers
-        // most of those without reading a table file.
-        let mut digest_options = family();
-        let mut table = rocksdb::BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        digest_options.set_block_based_table_factory(&table);
-        digest_options.add_compact_on_deletion_collector_factory(128, 64, 0.5);
-        let families = [
-            ColumnFamilyDescriptor::new(ENVELOPES, envelope_options),
-            ColumnFamilyDescriptor::new(META, family()),
-            ColumnFamilyDescriptor::new(PREKEYS, family()),
-            ColumnFamilyDescriptor::new(BLOBS, family()),
-            ColumnFamilyDescriptor::new(DIGESTS, digest_options),
-            ColumnFamilyDescriptor::new(LOGS, family()),
-        ];
+        let (options, families) = families(&quota);
         let db = DB::open_cf_descriptors(&options, dir, families)?;
         migrate(&db)?;
         let meta = db.cf_handle(META).ok_or(StoreError::Corrupt("meta"))?;

@@ -1,6 +1,58 @@
-//! Upgrades of the relay's database from older schemas.
+//! The relay's column families with their tuning, and upgrades from older schemas.
 
 use super::*;
+
+/// Envelope table files' block size. A page of envelopes is read in key order, mostly from
+/// table files (a mailbox is collected after its deposits were flushed): with RocksDB's
+/// default 4 KiB blocks, about four 1 KiB envelopes each, a page of 512 cost over a hundred
+/// block reads and block-cache insertions; with 64 KiB blocks it costs about ten.
+pub(super) const ENVELOPE_BLOCK: usize = 64 << 10;
+
+/// The database's options and its column families, sized from `quota`.
+pub(super) fn families(quota: &Quota) -> (Options, [ColumnFamilyDescriptor; 6]) {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    // The free-space reserve must always hold what RocksDB writes on its own: flushing every
+    // memtable (six families, two memtables each, a sixteenth of the reserve apiece: three
+    // quarters of it) and the write-ahead log they cover (a quarter). A flush that fails for
+    // want of space stops every write, acknowledgements included, which is what the reserve
+    // prevents.
+    let memtable = usize::try_from(quota.min_free / 16)
+        .unwrap_or(usize::MAX)
+        .clamp(1 << 20, 64 << 20);
+    options.set_max_total_wal_size(quota.min_free / 4);
+    let family = || {
+        let mut options = Options::default();
+        options.set_write_buffer_size(memtable);
+        options.set_max_write_buffer_number(2);
+        options
+    };
+    // Envelopes are deleted as soon as they are acknowledged, so their column fills with
+    // tombstones; a table file where deletes dominate is compacted away early rather than
+    // slowing every scan that crosses it.
+    let mut envelope_options = family();
+    envelope_options.add_compact_on_deletion_collector_factory(128, 64, 0.5);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_size(ENVELOPE_BLOCK);
+    envelope_options.set_block_based_table_factory(&table);
+    // Nearly every deposit looks for a digest that is not there: a Bloom filter answers most
+    // of those without reading a table file.
+    let mut digest_options = family();
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    digest_options.set_block_based_table_factory(&table);
+    digest_options.add_compact_on_deletion_collector_factory(128, 64, 0.5);
+    let families = [
+        ColumnFamilyDescriptor::new(ENVELOPES, envelope_options),
+        ColumnFamilyDescriptor::new(META, family()),
+        ColumnFamilyDescriptor::new(PREKEYS, family()),
+        ColumnFamilyDescriptor::new(BLOBS, family()),
+        ColumnFamilyDescriptor::new(DIGESTS, digest_options),
+        ColumnFamilyDescriptor::new(LOGS, family()),
+    ];
+    (options, families)
+}
 
 /// Brings a database of an older schema up to [`SCHEMA_VERSION`], or refuses a newer one.
 pub(super) fn migrate(db: &DB) -> Result<(), StoreError> {

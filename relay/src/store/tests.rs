@@ -133,3 +133,41 @@ async fn an_acknowledgement_counts_each_envelope_it_deletes_once() {
     assert_eq!(store.ack_unsynced(&many, &[run[79], run[0]]).unwrap(), 2);
     assert_eq!(held(&store), (79, 108 + 78 * 18));
 }
+
+#[tokio::test]
+async fn a_page_of_stored_envelopes_lies_in_a_few_table_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Quota {
+        max_messages: 1_000,
+        max_bytes: 1 << 21,
+        ..quota()
+    };
+    let store = Store::open(dir.path(), quota, Timings::new()).unwrap();
+    let mailbox = [3u8; 32];
+    for i in 0..512u32 {
+        let mut envelope = vec![0x5a; 1024];
+        envelope[..4].copy_from_slice(&i.to_be_bytes());
+        deposit(&store, mailbox, &envelope, 1_000).await;
+    }
+    // An owner usually collects after its mail was flushed to a table file.
+    let db = &store.shared.db;
+    let cf = db.cf_handle(ENVELOPES).unwrap();
+    db.flush_cf(cf).unwrap();
+    let properties = db
+        .property_value_cf(cf, "rocksdb.aggregated-table-properties")
+        .unwrap()
+        .unwrap();
+    let blocks: u64 = properties
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("# data blocks="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no block count in {properties}"));
+    // A page is read block by block: with 64 KiB blocks about ten of them, where RocksDB's
+    // default size would make it well over a hundred.
+    assert!(
+        (5..=16).contains(&blocks),
+        "{blocks} data blocks for 512 KiB"
+    );
+    let (page, more) = store.fetch(&mailbox, 0, 512, usize::MAX).unwrap();
+    assert_eq!((page.len(), more), (512, false));
+}
