@@ -7,7 +7,8 @@
 //! `/tern/msg/2`, whose request dials. The recipient serves each delivery stream on a task
 //! of its own, at most [`MAX_STREAMS`] at once and [`MAX_STREAMS_PER_PEER`] per peer; every
 //! delivery on it, like every `/tern/msg/2` request, passes the [`Gate`]: a blocked account's
-//! devices are refused, each peer is held to its rate, and a full pipeline answers `Busy`.
+//! devices are refused, each peer is held to its rate and to half the pipeline's places, and
+//! a full pipeline answers `Busy`.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -25,7 +26,7 @@ use tern_proto::{
     rate::{Rate, RateLimiter},
 };
 use tokio::{
-    sync::{Semaphore, mpsc, oneshot},
+    sync::{Notify, Semaphore, mpsc, oneshot},
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,7 @@ pub(super) const MAX_STREAMS_PER_PEER: usize = 4;
 pub(super) struct Gate {
     peers: Mutex<Peers>,
     inbound: mpsc::Sender<Inbound>,
+    places: Arc<Places>,
     blocked: AtomicU64,
     rate_limited: AtomicU64,
     /// Deliveries of trusted peers that waited for their token.
@@ -79,6 +81,11 @@ impl Gate {
             peers: Mutex::new(Peers {
                 rates: RateLimiter::with_promoted(MAX_RATE_ENTRIES, stranger, trusted),
                 refused: HashSet::new(),
+            }),
+            places: Arc::new(Places {
+                share: (inbound.max_capacity() / 2).max(1),
+                taken: Mutex::default(),
+                freed: Notify::new(),
             }),
             inbound,
             blocked: AtomicU64::new(0),
@@ -124,8 +131,14 @@ impl Gate {
         envelope: Vec<u8>,
         hold_refusals: bool,
     ) -> BoxFuture<'static, Status> {
-        match self.admit(peer, false, Instant::now()) {
-            Ok(_) => self.forward(peer, envelope),
+        let admitted = self.admit(peer, false, Instant::now()).and_then(|_| {
+            self.places.take(peer).ok_or_else(|| {
+                self.busy.fetch_add(1, Ordering::Relaxed);
+                Status::Busy
+            })
+        });
+        match admitted {
+            Ok(place) => self.forward(envelope, place),
             Err(status) => refusal(status, hold_refusals),
         }
     }
@@ -161,18 +174,28 @@ impl Gate {
     }
 
     /// [`Gate::admit`] for a delivery on a stream: waits out a trusted peer's turn here, in
-    /// the stream's read loop, so that nothing more is read from the stream meanwhile.
-    async fn admit_on_stream(&self, peer: PeerId, now: Instant) -> Result<(), Status> {
+    /// the stream's read loop, so that nothing more is read from the stream meanwhile; and
+    /// likewise for one of the peer's places in the pipeline when it holds its share.
+    async fn admit_on_stream(&self, peer: PeerId, now: Instant) -> Result<Place, Status> {
         let wait = self.admit(peer, true, now)?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        Ok(())
+        loop {
+            // Made before looking, so that a place freed in between still wakes it.
+            let freed = self.places.freed.notified();
+            if let Some(place) = self.places.take(peer) {
+                return Ok(place);
+            }
+            freed.await;
+        }
     }
 
-    /// Hands an admitted delivery to the pipeline; the future is its answer.
-    fn forward(&self, peer: PeerId, envelope: Vec<u8>) -> BoxFuture<'static, Status> {
+    /// Hands an admitted delivery to the pipeline; the future is its answer, and gives the
+    /// peer's `place` back once it has it.
+    fn forward(&self, envelope: Vec<u8>, place: Place) -> BoxFuture<'static, Status> {
         let (reply, answer) = oneshot::channel();
+        let peer = place.peer;
         let inbound = Inbound {
             peer,
             envelope,
@@ -181,7 +204,12 @@ impl Gate {
         };
         match self.inbound.try_send(inbound) {
             // A dropped answer means the pipeline could not store the message.
-            Ok(()) => async move { answer.await.unwrap_or(Status::Unavailable) }.boxed(),
+            Ok(()) => async move {
+                let status = answer.await.unwrap_or(Status::Unavailable);
+                drop(place);
+                status
+            }
+            .boxed(),
             Err(_) => {
                 self.busy.fetch_add(1, Ordering::Relaxed);
                 warn!(%peer, "pipeline saturated; answering busy");
@@ -198,6 +226,57 @@ impl Gate {
         counters.deliveries_busy += self.busy.load(Ordering::Relaxed);
         counters.inbound_failures += self.unreadable.load(Ordering::Relaxed);
         counters.delivery_streams += self.streams.load(Ordering::Relaxed);
+    }
+}
+
+/// Each peer's places in the pipeline: deliveries passed to it and not answered yet. A peer
+/// holds at most half of them. A contact at its trusted rate with all its streams could
+/// otherwise fill the pipeline alone, and every other peer would get `Busy`; an honest sender
+/// has one stream's window unanswered at most, well within its share.
+struct Places {
+    share: usize,
+    taken: Mutex<HashMap<PeerId, usize>>,
+    /// Woken when a peer at its share gives a place back.
+    freed: Notify,
+}
+
+impl Places {
+    /// A place for `peer`, or `None` when it holds its share.
+    fn take(self: &Arc<Self>, peer: PeerId) -> Option<Place> {
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        let held = taken.entry(peer).or_default();
+        if *held >= self.share {
+            return None;
+        }
+        *held += 1;
+        Some(Place {
+            places: self.clone(),
+            peer,
+        })
+    }
+}
+
+/// One delivery's place in the pipeline, given back when dropped.
+struct Place {
+    places: Arc<Places>,
+    peer: PeerId,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut taken = self.places.taken.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(held) = taken.get_mut(&self.peer) else {
+            return;
+        };
+        let was_full = *held >= self.places.share;
+        *held -= 1;
+        if *held == 0 {
+            taken.remove(&self.peer);
+        }
+        drop(taken);
+        if was_full {
+            self.places.freed.notify_waiters();
+        }
     }
 }
 
@@ -304,7 +383,7 @@ async fn serve_one(gate: &Gate, stream: Stream, peer: PeerId) {
                 }
             };
             let answer = match gate.admit_on_stream(peer, Instant::now()).await {
-                Ok(()) => gate.forward(peer, envelope),
+                Ok(place) => gate.forward(envelope, place),
                 Err(status) => refusal(status, true),
             };
             if queued.send(answer).await.is_err() {
@@ -425,6 +504,76 @@ mod tests {
         assert!(
             started.elapsed() >= Duration::from_millis(40),
             "waited for its token"
+        );
+    }
+
+    /// One peer, however trusted and however many streams it opens, has at most half of the
+    /// pipeline's places: the other half stays open to everyone else.
+    #[tokio::test]
+    async fn a_peer_takes_at_most_half_the_pipeline() {
+        let (inbound, mut pipeline) = mpsc::channel(16);
+        let fast = Rate {
+            burst: 100.0,
+            per_sec: 100.0,
+        };
+        let gate = Gate::with_rates(inbound, fast, fast);
+        let (contact, other) = (PeerId::random(), PeerId::random());
+        let within = |answer| tokio::time::timeout(Duration::from_secs(5), answer);
+        let mut held: Vec<_> = (0..8)
+            .map(|_| gate.pass(contact, Vec::new(), false))
+            .collect();
+        assert_eq!(
+            within(gate.pass(contact, Vec::new(), false)).await,
+            Ok(Status::Busy),
+            "over its share"
+        );
+        let others: Vec<_> = (0..8)
+            .map(|_| gate.pass(other, Vec::new(), false))
+            .collect();
+        // Every place is taken now; the pipeline answers in order.
+        assert_eq!(
+            within(gate.pass(PeerId::random(), Vec::new(), false)).await,
+            Ok(Status::Busy)
+        );
+        for _ in 0..16 {
+            let delivery = pipeline.recv().await.unwrap();
+            delivery.reply.send(Status::Stored).unwrap();
+        }
+        for answer in others {
+            assert_eq!(within(answer).await, Ok(Status::Stored));
+        }
+        // An answered delivery gives its place back.
+        assert_eq!(within(held.remove(0)).await, Ok(Status::Stored));
+        let again = gate.pass(contact, Vec::new(), false);
+        let delivery = pipeline.recv().await.unwrap();
+        assert_eq!(delivery.peer, contact);
+        delivery.reply.send(Status::Duplicate).unwrap();
+        assert_eq!(within(again).await, Ok(Status::Duplicate));
+    }
+
+    /// Beyond its share, a delivery on a stream waits, reading nothing more, until one of the
+    /// peer's own deliveries is answered.
+    #[tokio::test]
+    async fn a_stream_beyond_its_share_waits_for_a_place() {
+        let (inbound, mut pipeline) = mpsc::channel(4);
+        let fast = Rate {
+            burst: 100.0,
+            per_sec: 100.0,
+        };
+        let gate = Gate::with_rates(inbound, fast, fast);
+        let contact = PeerId::random();
+        let first = gate.pass(contact, Vec::new(), false);
+        let _second = gate.pass(contact, Vec::new(), false);
+        let waiting = gate.admit_on_stream(contact, Instant::now());
+        tokio::pin!(waiting);
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        let delivery = pipeline.recv().await.unwrap();
+        delivery.reply.send(Status::Stored).unwrap();
+        assert_eq!(first.await, Status::Stored);
+        let place = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(
+            matches!(place, Ok(Ok(_))),
+            "a place once the first was answered"
         );
     }
 }
