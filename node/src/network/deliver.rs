@@ -507,16 +507,21 @@ mod tests {
         );
     }
 
-    /// One peer, however trusted and however many streams it opens, has at most half of the
-    /// pipeline's places: the other half stays open to everyone else.
-    #[tokio::test]
-    async fn a_peer_takes_at_most_half_the_pipeline() {
-        let (inbound, mut pipeline) = mpsc::channel(16);
+    /// A gate in front of a pipeline of `places`, whose rates never refuse in a test.
+    fn unlimited_gate(places: usize) -> (Gate, mpsc::Receiver<Inbound>) {
+        let (inbound, pipeline) = mpsc::channel(places);
         let fast = Rate {
             burst: 100.0,
             per_sec: 100.0,
         };
-        let gate = Gate::with_rates(inbound, fast, fast);
+        (Gate::with_rates(inbound, fast, fast), pipeline)
+    }
+
+    /// One peer, however trusted and however many streams it opens, has at most half of the
+    /// pipeline's places: the other half stays open to everyone else.
+    #[tokio::test]
+    async fn a_peer_takes_at_most_half_the_pipeline() {
+        let (gate, mut pipeline) = unlimited_gate(16);
         let (contact, other) = (PeerId::random(), PeerId::random());
         let within = |answer| tokio::time::timeout(Duration::from_secs(5), answer);
         let mut held: Vec<_> = (0..8)
@@ -555,12 +560,7 @@ mod tests {
     /// peer's own deliveries is answered.
     #[tokio::test]
     async fn a_stream_beyond_its_share_waits_for_a_place() {
-        let (inbound, mut pipeline) = mpsc::channel(4);
-        let fast = Rate {
-            burst: 100.0,
-            per_sec: 100.0,
-        };
-        let gate = Gate::with_rates(inbound, fast, fast);
+        let (gate, mut pipeline) = unlimited_gate(4);
         let contact = PeerId::random();
         let first = gate.pass(contact, Vec::new(), false);
         let _second = gate.pass(contact, Vec::new(), false);
