@@ -231,8 +231,9 @@ impl Gate {
 
 /// Each peer's places in the pipeline: deliveries passed to it and not answered yet. A peer
 /// holds at most half of them. A contact at its trusted rate with all its streams could
-/// otherwise fill the pipeline alone, and every other peer would get `Busy`; an honest sender
-/// has one stream's window unanswered at most, well within its share.
+/// otherwise fill the pipeline alone, and every other peer would get `Busy`. An honest sender
+/// has one stream's window unanswered (plus, for a moment, what a stream that just broke is
+/// still owed), well within its share.
 struct Places {
     share: usize,
     taken: Mutex<HashMap<PeerId, usize>>,
@@ -507,6 +508,11 @@ mod tests {
         );
     }
 
+    /// What `future` gives, or an error after five seconds.
+    async fn within<F: Future>(future: F) -> Result<F::Output, tokio::time::error::Elapsed> {
+        tokio::time::timeout(Duration::from_secs(5), future).await
+    }
+
     /// A gate in front of a pipeline of `places`, whose rates never refuse in a test.
     fn unlimited_gate(places: usize) -> (Gate, mpsc::Receiver<Inbound>) {
         let (inbound, pipeline) = mpsc::channel(places);
@@ -523,7 +529,6 @@ mod tests {
     async fn a_peer_takes_at_most_half_the_pipeline() {
         let (gate, mut pipeline) = unlimited_gate(16);
         let (contact, other) = (PeerId::random(), PeerId::random());
-        let within = |answer| tokio::time::timeout(Duration::from_secs(5), answer);
         let mut held: Vec<_> = (0..8)
             .map(|_| gate.pass(contact, Vec::new(), false))
             .collect();
@@ -541,7 +546,7 @@ mod tests {
             Ok(Status::Busy)
         );
         for _ in 0..16 {
-            let delivery = pipeline.recv().await.unwrap();
+            let delivery = within(pipeline.recv()).await.unwrap().unwrap();
             delivery.reply.send(Status::Stored).unwrap();
         }
         for answer in others {
@@ -550,7 +555,7 @@ mod tests {
         // An answered delivery gives its place back.
         assert_eq!(within(held.remove(0)).await, Ok(Status::Stored));
         let again = gate.pass(contact, Vec::new(), false);
-        let delivery = pipeline.recv().await.unwrap();
+        let delivery = within(pipeline.recv()).await.unwrap().unwrap();
         assert_eq!(delivery.peer, contact);
         delivery.reply.send(Status::Duplicate).unwrap();
         assert_eq!(within(again).await, Ok(Status::Duplicate));
@@ -567,10 +572,10 @@ mod tests {
         let waiting = gate.admit_on_stream(contact, Instant::now());
         tokio::pin!(waiting);
         assert!(futures::poll!(waiting.as_mut()).is_pending());
-        let delivery = pipeline.recv().await.unwrap();
+        let delivery = within(pipeline.recv()).await.unwrap().unwrap();
         delivery.reply.send(Status::Stored).unwrap();
         assert_eq!(first.await, Status::Stored);
-        let place = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        let place = within(waiting).await;
         assert!(
             matches!(place, Ok(Ok(_))),
             "a place once the first was answered"
