@@ -6,7 +6,7 @@ use super::*;
 /// table files (a mailbox is collected after its deposits were flushed): with RocksDB's
 /// default 4 KiB blocks, about four 1 KiB envelopes each, a page of 512 cost over a hundred
 /// block reads and block-cache insertions; with 64 KiB blocks it costs about ten.
-pub(super) const ENVELOPE_BLOCK: usize = 64 << 10;
+const ENVELOPE_BLOCK: usize = 64 << 10;
 
 /// The database's options and its column families, sized from `quota`.
 pub(super) fn families(quota: &Quota) -> (Options, [ColumnFamilyDescriptor; 6]) {
