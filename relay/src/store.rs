@@ -752,4 +752,4 @@ impl std::fmt::Debug for Store {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,10 +11,15 @@ use std::{
     time::Duration,
 };
 
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::JoinHandle,
+};
+
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream};
 use tern_proto::mailbox::{
-    MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, Refusal,
+    MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, Refusal, StoredEnvelope,
     collect::{self, CollectAnswer, CollectRequest, MAX_ACK},
     deposits::{next_frame, put_frame},
 };
@@ -25,7 +30,7 @@ use super::{
     codec::Unreadable,
     streams::{Bounds, Budget, Place, Refusals, accept},
 };
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Collect streams served at once.
 const MAX_STREAMS: usize = 1024;
@@ -39,6 +44,9 @@ const IDLE: Duration = Duration::from_secs(120);
 const HANDSHAKE: Duration = Duration::from_secs(10);
 /// Most envelopes in one page.
 const MAX_PAGE: u32 = 512;
+/// Streams that may hold a page read ahead at once: each holds at most one page (half of
+/// [`MAX_RESPONSE_LEN`]) beside the one it sends, so this bounds the memory read-ahead adds.
+const READ_AHEAD: usize = 32;
 
 /// The collect counters, shared by every stream and read by the metrics snapshot.
 #[derive(Debug, Default)]
@@ -75,6 +83,17 @@ pub(super) struct Collect {
     pub(super) counters: Arc<CollectCounters>,
     pub(super) unreadable: Arc<Unreadable>,
     pub(super) refusal_delay: Duration,
+    /// Places for pages read ahead, [`READ_AHEAD`] of them.
+    ahead: Arc<Semaphore>,
+}
+
+/// The page after `after`, read while the page that ends there is on its way to the owner:
+/// an owner that drains its mailbox asks for exactly this page next, and then finds it read.
+struct Ahead {
+    after: u64,
+    limit: usize,
+    read: JoinHandle<Result<(Vec<StoredEnvelope>, bool), StoreError>>,
+    _place: OwnedSemaphorePermit,
 }
 
 impl Collect {
@@ -92,6 +111,7 @@ impl Collect {
             counters,
             unreadable,
             refusal_delay: Duration::from_millis(limits.refusal_delay_ms),
+            ahead: Arc::new(Semaphore::new(READ_AHEAD)),
         }
     }
 }
@@ -176,6 +196,7 @@ impl Collect {
         if !send(stream, &CollectAnswer::Proven).await {
             return End::Quiet;
         }
+        let mut ahead = None;
         loop {
             let idle = tokio::time::Instant::now() + IDLE;
             let Some(request) = self.next(stream, peer, idle).await else {
@@ -199,10 +220,19 @@ impl Collect {
                 tokio::time::sleep(self.refusal_delay).await;
                 CollectAnswer::Refused(Refusal::RateLimited)
             } else {
-                self.page(mailbox, ack, after, limit, wait_secs).await
+                self.page(mailbox, ack, after, limit, wait_secs, ahead.take())
+                    .await
             };
-            if let CollectAnswer::Refused(refusal) = &answer {
-                self.counters.refuse(*refusal);
+            match &answer {
+                CollectAnswer::Refused(refusal) => self.counters.refuse(*refusal),
+                CollectAnswer::Page { items, more, .. } => {
+                    // A full page: the owner asks for the one after it next. Read it while
+                    // this one is sent.
+                    if *more && let Some(last) = items.last() {
+                        ahead = self.read_ahead(mailbox, last.id, limit);
+                    }
+                }
+                CollectAnswer::Challenge { .. } | CollectAnswer::Proven => {}
             }
             if !send(stream, &answer).await {
                 return End::Quiet;
@@ -233,7 +263,30 @@ impl Collect {
         }
     }
 
+    /// Starts reading the page after `after` on the blocking pool, if a place for it is
+    /// free.
+    fn read_ahead(&self, mailbox: [u8; 32], after: u64, limit: u32) -> Option<Ahead> {
+        let place = self.ahead.clone().try_acquire_owned().ok()?;
+        let limit = limit.min(MAX_PAGE) as usize;
+        let store = self.store.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            store.fetch(&mailbox, after, limit, MAX_RESPONSE_LEN / 2)
+        });
+        Some(Ahead {
+            after,
+            limit,
+            read,
+            _place: place,
+        })
+    }
+
     /// Deletes `ack`, then reads the page after `after`, waiting for a deposit if asked.
+    ///
+    /// A page read `ahead` answers if it is the one asked for, `ack` names nothing in it, and
+    /// it holds something. It is what a read at the moment it was made returned: a deposit
+    /// committed since has a greater id than anything in it (ids are handed out in commit
+    /// order), so it comes in a later page, never skipped. An empty page is read again, so a
+    /// held fetch waits only after a read made once its watch was set.
     async fn page(
         &self,
         mailbox: [u8; 32],
@@ -241,7 +294,13 @@ impl Collect {
         after: u64,
         limit: u32,
         wait_secs: u16,
+        ahead: Option<Ahead>,
     ) -> CollectAnswer {
+        let ahead = ahead.filter(|ahead| {
+            ahead.after == after
+                && ahead.limit == limit.min(MAX_PAGE) as usize
+                && ack.iter().all(|&id| id <= after)
+        });
         let wait = Duration::from_secs(u64::from(wait_secs.min(MAX_WAIT_SECS)));
         let deadline = tokio::time::Instant::now() + wait;
         // Watch before reading: a deposit committed between the read and the wait wakes it.
@@ -270,6 +329,12 @@ impl Collect {
         }
         self.counters.fetches.fetch_add(1, Ordering::Relaxed);
         let limit = limit.min(MAX_PAGE) as usize;
+        if let Some(ahead) = ahead
+            && let Ok(Ok((items, more))) = ahead.read.await
+            && !items.is_empty()
+        {
+            return CollectAnswer::Page { items, more, acked };
+        }
         loop {
             let store = self.store.clone();
             let page = tokio::task::spawn_blocking(move || {
@@ -299,4 +364,97 @@ async fn send(stream: &mut Stream, answer: &CollectAnswer) -> bool {
         stream.flush().await
     };
     matches!(tokio::time::timeout(IDLE, written).await, Ok(Ok(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        Limits,
+        store::{Quota, tests::deposit},
+        timing::Timings,
+    };
+
+    fn ids(answer: CollectAnswer) -> (Vec<u64>, bool, u32) {
+        match answer {
+            CollectAnswer::Page { items, more, acked } => {
+                (items.iter().map(|i| i.id).collect(), more, acked)
+            }
+            other => panic!("no page: {other:?}"),
+        }
+    }
+
+    /// Waits (at most 5 s) until the page read ahead is read.
+    async fn read(ahead: &Ahead) {
+        let done = async {
+            while !ahead.read.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), done)
+            .await
+            .expect("the read ahead never ended");
+    }
+
+    #[tokio::test]
+    async fn a_page_read_ahead_answers_the_next_fetch_and_skips_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let quota = Quota {
+            max_messages: 100,
+            max_bytes: 1 << 20,
+            disk_budget: 1 << 30,
+            min_free: 0,
+            log_bytes: 1 << 20,
+        };
+        let store = Store::open(dir.path(), quota, Timings::new()).unwrap();
+        let mailbox = [5u8; 32];
+        let mut stored = Vec::new();
+        for i in 0..6u8 {
+            stored.push(deposit(&store, mailbox, &[i; 100], 1_000).await.id);
+        }
+        let collect = Collect::new(
+            store.clone(),
+            Vec::new(),
+            &Limits::default(),
+            Arc::default(),
+            Arc::default(),
+        );
+
+        // The owner was sent the first four, a full page: the page after it is read ahead.
+        let ahead = collect.read_ahead(mailbox, stored[3], 4).expect("a place");
+        read(&ahead).await;
+        // A deposit committed after that read has a greater id than anything in it.
+        let late = deposit(&store, mailbox, &[9; 100], 1_001).await.id;
+        let answer = collect
+            .page(mailbox, stored[..4].to_vec(), stored[3], 4, 0, Some(ahead))
+            .await;
+        assert_eq!(
+            ids(answer),
+            (stored[4..].to_vec(), false, 4),
+            "the page read ahead answers, as it was read"
+        );
+        // The next page is read afresh, and has the late deposit.
+        let answer = collect
+            .page(mailbox, stored[4..].to_vec(), stored[5], 4, 0, None)
+            .await;
+        assert_eq!(ids(answer), (vec![late], false, 2));
+
+        // A page read ahead answers nothing but the request it was read for.
+        let ahead = collect.read_ahead(mailbox, 0, 4).expect("a place");
+        read(&ahead).await;
+        let answer = collect
+            .page(mailbox, Vec::new(), 0, 2, 0, Some(ahead))
+            .await;
+        assert_eq!(ids(answer), (vec![late], false, 0), "another limit");
+        let ahead = collect.read_ahead(mailbox, 0, 4).expect("a place");
+        read(&ahead).await;
+        let answer = collect
+            .page(mailbox, vec![late], 0, 4, 0, Some(ahead))
+            .await;
+        assert_eq!(
+            ids(answer),
+            (Vec::new(), false, 1),
+            "an acknowledgement inside the page read ahead"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use tern_proto::mailbox::envelope_digest;
 use super::*;
 
 /// Deposits `envelope` for `mailbox` as stored at `at`, through the writer; its custody.
-pub(super) async fn deposit(store: &Store, mailbox: [u8; 32], envelope: &[u8], at: u64) -> Custody {
+pub(crate) async fn deposit(store: &Store, mailbox: [u8; 32], envelope: &[u8], at: u64) -> Custody {
     let (reply, answer) = oneshot::channel();
     store
         .deposit(Deposit {
