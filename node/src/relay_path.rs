@@ -10,9 +10,10 @@
 //! before its first message ([`take_prekey`]); each collector keeps its relay stocked with our
 //! own ([`PREKEYS_STOCK`], topped up below [`PREKEYS_LOW`]).
 //!
-//! Receiving: one task per relay of ours keeps a collect stream (`/tern/collect/1`) open:
-//! ownership proven once, then each page asked for with the acknowledgement of the one before
-//! (held open by the relay for up to [`WAIT_SECS`], so new mail arrives at once). Each
+//! Receiving: one task per relay of ours keeps a collect stream (`/tern/collect/2`) open
+//! ([`stream`]): ownership proven once, then pages asked for ahead of need, each carrying the
+//! acknowledgements of pages before (the last one held open by the relay for up to
+//! [`WAIT_SECS`], so new mail arrives at once). Each
 //! envelope goes to the core's inbound pipeline exactly as a direct delivery, and only the
 //! envelopes the core committed (or refused for good) are acknowledged. A copy that also came
 //! directly is a duplicate there. A relay without collect streams is served by
@@ -20,15 +21,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::AsyncWriteExt;
 use libp2p::{Multiaddr, PeerId};
 use tern_crypto::{AccountKey, MailboxId, OneTimePrekey, PrekeyBundle, UserId};
 use tern_proto::{
-    mailbox::{
-        MAX_RESPONSE_LEN, Operation, OwnerProof, Refusal, Request, Response,
-        collect::{self, CollectAnswer, CollectRequest},
-        deposits::{next_frame, put_frame},
-    },
+    mailbox::{Operation, OwnerProof, Refusal, Request, Response},
     record::RelayEntry,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +35,10 @@ use crate::{
     core,
     network::{self, NetError, Status},
 };
+
+mod stream;
+
+use self::stream::{Session, StreamEnd};
 
 /// Relays a message is deposited at, at most.
 pub(crate) const REPLICAS: usize = 3;
@@ -233,7 +233,7 @@ pub(crate) async fn collect(collector: Collector, cancel: CancellationToken) {
     // it, so the relay seeks past the tombstones of acknowledged envelopes instead of walking
     // them on every fetch.
     let mut cursor = 0;
-    // Whether to collect on a `/tern/collect/1` stream: until the relay says it does not
+    // Whether to collect on a `/tern/collect/2` stream: until the relay says it does not
     // speak it, or its streams fail `STREAM_FAILURES` times in a row before they are
     // proven (a relay whose places are all taken, say); then by request-response, trying
     // streams again at the next prekey check.
@@ -521,143 +521,6 @@ async fn proof(
             op,
         )),
         other => Err(format!("unexpected answer to a challenge: {other:?}")),
-    }
-}
-
-/// Why collecting on a stream stopped.
-enum StreamEnd {
-    /// The relay does not speak `/tern/collect/1`.
-    Unsupported,
-    /// The stream failed, or the pipeline could not take everything; the mail stays at the
-    /// relay.
-    Failed {
-        reason: String,
-        /// Whether the relay had taken our proof on it.
-        proven: bool,
-    },
-}
-
-impl StreamEnd {
-    /// The same end, after the proof was taken.
-    fn proven(self) -> Self {
-        match self {
-            Self::Failed { reason, .. } => Self::Failed {
-                reason,
-                proven: true,
-            },
-            other => other,
-        }
-    }
-}
-
-/// What opening a collect stream needs.
-struct Session<'a> {
-    net: &'a network::Handle,
-    account: &'a AccountKey,
-    bundle: &'a PrekeyBundle,
-    relay: PeerId,
-    addresses: &'a [Multiaddr],
-}
-
-impl Session<'_> {
-    /// Collects on one `/tern/collect/1` stream: proves ownership once, then asks for each
-    /// page with the acknowledgement of the one before (held open by the relay when there is
-    /// none), until `until` (then it acknowledges what it holds and returns `Ok`) or a
-    /// failure. `cursor` follows what is taken and acknowledged, as in [`collect_once`].
-    async fn on_stream(
-        &self,
-        health: &mut Health,
-        cursor: &mut u64,
-        backoff: &mut Duration,
-        until: tokio::time::Instant,
-    ) -> Result<(), StreamEnd> {
-        let failed = |e: &dyn std::fmt::Display| StreamEnd::Failed {
-            reason: e.to_string(),
-            proven: false,
-        };
-        let (mut stream, _lease) = match self
-            .net
-            .own_stream(self.relay, self.addresses.to_vec(), collect::PROTOCOL)
-            .await
-        {
-            Ok(opened) => opened,
-            Err(NetError::Unsupported) => return Err(StreamEnd::Unsupported),
-            Err(e) => return Err(failed(&e)),
-        };
-        let mut ask = async |request: &CollectRequest| {
-            let mut frame = Vec::new();
-            put_frame(&mut frame, request, collect::MAX_REQUEST_LEN).map_err(|e| failed(&e))?;
-            stream.write_all(&frame).await.map_err(|e| failed(&e))?;
-            stream.flush().await.map_err(|e| failed(&e))?;
-            let answer = tokio::time::timeout(
-                ANSWER_TIMEOUT,
-                next_frame::<CollectAnswer, _>(&mut stream, MAX_RESPONSE_LEN),
-            );
-            match answer.await {
-                Ok(Ok(Some(CollectAnswer::Refused(refusal)))) => Err(failed(&refusal)),
-                Ok(Ok(Some(answer))) => Ok(answer),
-                Ok(Ok(None)) => Err(failed(&"the relay closed the stream")),
-                Ok(Err(e)) => Err(failed(&e)),
-                Err(_) => Err(failed(&"the relay did not answer")),
-            }
-        };
-        let CollectAnswer::Challenge { nonce } = ask(&CollectRequest::Hello).await? else {
-            return Err(failed(&"no challenge"));
-        };
-        let proof = OwnerProof::new(
-            self.account,
-            self.bundle,
-            &self.relay.to_bytes(),
-            nonce,
-            Operation::Collect,
-        );
-        let CollectAnswer::Proven = ask(&CollectRequest::Prove(proof)).await? else {
-            return Err(failed(&"the proof was not taken"));
-        };
-        health.report(true).await;
-        let mut ack = Vec::new();
-        let pages = async {
-            loop {
-                let last = tokio::time::Instant::now() >= until;
-                let started = tokio::time::Instant::now();
-                let next = CollectRequest::Next {
-                    ack: std::mem::take(&mut ack),
-                    after: *cursor,
-                    limit: if last { 0 } else { PAGE },
-                    wait_secs: WAIT_SECS,
-                };
-                let CollectAnswer::Page { items, .. } = ask(&next).await? else {
-                    return Err(failed(&"unexpected answer to a fetch"));
-                };
-                if last {
-                    return Ok(());
-                }
-                if items.is_empty() {
-                    // An empty page the relay did not hold (it is shutting down, or restarted)
-                    // must not make us spin.
-                    if let Some(pause) = pause_after(Round::Empty(started.elapsed()), backoff) {
-                        tokio::time::sleep(pause).await;
-                    }
-                    continue;
-                }
-                let (done, retry_later) = submit(self.net, self.relay, &items).await;
-                if retry_later {
-                    // Acknowledge what was taken, and start over after a pause.
-                    let _ = ask(&CollectRequest::Next {
-                        ack: done,
-                        after: *cursor,
-                        limit: 0,
-                        wait_secs: 0,
-                    })
-                    .await;
-                    return Err(failed(&"the pipeline could not take every envelope"));
-                }
-                *backoff = FIRST_BACKOFF;
-                ack = done;
-                *cursor = items.last().map_or(*cursor, |item| item.id);
-            }
-        };
-        pages.await.map_err(StreamEnd::proven)
     }
 }
 

@@ -393,7 +393,8 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
 
     // The owner drains the mailbox: first the request-response way (a challenge and a fetch,
     // a challenge and an ack per page) for the first phase's envelopes, then the rest on one
-    // collect stream (one proof; each page's request acknowledges the page before).
+    // collect stream (one proof; two requests queued at the relay while pages keep coming,
+    // each acknowledging the pages taken since the last).
     let mut swarm = client();
     swarm.dial(address.clone()).expect("dial");
     let started = Instant::now();
@@ -432,7 +433,7 @@ async fn run(dir: &std::path::Path, deposits: usize) -> Measured {
     cursor = after;
     let drain_time = started.elapsed();
     println!(
-        "fetch and ack on one collect stream (/tern/collect/1): {drained} envelopes in {:.2} s: \
+        "fetch and ack on one collect stream (/tern/collect/2): {drained} envelopes in {:.2} s: \
          {:.0}/s ({:.2}x request-response)",
         drain_time.as_secs_f64(),
         drained as f64 / drain_time.as_secs_f64(),

@@ -93,7 +93,7 @@ async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
         ("log_reads", "Group log reads answered", snapshot.log_reads),
         (
             "collect_streams",
-            "Collect streams accepted (/tern/collect/1)",
+            "Collect streams accepted (/tern/collect/2)",
             snapshot.collect_streams,
         ),
         (

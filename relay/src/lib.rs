@@ -3,7 +3,7 @@
 //! A relay holds sealed envelopes for recipients who are offline, in mailboxes keyed by
 //! mailbox id, and hands them to their owners (`/tern/mailbox/2`, defined in
 //! [`tern_proto::mailbox`]; deposits pipelined on `/tern/deposit/1`, an owner's collection on
-//! `/tern/collect/1`). As a sequencer for group chats it keeps groups' ordered logs
+//! `/tern/collect/2`). As a sequencer for group chats it keeps groups' ordered logs
 //! (`/tern/grouplog/2`, [`tern_proto::grouplog`]). It is also a Kademlia server and bootstrap node of Tern's DHT
 //! (applying the node's record rules on every PUT), a circuit-relay v2 server and an AutoNAT v2
 //! server. It never sees plaintext or who sent what: it stores a mailbox id, the padded sealed

@@ -377,7 +377,7 @@ pub(crate) async fn spawn(config: Config) -> Result<Handle, Error> {
 
 struct Service {
     blobs: Blobs,
-    /// Serve `/tern/collect/1`, `/tern/grouplog/2`, `/tern/blob/1` and `/tern/deposit/1`;
+    /// Serve `/tern/collect/2`, `/tern/grouplog/2`, `/tern/blob/1` and `/tern/deposit/1`;
     /// stop with the relay.
     tasks: [tokio::task::JoinHandle<()>; 4],
     collect_counters: Arc<collect::CollectCounters>,

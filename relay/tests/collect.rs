@@ -1,7 +1,7 @@
-//! `/tern/collect/1` against a real `tern-relay` process: an owner drains its mailbox on one
-//! stream with one proof, acknowledgements riding on the next request; a held read woken by
-//! a deposit; nothing unacknowledged lost across a SIGKILL; and proofs or frames that do not
-//! hold end only their own stream.
+//! `/tern/collect/2` against a real `tern-relay` process: an owner drains its mailbox on one
+//! stream with one proof, acknowledgements riding on the next request; pages asked for ahead
+//! of their answers; a held read woken by a deposit; nothing unacknowledged lost across a
+//! SIGKILL; and proofs or frames that do not hold end only their own stream.
 
 mod support;
 
@@ -17,10 +17,20 @@ use self::support::*;
 
 /// Sends a request and reads its answer; `None` when the relay closed the stream instead.
 async fn ask(stream: &mut Stream, request: &CollectRequest) -> Option<CollectAnswer> {
+    put(stream, request).await?;
+    answer(stream).await
+}
+
+/// Sends a request without waiting for its answer.
+async fn put(stream: &mut Stream, request: &CollectRequest) -> Option<()> {
     let mut frame = Vec::new();
     put_frame(&mut frame, request, collect::MAX_REQUEST_LEN).unwrap();
     stream.write_all(&frame).await.ok()?;
-    stream.flush().await.ok()?;
+    stream.flush().await.ok()
+}
+
+/// The next answer; `None` when the relay closed the stream instead.
+async fn answer(stream: &mut Stream) -> Option<CollectAnswer> {
     tokio::time::timeout(TIMEOUT, next_frame(stream, MAX_RESPONSE_LEN))
         .await
         .expect("no answer from the relay")
@@ -75,6 +85,14 @@ async fn deposit(relay: PeerId, address: &libp2p::Multiaddr, who: &Owner, tag: u
             call(&mut sender, relay, request).await,
             Some(Response::Stored(_))
         ));
+    }
+}
+
+fn more(ack: Vec<u64>, limit: u32, wait_secs: u16) -> CollectRequest {
+    CollectRequest::More {
+        ack,
+        limit,
+        wait_secs,
     }
 }
 
@@ -135,6 +153,55 @@ async fn an_owner_drains_its_mailbox_on_one_stream_and_loses_nothing_to_a_kill()
         assert!(held_now.contains(id), "{id} was lost: {held_now:?}");
     }
     network.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_asked_for_ahead_follow_each_other_and_skip_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, peer, address) = spawn_relay(dir.path(), tern_relay::Limits::default()).await;
+    let bob = owner(2);
+    deposit(peer, &address, &bob, 1, 10).await;
+    let (mut control, network) = stream_client(address.clone());
+
+    // `More` before any page reads from the start of the mailbox.
+    let mut stream = proven(&mut control, peer, &bob).await;
+    let (all, _) = page(ask(&mut stream, &more(vec![], 100, 0)).await);
+    assert_eq!(all.len(), 10);
+    drop(stream);
+
+    // Four requests at once, without waiting for an answer: each `More` reads after the page
+    // before it, whatever was read ahead for it.
+    let mut stream = proven(&mut control, peer, &bob).await;
+    put(&mut stream, &next(vec![], 0, 4, 0)).await.unwrap();
+    for _ in 0..3 {
+        put(&mut stream, &more(vec![], 4, 0)).await.unwrap();
+    }
+    let mut taken = Vec::new();
+    for expected in [4, 4, 2, 0] {
+        let (ids, _) = page(answer(&mut stream).await);
+        assert_eq!(ids.len(), expected, "{taken:?} then {ids:?}");
+        taken.extend(ids);
+    }
+    assert_eq!(taken, all, "in order, each once");
+
+    // A held `More` after an empty page waits after that page's cursor, and a deposit wakes
+    // it; the acknowledgement it carries is applied first.
+    let held = tokio::spawn(async move {
+        let answer = ask(&mut stream, &more(taken, 4, 30)).await;
+        (stream, answer)
+    });
+    deposit(peer, &address, &bob, 2, 1).await;
+    let (mut stream, answer) = held.await.unwrap();
+    let (woken, acked) = page(answer);
+    assert_eq!((woken.len(), acked), (1, 10));
+    assert!(woken[0] > all[9]);
+    // A `Next` still reads from where it says, and the cursor follows it.
+    let (again, _) = page(ask(&mut stream, &next(vec![], 0, 4, 0)).await);
+    assert_eq!(again, woken, "only the new one is left");
+    let (after_it, _) = page(ask(&mut stream, &more(vec![], 4, 0)).await);
+    assert!(after_it.is_empty());
+    network.abort();
+    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -437,3 +437,96 @@ async fn nodes_that_never_connect_directly_chat_in_real_time_through_a_relay() {
     bob.shutdown().await;
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_several_pages_arrives_once_each_and_in_order() {
+    // More than two pages of 256: the collector asks for pages ahead of the ones it stores.
+    const BACKLOG: usize = 600;
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .unwrap();
+    let relay_address = relay.addresses().await[0].clone();
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = start(alice_dir.path(), &relay_address).await;
+    let bob = start(bob_dir.path(), &relay_address).await;
+    let (a, b): (UserId, UserId) = (alice.user_id(), bob.user_id());
+    alice.add_contact("bob", b).await.unwrap();
+    bob.add_contact("alice", a).await.unwrap();
+    let mut alice_events = alice.events(tern_node::From::Oldest);
+    let hello = alice.send(b, "hello").await.unwrap();
+    wait_for(&mut alice_events, |e| match e {
+        Event::DeliveryStateChanged {
+            id,
+            state: DeliveryState::Delivered,
+            ..
+        } if *id == hello => Some(()),
+        _ => None,
+    })
+    .await;
+
+    bob.shutdown().await;
+    let mut sent = Vec::new();
+    for i in 0..BACKLOG {
+        sent.push(alice.send(b, format!("backlog {i}")).await.unwrap());
+    }
+    let mut waiting: std::collections::HashSet<_> = sent.iter().copied().collect();
+    while !waiting.is_empty() {
+        let id = wait_for(&mut alice_events, |e| match e {
+            Event::DeliveryStateChanged {
+                id,
+                state: DeliveryState::StoredAtRelays { .. },
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .await;
+        waiting.remove(&id);
+    }
+
+    let bob = start(bob_dir.path(), &relay_address).await;
+    let mut bob_events = bob.events(tern_node::From::Oldest);
+    let mut received = Vec::new();
+    while received.len() < BACKLOG {
+        let message = wait_for(&mut bob_events, |e| match e {
+            Event::MessageReceived(m) if m.id != hello => Some(m.id),
+            _ => None,
+        })
+        .await;
+        received.push(message);
+    }
+    // Each once. They arrive in the order the relay stored them, which need not be the order
+    // sent (a deposit the relay asked to wait is stored later); the chat shows them in the
+    // order sent.
+    let unique: std::collections::HashSet<_> = received.iter().copied().collect();
+    assert_eq!(unique.len(), BACKLOG, "nothing twice");
+    assert!(received.iter().all(|id| sent.contains(id)));
+    tokio::time::timeout(TIMEOUT, async {
+        while relay.metrics().await.stored_messages > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the relay still holds acknowledged messages");
+    let metrics = relay.metrics().await;
+    assert!(metrics.acked >= BACKLOG as u64, "{metrics:?}");
+    let (mut shown, mut before) = (Vec::new(), None);
+    loop {
+        let page = bob.history(a, 500, before).await.unwrap();
+        let older: Vec<_> = page.messages.iter().map(|m| m.id).collect();
+        shown.splice(0..0, older);
+        match page.before {
+            Some(older) => before = Some(older),
+            None => break,
+        }
+    }
+    let mut expected = vec![hello];
+    expected.extend(&sent);
+    assert_eq!(shown, expected, "in the order sent, nothing stored twice");
+
+    alice.shutdown().await;
+    bob.shutdown().await;
+    relay.shutdown().await;
+}

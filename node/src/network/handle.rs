@@ -238,7 +238,7 @@ impl Handle {
         .await?
     }
 
-    /// A stream of `protocol` to `relay` for our own mailbox there (`/tern/collect/1`), under
+    /// A stream of `protocol` to `relay` for our own mailbox there (`/tern/collect/2`), under
     /// this relay's own identity for us, kept open while the [`Lease`] lives.
     /// [`NetError::Unsupported`] if the relay does not speak it.
     pub(crate) async fn own_stream(

@@ -22,7 +22,7 @@
 //! a sender's deposits to each other within one rotation period.
 //!
 //! The same identities carry streams with relays ([`Job::Stream`]): our own mail is collected
-//! on a `/tern/collect/1` stream under the owner identity, and attachment transfers
+//! on a `/tern/collect/2` stream under the owner identity, and attachment transfers
 //! (`/tern/blob/1`) go out anonymously, like the deposit of the message that names them. A client whose identity has been retired lives on
 //! while a stream it opened is in use ([`Lease`]).
 //!
@@ -150,7 +150,7 @@ pub(crate) enum Job {
         request: mailbox::Request,
         reply: Reply,
     },
-    /// A stream of `protocol` (`/tern/blob/1`, `/tern/collect/1`).
+    /// A stream of `protocol` (`/tern/blob/1`, `/tern/collect/2`).
     Stream {
         protocol: libp2p::StreamProtocol,
         reply: oneshot::Sender<Result<(Stream, Lease), NetError>>,

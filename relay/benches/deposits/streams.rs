@@ -1,6 +1,6 @@
 //! The stream protocols against the same relay as the request-response clients: deposits
 //! pipelined on `/tern/deposit/1` ([`tern_proto::mailbox::deposits`]), and an owner's
-//! collection on `/tern/collect/1` ([`tern_proto::mailbox::collect`]).
+//! collection on `/tern/collect/2` ([`tern_proto::mailbox::collect`]).
 
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
@@ -115,7 +115,7 @@ async fn proven(
 }
 
 /// Drains `owner`'s mailbox after `after` on one collect stream: one proof, then pages of
-/// `page`, each request acknowledging the page before. Returns how many envelopes it took,
+/// `page` asked for ahead, as a node asks. Returns how many envelopes it took,
 /// and the cursor after the last.
 pub(super) async fn collect(
     address: Multiaddr,
@@ -125,26 +125,45 @@ pub(super) async fn collect(
     page: u32,
 ) -> (usize, u64) {
     let (mut stream, network) = proven(address, relay, owner).await;
+    // As a node does: while the relay says more is waiting, two requests stay queued at the
+    // relay, each acknowledging the pages taken since the last.
     let mut drained = 0;
     let mut ack = Vec::new();
-    loop {
-        let next = CollectRequest::Next {
-            ack: std::mem::take(&mut ack),
-            after,
-            limit: page,
-            wait_secs: 0,
-        };
-        send(&mut stream, &next).await;
-        let CollectAnswer::Page { items, .. } = receive(&mut stream).await else {
+    let mut asked = 1;
+    let first = CollectRequest::Next {
+        ack: Vec::new(),
+        after,
+        limit: page,
+        wait_secs: 0,
+    };
+    send(&mut stream, &first).await;
+    while asked > 0 {
+        let CollectAnswer::Page { items, more, .. } = receive(&mut stream).await else {
             panic!("fetch refused");
         };
-        if items.is_empty() {
-            break;
-        }
+        asked -= 1;
         drained += items.len();
         after = items.last().map_or(after, |item| item.id);
-        ack = items.iter().map(|item| item.id).collect();
+        while more && asked < 2 {
+            let next = CollectRequest::More {
+                ack: std::mem::take(&mut ack),
+                limit: page,
+                wait_secs: 0,
+            };
+            send(&mut stream, &next).await;
+            asked += 1;
+        }
+        ack.extend(items.iter().map(|item| item.id));
     }
+    // The last acknowledgement.
+    let last = CollectRequest::Next {
+        ack,
+        after,
+        limit: 0,
+        wait_secs: 0,
+    };
+    send(&mut stream, &last).await;
+    receive(&mut stream).await;
     network.abort();
     (drained, after)
 }

@@ -1,4 +1,4 @@
-//! `/tern/collect/1`: owners draining their mailboxes on one stream each, served off the
+//! `/tern/collect/2`: owners draining their mailboxes on one stream each, served off the
 //! event loop. One task per stream: it hands out a nonce, checks the ownership proof once (on
 //! the blocking pool), then answers each `Next` by deleting what it acknowledges and reading
 //! the page after, held until a deposit for the mailbox commits if the owner asks.
@@ -116,7 +116,7 @@ impl Collect {
     }
 }
 
-/// Serves `/tern/collect/1` until `cancel`.
+/// Serves `/tern/collect/2` until `cancel`.
 pub(super) async fn run(
     collect: Collect,
     control: tern_proto::accept::Behaviour,
@@ -197,19 +197,26 @@ impl Collect {
             return End::Quiet;
         }
         let mut ahead = None;
+        // Where `More` reads from: after the last envelope answered on this stream.
+        let mut cursor = 0;
         loop {
             let idle = tokio::time::Instant::now() + IDLE;
             let Some(request) = self.next(stream, peer, idle).await else {
                 return End::Quiet;
             };
-            let CollectRequest::Next {
-                ack,
-                after,
-                limit,
-                wait_secs,
-            } = request
-            else {
-                return End::Quiet;
+            let (ack, after, limit, wait_secs) = match request {
+                CollectRequest::Next {
+                    ack,
+                    after,
+                    limit,
+                    wait_secs,
+                } => (ack, after, limit, wait_secs),
+                CollectRequest::More {
+                    ack,
+                    limit,
+                    wait_secs,
+                } => (ack, cursor, limit, wait_secs),
+                CollectRequest::Hello | CollectRequest::Prove(_) => return End::Quiet,
             };
             if ack.len() > MAX_ACK {
                 return End::Quiet;
@@ -226,10 +233,11 @@ impl Collect {
             match &answer {
                 CollectAnswer::Refused(refusal) => self.counters.refuse(*refusal),
                 CollectAnswer::Page { items, more, .. } => {
+                    cursor = items.last().map_or(after, |item| item.id);
                     // A full page: the owner asks for the one after it next. Read it while
                     // this one is sent.
-                    if *more && let Some(last) = items.last() {
-                        ahead = self.read_ahead(mailbox, last.id, limit);
+                    if *more {
+                        ahead = self.read_ahead(mailbox, cursor, limit);
                     }
                 }
                 CollectAnswer::Challenge { .. } | CollectAnswer::Proven => {}

@@ -8,7 +8,7 @@ pub struct Metrics {
     pub deposits: u64,
     /// Deposit streams (`/tern/deposit/1`) accepted.
     pub deposit_streams: u64,
-    /// Collect streams (`/tern/collect/1`) accepted.
+    /// Collect streams (`/tern/collect/2`) accepted.
     pub collect_streams: u64,
     /// Fetch requests answered (on `/tern/mailbox/2` and collect streams).
     pub fetches: u64,

@@ -1,5 +1,5 @@
-//! The collect stream, `/tern/collect/1`: an owner drains its mailbox on one long-lived
-//! stream, proving ownership once, with each acknowledgement riding on the next request.
+//! The collect stream, `/tern/collect/2`: an owner drains its mailbox on one long-lived
+//! stream, proving ownership once, with each acknowledgement riding on a later request.
 //!
 //! On `/tern/mailbox/2` a page of mail costs four requests (a challenge and a fetch, a
 //! challenge and an acknowledgement), each on a stream of its own, and two ownership proofs
@@ -18,10 +18,24 @@
 //!   │ ◀─────────────────────────── Page { … }
 //! ```
 //!
+//! An owner need not wait for a page before asking for the next: [`CollectRequest::More`]
+//! asks for the page after the last one the stream answered with, so an owner that keeps a
+//! second request queued behind the one being answered drains its mailbox without a round
+//! trip between pages, acknowledging each page in a request after it:
+//!
+//! ```text
+//!   │ Next { ack: [], after 0, … } ────────▶ │
+//!   │ More { ack: [], wait 0 } ────────────▶ │ queued
+//!   │ ◀─────────────── Page { 1‥256, more } │
+//!   │ More { ack: [], wait 0 } ────────────▶ │ queued; the page after 256 is being sent
+//!   │ ◀───────────── Page { 257‥512, more } │
+//!   │ More { ack: [1‥256], wait 0 } ───────▶ │ once 1‥256 are stored
+//! ```
+//!
 //! Frames are the mailbox protocol's (`version u8 = 1 ‖ length u32 ‖ postcard(body)`). The
-//! relay answers each request before it reads the next. A refused `Hello` (rate limited) or
-//! `Prove` ends the stream after the refusal; a `Next` before `Proven`, or a frame that does
-//! not decode, ends it at once. Acknowledged envelopes are deleted from the relay's disk
+//! relay answers requests in the order they came, each before it reads the next. A refused
+//! `Hello` (rate limited) or `Prove` ends the stream after the refusal; a `Next` or `More`
+//! before `Proven`, or a frame that does not decode, ends it at once. Acknowledged envelopes are deleted from the relay's disk
 //! before the next page is read, though not synced on their own: a relay that crashes right
 //! after may hand a few of them out again, which the owner's node recognises as duplicates
 //! (it acknowledges only what it has stored durably).
@@ -31,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use super::{OwnerProof, Refusal, StoredEnvelope};
 
 /// The protocol name.
-pub const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/tern/collect/1");
+pub const PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/tern/collect/2");
 /// Largest request body: a proof, or an acknowledgement of a page of ids.
 pub const MAX_REQUEST_LEN: usize = 16 * 1024;
 /// Most ids acknowledged in one request.
@@ -53,6 +67,18 @@ pub enum CollectRequest {
         ack: Vec<u64>,
         /// Only envelopes with a larger id.
         after: u64,
+        /// Most envelopes in the answer.
+        limit: u32,
+        /// Seconds to hold an empty answer open.
+        wait_secs: u16,
+    },
+    /// As [`CollectRequest::Next`], after the stream's cursor: the id of the last envelope of
+    /// the latest page answered on this stream, or the `after` that page was read from if it
+    /// had none (0 before any page). Lets an owner ask for a page before the page before it
+    /// has arrived.
+    More {
+        /// Ids from earlier pages.
+        ack: Vec<u64>,
         /// Most envelopes in the answer.
         limit: u32,
         /// Seconds to hold an empty answer open.
@@ -108,6 +134,13 @@ mod tests {
                 .unwrap()
                 .unwrap();
         assert_eq!(back, next);
+        let more = CollectRequest::More {
+            ack: vec![5],
+            limit: 6,
+            wait_secs: 7,
+        };
+        // Variant 3, ack [5], then 6, 7.
+        assert_eq!(crate::mailbox::encode(&more), [3, 1, 5, 6, 7]);
         let page = CollectAnswer::Page {
             items: vec![StoredEnvelope {
                 id: 9,
