@@ -124,6 +124,22 @@ pub async fn wait_for_within<T>(
     .unwrap_or_else(|_| panic!("timed out waiting for an event"))
 }
 
+/// Waits until `message`, sent by the node of `events`, is delivered.
+pub async fn wait_delivered(
+    events: &mut (impl Stream<Item = (Cursor, Event)> + Unpin),
+    message: crate::MessageId,
+) {
+    wait_for(events, |event| match event {
+        Event::DeliveryStateChanged {
+            id,
+            state: crate::DeliveryState::Delivered,
+            ..
+        } if *id == message => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
 /// Waits until a message with `text` is received.
 pub async fn wait_received(events: &mut (impl Stream<Item = (Cursor, Event)> + Unpin), text: &str) {
     wait_for(events, |event| match event {

@@ -7,22 +7,13 @@ mod support;
 
 use std::{path::Path, time::Duration};
 
-use support::{files_contain, wait_for};
+use support::{files_contain, local_relay, wait_for};
+use tern_node::test_utils::wait_delivered as delivered;
 use tern_node::{AttachmentState, DeliveryState, Event, Node, OutgoingFile, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const MARK: &[u8] = b"offline-file-plaintext:";
 const NAME: &str = "holiday-video-unique-name.bin";
-
-async fn relay(dir: &Path) -> (tern_relay::Relay, String) {
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(dir).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
-    )
-    .await
-    .unwrap();
-    let address = relay.addresses().await[0].clone();
-    (relay, address)
-}
 
 async fn node(dir: &Path, relays: &[String]) -> Node {
     let mut builder = tern_node::test_utils::builder(dir);
@@ -63,15 +54,7 @@ async fn pair(
     bob.add_contact("alice", a).await.unwrap();
     let mut events = alice.events(tern_node::From::Now);
     let hello = alice.send(b, "hello").await.unwrap();
-    wait_for(&mut events, |e| match e {
-        Event::DeliveryStateChanged {
-            id,
-            state: DeliveryState::Delivered,
-            ..
-        } if *id == hello => Some(()),
-        _ => None,
-    })
-    .await;
+    delivered(&mut events, hello).await;
     (alice, bob, a, b)
 }
 
@@ -160,8 +143,8 @@ struct TwoRelays {
 
 async fn two_relays(bytes: Vec<u8>) -> TwoRelays {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (first, first_address) = relay(dirs[0].path()).await;
-    let (second, second_address) = relay(dirs[1].path()).await;
+    let (first, first_address) = local_relay(dirs[0].path()).await;
+    let (second, second_address) = local_relay(dirs[1].path()).await;
     let relays = [first_address.clone(), second_address];
     let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (alice, bob, a, b) = pair(alice_dir.path(), bob_dir.path(), &first_address, &relays).await;
@@ -182,7 +165,7 @@ async fn two_relays(bytes: Vec<u8>) -> TwoRelays {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_to_an_offline_contact_arrives_from_its_relay_after_the_sender_left() {
     let relay_dir = tempfile::tempdir().unwrap();
-    let (relay, address) = relay(relay_dir.path()).await;
+    let (relay, address) = local_relay(relay_dir.path()).await;
     let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let relays = [address.clone()];
     let (alice, bob, a, b) = pair(alice_dir.path(), bob_dir.path(), &address, &relays).await;

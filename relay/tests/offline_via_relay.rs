@@ -5,13 +5,33 @@ mod support;
 
 use std::time::Duration;
 
-use support::{node_builder as builder, wait_for};
+use support::{local_relay, node_builder as builder, wait_for};
+use tern_node::test_utils::wait_delivered as delivered;
 use tern_node::{DeliveryState, Event, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 async fn start(dir: &std::path::Path, relay: &str) -> Node {
     builder(dir, &[relay.to_owned()]).spawn().await.unwrap()
+}
+
+/// Waits until `relay` holds no message: each was collected and acknowledged.
+async fn emptied(relay: &tern_relay::Relay) {
+    tokio::time::timeout(TIMEOUT, async {
+        while relay.metrics().await.stored_messages > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the relay still holds acknowledged messages");
+}
+
+/// Alice and Bob, each with the other as a contact, both keeping their mailbox at `relay`.
+async fn contacts(alice: &std::path::Path, bob: &std::path::Path, relay: &str) -> (Node, Node) {
+    let (alice, bob) = (start(alice, relay).await, start(bob, relay).await);
+    alice.add_contact("bob", bob.user_id()).await.unwrap();
+    bob.add_contact("alice", alice.user_id()).await.unwrap();
+    (alice, bob)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,19 +43,11 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
             .try_init();
     }
     let relay_dir = tempfile::tempdir().unwrap();
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
-    )
-    .await
-    .unwrap();
-    let relay_address = relay.addresses().await[0].clone();
+    let (relay, relay_address) = local_relay(relay_dir.path()).await;
 
     let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let alice = start(alice_dir.path(), &relay_address).await;
-    let bob = start(bob_dir.path(), &relay_address).await;
+    let (alice, bob) = contacts(alice_dir.path(), bob_dir.path(), &relay_address).await;
     let (a, b): (UserId, UserId) = (alice.user_id(), bob.user_id());
-    alice.add_contact("bob", b).await.unwrap();
-    bob.add_contact("alice", a).await.unwrap();
     let mut alice_events = alice.events(tern_node::From::Oldest);
     // Each node keeps its relay stocked with one-time prekeys for senders.
     tokio::time::timeout(TIMEOUT, async {
@@ -49,15 +61,7 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
     // While both are online, directly: this also gives Alice Bob's record, relays included.
     // The session starts with one of Bob's one-time prekeys, taken from his relay.
     let hello = alice.send(b, "hello").await.unwrap();
-    wait_for(&mut alice_events, |e| match e {
-        Event::DeliveryStateChanged {
-            id,
-            state: DeliveryState::Delivered,
-            ..
-        } if *id == hello => Some(()),
-        _ => None,
-    })
-    .await;
+    delivered(&mut alice_events, hello).await;
     assert_eq!(relay.metrics().await.prekeys_taken, 1);
 
     // Bob goes offline; Alice keeps writing.
@@ -142,13 +146,7 @@ async fn messages_to_an_offline_contact_wait_at_its_relay() {
     );
 
     // Bob acknowledged them at the relay, which deleted them.
-    tokio::time::timeout(TIMEOUT, async {
-        while relay.metrics().await.stored_messages > 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the relay still holds acknowledged messages");
+    emptied(&relay).await;
     // On one collect stream, with acknowledgements riding on the next request.
     let metrics = relay.metrics().await;
     assert!(
@@ -189,15 +187,7 @@ async fn with_one_of_three_relays_dead_messages_still_arrive_once() {
     bob.add_contact("alice", a).await.unwrap();
     let mut alice_events = alice.events(tern_node::From::Oldest);
     let hello = alice.send(b, "hello").await.unwrap();
-    wait_for(&mut alice_events, |e| match e {
-        Event::DeliveryStateChanged {
-            id,
-            state: DeliveryState::Delivered,
-            ..
-        } if *id == hello => Some(()),
-        _ => None,
-    })
-    .await;
+    delivered(&mut alice_events, hello).await;
 
     // One of Bob's three relays dies for good, and Bob goes offline.
     relays.pop().unwrap().shutdown().await;
@@ -294,15 +284,7 @@ async fn a_full_relay_refuses_clearly_and_the_message_still_arrives_through_anot
     bob.add_contact("alice", a).await.unwrap();
     let mut alice_events = alice.events(tern_node::From::Oldest);
     let hello = alice.send(b, "hello").await.unwrap();
-    wait_for(&mut alice_events, |e| match e {
-        Event::DeliveryStateChanged {
-            id,
-            state: DeliveryState::Delivered,
-            ..
-        } if *id == hello => Some(()),
-        _ => None,
-    })
-    .await;
+    delivered(&mut alice_events, hello).await;
 
     // Bob is away; two messages: the full relay takes one and refuses the other.
     bob.shutdown().await;
@@ -380,12 +362,7 @@ async fn a_full_relay_refuses_clearly_and_the_message_still_arrives_through_anot
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_that_never_connect_directly_chat_in_real_time_through_a_relay() {
     let relay_dir = tempfile::tempdir().unwrap();
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
-    )
-    .await
-    .unwrap();
-    let relay_address = relay.addresses().await[0].clone();
+    let (relay, relay_address) = local_relay(relay_dir.path()).await;
     let relay_only = |dir: std::path::PathBuf| {
         let relays = vec![relay_address.clone()];
         async move {
@@ -414,15 +391,7 @@ async fn nodes_that_never_connect_directly_chat_in_real_time_through_a_relay() {
             _ => None,
         })
         .await;
-        wait_for(&mut alice_events, |e| match e {
-            Event::DeliveryStateChanged {
-                id,
-                state: DeliveryState::Delivered,
-                ..
-            } if *id == ping => Some(()),
-            _ => None,
-        })
-        .await;
+        delivered(&mut alice_events, ping).await;
         let pong = bob.send(a, format!("pong {round}")).await.unwrap();
         wait_for(&mut alice_events, |e| match e {
             Event::MessageReceived(m) if m.id == pong => Some(()),
@@ -443,29 +412,13 @@ async fn a_backlog_of_several_pages_arrives_once_each_and_in_order() {
     // More than two pages of 256: the collector asks for pages ahead of the ones it stores.
     const BACKLOG: usize = 600;
     let relay_dir = tempfile::tempdir().unwrap();
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(relay_dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
-    )
-    .await
-    .unwrap();
-    let relay_address = relay.addresses().await[0].clone();
+    let (relay, relay_address) = local_relay(relay_dir.path()).await;
     let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let alice = start(alice_dir.path(), &relay_address).await;
-    let bob = start(bob_dir.path(), &relay_address).await;
+    let (alice, bob) = contacts(alice_dir.path(), bob_dir.path(), &relay_address).await;
     let (a, b): (UserId, UserId) = (alice.user_id(), bob.user_id());
-    alice.add_contact("bob", b).await.unwrap();
-    bob.add_contact("alice", a).await.unwrap();
     let mut alice_events = alice.events(tern_node::From::Oldest);
     let hello = alice.send(b, "hello").await.unwrap();
-    wait_for(&mut alice_events, |e| match e {
-        Event::DeliveryStateChanged {
-            id,
-            state: DeliveryState::Delivered,
-            ..
-        } if *id == hello => Some(()),
-        _ => None,
-    })
-    .await;
+    delivered(&mut alice_events, hello).await;
 
     bob.shutdown().await;
     let mut sent = Vec::new();
@@ -503,13 +456,7 @@ async fn a_backlog_of_several_pages_arrives_once_each_and_in_order() {
     let unique: std::collections::HashSet<_> = received.iter().copied().collect();
     assert_eq!(unique.len(), BACKLOG, "nothing twice");
     assert!(received.iter().all(|id| sent.contains(id)));
-    tokio::time::timeout(TIMEOUT, async {
-        while relay.metrics().await.stored_messages > 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the relay still holds acknowledged messages");
+    emptied(&relay).await;
     let metrics = relay.metrics().await;
     assert!(metrics.acked >= BACKLOG as u64, "{metrics:?}");
     let (mut shown, mut before) = (Vec::new(), None);

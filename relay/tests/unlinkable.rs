@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use libp2p::PeerId;
-use tern_node::{DeliveryState, Event, Node, UserId, test_utils::wait_for};
+use tern_node::{Node, UserId, test_utils::wait_delivered as delivered};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -18,20 +18,6 @@ async fn start(dir: &std::path::Path, relay: &str) -> Node {
         .spawn()
         .await
         .unwrap()
-}
-
-/// Waits until `message` from the sender of `events` is delivered (the recipient's receipt
-/// came back through the relay too).
-async fn wait_delivered(events: &mut tern_node::EventStream, message: tern_node::MessageId) {
-    wait_for(events, |e| match e {
-        Event::DeliveryStateChanged {
-            id,
-            state: DeliveryState::Delivered,
-            ..
-        } if *id == message => Some(()),
-        _ => None,
-    })
-    .await;
 }
 
 /// The byte strings by which `peer` could be named in a record: its id, and its Ed25519
@@ -83,9 +69,9 @@ async fn no_peer_id_a_relay_serves_appears_in_any_record() {
     // Alice starts a session with one of Bob's one-time prekeys, taken from the relay, and
     // deposits there; Bob collects and answers the same way.
     let hello = alice.send(b, "hello").await.unwrap();
-    wait_delivered(&mut alice_events, hello).await;
+    delivered(&mut alice_events, hello).await;
     let reply = bob.send(a, "hi alice").await.unwrap();
-    wait_delivered(&mut bob_events, reply).await;
+    delivered(&mut bob_events, reply).await;
     let metrics = relay.metrics().await;
     assert!(
         metrics.prekeys_taken >= 1,

@@ -42,13 +42,8 @@ pub(crate) async fn received(events: &mut EventStream, group: GroupId, text: &st
 /// directory (removed on drop).
 pub(crate) async fn relay() -> (tern_relay::Relay, Vec<String>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let relay = tern_relay::Relay::spawn(
-        tern_relay::Config::new(dir.path()).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
-    )
-    .await
-    .unwrap();
-    let relays = vec![relay.addresses().await[0].clone()];
-    (relay, relays, dir)
+    let (relay, address) = super::local_relay(dir.path()).await;
+    (relay, vec![address], dir)
 }
 
 pub(crate) async fn befriend(a: &Node, b: &Node) {

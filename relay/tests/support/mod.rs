@@ -416,6 +416,17 @@ pub(crate) async fn wait_for<T>(
     tern_node::test_utils::wait_for_within(EVENT_TIMEOUT, events, pick).await
 }
 
+/// A relay of default limits on loopback, and its address.
+pub(crate) async fn local_relay(dir: &Path) -> (tern_relay::Relay, String) {
+    let relay = tern_relay::Relay::spawn(
+        tern_relay::Config::new(dir).with_listen_addr("/ip4/127.0.0.1/tcp/0"),
+    )
+    .await
+    .unwrap();
+    let address = relay.addresses().await[0].clone();
+    (relay, address)
+}
+
 /// A manual clock that keeps pace with real time (so that retries and timeouts the nodes
 /// schedule come due) until the test moves it on by days.
 pub(crate) fn running_clock() -> (tern_node::Clock, tokio::task::JoinHandle<()>) {
