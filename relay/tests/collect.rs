@@ -195,11 +195,18 @@ async fn pages_asked_for_ahead_follow_each_other_and_skip_nothing() {
     let (woken, acked) = page(answer);
     assert_eq!((woken.len(), acked), (1, 10));
     assert!(woken[0] > all[9]);
-    // A `Next` still reads from where it says, and the cursor follows it.
+    // A `Next` still reads from where it says, and the cursor follows it there.
+    deposit(peer, &address, &bob, 3, 2).await;
     let (again, _) = page(ask(&mut stream, &next(vec![], 0, 4, 0)).await);
-    assert_eq!(again, woken, "only the new one is left");
+    assert_eq!(again.len(), 3, "the acknowledged ten are gone");
+    assert_eq!(again[0], woken[0]);
+    let (last, _) = page(ask(&mut stream, &next(vec![], again[1], 4, 0)).await);
+    assert_eq!(last, again[2..]);
     let (after_it, _) = page(ask(&mut stream, &more(vec![], 4, 0)).await);
-    assert!(after_it.is_empty());
+    assert!(
+        after_it.is_empty(),
+        "after the last `Next`'s page: {after_it:?}"
+    );
     network.abort();
     relay.shutdown().await;
 }

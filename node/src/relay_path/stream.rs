@@ -115,18 +115,16 @@ impl Session<'_> {
         let pages = async {
             loop {
                 if asked.is_empty() {
-                    let last = tokio::time::Instant::now() >= until;
+                    if tokio::time::Instant::now() >= until {
+                        return acknowledge_all(&mut stream, &mut ack, *cursor).await;
+                    }
                     let next = CollectRequest::Next {
                         ack: acknowledge(&mut ack),
                         after: *cursor,
-                        limit: if last { 0 } else { PAGE },
+                        limit: PAGE,
                         wait_secs: WAIT_SECS,
                     };
                     put(&mut stream, &next).await?;
-                    if last {
-                        answer(&mut stream).await?;
-                        return Ok(());
-                    }
                     asked.push_back(true);
                 }
                 let started = tokio::time::Instant::now();
@@ -168,15 +166,7 @@ impl Session<'_> {
                     for _ in asked.drain(..) {
                         answer(&mut stream).await?;
                     }
-                    while !ack.is_empty() {
-                        let next = CollectRequest::Next {
-                            ack: acknowledge(&mut ack),
-                            after: *cursor,
-                            limit: 0,
-                            wait_secs: 0,
-                        };
-                        ask(&mut stream, &next).await?;
-                    }
+                    acknowledge_all(&mut stream, &mut ack, *cursor).await?;
                     return Err("the pipeline could not take every envelope".to_owned());
                 }
                 *backoff = FIRST_BACKOFF;
@@ -185,6 +175,25 @@ impl Session<'_> {
         };
         pages.await.map_err(|e| failed(&e).proven())
     }
+}
+
+/// Acknowledges every id in `ack`, in requests that read nothing.
+async fn acknowledge_all(
+    stream: &mut libp2p::Stream,
+    ack: &mut Vec<u64>,
+    after: u64,
+) -> Result<(), String> {
+    while !ack.is_empty() {
+        let next = CollectRequest::Next {
+            ack: acknowledge(ack),
+            after,
+            limit: 0,
+            wait_secs: 0,
+        };
+        put(stream, &next).await?;
+        answer(stream).await?;
+    }
+    Ok(())
 }
 
 /// Takes up to [`collect::MAX_ACK`] ids out of `ack`, for one request.

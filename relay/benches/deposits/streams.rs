@@ -155,15 +155,17 @@ pub(super) async fn collect(
         }
         ack.extend(items.iter().map(|item| item.id));
     }
-    // The last acknowledgement.
-    let last = CollectRequest::Next {
-        ack,
-        after,
-        limit: 0,
-        wait_secs: 0,
-    };
-    send(&mut stream, &last).await;
-    receive(&mut stream).await;
+    // The last acknowledgements.
+    for ids in ack.chunks(collect::MAX_ACK) {
+        let last = CollectRequest::Next {
+            ack: ids.to_vec(),
+            after,
+            limit: 0,
+            wait_secs: 0,
+        };
+        send(&mut stream, &last).await;
+        receive(&mut stream).await;
+    }
     network.abort();
     (drained, after)
 }

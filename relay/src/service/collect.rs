@@ -1,7 +1,8 @@
 //! `/tern/collect/2`: owners draining their mailboxes on one stream each, served off the
 //! event loop. One task per stream: it hands out a nonce, checks the ownership proof once (on
-//! the blocking pool), then answers each `Next` by deleting what it acknowledges and reading
-//! the page after, held until a deposit for the mailbox commits if the owner asks.
+//! the blocking pool), then answers each `Next` or `More`, in order, by deleting what it
+//! acknowledges and reading the page after (read ahead, after a full page), held until a
+//! deposit for the mailbox commits if the owner asks.
 
 use std::{
     sync::{
@@ -11,17 +12,16 @@ use std::{
     time::Duration,
 };
 
-use tokio::{
-    sync::{OwnedSemaphorePermit, Semaphore},
-    task::JoinHandle,
-};
-
 use futures::AsyncWriteExt;
 use libp2p::{PeerId, Stream};
 use tern_proto::mailbox::{
     MAX_RESPONSE_LEN, MAX_WAIT_SECS, Operation, Refusal, StoredEnvelope,
     collect::{self, CollectAnswer, CollectRequest, MAX_ACK},
     deposits::{next_frame, put_frame},
+};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::JoinHandle,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -447,22 +447,43 @@ mod tests {
             .await;
         assert_eq!(ids(answer), (vec![late], false, 2));
 
-        // A page read ahead answers nothing but the request it was read for.
-        let ahead = collect.read_ahead(mailbox, 0, 4).expect("a place");
-        read(&ahead).await;
-        let answer = collect
-            .page(mailbox, Vec::new(), 0, 2, 0, Some(ahead))
-            .await;
-        assert_eq!(ids(answer), (vec![late], false, 0), "another limit");
-        let ahead = collect.read_ahead(mailbox, 0, 4).expect("a place");
-        read(&ahead).await;
-        let answer = collect
-            .page(mailbox, vec![late], 0, 4, 0, Some(ahead))
-            .await;
-        assert_eq!(
-            ids(answer),
-            (Vec::new(), false, 1),
-            "an acknowledgement inside the page read ahead"
-        );
+        // A page read ahead answers nothing but the request it was read for: not one with
+        // another limit, nor one after another cursor, nor one acknowledging part of it.
+        // Each is read afresh.
+        let more = [
+            deposit(&store, mailbox, &[10; 100], 1_002).await.id,
+            deposit(&store, mailbox, &[11; 100], 1_002).await.id,
+        ];
+        let cases = [
+            (
+                Vec::new(),
+                0,
+                2,
+                (vec![late, more[0]], true, 0),
+                "another limit",
+            ),
+            (
+                Vec::new(),
+                late,
+                4,
+                (more.to_vec(), false, 0),
+                "another cursor",
+            ),
+            (
+                vec![late],
+                0,
+                4,
+                (more.to_vec(), false, 1),
+                "an acknowledgement inside it",
+            ),
+        ];
+        for (ack, after, limit, expected, case) in cases {
+            let ahead = collect.read_ahead(mailbox, 0, 4).expect("a place");
+            read(&ahead).await;
+            let answer = collect
+                .page(mailbox, ack, after, limit, 0, Some(ahead))
+                .await;
+            assert_eq!(ids(answer), expected, "{case}");
+        }
     }
 }

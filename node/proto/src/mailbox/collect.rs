@@ -4,7 +4,7 @@
 //! On `/tern/mailbox/2` a page of mail costs four requests (a challenge and a fetch, a
 //! challenge and an acknowledgement), each on a stream of its own, and two ownership proofs
 //! for the relay to check. On a collect stream the owner proves ownership once, then each
-//! page costs one request, which also carries the acknowledgement of the page before:
+//! page costs one request, which also carries the acknowledgement of pages before it:
 //!
 //! ```text
 //! owner                                   relay
