@@ -6,7 +6,7 @@
 //! since the last one; only the request made when nothing is queued is held open for new
 //! mail.
 
-use std::{collections::VecDeque, time::Duration};
+use std::time::Duration;
 
 use futures::AsyncWriteExt;
 use libp2p::{Multiaddr, PeerId};
@@ -84,10 +84,6 @@ impl Session<'_> {
             Err(NetError::Unsupported) => return Err(StreamEnd::Unsupported),
             Err(e) => return Err(failed(&e)),
         };
-        let ask = async |stream: &mut libp2p::Stream, request: &CollectRequest| {
-            put(stream, request).await?;
-            answer(stream).await
-        };
         let CollectAnswer::Challenge { nonce } = ask(&mut stream, &CollectRequest::Hello)
             .await
             .map_err(|e| failed(&e))?
@@ -110,11 +106,13 @@ impl Session<'_> {
         health.report(true).await;
         // Ids stored and not yet acknowledged: each request carries them.
         let mut ack = Vec::new();
-        // Requests the relay has yet to answer, oldest first: whether each may be held.
-        let mut asked = VecDeque::new();
+        // Requests the relay has yet to answer. Only one sent with none queued is held, so
+        // an answer is to a held request exactly when nothing was queued before it.
+        let mut queued = 0usize;
         let pages = async {
             loop {
-                if asked.is_empty() {
+                let held = queued == 0;
+                if held {
                     if tokio::time::Instant::now() >= until {
                         return acknowledge_all(&mut stream, &mut ack, *cursor).await;
                     }
@@ -125,13 +123,13 @@ impl Session<'_> {
                         wait_secs: WAIT_SECS,
                     };
                     put(&mut stream, &next).await?;
-                    asked.push_back(true);
+                    queued += 1;
                 }
                 let started = tokio::time::Instant::now();
                 let CollectAnswer::Page { items, more, .. } = answer(&mut stream).await? else {
                     return Err("unexpected answer to a fetch".to_owned());
                 };
-                let held = asked.pop_front().unwrap_or(false);
+                queued -= 1;
                 if items.is_empty() {
                     // An empty page the relay did not hold (it is shutting down, or restarted)
                     // must not make us spin.
@@ -147,14 +145,14 @@ impl Session<'_> {
                 // answers. These are not held: an empty answer ends the run of pages, and the
                 // next request, carrying the last acknowledgements, is.
                 if more && tokio::time::Instant::now() < until {
-                    while asked.len() < QUEUED {
+                    while queued < QUEUED {
                         let more = CollectRequest::More {
                             ack: acknowledge(&mut ack),
                             limit: PAGE,
                             wait_secs: 0,
                         };
                         put(&mut stream, &more).await?;
-                        asked.push_back(false);
+                        queued += 1;
                     }
                 }
                 let (done, retry_later) = submit(self.net, self.relay, &items).await;
@@ -163,7 +161,7 @@ impl Session<'_> {
                     // Take the answers already asked for (their envelopes stay at the relay,
                     // unacknowledged), acknowledge what was taken, and start over after a
                     // pause.
-                    for _ in asked.drain(..) {
+                    for _ in 0..queued {
                         answer(&mut stream).await?;
                     }
                     acknowledge_all(&mut stream, &mut ack, *cursor).await?;
@@ -190,10 +188,18 @@ async fn acknowledge_all(
             limit: 0,
             wait_secs: 0,
         };
-        put(stream, &next).await?;
-        answer(stream).await?;
+        ask(stream, &next).await?;
     }
     Ok(())
+}
+
+/// Writes one request and reads its answer.
+async fn ask(
+    stream: &mut libp2p::Stream,
+    request: &CollectRequest,
+) -> Result<CollectAnswer, String> {
+    put(stream, request).await?;
+    answer(stream).await
 }
 
 /// Takes up to [`collect::MAX_ACK`] ids out of `ack`, for one request.

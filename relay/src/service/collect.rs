@@ -379,7 +379,10 @@ mod tests {
     use super::*;
     use crate::{
         Limits,
-        store::{Quota, tests::deposit},
+        store::{
+            Quota,
+            tests::{deposit, quota},
+        },
         timing::Timings,
     };
 
@@ -408,11 +411,8 @@ mod tests {
     async fn a_page_read_ahead_answers_the_next_fetch_and_skips_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let quota = Quota {
-            max_messages: 100,
             max_bytes: 1 << 20,
-            disk_budget: 1 << 30,
-            min_free: 0,
-            log_bytes: 1 << 20,
+            ..quota()
         };
         let store = Store::open(dir.path(), quota, Timings::new()).unwrap();
         let mailbox = [5u8; 32];

@@ -29,7 +29,8 @@ pub(crate) async fn deposit(store: &Store, mailbox: [u8; 32], envelope: &[u8], a
     }
 }
 
-fn quota() -> Quota {
+/// Small limits for the store's tests; override what a test needs.
+pub(crate) fn quota() -> Quota {
     Quota {
         max_messages: 100,
         max_bytes: 4096,
