@@ -129,7 +129,16 @@ pub async fn wait_delivered(
     events: &mut (impl Stream<Item = (Cursor, Event)> + Unpin),
     message: crate::MessageId,
 ) {
-    wait_for(events, |event| match event {
+    wait_delivered_within(EVENT_TIMEOUT, events, message).await;
+}
+
+/// Waits until `message`, sent by the node of `events`, is delivered, within `timeout`.
+pub async fn wait_delivered_within(
+    timeout: Duration,
+    events: &mut (impl Stream<Item = (Cursor, Event)> + Unpin),
+    message: crate::MessageId,
+) {
+    wait_for_within(timeout, events, |event| match event {
         Event::DeliveryStateChanged {
             id,
             state: crate::DeliveryState::Delivered,

@@ -7,8 +7,7 @@ mod support;
 
 use std::{path::Path, time::Duration};
 
-use support::{files_contain, local_relay, wait_for};
-use tern_node::test_utils::wait_delivered as delivered;
+use support::{delivered, files_contain, local_relay, wait_for};
 use tern_node::{AttachmentState, DeliveryState, Event, Node, OutgoingFile, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(120);

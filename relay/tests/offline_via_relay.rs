@@ -5,8 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{local_relay, node_builder as builder, wait_for};
-use tern_node::test_utils::wait_delivered as delivered;
+use support::{delivered, local_relay, node_builder as builder, wait_for};
 use tern_node::{DeliveryState, Event, Node, UserId};
 
 const TIMEOUT: Duration = Duration::from_secs(90);

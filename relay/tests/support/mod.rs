@@ -416,6 +416,11 @@ pub(crate) async fn wait_for<T>(
     tern_node::test_utils::wait_for_within(EVENT_TIMEOUT, events, pick).await
 }
 
+/// Waits until `message`, sent by the node of `events`, is delivered, within [`EVENT_TIMEOUT`].
+pub(crate) async fn delivered(events: &mut tern_node::EventStream, message: tern_node::MessageId) {
+    tern_node::test_utils::wait_delivered_within(EVENT_TIMEOUT, events, message).await;
+}
+
 /// A relay of default limits on loopback, and its address.
 pub(crate) async fn local_relay(dir: &Path) -> (tern_relay::Relay, String) {
     let relay = tern_relay::Relay::spawn(
