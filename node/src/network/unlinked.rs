@@ -30,27 +30,16 @@
 //! found in the DHT) waits until the main swarm has connected to the relay and learnt where
 //! it listens: the main swarm only dials it, the request itself never goes there.
 
+mod client;
+
 use std::{
     collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use futures::StreamExt;
-use libp2p::{
-    Multiaddr, PeerId, Stream, Swarm,
-    identity::Keypair,
-    relay,
-    request_response::{self, OutboundRequestId, ProtocolSupport},
-    swarm::{
-        NetworkBehaviour, SwarmEvent,
-        dial_opts::{DialOpts, PeerCondition},
-    },
-};
-use tern_proto::mailbox::{
-    self,
-    deposits::{self, DepositAnswer, DepositFrame},
-};
+use libp2p::{Multiaddr, PeerId, Stream, identity::Keypair};
+use tern_proto::mailbox;
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinSet,
@@ -58,8 +47,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::lanes::{self, Lanes};
-use super::{MAILBOX_TIMEOUT, MAX_CONCURRENT_STREAMS, NetError};
+use super::NetError;
 
 /// How long one anonymous identity serves deposits and prekey takes before a new one takes
 /// over. Within this time a relay can tell that the same (unnamed) sender wrote to several of
@@ -77,7 +65,7 @@ const CALL_CAPACITY: usize = 256;
 /// Calls waiting for the main swarm to learn a relay's address, in total.
 const MAX_AWAITING: usize = 64;
 /// How long a client keeps an idle connection to a relay: as the main swarm.
-const IDLE_TIMEOUT: Duration = super::IDLE_TIMEOUT;
+pub(super) const IDLE_TIMEOUT: Duration = super::IDLE_TIMEOUT;
 
 /// Which identity a mailbox request goes out under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,54 +76,7 @@ pub(crate) enum Persona {
     Owner,
 }
 
-type Reply = oneshot::Sender<Result<mailbox::Response, NetError>>;
-
-/// Deposits at relays on `/tern/deposit/1`, through [`lanes`].
-struct Deposits;
-
-/// One deposit queued on a lane.
-struct Queued {
-    mailbox: [u8; 32],
-    envelope: Vec<u8>,
-    reply: Reply,
-}
-
-impl Queued {
-    /// The `/tern/mailbox/2` request it goes by instead, and where its answer goes.
-    fn into_request(self) -> (mailbox::Request, Reply) {
-        let Queued {
-            mailbox,
-            envelope,
-            reply,
-        } = self;
-        (mailbox::Request::Deposit { mailbox, envelope }, reply)
-    }
-}
-
-impl lanes::Kind for Deposits {
-    type Queued = Queued;
-    type Answer = DepositAnswer;
-    const PROTOCOL: libp2p::StreamProtocol = deposits::PROTOCOL;
-    const WINDOW: usize = deposits::WINDOW;
-    const TIMEOUT: Duration = MAILBOX_TIMEOUT;
-
-    fn frame(queued: &Queued) -> Option<Vec<u8>> {
-        let frame = DepositFrame {
-            mailbox: queued.mailbox,
-            envelope: queued.envelope.clone(),
-        };
-        let mut out = Vec::with_capacity(queued.envelope.len() + 48);
-        deposits::put_frame(&mut out, &frame, mailbox::MAX_REQUEST_LEN).ok()?;
-        Some(out)
-    }
-
-    fn reply(queued: Queued, answer: Result<DepositAnswer, NetError>) {
-        let _ = queued.reply.send(answer.map(|answer| match answer {
-            DepositAnswer::Stored(receipt) => mailbox::Response::Stored(receipt),
-            DepositAnswer::Refused(refusal) => mailbox::Response::Refused(refusal),
-        }));
-    }
-}
+pub(super) type Reply = oneshot::Sender<Result<mailbox::Response, NetError>>;
 
 /// Keeps the client that opened a stream running while the stream is in use (its swarm
 /// carries the stream).
@@ -299,7 +240,7 @@ impl Unlinked {
     fn spawn_client(&mut self, now: Instant) -> Option<Client> {
         let keypair = Keypair::generate_ed25519();
         let peer_id = keypair.public().to_peer_id();
-        let swarm = match build_client(keypair) {
+        let swarm = match client::build(keypair) {
             Ok(swarm) => swarm,
             Err(e) => {
                 debug!("mailbox client failed to start: {e}");
@@ -308,7 +249,7 @@ impl Unlinked {
         };
         let (calls, queue) = mpsc::channel(CALL_CAPACITY);
         self.tasks
-            .spawn(serve(swarm, queue, self.cancel.child_token()));
+            .spawn(client::serve(swarm, queue, self.cancel.child_token()));
         debug!(%peer_id, "new mailbox identity");
         Some(Client {
             calls,
@@ -337,149 +278,14 @@ pub(super) enum Route {
     Dial(PeerId),
 }
 
-#[derive(NetworkBehaviour)]
-struct ClientBehaviour {
-    relay: relay::client::Behaviour,
-    mailbox: request_response::Behaviour<mailbox::Codec>,
-    streams: libp2p_stream::Behaviour,
-}
-
-fn build_client(keypair: Keypair) -> Result<Swarm<ClientBehaviour>, NetError> {
-    tern_proto::swarm::build_with_relay_client(keypair, IDLE_TIMEOUT, |_, relay| {
-        Ok(ClientBehaviour {
-            relay,
-            mailbox: request_response::Behaviour::new(
-                [(mailbox::PROTOCOL, ProtocolSupport::Outbound)],
-                request_response::Config::default()
-                    .with_request_timeout(MAILBOX_TIMEOUT)
-                    .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
-            ),
-            streams: libp2p_stream::Behaviour::new(),
-        })
-    })
-    .map_err(|e| NetError::Transport(e.to_string()))
-}
-
-/// One client: sends each queued call, answers it, and ends once its queue is closed,
-/// nothing is in flight and no stream it opened is in use (or at cancellation).
-async fn serve(
-    mut swarm: Swarm<ClientBehaviour>,
-    mut queue: mpsc::Receiver<Call>,
-    cancel: CancellationToken,
-) {
-    let mut calls: HashMap<OutboundRequestId, Reply> = HashMap::new();
-    let control = swarm.behaviour().streams.new_control();
-    let leases = Arc::new(());
-    let (fallback, mut fallbacks) = mpsc::channel(4 * deposits::WINDOW);
-    let mut lanes = Lanes::<Deposits>::new(fallback);
-    let mut check = tokio::time::interval(Duration::from_secs(1));
-    let mut open = true;
-    while open || !calls.is_empty() || Arc::strong_count(&leases) > 1 || !fallbacks.is_empty() {
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            _ = check.tick() => {}
-            Some(fallback) = fallbacks.recv() => {
-                if fallback.unsupported {
-                    lanes.old(fallback.peer);
-                }
-                let (request, reply) = fallback.queued.into_request();
-                let id = swarm.behaviour_mut().mailbox.send_request(&fallback.peer, request);
-                calls.insert(id, reply);
-            }
-            call = queue.recv(), if open => match call {
-                Some(call) => {
-                    for address in call.addresses {
-                        swarm.add_peer_address(call.peer, address);
-                    }
-                    let job = match call.job {
-                        // Deposits go on the relay's deposit stream where it has one.
-                        Job::Request {
-                            request: mailbox::Request::Deposit { mailbox, envelope },
-                            reply,
-                        } => {
-                            dial(&mut swarm, call.peer);
-                            let queued = Queued { mailbox, envelope, reply };
-                            let lease = || Lease(leases.clone());
-                            match lanes.send(call.peer, queued, &control, lease) {
-                                Ok(()) => continue,
-                                Err(queued) => {
-                                    let (request, reply) = queued.into_request();
-                                    Job::Request { request, reply }
-                                }
-                            }
-                        }
-                        job => job,
-                    };
-                    match job {
-                        Job::Request { request, reply } => {
-                            let id = swarm
-                                .behaviour_mut()
-                                .mailbox
-                                .send_request(&call.peer, request);
-                            calls.insert(id, reply);
-                        }
-                        Job::Stream { protocol, reply } => {
-                            let peer = call.peer;
-                            dial(&mut swarm, peer);
-                            let (mut control, lease) = (control.clone(), Lease(leases.clone()));
-                            tokio::spawn(async move {
-                                let opened = tokio::time::timeout(
-                                    MAILBOX_TIMEOUT,
-                                    control.open_stream(peer, protocol),
-                                )
-                                .await;
-                                let _ = reply.send(match opened {
-                                    Ok(Ok(stream)) => Ok((stream, lease)),
-                                    Ok(Err(libp2p_stream::OpenStreamError::UnsupportedProtocol(_))) => {
-                                        Err(NetError::Unsupported)
-                                    }
-                                    Ok(Err(e)) => Err(NetError::Delivery(e.to_string())),
-                                    Err(_) => Err(NetError::Delivery("timed out".into())),
-                                });
-                            });
-                        }
-                    }
-                }
-                None => open = false,
-            },
-            event = swarm.select_next_some() => match event {
-                SwarmEvent::Behaviour(ClientBehaviourEvent::Mailbox(
-                    request_response::Event::Message {
-                        message: request_response::Message::Response { request_id, response },
-                        ..
-                    },
-                )) => {
-                    if let Some(reply) = calls.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-                SwarmEvent::Behaviour(ClientBehaviourEvent::Mailbox(
-                    request_response::Event::OutboundFailure { request_id, error, .. },
-                )) => {
-                    if let Some(reply) = calls.remove(&request_id) {
-                        let _ = reply.send(Err(NetError::Delivery(error.to_string())));
-                    }
-                }
-                _ => {}
-            },
-        }
-    }
-}
-
-/// Dials `peer` unless connected or dialling. A stream is opened after this: libp2p-stream
-/// asks for a dial through a channel of one place and drops the request when it is taken, so
-/// a second stream opened at once to another peer could wait forever.
-fn dial(swarm: &mut Swarm<ClientBehaviour>, peer: PeerId) {
-    if !swarm.is_connected(&peer) {
-        let dial = DialOpts::peer_id(peer)
-            .condition(PeerCondition::DisconnectedAndNotDialing)
-            .build();
-        let _ = swarm.dial(dial);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use futures::StreamExt;
+    use libp2p::{
+        request_response::{self, ProtocolSupport},
+        swarm::SwarmEvent,
+    };
+
     use super::*;
 
     /// A call to `relay` at a loopback port nothing listens on: it fails, which is all these
@@ -583,24 +389,31 @@ mod tests {
         assert!(matches!(answer.try_recv(), Ok(Err(NetError::Delivery(_)))));
     }
 
-    /// A relay of the time before deposit streams: `/tern/mailbox/2` only, answering every
-    /// deposit with `QuotaExceeded` (an answer only request-response could have carried).
-    async fn old_relay() -> (PeerId, Multiaddr, tokio::task::JoinHandle<()>) {
-        let mut swarm = tern_proto::swarm::build(Keypair::generate_ed25519(), IDLE_TIMEOUT, |_| {
-            Ok(request_response::Behaviour::<mailbox::Codec>::new(
-                [(mailbox::PROTOCOL, ProtocolSupport::Inbound)],
-                request_response::Config::default(),
-            ))
-        })
-        .unwrap();
+    /// A swarm running `behaviour`, listening on loopback TCP, and its address.
+    async fn listening<B: libp2p::swarm::NetworkBehaviour>(
+        behaviour: B,
+    ) -> (libp2p::Swarm<B>, Multiaddr) {
+        let mut swarm =
+            tern_proto::swarm::build(Keypair::generate_ed25519(), IDLE_TIMEOUT, |_| Ok(behaviour))
+                .unwrap();
         swarm
             .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
             .unwrap();
-        let address = loop {
+        loop {
             if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-                break address;
+                return (swarm, address);
             }
-        };
+        }
+    }
+
+    /// A relay of the time before deposit streams: `/tern/mailbox/2` only, answering every
+    /// deposit with `QuotaExceeded` (an answer only request-response could have carried).
+    async fn old_relay() -> (PeerId, Multiaddr, tokio::task::JoinHandle<()>) {
+        let (mut swarm, address) = listening(request_response::Behaviour::<mailbox::Codec>::new(
+            [(mailbox::PROTOCOL, ProtocolSupport::Inbound)],
+            request_response::Config::default(),
+        ))
+        .await;
         let peer = *swarm.local_peer_id();
         let task = tokio::spawn(async move {
             loop {
@@ -679,5 +492,96 @@ mod tests {
             .expect("a reply");
         assert!(matches!(answer, Err(NetError::Unsupported)), "{answer:?}");
         task.abort();
+    }
+
+    /// A relay that speaks only `/tern/collect/2`, counting the streams opened to it.
+    async fn stream_relay() -> (PeerId, Multiaddr, mpsc::Receiver<()>) {
+        let (mut swarm, address) = listening(libp2p_stream::Behaviour::new()).await;
+        let mut incoming = swarm
+            .behaviour()
+            .new_control()
+            .accept(mailbox::collect::PROTOCOL)
+            .unwrap();
+        let peer = *swarm.local_peer_id();
+        let (opened, streams) = mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = swarm.select_next_some() => {}
+                    Some((_, stream)) = incoming.next() => {
+                        held.push(stream);
+                        if opened.send(()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        (peer, address, streams)
+    }
+
+    /// Where the answer to a stream call comes.
+    type Opened = oneshot::Receiver<Result<(Stream, Lease), NetError>>;
+
+    /// A call for a `/tern/collect/2` stream to `peer` at `address`.
+    fn stream_call(peer: PeerId, address: Multiaddr) -> (Call, Opened) {
+        let (reply, answer) = oneshot::channel();
+        let call = Call {
+            persona: Persona::Owner,
+            peer,
+            addresses: vec![address],
+            job: Job::Stream {
+                protocol: mailbox::collect::PROTOCOL,
+                reply,
+            },
+        };
+        (call, answer)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streams_asked_for_while_the_relay_is_dialled_open_once_it_is_connected() {
+        let (relay, address, mut opened) = stream_relay().await;
+        let mut unlinked = Unlinked::new(CancellationToken::new());
+        // All asked for at once: the first dials, the rest wait for that connection.
+        let answers: Vec<_> = (0..8)
+            .map(|_| {
+                let (call, answer) = stream_call(relay, address.clone());
+                assert_eq!(unlinked.route(call, Instant::now()), Route::Sent);
+                answer
+            })
+            .collect();
+        let mut streams = Vec::new();
+        for answer in answers {
+            let answer = tokio::time::timeout(Duration::from_secs(60), answer)
+                .await
+                .expect("an answer")
+                .expect("a reply");
+            streams.push(answer.expect("a stream"));
+        }
+        for _ in 0..8 {
+            tokio::time::timeout(Duration::from_secs(60), opened.recv())
+                .await
+                .expect("the relay saw every stream");
+        }
+        // Once connected, a stream opens at once.
+        let (call, answer) = stream_call(relay, address);
+        unlinked.route(call, Instant::now());
+        let answer = tokio::time::timeout(Duration::from_secs(60), answer).await;
+        assert!(matches!(answer, Ok(Ok(Ok(_)))), "{answer:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_to_a_relay_that_cannot_be_reached_fails_with_the_dial() {
+        let mut unlinked = Unlinked::new(CancellationToken::new());
+        // Nothing listens there: the dial fails, and says so, well before the stream's own
+        // time limit.
+        let (call, answer) = stream_call(PeerId::random(), "/ip4/127.0.0.1/tcp/1".parse().unwrap());
+        unlinked.route(call, Instant::now());
+        let answer = tokio::time::timeout(crate::network::MAILBOX_TIMEOUT / 2, answer)
+            .await
+            .expect("the dial's failure, before the time limit")
+            .expect("a reply");
+        assert!(matches!(answer, Err(NetError::Delivery(_))), "{answer:?}");
     }
 }
