@@ -113,7 +113,7 @@ async fn an_owner_drains_its_mailbox_on_one_stream_and_loses_nothing_to_a_kill()
     let bob = owner(2);
     deposit(peer, &address, &bob, 1, 10).await;
 
-    let (mut control, network) = stream_client(address.clone());
+    let (mut control, network) = stream_client(address.clone()).await;
     let mut stream = proven(&mut control, peer, &bob).await;
     let (first, acked) = page(ask(&mut stream, &next(vec![], 0, 4, 0)).await);
     assert_eq!((first.len(), acked), (4, 0));
@@ -146,7 +146,7 @@ async fn an_owner_drains_its_mailbox_on_one_stream_and_loses_nothing_to_a_kill()
     relay.kill();
     let relay = RelayProcess::start(dir.path());
     let (peer, address) = relay.address().await;
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
     let mut stream = proven(&mut control, peer, &bob).await;
     let (held_now, _) = page(ask(&mut stream, &next(vec![], 0, 100, 0)).await);
     for id in &unacked {
@@ -161,7 +161,7 @@ async fn pages_asked_for_ahead_follow_each_other_and_skip_nothing() {
     let (relay, peer, address) = spawn_relay(dir.path(), tern_relay::Limits::default()).await;
     let bob = owner(2);
     deposit(peer, &address, &bob, 1, 10).await;
-    let (mut control, network) = stream_client(address.clone());
+    let (mut control, network) = stream_client(address.clone()).await;
 
     // `More` before any page reads from the start of the mailbox.
     let mut stream = proven(&mut control, peer, &bob).await;
@@ -217,7 +217,7 @@ async fn proofs_and_frames_that_do_not_hold_end_only_their_stream() {
     let (relay, peer, address) = spawn_relay(dir.path(), tern_relay::Limits::default()).await;
     let (bob, mallory) = (owner(2), owner(3));
     deposit(peer, &address, &bob, 1, 3).await;
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
 
     // A proof for another operation, or for another nonce, or Mallory's own proof, which
     // opens Mallory's mailbox only.

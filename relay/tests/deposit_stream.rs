@@ -34,7 +34,7 @@ async fn pipelined_deposits_are_answered_in_order_with_valid_receipts() {
     let (peer, address) = relay.address().await;
     let bob = owner(2);
     let mailbox = bob.bundle.mailbox().id();
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
     let (lane, driver) = deposits::lane(open_stream(&mut control, peer, deposits::PROTOCOL).await);
     let driver = tokio::spawn(driver);
 
@@ -80,7 +80,7 @@ async fn a_stream_cut_in_the_middle_loses_no_receipted_deposit_and_stores_none_t
 
     // Every deposit goes out in one write; the sender reads a third of the answers and then
     // the stream is cut, with the rest written, read or being written by the relay.
-    let (mut control, network) = stream_client(address.clone());
+    let (mut control, network) = stream_client(address.clone()).await;
     let mut stream = open_stream(&mut control, peer, deposits::PROTOCOL).await;
     let mut frames = Vec::new();
     for envelope in &sent {
@@ -125,7 +125,7 @@ async fn a_stream_cut_in_the_middle_loses_no_receipted_deposit_and_stores_none_t
 
     // The sender deposits again everything it holds no receipt for, on a new stream: the
     // relay stores what it did not have and answers for what it had.
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
     let (lane, driver) = deposits::lane(open_stream(&mut control, peer, deposits::PROTOCOL).await);
     let driver = tokio::spawn(driver);
     for envelope in &sent[30..] {
@@ -157,7 +157,7 @@ async fn garbage_on_a_deposit_stream_ends_that_stream_only() {
     let (peer, address) = relay.address().await;
     let bob = owner(2);
     let mailbox = *bob.bundle.mailbox().id().as_bytes();
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
 
     for (n, garbage) in [
         vec![7; 64],                           // an unknown frame version
@@ -215,7 +215,7 @@ async fn a_depositor_that_never_reads_its_answers_does_not_hold_up_the_relay() {
     };
     let (relay, peer, address) = spawn_relay(&dir.path().join("relay"), limits).await;
     let bob = owner(2);
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
     let mut stream = open_stream(&mut control, peer, deposits::PROTOCOL).await;
 
     // Far more deposits than the stream's window of answers holds, and no answer read: the

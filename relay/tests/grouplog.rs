@@ -83,7 +83,7 @@ async fn a_group_log_orders_commits_rotates_keys_and_survives_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let relay = RelayProcess::start(dir.path());
     let (peer, address) = relay.address().await;
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
     let mut stream = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
     let log: LogId = [7; 32];
     let (k0, k1, k1_rival) = (
@@ -225,7 +225,7 @@ async fn bad_requests_are_refused_and_the_relay_serves_on() {
         ..tern_relay::Limits::default()
     };
     let (relay, peer, address) = spawn_relay(dir.path(), limits).await;
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
     let log: LogId = [8; 32];
     let member = Member {
         relay: peer.to_bytes(),
@@ -327,7 +327,7 @@ async fn bad_requests_are_refused_and_the_relay_serves_on() {
     .unwrap();
     let address = private.addresses().await[0].parse().unwrap();
     let peer: PeerId = private.peer_id().parse().unwrap();
-    let (mut control, network) = stream_client(address);
+    let (mut control, network) = stream_client(address).await;
     let mut stream = open_stream(&mut control, peer, grouplog::PROTOCOL).await;
     let member = Member {
         relay: peer.to_bytes(),

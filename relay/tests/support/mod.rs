@@ -165,25 +165,46 @@ where
     ))
 }
 
-/// A client of raw streams, dialling `address`, with its swarm driven on a task of its own.
-pub(crate) fn stream_client(
+/// A client of raw streams, connected to `address`, with its swarm driven on a task of its
+/// own.
+pub(crate) async fn stream_client(
     address: Multiaddr,
 ) -> (libp2p_stream::Control, tokio::task::JoinHandle<()>) {
+    tokio::time::timeout(TIMEOUT, connected_stream_client(address))
+        .await
+        .expect("timed out connecting to the relay")
+        .unwrap_or_else(|e| panic!("cannot connect to the relay: {e}"))
+}
+
+/// A client of raw streams once its connection to `address` is up, or why it failed.
+/// Streams are opened only after that: libp2p-stream loses a stream asked for between the
+/// moment a connection's handler is made and the moment the behaviour hears of the
+/// connection (it waits for a connection that never comes), which hung a test once on
+/// loaded cores.
+async fn connected_stream_client(
+    address: Multiaddr,
+) -> Result<(libp2p_stream::Control, tokio::task::JoinHandle<()>), String> {
     let mut swarm = swarm(libp2p_stream::Behaviour::new());
     let control = swarm.behaviour().new_control();
-    swarm.dial(address).unwrap();
+    swarm.dial(address).map_err(|e| e.to_string())?;
+    loop {
+        match swarm.select_next_some().await {
+            SwarmEvent::ConnectionEstablished { .. } => break,
+            SwarmEvent::OutgoingConnectionError { error, .. } => return Err(error.to_string()),
+            _ => {}
+        }
+    }
     let task = tokio::spawn(async move {
         loop {
             swarm.select_next_some().await;
         }
     });
-    (control, task)
+    Ok((control, task))
 }
 
 /// A client connected to a relay that has just (re)started at `address`, and a stream of
 /// `protocol` to it: a fresh client and dial for each try, a few seconds each, within
-/// [`TIMEOUT`] in all, as a node redials a relay that restarted. One dial racing the restart
-/// hung a test for the whole timeout once, on loaded cores.
+/// [`TIMEOUT`] in all, as a node redials a relay that restarted.
 pub(crate) async fn stream_after_restart(
     address: Multiaddr,
     relay: PeerId,
@@ -196,7 +217,10 @@ pub(crate) async fn stream_after_restart(
     const TRY: Duration = Duration::from_secs(5);
     tokio::time::timeout(TIMEOUT, async {
         loop {
-            let (mut control, network) = stream_client(address.clone());
+            let connecting = connected_stream_client(address.clone());
+            let Ok(Ok((mut control, network))) = tokio::time::timeout(TRY, connecting).await else {
+                continue;
+            };
             match tokio::time::timeout(TRY, control.open_stream(relay, protocol.clone())).await {
                 Ok(Ok(stream)) => return (control, network, stream),
                 _ => network.abort(),
