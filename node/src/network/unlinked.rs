@@ -496,10 +496,11 @@ mod tests {
 
     /// A relay that speaks only `/tern/collect/2`, counting the streams opened to it.
     async fn stream_relay() -> (PeerId, Multiaddr, mpsc::Receiver<()>) {
-        let (mut swarm, address) = listening(libp2p_stream::Behaviour::new()).await;
+        // Accepted through a queue, as relays do: libp2p-stream's own acceptor drops a stream
+        // that arrives while one waits.
+        let (mut swarm, address) = listening(tern_proto::accept::Behaviour::new()).await;
         let mut incoming = swarm
             .behaviour()
-            .new_control()
             .accept(mailbox::collect::PROTOCOL)
             .unwrap();
         let peer = *swarm.local_peer_id();
