@@ -565,7 +565,7 @@ mod tests {
                 .await
                 .expect("the relay saw every stream");
         }
-        // Once connected, a stream opens at once.
+        // Asked for on the connection that is up, a stream opens without a new dial.
         let (call, answer) = stream_call(relay, address);
         unlinked.route(call, Instant::now());
         let answer = tokio::time::timeout(Duration::from_secs(60), answer).await;

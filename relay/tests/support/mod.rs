@@ -219,6 +219,8 @@ pub(crate) async fn stream_after_restart(
         loop {
             let connecting = connected_stream_client(address.clone());
             let Ok(Ok((mut control, network))) = tokio::time::timeout(TRY, connecting).await else {
+                // Refused at once, say: try again after a pause rather than in a tight loop.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
             match tokio::time::timeout(TRY, control.open_stream(relay, protocol.clone())).await {
